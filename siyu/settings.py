@@ -36,6 +36,10 @@ INSTALLED_APPS = [
     "siyu.core",
     "siyu.org",
     "siyu.customers",
+    "siyu.channels",
+    "siyu.catalog",
+    "siyu.promotions",
+    "siyu.orders",
     "siyu.console",
 ]
 

@@ -7,5 +7,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("channels/", include("siyu.channels.urls")),
+    path("catalog/", include("siyu.catalog.urls")),
+    path("promotions/", include("siyu.promotions.urls")),
+    path("orders/", include("siyu.orders.urls")),
     path("", include("siyu.console.urls")),
 ]

@@ -1,11 +1,84 @@
-"""The REST API: one NinjaAPI with a router per app, OpenAPI at /api/docs."""
+"""The REST API: one NinjaAPI, a router per app (each app's api.py), OpenAPI at /api/docs.
 
-from django.http import HttpRequest
+Errors always come back as JSON with a code, a message and, where one input is at fault, its field (and index for
+batches): domain errors with their own status, malformed input as 422, never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
 
-api = NinjaAPI(title="Siyu API", version="1.0.0", urls_namespace="api")
+from siyu.api.auth import API_AUTH
+from siyu.core.errors import DomainError
+
+api = NinjaAPI(
+    title="Siyu API",
+    version="1.0.0",
+    description="Private-domain SCRM and commerce. Authenticate with a bearer token or the console session.",
+    urls_namespace="api",
+    auth=API_AUTH,
+)
 
 
-@api.get("/health", auth=None, summary="Liveness check")
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+def _loc_to_field(loc: list[object]) -> tuple[str, int | None]:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "payload", "form")]
+    index = next((int(p) for p in parts if p.isdigit()), None)
+    field = ""
+    for part in parts:
+        field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
+    return field, index
+
+
+@api.exception_handler(NinjaValidationError)
+def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = []
+    for err in exc.errors:
+        field, index = _loc_to_field(list(err.get("loc", [])))
+        errors.append({"field": field, "index": index, "message": err.get("msg", "invalid")})
+    first = errors[0] if errors else {"field": "", "index": None, "message": "invalid input"}
+    body = {"code": "invalid", "message": first["message"], "field": first["field"], "errors": errors}
+    if first["index"] is not None:
+        body["index"] = first["index"]
+    return api.create_response(request, body, status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, {"code": "unauthorized", "message": "authentication required"}, status=401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return api.create_response(request, {"code": "error", "message": str(exc)}, status=exc.status_code)
+
+
+@api.get("/health", auth=None, summary="Liveness check", tags=["system"])
 def health(request: HttpRequest) -> dict[str, str]:
     return {"status": "ok"}
+
+
+def _mount() -> None:
+    from siyu.catalog.api import router as catalog_router
+    from siyu.channels.api import router as channels_router
+    from siyu.customers.api import router as customers_router
+    from siyu.orders.api import router as orders_router
+    from siyu.org.api import router as org_router
+    from siyu.promotions.api import router as promotions_router
+
+    api.add_router("/org", org_router, tags=["org"])
+    api.add_router("/", customers_router, tags=["customers"])
+    api.add_router("/channels", channels_router, tags=["channels"])
+    api.add_router("/catalog", catalog_router, tags=["catalog"])
+    api.add_router("/promotions", promotions_router, tags=["promotions"])
+    api.add_router("/", orders_router, tags=["orders"])
+
+
+_mount()

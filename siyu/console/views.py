@@ -6,3 +6,8 @@ from django.shortcuts import render
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "console/home.html", {})
+
+
+@login_required
+def coming_soon(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/home.html", {})

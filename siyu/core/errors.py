@@ -1,0 +1,48 @@
+"""Typed domain errors. Services raise them; the API maps each to a 4xx with a code and the failing field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, index: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.index = index
+        if code:
+            self.code = code
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.index is not None:
+            body["index"] = self.index
+        return body
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    code = "forbidden"

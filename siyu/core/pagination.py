@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from django.db.models import Model, QuerySet
+
+from siyu.core.errors import ValidationFailed
+
+M = TypeVar("M", bound=Model)
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Page(Generic[M]):
+    items: list[M]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def paginate(queryset: QuerySet[M], *, page: int = 1, page_size: int = 20) -> Page[M]:
+    if page < 1:
+        raise ValidationFailed("page starts at 1", field="page")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size")
+    total = queryset.count()
+    offset = (page - 1) * page_size
+    return Page(items=list(queryset[offset : offset + page_size]), total=total, page=page, page_size=page_size)

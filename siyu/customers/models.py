@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from siyu.org.models import Enterprise, Staff, Store
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    MALE = "male", _("Male")
+    FEMALE = "female", _("Female")
+
+
+class Channel(models.TextChoices):
+    WECOM = "wecom", _("WeCom")
+    OFFICIAL_ACCOUNT = "official_account", _("Official Account")
+    MINIPROGRAM = "miniprogram", _("Mini-program")
+    SMS = "sms", _("SMS")
+    STORE = "store", _("Store")
+    PLATFORM = "platform", _("Public platform")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+
+
+class Customer(models.Model):
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="customers")
+    name = models.CharField(_("name"), max_length=64, blank=True)
+    gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, db_index=True)
+    region = models.CharField(_("region"), max_length=64, blank=True, help_text="province / city")
+    created_source = models.CharField(_("source"), max_length=20, choices=Channel.choices, default=Channel.API)
+    home_store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="customers")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["enterprise", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.name or f"#{self.pk}"
+
+
+class IdentityKind(models.TextChoices):
+    UNIONID = "unionid", _("WeChat unionid")
+    WECOM_EXTERNAL_USERID = "wecom_external_userid", _("WeCom external_userid")
+    OA_OPENID = "oa_openid", _("Official Account openid")
+    MINIPROGRAM_OPENID = "mp_openid", _("Mini-program openid")
+    PHONE = "phone", _("Phone")
+    PLATFORM_BUYER_ID = "platform_buyer_id", _("Platform buyer id")
+
+
+class Identity(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=32, choices=IdentityKind.choices)
+    value = models.CharField(max_length=128)
+    account = models.CharField(max_length=64, blank=True, help_text="corp id / appid / platform the value belongs to")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="uniq_identity_kind_value")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class RelationshipStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    DELETED_BY_CUSTOMER = "deleted_by_customer", _("Deleted by customer")
+    DELETED_BY_STAFF = "deleted_by_staff", _("Deleted by staff")
+    TRANSFERRED = "transferred", _("Transferred")
+
+
+class Relationship(models.Model):
+    """A staff member following a customer (跟进人), and where the customer came from."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="relationships")
+    staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="relationships")
+    added_at = models.DateTimeField()
+    channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.WECOM)
+    state = models.CharField(_("source state"), max_length=64, blank=True, help_text="channel code state")
+    remark = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=24, choices=RelationshipStatus.choices, default=RelationshipStatus.ACTIVE)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    previous_staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "staff"], name="uniq_relationship")]
+        indexes = [models.Index(fields=["staff", "status"]), models.Index(fields=["state"])]
+
+    def __str__(self) -> str:
+        return f"{self.staff_id}→{self.customer_id}"
+
+
+class TagKind(models.TextChoices):
+    MANUAL = "manual", _("Manual")
+    RULE = "rule", _("Rule")
+    EVENT = "event", _("Event")
+
+
+class TagGroup(models.Model):
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="tag_groups")
+    name = models.CharField(_("name"), max_length=64)
+    exclusive = models.BooleanField(_("mutually exclusive"), default=False)
+    sort = models.IntegerField(default=0)
+    wecom_group_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "name"], name="uniq_tag_group_name")]
+        ordering = ["sort", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(_("name"), max_length=64)
+    kind = models.CharField(max_length=10, choices=TagKind.choices, default=TagKind.MANUAL)
+    rule = models.JSONField(default=dict, blank=True)
+    sort = models.IntegerField(default=0)
+    wecom_tag_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "name"], name="uniq_tag_name")]
+        ordering = ["sort", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTag(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="customer_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="customer_tags")
+    source = models.CharField(max_length=20, choices=TagKind.choices, default=TagKind.MANUAL)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "tag"], name="uniq_customer_tag")]
+        indexes = [models.Index(fields=["tag", "customer"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.tag_id}"
+
+
+class Event(models.Model):
+    """The append-only event log: everything that happens to a customer is one row here."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    channel = models.CharField(max_length=20, choices=Channel.choices, blank=True)
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    campaign = models.CharField(max_length=64, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=128, unique=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "occurred_at"]),
+            models.Index(fields=["name", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.occurred_at:%Y-%m-%d}"
+
+
+class CustomerMerge(models.Model):
+    """The audit row of a merge: what the absorbed customer was, and what moved."""
+
+    survivor = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="merges")
+    absorbed_id = models.BigIntegerField()
+    absorbed_snapshot = models.JSONField(default=dict)
+    moved = models.JSONField(default=dict)
+    reason = models.CharField(max_length=64)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"merge {self.absorbed_id}→{self.survivor_id}"

@@ -1,0 +1,723 @@
+"""Every change to customers, identities, relationships, tags and the event log goes through these functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from pydantic import ValidationError as PydanticValidationError
+
+from siyu.core import audit
+from siyu.core.audit import Actor, user_of
+from siyu.core.errors import Conflict, NotFound, ValidationFailed
+from siyu.customers import events as event_types
+from siyu.customers.models import (
+    Channel,
+    Customer,
+    CustomerMerge,
+    CustomerTag,
+    Event,
+    Gender,
+    Identity,
+    IdentityKind,
+    Relationship,
+    RelationshipStatus,
+    Tag,
+    TagGroup,
+    TagKind,
+)
+from siyu.customers.validation import normalize_phone
+from siyu.org.models import Staff, Store
+
+MAX_EVENT_BATCH = 5000
+MAX_BULK_TAG = 10000
+
+
+@dataclass(frozen=True)
+class IdentityInput:
+    kind: str
+    value: str
+    account: str = ""
+
+
+@dataclass(frozen=True)
+class EventInput:
+    name: str
+    occurred_at: datetime
+    idempotency_key: str
+    customer_id: int | None = None
+    identity: IdentityInput | None = None
+    channel: str = ""
+    store_id: int | None = None
+    staff_id: int | None = None
+    campaign: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    created: int
+    duplicates: int
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Customers and identities
+
+
+def _check_identity(identity: IdentityInput, *, index: int | None = None) -> IdentityInput:
+    if identity.kind not in IdentityKind.values:
+        raise ValidationFailed(f"unknown identity kind {identity.kind!r}", field="kind", index=index)
+    value = identity.value.strip()
+    if not value or len(value) > 128:
+        raise ValidationFailed("identity value must be 1-128 characters", field="value", index=index)
+    if identity.kind == IdentityKind.PHONE:
+        value = normalize_phone(value, field="value", index=index)
+    return IdentityInput(kind=identity.kind, value=value, account=identity.account)
+
+
+def _claim_identities(customer: Customer, identities: Iterable[IdentityInput]) -> None:
+    for index, raw in enumerate(identities):
+        identity = _check_identity(raw, index=index)
+        owner = Identity.objects.filter(kind=identity.kind, value=identity.value).values_list("customer_id", flat=True)
+        owner_id = owner.first()
+        if owner_id is not None and owner_id != customer.pk:
+            raise Conflict(
+                f"{identity.kind} {identity.value} already belongs to customer {owner_id}",
+                field="identities",
+                index=index,
+                code="identity_taken",
+            )
+        if owner_id is None:
+            Identity.objects.create(
+                customer=customer, kind=identity.kind, value=identity.value, account=identity.account
+            )
+
+
+@transaction.atomic
+def create_customer(
+    *,
+    enterprise_id: int,
+    name: str = "",
+    phone: str = "",
+    gender: str = Gender.UNKNOWN,
+    birthday: date | None = None,
+    region: str = "",
+    created_source: str = Channel.API,
+    home_store_id: int | None = None,
+    identities: Sequence[IdentityInput] = (),
+    created_at: datetime | None = None,
+    actor: Actor = None,
+) -> Customer:
+    fields = _clean_profile(
+        enterprise_id=enterprise_id,
+        values={
+            "name": name,
+            "phone": phone,
+            "gender": gender,
+            "birthday": birthday,
+            "region": region,
+            "created_source": created_source,
+            "home_store_id": home_store_id,
+        },
+    )
+    moment = created_at or timezone.now()
+    customer = Customer.objects.create(enterprise_id=enterprise_id, created_at=moment, **fields)
+    wanted = list(identities)
+    if customer.phone:
+        wanted.append(IdentityInput(kind=IdentityKind.PHONE, value=customer.phone))
+    _claim_identities(customer, _dedupe_identities(wanted))
+    Event.objects.create(
+        enterprise_id=enterprise_id,
+        customer=customer,
+        name="customer_created",
+        occurred_at=moment,
+        channel=customer.created_source,
+        store_id=customer.home_store_id,
+        idempotency_key=f"customer_created:{customer.pk}",
+    )
+    audit.record(actor=actor, action="customer.create", target_type="customer", target_id=customer.pk)
+    return customer
+
+
+def _dedupe_identities(identities: Iterable[IdentityInput]) -> list[IdentityInput]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for identity in identities:
+        if (identity.kind, identity.value) not in seen:
+            seen.add((identity.kind, identity.value))
+            out.append(identity)
+    return out
+
+
+def _clean_name(value: Any, enterprise_id: int) -> Any:
+    if value is not None and len(value) > 64:
+        raise ValidationFailed("name is at most 64 characters", field="name")
+    return (value or "").strip()
+
+
+def _clean_gender(value: Any, enterprise_id: int) -> Any:
+    if value not in Gender.values:
+        raise ValidationFailed(f"gender must be one of {', '.join(Gender.values)}", field="gender")
+    return value
+
+
+def _clean_source(value: Any, enterprise_id: int) -> Any:
+    if value not in Channel.values:
+        raise ValidationFailed(f"unknown source {value!r}", field="created_source")
+    return value
+
+
+def _clean_store(value: Any, enterprise_id: int) -> Any:
+    if value is not None and not Store.objects.filter(id=value, enterprise_id=enterprise_id).exists():
+        raise ValidationFailed(f"store {value} does not exist", field="home_store_id")
+    return value
+
+
+def _clean_birthday(value: Any, enterprise_id: int) -> Any:
+    if value is not None and value > timezone.localdate():
+        raise ValidationFailed("birthday cannot be in the future", field="birthday")
+    return value
+
+
+_PROFILE_CLEANERS: dict[str, Callable[[Any, int], Any]] = {
+    "name": _clean_name,
+    "phone": lambda value, _e: normalize_phone(value) if value else "",
+    "gender": _clean_gender,
+    "created_source": _clean_source,
+    "home_store_id": _clean_store,
+    "birthday": _clean_birthday,
+    "region": lambda value, _e: (value or "")[:64],
+}
+
+
+def _clean_profile(*, enterprise_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        cleaner = _PROFILE_CLEANERS.get(key)
+        if cleaner is None:
+            raise ValidationFailed(f"unknown field {key!r}", field=key)
+        clean[key] = cleaner(value, enterprise_id)
+    return clean
+
+
+@transaction.atomic
+def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Actor = None) -> Customer:
+    clean = _clean_profile(enterprise_id=customer.enterprise_id, values=changes)
+    before = {key: str(getattr(customer, key)) for key in clean}
+    if "phone" in clean and clean["phone"] and clean["phone"] != customer.phone:
+        _claim_identities(customer, [IdentityInput(kind=IdentityKind.PHONE, value=clean["phone"])])
+    for key, value in clean.items():
+        setattr(customer, key, value)
+    customer.save()
+    audit.record(
+        actor=actor,
+        action="customer.update",
+        target_type="customer",
+        target_id=customer.pk,
+        changes={key: [before[key], str(value)] for key, value in clean.items() if before[key] != str(value)},
+    )
+    return customer
+
+
+@transaction.atomic
+def attach_identity(*, customer: Customer, identity: IdentityInput, actor: Actor = None) -> Identity:
+    _claim_identities(customer, [identity])
+    clean = _check_identity(identity)
+    audit.record(
+        actor=actor,
+        action="customer.identity",
+        target_type="customer",
+        target_id=customer.pk,
+        summary=f"{clean.kind}:{clean.value}",
+    )
+    return Identity.objects.get(kind=clean.kind, value=clean.value)
+
+
+def find_by_identity(*, enterprise_id: int, kind: str, value: str) -> Customer | None:
+    return (
+        Customer.objects.filter(enterprise_id=enterprise_id, identities__kind=kind, identities__value=value)
+        .select_related(None)
+        .first()
+    )
+
+
+@transaction.atomic
+def resolve_customer(
+    *,
+    enterprise_id: int,
+    identities: Sequence[IdentityInput],
+    defaults: dict[str, Any] | None = None,
+    actor: Actor = None,
+) -> Customer:
+    """Find the one customer behind these identities, creating or merging as needed (channels call this).
+
+    Identities that point to different customers are the same person when they share a unionid or a phone: those
+    customers are merged into the oldest one.
+    """
+    clean = _dedupe_identities(_check_identity(identity) for identity in identities)
+    if not clean:
+        raise ValidationFailed("at least one identity is needed", field="identities")
+    query = Q()
+    for identity in clean:
+        query |= Q(kind=identity.kind, value=identity.value)
+    owners = sorted(
+        set(Identity.objects.filter(query, customer__enterprise_id=enterprise_id).values_list("customer_id", flat=True))
+    )
+    if not owners:
+        values = dict(defaults or {})
+        return create_customer(enterprise_id=enterprise_id, identities=clean, actor=actor, **values)
+    survivor = Customer.objects.get(pk=owners[0])
+    for absorbed_id in owners[1:]:
+        absorbed = Customer.objects.get(pk=absorbed_id)
+        merge_customers(survivor=survivor, absorbed=absorbed, reason="identity", actor=actor)
+    _claim_identities(survivor, clean)
+    return survivor
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Merge
+
+MergeStep = Callable[[int, int], int]
+_MERGE_STEPS: dict[str, MergeStep] = {}
+
+
+def register_merge_step(name: str, step: MergeStep) -> None:
+    """Other apps that point at customers (orders, points, coupons) register how their rows move on a merge.
+
+    A step gets (absorbed_id, survivor_id), moves its rows set-based and returns how many it moved.
+    """
+    _MERGE_STEPS[name] = step
+
+
+def _move_unique_children(model: Any, key: str, absorbed_id: int, survivor_id: int) -> int:
+    """Move rows unique per (customer, key); where the survivor already has one, the absorbed row is dropped."""
+    clash = model.objects.filter(customer_id=survivor_id).values_list(key, flat=True)
+    model.objects.filter(customer_id=absorbed_id, **{f"{key}__in": clash}).delete()
+    return int(model.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id))
+
+
+def _merge_relationships(absorbed_id: int, survivor_id: int) -> int:
+    """Keep the earlier add for a staff member both customers share, so the first source is not lost."""
+    survivor_rels = {r.staff_id: r for r in Relationship.objects.filter(customer_id=survivor_id)}
+    moved = 0
+    for rel in Relationship.objects.filter(customer_id=absorbed_id):
+        kept = survivor_rels.get(rel.staff_id)
+        if kept is None:
+            rel.customer_id = survivor_id
+            rel.save(update_fields=["customer"])
+        else:
+            if rel.added_at < kept.added_at:
+                kept.added_at, kept.state, kept.channel = rel.added_at, rel.state or kept.state, rel.channel
+                kept.remark = kept.remark or rel.remark
+                if rel.status == RelationshipStatus.ACTIVE:
+                    kept.status = RelationshipStatus.ACTIVE
+                kept.save()
+            rel.delete()
+        moved += 1
+    return moved
+
+
+@transaction.atomic
+def merge_customers(*, survivor: Customer, absorbed: Customer, reason: str, actor: Actor = None) -> CustomerMerge:
+    if survivor.pk == absorbed.pk:
+        raise ValidationFailed("cannot merge a customer into itself", field="absorbed_id")
+    if survivor.enterprise_id != absorbed.enterprise_id:
+        raise ValidationFailed("customers belong to different enterprises", field="absorbed_id")
+    if absorbed.merged_into_id is not None or survivor.merged_into_id is not None:
+        raise Conflict("one of these customers was already merged", field="absorbed_id", code="already_merged")
+    snapshot = {
+        "name": absorbed.name,
+        "phone": absorbed.phone,
+        "gender": absorbed.gender,
+        "birthday": absorbed.birthday.isoformat() if absorbed.birthday else None,
+        "region": absorbed.region,
+        "created_source": absorbed.created_source,
+        "created_at": absorbed.created_at.isoformat(),
+        "identities": list(absorbed.identities.values_list("kind", "value")),
+    }
+    moved = {
+        "identities": Identity.objects.filter(customer=absorbed).update(customer=survivor),
+        "tags": _move_unique_children(CustomerTag, "tag_id", absorbed.pk, survivor.pk),
+        "relationships": _merge_relationships(absorbed.pk, survivor.pk),
+        "events": Event.objects.filter(customer=absorbed).update(customer=survivor),
+    }
+    for name, step in _MERGE_STEPS.items():
+        moved[name] = step(absorbed.pk, survivor.pk)
+    _fill_blank_profile(survivor, absorbed)
+    absorbed.merged_into = survivor
+    absorbed.phone = ""
+    absorbed.save(update_fields=["merged_into", "phone", "updated_at"])
+    record = CustomerMerge.objects.create(
+        survivor=survivor,
+        absorbed_id=absorbed.pk,
+        absorbed_snapshot=snapshot,
+        moved=moved,
+        reason=reason,
+        actor=user_of(actor),
+    )
+    Event.objects.create(
+        enterprise_id=survivor.enterprise_id,
+        customer=survivor,
+        name="customer_merged",
+        occurred_at=timezone.now(),
+        properties={"absorbed_id": absorbed.pk, "reason": reason},
+        idempotency_key=f"customer_merged:{absorbed.pk}",
+    )
+    audit.record(
+        actor=actor,
+        action="customer.merge",
+        target_type="customer",
+        target_id=survivor.pk,
+        summary=f"merged #{absorbed.pk} ({reason})",
+        changes={"moved": moved},
+    )
+    return record
+
+
+def _fill_blank_profile(survivor: Customer, absorbed: Customer) -> None:
+    changed = []
+    for key in ("name", "phone", "birthday", "region", "home_store_id"):
+        if not getattr(survivor, key) and getattr(absorbed, key):
+            setattr(survivor, key, getattr(absorbed, key))
+            changed.append(key)
+    if survivor.gender == Gender.UNKNOWN and absorbed.gender != Gender.UNKNOWN:
+        survivor.gender = absorbed.gender
+        changed.append("gender")
+    if absorbed.created_at < survivor.created_at:
+        survivor.created_at = absorbed.created_at
+        changed.append("created_at")
+    if changed:
+        survivor.save()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Relationships
+
+
+@transaction.atomic
+def add_relationship(
+    *,
+    customer: Customer,
+    staff: Staff,
+    added_at: datetime,
+    channel: str = Channel.WECOM,
+    state: str = "",
+    remark: str = "",
+) -> Relationship:
+    """Record that a staff member follows a customer; re-adding after a delete reactivates the same row."""
+    rel, created = Relationship.objects.get_or_create(
+        customer=customer,
+        staff=staff,
+        defaults={"added_at": added_at, "channel": channel, "state": state, "remark": remark},
+    )
+    if not created and rel.status != RelationshipStatus.ACTIVE:
+        rel.status = RelationshipStatus.ACTIVE
+        rel.status_changed_at = added_at
+        rel.state = state or rel.state
+        rel.save()
+    return rel
+
+
+@transaction.atomic
+def end_relationship(*, customer: Customer, staff: Staff, status: str, at: datetime) -> Relationship | None:
+    if status not in RelationshipStatus.values or status == RelationshipStatus.ACTIVE:
+        raise ValidationFailed(f"not an ending status: {status!r}", field="status")
+    rel = Relationship.objects.filter(customer=customer, staff=staff).first()
+    if rel is None:
+        return None
+    rel.status = status
+    rel.status_changed_at = at
+    rel.save(update_fields=["status", "status_changed_at"])
+    return rel
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tags
+
+
+@transaction.atomic
+def create_tag_group(*, enterprise_id: int, name: str, exclusive: bool = False, actor: Actor = None) -> TagGroup:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ValidationFailed("tag group name must be 1-64 characters", field="name")
+    if TagGroup.objects.filter(enterprise_id=enterprise_id, name=name).exists():
+        raise Conflict(f"tag group {name!r} already exists", field="name", code="duplicate")
+    group = TagGroup.objects.create(enterprise_id=enterprise_id, name=name, exclusive=exclusive)
+    audit.record(actor=actor, action="tag_group.create", target_type="tag_group", target_id=group.pk, summary=name)
+    return group
+
+
+@transaction.atomic
+def create_tag(
+    *, group: TagGroup, name: str, kind: str = TagKind.MANUAL, rule: dict[str, Any] | None = None, actor: Actor = None
+) -> Tag:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ValidationFailed("tag name must be 1-64 characters", field="name")
+    if kind not in TagKind.values:
+        raise ValidationFailed(f"kind must be one of {', '.join(TagKind.values)}", field="kind")
+    if Tag.objects.filter(group=group, name=name).exists():
+        raise Conflict(f"tag {name!r} already exists in {group.name}", field="name", code="duplicate")
+    tag = Tag.objects.create(group=group, name=name, kind=kind, rule=rule or {})
+    audit.record(actor=actor, action="tag.create", target_type="tag", target_id=tag.pk, summary=f"{group.name}/{name}")
+    return tag
+
+
+def _resolve_tags(enterprise_id: int, tag_ids: Sequence[int]) -> list[Tag]:
+    if not tag_ids:
+        raise ValidationFailed("name at least one tag", field="tag_ids")
+    found = Tag.objects.filter(id__in=tag_ids, group__enterprise_id=enterprise_id).select_related("group")
+    tags = {t.pk: t for t in found}
+    for index, tag_id in enumerate(tag_ids):
+        if tag_id not in tags:
+            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index, code="unknown_tag")
+    exclusive_groups = [t.group_id for t in tags.values() if t.group.exclusive]
+    if len(exclusive_groups) != len(set(exclusive_groups)):
+        raise ValidationFailed("two tags of one mutually exclusive group", field="tag_ids", code="exclusive_group")
+    return list(tags.values())
+
+
+def _check_customers(enterprise_id: int, customer_ids: Sequence[int], allowed: Iterable[int] | None) -> list[int]:
+    if not customer_ids:
+        raise ValidationFailed("name at least one customer", field="customer_ids")
+    if len(customer_ids) > MAX_BULK_TAG:
+        raise ValidationFailed(f"at most {MAX_BULK_TAG} customers per call", field="customer_ids")
+    wanted = list(dict.fromkeys(customer_ids))
+    qs = Customer.objects.filter(id__in=wanted, enterprise_id=enterprise_id, merged_into__isnull=True)
+    if allowed is not None:
+        qs = qs.filter(id__in=allowed)
+    found = set(qs.values_list("id", flat=True))
+    for index, customer_id in enumerate(customer_ids):
+        if customer_id not in found:
+            raise NotFound(f"unknown customer {customer_id}", field="customer_ids", index=index)
+    return wanted
+
+
+@transaction.atomic
+def tag_customers(
+    *,
+    enterprise_id: int,
+    customer_ids: Sequence[int],
+    tag_ids: Sequence[int],
+    source: str = TagKind.MANUAL,
+    visible_customers: Iterable[int] | None = None,
+    actor: Actor = None,
+) -> int:
+    """Tag many customers at once (set-based). A tag of an exclusive group replaces its siblings. Returns rows added."""
+    tags = _resolve_tags(enterprise_id, tag_ids)
+    ids = _check_customers(enterprise_id, customer_ids, visible_customers)
+    exclusive = [t for t in tags if t.group.exclusive]
+    for tag in exclusive:
+        CustomerTag.objects.filter(customer_id__in=ids, tag__group_id=tag.group_id).exclude(tag_id=tag.pk).delete()
+    existing = set(CustomerTag.objects.filter(customer_id__in=ids, tag__in=tags).values_list("customer_id", "tag_id"))
+    user = user_of(actor)
+    rows = [
+        CustomerTag(customer_id=cid, tag_id=tag.pk, source=source, added_by=user)
+        for cid in ids
+        for tag in tags
+        if (cid, tag.pk) not in existing
+    ]
+    CustomerTag.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    _tag_events(enterprise_id, rows, "tag_added", {t.pk: t.name for t in tags})
+    audit.record(
+        actor=actor,
+        action="customer.tag",
+        target_type="tag",
+        target_id=",".join(str(t.pk) for t in tags),
+        summary=f"tagged {len(ids)} customers with {', '.join(t.name for t in tags)}",
+        changes={"customer_ids": ids[:100], "count": len(rows)},
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def untag_customers(
+    *,
+    enterprise_id: int,
+    customer_ids: Sequence[int],
+    tag_ids: Sequence[int],
+    visible_customers: Iterable[int] | None = None,
+    actor: Actor = None,
+) -> int:
+    tags = _resolve_tags(enterprise_id, tag_ids)
+    ids = _check_customers(enterprise_id, customer_ids, visible_customers)
+    doomed = CustomerTag.objects.filter(customer_id__in=ids, tag__in=tags)
+    rows = list(doomed.only("customer_id", "tag_id"))
+    doomed.delete()
+    _tag_events(enterprise_id, rows, "tag_removed", {t.pk: t.name for t in tags})
+    audit.record(
+        actor=actor,
+        action="customer.untag",
+        target_type="tag",
+        target_id=",".join(str(t.pk) for t in tags),
+        summary=f"untagged {len(rows)} customer-tag pairs",
+        changes={"customer_ids": ids[:100], "count": len(rows)},
+    )
+    return len(rows)
+
+
+def _tag_events(enterprise_id: int, rows: Sequence[CustomerTag], name: str, names: dict[int, str]) -> None:
+    moment = timezone.now()
+    stamp = moment.strftime("%Y%m%d%H%M%S%f")
+    Event.objects.bulk_create(
+        [
+            Event(
+                enterprise_id=enterprise_id,
+                customer_id=row.customer_id,
+                name=name,
+                occurred_at=moment,
+                properties={"tag_id": row.tag_id, "tag": names.get(row.tag_id, "")},
+                idempotency_key=f"{name}:{row.customer_id}:{row.tag_id}:{stamp}",
+            )
+            for row in rows
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Event log
+
+
+def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
+    schema = event_types.schema_for(item.name)
+    if schema is None:
+        raise ValidationFailed(f"unknown event type {item.name!r}", field=f"events[{index}].name", index=index)
+    if not item.idempotency_key or len(item.idempotency_key) > 128:
+        raise ValidationFailed(
+            "idempotency_key must be 1-128 characters", field=f"events[{index}].idempotency_key", index=index
+        )
+    if item.occurred_at.tzinfo is None:
+        raise ValidationFailed("occurred_at needs a timezone", field=f"events[{index}].occurred_at", index=index)
+    if item.occurred_at > timezone.now() + timedelta(minutes=10):
+        raise ValidationFailed("occurred_at is in the future", field=f"events[{index}].occurred_at", index=index)
+    if item.channel and item.channel not in Channel.values:
+        raise ValidationFailed(f"unknown channel {item.channel!r}", field=f"events[{index}].channel", index=index)
+    if (item.customer_id is None) == (item.identity is None):
+        raise ValidationFailed(
+            "give exactly one of customer_id or identity", field=f"events[{index}].customer_id", index=index
+        )
+    try:
+        return schema.model_validate(item.properties).model_dump(exclude_defaults=False)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValidationFailed(
+            f"{first['msg']}", field=f"events[{index}].properties.{where}".rstrip("."), index=index
+        ) from exc
+
+
+def _resolve_event_customers(enterprise_id: int, batch: Sequence[EventInput]) -> list[int]:
+    by_identity: dict[tuple[str, str], int] = {}
+    idents = {(e.identity.kind, e.identity.value) for e in batch if e.identity is not None}
+    if idents:
+        query = Q()
+        for kind, value in idents:
+            query |= Q(kind=kind, value=value)
+        for kind, value, cid in Identity.objects.filter(query, customer__enterprise_id=enterprise_id).values_list(
+            "kind", "value", "customer_id"
+        ):
+            by_identity[(kind, value)] = cid
+    ids = {e.customer_id for e in batch if e.customer_id is not None}
+    known = set(
+        Customer.objects.filter(id__in=ids, enterprise_id=enterprise_id).values_list("id", flat=True)
+    ) if ids else set()
+    resolved = []
+    for index, item in enumerate(batch):
+        if item.identity is not None:
+            found = by_identity.get((item.identity.kind, item.identity.value))
+            if found is None:
+                raise NotFound("no customer has this identity", field=f"events[{index}].identity", index=index)
+            resolved.append(found)
+        elif item.customer_id in known and item.customer_id is not None:
+            resolved.append(item.customer_id)
+        else:
+            raise NotFound(f"unknown customer {item.customer_id}", field=f"events[{index}].customer_id", index=index)
+    return resolved
+
+
+def _check_refs(enterprise_id: int, batch: Sequence[EventInput]) -> None:
+    for attr, model in (("store_id", Store), ("staff_id", Staff)):
+        wanted = {getattr(e, attr) for e in batch if getattr(e, attr) is not None}
+        if not wanted:
+            continue
+        known = set(model.objects.filter(id__in=wanted, enterprise_id=enterprise_id).values_list("id", flat=True))
+        for index, item in enumerate(batch):
+            if getattr(item, attr) is not None and getattr(item, attr) not in known:
+                label = f"unknown {attr[:-3]} {getattr(item, attr)}"
+                raise NotFound(label, field=f"events[{index}].{attr}", index=index)
+
+
+def ingest_events(*, enterprise_id: int, batch: Sequence[EventInput]) -> IngestResult:
+    """Validate a whole batch, then write it in one statement. All or nothing; idempotent by key."""
+    if not batch:
+        raise ValidationFailed("the batch is empty", field="events")
+    if len(batch) > MAX_EVENT_BATCH:
+        raise ValidationFailed(f"at most {MAX_EVENT_BATCH} events per batch", field="events")
+    properties = [_validate_event(index, item) for index, item in enumerate(batch)]
+    customer_ids = _resolve_event_customers(enterprise_id, batch)
+    _check_refs(enterprise_id, batch)
+    rows: dict[str, Event] = {}
+    for item, props, cid in zip(batch, properties, customer_ids, strict=True):
+        if item.idempotency_key in rows:
+            continue
+        rows[item.idempotency_key] = Event(
+            enterprise_id=enterprise_id,
+            customer_id=cid,
+            name=item.name,
+            occurred_at=item.occurred_at,
+            channel=item.channel,
+            store_id=item.store_id,
+            staff_id=item.staff_id,
+            campaign=item.campaign,
+            properties=props,
+            idempotency_key=item.idempotency_key,
+        )
+    with transaction.atomic():
+        existing = set(
+            Event.objects.filter(idempotency_key__in=list(rows)).values_list("idempotency_key", flat=True)
+        )
+        fresh = [row for key, row in rows.items() if key not in existing]
+        try:
+            Event.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
+        except IntegrityError as exc:  # a foreign key vanished between validation and insert
+            raise Conflict("the batch refers to rows that changed meanwhile; retry", field="events") from exc
+    return IngestResult(created=len(fresh), duplicates=len(batch) - len(fresh))
+
+
+def record_event(
+    *,
+    customer: Customer,
+    name: str,
+    idempotency_key: str,
+    occurred_at: datetime | None = None,
+    channel: str = "",
+    store_id: int | None = None,
+    staff_id: int | None = None,
+    campaign: str = "",
+    properties: dict[str, Any] | None = None,
+) -> bool:
+    """Write one event from another service (inside its transaction). Returns False when the key was seen before."""
+    result = ingest_events(
+        enterprise_id=customer.enterprise_id,
+        batch=[
+            EventInput(
+                name=name,
+                occurred_at=occurred_at or timezone.now(),
+                idempotency_key=idempotency_key,
+                customer_id=customer.pk,
+                channel=channel,
+                store_id=store_id,
+                staff_id=staff_id,
+                campaign=campaign,
+                properties=properties or {},
+            )
+        ],
+    )
+    return result.created == 1

@@ -1,0 +1,6 @@
+from django.urls import path
+
+from siyu.console.views import coming_soon
+
+app_name = "orders"
+urlpatterns = [path("", coming_soon, name="index")]

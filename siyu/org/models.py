@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Enterprise(models.Model):
+    name = models.CharField(_("name"), max_length=120)
+    code = models.SlugField(max_length=64, unique=True)
+    wecom_corp_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Region(models.Model):
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="regions")
+    name = models.CharField(_("name"), max_length=120)
+    code = models.SlugField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "code"], name="uniq_region_code")]
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Store(models.Model):
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="stores")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="stores")
+    name = models.CharField(_("name"), max_length=120)
+    code = models.SlugField(max_length=64)
+    city = models.CharField(_("city"), max_length=64, blank=True)
+    address = models.CharField(_("address"), max_length=255, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "code"], name="uniq_store_code")]
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    HQ_ADMIN = "hq_admin", _("HQ admin")
+    REGION_MANAGER = "region_manager", _("Region manager")
+    STORE_MANAGER = "store_manager", _("Store manager")
+    STORE_STAFF = "store_staff", _("Store staff")
+
+
+class Staff(models.Model):
+    """A member of the brand's staff; usually also a WeCom member (wecom_userid)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="staff")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="staff"
+    )
+    name = models.CharField(_("name"), max_length=64)
+    wecom_userid = models.CharField(_("WeCom userid"), max_length=64, blank=True)
+    mobile = models.CharField(_("mobile"), max_length=20, blank=True)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.STORE_STAFF)
+    region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
+    is_active = models.BooleanField(default=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enterprise", "wecom_userid"],
+                condition=~models.Q(wecom_userid=""),
+                name="uniq_staff_wecom_userid",
+            )
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiToken(models.Model):
+    """A token for integrations; it acts with its staff member's scope. Only the SHA-256 of the secret is stored."""
+
+    staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=120)
+    prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

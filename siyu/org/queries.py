@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from siyu.core.errors import NotFound
+from siyu.org.models import Enterprise, Region, Role, Staff, Store
+from siyu.org.scope import Scope
+
+
+def stores(scope: Scope) -> QuerySet[Store]:
+    qs = Store.objects.filter(enterprise_id=scope.enterprise_id).select_related("region")
+    if scope.is_hq:
+        return qs
+    if scope.role == Role.REGION_MANAGER:
+        return qs.filter(region_id__in=scope.region_ids)
+    return qs.filter(id__in=scope.store_ids)
+
+
+def regions(scope: Scope) -> QuerySet[Region]:
+    qs = Region.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    if scope.role == Role.REGION_MANAGER:
+        return qs.filter(id__in=scope.region_ids)
+    return qs.filter(stores__id__in=scope.store_ids).distinct()
+
+
+def staff(scope: Scope) -> QuerySet[Staff]:
+    qs = Staff.objects.filter(enterprise_id=scope.enterprise_id).select_related("store", "region")
+    if scope.is_hq:
+        return qs
+    if scope.role == Role.REGION_MANAGER:
+        return qs.filter(Q(region_id__in=scope.region_ids) | Q(store__region_id__in=scope.region_ids))
+    if scope.role == Role.STORE_MANAGER:
+        return qs.filter(store_id__in=scope.store_ids)
+    return qs.filter(id=scope.staff_id or 0)
+
+
+def visible_staff_ids(scope: Scope) -> QuerySet[Staff]:
+    return staff(scope).values_list("id", flat=True)  # type: ignore[return-value]
+
+
+def regions_with_counts(scope: Scope) -> QuerySet[Region]:
+    return regions(scope).annotate(store_count=Count("stores", distinct=True)).order_by("code")
+
+
+def stores_with_counts(scope: Scope) -> QuerySet[Store]:
+    return stores(scope).annotate(staff_count=Count("staff", distinct=True)).order_by("region__code", "code")
+
+
+def get_staff(scope: Scope, staff_id: int) -> Staff:
+    found = staff(scope).filter(id=staff_id).first()
+    if found is None:
+        raise NotFound(f"staff {staff_id} not found", field="staff_id")
+    return found
+
+
+def get_store(scope: Scope, store_id: int) -> Store:
+    found = stores(scope).filter(id=store_id).first()
+    if found is None:
+        raise NotFound(f"store {store_id} not found", field="store_id")
+    return found
+
+
+def enterprise(scope: Scope) -> Enterprise:
+    return Enterprise.objects.get(id=scope.enterprise_id)

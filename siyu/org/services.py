@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from siyu.core.errors import PermissionDenied
+from siyu.org.models import ApiToken, Staff
+from siyu.org.scope import Scope, scope_for_staff
+
+TOKEN_PREFIX = "siyu_"  # noqa: S105 - a public prefix, not a secret
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def create_api_token(*, staff: Staff, name: str) -> tuple[ApiToken, str]:
+    """Create a token and return it with its secret; the secret is shown once and never stored."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(staff=staff, name=name, prefix=secret[:12], token_hash=_hash(secret))
+    return token, secret
+
+
+def authenticate_token(secret: str) -> Scope:
+    token = (
+        ApiToken.objects.select_related("staff")
+        .filter(token_hash=_hash(secret), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None:
+        raise PermissionDenied("invalid or revoked API token")
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return scope_for_staff(token.staff)
+
+
+@transaction.atomic
+def revoke_api_token(*, token_id: int) -> None:
+    ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
