@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "siyu.org",
     "siyu.customers",
     "siyu.channels",
+    "siyu.channels.wecom",
+    "siyu.channels.official_account",
     "siyu.catalog",
     "siyu.promotions",
     "siyu.orders",

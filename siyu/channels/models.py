@@ -1,1 +1,85 @@
-from django.db import models  # noqa: F401
+"""What every channel shares: the accounts (rows, not settings) and the raw log of inbound callbacks."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from siyu.core.secretbox import seal, unseal
+from siyu.org.models import Enterprise
+
+
+class AccountKind(models.TextChoices):
+    WECOM = "wecom", _("WeCom app")
+    OFFICIAL_ACCOUNT = "official_account", _("Official Account")
+    MINIPROGRAM = "miniprogram", _("Mini-program")
+
+
+class ChannelAccount(models.Model):
+    """One WeCom corp app, Official Account or mini-program. Secrets are sealed (encrypted) at rest."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="channel_accounts")
+    kind = models.CharField(max_length=20, choices=AccountKind.choices)
+    name = models.CharField(_("name"), max_length=64)
+    app_id = models.CharField(_("corp id / appid"), max_length=64)
+    agent_id = models.CharField(_("agent id"), max_length=32, blank=True)
+    callback_token = models.CharField(max_length=64)
+    sealed_aes_key = models.TextField(blank=True)
+    sealed_secret = models.TextField(blank=True)
+    base_url = models.URLField(_("API base URL"), max_length=255)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "app_id", "agent_id"], name="uniq_channel_account")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def encoding_aes_key(self) -> str:
+        return unseal(self.sealed_aes_key)
+
+    @encoding_aes_key.setter
+    def encoding_aes_key(self, value: str) -> None:
+        self.sealed_aes_key = seal(value)
+
+    @property
+    def secret(self) -> str:
+        return unseal(self.sealed_secret)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.sealed_secret = seal(value)
+
+
+class CallbackStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    REJECTED = "rejected", _("Rejected")
+    DUPLICATE = "duplicate", _("Duplicate")
+    PROCESSED = "processed", _("Processed")
+    FAILED = "failed", _("Failed")
+    IGNORED = "ignored", _("Ignored")
+
+
+class InboundCallback(models.Model):
+    """Every inbound callback, stored raw before it is processed. dedupe_key makes a replay a no-op."""
+
+    account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=20, choices=AccountKind.choices)
+    query = models.JSONField(default=dict)
+    body = models.TextField(blank=True)
+    plaintext = models.TextField(blank=True)
+    signature_ok = models.BooleanField(default=False)
+    event = models.CharField(max_length=64, blank=True)
+    dedupe_key = models.CharField(max_length=191, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=12, choices=CallbackStatus.choices, default=CallbackStatus.RECEIVED)
+    error = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.event or '?'}#{self.pk}"

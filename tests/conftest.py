@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from siyu.org.models import Enterprise, Region, Role, Staff, Store
+from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
+
+
+@dataclass
+class Org:
+    """A small enterprise: regions north/south, two stores each, one staff member of every role."""
+
+    enterprise: Enterprise
+    north: Region
+    south: Region
+    store_n1: Store
+    store_n2: Store
+    store_s1: Store
+    store_s2: Store
+    hq: Staff
+    north_manager: Staff
+    n1_manager: Staff
+    n1_staff: Staff
+    n2_staff: Staff
+    s1_staff: Staff
+
+
+@pytest.fixture
+def org(db: None) -> Org:
+    ent = EnterpriseFactory()
+    north = RegionFactory(enterprise=ent, name="North", code="north")
+    south = RegionFactory(enterprise=ent, name="South", code="south")
+    n1 = StoreFactory(region=north, name="Beijing 1", code="bj1")
+    n2 = StoreFactory(region=north, name="Tianjin 1", code="tj1")
+    s1 = StoreFactory(region=south, name="Guangzhou 1", code="gz1")
+    s2 = StoreFactory(region=south, name="Shenzhen 1", code="sz1")
+
+    def staff(name: str, role: str, **kw: object) -> Staff:
+        return StaffFactory(enterprise=ent, name=name, wecom_userid=name, role=role,
+                            user=UserFactory(username=name), **kw)
+
+    return Org(
+        enterprise=ent, north=north, south=south, store_n1=n1, store_n2=n2, store_s1=s1, store_s2=s2,
+        hq=staff("hq", Role.HQ_ADMIN),
+        north_manager=staff("north_mgr", Role.REGION_MANAGER, region=north),
+        n1_manager=staff("n1_mgr", Role.STORE_MANAGER, store=n1, region=north),
+        n1_staff=staff("n1_staff", Role.STORE_STAFF, store=n1, region=north),
+        n2_staff=staff("n2_staff", Role.STORE_STAFF, store=n2, region=north),
+        s1_staff=staff("s1_staff", Role.STORE_STAFF, store=s1, region=south),
+    )
