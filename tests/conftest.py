@@ -29,17 +29,17 @@ class Org:
 
 @pytest.fixture
 def org(db: None) -> Org:
-    ent = EnterpriseFactory()
-    north = RegionFactory(enterprise=ent, name="North", code="north")
-    south = RegionFactory(enterprise=ent, name="South", code="south")
-    n1 = StoreFactory(region=north, name="Beijing 1", code="bj1")
-    n2 = StoreFactory(region=north, name="Tianjin 1", code="tj1")
-    s1 = StoreFactory(region=south, name="Guangzhou 1", code="gz1")
-    s2 = StoreFactory(region=south, name="Shenzhen 1", code="sz1")
+    ent = EnterpriseFactory.create()
+    north = RegionFactory.create(enterprise=ent, name="North", code="north")
+    south = RegionFactory.create(enterprise=ent, name="South", code="south")
+    n1 = StoreFactory.create(region=north, name="Beijing 1", code="bj1")
+    n2 = StoreFactory.create(region=north, name="Tianjin 1", code="tj1")
+    s1 = StoreFactory.create(region=south, name="Guangzhou 1", code="gz1")
+    s2 = StoreFactory.create(region=south, name="Shenzhen 1", code="sz1")
 
     def staff(name: str, role: str, **kw: object) -> Staff:
-        return StaffFactory(enterprise=ent, name=name, wecom_userid=name, role=role,
-                            user=UserFactory(username=name), **kw)
+        return StaffFactory.create(enterprise=ent, name=name, wecom_userid=name, role=role,
+                            user=UserFactory.create(username=name), **kw)
 
     return Org(
         enterprise=ent, north=north, south=south, store_n1=n1, store_n2=n2, store_s1=s1, store_s2=s2,

@@ -10,7 +10,7 @@ from siyu.customers.models import Customer, Relationship, Tag, TagGroup
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 
 
-class EnterpriseFactory(factory.django.DjangoModelFactory):
+class EnterpriseFactory(factory.django.DjangoModelFactory[Enterprise]):
     class Meta:
         model = Enterprise
         django_get_or_create = ("code",)
@@ -20,7 +20,7 @@ class EnterpriseFactory(factory.django.DjangoModelFactory):
     wecom_corp_id = "wwtestcorp0001"
 
 
-class RegionFactory(factory.django.DjangoModelFactory):
+class RegionFactory(factory.django.DjangoModelFactory[Region]):
     class Meta:
         model = Region
 
@@ -29,7 +29,7 @@ class RegionFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"r{n}")
 
 
-class StoreFactory(factory.django.DjangoModelFactory):
+class StoreFactory(factory.django.DjangoModelFactory[Store]):
     class Meta:
         model = Store
 
@@ -40,7 +40,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
     city = "Shanghai"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         django_get_or_create = ("username",)
@@ -49,7 +49,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw-for-tests-1")
 
 
-class StaffFactory(factory.django.DjangoModelFactory):
+class StaffFactory(factory.django.DjangoModelFactory[Staff]):
     class Meta:
         model = Staff
 
@@ -61,7 +61,7 @@ class StaffFactory(factory.django.DjangoModelFactory):
     region = None
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(factory.django.DjangoModelFactory[Customer]):
     class Meta:
         model = Customer
 
@@ -70,7 +70,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     created_at = factory.LazyFunction(timezone.now)
 
 
-class TagGroupFactory(factory.django.DjangoModelFactory):
+class TagGroupFactory(factory.django.DjangoModelFactory[TagGroup]):
     class Meta:
         model = TagGroup
 
@@ -78,7 +78,7 @@ class TagGroupFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Group {n}")
 
 
-class TagFactory(factory.django.DjangoModelFactory):
+class TagFactory(factory.django.DjangoModelFactory[Tag]):
     class Meta:
         model = Tag
 
@@ -86,7 +86,7 @@ class TagFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Tag {n}")
 
 
-class RelationshipFactory(factory.django.DjangoModelFactory):
+class RelationshipFactory(factory.django.DjangoModelFactory[Relationship]):
     class Meta:
         model = Relationship
 
