@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("channels/", include("siyu.channels.urls")),
+    path("oa/", include("siyu.channels.official_account.urls")),
     path("catalog/", include("siyu.catalog.urls")),
     path("promotions/", include("siyu.promotions.urls")),
     path("orders/", include("siyu.orders.urls")),

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja.security import APIKeyCookie, HttpBearer
 
 from siyu.core.errors import PermissionDenied
+from siyu.org.queries import acting_user
 from siyu.org.scope import Scope, scope_for_user
 from siyu.org.services import authenticate_token
 
@@ -50,7 +51,10 @@ def scope_of(request: HttpRequest) -> Scope:
 
 def actor_of(request: HttpRequest) -> Any:
     user = getattr(request, "user", None)
-    return user if user is not None and user.is_authenticated else None
+    if user is not None and user.is_authenticated:
+        return user
+    auth = getattr(request, "auth", None)
+    return acting_user(auth) if isinstance(auth, Scope) else None  # a token acts as its staff member's user
 
 
 API_AUTH = [TokenAuth(), SessionScopeAuth()]

@@ -76,6 +76,7 @@ def _mount() -> None:
     api.add_router("/org", org_router, tags=["org"])
     api.add_router("/", customers_router, tags=["customers"])
     api.add_router("/channels", channels_router, tags=["channels"])
+    api.add_router("/oa", "siyu.channels.official_account.api.router", tags=["oa"])
     api.add_router("/catalog", catalog_router, tags=["catalog"])
     api.add_router("/promotions", promotions_router, tags=["promotions"])
     api.add_router("/", orders_router, tags=["orders"])

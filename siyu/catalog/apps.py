@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class CatalogConfig(AppConfig):
     name = "siyu.catalog"
     label = "catalog"
+    verbose_name = "Catalog"
+
+    def ready(self) -> None:
+        from siyu.catalog import events  # noqa: F401  (registers the catalog's event types)

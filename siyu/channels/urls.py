@@ -1,6 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
-from siyu.console.views import coming_soon
+from siyu.channels import views
 
 app_name = "channels"
-urlpatterns = [path("", coming_soon, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("callbacks/", views.callbacks, name="callbacks"),
+    path("wecom/", include("siyu.channels.wecom.urls")),
+]

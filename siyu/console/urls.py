@@ -5,7 +5,14 @@ from siyu.console import views
 
 app_name = "console"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="console/login.html"), name="login"),
+    path("login/", views.ConsoleLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
+    path("customers/", views.customer_list, name="customers"),
+    path("customers/export.csv", views.customer_export, name="customers_export"),
+    path("customers/<int:customer_id>/", views.customer_detail, name="customer"),
+    path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
+    path("tags/", views.tag_library, name="tags"),
+    path("org/", views.org, name="org"),
+    path("audit/", views.audit_log, name="audit"),
 ]

@@ -1,13 +1,411 @@
+"""The operators' console: pages that read through scoped queries and write through services (never models)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, timedelta
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from siyu.console import forms, hooks, labels
+from siyu.console.access import scope_of
+from siyu.core import audit
+from siyu.core import queries as core_queries
+from siyu.core.errors import DomainError, NotFound, PermissionDenied
+from siyu.core.management.commands.demo import DEMO_PASSWORD, DEMO_USER
+from siyu.core.pagination import paginate
+from siyu.core.timeutil import local_day
+from siyu.customers import queries as customer_queries
+from siyu.customers import services as customer_services
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+View = Callable[..., HttpResponseBase]
+
+CUSTOMERS_PER_PAGE = 20
+EVENTS_PER_PAGE = 20
+STAFF_PER_PAGE = 50
+AUDIT_PER_PAGE = 50
+DASHBOARD_DAYS = 30
 
 
-@login_required
+def console_view(view: View) -> View:
+    """Sign-in required; a domain PermissionDenied becomes the 403 page and NotFound the 404 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied as exc:
+            return _error_page(request, 403, _("You do not have access to this page."), exc.message)
+        except NotFound as exc:
+            return _error_page(request, 404, _("We could not find that."), exc.message)
+
+    return wrapper
+
+
+def _error_page(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
+    context = {"status": status, "title": title, "detail": detail}
+    return render(request, "console/error.html", context, status=status)
+
+
+MAX_PAGE = 100_000
+
+
+def _page_number(request: HttpRequest, name: str = "page") -> int:
+    """A page number from the query string: junk means page 1, and absurd numbers are capped."""
+    try:
+        return min(MAX_PAGE, max(1, int(request.GET.get(name, "1"))))
+    except ValueError:
+        return 1
+
+
+def _is_htmx_partial(request: HttpRequest) -> bool:
+    """An htmx request that wants only a fragment (not a history restore, which needs the whole page)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sign-in
+
+
+class ConsoleLoginView(auth_views.LoginView):
+    template_name = "console/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        if settings.DEBUG or os.environ.get("SIYU_DEMO"):
+            context["demo_login"] = {"username": DEMO_USER, "password": DEMO_PASSWORD}
+        return context
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Home
+
+
+def _daily_series(new_by_day: Iterable[tuple[str, int]], today: date) -> tuple[list[str], list[int]]:
+    """Every one of the last DASHBOARD_DAYS Shanghai days (ending today), zero where nobody arrived."""
+    counts = dict(new_by_day)
+    days = [today - timedelta(days=DASHBOARD_DAYS - 1 - offset) for offset in range(DASHBOARD_DAYS)]
+    return [day.strftime("%m-%d") for day in days], [counts.get(day.isoformat(), 0) for day in days]
+
+
+def _shares(rows: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Rows with their share of the largest, for the inline bars."""
+    listed = list(rows)
+    top = max((count for _label, count in listed), default=0) or 1
+    return [{"label": label, "count": count, "pct": round(100 * count / top)} for label, count in listed]
+
+
+@console_view
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/home.html", {})
+    scope = scope_of(request)
+    board = customer_queries.dashboard(scope)
+    days, counts = _daily_series(board.new_by_day, local_day(timezone.now()))
+    channel_names = dict(customer_queries.Channels.choices)
+    by_channel = [(str(channel_names.get(code, code)), count) for code, count in board.by_channel]
+    by_store = [(name if name != "—" else _("No home store"), count) for name, count in board.by_store]
+    chart = {
+        "days": days,
+        "counts": counts,
+        "channels": [{"name": name, "value": count} for name, count in by_channel],
+        "series_name": _("New customers"),
+    }
+    context = {
+        "board": board,
+        "chart": chart,
+        "new_last_30": sum(counts),
+        "by_channel": _shares(by_channel),
+        "by_store": _shares(by_store),
+        "scope": scope,
+    }
+    return render(request, "console/home.html", context)
 
 
-@login_required
+@console_view
 def coming_soon(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/home.html", {})
+    return render(request, "console/coming_soon.html", {})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Customers
+
+
+@console_view
+def customer_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    form = forms.CustomerFilterForm(scope, request.GET or None)
+    page = customer_queries.search(
+        scope, form.to_filter(), page=_page_number(request), page_size=CUSTOMERS_PER_PAGE
+    )
+    partial = _is_htmx_partial(request)
+    context = {"form": form, "page": page, "export_query": request.GET.urlencode(), "partial": partial}
+    template = "console/_customer_results.html" if partial else "console/customer_list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+class _Echo:
+    """A file-like sink for csv.writer that hands each formatted line back instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _export_lines(rows: QuerySet[Any]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # so that Excel opens the UTF-8 file with its Chinese intact
+    header = [_("ID"), _("Name"), _("Phone"), _("Gender"), _("Region"), _("Source channel"), _("Home store")]
+    yield writer.writerow([*header, _("Tags"), _("Created")])
+    for customer in rows.iterator(chunk_size=1000):
+        tags = "|".join(ct.tag.name for ct in customer.customer_tags.all())
+        created = timezone.localtime(customer.created_at).strftime("%Y-%m-%d %H:%M")
+        store = customer.home_store.name if customer.home_store else ""
+        yield writer.writerow(
+            [
+                _cell(value)
+                for value in (
+                    customer.pk,
+                    customer.name,
+                    customer.phone,
+                    customer.get_gender_display(),
+                    customer.region,
+                    customer.get_created_source_display(),
+                    store,
+                    tags,
+                    created,
+                )
+            ]
+        )
+
+
+@console_view
+def customer_export(request: HttpRequest) -> StreamingHttpResponse | HttpResponse:
+    """The current filter as CSV, streamed; only the caller's customers, and the export itself is audited."""
+    scope = scope_of(request)
+    form = forms.CustomerFilterForm(scope, request.GET or None)
+    flt = form.to_filter()
+    rows = customer_queries.filtered_customers(scope, flt)
+    audit.record(
+        actor=request.user,
+        action="customer.export",
+        target_type="customer",
+        target_id="filter",
+        summary=f"exported customers ({scope.label or scope.role})",
+        changes={"filter": {key: value for key, value in vars(flt).items() if value not in ("", None)}},
+    )
+    response = StreamingHttpResponse(_export_lines(rows), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
+    return response
+
+
+def _event_meta(event: Any) -> list[str]:
+    """The small print under a timeline entry: its properties, then who, where and which campaign."""
+    parts = [f"{label}: {value}" if label else value for label, value in labels.event_details(event.properties or {})]
+    if event.staff is not None:
+        parts.append(f"{_('Staff')}: {event.staff.name}")
+    if event.store is not None:
+        parts.append(event.store.name)
+    if event.campaign:
+        parts.append(f"{_('Campaign')}: {event.campaign}")
+    return parts
+
+
+def _timeline_items(events: Iterable[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "event": event,
+            "label": labels.event_label(event.name),
+            "tone": labels.EVENT_TONES.get(event.name, ""),
+            "meta": _event_meta(event),
+        }
+        for event in events
+    ]
+
+
+@console_view
+def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    profile = customer_queries.profile(scope, customer_id)
+    events = customer_queries.timeline(
+        scope, customer_id, page=_page_number(request, "events_page"), page_size=EVENTS_PER_PAGE
+    )
+    tag_form = forms.CustomerTagForm(scope, exclude={tag.pk for tag in profile.tags})
+    relationships = [
+        {"rel": rel, "status": labels.relationship_status(rel.status)} for rel in profile.relationships
+    ]
+    context = {
+        "profile": profile,
+        "customer": profile.customer,
+        "relationships": relationships,
+        "merges": [{"merge": m, "reason": labels.merge_reason(m.reason)} for m in profile.merges],
+        "events": events,
+        "timeline": _timeline_items(events.items),
+        "tag_form": tag_form,
+        "orders_section": hooks.render_profile_section(
+            "orders", request=request, scope=scope, customer_id=profile.customer.pk
+        ),
+    }
+    return render(request, "console/customer_detail.html", context)
+
+
+def _tag_name(scope: Scope, tag_id: int) -> str:
+    return customer_queries.tags(scope).filter(pk=tag_id).values_list("name", flat=True).first() or str(tag_id)
+
+
+@console_view
+@require_POST
+def customer_tags(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """Add or remove one tag on one customer from the profile; the service checks scope and writes the audit row."""
+    scope = scope_of(request)
+    customer_queries.get_customer(scope, customer_id)
+    form = forms.CustomerTagForm(scope, request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a tag first."))
+        return redirect("console:customer", customer_id=customer_id)
+    tag_id: int = form.cleaned_data["tag"]
+    adding = form.cleaned_data["action"] == "add"
+    arguments: dict[str, Any] = {
+        "enterprise_id": scope.enterprise_id,
+        "customer_ids": [customer_id],
+        "tag_ids": [tag_id],
+        "visible_customers": customer_queries.visible_customer_ids(scope),
+        "actor": request.user,
+    }
+    try:
+        if adding:
+            customer_services.tag_customers(**arguments)
+        else:
+            customer_services.untag_customers(**arguments)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("console:customer", customer_id=customer_id)
+    done = _("Tag “%(tag)s” added.") if adding else _("Tag “%(tag)s” removed.")
+    messages.success(request, done % {"tag": _tag_name(scope, tag_id)})
+    return redirect("console:customer", customer_id=customer_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tag library
+
+
+def _library_groups(scope: Scope) -> list[dict[str, Any]]:
+    groups = []
+    for group in customer_queries.tag_library(scope):
+        tags = list(group.tags.all())
+        groups.append({"group": group, "tags": tags, "total": sum(getattr(t, "customer_count", 0) for t in tags)})
+    return groups
+
+
+_DUPLICATE_MESSAGE = {
+    "group": gettext_lazy("A tag group with this name already exists."),
+    "tag": gettext_lazy("This group already has a tag with this name."),
+}
+
+
+def _create_from_post(request: HttpRequest, scope: Scope, group_form: Any, tag_form: Any) -> HttpResponse | None:
+    """Handle one of the two create forms; a redirect on success, None to re-render with the errors."""
+    if not scope.is_hq:
+        raise PermissionDenied("only HQ edits the tag library")
+    which = request.POST.get("form")
+    form = group_form if which == "group" else tag_form
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    try:
+        if which == "group":
+            customer_services.create_tag_group(
+                enterprise_id=scope.enterprise_id, name=data["name"], exclusive=data["exclusive"], actor=request.user
+            )
+        else:
+            group = customer_queries.get_tag_group(scope, data["group"])
+            customer_services.create_tag(group=group, name=data["name"], actor=request.user)
+    except DomainError as exc:
+        duplicate = _DUPLICATE_MESSAGE["group" if which == "group" else "tag"]
+        message = str(duplicate) if exc.code == "duplicate" else exc.message
+        form.add_error("name" if exc.field == "name" else None, message)
+        return None
+    messages.success(request, _("“%(name)s” created.") % {"name": data["name"].strip()})
+    return redirect("console:tags")
+
+
+@console_view
+def tag_library(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    group_choices: forms.Choices = [(g.pk, g.name) for g in customer_queries.tag_library(scope)]
+    posted = request.method == "POST"
+    group_form = forms.TagGroupForm(request.POST if posted and request.POST.get("form") == "group" else None)
+    tag_form = forms.TagForm(
+        group_choices,
+        request.POST if posted and request.POST.get("form") == "tag" else None,
+        initial={"group": request.GET.get("group")},
+    )
+    if posted:
+        done = _create_from_post(request, scope, group_form, tag_form)
+        if done is not None:
+            return done
+    context = {
+        "groups": _library_groups(scope),
+        "group_form": group_form,
+        "tag_form": tag_form,
+        "can_edit": scope.is_hq,
+    }
+    return render(request, "console/tag_library.html", context, status=422 if posted else 200)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Organisation and audit
+
+
+@console_view
+def org(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    staff = org_queries.staff(scope).order_by("store__code", "role", "name", "id")
+    staff_page = paginate(staff, page=_page_number(request), page_size=STAFF_PER_PAGE)
+    context = {
+        "enterprise": org_queries.enterprise(scope),
+        "regions": list(org_queries.regions_with_counts(scope)),
+        "stores": list(org_queries.stores_with_counts(scope)),
+        "staff_page": staff_page,
+    }
+    return render(request, "console/org.html", context)
+
+
+@console_view
+def audit_log(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied("the audit log is for HQ")
+    form = forms.AuditFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    entries = core_queries.audit_entries(
+        page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", "")
+    )
+    rows = [{"entry": entry, "action": labels.audit_action(entry.action)} for entry in entries.items]
+    return render(request, "console/audit.html", {"form": form, "entries": entries, "rows": rows})

@@ -76,7 +76,8 @@ def parse_yuan(text: str, currency: str = DEFAULT_CURRENCY) -> Money:
     """Parse a decimal yuan string such as "12.5" or "-3.07" into fen without going through float."""
     raw = text.strip().replace(",", "").lstrip("¥")
     negative = raw.startswith("-")
-    raw = raw.lstrip("+-")
+    if raw.startswith(("+", "-")):
+        raw = raw[1:]  # one sign only: "--5" is not an amount
     whole, _, frac = raw.partition(".")
     if not whole.isdigit() and not (whole == "" and frac.isdigit()):
         raise ValueError(f"not an amount: {text!r}")

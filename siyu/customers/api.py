@@ -1,3 +1,294 @@
-from ninja import Router
+"""Customers, tags and the event log over REST. Thin: validate the shape, call one service or query, render.
+
+Every read and write goes through the caller's Scope: a customer outside it is a 404, exactly like one that does not
+exist, so ids outside the caller's reach reveal nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+
+from siyu.api.auth import actor_of, scope_of
+from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
+from siyu.core.pagination import Page
+from siyu.customers import events as event_types
+from siyu.customers import queries, services
+from siyu.customers.schemas import (
+    BulkTagIn,
+    BulkTagOut,
+    CustomerCreateIn,
+    CustomerListQuery,
+    CustomerOut,
+    CustomerPage,
+    CustomerPatchIn,
+    EventBatchIn,
+    EventBatchOut,
+    EventIn,
+    EventPage,
+    EventTypeOut,
+    IdentityIn,
+    IdentityOut,
+    MergeIn,
+    MergeOut,
+    ProfileOut,
+    TagGroupIn,
+    TagGroupOut,
+    TagIn,
+    TagOut,
+    TimelineQuery,
+)
+from siyu.org import queries as org_queries
+from siyu.org.schemas import ErrorOut
+from siyu.org.scope import Scope
 
 router = Router()
+
+ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+WRITE_ERRORS: dict[int, type[ErrorOut]] = {**ERRORS, 409: ErrorOut}
+
+
+def _page(page: Page[Any]) -> dict[str, Any]:
+    return {
+        "items": page.items,
+        "total": page.total,
+        "page": page.page,
+        "page_size": page.page_size,
+        "pages": page.pages,
+    }
+
+
+def _check_store(scope: Scope, store_id: int | None, field: str) -> None:
+    """A scoped caller may only place customers in stores it can see (HQ may use any store of the enterprise)."""
+    if store_id is None or scope.is_hq:
+        return
+    if not org_queries.stores(scope).filter(id=store_id).exists():
+        raise NotFound(f"store {store_id} not found", field=field)
+
+
+def _get_customer(scope: Scope, customer_id: int, field: str) -> Any:
+    try:
+        return queries.get_customer(scope, customer_id)
+    except NotFound as exc:
+        exc.field = field
+        raise
+
+
+def _identity(item: IdentityIn) -> services.IdentityInput:
+    return services.IdentityInput(kind=str(item.kind), value=item.value, account=item.account)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Customers
+
+
+@router.get("/customers", response={200: CustomerPage, **ERRORS}, summary="Search the customers the caller may see")
+def list_customers(request: HttpRequest, filters: Query[CustomerListQuery]) -> dict[str, Any]:
+    flt = queries.CustomerFilter(
+        q=filters.q,
+        store_id=filters.store_id,
+        staff_id=filters.staff_id,
+        tag_id=filters.tag_id,
+        channel=str(filters.channel or ""),
+        relationship_status=str(filters.relationship_status or ""),
+    )
+    return _page(queries.search(scope_of(request), flt, page=filters.page, page_size=filters.page_size))
+
+
+@router.post("/customers", response={201: CustomerOut, **WRITE_ERRORS}, summary="Create a customer")
+def create_customer(request: HttpRequest, payload: CustomerCreateIn) -> Status[Any]:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("store staff gain customers through their channels, not by creating them")
+    home_store_id = payload.home_store_id
+    if home_store_id is None and len(scope.store_ids) == 1:
+        home_store_id = next(iter(scope.store_ids))
+    if home_store_id is None and not scope.is_hq:
+        # without a home store in the caller's reach the new customer would be invisible to its creator
+        raise ValidationFailed("choose the customer's home store", field="home_store_id", code="required")
+    _check_store(scope, home_store_id, "home_store_id")
+    customer = services.create_customer(
+        enterprise_id=scope.enterprise_id,
+        name=payload.name,
+        phone=payload.phone,
+        gender=str(payload.gender),
+        birthday=payload.birthday,
+        region=payload.region,
+        created_source=str(payload.created_source),
+        home_store_id=home_store_id,
+        identities=[_identity(item) for item in payload.identities],
+        actor=actor_of(request),
+    )
+    return Status(201, customer)
+
+
+@router.get("/customers/{int:customer_id}", response={200: ProfileOut, **ERRORS}, summary="A customer's profile")
+def get_customer(request: HttpRequest, customer_id: int) -> Any:
+    return queries.profile(scope_of(request), customer_id)
+
+
+@router.patch("/customers/{int:customer_id}", response={200: CustomerOut, **WRITE_ERRORS}, summary="Update a profile")
+def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPatchIn) -> Any:
+    scope = scope_of(request)
+    customer = queries.get_customer(scope, customer_id)
+    changes = payload.model_dump(exclude_unset=True)
+    if "home_store_id" in changes:
+        _check_store(scope, changes["home_store_id"], "home_store_id")
+    return services.update_customer(customer=customer, changes=changes, actor=actor_of(request))
+
+
+@router.post(
+    "/customers/{int:customer_id}/identities",
+    response={201: IdentityOut, **WRITE_ERRORS},
+    summary="Attach an identity (409 identity_taken when another customer has it)",
+)
+def attach_identity(request: HttpRequest, customer_id: int, payload: IdentityIn) -> Status[Any]:
+    customer = queries.get_customer(scope_of(request), customer_id)
+    identity = services.attach_identity(customer=customer, identity=_identity(payload), actor=actor_of(request))
+    return Status(201, identity)
+
+
+@router.post(
+    "/customers/merge",
+    response={200: MergeOut, **WRITE_ERRORS},
+    summary="Merge one customer into another (HQ, region and store managers)",
+)
+def merge_customers(request: HttpRequest, payload: MergeIn) -> Any:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("only HQ and managers may merge customers")
+    survivor = _get_customer(scope, payload.survivor_id, "survivor_id")
+    absorbed = _get_customer(scope, payload.absorbed_id, "absorbed_id")
+    return services.merge_customers(survivor=survivor, absorbed=absorbed, reason="manual", actor=actor_of(request))
+
+
+@router.get(
+    "/customers/{int:customer_id}/timeline",
+    response={200: EventPage, **ERRORS},
+    summary="A customer's events, newest first",
+)
+def timeline(request: HttpRequest, customer_id: int, params: Query[TimelineQuery]) -> dict[str, Any]:
+    page = queries.timeline(
+        scope_of(request), customer_id, page=params.page, page_size=params.page_size, name=params.name
+    )
+    return _page(page)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tags
+
+
+@router.get(
+    "/tag-groups",
+    response={200: list[TagGroupOut], **ERRORS},
+    tags=["tags"],
+    summary="Tag groups, tags and their counts",
+)
+def list_tag_groups(request: HttpRequest) -> Any:
+    return queries.tag_library(scope_of(request))
+
+
+@router.post(
+    "/tag-groups", response={201: TagGroupOut, **WRITE_ERRORS}, tags=["tags"], summary="Create a tag group (HQ)"
+)
+def create_tag_group(request: HttpRequest, payload: TagGroupIn) -> Status[Any]:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied("the tag library is managed by HQ")
+    group = services.create_tag_group(
+        enterprise_id=scope.enterprise_id, name=payload.name, exclusive=payload.exclusive, actor=actor_of(request)
+    )
+    return Status(201, group)
+
+
+@router.post(
+    "/tag-groups/{int:group_id}/tags",
+    response={201: TagOut, **WRITE_ERRORS},
+    tags=["tags"],
+    summary="Add a tag to a group (HQ)",
+)
+def create_tag(request: HttpRequest, group_id: int, payload: TagIn) -> Status[Any]:
+    scope = scope_of(request)
+    group = queries.get_tag_group(scope, group_id)
+    if not scope.is_hq:
+        raise PermissionDenied("the tag library is managed by HQ")
+    tag = services.create_tag(
+        group=group, name=payload.name, kind=str(payload.kind), rule=payload.rule, actor=actor_of(request)
+    )
+    return Status(201, tag)
+
+
+@router.post("/tags/bulk-tag", response={200: BulkTagOut, **WRITE_ERRORS}, tags=["tags"], summary="Tag many customers")
+def bulk_tag(request: HttpRequest, payload: BulkTagIn) -> dict[str, int]:
+    scope = scope_of(request)
+    changed = services.tag_customers(
+        enterprise_id=scope.enterprise_id,
+        customer_ids=payload.customer_ids,
+        tag_ids=payload.tag_ids,
+        visible_customers=queries.visible_customer_ids(scope),
+        actor=actor_of(request),
+    )
+    return {"changed": changed}
+
+
+@router.post(
+    "/tags/bulk-untag", response={200: BulkTagOut, **WRITE_ERRORS}, tags=["tags"], summary="Untag many customers"
+)
+def bulk_untag(request: HttpRequest, payload: BulkTagIn) -> dict[str, int]:
+    scope = scope_of(request)
+    changed = services.untag_customers(
+        enterprise_id=scope.enterprise_id,
+        customer_ids=payload.customer_ids,
+        tag_ids=payload.tag_ids,
+        visible_customers=queries.visible_customer_ids(scope),
+        actor=actor_of(request),
+    )
+    return {"changed": changed}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Events
+
+
+def _event(item: EventIn) -> services.EventInput:
+    return services.EventInput(
+        name=item.name,
+        occurred_at=item.occurred_at,
+        idempotency_key=item.idempotency_key,
+        customer_id=item.customer_id,
+        identity=_identity(item.identity) if item.identity is not None else None,
+        channel=item.channel,
+        store_id=item.store_id,
+        staff_id=item.staff_id,
+        campaign=item.campaign,
+        properties=item.properties,
+    )
+
+
+@router.post(
+    "/events/batch",
+    response={200: EventBatchOut, **WRITE_ERRORS},
+    tags=["events"],
+    summary="Ingest events: all or nothing, idempotent by idempotency_key",
+)
+def ingest_events(request: HttpRequest, payload: EventBatchIn) -> Any:
+    scope = scope_of(request)
+    return services.ingest_events(
+        enterprise_id=scope.enterprise_id,
+        batch=[_event(item) for item in payload.events],
+        visible_customers=None if scope.is_hq else queries.visible_customer_ids(scope),
+    )
+
+
+@router.get(
+    "/event-types", response={200: list[EventTypeOut], **ERRORS}, tags=["events"], summary="Registered event types"
+)
+def list_event_types(request: HttpRequest) -> list[dict[str, Any]]:
+    scope_of(request)
+    out = []
+    for name in event_types.registered_names():
+        schema = event_types.schema_for(name)
+        out.append({"name": name, "properties_schema": schema.model_json_schema() if schema is not None else {}})
+    return out

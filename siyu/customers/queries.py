@@ -12,18 +12,29 @@ from siyu.core.errors import NotFound
 from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import week_start
 from siyu.customers.models import (
+    Channel,
     Customer,
     CustomerMerge,
     CustomerTag,
     Event,
+    Gender,
     Identity,
+    IdentityKind,
     Relationship,
     RelationshipStatus,
     Tag,
     TagGroup,
+    TagKind,
 )
 from siyu.org.models import Role
 from siyu.org.scope import Scope
+
+# The choices API schemas and console forms validate against (they may not import models).
+Channels = Channel
+Genders = Gender
+IdentityKinds = IdentityKind
+RelationshipStatuses = RelationshipStatus
+TagKinds = TagKind
 
 
 def customers(scope: Scope) -> QuerySet[Customer]:
@@ -54,6 +65,11 @@ class CustomerFilter:
 
 
 def search(scope: Scope, flt: CustomerFilter, *, page: int = 1, page_size: int = 20) -> Page[Customer]:
+    return paginate(filtered_customers(scope, flt), page=page, page_size=page_size)
+
+
+def filtered_customers(scope: Scope, flt: CustomerFilter) -> QuerySet[Customer]:
+    """The visible customers matching a filter, newest first, with home store and tags loaded (list and export)."""
     qs = customers(scope)
     text = flt.q.strip()
     if text:
@@ -83,7 +99,7 @@ def search(scope: Scope, flt: CustomerFilter, *, page: int = 1, page_size: int =
     qs = qs.select_related("home_store").prefetch_related(
         Prefetch("customer_tags", queryset=CustomerTag.objects.select_related("tag"))
     )
-    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+    return qs.order_by("-created_at", "-id")
 
 
 def get_customer(scope: Scope, customer_id: int) -> Customer:
@@ -92,13 +108,14 @@ def get_customer(scope: Scope, customer_id: int) -> Customer:
         merged = Customer.objects.filter(
             pk=customer_id, enterprise_id=scope.enterprise_id, merged_into__isnull=False
         ).values_list("merged_into_id", flat=True).first()
-        hint = f" (merged into {merged})" if merged else ""
-        raise NotFound(f"customer {customer_id} not found{hint}", field="customer_id")
+        if merged:
+            raise NotFound(f"customer {customer_id} was merged into {merged}", field="customer_id", code="merged")
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")
     return found
 
 
-def visible_customer_ids(scope: Scope) -> QuerySet[Customer]:
-    return customers(scope).values_list("id", flat=True)  # type: ignore[return-value]
+def visible_customer_ids(scope: Scope) -> QuerySet[Customer, int]:
+    return customers(scope).values_list("id", flat=True)
 
 
 @dataclass(frozen=True)

@@ -408,17 +408,28 @@ def add_relationship(
     channel: str = Channel.WECOM,
     state: str = "",
     remark: str = "",
+    previous_staff: Staff | None = None,
 ) -> Relationship:
-    """Record that a staff member follows a customer; re-adding after a delete reactivates the same row."""
+    """Record that a staff member follows a customer; re-adding after a delete reactivates the same row.
+
+    `previous_staff` is the staff member the customer was inherited from (离职/在职继承).
+    """
     rel, created = Relationship.objects.get_or_create(
         customer=customer,
         staff=staff,
-        defaults={"added_at": added_at, "channel": channel, "state": state, "remark": remark},
+        defaults={
+            "added_at": added_at,
+            "channel": channel,
+            "state": state,
+            "remark": remark,
+            "previous_staff": previous_staff,
+        },
     )
     if not created and rel.status != RelationshipStatus.ACTIVE:
         rel.status = RelationshipStatus.ACTIVE
         rel.status_changed_at = added_at
         rel.state = state or rel.state
+        rel.previous_staff = previous_staff or rel.previous_staff
         rel.save()
     return rel
 
@@ -466,6 +477,32 @@ def create_tag(
     tag = Tag.objects.create(group=group, name=name, kind=kind, rule=rule or {})
     audit.record(actor=actor, action="tag.create", target_type="tag", target_id=tag.pk, summary=f"{group.name}/{name}")
     return tag
+
+
+@transaction.atomic
+def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ValidationFailed("tag name must be 1-64 characters", field="name")
+    if name == tag.name:
+        return tag
+    if Tag.objects.filter(group_id=tag.group_id, name=name).exclude(pk=tag.pk).exists():
+        raise Conflict(f"tag {name!r} already exists in this group", field="name", code="duplicate")
+    old, tag.name = tag.name, name
+    tag.save(update_fields=["name"])
+    audit.record(actor=actor, action="tag.rename", target_type="tag", target_id=tag.pk, summary=f"{old} → {name}")
+    return tag
+
+
+@transaction.atomic
+def delete_tag(*, tag: Tag, actor: Actor = None) -> int:
+    """Delete a tag and its customer links; returns how many customers carried it."""
+    carried = CustomerTag.objects.filter(tag=tag).count()
+    audit.record(
+        actor=actor, action="tag.delete", target_type="tag", target_id=tag.pk, summary=f"{tag.name} ({carried})"
+    )
+    tag.delete()
+    return carried
 
 
 def _resolve_tags(enterprise_id: int, tag_ids: Sequence[int]) -> list[Tag]:
@@ -613,6 +650,31 @@ def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
         ) from exc
 
 
+def _live_customer_ids(enterprise_id: int, ids: set[int]) -> dict[int, int]:
+    """Map each known customer id to the live customer it is now: events for a merged-away id land on the survivor."""
+    live: dict[int, int] = {}
+    pending = {cid: cid for cid in ids}
+    for _hop in range(8):
+        if not pending:
+            break
+        rows = dict(
+            Customer.objects.filter(id__in=set(pending.values()), enterprise_id=enterprise_id).values_list(
+                "id", "merged_into_id"
+            )
+        )
+        following: dict[int, int] = {}
+        for asked, current in pending.items():
+            if current not in rows:
+                continue
+            target = rows[current]
+            if target is None:
+                live[asked] = current
+            else:
+                following[asked] = target
+        pending = following
+    return live
+
+
 def _resolve_event_customers(enterprise_id: int, batch: Sequence[EventInput]) -> list[int]:
     by_identity: dict[tuple[str, str], int] = {}
     idents = {(e.identity.kind, e.identity.value) for e in batch if e.identity is not None}
@@ -625,9 +687,7 @@ def _resolve_event_customers(enterprise_id: int, batch: Sequence[EventInput]) ->
         ):
             by_identity[(kind, value)] = cid
     ids = {e.customer_id for e in batch if e.customer_id is not None}
-    known = set(
-        Customer.objects.filter(id__in=ids, enterprise_id=enterprise_id).values_list("id", flat=True)
-    ) if ids else set()
+    live = _live_customer_ids(enterprise_id, ids)
     resolved = []
     for index, item in enumerate(batch):
         if item.identity is not None:
@@ -635,8 +695,8 @@ def _resolve_event_customers(enterprise_id: int, batch: Sequence[EventInput]) ->
             if found is None:
                 raise NotFound("no customer has this identity", field=f"events[{index}].identity", index=index)
             resolved.append(found)
-        elif item.customer_id in known and item.customer_id is not None:
-            resolved.append(item.customer_id)
+        elif item.customer_id is not None and item.customer_id in live:
+            resolved.append(live[item.customer_id])
         else:
             raise NotFound(f"unknown customer {item.customer_id}", field=f"events[{index}].customer_id", index=index)
     return resolved
@@ -654,14 +714,33 @@ def _check_refs(enterprise_id: int, batch: Sequence[EventInput]) -> None:
                 raise NotFound(label, field=f"events[{index}].{attr}", index=index)
 
 
-def ingest_events(*, enterprise_id: int, batch: Sequence[EventInput]) -> IngestResult:
-    """Validate a whole batch, then write it in one statement. All or nothing; idempotent by key."""
+def _check_visible(batch: Sequence[EventInput], customer_ids: Sequence[int], visible: Iterable[int] | None) -> None:
+    """A scoped caller may only write events for customers it can see; others look unknown (nothing leaks)."""
+    if visible is None:
+        return
+    allowed = set(Customer.objects.filter(id__in=set(customer_ids)).filter(id__in=visible).values_list("id", flat=True))
+    for index, (item, cid) in enumerate(zip(batch, customer_ids, strict=True)):
+        if cid not in allowed:
+            if item.identity is not None:
+                raise NotFound("no customer has this identity", field=f"events[{index}].identity", index=index)
+            raise NotFound(f"unknown customer {cid}", field=f"events[{index}].customer_id", index=index)
+
+
+def ingest_events(
+    *, enterprise_id: int, batch: Sequence[EventInput], visible_customers: Iterable[int] | None = None
+) -> IngestResult:
+    """Validate a whole batch, then write it in one statement. All or nothing; idempotent by key.
+
+    `visible_customers` (the caller's scope, e.g. `queries.visible_customer_ids(scope)`) limits which customers the
+    batch may name; None means the whole enterprise (trusted internal callers).
+    """
     if not batch:
         raise ValidationFailed("the batch is empty", field="events")
     if len(batch) > MAX_EVENT_BATCH:
         raise ValidationFailed(f"at most {MAX_EVENT_BATCH} events per batch", field="events")
     properties = [_validate_event(index, item) for index, item in enumerate(batch)]
     customer_ids = _resolve_event_customers(enterprise_id, batch)
+    _check_visible(batch, customer_ids, visible_customers)
     _check_refs(enterprise_id, batch)
     rows: dict[str, Event] = {}
     for item, props, cid in zip(batch, properties, customer_ids, strict=True):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
 from siyu.core.errors import NotFound
@@ -64,3 +65,15 @@ def get_store(scope: Scope, store_id: int) -> Store:
 
 def enterprise(scope: Scope) -> Enterprise:
     return Enterprise.objects.get(id=scope.enterprise_id)
+
+
+def acting_user(scope: Scope) -> AbstractBaseUser | None:
+    """The login behind a scope (its staff member's user), so audit rows written for an API token name a person."""
+    if scope.staff_id is None:
+        return None
+    found = Staff.objects.filter(pk=scope.staff_id, enterprise_id=scope.enterprise_id).select_related("user").first()
+    return found.user if found is not None else None
+
+
+# The choices API schemas and console forms validate against (they may not import models).
+Roles = Role

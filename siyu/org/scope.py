@@ -26,6 +26,11 @@ class Scope:
     def is_hq(self) -> bool:
         return self.role == Role.HQ_ADMIN
 
+    @property
+    def is_manager(self) -> bool:
+        """HQ or a region/store manager: the roles that may merge customers and manage their team's data."""
+        return self.role in (Role.HQ_ADMIN, Role.REGION_MANAGER, Role.STORE_MANAGER)
+
     @classmethod
     def hq(cls, enterprise_id: int, label: str = "system") -> Scope:
         return cls(enterprise_id=enterprise_id, role=Role.HQ_ADMIN, label=label)

@@ -6,7 +6,9 @@ import secrets
 from django.db import transaction
 from django.utils import timezone
 
-from siyu.core.errors import PermissionDenied
+from siyu.core import audit
+from siyu.core.audit import Actor
+from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.org.models import ApiToken, Staff
 from siyu.org.scope import Scope, scope_for_staff
 
@@ -18,10 +20,17 @@ def _hash(secret: str) -> str:
 
 
 @transaction.atomic
-def create_api_token(*, staff: Staff, name: str) -> tuple[ApiToken, str]:
+def create_api_token(*, staff: Staff, name: str, actor: Actor = None) -> tuple[ApiToken, str]:
     """Create a token and return it with its secret; the secret is shown once and never stored."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise ValidationFailed("token name must be 1-120 characters", field="name")
+    if not staff.is_active:
+        raise ValidationFailed("this staff member is no longer active", field="staff_id", code="inactive_staff")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(staff=staff, name=name, prefix=secret[:12], token_hash=_hash(secret))
+    summary = f"{name} ({token.prefix}…)"
+    audit.record(actor=actor, action="api_token.create", target_type="staff", target_id=staff.pk, summary=summary)
     return token, secret
 
 

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class PromotionsConfig(AppConfig):
     name = "siyu.promotions"
     label = "promotions"
+    verbose_name = "Promotions"
+
+    def ready(self) -> None:
+        from siyu.customers.services import register_merge_step
+        from siyu.promotions import events  # noqa: F401  (registers coupon_* and group_buy_* event types)
+        from siyu.promotions.services import merge_customer_promotions
+
+        register_merge_step("promotions", merge_customer_promotions)

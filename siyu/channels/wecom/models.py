@@ -1,1 +1,354 @@
-from django.db import models  # noqa: F401
+"""WeCom's side of Siyu: access tokens, the outbox of API calls, channel codes and their stats, customer groups,
+the tag mapping for two-way sync, customer inheritance, full-sync runs.
+
+Customers, identities, relationships and tags themselves live in `customers`; this app only points at them and
+changes them through `siyu.customers.services`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from siyu.channels.models import ChannelAccount
+from siyu.customers.models import Customer, Tag, TagGroup
+from siyu.org.models import Enterprise, Staff, Store
+
+
+class AccessToken(models.Model):
+    """The account's current access token, shared by the web and worker processes (sealed at rest)."""
+
+    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    sealed_token = models.TextField()
+    expires_at = models.DateTimeField()
+    fetched_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"token for {self.account_id}"
+
+
+class CallStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    RETRYING = "retrying", _("Retrying")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class OutboundCall(models.Model):
+    """The outbox: one WeCom API call with a side effect, recorded before it happens and executed by the worker."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    idempotency_key = models.CharField(max_length=191, unique=True)
+    status = models.CharField(max_length=10, choices=CallStatus.choices, default=CallStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    errcode = models.IntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.method}#{self.pk} {self.status}"
+
+
+class AssignMode(models.TextChoices):
+    ALL = "all", _("All staff at once")
+    ROUND_ROBIN = "round_robin", _("Round robin")
+    DAILY_CAP = "daily_cap", _("By daily cap")
+
+
+class CodeStatus(models.TextChoices):
+    PENDING = "pending", _("Being created")
+    ACTIVE = "active", _("Active")
+    FAILED = "failed", _("Failed")
+    DISABLED = "disabled", _("Disabled")
+
+
+class ChannelCode(models.Model):
+    """A channel code (渠道活码): a contact-me QR whose `state` records the source of every customer it brings."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=64)
+    state = models.CharField(_("state"), max_length=30)
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    assign_mode = models.CharField(max_length=12, choices=AssignMode.choices, default=AssignMode.ALL)
+    skip_verify = models.BooleanField(default=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    welcome_text = models.TextField(_("welcome text"), blank=True)
+    welcome_attachments = models.JSONField(default=list, blank=True)
+    config_id = models.CharField(max_length=64, blank=True, db_index=True)
+    qr_code = models.URLField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=CodeStatus.choices, default=CodeStatus.PENDING)
+    active_userids = models.JSONField(default=list, blank=True)
+    rr_cursor = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "state"], name="uniq_wecom_code_state")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.state})"
+
+
+class ChannelCodeStaff(models.Model):
+    code = models.ForeignKey(ChannelCode, on_delete=models.CASCADE, related_name="members")
+    staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="+")
+    daily_cap = models.PositiveIntegerField(null=True, blank=True)
+    sort = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "staff"], name="uniq_wecom_code_staff")]
+        ordering = ["sort", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}:{self.staff_id}"
+
+
+class ChannelCodeDay(models.Model):
+    """Per code and Shanghai day: scans (landing-page opens), adds, deletes. Net = adds - deletes."""
+
+    code = models.ForeignKey(ChannelCode, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    scans = models.PositiveIntegerField(default=0)
+    adds = models.PositiveIntegerField(default=0)
+    deletes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "day"], name="uniq_wecom_code_day")]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}@{self.day}"
+
+
+class ChannelCodeStaffDay(models.Model):
+    """Adds per staff member, code and day: what the daily cap is checked against."""
+
+    code = models.ForeignKey(ChannelCode, on_delete=models.CASCADE, related_name="+")
+    staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    adds = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "staff", "day"], name="uniq_wecom_code_staff_day")]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}:{self.staff_id}@{self.day}"
+
+
+class DefaultWelcome(models.Model):
+    """The welcome message for adds that come through no channel code with its own."""
+
+    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"default welcome {self.account_id}"
+
+
+class GroupStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    DISMISSED = "dismissed", _("Dismissed")
+
+
+class CustomerGroup(models.Model):
+    """A WeCom customer group chat (客户群)."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    chat_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=128, blank=True)
+    owner_userid = models.CharField(max_length=64, blank=True)
+    owner = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    notice = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=GroupStatus.choices, default=GroupStatus.ACTIVE)
+    platform_created_at = models.DateTimeField(null=True, blank=True)
+    member_count = models.PositiveIntegerField(default=0)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "chat_id"], name="uniq_wecom_group_chat")]
+        ordering = ["-platform_created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or self.chat_id
+
+
+class MemberType(models.IntegerChoices):
+    STAFF = 1, _("Staff")
+    EXTERNAL = 2, _("Customer")
+
+
+class GroupMembership(models.Model):
+    """One stint of one member in a group: joined_at .. left_at (null while a member). A rejoin is a new row."""
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships")
+    member_id = models.CharField(max_length=64)
+    member_type = models.PositiveSmallIntegerField(choices=MemberType.choices, default=MemberType.EXTERNAL)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=64, blank=True)
+    joined_at = models.DateTimeField(db_index=True)
+    join_scene = models.PositiveSmallIntegerField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    quit_scene = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["group", "member_id", "left_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "member_id"], condition=models.Q(left_at__isnull=True), name="uniq_wecom_live_member"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}:{self.member_id}"
+
+
+class TagGroupLink(models.Model):
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="+")
+    wecom_group_id = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "wecom_group_id"], name="uniq_wecom_tag_group_id"),
+            models.UniqueConstraint(fields=["account", "group"], name="uniq_wecom_tag_group_link"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}={self.wecom_group_id}"
+
+
+class TagLink(models.Model):
+    """A Siyu tag and its WeCom corp tag, per account (two-way sync)."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    wecom_tag_id = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "wecom_tag_id"], name="uniq_wecom_tag_id"),
+            models.UniqueConstraint(fields=["account", "tag"], name="uniq_wecom_tag_link"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id}={self.wecom_tag_id}"
+
+
+class ContactTag(models.Model):
+    """What WeCom last said a follow relationship carries: the base of the three-way tag merge."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64)
+    wecom_tag_id = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "userid", "external_userid", "wecom_tag_id"], name="uniq_wecom_contact_tag"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "external_userid"])]
+
+    def __str__(self) -> str:
+        return f"{self.userid}/{self.external_userid}:{self.wecom_tag_id}"
+
+
+class TransferKind(models.TextChoices):
+    IN_SERVICE = "in_service", _("In-service (在职继承)")
+    RESIGNED = "resigned", _("Resigned (离职继承)")
+
+
+class TransferJobStatus(models.TextChoices):
+    SUBMITTING = "submitting", _("Submitting")
+    WAITING = "waiting", _("Waiting for takeover")
+    DONE = "done", _("Done")
+
+
+class TransferJob(models.Model):
+    """A customer inheritance: a staff member's customers handed over to a successor."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=TransferKind.choices)
+    handover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    takeover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    message = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=12, choices=TransferJobStatus.choices, default=TransferJobStatus.SUBMITTING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.handover_id}→{self.takeover_id}"
+
+
+class TransferItemStatus(models.TextChoices):
+    PENDING = "pending", _("Not yet submitted")
+    REJECTED = "rejected", _("Rejected by WeCom")
+    WAITING = "waiting", _("Waiting (24 h)")
+    SUCCEEDED = "succeeded", _("Taken over")
+    REFUSED = "refused", _("Refused by the customer")
+    LIMIT = "limit", _("Successor at customer limit")
+    NO_RECORD = "no_record", _("No record")
+
+
+class TransferItem(models.Model):
+    job = models.ForeignKey(TransferJob, on_delete=models.CASCADE, related_name="items")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    external_userid = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=TransferItemStatus.choices, default=TransferItemStatus.PENDING)
+    errcode = models.IntegerField(null=True, blank=True)
+    takeover_time = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "external_userid"], name="uniq_wecom_transfer_item")]
+        indexes = [models.Index(fields=["external_userid", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.external_userid} {self.status}"
+
+
+class SyncStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class SyncRun(models.Model):
+    """A full customer sync (batch/get_by_user over every staff member), with its progress."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    staff_total = models.PositiveIntegerField(default=0)
+    staff_done = models.PositiveIntegerField(default=0)
+    contacts_seen = models.PositiveIntegerField(default=0)
+    customers_created = models.PositiveIntegerField(default=0)
+    relationships_added = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"sync {self.account_id} {self.status}"

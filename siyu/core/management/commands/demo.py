@@ -13,8 +13,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from siyu.core.seed.org import model
+from siyu.core.seed.progress import Progress
+from siyu.core.seed.runner import seed_enterprise
+
 DEMO_USER = "admin"
 DEMO_PASSWORD = "siyu-demo"  # noqa: S105 - the printed demo login, documented in the README
+DEMO_ENTERPRISE = "demo"
 
 
 class Command(BaseCommand):
@@ -22,6 +27,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=settings.SIYU_PORT)
+        parser.add_argument("--customers", type=int, default=int(os.environ.get("SIYU_DEMO_CUSTOMERS", "20000")),
+                            help="customers in the demo enterprise when it is first seeded (SIYU_DEMO_CUSTOMERS)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         port: int = options["port"]
@@ -29,7 +36,8 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if not user_model.objects.filter(username=DEMO_USER).exists():
             user_model.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings"}
+        self._seed_once(options["customers"])
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1"}
         manage = [sys.executable, "-m", "siyu.manage"]
         children = [
             subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env),  # noqa: S603
@@ -50,3 +58,14 @@ class Command(BaseCommand):
                     child.send_signal(signal.SIGTERM)
             for child in children:
                 child.wait(timeout=10)
+
+    def _seed_once(self, customers: int) -> None:
+        """Seed the demo enterprise the first time only; later runs keep whatever the demo database holds."""
+        if model("org.Enterprise").objects.filter(code=DEMO_ENTERPRISE).exists():
+            return
+        self.stdout.write(f"Seeding the demo enterprise with {customers:,} customers (once)...")
+        result = seed_enterprise(customers=customers, code=DEMO_ENTERPRISE,
+                                 progress=Progress(write=self.stdout.write, every=2.0))
+        self.stdout.write(
+            f"Seeded {result.customers:,} customers and {result.events:,} events in {result.seconds:.1f}s"
+        )

@@ -1,0 +1,37 @@
+"""The channels console: the accounts and the raw callback log (each channel has its own pages beside these)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from siyu.channels import queries
+from siyu.channels.wecom import queries as wecom_queries
+from siyu.console.access import scope_of
+from siyu.console.views import console_view
+
+
+@console_view
+def index(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    context = {
+        "scope": scope,
+        "accounts": list(queries.accounts(scope)),
+        "counts": queries.callback_counts(scope) if scope.is_hq else {},
+        "runs": wecom_queries.sync_runs(scope, limit=3) if scope.is_hq else [],
+    }
+    return render(request, "channels/index.html", context)
+
+
+@console_view
+def callbacks(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    try:
+        page_number = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    kind, status = request.GET.get("kind", ""), request.GET.get("status", "")
+    page = queries.callbacks(scope, kind=kind, status=status, page=page_number)
+    context = {"page": page, "kind": kind, "status": status, "kinds": queries.ACCOUNT_KINDS,
+               "statuses": queries.CALLBACK_STATUSES}
+    return render(request, "channels/callbacks.html", context)

@@ -1,0 +1,65 @@
+"""Console forms for WeCom: the shape of the input only; the services check everything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from siyu.channels.wecom.queries import ASSIGN_MODES, TRANSFER_KINDS
+
+
+class CodeForm(forms.Form):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    name = forms.CharField(label=_("Name"), max_length=64)
+    store = forms.TypedChoiceField(label=_("Store"), coerce=int, required=False, empty_value=None)
+    staff = forms.TypedMultipleChoiceField(label=_("Staff"), coerce=int, required=False,
+                                           widget=forms.CheckboxSelectMultiple)
+    assign_mode = forms.ChoiceField(label=_("Assignment"), choices=ASSIGN_MODES)
+    daily_cap = forms.IntegerField(label=_("Daily cap per staff member"), min_value=1, required=False)
+    tags = forms.TypedMultipleChoiceField(label=_("Auto tags"), coerce=int, required=False,
+                                          widget=forms.CheckboxSelectMultiple)
+    state = forms.CharField(label=_("State (source)"), max_length=30, required=False,
+                            help_text=_("Letters, digits, _ or -; left empty, one is made up"))
+    welcome_text = forms.CharField(label=_("Welcome text"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                                   help_text=_("{name} is replaced by the customer's WeCom name"))
+    attachment = forms.ChoiceField(label=_("Attachment"), required=False, choices=[
+        ("", _("None")), ("image", _("Image")), ("link", _("Link")), ("miniprogram", _("Mini-program card"))])
+    att_title = forms.CharField(label=_("Title"), required=False, max_length=64)
+    att_url = forms.CharField(label=_("URL / picture URL"), required=False, max_length=500)
+    att_appid = forms.CharField(label=_("Mini-program appid"), required=False, max_length=64)
+    att_page = forms.CharField(label=_("Mini-program page"), required=False, max_length=200)
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
+        self.fields["store"].choices = [("", _("No store"))] + choices["stores"]  # type: ignore[attr-defined]
+        self.fields["staff"].choices = choices["staff"]  # type: ignore[attr-defined]
+        self.fields["tags"].choices = choices["tags"]  # type: ignore[attr-defined]
+
+    def attachments(self) -> list[dict[str, Any]]:
+        kind = self.cleaned_data.get("attachment") or ""
+        title, url = self.cleaned_data.get("att_title", ""), self.cleaned_data.get("att_url", "")
+        if kind == "image":
+            return [{"msgtype": "image", "image": {"pic_url": url}}]
+        if kind == "link":
+            return [{"msgtype": "link", "link": {"title": title, "url": url}}]
+        if kind == "miniprogram":
+            page, appid = self.cleaned_data.get("att_page", ""), self.cleaned_data.get("att_appid", "")
+            return [{"msgtype": "miniprogram", "miniprogram": {"title": title, "appid": appid, "page": page}}]
+        return []
+
+
+class TransferForm(forms.Form):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    kind = forms.ChoiceField(label=_("Kind"), choices=TRANSFER_KINDS)
+    handover = forms.TypedChoiceField(label=_("From staff member"), coerce=int)
+    takeover = forms.TypedChoiceField(label=_("To successor"), coerce=int)
+    message = forms.CharField(label=_("Message to customers"), max_length=200, required=False)
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
+        self.fields["handover"].choices = choices["staff"]  # type: ignore[attr-defined]
+        self.fields["takeover"].choices = choices["staff"]  # type: ignore[attr-defined]

@@ -1,0 +1,194 @@
+"""Customer groups (客户群): change_external_chat events and groupchat/list+get, kept as groups and membership stints.
+
+A join opens a stint (joined_at, join scene), a quit closes it (left_at, quit scene); joins and quits by day are
+counted from the stints. Customers in groups are resolved by their external_userid (and unionid when the group
+detail gives one), so a group member who never added a staff member is a customer too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from django.db import transaction
+
+from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom.callbacks import WecomEvent
+from siyu.channels.wecom.client import GroupChat, GroupChatMember
+from siyu.channels.wecom.models import CustomerGroup, GroupMembership, GroupStatus, MemberType
+from siyu.channels.wecom.provider import client_for
+from siyu.core.timeutil import now
+from siyu.customers import services as customer_services
+from siyu.customers.models import Channel, Customer, IdentityKind
+from siyu.customers.services import IdentityInput
+from siyu.org import queries as org_queries
+from siyu.org.models import Staff
+from siyu.org.scope import Scope
+
+
+def _at(ts: int) -> datetime:
+    return min(datetime.fromtimestamp(ts, UTC), now()) if ts > 0 else now()
+
+
+def _staff(account: ChannelAccount, userid: str) -> Staff | None:
+    if not userid:
+        return None
+    return org_queries.staff(Scope.hq(account.enterprise_id)).filter(wecom_userid=userid).first()
+
+
+def _customer(account: ChannelAccount, external_userid: str, *, unionid: str = "", name: str = "") -> Customer:
+    identities = [IdentityInput(kind=IdentityKind.WECOM_EXTERNAL_USERID, value=external_userid, account=account.app_id)]
+    if unionid:
+        identities.append(IdentityInput(kind=IdentityKind.UNIONID, value=unionid))
+    return customer_services.resolve_customer(
+        enterprise_id=account.enterprise_id,
+        identities=identities,
+        defaults={"name": name[:64], "created_source": Channel.WECOM},
+    )
+
+
+def _group(account: ChannelAccount, chat_id: str) -> CustomerGroup:
+    group, _ = CustomerGroup.objects.get_or_create(account=account, chat_id=chat_id)
+    return group
+
+
+def _refresh(account: ChannelAccount, group: CustomerGroup, detail: GroupChat) -> None:
+    group.name = detail.name[:128]
+    group.owner_userid = detail.owner
+    group.owner = _staff(account, detail.owner)
+    group.notice = detail.notice
+    group.platform_created_at = _at(detail.create_time) if detail.create_time else group.platform_created_at
+    group.synced_at = now()
+    group.status = GroupStatus.ACTIVE
+    group.save()
+
+
+def _open(
+    account: ChannelAccount, group: CustomerGroup, member: GroupChatMember, *, at: datetime, scene: int | None
+) -> GroupMembership | None:
+    if GroupMembership.objects.filter(group=group, member_id=member.userid, left_at__isnull=True).exists():
+        return None
+    customer = staff = None
+    if member.type == MemberType.EXTERNAL:
+        customer = _customer(account, member.userid, unionid=member.unionid, name=member.name)
+    else:
+        staff = _staff(account, member.userid)
+    stint = GroupMembership.objects.create(
+        group=group,
+        member_id=member.userid,
+        member_type=member.type,
+        customer=customer,
+        staff=staff,
+        name=member.name[:64],
+        joined_at=at,
+        join_scene=scene,
+    )
+    if customer is not None:
+        customer_services.record_event(
+            customer=customer,
+            name="group_joined",
+            idempotency_key=f"group_joined:{group.pk}:{member.userid}:{int(at.timestamp())}",
+            occurred_at=at,
+            channel=Channel.WECOM,
+            properties={"chat_id": group.chat_id},
+        )
+    return stint
+
+
+def _close(group: CustomerGroup, member_ids: Iterable[str], *, at: datetime, scene: int | None) -> int:
+    closed = 0
+    for stint in GroupMembership.objects.filter(group=group, member_id__in=list(member_ids), left_at__isnull=True):
+        stint.left_at, stint.quit_scene = at, scene
+        stint.save(update_fields=["left_at", "quit_scene"])
+        closed += 1
+        if stint.customer is not None:
+            customer_services.record_event(
+                customer=stint.customer,
+                name="group_left",
+                idempotency_key=f"group_left:{group.pk}:{stint.member_id}:{int(at.timestamp())}",
+                occurred_at=at,
+                channel=Channel.WECOM,
+                properties={"chat_id": group.chat_id},
+            )
+    return closed
+
+
+def _count(group: CustomerGroup) -> None:
+    group.member_count = GroupMembership.objects.filter(group=group, left_at__isnull=True).count()
+    group.save(update_fields=["member_count", "updated_at"])
+
+
+def reconcile(account: ChannelAccount, detail: GroupChat) -> CustomerGroup:
+    """Make Siyu's group match the platform's detail: members who appeared join, members who vanished leave."""
+    group = _group(account, detail.chat_id)
+    _refresh(account, group, detail)
+    current = {m.userid: m for m in detail.members}
+    live = set(
+        GroupMembership.objects.filter(group=group, left_at__isnull=True).values_list("member_id", flat=True)
+    )
+    for member_id in sorted(set(current) - live):
+        member = current[member_id]
+        _open(account, group, member, at=_at(member.join_time), scene=member.join_scene or None)
+    _close(group, live - set(current), at=now(), scene=None)
+    _count(group)
+    return group
+
+
+def on_chat_event(account: ChannelAccount, event: WecomEvent) -> str:
+    chat_id = event.get("ChatId")
+    if not chat_id:
+        return "ignored: no ChatId"
+    change = event.change_type
+    at = _at(event.create_time)
+    if change == "dismiss":
+        group = _group(account, chat_id)
+        members = GroupMembership.objects.filter(group=group).values_list("member_id", flat=True)
+        _close(group, members, at=at, scene=None)
+        group.status = GroupStatus.DISMISSED
+        group.save(update_fields=["status", "updated_at"])
+        _count(group)
+        return "dismissed"
+    detail_name = event.get("UpdateDetail")
+    if change == "update" and detail_name in ("add_member", "del_member"):
+        return _membership_change(account, event, chat_id, at)
+    reconcile(account, client_for(account).get_group_chat(chat_id=chat_id))
+    return f"{change or 'update'} {detail_name}".strip()
+
+
+def _membership_change(account: ChannelAccount, event: WecomEvent, chat_id: str, at: datetime) -> str:
+    group = _group(account, chat_id)
+    if not group.synced_at:  # never seen: take the whole group from the platform first
+        reconcile(account, client_for(account).get_group_chat(chat_id=chat_id))
+        return "synced"
+    scene_field = "JoinScene" if event.get("UpdateDetail") == "add_member" else "QuitScene"
+    raw_scene = event.get(scene_field)
+    scene = int(raw_scene) if raw_scene.isdigit() else None
+    if event.get("UpdateDetail") == "add_member":
+        staff_ids = set(
+            org_queries.staff(Scope.hq(account.enterprise_id))
+            .filter(wecom_userid__in=list(event.members))
+            .values_list("wecom_userid", flat=True)
+        )
+        for member_id in event.members:
+            kind = MemberType.STAFF if member_id in staff_ids else MemberType.EXTERNAL
+            _open(account, group, GroupChatMember(userid=member_id, type=kind), at=at, scene=scene)
+        done = f"{len(event.members)} joined"
+    else:
+        done = f"{_close(group, event.members, at=at, scene=scene)} left"
+    _count(group)
+    return done
+
+
+@transaction.atomic
+def sync_groups(account: ChannelAccount) -> int:
+    """groupchat/list (cursor paging) then groupchat/get for each: the initial import of existing groups."""
+    client = client_for(account)
+    cursor, count = "", 0
+    while True:
+        page = client.list_group_chats(cursor=cursor, limit=1000)
+        for ref in page.items:
+            reconcile(account, client.get_group_chat(chat_id=ref.chat_id))
+            count += 1
+        if not page.next_cursor:
+            return count
+        cursor = page.next_cursor

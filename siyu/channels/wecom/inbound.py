@@ -1,0 +1,389 @@
+"""WeCom callbacks in: verify, decrypt, store raw, dedupe, ack; then process in the worker.
+
+The receipt path does only what must happen before the 200: check msg_signature, decrypt, parse, write the raw
+InboundCallback row (a bad signature is stored as rejected; a replay, found by its dedupe key, as duplicate) and
+enqueue the processing task. The platform wants an answer within 5 s and retries 3 times without one; an empty 200
+is the documented "received" (wecom-callbacks.md §3).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django_tasks_db import DatabaseBackend
+
+from siyu.channels.common.crypto import SIGNATURE_MISMATCH, CryptoError
+from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
+from siyu.channels.wecom import codes, groups, tags, transfers
+from siyu.channels.wecom.callbacks import WecomEvent, dedupe_key, parse_event
+from siyu.channels.wecom.client import ContactDetail, FollowUser, WecomError
+from siyu.channels.wecom.crypto import crypto_for, open_callback, verify_url
+from siyu.channels.wecom.models import ChannelCode
+from siyu.channels.wecom.outbox import REF, enqueue_call
+from siyu.channels.wecom.provider import client_for
+from siyu.core.timeutil import now
+from siyu.customers import services as customer_services
+from siyu.customers.models import Channel, Customer, Gender, IdentityKind, RelationshipStatus
+from siyu.customers.services import IdentityInput
+from siyu.org import queries as org_queries
+from siyu.org.models import Staff
+from siyu.org.scope import Scope
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+GENDERS = {1: Gender.MALE, 2: Gender.FEMALE}
+
+
+@dataclass(frozen=True)
+class Ack:
+    status: int
+    body: str = ""
+
+
+_ACCOUNTS: dict[int, tuple[float, ChannelAccount | None]] = {}
+ACCOUNT_TTL_S = 5.0
+
+
+def _account(account_id: int) -> ChannelAccount | None:
+    """The live account, cached for a few seconds: a burst of callbacks costs one lookup, not one each."""
+    moment = time.monotonic()
+    cached = _ACCOUNTS.get(account_id)
+    if cached is not None and moment - cached[0] < ACCOUNT_TTL_S:
+        return cached[1]
+    found = ChannelAccount.objects.filter(pk=account_id, kind=AccountKind.WECOM, is_active=True).first()
+    _ACCOUNTS[account_id] = (moment, found)
+    return found
+
+
+def _log(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, **fields: Any) -> InboundCallback:
+    return InboundCallback.objects.create(
+        account=account,
+        kind=AccountKind.WECOM,
+        query={k: str(v)[:512] for k, v in query.items()},
+        body=body[:MAX_BODY].decode("utf-8", errors="replace"),
+        **fields,
+    )
+
+
+def verify(*, account_id: int, query: Mapping[str, str]) -> Ack:
+    """GET URL verification: the decrypted echostr as plain text, or a refusal (logged either way)."""
+    account = _account(account_id)
+    if account is None:
+        _log(None, query, b"", event="verify_url", status=CallbackStatus.REJECTED, error="unknown account")
+        return Ack(404, "unknown account")
+    try:
+        echo = verify_url(crypto_for(account), query)
+    except CryptoError as exc:
+        _log(account, query, b"", event="verify_url", status=CallbackStatus.REJECTED,
+             signature_ok=exc.code != SIGNATURE_MISMATCH, error=f"{exc.code}: {exc}"[:255])
+        return Ack(403, "invalid signature")
+    _log(account, query, b"", event="verify_url", status=CallbackStatus.PROCESSED, signature_ok=True)
+    return Ack(200, echo)
+
+
+def receive(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
+    """POST: store raw first, then dedupe and enqueue. 200 with an empty body means received."""
+    account = _account(account_id)
+    if account is None:
+        _log(None, query, body, status=CallbackStatus.REJECTED, error=f"unknown account {account_id}")
+        return Ack(404, "unknown account")
+    try:
+        plaintext = open_callback(crypto_for(account), query, body)
+        event = parse_event(plaintext)
+    except CryptoError as exc:
+        signature_ok = exc.code != SIGNATURE_MISMATCH
+        _log(account, query, body, signature_ok=signature_ok, status=CallbackStatus.REJECTED,
+             error=f"{exc.code}: {exc}"[:255])
+        log.warning("WeCom callback rejected for account %s: %s %s", account_id, exc.code, exc)
+        # A forged or corrupt push: not 200, so it is not taken as received (WXBizMsgCrypt's -40001 etc.).
+        return Ack(403 if not signature_ok else 400, f"{exc.code}")
+    text = plaintext.decode("utf-8", errors="replace")
+    key = dedupe_key(account.pk, event)
+    try:
+        with transaction.atomic():
+            row = _log(account, query, body, plaintext=text, signature_ok=True, event=event.name, dedupe_key=key)
+            if _queue_is_transactional():
+                _enqueue(row.pk)  # the task row commits with the raw row: one commit per callback
+            else:
+                transaction.on_commit(lambda: _enqueue(row.pk), robust=True)
+    except IntegrityError:
+        _log(account, query, body, plaintext=text, signature_ok=True, event=event.name,
+             status=CallbackStatus.DUPLICATE, error=f"duplicate of {key}"[:255])
+    return Ack(200, "")
+
+
+def _queue_is_transactional() -> bool:
+    """The database task backend queues inside our transaction; others (immediate, Redis) run after the commit."""
+    from siyu.channels.wecom import tasks
+
+    return isinstance(tasks.process_wecom_callback.get_backend(), DatabaseBackend)
+
+
+def _enqueue(callback_id: int) -> None:
+    from siyu.channels.wecom import tasks
+
+    tasks.process_wecom_callback.enqueue(callback_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Processing (the worker)
+
+
+@dataclass
+class Work:
+    account: ChannelAccount
+    event: WecomEvent
+    callback: InboundCallback
+
+    @property
+    def at(self) -> datetime:
+        """When it happened: CreateTime, never later than now (a platform clock ahead of ours is not the future)."""
+        ts = self.event.create_time
+        return min(datetime.fromtimestamp(ts, UTC), now()) if ts else self.callback.received_at
+
+    def staff(self, userid: str) -> Staff | None:
+        if not userid:
+            return None
+        return org_queries.staff(Scope.hq(self.account.enterprise_id)).filter(wecom_userid=userid).first()
+
+
+Handler = Callable[[Work], str]
+
+
+def process(*, callback_id: int) -> str:
+    """Handle one stored callback. Safe to run twice: only a `received` row is processed."""
+    row = InboundCallback.objects.select_related("account").filter(pk=callback_id).first()
+    if row is None or row.status != CallbackStatus.RECEIVED or row.account is None:
+        return "skipped"
+    work = Work(account=row.account, event=parse_event(row.plaintext), callback=row)
+    handler = HANDLERS.get((work.event.event, work.event.change_type)) or HANDLERS.get((work.event.event, "*"))
+    try:
+        with transaction.atomic():
+            locked = InboundCallback.objects.select_for_update().get(pk=row.pk)
+            if locked.status != CallbackStatus.RECEIVED:
+                return "skipped"
+            outcome = handler(work) if handler is not None else "ignored"
+            status = CallbackStatus.IGNORED if outcome.startswith("ignored") else CallbackStatus.PROCESSED
+            InboundCallback.objects.filter(pk=row.pk).update(status=status, error=outcome[:255], processed_at=now())
+    except WecomError as exc:
+        if exc.retryable:
+            InboundCallback.objects.filter(pk=row.pk).update(error=f"will retry: {exc}"[:255])
+            return "retry"
+        _fail(row, exc)
+        return "failed"
+    except Exception as exc:
+        _fail(row, exc)
+        raise
+    return outcome
+
+
+def _fail(row: InboundCallback, exc: Exception) -> None:
+    InboundCallback.objects.filter(pk=row.pk).update(
+        status=CallbackStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:255], processed_at=now()
+    )
+
+
+def _identities(account: ChannelAccount, external_userid: str, unionid: str) -> list[IdentityInput]:
+    found = [IdentityInput(kind=IdentityKind.WECOM_EXTERNAL_USERID, value=external_userid, account=account.app_id)]
+    if unionid:
+        found.append(IdentityInput(kind=IdentityKind.UNIONID, value=unionid))
+    return found
+
+
+def _customer(work: Work, detail: ContactDetail, staff: Staff | None) -> Customer:
+    contact = detail.contact
+    return customer_services.resolve_customer(
+        enterprise_id=work.account.enterprise_id,
+        identities=_identities(work.account, contact.external_userid, contact.unionid),
+        defaults={
+            "name": contact.name[:64],
+            "gender": GENDERS.get(contact.gender, Gender.UNKNOWN),
+            "created_source": Channel.WECOM,
+            "home_store_id": staff.store_id if staff is not None else None,
+            "created_at": work.at,
+        },
+    )
+
+
+def _follow(detail: ContactDetail, userid: str) -> FollowUser | None:
+    return next((f for f in detail.follow_users if f.userid == userid), None)
+
+
+def _send_welcome(work: Work, code: ChannelCode | None, name: str) -> bool:
+    welcome_code = work.event.get("WelcomeCode")
+    if not welcome_code:
+        return False
+    text, attachments = codes.welcome_for(work.account, code)
+    text = codes.render_welcome(text, name=name)
+    if not text and not attachments:
+        return False
+    payload: dict[str, Any] = {"welcome_code": welcome_code, "text": text, "attachments": attachments}
+    payload[REF] = {"callback_id": work.callback.pk, "code_id": code.pk if code is not None else None}
+    key = f"welcome:{work.account.pk}:{welcome_code}"
+    enqueue_call(account=work.account, method="send_welcome_msg", payload=payload, key=key)
+    return True
+
+
+def on_add(work: Work) -> str:
+    """add_external_contact: who, from which code; the customer, the relationship, the tags, the welcome."""
+    userid, ext = work.event.get("UserID"), work.event.get("ExternalUserID")
+    state = work.event.get("State")
+    code = codes.code_for_state(work.account, state)
+    staff = work.staff(userid)
+    detail = client_for(work.account).get_external_contact(ext)
+    customer = _customer(work, detail, staff)
+    follow = _follow(detail, userid)
+    welcomed = _send_welcome(work, code, detail.contact.name)
+    if staff is not None:
+        customer_services.add_relationship(
+            customer=customer,
+            staff=staff,
+            added_at=work.at,
+            channel=Channel.WECOM,
+            state=state[:64],
+            remark=(follow.remark if follow is not None else "")[:120],
+        )
+    customer_services.record_event(
+        customer=customer,
+        name="wecom_contact_added",
+        idempotency_key=f"wecom_added:{work.callback.dedupe_key}"[:128],
+        occurred_at=work.at,
+        channel=Channel.WECOM,
+        staff_id=staff.pk if staff is not None else None,
+        store_id=staff.store_id if staff is not None else None,
+        campaign=state[:64],
+        properties={"state": state[:64], "welcome_sent": welcomed},
+    )
+    if follow is not None:
+        tags.merge_follow_tags(
+            work.account, userid=userid, external_userid=ext, customer=customer, wecom_tag_ids=follow.tag_ids
+        )
+    if code is not None:
+        _apply_code(work, code, customer, staff, userid, ext)
+    who = "unknown staff " + userid if staff is None else staff.name
+    return f"added customer {customer.pk} to {who}" + (f" via {code.state}" if code is not None else "")
+
+
+def _apply_code(work: Work, code: ChannelCode, customer: Customer, staff: Staff | None, userid: str, ext: str) -> None:
+    tag_ids = list(code.tags.values_list("id", flat=True))
+    if tag_ids:
+        customer_services.tag_customers(
+            enterprise_id=work.account.enterprise_id, customer_ids=[customer.pk], tag_ids=tag_ids, source="event"
+        )
+        tags.push_tags_for(work.account, userid=userid, external_userid=ext, siyu_tag_ids=tag_ids)
+    codes.count_add(code, staff, work.at)
+
+
+def on_add_half(work: Work) -> str:
+    """add_half_external_contact: the member has not confirmed yet (no details readable); the welcome can go now."""
+    code = codes.code_for_state(work.account, work.event.get("State"))
+    sent = _send_welcome(work, code, "")
+    return "half add: welcome queued" if sent else "ignored: half add without a welcome"
+
+
+def on_edit(work: Work) -> str:
+    userid, ext = work.event.get("UserID"), work.event.get("ExternalUserID")
+    customer = customer_services.find_by_identity(
+        enterprise_id=work.account.enterprise_id, kind=IdentityKind.WECOM_EXTERNAL_USERID, value=ext
+    )
+    detail = client_for(work.account).get_external_contact(ext)
+    if customer is None:
+        customer = _customer(work, detail, work.staff(userid))
+    follow = _follow(detail, userid)
+    if follow is None:
+        return "ignored: no such follow relation"
+    added, removed = tags.merge_follow_tags(
+        work.account, userid=userid, external_userid=ext, customer=customer, wecom_tag_ids=follow.tag_ids
+    )
+    return f"tags +{added} -{removed}"
+
+
+def _ended(work: Work, status: str, by: str) -> str:
+    userid, ext = work.event.get("UserID"), work.event.get("ExternalUserID")
+    customer = customer_services.find_by_identity(
+        enterprise_id=work.account.enterprise_id, kind=IdentityKind.WECOM_EXTERNAL_USERID, value=ext
+    )
+    staff = work.staff(userid)
+    if customer is None or staff is None:
+        return "ignored: unknown customer or staff"
+    while customer.merged_into_id is not None:
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    rel = customer_services.end_relationship(customer=customer, staff=staff, status=status, at=work.at)
+    if status != RelationshipStatus.TRANSFERRED:
+        customer_services.record_event(
+            customer=customer,
+            name="wecom_contact_deleted",
+            idempotency_key=f"wecom_deleted:{work.callback.dedupe_key}"[:128],
+            occurred_at=work.at,
+            channel=Channel.WECOM,
+            staff_id=staff.pk,
+            store_id=staff.store_id,
+            properties={"by": by},
+        )
+        code = codes.code_for_state(work.account, rel.state) if rel is not None else None
+        if code is not None:
+            codes.count_delete(code, work.at)
+    return f"relationship {status}"
+
+
+def on_customer_deleted(work: Work) -> str:
+    """del_follow_user: the customer deleted the staff member; kept as deleted_by_customer (流失提醒)."""
+    return _ended(work, RelationshipStatus.DELETED_BY_CUSTOMER, "customer")
+
+
+def on_staff_deleted(work: Work) -> str:
+    if work.event.get("Source") == "DELETE_BY_TRANSFER":
+        transfers.on_transfer_done(
+            handover_userid=work.event.get("UserID"), external_userid=work.event.get("ExternalUserID"), at=work.at
+        )
+        return _ended(work, RelationshipStatus.TRANSFERRED, "transfer")
+    return _ended(work, RelationshipStatus.DELETED_BY_STAFF, "staff")
+
+
+def on_transfer_fail(work: Work) -> str:
+    reason = work.event.get("FailReason")
+    settled = transfers.on_transfer_fail(
+        takeover_userid=work.event.get("UserID"), external_userid=work.event.get("ExternalUserID"), reason=reason
+    )
+    return f"transfer failed: {reason}" if settled else f"ignored: no open transfer ({reason})"
+
+
+def on_chat(work: Work) -> str:
+    return groups.on_chat_event(work.account, work.event)
+
+
+def on_tag(work: Work) -> str:
+    return tags.on_tag_event(
+        work.account, tag_type=work.event.get("TagType"), change=work.event.change_type, wecom_id=work.event.get("Id")
+    )
+
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("change_external_contact", "add_external_contact"): on_add,
+    ("change_external_contact", "add_half_external_contact"): on_add_half,
+    ("change_external_contact", "edit_external_contact"): on_edit,
+    ("change_external_contact", "del_external_contact"): on_staff_deleted,
+    ("change_external_contact", "del_follow_user"): on_customer_deleted,
+    ("change_external_contact", "transfer_fail"): on_transfer_fail,
+    ("change_external_chat", "*"): on_chat,
+    ("change_external_tag", "*"): on_tag,
+}
+
+
+def requeue_stale(*, older_than_s: int = 60, limit: int = 500) -> int:
+    """Periodic: callbacks still `received` a while after arrival (a lost enqueue, a retryable failure)."""
+    cutoff = datetime.fromtimestamp(now().timestamp() - older_than_s, UTC)
+    ids = list(
+        InboundCallback.objects.filter(
+            kind=AccountKind.WECOM, status=CallbackStatus.RECEIVED, received_at__lte=cutoff
+        ).values_list("id", flat=True)[:limit]
+    )
+    for callback_id in ids:
+        _enqueue(callback_id)
+    return len(ids)

@@ -1,0 +1,178 @@
+"""The outbox of WeCom API calls with side effects (welcome messages, contact ways, tags, transfers, mass sends).
+
+A call is a row first, written in the same transaction as the business change that wants it, keyed by an
+idempotency key (a repeat returns the first row). After commit the worker claims it, calls the platform outside any
+transaction, and records the outcome; retryable failures (busy, rate limits, network) are retried with exponential
+backoff, terminal ones are recorded with the platform's errcode. What a success or failure means for Siyu's own
+rows (a code's config_id, a transfer item's status) is done by the hooks registered per method.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom.client import WecomClient, WecomError
+from siyu.channels.wecom.models import CallStatus, OutboundCall
+from siyu.channels.wecom.provider import client_for
+from siyu.core.timeutil import now
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+BASE_BACKOFF_S = 5
+STUCK_AFTER = timedelta(minutes=5)
+REF = "_ref"  # payload key for Siyu's own references; stripped before the call
+
+Performer = Callable[[WecomClient, dict[str, Any]], dict[str, Any]]
+SuccessHook = Callable[[OutboundCall, dict[str, Any]], None]
+FailureHook = Callable[[OutboundCall, WecomError], None]
+
+
+def _void(name: str) -> Performer:
+    """A call whose answer carries nothing but errcode 0."""
+
+    def run(client: WecomClient, payload: dict[str, Any]) -> dict[str, Any]:
+        getattr(client, name)(**payload)
+        return {}
+
+    return run
+
+
+PERFORMERS: dict[str, Performer] = {
+    "send_welcome_msg": _void("send_welcome_msg"),
+    "add_contact_way": lambda c, p: asdict(c.add_contact_way(**p)),
+    "update_contact_way": _void("update_contact_way"),
+    "del_contact_way": _void("del_contact_way"),
+    "mark_tag": _void("mark_tag"),
+    "add_corp_tag": lambda c, p: asdict(c.add_corp_tag(**p)),
+    "edit_corp_tag": _void("edit_corp_tag"),
+    "del_corp_tag": _void("del_corp_tag"),
+    "transfer_customer": lambda c, p: {"customer": [asdict(o) for o in c.transfer_customer(**p)]},
+    "add_msg_template": lambda c, p: asdict(c.add_msg_template(**p)),
+    "add_moment_task": lambda c, p: {"jobid": c.add_moment_task(**p)},
+}
+ON_SUCCESS: dict[str, SuccessHook] = {}
+ON_FAILURE: dict[str, FailureHook] = {}
+
+
+def on_success(method: str) -> Callable[[SuccessHook], SuccessHook]:
+    def register(fn: SuccessHook) -> SuccessHook:
+        ON_SUCCESS[method] = fn
+        return fn
+
+    return register
+
+
+def on_failure(method: str) -> Callable[[FailureHook], FailureHook]:
+    def register(fn: FailureHook) -> FailureHook:
+        ON_FAILURE[method] = fn
+        return fn
+
+    return register
+
+
+def enqueue_call(*, account: ChannelAccount, method: str, payload: dict[str, Any], key: str) -> OutboundCall:
+    """Record a call (once per key) and have the worker run it after this transaction commits."""
+    if method not in PERFORMERS:
+        raise ValueError(f"unknown WeCom outbound method {method!r}")
+    key = key[:191]
+    existing = OutboundCall.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            call = OutboundCall.objects.create(account=account, method=method, payload=payload, idempotency_key=key)
+    except IntegrityError:
+        return OutboundCall.objects.get(idempotency_key=key)
+    transaction.on_commit(lambda: _schedule(call.pk), robust=True)
+    return call
+
+
+def _schedule(call_id: int, delay_s: float = 0) -> None:
+    from siyu.channels.wecom import tasks
+
+    task = tasks.run_wecom_call
+    if delay_s > 0:
+        if not task.get_backend().supports_defer:
+            return  # the periodic sweep (retry_due_calls) picks it up when it is due
+        task = task.using(run_after=now() + timedelta(seconds=delay_s))
+    task.enqueue(call_id)
+
+
+def _claim(call_id: int) -> OutboundCall | None:
+    """Take the call for this worker (pending, or retrying and due); None when another worker has it or it is done."""
+    due = Q(status=CallStatus.PENDING) | Q(status=CallStatus.RETRYING, next_attempt_at__lte=now())
+    with transaction.atomic():
+        claimed = OutboundCall.objects.filter(due, pk=call_id).update(
+            status=CallStatus.RUNNING, next_attempt_at=now() + STUCK_AFTER
+        )
+    return OutboundCall.objects.select_related("account").get(pk=call_id) if claimed else None
+
+
+def execute_call(*, call_id: int) -> str:
+    """Run one outbox call. Safe to run twice: a call that is done, failed or taken is left alone."""
+    call = _claim(call_id)
+    if call is None:
+        return "skipped"
+    payload = {k: v for k, v in call.payload.items() if k != REF}
+    try:
+        result = PERFORMERS[call.method](client_for(call.account), payload)
+    except WecomError as exc:
+        return _failed(call, exc)
+    with transaction.atomic():
+        call.status = CallStatus.DONE
+        call.attempts += 1
+        call.result = result
+        call.finished_at = now()
+        call.errcode = 0
+        call.last_error = ""
+        call.save(update_fields=["status", "attempts", "result", "finished_at", "errcode", "last_error"])
+        hook = ON_SUCCESS.get(call.method)
+        if hook is not None:
+            hook(call, result)
+    return "done"
+
+
+def _failed(call: OutboundCall, exc: WecomError) -> str:
+    call.attempts += 1
+    call.errcode = exc.errcode
+    call.last_error = str(exc)[:255]
+    with transaction.atomic():
+        if exc.retryable and call.attempts < MAX_ATTEMPTS:
+            delay = BASE_BACKOFF_S * 2 ** (call.attempts - 1)
+            call.status = CallStatus.RETRYING
+            call.next_attempt_at = now() + timedelta(seconds=delay)
+            call.save(update_fields=["status", "attempts", "errcode", "last_error", "next_attempt_at"])
+            transaction.on_commit(lambda: _schedule(call.pk, delay), robust=True)
+            return "retrying"
+        call.status = CallStatus.FAILED
+        call.finished_at = now()
+        call.save(update_fields=["status", "attempts", "errcode", "last_error", "finished_at"])
+        hook = ON_FAILURE.get(call.method)
+        if hook is not None:
+            hook(call, exc)
+    log.warning("WeCom call %s #%s failed: %s", call.method, call.pk, exc)
+    return "failed"
+
+
+def retry_due_calls(*, limit: int = 500) -> int:
+    """Periodic: re-enqueue calls whose retry time has come, and calls stuck in `running` (a worker died)."""
+    moment = now()
+    stuck = OutboundCall.objects.filter(status=CallStatus.RUNNING, next_attempt_at__lte=moment)
+    stuck.update(status=CallStatus.RETRYING)
+    due = OutboundCall.objects.filter(
+        Q(status=CallStatus.RETRYING, next_attempt_at__lte=moment)
+        | Q(status=CallStatus.PENDING, created_at__lte=moment - timedelta(minutes=1))
+    ).values_list("id", flat=True)[:limit]
+    ids = list(due)
+    for call_id in ids:
+        _schedule(call_id)
+    return len(ids)

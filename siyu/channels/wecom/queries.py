@@ -1,0 +1,292 @@
+"""Read paths for WeCom's console pages and API. Every function takes a Scope.
+
+HQ sees every code, group and inheritance; others see those of the staff they may see (a code through its members
+or its store, a group through its owner, an inheritance through the staff member handing over). The outbox and
+sync runs are HQ's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+
+from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels.wecom.models import (
+    AssignMode,
+    CallStatus,
+    ChannelCode,
+    ChannelCodeDay,
+    ChannelCodeStaff,
+    CodeStatus,
+    CustomerGroup,
+    DefaultWelcome,
+    GroupMembership,
+    GroupStatus,
+    OutboundCall,
+    SyncRun,
+    TransferItem,
+    TransferItemStatus,
+    TransferJob,
+    TransferKind,
+)
+from siyu.core.errors import NotFound, PermissionDenied
+from siyu.core.pagination import Page, paginate
+from siyu.core.timeutil import local_day, now
+from siyu.customers.models import Identity, IdentityKind, Relationship, RelationshipStatus
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+ASSIGN_MODES = AssignMode.choices
+CODE_STATUSES = CodeStatus.choices
+TRANSFER_KINDS = TransferKind.choices
+TRANSFER_ITEM_STATUSES = TransferItemStatus.choices
+CALL_STATUSES = CallStatus.choices
+GROUP_STATUSES = GroupStatus.choices
+
+
+def accounts(scope: Scope) -> QuerySet[ChannelAccount]:
+    return ChannelAccount.objects.filter(enterprise_id=scope.enterprise_id, kind=AccountKind.WECOM).order_by("id")
+
+
+def codes(scope: Scope) -> QuerySet[ChannelCode]:
+    qs = ChannelCode.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    visible = org_queries.visible_staff_ids(scope)
+    members = ChannelCodeStaff.objects.filter(code_id=OuterRef("pk"), staff_id__in=visible)
+    stores = org_queries.stores(scope).values_list("id", flat=True)
+    return qs.filter(Q(Exists(members)) | Q(store_id__in=stores))
+
+
+def code_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[ChannelCode]:
+    qs = codes(scope).select_related("store", "account").annotate(
+        total_scans=Sum("days__scans"), total_adds=Sum("days__adds"), total_deletes=Sum("days__deletes")
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_code(scope: Scope, code_id: int) -> ChannelCode:
+    found = (
+        codes(scope)
+        .select_related("store", "account")
+        .prefetch_related(Prefetch("members", queryset=ChannelCodeStaff.objects.select_related("staff")), "tags")
+        .filter(pk=code_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"channel code {code_id} not found", field="code_id")
+    return found
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    scans: int
+    adds: int
+    deletes: int
+
+    @property
+    def net(self) -> int:
+        return self.adds - self.deletes
+
+
+@dataclass(frozen=True)
+class CodeStats:
+    days: list[DayStats]
+    scans: int
+    adds: int
+    deletes: int
+
+    @property
+    def net(self) -> int:
+        return self.adds - self.deletes
+
+
+def code_stats(scope: Scope, code_id: int, *, days: int = 30, until: date | None = None) -> CodeStats:
+    """Scans, adds, deletes and net per Shanghai day for the last `days` days (zeros filled in), and totals."""
+    code = get_code(scope, code_id)
+    last = until or local_day(now())
+    first = last - timedelta(days=days - 1)
+    rows = {
+        r.day: r for r in ChannelCodeDay.objects.filter(code=code, day__gte=first, day__lte=last)
+    }
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = rows.get(day)
+        series.append(DayStats(day, row.scans if row else 0, row.adds if row else 0, row.deletes if row else 0))
+    totals = ChannelCodeDay.objects.filter(code=code).aggregate(s=Sum("scans"), a=Sum("adds"), d=Sum("deletes"))
+    return CodeStats(days=series, scans=totals["s"] or 0, adds=totals["a"] or 0, deletes=totals["d"] or 0)
+
+
+def default_welcome(scope: Scope, account_id: int) -> DefaultWelcome | None:
+    return DefaultWelcome.objects.filter(account__enterprise_id=scope.enterprise_id, account_id=account_id).first()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Groups
+
+
+def groups(scope: Scope) -> QuerySet[CustomerGroup]:
+    qs = CustomerGroup.objects.filter(account__enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    return qs.filter(owner_id__in=org_queries.visible_staff_ids(scope))
+
+
+def group_list(scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "") -> Page[CustomerGroup]:
+    qs = groups(scope).select_related("owner")
+    if q.strip():
+        qs = qs.filter(Q(name__icontains=q.strip()) | Q(owner__name__icontains=q.strip()))
+    return paginate(qs.order_by("-platform_created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group(scope: Scope, group_id: int) -> CustomerGroup:
+    found = groups(scope).select_related("owner").filter(pk=group_id).first()
+    if found is None:
+        raise NotFound(f"group {group_id} not found", field="group_id")
+    return found
+
+
+def group_members(scope: Scope, group_id: int, *, current: bool = True) -> list[GroupMembership]:
+    group = get_group(scope, group_id)
+    qs = group.memberships.select_related("customer", "staff")
+    qs = qs.filter(left_at__isnull=True) if current else qs.filter(left_at__isnull=False)
+    return list(qs.order_by("-left_at" if not current else "joined_at", "id")[:500])
+
+
+@dataclass(frozen=True)
+class GroupDay:
+    day: date
+    joins: int
+    quits: int
+
+
+def group_activity(scope: Scope, group_id: int, *, days: int = 30) -> list[GroupDay]:
+    """Joins and quits per Shanghai day, from the membership stints."""
+    group = get_group(scope, group_id)
+    last = local_day(now())
+    first = last - timedelta(days=days - 1)
+    joins: dict[date, int] = {}
+    quits: dict[date, int] = {}
+    for joined, left in group.memberships.filter(
+        Q(joined_at__date__gte=first - timedelta(days=1)) | Q(left_at__date__gte=first - timedelta(days=1))
+    ).values_list("joined_at", "left_at"):
+        joins[local_day(joined)] = joins.get(local_day(joined), 0) + 1
+        if left is not None:
+            quits[local_day(left)] = quits.get(local_day(left), 0) + 1
+    return [
+        GroupDay(day, joins.get(day, 0), quits.get(day, 0))
+        for day in (first + timedelta(days=offset) for offset in range(days))
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inheritance
+
+
+def transfer_jobs(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[TransferJob]:
+    qs = TransferJob.objects.filter(enterprise_id=scope.enterprise_id).select_related("handover", "takeover")
+    if not scope.is_hq:
+        qs = qs.filter(handover_id__in=org_queries.visible_staff_ids(scope))
+    counted = qs.annotate(
+        total=Count("items"),
+        succeeded=Count("items", filter=Q(items__status=TransferItemStatus.SUCCEEDED)),
+        failed=Count(
+            "items",
+            filter=Q(
+                items__status__in=[
+                    TransferItemStatus.REFUSED,
+                    TransferItemStatus.LIMIT,
+                    TransferItemStatus.REJECTED,
+                    TransferItemStatus.NO_RECORD,
+                ]
+            ),
+        ),
+    )
+    return paginate(counted.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_transfer(scope: Scope, job_id: int) -> TransferJob:
+    qs = TransferJob.objects.filter(enterprise_id=scope.enterprise_id, pk=job_id).select_related("handover", "takeover")
+    if not scope.is_hq:
+        qs = qs.filter(handover_id__in=org_queries.visible_staff_ids(scope))
+    job = qs.first()
+    if job is None:
+        raise NotFound(f"inheritance {job_id} not found", field="job_id")
+    return job
+
+
+def transfer_items(scope: Scope, job_id: int, *, status: str = "") -> list[TransferItem]:
+    job = get_transfer(scope, job_id)
+    qs = job.items.select_related("customer")
+    if status:
+        qs = qs.filter(status=status)
+    return list(qs.order_by("id")[:1000])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Operations (HQ)
+
+
+def _hq(scope: Scope) -> None:
+    if not scope.is_hq:
+        raise PermissionDenied("for HQ only")
+
+
+def outbox(scope: Scope, *, status: str = "", page: int = 1, page_size: int = 50) -> Page[OutboundCall]:
+    _hq(scope)
+    qs = OutboundCall.objects.filter(account__enterprise_id=scope.enterprise_id)
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def sync_runs(scope: Scope, *, limit: int = 10) -> list[SyncRun]:
+    _hq(scope)
+    return list(SyncRun.objects.filter(account__enterprise_id=scope.enterprise_id).order_by("-started_at")[:limit])
+
+
+def get_sync_run(scope: Scope, run_id: int) -> SyncRun:
+    _hq(scope)
+    found = SyncRun.objects.filter(account__enterprise_id=scope.enterprise_id, pk=run_id).first()
+    if found is None:
+        raise NotFound(f"sync run {run_id} not found", field="run_id")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The simulator's bootstrap (a system read: the simulator plays the platform, which remembers what Siyu created)
+
+
+@dataclass(frozen=True)
+class KnownWay:
+    config_id: str
+    users: list[str]
+    state: str
+
+
+def simulator_bootstrap(
+    account: ChannelAccount, *, limit: int = 5000
+) -> tuple[list[KnownWay], list[tuple[str, str]]]:
+    """Contact ways Siyu created and the (staff userid, external_userid) pairs it holds, for a restarted simulator."""
+    ways = [
+        KnownWay(code.config_id, list(code.active_userids), code.state)
+        for code in ChannelCode.objects.filter(account=account, status=CodeStatus.ACTIVE).exclude(config_id="")
+    ]
+    ext = Identity.objects.filter(customer_id=OuterRef("customer_id"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
+    pairs = (
+        Relationship.objects.filter(
+            customer__enterprise_id=account.enterprise_id, status=RelationshipStatus.ACTIVE, customer__merged_into=None
+        )
+        .exclude(staff__wecom_userid="")
+        .filter(Exists(ext))
+        .values_list("staff__wecom_userid", "customer__identities__value", "customer__identities__kind")
+    )
+    wecom = IdentityKind.WECOM_EXTERNAL_USERID
+    follows = [(userid, value) for userid, value, kind in pairs[: limit * 3] if kind == wecom]
+    return ways, follows[:limit]

@@ -1,0 +1,239 @@
+"""Request and response shapes of the WeCom API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+from siyu.org.schemas import PageMeta
+
+
+class AttachmentIn(Schema):
+    msgtype: str
+    image: dict[str, str] | None = None
+    link: dict[str, str] | None = None
+    miniprogram: dict[str, str] | None = None
+
+    def as_platform(self) -> dict[str, Any]:
+        body = getattr(self, self.msgtype, None) if self.msgtype in ("image", "link", "miniprogram") else None
+        return {"msgtype": self.msgtype, self.msgtype: body or {}}
+
+
+class CodeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    name: str = Field(min_length=1, max_length=64)
+    staff_ids: list[int] = Field(default_factory=list, max_length=100)
+    store_id: int | None = None
+    assign_mode: str = "all"
+    daily_cap: int | None = Field(default=None, ge=1, le=100000)
+    tag_ids: list[int] = Field(default_factory=list, max_length=50)
+    welcome_text: str = Field(default="", max_length=4000)
+    welcome_attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
+    state: str = Field(default="", max_length=30)
+    skip_verify: bool = True
+
+
+class CodePatchIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    tag_ids: list[int] | None = None
+    welcome_text: str | None = Field(default=None, max_length=4000)
+    welcome_attachments: list[AttachmentIn] | None = None
+
+
+class StaffRef(Schema):
+    id: int
+    name: str
+    wecom_userid: str
+
+
+class CodeOut(Schema):
+    id: int
+    account_id: int
+    name: str
+    state: str
+    status: str
+    assign_mode: str
+    store_id: int | None
+    config_id: str
+    qr_code: str
+    welcome_text: str
+    welcome_attachments: list[dict[str, Any]]
+    active_userids: list[str]
+    created_at: datetime
+
+
+class CodeDetailOut(CodeOut):
+    staff: list[StaffRef]
+    tag_ids: list[int]
+
+
+class CodePage(PageMeta):
+    items: list[CodeOut]
+
+
+class DayOut(Schema):
+    day: date
+    scans: int
+    adds: int
+    deletes: int
+    net: int
+
+
+class StatsOut(Schema):
+    scans: int
+    adds: int
+    deletes: int
+    net: int
+    days: list[DayOut]
+
+
+class WelcomeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(default="", max_length=4000)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
+
+
+class SyncRunOut(Schema):
+    id: int
+    status: str
+    staff_total: int
+    staff_done: int
+    contacts_seen: int
+    customers_created: int
+    relationships_added: int
+    error: str
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class GroupOut(Schema):
+    id: int
+    chat_id: str
+    name: str
+    owner_userid: str
+    owner_id: int | None
+    status: str
+    member_count: int
+    platform_created_at: datetime | None
+
+
+class GroupPage(PageMeta):
+    items: list[GroupOut]
+
+
+class MemberOut(Schema):
+    member_id: str
+    member_type: int
+    customer_id: int | None
+    staff_id: int | None
+    name: str
+    joined_at: datetime
+    join_scene: int | None
+    left_at: datetime | None
+    quit_scene: int | None
+
+
+class GroupDayOut(Schema):
+    day: date
+    joins: int
+    quits: int
+
+
+class GroupDetailOut(GroupOut):
+    members: list[MemberOut]
+    left: list[MemberOut]
+    activity: list[GroupDayOut]
+
+
+class TransferIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    kind: str
+    handover_id: int
+    takeover_id: int
+    customer_ids: list[int] | None = Field(default=None, max_length=10000)
+    message: str = Field(default="", max_length=200)
+
+
+class TransferOut(Schema):
+    id: int
+    kind: str
+    status: str
+    handover_id: int
+    takeover_id: int
+    message: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class TransferSummaryOut(TransferOut):
+    total: int
+    succeeded: int
+    failed: int
+
+
+class TransferPage(PageMeta):
+    items: list[TransferSummaryOut]
+
+
+class TransferItemOut(Schema):
+    customer_id: int
+    external_userid: str
+    status: str
+    errcode: int | None
+    takeover_time: datetime | None
+
+
+class TransferDetailOut(TransferOut):
+    items: list[TransferItemOut]
+
+
+class CallOut(Schema):
+    id: int
+    method: str
+    status: str
+    attempts: int
+    errcode: int | None
+    last_error: str
+    idempotency_key: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class CallPage(PageMeta):
+    items: list[CallOut]
+
+
+class CallbackOut(Schema):
+    id: int
+    kind: str
+    account_id: int | None
+    event: str
+    status: str
+    signature_ok: bool
+    error: str
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class CallbackPage(PageMeta):
+    items: list[CallbackOut]
+
+
+class AccountOut(Schema):
+    id: int
+    kind: str
+    name: str
+    app_id: str
+    agent_id: str
+    base_url: str
+    is_active: bool

@@ -1,0 +1,314 @@
+"""Two-way tag sync between Siyu's tags and WeCom's corp tags.
+
+Definitions: WeCom's corp tags (created in the admin console, announced by change_external_tag) become Siyu tags in
+a linked group; Siyu's tags are pushed with add_corp_tag. Links are per account (TagLink / TagGroupLink).
+
+Assignments: WeCom keeps corp tags per follow relation (staff member, customer); Siyu per customer. ContactTag holds
+what WeCom last said for each relation, the base of a three-way merge: a tag added or removed in WeCom since the base
+is added to or removed from the customer in Siyu; a linked tag the customer has in Siyu but WeCom lacks (or the other
+way round, with the base agreeing with WeCom) is pushed with mark_tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom.client import CorpTagGroup
+from siyu.channels.wecom.models import CallStatus, ContactTag, OutboundCall, TagGroupLink, TagLink
+from siyu.channels.wecom.outbox import REF, enqueue_call, on_success
+from siyu.channels.wecom.provider import client_for
+from siyu.core.timeutil import now
+from siyu.customers import queries as customer_queries
+from siyu.customers import services as customer_services
+from siyu.customers.models import (
+    Customer,
+    CustomerTag,
+    IdentityKind,
+    Relationship,
+    RelationshipStatus,
+    Tag,
+    TagGroup,
+    TagKind,
+)
+from siyu.org.scope import Scope
+
+WECOM_NAME_MAX = 30
+
+
+def links(account: ChannelAccount) -> dict[str, int]:
+    """wecom tag id -> Siyu tag id."""
+    return dict(TagLink.objects.filter(account=account).values_list("wecom_tag_id", "tag_id"))
+
+
+def _siyu_group(account: ChannelAccount, group: CorpTagGroup) -> int:
+    link = TagGroupLink.objects.filter(account=account, wecom_group_id=group.group_id).first()
+    if link is not None:
+        return link.group_id
+    scope = Scope.hq(account.enterprise_id)
+    existing = next((g for g in customer_queries.tag_library(scope) if g.name == group.group_name), None)
+    if existing is None:
+        existing = customer_services.create_tag_group(enterprise_id=account.enterprise_id, name=group.group_name)
+    TagGroupLink.objects.get_or_create(account=account, group=existing, defaults={"wecom_group_id": group.group_id})
+    return existing.pk
+
+
+def import_groups(account: ChannelAccount, groups: Iterable[CorpTagGroup]) -> int:
+    """Link (or create) a Siyu group and tag for every WeCom corp tag; rename on a changed name. Returns new links."""
+    created = 0
+    known = links(account)
+    for group in groups:
+        if group.deleted:
+            continue
+        group_id = _siyu_group(account, group)
+        siyu_tags = {t.name: t for t in Tag.objects.filter(group_id=group_id)}
+        for tag in group.tags:
+            if tag.deleted:
+                continue
+            if tag.id in known:
+                linked = Tag.objects.get(pk=known[tag.id])
+                if linked.name != tag.name and tag.name not in siyu_tags:
+                    customer_services.rename_tag(tag=linked, name=tag.name)
+                continue
+            target = siyu_tags.get(tag.name)
+            if target is None:
+                target = customer_services.create_tag(group=TagGroup.objects.get(pk=group_id), name=tag.name)
+                siyu_tags[tag.name] = target
+            if not TagLink.objects.filter(account=account, tag=target).exists():
+                TagLink.objects.create(account=account, tag=target, wecom_tag_id=tag.id)
+                known[tag.id] = target.pk
+                created += 1
+    return created
+
+
+def ensure_known(account: ChannelAccount, wecom_tag_ids: Iterable[str]) -> dict[str, int]:
+    known = links(account)
+    unknown = sorted(set(wecom_tag_ids) - set(known))
+    if unknown:
+        import_groups(account, client_for(account).get_corp_tag_list(tag_ids=unknown))
+        known = links(account)
+    return known
+
+
+def merge_follow_tags(
+    account: ChannelAccount, *, userid: str, external_userid: str, customer: Customer, wecom_tag_ids: Sequence[str]
+) -> tuple[int, int]:
+    """Apply what WeCom changed on one follow relation since the base to the customer's Siyu tags."""
+    known = ensure_known(account, wecom_tag_ids)
+    current = {t for t in wecom_tag_ids if t in known}
+    base_rows = ContactTag.objects.filter(account=account, userid=userid, external_userid=external_userid)
+    base = set(base_rows.values_list("wecom_tag_id", flat=True))
+    added = [known[t] for t in sorted(current - base)]
+    removed = [known[t] for t in sorted(base - current) if t in known]
+    if added:
+        customer_services.tag_customers(
+            enterprise_id=account.enterprise_id, customer_ids=[customer.pk], tag_ids=added, source=TagKind.MANUAL
+        )
+    if removed:
+        customer_services.untag_customers(
+            enterprise_id=account.enterprise_id, customer_ids=[customer.pk], tag_ids=removed
+        )
+    _set_base(account, userid, external_userid, current)
+    return len(added), len(removed)
+
+
+def _set_base(account: ChannelAccount, userid: str, external_userid: str, tag_ids: set[str]) -> None:
+    rows = ContactTag.objects.filter(account=account, userid=userid, external_userid=external_userid)
+    rows.exclude(wecom_tag_id__in=tag_ids).delete()
+    ContactTag.objects.bulk_create(
+        [ContactTag(account=account, userid=userid, external_userid=external_userid, wecom_tag_id=t) for t in tag_ids],
+        ignore_conflicts=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# change_external_tag
+
+
+def on_tag_event(account: ChannelAccount, *, tag_type: str, change: str, wecom_id: str) -> str:
+    if change == "shuffle":
+        return "ignored: order only"
+    if change == "delete":
+        return _deleted(account, tag_type, wecom_id)
+    client = client_for(account)
+    groups = (
+        client.get_corp_tag_list(group_ids=[wecom_id]) if tag_type == "tag_group"
+        else client.get_corp_tag_list(tag_ids=[wecom_id])
+    )
+    # A renamed group keeps its Siyu name (customers has no group rename); its tags follow WeCom's names.
+    created = import_groups(account, groups)
+    return f"{change}: {created} new links"
+
+
+def _deleted(account: ChannelAccount, tag_type: str, wecom_id: str) -> str:
+    if tag_type == "tag_group":
+        group_link = TagGroupLink.objects.filter(account=account, wecom_group_id=wecom_id).first()
+        if group_link is None:
+            return "ignored: unknown group"
+        # Deleting a group deletes its tags without per-tag callbacks.
+        doomed = list(TagLink.objects.filter(account=account, tag__group_id=group_link.group_id))
+        group_link.delete()
+    else:
+        doomed = list(TagLink.objects.filter(account=account, wecom_tag_id=wecom_id))
+    for link in doomed:
+        ContactTag.objects.filter(account=account, wecom_tag_id=link.wecom_tag_id).delete()
+        tag = Tag.objects.filter(pk=link.tag_id).first()
+        link.delete()
+        if tag is not None:
+            customer_services.delete_tag(tag=tag)
+    return f"deleted {len(doomed)} tags"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Full sync of definitions, both ways
+
+
+def sync_tag_definitions(account: ChannelAccount) -> dict[str, int]:
+    """Pull every corp tag (creating and linking Siyu tags), drop links WeCom no longer has, push Siyu-only tags."""
+    groups = client_for(account).get_corp_tag_list()
+    with transaction.atomic():
+        pulled = import_groups(account, groups)
+        alive = {t.id for g in groups for t in g.tags}
+        gone = TagLink.objects.filter(account=account).exclude(wecom_tag_id__in=alive)
+        dropped = 0
+        for link in list(gone):
+            _deleted(account, "tag", link.wecom_tag_id)
+            dropped += 1
+        pushed = _push_definitions(account)
+    return {"pulled": pulled, "dropped": dropped, "pushed_groups": pushed}
+
+
+def _push_definitions(account: ChannelAccount) -> int:
+    linked_tags = set(TagLink.objects.filter(account=account).values_list("tag_id", flat=True))
+    group_links = dict(TagGroupLink.objects.filter(account=account).values_list("group_id", "wecom_group_id"))
+    queued = 0
+    for group in customer_queries.tag_library(Scope.hq(account.enterprise_id)):
+        names = [t.name for t in group.tags.all() if t.pk not in linked_tags and len(t.name) <= WECOM_NAME_MAX]
+        if not names or len(group.name) > WECOM_NAME_MAX:
+            continue
+        digest = hashlib.sha256("\x1f".join(sorted(names)).encode()).hexdigest()[:16]
+        wecom_group = group_links.get(group.pk, "")
+        payload: dict[str, Any] = {"tags": names, REF: {"group_id": group.pk}}
+        if wecom_group:
+            payload["group_id"] = wecom_group
+        else:
+            payload["group_name"] = group.name
+        key = f"add_corp_tag:{account.pk}:{group.pk}:{digest}"
+        enqueue_call(account=account, method="add_corp_tag", payload=payload, key=key)
+        queued += 1
+    return queued
+
+
+@on_success("add_corp_tag")
+def _corp_tags_added(call: OutboundCall, result: dict[str, Any]) -> None:
+    account = call.account
+    group_id = call.payload.get(REF, {}).get("group_id")
+    wecom_group = str(result.get("group_id", ""))
+    if group_id and wecom_group:
+        TagGroupLink.objects.get_or_create(account=account, group_id=group_id, defaults={"wecom_group_id": wecom_group})
+    by_name = {t.name: t.pk for t in Tag.objects.filter(group_id=group_id)}
+    for tag in result.get("tags") or ():
+        siyu_id = by_name.get(str(tag.get("name", "")))
+        if siyu_id is not None and not TagLink.objects.filter(account=account, tag_id=siyu_id).exists():
+            TagLink.objects.get_or_create(
+                account=account, wecom_tag_id=str(tag.get("id", "")), defaults={"tag_id": siyu_id}
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Assignments, Siyu -> WeCom
+
+
+def _follow_pairs(account: ChannelAccount, customer_ids: Sequence[int] | None) -> dict[tuple[str, str], int]:
+    """(staff userid, external_userid) -> customer id, for active relationships with a WeCom identity."""
+    identities = dict(
+        Customer.objects.filter(
+            enterprise_id=account.enterprise_id,
+            merged_into__isnull=True,
+            identities__kind=IdentityKind.WECOM_EXTERNAL_USERID,
+        )
+        .filter(**({"id__in": customer_ids} if customer_ids is not None else {}))
+        .values_list("id", "identities__value")
+    )
+    rels = Relationship.objects.filter(
+        customer_id__in=list(identities), status=RelationshipStatus.ACTIVE
+    ).exclude(staff__wecom_userid="").values_list("customer_id", "staff__wecom_userid")
+    return {(userid, identities[cid]): cid for cid, userid in rels}
+
+
+def push_customer_tags(account: ChannelAccount, *, customer_ids: Sequence[int] | None = None, limit: int = 5000) -> int:
+    """Queue mark_tag for every follow relation whose linked tags differ between Siyu and WeCom's last word."""
+    link_map = links(account)
+    siyu_to_wecom = {v: k for k, v in link_map.items()}
+    pairs = _follow_pairs(account, customer_ids)
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for cid, tag_id in CustomerTag.objects.filter(
+        customer_id__in={c for c in pairs.values()}, tag_id__in=list(siyu_to_wecom)
+    ).values_list("customer_id", "tag_id"):
+        wanted[cid].add(siyu_to_wecom[tag_id])
+    known: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for userid, ext, tag in ContactTag.objects.filter(
+        account=account, external_userid__in={p[1] for p in pairs}
+    ).values_list("userid", "external_userid", "wecom_tag_id"):
+        known[(userid, ext)].add(tag)
+    busy = _pairs_in_flight(account)
+    queued = 0
+    for (userid, ext), cid in sorted(pairs.items()):
+        add, remove = wanted[cid] - known[(userid, ext)], (known[(userid, ext)] & set(link_map)) - wanted[cid]
+        if (add or remove) and (userid, ext) not in busy and queued < limit:
+            queue_mark_tag(account, userid=userid, external_userid=ext, add=sorted(add), remove=sorted(remove))
+            queued += 1
+    return queued
+
+
+def _pairs_in_flight(account: ChannelAccount) -> set[tuple[str, str]]:
+    pending = OutboundCall.objects.filter(
+        account=account, method="mark_tag", status__in=[CallStatus.PENDING, CallStatus.RETRYING, CallStatus.RUNNING]
+    ).values_list("payload", flat=True)
+    return {(p.get("userid", ""), p.get("external_userid", "")) for p in pending}
+
+
+def queue_mark_tag(
+    account: ChannelAccount, *, userid: str, external_userid: str, add: Sequence[str], remove: Sequence[str]
+) -> OutboundCall:
+    stamp = now().strftime("%Y%m%d%H%M%S%f")
+    digest = hashlib.sha256(f"{userid}|{external_userid}|{add}|{remove}".encode()).hexdigest()[:16]
+    return enqueue_call(
+        account=account,
+        method="mark_tag",
+        payload={
+            "userid": userid,
+            "external_userid": external_userid,
+            "add_tag": list(add),
+            "remove_tag": list(remove),
+        },
+        key=f"mark_tag:{account.pk}:{digest}:{stamp}",
+    )
+
+
+@on_success("mark_tag")
+def _tags_marked(call: OutboundCall, result: dict[str, Any]) -> None:
+    p = call.payload
+    base = ContactTag.objects.filter(account=call.account, userid=p["userid"], external_userid=p["external_userid"])
+    base.filter(wecom_tag_id__in=p.get("remove_tag") or []).delete()
+    ContactTag.objects.bulk_create(
+        [
+            ContactTag(account=call.account, userid=p["userid"], external_userid=p["external_userid"], wecom_tag_id=t)
+            for t in p.get("add_tag") or []
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def push_tags_for(account: ChannelAccount, *, userid: str, external_userid: str, siyu_tag_ids: Iterable[int]) -> None:
+    """Right after an add: mark the code's auto tags on WeCom too (the linked ones)."""
+    siyu_to_wecom = {v: k for k, v in links(account).items()}
+    add = sorted({siyu_to_wecom[t] for t in siyu_tag_ids if t in siyu_to_wecom})
+    if add:
+        queue_mark_tag(account, userid=userid, external_userid=external_userid, add=add, remove=[])
+

@@ -1,0 +1,44 @@
+"""Worker tasks: ids in, one service call, safe to run twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django_tasks import task
+
+from siyu.channels.wecom import services
+from siyu.core.timeutil import now
+
+HOUSEKEEPING_EVERY_S = 60
+
+
+@task()
+def process_wecom_callback(callback_id: int) -> str:
+    return services.process_callback(callback_id=callback_id)
+
+
+@task()
+def run_wecom_call(call_id: int) -> str:
+    return services.execute_call(call_id=call_id)
+
+
+@task()
+def sync_wecom_customers(run_id: int) -> str:
+    return services.run_sync(run_id=run_id)
+
+
+@task()
+def poll_wecom_transfer(job_id: int) -> int:
+    return services.poll_transfer(job_id=job_id)
+
+
+@task()
+def wecom_housekeeping(reschedule: bool = True) -> dict[str, int]:
+    """Retries, stale callbacks, open transfers, daily caps. Re-enqueues itself every minute when it can defer;
+    start the chain once with `wecom_housekeeping.enqueue()` (several chains are harmless: every step is idempotent).
+    """
+    figures = services.housekeeping()
+    backend = wecom_housekeeping.get_backend()
+    if reschedule and backend.supports_defer:
+        wecom_housekeeping.using(run_after=now() + timedelta(seconds=HOUSEKEEPING_EVERY_S)).enqueue(True)
+    return figures

@@ -1,0 +1,222 @@
+"""WeCom's HTTP endpoints: the callback URL the platform calls, the landing page a channel code's QR opens, and the
+console pages for channel codes, groups, inheritance and the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from siyu.channels.wecom import queries, services
+from siyu.channels.wecom.client import WecomError
+from siyu.channels.wecom.forms import CodeForm, TransferForm
+from siyu.console.access import scope_of
+from siyu.console.views import console_view
+from siyu.core.errors import DomainError, PermissionDenied
+from siyu.customers import queries as customer_queries
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+
+@csrf_exempt
+def callback(request: HttpRequest, account_id: int) -> HttpResponse:
+    """GET: URL verification (the plaintext echostr, nothing else). POST: an event, acked with an empty 200."""
+    query = {key: request.GET.get(key, "") for key in request.GET}
+    if request.method == "GET":
+        ack = services.verify_callback_url(account_id=account_id, query=query)
+    elif request.method == "POST":
+        ack = services.receive_callback(account_id=account_id, query=query, body=request.body)
+    else:
+        return HttpResponseNotAllowed(["GET", "POST"])
+    return HttpResponse(ack.body, status=ack.status, content_type="text/plain; charset=utf-8")
+
+
+def landing(request: HttpRequest, config_id: str) -> HttpResponse:
+    """What a printed channel code opens on the customer's phone: counts a scan and shows the WeCom QR."""
+    code = services.record_scan(config_id=config_id)
+    if code is None:
+        return render(request, "wecom/landing.html", {"code": None}, status=404)
+    return render(request, "wecom/landing.html", {"code": code})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Console pages
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return min(100_000, max(1, int(request.GET.get("page", "1"))))
+    except ValueError:
+        return 1
+
+
+def _choices(scope: Scope) -> dict[str, list[tuple[Any, str]]]:
+    return {
+        "accounts": [(a.pk, a.name) for a in queries.accounts(scope)],
+        "stores": [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")],
+        "staff": [
+            (s.pk, f"{s.name} · {s.store.name if s.store else '—'}")
+            for s in org_queries.staff(scope).filter(is_active=True).exclude(wecom_userid="").order_by(
+                "store__code", "id"
+            )
+        ],
+        "tags": [(t.pk, f"{t.group.name} / {t.name}") for t in customer_queries.tags(scope)],
+    }
+
+
+def _chart(days: list[queries.DayStats]) -> dict[str, Any]:
+    return {
+        "days": [d.day.strftime("%m-%d") for d in days],
+        "scans": [d.scans for d in days],
+        "adds": [d.adds for d in days],
+        "deletes": [d.deletes for d in days],
+        "net": [d.net for d in days],
+        "labels": {"scans": str(_("Scans")), "adds": str(_("Adds")), "deletes": str(_("Deletes")),
+                   "net": str(_("Net"))},
+    }
+
+
+@console_view
+def code_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.code_list(scope, page=_page_number(request), status=request.GET.get("status", ""))
+    return render(request, "wecom/code_list.html", {"codes": page, "scope": scope})
+
+
+@console_view
+def code_new(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ create channel codes")
+    form = CodeForm(request.POST or None, choices=_choices(scope))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            code = services.create_channel_code(
+                scope=scope, account_id=data["account"], name=data["name"], staff_ids=data["staff"],
+                store_id=data["store"], assign_mode=data["assign_mode"], daily_cap=data["daily_cap"],
+                tag_ids=data["tags"], welcome_text=data["welcome_text"], welcome_attachments=form.attachments(),
+                state=data["state"], actor=request.user,
+            )
+        except DomainError as exc:
+            form.add_error(_FORM_FIELDS.get(exc.field or "", None), exc.message)
+        else:
+            messages.success(request, _("Channel code created; it is active once WeCom confirms it."))
+            return redirect("channels:wecom_code", code_id=code.pk)
+    return render(request, "wecom/code_form.html", {"form": form})
+
+
+_FORM_FIELDS = {"staff_ids": "staff", "store_id": "store", "tag_ids": "tags", "welcome_attachments": "attachment",
+                "account_id": "account"}
+
+
+@console_view
+def code_detail(request: HttpRequest, code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    code = queries.get_code(scope, code_id)
+    stats = queries.code_stats(scope, code_id, days=30)
+    context = {"code": code, "stats": stats, "chart": _chart(stats.days), "recent": list(reversed(stats.days))[:14]}
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "wecom/_code_stats.html", context)
+    return render(request, "wecom/code_detail.html", context)
+
+
+@console_view
+@require_POST
+def code_disable(request: HttpRequest, code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ manage channel codes")
+    queries.get_code(scope, code_id)
+    services.disable_channel_code(scope=scope, code_id=code_id, actor=request.user)
+    messages.success(request, _("The code is disabled."))
+    return redirect("channels:wecom_code", code_id=code_id)
+
+
+@console_view
+def group_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""))
+    return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", "")})
+
+
+@console_view
+def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    group = queries.get_group(scope, group_id)
+    activity = queries.group_activity(scope, group_id, days=30)
+    chart = {"days": [d.day.strftime("%m-%d") for d in activity], "joins": [d.joins for d in activity],
+             "quits": [d.quits for d in activity], "labels": {"joins": str(_("Joins")), "quits": str(_("Quits"))}}
+    context = {
+        "group": group,
+        "members": queries.group_members(scope, group_id, current=True),
+        "left": queries.group_members(scope, group_id, current=False),
+        "chart": chart,
+        "scenes": {0: _("Invited by a member"), 1: _("Invited directly"), 2: _("Invite link"), 3: _("Scanned the QR")},
+    }
+    return render(request, "wecom/group_detail.html", context)
+
+
+@console_view
+def transfer_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    form = TransferForm(request.POST or None, choices=_choices(scope)) if scope.is_manager else None
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.start_transfer(
+                scope=scope, account_id=data["account"], kind=data["kind"], handover_id=data["handover"],
+                takeover_id=data["takeover"], message=data["message"], actor=request.user,
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Submitted to WeCom. Customers are taken over after 24 hours."))
+            return redirect("channels:wecom_transfer", job_id=job.pk)
+    page = queries.transfer_jobs(scope, page=_page_number(request))
+    return render(request, "wecom/transfer_list.html", {"jobs": page, "form": form})
+
+
+@console_view
+def transfer_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    job = queries.get_transfer(scope, job_id)
+    status = request.GET.get("status", "")
+    items = queries.transfer_items(scope, job_id, status=status)
+    context = {"job": job, "items": items, "status": status, "statuses": queries.TRANSFER_ITEM_STATUSES}
+    return render(request, "wecom/transfer_detail.html", context)
+
+
+@console_view
+def outbox(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.outbox(scope, status=request.GET.get("status", ""), page=_page_number(request))
+    return render(request, "wecom/outbox.html", {"calls": page, "statuses": queries.CALL_STATUSES,
+                                                  "status": request.GET.get("status", "")})
+
+
+@console_view
+@require_POST
+def account_action(request: HttpRequest, account_id: int, action: str) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied("for HQ only")
+    try:
+        if action == "sync":
+            services.start_sync(scope=scope, account_id=account_id)
+            messages.success(request, _("Customer sync started."))
+        elif action == "tags":
+            figures = services.sync_tags(scope=scope, account_id=account_id)
+            messages.success(request, _("Tags synced: %(n)s new from WeCom, %(m)s customers to mark.")
+                             % {"n": figures["pulled"], "m": figures["marked"]})
+        elif action == "groups":
+            count = services.sync_groups(scope=scope, account_id=account_id)
+            messages.success(request, _("%(n)s groups synced.") % {"n": count})
+    except (DomainError, WecomError) as exc:
+        messages.error(request, str(exc))
+    return redirect("channels:index")

@@ -1,0 +1,130 @@
+"""Console forms. Choices come from scoped queries, so a form can only name what its user may see."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from siyu.console.labels import RELATIONSHIP_LABELS
+from siyu.customers import queries as customer_queries
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+Choices = list[tuple[Any, Any]]
+
+
+def tag_choices(scope: Scope, exclude: Collection[int] = ()) -> Choices:
+    """Tags grouped by their tag group (rendered as <optgroup>s), leaving out `exclude`."""
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    for tag in customer_queries.tags(scope).exclude(pk__in=list(exclude)):
+        grouped.setdefault(tag.group.name, []).append((tag.pk, tag.name))
+    return [(group, options) for group, options in grouped.items()]
+
+
+def channel_choices() -> Choices:
+    return list(customer_queries.Channels.choices)
+
+
+class CustomerFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=128,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name, phone, tag or WeChat id")}),
+    )
+    store = forms.TypedChoiceField(label=_("Store"), required=False, coerce=int, empty_value=None)
+    staff = forms.TypedChoiceField(label=_("Staff"), required=False, coerce=int, empty_value=None)
+    tag = forms.TypedChoiceField(label=_("Tag"), required=False, coerce=int, empty_value=None)
+    channel = forms.ChoiceField(label=_("Source channel"), required=False)
+    status = forms.ChoiceField(label=_("Relationship"), required=False)
+
+    def __init__(self, scope: Scope, data: Any = None) -> None:
+        super().__init__(data)
+        stores: Choices = [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")]
+        staff: Choices = [(s.pk, s.name) for s in org_queries.staff(scope).filter(is_active=True).order_by("name")]
+        # A store member has one store and only themselves: those filters would offer nothing, so hide them.
+        self.show_store = len(stores) > 1
+        self.show_staff = len(staff) > 1
+        self._set_choices("store", _("All stores"), stores)
+        self._set_choices("staff", _("All staff"), staff)
+        self._set_choices("tag", _("All tags"), tag_choices(scope))
+        self._set_choices("channel", _("All channels"), channel_choices())
+        self._set_choices("status", _("Any"), [(code, label) for code, (label, _tone) in RELATIONSHIP_LABELS.items()])
+
+    def _set_choices(self, name: str, blank: Any, choices: Choices) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", blank), *choices]
+
+    def to_filter(self) -> customer_queries.CustomerFilter:
+        """The filter from the valid fields; a field that does not validate (e.g. a store out of scope) is ignored."""
+        data: dict[str, Any] = {}
+        if self.is_bound:
+            self.is_valid()
+            data = self.cleaned_data
+        return customer_queries.CustomerFilter(
+            q=data.get("q") or "",
+            store_id=data.get("store"),
+            staff_id=data.get("staff"),
+            tag_id=data.get("tag"),
+            channel=data.get("channel") or "",
+            relationship_status=data.get("status") or "",
+        )
+
+    def active_count(self) -> int:
+        """How many filters are set (shown on the mobile filter toggle)."""
+        if not self.is_bound:
+            return 0
+        self.is_valid()
+        return sum(1 for value in self.cleaned_data.values() if value not in ("", None))
+
+
+class CustomerTagForm(forms.Form):
+    ACTIONS = (("add", _("Add")), ("remove", _("Remove")))
+
+    tag = forms.TypedChoiceField(label=_("Tag"), coerce=int)
+    action = forms.ChoiceField(choices=ACTIONS, initial="add", widget=forms.HiddenInput)
+
+    def __init__(self, scope: Scope, data: Any = None, *, exclude: Collection[int] = ()) -> None:
+        super().__init__(data)
+        field = self.fields["tag"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("Choose a tag")), *tag_choices(scope, exclude)]
+
+
+class TagGroupForm(forms.Form):
+    name = forms.CharField(label=_("Group name"), max_length=64)
+    exclusive = forms.BooleanField(
+        label=_("Mutually exclusive"),
+        required=False,
+        help_text=_("A customer carries at most one tag of this group (e.g. a lifecycle stage)."),
+    )
+
+
+class TagForm(forms.Form):
+    group = forms.TypedChoiceField(label=_("Tag group"), coerce=int)
+    name = forms.CharField(label=_("Tag name"), max_length=64)
+
+    def __init__(self, groups: Choices, data: Any = None, *, initial: dict[str, Any] | None = None) -> None:
+        super().__init__(data, initial=initial)
+        field = self.fields["group"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("Choose a group")), *groups]
+
+
+class AuditFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=128,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Who, target id or summary")}),
+    )
+    action = forms.CharField(
+        label=_("Action"),
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. customer.tag")}),
+    )

@@ -1,0 +1,142 @@
+"""Readable, translated labels for values stored as codes: event names, relationship states, event properties."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+EVENT_LABELS: dict[str, Promise] = {
+    "customer_created": _("Customer created"),
+    "customer_merged": _("Customers merged"),
+    "wecom_contact_added": _("Added a staff member on WeCom"),
+    "wecom_contact_deleted": _("Removed from WeCom contacts"),
+    "oa_followed": _("Followed the Official Account"),
+    "oa_unfollowed": _("Unfollowed the Official Account"),
+    "oa_scanned": _("Scanned an Official Account QR code"),
+    "page_viewed": _("Viewed a page"),
+    "product_viewed": _("Viewed a product"),
+    "message_received": _("Sent us a message"),
+    "message_sent": _("We sent a message"),
+    "check_in": _("Checked in"),
+    "tag_added": _("Tag added"),
+    "tag_removed": _("Tag removed"),
+    "group_joined": _("Joined a customer group"),
+    "group_left": _("Left a customer group"),
+    "order_created": _("Placed an order"),
+    "order_paid": _("Paid an order"),
+    "order_cancelled": _("Cancelled an order"),
+    "order_refunded": _("Order refunded"),
+    "coupon_issued": _("Received a coupon"),
+    "coupon_redeemed": _("Used a coupon"),
+    "points_awarded": _("Earned points"),
+    "points_spent": _("Spent points"),
+}
+
+# Event kinds shown with a colour in the timeline: gains green, losses red, everything else neutral.
+EVENT_TONES: dict[str, str] = {
+    "wecom_contact_added": "green",
+    "oa_followed": "green",
+    "order_paid": "green",
+    "wecom_contact_deleted": "red",
+    "oa_unfollowed": "red",
+    "order_refunded": "red",
+    "customer_merged": "blue",
+}
+
+_PROPERTY_LABELS: dict[str, Promise] = {
+    "tag": _("Tag"),
+    "state": _("Source"),
+    "scene": _("Scene"),
+    "text": _("Message"),
+    "path": _("Page"),
+    "title": _("Title"),
+    "product_id": _("Product"),
+    "sku_id": _("SKU"),
+    "streak": _("Streak (days)"),
+    "chat_id": _("Group"),
+    "absorbed_id": _("Merged customer"),
+    "reason": _("Reason"),
+    "kind": _("Type"),
+}
+
+_BY_LABELS: dict[str, Promise] = {"customer": _("by the customer"), "staff": _("by the staff member")}
+
+# Relationship states as operators talk about them: a customer who deleted their staff member is "lost" (流失).
+RELATIONSHIP_LABELS: dict[str, tuple[Promise, str]] = {
+    "active": (_("Following"), ""),
+    "deleted_by_customer": (_("Lost"), "red"),
+    "deleted_by_staff": (_("Deleted by staff"), "grey"),
+    "transferred": (_("Transferred"), "grey"),
+}
+
+
+MERGE_REASONS: dict[str, Promise] = {
+    "identity": _("Same WeChat or phone identity"),
+    "manual": _("Merged by an operator"),
+}
+
+
+AUDIT_ACTIONS: dict[str, Promise] = {
+    "customer.create": _("Customer created"),
+    "customer.update": _("Customer edited"),
+    "customer.identity": _("Identity linked"),
+    "customer.merge": _("Customers merged"),
+    "customer.tag": _("Tagged"),
+    "customer.untag": _("Untagged"),
+    "customer.export": _("Customers exported"),
+    "tag_group.create": _("Tag group created"),
+    "tag.create": _("Tag created"),
+}
+
+
+def audit_action(action: str) -> str:
+    label = AUDIT_ACTIONS.get(action)
+    return str(label) if label is not None else action
+
+
+def merge_reason(reason: str) -> str:
+    label = MERGE_REASONS.get(reason)
+    return str(label) if label is not None else reason
+
+
+def event_label(name: str) -> str:
+    label = EVENT_LABELS.get(name)
+    return str(label) if label is not None else name.replace("_", " ").capitalize()
+
+
+def _format_value(key: str, value: Any) -> str:
+    if key == "by":
+        return str(_BY_LABELS.get(str(value), value))
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    text = str(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def event_details(properties: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The properties worth showing, as (label, value) pairs, skipping empty values and internal ids."""
+    out: list[tuple[str, str]] = []
+    for key, value in properties.items():
+        if value in ("", None, [], {}) or key in {"tag_id", "welcome_sent"} or (key, value) == ("kind", "text"):
+            continue
+        if key == "by":
+            out.append(("", _format_value(key, value)))
+            continue
+        label = _PROPERTY_LABELS.get(key)
+        out.append((str(label) if label is not None else key, _format_value(key, value)))
+    return out
+
+
+@dataclass(frozen=True)
+class StatusLabel:
+    text: str
+    tone: str
+
+
+def relationship_status(status: str) -> StatusLabel:
+    label, tone = RELATIONSHIP_LABELS.get(status, (_("Unknown"), "grey"))
+    return StatusLabel(text=str(label), tone=tone)

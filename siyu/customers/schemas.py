@@ -1,0 +1,253 @@
+"""Request and response shapes of the customers API (they document /api/openapi.json).
+
+Inputs forbid unknown fields, so a misspelt field is a 422 naming it rather than a silent no-op. Enumerations come from
+`queries` (API code may not import models) and arrive in handlers as their plain string values.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+from siyu.core.pagination import MAX_PAGE_SIZE
+from siyu.customers.queries import Channels, Genders, IdentityKinds, RelationshipStatuses, TagKinds
+from siyu.customers.services import MAX_BULK_TAG, MAX_EVENT_BATCH
+from siyu.org.schemas import PageMeta
+
+
+class Input(Schema):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class PageQuery(Input):
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Customers
+
+
+class CustomerListQuery(PageQuery):
+    q: str = Field("", max_length=128, description="name, phone prefix, exact identity value or exact tag name")
+    store_id: int | None = Field(None, ge=1)
+    staff_id: int | None = Field(None, ge=1)
+    tag_id: int | None = Field(None, ge=1)
+    channel: Channels | None = None
+    relationship_status: RelationshipStatuses | None = None
+
+
+class IdentityIn(Input):
+    kind: IdentityKinds
+    value: str = Field(min_length=1, max_length=128)
+    account: str = Field("", max_length=64)
+
+
+class CustomerCreateIn(Input):
+    name: str = Field("", max_length=64)
+    phone: str = Field("", max_length=32)
+    gender: Genders = Genders.UNKNOWN
+    birthday: date | None = None
+    region: str = Field("", max_length=64)
+    created_source: Channels = Channels.API
+    home_store_id: int | None = Field(None, ge=1)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
+
+
+class CustomerPatchIn(Input):
+    """Only the fields sent are changed; `phone: ""` clears the phone."""
+
+    name: str | None = Field(None, max_length=64)
+    phone: str | None = Field(None, max_length=32)
+    gender: Genders | None = None
+    birthday: date | None = None
+    region: str | None = Field(None, max_length=64)
+    home_store_id: int | None = Field(None, ge=1)
+
+
+class MergeIn(Input):
+    survivor_id: int = Field(ge=1)
+    absorbed_id: int = Field(ge=1)
+
+
+class StoreRef(Schema):
+    id: int
+    name: str
+
+
+class TagRef(Schema):
+    id: int
+    name: str
+    group_id: int
+
+
+class CustomerBase(Schema):
+    id: int
+    name: str
+    gender: str
+    birthday: date | None
+    phone: str
+    region: str
+    created_source: str
+    home_store: StoreRef | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerOut(CustomerBase):
+    tags: list[TagRef]
+
+    @staticmethod
+    def resolve_tags(obj: Any) -> list[Any]:
+        return [row.tag for row in obj.customer_tags.all()]
+
+
+class CustomerPage(PageMeta):
+    items: list[CustomerOut]
+
+
+class IdentityOut(Schema):
+    id: int
+    kind: str
+    value: str
+    account: str
+    created_at: datetime
+
+
+class StaffRef(Schema):
+    id: int
+    name: str
+    store_id: int | None
+    region_id: int | None
+
+
+class RelationshipOut(Schema):
+    staff: StaffRef
+    added_at: datetime
+    channel: str
+    state: str = Field(description="source state of the channel code that brought the customer")
+    remark: str
+    status: str
+    status_changed_at: datetime | None
+
+
+class ProfileTagOut(TagRef):
+    group_name: str
+
+    @staticmethod
+    def resolve_group_name(obj: Any) -> str:
+        return str(obj.group.name)
+
+
+class MergeOut(Schema):
+    absorbed_id: int
+    reason: str
+    moved: dict[str, int]
+    created_at: datetime
+
+
+class ProfileOut(Schema):
+    customer: CustomerBase
+    identities: list[IdentityOut]
+    relationships: list[RelationshipOut]
+    tags: list[ProfileTagOut]
+    merges: list[MergeOut]
+
+
+class EventOut(Schema):
+    id: int
+    name: str
+    occurred_at: datetime
+    received_at: datetime
+    channel: str
+    store_id: int | None
+    staff_id: int | None
+    campaign: str
+    properties: dict[str, Any]
+    idempotency_key: str
+
+
+class EventPage(PageMeta):
+    items: list[EventOut]
+
+
+class TimelineQuery(PageQuery):
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+    name: str = Field("", max_length=64, description="only events of this type")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tags
+
+
+class TagGroupIn(Input):
+    name: str = Field(min_length=1, max_length=64)
+    exclusive: bool = False
+
+
+class TagIn(Input):
+    name: str = Field(min_length=1, max_length=64)
+    kind: TagKinds = TagKinds.MANUAL
+    rule: dict[str, Any] = Field(default_factory=dict)
+
+
+class TagOut(Schema):
+    id: int
+    name: str
+    group_id: int
+    kind: str
+    customer_count: int | None = Field(None, description="customers in the caller's scope carrying the tag")
+
+
+class TagGroupOut(Schema):
+    id: int
+    name: str
+    exclusive: bool
+    tags: list[TagOut]
+
+    @staticmethod
+    def resolve_tags(obj: Any) -> list[Any]:
+        return list(obj.tags.all())
+
+
+class BulkTagIn(Input):
+    customer_ids: list[int] = Field(min_length=1, max_length=MAX_BULK_TAG)
+    tag_ids: list[int] = Field(min_length=1, max_length=100)
+
+
+class BulkTagOut(Schema):
+    changed: int = Field(description="customer-tag pairs added (bulk-tag) or removed (bulk-untag)")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Events
+
+
+class EventIn(Input):
+    name: str = Field(min_length=1, max_length=64)
+    occurred_at: datetime = Field(description="with a timezone offset")
+    idempotency_key: str = Field(min_length=1, max_length=128)
+    customer_id: int | None = Field(None, ge=1)
+    identity: IdentityIn | None = None
+    channel: str = ""
+    store_id: int | None = Field(None, ge=1)
+    staff_id: int | None = Field(None, ge=1)
+    campaign: str = Field("", max_length=64)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventBatchIn(Input):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENT_BATCH)
+
+
+class EventBatchOut(Schema):
+    created: int
+    duplicates: int
+
+
+class EventTypeOut(Schema):
+    name: str
+    properties_schema: dict[str, Any]

@@ -1,0 +1,377 @@
+"""Read paths over orders. Staff reads take a Scope; the storefront's reads take the signed-in customer.
+
+Who sees which order: HQ every order; a region manager the orders of the region's stores and of the customers they
+may see; a store manager the store's orders and its customers'; store staff the orders attributed to them and those
+of their own customers. A platform order nobody matched has no customer: only HQ sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+
+from siyu.core.errors import NotFound
+from siyu.core.pagination import Page, paginate
+from siyu.core.timeutil import day_bounds
+from siyu.customers import queries as customer_queries
+from siyu.orders.models import (
+    OPEN_AFTER_SALE,
+    AfterSale,
+    AfterSaleKind,
+    AfterSaleLine,
+    AfterSaleStatus,
+    CancelReason,
+    CartItem,
+    Fulfillment,
+    ImportStatus,
+    Order,
+    OrderKind,
+    OrderLine,
+    OrderSource,
+    OrderStatus,
+    Platform,
+    PlatformImport,
+    PlatformImportRow,
+    Presale,
+    RowOutcome,
+)
+from siyu.org.models import Role
+from siyu.org.scope import Scope
+
+# Labels for views and schemas (they may not import models).
+
+
+def _choices(cls: Any) -> list[tuple[str, str]]:
+    return [(value, str(label)) for value, label in cls.choices]
+
+
+def status_choices() -> list[tuple[str, str]]:
+    return _choices(OrderStatus)
+
+
+def source_choices() -> list[tuple[str, str]]:
+    return _choices(OrderSource)
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    return _choices(Platform)
+
+
+def after_sale_status_choices() -> list[tuple[str, str]]:
+    return _choices(AfterSaleStatus)
+
+
+def after_sale_kind_choices() -> list[tuple[str, str]]:
+    return _choices(AfterSaleKind)
+
+
+def label(kind: str, value: str) -> str:
+    """The translated label of a stored code: kind is status, source, platform, fulfillment, cancel_reason,
+    after_sale_status, after_sale_kind, order_kind, import_status or outcome."""
+    table: dict[str, Any] = {
+        "status": OrderStatus, "source": OrderSource, "platform": Platform, "fulfillment": Fulfillment,
+        "cancel_reason": CancelReason, "after_sale_status": AfterSaleStatus, "after_sale_kind": AfterSaleKind,
+        "order_kind": OrderKind, "import_status": ImportStatus, "outcome": RowOutcome,
+    }
+    labels = dict(table[kind].choices)
+    return str(labels.get(value, value))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Orders (staff)
+
+
+def orders(scope: Scope) -> QuerySet[Order]:
+    qs = Order.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    theirs = Q(customer_id__in=customer_queries.visible_customer_ids(scope))
+    if scope.role == Role.REGION_MANAGER:
+        return qs.filter(theirs | Q(store__region_id__in=scope.region_ids))
+    if scope.role == Role.STORE_MANAGER:
+        return qs.filter(theirs | Q(store_id__in=scope.store_ids))
+    return qs.filter(theirs | Q(staff_id=scope.staff_id or 0))
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: str = ""
+    store_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    customer: str = ""  # a customer id, phone or name
+    source: str = ""
+    platform: str = ""
+    staff_id: int | None = None
+    q: str = ""  # an order number (ours or the platform's)
+
+
+def _customer_filter(qs: QuerySet[Order], text: str) -> QuerySet[Order]:
+    if text.isdigit() and len(text) < 11:
+        return qs.filter(customer_id=int(text))
+    return qs.filter(Q(customer__phone__startswith=text) | Q(customer__name__icontains=text))
+
+
+def filtered_orders(scope: Scope, flt: OrderFilter) -> QuerySet[Order]:
+    """The visible orders matching a filter, newest first, with customer and store loaded (list and export)."""
+    qs = orders(scope)
+    if flt.status:
+        qs = qs.filter(status=flt.status)
+    if flt.store_id:
+        qs = qs.filter(store_id=flt.store_id)
+    if flt.date_from:
+        qs = qs.filter(created_at__gte=day_bounds(flt.date_from)[0])
+    if flt.date_to:
+        qs = qs.filter(created_at__lt=day_bounds(flt.date_to)[1])
+    if flt.customer.strip():
+        qs = _customer_filter(qs, flt.customer.strip())
+    if flt.source:
+        qs = qs.filter(source=flt.source)
+    if flt.platform:
+        qs = qs.filter(platform=flt.platform)
+    if flt.staff_id:
+        qs = qs.filter(staff_id=flt.staff_id)
+    if flt.q.strip():
+        qs = qs.filter(Q(order_no=flt.q.strip()) | Q(external_order_no=flt.q.strip()))
+    return qs.select_related("customer", "store", "staff").order_by("-created_at", "-id")
+
+
+def search_orders(scope: Scope, flt: OrderFilter, *, page: int = 1, page_size: int = 20) -> Page[Order]:
+    return paginate(filtered_orders(scope, flt), page=page, page_size=page_size)
+
+
+def _with_details(qs: QuerySet[Order]) -> QuerySet[Order]:
+    return qs.select_related("customer", "store", "staff", "presale").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("index")),
+        Prefetch("after_sales", queryset=AfterSale.objects.prefetch_related(
+            Prefetch("lines", queryset=AfterSaleLine.objects.select_related("order_line"))).order_by("-id")),
+    )
+
+
+def get_order(scope: Scope, order_id: int) -> Order:
+    found = _with_details(orders(scope)).filter(pk=order_id).first()
+    if found is None:
+        raise NotFound(f"order {order_id} not found", field="order_id")
+    return found
+
+
+def customer_orders(scope: Scope, customer_id: int, *, limit: int = 20) -> tuple[list[Order], int]:
+    """A customer's latest orders for their profile (the customer must be visible to the scope), and the count."""
+    customer_queries.get_customer(scope, customer_id)
+    qs = Order.objects.filter(enterprise_id=scope.enterprise_id, customer_id=customer_id)
+    return list(qs.select_related("store").prefetch_related("lines").order_by("-created_at", "-id")[:limit]), qs.count()
+
+
+def customer_order_totals(scope: Scope, customer_id: int) -> dict[str, int]:
+    """Paid orders and money of one customer (their profile's summary)."""
+    customer_queries.get_customer(scope, customer_id)
+    paid = Order.objects.filter(enterprise_id=scope.enterprise_id, customer_id=customer_id,
+                                status__in=["paid", "shipped", "picked_up", "completed"])
+    totals = paid.aggregate(n=Count("id"), spent=Sum("paid_fen"), refunded=Sum("refunded_fen"))
+    return {"orders": totals["n"] or 0, "spent_fen": (totals["spent"] or 0) - (totals["refunded"] or 0)}
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str  # ship / pickup / complete / cancel / mark_paid
+    label: str
+    needs_hq: bool = False
+
+
+def order_actions(scope: Scope, order: Order) -> list[Action]:
+    """The state moves the console offers for an order (the services still check them)."""
+    from django.utils.translation import gettext as _
+
+    open_after_sale = any(a.status in OPEN_AFTER_SALE for a in order.after_sales.all())
+    actions: list[Action] = []
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        actions.append(Action("cancel", _("Cancel order")))
+        if scope.is_hq and order.kind == OrderKind.NORMAL:
+            actions.append(Action("mark_paid", _("Mark paid (until payments exist)"), needs_hq=True))
+    if order.status == OrderStatus.PAID and not open_after_sale:
+        if order.fulfillment == Fulfillment.DELIVERY:
+            actions.append(Action("ship", _("Ship")))
+        else:
+            actions.append(Action("pickup", _("Handed over at the store")))
+    if order.status in (OrderStatus.SHIPPED, OrderStatus.PICKED_UP):
+        actions.append(Action("complete", _("Complete")))
+    return actions
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Storefront (the signed-in customer)
+
+
+def my_orders(*, enterprise_id: int, customer_id: int, status: str = "", page: int = 1,
+              page_size: int = 20) -> Page[Order]:
+    qs = Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("index")))
+                    .order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def my_order(*, enterprise_id: int, customer_id: int, order_id: int) -> Order:
+    found = _with_details(Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)).filter(
+        pk=order_id).first()
+    if found is None:
+        raise NotFound(f"order {order_id} not found", field="order_id")
+    return found
+
+
+def cart_items(*, enterprise_id: int, customer_id: int) -> list[CartItem]:
+    return list(CartItem.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).select_related(
+        "sku", "sku__product", "bundle").order_by("added_at", "id"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# After-sales
+
+
+def after_sales(scope: Scope, *, status: str = "", page: int = 1, page_size: int = 20) -> Page[AfterSale]:
+    qs = AfterSale.objects.filter(order__in=orders(scope)).select_related("order", "customer")
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-requested_at", "-id"), page=page, page_size=page_size)
+
+
+def get_after_sale(scope: Scope, after_sale_id: int) -> AfterSale:
+    found = AfterSale.objects.filter(pk=after_sale_id, order__in=orders(scope)).select_related(
+        "order", "customer").prefetch_related(Prefetch("lines", AfterSaleLine.objects.select_related(
+            "order_line"))).first()
+    if found is None:
+        raise NotFound(f"after-sale {after_sale_id} not found", field="after_sale_id")
+    return found
+
+
+def open_after_sale_count(scope: Scope) -> int:
+    return AfterSale.objects.filter(order__in=orders(scope), status=AfterSaleStatus.REQUESTED).count()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Presales
+
+
+def presales(scope: Scope) -> QuerySet[Presale]:
+    return Presale.objects.filter(enterprise_id=scope.enterprise_id).select_related("sku", "sku__product")
+
+
+@dataclass(frozen=True)
+class PresaleDemand:
+    """One presale's demand for buying: units and orders by stage."""
+
+    presale: Presale
+    deposit_pending_orders: int
+    deposit_pending_units: int
+    deposits_paid_orders: int  # orders whose deposit is in (whether or not the balance is)
+    deposits_paid_units: int
+    balances_paid_orders: int
+    balances_paid_units: int
+    deposits_fen: int
+    balances_fen: int
+    cancelled_units: int
+
+
+_DEPOSIT_IN = [OrderStatus.DEPOSIT_PAID, OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.PICKED_UP,
+               OrderStatus.COMPLETED]
+_BALANCE_IN = [OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.PICKED_UP, OrderStatus.COMPLETED]
+
+
+def presale_demand(scope: Scope) -> list[PresaleDemand]:
+    """Per presale (one SKU each): deposits pending / paid, balances paid, in orders and units, with the money in.
+    Units are counted from the order lines; only HQ sees every presale's demand, others their visible orders'."""
+    visible = orders(scope).filter(kind=OrderKind.PRESALE)
+    units = "lines__quantity"
+
+    def n(statuses: Sequence[str]) -> Count:
+        return Count("orders", filter=Q(orders__status__in=statuses, orders__in=visible), distinct=True)
+
+    def u(statuses: Sequence[str]) -> Sum:
+        return Sum(f"orders__{units}", filter=Q(orders__status__in=statuses, orders__in=visible))
+
+    rows = presales(scope).annotate(
+        dp_n=n([OrderStatus.PENDING_PAYMENT]), dp_u=u([OrderStatus.PENDING_PAYMENT]),
+        d_n=n(_DEPOSIT_IN), d_u=u(_DEPOSIT_IN), b_n=n(_BALANCE_IN), b_u=u(_BALANCE_IN),
+        c_u=u([OrderStatus.CANCELLED]),
+    ).order_by("-deposit_starts_at", "-id")
+    out = []
+    for p in rows:
+        d_u, b_u = p.d_u or 0, p.b_u or 0
+        out.append(PresaleDemand(
+            presale=p, deposit_pending_orders=p.dp_n, deposit_pending_units=p.dp_u or 0,
+            deposits_paid_orders=p.d_n, deposits_paid_units=d_u, balances_paid_orders=p.b_n,
+            balances_paid_units=b_u, deposits_fen=d_u * p.deposit_fen,
+            balances_fen=b_u * (p.price_fen - p.deposit_fen), cancelled_units=p.c_u or 0,
+        ))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Platform imports and invitation targets (HQ)
+
+
+def platform_imports(scope: Scope) -> QuerySet[PlatformImport]:
+    return PlatformImport.objects.filter(enterprise_id=scope.enterprise_id).defer("content").order_by("-id")
+
+
+def get_platform_import(scope: Scope, import_id: int) -> PlatformImport:
+    found = platform_imports(scope).filter(pk=import_id).first()
+    if found is None:
+        raise NotFound(f"import {import_id} not found", field="import_id")
+    return found
+
+
+def import_report_rows(scope: Scope, import_id: int) -> QuerySet[PlatformImportRow]:
+    """The rows of an import that did not simply match a customer (new customers, unmatched, errors)."""
+    get_platform_import(scope, import_id)
+    return PlatformImportRow.objects.filter(platform_import_id=import_id).order_by("row_number")
+
+
+_PRIVATE_DOMAIN = ["wecom_external_userid", "oa_openid", "mp_openid", "unionid"]
+
+
+def sms_targets(scope: Scope) -> QuerySet[Any]:
+    """Customers first met on a platform, with a full phone, not yet reachable through a channel we own (no WeCom,
+    Official Account or mini-program identity): the SMS invitation list."""
+    reached = customer_queries.customers(scope).filter(identities__kind__in=_PRIVATE_DOMAIN).values("id")
+    return customer_queries.customers(scope).filter(created_source="platform").exclude(phone="").exclude(
+        id__in=reached).order_by("-created_at", "-id")
+
+
+def package_insert_targets(scope: Scope) -> QuerySet[PlatformImportRow]:
+    """Platform buyers with a masked phone that matched nobody: a card in their next parcel is the way in. One row per
+    buyer (their latest order)."""
+    rows = PlatformImportRow.objects.filter(platform_import__enterprise_id=scope.enterprise_id,
+                                            outcome=RowOutcome.UNMATCHED, customer__isnull=True)
+    later = rows.filter(platform=OuterRef("platform"), buyer_id=OuterRef("buyer_id"), id__gt=OuterRef("id"))
+    return rows.exclude(buyer_id="").exclude(Exists(later)).order_by("-ordered_at", "-id")
+
+
+@dataclass(frozen=True)
+class InvitationCounts:
+    sms: int
+    package_insert: int
+    by_platform: list[tuple[str, int, int]]  # platform, sms, package insert
+
+
+def invitation_counts(scope: Scope) -> InvitationCounts:
+    sms_rows = dict(
+        PlatformImportRow.objects.filter(platform_import__enterprise_id=scope.enterprise_id,
+                                         outcome=RowOutcome.CREATED_CUSTOMER, customer__in=sms_targets(scope))
+        .values("platform").annotate(n=Count("customer", distinct=True)).values_list("platform", "n")
+    )
+    insert_rows = dict(package_insert_targets(scope).values("platform").annotate(n=Count("id")).order_by()
+                       .values_list("platform", "n"))
+    platforms = sorted(set(sms_rows) | set(insert_rows))
+    return InvitationCounts(
+        sms=sms_targets(scope).count(), package_insert=package_insert_targets(scope).count(),
+        by_platform=[(label("platform", p), sms_rows.get(p, 0), insert_rows.get(p, 0)) for p in platforms],
+    )
+
+
+def order_count_since(scope: Scope, since: datetime) -> int:
+    return orders(scope).filter(created_at__gte=since).count()

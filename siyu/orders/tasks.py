@@ -1,0 +1,28 @@
+"""Worker tasks: ids in, one service call, safe to run twice (and with several workers).
+
+Periodic (every minute is right for both; the scheduler that calls them is the worker's, see the issue note):
+`expire_unpaid_orders_task` and `refund_failed_group_buys_task`.
+"""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from siyu.orders import services
+
+
+@task()
+def expire_unpaid_orders_task() -> int:
+    """Cancel orders past their payment deadline (unpaid, or a presale balance never paid)."""
+    return services.expire_unpaid_orders()
+
+
+@task()
+def refund_failed_group_buys_task() -> int:
+    """Fail group-buy teams past their deadline and open the members' refunds."""
+    return services.refund_failed_group_buys()
+
+
+@task()
+def run_platform_import_task(import_id: int) -> str:
+    return services.run_platform_import(import_id=import_id)

@@ -1,0 +1,427 @@
+"""Read paths over promotions, and the pricing loader.
+
+Configuration reads take a Scope (promotions are enterprise-wide; every staff role may read them). Coupons are
+per-customer: a scope sees the coupons of the customers it may see. `load_pricing_input` and `quote` act for a
+customer at checkout and take the enterprise id of the mall.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from types import MappingProxyType
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from siyu.catalog.models import Bundle as BundleModel
+from siyu.catalog.models import BundleItem, ProductStatus, ProductStore, Sku
+from siyu.core.errors import DomainError, NotFound, ValidationFailed
+from siyu.core.money import Money
+from siyu.core.pagination import Page, paginate
+from siyu.customers import queries as customer_queries
+from siyu.org.scope import Scope
+from siyu.promotions import pricing
+from siyu.promotions.models import (
+    BenefitKind,
+    Coupon,
+    CouponKind,
+    CouponStatus,
+    CouponTemplate,
+    FlashPurchase,
+    FlashSale,
+    FlashSaleItem,
+    FullReduction,
+    GroupBuy,
+    GroupBuyTeam,
+    PromotionScope,
+    ShippingPolicy,
+    TeamStatus,
+    ThresholdKind,
+    ValidityKind,
+)
+from siyu.promotions.pricing import (
+    BundleInfo,
+    CartLine,
+    CouponInfo,
+    FlashOffer,
+    GroupOffer,
+    PricingBreakdown,
+    PricingInput,
+    ReductionRule,
+    ShippingRule,
+    SkuInfo,
+    TargetScope,
+)
+
+
+def coupon_kind_choices() -> list[tuple[str, str]]:
+    return [(v, str(label)) for v, label in CouponKind.choices]
+
+
+def scope_choices() -> list[tuple[str, str]]:
+    return [(v, str(label)) for v, label in PromotionScope.choices]
+
+
+def validity_choices() -> list[tuple[str, str]]:
+    return [(v, str(label)) for v, label in ValidityKind.choices]
+
+
+def threshold_kind_choices() -> list[tuple[str, str]]:
+    return [(v, str(label)) for v, label in ThresholdKind.choices]
+
+
+def benefit_kind_choices() -> list[tuple[str, str]]:
+    return [(v, str(label)) for v, label in BenefitKind.choices]
+
+
+def coupon_status_choices() -> list[tuple[str, str]]:
+    return [(v, str(label)) for v, label in CouponStatus.choices]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Coupon templates and coupons
+
+
+def coupon_templates(scope: Scope) -> QuerySet[CouponTemplate]:
+    return CouponTemplate.objects.filter(enterprise_id=scope.enterprise_id).prefetch_related("products", "categories")
+
+
+def get_coupon_template(scope: Scope, template_id: int) -> CouponTemplate:
+    found = coupon_templates(scope).filter(id=template_id).first()
+    if found is None:
+        raise NotFound(f"coupon template {template_id} not found", field="template_id")
+    return found
+
+
+def template_value(template: CouponTemplate) -> str:
+    """What the coupon is worth, in words: "¥20.00 off over ¥99.00", "15% off (up to ¥100.00)"."""
+    money = lambda fen: Money(fen, template.currency)  # noqa: E731
+    if template.kind == CouponKind.PERCENT:
+        cap = f" (≤ {money(template.max_off_fen)})" if template.max_off_fen is not None else ""
+        text = f"{template.percent_off}% off{cap}"
+    else:
+        text = f"{money(template.amount_off_fen)} off"
+    if template.threshold_fen:
+        text += f" over {money(template.threshold_fen)}"
+    return text
+
+
+def coupons(scope: Scope) -> QuerySet[Coupon]:
+    """Coupons of the customers this scope may see."""
+    qs = Coupon.objects.filter(enterprise_id=scope.enterprise_id).select_related("template", "customer")
+    if scope.is_hq:
+        return qs
+    return qs.filter(customer_id__in=customer_queries.visible_customer_ids(scope))
+
+
+def search_coupons(
+    scope: Scope, *, template_id: int | None = None, customer_id: int | None = None, status: str = "",
+    page: int = 1, page_size: int = 20,
+) -> Page[Coupon]:
+    qs = coupons(scope)
+    if template_id:
+        qs = qs.filter(template_id=template_id)
+    if customer_id:
+        qs = qs.filter(customer_id=customer_id)
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-id"), page=page, page_size=page_size)
+
+
+def get_coupon(scope: Scope, coupon_id: int) -> Coupon:
+    found = coupons(scope).filter(id=coupon_id).first()
+    if found is None:
+        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+    return found
+
+
+def customer_coupons(*, enterprise_id: int, customer_id: int, usable_at: datetime | None = None) -> list[Coupon]:
+    """A customer's own coupons (the storefront's "my coupons"); with `usable_at`, only those usable then."""
+    qs = Coupon.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).select_related("template")
+    if usable_at is not None:
+        qs = qs.filter(status=CouponStatus.AVAILABLE, valid_from__lte=usable_at, valid_until__gt=usable_at)
+    return list(qs.order_by("valid_until", "id"))
+
+
+def claimable_templates(*, enterprise_id: int, now: datetime | None = None) -> list[CouponTemplate]:
+    """Templates a customer may claim now (the coupon centre)."""
+    moment = now or timezone.now()
+    qs = CouponTemplate.objects.filter(enterprise_id=enterprise_id, claimable=True, is_active=True).filter(
+        Q(validity_kind=ValidityKind.RELATIVE) | Q(valid_until__gt=moment)
+    )
+    return [t for t in qs.order_by("id") if t.total_stock is None or t.issued_count < t.total_stock]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Full-reductions, flash sales, group buys
+
+
+def full_reductions(scope: Scope) -> QuerySet[FullReduction]:
+    return FullReduction.objects.filter(enterprise_id=scope.enterprise_id).prefetch_related("products", "categories")
+
+
+def get_full_reduction(scope: Scope, reduction_id: int) -> FullReduction:
+    found = full_reductions(scope).filter(id=reduction_id).first()
+    if found is None:
+        raise NotFound(f"full-reduction {reduction_id} not found", field="reduction_id")
+    return found
+
+
+def tiers_text(rule: FullReduction) -> str:
+    """"满¥199.00减¥20.00 / 满¥299.00减¥40.00" or "满2件 10% off"."""
+    parts = []
+    for threshold, value in rule.tiers:
+        left = str(Money(threshold, rule.currency)) if rule.threshold_kind == ThresholdKind.AMOUNT else f"{threshold}件"
+        right = f"-{Money(value, rule.currency)}" if rule.benefit_kind == BenefitKind.AMOUNT_OFF else f"-{value}%"
+        parts.append(f"≥{left} {right}")
+    return " / ".join(parts)
+
+
+def flash_sales(scope: Scope) -> QuerySet[FlashSale]:
+    items = FlashSaleItem.objects.select_related("sku", "sku__product").order_by("id")
+    return FlashSale.objects.filter(enterprise_id=scope.enterprise_id).prefetch_related(Prefetch("items", items))
+
+
+def get_flash_sale(scope: Scope, flash_sale_id: int) -> FlashSale:
+    found = flash_sales(scope).filter(id=flash_sale_id).first()
+    if found is None:
+        raise NotFound(f"flash sale {flash_sale_id} not found", field="flash_sale_id")
+    return found
+
+
+def active_flash_items(*, enterprise_id: int, now: datetime | None = None) -> list[FlashSaleItem]:
+    """Flash-sale items running now (the storefront's 秒杀 page); `flash_stock - sold` is what is left."""
+    moment = now or timezone.now()
+    return list(
+        FlashSaleItem.objects.filter(
+            flash_sale__enterprise_id=enterprise_id, flash_sale__is_active=True, flash_sale__starts_at__lte=moment,
+            flash_sale__ends_at__gt=moment, sku__product__status=ProductStatus.ON_SALE,
+        ).select_related("flash_sale", "sku", "sku__product").order_by("flash_sale__ends_at", "id")
+    )
+
+
+def group_buys(scope: Scope) -> QuerySet[GroupBuy]:
+    return GroupBuy.objects.filter(enterprise_id=scope.enterprise_id).select_related("sku", "sku__product")
+
+
+def get_group_buy(scope: Scope, group_buy_id: int) -> GroupBuy:
+    found = group_buys(scope).filter(id=group_buy_id).first()
+    if found is None:
+        raise NotFound(f"group buy {group_buy_id} not found", field="group_buy_id")
+    return found
+
+
+def open_teams(*, enterprise_id: int, group_buy_id: int, now: datetime | None = None) -> list[GroupBuyTeam]:
+    """Teams a customer can still join (the storefront lists them under a group-buy product)."""
+    moment = now or timezone.now()
+    return list(GroupBuyTeam.objects.filter(
+        group_buy_id=group_buy_id, group_buy__enterprise_id=enterprise_id, status=TeamStatus.OPEN,
+        expires_at__gt=moment,
+    ).select_related("leader").order_by("expires_at"))
+
+
+def teams(scope: Scope, group_buy_id: int) -> QuerySet[GroupBuyTeam]:
+    return GroupBuyTeam.objects.filter(group_buy_id=group_buy_id, group_buy__enterprise_id=scope.enterprise_id)
+
+
+def shipping_rule(*, enterprise_id: int) -> ShippingRule:
+    """The enterprise's rule, or the settings' (SIYU_FREE_SHIPPING_OVER_FEN, SIYU_SHIPPING_FEE_FEN), or the
+    engine's defaults (free over ¥99, else ¥10)."""
+    policy = ShippingPolicy.objects.filter(enterprise_id=enterprise_id).first()
+    if policy is not None:
+        return ShippingRule(free_over_fen=policy.free_over_fen, fee_fen=policy.fee_fen)
+    return ShippingRule(
+        free_over_fen=getattr(settings, "SIYU_FREE_SHIPPING_OVER_FEN", pricing.DEFAULT_FREE_SHIPPING_OVER_FEN),
+        fee_fen=getattr(settings, "SIYU_SHIPPING_FEE_FEN", pricing.DEFAULT_SHIPPING_FEE_FEN),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The pricing loader
+
+
+def _ids(values: Iterable[object]) -> set[int]:
+    """Well-formed ids only: a malformed one stays out of the query and the engine reports it as unknown."""
+    return {v for v in values if isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**63}
+
+
+def _sku_name(sku: Sku) -> str:
+    specs = " ".join(str(v) for v in (sku.specs or {}).values())
+    return f"{sku.product.name} {specs}".strip()
+
+
+def _load_skus(enterprise_id: int, sku_ids: set[int]) -> dict[int, SkuInfo]:
+    if not sku_ids:
+        return {}
+    rows = list(Sku.objects.filter(enterprise_id=enterprise_id, id__in=sku_ids).select_related(
+        "product", "product__category"))
+    limited = {sku.product_id for sku in rows if not sku.product.all_stores}
+    stores: dict[int, set[int]] = {pid: set() for pid in limited}
+    if limited:
+        for product_id, store_id in ProductStore.objects.filter(product_id__in=limited).values_list(
+                "product_id", "store_id"):
+            stores[product_id].add(store_id)
+    out = {}
+    for sku in rows:
+        product = sku.product
+        out[sku.pk] = SkuInfo(
+            sku_id=sku.pk, product_id=product.pk, category_id=product.category_id,
+            parent_category_id=product.category.parent_id, name=_sku_name(sku), price_fen=sku.price_fen,
+            member_price_fen=sku.member_price_fen, stock=sku.stock,
+            on_sale=sku.is_active and product.status == ProductStatus.ON_SALE,
+            store_ids=frozenset(stores[product.pk]) if product.pk in stores else None, currency=product.currency,
+        )
+    return out
+
+
+def _load_bundles(enterprise_id: int, bundle_ids: set[int]) -> dict[int, BundleInfo]:
+    if not bundle_ids:
+        return {}
+    items = BundleItem.objects.order_by("id")
+    rows = BundleModel.objects.filter(enterprise_id=enterprise_id, id__in=bundle_ids).prefetch_related(
+        Prefetch("items", items))
+    return {
+        b.pk: BundleInfo(bundle_id=b.pk, name=b.name, price_fen=b.price_fen, on_sale=b.status == ProductStatus.ON_SALE,
+                         components=tuple((i.sku_id, i.quantity) for i in b.items.all()), currency=b.currency)
+        for b in rows
+    }
+
+
+def _load_flash(enterprise_id: int, item_ids: set[int], customer_id: int | None) -> dict[int, FlashOffer]:
+    if not item_ids:
+        return {}
+    items = list(FlashSaleItem.objects.filter(
+        id__in=item_ids, flash_sale__enterprise_id=enterprise_id, flash_sale__is_active=True
+    ).select_related("flash_sale"))
+    bought: dict[int, int] = {}
+    if customer_id is not None and items:
+        bought = dict(FlashPurchase.objects.filter(item_id__in=[i.pk for i in items], customer_id=customer_id)
+                      .values_list("item_id", "quantity"))
+    return {
+        i.pk: FlashOffer(item_id=i.pk, flash_sale_id=i.flash_sale_id, name=i.flash_sale.name, sku_id=i.sku_id,
+                         price_fen=i.flash_price_fen, remaining=i.flash_stock - i.sold,
+                         per_customer_limit=i.per_customer_limit, bought=bought.get(i.pk, 0),
+                         starts_at=i.flash_sale.starts_at, ends_at=i.flash_sale.ends_at)
+        for i in items
+    }
+
+
+def _load_groups(enterprise_id: int, group_ids: set[int]) -> dict[int, GroupOffer]:
+    if not group_ids:
+        return {}
+    rows = GroupBuy.objects.filter(enterprise_id=enterprise_id, id__in=group_ids, is_active=True)
+    return {
+        g.pk: GroupOffer(group_buy_id=g.pk, name=g.name, sku_id=g.sku_id, price_fen=g.group_price_fen,
+                         group_size=g.group_size, starts_at=g.starts_at, ends_at=g.ends_at)
+        for g in rows
+    }
+
+
+def _targets(model: type[CouponTemplate] | type[FullReduction], ids: list[int]) -> dict[int, TargetScope]:
+    """The product and category sets of scoped rules, read from the M2M tables in two queries."""
+    products: dict[int, set[int]] = {i: set() for i in ids}
+    categories: dict[int, set[int]] = {i: set() for i in ids}
+    if ids:
+        owner = "coupontemplate_id" if model is CouponTemplate else "fullreduction_id"
+        for owner_id, product_id in model.products.through.objects.filter(**{f"{owner}__in": ids}).values_list(
+                owner, "product_id"):
+            products[owner_id].add(product_id)
+        for owner_id, category_id in model.categories.through.objects.filter(**{f"{owner}__in": ids}).values_list(
+                owner, "category_id"):
+            categories[owner_id].add(category_id)
+    return {i: TargetScope(kind="", product_ids=frozenset(products[i]), category_ids=frozenset(categories[i]))
+            for i in ids}
+
+
+def _load_reductions(enterprise_id: int, now: datetime) -> tuple[ReductionRule, ...]:
+    rows = list(FullReduction.objects.filter(
+        enterprise_id=enterprise_id, is_active=True, starts_at__lte=now, ends_at__gt=now
+    ).order_by("id"))
+    scoped = _targets(FullReduction, [r.pk for r in rows if r.scope != PromotionScope.ALL])
+    return tuple(
+        ReductionRule(rule_id=r.pk, name=r.name, threshold_kind=r.threshold_kind, benefit_kind=r.benefit_kind,
+                      tiers=tuple((int(t), int(v)) for t, v in r.tiers),
+                      scope=replace(scoped.get(r.pk, TargetScope()), kind=r.scope),
+                      starts_at=r.starts_at, ends_at=r.ends_at)
+        for r in rows
+    )
+
+
+def _load_coupon(enterprise_id: int, coupon_id: int) -> CouponInfo:
+    coupon = Coupon.objects.select_related("template").filter(id=coupon_id, enterprise_id=enterprise_id).first()
+    if coupon is None:
+        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+    t = coupon.template
+    target = _targets(CouponTemplate, [t.pk])[t.pk] if t.scope != PromotionScope.ALL else TargetScope()
+    return CouponInfo(
+        coupon_id=coupon.pk, template_id=t.pk, name=t.name, kind=t.kind, amount_off_fen=t.amount_off_fen,
+        percent_off=t.percent_off, max_off_fen=t.max_off_fen, threshold_fen=t.threshold_fen,
+        scope=replace(target, kind=t.scope), customer_id=coupon.customer_id, status=coupon.status,
+        valid_from=coupon.valid_from, valid_until=coupon.valid_until, currency=t.currency,
+    )
+
+
+def load_pricing_input(
+    *, enterprise_id: int, lines: Sequence[CartLine], customer_id: int | None = None, coupon_id: int | None = None,
+    is_member: bool = False, store_id: int | None = None, fulfillment: str = pricing.FULFILLMENT_DELIVERY,
+    now: datetime | None = None,
+) -> PricingInput:
+    """Gather everything `pricing.price` needs for these lines, in about ten queries whatever the cart size:
+    the SKUs (with bundle components), bundles, flash offers with the customer's counters, group buys, the
+    full-reductions running now, the coupon and the shipping rule. `is_member` is the caller's word for now
+    (loyalty will own it)."""
+    if fulfillment not in (pricing.FULFILLMENT_DELIVERY, pricing.FULFILLMENT_PICKUP):
+        raise ValidationFailed("fulfillment is delivery or pickup", field="fulfillment")
+    moment = now or timezone.now()
+    bundles = _load_bundles(enterprise_id, _ids(line.bundle_id for line in lines))
+    sku_ids = _ids(line.sku_id for line in lines) | {s for b in bundles.values() for s, _ in b.components}
+    return PricingInput(
+        lines=tuple(lines), now=moment, skus=MappingProxyType(_load_skus(enterprise_id, sku_ids)),
+        bundles=MappingProxyType(bundles),
+        flash_offers=MappingProxyType(_load_flash(enterprise_id, _ids(x.flash_item_id for x in lines), customer_id)),
+        group_offers=MappingProxyType(_load_groups(enterprise_id, _ids(x.group_buy_id for x in lines))),
+        reductions=_load_reductions(enterprise_id, moment),
+        coupon=_load_coupon(enterprise_id, coupon_id) if coupon_id is not None else None,
+        customer_id=customer_id, is_member=is_member, store_id=store_id, fulfillment=fulfillment,
+        shipping=shipping_rule(enterprise_id=enterprise_id), currency=settings.SIYU_CURRENCY,
+    )
+
+
+def quote(
+    *, enterprise_id: int, lines: Sequence[CartLine], customer_id: int | None = None, coupon_id: int | None = None,
+    is_member: bool = False, store_id: int | None = None, fulfillment: str = pricing.FULFILLMENT_DELIVERY,
+    now: datetime | None = None,
+) -> PricingBreakdown:
+    """Load and price in one call: what checkout preview and order placement both use."""
+    cart = load_pricing_input(enterprise_id=enterprise_id, lines=lines, customer_id=customer_id, coupon_id=coupon_id,
+                              is_member=is_member, store_id=store_id, fulfillment=fulfillment, now=now)
+    return pricing.price(cart)
+
+
+@dataclass(frozen=True)
+class CouponOption:
+    coupon: Coupon
+    discount: Money | None  # what it takes off this cart, None when it does not apply
+    reason: str  # the error code when it does not apply
+
+
+def coupon_options(
+    *, enterprise_id: int, lines: Sequence[CartLine], customer_id: int, is_member: bool = False,
+    store_id: int | None = None, now: datetime | None = None,
+) -> list[CouponOption]:
+    """The customer's usable coupons, each priced against this cart (the checkout's coupon picker), best first."""
+    moment = now or timezone.now()
+    cart = load_pricing_input(enterprise_id=enterprise_id, lines=lines, customer_id=customer_id, is_member=is_member,
+                              store_id=store_id, now=moment)
+    options = []
+    for coupon in customer_coupons(enterprise_id=enterprise_id, customer_id=customer_id, usable_at=moment):
+        try:
+            result = pricing.price(replace(cart, coupon=_load_coupon(enterprise_id, coupon.pk)))
+            options.append(CouponOption(coupon=coupon, discount=result.coupon_discount, reason=""))
+        except DomainError as exc:
+            options.append(CouponOption(coupon=coupon, discount=None, reason=exc.code))
+    options.sort(key=lambda o: -(o.discount.fen if o.discount is not None else -1))
+    return options
