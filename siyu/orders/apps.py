@@ -9,9 +9,19 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         from siyu.console.hooks import register_profile_section
         from siyu.customers.services import register_merge_step
-        from siyu.orders import events  # noqa: F401  (registers order_* and refund_* event types)
+        from siyu.orders import (
+            events,  # noqa: F401  (registers order_* and refund_* event types)
+            seed,
+        )
         from siyu.orders.services import merge_customer_orders
         from siyu.orders.views import profile_orders
 
         register_merge_step("orders", merge_customer_orders)
+        seed.install()
+
+        from siyu.core.periodic import register_periodic
+        from siyu.orders import tasks
+
+        register_periodic("orders.expire_unpaid", tasks.expire_unpaid_orders_task, every_s=60)
+        register_periodic("orders.refund_failed_group_buys", tasks.refund_failed_group_buys_task, every_s=60)
         register_profile_section("orders", profile_orders)

@@ -12,3 +12,8 @@ class PromotionsConfig(AppConfig):
         from siyu.promotions.services import merge_customer_promotions
 
         register_merge_step("promotions", merge_customer_promotions)
+
+        from siyu.core.periodic import register_periodic
+        from siyu.promotions import tasks
+
+        register_periodic("promotions.expire_coupons", tasks.expire_coupons, every_s=300)

@@ -35,8 +35,9 @@ def dispatcher(mounts: dict[str, WSGIApp]) -> WSGIApp:
 
 def default_mounts() -> dict[str, WSGIApp]:
     from siyu.channels.simulator import oa, wecom
+    from siyu.orders import testing_simulator
 
-    return {"/wecom": wecom.app, "/oa": oa.app}
+    return {"/wecom": wecom.app, "/oa": oa.app, "/mp": testing_simulator.app}
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

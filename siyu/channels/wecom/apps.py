@@ -11,3 +11,8 @@ class WecomConfig(AppConfig):
 
         events.install()
         seed.install()
+
+        from siyu.channels.wecom import tasks
+        from siyu.core.periodic import register_periodic
+
+        register_periodic("wecom.housekeeping", tasks.wecom_housekeeping, every_s=60, args=(False,))

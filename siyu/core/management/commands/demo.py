@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from siyu.core.errors import DomainError
 from siyu.core.seed.org import model
 from siyu.core.seed.progress import Progress
 from siyu.core.seed.runner import seed_enterprise
@@ -37,19 +40,28 @@ class Command(BaseCommand):
         if not user_model.objects.filter(username=DEMO_USER).exists():
             user_model.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
         self._seed_once(options["customers"])
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1"}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1", "SIYU_PORT": str(port)}
         manage = [sys.executable, "-m", "siyu.manage"]
+        sim_port = settings.SIYU_SIMULATOR_PORT
         children = [
-            subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "scheduler"], env=env),  # noqa: S603
+            subprocess.Popen(  # noqa: S603
+                [*manage, "simulate", "--port", str(sim_port), "--siyu-url", f"http://127.0.0.1:{port}",
+                 "--transfer-delay", "300", "--rate", os.environ.get("SIYU_DEMO_TRAFFIC_RATE", "0.5")],
+                env=env,
+            ),
         ]
+        self._connect_official_account(sim_port)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Siyu demo on http://127.0.0.1:{port}/  login: {DEMO_USER} / {DEMO_PASSWORD}  (Ctrl-C stops)"
+                f"Siyu demo on http://127.0.0.1:{port}/  login: {DEMO_USER} / {DEMO_PASSWORD}  (Ctrl-C stops)\n"
+                f"  API docs http://127.0.0.1:{port}/api/docs · channel simulator http://127.0.0.1:{sim_port}/"
             )
         )
         try:
-            children[1].wait()
+            children[0].wait()
         except KeyboardInterrupt:
             pass
         finally:
@@ -57,7 +69,29 @@ class Command(BaseCommand):
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
             for child in children:
-                child.wait(timeout=10)
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _connect_official_account(self, sim_port: int) -> None:
+        """The simulator keeps its state in memory: teach it the demo account's menu and QR scenes at every start."""
+        from siyu.channels.official_account.services import ensure_demo_account
+
+        enterprise = model("org.Enterprise").objects.filter(code=DEMO_ENTERPRISE).first()
+        if enterprise is None:
+            return
+        url = f"http://127.0.0.1:{sim_port}/oa"
+        for _ in range(50):  # wait for the simulator to listen
+            try:
+                with socket.create_connection(("127.0.0.1", sim_port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        try:
+            ensure_demo_account(enterprise_id=enterprise.pk, base_url=url)
+        except DomainError as exc:
+            self.stderr.write(f"Official Account demo account not set up: {exc}")
 
     def _seed_once(self, customers: int) -> None:
         """Seed the demo enterprise the first time only; later runs keep whatever the demo database holds."""
