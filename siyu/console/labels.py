@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 EVENT_LABELS: dict[str, Promise] = {
     "customer_created": _("Customer created"),
@@ -34,6 +35,19 @@ EVENT_LABELS: dict[str, Promise] = {
     "coupon_redeemed": _("Used a coupon"),
     "points_awarded": _("Earned points"),
     "points_spent": _("Spent points"),
+    "wecom_contact_transferred": _("Handed over to another staff member on WeCom"),
+    "oa_menu_clicked": _("Clicked the Official Account menu"),
+    "order_shipped": _("Order shipped"),
+    "order_completed": _("Order completed"),
+    "refund_requested": _("Requested a refund"),
+    "refund_completed": _("Refund completed"),
+    "coupon_used": _("Used a coupon"),
+    "coupon_returned": _("Coupon returned"),
+    "coupon_expired": _("Coupon expired"),
+    "group_buy_opened": _("Started a group buy"),
+    "group_buy_joined": _("Joined a group buy"),
+    "group_buy_completed": _("Group buy succeeded"),
+    "group_buy_failed": _("Group buy failed"),
 }
 
 # Event kinds shown with a colour in the timeline: gains green, losses red, everything else neutral.
@@ -44,6 +58,9 @@ EVENT_TONES: dict[str, str] = {
     "wecom_contact_deleted": "red",
     "oa_unfollowed": "red",
     "order_refunded": "red",
+    "order_completed": "green",
+    "refund_completed": "red",
+    "group_buy_completed": "green",
     "customer_merged": "blue",
 }
 
@@ -61,6 +78,12 @@ _PROPERTY_LABELS: dict[str, Promise] = {
     "absorbed_id": _("Merged customer"),
     "reason": _("Reason"),
     "kind": _("Type"),
+    "order_no": _("Order number"),
+    "carrier": _("Carrier"),
+    "tracking_no": _("Tracking number"),
+    "key": _("Menu click key"),
+    "fulfillment": _("Fulfillment"),
+    "name": pgettext_lazy("thing", "Name"),
 }
 
 _BY_LABELS: dict[str, Promise] = {"customer": _("by the customer"), "staff": _("by the staff member")}
