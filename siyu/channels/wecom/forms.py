@@ -6,13 +6,14 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.channels.wecom.queries import ASSIGN_MODES, TRANSFER_KINDS
 
 
 class CodeForm(forms.Form):
     account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
-    name = forms.CharField(label=_("Name"), max_length=64)
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
     store = forms.TypedChoiceField(label=_("Store"), coerce=int, required=False, empty_value=None)
     staff = forms.TypedMultipleChoiceField(label=_("Staff"), coerce=int, required=False,
                                            widget=forms.CheckboxSelectMultiple)
