@@ -29,6 +29,7 @@ from siyu.core.errors import NotFound, PermissionDenied
 from siyu.orders import queries, services
 from siyu.orders.services import Shopper
 from siyu.promotions import queries as promotion_queries
+from siyu.promotions.schemas import BreakdownLineFields, BreakdownPromotionFields, BreakdownTotalsFields
 
 router = Router()
 
@@ -191,48 +192,15 @@ class LinkParams(Schema):
     state: str = Field(default="", max_length=64)
 
 
-class CheckoutLineOut(Schema):
-    index: int
-    sku_id: int | None
-    bundle_id: int | None
-    product_id: int | None
-    name: str
-    quantity: int
-    price_source: str
-    unit_list_price_fen: int
-    unit_price_fen: int
-    list_amount_fen: int
-    amount_fen: int
-    reduction_discount_fen: int
-    coupon_discount_fen: int
-    payable_fen: int
-    flash_item_id: int | None
-    group_buy_id: int | None
+class CheckoutLineOut(BreakdownLineFields):
+    pass
 
 
-class CheckoutPromotionOut(Schema):
-    kind: str
-    promotion_id: int | None
-    name: str
-    applied: bool
-    amount_fen: int
-    reason: str
-    shortfall_fen: int | None
-    shortfall_pieces: int | None
+class CheckoutPromotionOut(BreakdownPromotionFields):
+    pass
 
 
-class CheckoutBreakdownOut(Schema):
-    currency: str
-    list_total_fen: int
-    subtotal_fen: int
-    price_discount_fen: int
-    reduction_discount_fen: int
-    coupon_discount_fen: int
-    goods_payable_fen: int
-    shipping_fen: int
-    payable_fen: int
-    reduction_id: int | None
-    coupon_id: int | None
+class CheckoutBreakdownOut(BreakdownTotalsFields):
     lines: list[CheckoutLineOut]
     promotions: list[CheckoutPromotionOut]
 

@@ -20,6 +20,7 @@ from siyu.core.money import Money
 from siyu.customers import queries as customer_queries
 from siyu.promotions import queries, services
 from siyu.promotions.pricing import CartLine
+from siyu.promotions.schemas import BreakdownLineFields, BreakdownPromotionFields, BreakdownTotalsFields
 
 router = Router()
 CUR = settings.SIYU_CURRENCY
@@ -435,50 +436,15 @@ class PriceIn(Input):
     fulfillment: str = "delivery"
 
 
-class PricedLineOut(Schema):
-    index: int
-    sku_id: int | None
-    bundle_id: int | None
-    product_id: int | None
-    name: str
-    quantity: int
-    price_source: str
-    unit_list_price_fen: int
-    unit_price_fen: int
-    list_amount_fen: int
-    amount_fen: int
-    reduction_discount_fen: int
-    coupon_discount_fen: int
-    payable_fen: int
-    flash_item_id: int | None
-    group_buy_id: int | None
+class PricedLineOut(BreakdownLineFields):
     components: list[list[int]]
 
 
-class PromotionOut(Schema):
-    kind: str
-    promotion_id: int | None
-    name: str
-    applied: bool
-    amount_fen: int
-    reason: str
+class PromotionOut(BreakdownPromotionFields):
     line_indexes: list[int]
-    shortfall_fen: int | None
-    shortfall_pieces: int | None
 
 
-class BreakdownOut(Schema):
-    currency: str
-    list_total_fen: int
-    subtotal_fen: int
-    price_discount_fen: int
-    reduction_discount_fen: int
-    coupon_discount_fen: int
-    goods_payable_fen: int
-    shipping_fen: int
-    payable_fen: int
-    reduction_id: int | None
-    coupon_id: int | None
+class BreakdownOut(BreakdownTotalsFields):
     lines: list[PricedLineOut]
     promotions: list[PromotionOut]
 
