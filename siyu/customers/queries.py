@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from siyu.core.errors import NotFound
 from siyu.core.pagination import Page, paginate
-from siyu.core.timeutil import week_start
+from siyu.core.timeutil import SHANGHAI, week_start
 from siyu.customers.models import (
     Channel,
     Customer,
@@ -162,14 +163,13 @@ def dashboard(scope: Scope, *, at: datetime | None = None) -> Dashboard:
     since = week_start(moment)
     qs = customers(scope)
     rels = Relationship.objects.filter(customer__in=qs)
-    by_day = (
+    per_day = (
         qs.filter(created_at__gte=moment - timedelta(days=30))
-        .values_list("created_at", flat=True)
+        .annotate(day=TruncDate("created_at", tzinfo=SHANGHAI))
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
     )
-    per_day: dict[str, int] = {}
-    for created in by_day:
-        key = timezone.localtime(created).date().isoformat()
-        per_day[key] = per_day.get(key, 0) + 1
     return Dashboard(
         total=qs.count(),
         new_this_week=qs.filter(created_at__gte=since).count(),
@@ -185,7 +185,7 @@ def dashboard(scope: Scope, *, at: datetime | None = None) -> Dashboard:
             (row["home_store__name"] or "—", row["n"])
             for row in qs.values("home_store__name").annotate(n=Count("id")).order_by("-n")[:20]
         ],
-        new_by_day=sorted(per_day.items()),
+        new_by_day=[(row["day"].isoformat(), row["n"]) for row in per_day],
     )
 
 
