@@ -2,13 +2,17 @@
 
   (a) baseline: verify msg_signature and AES-decrypt each callback (MessageCrypto.verify_and_decrypt), nothing else;
   (b) the service: `wecom.services.receive_callback` (account lookup, verify, decrypt, XML parse, dedupe key, the
-      raw InboundCallback row, and the processing task enqueued on the database task backend);
-  (c) the same through Django's full request stack (the callback view via the test client, in-process WSGI).
+      raw InboundCallback row and its processing task committed on the database task backend before it returns),
+      once with one caller at a time, once with --threads concurrent callers (a WSGI server's request threads), and
+      with 64 and --in-flight callbacks in flight on one event loop (`areceive_callback`, what the ASGI endpoint of
+      `siyu serve` awaits): the group writer then commits many callbacks per transaction, one task per batch;
+  (c) the same through Django's full request stack (the callback view via the test client, in-process WSGI, one
+      request at a time).
 
 Every callback is a distinct add_external_contact event, encrypted and signed before the clock starts.
 
     siyu bench callbacks --callbacks 5000
-    python bench/callbacks.py --callbacks 20000 [--database-url postgres://.../siyu_bench_callbacks]
+    python bench/callbacks.py --callbacks 20000 --threads 16 [--database-url postgres://.../siyu_bench_callbacks]
 
 Targets (TARGETS.md): >= 1,000 callbacks/s and >= 30% of the bare crypto rate.
 """
@@ -16,8 +20,10 @@ Targets (TARGETS.md): >= 1,000 callbacks/s and >= 30% of the bare crypto rate.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -56,6 +62,8 @@ def _callbacks(count: int, offset: int) -> list[tuple[dict[str, str], bytes]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--callbacks", type=int, default=5000)
+    parser.add_argument("--threads", type=int, default=16, help="concurrent callers for the burst figure")
+    parser.add_argument("--in-flight", type=int, default=256, help="callbacks in flight for the async figure")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     fresh_database("callbacks", args.database_url or None)
@@ -66,7 +74,6 @@ def main() -> None:
 
     from siyu.channels import services as channel_services
     from siyu.channels.common.crypto import MessageCrypto
-    from siyu.channels.models import InboundCallback
     from siyu.channels.wecom import services
     from siyu.channels.wecom.callbacks import parse_envelope
     from siyu.org.models import Enterprise
@@ -78,7 +85,9 @@ def main() -> None:
     )
     n = args.callbacks
     service_batch = _callbacks(n, 0)
-    http_batch = _callbacks(max(1, n // 5), n)
+    burst_batch = _callbacks(n, n)
+    async_batches = {64: _callbacks(n, 2 * n), args.in_flight: _callbacks(n, 3 * n)}
+    http_batch = _callbacks(max(1, n // 5), 4 * n)
     crypto = MessageCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP)
 
     start = time.perf_counter()
@@ -87,12 +96,26 @@ def main() -> None:
         crypto.verify_and_decrypt(query["msg_signature"], query["timestamp"], query["nonce"], encrypted)
     crypto_s = time.perf_counter() - start
 
-    start = time.perf_counter()
-    for query, body in service_batch:
-        ack = services.receive_callback(account_id=account.pk, query=query, body=body)
+    def deliver(item: tuple[dict[str, str], bytes]) -> None:
+        ack = services.receive_callback(account_id=account.pk, query=item[0], body=item[1])
         if ack.status != 200:
             raise SystemExit(f"callback refused: {ack}")
+
+    start = time.perf_counter()
+    for item in service_batch:
+        deliver(item)
     service_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.threads) as pool:
+        for _ in pool.map(deliver, burst_batch):
+            pass
+    burst_s = time.perf_counter() - start
+
+    async_rates = {
+        in_flight: n / asyncio.run(_deliver_async(account.pk, batch, in_flight))
+        for in_flight, batch in async_batches.items()
+    }
 
     client = Client()
     url = f"/channels/wecom/callback/{account.pk}/"
@@ -103,30 +126,75 @@ def main() -> None:
             raise SystemExit(f"callback refused over HTTP: {response.status_code}")
     http_s = time.perf_counter() - start
 
-    stored = InboundCallback.objects.count()
-    queued = DBTaskResult.objects.count()
-    if stored != n + len(http_batch) or queued != stored:
-        raise SystemExit(f"expected {n + len(http_batch)} rows and tasks, found {stored} and {queued}")
-    crypto_rate, service_rate, http_rate = n / crypto_s, n / service_s, len(http_batch) / http_s
+    _check_every_callback_stored_and_enqueued((2 + len(async_batches)) * n + len(http_batch))
+    tasks = DBTaskResult.objects.count()
+    crypto_rate, service_rate, burst_rate = n / crypto_s, n / service_s, n / burst_s
+    http_rate = len(http_batch) / http_s
     report(
         "callbacks",
         [
-            ("callbacks (service / HTTP)", f"{n:,} / {len(http_batch):,}"),
+            ("callbacks (each service run / HTTP)", f"{n:,} / {len(http_batch):,}"),
             ("bare crypto (verify + decrypt)", f"{crypto_rate:,.0f}/s"),
-            ("service (verify, decrypt, store, enqueue)", f"{service_rate:,.0f}/s"),
-            ("HTTP view (Django stack)", f"{http_rate:,.0f}/s"),
-            ("service vs bare crypto", f"{service_rate / crypto_rate:.1%}"),
+            ("service, one caller at a time", _rate(service_rate, crypto_rate)),
+            (f"service, {args.threads} concurrent callers", _rate(burst_rate, crypto_rate)),
+            *(
+                (f"service, async, {k} in flight", _rate(rate, crypto_rate))
+                for k, rate in async_rates.items()
+            ),
+            ("HTTP view (Django stack, one at a time)", _rate(http_rate, crypto_rate)),
+            ("processing tasks enqueued", f"{tasks:,} (one per committed batch)"),
         ],
         {
             "crypto_callbacks_per_s": crypto_rate,
             "service_callbacks_per_s": service_rate,
+            "service_concurrent_callbacks_per_s": burst_rate,
             "http_callbacks_per_s": http_rate,
+            **{f"service_async_{k}_in_flight_callbacks_per_s": rate for k, rate in async_rates.items()},
         },
         {
             "service_callbacks_per_s_vs_crypto": service_rate / crypto_rate,
+            "service_concurrent_callbacks_per_s_vs_crypto": burst_rate / crypto_rate,
             "http_callbacks_per_s_vs_crypto": http_rate / crypto_rate,
+            **{
+                f"service_async_{k}_in_flight_callbacks_per_s_vs_crypto": rate / crypto_rate
+                for k, rate in async_rates.items()
+            },
         },
     )
+
+
+def _rate(rate: float, crypto_rate: float) -> str:
+    return f"{rate:,.0f}/s  ({rate / crypto_rate:.1%} of crypto)"
+
+
+async def _deliver_async(account_id: int, batch: list[tuple[dict[str, str], bytes]], in_flight: int) -> float:
+    """`in_flight` callers on one event loop, each taking the next callback as soon as its last one is acked."""
+    from siyu.channels.wecom import services
+
+    pending = iter(batch)
+
+    async def caller() -> None:
+        for query, body in pending:
+            ack = await services.areceive_callback(account_id=account_id, query=query, body=body)
+            if ack.status != 200:
+                raise SystemExit(f"callback refused: {ack}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(in_flight)))
+    return time.perf_counter() - start
+
+
+def _check_every_callback_stored_and_enqueued(expected: int) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from siyu.channels.models import InboundCallback
+
+    stored = set(InboundCallback.objects.filter(status="received").values_list("id", flat=True))
+    queued: set[int] = set()
+    for args in DBTaskResult.objects.values_list("args_kwargs", flat=True):
+        queued.update(args["args"][0])
+    if len(stored) != expected or queued != stored:
+        raise SystemExit(f"expected {expected} callbacks stored and queued, found {len(stored)} and {len(queued)}")
 
 
 if __name__ == "__main__":

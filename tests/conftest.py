@@ -79,3 +79,12 @@ def org(db: None) -> Org:
         n2_staff=staff("n2_staff", Role.STORE_STAFF, store=n2, region=north),
         s1_staff=staff("s1_staff", Role.STORE_STAFF, store=s1, region=south),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_group_commit_connections(django_db_setup: Any) -> Iterator[None]:
+    """The callback intake's writer threads keep a connection open; close them before the test database is dropped."""
+    yield
+    from siyu.channels.common.groupcommit import release_all_connections
+
+    release_all_connections()

@@ -47,6 +47,12 @@ class Limits:
     mass_max_chats: int = 2000
     mass_text_max_bytes: int = 4000
     attachments_max: int = 9
+    # "Querying immediately after creation may give 41063" (wecom-limits.md §3): seconds after add_msg_template
+    # during which get_groupmsg_task / get_groupmsg_send_result answer 41063. 0 = never (the default).
+    mass_dispatch_s: float = 0.0
+    groupmsg_list_limit_max: int = 100
+    groupmsg_list_span_s: int = 31 * DAY
+    groupmsg_page_limit_max: int = 1000
     transfer_delay_s: int = DAY
     transfer_window_s: int = 90 * DAY
     transfers_per_window: int = 2
@@ -63,6 +69,13 @@ class Limits:
     tag_name_max: int = 30
     corp_tags_max: int = 3000
     moments_per_minute: int = 10
+    moment_text_max: int = 2000
+    moment_images_max: int = 9
+    moment_link_title_max_bytes: int = 64
+    moment_senders_max: int = 100_000
+    moment_job_ttl_s: int = DAY
+    # Seconds a moment task stays "running" (status 2) before get_moment_task_result says done. 0 = at once.
+    moment_processing_s: float = 0.0
     groupchat_limit_max: int = 1000
 
 
@@ -189,6 +202,8 @@ class MassMessage:
     created_at: float
     results: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # recipient -> (userid, status, time)
     confirmed: bool = False
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    confirmed_at: float = 0.0
 
 
 @dataclass
@@ -584,6 +599,7 @@ class WecomPlatform:
                 return
             message.confirmed = True
             now = self.now()
+            message.confirmed_at = now
             month = _month(now)
             for recipient in message.recipients:
                 status = self._deliver_mass(corp, message, recipient, month)
@@ -1138,6 +1154,8 @@ def api_send_welcome_msg(p: WecomPlatform, corp: Corp, req: dict[str, Any], host
 def _mass_recipients(p: WecomPlatform, corp: Corp, req: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     chat_type = str(req.get("chat_type") or "single")
     sender = str(req.get("sender") or "")
+    if sender:
+        p._member(corp, sender)  # an unknown or resigned member is 40003
     if chat_type == "group":
         if not sender:
             raise SimError(40058, "sender is required for group sends")
@@ -1148,6 +1166,8 @@ def _mass_recipients(p: WecomPlatform, corp: Corp, req: dict[str, Any]) -> tuple
     wanted = [e for e in req.get("external_userid") or [] if isinstance(e, str)]
     if len(wanted) > p.limits.mass_max_recipients:
         raise SimError(40058, "too many external_userid")
+    if not wanted and not sender:
+        raise SimError(40058, "external_userid and sender are both empty")
     if not wanted and sender:
         wanted = [f.external_userid for f in corp.follows.values() if f.userid == sender and f.active]
     fail = [e for e in wanted if e not in corp.contacts]
@@ -1164,7 +1184,10 @@ def api_add_msg_template(p: WecomPlatform, corp: Corp, req: dict[str, Any], host
         raise SimError(40058, "text and attachments are both empty")
     if not recipients:
         raise SimError(41048, "no sendable customer")
-    message = MassMessage(_new_id("msg", 24), chat_type, str(req.get("sender") or ""), str(text), recipients, p.now())
+    message = MassMessage(
+        _new_id("msg", 24), chat_type, str(req.get("sender") or ""), str(text), recipients, p.now(),
+        attachments=attachments,
+    )
     for recipient in recipients:
         sender = message.sender
         if chat_type == "single" and not sender:
@@ -1175,12 +1198,75 @@ def api_add_msg_template(p: WecomPlatform, corp: Corp, req: dict[str, Any], host
     return {"fail_list": fail, "msgid": message.msgid}
 
 
-def api_get_groupmsg_send_result(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+def _limit(req: dict[str, Any], *, default: int, most: int) -> int:
+    """A page size: absent means the default, over the maximum is treated as the maximum."""
+    try:
+        value = int(req.get("limit") or default)
+    except (TypeError, ValueError) as exc:
+        raise SimError(40058, "invalid limit") from exc
+    return max(1, min(value, most))
+
+
+def _dispatched_message(p: WecomPlatform, corp: Corp, req: dict[str, Any]) -> MassMessage:
     message = corp.messages.get(str(req.get("msgid") or ""))
     if message is None:
         raise SimError(40058, "invalid msgid")
+    if p.now() - message.created_at < p.limits.mass_dispatch_s:
+        raise SimError(41063, "mass message is still being dispatched")
+    return message
+
+
+def api_get_groupmsg_list_v2(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """Messages created in [start_time, end_time] (a span of at most a month). API-created messages are corp
+    messages (create_type 0) and carry no creator, so a creator filter or filter_type 1 (personal) excludes them."""
+    chat_type = str(req.get("chat_type") or "single")
+    start, end = req.get("start_time"), req.get("end_time")
+    if not isinstance(start, int) or not isinstance(end, int):
+        raise SimError(40058, "start_time and end_time are required")
+    if end < start or end - start > p.limits.groupmsg_list_span_s:
+        raise SimError(40058, "the time span is at most one month")
+    limit = _limit(req, default=50, most=p.limits.groupmsg_list_limit_max)
+    personal_only = int(req.get("filter_type", 2) or 0) == 1 or bool(req.get("creator"))
+    found = [
+        m
+        for m in sorted(corp.messages.values(), key=lambda m: m.created_at)
+        if m.chat_type == chat_type and start <= m.created_at <= end and not personal_only
+    ]
+    offset = _cursor(req.get("cursor"))
+    rows = [
+        {
+            "msgid": m.msgid,
+            "create_time": int(m.created_at),
+            "create_type": 0,
+            "text": {"content": m.text},
+            "attachments": m.attachments,
+        }
+        for m in found[offset : offset + limit]
+    ]
+    return {"group_msg_list": rows, "next_cursor": _page(len(found), offset, limit)}
+
+
+def api_get_groupmsg_task(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """One row per sender: 0 not sent, 2 sent (the simulator delivers as the sender confirms, so 1 is not seen)."""
+    message = _dispatched_message(p, corp, req)
+    limit = _limit(req, default=500, most=p.limits.groupmsg_page_limit_max)
+    senders = list(dict.fromkeys(sender for sender, _status, _time in message.results.values()))
+    rows = [
+        {
+            "userid": sender,
+            "status": 2 if message.confirmed else 0,
+            "send_time": int(message.confirmed_at) if message.confirmed else 0,
+        }
+        for sender in senders
+    ]
+    offset = _cursor(req.get("cursor"))
+    return {"task_list": rows[offset : offset + limit], "next_cursor": _page(len(rows), offset, limit)}
+
+
+def api_get_groupmsg_send_result(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    message = _dispatched_message(p, corp, req)
     userid = str(req.get("userid") or "")
-    limit = min(int(req.get("limit") or 500), 1000)
+    limit = _limit(req, default=500, most=p.limits.groupmsg_page_limit_max)
     rows = []
     for recipient, (sender, status, sent_at) in message.results.items():
         if userid and sender != userid:
@@ -1193,36 +1279,87 @@ def api_get_groupmsg_send_result(p: WecomPlatform, corp: Corp, req: dict[str, An
     return {"send_list": rows[offset : offset + limit], "next_cursor": _page(len(rows), offset, limit)}
 
 
+_MOMENT_NEEDS = {"image": ("media_id",), "video": ("media_id",), "link": ("url", "media_id")}
+
+
+def _check_moment_attachments(p: WecomPlatform, raw: Any) -> list[dict[str, Any]]:
+    """≤9 images, or 1 video, or 1 link; never mixed (wecom-api.md, Moments)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SimError(40058, "invalid attachments size")
+    kinds = {a.get("msgtype") if isinstance(a, dict) else None for a in raw}
+    if not kinds <= set(_MOMENT_NEEDS) or len(kinds) > 1:
+        raise SimError(40058, "invalid attachments msgtype")
+    if len(raw) > (p.limits.moment_images_max if kinds <= {"image"} else 1):
+        raise SimError(40058, "invalid attachments size")
+    for item in raw:
+        kind = item["msgtype"]
+        body = item.get(kind)
+        if not isinstance(body, dict) or any(not body.get(key) for key in _MOMENT_NEEDS[kind]):
+            raise SimError(40058, f"invalid {kind}")
+        if kind == "link" and len(str(body.get("title", "")).encode()) > p.limits.moment_link_title_max_bytes:
+            raise SimError(40058, "invalid link title size")
+    return list(raw)
+
+
+def _visible_range(p: WecomPlatform, raw: Any) -> tuple[list[str], list[str]]:
+    if raw is None:
+        return [], []
+    if not isinstance(raw, dict):
+        raise SimError(40058, "invalid visible_range")
+    users = (raw.get("sender_list") or {}).get("user_list") or []
+    tags = (raw.get("external_contact_list") or {}).get("tag_list") or []
+    if not isinstance(users, list) or not isinstance(tags, list) or len(users) > p.limits.moment_senders_max:
+        raise SimError(40058, "invalid visible_range")
+    return [str(u) for u in users], [str(t) for t in tags]
+
+
 def api_add_moment_task(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
     now = p.now()
     corp.moment_calls = [t for t in corp.moment_calls if now - t < 60]
     if len(corp.moment_calls) >= p.limits.moments_per_minute:
         raise SimError(45009, "api freq out of limit")
     text = (req.get("text") or {}).get("content", "") if isinstance(req.get("text"), dict) else ""
-    if len(str(text)) > 2000:
+    if len(str(text)) > p.limits.moment_text_max:
         raise SimError(40058, "invalid text size")
-    attachments = req.get("attachments") or []
-    kinds = {a.get("msgtype") for a in attachments if isinstance(a, dict)}
-    if len(kinds) > 1:
-        raise SimError(40058, "invalid attachments msgtype")
-    if len(attachments) > (9 if kinds <= {"image"} else 1):
-        raise SimError(40058, "invalid attachments size")
+    attachments = _check_moment_attachments(p, req.get("attachments"))
     if not text and not attachments:
         raise SimError(40058, "text and attachments are both empty")
+    users, tags = _visible_range(p, req.get("visible_range"))
     corp.moment_calls.append(now)
     jobid = _new_id("job", 24)
-    corp.moments[jobid] = {"moment_id": _new_id("mom", 24), "created_at": now}
+    corp.moments[jobid] = {
+        "moment_id": _new_id("mom", 24),
+        "created_at": now,
+        "text": str(text),
+        "attachments": attachments,
+        "users": users,
+        "tags": tags,
+    }
     return {"jobid": jobid}
 
 
 def api_get_moment_task_result(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
     job = corp.moments.get(str(req.get("jobid") or ""))
-    if job is None or p.now() - job["created_at"] > DAY:
+    if job is None or p.now() - job["created_at"] > p.limits.moment_job_ttl_s:
         raise SimError(40058, "invalid jobid")
+    if p.now() - job["created_at"] < p.limits.moment_processing_s:
+        return {"status": 2, "type": "add_moment_task", "result": {}}
+    invalid_users = [
+        u for u in job.get("users", []) if u not in corp.members or corp.members[u].resigned
+    ]
+    invalid_tags = [t for t in job.get("tags", []) if t not in corp.tags]
     return {
         "status": 3,
         "type": "add_moment_task",
-        "result": {"errcode": 0, "errmsg": "ok", "moment_id": job["moment_id"]},
+        "result": {
+            "errcode": 0,
+            "errmsg": "ok",
+            "moment_id": job["moment_id"],
+            "invalid_sender_list": {"user_list": invalid_users, "department_list": []},
+            "invalid_external_contact_list": {"tag_list": invalid_tags},
+        },
     }
 
 
@@ -1384,6 +1521,8 @@ ROUTES: dict[str, Handler] = {
     f"{_EC}/del_contact_way": api_del_contact_way,
     f"{_EC}/send_welcome_msg": api_send_welcome_msg,
     f"{_EC}/add_msg_template": api_add_msg_template,
+    f"{_EC}/get_groupmsg_list_v2": api_get_groupmsg_list_v2,
+    f"{_EC}/get_groupmsg_task": api_get_groupmsg_task,
     f"{_EC}/get_groupmsg_send_result": api_get_groupmsg_send_result,
     f"{_EC}/add_moment_task": api_add_moment_task,
     f"{_EC}/get_moment_task_result": api_get_moment_task_result,
@@ -1411,6 +1550,13 @@ def _control_advance(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
     return {"now": int(p.now())}
 
 
+def _control_confirm_mass_send(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    """The sender taps "send" on a mass message in the WeCom client (for the demo and browser tests)."""
+    corp_id = str(data.get("corp_id") or next(iter(p.corps), ""))
+    p.confirm_mass_send(corp_id, str(data["msgid"]))
+    return {"msgid": str(data["msgid"])}
+
+
 def _control_state(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
     with p.lock:
         return {
@@ -1423,6 +1569,8 @@ def _control_state(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
                 "chats": sum(1 for c in corp.chats.values() if not c.dismissed),
                 "welcomes": len(corp.welcomes),
                 "transfers": len(corp.transfers),
+                "mass_messages": len(corp.messages),
+                "moments": len(corp.moments),
             }
             for corp in p.corps.values()
         }
@@ -1431,6 +1579,7 @@ def _control_state(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
 CONTROL: dict[str, Callable[[WecomPlatform, dict[str, Any]], dict[str, Any]]] = {
     "/_sim/scan": _control_scan,
     "/_sim/advance": _control_advance,
+    "/_sim/confirm_mass_send": _control_confirm_mass_send,
     "/_sim/state": _control_state,
 }
 

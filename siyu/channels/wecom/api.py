@@ -1,5 +1,6 @@
 """WeCom over REST (/api/channels/wecom/...): channel codes and their stats, welcome messages, customer sync, tag
-sync, groups, inheritance and the outbox. Thin: validate the shape, call one service or query, render."""
+sync, groups, inheritance, mass sends and moments, and the outbox. Thin: validate the shape, call one service or
+query, render."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ from siyu.channels.wecom.schemas import (
     TransferIn,
     TransferOut,
     TransferPage,
+    WecomMassSendDetailOut,
+    WecomMassSendIn,
+    WecomMassSendOut,
+    WecomMassSendPage,
+    WecomMomentDetailOut,
+    WecomMomentIn,
+    WecomMomentPage,
     WelcomeIn,
 )
 from siyu.core.errors import PermissionDenied
@@ -213,3 +221,111 @@ def get_transfer(request: HttpRequest, job_id: int, status: str = "") -> dict[st
 @router.get("/outbox", response={200: CallPage, **ERRORS}, summary="Outbound WeCom calls and their state (HQ)")
 def list_outbox(request: HttpRequest, q: Query[PageQuery], status: str = "") -> dict[str, Any]:
     return _page(queries.outbox(scope_of(request), status=status, page=q.page, page_size=q.page_size))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mass sends (群发) and moments (朋友圈)
+
+
+def _mass_send_detail(scope: Scope, mass_send_id: int, status: str = "") -> dict[str, Any]:
+    mass_send = queries.get_mass_send(scope, mass_send_id)
+    return {
+        **{f: getattr(mass_send, f) for f in WecomMassSendOut.model_fields},
+        "customer_ids": mass_send.customer_ids,
+        "tag_ids": [t.pk for t in mass_send.tags.all()],
+        "group_ids": [g.pk for g in mass_send.groups.all()],
+        "senders": queries.mass_send_senders(scope, mass_send_id),
+        "recipients": queries.mass_send_recipients(scope, mass_send_id, status=status),
+    }
+
+
+@router.post("/mass-sends", response={201: WecomMassSendDetailOut, **WRITE_ERRORS},
+             summary="Create a mass send (群发) to customers or customer groups; a draft unless submit is true")
+def create_mass_send(request: HttpRequest, payload: WecomMassSendIn) -> Status[Any]:
+    scope = scope_of(request)
+    mass_send = services.create_mass_send(
+        scope=scope, account_id=payload.account_id, kind=payload.kind, sender_ids=payload.sender_ids,
+        name=payload.name, customer_ids=payload.customer_ids, tag_ids=payload.tag_ids, group_ids=payload.group_ids,
+        text=payload.text, attachments=[a.as_platform() for a in payload.attachments], submit=payload.submit,
+        actor=actor_of(request),
+    )
+    return Status(201, _mass_send_detail(scope, mass_send.pk))
+
+
+@router.get("/mass-sends", response={200: WecomMassSendPage, **ERRORS},
+            summary="Mass sends the caller may see, with sent / unsent counts")
+def list_mass_sends(request: HttpRequest, q: Query[PageQuery], status: str = "") -> dict[str, Any]:
+    return _page(queries.mass_send_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
+
+
+@router.get("/mass-sends/{int:mass_send_id}", response={200: WecomMassSendDetailOut, **ERRORS},
+            summary="A mass send with its senders and per-recipient results (first 1000; filter by status)")
+def get_mass_send(request: HttpRequest, mass_send_id: int, status: str = "") -> dict[str, Any]:
+    return _mass_send_detail(scope_of(request), mass_send_id, status)
+
+
+@router.post("/mass-sends/{int:mass_send_id}/submit", response={200: WecomMassSendDetailOut, **WRITE_ERRORS},
+             summary="Submit a draft: resolve recipients and queue add_msg_template per sender")
+def submit_mass_send(request: HttpRequest, mass_send_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    queries.get_mass_send(scope, mass_send_id)
+    services.submit_mass_send(scope=scope, mass_send_id=mass_send_id, actor=actor_of(request))
+    return _mass_send_detail(scope, mass_send_id)
+
+
+@router.post("/mass-sends/{int:mass_send_id}/refresh", response={200: WecomMassSendDetailOut, **WRITE_ERRORS},
+             summary="Poll WeCom now for the senders' and recipients' results")
+def refresh_mass_send(request: HttpRequest, mass_send_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    queries.get_mass_send(scope, mass_send_id)
+    services.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
+    return _mass_send_detail(scope, mass_send_id)
+
+
+def _moment_detail(scope: Scope, task_id: int) -> dict[str, Any]:
+    task = queries.get_moment(scope, task_id)
+    return {
+        **{f: getattr(task, f) for f in WecomMomentDetailOut.model_fields if f not in ("staff", "tag_ids")},
+        "staff": list(task.staff.all()),
+        "tag_ids": [t.pk for t in task.tags.all()],
+    }
+
+
+@router.post("/moments", response={201: WecomMomentDetailOut, **WRITE_ERRORS},
+             summary="Create a moment task (朋友圈); a draft unless submit is true")
+def create_moment(request: HttpRequest, payload: WecomMomentIn) -> Status[Any]:
+    scope = scope_of(request)
+    task = services.create_moment_task(
+        scope=scope, account_id=payload.account_id, text=payload.text,
+        attachments=[a.as_platform() for a in payload.attachments], staff_ids=payload.staff_ids,
+        tag_ids=payload.tag_ids, submit=payload.submit, actor=actor_of(request),
+    )
+    return Status(201, _moment_detail(scope, task.pk))
+
+
+@router.get("/moments", response={200: WecomMomentPage, **ERRORS}, summary="Moment tasks the caller may see")
+def list_moments(request: HttpRequest, q: Query[PageQuery], status: str = "") -> dict[str, Any]:
+    return _page(queries.moment_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
+
+
+@router.get("/moments/{int:task_id}", response={200: WecomMomentDetailOut, **ERRORS}, summary="A moment task")
+def get_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
+    return _moment_detail(scope_of(request), task_id)
+
+
+@router.post("/moments/{int:task_id}/submit", response={200: WecomMomentDetailOut, **WRITE_ERRORS},
+             summary="Submit a draft (or a task WeCom rejected) through add_moment_task")
+def submit_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    queries.get_moment(scope, task_id)
+    services.submit_moment_task(scope=scope, task_id=task_id, actor=actor_of(request))
+    return _moment_detail(scope, task_id)
+
+
+@router.post("/moments/{int:task_id}/refresh", response={200: WecomMomentDetailOut, **WRITE_ERRORS},
+             summary="Poll get_moment_task_result now")
+def refresh_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    queries.get_moment(scope, task_id)
+    services.refresh_moment_task(scope=scope, task_id=task_id)
+    return _moment_detail(scope, task_id)

@@ -172,6 +172,39 @@ class SendResultPage:
 
 
 @dataclass(frozen=True)
+class GroupMsgTask:
+    """get_groupmsg_task: whether one sender has sent (0 not sent, 1 confirmed, 2 sent)."""
+
+    userid: str
+    status: int
+    send_time: int = 0
+
+
+@dataclass(frozen=True)
+class GroupMsgTaskPage:
+    items: tuple[GroupMsgTask, ...]
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True)
+class GroupMsg:
+    """One row of get_groupmsg_list_v2 (creator is empty for API-created messages)."""
+
+    msgid: str
+    create_time: int = 0
+    create_type: int = 0
+    creator: str = ""
+    text: str = ""
+    attachments: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupMsgPage:
+    items: tuple[GroupMsg, ...]
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True)
 class GroupChatRef:
     chat_id: str
     status: int = 0
@@ -227,10 +260,14 @@ class TransferResultPage:
 
 @dataclass(frozen=True)
 class MomentTaskResult:
+    """get_moment_task_result: status 1 started, 2 running, 3 done (then errcode / moment_id are meaningful)."""
+
     status: int
     moment_id: str = ""
     errcode: int = 0
     errmsg: str = ""
+    invalid_userids: tuple[str, ...] = ()
+    invalid_tag_ids: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -574,27 +611,91 @@ class WecomClient:
         )
         return SendResultPage(items=items, next_cursor=str(data.get("next_cursor", "") or ""))
 
+    def get_groupmsg_task(self, *, msgid: str, cursor: str = "", limit: int = 1000) -> GroupMsgTaskPage:
+        data = self.post(
+            "/cgi-bin/externalcontact/get_groupmsg_task", {"msgid": msgid, "cursor": cursor, "limit": limit}
+        )
+        items = tuple(
+            GroupMsgTask(
+                userid=str(row.get("userid", "")),
+                status=int(row.get("status", 0) or 0),
+                send_time=int(row.get("send_time", 0) or 0),
+            )
+            for row in data.get("task_list") or ()
+        )
+        return GroupMsgTaskPage(items=items, next_cursor=str(data.get("next_cursor", "") or ""))
+
+    def get_groupmsg_list_v2(
+        self,
+        *,
+        chat_type: str = "single",
+        start_time: int,
+        end_time: int,
+        creator: str = "",
+        filter_type: int = 2,
+        cursor: str = "",
+        limit: int = 100,
+    ) -> GroupMsgPage:
+        body: dict[str, Any] = {
+            "chat_type": chat_type,
+            "start_time": start_time,
+            "end_time": end_time,
+            "filter_type": filter_type,
+            "cursor": cursor,
+            "limit": limit,
+        }
+        if creator:
+            body["creator"] = creator
+        data = self.post("/cgi-bin/externalcontact/get_groupmsg_list_v2", body)
+        items = tuple(
+            GroupMsg(
+                msgid=str(row.get("msgid", "")),
+                create_time=int(row.get("create_time", 0) or 0),
+                create_type=int(row.get("create_type", 0) or 0),
+                creator=str(row.get("creator", "") or ""),
+                text=str((row.get("text") or {}).get("content", "") or ""),
+                attachments=tuple(dict(a) for a in row.get("attachments") or ()),
+            )
+            for row in data.get("group_msg_list") or ()
+        )
+        return GroupMsgPage(items=items, next_cursor=str(data.get("next_cursor", "") or ""))
+
     def add_moment_task(
-        self, *, text: str = "", attachments: Sequence[Mapping[str, Any]] = (), userids: Sequence[str] = ()
+        self,
+        *,
+        text: str = "",
+        attachments: Sequence[Mapping[str, Any]] = (),
+        userids: Sequence[str] = (),
+        tag_ids: Sequence[str] = (),
     ) -> str:
+        """Returns the jobid (valid 24 h). No userids means every member's customers may see it."""
         body: dict[str, Any] = {}
         if text:
             body["text"] = {"content": text}
         if attachments:
             body["attachments"] = [dict(a) for a in attachments]
+        visible: dict[str, Any] = {}
         if userids:
-            body["visible_range"] = {"sender_list": {"user_list": list(userids)}}
+            visible["sender_list"] = {"user_list": list(userids)}
+        if tag_ids:
+            visible["external_contact_list"] = {"tag_list": list(tag_ids)}
+        if visible:
+            body["visible_range"] = visible
         data = self.post("/cgi-bin/externalcontact/add_moment_task", body)
         return str(data.get("jobid", ""))
 
     def get_moment_task_result(self, *, jobid: str) -> MomentTaskResult:
         data = self.call("GET", "/cgi-bin/externalcontact/get_moment_task_result", params={"jobid": jobid})
         result = data.get("result") or {}
+        senders = result.get("invalid_sender_list") or {}
+        contacts = result.get("invalid_external_contact_list") or {}
         return MomentTaskResult(
             status=int(data.get("status", 0) or 0),
             moment_id=str(result.get("moment_id", "") or ""),
             errcode=int(result.get("errcode", 0) or 0),
             errmsg=str(result.get("errmsg", "") or ""),
+            invalid_userids=tuple(str(u) for u in senders.get("user_list") or ()),
+            invalid_tag_ids=tuple(str(t) for t in contacts.get("tag_list") or ()),
         )
 
     # -- groups ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from siyu.channels.wecom.queries import ASSIGN_MODES, TRANSFER_KINDS
+from siyu.channels.wecom.queries import ASSIGN_MODES, MASS_SEND_KINDS, TRANSFER_KINDS
 
 
 class CodeForm(forms.Form):
@@ -64,3 +64,88 @@ class TransferForm(forms.Form):
         self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
         self.fields["handover"].choices = choices["staff"]  # type: ignore[attr-defined]
         self.fields["takeover"].choices = choices["staff"]  # type: ignore[attr-defined]
+
+
+class MassSendForm(forms.Form):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64, required=False)
+    kind = forms.ChoiceField(label=_("Send to"), choices=MASS_SEND_KINDS)
+    senders = forms.TypedMultipleChoiceField(label=_("Senders"), coerce=int, widget=forms.CheckboxSelectMultiple,
+                                             help_text=_("Each sender confirms the message in WeCom"))
+    customers = forms.CharField(label=_("Customer ids"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                help_text=_("Separated by commas or spaces; only the senders' active customers get it"))
+    tags = forms.TypedMultipleChoiceField(label=_("Customers with any of these tags"), coerce=int, required=False,
+                                          widget=forms.CheckboxSelectMultiple)
+    groups = forms.TypedMultipleChoiceField(
+        label=_("Customer groups"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("For group sends; none picked means all of the senders' groups"))
+    text = forms.CharField(label=_("Text"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    attachment = forms.ChoiceField(label=_("Attachment"), required=False, choices=[
+        ("", _("None")), ("image", _("Image")), ("link", _("Link")), ("miniprogram", _("Mini-program card"))])
+    att_title = forms.CharField(label=_("Title"), required=False, max_length=64)
+    att_url = forms.CharField(label=_("URL / picture URL"), required=False, max_length=500)
+    att_appid = forms.CharField(label=_("Mini-program appid"), required=False, max_length=64)
+    att_page = forms.CharField(label=_("Mini-program page"), required=False, max_length=200)
+    submit_now = forms.BooleanField(label=_("Submit to WeCom now"), required=False)
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
+        self.fields["senders"].choices = choices["staff"]  # type: ignore[attr-defined]
+        self.fields["tags"].choices = choices["tags"]  # type: ignore[attr-defined]
+        self.fields["groups"].choices = choices["groups"]  # type: ignore[attr-defined]
+
+    def clean_customers(self) -> list[int]:
+        raw = self.cleaned_data.get("customers") or ""
+        parts = [p for p in raw.replace(",", " ").replace("，", " ").split() if p]
+        if any(not p.isdigit() for p in parts):
+            raise forms.ValidationError(_("Customer ids are numbers."))
+        return [int(p) for p in parts]
+
+    def attachments(self) -> list[dict[str, Any]]:
+        return _welcome_style_attachment(self.cleaned_data)
+
+
+def _welcome_style_attachment(data: dict[str, Any]) -> list[dict[str, Any]]:
+    kind = data.get("attachment") or ""
+    title, url = data.get("att_title", ""), data.get("att_url", "")
+    if kind == "image":
+        return [{"msgtype": "image", "image": {"pic_url": url}}]
+    if kind == "link":
+        return [{"msgtype": "link", "link": {"title": title, "url": url}}]
+    if kind == "miniprogram":
+        page, appid = data.get("att_page", ""), data.get("att_appid", "")
+        return [{"msgtype": "miniprogram", "miniprogram": {"title": title, "appid": appid, "page": page}}]
+    return []
+
+
+class MomentForm(forms.Form):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    text = forms.CharField(label=_("Text"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+    staff = forms.TypedMultipleChoiceField(label=_("Staff who publish it"), coerce=int, required=False,
+                                           widget=forms.CheckboxSelectMultiple,
+                                           help_text=_("None picked means every member (HQ only)"))
+    tags = forms.TypedMultipleChoiceField(label=_("Visible to customers with these tags"), coerce=int,
+                                          required=False, widget=forms.CheckboxSelectMultiple)
+    attachment = forms.ChoiceField(label=_("Attachment"), required=False, choices=[
+        ("", _("None")), ("image", _("Image")), ("video", _("Video")), ("link", _("Link"))])
+    att_media_id = forms.CharField(label=_("media_id (image, video or link cover)"), required=False, max_length=128)
+    att_title = forms.CharField(label=_("Title"), required=False, max_length=64)
+    att_url = forms.CharField(label=_("Link URL"), required=False, max_length=500)
+    submit_now = forms.BooleanField(label=_("Submit to WeCom now"), required=False)
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
+        self.fields["staff"].choices = choices["staff"]  # type: ignore[attr-defined]
+        self.fields["tags"].choices = choices["tags"]  # type: ignore[attr-defined]
+
+    def attachments(self) -> list[dict[str, Any]]:
+        kind = self.cleaned_data.get("attachment") or ""
+        media_id = self.cleaned_data.get("att_media_id", "")
+        if kind in ("image", "video"):
+            return [{"msgtype": kind, kind: {"media_id": media_id}}]
+        if kind == "link":
+            title, url = self.cleaned_data.get("att_title", ""), self.cleaned_data.get("att_url", "")
+            return [{"msgtype": "link", "link": {"title": title, "url": url, "media_id": media_id}}]
+        return []

@@ -352,3 +352,166 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync {self.account_id} {self.status}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mass sends (群发) and moments (朋友圈)
+
+
+class MassSendKind(models.TextChoices):
+    SINGLE = "single", _("To customers")
+    GROUP = "group", _("To customer groups")
+
+
+class MassSendStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class MassSend(models.Model):
+    """A mass message (群发): one WeCom add_msg_template per sender, which the sender confirms in the client.
+
+    Targets are an explicit customer list and/or a tag filter (customer sends) or customer groups (group sends);
+    they are resolved to each sender's active relationships when the task is submitted."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=64, blank=True)
+    kind = models.CharField(max_length=10, choices=MassSendKind.choices, default=MassSendKind.SINGLE)
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    customer_ids = models.JSONField(default=list, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    groups = models.ManyToManyField(CustomerGroup, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=MassSendStatus.choices, default=MassSendStatus.DRAFT)
+    excluded_count = models.PositiveIntegerField(default=0)
+    recipient_total = models.PositiveIntegerField(default=0)
+    sent_count = models.PositiveIntegerField(default=0)
+    not_sent_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    over_limit_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["enterprise", "status"])]
+
+    def __str__(self) -> str:
+        return self.name or f"mass send #{self.pk}"
+
+
+class SenderStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    QUEUED = "queued", _("Queued")
+    RETRYING = "retrying", _("Retrying")
+    WAITING = "waiting", _("Waiting for the staff member to send")
+    SENT = "sent", _("Sent by the staff member")
+    EMPTY = "empty", _("No recipients")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Not sent in time")
+
+
+class MassSendSender(models.Model):
+    """One add_msg_template: a sender and (part) one slice of ≤10,000 of their recipients."""
+
+    mass_send = models.ForeignKey(MassSend, on_delete=models.CASCADE, related_name="senders")
+    staff = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    part = models.PositiveSmallIntegerField(default=0)
+    userid = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=SenderStatus.choices, default=SenderStatus.DRAFT)
+    call = models.ForeignKey(OutboundCall, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    msgid = models.CharField(max_length=64, blank=True, db_index=True)
+    errcode = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mass_send", "staff", "part"], name="uniq_wecom_mass_send_sender")
+        ]
+        indexes = [models.Index(fields=["status", "next_poll_at"])]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.mass_send_id}:{self.userid or self.staff_id}/{self.part}"
+
+
+class RecipientStatus(models.TextChoices):
+    NOT_SENT = "not_sent", _("Not sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    OVER_LIMIT = "over_limit", _("Over the platform limit")
+
+
+class MassSendRecipient(models.Model):
+    """One customer (external_userid) or group (chat_id) of a mass send, with what WeCom says happened to it."""
+
+    mass_send = models.ForeignKey(MassSend, on_delete=models.CASCADE, related_name="recipients")
+    sender = models.ForeignKey(MassSendSender, on_delete=models.CASCADE, related_name="recipients")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    group = models.ForeignKey(CustomerGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=RecipientStatus.choices, default=RecipientStatus.NOT_SENT)
+    reason = models.CharField(max_length=32, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mass_send", "target"], name="uniq_wecom_mass_recipient")]
+        indexes = [models.Index(fields=["sender", "status"]), models.Index(fields=["mass_send", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.mass_send_id}:{self.target} {self.status}"
+
+
+class MomentStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    QUEUED = "queued", _("Queued")
+    RATE_LIMITED = "rate_limited", _("Rate limited, retrying")
+    RETRYING = "retrying", _("Retrying")
+    RUNNING = "running", _("WeCom is processing")
+    DONE = "done", _("Published")
+    FAILED = "failed", _("Failed")
+
+
+class MomentTask(models.Model):
+    """A corp moment (企业朋友圈) for staff to publish: add_moment_task, then get_moment_task_result."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    staff = models.ManyToManyField(Staff, blank=True, related_name="+")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    status = models.CharField(max_length=12, choices=MomentStatus.choices, default=MomentStatus.DRAFT)
+    submissions = models.PositiveSmallIntegerField(default=0)
+    call = models.ForeignKey(OutboundCall, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    jobid = models.CharField(max_length=64, blank=True)
+    moment_id = models.CharField(max_length=64, blank=True)
+    errcode = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    invalid_userids = models.JSONField(default=list, blank=True)
+    invalid_tag_ids = models.JSONField(default=list, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_poll_at"])]
+
+    def __str__(self) -> str:
+        return f"moment #{self.pk} {self.status}"

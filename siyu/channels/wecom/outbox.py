@@ -61,6 +61,7 @@ PERFORMERS: dict[str, Performer] = {
 }
 ON_SUCCESS: dict[str, SuccessHook] = {}
 ON_FAILURE: dict[str, FailureHook] = {}
+ON_RETRY: dict[str, FailureHook] = {}  # a retryable failure that will be tried again (e.g. a rate limit)
 
 
 def on_success(method: str) -> Callable[[SuccessHook], SuccessHook]:
@@ -74,6 +75,14 @@ def on_success(method: str) -> Callable[[SuccessHook], SuccessHook]:
 def on_failure(method: str) -> Callable[[FailureHook], FailureHook]:
     def register(fn: FailureHook) -> FailureHook:
         ON_FAILURE[method] = fn
+        return fn
+
+    return register
+
+
+def on_retry(method: str) -> Callable[[FailureHook], FailureHook]:
+    def register(fn: FailureHook) -> FailureHook:
+        ON_RETRY[method] = fn
         return fn
 
     return register
@@ -151,6 +160,9 @@ def _failed(call: OutboundCall, exc: WecomError) -> str:
             call.status = CallStatus.RETRYING
             call.next_attempt_at = now() + timedelta(seconds=delay)
             call.save(update_fields=["status", "attempts", "errcode", "last_error", "next_attempt_at"])
+            retry_hook = ON_RETRY.get(call.method)
+            if retry_hook is not None:
+                retry_hook(call, exc)
             transaction.on_commit(lambda: _schedule(call.pk, delay), robust=True)
             return "retrying"
         call.status = CallStatus.FAILED

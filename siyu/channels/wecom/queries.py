@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 
 from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels.wecom.masssend import preview_counts, resubmittable
 from siyu.channels.wecom.models import (
     AssignMode,
     CallStatus,
@@ -24,7 +25,16 @@ from siyu.channels.wecom.models import (
     DefaultWelcome,
     GroupMembership,
     GroupStatus,
+    MassSend,
+    MassSendKind,
+    MassSendRecipient,
+    MassSendSender,
+    MassSendStatus,
+    MomentStatus,
+    MomentTask,
     OutboundCall,
+    RecipientStatus,
+    SenderStatus,
     SyncRun,
     TransferItem,
     TransferItemStatus,
@@ -290,3 +300,118 @@ def simulator_bootstrap(
     wecom = IdentityKind.WECOM_EXTERNAL_USERID
     follows = [(userid, value) for userid, value, kind in pairs[: limit * 3] if kind == wecom]
     return ways, follows[:limit]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mass sends (群发) and moments (朋友圈)
+#
+# HQ sees every task; others see a mass send when one of its senders is staff they may see, and a moment when one
+# of its staff is (a moment for every member is HQ's).
+
+MASS_SEND_KINDS = MassSendKind.choices
+MASS_SEND_STATUSES = MassSendStatus.choices
+RECIPIENT_STATUSES = RecipientStatus.choices
+SENDER_STATUSES = SenderStatus.choices
+MOMENT_STATUSES = MomentStatus.choices
+
+
+def mass_sends(scope: Scope) -> QuerySet[MassSend]:
+    qs = MassSend.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    visible = org_queries.visible_staff_ids(scope)
+    return qs.filter(Exists(MassSendSender.objects.filter(mass_send_id=OuterRef("pk"), staff_id__in=visible)))
+
+
+def mass_send_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[MassSend]:
+    qs = mass_sends(scope).select_related("account", "created_by")
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def mass_send_status_counts(scope: Scope) -> dict[str, int]:
+    """Tasks per status (every status present, zeros included), for the list page."""
+    counts = dict(mass_sends(scope).order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {value: counts.get(value, 0) for value in MassSendStatus.values}
+
+
+def get_mass_send(scope: Scope, mass_send_id: int) -> MassSend:
+    found = (
+        mass_sends(scope).select_related("account", "created_by").prefetch_related("tags", "groups")
+        .filter(pk=mass_send_id).first()
+    )
+    if found is None:
+        raise NotFound(f"mass send {mass_send_id} not found", field="mass_send_id")
+    return found
+
+
+def mass_send_senders(scope: Scope, mass_send_id: int) -> list[MassSendSender]:
+    """The senders with their recipient counts by status (sent / not_sent / failed / over_limit)."""
+    get_mass_send(scope, mass_send_id)
+    counted = {s: Count("recipients", filter=Q(recipients__status=s)) for s in RecipientStatus.values}
+    return list(
+        MassSendSender.objects.filter(mass_send_id=mass_send_id)
+        .select_related("staff", "staff__store")
+        .annotate(total=Count("recipients"), **counted)
+        .order_by("id")
+    )
+
+
+def mass_send_recipients(
+    scope: Scope, mass_send_id: int, *, status: str = "", limit: int = 1000
+) -> list[MassSendRecipient]:
+    get_mass_send(scope, mass_send_id)
+    qs = MassSendRecipient.objects.filter(mass_send_id=mass_send_id).select_related(
+        "customer", "group", "sender", "sender__staff"
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return list(qs.order_by("id")[:limit])
+
+
+def mass_send_preview(scope: Scope, mass_send_id: int) -> dict[int, int]:
+    """For a draft: staff id -> how many recipients a submit would give that sender now."""
+    return preview_counts(get_mass_send(scope, mass_send_id))
+
+
+def moments(scope: Scope) -> QuerySet[MomentTask]:
+    qs = MomentTask.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    through = MomentTask.staff.through.objects.filter(
+        momenttask_id=OuterRef("pk"), staff_id__in=org_queries.visible_staff_ids(scope)
+    )
+    return qs.filter(Exists(through))
+
+
+def moment_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[MomentTask]:
+    qs = moments(scope).select_related("account", "created_by")
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def moment_status_counts(scope: Scope) -> dict[str, int]:
+    counts = dict(moments(scope).order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {value: counts.get(value, 0) for value in MomentStatus.values}
+
+
+def get_moment(scope: Scope, task_id: int) -> MomentTask:
+    found = (
+        moments(scope).select_related("account", "created_by").prefetch_related("staff", "tags")
+        .filter(pk=task_id).first()
+    )
+    if found is None:
+        raise NotFound(f"moment task {task_id} not found", field="task_id")
+    return found
+
+
+def moment_can_submit(task: MomentTask) -> bool:
+    """A draft, or a task WeCom itself rejected (e.g. still rate limited after every retry)."""
+    return resubmittable(task)
+
+
+def mass_send_groups(scope: Scope) -> QuerySet[CustomerGroup]:
+    """Active groups the caller may pick for a group send."""
+    return groups(scope).filter(status=GroupStatus.ACTIVE).select_related("owner").order_by("name", "id")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -237,3 +237,129 @@ class AccountOut(Schema):
     agent_id: str
     base_url: str
     is_active: bool
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mass sends (群发) and moments (朋友圈)
+
+
+class WecomMassSendIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    kind: Literal["single", "group"] = "single"
+    name: str = Field(default="", max_length=64)
+    sender_ids: list[int] = Field(min_length=1, max_length=100)
+    customer_ids: list[int] = Field(default_factory=list, max_length=10000)
+    tag_ids: list[int] = Field(default_factory=list, max_length=50)
+    group_ids: list[int] = Field(default_factory=list, max_length=2000)
+    text: str = Field(default="", max_length=4000)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
+    submit: bool = Field(default=False, description="submit at once instead of keeping a draft")
+
+
+class WecomMassSendOut(Schema):
+    id: int
+    account_id: int
+    kind: str
+    name: str
+    status: str
+    text: str
+    attachments: list[dict[str, Any]]
+    excluded_count: int = Field(description="named customers or groups no sender can reach (e.g. deleted the staff)")
+    recipient_total: int
+    sent_count: int
+    not_sent_count: int
+    failed_count: int
+    over_limit_count: int
+    created_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+
+
+class WecomMassSendPage(PageMeta):
+    items: list[WecomMassSendOut]
+
+
+class WecomMassSendSenderOut(Schema):
+    id: int
+    staff_id: int
+    userid: str
+    part: int
+    status: str
+    msgid: str
+    errcode: int | None
+    error: str
+    sent_at: datetime | None
+    total: int
+    sent: int
+    not_sent: int
+    failed: int
+    over_limit: int
+
+
+class WecomMassSendRecipientOut(Schema):
+    target: str
+    customer_id: int | None
+    group_id: int | None
+    sender_id: int
+    status: str
+    reason: str
+    sent_at: datetime | None
+
+
+class WecomMassSendDetailOut(WecomMassSendOut):
+    customer_ids: list[int]
+    tag_ids: list[int]
+    group_ids: list[int]
+    senders: list[WecomMassSendSenderOut]
+    recipients: list[WecomMassSendRecipientOut]
+
+
+class WecomMomentAttachmentIn(Schema):
+    msgtype: str
+    image: dict[str, str] | None = None
+    video: dict[str, str] | None = None
+    link: dict[str, str] | None = None
+
+    def as_platform(self) -> dict[str, Any]:
+        body = getattr(self, self.msgtype, None) if self.msgtype in ("image", "video", "link") else None
+        return {"msgtype": self.msgtype, self.msgtype: body or {}}
+
+
+class WecomMomentIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    text: str = Field(default="", max_length=2000)
+    attachments: list[WecomMomentAttachmentIn] = Field(default_factory=list, max_length=9)
+    staff_ids: list[int] = Field(default_factory=list, max_length=10000)
+    tag_ids: list[int] = Field(default_factory=list, max_length=50)
+    submit: bool = Field(default=False, description="submit at once instead of keeping a draft")
+
+
+class WecomMomentOut(Schema):
+    id: int
+    account_id: int
+    status: str
+    text: str
+    attachments: list[dict[str, Any]]
+    jobid: str
+    moment_id: str
+    errcode: int | None
+    error: str
+    retry_at: datetime | None = Field(description="when a rate-limited or retrying submission is tried again")
+    invalid_userids: list[str]
+    invalid_tag_ids: list[str]
+    created_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+
+
+class WecomMomentPage(PageMeta):
+    items: list[WecomMomentOut]
+
+
+class WecomMomentDetailOut(WecomMomentOut):
+    staff: list[StaffRef]
+    tag_ids: list[int]

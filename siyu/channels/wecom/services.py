@@ -15,7 +15,7 @@ from django.db import transaction
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.simulator import demo_accounts
-from siyu.channels.wecom import codes, groups, inbound, outbox, tags, transfers
+from siyu.channels.wecom import codes, groups, inbound, masssend, outbox, tags, transfers
 from siyu.channels.wecom.codes import (
     create_channel_code,
     disable_channel_code,
@@ -25,6 +25,7 @@ from siyu.channels.wecom.codes import (
     update_channel_code,
 )
 from siyu.channels.wecom.inbound import Ack
+from siyu.channels.wecom.models import MassSend, MomentTask
 from siyu.channels.wecom.sync import run_sync, start_sync
 from siyu.channels.wecom.transfers import poll_open_transfers, poll_transfer, start_transfer
 from siyu.core.audit import Actor
@@ -32,6 +33,7 @@ from siyu.org.scope import Scope
 
 __all__ = [
     "Ack",
+    "areceive_callback",
     "create_channel_code",
     "disable_channel_code",
     "ensure_demo_account",
@@ -40,6 +42,7 @@ __all__ = [
     "poll_open_transfers",
     "poll_transfer",
     "process_callback",
+    "process_callbacks",
     "receive_callback",
     "record_scan",
     "run_sync",
@@ -61,8 +64,16 @@ def receive_callback(*, account_id: int, query: Mapping[str, str], body: bytes) 
     return inbound.receive(account_id=account_id, query=query, body=body)
 
 
+async def areceive_callback(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
+    return await inbound.areceive(account_id=account_id, query=query, body=body)
+
+
 def process_callback(*, callback_id: int) -> str:
     return inbound.process(callback_id=callback_id)
+
+
+def process_callbacks(*, callback_ids: list[int]) -> dict[str, int]:
+    return inbound.process_many(callback_ids=callback_ids)
 
 
 def execute_call(*, call_id: int) -> str:
@@ -95,6 +106,8 @@ def housekeeping() -> dict[str, int]:
         "callbacks_requeued": inbound.requeue_stale(),
         "transfer_items_changed": transfers.poll_open_transfers(),
         "codes_rebalanced": rebalance_all(),
+        "mass_send_results": masssend.poll_open_mass_sends(),
+        "moments_finished": masssend.poll_open_moments(),
     }
 
 
@@ -150,3 +163,90 @@ def demo_codes(*, enterprise_id: int, account_id: int, stores: list[tuple[int, s
 
 def code_choices() -> dict[str, Any]:
     return {"assign_modes": codes.AssignMode.choices}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mass sends (群发) and moments (朋友圈): see masssend.py
+
+__all__ += [
+    "create_mass_send",
+    "create_moment_task",
+    "poll_mass_send",
+    "poll_moment_task",
+    "refresh_mass_send",
+    "refresh_moment_task",
+    "submit_mass_send",
+    "submit_moment_task",
+]
+
+
+def create_mass_send(
+    *,
+    scope: Scope,
+    account_id: int,
+    kind: str,
+    sender_ids: list[int],
+    name: str = "",
+    customer_ids: list[int] | None = None,
+    tag_ids: list[int] | None = None,
+    group_ids: list[int] | None = None,
+    text: str = "",
+    attachments: list[dict[str, Any]] | None = None,
+    submit: bool = False,
+    actor: Actor = None,
+) -> MassSend:
+    """A draft mass send; with submit=True it is submitted in the same transaction (all or nothing)."""
+    with transaction.atomic():
+        mass_send = masssend.create_mass_send(
+            scope=scope, account_id=account_id, kind=kind, sender_ids=sender_ids, name=name,
+            customer_ids=customer_ids or [], tag_ids=tag_ids or [], group_ids=group_ids or [], text=text,
+            attachments=attachments or [], actor=actor,
+        )
+        if submit:
+            mass_send = masssend.submit_mass_send(scope=scope, mass_send_id=mass_send.pk, actor=actor)
+    return mass_send
+
+
+def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) -> MassSend:
+    return masssend.submit_mass_send(scope=scope, mass_send_id=mass_send_id, actor=actor)
+
+
+def poll_mass_send(*, mass_send_id: int) -> int:
+    return masssend.poll_mass_send(mass_send_id=mass_send_id)
+
+
+def refresh_mass_send(*, scope: Scope, mass_send_id: int) -> MassSend:
+    return masssend.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
+
+
+def create_moment_task(
+    *,
+    scope: Scope,
+    account_id: int,
+    text: str = "",
+    attachments: list[dict[str, Any]] | None = None,
+    staff_ids: list[int] | None = None,
+    tag_ids: list[int] | None = None,
+    submit: bool = False,
+    actor: Actor = None,
+) -> MomentTask:
+    with transaction.atomic():
+        task = masssend.create_moment_task(
+            scope=scope, account_id=account_id, text=text, attachments=attachments or [], staff_ids=staff_ids or [],
+            tag_ids=tag_ids or [], actor=actor,
+        )
+        if submit:
+            task = masssend.submit_moment_task(scope=scope, task_id=task.pk, actor=actor)
+    return task
+
+
+def submit_moment_task(*, scope: Scope, task_id: int, actor: Actor = None) -> MomentTask:
+    return masssend.submit_moment_task(scope=scope, task_id=task_id, actor=actor)
+
+
+def poll_moment_task(*, task_id: int) -> str:
+    return masssend.poll_moment_task(task_id=task_id)
+
+
+def refresh_moment_task(*, scope: Scope, task_id: int) -> MomentTask:
+    return masssend.refresh_moment_task(scope=scope, task_id=task_id)

@@ -14,7 +14,14 @@ HOUSEKEEPING_EVERY_S = 60
 
 @task()
 def process_wecom_callback(callback_id: int) -> str:
+    """One callback (tasks queued before batches existed still run)."""
     return services.process_callback(callback_id=callback_id)
+
+
+@task()
+def process_wecom_callbacks(callback_ids: list[int]) -> dict[str, int]:
+    """A batch of callbacks as the intake committed them."""
+    return services.process_callbacks(callback_ids=callback_ids)
 
 
 @task()

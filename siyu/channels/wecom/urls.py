@@ -15,5 +15,13 @@ urlpatterns = [
     path("transfers/", views.transfer_list, name="wecom_transfers"),
     path("transfers/<int:job_id>/", views.transfer_detail, name="wecom_transfer"),
     path("outbox/", views.outbox, name="wecom_outbox"),
+    path("mass-sends/", views.mass_send_list, name="wecom_mass_sends"),
+    path("mass-sends/new/", views.mass_send_new, name="wecom_mass_send_new"),
+    path("mass-sends/<int:mass_send_id>/", views.mass_send_detail, name="wecom_mass_send"),
+    path("mass-sends/<int:mass_send_id>/<str:action>/", views.mass_send_action, name="wecom_mass_send_action"),
+    path("moments/", views.moment_list, name="wecom_moments"),
+    path("moments/new/", views.moment_new, name="wecom_moment_new"),
+    path("moments/<int:task_id>/", views.moment_detail, name="wecom_moment"),
+    path("moments/<int:task_id>/<str:action>/", views.moment_action, name="wecom_moment_action"),
     path("accounts/<int:account_id>/<str:action>/", views.account_action, name="wecom_account_action"),
 ]

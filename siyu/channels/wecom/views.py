@@ -1,5 +1,5 @@
 """WeCom's HTTP endpoints: the callback URL the platform calls, the landing page a channel code's QR opens, and the
-console pages for channel codes, groups, inheritance and the outbox."""
+console pages for channel codes, groups, inheritance, mass sends, moments and the outbox."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.channels.wecom import queries, services
 from siyu.channels.wecom.client import WecomError
-from siyu.channels.wecom.forms import CodeForm, TransferForm
+from siyu.channels.wecom.forms import CodeForm, MassSendForm, MomentForm, TransferForm
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, PermissionDenied
@@ -220,3 +220,135 @@ def account_action(request: HttpRequest, account_id: int, action: str) -> HttpRe
     except (DomainError, WecomError) as exc:
         messages.error(request, str(exc))
     return redirect("channels:index")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mass sends (群发) and moments (朋友圈)
+
+_MASS_FIELDS = {"account_id": "account", "name": "name", "kind": "kind", "sender_ids": "senders",
+                "customer_ids": "customers", "tag_ids": "tags", "group_ids": "groups", "text": "text",
+                "attachments": "attachment"}
+_MOMENT_FIELDS = {"account_id": "account", "text": "text", "staff_ids": "staff", "tag_ids": "tags",
+                  "attachments": "attachment"}
+
+
+def _status_counts(counts: dict[str, int], choices: list[tuple[str, Any]]) -> list[tuple[str, Any, int]]:
+    return [(value, label, counts.get(value, 0)) for value, label in choices]
+
+
+@console_view
+def mass_send_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    status = request.GET.get("status", "")
+    page = queries.mass_send_list(scope, page=_page_number(request), status=status)
+    counts = _status_counts(queries.mass_send_status_counts(scope), queries.MASS_SEND_STATUSES)
+    return render(request, "wecom/mass_send_list.html", {"sends": page, "counts": counts, "status": status})
+
+
+@console_view
+def mass_send_new(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    groups = [(g.pk, f"{g.name or g.chat_id} · {g.owner.name if g.owner else g.owner_userid}")
+              for g in queries.mass_send_groups(scope)[:500]]
+    form = MassSendForm(request.POST or None, choices={**_choices(scope), "groups": groups})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            mass_send = services.create_mass_send(
+                scope=scope, account_id=data["account"], kind=data["kind"], sender_ids=data["senders"],
+                name=data["name"], customer_ids=data["customers"], tag_ids=data["tags"], group_ids=data["groups"],
+                text=data["text"], attachments=form.attachments(), submit=data["submit_now"], actor=request.user,
+            )
+        except DomainError as exc:
+            form.add_error(_MASS_FIELDS.get(exc.field or ""), exc.message)
+        else:
+            messages.success(request, _("Submitted: each sender confirms the message in WeCom.") if data["submit_now"]
+                             else _("Draft saved."))
+            return redirect("channels:wecom_mass_send", mass_send_id=mass_send.pk)
+    return render(request, "wecom/mass_send_form.html", {"form": form})
+
+
+@console_view
+def mass_send_detail(request: HttpRequest, mass_send_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    mass_send = queries.get_mass_send(scope, mass_send_id)
+    status = request.GET.get("status", "")
+    senders = queries.mass_send_senders(scope, mass_send_id)
+    preview = queries.mass_send_preview(scope, mass_send_id) if mass_send.status == "draft" else {}
+    context = {
+        "ms": mass_send,
+        "senders": [(s, preview.get(s.staff_id)) for s in senders],
+        "recipients": queries.mass_send_recipients(scope, mass_send_id, status=status, limit=500),
+        "status": status,
+        "statuses": queries.RECIPIENT_STATUSES,
+    }
+    return render(request, "wecom/mass_send_detail.html", context)
+
+
+@console_view
+@require_POST
+def mass_send_action(request: HttpRequest, mass_send_id: int, action: str) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_mass_send(scope, mass_send_id)
+    try:
+        if action == "submit":
+            services.submit_mass_send(scope=scope, mass_send_id=mass_send_id, actor=request.user)
+            messages.success(request, _("Submitted: each sender confirms the message in WeCom."))
+        elif action == "refresh":
+            services.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
+            messages.success(request, _("Results refreshed from WeCom."))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("channels:wecom_mass_send", mass_send_id=mass_send_id)
+
+
+@console_view
+def moment_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    status = request.GET.get("status", "")
+    page = queries.moment_list(scope, page=_page_number(request), status=status)
+    counts = _status_counts(queries.moment_status_counts(scope), queries.MOMENT_STATUSES)
+    return render(request, "wecom/moment_list.html", {"tasks": page, "counts": counts, "status": status})
+
+
+@console_view
+def moment_new(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    form = MomentForm(request.POST or None, choices=_choices(scope))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            task = services.create_moment_task(
+                scope=scope, account_id=data["account"], text=data["text"], attachments=form.attachments(),
+                staff_ids=data["staff"], tag_ids=data["tags"], submit=data["submit_now"], actor=request.user,
+            )
+        except DomainError as exc:
+            form.add_error(_MOMENT_FIELDS.get(exc.field or ""), exc.message)
+        else:
+            messages.success(request, _("Submitted to WeCom.") if data["submit_now"] else _("Draft saved."))
+            return redirect("channels:wecom_moment", task_id=task.pk)
+    return render(request, "wecom/moment_form.html", {"form": form})
+
+
+@console_view
+def moment_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    task = queries.get_moment(scope, task_id)
+    return render(request, "wecom/moment_detail.html", {"task": task, "can_submit": queries.moment_can_submit(task)})
+
+
+@console_view
+@require_POST
+def moment_action(request: HttpRequest, task_id: int, action: str) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_moment(scope, task_id)
+    try:
+        if action == "submit":
+            services.submit_moment_task(scope=scope, task_id=task_id, actor=request.user)
+            messages.success(request, _("Submitted to WeCom."))
+        elif action == "refresh":
+            services.refresh_moment_task(scope=scope, task_id=task_id)
+            messages.success(request, _("Results refreshed from WeCom."))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("channels:wecom_moment", task_id=task_id)

@@ -1,0 +1,19 @@
+"""The ASGI application `siyu serve` runs: WeCom callback POSTs on their fast path, everything else through Django."""
+
+import os
+from typing import Any
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+django_application = get_asgi_application()
+
+from siyu.channels.wecom import asgi as wecom_asgi  # noqa: E402 - needs the apps loaded above
+
+
+async def application(scope: Any, receive: Any, send: Any) -> None:
+    account_id = wecom_asgi.match(scope)
+    if account_id is not None:
+        await wecom_asgi.handle(scope, receive, send, account_id)
+        return
+    await django_application(scope, receive, send)
