@@ -31,6 +31,7 @@ from siyu.core.errors import DomainError, NotFound, PermissionDenied
 from siyu.core.management.commands.demo import DEMO_PASSWORD, DEMO_USER
 from siyu.core.pagination import paginate
 from siyu.core.timeutil import local_day
+from siyu.customers import privacy
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
 from siyu.org import queries as org_queries
@@ -157,7 +158,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         scope, form.to_filter(), page=_page_number(request), page_size=CUSTOMERS_PER_PAGE
     )
     partial = _is_htmx_partial(request)
-    context = {"form": form, "page": page, "export_query": request.GET.urlencode(), "partial": partial}
+    context = {
+        "form": form, "page": page, "export_query": request.GET.urlencode(), "partial": partial, "scope": scope,
+    }
     template = "console/_customer_results.html" if partial else "console/customer_list.html"
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
@@ -177,7 +180,7 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _export_lines(rows: QuerySet[Any]) -> Iterator[str]:
+def _export_lines(scope: Scope, rows: QuerySet[Any]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield "\ufeff"  # so that Excel opens the UTF-8 file with its Chinese intact
     header = [_("ID"), _("Name"), _("Phone"), _("Gender"), _("Region"), _("Source channel"), _("Home store")]
@@ -192,7 +195,7 @@ def _export_lines(rows: QuerySet[Any]) -> Iterator[str]:
                 for value in (
                     customer.pk,
                     customer.name,
-                    customer.phone,
+                    privacy.phone_for(scope, customer.phone),
                     customer.get_gender_display(),
                     customer.region,
                     customer.get_created_source_display(),
@@ -219,7 +222,7 @@ def customer_export(request: HttpRequest) -> StreamingHttpResponse | HttpRespons
         summary=f"exported customers ({scope.label or scope.role})",
         changes={"filter": {key: value for key, value in vars(flt).items() if value not in ("", None)}},
     )
-    response = StreamingHttpResponse(_export_lines(rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(_export_lines(scope, rows), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
     return response
@@ -268,6 +271,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "events": events,
         "timeline": _timeline_items(events.items),
         "tag_form": tag_form,
+        "scope": scope,
         "orders_section": hooks.render_profile_section(
             "orders", request=request, scope=scope, customer_id=profile.customer.pk
         ),

@@ -13,9 +13,11 @@ from ninja import Schema
 from pydantic import ConfigDict, Field
 
 from siyu.core.pagination import MAX_PAGE_SIZE
+from siyu.customers import privacy
 from siyu.customers.queries import Channels, Genders, IdentityKinds, RelationshipStatuses, TagKinds
 from siyu.customers.services import MAX_BULK_TAG, MAX_EVENT_BATCH
 from siyu.org.schemas import PageMeta
+from siyu.org.scope import Scope
 
 
 class Input(Schema):
@@ -84,6 +86,12 @@ class TagRef(Schema):
     group_id: int
 
 
+def _phone(context: Any, phone: str) -> str:
+    request = (context or {}).get("request")
+    scope = getattr(request, "auth", None)
+    return privacy.phone_for(scope if isinstance(scope, Scope) else None, phone)
+
+
 class CustomerBase(Schema):
     id: int
     name: str
@@ -95,6 +103,11 @@ class CustomerBase(Schema):
     home_store: StoreRef | None
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_phone(obj: Any, context: Any) -> str:
+        """Masked for store staff (siyu.customers.privacy)."""
+        return _phone(context, obj.phone)
 
 
 class CustomerOut(CustomerBase):
@@ -115,6 +128,11 @@ class IdentityOut(Schema):
     value: str
     account: str
     created_at: datetime
+
+    @staticmethod
+    def resolve_value(obj: Any, context: Any) -> str:
+        """A phone identity is masked like the profile's phone."""
+        return _phone(context, obj.value) if obj.kind == "phone" else str(obj.value)
 
 
 class StaffRef(Schema):

@@ -9,7 +9,9 @@ from django.http import HttpRequest
 
 from siyu.console.access import scope_of
 from siyu.core.errors import PermissionDenied
+from siyu.customers import privacy
 from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
 
 register = template.Library()
 
@@ -38,3 +40,9 @@ def page_url(context: dict[str, Any], number: int, param: str = "page") -> str:
         return f"?{param}={number}"
     query[param] = str(number)
     return "?" + query.urlencode()
+
+
+@register.filter
+def phone_for(phone: str, scope: Scope | None) -> str:
+    """A customer's phone as this viewer may see it (masked for store staff)."""
+    return privacy.phone_for(scope, phone or "")
