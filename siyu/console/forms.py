@@ -128,3 +128,19 @@ class AuditFilterForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. customer.tag")}),
     )
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token for one of the enterprise's active staff members (it acts with that member's scope)."""
+
+    staff = forms.TypedChoiceField(label=_("Acts as"), coerce=int)
+    name = forms.CharField(label=_("Name"), max_length=120, help_text=_("What uses it, e.g. \"ERP order sync\""))
+
+    def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        staff = org_queries.staff(scope).filter(is_active=True).select_related("store").order_by("name", "id")
+        field = self.fields["staff"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [
+            (member.pk, f"{member.name} · {member.store.name if member.store else _('HQ')}") for member in staff
+        ]

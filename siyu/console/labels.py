@@ -113,6 +113,8 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "customer.export": _("Customers exported"),
     "tag_group.create": _("Tag group created"),
     "tag.create": _("Tag created"),
+    "api_token.create": _("API token created"),
+    "api_token.revoke": _("API token revoked"),
 }
 
 

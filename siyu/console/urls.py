@@ -14,5 +14,6 @@ urlpatterns = [
     path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
     path("tags/", views.tag_library, name="tags"),
     path("org/", views.org, name="org"),
+    path("org/tokens/", views.api_tokens, name="api_tokens"),
     path("audit/", views.audit_log, name="audit"),
 ]

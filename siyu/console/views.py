@@ -35,6 +35,7 @@ from siyu.customers import privacy
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
 from siyu.org import queries as org_queries
+from siyu.org import services as org_services
 from siyu.org.scope import Scope
 
 View = Callable[..., HttpResponseBase]
@@ -397,8 +398,48 @@ def org(request: HttpRequest) -> HttpResponse:
         "regions": list(org_queries.regions_with_counts(scope)),
         "stores": list(org_queries.stores_with_counts(scope)),
         "staff_page": staff_page,
+        "is_hq": scope.is_hq,
     }
     return render(request, "console/org.html", context)
+
+
+TOKENS_PER_PAGE = 50
+
+
+@console_view
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """HQ: the enterprise's API tokens; create one (its secret is shown on this response only) or revoke one."""
+    scope = scope_of(request)
+    tokens = org_queries.api_tokens(scope)  # HQ only
+    form = forms.ApiTokenForm(scope, request.POST if request.POST.get("action") == "create" else None)
+    created: dict[str, Any] | None = None
+    if request.method == "POST" and request.POST.get("action") == "revoke":
+        token = org_queries.get_api_token(scope, _int(request.POST.get("token_id")))
+        if org_services.revoke_api_token(token_id=token.pk, actor=request.user):
+            messages.success(request, _("Token %(name)s revoked.") % {"name": token.name})
+        return redirect("console:api_tokens")
+    if request.method == "POST" and form.is_valid():
+        try:
+            staff = org_queries.get_staff(scope, form.cleaned_data["staff"])
+            token, secret = org_services.create_api_token(
+                staff=staff, name=form.cleaned_data["name"], actor=request.user
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            created = {"token": token, "secret": secret}
+            form = forms.ApiTokenForm(scope)
+    page = paginate(tokens, page=_page_number(request), page_size=TOKENS_PER_PAGE)
+    response = render(request, "console/api_tokens.html", {"form": form, "page": page, "created": created})
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+def _int(raw: str | None) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise NotFound("no such token", field="token_id") from None
 
 
 @console_view

@@ -11,7 +11,17 @@ from siyu.api.auth import actor_of, scope_of
 from siyu.core.errors import PermissionDenied
 from siyu.core.pagination import Page, paginate
 from siyu.org import queries, services
-from siyu.org.schemas import ErrorOut, PageQuery, RegionPage, StaffPage, StorePage, TokenIn, TokenOut
+from siyu.org.schemas import (
+    ErrorOut,
+    PageQuery,
+    RegionPage,
+    StaffPage,
+    StorePage,
+    TokenIn,
+    TokenInfoOut,
+    TokenOut,
+    TokenPage,
+)
 
 router = Router()
 
@@ -68,3 +78,21 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any
             "secret": secret,
         },
     )
+
+
+@router.get("/tokens", response={200: TokenPage, **ERRORS}, summary="API tokens of the enterprise (HQ admin)")
+def list_tokens(request: HttpRequest, params: Query[PageQuery]) -> dict[str, Any]:
+    qs = queries.api_tokens(scope_of(request))
+    return _page(paginate(qs, page=params.page, page_size=params.page_size))
+
+
+@router.delete(
+    "/tokens/{int:token_id}",
+    response={200: TokenInfoOut, **ERRORS},
+    summary="Revoke an API token (HQ admin); requests with it are refused from now on",
+)
+def revoke_token(request: HttpRequest, token_id: int) -> Any:
+    scope = scope_of(request)
+    token = queries.get_api_token(scope, token_id)
+    services.revoke_api_token(token_id=token.pk, actor=actor_of(request))
+    return queries.get_api_token(scope, token_id)

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 
-from siyu.core.errors import NotFound
-from siyu.org.models import Enterprise, Region, Role, Staff, Store
+from siyu.core.errors import NotFound, PermissionDenied
+from siyu.org.models import ApiToken, Enterprise, Region, Role, Staff, Store
 from siyu.org.scope import Scope
 
 
@@ -77,3 +77,21 @@ def acting_user(scope: Scope) -> AbstractBaseUser | None:
 
 # The choices API schemas and console forms validate against (they may not import models).
 Roles = Role
+
+
+def api_tokens(scope: Scope) -> QuerySet[ApiToken]:
+    """The enterprise's API tokens, newest first (HQ only: a token acts with its staff member's scope)."""
+    if not scope.is_hq:
+        raise PermissionDenied("API tokens are managed by HQ admins")
+    return (
+        ApiToken.objects.filter(staff__enterprise_id=scope.enterprise_id)
+        .select_related("staff", "staff__store")
+        .order_by("-created_at", "-id")
+    )
+
+
+def get_api_token(scope: Scope, token_id: int) -> ApiToken:
+    found = api_tokens(scope).filter(pk=token_id).first()
+    if found is None:
+        raise NotFound(f"API token {token_id} not found", field="token_id")
+    return found

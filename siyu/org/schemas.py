@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -90,3 +91,24 @@ class TokenOut(Schema):
     staff_id: int
     created_at: datetime
     secret: str = Field(description="shown once; only its hash is stored")
+
+
+class TokenInfoOut(Schema):
+    """A token as listed: never its secret."""
+
+    id: int
+    name: str
+    prefix: str
+    staff_id: int
+    staff_name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @staticmethod
+    def resolve_staff_name(obj: Any) -> str:
+        return str(obj.staff.name)
+
+
+class TokenPage(PageMeta):
+    items: list[TokenInfoOut]

@@ -47,5 +47,13 @@ def authenticate_token(secret: str) -> Scope:
 
 
 @transaction.atomic
-def revoke_api_token(*, token_id: int) -> None:
-    ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def revoke_api_token(*, token_id: int, actor: Actor = None) -> bool:
+    """Revoke at once (the next request with it is refused). False when it was already revoked."""
+    token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    summary = f"{token.name} ({token.prefix}…)"
+    audit.record(actor=actor, action="api_token.revoke", target_type="staff", target_id=token.staff_id, summary=summary)
+    return True
