@@ -10,6 +10,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from siyu.core.money import Money
+
 EVENT_LABELS: dict[str, Promise] = {
     "customer_created": _("Customer created"),
     "customer_merged": _("Customers merged"),
@@ -86,6 +88,25 @@ _PROPERTY_LABELS: dict[str, Promise] = {
     "name": pgettext_lazy("thing", "Name"),
 }
 
+# Amounts in events are integer fen; shown as money under these names (others ending in _fen get a generic one).
+_MONEY_LABELS: dict[str, Promise] = {
+    "amount_fen": _("Amount"),
+    "payable_fen": _("Payable"),
+    "deposit_fen": _("Deposit"),
+    "balance_fen": _("Balance due"),
+    "refunded_fen": _("Refunded"),
+    "shipping_fen": _("Shipping"),
+    "subtotal_fen": _("Subtotal"),
+    "coupon_discount_fen": _("Coupon discount"),
+    "reduction_discount_fen": _("Full-reduction discount"),
+    "price_discount_fen": _("Price discount"),
+    "list_total_fen": _("List price total"),
+    "price_fen": _("Price"),
+    "unit_price_fen": _("Unit price"),
+}
+# Ids that only matter to the system: the order number, product or group shown instead is what operators read.
+_SHOWN_IDS = {"product_id", "sku_id", "chat_id", "absorbed_id"}
+
 _BY_LABELS: dict[str, Promise] = {"customer": _("by the customer"), "staff": _("by the staff member")}
 
 # Relationship states as operators talk about them: a customer who deleted their staff member is "lost" (流失).
@@ -143,17 +164,27 @@ def _format_value(key: str, value: Any) -> str:
 
 
 def event_details(properties: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The properties worth showing, as (label, value) pairs, skipping empty values and internal ids."""
+    """The properties worth showing, as (label, value) pairs: money as money, no empty values, no internal ids."""
     out: list[tuple[str, str]] = []
+    currency = str(properties.get("currency") or "CNY")
     for key, value in properties.items():
-        if value in ("", None, [], {}) or key in {"tag_id", "welcome_sent"} or (key, value) == ("kind", "text"):
+        if _hidden(key, value):
             continue
         if key == "by":
             out.append(("", _format_value(key, value)))
-            continue
-        label = _PROPERTY_LABELS.get(key)
-        out.append((str(label) if label is not None else key, _format_value(key, value)))
+        elif key.endswith("_fen") and isinstance(value, int) and not isinstance(value, bool):
+            label = _MONEY_LABELS.get(key)
+            out.append((str(label if label is not None else _("Amount")), Money(value, currency).display()))
+        else:
+            label = _PROPERTY_LABELS.get(key)
+            out.append((str(label) if label is not None else key, _format_value(key, value)))
     return out
+
+
+def _hidden(key: str, value: Any) -> bool:
+    if value in ("", None, [], {}) or key in {"tag_id", "welcome_sent", "currency"} or (key, value) == ("kind", "text"):
+        return True
+    return (key == "id" or key.endswith("_id")) and key not in _SHOWN_IDS
 
 
 @dataclass(frozen=True)
