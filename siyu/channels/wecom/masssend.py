@@ -27,6 +27,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.client import (
+    GroupMsg,
     GroupMsgTask,
     MomentTaskResult,
     RetryableError,
@@ -50,7 +51,7 @@ from siyu.channels.wecom.models import (
     SenderStatus,
     TagLink,
 )
-from siyu.channels.wecom.outbox import REF, enqueue_call, on_failure, on_retry, on_success
+from siyu.channels.wecom.outbox import REF, enqueue_call, on_failure, on_recover, on_retry, on_success
 from siyu.channels.wecom.provider import client_for
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -73,6 +74,7 @@ POLL_FIRST_S = 60
 POLL_MAX_S = 1800
 POLL_FOR = timedelta(days=3)
 POLL_BATCH = 200
+RECOVER_SLACK_S = 120  # clock skew allowed between Siyu and the platform when looking for a lost template
 RESULT_STATUS = {
     0: RecipientStatus.NOT_SENT,
     1: RecipientStatus.SENT,
@@ -441,6 +443,36 @@ def _template_added(call: OutboundCall, result: dict[str, Any]) -> None:
             status=RecipientStatus.FAILED, reason="rejected", updated_at=now()
         )
     _settle(sender.mass_send_id)
+
+
+@on_recover("add_msg_template")
+def _find_template(client: WecomClient, call: OutboundCall) -> dict[str, Any] | None:
+    """Before a template is sent again: the platform may have created it on the earlier try (a lost answer).
+
+    WeCom takes no idempotency key and lists API-made templates without their sender, so look for a template made
+    since the call was first queued, with the same text, that no other sender of ours owns, and whose task list names
+    our sender. Found: that is our msgid, and nothing is sent twice.
+    """
+    payload = call.payload
+    start = int(call.created_at.timestamp()) - RECOVER_SLACK_S
+    end = int(now().timestamp()) + RECOVER_SLACK_S
+    known = set(MassSendSender.objects.exclude(msgid="").values_list("msgid", flat=True))
+    candidates: list[GroupMsg] = []
+    cursor = ""
+    while True:
+        page = client.get_groupmsg_list_v2(
+            chat_type=str(payload.get("chat_type", "single")), start_time=start, end_time=end, filter_type=0,
+            cursor=cursor,
+        )
+        candidates.extend(m for m in page.items if m.text == payload.get("text", "") and m.msgid not in known)
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    for message in sorted(candidates, key=lambda m: m.create_time):
+        tasks = client.get_groupmsg_task(msgid=message.msgid)
+        if any(task.userid == payload.get("sender") for task in tasks.items):
+            return {"msgid": message.msgid, "fail_list": [], "recovered": True}
+    return None
 
 
 @on_failure("add_msg_template")

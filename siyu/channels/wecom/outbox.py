@@ -62,6 +62,11 @@ PERFORMERS: dict[str, Performer] = {
 ON_SUCCESS: dict[str, SuccessHook] = {}
 ON_FAILURE: dict[str, FailureHook] = {}
 ON_RETRY: dict[str, FailureHook] = {}  # a retryable failure that will be tried again (e.g. a rate limit)
+# Before a call that was tried already is sent again: did the platform carry out the earlier try after all (its answer
+# lost to a timeout, or the worker died waiting)? Methods that create something the platform cannot deduplicate
+# (a mass-send template) register a lookup; a result found is recorded as the call's answer, and nothing is resent.
+Recoverer = Callable[[WecomClient, OutboundCall], "dict[str, Any] | None"]
+RECOVER: dict[str, Recoverer] = {}
 
 
 def on_success(method: str) -> Callable[[SuccessHook], SuccessHook]:
@@ -83,6 +88,14 @@ def on_failure(method: str) -> Callable[[FailureHook], FailureHook]:
 def on_retry(method: str) -> Callable[[FailureHook], FailureHook]:
     def register(fn: FailureHook) -> FailureHook:
         ON_RETRY[method] = fn
+        return fn
+
+    return register
+
+
+def on_recover(method: str) -> Callable[[Recoverer], Recoverer]:
+    def register(fn: Recoverer) -> Recoverer:
+        RECOVER[method] = fn
         return fn
 
     return register
@@ -116,24 +129,34 @@ def _schedule(call_id: int, delay_s: float = 0) -> None:
     task.enqueue(call_id)
 
 
-def _claim(call_id: int) -> OutboundCall | None:
-    """Take the call for this worker (pending, or retrying and due); None when another worker has it or it is done."""
-    due = Q(status=CallStatus.PENDING) | Q(status=CallStatus.RETRYING, next_attempt_at__lte=now())
+def _claim(call_id: int) -> tuple[OutboundCall | None, bool]:
+    """Take the call for this worker (pending, or retrying and due). None when another worker has it or it is done;
+    the flag says whether it was tried before (a retry, or a worker that died in the middle of it)."""
+    due_retry = Q(status=CallStatus.RETRYING, next_attempt_at__lte=now())
     with transaction.atomic():
-        claimed = OutboundCall.objects.filter(due, pk=call_id).update(
+        first = OutboundCall.objects.filter(pk=call_id, status=CallStatus.PENDING).update(
             status=CallStatus.RUNNING, next_attempt_at=now() + STUCK_AFTER
         )
-    return OutboundCall.objects.select_related("account").get(pk=call_id) if claimed else None
+        again = 0 if first else OutboundCall.objects.filter(due_retry, pk=call_id).update(
+            status=CallStatus.RUNNING, next_attempt_at=now() + STUCK_AFTER
+        )
+    if not (first or again):
+        return None, False
+    return OutboundCall.objects.select_related("account").get(pk=call_id), bool(again)
 
 
 def execute_call(*, call_id: int) -> str:
     """Run one outbox call. Safe to run twice: a call that is done, failed or taken is left alone."""
-    call = _claim(call_id)
+    call, tried_before = _claim(call_id)
     if call is None:
         return "skipped"
     payload = {k: v for k, v in call.payload.items() if k != REF}
+    client = client_for(call.account)
+    recover = RECOVER.get(call.method) if tried_before else None
     try:
-        result = PERFORMERS[call.method](client_for(call.account), payload)
+        result = recover(client, call) if recover is not None else None
+        if result is None:
+            result = PERFORMERS[call.method](client, payload)
     except WecomError as exc:
         return _failed(call, exc)
     with transaction.atomic():
