@@ -3,16 +3,17 @@
   (a) baseline: a plain order insert — the Order row and its OrderLine rows written with the ORM in one
       transaction, with the same shape and amounts, and nothing else (no pricing, stock, coupon or event);
   (b) the service: `orders.services.place_order` (load + price with the promotions engine, order and lines with the
-      breakdown, conditional stock UPDATEs, the coupon locked where one is used, the order_created event);
+      breakdown, one conditional stock UPDATE, the coupon locked where one is used, the order_created event);
   (c) the HTTP API: `POST /api/storefront/orders` on a real server (granian, one WSGI worker, 127.0.0.1, persistent
       database connections) with the customer tokens from `POST /api/storefront/login` (the mini-program platform is
       the in-process simulator).
 
 And the pricing engine's cost per order: `pricing.price()` on the same carts, loaded beforehand (the engine alone),
-and `load_pricing_input` (its database reads) separately.
+and `load_pricing_input` (its database reads) separately; then the statements one `place_order` sends, counted on
+100 more checkouts (not timed).
 
 Carts: 1-4 lines over 40 SKUs, an all-products full-reduction (满199减20 / 满299减40 / 满499减80) and a coupon on one
-order in four.
+order in four (each such cart has a coupon of its own in every run).
 
     siyu bench checkout --orders 2000
     python bench/checkout.py --orders 1000 [--database-url postgres://postgres@127.0.0.1:5432/siyu_bench_checkout]
@@ -30,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -42,6 +44,7 @@ from bench.common import ROOT, fresh_database, report, setup_django  # noqa: E40
 
 ADDRESS = {"name": "测试", "phone": "13800138000", "detail": "上海市静安区南京西路1号"}
 SHOPPERS = 20
+COUNTED = 100  # carts placed once more with their statements counted
 
 
 @dataclass
@@ -108,7 +111,8 @@ def _catalog(scope: Any, rng: Random) -> list[int]:
     return list(Sku.objects.filter(enterprise_id=scope.enterprise_id).order_by("id").values_list("id", flat=True))
 
 
-def _coupons(scope: Any, customer_ids: list[int], per_customer: int) -> dict[int, list[int]]:
+def _coupons(scope: Any, wanted: dict[int, int]) -> dict[int, list[int]]:
+    """`wanted[customer]` coupons for each customer: as many as that customer's carts will use."""
     from siyu.core.money import Money
     from siyu.promotions import services as promotions
 
@@ -116,9 +120,19 @@ def _coupons(scope: Any, customer_ids: list[int], per_customer: int) -> dict[int
         name="无门槛5元", kind="fixed", amount_off=Money(500), valid_days=30, per_customer_limit=1000))
     return {
         cid: [promotions.issue_coupon(enterprise_id=scope.enterprise_id, template_id=template.pk, customer_id=cid,
-                                      idempotency_key=f"bench-{cid}-{n}").pk for n in range(per_customer)]
-        for cid in customer_ids
+                                      idempotency_key=f"bench-{cid}-{n}").pk for n in range(count)]
+        for cid, count in wanted.items()
     }
+
+
+def _coupons_wanted(carts: list[Cart], counted: int) -> dict[int, int]:
+    """Every coupon cart gets a coupon in each run that places it: the service's, the API's, and the first
+    `counted` carts once more when the statements are counted."""
+    wanted: Counter[int] = Counter()
+    for n, cart in enumerate(carts):
+        if cart.coupon:
+            wanted[cart.customer_id] += 3 if n < counted else 2
+    return dict(wanted)
 
 
 def _login(port: int, sim_url: str, users: int) -> tuple[list[int], dict[int, str]]:
@@ -229,6 +243,24 @@ def run_api(world: World, carts: list[Cart], port: int) -> float:
     return elapsed
 
 
+def count_queries(world: World, carts: list[Cart]) -> tuple[float, int]:
+    """(mean, max) statements per `place_order` over these carts, BEGIN and COMMIT included (not timed: counting
+    makes every statement slower)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from siyu.orders import services
+
+    counts = []
+    for cart in carts:
+        data = services.CheckoutInput(lines=[services.LineInput(quantity=q, sku_id=s) for s, q in cart.lines],
+                                      address=ADDRESS, coupon_id=_coupon_for(world, cart))
+        with CaptureQueriesContext(connection) as captured:
+            services.place_order(enterprise_id=world.enterprise_id, customer_id=cart.customer_id, data=data)
+        counts.append(len(captured.captured_queries))
+    return sum(counts) / len(counts), max(counts)
+
+
 def run_pricing(world: World, carts: list[Cart]) -> tuple[float, float]:
     """(seconds for load_pricing_input over all carts, seconds for pricing.price over all carts)."""
     from siyu.promotions import pricing
@@ -302,6 +334,7 @@ def _measure(world: World, carts: list[Cart], port: int) -> dict[str, float]:
             raise SystemExit(f"{method} did not write {len(carts)} orders")
         print(f"  {method:<8} {len(carts) / seconds[method]:>8,.0f} orders/s  ({seconds[method]:.2f} s)", flush=True)
     seconds["load"], seconds["price"] = run_pricing(world, carts)
+    seconds["queries_mean"], seconds["queries_max"] = count_queries(world, carts[:COUNTED])
     return seconds
 
 
@@ -325,10 +358,10 @@ def main(argv: list[str] | None = None) -> None:
         server = _start_server(port)
         try:
             customer_ids, tokens = _login(port, sim.base_url, SHOPPERS)
-            coupons = _coupons(scope, customer_ids, per_customer=2 * (args.orders // 4 // SHOPPERS + 1))
             world = World(enterprise_id=enterprise_id, store_id=store_id, sku_ids=sku_ids,
-                          customer_ids=customer_ids, tokens=tokens, coupons=coupons)
+                          customer_ids=customer_ids, tokens=tokens, coupons={cid: [] for cid in customer_ids})
             carts = _carts(world, args.orders, rng)
+            world.coupons.update(_coupons(scope, _coupons_wanted(carts, COUNTED)))
             seconds = _measure(world, carts, port)
         finally:
             server.terminate()
@@ -345,6 +378,8 @@ def main(argv: list[str] | None = None) -> None:
         ("API (POST /api/storefront/orders)", f"{rate['api']:,.0f} orders/s  {rate['api'] / rate['baseline']:.0%}"),
         ("pricing engine (price)", f"{price_ms:.3f} ms/order  ({price_ms / service_ms:.1%} of a checkout)"),
         ("pricing loader (load_pricing_input)", f"{load_ms:.3f} ms/order"),
+        ("statements per place_order",
+         f"{seconds['queries_mean']:.1f} on average, {seconds['queries_max']:.0f} at most (BEGIN/COMMIT included)"),
         ("targets", ">= 200 orders/s on PostgreSQL; pricing < 1 ms/order"),
     ]
     figures = {
@@ -354,6 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         "api_orders_per_s": rate["api"],
         "pricing_ms_per_order": price_ms,
         "pricing_load_ms_per_order": load_ms,
+        "service_queries_per_order": seconds["queries_mean"],
     }
     ratios = {
         "service_orders_per_s_vs_plain_insert": rate["service"] / rate["baseline"],

@@ -559,18 +559,64 @@ def _aggregate(items: Sequence[StockItem]) -> dict[int, tuple[int, int]]:
 
 
 def reserve_stock(*, enterprise_id: int, items: Sequence[StockItem]) -> None:
-    """Take stock for an order: one conditional UPDATE per SKU (`stock = stock - n WHERE id = ? AND stock >= n`), in
-    ascending id order so concurrent reservations cannot deadlock. All or nothing: any shortfall raises
-    Conflict(out_of_stock) and rolls back what this call took."""
+    """Take stock for an order in ONE conditional UPDATE over all its SKUs (`stock = stock - n WHERE stock >= n`,
+    see `_move_stock`). All or nothing: when a SKU is short, inactive or unknown, what this call took is put back
+    (the rows are still locked by this transaction, so that is exact) and Conflict(out_of_stock) or
+    NotFound(unknown_sku) names the first such SKU in id order. No savepoint: inside the caller's transaction (an
+    order being placed) the error leaves that transaction usable, and the caller decides to roll back."""
     demand = _aggregate(items)
-    with transaction.atomic():
-        for sku_id in sorted(demand):
-            quantity, index = demand[sku_id]
-            taken = Sku.objects.filter(
-                id=sku_id, enterprise_id=enterprise_id, is_active=True, stock__gte=quantity
-            ).update(stock=F("stock") - quantity)
-            if taken != 1:
-                _raise_unavailable(enterprise_id, sku_id, quantity, index)
+    if not transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            _reserve(enterprise_id, demand)
+        return
+    _reserve(enterprise_id, demand)
+
+
+def _reserve(enterprise_id: int, demand: dict[int, tuple[int, int]]) -> None:
+    wanted = {sku_id: quantity for sku_id, (quantity, _index) in demand.items()}
+    taken = _move_stock(enterprise_id, wanted, take=True)
+    short = [sku_id for sku_id in sorted(demand) if sku_id not in taken]
+    if short:
+        if taken:
+            _move_stock(enterprise_id, {sku_id: wanted[sku_id] for sku_id in taken}, take=False)
+        _raise_unavailable(enterprise_id, short[0], *demand[short[0]])
+
+
+def _move_stock(enterprise_id: int, change: Mapping[int, int], *, take: bool) -> set[int]:
+    """Move the stock of several SKUs in one statement: `take` subtracts (only from active SKUs with enough left),
+    else adds. Returns the ids of the SKUs changed. On PostgreSQL the rows are first locked in id order (an ordered
+    `FOR UPDATE` sub-select), the lock order every stock writer keeps, so checkouts sharing SKUs cannot deadlock
+    whatever plan the UPDATE gets; a row changed meanwhile is re-checked by PostgreSQL against its newest version."""
+    connection = transaction.get_connection()
+    if not connection.features.can_return_columns_from_insert:  # SQLite before 3.35: no RETURNING
+        return _move_stock_per_row(enterprise_id, change, take=take)
+    table = connection.ops.quote_name(Sku._meta.db_table)
+    ids = sorted(change)
+    values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS bigint))"] * len(ids))
+    lock = " FOR UPDATE OF x" if connection.vendor == "postgresql" else ""
+    sign, enough = ("-", " AND s.is_active AND s.stock >= w.qty") if take else ("+", "")
+    sql = (
+        f"WITH v (id, qty) AS (VALUES {values}) "  # noqa: S608 - names from the model, values are placeholders
+        f"UPDATE {table} AS s SET stock = s.stock {sign} w.qty "
+        f"FROM (SELECT x.id AS sku_id, v.qty FROM {table} AS x JOIN v ON x.id = v.id WHERE x.enterprise_id = %s "
+        f"ORDER BY x.id{lock}) AS w "
+        f"WHERE s.id = w.sku_id{enough} RETURNING id"  # unqualified: SQLite allows no alias there
+    )
+    params: list[int] = [n for sku_id in ids for n in (sku_id, change[sku_id])] + [enterprise_id]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+def _move_stock_per_row(enterprise_id: int, change: Mapping[int, int], *, take: bool) -> set[int]:
+    moved = set()
+    for sku_id in sorted(change):
+        rows = Sku.objects.filter(id=sku_id, enterprise_id=enterprise_id)
+        if take:
+            rows = rows.filter(is_active=True, stock__gte=change[sku_id])
+        if rows.update(stock=F("stock") - change[sku_id] if take else F("stock") + change[sku_id]):
+            moved.add(sku_id)
+    return moved
 
 
 def _raise_unavailable(enterprise_id: int, sku_id: int, quantity: int, index: int) -> None:
@@ -582,13 +628,13 @@ def _raise_unavailable(enterprise_id: int, sku_id: int, quantity: int, index: in
 
 
 def release_stock(*, enterprise_id: int, items: Sequence[StockItem]) -> None:
-    """Give stock back (a cancelled or refunded order): `stock = stock + n`, set-based, in id order."""
+    """Give stock back (a cancelled or refunded order): `stock = stock + n`, one statement, rows locked in id order."""
     demand = _aggregate(items)
     with transaction.atomic():
+        given = _move_stock(enterprise_id, {sku_id: quantity for sku_id, (quantity, _i) in demand.items()}, take=False)
         for sku_id in sorted(demand):
-            quantity, index = demand[sku_id]
-            given = Sku.objects.filter(id=sku_id, enterprise_id=enterprise_id).update(stock=F("stock") + quantity)
-            if given != 1:
+            if sku_id not in given:
+                index = demand[sku_id][1]
                 raise NotFound(f"unknown SKU {sku_id}", field=f"lines[{index}].sku_id", index=index,
                                code="unknown_sku")
 

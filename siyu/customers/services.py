@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Field, Q
 from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
@@ -451,6 +452,33 @@ def end_relationship(*, customer: Customer, staff: Staff, status: str, at: datet
 # Tags
 
 
+@dataclass(frozen=True)
+class TagChange:
+    """A tag or tag group renamed or deleted, told to the apps that mirror the tag library elsewhere (WeCom)."""
+
+    kind: str  # tag_renamed | tag_deleted | group_renamed | group_deleted
+    enterprise_id: int
+    group_id: int
+    tag_ids: tuple[int, ...]  # the tags concerned: for a group, all of its tags
+    name: str = ""  # the new name, for a rename
+
+
+TagHook = Callable[[TagChange], None]
+_TAG_HOOKS: dict[str, TagHook] = {}
+
+
+def register_tag_hook(name: str, hook: TagHook) -> None:
+    """Apps that mirror tags register here at AppConfig.ready (as with register_merge_step). A hook runs inside the
+    change's transaction, before a deletion (its links to the tag still readable); it records work (an outbox row)
+    rather than calling out, and may raise a DomainError to refuse the change."""
+    _TAG_HOOKS[name] = hook
+
+
+def _tag_changed(change: TagChange) -> None:
+    for hook in _TAG_HOOKS.values():
+        hook(change)
+
+
 @transaction.atomic
 def create_tag_group(*, enterprise_id: int, name: str, exclusive: bool = False, actor: Actor = None) -> TagGroup:
     name = name.strip()
@@ -490,6 +518,7 @@ def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
         raise Conflict(f"tag {name!r} already exists in this group", field="name", code="duplicate")
     old, tag.name = tag.name, name
     tag.save(update_fields=["name"])
+    _tag_changed(TagChange("tag_renamed", tag.group.enterprise_id, tag.group_id, (tag.pk,), name))
     audit.record(actor=actor, action="tag.rename", target_type="tag", target_id=tag.pk, summary=f"{old} → {name}")
     return tag
 
@@ -498,10 +527,44 @@ def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
 def delete_tag(*, tag: Tag, actor: Actor = None) -> int:
     """Delete a tag and its customer links; returns how many customers carried it."""
     carried = CustomerTag.objects.filter(tag=tag).count()
+    _tag_changed(TagChange("tag_deleted", tag.group.enterprise_id, tag.group_id, (tag.pk,)))
     audit.record(
         actor=actor, action="tag.delete", target_type="tag", target_id=tag.pk, summary=f"{tag.name} ({carried})"
     )
     tag.delete()
+    return carried
+
+
+@transaction.atomic
+def rename_tag_group(*, group: TagGroup, name: str, actor: Actor = None) -> TagGroup:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ValidationFailed("tag group name must be 1-64 characters", field="name")
+    if name == group.name:
+        return group
+    if TagGroup.objects.filter(enterprise_id=group.enterprise_id, name=name).exclude(pk=group.pk).exists():
+        raise Conflict(f"tag group {name!r} already exists", field="name", code="duplicate")
+    old, group.name = group.name, name
+    group.save(update_fields=["name"])
+    tag_ids = tuple(Tag.objects.filter(group=group).values_list("id", flat=True))
+    _tag_changed(TagChange("group_renamed", group.enterprise_id, group.pk, tag_ids, name))
+    audit.record(
+        actor=actor, action="tag_group.rename", target_type="tag_group", target_id=group.pk, summary=f"{old} → {name}"
+    )
+    return group
+
+
+@transaction.atomic
+def delete_tag_group(*, group: TagGroup, actor: Actor = None) -> int:
+    """Delete a group with its tags and their customer links; returns how many customer-tag links went."""
+    tag_ids = tuple(Tag.objects.filter(group=group).values_list("id", flat=True))
+    carried = CustomerTag.objects.filter(tag__group=group).count()
+    _tag_changed(TagChange("group_deleted", group.enterprise_id, group.pk, tag_ids))
+    audit.record(
+        actor=actor, action="tag_group.delete", target_type="tag_group", target_id=group.pk,
+        summary=f"{group.name} ({len(tag_ids)} tags, {carried})",
+    )
+    group.delete()
     return carried
 
 
@@ -783,20 +846,100 @@ def record_event(
     properties: dict[str, Any] | None = None,
 ) -> bool:
     """Write one event from another service (inside its transaction). Returns False when the key was seen before."""
-    result = ingest_events(
+    return append_event(
         enterprise_id=customer.enterprise_id,
-        batch=[
-            EventInput(
-                name=name,
-                occurred_at=occurred_at or timezone.now(),
-                idempotency_key=idempotency_key,
-                customer_id=customer.pk,
-                channel=channel,
-                store_id=store_id,
-                staff_id=staff_id,
-                campaign=campaign,
-                properties=properties or {},
-            )
-        ],
+        customer_id=customer.pk,
+        name=name,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+        channel=channel,
+        store_id=store_id,
+        staff_id=staff_id,
+        campaign=campaign,
+        properties=properties,
     )
-    return result.created == 1
+
+
+def append_event(
+    *,
+    enterprise_id: int,
+    customer_id: int,
+    name: str,
+    idempotency_key: str,
+    occurred_at: datetime | None = None,
+    channel: str = "",
+    store_id: int | None = None,
+    staff_id: int | None = None,
+    campaign: str = "",
+    properties: dict[str, Any] | None = None,
+) -> bool:
+    """The trusted internal path for one event (order_created, coupon_used, ...), used inside a service's
+    transaction: the same checks as a batch (the type's schema too: pure Python), then ONE statement where a batch
+    needs four and a savepoint: an INSERT ... SELECT from the customer's row, only if that customer is live and the
+    store and staff named are the enterprise's, ON CONFLICT (idempotency_key) DO NOTHING. When it writes nothing (a
+    repeated key, a merged-away or unknown customer, an unknown store or staff member) the batch path sorts it out
+    exactly as before: the survivor gets the event, a repeat returns False, an unknown id raises NotFound."""
+    item = EventInput(
+        name=name,
+        occurred_at=occurred_at or timezone.now(),
+        idempotency_key=idempotency_key,
+        customer_id=customer_id,
+        channel=channel,
+        store_id=store_id,
+        staff_id=staff_id,
+        campaign=campaign,
+        properties=properties or {},
+    )
+    if _insert_for_live_customer(enterprise_id, item, _validate_event(0, item)):
+        return True
+    return ingest_events(enterprise_id=enterprise_id, batch=[item]).created == 1
+
+
+_LIVE_INSERT_FIELDS = ("name", "occurred_at", "received_at", "channel", "store", "staff", "campaign", "properties",
+                       "idempotency_key")
+
+
+def _insert_for_live_customer(enterprise_id: int, item: EventInput, properties: dict[str, Any]) -> bool:
+    connection = transaction.get_connection()
+    values = (item.name, item.occurred_at, timezone.now(), item.channel, item.store_id, item.staff_id, item.campaign,
+              properties, item.idempotency_key)
+    params = [model_field.get_db_prep_save(value, connection)
+              for model_field, value in zip(_live_insert_fields(), values, strict=True)]
+    params += [item.customer_id, enterprise_id]
+    for ref_id in (item.store_id, item.staff_id):
+        if ref_id is not None:
+            params += [ref_id, enterprise_id]
+    sql = _live_insert_sql(connection.alias, item.store_id is not None, item.staff_id is not None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+@functools.cache
+def _live_insert_fields() -> tuple[Field[Any, Any], ...]:
+    fields = tuple(Event._meta.get_field(name) for name in _LIVE_INSERT_FIELDS)
+    assert all(isinstance(f, Field) for f in fields)
+    return fields  # type: ignore[return-value]
+
+
+@functools.cache
+def _live_insert_sql(alias: str, with_store: bool, with_staff: bool) -> str:
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    columns, placeholders = [], []
+    for model_field in _live_insert_fields():
+        assert model_field.column is not None
+        columns.append(qn(model_field.column))
+        # PostgreSQL types the SELECT list before the INSERT sees it: say each column's type (a NULL included).
+        placeholders.append(f"CAST(%s AS {model_field.db_type(connection)})" if connection.vendor == "postgresql"
+                            else "%s")
+    where = ["c.id = %s", "c.enterprise_id = %s", "c.merged_into_id IS NULL"]
+    for wanted, model in ((with_store, Store), (with_staff, Staff)):
+        if wanted:
+            table = qn(model._meta.db_table)
+            where.append(f"EXISTS (SELECT 1 FROM {table} r WHERE r.id = %s AND r.enterprise_id = %s)")  # noqa: S608
+    return (
+        f"INSERT INTO {qn(Event._meta.db_table)} (enterprise_id, customer_id, {', '.join(columns)}) "  # noqa: S608
+        f"SELECT c.enterprise_id, c.id, {', '.join(placeholders)} FROM {qn(Customer._meta.db_table)} c "
+        f"WHERE {' AND '.join(where)} ON CONFLICT (idempotency_key) DO NOTHING"
+    )

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -41,7 +41,14 @@ from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.secretbox import seal
 from siyu.customers.queries import IdentityKinds as IdentityKind
-from siyu.customers.services import EventInput, IdentityInput, ingest_events, record_event, resolve_customer
+from siyu.customers.services import (
+    EventInput,
+    IdentityInput,
+    append_event,
+    ingest_events,
+    record_event,
+    resolve_customer,
+)
 from siyu.customers.validation import normalize_phone
 from siyu.orders import miniprogram
 from siyu.orders.models import (
@@ -186,9 +193,16 @@ def authenticate_customer(token: str, *, now: datetime | None = None) -> Shopper
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     moment = now or timezone.now()
-    row = StorefrontSession.objects.filter(
-        token_hash=_token_hash(token), revoked_at__isnull=True, expires_at__gt=moment
-    ).values_list("id", "enterprise_id", "customer_id", "app_id").first()
+    # Raw SQL: every storefront request runs this, and building the ORM query costs more than answering it.
+    sessions = connection.ops.quote_name(StorefrontSession._meta.db_table)
+    expires = connection.ops.adapt_datetimefield_value(moment)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, enterprise_id, customer_id, app_id FROM {sessions} "  # noqa: S608 - the model's table
+            "WHERE token_hash = %s AND revoked_at IS NULL AND expires_at > %s",
+            [_token_hash(token), expires],
+        )
+        row = cursor.fetchone()
     if row is None:
         return None
     return Shopper(session_id=row[0], enterprise_id=row[1], customer_id=row[2], app_id=row[3])
@@ -454,17 +468,17 @@ def _take_stock(order: Order, lines: Sequence[OrderLine]) -> None:
 
 def _order_created_event(order: Order, lines: Sequence[OrderLine]) -> None:
     assert order.customer_id is not None
-    ingest_events(enterprise_id=order.enterprise_id, batch=[EventInput(
-        name="order_created", idempotency_key=f"order_created:{order.pk}", customer_id=order.customer_id,
-        occurred_at=_event_time(order.created_at), channel=order.channel, store_id=order.store_id,
-        staff_id=order.staff_id, campaign=order.campaign,
+    append_event(
+        enterprise_id=order.enterprise_id, name="order_created", idempotency_key=f"order_created:{order.pk}",
+        customer_id=order.customer_id, occurred_at=_event_time(order.created_at), channel=order.channel,
+        store_id=order.store_id, staff_id=order.staff_id, campaign=order.campaign,
         properties={
             "order_id": order.pk, "order_no": order.order_no, "amount_fen": order.amount_fen,
             "currency": order.currency, "items": sum(line.quantity for line in lines), "source": order.source,
             "kind": order.kind, "product_ids": sorted({x.product_id for x in lines if x.product_id})[:100],
             "category_ids": sorted({x.category_id for x in lines if x.category_id})[:100],
         },
-    )])
+    )
 
 
 def _attach_lines(order: Order, lines: list[OrderLine]) -> Order:
@@ -534,8 +548,9 @@ def _write_order(
     lines = OrderLine.objects.bulk_create(_line_rows(order, quote))
     _take_stock(order, lines)
     if breakdown.coupon_id is not None:
-        promotion_services.use_coupon(enterprise_id=enterprise_id, coupon_id=breakdown.coupon_id,
-                                      customer_id=customer_id, order_id=order.pk, now=moment)
+        assert quote.cart.coupon is not None and quote.cart.coupon.coupon_id == breakdown.coupon_id
+        promotion_services.use_coupon_at_checkout(enterprise_id=enterprise_id, coupon=quote.cart.coupon,
+                                                  customer_id=customer_id, order_id=order.pk, now=moment)
     if quote.from_cart:
         CartItem.objects.filter(customer_id=customer_id).delete()
     _order_created_event(order, lines)

@@ -20,7 +20,7 @@ from siyu.customers.models import Event
 from siyu.orders import services
 from siyu.orders.models import Order, OrderLine
 from siyu.promotions import services as promotions
-from siyu.promotions.models import FlashSaleItem
+from siyu.promotions.models import Coupon, FlashSaleItem
 from siyu.promotions.services import FlashItemInput, FlashSaleInput
 from tests.conftest import Org
 from tests.factories import CustomerFactory
@@ -98,6 +98,39 @@ def test_fifty_checkouts_for_ten_units_of_stock(org: Org) -> None:
     assert outcomes == Counter({"ok": 10, "out_of_stock": 40})
     assert Sku.objects.get(pk=shop.pan.pk).stock == 0
     assert Order.objects.count() == 10
+
+
+def test_carts_sharing_skus_in_either_order_sell_out_without_deadlocks(org: Org) -> None:
+    """Each checkout takes both SKUs in one statement that locks them in id order, whatever the cart's order."""
+    shop = build_shop(org)
+    Sku.objects.filter(pk__in=[shop.tissue.pk, shop.pan.pk]).update(stock=20)
+    buyers = [CustomerFactory.create(enterprise=org.enterprise).pk for _ in range(40)]
+    carts = [services.CheckoutInput(lines=lines, fulfillment="pickup", store_id=org.store_n1.pk) for lines in (
+        [line(shop.tissue, 1), line(shop.pan, 1)], [line(shop.pan, 1), line(shop.tissue, 1)])]
+
+    outcomes = race(40, lambda i: services.place_order(enterprise_id=org.enterprise.pk, customer_id=buyers[i],
+                                                       data=carts[i % 2]))
+
+    assert outcomes == Counter({"ok": 20, "out_of_stock": 20})
+    assert (shop.stock(shop.tissue), shop.stock(shop.pan)) == (0, 0)
+    assert Order.objects.count() == 20 and OrderLine.objects.count() == 40
+    assert Event.objects.filter(name="order_created").count() == 20
+
+
+def test_ten_checkouts_racing_for_one_coupon_use_it_once(org: Org) -> None:
+    shop = build_shop(org)
+    coupon = shop.coupon()
+    data = services.CheckoutInput(lines=[line(shop.tissue, 3)], coupon_id=coupon.pk, fulfillment="pickup",
+                                  store_id=org.store_n1.pk)
+
+    outcomes = race(10, lambda _i: services.place_order(enterprise_id=org.enterprise.pk,
+                                                        customer_id=shop.customer.pk, data=data))
+
+    assert outcomes == Counter({"ok": 1, "coupon_used": 9})
+    order = Order.objects.get()
+    assert order.coupon_discount_fen == 1000 and shop.stock(shop.tissue) == 47
+    assert Coupon.objects.values_list("status", "order_id").get(pk=coupon.pk) == ("used", order.pk)
+    assert Event.objects.filter(name="coupon_used").count() == 1
 
 
 def test_two_workers_expire_each_order_once(org: Org) -> None:
