@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from siyu.api.auth import actor_of, scope_of
@@ -163,6 +163,24 @@ class CallbackOut(Schema):
     processed_at: datetime | None
 
 
+class FollowerSyncOut(Schema):
+    id: int
+    account_id: int
+    status: str
+    total: int
+    pages_done: int
+    seen: int
+    imported: int
+    created: int
+    merged: int
+    failed: int
+    unfollowed: int
+    percent: int
+    error: str
+    started_at: datetime
+    finished_at: datetime | None
+
+
 class PageQuery(Schema):
     status: str = ""
     page: int = 1
@@ -313,3 +331,25 @@ def list_callbacks(request: HttpRequest, account_id: int, params: Query[PageQuer
         scope_of(request), account_id, status=params.status, page=params.page, page_size=params.page_size
     )
     return page.items
+
+
+@router.post("/accounts/{account_id}/follower-sync", response={202: FollowerSyncOut, **ERRORS},
+             summary="Import every follower (user/get + user/info/batchget) in the worker; HQ only")
+def start_follower_sync(request: HttpRequest, account_id: int) -> Status[Any]:
+    scope = scope_of(request)
+    queries.account(scope, account_id)
+    run = services.start_follower_sync(
+        enterprise_id=scope.enterprise_id, account_id=account_id, actor=actor_of(request)
+    )
+    return Status(202, queries.follower_sync(scope, run.pk))
+
+
+@router.get("/accounts/{account_id}/follower-syncs", response={200: list[FollowerSyncOut], **ERRORS},
+            summary="The account's latest follower syncs, newest first")
+def list_follower_syncs(request: HttpRequest, account_id: int) -> Any:
+    return queries.follower_syncs(scope_of(request), account_id)
+
+
+@router.get("/follower-syncs/{run_id}", response={200: FollowerSyncOut, **ERRORS}, summary="A follower sync's progress")
+def get_follower_sync(request: HttpRequest, run_id: int) -> Any:
+    return queries.follower_sync(scope_of(request), run_id)

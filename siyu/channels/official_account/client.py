@@ -22,6 +22,7 @@ TIMEOUT = httpx.Timeout(connect=3.0, read=8.0, write=5.0, pool=3.0)
 TOKEN_MARGIN = timedelta(minutes=5)
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 RETRYABLE_CODES = frozenset({-1, 45009, 45011, 45033})
+BATCHGET_MAX = 100  # openids per user/info/batchget
 
 
 class OaApiError(Exception):
@@ -97,6 +98,16 @@ class UserInfo:
     language: str = ""
     remark: str = ""
     tagid_list: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserList:
+    """One page of user/get: `next_openid` is where the next page starts ("" or count 0: the list is done)."""
+
+    total: int
+    count: int
+    openids: tuple[str, ...]
+    next_openid: str
 
 
 @dataclass(frozen=True)
@@ -223,9 +234,21 @@ class OaClient:
     def user_info(self, openid: str) -> UserInfo:
         return _user_info(self._call("GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"}))
 
+    def user_list(self, next_openid: str = "") -> UserList:
+        """One page of the followers' openids (at most 10,000), starting after `next_openid`."""
+        params = {"next_openid": next_openid} if next_openid else {}
+        data = self._call("GET", "/cgi-bin/user/get", params=params)
+        openids = tuple(str(o) for o in (data.get("data") or {}).get("openid") or ())
+        return UserList(
+            total=int(data.get("total", 0) or 0),
+            count=int(data.get("count", len(openids)) or 0),
+            openids=openids,
+            next_openid=str(data.get("next_openid") or ""),
+        )
+
     def user_info_batch(self, openids: Sequence[str]) -> list[UserInfo]:
-        if len(openids) > 100:
-            raise ValueError("at most 100 openids per batchget")
+        if len(openids) > BATCHGET_MAX:
+            raise ValueError(f"at most {BATCHGET_MAX} openids per batchget")
         body = {"user_list": [{"openid": openid, "lang": "zh_CN"} for openid in openids]}
         data = self._call("POST", "/cgi-bin/user/info/batchget", body=body)
         return [_user_info(item) for item in data.get("user_info_list", [])]

@@ -5,6 +5,7 @@ Every row names the ChannelAccount it belongs to: a brand may run several Offici
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +26,7 @@ class Follower(models.Model):
     unfollowed_at = models.DateTimeField(null=True, blank=True)
     last_interaction_at = models.DateTimeField(null=True, blank=True)
     follow_count = models.PositiveIntegerField(default=0)
+    last_listed_run = models.BigIntegerField(null=True, blank=True, help_text="the last follower sync that listed it")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "openid"], name="uniq_oa_follower")]
@@ -214,3 +216,51 @@ class OAuthState(models.Model):
 
     def __str__(self) -> str:
         return self.state
+
+
+class SyncStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class FollowerSync(models.Model):
+    """A full import of an account's followers (user/get pages, user/info/batchget per 100), with its progress.
+
+    `next_openid` is the cursor of the next user/get page, so a run picked up again after a crash resumes there;
+    `heartbeat_at` moves with every batch, so a run nobody is working on can be told from a slow one.
+    """
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    total = models.PositiveIntegerField(_("followers on the platform"), default=0)
+    pages_done = models.PositiveIntegerField(default=0)
+    seen = models.PositiveIntegerField(_("followers listed"), default=0)
+    imported = models.PositiveIntegerField(_("followers imported"), default=0)
+    created = models.PositiveIntegerField(_("new customers"), default=0)
+    merged = models.PositiveIntegerField(_("merged into existing customers"), default=0)
+    failed = models.PositiveIntegerField(default=0)
+    unfollowed = models.PositiveIntegerField(_("marked unfollowed"), default=0)
+    next_openid = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=models.Q(status="running"), name="uniq_oa_follower_sync_running"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"follower sync {self.account_id} {self.status}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == SyncStatus.DONE:
+            return 100
+        return min(99, self.seen * 100 // self.total) if self.total else 0

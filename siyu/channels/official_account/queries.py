@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
 from siyu.channels.official_account.models import (
     Follower,
+    FollowerSync,
     FollowReply,
     KeywordReply,
     MatchKind,
@@ -233,6 +234,20 @@ def callback_counts(scope: Scope, account_id: int) -> list[StatusCount]:
 
 def follower_by_openid(scope: Scope, account_id: int, openid: str) -> Follower | None:
     return Follower.objects.filter(account=account(scope, account_id), openid=openid).first()
+
+
+def follower_syncs(scope: Scope, account_id: int, *, limit: int = 10) -> list[FollowerSync]:
+    """The account's latest follower syncs, newest first."""
+    acc = account(scope, account_id)
+    return list(FollowerSync.objects.filter(account=acc).order_by("-started_at", "-id")[:limit])
+
+
+def follower_sync(scope: Scope, run_id: int) -> FollowerSync:
+    _require_hq(scope)
+    found = FollowerSync.objects.filter(pk=run_id, account__enterprise_id=scope.enterprise_id).first()
+    if found is None:
+        raise NotFound(f"no follower sync {run_id}", field="run_id")
+    return found
 
 
 # -- choices and labels for forms (views may not import models) --------------------------------------------------------

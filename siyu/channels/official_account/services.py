@@ -22,10 +22,12 @@ from django.db.models import F
 from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
 from siyu.channels.official_account import callbacks as wire
+from siyu.channels.official_account import followers
 from siyu.channels.official_account.client import OaApiError, RetryableError, UserInfo
 from siyu.channels.official_account.menu import validate_menu
 from siyu.channels.official_account.models import (
     Follower,
+    FollowerSync,
     FollowReply,
     KeywordReply,
     MatchKind,
@@ -972,6 +974,18 @@ def complete_oauth(*, account_id: int, code: str, state: str) -> OAuthOutcome:
         follower.save()
         OAuthState.objects.filter(pk=row.pk).update(customer_id=customer.pk)
     return OAuthOutcome(customer_id=customer.pk, openid=token.openid, unionid=unionid, next_url=row.next_url)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Full follower sync (user/get + user/info/batchget): see followers.py
+
+
+def start_follower_sync(*, enterprise_id: int, account_id: int, actor: Actor = None) -> FollowerSync:
+    return followers.start_sync(enterprise_id=enterprise_id, account_id=account_id, actor=actor)
+
+
+def run_follower_sync(*, run_id: int) -> str:
+    return followers.run_sync(run_id=run_id)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -31,3 +31,8 @@ def retry_due_oa_sends() -> int:
 @task()
 def refresh_oa_qr_tickets(account_id: int, force: bool = False) -> int:
     return services.refresh_qr_tickets(account_id=account_id, force=force)
+
+
+@task()
+def sync_oa_followers(run_id: int) -> str:
+    return services.run_follower_sync(run_id=run_id)

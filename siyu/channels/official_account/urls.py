@@ -19,4 +19,5 @@ urlpatterns = [
     path("qr/<int:scene_pk>/", views.qr_scene_detail, name="qr_detail"),
     path("templates/", views.template_log, name="templates"),
     path("callbacks/", views.callback_log, name="callbacks"),
+    path("followers/", views.followers, name="followers"),
 ]

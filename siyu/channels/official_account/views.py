@@ -415,3 +415,25 @@ def callback_log(request: HttpRequest) -> HttpResponse:
     ctx.update(page=page, status_choices=queries.callback_status_choices(), status_filter=status,
                counts=queries.callback_counts(ctx["scope"], ctx["account"].pk))
     return _page(request, "callbacks.html", ctx)
+
+
+@console
+def followers(request: HttpRequest) -> HttpResponse:
+    """The follower sync: a button that starts it (HQ only, like every page here) and its progress, polled by htmx
+    while a run is going."""
+    ctx = _context(request, "followers")
+    if (empty := _no_account(request, ctx)) is not None:
+        return empty
+    account, scope = ctx["account"], ctx["scope"]
+    if request.method == "POST":
+        services.start_follower_sync(enterprise_id=scope.enterprise_id, account_id=account.pk, actor=request.user)
+        messages.success(request, _("Follower sync started: the worker imports every follower."))
+        return _back("followers", account.pk)
+    runs = queries.follower_syncs(scope, account.pk)
+    current = runs[0] if runs else None
+    ctx.update(runs=runs, current=current, polling=current is not None and current.status == "running",
+               stats=queries.follower_stats(scope, account.pk))
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.history_restore_request:
+        return _page(request, "_follower_sync.html", ctx)
+    return _page(request, "followers.html", ctx)

@@ -42,6 +42,10 @@ CODE_TTL = 300
 MAX_QR_EXPIRE = 2_592_000
 DEFAULT_QR_EXPIRE = 30
 DEFAULT_TEMPLATE_QUOTA = 100_000
+# user/get lists at most 10,000 openids per call (oa.md §10, [HGW] User.php); user/info/batchget takes at most 100
+# openids per call (the official "批量获取用户基本信息" text: "最多支持一次拉取100条").
+USER_GET_MAX = 10_000
+BATCHGET_MAX = 100
 DEMO_KEYWORDS = ("会员", "门店", "优惠券", "积分", "你好", "我想查一下会员积分", "退货", "hello")
 MENU_TYPES = frozenset(
     {
@@ -130,6 +134,8 @@ class AppState:
     pending_events: list[str] = field(default_factory=list)
     quotas: dict[str, int] = field(default_factory=dict)
     calls: dict[tuple[str, int], int] = field(default_factory=dict)
+    # openids per user/get page: the platform's 10,000, lowered by tests to page through a few thousand followers
+    user_page_size: int = USER_GET_MAX
 
 
 class OaState:
@@ -202,7 +208,11 @@ class OaState:
         nickname: str = "",
         subscribed: bool = True,
         rng: random.Random | None = None,
+        subscribe_time: int | None = None,
+        subscribe_scene: str = "ADD_SCENE_OTHERS",
+        qr_scene_str: str = "",
     ) -> SimFollower:
+        """A follower (unionid None: one of its own; "" : the account is not bound to an open platform)."""
         with self.lock:
             app = self.apps[app_id]
             serial = self.next_id()
@@ -214,7 +224,9 @@ class OaState:
                 sex=(serial % 3),
                 city=("上海", "北京", "广州", "深圳", "杭州")[serial % 5],
                 subscribed=subscribed,
-                subscribe_time=int(self.now()) if subscribed else 0,
+                subscribe_time=(subscribe_time if subscribe_time is not None else int(self.now())) if subscribed else 0,
+                subscribe_scene=subscribe_scene,
+                qr_scene_str=qr_scene_str,
             )
             app.followers[openid] = follower
             return follower
@@ -311,13 +323,13 @@ def api_token(request: Request) -> dict[str, Any]:
 def _user_json(follower: SimFollower) -> dict[str, Any]:
     if not follower.subscribed:
         return {"subscribe": 0, "openid": follower.openid}
-    # nickname and headimgurl are no longer output by user/info (since 2021-12-27).
-    return {
+    # nickname and headimgurl are no longer output by user/info (since 2021-12-27); unionid only when the account is
+    # bound to an open platform (an empty unionid here stands for "not bound").
+    out: dict[str, Any] = {
         "subscribe": 1,
         "openid": follower.openid,
         "language": "zh_CN",
         "subscribe_time": follower.subscribe_time,
-        "unionid": follower.unionid,
         "remark": "",
         "groupid": 0,
         "tagid_list": [],
@@ -325,6 +337,9 @@ def _user_json(follower: SimFollower) -> dict[str, Any]:
         "qr_scene": follower.qr_scene,
         "qr_scene_str": follower.qr_scene_str,
     }
+    if follower.unionid:
+        out["unionid"] = follower.unionid
+    return out
 
 
 def api_user_info(request: Request) -> dict[str, Any]:
@@ -338,7 +353,7 @@ def api_user_info(request: Request) -> dict[str, Any]:
 def api_user_batchget(request: Request) -> dict[str, Any]:
     app = _app_by_token(request, api="user/info/batchget")
     users = request.json().get("user_list")
-    if not isinstance(users, list) or not 1 <= len(users) <= 100:
+    if not isinstance(users, list) or not 1 <= len(users) <= BATCHGET_MAX:
         raise ApiError(61451, "invalid parameter")
     out = []
     for item in users:
@@ -347,6 +362,37 @@ def api_user_batchget(request: Request) -> dict[str, Any]:
             raise ApiError(40003, "invalid openid")
         out.append(_user_json(follower))
     return {"user_info_list": out}
+
+
+def api_user_get(request: Request) -> dict[str, Any]:
+    """GET /cgi-bin/user/get?next_openid=: the followers' openids, in follow order, `user_page_size` per call.
+
+    The documented shape ([MIRROR] Getting_a_User_List): `{"total", "count", "data": {"openid": [...]},
+    "next_openid"}`, where total counts every follower, count this page (at most 10,000) and next_openid is the last
+    openid of the page: passing it back starts the next page after it. A call that starts past the last follower
+    answers count 0, no `data` and an empty next_openid. An openid the account never had is 40003; a cursor whose
+    follower has since left still works (the position is kept)."""
+    app = _app_by_token(request, api="user/get")
+    after = request.params.get("next_openid", "")
+    with STATE.lock:
+        order = list(app.followers)
+        start = 0
+        if after:
+            if after not in app.followers:
+                raise ApiError(40003, "invalid openid")
+            start = order.index(after) + 1
+        size = max(1, min(app.user_page_size, USER_GET_MAX))
+        page: list[str] = []
+        for openid in order[start:]:
+            if len(page) >= size:
+                break
+            if app.followers[openid].subscribed:
+                page.append(openid)
+        total = sum(1 for follower in app.followers.values() if follower.subscribed)
+    out: dict[str, Any] = {"total": total, "count": len(page), "next_openid": page[-1] if page else ""}
+    if page:
+        out["data"] = {"openid": page}
+    return out
 
 
 def _bytes(value: Any) -> int:
@@ -582,6 +628,7 @@ def api_sns_userinfo(request: Request) -> dict[str, Any]:
 
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/cgi-bin/token"): api_token,
+    ("GET", "/cgi-bin/user/get"): api_user_get,
     ("GET", "/cgi-bin/user/info"): api_user_info,
     ("POST", "/cgi-bin/user/info/batchget"): api_user_batchget,
     ("POST", "/cgi-bin/menu/create"): api_menu_create,

@@ -7,10 +7,11 @@ class WecomConfig(AppConfig):
     verbose_name = "WeCom"
 
     def ready(self) -> None:
-        from siyu.channels.wecom import events, seed
+        from siyu.channels.wecom import events, seed, tags
 
         events.install()
         seed.install()
+        tags.install()  # Siyu's tag renames and deletions reach the linked WeCom corp tags
 
         from siyu.channels.wecom import tasks
         from siyu.core.periodic import register_periodic

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
 
-from siyu.channels.models import ChannelAccount
+from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.client import CorpTagGroup
 from siyu.channels.wecom.models import CallStatus, ContactTag, OutboundCall, TagGroupLink, TagLink
 from siyu.channels.wecom.outbox import REF, enqueue_call, on_success
 from siyu.channels.wecom.provider import client_for
+from siyu.core.errors import ValidationFailed
 from siyu.core.timeutil import now
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
@@ -36,9 +39,24 @@ from siyu.customers.models import (
     TagGroup,
     TagKind,
 )
+from siyu.customers.services import TagChange
 from siyu.org.scope import Scope
 
 WECOM_NAME_MAX = 30
+IN_FLIGHT = [CallStatus.PENDING, CallStatus.RETRYING, CallStatus.RUNNING]
+
+# The account whose word about tag definitions is being applied to Siyu right now: Siyu's tag hook does not send a
+# change back to the account it came from (the echo would be a no-op call at best, a stale overwrite at worst).
+_APPLYING: ContextVar[int | None] = ContextVar("wecom_tag_definitions_from", default=None)
+
+
+@contextmanager
+def _from_wecom(account: ChannelAccount) -> Iterator[None]:
+    token = _APPLYING.set(account.pk)
+    try:
+        yield
+    finally:
+        _APPLYING.reset(token)
 
 
 def links(account: ChannelAccount) -> dict[str, int]:
@@ -59,20 +77,29 @@ def _siyu_group(account: ChannelAccount, group: CorpTagGroup) -> int:
 
 
 def import_groups(account: ChannelAccount, groups: Iterable[CorpTagGroup]) -> int:
-    """Link (or create) a Siyu group and tag for every WeCom corp tag; rename on a changed name. Returns new links."""
+    """Link (or create) a Siyu group and tag for every WeCom corp tag; rename on a changed name. Returns new links.
+
+    A tag or group Siyu is still deleting or renaming on WeCom (its call in the outbox) keeps Siyu's word: what WeCom
+    says about it now is the state before that call."""
+    with _from_wecom(account):
+        return _import_groups(account, groups)
+
+
+def _import_groups(account: ChannelAccount, groups: Iterable[CorpTagGroup]) -> int:
     created = 0
     known = links(account)
+    renaming, deleting = _calls_in_flight(account)
     for group in groups:
-        if group.deleted:
+        if group.deleted or group.group_id in deleting:
             continue
         group_id = _siyu_group(account, group)
         siyu_tags = {t.name: t for t in Tag.objects.filter(group_id=group_id)}
         for tag in group.tags:
-            if tag.deleted:
+            if tag.deleted or tag.id in deleting:
                 continue
             if tag.id in known:
                 linked = Tag.objects.get(pk=known[tag.id])
-                if linked.name != tag.name and tag.name not in siyu_tags:
+                if linked.name != tag.name and tag.name not in siyu_tags and tag.id not in renaming:
                     customer_services.rename_tag(tag=linked, name=tag.name)
                 continue
             target = siyu_tags.get(tag.name)
@@ -140,12 +167,17 @@ def on_tag_event(account: ChannelAccount, *, tag_type: str, change: str, wecom_i
         client.get_corp_tag_list(group_ids=[wecom_id]) if tag_type == "tag_group"
         else client.get_corp_tag_list(tag_ids=[wecom_id])
     )
-    # A renamed group keeps its Siyu name (customers has no group rename); its tags follow WeCom's names.
+    # A renamed group keeps its Siyu name (group names are Siyu's: renames go Siyu -> WeCom); its tags follow WeCom.
     created = import_groups(account, groups)
     return f"{change}: {created} new links"
 
 
 def _deleted(account: ChannelAccount, tag_type: str, wecom_id: str) -> str:
+    with _from_wecom(account):
+        return _delete_linked(account, tag_type, wecom_id)
+
+
+def _delete_linked(account: ChannelAccount, tag_type: str, wecom_id: str) -> str:
     if tag_type == "tag_group":
         group_link = TagGroupLink.objects.filter(account=account, wecom_group_id=wecom_id).first()
         if group_link is None:
@@ -312,3 +344,110 @@ def push_tags_for(account: ChannelAccount, *, userid: str, external_userid: str,
     if add:
         queue_mark_tag(account, userid=userid, external_userid=external_userid, add=add, remove=[])
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Definitions, Siyu -> WeCom: renames and deletions made in Siyu (customers' tag hook)
+
+
+def install() -> None:
+    customer_services.register_tag_hook("wecom", on_siyu_tag_change)
+
+
+def on_siyu_tag_change(change: TagChange) -> None:
+    """Siyu renamed or deleted a tag or a tag group: queue edit_corp_tag / del_corp_tag on every WeCom account that
+    links it, in the change's own transaction (the links are still there: the hook runs before a deletion). A change
+    that came from WeCom is not sent back to the account it came from; an unlinked tag makes no call."""
+    source = _APPLYING.get()
+    if change.kind in ("tag_renamed", "group_renamed"):
+        _push_rename(change, source)
+    elif change.kind in ("tag_deleted", "group_deleted"):
+        _push_delete(change, source)
+
+
+def _accounts(ids: Iterable[int]) -> dict[int, ChannelAccount]:
+    return {a.pk: a for a in ChannelAccount.objects.filter(pk__in=set(ids), kind=AccountKind.WECOM, is_active=True)}
+
+
+def _push_rename(change: TagChange, source: int | None) -> None:
+    rows: Iterable[tuple[int, str]]
+    if change.kind == "tag_renamed":
+        rows = TagLink.objects.filter(tag_id__in=change.tag_ids).values_list("account_id", "wecom_tag_id")
+    else:
+        rows = TagGroupLink.objects.filter(group_id=change.group_id).values_list("account_id", "wecom_group_id")
+    pairs = [(account_id, wecom_id) for account_id, wecom_id in rows if account_id != source]
+    accounts = _accounts(account_id for account_id, _ in pairs)
+    targets = sorted((account_id, wecom_id) for account_id, wecom_id in pairs if account_id in accounts)
+    if not targets:
+        return
+    if len(change.name) > WECOM_NAME_MAX:
+        raise ValidationFailed(
+            f"this {'tag' if change.kind == 'tag_renamed' else 'tag group'} is linked to a WeCom corp tag: "
+            f"names there are at most {WECOM_NAME_MAX} characters",
+            field="name",
+            code="wecom_name_too_long",
+        )
+    stamp = now().strftime("%Y%m%d%H%M%S%f")  # renaming back and forth is several calls, each once
+    for account_id, wecom_id in targets:
+        digest = hashlib.sha256(f"{wecom_id}|{change.name}".encode()).hexdigest()[:16]
+        enqueue_call(
+            account=accounts[account_id],
+            method="edit_corp_tag",
+            payload={"id": wecom_id, "name": change.name},
+            key=f"edit_corp_tag:{account_id}:{digest}:{stamp}",
+        )
+
+
+def _push_delete(change: TagChange, source: int | None) -> None:
+    doomed_tags: dict[int, list[str]] = defaultdict(list)
+    for account_id, wecom_id in TagLink.objects.filter(tag_id__in=change.tag_ids).values_list(
+        "account_id", "wecom_tag_id"
+    ):
+        doomed_tags[account_id].append(wecom_id)
+    doomed_groups: dict[int, str] = {}
+    if change.kind == "group_deleted":
+        doomed_groups = dict(
+            TagGroupLink.objects.filter(group_id=change.group_id).values_list("account_id", "wecom_group_id")
+        )
+    accounts = _accounts([*doomed_tags, *doomed_groups])
+    for account_id, account in sorted(accounts.items()):
+        tag_ids = sorted(doomed_tags.get(account_id, ()))
+        ContactTag.objects.filter(account=account, wecom_tag_id__in=tag_ids).delete()  # the merge base forgets them
+        if account_id == source:
+            continue
+        group_ids = [doomed_groups[account_id]] if account_id in doomed_groups else []
+        if change.kind == "tag_deleted":
+            _forget_emptied_group(account, change, tag_ids)
+        if group_ids:
+            tag_ids = []  # deleting the group deletes its tags
+        if not tag_ids and not group_ids:
+            continue
+        digest = hashlib.sha256("|".join([*group_ids, "", *tag_ids]).encode()).hexdigest()[:16]
+        enqueue_call(
+            account=account,
+            method="del_corp_tag",
+            payload={"tag_ids": tag_ids, "group_ids": group_ids},
+            key=f"del_corp_tag:{account_id}:{digest}",
+        )
+
+
+def _forget_emptied_group(account: ChannelAccount, change: TagChange, doomed: Sequence[str]) -> None:
+    """WeCom deletes a group whose tags are all deleted: when the group keeps no other linked tag, drop its link
+    (a later push finds or creates the group by name; a later pull re-links a group WeCom kept)."""
+    others = TagLink.objects.filter(account=account, tag__group_id=change.group_id).exclude(wecom_tag_id__in=doomed)
+    if doomed and not others.exists():
+        TagGroupLink.objects.filter(account=account, group_id=change.group_id).delete()
+
+
+def _calls_in_flight(account: ChannelAccount) -> tuple[set[str], set[str]]:
+    """WeCom ids with a rename, and with a deletion, that Siyu has queued and WeCom has not yet taken."""
+    renaming: set[str] = set()
+    deleting: set[str] = set()
+    for method, payload in OutboundCall.objects.filter(
+        account=account, method__in=["edit_corp_tag", "del_corp_tag"], status__in=IN_FLIGHT
+    ).values_list("method", "payload"):
+        if method == "edit_corp_tag":
+            renaming.add(str(payload.get("id", "")))
+        else:
+            deleting.update(str(i) for i in [*payload.get("tag_ids", []), *payload.get("group_ids", [])])
+    return renaming, deleting
