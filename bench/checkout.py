@@ -8,6 +8,10 @@
       database connections) with the customer tokens from `POST /api/storefront/login` (the mini-program platform is
       the in-process simulator).
 
+(b) and (c) run twice: one order at a time, and with --clients concurrent callers (threads calling the service, or
+HTTP clients each on its own keep-alive connection to the same one-worker server), as a shop's traffic arrives: while
+one checkout waits on PostgreSQL (its commit's WAL flush, a round trip), another one's Python runs.
+
 And the pricing engine's cost per order: `pricing.price()` on the same carts, loaded beforehand (the engine alone),
 and `load_pricing_input` (its database reads) separately; then the statements one `place_order` sends, counted on
 100 more checkouts (not timed).
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -126,12 +131,12 @@ def _coupons(scope: Any, wanted: dict[int, int]) -> dict[int, list[int]]:
 
 
 def _coupons_wanted(carts: list[Cart], counted: int) -> dict[int, int]:
-    """Every coupon cart gets a coupon in each run that places it: the service's, the API's, and the first
-    `counted` carts once more when the statements are counted."""
+    """Every coupon cart gets a coupon in each run that places it: the service's and the API's, one at a time and
+    concurrent, and the first `counted` carts once more when the statements are counted."""
     wanted: Counter[int] = Counter()
     for n, cart in enumerate(carts):
         if cart.coupon:
-            wanted[cart.customer_id] += 3 if n < counted else 2
+            wanted[cart.customer_id] += 5 if n < counted else 4
     return dict(wanted)
 
 
@@ -192,18 +197,45 @@ def _coupon_for(world: World, cart: Cart) -> int | None:
     return world.coupons[cart.customer_id].pop() if cart.coupon and world.coupons[cart.customer_id] else None
 
 
-def run_service(world: World, carts: list[Cart]) -> float:
+def _service_inputs(world: World, carts: list[Cart]) -> list[tuple[int, Any]]:
     from siyu.orders import services
 
-    inputs = [
+    return [
         (cart.customer_id, services.CheckoutInput(
             lines=[services.LineInput(quantity=q, sku_id=s) for s, q in cart.lines], address=ADDRESS,
             coupon_id=_coupon_for(world, cart)))
         for cart in carts
     ]
+
+
+def run_service(world: World, carts: list[Cart]) -> float:
+    from siyu.orders import services
+
+    inputs = _service_inputs(world, carts)
     started = time.perf_counter()
     for customer_id, data in inputs:
         services.place_order(enterprise_id=world.enterprise_id, customer_id=customer_id, data=data)
+    return time.perf_counter() - started
+
+
+def run_service_concurrent(world: World, carts: list[Cart], clients: int) -> float:
+    from django.db import connection
+
+    from siyu.orders import services
+
+    inputs = _service_inputs(world, carts)
+    shares = [inputs[i::clients] for i in range(clients)]
+
+    def caller(share: list[tuple[int, Any]]) -> None:
+        try:
+            for customer_id, data in share:
+                services.place_order(enterprise_id=world.enterprise_id, customer_id=customer_id, data=data)
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(caller, shares))
     return time.perf_counter() - started
 
 
@@ -221,7 +253,7 @@ def _request(port: int, method: str, path: str, body: Any, token: str | None, ex
     return json.loads(payload)
 
 
-def run_api(world: World, carts: list[Cart], port: int) -> float:
+def _api_bodies(world: World, carts: list[Cart]) -> list[tuple[str, bytes]]:
     bodies = []
     for cart in carts:
         body: dict[str, Any] = {"lines": [{"sku_id": s, "quantity": q} for s, q in cart.lines], "address": ADDRESS}
@@ -229,18 +261,30 @@ def run_api(world: World, carts: list[Cart], port: int) -> float:
         if coupon is not None:
             body["coupon_id"] = coupon
         bodies.append((world.tokens[cart.customer_id], json.dumps(body).encode()))
+    return bodies
+
+
+def _post_orders(port: int, bodies: list[tuple[str, bytes]]) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for token, body_bytes in bodies:
+            conn.request("POST", "/api/storefront/orders", body=body_bytes,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 201:
+                raise SystemExit(f"API answered {response.status}: {payload[:300]!r}")
+    finally:
+        conn.close()
+
+
+def run_api(world: World, carts: list[Cart], port: int, clients: int = 1) -> float:
+    bodies = _api_bodies(world, carts)
+    shares = [bodies[i::clients] for i in range(clients)]
     started = time.perf_counter()
-    for token, body_bytes in bodies:
-        conn.request("POST", "/api/storefront/orders", body=body_bytes,
-                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        payload = response.read()
-        if response.status != 201:
-            raise SystemExit(f"API answered {response.status}: {payload[:300]!r}")
-    elapsed = time.perf_counter() - started
-    conn.close()
-    return elapsed
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(lambda share: _post_orders(port, share), shares))
+    return time.perf_counter() - started
 
 
 def count_queries(world: World, carts: list[Cart]) -> tuple[float, int]:
@@ -321,18 +365,20 @@ def _count_orders(prefix: str = "") -> int:
     return qs.filter(order_no__startswith=prefix).count() if prefix else qs.count()
 
 
-def _measure(world: World, carts: list[Cart], port: int) -> dict[str, float]:
+def _measure(world: World, carts: list[Cart], port: int, clients: int) -> dict[str, float]:
     seconds: dict[str, float] = {}
     for method, run in (
         ("baseline", lambda: run_baseline(world, carts)),
         ("service", lambda: run_service(world, carts)),
         ("api", lambda: run_api(world, carts, port)),
+        ("service_concurrent", lambda: run_service_concurrent(world, carts, clients)),
+        ("api_concurrent", lambda: run_api(world, carts, port, clients)),
     ):
         before = _count_orders()
         seconds[method] = run()
         if _count_orders() - before != len(carts):
             raise SystemExit(f"{method} did not write {len(carts)} orders")
-        print(f"  {method:<8} {len(carts) / seconds[method]:>8,.0f} orders/s  ({seconds[method]:.2f} s)", flush=True)
+        print(f"  {method:<18} {len(carts) / seconds[method]:>8,.0f} orders/s  ({seconds[method]:.2f} s)", flush=True)
     seconds["load"], seconds["price"] = run_pricing(world, carts)
     seconds["queries_mean"], seconds["queries_max"] = count_queries(world, carts[:COUNTED])
     return seconds
@@ -342,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=1000, help="orders per method")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent callers for the concurrent figures")
     parser.add_argument("--database-url", default=None, help="default: a fresh var/bench/checkout.sqlite3")
     args = parser.parse_args(argv)
     url = fresh_database("checkout", args.database_url)
@@ -362,12 +409,12 @@ def main(argv: list[str] | None = None) -> None:
                           customer_ids=customer_ids, tokens=tokens, coupons={cid: [] for cid in customer_ids})
             carts = _carts(world, args.orders, rng)
             world.coupons.update(_coupons(scope, _coupons_wanted(carts, COUNTED)))
-            seconds = _measure(world, carts, port)
+            seconds = _measure(world, carts, port, args.clients)
         finally:
             server.terminate()
             server.wait(timeout=30)
     n = args.orders
-    rate = {m: n / seconds[m] for m in ("baseline", "service", "api")}
+    rate = {m: n / seconds[m] for m in ("baseline", "service", "api", "service_concurrent", "api_concurrent")}
     price_ms, load_ms = 1000 * seconds["price"] / n, 1000 * seconds["load"] / n
     service_ms = 1000 / rate["service"]
     table = [
@@ -376,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         ("baseline (plain order insert)", f"{rate['baseline']:,.0f} orders/s"),
         ("service (place_order)", f"{rate['service']:,.0f} orders/s  {rate['service'] / rate['baseline']:.0%}"),
         ("API (POST /api/storefront/orders)", f"{rate['api']:,.0f} orders/s  {rate['api'] / rate['baseline']:.0%}"),
+        (f"service, {args.clients} concurrent callers", f"{rate['service_concurrent']:,.0f} orders/s"),
+        (f"API, {args.clients} concurrent clients", f"{rate['api_concurrent']:,.0f} orders/s"),
         ("pricing engine (price)", f"{price_ms:.3f} ms/order  ({price_ms / service_ms:.1%} of a checkout)"),
         ("pricing loader (load_pricing_input)", f"{load_ms:.3f} ms/order"),
         ("statements per place_order",
@@ -387,6 +436,8 @@ def main(argv: list[str] | None = None) -> None:
         "baseline_orders_per_s": rate["baseline"],
         "service_orders_per_s": rate["service"],
         "api_orders_per_s": rate["api"],
+        "service_concurrent_orders_per_s": rate["service_concurrent"],
+        "api_concurrent_orders_per_s": rate["api_concurrent"],
         "pricing_ms_per_order": price_ms,
         "pricing_load_ms_per_order": load_ms,
         "service_queries_per_order": seconds["queries_mean"],
@@ -394,6 +445,8 @@ def main(argv: list[str] | None = None) -> None:
     ratios = {
         "service_orders_per_s_vs_plain_insert": rate["service"] / rate["baseline"],
         "api_orders_per_s_vs_plain_insert": rate["api"] / rate["baseline"],
+        "service_concurrent_orders_per_s_vs_plain_insert": rate["service_concurrent"] / rate["baseline"],
+        "api_concurrent_orders_per_s_vs_plain_insert": rate["api_concurrent"] / rate["baseline"],
         "pricing_ms_per_order_vs_service_ms_per_order": price_ms / service_ms,
     }
     report("checkout", table, figures, ratios)
