@@ -13,7 +13,7 @@ from siyu.core.pagination import Page, paginate
 from siyu.org import queries, services
 from siyu.org.schemas import (
     ErrorOut,
-    PageQuery,
+    OrgPageQuery,
     RegionPage,
     StaffPage,
     StorePage,
@@ -39,19 +39,19 @@ def _page(page: Page[Any]) -> dict[str, Any]:
 
 
 @router.get("/regions", response={200: RegionPage, **ERRORS}, summary="Regions the caller may see")
-def list_regions(request: HttpRequest, params: Query[PageQuery]) -> dict[str, Any]:
+def list_regions(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
     qs = queries.regions_with_counts(scope_of(request))
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
 
 
 @router.get("/stores", response={200: StorePage, **ERRORS}, summary="Stores the caller may see")
-def list_stores(request: HttpRequest, params: Query[PageQuery]) -> dict[str, Any]:
+def list_stores(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
     qs = queries.stores_with_counts(scope_of(request))
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
 
 
 @router.get("/staff", response={200: StaffPage, **ERRORS}, summary="Staff the caller may see")
-def list_staff(request: HttpRequest, params: Query[PageQuery]) -> dict[str, Any]:
+def list_staff(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
     qs = queries.staff(scope_of(request)).order_by("id")
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
 
@@ -81,7 +81,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any
 
 
 @router.get("/tokens", response={200: TokenPage, **ERRORS}, summary="API tokens of the enterprise (HQ admin)")
-def list_tokens(request: HttpRequest, params: Query[PageQuery]) -> dict[str, Any]:
+def list_tokens(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
     qs = queries.api_tokens(scope_of(request))
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
 

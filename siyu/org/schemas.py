@@ -18,7 +18,7 @@ class ErrorOut(Schema):
     index: int | None = None
 
 
-class PageQuery(Schema):
+class OrgPageQuery(Schema):
     model_config = ConfigDict(extra="forbid")
 
     page: int = Field(1, ge=1, le=1_000_000)

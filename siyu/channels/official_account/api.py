@@ -11,21 +11,16 @@ from pydantic import Field
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.channels.official_account import queries, services
+from siyu.core.pagination import MAX_PAGE_SIZE
+from siyu.org.schemas import ErrorOut
 
 router = Router()
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    field: str | None = None
-    index: int | None = None
 
 
 ERRORS: dict[int, type[ErrorOut]] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
-class AccountOut(Schema):
+class OaAccountOut(Schema):
     id: int
     name: str
     app_id: str
@@ -153,7 +148,7 @@ class TemplateOut(Schema):
     sent_at: datetime | None
 
 
-class CallbackOut(Schema):
+class OaCallbackOut(Schema):
     id: int
     event: str
     status: str
@@ -181,17 +176,17 @@ class FollowerSyncOut(Schema):
     finished_at: datetime | None
 
 
-class PageQuery(Schema):
-    status: str = ""
-    page: int = 1
-    page_size: int = 20
+class OaPageQuery(Schema):
+    status: str = Field("", max_length=20)
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE)
 
 
 def _articles(items: list[ArticleIn] | None) -> list[dict[str, str]]:
     return [item.dict() for item in items or []]
 
 
-@router.get("/accounts", response={200: list[AccountOut], **ERRORS}, summary="Official Accounts")
+@router.get("/accounts", response={200: list[OaAccountOut], **ERRORS}, summary="Official Accounts")
 def list_accounts(request: HttpRequest) -> Any:
     return queries.accounts(scope_of(request))
 
@@ -318,15 +313,15 @@ def send_template(request: HttpRequest, account_id: int, payload: TemplateIn) ->
 
 
 @router.get("/accounts/{account_id}/template-messages", response={200: list[TemplateOut], **ERRORS})
-def list_templates(request: HttpRequest, account_id: int, params: Query[PageQuery]) -> Any:
+def list_templates(request: HttpRequest, account_id: int, params: Query[OaPageQuery]) -> Any:
     page = queries.template_sends(
         scope_of(request), account_id, status=params.status, page=params.page, page_size=params.page_size
     )
     return page.items
 
 
-@router.get("/accounts/{account_id}/callbacks", response={200: list[CallbackOut], **ERRORS})
-def list_callbacks(request: HttpRequest, account_id: int, params: Query[PageQuery]) -> Any:
+@router.get("/accounts/{account_id}/callbacks", response={200: list[OaCallbackOut], **ERRORS})
+def list_callbacks(request: HttpRequest, account_id: int, params: Query[OaPageQuery]) -> Any:
     page = queries.callback_log(
         scope_of(request), account_id, status=params.status, page=params.page, page_size=params.page_size
     )

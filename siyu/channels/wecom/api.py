@@ -37,7 +37,7 @@ from siyu.channels.wecom.schemas import (
 )
 from siyu.core.errors import PermissionDenied
 from siyu.core.pagination import Page
-from siyu.org.schemas import ErrorOut, PageQuery
+from siyu.org.schemas import ErrorOut, OrgPageQuery
 from siyu.org.scope import Scope
 
 router = Router()
@@ -74,7 +74,7 @@ def _code_detail(scope: Scope, code_id: int) -> dict[str, Any]:
 
 
 @router.get("/codes", response={200: CodePage, **ERRORS}, summary="Channel codes the caller may see")
-def list_codes(request: HttpRequest, q: Query[PageQuery], status: str = "") -> dict[str, Any]:
+def list_codes(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
     return _page(queries.code_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
 
 
@@ -173,7 +173,7 @@ def sync_groups(request: HttpRequest, account_id: int) -> dict[str, int]:
 
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
-def list_groups(request: HttpRequest, q: Query[PageQuery], search: str = "") -> dict[str, Any]:
+def list_groups(request: HttpRequest, q: Query[OrgPageQuery], search: str = "") -> dict[str, Any]:
     return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search))
 
 
@@ -203,7 +203,7 @@ def start_transfer(request: HttpRequest, payload: TransferIn) -> Status[Any]:
 
 
 @router.get("/transfers", response={200: TransferPage, **ERRORS}, summary="Inheritances")
-def list_transfers(request: HttpRequest, q: Query[PageQuery]) -> dict[str, Any]:
+def list_transfers(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
     return _page(queries.transfer_jobs(scope_of(request), page=q.page, page_size=q.page_size))
 
 
@@ -219,7 +219,7 @@ def get_transfer(request: HttpRequest, job_id: int, status: str = "") -> dict[st
 
 
 @router.get("/outbox", response={200: CallPage, **ERRORS}, summary="Outbound WeCom calls and their state (HQ)")
-def list_outbox(request: HttpRequest, q: Query[PageQuery], status: str = "") -> dict[str, Any]:
+def list_outbox(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
     return _page(queries.outbox(scope_of(request), status=status, page=q.page, page_size=q.page_size))
 
 
@@ -254,7 +254,7 @@ def create_mass_send(request: HttpRequest, payload: WecomMassSendIn) -> Status[A
 
 @router.get("/mass-sends", response={200: WecomMassSendPage, **ERRORS},
             summary="Mass sends the caller may see, with sent / unsent counts")
-def list_mass_sends(request: HttpRequest, q: Query[PageQuery], status: str = "") -> dict[str, Any]:
+def list_mass_sends(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
     return _page(queries.mass_send_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
 
 
@@ -304,7 +304,7 @@ def create_moment(request: HttpRequest, payload: WecomMomentIn) -> Status[Any]:
 
 
 @router.get("/moments", response={200: WecomMomentPage, **ERRORS}, summary="Moment tasks the caller may see")
-def list_moments(request: HttpRequest, q: Query[PageQuery], status: str = "") -> dict[str, Any]:
+def list_moments(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
     return _page(queries.moment_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
 
 

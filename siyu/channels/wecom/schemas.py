@@ -47,7 +47,7 @@ class CodePatchIn(Schema):
     welcome_attachments: list[AttachmentIn] | None = None
 
 
-class StaffRef(Schema):
+class WecomStaffRef(Schema):
     id: int
     name: str
     wecom_userid: str
@@ -70,7 +70,7 @@ class CodeOut(Schema):
 
 
 class CodeDetailOut(CodeOut):
-    staff: list[StaffRef]
+    staff: list[WecomStaffRef]
     tag_ids: list[int]
 
 
@@ -213,7 +213,7 @@ class CallPage(PageMeta):
     items: list[CallOut]
 
 
-class CallbackOut(Schema):
+class WecomCallbackOut(Schema):
     id: int
     kind: str
     account_id: int | None
@@ -226,10 +226,10 @@ class CallbackOut(Schema):
 
 
 class CallbackPage(PageMeta):
-    items: list[CallbackOut]
+    items: list[WecomCallbackOut]
 
 
-class AccountOut(Schema):
+class WecomAccountOut(Schema):
     id: int
     kind: str
     name: str
@@ -361,5 +361,5 @@ class WecomMomentPage(PageMeta):
 
 
 class WecomMomentDetailOut(WecomMomentOut):
-    staff: list[StaffRef]
+    staff: list[WecomStaffRef]
     tag_ids: list[int]
