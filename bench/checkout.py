@@ -143,7 +143,7 @@ def _coupons_wanted(carts: list[Cart], counted: int) -> dict[int, int]:
 def _login(port: int, sim_url: str, users: int) -> tuple[list[int], dict[int, str]]:
     import httpx
 
-    from siyu.orders.testing_simulator import DEMO_APP_ID
+    from siyu.channels.simulator.miniprogram import DEMO_APP_ID
 
     ids, tokens = [], {}
     for n in range(users):
@@ -156,7 +156,7 @@ def _login(port: int, sim_url: str, users: int) -> tuple[list[int], dict[int, st
 
 def _mall_account(enterprise_id: int, sim_url: str) -> None:
     from siyu.channels.models import ChannelAccount
-    from siyu.orders.testing_simulator import DEMO_APP_ID, DEMO_SECRET
+    from siyu.channels.simulator.miniprogram import DEMO_APP_ID, DEMO_SECRET
 
     account = ChannelAccount(enterprise_id=enterprise_id, kind="miniprogram", name="商城", app_id=DEMO_APP_ID,
                              callback_token="bench", base_url=f"{sim_url}/mp")  # noqa: S106
@@ -393,14 +393,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     url = fresh_database("checkout", args.database_url)
     setup_django()
+    from siyu.channels.simulator import miniprogram
     from siyu.channels.simulator.server import SimulatorServer
-    from siyu.orders import testing_simulator
 
     rng = Random(args.seed)
     enterprise_id, store_id, scope = _org()
     sku_ids = _catalog(scope, rng)
     port = _free_port()
-    with SimulatorServer(port=0, mounts={"/mp": testing_simulator.app}) as sim:
+    with SimulatorServer(port=0, mounts={"/mp": miniprogram.app}) as sim:
         _mall_account(enterprise_id, sim.base_url)
         server = _start_server(port)
         try:

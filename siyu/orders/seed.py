@@ -13,9 +13,9 @@ MP_TOKEN = "siyuDemoMpToken"  # noqa: S105 - only ever talks to the local simula
 
 def seed_orders(enterprise_id: int, rng: Any, progress: Any) -> None:
     from siyu.channels.services import ensure_account
+    from siyu.channels.simulator.miniprogram import DEMO_APP_ID, DEMO_SECRET
     from siyu.core.errors import DomainError
     from siyu.orders.demo import seed_demo_orders
-    from siyu.orders.testing_simulator import DEMO_APP_ID, DEMO_SECRET
 
     note = getattr(progress, "note", None)
     try:

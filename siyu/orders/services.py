@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from siyu.catalog import queries as catalog_queries
 from siyu.catalog import services as catalog_services
+from siyu.channels.miniprogram import client as miniprogram
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -50,7 +51,6 @@ from siyu.customers.services import (
     resolve_customer,
 )
 from siyu.customers.validation import normalize_phone
-from siyu.orders import miniprogram
 from siyu.orders.models import (
     OPEN_AFTER_SALE,
     AfterSale,

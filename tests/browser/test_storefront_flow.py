@@ -17,10 +17,10 @@ from playwright.sync_api import Page, expect
 
 from siyu.catalog.models import Sku
 from siyu.channels.models import ChannelAccount
+from siyu.channels.simulator import miniprogram as mp_sim
 from siyu.channels.simulator.server import SimulatorServer
 from siyu.core.money import Money
 from siyu.orders import services as order_services
-from siyu.orders import testing_simulator as mp_sim
 from siyu.orders.models import Order
 from siyu.org.scope import scope_for_staff
 from siyu.promotions import services as promotions

@@ -1,5 +1,6 @@
-"""Storefront tests: the mini-program platform is the simulator on a loopback port (siyu.orders.testing_simulator);
-the mall talks to Siyu's API through Django's test client with the customer token the login returns."""
+"""Storefront tests: the mini-program platform is the simulator on a loopback port
+(siyu.channels.simulator.miniprogram); the mall talks to Siyu's API through Django's test client with the
+customer token the login returns."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 from django.test import Client
 
 from siyu.channels.models import ChannelAccount
+from siyu.channels.simulator import miniprogram as mp_sim
 from siyu.channels.simulator.server import SimulatorServer
-from siyu.orders import testing_simulator as mp_sim
 from tests.conftest import Org
 from tests.orders.helpers import Shop, build_shop
 

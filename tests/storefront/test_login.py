@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from siyu.channels.simulator import miniprogram as mp_sim
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import IdentityInput, create_customer
 from siyu.orders import services
-from siyu.orders import testing_simulator as mp_sim
 from siyu.orders.models import StorefrontSession
 from tests.conftest import Org
 from tests.storefront.conftest import APP_ID, Phone

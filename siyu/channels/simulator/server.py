@@ -34,10 +34,9 @@ def dispatcher(mounts: dict[str, WSGIApp]) -> WSGIApp:
 
 
 def default_mounts() -> dict[str, WSGIApp]:
-    from siyu.channels.simulator import oa, wecom
-    from siyu.orders import testing_simulator
+    from siyu.channels.simulator import miniprogram, oa, wecom
 
-    return {"/wecom": wecom.app, "/oa": oa.app, "/mp": testing_simulator.app}
+    return {"/wecom": wecom.app, "/oa": oa.app, "/mp": miniprogram.app}
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

@@ -3,7 +3,7 @@ the user's openid, unionid (when the app is bound to an Open Platform account) a
 
 An httpx client with explicit timeouts; failures sort into RetryableError (busy, quota, network, 5xx) and
 TerminalError (bad or used code, wrong secret). Results cross the boundary as a frozen dataclass. Knows nothing of the
-database. (It belongs in `channels/miniprogram/` when that package exists; the storefront login is its only user.)
+database.
 """
 
 from __future__ import annotations
