@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +25,12 @@ from tests.channels.wecom.conftest import AES_KEY, CORP_ID, TOKEN, Wecom
 from tests.conftest import Org
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run(coroutine: Any) -> Any:
+    """asyncio.run on a thread of its own: the browser tests' Playwright keeps an event loop running on this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +113,7 @@ def test_async_callers_in_flight_together_share_one_batch() -> None:
     async def burst() -> list[int]:
         return list(await asyncio.gather(*(committer.asubmit(i) for i in range(100))))
 
-    assert asyncio.run(burst()) == [i * 2 for i in range(100)]
+    assert _run(burst()) == [i * 2 for i in range(100)]
     assert sorted(i for batch in batches for i in batch) == list(range(100))
     assert len(batches) == 1  # all 100 had queued before the writer took its first batch
 
@@ -147,7 +154,7 @@ def test_a_failed_batch_fails_its_callers_and_the_next_batch_is_written() -> Non
                 results.append(exc)
         return results
 
-    first, second = asyncio.run(twice())
+    first, second = _run(twice())
     assert isinstance(first, RuntimeError)
     assert second == "ok:d"
 
@@ -182,7 +189,7 @@ def _asgi(method: str, path: str, query: dict[str, str], body: bytes, chunk: int
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(application(scope, receive, send))
+    _run(application(scope, receive, send))
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
