@@ -144,3 +144,13 @@ class ApiTokenForm(forms.Form):
         field.choices = [
             (member.pk, f"{member.name} · {member.store.name if member.store else _('HQ')}") for member in staff
         ]
+
+
+class TagLibraryItemForm(forms.Form):
+    """One tag or tag group of the library, named by its id, as its delete button posts it."""
+
+    id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class TagLibraryRenameForm(TagLibraryItemForm):
+    name = forms.CharField(label=_("New name"), max_length=64)

@@ -134,6 +134,11 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "customer.export": _("Customers exported"),
     "tag_group.create": _("Tag group created"),
     "tag.create": _("Tag created"),
+    "tag_group.rename": _("Tag group renamed"),
+    "tag_group.delete": _("Tag group deleted"),
+    "tag.rename": _("Tag renamed"),
+    "tag.delete": _("Tag deleted"),
+    "oa.follower_sync": _("Official Account follower sync started"),
     "api_token.create": _("API token created"),
     "api_token.revoke": _("API token revoked"),
 }

@@ -20,14 +20,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from siyu.console import forms, hooks, labels
 from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
-from siyu.core.errors import DomainError, NotFound, PermissionDenied
+from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.management.commands.demo import DEMO_PASSWORD, DEMO_USER
 from siyu.core.pagination import paginate
 from siyu.core.timeutil import local_day
@@ -360,11 +360,105 @@ def _create_from_post(request: HttpRequest, scope: Scope, group_form: Any, tag_f
     return redirect("console:tags")
 
 
+_GONE_MESSAGE = {
+    "group": gettext_lazy("This tag group no longer exists."),
+    "tag": gettext_lazy("This tag no longer exists."),
+}
+
+
+def _library_tag(scope: Scope, tag_id: int) -> Any:
+    tag = customer_queries.tags(scope).filter(pk=tag_id).first()
+    if tag is None:
+        raise NotFound(f"tag {tag_id} not found", field="id")
+    return tag
+
+
+def _rename_group(request: HttpRequest, scope: Scope, data: dict[str, Any]) -> str:
+    group = customer_queries.get_tag_group(scope, data["id"])
+    old = group.name
+    customer_services.rename_tag_group(group=group, name=data["name"], actor=request.user)
+    return _("Tag group “%(old)s” renamed to “%(new)s”.") % {"old": old, "new": group.name}
+
+
+def _delete_group(request: HttpRequest, scope: Scope, data: dict[str, Any]) -> str:
+    group = customer_queries.get_tag_group(scope, data["id"])
+    name = group.name
+    removed = customer_services.delete_tag_group(group=group, actor=request.user)
+    done = ngettext(
+        "Tag group “%(name)s” deleted with its tags: %(count)s customer tag removed.",
+        "Tag group “%(name)s” deleted with its tags: %(count)s customer tags removed.",
+        removed,
+    )
+    return done % {"name": name, "count": removed}
+
+
+def _rename_tag(request: HttpRequest, scope: Scope, data: dict[str, Any]) -> str:
+    tag = _library_tag(scope, data["id"])
+    old = tag.name
+    customer_services.rename_tag(tag=tag, name=data["name"], actor=request.user)
+    return _("Tag “%(old)s” renamed to “%(new)s”.") % {"old": old, "new": tag.name}
+
+
+def _delete_tag(request: HttpRequest, scope: Scope, data: dict[str, Any]) -> str:
+    tag = _library_tag(scope, data["id"])
+    name = tag.name
+    untagged = customer_services.delete_tag(tag=tag, actor=request.user)
+    done = ngettext(
+        "Tag “%(name)s” deleted: %(count)s customer lost it.",
+        "Tag “%(name)s” deleted: %(count)s customers lost it.",
+        untagged,
+    )
+    return done % {"name": name, "count": untagged}
+
+
+_LIBRARY_EDITS: dict[str, Callable[[HttpRequest, Scope, dict[str, Any]], str]] = {
+    "rename_group": _rename_group,
+    "delete_group": _delete_group,
+    "rename_tag": _rename_tag,
+    "delete_tag": _delete_tag,
+}
+
+
+def _edit_error(exc: DomainError, kind: str) -> str:
+    """The service's refusal in the operator's words (its own messages are English, for the API)."""
+    if exc.code == "duplicate":
+        return str(_DUPLICATE_MESSAGE[kind])
+    if exc.code == "not_found":
+        return str(_GONE_MESSAGE[kind])
+    if exc.code == "wecom_name_too_long":
+        return _("This name is too long for WeCom, where this tag is linked to a corp tag: choose a shorter one.")
+    if exc.field == "name":
+        return _("A name is 1 to 64 characters.")
+    return exc.message
+
+
+def _edit_from_post(request: HttpRequest, scope: Scope, action: str) -> HttpResponse:
+    """Rename or delete one tag or group from its row on the page; the outcome is a message on the redirected page."""
+    if not scope.is_hq:
+        raise PermissionDenied("only HQ edits the tag library")
+    kind = "group" if action.endswith("_group") else "tag"
+    form_class = forms.TagLibraryRenameForm if action.startswith("rename") else forms.TagLibraryItemForm
+    form = form_class(request.POST)
+    try:
+        if not form.is_valid():
+            field = "id" if "id" in form.errors else "name"
+            raise ValidationFailed("invalid form", field=field, code="not_found" if field == "id" else "invalid")
+        done = _LIBRARY_EDITS[action](request, scope, form.cleaned_data)
+    except DomainError as exc:
+        messages.error(request, _edit_error(exc, kind))
+    else:
+        messages.success(request, done)
+    return redirect("console:tags")
+
+
 @console_view
 def tag_library(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    group_choices: forms.Choices = [(g.pk, g.name) for g in customer_queries.tag_library(scope)]
     posted = request.method == "POST"
+    action = request.POST.get("form", "") if posted else ""
+    if action in _LIBRARY_EDITS:
+        return _edit_from_post(request, scope, action)
+    group_choices: forms.Choices = [(g.pk, g.name) for g in customer_queries.tag_library(scope)]
     group_form = forms.TagGroupForm(request.POST if posted and request.POST.get("form") == "group" else None)
     tag_form = forms.TagForm(
         group_choices,

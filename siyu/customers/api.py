@@ -34,10 +34,14 @@ from siyu.customers.schemas import (
     MergeIn,
     MergeOut,
     ProfileOut,
+    TagDeleteOut,
+    TagGroupDeleteOut,
     TagGroupIn,
     TagGroupOut,
+    TagGroupPatchIn,
     TagIn,
     TagOut,
+    TagPatchIn,
     TimelineQuery,
 )
 from siyu.org import queries as org_queries
@@ -218,6 +222,72 @@ def create_tag(request: HttpRequest, group_id: int, payload: TagIn) -> Status[An
         group=group, name=payload.name, kind=str(payload.kind), rule=payload.rule, actor=actor_of(request)
     )
     return Status(201, tag)
+
+
+def _require_hq(scope: Scope) -> None:
+    if not scope.is_hq:
+        raise PermissionDenied("the tag library is managed by HQ")
+
+
+def _get_tag(scope: Scope, tag_id: int) -> Any:
+    tag = queries.tags(scope).filter(pk=tag_id).first()
+    if tag is None:
+        raise NotFound(f"tag {tag_id} not found", field="tag_id")
+    return tag
+
+
+@router.patch(
+    "/tag-groups/{int:group_id}",
+    response={200: TagGroupOut, **WRITE_ERRORS},
+    tags=["tags"],
+    summary="Rename a tag group (HQ; 409 duplicate when the enterprise has a group of that name)",
+)
+def rename_tag_group(request: HttpRequest, group_id: int, payload: TagGroupPatchIn) -> Any:
+    scope = scope_of(request)
+    _require_hq(scope)
+    group = queries.get_tag_group(scope, group_id)
+    return services.rename_tag_group(group=group, name=payload.name, actor=actor_of(request))
+
+
+@router.delete(
+    "/tag-groups/{int:group_id}",
+    response={200: TagGroupDeleteOut, **WRITE_ERRORS},
+    tags=["tags"],
+    summary="Delete a tag group with its tags, removing them from every customer (HQ)",
+)
+def delete_tag_group(request: HttpRequest, group_id: int) -> dict[str, int]:
+    scope = scope_of(request)
+    _require_hq(scope)
+    group = queries.get_tag_group(scope, group_id)
+    tags = queries.tags(scope).filter(group_id=group.pk).count()
+    removed = services.delete_tag_group(group=group, actor=actor_of(request))
+    return {"id": group_id, "tags_deleted": tags, "customer_tags_removed": removed}
+
+
+@router.patch(
+    "/tags/{int:tag_id}",
+    response={200: TagOut, **WRITE_ERRORS},
+    tags=["tags"],
+    summary="Rename a tag (HQ; 409 duplicate when its group has a tag of that name)",
+)
+def rename_tag(request: HttpRequest, tag_id: int, payload: TagPatchIn) -> Any:
+    scope = scope_of(request)
+    _require_hq(scope)
+    tag = _get_tag(scope, tag_id)
+    return services.rename_tag(tag=tag, name=payload.name, actor=actor_of(request))
+
+
+@router.delete(
+    "/tags/{int:tag_id}",
+    response={200: TagDeleteOut, **WRITE_ERRORS},
+    tags=["tags"],
+    summary="Delete a tag, removing it from every customer who carries it (HQ)",
+)
+def delete_tag(request: HttpRequest, tag_id: int) -> dict[str, int]:
+    scope = scope_of(request)
+    _require_hq(scope)
+    untagged = services.delete_tag(tag=_get_tag(scope, tag_id), actor=actor_of(request))
+    return {"id": tag_id, "customers_untagged": untagged}
 
 
 @router.post("/tags/bulk-tag", response={200: BulkTagOut, **WRITE_ERRORS}, tags=["tags"], summary="Tag many customers")

@@ -212,6 +212,30 @@ class TagIn(Input):
     rule: dict[str, Any] = Field(default_factory=dict)
 
 
+class TagGroupPatchIn(Input):
+    """A group's name is all that changes: whether it is mutually exclusive is fixed at creation (the service has no
+    way to change it), so sending `exclusive` is a 422 naming the field."""
+
+    name: str = Field(min_length=1, max_length=64)
+
+
+class TagPatchIn(Input):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class TagDeleteOut(Schema):
+    id: int
+    customers_untagged: int = Field(description="customers who carried the tag and lost it")
+
+
+class TagGroupDeleteOut(Schema):
+    id: int
+    tags_deleted: int
+    customer_tags_removed: int = Field(
+        description="customer-tag pairs removed with the group's tags (a customer with two of them counts twice)"
+    )
+
+
 class TagOut(Schema):
     id: int
     name: str
