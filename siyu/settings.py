@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "siyu.console.middleware.ChineseByDefaultMiddleware",  # the console is Chinese unless the user switches
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "siyu.api.middleware.RejectNulMiddleware",  # 400, not a 500 from PostgreSQL, for NUL in API input
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -6,6 +6,7 @@ batches): domain errors with their own status, malformed input as 422, never a 5
 
 from __future__ import annotations
 
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -21,6 +22,15 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=API_AUTH,
 )
+
+
+@api.exception_handler(DataError)
+def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    """A value the database cannot hold (a number out of range, say) that validation let through: the caller's input,
+    so a 400; the service's transaction has already rolled back."""
+    body = {"code": "invalid_input", "message": "a value is out of range or cannot be stored", "field": None,
+            "index": None}
+    return api.create_response(request, body, status=400)
 
 
 @api.exception_handler(DomainError)

@@ -42,7 +42,7 @@ def _call(client: Client, headers: dict[str, str], path: str, method: str, op: d
             path = path.replace("{" + param["name"] + "}", str(abs(int(value))) if isinstance(value, int) else "1")
         elif param["in"] == "query":
             query[param["name"]] = value
-    bodies = ['{"unexpected": true}', "[]", "not json", json.dumps({"x": "y" * 5000})]
+    bodies = ['{"unexpected": true}', "[]", "not json", json.dumps({"x": "y" * 5000, "name": "\u0000"})]
     body = bodies[n % len(bodies)]
     if method == "get":
         response = client.get(path, query, headers=headers)

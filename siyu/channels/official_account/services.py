@@ -19,6 +19,7 @@ from urllib.parse import quote
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from siyu.channels.common import storable
 from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
 from siyu.channels.official_account import callbacks as wire
@@ -353,9 +354,9 @@ def _log(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, 
     return InboundCallback.objects.create(
         account=account,
         kind=AccountKind.OFFICIAL_ACCOUNT,
-        query={key: str(value)[:512] for key, value in query.items()},
-        body=body[: wire.MAX_BODY_BYTES].decode("utf-8", errors="replace"),
-        **fields,
+        query=storable.query(query),
+        body=storable.text(body, wire.MAX_BODY_BYTES),
+        **{k: storable.text(v) if k == "plaintext" and isinstance(v, str) else v for k, v in fields.items()},
     )
 
 

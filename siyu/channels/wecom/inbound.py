@@ -19,6 +19,7 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django_tasks_db import DatabaseBackend
 
+from siyu.channels.common import storable
 from siyu.channels.common.crypto import SIGNATURE_MISMATCH, CryptoError
 from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
@@ -67,8 +68,8 @@ def _log(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, 
     return InboundCallback.objects.create(
         account=account,
         kind=AccountKind.WECOM,
-        query={k: str(v)[:512] for k, v in query.items()},
-        body=body[:MAX_BODY].decode("utf-8", errors="replace"),
+        query=storable.query(query),
+        body=storable.text(body, MAX_BODY),
         **fields,
     )
 
@@ -129,9 +130,9 @@ async def areceive(*, account_id: int, query: Mapping[str, str], body: bytes) ->
 def _received(account: ChannelAccount, query: Mapping[str, str], body: bytes, plaintext: bytes) -> Received:
     return Received(
         account_id=account.pk,
-        query={k: str(v)[:512] for k, v in query.items()},
-        body=body[:MAX_BODY].decode("utf-8", errors="replace"),
-        plaintext=plaintext.decode("utf-8", errors="replace"),
+        query=storable.query(query),
+        body=storable.text(body, MAX_BODY),
+        plaintext=storable.text(plaintext),
     )
 
 

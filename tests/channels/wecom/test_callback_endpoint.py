@@ -112,3 +112,13 @@ def test_malformed_xml_with_entities_is_rejected_without_expanding_them(wecom: W
                                  content_type="text/xml")
     assert response.status_code in (400, 403)
     assert InboundCallback.objects.get().status == CallbackStatus.REJECTED
+
+
+def test_a_forged_body_full_of_nul_bytes_is_refused_and_logged(wecom: Wecom) -> None:
+    body = b"<xml><Encrypt>\x00\x00garbage\x00</Encrypt></xml>"
+    response = wecom.client.post(_url(wecom, msg_signature="0" * 40, timestamp="1", nonce="\x002"), data=body,
+                                 content_type="text/xml")
+    assert response.status_code in (400, 403)
+    row = InboundCallback.objects.get()
+    assert row.status == CallbackStatus.REJECTED
+    assert "\x00" not in row.body and "\ufffd" in row.body
