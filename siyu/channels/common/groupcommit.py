@@ -77,7 +77,7 @@ class GroupCommitter(Generic[T, R]):
         if not waiting.writing:
             waiting.writing = True
             waiting.task = loop.create_task(self._drain(loop, waiting))
-        return await asyncio.wait_for(future, timeout=self.timeout_s)
+        return await future  # the batch write carries the timeout: one timer per batch, not one per caller
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, waiting: _LoopQueue[T, R]) -> None:
         """Write what has gathered, then what gathered meanwhile, until nothing waits."""
@@ -90,7 +90,9 @@ class GroupCommitter(Generic[T, R]):
                 batch = waiting.pending[: self.max_batch]
                 del waiting.pending[: self.max_batch]
                 try:
-                    results = await loop.run_in_executor(self._db_thread, self._flush_or_reset, batch)
+                    results = await asyncio.wait_for(
+                        loop.run_in_executor(self._db_thread, self._flush_or_reset, batch), timeout=self.timeout_s
+                    )
                 except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error
                     for _item, future in batch:
                         if not future.done():

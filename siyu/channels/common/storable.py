@@ -18,4 +18,7 @@ def text(raw: bytes | str, limit: int | None = None) -> str:
 
 
 def query(params: Mapping[str, object], limit: int = 512) -> dict[str, str]:
-    return {text(str(key), 128): text(str(value), limit) for key, value in params.items()}
+    plain = {str(key)[:128]: str(value)[:limit] for key, value in params.items()}
+    if any(NUL in key or NUL in value for key, value in plain.items()):
+        return {text(key): text(value) for key, value in plain.items()}
+    return plain
