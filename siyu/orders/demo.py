@@ -3,7 +3,7 @@
 Repeat purchases follow the catalog's `repurchase_days` per leaf category: a customer who buys tissues or detergent
 comes back every few weeks (with some drift, and a chance each cycle of drifting away), one who buys a pan or a
 kettle buys it once. Rows are generated in memory and written with bulk inserts; events go through
-customers.ingest_events in batches. Running it again on a seeded enterprise adds nothing.
+customers.append_events in batches (the trusted set-based path). Running it again on a seeded enterprise adds nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.utils import timezone
 from siyu.catalog import queries as catalog_queries
 from siyu.catalog import services as catalog_services
 from siyu.customers import queries as customer_queries
-from siyu.customers.services import EventInput, ingest_events
+from siyu.customers.services import EventInput, append_events
 from siyu.orders.models import (
     CancelReason,
     Fulfillment,
@@ -237,7 +237,7 @@ def _write(orders: list[Order], lines: list[list[OrderLine]], now: datetime, ent
         OrderLine.objects.bulk_create(flat, batch_size=2000)
         events = _events(orders, now)
         for start in range(0, len(events), 5000):
-            ingest_events(enterprise_id=enterprise_id, batch=events[start:start + 5000])
+            append_events(enterprise_id=enterprise_id, batch=events[start:start + 5000])
     return len(flat), len(events)
 
 

@@ -119,3 +119,29 @@ def test_a_scoped_caller_cannot_write_events_for_customers_it_cannot_see(org: Or
         enterprise_id=org.enterprise.pk, batch=[event(mine, "m")], visible_customers=visible
     )
     assert result.created == 1
+
+
+def test_the_trusted_bulk_path_writes_new_keys_once_and_checks_schemas(org: Org, customer: Customer) -> None:
+    ent = org.enterprise.pk
+    other = CustomerFactory.create(enterprise=org.enterprise)
+    batch = [event(customer, "a"), event(other, "b", store_id=org.store_n1.pk, staff_id=org.n1_staff.pk),
+             event(customer, "a")]
+    assert services.append_events(enterprise_id=ent, batch=batch) == 2
+    assert services.append_events(enterprise_id=ent, batch=[*batch, event(other, "c")]) == 1
+    assert sorted(Event.objects.filter(name="page_viewed").values_list("idempotency_key", "customer_id")) == [
+        ("a", customer.pk), ("b", other.pk), ("c", other.pk)
+    ]
+    with pytest.raises(ValidationFailed) as bad:
+        services.append_events(enterprise_id=ent, batch=[event(customer, "d"), event(customer, "e", properties={})])
+    assert (bad.value.field or "").startswith("events[1]")
+    assert not Event.objects.filter(idempotency_key__in=["d", "e"]).exists()
+
+
+def test_the_trusted_bulk_path_hands_merged_customers_and_foreign_ids_to_the_batch_path(org: Org) -> None:
+    ent = org.enterprise.pk
+    absorbed, survivor = (CustomerFactory.create(enterprise=org.enterprise) for _ in range(2))
+    services.merge_customers(survivor=survivor, absorbed=absorbed, reason="manual")
+    assert services.append_events(enterprise_id=ent, batch=[event(absorbed, "late")]) == 1
+    assert Event.objects.get(idempotency_key="late").customer_id == survivor.pk
+    with pytest.raises(NotFound):
+        services.append_events(enterprise_id=ent, batch=[event(survivor, "x", store_id=10**9)])
