@@ -148,7 +148,9 @@ class OaState:
         self.tokens: dict[str, tuple[str, float]] = {}
         self.sns_tokens: dict[str, tuple[str, str, str, float]] = {}
         self.codes: dict[str, SimCode] = {}
-        self.counter = 0
+        # Ids (MsgId, msgid) keep growing across restarts, as the platform's do: a demo started again must not
+        # repeat the last run's MsgIds, which Siyu would rightly take for replays.
+        self.counter = int(time.time() * 1000)
         self.last_callback: tuple[str, dict[str, str], bytes] | None = None
         self.register(
             SimAccount(

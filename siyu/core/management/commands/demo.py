@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -81,6 +82,7 @@ class Command(BaseCommand):
         enterprise = model("org.Enterprise").objects.filter(code=DEMO_ENTERPRISE).first()
         if enterprise is None:
             return
+        point_demo_accounts_at(enterprise.pk, sim_port)
         url = f"http://127.0.0.1:{sim_port}/oa"
         for _ in range(50):  # wait for the simulator to listen
             try:
@@ -103,3 +105,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Seeded {result.customers:,} customers and {result.events:,} events in {result.seconds:.1f}s"
         )
+
+
+def point_demo_accounts_at(enterprise_id: int, sim_port: int) -> int:
+    """The demo's channel accounts talk to the simulator on 127.0.0.1; a demo started again on another SIYU_PORT moves
+    the simulator too, so their base URLs follow it (accounts pointed anywhere else are left alone)."""
+    accounts = model("channels.ChannelAccount").objects.filter(
+        enterprise_id=enterprise_id, base_url__startswith="http://127.0.0.1:"
+    )
+    moved = 0
+    for account_id, base_url in accounts.values_list("id", "base_url"):
+        url = f"http://127.0.0.1:{sim_port}{urlsplit(base_url).path}"
+        if url != base_url:
+            moved += accounts.filter(pk=account_id).update(base_url=url)
+    return moved
