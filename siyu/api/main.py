@@ -28,9 +28,7 @@ api = NinjaAPI(
 def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
     """A value the database cannot hold (a number out of range, say) that validation let through: the caller's input,
     so a 400; the service's transaction has already rolled back."""
-    body = {"code": "invalid_input", "message": "a value is out of range or cannot be stored", "field": None,
-            "index": None}
-    return api.create_response(request, body, status=400)
+    return _domain_error(request, DomainError("a value is out of range or cannot be stored", code="invalid_input"))
 
 
 @api.exception_handler(DomainError)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from siyu.core.errors import DomainError
+
 NUL = "\x00"
 
 
@@ -37,8 +39,5 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
 
 
 def _bad(field: str) -> JsonResponse:
-    return JsonResponse(
-        {"code": "invalid_character", "message": "text may not contain the NUL character (\\u0000)",
-         "field": field, "index": None},
-        status=400,
-    )
+    error = DomainError("text may not contain the NUL character (\\u0000)", field=field, code="invalid_character")
+    return JsonResponse(error.as_dict(), status=error.status)

@@ -105,7 +105,9 @@ class GroupCommitter(Generic[T, R]):
         finally:
             waiting.writing = False
 
-    def _flush_or_reset(self, batch: list[tuple[T, asyncio.Future[R]]]) -> Sequence[R]:
+    def _flush_or_reset(self, batch: Sequence[tuple[T, object]]) -> Sequence[R]:
+        """Write a batch on this thread's connection; on failure log it and drop the connection, so a broken one is
+        not reused for the next batch, then re-raise for the callers."""
         try:
             return self.flush([item for item, _future in batch])
         except Exception:
@@ -157,10 +159,8 @@ class GroupCommitter(Generic[T, R]):
         if not batch:
             return
         try:
-            results = self.flush([item for item, _future in batch])
+            results = self._flush_or_reset(batch)
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets the error; the writer lives on
-            log.exception("group commit %s: a batch of %d failed", self.name, len(batch))
-            connection.close()  # a broken connection is not reused for the next batch
             for _item, future in batch:
                 future.set_exception(exc)
             return

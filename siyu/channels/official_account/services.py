@@ -356,7 +356,7 @@ def _log(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, 
         kind=AccountKind.OFFICIAL_ACCOUNT,
         query=storable.query(query),
         body=storable.text(body, wire.MAX_BODY_BYTES),
-        **{k: storable.text(v) if k == "plaintext" and isinstance(v, str) else v for k, v in fields.items()},
+        **fields,
     )
 
 
@@ -420,7 +420,7 @@ def _store(
     message: wire.InboundMessage,
     key: str,
 ) -> None:
-    text = plaintext.decode("utf-8", errors="replace")
+    text = storable.text(plaintext)
     try:
         with transaction.atomic():
             row = _log(account, query, body, plaintext=text, signature_ok=True, event=message.event_name[:64],

@@ -53,14 +53,21 @@ _ACCOUNTS: dict[int, tuple[float, ChannelAccount | None]] = {}
 ACCOUNT_TTL_S = 5.0
 
 
+def _cached_account(account_id: int) -> tuple[bool, ChannelAccount | None]:
+    """(known, account) from the few-second cache, without touching the database."""
+    cached = _ACCOUNTS.get(account_id)
+    if cached is not None and time.monotonic() - cached[0] < ACCOUNT_TTL_S:
+        return True, cached[1]
+    return False, None
+
+
 def _account(account_id: int) -> ChannelAccount | None:
     """The live account, cached for a few seconds: a burst of callbacks costs one lookup, not one each."""
-    moment = time.monotonic()
-    cached = _ACCOUNTS.get(account_id)
-    if cached is not None and moment - cached[0] < ACCOUNT_TTL_S:
-        return cached[1]
+    known, account = _cached_account(account_id)
+    if known:
+        return account
     found = ChannelAccount.objects.filter(pk=account_id, kind=AccountKind.WECOM, is_active=True).first()
-    _ACCOUNTS[account_id] = (moment, found)
+    _ACCOUNTS[account_id] = (time.monotonic(), found)
     return found
 
 
@@ -114,9 +121,8 @@ def receive(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
 async def areceive(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
     """The same receipt for an async server (the ASGI callback endpoint): the database work of a refusal and of an
     uncached account runs on a thread; the raw row joins the group writer's next batch of this event loop."""
-    cached = _ACCOUNTS.get(account_id)
-    if cached is not None and time.monotonic() - cached[0] < ACCOUNT_TTL_S and cached[1] is not None:
-        account = cached[1]
+    _known, account = _cached_account(account_id)
+    if account is not None:
         try:
             plaintext = open_callback(crypto_for(account), query, body)
         except CryptoError:
