@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.api.auth import actor_of
 from siyu.catalog import forms, queries, services
-from siyu.core.errors import DomainError, NotFound, PermissionDenied
+from siyu.core.errors import DomainError, GateError, NotFound, PermissionDenied
 from siyu.org.scope import Scope, scope_for_user
 
 View = Callable[..., HttpResponse]
@@ -42,6 +42,13 @@ def console_page(view: View) -> View:
             return error_page(request, 404, _("We could not find that."), exc.message)
 
     return wrapper
+
+
+def require_editor_for(request: HttpRequest, scope: Scope, *, creating: bool = False) -> None:
+    """Catalog and promotion pages are read-only below HQ: a post, or the page that creates something, is refused
+    before any form is looked at, so the answer does not depend on what the form carried."""
+    if request.method == "POST" or creating:
+        services.require_editor(scope)
 
 
 def error_page(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
@@ -95,7 +102,7 @@ def _save_product(request: HttpRequest, scope: Scope, product_id: int | None, fo
             return services.create_product(scope=scope, data=data, actor=actor_of(request)).pk
         services.update_product(scope=scope, product_id=product_id, data=data, actor=actor_of(request))
         return product_id
-    except PermissionDenied:
+    except GateError:
         raise
     except DomainError as exc:
         forms.apply_domain_error(form, exc, groups={"skus": rows},
@@ -107,6 +114,7 @@ def _save_product(request: HttpRequest, scope: Scope, product_id: int | None, fo
 def product_edit(request: HttpRequest, product_id: int | None = None) -> HttpResponse:
     scope = scope_of(request)
     product = queries.get_product(scope, product_id) if product_id is not None else None
+    require_editor_for(request, scope, creating=product_id is None)
     if request.method == "POST":
         form = forms.ProductForm(scope, request.POST)
         formset = _sku_formset(request.POST)
@@ -125,11 +133,13 @@ def product_edit(request: HttpRequest, product_id: int | None = None) -> HttpRes
 @require_POST
 def product_status(request: HttpRequest, product_id: int) -> HttpResponse:
     scope = scope_of(request)
+    require_editor_for(request, scope)
+    queries.get_product(scope, product_id)
     try:
         services.set_product_status(scope=scope, product_ids=[product_id], status=request.POST.get("status", ""),
                                     actor=actor_of(request))
         messages.success(request, _("Status changed."))
-    except PermissionDenied:
+    except GateError:
         raise
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -143,6 +153,7 @@ def product_status(request: HttpRequest, product_id: int) -> HttpResponse:
 @console_page
 def categories(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
+    require_editor_for(request, scope)
     form = forms.CategoryForm(scope, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -150,7 +161,7 @@ def categories(request: HttpRequest) -> HttpResponse:
                                      parent_id=form.cleaned_data.get("parent"), actor=actor_of(request))
             messages.success(request, _("Category added."))
             return redirect("catalog:categories")
-        except PermissionDenied:
+        except GateError:
             raise
         except DomainError as exc:
             forms.apply_domain_error(form, exc, aliases={"parent_id": "parent"})
@@ -162,6 +173,7 @@ def categories(request: HttpRequest) -> HttpResponse:
 @require_POST
 def category_change(request: HttpRequest, category_id: int) -> HttpResponse:
     scope = scope_of(request)
+    require_editor_for(request, scope)
     try:
         if request.POST.get("action") == "delete":
             services.delete_category(scope=scope, category_id=category_id, actor=actor_of(request))
@@ -170,7 +182,7 @@ def category_change(request: HttpRequest, category_id: int) -> HttpResponse:
             services.update_category(scope=scope, category_id=category_id, name=request.POST.get("name", ""),
                                      actor=actor_of(request))
             messages.success(request, _("Category renamed."))
-    except PermissionDenied:
+    except GateError:
         raise
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -208,7 +220,7 @@ def _save_bundle(request: HttpRequest, scope: Scope, bundle_id: int | None, form
             return services.create_bundle(scope=scope, data=data, actor=actor_of(request)).pk
         services.update_bundle(scope=scope, bundle_id=bundle_id, data=data, actor=actor_of(request))
         return bundle_id
-    except PermissionDenied:
+    except GateError:
         raise
     except DomainError as exc:
         forms.apply_domain_error(form, exc, groups={"items": rows}, aliases={"sku_id": "sku", "items": "__all__"})
@@ -219,6 +231,7 @@ def _save_bundle(request: HttpRequest, scope: Scope, bundle_id: int | None, form
 def bundle_edit(request: HttpRequest, bundle_id: int | None = None) -> HttpResponse:
     scope = scope_of(request)
     bundle = queries.get_bundle(scope, bundle_id) if bundle_id is not None else None
+    require_editor_for(request, scope, creating=bundle_id is None)
     if request.method == "POST":
         form = forms.BundleForm(scope, request.POST)
         formset = _bundle_formset(scope, request.POST)

@@ -33,7 +33,13 @@ class ValidationFailed(DomainError):
     code = "invalid"
 
 
-class NotFound(DomainError):
+class GateError(DomainError):
+    """The caller may not reach what they asked for: not in their scope (NotFound) or not their role's to do
+    (PermissionDenied). Console pages answer these with the 404/403 page, never as a form error or a flash message,
+    so a page behaves the same whatever the form carried."""
+
+
+class NotFound(GateError):
     status = 404
     code = "not_found"
 
@@ -43,6 +49,14 @@ class Conflict(DomainError):
     code = "conflict"
 
 
-class PermissionDenied(DomainError):
+class PermissionDenied(GateError):
     status = 403
     code = "forbidden"
+
+
+class UpstreamError(DomainError):
+    """A platform (WeCom, the Official Account, the mini-program, WeChat Pay) refused or could not be reached: not the
+    caller's input and not our bug, so a 502 the caller may retry, never a 500."""
+
+    status = 502
+    code = "upstream_error"

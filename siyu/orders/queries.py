@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 
-from siyu.core.errors import NotFound
+from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import day_bounds
 from siyu.customers import queries as customer_queries
@@ -315,6 +315,9 @@ def presale_demand(scope: Scope) -> list[PresaleDemand]:
 
 
 def platform_imports(scope: Scope) -> QuerySet[PlatformImport]:
+    """Platform imports are HQ's: they hold every buyer of the file, whichever store they belong to."""
+    if not scope.is_hq:
+        raise PermissionDenied("only HQ sees platform order imports")
     return PlatformImport.objects.filter(enterprise_id=scope.enterprise_id).defer("content").order_by("-id")
 
 

@@ -39,7 +39,7 @@ from siyu.channels.miniprogram import client as miniprogram
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.core import audit
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, UpstreamError, ValidationFailed
 from siyu.core.secretbox import seal
 from siyu.customers.queries import IdentityKinds as IdentityKind
 from siyu.customers.services import (
@@ -83,13 +83,6 @@ SESSION_DAYS = 30
 EXPIRE_BATCH = 500
 TOKEN_PREFIX = "sf_"  # noqa: S105 - a prefix, not a secret
 PAID_STATES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.PICKED_UP, OrderStatus.COMPLETED)
-
-
-class UpstreamError(DomainError):
-    """The mini-program platform refused or could not be reached: not the caller's input."""
-
-    status = 502
-    code = "upstream_error"
 
 
 def pay_timeout() -> timedelta:

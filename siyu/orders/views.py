@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core import audit
-from siyu.core.errors import DomainError, PermissionDenied
+from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.money import Money
 from siyu.orders import forms, queries, services
 from siyu.org.scope import Scope
@@ -164,7 +164,7 @@ def order_action(request: HttpRequest, order_id: int, action: str) -> HttpRespon
     try:
         messages.success(request, _run_action(request, scope, order_id, action))
     except DomainError as exc:
-        if isinstance(exc, PermissionDenied):
+        if isinstance(exc, GateError):
             raise
         messages.error(request, exc.message)
     return redirect("orders:detail", order_id=order_id)
@@ -216,7 +216,7 @@ def after_sale_action(request: HttpRequest, after_sale_id: int, action: str) -> 
     try:
         messages.success(request, _run_after_sale(request, scope, after_sale_id, action))
     except DomainError as exc:
-        if isinstance(exc, PermissionDenied):
+        if isinstance(exc, GateError):
             raise
         messages.error(request, exc.message)
     target = request.POST.get("next", "")

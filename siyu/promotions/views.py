@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 from siyu.api.auth import actor_of
 from siyu.catalog import queries as catalog_queries
 from siyu.catalog.forms import apply_domain_error, yuan_text
-from siyu.catalog.views import console_page, page_number, scope_of
-from siyu.core.errors import DomainError, PermissionDenied
+from siyu.catalog.views import console_page, page_number, require_editor_for, scope_of
+from siyu.core.errors import DomainError, GateError
 from siyu.customers import queries as customer_queries
 from siyu.org.scope import Scope
 from siyu.promotions import forms, queries, services
@@ -47,13 +47,14 @@ def index(request: HttpRequest) -> HttpResponse:
 @console_page
 @require_POST
 def shipping(request: HttpRequest) -> HttpResponse:
+    require_editor_for(request, scope_of(request))
     form = forms.ShippingForm(request.POST)
     if form.is_valid():
         try:
             services.set_shipping_policy(scope=scope_of(request), free_over=form.cleaned_data.get("free_over"),
                                          fee=form.cleaned_data["fee"], actor=actor_of(request))
             messages.success(request, _("Shipping rule saved."))
-        except PermissionDenied:
+        except GateError:
             raise
         except DomainError as exc:
             messages.error(request, exc.message)
@@ -77,6 +78,7 @@ def coupon_list(request: HttpRequest) -> HttpResponse:
 def coupon_edit(request: HttpRequest, template_id: int | None = None) -> HttpResponse:
     scope = scope_of(request)
     template = queries.get_coupon_template(scope, template_id) if template_id is not None else None
+    require_editor_for(request, scope, creating=template_id is None)
     if request.method == "POST":
         form = forms.CouponTemplateForm(scope, request.POST)
         if form.is_valid():
@@ -88,7 +90,7 @@ def coupon_edit(request: HttpRequest, template_id: int | None = None) -> HttpRes
                                                            actor=actor_of(request))
                 messages.success(request, _("Coupon template saved."))
                 return redirect("promotions:coupon_edit", template_id=made.pk)
-            except PermissionDenied:
+            except GateError:
                 raise
             except DomainError as exc:
                 apply_domain_error(form, exc, aliases=TARGET_ALIASES)
@@ -155,7 +157,7 @@ def _save_reduction(request: HttpRequest, scope: Scope, reduction_id: int | None
             return services.create_full_reduction(scope=scope, data=data, actor=actor_of(request)).pk
         services.update_full_reduction(scope=scope, reduction_id=reduction_id, data=data, actor=actor_of(request))
         return reduction_id
-    except PermissionDenied:
+    except GateError:
         raise
     except DomainError as exc:
         apply_domain_error(form, exc, groups={"tiers": rows}, aliases={**TARGET_ALIASES, "tiers": "__all__"})
@@ -166,6 +168,7 @@ def _save_reduction(request: HttpRequest, scope: Scope, reduction_id: int | None
 def reduction_edit(request: HttpRequest, reduction_id: int | None = None) -> HttpResponse:
     scope = scope_of(request)
     rule = queries.get_full_reduction(scope, reduction_id) if reduction_id is not None else None
+    require_editor_for(request, scope, creating=reduction_id is None)
     if request.method == "POST":
         form = forms.FullReductionForm(scope, request.POST)
         formset = forms.TierFormSet(request.POST, prefix="tier")
@@ -207,7 +210,7 @@ def _save_flash(request: HttpRequest, scope: Scope, sale_id: int | None, form: f
             return services.create_flash_sale(scope=scope, data=data, actor=actor_of(request)).pk
         services.update_flash_sale(scope=scope, flash_sale_id=sale_id, data=data, actor=actor_of(request))
         return sale_id
-    except PermissionDenied:
+    except GateError:
         raise
     except DomainError as exc:
         apply_domain_error(form, exc, groups={"items": rows}, aliases={"sku_id": "sku", "items": "__all__"})
@@ -218,6 +221,7 @@ def _save_flash(request: HttpRequest, scope: Scope, sale_id: int | None, form: f
 def flash_edit(request: HttpRequest, flash_sale_id: int | None = None) -> HttpResponse:
     scope = scope_of(request)
     sale = queries.get_flash_sale(scope, flash_sale_id) if flash_sale_id is not None else None
+    require_editor_for(request, scope, creating=flash_sale_id is None)
     if request.method == "POST":
         form = forms.FlashSaleForm(request.POST)
         formset = _flash_formset(scope, request.POST)
@@ -248,6 +252,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
 def group_edit(request: HttpRequest, group_buy_id: int | None = None) -> HttpResponse:
     scope = scope_of(request)
     group = queries.get_group_buy(scope, group_buy_id) if group_buy_id is not None else None
+    require_editor_for(request, scope, creating=group_buy_id is None)
     if request.method == "POST":
         form = forms.GroupBuyForm(scope, request.POST)
         if form.is_valid():
@@ -259,7 +264,7 @@ def group_edit(request: HttpRequest, group_buy_id: int | None = None) -> HttpRes
                                               actor=actor_of(request))
                 messages.success(request, _("Group buy saved."))
                 return redirect("promotions:group_edit", group_buy_id=group.pk)
-            except PermissionDenied:
+            except GateError:
                 raise
             except DomainError as exc:
                 apply_domain_error(form, exc, aliases={"sku_id": "sku"})

@@ -16,6 +16,7 @@ from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.simulator import demo_accounts
 from siyu.channels.wecom import codes, groups, inbound, masssend, outbox, tags, transfers
+from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.codes import (
     create_channel_code,
     disable_channel_code,
@@ -29,6 +30,7 @@ from siyu.channels.wecom.models import MassSend, MomentTask
 from siyu.channels.wecom.sync import run_sync, start_sync
 from siyu.channels.wecom.transfers import poll_open_transfers, poll_transfer, start_transfer
 from siyu.core.audit import Actor
+from siyu.core.errors import UpstreamError
 from siyu.org.scope import Scope
 
 __all__ = [
@@ -80,10 +82,18 @@ def execute_call(*, call_id: int) -> str:
     return outbox.execute_call(call_id=call_id)
 
 
+def _upstream(exc: WecomError) -> UpstreamError:
+    code = "upstream_unavailable" if exc.retryable else "upstream_error"
+    return UpstreamError(f"WeCom did not answer as expected ({exc}); try again later", code=code)
+
+
 def sync_tags(*, scope: Scope, account_id: int) -> dict[str, int]:
     """Both ways: corp tag definitions (pull, then push Siyu-only tags), then customers' tags Siyu -> WeCom."""
     account = codes.wecom_account(account_id, enterprise_id=scope.enterprise_id)
-    figures = tags.sync_tag_definitions(account)
+    try:
+        figures = tags.sync_tag_definitions(account)
+    except WecomError as exc:
+        raise _upstream(exc) from exc
     with transaction.atomic():
         figures["marked"] = tags.push_customer_tags(account)
     return figures
@@ -96,7 +106,10 @@ def push_customer_tags(*, scope: Scope, account_id: int, customer_ids: list[int]
 
 
 def sync_groups(*, scope: Scope, account_id: int) -> int:
-    return groups.sync_groups(codes.wecom_account(account_id, enterprise_id=scope.enterprise_id))
+    try:
+        return groups.sync_groups(codes.wecom_account(account_id, enterprise_id=scope.enterprise_id))
+    except WecomError as exc:
+        raise _upstream(exc) from exc
 
 
 def housekeeping() -> dict[str, int]:

@@ -17,7 +17,7 @@ from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import CodeForm, MassSendForm, MomentForm, TransferForm
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
-from siyu.core.errors import DomainError, PermissionDenied
+from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -217,6 +217,8 @@ def account_action(request: HttpRequest, account_id: int, action: str) -> HttpRe
         elif action == "groups":
             count = services.sync_groups(scope=scope, account_id=account_id)
             messages.success(request, _("%(n)s groups synced.") % {"n": count})
+    except GateError:
+        raise
     except (DomainError, WecomError) as exc:
         messages.error(request, str(exc))
     return redirect("channels:index")
@@ -297,6 +299,8 @@ def mass_send_action(request: HttpRequest, mass_send_id: int, action: str) -> Ht
         elif action == "refresh":
             services.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
             messages.success(request, _("Results refreshed from WeCom."))
+    except GateError:
+        raise
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("channels:wecom_mass_send", mass_send_id=mass_send_id)
@@ -349,6 +353,8 @@ def moment_action(request: HttpRequest, task_id: int, action: str) -> HttpRespon
         elif action == "refresh":
             services.refresh_moment_task(scope=scope, task_id=task_id)
             messages.success(request, _("Results refreshed from WeCom."))
+    except GateError:
+        raise
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("channels:wecom_moment", task_id=task_id)

@@ -1,0 +1,117 @@
+"""Runs one request as each role and sorts the answer into an outcome class, for the permission matrix tests.
+
+Each request runs inside a savepoint that is rolled back afterwards, so every role meets the same world: HQ deleting a
+tag does not turn the next role's answer into a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.test import Client
+
+from tests.security.world import SHOPPER_TOKEN, World
+
+ROLES = ("hq", "region", "store_mgr", "staff", "anon", "other", "shopper")
+PLACEHOLDER = re.compile(r"\{([a-z0-9_]+)\}")
+
+
+class _Rollback(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    template: str
+    expected: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.template}"
+
+    def path(self, world: World) -> str:
+        return PLACEHOLDER.sub(lambda m: world.in_path(m.group(1)), self.template)
+
+
+def parse(table: str) -> list[Row]:
+    rows = []
+    for line in table.strip().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        method, template, *outcomes = line.split()
+        if len(outcomes) != len(ROLES):
+            raise AssertionError(f"{method} {template}: {len(outcomes)} outcomes for {len(ROLES)} roles")
+        rows.append(Row(method, template, tuple(outcomes)))
+    keys = [row.key for row in rows]
+    duplicated = {k for k in keys if keys.count(k) > 1}
+    assert not duplicated, f"rows listed twice: {duplicated}"
+    return rows
+
+
+def outcome(status: int) -> str:
+    """2xx and 3xx pass the gate ("ok"); 401, 403 and 404 are the gate's answers; anything else is shown as is (a
+    400 or 422 means the request body is wrong for this world, a 5xx a bug)."""
+    if status < 400:
+        return "ok"
+    return str(status)
+
+
+def api_client(world: World, role: str) -> tuple[Client, dict[str, str]]:
+    if role == "anon":
+        return Client(raise_request_exception=False), {}
+    if role == "shopper":
+        return Client(raise_request_exception=False), {"Authorization": f"Bearer {SHOPPER_TOKEN}"}
+    return Client(raise_request_exception=False), {"Authorization": f"Bearer {world.tokens[role]}"}
+
+
+def console_client(world: World, role: str) -> Client:
+    client = Client(raise_request_exception=False)
+    org = world.org
+    users = {"hq": org.hq.user, "region": org.north_manager.user, "store_mgr": org.n1_manager.user,
+             "staff": org.n1_staff.user, "other": world.other_user}
+    user = users.get(role)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def run_isolated(call: Callable[[], Any]) -> Any:
+    """Run the request, remember its answer, and undo whatever it wrote."""
+    holder: list[Any] = []
+    try:
+        with transaction.atomic():
+            holder.append(call())
+            raise _Rollback
+    except _Rollback:
+        pass
+    return holder[0]
+
+
+def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, counter: list[int]) -> Any:
+    client, headers = api_client(world, role)
+    path = row.path(world)
+    method = row.method.lower()
+    if method == "get":
+        return run_isolated(lambda: client.get(path, headers=headers))
+    counter[0] += 1
+    headers = {**headers, "Idempotency-Key": f"matrix-{counter[0]}"}
+    if row.key == "POST /api/admin/order-imports":
+        from tests.security.world import IMPORT_CSV
+
+        upload = {"platform": "tmall", "file": _csv(IMPORT_CSV)}
+        return run_isolated(lambda: client.post(path, upload, headers=headers))
+    data = json.dumps(body) if body is not None else ""
+    send = getattr(client, method)
+    return run_isolated(lambda: send(path, data, content_type="application/json", headers=headers))
+
+
+def _csv(text: str) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("tmall.csv", text.encode(), content_type="text/csv")

@@ -1,0 +1,505 @@
+"""The permission matrix: every API operation and every console page, called as every role.
+
+The tables below are written by hand from the product's rules (docs/security.md), not read off the code:
+- HQ admin manages everything; region and store managers manage their team's customers, channel codes, inheritance
+  and orders; store staff work their own customers (tag them, message them, see their orders) and may not create
+  customers, merge them, or change anything shared (tags, catalog, promotions, channel settings, Official Account).
+- The callback log, the outbox, API tokens, WeCom account settings and syncs, the Official Account, the catalog,
+  promotions, presales, order imports and recording payments or refunds by hand are HQ's.
+- An anonymous caller gets 401 from the API and is sent to the login page by the console (shown as "login").
+- "other" is the HQ admin of another enterprise: its lists hold only its own rows (tested in the tenancy test), and
+  every object of this enterprise is a 404 to it, never a 403 that would confirm the object exists.
+- "shopper" is a signed-in mall customer: the storefront API is theirs alone, and staff tokens are refused there.
+
+Outcomes: ok (2xx/3xx), 401, 403, 404, login (a redirect to the login page); 502 where the operation talks to WeCom
+while it is called (the tag and group pulls), since the world's platform is a closed port: the gate was passed. The
+objects that paths name are all in store n1 and followed by n1 store staff (tests/security/world.py), so a 404 for a
+staff role would be a scope bug.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from siyu.api.main import api
+from tests.conftest import Org
+from tests.security.matrix import PLACEHOLDER, ROLES, api_call, console_client, outcome, parse, run_isolated
+from tests.security.world import World, build_world
+
+pytestmark = pytest.mark.django_db
+
+#                                                                hq    region store_mgr staff anon other shopper
+API_TABLE = """
+GET    /api/health                                               ok    ok    ok    ok    ok    ok    ok
+GET    /api/org/regions                                          ok    ok    ok    ok    401   ok    401
+GET    /api/org/stores                                           ok    ok    ok    ok    401   ok    401
+GET    /api/org/staff                                            ok    ok    ok    ok    401   ok    401
+POST   /api/org/tokens                                           ok    403   403   403   401   404   401
+GET    /api/org/tokens                                           ok    403   403   403   401   ok    401
+DELETE /api/org/tokens/{token}                                   ok    403   403   403   401   404   401
+GET    /api/customers                                            ok    ok    ok    ok    401   ok    401
+POST   /api/customers                                            ok    ok    ok    403   401   422   401
+GET    /api/customers/{customer}                                 ok    ok    ok    ok    401   404   401
+PATCH  /api/customers/{customer}                                 ok    ok    ok    ok    401   404   401
+POST   /api/customers/{customer}/identities                      ok    ok    ok    ok    401   404   401
+POST   /api/customers/merge                                      ok    ok    ok    403   401   404   401
+GET    /api/customers/{customer}/timeline                        ok    ok    ok    ok    401   404   401
+GET    /api/tag-groups                                           ok    ok    ok    ok    401   ok    401
+POST   /api/tag-groups                                           ok    403   403   403   401   ok    401
+POST   /api/tag-groups/{tag_group}/tags                          ok    403   403   403   401   404   401
+PATCH  /api/tag-groups/{tag_group}                               ok    403   403   403   401   404   401
+DELETE /api/tag-groups/{spare_group}                             ok    403   403   403   401   404   401
+PATCH  /api/tags/{tag}                                           ok    403   403   403   401   404   401
+DELETE /api/tags/{spare_tag}                                     ok    403   403   403   401   404   401
+POST   /api/tags/bulk-tag                                        ok    ok    ok    ok    401   404   401
+POST   /api/tags/bulk-untag                                      ok    ok    ok    ok    401   404   401
+POST   /api/events/batch                                         ok    ok    ok    ok    401   404   401
+GET    /api/event-types                                          ok    ok    ok    ok    401   ok    401
+GET    /api/channels/accounts                                    ok    ok    ok    ok    401   ok    401
+GET    /api/channels/callbacks                                   ok    403   403   403   401   ok    401
+GET    /api/channels/wecom/codes                                 ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/codes                                 ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/codes/{code}                          ok    ok    ok    ok    401   404   401
+PATCH  /api/channels/wecom/codes/{code}                          ok    ok    ok    403   401   404   401
+POST   /api/channels/wecom/codes/{code}/disable                  ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/codes/{code}/stats                    ok    ok    ok    ok    401   404   401
+PUT    /api/channels/wecom/accounts/{wecom_account}/welcome      ok    403   403   403   401   404   401
+POST   /api/channels/wecom/accounts/{wecom_account}/sync         ok    403   403   403   401   404   401
+GET    /api/channels/wecom/sync/{sync_run}                       ok    403   403   403   401   404   401
+POST   /api/channels/wecom/accounts/{wecom_account}/tags/sync    502   403   403   403   401   404   401
+POST   /api/channels/wecom/accounts/{wecom_account}/groups/sync  502   403   403   403   401   404   401
+GET    /api/channels/wecom/groups                                ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/groups/{group}                        ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/transfers                             ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/transfers                             ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/transfers/{transfer}                  ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/outbox                                ok    403   403   403   401   ok    401
+POST   /api/channels/wecom/mass-sends                            ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/mass-sends                            ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/mass-sends/{mass_send}                ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/mass-sends/{mass_send}/submit         ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/mass-sends/{mass_send}/refresh        ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/moments                               ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/moments                               ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/moments/{moment}                      ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/moments/{moment}/submit               ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/moments/{moment}/refresh              ok    ok    ok    ok    401   404   401
+GET    /api/oa/accounts                                          ok    403   403   403   401   ok    401
+GET    /api/oa/accounts/{oa_account}/keywords                    ok    403   403   403   401   404   401
+POST   /api/oa/accounts/{oa_account}/keywords                    ok    403   403   403   401   404   401
+PATCH  /api/oa/keywords/{keyword}                                ok    403   403   403   401   404   401
+DELETE /api/oa/keywords/{keyword}                                ok    403   403   403   401   404   401
+PUT    /api/oa/accounts/{oa_account}/follow-reply                ok    403   403   403   401   404   401
+GET    /api/oa/accounts/{oa_account}/menu                        ok    403   403   403   401   404   401
+PUT    /api/oa/accounts/{oa_account}/menu                        ok    403   403   403   401   404   401
+GET    /api/oa/accounts/{oa_account}/qr-scenes                   ok    403   403   403   401   404   401
+POST   /api/oa/accounts/{oa_account}/qr-scenes                   ok    403   403   403   401   404   401
+GET    /api/oa/qr-scenes/{qr_scene}/daily                        ok    403   403   403   401   404   401
+POST   /api/oa/accounts/{oa_account}/template-messages           ok    403   403   403   401   404   401
+GET    /api/oa/accounts/{oa_account}/template-messages           ok    403   403   403   401   404   401
+GET    /api/oa/accounts/{oa_account}/callbacks                   ok    403   403   403   401   404   401
+POST   /api/oa/accounts/{oa_account}/follower-sync               ok    403   403   403   401   404   401
+GET    /api/oa/accounts/{oa_account}/follower-syncs              ok    403   403   403   401   404   401
+GET    /api/oa/follower-syncs/{follower_sync}                    ok    403   403   403   401   404   401
+GET    /api/catalog/categories                                   ok    ok    ok    ok    401   ok    401
+POST   /api/catalog/categories                                   ok    403   403   403   401   ok    401
+PATCH  /api/catalog/categories/{category}                        ok    403   403   403   401   404   401
+DELETE /api/catalog/categories/{empty_category}                  ok    403   403   403   401   404   401
+GET    /api/catalog/products                                     ok    ok    ok    ok    401   ok    401
+POST   /api/catalog/products                                     ok    403   403   403   401   404   401
+POST   /api/catalog/products/status                              ok    403   403   403   401   404   401
+GET    /api/catalog/products/{product}                           ok    ok    ok    ok    401   404   401
+PUT    /api/catalog/products/{product}                           ok    403   403   403   401   404   401
+POST   /api/catalog/products/{product}/skus                      ok    403   403   403   401   404   401
+GET    /api/catalog/skus/{sku}                                   ok    ok    ok    ok    401   404   401
+PATCH  /api/catalog/skus/{sku}                                   ok    403   403   403   401   404   401
+POST   /api/catalog/skus/{sku}/stock                             ok    403   403   403   401   404   401
+GET    /api/catalog/bundles                                      ok    ok    ok    ok    401   ok    401
+POST   /api/catalog/bundles                                      ok    403   403   403   401   404   401
+GET    /api/catalog/bundles/{bundle}                             ok    ok    ok    ok    401   404   401
+PUT    /api/catalog/bundles/{bundle}                             ok    403   403   403   401   404   401
+GET    /api/promotions/coupon-templates                          ok    ok    ok    ok    401   ok    401
+POST   /api/promotions/coupon-templates                          ok    403   403   403   401   ok    401
+GET    /api/promotions/coupon-templates/{template}               ok    ok    ok    ok    401   404   401
+PUT    /api/promotions/coupon-templates/{template}               ok    403   403   403   401   404   401
+POST   /api/promotions/coupon-templates/{template}/issue         ok    ok    ok    ok    401   404   401
+GET    /api/promotions/coupons                                   ok    ok    ok    ok    401   ok    401
+GET    /api/promotions/full-reductions                           ok    ok    ok    ok    401   ok    401
+POST   /api/promotions/full-reductions                           ok    403   403   403   401   ok    401
+PUT    /api/promotions/full-reductions/{reduction}               ok    403   403   403   401   404   401
+GET    /api/promotions/flash-sales                               ok    ok    ok    ok    401   ok    401
+POST   /api/promotions/flash-sales                               ok    403   403   403   401   404   401
+GET    /api/promotions/flash-sales/{flash_sale}                  ok    ok    ok    ok    401   404   401
+PUT    /api/promotions/flash-sales/{flash_sale}                  ok    403   403   403   401   404   401
+GET    /api/promotions/group-buys                                ok    ok    ok    ok    401   ok    401
+POST   /api/promotions/group-buys                                ok    403   403   403   401   404   401
+PUT    /api/promotions/group-buys/{group_buy}                    ok    403   403   403   401   404   401
+GET    /api/promotions/shipping                                  ok    ok    ok    ok    401   ok    401
+PUT    /api/promotions/shipping                                  ok    403   403   403   401   ok    401
+POST   /api/promotions/price                                     ok    ok    ok    ok    401   404   401
+POST   /api/storefront/login                                     404   404   404   404   404   404   404
+POST   /api/storefront/logout                                    401   401   401   401   401   401   ok
+GET    /api/storefront/categories                                401   401   401   401   401   401   ok
+GET    /api/storefront/products                                  401   401   401   401   401   401   ok
+GET    /api/storefront/products/{product}                        401   401   401   401   401   401   ok
+GET    /api/storefront/coupons                                   401   401   401   401   401   401   ok
+GET    /api/storefront/cart                                      401   401   401   401   401   401   ok
+POST   /api/storefront/cart/items                                401   401   401   401   401   401   ok
+PATCH  /api/storefront/cart/items/{cart_item}                    401   401   401   401   401   401   ok
+DELETE /api/storefront/cart/items/{cart_item}                    401   401   401   401   401   401   ok
+POST   /api/storefront/checkout/preview                          401   401   401   401   401   401   ok
+POST   /api/storefront/orders                                    401   401   401   401   401   401   ok
+GET    /api/storefront/orders                                    401   401   401   401   401   401   ok
+POST   /api/storefront/presale-orders                            401   401   401   401   401   401   ok
+GET    /api/storefront/orders/{order_paid}                       401   401   401   401   401   401   ok
+POST   /api/storefront/orders/{order_unpaid}/cancel              401   401   401   401   401   401   ok
+POST   /api/storefront/orders/{order_shipped}/confirm            401   401   401   401   401   401   ok
+POST   /api/storefront/orders/{order_paid}/refunds               401   401   401   401   401   401   ok
+GET    /api/admin/orders                                         ok    ok    ok    ok    401   ok    401
+GET    /api/admin/orders/{order_paid}                            ok    ok    ok    ok    401   404   401
+POST   /api/admin/orders/{order_paid}/ship                       ok    ok    ok    ok    401   404   401
+POST   /api/admin/orders/{order_pickup}/pickup                   ok    ok    ok    ok    401   404   401
+POST   /api/admin/orders/{order_shipped}/complete                ok    ok    ok    ok    401   404   401
+POST   /api/admin/orders/{order_unpaid}/cancel                    ok    ok    ok    ok    401   404   401
+POST   /api/admin/orders/{order_unpaid}/mark-paid                ok    403   403   403   401   404   401
+GET    /api/admin/after-sales                                    ok    ok    ok    ok    401   ok    401
+POST   /api/admin/after-sales/{after_sale}/approve               ok    ok    ok    403   401   404   401
+POST   /api/admin/after-sales/{after_sale}/reject                ok    ok    ok    403   401   404   401
+POST   /api/admin/after-sales/{return_approved}/returned         ok    ok    ok    ok    401   404   401
+POST   /api/admin/after-sales/{after_sale_approved}/refund       ok    403   403   403   401   404   401
+GET    /api/admin/presales                                       ok    ok    ok    ok    401   ok    401
+POST   /api/admin/presales                                       ok    403   403   403   401   404   401
+GET    /api/admin/presales/demand                                ok    ok    ok    ok    401   ok    401
+POST   /api/admin/order-imports                                  ok    403   403   403   401   ok    401
+GET    /api/admin/order-imports/{order_import}                   ok    403   403   403   401   404   401
+GET    /api/admin/order-imports/{order_import}/unmatched.csv     ok    403   403   403   401   404   401
+"""
+
+
+def _later(days: int) -> str:
+    return (timezone.now() + timedelta(days=days)).isoformat()
+
+
+def _product_body(w: World) -> dict[str, Any]:
+    return {"name": "新品", "category_id": w["category"], "skus": [{"code": "NEW-1", "price_fen": 990, "stock": 5}]}
+
+
+# The body each unsafe operation sends: valid for this world, so an allowed role gets a 2xx.
+BODIES: dict[str, Callable[[World], Any]] = {
+    "POST /api/org/tokens": lambda w: {"staff_id": w["staff"], "name": "集成"},
+    "POST /api/customers": lambda w: {"name": "新顾客", "phone": "13900000009", "home_store_id": w["store"]},
+    "PATCH /api/customers/{customer}": lambda w: {"name": "顾客甲甲"},
+    "POST /api/customers/{customer}/identities": lambda w: {"kind": "platform_buyer_id", "value": "tb_buyer_9"},
+    "POST /api/customers/merge": lambda w: {"survivor_id": w["customer"], "absorbed_id": w["customer2"]},
+    "POST /api/tag-groups": lambda w: {"name": "新分组"},
+    "POST /api/tag-groups/{tag_group}/tags": lambda w: {"name": "咖啡"},
+    "PATCH /api/tag-groups/{tag_group}": lambda w: {"name": "爱好"},
+    "PATCH /api/tags/{tag}": lambda w: {"name": "烘焙达人"},
+    "POST /api/tags/bulk-tag": lambda w: {"customer_ids": [w["customer"]], "tag_ids": [w["tag"]]},
+    "POST /api/tags/bulk-untag": lambda w: {"customer_ids": [w["customer"]], "tag_ids": [w["tag"]]},
+    "POST /api/events/batch": lambda w: {"events": [{
+        "name": "page_viewed", "occurred_at": timezone.now().isoformat(), "idempotency_key": "matrix-evt-1",
+        "customer_id": w["customer"], "properties": {"path": "/m/home"}}]},
+    "POST /api/channels/wecom/codes": lambda w: {
+        "account_id": w["wecom_account"], "name": "新码", "staff_ids": [w["staff"]], "state": "poster9"},
+    "PATCH /api/channels/wecom/codes/{code}": lambda w: {"name": "门店海报二"},
+    "PUT /api/channels/wecom/accounts/{wecom_account}/welcome": lambda w: {"text": "{name} 您好"},
+    "POST /api/channels/wecom/transfers": lambda w: {
+        "account_id": w["wecom_account"], "kind": "in_service", "handover_id": w["staff"], "takeover_id": w["manager"]},
+    "POST /api/channels/wecom/mass-sends": lambda w: {
+        "account_id": w["wecom_account"], "sender_ids": [w["staff"]], "customer_ids": [w["customer"]], "text": "到店"},
+    "POST /api/channels/wecom/moments": lambda w: {
+        "account_id": w["wecom_account"], "text": "上新", "staff_ids": [w["staff"]]},
+    "POST /api/oa/accounts/{oa_account}/keywords": lambda w: {"keyword": "积分", "content": "查积分"},
+    "PATCH /api/oa/keywords/{keyword}": lambda w: {"content": "欢迎入会"},
+    "PUT /api/oa/accounts/{oa_account}/follow-reply": lambda w: {"content": "感谢关注"},
+    "PUT /api/oa/accounts/{oa_account}/menu": lambda w: {"button": [
+        {"type": "view", "name": "商城", "url": "https://example.com/m"}]},
+    "POST /api/oa/accounts/{oa_account}/qr-scenes": lambda w: {"name": "新台卡", "permanent": True,
+                                                                "scene_str": "desk9"},
+    "POST /api/oa/accounts/{oa_account}/template-messages": lambda w: {
+        "openid": "o_matrix_1", "template_id": "tpl1", "data": {"first": {"value": "您好"}},
+        "idempotency_key": "matrix-tpl-1"},
+    "POST /api/catalog/categories": lambda w: {"name": "新分类"},
+    "PATCH /api/catalog/categories/{category}": lambda w: {"name": "纸品"},
+    "POST /api/catalog/products": _product_body,
+    "POST /api/catalog/products/status": lambda w: {"product_ids": [w["product"]], "status": "off_sale"},
+    "PUT /api/catalog/products/{product}": lambda w: {
+        "name": "抽纸", "category_id": w["category"],
+        "skus": [{"id": w["sku"], "code": "TISSUE-6", "price_fen": 1890, "stock": 50, "specs": {"规格": "6包"}}]},
+    "POST /api/catalog/products/{product}/skus": lambda w: {"code": "TISSUE-12", "price_fen": 3590, "stock": 5,
+                                                            "specs": {"规格": "12包"}},
+    "PATCH /api/catalog/skus/{sku}": lambda w: {"price_fen": 1790},
+    "POST /api/catalog/skus/{sku}/stock": lambda w: {"delta": 5, "reason": "盘点"},
+    "POST /api/catalog/bundles": lambda w: {"name": "双件组合", "price_fen": 30900,
+                                           "items": [{"sku_id": w["sku"]}, {"sku_id": w["sku2"]}]},
+    "PUT /api/catalog/bundles/{bundle}": lambda w: {"name": "居家组合", "price_fen": 28900,
+                                                   "items": [{"sku_id": w["sku"], "quantity": 2},
+                                                             {"sku_id": w["sku2"]}]},
+    "POST /api/promotions/coupon-templates": lambda w: {"name": "无门槛5元", "kind": "fixed", "amount_off_fen": 500,
+                                                        "valid_days": 7},
+    "PUT /api/promotions/coupon-templates/{template}": lambda w: {
+        "name": "满50减10", "kind": "threshold", "amount_off_fen": 1000, "threshold_fen": 5000, "valid_days": 14,
+        "per_customer_limit": 5},
+    "POST /api/promotions/coupon-templates/{template}/issue": lambda w: {"customer_id": w["customer"],
+                                                                          "idempotency_key": "matrix-coupon-1"},
+    "POST /api/promotions/full-reductions": lambda w: {"name": "满299减30", "tiers": [[29900, 3000]],
+                                                       "starts_at": _later(0), "ends_at": _later(7)},
+    "PUT /api/promotions/full-reductions/{reduction}": lambda w: {"name": "满199减25", "tiers": [[19900, 2500]],
+                                                                  "starts_at": _later(0), "ends_at": _later(7)},
+    "POST /api/promotions/flash-sales": lambda w: {"name": "夜场秒杀", "starts_at": _later(3), "ends_at": _later(4),
+                                                   "items": [{"sku_id": w["sku"], "flash_price_fen": 990,
+                                                              "flash_stock": 5}]},
+    "PUT /api/promotions/flash-sales/{flash_sale}": lambda w: {
+        "name": "周末秒杀", "starts_at": _later(1), "ends_at": _later(2),
+        "items": [{"sku_id": w["sku2"], "flash_price_fen": 18900, "flash_stock": 5}]},
+    "POST /api/promotions/group-buys": lambda w: {"name": "三人团", "sku_id": w["sku"], "group_price_fen": 1590,
+                                                  "group_size": 3, "starts_at": _later(0), "ends_at": _later(7)},
+    "PUT /api/promotions/group-buys/{group_buy}": lambda w: {"name": "两人团", "sku_id": w["sku2"],
+                                                             "group_price_fen": 24900, "starts_at": _later(0),
+                                                             "ends_at": _later(7)},
+    "PUT /api/promotions/shipping": lambda w: {"free_over_fen": 8800, "fee_fen": 800},
+    "POST /api/promotions/price": lambda w: {"lines": [{"sku_id": w["sku"], "quantity": 2}]},
+    "POST /api/storefront/login": lambda w: {"appid": "wxunknownapp0001", "code": "c"},
+    "POST /api/storefront/cart/items": lambda w: {"sku_id": w["sku2"], "quantity": 1},
+    "PATCH /api/storefront/cart/items/{cart_item}": lambda w: {"quantity": 2},
+    "POST /api/storefront/checkout/preview": lambda w: {"store_id": w["store"], "address": _address()},
+    "POST /api/storefront/orders": lambda w: {"store_id": w["store"], "address": _address(),
+                                              "idempotency_key": "matrix-order-1"},
+    "POST /api/storefront/presale-orders": lambda w: {"presale_id": w["presale"], "quantity": 1,
+                                                      "address": _address(), "idempotency_key": "matrix-presale-1"},
+    "POST /api/storefront/orders/{order_paid}/refunds": lambda w: {"kind": "refund_only", "reason": "买多了"},
+    "POST /api/admin/orders/{order_paid}/ship": lambda w: {"carrier": "SF", "tracking_no": "SF2"},
+    "POST /api/admin/orders/{order_unpaid}/mark-paid": lambda w: {"payment_ref": "manual-1"},
+    "POST /api/admin/after-sales/{after_sale}/reject": lambda w: {"reason": "已过售后期"},
+    "POST /api/admin/after-sales/{return_approved}/returned": lambda w: {"tracking_no": "YT1"},
+    "POST /api/admin/after-sales/{after_sale_approved}/refund": lambda w: {"refund_ref": "rf-1"},
+    "POST /api/admin/presales": lambda w: {
+        "name": "端午预售", "sku_id": w["sku"], "price_fen": 1990, "deposit_fen": 500, "deposit_starts_at": _later(0),
+        "deposit_ends_at": _later(2), "balance_starts_at": _later(3), "balance_ends_at": _later(5)},
+}
+
+
+def _address() -> dict[str, str]:
+    return {"name": "张三", "phone": "13800138000", "detail": "上海市静安区南京西路1号"}
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+@pytest.fixture
+def world(org: Org, settings: Any) -> World:
+    # Tasks are queued and never run, so nothing calls out after the request.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    return build_world(org)
+
+
+def test_the_api_table_names_every_operation_once() -> None:
+    documented = {f"{m.upper()} {_shape(path)}" for path, ops in api.get_openapi_schema()["paths"].items()
+                  for m in ops}
+    listed = {f"{row.method} {_shape(row.template)}" for row in parse(API_TABLE)}
+    assert documented - listed == set(), "operations without a row in the permission matrix"
+    assert listed - documented == set(), "rows for operations that do not exist"
+
+
+def test_every_api_operation_answers_each_role_as_the_table_says(world: World) -> None:
+    counter = [0]
+    mismatches = []
+    for row in parse(API_TABLE):
+        body = BODIES[row.key](world) if row.key in BODIES else None
+        for role, expected in zip(ROLES, row.expected, strict=True):
+            response = api_call(world, role, row, body, counter)
+            got = outcome(response.status_code)
+            if got != expected:
+                detail = response.content[:160].decode(errors="replace")
+                mismatches.append(f"{row.key:62} {role:9} expected {expected:5} got {got}: {detail}")
+    assert not mismatches, "\n" + "\n".join(mismatches)
+
+
+
+#                                                                hq    region store_mgr staff anon  other shopper
+CONSOLE_TABLE = """
+GET    /channels/                                                ok    ok    ok    ok    login ok    login
+GET    /channels/callbacks/                                      ok    403   403   403   login ok    login
+GET    /channels/wecom/callback/{wecom_account}/                 403   403   403   403   403   403   403
+GET    /channels/wecom/qr/{config_id}/                           ok    ok    ok    ok    ok    ok    ok
+GET    /channels/wecom/codes/                                    ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/codes/new/                                ok    ok    ok    403   login ok    login
+POST   /channels/wecom/codes/new/                                ok    ok    ok    403   login ok    login
+GET    /channels/wecom/codes/{code}/                             ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/codes/{code}/disable/                     ok    ok    ok    403   login 404   login
+GET    /channels/wecom/groups/                                   ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/groups/{group}/                           ok    ok    ok    ok    login 404   login
+GET    /channels/wecom/transfers/                                ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/transfers/{transfer}/                     ok    ok    ok    ok    login 404   login
+GET    /channels/wecom/outbox/                                   ok    403   403   403   login ok    login
+GET    /channels/wecom/mass-sends/                               ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/mass-sends/new/                           ok    ok    ok    ok    login ok    login
+POST   /channels/wecom/mass-sends/new/                           ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/mass-sends/{mass_send}/                   ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/mass-sends/{mass_send}/refresh/           ok    ok    ok    ok    login 404   login
+GET    /channels/wecom/moments/                                  ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/moments/new/                              ok    ok    ok    ok    login ok    login
+POST   /channels/wecom/moments/new/                              ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/moments/{moment}/                         ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/moments/{moment}/refresh/                 ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/accounts/{wecom_account}/sync/            ok    403   403   403   login 404   login
+GET    /oa/callback/{oa_account}/                                403   403   403   403   403   403   403
+GET    /oa/oauth/{oa_account}/start/                             ok    ok    ok    ok    ok    ok    ok
+GET    /oa/oauth/{oa_account}/callback/                          400   400   400   400   400   400   400
+GET    /oa/                                                      ok    403   403   403   login ok    login
+GET    /oa/keywords/                                             ok    403   403   403   login ok    login
+POST   /oa/keywords/                                             ok    403   403   403   login ok    login
+GET    /oa/keywords/{keyword}/                                   ok    403   403   403   login 404   login
+POST   /oa/keywords/{keyword}/                                   ok    403   403   403   login 404   login
+POST   /oa/keywords/{keyword}/delete/                            ok    403   403   403   login 404   login
+GET    /oa/follow-reply/                                         ok    403   403   403   login ok    login
+POST   /oa/follow-reply/                                         ok    403   403   403   login ok    login
+GET    /oa/menu/                                                 ok    403   403   403   login ok    login
+POST   /oa/menu/                                                 ok    403   403   403   login ok    login
+GET    /oa/qr/                                                   ok    403   403   403   login ok    login
+POST   /oa/qr/                                                   ok    403   403   403   login ok    login
+GET    /oa/qr/{qr_scene}/                                        ok    403   403   403   login 404   login
+GET    /oa/templates/                                            ok    403   403   403   login ok    login
+GET    /oa/callbacks/                                            ok    403   403   403   login ok    login
+GET    /oa/followers/                                            ok    403   403   403   login ok    login
+POST   /oa/followers/                                            ok    403   403   403   login ok    login
+GET    /catalog/                                                 ok    ok    ok    ok    login ok    login
+GET    /catalog/products/new/                                    ok    403   403   403   login ok    login
+POST   /catalog/products/new/                                    ok    403   403   403   login ok    login
+GET    /catalog/products/{product}/                              ok    ok    ok    ok    login 404   login
+POST   /catalog/products/{product}/                              ok    403   403   403   login 404   login
+POST   /catalog/products/{product}/status/                       ok    403   403   403   login 404   login
+GET    /catalog/categories/                                      ok    ok    ok    ok    login ok    login
+POST   /catalog/categories/                                      ok    403   403   403   login ok    login
+POST   /catalog/categories/{category}/                           ok    403   403   403   login 404   login
+GET    /catalog/bundles/                                         ok    ok    ok    ok    login ok    login
+GET    /catalog/bundles/new/                                     ok    403   403   403   login ok    login
+POST   /catalog/bundles/new/                                     ok    403   403   403   login ok    login
+GET    /catalog/bundles/{bundle}/                                ok    ok    ok    ok    login 404   login
+POST   /catalog/bundles/{bundle}/                                ok    403   403   403   login 404   login
+GET    /promotions/                                              ok    ok    ok    ok    login ok    login
+POST   /promotions/shipping/                                     ok    403   403   403   login ok    login
+GET    /promotions/coupons/                                      ok    ok    ok    ok    login ok    login
+GET    /promotions/coupons/new/                                  ok    403   403   403   login ok    login
+POST   /promotions/coupons/new/                                  ok    403   403   403   login ok    login
+GET    /promotions/coupons/{template}/                           ok    ok    ok    ok    login 404   login
+POST   /promotions/coupons/{template}/                           ok    403   403   403   login 404   login
+GET    /promotions/coupons/{template}/issue/                     ok    ok    ok    ok    login 404   login
+POST   /promotions/coupons/{template}/issue/                     ok    ok    ok    ok    login 404   login
+GET    /promotions/full-reductions/                              ok    ok    ok    ok    login ok    login
+GET    /promotions/full-reductions/new/                          ok    403   403   403   login ok    login
+POST   /promotions/full-reductions/new/                          ok    403   403   403   login ok    login
+GET    /promotions/full-reductions/{reduction}/                  ok    ok    ok    ok    login 404   login
+POST   /promotions/full-reductions/{reduction}/                  ok    403   403   403   login 404   login
+GET    /promotions/flash-sales/                                  ok    ok    ok    ok    login ok    login
+GET    /promotions/flash-sales/new/                              ok    403   403   403   login ok    login
+POST   /promotions/flash-sales/new/                              ok    403   403   403   login ok    login
+GET    /promotions/flash-sales/{flash_sale}/                     ok    ok    ok    ok    login 404   login
+POST   /promotions/flash-sales/{flash_sale}/                     ok    403   403   403   login 404   login
+GET    /promotions/group-buys/                                   ok    ok    ok    ok    login ok    login
+GET    /promotions/group-buys/new/                               ok    403   403   403   login ok    login
+POST   /promotions/group-buys/new/                               ok    403   403   403   login ok    login
+GET    /promotions/group-buys/{group_buy}/                       ok    ok    ok    ok    login 404   login
+POST   /promotions/group-buys/{group_buy}/                       ok    403   403   403   login 404   login
+GET    /orders/                                                  ok    ok    ok    ok    login ok    login
+GET    /orders/export.csv                                        ok    ok    ok    ok    login ok    login
+GET    /orders/{order_paid}/                                     ok    ok    ok    ok    login 404   login
+POST   /orders/{order_paid}/ship/                                ok    ok    ok    ok    login 404   login
+POST   /orders/{order_unpaid}/mark_paid/                         ok    403   403   403   login 404   login
+GET    /orders/after-sales/                                      ok    ok    ok    ok    login ok    login
+POST   /orders/after-sales/{after_sale}/approve/                 ok    ok    ok    403   login 404   login
+POST   /orders/after-sales/{after_sale_approved}/refund/         ok    403   403   403   login 404   login
+GET    /orders/presales/                                         ok    ok    ok    ok    login ok    login
+GET    /orders/imports/                                          ok    403   403   403   login ok    login
+POST   /orders/imports/                                          ok    403   403   403   login ok    login
+GET    /orders/imports/{order_import}/                           ok    403   403   403   login 404   login
+GET    /orders/imports/{order_import}/report.csv                 ok    403   403   403   login 404   login
+GET    /orders/invitations/                                      ok    403   403   403   login ok    login
+GET    /orders/invitations/{invitation_kind}.csv                 ok    403   403   403   login ok    login
+GET    /login/                                                   ok    ok    ok    ok    ok    ok    ok
+POST   /logout/                                                  login login login login login login login
+GET    /                                                         ok    ok    ok    ok    login ok    login
+GET    /customers/                                               ok    ok    ok    ok    login ok    login
+GET    /customers/export.csv                                     ok    ok    ok    ok    login ok    login
+GET    /customers/{customer}/                                    ok    ok    ok    ok    login 404   login
+POST   /customers/{customer}/tags/                               ok    ok    ok    ok    login 404   login
+GET    /tags/                                                    ok    ok    ok    ok    login ok    login
+POST   /tags/                                                    ok    403   403   403   login ok    login
+GET    /org/                                                     ok    ok    ok    ok    login ok    login
+GET    /org/tokens/                                              ok    403   403   403   login ok    login
+POST   /org/tokens/                                              ok    403   403   403   login ok    login
+GET    /audit/                                                   ok    403   403   403   login ok    login
+"""
+
+# Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
+# its errors, or a redirect); these few need a field to reach their check.
+CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
+    "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
+    "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
+}
+
+
+def _console_paths() -> set[str]:
+    def walk(patterns: list[Any], prefix: str) -> list[str]:
+        found = []
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                found += walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                found.append(prefix + str(p.pattern))
+        return found
+
+    return {_shape(re.sub(r"<(?:int|str|slug):[a-z_]+>", "{}", path))
+            for path in walk(get_resolver().url_patterns, "/") if not path.startswith(("/api/", "/admin/", "/i18n/"))}
+
+
+def _console_shape(template: str) -> str:
+    """A row's path as the resolver spells it: actions named in the path (ship, refresh) become parameters."""
+    from django.urls import resolve
+
+    path = PLACEHOLDER.sub("1", template)
+    match = resolve(path)
+    shaped = template
+    for value in match.kwargs.values():
+        if isinstance(value, str) and value != "1":
+            shaped = re.sub(rf"/{re.escape(value)}(/|\.csv)", r"/{}\1", shaped)
+    return _shape(shaped)
+
+
+def console_outcome(response: Any) -> str:
+    """As `outcome`, and: a redirect to the login page is "login"; a form shown again with its errors (422) passed
+    the gate, so it is "ok" (the console rows post empty forms)."""
+    if response.status_code == 302 and response.get("Location", "").startswith("/login/"):
+        return "login"
+    return "ok" if response.status_code == 422 else outcome(response.status_code)
+
+
+def test_the_console_table_names_every_page() -> None:
+    listed = {_console_shape(row.template) for row in parse(CONSOLE_TABLE)}
+    assert _console_paths() - listed == set(), "console pages without a row in the permission matrix"
+
+
+def test_every_console_page_answers_each_role_as_the_table_says(world: World) -> None:
+    mismatches = []
+    for row in parse(CONSOLE_TABLE):
+        path = row.path(world)
+        body = CONSOLE_BODIES[row.key](world) if row.key in CONSOLE_BODIES else {}
+        for role, expected in zip(ROLES, row.expected, strict=True):
+            client = console_client(world, role)
+            send = partial(client.get, path) if row.method == "GET" else partial(client.post, path, body)
+            response = run_isolated(send)
+            got = console_outcome(response)
+            if got != expected:
+                mismatches.append(f"{row.key:62} {role:9} expected {expected:5} got {got}")
+    assert not mismatches, "\n" + "\n".join(mismatches)

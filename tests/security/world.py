@@ -1,0 +1,234 @@
+"""One enterprise with one of everything the API and the console can name, for the permission matrix.
+
+Every object a path parameter names sits in store n1 (Beijing 1, region north) and belongs to n1_staff where it has a
+staff owner, so each role's outcome is decided by its role, not by its data scope: HQ, the north region manager, the
+n1 store manager and n1 store staff can all *see* these objects. A second enterprise exists only to hold a
+token and a console user of another brand. The platforms' base URLs point at a closed loopback port, so a call that
+would reach WeCom or the Official Account fails at once instead of leaving the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from siyu.catalog.models import Bundle, Category, Product, Sku
+from siyu.channels import services as channel_services
+from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels.official_account import services as oa
+from siyu.channels.official_account.models import FollowerSync, KeywordReply, QrScene
+from siyu.channels.wecom import services as wecom
+from siyu.channels.wecom.models import ChannelCode, CustomerGroup, MassSend, MomentTask, SyncRun, TransferJob
+from siyu.core.money import Money
+from siyu.customers import services as customers
+from siyu.customers.models import Customer, Tag, TagGroup
+from siyu.orders import services as orders
+from siyu.orders.imports import create_platform_import
+from siyu.orders.models import AfterSale, Order, PlatformImport, Presale, StorefrontSession
+from siyu.org.models import ApiToken, Enterprise, Role, Staff
+from siyu.org.scope import Scope, scope_for_staff
+from siyu.org.services import create_api_token
+from siyu.promotions import services as promotions
+from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
+from tests.catalog.helpers import leaf, product, sku
+from tests.conftest import Org
+from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
+
+CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, a call is refused at once
+WECOM_CORP = "wwmatrixcorp0001"
+OA_APP = "wxmatrixoa000001"
+MP_APP = "wxmatrixmall0001"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+ADDRESS = {"name": "张三", "phone": "13800138000", "detail": "上海市静安区南京西路1号"}
+SHOPPER_TOKEN = "sf_matrix-shopper-token-0001"
+IMPORT_CSV = (
+    "订单编号,买家ID,联系手机,宝贝标题,商家编码,宝贝总数量,买家实际支付金额,订单状态,订单创建时间,订单付款时间\n"
+    "T1001,tb_buyer_a,13900000001,抽纸,TISSUE-6,1,19.90,交易成功,2026-11-01 10:00:00,2026-11-01 10:01:00\n"
+)
+
+
+@dataclass
+class World:
+    org: Org
+    hq: Scope
+    other_hq: Staff
+    other_user: User
+    ids: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    words: dict[str, str] = field(default_factory=lambda: {"config_id": "cfg-matrix-1", "invitation_kind": "teams"})
+
+    def __getitem__(self, name: str) -> int:
+        return self.ids[name]
+
+    def in_path(self, name: str) -> str:
+        return self.words[name] if name in self.words else str(self.ids[name])
+
+
+def _other_enterprise() -> tuple[Staff, User]:
+    other = EnterpriseFactory.create(name="别家品牌", code="other-brand")
+    region = RegionFactory.create(enterprise=other, name="East", code="east")
+    StoreFactory.create(region=region, name="Hangzhou 1", code="hz1")
+    user = UserFactory.create(username="other_hq")
+    staff = StaffFactory.create(enterprise=other, name="other_hq", wecom_userid="other_hq", role=Role.HQ_ADMIN,
+                                user=user)
+    return staff, user
+
+
+def _channels(world: World) -> None:
+    org, hq = world.org, world.hq
+    ent = org.enterprise.pk
+    wecom_account = channel_services.ensure_account(
+        enterprise_id=ent, kind=AccountKind.WECOM, name="Matrix WeCom", app_id=WECOM_CORP, agent_id="1000002",
+        secret="s", token="matrixToken", encoding_aes_key=AES_KEY, base_url=CLOSED)
+    oa_account = oa.connect_account(enterprise_id=ent, name="Matrix OA", app_id=OA_APP, secret="s",
+                                    token="matrixToken", encoding_aes_key=AES_KEY, base_url=CLOSED)
+    mall = ChannelAccount(enterprise_id=ent, kind=AccountKind.MINIPROGRAM, name="商城", app_id=MP_APP,
+                          callback_token="t", base_url=CLOSED)
+    mall.secret = "s"
+    mall.save()
+    world.ids.update(wecom_account=wecom_account.pk, oa_account=oa_account.pk)
+
+    code = ChannelCode.objects.create(enterprise_id=ent, account=wecom_account, name="门店海报", state="poster1",
+                                      store=org.store_n1, config_id="cfg-matrix-1", status="active")
+    world.ids["code"] = code.pk
+    world.ids["sync_run"] = SyncRun.objects.create(account=wecom_account).pk
+    world.ids["group"] = CustomerGroup.objects.create(account=wecom_account, chat_id="wrmatrixchat1", name="北京一店群",
+                                                      owner_userid=org.n1_staff.wecom_userid, owner=org.n1_staff).pk
+    world.ids["transfer"] = TransferJob.objects.create(
+        enterprise_id=ent, account=wecom_account, kind="in_service", handover=org.n1_staff,
+        takeover=org.n1_manager).pk
+    mass = wecom.create_mass_send(scope=hq, account_id=wecom_account.pk, kind="single",
+                                  sender_ids=[org.n1_staff.pk], customer_ids=[world["customer"]], text="新品到店")
+    world.ids["mass_send"] = mass.pk
+    moment = wecom.create_moment_task(scope=hq, account_id=wecom_account.pk, text="周末特惠",
+                                      staff_ids=[org.n1_staff.pk])
+    world.ids["moment"] = moment.pk
+    assert MassSend.objects.filter(pk=mass.pk).exists() and MomentTask.objects.filter(pk=moment.pk).exists()
+
+    world.ids["keyword"] = KeywordReply.objects.create(account=oa_account, keyword="会员", content="欢迎").pk
+    world.ids["qr_scene"] = QrScene.objects.create(account=oa_account, name="门店台卡", scene="desk1",
+                                                   permanent=True).pk
+    world.ids["follower_sync"] = FollowerSync.objects.create(account=oa_account).pk
+
+
+def _catalog(world: World) -> None:
+    hq = world.hq
+    category = leaf(hq, "日用消耗", "纸品清洁")
+    tissue = product(hq, "抽纸", sku("TISSUE-6", 1990, stock=50, 规格="6包"), category=category)
+    pan = product(hq, "不粘锅", sku("PAN-28", 29900, stock=50), category=leaf(hq, "家居耐用", "厨具"))
+    empty = Category.objects.create(enterprise_id=hq.enterprise_id, name="空分类")
+    world.ids.update(category=category.pk, empty_category=empty.pk, product=tissue.pk, product2=pan.pk,
+                     sku=Sku.objects.get(product=tissue).pk, sku2=Sku.objects.get(product=pan).pk)
+    from siyu.catalog import services as catalog
+
+    bundle = catalog.create_bundle(scope=hq, data=catalog.BundleInput(
+        name="居家组合", price=Money(29900), items=[catalog.BundleItemInput(sku_id=world["sku"], quantity=2),
+                                                  catalog.BundleItemInput(sku_id=world["sku2"], quantity=1)]))
+    world.ids["bundle"] = bundle.pk
+    assert Product.objects.count() >= 2 and Bundle.objects.filter(pk=bundle.pk).exists()
+
+
+def _promotions(world: World) -> None:
+    hq, now = world.hq, timezone.now()
+    template = promotions.create_coupon_template(scope=hq, data=promotions.CouponTemplateInput(
+        name="满50减10", kind="threshold", amount_off=Money(1000), threshold=Money(5000), valid_days=7,
+        per_customer_limit=5))
+    reduction = promotions.create_full_reduction(scope=hq, data=promotions.FullReductionInput(
+        name="满199减20", tiers=[(19900, 2000)], starts_at=now, ends_at=now + timedelta(days=7)))
+    flash = promotions.create_flash_sale(scope=hq, data=promotions.FlashSaleInput(
+        name="周末秒杀", starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2),
+        items=[promotions.FlashItemInput(sku_id=world["sku2"], flash_price=Money(19900), flash_stock=5)]))
+    group_buy = promotions.create_group_buy(scope=hq, data=promotions.GroupBuyInput(
+        name="两人团", sku_id=world["sku2"], group_price=Money(25900), starts_at=now,
+        ends_at=now + timedelta(days=7)))
+    promotions.set_shipping_policy(scope=hq, free_over=Money(9900), fee=Money(1000))
+    world.ids.update(template=template.pk, reduction=reduction.pk, flash_sale=flash.pk, group_buy=group_buy.pk)
+    assert CouponTemplate.objects.filter(pk=template.pk).exists()
+    assert FullReduction.objects.filter(pk=reduction.pk).exists() and FlashSale.objects.filter(pk=flash.pk).exists()
+    assert GroupBuy.objects.filter(pk=group_buy.pk).exists()
+
+
+def _orders(world: World) -> None:
+    """Orders in each state an admin or shopper action starts from, all the shopper's, all in store n1."""
+    org, hq, ent, customer = world.org, world.hq, world.org.enterprise.pk, world["customer"]
+    now = timezone.now()
+
+    def place(**kw: object) -> Order:
+        data = orders.CheckoutInput(lines=[orders.LineInput(quantity=1, sku_id=world["sku"])],
+                                    store_id=org.store_n1.pk, address=ADDRESS, **kw)  # type: ignore[arg-type]
+        return orders.place_order(enterprise_id=ent, customer_id=customer, data=data)
+
+    def paid(**kw: object) -> Order:
+        order = place(**kw)
+        return orders.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref=f"pay-{order.pk}")
+
+    world.ids["order_unpaid"] = place().pk
+    world.ids["order_paid"] = paid().pk
+    world.ids["order_pickup"] = paid(fulfillment="pickup").pk
+    shipped = paid()
+    orders.ship_order(scope=hq, order_id=shipped.pk, carrier="SF", tracking_no="SF1")
+    world.ids["order_shipped"] = shipped.pk
+    requested = paid()
+    world.ids["after_sale"] = orders.request_refund(enterprise_id=ent, customer_id=customer, order_id=requested.pk,
+                                                    kind="refund_only", reason="不想要了").pk
+    approved = paid()
+    sale = orders.request_refund(enterprise_id=ent, customer_id=customer, order_id=approved.pk, kind="refund_only")
+    orders.approve_refund(scope=hq, after_sale_id=sale.pk)
+    world.ids["after_sale_approved"] = sale.pk
+    returning = paid()
+    orders.ship_order(scope=hq, order_id=returning.pk, carrier="SF", tracking_no="SF3")
+    back = orders.request_refund(enterprise_id=ent, customer_id=customer, order_id=returning.pk, kind="return_refund")
+    orders.approve_refund(scope=hq, after_sale_id=back.pk)
+    world.ids["return_approved"] = back.pk
+    world.ids["presale"] = orders.create_presale(scope=hq, data=orders.PresaleInput(
+        name="年货预售", sku_id=world["sku2"], price_fen=29900, deposit_fen=5000, deposit_starts_at=now,
+        deposit_ends_at=now + timedelta(days=3), balance_starts_at=now + timedelta(days=4),
+        balance_ends_at=now + timedelta(days=6))).pk
+    world.ids["order_import"] = create_platform_import(scope=hq, platform="tmall", content=IMPORT_CSV.encode(),
+                                                       filename="tmall.csv", enqueue=False).pk
+    StorefrontSession.objects.create(
+        enterprise_id=ent, customer_id=customer, app_id=MP_APP, openid="o_matrix_shopper",
+        token_hash=hashlib.sha256(SHOPPER_TOKEN.encode()).hexdigest(), created_at=now,
+        expires_at=now + timedelta(days=1))
+    world.ids["cart_item"] = orders.add_to_cart(enterprise_id=ent, customer_id=customer,
+                                                line=orders.LineInput(quantity=1, sku_id=world["sku"])).pk
+    assert AfterSale.objects.count() == 3 and Presale.objects.count() == 1 and PlatformImport.objects.count() == 1
+
+
+def build_world(org: Org) -> World:
+    other_staff, other_user = _other_enterprise()
+    world = World(org=org, hq=scope_for_staff(org.hq), other_hq=other_staff, other_user=other_user)
+    ent = org.enterprise.pk
+    group = customers.create_tag_group(enterprise_id=ent, name="兴趣")
+    tag = customers.create_tag(group=group, name="烘焙")
+    spare = customers.create_tag_group(enterprise_id=ent, name="待删除")
+    spare_tag = customers.create_tag(group=spare, name="旧标签")
+    customer = customers.create_customer(
+        enterprise_id=ent, name="顾客甲", phone="13800000001", home_store_id=org.store_n1.pk, created_source="wecom",
+        identities=[customers.IdentityInput(kind="wecom_external_userid", value="wm_matrix_a", account=WECOM_CORP)])
+    second = customers.create_customer(
+        enterprise_id=ent, name="顾客乙", phone="13800000002", home_store_id=org.store_n1.pk, created_source="wecom",
+        identities=[customers.IdentityInput(kind="wecom_external_userid", value="wm_matrix_b", account=WECOM_CORP)])
+    for person in (customer, second):
+        customers.add_relationship(customer=person, staff=org.n1_staff, added_at=timezone.now(), channel="wecom")
+    world.ids.update(tag_group=group.pk, tag=tag.pk, spare_group=spare.pk, spare_tag=spare_tag.pk,
+                     customer=customer.pk, customer2=second.pk, store=org.store_n1.pk, region=org.north.pk,
+                     staff=org.n1_staff.pk, manager=org.n1_manager.pk)
+    assert TagGroup.objects.count() == 2 and Tag.objects.count() == 2 and Customer.objects.count() == 2
+
+    _catalog(world)
+    _promotions(world)
+    _channels(world)
+    _orders(world)
+
+    for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),
+                        ("staff", org.n1_staff), ("other", other_staff)):
+        _token, secret = create_api_token(staff=staff, name=f"matrix {name}")
+        world.tokens[name] = secret
+    world.ids["token"] = ApiToken.objects.filter(staff=org.n1_staff).get().pk
+    assert Enterprise.objects.count() == 2 and Staff.objects.filter(enterprise_id=ent).count() == 6
+    return world
