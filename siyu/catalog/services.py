@@ -87,7 +87,8 @@ def create_category(
     if Category.objects.filter(enterprise_id=scope.enterprise_id, parent=parent, name=clean).exists():
         raise Conflict(f"category {clean!r} already exists here", field="name", code="duplicate")
     category = Category.objects.create(enterprise_id=scope.enterprise_id, parent=parent, name=clean, sort=sort)
-    audit.record(actor=actor, action="category.create", target_type="category", target_id=category.pk, summary=clean)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="category.create", target_type="category", target_id=category.pk, summary=clean)
     return category
 
 
@@ -113,7 +114,8 @@ def update_category(
     if sort is not None:
         category.sort = sort
     category.save()
-    audit.record(actor=actor, action="category.update", target_type="category", target_id=category.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="category.update", target_type="category", target_id=category.pk,
                  changes={"name": [before, clean]})
     return category
 
@@ -125,7 +127,8 @@ def delete_category(*, scope: Scope, category_id: int, actor: Actor = None) -> N
     if category.children.exists() or category.products.exists():
         raise Conflict("only an empty category can be deleted", field="category_id", code="category_not_empty")
     category.delete()
-    audit.record(actor=actor, action="category.delete", target_type="category", target_id=category_id)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="category.delete", target_type="category", target_id=category_id)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -362,7 +365,8 @@ def create_product(*, scope: Scope, data: ProductInput, actor: Actor = None) -> 
     product = Product.objects.create(enterprise_id=scope.enterprise_id, **fields)
     ProductStore.objects.bulk_create([ProductStore(product=product, store_id=s) for s in stores])
     Sku.objects.bulk_create([_sku_row(product, row) for row in rows])
-    audit.record(actor=actor, action="product.create", target_type="product", target_id=product.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="product.create", target_type="product", target_id=product.pk,
                  summary=product.name, changes={"skus": len(rows)})
     return product
 
@@ -441,7 +445,8 @@ def update_product(*, scope: Scope, product_id: int, data: ProductInput, actor: 
             _apply_sku_rows(product, rows, existing)
     except IntegrityError as exc:
         raise Conflict("SKU codes or spec combinations clash", field="skus", code="duplicate_specs") from exc
-    audit.record(actor=actor, action="product.update", target_type="product", target_id=product.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="product.update", target_type="product", target_id=product.pk,
                  summary=product.name, changes={"before": before, "skus": len(rows)})
     return product
 
@@ -525,7 +530,7 @@ def set_product_status(*, scope: Scope, product_ids: Sequence[int], status: str,
             raise ValidationFailed("a product on sale needs an active SKU", field=f"product_ids[{index}]",
                                    index=index, code="no_active_sku")
     changed = Product.objects.filter(id__in=list(found)).exclude(status=status).update(status=status)
-    audit.record(actor=actor, action="product.status", target_type="product",
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="product.status", target_type="product",
                  target_id=",".join(str(p) for p in list(found)[:20]), summary=f"{changed} → {status}")
     return int(changed)
 
@@ -651,7 +656,8 @@ def adjust_stock(*, scope: Scope, sku_id: int, delta: int, reason: str = "", act
     if changed != 1:
         _raise_unavailable(scope.enterprise_id, sku_id, -delta, 0)
     stock = Sku.objects.values_list("stock", flat=True).get(id=sku_id)
-    audit.record(actor=actor, action="sku.stock", target_type="sku", target_id=sku_id,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="sku.stock", target_type="sku", target_id=sku_id,
                  summary=f"{delta:+d} → {stock} {reason}".strip())
     return int(stock)
 
@@ -733,7 +739,8 @@ def create_bundle(*, scope: Scope, data: BundleInput, actor: Actor = None) -> Bu
     fields, items = _clean_bundle(scope.enterprise_id, data)
     bundle = Bundle.objects.create(enterprise_id=scope.enterprise_id, **fields)
     BundleItem.objects.bulk_create([BundleItem(bundle=bundle, sku_id=s, quantity=q) for s, q in items])
-    audit.record(actor=actor, action="bundle.create", target_type="bundle", target_id=bundle.pk, summary=bundle.name)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="bundle.create", target_type="bundle", target_id=bundle.pk, summary=bundle.name)
     return bundle
 
 
@@ -749,7 +756,8 @@ def update_bundle(*, scope: Scope, bundle_id: int, data: BundleInput, actor: Act
     bundle.save()
     BundleItem.objects.filter(bundle=bundle).delete()
     BundleItem.objects.bulk_create([BundleItem(bundle=bundle, sku_id=s, quantity=q) for s, q in items])
-    audit.record(actor=actor, action="bundle.update", target_type="bundle", target_id=bundle.pk, summary=bundle.name)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="bundle.update", target_type="bundle", target_id=bundle.pk, summary=bundle.name)
     return bundle
 
 

@@ -53,6 +53,7 @@ def ensure_account(
     account.is_active = True
     account.save()
     audit.record(
+        enterprise_id=enterprise_id,
         actor=actor,
         action="channel_account.create" if created else "channel_account.update",
         target_type="channel_account",

@@ -216,6 +216,7 @@ def customer_export(request: HttpRequest) -> StreamingHttpResponse | HttpRespons
     flt = form.to_filter()
     rows = customer_queries.filtered_customers(scope, flt)
     audit.record(
+        enterprise_id=scope.enterprise_id,
         actor=request.user,
         action="customer.export",
         target_type="customer",
@@ -544,6 +545,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     form = forms.AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     entries = core_queries.audit_entries(
+        enterprise_id=scope.enterprise_id,
         page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", "")
     )
     rows = [{"entry": entry, "action": labels.audit_action(entry.action)} for entry in entries.items]

@@ -16,6 +16,7 @@ def user_of(actor: Actor) -> User | None:
 
 def record(
     *,
+    enterprise_id: int,
     actor: Actor,
     action: str,
     target_type: str,
@@ -23,8 +24,11 @@ def record(
     summary: str = "",
     changes: dict[str, Any] | None = None,
 ) -> AuditEntry:
+    """Write one audit row. `enterprise_id` is required: the audit log is read per enterprise, and a row without one
+    would be shown to nobody."""
     user = user_of(actor)
     return AuditEntry.objects.create(
+        enterprise_id=enterprise_id,
         actor=user,
         actor_label=user.get_username() if user is not None else "system",
         action=action,

@@ -5,8 +5,14 @@ from django.db import models
 
 
 class AuditEntry(models.Model):
-    """Who changed what: tags, tiers, points adjustments, refunds, merges, inheritance."""
+    """Who changed what: tags, tiers, points adjustments, refunds, merges, inheritance.
 
+    `enterprise_id` is a plain column (the kernel does not import org): every row belongs to one enterprise and every
+    read filters by it. Rows written before it existed and not attributable to one enterprise stay NULL and are shown
+    to nobody.
+    """
+
+    enterprise_id = models.BigIntegerField(null=True, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     actor_label = models.CharField(max_length=120, blank=True)
     action = models.CharField(max_length=64)
@@ -17,7 +23,10 @@ class AuditEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["target_type", "target_id", "-created_at"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-created_at"]),
+            models.Index(fields=["enterprise_id", "-created_at"], name="audit_enterprise_created"),
+        ]
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ exist, so ids outside the caller's reach reveal nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
@@ -80,6 +81,11 @@ def _get_customer(scope: Scope, customer_id: int, field: str) -> Any:
         raise
 
 
+def _visible(scope: Scope) -> Iterable[int] | None:
+    """Who a refusal may name: HQ sees the whole enterprise (None), everyone else their scope's customers."""
+    return None if scope.is_hq else queries.visible_customer_ids(scope)
+
+
 def _identity(item: IdentityIn) -> services.IdentityInput:
     return services.IdentityInput(kind=str(item.kind), value=item.value, account=item.account)
 
@@ -124,6 +130,7 @@ def create_customer(request: HttpRequest, payload: CustomerCreateIn) -> Status[A
         home_store_id=home_store_id,
         identities=[_identity(item) for item in payload.identities],
         actor=actor_of(request),
+        visible_customers=_visible(scope),
     )
     return Status(201, customer)
 
@@ -140,7 +147,9 @@ def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPat
     changes = payload.model_dump(exclude_unset=True)
     if "home_store_id" in changes:
         _check_store(scope, changes["home_store_id"], "home_store_id")
-    return services.update_customer(customer=customer, changes=changes, actor=actor_of(request))
+    return services.update_customer(
+        customer=customer, changes=changes, actor=actor_of(request), visible_customers=_visible(scope)
+    )
 
 
 @router.post(
@@ -149,8 +158,11 @@ def update_customer(request: HttpRequest, customer_id: int, payload: CustomerPat
     summary="Attach an identity (409 identity_taken when another customer has it)",
 )
 def attach_identity(request: HttpRequest, customer_id: int, payload: IdentityIn) -> Status[Any]:
-    customer = queries.get_customer(scope_of(request), customer_id)
-    identity = services.attach_identity(customer=customer, identity=_identity(payload), actor=actor_of(request))
+    scope = scope_of(request)
+    customer = queries.get_customer(scope, customer_id)
+    identity = services.attach_identity(
+        customer=customer, identity=_identity(payload), actor=actor_of(request), visible_customers=_visible(scope)
+    )
     return Status(201, identity)
 
 

@@ -54,6 +54,12 @@ class IdentityKind(models.TextChoices):
 
 
 class Identity(models.Model):
+    """One way of recognising a customer. Unique per enterprise: the same phone or unionid may be a customer of two
+    brands, and a lookup in one brand never sees the other's. `enterprise` is the customer's, kept on the row so the
+    unique index answers every lookup; a merge moves identities only within one enterprise."""
+
+    # No single-column index on enterprise: it leads the unique (enterprise, kind, value) index.
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=32, choices=IdentityKind.choices)
     value = models.CharField(max_length=128)
@@ -61,7 +67,9 @@ class Identity(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="uniq_identity_kind_value")]
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "kind", "value"], name="uniq_identity_enterprise_kind_value")
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
@@ -164,9 +172,13 @@ class Event(models.Model):
     staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     campaign = models.CharField(max_length=64, blank=True)
     properties = models.JSONField(default=dict, blank=True)
-    idempotency_key = models.CharField(max_length=128, unique=True)
+    idempotency_key = models.CharField(max_length=128)
 
     class Meta:
+        # Keys are per enterprise: one brand's key never collides with, nor reveals, another's.
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "idempotency_key"], name="uniq_event_enterprise_key")
+        ]
         indexes = [
             models.Index(fields=["customer", "occurred_at"]),
             models.Index(fields=["name", "occurred_at"]),

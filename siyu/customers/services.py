@@ -81,21 +81,36 @@ def _check_identity(identity: IdentityInput, *, index: int | None = None) -> Ide
     return IdentityInput(kind=identity.kind, value=value, account=identity.account)
 
 
-def _claim_identities(customer: Customer, identities: Iterable[IdentityInput]) -> None:
+def _identity_taken(
+    identity: IdentityInput, owner_id: int, index: int, visible_customers: Iterable[int] | None
+) -> Conflict:
+    """The refusal names the holder only to a caller who may see that customer. Anyone else (store staff adding a
+    phone held by another store's customer) gets the same words whoever holds it and wherever: no id, no store, no
+    name; a manager who sees both can merge them."""
+    if visible_customers is None or Customer.objects.filter(pk=owner_id, id__in=visible_customers).exists():
+        message = f"{identity.kind} {identity.value} already belongs to customer {owner_id}"
+    else:
+        message = f"{identity.kind} {identity.value} already belongs to another customer; ask a manager to merge them"
+    return Conflict(message, field="identities", index=index, code="identity_taken")
+
+
+def _claim_identities(
+    customer: Customer, identities: Iterable[IdentityInput], *, visible_customers: Iterable[int] | None = None
+) -> None:
+    """Give these identities to `customer`, within its enterprise only. `visible_customers` (the caller's scope)
+    decides whether a refusal may name the current holder; None means a trusted caller that sees the enterprise."""
     for index, raw in enumerate(identities):
         identity = _check_identity(raw, index=index)
-        owner = Identity.objects.filter(kind=identity.kind, value=identity.value).values_list("customer_id", flat=True)
+        owner = Identity.objects.filter(
+            enterprise_id=customer.enterprise_id, kind=identity.kind, value=identity.value
+        ).values_list("customer_id", flat=True)
         owner_id = owner.first()
         if owner_id is not None and owner_id != customer.pk:
-            raise Conflict(
-                f"{identity.kind} {identity.value} already belongs to customer {owner_id}",
-                field="identities",
-                index=index,
-                code="identity_taken",
-            )
+            raise _identity_taken(identity, owner_id, index, visible_customers)
         if owner_id is None:
             Identity.objects.create(
-                customer=customer, kind=identity.kind, value=identity.value, account=identity.account
+                enterprise_id=customer.enterprise_id, customer=customer, kind=identity.kind, value=identity.value,
+                account=identity.account,
             )
 
 
@@ -113,7 +128,10 @@ def create_customer(
     identities: Sequence[IdentityInput] = (),
     created_at: datetime | None = None,
     actor: Actor = None,
+    visible_customers: Iterable[int] | None = None,
 ) -> Customer:
+    """`visible_customers` is the caller's scope (None: trusted, sees the enterprise); it only decides what a refusal
+    says about an identity's current holder."""
     fields = _clean_profile(
         enterprise_id=enterprise_id,
         values={
@@ -131,7 +149,7 @@ def create_customer(
     wanted = list(identities)
     if customer.phone:
         wanted.append(IdentityInput(kind=IdentityKind.PHONE, value=customer.phone))
-    _claim_identities(customer, _dedupe_identities(wanted))
+    _claim_identities(customer, _dedupe_identities(wanted), visible_customers=visible_customers)
     Event.objects.create(
         enterprise_id=enterprise_id,
         customer=customer,
@@ -141,7 +159,8 @@ def create_customer(
         store_id=customer.home_store_id,
         idempotency_key=f"customer_created:{customer.pk}",
     )
-    audit.record(actor=actor, action="customer.create", target_type="customer", target_id=customer.pk)
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="customer.create", target_type="customer", target_id=customer.pk)
     return customer
 
 
@@ -207,15 +226,19 @@ def _clean_profile(*, enterprise_id: int, values: dict[str, Any]) -> dict[str, A
 
 
 @transaction.atomic
-def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Actor = None) -> Customer:
+def update_customer(
+    *, customer: Customer, changes: dict[str, Any], actor: Actor = None, visible_customers: Iterable[int] | None = None
+) -> Customer:
     clean = _clean_profile(enterprise_id=customer.enterprise_id, values=changes)
     before = {key: str(getattr(customer, key)) for key in clean}
     if "phone" in clean and clean["phone"] and clean["phone"] != customer.phone:
-        _claim_identities(customer, [IdentityInput(kind=IdentityKind.PHONE, value=clean["phone"])])
+        phone = IdentityInput(kind=IdentityKind.PHONE, value=clean["phone"])
+        _claim_identities(customer, [phone], visible_customers=visible_customers)
     for key, value in clean.items():
         setattr(customer, key, value)
     customer.save()
     audit.record(
+        enterprise_id=customer.enterprise_id,
         actor=actor,
         action="customer.update",
         target_type="customer",
@@ -226,22 +249,30 @@ def update_customer(*, customer: Customer, changes: dict[str, Any], actor: Actor
 
 
 @transaction.atomic
-def attach_identity(*, customer: Customer, identity: IdentityInput, actor: Actor = None) -> Identity:
-    _claim_identities(customer, [identity])
+def attach_identity(
+    *, customer: Customer, identity: IdentityInput, actor: Actor = None, visible_customers: Iterable[int] | None = None
+) -> Identity:
+    _claim_identities(customer, [identity], visible_customers=visible_customers)
     clean = _check_identity(identity)
     audit.record(
+        enterprise_id=customer.enterprise_id,
         actor=actor,
         action="customer.identity",
         target_type="customer",
         target_id=customer.pk,
         summary=f"{clean.kind}:{clean.value}",
     )
-    return Identity.objects.get(kind=clean.kind, value=clean.value)
+    return Identity.objects.get(enterprise_id=customer.enterprise_id, kind=clean.kind, value=clean.value)
 
 
 def find_by_identity(*, enterprise_id: int, kind: str, value: str) -> Customer | None:
     return (
-        Customer.objects.filter(enterprise_id=enterprise_id, identities__kind=kind, identities__value=value)
+        Customer.objects.filter(
+            enterprise_id=enterprise_id,
+            identities__enterprise_id=enterprise_id,
+            identities__kind=kind,
+            identities__value=value,
+        )
         .select_related(None)
         .first()
     )
@@ -267,7 +298,7 @@ def resolve_customer(
     for identity in clean:
         query |= Q(kind=identity.kind, value=identity.value)
     owners = sorted(
-        set(Identity.objects.filter(query, customer__enterprise_id=enterprise_id).values_list("customer_id", flat=True))
+        set(Identity.objects.filter(query, enterprise_id=enterprise_id).values_list("customer_id", flat=True))
     )
     if not owners:
         values = dict(defaults or {})
@@ -370,6 +401,7 @@ def merge_customers(*, survivor: Customer, absorbed: Customer, reason: str, acto
         idempotency_key=f"customer_merged:{absorbed.pk}",
     )
     audit.record(
+        enterprise_id=survivor.enterprise_id,
         actor=actor,
         action="customer.merge",
         target_type="customer",
@@ -487,7 +519,8 @@ def create_tag_group(*, enterprise_id: int, name: str, exclusive: bool = False, 
     if TagGroup.objects.filter(enterprise_id=enterprise_id, name=name).exists():
         raise Conflict(f"tag group {name!r} already exists", field="name", code="duplicate")
     group = TagGroup.objects.create(enterprise_id=enterprise_id, name=name, exclusive=exclusive)
-    audit.record(actor=actor, action="tag_group.create", target_type="tag_group", target_id=group.pk, summary=name)
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="tag_group.create", target_type="tag_group", target_id=group.pk, summary=name)
     return group
 
 
@@ -503,7 +536,8 @@ def create_tag(
     if Tag.objects.filter(group=group, name=name).exists():
         raise Conflict(f"tag {name!r} already exists in {group.name}", field="name", code="duplicate")
     tag = Tag.objects.create(group=group, name=name, kind=kind, rule=rule or {})
-    audit.record(actor=actor, action="tag.create", target_type="tag", target_id=tag.pk, summary=f"{group.name}/{name}")
+    audit.record(enterprise_id=group.enterprise_id,
+                 actor=actor, action="tag.create", target_type="tag", target_id=tag.pk, summary=f"{group.name}/{name}")
     return tag
 
 
@@ -519,7 +553,8 @@ def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
     old, tag.name = tag.name, name
     tag.save(update_fields=["name"])
     _tag_changed(TagChange("tag_renamed", tag.group.enterprise_id, tag.group_id, (tag.pk,), name))
-    audit.record(actor=actor, action="tag.rename", target_type="tag", target_id=tag.pk, summary=f"{old} → {name}")
+    audit.record(enterprise_id=tag.group.enterprise_id,
+                 actor=actor, action="tag.rename", target_type="tag", target_id=tag.pk, summary=f"{old} → {name}")
     return tag
 
 
@@ -529,6 +564,7 @@ def delete_tag(*, tag: Tag, actor: Actor = None) -> int:
     carried = CustomerTag.objects.filter(tag=tag).count()
     _tag_changed(TagChange("tag_deleted", tag.group.enterprise_id, tag.group_id, (tag.pk,)))
     audit.record(
+        enterprise_id=tag.group.enterprise_id,
         actor=actor, action="tag.delete", target_type="tag", target_id=tag.pk, summary=f"{tag.name} ({carried})"
     )
     tag.delete()
@@ -549,6 +585,7 @@ def rename_tag_group(*, group: TagGroup, name: str, actor: Actor = None) -> TagG
     tag_ids = tuple(Tag.objects.filter(group=group).values_list("id", flat=True))
     _tag_changed(TagChange("group_renamed", group.enterprise_id, group.pk, tag_ids, name))
     audit.record(
+        enterprise_id=group.enterprise_id,
         actor=actor, action="tag_group.rename", target_type="tag_group", target_id=group.pk, summary=f"{old} → {name}"
     )
     return group
@@ -561,6 +598,7 @@ def delete_tag_group(*, group: TagGroup, actor: Actor = None) -> int:
     carried = CustomerTag.objects.filter(tag__group=group).count()
     _tag_changed(TagChange("group_deleted", group.enterprise_id, group.pk, tag_ids))
     audit.record(
+        enterprise_id=group.enterprise_id,
         actor=actor, action="tag_group.delete", target_type="tag_group", target_id=group.pk,
         summary=f"{group.name} ({len(tag_ids)} tags, {carried})",
     )
@@ -625,6 +663,7 @@ def tag_customers(
     CustomerTag.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
     _tag_events(enterprise_id, rows, "tag_added", {t.pk: t.name for t in tags})
     audit.record(
+        enterprise_id=enterprise_id,
         actor=actor,
         action="customer.tag",
         target_type="tag",
@@ -651,6 +690,7 @@ def untag_customers(
     doomed.delete()
     _tag_events(enterprise_id, rows, "tag_removed", {t.pk: t.name for t in tags})
     audit.record(
+        enterprise_id=enterprise_id,
         actor=actor,
         action="customer.untag",
         target_type="tag",
@@ -745,7 +785,7 @@ def _resolve_event_customers(enterprise_id: int, batch: Sequence[EventInput]) ->
         query = Q()
         for kind, value in idents:
             query |= Q(kind=kind, value=value)
-        for kind, value, cid in Identity.objects.filter(query, customer__enterprise_id=enterprise_id).values_list(
+        for kind, value, cid in Identity.objects.filter(query, enterprise_id=enterprise_id).values_list(
             "kind", "value", "customer_id"
         ):
             by_identity[(kind, value)] = cid
@@ -823,7 +863,9 @@ def ingest_events(
         )
     with transaction.atomic():
         existing = set(
-            Event.objects.filter(idempotency_key__in=list(rows)).values_list("idempotency_key", flat=True)
+            Event.objects.filter(enterprise_id=enterprise_id, idempotency_key__in=list(rows)).values_list(
+                "idempotency_key", flat=True
+            )
         )
         fresh = [row for key, row in rows.items() if key not in existing]
         try:
@@ -876,9 +918,10 @@ def append_event(
     """The trusted internal path for one event (order_created, coupon_used, ...), used inside a service's
     transaction: the same checks as a batch (the type's schema too: pure Python), then ONE statement where a batch
     needs four and a savepoint: an INSERT ... SELECT from the customer's row, only if that customer is live and the
-    store and staff named are the enterprise's, ON CONFLICT (idempotency_key) DO NOTHING. When it writes nothing (a
-    repeated key, a merged-away or unknown customer, an unknown store or staff member) the batch path sorts it out
-    exactly as before: the survivor gets the event, a repeat returns False, an unknown id raises NotFound."""
+    store and staff named are the enterprise's, ON CONFLICT (enterprise_id, idempotency_key) DO NOTHING. When it
+    writes nothing (a repeated key, a merged-away or unknown customer, an unknown store or staff member) the batch
+    path sorts it out exactly as before: the survivor gets the event, a repeat returns False, an unknown id raises
+    NotFound."""
     item = EventInput(
         name=name,
         occurred_at=occurred_at or timezone.now(),
@@ -908,7 +951,8 @@ def append_events(*, enterprise_id: int, batch: Sequence[EventInput]) -> int:
     if 0 in customer_ids or not _all_live(enterprise_id, batch, set(customer_ids)):
         return ingest_events(enterprise_id=enterprise_id, batch=batch).created
     keys = [item.idempotency_key for item in batch]
-    stored = set(Event.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    mine = Event.objects.filter(enterprise_id=enterprise_id, idempotency_key__in=keys)
+    stored = set(mine.values_list("idempotency_key", flat=True))
     rows, seen = [], set(stored)
     for item, customer_id, props in zip(batch, customer_ids, properties, strict=True):
         if item.idempotency_key in seen:
@@ -984,5 +1028,5 @@ def _live_insert_sql(alias: str, with_store: bool, with_staff: bool) -> str:
     return (
         f"INSERT INTO {qn(Event._meta.db_table)} (enterprise_id, customer_id, {', '.join(columns)}) "  # noqa: S608
         f"SELECT c.enterprise_id, c.id, {', '.join(placeholders)} FROM {qn(Customer._meta.db_table)} c "
-        f"WHERE {' AND '.join(where)} ON CONFLICT (idempotency_key) DO NOTHING"
+        f"WHERE {' AND '.join(where)} ON CONFLICT (enterprise_id, idempotency_key) DO NOTHING"
     )

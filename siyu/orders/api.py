@@ -26,6 +26,7 @@ from pydantic import ConfigDict
 from siyu.api.auth import actor_of, scope_of
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
+from siyu.customers import privacy
 from siyu.orders import queries, services
 from siyu.orders.services import Shopper
 from siyu.promotions import queries as promotion_queries
@@ -678,13 +679,19 @@ def admin_orders(request: HttpRequest, flt: Query[AdminOrderFilter]) -> dict[str
             "pages": result.pages}
 
 
-@router.get("/admin/orders/{order_id}", response=OrderDetailOut, tags=ADMIN, summary="One order")
+@router.get("/admin/orders/{order_id}", response=OrderDetailOut, tags=ADMIN,
+            summary="One order (the delivery phone masked for store staff)")
 def admin_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
-    return _order_detail(queries.get_order(scope_of(request), order_id))
+    return _admin_order(request, order_id)
 
 
 def _admin_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
-    return _order_detail(queries.get_order(scope_of(request), order_id))
+    """The staff view of an order: the delivery address's phone as the caller may see it (siyu.customers.privacy)."""
+    scope = scope_of(request)
+    data = _order_detail(queries.get_order(scope, order_id))
+    if data["address"].get("phone"):
+        data["address"] = {**data["address"], "phone": privacy.phone_for(scope, data["address"]["phone"])}
+    return data
 
 
 @router.post("/admin/orders/{order_id}/ship", response=OrderDetailOut, tags=ADMIN, summary="Ship a paid order")
@@ -806,13 +813,15 @@ def admin_import_report(request: HttpRequest, import_id: int) -> HttpResponse:
     import csv
     import io
 
-    rows = queries.import_report_rows(scope_of(request), import_id)
+    scope = scope_of(request)
+    rows = queries.import_report_rows(scope, import_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["row", "outcome", "platform", "order_no", "buyer_id", "buyer_nick", "phone", "amount_fen",
                      "customer_id", "message"])
     for r in rows.iterator(chunk_size=1000):
-        writer.writerow([r.row_number, r.outcome, r.platform, r.order_no, r.buyer_id, r.buyer_nick, r.phone,
+        writer.writerow([r.row_number, r.outcome, r.platform, r.order_no, r.buyer_id, r.buyer_nick,
+                         privacy.phone_for(scope, r.phone),
                          r.amount_fen, r.customer_id or "", r.message])
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{import_id}-report.csv"'

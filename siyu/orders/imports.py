@@ -286,7 +286,7 @@ class _Matcher:
                                                                   value__in=buyers)
         self.owners: dict[tuple[str, str], int] = {
             (kind, value): cid for kind, value, cid in Identity.objects.filter(
-                query, customer__enterprise_id=enterprise_id).values_list("kind", "value", "customer_id")
+                query, enterprise_id=enterprise_id).values_list("kind", "value", "customer_id")
         }
         self.created = 0
 
@@ -545,7 +545,8 @@ def create_platform_import(
         imp = PlatformImport.objects.create(enterprise_id=scope.enterprise_id, platform=platform,
                                             filename=(filename or "")[:200], content=text, total_rows=total,
                                             created_by=audit.user_of(actor))
-        audit.record(actor=actor, action="orders.import", target_type="platform_import", target_id=imp.pk,
+        audit.record(enterprise_id=scope.enterprise_id,
+                     actor=actor, action="orders.import", target_type="platform_import", target_id=imp.pk,
                      summary=f"{platform} {filename} ({total} rows)")
         if enqueue:
             from siyu.orders.tasks import run_platform_import_task

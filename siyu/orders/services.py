@@ -684,7 +684,8 @@ def ship_order(
                         shipped_at=moment, carrier=carrier.strip(), tracking_no=tracking_no.strip())
     _event(order, "order_shipped", f"order_shipped:{order.pk}", moment,
            {"fulfillment": "delivery", "carrier": order.carrier, "tracking_no": order.tracking_no})
-    audit.record(actor=actor, action="order.ship", target_type="order", target_id=order.pk, summary=order.order_no)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="order.ship", target_type="order", target_id=order.pk, summary=order.order_no)
     return order
 
 
@@ -698,7 +699,8 @@ def mark_picked_up(*, scope: Scope, order_id: int, now: datetime | None = None, 
     order = _staff_move(scope, order_id, sources=[OrderStatus.PAID], action="hand over", status=OrderStatus.PICKED_UP,
                         picked_up_at=moment)
     _event(order, "order_shipped", f"order_shipped:{order.pk}", moment, {"fulfillment": "pickup"})
-    audit.record(actor=actor, action="order.pickup", target_type="order", target_id=order.pk, summary=order.order_no)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="order.pickup", target_type="order", target_id=order.pk, summary=order.order_no)
     return order
 
 
@@ -713,7 +715,8 @@ def _complete(order_id: int, enterprise_id: int, moment: datetime) -> Order:
 def complete_order(*, scope: Scope, order_id: int, now: datetime | None = None, actor: Actor = None) -> Order:
     _visible_order(scope, order_id)
     order = _complete(order_id, scope.enterprise_id, _now(now))
-    audit.record(actor=actor, action="order.complete", target_type="order", target_id=order.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="order.complete", target_type="order", target_id=order.pk,
                  summary=order.order_no)
     return order
 
@@ -784,7 +787,8 @@ def cancel_by_customer(*, enterprise_id: int, customer_id: int, order_id: int, n
 def cancel_by_staff(*, scope: Scope, order_id: int, now: datetime | None = None, actor: Actor = None) -> Order:
     _visible_order(scope, order_id)
     order = _cancel(order_id, scope.enterprise_id, CancelReason.STAFF, _now(now))
-    audit.record(actor=actor, action="order.cancel", target_type="order", target_id=order.pk, summary=order.order_no)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="order.cancel", target_type="order", target_id=order.pk, summary=order.order_no)
     return order
 
 
@@ -1004,7 +1008,8 @@ def approve_refund(*, scope: Scope, after_sale_id: int, now: datetime | None = N
     after_sale = _after_sale_move(after_sale_id, scope.enterprise_id, sources=[AfterSaleStatus.REQUESTED],
                                   action="approve", status=AfterSaleStatus.APPROVED, decided_at=_now(now),
                                   decided_by=audit.user_of(actor))
-    audit.record(actor=actor, action="after_sale.approve", target_type="after_sale", target_id=after_sale.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="after_sale.approve", target_type="after_sale", target_id=after_sale.pk,
                  summary=f"{after_sale.order.order_no} {after_sale.amount_fen} fen")
     return after_sale
 
@@ -1021,7 +1026,8 @@ def reject_refund(
     after_sale = _after_sale_move(after_sale_id, scope.enterprise_id, sources=[AfterSaleStatus.REQUESTED],
                                   action="reject", status=AfterSaleStatus.REJECTED, decided_at=_now(now),
                                   decided_by=audit.user_of(actor), reject_reason=text)
-    audit.record(actor=actor, action="after_sale.reject", target_type="after_sale", target_id=after_sale.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="after_sale.reject", target_type="after_sale", target_id=after_sale.pk,
                  summary=text)
     return after_sale
 
@@ -1053,7 +1059,8 @@ def mark_returned(
     units = _units_back(after_sale)
     if units:
         catalog_services.release_stock(enterprise_id=after_sale.enterprise_id, items=units)
-    audit.record(actor=actor, action="after_sale.returned", target_type="after_sale", target_id=after_sale.pk)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="after_sale.returned", target_type="after_sale", target_id=after_sale.pk)
     return after_sale
 
 
@@ -1077,7 +1084,8 @@ def complete_refund(
                                       status=AfterSaleStatus.REFUNDED, refunded_at=refunded_at, refund_ref=ref)
         order = _apply_refund(after_sale, refunded_at)
         _refund_event(after_sale, order, "refund_completed", refunded_at)
-        audit.record(actor=actor, action="after_sale.refund", target_type="after_sale", target_id=after_sale.pk,
+        audit.record(enterprise_id=after_sale.enterprise_id,
+                     actor=actor, action="after_sale.refund", target_type="after_sale", target_id=after_sale.pk,
                      summary=f"{order.order_no} {after_sale.amount_fen} fen ({ref})")
     return after_sale
 
@@ -1156,7 +1164,8 @@ def create_presale(*, scope: Scope, data: PresaleInput, actor: Actor = None) -> 
         balance_starts_at=data.balance_starts_at, balance_ends_at=data.balance_ends_at,
         per_customer_limit=data.per_customer_limit, is_active=data.is_active,
     )
-    audit.record(actor=actor, action="presale.create", target_type="presale", target_id=presale.pk, summary=name)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="presale.create", target_type="presale", target_id=presale.pk, summary=name)
     return presale
 
 

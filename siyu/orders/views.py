@@ -26,6 +26,7 @@ from siyu.console.views import console_view
 from siyu.core import audit
 from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.money import Money
+from siyu.customers import privacy
 from siyu.orders import forms, queries, services
 from siyu.org.scope import Scope
 
@@ -105,7 +106,8 @@ def _order_rows(qs: Any) -> Iterator[list[object]]:
 def order_export(request: HttpRequest) -> StreamingHttpResponse:
     scope = scope_of(request)
     flt = forms.OrderFilterForm(scope, request.GET or None).to_filter()
-    audit.record(actor=request.user, action="order.export", target_type="order", target_id="filter",
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=request.user, action="order.export", target_type="order", target_id="filter",
                  summary=f"exported orders ({scope.label or scope.role})",
                  changes={"filter": {k: str(v) for k, v in vars(flt).items() if v not in ("", None)}})
     header = [_("Order number"), _("Created"), _("Status"), _("Source"), _("Platform"), _("Platform order number"),
@@ -271,7 +273,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     imp = queries.get_platform_import(scope, import_id)
     rows = list(queries.import_report_rows(scope, import_id)[:100])
     context = {"imp": imp, "rows": rows, "pct": int(100 * imp.processed_rows / imp.total_rows) if imp.total_rows else 0,
-               "polling": imp.status in ("queued", "running")}
+               "polling": imp.status in ("queued", "running"), "scope": scope}
     template = "orders/_import_progress.html" if _partial(request) else "orders/import_detail.html"
     return render(request, template, context)
 
@@ -285,8 +287,9 @@ def import_report(request: HttpRequest, import_id: int) -> StreamingHttpResponse
               _("Phone"), _("Amount"), _("Ordered"), _("Customer ID"), _("Invite by"), _("Message")]
     return _csv_response(_csv(header, (
         [r.row_number, queries.label("outcome", r.outcome), r.platform, r.order_no, r.buyer_id, r.buyer_nick,
-         r.phone, _yuan(r.amount_fen), timezone.localtime(r.ordered_at).strftime("%Y-%m-%d %H:%M")
-         if r.ordered_at else "", r.customer_id or "", _invite_by(r.outcome), r.message]
+         privacy.phone_for(scope, r.phone), _yuan(r.amount_fen),
+         timezone.localtime(r.ordered_at).strftime("%Y-%m-%d %H:%M") if r.ordered_at else "", r.customer_id or "",
+         _invite_by(r.outcome), r.message]
         for r in rows.iterator(chunk_size=1000)
     )), f"import-{import_id}-report")
 
@@ -308,7 +311,8 @@ def invitations(request: HttpRequest) -> HttpResponse:
 def invitations_export(request: HttpRequest, kind: str) -> StreamingHttpResponse:
     scope = scope_of(request)
     _require_hq(scope)
-    audit.record(actor=request.user, action="orders.invitations_export", target_type="invitation", target_id=kind)
+    audit.record(enterprise_id=scope.enterprise_id, actor=request.user, action="orders.invitations_export",
+                 target_type="invitation", target_id=kind)
     if kind == "sms":
         header = [_("Customer ID"), _("Name"), _("Phone"), _("Created")]
         rows: Iterable[list[object]] = (

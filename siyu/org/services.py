@@ -30,7 +30,8 @@ def create_api_token(*, staff: Staff, name: str, actor: Actor = None) -> tuple[A
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(staff=staff, name=name, prefix=secret[:12], token_hash=_hash(secret))
     summary = f"{name} ({token.prefix}…)"
-    audit.record(actor=actor, action="api_token.create", target_type="staff", target_id=staff.pk, summary=summary)
+    audit.record(enterprise_id=staff.enterprise_id,
+                 actor=actor, action="api_token.create", target_type="staff", target_id=staff.pk, summary=summary)
     return token, secret
 
 
@@ -49,11 +50,12 @@ def authenticate_token(secret: str) -> Scope:
 @transaction.atomic
 def revoke_api_token(*, token_id: int, actor: Actor = None) -> bool:
     """Revoke at once (the next request with it is refused). False when it was already revoked."""
-    token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+    token = ApiToken.objects.select_for_update().select_related("staff").filter(pk=token_id).first()
     if token is None or token.revoked_at is not None:
         return False
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     summary = f"{token.name} ({token.prefix}…)"
-    audit.record(actor=actor, action="api_token.revoke", target_type="staff", target_id=token.staff_id, summary=summary)
+    audit.record(enterprise_id=token.staff.enterprise_id,
+                 actor=actor, action="api_token.revoke", target_type="staff", target_id=token.staff_id, summary=summary)
     return True

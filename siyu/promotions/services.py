@@ -222,7 +222,8 @@ def create_coupon_template(*, scope: Scope, data: CouponTemplateInput, actor: Ac
     template = CouponTemplate.objects.create(enterprise_id=scope.enterprise_id, **fields)
     template.products.set(products)
     template.categories.set(categories)
-    audit.record(actor=actor, action="coupon_template.create", target_type="coupon_template", target_id=template.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="coupon_template.create", target_type="coupon_template", target_id=template.pk,
                  summary=template.name)
     return template
 
@@ -255,7 +256,8 @@ def update_coupon_template(
     if not issued:
         template.products.set(products)
         template.categories.set(categories)
-    audit.record(actor=actor, action="coupon_template.update", target_type="coupon_template", target_id=template.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="coupon_template.update", target_type="coupon_template", target_id=template.pk,
                  summary=template.name)
     return template
 
@@ -330,7 +332,8 @@ def _insert_coupon(
         )
         record_event(customer=customer, name="coupon_issued", idempotency_key=f"coupon_issued:{coupon.pk}",
                      occurred_at=_event_time(now), properties=_coupon_props(coupon, template, source=source))
-        audit.record(actor=actor, action=f"coupon.{source}", target_type="coupon", target_id=coupon.pk,
+        audit.record(enterprise_id=template.enterprise_id,
+                     actor=actor, action=f"coupon.{source}", target_type="coupon", target_id=coupon.pk,
                      summary=f"{template.name} → customer {customer.pk}")
     return coupon
 
@@ -574,7 +577,8 @@ def create_full_reduction(*, scope: Scope, data: FullReductionInput, actor: Acto
     rule = FullReduction.objects.create(enterprise_id=scope.enterprise_id, **fields)
     rule.products.set(products)
     rule.categories.set(categories)
-    audit.record(actor=actor, action="full_reduction.create", target_type="full_reduction", target_id=rule.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="full_reduction.create", target_type="full_reduction", target_id=rule.pk,
                  summary=rule.name)
     return rule
 
@@ -593,7 +597,8 @@ def update_full_reduction(
     rule.save()
     rule.products.set(products)
     rule.categories.set(categories)
-    audit.record(actor=actor, action="full_reduction.update", target_type="full_reduction", target_id=rule.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="full_reduction.update", target_type="full_reduction", target_id=rule.pk,
                  summary=rule.name)
     return rule
 
@@ -674,7 +679,8 @@ def create_flash_sale(*, scope: Scope, data: FlashSaleInput, actor: Actor = None
                       per_customer_limit=i.per_customer_limit)
         for i in data.items
     ])
-    audit.record(actor=actor, action="flash_sale.create", target_type="flash_sale", target_id=sale.pk, summary=name)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="flash_sale.create", target_type="flash_sale", target_id=sale.pk, summary=name)
     return sale
 
 
@@ -711,7 +717,8 @@ def update_flash_sale(*, scope: Scope, flash_sale_id: int, data: FlashSaleInput,
     sale.starts_at, sale.ends_at, sale.is_active = data.starts_at, data.ends_at, data.is_active
     sale.save()
     _update_flash_items(sale, data.items)
-    audit.record(actor=actor, action="flash_sale.update", target_type="flash_sale", target_id=sale.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="flash_sale.update", target_type="flash_sale", target_id=sale.pk,
                  summary=sale.name)
     return sale
 
@@ -847,7 +854,8 @@ def create_group_buy(*, scope: Scope, data: GroupBuyInput, actor: Actor = None) 
     require_editor(scope)
     group_buy = GroupBuy.objects.create(enterprise_id=scope.enterprise_id, **_clean_group_buy(scope.enterprise_id,
                                                                                               data))
-    audit.record(actor=actor, action="group_buy.create", target_type="group_buy", target_id=group_buy.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="group_buy.create", target_type="group_buy", target_id=group_buy.pk,
                  summary=group_buy.name)
     return group_buy
 
@@ -862,7 +870,8 @@ def update_group_buy(*, scope: Scope, group_buy_id: int, data: GroupBuyInput, ac
     for key, value in _clean_group_buy(scope.enterprise_id, data).items():
         setattr(group_buy, key, value)
     group_buy.save()
-    audit.record(actor=actor, action="group_buy.update", target_type="group_buy", target_id=group_buy.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="group_buy.update", target_type="group_buy", target_id=group_buy.pk,
                  summary=group_buy.name)
     return group_buy
 
@@ -1024,7 +1033,8 @@ def set_shipping_policy(
         enterprise_id=scope.enterprise_id,
         defaults={"free_over_fen": free_over.fen if free_over else None, "fee_fen": fee.fen, "currency": fee.currency},
     )
-    audit.record(actor=actor, action="shipping.update", target_type="shipping_policy", target_id=policy.pk,
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="shipping.update", target_type="shipping_policy", target_id=policy.pk,
                  summary=f"free over {free_over}, else {fee}")
     return policy
 

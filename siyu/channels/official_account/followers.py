@@ -64,7 +64,8 @@ def start_sync(*, enterprise_id: int, account_id: int, actor: Actor = None) -> F
     try:
         with transaction.atomic():
             run = FollowerSync.objects.create(account=account, started_by=user_of(actor), heartbeat_at=now())
-            audit.record(actor=actor, action="oa.follower_sync", target_type="channel_account", target_id=account.pk,
+            audit.record(enterprise_id=enterprise_id,
+                         actor=actor, action="oa.follower_sync", target_type="channel_account", target_id=account.pk,
                          summary=f"follower sync #{run.pk}")
             transaction.on_commit(lambda: _enqueue(run.pk), robust=True)
     except IntegrityError:  # another start won the race
@@ -192,7 +193,7 @@ def _owners(account: ChannelAccount, infos: Sequence[UserInfo]) -> Owners:
     openids = [i.openid for i in infos]
     unionids = [i.unionid for i in infos if i.unionid]
     wanted = Q(kind=IdentityKind.OA_OPENID, value__in=openids) | Q(kind=IdentityKind.UNIONID, value__in=unionids)
-    rows = Identity.objects.filter(wanted, customer__enterprise_id=account.enterprise_id).values_list(
+    rows = Identity.objects.filter(wanted, enterprise_id=account.enterprise_id).values_list(
         "kind", "value", "customer_id"
     )
     return {(kind, value): cid for kind, value, cid in rows}

@@ -111,7 +111,8 @@ def connect_account(
     account.secret = secret
     account.encoding_aes_key = encoding_aes_key
     account.save()
-    audit.record(actor=actor, action="oa.account", target_type="channel_account", target_id=account.pk, summary=name)
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="oa.account", target_type="channel_account", target_id=account.pk, summary=name)
     return account
 
 
@@ -217,7 +218,8 @@ def set_follow_reply(
     reply, _created = FollowReply.objects.update_or_create(
         account=account, defaults={"kind": kind, "content": content, "articles": clean_articles, "is_active": is_active}
     )
-    audit.record(actor=actor, action="oa.follow_reply", target_type="channel_account", target_id=account.pk,
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="oa.follow_reply", target_type="channel_account", target_id=account.pk,
                  summary=content[:120] or (clean_articles[0]["title"] if clean_articles else ""))
     return reply
 
@@ -258,7 +260,8 @@ def create_keyword_reply(
         account=account, keyword=word, match=match, priority=priority, kind=kind, content=content,
         articles=clean_articles, is_active=is_active,
     )
-    audit.record(actor=actor, action="oa.keyword.create", target_type="oa_keyword", target_id=rule.pk, summary=word)
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="oa.keyword.create", target_type="oa_keyword", target_id=rule.pk, summary=word)
     return rule
 
 
@@ -289,14 +292,16 @@ def update_keyword_reply(
     rule.keyword, rule.match, rule.priority = word, match, priority
     rule.kind, rule.content, rule.articles, rule.is_active = kind, content, clean_articles, bool(merged["is_active"])
     rule.save()
-    audit.record(actor=actor, action="oa.keyword.update", target_type="oa_keyword", target_id=rule.pk, summary=word)
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="oa.keyword.update", target_type="oa_keyword", target_id=rule.pk, summary=word)
     return rule
 
 
 @transaction.atomic
 def delete_keyword_reply(*, enterprise_id: int, reply_id: int, actor: Actor = None) -> None:
     rule = _rule(enterprise_id, reply_id)
-    audit.record(actor=actor, action="oa.keyword.delete", target_type="oa_keyword", target_id=rule.pk,
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="oa.keyword.delete", target_type="oa_keyword", target_id=rule.pk,
                  summary=rule.keyword)
     rule.delete()
 
@@ -660,7 +665,8 @@ def save_menu(*, enterprise_id: int, account_id: int, buttons: Any, actor: Actor
     menu.buttons, menu.version, menu.status, menu.error = clean, menu.version + 1, PushStatus.PENDING, ""
     menu.save()
     version = menu.version
-    audit.record(actor=actor, action="oa.menu", target_type="channel_account", target_id=account.pk,
+    audit.record(enterprise_id=enterprise_id,
+                 actor=actor, action="oa.menu", target_type="channel_account", target_id=account.pk,
                  summary=f"menu v{version}", changes={"button": clean})
     transaction.on_commit(lambda: _enqueue_menu_push(account.pk, version))
     return menu
@@ -752,7 +758,8 @@ def create_qr_scene(
             account=account, name=label, scene=scene, numeric=numeric, permanent=permanent, expire_seconds=expiry,
             tag_ids=list(tag_ids), reply_text=reply_text.strip(),
         )
-        audit.record(actor=actor, action="oa.qr.create", target_type="oa_qr_scene", target_id=row.pk, summary=label)
+        audit.record(enterprise_id=enterprise_id,
+                     actor=actor, action="oa.qr.create", target_type="oa_qr_scene", target_id=row.pk, summary=label)
     refresh_qr_ticket(scene_pk=row.pk)
     row.refresh_from_db()
     return row
@@ -848,7 +855,8 @@ def send_template_message(
         row = TemplateSend.objects.create(
             account=account, idempotency_key=request.idempotency_key, customer_id=request.customer_id, **clean
         )
-        audit.record(actor=actor, action="oa.template.send", target_type="oa_template_send", target_id=row.pk,
+        audit.record(enterprise_id=enterprise_id,
+                     actor=actor, action="oa.template.send", target_type="oa_template_send", target_id=row.pk,
                      summary=f"{clean['template_id']} → {clean['openid']}")
         transaction.on_commit(lambda: _enqueue_send(row.pk))
     return row

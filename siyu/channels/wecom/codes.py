@@ -187,7 +187,8 @@ def create_channel_code(
         },
         key=f"add_contact_way:{code.pk}",
     )
-    audit.record(actor=actor, action="wecom.code.create", target_type="channel_code", target_id=code.pk, summary=name)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="wecom.code.create", target_type="channel_code", target_id=code.pk, summary=name)
     return code
 
 
@@ -229,7 +230,8 @@ def update_channel_code(
     code.save()
     if tag_ids is not None:
         code.tags.set(_check_tags(scope, tag_ids))
-    audit.record(actor=actor, action="wecom.code.update", target_type="channel_code", target_id=code.pk)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="wecom.code.update", target_type="channel_code", target_id=code.pk)
     return code
 
 
@@ -241,7 +243,8 @@ def set_default_welcome(
     row, _ = DefaultWelcome.objects.update_or_create(
         account=account, defaults={"text": _clean_welcome(text), "attachments": clean_attachments(attachments)}
     )
-    audit.record(actor=actor, action="wecom.welcome.default", target_type="channel_account", target_id=account.pk)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="wecom.welcome.default", target_type="channel_account", target_id=account.pk)
     return row
 
 
@@ -362,5 +365,6 @@ def disable_channel_code(*, scope: Scope, code_id: int, actor: Actor = None) -> 
         )
     code.status = CodeStatus.DISABLED
     code.save(update_fields=["status"])
-    audit.record(actor=actor, action="wecom.code.disable", target_type="channel_code", target_id=code.pk)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="wecom.code.disable", target_type="channel_code", target_id=code.pk)
     return code

@@ -224,6 +224,7 @@ def create_mass_send(
         [MassSendSender(mass_send=mass_send, staff=s, userid=s.wecom_userid) for s in senders]
     )
     audit.record(
+        enterprise_id=scope.enterprise_id,
         actor=actor,
         action="wecom.mass_send.create",
         target_type="mass_send",
@@ -253,8 +254,8 @@ def _single_targets(mass_send: MassSend, staff_id: int) -> QuerySet[Identity]:
     taken = MassSendRecipient.objects.filter(mass_send=mass_send).values("target")
     return (
         Identity.objects.filter(
+            enterprise_id=mass_send.enterprise_id,
             kind=IdentityKind.WECOM_EXTERNAL_USERID,
-            customer__enterprise_id=mass_send.enterprise_id,
             customer__merged_into__isnull=True,
         )
         .filter(Q(account=mass_send.account.app_id) | Q(account=""))
@@ -378,6 +379,7 @@ def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) ->
     mass_send.save(update_fields=["status", "submitted_at", "excluded_count"])
     _refresh_counts(mass_send)
     audit.record(
+        enterprise_id=scope.enterprise_id,
         actor=actor,
         action="wecom.mass_send.submit",
         target_type="mass_send",
@@ -677,6 +679,7 @@ def create_moment_task(
     task.staff.set(staff)
     task.tags.set(tags)
     audit.record(
+        enterprise_id=scope.enterprise_id,
         actor=actor, action="wecom.moment.create", target_type="moment_task", target_id=task.pk, summary=text[:60]
     )
     return task
@@ -716,7 +719,8 @@ def submit_moment_task(*, scope: Scope, task_id: int, actor: Actor = None) -> Mo
     task.status, task.errcode, task.error, task.retry_at = MomentStatus.QUEUED, None, "", None
     task.submitted_at = now()
     task.save()
-    audit.record(actor=actor, action="wecom.moment.submit", target_type="moment_task", target_id=task.pk)
+    audit.record(enterprise_id=scope.enterprise_id,
+                 actor=actor, action="wecom.moment.submit", target_type="moment_task", target_id=task.pk)
     return task
 
 

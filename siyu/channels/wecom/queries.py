@@ -361,10 +361,14 @@ def mass_send_senders(scope: Scope, mass_send_id: int) -> list[MassSendSender]:
 def mass_send_recipients(
     scope: Scope, mass_send_id: int, *, status: str = "", limit: int = 1000
 ) -> list[MassSendRecipient]:
+    """The recipients of the senders in scope: a task is visible once one of its senders is, but the other senders'
+    recipients (another store's customers) are not; HQ sees them all."""
     get_mass_send(scope, mass_send_id)
     qs = MassSendRecipient.objects.filter(mass_send_id=mass_send_id).select_related(
         "customer", "group", "sender", "sender__staff"
     )
+    if not scope.is_hq:
+        qs = qs.filter(sender__staff_id__in=org_queries.visible_staff_ids(scope))
     if status:
         qs = qs.filter(status=status)
     return list(qs.order_by("id")[:limit])

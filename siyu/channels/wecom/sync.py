@@ -47,7 +47,7 @@ def _import_page(account: ChannelAccount, staff_by_userid: dict[str, Staff], pag
     externals = [contact.external_userid for contact, _ in page.items]
     known = dict(
         Identity.objects.filter(
-            kind=IdentityKind.WECOM_EXTERNAL_USERID, value__in=externals, customer__enterprise_id=account.enterprise_id
+            enterprise_id=account.enterprise_id, kind=IdentityKind.WECOM_EXTERNAL_USERID, value__in=externals
         ).values_list("value", "customer_id")
     )
     active = set(

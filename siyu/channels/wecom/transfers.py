@@ -63,7 +63,7 @@ def _candidates(enterprise_id: int, handover_id: int) -> dict[int, str]:
     ).values_list("customer_id", flat=True)
     return dict(
         Identity.objects.filter(
-            customer_id__in=rels, customer__enterprise_id=enterprise_id, kind=IdentityKind.WECOM_EXTERNAL_USERID
+            customer_id__in=rels, enterprise_id=enterprise_id, kind=IdentityKind.WECOM_EXTERNAL_USERID
         ).values_list("customer_id", "value")
     )
 
@@ -143,6 +143,7 @@ def start_transfer(
             key=f"transfer_customer:{job.pk}:{index // BATCH}",
         )
     audit.record(
+        enterprise_id=scope.enterprise_id,
         actor=actor,
         action="wecom.transfer.start",
         target_type="transfer_job",

@@ -376,6 +376,7 @@ def identity_batch(table: str, pop: Population, org: OrgPlan, chunk: int, lo: in
     account.append(np.zeros(int(has_phone.sum()), dtype=np.int64))
     when.append(pop.created[lo:hi][has_phone])
     return Batch(table, {
+        "enterprise_id": Const(org.enterprise_id),
         "customer_id": Ints(np.concatenate(cust)),
         "kind": Codes(np.concatenate(kind), IDENTITY_KINDS),
         "value": Texts(value),

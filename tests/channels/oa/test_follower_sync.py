@@ -10,7 +10,9 @@ The dataset is built by hand so every figure below is counted here, not taken fr
     merges into the WeCom customer (2 merges of existing customers);
   - 250 <= i < 500 have no unionid (not bound): 250 new customers;
   - 500 <= i < 2500 have a unionid of their own: new customers, except i = 600..603 (followed earlier through the
-    callback, already known) and i = 2000, whose unionid belongs to a customer of another enterprise (fails);
+    callback, already known) and i = 2000, whose unionid the platform sent blank (only spaces): the customers
+    service refuses it (fails); i = 2001 shares its unionid with a customer of another enterprise, which is no
+    obstacle (identities are per enterprise): a new customer here, the other brand's customer untouched;
 - 3 followers who followed earlier (callbacks) and left without Siyu hearing of it.
 
 So: listed 2,500; imported 2,500 - 4 - 2 - 1 = 2,493; new customers 2,493 - 248 = 2,245; merged 248 + 2 = 250;
@@ -45,6 +47,7 @@ WECOM_PEOPLE = 250
 KNOWN = (600, 601, 602, 603)
 LATE_BOUND = (10, 11)
 CONFLICT = 2000
+OTHER_BRAND_PERSON = 2001
 GONE = ("o_gone_0", "o_gone_1", "o_gone_2")
 
 
@@ -53,6 +56,8 @@ def openid(i: int) -> str:
 
 
 def unionid(i: int) -> str:
+    if i == CONFLICT:
+        return "   "
     if i < WECOM_PEOPLE:
         return f"ou_w_{i}"
     return "" if i < 500 else f"ou_oa_{i}"
@@ -75,7 +80,7 @@ def dataset(platform: Platform, org: Any) -> dict[int, int]:
         )
         wecom[k] = customer.pk
     other = EnterpriseFactory.create(name="Other brand", code="other-brand", wecom_corp_id="wwother")
-    create_customer(enterprise_id=other.pk, identities=[IdentityInput("unionid", unionid(CONFLICT))])
+    create_customer(enterprise_id=other.pk, identities=[IdentityInput("unionid", unionid(OTHER_BRAND_PERSON))])
     state = oa_sim.STATE
     for i in range(FOLLOWERS):
         state.add_follower(
@@ -132,6 +137,12 @@ def test_full_sync_imports_every_follower_and_merges_by_unionid(
     assert Customer.objects.filter(enterprise_id=enterprise_id, merged_into__isnull=False).count() == 2
     assert openid(CONFLICT) not in openid_owner
     assert len(openid_owner) == 2499
+    theirs = Customer.objects.exclude(enterprise_id=enterprise_id).get()
+    assert list(theirs.identities.values_list("kind", "value")) == [("unionid", unionid(OTHER_BRAND_PERSON))]
+    shared = Customer.objects.get(pk=openid_owner[openid(OTHER_BRAND_PERSON)])
+    assert shared.enterprise_id == enterprise_id and shared.merged_into_id is None
+    assert set(shared.identities.values_list("kind", "value")) == {
+        ("oa_openid", openid(OTHER_BRAND_PERSON)), ("unionid", unionid(OTHER_BRAND_PERSON))}
     # new customers carry both identities where there is a unionid, and were created at their follow time
     newcomer = Customer.objects.get(identities__value=openid(1234))
     assert set(newcomer.identities.values_list("kind", "value")) == {("oa_openid", openid(1234)),

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.tenancy.world import Brand, build_brand
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def brands(db: None) -> tuple[Brand, Brand]:
+    """Two brands, built in the same way; their markers and phone numbers differ."""
+    return build_brand("ZQAMRK", "brand-a", "1391111"), build_brand("ZQBMRK", "brand-b", "1392222")

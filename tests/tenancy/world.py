@@ -1,0 +1,295 @@
+"""Two brands side by side, each with a bit of everything: org (regions, stores, staff of every role), customers with
+identities (one phone number is a customer of both brands), tags, events (one idempotency key used by both), catalog,
+promotions, orders (with delivery addresses), an order import, WeCom and Official Account accounts with codes,
+groups, transfers, mass sends, moments, outbox calls, callbacks, keywords, QR scenes, template sends, follower syncs,
+and audit rows.
+
+Every name a brand's pages could print carries the brand's marker (`mark`), and its phone numbers are its own (apart
+from the shared one), so a response of one brand that contains the other's marker or phone has leaked it.
+
+Rows a platform would have sent (groups, callbacks, outbox calls) are written with the ORM: no platform is running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from siyu.catalog import services as catalog
+from siyu.catalog.models import Sku
+from siyu.channels import services as channel_services
+from siyu.channels.models import AccountKind, ChannelAccount, InboundCallback
+from siyu.channels.official_account import services as oa_services
+from siyu.channels.official_account.models import Follower, FollowerSync, QrScene, TemplateSend
+from siyu.channels.wecom.models import (
+    ChannelCode,
+    ChannelCodeDay,
+    ChannelCodeStaff,
+    CustomerGroup,
+    GroupMembership,
+    MassSend,
+    MassSendRecipient,
+    MassSendSender,
+    MomentTask,
+    OutboundCall,
+    SyncRun,
+    TransferItem,
+    TransferJob,
+)
+from siyu.core.money import Money
+from siyu.customers import services as customers
+from siyu.customers.models import Customer, Tag, TagGroup
+from siyu.customers.services import EventInput, IdentityInput
+from siyu.orders import services as orders
+from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
+from siyu.org.models import Enterprise, Region, Role, Staff, Store
+from siyu.org.scope import Scope
+from siyu.org.services import create_api_token
+from siyu.promotions import services as promotions
+from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
+from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
+
+SHARED_PHONE = "13933330000"  # a customer of both brands
+SHARED_KEY = "shared-event-key-1"  # an event idempotency key both brands use
+ROLES = ("hq", "region_manager", "store_manager", "store_staff")
+IMPORT_HEADER = (
+    "订单编号,买家会员名,买家ID,联系手机,宝贝标题,商家编码,宝贝总数量,总金额,买家实际支付金额,订单状态,订单创建时间,"
+    "订单付款时间,收货人姓名"
+)
+
+
+@dataclass
+class Brand:
+    mark: str
+    enterprise: Enterprise
+    staff: dict[str, Staff]  # role -> a staff member of that role (all in the first store / region)
+    phones: list[str]  # this brand's own full phone numbers (never used by the other brand)
+    ids: dict[str, int]  # path parameter name (or "<prefix>:<name>") -> one of this brand's rows
+    shopper_token: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)  # role -> API token secret
+
+    @property
+    def hq_scope(self) -> Scope:
+        return Scope.hq(self.enterprise.pk)
+
+
+def _org(mark: str, code: str) -> tuple[Enterprise, dict[str, Staff], Store, Store]:
+    ent = EnterpriseFactory.create(name=f"Brand {mark}", code=code, wecom_corp_id=f"ww{code}")
+    north = RegionFactory.create(enterprise=ent, name=f"{mark} North", code="north")
+    south = RegionFactory.create(enterprise=ent, name=f"{mark} South", code="south")
+    first = StoreFactory.create(region=north, name=f"{mark} Store One", code="one")
+    StoreFactory.create(region=south, name=f"{mark} Store Two", code="two")
+
+    def staff(role: str, label: str = "", **kw: Any) -> Staff:
+        name = f"{mark}-{label or role}"
+        return StaffFactory.create(enterprise=ent, name=name, wecom_userid=name, role=role,
+                                   user=UserFactory.create(username=name), mobile="", **kw)
+
+    people = {
+        "hq": staff(Role.HQ_ADMIN),
+        "region_manager": staff(Role.REGION_MANAGER, region=north),
+        "store_manager": staff(Role.STORE_MANAGER, region=north, store=first),
+        "store_staff": staff(Role.STORE_STAFF, region=north, store=first),
+    }
+    second = Store.objects.get(enterprise=ent, code="two")
+    south = Region.objects.get(enterprise=ent, code="south")
+    people["other_staff"] = staff(Role.STORE_STAFF, "other_staff", region=south, store=second)
+    return ent, people, first, second
+
+
+def _customers(brand: Brand, store: Store, other_store: Store) -> list[Customer]:
+    ent, mark, now = brand.enterprise.pk, brand.mark, timezone.now()
+    first = customers.create_customer(
+        enterprise_id=ent, name=f"{mark} Ada", phone=brand.phones[0], home_store_id=store.pk,
+        identities=[
+            IdentityInput(kind="wecom_external_userid", value=f"wm{mark}ada", account=f"ww{mark}"),
+            IdentityInput(kind="unionid", value=f"oU{mark}ada"),
+            IdentityInput(kind="oa_openid", value=f"oO{mark}ada", account=f"wx{mark}oa"),
+        ],
+        created_at=now - timedelta(days=2),
+    )
+    second = customers.create_customer(enterprise_id=ent, name=f"{mark} Bob", phone=SHARED_PHONE,
+                                       home_store_id=store.pk, created_at=now - timedelta(days=1))
+    third = customers.create_customer(enterprise_id=ent, name=f"{mark} Cai", phone=brand.phones[1],
+                                      home_store_id=other_store.pk)
+    for customer in (first, second):
+        customers.add_relationship(customer=customer, staff=brand.staff["store_staff"], added_at=now,
+                                   state=f"st{mark}")
+    customers.add_relationship(customer=third, staff=brand.staff["other_staff"], added_at=now)
+    group = customers.create_tag_group(enterprise_id=ent, name=f"{mark} Value")
+    vip = customers.create_tag(group=group, name=f"{mark} VIP")
+    customers.tag_customers(enterprise_id=ent, customer_ids=[first.pk, third.pk], tag_ids=[vip.pk])
+    customers.ingest_events(enterprise_id=ent, batch=[
+        EventInput(name="page_viewed", occurred_at=now - timedelta(hours=1), idempotency_key=SHARED_KEY,
+                   customer_id=first.pk, campaign=f"{mark}camp", properties={"path": f"/{mark}"}),
+    ])
+    brand.ids.update(customer_id=first.pk, group_id=group.pk, tag_id=vip.pk)
+    return [first, second, third]
+
+
+def _catalog(brand: Brand, store: Store) -> tuple[Sku, Sku]:
+    hq, mark = brand.hq_scope, brand.mark
+    root = catalog.create_category(scope=hq, name=f"{mark} Home")
+    leaf = catalog.create_category(scope=hq, name=f"{mark} Paper", parent_id=root.pk)
+    product = catalog.create_product(scope=hq, data=catalog.ProductInput(
+        name=f"{mark} Tissue", category_id=leaf.pk, status="on_sale",
+        skus=[catalog.SkuInput(code=f"T-{mark}", price=Money(1990), stock=500)]))
+    pan = catalog.create_product(scope=hq, data=catalog.ProductInput(
+        name=f"{mark} Pan", category_id=leaf.pk, status="on_sale",
+        skus=[catalog.SkuInput(code=f"P-{mark}", price=Money(29900), stock=500)]))
+    tissue, pan_sku = Sku.objects.get(product=product), Sku.objects.get(product=pan)
+    bundle = catalog.create_bundle(scope=hq, data=catalog.BundleInput(
+        name=f"{mark} Bundle", price=Money(2990),
+        items=[catalog.BundleItemInput(sku_id=tissue.pk, quantity=2)], status="on_sale"))
+    brand.ids.update(category_id=leaf.pk, product_id=product.pk, sku_id=tissue.pk, bundle_id=bundle.pk)
+    return tissue, pan_sku
+
+
+def _promotions(brand: Brand, tissue: Sku, pan: Sku, buyer: Customer) -> None:
+    hq, mark, now = brand.hq_scope, brand.mark, timezone.now()
+    promotions.set_shipping_policy(scope=hq, free_over=Money(9900), fee=Money(1000))
+    template = promotions.create_coupon_template(scope=hq, data=promotions.CouponTemplateInput(
+        name=f"{mark} Coupon", kind="threshold", amount_off=Money(1000), threshold=Money(5000), valid_days=7,
+        per_customer_limit=5, claimable=True))
+    promotions.issue_coupon(enterprise_id=brand.enterprise.pk, template_id=template.pk, customer_id=buyer.pk,
+                            idempotency_key=f"{mark}-coupon")
+    reduction = promotions.create_full_reduction(scope=hq, data=promotions.FullReductionInput(
+        name=f"{mark} Reduction", tiers=[(10000, 1000)], starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=7)))
+    flash = promotions.create_flash_sale(scope=hq, data=promotions.FlashSaleInput(
+        name=f"{mark} Flash", starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1),
+        items=[promotions.FlashItemInput(sku_id=pan.pk, flash_price=Money(19900), flash_stock=10)]))
+    group_buy = promotions.create_group_buy(scope=hq, data=promotions.GroupBuyInput(
+        name=f"{mark} Group", sku_id=pan.pk, group_price=Money(25900), starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=1)))
+    brand.ids.update(template_id=template.pk, reduction_id=reduction.pk, flash_sale_id=flash.pk,
+                     group_buy_id=group_buy.pk)
+
+
+def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
+    ent, mark, now = brand.enterprise.pk, brand.mark, timezone.now()
+    address = {"name": f"{mark} Receiver", "phone": brand.phones[2], "detail": f"{mark} Road 1"}
+    order = orders.place_order(enterprise_id=ent, customer_id=buyer.pk, data=orders.CheckoutInput(
+        lines=[orders.LineInput(quantity=6, sku_id=tissue.pk)], address=address, store_id=store.pk,
+        buyer_note=f"{mark} note"), idempotency_key=f"{mark}-order-1")
+    orders.mark_paid(order_id=order.pk, paid_at=now, payment_ref=f"{mark}-pay-1")
+    refunded = orders.place_order(enterprise_id=ent, customer_id=buyer.pk, data=orders.CheckoutInput(
+        lines=[orders.LineInput(quantity=1, sku_id=tissue.pk)], address=address), idempotency_key=f"{mark}-order-2")
+    orders.mark_paid(order_id=refunded.pk, paid_at=now, payment_ref=f"{mark}-pay-2")
+    after_sale = orders.request_refund(enterprise_id=ent, customer_id=buyer.pk, order_id=refunded.pk,
+                                       kind="refund_only", reason=f"{mark} reason")
+    Order.objects.filter(pk__in=[order.pk, refunded.pk]).update(store=store)
+    presale = orders.create_presale(scope=brand.hq_scope, data=orders.PresaleInput(
+        name=f"{mark} Presale", sku_id=tissue.pk, price_fen=1500, deposit_fen=500,
+        deposit_starts_at=now - timedelta(days=1), deposit_ends_at=now + timedelta(days=1),
+        balance_starts_at=now + timedelta(days=2), balance_ends_at=now + timedelta(days=3)))
+    rows = [
+        f"T{mark}1,{mark}Nick,tb_{mark}1,{brand.phones[3]},{mark} Tissue,T-{mark},1,19.90,19.90,交易成功,"
+        f"2026-03-01 10:00:00,2026-03-01 10:05:00,{mark} Buyer",
+        f"T{mark}2,{mark}Ghost,tb_{mark}2,139****{brand.phones[4][-4:]},{mark} Tissue,T-{mark},1,19.90,19.90,交易成功,"
+        f"2026-03-02 10:00:00,2026-03-02 10:05:00,{mark} Ghost",
+    ]
+    imp = orders.import_platform_orders(scope=brand.hq_scope, platform="tmall",
+                                        content="\n".join([IMPORT_HEADER, *rows]) + "\n", filename=f"{mark}.csv")
+    CartItem.objects.create(enterprise_id=ent, customer=buyer, line_key=f"sku:{tissue.pk}", sku=tissue, quantity=1,
+                            added_at=now)
+    token = f"sf_{mark}shoppertoken"
+    StorefrontSession.objects.create(
+        enterprise_id=ent, customer=buyer, app_id=f"wx{mark}mp", openid=f"oM{mark}ada",
+        token_hash=hashlib.sha256(token.encode()).hexdigest(), created_at=now, expires_at=now + timedelta(days=1))
+    brand.shopper_token = token
+    brand.ids.update(order_id=order.pk, after_sale_id=after_sale.pk, import_id=imp.pk, presale_id=presale.pk,
+                     item_id=CartItem.objects.get(customer=buyer).pk)
+
+
+def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
+    ent, mark, now = brand.enterprise, brand.mark, timezone.now()
+    sender, other = brand.staff["store_staff"], brand.staff["other_staff"]
+    account = channel_services.ensure_account(
+        enterprise_id=ent.pk, kind=AccountKind.WECOM, name=f"{mark} WeCom", app_id=f"ww{mark}", agent_id="1000002",
+        secret="s", token="tok", encoding_aes_key="a" * 43, base_url="http://127.0.0.1:9/wecom")
+    code = ChannelCode.objects.create(enterprise=ent, account=account, name=f"{mark} Poster", state=f"st{mark}",
+                                      store=store, config_id=f"cfg{mark}", status="active",
+                                      welcome_text=f"{mark} welcome")
+    ChannelCodeStaff.objects.create(code=code, staff=sender)
+    ChannelCodeDay.objects.create(code=code, day=timezone.localdate(), scans=3, adds=2)
+    chat = CustomerGroup.objects.create(account=account, chat_id=f"wr{mark}", name=f"{mark} Chat",
+                                        owner_userid=sender.wecom_userid, owner=sender, member_count=1,
+                                        platform_created_at=now)
+    GroupMembership.objects.create(group=chat, member_id=f"wm{mark}ada", customer=people[0], name=f"{mark} Ada",
+                                   joined_at=now)
+    job = TransferJob.objects.create(enterprise=ent, account=account, kind="in_service", handover=sender,
+                                     takeover=other, message=f"{mark} handover")
+    TransferItem.objects.create(job=job, customer=people[0], external_userid=f"wm{mark}ada")
+    call = OutboundCall.objects.create(account=account, method="add_msg_template", payload={"text": f"{mark} hi"},
+                                       idempotency_key=f"{mark}-call")
+    send = MassSend.objects.create(enterprise=ent, account=account, name=f"{mark} Send", text=f"{mark} text",
+                                   customer_ids=[people[0].pk, people[2].pk], status="submitted",
+                                   recipient_total=2)
+    mine = MassSendSender.objects.create(mass_send=send, staff=sender, userid=sender.wecom_userid, call=call)
+    theirs = MassSendSender.objects.create(mass_send=send, staff=other, userid=other.wecom_userid)
+    MassSendRecipient.objects.create(mass_send=send, sender=mine, customer=people[0], target=f"wm{mark}ada")
+    MassSendRecipient.objects.create(mass_send=send, sender=theirs, customer=people[2], target=f"wm{mark}cai")
+    moment = MomentTask.objects.create(enterprise=ent, account=account, text=f"{mark} moment")
+    moment.staff.set([sender])
+    run = SyncRun.objects.create(account=account, error=f"{mark} sync")
+    InboundCallback.objects.create(account=account, kind=AccountKind.WECOM, body=f"<xml>{mark}</xml>",
+                                   plaintext=f"<xml>{mark}</xml>", event="change_external_contact",
+                                   dedupe_key=f"{mark}-cb", status="processed")
+    brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
+                      "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
+                      "wecom:run_id": run.pk})
+
+
+def _official_account(brand: Brand, buyer: Customer) -> None:
+    ent, mark, now = brand.enterprise, brand.mark, timezone.now()
+    account = oa_services.connect_account(enterprise_id=ent.pk, name=f"{mark} OA", app_id=f"wx{mark}oa",
+                                          secret="s", token="tok123", base_url="http://127.0.0.1:9/oa")
+    reply = oa_services.create_keyword_reply(enterprise_id=ent.pk, account_id=account.pk, keyword=f"{mark}kw",
+                                             content=f"{mark} answer")
+    oa_services.set_follow_reply(enterprise_id=ent.pk, account_id=account.pk, kind="text",
+                                 content=f"{mark} hello")
+    scene = QrScene.objects.create(account=account, name=f"{mark} Scene", scene=f"sc{mark}")
+    Follower.objects.create(account=account, openid=f"oO{mark}ada", customer_id=buyer.pk, subscribed=True,
+                            followed_at=now, subscribe_scene=f"sc{mark}")
+    TemplateSend.objects.create(account=account, idempotency_key=f"{mark}-tpl", openid=f"oO{mark}ada",
+                                customer_id=buyer.pk, template_id=f"tpl{mark}", data={"first": {"value": mark}})
+    sync = FollowerSync.objects.create(account=account, error=f"{mark} follower sync")
+    InboundCallback.objects.create(account=account, kind=AccountKind.OFFICIAL_ACCOUNT, body=f"<xml>{mark}</xml>",
+                                   plaintext=f"<xml>{mark}</xml>", event="subscribe", dedupe_key=f"{mark}-oacb",
+                                   status="processed")
+    brand.ids.update({"oa:account_id": account.pk, "reply_id": reply.pk, "scene_pk": scene.pk,
+                      "oa:run_id": sync.pk})
+
+
+def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
+    """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
+    ent, people, store, other_store = _org(mark, code)
+    brand = Brand(mark=mark, enterprise=ent, staff=people,
+                  phones=[f"{phone_prefix}{n:04d}" for n in range(1, 10)], ids={})
+    who = _customers(brand, store, other_store)
+    tissue, pan = _catalog(brand, store)
+    _promotions(brand, tissue, pan, who[0])
+    _orders(brand, tissue, who[0], store)
+    _wecom(brand, who, store)
+    _official_account(brand, who[0])
+    for role in ROLES:
+        _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
+        brand.tokens[role] = secret
+    brand.ids.update(token_id=_token.pk, store_id=store.pk, staff_id=people["store_staff"].pk,
+                     region_id=store.region_id)
+    return brand
+
+
+def leaks(text: str, other: Brand) -> list[str]:
+    """What of `other` appears in a response body: its marker or one of its own phone numbers."""
+    found = [other.mark] if other.mark in text else []
+    return found + [phone for phone in other.phones if phone in text]
+
+
+MODELS_WITH_ROWS = (Customer, Tag, TagGroup, Order, AfterSale, PlatformImport, Presale, CouponTemplate, FullReduction,
+                    FlashSale, GroupBuy, ChannelAccount)
