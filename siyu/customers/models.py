@@ -184,6 +184,8 @@ class CustomerMerge(models.Model):
     absorbed_snapshot = models.JSONField(default=dict)
     moved = models.JSONField(default=dict)
     reason = models.CharField(max_length=64)
+    # Set when HQ forced a merge of customers carrying conflicting strong identities: why they are one person.
+    force_reason = models.CharField(max_length=255, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -113,20 +113,35 @@ def _import_groups(account: ChannelAccount, groups: Iterable[CorpTagGroup]) -> i
     return created
 
 
-def ensure_known(account: ChannelAccount, wecom_tag_ids: Iterable[str]) -> dict[str, int]:
-    known = links(account)
-    unknown = sorted(set(wecom_tag_ids) - set(known))
-    if unknown:
-        import_groups(account, client_for(account).get_corp_tag_list(tag_ids=unknown))
-        known = links(account)
-    return known
+def fetch_unknown(account: ChannelAccount, wecom_tag_ids: Iterable[str]) -> tuple[CorpTagGroup, ...]:
+    """The definitions of the corp tags Siyu has no link for yet, from the platform. Network: call it before the
+    transaction that applies them (link_fetched / merge_follow_tags), never inside one."""
+    unknown = sorted(set(wecom_tag_ids) - set(links(account)))
+    return client_for(account).get_corp_tag_list(tag_ids=unknown) if unknown else ()
+
+
+def link_fetched(account: ChannelAccount, fetched: Iterable[CorpTagGroup]) -> dict[str, int]:
+    """Import definitions fetched beforehand (fetch_unknown) and return the links; no network."""
+    groups = tuple(fetched)
+    if groups:
+        import_groups(account, groups)
+    return links(account)
 
 
 def merge_follow_tags(
-    account: ChannelAccount, *, userid: str, external_userid: str, customer: Customer, wecom_tag_ids: Sequence[str]
+    account: ChannelAccount,
+    *,
+    userid: str,
+    external_userid: str,
+    customer: Customer,
+    wecom_tag_ids: Sequence[str],
+    fetched: Iterable[CorpTagGroup] = (),
 ) -> tuple[int, int]:
-    """Apply what WeCom changed on one follow relation since the base to the customer's Siyu tags."""
-    known = ensure_known(account, wecom_tag_ids)
+    """Apply what WeCom changed on one follow relation since the base to the customer's Siyu tags.
+
+    `fetched` are the definitions of tags unknown before the transaction (fetch_unknown); a tag still unknown here is
+    left out of the base, so the next event for the relation brings it in."""
+    known = link_fetched(account, fetched)
     current = {t for t in wecom_tag_ids if t in known}
     base_rows = ContactTag.objects.filter(account=account, userid=userid, external_userid=external_userid)
     base = set(base_rows.values_list("wecom_tag_id", flat=True))
@@ -157,18 +172,29 @@ def _set_base(account: ChannelAccount, userid: str, external_userid: str, tag_id
 # change_external_tag
 
 
-def on_tag_event(account: ChannelAccount, *, tag_type: str, change: str, wecom_id: str) -> str:
+def fetch_for_tag_event(
+    account: ChannelAccount, *, tag_type: str, change: str, wecom_id: str
+) -> tuple[CorpTagGroup, ...]:
+    """What a change_external_tag event needs from the platform (network, before the transaction): the created or
+    updated tag's or group's definition; nothing for a deletion or a reorder."""
+    if change in ("shuffle", "delete") or not wecom_id:
+        return ()
+    client = client_for(account)
+    if tag_type == "tag_group":
+        return client.get_corp_tag_list(group_ids=[wecom_id])
+    return client.get_corp_tag_list(tag_ids=[wecom_id])
+
+
+def on_tag_event(
+    account: ChannelAccount, *, tag_type: str, change: str, wecom_id: str, fetched: Iterable[CorpTagGroup] = ()
+) -> str:
+    """Apply a change_external_tag event, with the definitions fetched beforehand (fetch_for_tag_event)."""
     if change == "shuffle":
         return "ignored: order only"
     if change == "delete":
         return _deleted(account, tag_type, wecom_id)
-    client = client_for(account)
-    groups = (
-        client.get_corp_tag_list(group_ids=[wecom_id]) if tag_type == "tag_group"
-        else client.get_corp_tag_list(tag_ids=[wecom_id])
-    )
     # A renamed group keeps its Siyu name (group names are Siyu's: renames go Siyu -> WeCom); its tags follow WeCom.
-    created = import_groups(account, groups)
+    created = import_groups(account, tuple(fetched))
     return f"{change}: {created} new links"
 
 
