@@ -107,6 +107,8 @@ class TagGroup(models.Model):
     exclusive = models.BooleanField(_("mutually exclusive"), default=False)
     sort = models.IntegerField(default=0)
     wecom_group_id = models.CharField(max_length=64, blank=True)
+    # Bumped by each rename: apps mirroring the name elsewhere key their pushes by it (never by the clock).
+    version = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enterprise", "name"], name="uniq_tag_group_name")]
@@ -123,6 +125,8 @@ class Tag(models.Model):
     rule = models.JSONField(default=dict, blank=True)
     sort = models.IntegerField(default=0)
     wecom_tag_id = models.CharField(max_length=64, blank=True)
+    # Bumped by each rename (see TagGroup.version).
+    version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import Field, Q
+from django.db.models import F, Field, Q
 from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
@@ -571,6 +571,7 @@ class TagChange:
     group_id: int
     tag_ids: tuple[int, ...]  # the tags concerned: for a group, all of its tags
     name: str = ""  # the new name, for a rename
+    version: int = 0  # the tag's (or group's) version after a rename: the fact a mirror's push is keyed by
 
 
 TagHook = Callable[[TagChange], None]
@@ -627,8 +628,9 @@ def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
     if Tag.objects.filter(group_id=tag.group_id, name=name).exclude(pk=tag.pk).exists():
         raise Conflict(f"tag {name!r} already exists in this group", field="name", code="duplicate")
     old, tag.name = tag.name, name
-    tag.save(update_fields=["name"])
-    _tag_changed(TagChange("tag_renamed", tag.group.enterprise_id, tag.group_id, (tag.pk,), name))
+    Tag.objects.filter(pk=tag.pk).update(name=name, version=F("version") + 1)  # counted in the row, not the object
+    tag.version = Tag.objects.values_list("version", flat=True).get(pk=tag.pk)
+    _tag_changed(TagChange("tag_renamed", tag.group.enterprise_id, tag.group_id, (tag.pk,), name, tag.version))
     audit.record(actor=actor, action="tag.rename", target_type="tag", target_id=tag.pk, summary=f"{old} → {name}")
     return tag
 
@@ -655,9 +657,10 @@ def rename_tag_group(*, group: TagGroup, name: str, actor: Actor = None) -> TagG
     if TagGroup.objects.filter(enterprise_id=group.enterprise_id, name=name).exclude(pk=group.pk).exists():
         raise Conflict(f"tag group {name!r} already exists", field="name", code="duplicate")
     old, group.name = group.name, name
-    group.save(update_fields=["name"])
+    TagGroup.objects.filter(pk=group.pk).update(name=name, version=F("version") + 1)
+    group.version = TagGroup.objects.values_list("version", flat=True).get(pk=group.pk)
     tag_ids = tuple(Tag.objects.filter(group=group).values_list("id", flat=True))
-    _tag_changed(TagChange("group_renamed", group.enterprise_id, group.pk, tag_ids, name))
+    _tag_changed(TagChange("group_renamed", group.enterprise_id, group.pk, tag_ids, name, group.version))
     audit.record(
         actor=actor, action="tag_group.rename", target_type="tag_group", target_id=group.pk, summary=f"{old} → {name}"
     )

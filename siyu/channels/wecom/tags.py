@@ -19,14 +19,21 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.client import CorpTagGroup
-from siyu.channels.wecom.models import CallStatus, ContactTag, OutboundCall, TagGroupLink, TagLink
+from siyu.channels.wecom.models import (
+    CallStatus,
+    ContactTag,
+    FollowTagVersion,
+    OutboundCall,
+    TagGroupLink,
+    TagLink,
+)
 from siyu.channels.wecom.outbox import REF, enqueue_call, on_success
 from siyu.channels.wecom.provider import client_for
 from siyu.core.errors import ValidationFailed
-from siyu.core.timeutil import now
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
 from siyu.customers.models import (
@@ -161,6 +168,8 @@ def merge_follow_tags(
 
 def _set_base(account: ChannelAccount, userid: str, external_userid: str, tag_ids: set[str]) -> None:
     rows = ContactTag.objects.filter(account=account, userid=userid, external_userid=external_userid)
+    if set(rows.values_list("wecom_tag_id", flat=True)) != tag_ids:
+        _bump_base(account, userid, external_userid)
     rows.exclude(wecom_tag_id__in=tag_ids).delete()
     ContactTag.objects.bulk_create(
         [ContactTag(account=account, userid=userid, external_userid=external_userid, wecom_tag_id=t) for t in tag_ids],
@@ -331,11 +340,29 @@ def _pairs_in_flight(account: ChannelAccount) -> set[tuple[str, str]]:
     return {(p.get("userid", ""), p.get("external_userid", "")) for p in pending}
 
 
+def _base_version(account: ChannelAccount, userid: str, external_userid: str) -> int:
+    found = FollowTagVersion.objects.filter(account=account, userid=userid, external_userid=external_userid)
+    return found.values_list("version", flat=True).first() or 0
+
+
+def _bump_base(account: ChannelAccount, userid: str, external_userid: str) -> None:
+    """The merge base of this follow relation changed: later pushes are new facts."""
+    FollowTagVersion.objects.bulk_create(
+        [FollowTagVersion(account=account, userid=userid, external_userid=external_userid)], ignore_conflicts=True
+    )
+    FollowTagVersion.objects.filter(account=account, userid=userid, external_userid=external_userid).update(
+        version=F("version") + 1
+    )
+
+
 def queue_mark_tag(
     account: ChannelAccount, *, userid: str, external_userid: str, add: Sequence[str], remove: Sequence[str]
 ) -> OutboundCall:
-    stamp = now().strftime("%Y%m%d%H%M%S%f")
-    digest = hashlib.sha256(f"{userid}|{external_userid}|{add}|{remove}".encode()).hexdigest()[:16]
+    """Queue mark_tag, keyed by the fact: this change against this version of the relation's merge base. The same
+    push made twice (a callback processed again, a periodic push while the first is in flight) is one call."""
+    pair = hashlib.sha256(f"{userid}|{external_userid}".encode()).hexdigest()[:16]
+    change = hashlib.sha256(f"{sorted(add)}|{sorted(remove)}".encode()).hexdigest()[:16]
+    version = _base_version(account, userid, external_userid)
     return enqueue_call(
         account=account,
         method="mark_tag",
@@ -345,13 +372,14 @@ def queue_mark_tag(
             "add_tag": list(add),
             "remove_tag": list(remove),
         },
-        key=f"mark_tag:{account.pk}:{digest}:{stamp}",
+        key=f"mark_tag:{account.pk}:{pair}:v{version}:{change}",
     )
 
 
 @on_success("mark_tag")
 def _tags_marked(call: OutboundCall, result: dict[str, Any]) -> None:
     p = call.payload
+    _bump_base(call.account, p["userid"], p["external_userid"])
     base = ContactTag.objects.filter(account=call.account, userid=p["userid"], external_userid=p["external_userid"])
     base.filter(wecom_tag_id__in=p.get("remove_tag") or []).delete()
     ContactTag.objects.bulk_create(
@@ -413,14 +441,15 @@ def _push_rename(change: TagChange, source: int | None) -> None:
             field="name",
             code="wecom_name_too_long",
         )
-    stamp = now().strftime("%Y%m%d%H%M%S%f")  # renaming back and forth is several calls, each once
     for account_id, wecom_id in targets:
+        # The fact is "this tag's nth rename, to this name": renaming back and forth is several calls, each once,
+        # and the same rename told twice is one.
         digest = hashlib.sha256(f"{wecom_id}|{change.name}".encode()).hexdigest()[:16]
         enqueue_call(
             account=accounts[account_id],
             method="edit_corp_tag",
             payload={"id": wecom_id, "name": change.name},
-            key=f"edit_corp_tag:{account_id}:{digest}:{stamp}",
+            key=f"edit_corp_tag:{account_id}:{change.kind}:v{change.version}:{digest}",
         )
 
 
