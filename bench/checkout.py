@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -269,7 +270,8 @@ def _post_orders(port: int, bodies: list[tuple[str, bytes]]) -> None:
     try:
         for token, body_bytes in bodies:
             conn.request("POST", "/api/storefront/orders", body=body_bytes,
-                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}",
+                                  "Idempotency-Key": uuid.uuid4().hex})
             response = conn.getresponse()
             payload = response.read()
             if response.status != 201:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
@@ -88,3 +90,50 @@ def _release_group_commit_connections(django_db_setup: Any) -> Iterator[None]:
     from siyu.channels.common.groupcommit import release_all_connections
 
     release_all_connections()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# No network call inside a database transaction (DESIGN §5): every HTTP request the suite makes through httpx (the
+# WeCom, Official Account and mini-program clients all send through httpx.Client.send) is checked against the open
+# atomic blocks of the calling thread's connections. The blocks pytest-django opens around a test are Django's own
+# (marked _from_testcase) and do not count; any other block is a service's transaction, and a request made inside it
+# fails the test at teardown, even when the code under test swallowed the error.
+
+_HTTP_IN_TRANSACTION: list[str] = []
+
+
+def _service_transactions() -> list[str]:
+    from django.db import connections
+
+    return [
+        conn.alias
+        for conn in connections.all(initialized_only=True)
+        if any(not getattr(block, "_from_testcase", False) for block in conn.atomic_blocks)
+    ]
+
+
+_real_send = httpx.Client.send
+
+
+def _guarded_send(self: httpx.Client, request: httpx.Request, *args: Any, **kwargs: Any) -> httpx.Response:
+    open_in = _service_transactions()
+    if open_in:
+        stack = "".join(traceback.format_stack(limit=14)[:-1])
+        _HTTP_IN_TRANSACTION.append(f"{request.method} {request.url.path} inside a transaction on {open_in}\n{stack}")
+    return _real_send(self, request, *args, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _guard_http_in_transactions() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(httpx.Client, "send", _guarded_send)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_http_in_transactions() -> Iterator[None]:
+    _HTTP_IN_TRANSACTION.clear()
+    yield
+    found, _HTTP_IN_TRANSACTION[:] = list(_HTTP_IN_TRANSACTION), []
+    if found:
+        pytest.fail(f"{len(found)} HTTP call(s) made inside a database transaction; the first:\n{found[0]}")

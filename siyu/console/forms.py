@@ -154,3 +154,16 @@ class TagLibraryItemForm(forms.Form):
 
 class TagLibraryRenameForm(TagLibraryItemForm):
     name = forms.CharField(label=_("New name"), max_length=64)
+
+
+class MergeForm(forms.Form):
+    """Merge `other` into the customer of the page. `force` is HQ's, for customers carrying conflicting identities."""
+
+    other = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    force = forms.BooleanField(
+        label=_("Merge anyway: I have checked they are one person"), required=False
+    )
+    force_reason = forms.CharField(
+        label=_("Why they are one person"), required=False, max_length=255,
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. the same member re-registered with a new phone")}),
+    )

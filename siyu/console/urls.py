@@ -12,6 +12,7 @@ urlpatterns = [
     path("customers/export.csv", views.customer_export, name="customers_export"),
     path("customers/<int:customer_id>/", views.customer_detail, name="customer"),
     path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
+    path("customers/<int:customer_id>/merge/", views.customer_merge, name="customer_merge"),
     path("tags/", views.tag_library, name="tags"),
     path("org/", views.org, name="org"),
     path("org/tokens/", views.api_tokens, name="api_tokens"),

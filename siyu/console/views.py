@@ -318,6 +318,102 @@ def customer_tags(request: HttpRequest, customer_id: int) -> HttpResponse:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Merge: a side-by-side preview, then the merge (managers and HQ, both customers in scope; HQ may force)
+
+MERGE_CANDIDATES = 10
+_MERGE_FIELDS = {
+    "name": gettext_lazy("Name"),
+    "phone": gettext_lazy("Phone"),
+    "gender": gettext_lazy("Gender"),
+    "birthday": gettext_lazy("Birthday"),
+    "region": gettext_lazy("Region"),
+    "home_store_id": gettext_lazy("Home store"),
+    "created_at": gettext_lazy("Created"),
+}
+
+
+def _field_text(scope: Scope, customer: Any, field: str) -> str:
+    if field == "phone":
+        return privacy.phone_for(scope, customer.phone)
+    if field == "gender":
+        return str(customer.get_gender_display())
+    if field == "home_store_id":
+        return customer.home_store.name if customer.home_store is not None else ""
+    if field == "birthday":
+        return customer.birthday.isoformat() if customer.birthday else ""
+    if field == "created_at":
+        return timezone.localtime(customer.created_at).strftime("%Y-%m-%d %H:%M")
+    return str(getattr(customer, field) or "")
+
+
+def _merge_rows(scope: Scope, preview: Any) -> list[dict[str, Any]]:
+    rows = []
+    for kept in preview.profile:
+        source = preview.survivor.customer if kept.source == "survivor" else preview.absorbed.customer
+        rows.append({
+            "label": _MERGE_FIELDS[kept.field],
+            "survivor": _field_text(scope, preview.survivor.customer, kept.field),
+            "absorbed": _field_text(scope, preview.absorbed.customer, kept.field),
+            "kept": _field_text(scope, source, kept.field),
+            "from_absorbed": kept.source == "absorbed",
+        })
+    return rows
+
+
+def _merge_candidates(scope: Scope, customer_id: int, text: str) -> list[Any]:
+    found = customer_queries.search(scope, customer_queries.CustomerFilter(q=text), page_size=MERGE_CANDIDATES + 1)
+    return [c for c in found.items if c.pk != customer_id][:MERGE_CANDIDATES]
+
+
+def _merge_page(request: HttpRequest, scope: Scope, customer_id: int, other: str, *,
+                form: forms.MergeForm | None = None, status: int = 200) -> HttpResponse:
+    customer = customer_queries.get_customer(scope, customer_id)
+    context: dict[str, Any] = {"customer": customer, "scope": scope, "other": other, "preview": None,
+                               "candidates": [], "is_hq": scope.is_hq}
+    if other.isdigit():
+        try:
+            preview = customer_queries.merge_preview(scope, customer_id, int(other))
+        except (NotFound, ValidationFailed) as exc:
+            messages.error(request, exc.message)
+        else:
+            context.update(preview=preview, rows=_merge_rows(scope, preview),
+                           sides=[preview.survivor, preview.absorbed], dropped={t.pk for t in preview.tags_dropped},
+                           form=form or forms.MergeForm(initial={"other": int(other)}))
+    elif other:
+        context["candidates"] = _merge_candidates(scope, customer_id, other)
+    return render(request, "console/customer_merge.html", context, status=status)
+
+
+@console_view
+def customer_merge(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """GET: find the other customer and preview the merge side by side. POST: merge the other one into this one."""
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied(_("Only HQ and managers may merge customers."))
+    if request.method != "POST":
+        return _merge_page(request, scope, customer_id, request.GET.get("other", "").strip()[:128])
+    form = forms.MergeForm(request.POST)
+    if not form.is_valid():
+        return _merge_page(request, scope, customer_id, request.POST.get("other", "")[:20], form=form, status=422)
+    data = form.cleaned_data
+    other = str(data["other"])
+    try:
+        if data["force"] and not scope.is_hq:
+            raise PermissionDenied(_("Only HQ may merge customers whose identities conflict."), field="force")
+        survivor = customer_queries.get_customer(scope, customer_id)
+        absorbed = customer_queries.get_customer(scope, data["other"])
+        customer_services.merge_customers(
+            survivor=survivor, absorbed=absorbed, reason="manual", actor=request.user, force=data["force"],
+            force_reason=data["force_reason"],
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return _merge_page(request, scope, customer_id, other, form=form, status=exc.status)
+    messages.success(request, _("Customer #%(other)s was merged into this customer.") % {"other": other})
+    return redirect("console:customer", customer_id=customer_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Tag library
 
 

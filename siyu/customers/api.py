@@ -34,6 +34,8 @@ from siyu.customers.schemas import (
     IdentityOut,
     MergeIn,
     MergeOut,
+    MergePreviewOut,
+    MergePreviewQuery,
     ProfileOut,
     TagDeleteOut,
     TagGroupDeleteOut,
@@ -169,15 +171,29 @@ def attach_identity(request: HttpRequest, customer_id: int, payload: IdentityIn)
 @router.post(
     "/customers/merge",
     response={200: MergeOut, **WRITE_ERRORS},
-    summary="Merge one customer into another (HQ, region and store managers)",
+    summary="Merge one customer into another (HQ, region and store managers; 409 merge_conflict for two people)",
 )
 def merge_customers(request: HttpRequest, payload: MergeIn) -> Any:
     scope = scope_of(request)
     if not scope.is_manager:
         raise PermissionDenied("only HQ and managers may merge customers")
+    if payload.force and not scope.is_hq:
+        raise PermissionDenied("only HQ may force a merge of conflicting customers", field="force")
     survivor = _get_customer(scope, payload.survivor_id, "survivor_id")
     absorbed = _get_customer(scope, payload.absorbed_id, "absorbed_id")
-    return services.merge_customers(survivor=survivor, absorbed=absorbed, reason="manual", actor=actor_of(request))
+    return services.merge_customers(
+        survivor=survivor, absorbed=absorbed, reason="manual", actor=actor_of(request), force=payload.force,
+        force_reason=payload.force_reason,
+    )
+
+
+@router.get(
+    "/customers/{int:customer_id}/merge-preview",
+    response={200: MergePreviewOut, **ERRORS},
+    summary="What merging `other` into this customer would keep, drop and refuse; writes nothing",
+)
+def merge_preview(request: HttpRequest, customer_id: int, params: Query[MergePreviewQuery]) -> Any:
+    return queries.merge_preview(scope_of(request), customer_id, params.other)
 
 
 @router.get(

@@ -115,6 +115,8 @@ class TagGroup(models.Model):
     exclusive = models.BooleanField(_("mutually exclusive"), default=False)
     sort = models.IntegerField(default=0)
     wecom_group_id = models.CharField(max_length=64, blank=True)
+    # Bumped by each rename: apps mirroring the name elsewhere key their pushes by it (never by the clock).
+    version = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enterprise", "name"], name="uniq_tag_group_name")]
@@ -131,6 +133,8 @@ class Tag(models.Model):
     rule = models.JSONField(default=dict, blank=True)
     sort = models.IntegerField(default=0)
     wecom_tag_id = models.CharField(max_length=64, blank=True)
+    # Bumped by each rename (see TagGroup.version).
+    version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -196,6 +200,8 @@ class CustomerMerge(models.Model):
     absorbed_snapshot = models.JSONField(default=dict)
     moved = models.JSONField(default=dict)
     reason = models.CharField(max_length=64)
+    # Set when HQ forced a merge of customers carrying conflicting strong identities: why they are one person.
+    force_reason = models.CharField(max_length=255, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

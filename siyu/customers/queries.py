@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from siyu.core.errors import NotFound
+from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import SHANGHAI, week_start
 from siyu.customers.models import (
@@ -136,6 +138,165 @@ def profile(scope: Scope, customer_id: int) -> Profile:
         relationships=list(customer.relationships.select_related("staff", "staff__store").order_by("added_at")),
         tags=[ct.tag for ct in customer.customer_tags.select_related("tag", "tag__group").order_by("tag__group__sort")],
         merges=list(CustomerMerge.objects.filter(survivor=customer).order_by("-created_at")),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Merge: what a merge of two customers would keep, and what makes it refuse
+
+# Identities one person has exactly one of (per corp or app, where the kind is per corp or app): two customers with
+# different values of one of these are two people, and a merge of them is refused unless forced.
+STRONG_IDENTITY_KINDS = (
+    IdentityKind.UNIONID,
+    IdentityKind.WECOM_EXTERNAL_USERID,
+    IdentityKind.OA_OPENID,
+    IdentityKind.MINIPROGRAM_OPENID,
+)
+# unionid is one per person across the brand's WeChat apps whatever the app; the others are one per corp or appid.
+_PER_ACCOUNT_KINDS = frozenset(STRONG_IDENTITY_KINDS) - {IdentityKind.UNIONID}
+EXCLUSIVE_TAG_RULE = (
+    "In a mutually exclusive tag group the survivor's tag wins; the absorbed customer's tag of that group is dropped. "
+    "When the survivor has no tag of the group, the absorbed customer's tag is kept."
+)
+PROFILE_RULE = (
+    "The survivor's profile fields are kept; a blank one (unknown gender included) is filled from the absorbed "
+    "customer; the earlier creation time is kept."
+)
+
+
+@dataclass(frozen=True)
+class MergeConflict:
+    kind: str
+    account: str
+    survivor_values: tuple[str, ...]
+    absorbed_values: tuple[str, ...]
+
+
+def merge_conflicts(survivor_id: int, absorbed_id: int) -> list[MergeConflict]:
+    """The strong identity kinds (per corp or app) on which the two customers carry different values."""
+    rows = Identity.objects.filter(
+        customer_id__in=[survivor_id, absorbed_id], kind__in=STRONG_IDENTITY_KINDS
+    ).values_list("customer_id", "kind", "account", "value")
+    sides: dict[tuple[str, str], dict[int, set[str]]] = {}
+    for customer_id, kind, account, value in rows:
+        key = (kind, account if kind in _PER_ACCOUNT_KINDS else "")
+        sides.setdefault(key, {}).setdefault(customer_id, set()).add(value)
+    conflicts = []
+    for (kind, account), values in sorted(sides.items()):
+        mine, theirs = values.get(survivor_id, set()), values.get(absorbed_id, set())
+        if mine and theirs and mine != theirs:
+            conflicts.append(MergeConflict(kind, account, tuple(sorted(mine)), tuple(sorted(theirs))))
+    return conflicts
+
+
+@dataclass(frozen=True)
+class KeptField:
+    field: str
+    value: Any
+    source: str  # survivor | absorbed
+
+
+_FILLED_WHEN_BLANK = ("name", "phone", "birthday", "region", "home_store_id")
+
+
+def merged_profile(survivor: Customer, absorbed: Customer) -> list[KeptField]:
+    """The survivor's profile after a merge, field by field, with where each value comes from (PROFILE_RULE)."""
+    kept = []
+    for name in _FILLED_WHEN_BLANK:
+        mine, theirs = getattr(survivor, name), getattr(absorbed, name)
+        kept.append(KeptField(name, theirs, "absorbed") if not mine and theirs else KeptField(name, mine, "survivor"))
+    if survivor.gender == Gender.UNKNOWN and absorbed.gender != Gender.UNKNOWN:
+        kept.append(KeptField("gender", absorbed.gender, "absorbed"))
+    else:
+        kept.append(KeptField("gender", survivor.gender, "survivor"))
+    if absorbed.created_at < survivor.created_at:
+        kept.append(KeptField("created_at", absorbed.created_at, "absorbed"))
+    else:
+        kept.append(KeptField("created_at", survivor.created_at, "survivor"))
+    return kept
+
+
+def losing_exclusive_tags(survivor_id: int, absorbed_id: int) -> QuerySet[CustomerTag]:
+    """The absorbed customer's tags that a merge drops (EXCLUSIVE_TAG_RULE): of an exclusive group in which the
+    survivor carries another tag."""
+    held = CustomerTag.objects.filter(customer_id=survivor_id, tag__group__exclusive=True)
+    return CustomerTag.objects.filter(
+        customer_id=absorbed_id, tag__group_id__in=held.values("tag__group_id")
+    ).exclude(tag_id__in=held.values("tag_id"))
+
+
+MergeCount = Callable[[int], int]
+_MERGE_COUNTS: dict[str, MergeCount] = {}
+
+
+def register_merge_count(name: str, count: MergeCount) -> None:
+    """Apps whose rows follow a merged customer (orders, coupons) say how many each side has, for the preview."""
+    _MERGE_COUNTS[name] = count
+
+
+@dataclass(frozen=True)
+class MergeSide:
+    customer: Customer
+    identities: list[Identity]
+    tags: list[Tag]
+    relationships: list[Relationship]
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    survivor: MergeSide
+    absorbed: MergeSide
+    conflicts: list[MergeConflict]
+    profile: list[KeptField]
+    tags_kept: list[Tag]
+    tags_dropped: list[Tag]
+    exclusive_tag_rule: str = EXCLUSIVE_TAG_RULE
+    profile_rule: str = PROFILE_RULE
+
+    @property
+    def mergeable(self) -> bool:
+        """Without force: no conflicting strong identity."""
+        return not self.conflicts
+
+
+def _merge_side(customer: Customer) -> MergeSide:
+    counts = {"events": Event.objects.filter(customer=customer).count()}
+    counts.update({name: count(customer.pk) for name, count in sorted(_MERGE_COUNTS.items())})
+    return MergeSide(
+        customer=customer,
+        identities=list(customer.identities.order_by("kind", "id")),
+        tags=[ct.tag for ct in customer.customer_tags.select_related("tag", "tag__group").order_by(
+            "tag__group__sort", "tag__group_id", "tag__sort", "tag_id")],
+        relationships=list(customer.relationships.select_related("staff", "staff__store").order_by("added_at")),
+        counts=counts,
+    )
+
+
+def merge_preview(scope: Scope, survivor_id: int, absorbed_id: int) -> MergePreview:
+    """What merging `absorbed_id` into `survivor_id` would do, side by side; writes nothing. Both customers must be
+    in the scope, and only managers and HQ merge."""
+    if not scope.is_manager:
+        raise PermissionDenied("only HQ and managers may merge customers")
+    survivor = get_customer(scope, survivor_id)
+    try:
+        absorbed = get_customer(scope, absorbed_id)
+    except NotFound as exc:
+        exc.field = "other"
+        raise
+    if survivor.pk == absorbed.pk:
+        raise ValidationFailed("cannot merge a customer into itself", field="other")
+    mine, theirs = _merge_side(survivor), _merge_side(absorbed)
+    dropped_ids = set(losing_exclusive_tags(survivor.pk, absorbed.pk).values_list("tag_id", flat=True))
+    kept = {t.pk: t for t in mine.tags}
+    kept.update({t.pk: t for t in theirs.tags if t.pk not in dropped_ids and t.pk not in kept})
+    return MergePreview(
+        survivor=mine,
+        absorbed=theirs,
+        conflicts=merge_conflicts(survivor.pk, absorbed.pk),
+        profile=merged_profile(survivor, absorbed),
+        tags_kept=list(kept.values()),
+        tags_dropped=[t for t in theirs.tags if t.pk in dropped_ids],
     )
 
 

@@ -73,6 +73,14 @@ class CustomerPatchIn(Input):
 class MergeIn(Input):
     survivor_id: int = Field(ge=1)
     absorbed_id: int = Field(ge=1)
+    force: bool = Field(
+        False, description="HQ only: merge although the two carry conflicting strong identities (give force_reason)"
+    )
+    force_reason: str = Field("", max_length=255, description="why the two are one person (audited)")
+
+
+class MergePreviewQuery(Input):
+    other: int = Field(ge=1, description="the customer that would be merged into this one (absorbed)")
 
 
 class StoreRef(Schema):
@@ -163,8 +171,54 @@ class ProfileTagOut(TagRef):
 class MergeOut(Schema):
     absorbed_id: int
     reason: str
+    force_reason: str
     moved: dict[str, int]
     created_at: datetime
+
+
+class MergeTagOut(ProfileTagOut):
+    exclusive: bool
+
+    @staticmethod
+    def resolve_exclusive(obj: Any) -> bool:
+        return bool(obj.group.exclusive)
+
+
+class MergeSideOut(Schema):
+    customer: CustomerBase
+    identities: list[IdentityOut]
+    tags: list[MergeTagOut]
+    relationships: list[RelationshipOut]
+    counts: dict[str, int] = Field(description="rows that move with the customer: events, orders, ...")
+
+
+class MergeConflictOut(Schema):
+    kind: str
+    account: str = Field(description="the corp id or appid the identity belongs to (empty for unionid)")
+    survivor_values: list[str]
+    absorbed_values: list[str]
+
+
+class KeptFieldOut(Schema):
+    field: str
+    value: Any
+    source: str = Field(description="survivor or absorbed: whose value the merged profile keeps")
+
+    @staticmethod
+    def resolve_value(obj: Any, context: Any) -> Any:
+        return _phone(context, obj.value) if obj.field == "phone" else obj.value
+
+
+class MergePreviewOut(Schema):
+    survivor: MergeSideOut
+    absorbed: MergeSideOut
+    mergeable: bool = Field(description="false when conflicts make the merge need HQ's force with a reason")
+    conflicts: list[MergeConflictOut]
+    profile: list[KeptFieldOut] = Field(description="the survivor's profile after the merge")
+    tags_kept: list[MergeTagOut]
+    tags_dropped: list[MergeTagOut] = Field(description="the absorbed customer's tags lost to exclusive groups")
+    profile_rule: str
+    exclusive_tag_rule: str
 
 
 class ProfileOut(Schema):

@@ -8,15 +8,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connections, transaction
-from django.db.models import Field, Q
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.models import F, Field, Q
 from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
-from siyu.core import audit
+from siyu.core import audit, dberrors
 from siyu.core.audit import Actor, user_of
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
 from siyu.customers import events as event_types
+from siyu.customers import queries
 from siyu.customers.models import (
     Channel,
     Customer,
@@ -278,7 +279,13 @@ def find_by_identity(*, enterprise_id: int, kind: str, value: str) -> Customer |
     )
 
 
-@transaction.atomic
+RESOLVE_ATTEMPTS = 3
+
+
+class _OwnersMoved(Exception):
+    """A customer owning one of the identities was merged away while this resolve waited for its lock."""
+
+
 def resolve_customer(
     *,
     enterprise_id: int,
@@ -289,25 +296,64 @@ def resolve_customer(
     """Find the one customer behind these identities, creating or merging as needed (channels call this).
 
     Identities that point to different customers are the same person when they share a unionid or a phone: those
-    customers are merged into the oldest one.
+    customers are merged into the oldest one, unless two of them carry conflicting strong identities (two people:
+    see queries.merge_conflicts), which stay apart, each keeping its own identities.
+
+    Safe against a concurrent resolve of the same person: the owners are locked in id order, and the loser of a
+    race to create (a uniqueness violation) starts again from its savepoint and finds the winner's customer.
     """
     clean = _dedupe_identities(_check_identity(identity) for identity in identities)
     if not clean:
         raise ValidationFailed("at least one identity is needed", field="identities")
+    for attempt in range(1, RESOLVE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _resolve(enterprise_id, clean, dict(defaults or {}), actor)
+        except (IntegrityError, _OwnersMoved):
+            if attempt == RESOLVE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _owners(enterprise_id: int, identities: Sequence[IdentityInput]) -> dict[tuple[str, str], int]:
     query = Q()
-    for identity in clean:
+    for identity in identities:
         query |= Q(kind=identity.kind, value=identity.value)
-    owners = sorted(
-        set(Identity.objects.filter(query, enterprise_id=enterprise_id).values_list("customer_id", flat=True))
-    )
-    if not owners:
-        values = dict(defaults or {})
-        return create_customer(enterprise_id=enterprise_id, identities=clean, actor=actor, **values)
-    survivor = Customer.objects.get(pk=owners[0])
-    for absorbed_id in owners[1:]:
-        absorbed = Customer.objects.get(pk=absorbed_id)
-        merge_customers(survivor=survivor, absorbed=absorbed, reason="identity", actor=actor)
-    _claim_identities(survivor, clean)
+    rows = Identity.objects.filter(query, enterprise_id=enterprise_id).values_list("kind", "value", "customer_id")
+    return {(kind, value): customer_id for kind, value, customer_id in rows}
+
+
+def _resolve(
+    enterprise_id: int, clean: list[IdentityInput], defaults: dict[str, Any], actor: Actor
+) -> Customer:
+    owners = _owners(enterprise_id, clean)
+    ids = sorted(set(owners.values()))
+    if not ids:
+        try:
+            return create_customer(enterprise_id=enterprise_id, identities=clean, actor=actor, **defaults)
+        except Conflict:
+            if _owners(enterprise_id, clean):
+                raise _OwnersMoved from None  # a concurrent resolve created this person just now: find it
+            raise
+    locked = lock_customers(ids)
+    if len(locked) != len(ids) or any(c.merged_into_id is not None for c in locked.values()):
+        raise _OwnersMoved
+    survivor_id = ids[0]
+    primary = owners.get((clean[0].kind, clean[0].value))
+    if primary is not None and primary != survivor_id and queries.merge_conflicts(survivor_id, primary):
+        survivor_id = primary  # two people: the customer of the identity the channel leads with is the answer
+    for other_id in ids:
+        if other_id != survivor_id and not queries.merge_conflicts(survivor_id, other_id):
+            _merge(survivor_id, other_id, reason="identity", actor=actor)
+    owned = _owners(enterprise_id, clean)
+    survivor = Customer.objects.get(pk=survivor_id)
+    free = [i for i in clean if owned.get((i.kind, i.value)) in (None, survivor_id)]
+    try:
+        _claim_identities(survivor, free)
+    except Conflict:
+        if set(_owners(enterprise_id, free).values()) - {survivor_id}:
+            raise _OwnersMoved from None  # a concurrent resolve claimed one of them just now: start again
+        raise
     return survivor
 
 
@@ -354,14 +400,75 @@ def _merge_relationships(absorbed_id: int, survivor_id: int) -> int:
     return moved
 
 
+def lock_customers(ids: Iterable[int]) -> dict[int, Customer]:
+    """Lock customer rows (select_for_update) in id order, the one order every merge and resolve takes them in, and
+    return them as read under the lock."""
+    rows = Customer.objects.select_for_update().filter(pk__in=sorted(set(ids))).order_by("pk")
+    return {c.pk: c for c in rows}
+
+
+def merge_customers(
+    *,
+    survivor: Customer,
+    absorbed: Customer,
+    reason: str,
+    actor: Actor = None,
+    force: bool = False,
+    force_reason: str = "",
+) -> CustomerMerge:
+    """Merge `absorbed` into `survivor`: identities, tags, relationships, events and every registered app's rows move.
+
+    Both rows are locked in id order and read again under the lock, so two merges of one pair in opposite directions
+    cannot both pass (the second finds one side merged: 409 already_merged), and a merge never makes a cycle.
+    Customers carrying different values of a strong identity (unionid; external_userid of one corp; openid of one
+    app) are two people: the merge is refused (409 merge_conflict) unless forced with a reason (HQ; audited).
+    Profile fields follow queries.PROFILE_RULE, exclusive tag groups queries.EXCLUSIVE_TAG_RULE (the survivor's tag
+    wins). A concurrent change that the database refuses (a deadlock, a uniqueness race) is a 409, never a 500.
+    """
+    force_reason = force_reason.strip()
+    if force and not force_reason:
+        raise ValidationFailed("a forced merge needs a reason", field="force_reason", code="required")
+    if len(force_reason) > 255:
+        raise ValidationFailed("the reason is at most 255 characters", field="force_reason")
+    try:
+        record, fresh_survivor, fresh_absorbed = _merge(
+            survivor.pk, absorbed.pk, reason=reason, actor=actor, force=force, force_reason=force_reason
+        )
+    except DatabaseError as exc:
+        if not dberrors.is_contention(exc):
+            raise
+        raise Conflict(
+            "these customers were changed at the same time by another request; try again",
+            field="absorbed_id", code="merge_busy",
+        ) from exc
+    for caller, fresh in ((survivor, fresh_survivor), (absorbed, fresh_absorbed)):
+        for f in Customer._meta.concrete_fields:
+            setattr(caller, f.attname, getattr(fresh, f.attname))
+    return record
+
+
 @transaction.atomic
-def merge_customers(*, survivor: Customer, absorbed: Customer, reason: str, actor: Actor = None) -> CustomerMerge:
-    if survivor.pk == absorbed.pk:
+def _merge(
+    survivor_id: int, absorbed_id: int, *, reason: str, actor: Actor, force: bool = False, force_reason: str = ""
+) -> tuple[CustomerMerge, Customer, Customer]:
+    if survivor_id == absorbed_id:
         raise ValidationFailed("cannot merge a customer into itself", field="absorbed_id")
+    locked = lock_customers([survivor_id, absorbed_id])
+    survivor, absorbed = locked.get(survivor_id), locked.get(absorbed_id)
+    if survivor is None or absorbed is None:
+        raise NotFound("customer not found", field="absorbed_id" if survivor is not None else "survivor_id")
     if survivor.enterprise_id != absorbed.enterprise_id:
         raise ValidationFailed("customers belong to different enterprises", field="absorbed_id")
     if absorbed.merged_into_id is not None or survivor.merged_into_id is not None:
         raise Conflict("one of these customers was already merged", field="absorbed_id", code="already_merged")
+    conflicts = queries.merge_conflicts(survivor.pk, absorbed.pk)
+    if conflicts and not force:
+        kinds = ", ".join(dict.fromkeys(c.kind for c in conflicts))
+        raise Conflict(
+            f"these customers look like two people: they carry different {kinds}; only HQ may force this merge, "
+            "with a reason",
+            field="absorbed_id", code="merge_conflict",
+        )
     snapshot = {
         "name": absorbed.name,
         "phone": absorbed.phone,
@@ -372,9 +479,11 @@ def merge_customers(*, survivor: Customer, absorbed: Customer, reason: str, acto
         "created_at": absorbed.created_at.isoformat(),
         "identities": list(absorbed.identities.values_list("kind", "value")),
     }
+    dropped, _ = queries.losing_exclusive_tags(survivor.pk, absorbed.pk).delete()
     moved = {
         "identities": Identity.objects.filter(customer=absorbed).update(customer=survivor),
         "tags": _move_unique_children(CustomerTag, "tag_id", absorbed.pk, survivor.pk),
+        "exclusive_tags_dropped": dropped,
         "relationships": _merge_relationships(absorbed.pk, survivor.pk),
         "events": Event.objects.filter(customer=absorbed).update(customer=survivor),
     }
@@ -390,6 +499,7 @@ def merge_customers(*, survivor: Customer, absorbed: Customer, reason: str, acto
         absorbed_snapshot=snapshot,
         moved=moved,
         reason=reason,
+        force_reason=force_reason if conflicts else "",
         actor=user_of(actor),
     )
     Event.objects.create(
@@ -400,30 +510,28 @@ def merge_customers(*, survivor: Customer, absorbed: Customer, reason: str, acto
         properties={"absorbed_id": absorbed.pk, "reason": reason},
         idempotency_key=f"customer_merged:{absorbed.pk}",
     )
+    changes: dict[str, Any] = {"moved": moved}
+    if conflicts:
+        changes["forced"] = {"reason": force_reason, "conflicts": list(dict.fromkeys(c.kind for c in conflicts))}
     audit.record(
         enterprise_id=survivor.enterprise_id,
         actor=actor,
         action="customer.merge",
         target_type="customer",
         target_id=survivor.pk,
-        summary=f"merged #{absorbed.pk} ({reason})",
-        changes={"moved": moved},
+        summary=f"merged #{absorbed.pk} ({reason}{', forced' if conflicts else ''})",
+        changes=changes,
     )
-    return record
+    return record, survivor, absorbed
 
 
 def _fill_blank_profile(survivor: Customer, absorbed: Customer) -> None:
+    """Apply queries.PROFILE_RULE (the merge preview shows the same outcome)."""
     changed = []
-    for key in ("name", "phone", "birthday", "region", "home_store_id"):
-        if not getattr(survivor, key) and getattr(absorbed, key):
-            setattr(survivor, key, getattr(absorbed, key))
-            changed.append(key)
-    if survivor.gender == Gender.UNKNOWN and absorbed.gender != Gender.UNKNOWN:
-        survivor.gender = absorbed.gender
-        changed.append("gender")
-    if absorbed.created_at < survivor.created_at:
-        survivor.created_at = absorbed.created_at
-        changed.append("created_at")
+    for kept in queries.merged_profile(survivor, absorbed):
+        if kept.source == "absorbed":
+            setattr(survivor, kept.field, kept.value)
+            changed.append(kept.field)
     if changed:
         survivor.save()
 
@@ -493,6 +601,7 @@ class TagChange:
     group_id: int
     tag_ids: tuple[int, ...]  # the tags concerned: for a group, all of its tags
     name: str = ""  # the new name, for a rename
+    version: int = 0  # the tag's (or group's) version after a rename: the fact a mirror's push is keyed by
 
 
 TagHook = Callable[[TagChange], None]
@@ -551,8 +660,9 @@ def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
     if Tag.objects.filter(group_id=tag.group_id, name=name).exclude(pk=tag.pk).exists():
         raise Conflict(f"tag {name!r} already exists in this group", field="name", code="duplicate")
     old, tag.name = tag.name, name
-    tag.save(update_fields=["name"])
-    _tag_changed(TagChange("tag_renamed", tag.group.enterprise_id, tag.group_id, (tag.pk,), name))
+    Tag.objects.filter(pk=tag.pk).update(name=name, version=F("version") + 1)  # counted in the row, not the object
+    tag.version = Tag.objects.values_list("version", flat=True).get(pk=tag.pk)
+    _tag_changed(TagChange("tag_renamed", tag.group.enterprise_id, tag.group_id, (tag.pk,), name, tag.version))
     audit.record(enterprise_id=tag.group.enterprise_id,
                  actor=actor, action="tag.rename", target_type="tag", target_id=tag.pk, summary=f"{old} → {name}")
     return tag
@@ -581,9 +691,10 @@ def rename_tag_group(*, group: TagGroup, name: str, actor: Actor = None) -> TagG
     if TagGroup.objects.filter(enterprise_id=group.enterprise_id, name=name).exclude(pk=group.pk).exists():
         raise Conflict(f"tag group {name!r} already exists", field="name", code="duplicate")
     old, group.name = group.name, name
-    group.save(update_fields=["name"])
+    TagGroup.objects.filter(pk=group.pk).update(name=name, version=F("version") + 1)
+    group.version = TagGroup.objects.values_list("version", flat=True).get(pk=group.pk)
     tag_ids = tuple(Tag.objects.filter(group=group).values_list("id", flat=True))
-    _tag_changed(TagChange("group_renamed", group.enterprise_id, group.pk, tag_ids, name))
+    _tag_changed(TagChange("group_renamed", group.enterprise_id, group.pk, tag_ids, name, group.version))
     audit.record(
         enterprise_id=group.enterprise_id,
         actor=actor, action="tag_group.rename", target_type="tag_group", target_id=group.pk, summary=f"{old} → {name}"

@@ -24,6 +24,7 @@ from ninja.security import HttpBearer
 from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
+from siyu.api.idempotency import create_once
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.customers import privacy
@@ -296,6 +297,7 @@ class RefundLineIn(Input):
 
 
 class RefundIn(Input):
+    idempotency_key: str = Field(default="", max_length=100, description="or the Idempotency-Key header")
     kind: str = "refund_only"
     reason: str = Field(default="", max_length=500)
     lines: list[RefundLineIn] | None = Field(default=None, max_length=100)
@@ -488,28 +490,43 @@ def storefront_preview(request: HttpRequest, payload: CheckoutIn, link: Query[Li
     return breakdown.as_dict()
 
 
+def _shopper_key(shopper: Shopper) -> str:
+    return f"e{shopper.enterprise_id}:c{shopper.customer_id}"
+
+
 @router.post("/storefront/orders", auth=CUSTOMER, response={201: OrderDetailOut}, tags=STOREFRONT,
-             summary="Place an order (stock and the coupon are taken now; pay within the timeout)")
+             summary="Place an order (stock and the coupon are taken now; pay within the timeout). Needs an "
+                     "Idempotency-Key: a repeat returns the first answer")
 def storefront_place(request: HttpRequest, payload: PlaceIn, link: Query[LinkParams]) -> Status[Any]:
     shopper = shopper_of(request)
-    order = services.place_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
-                                 data=_checkout(payload, link), idempotency_key=payload.idempotency_key)
-    return Status(201, _order_detail(order))
+
+    def place(key: str) -> int:
+        return services.place_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                    data=_checkout(payload, link), idempotency_key=key).pk
+
+    return create_once(request, action="storefront.order", owner=_shopper_key(shopper), payload=payload,
+                       create=place, render=lambda order_id: _mine(shopper, order_id))
 
 
 @router.post("/storefront/presale-orders", auth=CUSTOMER, response={201: OrderDetailOut}, tags=STOREFRONT,
-             summary="Put down a presale deposit (reserves the stock; the balance is paid in its window)")
+             summary="Put down a presale deposit (reserves the stock; the balance is paid in its window). Needs an "
+                     "Idempotency-Key")
 def storefront_presale(request: HttpRequest, payload: PresalePlaceIn,
                        link: Query[LinkParams]) -> Status[Any]:
     shopper = shopper_of(request)
-    data = services.CheckoutInput(
-        store_id=payload.store_id, fulfillment=payload.fulfillment,
-        address=payload.address.model_dump(exclude_defaults=True) if payload.address else {},
-        attribution=_attribution(payload.attribution, link))
-    order = services.place_presale_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
-                                         presale_id=payload.presale_id, quantity=payload.quantity, data=data,
-                                         idempotency_key=payload.idempotency_key)
-    return Status(201, _order_detail(order))
+
+    def place(key: str) -> int:
+        data = services.CheckoutInput(
+            store_id=payload.store_id, fulfillment=payload.fulfillment,
+            address=payload.address.model_dump(exclude_defaults=True) if payload.address else {},
+            attribution=_attribution(payload.attribution, link))
+        order = services.place_presale_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                             presale_id=payload.presale_id, quantity=payload.quantity, data=data,
+                                             idempotency_key=key)
+        return order.pk
+
+    return create_once(request, action="storefront.presale_order", owner=_shopper_key(shopper), payload=payload,
+                       create=place, render=lambda order_id: _mine(shopper, order_id))
 
 
 @router.get("/storefront/orders", auth=CUSTOMER, response=OrderPage, tags=STOREFRONT, summary="My orders")
@@ -553,14 +570,23 @@ def storefront_confirm(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 
 @router.post("/storefront/orders/{order_id}/refunds", auth=CUSTOMER, response={201: AfterSaleOut}, tags=STOREFRONT,
-             summary="Ask for a refund (refund only; after delivery also return and refund)")
+             summary="Ask for a refund (refund only; after delivery also return and refund). Needs an Idempotency-Key")
 def storefront_refund(request: HttpRequest, order_id: int, payload: RefundIn) -> Status[Any]:
     shopper = shopper_of(request)
     lines = [services.RefundLineInput(line_id=x.line_id, quantity=x.quantity) for x in payload.lines] \
         if payload.lines is not None else None
-    after_sale = services.request_refund(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
-                                         order_id=order_id, kind=payload.kind, reason=payload.reason, lines=lines)
-    return Status(201, after_sale)
+
+    def ask(_key: str) -> int:
+        return services.request_refund(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                       order_id=order_id, kind=payload.kind, reason=payload.reason, lines=lines).pk
+
+    def render(after_sale_id: int) -> Any:
+        order = queries.my_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                 order_id=order_id)
+        return next(a for a in order.after_sales.all() if a.pk == after_sale_id)
+
+    return create_once(request, action="storefront.refund", owner=_shopper_key(shopper), payload=payload,
+                       create=ask, render=render, path={"order_id": order_id})
 
 
 # ---------------------------------------------------------------------------------------------------------------

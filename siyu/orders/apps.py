@@ -8,15 +8,18 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from siyu.console.hooks import register_profile_section
+        from siyu.customers.queries import register_merge_count
         from siyu.customers.services import register_merge_step
         from siyu.orders import (
             events,  # noqa: F401  (registers order_* and refund_* event types)
             seed,
         )
+        from siyu.orders.queries import order_count
         from siyu.orders.services import merge_customer_orders
         from siyu.orders.views import profile_orders
 
         register_merge_step("orders", merge_customer_orders)
+        register_merge_count("orders", order_count)
         seed.install()
 
         from siyu.core.periodic import register_periodic

@@ -166,6 +166,11 @@ def customer_orders(scope: Scope, customer_id: int, *, limit: int = 20) -> tuple
     return list(qs.select_related("store").prefetch_related("lines").order_by("-created_at", "-id")[:limit]), qs.count()
 
 
+def order_count(customer_id: int) -> int:
+    """How many orders a customer has (the merge preview: both customers are in the caller's scope already)."""
+    return Order.objects.filter(customer_id=customer_id).count()
+
+
 def customer_order_totals(scope: Scope, customer_id: int) -> dict[str, int]:
     """Paid orders and money of one customer (their profile's summary)."""
     customer_queries.get_customer(scope, customer_id)

@@ -5,6 +5,7 @@ customer token the login returns."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +75,11 @@ class Phone:
         return self.client.get(path, params, headers=self.headers)
 
     def post(self, path: str, body: Any = None) -> Any:
-        return self.client.post(path, json.dumps(body or {}), content_type="application/json", headers=self.headers)
+        """Like the mini-program: every action carries a fresh Idempotency-Key (a retry of it would reuse it)."""
+        headers = dict(self.headers)
+        if "idempotency_key" not in (body or {}):
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        return self.client.post(path, json.dumps(body or {}), content_type="application/json", headers=headers)
 
     def patch(self, path: str, body: Any) -> Any:
         return self.client.patch(path, json.dumps(body), content_type="application/json", headers=self.headers)

@@ -11,3 +11,8 @@ class OfficialAccountConfig(AppConfig):
         from siyu.channels.official_account.services import install
 
         install()
+
+        from siyu.channels.official_account import tasks
+        from siyu.core.periodic import register_periodic
+
+        register_periodic("oa.requeue_callbacks", tasks.requeue_oa_callbacks, every_s=60)

@@ -44,7 +44,7 @@ from siyu.channels.official_account.models import (
 )
 from siyu.channels.official_account.provider import authorize_base, client_for
 from siyu.channels.simulator import demo_accounts
-from siyu.core import audit
+from siyu.core import audit, dberrors
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from siyu.core.timeutil import local_day, now
@@ -507,11 +507,34 @@ def process_callback(*, callback_id: int) -> str:
             )
             return str(status)
     except Exception as exc:  # noqa: BLE001 - recorded on the row for the operator, then logged
+        if dberrors.is_transient(exc) and now() - callback.received_at <= RETRY_FOR:
+            # a lock, a deadlock, the lost side of a race: stays `received` for requeue_stale_callbacks
+            log.warning("OA callback %s will be retried: %s", callback_id, exc)
+            InboundCallback.objects.filter(pk=callback_id, status=CallbackStatus.RECEIVED).update(
+                error=f"will retry: {type(exc).__name__}: {exc}"[:255]
+            )
+            return "retry"
         log.exception("OA callback %s failed", callback_id)
         InboundCallback.objects.filter(pk=callback_id).update(
             status=CallbackStatus.FAILED, processed_at=now(), error=str(exc)[:255]
         )
         return str(CallbackStatus.FAILED)
+
+
+RETRY_FOR = timedelta(days=1)
+REQUEUE_AFTER = timedelta(minutes=1)
+
+
+def requeue_stale_callbacks(*, limit: int = 500) -> int:
+    """Periodic: callbacks still `received` a while after arrival (a transient failure, a lost enqueue)."""
+    ids = list(
+        InboundCallback.objects.filter(
+            kind=AccountKind.OFFICIAL_ACCOUNT, status=CallbackStatus.RECEIVED, received_at__lte=now() - REQUEUE_AFTER
+        ).order_by("id").values_list("id", flat=True)[:limit]
+    )
+    for callback_id in ids:
+        _enqueue_processing(callback_id)
+    return len(ids)
 
 
 def _fetch_user(work: _Work) -> UserInfo | None:

@@ -36,3 +36,9 @@ def refresh_oa_qr_tickets(account_id: int, force: bool = False) -> int:
 @task()
 def sync_oa_followers(run_id: int) -> str:
     return services.run_follower_sync(run_id=run_id)
+
+
+@task()
+def requeue_oa_callbacks() -> int:
+    """Periodic: callbacks left `received` by a transient failure (or a lost enqueue) are processed again."""
+    return services.requeue_stale_callbacks()

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
+from siyu.api.idempotency import create_once
 from siyu.channels.wecom import queries, services
 from siyu.channels.wecom.schemas import (
     CallPage,
@@ -78,9 +79,21 @@ def list_codes(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -
     return _page(queries.code_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
 
 
-@router.post("/codes", response={201: CodeDetailOut, **WRITE_ERRORS}, summary="Create a channel code (渠道活码)")
+def _owner(scope: Scope) -> str:
+    """Whose Idempotency-Keys these are: one operator's keys never meet another's."""
+    return f"e{scope.enterprise_id}:s{scope.staff_id}"
+
+
+@router.post("/codes", response={201: CodeDetailOut, **WRITE_ERRORS},
+             summary="Create a channel code (渠道活码; its contact way is created on WeCom). Needs an Idempotency-Key")
 def create_code(request: HttpRequest, payload: CodeIn) -> Status[Any]:
     scope = _manager(request)
+    return create_once(request, action="wecom.code", owner=_owner(scope), payload=payload,
+                       create=lambda _key: _create_code(request, scope, payload),
+                       render=lambda code_id: _code_detail(scope, code_id))
+
+
+def _create_code(request: HttpRequest, scope: Scope, payload: CodeIn) -> int:
     code = services.create_channel_code(
         scope=scope,
         account_id=payload.account_id,
@@ -96,7 +109,7 @@ def create_code(request: HttpRequest, payload: CodeIn) -> Status[Any]:
         skip_verify=payload.skip_verify,
         actor=actor_of(request),
     )
-    return Status(201, _code_detail(scope, code.pk))
+    return code.pk
 
 
 @router.get("/codes/{int:code_id}", response={200: CodeDetailOut, **ERRORS}, summary="A channel code")
@@ -192,14 +205,19 @@ def get_group(request: HttpRequest, group_id: int, days: int = 30) -> dict[str, 
 
 
 @router.post("/transfers", response={201: TransferOut, **WRITE_ERRORS},
-             summary="Customer inheritance (离职继承 / 在职继承)")
+             summary="Customer inheritance (离职继承 / 在职继承). Needs an Idempotency-Key")
 def start_transfer(request: HttpRequest, payload: TransferIn) -> Status[Any]:
-    job = services.start_transfer(
-        scope=_manager(request), account_id=payload.account_id, kind=payload.kind, handover_id=payload.handover_id,
-        takeover_id=payload.takeover_id, customer_ids=payload.customer_ids, message=payload.message,
-        actor=actor_of(request),
-    )
-    return Status(201, job)
+    scope = _manager(request)
+
+    def start(_key: str) -> int:
+        return services.start_transfer(
+            scope=scope, account_id=payload.account_id, kind=payload.kind, handover_id=payload.handover_id,
+            takeover_id=payload.takeover_id, customer_ids=payload.customer_ids, message=payload.message,
+            actor=actor_of(request),
+        ).pk
+
+    return create_once(request, action="wecom.transfer", owner=_owner(scope), payload=payload, create=start,
+                       render=lambda job_id: queries.get_transfer(scope, job_id))
 
 
 @router.get("/transfers", response={200: TransferPage, **ERRORS}, summary="Inheritances")
@@ -240,16 +258,22 @@ def _mass_send_detail(scope: Scope, mass_send_id: int, status: str = "") -> dict
 
 
 @router.post("/mass-sends", response={201: WecomMassSendDetailOut, **WRITE_ERRORS},
-             summary="Create a mass send (群发) to customers or customer groups; a draft unless submit is true")
+             summary="Create a mass send (群发) to customers or customer groups; a draft unless submit is true. "
+                     "Needs an Idempotency-Key")
 def create_mass_send(request: HttpRequest, payload: WecomMassSendIn) -> Status[Any]:
     scope = scope_of(request)
-    mass_send = services.create_mass_send(
-        scope=scope, account_id=payload.account_id, kind=payload.kind, sender_ids=payload.sender_ids,
-        name=payload.name, customer_ids=payload.customer_ids, tag_ids=payload.tag_ids, group_ids=payload.group_ids,
-        text=payload.text, attachments=[a.as_platform() for a in payload.attachments], submit=payload.submit,
-        actor=actor_of(request),
-    )
-    return Status(201, _mass_send_detail(scope, mass_send.pk))
+
+    def create(_key: str) -> int:
+        mass_send = services.create_mass_send(
+            scope=scope, account_id=payload.account_id, kind=payload.kind, sender_ids=payload.sender_ids,
+            name=payload.name, customer_ids=payload.customer_ids, tag_ids=payload.tag_ids,
+            group_ids=payload.group_ids, text=payload.text, attachments=[a.as_platform() for a in payload.attachments],
+            submit=payload.submit, actor=actor_of(request),
+        )
+        return mass_send.pk
+
+    return create_once(request, action="wecom.mass_send", owner=_owner(scope), payload=payload, create=create,
+                       render=lambda mass_send_id: _mass_send_detail(scope, mass_send_id))
 
 
 @router.get("/mass-sends", response={200: WecomMassSendPage, **ERRORS},
@@ -292,15 +316,20 @@ def _moment_detail(scope: Scope, task_id: int) -> dict[str, Any]:
 
 
 @router.post("/moments", response={201: WecomMomentDetailOut, **WRITE_ERRORS},
-             summary="Create a moment task (朋友圈); a draft unless submit is true")
+             summary="Create a moment task (朋友圈); a draft unless submit is true. Needs an Idempotency-Key")
 def create_moment(request: HttpRequest, payload: WecomMomentIn) -> Status[Any]:
     scope = scope_of(request)
-    task = services.create_moment_task(
-        scope=scope, account_id=payload.account_id, text=payload.text,
-        attachments=[a.as_platform() for a in payload.attachments], staff_ids=payload.staff_ids,
-        tag_ids=payload.tag_ids, submit=payload.submit, actor=actor_of(request),
-    )
-    return Status(201, _moment_detail(scope, task.pk))
+
+    def create(_key: str) -> int:
+        task = services.create_moment_task(
+            scope=scope, account_id=payload.account_id, text=payload.text,
+            attachments=[a.as_platform() for a in payload.attachments], staff_ids=payload.staff_ids,
+            tag_ids=payload.tag_ids, submit=payload.submit, actor=actor_of(request),
+        )
+        return task.pk
+
+    return create_once(request, action="wecom.moment", owner=_owner(scope), payload=payload, create=create,
+                       render=lambda task_id: _moment_detail(scope, task_id))
 
 
 @router.get("/moments", response={200: WecomMomentPage, **ERRORS}, summary="Moment tasks the caller may see")

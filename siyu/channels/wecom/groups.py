@@ -134,7 +134,27 @@ def reconcile(account: ChannelAccount, detail: GroupChat) -> CustomerGroup:
     return group
 
 
-def on_chat_event(account: ChannelAccount, event: WecomEvent) -> str:
+def _needs_detail(account: ChannelAccount, event: WecomEvent) -> bool:
+    """Whether applying this event takes the group's detail from the platform: everything but a dismissal and a
+    member join or quit of a group Siyu already holds."""
+    if event.change_type == "dismiss" or not event.get("ChatId"):
+        return False
+    if event.change_type == "update" and event.get("UpdateDetail") in ("add_member", "del_member"):
+        return not CustomerGroup.objects.filter(
+            account=account, chat_id=event.get("ChatId"), synced_at__isnull=False
+        ).exists()
+    return True
+
+
+def fetch_for_chat_event(account: ChannelAccount, event: WecomEvent) -> GroupChat | None:
+    """The group detail a change_external_chat event needs, from the platform (network: before the transaction)."""
+    if not _needs_detail(account, event):
+        return None
+    return client_for(account).get_group_chat(chat_id=event.get("ChatId"))
+
+
+def on_chat_event(account: ChannelAccount, event: WecomEvent, detail: GroupChat | None = None) -> str:
+    """Apply a change_external_chat event; `detail` is what fetch_for_chat_event brought (no network here)."""
     chat_id = event.get("ChatId")
     if not chat_id:
         return "ignored: no ChatId"
@@ -150,16 +170,22 @@ def on_chat_event(account: ChannelAccount, event: WecomEvent) -> str:
         return "dismissed"
     detail_name = event.get("UpdateDetail")
     if change == "update" and detail_name in ("add_member", "del_member"):
-        return _membership_change(account, event, chat_id, at)
-    reconcile(account, client_for(account).get_group_chat(chat_id=chat_id))
+        return _membership_change(account, event, chat_id, at, detail)
+    if detail is None:
+        return "ignored: no group detail"
+    reconcile(account, detail)
     return f"{change or 'update'} {detail_name}".strip()
 
 
-def _membership_change(account: ChannelAccount, event: WecomEvent, chat_id: str, at: datetime) -> str:
+def _membership_change(
+    account: ChannelAccount, event: WecomEvent, chat_id: str, at: datetime, detail: GroupChat | None
+) -> str:
     group = _group(account, chat_id)
-    if not group.synced_at:  # never seen: take the whole group from the platform first
-        reconcile(account, client_for(account).get_group_chat(chat_id=chat_id))
+    if detail is not None:  # never seen before this event was fetched: the whole group from the platform
+        reconcile(account, detail)
         return "synced"
+    if not group.synced_at:
+        return "ignored: group not yet synced"
     scene_field = "JoinScene" if event.get("UpdateDetail") == "add_member" else "QuitScene"
     raw_scene = event.get(scene_field)
     scene = int(raw_scene) if raw_scene.isdigit() else None
@@ -179,15 +205,17 @@ def _membership_change(account: ChannelAccount, event: WecomEvent, chat_id: str,
     return done
 
 
-@transaction.atomic
 def sync_groups(account: ChannelAccount) -> int:
-    """groupchat/list (cursor paging) then groupchat/get for each: the initial import of existing groups."""
+    """groupchat/list (cursor paging) then groupchat/get for each: the initial import of existing groups. Each
+    group's detail is fetched outside any transaction, then written in a short one of its own."""
     client = client_for(account)
     cursor, count = "", 0
     while True:
         page = client.list_group_chats(cursor=cursor, limit=1000)
         for ref in page.items:
-            reconcile(account, client.get_group_chat(chat_id=ref.chat_id))
+            detail = client.get_group_chat(chat_id=ref.chat_id)
+            with transaction.atomic():
+                reconcile(account, detail)
             count += 1
         if not page.next_cursor:
             return count

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -25,11 +25,12 @@ from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
 from siyu.channels.wecom import codes, groups, tags, transfers
 from siyu.channels.wecom.callbacks import WecomEvent, dedupe_key, parse_event
-from siyu.channels.wecom.client import ContactDetail, FollowUser, WecomError
+from siyu.channels.wecom.client import ContactDetail, CorpTagGroup, FollowUser, GroupChat, WecomError
 from siyu.channels.wecom.crypto import crypto_for, open_callback, verify_url
 from siyu.channels.wecom.models import ChannelCode
 from siyu.channels.wecom.outbox import REF, enqueue_call
 from siyu.channels.wecom.provider import client_for
+from siyu.core import dberrors
 from siyu.core.timeutil import now
 from siyu.customers import services as customer_services
 from siyu.customers.models import Channel, Customer, Gender, IdentityKind, RelationshipStatus
@@ -211,6 +212,10 @@ class Work:
     account: ChannelAccount
     event: WecomEvent
     callback: InboundCallback
+    # What the platform said, fetched before the processing transaction (Fetcher): handlers make no network call.
+    detail: ContactDetail | None = None
+    chat: GroupChat | None = None
+    corp_tags: tuple[CorpTagGroup, ...] = ()
 
     @property
     def at(self) -> datetime:
@@ -225,10 +230,21 @@ class Work:
 
 
 Handler = Callable[[Work], str]
+Fetcher = Callable[[Work], None]
+# A transient failure is retried (the row stays `received`): right away a few times (the loser of a race finds the
+# winner's rows on the next run), then by the periodic requeue; only a callback that still fails after RETRY_FOR is
+# given up as failed.
+IMMEDIATE_ATTEMPTS = 3
+RETRY_FOR = timedelta(days=1)
 
 
 def process(*, callback_id: int) -> str:
-    """Handle one stored callback. Safe to run twice: only a `received` row is processed."""
+    """Handle one stored callback. Safe to run twice: only a `received` row is processed.
+
+    First what the event needs from the platform is fetched, outside any transaction (a 10 s API call must not hold
+    the database's write lock that the callback intake needs within the platform's 5 s); then the changes are
+    written in one short transaction. A transient database failure (a lock, a deadlock, the lost side of a
+    uniqueness race) leaves the row `received` to be processed again, never failed for good."""
     row = InboundCallback.objects.select_related("account").filter(pk=callback_id).first()
     if row is None or row.status != CallbackStatus.RECEIVED or row.account is None:
         return "skipped"
@@ -240,27 +256,62 @@ def process(*, callback_id: int) -> str:
     row.dedupe_key = dedupe_key(row.account.pk, event)
     row.event = event.name
     work = Work(account=row.account, event=event, callback=row)
-    handler = HANDLERS.get((event.event, event.change_type)) or HANDLERS.get((event.event, "*"))
+    key = (event.event, event.change_type)
+    handler = HANDLERS.get(key) or HANDLERS.get((event.event, "*"))
+    fetcher = FETCHERS.get(key) or FETCHERS.get((event.event, "*"))
     try:
-        with transaction.atomic():
-            locked = InboundCallback.objects.select_for_update().get(pk=row.pk)
-            if locked.status != CallbackStatus.RECEIVED:
-                return "skipped"
-            if not _claim_key(row):
-                return "duplicate"
-            outcome = handler(work) if handler is not None else "ignored"
-            status = CallbackStatus.IGNORED if outcome.startswith("ignored") else CallbackStatus.PROCESSED
-            InboundCallback.objects.filter(pk=row.pk).update(status=status, error=outcome[:255], processed_at=now())
+        if fetcher is not None and not _replayed(row):
+            fetcher(work)
     except WecomError as exc:
-        if exc.retryable:
-            InboundCallback.objects.filter(pk=row.pk).update(error=f"will retry: {exc}"[:255])
-            return "retry"
+        return _platform_failed(row, exc)
+    for attempt in range(1, IMMEDIATE_ATTEMPTS + 1):
+        try:
+            return _apply(row, work, handler)
+        except Exception as exc:
+            if not dberrors.is_transient(exc):
+                _fail(row, exc)
+                raise
+            if attempt == IMMEDIATE_ATTEMPTS:
+                return _transient_failed(row, exc)
+    return "retry"  # pragma: no cover - the loop returns
+
+
+def _replayed(row: InboundCallback) -> bool:
+    """Another row already holds this event's dedupe key: the transaction will mark this one a duplicate, so the
+    platform need not be asked."""
+    return InboundCallback.objects.filter(dedupe_key=row.dedupe_key).exclude(pk=row.pk).exists()
+
+
+def _apply(row: InboundCallback, work: Work, handler: Handler | None) -> str:
+    with transaction.atomic():
+        locked = InboundCallback.objects.select_for_update().get(pk=row.pk)
+        if locked.status != CallbackStatus.RECEIVED:
+            return "skipped"
+        if not _claim_key(row):
+            return "duplicate"
+        outcome = handler(work) if handler is not None else "ignored"
+        status = CallbackStatus.IGNORED if outcome.startswith("ignored") else CallbackStatus.PROCESSED
+        InboundCallback.objects.filter(pk=row.pk).update(status=status, error=outcome[:255], processed_at=now())
+    return outcome
+
+
+def _platform_failed(row: InboundCallback, exc: WecomError) -> str:
+    if exc.retryable:
+        return _transient_failed(row, exc)
+    _fail(row, exc)
+    return "failed"
+
+
+def _transient_failed(row: InboundCallback, exc: Exception) -> str:
+    """Leave the row `received` for the periodic requeue; past RETRY_FOR it is given up as failed."""
+    if now() - row.received_at > RETRY_FOR:
         _fail(row, exc)
         return "failed"
-    except Exception as exc:
-        _fail(row, exc)
-        raise
-    return outcome
+    log.warning("WeCom callback %s will be retried: %s", row.pk, exc)
+    InboundCallback.objects.filter(pk=row.pk, status=CallbackStatus.RECEIVED).update(
+        error=f"will retry: {type(exc).__name__}: {exc}"[:255]
+    )
+    return "retry"
 
 
 def _claim_key(row: InboundCallback) -> bool:
@@ -349,7 +400,7 @@ def on_add(work: Work) -> str:
     state = work.event.get("State")
     code = codes.code_for_state(work.account, state)
     staff = work.staff(userid)
-    detail = client_for(work.account).get_external_contact(ext)
+    detail = _fetched_detail(work)
     customer = _customer(work, detail, staff)
     follow = _follow(detail, userid)
     welcomed = _send_welcome(work, code, detail.contact.name)
@@ -375,7 +426,8 @@ def on_add(work: Work) -> str:
     )
     if follow is not None:
         tags.merge_follow_tags(
-            work.account, userid=userid, external_userid=ext, customer=customer, wecom_tag_ids=follow.tag_ids
+            work.account, userid=userid, external_userid=ext, customer=customer, wecom_tag_ids=follow.tag_ids,
+            fetched=work.corp_tags,
         )
     if code is not None:
         _apply_code(work, code, customer, staff, userid, ext)
@@ -405,14 +457,15 @@ def on_edit(work: Work) -> str:
     customer = customer_services.find_by_identity(
         enterprise_id=work.account.enterprise_id, kind=IdentityKind.WECOM_EXTERNAL_USERID, value=ext
     )
-    detail = client_for(work.account).get_external_contact(ext)
+    detail = _fetched_detail(work)
     if customer is None:
         customer = _customer(work, detail, work.staff(userid))
     follow = _follow(detail, userid)
     if follow is None:
         return "ignored: no such follow relation"
     added, removed = tags.merge_follow_tags(
-        work.account, userid=userid, external_userid=ext, customer=customer, wecom_tag_ids=follow.tag_ids
+        work.account, userid=userid, external_userid=ext, customer=customer, wecom_tag_ids=follow.tag_ids,
+        fetched=work.corp_tags,
     )
     return f"tags +{added} -{removed}"
 
@@ -468,13 +521,51 @@ def on_transfer_fail(work: Work) -> str:
 
 
 def on_chat(work: Work) -> str:
-    return groups.on_chat_event(work.account, work.event)
+    return groups.on_chat_event(work.account, work.event, work.chat)
 
 
 def on_tag(work: Work) -> str:
     return tags.on_tag_event(
+        work.account, tag_type=work.event.get("TagType"), change=work.event.change_type, wecom_id=work.event.get("Id"),
+        fetched=work.corp_tags,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fetchers: what a handler needs from the platform, asked before its transaction
+
+
+def _fetched_detail(work: Work) -> ContactDetail:
+    if work.detail is None:  # the fetcher ran for every event that reaches these handlers
+        raise RuntimeError("the contact detail was not fetched before the transaction")
+    return work.detail
+
+
+def fetch_contact(work: Work) -> None:
+    """externalcontact/get for the contact, and the definitions of the follow relation's unknown corp tags."""
+    userid, ext = work.event.get("UserID"), work.event.get("ExternalUserID")
+    work.detail = client_for(work.account).get_external_contact(ext)
+    follow = _follow(work.detail, userid)
+    if follow is not None:
+        work.corp_tags = tags.fetch_unknown(work.account, follow.tag_ids)
+
+
+def fetch_chat(work: Work) -> None:
+    work.chat = groups.fetch_for_chat_event(work.account, work.event)
+
+
+def fetch_tag(work: Work) -> None:
+    work.corp_tags = tags.fetch_for_tag_event(
         work.account, tag_type=work.event.get("TagType"), change=work.event.change_type, wecom_id=work.event.get("Id")
     )
+
+
+FETCHERS: dict[tuple[str, str], Fetcher] = {
+    ("change_external_contact", "add_external_contact"): fetch_contact,
+    ("change_external_contact", "edit_external_contact"): fetch_contact,
+    ("change_external_chat", "*"): fetch_chat,
+    ("change_external_tag", "*"): fetch_tag,
+}
 
 
 HANDLERS: dict[tuple[str, str], Handler] = {

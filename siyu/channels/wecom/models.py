@@ -248,6 +248,25 @@ class TagLink(models.Model):
         return f"{self.tag_id}={self.wecom_tag_id}"
 
 
+class FollowTagVersion(models.Model):
+    """How many times the merge base (ContactTag) of one follow relation has changed. mark_tag outbox keys carry it:
+    the same push against the same base is one call, and a push that only looks like an earlier one (a tag added back
+    after its removal went through) is a call of its own."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    userid = models.CharField(max_length=64)
+    external_userid = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "userid", "external_userid"], name="uniq_wecom_follow_tag_ver")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.userid}/{self.external_userid}@{self.version}"
+
+
 class ContactTag(models.Model):
     """What WeCom last said a follow relationship carries: the base of the three-way tag merge."""
 

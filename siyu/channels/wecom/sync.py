@@ -1,8 +1,9 @@
 """Full customer sync: every staff member's existing WeCom customers through batch/get_by_user (cursor paging).
 
 Run once when an account is connected, and whenever operators want to re-check. A page (≤100 follow relations) is
-one transaction: customers already known with an active relationship are only tag-merged; the rest are resolved
-(created or merged by unionid) and related. Progress is on the SyncRun row.
+fetched, with the definitions of the corp tags it names that Siyu does not know yet, then written in one short
+transaction (no network inside it): customers already known with an active relationship are only tag-merged; the
+rest are resolved (created or merged by unionid) and related. Progress is on the SyncRun row.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.db.models import F
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom import tags
-from siyu.channels.wecom.client import ContactPage, WecomError
+from siyu.channels.wecom.client import ContactPage, CorpTagGroup, WecomError
 from siyu.channels.wecom.codes import wecom_account
 from siyu.channels.wecom.models import SyncRun, SyncStatus
 from siyu.channels.wecom.provider import client_for
@@ -43,7 +44,10 @@ def _enqueue(run_id: int) -> None:
     tasks.sync_wecom_customers.enqueue(run_id)
 
 
-def _import_page(account: ChannelAccount, staff_by_userid: dict[str, Staff], page: ContactPage) -> tuple[int, int]:
+def _import_page(
+    account: ChannelAccount, staff_by_userid: dict[str, Staff], page: ContactPage, fetched: tuple[CorpTagGroup, ...]
+) -> tuple[int, int]:
+    tags.link_fetched(account, fetched)
     externals = [contact.external_userid for contact, _ in page.items]
     known = dict(
         Identity.objects.filter(
@@ -106,8 +110,10 @@ def run_sync(*, run_id: int) -> str:
         for start in range(0, len(userids), STAFF_PER_REQUEST):
             chunk = userids[start : start + STAFF_PER_REQUEST]
             for page in client.iter_contacts_by_user(chunk):
+                # the page's unknown corp tags are fetched before its transaction: no network inside it
+                fetched = tags.fetch_unknown(account, {t for _, follow in page.items for t in follow.tag_ids})
                 with transaction.atomic():
-                    created, related = _import_page(account, staff_by_userid, page)
+                    created, related = _import_page(account, staff_by_userid, page, fetched)
                 SyncRun.objects.filter(pk=run.pk).update(
                     contacts_seen=F("contacts_seen") + len(page.items),
                     customers_created=F("customers_created") + created,

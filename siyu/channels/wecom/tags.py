@@ -19,14 +19,21 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.client import CorpTagGroup
-from siyu.channels.wecom.models import CallStatus, ContactTag, OutboundCall, TagGroupLink, TagLink
+from siyu.channels.wecom.models import (
+    CallStatus,
+    ContactTag,
+    FollowTagVersion,
+    OutboundCall,
+    TagGroupLink,
+    TagLink,
+)
 from siyu.channels.wecom.outbox import REF, enqueue_call, on_success
 from siyu.channels.wecom.provider import client_for
 from siyu.core.errors import ValidationFailed
-from siyu.core.timeutil import now
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
 from siyu.customers.models import (
@@ -113,20 +120,35 @@ def _import_groups(account: ChannelAccount, groups: Iterable[CorpTagGroup]) -> i
     return created
 
 
-def ensure_known(account: ChannelAccount, wecom_tag_ids: Iterable[str]) -> dict[str, int]:
-    known = links(account)
-    unknown = sorted(set(wecom_tag_ids) - set(known))
-    if unknown:
-        import_groups(account, client_for(account).get_corp_tag_list(tag_ids=unknown))
-        known = links(account)
-    return known
+def fetch_unknown(account: ChannelAccount, wecom_tag_ids: Iterable[str]) -> tuple[CorpTagGroup, ...]:
+    """The definitions of the corp tags Siyu has no link for yet, from the platform. Network: call it before the
+    transaction that applies them (link_fetched / merge_follow_tags), never inside one."""
+    unknown = sorted(set(wecom_tag_ids) - set(links(account)))
+    return client_for(account).get_corp_tag_list(tag_ids=unknown) if unknown else ()
+
+
+def link_fetched(account: ChannelAccount, fetched: Iterable[CorpTagGroup]) -> dict[str, int]:
+    """Import definitions fetched beforehand (fetch_unknown) and return the links; no network."""
+    groups = tuple(fetched)
+    if groups:
+        import_groups(account, groups)
+    return links(account)
 
 
 def merge_follow_tags(
-    account: ChannelAccount, *, userid: str, external_userid: str, customer: Customer, wecom_tag_ids: Sequence[str]
+    account: ChannelAccount,
+    *,
+    userid: str,
+    external_userid: str,
+    customer: Customer,
+    wecom_tag_ids: Sequence[str],
+    fetched: Iterable[CorpTagGroup] = (),
 ) -> tuple[int, int]:
-    """Apply what WeCom changed on one follow relation since the base to the customer's Siyu tags."""
-    known = ensure_known(account, wecom_tag_ids)
+    """Apply what WeCom changed on one follow relation since the base to the customer's Siyu tags.
+
+    `fetched` are the definitions of tags unknown before the transaction (fetch_unknown); a tag still unknown here is
+    left out of the base, so the next event for the relation brings it in."""
+    known = link_fetched(account, fetched)
     current = {t for t in wecom_tag_ids if t in known}
     base_rows = ContactTag.objects.filter(account=account, userid=userid, external_userid=external_userid)
     base = set(base_rows.values_list("wecom_tag_id", flat=True))
@@ -146,6 +168,8 @@ def merge_follow_tags(
 
 def _set_base(account: ChannelAccount, userid: str, external_userid: str, tag_ids: set[str]) -> None:
     rows = ContactTag.objects.filter(account=account, userid=userid, external_userid=external_userid)
+    if set(rows.values_list("wecom_tag_id", flat=True)) != tag_ids:
+        _bump_base(account, userid, external_userid)
     rows.exclude(wecom_tag_id__in=tag_ids).delete()
     ContactTag.objects.bulk_create(
         [ContactTag(account=account, userid=userid, external_userid=external_userid, wecom_tag_id=t) for t in tag_ids],
@@ -157,18 +181,29 @@ def _set_base(account: ChannelAccount, userid: str, external_userid: str, tag_id
 # change_external_tag
 
 
-def on_tag_event(account: ChannelAccount, *, tag_type: str, change: str, wecom_id: str) -> str:
+def fetch_for_tag_event(
+    account: ChannelAccount, *, tag_type: str, change: str, wecom_id: str
+) -> tuple[CorpTagGroup, ...]:
+    """What a change_external_tag event needs from the platform (network, before the transaction): the created or
+    updated tag's or group's definition; nothing for a deletion or a reorder."""
+    if change in ("shuffle", "delete") or not wecom_id:
+        return ()
+    client = client_for(account)
+    if tag_type == "tag_group":
+        return client.get_corp_tag_list(group_ids=[wecom_id])
+    return client.get_corp_tag_list(tag_ids=[wecom_id])
+
+
+def on_tag_event(
+    account: ChannelAccount, *, tag_type: str, change: str, wecom_id: str, fetched: Iterable[CorpTagGroup] = ()
+) -> str:
+    """Apply a change_external_tag event, with the definitions fetched beforehand (fetch_for_tag_event)."""
     if change == "shuffle":
         return "ignored: order only"
     if change == "delete":
         return _deleted(account, tag_type, wecom_id)
-    client = client_for(account)
-    groups = (
-        client.get_corp_tag_list(group_ids=[wecom_id]) if tag_type == "tag_group"
-        else client.get_corp_tag_list(tag_ids=[wecom_id])
-    )
     # A renamed group keeps its Siyu name (group names are Siyu's: renames go Siyu -> WeCom); its tags follow WeCom.
-    created = import_groups(account, groups)
+    created = import_groups(account, tuple(fetched))
     return f"{change}: {created} new links"
 
 
@@ -305,11 +340,29 @@ def _pairs_in_flight(account: ChannelAccount) -> set[tuple[str, str]]:
     return {(p.get("userid", ""), p.get("external_userid", "")) for p in pending}
 
 
+def _base_version(account: ChannelAccount, userid: str, external_userid: str) -> int:
+    found = FollowTagVersion.objects.filter(account=account, userid=userid, external_userid=external_userid)
+    return found.values_list("version", flat=True).first() or 0
+
+
+def _bump_base(account: ChannelAccount, userid: str, external_userid: str) -> None:
+    """The merge base of this follow relation changed: later pushes are new facts."""
+    FollowTagVersion.objects.bulk_create(
+        [FollowTagVersion(account=account, userid=userid, external_userid=external_userid)], ignore_conflicts=True
+    )
+    FollowTagVersion.objects.filter(account=account, userid=userid, external_userid=external_userid).update(
+        version=F("version") + 1
+    )
+
+
 def queue_mark_tag(
     account: ChannelAccount, *, userid: str, external_userid: str, add: Sequence[str], remove: Sequence[str]
 ) -> OutboundCall:
-    stamp = now().strftime("%Y%m%d%H%M%S%f")
-    digest = hashlib.sha256(f"{userid}|{external_userid}|{add}|{remove}".encode()).hexdigest()[:16]
+    """Queue mark_tag, keyed by the fact: this change against this version of the relation's merge base. The same
+    push made twice (a callback processed again, a periodic push while the first is in flight) is one call."""
+    pair = hashlib.sha256(f"{userid}|{external_userid}".encode()).hexdigest()[:16]
+    change = hashlib.sha256(f"{sorted(add)}|{sorted(remove)}".encode()).hexdigest()[:16]
+    version = _base_version(account, userid, external_userid)
     return enqueue_call(
         account=account,
         method="mark_tag",
@@ -319,13 +372,14 @@ def queue_mark_tag(
             "add_tag": list(add),
             "remove_tag": list(remove),
         },
-        key=f"mark_tag:{account.pk}:{digest}:{stamp}",
+        key=f"mark_tag:{account.pk}:{pair}:v{version}:{change}",
     )
 
 
 @on_success("mark_tag")
 def _tags_marked(call: OutboundCall, result: dict[str, Any]) -> None:
     p = call.payload
+    _bump_base(call.account, p["userid"], p["external_userid"])
     base = ContactTag.objects.filter(account=call.account, userid=p["userid"], external_userid=p["external_userid"])
     base.filter(wecom_tag_id__in=p.get("remove_tag") or []).delete()
     ContactTag.objects.bulk_create(
@@ -387,14 +441,15 @@ def _push_rename(change: TagChange, source: int | None) -> None:
             field="name",
             code="wecom_name_too_long",
         )
-    stamp = now().strftime("%Y%m%d%H%M%S%f")  # renaming back and forth is several calls, each once
     for account_id, wecom_id in targets:
+        # The fact is "this tag's nth rename, to this name": renaming back and forth is several calls, each once,
+        # and the same rename told twice is one.
         digest = hashlib.sha256(f"{wecom_id}|{change.name}".encode()).hexdigest()[:16]
         enqueue_call(
             account=accounts[account_id],
             method="edit_corp_tag",
             payload={"id": wecom_id, "name": change.name},
-            key=f"edit_corp_tag:{account_id}:{digest}:{stamp}",
+            key=f"edit_corp_tag:{account_id}:{change.kind}:v{change.version}:{digest}",
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -26,7 +27,9 @@ class Api:
         return self.client.get(path, params, headers=self.headers)
 
     def post(self, path: str, body: Any) -> Any:
-        return self.client.post(path, json.dumps(body), content_type="application/json", headers=self.headers)
+        """A fresh Idempotency-Key per action, as a client sends it (creates that reach WeCom need one)."""
+        headers = {**self.headers, "Idempotency-Key": uuid.uuid4().hex}
+        return self.client.post(path, json.dumps(body), content_type="application/json", headers=headers)
 
 
 def _create(api: Api, w: Wecom, **extra: Any) -> Any:
