@@ -11,3 +11,8 @@ class OfficialAccountConfig(AppConfig):
         from siyu.channels.official_account.services import install
 
         install()
+
+        from siyu.channels.official_account import tasks
+        from siyu.core.periodic import register_periodic
+
+        register_periodic("official_account.prune_oauth_states", tasks.prune_oauth_states, every_s=300)

@@ -36,3 +36,9 @@ def refresh_oa_qr_tickets(account_id: int, force: bool = False) -> int:
 @task()
 def sync_oa_followers(run_id: int) -> str:
     return services.run_follower_sync(run_id=run_id)
+
+
+@task()
+def prune_oauth_states() -> int:
+    """Periodic: OAuth states past their lifetime."""
+    return services.prune_oauth_states()
