@@ -50,10 +50,6 @@ class CallbackQuery:
     def from_mapping(cls, params: Mapping[str, str]) -> CallbackQuery:
         return cls(**{name: str(params.get(name, ""))[:1024] for name in cls.__dataclass_fields__})
 
-    @property
-    def encrypted(self) -> bool:
-        return self.encrypt_type.lower() == "aes"
-
 
 @dataclass(frozen=True)
 class InboundMessage:

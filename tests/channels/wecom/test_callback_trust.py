@@ -95,6 +95,21 @@ def test_concurrent_copies_of_one_request_through_the_group_writer_store_one_row
     assert InboundCallback.objects.count() == 1
 
 
+def test_a_batch_holding_a_replay_stores_and_queues_only_the_new_requests(wecom: Wecom) -> None:
+    def received(n: int) -> inbound.Received:
+        return inbound.Received(account_id=wecom.account.pk, query={"nonce": str(n)}, body="<xml/>",
+                                plaintext="<xml/>", replay_key=f"{int(time.time()):010d}:{wecom.account.pk}:{n}")
+
+    queued: list[list[int]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound, "_enqueue", queued.append)
+        inbound.store_received([received(1)])
+        inbound.store_received([received(1), received(2), received(2), received(3)])
+    rows = {row.query["nonce"]: row.pk for row in InboundCallback.objects.all()}
+    assert len(rows) == 3
+    assert [sorted(batch) for batch in queued] == [[rows["1"]], sorted([rows["2"], rows["3"]])]
+
+
 def test_the_replay_cache_holds_on_the_asgi_fast_path(wecom: Wecom) -> None:
     path = f"/channels/wecom/callback/{wecom.account.pk}/"
     warm_query, warm_body = _push(2)
@@ -217,6 +232,12 @@ def test_a_flood_of_forged_posts_stores_at_most_the_bound_and_counts_the_rest(we
         assert 1 <= stored[source] <= REFUSALS_STORED_PER_MINUTE * minutes[source]
     counted = dict(RefusalTally.objects.values_list("source").annotate(n=Sum("refused")))
     assert counted == {"203.0.113.7": 1000, "198.51.100.2": 30}
+    assert wecom.org.hq.user is not None
+    wecom.client.force_login(wecom.org.hq.user)
+    page = wecom.client.get("/channels/").content.decode()
+    line = page[page.index('id="refusals"'):].split("</p>")[0].replace(",", "")
+    not_stored = 1030 - InboundCallback.objects.count()
+    assert "1030" in line and str(not_stored) in line
 
 
 def test_unknown_accounts_share_one_bound_whatever_the_id(wecom: Wecom) -> None:
