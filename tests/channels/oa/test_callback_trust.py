@@ -184,6 +184,16 @@ def test_a_body_over_the_limit_is_413_under_asgi(platform: Platform) -> None:
     assert InboundCallback.objects.count() == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_push_within_the_limit_reaches_the_view_under_asgi(platform: Platform) -> None:
+    from tests.channels.wecom.test_intake import _asgi
+
+    platform.follower(openid="oAsgi")
+    query, body = plain_push(text_xml("oAsgi", "你好", 891))
+    assert _asgi("POST", platform.url, query, body, chunk=40) == (200, b"success")
+    assert InboundCallback.objects.get().status in ("received", "processed")
+
+
 def test_signatures_and_echostr_are_not_kept_in_the_callback_log(platform: Platform) -> None:
     set_mode(platform, "safe")
     platform.follower(openid="oLog")
