@@ -15,6 +15,15 @@ class AccountKind(models.TextChoices):
     MINIPROGRAM = "miniprogram", _("Mini-program")
 
 
+class CallbackMode(models.TextChoices):
+    """How the platform delivers callbacks to this account (the Official Account's 消息加解密方式; a WeCom app is
+    always `safe`). The account's configured mode decides what is accepted, never the request."""
+
+    PLAIN = "plain", _("Plaintext")
+    COMPATIBLE = "compatible", _("Compatible (plaintext and encrypted)")
+    SAFE = "safe", _("Safe (encrypted only)")
+
+
 class ChannelAccount(models.Model):
     """One WeCom corp app, Official Account or mini-program. Secrets are sealed (encrypted) at rest."""
 
@@ -27,6 +36,9 @@ class ChannelAccount(models.Model):
     sealed_aes_key = models.TextField(blank=True)
     sealed_secret = models.TextField(blank=True)
     base_url = models.URLField(_("API base URL"), max_length=255)
+    callback_mode = models.CharField(
+        _("callback mode"), max_length=12, choices=CallbackMode.choices, default=CallbackMode.SAFE
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -63,7 +75,12 @@ class CallbackStatus(models.TextChoices):
 
 
 class InboundCallback(models.Model):
-    """Every inbound callback, stored raw before it is processed. dedupe_key makes a replay a no-op."""
+    """Every accepted inbound callback, stored raw before it is processed, and a sample of the refused ones.
+
+    dedupe_key makes a second delivery of the same event a no-op (set by the worker); replay_key (account, timestamp,
+    nonce) makes the same request delivered twice one row (set at receipt; cleared once the timestamp has left the
+    window). Signatures and echostr are redacted from `query`.
+    """
 
     account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=20, choices=AccountKind.choices)
@@ -73,6 +90,8 @@ class InboundCallback(models.Model):
     signature_ok = models.BooleanField(default=False)
     event = models.CharField(max_length=64, blank=True)
     dedupe_key = models.CharField(max_length=191, null=True, blank=True, unique=True)
+    replay_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    source = models.CharField(_("source address"), max_length=64, blank=True)
     status = models.CharField(max_length=12, choices=CallbackStatus.choices, default=CallbackStatus.RECEIVED)
     error = models.CharField(max_length=255, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -83,3 +102,23 @@ class InboundCallback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.event or '?'}#{self.pk}"
+
+
+class RefusalTally(models.Model):
+    """Refused callback requests per account, source address and minute. Only the first few of each are stored in
+    full (InboundCallback); the rest are only counted here, so a flood of forged requests cannot fill the database.
+    `account_key` is 0 for requests naming no known account, whatever id they named."""
+
+    account_key = models.BigIntegerField()
+    source = models.CharField(max_length=64)
+    minute = models.DateTimeField()
+    refused = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account_key", "source", "minute"], name="uniq_refusal_tally")
+        ]
+        indexes = [models.Index(fields=["minute"], name="refusal_tally_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.account_key}/{self.source}@{self.minute:%Y-%m-%d %H:%M}: {self.refused}"

@@ -3,11 +3,17 @@ see the accounts (to pick one) but not the callback log."""
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from dataclasses import dataclass
+from datetime import timedelta
 
-from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
+from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models.functions import Least
+
+from siyu.channels.intake import REFUSALS_STORED_PER_MINUTE
+from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback, RefusalTally
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
+from siyu.core.timeutil import now
 from siyu.org.scope import Scope
 
 ACCOUNT_KINDS = AccountKind.choices
@@ -57,6 +63,28 @@ def callback_counts(scope: Scope, *, kind: str = "") -> dict[str, int]:
     if kind:
         qs = qs.filter(kind=kind)
     return {row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("id"))}
+
+
+@dataclass(frozen=True)
+class Refusals:
+    refused: int
+    stored: int
+
+    @property
+    def counted_only(self) -> int:
+        return self.refused - self.stored
+
+
+def refusals(scope: Scope, *, hours: int = 24) -> Refusals:
+    """Refused callback requests to the enterprise's accounts over the last `hours`: how many came, and how many of
+    them were stored in full (the rest were only counted: at most REFUSALS_STORED_PER_MINUTE per account, source
+    address and minute are kept)."""
+    _log(scope)  # HQ only, as the log itself
+    ids = ChannelAccount.objects.filter(enterprise_id=scope.enterprise_id).values("pk")
+    totals = RefusalTally.objects.filter(account_key__in=ids, minute__gte=now() - timedelta(hours=hours)).aggregate(
+        total=Sum("refused"), kept=Sum(Least("refused", Value(REFUSALS_STORED_PER_MINUTE)))
+    )
+    return Refusals(refused=totals["total"] or 0, stored=totals["kept"] or 0)
 
 
 def find_account(*, kind: str, app_id: str) -> ChannelAccount | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 
-from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels import intake
+from siyu.channels.models import AccountKind, CallbackMode, ChannelAccount
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import ValidationFailed
@@ -50,6 +53,10 @@ def ensure_account(
     account.encoding_aes_key = encoding_aes_key
     account.secret = secret
     account.base_url = base_url
+    if kind == AccountKind.WECOM:
+        account.callback_mode = CallbackMode.SAFE  # WeCom callbacks are always encrypted
+    elif created or not encoding_aes_key:
+        account.callback_mode = CallbackMode.SAFE if encoding_aes_key else CallbackMode.PLAIN
     account.is_active = True
     account.save()
     audit.record(
@@ -61,3 +68,8 @@ def ensure_account(
         summary=f"{kind} {app_id}",
     )
     return account
+
+
+def prune_callback_records(*, at: datetime | None = None) -> dict[str, int]:
+    """Periodic: replay keys past the timestamp window, old refusal counts and old refused bodies."""
+    return intake.prune(at=at)

@@ -18,6 +18,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "scope": scope,
         "accounts": list(queries.accounts(scope)),
         "counts": queries.callback_counts(scope) if scope.is_hq else {},
+        "refusals": queries.refusals(scope) if scope.is_hq else None,
         "runs": wecom_queries.sync_runs(scope, limit=3) if scope.is_hq else [],
     }
     return render(request, "channels/index.html", context)

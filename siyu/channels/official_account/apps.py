@@ -16,3 +16,4 @@ class OfficialAccountConfig(AppConfig):
         from siyu.core.periodic import register_periodic
 
         register_periodic("oa.requeue_callbacks", tasks.requeue_oa_callbacks, every_s=60)
+        register_periodic("official_account.prune_oauth_states", tasks.prune_oauth_states, every_s=300)

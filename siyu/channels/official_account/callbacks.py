@@ -15,9 +15,10 @@ from xml.etree.ElementTree import Element  # noqa: S405 - only the type; parsing
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from siyu.channels.common.authenticity import MAX_CALLBACK_BODY
 from siyu.channels.common.crypto import CryptoError, MessageCrypto, signature, verify_signature
 
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = MAX_CALLBACK_BODY
 SCENE_PREFIX = "qrscene_"
 # A passive reply to a user's own message (text, image, voice, video, location, link) carries at most 1 article;
 # replies to events (follow, click, scan) carry at most 8. Extra articles are dropped by the platform.
@@ -48,10 +49,6 @@ class CallbackQuery:
     @classmethod
     def from_mapping(cls, params: Mapping[str, str]) -> CallbackQuery:
         return cls(**{name: str(params.get(name, ""))[:1024] for name in cls.__dataclass_fields__})
-
-    @property
-    def encrypted(self) -> bool:
-        return self.encrypt_type.lower() == "aes"
 
 
 @dataclass(frozen=True)
@@ -124,17 +121,43 @@ def _element_fields(root: Element) -> dict[str, str]:
     return fields
 
 
-def open_envelope(*, crypto: MessageCrypto | None, token: str, query: CallbackQuery, body: bytes) -> bytes:
-    """Check the signature and return the plaintext message XML (decrypted in safe mode)."""
-    if not query.encrypted:
-        if not check_plain_signature(token, query):
-            raise CallbackRejected("signature mismatch", code=-40001)
-        return body
+@dataclass(frozen=True)
+class Opened:
+    """The authenticated message XML and whether it came encrypted (a safe-mode reply is then encrypted too)."""
+
+    plaintext: bytes
+    encrypted: bool
+
+
+PLAIN, COMPATIBLE, SAFE = "plain", "compatible", "safe"
+
+
+def open_envelope(*, mode: str, crypto: MessageCrypto | None, token: str, query: CallbackQuery, body: bytes) -> Opened:
+    """Check the signature the account's configured `mode` calls for and return the message XML.
+
+    The request's own `encrypt_type` plays no part: a client could set it to anything.
+    - safe: only an encrypted envelope is accepted, by its msg_signature over the ciphertext; a plaintext post is
+      refused whatever it claims.
+    - compatible (the platform sends the ciphertext beside a plaintext copy): a body carrying `<Encrypt>` is read
+      from the ciphertext only, by its msg_signature; the plaintext fields beside it are never trusted. A body
+      without one is taken as in plain mode.
+    - plain: the signature over token, timestamp and nonce. It does not cover the body, so what a plaintext post
+      is worth rests on the timestamp window and the replay cache: a captured query string carries at most one
+      body, within 300 s, and none once the genuine request has been received.
+    """
+    if mode == SAFE or (mode == COMPATIBLE and b"<Encrypt" in body):
+        return Opened(_open_encrypted(crypto=crypto, token=token, query=query, body=body), encrypted=True)
+    if not check_plain_signature(token, query):
+        raise CallbackRejected("signature mismatch", code=-40001)
+    return Opened(body, encrypted=False)
+
+
+def _open_encrypted(*, crypto: MessageCrypto | None, token: str, query: CallbackQuery, body: bytes) -> bytes:
     if crypto is None:
-        raise CallbackRejected("encrypted callback but no EncodingAESKey is configured", code=-40004)
-    ciphertext = _flat_xml(body).get("Encrypt", "")
+        raise CallbackRejected("the account has no EncodingAESKey for encrypted callbacks", code=-40004)
+    ciphertext = _flat_xml(body).get("Encrypt", "") if b"<Encrypt" in body else ""
     if not ciphertext:
-        raise CallbackRejected("no Encrypt element in a safe-mode body", code=-40002)
+        raise CallbackRejected("plaintext callback refused: the account takes encrypted callbacks only", code=-40001)
     try:
         verify_signature(query.msg_signature, token, query.timestamp, query.nonce, ciphertext)
     except CryptoError as exc:

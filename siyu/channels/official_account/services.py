@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,10 @@ from urllib.parse import quote
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from siyu.channels.common import storable
+from siyu.channels import intake
+from siyu.channels.common import authenticity, storable
 from siyu.channels.common.crypto import MessageCrypto
-from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
+from siyu.channels.models import AccountKind, CallbackMode, CallbackStatus, ChannelAccount, InboundCallback
 from siyu.channels.official_account import callbacks as wire
 from siyu.channels.official_account import followers
 from siyu.channels.official_account.client import OaApiError, RetryableError, UserInfo
@@ -94,15 +96,21 @@ def connect_account(
     token: str,
     encoding_aes_key: str = "",
     base_url: str = "https://api.weixin.qq.com",
+    callback_mode: str = "",
     actor: Actor = None,
 ) -> ChannelAccount:
-    """Add (or update the credentials of) an Official Account. Secrets are sealed at rest."""
+    """Add (or update the credentials of) an Official Account. Secrets are sealed at rest.
+
+    `callback_mode` is the 消息加解密方式 set on the platform: plain, compatible or safe. Left empty, an account
+    with an EncodingAESKey is safe (encrypted callbacks only) and one without is plain; the mode is the account's,
+    never the request's."""
     if not app_id.strip() or len(app_id) > 64:
         raise ValidationFailed("appid is 1-64 characters", field="app_id")
     if not token or len(token) > 32 or not token.isalnum():
         raise ValidationFailed("Token is 3-32 letters or digits", field="token")
     if encoding_aes_key and len(encoding_aes_key) != 43:
         raise ValidationFailed("EncodingAESKey is 43 characters", field="encoding_aes_key")
+    mode = _clean_mode(callback_mode, has_key=bool(encoding_aes_key))
     account = ChannelAccount.objects.filter(kind=AccountKind.OFFICIAL_ACCOUNT, app_id=app_id, agent_id="").first()
     if account is not None and account.enterprise_id != enterprise_id:
         raise Conflict("this appid is connected to another enterprise", field="app_id")
@@ -110,9 +118,32 @@ def connect_account(
     account.name, account.callback_token, account.base_url, account.is_active = name[:64], token, base_url, True
     account.secret = secret
     account.encoding_aes_key = encoding_aes_key
+    account.callback_mode = mode
     account.save()
     audit.record(enterprise_id=enterprise_id,
                  actor=actor, action="oa.account", target_type="channel_account", target_id=account.pk, summary=name)
+    return account
+
+
+def _clean_mode(mode: str, *, has_key: bool) -> str:
+    if not mode:
+        return CallbackMode.SAFE if has_key else CallbackMode.PLAIN
+    if mode not in CallbackMode.values:
+        raise ValidationFailed(f"callback_mode is one of {', '.join(CallbackMode.values)}", field="callback_mode")
+    if mode != CallbackMode.PLAIN and not has_key:
+        raise ValidationFailed("compatible and safe mode need the EncodingAESKey", field="encoding_aes_key")
+    return mode
+
+
+@transaction.atomic
+def set_callback_mode(*, enterprise_id: int, account_id: int, mode: str, actor: Actor = None) -> ChannelAccount:
+    """Follow a change of 消息加解密方式 on the platform (switch Siyu first when leaving safe mode, last when
+    entering it: compatible mode accepts both meanwhile)."""
+    account = _account(account_id, enterprise_id=enterprise_id)
+    account.callback_mode = _clean_mode(mode or "-", has_key=bool(account.sealed_aes_key))
+    account.save(update_fields=["callback_mode"])
+    audit.record(enterprise_id=enterprise_id, actor=actor, action="oa.callback_mode", target_type="channel_account",
+                 target_id=account.pk, summary=account.callback_mode)
     return account
 
 
@@ -353,16 +384,14 @@ class CallbackResponse:
 
 
 SUCCESS = CallbackResponse(200, "success")
+TOO_LARGE = CallbackResponse(413, "request body too large")
+STORED_BODY_BYTES = 256 * 1024
 
 
-def _log(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, **fields: Any) -> InboundCallback:
-    return InboundCallback.objects.create(
-        account=account,
-        kind=AccountKind.OFFICIAL_ACCOUNT,
-        query=storable.query(query),
-        body=storable.text(body, wire.MAX_BODY_BYTES),
-        **fields,
-    )
+def _refuse(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, source: str, **fields: Any) -> None:
+    """A refused request: counted, and stored while its account and source are under the per-minute quota."""
+    intake.refuse(kind=AccountKind.OFFICIAL_ACCOUNT, account=account, query=query, body=body,
+                  body_limit=STORED_BODY_BYTES, source=source, **fields)
 
 
 def _live_account(account_id: int) -> ChannelAccount | None:
@@ -371,47 +400,69 @@ def _live_account(account_id: int) -> ChannelAccount | None:
     ).first()
 
 
-def verify_server(*, account_id: int, query: Mapping[str, str]) -> CallbackResponse:
-    """The platform's URL check: echo `echostr` when the signature over token/timestamp/nonce matches."""
+def _fresh(q: wire.CallbackQuery) -> int | None:
+    return authenticity.fresh_timestamp(q.timestamp, now_s=time.time())
+
+
+def verify_server(*, account_id: int, query: Mapping[str, str], source: str = "") -> CallbackResponse:
+    """The platform's URL check: echo `echostr` when the signature over token/timestamp/nonce matches and the
+    timestamp is within the window (the same check in every mode)."""
     account = _live_account(account_id)
     q = wire.CallbackQuery.from_mapping(query)
-    ok = account is not None and wire.check_plain_signature(account.callback_token, q)
-    _log(account, query, b"", signature_ok=ok, event="verify",
-         status=CallbackStatus.PROCESSED if ok else CallbackStatus.REJECTED,
-         error="" if ok else ("unknown account" if account is None else "signature mismatch"))
     if account is None:
+        _refuse(None, query, b"", source, event="verify", error="unknown account")
         return CallbackResponse(404, "unknown account")
-    return CallbackResponse(200, q.echostr) if ok else CallbackResponse(403, "invalid signature")
+    if not wire.check_plain_signature(account.callback_token, q):
+        _refuse(account, query, b"", source, event="verify", error="signature mismatch")
+        return CallbackResponse(403, "invalid signature")
+    timestamp = _fresh(q)
+    if timestamp is None:
+        _refuse(account, query, b"", source, event="verify", signature_ok=True, error=authenticity.STALE)
+        return CallbackResponse(403, "stale timestamp")
+    intake.log_verified(kind=AccountKind.OFFICIAL_ACCOUNT, account=account, query=query, event="verify",
+                        timestamp=timestamp, source=source)
+    return CallbackResponse(200, q.echostr)
 
 
-def receive_callback(*, account_id: int, query: Mapping[str, str], body: bytes) -> CallbackResponse:
+def receive_callback(*, account_id: int, query: Mapping[str, str], body: bytes, source: str = "") -> CallbackResponse:
+    """Authenticate in the account's configured mode, check the timestamp window, store raw (the same request twice
+    is one row: the second is answered `success` and not processed), then answer with the passive reply."""
+    if len(body) > authenticity.MAX_CALLBACK_BODY:
+        return TOO_LARGE
     account = _live_account(account_id)
     if account is None:
-        _log(None, query, body, status=CallbackStatus.REJECTED, error=f"unknown account {account_id}")
+        _refuse(None, query, body, source, error=f"unknown account {account_id}"[:255])
         return CallbackResponse(404, "unknown account")
     q = wire.CallbackQuery.from_mapping(query)
     try:
-        plaintext = wire.open_envelope(crypto=_crypto(account), token=account.callback_token, query=q, body=body)
-        try:
-            message = wire.parse_message(plaintext)
-        except wire.CallbackRejected as exc:  # the signature held: the sender is authentic, the content is not usable
-            raise wire.CallbackRejected(exc.reason, code=exc.code, signature_ok=True) from exc
+        opened = wire.open_envelope(mode=account.callback_mode, crypto=_crypto(account),
+                                    token=account.callback_token, query=q, body=body)
     except wire.CallbackRejected as exc:
-        _log(account, query, body, signature_ok=exc.signature_ok, status=CallbackStatus.REJECTED,
-             error=f"{exc.code}: {exc.reason}"[:255])
-        if not exc.signature_ok:
-            return CallbackResponse(403, "invalid signature")
-        return SUCCESS  # authentic but unreadable: retries cannot help, and the follower sees no error
-    key = wire.dedupe_key(account.app_id, message)
+        _refuse(account, query, body, source, signature_ok=exc.signature_ok, error=f"{exc.code}: {exc.reason}"[:255])
+        # forged: not 200. Authentic but undecryptable: answered, as retries cannot help.
+        return CallbackResponse(403, "invalid signature") if not exc.signature_ok else SUCCESS
+    timestamp = _fresh(q)
+    if timestamp is None:
+        _refuse(account, query, body, source, signature_ok=True, error=authenticity.STALE)
+        return CallbackResponse(403, "stale timestamp")
+    try:
+        message = wire.parse_message(opened.plaintext)
+    except wire.CallbackRejected as exc:  # the signature held: the sender is authentic, the content is not usable
+        _refuse(account, query, body, source, signature_ok=True, error=f"{exc.code}: {exc.reason}"[:255])
+        return SUCCESS  # retries cannot help, and the follower sees no error
+    replay = authenticity.replay_key(account.pk, timestamp, q.nonce)
+    stored = _store(account, query, body, opened.plaintext, message, wire.dedupe_key(account.app_id, message),
+                    replay, source)
+    if not stored:
+        return SUCCESS  # the same request again: received already
     reply = passive_reply(account, message)
-    _store(account, query, body, plaintext, message, key)
     if reply is None:
         return SUCCESS
     xml = wire.render_reply(
         reply, to_user=message.from_user, from_user=message.to_user, answering_message=not message.is_event
     )
     crypto = _crypto(account)
-    if q.encrypted and crypto is not None:
+    if opened.encrypted and crypto is not None:
         nonce = q.nonce or secrets.token_hex(8)
         xml = wire.seal_reply(crypto, xml, timestamp=str(int(now().timestamp())), nonce=nonce)
     return CallbackResponse(200, xml, "application/xml; charset=utf-8")
@@ -424,17 +475,34 @@ def _store(
     plaintext: bytes,
     message: wire.InboundMessage,
     key: str,
-) -> None:
-    text = storable.text(plaintext)
+    replay: str,
+    source: str,
+) -> bool:
+    """Store the authenticated push; False when this very request (its replay key) is stored already.
+
+    The event delivered anew (another nonce, the same dedupe key) is stored as a duplicate and not processed.
+    """
+    fields: dict[str, Any] = {
+        "account": account, "kind": AccountKind.OFFICIAL_ACCOUNT, "query": storable.query(authenticity.redact(query)),
+        "body": storable.text(body, STORED_BODY_BYTES), "plaintext": storable.text(plaintext), "signature_ok": True,
+        "event": message.event_name[:64], "replay_key": replay, "source": authenticity.source_address(source),
+    }
     try:
         with transaction.atomic():
-            row = _log(account, query, body, plaintext=text, signature_ok=True, event=message.event_name[:64],
-                       dedupe_key=key)
+            row = InboundCallback.objects.create(dedupe_key=key, **fields)
             transaction.on_commit(lambda: _enqueue_processing(row.pk))
+        return True
     except IntegrityError:
-        # The platform retries a push it saw no answer to; the first copy is (being) processed.
-        _log(account, query, body, plaintext=text, signature_ok=True, event=message.event_name[:64],
-             status=CallbackStatus.DUPLICATE, error=f"duplicate of {key}"[:255])
+        if InboundCallback.objects.filter(replay_key=replay).exists():
+            return False
+    try:
+        with transaction.atomic():
+            # The platform retries a push it saw no answer to; the first copy is (being) processed.
+            InboundCallback.objects.create(status=CallbackStatus.DUPLICATE, error=f"duplicate of {key}"[:255],
+                                           **fields)
+    except IntegrityError:
+        return False  # a concurrent copy of this very request took the replay key
+    return True
 
 
 def _enqueue_processing(callback_id: int) -> None:
@@ -963,6 +1031,13 @@ def start_oauth(*, account_id: int, scope: str, redirect_uri: str, next_url: str
         f"&redirect_uri={quote(redirect_uri, safe='')}&response_type=code&scope={scope}&state={state}"
         "#wechat_redirect"
     )
+
+
+def prune_oauth_states(*, at: datetime | None = None) -> int:
+    """Periodic: delete the states past their lifetime, used or not (a late callback with one is refused as
+    unknown). One set-based DELETE; safe to run twice."""
+    deleted, _ = OAuthState.objects.filter(created_at__lt=(at or now()) - OAUTH_STATE_TTL).delete()
+    return deleted
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,9 @@ def sync_oa_followers(run_id: int) -> str:
 def requeue_oa_callbacks() -> int:
     """Periodic: callbacks left `received` by a transient failure (or a lost enqueue) are processed again."""
     return services.requeue_stale_callbacks()
+
+
+@task()
+def prune_oauth_states() -> int:
+    """Periodic: OAuth states past their lifetime."""
+    return services.prune_oauth_states()

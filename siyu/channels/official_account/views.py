@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from siyu.channels.common import authenticity
 from siyu.channels.official_account import queries, services
 from siyu.core.errors import DomainError
 from siyu.org.scope import Scope, scope_for_user
@@ -26,11 +27,15 @@ from siyu.org.scope import Scope, scope_for_user
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def callback(request: HttpRequest, account_id: int) -> HttpResponse:
+    """The platform's callback URL. A body over the one callback limit is 413 before it is read."""
     query = {key: request.GET.get(key, "") for key in request.GET}
+    source = request.META.get("REMOTE_ADDR", "")
+    if authenticity.too_large(request.META.get("CONTENT_LENGTH")):
+        return HttpResponse("request body too large", status=413, content_type="text/plain; charset=utf-8")
     if request.method == "GET":
-        result = services.verify_server(account_id=account_id, query=query)
+        result = services.verify_server(account_id=account_id, query=query, source=source)
     else:
-        result = services.receive_callback(account_id=account_id, query=query, body=request.body)
+        result = services.receive_callback(account_id=account_id, query=query, body=request.body, source=source)
     return HttpResponse(result.body, status=result.status, content_type=result.content_type)
 
 

@@ -33,8 +33,8 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 from defusedxml.ElementTree import fromstring
 
-from siyu.channels.common.crypto import MessageCrypto, signature
 from siyu.channels.simulator import demo_accounts
+from siyu.channels.simulator.wxcrypto import PlatformCrypto, signature
 
 SHARED_PEOPLE = 300
 TOKEN_TTL = 7200
@@ -85,8 +85,8 @@ class SimAccount:
     original_id: str = "gh_5iyudemo0001"
 
     @property
-    def crypto(self) -> MessageCrypto:
-        return MessageCrypto(self.token, self.encoding_aes_key, self.app_id)
+    def crypto(self) -> PlatformCrypto:
+        return PlatformCrypto(self.token, self.encoding_aes_key, self.app_id)
 
 
 @dataclass
@@ -152,6 +152,7 @@ class OaState:
         # repeat the last run's MsgIds, which Siyu would rightly take for replays.
         self.counter = int(time.time() * 1000)
         self.last_callback: tuple[str, dict[str, str], bytes] | None = None
+        self.resent = 0  # pushes sent again unchanged (same timestamp and nonce): one row in Siyu, not two
         self.register(
             SimAccount(
                 app_id=demo_accounts.OFFICIAL_ACCOUNT.app_id,
@@ -766,8 +767,12 @@ def text_xml(
 def sign_callback(
     account: SimAccount, message_xml: str, *, openid: str = "", timestamp: str | None = None, nonce: str | None = None
 ) -> tuple[dict[str, str], bytes]:
-    """The query string and body of one push, in the account's mode (plain, compatible or safe)."""
-    timestamp = timestamp or str(int(STATE.now()))
+    """The query string and body of one push, in the account's mode (plain, compatible or safe).
+
+    The timestamp is the wall clock at sending, not the simulated clock (which tests move forward): Siyu refuses a
+    timestamp more than 300 s from its own clock, as a receiver must. CreateTime inside follows the simulated clock.
+    """
+    timestamp = timestamp or str(int(time.time()))
     nonce = nonce or str(random.SystemRandom().randint(10**8, 10**10))
     query = {"signature": signature(account.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
     if openid:
@@ -920,6 +925,7 @@ def _platform_retry(traffic: Traffic) -> None:
     last = STATE.last_callback
     if last is None or last[0] != traffic.url:
         return _keyword(traffic)
+    STATE.resent += 1
     traffic.post_raw(last[1], last[2])
 
 

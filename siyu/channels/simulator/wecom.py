@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.simulator.demo_accounts import DemoApp
 from siyu.channels.simulator.oa import SHARED_PEOPLE, shared_unionid
+from siyu.channels.simulator.wxcrypto import PlatformCrypto
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = 86400
@@ -250,8 +250,8 @@ class Corp:
     moment_calls: list[float] = field(default_factory=list)
 
     @property
-    def crypto(self) -> MessageCrypto:
-        return MessageCrypto(token=self.token, encoding_aes_key=self.encoding_aes_key, receive_id=self.corp_id)
+    def crypto(self) -> PlatformCrypto:
+        return PlatformCrypto(token=self.token, encoding_aes_key=self.encoding_aes_key, receive_id=self.corp_id)
 
     def active_follows_of(self, external_userid: str) -> list[Follow]:
         return [f for f in self.follows.values() if f.external_userid == external_userid and f.active]
@@ -400,7 +400,10 @@ class WecomPlatform:
             ("MsgType", "event"),
         ]
         plaintext = render_xml(head + fields)
-        pending = envelope(corp, plaintext, timestamp=str(created), nonce=str(self.rng.randrange(10**8, 10**10)))
+        # The envelope's timestamp is the wall clock at sending (Siyu checks it against its own clock, ±300 s);
+        # CreateTime inside follows the simulated clock, which tests move forward.
+        sent = str(int(time.time()))
+        pending = envelope(corp, plaintext, timestamp=sent, nonce=str(self.rng.randrange(10**8, 10**10)))
         self.outbox.append(pending)
         return pending
 
@@ -1639,8 +1642,11 @@ def _step_scan(p: WecomPlatform, corp: Corp, rng: random.Random, report: Traffic
             return
         way = rng.choice(sorted(corp.contact_ways.values(), key=lambda w: w.config_id))
     report.scans += 1
-    try:  # the customer's phone opens Siyu's landing page for the code (that is how scans are counted)
-        httpx.get(_landing(url, way.config_id), timeout=httpx.Timeout(5.0, connect=2.0))
+    # The customer's phone opens Siyu's landing page for the code (that is how scans are counted). Each scan is
+    # another phone: Siyu counts one scan per visitor and day, and tells visitors apart by address and user agent.
+    phone = f"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X; sim {secrets.token_hex(6)}) MicroMessenger/8.0.49"
+    try:
+        httpx.get(_landing(url, way.config_id), headers={"User-Agent": phone}, timeout=httpx.Timeout(5.0, connect=2.0))
     except httpx.HTTPError:
         pass
     if rng.random() < 0.2:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from siyu.channels.models import AccountKind, ChannelAccount
@@ -29,6 +29,7 @@ from siyu.channels.wecom.models import (
     CodeStatus,
     DefaultWelcome,
     OutboundCall,
+    ScanVisit,
 )
 from siyu.channels.wecom.outbox import REF, enqueue_call, on_failure, on_success
 from siyu.core import audit
@@ -277,14 +278,26 @@ def _bump_day(code: ChannelCode, day: date, **counts: int) -> None:
     ChannelCodeDay.objects.filter(pk=row.pk).update(**{k: F(k) + v for k, v in counts.items()})
 
 
-def record_scan(*, config_id: str) -> ChannelCode | None:
-    """The landing page of a code was opened: one scan today. Returns the code (for its QR) or None."""
+def record_scan(*, config_id: str, visitor: str) -> ChannelCode | None:
+    """The landing page of a code was opened: one scan today, unless this visitor already opened it today (Shanghai
+    day). The visit row's unique key decides, so concurrent opens count once. Returns the code (for its QR) or None."""
     code = ChannelCode.objects.filter(config_id=config_id).exclude(config_id="").first()
     if code is None:
         return None
-    with transaction.atomic():
-        _bump_day(code, local_day(now()), scans=1)
+    day = local_day(now())
+    try:
+        with transaction.atomic():
+            ScanVisit.objects.create(code=code, day=day, visitor=visitor[:64])
+            _bump_day(code, day, scans=1)
+    except IntegrityError:
+        pass  # seen today: not another scan
     return code
+
+
+def prune_scan_visits() -> int:
+    """Periodic: visit rows of days before yesterday can no longer de-duplicate anything."""
+    deleted, _ = ScanVisit.objects.filter(day__lt=local_day(now()) - timedelta(days=1)).delete()
+    return deleted
 
 
 def count_add(code: ChannelCode, staff: Staff | None, at: datetime) -> None:

@@ -19,7 +19,8 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django_tasks_db import DatabaseBackend
 
-from siyu.channels.common import storable
+from siyu.channels import intake
+from siyu.channels.common import authenticity, storable
 from siyu.channels.common.crypto import SIGNATURE_MISMATCH, CryptoError
 from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
@@ -72,74 +73,93 @@ def _account(account_id: int) -> ChannelAccount | None:
     return found
 
 
-def _log(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, **fields: Any) -> InboundCallback:
-    return InboundCallback.objects.create(
-        account=account,
-        kind=AccountKind.WECOM,
-        query=storable.query(query),
-        body=storable.text(body, MAX_BODY),
-        **fields,
-    )
+def _refuse(account: ChannelAccount | None, query: Mapping[str, str], body: bytes, source: str, **fields: Any) -> None:
+    """A refused request: counted, and stored while its account and source are under the per-minute quota."""
+    intake.refuse(kind=AccountKind.WECOM, account=account, query=query, body=body, body_limit=MAX_BODY, source=source,
+                  **fields)
 
 
-def verify(*, account_id: int, query: Mapping[str, str]) -> Ack:
+def _fresh(query: Mapping[str, str]) -> int | None:
+    return authenticity.fresh_timestamp(query.get("timestamp", ""), now_s=time.time())
+
+
+def verify(*, account_id: int, query: Mapping[str, str], source: str = "") -> Ack:
     """GET URL verification: the decrypted echostr as plain text, or a refusal (logged either way)."""
     account = _account(account_id)
     if account is None:
-        _log(None, query, b"", event="verify_url", status=CallbackStatus.REJECTED, error="unknown account")
+        _refuse(None, query, b"", source, event="verify_url", error="unknown account")
         return Ack(404, "unknown account")
     try:
         echo = verify_url(crypto_for(account), query)
     except CryptoError as exc:
-        _log(account, query, b"", event="verify_url", status=CallbackStatus.REJECTED,
-             signature_ok=exc.code != SIGNATURE_MISMATCH, error=f"{exc.code}: {exc}"[:255])
+        _refuse(account, query, b"", source, event="verify_url", signature_ok=exc.code != SIGNATURE_MISMATCH,
+                error=f"{exc.code}: {exc}"[:255])
         return Ack(403, "invalid signature")
-    _log(account, query, b"", event="verify_url", status=CallbackStatus.PROCESSED, signature_ok=True)
+    timestamp = _fresh(query)
+    if timestamp is None:
+        _refuse(account, query, b"", source, event="verify_url", signature_ok=True, error=authenticity.STALE)
+        return Ack(403, "stale timestamp")
+    intake.log_verified(kind=AccountKind.WECOM, account=account, query=query, event="verify_url",
+                        timestamp=timestamp, source=source)
     return Ack(200, echo)
 
 
-def receive(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
+def receive(*, account_id: int, query: Mapping[str, str], body: bytes, source: str = "") -> Ack:
     """POST: verify and decrypt here; the raw row and its processing task are committed (by the group writer, with
-    other callers' rows) before the 200 goes back. 200 with an empty body means received. Parsing the event and
-    recognising a replay are the worker's (process()), so the platform's 5 s answer never waits on them."""
+    other callers' rows) before the 200 goes back. 200 with an empty body means received; the same request again
+    (same timestamp and nonce) is acknowledged and not stored twice. Parsing the event and recognising the same
+    event delivered anew are the worker's (process()), so the platform's 5 s answer never waits on them."""
+    if len(body) > authenticity.MAX_CALLBACK_BODY:
+        return Ack(413, "request body too large")
     account = _account(account_id)
     if account is None:
-        _log(None, query, body, status=CallbackStatus.REJECTED, error=f"unknown account {account_id}")
+        _refuse(None, query, body, source, error=f"unknown account {account_id}"[:255])
         return Ack(404, "unknown account")
     try:
         plaintext = open_callback(crypto_for(account), query, body)
     except CryptoError as exc:
         signature_ok = exc.code != SIGNATURE_MISMATCH
-        _log(account, query, body, signature_ok=signature_ok, status=CallbackStatus.REJECTED,
-             error=f"{exc.code}: {exc}"[:255])
+        _refuse(account, query, body, source, signature_ok=signature_ok, error=f"{exc.code}: {exc}"[:255])
         log.warning("WeCom callback rejected for account %s: %s %s", account_id, exc.code, exc)
         # A forged or corrupt push: not 200, so it is not taken as received (WXBizMsgCrypt's -40001 etc.).
         return Ack(403 if not signature_ok else 400, f"{exc.code}")
-    _INTAKE.submit(_received(account, query, body, plaintext))
+    timestamp = _fresh(query)
+    if timestamp is None:
+        _refuse(account, query, body, source, signature_ok=True, error=authenticity.STALE)
+        return Ack(403, "stale timestamp")
+    _INTAKE.submit(_received(account, query, body, plaintext, timestamp, source))
     return Ack(200, "")
 
 
-async def areceive(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
+async def areceive(*, account_id: int, query: Mapping[str, str], body: bytes, source: str = "") -> Ack:
     """The same receipt for an async server (the ASGI callback endpoint): the database work of a refusal and of an
     uncached account runs on a thread; the raw row joins the group writer's next batch of this event loop."""
     _known, account = _cached_account(account_id)
-    if account is not None:
+    if account is not None and len(body) <= authenticity.MAX_CALLBACK_BODY:
         try:
             plaintext = open_callback(crypto_for(account), query, body)
         except CryptoError:
-            return await sync_to_async(receive, thread_sensitive=False)(account_id=account_id, query=query, body=body)
-        await _INTAKE.asubmit(_received(account, query, body, plaintext))
-        return Ack(200, "")
+            plaintext = None
+        timestamp = _fresh(query)
+        if plaintext is not None and timestamp is not None:
+            await _INTAKE.asubmit(_received(account, query, body, plaintext, timestamp, source))
+            return Ack(200, "")
     # First callback for this account in a while, an unknown account or a refusal: the plain path on a thread.
-    return await sync_to_async(receive, thread_sensitive=False)(account_id=account_id, query=query, body=body)
+    return await sync_to_async(receive, thread_sensitive=False)(
+        account_id=account_id, query=query, body=body, source=source
+    )
 
 
-def _received(account: ChannelAccount, query: Mapping[str, str], body: bytes, plaintext: bytes) -> Received:
+def _received(
+    account: ChannelAccount, query: Mapping[str, str], body: bytes, plaintext: bytes, timestamp: int, source: str
+) -> Received:
     return Received(
         account_id=account.pk,
-        query=storable.query(query),
+        query=storable.query(authenticity.redact(query)),
         body=storable.text(body, MAX_BODY),
         plaintext=storable.text(plaintext),
+        replay_key=authenticity.replay_key(account.pk, timestamp, query.get("nonce", "")),
+        source=authenticity.source_address(source) if source else "",
     )
 
 
@@ -151,10 +171,12 @@ class Received:
     query: dict[str, str]
     body: str
     plaintext: str
+    replay_key: str
+    source: str = ""
 
 
 _COLUMNS = ("account_id", "kind", "query", "body", "plaintext", "signature_ok", "event", "status", "error",
-            "received_at")
+            "received_at", "replay_key", "source")
 
 
 def store_received(items: Sequence[Received]) -> list[None]:
@@ -162,9 +184,23 @@ def store_received(items: Sequence[Received]) -> list[None]:
 
     One multi-row INSERT: this is the hot path of every callback, and the ORM's per-object work would cost more than
     the decryption. Values go through the model fields' own database preparation (JSON, datetimes).
+
+    The replay cache is the unique index on the rows' replay key, checked by this same INSERT: no extra round trip.
+    A plain INSERT is tried first (on PostgreSQL, ON CONFLICT costs a speculative insertion per row, a fifth of the
+    intake's throughput); only a batch that holds a request already stored (a replay: rare) is written again with
+    ON CONFLICT DO NOTHING, which skips it. Only inserted rows are queued for processing.
     """
     if not items:
         return []
+    unique = list({item.replay_key: item for item in items}.values())  # the same request twice in one batch
+    try:
+        _insert_received(unique, skip_replays=False)
+    except IntegrityError:
+        _insert_received(unique, skip_replays=True)
+    return [None] * len(items)
+
+
+def _insert_received(items: Sequence[Received], *, skip_replays: bool) -> None:
     conn = transaction.get_connection()
     opts = InboundCallback._meta
     query_field = opts.get_field("query")
@@ -173,22 +209,24 @@ def store_received(items: Sequence[Received]) -> list[None]:
     for item in items:
         params.extend((
             item.account_id, AccountKind.WECOM, query_field.get_db_prep_save(item.query, conn), item.body,
-            item.plaintext, True, "", CallbackStatus.RECEIVED, "", received_at,
+            item.plaintext, True, "", CallbackStatus.RECEIVED, "", received_at, item.replay_key, item.source,
         ))
     row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    quote = conn.ops.quote_name
+    on_conflict = f"ON CONFLICT ({quote('replay_key')}) DO NOTHING " if skip_replays else ""
     sql = (
-        f"INSERT INTO {conn.ops.quote_name(opts.db_table)} ({', '.join(map(conn.ops.quote_name, _COLUMNS))}) "  # noqa: S608 - names from the model
-        f"VALUES {', '.join([row] * len(items))} RETURNING {conn.ops.quote_name(opts.pk.column)}"
+        f"INSERT INTO {quote(opts.db_table)} ({', '.join(map(quote, _COLUMNS))}) "  # noqa: S608 - names from the model
+        f"VALUES {', '.join([row] * len(items))} {on_conflict}RETURNING {quote(opts.pk.column)}"
     )
     with transaction.atomic():
         with conn.cursor() as cursor:
             cursor.execute(sql, params)
             ids = sorted(found[0] for found in cursor.fetchall())
-        _enqueue(ids)
-    return [None] * len(items)
+        if ids:
+            _enqueue(ids)
 
 
-# At most 200 rows x 10 values per INSERT: under every database's bound-parameter limit.
+# At most 200 rows x 12 values per INSERT: under every database's bound-parameter limit.
 _INTAKE: GroupCommitter[Received, None] = GroupCommitter("wecom-callbacks", store_received, max_batch=200)
 
 

@@ -115,6 +115,23 @@ class ChannelCodeStaff(models.Model):
         return f"{self.code_id}:{self.staff_id}"
 
 
+class ScanVisit(models.Model):
+    """One visitor opened a code's landing page on a Shanghai day: a second open that day is not another scan.
+    `visitor` is an opaque keyed hash of the source address and user agent (authenticity.visitor_key); rows older
+    than yesterday are pruned by the WeCom housekeeping."""
+
+    code = models.ForeignKey("ChannelCode", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    visitor = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "day", "visitor"], name="uniq_wecom_scan_visit")]
+        indexes = [models.Index(fields=["day"], name="wecom_scan_visit_day")]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}@{self.day}"
+
+
 class ChannelCodeDay(models.Model):
     """Per code and Shanghai day: scans (landing-page opens), adds, deletes. Net = adds - deletes."""
 

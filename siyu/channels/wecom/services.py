@@ -58,16 +58,16 @@ __all__ = [
 ]
 
 
-def verify_callback_url(*, account_id: int, query: Mapping[str, str]) -> Ack:
-    return inbound.verify(account_id=account_id, query=query)
+def verify_callback_url(*, account_id: int, query: Mapping[str, str], source: str = "") -> Ack:
+    return inbound.verify(account_id=account_id, query=query, source=source)
 
 
-def receive_callback(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
-    return inbound.receive(account_id=account_id, query=query, body=body)
+def receive_callback(*, account_id: int, query: Mapping[str, str], body: bytes, source: str = "") -> Ack:
+    return inbound.receive(account_id=account_id, query=query, body=body, source=source)
 
 
-async def areceive_callback(*, account_id: int, query: Mapping[str, str], body: bytes) -> Ack:
-    return await inbound.areceive(account_id=account_id, query=query, body=body)
+async def areceive_callback(*, account_id: int, query: Mapping[str, str], body: bytes, source: str = "") -> Ack:
+    return await inbound.areceive(account_id=account_id, query=query, body=body, source=source)
 
 
 def process_callback(*, callback_id: int) -> str:
@@ -119,6 +119,7 @@ def housekeeping() -> dict[str, int]:
         "callbacks_requeued": inbound.requeue_stale(),
         "transfer_items_changed": transfers.poll_open_transfers(),
         "codes_rebalanced": rebalance_all(),
+        "scan_visits_pruned": codes.prune_scan_visits(),
         "mass_send_results": masssend.poll_open_mass_sends(),
         "moments_finished": masssend.poll_open_moments(),
     }

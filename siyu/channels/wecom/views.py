@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from siyu.channels.common import authenticity
 from siyu.channels.wecom import queries, services
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import CodeForm, MassSendForm, MomentForm, TransferForm
@@ -25,20 +26,26 @@ from siyu.org.scope import Scope
 
 @csrf_exempt
 def callback(request: HttpRequest, account_id: int) -> HttpResponse:
-    """GET: URL verification (the plaintext echostr, nothing else). POST: an event, acked with an empty 200."""
+    """GET: URL verification (the plaintext echostr, nothing else). POST: an event, acked with an empty 200.
+    A body over the callback limit is 413 before it is read, as on the ASGI fast path."""
     query = {key: request.GET.get(key, "") for key in request.GET}
+    source = request.META.get("REMOTE_ADDR", "")
+    if authenticity.too_large(request.META.get("CONTENT_LENGTH")):
+        return HttpResponse("request body too large", status=413, content_type="text/plain; charset=utf-8")
     if request.method == "GET":
-        ack = services.verify_callback_url(account_id=account_id, query=query)
+        ack = services.verify_callback_url(account_id=account_id, query=query, source=source)
     elif request.method == "POST":
-        ack = services.receive_callback(account_id=account_id, query=query, body=request.body)
+        ack = services.receive_callback(account_id=account_id, query=query, body=request.body, source=source)
     else:
         return HttpResponseNotAllowed(["GET", "POST"])
     return HttpResponse(ack.body, status=ack.status, content_type="text/plain; charset=utf-8")
 
 
 def landing(request: HttpRequest, config_id: str) -> HttpResponse:
-    """What a printed channel code opens on the customer's phone: counts a scan and shows the WeCom QR."""
-    code = services.record_scan(config_id=config_id)
+    """What a printed channel code opens on the customer's phone: counts a scan (once per visitor and Shanghai day)
+    and shows the WeCom QR."""
+    visitor = authenticity.visitor_key(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_USER_AGENT", ""))
+    code = services.record_scan(config_id=config_id, visitor=visitor)
     if code is None:
         return render(request, "wecom/landing.html", {"code": None}, status=404)
     return render(request, "wecom/landing.html", {"code": code})

@@ -70,8 +70,16 @@ class Platform:
         with self.capture(execute=True):
             return self.client.post(f"{self.url}?{urlencode(query)}", data=body, content_type="text/xml")
 
-    def push(self, xml: str, *, mode: str = "plain", openid: str = "") -> Any:
+    def set_mode(self, mode: str) -> None:
+        """The operator picks the 消息加解密方式 on the platform and configures the same on the Siyu account."""
         self.sim_account.mode = mode
+        if self.account.callback_mode != mode:
+            self.account = services.set_callback_mode(
+                enterprise_id=self.account.enterprise_id, account_id=self.account.pk, mode=mode
+            )
+
+    def push(self, xml: str, *, mode: str = "plain", openid: str = "") -> Any:
+        self.set_mode(mode)
         query, body = oa_sim.sign_callback(self.sim_account, xml, openid=openid)
         return self.post_raw(query, body)
 
@@ -81,5 +89,6 @@ class Platform:
 
 @pytest.fixture
 def platform(account: ChannelAccount, client: Client, django_capture_on_commit_callbacks: Any) -> Platform:
-    oa_sim.STATE.app(DEMO.app_id).account.mode = "plain"  # tests choose safe / compatible mode explicitly
-    return Platform(client=client, account=account, capture=django_capture_on_commit_callbacks)
+    found = Platform(client=client, account=account, capture=django_capture_on_commit_callbacks)
+    found.set_mode("plain")  # tests choose safe / compatible mode explicitly
+    return found

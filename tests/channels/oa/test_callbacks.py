@@ -38,7 +38,8 @@ def account_of(platform: Platform) -> oa_sim.SimAccount:
 
 
 def test_server_verification_echoes_echostr_when_the_signature_matches(platform: Platform) -> None:
-    query = {"signature": sha1_of(DEMO.token, "1409659589", "263014780"), "timestamp": "1409659589",
+    ts = str(int(time.time()))
+    query = {"signature": sha1_of(DEMO.token, ts, "263014780"), "timestamp": ts,
              "nonce": "263014780", "echostr": "5838479218127813673"}
     response = platform.client.get(f"{platform.url}?{urlencode(query)}")
     assert response.status_code == 200
@@ -247,15 +248,17 @@ def test_safe_mode_reply_is_encrypted_and_decrypts_with_wechatpy(platform: Platf
 
 
 def test_a_push_encrypted_by_wechatpy_is_accepted(platform: Platform, keyword_rules: None) -> None:
+    platform.set_mode("safe")
     platform.follower(openid="oWechatpy")
+    ts = str(int(time.time()))
     inner = (f"<xml><ToUserName><![CDATA[{GH}]]></ToUserName><FromUserName><![CDATA[oWechatpy]]></FromUserName>"
              "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
              "<Content><![CDATA[积分]]></Content><MsgId>6000000000000000001</MsgId></xml>")
     sealed = fields_of(WeChatCrypto(DEMO.token, DEMO.encoding_aes_key, DEMO.app_id).encrypt_message(
-        inner, "1320562132", "1700000001"
+        inner, "1320562132", ts
     ))
     body = f"<xml><ToUserName><![CDATA[{GH}]]></ToUserName><Encrypt><![CDATA[{sealed['Encrypt']}]]></Encrypt></xml>"
-    query = {"signature": sha1_of(DEMO.token, "1700000001", "1320562132"), "timestamp": "1700000001",
+    query = {"signature": sha1_of(DEMO.token, ts, "1320562132"), "timestamp": ts,
              "nonce": "1320562132", "encrypt_type": "aes", "msg_signature": sealed["MsgSignature"],
              "openid": "oWechatpy"}
     response = platform.post_raw(query, body.encode())
@@ -291,7 +294,7 @@ def test_a_bad_signature_is_rejected_stored_and_not_processed(platform: Platform
 
 
 def test_a_tampered_safe_mode_body_fails_the_msg_signature(platform: Platform) -> None:
-    account_of(platform).mode = "safe"
+    platform.set_mode("safe")
     query, body = oa_sim.sign_callback(account_of(platform), oa_sim.subscribe_xml(account_of(platform), "oX"))
     tampered = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[A")
     response = platform.post_raw(query, tampered)
@@ -302,10 +305,14 @@ def test_a_tampered_safe_mode_body_fails_the_msg_signature(platform: Platform) -
 
 def test_a_replayed_message_is_processed_once(platform: Platform, keyword_rules: None) -> None:
     platform.follower(openid="oReplay")
-    query, body = oa_sim.sign_callback(account_of(platform), oa_sim.text_xml(account_of(platform), "oReplay",
-                                                                                 content="会员", msg_id=77))
+    xml = oa_sim.text_xml(account_of(platform), "oReplay", content="会员", msg_id=77)
+    query, body = oa_sim.sign_callback(account_of(platform), xml)
     first, second = platform.post_raw(query, body), platform.post_raw(query, body)
-    assert fields_of(first.content)["Content"] == fields_of(second.content)["Content"] == "A"
+    assert fields_of(first.content)["Content"] == "A"
+    assert second.content == b"success"  # the same request (timestamp, nonce): received already
+    # the same message pushed anew (another nonce): stored as a duplicate, answered, not processed again
+    again = platform.post_raw(*oa_sim.sign_callback(account_of(platform), xml, nonce="31415926"))
+    assert fields_of(again.content)["Content"] == "A"
     assert Event.objects.filter(name="message_received").count() == 1
     assert sorted(InboundCallback.objects.values_list("status", flat=True)) == ["duplicate", "processed"]
 
@@ -331,7 +338,8 @@ def test_an_entity_expansion_body_is_refused_without_expanding(platform: Platfor
     bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
             b"<xml><ToUserName>gh</ToUserName><FromUserName>&b;</FromUserName><CreateTime>1</CreateTime>"
             b"<MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>")
-    query = {"signature": sha1_of(DEMO.token, "1", "2"), "timestamp": "1", "nonce": "2"}
+    ts = str(int(time.time()))
+    query = {"signature": sha1_of(DEMO.token, ts, "2"), "timestamp": ts, "nonce": "2"}
     response = platform.post_raw(query, bomb)
     assert response.status_code == 200  # authentic (signed) but unreadable: answered so the platform stops retrying
     row = InboundCallback.objects.get()

@@ -66,8 +66,9 @@ def test_scan_and_add_makes_a_customer_with_source_tags_and_a_welcome(wecom: Wec
 
 def test_the_add_counts_in_the_codes_stats_and_the_landing_page_counts_scans(wecom: Wecom) -> None:
     code = _code(wecom)
-    assert wecom.client.get(f"/channels/wecom/qr/{code.config_id}/").status_code == 200
-    assert wecom.client.get(f"/channels/wecom/qr/{code.config_id}/").status_code == 200
+    for phone in ("iPhone", "Android"):  # two visitors (one scan per visitor and day)
+        landing = wecom.client.get(f"/channels/wecom/qr/{code.config_id}/", HTTP_USER_AGENT=phone)
+        assert landing.status_code == 200
     wecom.platform.scan(CORP_ID, code.config_id)
     wecom.deliver()
     day = ChannelCodeDay.objects.get(code=code)

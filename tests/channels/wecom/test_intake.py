@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,6 +42,7 @@ def _no_cached_accounts() -> None:
 def _signed(count: int, offset: int = 0) -> list[tuple[dict[str, str], bytes]]:
     crypto = MessageCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
     out = []
+    sent = int(time.time())  # the envelope's timestamp: within Siyu's ±300 s window
     for i in range(offset, offset + count):
         plain = (
             f"<xml><ToUserName>{CORP_ID}</ToUserName><FromUserName>sys</FromUserName><CreateTime>{1700000000 + i}"
@@ -48,7 +50,7 @@ def _signed(count: int, offset: int = 0) -> list[tuple[dict[str, str], bytes]]:
             f"</ChangeType><UserID>nobody</UserID><ExternalUserID>wm{i:08d}</ExternalUserID></xml>"
         )
         ciphertext = crypto.encrypt(plain)
-        ts, nonce = str(1700000000 + i), str(5000 + i)
+        ts, nonce = str(sent), str(5000 + i)
         body = f"<xml><ToUserName>{CORP_ID}</ToUserName><Encrypt><![CDATA[{ciphertext}]]></Encrypt></xml>".encode()
         out.append(({"msg_signature": crypto.sign(ts, nonce, ciphertext), "timestamp": ts, "nonce": nonce}, body))
     return out
@@ -218,5 +220,6 @@ def test_the_asgi_fast_path_refuses_an_oversized_body_and_leaves_the_rest_to_dja
     assert InboundCallback.objects.count() == 0
     crypto = MessageCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
     echostr = crypto.encrypt("4075181314397890557")
-    query = {"msg_signature": crypto.sign("1", "2", echostr), "timestamp": "1", "nonce": "2", "echostr": echostr}
+    ts = str(int(time.time()))
+    query = {"msg_signature": crypto.sign(ts, "2", echostr), "timestamp": ts, "nonce": "2", "echostr": echostr}
     assert _asgi("GET", path, query, b"") == (200, b"4075181314397890557")  # URL verification: Django's view
