@@ -13,6 +13,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from siyu.api.auth import API_AUTH
+from siyu.api.params import refuse_unknown_query_parameters
 from siyu.core.errors import DomainError
 
 api = NinjaAPI(
@@ -22,6 +23,7 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=API_AUTH,
 )
+api.add_decorator(refuse_unknown_query_parameters, mode="view")  # every operation: 400 for an undeclared parameter
 
 
 @api.exception_handler(DataError)
