@@ -128,3 +128,10 @@ LOGGING = {
 SIYU_CURRENCY = "CNY"
 SIYU_PORT = int(os.environ.get("SIYU_PORT", "8000"))
 SIYU_SIMULATOR_PORT = int(os.environ.get("SIYU_SIMULATOR_PORT", str(SIYU_PORT + 1)))
+
+# Sign-in rate limit: this many failures per username, and per client address, within the window lock both out until
+# the oldest counted failure leaves the window. Behind a reverse proxy, name the header that carries the client's
+# address (its last entry is used: the one your proxy appended), or every visitor shares the proxy's address.
+SIYU_LOGIN_MAX_FAILURES = int(os.environ.get("SIYU_LOGIN_MAX_FAILURES", "10"))
+SIYU_LOGIN_WINDOW_S = int(os.environ.get("SIYU_LOGIN_WINDOW_S", "900"))
+SIYU_CLIENT_IP_HEADER = os.environ.get("SIYU_CLIENT_IP_HEADER", "")
