@@ -17,7 +17,12 @@ def _env_bool(name: str, default: bool) -> bool:
     return default if value is None else value.lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get("SIYU_SECRET_KEY", "siyu-demo-secret-key-change-me-in-production-0123456789")
+# The demo's key: public, so `siyu serve` refuses it unless demo mode is explicit (SIYU_DEMO=1).
+SIYU_DEMO_SECRET_KEY = "siyu-demo-secret-key-change-me-in-production-0123456789"  # noqa: S105
+SECRET_KEY = os.environ.get("SIYU_SECRET_KEY", SIYU_DEMO_SECRET_KEY)
+# The key that seals stored channel credentials (siyu.core.secretbox); unset, SECRET_KEY seals them. Set it to rotate
+# SECRET_KEY freely; rotating this one needs `siyu reseal_secrets` (docs/deployment.md, "Secrets and rotation").
+SIYU_SEAL_KEY = os.environ.get("SIYU_SEAL_KEY", "")
 DEBUG = _env_bool("SIYU_DEBUG", False)
 ALLOWED_HOSTS = os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("SIYU_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
