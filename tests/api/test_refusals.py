@@ -97,3 +97,29 @@ def test_admin_orders_customer_filter_stays_in_scope(org: Org) -> None:
     found = manager.get("/api/admin/orders", customer_id=str(shop.customer.pk)).json()
     assert [o["id"] for o in found["items"]] == [at_n1.pk]
     assert outsider.get("/api/admin/orders", customer_id=str(shop.customer.pk)).json()["total"] == 0
+
+
+# Found by the schemathesis run (tests/api/test_schemathesis.py): each was a 500.
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("post", "/api/tags/bulk-tag", {"customer_ids": [1], "tag_ids": [2**63]}),
+    ("post", "/api/tags/bulk-untag", {"customer_ids": [2**63], "tag_ids": [1]}),
+    ("post", f"/api/admin/orders/{2**63}/ship", {}),
+])
+def test_a_number_beyond_the_database_is_a_400(org: Org, method: str, path: str, body: dict[str, Any]) -> None:
+    response = Client().generic(method.upper(), path, json.dumps(body), content_type="application/json",
+                                headers=_hq_headers(org))
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["code"]
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/catalog/products", {"category_id": 1, "name": "x", "skus": [{"code": "A", "price_fen": 1}],
+                               "currency": "rmb"}),
+    ("/api/catalog/bundles", {"items": [], "name": "x", "price_fen": 100, "currency": "orders/presales.html"}),
+])
+def test_a_currency_that_is_not_iso_4217_is_refused_naming_it(org: Org, path: str, body: dict[str, Any]) -> None:
+    response = Client().post(path, json.dumps(body), content_type="application/json", headers=_hq_headers(org))
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["field"] == "currency"
