@@ -123,3 +123,11 @@ def test_a_currency_that_is_not_iso_4217_is_refused_naming_it(org: Org, path: st
     response = Client().post(path, json.dumps(body), content_type="application/json", headers=_hq_headers(org))
     assert 400 <= response.status_code < 500, response.content
     assert response.json()["field"] == "currency"
+
+
+@pytest.mark.parametrize("path", ["/api/catalog/products", "/api/admin/orders", "/api/admin/after-sales",
+                                  "/api/promotions/coupons"])
+def test_an_absurd_page_number_is_refused_naming_it(org: Org, path: str) -> None:
+    response = Client().get(path, {"page": "461168601842738792"}, headers=_hq_headers(org))
+    assert 400 <= response.status_code < 500, response.content
+    assert response.json()["field"] == "page"
