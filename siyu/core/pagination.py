@@ -32,6 +32,14 @@ class Page(Generic[M]):
         return self.page > 1
 
 
+def page_param(raw: str | None) -> int:
+    """A console page number from the query string: junk is page 1, and a huge number is the largest page."""
+    try:
+        return min(MAX_PAGE, max(1, int(raw or "1")))
+    except ValueError:
+        return 1
+
+
 def paginate(queryset: QuerySet[M], *, page: int = 1, page_size: int = 20) -> Page[M]:
     if page < 1:
         raise ValidationFailed("page starts at 1", field="page")
