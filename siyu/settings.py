@@ -17,7 +17,12 @@ def _env_bool(name: str, default: bool) -> bool:
     return default if value is None else value.lower() in {"1", "true", "yes", "on"}
 
 
-SECRET_KEY = os.environ.get("SIYU_SECRET_KEY", "siyu-demo-secret-key-change-me-in-production-0123456789")
+# The demo's key: public, so `siyu serve` refuses it unless demo mode is explicit (SIYU_DEMO=1).
+SIYU_DEMO_SECRET_KEY = "siyu-demo-secret-key-change-me-in-production-0123456789"  # noqa: S105
+SECRET_KEY = os.environ.get("SIYU_SECRET_KEY", SIYU_DEMO_SECRET_KEY)
+# The key that seals stored channel credentials (siyu.core.secretbox); unset, SECRET_KEY seals them. Set it to rotate
+# SECRET_KEY freely; rotating this one needs `siyu reseal_secrets` (docs/deployment.md, "Secrets and rotation").
+SIYU_SEAL_KEY = os.environ.get("SIYU_SEAL_KEY", "")
 DEBUG = _env_bool("SIYU_DEBUG", False)
 ALLOWED_HOSTS = os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("SIYU_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
@@ -128,3 +133,10 @@ LOGGING = {
 SIYU_CURRENCY = "CNY"
 SIYU_PORT = int(os.environ.get("SIYU_PORT", "8000"))
 SIYU_SIMULATOR_PORT = int(os.environ.get("SIYU_SIMULATOR_PORT", str(SIYU_PORT + 1)))
+
+# Sign-in rate limit: this many failures per username, and per client address, within the window lock both out until
+# the oldest counted failure leaves the window. Behind a reverse proxy, name the header that carries the client's
+# address (its last entry is used: the one your proxy appended), or every visitor shares the proxy's address.
+SIYU_LOGIN_MAX_FAILURES = int(os.environ.get("SIYU_LOGIN_MAX_FAILURES", "10"))
+SIYU_LOGIN_WINDOW_S = int(os.environ.get("SIYU_LOGIN_WINDOW_S", "900"))
+SIYU_CLIENT_IP_HEADER = os.environ.get("SIYU_CLIENT_IP_HEADER", "")

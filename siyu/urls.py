@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 from siyu.api.main import api
+from siyu.console.views import limit_admin_sign_in
+
+limit_admin_sign_in(admin.site)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

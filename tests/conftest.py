@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 import traceback
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
+from tests import proof
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
 
 
@@ -22,15 +24,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Playwright's sync API keeps an event loop running in the main thread; tests' own ORM calls stay synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("SIYU_CHROMIUM", "/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[_POSTGRES_TESTS] = sum(1 for item in items if item.get_closest_marker("postgres"))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """A skip for lack of PostgreSQL or Chromium is named at the very end, where nobody can miss it."""
+    for line in proof.summary_lines(os.environ, postgres_tests=config.stash.get(_POSTGRES_TESTS, 0)):
+        terminalreporter.write_line(line, red=True, bold=True)
+
+
+_POSTGRES_TESTS = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One Chromium for the whole run: a second sync_playwright() in the same thread would fail."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (scripts/ensure-browser.sh installs it)")
+    """One Chromium for the whole run: a second sync_playwright() in the same thread would fail. Missing under CI,
+    the browser tests fail (they are the only proof of the console's behaviour); elsewhere they skip, loudly."""
+    try:
+        sync_api = importlib.import_module("playwright.sync_api")
+    except ImportError:
+        proof.require(proof.CHROMIUM, available=False, detail="the playwright package is not installed")
+    proof.require(proof.CHROMIUM, available=os.path.exists(CHROMIUM),
+                  detail=f"{CHROMIUM} is missing (scripts/ensure-browser.sh installs it)")
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

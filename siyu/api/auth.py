@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from siyu.core.errors import PermissionDenied
@@ -24,20 +25,32 @@ class TokenAuth(HttpBearer):
 
 
 class SessionScopeAuth(APIKeyCookie):
-    """The console's session cookie; CSRF is checked on unsafe methods."""
+    """The console's session cookie. A browser sends it with any request, whichever site started it, so unsafe
+    methods must also carry the CSRF token (the `X-CSRFToken` header, or `csrfmiddlewaretoken` in a form): ninja's
+    APIKeyCookie runs Django's CSRF check when it reads the cookie, and ninja's views are otherwise CSRF-exempt.
+
+    A bearer token is tried first (API_AUTH's order) and needs no CSRF token: no browser adds it on its own."""
 
     param_name = "sessionid"
-    openapi_description = "Console session (signed-in operators)"
+    openapi_description = "Console session (signed-in operators); unsafe methods need the X-CSRFToken header"
 
-    def _get_key(self, request: HttpRequest) -> Any:
-        return request.COOKIES.get(self.param_name)
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> Scope | None:
+    def __call__(self, request: HttpRequest) -> Any:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
-            return None
+            return None  # no session to abuse: a plain 401, not a CSRF failure
+        return super().__call__(request)
+
+    def _get_key(self, request: HttpRequest) -> Any:
         try:
-            return scope_for_user(user)
+            return super()._get_key(request)  # Django's CSRF check for unsafe methods, then the cookie
+        except HttpError as exc:
+            raise PermissionDenied(
+                "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header", code="csrf_failed"
+            ) from exc
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Scope | None:
+        try:
+            return scope_for_user(request.user)
         except PermissionDenied:
             return None
 

@@ -13,6 +13,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from siyu.api.auth import API_AUTH
+from siyu.api.params import refuse_unknown_query_parameters
 from siyu.core.errors import DomainError
 
 api = NinjaAPI(
@@ -22,13 +23,21 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=API_AUTH,
 )
+api.add_decorator(refuse_unknown_query_parameters, mode="view")  # every operation: 400 for an undeclared parameter
 
 
 @api.exception_handler(DataError)
-def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+def _data_error(request: HttpRequest, exc: DataError | OverflowError) -> HttpResponse:
     """A value the database cannot hold (a number out of range, say) that validation let through: the caller's input,
     so a 400; the service's transaction has already rolled back."""
     return _domain_error(request, DomainError("a value is out of range or cannot be stored", code="invalid_input"))
+
+
+@api.exception_handler(OverflowError)
+def _overflow_error(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    """The same input on SQLite: an id beyond 64 bits is refused by the driver as it binds the parameter (PostgreSQL
+    compares it as a numeric and finds nothing), so both databases answer the caller alike."""
+    return _data_error(request, exc)
 
 
 @api.exception_handler(DomainError)

@@ -15,7 +15,7 @@ from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.catalog import queries, services
-from siyu.core.money import Money
+from siyu.core.money import CURRENCY_PATTERN, Money
 
 router = Router()
 
@@ -73,7 +73,7 @@ class ProductIn(Input):
     all_stores: bool = True
     store_ids: list[int] = []
     sort: int = 0
-    currency: str = settings.SIYU_CURRENCY
+    currency: str = Field(default=settings.SIYU_CURRENCY, pattern=CURRENCY_PATTERN)
     skus: list[SkuIn]
 
 
@@ -161,7 +161,7 @@ class BundleItemIn(Input):
 class BundleIn(Input):
     name: str = Field(max_length=500)
     price_fen: int
-    currency: str = settings.SIYU_CURRENCY
+    currency: str = Field(default=settings.SIYU_CURRENCY, pattern=CURRENCY_PATTERN)
     status: str = "draft"
     description: str = ""
     images: list[str] = []

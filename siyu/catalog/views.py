@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from siyu.api.auth import actor_of
 from siyu.catalog import forms, queries, services
 from siyu.core.errors import DomainError, GateError, NotFound, PermissionDenied
+from siyu.core.pagination import page_param
 from siyu.org.scope import Scope, scope_for_user
 
 View = Callable[..., HttpResponse]
@@ -61,10 +62,7 @@ def scope_of(request: HttpRequest) -> Scope:
 
 
 def page_number(request: HttpRequest) -> int:
-    try:
-        return max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        return 1
+    return page_param(request.GET.get("page"))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from siyu.channels import queries
 from siyu.channels.wecom import queries as wecom_queries
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
+from siyu.core.pagination import page_param
 
 
 @console_view
@@ -27,10 +28,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @console_view
 def callbacks(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page_number = 1
+    page_number = page_param(request.GET.get("page"))
     kind, status = request.GET.get("kind", ""), request.GET.get("status", "")
     page = queries.callbacks(scope, kind=kind, status=status, page=page_number)
     context = {"page": page, "kind": kind, "status": status, "kinds": queries.ACCOUNT_KINDS,

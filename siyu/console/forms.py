@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from siyu.console.labels import RELATIONSHIP_LABELS
+from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
+from siyu.org import services as org_services
 from siyu.org.scope import Scope
 
 Choices = list[tuple[Any, Any]]
+
+
+class RateLimitedSignIn(AuthenticationForm):
+    """Sign-in that counts failures per username and per client address (in the database, so every process sees
+    them) and refuses, even the right password, while either is over the limit; `retry_at` then says until when."""
+
+    retry_at: datetime | None = None
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username") or ""
+        ip = client_ip(self.request) if self.request is not None else "0.0.0.0"  # noqa: S104
+        self.retry_at = org_queries.login_retry_at(username=username, ip=ip)
+        if self.retry_at is not None:
+            raise forms.ValidationError(self.retry_message(), code="rate_limited")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            org_services.record_login_failure(username=username, ip=ip)
+            raise
+        org_services.clear_login_failures(username=username)
+        return cleaned
+
+    def retry_after_s(self) -> int:
+        return max(1, math.ceil((self.retry_at - timezone.now()).total_seconds())) if self.retry_at else 0
+
+    def retry_message(self) -> str:
+        minutes = math.ceil(self.retry_after_s() / 60)
+        return ngettext(
+            "Too many failed sign-ins. Try again in %(minutes)d minute.",
+            "Too many failed sign-ins. Try again in %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
+
+
+class RateLimitedAdminSignIn(RateLimitedSignIn, AdminAuthenticationForm):
+    """Django admin's sign-in under the same limit (one counter for both doors)."""
 
 
 def tag_choices(scope: Scope, exclude: Collection[int] = ()) -> Choices:

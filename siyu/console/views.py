@@ -91,12 +91,38 @@ def _is_htmx_partial(request: HttpRequest) -> bool:
 class ConsoleLoginView(auth_views.LoginView):
     template_name = "console/login.html"
     redirect_authenticated_user = True
+    authentication_form = forms.RateLimitedSignIn
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        return rate_limited(form, response)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         if settings.DEBUG or os.environ.get("SIYU_DEMO"):
             context["demo_login"] = {"username": DEMO_USER, "password": DEMO_PASSWORD}
         return context
+
+
+def rate_limited(form: Any, response: HttpResponse) -> HttpResponse:
+    """A sign-in refused by the rate limit answers 429 with Retry-After; the page says when in words."""
+    if isinstance(form, forms.RateLimitedSignIn) and form.retry_at is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(form.retry_after_s())
+    return response
+
+
+def limit_admin_sign_in(site: Any) -> None:
+    """Django admin's sign-in shares the console's rate limit (form) and its 429 (this wrapper)."""
+    site.login_form = forms.RateLimitedAdminSignIn
+    admin_login = site.login
+
+    def login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = admin_login(request, extra_context)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        return rate_limited(form, response)
+
+    site.login = login
 
 
 # ---------------------------------------------------------------------------------------------------------------

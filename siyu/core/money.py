@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_CURRENCY = "CNY"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"  # an ISO 4217 code, as Money requires: for input schemas, so a bad one is a 4xx
 
 
 class CurrencyMismatch(ValueError):

@@ -9,6 +9,7 @@ from siyu.core.errors import ValidationFailed
 
 M = TypeVar("M", bound=Model)
 MAX_PAGE_SIZE = 200
+MAX_PAGE = 1_000_000  # beyond any real list; a larger page number is a typo or a probe, and its offset may not fit
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,19 @@ class Page(Generic[M]):
         return self.page > 1
 
 
+def page_param(raw: str | None) -> int:
+    """A console page number from the query string: junk is page 1, and a huge number is the largest page."""
+    try:
+        return min(MAX_PAGE, max(1, int(raw or "1")))
+    except ValueError:
+        return 1
+
+
 def paginate(queryset: QuerySet[M], *, page: int = 1, page_size: int = 20) -> Page[M]:
     if page < 1:
         raise ValidationFailed("page starts at 1", field="page")
+    if page > MAX_PAGE:
+        raise ValidationFailed(f"page is at most {MAX_PAGE:,}", field="page")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size")
     total = queryset.count()

@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from siyu.core import audit, dberrors
 from siyu.core.audit import Actor, user_of
-from siyu.core.errors import Conflict, NotFound, ValidationFailed
+from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from siyu.customers import events as event_types
 from siyu.customers import queries
 from siyu.customers.models import (
@@ -145,6 +145,9 @@ def create_customer(
             "home_store_id": home_store_id,
         },
     )
+    if not (fields["name"].strip() or fields["phone"] or identities):
+        # a customer nobody can recognise or reach would only pollute the pool
+        raise DomainError("a customer needs a name, a phone or an identity", field="name", code="required")
     moment = created_at or timezone.now()
     customer = Customer.objects.create(enterprise_id=enterprise_id, created_at=moment, **fields)
     wanted = list(identities)

@@ -687,6 +687,7 @@ class AdminOrderFilter(Schema):
     date_from: date | None = None
     date_to: date | None = None
     customer: str = Field(default="", max_length=64)
+    customer_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     source: str = ""
     platform: str = ""
     staff_id: int | None = None

@@ -104,6 +104,7 @@ class OrderFilter:
     date_from: date | None = None
     date_to: date | None = None
     customer: str = ""  # a customer id, phone or name
+    customer_id: int | None = None
     source: str = ""
     platform: str = ""
     staff_id: int | None = None
@@ -119,22 +120,15 @@ def _customer_filter(qs: QuerySet[Order], text: str) -> QuerySet[Order]:
 def filtered_orders(scope: Scope, flt: OrderFilter) -> QuerySet[Order]:
     """The visible orders matching a filter, newest first, with customer and store loaded (list and export)."""
     qs = orders(scope)
-    if flt.status:
-        qs = qs.filter(status=flt.status)
-    if flt.store_id:
-        qs = qs.filter(store_id=flt.store_id)
+    exact = {"status": flt.status, "store_id": flt.store_id, "customer_id": flt.customer_id, "source": flt.source,
+             "platform": flt.platform, "staff_id": flt.staff_id}
+    qs = qs.filter(**{field: value for field, value in exact.items() if value})
     if flt.date_from:
         qs = qs.filter(created_at__gte=day_bounds(flt.date_from)[0])
     if flt.date_to:
         qs = qs.filter(created_at__lt=day_bounds(flt.date_to)[1])
     if flt.customer.strip():
         qs = _customer_filter(qs, flt.customer.strip())
-    if flt.source:
-        qs = qs.filter(source=flt.source)
-    if flt.platform:
-        qs = qs.filter(platform=flt.platform)
-    if flt.staff_id:
-        qs = qs.filter(staff_id=flt.staff_id)
     if flt.q.strip():
         qs = qs.filter(Q(order_no=flt.q.strip()) | Q(external_order_no=flt.q.strip()))
     return qs.select_related("customer", "store", "staff").order_by("-created_at", "-id")

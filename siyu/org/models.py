@@ -96,3 +96,24 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in (console or admin), counted per username and per client address to rate-limit guessing.
+
+    Kept in the database so that every web process counts the same failures; rows older than the window no longer
+    count and are deleted by the periodic job `org.purge_login_failures`."""
+
+    username = models.CharField(max_length=150)  # as typed, case-folded and stripped: it may name nobody
+    ip = models.GenericIPAddressField()
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"], name="org_loginfail_user_at"),
+            models.Index(fields=["ip", "at"], name="org_loginfail_ip_at"),
+            models.Index(fields=["at"], name="org_loginfail_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip} at {self.at:%Y-%m-%d %H:%M:%S}"

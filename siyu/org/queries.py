@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from siyu.core.errors import NotFound, PermissionDenied
-from siyu.org.models import ApiToken, Enterprise, Region, Role, Staff, Store
+from siyu.org.models import ApiToken, Enterprise, LoginFailure, Region, Role, Staff, Store
 from siyu.org.scope import Scope
 
 
@@ -95,3 +99,25 @@ def get_api_token(scope: Scope, token_id: int) -> ApiToken:
     if found is None:
         raise NotFound(f"API token {token_id} not found", field="token_id")
     return found
+
+
+def login_username(username: str) -> str:
+    """Failures count against the name as the user would read it: `HQ `, `hq` and ` Hq` are one account."""
+    return username.strip().casefold()[:150]
+
+
+def login_retry_at(*, username: str, ip: str, now: datetime | None = None) -> datetime | None:
+    """When a sign-in for this username from this address may be tried again, or None when it may be tried now.
+
+    Locked while the username, or the address, has SIYU_LOGIN_MAX_FAILURES failures inside the window; the lock
+    lifts when the oldest of the newest LIMIT failures leaves the window."""
+    moment = now or timezone.now()
+    window = timedelta(seconds=settings.SIYU_LOGIN_WINDOW_S)
+    limit = settings.SIYU_LOGIN_MAX_FAILURES
+    recent = LoginFailure.objects.filter(at__gt=moment - window).order_by("-at")
+    times = [
+        next(iter(recent.filter(**match).values_list("at", flat=True)[limit - 1 : limit]), None)
+        for match in ({"username": login_username(username)}, {"ip": ip})
+    ]
+    locked = [at + window for at in times if at is not None]
+    return max(locked) if locked else None

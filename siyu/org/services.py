@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import PermissionDenied, ValidationFailed
-from siyu.org.models import ApiToken, Staff
+from siyu.org.models import ApiToken, LoginFailure, Staff
+from siyu.org.queries import login_username
 from siyu.org.scope import Scope, scope_for_staff
 
 TOKEN_PREFIX = "siyu_"  # noqa: S105 - a public prefix, not a secret
@@ -59,3 +62,24 @@ def revoke_api_token(*, token_id: int, actor: Actor = None) -> bool:
     audit.record(enterprise_id=token.staff.enterprise_id,
                  actor=actor, action="api_token.revoke", target_type="staff", target_id=token.staff_id, summary=summary)
     return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sign-in rate limit (the reads are in queries.login_retry_at)
+
+
+def record_login_failure(*, username: str, ip: str, now: datetime | None = None) -> None:
+    LoginFailure.objects.create(username=login_username(username), ip=ip, at=now or timezone.now())
+
+
+def clear_login_failures(*, username: str) -> int:
+    """A successful sign-in forgets the account's failures (the address's failures under other names still count)."""
+    deleted, _ = LoginFailure.objects.filter(username=login_username(username)).delete()
+    return deleted
+
+
+def purge_login_failures(*, now: datetime | None = None) -> int:
+    """Delete failures older than the window: they no longer count. One statement, safe to run twice."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.SIYU_LOGIN_WINDOW_S)
+    deleted, _ = LoginFailure.objects.filter(at__lt=cutoff).delete()
+    return deleted

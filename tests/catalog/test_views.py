@@ -156,3 +156,8 @@ def test_store_staff_can_look_but_not_edit(org: Org, client: Client, hq: Scope) 
 
 def test_sign_in_required(client: Client) -> None:
     assert client.get("/catalog/").status_code == 302
+
+
+def test_an_absurd_page_number_is_not_an_error(hq_client: Client) -> None:
+    response = hq_client.get("/catalog/", {"page": "461168601842738792"})
+    assert response.status_code == 200

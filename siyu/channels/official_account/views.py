@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from siyu.channels.common import authenticity
 from siyu.channels.official_account import queries, services
 from siyu.core.errors import DomainError
+from siyu.core.pagination import page_param
 from siyu.org.scope import Scope, scope_for_user
 
 # -- platform-facing --------------------------------------------------------------------------------------------------
@@ -404,7 +405,7 @@ def template_log(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Template message queued."))
             return _back("templates", account.pk)
     page = queries.template_sends(scope, account.pk, status=request.GET.get("status", ""),
-                                  page=max(1, _int(request.GET.get("page", "1"), 1)))
+                                  page=page_param(request.GET.get("page")))
     ctx.update(page=page, status_choices=queries.send_status_choices(), status_filter=request.GET.get("status", ""))
     return _page(request, "templates.html", ctx, status)
 
@@ -416,7 +417,7 @@ def callback_log(request: HttpRequest) -> HttpResponse:
         return empty
     status = request.GET.get("status", "")
     page = queries.callback_log(ctx["scope"], ctx["account"].pk, status=status,
-                                page=max(1, _int(request.GET.get("page", "1"), 1)))
+                                page=page_param(request.GET.get("page")))
     ctx.update(page=page, status_choices=queries.callback_status_choices(), status_filter=status,
                counts=queries.callback_counts(ctx["scope"], ctx["account"].pk))
     return _page(request, "callbacks.html", ctx)

@@ -131,3 +131,9 @@ def test_demo_account_is_idempotent_and_teaches_the_simulator(org, sim, immediat
     assert {qr.scene for qr in sim_app.qrcodes.values()} == {"store_counter", "package_card", "poster_1111", "1001"}
     assert sim_app.menu == services.DEMO_MENU
     assert Menu.objects.get().status == "pushed"
+
+
+@pytest.mark.parametrize("path", ["/oa/templates/", "/oa/callbacks/", "/channels/callbacks/", "/catalog/"])
+def test_an_absurd_page_number_is_not_an_error(hq, path: str) -> None:
+    assert hq.get(path, {"page": "461168601842738792"}).status_code == 200
+    assert hq.get(path, {"page": "2000000"}).status_code == 200

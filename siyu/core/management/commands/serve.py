@@ -12,7 +12,16 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from siyu.core.secretbox import uses_demo_key
+
+KEY_HELP = (
+    "{setting} is the demo's public key: anyone could forge sessions and read sealed channel credentials.\n"
+    "  Set a secret key:  export SIYU_SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\"\n"
+    "  (and SIYU_SEAL_KEY likewise if you use a separate sealing key; see docs/deployment.md, Secrets and rotation)\n"
+    "  To serve the demo anyway, say so: SIYU_DEMO=1 siyu serve"
+)
 
 
 class Command(BaseCommand):
@@ -27,6 +36,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        demo_setting = uses_demo_key()
+        if demo_setting and os.environ.get("SIYU_DEMO", "").lower() not in {"1", "true", "yes", "on"}:
+            raise CommandError(KEY_HELP.format(setting=demo_setting))
         call_command("collectstatic", interactive=False, verbosity=0)
         granian = os.path.join(os.path.dirname(sys.executable), "granian")
         # asginl: ASGI without the lifespan protocol, which Django does not speak.
