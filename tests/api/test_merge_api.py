@@ -76,7 +76,7 @@ def test_the_preview_lays_both_sides_side_by_side(org: Org, api_as: Callable[[St
 
 def test_the_preview_keeps_the_merge_rules_of_scope_and_role(org: Org, api_as: Callable[[Staff], Api]) -> None:
     alice, bob = _two_people(org)
-    south = services.create_customer(enterprise_id=org.enterprise.pk, home_store_id=org.store_s1.pk)
+    south = services.create_customer(enterprise_id=org.enterprise.pk, name="South", home_store_id=org.store_s1.pk)
     staff = api_as(org.n1_staff).get(f"/api/customers/{alice.pk}/merge-preview", other=bob.pk)
     assert staff.status_code == 403
     outside = api_as(org.n1_manager).get(f"/api/customers/{alice.pk}/merge-preview", other=south.pk)

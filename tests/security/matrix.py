@@ -84,8 +84,10 @@ def console_client(world: World, role: str) -> Client:
 def run_isolated(call: Callable[[], Any]) -> Any:
     """Run the request, remember its answer, and undo whatever it wrote."""
     holder: list[Any] = []
+    block = transaction.atomic()
+    block._from_testcase = True  # type: ignore[attr-defined]  # the harness's block, like pytest-django's own
     try:
-        with transaction.atomic():
+        with block:
             holder.append(call())
             raise _Rollback
     except _Rollback:

@@ -210,9 +210,9 @@ def build_world(org: Org) -> World:
     customer = customers.create_customer(
         enterprise_id=ent, name="顾客甲", phone="13800000001", home_store_id=org.store_n1.pk, created_source="wecom",
         identities=[customers.IdentityInput(kind="wecom_external_userid", value="wm_matrix_a", account=WECOM_CORP)])
-    second = customers.create_customer(
-        enterprise_id=ent, name="顾客乙", phone="13800000002", home_store_id=org.store_n1.pk, created_source="wecom",
-        identities=[customers.IdentityInput(kind="wecom_external_userid", value="wm_matrix_b", account=WECOM_CORP)])
+    # The same person as a record from the mall (no WeCom identity), so the merge rows merge without a conflict.
+    second = customers.create_customer(enterprise_id=ent, name="顾客乙", phone="13800000002",
+                                       home_store_id=org.store_n1.pk, created_source="miniprogram")
     for person in (customer, second):
         customers.add_relationship(customer=person, staff=org.n1_staff, added_at=timezone.now(), channel="wecom")
     world.ids.update(tag_group=group.pk, tag=tag.pk, spare_group=spare.pk, spare_tag=spare_tag.pk,

@@ -69,6 +69,15 @@ def _query_ids(path: str, op: dict[str, Any], other: Brand) -> dict[str, int]:
     return out
 
 
+# Required query parameters that are not `*_id` filters, and the brand's object each names.
+REQUIRED_QUERY = {"other": "second_customer_id"}
+
+
+def _required_query(op: dict[str, Any], brand: Brand) -> dict[str, int]:
+    return {p["name"]: brand.ids[REQUIRED_QUERY[p["name"]]] for p in op.get("parameters", [])
+            if p["in"] == "query" and p.get("required") and p["name"] in REQUIRED_QUERY}
+
+
 def _api_checks(client: Client, me: Brand, other: Brand) -> Iterator[str]:
     for path, op in _api_operations(client):
         storefront = path.startswith("/api/storefront/")
@@ -81,21 +90,22 @@ def _api_route(
     client: Client, headers: dict[str, str], role: str, path: str, op: dict[str, Any], me: Brand, other: Brand
 ) -> Iterator[str]:
     names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
-    own = client.get(_fill(path, names, me), headers=headers)
+    needed = _required_query(op, me)
+    own = client.get(_fill(path, names, me), needed, headers=headers)
     if role in ("hq", "shopper") and own.status_code != 200:
         yield f"{role} GET {path} with own ids: {own.status_code} {own.content[:200]!r}"
     if role == "hq" and path in OWN_DATA_PAGES and me.mark not in own.content.decode():
         yield f"{role} GET {path} does not show its own brand"
     calls = [("own ids", own)]
     if names:
-        theirs = client.get(_fill(path, names, other), headers=headers)
+        theirs = client.get(_fill(path, names, other), _required_query(op, other), headers=headers)
         allowed = {404} if role in ("hq", "shopper") else {403, 404}
         if theirs.status_code not in allowed:
             yield f"{role} GET {path} with the other brand's ids: {theirs.status_code}"
         calls.append(("other ids", theirs))
     query = _query_ids(path, op, other)
     if query:
-        filtered = client.get(_fill(path, names, me), query, headers=headers)
+        filtered = client.get(_fill(path, names, me), {**needed, **query}, headers=headers)
         if filtered.status_code >= 500:
             yield f"{role} GET {path}?{query}: {filtered.status_code}"
         calls.append((f"query {sorted(query)}", filtered))

@@ -127,7 +127,7 @@ def _customers(brand: Brand, store: Store, other_store: Store) -> list[Customer]
         EventInput(name="page_viewed", occurred_at=now - timedelta(hours=1), idempotency_key=SHARED_KEY,
                    customer_id=first.pk, campaign=f"{mark}camp", properties={"path": f"/{mark}"}),
     ])
-    brand.ids.update(customer_id=first.pk, group_id=group.pk, tag_id=vip.pk)
+    brand.ids.update(customer_id=first.pk, second_customer_id=second.pk, group_id=group.pk, tag_id=vip.pk)
     return [first, second, third]
 
 

@@ -9,9 +9,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from siyu.channels.wecom.queries import ASSIGN_MODES, MASS_SEND_KINDS, TRANSFER_KINDS
+from siyu.console.once import OnceForm
 
 
-class CodeForm(forms.Form):
+class CodeForm(OnceForm):
     account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
     name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
     store = forms.TypedChoiceField(label=_("Store"), coerce=int, required=False, empty_value=None)
@@ -52,7 +53,7 @@ class CodeForm(forms.Form):
         return []
 
 
-class TransferForm(forms.Form):
+class TransferForm(OnceForm):
     account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
     kind = forms.ChoiceField(label=_("Kind"), choices=TRANSFER_KINDS)
     handover = forms.TypedChoiceField(label=_("From staff member"), coerce=int)
@@ -66,7 +67,7 @@ class TransferForm(forms.Form):
         self.fields["takeover"].choices = choices["staff"]  # type: ignore[attr-defined]
 
 
-class MassSendForm(forms.Form):
+class MassSendForm(OnceForm):
     account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
     name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64, required=False)
     kind = forms.ChoiceField(label=_("Send to"), choices=MASS_SEND_KINDS)
@@ -119,7 +120,7 @@ def _welcome_style_attachment(data: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-class MomentForm(forms.Form):
+class MomentForm(OnceForm):
     account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
     text = forms.CharField(label=_("Text"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
     staff = forms.TypedMultipleChoiceField(label=_("Staff who publish it"), coerce=int, required=False,

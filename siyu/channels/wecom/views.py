@@ -17,6 +17,7 @@ from siyu.channels.wecom import queries, services
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import CodeForm, MassSendForm, MomentForm, TransferForm
 from siyu.console.access import scope_of
+from siyu.console.once import create_once
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.customers import queries as customer_queries
@@ -104,17 +105,17 @@ def code_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            code = services.create_channel_code(
+            code_id = create_once(request, form, action="wecom.code", create=lambda: services.create_channel_code(
                 scope=scope, account_id=data["account"], name=data["name"], staff_ids=data["staff"],
                 store_id=data["store"], assign_mode=data["assign_mode"], daily_cap=data["daily_cap"],
                 tag_ids=data["tags"], welcome_text=data["welcome_text"], welcome_attachments=form.attachments(),
                 state=data["state"], actor=request.user,
-            )
+            ).pk)
         except DomainError as exc:
             form.add_error(_FORM_FIELDS.get(exc.field or "", None), exc.message)
         else:
             messages.success(request, _("Channel code created; it is active once WeCom confirms it."))
-            return redirect("channels:wecom_code", code_id=code.pk)
+            return redirect("channels:wecom_code", code_id=code_id)
     return render(request, "wecom/code_form.html", {"form": form})
 
 
@@ -176,15 +177,15 @@ def transfer_list(request: HttpRequest) -> HttpResponse:
     if form is not None and request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            job = services.start_transfer(
+            job_id = create_once(request, form, action="wecom.transfer", create=lambda: services.start_transfer(
                 scope=scope, account_id=data["account"], kind=data["kind"], handover_id=data["handover"],
                 takeover_id=data["takeover"], message=data["message"], actor=request.user,
-            )
+            ).pk)
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, _("Submitted to WeCom. Customers are taken over after 24 hours."))
-            return redirect("channels:wecom_transfer", job_id=job.pk)
+            return redirect("channels:wecom_transfer", job_id=job_id)
     page = queries.transfer_jobs(scope, page=_page_number(request))
     return render(request, "wecom/transfer_list.html", {"jobs": page, "form": form})
 
@@ -263,17 +264,17 @@ def mass_send_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            mass_send = services.create_mass_send(
+            mass_send_id = create_once(request, form, action="wecom.mass", create=lambda: services.create_mass_send(
                 scope=scope, account_id=data["account"], kind=data["kind"], sender_ids=data["senders"],
                 name=data["name"], customer_ids=data["customers"], tag_ids=data["tags"], group_ids=data["groups"],
                 text=data["text"], attachments=form.attachments(), submit=data["submit_now"], actor=request.user,
-            )
+            ).pk)
         except DomainError as exc:
             form.add_error(_MASS_FIELDS.get(exc.field or ""), exc.message)
         else:
             messages.success(request, _("Submitted: each sender confirms the message in WeCom.") if data["submit_now"]
                              else _("Draft saved."))
-            return redirect("channels:wecom_mass_send", mass_send_id=mass_send.pk)
+            return redirect("channels:wecom_mass_send", mass_send_id=mass_send_id)
     return render(request, "wecom/mass_send_form.html", {"form": form})
 
 
@@ -329,15 +330,15 @@ def moment_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            task = services.create_moment_task(
+            task_id = create_once(request, form, action="wecom.moment", create=lambda: services.create_moment_task(
                 scope=scope, account_id=data["account"], text=data["text"], attachments=form.attachments(),
                 staff_ids=data["staff"], tag_ids=data["tags"], submit=data["submit_now"], actor=request.user,
-            )
+            ).pk)
         except DomainError as exc:
             form.add_error(_MOMENT_FIELDS.get(exc.field or ""), exc.message)
         else:
             messages.success(request, _("Submitted to WeCom.") if data["submit_now"] else _("Draft saved."))
-            return redirect("channels:wecom_moment", task_id=task.pk)
+            return redirect("channels:wecom_moment", task_id=task_id)
     return render(request, "wecom/moment_form.html", {"form": form})
 
 

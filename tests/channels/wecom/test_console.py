@@ -28,7 +28,7 @@ def test_hq_creates_a_code_in_the_console_and_sees_its_stats_move(wecom: Wecom) 
     _login(wecom, wecom.org.hq)
     form = wecom.client.get("/channels/wecom/codes/new/")
     assert form.status_code == 200
-    response = wecom.client.post("/channels/wecom/codes/new/", {
+    response = wecom.client.post("/channels/wecom/codes/new/", {"form_key": "test-form-1",
         "account": wecom.account.pk, "name": "门店海报", "staff": [wecom.org.n1_staff.pk], "assign_mode": "all",
         "state": "poster", "welcome_text": "{name}，欢迎", "attachment": "link", "att_title": "礼包",
         "att_url": "https://example.com/g",
@@ -48,7 +48,7 @@ def test_hq_creates_a_code_in_the_console_and_sees_its_stats_move(wecom: Wecom) 
 
 def test_a_form_error_from_the_service_is_shown_on_the_field(wecom: Wecom) -> None:
     _login(wecom, wecom.org.hq)
-    response = wecom.client.post("/channels/wecom/codes/new/", {
+    response = wecom.client.post("/channels/wecom/codes/new/", {"form_key": "test-form-2",
         "account": wecom.account.pk, "name": "x", "staff": [], "assign_mode": "all"})
     assert response.status_code == 200
     assert 'id="field-staff"' in response.content.decode()
@@ -71,7 +71,7 @@ def test_pages_render_for_hq(wecom: Wecom, path: str) -> None:
 
 def test_group_and_transfer_pages_after_activity(wecom: Wecom) -> None:
     _login(wecom, wecom.org.hq)
-    wecom.client.post("/channels/wecom/codes/new/", {
+    wecom.client.post("/channels/wecom/codes/new/", {"form_key": "test-form-3",
         "account": wecom.account.pk, "name": "c", "staff": [wecom.org.n1_staff.pk], "assign_mode": "all"})
     code = ChannelCode.objects.get()
     follow = wecom.platform.scan(CORP_ID, code.config_id)
@@ -84,9 +84,25 @@ def test_group_and_transfer_pages_after_activity(wecom: Wecom) -> None:
 
     group = CustomerGroup.objects.get(chat_id=chat.chat_id)
     assert wecom.client.get(f"/channels/wecom/groups/{group.pk}/").status_code == 200
-    response = wecom.client.post("/channels/wecom/transfers/", {
+    response = wecom.client.post("/channels/wecom/transfers/", {"form_key": "test-form-4",
         "account": wecom.account.pk, "kind": "in_service", "handover": wecom.org.n1_staff.pk,
         "takeover": wecom.org.n2_staff.pk, "message": ""})
     assert response.status_code == 302
     detail = wecom.client.get(response["Location"]).content.decode()
     assert "n1_staff" in detail and "n2_staff" in detail
+
+
+def test_a_double_submit_of_the_new_code_form_creates_one_code(wecom: Wecom) -> None:
+    _login(wecom, wecom.org.hq)
+    page = wecom.client.get("/channels/wecom/codes/new/").content.decode()
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', page)
+    assert key, "the form carries a key made when it was shown"
+    fields = {"form_key": key.group(1), "account": wecom.account.pk, "name": "门店海报",
+              "staff": [wecom.org.n1_staff.pk], "assign_mode": "all", "state": "poster2"}
+    first = wecom.client.post("/channels/wecom/codes/new/", fields)
+    second = wecom.client.post("/channels/wecom/codes/new/", fields)
+    code = ChannelCode.objects.get()
+    assert first["Location"] == second["Location"] == f"/channels/wecom/codes/{code.pk}/"
+    other = wecom.client.post("/channels/wecom/codes/new/", {**fields, "name": "另一张"})
+    assert other.status_code == 200 and ChannelCode.objects.count() == 1
+    assert "此表单已用其他内容提交过" in other.content.decode()

@@ -357,7 +357,7 @@ def test_console_pages_render_for_hq_with_counts(wecom: Wecom) -> None:
     assert wecom.client.get("/channels/wecom/mass-sends/").status_code == 200
     assert wecom.client.get("/channels/wecom/mass-sends/new/").status_code == 200
 
-    response = wecom.client.post("/channels/wecom/mass-sends/new/", {
+    response = wecom.client.post("/channels/wecom/mass-sends/new/", {"form_key": "test-form-1",
         "account": wecom.account.pk, "name": "周末", "kind": "single", "senders": [wecom.org.n1_staff.pk],
         "customers": f"{_cid(a)}, {_cid(b)}", "text": "周末见", "attachment": "link", "att_title": "活动",
         "att_url": "https://example.com/w",
@@ -383,7 +383,7 @@ def test_console_pages_render_for_hq_with_counts(wecom: Wecom) -> None:
 
 def test_a_service_error_in_the_console_form_lands_on_its_field(wecom: Wecom) -> None:
     _login(wecom, wecom.org.hq)
-    response = wecom.client.post("/channels/wecom/mass-sends/new/", {
+    response = wecom.client.post("/channels/wecom/mass-sends/new/", {"form_key": "test-form-2",
         "account": wecom.account.pk, "kind": "single", "senders": [wecom.org.n1_staff.pk], "text": "x"})
     assert response.status_code == 200
     assert 'id="field-customers"' in response.content.decode() and "has-error" in response.content.decode()

@@ -206,7 +206,7 @@ def test_moment_console_pages_render_for_hq(wecom: Wecom) -> None:
     assert wecom.client.get("/channels/wecom/moments/").status_code == 200
     assert wecom.client.get("/channels/wecom/moments/new/").status_code == 200
     _fill_the_minute(wecom)
-    response = wecom.client.post("/channels/wecom/moments/new/", {
+    response = wecom.client.post("/channels/wecom/moments/new/", {"form_key": "test-form-1",
         "account": wecom.account.pk, "text": "门店上新", "staff": [wecom.org.n1_staff.pk], "attachment": "image",
         "att_media_id": "media1", "submit_now": "on",
     })
@@ -220,7 +220,7 @@ def test_moment_console_pages_render_for_hq(wecom: Wecom) -> None:
 
 def test_a_bad_moment_attachment_in_the_console_form_lands_on_its_field(wecom: Wecom) -> None:
     _login(wecom, wecom.org.hq)
-    response = wecom.client.post("/channels/wecom/moments/new/", {
+    response = wecom.client.post("/channels/wecom/moments/new/", {"form_key": "test-form-2",
         "account": wecom.account.pk, "text": "x", "attachment": "link", "att_url": "https://e.com"})
     assert response.status_code == 200
     assert 'id="field-attachment"' in response.content.decode() and "has-error" in response.content.decode()
