@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "siyu.catalog",
     "siyu.promotions",
     "siyu.orders",
+    "siyu.analytics",
+    "siyu.audiences",
     "siyu.console",
 ]
 
@@ -128,3 +130,11 @@ LOGGING = {
 SIYU_CURRENCY = "CNY"
 SIYU_PORT = int(os.environ.get("SIYU_PORT", "8000"))
 SIYU_SIMULATOR_PORT = int(os.environ.get("SIYU_SIMULATOR_PORT", str(SIYU_PORT + 1)))
+
+# The analytics engine (siyu/analytics/engine; docs/analytics.md): "auto" queries the `siyu analytics` process when
+# it answers for this database, else builds a private in-memory copy; "remote" or "local" force one of them.
+SIYU_ANALYTICS = os.environ.get("SIYU_ANALYTICS", "auto")
+SIYU_ANALYTICS_PORT = int(os.environ.get("SIYU_ANALYTICS_PORT", str(SIYU_PORT + 2)))
+SIYU_ANALYTICS_URL = os.environ.get("SIYU_ANALYTICS_URL", f"http://127.0.0.1:{SIYU_ANALYTICS_PORT}")
+SIYU_ANALYTICS_DIR = Path(os.environ.get("SIYU_ANALYTICS_DIR", VAR_DIR / "analytics"))
+SIYU_ANALYTICS_LOCAL_TTL = float(os.environ.get("SIYU_ANALYTICS_LOCAL_TTL", "2"))
