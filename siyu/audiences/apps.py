@@ -5,3 +5,8 @@ class AudiencesConfig(AppConfig):
     name = "siyu.audiences"
     label = "audiences"
     verbose_name = "Audiences"
+
+    def ready(self) -> None:
+        from siyu.audiences import copy_tables, events  # noqa: F401  (registers event types and copy tables)
+
+        copy_tables.install()
