@@ -10,3 +10,8 @@ class AudiencesConfig(AppConfig):
         from siyu.audiences import copy_tables, events  # noqa: F401  (registers event types and copy tables)
 
         copy_tables.install()
+
+        from siyu.analytics.engine.loop import register_after_refresh
+        from siyu.audiences import membership
+
+        register_after_refresh("audiences.membership", membership.after_refresh)
