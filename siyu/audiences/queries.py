@@ -120,6 +120,13 @@ def preview_count(scope: Scope, rule: Any, *, owner: Scope | None = None, engine
     return Count(result.count, result.as_of, result.elapsed_ms)
 
 
+def rule_member_ids(scope: Scope, rule: Any, *, owner: Scope | None = None, engine: Engine | None = None
+                    ) -> list[int]:
+    """Every member of a rule within the scopes (to freeze a static segment)."""
+    compiled = evaluate.compile_rule(rule, enterprise_id=scope.enterprise_id)
+    return evaluate.member_ids(compiled, [s for s in (owner, scope) if s is not None], engine=engine).ids
+
+
 def _customers_by_id(scope: Scope, ids: list[int]) -> list[Customer]:
     found = {c.pk: c for c in customer_queries.customers(scope).filter(pk__in=ids).select_related("home_store")}
     return [found[i] for i in ids if i in found]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -15,4 +16,16 @@ def copy(db: None) -> Iterator[ColumnarCopy]:
     built = ColumnarCopy(None, threads=1)
     yield built
     built.close()
+    set_engine(None)
+
+
+@pytest.fixture(autouse=True)
+def _local_engine(settings: Any) -> Iterator[None]:
+    """API and console calls in these tests query a private copy built afresh for each query (it sees the test's
+    transaction); no analytics process is involved."""
+    settings.SIYU_ANALYTICS = "local"
+    settings.SIYU_ANALYTICS_LOCAL_TTL = 0
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    set_engine(None)
+    yield
     set_engine(None)
