@@ -7,6 +7,7 @@ import pytest
 
 from siyu.analytics.engine import set_engine
 from siyu.analytics.engine.copy import ColumnarCopy
+from tests.api.conftest import api_as  # noqa: F401  (the API test client fixture)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from openpyxl import load_workbook
 from siyu.audiences.models import Segment, SegmentMembership
 from siyu.customers import services as customer_services
 from siyu.customers.models import Customer
-from tests.api.conftest import api_as  # noqa: F401  (fixture)
 from tests.conftest import Org
 from tests.factories import CustomerFactory, RelationshipFactory
 
