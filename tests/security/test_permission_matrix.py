@@ -455,6 +455,17 @@ GET    /org/                                                     ok    ok    ok 
 GET    /org/tokens/                                              ok    403   403   403   login ok    login
 POST   /org/tokens/                                              ok    403   403   403   login ok    login
 GET    /audit/                                                   ok    403   403   403   login ok    login
+GET    /audiences/                                               ok    ok    ok    ok    login ok    login
+GET    /audiences/new/                                           ok    ok    ok    403   login ok    login
+POST   /audiences/new/                                           ok    ok    ok    403   login ok    login
+POST   /audiences/preview/                                       ok    ok    ok    ok    login ok    login
+GET    /audiences/{segment}/                                     ok    ok    ok    ok    login 404   login
+GET    /audiences/{segment}/edit/                                ok    ok    ok    403   login 404   login
+POST   /audiences/{segment}/edit/                                ok    ok    ok    403   login 404   login
+POST   /audiences/{segment}/delete/                              ok    ok    ok    403   login 404   login
+POST   /audiences/{static_segment}/snapshot/                     ok    ok    ok    403   login 404   login
+GET    /audiences/{segment}/export.csv                           ok    ok    ok    403   login 404   login
+GET    /audiences/{segment}/export.xlsx                          ok    ok    ok    403   login 404   login
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
