@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -48,13 +49,15 @@ def test_builder_preview_save_and_detail(org: Org, viewers: list[int]) -> None:
     bad = client.post("/audiences/preview/", {"rule": json.dumps({"version": 1, "root": {"type": "group",
                       "conditions": [{"type": "age", "min": 50, "max": 20}]}})})
     assert b"$.root.conditions[0]" in bad.content
-    saved = client.post("/audiences/new/", {"name": "近7天浏览", "kind": "dynamic", "owner": "", "rule": json.dumps(RULE)})
+    form = {"name": "近7天浏览", "kind": "dynamic", "owner": "", "rule": json.dumps(RULE)}
+    saved = client.post("/audiences/new/", form)
     segment = Segment.objects.get(name="近7天浏览")
     assert saved.status_code == 302 and saved["Location"] == f"/audiences/{segment.pk}/"
     detail = client.get(f"/audiences/{segment.pk}/")
     assert b'data-total="3"' in detail.content
     assert "浏览者0" in detail.content.decode()
-    csv = b"".join(client.get(f"/audiences/{segment.pk}/export.csv").streaming_content).decode("utf-8-sig")
+    exported: Any = client.get(f"/audiences/{segment.pk}/export.csv")
+    csv = b"".join(exported.streaming_content).decode("utf-8-sig")
     assert csv.count("浏览者") == 3
     staff_detail = _client(org.n1_staff).get(f"/audiences/{segment.pk}/")
     assert b'data-total="2"' in staff_detail.content  # their own customers only
