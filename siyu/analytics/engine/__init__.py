@@ -69,7 +69,7 @@ class LocalEngine:
                 if self._copy is not None:
                     self._copy.close()
                 fresh = ColumnarCopy(None, capture_changes=False, threads=1)
-                fresh.build(bulk=False)
+                fresh.build()
                 self._copy, self._built = fresh, time.monotonic()
             return self._copy
 

@@ -66,7 +66,7 @@ def tick(copy: ColumnarCopy, stats: LoopStats) -> RefreshResult:
 
 
 def run(copy: ColumnarCopy, *, interval: float = 1.0, stop: threading.Event | None = None,
-        stats: LoopStats | None = None) -> LoopStats:
+        stats: LoopStats | None = None, close_connections: bool = True) -> LoopStats:
     """Refresh until `stop` is set. Each pass starts `interval` seconds after the previous one started, at once when
     a batch limit was reached."""
     stop = stop or threading.Event()
@@ -76,7 +76,8 @@ def run(copy: ColumnarCopy, *, interval: float = 1.0, stop: threading.Event | No
         started = time.monotonic()
         more = False
         try:
-            close_old_connections()
+            if close_connections:
+                close_old_connections()
             more = tick(copy, stats).more
             for name in copy.needs_compaction():
                 copy.compact(name)
