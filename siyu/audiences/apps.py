@@ -12,6 +12,7 @@ class AudiencesConfig(AppConfig):
         copy_tables.install()
 
         from siyu.analytics.engine.loop import register_after_refresh
-        from siyu.audiences import membership
+        from siyu.audiences import membership, rfm
 
         register_after_refresh("audiences.membership", membership.after_refresh)
+        register_after_refresh("audiences.rfm", rfm.after_refresh)
