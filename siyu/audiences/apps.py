@@ -12,7 +12,8 @@ class AudiencesConfig(AppConfig):
         copy_tables.install()
 
         from siyu.analytics.engine.loop import register_after_refresh
-        from siyu.audiences import membership, rfm
+        from siyu.audiences import membership, rfm, tag_rules
 
         register_after_refresh("audiences.membership", membership.after_refresh)
         register_after_refresh("audiences.rfm", rfm.after_refresh)
+        register_after_refresh("audiences.tag_rules", tag_rules.after_refresh)
