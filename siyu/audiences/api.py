@@ -16,21 +16,29 @@ from django.utils import timezone
 from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
-from siyu.audiences import export, queries, services
+from siyu.audiences import export, queries, services, tag_rules
 from siyu.audiences.context import owner_scope
 from siyu.audiences.rules import rule_json_schema
 from siyu.audiences.schemas import (
+    CustomerScoreOut,
     ExportQuery,
+    LifecycleRulesIn,
+    LifecycleRulesOut,
     MemberPageOut,
     MembersQuery,
     PreviewIn,
     PreviewOut,
+    RfmOverviewOut,
+    RfmRunOut,
     SegmentDetailOut,
     SegmentIn,
     SegmentOut,
     SegmentPatchIn,
     SnapshotOut,
     StintOut,
+    SuperUserOut,
+    TagRuleIn,
+    TagRuleOut,
 )
 from siyu.core import audit
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -200,3 +208,107 @@ def history(request: HttpRequest, segment_id: int) -> list[dict[str, Any]]:
     return [{"customer_id": s.customer_id, "customer_name": s.customer.name, "entered_at": s.entered_at,
              "left_at": s.left_at} for s in stints]
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RFM, lifecycle, super users, rule tags
+
+
+def _run_out(run: Any) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {f: getattr(run, f) for f in ("id", "as_of", "status", "trigger", "window_days", "customers", "buyers",
+                                         "edges", "cells", "stages", "movement", "stage_movement", "seconds")}
+
+
+@router.get("/rfm", response={200: RfmOverviewOut, **ERRORS},
+            summary="The latest RFM run and the distribution of cells and stages over the caller's customers")
+def rfm_overview(request: HttpRequest) -> dict[str, Any]:
+    overview = queries.rfm_overview(scope_of(request))
+    return {"run": _run_out(overview.run), "cells": dict(overview.cells), "stages": dict(overview.stages),
+            "fresh_as_of": overview.as_of}
+
+
+@router.post("/rfm/runs", response={202: RfmRunOut, **WRITE_ERRORS}, summary="Run RFM and lifecycle now (HQ)")
+def request_rfm_run(request: HttpRequest) -> Status[Any]:
+    run = services.request_rfm_run(scope=scope_of(request), actor=actor_of(request))
+    return Status(202, _run_out(run))
+
+
+@router.get("/customers/{int:customer_id}/scores", response={200: CustomerScoreOut, **ERRORS},
+            summary="A customer's RFM scores and cell, lifecycle stage, super-user score and segments")
+def customer_scores(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    score = queries.customer_score(scope, customer_id)
+    segments = [{"segment_id": m.segment_id, "name": m.segment.name, "entered_at": m.entered_at}
+                for m in queries.customer_segments(scope, customer_id)]
+    if score is None:
+        return {"customer_id": customer_id, "r": 0, "f": 0, "m": 0, "cell": "", "stage": "", "stage_since": None,
+                "recency_days": None, "frequency": 0, "monetary_fen": 0, "super_score": 0.0, "segments": segments}
+    return {"customer_id": customer_id, "segments": segments,
+            **{f: getattr(score, f) for f in ("r", "f", "m", "cell", "stage", "stage_since", "recency_days",
+                                              "frequency", "monetary_fen", "super_score")}}
+
+
+@router.get("/super-users", response={200: list[SuperUserOut], **ERRORS},
+            summary="The caller's customers with the highest super-user scores, explained")
+def super_users(request: HttpRequest, limit: int = 50) -> list[dict[str, Any]]:
+    if not 1 <= limit <= 500:
+        raise ValidationFailed("limit is 1-500", field="limit")
+    people = queries.super_users(scope_of(request), limit=limit)
+    return [{"customer_id": p.customer.pk, "name": p.customer.name, "score": p.score,
+             "explanation": {"orders": p.frequency, "spend_fen": p.monetary_fen, "recency_days": p.recency_days,
+                             "cell": p.cell, "stage": p.stage}} for p in people]
+
+
+@router.get("/lifecycle/rules", response={200: LifecycleRulesOut, **ERRORS}, summary="Lifecycle thresholds")
+def get_lifecycle_rules(request: HttpRequest) -> dict[str, Any]:
+    rules = queries.lifecycle_rules(scope_of(request))
+    return _rules_out(rules)
+
+
+def _rules_out(rules: Any) -> dict[str, Any]:
+    from siyu.audiences.rfm import DEFAULT_WEIGHTS
+
+    return {**{f: getattr(rules, f) for f in services.LIFECYCLE_FIELDS},
+            "super_weights": {**DEFAULT_WEIGHTS, **(rules.super_weights or {})}}
+
+
+@router.put("/lifecycle/rules", response={200: LifecycleRulesOut, **WRITE_ERRORS},
+            summary="Change lifecycle thresholds and super-user weights (HQ)")
+def put_lifecycle_rules(request: HttpRequest, payload: LifecycleRulesIn) -> dict[str, Any]:
+    values = {k: v for k, v in payload.model_dump(exclude={"super_weights"}).items() if v is not None}
+    rules = services.update_lifecycle_rules(scope=scope_of(request), values=values,
+                                            super_weights=payload.super_weights, actor=actor_of(request))
+    return _rules_out(rules)
+
+
+def _tag_rule_out(rule: Any) -> dict[str, Any]:
+    return {"id": rule.pk, "tag_id": rule.tag_id, "tag": rule.tag.name, "kind": rule.kind,
+            "segment_id": rule.segment_id, "event_name": rule.event_name, "event_where": rule.event_where,
+            "expire_days": rule.expire_days, "applied_at": rule.applied_at}
+
+
+@router.get("/tag-rules", response={200: list[TagRuleOut], **ERRORS}, summary="Rule tags")
+def list_tag_rules(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_tag_rule_out(r) for r in tag_rules.tag_rules(scope_of(request))]
+
+
+@router.post("/tag-rules", response={201: TagRuleOut, **WRITE_ERRORS}, summary="Make a tag a rule tag (HQ)")
+def create_tag_rule(request: HttpRequest, payload: TagRuleIn) -> Status[Any]:
+    with rule_field("event"):
+        rule = tag_rules.create_tag_rule(scope=scope_of(request), tag_id=payload.tag_id, kind=payload.kind,
+                                         segment_id=payload.segment_id, event_name=payload.event_name,
+                                         event_where=payload.event_where, expire_days=payload.expire_days,
+                                         actor=actor_of(request))
+    return Status(201, _tag_rule_out(rule))
+
+
+@router.delete("/tag-rules/{int:rule_id}", response={204: None, **WRITE_ERRORS}, summary="Remove a tag's rule (HQ)")
+def delete_tag_rule(request: HttpRequest, rule_id: int) -> Status[None]:
+    scope = scope_of(request)
+    found = next((r for r in tag_rules.tag_rules(scope) if r.pk == rule_id), None)
+    if found is None:
+        raise NotFound(f"tag rule {rule_id} not found", field="rule_id")
+    tag_rules.delete_tag_rule(scope=scope, tag_rule=found, actor=actor_of(request))
+    return Status(204, None)

@@ -186,3 +186,76 @@ def customer_segments(scope: Scope, customer_id: int) -> list[SegmentMembership]
     visible = segments(scope).values("pk")
     return list(SegmentMembership.objects.filter(customer=customer, left_at__isnull=True, segment_id__in=visible)
                 .select_related("segment").order_by("-entered_at"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RFM, lifecycle, super users
+
+
+@dataclass(frozen=True)
+class RfmOverview:
+    run: Any
+    cells: list[tuple[str, int]]
+    stages: list[tuple[str, int]]
+    as_of: datetime | None
+
+
+def latest_run(scope: Scope) -> Any:
+    from siyu.audiences.models import RfmRun
+
+    return RfmRun.objects.filter(enterprise_id=scope.enterprise_id, status="done").order_by("-as_of", "-id").first()
+
+
+def pending_run(scope: Scope) -> Any:
+    from siyu.audiences.models import RfmRun
+
+    return RfmRun.objects.filter(enterprise_id=scope.enterprise_id, status__in=["requested", "running"]).first()
+
+
+def rfm_overview(scope: Scope, *, engine: Engine | None = None) -> RfmOverview:
+    """The latest scores' distribution over the viewer's customers (cells and stages)."""
+    engine = engine or get_engine()
+    where, params = customer_scope_sql(scope, "c")
+    base = f"FROM customer_scores s JOIN customers c ON c.id = s.customer_id WHERE {where}"  # noqa: S608
+    cells = engine.query(f"SELECT s.cell, count(*) {base} GROUP BY s.cell ORDER BY 2 DESC", params)  # noqa: S608
+    stages = engine.query(f"SELECT s.stage, count(*) {base} GROUP BY s.stage ORDER BY 2 DESC", params)  # noqa: S608
+    return RfmOverview(latest_run(scope), [(str(k or "none"), int(n)) for k, n in cells.rows],
+                       [(str(k or "none"), int(n)) for k, n in stages.rows], cells.as_of)
+
+
+@dataclass(frozen=True)
+class SuperUser:
+    customer: Customer
+    score: float
+    frequency: int
+    monetary_fen: int
+    recency_days: int | None
+    cell: str
+    stage: str
+
+
+def super_users(scope: Scope, *, limit: int = 50, engine: Engine | None = None) -> list[SuperUser]:
+    engine = engine or get_engine()
+    where, params = customer_scope_sql(scope, "c")
+    answer = engine.query(
+        f"SELECT s.customer_id, s.super_score, s.frequency, s.monetary_fen, s.recency_days, s.cell, s.stage "  # noqa: S608
+        f"FROM customer_scores s JOIN customers c ON c.id = s.customer_id WHERE {where} "
+        f"ORDER BY s.super_score DESC, s.customer_id LIMIT ?", [*params, limit])
+    people = {c.pk: c for c in _customers_by_id(scope, [int(r[0]) for r in answer.rows])}
+    return [SuperUser(people[int(r[0])], float(r[1]), int(r[2] or 0), int(r[3] or 0),
+                      int(r[4]) if r[4] is not None else None, str(r[5] or ""), str(r[6] or ""))
+            for r in answer.rows if int(r[0]) in people]
+
+
+def customer_score(scope: Scope, customer_id: int) -> Any:
+    """A visible customer's RFM, lifecycle stage and super-user score (None before the first run)."""
+    from siyu.audiences.models import CustomerScore
+
+    customer = customer_queries.get_customer(scope, customer_id)
+    return CustomerScore.objects.filter(customer=customer).first()
+
+
+def lifecycle_rules(scope: Scope) -> Any:
+    from siyu.audiences.rfm import rules_for
+
+    return rules_for(scope.enterprise_id)

@@ -104,3 +104,89 @@ class StintOut(Schema):
 class SnapshotOut(Schema):
     members: int
     moved: int
+
+
+class RfmRunOut(Schema):
+    id: int
+    as_of: datetime
+    status: str
+    trigger: str
+    window_days: int
+    customers: int
+    buyers: int
+    edges: dict[str, Any]
+    cells: dict[str, int]
+    stages: dict[str, int]
+    movement: dict[str, dict[str, int]]
+    stage_movement: dict[str, dict[str, int]]
+    seconds: float
+
+
+class RfmOverviewOut(Schema):
+    run: RfmRunOut | None
+    cells: dict[str, int]
+    stages: dict[str, int]
+    fresh_as_of: datetime | None
+
+
+class CustomerScoreOut(Schema):
+    customer_id: int
+    r: int
+    f: int
+    m: int
+    cell: str
+    stage: str
+    stage_since: datetime | None
+    recency_days: int | None
+    frequency: int
+    monetary_fen: int
+    super_score: float
+    segments: list[dict[str, Any]]
+
+
+class SuperUserOut(Schema):
+    customer_id: int
+    name: str
+    score: float
+    explanation: dict[str, Any]
+
+
+class LifecycleRulesIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    new_days: int | None = Field(default=None, ge=1, le=3650)
+    active_days: int | None = Field(default=None, ge=1, le=3650)
+    silent_days: int | None = Field(default=None, ge=1, le=3650)
+    at_risk_days: int | None = Field(default=None, ge=1, le=3650)
+    rfm_window_days: int | None = Field(default=None, ge=1, le=3650)
+    super_weights: dict[str, float] | None = None
+
+
+class LifecycleRulesOut(Schema):
+    new_days: int
+    active_days: int
+    silent_days: int
+    at_risk_days: int
+    rfm_window_days: int
+    super_weights: dict[str, float]
+
+
+class TagRuleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    tag_id: int = Field(ge=1)
+    kind: Literal["segment", "event"]
+    segment_id: int | None = Field(default=None, ge=1)
+    event_name: str = Field(default="", max_length=64)
+    event_where: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
+    expire_days: int = Field(default=0, ge=0, le=3650)
+
+
+class TagRuleOut(Schema):
+    id: int
+    tag_id: int
+    tag: str
+    kind: str
+    segment_id: int | None
+    event_name: str
+    event_where: list[dict[str, Any]]
+    expire_days: int
+    applied_at: datetime | None

@@ -15,7 +15,7 @@ from siyu.audiences.models import Segment, SegmentKind, SegmentMembership
 from siyu.audiences.queries import check_can_create, check_can_edit
 from siyu.core import audit
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, NotFound, ValidationFailed
+from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.customers.services import EventInput, append_events
 from siyu.org import queries as org_queries
 from siyu.org.models import Role
@@ -177,3 +177,54 @@ def _apply(segment: Segment, *, entered: Sequence[int], left: Sequence[int], at:
 def _event(name: str, segment: Segment, stint_id: int | None, customer_id: int, at: datetime) -> EventInput:
     return EventInput(name=name, occurred_at=at, idempotency_key=f"{name}:{stint_id}", customer_id=customer_id,
                       properties={"segment_id": segment.pk, "segment": segment.name[:80]})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RFM runs and lifecycle rules
+
+
+@transaction.atomic
+def request_rfm_run(*, scope: Scope, actor: Actor = None) -> Any:
+    """Ask the analytics process for an RFM + lifecycle run now (it picks the request up within a second)."""
+    from siyu.audiences.models import RfmRun
+
+    if not scope.is_hq:
+        raise PermissionDenied("RFM runs are started by HQ")
+    pending = RfmRun.objects.filter(enterprise_id=scope.enterprise_id, status__in=["requested", "running"]).first()
+    if pending is not None:
+        return pending
+    run = RfmRun.objects.create(enterprise_id=scope.enterprise_id, as_of=timezone.now(), status="requested",
+                                trigger="manual", requested_at=timezone.now())
+    audit.record(actor=actor, action="rfm.request", target_type="rfm_run", target_id=run.pk)
+    return run
+
+
+LIFECYCLE_FIELDS = ("new_days", "active_days", "silent_days", "at_risk_days", "rfm_window_days")
+
+
+@transaction.atomic
+def update_lifecycle_rules(*, scope: Scope, values: dict[str, int], super_weights: dict[str, float] | None = None,
+                           actor: Actor = None) -> Any:
+    from siyu.audiences.models import LifecycleRules
+
+    if not scope.is_hq:
+        raise PermissionDenied("lifecycle rules are HQ's")
+    rules, _created = LifecycleRules.objects.get_or_create(enterprise_id=scope.enterprise_id)
+    for name, value in values.items():
+        if name not in LIFECYCLE_FIELDS:
+            raise ValidationFailed(f"unknown rule {name!r}", field=name)
+        if not isinstance(value, int) or not 1 <= value <= 3650:
+            raise ValidationFailed("days must be 1-3650", field=name)
+        setattr(rules, name, value)
+    if not rules.active_days <= rules.silent_days <= rules.at_risk_days:
+        raise ValidationFailed("active ≤ silent ≤ at risk days", field="silent_days")
+    if super_weights is not None:
+        known = {"spend", "repeat", "engagement", "referrals", "paid_member"}
+        bad = [k for k, v in super_weights.items() if k not in known or not 0 <= float(v) <= 1]
+        if bad:
+            raise ValidationFailed(f"weights are 0-1 for {sorted(known)}", field=f"super_weights.{bad[0]}")
+        rules.super_weights = {k: float(v) for k, v in super_weights.items()}
+    rules.save()
+    audit.record(actor=actor, action="lifecycle.rules", target_type="lifecycle_rules", target_id=rules.pk,
+                 changes={**values, **({"super_weights": super_weights} if super_weights else {})})
+    return rules
