@@ -192,6 +192,15 @@ GET    /api/audiences/segments/{segment}/members                 ok    ok    ok 
 GET    /api/audiences/segments/{segment}/export                  ok    ok    ok    403   401   404   401
 POST   /api/audiences/segments/{static_segment}/snapshot         ok    ok    ok    403   401   404   401
 GET    /api/audiences/segments/{segment}/history                 ok    ok    ok    ok    401   404   401
+GET    /api/audiences/rfm                                        ok    ok    ok    ok    401   ok    401
+POST   /api/audiences/rfm/runs                                   ok    403   403   403   401   ok    401
+GET    /api/audiences/customers/{customer}/scores                ok    ok    ok    ok    401   404   401
+GET    /api/audiences/super-users                                ok    ok    ok    ok    401   ok    401
+GET    /api/audiences/lifecycle/rules                            ok    ok    ok    ok    401   ok    401
+PUT    /api/audiences/lifecycle/rules                            ok    403   403   403   401   ok    401
+GET    /api/audiences/tag-rules                                  ok    ok    ok    ok    401   ok    401
+POST   /api/audiences/tag-rules                                  ok    403   403   403   401   404   401
+DELETE /api/audiences/tag-rules/{tag_rule}                       ok    403   403   403   401   404   401
 """
 
 
@@ -298,6 +307,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/audiences/segments/preview": lambda w: {"rule": {"version": 1, "root": {
         "type": "gender", "values": ["female"]}}},
     "PATCH /api/audiences/segments/{segment}": lambda w: {"name": "一店老顾客"},
+    "PUT /api/audiences/lifecycle/rules": lambda w: {"active_days": 20},
+    "POST /api/audiences/tag-rules": lambda w: {"tag_id": w["tag"], "kind": "event", "event_name": "check_in",
+                                                "expire_days": 7},
     "POST /api/admin/presales": lambda w: {
         "name": "端午预售", "sku_id": w["sku"], "price_fen": 1990, "deposit_fen": 500, "deposit_starts_at": _later(0),
         "deposit_ends_at": _later(2), "balance_starts_at": _later(3), "balance_ends_at": _later(5)},

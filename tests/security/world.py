@@ -209,6 +209,10 @@ def _audiences(world: World) -> None:
     world.ids["static_segment"] = audiences.create_segment(
         scope=world.hq, name="一店名单", rule=rule, kind="static", store_id=store,
         members=[world["customer"], world["customer2"]]).pk
+    from siyu.audiences import tag_rules
+
+    world.ids["tag_rule"] = tag_rules.create_tag_rule(scope=world.hq, tag_id=world["spare_tag"], kind="event",
+                                                      event_name="check_in", expire_days=30).pk
 
 
 def build_world(org: Org) -> World:
