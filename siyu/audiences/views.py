@@ -234,3 +234,105 @@ def segment_snapshot(request: HttpRequest, segment_id: int) -> HttpResponse:
     except (ValidationFailed, EngineUnavailable) as exc:
         messages.error(request, exc.message)
     return redirect("audiences:detail", segment_id=segment.pk)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RFM, lifecycle, super users, rule tags
+
+
+def _rfm_context(request: HttpRequest, scope: Scope) -> dict[str, Any]:
+    from siyu.audiences.builder import rfm_cell_labels, stage_labels
+    from siyu.audiences.rules import LIFECYCLE_STAGES, RFM_CELLS
+
+    context: dict[str, Any] = {"is_hq": scope.is_hq, "rules": queries.lifecycle_rules(scope),
+                               "pending": queries.pending_run(scope)}
+    try:
+        overview = queries.rfm_overview(scope)
+        context["overview"] = overview
+        supers = queries.super_users(scope, limit=20)
+    except EngineUnavailable as exc:
+        context["error"] = exc.message
+        return context
+    cells, stages = rfm_cell_labels(), stage_labels()
+    context["supers"] = [{"s": s, "cell": cells.get(s.cell, "")} for s in supers]
+    run = overview.run
+    movement = run.stage_movement if run else {}
+    order = ["none", *LIFECYCLE_STAGES]
+    context["chart"] = {
+        "cells": [{"name": cells.get(k, _("No purchase")), "value": n} for k, n in overview.cells],
+        "stages": [{"name": stages.get(k, k), "value": n} for k, n in overview.stages],
+        "moves": {"labels": [stages.get(k, _("Before")) for k in order],
+                  "data": [[j, i, (movement.get(a) or {}).get(b, 0)] for i, a in enumerate(order)
+                           for j, b in enumerate(order)]},
+    }
+    context["cell_rows"] = [(cells.get(k, _("No purchase")), n) for k, n in overview.cells]
+    context["cell_labels"] = cells
+    context["stage_labels"] = stages
+    context["cell_order"] = RFM_CELLS
+    return context
+
+
+@console_view
+def rfm_page(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if request.method == "POST":
+        if not scope.is_hq:
+            raise PermissionDenied(_("RFM runs and lifecycle rules are HQ's."))
+        if request.POST.get("action") == "run":
+            services.request_rfm_run(scope=scope, actor=request.user)
+            messages.success(request, _("An RFM and lifecycle run was requested; it starts within seconds."))
+            return redirect("audiences:rfm")
+        try:
+            values = {f: int(request.POST[f]) for f in services.LIFECYCLE_FIELDS if request.POST.get(f, "").strip()}
+            services.update_lifecycle_rules(scope=scope, values=values, actor=request.user)
+        except (ValueError, ValidationFailed) as exc:
+            context = _rfm_context(request, scope)
+            context["form_error"] = getattr(exc, "message", _("Days are whole numbers."))
+            return render(request, "audiences/rfm.html", context, status=422)
+        messages.success(request, _("Lifecycle rules saved; they apply from the next run."))
+        return redirect("audiences:rfm")
+    return render(request, "audiences/rfm.html", _rfm_context(request, scope))
+
+
+@console_view
+def tag_rule_list(request: HttpRequest) -> HttpResponse:
+    from siyu.audiences import tag_rules
+    from siyu.customers import queries as customer_queries
+
+    scope = scope_of(request)
+    error = ""
+    if request.method == "POST":
+        if not scope.is_hq:
+            raise PermissionDenied(_("Rule tags are HQ's."))
+        try:
+            kind = request.POST.get("kind", "segment")
+            if not request.POST.get("tag", "").isdigit():
+                raise ValidationFailed(_("Choose a tag."), field="tag")
+            tag_rules.create_tag_rule(
+                scope=scope, tag_id=int(request.POST.get("tag") or 0), kind=kind,
+                segment_id=int(request.POST.get("segment") or 0) or None,
+                event_name=request.POST.get("event_name", ""),
+                expire_days=int(request.POST.get("expire_days") or 0), actor=request.user)
+        except (ValueError, ValidationFailed) as exc:
+            error = getattr(exc, "message", _("Choose a tag."))
+        else:
+            messages.success(request, _("Rule tag saved; holders follow within a minute."))
+            return redirect("audiences:tag_rules")
+    context = {"rules": tag_rules.tag_rules(scope), "is_hq": scope.is_hq, "error": error,
+               "tags": customer_queries.tags(scope), "segments": queries.segments(scope),
+               "events": builder_context(scope)["events"]}
+    return render(request, "audiences/tag_rules.html", context, status=422 if error else 200)
+
+
+@console_view
+@require_POST
+def tag_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
+    from siyu.audiences import tag_rules
+
+    scope = scope_of(request)
+    found = next((r for r in tag_rules.tag_rules(scope) if r.pk == rule_id), None)
+    if found is None:
+        raise NotFound("tag rule not found")
+    tag_rules.delete_tag_rule(scope=scope, tag_rule=found, actor=request.user)
+    messages.success(request, _("Rule removed; the tag stays on its holders."))
+    return redirect("audiences:tag_rules")

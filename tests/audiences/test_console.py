@@ -76,3 +76,42 @@ def test_store_staff_read_but_do_not_build(org: Org) -> None:
     client = _client(org.n1_staff)
     assert client.get("/audiences/").status_code == 200
     assert client.get("/audiences/new/").status_code == 403
+
+
+def test_rfm_page_shows_distribution_super_users_and_rules(org: Org, viewers: list[int], copy: Any) -> None:
+    from siyu.audiences import rfm
+    from tests.audiences.data import Dataset as _Dataset
+    from tests.audiences.data import Written, add_order
+
+    written = Written(_Dataset(), {"v0": viewers[0]})
+    add_order(written, org.enterprise.pk, "v0", status="completed", paid_at=timezone.now() - timedelta(days=3),
+              paid_fen=12345)
+    copy.build()
+    from siyu.analytics.engine import CopyEngine, set_engine
+
+    rfm.run_rfm(copy, org.enterprise.pk)
+    copy.refresh()
+    set_engine(CopyEngine(copy))
+    client = _client(org.hq)
+    page = client.get("/audiences/rfm/").content.decode()
+    assert 'id="super-users"' in page and "浏览者0" in page and "¥123.45" in page
+    assert 'id="rfm-data"' in page
+    saved = client.post("/audiences/rfm/", {"action": "rules", "active_days": "45", "silent_days": "60",
+                                            "at_risk_days": "120", "new_days": "30", "rfm_window_days": "365"})
+    assert saved.status_code == 302
+    bad = client.post("/audiences/rfm/", {"action": "rules", "active_days": "90", "silent_days": "60"})
+    assert bad.status_code == 422
+    assert _client(org.n1_manager).post("/audiences/rfm/", {"action": "run"}).status_code == 403
+
+
+def test_tag_rules_page(org: Org) -> None:
+    from tests.factories import TagFactory, TagGroupFactory
+
+    tag = TagFactory.create(group=TagGroupFactory.create(enterprise=org.enterprise, name="规则"), name="签到达人")
+    client = _client(org.hq)
+    made = client.post("/audiences/tag-rules/", {"tag": tag.pk, "kind": "event", "event_name": "check_in",
+                                                 "expire_days": "7"})
+    assert made.status_code == 302
+    assert "签到达人" in client.get("/audiences/tag-rules/").content.decode()
+    again = client.post("/audiences/tag-rules/", {"tag": tag.pk, "kind": "event", "event_name": "check_in"})
+    assert again.status_code == 422
