@@ -478,6 +478,11 @@ POST   /audiences/{segment}/delete/                              ok    ok    ok 
 POST   /audiences/{static_segment}/snapshot/                     ok    ok    ok    403   login 404   login
 GET    /audiences/{segment}/export.csv                           ok    ok    ok    403   login 404   login
 GET    /audiences/{segment}/export.xlsx                          ok    ok    ok    403   login 404   login
+GET    /audiences/rfm/                                           ok    ok    ok    ok    login ok    login
+POST   /audiences/rfm/                                           ok    403   403   403   login ok    login
+GET    /audiences/tag-rules/                                     ok    ok    ok    ok    login ok    login
+POST   /audiences/tag-rules/                                     ok    403   403   403   login ok    login
+POST   /audiences/tag-rules/{tag_rule}/delete/                   ok    403   403   403   login 404   login
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
