@@ -316,13 +316,17 @@ def _due_nightly(enterprise_id: int, now: datetime) -> bool:
 
 def after_refresh(copy: ColumnarCopy, result: RefreshResult) -> None:
     """The loop hook: requested runs first, then the nightly one, then touched customers' stages."""
+    from siyu.customers.models import Customer
     from siyu.org.models import Enterprise
 
     now = timezone.now()
     for requested in RfmRun.objects.filter(status="requested").order_by("id")[:5]:
         run_rfm(copy, requested.enterprise_id, now=now, trigger="manual", run=requested)
     for enterprise_id in Enterprise.objects.values_list("id", flat=True):
-        if _due_nightly(enterprise_id, now) and RfmRun.objects.filter(enterprise_id=enterprise_id).exists():
-            run_rfm(copy, enterprise_id, now=now, trigger="nightly")
+        first = not RfmRun.objects.filter(enterprise_id=enterprise_id).exists()
+        if first and not Customer.objects.filter(enterprise_id=enterprise_id).exists():
+            continue
+        if first or _due_nightly(enterprise_id, now):
+            run_rfm(copy, enterprise_id, now=now, trigger="first" if first else "nightly")
         elif len(result.touched):
             update_touched_stages(copy, enterprise_id, now=now)
