@@ -37,6 +37,7 @@ class Compiler:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.params: list[Any] = []
+        self.negated = 0  # inside a NOT: NULL must read as FALSE, or NOT NULL would drop the row
 
     def add(self, *values: Any) -> None:
         self.params.extend(values)
@@ -52,13 +53,22 @@ class Compiler:
         return "(" + f" {node.op.upper()} ".join(parts) + ")"
 
     def _not(self, node: r.Not) -> str:
-        return f"(NOT {self.condition(node.condition)})"
+        self.negated += 1
+        try:
+            return f"(NOT {self.condition(node.condition)})"
+        finally:
+            self.negated -= 1
+
+    def _sure(self, expr: str) -> str:
+        """A column test as two-valued logic. Outside a NOT a NULL already drops the row (as FALSE would), and the
+        bare comparison lets DuckDB push the filter into the scan."""
+        return f"COALESCE({expr}, FALSE)" if self.negated else expr
 
     # -- profile -------------------------------------------------------------------------------------------------
 
     def _in_list(self, column: str, values: list[Any]) -> str:
         self.add(*values)
-        return f"COALESCE({column} IN ({_marks(values)}), FALSE)"
+        return self._sure(f"{column} IN ({_marks(values)})")
 
     def _gender(self, node: r.Gender) -> str:
         return self._in_list("c.gender", list(node.values))
@@ -72,7 +82,7 @@ class Compiler:
         if earliest is not None:
             parts.append("c.birthday > ?")
             self.add(earliest)
-        return f"COALESCE({' AND '.join(parts)}, FALSE)"
+        return self._sure(f"({' AND '.join(parts)})")
 
     def _region(self, node: r.Region) -> str:
         if node.op == "in":
@@ -81,7 +91,7 @@ class Compiler:
         for value in node.values:
             parts.append("c.region LIKE ? ESCAPE '\\'")
             self.add(_like_prefix(value))
-        return f"COALESCE(({' OR '.join(parts)}), FALSE)"
+        return self._sure(f"({' OR '.join(parts)})")
 
     def _home_store(self, node: r.HomeStore) -> str:
         return self._in_list("c.home_store_id", list(node.store_ids))
@@ -90,7 +100,7 @@ class Compiler:
         return self._in_list("c.created_source", list(node.values))
 
     def _created(self, node: r.Created) -> str:
-        return f"COALESCE({self._bounds('c.created_at', self.ctx.bounds(node.window)) or 'TRUE'}, FALSE)"
+        return self._sure(f"({self._bounds('c.created_at', self.ctx.bounds(node.window)) or 'TRUE'})")
 
     def _bounds(self, column: str, bounds: Bounds) -> str:
         parts = []
@@ -109,7 +119,7 @@ class Compiler:
             return "c.id IN (SELECT customer_id FROM relationships WHERE status = 'active')"
         if node.via == "oa":
             return "c.id IN (SELECT customer_id FROM oa_followers WHERE subscribed AND customer_id IS NOT NULL)"
-        return "COALESCE(c.has_phone, FALSE)"
+        return self._sure("c.has_phone")
 
     def _opted_out(self, node: r.OptedOut) -> str:
         return ("c.id IN (SELECT customer_id FROM events WHERE name IN ('opted_out', 'opted_in') "
@@ -163,11 +173,15 @@ class Compiler:
     def _counted(self, source: str, count: r.Count, measure: str = "count(*)") -> str:
         """Customers whose `measure` over `source` (a SELECT ... customer_id ... without GROUP BY) meets `count`."""
         if count.op == "gte":
-            if count.value == 0:
-                return "TRUE"
+            if count.value == 0:  # everyone; the source stays in the text so its parameters still line up
+                return f"(c.id IN ({source}) OR TRUE)"
+            if count.value == 1 and measure == "count(*)":
+                return f"c.id IN ({source})"
             self.add(count.value)
             return f"c.id IN ({source} GROUP BY customer_id HAVING {measure} >= ?)"
         if count.op == "lte":
+            if count.value == 0 and measure == "count(*)":
+                return f"c.id NOT IN ({source})"
             self.add(count.value)
             return f"c.id NOT IN ({source} GROUP BY customer_id HAVING {measure} > ?)"
         if count.value == 0:

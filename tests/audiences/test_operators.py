@@ -161,6 +161,8 @@ CASES: list[tuple[str, Any, set[str]]] = [
      {"dan", "eve"}),
     ("at most once in 30 days", lambda i: _ev("page_viewed", count={"op": "lte", "value": 1},
                                               window={"last_days": 30}), {"bob", "cai", "dan", "eve"}),
+    ("at least zero times is everyone", lambda i: _ev("page_viewed", count={"op": "gte", "value": 0},
+                                                      window={"last_days": 30}), {"ann", "bob", "cai", "dan", "eve"}),
     ("exactly twice all time", lambda i: _ev("page_viewed", count={"op": "eq", "value": 3}), {"ann"}),
     ("property not equal", lambda i: _ev("page_viewed", where=[{"property": "path", "op": "neq", "value": "/promo"}]),
      {"bob"}),
