@@ -115,3 +115,20 @@ def test_tag_rules_page(org: Org) -> None:
     assert "签到达人" in client.get("/audiences/tag-rules/").content.decode()
     again = client.post("/audiences/tag-rules/", {"tag": tag.pk, "kind": "event", "event_name": "check_in"})
     assert again.status_code == 422
+
+
+def test_pages_speak_chinese_and_english(org: Org) -> None:
+    client = _client(org.hq)
+    chinese = client.get("/audiences/").content.decode()
+    assert "人群包" in chinese and "新建人群包" in chinese and "RFM 与生命周期" in chinese
+    import re
+
+    builder = client.get("/audiences/new/").content.decode()
+    found = re.search(r'<script id="builder-options" type="application/json">(.*?)</script>', builder, re.S)
+    assert found is not None
+    options = json.loads(found.group(1))
+    assert options["types"]["event"] == "做过某行为"  # the builder's words come from the catalog too
+    assert {"value": "important_value", "label": "重要价值"} in options["cells"]
+    client.cookies["django_language"] = "en"
+    english = client.get("/audiences/").content.decode()
+    assert "New segment" in english and "人群包" not in english
