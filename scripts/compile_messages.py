@@ -1,4 +1,4 @@
-"""Compile every siyu/locale/*/LC_MESSAGES/*.po (and each app's siyu/<app>/locale/...) into its .mo with polib, so GNU gettext is not needed.
+"""Compile every siyu/locale/*/LC_MESSAGES/*.po and siyu/<app>/locale/*/LC_MESSAGES/*.po into its .mo with polib, so GNU gettext is not needed.
 
     .venv/bin/python scripts/compile_messages.py          # compile
     .venv/bin/python scripts/compile_messages.py --check  # exit 1 when a .mo is missing or stale
