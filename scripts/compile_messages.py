@@ -1,4 +1,5 @@
-"""Compile every siyu/locale/*/LC_MESSAGES/*.po and siyu/<app>/locale/*/LC_MESSAGES/*.po into its .mo with polib, so GNU gettext is not needed.
+"""Compile every siyu/locale/*/LC_MESSAGES/*.po and siyu/<app>/locale/*/LC_MESSAGES/*.po into its .mo with
+polib, so GNU gettext is not needed.
 
     .venv/bin/python scripts/compile_messages.py          # compile
     .venv/bin/python scripts/compile_messages.py --check  # exit 1 when a .mo is missing or stale
