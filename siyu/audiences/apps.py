@@ -17,3 +17,8 @@ class AudiencesConfig(AppConfig):
         register_after_refresh("audiences.membership", membership.after_refresh)
         register_after_refresh("audiences.rfm", rfm.after_refresh)
         register_after_refresh("audiences.tag_rules", tag_rules.after_refresh)
+
+        from siyu.audiences.views import profile_scores
+        from siyu.console.hooks import register_profile_section
+
+        register_profile_section("audiences", profile_scores)

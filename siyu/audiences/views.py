@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -336,3 +337,17 @@ def tag_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     tag_rules.delete_tag_rule(scope=scope, tag_rule=found, actor=request.user)
     messages.success(request, _("Rule removed; the tag stays on its holders."))
     return redirect("audiences:tag_rules")
+
+
+def profile_scores(request: HttpRequest, scope: Scope, customer_id: int) -> SafeString | str:
+    """The customer profile's section: RFM cell and scores, lifecycle stage, super-user score, current segments."""
+    from django.template.loader import render_to_string
+
+    from siyu.audiences.builder import rfm_cell_labels, stage_labels
+
+    score = queries.customer_score(scope, customer_id)
+    memberships = queries.customer_segments(scope, customer_id)
+    context = {"score": score, "memberships": memberships,
+               "cell": rfm_cell_labels().get(score.cell, "") if score else "",
+               "stage": stage_labels().get(score.stage, "") if score else ""}
+    return render_to_string("audiences/_profile.html", context, request=request)

@@ -96,6 +96,8 @@ def test_rfm_page_shows_distribution_super_users_and_rules(org: Org, viewers: li
     page = client.get("/audiences/rfm/").content.decode()
     assert 'id="super-users"' in page and "浏览者0" in page and "¥123.45" in page
     assert 'id="rfm-data"' in page
+    profile = client.get(f"/customers/{viewers[0]}/").content.decode()
+    assert 'id="customer-scores"' in profile and "¥123.45" in profile  # the profile shows RFM and lifecycle
     saved = client.post("/audiences/rfm/", {"action": "rules", "active_days": "45", "silent_days": "60",
                                             "at_risk_days": "120", "new_days": "30", "rfm_window_days": "365"})
     assert saved.status_code == 302
