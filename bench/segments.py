@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     built = copy.build()
     print(f"copy built in {built.seconds:.1f}s ({sum(built.inserted.values()):,} rows)", flush=True)
     result = rfm.run_rfm(copy, ent)
-    copy.refresh()
+    while copy.refresh().more:  # the new scores reach the copy's mirror in batches
+        pass
     print(f"rfm {result.rfm_s:.2f}s, lifecycle {result.lifecycle_s:.2f}s, persisted in {result.persist_s:.1f}s",
           flush=True)
 

@@ -17,5 +17,6 @@ def install() -> None:
         (Col("id", "BIGINT", nullable=False), Col("customer_id", "BIGINT", nullable=False),
          Col("enterprise_id", "BIGINT"), Col("recency_days", "BIGINT"), Col("frequency", "BIGINT"),
          Col("monetary_fen", "BIGINT"), Col("r", "BIGINT"), Col("f", "BIGINT"), Col("m", "BIGINT"),
-         Col("cell", "VARCHAR"), Col("stage", "VARCHAR"), Col("super_score", "DOUBLE")),
+         Col("cell", "VARCHAR"), Col("stage", "VARCHAR"), Col("stage_since", "TIMESTAMP"),
+         Col("super_score", "DOUBLE")),
     ))

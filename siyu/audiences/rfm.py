@@ -73,23 +73,23 @@ def _utc(moment: datetime) -> datetime:
 
 def _base_sql(touched_only: bool) -> str:
     system = ", ".join(f"'{name}'" for name in SYSTEM_EVENTS)
-    touched = " AND c.id IN (SELECT customer_id FROM _touched)" if touched_only else ""
+    touched = " AND {col} IN (SELECT customer_id FROM _touched)" if touched_only else ""
     return f"""
 WITH buys AS (
   SELECT o.customer_id, count(*) AS f, sum(o.paid_fen - o.refunded_fen) AS m, max(o.paid_at) AS last_buy
   FROM orders o
   WHERE o.enterprise_id = ? AND o.paid_at IS NOT NULL AND o.status <> 'refunded' AND o.customer_id IS NOT NULL
-    AND o.paid_at >= ? AND o.paid_at <= ?
+    AND o.paid_at >= ? AND o.paid_at <= ?{touched.format(col="o.customer_id")}
   GROUP BY o.customer_id
 ), acts AS (
   SELECT customer_id, max(occurred_at) AS last_act, count(*) FILTER (WHERE occurred_at >= ?) AS engaged
-  FROM events WHERE enterprise_id = ? AND name NOT IN ({system}) AND occurred_at <= ?
+  FROM events WHERE enterprise_id = ? AND name NOT IN ({system}) AND occurred_at <= ?{touched.format(col="customer_id")}
   GROUP BY customer_id
 )
 SELECT c.id AS customer_id, c.created_at, b.f, b.m, b.last_buy, a.last_act, COALESCE(a.engaged, 0) AS engaged,
        date_diff('second', b.last_buy, ?) / 86400 AS recency_days
 FROM customers c LEFT JOIN buys b ON b.customer_id = c.id LEFT JOIN acts a ON a.customer_id = c.id
-WHERE c.enterprise_id = ? AND c.merged_into_id IS NULL{touched}"""
+WHERE c.enterprise_id = ? AND c.merged_into_id IS NULL{touched.format(col="c.id")}"""
 
 
 def _base_params(enterprise_id: int, now: datetime, window_days: int) -> list[Any]:
@@ -98,8 +98,9 @@ def _base_params(enterprise_id: int, now: datetime, window_days: int) -> list[An
             enterprise_id]
 
 
-def quintile_edges(engine: CopyEngine, enterprise_id: int, now: datetime, window_days: int) -> dict[str, list[float]]:
-    answer = engine.query(
+def quintile_edges(copy: ColumnarCopy, enterprise_id: int, now: datetime, window_days: int
+                   ) -> dict[str, list[float]]:
+    answer = CopyEngine(copy).query(
         f"SELECT quantile_cont(recency_days, 0.2), quantile_cont(recency_days, 0.4), "
         f"quantile_cont(recency_days, 0.6), quantile_cont(recency_days, 0.8), "
         f"quantile_cont(f, 0.2), quantile_cont(f, 0.4), quantile_cont(f, 0.6), quantile_cont(f, 0.8), "
@@ -111,20 +112,23 @@ def quintile_edges(engine: CopyEngine, enterprise_id: int, now: datetime, window
     return {"r": values[0:4], "f": values[4:8], "m": values[8:12]}
 
 
-def _score_sql(touched_only: bool) -> str:
+def _cells_sql() -> str:
+    cases = " ".join(
+        f"WHEN (rs >= 3) = {str(r).upper()} AND (fs >= 3) = {str(f).upper()} AND (ms >= 3) = {str(m).upper()} "
+        f"THEN '{cell}'" for (r, f, m), cell in CELLS.items())
+    return f"CASE WHEN f IS NULL THEN '' {cases} END"
+
+
+def _scores_sql(touched_only: bool) -> str:
+    """The RFM scores, cell and super-user score of every (touched) live customer: one row each."""
     higher = " + ".join("CASE WHEN {col} > ? THEN 1 ELSE 0 END" for _ in range(4))
     lower = " + ".join("CASE WHEN recency_days < ? THEN 1 ELSE 0 END" for _ in range(4))
     return f"""
-SELECT s.*, CASE WHEN s.f IS NULL THEN '' ELSE
-         CASE WHEN s.rs >= 3 THEN 'H' ELSE 'L' END || CASE WHEN s.fs >= 3 THEN 'H' ELSE 'L' END
-         || CASE WHEN s.ms >= 3 THEN 'H' ELSE 'L' END END AS highs,
-       CASE WHEN s.f IS NULL AND s.created_at >= ? THEN 'new'
-            WHEN s.last_activity >= ? THEN 'active'
-            WHEN s.last_activity >= ? THEN 'silent'
-            WHEN s.last_activity >= ? THEN 'at_risk'
-            ELSE 'churned' END AS base_stage,
-       COALESCE(percent_rank() OVER (ORDER BY COALESCE(s.m, 0)), 0) AS pr_spend,
-       COALESCE(percent_rank() OVER (ORDER BY s.engaged), 0) AS pr_engaged
+SELECT s.customer_id, s.created_at, s.f, s.m, s.recency_days, s.rs, s.fs, s.ms, s.last_activity,
+       {_cells_sql()} AS cell,
+       round(100 * (? * COALESCE(percent_rank() OVER (ORDER BY COALESCE(s.m, 0)), 0)
+                    + ? * CASE WHEN COALESCE(s.f, 0) > 0 THEN (s.f - 1) / s.f ELSE 0 END
+                    + ? * COALESCE(percent_rank() OVER (ORDER BY s.engaged), 0)) / ?, 1) AS super_score
 FROM (
   SELECT base.*,
          CASE WHEN f IS NULL THEN 0 ELSE 1 + {lower} END AS rs,
@@ -135,103 +139,108 @@ FROM (
 ) s"""
 
 
-def _cell(highs: str) -> str:
-    if not highs:
-        return ""
-    return CELLS[(highs[0] == "H", highs[1] == "H", highs[2] == "H")]
+STAGE_SQL = """
+SELECT r.customer_id,
+       CASE WHEN r.f IS NULL AND r.created_at >= ? THEN 'new'
+            WHEN r.last_activity >= ? THEN
+                 CASE WHEN p.stage IN ('churned', 'at_risk') OR (p.stage = 'won_back' AND p.stage_since >= ?)
+                      THEN 'won_back' ELSE 'active' END
+            WHEN r.last_activity >= ? THEN 'silent'
+            WHEN r.last_activity >= ? THEN 'at_risk'
+            ELSE 'churned' END AS stage
+FROM _rfm_scores r LEFT JOIN customer_scores p ON p.customer_id = r.customer_id"""
+
+CHANGED_SQL = """
+SELECT r.customer_id, CAST(r.recency_days AS BIGINT), COALESCE(r.f, 0), COALESCE(r.m, 0), r.rs, r.fs, r.ms, r.cell,
+       l.stage, r.super_score, p.stage AS before_stage
+FROM _rfm_scores r JOIN _rfm_stages l ON l.customer_id = r.customer_id
+LEFT JOIN customer_scores p ON p.customer_id = r.customer_id
+WHERE p.customer_id IS NULL OR p.recency_days IS DISTINCT FROM CAST(r.recency_days AS BIGINT)
+   OR p.frequency <> COALESCE(r.f, 0) OR p.monetary_fen <> COALESCE(r.m, 0) OR p.r <> r.rs OR p.f <> r.fs
+   OR p.m <> r.ms OR p.cell <> r.cell OR p.stage <> l.stage{super_check}"""
 
 
-def _super(row: dict[str, Any], weights: dict[str, float]) -> float:
-    f = row["f"] or 0
-    parts = {"spend": row["pr_spend"], "repeat": (f - 1) / f if f else 0.0, "engagement": row["pr_engaged"],
-             "referrals": 0.0, "paid_member": 0.0}
-    total = sum(weights.values()) or 1.0
-    return round(100 * sum(weights.get(k, 0) * v for k, v in parts.items()) / total, 1)
+@dataclass
+class Computed:
+    edges: dict[str, list[float]]
+    rfm_s: float
+    lifecycle_s: float
+    changed: list[tuple[Any, ...]]
+    cells: dict[str, int]
+    stages: dict[str, int]
+    movement: dict[str, dict[str, int]]
+    stage_movement: dict[str, dict[str, int]]
+    customers: int
+    buyers: int
 
 
 def compute(copy: ColumnarCopy, enterprise_id: int, *, now: datetime, rules: LifecycleRules,
-            edges: dict[str, list[float]] | None = None, touched_only: bool = False) -> tuple[list[dict[str, Any]],
-                                                                                               dict[str, list[float]],
-                                                                                               float, float]:
-    """Every (or every touched) live customer's scores: (rows, edges, rfm seconds, lifecycle seconds)."""
-    engine = CopyEngine(copy)
+            edges: dict[str, list[float]] | None = None, touched_only: bool = False) -> Computed:
+    """Scores and stages of every (or every touched) live customer computed inside DuckDB (tables _rfm_scores and
+    _rfm_stages on the copy's writer connection); only the rows that differ from the stored scores come out."""
     started = time.perf_counter()
-    edges = edges or quintile_edges(engine, enterprise_id, now, rules.rfm_window_days)
-    n = _utc(now)
-    stage_params = [n - timedelta(days=rules.new_days), n - timedelta(days=rules.active_days),
-                    n - timedelta(days=rules.silent_days), n - timedelta(days=rules.at_risk_days)]
-    params = [*stage_params, *edges["r"], *edges["f"], *edges["m"],
-              *_base_params(enterprise_id, now, rules.rfm_window_days)]
-    answer = engine.query(_score_sql(touched_only), params)
+    edges = edges or quintile_edges(copy, enterprise_id, now, rules.rfm_window_days)
+    weights = {**DEFAULT_WEIGHTS, **(rules.super_weights or {})}
+    total = sum(weights.values()) or 1.0
+    params = [weights["spend"], weights["repeat"], weights["engagement"], total,
+              *edges["r"], *edges["f"], *edges["m"], *_base_params(enterprise_id, now, rules.rfm_window_days)]
+    copy.write(f"CREATE OR REPLACE TABLE _rfm_scores AS {_scores_sql(touched_only)}", params)
     rfm_s = time.perf_counter() - started
     started = time.perf_counter()
-    previous = _previous(engine, enterprise_id, touched_only)
-    weights = {**DEFAULT_WEIGHTS, **(rules.super_weights or {})}
-    rows = []
-    won_back_since = now - timedelta(days=rules.active_days)
-    for raw in answer.rows:
-        row = dict(zip(answer.columns, raw, strict=True))
-        before = previous.get(row["customer_id"])
-        stage = row["base_stage"]
-        if stage == "active" and before is not None:
-            prev_stage, prev_since = before
-            if prev_stage in ("churned", "at_risk") or (prev_stage == "won_back" and prev_since is not None
-                                                        and prev_since >= won_back_since):
-                stage = "won_back"
-        row["stage"] = stage
-        row["cell"] = _cell(row["highs"])
-        row["super_score"] = _super(row, weights)
-        rows.append(row)
-    return rows, edges, rfm_s, time.perf_counter() - started
-
-
-def _previous(engine: CopyEngine, enterprise_id: int, touched_only: bool) -> dict[int, tuple[str, datetime | None]]:
-    found: dict[int, tuple[str, datetime | None]] = {int(cid): (stage or "", None) for cid, stage in engine.query(
-        "SELECT customer_id, stage FROM customer_scores WHERE enterprise_id = ?"
-        + (" AND customer_id IN (SELECT customer_id FROM _touched)" if touched_only else ""),
-        [enterprise_id]).rows}
-    if any(stage == "won_back" for stage, _s in found.values()):
-        since = dict(CustomerScore.objects.filter(enterprise_id=enterprise_id, stage="won_back")
-                     .values_list("customer_id", "stage_since"))
-        for cid, moment in since.items():
-            if cid in found:
-                found[cid] = ("won_back", moment)
-    return found
-
-
-def _current(enterprise_id: int, ids: list[int]) -> dict[int, CustomerScore]:
-    out: dict[int, CustomerScore] = {}
-    for start in range(0, len(ids), 5000):
-        for score in CustomerScore.objects.filter(customer_id__in=ids[start:start + 5000]):
-            out[score.customer_id] = score
+    n = _utc(now)
+    copy.write(f"CREATE OR REPLACE TABLE _rfm_stages AS {STAGE_SQL}", [
+        n - timedelta(days=rules.new_days), n - timedelta(days=rules.active_days),
+        n - timedelta(days=rules.active_days), n - timedelta(days=rules.silent_days),
+        n - timedelta(days=rules.at_risk_days)])
+    lifecycle_s = time.perf_counter() - started
+    super_check = "" if touched_only else " OR p.super_score <> r.super_score"
+    changed = copy.fetch(CHANGED_SQL.format(super_check=super_check))
+    counts = copy.fetch("SELECT r.cell, l.stage, COALESCE(p.cell, 'none'), COALESCE(p.stage, 'none'), "
+                        "r.f IS NOT NULL, count(*) FROM _rfm_scores r JOIN _rfm_stages l USING (customer_id) "
+                        "LEFT JOIN customer_scores p ON p.customer_id = r.customer_id GROUP BY ALL")
+    out = Computed(edges, rfm_s, lifecycle_s, changed, {}, {}, {}, {}, 0, 0)
+    for cell, stage, before_cell, before_stage, bought, n_rows in counts:
+        cell, before_cell = cell or "none", before_cell or "none"
+        out.cells[cell] = out.cells.get(cell, 0) + n_rows
+        out.stages[stage] = out.stages.get(stage, 0) + n_rows
+        out.movement.setdefault(before_cell, {})[cell] = out.movement.get(before_cell, {}).get(cell, 0) + n_rows
+        moves = out.stage_movement.setdefault(before_stage or "none", {})
+        moves[stage] = moves.get(stage, 0) + n_rows
+        out.customers += n_rows
+        out.buyers += n_rows if bought else 0
     return out
 
 
 FIELDS = ("recency_days", "frequency", "monetary_fen", "r", "f", "m", "cell", "stage", "super_score")
 
 
-def _values(row: dict[str, Any]) -> dict[str, Any]:
-    return {"recency_days": int(row["recency_days"]) if row["recency_days"] is not None else None,
-            "frequency": int(row["f"] or 0), "monetary_fen": int(row["m"] or 0), "r": int(row["rs"]),
-            "f": int(row["fs"]), "m": int(row["ms"]), "cell": row["cell"], "stage": row["stage"],
-            "super_score": float(row["super_score"])}
-
-
-def persist(enterprise_id: int, rows: list[dict[str, Any]], *, now: datetime, run: RfmRun | None,
+def persist(enterprise_id: int, rows: list[tuple[Any, ...]], *, now: datetime, run: RfmRun | None,
             tag: str, keep_super: bool = False) -> tuple[int, int]:
-    """Write the rows that changed and a lifecycle_changed event per stage change. Returns (changed, stage changes)."""
-    current = _current(enterprise_id, [int(r["customer_id"]) for r in rows])
+    """Write the rows that changed (checked again against the OLTP rows, the copy's mirror may lag) and a
+    lifecycle_changed event per stage change. Returns (rows written, stage changes)."""
+    written = changes = 0
+    for start in range(0, len(rows), 20_000):
+        w, c = _persist_chunk(enterprise_id, rows[start:start + 20_000], now=now, run=run, tag=tag,
+                              keep_super=keep_super)
+        written, changes = written + w, changes + c
+    return written, changes
+
+
+def _persist_chunk(enterprise_id: int, rows: list[tuple[Any, ...]], *, now: datetime, run: RfmRun | None,
+                   tag: str, keep_super: bool) -> tuple[int, int]:
+    current = {s.customer_id: s for s in CustomerScore.objects.filter(customer_id__in=[int(r[0]) for r in rows])}
     create, update, events = [], [], []
     for row in rows:
-        cid = int(row["customer_id"])
-        values = _values(row)
+        cid = int(row[0])
+        values = dict(zip(FIELDS, (None if row[1] is None else int(row[1]), int(row[2]), int(row[3]), int(row[4]),
+                                   int(row[5]), int(row[6]), row[7] or "", row[8], float(row[9])), strict=True))
         score = current.get(cid)
-        if keep_super and score is not None:  # percent ranks need everyone: only a full run moves them
-            values.pop("super_score")
         if score is None:
             create.append(CustomerScore(customer_id=cid, enterprise_id=enterprise_id, run=run, stage_since=now,
                                         **values))
             continue
+        if keep_super:
+            values.pop("super_score")
         if all(getattr(score, k) == v for k, v in values.items()):
             continue
         if score.stage and score.stage != values["stage"]:
@@ -252,46 +261,29 @@ def persist(enterprise_id: int, rows: list[dict[str, Any]], *, now: datetime, ru
     return len(create) + len(update), len(events)
 
 
-def _distribution(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for row in rows:
-        out[row[key] or "none"] = out.get(row[key] or "none", 0) + 1
-    return out
-
-
-def _movement(enterprise_id: int, rows: list[dict[str, Any]], key: str, before: dict[int, tuple[str, str]],
-              index: int) -> dict[str, dict[str, int]]:
-    matrix: dict[str, dict[str, int]] = {}
-    for row in rows:
-        old = before.get(int(row["customer_id"]), ("", ""))[index] or "none"
-        new = row[key] or "none"
-        matrix.setdefault(old, {})[new] = matrix.setdefault(old, {}).get(new, 0) + 1
-    return matrix
-
-
 def run_rfm(copy: ColumnarCopy, enterprise_id: int, *, now: datetime | None = None, trigger: str = "manual",
             run: RfmRun | None = None) -> RunResult:
     """A full RFM + lifecycle + super-user run for one enterprise."""
     now = now or timezone.now()
     rules = rules_for(enterprise_id)
-    rows, edges, rfm_s, lifecycle_s = compute(copy, enterprise_id, now=now, rules=rules)
-    before = {cid: (cell, stage) for cid, cell, stage in
-              CustomerScore.objects.filter(enterprise_id=enterprise_id).values_list("customer_id", "cell", "stage")}
+    computed = compute(copy, enterprise_id, now=now, rules=rules)
     run = run or RfmRun(enterprise_id=enterprise_id, trigger=trigger)
-    run.as_of, run.window_days, run.customers = now, rules.rfm_window_days, len(rows)
-    run.buyers = sum(1 for r in rows if r["f"])
-    run.edges = edges
-    run.cells = _distribution(rows, "cell")
-    run.stages = _distribution(rows, "stage")
-    run.movement = _movement(enterprise_id, rows, "cell", before, 0)
-    run.stage_movement = _movement(enterprise_id, rows, "stage", before, 1)
-    run.status, run.seconds = "running", rfm_s + lifecycle_s
+    run.as_of, run.window_days = now, rules.rfm_window_days
+    run.customers, run.buyers, run.edges = computed.customers, computed.buyers, computed.edges
+    run.cells, run.stages = computed.cells, computed.stages
+    run.movement, run.stage_movement = computed.movement, computed.stage_movement
+    run.status, run.seconds = "running", computed.rfm_s + computed.lifecycle_s
     run.save()
     started = time.perf_counter()
-    changed, stage_changes = persist(enterprise_id, rows, now=now, run=run, tag=f"run{run.pk}")
+    changed, stage_changes = persist(enterprise_id, computed.changed, now=now, run=run, tag=f"run{run.pk}")
     run.status = "done"
     run.save(update_fields=["status"])
-    return RunResult(run, rfm_s, lifecycle_s, time.perf_counter() - started, changed, stage_changes)
+    return RunResult(run, computed.rfm_s, computed.lifecycle_s, time.perf_counter() - started, changed,
+                     stage_changes)
+
+
+TOUCHED_EVERY_S = 5.0
+_last_touched: dict[int, float] = {}
 
 
 def update_touched_stages(copy: ColumnarCopy, enterprise_id: int, *, now: datetime | None = None) -> int:
@@ -300,10 +292,10 @@ def update_touched_stages(copy: ColumnarCopy, enterprise_id: int, *, now: dateti
     if last is None:
         return 0
     now = now or timezone.now()
-    rows, _edges, _r, _l = compute(copy, enterprise_id, now=now, rules=rules_for(enterprise_id),
-                                   edges=last.edges or None, touched_only=True)
+    computed = compute(copy, enterprise_id, now=now, rules=rules_for(enterprise_id), edges=last.edges or None,
+                       touched_only=True)
     minute = now.strftime("%Y%m%d%H%M")
-    return persist(enterprise_id, rows, now=now, run=last, tag=f"live{minute}", keep_super=True)[1]
+    return persist(enterprise_id, computed.changed, now=now, run=last, tag=f"live{minute}", keep_super=True)[1]
 
 
 def _due_nightly(enterprise_id: int, now: datetime) -> bool:
@@ -328,5 +320,6 @@ def after_refresh(copy: ColumnarCopy, result: RefreshResult) -> None:
             continue
         if first or _due_nightly(enterprise_id, now):
             run_rfm(copy, enterprise_id, now=now, trigger="first" if first else "nightly")
-        elif len(result.touched):
+        elif len(result.touched) and time.monotonic() - _last_touched.get(enterprise_id, 0.0) > TOUCHED_EVERY_S:
+            _last_touched[enterprise_id] = time.monotonic()
             update_touched_stages(copy, enterprise_id, now=now)

@@ -139,6 +139,16 @@ class ColumnarCopy:
         as_of = datetime.fromisoformat(found[0]) if found and found[0] else None
         return Answer(columns=columns, rows=rows, as_of=as_of, elapsed_ms=(time.perf_counter() - started) * 1000)
 
+    def write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A statement on the writer's connection (derived tables the apps keep beside the mirror, e.g. RFM)."""
+        with self._write_lock:
+            self.con.execute(sql, list(params))
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows read on the writer's connection (sees the tables write() made)."""
+        with self._write_lock:
+            return list(self.con.execute(sql, list(params)).fetchall())
+
     def counts(self) -> dict[str, int]:
         cursor = self.con.cursor()
         try:
