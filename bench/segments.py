@@ -156,9 +156,11 @@ def _freshness(copy: Any, ent: int, seconds: float, rate: int) -> tuple[float, f
     from siyu.customers.services import EventInput, ingest_events
     from siyu.org.scope import Scope
 
-    segment = services.create_segment(scope=Scope.hq(ent), name="freshness probe", rule={"version": 1, "root": {
-        "type": "event", "event": {"name": "page_viewed", "where": [{"property": "path", "value": "/bench-fresh"}]},
-        "window": {"last_days": 1}}})
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    path = f"/bench-fresh-{stamp}"
+    segment = services.create_segment(scope=Scope.hq(ent), name=f"freshness probe {stamp}", rule={
+        "version": 1, "root": {"type": "event", "event": {"name": "page_viewed", "where": [
+            {"property": "path", "value": path}]}, "window": {"last_days": 1}}})
     stop, stats = threading.Event(), LoopStats()
     loop = threading.Thread(target=run, args=(copy,), kwargs={"interval": 1.0, "stop": stop, "stats": stats},
                             daemon=True)
@@ -195,8 +197,8 @@ def _freshness(copy: Any, ent: int, seconds: float, rate: int) -> tuple[float, f
         n += len(chunk)
         moment = timezone.now()
         ingest_events(enterprise_id=ent, batch=[EventInput(
-            name="page_viewed", occurred_at=moment, idempotency_key=f"fresh:{cid}", customer_id=cid,
-            properties={"path": "/bench-fresh"}) for cid in chunk])
+            name="page_viewed", occurred_at=moment, idempotency_key=f"fresh:{stamp}:{cid}", customer_id=cid,
+            properties={"path": path}) for cid in chunk])
         committed = time.monotonic()
         for cid in chunk:
             written[cid] = committed

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from siyu.analytics.engine import CopyEngine
@@ -83,7 +83,8 @@ WITH buys AS (
   GROUP BY o.customer_id
 ), acts AS (
   SELECT customer_id, max(occurred_at) AS last_act, count(*) FILTER (WHERE occurred_at >= ?) AS engaged
-  FROM events WHERE enterprise_id = ? AND name NOT IN ({system}) AND occurred_at <= ?{touched.format(col="customer_id")}
+  FROM events WHERE enterprise_id = ? AND name NOT IN ({system}) AND occurred_at >= ? AND occurred_at <= ?
+    {touched.format(col="customer_id")}
   GROUP BY customer_id
 )
 SELECT c.id AS customer_id, c.created_at, b.f, b.m, b.last_buy, a.last_act, COALESCE(a.engaged, 0) AS engaged,
@@ -92,13 +93,15 @@ FROM customers c LEFT JOIN buys b ON b.customer_id = c.id LEFT JOIN acts a ON a.
 WHERE c.enterprise_id = ? AND c.merged_into_id IS NULL{touched.format(col="c.id")}"""
 
 
-def _base_params(enterprise_id: int, now: datetime, window_days: int) -> list[Any]:
+def _base_params(enterprise_id: int, now: datetime, window_days: int, horizon_days: int = 90) -> list[Any]:
+    """horizon_days: how far back activity can still change a stage (older activity leaves a customer churned
+    whatever it was), so the event log is read only that far (its row groups are ordered by time)."""
     n = _utc(now)
-    return [enterprise_id, n - timedelta(days=window_days), n, n - timedelta(days=90), enterprise_id, n, n,
-            enterprise_id]
+    return [enterprise_id, n - timedelta(days=window_days), n, n - timedelta(days=90), enterprise_id,
+            n - timedelta(days=max(90, horizon_days)), n, n, enterprise_id]
 
 
-def quintile_edges(copy: ColumnarCopy, enterprise_id: int, now: datetime, window_days: int
+def quintile_edges(copy: ColumnarCopy, enterprise_id: int, now: datetime, window_days: int, horizon_days: int = 90
                    ) -> dict[str, list[float]]:
     answer = CopyEngine(copy).query(
         f"SELECT quantile_cont(recency_days, 0.2), quantile_cont(recency_days, 0.4), "
@@ -106,7 +109,7 @@ def quintile_edges(copy: ColumnarCopy, enterprise_id: int, now: datetime, window
         f"quantile_cont(f, 0.2), quantile_cont(f, 0.4), quantile_cont(f, 0.6), quantile_cont(f, 0.8), "
         f"quantile_cont(m, 0.2), quantile_cont(m, 0.4), quantile_cont(m, 0.6), quantile_cont(m, 0.8) "
         f"FROM ({_base_sql(False)}) base WHERE f IS NOT NULL",
-        _base_params(enterprise_id, now, window_days))
+        _base_params(enterprise_id, now, window_days, horizon_days))
     row = answer.rows[0] if answer.rows else (None,) * 12
     values = [float(v) if v is not None else 0.0 for v in row]
     return {"r": values[0:4], "f": values[4:8], "m": values[8:12]}
@@ -179,11 +182,12 @@ def compute(copy: ColumnarCopy, enterprise_id: int, *, now: datetime, rules: Lif
     """Scores and stages of every (or every touched) live customer computed inside DuckDB (tables _rfm_scores and
     _rfm_stages on the copy's writer connection); only the rows that differ from the stored scores come out."""
     started = time.perf_counter()
-    edges = edges or quintile_edges(copy, enterprise_id, now, rules.rfm_window_days)
+    edges = edges or quintile_edges(copy, enterprise_id, now, rules.rfm_window_days, rules.at_risk_days + 1)
     weights = {**DEFAULT_WEIGHTS, **(rules.super_weights or {})}
     total = sum(weights.values()) or 1.0
     params = [weights["spend"], weights["repeat"], weights["engagement"], total,
-              *edges["r"], *edges["f"], *edges["m"], *_base_params(enterprise_id, now, rules.rfm_window_days)]
+              *edges["r"], *edges["f"], *edges["m"],
+              *_base_params(enterprise_id, now, rules.rfm_window_days, rules.at_risk_days + 1)]
     copy.write(f"CREATE OR REPLACE TABLE _rfm_scores AS {_scores_sql(touched_only)}", params)
     rfm_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -255,10 +259,23 @@ def _persist_chunk(enterprise_id: int, rows: list[tuple[Any, ...]], *, now: date
         update.append(score)
     with transaction.atomic():
         CustomerScore.objects.bulk_create(create, batch_size=2000)
-        CustomerScore.objects.bulk_update(update, [*FIELDS, "run", "stage_since", "updated_at"], batch_size=2000)
+        _update_scores(update, now)
         for start in range(0, len(events), 5000):
             append_events(enterprise_id=enterprise_id, batch=events[start:start + 5000])
     return len(create) + len(update), len(events)
+
+
+def _update_scores(scores: list[CustomerScore], now: datetime) -> None:
+    """One prepared UPDATE run for every changed score (Django's bulk_update builds a CASE per column and row,
+    minutes for a million rows)."""
+    if not scores:
+        return
+    table = connections["default"].ops.quote_name(CustomerScore._meta.db_table)
+    columns = [*FIELDS, "run_id", "stage_since", "updated_at"]
+    assignments = ", ".join(f"{c} = %s" for c in columns)
+    rows = [[*(getattr(s, f) for f in FIELDS), s.run_id, s.stage_since, now, s.pk] for s in scores]
+    with connections["default"].cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", rows)
 
 
 def run_rfm(copy: ColumnarCopy, enterprise_id: int, *, now: datetime | None = None, trigger: str = "manual",
