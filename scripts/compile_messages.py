@@ -1,4 +1,5 @@
-"""Compile every siyu/locale/*/LC_MESSAGES/*.po into its .mo with polib, so GNU gettext is not needed.
+"""Compile every siyu/locale/*/LC_MESSAGES/*.po and siyu/<app>/locale/*/LC_MESSAGES/*.po into its .mo with
+polib, so GNU gettext is not needed.
 
     .venv/bin/python scripts/compile_messages.py          # compile
     .venv/bin/python scripts/compile_messages.py --check  # exit 1 when a .mo is missing or stale
@@ -26,7 +27,8 @@ def compiled_bytes(po_path: Path) -> bytes:
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
-    for po_path in sorted(LOCALE.glob("*/LC_MESSAGES/*.po")):
+    catalogs = [*LOCALE.glob("*/LC_MESSAGES/*.po"), *LOCALE.parent.glob("*/locale/*/LC_MESSAGES/*.po")]
+    for po_path in sorted(catalogs):
         mo_path = po_path.with_suffix(".mo")
         data = compiled_bytes(po_path)
         if mo_path.exists() and mo_path.read_bytes() == data:

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "siyu.catalog",
     "siyu.promotions",
     "siyu.orders",
+    "siyu.analytics",
+    "siyu.audiences",
     "siyu.console",
 ]
 
@@ -140,3 +142,11 @@ SIYU_SIMULATOR_PORT = int(os.environ.get("SIYU_SIMULATOR_PORT", str(SIYU_PORT + 
 SIYU_LOGIN_MAX_FAILURES = int(os.environ.get("SIYU_LOGIN_MAX_FAILURES", "10"))
 SIYU_LOGIN_WINDOW_S = int(os.environ.get("SIYU_LOGIN_WINDOW_S", "900"))
 SIYU_CLIENT_IP_HEADER = os.environ.get("SIYU_CLIENT_IP_HEADER", "")
+
+# The analytics engine (siyu/analytics/engine; docs/analytics.md): "auto" queries the `siyu analytics` process when
+# it answers for this database, else builds a private in-memory copy; "remote" or "local" force one of them.
+SIYU_ANALYTICS = os.environ.get("SIYU_ANALYTICS", "auto")
+SIYU_ANALYTICS_PORT = int(os.environ.get("SIYU_ANALYTICS_PORT", str(SIYU_PORT + 2)))
+SIYU_ANALYTICS_URL = os.environ.get("SIYU_ANALYTICS_URL", f"http://127.0.0.1:{SIYU_ANALYTICS_PORT}")
+SIYU_ANALYTICS_DIR = Path(os.environ.get("SIYU_ANALYTICS_DIR", VAR_DIR / "analytics"))
+SIYU_ANALYTICS_LOCAL_TTL = float(os.environ.get("SIYU_ANALYTICS_LOCAL_TTL", "2"))

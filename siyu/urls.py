@@ -15,5 +15,6 @@ urlpatterns = [
     path("catalog/", include("siyu.catalog.urls")),
     path("promotions/", include("siyu.promotions.urls")),
     path("orders/", include("siyu.orders.urls")),
+    path("audiences/", include("siyu.audiences.urls")),
     path("", include("siyu.console.urls")),
 ]

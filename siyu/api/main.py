@@ -97,6 +97,7 @@ def _mount() -> None:
     api.add_router("/catalog", catalog_router, tags=["catalog"])
     api.add_router("/promotions", promotions_router, tags=["promotions"])
     api.add_router("/", orders_router, tags=["orders"])
+    api.add_router("/audiences", "siyu.audiences.api.router", tags=["audiences"])
 
 
 _mount()

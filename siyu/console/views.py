@@ -303,6 +303,9 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "orders_section": hooks.render_profile_section(
             "orders", request=request, scope=scope, customer_id=profile.customer.pk
         ),
+        "audiences_section": hooks.render_profile_section(
+            "audiences", request=request, scope=scope, customer_id=profile.customer.pk
+        ),
     }
     return render(request, "console/customer_detail.html", context)
 

@@ -182,6 +182,26 @@ GET    /api/admin/presales/demand                                ok    ok    ok 
 POST   /api/admin/order-imports                                  ok    403   403   403   401   ok    401
 GET    /api/admin/order-imports/{order_import}                   ok    403   403   403   401   404   401
 GET    /api/admin/order-imports/{order_import}/unmatched.csv     ok    403   403   403   401   404   401
+GET    /api/audiences/schema                                     ok    ok    ok    ok    401   ok    401
+GET    /api/audiences/segments                                   ok    ok    ok    ok    401   ok    401
+POST   /api/audiences/segments                                   ok    ok    ok    403   401   ok    401
+POST   /api/audiences/segments/preview                           ok    ok    ok    ok    401   ok    401
+GET    /api/audiences/segments/{segment}                         ok    ok    ok    ok    401   404   401
+PATCH  /api/audiences/segments/{segment}                         ok    ok    ok    403   401   404   401
+DELETE /api/audiences/segments/{segment}                         ok    ok    ok    403   401   404   401
+GET    /api/audiences/segments/{segment}/members                 ok    ok    ok    ok    401   404   401
+GET    /api/audiences/segments/{segment}/export                  ok    ok    ok    403   401   404   401
+POST   /api/audiences/segments/{static_segment}/snapshot         ok    ok    ok    403   401   404   401
+GET    /api/audiences/segments/{segment}/history                 ok    ok    ok    ok    401   404   401
+GET    /api/audiences/rfm                                        ok    ok    ok    ok    401   ok    401
+POST   /api/audiences/rfm/runs                                   ok    403   403   403   401   ok    401
+GET    /api/audiences/customers/{customer}/scores                ok    ok    ok    ok    401   404   401
+GET    /api/audiences/super-users                                ok    ok    ok    ok    401   ok    401
+GET    /api/audiences/lifecycle/rules                            ok    ok    ok    ok    401   ok    401
+PUT    /api/audiences/lifecycle/rules                            ok    403   403   403   401   ok    401
+GET    /api/audiences/tag-rules                                  ok    ok    ok    ok    401   ok    401
+POST   /api/audiences/tag-rules                                  ok    403   403   403   401   404   401
+DELETE /api/audiences/tag-rules/{tag_rule}                       ok    403   403   403   401   404   401
 """
 
 
@@ -282,6 +302,14 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/admin/after-sales/{after_sale}/reject": lambda w: {"reason": "已过售后期"},
     "POST /api/admin/after-sales/{return_approved}/returned": lambda w: {"tracking_no": "YT1"},
     "POST /api/admin/after-sales/{after_sale_approved}/refund": lambda w: {"refund_ref": "rf-1"},
+    "POST /api/audiences/segments": lambda w: {"name": "矩阵人群", "rule": {"version": 1, "root": {
+        "type": "gender", "values": ["female"]}}},
+    "POST /api/audiences/segments/preview": lambda w: {"rule": {"version": 1, "root": {
+        "type": "gender", "values": ["female"]}}},
+    "PATCH /api/audiences/segments/{segment}": lambda w: {"name": "一店老顾客"},
+    "PUT /api/audiences/lifecycle/rules": lambda w: {"active_days": 20},
+    "POST /api/audiences/tag-rules": lambda w: {"tag_id": w["tag"], "kind": "event", "event_name": "check_in",
+                                                "expire_days": 7},
     "POST /api/admin/presales": lambda w: {
         "name": "端午预售", "sku_id": w["sku"], "price_fen": 1990, "deposit_fen": 500, "deposit_starts_at": _later(0),
         "deposit_ends_at": _later(2), "balance_starts_at": _later(3), "balance_ends_at": _later(5)},
@@ -440,6 +468,22 @@ GET    /org/                                                     ok    ok    ok 
 GET    /org/tokens/                                              ok    403   403   403   login ok    login
 POST   /org/tokens/                                              ok    403   403   403   login ok    login
 GET    /audit/                                                   ok    403   403   403   login ok    login
+GET    /audiences/                                               ok    ok    ok    ok    login ok    login
+GET    /audiences/new/                                           ok    ok    ok    403   login ok    login
+POST   /audiences/new/                                           ok    ok    ok    403   login ok    login
+POST   /audiences/preview/                                       ok    ok    ok    ok    login ok    login
+GET    /audiences/{segment}/                                     ok    ok    ok    ok    login 404   login
+GET    /audiences/{segment}/edit/                                ok    ok    ok    403   login 404   login
+POST   /audiences/{segment}/edit/                                ok    ok    ok    403   login 404   login
+POST   /audiences/{segment}/delete/                              ok    ok    ok    403   login 404   login
+POST   /audiences/{static_segment}/snapshot/                     ok    ok    ok    403   login 404   login
+GET    /audiences/{segment}/export.csv                           ok    ok    ok    403   login 404   login
+GET    /audiences/{segment}/export.xlsx                          ok    ok    ok    403   login 404   login
+GET    /audiences/rfm/                                           ok    ok    ok    ok    login ok    login
+POST   /audiences/rfm/                                           ok    403   403   403   login ok    login
+GET    /audiences/tag-rules/                                     ok    ok    ok    ok    login ok    login
+POST   /audiences/tag-rules/                                     ok    403   403   403   login ok    login
+POST   /audiences/tag-rules/{tag_rule}/delete/                   ok    403   403   403   login 404   login
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with

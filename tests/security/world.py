@@ -199,6 +199,22 @@ def _orders(world: World) -> None:
     assert AfterSale.objects.count() == 3 and Presale.objects.count() == 1 and PlatformImport.objects.count() == 1
 
 
+def _audiences(world: World) -> None:
+    """A dynamic and a static segment of store n1 (so n1's managers may change them and its staff read them)."""
+    from siyu.audiences import services as audiences
+
+    store = world.org.store_n1.pk
+    rule = {"version": 1, "root": {"type": "home_store", "store_ids": [store]}}
+    world.ids["segment"] = audiences.create_segment(scope=world.hq, name="一店顾客", rule=rule, store_id=store).pk
+    world.ids["static_segment"] = audiences.create_segment(
+        scope=world.hq, name="一店名单", rule=rule, kind="static", store_id=store,
+        members=[world["customer"], world["customer2"]]).pk
+    from siyu.audiences import tag_rules
+
+    world.ids["tag_rule"] = tag_rules.create_tag_rule(scope=world.hq, tag_id=world["spare_tag"], kind="event",
+                                                      event_name="check_in", expire_days=30).pk
+
+
 def build_world(org: Org) -> World:
     other_staff, other_user = _other_enterprise()
     world = World(org=org, hq=scope_for_staff(org.hq), other_hq=other_staff, other_user=other_user)
@@ -224,6 +240,7 @@ def build_world(org: Org) -> World:
     _promotions(world)
     _channels(world)
     _orders(world)
+    _audiences(world)
 
     for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),
                         ("staff", org.n1_staff), ("other", other_staff)):

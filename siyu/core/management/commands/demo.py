@@ -41,13 +41,15 @@ class Command(BaseCommand):
         if not user_model.objects.filter(username=DEMO_USER).exists():
             user_model.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
         self._seed_once(options["customers"])
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1", "SIYU_PORT": str(port)}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1", "SIYU_PORT": str(port),
+               "SIYU_ANALYTICS_PORT": str(settings.SIYU_ANALYTICS_PORT), "SIYU_ANALYTICS": "auto"}
         manage = [sys.executable, "-m", "siyu.manage"]
         sim_port = settings.SIYU_SIMULATOR_PORT
         children = [
             subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "scheduler"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "analytics", "--port", str(settings.SIYU_ANALYTICS_PORT)], env=env),  # noqa: S603
             subprocess.Popen(  # noqa: S603
                 [*manage, "simulate", "--port", str(sim_port), "--siyu-url", f"http://127.0.0.1:{port}",
                  "--transfer-delay", "300", "--rate", os.environ.get("SIYU_DEMO_TRAFFIC_RATE", "0.5")],
@@ -59,6 +61,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Siyu demo on http://127.0.0.1:{port}/  login: {DEMO_USER} / {DEMO_PASSWORD}  (Ctrl-C stops)\n"
                 f"  API docs http://127.0.0.1:{port}/api/docs · channel simulator http://127.0.0.1:{sim_port}/"
+                f" · analytics engine 127.0.0.1:{settings.SIYU_ANALYTICS_PORT}"
             )
         )
         try:
