@@ -78,6 +78,11 @@ def _required_query(op: dict[str, Any], brand: Brand) -> dict[str, int]:
             if p["in"] == "query" and p.get("required") and p["name"] in REQUIRED_QUERY}
 
 
+def _text(response: Any) -> str:
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    return raw.decode("utf-8", "replace")
+
+
 def _api_checks(client: Client, me: Brand, other: Brand) -> Iterator[str]:
     for path, op in _api_operations(client):
         storefront = path.startswith("/api/storefront/")
@@ -94,7 +99,7 @@ def _api_route(
     own = client.get(_fill(path, names, me), needed, headers=headers)
     if role in ("hq", "shopper") and own.status_code != 200:
         yield f"{role} GET {path} with own ids: {own.status_code} {own.content[:200]!r}"
-    if role == "hq" and path in OWN_DATA_PAGES and me.mark not in own.content.decode():
+    if role == "hq" and path in OWN_DATA_PAGES and me.mark not in _text(own):
         yield f"{role} GET {path} does not show its own brand"
     calls = [("own ids", own)]
     if names:
@@ -110,7 +115,7 @@ def _api_route(
             yield f"{role} GET {path}?{query}: {filtered.status_code}"
         calls.append((f"query {sorted(query)}", filtered))
     for how, response in calls:
-        found = leaks(response.content.decode("utf-8", "replace"), other)
+        found = leaks(_text(response), other)
         if found:
             yield f"{role} GET {path} ({how}) shows {found}"
 

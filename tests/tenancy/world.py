@@ -47,7 +47,7 @@ from siyu.customers.services import EventInput, IdentityInput
 from siyu.orders import services as orders
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
-from siyu.org.scope import Scope
+from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
@@ -266,6 +266,19 @@ def _official_account(brand: Brand, buyer: Customer) -> None:
                       "oa:run_id": sync.pk})
 
 
+def _audiences(brand: Brand, store: Store) -> None:
+    """A segment named with the brand's marker, and a rule tag (an event tag on the brand's VIP tag)."""
+    from siyu.audiences import services as audiences
+    from siyu.audiences import tag_rules
+
+    hq = scope_for_staff(brand.staff["hq"])
+    rule = {"version": 1, "root": {"type": "home_store", "store_ids": [store.pk]}}
+    segment = audiences.create_segment(scope=hq, name=f"{brand.mark} 门店顾客", rule=rule, store_id=store.pk)
+    tag_rule = tag_rules.create_tag_rule(scope=hq, tag_id=brand.ids["tag_id"], kind="event", event_name="check_in",
+                                         expire_days=30)
+    brand.ids.update(segment_id=segment.pk, rule_id=tag_rule.pk)
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -277,6 +290,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _orders(brand, tissue, who[0], store)
     _wecom(brand, who, store)
     _official_account(brand, who[0])
+    _audiences(brand, store)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
         brand.tokens[role] = secret
