@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "siyu.orders",
     "siyu.analytics",
     "siyu.audiences",
+    "siyu.seed",
     "siyu.console",
 ]
 

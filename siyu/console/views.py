@@ -27,8 +27,8 @@ from siyu.console import forms, hooks, labels
 from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
+from siyu.core.demo import DEMO_PASSWORD, DEMO_USER
 from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from siyu.core.management.commands.demo import DEMO_PASSWORD, DEMO_USER
 from siyu.core.pagination import paginate
 from siyu.core.timeutil import local_day
 from siyu.customers import privacy

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from siyu.core import jobs
 from siyu.orders import services
 
 
@@ -23,6 +24,7 @@ def refund_failed_group_buys_task() -> int:
     return services.refund_failed_group_buys()
 
 
+@jobs.register("run_platform_import_task")
 @task()
 def run_platform_import_task(import_id: int) -> str:
     return services.run_platform_import(import_id=import_id)

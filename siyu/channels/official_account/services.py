@@ -46,7 +46,7 @@ from siyu.channels.official_account.models import (
 )
 from siyu.channels.official_account.provider import authorize_base, client_for
 from siyu.channels.simulator import demo_accounts
-from siyu.core import audit, dberrors
+from siyu.core import audit, dberrors, jobs
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from siyu.core.timeutil import local_day, now
@@ -506,9 +506,7 @@ def _store(
 
 
 def _enqueue_processing(callback_id: int) -> None:
-    from siyu.channels.official_account import tasks
-
-    tasks.process_oa_callback.enqueue(callback_id)
+    jobs.get("process_oa_callback").enqueue(callback_id)
 
 
 def passive_reply(account: ChannelAccount, message: wire.InboundMessage) -> wire.Reply | None:
@@ -764,9 +762,7 @@ def save_menu(*, enterprise_id: int, account_id: int, buttons: Any, actor: Actor
 
 
 def _enqueue_menu_push(account_id: int, version: int) -> None:
-    from siyu.channels.official_account import tasks
-
-    tasks.push_oa_menu.enqueue(account_id, version)
+    jobs.get("push_oa_menu").enqueue(account_id, version)
 
 
 def push_menu(*, account_id: int, version: int) -> str:
@@ -954,9 +950,7 @@ def send_template_message(
 
 
 def _enqueue_send(send_id: int, run_after: datetime | None = None) -> None:
-    from siyu.channels.official_account import tasks
-
-    task = tasks.deliver_oa_template
+    task = jobs.get("deliver_oa_template")
     if run_after is not None:
         if not task.get_backend().supports_defer:
             return  # picked up by retry_due_sends

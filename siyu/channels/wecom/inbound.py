@@ -31,7 +31,7 @@ from siyu.channels.wecom.crypto import crypto_for, open_callback, verify_url
 from siyu.channels.wecom.models import ChannelCode
 from siyu.channels.wecom.outbox import REF, enqueue_call
 from siyu.channels.wecom.provider import client_for
-from siyu.core import dberrors
+from siyu.core import dberrors, jobs
 from siyu.core.timeutil import now
 from siyu.customers import services as customer_services
 from siyu.customers.models import Channel, Customer, Gender, IdentityKind, RelationshipStatus
@@ -233,12 +233,11 @@ _INTAKE: GroupCommitter[Received, None] = GroupCommitter("wecom-callbacks", stor
 def _enqueue(callback_ids: list[int]) -> None:
     """One processing task per batch. The database backend queues inside our transaction (the task row commits with
     the raw rows); other backends (immediate in tests, Redis) run only after the commit."""
-    from siyu.channels.wecom import tasks
-
-    if isinstance(tasks.process_wecom_callbacks.get_backend(), DatabaseBackend):
-        tasks.process_wecom_callbacks.enqueue(callback_ids)
+    task = jobs.get("process_wecom_callbacks")
+    if isinstance(task.get_backend(), DatabaseBackend):
+        task.enqueue(callback_ids)
     else:
-        transaction.on_commit(lambda: tasks.process_wecom_callbacks.enqueue(callback_ids), robust=True)
+        transaction.on_commit(lambda: task.enqueue(callback_ids), robust=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------

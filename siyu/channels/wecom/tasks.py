@@ -7,6 +7,7 @@ from datetime import timedelta
 from django_tasks import task
 
 from siyu.channels.wecom import services
+from siyu.core import jobs
 from siyu.core.timeutil import now
 
 HOUSEKEEPING_EVERY_S = 60
@@ -18,17 +19,20 @@ def process_wecom_callback(callback_id: int) -> str:
     return services.process_callback(callback_id=callback_id)
 
 
+@jobs.register("process_wecom_callbacks")
 @task()
 def process_wecom_callbacks(callback_ids: list[int]) -> dict[str, int]:
     """A batch of callbacks as the intake committed them."""
     return services.process_callbacks(callback_ids=callback_ids)
 
 
+@jobs.register("run_wecom_call")
 @task()
 def run_wecom_call(call_id: int) -> str:
     return services.execute_call(call_id=call_id)
 
 
+@jobs.register("sync_wecom_customers")
 @task()
 def sync_wecom_customers(run_id: int) -> str:
     return services.run_sync(run_id=run_id)
