@@ -7,8 +7,8 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        from siyu.console.hooks import register_profile_section
         from siyu.customers.queries import register_merge_count
+        from siyu.customers.sections import register_profile_section
         from siyu.customers.services import register_merge_step
         from siyu.orders import (
             events,  # noqa: F401  (registers order_* and refund_* event types)

@@ -23,6 +23,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 CYCLES = "No import cycles between sibling modules or packages, at any depth"
 DOMAIN = "Domain code (models, services, queries, tasks) never imports the API or the console"
 KERNEL = "The shared kernel depends on no domain app"
+APPS = "App configs never import the console"
 SEED = "No domain app imports the demo data generator (it imports them)"
 HANDLERS = "API handlers and console views write only through services (no model imports)"
 LAYERS = "Inside each app: api/views above tasks above services above queries above models"
@@ -120,6 +121,10 @@ BREACHES: dict[str, tuple[Callable[[Path], None], set[str]]] = {
     "the kernel importing a domain app": (
         lambda root: _write(root, {"siyu/core/scratch.py": "from siyu.orders.models import Order"}),
         {CYCLES, KERNEL},
+    ),
+    "an app config importing the console": (
+        lambda root: _append(root / "siyu/orders/apps.py", "from siyu.console import labels as _l"),
+        {APPS},
     ),
     "a domain app importing the demo generator": (
         lambda root: _write(root, {"siyu/orders/scratch.py": "from siyu.seed import runner"}),
