@@ -15,8 +15,8 @@ from django.db.models import F
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom import tags
+from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import ContactPage, CorpTagGroup, WecomError
-from siyu.channels.wecom.codes import wecom_account
 from siyu.channels.wecom.models import SyncRun, SyncStatus
 from siyu.channels.wecom.provider import client_for
 from siyu.core import jobs
