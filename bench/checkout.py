@@ -144,7 +144,7 @@ def _coupons_wanted(carts: list[Cart], counted: int) -> dict[int, int]:
 def _login(port: int, sim_url: str, users: int) -> tuple[list[int], dict[int, str]]:
     import httpx
 
-    from siyu.channels.simulator.miniprogram import DEMO_APP_ID
+    from simulator.miniprogram import DEMO_APP_ID
 
     ids, tokens = [], {}
     for n in range(users):
@@ -156,8 +156,8 @@ def _login(port: int, sim_url: str, users: int) -> tuple[list[int], dict[int, st
 
 
 def _mall_account(enterprise_id: int, sim_url: str) -> None:
+    from simulator.miniprogram import DEMO_APP_ID, DEMO_SECRET
     from siyu.channels.models import ChannelAccount
-    from siyu.channels.simulator.miniprogram import DEMO_APP_ID, DEMO_SECRET
 
     account = ChannelAccount(enterprise_id=enterprise_id, kind="miniprogram", name="商城", app_id=DEMO_APP_ID,
                              callback_token="bench", base_url=f"{sim_url}/mp")  # noqa: S106
@@ -397,8 +397,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     url = fresh_database("checkout", args.database_url)
     setup_django()
-    from siyu.channels.simulator import miniprogram
-    from siyu.channels.simulator.server import SimulatorServer
+    from simulator import miniprogram
+    from simulator.server import SimulatorServer
 
     rng = Random(args.seed)
     enterprise_id, store_id, scope = _org()

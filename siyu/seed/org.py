@@ -22,7 +22,7 @@ from siyu.org.models import Enterprise, Region, Staff, Store
 from siyu.seed import vocab
 from siyu.seed.columns import IntArray
 
-DEMO_WECOM_CORP_ID = "ww5iyudemo0000001"  # the simulator's demo corp (siyu.channels.simulator.demo_accounts)
+DEMO_WECOM_CORP_ID = "ww5iyudemo0000001"  # the simulator's demo corp (siyu.channels.demo_accounts)
 DEMO_OA_APP_ID = "wx5iyudemo000001"
 DEMO_MP_APP_ID = "wx5iyudemomp00001"
 

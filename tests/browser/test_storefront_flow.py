@@ -15,10 +15,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from simulator import miniprogram as mp_sim
+from simulator.server import SimulatorServer
 from siyu.catalog.models import Sku
 from siyu.channels.models import ChannelAccount
-from siyu.channels.simulator import miniprogram as mp_sim
-from siyu.channels.simulator.server import SimulatorServer
 from siyu.core.money import Money
 from siyu.orders.models import Order
 from siyu.orders.services import states

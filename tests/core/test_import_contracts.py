@@ -24,6 +24,7 @@ CYCLES = "No import cycles between sibling modules or packages, at any depth"
 DOMAIN = "Domain code (models, services, queries, tasks) never imports the API or the console"
 KERNEL = "The shared kernel depends on no domain app"
 WECOM = "WeCom: handlers above tasks above the glossary modules above the outbox and the client"
+PRODUCT = "The product never imports the simulator (it lives outside the product package)"
 APPS = "App configs never import the console"
 SEED = "No domain app imports the demo data generator (it imports them)"
 HANDLERS = "API handlers and console views write only through services (no model imports)"
@@ -41,8 +42,10 @@ def _contracts_section() -> str:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("contracts")
-    shutil.copytree(ROOT / "siyu", base / "siyu", ignore=shutil.ignore_patterns(
-        "__pycache__", "static", "templates", "locale", "*.mo", "*.po", "*.html", "*.js", "*.css", "*.svg"))
+    skip = shutil.ignore_patterns(
+        "__pycache__", "static", "templates", "locale", "*.mo", "*.po", "*.html", "*.js", "*.css", "*.svg")
+    for package in ("siyu", "simulator"):
+        shutil.copytree(ROOT / package, base / package, ignore=skip)
     (base / "pyproject.toml").write_text(_contracts_section(), encoding="utf-8")
     return base
 
@@ -134,6 +137,10 @@ BREACHES: dict[str, tuple[Callable[[Path], None], set[str]]] = {
     "an app config importing the console": (
         lambda root: _append(root / "siyu/orders/apps.py", "from siyu.console import labels as _l"),
         {APPS},
+    ),
+    "the product importing the simulator": (
+        lambda root: _append(root / "siyu/orders/seed.py", "from simulator import miniprogram as _mp"),
+        {PRODUCT},
     ),
     "a domain app importing the demo generator": (
         lambda root: _write(root, {"siyu/orders/scratch.py": "from siyu.seed import runner"}),

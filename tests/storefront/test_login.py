@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from siyu.channels.simulator import miniprogram as mp_sim
+from simulator import miniprogram as mp_sim
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import IdentityInput, create_customer
 from siyu.orders.models import StorefrontSession

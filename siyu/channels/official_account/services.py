@@ -20,7 +20,7 @@ from urllib.parse import quote
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from siyu.channels import intake
+from siyu.channels import demo_accounts, intake
 from siyu.channels.common import authenticity, storable
 from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.models import AccountKind, CallbackMode, CallbackStatus, ChannelAccount, InboundCallback
@@ -45,7 +45,6 @@ from siyu.channels.official_account.models import (
     TemplateSend,
 )
 from siyu.channels.official_account.provider import authorize_base, client_for
-from siyu.channels.simulator import demo_accounts
 from siyu.core import audit, dberrors, jobs
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed

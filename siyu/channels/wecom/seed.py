@@ -7,9 +7,9 @@ from typing import Any
 
 from django.conf import settings
 
+from siyu.channels import demo_accounts
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
-from siyu.channels.simulator import demo_accounts
 from siyu.channels.wecom import channel_codes
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.core.audit import Actor

@@ -14,11 +14,11 @@ from defusedxml.ElementTree import fromstring
 from django.db.models import Count, Sum
 from wechatpy.enterprise.crypto import WeChatCrypto
 
+from simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels import services as channel_services
 from siyu.channels.common.authenticity import MAX_CALLBACK_BODY
 from siyu.channels.intake import REFUSALS_STORED_PER_MINUTE
 from siyu.channels.models import CallbackStatus, InboundCallback, RefusalTally
-from siyu.channels.simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels.wecom import inbound
 from siyu.channels.wecom.models import ChannelCode, ChannelCodeDay
 from siyu.core.timeutil import now

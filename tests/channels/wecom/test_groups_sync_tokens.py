@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.channels.simulator.wecom import ContactWayState
+from simulator.wecom import ContactWayState
 from siyu.channels.wecom import sync
 from siyu.channels.wecom.models import (
     ChannelCode,

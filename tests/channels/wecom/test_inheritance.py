@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.channels.simulator.wecom import DAY, ContactWayState
+from simulator.wecom import DAY, ContactWayState
 from siyu.channels.wecom import inheritance
 from siyu.channels.wecom.models import ChannelCode, TransferItem, TransferItemStatus, TransferJobStatus
 from siyu.core.errors import NotFound, ValidationFailed

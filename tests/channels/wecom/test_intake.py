@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 import pytest
 from django_tasks_db.models import DBTaskResult
 
+from simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels import services as channel_services
 from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
-from siyu.channels.simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels.wecom import inbound
 from siyu.channels.wecom.models import ChannelCode
 from siyu.customers.models import Customer

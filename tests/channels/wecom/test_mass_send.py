@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from siyu.channels.simulator.wecom import ContactWayState
+from simulator.wecom import ContactWayState
 from siyu.channels.wecom import housekeeping, mass_sends
 from siyu.channels.wecom.client import WecomClient
 from siyu.channels.wecom.models import (

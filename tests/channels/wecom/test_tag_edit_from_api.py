@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from siyu.channels.simulator.wecom import ContactWayState
+from simulator.wecom import ContactWayState
 from siyu.channels.wecom import tags
 from siyu.channels.wecom.models import ChannelCode, OutboundCall, TagLink
 from siyu.core.models import AuditEntry

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from siyu.channels.simulator.wecom import ContactWayState
+from simulator.wecom import ContactWayState
 from siyu.channels.wecom import tags as wecom_tags
 from siyu.channels.wecom.models import ChannelCode, ContactTag, OutboundCall, TagGroupLink, TagLink
 from siyu.channels.wecom.outbox import execute_call

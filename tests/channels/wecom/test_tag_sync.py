@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.channels.simulator.wecom import ContactWayState
+from simulator.wecom import ContactWayState
 from siyu.channels.wecom import channel_codes, tags
 from siyu.channels.wecom.models import ChannelCode
 from siyu.customers import services as customer_services

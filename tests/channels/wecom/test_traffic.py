@@ -7,9 +7,9 @@ import random
 import pytest
 from pytest_django.live_server_helper import LiveServer
 
+from simulator.wecom import drive_traffic
+from siyu.channels.demo_accounts import DemoApp
 from siyu.channels.models import CallbackStatus, InboundCallback
-from siyu.channels.simulator.demo_accounts import DemoApp
-from siyu.channels.simulator.wecom import drive_traffic
 from siyu.channels.wecom import channel_codes
 from siyu.channels.wecom.models import ChannelCodeDay, CustomerGroup
 from siyu.customers.models import Relationship, RelationshipStatus
