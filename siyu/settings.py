@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -49,8 +50,11 @@ INSTALLED_APPS = [
     "siyu.orders",
     "siyu.analytics",
     "siyu.audiences",
+    "siyu.seed",
     "siyu.console",
 ]
+if importlib.util.find_spec("simulator") is not None:  # the channel simulator (`siyu simulate`), outside the product
+    INSTALLED_APPS.append("simulator")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -44,8 +44,10 @@ from siyu.core.money import Money
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.customers.services import EventInput, IdentityInput
-from siyu.orders import services as orders
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
+from siyu.orders.services import after_sale as orders_after_sale
+from siyu.orders.services import cart, checkout, imports, states
+from siyu.orders.services import presale as orders_presale
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
@@ -173,17 +175,17 @@ def _promotions(brand: Brand, tissue: Sku, pan: Sku, buyer: Customer) -> None:
 def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
     ent, mark, now = brand.enterprise.pk, brand.mark, timezone.now()
     address = {"name": f"{mark} Receiver", "phone": brand.phones[2], "detail": f"{mark} Road 1"}
-    order = orders.place_order(enterprise_id=ent, customer_id=buyer.pk, data=orders.CheckoutInput(
-        lines=[orders.LineInput(quantity=6, sku_id=tissue.pk)], address=address, store_id=store.pk,
+    order = checkout.place_order(enterprise_id=ent, customer_id=buyer.pk, data=checkout.CheckoutInput(
+        lines=[cart.LineInput(quantity=6, sku_id=tissue.pk)], address=address, store_id=store.pk,
         buyer_note=f"{mark} note"), idempotency_key=f"{mark}-order-1")
-    orders.mark_paid(order_id=order.pk, paid_at=now, payment_ref=f"{mark}-pay-1")
-    refunded = orders.place_order(enterprise_id=ent, customer_id=buyer.pk, data=orders.CheckoutInput(
-        lines=[orders.LineInput(quantity=1, sku_id=tissue.pk)], address=address), idempotency_key=f"{mark}-order-2")
-    orders.mark_paid(order_id=refunded.pk, paid_at=now, payment_ref=f"{mark}-pay-2")
-    after_sale = orders.request_refund(enterprise_id=ent, customer_id=buyer.pk, order_id=refunded.pk,
+    states.mark_paid(order_id=order.pk, paid_at=now, payment_ref=f"{mark}-pay-1")
+    refunded = checkout.place_order(enterprise_id=ent, customer_id=buyer.pk, data=checkout.CheckoutInput(
+        lines=[cart.LineInput(quantity=1, sku_id=tissue.pk)], address=address), idempotency_key=f"{mark}-order-2")
+    states.mark_paid(order_id=refunded.pk, paid_at=now, payment_ref=f"{mark}-pay-2")
+    after_sale = orders_after_sale.request_refund(enterprise_id=ent, customer_id=buyer.pk, order_id=refunded.pk,
                                        kind="refund_only", reason=f"{mark} reason")
     Order.objects.filter(pk__in=[order.pk, refunded.pk]).update(store=store)
-    presale = orders.create_presale(scope=brand.hq_scope, data=orders.PresaleInput(
+    presale = orders_presale.create_presale(scope=brand.hq_scope, data=orders_presale.PresaleInput(
         name=f"{mark} Presale", sku_id=tissue.pk, price_fen=1500, deposit_fen=500,
         deposit_starts_at=now - timedelta(days=1), deposit_ends_at=now + timedelta(days=1),
         balance_starts_at=now + timedelta(days=2), balance_ends_at=now + timedelta(days=3)))
@@ -193,7 +195,7 @@ def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
         f"T{mark}2,{mark}Ghost,tb_{mark}2,139****{brand.phones[4][-4:]},{mark} Tissue,T-{mark},1,19.90,19.90,交易成功,"
         f"2026-03-02 10:00:00,2026-03-02 10:05:00,{mark} Ghost",
     ]
-    imp = orders.import_platform_orders(scope=brand.hq_scope, platform="tmall",
+    imp = imports.import_platform_orders(scope=brand.hq_scope, platform="tmall",
                                         content="\n".join([IMPORT_HEADER, *rows]) + "\n", filename=f"{mark}.csv")
     CartItem.objects.create(enterprise_id=ent, customer=buyer, line_key=f"sku:{tissue.pk}", sku=tissue, quantity=1,
                             added_at=now)

@@ -16,14 +16,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from siyu.channels.models import ChannelAccount
+from siyu.channels.official_account.services import ensure_demo_account
+from siyu.core.demo import DEMO_ENTERPRISE, DEMO_PASSWORD, DEMO_USER
 from siyu.core.errors import DomainError
-from siyu.core.seed.org import model
 from siyu.core.seed.progress import Progress
-from siyu.core.seed.runner import seed_enterprise
-
-DEMO_USER = "admin"
-DEMO_PASSWORD = "siyu-demo"  # noqa: S105 - the printed demo login, documented in the README
-DEMO_ENTERPRISE = "demo"
+from siyu.org.models import Enterprise
+from siyu.seed.runner import seed_enterprise
 
 
 class Command(BaseCommand):
@@ -80,9 +79,7 @@ class Command(BaseCommand):
 
     def _connect_official_account(self, sim_port: int) -> None:
         """The simulator keeps its state in memory: teach it the demo account's menu and QR scenes at every start."""
-        from siyu.channels.official_account.services import ensure_demo_account
-
-        enterprise = model("org.Enterprise").objects.filter(code=DEMO_ENTERPRISE).first()
+        enterprise = Enterprise.objects.filter(code=DEMO_ENTERPRISE).first()
         if enterprise is None:
             return
         point_demo_accounts_at(enterprise.pk, sim_port)
@@ -100,7 +97,7 @@ class Command(BaseCommand):
 
     def _seed_once(self, customers: int) -> None:
         """Seed the demo enterprise the first time only; later runs keep whatever the demo database holds."""
-        if model("org.Enterprise").objects.filter(code=DEMO_ENTERPRISE).exists():
+        if Enterprise.objects.filter(code=DEMO_ENTERPRISE).exists():
             return
         self.stdout.write(f"Seeding the demo enterprise with {customers:,} customers (once)...")
         result = seed_enterprise(customers=customers, code=DEMO_ENTERPRISE,
@@ -113,7 +110,7 @@ class Command(BaseCommand):
 def point_demo_accounts_at(enterprise_id: int, sim_port: int) -> int:
     """The demo's channel accounts talk to the simulator on 127.0.0.1; a demo started again on another SIYU_PORT moves
     the simulator too, so their base URLs follow it (accounts pointed anywhere else are left alone)."""
-    accounts = model("channels.ChannelAccount").objects.filter(
+    accounts = ChannelAccount.objects.filter(
         enterprise_id=enterprise_id, base_url__startswith="http://127.0.0.1:"
     )
     moved = 0

@@ -1,8 +1,8 @@
 """The organisation of a demo enterprise: regions, stores, staff and tag groups, written through the ORM (a hundred
 rows), so the bulk generator only has ids to point at.
 
-Models are looked up through the app registry: the shared kernel does not import domain apps (import-linter), and the
-generator only needs their tables and ids.
+The seed app sits above the domain apps, so it imports their models directly; `model()` maps the generator's table
+labels ("customers.Event") to models for the bulk writer.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from siyu.core.seed import vocab
-from siyu.core.seed.columns import IntArray
+from siyu.customers.models import Tag, TagGroup
+from siyu.org.models import Enterprise, Region, Staff, Store
+from siyu.seed import vocab
+from siyu.seed.columns import IntArray
 
-DEMO_WECOM_CORP_ID = "ww5iyudemo0000001"  # the simulator's demo corp (siyu.channels.simulator.demo_accounts)
+DEMO_WECOM_CORP_ID = "ww5iyudemo0000001"  # the simulator's demo corp (siyu.channels.demo_accounts)
 DEMO_OA_APP_ID = "wx5iyudemo000001"
 DEMO_MP_APP_ID = "wx5iyudemomp00001"
 
@@ -66,8 +68,8 @@ def _mobile(rng: random.Random) -> str:
 
 @transaction.atomic
 def create_org(*, code: str, name: str, seed: int, created_at: datetime, accounts: tuple[str, str, str]) -> OrgPlan:
-    enterprise_model, region_model, store_model = model("org.Enterprise"), model("org.Region"), model("org.Store")
-    staff_model, group_model, tag_model = model("org.Staff"), model("customers.TagGroup"), model("customers.Tag")
+    enterprise_model, region_model, store_model = Enterprise, Region, Store
+    staff_model, group_model, tag_model = Staff, TagGroup, Tag
     rng = random.Random(f"org:{seed}")  # noqa: S311 - demo data, not security
     corp_id, oa_app_id, mp_app_id = accounts
     enterprise = enterprise_model.objects.create(name=name, code=code, wecom_corp_id=corp_id)

@@ -32,7 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from siyu.catalog import queries as catalog_queries
-from siyu.core import audit
+from siyu.core import audit, jobs
 from siyu.core.audit import Actor
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.money import parse_yuan
@@ -549,9 +549,7 @@ def create_platform_import(
                      actor=actor, action="orders.import", target_type="platform_import", target_id=imp.pk,
                      summary=f"{platform} {filename} ({total} rows)")
         if enqueue:
-            from siyu.orders.tasks import run_platform_import_task
-
-            transaction.on_commit(lambda: run_platform_import_task.enqueue(imp.pk))
+            transaction.on_commit(lambda: jobs.get("run_platform_import_task").enqueue(imp.pk))
     return imp
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from siyu.core.seed.columns import NULL, Batch, Bools, Codes, Column, Const, Days, Ints, Keys, Stamps, Texts
+from siyu.seed.columns import NULL, Batch, Bools, Codes, Column, Const, Days, Ints, Keys, Stamps, Texts
 
 # Tables with at least this many new rows get their plain (non-unique) indexes rebuilt after the load instead of
 # maintained row by row: building an index from sorted data is several times cheaper than random B-tree inserts.

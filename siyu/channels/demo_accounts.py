@@ -1,4 +1,5 @@
-"""The demo's channel credentials, shared by the simulator (playing the platform) and the demo seed (Siyu's side).
+"""The demo's channel credentials, shared by the simulator (playing the platform, top-level `simulator/`) and the
+demo seed (Siyu's side). The product owns them; the simulator imports them, never the other way.
 
 Not secrets: they only ever talk to the local simulator. A real deployment enters its own in the console.
 """
@@ -31,4 +32,12 @@ OFFICIAL_ACCOUNT = DemoApp(
     secret="siyu-demo-oa-app-secret-000000001",  # noqa: S106
     token="siyuDemoOaToken",  # noqa: S106
     encoding_aes_key="c2l5dWRlbW9vZmZpY2lhbGFjY291bnRhZXNrZXkwMDE",
+)
+
+MINIPROGRAM = DemoApp(
+    app_id="wx5iyudemomp00001",
+    agent_id="",
+    secret="siyu-demo-miniprogram-secret-0001",  # noqa: S106
+    token="",
+    encoding_aes_key="",
 )

@@ -34,7 +34,7 @@ def dispatcher(mounts: dict[str, WSGIApp]) -> WSGIApp:
 
 
 def default_mounts() -> dict[str, WSGIApp]:
-    from siyu.channels.simulator import miniprogram, oa, wecom
+    from simulator import miniprogram, oa, wecom
 
     return {"/wecom": wecom.app, "/oa": oa.app, "/mp": miniprogram.app}
 

@@ -33,8 +33,8 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 from defusedxml.ElementTree import fromstring
 
-from siyu.channels.simulator import demo_accounts
-from siyu.channels.simulator.wxcrypto import PlatformCrypto, signature
+from simulator.wxcrypto import PlatformCrypto, signature
+from siyu.channels import demo_accounts
 
 SHARED_PEOPLE = 300
 TOKEN_TTL = 7200

@@ -17,8 +17,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
+from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import TransferStatus, WecomError
-from siyu.channels.wecom.codes import wecom_account
 from siyu.channels.wecom.models import (
     OutboundCall,
     TransferItem,

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from siyu.core.seed import vocab
-from siyu.core.seed.columns import NULL, Batch, Codes, Const, Days, IntArray, Ints, Keys, Stamps, Texts
-from siyu.core.seed.org import OrgPlan
 from siyu.core.timeutil import SHANGHAI
+from siyu.seed import vocab
+from siyu.seed.columns import NULL, Batch, Codes, Const, Days, IntArray, Ints, Keys, Stamps, Texts
+from siyu.seed.org import OrgPlan
 
 CUSTOMER_CHUNK = 50_000  # customers per generation chunk; fixed so that output does not depend on sizes
 DAYS = 365

@@ -10,10 +10,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from simulator import oa, wecom
+from simulator.server import SimulatorServer
+from siyu.channels import demo_accounts
 from siyu.channels import queries as channel_queries
 from siyu.channels.models import AccountKind
-from siyu.channels.simulator import demo_accounts, oa, wecom
-from siyu.channels.simulator.server import SimulatorServer
 from siyu.channels.wecom import queries as wecom_queries
 
 

@@ -14,13 +14,15 @@ import numpy as np
 from django.db import connections, transaction
 
 from siyu.core.errors import Conflict, ValidationFailed
-from siyu.core.seed import generate as gen
-from siyu.core.seed.columns import NULL, Batch
 from siyu.core.seed.hooks import run_seed_steps
-from siyu.core.seed.org import DEMO_MP_APP_ID, DEMO_OA_APP_ID, DEMO_WECOM_CORP_ID, OrgPlan, create_org, model
 from siyu.core.seed.progress import Progress
-from siyu.core.seed.writer import Writer, rebuilt_indexes, writer_for
 from siyu.core.timeutil import SHANGHAI, now
+from siyu.customers.models import Customer
+from siyu.org.models import Enterprise
+from siyu.seed import generate as gen
+from siyu.seed.columns import NULL, Batch
+from siyu.seed.org import DEMO_MP_APP_ID, DEMO_OA_APP_ID, DEMO_WECOM_CORP_ID, OrgPlan, create_org, model
+from siyu.seed.writer import Writer, rebuilt_indexes, writer_for
 
 WRITE_ROWS = 200_000  # rows per INSERT/COPY round trip: large enough to amortise, small enough to stay lean
 EVENTS_PER_CUSTOMER = 20
@@ -156,7 +158,7 @@ def _phone_slot() -> int:
 
     Identities are unique per enterprise, so this is not needed for the load to succeed; disjoint slots keep seeded
     brands' customers apart, as two real brands' mostly are. Probed on the customers' indexed phone column."""
-    customer = model("customers.Customer")
+    customer = Customer
     for slot in range(gen.PHONE_SLOTS):
         probe = gen.phones(np.arange(32, dtype=np.int64) * gen.PHONE_SLOTS + slot)
         if not customer.objects.filter(phone__in=probe).exists():
@@ -171,7 +173,7 @@ def _validate(customers: int, events: int, code: str) -> None:
         raise ValidationFailed("events cannot be negative", field="events")
     if not code or len(code) > 40:
         raise ValidationFailed("the enterprise code must be 1-40 characters", field="enterprise")
-    if model("org.Enterprise").objects.filter(code=code).exists():
+    if Enterprise.objects.filter(code=code).exists():
         raise Conflict(f"enterprise {code!r} already exists", field="enterprise", code="exists")
 
 

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-DEMO_APP_ID = "wx5iyudemomp00001"
-DEMO_SECRET = "siyu-demo-miniprogram-secret-0001"  # noqa: S105 - only ever talks to the local simulator
+from siyu.channels import demo_accounts
+
+DEMO_APP_ID = demo_accounts.MINIPROGRAM.app_id
+DEMO_SECRET = demo_accounts.MINIPROGRAM.secret
 CODE_TTL_SECONDS = 300
 
 

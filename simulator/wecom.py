@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from siyu.channels.simulator.demo_accounts import DemoApp
-from siyu.channels.simulator.oa import SHARED_PEOPLE, shared_unionid
-from siyu.channels.simulator.wxcrypto import PlatformCrypto
+from simulator.oa import SHARED_PEOPLE, shared_unionid
+from simulator.wxcrypto import PlatformCrypto
+from siyu.channels.demo_accounts import DemoApp
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = 86400

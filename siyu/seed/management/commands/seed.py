@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from siyu.core.errors import DomainError
 from siyu.core.seed.progress import Progress
-from siyu.core.seed.runner import EVENTS_PER_CUSTOMER, seed_enterprise
+from siyu.seed.runner import EVENTS_PER_CUSTOMER, seed_enterprise
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""Channel codes (渠道活码): a contact-me QR per store, staff member or team, with auto tags, a welcome message and a
+"""Channel codes (渠道活码): a contact-me QR per store, staff member or team, with auto tags, a welcome message (see
+welcome.py) and a
 `state` that records where every customer came from; per-code stats by day.
 
 Routing among several staff is Siyu's: the code is one multi-member contact way, and Siyu keeps its member list to
@@ -18,7 +19,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.models import (
     AssignMode,
@@ -27,11 +29,11 @@ from siyu.channels.wecom.models import (
     ChannelCodeStaff,
     ChannelCodeStaffDay,
     CodeStatus,
-    DefaultWelcome,
     OutboundCall,
     ScanVisit,
 )
 from siyu.channels.wecom.outbox import REF, enqueue_call, on_failure, on_success
+from siyu.channels.wecom.welcome import clean_attachments, clean_welcome
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
@@ -43,36 +45,6 @@ from siyu.org.scope import Scope
 
 STATE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,30}$")
 MAX_CODE_STAFF = 100
-ATTACHMENT_KINDS = {"image": ("pic_url",), "link": ("title", "url"), "miniprogram": ("title", "appid", "page")}
-WELCOME_TEXT_MAX_BYTES = 4000
-
-
-def wecom_account(account_id: int, *, enterprise_id: int | None = None) -> ChannelAccount:
-    qs = ChannelAccount.objects.filter(pk=account_id, kind=AccountKind.WECOM)
-    if enterprise_id is not None:
-        qs = qs.filter(enterprise_id=enterprise_id)
-    account = qs.first()
-    if account is None:
-        raise NotFound(f"WeCom account {account_id} not found", field="account_id")
-    return account
-
-
-def clean_attachments(raw: Sequence[Mapping[str, Any]] | None, *, field: str = "welcome_attachments") -> list[dict]:
-    """Welcome attachments as the platform takes them: image, link or mini-program card, at most 9."""
-    items = list(raw or [])
-    if len(items) > 9:
-        raise ValidationFailed("at most 9 attachments", field=field)
-    clean = []
-    for index, item in enumerate(items):
-        kind = str(item.get("msgtype", ""))
-        required = ATTACHMENT_KINDS.get(kind)
-        if required is None:
-            raise ValidationFailed("msgtype must be image, link or miniprogram", field=field, index=index)
-        body = item.get(kind)
-        if not isinstance(body, Mapping) or any(not str(body.get(key, "")).strip() for key in required):
-            raise ValidationFailed(f"{kind} needs {', '.join(required)}", field=field, index=index)
-        clean.append({"msgtype": kind, kind: {str(k): str(v)[:512] for k, v in body.items()}})
-    return clean
 
 
 def _clean_state(account: ChannelAccount, state: str) -> str:
@@ -116,12 +88,6 @@ def _check_tags(scope: Scope, tag_ids: Sequence[int]) -> list[int]:
     return list(dict.fromkeys(tag_ids))
 
 
-def _clean_welcome(text: str) -> str:
-    if len(text.encode()) > WELCOME_TEXT_MAX_BYTES:
-        raise ValidationFailed("the welcome text is at most 4000 bytes", field="welcome_text")
-    return text.strip()
-
-
 @transaction.atomic
 def create_channel_code(
     *,
@@ -151,7 +117,7 @@ def create_channel_code(
     members = _code_staff(scope, staff_ids, store_id)
     tags = _check_tags(scope, tag_ids)
     attachments = clean_attachments(welcome_attachments)
-    text = _clean_welcome(welcome_text)
+    text = clean_welcome(welcome_text)
     code = ChannelCode.objects.create(
         enterprise_id=scope.enterprise_id,
         account=account,
@@ -225,7 +191,7 @@ def update_channel_code(
             raise ValidationFailed("name is 1-64 characters", field="name")
         code.name = name.strip()
     if welcome_text is not None:
-        code.welcome_text = _clean_welcome(welcome_text)
+        code.welcome_text = clean_welcome(welcome_text)
     if welcome_attachments is not None:
         code.welcome_attachments = clean_attachments(welcome_attachments)
     code.save()
@@ -234,33 +200,6 @@ def update_channel_code(
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="wecom.code.update", target_type="channel_code", target_id=code.pk)
     return code
-
-
-@transaction.atomic
-def set_default_welcome(
-    *, scope: Scope, account_id: int, text: str, attachments: Sequence[Mapping[str, Any]] = (), actor: Actor = None
-) -> DefaultWelcome:
-    account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
-    row, _ = DefaultWelcome.objects.update_or_create(
-        account=account, defaults={"text": _clean_welcome(text), "attachments": clean_attachments(attachments)}
-    )
-    audit.record(enterprise_id=scope.enterprise_id,
-                 actor=actor, action="wecom.welcome.default", target_type="channel_account", target_id=account.pk)
-    return row
-
-
-def welcome_for(account: ChannelAccount, code: ChannelCode | None) -> tuple[str, list[dict[str, Any]]]:
-    if code is not None and (code.welcome_text or code.welcome_attachments):
-        return code.welcome_text, list(code.welcome_attachments)
-    default = DefaultWelcome.objects.filter(account=account).first()
-    if default is None:
-        return "", []
-    return default.text, list(default.attachments)
-
-
-def render_welcome(text: str, *, name: str) -> str:
-    """`{name}` is the customer's WeCom name; nothing else is a variable (braces stay as written)."""
-    return text.replace("{name}", name).strip()
 
 
 def code_for_state(account: ChannelAccount, state: str) -> ChannelCode | None:
@@ -381,3 +320,7 @@ def disable_channel_code(*, scope: Scope, code_id: int, actor: Actor = None) -> 
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="wecom.code.disable", target_type="channel_code", target_id=code.pk)
     return code
+
+
+def code_choices() -> dict[str, Any]:
+    return {"assign_modes": AssignMode.choices}
