@@ -279,6 +279,27 @@ def _audiences(brand: Brand, store: Store) -> None:
     brand.ids.update(segment_id=segment.pk, rule_id=tag_rule.pk)
 
 
+def _content(brand: Brand) -> None:
+    """An image material and a script named with the brand's marker."""
+    import io
+
+    from PIL import Image
+
+    from siyu.content import services as content
+
+    hq = scope_for_staff(brand.staff["hq"])
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 30, 200)).save(picture, "PNG")
+    size = picture.tell()
+    picture.seek(0)
+    material = content.create_material(scope=hq, data=content.MaterialInput(kind="image", title=f"{brand.mark} 海报"),
+                                       upload=content.Upload(stream=picture, name=f"{brand.mark}.png", size=size))
+    script = content.create_script(scope=hq, data=content.ScriptInput(
+        title=f"{brand.mark} 欢迎", scenario="greeting", material_id=material.pk,
+        steps=[content.StepInput(step="hook", text=f"{{customer_name}} 您好，{brand.mark}")]))
+    brand.ids.update(material_id=material.pk, script_id=script.pk)
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -291,6 +312,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _wecom(brand, who, store)
     _official_account(brand, who[0])
     _audiences(brand, store)
+    _content(brand)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
         brand.tokens[role] = secret

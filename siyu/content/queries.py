@@ -1,0 +1,176 @@
+"""Read paths over the content library. The library is enterprise-wide: every staff role reads all of its
+enterprise's (live) materials and scripts; only HQ edits (services.require_editor)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from siyu.content.models import ContentUse, Folder, Material, MaterialKind, Scenario, Script, Stage, UseKind
+from siyu.content.variables import VARIABLES
+from siyu.core.errors import NotFound
+from siyu.core.pagination import Page, paginate
+from siyu.customers import queries as customer_queries
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+# The choices forms and schemas validate against (they may not import models).
+MaterialKinds = MaterialKind
+Scenarios = Scenario
+Stages = Stage
+UseKinds = UseKind
+
+
+def can_edit(scope: Scope) -> bool:
+    return scope.is_hq
+
+
+def folders(scope: Scope) -> QuerySet[Folder]:
+    return Folder.objects.filter(enterprise_id=scope.enterprise_id).annotate(
+        material_count=Count("materials", filter=Q(materials__archived=False)))
+
+
+def materials(scope: Scope) -> QuerySet[Material]:
+    return Material.objects.filter(enterprise_id=scope.enterprise_id, archived=False)
+
+
+@dataclass(frozen=True)
+class MaterialFilter:
+    q: str = ""
+    kind: str = ""
+    folder_id: int | None = None
+    stage: str = ""
+    scenario: str = ""
+    product_id: int | None = None
+
+
+def _with_usage(qs: QuerySet[Material]) -> QuerySet[Material]:
+    return qs.annotate(
+        sent=Count("uses", filter=Q(uses__kind=UseKind.SENT)),
+        clicked=Count("uses", filter=Q(uses__kind=UseKind.CLICKED)),
+        converted=Count("uses", filter=Q(uses__kind=UseKind.CONVERTED)),
+    )
+
+
+def search_materials(scope: Scope, flt: MaterialFilter, *, page: int = 1, page_size: int = 20) -> Page[Material]:
+    """Live materials, newest first, with `sent`, `clicked` and `converted` counts annotated."""
+    qs = materials(scope)
+    text = flt.q.strip()
+    if text:
+        qs = qs.filter(Q(title__icontains=text) | Q(text__icontains=text))
+    if flt.kind:
+        qs = qs.filter(kind=flt.kind)
+    if flt.folder_id:
+        qs = qs.filter(folder_id=flt.folder_id)
+    if flt.stage:
+        qs = qs.filter(stage=flt.stage)
+    if flt.scenario:
+        qs = qs.filter(scenario=flt.scenario)
+    if flt.product_id:
+        qs = qs.filter(product_id=flt.product_id)
+    qs = _with_usage(qs.select_related("folder", "product")).order_by("-id")
+    return paginate(qs, page=page, page_size=page_size)
+
+
+def get_material(scope: Scope, material_id: int) -> Material:
+    found = _with_usage(materials(scope).select_related("folder", "product")).filter(pk=material_id).first()
+    if found is None:
+        raise NotFound(f"material {material_id} not found", field="material_id")
+    return found
+
+
+def material_choices(scope: Scope) -> list[tuple[int, str]]:
+    return [(m.pk, f"{m.get_kind_display()} · {m.title}") for m in materials(scope).order_by("-id")[:500]]
+
+
+def folder_choices(scope: Scope) -> list[tuple[int, str]]:
+    return list(Folder.objects.filter(enterprise_id=scope.enterprise_id).order_by("name").values_list("id", "name"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scripts
+
+
+def scripts(scope: Scope) -> QuerySet[Script]:
+    return Script.objects.filter(enterprise_id=scope.enterprise_id, archived=False)
+
+
+@dataclass(frozen=True)
+class ScriptFilter:
+    q: str = ""
+    scenario: str = ""
+    stage: str = ""
+
+
+def _script_filter(qs: QuerySet[Script], flt: ScriptFilter) -> QuerySet[Script]:
+    for word in flt.q.split()[:5]:
+        qs = qs.filter(Q(title__icontains=word) | Q(body__icontains=word))
+    if flt.scenario:
+        qs = qs.filter(scenario=flt.scenario)
+    if flt.stage:
+        qs = qs.filter(stage=flt.stage)
+    return qs
+
+
+def search_scripts(scope: Scope, flt: ScriptFilter, *, page: int = 1, page_size: int = 20) -> Page[Script]:
+    qs = _script_filter(scripts(scope), flt).select_related("material", "product").annotate(
+        sent=Count("uses", filter=Q(uses__kind=UseKind.SENT)))
+    return paginate(qs.order_by("scenario", "title", "id"), page=page, page_size=page_size)
+
+
+def quick_replies(scope: Scope, q: str, *, limit: int = 20) -> list[Script]:
+    """Scripts for the sidebar's quick-reply search: every word of `q` in the title or the text; titles that match
+    first, then the most sent."""
+    qs = _script_filter(scripts(scope), ScriptFilter(q=q)).select_related("material", "product")
+    first_word = (q.split() or [""])[0]
+    qs = qs.annotate(sent=Count("uses", filter=Q(uses__kind=UseKind.SENT)),
+                     in_title=Count("id", filter=Q(title__icontains=first_word)))
+    return list(qs.order_by("-in_title", "-sent", "title", "id")[:limit])
+
+
+def get_script(scope: Scope, script_id: int) -> Script:
+    found = scripts(scope).select_related("material", "product").filter(pk=script_id).first()
+    if found is None:
+        raise NotFound(f"script {script_id} not found", field="script_id")
+    return found
+
+
+def scripts_by_scenario(scope: Scope) -> list[tuple[str, list[Script]]]:
+    grouped: dict[str, list[Script]] = {}
+    for script in scripts(scope).select_related("material").order_by("scenario", "title", "id")[:500]:
+        grouped.setdefault(script.get_scenario_display(), []).append(script)
+    return list(grouped.items())
+
+
+def use_count(scope: Scope, *, material_id: int | None = None, script_id: int | None = None,
+              kind: str = UseKind.SENT) -> int:
+    qs = ContentUse.objects.filter(enterprise_id=scope.enterprise_id, kind=kind)
+    if material_id is not None:
+        qs = qs.filter(material_id=material_id)
+    if script_id is not None:
+        qs = qs.filter(script_id=script_id)
+    return qs.count()
+
+
+def script_values(scope: Scope, script: Script, *, customer_id: int | None = None,
+                  extra: dict[str, str] | None = None) -> dict[str, str | None]:
+    """The variables' values for one staff member talking to one customer (who must be in their scope): the
+    customer's name, the staff member's name and store (else the customer's home store), the script's product; the
+    coupon (and anything else) only from `extra`, what the staff member typed."""
+    values: dict[str, str | None] = dict.fromkeys(VARIABLES)
+    if scope.staff_id is not None:
+        me = org_queries.get_staff(scope, scope.staff_id)
+        values["staff_name"] = me.name
+        values["store"] = me.store.name if me.store_id and me.store else None
+    if customer_id is not None:
+        customer = customer_queries.get_customer(scope, customer_id)
+        values["customer_name"] = customer.name
+        if not values["store"] and customer.home_store is not None:
+            values["store"] = customer.home_store.name
+    if script.product is not None:
+        values["product"] = script.product.name
+    for name, value in (extra or {}).items():
+        if name in values and value and value.strip():
+            values[name] = value.strip()[:64]
+    return values
