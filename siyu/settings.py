@@ -125,6 +125,9 @@ STORAGES = {
     "default": {"BACKEND": os.environ.get("SIYU_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The WeCom JS-SDK script the chat-toolbar sidebar loads (jweixin-1.2.0.js, served from your own host); empty: the
+# WeCom account's base URL + /jssdk.js, which is the simulator's stand-in in the demo.
+SIYU_WECOM_JSSDK_URL = os.environ.get("SIYU_WECOM_JSSDK_URL", "")
 # Uploads above this spool to a temporary file instead of memory; each material kind has its own size limit
 # (siyu/content/uploads.py), checked before the content is read.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -12,4 +12,9 @@ urlpatterns = [
     path("scripts/", views.script_list, name="scripts"),
     path("scripts/new/", views.script_edit, name="script_new"),
     path("scripts/<int:script_id>/", views.script_edit, name="script"),
+    path("sidebar/", views.sidebar_page, name="sidebar"),
+    path("sidebar/contact/", views.sidebar_contact, name="sidebar_contact"),
+    path("sidebar/contact/<int:customer_id>/tags/", views.sidebar_tags, name="sidebar_tags"),
+    path("sidebar/replies/", views.sidebar_replies, name="sidebar_replies"),
+    path("sidebar/media/<int:material_id>/", views.sidebar_media, name="sidebar_media"),
 ]

@@ -6,10 +6,13 @@ detected at upload, `nosniff`, and as an attachment unless it is an image or a v
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -18,8 +21,10 @@ from django.views.decorators.http import require_POST
 from siyu.api.auth import actor_of
 from siyu.catalog.views import console_page, page_number, scope_of
 from siyu.console.once import create_once
-from siyu.content import forms, queries, services
-from siyu.core.errors import DomainError, GateError
+from siyu.content import forms, queries, services, sidebar
+from siyu.core.errors import DomainError, GateError, NotFound, UpstreamError, ValidationFailed
+from siyu.customers import queries as customer_queries
+from siyu.customers import services as customer_services
 from siyu.org.scope import Scope
 
 PER_PAGE = 24
@@ -212,3 +217,83 @@ def script_edit(request: HttpRequest, script_id: int | None = None) -> HttpRespo
     context = {"form": form, "script": script, "can_edit": queries.can_edit(scope), "tab": "scripts",
                "variables": forms.variable_names()}
     return render(request, "content/script_edit.html", context, status=status)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The staff sidebar (a phone-sized page WeCom opens beside a chat)
+
+
+@console_page
+def sidebar_page(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    try:
+        config = sidebar.page_config(scope, request.build_absolute_uri())
+        problem = ""
+    except (NotFound, UpstreamError) as exc:
+        config, problem = None, exc.message
+    return render(request, "content/sidebar.html", {"page": config, "problem": problem})
+
+
+def _contact_fragment(request: HttpRequest, scope: Scope, **where: Any) -> HttpResponse:
+    try:
+        found = sidebar.contact(scope, **where)
+    except NotFound:
+        return render(request, "content/_sidebar_unknown.html")  # a fragment htmx swaps in: not an error page
+    tags = customer_queries.tags(scope)
+    held = {t.pk for t in found.tags}
+    context = {"c": found, "other_tags": [t for t in tags if t.pk not in held][:100]}
+    return render(request, "content/_sidebar_contact.html", context)
+
+
+@console_page
+def sidebar_contact(request: HttpRequest) -> HttpResponse:
+    return _contact_fragment(request, scope_of(request), external_userid=request.GET.get("external_userid", "")[:64])
+
+
+@console_page
+@require_POST
+def sidebar_tags(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """Add or remove one tag on the open customer; the service checks the customer is in the staff's scope."""
+    scope = scope_of(request)
+    customer_queries.get_customer(scope, customer_id)
+    try:
+        tag_id = int(request.POST.get("tag", ""))
+    except ValueError:
+        return _contact_fragment(request, scope, customer_id=customer_id)
+    arguments: dict[str, Any] = {"enterprise_id": scope.enterprise_id, "customer_ids": [customer_id],
+                                 "tag_ids": [tag_id], "visible_customers": customer_queries.visible_customer_ids(scope),
+                                 "actor": actor_of(request)}
+    try:
+        if request.POST.get("action") == "remove":
+            customer_services.untag_customers(**arguments)
+        else:
+            customer_services.tag_customers(**arguments)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return _contact_fragment(request, scope, customer_id=customer_id)
+
+
+@console_page
+def sidebar_replies(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    try:
+        customer_id: int | None = int(request.GET.get("customer", ""))
+    except ValueError:
+        customer_id = None
+    extra = {key[2:]: str(request.GET.get(key, ""))[:64] for key in request.GET if key.startswith("v_")}
+    found = sidebar.replies(scope, request.GET.get("q", "")[:100], customer_id=customer_id, extra=extra)
+    context = {"replies": found, "customer_id": customer_id, "q": request.GET.get("q", "")[:100],
+               "tap": uuid.uuid4().hex}
+    return render(request, "content/_sidebar_replies.html", context)
+
+
+@console_page
+@require_POST
+def sidebar_media(request: HttpRequest, material_id: int) -> HttpResponse:
+    try:
+        msgtype, media = sidebar.media_id(scope_of(request), material_id)
+    except (ValidationFailed, UpstreamError) as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    return JsonResponse({"msgtype": msgtype, "media_id": media})

@@ -521,6 +521,11 @@ GET    /content/scripts/new/                                     ok    403   403
 POST   /content/scripts/new/                                     ok    403   403   403   login ok    login
 GET    /content/scripts/{script}/                                ok    ok    ok    ok    login 404   login
 POST   /content/scripts/{script}/                                ok    403   403   403   login 404   login
+GET    /content/sidebar/                                         ok    ok    ok    ok    login ok    login
+GET    /content/sidebar/contact/                                 ok    ok    ok    ok    login ok    login
+POST   /content/sidebar/contact/{customer}/tags/                 ok    ok    ok    ok    login 404   login
+GET    /content/sidebar/replies/                                 ok    ok    ok    ok    login ok    login
+POST   /content/sidebar/media/{image_material}/                  502   502   502   502   login 404   login
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
@@ -530,6 +535,7 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
     "POST /content/folders/": lambda w: {"name": "新品素材"},
+    "POST /content/sidebar/contact/{customer}/tags/": lambda w: {"tag": w["tag"]},
 }
 
 
