@@ -132,3 +132,12 @@ def test_console_refusal_is_shown_on_the_file_field(org: Org, client: Client) ->
                                                        "file": upload("x.png", HTML)})
     assert response.status_code == 422
     assert response.context["form"].errors["file"] and Material.objects.count() == 0
+
+
+def test_the_pages_speak_chinese_and_english(org: Org, client: Client) -> None:
+    assert org.hq.user is not None
+    client.force_login(org.hq.user)
+    assert "新建素材" in client.get("/content/").content.decode()
+    assert "新建话术" in client.get("/content/scripts/").content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/content/"})
+    assert "New material" in client.get("/content/").content.decode()
