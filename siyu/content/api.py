@@ -317,6 +317,19 @@ def render_script(request: HttpRequest, script_id: int, payload: RenderIn) -> di
             "missing": list(rendered.missing)}
 
 
+class BestHourOut(Schema):
+    customer_id: int
+    hour: int | None = Field(description="Asia/Shanghai clock hour 0-23; null without engagement in 90 days")
+
+
+@router.get("/customers/{customer_id}/best-hour", response=BestHourOut,
+            summary="The hour a customer pays most attention (weighted reads, clicks and orders, last 90 days)")
+def best_hour(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    hours = queries.best_sending_hours(scope, [queries.visible_customer(scope, customer_id)])
+    return {"customer_id": customer_id, "hour": hours.get(customer_id)}
+
+
 @router.post("/uses", response=UseOut, summary="Count a use of a material or script (sent, clicked, converted)")
 def record_use(request: HttpRequest, payload: UseIn) -> dict[str, bool]:
     counted = services.record_use(scope=scope_of(request), key=payload.key, kind=payload.kind,

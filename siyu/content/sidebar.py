@@ -55,6 +55,7 @@ class Contact:
     totals: dict[str, int]
     spent: Money
     order_rows: list[tuple[Any, Money]]
+    best_hour: int | None
 
 
 def contact(scope: Scope, *, external_userid: str = "", customer_id: int | None = None) -> Contact:
@@ -67,7 +68,8 @@ def contact(scope: Scope, *, external_userid: str = "", customer_id: int | None 
     totals = order_queries.customer_order_totals(scope, customer.pk)
     return Contact(customer=customer, phone=privacy.phone_for(scope, customer.phone), tags=profile.tags,
                    orders=orders, order_count=count, totals=totals, spent=Money(totals["spent_fen"]),
-                   order_rows=[(o, Money(o.paid_fen, o.currency)) for o in orders])
+                   order_rows=[(o, Money(o.paid_fen, o.currency)) for o in orders],
+                   best_hour=queries.best_sending_hours(scope, [customer.pk]).get(customer.pk))
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,11 @@ def find_visible(scope: Scope, *, kind: str, value: str) -> Customer:
     return found
 
 
+def engagement_events(enterprise_id: int, *, names: list[str], since: datetime) -> QuerySet[Event]:
+    """The log's events of these names since a moment (for reads that aggregate a customer's history)."""
+    return Event.objects.filter(enterprise_id=enterprise_id, name__in=names, occurred_at__gte=since)
+
+
 def visible_customer_ids(scope: Scope) -> QuerySet[Customer, int]:
     return customers(scope).values_list("id", flat=True)
 

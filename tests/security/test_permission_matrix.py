@@ -217,6 +217,7 @@ PUT    /api/content/scripts/{script}                             ok    403   403
 DELETE /api/content/scripts/{script}                             ok    403   403   403   401   404   401
 POST   /api/content/scripts/{script}/render                      ok    ok    ok    ok    401   404   401
 POST   /api/content/uses                                         ok    ok    ok    ok    401   404   401
+GET    /api/content/customers/{customer}/best-hour               ok    ok    ok    ok    401   404   401
 """
 
 
