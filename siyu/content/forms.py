@@ -13,6 +13,7 @@ from siyu.console.once import OnceForm
 from siyu.content import queries, services
 from siyu.content.variables import VARIABLES
 from siyu.core.errors import DomainError
+from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
 STEP_LABELS = {"hook": _("Hook"), "value": _("Value"), "proof": _("Proof"), "cta": _("Call to action")}
@@ -157,3 +158,15 @@ def script_initial(script: Any) -> dict[str, Any]:
 
 def variable_names() -> list[str]:
     return ["{" + name + "}" for name in VARIABLES]
+
+
+class MomentPlanForm(OnceForm):
+    planned_at = forms.DateTimeField(label=_("Publish at"), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    text = forms.CharField(label=_("Text"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    store = forms.TypedChoiceField(label=_("Store"), required=False, coerce=int, empty_value=None)
+
+    def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stores = org_queries.stores(scope).order_by("code").values_list("id", "name")
+        _set_choices(self, "store", [("", str(_("Every member (HQ-wide)"))), *stores])

@@ -151,3 +151,35 @@ class ContentUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.material_id or self.script_id}"
+
+
+class PlanStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    CREATED = "created", _("Handed to WeCom")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class MomentPlan(models.Model):
+    """A moment post on the calendar: HQ-wide (every member publishes it) or for one store's staff. When it falls due
+    the scheduler hands it to WeCom as a moment task (channels.wecom), exactly once (`moment_task` is set in the
+    same transaction that creates the task); completion per staff is the task's."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    planned_at = models.DateTimeField(_("publish at"))
+    text = models.TextField(_("text"))
+    store = models.ForeignKey("org.Store", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=12, choices=PlanStatus.choices, default=PlanStatus.PLANNED)
+    moment_task = models.OneToOneField("wecom.MomentTask", null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    error = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "planned_at"])]
+        ordering = ["planned_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.planned_at:%Y-%m-%d %H:%M} {self.text[:20]}"

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import ExtractHour, RowNumber
 from django.utils import timezone
 
-from siyu.content.models import ContentUse, Folder, Material, MaterialKind, Scenario, Script, Stage, UseKind
+from siyu.content.models import (
+    ContentUse,
+    Folder,
+    Material,
+    MaterialKind,
+    MomentPlan,
+    Scenario,
+    Script,
+    Stage,
+    UseKind,
+)
 from siyu.content.variables import VARIABLES
 from siyu.core.errors import NotFound
 from siyu.core.pagination import Page, paginate
@@ -215,3 +225,22 @@ def best_sending_hours(scope: Scope, customer_ids: Iterable[int] | QuerySet[Any,
                                     order_by=[F("score").desc(), F("hour").asc()]))
               .filter(rank=1))
     return {row["customer_id"]: row["hour"] for row in ranked.values("customer_id", "hour")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Moments calendar
+
+
+def moment_calendar(scope: Scope, *, start: date, days: int = 14) -> list[tuple[date, list[MomentPlan]]]:
+    """Each Shanghai day from `start` with its planned moments (a store's plans are seen by that store's staff and
+    managers, HQ-wide plans by everyone), with the moment task (its status) loaded."""
+    first = datetime.combine(start, time.min, tzinfo=SHANGHAI)
+    qs = MomentPlan.objects.filter(enterprise_id=scope.enterprise_id, planned_at__gte=first,
+                                   planned_at__lt=first + timedelta(days=days)).select_related("store", "moment_task")
+    if not scope.is_hq:
+        stores = org_queries.stores(scope).values("id")
+        qs = qs.filter(Q(store__isnull=True) | Q(store_id__in=stores))
+    by_day: dict[date, list[MomentPlan]] = {start + timedelta(days=n): [] for n in range(days)}
+    for plan in qs.order_by("planned_at", "id"):
+        by_day.setdefault(plan.planned_at.astimezone(SHANGHAI).date(), []).append(plan)
+    return list(by_day.items())

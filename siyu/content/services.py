@@ -8,19 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from siyu.catalog import queries as catalog_queries
+from siyu.channels.wecom import queries as wecom_queries
+from siyu.channels.wecom import services as wecom_services
 from siyu.content import uploads
-from siyu.content.models import ContentUse, Folder, Material, MaterialKind, Scenario, Script, Stage, UseKind
+from siyu.content.models import (
+    ContentUse,
+    Folder,
+    Material,
+    MaterialKind,
+    MomentPlan,
+    PlanStatus,
+    Scenario,
+    Script,
+    Stage,
+    UseKind,
+)
 from siyu.content.variables import variables_in
 from siyu.core import audit
 from siyu.core.audit import Actor, user_of
-from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.customers import queries as customer_queries
+from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
 FILE_KINDS: dict[str, str] = {MaterialKind.IMAGE: "image", MaterialKind.POSTER: "poster", MaterialKind.VIDEO: "video",
@@ -347,3 +363,79 @@ def record_use(*, scope: Scope, key: str, kind: str = UseKind.SENT, material_id:
         defaults={"material_id": material_id, "script_id": script_id, "kind": kind, "staff_id": scope.staff_id,
                   "customer_id": customer_id})
     return created
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Moments calendar
+
+MOMENT_TEXT_MAX = 2000  # WeCom's moment text limit (the simulator's Limits.moment_text_max)
+
+
+def plan_moment(*, scope: Scope, planned_at: datetime, text: str, store_id: int | None = None,
+                actor: Actor = None) -> MomentPlan:
+    """Put a moment on the calendar (HQ): for every member, or for one store's staff."""
+    require_editor(scope)
+    text = text.strip()
+    if not text:
+        raise ValidationFailed("a moment needs its text", field="text")
+    if len(text) > MOMENT_TEXT_MAX:
+        raise ValidationFailed(f"at most {MOMENT_TEXT_MAX} characters", field="text")
+    if timezone.is_naive(planned_at):
+        raise ValidationFailed("give the time with its time zone", field="planned_at")
+    if store_id is not None:
+        org_queries.get_store(scope, store_id)
+    with transaction.atomic():
+        plan = MomentPlan.objects.create(enterprise_id=scope.enterprise_id, planned_at=planned_at, text=text,
+                                         store_id=store_id, created_by=user_of(actor))
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_plan",
+                     target_type="content_moment_plan", target_id=plan.pk, summary=text[:60],
+                     changes={"planned_at": planned_at.isoformat(), "store_id": store_id})
+    return plan
+
+
+def cancel_moment(*, scope: Scope, plan_id: int, actor: Actor = None) -> None:
+    require_editor(scope)
+    with transaction.atomic():
+        changed = MomentPlan.objects.filter(enterprise_id=scope.enterprise_id, pk=plan_id,
+                                            status=PlanStatus.PLANNED).update(status=PlanStatus.CANCELLED)
+        if not changed:
+            raise NotFound(f"no planned moment {plan_id}", field="plan_id")
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_cancel",
+                     target_type="content_moment_plan", target_id=plan_id)
+
+
+def _hand_over(plan_id: int, moment: datetime) -> bool:
+    """One due plan to WeCom: the row is locked and re-checked, the moment task created and submitted (its platform
+    call queued in the outbox, made after the commit) and linked, all in one transaction."""
+    with transaction.atomic():
+        plan = MomentPlan.objects.select_for_update().filter(pk=plan_id, status=PlanStatus.PLANNED,
+                                                             planned_at__lte=moment).first()
+        if plan is None:
+            return False
+        scope = Scope.hq(plan.enterprise_id, label="moments calendar")
+        account = wecom_queries.accounts(scope).first()
+        try:
+            if account is None:
+                raise ValidationFailed("no WeCom app is connected", field="account")
+            staff = list(org_queries.staff(scope).filter(store_id=plan.store_id, is_active=True)
+                         .values_list("id", flat=True)) if plan.store_id else []
+            if plan.store_id and not staff:
+                raise ValidationFailed("the store has no active staff", field="store_id")
+            with transaction.atomic():
+                task = wecom_services.create_moment_task(scope=scope, account_id=account.pk, text=plan.text,
+                                                         staff_ids=staff, submit=True)
+        except DomainError as exc:
+            plan.status, plan.error = PlanStatus.FAILED, exc.message[:255]
+            plan.save(update_fields=["status", "error"])
+            return False
+        plan.status, plan.moment_task = PlanStatus.CREATED, task
+        plan.save(update_fields=["status", "moment_task"])
+    return True
+
+
+def run_due_moments(*, at: datetime | None = None) -> int:
+    """Hand every due plan to WeCom (the scheduler runs this each minute; safe on several workers)."""
+    moment = at or timezone.now()
+    due = list(MomentPlan.objects.filter(status=PlanStatus.PLANNED, planned_at__lte=moment)
+               .order_by("planned_at", "id").values_list("id", flat=True)[:500])
+    return sum(1 for plan_id in due if _hand_over(plan_id, moment))

@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -297,3 +298,42 @@ def sidebar_media(request: HttpRequest, material_id: int) -> HttpResponse:
     except (ValidationFailed, UpstreamError) as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     return JsonResponse({"msgtype": msgtype, "media_id": media})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Moments calendar
+
+
+@console_page
+def moments(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    _require_editor_for(request, scope)
+    form = forms.MomentPlanForm(scope, request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                create_once(request, form, action="content.moment", create=lambda: services.plan_moment(
+                    scope=scope, planned_at=form.cleaned_data["planned_at"], text=form.cleaned_data["text"],
+                    store_id=form.cleaned_data["store"], actor=actor_of(request)).pk)
+                messages.success(request, _("Moment planned."))
+                return redirect("content:moments")
+            except GateError:
+                raise
+            except DomainError as exc:
+                forms.apply_error(form, exc, aliases={"store_id": "store"})
+        status = 422
+    start = timezone.localdate()
+    context = {"form": form, "days": queries.moment_calendar(scope, start=start, days=14),
+               "can_edit": queries.can_edit(scope), "tab": "moments"}
+    return render(request, "content/moments.html", context, status=status)
+
+
+@console_page
+@require_POST
+def moment_cancel(request: HttpRequest, plan_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    services.require_editor(scope)
+    services.cancel_moment(scope=scope, plan_id=plan_id, actor=actor_of(request))
+    messages.success(request, _("Moment cancelled."))
+    return redirect("content:moments")

@@ -235,7 +235,9 @@ def _content(world: World) -> None:
     script = content.create_script(scope=hq, data=content.ScriptInput(
         title="欢迎", scenario="greeting", material_id=image.pk,
         steps=[content.StepInput(step="hook", text="{customer_name} 您好，我是{staff_name}")]))
-    world.ids.update(material=text.pk, image_material=image.pk, script=script.pk)
+    plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text="周末上新",
+                               store_id=world.org.store_n1.pk)
+    world.ids.update(material=text.pk, image_material=image.pk, script=script.pk, moment_plan=plan.pk)
 
 
 def build_world(org: Org) -> World:

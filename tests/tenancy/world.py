@@ -297,7 +297,8 @@ def _content(brand: Brand) -> None:
     script = content.create_script(scope=hq, data=content.ScriptInput(
         title=f"{brand.mark} 欢迎", scenario="greeting", material_id=material.pk,
         steps=[content.StepInput(step="hook", text=f"{{customer_name}} 您好，{brand.mark}")]))
-    brand.ids.update(material_id=material.pk, script_id=script.pk)
+    plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text=f"{brand.mark} 上新")
+    brand.ids.update(material_id=material.pk, script_id=script.pk, plan_id=plan.pk)
 
 
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
