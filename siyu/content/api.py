@@ -15,8 +15,10 @@ from ninja.files import UploadedFile
 from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
+from siyu.api.idempotency import create_once
 from siyu.content import queries, services
 from siyu.content.variables import render
+from siyu.orders.api import CUSTOMER, shopper_of
 
 router = Router()
 OPTIONAL_FILE = File(None)  # a multipart `file` part that some material kinds leave out
@@ -336,3 +338,102 @@ def record_use(request: HttpRequest, payload: UseIn) -> dict[str, bool]:
                                   material_id=payload.material_id, script_id=payload.script_id,
                                   customer_id=payload.customer_id)
     return {"counted": counted}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UGC: operators review (HQ); customers submit from the mall (storefront_router, /api/storefront/ugc)
+
+
+class SubmissionOut(Schema):
+    id: int
+    kind: str
+    text: str
+    product_id: int | None
+    has_photo: bool
+    status: str
+    reason: str
+    material_id: int | None
+    created_at: Any
+
+
+class SubmissionPage(Schema):
+    items: list[SubmissionOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class SubmissionQuery(Input):
+    status: str = Field("", max_length=10)
+    page: int = Field(1, ge=1)
+    page_size: int = Field(20, ge=1, le=200)
+
+
+class RejectIn(Input):
+    reason: str = Field(max_length=200)
+
+
+class UgcIn(Schema):
+    kind: str = Field(max_length=10, description="review, photo or story")
+    text: str = Field("", max_length=4000)
+    product_id: int | None = None
+
+
+def _submission_out(sub: Any) -> dict[str, Any]:
+    return {"id": sub.pk, "kind": sub.kind, "text": sub.text, "product_id": sub.product_id,
+            "has_photo": bool(sub.file), "status": sub.status, "reason": sub.reason,
+            "material_id": sub.material_id, "created_at": sub.created_at}
+
+
+@router.get("/ugc", response=SubmissionPage, summary="Customers' submissions for review")
+def list_submissions(request: HttpRequest, params: Query[SubmissionQuery]) -> dict[str, Any]:
+    page = queries.submissions(scope_of(request), status=params.status, page=params.page,
+                               page_size=params.page_size)
+    return {"items": [_submission_out(s) for s in page.items], "total": page.total, "page": page.page,
+            "page_size": page.page_size}
+
+
+@router.post("/ugc/{submission_id}/approve", response=SubmissionOut,
+             summary="Approve (HQ): the submission enters the library and its submitter is rewarded once")
+def approve_submission(request: HttpRequest, submission_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    queries.get_submission(scope, submission_id)
+    return _submission_out(services.approve_ugc(scope=scope, submission_id=submission_id, actor=actor_of(request)))
+
+
+@router.post("/ugc/{submission_id}/reject", response=SubmissionOut, summary="Reject with a reason (HQ)")
+def reject_submission(request: HttpRequest, submission_id: int, payload: RejectIn) -> dict[str, Any]:
+    scope = scope_of(request)
+    queries.get_submission(scope, submission_id)
+    return _submission_out(services.reject_ugc(scope=scope, submission_id=submission_id, reason=payload.reason,
+                                               actor=actor_of(request)))
+
+
+storefront_router = Router()
+
+
+@storefront_router.post("/ugc", auth=CUSTOMER, response={201: SubmissionOut},
+                        summary="Send a review, photo or story (multipart; `file` for the photo; Idempotency-Key)")
+def submit_ugc(request: HttpRequest, payload: Form[UgcIn],
+               file: UploadedFile | None = OPTIONAL_FILE) -> Status[Any]:
+    shopper = shopper_of(request)
+    upload = services.Upload(stream=file, name=file.name or "", size=file.size) if file is not None else None
+
+    def create(_key: str) -> int:
+        return services.submit_ugc(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                   kind=payload.kind, text=payload.text, product_id=payload.product_id,
+                                   upload=upload).pk
+
+    def show(submission_id: int) -> dict[str, Any]:
+        mine = queries.my_submissions(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id)
+        return _submission_out(next(s for s in mine if s.pk == submission_id))
+
+    return create_once(request, action="storefront.ugc", owner=f"customer:{shopper.customer_id}", payload=payload,
+                       create=create, render=show)
+
+
+@storefront_router.get("/ugc", auth=CUSTOMER, response=list[SubmissionOut], summary="My submissions")
+def my_submissions(request: HttpRequest) -> list[dict[str, Any]]:
+    shopper = shopper_of(request)
+    return [_submission_out(s) for s in queries.my_submissions(enterprise_id=shopper.enterprise_id,
+                                                               customer_id=shopper.customer_id)]

@@ -183,3 +183,50 @@ class MomentPlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.planned_at:%Y-%m-%d %H:%M} {self.text[:20]}"
+
+
+class SubmissionKind(models.TextChoices):
+    REVIEW = "review", _("Review")
+    PHOTO = "photo", _("Photo")
+    STORY = "story", _("Story")
+
+
+class SubmissionStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class Submission(models.Model):
+    """A customer's own content (UGC) sent from the mall: reviewed by an operator; an approved one enters the library
+    as a material and earns its submitter a reward once (`reward_key`, unique, handed to the reward hooks)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=SubmissionKind.choices)
+    text = models.TextField(blank=True)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    file = models.CharField(max_length=255, blank=True)
+    thumbnail = models.CharField(max_length=255, blank=True)
+    file_name = models.CharField(max_length=120, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.PENDING)
+    reason = models.CharField(max_length=200, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    material = models.OneToOneField(Material, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reward_key = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "reward_key"], name="uniq_ugc_reward_key")]
+        indexes = [models.Index(fields=["enterprise", "status", "-id"])]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"

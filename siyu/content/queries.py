@@ -21,6 +21,8 @@ from siyu.content.models import (
     Scenario,
     Script,
     Stage,
+    Submission,
+    SubmissionStatus,
     UseKind,
 )
 from siyu.content.variables import VARIABLES
@@ -244,3 +246,30 @@ def moment_calendar(scope: Scope, *, start: date, days: int = 14) -> list[tuple[
     for plan in qs.order_by("planned_at", "id"):
         by_day.setdefault(plan.planned_at.astimezone(SHANGHAI).date(), []).append(plan)
     return list(by_day.items())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UGC
+
+SubmissionStatuses = SubmissionStatus
+
+
+def submissions(scope: Scope, *, status: str = "", page: int = 1, page_size: int = 20) -> Page[Submission]:
+    """Customers' submissions (for HQ's review), newest first; the submitter must be visible to the scope."""
+    qs = Submission.objects.filter(enterprise_id=scope.enterprise_id,
+                                   customer_id__in=customer_queries.customers(scope).values("id"))
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.select_related("customer", "product").order_by("-id"), page=page, page_size=page_size)
+
+
+def my_submissions(*, enterprise_id: int, customer_id: int) -> list[Submission]:
+    return list(Submission.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).order_by("-id")[:50])
+
+
+def get_submission(scope: Scope, submission_id: int) -> Submission:
+    found = Submission.objects.filter(enterprise_id=scope.enterprise_id, pk=submission_id,
+                                      customer_id__in=customer_queries.customers(scope).values("id")).first()
+    if found is None:
+        raise NotFound(f"submission {submission_id} not found", field="submission_id")
+    return found

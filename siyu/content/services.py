@@ -6,7 +6,7 @@ removed again when the row is not written, so a refused upload leaves nothing be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -29,12 +29,15 @@ from siyu.content.models import (
     Scenario,
     Script,
     Stage,
+    Submission,
+    SubmissionKind,
+    SubmissionStatus,
     UseKind,
 )
 from siyu.content.variables import variables_in
 from siyu.core import audit
 from siyu.core.audit import Actor, user_of
-from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -439,3 +442,98 @@ def run_due_moments(*, at: datetime | None = None) -> int:
     due = list(MomentPlan.objects.filter(status=PlanStatus.PLANNED, planned_at__lte=moment)
                .order_by("planned_at", "id").values_list("id", flat=True)[:500])
     return sum(1 for plan_id in due if _hand_over(plan_id, moment))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UGC: customers' submissions, reviewed by HQ
+
+UGC_TEXT_MAX = 2000
+UgcReward = Callable[[int, int, str], None]  # (enterprise_id, customer_id, reward_key)
+_UGC_REWARDS: dict[str, UgcReward] = {}
+
+
+def register_ugc_reward(name: str, reward: UgcReward) -> None:
+    """Loyalty (when it lands) registers how an approved submission is rewarded; the key is unique per submission,
+    so a reward written with it as its idempotency key is granted once."""
+    _UGC_REWARDS[name] = reward
+
+
+def unregister_ugc_reward(name: str) -> None:
+    _UGC_REWARDS.pop(name, None)
+
+
+def submit_ugc(*, enterprise_id: int, customer_id: int, kind: str, text: str = "", product_id: int | None = None,
+               upload: Upload | None = None) -> Submission:
+    """A mall customer's review, photo or story (a photo needs an image; the others may carry one)."""
+    kind = _choice(kind, SubmissionKind, "kind")
+    text = text.strip()
+    if len(text) > UGC_TEXT_MAX:
+        raise ValidationFailed(f"at most {UGC_TEXT_MAX} characters", field="text")
+    if kind == SubmissionKind.PHOTO and upload is None:
+        raise ValidationFailed("a photo needs an image", field="file")
+    if not text and upload is None:
+        raise ValidationFailed("write something or add a photo", field="text")
+    if product_id is not None and not catalog_queries.on_sale_products(enterprise_id=enterprise_id).filter(
+            pk=product_id).exists():
+        raise ValidationFailed(f"product {product_id} not found", field="product_id")
+    values: dict[str, Any] = {}
+    stored = None
+    if upload is not None:
+        checked = uploads.check_upload(upload.stream, name=upload.name, size=upload.size, rule_name="image")
+        stored = uploads.store(checked, enterprise_id=enterprise_id)
+        values = {"file": stored.name, "thumbnail": stored.thumbnail, "file_name": checked.label,
+                  "content_type": checked.content_type, "size_bytes": len(checked.content), "sha256": checked.sha256,
+                  "width": checked.width, "height": checked.height}
+    try:
+        return Submission.objects.create(enterprise_id=enterprise_id, customer_id=customer_id, kind=kind, text=text,
+                                         product_id=product_id, **values)
+    except Exception:
+        if stored is not None:
+            uploads.discard(stored.name, stored.thumbnail)
+        raise
+
+
+def _pending(scope: Scope, submission_id: int) -> Submission:
+    found = Submission.objects.select_for_update().filter(enterprise_id=scope.enterprise_id,
+                                                          pk=submission_id).first()
+    if found is None:
+        raise NotFound(f"submission {submission_id} not found", field="submission_id")
+    if found.status != SubmissionStatus.PENDING:
+        raise Conflict(f"this submission was already {found.status}", field="status", code="already_reviewed")
+    return found
+
+
+def approve_ugc(*, scope: Scope, submission_id: int, actor: Actor = None) -> Submission:
+    """Approve: the submission enters the library as a material, and its submitter is rewarded once."""
+    require_editor(scope)
+    with transaction.atomic():
+        sub = _pending(scope, submission_id)
+        material = Material.objects.create(
+            enterprise_id=scope.enterprise_id, kind=MaterialKind.IMAGE if sub.file else MaterialKind.TEXT,
+            title=f"{sub.get_kind_display()} #{sub.pk}"[:120], text=sub.text, product_id=sub.product_id,
+            file=sub.file, thumbnail=sub.thumbnail, file_name=sub.file_name, content_type=sub.content_type,
+            size_bytes=sub.size_bytes, width=sub.width, height=sub.height, sha256=sub.sha256,
+            created_by=user_of(actor))
+        sub.status, sub.material, sub.reviewed_at = SubmissionStatus.APPROVED, material, timezone.now()
+        sub.reviewed_by, sub.reward_key = user_of(actor), f"ugc:{sub.pk}"
+        sub.save()
+        for reward in _UGC_REWARDS.values():
+            reward(scope.enterprise_id, sub.customer_id, sub.reward_key)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.ugc_approve",
+                     target_type="content_submission", target_id=sub.pk, changes={"material_id": material.pk})
+    return sub
+
+
+def reject_ugc(*, scope: Scope, submission_id: int, reason: str, actor: Actor = None) -> Submission:
+    require_editor(scope)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("say why it is rejected", field="reason")
+    with transaction.atomic():
+        sub = _pending(scope, submission_id)
+        sub.status, sub.reason, sub.reviewed_at = SubmissionStatus.REJECTED, reason[:200], timezone.now()
+        sub.reviewed_by = user_of(actor)
+        sub.save()
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.ugc_reject",
+                     target_type="content_submission", target_id=sub.pk, summary=reason[:100])
+    return sub

@@ -337,3 +337,53 @@ def moment_cancel(request: HttpRequest, plan_id: int) -> HttpResponse:
     services.cancel_moment(scope=scope, plan_id=plan_id, actor=actor_of(request))
     messages.success(request, _("Moment cancelled."))
     return redirect("content:moments")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UGC review
+
+
+@console_page
+def ugc_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    status = request.GET.get("status", "pending")
+    if status not in queries.SubmissionStatuses.values:
+        status = ""
+    page = queries.submissions(scope, status=status, page=page_number(request), page_size=PER_PAGE)
+    context = {"page": page, "status": status, "statuses": queries.SubmissionStatuses.choices,
+               "can_edit": queries.can_edit(scope), "tab": "ugc", "query": f"status={status}"}
+    return render(request, "content/ugc_list.html", context)
+
+
+@console_page
+@require_POST
+def ugc_review(request: HttpRequest, submission_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    services.require_editor(scope)
+    queries.get_submission(scope, submission_id)
+    try:
+        if request.POST.get("action") == "approve":
+            services.approve_ugc(scope=scope, submission_id=submission_id, actor=actor_of(request))
+            messages.success(request, _("Approved: it is in the library now."))
+        else:
+            services.reject_ugc(scope=scope, submission_id=submission_id, reason=request.POST.get("reason", ""),
+                                actor=actor_of(request))
+            messages.success(request, _("Rejected."))
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("content:ugc")
+
+
+@login_required
+def ugc_photo(request: HttpRequest, submission_id: int) -> HttpResponseBase:
+    try:
+        sub = queries.get_submission(scope_of(request), submission_id)
+    except GateError as exc:
+        raise Http404(exc.message) from exc
+    if not sub.thumbnail:
+        raise Http404("no photo")
+    response = FileResponse(default_storage.open(sub.thumbnail, "rb"), content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

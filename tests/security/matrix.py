@@ -108,8 +108,12 @@ def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, 
 
         upload = {"platform": "tmall", "file": _csv(IMPORT_CSV)}
         return run_isolated(lambda: client.post(path, upload, headers=headers))
-    if row.key == "POST /api/content/materials":  # a multipart form (a text material needs no file)
-        fields = {"kind": "text", "title": "开场白", "text": "{customer_name} 您好"}
+    multipart = {  # multipart forms (neither needs a file)
+        "POST /api/content/materials": {"kind": "text", "title": "开场白", "text": "{customer_name} 您好"},
+        "POST /api/storefront/ugc": {"kind": "review", "text": "很好用"},
+    }
+    if row.key in multipart:
+        fields = multipart[row.key]
         return run_isolated(lambda: client.post(path, fields, headers=headers))
     data = json.dumps(body) if body is not None else ""
     send = getattr(client, method)

@@ -218,6 +218,11 @@ DELETE /api/content/scripts/{script}                             ok    403   403
 POST   /api/content/scripts/{script}/render                      ok    ok    ok    ok    401   404   401
 POST   /api/content/uses                                         ok    ok    ok    ok    401   404   401
 GET    /api/content/customers/{customer}/best-hour               ok    ok    ok    ok    401   404   401
+GET    /api/content/ugc                                          ok    ok    ok    ok    401   ok    401
+POST   /api/content/ugc/{submission}/approve                     ok    403   403   403   401   404   401
+POST   /api/content/ugc/{submission}/reject                      ok    403   403   403   401   404   401
+POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
+GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
 """
 
 
@@ -333,6 +338,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PUT /api/content/scripts/{script}": lambda w: {"title": "欢迎", "scenario": "greeting",
                                                    "steps": [{"step": "hook", "text": "{customer_name} 您好"}]},
     "POST /api/content/scripts/{script}/render": lambda w: {"customer_id": w["customer"]},
+    "POST /api/content/ugc/{submission}/reject": lambda w: {"reason": "与商品无关"},
     "POST /api/content/uses": lambda w: {"key": "matrix-use", "material_id": w["material"],
                                          "customer_id": w["customer"]},
     "POST /api/admin/presales": lambda w: {
@@ -525,6 +531,9 @@ POST   /content/scripts/{script}/                                ok    403   403
 GET    /content/moments/                                         ok    ok    ok    ok    login ok    login
 POST   /content/moments/                                         ok    403   403   403   login ok    login
 POST   /content/moments/{moment_plan}/cancel/                    ok    403   403   403   login 404   login
+GET    /content/ugc/                                             ok    ok    ok    ok    login ok    login
+POST   /content/ugc/{submission}/                                ok    403   403   403   login 404   login
+GET    /content/ugc/{submission}/photo/                          ok    ok    ok    ok    login 404   login
 GET    /content/sidebar/                                         ok    ok    ok    ok    login ok    login
 GET    /content/sidebar/contact/                                 ok    ok    ok    ok    login ok    login
 POST   /content/sidebar/contact/{customer}/tags/                 ok    ok    ok    ok    login 404   login
@@ -539,6 +548,7 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
     "POST /content/folders/": lambda w: {"name": "新品素材"},
+    "POST /content/ugc/{submission}/": lambda w: {"action": "approve"},
     "POST /content/sidebar/contact/{customer}/tags/": lambda w: {"tag": w["tag"]},
 }
 

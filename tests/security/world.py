@@ -237,7 +237,14 @@ def _content(world: World) -> None:
         steps=[content.StepInput(step="hook", text="{customer_name} 您好，我是{staff_name}")]))
     plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text="周末上新",
                                store_id=world.org.store_n1.pk)
-    world.ids.update(material=text.pk, image_material=image.pk, script=script.pk, moment_plan=plan.pk)
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
+    photo_size = photo.tell()
+    photo.seek(0)
+    submission = content.submit_ugc(enterprise_id=hq.enterprise_id, customer_id=world["customer"], kind="photo",
+                                    text="很好用", upload=content.Upload(stream=photo, name="p.png", size=photo_size))
+    world.ids.update(material=text.pk, image_material=image.pk, script=script.pk, moment_plan=plan.pk,
+                     submission=submission.pk)
 
 
 def build_world(org: Org) -> World:

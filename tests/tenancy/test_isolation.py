@@ -28,7 +28,8 @@ ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file"}
 # Pages on which HQ must see its own brand's marker: proof that the pages checked are not simply empty.
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
-                  "/content/scripts/", "/content/moments/", "/api/content/materials", "/api/content/scripts")
+                  "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
+                  "/api/content/scripts", "/api/content/ugc")
 
 
 def _key(path: str, name: str, ids: dict[str, int]) -> str:

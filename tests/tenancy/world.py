@@ -298,7 +298,14 @@ def _content(brand: Brand) -> None:
         title=f"{brand.mark} 欢迎", scenario="greeting", material_id=material.pk,
         steps=[content.StepInput(step="hook", text=f"{{customer_name}} 您好，{brand.mark}")]))
     plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text=f"{brand.mark} 上新")
-    brand.ids.update(material_id=material.pk, script_id=script.pk, plan_id=plan.pk)
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
+    photo_size = photo.tell()
+    photo.seek(0)
+    submission = content.submit_ugc(enterprise_id=hq.enterprise_id, customer_id=brand.ids["customer_id"],
+                                    kind="photo", text=f"{brand.mark} 好评",
+                                    upload=content.Upload(stream=photo, name="p.png", size=photo_size))
+    brand.ids.update(material_id=material.pk, script_id=script.pk, plan_id=plan.pk, submission_id=submission.pk)
 
 
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
