@@ -170,3 +170,14 @@ class MomentPlanForm(OnceForm):
         super().__init__(*args, **kwargs)
         stores = org_queries.stores(scope).order_by("code").values_list("id", "name")
         _set_choices(self, "store", [("", str(_("Every member (HQ-wide)"))), *stores])
+
+
+class PersonaForm(forms.Form):
+    nickname = forms.CharField(label=_("Nickname"), max_length=32, required=False)
+    signature = forms.CharField(label=_("Signature"), max_length=60, required=False)
+    persona_type = forms.ChoiceField(label=_("Persona type"), required=False)
+    avatar = forms.FileField(label=_("Avatar"), required=False, help_text=_("An image up to 2 MB."))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _set_choices(self, "persona_type", _choices(queries.PersonaTypes, "—"))

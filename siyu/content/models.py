@@ -230,3 +230,27 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+
+class PersonaType(models.TextChoices):
+    EXPERT = "expert", _("Expert")
+    SHOP_OWNER = "shop_owner", _("Shop owner")
+    STYLIST = "stylist", _("Stylist")
+    CONSULTANT = "consultant", _("Consultant")
+    OTHER = "other", _("Other")
+
+
+class StaffPersona(models.Model):
+    """How a staff account presents itself to customers (a person, not a cold official account): nickname, avatar,
+    signature and persona type. HQ audits the checklist (all four set) across stores."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    staff = models.OneToOneField(Staff, on_delete=models.CASCADE, related_name="+")
+    nickname = models.CharField(_("nickname"), max_length=32, blank=True)
+    avatar = models.CharField(max_length=255, blank=True, help_text="storage name of the avatar thumbnail")
+    signature = models.CharField(_("signature"), max_length=60, blank=True)
+    persona_type = models.CharField(_("persona type"), max_length=16, choices=PersonaType.choices, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.nickname or f"staff {self.staff_id}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When, Window
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import ExtractHour, RowNumber
 from django.utils import timezone
 
@@ -18,8 +18,10 @@ from siyu.content.models import (
     Material,
     MaterialKind,
     MomentPlan,
+    PersonaType,
     Scenario,
     Script,
+    StaffPersona,
     Stage,
     Submission,
     SubmissionStatus,
@@ -273,3 +275,54 @@ def get_submission(scope: Scope, submission_id: int) -> Submission:
     if found is None:
         raise NotFound(f"submission {submission_id} not found", field="submission_id")
     return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Staff personas
+
+PersonaTypes = PersonaType
+PERSONA_ITEMS = ("nickname", "avatar", "signature", "persona_type")
+
+
+@dataclass(frozen=True)
+class PersonaRow:
+    staff: Any
+    persona: StaffPersona | None
+
+    @property
+    def missing(self) -> list[str]:
+        return [item for item in PERSONA_ITEMS if not getattr(self.persona, item, "")]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True)
+class StoreChecklist:
+    store: str
+    staff: int
+    complete: int
+
+
+def personas(scope: Scope) -> list[PersonaRow]:
+    """Every active staff member in the scope with their persona (None: never set)."""
+    team = list(org_queries.staff(scope).filter(is_active=True).order_by("store__code", "name", "id")[:1000])
+    found = {p.staff_id: p for p in StaffPersona.objects.filter(enterprise_id=scope.enterprise_id,
+                                                                 staff_id__in=[s.pk for s in team])}
+    return [PersonaRow(staff=s, persona=found.get(s.pk)) for s in team]
+
+
+def persona_checklist(scope: Scope) -> list[StoreChecklist]:
+    """Per store (HQ and region staff under "—"): active staff and how many have a complete persona, counted in SQL."""
+    complete = StaffPersona.objects.filter(staff_id=OuterRef("pk"), nickname__gt="", avatar__gt="",
+                                           signature__gt="", persona_type__gt="")
+    rows = (org_queries.staff(scope).filter(is_active=True).annotate(ok=Exists(complete))
+            .values("store__name").annotate(n=Count("id"), done=Count("id", filter=Q(ok=True)))
+            .order_by("store__name"))
+    return [StoreChecklist(store=r["store__name"] or "—", staff=r["n"], complete=r["done"]) for r in rows]
+
+
+def persona_of(scope: Scope, staff_id: int) -> PersonaRow:
+    staff = org_queries.get_staff(scope, staff_id)
+    return PersonaRow(staff=staff, persona=StaffPersona.objects.filter(staff_id=staff.pk).first())

@@ -25,9 +25,11 @@ from siyu.content.models import (
     Material,
     MaterialKind,
     MomentPlan,
+    PersonaType,
     PlanStatus,
     Scenario,
     Script,
+    StaffPersona,
     Stage,
     Submission,
     SubmissionKind,
@@ -537,3 +539,44 @@ def reject_ugc(*, scope: Scope, submission_id: int, reason: str, actor: Actor = 
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.ugc_reject",
                      target_type="content_submission", target_id=sub.pk, summary=reason[:100])
     return sub
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Staff personas
+
+
+def save_persona(*, scope: Scope, staff_id: int, nickname: str, signature: str, persona_type: str,
+                 avatar: Upload | None = None, actor: Actor = None) -> StaffPersona:
+    """A staff member sets their own persona; managers their team's, HQ anyone's (org scope decides)."""
+    staff = org_queries.get_staff(scope, staff_id)
+    nickname, signature = nickname.strip(), signature.strip()
+    if len(nickname) > 32:
+        raise ValidationFailed("at most 32 characters", field="nickname")
+    if len(signature) > 60:
+        raise ValidationFailed("at most 60 characters", field="signature")
+    if persona_type:
+        _choice(persona_type, PersonaType, "persona_type")
+    stored = None
+    if avatar is not None:
+        checked = uploads.check_upload(avatar.stream, name=avatar.name, size=avatar.size, rule_name="cover",
+                                       field="avatar")
+        stored = uploads.store(checked, enterprise_id=scope.enterprise_id)
+    try:
+        with transaction.atomic():
+            persona, _created = StaffPersona.objects.select_for_update().get_or_create(
+                staff_id=staff.pk, defaults={"enterprise_id": scope.enterprise_id})
+            old_files = (persona.avatar,) if stored is not None else ()
+            persona.nickname, persona.signature, persona.persona_type = nickname, signature, persona_type
+            if stored is not None:
+                persona.avatar = stored.thumbnail
+            persona.save()
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.persona_save",
+                         target_type="staff", target_id=staff.pk, summary=nickname,
+                         changes={"persona_type": persona_type, "avatar": stored is not None})
+    except Exception:
+        if stored is not None:
+            uploads.discard(stored.name, stored.thumbnail)
+        raise
+    if stored is not None:
+        uploads.discard(stored.name, *old_files)  # only the thumbnail is kept
+    return persona

@@ -387,3 +387,58 @@ def ugc_photo(request: HttpRequest, submission_id: int) -> HttpResponseBase:
     response = FileResponse(default_storage.open(sub.thumbnail, "rb"), content_type="image/jpeg")
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Staff personas
+
+
+@console_page
+def persona_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    context = {"rows": queries.personas(scope), "checklist": queries.persona_checklist(scope), "tab": "personas",
+               "me": scope.staff_id}
+    return render(request, "content/personas.html", context)
+
+
+@console_page
+def persona_edit(request: HttpRequest, staff_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    row = queries.persona_of(scope, staff_id)
+    status = 200
+    if request.method == "POST":
+        form = forms.PersonaForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = request.FILES.get("avatar")
+            data = form.cleaned_data
+            try:
+                services.save_persona(
+                    scope=scope, staff_id=staff_id, nickname=data["nickname"], signature=data["signature"],
+                    persona_type=data["persona_type"], actor=actor_of(request),
+                    avatar=services.Upload(stream=upload, name=upload.name or "", size=upload.size) if upload else None)
+                messages.success(request, _("Persona saved."))
+                return redirect("content:personas")
+            except GateError:
+                raise
+            except DomainError as exc:
+                forms.apply_error(form, exc)
+        status = 422
+    else:
+        persona = row.persona
+        form = forms.PersonaForm(initial={"nickname": persona.nickname, "signature": persona.signature,
+                                          "persona_type": persona.persona_type} if persona else None)
+    return render(request, "content/persona_edit.html", {"form": form, "row": row, "tab": "personas"},
+                  status=status)
+
+
+@login_required
+def persona_avatar(request: HttpRequest, staff_id: int) -> HttpResponseBase:
+    try:
+        row = queries.persona_of(scope_of(request), staff_id)
+    except GateError as exc:
+        raise Http404(exc.message) from exc
+    if row.persona is None or not row.persona.avatar:
+        raise Http404("no avatar")
+    response = FileResponse(default_storage.open(row.persona.avatar, "rb"), content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -237,6 +237,12 @@ def _content(world: World) -> None:
         steps=[content.StepInput(step="hook", text="{customer_name} 您好，我是{staff_name}")]))
     plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text="周末上新",
                                store_id=world.org.store_n1.pk)
+    avatar = io.BytesIO()
+    Image.new("RGB", (60, 60), (200, 200, 30)).save(avatar, "PNG")
+    avatar_size = avatar.tell()
+    avatar.seek(0)
+    content.save_persona(scope=hq, staff_id=world.org.n1_staff.pk, nickname="小美", signature="您的护肤顾问",
+                         persona_type="expert", avatar=content.Upload(stream=avatar, name="a.png", size=avatar_size))
     photo = io.BytesIO()
     Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
     photo_size = photo.tell()

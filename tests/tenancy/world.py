@@ -298,6 +298,12 @@ def _content(brand: Brand) -> None:
         title=f"{brand.mark} 欢迎", scenario="greeting", material_id=material.pk,
         steps=[content.StepInput(step="hook", text=f"{{customer_name}} 您好，{brand.mark}")]))
     plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text=f"{brand.mark} 上新")
+    avatar = io.BytesIO()
+    Image.new("RGB", (60, 60), (200, 200, 30)).save(avatar, "PNG")
+    avatar_size = avatar.tell()
+    avatar.seek(0)
+    content.save_persona(scope=hq, staff_id=brand.staff["store_staff"].pk, nickname="小美", signature="您的护肤顾问",
+                         persona_type="expert", avatar=content.Upload(stream=avatar, name="a.png", size=avatar_size))
     photo = io.BytesIO()
     Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
     photo_size = photo.tell()
