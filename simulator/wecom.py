@@ -15,6 +15,7 @@ handles one. As on the platform, operations done through the API produce no call
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import secrets
@@ -24,6 +25,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import policy as email_policy
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -248,6 +251,19 @@ class Corp:
     transfers: list[Transfer] = field(default_factory=list)
     moments: dict[str, dict[str, Any]] = field(default_factory=dict)
     moment_calls: list[float] = field(default_factory=list)
+    # The JS-SDK side (a staff member's WeCom client with a chat open beside the toolbar page).
+    jsapi_ticket: str = ""
+    agent_ticket: str = ""
+    open_chat: tuple[str, str] | None = None  # (userid, external_userid) of the chat the client shows
+    jssdk_sessions: dict[str, str] = field(default_factory=dict)  # session -> userid, after a valid agentConfig
+    chat_messages: list[dict[str, Any]] = field(default_factory=list)  # what sendChatMessage put into chats
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)  # temporary media by media_id
+
+    def __post_init__(self) -> None:
+        # Tickets derived from the corp's secret: a restarted simulator hands out the tickets Siyu has cached.
+        seed = f"{self.corp_id}:{self.secret}".encode()
+        self.jsapi_ticket = self.jsapi_ticket or hashlib.sha256(seed + b":jsapi").hexdigest()
+        self.agent_ticket = self.agent_ticket or hashlib.sha256(seed + b":agent_config").hexdigest()
 
     @property
     def crypto(self) -> PlatformCrypto:
@@ -729,8 +745,13 @@ class WecomPlatform:
 
     # -- the HTTP API ---------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, str], body: bytes, host: str) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, query: dict[str, str], body: bytes, host: str,
+               content_type: str = "") -> tuple[int, Any]:
         """One API request: returns (HTTP status, JSON-able answer). Errors are errcodes in a 200 answer."""
+        if path == "/jssdk.js":
+            return 200, {"js": JSSDK_JS}
+        if path == "/cgi-bin/media/upload":
+            return self._media_upload(query, body, content_type)
         if path.startswith("/_sim/"):
             return self._control(path, body)
         if path.startswith("/qr/"):
@@ -749,6 +770,26 @@ class WecomPlatform:
         except SimError as exc:
             return 200, {"errcode": exc.errcode, "errmsg": exc.errmsg}
         return 200, {"errcode": 0, "errmsg": "ok", **answer}
+
+    def _media_upload(self, query: dict[str, str], body: bytes, content_type: str) -> tuple[int, Any]:
+        """POST /cgi-bin/media/upload?type=image|video|file with the file as the multipart part `media`."""
+        try:
+            with self.lock:
+                self.api_calls.append("/cgi-bin/media/upload")
+                corp = self._authenticate(query)
+                kind = query.get("type", "")
+                if kind not in ("image", "video", "voice", "file"):
+                    raise SimError(40004, "invalid media type")
+                part = _multipart_part(body, content_type, "media")
+                if part is None:
+                    raise SimError(41005, "media data missing")
+                filename, data = part
+                media_id = _new_id("3", 60)
+                corp.media[media_id] = {"type": kind, "filename": filename, "size": len(data), "data": data}
+                return 200, {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id,
+                             "created_at": str(int(self.now()))}
+        except SimError as exc:
+            return 200, {"errcode": exc.errcode, "errmsg": exc.errmsg}
 
     @staticmethod
     def _json(body: bytes) -> dict[str, Any]:
@@ -1506,9 +1547,21 @@ def api_resigned_transfer_result(p: WecomPlatform, corp: Corp, req: dict[str, An
     return _transfer_result(p, corp, req, resigned=True)
 
 
+def api_get_jsapi_ticket(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    return {"ticket": corp.jsapi_ticket, "expires_in": 7200}
+
+
+def api_get_agent_ticket(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    if req.get("type") != "agent_config":
+        raise SimError(91040, "invalid ticket type")
+    return {"ticket": corp.agent_ticket, "expires_in": 7200}
+
+
 _EC = "/cgi-bin/externalcontact"
 ROUTES: dict[str, Handler] = {
     "/cgi-bin/gettoken": lambda p, c, r, h: {},
+    "/cgi-bin/get_jsapi_ticket": api_get_jsapi_ticket,
+    "/cgi-bin/ticket/get": api_get_agent_ticket,
     f"{_EC}/get": api_get_contact,
     f"{_EC}/list": api_list_contacts,
     f"{_EC}/get_follow_user_list": api_follow_user_list,
@@ -1560,6 +1613,138 @@ def _control_confirm_mass_send(p: WecomPlatform, data: dict[str, Any]) -> dict[s
     return {"msgid": str(data["msgid"])}
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The JS-SDK, as the WeCom client plays it for a chat-toolbar page (wecom-jssdk-sidebar-groups.md §2-§7). The page
+# loads /jssdk.js from here instead of jweixin; `wx.agentConfig` and `wx.invoke` post to the controls below.
+
+
+def jssdk_signature(ticket: str, noncestr: str, timestamp: str, url: str) -> str:
+    """The platform's check: SHA-1 of the four fields in ASCII key order, values raw."""
+    plain = f"jsapi_ticket={ticket}&noncestr={noncestr}&timestamp={timestamp}&url={url}"
+    return hashlib.sha1(plain.encode()).hexdigest()  # noqa: S324 - the platform's documented algorithm
+
+
+def _control_open_chat(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    """A staff member opens a 1:1 chat with an external contact in the client (the toolbar page sits beside it)."""
+    corp = p.corp(str(data.get("corp_id") or next(iter(p.corps), "")))
+    with p.lock:
+        userid, external = str(data["userid"]), str(data["external_userid"])
+        if (userid, external) not in corp.follows:
+            raise SimError(84061, "not external contact")
+        corp.open_chat = (userid, external)
+    return {"userid": userid, "external_userid": external}
+
+
+def _control_agent_config(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    corp = p.corps.get(str(data.get("corpid", "")))
+    if corp is None:
+        raise SimError(92002, "cross-corp: corpid is not the user's corp")
+    with p.lock:
+        if str(data.get("agentid", "")) != corp.agent_id:
+            raise SimError(42012, "agentid does not match the ticket")
+        timestamp = str(data.get("timestamp", ""))
+        if not timestamp.isdigit() or len(timestamp) > 11:
+            raise SimError(40093, "invalid signature (timestamp must be in seconds)")
+        url = str(data.get("url", "")).split("#", 1)[0]
+        expected = jssdk_signature(corp.agent_ticket, str(data.get("nonceStr", "")), timestamp, url)
+        if str(data.get("signature", "")) != expected:
+            raise SimError(40093, "invalid signature")
+        if corp.open_chat is None:
+            raise SimError(40093, "no chat is open in the client")
+        session = _new_id("s", 32)
+        corp.jssdk_sessions[session] = corp.open_chat[0]
+        return {"session": session, "corpid": corp.corp_id}
+
+
+def _send_chat_message(corp: Corp, userid: str, external: str, args: dict[str, Any]) -> None:
+    msgtype = str(args.get("msgtype", ""))
+    raw = args.get(msgtype)
+    body: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    if msgtype == "text":
+        if not str(body.get("content", "")).strip():
+            raise SimError(40058, "sendChatMessage:fail text content empty")
+    elif msgtype in ("image", "video", "file"):
+        if str(body.get("mediaid", "")) not in corp.media:
+            raise SimError(40007, "sendChatMessage:fail invalid media_id")
+    elif msgtype == "news":
+        if not str(body.get("link", "")).startswith(("http://", "https://")):
+            raise SimError(40058, "sendChatMessage:fail invalid link")
+    elif msgtype == "miniprogram":
+        if not str(body.get("page", "")).split("?")[0].endswith(".html"):
+            raise SimError(40058, "sendChatMessage:fail invalid page")
+    else:
+        raise SimError(40058, f"sendChatMessage:fail invalid msgtype {msgtype}")
+    corp.chat_messages.append({"userid": userid, "external_userid": external, "msgtype": msgtype,
+                               msgtype: dict(body)})
+
+
+def _control_invoke(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    corp = p.corp(str(data.get("corpid", "")))
+    api = str(data.get("api", ""))
+    with p.lock:
+        userid = corp.jssdk_sessions.get(str(data.get("session", "")))
+        if userid is None:
+            return {"err_msg": f"{api}:fail no permission"}
+        if corp.open_chat is None or corp.open_chat[0] != userid:
+            return {"err_msg": f"{api}:fail without context of external contact"}
+        external = corp.open_chat[1]
+        if api == "getContext":
+            return {"err_msg": "getContext:ok", "entry": "single_chat_tools"}
+        if api == "getCurExternalContact":
+            return {"err_msg": "getCurExternalContact:ok", "userId": external}
+        if api == "sendChatMessage":
+            raw = data.get("args")
+            args: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            try:
+                _send_chat_message(corp, userid, external, args)
+            except SimError as exc:
+                return {"err_msg": exc.errmsg}
+            return {"err_msg": "sendChatMessage:ok"}
+    return {"err_msg": f"{api}:fail not supported"}
+
+
+JSSDK_JS = r"""/* The simulated WeCom client's JS-SDK (wx.agentConfig, wx.invoke) for chat-toolbar pages. */
+(function () {
+  var me = document.currentScript && document.currentScript.src;
+  var base = me ? me.replace(/\/jssdk\.js.*$/, '') : '';
+  var state = {session: null, corpid: null};
+  function post(path, body) {
+    return fetch(base + path, {method: 'POST', body: JSON.stringify(body), headers: {'Content-Type': 'text/plain'}})
+      .then(function (r) { return r.json(); });
+  }
+  window.wx = {
+    config: function () {},
+    agentConfig: function (o) {
+      post('/_sim/jssdk/agent_config', {corpid: o.corpid, agentid: String(o.agentid), timestamp: String(o.timestamp),
+        nonceStr: o.nonceStr, signature: o.signature, url: location.href.split('#')[0]})
+      .then(function (res) {
+        if (res.errcode === 0) { state.session = res.session; state.corpid = res.corpid;
+          if (o.success) o.success({errMsg: 'agentConfig:ok'}); }
+        else if (o.fail) o.fail({errMsg: 'agentConfig:fail ' + res.errcode + ' ' + res.errmsg});
+      }, function (e) { if (o.fail) o.fail({errMsg: 'agentConfig:fail ' + e}); });
+    },
+    invoke: function (api, args, cb) {
+      post('/_sim/jssdk/invoke', {corpid: state.corpid, session: state.session, api: api, args: args || {}})
+        .then(function (res) { if (cb) cb(res); }, function (e) { if (cb) cb({err_msg: api + ':fail ' + e}); });
+    }
+  };
+})();
+"""
+
+
+def _multipart_part(body: bytes, content_type: str, name: str) -> tuple[str, bytes] | None:
+    """The file part `name` of a multipart/form-data body: (filename, bytes)."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=email_policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == name:
+            payload = part.get_payload(decode=True)
+            return str(part.get_filename() or ""), payload if isinstance(payload, bytes) else b""
+    return None
+
+
 def _control_state(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
     with p.lock:
         return {
@@ -1574,12 +1759,16 @@ def _control_state(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
                 "transfers": len(corp.transfers),
                 "mass_messages": len(corp.messages),
                 "moments": len(corp.moments),
+                "chat_messages": len(corp.chat_messages),
             }
             for corp in p.corps.values()
         }
 
 
 CONTROL: dict[str, Callable[[WecomPlatform, dict[str, Any]], dict[str, Any]]] = {
+    "/_sim/open_chat": _control_open_chat,
+    "/_sim/jssdk/agent_config": _control_agent_config,
+    "/_sim/jssdk/invoke": _control_invoke,
     "/_sim/scan": _control_scan,
     "/_sim/advance": _control_advance,
     "/_sim/confirm_mass_send": _control_confirm_mass_send,
@@ -1599,12 +1788,21 @@ def make_app(platform: WecomPlatform) -> Callable[[dict[str, Any], Callable[...,
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         host = environ.get("HTTP_HOST", "127.0.0.1") + environ.get("SCRIPT_NAME", "")
-        status, answer = platform.handle(method, path, query, body, host)
+        browser = path == "/jssdk.js" or path.startswith("/_sim/")  # what a page in the client calls
+        cors = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Headers", "Content-Type")] \
+            if browser else []
+        if method == "OPTIONS" and browser:
+            start_response("204 No Content", [*cors, ("Access-Control-Allow-Methods", "GET, POST")])
+            return [b""]
+        status, answer = platform.handle(method, path, query, body, host, environ.get("CONTENT_TYPE", ""))
+        if path == "/jssdk.js":
+            start_response("200 OK", [*cors, ("Content-Type", "application/javascript; charset=utf-8")])
+            return [answer["js"].encode()]
         if path.startswith("/qr/"):
             start_response("200 OK", [("Content-Type", "image/svg+xml")])
             return [answer["svg"].encode()]
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "OK")
-        start_response(f"{status} {reason}", [("Content-Type", "application/json; charset=utf-8")])
+        start_response(f"{status} {reason}", [*cors, ("Content-Type", "application/json; charset=utf-8")])
         return [json.dumps(answer, ensure_ascii=False).encode()]
 
     return app

@@ -216,6 +216,44 @@ def _audiences(world: World) -> None:
                                                       event_name="check_in", expire_days=30).pk
 
 
+def _content(world: World) -> None:
+    """A text material, an image material (with its stored file) and a script that uses the image."""
+    import io
+
+    from PIL import Image
+
+    from siyu.content import services as content
+
+    hq = world.hq
+    text = content.create_material(scope=hq, data=content.MaterialInput(kind="text", title="开场白",
+                                                                       text="{customer_name} 您好"))
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture, "PNG")
+    size = picture.tell()
+    picture.seek(0)
+    image = content.create_material(scope=hq, data=content.MaterialInput(kind="image", title="新品海报"),
+                                    upload=content.Upload(stream=picture, name="poster.png", size=size))
+    script = content.create_script(scope=hq, data=content.ScriptInput(
+        title="欢迎", scenario="greeting", material_id=image.pk,
+        steps=[content.StepInput(step="hook", text="{customer_name} 您好，我是{staff_name}")]))
+    plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text="周末上新",
+                               store_id=world.org.store_n1.pk)
+    avatar = io.BytesIO()
+    Image.new("RGB", (60, 60), (200, 200, 30)).save(avatar, "PNG")
+    avatar_size = avatar.tell()
+    avatar.seek(0)
+    content.save_persona(scope=hq, staff_id=world.org.n1_staff.pk, nickname="小美", signature="您的护肤顾问",
+                         persona_type="expert", avatar=content.Upload(stream=avatar, name="a.png", size=avatar_size))
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
+    photo_size = photo.tell()
+    photo.seek(0)
+    submission = content.submit_ugc(enterprise_id=hq.enterprise_id, customer_id=world["customer"], kind="photo",
+                                    text="很好用", upload=content.Upload(stream=photo, name="p.png", size=photo_size))
+    world.ids.update(material=text.pk, image_material=image.pk, script=script.pk, moment_plan=plan.pk,
+                     submission=submission.pk)
+
+
 def build_world(org: Org) -> World:
     other_staff, other_user = _other_enterprise()
     world = World(org=org, hq=scope_for_staff(org.hq), other_hq=other_staff, other_user=other_user)
@@ -242,6 +280,7 @@ def build_world(org: Org) -> World:
     _channels(world)
     _orders(world)
     _audiences(world)
+    _content(world)
 
     for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),
                         ("staff", org.n1_staff), ("other", other_staff)):

@@ -281,6 +281,41 @@ def _audiences(brand: Brand, store: Store) -> None:
     brand.ids.update(segment_id=segment.pk, rule_id=tag_rule.pk)
 
 
+def _content(brand: Brand) -> None:
+    """An image material and a script named with the brand's marker."""
+    import io
+
+    from PIL import Image
+
+    from siyu.content import services as content
+
+    hq = scope_for_staff(brand.staff["hq"])
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 30, 200)).save(picture, "PNG")
+    size = picture.tell()
+    picture.seek(0)
+    material = content.create_material(scope=hq, data=content.MaterialInput(kind="image", title=f"{brand.mark} 海报"),
+                                       upload=content.Upload(stream=picture, name=f"{brand.mark}.png", size=size))
+    script = content.create_script(scope=hq, data=content.ScriptInput(
+        title=f"{brand.mark} 欢迎", scenario="greeting", material_id=material.pk,
+        steps=[content.StepInput(step="hook", text=f"{{customer_name}} 您好，{brand.mark}")]))
+    plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text=f"{brand.mark} 上新")
+    avatar = io.BytesIO()
+    Image.new("RGB", (60, 60), (200, 200, 30)).save(avatar, "PNG")
+    avatar_size = avatar.tell()
+    avatar.seek(0)
+    content.save_persona(scope=hq, staff_id=brand.staff["store_staff"].pk, nickname="小美", signature="您的护肤顾问",
+                         persona_type="expert", avatar=content.Upload(stream=avatar, name="a.png", size=avatar_size))
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
+    photo_size = photo.tell()
+    photo.seek(0)
+    submission = content.submit_ugc(enterprise_id=hq.enterprise_id, customer_id=brand.ids["customer_id"],
+                                    kind="photo", text=f"{brand.mark} 好评",
+                                    upload=content.Upload(stream=photo, name="p.png", size=photo_size))
+    brand.ids.update(material_id=material.pk, script_id=script.pk, plan_id=plan.pk, submission_id=submission.pk)
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -293,6 +328,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _wecom(brand, who, store)
     _official_account(brand, who[0])
     _audiences(brand, store)
+    _content(brand)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
         brand.tokens[role] = secret
