@@ -15,10 +15,10 @@ import pytest
 from django.core.cache import cache
 from playwright.sync_api import expect
 
+from simulator.server import SimulatorServer
+from simulator.wecom import WecomPlatform, make_app
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
-from siyu.channels.simulator.server import SimulatorServer
-from siyu.channels.simulator.wecom import WecomPlatform, make_app
 from siyu.content.models import ContentUse, Material, Script
 from siyu.customers import services as customer_services
 from tests.channels.wecom.conftest import AES_KEY, CORP_ID, SECRET, TOKEN

@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wechatpy.client.api.jsapi import WeChatJSAPI
 
+from simulator.server import SimulatorServer
+from simulator.wecom import WecomPlatform, make_app
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind
-from siyu.channels.simulator.server import SimulatorServer
-from siyu.channels.simulator.wecom import WecomPlatform, make_app
 from siyu.channels.wecom import jssdk
 from tests.channels.wecom.conftest import AES_KEY, CORP_ID, SECRET, TOKEN
 
