@@ -365,7 +365,9 @@ class ColumnarCopy:
         for row in delta.gap_rows:
             state.gaps.pop(int(row[0]), None)
         top = max(new_ids) if new_ids else state.watermark
-        self._track_gaps(state, state.watermark, top, new_ids)
+        # A row that arrived through the change log (inserted and changed between two refreshes) is no gap either:
+        # taking it for one would copy it a second time when the gap is looked up.
+        self._track_gaps(state, state.watermark, top, new_ids | changed)
         state.watermark = max(state.watermark, top)
         state.ahead = {i for i in (state.ahead | {int(r[0]) for r in delta.changed_rows}) if i > state.watermark}
         if new_rows or gap_rows:
