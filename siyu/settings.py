@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "siyu.orders",
     "siyu.analytics",
     "siyu.audiences",
+    "siyu.finance",
     "siyu.console",
 ]
 

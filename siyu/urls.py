@@ -16,5 +16,6 @@ urlpatterns = [
     path("promotions/", include("siyu.promotions.urls")),
     path("orders/", include("siyu.orders.urls")),
     path("audiences/", include("siyu.audiences.urls")),
+    path("finance/", include("siyu.finance.urls")),
     path("", include("siyu.console.urls")),
 ]

@@ -202,6 +202,11 @@ PUT    /api/audiences/lifecycle/rules                            ok    403   403
 GET    /api/audiences/tag-rules                                  ok    ok    ok    ok    401   ok    401
 POST   /api/audiences/tag-rules                                  ok    403   403   403   401   404   401
 DELETE /api/audiences/tag-rules/{tag_rule}                       ok    403   403   403   401   404   401
+GET    /api/finance/trial-balance                                ok    403   403   403   401   ok    401
+GET    /api/finance/statement?account=fees                      ok    403   403   403   401   ok    401
+GET    /api/finance/entries                                      ok    403   403   403   401   ok    401
+GET    /api/finance/entries/{journal_entry}                      ok    403   403   403   401   404   401
+POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403   403   401   404   401
 """
 
 
@@ -241,6 +246,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
         "account_id": w["wecom_account"], "text": "上新", "staff_ids": [w["staff"]]},
     "POST /api/oa/accounts/{oa_account}/keywords": lambda w: {"keyword": "积分", "content": "查积分"},
     "PATCH /api/oa/keywords/{keyword}": lambda w: {"content": "欢迎入会"},
+    "POST /api/finance/entries/{journal_entry}/reverse": lambda w: {"reason": "matrix"},
     "PUT /api/oa/accounts/{oa_account}/follow-reply": lambda w: {"content": "感谢关注"},
     "PUT /api/oa/accounts/{oa_account}/menu": lambda w: {"button": [
         {"type": "view", "name": "商城", "url": "https://example.com/m"}]},
@@ -484,6 +490,9 @@ POST   /audiences/rfm/                                           ok    403   403
 GET    /audiences/tag-rules/                                     ok    ok    ok    ok    login ok    login
 POST   /audiences/tag-rules/                                     ok    403   403   403   login ok    login
 POST   /audiences/tag-rules/{tag_rule}/delete/                   ok    403   403   403   login 404   login
+GET    /finance/                                                 ok    403   403   403   login ok    login
+GET    /finance/statement/?account=fees                          ok    403   403   403   login ok    login
+POST   /finance/entries/{journal_entry}/reverse/                 ok    403   403   403   login 404   login
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
@@ -492,6 +501,7 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
+    "POST /finance/entries/{journal_entry}/reverse/": lambda w: {"reason": "matrix"},
 }
 
 

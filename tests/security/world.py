@@ -215,6 +215,17 @@ def _audiences(world: World) -> None:
                                                       event_name="check_in", expire_days=30).pk
 
 
+def _finance(world: World) -> None:
+    """One posted payment, to read and to reverse."""
+    from siyu.finance import ledger
+
+    fact = ledger.Fact(enterprise_id=world.org.enterprise.pk, currency="CNY", order_id=world["order_paid"],
+                       store_id=world.org.store_n1.pk)
+    entry = ledger.post_payment(fact, key="payment:matrix-1", amount_fen=1990, at=timezone.now())
+    assert entry is not None
+    world.ids["journal_entry"] = entry.pk
+
+
 def build_world(org: Org) -> World:
     other_staff, other_user = _other_enterprise()
     world = World(org=org, hq=scope_for_staff(org.hq), other_hq=other_staff, other_user=other_user)
@@ -241,6 +252,7 @@ def build_world(org: Org) -> World:
     _channels(world)
     _orders(world)
     _audiences(world)
+    _finance(world)
 
     for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),
                         ("staff", org.n1_staff), ("other", other_staff)):
