@@ -12,7 +12,9 @@ from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.core.money import CURRENCY_PATTERN
-from siyu.finance import ledger, queries
+from siyu.finance import ledger, queries, services
+from siyu.orders import queries as order_queries
+from siyu.orders.api import CUSTOMER, shopper_of
 from siyu.org.schemas import ErrorOut
 
 router = Router()
@@ -162,3 +164,52 @@ def reverse(request: HttpRequest, entry_id: int, payload: ReverseIn) -> Any:
     scope = scope_of(request)
     reversal = ledger.reverse_entry(scope=scope, entry_id=entry_id, reason=payload.reason, actor=actor_of(request))
     return _entry(queries.get_entry(scope, reversal.pk))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Payments
+
+
+storefront_router = Router()
+
+
+class RequestPaymentOut(Schema):
+    appId: str  # noqa: N815 - wx.requestPayment's own names
+    timeStamp: str  # noqa: N815
+    nonceStr: str  # noqa: N815
+    package: str
+    signType: str  # noqa: N815
+    paySign: str  # noqa: N815
+
+
+class PaymentStartOut(Schema):
+    payment_id: int
+    out_trade_no: str
+    amount_fen: int
+    currency: str
+    request_payment: RequestPaymentOut
+
+
+class SyncOut(Schema):
+    outcome: str
+    code: str
+    detail: str
+
+
+@storefront_router.post("/storefront/orders/{order_id}/pay", auth=CUSTOMER,
+                        response={200: PaymentStartOut, **WRITE_ERRORS, 502: ErrorOut}, tags=["storefront"],
+                        summary="Pay an order with WeChat Pay: the wx.requestPayment parameters for its next payment "
+                                "(full, presale deposit or balance). Asking again reuses the same payment")
+def storefront_pay(request: HttpRequest, order_id: int) -> Any:
+    shopper = shopper_of(request)
+    started = services.start_payment(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                     order_id=order_id, openid=order_queries.session_openid(shopper.session_id))
+    return {"payment_id": started.payment_id, "out_trade_no": started.out_trade_no,
+            "amount_fen": started.amount_fen, "currency": started.currency, "request_payment": started.params}
+
+
+@router.post("/payments/{payment_id}/sync", response={200: SyncOut, **WRITE_ERRORS, 502: ErrorOut}, tags=TAGS,
+             summary="Ask WeChat Pay about a payment whose notify never came, and apply the answer (HQ finance)")
+def payment_sync(request: HttpRequest, payment_id: int) -> Any:
+    applied = services.sync_payment_for(scope=scope_of(request), payment_id=payment_id)
+    return {"outcome": applied.outcome, "code": applied.code, "detail": applied.detail}

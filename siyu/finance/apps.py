@@ -5,3 +5,9 @@ class FinanceConfig(AppConfig):
     name = "siyu.finance"
     label = "finance"
     verbose_name = "Finance"
+
+    def ready(self) -> None:
+        from siyu.core.periodic import register_periodic
+        from siyu.finance import tasks
+
+        register_periodic("finance.sync_stale_payments", tasks.sync_stale_payments_task, every_s=60)

@@ -172,3 +172,85 @@ class PayMerchant(models.Model):
     @apiv3_key.setter
     def apiv3_key(self, value: str) -> None:
         self.sealed_apiv3_key = seal(value)
+
+
+class PaymentStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    PREPAID = "prepaid", _("Awaiting payment")
+    PAID = "paid", _("Paid")
+    CLOSED = "closed", _("Closed")
+    FLAGGED = "flagged", _("Flagged for finance")
+
+
+class PaymentStage(models.TextChoices):
+    FULL = "full", _("Full")
+    DEPOSIT = "deposit", _("Presale deposit")
+    BALANCE = "balance", _("Presale balance")
+
+
+class Payment(models.Model):
+    """One WeChat Pay order (out_trade_no) for one stage of one order, written before the platform is called. The
+    out_trade_no comes from the order and stage, so asking twice reuses the row and the platform's prepay_id.
+    A notify or query that does not match it (amount, currency, merchant, a closed or cancelled order) flags it for
+    finance and never marks the order paid."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    merchant = models.ForeignKey(PayMerchant, on_delete=models.PROTECT, related_name="payments")
+    order_id = models.BigIntegerField()
+    stage = models.CharField(max_length=10, choices=PaymentStage.choices, default=PaymentStage.FULL)
+    out_trade_no = models.CharField(max_length=32)
+    amount_fen = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default=settings.SIYU_CURRENCY)
+    openid = models.CharField(max_length=128)
+    status = models.CharField(max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.CREATED)
+    prepay_id = models.CharField(max_length=64, blank=True)
+    transaction_id = models.CharField(max_length=64, blank=True)
+    paid_fen = models.BigIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    flag_code = models.CharField(max_length=32, blank=True)
+    flag_detail = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "out_trade_no"], name="uniq_payment_out_trade_no"),
+            models.UniqueConstraint(fields=["order_id", "stage"], name="uniq_payment_order_stage"),
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"]), models.Index(fields=["enterprise", "created_at"])]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.out_trade_no} ({self.status})"
+
+
+class NotifyOutcome(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    DUPLICATE = "duplicate", _("Duplicate")
+    FLAGGED = "flagged", _("Flagged")
+    IGNORED = "ignored", _("Ignored")
+    REJECTED = "rejected", _("Rejected")
+
+
+class PayNotify(models.Model):
+    """Every WeChat Pay notify received, accepted or refused (refused ones keep no body). `replay_key`
+    (timestamp:merchant:nonce) makes the same request delivered twice one row."""
+
+    merchant = models.ForeignKey(PayMerchant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    mch_id = models.CharField(max_length=32, blank=True)
+    event_type = models.CharField(max_length=40, blank=True)
+    notify_id = models.CharField(max_length=64, blank=True)
+    out_trade_no = models.CharField(max_length=64, blank=True)
+    replay_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    outcome = models.CharField(max_length=10, choices=NotifyOutcome.choices)
+    code = models.CharField(max_length=40, blank=True)
+    detail = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or '?'} {self.outcome}"

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.trial_balance, name="index"),
     path("statement/", views.statement, name="statement"),
     path("entries/<int:entry_id>/reverse/", views.reverse_entry, name="reverse"),
+    path("wechatpay/callback/<str:mch_id>/", views.wechatpay_notify, name="wechatpay_notify"),
 ]

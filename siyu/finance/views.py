@@ -6,18 +6,20 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from siyu.channels.common.authenticity import source_address, too_large
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError
 from siyu.core.pagination import page_param
 from siyu.core.timeutil import day_bounds
-from siyu.finance import ledger, queries
+from siyu.finance import ledger, queries, services
 
 
 def _day(raw: str | None) -> date | None:
@@ -80,3 +82,17 @@ def reverse_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = ""
     return redirect(target or "finance:index")
+
+
+@csrf_exempt
+@require_POST
+def wechatpay_notify(request: HttpRequest, mch_id: str) -> HttpResponse:
+    """WeChat Pay's notify URL (per merchant). Success is an empty 204; a refusal is 4xx with WeChat Pay's
+    `{"code": "FAIL", "message": ...}` (the message carries our reason code), so the platform retries what failed."""
+    if too_large(request.META.get("CONTENT_LENGTH")):
+        return JsonResponse({"code": "FAIL", "message": "body_too_large"}, status=413)
+    answer = services.receive_notify(mch_id=mch_id[:32], headers=request.headers, body=request.body,
+                                     source=source_address(request.META.get("REMOTE_ADDR", "")))
+    if answer.status == 204:
+        return HttpResponse(status=204)
+    return JsonResponse({"code": "FAIL", "message": answer.code}, status=answer.status)

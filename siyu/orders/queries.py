@@ -38,6 +38,7 @@ from siyu.orders.models import (
     PlatformImportRow,
     Presale,
     RowOutcome,
+    StorefrontSession,
 )
 from siyu.org.models import Role
 from siyu.org.scope import Scope
@@ -377,3 +378,8 @@ def invitation_counts(scope: Scope) -> InvitationCounts:
 
 def order_count_since(scope: Scope, since: datetime) -> int:
     return orders(scope).filter(created_at__gte=since).count()
+
+
+def session_openid(session_id: int) -> str:
+    """The openid the storefront session signed in with (what WeChat Pay charges)."""
+    return StorefrontSession.objects.filter(pk=session_id).values_list("openid", flat=True).first() or ""

@@ -207,6 +207,8 @@ GET    /api/finance/statement?account=fees                      ok    403   403 
 GET    /api/finance/entries                                      ok    403   403   403   401   ok    401
 GET    /api/finance/entries/{journal_entry}                      ok    403   403   403   401   404   401
 POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403   403   401   404   401
+POST   /api/finance/payments/{payment}/sync                      502   403   403   403   401   404   401
+POST   /api/storefront/orders/{order_unpaid}/pay                 401   401   401   401   401   401   502
 """
 
 
@@ -493,6 +495,7 @@ POST   /audiences/tag-rules/{tag_rule}/delete/                   ok    403   403
 GET    /finance/                                                 ok    403   403   403   login ok    login
 GET    /finance/statement/?account=fees                          ok    403   403   403   login ok    login
 POST   /finance/entries/{journal_entry}/reverse/                 ok    403   403   403   login 404   login
+POST   /finance/wechatpay/callback/{mch_id}/                     401   401   401   401   401   401   401
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with

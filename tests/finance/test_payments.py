@@ -1,0 +1,185 @@
+"""A storefront order paid through WeChat Pay (the simulator plays the platform; its notifies are sent to our
+notify URL as the platform would): row first, notify applied once, forged/stale/unknown notifies refused and logged,
+mismatches flagged for finance and never paid, the query fallback, and the ledger posted once per payment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from siyu.channels.simulator import wechatpay as sim
+from siyu.channels.simulator.server import SimulatorServer
+from siyu.finance import queries, services
+from siyu.finance.models import Account, JournalEntry, Payment, PaymentStatus, PayMerchant, PayNotify
+from siyu.orders import services as order_services
+from siyu.orders.models import Order, StorefrontSession
+from siyu.org.scope import Scope
+from tests.channels.wechatpay.conftest import new_credentials
+from tests.conftest import Org
+from tests.orders.helpers import Shop, build_shop, line
+
+pytestmark = pytest.mark.django_db
+TOKEN = "sf_finance-test-shopper-0001"
+OPENID = "o_finance_buyer_1"
+
+
+@dataclass
+class Paying:
+    shop: Shop
+    merchant: sim.SimMerchant
+    row: PayMerchant
+    client: Client
+
+    @property
+    def notify_url(self) -> str:
+        return f"/finance/wechatpay/callback/{self.merchant.mch_id}/"
+
+    def pay_route(self, order: Order) -> Any:
+        return self.client.post(f"/api/storefront/orders/{order.pk}/pay", "", content_type="application/json",
+                                headers={"Authorization": f"Bearer {TOKEN}"})
+
+    def notify(self, resource: dict[str, Any], *, headers: dict[str, str] | None = None, body: bytes | None = None,
+               timestamp: int | None = None) -> Any:
+        h, b = sim.build_notify(self.merchant.mch_id, "TRANSACTION.SUCCESS", resource, timestamp=timestamp)
+        return self.client.post(self.notify_url, body if body is not None else b, content_type="application/json",
+                                headers=headers or h)
+
+    def clearing(self) -> int:
+        return queries.balance(Scope.hq(self.shop.enterprise_id), Account.PLATFORM_CLEARING, currency="CNY")
+
+
+@pytest.fixture
+def paying(org: Org) -> Iterator[Paying]:
+    shop = build_shop(org)
+    now = timezone.now()
+    StorefrontSession.objects.create(enterprise=org.enterprise, customer=shop.customer, app_id="wxpaytest0000001",
+                                     openid=OPENID, token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(),
+                                     created_at=now, expires_at=now + timedelta(days=1))
+    with SimulatorServer(port=0, mounts={"/pay": sim.app}) as server:
+        merchant, creds = new_credentials(server.base_url + "/pay")
+        row = PayMerchant(enterprise=org.enterprise, name="直营", mch_id=creds.mch_id, app_id=creds.app_id,
+                          merchant_serial_no=creds.serial_no, platform_key_id=creds.platform_key_id,
+                          platform_public_key=creds.platform_key_pem, base_url=creds.base_url,
+                          notify_url="https://siyu.example/finance/wechatpay/callback/" + creds.mch_id + "/")
+        row.private_key, row.apiv3_key = creds.private_key_pem, creds.apiv3_key
+        row.save()
+        yield Paying(shop=shop, merchant=merchant, row=row, client=Client())
+
+
+def _order(p: Paying) -> Order:
+    return p.shop.order(line(p.shop.tissue, 2))  # 2 × ¥19.90 + ¥10 shipping = ¥49.80
+
+
+def test_pay_then_notify_marks_the_order_paid_and_posts_the_ledger_once(paying: Paying) -> None:
+    order = _order(paying)
+    assert order.amount_fen == 4980
+    first = paying.pay_route(order)
+    assert first.status_code == 200, first.content
+    started = first.json()
+    assert started["amount_fen"] == 4980 and started["request_payment"]["signType"] == "RSA"
+    again = paying.pay_route(order).json()
+    assert again["payment_id"] == started["payment_id"]
+    assert again["request_payment"]["package"] == started["request_payment"]["package"]
+    platform = sim.order(paying.merchant.mch_id, started["out_trade_no"])
+    assert platform is not None and platform.total == 4980 and platform.openid == OPENID
+
+    sim.pay(paying.merchant.mch_id, started["out_trade_no"], notify=False)
+    h, b = sim.build_notify(paying.merchant.mch_id, "TRANSACTION.SUCCESS", sim.transaction_json(platform))
+    assert paying.client.post(paying.notify_url, b, content_type="application/json", headers=h).status_code == 204
+    assert paying.client.post(paying.notify_url, b, content_type="application/json", headers=h).status_code == 204
+    assert paying.notify(sim.transaction_json(platform)).status_code == 204  # a second delivery, new nonce
+    order.refresh_from_db()
+    assert order.status == "paid" and order.paid_fen == 4980 and order.payment_ref == platform.transaction_id
+    assert Payment.objects.get().status == PaymentStatus.PAID
+    assert paying.clearing() == 4980
+    assert JournalEntry.objects.filter(kind="payment").count() == 1
+    assert list(PayNotify.objects.order_by("id").values_list("outcome", flat=True)) == ["applied", "duplicate"]
+
+
+def test_forged_stale_and_unknown_notifies_are_refused_logged_and_change_nothing(paying: Paying) -> None:
+    order = _order(paying)
+    out_trade_no = paying.pay_route(order).json()["out_trade_no"]
+    platform = sim.order(paying.merchant.mch_id, out_trade_no)
+    assert platform is not None
+    sim.pay(paying.merchant.mch_id, out_trade_no, notify=False)
+    resource = sim.transaction_json(platform)
+    h, b = sim.build_notify(paying.merchant.mch_id, "TRANSACTION.SUCCESS", resource)
+    forged = paying.client.post(paying.notify_url, b.replace(b'"id": "', b'"id": "x'),
+                                content_type="application/json", headers=h)
+    assert forged.status_code == 401 and forged.json() == {"code": "FAIL", "message": "bad_signature"}
+    stale = paying.notify(resource, timestamp=int(time.time()) - 400)
+    assert stale.status_code == 401 and stale.json()["message"] == "stale"
+    unknown = paying.notify({**resource, "out_trade_no": "SY_NOBODY_0001"})
+    assert unknown.status_code == 404 and unknown.json()["message"] == "unknown_out_trade_no"
+    other_mch = paying.client.post("/finance/wechatpay/callback/1234567890/", b, content_type="application/json",
+                                   headers=h)
+    assert other_mch.status_code == 404
+    order.refresh_from_db()
+    assert order.status == "pending_payment" and paying.clearing() == 0
+    assert Payment.objects.get().status == PaymentStatus.PREPAID
+    assert sorted(PayNotify.objects.values_list("code", flat=True)) == [
+        "bad_signature", "stale", "unknown_merchant", "unknown_out_trade_no"]
+    assert not PayNotify.objects.exclude(outcome="rejected").exists()
+
+
+def test_an_amount_or_currency_mismatch_is_flagged_and_never_paid(paying: Paying) -> None:
+    order = _order(paying)
+    out_trade_no = paying.pay_route(order).json()["out_trade_no"]
+    platform = sim.order(paying.merchant.mch_id, out_trade_no)
+    assert platform is not None
+    sim.pay(paying.merchant.mch_id, out_trade_no, notify=False)
+    resource = sim.transaction_json(platform)
+    resource["amount"] = {**resource["amount"], "total": 1}
+    assert paying.notify(resource).status_code == 204
+    payment = Payment.objects.get()
+    assert payment.status == PaymentStatus.FLAGGED and payment.flag_code == "amount_mismatch"
+    resource["amount"] = {**resource["amount"], "total": 4980, "currency": "USD"}
+    assert paying.notify(resource).status_code == 204
+    assert Payment.objects.get().flag_code == "currency_mismatch"
+    order.refresh_from_db()
+    assert order.status == "pending_payment" and paying.clearing() == 0
+
+
+def test_a_late_notify_for_an_order_cancelled_meanwhile_is_flagged_for_a_refund(paying: Paying) -> None:
+    order = _order(paying)
+    out_trade_no = paying.pay_route(order).json()["out_trade_no"]
+    order_services.cancel_by_customer(enterprise_id=paying.shop.enterprise_id, customer_id=paying.shop.customer.pk,
+                                      order_id=order.pk)
+    platform = sim.pay(paying.merchant.mch_id, out_trade_no, notify=False)
+    assert paying.notify(sim.transaction_json(platform)).status_code == 204
+    payment = Payment.objects.get()
+    assert payment.status == PaymentStatus.FLAGGED and payment.flag_code == "order_not_payable"
+    order.refresh_from_db()
+    assert order.status == "cancelled" and paying.clearing() == 0
+
+
+def test_the_query_fallback_applies_a_payment_whose_notify_never_came(paying: Paying) -> None:
+    order = _order(paying)
+    started = paying.pay_route(order).json()
+    assert services.sync_payment(payment_id=started["payment_id"]).outcome == "ignored"  # not paid yet
+    sim.pay(paying.merchant.mch_id, started["out_trade_no"], notify=False)
+    assert services.sync_payment(payment_id=started["payment_id"]).outcome == "applied"
+    assert services.sync_payment(payment_id=started["payment_id"]).outcome == "duplicate"
+    order.refresh_from_db()
+    assert order.status == "paid" and paying.clearing() == 4980
+
+
+def test_paying_without_a_merchant_or_a_paid_order_is_a_clear_409(paying: Paying) -> None:
+    order = _order(paying)
+    order_services.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref="offline-1")
+    answer = paying.pay_route(order)
+    assert answer.status_code == 409 and answer.json()["code"] == "not_payable"
+    PayMerchant.objects.update(is_active=False)
+    answer = paying.pay_route(_order(paying))
+    assert answer.status_code == 409 and answer.json()["code"] == "no_merchant"
+    assert json.loads(paying.client.post(paying.notify_url, b"{}", content_type="application/json").content)[
+        "message"] == "unknown_merchant"
