@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from siyu.channels.common.authenticity import replay_key
 from siyu.channels.wechatpay import crypto
 from siyu.channels.wechatpay.client import Credentials, PayClient, PayError, Transaction
 from siyu.channels.wechatpay.notify import NotifyRejected, open_notify
-from siyu.core.errors import Conflict, DomainError, NotFound
+from siyu.core import audit
+from siyu.core.audit import Actor
+from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from siyu.finance import ledger
 from siyu.finance.models import NotifyOutcome, Payment, PaymentStage, PaymentStatus, PayMerchant, PayNotify
 from siyu.orders import queries as order_queries
@@ -271,3 +274,31 @@ def receive_notify(*, mch_id: str, headers: Mapping[str, str], body: bytes, sour
     _log(merchant, mch_id, applied.outcome, code=applied.code, detail=applied.detail, event_type=note.event_type,
          notify_id=note.id, out_trade_no=out_trade_no, key=key, source=source)
     return NotifyAnswer(204)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Offline payments (cash, bank transfer): HQ only, with a reason, audited, posted to the ledger
+
+
+def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_ref: str = "",
+                           actor: Actor = None, now: datetime | None = None) -> Any:
+    """The only way left to mark an order paid by hand: money that did not go through WeChat Pay."""
+    ledger.require_finance(scope)
+    order = order_queries.get_order(scope, order_id)
+    text = (reason or "").strip()
+    if not text or len(text) > 200:
+        raise ValidationFailed("say how it was paid (1-200 characters)", field="reason", code="required")
+    ref = (payment_ref or "").strip() or f"offline-{secrets.token_hex(6)}"
+    moment = now or timezone.now()
+    stage, amount = _stage_and_amount(order)
+    with transaction.atomic():
+        paid = order_services.mark_paid(order_id=order.pk, paid_at=moment, payment_ref=ref,
+                                        enterprise_id=scope.enterprise_id)
+        fact = ledger.Fact(enterprise_id=scope.enterprise_id, currency=paid.currency, order_id=paid.pk,
+                           store_id=paid.store_id, staff_id=paid.staff_id)
+        ledger.post_payment(fact, key=f"offline:{paid.pk}:{stage}", amount_fen=amount, at=moment, offline=True,
+                            actor=actor)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.offline_payment",
+                     target_type="order", target_id=paid.pk, summary=f"{paid.order_no} {amount} fen: {text}"[:255],
+                     changes={"reason": text, "payment_ref": ref, "stage": stage})
+    return paid

@@ -599,8 +599,8 @@ class ShipIn(Input):
 
 
 class PaidIn(Input):
-    payment_ref: str = Field(max_length=64)
-    paid_at: datetime | None = None
+    payment_ref: str = Field(default="", max_length=64)
+    reason: str = Field(max_length=200, description="how the money came in outside WeChat Pay (cash, transfer...)")
 
 
 class RejectIn(Input):
@@ -750,14 +750,13 @@ def admin_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 
 @router.post("/admin/orders/{order_id}/mark-paid", response=OrderDetailOut, tags=ADMIN,
-             summary="HQ ONLY, until the payments module exists: record a payment by hand")
+             summary="HQ only: record an offline payment (cash, bank transfer) with its reason; audited and posted "
+                     "to the ledger. Mall payments go through WeChat Pay")
 def admin_mark_paid(request: HttpRequest, order_id: int, payload: PaidIn) -> dict[str, Any]:
-    scope = scope_of(request)
-    if not scope.is_hq:
-        raise PermissionDenied("only HQ records payments by hand")
-    queries.get_order(scope, order_id)
-    services.mark_paid(order_id=order_id, paid_at=payload.paid_at or timezone.now(), payment_ref=payload.payment_ref,
-                       enterprise_id=scope.enterprise_id)
+    from siyu.finance import services as finance
+
+    finance.record_offline_payment(scope=scope_of(request), order_id=order_id, reason=payload.reason,
+                                   payment_ref=payload.payment_ref, actor=actor_of(request))
     return _admin_order(request, order_id)
 
 

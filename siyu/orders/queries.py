@@ -191,7 +191,7 @@ def order_actions(scope: Scope, order: Order) -> list[Action]:
     if order.status == OrderStatus.PENDING_PAYMENT:
         actions.append(Action("cancel", _("Cancel order")))
         if scope.is_hq and order.kind == OrderKind.NORMAL:
-            actions.append(Action("mark_paid", _("Mark paid (until payments exist)"), needs_hq=True))
+            actions.append(Action("mark_paid", _("Record offline payment"), needs_hq=True))
     if order.status == OrderStatus.PAID and not open_after_sale:
         if order.fulfillment == Fulfillment.DELIVERY:
             actions.append(Action("ship", _("Ship")))

@@ -150,11 +150,10 @@ def _run_action(request: HttpRequest, scope: Scope, order_id: int, action: str) 
         services.cancel_by_staff(**common)
         return _("Cancelled; the stock and the coupon are back.")
     if action == "mark_paid":
-        if not scope.is_hq:
-            raise PermissionDenied("only HQ records payments")
-        queries.get_order(scope, order_id)
-        services.mark_paid(order_id=order_id, paid_at=timezone.now(), enterprise_id=scope.enterprise_id,
-                           payment_ref=f"manual-{secrets.token_hex(6)}")
+        from siyu.finance import services as finance
+
+        finance.record_offline_payment(scope=scope, order_id=order_id, reason=request.POST.get("reason", ""),
+                                       actor=request.user)
         return _("Recorded as paid.")
     raise PermissionDenied("unknown action")
 

@@ -183,3 +183,22 @@ def test_paying_without_a_merchant_or_a_paid_order_is_a_clear_409(paying: Paying
     assert answer.status_code == 409 and answer.json()["code"] == "no_merchant"
     assert json.loads(paying.client.post(paying.notify_url, b"{}", content_type="application/json").content)[
         "message"] == "unknown_merchant"
+
+
+def test_an_offline_payment_needs_hq_and_a_reason_and_is_audited_and_posted(paying: Paying) -> None:
+    from siyu.core.errors import PermissionDenied, ValidationFailed
+    from siyu.core.models import AuditEntry
+    from siyu.finance.services import record_offline_payment
+    from siyu.org.scope import scope_for_staff
+
+    order = _order(paying)
+    with pytest.raises(PermissionDenied):
+        record_offline_payment(scope=scope_for_staff(paying.shop.org.n1_manager), order_id=order.pk, reason="现金")
+    with pytest.raises(ValidationFailed):
+        record_offline_payment(scope=paying.shop.hq, order_id=order.pk, reason="  ")
+    record_offline_payment(scope=paying.shop.hq, order_id=order.pk, reason="门店现金收款")
+    order.refresh_from_db()
+    assert order.status == "paid"
+    hq = Scope.hq(paying.shop.enterprise_id)
+    assert queries.balance(hq, Account.OFFLINE_RECEIPTS, currency="CNY") == 4980 and paying.clearing() == 0
+    assert AuditEntry.objects.filter(action="order.offline_payment", target_id=str(order.pk)).count() == 1

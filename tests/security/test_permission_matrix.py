@@ -306,7 +306,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                       "address": _address()},
     "POST /api/storefront/orders/{order_paid}/refunds": lambda w: {"kind": "refund_only", "reason": "买多了"},
     "POST /api/admin/orders/{order_paid}/ship": lambda w: {"carrier": "SF", "tracking_no": "SF2"},
-    "POST /api/admin/orders/{order_unpaid}/mark-paid": lambda w: {"payment_ref": "manual-1"},
+    "POST /api/admin/orders/{order_unpaid}/mark-paid": lambda w: {"payment_ref": "manual-1", "reason": "现金"},
     "POST /api/admin/after-sales/{after_sale}/reject": lambda w: {"reason": "已过售后期"},
     "POST /api/admin/after-sales/{return_approved}/returned": lambda w: {"tracking_no": "YT1"},
     "POST /api/admin/after-sales/{after_sale_approved}/refund": lambda w: {"refund_ref": "rf-1"},
