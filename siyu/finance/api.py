@@ -213,3 +213,20 @@ def storefront_pay(request: HttpRequest, order_id: int) -> Any:
 def payment_sync(request: HttpRequest, payment_id: int) -> Any:
     applied = services.sync_payment_for(scope=scope_of(request), payment_id=payment_id)
     return {"outcome": applied.outcome, "code": applied.code, "detail": applied.detail}
+
+
+class RefundOut(Schema):
+    id: int
+    after_sale_id: int
+    out_refund_no: str
+    amount_fen: int
+    currency: str
+    status: str
+    refund_id: str
+
+
+@router.post("/after-sales/{after_sale_id}/refund", response={200: RefundOut, **WRITE_ERRORS, 502: ErrorOut},
+             tags=TAGS, summary="Pay an approved after-sale back through WeChat Pay (HQ finance). Asking again repeats "
+                                "the same refund; the refund notify completes it")
+def after_sale_refund(request: HttpRequest, after_sale_id: int) -> Any:
+    return services.start_refund(scope=scope_of(request), after_sale_id=after_sale_id, actor=actor_of(request))

@@ -254,3 +254,37 @@ class PayNotify(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or '?'} {self.outcome}"
+
+
+class RefundStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    PROCESSING = "processing", _("Processing")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class Refund(models.Model):
+    """Money going back through WeChat Pay for one after-sale, written before the platform is called
+    (out_refund_no from the after-sale: asking again repeats the same refund, as the platform requires)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    after_sale_id = models.BigIntegerField(unique=True)
+    out_refund_no = models.CharField(max_length=64)
+    amount_fen = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default=settings.SIYU_CURRENCY)
+    status = models.CharField(max_length=12, choices=RefundStatus.choices, default=RefundStatus.CREATED)
+    refund_id = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "out_refund_no"], name="uniq_refund_out_refund_no"),
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_amount_positive"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.out_refund_no} ({self.status})"

@@ -34,7 +34,16 @@ from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from siyu.finance import ledger
-from siyu.finance.models import NotifyOutcome, Payment, PaymentStage, PaymentStatus, PayMerchant, PayNotify
+from siyu.finance.models import (
+    NotifyOutcome,
+    Payment,
+    PaymentStage,
+    PaymentStatus,
+    PayMerchant,
+    PayNotify,
+    Refund,
+    RefundStatus,
+)
 from siyu.orders import queries as order_queries
 from siyu.orders import services as order_services
 from siyu.orders.models import OrderKind, OrderStatus
@@ -266,11 +275,18 @@ def receive_notify(*, mch_id: str, headers: Mapping[str, str], body: bytes, sour
     key = replay_key(merchant.pk, note.timestamp, note.nonce)
     if PayNotify.objects.filter(replay_key=key).exists():
         return NotifyAnswer(204)  # the same request delivered again: acknowledged, not applied twice
-    if note.event_type != "TRANSACTION.SUCCESS":
-        _log(merchant, mch_id, NotifyOutcome.IGNORED, code="event_not_handled", event_type=note.event_type,
-             notify_id=note.id, out_trade_no=out_trade_no, key=key, source=source)
-        return NotifyAnswer(204)
-    applied = apply_transaction(payment, Transaction.parse(note.resource))
+    if note.event_type.startswith("REFUND."):
+        refund = Refund.objects.filter(payment=payment,
+                                       out_refund_no=str(note.resource.get("out_refund_no", ""))[:64]).first()
+        if refund is None:
+            _log(merchant, mch_id, NotifyOutcome.REJECTED, code="unknown_out_refund_no", event_type=note.event_type,
+                 notify_id=note.id, out_trade_no=out_trade_no, source=source)
+            return NotifyAnswer(404, "unknown_out_refund_no", "no refund with this out_refund_no")
+        applied = apply_refund_result(refund, note.resource)
+    elif note.event_type == "TRANSACTION.SUCCESS":
+        applied = apply_transaction(payment, Transaction.parse(note.resource))
+    else:
+        applied = Applied(NotifyOutcome.IGNORED, "event_not_handled")
     _log(merchant, mch_id, applied.outcome, code=applied.code, detail=applied.detail, event_type=note.event_type,
          notify_id=note.id, out_trade_no=out_trade_no, key=key, source=source)
     return NotifyAnswer(204)
@@ -302,3 +318,89 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
                      target_type="order", target_id=paid.pk, summary=f"{paid.order_no} {amount} fen: {text}"[:255],
                      changes={"reason": text, "payment_ref": ref, "stage": stage})
     return paid
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Refunds through WeChat Pay
+
+
+_REFUNDABLE_AFTER_SALE = {"refund_only": "approved", "return_refund": "returned"}
+
+
+def _refund_row(after_sale: Any) -> Refund:
+    payment = Payment.objects.select_related("merchant").filter(
+        order_id=after_sale.order_id, status=PaymentStatus.PAID).order_by("-paid_at").first()
+    if payment is None:
+        raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
+    refunded = sum(Refund.objects.filter(payment=payment).exclude(after_sale_id=after_sale.pk)
+                   .exclude(status=RefundStatus.FAILED).values_list("amount_fen", flat=True))
+    if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
+        raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
+                       code="above_refundable")
+    try:
+        with transaction.atomic():
+            return Refund.objects.create(enterprise_id=after_sale.enterprise_id, payment=payment,
+                                         after_sale_id=after_sale.pk, out_refund_no=f"R{after_sale.pk:010d}",
+                                         amount_fen=after_sale.amount_fen, currency=after_sale.currency)
+    except IntegrityError:
+        return Refund.objects.select_related("payment__merchant").get(after_sale_id=after_sale.pk)
+
+
+def start_refund(*, scope: Scope, after_sale_id: int, actor: Actor = None) -> Refund:
+    """Pay an approved (or returned) after-sale back through WeChat Pay. The Refund row is committed first; asking
+    again repeats the same out_refund_no (never a second refund). The refund notify closes the loop."""
+    ledger.require_finance(scope)
+    after_sale = order_queries.get_after_sale(scope, after_sale_id)
+    if _REFUNDABLE_AFTER_SALE.get(after_sale.kind) != after_sale.status:
+        raise Conflict(f"an after-sale that is {after_sale.status} cannot be paid back", field="status",
+                       code="invalid_transition")
+    refund = _refund_row(after_sale)
+    if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.PROCESSING):
+        return refund
+    payment = refund.payment
+    result = pay_client(payment.merchant).refund(
+        out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no, refund_fen=refund.amount_fen,
+        total_fen=payment.paid_fen, currency=refund.currency, reason=after_sale.reason)
+    Refund.objects.filter(pk=refund.pk, status=RefundStatus.CREATED).update(
+        status=RefundStatus.PROCESSING, refund_id=result.refund_id[:64])
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="after_sale.refund_started",
+                 target_type="after_sale", target_id=after_sale.pk,
+                 summary=f"{refund.out_refund_no} {refund.amount_fen} fen")
+    refund.refresh_from_db()
+    return refund
+
+
+def apply_refund_result(refund: Refund, result: dict[str, Any]) -> Applied:
+    status = str(result.get("refund_status", ""))
+    amount = (result.get("amount") or {}).get("refund")
+    if status != "SUCCESS":
+        if status in ("CLOSED", "ABNORMAL"):
+            Refund.objects.filter(pk=refund.pk).exclude(status=RefundStatus.SUCCEEDED).update(
+                status=RefundStatus.FAILED, detail=status)
+        return Applied(NotifyOutcome.IGNORED, "refund_" + status.lower()[:20], status)
+    if amount != refund.amount_fen:
+        Refund.objects.filter(pk=refund.pk).update(detail=f"platform says {amount} fen")
+        return Applied(NotifyOutcome.FLAGGED, "refund_amount_mismatch", f"platform says {amount} fen")
+    try:
+        return _refund_succeeded(refund, result)
+    except DomainError as exc:
+        Refund.objects.filter(pk=refund.pk).update(detail=exc.message[:255])
+        return Applied(NotifyOutcome.FLAGGED, "refund_not_applicable", exc.message)
+
+
+def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
+    moment = parse_datetime(str(result.get("success_time", ""))) or timezone.now()
+    refund_id = str(result.get("refund_id", ""))[:64] or refund.out_refund_no
+    with transaction.atomic():
+        moved = Refund.objects.filter(pk=refund.pk, status__in=[RefundStatus.CREATED, RefundStatus.PROCESSING]
+                                      ).update(status=RefundStatus.SUCCEEDED, refund_id=refund_id,
+                                               succeeded_at=moment)
+        if moved != 1:
+            return Applied(NotifyOutcome.DUPLICATE)
+        after_sale = order_services.complete_refund(after_sale_id=refund.after_sale_id, refunded_at=moment,
+                                                    refund_ref=refund_id, enterprise_id=refund.enterprise_id)
+        order = after_sale.order
+        fact = ledger.Fact(enterprise_id=refund.enterprise_id, currency=refund.currency, order_id=order.pk,
+                           store_id=order.store_id, staff_id=order.staff_id)
+        ledger.post_refund(fact, key=f"refund:{refund.out_refund_no}", amount_fen=refund.amount_fen, at=moment)
+    return Applied(NotifyOutcome.APPLIED)

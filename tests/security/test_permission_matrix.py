@@ -208,6 +208,7 @@ GET    /api/finance/entries                                      ok    403   403
 GET    /api/finance/entries/{journal_entry}                      ok    403   403   403   401   404   401
 POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403   403   401   404   401
 POST   /api/finance/payments/{payment}/sync                      502   403   403   403   401   404   401
+POST   /api/finance/after-sales/{after_sale_approved}/refund     409   403   403   403   401   404   401
 POST   /api/storefront/orders/{order_unpaid}/pay                 401   401   401   401   401   401   502
 """
 
