@@ -32,8 +32,8 @@ $(VENDOR)/.stamp: package.json package-lock.json
 	touch $@
 
 lint: install
-	$(BIN)/ruff check siyu tests bench
-	$(BIN)/mypy siyu tests bench
+	$(BIN)/ruff check siyu simulator tests bench
+	$(BIN)/mypy siyu simulator tests bench
 	$(BIN)/lint-imports
 
 clean:

@@ -1,7 +1,7 @@
 """WeCom callback intake on one process, against the bare message crypto, in one run:
 
   (a) baseline: verify msg_signature and AES-decrypt each callback (MessageCrypto.verify_and_decrypt), nothing else;
-  (b) the service: `wecom.services.receive_callback` (account lookup, verify, decrypt, XML parse, dedupe key, the
+  (b) the service: `wecom.inbound.receive` (account lookup, verify, decrypt, XML parse, dedupe key, the
       raw InboundCallback row and its processing task committed on the database task backend before it returns),
       once with one caller at a time, once with --threads concurrent callers (a WSGI server's request threads), and
       with 64 and --in-flight callbacks in flight on one event loop (`areceive_callback`, what the ASGI endpoint of
@@ -78,7 +78,7 @@ def main() -> None:
 
     from siyu.channels import services as channel_services
     from siyu.channels.common.crypto import MessageCrypto
-    from siyu.channels.wecom import services
+    from siyu.channels.wecom import inbound
     from siyu.channels.wecom.callbacks import parse_envelope
     from siyu.org.models import Enterprise
 
@@ -98,7 +98,7 @@ def main() -> None:
     crypto_s = time.perf_counter() - start
 
     def deliver(item: tuple[dict[str, str], bytes]) -> None:
-        ack = services.receive_callback(account_id=account.pk, query=item[0], body=item[1])
+        ack = inbound.receive(account_id=account.pk, query=item[0], body=item[1])
         if ack.status != 200:
             raise SystemExit(f"callback refused: {ack}")
 
@@ -172,13 +172,13 @@ def _rate(rate: float, crypto_rate: float) -> str:
 
 async def _deliver_async(account_id: int, batch: list[tuple[dict[str, str], bytes]], in_flight: int) -> float:
     """`in_flight` callers on one event loop, each taking the next callback as soon as its last one is acked."""
-    from siyu.channels.wecom import services
+    from siyu.channels.wecom import inbound
 
     pending = iter(batch)
 
     async def caller() -> None:
         for query, body in pending:
-            ack = await services.areceive_callback(account_id=account_id, query=query, body=body)
+            ack = await inbound.areceive(account_id=account_id, query=query, body=body)
             if ack.status != 200:
                 raise SystemExit(f"callback refused: {ack}")
 

@@ -2,8 +2,8 @@
 
   (a) baseline: a plain order insert — the Order row and its OrderLine rows written with the ORM in one
       transaction, with the same shape and amounts, and nothing else (no pricing, stock, coupon or event);
-  (b) the service: `orders.services.place_order` (load + price with the promotions engine, order and lines with the
-      breakdown, one conditional stock UPDATE, the coupon locked where one is used, the order_created event);
+  (b) the service: `orders.services.checkout.place_order` (load + price with the promotions engine, order and lines
+      with the breakdown, one conditional stock UPDATE, the coupon locked where one is used, the order_created event);
   (c) the HTTP API: `POST /api/storefront/orders` on a real server (granian, one WSGI worker, 127.0.0.1, persistent
       database connections) with the customer tokens from `POST /api/storefront/login` (the mini-program platform is
       the in-process simulator).
@@ -144,7 +144,7 @@ def _coupons_wanted(carts: list[Cart], counted: int) -> dict[int, int]:
 def _login(port: int, sim_url: str, users: int) -> tuple[list[int], dict[int, str]]:
     import httpx
 
-    from siyu.channels.simulator.miniprogram import DEMO_APP_ID
+    from simulator.miniprogram import DEMO_APP_ID
 
     ids, tokens = [], {}
     for n in range(users):
@@ -156,8 +156,8 @@ def _login(port: int, sim_url: str, users: int) -> tuple[list[int], dict[int, st
 
 
 def _mall_account(enterprise_id: int, sim_url: str) -> None:
+    from simulator.miniprogram import DEMO_APP_ID, DEMO_SECRET
     from siyu.channels.models import ChannelAccount
-    from siyu.channels.simulator.miniprogram import DEMO_APP_ID, DEMO_SECRET
 
     account = ChannelAccount(enterprise_id=enterprise_id, kind="miniprogram", name="商城", app_id=DEMO_APP_ID,
                              callback_token="bench", base_url=f"{sim_url}/mp")  # noqa: S106
@@ -199,30 +199,31 @@ def _coupon_for(world: World, cart: Cart) -> int | None:
 
 
 def _service_inputs(world: World, carts: list[Cart]) -> list[tuple[int, Any]]:
-    from siyu.orders import services
+    from siyu.orders.services import cart as orders_cart
+    from siyu.orders.services import checkout
 
     return [
-        (cart.customer_id, services.CheckoutInput(
-            lines=[services.LineInput(quantity=q, sku_id=s) for s, q in cart.lines], address=ADDRESS,
+        (cart.customer_id, checkout.CheckoutInput(
+            lines=[orders_cart.LineInput(quantity=q, sku_id=s) for s, q in cart.lines], address=ADDRESS,
             coupon_id=_coupon_for(world, cart)))
         for cart in carts
     ]
 
 
 def run_service(world: World, carts: list[Cart]) -> float:
-    from siyu.orders import services
+    from siyu.orders.services import checkout
 
     inputs = _service_inputs(world, carts)
     started = time.perf_counter()
     for customer_id, data in inputs:
-        services.place_order(enterprise_id=world.enterprise_id, customer_id=customer_id, data=data)
+        checkout.place_order(enterprise_id=world.enterprise_id, customer_id=customer_id, data=data)
     return time.perf_counter() - started
 
 
 def run_service_concurrent(world: World, carts: list[Cart], clients: int) -> float:
     from django.db import connection
 
-    from siyu.orders import services
+    from siyu.orders.services import checkout
 
     inputs = _service_inputs(world, carts)
     shares = [inputs[i::clients] for i in range(clients)]
@@ -230,7 +231,7 @@ def run_service_concurrent(world: World, carts: list[Cart], clients: int) -> flo
     def caller(share: list[tuple[int, Any]]) -> None:
         try:
             for customer_id, data in share:
-                services.place_order(enterprise_id=world.enterprise_id, customer_id=customer_id, data=data)
+                checkout.place_order(enterprise_id=world.enterprise_id, customer_id=customer_id, data=data)
         finally:
             connection.close()
 
@@ -295,14 +296,15 @@ def count_queries(world: World, carts: list[Cart]) -> tuple[float, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from siyu.orders import services
+    from siyu.orders.services import cart as orders_cart
+    from siyu.orders.services import checkout
 
     counts = []
     for cart in carts:
-        data = services.CheckoutInput(lines=[services.LineInput(quantity=q, sku_id=s) for s, q in cart.lines],
+        data = checkout.CheckoutInput(lines=[orders_cart.LineInput(quantity=q, sku_id=s) for s, q in cart.lines],
                                       address=ADDRESS, coupon_id=_coupon_for(world, cart))
         with CaptureQueriesContext(connection) as captured:
-            services.place_order(enterprise_id=world.enterprise_id, customer_id=cart.customer_id, data=data)
+            checkout.place_order(enterprise_id=world.enterprise_id, customer_id=cart.customer_id, data=data)
         counts.append(len(captured.captured_queries))
     return sum(counts) / len(counts), max(counts)
 
@@ -395,8 +397,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     url = fresh_database("checkout", args.database_url)
     setup_django()
-    from siyu.channels.simulator import miniprogram
-    from siyu.channels.simulator.server import SimulatorServer
+    from simulator import miniprogram
+    from simulator.server import SimulatorServer
 
     rng = Random(args.seed)
     enterprise_id, store_id, scope = _org()

@@ -147,10 +147,10 @@ def run_api(token: str, rows: list[dict[str, Any]], batch: int) -> float:
 
 
 def _prepare(customers: int) -> tuple[int, list[int], int, str]:
-    from siyu.core.seed.runner import seed_enterprise
     from siyu.customers.models import Customer
     from siyu.org.models import Role, Staff, Store
     from siyu.org.services import create_api_token
+    from siyu.seed.runner import seed_enterprise
 
     result = seed_enterprise(customers=customers, events=0, seed=1, code="bench-ingest")
     ids = list(Customer.objects.filter(enterprise_id=result.enterprise_id).values_list("id", flat=True))

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     url = fresh_database("seed", args.database_url)
     setup_django()
     from siyu.core.seed.progress import Progress
-    from siyu.core.seed.runner import seed_enterprise
+    from siyu.seed.runner import seed_enterprise
 
     progress = Progress(write=(lambda line: None) if args.quiet else (lambda line: print(line, flush=True)), every=5.0)
     started, cpu_started = time.monotonic(), time.process_time()

@@ -34,7 +34,7 @@ CODE = "segbench"
 
 def _seed(args: argparse.Namespace) -> None:
     from siyu.core.seed.progress import Progress
-    from siyu.core.seed.runner import seed_enterprise
+    from siyu.seed.runner import seed_enterprise
 
     progress = Progress(write=lambda line: print(line, flush=True), every=10.0)
     result = seed_enterprise(customers=args.customers, events=args.events, seed=args.seed, code=CODE,

@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export PYTHONDONTWRITEBYTECODE=1
 
-echo "== ruff";        $BIN/ruff check siyu tests bench
-echo "== mypy";        $BIN/mypy siyu tests bench
+echo "== ruff";        $BIN/ruff check siyu simulator tests bench
+echo "== mypy";        $BIN/mypy siyu simulator tests bench
 echo "== import-linter"; $BIN/lint-imports --no-cache
 echo "== migrations";  SIYU_DATABASE_URL="sqlite:///:memory:" $BIN/python -m siyu.manage makemigrations --check --dry-run
 

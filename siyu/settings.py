@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -50,8 +51,12 @@ INSTALLED_APPS = [
     "siyu.analytics",
     "siyu.audiences",
     "siyu.finance",
+    "siyu.content",
+    "siyu.seed",
     "siyu.console",
 ]
+if importlib.util.find_spec("simulator") is not None:  # the channel simulator (`siyu simulate`), outside the product
+    INSTALLED_APPS.append("simulator")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -115,6 +120,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# Uploaded files (content materials) go through Django's storage API: the local disk in the demo; in production set
+# SIYU_STORAGE_BACKEND to an S3-compatible backend (django-storages' "storages.backends.s3.S3Storage", with its
+# AWS_* settings in the environment), and nothing else changes. Files are served through the console (scoped), never
+# from a public media URL.
+MEDIA_ROOT = Path(os.environ.get("SIYU_MEDIA_DIR", VAR_DIR / "media"))
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": os.environ.get("SIYU_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The WeCom JS-SDK script the chat-toolbar sidebar loads (jweixin-1.2.0.js, served from your own host); empty: the
+# WeCom account's base URL + /jssdk.js, which is the simulator's stand-in in the demo.
+SIYU_WECOM_JSSDK_URL = os.environ.get("SIYU_WECOM_JSSDK_URL", "")
+# Uploads above this spool to a temporary file instead of memory; each material kind has its own size limit
+# (siyu/content/uploads.py), checked before the content is read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 STATIC_ROOT = VAR_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

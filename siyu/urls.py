@@ -17,5 +17,6 @@ urlpatterns = [
     path("orders/", include("siyu.orders.urls")),
     path("audiences/", include("siyu.audiences.urls")),
     path("finance/", include("siyu.finance.urls")),
+    path("content/", include("siyu.content.urls")),
     path("", include("siyu.console.urls")),
 ]

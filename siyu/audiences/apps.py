@@ -19,6 +19,6 @@ class AudiencesConfig(AppConfig):
         register_after_refresh("audiences.tag_rules", tag_rules.after_refresh)
 
         from siyu.audiences.views import profile_scores
-        from siyu.console.hooks import register_profile_section
+        from siyu.customers.sections import register_profile_section
 
         register_profile_section("audiences", profile_scores)

@@ -115,11 +115,11 @@ def apply(tag_rule: TagRule, add: list[int], remove: list[int]) -> None:
 
 def _push_to_wecom(enterprise_id: int, customer_ids: list[int]) -> None:
     from siyu.channels.wecom import queries as wecom_queries
-    from siyu.channels.wecom import services as wecom_services
+    from siyu.channels.wecom import tags
 
     scope = Scope.hq(enterprise_id, label="rule tags")
     for account in wecom_queries.accounts(scope):
-        wecom_services.push_customer_tags(scope=scope, account_id=account.pk, customer_ids=customer_ids)
+        tags.push_customer_tags(scope=scope, account_id=account.pk, customer_ids=customer_ids)
 
 
 def maintain(copy: ColumnarCopy, result: RefreshResult | None = None, *, force_full: bool = False) -> int:

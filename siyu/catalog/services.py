@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
@@ -818,12 +818,32 @@ def _demo_skus(enterprise_id: int, product: Product, entry: demo_data.ProductEnt
     return rows
 
 
+@dataclass(frozen=True)
+class DemoExtension:
+    """What an app builds on the demo catalog (promotions: coupon templates and full-reductions): `seed` makes them
+    and returns (coupon templates, full-reductions); `counts` reports them on a seeded enterprise. Registered from the
+    app's ready(), so the catalog never imports the apps built on it."""
+
+    seed: Callable[..., tuple[int, int]]
+    counts: Callable[..., tuple[int, int]]
+
+
+_DEMO_EXTENSIONS: dict[str, DemoExtension] = {}
+
+
+def register_demo_extension(name: str, extension: DemoExtension) -> None:
+    _DEMO_EXTENSIONS[name] = extension
+
+
+def _demo_extras(made: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    totals = list(made)
+    return sum(t[0] for t in totals), sum(t[1] for t in totals)
+
+
 @transaction.atomic
 def seed_demo_catalog(enterprise_id: int, rng: Random) -> DemoCatalog:
     """The demo enterprise's catalog: 4 top categories, 12 leaves, 61 products across roles, 4 bundles, and the
     promotions on top (coupon templates, full-reductions). Running it again on a seeded enterprise adds nothing."""
-    from siyu.promotions.services import seed_demo_promotions  # the promotions build on this catalog
-
     if Product.objects.filter(enterprise_id=enterprise_id).exists():
         return _existing_demo(enterprise_id)
     counter = iter(range(1, 100_000))
@@ -848,7 +868,7 @@ def seed_demo_catalog(enterprise_id: int, rng: Random) -> DemoCatalog:
                 skus.extend(_demo_skus(enterprise_id, product, entry, rng, counter))
     Sku.objects.bulk_create(skus)
     bundles = _seed_demo_bundles(enterprise_id)
-    promos = seed_demo_promotions(enterprise_id=enterprise_id, rng=rng)
+    promos = _demo_extras(ext.seed(enterprise_id=enterprise_id, rng=rng) for ext in _DEMO_EXTENSIONS.values())
     return DemoCatalog(
         categories=len(demo_data.CATALOG) + leaves, products=len(products), skus=len(skus), bundles=bundles,
         coupon_templates=promos[0], full_reductions=promos[1], product_ids=[p.pk for p in products],
@@ -879,11 +899,9 @@ def _seed_demo_bundles(enterprise_id: int) -> int:
 
 
 def _existing_demo(enterprise_id: int) -> DemoCatalog:
-    from siyu.promotions.services import demo_promotion_counts
-
     products = list(Product.objects.filter(enterprise_id=enterprise_id).select_related("category").order_by("id"))
     cycles = {leaf.name: leaf.repurchase_days for root in demo_data.CATALOG for leaf in root.children}
-    templates, reductions = demo_promotion_counts(enterprise_id=enterprise_id)
+    templates, reductions = _demo_extras(ext.counts(enterprise_id=enterprise_id) for ext in _DEMO_EXTENSIONS.values())
     sku_ids = list(Sku.objects.filter(enterprise_id=enterprise_id).order_by("id").values_list("id", flat=True))
     return DemoCatalog(
         categories=Category.objects.filter(enterprise_id=enterprise_id).count(), products=len(products),

@@ -23,15 +23,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from siyu.console import forms, hooks, labels
+from siyu.console import forms, labels
 from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
+from siyu.core.demo import DEMO_PASSWORD, DEMO_USER
 from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from siyu.core.management.commands.demo import DEMO_PASSWORD, DEMO_USER
 from siyu.core.pagination import paginate
 from siyu.core.timeutil import local_day
-from siyu.customers import privacy
+from siyu.customers import privacy, sections
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
 from siyu.org import queries as org_queries
@@ -300,10 +300,10 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "timeline": _timeline_items(events.items),
         "tag_form": tag_form,
         "scope": scope,
-        "orders_section": hooks.render_profile_section(
+        "orders_section": sections.render_profile_section(
             "orders", request=request, scope=scope, customer_id=profile.customer.pk
         ),
-        "audiences_section": hooks.render_profile_section(
+        "audiences_section": sections.render_profile_section(
             "audiences", request=request, scope=scope, customer_id=profile.customer.pk
         ),
     }

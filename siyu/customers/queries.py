@@ -117,6 +117,21 @@ def get_customer(scope: Scope, customer_id: int) -> Customer:
     return found
 
 
+def find_visible(scope: Scope, *, kind: str, value: str) -> Customer:
+    """The customer in this scope who carries an identity (a WeCom external_userid, say); NotFound otherwise, the
+    same answer whether the customer is someone else's or does not exist."""
+    found = customers(scope).select_related("home_store").filter(
+        Exists(Identity.objects.filter(customer_id=OuterRef("pk"), kind=kind, value=value))).first()
+    if found is None:
+        raise NotFound("no customer of yours has that identity", field="external_userid")
+    return found
+
+
+def engagement_events(enterprise_id: int, *, names: list[str], since: datetime) -> QuerySet[Event]:
+    """The log's events of these names since a moment (for reads that aggregate a customer's history)."""
+    return Event.objects.filter(enterprise_id=enterprise_id, name__in=names, occurred_at__gte=since)
+
+
 def visible_customer_ids(scope: Scope) -> QuerySet[Customer, int]:
     return customers(scope).values_list("id", flat=True)
 

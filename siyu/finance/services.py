@@ -45,8 +45,9 @@ from siyu.finance.models import (
     RefundStatus,
 )
 from siyu.orders import queries as order_queries
-from siyu.orders import services as order_services
 from siyu.orders.models import OrderKind, OrderStatus
+from siyu.orders.services import after_sale as after_sales
+from siyu.orders.services import states
 from siyu.org.scope import Scope
 
 
@@ -186,7 +187,7 @@ def apply_transaction(payment: Payment, tx: Transaction) -> Applied:
                 paid_at=paid_at, flag_code="", flag_detail="")
             if moved != 1:
                 return Applied(NotifyOutcome.DUPLICATE)
-            order = order_services.mark_paid(order_id=payment.order_id, paid_at=paid_at,
+            order = states.mark_paid(order_id=payment.order_id, paid_at=paid_at,
                                              payment_ref=tx.transaction_id[:64] or payment.out_trade_no,
                                              enterprise_id=payment.enterprise_id)
             fact = ledger.Fact(enterprise_id=payment.enterprise_id, currency=payment.currency, order_id=order.pk,
@@ -308,7 +309,7 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
     moment = now or timezone.now()
     stage, amount = _stage_and_amount(order)
     with transaction.atomic():
-        paid = order_services.mark_paid(order_id=order.pk, paid_at=moment, payment_ref=ref,
+        paid = states.mark_paid(order_id=order.pk, paid_at=moment, payment_ref=ref,
                                         enterprise_id=scope.enterprise_id)
         fact = ledger.Fact(enterprise_id=scope.enterprise_id, currency=paid.currency, order_id=paid.pk,
                            store_id=paid.store_id, staff_id=paid.staff_id)
@@ -397,7 +398,7 @@ def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
                                                succeeded_at=moment)
         if moved != 1:
             return Applied(NotifyOutcome.DUPLICATE)
-        after_sale = order_services.complete_refund(after_sale_id=refund.after_sale_id, refunded_at=moment,
+        after_sale = after_sales.complete_refund(after_sale_id=refund.after_sale_id, refunded_at=moment,
                                                     refund_ref=refund_id, enterprise_id=refund.enterprise_id)
         order = after_sale.order
         fact = ledger.Fact(enterprise_id=refund.enterprise_id, currency=refund.currency, order_id=order.pk,

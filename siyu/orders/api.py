@@ -28,8 +28,9 @@ from siyu.api.idempotency import create_once
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.customers import privacy
-from siyu.orders import queries, services
-from siyu.orders.services import Shopper
+from siyu.orders import queries
+from siyu.orders.services import after_sale, cart, checkout, imports, presale, shopper_login, states
+from siyu.orders.services.shopper_login import Shopper
 from siyu.promotions import queries as promotion_queries
 from siyu.promotions.schemas import BreakdownLineFields, BreakdownPromotionFields, BreakdownTotalsFields
 
@@ -40,7 +41,7 @@ class CustomerTokenAuth(HttpBearer):
     openapi_description = "Mall customer token from POST /api/storefront/login: `Authorization: Bearer sf_...`"
 
     def authenticate(self, request: HttpRequest, token: str) -> Shopper | None:
-        return services.authenticate_customer(token)
+        return shopper_login.authenticate_customer(token)
 
 
 CUSTOMER = CustomerTokenAuth()
@@ -344,22 +345,22 @@ def _order_detail(order: Any) -> dict[str, Any]:
     return data
 
 
-def _attribution(body: AttributionIn | None, link: LinkParams) -> services.Attribution:
+def _attribution(body: AttributionIn | None, link: LinkParams) -> checkout.Attribution:
     source = body or AttributionIn()
-    return services.Attribution(
+    return checkout.Attribution(
         staff_id=source.staff_id if source.staff_id is not None else link.staff_id,
         campaign=source.campaign or link.campaign,
         channel_state=source.channel_code or source.state or link.channel_code or link.state,
     )
 
 
-def _checkout(payload: CheckoutIn, link: LinkParams) -> services.CheckoutInput:
+def _checkout(payload: CheckoutIn, link: LinkParams) -> checkout.CheckoutInput:
     lines = None
     if payload.lines is not None:
-        lines = [services.LineInput(quantity=x.quantity, sku_id=x.sku_id, bundle_id=x.bundle_id,
+        lines = [cart.LineInput(quantity=x.quantity, sku_id=x.sku_id, bundle_id=x.bundle_id,
                                     flash_item_id=x.flash_item_id, group_buy_id=x.group_buy_id) for x in payload.lines]
     address = payload.address.model_dump(exclude_defaults=True) if payload.address else {}
-    return services.CheckoutInput(
+    return checkout.CheckoutInput(
         lines=lines, coupon_id=payload.coupon_id, store_id=payload.store_id, fulfillment=payload.fulfillment,
         address=address, buyer_note=payload.buyer_note, attribution=_attribution(payload.attribution, link),
         group_team_id=payload.group_team_id,
@@ -373,12 +374,12 @@ def _checkout(payload: CheckoutIn, link: LinkParams) -> services.CheckoutInput:
 @router.post("/storefront/login", auth=None, response=LoginOut, tags=STOREFRONT,
              summary="Mini-program login: exchange the wx.login() code for a customer token")
 def storefront_login(request: HttpRequest, payload: LoginIn) -> Any:
-    return services.storefront_login(app_id=payload.appid, code=payload.code)
+    return shopper_login.storefront_login(app_id=payload.appid, code=payload.code)
 
 
 @router.post("/storefront/logout", auth=CUSTOMER, response={204: None}, tags=STOREFRONT, summary="Sign out")
 def storefront_logout(request: HttpRequest) -> Status[Any]:
-    services.storefront_logout(shopper=shopper_of(request))
+    shopper_login.storefront_logout(shopper=shopper_of(request))
     return Status(204, None)
 
 
@@ -413,7 +414,7 @@ def storefront_product(request: HttpRequest, product_id: int, store_id: int | No
     if store_id is not None and not catalog_queries.sold_in_store(product, store_id):
         raise NotFound(f"product {product_id} is not sold in store {store_id}", field="store_id",
                        code="not_sold_in_store")
-    services.record_product_view(shopper=shopper, product_id=product.pk)
+    shopper_login.record_product_view(shopper=shopper, product_id=product.pk)
     return {"id": product.pk, "name": product.name, "subtitle": product.subtitle,
             "selling_points": product.selling_points, "images": product.images, "category_id": product.category_id,
             "currency": product.currency, "skus": [s for s in product.skus.all() if s.is_active]}
@@ -455,7 +456,7 @@ def storefront_cart(request: HttpRequest) -> dict[str, Any]:
              summary="Add to the cart (the same item again raises its quantity)")
 def storefront_cart_add(request: HttpRequest, payload: LineIn) -> Status[Any]:
     shopper = shopper_of(request)
-    services.add_to_cart(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id, line=services.LineInput(
+    cart.add_to_cart(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id, line=cart.LineInput(
         quantity=payload.quantity, sku_id=payload.sku_id, bundle_id=payload.bundle_id,
         flash_item_id=payload.flash_item_id, group_buy_id=payload.group_buy_id))
     return Status(201, _cart(shopper))
@@ -465,7 +466,7 @@ def storefront_cart_add(request: HttpRequest, payload: LineIn) -> Status[Any]:
               summary="Change a cart line's quantity")
 def storefront_cart_update(request: HttpRequest, item_id: int, payload: QuantityIn) -> dict[str, Any]:
     shopper = shopper_of(request)
-    services.update_cart_item(customer_id=shopper.customer_id, item_id=item_id, quantity=payload.quantity)
+    cart.update_cart_item(customer_id=shopper.customer_id, item_id=item_id, quantity=payload.quantity)
     return _cart(shopper)
 
 
@@ -473,7 +474,7 @@ def storefront_cart_update(request: HttpRequest, item_id: int, payload: Quantity
                summary="Remove a cart line")
 def storefront_cart_remove(request: HttpRequest, item_id: int) -> dict[str, Any]:
     shopper = shopper_of(request)
-    services.remove_cart_item(customer_id=shopper.customer_id, item_id=item_id)
+    cart.remove_cart_item(customer_id=shopper.customer_id, item_id=item_id)
     return _cart(shopper)
 
 
@@ -485,7 +486,7 @@ def storefront_cart_remove(request: HttpRequest, item_id: int) -> dict[str, Any]
              summary="The full price breakdown (the same engine as placing the order)")
 def storefront_preview(request: HttpRequest, payload: CheckoutIn, link: Query[LinkParams]) -> dict[str, Any]:
     shopper = shopper_of(request)
-    breakdown = services.preview_checkout(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+    breakdown = checkout.preview_checkout(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                                           data=_checkout(payload, link))
     return breakdown.as_dict()
 
@@ -501,7 +502,7 @@ def storefront_place(request: HttpRequest, payload: PlaceIn, link: Query[LinkPar
     shopper = shopper_of(request)
 
     def place(key: str) -> int:
-        return services.place_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+        return checkout.place_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                                     data=_checkout(payload, link), idempotency_key=key).pk
 
     return create_once(request, action="storefront.order", owner=_shopper_key(shopper), payload=payload,
@@ -516,11 +517,11 @@ def storefront_presale(request: HttpRequest, payload: PresalePlaceIn,
     shopper = shopper_of(request)
 
     def place(key: str) -> int:
-        data = services.CheckoutInput(
+        data = checkout.CheckoutInput(
             store_id=payload.store_id, fulfillment=payload.fulfillment,
             address=payload.address.model_dump(exclude_defaults=True) if payload.address else {},
             attribution=_attribution(payload.attribution, link))
-        order = services.place_presale_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+        order = presale.place_presale_order(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                                              presale_id=payload.presale_id, quantity=payload.quantity, data=data,
                                              idempotency_key=key)
         return order.pk
@@ -555,7 +556,7 @@ def _mine(shopper: Shopper, order_id: int) -> dict[str, Any]:
              summary="Cancel an unpaid order (its stock and coupon come back)")
 def storefront_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
     shopper = shopper_of(request)
-    services.cancel_by_customer(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+    states.cancel_by_customer(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                                 order_id=order_id)
     return _mine(shopper, order_id)
 
@@ -564,7 +565,7 @@ def storefront_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
              summary="Confirm receipt (completes a shipped or picked-up order)")
 def storefront_confirm(request: HttpRequest, order_id: int) -> dict[str, Any]:
     shopper = shopper_of(request)
-    services.confirm_received(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+    states.confirm_received(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                               order_id=order_id)
     return _mine(shopper, order_id)
 
@@ -573,11 +574,11 @@ def storefront_confirm(request: HttpRequest, order_id: int) -> dict[str, Any]:
              summary="Ask for a refund (refund only; after delivery also return and refund). Needs an Idempotency-Key")
 def storefront_refund(request: HttpRequest, order_id: int, payload: RefundIn) -> Status[Any]:
     shopper = shopper_of(request)
-    lines = [services.RefundLineInput(line_id=x.line_id, quantity=x.quantity) for x in payload.lines] \
+    lines = [after_sale.RefundLineInput(line_id=x.line_id, quantity=x.quantity) for x in payload.lines] \
         if payload.lines is not None else None
 
     def ask(_key: str) -> int:
-        return services.request_refund(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+        return after_sale.request_refund(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                                        order_id=order_id, kind=payload.kind, reason=payload.reason, lines=lines).pk
 
     def render(after_sale_id: int) -> Any:
@@ -723,7 +724,7 @@ def _admin_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 @router.post("/admin/orders/{order_id}/ship", response=OrderDetailOut, tags=ADMIN, summary="Ship a paid order")
 def admin_ship(request: HttpRequest, order_id: int, payload: ShipIn) -> dict[str, Any]:
-    services.ship_order(scope=scope_of(request), order_id=order_id, carrier=payload.carrier,
+    states.ship_order(scope=scope_of(request), order_id=order_id, carrier=payload.carrier,
                         tracking_no=payload.tracking_no, actor=actor_of(request))
     return _admin_order(request, order_id)
 
@@ -731,21 +732,21 @@ def admin_ship(request: HttpRequest, order_id: int, payload: ShipIn) -> dict[str
 @router.post("/admin/orders/{order_id}/pickup", response=OrderDetailOut, tags=ADMIN,
              summary="Hand a pickup order over at the store")
 def admin_pickup(request: HttpRequest, order_id: int) -> dict[str, Any]:
-    services.mark_picked_up(scope=scope_of(request), order_id=order_id, actor=actor_of(request))
+    states.mark_picked_up(scope=scope_of(request), order_id=order_id, actor=actor_of(request))
     return _admin_order(request, order_id)
 
 
 @router.post("/admin/orders/{order_id}/complete", response=OrderDetailOut, tags=ADMIN,
              summary="Complete a shipped or picked-up order")
 def admin_complete(request: HttpRequest, order_id: int) -> dict[str, Any]:
-    services.complete_order(scope=scope_of(request), order_id=order_id, actor=actor_of(request))
+    states.complete_order(scope=scope_of(request), order_id=order_id, actor=actor_of(request))
     return _admin_order(request, order_id)
 
 
 @router.post("/admin/orders/{order_id}/cancel", response=OrderDetailOut, tags=ADMIN,
              summary="Cancel an unpaid order (stock and coupon come back)")
 def admin_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
-    services.cancel_by_staff(scope=scope_of(request), order_id=order_id, actor=actor_of(request))
+    states.cancel_by_staff(scope=scope_of(request), order_id=order_id, actor=actor_of(request))
     return _admin_order(request, order_id)
 
 
@@ -769,20 +770,20 @@ def admin_after_sales(request: HttpRequest, status: str = "", page: int = 1, pag
 @router.post("/admin/after-sales/{after_sale_id}/approve", response=AfterSaleOut, tags=ADMIN,
              summary="Approve a refund request (managers)")
 def admin_approve(request: HttpRequest, after_sale_id: int) -> Any:
-    return services.approve_refund(scope=scope_of(request), after_sale_id=after_sale_id, actor=actor_of(request))
+    return after_sale.approve_refund(scope=scope_of(request), after_sale_id=after_sale_id, actor=actor_of(request))
 
 
 @router.post("/admin/after-sales/{after_sale_id}/reject", response=AfterSaleOut, tags=ADMIN,
              summary="Reject a refund request, saying why (managers)")
 def admin_reject(request: HttpRequest, after_sale_id: int, payload: RejectIn) -> Any:
-    return services.reject_refund(scope=scope_of(request), after_sale_id=after_sale_id, reason=payload.reason,
+    return after_sale.reject_refund(scope=scope_of(request), after_sale_id=after_sale_id, reason=payload.reason,
                                   actor=actor_of(request))
 
 
 @router.post("/admin/after-sales/{after_sale_id}/returned", response=AfterSaleOut, tags=ADMIN,
              summary="The returned goods arrived (back into stock)")
 def admin_returned(request: HttpRequest, after_sale_id: int, payload: ReturnedIn) -> Any:
-    return services.mark_returned(scope=scope_of(request), after_sale_id=after_sale_id,
+    return after_sale.mark_returned(scope=scope_of(request), after_sale_id=after_sale_id,
                                   tracking_no=payload.tracking_no, actor=actor_of(request))
 
 
@@ -793,7 +794,7 @@ def admin_refund(request: HttpRequest, after_sale_id: int, payload: RefundDoneIn
     if not scope.is_hq:
         raise PermissionDenied("only HQ records refunds by hand")
     queries.get_after_sale(scope, after_sale_id)
-    return services.complete_refund(after_sale_id=after_sale_id, refunded_at=timezone.now(),
+    return after_sale.complete_refund(after_sale_id=after_sale_id, refunded_at=timezone.now(),
                                     refund_ref=payload.refund_ref, enterprise_id=scope.enterprise_id,
                                     actor=actor_of(request))
 
@@ -805,9 +806,9 @@ def admin_presales(request: HttpRequest) -> list[Any]:
 
 @router.post("/admin/presales", response={201: PresaleOut}, tags=ADMIN, summary="Create a presale (HQ)")
 def admin_presale_create(request: HttpRequest, payload: PresaleIn) -> Status[Any]:
-    presale = services.create_presale(scope=scope_of(request), data=services.PresaleInput(**payload.model_dump()),
-                                      actor=actor_of(request))
-    return Status(201, presale)
+    made = presale.create_presale(scope=scope_of(request), data=presale.PresaleInput(**payload.model_dump()),
+                                  actor=actor_of(request))
+    return Status(201, made)
 
 
 @router.get("/admin/presales/demand", response=list[DemandOut], tags=ADMIN,
@@ -823,7 +824,7 @@ def admin_presale_demand(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post("/admin/order-imports", response={201: ImportOut}, tags=ADMIN,
              summary="Import a platform order export (CSV, multipart: platform + file); returns the report")
 def admin_import(request: HttpRequest, platform: Form[str], file: File[UploadedFile]) -> Status[Any]:
-    imp = services.import_platform_orders(scope=scope_of(request), platform=platform, content=file.read(),
+    imp = imports.import_platform_orders(scope=scope_of(request), platform=platform, content=file.read(),
                                           filename=file.name or "", actor=actor_of(request))
     return Status(201, imp)
 

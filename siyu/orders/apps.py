@@ -7,15 +7,15 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
-        from siyu.console.hooks import register_profile_section
         from siyu.customers.queries import register_merge_count
+        from siyu.customers.sections import register_profile_section
         from siyu.customers.services import register_merge_step
         from siyu.orders import (
             events,  # noqa: F401  (registers order_* and refund_* event types)
             seed,
         )
         from siyu.orders.queries import order_count
-        from siyu.orders.services import merge_customer_orders
+        from siyu.orders.services.merge import merge_customer_orders
         from siyu.orders.views import profile_orders
 
         register_merge_step("orders", merge_customer_orders)
@@ -24,6 +24,7 @@ class OrdersConfig(AppConfig):
 
         from siyu.core.periodic import register_periodic
         from siyu.orders import tasks
+
 
         register_periodic("orders.expire_unpaid", tasks.expire_unpaid_orders_task, every_s=60)
         register_periodic("orders.refund_failed_group_buys", tasks.refund_failed_group_buys_task, every_s=60)

@@ -12,8 +12,8 @@ MP_TOKEN = "siyuDemoMpToken"  # noqa: S105 - only ever talks to the local simula
 
 
 def seed_orders(enterprise_id: int, rng: Any, progress: Any) -> None:
+    from siyu.channels.demo_accounts import MINIPROGRAM
     from siyu.channels.services import ensure_account
-    from siyu.channels.simulator.miniprogram import DEMO_APP_ID, DEMO_SECRET
     from siyu.core.errors import DomainError
     from siyu.orders.demo import seed_demo_orders
 
@@ -23,8 +23,8 @@ def seed_orders(enterprise_id: int, rng: Any, progress: Any) -> None:
             enterprise_id=enterprise_id,
             kind="miniprogram",
             name="商城小程序",
-            app_id=DEMO_APP_ID,
-            secret=DEMO_SECRET,
+            app_id=MINIPROGRAM.app_id,
+            secret=MINIPROGRAM.secret,
             token=MP_TOKEN,
             base_url=f"http://127.0.0.1:{settings.SIYU_SIMULATOR_PORT}/mp",
         )

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from siyu.orders import services
+from siyu.core import jobs
+from siyu.orders.services import after_sale, imports, states
 
 
 @task()
 def expire_unpaid_orders_task() -> int:
     """Cancel orders past their payment deadline (unpaid, or a presale balance never paid)."""
-    return services.expire_unpaid_orders()
+    return states.expire_unpaid_orders()
 
 
 @task()
 def refund_failed_group_buys_task() -> int:
     """Fail group-buy teams past their deadline and open the members' refunds."""
-    return services.refund_failed_group_buys()
+    return after_sale.refund_failed_group_buys()
 
 
+@jobs.register("run_platform_import_task")
 @task()
 def run_platform_import_task(import_id: int) -> str:
-    return services.run_platform_import(import_id=import_id)
+    return imports.run_platform_import(import_id=import_id)

@@ -27,7 +27,8 @@ from siyu.core import audit
 from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.money import Money
 from siyu.customers import privacy
-from siyu.orders import forms, queries, services
+from siyu.orders import forms, queries
+from siyu.orders.services import after_sale, imports, states
 from siyu.org.scope import Scope
 
 ORDERS_PER_PAGE = 20
@@ -137,17 +138,17 @@ def _run_action(request: HttpRequest, scope: Scope, order_id: int, action: str) 
     if action == "ship":
         form = forms.ShipForm(request.POST)
         form.is_valid()
-        services.ship_order(carrier=form.cleaned_data.get("carrier", ""),
+        states.ship_order(carrier=form.cleaned_data.get("carrier", ""),
                             tracking_no=form.cleaned_data.get("tracking_no", ""), **common)
         return _("Shipped.")
     if action == "pickup":
-        services.mark_picked_up(**common)
+        states.mark_picked_up(**common)
         return _("Handed over.")
     if action == "complete":
-        services.complete_order(**common)
+        states.complete_order(**common)
         return _("Completed.")
     if action == "cancel":
-        services.cancel_by_staff(**common)
+        states.cancel_by_staff(**common)
         return _("Cancelled; the stock and the coupon are back.")
     if action == "mark_paid":
         from siyu.finance import services as finance
@@ -190,20 +191,20 @@ def after_sale_list(request: HttpRequest) -> HttpResponse:
 def _run_after_sale(request: HttpRequest, scope: Scope, after_sale_id: int, action: str) -> str:
     common: dict[str, Any] = {"scope": scope, "after_sale_id": after_sale_id, "actor": request.user}
     if action == "approve":
-        services.approve_refund(**common)
+        after_sale.approve_refund(**common)
         return _("Approved.")
     if action == "reject":
         form = forms.RejectForm(request.POST)
-        services.reject_refund(reason=form.data.get("reason", ""), **common)
+        after_sale.reject_refund(reason=form.data.get("reason", ""), **common)
         return _("Rejected.")
     if action == "returned":
-        services.mark_returned(tracking_no=request.POST.get("tracking_no", "")[:64], **common)
+        after_sale.mark_returned(tracking_no=request.POST.get("tracking_no", "")[:64], **common)
         return _("Return received; the goods are back in stock.")
     if action == "refund":
         if not scope.is_hq:
             raise PermissionDenied("only HQ records refunds")
         queries.get_after_sale(scope, after_sale_id)
-        services.complete_refund(after_sale_id=after_sale_id, refunded_at=timezone.now(),
+        after_sale.complete_refund(after_sale_id=after_sale_id, refunded_at=timezone.now(),
                                  refund_ref=f"manual-{secrets.token_hex(6)}", enterprise_id=scope.enterprise_id,
                                  actor=request.user)
         return _("Refund recorded.")
@@ -253,7 +254,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            imp = services.create_platform_import(scope=scope, platform=form.cleaned_data["platform"],
+            imp = imports.create_platform_import(scope=scope, platform=form.cleaned_data["platform"],
                                                   content=upload.read(), filename=upload.name, actor=request.user)
         except DomainError as exc:
             form.add_error(None, exc.message)

@@ -7,11 +7,14 @@ class PromotionsConfig(AppConfig):
     verbose_name = "Promotions"
 
     def ready(self) -> None:
+        from siyu.catalog.services import DemoExtension, register_demo_extension
         from siyu.customers.services import register_merge_step
         from siyu.promotions import events  # noqa: F401  (registers coupon_* and group_buy_* event types)
-        from siyu.promotions.services import merge_customer_promotions
+        from siyu.promotions.services import demo_promotion_counts, merge_customer_promotions, seed_demo_promotions
 
         register_merge_step("promotions", merge_customer_promotions)
+        # the promotions build on the demo catalog: coupon templates and full-reductions
+        register_demo_extension("promotions", DemoExtension(seed=seed_demo_promotions, counts=demo_promotion_counts))
 
         from siyu.core.periodic import register_periodic
         from siyu.promotions import tasks

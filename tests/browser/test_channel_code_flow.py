@@ -13,10 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from simulator.server import SimulatorServer
+from simulator.wecom import WecomPlatform, make_app
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
-from siyu.channels.simulator.server import SimulatorServer
-from siyu.channels.simulator.wecom import WecomPlatform, make_app
 from siyu.channels.wecom.models import ChannelCode
 from siyu.customers import services as customer_services
 from siyu.customers.models import Identity

@@ -15,13 +15,13 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from simulator import miniprogram as mp_sim
+from simulator.server import SimulatorServer
 from siyu.catalog.models import Sku
 from siyu.channels.models import ChannelAccount
-from siyu.channels.simulator import miniprogram as mp_sim
-from siyu.channels.simulator.server import SimulatorServer
 from siyu.core.money import Money
-from siyu.orders import services as order_services
 from siyu.orders.models import Order
+from siyu.orders.services import states
 from siyu.org.scope import scope_for_staff
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate
@@ -138,7 +138,7 @@ def test_console_product_and_coupon_then_a_mall_order_shows_on_the_profile(
         assert (order["status"], order["amount_fen"]) == ("pending_payment", 28980)
         assert api.get("/api/storefront/cart").json()["items"] == []
 
-    order_services.mark_paid(order_id=order["id"], paid_at=timezone.now(), payment_ref="wx-pay-browser-1")
+    states.mark_paid(order_id=order["id"], paid_at=timezone.now(), payment_ref="wx-pay-browser-1")
 
     page.goto(f"{base}/orders/{order['id']}/")
     expect(page.locator("h1")).to_contain_text(order["order_no"])

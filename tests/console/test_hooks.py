@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from siyu.console import hooks
+from siyu.customers import sections as hooks
 from siyu.org.scope import Scope
 from tests.conftest import Org
 from tests.console.conftest import People

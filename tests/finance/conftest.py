@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from siyu.channels.simulator import wechatpay as sim
-from siyu.channels.simulator.server import SimulatorServer
+from simulator import wechatpay as sim
+from simulator.server import SimulatorServer
 from siyu.finance import queries
 from siyu.finance.models import Account, PayMerchant
 from siyu.orders.models import Order, StorefrontSession

@@ -10,11 +10,11 @@ import time
 import pytest
 from django.utils import timezone
 
-from siyu.channels.simulator import wechatpay as sim
+from simulator import wechatpay as sim
 from siyu.finance import queries, services
 from siyu.finance.models import Account, JournalEntry, Payment, PaymentStatus, PayMerchant, PayNotify
-from siyu.orders import services as order_services
 from siyu.orders.models import Order
+from siyu.orders.services import states
 from siyu.org.scope import Scope
 from tests.finance.conftest import OPENID, Paying
 from tests.orders.helpers import line
@@ -99,7 +99,7 @@ def test_an_amount_or_currency_mismatch_is_flagged_and_never_paid(paying: Paying
 def test_a_late_notify_for_an_order_cancelled_meanwhile_is_flagged_for_a_refund(paying: Paying) -> None:
     order = _order(paying)
     out_trade_no = paying.pay_route(order).json()["out_trade_no"]
-    order_services.cancel_by_customer(enterprise_id=paying.shop.enterprise_id, customer_id=paying.shop.customer.pk,
+    states.cancel_by_customer(enterprise_id=paying.shop.enterprise_id, customer_id=paying.shop.customer.pk,
                                       order_id=order.pk)
     platform = sim.pay(paying.merchant.mch_id, out_trade_no, notify=False)
     assert paying.notify(sim.transaction_json(platform)).status_code == 204
@@ -122,7 +122,7 @@ def test_the_query_fallback_applies_a_payment_whose_notify_never_came(paying: Pa
 
 def test_paying_without_a_merchant_or_a_paid_order_is_a_clear_409(paying: Paying) -> None:
     order = _order(paying)
-    order_services.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref="offline-1")
+    states.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref="offline-1")
     answer = paying.pay_route(order)
     assert answer.status_code == 409 and answer.json()["code"] == "not_payable"
     PayMerchant.objects.update(is_active=False)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from siyu.channels.simulator import wechatpay as sim
+from simulator import wechatpay as sim
 from siyu.core.errors import Conflict
 from siyu.finance import queries, services
 from siyu.finance.models import Account, JournalEntry, Refund, RefundStatus
-from siyu.orders import services as order_services
 from siyu.orders.models import Order
+from siyu.orders.services import after_sale, states
 from siyu.org.scope import Scope
 from tests.finance.conftest import Paying
 from tests.orders.helpers import line
@@ -30,10 +30,10 @@ def _paid_order(p: Paying) -> Order:
     return order
 
 
-def _approved(p: Paying, order: Order, lines: list[order_services.RefundLineInput] | None) -> int:
-    sale = order_services.request_refund(enterprise_id=p.shop.enterprise_id, customer_id=p.shop.customer.pk,
+def _approved(p: Paying, order: Order, lines: list[after_sale.RefundLineInput] | None) -> int:
+    sale = after_sale.request_refund(enterprise_id=p.shop.enterprise_id, customer_id=p.shop.customer.pk,
                                          order_id=order.pk, kind="refund_only", reason="不想要了", lines=lines)
-    order_services.approve_refund(scope=p.shop.hq, after_sale_id=sale.pk)
+    after_sale.approve_refund(scope=p.shop.hq, after_sale_id=sale.pk)
     return sale.pk
 
 
@@ -54,7 +54,7 @@ def _refund_notify(p: Paying, refund: Refund) -> int:
 def test_partial_refunds_by_line_until_fully_refunded(paying: Paying) -> None:
     order = _paid_order(paying)
     tissue_line = order.lines.get(sku=paying.shop.tissue)
-    sale_id = _approved(paying, order, [order_services.RefundLineInput(line_id=tissue_line.pk, quantity=1)])
+    sale_id = _approved(paying, order, [after_sale.RefundLineInput(line_id=tissue_line.pk, quantity=1)])
     refund = services.start_refund(scope=paying.shop.hq, after_sale_id=sale_id)
     assert services.start_refund(scope=paying.shop.hq, after_sale_id=sale_id).pk == refund.pk  # asked twice
     assert refund.status == RefundStatus.PROCESSING and refund.amount_fen == 1990
@@ -81,7 +81,7 @@ def test_partial_refunds_by_line_until_fully_refunded(paying: Paying) -> None:
 
 def test_a_refund_of_an_order_not_paid_through_wechat_pay_is_refused(paying: Paying) -> None:
     order = paying.shop.order(line(paying.shop.tissue, 1))
-    order_services.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref="cash-1")
+    states.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref="cash-1")
     sale_id = _approved(paying, order, None)
     with pytest.raises(Conflict) as caught:
         services.start_refund(scope=paying.shop.hq, after_sale_id=sale_id)
@@ -90,7 +90,7 @@ def test_a_refund_of_an_order_not_paid_through_wechat_pay_is_refused(paying: Pay
 
 def test_a_requested_but_unapproved_after_sale_is_not_paid_back(paying: Paying) -> None:
     order = _paid_order(paying)
-    sale = order_services.request_refund(enterprise_id=paying.shop.enterprise_id, customer_id=paying.shop.customer.pk,
+    sale = after_sale.request_refund(enterprise_id=paying.shop.enterprise_id, customer_id=paying.shop.customer.pk,
                                          order_id=order.pk, kind="refund_only")
     with pytest.raises(Conflict) as caught:
         services.start_refund(scope=paying.shop.hq, after_sale_id=sale.pk)

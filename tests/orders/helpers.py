@@ -16,8 +16,8 @@ from django.utils import timezone
 from siyu.catalog.models import Sku
 from siyu.core.money import Money
 from siyu.customers.models import Customer
-from siyu.orders import services
 from siyu.orders.models import Order
+from siyu.orders.services import cart, checkout, states
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.promotions import services as promotions
 from siyu.promotions.models import Coupon, CouponTemplate
@@ -46,23 +46,23 @@ class Shop:
         return promotions.issue_coupon(enterprise_id=self.enterprise_id, template_id=self.template.pk,
                                        customer_id=(customer or self.customer).pk, idempotency_key=key, now=now)
 
-    def checkout(self, *lines: services.LineInput, coupon: Coupon | None = None,
-                 **kwargs: object) -> services.CheckoutInput:
+    def checkout(self, *lines: cart.LineInput, coupon: Coupon | None = None,
+                 **kwargs: object) -> checkout.CheckoutInput:
         fields: dict[str, object] = {"address": ADDRESS, **kwargs}
-        return services.CheckoutInput(lines=list(lines), coupon_id=coupon.pk if coupon else None,
+        return checkout.CheckoutInput(lines=list(lines), coupon_id=coupon.pk if coupon else None,
                                       **fields)  # type: ignore[arg-type]
 
-    def order(self, *lines: services.LineInput, coupon: Coupon | None = None, customer: Customer | None = None,
+    def order(self, *lines: cart.LineInput, coupon: Coupon | None = None, customer: Customer | None = None,
               now: datetime | None = None, **kwargs: object) -> Order:
-        return services.place_order(enterprise_id=self.enterprise_id, customer_id=(customer or self.customer).pk,
+        return checkout.place_order(enterprise_id=self.enterprise_id, customer_id=(customer or self.customer).pk,
                                     data=self.checkout(*lines, coupon=coupon, **kwargs), now=now)
 
     def stock(self, target: Sku) -> int:
         return Sku.objects.values_list("stock", flat=True).get(pk=target.pk)
 
 
-def line(target: Sku, quantity: int = 1, **kwargs: int) -> services.LineInput:
-    return services.LineInput(quantity=quantity, sku_id=target.pk, **kwargs)
+def line(target: Sku, quantity: int = 1, **kwargs: int) -> cart.LineInput:
+    return cart.LineInput(quantity=quantity, sku_id=target.pk, **kwargs)
 
 
 def build_shop(org: Org) -> Shop:
@@ -79,7 +79,7 @@ def build_shop(org: Org) -> Shop:
 
 
 def paid(shop: Shop, order: Order, ref: str = "pay-1") -> Order:
-    return services.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref=ref)
+    return states.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref=ref)
 
 
 def later(minutes: int) -> datetime:

@@ -11,7 +11,7 @@ from typing import Any
 from django.test import Client
 from django.utils import timezone
 
-from siyu.orders import services
+from siyu.orders.services import after_sale, checkout, presale, states
 from siyu.org.models import Staff
 from siyu.org.services import create_api_token
 from tests.orders.helpers import Shop, line, paid
@@ -64,7 +64,7 @@ def test_money_actions_are_hq_only(shop: Shop) -> None:
 def test_after_sales_through_the_api(shop: Shop) -> None:
     order = shop.order(line(shop.pan))
     paid(shop, order)
-    request = services.request_refund(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+    request = after_sale.request_refund(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
                                       order_id=order.pk, kind="refund_only", reason="坏了")
     api = Api(shop.org.hq)
     assert [a["id"] for a in api.get("/api/admin/after-sales", status="requested").json()["items"]] == [request.pk]
@@ -85,10 +85,10 @@ def test_presales_and_demand_through_the_api(shop: Shop) -> None:
     created = api.post("/api/admin/presales", body)
     assert created.status_code == 201, created.content
     presale_id = created.json()["id"]
-    order = services.place_presale_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
-                                         presale_id=presale_id, quantity=2, data=services.CheckoutInput(
+    order = presale.place_presale_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+                                         presale_id=presale_id, quantity=2, data=checkout.CheckoutInput(
                                              fulfillment="pickup", store_id=shop.org.store_n1.pk))
-    services.mark_paid(order_id=order.pk, paid_at=now, payment_ref="dep")
+    states.mark_paid(order_id=order.pk, paid_at=now, payment_ref="dep")
     (row,) = api.get("/api/admin/presales/demand").json()
     assert (row["presale_id"], row["deposits_paid_units"], row["balances_paid_units"], row["deposits_fen"]) == (
         presale_id, 2, 0, 10000)

@@ -7,8 +7,8 @@ import pytest
 
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
 from siyu.customers.models import Event
-from siyu.orders import services
 from siyu.orders.models import Order, OrderLine
+from siyu.orders.services import cart, checkout
 from siyu.promotions import services as promotions
 from siyu.promotions.models import Coupon
 from siyu.promotions.services import FullReductionInput
@@ -53,8 +53,8 @@ def test_preview_and_placement_agree_with_full_reduction_and_coupon(shop: Shop) 
         name="满199减20/满299减40", tiers=[(19900, 2000), (29900, 4000)], starts_at=later(-60), ends_at=later(600)))
     coupon = shop.coupon()
     data = shop.checkout(line(shop.tissue, 3), line(shop.pan), coupon=coupon)
-    preview = services.preview_checkout(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
-    order = services.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
+    preview = checkout.preview_checkout(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
+    order = checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
     # 358.70 reaches 满299 → -40 (66.6/33.34 split: 6.66 and 33.34); coupon on 318.70 → -10 (1.66 / 8.34).
     assert (preview.reduction_discount.fen, preview.coupon_discount.fen, preview.payable.fen) == (4000, 1000, 30870)
     assert order.breakdown == preview.as_dict()
@@ -76,7 +76,7 @@ def test_stock_runs_out_and_the_shortfall_writes_nothing(shop: Shop) -> None:
 
 def test_unknown_sku_and_bad_quantity(shop: Shop) -> None:
     with pytest.raises(NotFound) as info:
-        shop.order(services.LineInput(quantity=1, sku_id=999999))
+        shop.order(cart.LineInput(quantity=1, sku_id=999999))
     assert info.value.code == "unknown_sku"
     with pytest.raises(ValidationFailed) as info2:
         shop.order(line(shop.tissue, -1))
@@ -85,47 +85,47 @@ def test_unknown_sku_and_bad_quantity(shop: Shop) -> None:
 
 
 def test_a_delivery_needs_an_address(shop: Shop) -> None:
-    data = services.CheckoutInput(lines=[line(shop.tissue)], address={"name": "张三", "phone": "138"})
+    data = checkout.CheckoutInput(lines=[line(shop.tissue)], address={"name": "张三", "phone": "138"})
     with pytest.raises(ValidationFailed) as info:
-        services.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
+        checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
     assert info.value.field == "address.detail"
-    data = services.CheckoutInput(lines=[line(shop.tissue)], address={**ADDRESS, "phone": "12345"})
+    data = checkout.CheckoutInput(lines=[line(shop.tissue)], address={**ADDRESS, "phone": "12345"})
     with pytest.raises(ValidationFailed) as info2:
-        services.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
+        checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
     assert (info2.value.field, info2.value.code) == ("address.phone", "invalid_phone")
     assert not Order.objects.exists() and shop.stock(shop.tissue) == 50
 
 
 def test_the_same_idempotency_key_returns_the_first_order(shop: Shop) -> None:
     data = shop.checkout(line(shop.tissue))
-    first = services.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data,
+    first = checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data,
                                  idempotency_key="tap-1")
-    again = services.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data,
+    again = checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data,
                                  idempotency_key="tap-1")
     assert again.pk == first.pk and Order.objects.count() == 1 and shop.stock(shop.tissue) == 49
 
 
 def test_checking_out_the_cart_empties_it(shop: Shop) -> None:
-    services.add_to_cart(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, line=line(shop.tissue, 2))
-    services.add_to_cart(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, line=line(shop.tissue, 1))
-    services.add_to_cart(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, line=line(shop.pan))
-    assert [(x.sku_id, x.quantity) for x in services.cart_lines(customer_id=shop.customer.pk)] == [
+    cart.add_to_cart(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, line=line(shop.tissue, 2))
+    cart.add_to_cart(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, line=line(shop.tissue, 1))
+    cart.add_to_cart(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, line=line(shop.pan))
+    assert [(x.sku_id, x.quantity) for x in cart.cart_lines(customer_id=shop.customer.pk)] == [
         (shop.tissue.pk, 3), (shop.pan.pk, 1)]
-    order = services.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
-                                 data=services.CheckoutInput(address=ADDRESS))
+    order = checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+                                 data=checkout.CheckoutInput(address=ADDRESS))
     assert order.list_total_fen == 35870
-    assert services.cart_lines(customer_id=shop.customer.pk) == []
+    assert cart.cart_lines(customer_id=shop.customer.pk) == []
     with pytest.raises(ValidationFailed) as info:
-        services.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
-                             data=services.CheckoutInput(address=ADDRESS))
+        checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+                             data=checkout.CheckoutInput(address=ADDRESS))
     assert info.value.code == "empty_cart"
 
 
 def test_a_stale_staff_link_keeps_campaign_and_channel_code(shop: Shop) -> None:
-    attribution = services.Attribution(staff_id=shop.org.n1_staff.pk, campaign="双11", channel_state="qr-n1")
+    attribution = checkout.Attribution(staff_id=shop.org.n1_staff.pk, campaign="双11", channel_state="qr-n1")
     order = shop.order(line(shop.tissue), attribution=attribution)
     assert (order.staff_id, order.campaign, order.channel_state) == (shop.org.n1_staff.pk, "双11", "qr-n1")
-    gone = services.Attribution(staff_id=987654, campaign="双11", channel_state="qr-x")
+    gone = checkout.Attribution(staff_id=987654, campaign="双11", channel_state="qr-x")
     order2 = shop.order(line(shop.tissue), attribution=gone)
     assert (order2.staff_id, order2.campaign, order2.channel_state) == (None, "双11", "qr-x")
     event = Event.objects.get(name="order_created", properties__order_id=order.pk)

@@ -17,8 +17,8 @@ from siyu.catalog.models import Sku
 from siyu.core.errors import DomainError
 from siyu.core.money import Money
 from siyu.customers.models import Event
-from siyu.orders import services
 from siyu.orders.models import Order, OrderLine
+from siyu.orders.services import checkout, states
 from siyu.promotions import services as promotions
 from siyu.promotions.models import Coupon, FlashSaleItem
 from siyu.promotions.services import FlashItemInput, FlashSaleInput
@@ -70,10 +70,10 @@ def test_fifty_checkouts_for_ten_flash_units_sell_exactly_ten(org: Org) -> None:
         items=[FlashItemInput(sku_id=shop.pan.pk, flash_price=Money(9900), flash_stock=10, per_customer_limit=1)]))
     item = FlashSaleItem.objects.get(flash_sale=sale)
     buyers = [CustomerFactory.create(enterprise=org.enterprise).pk for _ in range(50)]
-    data = services.CheckoutInput(lines=[line(shop.pan, 1, flash_item_id=item.pk)], fulfillment="pickup",
+    data = checkout.CheckoutInput(lines=[line(shop.pan, 1, flash_item_id=item.pk)], fulfillment="pickup",
                                   store_id=org.store_n1.pk)
 
-    outcomes = race(50, lambda i: services.place_order(enterprise_id=org.enterprise.pk, customer_id=buyers[i],
+    outcomes = race(50, lambda i: checkout.place_order(enterprise_id=org.enterprise.pk, customer_id=buyers[i],
                                                        data=data))
 
     assert outcomes == Counter({"ok": 10, "out_of_stock": 40})
@@ -90,9 +90,9 @@ def test_fifty_checkouts_for_ten_units_of_stock(org: Org) -> None:
     shop = build_shop(org)
     Sku.objects.filter(pk=shop.pan.pk).update(stock=10)
     buyers = [CustomerFactory.create(enterprise=org.enterprise).pk for _ in range(50)]
-    data = services.CheckoutInput(lines=[line(shop.pan, 1)], fulfillment="pickup", store_id=org.store_n1.pk)
+    data = checkout.CheckoutInput(lines=[line(shop.pan, 1)], fulfillment="pickup", store_id=org.store_n1.pk)
 
-    outcomes = race(50, lambda i: services.place_order(enterprise_id=org.enterprise.pk, customer_id=buyers[i],
+    outcomes = race(50, lambda i: checkout.place_order(enterprise_id=org.enterprise.pk, customer_id=buyers[i],
                                                        data=data))
 
     assert outcomes == Counter({"ok": 10, "out_of_stock": 40})
@@ -105,10 +105,10 @@ def test_carts_sharing_skus_in_either_order_sell_out_without_deadlocks(org: Org)
     shop = build_shop(org)
     Sku.objects.filter(pk__in=[shop.tissue.pk, shop.pan.pk]).update(stock=20)
     buyers = [CustomerFactory.create(enterprise=org.enterprise).pk for _ in range(40)]
-    carts = [services.CheckoutInput(lines=lines, fulfillment="pickup", store_id=org.store_n1.pk) for lines in (
+    carts = [checkout.CheckoutInput(lines=lines, fulfillment="pickup", store_id=org.store_n1.pk) for lines in (
         [line(shop.tissue, 1), line(shop.pan, 1)], [line(shop.pan, 1), line(shop.tissue, 1)])]
 
-    outcomes = race(40, lambda i: services.place_order(enterprise_id=org.enterprise.pk, customer_id=buyers[i],
+    outcomes = race(40, lambda i: checkout.place_order(enterprise_id=org.enterprise.pk, customer_id=buyers[i],
                                                        data=carts[i % 2]))
 
     assert outcomes == Counter({"ok": 20, "out_of_stock": 20})
@@ -120,10 +120,10 @@ def test_carts_sharing_skus_in_either_order_sell_out_without_deadlocks(org: Org)
 def test_ten_checkouts_racing_for_one_coupon_use_it_once(org: Org) -> None:
     shop = build_shop(org)
     coupon = shop.coupon()
-    data = services.CheckoutInput(lines=[line(shop.tissue, 3)], coupon_id=coupon.pk, fulfillment="pickup",
+    data = checkout.CheckoutInput(lines=[line(shop.tissue, 3)], coupon_id=coupon.pk, fulfillment="pickup",
                                   store_id=org.store_n1.pk)
 
-    outcomes = race(10, lambda _i: services.place_order(enterprise_id=org.enterprise.pk,
+    outcomes = race(10, lambda _i: checkout.place_order(enterprise_id=org.enterprise.pk,
                                                         customer_id=shop.customer.pk, data=data))
 
     assert outcomes == Counter({"ok": 1, "coupon_used": 9})
@@ -142,7 +142,7 @@ def test_two_workers_expire_each_order_once(org: Org) -> None:
     guard = threading.Lock()
 
     def work(_i: int) -> None:
-        done = services.expire_unpaid_orders(now=later(40), batch_size=5)
+        done = states.expire_unpaid_orders(now=later(40), batch_size=5)
         with guard:
             counts.append(done)
 

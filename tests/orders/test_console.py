@@ -13,8 +13,8 @@ from django.test import Client
 from django.utils import timezone
 
 from siyu.customers.services import add_relationship
-from siyu.orders import services
 from siyu.orders.models import AfterSale, Order, PlatformImport
+from siyu.orders.services import after_sale
 from tests.orders.helpers import Shop, line, paid
 
 CSV = (Path(__file__).parent / "fixtures" / "tmall_orders.csv").read_bytes()
@@ -82,7 +82,7 @@ def test_detail_shows_the_breakdown_and_runs_actions(shop: Shop) -> None:
 def test_after_sales_are_decided_in_the_console(shop: Shop) -> None:
     order = shop.order(line(shop.pan))
     paid(shop, order)
-    request = services.request_refund(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+    request = after_sale.request_refund(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
                                       order_id=order.pk, kind="refund_only", reason="质量问题")
     hq = _client(shop.org.hq.user)
     listing = hq.get("/orders/after-sales/", {"status": "requested"}).content.decode()

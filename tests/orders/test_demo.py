@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from siyu.catalog import services as catalog_services
 from siyu.customers.models import Event
+from siyu.orders.demo import seed_demo_orders
 from siyu.orders.models import Order, OrderLine
-from siyu.orders.services import seed_demo_orders
 from tests.conftest import Org
 from tests.factories import CustomerFactory
 

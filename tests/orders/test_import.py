@@ -21,8 +21,9 @@ import pytest
 from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.customers.models import Customer, Event, Identity
 from siyu.customers.services import IdentityInput, attach_identity, create_customer
-from siyu.orders import queries, services
+from siyu.orders import queries
 from siyu.orders.models import Order, OrderLine, PlatformImport
+from siyu.orders.services import imports
 from siyu.org.scope import scope_for_staff
 from tests.orders.helpers import Shop
 
@@ -39,7 +40,7 @@ def known(shop: Shop) -> tuple[Customer, Customer]:
 
 
 def _import(shop: Shop, content: str | bytes = CSV) -> PlatformImport:
-    return services.import_platform_orders(scope=shop.hq, platform="tmall", content=content,
+    return imports.import_platform_orders(scope=shop.hq, platform="tmall", content=content,
                                            filename="tmall.csv")
 
 
@@ -115,4 +116,4 @@ def test_gbk_files_and_missing_columns(shop: Shop, known: tuple[Customer, Custom
         _import(shop, CSV.splitlines()[0] + "\n")
     assert info2.value.code == "empty_file"
     with pytest.raises(PermissionDenied):
-        services.import_platform_orders(scope=scope_for_staff(shop.org.n1_manager), platform="tmall", content=CSV)
+        imports.import_platform_orders(scope=scope_for_staff(shop.org.n1_manager), platform="tmall", content=CSV)

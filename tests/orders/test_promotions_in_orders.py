@@ -8,8 +8,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from siyu.core.money import Money
-from siyu.orders import services
 from siyu.orders.models import AfterSale
+from siyu.orders.services import after_sale, states
 from siyu.promotions import services as promotions
 from siyu.promotions.models import FlashPurchase, FlashSaleItem, GroupBuyTeam
 from siyu.promotions.services import FlashItemInput, FlashSaleInput, GroupBuyInput
@@ -26,7 +26,7 @@ def test_flash_units_are_taken_and_returned_with_the_order(shop: Shop) -> None:
     assert (order.amount_fen, order.breakdown["lines"][0]["price_source"]) == (39800, "flash_sale")
     item.refresh_from_db()
     assert (item.sold, shop.stock(shop.pan)) == (2, 3)
-    services.cancel_by_customer(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, order_id=order.pk)
+    states.cancel_by_customer(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, order_id=order.pk)
     item.refresh_from_db()
     assert (item.sold, shop.stock(shop.pan)) == (0, 5)
     assert FlashPurchase.objects.get(item=item, customer=shop.customer).quantity == 0
@@ -43,11 +43,11 @@ def test_group_buy_seats_and_refunds_when_the_team_fails(shop: Shop) -> None:
     assert (team.member_count, team.leader_id) == (1, shop.customer.pk)
     friend = CustomerFactory.create(enterprise=shop.org.enterprise, created_at=timezone.now())
     friend_order = shop.order(line(shop.pan, 1, group_buy_id=group.pk), customer=friend, group_team_id=team.pk)
-    services.mark_paid(order_id=friend_order.pk, paid_at=timezone.now(), payment_ref="friend")
+    states.mark_paid(order_id=friend_order.pk, paid_at=timezone.now(), payment_ref="friend")
     team.refresh_from_db()
     assert team.member_count == 2  # one seat short of 3
-    assert services.refund_failed_group_buys(now=timezone.now() + timedelta(hours=3)) == 2
+    assert after_sale.refund_failed_group_buys(now=timezone.now() + timedelta(hours=3)) == 2
     refunds = AfterSale.objects.filter(order__in=[leader_order, friend_order])
     assert sorted(refunds.values_list("status", "amount_fen", "requested_by")) == [
         ("approved", 24900, "system"), ("approved", 24900, "system")]
-    assert services.refund_failed_group_buys(now=timezone.now() + timedelta(hours=4)) == 0
+    assert after_sale.refund_failed_group_buys(now=timezone.now() + timedelta(hours=4)) == 0

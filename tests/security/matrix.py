@@ -108,6 +108,13 @@ def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, 
 
         upload = {"platform": "tmall", "file": _csv(IMPORT_CSV)}
         return run_isolated(lambda: client.post(path, upload, headers=headers))
+    multipart = {  # multipart forms (neither needs a file)
+        "POST /api/content/materials": {"kind": "text", "title": "开场白", "text": "{customer_name} 您好"},
+        "POST /api/storefront/ugc": {"kind": "review", "text": "很好用"},
+    }
+    if row.key in multipart:
+        fields = multipart[row.key]
+        return run_isolated(lambda: client.post(path, fields, headers=headers))
     data = json.dumps(body) if body is not None else ""
     send = getattr(client, method)
     return run_isolated(lambda: send(path, data, content_type="application/json", headers=headers))

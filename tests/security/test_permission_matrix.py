@@ -210,6 +210,27 @@ POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403
 POST   /api/finance/payments/{payment}/sync                      502   403   403   403   401   404   401
 POST   /api/finance/after-sales/{after_sale_approved}/refund     409   403   403   403   401   404   401
 POST   /api/storefront/orders/{order_unpaid}/pay                 401   401   401   401   401   401   502
+GET    /api/content/folders                                      ok    ok    ok    ok    401   ok    401
+POST   /api/content/folders                                      ok    403   403   403   401   ok    401
+GET    /api/content/materials                                    ok    ok    ok    ok    401   ok    401
+POST   /api/content/materials                                    ok    403   403   403   401   ok    401
+GET    /api/content/materials/{material}                         ok    ok    ok    ok    401   404   401
+PATCH  /api/content/materials/{material}                         ok    403   403   403   401   404   401
+DELETE /api/content/materials/{material}                         ok    403   403   403   401   404   401
+GET    /api/content/scripts                                      ok    ok    ok    ok    401   ok    401
+POST   /api/content/scripts                                      ok    403   403   403   401   ok    401
+GET    /api/content/quick-replies                                ok    ok    ok    ok    401   ok    401
+GET    /api/content/scripts/{script}                             ok    ok    ok    ok    401   404   401
+PUT    /api/content/scripts/{script}                             ok    403   403   403   401   404   401
+DELETE /api/content/scripts/{script}                             ok    403   403   403   401   404   401
+POST   /api/content/scripts/{script}/render                      ok    ok    ok    ok    401   404   401
+POST   /api/content/uses                                         ok    ok    ok    ok    401   404   401
+GET    /api/content/customers/{customer}/best-hour               ok    ok    ok    ok    401   404   401
+GET    /api/content/ugc                                          ok    ok    ok    ok    401   ok    401
+POST   /api/content/ugc/{submission}/approve                     ok    403   403   403   401   404   401
+POST   /api/content/ugc/{submission}/reject                      ok    403   403   403   401   404   401
+POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
+GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
 """
 
 
@@ -319,6 +340,16 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PUT /api/audiences/lifecycle/rules": lambda w: {"active_days": 20},
     "POST /api/audiences/tag-rules": lambda w: {"tag_id": w["tag"], "kind": "event", "event_name": "check_in",
                                                 "expire_days": 7},
+    "POST /api/content/folders": lambda w: {"name": "新品素材"},
+    "PATCH /api/content/materials/{material}": lambda w: {"title": "开场白（新）", "text": "{customer_name} 您好"},
+    "POST /api/content/scripts": lambda w: {"title": "复购提醒", "scenario": "repurchase",
+                                           "steps": [{"step": "hook", "text": "{customer_name}，抽纸快用完了吧？"}]},
+    "PUT /api/content/scripts/{script}": lambda w: {"title": "欢迎", "scenario": "greeting",
+                                                   "steps": [{"step": "hook", "text": "{customer_name} 您好"}]},
+    "POST /api/content/scripts/{script}/render": lambda w: {"customer_id": w["customer"]},
+    "POST /api/content/ugc/{submission}/reject": lambda w: {"reason": "与商品无关"},
+    "POST /api/content/uses": lambda w: {"key": "matrix-use", "material_id": w["material"],
+                                         "customer_id": w["customer"]},
     "POST /api/admin/presales": lambda w: {
         "name": "端午预售", "sku_id": w["sku"], "price_fen": 1990, "deposit_fen": 500, "deposit_starts_at": _later(0),
         "deposit_ends_at": _later(2), "balance_starts_at": _later(3), "balance_ends_at": _later(5)},
@@ -334,9 +365,10 @@ def _shape(path: str) -> str:
 
 
 @pytest.fixture
-def world(org: Org, settings: Any) -> World:
+def world(org: Org, settings: Any, tmp_path: Any) -> World:
     # Tasks are queued and never run, so nothing calls out after the request.
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.MEDIA_ROOT = str(tmp_path / "media")  # the world's uploaded material
     return build_world(org)
 
 
@@ -497,6 +529,33 @@ GET    /finance/                                                 ok    403   403
 GET    /finance/statement/?account=fees                          ok    403   403   403   login ok    login
 POST   /finance/entries/{journal_entry}/reverse/                 ok    403   403   403   login 404   login
 POST   /finance/wechatpay/callback/{mch_id}/                     401   401   401   401   401   401   401
+GET    /content/                                                 ok    ok    ok    ok    login ok    login
+POST   /content/folders/                                         ok    403   403   403   login ok    login
+GET    /content/materials/new/                                   ok    403   403   403   login ok    login
+POST   /content/materials/new/                                   ok    403   403   403   login ok    login
+GET    /content/materials/{material}/                            ok    ok    ok    ok    login 404   login
+POST   /content/materials/{material}/                            ok    403   403   403   login 404   login
+GET    /content/materials/{image_material}/file/                 ok    ok    ok    ok    login 404   login
+GET    /content/scripts/                                         ok    ok    ok    ok    login ok    login
+GET    /content/scripts/new/                                     ok    403   403   403   login ok    login
+POST   /content/scripts/new/                                     ok    403   403   403   login ok    login
+GET    /content/scripts/{script}/                                ok    ok    ok    ok    login 404   login
+POST   /content/scripts/{script}/                                ok    403   403   403   login 404   login
+GET    /content/moments/                                         ok    ok    ok    ok    login ok    login
+POST   /content/moments/                                         ok    403   403   403   login ok    login
+POST   /content/moments/{moment_plan}/cancel/                    ok    403   403   403   login 404   login
+GET    /content/ugc/                                             ok    ok    ok    ok    login ok    login
+POST   /content/ugc/{submission}/                                ok    403   403   403   login 404   login
+GET    /content/ugc/{submission}/photo/                          ok    ok    ok    ok    login 404   login
+GET    /content/personas/                                        ok    ok    ok    ok    login ok    login
+GET    /content/personas/{staff}/                                ok    ok    ok    ok    login 404   login
+POST   /content/personas/{staff}/                                ok    ok    ok    ok    login 404   login
+GET    /content/personas/{staff}/avatar/                         ok    ok    ok    ok    login 404   login
+GET    /content/sidebar/                                         ok    ok    ok    ok    login ok    login
+GET    /content/sidebar/contact/                                 ok    ok    ok    ok    login ok    login
+POST   /content/sidebar/contact/{customer}/tags/                 ok    ok    ok    ok    login 404   login
+GET    /content/sidebar/replies/                                 ok    ok    ok    ok    login ok    login
+POST   /content/sidebar/media/{image_material}/                  502   502   502   502   login 404   login
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
@@ -506,6 +565,9 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
     "POST /finance/entries/{journal_entry}/reverse/": lambda w: {"reason": "matrix"},
+    "POST /content/folders/": lambda w: {"name": "新品素材"},
+    "POST /content/ugc/{submission}/": lambda w: {"action": "approve"},
+    "POST /content/sidebar/contact/{customer}/tags/": lambda w: {"tag": w["tag"]},
 }
 
 

@@ -21,14 +21,14 @@ from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account import services as oa
 from siyu.channels.official_account.models import FollowerSync, KeywordReply, QrScene
-from siyu.channels.wecom import services as wecom
+from siyu.channels.wecom import mass_sends, moments
 from siyu.channels.wecom.models import ChannelCode, CustomerGroup, MassSend, MomentTask, SyncRun, TransferJob
 from siyu.core.money import Money
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
-from siyu.orders import services as orders
-from siyu.orders.imports import create_platform_import
 from siyu.orders.models import AfterSale, Order, PlatformImport, Presale, StorefrontSession
+from siyu.orders.services import after_sale, cart, checkout, presale, states
+from siyu.orders.services.imports import create_platform_import
 from siyu.org.models import ApiToken, Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
@@ -101,10 +101,10 @@ def _channels(world: World) -> None:
     world.ids["transfer"] = TransferJob.objects.create(
         enterprise_id=ent, account=wecom_account, kind="in_service", handover=org.n1_staff,
         takeover=org.n1_manager).pk
-    mass = wecom.create_mass_send(scope=hq, account_id=wecom_account.pk, kind="single",
+    mass = mass_sends.create_mass_send(scope=hq, account_id=wecom_account.pk, kind="single",
                                   sender_ids=[org.n1_staff.pk], customer_ids=[world["customer"]], text="新品到店")
     world.ids["mass_send"] = mass.pk
-    moment = wecom.create_moment_task(scope=hq, account_id=wecom_account.pk, text="周末特惠",
+    moment = moments.create_moment_task(scope=hq, account_id=wecom_account.pk, text="周末特惠",
                                       staff_ids=[org.n1_staff.pk])
     world.ids["moment"] = moment.pk
     assert MassSend.objects.filter(pk=mass.pk).exists() and MomentTask.objects.filter(pk=moment.pk).exists()
@@ -158,33 +158,34 @@ def _orders(world: World) -> None:
     now = timezone.now()
 
     def place(**kw: object) -> Order:
-        data = orders.CheckoutInput(lines=[orders.LineInput(quantity=1, sku_id=world["sku"])],
+        data = checkout.CheckoutInput(lines=[cart.LineInput(quantity=1, sku_id=world["sku"])],
                                     store_id=org.store_n1.pk, address=ADDRESS, **kw)  # type: ignore[arg-type]
-        return orders.place_order(enterprise_id=ent, customer_id=customer, data=data)
+        return checkout.place_order(enterprise_id=ent, customer_id=customer, data=data)
 
     def paid(**kw: object) -> Order:
         order = place(**kw)
-        return orders.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref=f"pay-{order.pk}")
+        return states.mark_paid(order_id=order.pk, paid_at=timezone.now(), payment_ref=f"pay-{order.pk}")
 
     world.ids["order_unpaid"] = place().pk
     world.ids["order_paid"] = paid().pk
     world.ids["order_pickup"] = paid(fulfillment="pickup").pk
     shipped = paid()
-    orders.ship_order(scope=hq, order_id=shipped.pk, carrier="SF", tracking_no="SF1")
+    states.ship_order(scope=hq, order_id=shipped.pk, carrier="SF", tracking_no="SF1")
     world.ids["order_shipped"] = shipped.pk
     requested = paid()
-    world.ids["after_sale"] = orders.request_refund(enterprise_id=ent, customer_id=customer, order_id=requested.pk,
+    world.ids["after_sale"] = after_sale.request_refund(enterprise_id=ent, customer_id=customer, order_id=requested.pk,
                                                     kind="refund_only", reason="不想要了").pk
     approved = paid()
-    sale = orders.request_refund(enterprise_id=ent, customer_id=customer, order_id=approved.pk, kind="refund_only")
-    orders.approve_refund(scope=hq, after_sale_id=sale.pk)
+    sale = after_sale.request_refund(enterprise_id=ent, customer_id=customer, order_id=approved.pk, kind="refund_only")
+    after_sale.approve_refund(scope=hq, after_sale_id=sale.pk)
     world.ids["after_sale_approved"] = sale.pk
     returning = paid()
-    orders.ship_order(scope=hq, order_id=returning.pk, carrier="SF", tracking_no="SF3")
-    back = orders.request_refund(enterprise_id=ent, customer_id=customer, order_id=returning.pk, kind="return_refund")
-    orders.approve_refund(scope=hq, after_sale_id=back.pk)
+    states.ship_order(scope=hq, order_id=returning.pk, carrier="SF", tracking_no="SF3")
+    back = after_sale.request_refund(enterprise_id=ent, customer_id=customer, order_id=returning.pk,
+                                     kind="return_refund")
+    after_sale.approve_refund(scope=hq, after_sale_id=back.pk)
     world.ids["return_approved"] = back.pk
-    world.ids["presale"] = orders.create_presale(scope=hq, data=orders.PresaleInput(
+    world.ids["presale"] = presale.create_presale(scope=hq, data=presale.PresaleInput(
         name="年货预售", sku_id=world["sku2"], price_fen=29900, deposit_fen=5000, deposit_starts_at=now,
         deposit_ends_at=now + timedelta(days=3), balance_starts_at=now + timedelta(days=4),
         balance_ends_at=now + timedelta(days=6))).pk
@@ -194,8 +195,8 @@ def _orders(world: World) -> None:
         enterprise_id=ent, customer_id=customer, app_id=MP_APP, openid="o_matrix_shopper",
         token_hash=hashlib.sha256(SHOPPER_TOKEN.encode()).hexdigest(), created_at=now,
         expires_at=now + timedelta(days=1))
-    world.ids["cart_item"] = orders.add_to_cart(enterprise_id=ent, customer_id=customer,
-                                                line=orders.LineInput(quantity=1, sku_id=world["sku"])).pk
+    world.ids["cart_item"] = cart.add_to_cart(enterprise_id=ent, customer_id=customer,
+                                                line=cart.LineInput(quantity=1, sku_id=world["sku"])).pk
     assert AfterSale.objects.count() == 3 and Presale.objects.count() == 1 and PlatformImport.objects.count() == 1
 
 
@@ -244,6 +245,44 @@ def _finance(world: World) -> None:
         amount_fen=1990, openid="o_matrix", status="prepaid").pk
 
 
+def _content(world: World) -> None:
+    """A text material, an image material (with its stored file) and a script that uses the image."""
+    import io
+
+    from PIL import Image
+
+    from siyu.content import services as content
+
+    hq = world.hq
+    text = content.create_material(scope=hq, data=content.MaterialInput(kind="text", title="开场白",
+                                                                       text="{customer_name} 您好"))
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture, "PNG")
+    size = picture.tell()
+    picture.seek(0)
+    image = content.create_material(scope=hq, data=content.MaterialInput(kind="image", title="新品海报"),
+                                    upload=content.Upload(stream=picture, name="poster.png", size=size))
+    script = content.create_script(scope=hq, data=content.ScriptInput(
+        title="欢迎", scenario="greeting", material_id=image.pk,
+        steps=[content.StepInput(step="hook", text="{customer_name} 您好，我是{staff_name}")]))
+    plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text="周末上新",
+                               store_id=world.org.store_n1.pk)
+    avatar = io.BytesIO()
+    Image.new("RGB", (60, 60), (200, 200, 30)).save(avatar, "PNG")
+    avatar_size = avatar.tell()
+    avatar.seek(0)
+    content.save_persona(scope=hq, staff_id=world.org.n1_staff.pk, nickname="小美", signature="您的护肤顾问",
+                         persona_type="expert", avatar=content.Upload(stream=avatar, name="a.png", size=avatar_size))
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
+    photo_size = photo.tell()
+    photo.seek(0)
+    submission = content.submit_ugc(enterprise_id=hq.enterprise_id, customer_id=world["customer"], kind="photo",
+                                    text="很好用", upload=content.Upload(stream=photo, name="p.png", size=photo_size))
+    world.ids.update(material=text.pk, image_material=image.pk, script=script.pk, moment_plan=plan.pk,
+                     submission=submission.pk)
+
+
 def build_world(org: Org) -> World:
     other_staff, other_user = _other_enterprise()
     world = World(org=org, hq=scope_for_staff(org.hq), other_hq=other_staff, other_user=other_user)
@@ -271,6 +310,7 @@ def build_world(org: Org) -> World:
     _orders(world)
     _audiences(world)
     _finance(world)
+    _content(world)
 
     for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),
                         ("staff", org.n1_staff), ("other", other_staff)):

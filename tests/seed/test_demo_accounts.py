@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from siyu.channels.models import ChannelAccount
-from siyu.core.management.commands.demo import point_demo_accounts_at
+from siyu.seed.management.commands.demo import point_demo_accounts_at
 from tests.factories import EnterpriseFactory
 
 pytestmark = pytest.mark.django_db

@@ -20,12 +20,12 @@ from django.db import connection, transaction
 
 from siyu.core.seed.hooks import register_seed_step, unregister_seed_step
 from siyu.core.seed.progress import Progress
-from siyu.core.seed.runner import SeedResult, seed_enterprise
-from siyu.core.seed.writer import PostgresWriter, SqliteWriter, writer_for
 from siyu.core.timeutil import SHANGHAI
 from siyu.customers.events import schema_for
 from siyu.customers.models import Customer, CustomerTag, Event, Identity, Relationship, TagGroup
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
+from siyu.seed.runner import SeedResult, seed_enterprise
+from siyu.seed.writer import PostgresWriter, SqliteWriter, writer_for
 
 UNTIL = date(2026, 11, 1)
 MOBILE = re.compile(r"^1[3-9]\d{9}$")

@@ -1,5 +1,5 @@
 """Storefront tests: the mini-program platform is the simulator on a loopback port
-(siyu.channels.simulator.miniprogram); the mall talks to Siyu's API through Django's test client with the
+(simulator.miniprogram); the mall talks to Siyu's API through Django's test client with the
 customer token the login returns."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import httpx
 import pytest
 from django.test import Client
 
+from simulator import miniprogram as mp_sim
+from simulator.server import SimulatorServer
 from siyu.channels.models import ChannelAccount
-from siyu.channels.simulator import miniprogram as mp_sim
-from siyu.channels.simulator.server import SimulatorServer
 from tests.conftest import Org
 from tests.orders.helpers import Shop, build_shop
 

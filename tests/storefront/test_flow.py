@@ -7,8 +7,8 @@ from django.test import Client
 from django.utils import timezone
 
 from siyu.customers.models import Event
-from siyu.orders import services
 from siyu.orders.models import Order
+from siyu.orders.services import states
 from siyu.org.services import create_api_token
 from tests.orders.helpers import ADDRESS, Shop
 from tests.storefront.conftest import Phone
@@ -45,7 +45,7 @@ def test_a_customer_buys_and_the_operator_sees_it(shop: Shop, phone: Phone) -> N
     assert [line["payable_fen"] for line in order["lines"]] == [5804, 29066]
     assert phone.get("/api/storefront/cart").json()["items"] == []
 
-    services.mark_paid(order_id=order["id"], paid_at=timezone.now(), payment_ref="wx-pay-1")  # the payments issue
+    states.mark_paid(order_id=order["id"], paid_at=timezone.now(), payment_ref="wx-pay-1")  # the payments issue
     _token, secret = create_api_token(staff=shop.org.hq, name="ops")
     shipped = Client().post(f"/api/admin/orders/{order['id']}/ship", {"carrier": "SF", "tracking_no": "SF1"},
                             content_type="application/json", headers={"Authorization": f"Bearer {secret}"})
@@ -91,7 +91,7 @@ def test_cancel_and_refund_requests_from_the_mall(shop: Shop, phone: Phone) -> N
     again = phone.post(f"/api/storefront/orders/{first['id']}/cancel")
     assert (again.status_code, again.json()["code"]) == (409, "invalid_transition")
     second = phone.post("/api/storefront/orders", body).json()
-    services.mark_paid(order_id=second["id"], paid_at=timezone.now(), payment_ref="p-2")
+    states.mark_paid(order_id=second["id"], paid_at=timezone.now(), payment_ref="p-2")
     refund = phone.post(f"/api/storefront/orders/{second['id']}/refunds", {"kind": "refund_only", "reason": "买错了"})
     assert refund.status_code == 201
     assert (refund.json()["amount_fen"], refund.json()["status"]) == (59800, "requested")

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from siyu.orders import services
 from siyu.orders.models import AfterSale, Order
+from siyu.orders.services import states
 from tests.orders.helpers import ADDRESS, Shop
 from tests.storefront.conftest import Phone
 
@@ -62,7 +62,7 @@ def test_a_repeated_refund_request_returns_the_first_answer(shop: Shop, phone: P
     phone.login("gus")
     order = _post(phone, "/api/storefront/orders",
                   {"lines": [{"sku_id": shop.pan.pk, "quantity": 1}], "address": ADDRESS}, "o-1").json()
-    services.mark_paid(order_id=order["id"], paid_at=timezone.now(), payment_ref="p-1")
+    states.mark_paid(order_id=order["id"], paid_at=timezone.now(), payment_ref="p-1")
     path = f"/api/storefront/orders/{order['id']}/refunds"
     body = {"kind": "refund_only", "reason": "买错了"}
 

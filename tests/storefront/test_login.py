@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from siyu.channels.simulator import miniprogram as mp_sim
+from simulator import miniprogram as mp_sim
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import IdentityInput, create_customer
-from siyu.orders import services
 from siyu.orders.models import StorefrontSession
+from siyu.orders.services import shopper_login
 from tests.conftest import Org
 from tests.storefront.conftest import APP_ID, Phone
 
@@ -62,8 +62,8 @@ def test_a_wrong_secret_is_the_platform_refusing_not_bad_input(org: Org, phone: 
 
 def test_tokens_expire_and_can_be_revoked(org: Org, phone: Phone) -> None:
     phone.login("erin")
-    assert services.authenticate_customer(phone.token) is not None
-    assert services.authenticate_customer(phone.token, now=timezone.now() + timedelta(days=31)) is None
+    assert shopper_login.authenticate_customer(phone.token) is not None
+    assert shopper_login.authenticate_customer(phone.token, now=timezone.now() + timedelta(days=31)) is None
     assert phone.post("/api/storefront/logout").status_code == 204
     assert phone.get("/api/storefront/cart").status_code == 401
     assert phone.client.get("/api/storefront/cart", headers={"Authorization": "Bearer sf_forged"}).status_code == 401

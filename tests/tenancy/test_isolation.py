@@ -24,10 +24,12 @@ pytestmark = pytest.mark.django_db
 
 # Routes that belong to the platforms or to anonymous visitors, not to a signed-in brand's staff.
 CONSOLE_SKIP = ("admin/", "i18n/", "api/", "login/", "logout/", "callback/", "oauth/", "channels/wecom/qr/")
-ACTION_VALUES = {"action": "refresh", "kind": "sms"}
+ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file"}
 # Pages on which HQ must see its own brand's marker: proof that the pages checked are not simply empty.
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
-                  "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes")
+                  "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
+                  "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
+                  "/api/content/scripts", "/api/content/ugc")
 
 
 def _key(path: str, name: str, ids: dict[str, int]) -> str:

@@ -44,8 +44,10 @@ from siyu.core.money import Money
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.customers.services import EventInput, IdentityInput
-from siyu.orders import services as orders
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
+from siyu.orders.services import after_sale as orders_after_sale
+from siyu.orders.services import cart, checkout, imports, states
+from siyu.orders.services import presale as orders_presale
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
@@ -173,17 +175,17 @@ def _promotions(brand: Brand, tissue: Sku, pan: Sku, buyer: Customer) -> None:
 def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
     ent, mark, now = brand.enterprise.pk, brand.mark, timezone.now()
     address = {"name": f"{mark} Receiver", "phone": brand.phones[2], "detail": f"{mark} Road 1"}
-    order = orders.place_order(enterprise_id=ent, customer_id=buyer.pk, data=orders.CheckoutInput(
-        lines=[orders.LineInput(quantity=6, sku_id=tissue.pk)], address=address, store_id=store.pk,
+    order = checkout.place_order(enterprise_id=ent, customer_id=buyer.pk, data=checkout.CheckoutInput(
+        lines=[cart.LineInput(quantity=6, sku_id=tissue.pk)], address=address, store_id=store.pk,
         buyer_note=f"{mark} note"), idempotency_key=f"{mark}-order-1")
-    orders.mark_paid(order_id=order.pk, paid_at=now, payment_ref=f"{mark}-pay-1")
-    refunded = orders.place_order(enterprise_id=ent, customer_id=buyer.pk, data=orders.CheckoutInput(
-        lines=[orders.LineInput(quantity=1, sku_id=tissue.pk)], address=address), idempotency_key=f"{mark}-order-2")
-    orders.mark_paid(order_id=refunded.pk, paid_at=now, payment_ref=f"{mark}-pay-2")
-    after_sale = orders.request_refund(enterprise_id=ent, customer_id=buyer.pk, order_id=refunded.pk,
+    states.mark_paid(order_id=order.pk, paid_at=now, payment_ref=f"{mark}-pay-1")
+    refunded = checkout.place_order(enterprise_id=ent, customer_id=buyer.pk, data=checkout.CheckoutInput(
+        lines=[cart.LineInput(quantity=1, sku_id=tissue.pk)], address=address), idempotency_key=f"{mark}-order-2")
+    states.mark_paid(order_id=refunded.pk, paid_at=now, payment_ref=f"{mark}-pay-2")
+    after_sale = orders_after_sale.request_refund(enterprise_id=ent, customer_id=buyer.pk, order_id=refunded.pk,
                                        kind="refund_only", reason=f"{mark} reason")
     Order.objects.filter(pk__in=[order.pk, refunded.pk]).update(store=store)
-    presale = orders.create_presale(scope=brand.hq_scope, data=orders.PresaleInput(
+    presale = orders_presale.create_presale(scope=brand.hq_scope, data=orders_presale.PresaleInput(
         name=f"{mark} Presale", sku_id=tissue.pk, price_fen=1500, deposit_fen=500,
         deposit_starts_at=now - timedelta(days=1), deposit_ends_at=now + timedelta(days=1),
         balance_starts_at=now + timedelta(days=2), balance_ends_at=now + timedelta(days=3)))
@@ -193,7 +195,7 @@ def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
         f"T{mark}2,{mark}Ghost,tb_{mark}2,139****{brand.phones[4][-4:]},{mark} Tissue,T-{mark},1,19.90,19.90,交易成功,"
         f"2026-03-02 10:00:00,2026-03-02 10:05:00,{mark} Ghost",
     ]
-    imp = orders.import_platform_orders(scope=brand.hq_scope, platform="tmall",
+    imp = imports.import_platform_orders(scope=brand.hq_scope, platform="tmall",
                                         content="\n".join([IMPORT_HEADER, *rows]) + "\n", filename=f"{mark}.csv")
     CartItem.objects.create(enterprise_id=ent, customer=buyer, line_key=f"sku:{tissue.pk}", sku=tissue, quantity=1,
                             added_at=now)
@@ -290,6 +292,41 @@ def _finance(brand: Brand, order_id: int) -> None:
     brand.ids.update(entry_id=entry.pk)
 
 
+def _content(brand: Brand) -> None:
+    """An image material and a script named with the brand's marker."""
+    import io
+
+    from PIL import Image
+
+    from siyu.content import services as content
+
+    hq = scope_for_staff(brand.staff["hq"])
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 30, 200)).save(picture, "PNG")
+    size = picture.tell()
+    picture.seek(0)
+    material = content.create_material(scope=hq, data=content.MaterialInput(kind="image", title=f"{brand.mark} 海报"),
+                                       upload=content.Upload(stream=picture, name=f"{brand.mark}.png", size=size))
+    script = content.create_script(scope=hq, data=content.ScriptInput(
+        title=f"{brand.mark} 欢迎", scenario="greeting", material_id=material.pk,
+        steps=[content.StepInput(step="hook", text=f"{{customer_name}} 您好，{brand.mark}")]))
+    plan = content.plan_moment(scope=hq, planned_at=timezone.now() + timedelta(days=1), text=f"{brand.mark} 上新")
+    avatar = io.BytesIO()
+    Image.new("RGB", (60, 60), (200, 200, 30)).save(avatar, "PNG")
+    avatar_size = avatar.tell()
+    avatar.seek(0)
+    content.save_persona(scope=hq, staff_id=brand.staff["store_staff"].pk, nickname="小美", signature="您的护肤顾问",
+                         persona_type="expert", avatar=content.Upload(stream=avatar, name="a.png", size=avatar_size))
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 200, 30)).save(photo, "PNG")
+    photo_size = photo.tell()
+    photo.seek(0)
+    submission = content.submit_ugc(enterprise_id=hq.enterprise_id, customer_id=brand.ids["customer_id"],
+                                    kind="photo", text=f"{brand.mark} 好评",
+                                    upload=content.Upload(stream=photo, name="p.png", size=photo_size))
+    brand.ids.update(material_id=material.pk, script_id=script.pk, plan_id=plan.pk, submission_id=submission.pk)
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -303,6 +340,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _official_account(brand, who[0])
     _audiences(brand, store)
     _finance(brand, brand.ids["order_id"])
+    _content(brand)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
         brand.tokens[role] = secret

@@ -28,7 +28,7 @@ from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account.client import BATCHGET_MAX, OaApiError, OaClient, RetryableError, UserInfo
 from siyu.channels.official_account.models import Follower, FollowerSync, SyncStatus
 from siyu.channels.official_account.provider import client_for
-from siyu.core import audit
+from siyu.core import audit, jobs
 from siyu.core.audit import Actor, user_of
 from siyu.core.errors import DomainError, NotFound
 from siyu.core.timeutil import now
@@ -84,9 +84,7 @@ def _resume_if_stale(run: FollowerSync) -> FollowerSync:
 
 
 def _enqueue(run_id: int) -> None:
-    from siyu.channels.official_account import tasks
-
-    tasks.sync_oa_followers.enqueue(run_id)
+    jobs.get("sync_oa_followers").enqueue(run_id)
 
 
 def run_sync(*, run_id: int) -> str:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from siyu.channels import intake
+from siyu.channels import demo_accounts, intake
 from siyu.channels.common import authenticity, storable
 from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.models import AccountKind, CallbackMode, CallbackStatus, ChannelAccount, InboundCallback
@@ -45,8 +45,7 @@ from siyu.channels.official_account.models import (
     TemplateSend,
 )
 from siyu.channels.official_account.provider import authorize_base, client_for
-from siyu.channels.simulator import demo_accounts
-from siyu.core import audit, dberrors
+from siyu.core import audit, dberrors, jobs
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from siyu.core.timeutil import local_day, now
@@ -506,9 +505,7 @@ def _store(
 
 
 def _enqueue_processing(callback_id: int) -> None:
-    from siyu.channels.official_account import tasks
-
-    tasks.process_oa_callback.enqueue(callback_id)
+    jobs.get("process_oa_callback").enqueue(callback_id)
 
 
 def passive_reply(account: ChannelAccount, message: wire.InboundMessage) -> wire.Reply | None:
@@ -764,9 +761,7 @@ def save_menu(*, enterprise_id: int, account_id: int, buttons: Any, actor: Actor
 
 
 def _enqueue_menu_push(account_id: int, version: int) -> None:
-    from siyu.channels.official_account import tasks
-
-    tasks.push_oa_menu.enqueue(account_id, version)
+    jobs.get("push_oa_menu").enqueue(account_id, version)
 
 
 def push_menu(*, account_id: int, version: int) -> str:
@@ -954,9 +949,7 @@ def send_template_message(
 
 
 def _enqueue_send(send_id: int, run_after: datetime | None = None) -> None:
-    from siyu.channels.official_account import tasks
-
-    task = tasks.deliver_oa_template
+    task = jobs.get("deliver_oa_template")
     if run_after is not None:
         if not task.get_backend().supports_defer:
             return  # picked up by retry_due_sends

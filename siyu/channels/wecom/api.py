@@ -11,7 +11,7 @@ from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import create_once
-from siyu.channels.wecom import queries, services
+from siyu.channels.wecom import channel_codes, groups, inheritance, mass_sends, moments, queries, sync, tags, welcome
 from siyu.channels.wecom.schemas import (
     CallPage,
     CodeDetailOut,
@@ -94,7 +94,7 @@ def create_code(request: HttpRequest, payload: CodeIn) -> Status[Any]:
 
 
 def _create_code(request: HttpRequest, scope: Scope, payload: CodeIn) -> int:
-    code = services.create_channel_code(
+    code = channel_codes.create_channel_code(
         scope=scope,
         account_id=payload.account_id,
         name=payload.name,
@@ -122,7 +122,7 @@ def patch_code(request: HttpRequest, code_id: int, payload: CodePatchIn) -> dict
     scope = _manager(request)
     queries.get_code(scope, code_id)
     attachments = payload.welcome_attachments
-    services.update_channel_code(
+    channel_codes.update_channel_code(
         scope=scope,
         code_id=code_id,
         name=payload.name,
@@ -138,7 +138,7 @@ def patch_code(request: HttpRequest, code_id: int, payload: CodePatchIn) -> dict
 def disable_code(request: HttpRequest, code_id: int) -> dict[str, Any]:
     scope = _manager(request)
     queries.get_code(scope, code_id)
-    services.disable_channel_code(scope=scope, code_id=code_id, actor=actor_of(request))
+    channel_codes.disable_channel_code(scope=scope, code_id=code_id, actor=actor_of(request))
     return _code_detail(scope, code_id)
 
 
@@ -155,7 +155,7 @@ def code_stats(request: HttpRequest, code_id: int, days: int = 30) -> dict[str, 
 @router.put("/accounts/{int:account_id}/welcome", response={200: WelcomeIn, **WRITE_ERRORS},
             summary="The default welcome message")
 def put_welcome(request: HttpRequest, account_id: int, payload: WelcomeIn) -> dict[str, Any]:
-    row = services.set_default_welcome(
+    row = welcome.set_default_welcome(
         scope=_hq(request), account_id=account_id, text=payload.text,
         attachments=[a.as_platform() for a in payload.attachments], actor=actor_of(request),
     )
@@ -165,7 +165,7 @@ def put_welcome(request: HttpRequest, account_id: int, payload: WelcomeIn) -> di
 @router.post("/accounts/{int:account_id}/sync", response={202: SyncRunOut, **WRITE_ERRORS},
              summary="Full customer sync (batch/get_by_user), run by the worker")
 def start_sync(request: HttpRequest, account_id: int) -> Status[Any]:
-    return Status(202, services.start_sync(scope=_hq(request), account_id=account_id))
+    return Status(202, sync.start_sync(scope=_hq(request), account_id=account_id))
 
 
 @router.get("/sync/{int:run_id}", response={200: SyncRunOut, **ERRORS}, summary="A sync run's progress")
@@ -176,13 +176,13 @@ def get_sync(request: HttpRequest, run_id: int) -> Any:
 @router.post("/accounts/{int:account_id}/tags/sync", response={200: dict[str, int], **WRITE_ERRORS},
              summary="Two-way tag sync: definitions both ways, then customers' tags to WeCom")
 def sync_tags(request: HttpRequest, account_id: int) -> dict[str, int]:
-    return services.sync_tags(scope=_hq(request), account_id=account_id)
+    return tags.sync_tags(scope=_hq(request), account_id=account_id)
 
 
 @router.post("/accounts/{int:account_id}/groups/sync", response={200: dict[str, int], **WRITE_ERRORS},
              summary="Import every customer group (groupchat/list + get)")
 def sync_groups(request: HttpRequest, account_id: int) -> dict[str, int]:
-    return {"groups": services.sync_groups(scope=_hq(request), account_id=account_id)}
+    return {"groups": groups.sync_groups(scope=_hq(request), account_id=account_id)}
 
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
@@ -210,7 +210,7 @@ def start_transfer(request: HttpRequest, payload: TransferIn) -> Status[Any]:
     scope = _manager(request)
 
     def start(_key: str) -> int:
-        return services.start_transfer(
+        return inheritance.start_transfer(
             scope=scope, account_id=payload.account_id, kind=payload.kind, handover_id=payload.handover_id,
             takeover_id=payload.takeover_id, customer_ids=payload.customer_ids, message=payload.message,
             actor=actor_of(request),
@@ -264,7 +264,7 @@ def create_mass_send(request: HttpRequest, payload: WecomMassSendIn) -> Status[A
     scope = scope_of(request)
 
     def create(_key: str) -> int:
-        mass_send = services.create_mass_send(
+        mass_send = mass_sends.create_mass_send(
             scope=scope, account_id=payload.account_id, kind=payload.kind, sender_ids=payload.sender_ids,
             name=payload.name, customer_ids=payload.customer_ids, tag_ids=payload.tag_ids,
             group_ids=payload.group_ids, text=payload.text, attachments=[a.as_platform() for a in payload.attachments],
@@ -293,7 +293,7 @@ def get_mass_send(request: HttpRequest, mass_send_id: int, status: str = "") -> 
 def submit_mass_send(request: HttpRequest, mass_send_id: int) -> dict[str, Any]:
     scope = scope_of(request)
     queries.get_mass_send(scope, mass_send_id)
-    services.submit_mass_send(scope=scope, mass_send_id=mass_send_id, actor=actor_of(request))
+    mass_sends.submit_mass_send(scope=scope, mass_send_id=mass_send_id, actor=actor_of(request))
     return _mass_send_detail(scope, mass_send_id)
 
 
@@ -302,7 +302,7 @@ def submit_mass_send(request: HttpRequest, mass_send_id: int) -> dict[str, Any]:
 def refresh_mass_send(request: HttpRequest, mass_send_id: int) -> dict[str, Any]:
     scope = scope_of(request)
     queries.get_mass_send(scope, mass_send_id)
-    services.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
+    mass_sends.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
     return _mass_send_detail(scope, mass_send_id)
 
 
@@ -321,7 +321,7 @@ def create_moment(request: HttpRequest, payload: WecomMomentIn) -> Status[Any]:
     scope = scope_of(request)
 
     def create(_key: str) -> int:
-        task = services.create_moment_task(
+        task = moments.create_moment_task(
             scope=scope, account_id=payload.account_id, text=payload.text,
             attachments=[a.as_platform() for a in payload.attachments], staff_ids=payload.staff_ids,
             tag_ids=payload.tag_ids, submit=payload.submit, actor=actor_of(request),
@@ -347,7 +347,7 @@ def get_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
 def submit_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
     scope = scope_of(request)
     queries.get_moment(scope, task_id)
-    services.submit_moment_task(scope=scope, task_id=task_id, actor=actor_of(request))
+    moments.submit_moment_task(scope=scope, task_id=task_id, actor=actor_of(request))
     return _moment_detail(scope, task_id)
 
 
@@ -356,5 +356,5 @@ def submit_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
 def refresh_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
     scope = scope_of(request)
     queries.get_moment(scope, task_id)
-    services.refresh_moment_task(scope=scope, task_id=task_id)
+    moments.refresh_moment_task(scope=scope, task_id=task_id)
     return _moment_detail(scope, task_id)

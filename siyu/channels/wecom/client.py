@@ -660,6 +660,40 @@ class WecomClient:
         )
         return GroupMsgPage(items=items, next_cursor=str(data.get("next_cursor", "") or ""))
 
+    # -- JS-SDK and media ------------------------------------------------------------------------------------
+
+    def get_agent_ticket(self) -> tuple[str, int]:
+        """The app's JS-SDK ticket for wx.agentConfig (type=agent_config) and its lifetime in seconds."""
+        data = self.call("GET", "/cgi-bin/ticket/get", params={"type": "agent_config"})
+        ticket = str(data.get("ticket", ""))
+        if not ticket:
+            raise TerminalError(BAD_RESPONSE, "no ticket in the answer", path="/cgi-bin/ticket/get")
+        return ticket, int(data.get("expires_in", 7200) or 7200)
+
+    def upload_media(self, *, kind: str, filename: str, content: bytes, content_type: str) -> str:
+        """Temporary media (valid 3 days) for sendChatMessage and welcome messages; returns the media_id."""
+        path = "/cgi-bin/media/upload"
+        for attempt in (1, 2):
+            token = self.access_token()
+            try:
+                response = self._http().post(
+                    self.base_url + path, params={"access_token": token, "type": kind},
+                    files={"media": (filename, content, content_type)}, timeout=self.timeout)
+            except httpx.TransportError as exc:
+                raise RetryableError(NETWORK_ERROR, f"network: {exc}", path=path) from exc
+            if response.status_code >= 400:
+                cls = RetryableError if response.status_code >= 500 else TerminalError
+                raise cls(HTTP_ERROR, f"HTTP {response.status_code}", path=path)
+            data = response.json()
+            errcode = int(data.get("errcode", 0) or 0)
+            if errcode in TOKEN_ERRORS and attempt == 1:
+                self.token_store.invalidate(token)
+                continue
+            if errcode:
+                raise classify(errcode, str(data.get("errmsg", "")), path=path)
+            return str(data.get("media_id", ""))
+        raise RetryableError(BAD_RESPONSE, "token refresh did not help", path=path)  # pragma: no cover
+
     def add_moment_task(
         self,
         *,

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from django.db import transaction
 
 from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom.accounts import upstream_error, wecom_account
 from siyu.channels.wecom.callbacks import WecomEvent
-from siyu.channels.wecom.client import GroupChat, GroupChatMember
+from siyu.channels.wecom.client import GroupChat, GroupChatMember, WecomError
 from siyu.channels.wecom.models import CustomerGroup, GroupMembership, GroupStatus, MemberType
 from siyu.channels.wecom.provider import client_for
 from siyu.core.timeutil import now
@@ -205,7 +206,7 @@ def _membership_change(
     return done
 
 
-def sync_groups(account: ChannelAccount) -> int:
+def sync_account_groups(account: ChannelAccount) -> int:
     """groupchat/list (cursor paging) then groupchat/get for each: the initial import of existing groups. Each
     group's detail is fetched outside any transaction, then written in a short one of its own."""
     client = client_for(account)
@@ -220,3 +221,10 @@ def sync_groups(account: ChannelAccount) -> int:
         if not page.next_cursor:
             return count
         cursor = page.next_cursor
+
+
+def sync_groups(*, scope: Scope, account_id: int) -> int:
+    try:
+        return sync_account_groups(wecom_account(account_id, enterprise_id=scope.enterprise_id))
+    except WecomError as exc:
+        raise upstream_error(exc) from exc

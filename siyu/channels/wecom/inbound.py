@@ -24,14 +24,14 @@ from siyu.channels.common import authenticity, storable
 from siyu.channels.common.crypto import SIGNATURE_MISMATCH, CryptoError
 from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
-from siyu.channels.wecom import codes, groups, tags, transfers
+from siyu.channels.wecom import channel_codes, groups, inheritance, tags, welcome
 from siyu.channels.wecom.callbacks import WecomEvent, dedupe_key, parse_event
 from siyu.channels.wecom.client import ContactDetail, CorpTagGroup, FollowUser, GroupChat, WecomError
 from siyu.channels.wecom.crypto import crypto_for, open_callback, verify_url
 from siyu.channels.wecom.models import ChannelCode
 from siyu.channels.wecom.outbox import REF, enqueue_call
 from siyu.channels.wecom.provider import client_for
-from siyu.core import dberrors
+from siyu.core import dberrors, jobs
 from siyu.core.timeutil import now
 from siyu.customers import services as customer_services
 from siyu.customers.models import Channel, Customer, Gender, IdentityKind, RelationshipStatus
@@ -233,12 +233,11 @@ _INTAKE: GroupCommitter[Received, None] = GroupCommitter("wecom-callbacks", stor
 def _enqueue(callback_ids: list[int]) -> None:
     """One processing task per batch. The database backend queues inside our transaction (the task row commits with
     the raw rows); other backends (immediate in tests, Redis) run only after the commit."""
-    from siyu.channels.wecom import tasks
-
-    if isinstance(tasks.process_wecom_callbacks.get_backend(), DatabaseBackend):
-        tasks.process_wecom_callbacks.enqueue(callback_ids)
+    task = jobs.get("process_wecom_callbacks")
+    if isinstance(task.get_backend(), DatabaseBackend):
+        task.enqueue(callback_ids)
     else:
-        transaction.on_commit(lambda: tasks.process_wecom_callbacks.enqueue(callback_ids), robust=True)
+        transaction.on_commit(lambda: task.enqueue(callback_ids), robust=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -421,8 +420,8 @@ def _send_welcome(work: Work, code: ChannelCode | None, name: str) -> bool:
     welcome_code = work.event.get("WelcomeCode")
     if not welcome_code:
         return False
-    text, attachments = codes.welcome_for(work.account, code)
-    text = codes.render_welcome(text, name=name)
+    text, attachments = welcome.welcome_for(work.account, code)
+    text = welcome.render_welcome(text, name=name)
     if not text and not attachments:
         return False
     payload: dict[str, Any] = {"welcome_code": welcome_code, "text": text, "attachments": attachments}
@@ -436,7 +435,7 @@ def on_add(work: Work) -> str:
     """add_external_contact: who, from which code; the customer, the relationship, the tags, the welcome."""
     userid, ext = work.event.get("UserID"), work.event.get("ExternalUserID")
     state = work.event.get("State")
-    code = codes.code_for_state(work.account, state)
+    code = channel_codes.code_for_state(work.account, state)
     staff = work.staff(userid)
     detail = _fetched_detail(work)
     customer = _customer(work, detail, staff)
@@ -480,12 +479,12 @@ def _apply_code(work: Work, code: ChannelCode, customer: Customer, staff: Staff 
             enterprise_id=work.account.enterprise_id, customer_ids=[customer.pk], tag_ids=tag_ids, source="event"
         )
         tags.push_tags_for(work.account, userid=userid, external_userid=ext, siyu_tag_ids=tag_ids)
-    codes.count_add(code, staff, work.at)
+    channel_codes.count_add(code, staff, work.at)
 
 
 def on_add_half(work: Work) -> str:
     """add_half_external_contact: the member has not confirmed yet (no details readable); the welcome can go now."""
-    code = codes.code_for_state(work.account, work.event.get("State"))
+    code = channel_codes.code_for_state(work.account, work.event.get("State"))
     sent = _send_welcome(work, code, "")
     return "half add: welcome queued" if sent else "ignored: half add without a welcome"
 
@@ -530,9 +529,9 @@ def _ended(work: Work, status: str, by: str) -> str:
             store_id=staff.store_id,
             properties={"by": by},
         )
-        code = codes.code_for_state(work.account, rel.state) if rel is not None else None
+        code = channel_codes.code_for_state(work.account, rel.state) if rel is not None else None
         if code is not None:
-            codes.count_delete(code, work.at)
+            channel_codes.count_delete(code, work.at)
     return f"relationship {status}"
 
 
@@ -543,7 +542,7 @@ def on_customer_deleted(work: Work) -> str:
 
 def on_staff_deleted(work: Work) -> str:
     if work.event.get("Source") == "DELETE_BY_TRANSFER":
-        transfers.on_transfer_done(
+        inheritance.on_transfer_done(
             handover_userid=work.event.get("UserID"), external_userid=work.event.get("ExternalUserID"), at=work.at
         )
         return _ended(work, RelationshipStatus.TRANSFERRED, "transfer")
@@ -552,7 +551,7 @@ def on_staff_deleted(work: Work) -> str:
 
 def on_transfer_fail(work: Work) -> str:
     reason = work.event.get("FailReason")
-    settled = transfers.on_transfer_fail(
+    settled = inheritance.on_transfer_fail(
         takeover_userid=work.event.get("UserID"), external_userid=work.event.get("ExternalUserID"), reason=reason
     )
     return f"transfer failed: {reason}" if settled else f"ignored: no open transfer ({reason})"

@@ -22,6 +22,7 @@ from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.client import WecomClient, WecomError
 from siyu.channels.wecom.models import CallStatus, OutboundCall
 from siyu.channels.wecom.provider import client_for
+from siyu.core import jobs
 from siyu.core.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -119,9 +120,7 @@ def enqueue_call(*, account: ChannelAccount, method: str, payload: dict[str, Any
 
 
 def _schedule(call_id: int, delay_s: float = 0) -> None:
-    from siyu.channels.wecom import tasks
-
-    task = tasks.run_wecom_call
+    task = jobs.get("run_wecom_call")
     if delay_s > 0:
         if not task.get_backend().supports_defer:
             return  # the periodic sweep (retry_due_calls) picks it up when it is due

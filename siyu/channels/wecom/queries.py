@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 
 from siyu.channels.models import AccountKind, ChannelAccount
-from siyu.channels.wecom.masssend import preview_counts, resubmittable
+from siyu.channels.wecom.mass_sends import preview_counts
 from siyu.channels.wecom.models import (
     AssignMode,
     CallStatus,
@@ -41,6 +41,7 @@ from siyu.channels.wecom.models import (
     TransferJob,
     TransferKind,
 )
+from siyu.channels.wecom.moments import resubmittable
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import local_day, now

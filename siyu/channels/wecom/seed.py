@@ -5,6 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
+from siyu.channels import demo_accounts
+from siyu.channels import services as channel_services
+from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels.wecom import channel_codes
+from siyu.channels.wecom.accounts import wecom_account
+from siyu.core.audit import Actor
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
@@ -13,14 +21,13 @@ TAG_GROUP = "渠道来源"
 
 
 def seed_wecom(enterprise_id: int, rng: Any, progress: Any) -> None:
-    from siyu.channels.wecom import services
     from siyu.core.errors import DomainError
     from siyu.customers import queries as customer_queries
     from siyu.customers import services as customer_services
 
     note = getattr(progress, "note", None)
     try:
-        account = services.ensure_demo_account(enterprise_id)
+        account = ensure_demo_account(enterprise_id)
     except DomainError as exc:  # the demo app already belongs to another enterprise in this database
         if callable(note):
             note(f"WeCom demo account skipped: {exc}")
@@ -38,7 +45,7 @@ def seed_wecom(enterprise_id: int, rng: Any, progress: Any) -> None:
         for store in org_queries.stores(scope).order_by("id")[:12]
         if org_queries.staff(scope).filter(store_id=store.pk, is_active=True).exclude(wecom_userid="").exists()
     ][:4]
-    made = services.demo_codes(enterprise_id=enterprise_id, account_id=account.pk, stores=stores, tag_ids=tag_ids)
+    made = demo_codes(enterprise_id=enterprise_id, account_id=account.pk, stores=stores, tag_ids=tag_ids)
     if callable(note):
         note(f"WeCom demo account #{account.pk}, {made} channel codes")
 
@@ -49,3 +56,53 @@ def install() -> None:
     except ImportError:  # the seed hooks are not there: ensure_demo_account is the way in
         return
     register_seed_step("channels.wecom", seed_wecom)
+
+
+def simulator_base_url() -> str:
+    return f"http://127.0.0.1:{settings.SIYU_SIMULATOR_PORT}/wecom"
+
+
+def ensure_demo_account(enterprise_id: int, base_url: str = "", *, actor: Actor = None) -> ChannelAccount:
+    """The demo's WeCom app (demo_accounts.WECOM) pointed at the simulator; created once, base URL kept current."""
+    app = demo_accounts.WECOM
+    return channel_services.ensure_account(
+        enterprise_id=enterprise_id,
+        kind=AccountKind.WECOM,
+        name="企业微信 (模拟)",
+        app_id=app.app_id,
+        agent_id=app.agent_id,
+        secret=app.secret,
+        token=app.token,
+        encoding_aes_key=app.encoding_aes_key,
+        base_url=base_url or simulator_base_url(),
+        actor=actor,
+    )
+
+
+def callback_url(account: ChannelAccount, siyu_base_url: str) -> str:
+    return f"{siyu_base_url.rstrip('/')}/channels/wecom/callback/{account.pk}/"
+
+
+def demo_codes(*, enterprise_id: int, account_id: int, stores: list[tuple[int, str]], tag_ids: list[int]) -> int:
+    """A few channel codes for the demo: one per store (round robin among its staff), with the demo tags."""
+    scope = Scope.hq(enterprise_id)
+    made = 0
+    for index, (store_id, store_name) in enumerate(stores):
+        state = f"store{store_id}"
+        if channel_codes.code_for_state(wecom_account(account_id), state) is not None:
+            continue
+        channel_codes.create_channel_code(
+            scope=scope,
+            account_id=account_id,
+            name=f"{store_name} 门店活码"[:64],
+            store_id=store_id,
+            assign_mode="round_robin" if index % 2 == 0 else "all",
+            tag_ids=tag_ids,
+            state=state,
+            welcome_text="{name}，您好！欢迎添加，我是您的专属顾问，有任何问题随时找我～",
+            welcome_attachments=[
+                {"msgtype": "link", "link": {"title": "新人礼包", "url": "https://example.com/welcome"}}
+            ],
+        )
+        made += 1
+    return made

@@ -15,10 +15,11 @@ from django.db.models import F
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom import tags
+from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import ContactPage, CorpTagGroup, WecomError
-from siyu.channels.wecom.codes import wecom_account
 from siyu.channels.wecom.models import SyncRun, SyncStatus
 from siyu.channels.wecom.provider import client_for
+from siyu.core import jobs
 from siyu.core.timeutil import now
 from siyu.customers import services as customer_services
 from siyu.customers.models import Channel, Identity, IdentityKind, Relationship, RelationshipStatus
@@ -39,9 +40,7 @@ def start_sync(*, scope: Scope, account_id: int) -> SyncRun:
 
 
 def _enqueue(run_id: int) -> None:
-    from siyu.channels.wecom import tasks
-
-    tasks.sync_wecom_customers.enqueue(run_id)
+    jobs.get("sync_wecom_customers").enqueue(run_id)
 
 
 def _import_page(

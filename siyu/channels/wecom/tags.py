@@ -22,7 +22,8 @@ from django.db import transaction
 from django.db.models import F
 
 from siyu.channels.models import AccountKind, ChannelAccount
-from siyu.channels.wecom.client import CorpTagGroup
+from siyu.channels.wecom.accounts import upstream_error, wecom_account
+from siyu.channels.wecom.client import CorpTagGroup, WecomError
 from siyu.channels.wecom.models import (
     CallStatus,
     ContactTag,
@@ -308,7 +309,7 @@ def _follow_pairs(account: ChannelAccount, customer_ids: Sequence[int] | None) -
     return {(userid, identities[cid]): cid for cid, userid in rels}
 
 
-def push_customer_tags(account: ChannelAccount, *, customer_ids: Sequence[int] | None = None, limit: int = 5000) -> int:
+def push_account_tags(account: ChannelAccount, *, customer_ids: Sequence[int] | None = None, limit: int = 5000) -> int:
     """Queue mark_tag for every follow relation whose linked tags differ between Siyu and WeCom's last word."""
     link_map = links(account)
     siyu_to_wecom = {v: k for k, v in link_map.items()}
@@ -506,3 +507,21 @@ def _calls_in_flight(account: ChannelAccount) -> tuple[set[str], set[str]]:
         else:
             deleting.update(str(i) for i in [*payload.get("tag_ids", []), *payload.get("group_ids", [])])
     return renaming, deleting
+
+
+def sync_tags(*, scope: Scope, account_id: int) -> dict[str, int]:
+    """Both ways: corp tag definitions (pull, then push Siyu-only tags), then customers' tags Siyu -> WeCom."""
+    account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
+    try:
+        figures = sync_tag_definitions(account)
+    except WecomError as exc:
+        raise upstream_error(exc) from exc
+    with transaction.atomic():
+        figures["marked"] = push_account_tags(account)
+    return figures
+
+
+def push_customer_tags(*, scope: Scope, account_id: int, customer_ids: list[int] | None = None) -> int:
+    account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
+    with transaction.atomic():
+        return push_account_tags(account, customer_ids=customer_ids)

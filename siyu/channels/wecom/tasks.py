@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from django_tasks import task
 
-from siyu.channels.wecom import services
+from siyu.channels.wecom import housekeeping, inbound, inheritance, outbox, sync
+from siyu.core import jobs
 from siyu.core.timeutil import now
 
 HOUSEKEEPING_EVERY_S = 60
@@ -15,28 +16,31 @@ HOUSEKEEPING_EVERY_S = 60
 @task()
 def process_wecom_callback(callback_id: int) -> str:
     """One callback (tasks queued before batches existed still run)."""
-    return services.process_callback(callback_id=callback_id)
+    return inbound.process(callback_id=callback_id)
 
 
+@jobs.register("process_wecom_callbacks")
 @task()
 def process_wecom_callbacks(callback_ids: list[int]) -> dict[str, int]:
     """A batch of callbacks as the intake committed them."""
-    return services.process_callbacks(callback_ids=callback_ids)
+    return inbound.process_many(callback_ids=callback_ids)
 
 
+@jobs.register("run_wecom_call")
 @task()
 def run_wecom_call(call_id: int) -> str:
-    return services.execute_call(call_id=call_id)
+    return outbox.execute_call(call_id=call_id)
 
 
+@jobs.register("sync_wecom_customers")
 @task()
 def sync_wecom_customers(run_id: int) -> str:
-    return services.run_sync(run_id=run_id)
+    return sync.run_sync(run_id=run_id)
 
 
 @task()
 def poll_wecom_transfer(job_id: int) -> int:
-    return services.poll_transfer(job_id=job_id)
+    return inheritance.poll_transfer(job_id=job_id)
 
 
 @task()
@@ -44,7 +48,7 @@ def wecom_housekeeping(reschedule: bool = True) -> dict[str, int]:
     """Retries, stale callbacks, open transfers, daily caps. Re-enqueues itself every minute when it can defer;
     start the chain once with `wecom_housekeeping.enqueue()` (several chains are harmless: every step is idempotent).
     """
-    figures = services.housekeeping()
+    figures = housekeeping.sweep()
     backend = wecom_housekeeping.get_backend()
     if reschedule and backend.supports_defer:
         wecom_housekeeping.using(run_after=now() + timedelta(seconds=HOUSEKEEPING_EVERY_S)).enqueue(True)

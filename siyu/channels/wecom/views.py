@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from siyu.channels.common import authenticity
-from siyu.channels.wecom import queries, services
+from siyu.channels.wecom import channel_codes, groups, inbound, inheritance, mass_sends, moments, queries, sync, tags
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import CodeForm, MassSendForm, MomentForm, TransferForm
 from siyu.console.access import scope_of
@@ -34,9 +34,9 @@ def callback(request: HttpRequest, account_id: int) -> HttpResponse:
     if authenticity.too_large(request.META.get("CONTENT_LENGTH")):
         return HttpResponse("request body too large", status=413, content_type="text/plain; charset=utf-8")
     if request.method == "GET":
-        ack = services.verify_callback_url(account_id=account_id, query=query, source=source)
+        ack = inbound.verify(account_id=account_id, query=query, source=source)
     elif request.method == "POST":
-        ack = services.receive_callback(account_id=account_id, query=query, body=request.body, source=source)
+        ack = inbound.receive(account_id=account_id, query=query, body=request.body, source=source)
     else:
         return HttpResponseNotAllowed(["GET", "POST"])
     return HttpResponse(ack.body, status=ack.status, content_type="text/plain; charset=utf-8")
@@ -46,7 +46,7 @@ def landing(request: HttpRequest, config_id: str) -> HttpResponse:
     """What a printed channel code opens on the customer's phone: counts a scan (once per visitor and Shanghai day)
     and shows the WeCom QR."""
     visitor = authenticity.visitor_key(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_USER_AGENT", ""))
-    code = services.record_scan(config_id=config_id, visitor=visitor)
+    code = channel_codes.record_scan(config_id=config_id, visitor=visitor)
     if code is None:
         return render(request, "wecom/landing.html", {"code": None}, status=404)
     return render(request, "wecom/landing.html", {"code": code})
@@ -105,7 +105,7 @@ def code_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            code_id = create_once(request, form, action="wecom.code", create=lambda: services.create_channel_code(
+            code_id = create_once(request, form, action="wecom.code", create=lambda: channel_codes.create_channel_code(
                 scope=scope, account_id=data["account"], name=data["name"], staff_ids=data["staff"],
                 store_id=data["store"], assign_mode=data["assign_mode"], daily_cap=data["daily_cap"],
                 tag_ids=data["tags"], welcome_text=data["welcome_text"], welcome_attachments=form.attachments(),
@@ -141,7 +141,7 @@ def code_disable(request: HttpRequest, code_id: int) -> HttpResponse:
     if not scope.is_manager:
         raise PermissionDenied("managers and HQ manage channel codes")
     queries.get_code(scope, code_id)
-    services.disable_channel_code(scope=scope, code_id=code_id, actor=request.user)
+    channel_codes.disable_channel_code(scope=scope, code_id=code_id, actor=request.user)
     messages.success(request, _("The code is disabled."))
     return redirect("channels:wecom_code", code_id=code_id)
 
@@ -177,7 +177,7 @@ def transfer_list(request: HttpRequest) -> HttpResponse:
     if form is not None and request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            job_id = create_once(request, form, action="wecom.transfer", create=lambda: services.start_transfer(
+            job_id = create_once(request, form, action="wecom.transfer", create=lambda: inheritance.start_transfer(
                 scope=scope, account_id=data["account"], kind=data["kind"], handover_id=data["handover"],
                 takeover_id=data["takeover"], message=data["message"], actor=request.user,
             ).pk)
@@ -216,14 +216,14 @@ def account_action(request: HttpRequest, account_id: int, action: str) -> HttpRe
         raise PermissionDenied("for HQ only")
     try:
         if action == "sync":
-            services.start_sync(scope=scope, account_id=account_id)
+            sync.start_sync(scope=scope, account_id=account_id)
             messages.success(request, _("Customer sync started."))
         elif action == "tags":
-            figures = services.sync_tags(scope=scope, account_id=account_id)
+            figures = tags.sync_tags(scope=scope, account_id=account_id)
             messages.success(request, _("Tags synced: %(n)s new from WeCom, %(m)s customers to mark.")
                              % {"n": figures["pulled"], "m": figures["marked"]})
         elif action == "groups":
-            count = services.sync_groups(scope=scope, account_id=account_id)
+            count = groups.sync_groups(scope=scope, account_id=account_id)
             messages.success(request, _("%(n)s groups synced.") % {"n": count})
     except GateError:
         raise
@@ -264,7 +264,7 @@ def mass_send_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            mass_send_id = create_once(request, form, action="wecom.mass", create=lambda: services.create_mass_send(
+            mass_send_id = create_once(request, form, action="wecom.mass", create=lambda: mass_sends.create_mass_send(
                 scope=scope, account_id=data["account"], kind=data["kind"], sender_ids=data["senders"],
                 name=data["name"], customer_ids=data["customers"], tag_ids=data["tags"], group_ids=data["groups"],
                 text=data["text"], attachments=form.attachments(), submit=data["submit_now"], actor=request.user,
@@ -302,10 +302,10 @@ def mass_send_action(request: HttpRequest, mass_send_id: int, action: str) -> Ht
     queries.get_mass_send(scope, mass_send_id)
     try:
         if action == "submit":
-            services.submit_mass_send(scope=scope, mass_send_id=mass_send_id, actor=request.user)
+            mass_sends.submit_mass_send(scope=scope, mass_send_id=mass_send_id, actor=request.user)
             messages.success(request, _("Submitted: each sender confirms the message in WeCom."))
         elif action == "refresh":
-            services.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
+            mass_sends.refresh_mass_send(scope=scope, mass_send_id=mass_send_id)
             messages.success(request, _("Results refreshed from WeCom."))
     except GateError:
         raise
@@ -330,7 +330,7 @@ def moment_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            task_id = create_once(request, form, action="wecom.moment", create=lambda: services.create_moment_task(
+            task_id = create_once(request, form, action="wecom.moment", create=lambda: moments.create_moment_task(
                 scope=scope, account_id=data["account"], text=data["text"], attachments=form.attachments(),
                 staff_ids=data["staff"], tag_ids=data["tags"], submit=data["submit_now"], actor=request.user,
             ).pk)
@@ -356,10 +356,10 @@ def moment_action(request: HttpRequest, task_id: int, action: str) -> HttpRespon
     queries.get_moment(scope, task_id)
     try:
         if action == "submit":
-            services.submit_moment_task(scope=scope, task_id=task_id, actor=request.user)
+            moments.submit_moment_task(scope=scope, task_id=task_id, actor=request.user)
             messages.success(request, _("Submitted to WeCom."))
         elif action == "refresh":
-            services.refresh_moment_task(scope=scope, task_id=task_id)
+            moments.refresh_moment_task(scope=scope, task_id=task_id)
             messages.success(request, _("Results refreshed from WeCom."))
     except GateError:
         raise

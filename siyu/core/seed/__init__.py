@@ -1,5 +1,3 @@
-"""The demo data generator: a plausible enterprise (org, customers, identities, followers, tags, a year of events),
-deterministic from a seed and written set-based, so tier A (1M customers, 20M events) loads in minutes.
-
-Other apps add their own demo data with `siyu.core.seed.hooks.register_seed_step`.
+"""What the kernel keeps of the demo data generator: the seed-step registry (hooks) and progress reporting, so domain
+apps can add their demo data without importing the generator (siyu.seed), which imports them.
 """

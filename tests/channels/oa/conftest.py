@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 
+from simulator import oa as oa_sim
+from simulator.server import SimulatorServer
+from siyu.channels import demo_accounts
 from siyu.channels.models import ChannelAccount
 from siyu.channels.official_account import services
-from siyu.channels.simulator import demo_accounts
-from siyu.channels.simulator import oa as oa_sim
-from siyu.channels.simulator.server import SimulatorServer
 from tests.conftest import Org
 
 DEMO = demo_accounts.OFFICIAL_ACCOUNT

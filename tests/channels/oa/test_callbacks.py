@@ -10,9 +10,9 @@ import pytest
 from defusedxml.ElementTree import fromstring
 from wechatpy.crypto import WeChatCrypto
 
+from simulator import oa as oa_sim
 from siyu.channels.models import InboundCallback
 from siyu.channels.official_account import services
-from siyu.channels.simulator import oa as oa_sim
 from siyu.customers.models import Customer, Event, Identity
 from siyu.customers.services import IdentityInput, create_customer
 from tests.channels.oa.conftest import DEMO, GH, Platform

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from simulator import oa as oa_sim
 from siyu.channels.official_account.client import (
     Credentials,
     MemoryTokenStore,
@@ -14,7 +15,6 @@ from siyu.channels.official_account.client import (
 )
 from siyu.channels.official_account.models import AccessToken
 from siyu.channels.official_account.provider import client_for
-from siyu.channels.simulator import oa as oa_sim
 from siyu.core.secretbox import unseal
 from tests.channels.oa.conftest import DEMO
 

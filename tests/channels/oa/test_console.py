@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from simulator import oa as oa_sim
 from siyu.channels.official_account import services
 from siyu.channels.official_account.models import KeywordReply, Menu, QrScene
-from siyu.channels.simulator import oa as oa_sim
 from tests.channels.oa.conftest import DEMO, Platform
 
 pytestmark = pytest.mark.django_db

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from simulator import oa as oa_sim
 from siyu.channels.official_account import services
 from siyu.channels.official_account.client import TerminalError
 from siyu.channels.official_account.models import Follower, FollowerSync
 from siyu.channels.official_account.provider import client_for
-from siyu.channels.simulator import oa as oa_sim
 from siyu.customers.models import Customer, Event, Identity
 from siyu.customers.services import IdentityInput, create_customer
 from siyu.org.services import create_api_token

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from simulator import oa as oa_sim
 from siyu.channels.official_account.client import TerminalError
 from siyu.channels.official_account.models import Menu
 from siyu.channels.official_account.provider import client_for
-from siyu.channels.simulator import oa as oa_sim
 from siyu.org.services import create_api_token
 from tests.channels.oa.conftest import DEMO
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from siyu.channels.simulator import oa as oa_sim
+from simulator import oa as oa_sim
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import IdentityInput, create_customer
 from tests.channels.oa.conftest import DEMO

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from simulator import oa as oa_sim
 from siyu.channels.official_account import queries, services
 from siyu.channels.official_account.models import QrScene
-from siyu.channels.simulator import oa as oa_sim
 from siyu.core.errors import Conflict, ValidationFailed
 from siyu.core.timeutil import local_day, now
 from siyu.customers.models import CustomerTag

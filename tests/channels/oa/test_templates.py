@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from simulator import oa as oa_sim
 from siyu.channels.official_account import services
 from siyu.channels.official_account.models import TemplateSend
-from siyu.channels.simulator import oa as oa_sim
 from siyu.core.errors import Conflict, ValidationFailed
 from siyu.core.timeutil import now
 from tests.channels.oa.conftest import DEMO, Platform

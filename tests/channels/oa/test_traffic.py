@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from simulator import oa as oa_sim
 from siyu.channels.models import InboundCallback
 from siyu.channels.official_account import services
 from siyu.channels.official_account.models import Follower, SceneHit
-from siyu.channels.simulator import oa as oa_sim
 from siyu.customers.models import Event, Identity
 from tests.channels.oa.conftest import DEMO
 

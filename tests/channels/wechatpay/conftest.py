@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from siyu.channels.simulator import wechatpay as sim
-from siyu.channels.simulator.server import SimulatorServer
+from simulator import wechatpay as sim
+from simulator.server import SimulatorServer
 from siyu.channels.wechatpay.client import Credentials
 
 

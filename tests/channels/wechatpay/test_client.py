@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from siyu.channels.simulator import wechatpay as sim
+from simulator import wechatpay as sim
 from siyu.channels.wechatpay import crypto
 from siyu.channels.wechatpay.client import PayClient, PayError
 from siyu.channels.wechatpay.notify import NotifyRejected, open_notify

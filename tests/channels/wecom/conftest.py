@@ -11,10 +11,10 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from django.test import Client
 
+from simulator.server import SimulatorServer
+from simulator.wecom import PendingCallback, WecomPlatform, make_app
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
-from siyu.channels.simulator.server import SimulatorServer
-from siyu.channels.simulator.wecom import PendingCallback, WecomPlatform, make_app
 from tests.conftest import Org
 
 CORP_ID = "wwtestcorp0001"

@@ -7,9 +7,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.models import CallbackStatus, InboundCallback
-from siyu.channels.simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels.wecom.models import ChannelCode
 from siyu.customers.models import Customer
 from tests.channels.wecom.conftest import AES_KEY, CORP_ID, TOKEN, Wecom

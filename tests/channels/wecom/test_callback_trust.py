@@ -14,12 +14,12 @@ from defusedxml.ElementTree import fromstring
 from django.db.models import Count, Sum
 from wechatpy.enterprise.crypto import WeChatCrypto
 
+from simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels import services as channel_services
 from siyu.channels.common.authenticity import MAX_CALLBACK_BODY
 from siyu.channels.intake import REFUSALS_STORED_PER_MINUTE
 from siyu.channels.models import CallbackStatus, InboundCallback, RefusalTally
-from siyu.channels.simulator.wecom import ContactWayState, PendingCallback
-from siyu.channels.wecom import inbound, services
+from siyu.channels.wecom import inbound
 from siyu.channels.wecom.models import ChannelCode, ChannelCodeDay
 from siyu.core.timeutil import now
 from siyu.customers.models import Customer
@@ -83,7 +83,7 @@ def test_concurrent_copies_of_one_request_through_the_group_writer_store_one_row
     statuses: list[int] = []
 
     def deliver() -> None:
-        ack = services.receive_callback(account_id=wecom.account.pk, query=query, body=body)
+        ack = inbound.receive(account_id=wecom.account.pk, query=query, body=body)
         statuses.append(ack.status)
 
     threads = [threading.Thread(target=deliver) for _ in range(12)]
@@ -263,6 +263,6 @@ def test_a_second_scan_by_the_same_visitor_on_the_same_day_does_not_count(
         assert wecom.client.get("/channels/wecom/qr/cfgscan/", **headers).status_code == 200  # type: ignore[arg-type]
     assert ChannelCodeDay.objects.get(code=code).scans == 2
     tomorrow = now() + timedelta(days=1)
-    monkeypatch.setattr("siyu.channels.wecom.codes.now", lambda: tomorrow)
+    monkeypatch.setattr("siyu.channels.wecom.channel_codes.now", lambda: tomorrow)
     assert wecom.client.get("/channels/wecom/qr/cfgscan/", **phone_a).status_code == 200  # type: ignore[arg-type]
     assert sorted(ChannelCodeDay.objects.filter(code=code).values_list("scans", flat=True)) == [1, 2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from siyu.channels.models import CallbackStatus, InboundCallback
-from siyu.channels.wecom import services
+from siyu.channels.wecom import channel_codes
 from siyu.channels.wecom.models import CallStatus, ChannelCode, ChannelCodeDay, CodeStatus, OutboundCall
 from siyu.customers.models import Identity, Relationship, RelationshipStatus
 from siyu.org.scope import Scope
@@ -28,7 +28,7 @@ def _code(w: Wecom, **kw: object) -> ChannelCode:
         "state": "bj_poster",
     }
     defaults.update(kw)
-    code = services.create_channel_code(**defaults)  # type: ignore[arg-type]
+    code = channel_codes.create_channel_code(**defaults)  # type: ignore[arg-type]
     code.refresh_from_db()
     return code
 

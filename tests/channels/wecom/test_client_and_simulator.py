@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from siyu.channels.simulator.server import SimulatorServer
-from siyu.channels.simulator.wecom import ContactWayState, WecomPlatform, make_app
+from simulator.server import SimulatorServer
+from simulator.wecom import ContactWayState, WecomPlatform, make_app
 from siyu.channels.wecom.client import MemoryTokenStore, RetryableError, TerminalError, WecomClient
 
 CORP = "wwclienttest"

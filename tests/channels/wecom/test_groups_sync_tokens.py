@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.channels.simulator.wecom import ContactWayState
-from siyu.channels.wecom import services
+from simulator.wecom import ContactWayState
+from siyu.channels.wecom import sync
 from siyu.channels.wecom.models import (
     ChannelCode,
     CustomerGroup,
@@ -69,7 +69,7 @@ def test_full_sync_imports_existing_contacts_with_cursor_paging(wecom: Wecom) ->
     _way(wecom)
     externals = [wecom.platform.scan(CORP_ID, "cfg1").external_userid for _ in range(7)]
     wecom.platform.limits.batch_limit_max = 3  # pages of 3: 3 + 3 + 1
-    run = services.start_sync(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
+    run = sync.start_sync(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
     run.refresh_from_db()
     assert (run.status, run.contacts_seen, run.customers_created, run.relationships_added) == (SyncStatus.DONE, 7, 7, 7)
     assert set(Identity.objects.filter(kind="wecom_external_userid").values_list("value", flat=True)) == set(externals)
@@ -77,7 +77,7 @@ def test_full_sync_imports_existing_contacts_with_cursor_paging(wecom: Wecom) ->
     calls = [c for c in wecom.platform.api_calls if c.endswith("batch/get_by_user")]
     assert len(calls) == 3
     # a second run finds everything known
-    again = services.start_sync(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
+    again = sync.start_sync(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
     again.refresh_from_db()
     assert (again.contacts_seen, again.customers_created, again.relationships_added) == (7, 0, 0)
     assert SyncRun.objects.count() == 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.channels.simulator.wecom import DAY, ContactWayState
-from siyu.channels.wecom import services
+from simulator.wecom import DAY, ContactWayState
+from siyu.channels.wecom import inheritance
 from siyu.channels.wecom.models import ChannelCode, TransferItem, TransferItemStatus, TransferJobStatus
 from siyu.core.errors import NotFound, ValidationFailed
 from siyu.customers.models import Customer, Relationship, RelationshipStatus
@@ -29,7 +29,7 @@ def _status(ext: str) -> str:
 
 
 def _start(w: Wecom, kind: str = "in_service", **kw: object) -> int:
-    job = services.start_transfer(
+    job = inheritance.start_transfer(
         scope=Scope.hq(w.org.enterprise.pk),
         account_id=w.account.pk,
         kind=kind,
@@ -67,7 +67,7 @@ def test_in_service_inheritance_with_one_refusal(wecom: Wecom) -> None:
 
     assert TransferJob.objects.get(pk=job_id).status == TransferJobStatus.DONE
     # polling transfer_result afterwards agrees and changes nothing
-    assert services.poll_transfer(job_id=job_id) == 0
+    assert inheritance.poll_transfer(job_id=job_id) == 0
 
 
 def test_polling_settles_items_when_the_callbacks_are_lost(wecom: Wecom) -> None:
@@ -75,7 +75,7 @@ def test_polling_settles_items_when_the_callbacks_are_lost(wecom: Wecom) -> None
     job_id = _start(wecom)
     wecom.platform.advance(DAY + 1)
     wecom.platform.take_outbox()  # the callbacks never arrive
-    assert services.poll_transfer(job_id=job_id) == 1
+    assert inheritance.poll_transfer(job_id=job_id) == 1
     assert _status(a) == TransferItemStatus.SUCCEEDED
     new = Relationship.objects.get(customer__identities__value=a, staff=wecom.org.n2_staff)
     assert new.previous_staff_id == wecom.org.n1_staff.pk
@@ -103,7 +103,7 @@ def test_the_platform_allows_two_transfers_per_customer_in_90_days(wecom: Wecom)
     wecom.platform.advance(DAY + 1)
     wecom.deliver()
     # back from n2 to n1, then n1 to n2 again: the third transfer within 90 days is refused by the platform
-    services.start_transfer(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk,
+    inheritance.start_transfer(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk,
                             kind="in_service", handover_id=wecom.org.n2_staff.pk, takeover_id=wecom.org.n1_staff.pk)
     wecom.platform.advance(DAY + 1)
     wecom.deliver()
@@ -124,5 +124,5 @@ def test_resigned_inheritance_needs_the_member_resigned_on_the_platform(wecom: W
     wecom.platform.resign_member(CORP_ID, "n1_staff")
     second = _start(wecom, kind="resigned")
     wecom.platform.advance(DAY + 1)
-    assert services.poll_transfer(job_id=second) == 1
+    assert inheritance.poll_transfer(job_id=second) == 1
     assert TransferItem.objects.get(job_id=second).status == TransferItemStatus.SUCCEEDED

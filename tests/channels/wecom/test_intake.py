@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 import pytest
 from django_tasks_db.models import DBTaskResult
 
+from simulator.wecom import ContactWayState, PendingCallback
 from siyu.channels import services as channel_services
 from siyu.channels.common.crypto import MessageCrypto
 from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
-from siyu.channels.simulator.wecom import ContactWayState, PendingCallback
-from siyu.channels.wecom import inbound, services
+from siyu.channels.wecom import inbound
 from siyu.channels.wecom.models import ChannelCode
 from siyu.customers.models import Customer
 from tests.channels.wecom.conftest import AES_KEY, CORP_ID, TOKEN, Wecom
@@ -87,7 +87,7 @@ def test_concurrent_callers_are_all_stored_before_their_ack_and_each_queued_once
     lock = threading.Lock()
 
     def deliver(item: tuple[dict[str, str], bytes]) -> None:
-        ack = services.receive_callback(account_id=account.pk, query=item[0], body=item[1])
+        ack = inbound.receive(account_id=account.pk, query=item[0], body=item[1])
         with lock:
             acked.append((ack.status, item[0]["nonce"] in committed))
 

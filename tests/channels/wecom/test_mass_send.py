@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from siyu.channels.simulator.wecom import ContactWayState
-from siyu.channels.wecom import services
+from simulator.wecom import ContactWayState
+from siyu.channels.wecom import housekeeping, mass_sends
 from siyu.channels.wecom.client import WecomClient
 from siyu.channels.wecom.models import (
     ChannelCode,
@@ -92,7 +92,7 @@ def test_a_mass_send_to_three_customers_one_deleted_one_over_the_limit(wecom: We
         earlier = other.add_msg_template(external_userids=[b], sender="n1_staff", text=f"earlier {n}")
         wecom.platform.confirm_mass_send(CORP_ID, earlier.msgid)
 
-    mass_send = services.create_mass_send(
+    mass_send = mass_sends.create_mass_send(
         scope=_hq(wecom), account_id=wecom.account.pk, kind="single", sender_ids=[wecom.org.n1_staff.pk],
         name="新品", customer_ids=[_cid(a), _cid(b), _cid(c)], text="新品上市，欢迎到店", attachments=[LINK],
         submit=True,
@@ -111,11 +111,11 @@ def test_a_mass_send_to_three_customers_one_deleted_one_over_the_limit(wecom: We
     assert message.attachments == [LINK]
 
     # the staff member has not confirmed yet: nothing is sent
-    assert services.poll_mass_send(mass_send_id=mass_send.pk) == 0
+    assert mass_sends.poll_mass_send(mass_send_id=mass_send.pk) == 0
     assert _results(mass_send.pk) == {a: RecipientStatus.NOT_SENT, b: RecipientStatus.NOT_SENT}
 
     wecom.platform.confirm_mass_send(CORP_ID, sender.msgid)
-    assert services.poll_mass_send(mass_send_id=mass_send.pk) == 2
+    assert mass_sends.poll_mass_send(mass_send_id=mass_send.pk) == 2
     assert _results(mass_send.pk) == {a: RecipientStatus.SENT, b: RecipientStatus.OVER_LIMIT}
     mass_send.refresh_from_db()
     sender.refresh_from_db()
@@ -124,7 +124,7 @@ def test_a_mass_send_to_three_customers_one_deleted_one_over_the_limit(wecom: We
     )
     assert (mass_send.status, sender.status) == (MassSendStatus.SENT, SenderStatus.SENT)
     assert mass_send.finished_at is not None and sender.sent_at is not None
-    assert services.poll_mass_send(mass_send_id=mass_send.pk) == 0  # done: nothing more to ask
+    assert mass_sends.poll_mass_send(mass_send_id=mass_send.pk) == 0  # done: nothing more to ask
     actions = set(AuditEntry.objects.filter(target_type="mass_send").values_list("action", flat=True))
     assert actions == {"wecom.mass_send.create", "wecom.mass_send.submit"}
 
@@ -142,7 +142,7 @@ def test_two_senders_one_template_each_and_a_shared_customer_goes_once(wecom: We
         enterprise_id=wecom.org.enterprise.pk, customer_ids=[_cid(shared), _cid(d)], tag_ids=[vip.pk]
     )
 
-    mass_send = services.create_mass_send(
+    mass_send = mass_sends.create_mass_send(
         scope=_hq(wecom), account_id=wecom.account.pk, kind="single",
         sender_ids=[wecom.org.n1_staff.pk, wecom.org.n2_staff.pk], customer_ids=[_cid(a)], tag_ids=[vip.pk],
         text="VIP 专享", submit=True,
@@ -156,7 +156,7 @@ def test_two_senders_one_template_each_and_a_shared_customer_goes_once(wecom: We
     assert OutboundCall.objects.filter(method="add_msg_template").count() == 2
     for msgid in MassSendSender.objects.filter(mass_send=mass_send).values_list("msgid", flat=True):
         wecom.platform.confirm_mass_send(CORP_ID, msgid)
-    services.poll_mass_send(mass_send_id=mass_send.pk)
+    mass_sends.poll_mass_send(mass_send_id=mass_send.pk)
     mass_send.refresh_from_db()
     assert (mass_send.status, mass_send.sent_count, mass_send.recipient_total) == (MassSendStatus.SENT, 3, 3)
 
@@ -173,7 +173,7 @@ def test_a_group_send_reports_only_the_groups_that_got_it(wecom: Wecom) -> None:
         earlier = other.add_msg_template(chat_type="group", chat_ids=[busy.chat_id], sender="n1_staff", text=f"{n}")
         wecom.platform.confirm_mass_send(CORP_ID, earlier.msgid)
 
-    mass_send = services.create_mass_send(
+    mass_send = mass_sends.create_mass_send(
         scope=_hq(wecom), account_id=wecom.account.pk, kind="group", sender_ids=[wecom.org.n1_staff.pk],
         text="周末活动", submit=True,
     )
@@ -182,7 +182,7 @@ def test_a_group_send_reports_only_the_groups_that_got_it(wecom: Wecom) -> None:
         [busy.chat_id, quiet.chat_id]
     )
     wecom.platform.confirm_mass_send(CORP_ID, sender.msgid)
-    services.poll_mass_send(mass_send_id=mass_send.pk)
+    mass_sends.poll_mass_send(mass_send_id=mass_send.pk)
 
     # for group sends WeCom lists only the groups that received it: the busy one stays unsent
     assert _results(mass_send.pk) == {busy.chat_id: RecipientStatus.NOT_SENT, quiet.chat_id: RecipientStatus.SENT}
@@ -195,28 +195,28 @@ def test_a_group_send_reports_only_the_groups_that_got_it(wecom: Wecom) -> None:
 def test_results_queried_while_wecom_still_dispatches_are_asked_again_later(wecom: Wecom) -> None:
     (a,) = _customers(wecom, 1)
     wecom.platform.limits.mass_dispatch_s = 30
-    mass_send = services.create_mass_send(
+    mass_send = mass_sends.create_mass_send(
         scope=_hq(wecom), account_id=wecom.account.pk, kind="single", sender_ids=[wecom.org.n1_staff.pk],
         customer_ids=[_cid(a)], text="hi", submit=True,
     )
     sender = MassSendSender.objects.get(mass_send=mass_send)
     wecom.platform.confirm_mass_send(CORP_ID, sender.msgid)
-    assert services.poll_mass_send(mass_send_id=mass_send.pk) == 0
+    assert mass_sends.poll_mass_send(mass_send_id=mass_send.pk) == 0
     sender.refresh_from_db()
     assert (sender.status, sender.errcode) == (SenderStatus.WAITING, 41063)
     assert sender.next_poll_at is not None
-    assert services.housekeeping()["mass_send_results"] == 0  # not due yet
+    assert housekeeping.sweep()["mass_send_results"] == 0  # not due yet
 
     wecom.platform.advance(31)
     MassSendSender.objects.filter(pk=sender.pk).update(next_poll_at=None)
-    assert services.housekeeping()["mass_send_results"] == 1
+    assert housekeeping.sweep()["mass_send_results"] == 1
     assert _results(mass_send.pk) == {a: RecipientStatus.SENT}
 
 
 def test_a_rejected_template_fails_its_recipients(wecom: Wecom) -> None:
     (a,) = _customers(wecom, 1)
     wecom.platform.corps[CORP_ID].members.pop("n1_staff")  # no longer a member: 40003
-    mass_send = services.create_mass_send(
+    mass_send = mass_sends.create_mass_send(
         scope=_hq(wecom), account_id=wecom.account.pk, kind="single", sender_ids=[wecom.org.n1_staff.pk],
         customer_ids=[_cid(a)], text="hi", submit=True,
     )
@@ -392,7 +392,7 @@ def test_a_service_error_in_the_console_form_lands_on_its_field(wecom: Wecom) ->
 
 def test_a_store_staff_member_sees_only_their_own_mass_sends_in_the_console(wecom: Wecom) -> None:
     (a,) = _customers(wecom, 1)
-    mass_send = services.create_mass_send(
+    mass_send = mass_sends.create_mass_send(
         scope=_hq(wecom), account_id=wecom.account.pk, kind="single", sender_ids=[wecom.org.n1_staff.pk],
         customer_ids=[_cid(a)], text="hi",
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from siyu.channels.wecom import outbox, services
+from siyu.channels.wecom import mass_sends, outbox
 from siyu.channels.wecom.client import NETWORK_ERROR, RetryableError, WecomClient
 from siyu.channels.wecom.models import CallStatus, MassSendSender, OutboundCall, SenderStatus
 from siyu.core.timeutil import now
@@ -37,7 +37,7 @@ def _send_with_first_try(w: Wecom, monkeypatch: pytest.MonkeyPatch, first_try: P
     a, b = _customers(w, 2)
     real = outbox.PERFORMERS["add_msg_template"]
     monkeypatch.setitem(outbox.PERFORMERS, "add_msg_template", first_try)
-    services.create_mass_send(
+    mass_sends.create_mass_send(
         scope=_hq(w), account_id=w.account.pk, kind="single", sender_ids=[w.org.n1_staff.pk], name=text,
         customer_ids=[_cid(a), _cid(b)], text=text, submit=True,
     )
@@ -45,7 +45,7 @@ def _send_with_first_try(w: Wecom, monkeypatch: pytest.MonkeyPatch, first_try: P
     assert call.status == CallStatus.RETRYING
     monkeypatch.setitem(outbox.PERFORMERS, "add_msg_template", real)
     OutboundCall.objects.filter(pk=call.pk).update(next_attempt_at=now() - timedelta(seconds=1))
-    assert services.execute_call(call_id=call.pk) == "done"
+    assert outbox.execute_call(call_id=call.pk) == "done"
     call.refresh_from_db()
     return call
 

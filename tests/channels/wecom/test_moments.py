@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from siyu.channels.wecom import services
+from siyu.channels.wecom import housekeeping, moments
 from siyu.channels.wecom.client import TerminalError, WecomClient
 from siyu.channels.wecom.models import CallStatus, MomentStatus, MomentTask, OutboundCall, TagLink
 from siyu.channels.wecom.outbox import MAX_ATTEMPTS
@@ -70,7 +70,7 @@ def _due(call_id: int) -> None:
 
 def test_a_moment_is_published_and_its_moment_id_stored(wecom: Wecom) -> None:
     tag, wecom_tag = _linked_tag(wecom)
-    task = services.create_moment_task(
+    task = moments.create_moment_task(
         scope=_hq(wecom), account_id=wecom.account.pk, text="春季新品", attachments=IMAGES,
         staff_ids=[wecom.org.n1_staff.pk, wecom.org.north_manager.pk], tag_ids=[tag.pk], submit=True,
     )
@@ -82,17 +82,17 @@ def test_a_moment_is_published_and_its_moment_id_stored(wecom: Wecom) -> None:
     )
     assert OutboundCall.objects.get(method="add_moment_task").idempotency_key == f"add_moment_task:{task.pk}:1"
 
-    assert services.poll_moment_task(task_id=task.pk) == MomentStatus.DONE
+    assert moments.poll_moment_task(task_id=task.pk) == MomentStatus.DONE
     task.refresh_from_db()
     assert task.moment_id == job["moment_id"]
     assert task.invalid_userids == ["north_mgr"]  # not a member of the corp
     assert task.finished_at is not None
-    assert services.poll_moment_task(task_id=task.pk) == MomentStatus.DONE  # safe to run twice
+    assert moments.poll_moment_task(task_id=task.pk) == MomentStatus.DONE  # safe to run twice
 
 
 def test_the_ten_a_minute_limit_is_a_rate_limited_state_that_recovers(wecom: Wecom) -> None:
     _fill_the_minute(wecom)
-    task = services.create_moment_task(
+    task = moments.create_moment_task(
         scope=_hq(wecom), account_id=wecom.account.pk, text="限流", staff_ids=[wecom.org.n1_staff.pk], submit=True,
     )
     task.refresh_from_db()
@@ -102,7 +102,7 @@ def test_the_ten_a_minute_limit_is_a_rate_limited_state_that_recovers(wecom: Wec
 
     wecom.platform.advance(61)
     _due(call.pk)
-    figures = services.housekeeping()
+    figures = housekeeping.sweep()
     assert (figures["calls_requeued"], figures["moments_finished"]) == (1, 1)
     task.refresh_from_db()
     assert (task.status, task.errcode) == (MomentStatus.DONE, 0)
@@ -111,13 +111,13 @@ def test_the_ten_a_minute_limit_is_a_rate_limited_state_that_recovers(wecom: Wec
 
 def test_still_rate_limited_after_every_retry_fails_and_may_be_submitted_again(wecom: Wecom) -> None:
     _fill_the_minute(wecom)
-    task = services.create_moment_task(
+    task = moments.create_moment_task(
         scope=_hq(wecom), account_id=wecom.account.pk, text="再试", submit=True,
     )
     call = OutboundCall.objects.get(method="add_moment_task")
     OutboundCall.objects.filter(pk=call.pk).update(attempts=MAX_ATTEMPTS - 1)
     _due(call.pk)
-    services.housekeeping()
+    housekeeping.sweep()
     task.refresh_from_db()
     assert (task.status, task.errcode, task.jobid) == (MomentStatus.FAILED, 45009, "")
 
@@ -135,14 +135,14 @@ def test_still_rate_limited_after_every_retry_fails_and_may_be_submitted_again(w
 
 def test_a_moment_still_processing_is_polled_again(wecom: Wecom) -> None:
     wecom.platform.limits.moment_processing_s = 30
-    task = services.create_moment_task(scope=_hq(wecom), account_id=wecom.account.pk, text="稍后", submit=True)
-    assert services.poll_moment_task(task_id=task.pk) == MomentStatus.RUNNING
+    task = moments.create_moment_task(scope=_hq(wecom), account_id=wecom.account.pk, text="稍后", submit=True)
+    assert moments.poll_moment_task(task_id=task.pk) == MomentStatus.RUNNING
     task.refresh_from_db()
     assert task.next_poll_at is not None and task.next_poll_at > now()
-    assert services.housekeeping()["moments_finished"] == 0
+    assert housekeeping.sweep()["moments_finished"] == 0
     wecom.platform.advance(31)
     MomentTask.objects.filter(pk=task.pk).update(next_poll_at=None)
-    assert services.housekeeping()["moments_finished"] == 1
+    assert housekeeping.sweep()["moments_finished"] == 1
 
 
 def _body(w: Wecom, **extra: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from siyu.channels.models import ChannelAccount
-from siyu.channels.wecom import services
+from siyu.channels.wecom import channel_codes, housekeeping, outbox
 from siyu.channels.wecom.models import CallStatus, ChannelCode, CodeStatus, OutboundCall
 from siyu.channels.wecom.seed import seed_wecom
 from siyu.core.timeutil import now
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_network_failure_is_retried_until_the_platform_answers(wecom: Wecom) -> None:
     good_url = wecom.account.base_url
     ChannelAccount.objects.filter(pk=wecom.account.pk).update(base_url="http://127.0.0.1:9/wecom")
-    code = services.create_channel_code(
+    code = channel_codes.create_channel_code(
         scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk, name="c",
         staff_ids=[wecom.org.n1_staff.pk], state="retry",
     )
@@ -30,9 +30,9 @@ def test_a_network_failure_is_retried_until_the_platform_answers(wecom: Wecom) -
     assert (call.status, call.attempts, call.errcode) == (CallStatus.RETRYING, 1, -2)
     assert call.next_attempt_at is not None and call.next_attempt_at > now()
     ChannelAccount.objects.filter(pk=wecom.account.pk).update(base_url=good_url)
-    assert services.housekeeping()["calls_requeued"] == 0  # not due yet
+    assert housekeeping.sweep()["calls_requeued"] == 0  # not due yet
     OutboundCall.objects.filter(pk=call.pk).update(next_attempt_at=now() - timedelta(seconds=1))
-    assert services.housekeeping()["calls_requeued"] == 1
+    assert housekeeping.sweep()["calls_requeued"] == 1
     call.refresh_from_db()
     code.refresh_from_db()
     assert (call.status, call.attempts, code.status) == (CallStatus.DONE, 2, CodeStatus.ACTIVE)
@@ -40,7 +40,7 @@ def test_a_network_failure_is_retried_until_the_platform_answers(wecom: Wecom) -
 
 def test_a_terminal_error_fails_the_call_and_the_code(wecom: Wecom) -> None:
     wecom.platform.corps[wecom.corp].members.pop("n1_staff")  # not a member of the corp: 40003
-    code = services.create_channel_code(
+    code = channel_codes.create_channel_code(
         scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk, name="c",
         staff_ids=[wecom.org.n1_staff.pk], state="bad",
     )
@@ -51,12 +51,12 @@ def test_a_terminal_error_fails_the_call_and_the_code(wecom: Wecom) -> None:
 
 
 def test_an_outbox_call_runs_once_even_when_enqueued_twice(wecom: Wecom) -> None:
-    services.create_channel_code(
+    channel_codes.create_channel_code(
         scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk, name="c",
         staff_ids=[wecom.org.n1_staff.pk], state="once",
     )
     call = OutboundCall.objects.get()
-    assert services.execute_call(call_id=call.pk) == "skipped"
+    assert outbox.execute_call(call_id=call.pk) == "skipped"
     assert len(wecom.platform.corps[wecom.corp].contact_ways) == 1
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from siyu.channels.simulator.wecom import ContactWayState
-from siyu.channels.wecom import services
+from simulator.wecom import ContactWayState
+from siyu.channels.wecom import tags
 from siyu.channels.wecom.models import ChannelCode, OutboundCall, TagLink
 from siyu.core.models import AuditEntry
 from siyu.customers import services as customer_services
@@ -33,7 +33,7 @@ def test_deleting_a_linked_tag_through_the_api_deletes_the_corp_tag(wecom: Wecom
     interests = TagGroupFactory.create(enterprise=wecom.org.enterprise, name="兴趣")
     tea = TagFactory.create(group=interests, name="喝茶")
     TagFactory.create(group=interests, name="咖啡")
-    services.sync_tags(scope=hq_scope, account_id=wecom.account.pk)  # both pushed to WeCom and linked
+    tags.sync_tags(scope=hq_scope, account_id=wecom.account.pk)  # both pushed to WeCom and linked
     tea_id = TagLink.objects.get(account=wecom.account, tag=tea).wecom_tag_id
     assert _corp_names(wecom) == {"兴趣": {"喝茶", "咖啡"}}
 
@@ -45,7 +45,7 @@ def test_deleting_a_linked_tag_through_the_api_deletes_the_corp_tag(wecom: Wecom
     customer = Customer.objects.get(identities__value=follow.external_userid)
     customer_services.tag_customers(enterprise_id=wecom.org.enterprise.pk, customer_ids=[customer.pk],
                                     tag_ids=[tea.pk])
-    services.push_customer_tags(scope=hq_scope, account_id=wecom.account.pk)
+    tags.push_customer_tags(scope=hq_scope, account_id=wecom.account.pk)
     assert wecom.platform.corps[CORP_ID].follows[("n1_staff", follow.external_userid)].tags == {tea_id}
 
     _token, secret = create_api_token(staff=wecom.org.hq, name="integration")
@@ -68,7 +68,7 @@ def test_deleting_a_linked_tag_through_the_api_deletes_the_corp_tag(wecom: Wecom
 def test_renaming_a_linked_tag_beyond_wecoms_limit_is_a_field_error(wecom: Wecom) -> None:
     interests = TagGroupFactory.create(enterprise=wecom.org.enterprise, name="兴趣")
     coffee = TagFactory.create(group=interests, name="咖啡")
-    services.sync_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
+    tags.sync_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
     _token, secret = create_api_token(staff=wecom.org.hq, name="integration")
 
     response = Client().patch(

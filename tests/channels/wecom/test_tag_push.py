@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from siyu.channels.simulator.wecom import ContactWayState
-from siyu.channels.wecom import services
+from simulator.wecom import ContactWayState
+from siyu.channels.wecom import tags as wecom_tags
 from siyu.channels.wecom.models import ChannelCode, ContactTag, OutboundCall, TagGroupLink, TagLink
 from siyu.channels.wecom.outbox import execute_call
 from siyu.core.errors import ValidationFailed
@@ -34,7 +34,7 @@ def _pushed(w: Wecom) -> dict[str, Tag]:
         "咖啡": TagFactory.create(group=interests, name="咖啡"),
         "金卡": TagFactory.create(group=members, name="金卡"),
     }
-    services.sync_tags(scope=_hq(w), account_id=w.account.pk)
+    wecom_tags.sync_tags(scope=_hq(w), account_id=w.account.pk)
     assert TagLink.objects.filter(account=w.account).count() == 3
     assert TagGroupLink.objects.filter(account=w.account).count() == 2
     return tags
@@ -72,7 +72,7 @@ def _tagged_customer(w: Wecom, tag: Tag) -> tuple[Customer, str]:
     w.deliver()
     customer = Customer.objects.get(identities__value=follow.external_userid)
     customer_services.tag_customers(enterprise_id=w.org.enterprise.pk, customer_ids=[customer.pk], tag_ids=[tag.pk])
-    services.push_customer_tags(scope=_hq(w), account_id=w.account.pk)
+    wecom_tags.push_customer_tags(scope=_hq(w), account_id=w.account.pk)
     return customer, follow.external_userid
 
 
@@ -125,7 +125,7 @@ def test_deleting_the_last_linked_tag_of_a_group_forgets_the_group_wecom_dropped
     members = TagGroup.objects.get(name="会员")
     assert not TagGroupLink.objects.filter(group=members).exists()
     TagFactory.create(group=members, name="银卡")  # a new tag in the Siyu group is pushed into a new WeCom group
-    services.sync_tags(scope=_hq(wecom), account_id=wecom.account.pk)
+    wecom_tags.sync_tags(scope=_hq(wecom), account_id=wecom.account.pk)
     assert _corp_names(wecom) == {"兴趣": {"喝茶", "咖啡"}, "会员": {"银卡"}}
 
 
@@ -192,7 +192,7 @@ def test_a_pull_while_a_deletion_is_queued_does_not_bring_the_tag_back(wecom: We
     customer_services.rename_tag(tag=tags["咖啡"], name="美式")
     assert _calls(wecom, "del_corp_tag", "edit_corp_tag") == [("del_corp_tag", "pending"), ("edit_corp_tag", "pending")]
 
-    services.sync_tags(scope=_hq(wecom), account_id=wecom.account.pk)  # WeCom still has 喝茶 and 咖啡
+    wecom_tags.sync_tags(scope=_hq(wecom), account_id=wecom.account.pk)  # WeCom still has 喝茶 and 咖啡
 
     names = set(Tag.objects.filter(group__name="兴趣").values_list("name", flat=True))
     assert names == {"美式"}

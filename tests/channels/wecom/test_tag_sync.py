@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from siyu.channels.simulator.wecom import ContactWayState
-from siyu.channels.wecom import services
+from simulator.wecom import ContactWayState
+from siyu.channels.wecom import channel_codes, tags
 from siyu.channels.wecom.models import ChannelCode
 from siyu.customers import services as customer_services
 from siyu.customers.models import Customer, Tag
@@ -64,18 +64,18 @@ def test_siyu_tags_are_pushed_to_wecom_and_customer_tags_marked_there(wecom: Wec
     group = TagGroupFactory.create(enterprise=wecom.org.enterprise, name="兴趣")
     tea = TagFactory.create(group=group, name="喝茶")
     customer_services.tag_customers(enterprise_id=wecom.org.enterprise.pk, customer_ids=[customer.pk], tag_ids=[tea.pk])
-    figures = services.sync_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
+    figures = tags.sync_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
     corp = wecom.platform.corps[CORP_ID]
     [wecom_tea] = [t for t in corp.tags.values() if t.name == "喝茶"]
     assert corp.tag_groups[wecom_tea.group_id].name == "兴趣"
     assert figures["pushed_groups"] == 1
     # the second half (marking) runs on the next reconcile, once the tag is linked
-    services.push_customer_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
+    tags.push_customer_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
     assert corp.follows[("n1_staff", ext)].tags == {wecom_tea.id}
     customer_services.untag_customers(
         enterprise_id=wecom.org.enterprise.pk, customer_ids=[customer.pk], tag_ids=[tea.pk]
     )
-    services.push_customer_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
+    tags.push_customer_tags(scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk)
     assert corp.follows[("n1_staff", ext)].tags == set()
 
 
@@ -83,7 +83,7 @@ def test_a_code_auto_tag_linked_to_wecom_is_marked_on_wecom_at_the_add(wecom: We
     gold = wecom.platform.console_add_tag(CORP_ID, group_name="来源", tag_name="海报")
     wecom.deliver()
     siyu_tag = Tag.objects.get(name="海报")
-    code = services.create_channel_code(
+    code = channel_codes.create_channel_code(
         scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk, name="poster",
         staff_ids=[wecom.org.n1_staff.pk], tag_ids=[siyu_tag.pk], state="poster",
     )

@@ -7,10 +7,10 @@ import random
 import pytest
 from pytest_django.live_server_helper import LiveServer
 
+from simulator.wecom import drive_traffic
+from siyu.channels.demo_accounts import DemoApp
 from siyu.channels.models import CallbackStatus, InboundCallback
-from siyu.channels.simulator.demo_accounts import DemoApp
-from siyu.channels.simulator.wecom import drive_traffic
-from siyu.channels.wecom import services
+from siyu.channels.wecom import channel_codes
 from siyu.channels.wecom.models import ChannelCodeDay, CustomerGroup
 from siyu.customers.models import Relationship, RelationshipStatus
 from siyu.org.scope import Scope
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_simulated_customers_over_http_show_up_in_the_codes_stats(live_server: LiveServer, wecom: Wecom) -> None:
-    code = services.create_channel_code(
+    code = channel_codes.create_channel_code(
         scope=Scope.hq(wecom.org.enterprise.pk),
         account_id=wecom.account.pk,
         name="live",

@@ -1,0 +1,94 @@
+"""`siyu simulate`: the channel simulator (WeCom under /wecom, Official Account under /oa) and a steady trickle of
+simulated customers acting on them, posted to Siyu's callback URLs as the platforms do."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from simulator import oa, wecom
+from simulator.server import SimulatorServer
+from siyu.channels import demo_accounts
+from siyu.channels import queries as channel_queries
+from siyu.channels.models import AccountKind
+from siyu.channels.wecom import queries as wecom_queries
+
+
+class Command(BaseCommand):
+    help = "Run the WeCom and Official Account simulator on 127.0.0.1 with simulated customer traffic."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=settings.SIYU_SIMULATOR_PORT)
+        parser.add_argument("--siyu-url", default=f"http://127.0.0.1:{settings.SIYU_PORT}")
+        parser.add_argument("--rate", type=float, default=0.5, help="simulated customer actions per second (0: none)")
+        parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--steps", type=int, default=0, help="stop after this many actions (0: run until Ctrl-C)")
+        parser.add_argument(
+            "--transfer-delay", type=int, default=86400, help="seconds until a WeCom transfer completes (24 h)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        wecom.PLATFORM.limits.transfer_delay_s = options["transfer_delay"]
+        server = SimulatorServer(port=options["port"]).start()
+        self.stdout.write(self.style.SUCCESS(f"Simulator on {server.base_url} (/wecom, /oa)"))
+        rng = random.Random(options["seed"])  # noqa: S311 - simulated behaviour
+        siyu_url = options["siyu_url"].rstrip("/")
+        rate, limit = options["rate"], options["steps"]
+        done = 0
+        bootstrapped = False
+        try:
+            while limit == 0 or done < limit:
+                if rate <= 0:
+                    time.sleep(1)
+                    continue
+                if not bootstrapped:
+                    bootstrapped = self._bootstrap()
+                self._step(siyu_url, rng)
+                done += 1
+                if done % 50 == 0:
+                    self.stdout.write(f"{done} simulated actions")
+                time.sleep(1 / rate)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+
+    def _bootstrap(self) -> bool:
+        """Tell the simulated platform what Siyu created in earlier runs (the platform would remember it)."""
+        account = channel_queries.find_account(kind=AccountKind.WECOM, app_id=demo_accounts.WECOM.app_id)
+        if account is None:
+            return False
+        wecom.PLATFORM.add_demo_corp(demo_accounts.WECOM)
+        ways, follows = wecom_queries.simulator_bootstrap(account)
+        for way in ways:
+            wecom.PLATFORM.import_contact_way(
+                demo_accounts.WECOM.app_id, config_id=way.config_id, users=way.users, state=way.state
+            )
+        for userid, external_userid in follows:
+            wecom.PLATFORM.import_follow(
+                demo_accounts.WECOM.app_id, userid=userid, external_userid=external_userid, name=""
+            )
+        self.stdout.write(f"WeCom: {len(ways)} contact ways and {len(follows)} customers known from Siyu")
+        return True
+
+    def _step(self, siyu_url: str, rng: random.Random) -> None:
+        wecom_account = channel_queries.find_account(kind=AccountKind.WECOM, app_id=demo_accounts.WECOM.app_id)
+        oa_account = channel_queries.find_account(
+            kind=AccountKind.OFFICIAL_ACCOUNT, app_id=demo_accounts.OFFICIAL_ACCOUNT.app_id
+        )
+        choices = []
+        if wecom_account is not None:
+            choices.append("wecom")
+        if oa_account is not None:
+            choices.append("oa")
+        if not choices:
+            return
+        if rng.choice(choices) == "wecom" and wecom_account is not None:
+            url = f"{siyu_url}/channels/wecom/callback/{wecom_account.pk}/"
+            wecom.drive_traffic(url, demo_accounts.WECOM, rng, 1)
+        elif oa_account is not None:
+            oa.drive_traffic(f"{siyu_url}/oa/callback/{oa_account.pk}/", rng, 1)

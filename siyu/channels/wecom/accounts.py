@@ -1,0 +1,23 @@
+"""A WeCom channel account by id (within an enterprise when one is given), and how a failed WeCom call reads to the
+caller."""
+
+from __future__ import annotations
+
+from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels.wecom.client import WecomError
+from siyu.core.errors import NotFound, UpstreamError
+
+
+def wecom_account(account_id: int, *, enterprise_id: int | None = None) -> ChannelAccount:
+    qs = ChannelAccount.objects.filter(pk=account_id, kind=AccountKind.WECOM)
+    if enterprise_id is not None:
+        qs = qs.filter(enterprise_id=enterprise_id)
+    account = qs.first()
+    if account is None:
+        raise NotFound(f"WeCom account {account_id} not found", field="account_id")
+    return account
+
+
+def upstream_error(exc: WecomError) -> UpstreamError:
+    code = "upstream_unavailable" if exc.retryable else "upstream_error"
+    return UpstreamError(f"WeCom did not answer as expected ({exc}); try again later", code=code)

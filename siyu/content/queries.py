@@ -1,0 +1,328 @@
+"""Read paths over the content library. The library is enterprise-wide: every staff role reads all of its
+enterprise's (live) materials and scripts; only HQ edits (services.require_editor)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When, Window
+from django.db.models.functions import ExtractHour, RowNumber
+from django.utils import timezone
+
+from siyu.content.models import (
+    ContentUse,
+    Folder,
+    Material,
+    MaterialKind,
+    MomentPlan,
+    PersonaType,
+    Scenario,
+    Script,
+    StaffPersona,
+    Stage,
+    Submission,
+    SubmissionStatus,
+    UseKind,
+)
+from siyu.content.variables import VARIABLES
+from siyu.core.errors import NotFound
+from siyu.core.pagination import Page, paginate
+from siyu.core.timeutil import SHANGHAI
+from siyu.customers import queries as customer_queries
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+# The choices forms and schemas validate against (they may not import models).
+MaterialKinds = MaterialKind
+Scenarios = Scenario
+Stages = Stage
+UseKinds = UseKind
+
+
+def can_edit(scope: Scope) -> bool:
+    return scope.is_hq
+
+
+def folders(scope: Scope) -> QuerySet[Folder]:
+    return Folder.objects.filter(enterprise_id=scope.enterprise_id).annotate(
+        material_count=Count("materials", filter=Q(materials__archived=False)))
+
+
+def materials(scope: Scope) -> QuerySet[Material]:
+    return Material.objects.filter(enterprise_id=scope.enterprise_id, archived=False)
+
+
+@dataclass(frozen=True)
+class MaterialFilter:
+    q: str = ""
+    kind: str = ""
+    folder_id: int | None = None
+    stage: str = ""
+    scenario: str = ""
+    product_id: int | None = None
+
+
+def _with_usage(qs: QuerySet[Material]) -> QuerySet[Material]:
+    return qs.annotate(
+        sent=Count("uses", filter=Q(uses__kind=UseKind.SENT)),
+        clicked=Count("uses", filter=Q(uses__kind=UseKind.CLICKED)),
+        converted=Count("uses", filter=Q(uses__kind=UseKind.CONVERTED)),
+    )
+
+
+def search_materials(scope: Scope, flt: MaterialFilter, *, page: int = 1, page_size: int = 20) -> Page[Material]:
+    """Live materials, newest first, with `sent`, `clicked` and `converted` counts annotated."""
+    qs = materials(scope)
+    text = flt.q.strip()
+    if text:
+        qs = qs.filter(Q(title__icontains=text) | Q(text__icontains=text))
+    if flt.kind:
+        qs = qs.filter(kind=flt.kind)
+    if flt.folder_id:
+        qs = qs.filter(folder_id=flt.folder_id)
+    if flt.stage:
+        qs = qs.filter(stage=flt.stage)
+    if flt.scenario:
+        qs = qs.filter(scenario=flt.scenario)
+    if flt.product_id:
+        qs = qs.filter(product_id=flt.product_id)
+    qs = _with_usage(qs.select_related("folder", "product")).order_by("-id")
+    return paginate(qs, page=page, page_size=page_size)
+
+
+def get_material(scope: Scope, material_id: int) -> Material:
+    found = _with_usage(materials(scope).select_related("folder", "product")).filter(pk=material_id).first()
+    if found is None:
+        raise NotFound(f"material {material_id} not found", field="material_id")
+    return found
+
+
+def material_choices(scope: Scope) -> list[tuple[int, str]]:
+    return [(m.pk, f"{m.get_kind_display()} · {m.title}") for m in materials(scope).order_by("-id")[:500]]
+
+
+def folder_choices(scope: Scope) -> list[tuple[int, str]]:
+    return list(Folder.objects.filter(enterprise_id=scope.enterprise_id).order_by("name").values_list("id", "name"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scripts
+
+
+def scripts(scope: Scope) -> QuerySet[Script]:
+    return Script.objects.filter(enterprise_id=scope.enterprise_id, archived=False)
+
+
+@dataclass(frozen=True)
+class ScriptFilter:
+    q: str = ""
+    scenario: str = ""
+    stage: str = ""
+
+
+def _script_filter(qs: QuerySet[Script], flt: ScriptFilter) -> QuerySet[Script]:
+    for word in flt.q.split()[:5]:
+        qs = qs.filter(Q(title__icontains=word) | Q(body__icontains=word))
+    if flt.scenario:
+        qs = qs.filter(scenario=flt.scenario)
+    if flt.stage:
+        qs = qs.filter(stage=flt.stage)
+    return qs
+
+
+def search_scripts(scope: Scope, flt: ScriptFilter, *, page: int = 1, page_size: int = 20) -> Page[Script]:
+    qs = _script_filter(scripts(scope), flt).select_related("material", "product").annotate(
+        sent=Count("uses", filter=Q(uses__kind=UseKind.SENT)))
+    return paginate(qs.order_by("scenario", "title", "id"), page=page, page_size=page_size)
+
+
+def quick_replies(scope: Scope, q: str, *, limit: int = 20) -> list[Script]:
+    """Scripts for the sidebar's quick-reply search: every word of `q` in the title or the text; titles that match
+    first, then the most sent."""
+    qs = _script_filter(scripts(scope), ScriptFilter(q=q)).select_related("material", "product")
+    first_word = (q.split() or [""])[0]
+    qs = qs.annotate(sent=Count("uses", filter=Q(uses__kind=UseKind.SENT)),
+                     in_title=Count("id", filter=Q(title__icontains=first_word)))
+    return list(qs.order_by("-in_title", "-sent", "title", "id")[:limit])
+
+
+def get_script(scope: Scope, script_id: int) -> Script:
+    found = scripts(scope).select_related("material", "product").filter(pk=script_id).first()
+    if found is None:
+        raise NotFound(f"script {script_id} not found", field="script_id")
+    return found
+
+
+def scripts_by_scenario(scope: Scope) -> list[tuple[str, list[Script]]]:
+    grouped: dict[str, list[Script]] = {}
+    for script in scripts(scope).select_related("material").order_by("scenario", "title", "id")[:500]:
+        grouped.setdefault(script.get_scenario_display(), []).append(script)
+    return list(grouped.items())
+
+
+def use_count(scope: Scope, *, material_id: int | None = None, script_id: int | None = None,
+              kind: str = UseKind.SENT) -> int:
+    qs = ContentUse.objects.filter(enterprise_id=scope.enterprise_id, kind=kind)
+    if material_id is not None:
+        qs = qs.filter(material_id=material_id)
+    if script_id is not None:
+        qs = qs.filter(script_id=script_id)
+    return qs.count()
+
+
+def visible_customer(scope: Scope, customer_id: int) -> int:
+    """The id, once the customer is known to be in the scope (NotFound otherwise)."""
+    return int(customer_queries.get_customer(scope, customer_id).pk)
+
+
+def script_values(scope: Scope, script: Script, *, customer_id: int | None = None,
+                  extra: dict[str, str] | None = None) -> dict[str, str | None]:
+    """The variables' values for one staff member talking to one customer (who must be in their scope): the
+    customer's name, the staff member's name and store (else the customer's home store), the script's product; the
+    coupon (and anything else) only from `extra`, what the staff member typed."""
+    values: dict[str, str | None] = dict.fromkeys(VARIABLES)
+    if scope.staff_id is not None:
+        me = org_queries.get_staff(scope, scope.staff_id)
+        values["staff_name"] = me.name
+        values["store"] = me.store.name if me.store_id and me.store else None
+    if customer_id is not None:
+        customer = customer_queries.get_customer(scope, customer_id)
+        values["customer_name"] = customer.name
+        if not values["store"] and customer.home_store is not None:
+            values["store"] = customer.home_store.name
+    if script.product is not None:
+        values["product"] = script.product.name
+    for name, value in (extra or {}).items():
+        if name in values and value and value.strip():
+            values[name] = value.strip()[:64]
+    return values
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Best sending hour
+
+# What a customer's history says about when they pay attention: a paid order weighs most, a reply (a message they
+# sent) next, a click (a page or product view) least. Hours are Asia/Shanghai clock hours.
+ENGAGEMENT_WEIGHTS = {"order_paid": 3, "message_received": 2, "page_viewed": 1, "product_viewed": 1}
+BEST_HOUR_WINDOW_DAYS = 90
+
+
+def best_sending_hours(scope: Scope, customer_ids: Iterable[int] | QuerySet[Any, int] | None = None,
+                       *, at: datetime | None = None) -> dict[int, int]:
+    """customer id -> the Shanghai hour (0-23) with the most weighted engagement in the last 90 days (ties: the
+    earlier hour), for the customers in the scope (all of them, or those named). One grouped query with a window
+    ranking; customers without history are absent (a campaign then uses its own default hour)."""
+    since = (at or timezone.now()) - timedelta(days=BEST_HOUR_WINDOW_DAYS)
+    visible = customer_queries.customers(scope).values("id")
+    events = customer_queries.engagement_events(scope.enterprise_id, names=list(ENGAGEMENT_WEIGHTS), since=since)
+    events = events.filter(customer_id__in=visible)
+    if customer_ids is not None:
+        events = events.filter(customer_id__in=customer_ids)
+    weight = Case(*[When(name=name, then=Value(w)) for name, w in ENGAGEMENT_WEIGHTS.items()],
+                  output_field=IntegerField())
+    ranked = (events.annotate(hour=ExtractHour("occurred_at", tzinfo=SHANGHAI))
+              .values("customer_id", "hour").annotate(score=Sum(weight))
+              .annotate(rank=Window(RowNumber(), partition_by=[F("customer_id")],
+                                    order_by=[F("score").desc(), F("hour").asc()]))
+              .filter(rank=1))
+    return {row["customer_id"]: row["hour"] for row in ranked.values("customer_id", "hour")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Moments calendar
+
+
+def moment_calendar(scope: Scope, *, start: date, days: int = 14) -> list[tuple[date, list[MomentPlan]]]:
+    """Each Shanghai day from `start` with its planned moments (a store's plans are seen by that store's staff and
+    managers, HQ-wide plans by everyone), with the moment task (its status) loaded."""
+    first = datetime.combine(start, time.min, tzinfo=SHANGHAI)
+    qs = MomentPlan.objects.filter(enterprise_id=scope.enterprise_id, planned_at__gte=first,
+                                   planned_at__lt=first + timedelta(days=days)).select_related("store", "moment_task")
+    if not scope.is_hq:
+        stores = org_queries.stores(scope).values("id")
+        qs = qs.filter(Q(store__isnull=True) | Q(store_id__in=stores))
+    by_day: dict[date, list[MomentPlan]] = {start + timedelta(days=n): [] for n in range(days)}
+    for plan in qs.order_by("planned_at", "id"):
+        by_day.setdefault(plan.planned_at.astimezone(SHANGHAI).date(), []).append(plan)
+    return list(by_day.items())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UGC
+
+SubmissionStatuses = SubmissionStatus
+
+
+def submissions(scope: Scope, *, status: str = "", page: int = 1, page_size: int = 20) -> Page[Submission]:
+    """Customers' submissions (for HQ's review), newest first; the submitter must be visible to the scope."""
+    qs = Submission.objects.filter(enterprise_id=scope.enterprise_id,
+                                   customer_id__in=customer_queries.customers(scope).values("id"))
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.select_related("customer", "product").order_by("-id"), page=page, page_size=page_size)
+
+
+def my_submissions(*, enterprise_id: int, customer_id: int) -> list[Submission]:
+    return list(Submission.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).order_by("-id")[:50])
+
+
+def get_submission(scope: Scope, submission_id: int) -> Submission:
+    found = Submission.objects.filter(enterprise_id=scope.enterprise_id, pk=submission_id,
+                                      customer_id__in=customer_queries.customers(scope).values("id")).first()
+    if found is None:
+        raise NotFound(f"submission {submission_id} not found", field="submission_id")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Staff personas
+
+PersonaTypes = PersonaType
+PERSONA_ITEMS = ("nickname", "avatar", "signature", "persona_type")
+
+
+@dataclass(frozen=True)
+class PersonaRow:
+    staff: Any
+    persona: StaffPersona | None
+
+    @property
+    def missing(self) -> list[str]:
+        return [item for item in PERSONA_ITEMS if not getattr(self.persona, item, "")]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True)
+class StoreChecklist:
+    store: str
+    staff: int
+    complete: int
+
+
+def personas(scope: Scope) -> list[PersonaRow]:
+    """Every active staff member in the scope with their persona (None: never set)."""
+    team = list(org_queries.staff(scope).filter(is_active=True).order_by("store__code", "name", "id")[:1000])
+    found = {p.staff_id: p for p in StaffPersona.objects.filter(enterprise_id=scope.enterprise_id,
+                                                                 staff_id__in=[s.pk for s in team])}
+    return [PersonaRow(staff=s, persona=found.get(s.pk)) for s in team]
+
+
+def persona_checklist(scope: Scope) -> list[StoreChecklist]:
+    """Per store (HQ and region staff under "—"): active staff and how many have a complete persona, counted in SQL."""
+    complete = StaffPersona.objects.filter(staff_id=OuterRef("pk"), nickname__gt="", avatar__gt="",
+                                           signature__gt="", persona_type__gt="")
+    rows = (org_queries.staff(scope).filter(is_active=True).annotate(ok=Exists(complete))
+            .values("store__name").annotate(n=Count("id"), done=Count("id", filter=Q(ok=True)))
+            .order_by("store__name"))
+    return [StoreChecklist(store=r["store__name"] or "—", staff=r["n"], complete=r["done"]) for r in rows]
+
+
+def persona_of(scope: Scope, staff_id: int) -> PersonaRow:
+    staff = org_queries.get_staff(scope, staff_id)
+    return PersonaRow(staff=staff, persona=StaffPersona.objects.filter(staff_id=staff.pk).first())

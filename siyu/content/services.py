@@ -1,0 +1,582 @@
+"""Writes to the content library. HQ creates and edits (require_editor); every role's sidebar records uses.
+
+A file is checked and stored before the row's transaction (no storage call holds a database transaction open) and
+removed again when the row is not written, so a refused upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from siyu.catalog import queries as catalog_queries
+from siyu.channels.wecom import queries as wecom_queries
+from siyu.channels.wecom import services as wecom_services
+from siyu.content import uploads
+from siyu.content.models import (
+    ContentUse,
+    Folder,
+    Material,
+    MaterialKind,
+    MomentPlan,
+    PersonaType,
+    PlanStatus,
+    Scenario,
+    Script,
+    StaffPersona,
+    Stage,
+    Submission,
+    SubmissionKind,
+    SubmissionStatus,
+    UseKind,
+)
+from siyu.content.variables import variables_in
+from siyu.core import audit
+from siyu.core.audit import Actor, user_of
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.customers import queries as customer_queries
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+FILE_KINDS: dict[str, str] = {MaterialKind.IMAGE: "image", MaterialKind.POSTER: "poster", MaterialKind.VIDEO: "video",
+              MaterialKind.FILE: "file"}
+STEP_KINDS = ("hook", "value", "proof", "cta")
+MAX_STEPS = 8
+MAX_STEP_CHARS = 1000
+MAX_TEXT_CHARS = 4000  # WeCom's text limit is 4000 bytes for mass sends; a material stays within it
+
+
+def require_editor(scope: Scope) -> None:
+    if not scope.is_hq:
+        raise PermissionDenied("the content library is managed by HQ")
+
+
+@dataclass(frozen=True)
+class Upload:
+    stream: IO[bytes]
+    name: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class MaterialInput:
+    kind: str
+    title: str
+    text: str = ""
+    url: str = ""
+    mp_appid: str = ""
+    mp_page: str = ""
+    folder_id: int | None = None
+    stage: str = ""
+    scenario: str = ""
+    product_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StepInput:
+    step: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ScriptInput:
+    title: str
+    scenario: str
+    steps: Sequence[StepInput]
+    fallbacks: dict[str, str] = field(default_factory=dict)
+    material_id: int | None = None
+    stage: str = ""
+    product_id: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Folders
+
+
+def create_folder(*, scope: Scope, name: str, actor: Actor = None) -> Folder:
+    require_editor(scope)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("a folder needs a name", field="name")
+    if len(name) > 64:
+        raise ValidationFailed("at most 64 characters", field="name")
+    try:
+        with transaction.atomic():
+            folder = Folder.objects.create(enterprise_id=scope.enterprise_id, name=name)
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.folder_create",
+                         target_type="content_folder", target_id=folder.pk, summary=name)
+    except IntegrityError as exc:
+        raise ValidationFailed("a folder of that name exists", field="name", code="duplicate") from exc
+    return folder
+
+
+def _folder(scope: Scope, folder_id: int | None) -> int | None:
+    if folder_id is None:
+        return None
+    if not Folder.objects.filter(enterprise_id=scope.enterprise_id, pk=folder_id).exists():
+        raise ValidationFailed(f"folder {folder_id} not found", field="folder_id")
+    return folder_id
+
+
+def _product(scope: Scope, product_id: int | None) -> int | None:
+    if product_id is None:
+        return None
+    if not catalog_queries.products(scope).filter(pk=product_id).exists():
+        raise ValidationFailed(f"product {product_id} not found", field="product_id")
+    return product_id
+
+
+def _choice(value: str, choices: Any, field_name: str) -> str:
+    if value not in choices.values:
+        raise ValidationFailed(f"unknown {field_name} {value!r}", field=field_name)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Materials
+
+
+def _check_url(url: str, field_name: str = "url") -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationFailed("a link must start with http:// or https://", field=field_name)
+    return url
+
+
+def _title(value: str) -> str:
+    title = value.strip()
+    if not title:
+        raise ValidationFailed("a title is required", field="title")
+    if len(title) > 120:
+        raise ValidationFailed("at most 120 characters", field="title")
+    return title
+
+
+def _kind_fields(kind: str, data: MaterialInput, text: str, *, has_file: bool) -> dict[str, Any]:
+    """What each kind requires beyond a title."""
+    if kind == MaterialKind.TEXT:
+        if not text:
+            raise ValidationFailed("a text material needs its text", field="text")
+        if has_file:
+            raise ValidationFailed("a text material takes no file", field="file")
+        variables_in(text)
+        return {}
+    if kind in FILE_KINDS:
+        if not has_file:
+            raise ValidationFailed("choose a file to upload", field="file")
+        return {}
+    if kind == MaterialKind.LINK:
+        return {"url": _check_url(data.url)}
+    if not data.mp_appid.strip():
+        raise ValidationFailed("a mini-program card needs the mini-program's appid", field="mp_appid")
+    page = data.mp_page.strip()
+    if not page.split("?")[0].endswith(".html"):
+        raise ValidationFailed("the page path must end in .html (as WeCom requires)", field="mp_page")
+    return {"mp_appid": data.mp_appid.strip()[:64], "mp_page": page[:255]}
+
+
+def _check_material(data: MaterialInput, *, has_file: bool) -> dict[str, Any]:
+    """The row's fields for the kind, or ValidationFailed naming the field."""
+    kind = _choice(data.kind, MaterialKind, "kind")
+    if len(data.text) > MAX_TEXT_CHARS:
+        raise ValidationFailed(f"at most {MAX_TEXT_CHARS} characters", field="text")
+    text = data.text.strip()
+    values: dict[str, Any] = {"kind": kind, "title": _title(data.title), "text": text,
+                              "stage": _choice(data.stage, Stage, "stage"),
+                              "scenario": _choice(data.scenario, Scenario, "scenario") if data.scenario else ""}
+    values.update(_kind_fields(kind, data, text, has_file=has_file))
+    return values
+
+
+def create_material(*, scope: Scope, data: MaterialInput, upload: Upload | None = None,
+                    actor: Actor = None) -> Material:
+    require_editor(scope)
+    values = _check_material(data, has_file=upload is not None)
+    values.update(folder_id=_folder(scope, data.folder_id), product_id=_product(scope, data.product_id))
+    stored = None
+    if upload is not None:
+        rule = FILE_KINDS.get(data.kind, "cover")
+        checked = uploads.check_upload(upload.stream, name=upload.name, size=upload.size, rule_name=rule)
+        stored = uploads.store(checked, enterprise_id=scope.enterprise_id)
+        values.update(file=stored.name, thumbnail=stored.thumbnail, file_name=checked.label,
+                      content_type=checked.content_type, size_bytes=len(checked.content), sha256=checked.sha256,
+                      width=checked.width, height=checked.height)
+    try:
+        with transaction.atomic():
+            material = Material.objects.create(enterprise_id=scope.enterprise_id, created_by=user_of(actor), **values)
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.material_create",
+                         target_type="content_material", target_id=material.pk,
+                         summary=f"{material.kind}: {material.title}",
+                         changes={"file": values.get("file_name", ""), "size": values.get("size_bytes", 0)})
+    except Exception:
+        if stored is not None:
+            uploads.discard(stored.name, stored.thumbnail)
+        raise
+    return material
+
+
+def _material_for_edit(scope: Scope, material_id: int) -> Material:
+    found = Material.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=material_id,
+                                                        archived=False).first()
+    if found is None:
+        raise NotFound(f"material {material_id} not found", field="material_id")
+    return found
+
+
+def update_material(*, scope: Scope, material_id: int, data: MaterialInput, actor: Actor = None) -> Material:
+    """Change a material's words, link and labels (its kind and file stay; upload a new material for a new file)."""
+    require_editor(scope)
+    with transaction.atomic():
+        material = _material_for_edit(scope, material_id)
+        same_kind = MaterialInput(**{**data.__dict__, "kind": material.kind})
+        values = _check_material(same_kind, has_file=material.kind in FILE_KINDS)
+        values.update(folder_id=_folder(scope, data.folder_id), product_id=_product(scope, data.product_id))
+        before = {k: getattr(material, k) for k in values}
+        for key, value in values.items():
+            setattr(material, key, value)
+        material.save()
+        changed = {k: [before[k], v] for k, v in values.items() if before[k] != v}
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.material_update",
+                     target_type="content_material", target_id=material.pk, summary=material.title,
+                     changes={k: [str(a), str(b)] for k, (a, b) in changed.items()})
+    return material
+
+
+def archive_material(*, scope: Scope, material_id: int, actor: Actor = None) -> None:
+    require_editor(scope)
+    with transaction.atomic():
+        material = _material_for_edit(scope, material_id)
+        material.archived = True
+        material.save(update_fields=["archived", "updated_at"])
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.material_archive",
+                     target_type="content_material", target_id=material.pk, summary=material.title)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scripts
+
+
+def _check_steps(steps: Sequence[StepInput]) -> list[dict[str, str]]:
+    kept = []
+    for index, step in enumerate(steps):
+        text = step.text.strip()
+        if not text:
+            continue
+        if step.step not in STEP_KINDS:
+            raise ValidationFailed(f"a step is one of {', '.join(STEP_KINDS)}", field=f"steps[{index}].step",
+                                   index=index)
+        if len(text) > MAX_STEP_CHARS:
+            raise ValidationFailed(f"at most {MAX_STEP_CHARS} characters", field=f"steps[{index}].text", index=index)
+        variables_in(text, field=f"steps[{index}].text")
+        kept.append({"step": step.step, "text": text})
+    if not kept:
+        raise ValidationFailed("a script needs at least one step with text", field="steps")
+    if len(kept) > MAX_STEPS:
+        raise ValidationFailed(f"at most {MAX_STEPS} steps", field="steps")
+    return kept
+
+
+def _check_fallbacks(fallbacks: dict[str, str]) -> dict[str, str]:
+    kept = {}
+    for name, value in fallbacks.items():
+        variables_in("{" + name + "}", field=f"fallbacks.{name}")
+        if value.strip():
+            if "{" in value or "}" in value:
+                raise ValidationFailed("a fallback is plain text", field=f"fallbacks.{name}")
+            kept[name] = value.strip()[:64]
+    return kept
+
+
+def _check_script(scope: Scope, data: ScriptInput) -> dict[str, Any]:
+    steps = _check_steps(data.steps)
+    material_id = data.material_id
+    if material_id is not None and not Material.objects.filter(enterprise_id=scope.enterprise_id, pk=material_id,
+                                                               archived=False).exists():
+        raise ValidationFailed(f"material {material_id} not found", field="material_id")
+    return {"title": _title(data.title), "scenario": _choice(data.scenario, Scenario, "scenario"), "steps": steps,
+            "body": "\n".join(s["text"] for s in steps), "fallbacks": _check_fallbacks(data.fallbacks),
+            "material_id": material_id, "stage": _choice(data.stage, Stage, "stage"),
+            "product_id": _product(scope, data.product_id)}
+
+
+def create_script(*, scope: Scope, data: ScriptInput, actor: Actor = None) -> Script:
+    require_editor(scope)
+    values = _check_script(scope, data)
+    with transaction.atomic():
+        script = Script.objects.create(enterprise_id=scope.enterprise_id, created_by=user_of(actor), **values)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.script_create",
+                     target_type="content_script", target_id=script.pk, summary=script.title)
+    return script
+
+
+def update_script(*, scope: Scope, script_id: int, data: ScriptInput, actor: Actor = None) -> Script:
+    require_editor(scope)
+    values = _check_script(scope, data)
+    with transaction.atomic():
+        script = Script.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=script_id,
+                                                           archived=False).first()
+        if script is None:
+            raise NotFound(f"script {script_id} not found", field="script_id")
+        for key, value in values.items():
+            setattr(script, key, value)
+        script.save()
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.script_update",
+                     target_type="content_script", target_id=script.pk, summary=script.title)
+    return script
+
+
+def archive_script(*, scope: Scope, script_id: int, actor: Actor = None) -> None:
+    require_editor(scope)
+    with transaction.atomic():
+        changed = Script.objects.filter(enterprise_id=scope.enterprise_id, pk=script_id, archived=False).update(
+            archived=True)
+        if not changed:
+            raise NotFound(f"script {script_id} not found", field="script_id")
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.script_archive",
+                     target_type="content_script", target_id=script_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Uses
+
+
+def record_use(*, scope: Scope, key: str, kind: str = UseKind.SENT, material_id: int | None = None,
+               script_id: int | None = None, customer_id: int | None = None) -> bool:
+    """Count one use once per key (a double tap or a retried request counts once). True when it was new."""
+    kind = _choice(kind, UseKind, "kind")
+    key = key.strip()
+    if not key or len(key) > 100:
+        raise ValidationFailed("a use needs a key of 1 to 100 characters", field="key")
+    if material_id is None and script_id is None:
+        raise ValidationFailed("name a material or a script", field="material_id")
+    if material_id is not None and not Material.objects.filter(enterprise_id=scope.enterprise_id,
+                                                               pk=material_id).exists():
+        raise NotFound(f"material {material_id} not found", field="material_id")
+    if script_id is not None and not Script.objects.filter(enterprise_id=scope.enterprise_id, pk=script_id).exists():
+        raise NotFound(f"script {script_id} not found", field="script_id")
+    if customer_id is not None:
+        customer_queries.get_customer(scope, customer_id)  # only a customer in the caller's scope
+    _row, created = ContentUse.objects.get_or_create(
+        enterprise_id=scope.enterprise_id, key=f"{scope.staff_id or 0}:{key}",
+        defaults={"material_id": material_id, "script_id": script_id, "kind": kind, "staff_id": scope.staff_id,
+                  "customer_id": customer_id})
+    return created
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Moments calendar
+
+MOMENT_TEXT_MAX = 2000  # WeCom's moment text limit (the simulator's Limits.moment_text_max)
+
+
+def plan_moment(*, scope: Scope, planned_at: datetime, text: str, store_id: int | None = None,
+                actor: Actor = None) -> MomentPlan:
+    """Put a moment on the calendar (HQ): for every member, or for one store's staff."""
+    require_editor(scope)
+    text = text.strip()
+    if not text:
+        raise ValidationFailed("a moment needs its text", field="text")
+    if len(text) > MOMENT_TEXT_MAX:
+        raise ValidationFailed(f"at most {MOMENT_TEXT_MAX} characters", field="text")
+    if timezone.is_naive(planned_at):
+        raise ValidationFailed("give the time with its time zone", field="planned_at")
+    if store_id is not None:
+        org_queries.get_store(scope, store_id)
+    with transaction.atomic():
+        plan = MomentPlan.objects.create(enterprise_id=scope.enterprise_id, planned_at=planned_at, text=text,
+                                         store_id=store_id, created_by=user_of(actor))
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_plan",
+                     target_type="content_moment_plan", target_id=plan.pk, summary=text[:60],
+                     changes={"planned_at": planned_at.isoformat(), "store_id": store_id})
+    return plan
+
+
+def cancel_moment(*, scope: Scope, plan_id: int, actor: Actor = None) -> None:
+    require_editor(scope)
+    with transaction.atomic():
+        changed = MomentPlan.objects.filter(enterprise_id=scope.enterprise_id, pk=plan_id,
+                                            status=PlanStatus.PLANNED).update(status=PlanStatus.CANCELLED)
+        if not changed:
+            raise NotFound(f"no planned moment {plan_id}", field="plan_id")
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_cancel",
+                     target_type="content_moment_plan", target_id=plan_id)
+
+
+def _hand_over(plan_id: int, moment: datetime) -> bool:
+    """One due plan to WeCom: the row is locked and re-checked, the moment task created and submitted (its platform
+    call queued in the outbox, made after the commit) and linked, all in one transaction."""
+    with transaction.atomic():
+        plan = MomentPlan.objects.select_for_update().filter(pk=plan_id, status=PlanStatus.PLANNED,
+                                                             planned_at__lte=moment).first()
+        if plan is None:
+            return False
+        scope = Scope.hq(plan.enterprise_id, label="moments calendar")
+        account = wecom_queries.accounts(scope).first()
+        try:
+            if account is None:
+                raise ValidationFailed("no WeCom app is connected", field="account")
+            staff = list(org_queries.staff(scope).filter(store_id=plan.store_id, is_active=True)
+                         .values_list("id", flat=True)) if plan.store_id else []
+            if plan.store_id and not staff:
+                raise ValidationFailed("the store has no active staff", field="store_id")
+            with transaction.atomic():
+                task = wecom_services.create_moment_task(scope=scope, account_id=account.pk, text=plan.text,
+                                                         staff_ids=staff, submit=True)
+        except DomainError as exc:
+            plan.status, plan.error = PlanStatus.FAILED, exc.message[:255]
+            plan.save(update_fields=["status", "error"])
+            return False
+        plan.status, plan.moment_task = PlanStatus.CREATED, task
+        plan.save(update_fields=["status", "moment_task"])
+    return True
+
+
+def run_due_moments(*, at: datetime | None = None) -> int:
+    """Hand every due plan to WeCom (the scheduler runs this each minute; safe on several workers)."""
+    moment = at or timezone.now()
+    due = list(MomentPlan.objects.filter(status=PlanStatus.PLANNED, planned_at__lte=moment)
+               .order_by("planned_at", "id").values_list("id", flat=True)[:500])
+    return sum(1 for plan_id in due if _hand_over(plan_id, moment))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UGC: customers' submissions, reviewed by HQ
+
+UGC_TEXT_MAX = 2000
+UgcReward = Callable[[int, int, str], None]  # (enterprise_id, customer_id, reward_key)
+_UGC_REWARDS: dict[str, UgcReward] = {}
+
+
+def register_ugc_reward(name: str, reward: UgcReward) -> None:
+    """Loyalty (when it lands) registers how an approved submission is rewarded; the key is unique per submission,
+    so a reward written with it as its idempotency key is granted once."""
+    _UGC_REWARDS[name] = reward
+
+
+def unregister_ugc_reward(name: str) -> None:
+    _UGC_REWARDS.pop(name, None)
+
+
+def submit_ugc(*, enterprise_id: int, customer_id: int, kind: str, text: str = "", product_id: int | None = None,
+               upload: Upload | None = None) -> Submission:
+    """A mall customer's review, photo or story (a photo needs an image; the others may carry one)."""
+    kind = _choice(kind, SubmissionKind, "kind")
+    text = text.strip()
+    if len(text) > UGC_TEXT_MAX:
+        raise ValidationFailed(f"at most {UGC_TEXT_MAX} characters", field="text")
+    if kind == SubmissionKind.PHOTO and upload is None:
+        raise ValidationFailed("a photo needs an image", field="file")
+    if not text and upload is None:
+        raise ValidationFailed("write something or add a photo", field="text")
+    if product_id is not None and not catalog_queries.on_sale_products(enterprise_id=enterprise_id).filter(
+            pk=product_id).exists():
+        raise ValidationFailed(f"product {product_id} not found", field="product_id")
+    values: dict[str, Any] = {}
+    stored = None
+    if upload is not None:
+        checked = uploads.check_upload(upload.stream, name=upload.name, size=upload.size, rule_name="image")
+        stored = uploads.store(checked, enterprise_id=enterprise_id)
+        values = {"file": stored.name, "thumbnail": stored.thumbnail, "file_name": checked.label,
+                  "content_type": checked.content_type, "size_bytes": len(checked.content), "sha256": checked.sha256,
+                  "width": checked.width, "height": checked.height}
+    try:
+        return Submission.objects.create(enterprise_id=enterprise_id, customer_id=customer_id, kind=kind, text=text,
+                                         product_id=product_id, **values)
+    except Exception:
+        if stored is not None:
+            uploads.discard(stored.name, stored.thumbnail)
+        raise
+
+
+def _pending(scope: Scope, submission_id: int) -> Submission:
+    found = Submission.objects.select_for_update().filter(enterprise_id=scope.enterprise_id,
+                                                          pk=submission_id).first()
+    if found is None:
+        raise NotFound(f"submission {submission_id} not found", field="submission_id")
+    if found.status != SubmissionStatus.PENDING:
+        raise Conflict(f"this submission was already {found.status}", field="status", code="already_reviewed")
+    return found
+
+
+def approve_ugc(*, scope: Scope, submission_id: int, actor: Actor = None) -> Submission:
+    """Approve: the submission enters the library as a material, and its submitter is rewarded once."""
+    require_editor(scope)
+    with transaction.atomic():
+        sub = _pending(scope, submission_id)
+        material = Material.objects.create(
+            enterprise_id=scope.enterprise_id, kind=MaterialKind.IMAGE if sub.file else MaterialKind.TEXT,
+            title=f"{sub.get_kind_display()} #{sub.pk}"[:120], text=sub.text, product_id=sub.product_id,
+            file=sub.file, thumbnail=sub.thumbnail, file_name=sub.file_name, content_type=sub.content_type,
+            size_bytes=sub.size_bytes, width=sub.width, height=sub.height, sha256=sub.sha256,
+            created_by=user_of(actor))
+        sub.status, sub.material, sub.reviewed_at = SubmissionStatus.APPROVED, material, timezone.now()
+        sub.reviewed_by, sub.reward_key = user_of(actor), f"ugc:{sub.pk}"
+        sub.save()
+        for reward in _UGC_REWARDS.values():
+            reward(scope.enterprise_id, sub.customer_id, sub.reward_key)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.ugc_approve",
+                     target_type="content_submission", target_id=sub.pk, changes={"material_id": material.pk})
+    return sub
+
+
+def reject_ugc(*, scope: Scope, submission_id: int, reason: str, actor: Actor = None) -> Submission:
+    require_editor(scope)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("say why it is rejected", field="reason")
+    with transaction.atomic():
+        sub = _pending(scope, submission_id)
+        sub.status, sub.reason, sub.reviewed_at = SubmissionStatus.REJECTED, reason[:200], timezone.now()
+        sub.reviewed_by = user_of(actor)
+        sub.save()
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.ugc_reject",
+                     target_type="content_submission", target_id=sub.pk, summary=reason[:100])
+    return sub
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Staff personas
+
+
+def save_persona(*, scope: Scope, staff_id: int, nickname: str, signature: str, persona_type: str,
+                 avatar: Upload | None = None, actor: Actor = None) -> StaffPersona:
+    """A staff member sets their own persona; managers their team's, HQ anyone's (org scope decides)."""
+    staff = org_queries.get_staff(scope, staff_id)
+    nickname, signature = nickname.strip(), signature.strip()
+    if len(nickname) > 32:
+        raise ValidationFailed("at most 32 characters", field="nickname")
+    if len(signature) > 60:
+        raise ValidationFailed("at most 60 characters", field="signature")
+    if persona_type:
+        _choice(persona_type, PersonaType, "persona_type")
+    stored = None
+    if avatar is not None:
+        checked = uploads.check_upload(avatar.stream, name=avatar.name, size=avatar.size, rule_name="cover",
+                                       field="avatar")
+        stored = uploads.store(checked, enterprise_id=scope.enterprise_id)
+    try:
+        with transaction.atomic():
+            persona, _created = StaffPersona.objects.select_for_update().get_or_create(
+                staff_id=staff.pk, defaults={"enterprise_id": scope.enterprise_id})
+            old_files = (persona.avatar,) if stored is not None else ()
+            persona.nickname, persona.signature, persona.persona_type = nickname, signature, persona_type
+            if stored is not None:
+                persona.avatar = stored.thumbnail
+            persona.save()
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.persona_save",
+                         target_type="staff", target_id=staff.pk, summary=nickname,
+                         changes={"persona_type": persona_type, "avatar": stored is not None})
+    except Exception:
+        if stored is not None:
+            uploads.discard(stored.name, stored.thumbnail)
+        raise
+    if stored is not None:
+        uploads.discard(stored.name, *old_files)  # only the thumbnail is kept
+    return persona

@@ -1,0 +1,102 @@
+"""The staff sidebar (聊天工具栏): what the phone-sized page beside a WeCom chat reads.
+
+The page learns which external contact is open from the JS-SDK (getContext, getCurExternalContact); everything it
+shows is read through the staff member's own scope (their customers only, phones masked as everywhere for store
+staff). Sending happens in the WeCom client (sendChatMessage); Siyu prepares the text (variables filled, never a
+hole) and the media_id of an attached file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from siyu.channels.wecom import jssdk
+from siyu.channels.wecom import queries as wecom_queries
+from siyu.content import queries
+from siyu.content.models import MaterialKind
+from siyu.content.variables import Rendered, render
+from siyu.core.errors import NotFound, ValidationFailed
+from siyu.core.money import Money
+from siyu.customers import privacy
+from siyu.customers import queries as customer_queries
+from siyu.orders import queries as order_queries
+from siyu.org.scope import Scope
+
+MEDIA_KINDS = {MaterialKind.IMAGE: "image", MaterialKind.POSTER: "image", MaterialKind.VIDEO: "video",
+               MaterialKind.FILE: "file"}
+
+
+@dataclass(frozen=True)
+class PageConfig:
+    config: jssdk.AgentConfig
+    script_url: str
+
+
+def page_config(scope: Scope, url: str) -> PageConfig:
+    """The agentConfig for this page URL, signed with the app ticket of the enterprise's WeCom app."""
+    account = wecom_queries.accounts(scope).first()
+    if account is None:
+        raise NotFound("no WeCom app is connected yet", field="account")
+    script = settings.SIYU_WECOM_JSSDK_URL or f"{account.base_url.rstrip('/')}/jssdk.js"
+    return PageConfig(config=jssdk.agent_config(account, url), script_url=script)
+
+
+@dataclass(frozen=True)
+class Contact:
+    customer: Any
+    phone: str
+    tags: list[Any]
+    orders: list[Any]
+    order_count: int
+    totals: dict[str, int]
+    spent: Money
+    order_rows: list[tuple[Any, Money]]
+    best_hour: int | None
+
+
+def contact(scope: Scope, *, external_userid: str = "", customer_id: int | None = None) -> Contact:
+    if customer_id is not None:
+        customer = customer_queries.get_customer(scope, customer_id)
+    else:
+        customer = customer_queries.find_visible(scope, kind="wecom_external_userid", value=external_userid)
+    profile = customer_queries.profile(scope, customer.pk)
+    orders, count = order_queries.customer_orders(scope, customer.pk, limit=5)
+    totals = order_queries.customer_order_totals(scope, customer.pk)
+    return Contact(customer=customer, phone=privacy.phone_for(scope, customer.phone), tags=profile.tags,
+                   orders=orders, order_count=count, totals=totals, spent=Money(totals["spent_fen"]),
+                   order_rows=[(o, Money(o.paid_fen, o.currency)) for o in orders],
+                   best_hour=queries.best_sending_hours(scope, [customer.pk]).get(customer.pk))
+
+
+@dataclass(frozen=True)
+class Reply:
+    script: Any
+    rendered: Rendered
+
+
+def replies(scope: Scope, q: str, *, customer_id: int | None, extra: dict[str, str]) -> list[Reply]:
+    """Quick replies for the search, each rendered for the customer (missing variables shown, to be typed in)."""
+    out = []
+    for script in queries.quick_replies(scope, q, limit=10):
+        values = queries.script_values(scope, script, customer_id=customer_id, extra=extra)
+        out.append(Reply(script=script, rendered=render(script.body, values, script.fallbacks)))
+    return out
+
+
+def media_id(scope: Scope, material_id: int) -> tuple[str, str]:
+    """(msgtype, media_id) of a file material for sendChatMessage, uploaded to WeCom's temporary media once."""
+    material = queries.get_material(scope, material_id)
+    kind = MEDIA_KINDS.get(MaterialKind(material.kind))
+    if kind is None or not material.file:
+        raise ValidationFailed("this material has no file to send", field="material_id")
+    account = wecom_queries.accounts(scope).first()
+    if account is None:
+        raise NotFound("no WeCom app is connected yet", field="account")
+    with default_storage.open(material.file, "rb") as fh:
+        content = fh.read()
+    return kind, jssdk.temp_media(account, digest=material.sha256, kind=kind, filename=material.file_name or "file",
+                                  content=content, content_type=material.content_type)

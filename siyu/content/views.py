@@ -1,0 +1,444 @@
+"""Content console pages: the material library (HQ uploads; every role browses), folders, scripts.
+
+Files are served through `material_file` after the scoped lookup (never from a public media URL), with the type
+detected at upload, `nosniff`, and as an attachment unless it is an image or a video.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.api.auth import actor_of
+from siyu.catalog.views import console_page, page_number, scope_of
+from siyu.console.once import create_once
+from siyu.content import forms, queries, services, sidebar
+from siyu.core.errors import DomainError, GateError, NotFound, UpstreamError, ValidationFailed
+from siyu.customers import queries as customer_queries
+from siyu.customers import services as customer_services
+from siyu.org.scope import Scope
+
+PER_PAGE = 24
+INLINE_TYPES = ("image/", "video/")
+
+
+def _require_editor_for(request: HttpRequest, scope: Scope, *, creating: bool = False) -> None:
+    if request.method == "POST" or creating:
+        services.require_editor(scope)
+
+
+@console_page
+def material_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    form = forms.MaterialFilterForm(scope, request.GET or None)
+    flt = form.to_filter() if request.GET else queries.MaterialFilter()
+    page = queries.search_materials(scope, flt, page=page_number(request), page_size=PER_PAGE)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "can_edit": queries.can_edit(scope), "query": query.urlencode(),
+               "folders": queries.folders(scope).order_by("name"), "tab": "materials"}
+    return render(request, "content/material_list.html", context)
+
+
+@console_page
+@require_POST
+def folder_create(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    _require_editor_for(request, scope)
+    form = forms.FolderForm(request.POST)
+    if form.is_valid():
+        try:
+            services.create_folder(scope=scope, name=form.cleaned_data["name"], actor=actor_of(request))
+            messages.success(request, _("Folder added."))
+        except GateError:
+            raise
+        except DomainError as exc:
+            messages.error(request, exc.message)
+    else:
+        messages.error(request, _("Give the folder a name."))
+    return redirect("content:index")
+
+
+def _create_material(request: HttpRequest, scope: Scope, form: forms.MaterialForm) -> int | None:
+    if not form.is_valid():
+        return None
+    upload = request.FILES.get("file")
+    data = form.material_input()
+
+    def create() -> int:
+        file = services.Upload(stream=upload, name=upload.name or "", size=upload.size) if upload else None
+        return services.create_material(scope=scope, data=data, upload=file, actor=actor_of(request)).pk
+
+    try:
+        return create_once(request, form, action="content.material", create=create)
+    except GateError:
+        raise
+    except DomainError as exc:
+        forms.apply_error(form, exc, aliases={"folder_id": "folder", "product_id": "product"})
+        return None
+
+
+@console_page
+def material_new(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    _require_editor_for(request, scope, creating=True)
+    if request.method == "POST":
+        form = forms.MaterialForm(scope, request.POST, request.FILES)
+        created = _create_material(request, scope, form)
+        if created is not None:
+            messages.success(request, _("Material added."))
+            return redirect("content:material", material_id=created)
+        status = 422
+    else:
+        form = forms.MaterialForm(scope, initial={"kind": request.GET.get("kind", "image")})
+        status = 200
+    return render(request, "content/material_edit.html", {"form": form, "material": None, "tab": "materials"},
+                  status=status)
+
+
+@console_page
+def material_detail(request: HttpRequest, material_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    material = queries.get_material(scope, material_id)
+    _require_editor_for(request, scope)
+    status = 200
+    if request.method == "POST":
+        form = forms.MaterialForm(scope, request.POST, editing=True, initial={"kind": material.kind})
+        if request.POST.get("action") == "archive":
+            services.archive_material(scope=scope, material_id=material_id, actor=actor_of(request))
+            messages.success(request, _("Material archived."))
+            return redirect("content:index")
+        if form.is_valid():
+            try:
+                services.update_material(scope=scope, material_id=material_id,
+                                         data=form.material_input(material.kind), actor=actor_of(request))
+                messages.success(request, _("Material saved."))
+                return redirect("content:material", material_id=material_id)
+            except GateError:
+                raise
+            except DomainError as exc:
+                forms.apply_error(form, exc, aliases={"folder_id": "folder", "product_id": "product"})
+        status = 422
+    else:
+        form = forms.MaterialForm(scope, editing=True, initial={
+            "kind": material.kind, "title": material.title, "text": material.text, "url": material.url,
+            "mp_appid": material.mp_appid, "mp_page": material.mp_page, "folder": material.folder_id,
+            "stage": material.stage, "scenario": material.scenario, "product": material.product_id})
+    context = {"form": form, "material": material, "can_edit": queries.can_edit(scope), "tab": "materials"}
+    return render(request, "content/material_edit.html", context, status=status)
+
+
+@login_required
+def material_file(request: HttpRequest, material_id: int, which: str) -> HttpResponseBase:
+    try:
+        material = queries.get_material(scope_of(request), material_id)
+    except GateError as exc:
+        raise Http404(exc.message) from exc
+    name = material.thumbnail if which == "thumb" else material.file
+    if not name or which not in ("file", "thumb"):
+        raise Http404("no file")
+    content_type = "image/jpeg" if which == "thumb" else material.content_type
+    inline = content_type.startswith(INLINE_TYPES)
+    label = material.file_name or f"material-{material.pk}"
+    response = FileResponse(default_storage.open(name, "rb"), content_type=content_type, as_attachment=not inline,
+                            filename=label)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scripts
+
+
+@console_page
+def script_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    form = forms.ScriptFilterForm(request.GET or None)
+    flt = form.to_filter() if request.GET else queries.ScriptFilter()
+    page = queries.search_scripts(scope, flt, page=page_number(request), page_size=PER_PAGE)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "can_edit": queries.can_edit(scope), "query": query.urlencode(),
+               "tab": "scripts"}
+    return render(request, "content/script_list.html", context)
+
+
+def _save_script(request: HttpRequest, scope: Scope, form: forms.ScriptForm, script_id: int | None) -> int | None:
+    if not form.is_valid():
+        return None
+    data = form.script_input()
+    try:
+        if script_id is None:
+            return create_once(request, form, action="content.script", create=lambda: services.create_script(
+                scope=scope, data=data, actor=actor_of(request)).pk)
+        services.update_script(scope=scope, script_id=script_id, data=data, actor=actor_of(request))
+        return script_id
+    except GateError:
+        raise
+    except DomainError as exc:
+        aliases = {"material_id": "material", "product_id": "product", "steps": "hook",
+                   "fallbacks.customer_name": "fallback_customer_name"}
+        if exc.index is not None and exc.field:  # steps[i].text: the form sends the steps in STEP_KINDS order
+            aliases[exc.field] = services.STEP_KINDS[exc.index]
+        forms.apply_error(form, exc, aliases=aliases)
+        return None
+
+
+@console_page
+def script_edit(request: HttpRequest, script_id: int | None = None) -> HttpResponse:
+    scope = scope_of(request)
+    script = queries.get_script(scope, script_id) if script_id is not None else None
+    _require_editor_for(request, scope, creating=script_id is None)
+    status = 200
+    if request.method == "POST":
+        if script_id is not None and request.POST.get("action") == "archive":
+            services.archive_script(scope=scope, script_id=script_id, actor=actor_of(request))
+            messages.success(request, _("Script archived."))
+            return redirect("content:scripts")
+        form = forms.ScriptForm(scope, request.POST)
+        saved = _save_script(request, scope, form, script_id)
+        if saved is not None:
+            messages.success(request, _("Script saved."))
+            return redirect("content:script", script_id=saved)
+        status = 422
+    else:
+        form = forms.ScriptForm(scope, initial=forms.script_initial(script) if script else {"scenario": "greeting"})
+    context = {"form": form, "script": script, "can_edit": queries.can_edit(scope), "tab": "scripts",
+               "variables": forms.variable_names()}
+    return render(request, "content/script_edit.html", context, status=status)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The staff sidebar (a phone-sized page WeCom opens beside a chat)
+
+
+@console_page
+def sidebar_page(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    try:
+        config = sidebar.page_config(scope, request.build_absolute_uri())
+        problem = ""
+    except (NotFound, UpstreamError) as exc:
+        config, problem = None, exc.message
+    return render(request, "content/sidebar.html", {"page": config, "problem": problem})
+
+
+def _contact_fragment(request: HttpRequest, scope: Scope, **where: Any) -> HttpResponse:
+    try:
+        found = sidebar.contact(scope, **where)
+    except NotFound:
+        return render(request, "content/_sidebar_unknown.html")  # a fragment htmx swaps in: not an error page
+    tags = customer_queries.tags(scope)
+    held = {t.pk for t in found.tags}
+    context = {"c": found, "other_tags": [t for t in tags if t.pk not in held][:100]}
+    return render(request, "content/_sidebar_contact.html", context)
+
+
+@console_page
+def sidebar_contact(request: HttpRequest) -> HttpResponse:
+    return _contact_fragment(request, scope_of(request), external_userid=request.GET.get("external_userid", "")[:64])
+
+
+@console_page
+@require_POST
+def sidebar_tags(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """Add or remove one tag on the open customer; the service checks the customer is in the staff's scope."""
+    scope = scope_of(request)
+    customer_queries.get_customer(scope, customer_id)
+    try:
+        tag_id = int(request.POST.get("tag", ""))
+    except ValueError:
+        return _contact_fragment(request, scope, customer_id=customer_id)
+    arguments: dict[str, Any] = {"enterprise_id": scope.enterprise_id, "customer_ids": [customer_id],
+                                 "tag_ids": [tag_id], "visible_customers": customer_queries.visible_customer_ids(scope),
+                                 "actor": actor_of(request)}
+    try:
+        if request.POST.get("action") == "remove":
+            customer_services.untag_customers(**arguments)
+        else:
+            customer_services.tag_customers(**arguments)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return _contact_fragment(request, scope, customer_id=customer_id)
+
+
+@console_page
+def sidebar_replies(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    try:
+        customer_id: int | None = int(request.GET.get("customer", ""))
+    except ValueError:
+        customer_id = None
+    extra = {key[2:]: str(request.GET.get(key, ""))[:64] for key in request.GET if key.startswith("v_")}
+    found = sidebar.replies(scope, request.GET.get("q", "")[:100], customer_id=customer_id, extra=extra)
+    context = {"replies": found, "customer_id": customer_id, "q": request.GET.get("q", "")[:100],
+               "tap": uuid.uuid4().hex}
+    return render(request, "content/_sidebar_replies.html", context)
+
+
+@console_page
+@require_POST
+def sidebar_media(request: HttpRequest, material_id: int) -> HttpResponse:
+    try:
+        msgtype, media = sidebar.media_id(scope_of(request), material_id)
+    except (ValidationFailed, UpstreamError) as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    return JsonResponse({"msgtype": msgtype, "media_id": media})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Moments calendar
+
+
+@console_page
+def moments(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    _require_editor_for(request, scope)
+    form = forms.MomentPlanForm(scope, request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                create_once(request, form, action="content.moment", create=lambda: services.plan_moment(
+                    scope=scope, planned_at=form.cleaned_data["planned_at"], text=form.cleaned_data["text"],
+                    store_id=form.cleaned_data["store"], actor=actor_of(request)).pk)
+                messages.success(request, _("Moment planned."))
+                return redirect("content:moments")
+            except GateError:
+                raise
+            except DomainError as exc:
+                forms.apply_error(form, exc, aliases={"store_id": "store"})
+        status = 422
+    start = timezone.localdate()
+    context = {"form": form, "days": queries.moment_calendar(scope, start=start, days=14),
+               "can_edit": queries.can_edit(scope), "tab": "moments"}
+    return render(request, "content/moments.html", context, status=status)
+
+
+@console_page
+@require_POST
+def moment_cancel(request: HttpRequest, plan_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    services.require_editor(scope)
+    services.cancel_moment(scope=scope, plan_id=plan_id, actor=actor_of(request))
+    messages.success(request, _("Moment cancelled."))
+    return redirect("content:moments")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# UGC review
+
+
+@console_page
+def ugc_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    status = request.GET.get("status", "pending")
+    if status not in queries.SubmissionStatuses.values:
+        status = ""
+    page = queries.submissions(scope, status=status, page=page_number(request), page_size=PER_PAGE)
+    context = {"page": page, "status": status, "statuses": queries.SubmissionStatuses.choices,
+               "can_edit": queries.can_edit(scope), "tab": "ugc", "query": f"status={status}"}
+    return render(request, "content/ugc_list.html", context)
+
+
+@console_page
+@require_POST
+def ugc_review(request: HttpRequest, submission_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    services.require_editor(scope)
+    queries.get_submission(scope, submission_id)
+    try:
+        if request.POST.get("action") == "approve":
+            services.approve_ugc(scope=scope, submission_id=submission_id, actor=actor_of(request))
+            messages.success(request, _("Approved: it is in the library now."))
+        else:
+            services.reject_ugc(scope=scope, submission_id=submission_id, reason=request.POST.get("reason", ""),
+                                actor=actor_of(request))
+            messages.success(request, _("Rejected."))
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("content:ugc")
+
+
+@login_required
+def ugc_photo(request: HttpRequest, submission_id: int) -> HttpResponseBase:
+    try:
+        sub = queries.get_submission(scope_of(request), submission_id)
+    except GateError as exc:
+        raise Http404(exc.message) from exc
+    if not sub.thumbnail:
+        raise Http404("no photo")
+    response = FileResponse(default_storage.open(sub.thumbnail, "rb"), content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Staff personas
+
+
+@console_page
+def persona_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    context = {"rows": queries.personas(scope), "checklist": queries.persona_checklist(scope), "tab": "personas",
+               "me": scope.staff_id}
+    return render(request, "content/personas.html", context)
+
+
+@console_page
+def persona_edit(request: HttpRequest, staff_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    row = queries.persona_of(scope, staff_id)
+    status = 200
+    if request.method == "POST":
+        form = forms.PersonaForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = request.FILES.get("avatar")
+            data = form.cleaned_data
+            try:
+                services.save_persona(
+                    scope=scope, staff_id=staff_id, nickname=data["nickname"], signature=data["signature"],
+                    persona_type=data["persona_type"], actor=actor_of(request),
+                    avatar=services.Upload(stream=upload, name=upload.name or "", size=upload.size) if upload else None)
+                messages.success(request, _("Persona saved."))
+                return redirect("content:personas")
+            except GateError:
+                raise
+            except DomainError as exc:
+                forms.apply_error(form, exc)
+        status = 422
+    else:
+        persona = row.persona
+        form = forms.PersonaForm(initial={"nickname": persona.nickname, "signature": persona.signature,
+                                          "persona_type": persona.persona_type} if persona else None)
+    return render(request, "content/persona_edit.html", {"form": form, "row": row, "tab": "personas"},
+                  status=status)
+
+
+@login_required
+def persona_avatar(request: HttpRequest, staff_id: int) -> HttpResponseBase:
+    try:
+        row = queries.persona_of(scope_of(request), staff_id)
+    except GateError as exc:
+        raise Http404(exc.message) from exc
+    if row.persona is None or not row.persona.avatar:
+        raise Http404("no avatar")
+    response = FileResponse(default_storage.open(row.persona.avatar, "rb"), content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

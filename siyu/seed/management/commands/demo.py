@@ -1,0 +1,121 @@
+"""`siyu demo`: migrate, seed the demo enterprise once, then run the console and the worker in the foreground."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from siyu.channels.models import ChannelAccount
+from siyu.channels.official_account.services import ensure_demo_account
+from siyu.core.demo import DEMO_ENTERPRISE, DEMO_PASSWORD, DEMO_USER
+from siyu.core.errors import DomainError
+from siyu.core.seed.progress import Progress
+from siyu.org.models import Enterprise
+from siyu.seed.runner import seed_enterprise
+
+
+class Command(BaseCommand):
+    help = "Migrate, seed a demo enterprise and serve the console, worker and simulator on 127.0.0.1."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=settings.SIYU_PORT)
+        parser.add_argument("--customers", type=int, default=int(os.environ.get("SIYU_DEMO_CUSTOMERS", "20000")),
+                            help="customers in the demo enterprise when it is first seeded (SIYU_DEMO_CUSTOMERS)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        port: int = options["port"]
+        call_command("migrate", interactive=False, verbosity=0)
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=DEMO_USER).exists():
+            user_model.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
+        self._seed_once(options["customers"])
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1", "SIYU_PORT": str(port),
+               "SIYU_ANALYTICS_PORT": str(settings.SIYU_ANALYTICS_PORT), "SIYU_ANALYTICS": "auto"}
+        manage = [sys.executable, "-m", "siyu.manage"]
+        sim_port = settings.SIYU_SIMULATOR_PORT
+        children = [
+            subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "scheduler"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "analytics", "--port", str(settings.SIYU_ANALYTICS_PORT)], env=env),  # noqa: S603
+            subprocess.Popen(  # noqa: S603
+                [*manage, "simulate", "--port", str(sim_port), "--siyu-url", f"http://127.0.0.1:{port}",
+                 "--transfer-delay", "300", "--rate", os.environ.get("SIYU_DEMO_TRAFFIC_RATE", "0.5")],
+                env=env,
+            ),
+        ]
+        self._connect_official_account(sim_port)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Siyu demo on http://127.0.0.1:{port}/  login: {DEMO_USER} / {DEMO_PASSWORD}  (Ctrl-C stops)\n"
+                f"  API docs http://127.0.0.1:{port}/api/docs · channel simulator http://127.0.0.1:{sim_port}/"
+                f" · analytics engine 127.0.0.1:{settings.SIYU_ANALYTICS_PORT}"
+            )
+        )
+        try:
+            children[0].wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _connect_official_account(self, sim_port: int) -> None:
+        """The simulator keeps its state in memory: teach it the demo account's menu and QR scenes at every start."""
+        enterprise = Enterprise.objects.filter(code=DEMO_ENTERPRISE).first()
+        if enterprise is None:
+            return
+        point_demo_accounts_at(enterprise.pk, sim_port)
+        url = f"http://127.0.0.1:{sim_port}/oa"
+        for _ in range(50):  # wait for the simulator to listen
+            try:
+                with socket.create_connection(("127.0.0.1", sim_port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        try:
+            ensure_demo_account(enterprise_id=enterprise.pk, base_url=url)
+        except DomainError as exc:
+            self.stderr.write(f"Official Account demo account not set up: {exc}")
+
+    def _seed_once(self, customers: int) -> None:
+        """Seed the demo enterprise the first time only; later runs keep whatever the demo database holds."""
+        if Enterprise.objects.filter(code=DEMO_ENTERPRISE).exists():
+            return
+        self.stdout.write(f"Seeding the demo enterprise with {customers:,} customers (once)...")
+        result = seed_enterprise(customers=customers, code=DEMO_ENTERPRISE,
+                                 progress=Progress(write=self.stdout.write, every=2.0))
+        self.stdout.write(
+            f"Seeded {result.customers:,} customers and {result.events:,} events in {result.seconds:.1f}s"
+        )
+
+
+def point_demo_accounts_at(enterprise_id: int, sim_port: int) -> int:
+    """The demo's channel accounts talk to the simulator on 127.0.0.1; a demo started again on another SIYU_PORT moves
+    the simulator too, so their base URLs follow it (accounts pointed anywhere else are left alone)."""
+    accounts = ChannelAccount.objects.filter(
+        enterprise_id=enterprise_id, base_url__startswith="http://127.0.0.1:"
+    )
+    moved = 0
+    for account_id, base_url in accounts.values_list("id", "base_url"):
+        url = f"http://127.0.0.1:{sim_port}{urlsplit(base_url).path}"
+        if url != base_url:
+            moved += accounts.filter(pk=account_id).update(base_url=url)
+    return moved
