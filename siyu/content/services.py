@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from siyu.catalog import queries as catalog_queries
+from siyu.channels.wecom import moments as wecom_moments
 from siyu.channels.wecom import queries as wecom_queries
-from siyu.channels.wecom import services as wecom_services
 from siyu.content import uploads
 from siyu.content.models import (
     ContentUse,
@@ -427,7 +427,7 @@ def _hand_over(plan_id: int, moment: datetime) -> bool:
             if plan.store_id and not staff:
                 raise ValidationFailed("the store has no active staff", field="store_id")
             with transaction.atomic():
-                task = wecom_services.create_moment_task(scope=scope, account_id=account.pk, text=plan.text,
+                task = wecom_moments.create_moment_task(scope=scope, account_id=account.pk, text=plan.text,
                                                          staff_ids=staff, submit=True)
         except DomainError as exc:
             plan.status, plan.error = PlanStatus.FAILED, exc.message[:255]
