@@ -8,6 +8,9 @@ class FinanceConfig(AppConfig):
 
     def ready(self) -> None:
         from siyu.core.periodic import register_periodic
-        from siyu.finance import tasks
+        from siyu.finance import services, tasks
+        from siyu.orders import offline_payments
+
+        offline_payments.register(services.record_offline_payment)
 
         register_periodic("finance.sync_stale_payments", tasks.sync_stale_payments_task, every_s=60)

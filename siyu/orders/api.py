@@ -28,7 +28,7 @@ from siyu.api.idempotency import create_once
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.customers import privacy
-from siyu.orders import queries
+from siyu.orders import offline_payments, queries
 from siyu.orders.services import after_sale, cart, checkout, imports, presale, shopper_login, states
 from siyu.orders.services.shopper_login import Shopper
 from siyu.promotions import queries as promotion_queries
@@ -754,10 +754,8 @@ def admin_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
              summary="HQ only: record an offline payment (cash, bank transfer) with its reason; audited and posted "
                      "to the ledger. Mall payments go through WeChat Pay")
 def admin_mark_paid(request: HttpRequest, order_id: int, payload: PaidIn) -> dict[str, Any]:
-    from siyu.finance import services as finance
-
-    finance.record_offline_payment(scope=scope_of(request), order_id=order_id, reason=payload.reason,
-                                   payment_ref=payload.payment_ref, actor=actor_of(request))
+    offline_payments.record(scope=scope_of(request), order_id=order_id, reason=payload.reason,
+                            payment_ref=payload.payment_ref, actor=actor_of(request))
     return _admin_order(request, order_id)
 
 

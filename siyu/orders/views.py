@@ -27,7 +27,7 @@ from siyu.core import audit
 from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.money import Money
 from siyu.customers import privacy
-from siyu.orders import forms, queries
+from siyu.orders import forms, offline_payments, queries
 from siyu.orders.services import after_sale, imports, states
 from siyu.org.scope import Scope
 
@@ -151,10 +151,8 @@ def _run_action(request: HttpRequest, scope: Scope, order_id: int, action: str) 
         states.cancel_by_staff(**common)
         return _("Cancelled; the stock and the coupon are back.")
     if action == "mark_paid":
-        from siyu.finance import services as finance
-
-        finance.record_offline_payment(scope=scope, order_id=order_id, reason=request.POST.get("reason", ""),
-                                       actor=request.user)
+        offline_payments.record(scope=scope, order_id=order_id, reason=request.POST.get("reason", ""),
+                                actor=request.user)
         return _("Recorded as paid.")
     raise PermissionDenied("unknown action")
 
