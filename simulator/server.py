@@ -34,9 +34,9 @@ def dispatcher(mounts: dict[str, WSGIApp]) -> WSGIApp:
 
 
 def default_mounts() -> dict[str, WSGIApp]:
-    from simulator import miniprogram, oa, wecom
+    from simulator import miniprogram, oa, wechatpay, wecom
 
-    return {"/wecom": wecom.app, "/oa": oa.app, "/mp": miniprogram.app}
+    return {"/wecom": wecom.app, "/oa": oa.app, "/mp": miniprogram.app, "/pay": wechatpay.app}
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

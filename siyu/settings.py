@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "siyu.orders",
     "siyu.analytics",
     "siyu.audiences",
+    "siyu.finance",
     "siyu.content",
     "siyu.seed",
     "siyu.console",

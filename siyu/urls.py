@@ -16,6 +16,7 @@ urlpatterns = [
     path("promotions/", include("siyu.promotions.urls")),
     path("orders/", include("siyu.orders.urls")),
     path("audiences/", include("siyu.audiences.urls")),
+    path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),
     path("", include("siyu.console.urls")),
 ]

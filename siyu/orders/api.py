@@ -28,7 +28,7 @@ from siyu.api.idempotency import create_once
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.customers import privacy
-from siyu.orders import queries
+from siyu.orders import offline_payments, queries
 from siyu.orders.services import after_sale, cart, checkout, imports, presale, shopper_login, states
 from siyu.orders.services.shopper_login import Shopper
 from siyu.promotions import queries as promotion_queries
@@ -600,8 +600,8 @@ class ShipIn(Input):
 
 
 class PaidIn(Input):
-    payment_ref: str = Field(max_length=64)
-    paid_at: datetime | None = None
+    payment_ref: str = Field(default="", max_length=64)
+    reason: str = Field(max_length=200, description="how the money came in outside WeChat Pay (cash, transfer...)")
 
 
 class RejectIn(Input):
@@ -751,14 +751,11 @@ def admin_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 
 @router.post("/admin/orders/{order_id}/mark-paid", response=OrderDetailOut, tags=ADMIN,
-             summary="HQ ONLY, until the payments module exists: record a payment by hand")
+             summary="HQ only: record an offline payment (cash, bank transfer) with its reason; audited and posted "
+                     "to the ledger. Mall payments go through WeChat Pay")
 def admin_mark_paid(request: HttpRequest, order_id: int, payload: PaidIn) -> dict[str, Any]:
-    scope = scope_of(request)
-    if not scope.is_hq:
-        raise PermissionDenied("only HQ records payments by hand")
-    queries.get_order(scope, order_id)
-    states.mark_paid(order_id=order_id, paid_at=payload.paid_at or timezone.now(), payment_ref=payload.payment_ref,
-                       enterprise_id=scope.enterprise_id)
+    offline_payments.record(scope=scope_of(request), order_id=order_id, reason=payload.reason,
+                            payment_ref=payload.payment_ref, actor=actor_of(request))
     return _admin_order(request, order_id)
 
 

@@ -38,6 +38,7 @@ from siyu.orders.models import (
     PlatformImportRow,
     Presale,
     RowOutcome,
+    StorefrontSession,
 )
 from siyu.org.models import Role
 from siyu.org.scope import Scope
@@ -190,7 +191,7 @@ def order_actions(scope: Scope, order: Order) -> list[Action]:
     if order.status == OrderStatus.PENDING_PAYMENT:
         actions.append(Action("cancel", _("Cancel order")))
         if scope.is_hq and order.kind == OrderKind.NORMAL:
-            actions.append(Action("mark_paid", _("Mark paid (until payments exist)"), needs_hq=True))
+            actions.append(Action("mark_paid", _("Record offline payment"), needs_hq=True))
     if order.status == OrderStatus.PAID and not open_after_sale:
         if order.fulfillment == Fulfillment.DELIVERY:
             actions.append(Action("ship", _("Ship")))
@@ -377,3 +378,8 @@ def invitation_counts(scope: Scope) -> InvitationCounts:
 
 def order_count_since(scope: Scope, since: datetime) -> int:
     return orders(scope).filter(created_at__gte=since).count()
+
+
+def session_openid(session_id: int) -> str:
+    """The openid the storefront session signed in with (what WeChat Pay charges)."""
+    return StorefrontSession.objects.filter(pk=session_id).values_list("openid", flat=True).first() or ""

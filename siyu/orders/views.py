@@ -27,7 +27,7 @@ from siyu.core import audit
 from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.money import Money
 from siyu.customers import privacy
-from siyu.orders import forms, queries
+from siyu.orders import forms, offline_payments, queries
 from siyu.orders.services import after_sale, imports, states
 from siyu.org.scope import Scope
 
@@ -151,11 +151,8 @@ def _run_action(request: HttpRequest, scope: Scope, order_id: int, action: str) 
         states.cancel_by_staff(**common)
         return _("Cancelled; the stock and the coupon are back.")
     if action == "mark_paid":
-        if not scope.is_hq:
-            raise PermissionDenied("only HQ records payments")
-        queries.get_order(scope, order_id)
-        states.mark_paid(order_id=order_id, paid_at=timezone.now(), enterprise_id=scope.enterprise_id,
-                           payment_ref=f"manual-{secrets.token_hex(6)}")
+        offline_payments.record(scope=scope, order_id=order_id, reason=request.POST.get("reason", ""),
+                                actor=request.user)
         return _("Recorded as paid.")
     raise PermissionDenied("unknown action")
 

@@ -105,6 +105,8 @@ def test_every_sealed_field_follows_the_naming_rule() -> None:
         "wecom.AccessToken.sealed_token",
         "official_account.AccessToken.sealed_token",
         "orders.StorefrontSession.sealed_session_key",
+        "finance.PayMerchant.sealed_apiv3_key",
+        "finance.PayMerchant.sealed_private_key",
     }
     assert set(secretbox.sealed_fields_labels()) == _sealed_fields()
 
@@ -167,7 +169,7 @@ def test_reseal_moves_every_sealed_secret_to_the_new_key(org: Org, settings: Any
 
     out = StringIO()
     call_command("reseal_secrets", "--old-key", OLD, stdout=out)
-    assert "resealed 5" in out.getvalue()
+    assert "resealed 7" in out.getvalue()
 
     new = _independent_fernet(NEW)
     for model, field, plain, pk in values.values():
@@ -178,7 +180,7 @@ def test_reseal_moves_every_sealed_secret_to_the_new_key(org: Org, settings: Any
 
     again = StringIO()
     call_command("reseal_secrets", "--old-key", OLD, stdout=again)  # idempotent: nothing left to move
-    assert "resealed 0" in again.getvalue() and "already under the current key 5" in again.getvalue()
+    assert "resealed 0" in again.getvalue() and "already under the current key 7" in again.getvalue()
 
 
 @pytest.mark.django_db
@@ -190,7 +192,7 @@ def test_reseal_reads_the_old_key_from_the_environment(org: Org, settings: Any,
     monkeypatch.setenv("SIYU_OLD_SEAL_KEY", OLD)
     out = StringIO()
     call_command("reseal_secrets", stdout=out)
-    assert "resealed 5" in out.getvalue()
+    assert "resealed 7" in out.getvalue()
     assert secretbox.unreadable_count() == 0
 
 
@@ -204,4 +206,4 @@ def test_reseal_with_a_wrong_old_key_changes_nothing(org: Org, settings: Any) ->
         call_command("reseal_secrets", "--old-key", "not-the-old-key", stdout=StringIO())
     after = {label: v[0].objects.values_list(v[1], flat=True).get(pk=v[3]) for label, v in values.items()}
     assert after == before
-    assert secretbox.unreadable_count() == 5
+    assert secretbox.unreadable_count() == 7

@@ -40,7 +40,7 @@ def test_list_filters_and_moves(shop: Shop) -> None:
     assert {o["order_no"] for o in listed["items"]} == {first.order_no, second.order_no}
     by_customer = api.get("/api/admin/orders", customer=str(shop.customer.pk), q=first.order_no).json()
     assert [o["id"] for o in by_customer["items"]] == [first.pk]
-    paid_now = api.post(f"/api/admin/orders/{first.pk}/mark-paid", {"payment_ref": "manual-1"}).json()
+    paid_now = api.post(f"/api/admin/orders/{first.pk}/mark-paid", {"payment_ref": "manual-1", "reason": "现金"}).json()
     assert (paid_now["status"], paid_now["paid_fen"]) == ("paid", 4980)
     shipped = api.post(f"/api/admin/orders/{first.pk}/ship", {"carrier": "SF", "tracking_no": "1"}).json()
     assert shipped["status"] == "shipped"
@@ -55,7 +55,7 @@ def test_money_actions_are_hq_only(shop: Shop) -> None:
     order = shop.order(line(shop.tissue), fulfillment="pickup", store_id=shop.org.store_n1.pk)
     manager = Api(shop.org.n1_manager)
     assert manager.get(f"/api/admin/orders/{order.pk}").status_code == 200  # the store's order
-    refused = manager.post(f"/api/admin/orders/{order.pk}/mark-paid", {"payment_ref": "x"})
+    refused = manager.post(f"/api/admin/orders/{order.pk}/mark-paid", {"payment_ref": "x", "reason": "现金"})
     assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
     hidden = Api(shop.org.s1_staff).get(f"/api/admin/orders/{order.pk}")
     assert hidden.status_code == 404

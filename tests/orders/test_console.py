@@ -65,7 +65,7 @@ def test_detail_shows_the_breakdown_and_runs_actions(shop: Shop) -> None:
     hq = _client(shop.org.hq.user)
     page = hq.get(f"/orders/{order.pk}/").content.decode()
     assert "¥348.70" in page and "¥58.04" in page and 'data-action="mark_paid"' in page
-    hq.post(f"/orders/{order.pk}/mark_paid/")
+    hq.post(f"/orders/{order.pk}/mark_paid/", {"reason": "现金"})
     assert Order.objects.get(pk=order.pk).status == "paid"
     hq.post(f"/orders/{order.pk}/ship/", {"carrier": "SF", "tracking_no": "SF9"})
     assert Order.objects.get(pk=order.pk).tracking_no == "SF9"

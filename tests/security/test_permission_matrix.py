@@ -202,6 +202,14 @@ PUT    /api/audiences/lifecycle/rules                            ok    403   403
 GET    /api/audiences/tag-rules                                  ok    ok    ok    ok    401   ok    401
 POST   /api/audiences/tag-rules                                  ok    403   403   403   401   404   401
 DELETE /api/audiences/tag-rules/{tag_rule}                       ok    403   403   403   401   404   401
+GET    /api/finance/trial-balance                                ok    403   403   403   401   ok    401
+GET    /api/finance/statement?account=fees                      ok    403   403   403   401   ok    401
+GET    /api/finance/entries                                      ok    403   403   403   401   ok    401
+GET    /api/finance/entries/{journal_entry}                      ok    403   403   403   401   404   401
+POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403   403   401   404   401
+POST   /api/finance/payments/{payment}/sync                      502   403   403   403   401   404   401
+POST   /api/finance/after-sales/{after_sale_approved}/refund     409   403   403   403   401   404   401
+POST   /api/storefront/orders/{order_unpaid}/pay                 401   401   401   401   401   401   502
 GET    /api/content/folders                                      ok    ok    ok    ok    401   ok    401
 POST   /api/content/folders                                      ok    403   403   403   401   ok    401
 GET    /api/content/materials                                    ok    ok    ok    ok    401   ok    401
@@ -262,6 +270,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
         "account_id": w["wecom_account"], "text": "上新", "staff_ids": [w["staff"]]},
     "POST /api/oa/accounts/{oa_account}/keywords": lambda w: {"keyword": "积分", "content": "查积分"},
     "PATCH /api/oa/keywords/{keyword}": lambda w: {"content": "欢迎入会"},
+    "POST /api/finance/entries/{journal_entry}/reverse": lambda w: {"reason": "matrix"},
     "PUT /api/oa/accounts/{oa_account}/follow-reply": lambda w: {"content": "感谢关注"},
     "PUT /api/oa/accounts/{oa_account}/menu": lambda w: {"button": [
         {"type": "view", "name": "商城", "url": "https://example.com/m"}]},
@@ -319,7 +328,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                       "address": _address()},
     "POST /api/storefront/orders/{order_paid}/refunds": lambda w: {"kind": "refund_only", "reason": "买多了"},
     "POST /api/admin/orders/{order_paid}/ship": lambda w: {"carrier": "SF", "tracking_no": "SF2"},
-    "POST /api/admin/orders/{order_unpaid}/mark-paid": lambda w: {"payment_ref": "manual-1"},
+    "POST /api/admin/orders/{order_unpaid}/mark-paid": lambda w: {"payment_ref": "manual-1", "reason": "现金"},
     "POST /api/admin/after-sales/{after_sale}/reject": lambda w: {"reason": "已过售后期"},
     "POST /api/admin/after-sales/{return_approved}/returned": lambda w: {"tracking_no": "YT1"},
     "POST /api/admin/after-sales/{after_sale_approved}/refund": lambda w: {"refund_ref": "rf-1"},
@@ -516,6 +525,10 @@ POST   /audiences/rfm/                                           ok    403   403
 GET    /audiences/tag-rules/                                     ok    ok    ok    ok    login ok    login
 POST   /audiences/tag-rules/                                     ok    403   403   403   login ok    login
 POST   /audiences/tag-rules/{tag_rule}/delete/                   ok    403   403   403   login 404   login
+GET    /finance/                                                 ok    403   403   403   login ok    login
+GET    /finance/statement/?account=fees                          ok    403   403   403   login ok    login
+POST   /finance/entries/{journal_entry}/reverse/                 ok    403   403   403   login 404   login
+POST   /finance/wechatpay/callback/{mch_id}/                     401   401   401   401   401   401   401
 GET    /content/                                                 ok    ok    ok    ok    login ok    login
 POST   /content/folders/                                         ok    403   403   403   login ok    login
 GET    /content/materials/new/                                   ok    403   403   403   login ok    login
@@ -551,6 +564,7 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
+    "POST /finance/entries/{journal_entry}/reverse/": lambda w: {"reason": "matrix"},
     "POST /content/folders/": lambda w: {"name": "新品素材"},
     "POST /content/ugc/{submission}/": lambda w: {"action": "approve"},
     "POST /content/sidebar/contact/{customer}/tags/": lambda w: {"tag": w["tag"]},

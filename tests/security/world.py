@@ -216,6 +216,35 @@ def _audiences(world: World) -> None:
                                                       event_name="check_in", expire_days=30).pk
 
 
+def _finance(world: World) -> None:
+    """One posted payment, to read and to reverse."""
+    from siyu.finance import ledger
+
+    fact = ledger.Fact(enterprise_id=world.org.enterprise.pk, currency="CNY", order_id=world["order_paid"],
+                       store_id=world.org.store_n1.pk)
+    entry = ledger.post_payment(fact, key="payment:matrix-1", amount_fen=1990, at=timezone.now())
+    assert entry is not None
+    world.ids["journal_entry"] = entry.pk
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from siyu.finance.models import Payment, PayMerchant
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    merchant = PayMerchant(enterprise=world.org.enterprise, name="直营", mch_id="1900000999", app_id=MP_APP,
+                           merchant_serial_no="MATRIX", platform_key_id="PUB_KEY_ID_0001", base_url=CLOSED,
+                           platform_public_key=key.public_key().public_bytes(
+                               serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    merchant.private_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()).decode()
+    merchant.apiv3_key = "m" * 32
+    merchant.save()
+    world.words["mch_id"] = merchant.mch_id
+    world.ids["payment"] = Payment.objects.create(
+        enterprise=world.org.enterprise, merchant=merchant, order_id=world["order_paid"], out_trade_no="MATRIXPAY01",
+        amount_fen=1990, openid="o_matrix", status="prepaid").pk
+
+
 def _content(world: World) -> None:
     """A text material, an image material (with its stored file) and a script that uses the image."""
     import io
@@ -280,6 +309,7 @@ def build_world(org: Org) -> World:
     _channels(world)
     _orders(world)
     _audiences(world)
+    _finance(world)
     _content(world)
 
     for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),

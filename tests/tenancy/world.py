@@ -281,6 +281,17 @@ def _audiences(brand: Brand, store: Store) -> None:
     brand.ids.update(segment_id=segment.pk, rule_id=tag_rule.pk)
 
 
+def _finance(brand: Brand, order_id: int) -> None:
+    """A posted payment whose memo carries the brand's marker."""
+    from siyu.finance import ledger
+
+    entry = ledger.post_entry(enterprise_id=brand.enterprise.pk, kind="payment", key=f"payment:{brand.mark}",
+                              currency="CNY", memo=f"{brand.mark} payment", order_id=order_id,
+                              legs=[ledger.Leg("platform_clearing", "customer_prepaid", 990)])
+    assert entry is not None
+    brand.ids.update(entry_id=entry.pk)
+
+
 def _content(brand: Brand) -> None:
     """An image material and a script named with the brand's marker."""
     import io
@@ -328,6 +339,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _wecom(brand, who, store)
     _official_account(brand, who[0])
     _audiences(brand, store)
+    _finance(brand, brand.ids["order_id"])
     _content(brand)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")

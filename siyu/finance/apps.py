@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class FinanceConfig(AppConfig):
+    name = "siyu.finance"
+    label = "finance"
+    verbose_name = "Finance"
+
+    def ready(self) -> None:
+        from siyu.core.periodic import register_periodic
+        from siyu.finance import services, tasks
+        from siyu.orders import offline_payments
+
+        offline_payments.register(services.record_offline_payment)
+
+        register_periodic("finance.sync_stale_payments", tasks.sync_stale_payments_task, every_s=60)

@@ -1,0 +1,407 @@
+"""Payments through WeChat Pay: start one (row first, then the platform), take its notify, fall back to a query.
+
+- `start_payment`: the Payment row (out_trade_no from the order and stage) is committed before the platform is
+  called, so a crash between the two leaves a row a later query or retry finds; asking again reuses the row and the
+  platform returns the same prepay_id. No platform call happens inside a transaction.
+- `receive_notify`: authenticate (siyu.channels.wechatpay.notify), then the replay cache (timestamp, merchant, nonce),
+  then apply. A refused notify is logged without its body and answered 4xx; a duplicate is acknowledged and not
+  applied again; an unknown out_trade_no is refused (4xx, logged, nothing written).
+- `apply_transaction`: the one place a platform transaction (from a notify or a query) changes our state. A SUCCESS
+  whose amount, currency, merchant or appid differs from the row, or that arrives for a closed payment or for an
+  order that can no longer be paid, flags the payment for finance and never marks the order paid. Otherwise, in one
+  transaction: the payment is paid (a conditional UPDATE, so two notifies at once apply once), the order is marked
+  paid (orders.services.mark_paid) and the ledger gets `payment:<out_trade_no>`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from siyu.channels.common.authenticity import replay_key
+from siyu.channels.wechatpay import crypto
+from siyu.channels.wechatpay.client import Credentials, PayClient, PayError, Transaction
+from siyu.channels.wechatpay.notify import NotifyRejected, open_notify
+from siyu.core import audit
+from siyu.core.audit import Actor
+from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from siyu.finance import ledger
+from siyu.finance.models import (
+    NotifyOutcome,
+    Payment,
+    PaymentStage,
+    PaymentStatus,
+    PayMerchant,
+    PayNotify,
+    Refund,
+    RefundStatus,
+)
+from siyu.orders import queries as order_queries
+from siyu.orders.models import OrderKind, OrderStatus
+from siyu.orders.services import after_sale as after_sales
+from siyu.orders.services import states
+from siyu.org.scope import Scope
+
+
+def credentials(merchant: PayMerchant) -> Credentials:
+    return Credentials(mch_id=merchant.mch_id, app_id=merchant.app_id, serial_no=merchant.merchant_serial_no,
+                       private_key_pem=merchant.private_key, apiv3_key=merchant.apiv3_key,
+                       platform_key_id=merchant.platform_key_id, platform_key_pem=merchant.platform_public_key,
+                       base_url=merchant.base_url, notify_url=merchant.notify_url)
+
+
+def pay_client(merchant: PayMerchant) -> PayClient:
+    return PayClient(credentials(merchant))
+
+
+def _merchant_for(enterprise_id: int) -> PayMerchant:
+    merchant = PayMerchant.objects.filter(enterprise_id=enterprise_id, is_active=True).order_by("id").first()
+    if merchant is None:
+        raise Conflict("this brand has no WeChat Pay merchant account yet", field="merchant", code="no_merchant")
+    return merchant
+
+
+def _stage_and_amount(order: Any) -> tuple[str, int]:
+    if order.kind == OrderKind.PRESALE:
+        if order.status == OrderStatus.PENDING_PAYMENT:
+            return PaymentStage.DEPOSIT, order.deposit_fen
+        if order.status == OrderStatus.DEPOSIT_PAID:
+            return PaymentStage.BALANCE, order.amount_fen - order.deposit_fen
+    elif order.status == OrderStatus.PENDING_PAYMENT:
+        return PaymentStage.FULL, order.amount_fen
+    raise Conflict(f"an order that is {order.status} is not waiting for a payment", field="status",
+                   code="not_payable")
+
+
+_STAGE_MARK: dict[str, str] = {PaymentStage.FULL: "F", PaymentStage.DEPOSIT: "D", PaymentStage.BALANCE: "B"}
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    payment_id: int
+    out_trade_no: str
+    amount_fen: int
+    currency: str
+    params: dict[str, str]
+
+
+def _payment_row(order: Any, merchant: PayMerchant, openid: str) -> Payment:
+    stage, amount = _stage_and_amount(order)
+    if amount <= 0:
+        raise Conflict("nothing to pay on this order", field="amount_fen", code="nothing_to_pay")
+    out_trade_no = f"{order.order_no}{_STAGE_MARK[stage]}"
+    existing = Payment.objects.filter(order_id=order.pk, stage=stage).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return Payment.objects.create(
+                    enterprise_id=order.enterprise_id, merchant=merchant, order_id=order.pk, stage=stage,
+                    out_trade_no=out_trade_no, amount_fen=amount, currency=order.currency, openid=openid)
+        except IntegrityError:
+            existing = Payment.objects.filter(order_id=order.pk, stage=stage).first()
+            if existing is None:
+                raise
+    if existing.status not in (PaymentStatus.CREATED, PaymentStatus.PREPAID):
+        raise Conflict(f"this payment is {existing.status}", field="status", code="payment_" + existing.status)
+    if existing.amount_fen != amount or existing.openid != openid:
+        raise Conflict("the order changed since its payment began", field="amount_fen", code="payment_changed")
+    return existing
+
+
+def start_payment(*, enterprise_id: int, customer_id: int, order_id: int, openid: str) -> PaymentStart:
+    """The mini-program's requestPayment parameters for the order's next payment (full, deposit or balance)."""
+    if not openid:
+        raise Conflict("this session has no WeChat openid to charge", field="openid", code="no_openid")
+    order = order_queries.my_order(enterprise_id=enterprise_id, customer_id=customer_id, order_id=order_id)
+    merchant = _merchant_for(enterprise_id)
+    payment = _payment_row(order, merchant, openid)  # committed before the platform hears of it
+    client = pay_client(merchant)
+    prepay_id = payment.prepay_id
+    if not prepay_id:
+        description = f"{order.order_no}"
+        prepay_id = client.prepay_jsapi(out_trade_no=payment.out_trade_no, description=description,
+                                        amount_fen=payment.amount_fen, currency=payment.currency, openid=openid)
+        Payment.objects.filter(pk=payment.pk, status=PaymentStatus.CREATED).update(
+            prepay_id=prepay_id, status=PaymentStatus.PREPAID)
+    return PaymentStart(payment_id=payment.pk, out_trade_no=payment.out_trade_no, amount_fen=payment.amount_fen,
+                        currency=payment.currency, params=client.request_payment(prepay_id))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Applying a platform transaction
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: str
+    code: str = ""
+    detail: str = ""
+
+
+def _flag(payment: Payment, code: str, detail: str) -> Applied:
+    Payment.objects.filter(pk=payment.pk).exclude(status=PaymentStatus.PAID).update(
+        status=PaymentStatus.FLAGGED, flag_code=code, flag_detail=detail[:255])
+    return Applied(NotifyOutcome.FLAGGED, code, detail)
+
+
+def _mismatch(payment: Payment, tx: Transaction) -> tuple[str, str] | None:
+    merchant = payment.merchant
+    if tx.mch_id != merchant.mch_id or (tx.app_id and tx.app_id != merchant.app_id):
+        return "merchant_mismatch", f"paid to {tx.mch_id}/{tx.app_id}"
+    if tx.total_fen != payment.amount_fen:
+        return "amount_mismatch", f"platform says {tx.total_fen} fen, we asked {payment.amount_fen}"
+    if tx.currency != payment.currency:
+        return "currency_mismatch", f"platform says {tx.currency}, we asked {payment.currency}"
+    if payment.status == PaymentStatus.CLOSED:
+        return "paid_after_close", "the platform took money for a payment we closed: refund it"
+    return None
+
+
+def _paid_at(tx: Transaction) -> datetime:
+    moment = parse_datetime(tx.success_time) if tx.success_time else None
+    return moment if moment is not None and moment.tzinfo is not None else timezone.now()
+
+
+def apply_transaction(payment: Payment, tx: Transaction) -> Applied:
+    if tx.trade_state != "SUCCESS":
+        return Applied(NotifyOutcome.IGNORED, "not_success", tx.trade_state)
+    if payment.status == PaymentStatus.PAID:
+        return Applied(NotifyOutcome.DUPLICATE)
+    problem = _mismatch(payment, tx)
+    if problem is not None:
+        return _flag(payment, *problem)
+    paid_at = _paid_at(tx)
+    try:
+        with transaction.atomic():
+            moved = Payment.objects.filter(pk=payment.pk, status__in=[PaymentStatus.CREATED, PaymentStatus.PREPAID,
+                                                                      PaymentStatus.FLAGGED]).update(
+                status=PaymentStatus.PAID, transaction_id=tx.transaction_id[:64], paid_fen=tx.total_fen,
+                paid_at=paid_at, flag_code="", flag_detail="")
+            if moved != 1:
+                return Applied(NotifyOutcome.DUPLICATE)
+            order = states.mark_paid(order_id=payment.order_id, paid_at=paid_at,
+                                             payment_ref=tx.transaction_id[:64] or payment.out_trade_no,
+                                             enterprise_id=payment.enterprise_id)
+            fact = ledger.Fact(enterprise_id=payment.enterprise_id, currency=payment.currency, order_id=order.pk,
+                               store_id=order.store_id, staff_id=order.staff_id)
+            ledger.post_payment(fact, key=f"payment:{payment.out_trade_no}", amount_fen=tx.total_fen, at=paid_at)
+    except DomainError as exc:
+        return _flag(payment, "order_not_payable", exc.message)
+    return Applied(NotifyOutcome.APPLIED)
+
+
+def sync_payment(*, payment_id: int) -> Applied:
+    """The fallback when no notify came: ask the platform (outside any transaction), then apply what it says."""
+    payment = Payment.objects.select_related("merchant").get(pk=payment_id)
+    if payment.status == PaymentStatus.PAID:
+        return Applied(NotifyOutcome.DUPLICATE)
+    tx = pay_client(payment.merchant).query(payment.out_trade_no)
+    return apply_transaction(payment, tx)
+
+
+def sync_payment_for(*, scope: Scope, payment_id: int) -> Applied:
+    ledger.require_finance(scope)
+    if not Payment.objects.filter(pk=payment_id, enterprise_id=scope.enterprise_id).exists():
+        raise NotFound(f"payment {payment_id} not found", field="payment_id")
+    return sync_payment(payment_id=payment_id)
+
+
+def sync_stale_payments(*, older_than_s: int = 300, limit: int = 100) -> int:
+    """Query the platform for payments left waiting longer than a notify should take (periodic)."""
+    since = timezone.now() - timedelta(seconds=older_than_s)
+    ids = list(Payment.objects.filter(status=PaymentStatus.PREPAID, updated_at__lt=since)
+               .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    done = 0
+    for payment_id in ids:
+        try:
+            if sync_payment(payment_id=payment_id).outcome == NotifyOutcome.APPLIED:
+                done += 1
+        except PayError:
+            continue
+    return done
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Notifies
+
+
+@dataclass(frozen=True)
+class NotifyAnswer:
+    status: int
+    code: str = ""
+    message: str = ""
+
+
+def _log(merchant: PayMerchant | None, mch_id: str, outcome: str, *, code: str = "", detail: str = "",
+         event_type: str = "", notify_id: str = "", out_trade_no: str = "", key: str | None = None,
+         source: str = "") -> bool:
+    """One log row; False when its replay key was seen before (the same request delivered again)."""
+    try:
+        with transaction.atomic():
+            PayNotify.objects.create(merchant=merchant, mch_id=mch_id[:32], outcome=outcome, code=code[:40],
+                                     detail=detail[:255], event_type=event_type, notify_id=notify_id,
+                                     out_trade_no=out_trade_no[:64], replay_key=key, source=source[:64])
+    except IntegrityError:
+        return False
+    return True
+
+
+def receive_notify(*, mch_id: str, headers: Mapping[str, str], body: bytes, source: str = "",
+                   now_s: float | None = None) -> NotifyAnswer:
+    merchant = PayMerchant.objects.filter(mch_id=mch_id, is_active=True).first()
+    if merchant is None:
+        _log(None, mch_id, NotifyOutcome.REJECTED, code="unknown_merchant", source=source)
+        return NotifyAnswer(404, "unknown_merchant", "no such merchant")
+    try:
+        note = open_notify(headers=headers, body=body, platform_key_id=merchant.platform_key_id,
+                           platform_key=crypto.load_platform_key(merchant.platform_public_key),
+                           apiv3_key=merchant.apiv3_key, now_s=time.time() if now_s is None else now_s)
+    except NotifyRejected as exc:
+        _log(merchant, mch_id, NotifyOutcome.REJECTED, code=exc.code, detail=exc.message, source=source)
+        return NotifyAnswer(401, exc.code, exc.message)
+    out_trade_no = str(note.resource.get("out_trade_no", ""))[:64]
+    payment = Payment.objects.select_related("merchant").filter(merchant=merchant, out_trade_no=out_trade_no).first()
+    if payment is None:
+        _log(merchant, mch_id, NotifyOutcome.REJECTED, code="unknown_out_trade_no", event_type=note.event_type,
+             notify_id=note.id, out_trade_no=out_trade_no, source=source)
+        return NotifyAnswer(404, "unknown_out_trade_no", "no payment with this out_trade_no")
+    key = replay_key(merchant.pk, note.timestamp, note.nonce)
+    if PayNotify.objects.filter(replay_key=key).exists():
+        return NotifyAnswer(204)  # the same request delivered again: acknowledged, not applied twice
+    if note.event_type.startswith("REFUND."):
+        refund = Refund.objects.filter(payment=payment,
+                                       out_refund_no=str(note.resource.get("out_refund_no", ""))[:64]).first()
+        if refund is None:
+            _log(merchant, mch_id, NotifyOutcome.REJECTED, code="unknown_out_refund_no", event_type=note.event_type,
+                 notify_id=note.id, out_trade_no=out_trade_no, source=source)
+            return NotifyAnswer(404, "unknown_out_refund_no", "no refund with this out_refund_no")
+        applied = apply_refund_result(refund, note.resource)
+    elif note.event_type == "TRANSACTION.SUCCESS":
+        applied = apply_transaction(payment, Transaction.parse(note.resource))
+    else:
+        applied = Applied(NotifyOutcome.IGNORED, "event_not_handled")
+    _log(merchant, mch_id, applied.outcome, code=applied.code, detail=applied.detail, event_type=note.event_type,
+         notify_id=note.id, out_trade_no=out_trade_no, key=key, source=source)
+    return NotifyAnswer(204)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Offline payments (cash, bank transfer): HQ only, with a reason, audited, posted to the ledger
+
+
+def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_ref: str = "",
+                           actor: Actor = None, now: datetime | None = None) -> Any:
+    """The only way left to mark an order paid by hand: money that did not go through WeChat Pay."""
+    ledger.require_finance(scope)
+    order = order_queries.get_order(scope, order_id)
+    text = (reason or "").strip()
+    if not text or len(text) > 200:
+        raise ValidationFailed("say how it was paid (1-200 characters)", field="reason", code="required")
+    ref = (payment_ref or "").strip() or f"offline-{secrets.token_hex(6)}"
+    moment = now or timezone.now()
+    stage, amount = _stage_and_amount(order)
+    with transaction.atomic():
+        paid = states.mark_paid(order_id=order.pk, paid_at=moment, payment_ref=ref,
+                                        enterprise_id=scope.enterprise_id)
+        fact = ledger.Fact(enterprise_id=scope.enterprise_id, currency=paid.currency, order_id=paid.pk,
+                           store_id=paid.store_id, staff_id=paid.staff_id)
+        ledger.post_payment(fact, key=f"offline:{paid.pk}:{stage}", amount_fen=amount, at=moment, offline=True,
+                            actor=actor)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.offline_payment",
+                     target_type="order", target_id=paid.pk, summary=f"{paid.order_no} {amount} fen: {text}"[:255],
+                     changes={"reason": text, "payment_ref": ref, "stage": stage})
+    return paid
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Refunds through WeChat Pay
+
+
+_REFUNDABLE_AFTER_SALE = {"refund_only": "approved", "return_refund": "returned"}
+
+
+def _refund_row(after_sale: Any) -> Refund:
+    payment = Payment.objects.select_related("merchant").filter(
+        order_id=after_sale.order_id, status=PaymentStatus.PAID).order_by("-paid_at").first()
+    if payment is None:
+        raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
+    refunded = sum(Refund.objects.filter(payment=payment).exclude(after_sale_id=after_sale.pk)
+                   .exclude(status=RefundStatus.FAILED).values_list("amount_fen", flat=True))
+    if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
+        raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
+                       code="above_refundable")
+    try:
+        with transaction.atomic():
+            return Refund.objects.create(enterprise_id=after_sale.enterprise_id, payment=payment,
+                                         after_sale_id=after_sale.pk, out_refund_no=f"R{after_sale.pk:010d}",
+                                         amount_fen=after_sale.amount_fen, currency=after_sale.currency)
+    except IntegrityError:
+        return Refund.objects.select_related("payment__merchant").get(after_sale_id=after_sale.pk)
+
+
+def start_refund(*, scope: Scope, after_sale_id: int, actor: Actor = None) -> Refund:
+    """Pay an approved (or returned) after-sale back through WeChat Pay. The Refund row is committed first; asking
+    again repeats the same out_refund_no (never a second refund). The refund notify closes the loop."""
+    ledger.require_finance(scope)
+    after_sale = order_queries.get_after_sale(scope, after_sale_id)
+    if _REFUNDABLE_AFTER_SALE.get(after_sale.kind) != after_sale.status:
+        raise Conflict(f"an after-sale that is {after_sale.status} cannot be paid back", field="status",
+                       code="invalid_transition")
+    refund = _refund_row(after_sale)
+    if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.PROCESSING):
+        return refund
+    payment = refund.payment
+    result = pay_client(payment.merchant).refund(
+        out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no, refund_fen=refund.amount_fen,
+        total_fen=payment.paid_fen, currency=refund.currency, reason=after_sale.reason)
+    Refund.objects.filter(pk=refund.pk, status=RefundStatus.CREATED).update(
+        status=RefundStatus.PROCESSING, refund_id=result.refund_id[:64])
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="after_sale.refund_started",
+                 target_type="after_sale", target_id=after_sale.pk,
+                 summary=f"{refund.out_refund_no} {refund.amount_fen} fen")
+    refund.refresh_from_db()
+    return refund
+
+
+def apply_refund_result(refund: Refund, result: dict[str, Any]) -> Applied:
+    status = str(result.get("refund_status", ""))
+    amount = (result.get("amount") or {}).get("refund")
+    if status != "SUCCESS":
+        if status in ("CLOSED", "ABNORMAL"):
+            Refund.objects.filter(pk=refund.pk).exclude(status=RefundStatus.SUCCEEDED).update(
+                status=RefundStatus.FAILED, detail=status)
+        return Applied(NotifyOutcome.IGNORED, "refund_" + status.lower()[:20], status)
+    if amount != refund.amount_fen:
+        Refund.objects.filter(pk=refund.pk).update(detail=f"platform says {amount} fen")
+        return Applied(NotifyOutcome.FLAGGED, "refund_amount_mismatch", f"platform says {amount} fen")
+    try:
+        return _refund_succeeded(refund, result)
+    except DomainError as exc:
+        Refund.objects.filter(pk=refund.pk).update(detail=exc.message[:255])
+        return Applied(NotifyOutcome.FLAGGED, "refund_not_applicable", exc.message)
+
+
+def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
+    moment = parse_datetime(str(result.get("success_time", ""))) or timezone.now()
+    refund_id = str(result.get("refund_id", ""))[:64] or refund.out_refund_no
+    with transaction.atomic():
+        moved = Refund.objects.filter(pk=refund.pk, status__in=[RefundStatus.CREATED, RefundStatus.PROCESSING]
+                                      ).update(status=RefundStatus.SUCCEEDED, refund_id=refund_id,
+                                               succeeded_at=moment)
+        if moved != 1:
+            return Applied(NotifyOutcome.DUPLICATE)
+        after_sale = after_sales.complete_refund(after_sale_id=refund.after_sale_id, refunded_at=moment,
+                                                    refund_ref=refund_id, enterprise_id=refund.enterprise_id)
+        order = after_sale.order
+        fact = ledger.Fact(enterprise_id=refund.enterprise_id, currency=refund.currency, order_id=order.pk,
+                           store_id=order.store_id, staff_id=order.staff_id)
+        ledger.post_refund(fact, key=f"refund:{refund.out_refund_no}", amount_fen=refund.amount_fen, at=moment)
+    return Applied(NotifyOutcome.APPLIED)

@@ -1,0 +1,13 @@
+"""Worker tasks for finance: thin, safe to run twice."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from siyu.finance import services
+
+
+@task()
+def sync_stale_payments_task() -> int:
+    """Ask WeChat Pay about payments whose notify is overdue (the query fallback), and apply the answers."""
+    return services.sync_stale_payments()
