@@ -399,12 +399,13 @@ def main(argv: list[str] | None = None) -> None:
     setup_django()
     from simulator import miniprogram
     from simulator.server import SimulatorServer
+    from simulator.state import current
 
     rng = Random(args.seed)
     enterprise_id, store_id, scope = _org()
     sku_ids = _catalog(scope, rng)
     port = _free_port()
-    with SimulatorServer(port=0, mounts={"/mp": miniprogram.app}) as sim:
+    with SimulatorServer(port=0, mounts={"/mp": miniprogram.make_app(current().miniprogram)}) as sim:
         _mall_account(enterprise_id, sim.base_url)
         server = _start_server(port)
         try:
