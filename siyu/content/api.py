@@ -18,7 +18,7 @@ from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import create_once
 from siyu.content import queries, services
 from siyu.content.variables import render
-from siyu.orders.api import CUSTOMER, shopper_of
+from siyu.storefront.api import CUSTOMER, shopper_of
 
 router = Router()
 OPTIONAL_FILE = File(None)  # a multipart `file` part that some material kinds leave out
