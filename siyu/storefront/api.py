@@ -20,7 +20,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.security import HttpBearer
 
-from siyu.api.idempotency import create_once
+from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.orders.schemas import AfterSaleOut, Input, OrderDetailOut, OrderPage, order_data, order_detail_data
@@ -362,6 +362,7 @@ def _shopper_key(shopper: Shopper) -> str:
 
 
 @router.post("/storefront/orders", auth=CUSTOMER, response={201: OrderDetailOut}, tags=STOREFRONT,
+             openapi_extra=KEY_HEADER_DOC,
              summary="Place an order (stock and the coupon are taken now; pay within the timeout). Needs an "
                      "Idempotency-Key: a repeat returns the first answer")
 def storefront_place(request: HttpRequest, payload: PlaceIn, link: Query[LinkParams]) -> Status[Any]:
@@ -376,6 +377,7 @@ def storefront_place(request: HttpRequest, payload: PlaceIn, link: Query[LinkPar
 
 
 @router.post("/storefront/presale-orders", auth=CUSTOMER, response={201: OrderDetailOut}, tags=STOREFRONT,
+             openapi_extra=KEY_HEADER_DOC,
              summary="Put down a presale deposit (reserves the stock; the balance is paid in its window). Needs an "
                      "Idempotency-Key")
 def storefront_presale(request: HttpRequest, payload: PresalePlaceIn,
@@ -437,6 +439,7 @@ def storefront_confirm(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 
 @router.post("/storefront/orders/{order_id}/refunds", auth=CUSTOMER, response={201: AfterSaleOut}, tags=STOREFRONT,
+             openapi_extra=KEY_HEADER_DOC,
              summary="Ask for a refund (refund only; after delivery also return and refund). Needs an Idempotency-Key")
 def storefront_refund(request: HttpRequest, order_id: int, payload: RefundIn) -> Status[Any]:
     shopper = shopper_of(request)
