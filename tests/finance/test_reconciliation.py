@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -244,3 +245,99 @@ def test_a_running_day_is_not_run_twice_at_once(recon: Recon) -> None:
         recon.run()
     ReconciliationRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(hours=1))
     assert recon.run().status == "done"  # a run left behind by a dead worker is taken over
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# API and console
+
+
+def _api(org: Org) -> tuple[Any, dict[str, str]]:
+    from django.test import Client
+
+    from siyu.org.services import create_api_token
+
+    _token, secret = create_api_token(staff=org.hq, name="recon")
+    return Client(), {"Authorization": f"Bearer {secret}"}
+
+
+def test_the_api_runs_a_day_lists_it_drills_down_and_resolves(recon: Recon, org: Org) -> None:
+    _crafted_day(recon)
+    client, auth = _api(org)
+    body = {"merchant_id": recon.row.pk, "bill_date": DAY.isoformat()}
+    ran = client.post("/api/finance/reconciliation/runs", body, content_type="application/json", headers=auth)
+    assert ran.status_code == 200, ran.content
+    run = ran.json()
+    assert (run["matched_count"], run["open_count"], run["order_total_fen"]) == (2, 6, 10970)
+    listed = client.get("/api/finance/reconciliation/runs", headers=auth).json()
+    assert [r["id"] for r in listed["items"]] == [run["id"]]
+    page = client.get(f"/api/finance/reconciliation/runs/{run['id']}/differences?kind=status_mismatch",
+                      headers=auth).json()
+    assert {(d["out_trade_no"], d["out_refund_no"]) for d in page["items"]} == {
+        ("SYSTATUS001", ""), ("SYMATCH0001", "R0000000002")}
+    target = page["items"][0]["id"]
+    path = f"/api/finance/reconciliation/differences/{target}/resolve"
+    empty = client.post(path, {"reason": ""}, content_type="application/json", headers=auth)
+    assert empty.status_code == 422 and empty.json()["field"] == "reason"
+    done = client.post(path, {"reason": "notify lost; queried by hand"}, content_type="application/json",
+                       headers=auth)
+    assert done.status_code == 200 and done.json()["resolution"] == "notify lost; queried by hand"
+    assert client.post(path, {"reason": "again"}, content_type="application/json", headers=auth).status_code == 409
+    still_open = client.get(f"/api/finance/reconciliation/runs/{run['id']}/differences?state=open",
+                            headers=auth).json()
+    assert still_open["total"] == 5
+    bad_kind = client.get(f"/api/finance/reconciliation/runs/{run['id']}/differences?kind=nope", headers=auth)
+    assert bad_kind.status_code == 422
+    future = client.post("/api/finance/reconciliation/runs",
+                         {"merchant_id": recon.row.pk, "bill_date": (DAY + timedelta(days=30)).isoformat()},
+                         content_type="application/json", headers=auth)
+    assert future.status_code == 422 and future.json()["code"] == "future_day"
+
+
+def test_the_api_refuses_a_bill_with_the_wrong_hash_with_a_clear_code(recon: Recon, org: Org) -> None:
+    _crafted_day(recon)
+    client, auth = _api(org)
+    sim.BILL_TWEAKS[(recon.mch_id, DAY.isoformat())] = sim.BillTweaks(wrong_hash=True)
+    try:
+        refused = client.post("/api/finance/reconciliation/runs",
+                              {"merchant_id": recon.row.pk, "bill_date": DAY.isoformat()},
+                              content_type="application/json", headers=auth)
+    finally:
+        sim.BILL_TWEAKS.clear()
+    assert refused.status_code == 502 and refused.json()["code"] == "bill_hash_mismatch"
+    assert not ReconciliationBillRow.objects.exists() and not ReconciliationDifference.objects.exists()
+
+
+def _console(org: Org, language: str) -> Any:
+    from django.test import Client
+
+    client = Client()
+    assert org.hq.user is not None
+    client.force_login(org.hq.user)
+    client.post("/i18n/setlang/", {"language": language})
+    return client
+
+
+def test_the_console_runs_a_day_shows_it_in_both_languages_and_resolves(recon: Recon, org: Org) -> None:
+    _crafted_day(recon)
+    en = _console(org, "en")
+    ran = en.post("/finance/reconciliation/run/", {"merchant": recon.row.pk, "bill_date": DAY.isoformat()})
+    run = ReconciliationRun.objects.get()
+    assert ran.status_code == 302 and ran["Location"] == f"/finance/reconciliation/{run.pk}/"
+    days = en.get("/finance/reconciliation/").content.decode()
+    assert "Missing on our side" in days and f'data-run-id="{run.pk}"' in days
+    zh = _console(org, "zh-hans").get("/finance/reconciliation/").content.decode()
+    assert "对账" in zh and "我方缺失" in zh and "金额不符" in zh
+    detail = en.get(f"/finance/reconciliation/{run.pk}/?kind=amount_mismatch&state=open").content.decode()
+    assert "SYAMOUNT001" in detail and "SYONLYTHEM1" not in detail and "¥10.01" in detail
+    assert "ends with a backslash\\" in detail
+    target = ReconciliationDifference.objects.get(kind="amount_mismatch")
+    en.post(f"/finance/reconciliation/differences/{target.pk}/resolve/", {"reason": "", "run": run.pk})
+    target.refresh_from_db()
+    assert target.resolved_at is None  # no reason, nothing resolved
+    back = en.post(f"/finance/reconciliation/differences/{target.pk}/resolve/",
+                   {"reason": "price changed after the prepay", "run": run.pk})
+    assert back.status_code == 302
+    target.refresh_from_db()
+    assert target.resolution == "price changed after the prepay"
+    assert AuditEntry.objects.filter(action="reconciliation.resolve", target_id=str(target.pk)).count() == 1
+    assert AuditEntry.objects.filter(action="reconciliation.run").count() == 1

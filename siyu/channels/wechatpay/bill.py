@@ -15,6 +15,7 @@ says. Nothing here touches the database.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,18 +93,44 @@ def _decimal(text: str, places: int, line: int, column: str) -> int:
     return -value if negative else value
 
 
+def _fast(text: str, places: int) -> int | None:
+    """The common shape (digits, a dot, exactly `places` decimals, maybe a minus) at C speed; None otherwise."""
+    if len(text) > places + 1 and text[-places - 1] == ".":
+        digits = text[:-places - 1] + text[-places:]
+        body = digits[1:] if digits[0] == "-" else digits
+        if body.isdigit() and body.isascii() and len(body) <= MAX_AMOUNT_DIGITS + places:
+            return int(digits)
+    return None
+
+
 def fen(text: str, line: int = 0, column: str = "amount") -> int:
-    return _decimal(text, 2, line, column)
+    value = _fast(text, 2)
+    return _decimal(text, 2, line, column) if value is None else value
 
 
 def fee_milli(text: str, line: int = 0) -> int:
     """The fee (five decimals of yuan) in thousandths of a fen."""
-    return _decimal(text, 5, line, "手续费")
+    value = _fast(text, 5)
+    return _decimal(text, 5, line, "手续费") if value is None else value
+
+
+_SEP = "\x00"
+_SEP_TICK = "\x00`"
+_AMOUNTS = re.compile(r"(?:-?\d{1,13}\.\d\d\x00){6}-?\d{1,13}\.\d{5}", re.ASCII)
 
 
 def _values(fields: list[str], line: int) -> list[str]:
     """The 27 values of a detail row without their backticks (pieces of an unquoted value holding a comma glued
-    back together)."""
+    back together). The common row (27 values, each with its backtick, none quoted after it) is split at C speed."""
+    if len(fields) == COLUMNS:
+        joined = _SEP.join(fields)
+        if joined[:1] == "`" and joined.count(_SEP) == COLUMNS - 1 and joined.count(_SEP_TICK) == COLUMNS - 1 \
+                and '\x00`"' not in joined and not joined.startswith('`"'):
+            return joined[1:].split(_SEP_TICK)
+    return _slow_values(fields, line)
+
+
+def _slow_values(fields: list[str], line: int) -> list[str]:
     if len(fields) != COLUMNS:
         glued: list[str] = []
         for piece in fields:
@@ -143,24 +170,25 @@ class TradeBillReader:
         first = next(reader, None)
         if first is None or not _is(first, HEADER):
             raise BillError("bad_header", "the first row is not the ALL trade bill's header", 1)
-        totals = self.totals
+        count = settle = refund = coupon_refund = fee = order = asked = 0
         for fields in reader:
-            line = reader.line_num
             if not fields:
                 continue
-            if _is(fields, SUMMARY):
+            line = reader.line_num
+            if fields[0][:1] != "`" and _is(fields, SUMMARY):
+                self.totals = Summary(count, settle, refund, coupon_refund, fee, order, asked)
                 self._summary(next(reader, None), reader.line_num)
                 self._rest(reader)
                 self._check()
                 return
             row = self._row(_values(fields, line), line)
-            totals.count += 1
-            totals.settle_fen += row.settle_fen
-            totals.refund_fen += row.refund_fen
-            totals.coupon_refund_fen += row.coupon_refund_fen
-            totals.fee_milli += row.fee_milli
-            totals.order_fen += row.order_fen
-            totals.asked_fen += row.asked_fen
+            count += 1
+            settle += row[10]
+            refund += row[12]
+            coupon_refund += row[13]
+            order += row[14]
+            asked += row[15]
+            fee += row[16]
             yield row
         raise BillError("no_summary", "the bill ends without its summary block", reader.line_num)
 
@@ -176,16 +204,20 @@ class TradeBillReader:
         refund = v[TRADE_STATE] == "REFUND"
         if refund and (not v[OUT_REFUND_NO] or v[OUT_REFUND_NO] == "0" or len(v[OUT_REFUND_NO]) > 64):
             raise BillError("bad_row", "a refund row without its 商户退款单号", line)
-        return BillLine(
-            line=line, subject="R" if refund else "P", traded_at=v[TIME], out_trade_no=v[OUT_TRADE_NO],
-            transaction_id=v[TRANSACTION_ID][:64], out_refund_no=v[OUT_REFUND_NO] if refund else "",
-            refund_id=v[REFUND_ID][:64] if refund else "", trade_state=v[TRADE_STATE][:16],
-            refund_status=v[REFUND_STATUS][:16] if refund else "", currency=v[CURRENCY],
-            settle_fen=fen(v[SETTLE], line, "应结订单金额"), coupon_fen=fen(v[COUPON], line, "代金券金额"),
-            refund_fen=fen(v[REFUND], line, "退款金额"),
-            coupon_refund_fen=fen(v[COUPON_REFUND], line, "充值券退款金额"),
-            order_fen=fen(v[ORDER], line, "订单金额"), asked_fen=fen(v[ASKED], line, "申请退款金额"),
-            fee_milli=fee_milli(v[FEE], line), product=v[PRODUCT][:MAX_TEXT])
+        amounts = _SEP.join((v[SETTLE], v[COUPON], v[REFUND], v[COUPON_REFUND], v[ORDER], v[ASKED], v[FEE]))
+        if _AMOUNTS.fullmatch(amounts):  # the common shape, checked in one pass; each is then exact digits
+            settle, coupon, back, coupon_back, order, asked, fee = (int(x.replace(".", "")) for x in
+                                                                    amounts.split(_SEP))
+        else:  # the precise check, value by value, to say which is wrong
+            settle, coupon, back = fen(v[SETTLE], line, "应结订单金额"), fen(v[COUPON], line, "代金券金额"), \
+                fen(v[REFUND], line, "退款金额")
+            coupon_back, order = fen(v[COUPON_REFUND], line, "充值券退款金额"), fen(v[ORDER], line, "订单金额")
+            asked, fee = fen(v[ASKED], line, "申请退款金额"), fee_milli(v[FEE], line)
+        return BillLine(  # positional: the fields in their declared order
+            line, "R" if refund else "P", v[TIME], v[OUT_TRADE_NO], v[TRANSACTION_ID][:64],
+            v[OUT_REFUND_NO] if refund else "", v[REFUND_ID][:64] if refund else "", v[TRADE_STATE][:16],
+            v[REFUND_STATUS][:16] if refund else "", v[CURRENCY], settle, coupon, back, coupon_back, order, asked,
+            fee, v[PRODUCT][:MAX_TEXT])
 
     def _summary(self, fields: list[str] | None, line: int) -> None:
         if fields is None or len(fields) != len(SUMMARY) or not all(f.startswith("`") for f in fields):

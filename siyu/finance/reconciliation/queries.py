@@ -4,6 +4,7 @@ only, always within the caller's enterprise (another enterprise's run or differe
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.db.models import Count, Q
 
@@ -14,6 +15,7 @@ from siyu.finance.models import DifferenceKind, PayMerchant, ReconciliationDiffe
 from siyu.org.scope import Scope
 
 STATES = ("open", "resolved", "all")
+KINDS: list[tuple[str, Any]] = list(DifferenceKind.choices)  # (value, lazy label)
 
 
 def runs(scope: Scope, *, merchant_id: int | None = None, start: date | None = None, end: date | None = None,

@@ -26,12 +26,13 @@ What the bill says against what we have:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
@@ -332,21 +333,46 @@ def reconcile_day(*, merchant_id: int, bill_date: date, now: datetime | None = N
             sha1 = _download(merchant, bill_date, file)  # no transaction is open here
             size = file.tell()
             return _load_and_match(run, file, sha1, size)
-        except BillHashMismatch as exc:
-            _finish(run, ReconciliationStatus.REFUSED, "bill_hash_mismatch", exc.message)
-            raise BillRefused("bill_hash_mismatch", exc.message) from exc
-        except BillError as exc:
-            _finish(run, ReconciliationStatus.REFUSED, "bill_" + exc.code, str(exc))
-            raise BillRefused("bill_" + exc.code, str(exc), line=exc.line) from exc
-        except UnicodeDecodeError as exc:
-            _finish(run, ReconciliationStatus.REFUSED, "bill_not_utf8", "the bill is not UTF-8 text")
-            raise BillRefused("bill_not_utf8", "the bill is not UTF-8 text") from exc
-        except DomainError as exc:
-            _finish(run, ReconciliationStatus.FAILED, exc.code, exc.message)
-            raise
-        except BaseException:
-            _finish(run, ReconciliationStatus.FAILED, "error", "the run stopped on an unexpected error")
-            raise
+        except BaseException as exc:
+            _refuse(run, exc)
+
+
+def reconcile_local_bill(*, merchant_id: int, bill_date: date, file: IO[bytes], sha1: str,
+                         now: datetime | None = None) -> ReconciliationRun:
+    """The same checks and matching over a bill already on disk (downloaded earlier, or the benchmark's): its SHA1
+    must be `sha1`, else it is refused with nothing written."""
+    merchant = PayMerchant.objects.get(pk=merchant_id)
+    run = _run_row(merchant, bill_date)
+    _claim(run, now or timezone.now())
+    file.seek(0)
+    digest = hashlib.sha1()  # noqa: S324 - the platform's published bill hash
+    for chunk in iter(lambda: file.read(1024 * 1024), b""):
+        digest.update(chunk)
+    size = file.tell()
+    try:
+        if digest.hexdigest() != sha1.lower():
+            raise BillHashMismatch(sha1, digest.hexdigest())
+        return _load_and_match(run, file, sha1.lower(), size)
+    except BaseException as exc:
+        _refuse(run, exc)
+
+
+def _refuse(run: ReconciliationRun, exc: BaseException) -> NoReturn:
+    """Record why the run stopped, and raise what the caller should see."""
+    if isinstance(exc, BillHashMismatch):
+        _finish(run, ReconciliationStatus.REFUSED, "bill_hash_mismatch", exc.message)
+        raise BillRefused("bill_hash_mismatch", exc.message) from exc
+    if isinstance(exc, BillError):
+        _finish(run, ReconciliationStatus.REFUSED, "bill_" + exc.code, str(exc))
+        raise BillRefused("bill_" + exc.code, str(exc), line=exc.line) from exc
+    if isinstance(exc, UnicodeDecodeError):
+        _finish(run, ReconciliationStatus.REFUSED, "bill_not_utf8", "the bill is not UTF-8 text")
+        raise BillRefused("bill_not_utf8", "the bill is not UTF-8 text") from exc
+    if isinstance(exc, DomainError):
+        _finish(run, ReconciliationStatus.FAILED, exc.code, exc.message)
+        raise exc
+    _finish(run, ReconciliationStatus.FAILED, "error", "the run stopped on an unexpected error")
+    raise exc
 
 
 def reconcile_for(*, scope: Scope, merchant_id: int, bill_date: date, actor: Actor = None,
