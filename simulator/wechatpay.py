@@ -110,7 +110,7 @@ _LOCK = threading.Lock()
 _MERCHANTS: dict[str, SimMerchant] = {}
 _ORDERS: dict[tuple[str, str], SimOrder] = {}
 SENT: list[tuple[str, int]] = []  # (notify url, status answered), for tests
-REFUND_NOTIFIES = True  # tests set False to play a refund notify that never comes (the refund stays PROCESSING)
+REFUND_NOTIFIES = True  # tests set False to play a refund notify that never comes (the refund still succeeds)
 
 
 def register_merchant(merchant: SimMerchant) -> None:
@@ -298,11 +298,12 @@ def _refund(merchant: SimMerchant, data: dict[str, Any]) -> Answer:
             "success_time": _now_iso(), "user_received_account": "支付用户零钱",
             "amount": {"total": o.total, "refund": refund, "payer_total": o.total, "payer_refund": refund}}
     r_order = SimOrder(**{**o.__dict__, "notify_url": notify_url, "refunds": []})
+    answer = dict(r)  # PROCESSING: the money goes back a moment later, as the platform's does
+    with _LOCK:
+        r["status"], r["success_time"] = "SUCCESS", done["success_time"]
     if REFUND_NOTIFIES:
-        with _LOCK:
-            r["status"], r["success_time"] = "SUCCESS", done["success_time"]
         _send_later(r_order, "REFUND.SUCCESS", done, delay_s=0.05, repeat=1, original_type="refund")
-    return "200 OK", dict(r)
+    return "200 OK", answer
 
 
 def pay(mch_id: str, out_trade_no: str, *, notify: bool = True, repeat: int = 1, delay_s: float = 0.0,

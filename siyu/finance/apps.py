@@ -14,6 +14,7 @@ class FinanceConfig(AppConfig):
         offline_payments.register(services.record_offline_payment)
 
         register_periodic("finance.sync_stale_payments", tasks.sync_stale_payments_task, every_s=60)
+        register_periodic("finance.sync_stale_refunds", tasks.sync_stale_refunds_task, every_s=300)
 
         # Reconciliation: a daily job, ticked hourly so a day the platform was not ready for is tried again
         from siyu.finance.reconciliation import tasks as reconciliation_tasks

@@ -405,3 +405,35 @@ def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
                            store_id=order.store_id, staff_id=order.staff_id)
         ledger.post_refund(fact, key=f"refund:{refund.out_refund_no}", amount_fen=refund.amount_fen, at=moment)
     return Applied(NotifyOutcome.APPLIED)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The refund query fallback: a refund whose notify never came is asked about and completed
+
+
+def sync_refund(*, refund_id: int) -> Applied:
+    """Ask the platform about one refund (outside any transaction), then apply its answer as a notify would."""
+    refund = Refund.objects.select_related("payment__merchant").get(pk=refund_id)
+    if refund.status == RefundStatus.SUCCEEDED:
+        return Applied(NotifyOutcome.DUPLICATE)
+    result = pay_client(refund.payment.merchant).refund_query(refund.out_refund_no)
+    if result.out_refund_no != refund.out_refund_no:
+        return Applied(NotifyOutcome.IGNORED, "refund_query_mismatch", "the answer names another refund")
+    return apply_refund_result(refund, {"refund_status": result.status, "refund_id": result.refund_id,
+                                        "success_time": result.success_time,
+                                        "amount": {"refund": result.refund_fen}})
+
+
+def sync_stale_refunds(*, older_than_s: int = 600, limit: int = 100, now: datetime | None = None) -> int:
+    """Query the platform for refunds still processing longer than a notify should take (periodic)."""
+    since = (now or timezone.now()) - timedelta(seconds=older_than_s)
+    ids = list(Refund.objects.filter(status=RefundStatus.PROCESSING, created_at__lt=since)
+               .order_by("created_at").values_list("pk", flat=True)[:limit])
+    done = 0
+    for refund_id in ids:
+        try:
+            if sync_refund(refund_id=refund_id).outcome == NotifyOutcome.APPLIED:
+                done += 1
+        except PayError:
+            continue
+    return done

@@ -86,13 +86,15 @@ class RefundResult:
     refund_fen: int
     total_fen: int
     currency: str
+    success_time: str = ""
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> RefundResult:
         amount = data.get("amount") or {}
         return cls(out_refund_no=str(data.get("out_refund_no", "")), refund_id=str(data.get("refund_id", "")),
                    status=str(data.get("status", data.get("refund_status", ""))), refund_fen=_int(amount.get("refund")),
-                   total_fen=_int(amount.get("total")), currency=str(amount.get("currency", "")))
+                   total_fen=_int(amount.get("total")), currency=str(amount.get("currency", "")),
+                   success_time=str(data.get("success_time", "")))
 
 
 @dataclass(frozen=True)
