@@ -437,3 +437,38 @@ def sync_stale_refunds(*, older_than_s: int = 600, limit: int = 100, now: dateti
         except PayError:
             continue
     return done
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Close on expiry: an unpaid order's open payment is closed at the platform before the order is cancelled
+
+
+_PAID_CODES = ("ORDER_PAID", "ORDERPAID", "TRADE_STATE_ERROR")
+_GONE_CODES = ("ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED", "ORDERCLOSED")
+
+
+def _close_payment(payment: Payment) -> bool:
+    """True when the platform will take no money for this payment any more (closed, or it never had it)."""
+    try:
+        pay_client(payment.merchant).close(payment.out_trade_no)
+    except PayError as exc:
+        if exc.platform_code in _PAID_CODES:
+            try:
+                sync_payment(payment_id=payment.pk)  # the shopper paid at the last moment: apply it, never cancel
+            except PayError:
+                pass
+            return False
+        if exc.platform_code not in _GONE_CODES:
+            return False  # unreachable or refused for another reason: try again on the next run
+    Payment.objects.filter(pk=payment.pk, status__in=[PaymentStatus.CREATED, PaymentStatus.PREPAID]).update(
+        status=PaymentStatus.CLOSED)
+    return True
+
+
+def close_expiring_payments(order_ids: list[int]) -> set[int]:
+    """The orders (of those given) that may be cancelled: no open payment, or every open one closed. Called by the
+    expiry job outside any transaction (siyu.orders.payment_closers)."""
+    open_payments = list(Payment.objects.select_related("merchant").filter(
+        order_id__in=order_ids, status__in=[PaymentStatus.CREATED, PaymentStatus.PREPAID]))
+    blocked = {p.order_id for p in open_payments if not _close_payment(p)}
+    return set(order_ids) - blocked
