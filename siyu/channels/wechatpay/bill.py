@@ -50,7 +50,7 @@ class BillLine(NamedTuple):
     """One detail row. `subject` is "P" (a payment: 交易状态 SUCCESS, REVOKED...) or "R" (a refund: 交易状态 REFUND).
     `traded_at` is the bill's own text (China Standard Time), `fee_milli` thousandths of a fen (signed)."""
 
-    line: int
+    line: int  # the fields' names and order are the staging table's (siyu.finance.reconciliation)
     subject: str
     traded_at: str
     out_trade_no: str

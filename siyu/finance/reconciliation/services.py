@@ -38,7 +38,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from siyu.channels.wechatpay.bill import BillError, Summary, TradeBillReader
+from siyu.channels.wechatpay.bill import BillError, BillLine, Summary, TradeBillReader
 from siyu.channels.wechatpay.client import BillHashMismatch, PayError
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -63,9 +63,7 @@ from siyu.org.scope import Scope
 BATCH = 10_000
 STALE_RUN = timedelta(minutes=30)
 BILL_READY_HOUR = 10  # the platform's bills are ready at 09:00 the next day; fetch after 10:00
-STAGING_COLUMNS = ("run_id", "line", "subject", "traded_at", "out_trade_no", "transaction_id", "out_refund_no",
-                   "refund_id", "trade_state", "refund_status", "currency", "order_fen", "refund_fen", "asked_fen",
-                   "fee_milli", "product")
+STAGING_COLUMNS = ("run_id", *BillLine._fields)  # a bill line is a staging row after its run id
 
 
 class BillRefused(UpstreamError):
@@ -110,10 +108,9 @@ def _finish(run: ReconciliationRun, status: str, code: str = "", detail: str = "
 
 
 def _staging_rows(run_id: int, reader: TradeBillReader) -> Iterator[tuple[Any, ...]]:
+    head = (run_id,)
     for r in reader:
-        yield (run_id, r.line, r.subject, r.traded_at, r.out_trade_no, r.transaction_id, r.out_refund_no,
-               r.refund_id, r.trade_state, r.refund_status, r.currency,
-               r.order_fen, r.refund_fen, r.asked_fen, r.fee_milli, r.product)
+        yield head + r
 
 
 def _load(run_id: int, rows: Iterator[tuple[Any, ...]]) -> None:
