@@ -18,6 +18,9 @@ and encrypts notify resources with the merchant's APIv3 key (AEAD_AES_256_GCM).
 from __future__ import annotations
 
 import base64
+import csv
+import hashlib
+import io
 import json
 import re
 import secrets
@@ -25,8 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import parse_qs
 from urllib.request import Request, urlopen
 
 from cryptography.exceptions import InvalidSignature
@@ -112,6 +117,10 @@ class PayState:
         self.merchants: dict[str, SimMerchant] = {}
         self.orders: dict[tuple[str, str], SimOrder] = {}
         self.sent: list[tuple[str, int]] = []  # (notify url, status answered), for tests
+        # tests set False to play a refund notify that never comes (the refund still succeeds)
+        self.refund_notifies = True
+        self.bill_tweaks: dict[tuple[str, str], BillTweaks] = {}
+        self.downloads: dict[str, tuple[float, str, bytes]] = {}  # token -> (expiry, mch_id, bytes)
 
     def register_merchant(self, merchant: SimMerchant) -> None:
         with self.lock:
@@ -166,15 +175,101 @@ class PayState:
         threading.Thread(target=run, name="sim-pay-notify", daemon=True).start()
 
     def pay(self, mch_id: str, out_trade_no: str, *, notify: bool = True, repeat: int = 1,
-            delay_s: float = 0.0) -> SimOrder:
-        """The shopper pays: the order becomes SUCCESS and its notify goes out (in the background)."""
+            delay_s: float = 0.0, at: datetime | None = None) -> SimOrder:
+        """The shopper pays (now, or at `at`): the order becomes SUCCESS and its notify goes out (in the
+        background)."""
         with self.lock:
             o = self.orders[(mch_id, out_trade_no)]
             if o.state == "NOTPAY":
-                o.state, o.transaction_id, o.success_time = "SUCCESS", "42" + secrets.token_hex(13), _now_iso()
+                when = at.astimezone(CST).replace(microsecond=0).isoformat() if at else _now_iso()
+                o.state, o.transaction_id, o.success_time = "SUCCESS", "42" + secrets.token_hex(13), when
         if notify:
             self.send_later(o, "TRANSACTION.SUCCESS", transaction_json(o), delay_s=delay_s, repeat=repeat)
         return o
+
+
+    def plant_trade(self, mch_id: str, out_trade_no: str, total: int, *, at: datetime, description: str = "商品",
+                    openid: str = "o_sim_buyer", state: str = "SUCCESS") -> SimOrder:
+        """A transaction the platform has (paid at `at`), whether or not the merchant's system ever asked for it."""
+        merchant = self.merchants[mch_id]
+        o = SimOrder(mch_id=mch_id, app_id=merchant.app_id, out_trade_no=out_trade_no, description=description,
+                     total=total, currency="CNY", openid=openid, notify_url="", prepay_id="wx" + secrets.token_hex(15),
+                     state=state, transaction_id="42" + secrets.token_hex(13),
+                     success_time=at.astimezone(CST).replace(microsecond=0).isoformat())
+        with self.lock:
+            self.orders[(mch_id, out_trade_no)] = o
+        return o
+
+    def plant_refund(self, mch_id: str, out_trade_no: str, out_refund_no: str, refund: int, *, at: datetime,
+                     status: str = "SUCCESS") -> dict[str, Any]:
+        """A refund the platform has on a transaction it has (requested at `at`)."""
+        with self.lock:
+            o = self.orders[(mch_id, out_trade_no)]
+            r = {"refund_id": "50" + secrets.token_hex(14), "out_refund_no": out_refund_no,
+                 "transaction_id": o.transaction_id, "out_trade_no": out_trade_no, "channel": "ORIGINAL",
+                 "status": status, "create_time": at.astimezone(CST).replace(microsecond=0).isoformat(),
+                 "amount": {"refund": refund, "total": o.total, "payer_total": o.total, "payer_refund": refund,
+                            "currency": o.currency}}
+            if status == "SUCCESS":
+                r["success_time"] = r["create_time"]
+            o.refunds.append(r)
+            o.state = "REFUND"
+        return r
+
+    def bill_rows(self, mch_id: str, day: str) -> list[tuple[str, list[str], dict[str, int]]]:
+        """(time, 27 values, figures in fen) of every payment paid and refund requested on `day`, from this platform's
+        own record."""
+        rows = []
+        with self.lock:
+            orders = [o for o in self.orders.values() if o.mch_id == mch_id]
+        for o in orders:
+            if o.success_time and o.state in ("SUCCESS", "REFUND"):
+                on, when = _bill_time(o.success_time)
+                if on == day:
+                    fee = _fee_fen(o.total)
+                    rows.append((when, [when, o.app_id, o.mch_id, "0", "", o.transaction_id, o.out_trade_no, o.openid,
+                                        "JSAPI", "SUCCESS", "OTHERS", o.currency, _yuan(o.total), "0.00", "0", "0",
+                                        "0.00", "0.00", "", "", o.description, "", _fee_text(fee), "0.60%",
+                                        _yuan(o.total), "0.00", ""],
+                                 {"settle": o.total, "refund": 0, "fee": fee, "order": o.total, "asked": 0}))
+            for r in o.refunds:
+                on, when = _bill_time(str(r["create_time"]))
+                if on != day:
+                    continue
+                amount = int(r["amount"]["refund"])
+                fee = -_fee_fen(amount)
+                rows.append((when, [when, o.app_id, o.mch_id, "0", "", o.transaction_id, o.out_trade_no, o.openid,
+                                    "JSAPI", "REFUND", "OTHERS", o.currency, "0.00", "0.00", str(r["refund_id"]),
+                                    str(r["out_refund_no"]), _yuan(amount), "0.00", "ORIGINAL", str(r["status"]),
+                                    o.description, "", _fee_text(fee), "0.60%", "0.00", _yuan(amount), ""],
+                             {"settle": 0, "refund": amount, "fee": fee, "order": 0, "asked": amount}))
+        rows.sort(key=lambda row: (row[0], row[1][6], row[1][15]))
+        return rows
+
+    def trade_bill(self, mch_id: str, day: str) -> bytes:
+        """The day's ALL trade bill as the platform serves it: a header, one backtick-prefixed row per payment and
+        refund (RFC 4180 quoting where a value holds a comma, quote or line break), then the summary header and row."""
+        tweaks = self.bill_tweaks.get((mch_id, day), BillTweaks())
+        if tweaks.raw is not None:
+            return tweaks.raw
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(BILL_HEADER)
+        totals = {"settle": 0, "refund": 0, "fee": 0, "order": 0, "asked": 0}
+        rows = self.bill_rows(mch_id, day)
+        for _when, values, figures in rows:
+            writer.writerow(["`" + v for v in values])
+            for name, value in figures.items():
+                totals[name] += value
+        for values in tweaks.extra_rows:
+            writer.writerow(["`" + v for v in values])
+        writer.writerow(SUMMARY_HEADER)
+        count = len(rows) + len(tweaks.extra_rows) + tweaks.summary_count_delta
+        writer.writerow(["`" + v for v in (str(count), _yuan(totals["settle"]), _yuan(totals["refund"]), "0.00",
+                                           _fee_text(totals["fee"]),
+                                           _yuan(totals["order"] + tweaks.summary_order_total_delta_fen),
+                                           _yuan(totals["asked"]))])
+        return out.getvalue().encode()
 
 
 def _now_iso() -> str:
@@ -319,8 +414,12 @@ def _refund(state: PayState, merchant: SimMerchant, data: dict[str, Any]) -> Ans
             "success_time": _now_iso(), "user_received_account": "支付用户零钱",
             "amount": {"total": o.total, "refund": refund, "payer_total": o.total, "payer_refund": refund}}
     r_order = SimOrder(**{**o.__dict__, "notify_url": notify_url, "refunds": []})
-    state.send_later(r_order, "REFUND.SUCCESS", done, delay_s=0.05, repeat=1, original_type="refund")
-    return "200 OK", r
+    answer = dict(r)  # PROCESSING: the money goes back a moment later, as the platform's does
+    with state.lock:
+        r["status"], r["success_time"] = "SUCCESS", done["success_time"]
+    if state.refund_notifies:
+        state.send_later(r_order, "REFUND.SUCCESS", done, delay_s=0.05, repeat=1, original_type="refund")
+    return "200 OK", answer
 
 
 def _read(environ: dict[str, Any]) -> bytes:
@@ -350,6 +449,11 @@ def _route(state: PayState, environ: dict[str, Any], merchant: SimMerchant, body
         return _close(state, merchant, found.group(1))
     if path == "/v3/refund/domestic/refunds" and method == "POST":
         return _refund(state, merchant, _json(body))
+    refund_query = re.fullmatch(r"/v3/refund/domestic/refunds/([^/]+)", path)
+    if refund_query and method == "GET":
+        return _refund_query(state, merchant, refund_query.group(1))
+    if path == "/v3/bill/tradebill" and method == "GET":
+        return _tradebill(state, merchant, environ)
     return "404 Not Found", _error("NOT_FOUND", "no such API")
 
 
@@ -369,6 +473,106 @@ def make_app(state: PayState) -> Callable[[dict[str, Any], Callable[..., Any]], 
         if refused is not None:
             return _respond(start_response, merchant, *refused)
         assert merchant is not None
+        if environ.get("PATH_INFO") == "/v3/billdownload/file" and environ.get("REQUEST_METHOD") == "GET":
+            content = _download(state, merchant, environ)
+            if content is None:
+                return _respond(start_response, merchant, "404 Not Found",
+                                _error("RESOURCE_NOT_EXISTS", "the download link is unknown or has expired"))
+            start_response("200 OK", [("Content-Type", "text/csv; charset=utf-8"),
+                                      ("Content-Length", str(len(content)))])
+            return [content]  # bill downloads are not signed: the SHA1 in the tradebill answer vouches for them
         return _respond(start_response, merchant, *_route(state, environ, merchant, body))
 
     return app
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Refund query and the trade bill
+
+
+def _refund_query(state: PayState, merchant: SimMerchant, out_refund_no: str) -> Answer:
+    with state.lock:
+        for o in state.orders.values():
+            if o.mch_id != merchant.mch_id:
+                continue
+            for r in o.refunds:
+                if r["out_refund_no"] == out_refund_no:
+                    return "200 OK", dict(r)
+    return "404 Not Found", _error("RESOURCE_NOT_EXISTS", "refund does not exist")
+
+
+BILL_HEADER = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,"
+               "货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,"
+               "商户数据包,手续费,费率,订单金额,申请退款金额,费率备注").split(",")
+SUMMARY_HEADER = ("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,"
+                  "手续费总金额,订单总金额,申请退款总金额").split(",")
+FEE_RATE = Decimal("0.006")
+DOWNLOAD_TTL_S = 300
+
+
+@dataclass
+class BillTweaks:
+    """What a test asks the platform to get wrong in one day's bill (merchant, 'yyyy-MM-dd')."""
+
+    wrong_hash: bool = False  # the tradebill answer's SHA1 is not the file's
+    summary_order_total_delta_fen: int = 0  # the summary's 订单总金额 disagrees with the detail rows
+    summary_count_delta: int = 0
+    extra_rows: list[list[str]] = field(default_factory=list)  # 27 raw values each (backticks added)
+    raw: bytes | None = None  # serve exactly these bytes (hashed honestly unless wrong_hash)
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def _fee_fen(fen: int) -> int:
+    return int((Decimal(fen) * FEE_RATE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _fee_text(fen: int) -> str:
+    return str((Decimal(fen) / 100).quantize(Decimal("0.00001")))
+
+
+def _bill_time(iso: str) -> tuple[str, str]:
+    """(the bill day, the bill's time text) of an RFC 3339 time, in China Standard Time."""
+    moment = datetime.fromisoformat(iso).astimezone(CST)
+    return moment.date().isoformat(), moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _tradebill(state: PayState, merchant: SimMerchant, environ: dict[str, Any]) -> Answer:
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    day = (query.get("bill_date") or [""])[0]
+    bill_type = (query.get("bill_type") or ["ALL"])[0]
+    try:
+        wanted = date.fromisoformat(day)
+    except ValueError:
+        return "400 Bad Request", _error("PARAM_ERROR", "bill_date is yyyy-MM-dd")
+    if bill_type != "ALL" or "tar_type" in query:
+        return "400 Bad Request", _error("PARAM_ERROR", "only bill_type=ALL without tar_type is simulated")
+    if wanted > datetime.now(CST).date():
+        return "400 Bad Request", _error("NO_STATEMENT_EXIST", "no statement for that day")
+    tweaks = state.bill_tweaks.get((merchant.mch_id, day), BillTweaks())
+    if tweaks.raw is None and not tweaks.extra_rows and not state.bill_rows(merchant.mch_id, day):
+        return "400 Bad Request", _error("NO_STATEMENT_EXIST", "no transactions that day")
+    content = state.trade_bill(merchant.mch_id, day)
+    digest = hashlib.sha1(content).hexdigest()  # noqa: S324 - the platform's published bill hash
+    if tweaks.wrong_hash:
+        digest = hashlib.sha1(content + b"x").hexdigest()  # noqa: S324
+    token = secrets.token_urlsafe(24)
+    with state.lock:
+        state.downloads[token] = (time.time() + DOWNLOAD_TTL_S, merchant.mch_id, content)
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '')}"
+    url = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}"
+    return "200 OK", {"hash_type": "SHA1", "hash_value": digest,
+                      "download_url": f"{url}/v3/billdownload/file?token={token}"}
+
+
+def _download(state: PayState, merchant: SimMerchant, environ: dict[str, Any]) -> bytes | None:
+    token = (parse_qs(environ.get("QUERY_STRING", "")).get("token") or [""])[0]
+    with state.lock:
+        found = state.downloads.get(token)
+    if found is None or found[0] < time.time() or found[1] != merchant.mch_id:
+        return None
+    return found[2]
+

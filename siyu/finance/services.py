@@ -406,3 +406,70 @@ def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
                            store_id=order.store_id, staff_id=order.staff_id)
         ledger.post_refund(fact, key=f"refund:{refund.out_refund_no}", amount_fen=refund.amount_fen, at=moment)
     return Applied(NotifyOutcome.APPLIED)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The refund query fallback: a refund whose notify never came is asked about and completed
+
+
+def sync_refund(*, refund_id: int) -> Applied:
+    """Ask the platform about one refund (outside any transaction), then apply its answer as a notify would."""
+    refund = Refund.objects.select_related("payment__merchant").get(pk=refund_id)
+    if refund.status == RefundStatus.SUCCEEDED:
+        return Applied(NotifyOutcome.DUPLICATE)
+    result = pay_client(refund.payment.merchant).refund_query(refund.out_refund_no)
+    if result.out_refund_no != refund.out_refund_no:
+        return Applied(NotifyOutcome.IGNORED, "refund_query_mismatch", "the answer names another refund")
+    return apply_refund_result(refund, {"refund_status": result.status, "refund_id": result.refund_id,
+                                        "success_time": result.success_time,
+                                        "amount": {"refund": result.refund_fen}})
+
+
+def sync_stale_refunds(*, older_than_s: int = 600, limit: int = 100, now: datetime | None = None) -> int:
+    """Query the platform for refunds still processing longer than a notify should take (periodic)."""
+    since = (now or timezone.now()) - timedelta(seconds=older_than_s)
+    ids = list(Refund.objects.filter(status=RefundStatus.PROCESSING, created_at__lt=since)
+               .order_by("created_at").values_list("pk", flat=True)[:limit])
+    done = 0
+    for refund_id in ids:
+        try:
+            if sync_refund(refund_id=refund_id).outcome == NotifyOutcome.APPLIED:
+                done += 1
+        except PayError:
+            continue
+    return done
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Close on expiry: an unpaid order's open payment is closed at the platform before the order is cancelled
+
+
+_PAID_CODES = ("ORDER_PAID", "ORDERPAID", "TRADE_STATE_ERROR")
+_GONE_CODES = ("ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED", "ORDERCLOSED")
+
+
+def _close_payment(payment: Payment) -> bool:
+    """True when the platform will take no money for this payment any more (closed, or it never had it)."""
+    try:
+        pay_client(payment.merchant).close(payment.out_trade_no)
+    except PayError as exc:
+        if exc.platform_code in _PAID_CODES:
+            try:
+                sync_payment(payment_id=payment.pk)  # the shopper paid at the last moment: apply it, never cancel
+            except PayError:
+                pass
+            return False
+        if exc.platform_code not in _GONE_CODES:
+            return False  # unreachable or refused for another reason: try again on the next run
+    Payment.objects.filter(pk=payment.pk, status__in=[PaymentStatus.CREATED, PaymentStatus.PREPAID]).update(
+        status=PaymentStatus.CLOSED)
+    return True
+
+
+def close_expiring_payments(order_ids: list[int]) -> set[int]:
+    """The orders (of those given) that may be cancelled: no open payment, or every open one closed. Called by the
+    expiry job outside any transaction (siyu.orders.payment_closers)."""
+    open_payments = list(Payment.objects.select_related("merchant").filter(
+        order_id__in=order_ids, status__in=[PaymentStatus.CREATED, PaymentStatus.PREPAID]))
+    blocked = {p.order_id for p in open_payments if not _close_payment(p)}
+    return set(order_ids) - blocked

@@ -151,3 +151,37 @@ def test_an_offline_payment_needs_hq_and_a_reason_and_is_audited_and_posted(payi
     hq = Scope.hq(paying.shop.enterprise_id)
     assert queries.balance(hq, Account.OFFLINE_RECEIPTS, currency="CNY") == 4980 and paying.clearing() == 0
     assert AuditEntry.objects.filter(action="order.offline_payment", target_id=str(order.pk)).count() == 1
+
+
+def test_an_expiring_order_is_closed_at_the_platform_before_it_is_cancelled(paying: Paying) -> None:
+    from datetime import timedelta
+
+    unpaid, late = _order(paying), _order(paying)
+    unpaid_no = paying.pay_route(unpaid).json()["out_trade_no"]
+    late_no = paying.pay_route(late).json()["out_trade_no"]
+    # paid at the last moment; the notify is not here yet
+    current().wechatpay.pay(paying.merchant.mch_id, late_no, notify=False)
+    past = timezone.now() - timedelta(minutes=1)
+    Order.objects.filter(pk__in=[unpaid.pk, late.pk]).update(pay_deadline=past)
+    assert states.expire_unpaid_orders() == 1
+    unpaid.refresh_from_db()
+    late.refresh_from_db()
+    assert unpaid.status == "cancelled" and late.status == "paid"
+    closed = current().wechatpay.order(paying.merchant.mch_id, unpaid_no)
+    assert closed is not None and closed.state == "CLOSED"
+    assert Payment.objects.get(out_trade_no=unpaid_no).status == PaymentStatus.CLOSED
+    # the platform honours it
+    assert current().wechatpay.pay(paying.merchant.mch_id, unpaid_no, notify=False).state == "CLOSED"
+    assert paying.clearing() == late.amount_fen
+
+
+def test_an_order_whose_payment_cannot_be_closed_is_not_cancelled_yet(paying: Paying) -> None:
+    from datetime import timedelta
+
+    order = _order(paying)
+    paying.pay_route(order)
+    PayMerchant.objects.filter(pk=paying.row.pk).update(base_url="http://127.0.0.1:9")  # the platform is down
+    Order.objects.filter(pk=order.pk).update(pay_deadline=timezone.now() - timedelta(minutes=1))
+    assert states.expire_unpaid_orders() == 0
+    order.refresh_from_db()
+    assert order.status == "pending_payment" and Payment.objects.get().status == PaymentStatus.PREPAID

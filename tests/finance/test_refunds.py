@@ -96,3 +96,25 @@ def test_a_requested_but_unapproved_after_sale_is_not_paid_back(paying: Paying) 
     with pytest.raises(Conflict) as caught:
         services.start_refund(scope=paying.shop.hq, after_sale_id=sale.pk)
     assert caught.value.code == "invalid_transition" and not Refund.objects.exists()
+
+
+def test_a_refund_whose_notify_never_comes_is_queried_and_completed(paying: Paying) -> None:
+    order = _paid_order(paying)
+    sale_id = _approved(paying, order, None)
+    current().wechatpay.refund_notifies = False
+    try:
+        refund = services.start_refund(scope=paying.shop.hq, after_sale_id=sale_id)
+    finally:
+        current().wechatpay.refund_notifies = True
+    assert refund.status == RefundStatus.PROCESSING
+    assert services.sync_stale_refunds(older_than_s=600) == 0  # not overdue yet: not asked
+    assert services.sync_stale_refunds(older_than_s=0) == 1
+    refund.refresh_from_db()
+    order.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED and refund.refund_id.startswith("50")
+    assert order.status == "refunded" and queries.balance(Scope.hq(order.enterprise_id), "platform_clearing",
+                                                         currency="CNY") == 0
+    assert JournalEntry.objects.filter(kind="refund").count() == 1
+    assert services.sync_stale_refunds(older_than_s=0) == 0  # done: nothing left to ask
+    assert _refund_notify(paying, refund) == 204  # the late notify is a duplicate, posted once
+    assert JournalEntry.objects.filter(kind="refund").count() == 1

@@ -209,6 +209,11 @@ GET    /api/finance/entries/{journal_entry}                      ok    403   403
 POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403   403   401   404   401
 POST   /api/finance/payments/{payment}/sync                      502   403   403   403   401   404   401
 POST   /api/finance/after-sales/{after_sale_approved}/refund     409   403   403   403   401   404   401
+GET    /api/finance/reconciliation/runs                          ok    403   403   403   401   ok    401
+POST   /api/finance/reconciliation/runs                          502   403   403   403   401   404   401
+GET    /api/finance/reconciliation/runs/{recon_run}              ok    403   403   403   401   404   401
+GET    /api/finance/reconciliation/runs/{recon_run}/differences  ok    403   403   403   401   404   401
+POST   /api/finance/reconciliation/differences/{recon_diff}/resolve ok    403   403   403   401   404   401
 POST   /api/storefront/orders/{order_unpaid}/pay                 401   401   401   401   401   401   502
 GET    /api/content/folders                                      ok    ok    ok    ok    401   ok    401
 POST   /api/content/folders                                      ok    403   403   403   401   ok    401
@@ -271,6 +276,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/oa/accounts/{oa_account}/keywords": lambda w: {"keyword": "积分", "content": "查积分"},
     "PATCH /api/oa/keywords/{keyword}": lambda w: {"content": "欢迎入会"},
     "POST /api/finance/entries/{journal_entry}/reverse": lambda w: {"reason": "matrix"},
+    "POST /api/finance/reconciliation/runs": lambda w: {"merchant_id": w["pay_merchant"],
+                                                        "bill_date": w.words["yesterday"]},
+    "POST /api/finance/reconciliation/differences/{recon_diff}/resolve": lambda w: {"reason": "matrix"},
     "PUT /api/oa/accounts/{oa_account}/follow-reply": lambda w: {"content": "感谢关注"},
     "PUT /api/oa/accounts/{oa_account}/menu": lambda w: {"button": [
         {"type": "view", "name": "商城", "url": "https://example.com/m"}]},
@@ -529,6 +537,10 @@ GET    /finance/                                                 ok    403   403
 GET    /finance/statement/?account=fees                          ok    403   403   403   login ok    login
 POST   /finance/entries/{journal_entry}/reverse/                 ok    403   403   403   login 404   login
 POST   /finance/wechatpay/callback/{mch_id}/                     401   401   401   401   401   401   401
+GET    /finance/reconciliation/                                  ok    403   403   403   login ok    login
+POST   /finance/reconciliation/run/                              ok    403   403   403   login 404   login
+GET    /finance/reconciliation/{recon_run}/                      ok    403   403   403   login 404   login
+POST   /finance/reconciliation/differences/{recon_diff}/resolve/ ok    403   403   403   login 404   login
 GET    /content/                                                 ok    ok    ok    ok    login ok    login
 POST   /content/folders/                                         ok    403   403   403   login ok    login
 GET    /content/materials/new/                                   ok    403   403   403   login ok    login
@@ -565,6 +577,8 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
     "POST /finance/entries/{journal_entry}/reverse/": lambda w: {"reason": "matrix"},
+    "POST /finance/reconciliation/run/": lambda w: {"merchant": w["pay_merchant"], "bill_date": w.words["yesterday"]},
+    "POST /finance/reconciliation/differences/{recon_diff}/resolve/": lambda w: {"reason": "matrix"},
     "POST /content/folders/": lambda w: {"name": "新品素材"},
     "POST /content/ugc/{submission}/": lambda w: {"action": "approve"},
     "POST /content/sidebar/contact/{customer}/tags/": lambda w: {"tag": w["tag"]},

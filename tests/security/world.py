@@ -246,6 +246,25 @@ def _finance(world: World) -> None:
         amount_fen=1990, openid="o_matrix", status="prepaid").pk
 
 
+def _reconciliation(world: World) -> None:
+    """A reconciled day of the world's merchant with one open difference (the day is not yesterday, so running
+    yesterday from the matrix claims a day of its own)."""
+    from datetime import timedelta
+
+    from siyu.core.timeutil import local_day
+    from siyu.finance.models import PayMerchant, ReconciliationDifference, ReconciliationRun
+
+    merchant = PayMerchant.objects.get(mch_id=world.words["mch_id"])
+    run = ReconciliationRun.objects.create(enterprise=world.org.enterprise, merchant=merchant, status="done",
+                                           bill_date=local_day(timezone.now()) - timedelta(days=10), generation=1,
+                                           missing_ours_count=1)
+    diff = ReconciliationDifference.objects.create(enterprise=world.org.enterprise, run=run, generation=1,
+                                                   kind="missing_ours", subject="P", out_trade_no="MATRIXBILL01",
+                                                   bill_fen=990, bill_currency="CNY", bill_status="SUCCESS")
+    world.ids.update(pay_merchant=merchant.pk, recon_run=run.pk, recon_diff=diff.pk)
+    world.words["yesterday"] = (local_day(timezone.now()) - timedelta(days=1)).isoformat()
+
+
 def _content(world: World) -> None:
     """A text material, an image material (with its stored file) and a script that uses the image."""
     import io
@@ -311,6 +330,7 @@ def build_world(org: Org) -> World:
     _orders(world)
     _audiences(world)
     _finance(world)
+    _reconciliation(world)
     _content(world)
 
     for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),

@@ -29,6 +29,7 @@ ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file"}
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
                   "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
+                  "/finance/reconciliation/",
                   "/api/content/scripts", "/api/content/ugc")
 
 

@@ -293,6 +293,23 @@ def _finance(brand: Brand, order_id: int) -> None:
     brand.ids.update(entry_id=entry.pk)
 
 
+def _reconciliation(brand: Brand) -> None:
+    """A merchant account, a reconciled day and a difference whose product name carries the brand's marker."""
+    from siyu.finance.models import PayMerchant, ReconciliationDifference, ReconciliationRun
+
+    digits = str(int(hashlib.sha256(brand.mark.encode()).hexdigest(), 16) % 10**9).zfill(9)
+    merchant = PayMerchant.objects.create(enterprise=brand.enterprise, name=f"{brand.mark} 商户", mch_id="1" + digits,
+                                          app_id="wx" + digits, merchant_serial_no="S", platform_key_id="PUB_KEY_ID_1",
+                                          platform_public_key="-", base_url="http://127.0.0.1:9")
+    run = ReconciliationRun.objects.create(enterprise=brand.enterprise, merchant=merchant, status="done",
+                                           bill_date=timezone.now().date() - timedelta(days=5), generation=1,
+                                           missing_ours_count=1)
+    diff = ReconciliationDifference.objects.create(enterprise=brand.enterprise, run=run, generation=1,
+                                                   kind="missing_ours", subject="P", out_trade_no=f"{brand.mark}01",
+                                                   product=f"{brand.mark} 商品", bill_fen=990, bill_currency="CNY")
+    brand.ids.update(merchant_id=merchant.pk, run_id=run.pk, difference_id=diff.pk)
+
+
 def _content(brand: Brand) -> None:
     """An image material and a script named with the brand's marker."""
     import io
@@ -341,6 +358,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _official_account(brand, who[0])
     _audiences(brand, store)
     _finance(brand, brand.ids["order_id"])
+    _reconciliation(brand)
     _content(brand)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
