@@ -288,3 +288,14 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.out_refund_no} ({self.status})"
+
+
+# Commissions and store settlement live in their own module (siyu.finance.commission_models); imported here so the
+# app registry finds them.
+from siyu.finance.commission_models import (  # noqa: E402
+    CommissionRule,
+    SaleAccrual,
+    StoreSettlement,
+)
+
+__all__ = ["CommissionRule", "SaleAccrual", "StoreSettlement"]

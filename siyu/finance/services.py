@@ -33,7 +33,7 @@ from siyu.channels.wechatpay.notify import NotifyRejected, open_notify
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
-from siyu.finance import ledger
+from siyu.finance import commissions, ledger
 from siyu.finance.models import (
     NotifyOutcome,
     Payment,
@@ -193,6 +193,7 @@ def apply_transaction(payment: Payment, tx: Transaction) -> Applied:
             fact = ledger.Fact(enterprise_id=payment.enterprise_id, currency=payment.currency, order_id=order.pk,
                                store_id=order.store_id, staff_id=order.staff_id)
             ledger.post_payment(fact, key=f"payment:{payment.out_trade_no}", amount_fen=tx.total_fen, at=paid_at)
+            commissions.accrue_order(order_id=order.pk, at=paid_at)  # sales and commission, once per line
     except DomainError as exc:
         return _flag(payment, "order_not_payable", exc.message)
     return Applied(NotifyOutcome.APPLIED)
@@ -315,6 +316,7 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
                            store_id=paid.store_id, staff_id=paid.staff_id)
         ledger.post_payment(fact, key=f"offline:{paid.pk}:{stage}", amount_fen=amount, at=moment, offline=True,
                             actor=actor)
+        commissions.accrue_order(order_id=paid.pk, at=moment)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.offline_payment",
                      target_type="order", target_id=paid.pk, summary=f"{paid.order_no} {amount} fen: {text}"[:255],
                      changes={"reason": text, "payment_ref": ref, "stage": stage})
@@ -404,4 +406,5 @@ def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
         fact = ledger.Fact(enterprise_id=refund.enterprise_id, currency=refund.currency, order_id=order.pk,
                            store_id=order.store_id, staff_id=order.staff_id)
         ledger.post_refund(fact, key=f"refund:{refund.out_refund_no}", amount_fen=refund.amount_fen, at=moment)
+        commissions.reverse_for_refund(after_sale_id=refund.after_sale_id, refund_key=refund.out_refund_no, at=moment)
     return Applied(NotifyOutcome.APPLIED)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from siyu.finance import views
+from siyu.finance import commission_views, views
 
 app_name = "finance"
 urlpatterns = [
@@ -8,4 +8,14 @@ urlpatterns = [
     path("statement/", views.statement, name="statement"),
     path("entries/<int:entry_id>/reverse/", views.reverse_entry, name="reverse"),
     path("wechatpay/callback/<str:mch_id>/", views.wechatpay_notify, name="wechatpay_notify"),
+]
+
+# Commissions and settlement (siyu.finance.commission_views)
+urlpatterns += [
+    path("commissions/rules/", commission_views.rules, name="commission_rules"),
+    path("commissions/rules/<int:rule_id>/", commission_views.rule_edit, name="commission_rule_edit"),
+    path("commissions/rules/<int:rule_id>/delete/", commission_views.rule_delete, name="commission_rule_delete"),
+    path("commissions/statements/", commission_views.statements, name="commission_statements"),
+    path("commissions/statements/export/", commission_views.statements_export, name="commission_export"),
+    path("commissions/settle/", commission_views.settle, name="commission_settle"),
 ]
