@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -66,8 +67,8 @@ def _order(p: Paying, *, staff_id: int | None = None) -> Order:
     return checkout.place_order(enterprise_id=p.shop.enterprise_id, customer_id=p.shop.customer.pk, data=data)
 
 
-def _balance(p: Paying, account: str, **dims: int) -> int:
-    return queries.balance(_hq(p), account, currency="CNY", **dims)
+def _balance(p: Paying, account: str, *, store_id: int | None = None, staff_id: int | None = None) -> int:
+    return queries.balance(_hq(p), account, currency="CNY", store_id=store_id, staff_id=staff_id)
 
 
 def _refund(p: Paying, order: Order, lines: list[after_sale.RefundLineInput] | None) -> Refund:
@@ -104,7 +105,7 @@ def test_rules_are_hq_only_checked_field_by_field_and_audited(paying: Paying) ->
     for staff in (org.north_manager, org.n1_manager, org.n1_staff):
         with pytest.raises(PermissionDenied):
             commissions.create_rule(scope=scope_for_staff(staff), data=good)
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"rate_bp": 10_001}, "rate_bp"), ({"rate_bp": 0}, "rate_bp"), ({"basis": "share"}, "basis"),
         ({"target": "brand"}, "target"), ({"product_id": None}, "product_id"), ({"product_id": 10**12}, "product_id"),
         ({"valid_until": date(2025, 12, 31)}, "valid_until"), ({"name": " "}, "name"),
