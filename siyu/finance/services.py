@@ -335,13 +335,18 @@ def _refund_row(after_sale: Any) -> Refund:
         order_id=after_sale.order_id, status=PaymentStatus.PAID).order_by("-paid_at").first()
     if payment is None:
         raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
-    refunded = sum(Refund.objects.filter(payment=payment).exclude(after_sale_id=after_sale.pk)
-                   .exclude(status=RefundStatus.FAILED).values_list("amount_fen", flat=True))
-    if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
-        raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
-                       code="above_refundable")
     try:
         with transaction.atomic():
+            # The payment's row lock serialises "what can it still give back" between concurrent refunds of it.
+            Payment.objects.select_for_update().filter(pk=payment.pk).values_list("pk", flat=True).first()
+            existing = Refund.objects.select_related("payment__merchant").filter(after_sale_id=after_sale.pk).first()
+            if existing is not None:
+                return existing
+            refunded = sum(Refund.objects.filter(payment=payment).exclude(status=RefundStatus.FAILED)
+                           .values_list("amount_fen", flat=True))
+            if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
+                raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
+                               code="above_refundable")
             return Refund.objects.create(enterprise_id=after_sale.enterprise_id, payment=payment,
                                          after_sale_id=after_sale.pk, out_refund_no=f"R{after_sale.pk:010d}",
                                          amount_fen=after_sale.amount_fen, currency=after_sale.currency)
