@@ -8,10 +8,10 @@ relationship with an active staff member). The store is that staff member's stor
 
 Posting rules (keys are the business facts, so a notify delivered twice posts once):
 
-    sale:<line>                 SaleAccrual row (sales, commission, store, staff, rule)
-    store-sale:<line>           Dr customer_prepaid   Cr sales_revenue      the line's paid amount is earned
+    sale:<line>                 SaleAccrual row per line (sales, commission, store, staff, rule)
+    store-sale:order-<order>    Dr customer_prepaid   Cr sales_revenue      the lines' paid amount is earned
                                 Dr sales_revenue      Cr store_receivable   credited to the attributed store
-    commission:<line>           Dr commission_expense Cr staff_commission_payable
+    commission:order-<order>    Dr commission_expense Cr staff_commission_payable  (the lines' commissions)
     refund:<out_refund_no>:<line>            SaleAccrual row with negative sales and commission
     store-sale-refund:<out_refund_no>        the store-sale legs swapped, for the refunded amount
     commission-refund:<out_refund_no>        the commission legs swapped, pro rata (cumulative, so a line refunded
@@ -300,49 +300,50 @@ def commission_for(rule: CommissionRule | None, *, quantity: int, payable_fen: i
 
 def accrue_order(*, order_id: int, at: datetime) -> int:
     """Attribute a paid order's lines and post their sales and commissions (inside the payment's transaction).
-    Nothing for an order that is not (fully) paid yet (a presale after its deposit); once per line whatever
-    calls it again. Returns the number of lines accrued now."""
+    Nothing for an order that is not (fully) paid yet (a presale after its deposit); once per order whatever
+    calls it again. One accrual row per line; two entries per order (every line shares the order's store and
+    staff, so each entry has one leg per account pair however many lines). Returns the number of lines accrued."""
     order = Order.objects.filter(pk=order_id).first()
     if order is None or order.status != OrderStatus.PAID:
         return 0
-    if SaleAccrual.objects.filter(enterprise_id=order.enterprise_id, order_id=order.pk,
-                                  kind=AccrualKind.SALE).exists():
+    if SaleAccrual.objects.filter(order_id=order.pk, kind=AccrualKind.SALE).exists():
         return 0
     who = attribute(order)
     rules = rules_on(order.enterprise_id, order.currency, local_day(at))
-    made = 0
+    rows = []
+    for line in _line_facts(order.pk):
+        rule = pick_rule(rules, line)
+        commission = commission_for(rule, quantity=line.quantity, payable_fen=line.payable_fen)
+        if who.staff_id is None:
+            commission, rule = 0, None  # nobody to pay it to
+        rows.append(SaleAccrual(
+            enterprise_id=order.enterprise_id, key=f"sale:{line.line_id}", kind=AccrualKind.SALE, order_id=order.pk,
+            order_line_id=line.line_id, store_id=who.store_id, staff_id=who.staff_id, source=who.source,
+            rule=rule if commission else None, quantity=line.quantity, sales_fen=line.payable_fen,
+            commission_fen=commission, currency=order.currency, posted_at=at))
     with transaction.atomic():
-        for line in _line_facts(order.pk):
-            rule = pick_rule(rules, line)
-            commission = commission_for(rule, quantity=line.quantity, payable_fen=line.payable_fen)
-            _post_line(order, who, line, rule, commission, at)
-            made += 1
-    return made
+        entry_id = _post_sale_entries(order, who, sum(r.sales_fen for r in rows),
+                                      sum(r.commission_fen for r in rows), at)
+        for row in rows:
+            row.entry_id = entry_id
+        SaleAccrual.objects.bulk_create(rows)
+    return len(rows)
 
 
-def _post_line(order: Order, who: Attribution, line: _LineFacts, rule: CommissionRule | None, commission: int,
-               at: datetime) -> None:
-    sale_legs = [Leg(Account.CUSTOMER_PREPAID, Account.SALES_REVENUE, line.payable_fen, who.store_id, who.staff_id)]
+def _post_sale_entries(order: Order, who: Attribution, sales: int, commission: int, at: datetime) -> int | None:
+    legs = [Leg(Account.CUSTOMER_PREPAID, Account.SALES_REVENUE, sales, who.store_id, who.staff_id)]
     if who.store_id is not None:
-        sale_legs.append(Leg(Account.SALES_REVENUE, Account.STORE_RECEIVABLE, line.payable_fen, who.store_id,
-                             who.staff_id))
-    sale = ledger.post_entry(enterprise_id=order.enterprise_id, kind=EntryKind.SETTLEMENT,
-                             key=f"store-sale:{line.line_id}", currency=order.currency, legs=sale_legs,
-                             memo=f"{order.order_no} sale", order_id=order.pk, posted_at=at)
-    entry = sale
-    if commission and who.staff_id is not None:
+        legs.append(Leg(Account.SALES_REVENUE, Account.STORE_RECEIVABLE, sales, who.store_id, who.staff_id))
+    entry = ledger.post_entry(enterprise_id=order.enterprise_id, kind=EntryKind.SETTLEMENT,
+                              key=f"store-sale:order-{order.pk}", currency=order.currency, legs=legs,
+                              memo=f"{order.order_no} sale", order_id=order.pk, posted_at=at)
+    if commission:
         entry = ledger.post_entry(
-            enterprise_id=order.enterprise_id, kind=EntryKind.COMMISSION, key=f"commission:{line.line_id}",
+            enterprise_id=order.enterprise_id, kind=EntryKind.COMMISSION, key=f"commission:order-{order.pk}",
             currency=order.currency, order_id=order.pk, posted_at=at, memo=f"{order.order_no} commission",
             legs=[Leg(Account.COMMISSION_EXPENSE, Account.STAFF_COMMISSION_PAYABLE, commission, who.store_id,
                       who.staff_id)])
-    else:
-        commission = 0  # nobody to pay it to
-    SaleAccrual.objects.create(
-        enterprise_id=order.enterprise_id, key=f"sale:{line.line_id}", kind=AccrualKind.SALE, order_id=order.pk,
-        order_line_id=line.line_id, store_id=who.store_id, staff_id=who.staff_id, source=who.source,
-        rule=rule if commission else None, quantity=line.quantity, sales_fen=line.payable_fen,
-        commission_fen=commission, currency=order.currency, entry_id=entry.pk if entry else None, posted_at=at)
+    return entry.pk if entry is not None else None
 
 
 def reverse_for_refund(*, after_sale_id: int, refund_key: str, at: datetime) -> int:
