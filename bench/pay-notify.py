@@ -62,8 +62,9 @@ def _world(n: int) -> tuple[Any, Any, list[Any]]:
         name="纸品 10%", target="category", basis="percent", rate_bp=1000, category_id=leaf.pk,
         valid_from=date(2020, 1, 1)))
     sim_merchant, private_key = sim.demo_merchant(mch_id="1900009999", app_id="wxbenchpay000001")
-    merchant = PayMerchant(enterprise=enterprise, name="bench", mch_id=sim_merchant.mch_id, app_id=sim_merchant.app_id,
-                           merchant_serial_no=sim_merchant.merchant_serial, platform_key_id=sim_merchant.platform_key_id,
+    merchant = PayMerchant(enterprise=enterprise, name="bench", mch_id=sim_merchant.mch_id,
+                           app_id=sim_merchant.app_id, merchant_serial_no=sim_merchant.merchant_serial,
+                           platform_key_id=sim_merchant.platform_key_id,
                            platform_public_key=sim.public_pem(sim_merchant.platform_key),
                            base_url="http://127.0.0.1:9/pay")
     merchant.private_key, merchant.apiv3_key = private_key, sim_merchant.apiv3_key

@@ -14,6 +14,7 @@ from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.core.money import CURRENCY_PATTERN
+from siyu.core.timeutil import local_day, now
 from siyu.finance import commission_export, commission_queries, commissions
 from siyu.org.schemas import ErrorOut
 
@@ -66,7 +67,8 @@ class RuleQuery(Schema):
 
 class MonthQuery(Schema):
     model_config = ConfigDict(extra="forbid")
-    month: str = Field(pattern=MONTH, description="YYYY-MM (Shanghai)")
+    month: str = Field(default="", pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$",
+                       description="YYYY-MM (Shanghai); the current month when left out")
 
 
 class LinesQuery(MonthQuery):
@@ -140,6 +142,8 @@ class SettlementOut(Schema):
 
 
 def _month(raw: str) -> date:
+    if not raw:
+        return commission_queries.first_of_month(local_day(now()))
     return commission_queries.parse_month(raw)
 
 
@@ -156,36 +160,39 @@ def rule_create(request: HttpRequest, payload: RuleIn) -> Any:
                                                actor=actor_of(request)))
 
 
-@router.get("/commission-rules/{rule_id}", response={200: RuleOut, **ERRORS}, tags=TAGS, summary="One rule")
-def rule_get(request: HttpRequest, rule_id: int) -> Any:
-    return commission_queries.get_rule(scope_of(request), rule_id)
+@router.get("/commission-rules/{commission_rule_id}", response={200: RuleOut, **ERRORS}, tags=TAGS,
+            summary="One rule")
+def rule_get(request: HttpRequest, commission_rule_id: int) -> Any:
+    return commission_queries.get_rule(scope_of(request), commission_rule_id)
 
 
-@router.put("/commission-rules/{rule_id}", response={200: RuleOut, **WRITE_ERRORS}, tags=TAGS,
+@router.put("/commission-rules/{commission_rule_id}", response={200: RuleOut, **WRITE_ERRORS},
+            tags=TAGS,
             summary="Change a rule (orders paid from now on; accrued commission stays as posted)")
-def rule_update(request: HttpRequest, rule_id: int, payload: RuleIn) -> Any:
-    return commissions.update_rule(scope=scope_of(request), rule_id=rule_id, data=payload.as_input(),
-                                   actor=actor_of(request))
+def rule_update(request: HttpRequest, commission_rule_id: int, payload: RuleIn) -> Any:
+    return commissions.update_rule(scope=scope_of(request), rule_id=commission_rule_id,
+                                   data=payload.as_input(), actor=actor_of(request))
 
 
-@router.delete("/commission-rules/{rule_id}", response={200: RuleOut, **WRITE_ERRORS}, tags=TAGS,
+@router.delete("/commission-rules/{commission_rule_id}", response={200: RuleOut, **WRITE_ERRORS},
+               tags=TAGS,
                summary="Retire a rule (kept for the commissions that name it)")
-def rule_delete(request: HttpRequest, rule_id: int) -> Any:
-    return commissions.delete_rule(scope=scope_of(request), rule_id=rule_id, actor=actor_of(request))
+def rule_delete(request: HttpRequest, commission_rule_id: int) -> Any:
+    return commissions.delete_rule(scope=scope_of(request), rule_id=commission_rule_id, actor=actor_of(request))
 
 
 @router.get("/statements/stores", response={200: StatementOut, **ERRORS}, tags=TAGS,
             summary="Each visible store's month: sales, refunds, commission, receivable, settlement (managers, HQ)")
 def store_statements(request: HttpRequest, q: Query[MonthQuery]) -> Any:
     rows = commission_queries.store_statements(scope_of(request), _month(q.month))
-    return {"month": q.month, "rows": rows}
+    return {"month": q.month or f"{_month(''):%Y-%m}", "rows": rows}
 
 
 @router.get("/statements/staff", response={200: StatementOut, **ERRORS}, tags=TAGS,
             summary="Each visible staff member's month (store staff: their own)")
 def staff_statements(request: HttpRequest, q: Query[MonthQuery]) -> Any:
     rows = commission_queries.staff_statements(scope_of(request), _month(q.month))
-    return {"month": q.month, "rows": rows}
+    return {"month": q.month or f"{_month(''):%Y-%m}", "rows": rows}
 
 
 @router.get("/statements/lines", response={200: AccrualPage, **ERRORS}, tags=TAGS,

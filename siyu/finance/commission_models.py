@@ -115,6 +115,7 @@ class SaleAccrual(models.Model):
             models.Index(fields=["enterprise", "staff_id", "posted_at"]),
             models.Index(fields=["enterprise", "store_id", "posted_at"]),
             models.Index(fields=["order_line_id"]),
+            models.Index(fields=["order_id", "kind"]),
         ]
         ordering = ["id"]
 

@@ -31,7 +31,7 @@ from siyu.finance.commission_models import (
     SaleAccrual,
     StoreSettlement,
 )
-from siyu.finance.models import Account, JournalEntry, LedgerTransfer
+from siyu.finance.models import Account, LedgerTransfer
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
@@ -203,10 +203,12 @@ def receivable_moves(enterprise_id: int, month: date, *, store_ids: list[int] | 
     """Per (store, currency): credits minus debits to store receivable posted in the month, leaving out the
     settlements themselves (they pay it out)."""
     start, end = month_bounds(month)
-    settlements = JournalEntry.objects.filter(enterprise_id=enterprise_id, idempotency_key__startswith="settlement:")
+    # A settlement is the only posting between store receivable and the bank.
+    paid_out = (Q(debit_account=Account.STORE_RECEIVABLE, credit_account=Account.BANK)
+                | Q(debit_account=Account.BANK, credit_account=Account.STORE_RECEIVABLE))
     qs = (LedgerTransfer.objects.filter(enterprise_id=enterprise_id, posted_at__gte=start, posted_at__lt=end)
           .filter(Q(debit_account=Account.STORE_RECEIVABLE) | Q(credit_account=Account.STORE_RECEIVABLE))
-          .exclude(entry_id__in=settlements.values("pk")))
+          .exclude(paid_out))
     if store_ids is not None:
         qs = qs.filter(store_id__in=store_ids)
     grouped = qs.values("store_id", "currency").annotate(

@@ -86,9 +86,9 @@ def rules(request: HttpRequest) -> HttpResponse:
 
 
 @console_view
-def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
+def rule_edit(request: HttpRequest, commission_rule_id: int) -> HttpResponse:
     scope = scope_of(request)
-    rule = commission_queries.get_rule(scope, rule_id)
+    rule = commission_queries.get_rule(scope, commission_rule_id)
     context: dict[str, object] = {**_rules_context(scope), "rule": rule}
     if request.method == "POST":
         try:
@@ -106,8 +106,8 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
 
 @console_view
 @require_POST
-def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
-    rule = commissions.delete_rule(scope=scope_of(request), rule_id=rule_id, actor=request.user)
+def rule_delete(request: HttpRequest, commission_rule_id: int) -> HttpResponse:
+    rule = commissions.delete_rule(scope=scope_of(request), rule_id=commission_rule_id, actor=request.user)
     messages.success(request, _("Rule %(name)s deleted.") % {"name": rule.name})
     return redirect("finance:commission_rules")
 

@@ -358,7 +358,8 @@ def reverse_for_refund(*, after_sale_id: int, refund_key: str, at: datetime) -> 
     if not sales:
         return 0  # paid before commissions were accrued (or never through finance): nothing to give back
     first = next(iter(sales.values()))
-    if SaleAccrual.objects.filter(enterprise_id=first.enterprise_id, key__startswith=f"refund:{refund_key}:").exists():
+    keys = [f"refund:{refund_key}:{line_id}" for line_id, _q, _a in lines]
+    if SaleAccrual.objects.filter(enterprise_id=first.enterprise_id, key__in=keys).exists():
         return 0
     done: dict[int, Mapping[str, Any]] = {row["order_line_id"]: row for row in SaleAccrual.objects.filter(
         kind=AccrualKind.REFUND, order_line_id__in=list(sales)).values("order_line_id").annotate(

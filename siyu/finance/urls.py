@@ -13,8 +13,9 @@ urlpatterns = [
 # Commissions and settlement (siyu.finance.commission_views)
 urlpatterns += [
     path("commissions/rules/", commission_views.rules, name="commission_rules"),
-    path("commissions/rules/<int:rule_id>/", commission_views.rule_edit, name="commission_rule_edit"),
-    path("commissions/rules/<int:rule_id>/delete/", commission_views.rule_delete, name="commission_rule_delete"),
+    path("commissions/rules/<int:commission_rule_id>/", commission_views.rule_edit, name="commission_rule_edit"),
+    path("commissions/rules/<int:commission_rule_id>/delete/", commission_views.rule_delete,
+         name="commission_rule_delete"),
     path("commissions/statements/", commission_views.statements, name="commission_statements"),
     path("commissions/statements/export/", commission_views.statements_export, name="commission_export"),
     path("commissions/settle/", commission_views.settle, name="commission_settle"),
