@@ -39,6 +39,7 @@ def _world(n: int) -> tuple[Any, Any, list[Any]]:
     from django.utils import timezone
 
     from simulator import wechatpay as sim
+    from simulator.state import current
     from siyu.catalog import services as catalog
     from siyu.core.money import Money
     from siyu.customers.models import Customer
@@ -61,7 +62,7 @@ def _world(n: int) -> tuple[Any, Any, list[Any]]:
     commissions.create_rule(scope=hq, data=commissions.RuleInput(
         name="纸品 10%", target="category", basis="percent", rate_bp=1000, category_id=leaf.pk,
         valid_from=date(2020, 1, 1)))
-    sim_merchant, private_key = sim.demo_merchant(mch_id="1900009999", app_id="wxbenchpay000001")
+    sim_merchant, private_key = current().wechatpay.demo_merchant(mch_id="1900009999", app_id="wxbenchpay000001")
     merchant = PayMerchant(enterprise=enterprise, name="bench", mch_id=sim_merchant.mch_id,
                            app_id=sim_merchant.app_id, merchant_serial_no=sim_merchant.merchant_serial,
                            platform_key_id=sim_merchant.platform_key_id,
@@ -89,7 +90,7 @@ def _world(n: int) -> tuple[Any, Any, list[Any]]:
 
 
 def _notifies(sim_merchant: Any, payments: list[Any], *, prefix: str = "T") -> list[tuple[dict[str, str], bytes]]:
-    from simulator import wechatpay as sim
+    from simulator.state import current
 
     out = []
     for p in payments:
@@ -99,7 +100,7 @@ def _notifies(sim_merchant: Any, payments: list[Any], *, prefix: str = "T") -> l
                     "success_time": "2026-12-05T10:00:00+08:00", "payer": {"openid": "o_bench"},
                     "amount": {"total": p.amount_fen, "payer_total": p.amount_fen, "currency": "CNY",
                                "payer_currency": "CNY"}}
-        out.append(sim.build_notify(sim_merchant.mch_id, "TRANSACTION.SUCCESS", resource))
+        out.append(current().wechatpay.build_notify(sim_merchant.mch_id, "TRANSACTION.SUCCESS", resource))
     return out
 
 

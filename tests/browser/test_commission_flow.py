@@ -12,7 +12,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from siyu.finance import services
-from siyu.orders.services import checkout
+from siyu.orders.services.placement import Attribution
+from siyu.storefront.services import checkout
 from tests.conftest import Org
 from tests.orders.helpers import build_shop, line
 
@@ -46,7 +47,7 @@ def test_a_rule_added_on_a_phone_shows_on_the_staff_members_statement(browser: A
     assert width <= 380, f"the rules page overflows a phone screen ({width}px)"
 
     data = shop.checkout(line(shop.tissue, 2), line(shop.pan, 1),
-                         attribution=checkout.Attribution(staff_id=org.n1_staff.pk))
+                         attribution=Attribution(staff_id=org.n1_staff.pk))
     order = checkout.place_order(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, data=data)
     services.record_offline_payment(scope=shop.hq, order_id=order.pk, reason="现金", now=timezone.now())
 

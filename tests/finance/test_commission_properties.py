@@ -26,8 +26,10 @@ from siyu.channels.wechatpay.client import Transaction
 from siyu.finance import commissions, queries, services
 from siyu.finance.models import Account, LedgerTransfer, Payment, PayMerchant, Refund
 from siyu.orders.models import Order
-from siyu.orders.services import after_sale, checkout
+from siyu.orders.services import after_sale
+from siyu.orders.services.placement import Attribution
 from siyu.org.scope import Scope
+from siyu.storefront.services import checkout
 from tests.conftest import Org
 from tests.orders.helpers import Shop, build_shop, line
 
@@ -102,7 +104,7 @@ def _pay(w: _World, m: _Model, tissues: int, pans: int, who: int, at: datetime) 
     lines = [line(w.shop.tissue, tissues)] + ([line(w.shop.pan, pans)] if pans else [])
     staff = w.staff[who]
     order = checkout.place_order(enterprise_id=w.shop.enterprise_id, customer_id=w.shop.customer.pk,
-                                 data=w.shop.checkout(*lines, attribution=checkout.Attribution(staff_id=staff)))
+                                 data=w.shop.checkout(*lines, attribution=Attribution(staff_id=staff)))
     payment = Payment.objects.create(enterprise=w.org.enterprise, merchant=w.merchant, order_id=order.pk,
                                      out_trade_no=f"{order.order_no}F", amount_fen=order.amount_fen,
                                      openid="o_prop", status="prepaid")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from simulator import wechatpay as sim
+from simulator.state import current
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.models import AuditEntry
 from siyu.core.timeutil import local_day
@@ -23,8 +24,10 @@ from siyu.finance import commission_queries, commissions, queries, services
 from siyu.finance.commission_models import SaleAccrual, StoreSettlement
 from siyu.finance.models import Account, JournalEntry, Refund
 from siyu.orders.models import Order
-from siyu.orders.services import after_sale, checkout
+from siyu.orders.services import after_sale
+from siyu.orders.services.placement import Attribution
 from siyu.org.scope import Scope, scope_for_staff
+from siyu.storefront.services import checkout
 from tests.finance.conftest import Paying
 from tests.orders.helpers import line
 
@@ -52,7 +55,7 @@ def _rules(p: Paying) -> None:
 
 def _pay(p: Paying, order: Order, *, twice: bool = False) -> Order:
     out_trade_no = p.pay_route(order).json()["out_trade_no"]
-    platform = sim.pay(p.merchant.mch_id, out_trade_no, notify=False)
+    platform = current().wechatpay.pay(p.merchant.mch_id, out_trade_no, notify=False)
     assert p.notify(sim.transaction_json(platform)).status_code == 204
     if twice:  # the platform delivers again (a new nonce, so not the replay cache: the payment is already paid)
         assert p.notify(sim.transaction_json(platform)).status_code == 204
@@ -63,7 +66,7 @@ def _pay(p: Paying, order: Order, *, twice: bool = False) -> Order:
 
 def _order(p: Paying, *, staff_id: int | None = None) -> Order:
     data = p.shop.checkout(line(p.shop.tissue, 2), line(p.shop.pan, 1),
-                           attribution=checkout.Attribution(staff_id=staff_id))
+                           attribution=Attribution(staff_id=staff_id))
     return checkout.place_order(enterprise_id=p.shop.enterprise_id, customer_id=p.shop.customer.pk, data=data)
 
 
@@ -76,7 +79,7 @@ def _refund(p: Paying, order: Order, lines: list[after_sale.RefundLineInput] | N
                                      order_id=order.pk, kind="refund_only", reason="不要了", lines=lines)
     after_sale.approve_refund(scope=p.shop.hq, after_sale_id=sale.pk)
     refund = services.start_refund(scope=p.shop.hq, after_sale_id=sale.pk)
-    platform = sim.order(p.merchant.mch_id, refund.payment.out_trade_no)
+    platform = current().wechatpay.order(p.merchant.mch_id, refund.payment.out_trade_no)
     assert platform is not None
     sent = next(r for r in platform.refunds if r["out_refund_no"] == refund.out_refund_no)
     resource = {"mchid": p.merchant.mch_id, "out_trade_no": platform.out_trade_no,
@@ -86,7 +89,8 @@ def _refund(p: Paying, order: Order, lines: list[after_sale.RefundLineInput] | N
                 "amount": {"total": platform.total, "refund": sent["amount"]["refund"],
                            "payer_total": platform.total, "payer_refund": sent["amount"]["refund"]}}
     for _ in range(2):  # the refund notify delivered twice gives back once
-        h, b = sim.build_notify(p.merchant.mch_id, "REFUND.SUCCESS", resource, original_type="refund")
+        h, b = current().wechatpay.build_notify(p.merchant.mch_id, "REFUND.SUCCESS", resource,
+                                                original_type="refund")
         assert p.client.post(p.notify_url, b, content_type="application/json", headers=h).status_code == 204
     refund.refresh_from_db()
     assert refund.status == "succeeded"

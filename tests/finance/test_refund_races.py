@@ -16,11 +16,14 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from simulator import wechatpay as sim
+from simulator.state import current
 from siyu.core.errors import DomainError
 from siyu.finance import commissions, queries, services
 from siyu.finance.models import Account, JournalEntry, Payment, Refund
 from siyu.orders.models import Order
-from siyu.orders.services import after_sale, checkout
+from siyu.orders.services import after_sale
+from siyu.orders.services.placement import Attribution
+from siyu.storefront.services import checkout
 from tests.finance.conftest import Paying
 from tests.orders.helpers import line
 
@@ -67,17 +70,18 @@ def _paid(p: Paying) -> Order:
         name="纸品 7%", target="category", basis="percent", rate_bp=700,
         category_id=p.shop.tissue.product.category_id, valid_from=date(2020, 1, 1)))
     data = p.shop.checkout(line(p.shop.tissue, UNITS),
-                           attribution=checkout.Attribution(staff_id=p.shop.org.n1_staff.pk))
+                           attribution=Attribution(staff_id=p.shop.org.n1_staff.pk))
     order = checkout.place_order(enterprise_id=p.shop.enterprise_id, customer_id=p.shop.customer.pk, data=data)
     out_trade_no = p.pay_route(order).json()["out_trade_no"]
-    assert p.notify(sim.transaction_json(sim.pay(p.merchant.mch_id, out_trade_no, notify=False))).status_code == 204
+    platform = current().wechatpay.pay(p.merchant.mch_id, out_trade_no, notify=False)
+    assert p.notify(sim.transaction_json(platform)).status_code == 204
     order.refresh_from_db()
     assert order.paid_fen == UNITS * TISSUE  # ¥99.50: free shipping from ¥99
     return order
 
 
 def _notify(p: Paying, refund: Refund) -> int:
-    platform = sim.order(p.merchant.mch_id, refund.payment.out_trade_no)
+    platform = current().wechatpay.order(p.merchant.mch_id, refund.payment.out_trade_no)
     assert platform is not None
     sent = next(r for r in platform.refunds if r["out_refund_no"] == refund.out_refund_no)
     resource = {"mchid": p.merchant.mch_id, "out_trade_no": platform.out_trade_no,
@@ -86,7 +90,7 @@ def _notify(p: Paying, refund: Refund) -> int:
                 "success_time": timezone.now().isoformat(),
                 "amount": {"total": platform.total, "refund": sent["amount"]["refund"],
                            "payer_total": platform.total, "payer_refund": sent["amount"]["refund"]}}
-    h, b = sim.build_notify(p.merchant.mch_id, "REFUND.SUCCESS", resource, original_type="refund")
+    h, b = current().wechatpay.build_notify(p.merchant.mch_id, "REFUND.SUCCESS", resource, original_type="refund")
     return int(p.client.post(p.notify_url, b, content_type="application/json", headers=h).status_code)
 
 
