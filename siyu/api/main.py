@@ -100,6 +100,7 @@ def _mount() -> None:
     api.add_router("/", orders_router, tags=["orders"])
     api.add_router("/audiences", "siyu.audiences.api.router", tags=["audiences"])
     api.add_router("/finance", "siyu.finance.api.router", tags=["finance"])
+    api.add_router("/finance", "siyu.finance.commission_api.router", tags=["finance"])
     api.add_router("/", "siyu.finance.api.storefront_router", tags=["finance"])
     api.add_router("/finance/reconciliation", "siyu.finance.reconciliation.api.router", tags=["finance"])
     api.add_router("/content", "siyu.content.api.router", tags=["content"])

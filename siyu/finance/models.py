@@ -418,3 +418,14 @@ class ReconciliationDifference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.out_trade_no} {self.out_refund_no}"
+
+
+# Commissions and store settlement live in their own module (siyu.finance.commission_models); imported here so the
+# app registry finds them.
+from siyu.finance.commission_models import (  # noqa: E402
+    CommissionRule,
+    SaleAccrual,
+    StoreSettlement,
+)
+
+__all__ = ["CommissionRule", "SaleAccrual", "StoreSettlement"]

@@ -33,7 +33,7 @@ from siyu.channels.wechatpay.notify import NotifyRejected, open_notify
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
-from siyu.finance import ledger
+from siyu.finance import commissions, ledger
 from siyu.finance.models import (
     NotifyOutcome,
     Payment,
@@ -194,6 +194,7 @@ def apply_transaction(payment: Payment, tx: Transaction) -> Applied:
             fact = ledger.Fact(enterprise_id=payment.enterprise_id, currency=payment.currency, order_id=order.pk,
                                store_id=order.store_id, staff_id=order.staff_id)
             ledger.post_payment(fact, key=f"payment:{payment.out_trade_no}", amount_fen=tx.total_fen, at=paid_at)
+            commissions.accrue_order(order_id=order.pk, at=paid_at)  # sales and commission, once per line
     except DomainError as exc:
         return _flag(payment, "order_not_payable", exc.message)
     return Applied(NotifyOutcome.APPLIED)
@@ -316,6 +317,7 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
                            store_id=paid.store_id, staff_id=paid.staff_id)
         ledger.post_payment(fact, key=f"offline:{paid.pk}:{stage}", amount_fen=amount, at=moment, offline=True,
                             actor=actor)
+        commissions.accrue_order(order_id=paid.pk, at=moment)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.offline_payment",
                      target_type="order", target_id=paid.pk, summary=f"{paid.order_no} {amount} fen: {text}"[:255],
                      changes={"reason": text, "payment_ref": ref, "stage": stage})
@@ -334,13 +336,18 @@ def _refund_row(after_sale: Any) -> Refund:
         order_id=after_sale.order_id, status=PaymentStatus.PAID).order_by("-paid_at").first()
     if payment is None:
         raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
-    refunded = sum(Refund.objects.filter(payment=payment).exclude(after_sale_id=after_sale.pk)
-                   .exclude(status=RefundStatus.FAILED).values_list("amount_fen", flat=True))
-    if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
-        raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
-                       code="above_refundable")
     try:
         with transaction.atomic():
+            # The payment's row lock serialises "what can it still give back" between concurrent refunds of it.
+            Payment.objects.select_for_update().filter(pk=payment.pk).values_list("pk", flat=True).first()
+            existing = Refund.objects.select_related("payment__merchant").filter(after_sale_id=after_sale.pk).first()
+            if existing is not None:
+                return existing
+            refunded = sum(Refund.objects.filter(payment=payment).exclude(status=RefundStatus.FAILED)
+                           .values_list("amount_fen", flat=True))
+            if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
+                raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
+                               code="above_refundable")
             return Refund.objects.create(enterprise_id=after_sale.enterprise_id, payment=payment,
                                          after_sale_id=after_sale.pk, out_refund_no=f"R{after_sale.pk:010d}",
                                          amount_fen=after_sale.amount_fen, currency=after_sale.currency)
@@ -405,6 +412,7 @@ def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
         fact = ledger.Fact(enterprise_id=refund.enterprise_id, currency=refund.currency, order_id=order.pk,
                            store_id=order.store_id, staff_id=order.staff_id)
         ledger.post_refund(fact, key=f"refund:{refund.out_refund_no}", amount_fen=refund.amount_fen, at=moment)
+        commissions.reverse_for_refund(after_sale_id=refund.after_sale_id, refund_key=refund.out_refund_no, at=moment)
     return Applied(NotifyOutcome.APPLIED)
 
 

@@ -218,8 +218,12 @@ def _audiences(world: World) -> None:
 
 
 def _finance(world: World) -> None:
-    """One posted payment, to read and to reverse."""
-    from siyu.finance import ledger
+    """One posted payment, to read and to reverse; one commission rule."""
+    from siyu.finance import commissions, ledger
+
+    world.ids["commission_rule_id"] = commissions.create_rule(scope=world.hq, data=commissions.RuleInput(
+        name="利润款 3%", target="role", basis="percent", rate_bp=300, product_role="profit",
+        valid_from=timezone.localdate())).pk
 
     fact = ledger.Fact(enterprise_id=world.org.enterprise.pk, currency="CNY", order_id=world["order_paid"],
                        store_id=world.org.store_n1.pk)

@@ -30,7 +30,8 @@ OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
                   "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
                   "/finance/reconciliation/",
-                  "/api/content/scripts", "/api/content/ugc")
+                  "/api/content/scripts", "/api/content/ugc", "/api/finance/commission-rules",
+                  "/finance/commissions/rules/")
 
 
 def _key(path: str, name: str, ids: dict[str, int]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -291,6 +291,12 @@ def _finance(brand: Brand, order_id: int) -> None:
                               legs=[ledger.Leg("platform_clearing", "customer_prepaid", 990)])
     assert entry is not None
     brand.ids.update(entry_id=entry.pk)
+    from siyu.finance import commissions
+
+    rule = commissions.create_rule(scope=Scope.hq(brand.enterprise.pk), data=commissions.RuleInput(
+        name=f"{brand.mark} rule", target="role", basis="percent", rate_bp=300, product_role="profit",
+        valid_from=date(2026, 1, 1)))
+    brand.ids.update(commission_rule_id=rule.pk)
 
 
 def _reconciliation(brand: Brand) -> None:
