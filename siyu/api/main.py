@@ -102,6 +102,7 @@ def _mount() -> None:
     api.add_router("/", "siyu.finance.api.storefront_router", tags=["finance"])
     api.add_router("/content", "siyu.content.api.router", tags=["content"])
     api.add_router("/storefront", "siyu.content.api.storefront_router", tags=["storefront"])
+    api.add_router("/setup", "siyu.setup.api.router", tags=["setup"])
 
 
 _mount()
