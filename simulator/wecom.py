@@ -1796,17 +1796,25 @@ def _control_restrict(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
     return {"refused": dict(corp.refused)}
 
 
-def verify_url(p: WecomPlatform, corp_id: str, url: str) -> dict[str, Any]:
+Getter = Callable[[str, dict[str, str]], tuple[int, str]]
+
+
+def http_get(url: str, params: dict[str, str]) -> tuple[int, str]:
+    response = httpx.get(url, params=params, timeout=httpx.Timeout(5.0, connect=2.0))
+    return response.status_code, response.text
+
+
+def verify_url(p: WecomPlatform, corp_id: str, url: str, get: Getter = http_get) -> dict[str, Any]:
     """What WeCom does when an admin saves the callback URL: a GET with an encrypted echostr, passed only when the
-    answer is the decrypted echostr."""
+    answer is the decrypted echostr. `get` is the transport (a test passes Django's test client)."""
     corp = p.corp(corp_id)
     plain = str(secrets.randbelow(10**18))
     timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
     echostr = corp.crypto.encrypt(plain)
     params = {"msg_signature": corp.crypto.sign(timestamp, nonce, echostr), "timestamp": timestamp, "nonce": nonce,
               "echostr": echostr}
-    response = httpx.get(url, params=params, timeout=httpx.Timeout(5.0, connect=2.0))
-    return {"status": response.status_code, "verified": response.status_code == 200 and response.text == plain}
+    status, text = get(url, params)
+    return {"status": status, "verified": status == 200 and text == plain}
 
 
 def _control_verify_url(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:

@@ -32,12 +32,21 @@ def any_enterprise() -> bool:
     return Enterprise.objects.exists()
 
 
-def clean_code(name: str, code: str) -> str:
-    """The enterprise code (a slug): as given, or from the name; a name with no Latin letters gives `brand`."""
-    code = code.strip().lower() or slugify(name)[:64].strip("-") or "brand"
+def clean_code(code: str) -> str:
+    """The enterprise code (a slug) as given; checked, not changed."""
+    code = code.strip()
     if not CODE.match(code):
         raise ValidationFailed("the code is 3-64 lowercase letters, digits or dashes", field="enterprise_code")
     return code
+
+
+def _derived_code(name: str) -> str:
+    """A free code from the name: its slug, or `brand` for a name with too few Latin letters (某某品牌), with -2, -3...
+    when taken."""
+    base = slugify(name)[:56].strip("-")
+    base = base if CODE.match(base) else "brand"
+    taken = set(Enterprise.objects.filter(code__startswith=base).values_list("code", flat=True))
+    return next(c for c in (base, *(f"{base}-{n}" for n in range(2, 10_000))) if c not in taken)
 
 
 def check_admin(*, name: str, username: str, password: str, admin_name: str) -> None:
@@ -63,7 +72,7 @@ def create_enterprise_with_admin(
     decides whether another enterprise may exist; this only refuses a username or code already taken."""
     admin_name = admin_name.strip() or admin_username
     check_admin(name=name, username=admin_username, password=admin_password, admin_name=admin_name)
-    code = clean_code(name, code)
+    code = clean_code(code) if code.strip() else _derived_code(name)
     user_model = get_user_model()
     if user_model.objects.filter(username__iexact=admin_username).exists():
         raise Conflict("this username is taken", field="admin_username", code="username_taken")
