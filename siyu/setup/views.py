@@ -67,7 +67,7 @@ def wizard(request: HttpRequest) -> HttpResponse:
                     login(request, user)
                 messages.success(request, _("Siyu is set up. Connect your channel accounts next."))
                 return redirect("setup:accounts")
-    return render(request, "setup/wizard.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "setup/wizard.html", {"form": form}, status=422 if form.errors else 200)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def _account_form(request: HttpRequest, *, kind: str, row: Any = None) -> HttpRe
             return redirect(f"{_accounts_url()}#account-{account.pk}")
     context = {"form": form, "kind": kind, "kind_title": KIND_TITLES[kind], "row": row,
                "callback_url": queries.public_url(row.callback_path, _base(request)) if row is not None else ""}
-    return render(request, "setup/account_form.html", context, status=400 if form.errors else 200)
+    return render(request, "setup/account_form.html", context, status=422 if form.errors else 200)
 
 
 def _accounts_url() -> str:
@@ -139,10 +139,10 @@ def _accounts_url() -> str:
 
 
 @console_view
-def account_new(request: HttpRequest, kind: str) -> HttpResponse:
-    if kind not in KIND_TITLES:
+def account_new(request: HttpRequest, account_kind: str) -> HttpResponse:
+    if account_kind not in KIND_TITLES:
         raise Http404
-    return _account_form(request, kind=kind)
+    return _account_form(request, kind=account_kind)
 
 
 @console_view
@@ -204,7 +204,7 @@ def _merchant_form(request: HttpRequest, row: Any = None) -> HttpResponse:
             return redirect(f"{_accounts_url()}#merchant-{merchant.pk}")
     context = {"form": form, "row": row,
                "notify_url": queries.public_url(row.notify_path, _base(request)) if row is not None else ""}
-    return render(request, "setup/merchant_form.html", context, status=400 if form.errors else 200)
+    return render(request, "setup/merchant_form.html", context, status=422 if form.errors else 200)
 
 
 @console_view

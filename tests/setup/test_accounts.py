@@ -281,7 +281,7 @@ def test_console_form_saves_keeps_blank_secrets_and_shows_field_errors(hq_consol
     bad = hq_console.post("/setup/accounts/new/wecom/", {
         "name": "企微", "app_id": "wwconsole00000001", "agent_id": "1000002", "secret": CORP_SECRET,
         "token": TOKEN, "encoding_aes_key": "nope", "is_active": "on"})
-    assert bad.status_code == 400 and "encoding_aes_key" in bad.context["form"].errors
+    assert bad.status_code == 422 and "encoding_aes_key" in bad.context["form"].errors
     assert ChannelAccount.objects.count() == 0
     saved = hq_console.post("/setup/accounts/new/wecom/", {
         "name": "企微", "app_id": "wwconsole00000001", "agent_id": "1000002", "secret": CORP_SECRET,

@@ -140,18 +140,18 @@ def test_a_second_wizard_that_was_opened_before_the_first_finished_is_refused() 
 
 def test_the_wizard_shows_field_errors_and_writes_nothing() -> None:
     response = _wizard(Client(), admin_password2="something else")
-    assert response.status_code == 400 and "admin_password2" in response.context["form"].errors
+    assert response.status_code == 422 and "admin_password2" in response.context["form"].errors
     response = _wizard(Client(), admin_password="short", admin_password2="short")
-    assert response.status_code == 400 and "admin_password" in response.context["form"].errors
+    assert response.status_code == 422 and "admin_password" in response.context["form"].errors
     response = _wizard(Client(), enterprise_code="UPPER case")
-    assert response.status_code == 400 and "enterprise_code" in response.context["form"].errors
+    assert response.status_code == 422 and "enterprise_code" in response.context["form"].errors
     assert Enterprise.objects.count() == 0 and User.objects.count() == 0
 
 
 def test_with_a_setup_token_the_wizard_asks_for_it(settings: Any) -> None:
     settings.SIYU_SETUP_TOKEN = "s3t-up-t0ken"  # noqa: S105
     response = _wizard(Client(), setup_token="guess")
-    assert response.status_code == 400 and "setup_token" in response.context["form"].errors
+    assert response.status_code == 422 and "setup_token" in response.context["form"].errors
     assert Enterprise.objects.count() == 0
     assert _wizard(Client(), setup_token="s3t-up-t0ken").status_code == 302
     assert Enterprise.objects.count() == 1

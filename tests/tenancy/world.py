@@ -264,7 +264,7 @@ def _official_account(brand: Brand, buyer: Customer) -> None:
     InboundCallback.objects.create(account=account, kind=AccountKind.OFFICIAL_ACCOUNT, body=f"<xml>{mark}</xml>",
                                    plaintext=f"<xml>{mark}</xml>", event="subscribe", dedupe_key=f"{mark}-oacb",
                                    status="processed")
-    brand.ids.update({"oa:account_id": account.pk, "reply_id": reply.pk, "scene_pk": scene.pk,
+    brand.ids.update({"account_id": account.pk, "oa:account_id": account.pk, "reply_id": reply.pk, "scene_pk": scene.pk,
                       "oa:run_id": sync.pk})
 
 
@@ -290,6 +290,20 @@ def _finance(brand: Brand, order_id: int) -> None:
                               legs=[ledger.Leg("platform_clearing", "customer_prepaid", 990)])
     assert entry is not None
     brand.ids.update(entry_id=entry.pk)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from siyu.finance.models import PayMerchant
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    merchant = PayMerchant(enterprise=brand.enterprise, name=f"{brand.mark} Pay", mch_id=str(1_900_000_000 +
+                           brand.enterprise.pk), app_id=f"wx{brand.mark}mp", merchant_serial_no="ABCDEF01",
+                           platform_key_id="PUB_KEY_ID_01", base_url="http://127.0.0.1:9/pay",
+                           platform_public_key=key.public_key().public_bytes(
+                               serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    merchant.apiv3_key = "k" * 32
+    merchant.save()
+    brand.ids.update(merchant_id=merchant.pk)
 
 
 def _content(brand: Brand) -> None:
