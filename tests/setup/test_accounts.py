@@ -305,3 +305,14 @@ def test_console_account_pages_are_hq_only(org: Org, hq: Api) -> None:
     for path in ("/setup/accounts/", "/setup/accounts/new/wecom/", f"/setup/accounts/{account['id']}/"):
         assert client.get(path).status_code == 403, path
     assert client.post(f"/setup/accounts/{account['id']}/check/").status_code == 403
+
+
+def test_the_pages_speak_chinese_by_default_and_english_on_request(hq_console: Client, hq: Api) -> None:
+    hq.post("/accounts", oa_body(account_type="subscription"))
+    chinese = hq_console.get("/setup/accounts/").content.decode()
+    assert "渠道账号" in chinese and "检查连接" in chinese and "订阅号" in chinese
+    hq_console.cookies["django_language"] = "en"
+    english = hq_console.get("/setup/accounts/")
+    assert "Check connection" in english.content.decode()
+    wizard = Client().get("/setup/")  # closed here (an enterprise exists), in Chinese
+    assert "私域已完成初始化" in wizard.content.decode()
