@@ -1,5 +1,7 @@
-"""A simulated WeChat Pay (API v3, direct merchant) over its wire protocol: mount `app` in the channel simulator
-(`SimulatorServer(mounts={"/pay": app})`) and point a PayMerchant's base URL at `.../pay`.
+"""A simulated WeChat Pay (API v3, direct merchant) over its wire protocol: the channel simulator mounts it under
+/pay (`SimulatorServer(port=0)`, or `make_app(state)` for a state of your own); point a PayMerchant's base URL at
+`.../pay`. What it remembers (merchants, orders, the notifies it sent) is a `PayState`, owned by the simulator's state
+object (simulator.state).
 
 Its crypto is its own, written on `cryptography` directly (the product's rests on the wechatpayv3 SDK; an
 import-linter contract keeps the simulator away from it), so each side checks the other. It verifies every request's
@@ -10,7 +12,7 @@ and encrypts notify resources with the merchant's APIv3 key (AEAD_AES_256_GCM).
   `POST /v3/pay/transactions/out-trade-no/{no}/close`, `POST /v3/refund/domestic/refunds`: the platform's API.
 - `POST /sim/pay {"mchid", "out_trade_no", "repeat": 1, "delay_s": 0, "notify": true}` plays the shopper paying:
   the order becomes SUCCESS and its notify is sent `repeat` times after `delay_s` seconds (or not at all).
-- `build_notify(...)` makes a signed, encrypted notify in-process, for tests that send it themselves.
+- `PayState.build_notify(...)` makes a signed, encrypted notify in-process, for tests that send it themselves.
 """
 
 from __future__ import annotations
@@ -101,19 +103,78 @@ class SimOrder:
     refunds: list[dict[str, Any]] = field(default_factory=list)
 
 
-_LOCK = threading.Lock()
-_MERCHANTS: dict[str, SimMerchant] = {}
-_ORDERS: dict[tuple[str, str], SimOrder] = {}
-SENT: list[tuple[str, int]] = []  # (notify url, status answered), for tests
+class PayState:
+    """The platform's memory: merchants, orders (with their refunds) and the notifies sent. One lock guards it: the
+    server is threaded and notifies go out from background threads."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.merchants: dict[str, SimMerchant] = {}
+        self.orders: dict[tuple[str, str], SimOrder] = {}
+        self.sent: list[tuple[str, int]] = []  # (notify url, status answered), for tests
 
-def register_merchant(merchant: SimMerchant) -> None:
-    with _LOCK:
-        _MERCHANTS[merchant.mch_id] = merchant
+    def register_merchant(self, merchant: SimMerchant) -> None:
+        with self.lock:
+            self.merchants[merchant.mch_id] = merchant
 
+    def order(self, mch_id: str, out_trade_no: str) -> SimOrder | None:
+        return self.orders.get((mch_id, out_trade_no))
 
-def order(mch_id: str, out_trade_no: str) -> SimOrder | None:
-    return _ORDERS.get((mch_id, out_trade_no))
+    def demo_merchant(self, mch_id: str = "1900000109",
+                      app_id: str = "wx5iyudemomp00001") -> tuple[SimMerchant, str]:
+        """A fresh merchant with new keys, registered; returns it and the merchant private key PEM (Siyu's side)."""
+        merchant_key, platform_key = new_rsa_key(), new_rsa_key()
+        merchant = SimMerchant(mch_id=mch_id, app_id=app_id, apiv3_key=secrets.token_hex(16),
+                               merchant_serial=secrets.token_hex(20).upper(),
+                               merchant_public_pem=public_pem(merchant_key), platform_key=platform_key,
+                               platform_key_id="PUB_KEY_ID_" + str(secrets.randbelow(10**20)))
+        self.register_merchant(merchant)
+        return merchant, private_pem(merchant_key)
+
+    def build_notify(self, mch_id: str, event_type: str, resource: dict[str, Any], *, timestamp: int | None = None,
+                     original_type: str = "transaction") -> tuple[dict[str, str], bytes]:
+        """A notify as the platform sends it: (headers, body)."""
+        merchant = self.merchants[mch_id]
+        sealed = encrypt_resource(merchant.apiv3_key, json.dumps(resource, ensure_ascii=False), original_type)
+        envelope = {"id": secrets.token_hex(18), "create_time": _now_iso(), "event_type": event_type,
+                    "resource_type": "encrypt-resource", "summary": "支付成功",
+                    "resource": {**sealed, "original_type": original_type}}
+        body = json.dumps(envelope, ensure_ascii=False).encode()
+        headers = {**signed_headers(merchant, body, timestamp=timestamp), "Content-Type": "application/json"}
+        return headers, body
+
+    def deliver(self, url: str, headers: dict[str, str], body: bytes) -> int:
+        request = Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - the URL the merchant gave
+        try:
+            with urlopen(request, timeout=5) as response:  # noqa: S310
+                status = int(response.status)
+        except OSError as exc:
+            status = int(getattr(exc, "code", 0) or 0)
+        with self.lock:
+            self.sent.append((url, status))
+        return status
+
+    def send_later(self, o: SimOrder, event_type: str, resource: dict[str, Any], *, delay_s: float, repeat: int,
+                   original_type: str = "transaction") -> None:
+        def run() -> None:
+            if delay_s:
+                time.sleep(delay_s)
+            for _ in range(repeat):
+                headers, body = self.build_notify(o.mch_id, event_type, resource, original_type=original_type)
+                self.deliver(o.notify_url, headers, body)
+
+        threading.Thread(target=run, name="sim-pay-notify", daemon=True).start()
+
+    def pay(self, mch_id: str, out_trade_no: str, *, notify: bool = True, repeat: int = 1,
+            delay_s: float = 0.0) -> SimOrder:
+        """The shopper pays: the order becomes SUCCESS and its notify goes out (in the background)."""
+        with self.lock:
+            o = self.orders[(mch_id, out_trade_no)]
+            if o.state == "NOTPAY":
+                o.state, o.transaction_id, o.success_time = "SUCCESS", "42" + secrets.token_hex(13), _now_iso()
+        if notify:
+            self.send_later(o, "TRANSACTION.SUCCESS", transaction_json(o), delay_s=delay_s, repeat=repeat)
+        return o
 
 
 def _now_iso() -> str:
@@ -143,42 +204,6 @@ def signed_headers(merchant: SimMerchant, body: bytes, *, timestamp: int | None 
             "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048"}
 
 
-def build_notify(mch_id: str, event_type: str, resource: dict[str, Any], *, timestamp: int | None = None,
-                 original_type: str = "transaction") -> tuple[dict[str, str], bytes]:
-    """A notify as the platform sends it: (headers, body)."""
-    merchant = _MERCHANTS[mch_id]
-    sealed = encrypt_resource(merchant.apiv3_key, json.dumps(resource, ensure_ascii=False), original_type)
-    envelope = {"id": secrets.token_hex(18), "create_time": _now_iso(), "event_type": event_type,
-                "resource_type": "encrypt-resource", "summary": "支付成功",
-                "resource": {**sealed, "original_type": original_type}}
-    body = json.dumps(envelope, ensure_ascii=False).encode()
-    headers = {**signed_headers(merchant, body, timestamp=timestamp), "Content-Type": "application/json"}
-    return headers, body
-
-
-def deliver(url: str, headers: dict[str, str], body: bytes) -> int:
-    request = Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - the URL the merchant gave
-    try:
-        with urlopen(request, timeout=5) as response:  # noqa: S310
-            status = int(response.status)
-    except OSError as exc:
-        status = int(getattr(exc, "code", 0) or 0)
-    SENT.append((url, status))
-    return status
-
-
-def _send_later(o: SimOrder, event_type: str, resource: dict[str, Any], *, delay_s: float, repeat: int,
-                original_type: str = "transaction") -> None:
-    def run() -> None:
-        if delay_s:
-            time.sleep(delay_s)
-        for _ in range(repeat):
-            headers, body = build_notify(o.mch_id, event_type, resource, original_type=original_type)
-            deliver(o.notify_url, headers, body)
-
-    threading.Thread(target=run, name="sim-pay-notify", daemon=True).start()
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # WSGI
 
@@ -200,12 +225,14 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
-def _authenticate(environ: dict[str, Any], body: bytes) -> tuple[SimMerchant | None, Answer | None]:
+def _authenticate(
+    state: PayState, environ: dict[str, Any], body: bytes
+) -> tuple[SimMerchant | None, Answer | None]:
     header = environ.get("HTTP_AUTHORIZATION", "")
     if not header.startswith("WECHATPAY2-SHA256-RSA2048 "):
         return None, ("401 Unauthorized", _error("SIGN_ERROR", "missing or unknown authorization scheme"))
     fields = dict(_AUTH.findall(header))
-    merchant = _MERCHANTS.get(fields.get("mchid", ""))
+    merchant = state.merchants.get(fields.get("mchid", ""))
     if merchant is None:
         return None, ("400 Bad Request", _error("MCH_NOT_EXISTS", "unknown mchid"))
     if fields.get("serial_no") != merchant.merchant_serial:
@@ -220,7 +247,7 @@ def _authenticate(environ: dict[str, Any], body: bytes) -> tuple[SimMerchant | N
     return merchant, None
 
 
-def _prepay(merchant: SimMerchant, data: dict[str, Any]) -> Answer:
+def _prepay(state: PayState, merchant: SimMerchant, data: dict[str, Any]) -> Answer:
     no = str(data.get("out_trade_no", ""))
     amount = data.get("amount") or {}
     total = amount.get("total")
@@ -230,8 +257,8 @@ def _prepay(merchant: SimMerchant, data: dict[str, Any]) -> Answer:
             or amount.get("currency", "CNY") != "CNY" or not (data.get("payer") or {}).get("openid") \
             or not data.get("notify_url") or not data.get("description"):
         return "400 Bad Request", _error("PARAM_ERROR", "invalid parameters")
-    with _LOCK:
-        existing = _ORDERS.get((merchant.mch_id, no))
+    with state.lock:
+        existing = state.orders.get((merchant.mch_id, no))
         if existing is not None:
             if existing.state != "NOTPAY":
                 return "403 Forbidden", _error("OUT_TRADE_NO_USED", "out_trade_no already used")
@@ -242,20 +269,20 @@ def _prepay(merchant: SimMerchant, data: dict[str, Any]) -> Answer:
                      description=str(data["description"]), total=total, currency="CNY",
                      openid=str(data["payer"]["openid"]), notify_url=str(data["notify_url"]),
                      prepay_id="wx" + secrets.token_hex(15))
-        _ORDERS[(merchant.mch_id, no)] = o
+        state.orders[(merchant.mch_id, no)] = o
     return "200 OK", {"prepay_id": o.prepay_id}
 
 
-def _query(merchant: SimMerchant, no: str) -> Answer:
-    o = _ORDERS.get((merchant.mch_id, no))
+def _query(state: PayState, merchant: SimMerchant, no: str) -> Answer:
+    o = state.orders.get((merchant.mch_id, no))
     if o is None:
         return "404 Not Found", _error("ORDER_NOT_EXIST", "order does not exist")
     return "200 OK", transaction_json(o)
 
 
-def _close(merchant: SimMerchant, no: str) -> Answer:
-    with _LOCK:
-        o = _ORDERS.get((merchant.mch_id, no))
+def _close(state: PayState, merchant: SimMerchant, no: str) -> Answer:
+    with state.lock:
+        o = state.orders.get((merchant.mch_id, no))
         if o is None:
             return "404 Not Found", _error("ORDER_NOT_EXIST", "order does not exist")
         if o.state in ("SUCCESS", "REFUND"):
@@ -264,8 +291,8 @@ def _close(merchant: SimMerchant, no: str) -> Answer:
     return "204 No Content", None
 
 
-def _refund(merchant: SimMerchant, data: dict[str, Any]) -> Answer:
-    o = _ORDERS.get((merchant.mch_id, str(data.get("out_trade_no", ""))))
+def _refund(state: PayState, merchant: SimMerchant, data: dict[str, Any]) -> Answer:
+    o = state.orders.get((merchant.mch_id, str(data.get("out_trade_no", ""))))
     amount = data.get("amount") or {}
     refund, no = amount.get("refund"), str(data.get("out_refund_no", ""))
     if o is None:
@@ -274,7 +301,7 @@ def _refund(merchant: SimMerchant, data: dict[str, Any]) -> Answer:
         return "403 Forbidden", _error("TRADE_ERROR", "order not paid")
     if not isinstance(refund, int) or refund <= 0 or amount.get("total") != o.total or not no:
         return "400 Bad Request", _error("PARAM_ERROR", "invalid refund amount")
-    with _LOCK:
+    with state.lock:
         for r in o.refunds:
             if r["out_refund_no"] == no:
                 return "200 OK", r
@@ -292,19 +319,8 @@ def _refund(merchant: SimMerchant, data: dict[str, Any]) -> Answer:
             "success_time": _now_iso(), "user_received_account": "支付用户零钱",
             "amount": {"total": o.total, "refund": refund, "payer_total": o.total, "payer_refund": refund}}
     r_order = SimOrder(**{**o.__dict__, "notify_url": notify_url, "refunds": []})
-    _send_later(r_order, "REFUND.SUCCESS", done, delay_s=0.05, repeat=1, original_type="refund")
+    state.send_later(r_order, "REFUND.SUCCESS", done, delay_s=0.05, repeat=1, original_type="refund")
     return "200 OK", r
-
-
-def pay(mch_id: str, out_trade_no: str, *, notify: bool = True, repeat: int = 1, delay_s: float = 0.0) -> SimOrder:
-    """The shopper pays: the order becomes SUCCESS and its notify goes out (in the background)."""
-    with _LOCK:
-        o = _ORDERS[(mch_id, out_trade_no)]
-        if o.state == "NOTPAY":
-            o.state, o.transaction_id, o.success_time = "SUCCESS", "42" + secrets.token_hex(13), _now_iso()
-    if notify:
-        _send_later(o, "TRANSACTION.SUCCESS", transaction_json(o), delay_s=delay_s, repeat=repeat)
-    return o
 
 
 def _read(environ: dict[str, Any]) -> bytes:
@@ -323,42 +339,36 @@ def _json(body: bytes) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _route(environ: dict[str, Any], merchant: SimMerchant, body: bytes) -> Answer:
+def _route(state: PayState, environ: dict[str, Any], merchant: SimMerchant, body: bytes) -> Answer:
     path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
     found = re.fullmatch(r"/v3/pay/transactions/out-trade-no/([^/]+)(/close)?", path)
     if path == "/v3/pay/transactions/jsapi" and method == "POST":
-        return _prepay(merchant, _json(body))
+        return _prepay(state, merchant, _json(body))
     if found and method == "GET" and not found.group(2):
-        return _query(merchant, found.group(1))
+        return _query(state, merchant, found.group(1))
     if found and method == "POST" and found.group(2):
-        return _close(merchant, found.group(1))
+        return _close(state, merchant, found.group(1))
     if path == "/v3/refund/domestic/refunds" and method == "POST":
-        return _refund(merchant, _json(body))
+        return _refund(state, merchant, _json(body))
     return "404 Not Found", _error("NOT_FOUND", "no such API")
 
 
-def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    body = _read(environ)
-    if environ.get("PATH_INFO") == "/sim/pay" and environ.get("REQUEST_METHOD") == "POST":
-        data = _json(body)
-        if (str(data.get("mchid", "")), str(data.get("out_trade_no", ""))) not in _ORDERS:
-            return _respond(start_response, None, "404 Not Found", _error("ORDER_NOT_EXIST", "no such order"))
-        o = pay(str(data["mchid"]), str(data["out_trade_no"]), notify=bool(data.get("notify", True)),
-                repeat=max(0, min(int(data.get("repeat", 1)), 5)), delay_s=float(data.get("delay_s", 0)))
-        return _respond(start_response, None, "200 OK", transaction_json(o))
-    merchant, refused = _authenticate(environ, body)
-    if refused is not None:
-        return _respond(start_response, merchant, *refused)
-    assert merchant is not None
-    return _respond(start_response, merchant, *_route(environ, merchant, body))
+def make_app(state: PayState) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    """The platform's WSGI app over `state`."""
 
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        body = _read(environ)
+        if environ.get("PATH_INFO") == "/sim/pay" and environ.get("REQUEST_METHOD") == "POST":
+            data = _json(body)
+            if (str(data.get("mchid", "")), str(data.get("out_trade_no", ""))) not in state.orders:
+                return _respond(start_response, None, "404 Not Found", _error("ORDER_NOT_EXIST", "no such order"))
+            o = state.pay(str(data["mchid"]), str(data["out_trade_no"]), notify=bool(data.get("notify", True)),
+                          repeat=max(0, min(int(data.get("repeat", 1)), 5)), delay_s=float(data.get("delay_s", 0)))
+            return _respond(start_response, None, "200 OK", transaction_json(o))
+        merchant, refused = _authenticate(state, environ, body)
+        if refused is not None:
+            return _respond(start_response, merchant, *refused)
+        assert merchant is not None
+        return _respond(start_response, merchant, *_route(state, environ, merchant, body))
 
-def demo_merchant(mch_id: str = "1900000109", app_id: str = "wx5iyudemomp00001") -> tuple[SimMerchant, str]:
-    """A fresh merchant with new keys, registered; returns it and the merchant private key PEM (Siyu's side)."""
-    merchant_key, platform_key = new_rsa_key(), new_rsa_key()
-    merchant = SimMerchant(mch_id=mch_id, app_id=app_id, apiv3_key=secrets.token_hex(16),
-                           merchant_serial=secrets.token_hex(20).upper(), merchant_public_pem=public_pem(merchant_key),
-                           platform_key=platform_key, platform_key_id="PUB_KEY_ID_" + str(secrets.randbelow(10**20)))
-    register_merchant(merchant)
-    return merchant, private_pem(merchant_key)
-
+    return app

@@ -49,6 +49,7 @@ from siyu.orders.models import OrderKind, OrderStatus
 from siyu.orders.services import after_sale as after_sales
 from siyu.orders.services import states
 from siyu.org.scope import Scope
+from siyu.storefront import queries as storefront_queries
 
 
 def credentials(merchant: PayMerchant) -> Credentials:
@@ -120,7 +121,7 @@ def start_payment(*, enterprise_id: int, customer_id: int, order_id: int, openid
     """The mini-program's requestPayment parameters for the order's next payment (full, deposit or balance)."""
     if not openid:
         raise Conflict("this session has no WeChat openid to charge", field="openid", code="no_openid")
-    order = order_queries.my_order(enterprise_id=enterprise_id, customer_id=customer_id, order_id=order_id)
+    order = storefront_queries.my_order(enterprise_id=enterprise_id, customer_id=customer_id, order_id=order_id)
     merchant = _merchant_for(enterprise_id)
     payment = _payment_row(order, merchant, openid)  # committed before the platform hears of it
     client = pay_client(merchant)

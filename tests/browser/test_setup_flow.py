@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from simulator import oa as oa_sim
 from simulator import wecom as wecom_sim
 from simulator.server import SimulatorServer
+from simulator.state import Simulator, install
 from siyu.org.models import Enterprise
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,12 +27,10 @@ OA_SECRET = "browser-setup-oa-secret-000000001"  # noqa: S105
 
 
 @pytest.fixture
-def platforms() -> Iterator[tuple[SimulatorServer, wecom_sim.WecomPlatform]]:
-    platform = wecom_sim.WecomPlatform(seed=5)
-    oa_sim.reset()
-    with SimulatorServer(port=0, mounts={"/wecom": wecom_sim.make_app(platform), "/oa": oa_sim.app}) as server:
-        yield server, platform
-    oa_sim.reset()
+def platforms() -> Iterator[tuple[SimulatorServer, Simulator]]:
+    state = install(Simulator(wecom_platform=wecom_sim.WecomPlatform(seed=5)))
+    with SimulatorServer(port=0, mounts=state.mounts()) as server:
+        yield server, state
 
 
 def _connect(page: Page, base: str, kind: str, fields: dict[str, str], selects: dict[str, str]) -> tuple[str, str]:
@@ -56,9 +55,10 @@ def _callback_url(page: Page, account_row: str) -> str:
 
 
 def test_empty_database_to_green_channel_checks(
-    browser: Any, live_server: Any, platforms: tuple[SimulatorServer, wecom_sim.WecomPlatform]
+    browser: Any, live_server: Any, platforms: tuple[SimulatorServer, Simulator]
 ) -> None:
-    server, platform = platforms
+    server, state = platforms
+    platform = state.wecom
     assert Enterprise.objects.count() == 0
     call_command("setup", "--no-input", "--enterprise-name", "某某品牌", "--admin-username", "boss",
                  "--admin-password", PASSWORD)
@@ -102,7 +102,7 @@ def test_empty_database_to_green_channel_checks(
     page.wait_for_url(f"{base}/setup/accounts/#account-*")
     oa_row = "#official-accounts .acct"
     sim_account = oa_sim.SimAccount(app_id=OA_APP_ID, secret=OA_SECRET, token=token, encoding_aes_key=aes_key)
-    oa_sim.STATE.register(sim_account)
+    state.oa.register(sim_account)
     assert oa_sim.verify_url(sim_account, _callback_url(page, oa_row))["verified"] is True
     page.click(f"{oa_row} form button[type=submit]")
     expect(page.locator(f"{oa_row} ul.probes")).to_have_attribute("data-ok", "true")

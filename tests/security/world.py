@@ -27,13 +27,14 @@ from siyu.core.money import Money
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.orders.models import AfterSale, Order, PlatformImport, Presale, StorefrontSession
-from siyu.orders.services import after_sale, cart, checkout, presale, states
+from siyu.orders.services import after_sale, presale, states
 from siyu.orders.services.imports import create_platform_import
 from siyu.org.models import ApiToken, Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
+from siyu.storefront.services import cart, checkout
 from tests.catalog.helpers import leaf, product, sku
 from tests.conftest import Org
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory

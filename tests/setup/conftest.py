@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from simulator import miniprogram as mp_sim
 from simulator import oa as oa_sim
 from simulator import wechatpay as pay_sim
 from simulator.server import SimulatorServer
-from simulator.wecom import WecomPlatform, make_app
+from simulator.state import Simulator, install
+from simulator.wecom import WecomPlatform
 from siyu.channels.wechatpay.client import Credentials
 from siyu.org.models import Role
 from tests.channels.wechatpay.conftest import new_credentials
@@ -40,6 +40,7 @@ def _fast_hasher(settings: Any) -> None:
 @dataclass
 class Sim:
     server: SimulatorServer
+    state: Simulator
     wecom: WecomPlatform
     pay_merchant: pay_sim.SimMerchant
     pay: Credentials
@@ -53,14 +54,12 @@ def sim() -> Iterator[Sim]:
     platform = WecomPlatform(seed=3)
     platform.add_corp(corp_id=CORP_ID, secret=CORP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY, agent_id="1000002")
     platform.add_member(CORP_ID, "zhangsan", "张三")
-    oa_sim.reset()
-    oa_sim.STATE.register(oa_sim.SimAccount(app_id=OA_APP_ID, secret=OA_SECRET, token=TOKEN, encoding_aes_key=AES_KEY))
-    mp_sim.register_app(MP_APP_ID, MP_SECRET)
-    mounts = {"/wecom": make_app(platform), "/oa": oa_sim.app, "/mp": mp_sim.app, "/pay": pay_sim.app}
-    with SimulatorServer(port=0, mounts=mounts) as server:
+    state = install(Simulator(wecom_platform=platform))
+    state.oa.register(oa_sim.SimAccount(app_id=OA_APP_ID, secret=OA_SECRET, token=TOKEN, encoding_aes_key=AES_KEY))
+    state.miniprogram.register_app(MP_APP_ID, MP_SECRET)
+    with SimulatorServer(port=0, mounts=state.mounts()) as server:
         merchant, credentials = new_credentials(server.base_url + "/pay")
-        yield Sim(server=server, wecom=platform, pay_merchant=merchant, pay=credentials)
-    oa_sim.reset()
+        yield Sim(server=server, state=state, wecom=platform, pay_merchant=merchant, pay=credentials)
 
 
 class Api:

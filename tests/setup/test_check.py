@@ -81,7 +81,7 @@ def test_a_callback_verified_with_the_wrong_key_shows_as_refused(hq: Api, sim: S
 
 def test_an_official_account_checks_green_after_the_platform_verified_it(hq: Api, sim: Sim) -> None:
     account = hq.post("/accounts", oa_body(sim)).json()
-    sim_account = oa_sim.STATE.app(OA_APP_ID).account
+    sim_account = sim.state.oa.app(OA_APP_ID).account
     assert oa_sim.verify_url(sim_account, account["callback_url"], get=_django_get(Client()))["verified"] is True
     check = hq.post(f"/accounts/{account['id']}/check")
     assert _probes(check) == {"token": (True, ""), "templates": (True, ""), "callback": (True, "")}

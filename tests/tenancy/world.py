@@ -46,13 +46,14 @@ from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.customers.services import EventInput, IdentityInput
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
 from siyu.orders.services import after_sale as orders_after_sale
-from siyu.orders.services import cart, checkout, imports, states
+from siyu.orders.services import imports, states
 from siyu.orders.services import presale as orders_presale
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
+from siyu.storefront.services import cart, checkout
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
 
 SHARED_PHONE = "13933330000"  # a customer of both brands
