@@ -977,3 +977,20 @@ def drive_traffic(siyu_callback_url: str, rng: random.Random, steps: int, *, sta
             action = rng.choices([a for a, _w in ACTIONS], weights=weights)[0]
             action(traffic)
     return traffic.accepted
+
+
+def http_get(url: str, params: dict[str, str]) -> tuple[int, str]:
+    response = httpx.get(url, params=params, timeout=httpx.Timeout(5.0, connect=2.0))
+    return response.status_code, response.text
+
+
+def verify_url(account: SimAccount, url: str,
+               get: Callable[[str, dict[str, str]], tuple[int, str]] = http_get) -> dict[str, Any]:
+    """What the platform does when the admin saves the server URL (服务器配置): a GET with signature, timestamp,
+    nonce and echostr, passed only when the answer is echostr unchanged (the same in every encryption mode)."""
+    timestamp, nonce = str(int(time.time())), str(random.SystemRandom().randint(10**8, 10**10))
+    echostr = str(random.SystemRandom().randint(10**17, 10**18))
+    params = {"signature": signature(account.token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
+              "echostr": echostr}
+    status, text = get(url, params)
+    return {"status": status, "verified": status == 200 and text == echostr}

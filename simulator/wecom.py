@@ -259,6 +259,9 @@ class Corp:
     jssdk_sessions: dict[str, str] = field(default_factory=dict)  # session -> userid, after a valid agentConfig
     chat_messages: list[dict[str, Any]] = field(default_factory=list)  # what sendChatMessage put into chats
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # temporary media by media_id
+    # API paths the corp's admin has not opened to this server, with the errcode they answer (e.g. the contacts
+    # API from an IP outside the trusted list: 48009)
+    refused: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Tickets derived from the corp's secret: a restarted simulator hands out the tickets Siyu has cached.
@@ -767,6 +770,8 @@ class WecomPlatform:
                 if path == "/cgi-bin/gettoken":
                     return 200, self._gettoken(query)
                 corp = self._authenticate(query)
+                if path in corp.refused:
+                    raise SimError(corp.refused[path], "api forbidden for this app or address")
                 answer = handler(self, corp, {**query, **payload}, host)
         except SimError as exc:
             return 200, {"errcode": exc.errcode, "errmsg": exc.errmsg}
@@ -1558,6 +1563,14 @@ def api_get_agent_ticket(p: WecomPlatform, corp: Corp, req: dict[str, Any], host
     return {"ticket": corp.agent_ticket, "expires_in": 7200}
 
 
+def api_user_list_id(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """POST /cgi-bin/user/list_id (the contacts API): members' userids, paged by cursor."""
+    offset, limit = _cursor(req.get("cursor")), max(1, min(int(req.get("limit") or 10000), 10000))
+    ids = sorted(corp.members)
+    return {"next_cursor": _page(len(ids), offset, limit),
+            "dept_user": [{"userid": userid, "department": 1} for userid in ids[offset:offset + limit]]}
+
+
 _EC = "/cgi-bin/externalcontact"
 ROUTES: dict[str, Handler] = {
     "/cgi-bin/gettoken": lambda p, c, r, h: {},
@@ -1589,6 +1602,7 @@ ROUTES: dict[str, Handler] = {
     f"{_EC}/transfer_result": api_transfer_result,
     f"{_EC}/resigned/transfer_customer": api_resigned_transfer_customer,
     f"{_EC}/resigned/transfer_result": api_resigned_transfer_result,
+    "/cgi-bin/user/list_id": api_user_list_id,
 }
 
 
@@ -1766,7 +1780,52 @@ def _control_state(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
         }
 
 
+RESTRICTABLE = {"contacts": "/cgi-bin/user/list_id", "customer_contact": f"{_EC}/get_follow_user_list"}
+
+
+def _control_restrict(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    """The corp's admin restricts (or opens) an API for this app: {"corp_id", "api": "contacts" or a path,
+    "errcode": 48009, "restricted": true}."""
+    corp = p.corp(str(data.get("corp_id") or next(iter(p.corps), "")))
+    api = str(data.get("api", "contacts"))
+    path = RESTRICTABLE.get(api, api)
+    with p.lock:
+        if data.get("restricted", True):
+            corp.refused[path] = int(data.get("errcode", 48009))
+        else:
+            corp.refused.pop(path, None)
+    return {"refused": dict(corp.refused)}
+
+
+Getter = Callable[[str, dict[str, str]], tuple[int, str]]
+
+
+def http_get(url: str, params: dict[str, str]) -> tuple[int, str]:
+    response = httpx.get(url, params=params, timeout=httpx.Timeout(5.0, connect=2.0))
+    return response.status_code, response.text
+
+
+def verify_url(p: WecomPlatform, corp_id: str, url: str, get: Getter = http_get) -> dict[str, Any]:
+    """What WeCom does when an admin saves the callback URL: a GET with an encrypted echostr, passed only when the
+    answer is the decrypted echostr. `get` is the transport (a test passes Django's test client)."""
+    corp = p.corp(corp_id)
+    plain = str(secrets.randbelow(10**18))
+    timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
+    echostr = corp.crypto.encrypt(plain)
+    params = {"msg_signature": corp.crypto.sign(timestamp, nonce, echostr), "timestamp": timestamp, "nonce": nonce,
+              "echostr": echostr}
+    status, text = get(url, params)
+    return {"status": status, "verified": status == 200 and text == plain}
+
+
+def _control_verify_url(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    corp_id = str(data.get("corp_id") or next(iter(p.corps), ""))
+    return verify_url(p, corp_id, str(data.get("url") or p.corp(corp_id).callback_url))
+
+
 CONTROL: dict[str, Callable[[WecomPlatform, dict[str, Any]], dict[str, Any]]] = {
+    "/_sim/restrict": _control_restrict,
+    "/_sim/verify_url": _control_verify_url,
     "/_sim/open_chat": _control_open_chat,
     "/_sim/jssdk/agent_config": _control_agent_config,
     "/_sim/jssdk/invoke": _control_invoke,

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "siyu.audiences",
     "siyu.finance",
     "siyu.content",
+    "siyu.setup",
     "siyu.seed",
     "siyu.console",
 ]
@@ -156,6 +157,12 @@ LOGGING = {
 
 # Siyu's own settings.
 SIYU_CURRENCY = "CNY"
+# The address the platforms call back (https://scrm.example.com), shown in the channel-account pages; left empty,
+# the console shows the address it was reached on.
+SIYU_PUBLIC_URL = os.environ.get("SIYU_PUBLIC_URL", "")
+# When set, the first-run wizard (/setup/) asks for this token, so nobody who reaches a fresh install before its
+# owner can claim it. `siyu setup` on the server needs none.
+SIYU_SETUP_TOKEN = os.environ.get("SIYU_SETUP_TOKEN", "")
 SIYU_PORT = int(os.environ.get("SIYU_PORT", "8000"))
 SIYU_SIMULATOR_PORT = int(os.environ.get("SIYU_SIMULATOR_PORT", str(SIYU_PORT + 1)))
 

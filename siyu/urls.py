@@ -18,5 +18,6 @@ urlpatterns = [
     path("audiences/", include("siyu.audiences.urls")),
     path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),
+    path("setup/", include("siyu.setup.urls")),
     path("", include("siyu.console.urls")),
 ]

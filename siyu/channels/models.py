@@ -24,6 +24,14 @@ class CallbackMode(models.TextChoices):
     SAFE = "safe", _("Safe (encrypted only)")
 
 
+class AccountType(models.TextChoices):
+    """An Official Account's type (服务号 / 订阅号): a subscription account has no web OAuth and no template
+    messages, so the console says so instead of letting a send fail. Blank for other kinds."""
+
+    SERVICE = "service", _("Service account")
+    SUBSCRIPTION = "subscription", _("Subscription account")
+
+
 class ChannelAccount(models.Model):
     """One WeCom corp app, Official Account or mini-program. Secrets are sealed (encrypted) at rest."""
 
@@ -39,6 +47,7 @@ class ChannelAccount(models.Model):
     callback_mode = models.CharField(
         _("callback mode"), max_length=12, choices=CallbackMode.choices, default=CallbackMode.SAFE
     )
+    account_type = models.CharField(_("account type"), max_length=12, choices=AccountType.choices, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -4,9 +4,9 @@ see the accounts (to pick one) but not the callback log."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models import Count, Max, QuerySet, Sum, Value
 from django.db.models.functions import Least
 
 from siyu.channels.intake import REFUSALS_STORED_PER_MINUTE
@@ -90,3 +90,39 @@ def refusals(scope: Scope, *, hours: int = 24) -> Refusals:
 def find_account(*, kind: str, app_id: str) -> ChannelAccount | None:
     """A system lookup by app id (the simulator and commands, which act for no user)."""
     return ChannelAccount.objects.filter(kind=kind, app_id=app_id, is_active=True).first()
+
+
+VERIFY_EVENTS = ("verify_url", "verify")  # the URL-check GET as WeCom and the Official Account log it
+
+
+@dataclass(frozen=True)
+class CallbackVerification:
+    """Whether the platform has checked our callback URL: the last check that passed, and the last one refused
+    (with why: a wrong Token or EncodingAESKey shows here as a signature or decryption failure)."""
+
+    verified_at: datetime | None
+    refused_at: datetime | None
+    refused_error: str
+
+    @property
+    def ok(self) -> bool:
+        return self.verified_at is not None and (self.refused_at is None or self.verified_at >= self.refused_at)
+
+
+def callback_verifications(scope: Scope, account_ids: list[int]) -> dict[int, CallbackVerification]:
+    """HQ only (it reads the callback log). A few accounts at a time: one grouped query plus one per refused one."""
+    rows = (_log(scope).filter(account_id__in=account_ids, event__in=VERIFY_EVENTS)
+            .values("account_id", "status").annotate(last=Max("received_at")))
+    passed: dict[int, datetime] = {}
+    refused: dict[int, datetime] = {}
+    for row in rows:
+        if row["status"] == CallbackStatus.PROCESSED:
+            passed[row["account_id"]] = row["last"]
+        elif row["status"] == CallbackStatus.REJECTED:
+            refused[row["account_id"]] = row["last"]
+    errors = {}
+    for account_id in refused:
+        errors[account_id] = (_log(scope).filter(account_id=account_id, event__in=VERIFY_EVENTS,
+                                                  status=CallbackStatus.REJECTED)
+                              .order_by("-received_at", "-id").values_list("error", flat=True).first() or "")
+    return {pk: CallbackVerification(passed.get(pk), refused.get(pk), errors.get(pk, "")) for pk in account_ids}

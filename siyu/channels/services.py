@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from siyu.channels import intake
-from siyu.channels.models import AccountKind, CallbackMode, ChannelAccount
+from siyu.channels.models import AccountKind, AccountType, CallbackMode, ChannelAccount
 from siyu.core import audit
 from siyu.core.audit import Actor
-from siyu.core.errors import ValidationFailed
+from siyu.core.errors import Conflict, NotFound, ValidationFailed
 
 
 def _check(kind: str, app_id: str, token: str, encoding_aes_key: str, base_url: str) -> None:
@@ -73,3 +78,183 @@ def ensure_account(
 def prune_callback_records(*, at: datetime | None = None) -> dict[str, int]:
     """Periodic: replay keys past the timestamp window, old refusal counts and old refused bodies."""
     return intake.prune(at=at)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Accounts as HQ edits them (console and API, through siyu.setup): secrets write-only, a blank one keeps the old
+
+
+DEFAULT_BASE_URLS: dict[str, str] = {
+    AccountKind.WECOM: "https://qyapi.weixin.qq.com",
+    AccountKind.OFFICIAL_ACCOUNT: "https://api.weixin.qq.com",
+    AccountKind.MINIPROGRAM: "https://api.weixin.qq.com",
+}
+_APP_ID = {
+    AccountKind.WECOM: (re.compile(r"^w[wx][0-9A-Za-z]{6,30}$"), "a corp id is ww (or wx) and 6-30 letters or digits"),
+    AccountKind.OFFICIAL_ACCOUNT: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"), "an appid is wx and 6-30 letters or digits"),
+    AccountKind.MINIPROGRAM: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"), "an appid is wx and 6-30 letters or digits"),
+}
+_AGENT_ID = re.compile(r"^[0-9]{1,10}$")
+_SECRET = re.compile(r"^[\x21-\x7e]{8,128}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9]{3,32}$")
+_AES_KEY = re.compile(r"^[A-Za-z0-9+/]{43}$")
+
+
+@dataclass(frozen=True)
+class AccountInput:
+    """What HQ typed. Empty secret / token / encoding_aes_key on an update keep the stored value."""
+
+    kind: str
+    name: str
+    app_id: str
+    agent_id: str = ""
+    secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    callback_mode: str = ""
+    account_type: str = ""
+    base_url: str = ""
+    is_active: bool = True
+
+
+def valid_aes_key(value: str) -> bool:
+    """An EncodingAESKey is 43 base64 characters that decode (with the '=' WeCom drops) to a 32-byte AES key."""
+    if not _AES_KEY.match(value):
+        return False
+    try:
+        return len(base64.b64decode(value + "=", validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _check_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 255:
+        raise ValidationFailed("the API base URL is an http(s) URL of at most 255 characters", field="base_url")
+    return url.rstrip("/")
+
+
+_FORMATS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("secret", _SECRET, "the secret is 8-128 printable characters without spaces"),
+    ("token", _TOKEN, "the callback Token is 3-32 letters or digits"),
+)
+
+
+def _check_input(data: AccountInput, *, creating: bool) -> None:
+    if data.kind not in AccountKind.values:
+        raise ValidationFailed(f"kind is one of {', '.join(AccountKind.values)}", field="kind")
+    if not data.name.strip() or len(data.name.strip()) > 64:
+        raise ValidationFailed("the name is 1-64 characters", field="name")
+    pattern, reason = _APP_ID[AccountKind(data.kind)]
+    if not pattern.match(data.app_id):
+        raise ValidationFailed(reason, field="app_id")
+    if data.agent_id and (data.kind != AccountKind.WECOM or not _AGENT_ID.match(data.agent_id)):
+        raise ValidationFailed("the agent id is the WeCom app's AgentId: 1-10 digits", field="agent_id")
+    for field, regex, message in _FORMATS:
+        value = getattr(data, field)
+        if value and not regex.match(value):
+            raise ValidationFailed(message, field=field)
+    if data.encoding_aes_key and not valid_aes_key(data.encoding_aes_key):
+        raise ValidationFailed("the EncodingAESKey is 43 base64 characters (32 bytes)", field="encoding_aes_key")
+    _check_kind_rules(data)
+    if creating:
+        _check_required(data)
+
+
+def _check_kind_rules(data: AccountInput) -> None:
+    if data.callback_mode and data.callback_mode not in CallbackMode.values:
+        raise ValidationFailed(f"callback_mode is one of {', '.join(CallbackMode.values)}", field="callback_mode")
+    if data.kind == AccountKind.OFFICIAL_ACCOUNT:
+        if data.account_type not in AccountType.values:
+            raise ValidationFailed("an Official Account is a service or a subscription account",
+                                   field="account_type")
+    elif data.account_type:
+        raise ValidationFailed("only an Official Account has a type", field="account_type")
+
+
+def _check_required(data: AccountInput) -> None:
+    required = {"secret": data.secret}
+    if data.kind in (AccountKind.WECOM, AccountKind.OFFICIAL_ACCOUNT):
+        required["token"] = data.token
+    if data.kind == AccountKind.WECOM:
+        required["encoding_aes_key"] = data.encoding_aes_key
+    for field, value in required.items():
+        if not value:
+            raise ValidationFailed(f"{field} is required for a new account", field=field)
+
+
+def _mode(data: AccountInput, account: ChannelAccount, has_key: bool) -> str:
+    if data.kind == AccountKind.WECOM:
+        return CallbackMode.SAFE  # WeCom callbacks are always encrypted
+    mode = data.callback_mode or account.callback_mode or (CallbackMode.SAFE if has_key else CallbackMode.PLAIN)
+    if mode != CallbackMode.PLAIN and not has_key:
+        raise ValidationFailed("compatible and safe mode need the EncodingAESKey", field="encoding_aes_key")
+    return mode
+
+
+def _apply(account: ChannelAccount, data: AccountInput) -> list[str]:
+    """Set what changed; returns the changed field names (secrets by name only, never their values)."""
+    changed = []
+    plain = {"name": data.name.strip(), "base_url": _check_url(data.base_url or DEFAULT_BASE_URLS[data.kind]),
+             "account_type": data.account_type, "is_active": data.is_active}
+    for field, value in plain.items():
+        if getattr(account, field) != value:
+            setattr(account, field, value)
+            changed.append(field)
+    if data.token and data.token != account.callback_token:
+        account.callback_token = data.token
+        changed.append("token")
+    if data.secret:
+        account.secret = data.secret
+        changed.append("secret")
+    if data.encoding_aes_key:
+        account.encoding_aes_key = data.encoding_aes_key
+        changed.append("encoding_aes_key")
+    mode = _mode(data, account, bool(account.sealed_aes_key))
+    if mode != account.callback_mode:
+        account.callback_mode = mode
+        changed.append("callback_mode")
+    return changed
+
+
+def save_account(*, enterprise_id: int, account_id: int | None, data: AccountInput, actor: Actor = None
+                 ) -> ChannelAccount:
+    """Create (account_id None) or edit a channel account of the enterprise. The app id (and agent id) of an
+    account are fixed once it exists: identities and callbacks are keyed by them. An app id connected to another
+    enterprise is refused without saying which."""
+    _check_input(data, creating=account_id is None)
+    try:
+        with transaction.atomic():
+            return _save_account(enterprise_id, account_id, data, actor)
+    except IntegrityError as exc:  # the same app saved at the same moment by another request
+        raise Conflict("this app is already connected", field="app_id", code="account_exists") from exc
+
+
+def _save_account(enterprise_id: int, account_id: int | None, data: AccountInput, actor: Actor) -> ChannelAccount:
+    if account_id is None:
+        existing = ChannelAccount.objects.filter(kind=data.kind, app_id=data.app_id, agent_id=data.agent_id).first()
+        if existing is not None and existing.enterprise_id != enterprise_id:
+            raise Conflict("this app is connected to another enterprise", field="app_id", code="account_elsewhere")
+        if existing is not None:
+            raise Conflict("this app is already connected: edit it instead", field="app_id", code="account_exists")
+        account = ChannelAccount(enterprise_id=enterprise_id, kind=data.kind, app_id=data.app_id,
+                                 agent_id=data.agent_id, callback_mode="")
+    else:
+        found = ChannelAccount.objects.select_for_update().filter(pk=account_id, enterprise_id=enterprise_id).first()
+        if found is None:
+            raise NotFound(f"channel account {account_id} not found", field="account_id")
+        account = found
+        if data.kind != account.kind:
+            raise ValidationFailed("the kind of an account cannot change", field="kind")
+        if data.app_id != account.app_id or data.agent_id != account.agent_id:
+            raise ValidationFailed("the app id and agent id of an account cannot change: add a new account",
+                                   field="app_id" if data.app_id != account.app_id else "agent_id")
+    changed = _apply(account, data)
+    account.save()
+    audit.record(enterprise_id=enterprise_id, actor=actor,
+                 action="channel_account.create" if account_id is None else "channel_account.update",
+                 target_type="channel_account", target_id=account.pk,
+                 summary=f"{account.kind} {account.app_id}{'/' + account.agent_id if account.agent_id else ''}",
+                 changes={"fields": changed})
+    return account

@@ -34,6 +34,7 @@ from siyu.core.timeutil import local_day
 from siyu.customers import privacy, sections
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
+from siyu.org import firstrun
 from siyu.org import queries as org_queries
 from siyu.org import services as org_services
 from siyu.org.scope import Scope
@@ -92,6 +93,11 @@ class ConsoleLoginView(auth_views.LoginView):
     template_name = "console/login.html"
     redirect_authenticated_user = True
     authentication_form = forms.RateLimitedSignIn
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not firstrun.any_enterprise():  # a fresh install: nobody can sign in yet, the first-run wizard is next
+            return redirect("setup:wizard")
+        return super().get(request, *args, **kwargs)
 
     def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)

@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from siyu.core.errors import NotFound, ValidationFailed
 from siyu.core.pagination import Page, paginate
 from siyu.finance.ledger import require_finance
-from siyu.finance.models import ACCOUNT_TYPES, Account, AccountType, JournalEntry, LedgerTransfer
+from siyu.finance.models import ACCOUNT_TYPES, Account, AccountType, JournalEntry, LedgerTransfer, PayMerchant
 from siyu.org.scope import Scope
 
 DEBIT_NORMAL = (AccountType.ASSET, AccountType.EXPENSE)
@@ -195,3 +195,17 @@ def get_entry(scope: Scope, entry_id: int) -> JournalEntry:
     if entry is None:
         raise NotFound(f"entry {entry_id} not found", field="entry_id")
     return entry
+
+
+def merchants(scope: Scope) -> list[PayMerchant]:
+    """The enterprise's WeChat Pay merchants (HQ finance). Read their sealed keys through the model, never show them."""
+    require_finance(scope)
+    return list(PayMerchant.objects.filter(enterprise_id=scope.enterprise_id).order_by("id"))
+
+
+def get_merchant(scope: Scope, merchant_id: int) -> PayMerchant:
+    require_finance(scope)
+    found = PayMerchant.objects.filter(enterprise_id=scope.enterprise_id, pk=merchant_id).first()
+    if found is None:
+        raise NotFound(f"merchant {merchant_id} not found", field="merchant_id")
+    return found

@@ -226,6 +226,17 @@ GET    /api/finance/statements/export?month=2026-11              ok    ok    ok 
 GET    /api/finance/settlements?month=2026-11                    ok    ok    ok    403   401   ok    401
 POST   /api/finance/settlements                                  ok    403   403   403   401   404   401
 POST   /api/storefront/orders/{order_unpaid}/pay                 401   401   401   401   401   401   502
+GET    /api/setup/accounts                                       ok    403   403   403   401   ok    401
+POST   /api/setup/accounts                                       ok    403   403   403   401   ok    401
+GET    /api/setup/accounts/{wecom_account}                       ok    403   403   403   401   404   401
+PATCH  /api/setup/accounts/{wecom_account}                       ok    403   403   403   401   404   401
+POST   /api/setup/accounts/{wecom_account}/check                 ok    403   403   403   401   404   401
+GET    /api/setup/pay-merchants                                  ok    403   403   403   401   ok    401
+POST   /api/setup/pay-merchants                                  ok    403   403   403   401   ok    401
+GET    /api/setup/pay-merchants/{pay_merchant}                   ok    403   403   403   401   404   401
+PATCH  /api/setup/pay-merchants/{pay_merchant}                   ok    403   403   403   401   404   401
+POST   /api/setup/pay-merchants/{pay_merchant}/check             ok    403   403   403   401   404   401
+GET    /api/setup/callback-credentials                           ok    403   403   403   401   ok    401
 GET    /api/content/folders                                      ok    ok    ok    ok    401   ok    401
 POST   /api/content/folders                                      ok    403   403   403   401   ok    401
 GET    /api/content/materials                                    ok    ok    ok    ok    401   ok    401
@@ -256,6 +267,19 @@ def _later(days: int) -> str:
 
 def _product_body(w: World) -> dict[str, Any]:
     return {"name": "新品", "category_id": w["category"], "skus": [{"code": "NEW-1", "price_fen": 990, "stock": 5}]}
+
+
+def _merchant_body(w: World) -> dict[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {"name": "新商户", "mch_id": "1900000888", "app_id": "wxmatrixmall0001", "merchant_serial_no": "ABCDEF01",
+            "platform_key_id": "PUB_KEY_ID_0002", "apiv3_key": "k" * 32, "base_url": "http://127.0.0.1:9",
+            "platform_public_key": key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+            "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()).decode()}
 
 
 # The body each unsafe operation sends: valid for this world, so an allowed role gets a 2xx.
@@ -376,6 +400,14 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/content/ugc/{submission}/reject": lambda w: {"reason": "与商品无关"},
     "POST /api/content/uses": lambda w: {"key": "matrix-use", "material_id": w["material"],
                                          "customer_id": w["customer"]},
+    "POST /api/setup/accounts": lambda w: {
+        "kind": "official_account", "name": "矩阵新号", "app_id": "wxmatrixnew00001", "secret": "matrix-secret-0001",
+        "token": "matrixToken", "encoding_aes_key": "bWF0cml4bWF0cml4bWF0cml4bWF0cml4MDAwMDAwMDE",
+        "account_type": "service", "base_url": "http://127.0.0.1:9"},
+    "PATCH /api/setup/accounts/{wecom_account}": lambda w: {"name": "矩阵企微"},
+    "POST /api/setup/pay-merchants": _merchant_body,
+    "PATCH /api/setup/pay-merchants/{pay_merchant}": lambda w: {"name": "直营二",
+                                                                "merchant_serial_no": "ABCDEF0123456789"},
     "POST /api/admin/presales": lambda w: {
         "name": "端午预售", "sku_id": w["sku"], "price_fen": 1990, "deposit_fen": 500, "deposit_starts_at": _later(0),
         "deposit_ends_at": _later(2), "balance_starts_at": _later(3), "balance_ends_at": _later(5)},
@@ -567,6 +599,19 @@ POST   /finance/commissions/rules/{commission_rule_id}/delete/      ok    403   
 GET    /finance/commissions/statements/?month=2026-11            ok    ok    ok    ok    login ok    login
 GET    /finance/commissions/statements/export/?month=2026-11     ok    ok    ok    ok    login ok    login
 POST   /finance/commissions/settle/                              ok    403   403   403   login 404   login
+GET    /setup/                                                   404   404   404   404   404   404   404
+POST   /setup/                                                   404   404   404   404   404   404   404
+GET    /setup/accounts/                                          ok    403   403   403   login ok    login
+GET    /setup/accounts/new/wecom/                                ok    403   403   403   login ok    login
+POST   /setup/accounts/new/wecom/                                ok    403   403   403   login ok    login
+GET    /setup/accounts/{wecom_account}/                          ok    403   403   403   login 404   login
+POST   /setup/accounts/{wecom_account}/                          ok    403   403   403   login 404   login
+POST   /setup/accounts/{wecom_account}/check/                    ok    403   403   403   login 404   login
+GET    /setup/pay/new/                                           ok    403   403   403   login ok    login
+POST   /setup/pay/new/                                           ok    403   403   403   login ok    login
+GET    /setup/pay/{pay_merchant}/                                ok    403   403   403   login 404   login
+POST   /setup/pay/{pay_merchant}/                                ok    403   403   403   login 404   login
+POST   /setup/pay/{pay_merchant}/check/                          ok    403   403   403   login 404   login
 GET    /content/                                                 ok    ok    ok    ok    login ok    login
 POST   /content/folders/                                         ok    403   403   403   login ok    login
 GET    /content/materials/new/                                   ok    403   403   403   login ok    login

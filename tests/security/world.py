@@ -245,6 +245,7 @@ def _finance(world: World) -> None:
     merchant.apiv3_key = "m" * 32
     merchant.save()
     world.words["mch_id"] = merchant.mch_id
+    world.ids["pay_merchant"] = merchant.pk
     world.ids["payment"] = Payment.objects.create(
         enterprise=world.org.enterprise, merchant=merchant, order_id=world["order_paid"], out_trade_no="MATRIXPAY01",
         amount_fen=1990, openid="o_matrix", status="prepaid").pk

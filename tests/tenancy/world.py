@@ -265,7 +265,7 @@ def _official_account(brand: Brand, buyer: Customer) -> None:
     InboundCallback.objects.create(account=account, kind=AccountKind.OFFICIAL_ACCOUNT, body=f"<xml>{mark}</xml>",
                                    plaintext=f"<xml>{mark}</xml>", event="subscribe", dedupe_key=f"{mark}-oacb",
                                    status="processed")
-    brand.ids.update({"oa:account_id": account.pk, "reply_id": reply.pk, "scene_pk": scene.pk,
+    brand.ids.update({"account_id": account.pk, "oa:account_id": account.pk, "reply_id": reply.pk, "scene_pk": scene.pk,
                       "oa:run_id": sync.pk})
 
 
@@ -301,12 +301,19 @@ def _finance(brand: Brand, order_id: int) -> None:
 
 def _reconciliation(brand: Brand) -> None:
     """A merchant account, a reconciled day and a difference whose product name carries the brand's marker."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     from siyu.finance.models import PayMerchant, ReconciliationDifference, ReconciliationRun
 
     digits = str(int(hashlib.sha256(brand.mark.encode()).hexdigest(), 16) % 10**9).zfill(9)
-    merchant = PayMerchant.objects.create(enterprise=brand.enterprise, name=f"{brand.mark} 商户", mch_id="1" + digits,
-                                          app_id="wx" + digits, merchant_serial_no="S", platform_key_id="PUB_KEY_ID_1",
-                                          platform_public_key="-", base_url="http://127.0.0.1:9")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    merchant = PayMerchant(enterprise=brand.enterprise, name=f"{brand.mark} 商户", mch_id="1" + digits,
+                           app_id="wx" + digits, merchant_serial_no="ABCDEF01", platform_key_id="PUB_KEY_ID_01",
+                           base_url="http://127.0.0.1:9/pay", platform_public_key=key.public_key().public_bytes(
+                               serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    merchant.apiv3_key = "k" * 32
+    merchant.save()
     run = ReconciliationRun.objects.create(enterprise=brand.enterprise, merchant=merchant, status="done",
                                            bill_date=timezone.now().date() - timedelta(days=5), generation=1,
                                            missing_ours_count=1)
