@@ -18,5 +18,6 @@ urlpatterns = [
     path("audiences/", include("siyu.audiences.urls")),
     path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),
+    path("org/", include("siyu.console.org_urls")),  # beside the console's org/ overview (its paths do not overlap)
     path("", include("siyu.console.urls")),
 ]
