@@ -4,7 +4,8 @@ no network call happens here, and this runs in one short transaction).
 - Every department becomes (or updates) a DepartmentLink; the operator's mapping on it is kept across syncs.
 - A member's place is their main department's mapping, or the nearest mapped ancestor's.
 - New members become staff (store staff) in that place; a member whose main department changed since the last sync
-  is moved to the new department's place; a member still in the same department keeps what HQ set by hand.
+  is moved to the new department's place; store staff still without a store are placed once their department is
+  mapped; a member still in the same department otherwise keeps what HQ set by hand.
 - Members seen by an earlier sync and now gone from WeCom (or quit) are marked as left, so resigned-staff
   inheritance (离职继承) offers their customers. Someone HQ marked as left is not brought back by a sync.
 """
@@ -137,12 +138,16 @@ def apply_directory(
             continue
         if not found.is_active:
             continue
+        placed = (store_id, region_id) != (None, None)
         if found.wecom_department_id != member.main_department:
-            if found.wecom_department_id is not None and (store_id, region_id) != (None, None):
+            if found.wecom_department_id is not None and placed:
                 result.moved.append(member.userid)
-            if (store_id, region_id) != (None, None):
+            if placed:
                 _place(found, store_id, region_id)
             found.wecom_department_id = member.main_department
+        elif placed and found.role in (Role.STORE_MANAGER, Role.STORE_STAFF) and found.store_id is None:
+            # synced before their department was mapped: the mapping places them now
+            _place(found, store_id, region_id)
         found.name = member.name[:64] or found.name
         changed.append(found)
     Staff.objects.bulk_create(new)
