@@ -131,7 +131,16 @@ def _decode(content: bytes) -> str:
 
 
 def _csv_tables(content: bytes) -> Iterator[tuple[str, list[list[Any]]]]:
-    text = _decode(content)
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" (UTF-16, tab-separated)
+        try:
+            text = content.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed("the file is not valid UTF-16 text", field="file", code="bad_encoding") from exc
+    else:
+        text = _decode(content)
+    if "\x00" in text:  # a binary file; no database column may hold a NUL either
+        raise ValidationFailed("the file is not a CSV text file (it holds NUL bytes); save it as CSV UTF-8 or .xlsx",
+                               field="file", code="bad_encoding")
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -433,8 +442,8 @@ def preview_sheet(*, scope: Scope, filename: str, content: bytes, actor: Actor =
     editing.require_hq(scope, "the organisation")
     rows = validate(read_rows(content, filename), scope.enterprise_id)
     return OrgSheet.objects.create(
-        enterprise_id=scope.enterprise_id, filename=filename[:255], sha256=hashlib.sha256(content).hexdigest(),
-        content=content, report=report_of(rows), uploaded_by=user_of(actor),
+        enterprise_id=scope.enterprise_id, filename=filename.replace("\x00", "")[:255],
+        sha256=hashlib.sha256(content).hexdigest(), content=content, report=report_of(rows), uploaded_by=user_of(actor),
     )
 
 

@@ -109,6 +109,12 @@ def test_gbk_csv_with_chinese_headers(org: Org) -> None:
     assert Staff.objects.get(wecom_userid="zhang.wei").name == "张伟"
 
 
+def test_excel_unicode_text_export_is_utf16_with_tabs(org: Org) -> None:
+    sheet = preview(org, "类型\t编码\t名称\n区域\tdongbei\t东北大区\n".encode("utf-16"), "org.txt")
+    assert [(i["type"], i["key"], i["name"], i["action"]) for i in sheet.report["items"]] == [
+        ("region", "dongbei", "东北大区", "create")]
+
+
 def test_xlsx_numbers_meant_as_text_and_dates_as_serials_or_dates(org: Org) -> None:
     content = _xlsx([
         ["type", "code", "name", "region_code", "opening_state", "opened_on", "userid", "mobile", "role",
@@ -187,6 +193,7 @@ def test_bad_rows_are_named_one_by_one(org: Org) -> None:
     (b"type,code,name\n", "empty"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "bad_file"),
     (b"PK\x03\x04not really a zip", "bad_file"),
+    (b"type,code,name\nregion,r\x00,R\n", "bad_encoding"),
 ])
 def test_sheets_that_cannot_be_read_are_refused_whole(org: Org, content: bytes, code: str) -> None:
     with pytest.raises(ValidationFailed) as err:
