@@ -416,7 +416,7 @@ def set_staff_password(*, scope: Scope, staff_id: int, username: str, password: 
 @transaction.atomic
 def user_for_staff(*, staff_id: int) -> Any:
     """The console user a staff member signs in as (WeCom sign-in), created without a password when missing."""
-    staff = Staff.objects.select_for_update().select_related("user").get(pk=staff_id)
+    staff = Staff.objects.select_for_update(of=("self",)).select_related("user").get(pk=staff_id)
     if not staff.is_active:
         raise PermissionDenied("this staff account is no longer active")
     if staff.user is not None:
