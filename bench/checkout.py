@@ -2,7 +2,7 @@
 
   (a) baseline: a plain order insert — the Order row and its OrderLine rows written with the ORM in one
       transaction, with the same shape and amounts, and nothing else (no pricing, stock, coupon or event);
-  (b) the service: `orders.services.checkout.place_order` (load + price with the promotions engine, order and lines
+  (b) the service: `storefront.services.checkout.place_order` (load + price with the promotions engine, order and lines
       with the breakdown, one conditional stock UPDATE, the coupon locked where one is used, the order_created event);
   (c) the HTTP API: `POST /api/storefront/orders` on a real server (granian, one WSGI worker, 127.0.0.1, persistent
       database connections) with the customer tokens from `POST /api/storefront/login` (the mini-program platform is
@@ -199,8 +199,8 @@ def _coupon_for(world: World, cart: Cart) -> int | None:
 
 
 def _service_inputs(world: World, carts: list[Cart]) -> list[tuple[int, Any]]:
-    from siyu.orders.services import cart as orders_cart
-    from siyu.orders.services import checkout
+    from siyu.storefront.services import cart as orders_cart
+    from siyu.storefront.services import checkout
 
     return [
         (cart.customer_id, checkout.CheckoutInput(
@@ -211,7 +211,7 @@ def _service_inputs(world: World, carts: list[Cart]) -> list[tuple[int, Any]]:
 
 
 def run_service(world: World, carts: list[Cart]) -> float:
-    from siyu.orders.services import checkout
+    from siyu.storefront.services import checkout
 
     inputs = _service_inputs(world, carts)
     started = time.perf_counter()
@@ -223,7 +223,7 @@ def run_service(world: World, carts: list[Cart]) -> float:
 def run_service_concurrent(world: World, carts: list[Cart], clients: int) -> float:
     from django.db import connection
 
-    from siyu.orders.services import checkout
+    from siyu.storefront.services import checkout
 
     inputs = _service_inputs(world, carts)
     shares = [inputs[i::clients] for i in range(clients)]
@@ -296,8 +296,8 @@ def count_queries(world: World, carts: list[Cart]) -> tuple[float, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from siyu.orders.services import cart as orders_cart
-    from siyu.orders.services import checkout
+    from siyu.storefront.services import cart as orders_cart
+    from siyu.storefront.services import checkout
 
     counts = []
     for cart in carts:
@@ -399,12 +399,13 @@ def main(argv: list[str] | None = None) -> None:
     setup_django()
     from simulator import miniprogram
     from simulator.server import SimulatorServer
+    from simulator.state import current
 
     rng = Random(args.seed)
     enterprise_id, store_id, scope = _org()
     sku_ids = _catalog(scope, rng)
     port = _free_port()
-    with SimulatorServer(port=0, mounts={"/mp": miniprogram.app}) as sim:
+    with SimulatorServer(port=0, mounts={"/mp": miniprogram.make_app(current().miniprogram)}) as sim:
         _mall_account(enterprise_id, sim.base_url)
         server = _start_server(port)
         try:

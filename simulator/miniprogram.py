@@ -1,5 +1,7 @@
-"""A simulated mini-program platform for the storefront login: mount `app` in the channel simulator, e.g.
-`SimulatorServer(port=0, mounts={"/mp": app})`, and point a `miniprogram` ChannelAccount's base URL at `.../mp`.
+"""A simulated mini-program platform for the storefront login: the channel simulator mounts it under /mp
+(`SimulatorServer(port=0)`, or `make_app(state)` for a state of your own); point a `miniprogram` ChannelAccount's
+base URL at `.../mp`. What it remembers (the apps, the codes issued) is a `MiniProgramState`, owned by the
+simulator's state object (simulator.state).
 
 - `POST /sim/code` `{"appid", "user"}` plays `wx.login()` on a phone: it returns a one-time `code` (valid 5 minutes)
   for that user, and the openid / unionid the platform will report for it.
@@ -43,15 +45,35 @@ class _Code:
     used: bool = False
 
 
-_LOCK = threading.Lock()
-_APPS: dict[str, _App] = {DEMO_APP_ID: _App(secret=DEMO_SECRET, unionid=True)}
-_CODES: dict[str, _Code] = {}
+class MiniProgramState:
+    """The platform's memory: the registered apps and the login codes issued. Thread-safe (the server is threaded)."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.apps: dict[str, _App] = {DEMO_APP_ID: _App(secret=DEMO_SECRET, unionid=True)}
+        self.codes: dict[str, _Code] = {}
 
-def register_app(app_id: str, secret: str, *, unionid: bool = True) -> None:
-    """Tell the simulated platform about an app (tests register their own)."""
-    with _LOCK:
-        _APPS[app_id] = _App(secret=secret, unionid=unionid)
+    def register_app(self, app_id: str, secret: str, *, unionid: bool = True) -> None:
+        """Tell the simulated platform about an app (tests register their own)."""
+        with self.lock:
+            self.apps[app_id] = _App(secret=secret, unionid=unionid)
+
+    def issue_code(self, app_id: str, user: str) -> str:
+        """What `POST /sim/code` does, callable in-process."""
+        code = secrets.token_hex(16)
+        with self.lock:
+            self.codes[code] = _Code(app_id=app_id, user=user, issued=time.monotonic())
+        return code
+
+    def consume(self, app_id: str, code: str) -> tuple[_Code | None, int, str]:
+        with self.lock:
+            found = self.codes.get(code)
+            if found is None or found.app_id != app_id or time.monotonic() - found.issued > CODE_TTL_SECONDS:
+                return None, 40029, "invalid code"
+            if found.used:
+                return None, 40163, "code been used"
+            found.used = True
+            return found, 0, ""
 
 
 def openid_for(app_id: str, user: str) -> str:
@@ -60,14 +82,6 @@ def openid_for(app_id: str, user: str) -> str:
 
 def unionid_for(user: str) -> str:
     return "u" + hashlib.sha256(f"union:{user}".encode()).hexdigest()[:27]
-
-
-def issue_code(app_id: str, user: str) -> str:
-    """What `POST /sim/code` does, callable in-process."""
-    code = secrets.token_hex(16)
-    with _LOCK:
-        _CODES[code] = _Code(app_id=app_id, user=user, issued=time.monotonic())
-    return code
 
 
 def _respond(start_response: Callable[..., Any], body: dict[str, Any], status: str = "200 OK") -> Iterable[bytes]:
@@ -79,28 +93,18 @@ def _error(start_response: Callable[..., Any], errcode: int, errmsg: str) -> Ite
     return _respond(start_response, {"errcode": errcode, "errmsg": errmsg})
 
 
-def _consume(app_id: str, code: str) -> tuple[_Code | None, int, str]:
-    with _LOCK:
-        found = _CODES.get(code)
-        if found is None or found.app_id != app_id or time.monotonic() - found.issued > CODE_TTL_SECONDS:
-            return None, 40029, "invalid code"
-        if found.used:
-            return None, 40163, "code been used"
-        found.used = True
-        return found, 0, ""
-
-
-def _jscode2session(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+def _jscode2session(state: MiniProgramState, environ: dict[str, Any],
+                    start_response: Callable[..., Any]) -> Iterable[bytes]:
     query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     app_id = query.get("appid", "")
-    app = _APPS.get(app_id)
+    app = state.apps.get(app_id)
     if app is None:
         return _error(start_response, 40013, "invalid appid")
     if query.get("secret") != app.secret:
         return _error(start_response, 40125, "invalid appsecret")
     if query.get("grant_type") != "authorization_code":
         return _error(start_response, 40002, "invalid grant_type")
-    found, errcode, errmsg = _consume(app_id, query.get("js_code", ""))
+    found, errcode, errmsg = state.consume(app_id, query.get("js_code", ""))
     if found is None:
         return _error(start_response, errcode, errmsg)
     body: dict[str, Any] = {"openid": openid_for(app_id, found.user), "session_key": secrets.token_urlsafe(16)}
@@ -118,21 +122,26 @@ def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _sim_code(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+def _sim_code(state: MiniProgramState, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     data = _read_json(environ)
     app_id, user = str(data.get("appid", "")), str(data.get("user", ""))
-    app = _APPS.get(app_id)
+    app = state.apps.get(app_id)
     if app is None or not user:
         return _respond(start_response, {"error": "give a known appid and a user"}, "400 Bad Request")
-    body = {"code": issue_code(app_id, user), "openid": openid_for(app_id, user),
+    body = {"code": state.issue_code(app_id, user), "openid": openid_for(app_id, user),
             "unionid": unionid_for(user) if app.unionid else ""}
     return _respond(start_response, body)
 
 
-def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
-    if path == "/sns/jscode2session" and method == "GET":
-        return _jscode2session(environ, start_response)
-    if path == "/sim/code" and method == "POST":
-        return _sim_code(environ, start_response)
-    return _respond(start_response, {"errcode": 404, "errmsg": "not found"}, "404 Not Found")
+def make_app(state: MiniProgramState) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    """The platform's WSGI app over `state`."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/sns/jscode2session" and method == "GET":
+            return _jscode2session(state, environ, start_response)
+        if path == "/sim/code" and method == "POST":
+            return _sim_code(state, environ, start_response)
+        return _respond(start_response, {"errcode": 404, "errmsg": "not found"}, "404 Not Found")
+
+    return app

@@ -1,9 +1,11 @@
-"""The Official Account platform, simulated: its HTTP API (a WSGI `app`, mounted at /oa) and its followers' traffic.
+"""The Official Account platform, simulated: its HTTP API (`make_app(state)`, mounted at /oa) and its followers'
+traffic.
 
 The API answers with the documented JSON shapes and errcodes (see shared protocol notes, oa.md): 41001 missing token,
 40001 invalid credential, 42001 expired token, 40013 invalid appid, 40003 invalid openid, 43004 must follow,
-45009 daily quota, 40016-40027 menu errors, OAuth 40029 / 40163 / 42003. State is in memory (one `STATE` per
-process; `reset()` between tests), with a clock tests can move forward (`STATE.advance(seconds)`).
+45009 daily quota, 40016-40027 menu errors, OAuth 40029 / 40163 / 42003. State is in memory: an `OaState`, owned by
+the simulator's state object (`simulator.state.current().oa`; `simulator.state.reset()` makes a fresh one), with a
+clock tests can move forward (`state.advance(seconds)`).
 
 `drive_traffic(...)` plays the followers: follows with a QR scene (EventKey `qrscene_<scene>`), scans while following
 (SCAN), keywords, menu clicks (CLICK / VIEW), unfollows, the platform's own retries, and the template send reports;
@@ -241,20 +243,11 @@ class OaState:
             return code
 
 
-STATE = OaState()
-
-
-def reset() -> OaState:
-    global STATE
-    STATE = OaState()
-    return STATE
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The HTTP API
 
 
-Handler = Callable[["Request"], Any]
+Handler = Callable[[OaState, "Request"], Any]
 
 
 @dataclass(frozen=True)
@@ -282,19 +275,19 @@ class Raw:
     body: bytes
 
 
-def _app_by_token(request: Request, *, api: str) -> AppState:
+def _app_by_token(state: OaState, request: Request, *, api: str) -> AppState:
     value = request.params.get("access_token", "")
     if not value:
         raise ApiError(41001, "access_token missing")
-    with STATE.lock:
-        found = STATE.tokens.get(value)
+    with state.lock:
+        found = state.tokens.get(value)
         if found is None:
             raise ApiError(40001, "invalid credential, access_token is invalid or not latest")
         app_id, expires = found
-        if STATE.now() >= expires:
+        if state.now() >= expires:
             raise ApiError(42001, "access_token expired")
-        app = STATE.apps[app_id]
-        day = int(STATE.now() // 86400)
+        app = state.apps[app_id]
+        day = int(state.now() // 86400)
         limit = app.quotas.get(api)
         used = app.calls.get((api, day), 0)
         if limit is not None and used >= limit:
@@ -303,10 +296,10 @@ def _app_by_token(request: Request, *, api: str) -> AppState:
         return app
 
 
-def _app_by_credentials(app_id: str, secret: str, grant_type: str, expected_grant: str) -> AppState:
+def _app_by_credentials(state: OaState, app_id: str, secret: str, grant_type: str, expected_grant: str) -> AppState:
     if grant_type != expected_grant:
         raise ApiError(40002, "invalid grant_type")
-    app = STATE.apps.get(app_id)
+    app = state.apps.get(app_id)
     if app is None:
         raise ApiError(40013, "invalid appid")
     if secret != app.account.secret:
@@ -314,12 +307,13 @@ def _app_by_credentials(app_id: str, secret: str, grant_type: str, expected_gran
     return app
 
 
-def api_token(request: Request) -> dict[str, Any]:
+def api_token(state: OaState, request: Request) -> dict[str, Any]:
     p = request.params
-    app = _app_by_credentials(p.get("appid", ""), p.get("secret", ""), p.get("grant_type", ""), "client_credential")
-    value = STATE.random_token(None, 136)
-    with STATE.lock:
-        STATE.tokens[value] = (app.account.app_id, STATE.now() + TOKEN_TTL)
+    app = _app_by_credentials(state, p.get("appid", ""), p.get("secret", ""), p.get("grant_type", ""),
+                              "client_credential")
+    value = state.random_token(None, 136)
+    with state.lock:
+        state.tokens[value] = (app.account.app_id, state.now() + TOKEN_TTL)
     return {"access_token": value, "expires_in": TOKEN_TTL}
 
 
@@ -345,16 +339,16 @@ def _user_json(follower: SimFollower) -> dict[str, Any]:
     return out
 
 
-def api_user_info(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="user/info")
+def api_user_info(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="user/info")
     follower = app.followers.get(request.params.get("openid", ""))
     if follower is None:
         raise ApiError(40003, "invalid openid")
     return _user_json(follower)
 
 
-def api_user_batchget(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="user/info/batchget")
+def api_user_batchget(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="user/info/batchget")
     users = request.json().get("user_list")
     if not isinstance(users, list) or not 1 <= len(users) <= BATCHGET_MAX:
         raise ApiError(61451, "invalid parameter")
@@ -367,7 +361,7 @@ def api_user_batchget(request: Request) -> dict[str, Any]:
     return {"user_info_list": out}
 
 
-def api_user_get(request: Request) -> dict[str, Any]:
+def api_user_get(state: OaState, request: Request) -> dict[str, Any]:
     """GET /cgi-bin/user/get?next_openid=: the followers' openids, in follow order, `user_page_size` per call.
 
     The documented shape ([MIRROR] Getting_a_User_List): `{"total", "count", "data": {"openid": [...]},
@@ -375,9 +369,9 @@ def api_user_get(request: Request) -> dict[str, Any]:
     openid of the page: passing it back starts the next page after it. A call that starts past the last follower
     answers count 0, no `data` and an empty next_openid. An openid the account never had is 40003; a cursor whose
     follower has since left still works (the position is kept)."""
-    app = _app_by_token(request, api="user/get")
+    app = _app_by_token(state, request, api="user/get")
     after = request.params.get("next_openid", "")
-    with STATE.lock:
+    with state.lock:
         order = list(app.followers)
         start = 0
         if after:
@@ -436,25 +430,25 @@ def _check_menu(buttons: Any) -> None:
             _check_menu_leaf(sub, sub=True)
 
 
-def api_menu_create(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="menu/create")
+def api_menu_create(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="menu/create")
     buttons = request.json().get("button")
     _check_menu(buttons)
-    with STATE.lock:
+    with state.lock:
         app.menu = json.loads(json.dumps(buttons))
     return {"errcode": 0, "errmsg": "ok"}
 
 
-def api_menu_get(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="menu/get")
+def api_menu_get(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="menu/get")
     if app.menu is None:
         raise ApiError(46003, "menu no exist")
     return {"menu": {"button": app.menu}}
 
 
-def api_menu_delete(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="menu/delete")
-    with STATE.lock:
+def api_menu_delete(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="menu/delete")
+    with state.lock:
         app.menu = None
     return {"errcode": 0, "errmsg": "ok"}
 
@@ -481,8 +475,8 @@ def _qr_scene(body: dict[str, Any], numeric: bool, permanent: bool) -> str:
     return text
 
 
-def api_qrcode_create(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="qrcode/create")
+def api_qrcode_create(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="qrcode/create")
     body = request.json()
     kind = _QR_ACTIONS.get(str(body.get("action_name", "")))
     if kind is None:
@@ -495,10 +489,10 @@ def api_qrcode_create(request: Request) -> dict[str, Any]:
         if not isinstance(raw, int) or raw < 1:
             raise ApiError(61451, "invalid parameter")
         expire = min(raw, MAX_QR_EXPIRE)
-    ticket = "gQ" + STATE.random_token(None, 94)
+    ticket = "gQ" + state.random_token(None, 94)
     qr = SimQr(ticket=ticket, scene=scene, numeric=numeric, permanent=permanent,
-               expires_at=None if expire is None else STATE.now() + expire)
-    with STATE.lock:
+               expires_at=None if expire is None else state.now() + expire)
+    with state.lock:
         app.qrcodes[ticket] = qr
     out: dict[str, Any] = {"ticket": ticket, "url": f"http://weixin.qq.com/q/{ticket[2:24]}"}
     if expire is not None:
@@ -506,17 +500,17 @@ def api_qrcode_create(request: Request) -> dict[str, Any]:
     return out
 
 
-def api_showqrcode(request: Request) -> Raw:
+def api_showqrcode(state: OaState, request: Request) -> Raw:
     ticket = request.params.get("ticket", "")
-    with STATE.lock:
-        known = any(ticket in app.qrcodes for app in STATE.apps.values())
+    with state.lock:
+        known = any(ticket in app.qrcodes for app in state.apps.values())
     if not known:
         return Raw("404 Not Found", [("Content-Type", "text/plain")], b"invalid ticket")
     return Raw("200 OK", [("Content-Type", "image/png")], qr_png(ticket))
 
 
-def api_template_send(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="message/template/send")
+def api_template_send(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="message/template/send")
     body = request.json()
     follower = app.followers.get(str(body.get("touser", "")))
     if follower is None:
@@ -528,26 +522,26 @@ def api_template_send(request: Request) -> dict[str, Any]:
     if not isinstance(body.get("data"), dict):
         raise ApiError(47001, "data format error")
     client_id = str(body.get("client_msg_id", ""))
-    with STATE.lock:
+    with state.lock:
         if client_id and (follower.openid, client_id) in app.sent_client_ids:
             return {"errcode": 0, "errmsg": "ok", "msgid": app.sent_client_ids[(follower.openid, client_id)]}
-        day = int(STATE.now() // 86400)
+        day = int(state.now() // 86400)
         if app.calls.get(("template_quota", day), 0) >= app.quotas.get("template_quota", DEFAULT_TEMPLATE_QUOTA):
             raise ApiError(45009, "reach max api daily quota limit")
         app.calls[("template_quota", day)] = app.calls.get(("template_quota", day), 0) + 1
-        msgid = 2_000_000_000_000_000 + STATE.next_id()
+        msgid = 2_000_000_000_000_000 + state.next_id()
         if client_id:
             app.sent_client_ids[(follower.openid, client_id)] = msgid
         app.template_sends.append({**body, "msgid": msgid})
         app.pending_events.append(
             _event_xml(app.account, follower.openid, "TEMPLATESENDJOBFINISH", extra=f"<MsgID>{msgid}</MsgID>"
-                       "<Status><![CDATA[success]]></Status>")
+                       "<Status><![CDATA[success]]></Status>", at=int(state.now()))
         )
     return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
 
-def api_private_templates(request: Request) -> dict[str, Any]:
-    app = _app_by_token(request, api="template/get_all_private_template")
+def api_private_templates(state: OaState, request: Request) -> dict[str, Any]:
+    app = _app_by_token(state, request, api="template/get_all_private_template")
     return {"template_list": [dict(t) for t in app.templates]}
 
 
@@ -555,46 +549,47 @@ def _redirect_error(message: str) -> Raw:
     return Raw("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")], message.encode())
 
 
-def api_authorize(request: Request) -> Raw:
+def api_authorize(state: OaState, request: Request) -> Raw:
     """The consent page. The parameter order is checked strictly; `sim_openid` (simulator only) picks the user."""
     keys = [key for key, _value in request.ordered]
     if keys[:4] != ["appid", "redirect_uri", "response_type", "scope"]:
         return _redirect_error("10003 parameter order must be appid, redirect_uri, response_type, scope, state")
     p = request.params
-    app = STATE.apps.get(p["appid"])
+    app = state.apps.get(p["appid"])
     if app is None:
         return _redirect_error("10016 invalid appid")
     if p["response_type"] != "code" or p["scope"] not in ("snsapi_base", "snsapi_userinfo"):
         return _redirect_error("10005 invalid scope")
-    state = p.get("state", "")
-    if len(state) > 128 or not all(ch.isascii() and ch.isalnum() for ch in state):
+    oauth_state = p.get("state", "")
+    if len(oauth_state) > 128 or not all(ch.isascii() and ch.isalnum() for ch in oauth_state):
         return _redirect_error("10009 invalid state")
-    follower = app.followers.get(p.get("sim_openid", "")) or STATE.add_follower(p["appid"], subscribed=False)
-    code = STATE.issue_code(p["appid"], follower.openid, p["scope"])
+    follower = app.followers.get(p.get("sim_openid", "")) or state.add_follower(p["appid"], subscribed=False)
+    code = state.issue_code(p["appid"], follower.openid, p["scope"])
     target = p["redirect_uri"]
-    target += ("&" if "?" in target else "?") + urlencode({"code": code, "state": state})
+    target += ("&" if "?" in target else "?") + urlencode({"code": code, "state": oauth_state})
     return Raw("302 Found", [("Location", target), ("Content-Type", "text/plain")], b"")
 
 
-def api_oauth_token(request: Request) -> dict[str, Any]:
+def api_oauth_token(state: OaState, request: Request) -> dict[str, Any]:
     p = request.params
-    app = _app_by_credentials(p.get("appid", ""), p.get("secret", ""), p.get("grant_type", ""), "authorization_code")
-    with STATE.lock:
-        code = STATE.codes.get(p.get("code", ""))
+    app = _app_by_credentials(state, p.get("appid", ""), p.get("secret", ""), p.get("grant_type", ""),
+                              "authorization_code")
+    with state.lock:
+        code = state.codes.get(p.get("code", ""))
         if code is None or code.app_id != app.account.app_id:
             raise ApiError(40029, "invalid code")
         if code.used:
             raise ApiError(40163, "code been used")
-        if STATE.now() - code.issued_at > CODE_TTL:
+        if state.now() - code.issued_at > CODE_TTL:
             raise ApiError(42003, "code expired")
         code.used = True
         follower = app.followers[code.openid]
-        token = STATE.random_token(None, 88)
-        STATE.sns_tokens[token] = (app.account.app_id, code.openid, code.scope, STATE.now() + TOKEN_TTL)
+        token = state.random_token(None, 88)
+        state.sns_tokens[token] = (app.account.app_id, code.openid, code.scope, state.now() + TOKEN_TTL)
     return {
         "access_token": token,
         "expires_in": TOKEN_TTL,
-        "refresh_token": STATE.random_token(None, 88),
+        "refresh_token": state.random_token(None, 88),
         "openid": code.openid,
         "scope": code.scope,
         "is_snapshotuser": 0,
@@ -602,20 +597,20 @@ def api_oauth_token(request: Request) -> dict[str, Any]:
     }
 
 
-def api_sns_userinfo(request: Request) -> dict[str, Any]:
+def api_sns_userinfo(state: OaState, request: Request) -> dict[str, Any]:
     p = request.params
-    with STATE.lock:
-        found = STATE.sns_tokens.get(p.get("access_token", ""))
+    with state.lock:
+        found = state.sns_tokens.get(p.get("access_token", ""))
         if found is None:
             raise ApiError(40001, "invalid credential, access_token is invalid or not latest")
         app_id, openid, scope, expires = found
-        if STATE.now() >= expires:
+        if state.now() >= expires:
             raise ApiError(42001, "access_token expired")
         if p.get("openid") != openid:
             raise ApiError(40003, "invalid openid")
         if scope != "snsapi_userinfo":
             raise ApiError(48001, "api unauthorized")
-        follower = STATE.apps[app_id].followers[openid]
+        follower = state.apps[app_id].followers[openid]
     return {
         "openid": openid,
         "nickname": follower.nickname,
@@ -660,21 +655,26 @@ def _read_request(environ: dict[str, Any]) -> Request:
     )
 
 
-def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    request = _read_request(environ)
-    handler = ROUTES.get((request.method, request.path))
-    if handler is None:
-        start_response("404 Not Found", [("Content-Type", "application/json")])
-        return [b'{"errcode":-1,"errmsg":"system error: no such api"}']
-    try:
-        result = handler(request)
-    except ApiError as exc:
-        result = {"errcode": exc.errcode, "errmsg": exc.errmsg}
-    if isinstance(result, Raw):
-        start_response(result.status, result.headers)
-        return [result.body]
-    start_response("200 OK", [("Content-Type", "application/json; encoding=utf-8")])
-    return [json.dumps(result, ensure_ascii=False).encode("utf-8")]
+def make_app(state: OaState) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    """The platform's WSGI app over `state`."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = _read_request(environ)
+        handler = ROUTES.get((request.method, request.path))
+        if handler is None:
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"errcode":-1,"errmsg":"system error: no such api"}']
+        try:
+            result = handler(state, request)
+        except ApiError as exc:
+            result = {"errcode": exc.errcode, "errmsg": exc.errmsg}
+        if isinstance(result, Raw):
+            start_response(result.status, result.headers)
+            return [result.body]
+        start_response("200 OK", [("Content-Type", "application/json; encoding=utf-8")])
+        return [json.dumps(result, ensure_ascii=False).encode("utf-8")]
+
+    return app
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -719,7 +719,8 @@ def _cdata(value: str) -> str:
 
 
 def _event_xml(account: SimAccount, openid: str, event: str, *, extra: str = "", at: int | None = None) -> str:
-    created = int(STATE.now()) if at is None else at
+    """`at`: the CreateTime (default now; the traffic passes its platform's clock)."""
+    created = int(time.time()) if at is None else at
     return (
         f"<xml><ToUserName>{_cdata(account.original_id)}</ToUserName><FromUserName>{_cdata(openid)}</FromUserName>"
         f"<CreateTime>{created}</CreateTime><MsgType>{_cdata('event')}</MsgType><Event>{_cdata(event)}</Event>"
@@ -755,8 +756,10 @@ def view_xml(account: SimAccount, openid: str, *, url: str, menu_id: str = "", a
 def text_xml(
     account: SimAccount, openid: str, *, content: str, msg_id: int | None = None, at: int | None = None
 ) -> str:
-    created = int(STATE.now()) if at is None else at
-    msg_id = msg_id if msg_id is not None else 24_000_000_000_000_000 + STATE.next_id()
+    created = int(time.time()) if at is None else at
+    # The traffic passes its platform's next id; a message built alone gets a random one (MsgIds must not repeat:
+    # Siyu would rightly take a repeat for a replay).
+    msg_id = msg_id if msg_id is not None else 24_000_000_000_000_000 + secrets.randbelow(10**15)
     return (
         f"<xml><ToUserName>{_cdata(account.original_id)}</ToUserName><FromUserName>{_cdata(openid)}</FromUserName>"
         f"<CreateTime>{created}</CreateTime><MsgType>{_cdata('text')}</MsgType><Content>{_cdata(content)}</Content>"
@@ -812,6 +815,7 @@ def open_reply(account: SimAccount, query: dict[str, str], body: bytes) -> dict[
 @dataclass
 class Traffic:
     url: str
+    state: OaState
     app: AppState
     rng: random.Random
     http: httpx.Client
@@ -822,7 +826,7 @@ class Traffic:
         return self.post_raw(query, body)
 
     def post_raw(self, query: dict[str, str], body: bytes) -> bool:
-        STATE.last_callback = (self.url, query, body)
+        self.state.last_callback = (self.url, query, body)
         try:
             response = self.http.post(self.url, params=query, content=body,
                                       headers={"Content-Type": "text/xml; charset=utf-8"})
@@ -837,11 +841,18 @@ class Traffic:
         self.accepted += 1
         return True
 
+    def at(self) -> int:
+        """The platform's clock for a push's CreateTime."""
+        return int(self.state.now())
+
+    def msg_id(self) -> int:
+        return 24_000_000_000_000_000 + self.state.next_id()
+
     def followers(self, subscribed: bool) -> list[SimFollower]:
         return [f for f in self.app.followers.values() if f.subscribed == subscribed]
 
     def live_qrcodes(self) -> list[SimQr]:
-        now = STATE.now()
+        now = self.state.now()
         return [q for q in self.app.qrcodes.values() if q.expires_at is None or q.expires_at > now]
 
 
@@ -857,19 +868,19 @@ def _new_unionid(traffic: Traffic) -> str:
 
 def _follow(traffic: Traffic, follower: SimFollower | None = None) -> None:
     if follower is None:
-        follower = STATE.add_follower(
+        follower = traffic.state.add_follower(
             traffic.app.account.app_id, unionid=_new_unionid(traffic), subscribed=False, rng=traffic.rng
         )
     codes = traffic.live_qrcodes()
     qr = traffic.rng.choice(codes) if codes and traffic.rng.random() < 0.7 else None
-    with STATE.lock:
+    with traffic.state.lock:
         follower.subscribed = True
-        follower.subscribe_time = int(STATE.now())
+        follower.subscribe_time = int(traffic.state.now())
         follower.subscribe_scene = "ADD_SCENE_QR_CODE" if qr else "ADD_SCENE_SEARCH"
         follower.qr_scene = int(qr.scene) if qr and qr.numeric else 0
         follower.qr_scene_str = qr.scene if qr and not qr.numeric else ""
     scene, ticket = (qr.scene, qr.ticket) if qr else ("", "")
-    xml = subscribe_xml(traffic.app.account, follower.openid, scene=scene, ticket=ticket)
+    xml = subscribe_xml(traffic.app.account, follower.openid, scene=scene, ticket=ticket, at=traffic.at())
     traffic.post(xml, follower.openid)
 
 
@@ -878,7 +889,8 @@ def _scan(traffic: Traffic) -> None:
     if not codes or not following:
         return _follow(traffic)
     qr, follower = traffic.rng.choice(codes), traffic.rng.choice(following)
-    traffic.post(scan_xml(traffic.app.account, follower.openid, scene=qr.scene, ticket=qr.ticket), follower.openid)
+    xml = scan_xml(traffic.app.account, follower.openid, scene=qr.scene, ticket=qr.ticket, at=traffic.at())
+    traffic.post(xml, follower.openid)
 
 
 def _keyword(traffic: Traffic) -> None:
@@ -887,7 +899,8 @@ def _keyword(traffic: Traffic) -> None:
         return _follow(traffic)
     follower = traffic.rng.choice(following)
     content = traffic.rng.choice(DEMO_KEYWORDS)
-    traffic.post(text_xml(traffic.app.account, follower.openid, content=content), follower.openid)
+    xml = text_xml(traffic.app.account, follower.openid, content=content, msg_id=traffic.msg_id(), at=traffic.at())
+    traffic.post(xml, follower.openid)
 
 
 def _menu_click(traffic: Traffic) -> None:
@@ -899,9 +912,9 @@ def _menu_click(traffic: Traffic) -> None:
     follower, leaf = traffic.rng.choice(following), traffic.rng.choice(leaves)
     account = traffic.app.account
     if leaf["type"] == "click":
-        xml = click_xml(account, follower.openid, key=leaf["key"])
+        xml = click_xml(account, follower.openid, key=leaf["key"], at=traffic.at())
     else:
-        xml = view_xml(account, follower.openid, url=leaf["url"], menu_id="")
+        xml = view_xml(account, follower.openid, url=leaf["url"], menu_id="", at=traffic.at())
     traffic.post(xml, follower.openid)
 
 
@@ -910,9 +923,9 @@ def _unfollow(traffic: Traffic) -> None:
     if len(following) < 3:
         return _follow(traffic)
     follower = traffic.rng.choice(following)
-    with STATE.lock:
+    with traffic.state.lock:
         follower.subscribed = False
-    traffic.post(unsubscribe_xml(traffic.app.account, follower.openid), follower.openid)
+    traffic.post(unsubscribe_xml(traffic.app.account, follower.openid, at=traffic.at()), follower.openid)
 
 
 def _refollow(traffic: Traffic) -> None:
@@ -922,10 +935,10 @@ def _refollow(traffic: Traffic) -> None:
 
 def _platform_retry(traffic: Traffic) -> None:
     """The platform resends a push it did not see answered in time: Siyu must process it once."""
-    last = STATE.last_callback
+    last = traffic.state.last_callback
     if last is None or last[0] != traffic.url:
         return _keyword(traffic)
-    STATE.resent += 1
+    traffic.state.resent += 1
     traffic.post_raw(last[1], last[2])
 
 
@@ -941,23 +954,24 @@ ACTIONS: tuple[tuple[Callable[[Traffic], None], float], ...] = (
 
 
 def _flush_reports(traffic: Traffic) -> None:
-    with STATE.lock:
+    with traffic.state.lock:
         pending, traffic.app.pending_events[:] = list(traffic.app.pending_events), []
     for xml in pending:
         openid = str(fromstring(xml.encode("utf-8")).findtext("FromUserName") or "")
         traffic.post(xml, openid)
 
 
-def drive_traffic(siyu_callback_url: str, rng: random.Random, steps: int, *, app_id: str = "") -> int:
+def drive_traffic(siyu_callback_url: str, rng: random.Random, steps: int, *, state: OaState, app_id: str = "") -> int:
     """Simulate `steps` follower actions against Siyu's callback URL; returns how many pushes Siyu accepted.
 
-    The account is the demo Official Account unless `app_id` names another registered one. Template send reports
+    `state` is the platform the followers act on (`simulator.state.current().oa`). The account is the demo Official
+    Account unless `app_id` names another registered one. Template send reports
     (TEMPLATESENDJOBFINISH) queued by the API are pushed first.
     """
-    app_state = STATE.app(app_id or demo_accounts.OFFICIAL_ACCOUNT.app_id)
+    app_state = state.app(app_id or demo_accounts.OFFICIAL_ACCOUNT.app_id)
     weights = [weight for _action, weight in ACTIONS]
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
-        traffic = Traffic(url=siyu_callback_url, app=app_state, rng=rng, http=http)
+        traffic = Traffic(url=siyu_callback_url, state=state, app=app_state, rng=rng, http=http)
         _flush_reports(traffic)
         for _step in range(steps):
             action = rng.choices([a for a, _w in ACTIONS], weights=weights)[0]

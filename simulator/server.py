@@ -1,6 +1,7 @@
-"""The channel simulator's HTTP server: WeCom's API under /wecom, the Official Account's under /oa.
+"""The channel simulator's HTTP server: WeCom's API under /wecom, the Official Account's under /oa, the mini-program
+platform under /mp and WeChat Pay under /pay, all over one state object (simulator.state.Simulator).
 
-Each platform module exposes a WSGI `app` that sees paths with its prefix stripped (so `/wecom/cgi-bin/gettoken`
+Each platform's WSGI app (`make_app(state)`) sees paths with its prefix stripped (so `/wecom/cgi-bin/gettoken`
 reaches the WeCom app as `/cgi-bin/gettoken`): an adapter whose base URL is `http://127.0.0.1:8001/wecom` talks to
 the simulator exactly as it would talk to the platform.
 """
@@ -13,7 +14,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from simulator import state
+from simulator.state import Simulator, WSGIApp
 
 
 def _not_found(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -33,12 +35,6 @@ def dispatcher(mounts: dict[str, WSGIApp]) -> WSGIApp:
     return app
 
 
-def default_mounts() -> dict[str, WSGIApp]:
-    from simulator import miniprogram, oa, wechatpay, wecom
-
-    return {"/wecom": wecom.app, "/oa": oa.app, "/mp": miniprogram.app, "/pay": wechatpay.app}
-
-
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -50,11 +46,17 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class SimulatorServer:
-    """Start on 127.0.0.1 (port 0 picks a free one), use `.base_url`, stop with `.stop()` or a `with` block."""
+    """Start on 127.0.0.1 (port 0 picks a free one), use `.base_url`, stop with `.stop()` or a `with` block.
 
-    def __init__(self, port: int = 0, mounts: dict[str, WSGIApp] | None = None) -> None:
+    It serves every platform of `simulator` (default: `simulator.state.current()`, read when the server is made),
+    or only the `mounts` given (a test serving one platform over a state of its own)."""
+
+    def __init__(
+        self, port: int = 0, mounts: dict[str, WSGIApp] | None = None, simulator: Simulator | None = None
+    ) -> None:
+        self.simulator = simulator or state.current()
         self.httpd = make_server(
-            "127.0.0.1", port, dispatcher(mounts or default_mounts()), _ThreadingServer, _QuietHandler
+            "127.0.0.1", port, dispatcher(mounts or self.simulator.mounts()), _ThreadingServer, _QuietHandler
         )
         self.port = self.httpd.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"

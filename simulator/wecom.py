@@ -1,4 +1,5 @@
-"""A simulated WeCom (企业微信) customer-contact platform: the server API and the callbacks, as a WSGI `app`.
+"""A simulated WeCom (企业微信) customer-contact platform: the server API and the callbacks, as a WSGI app
+(`make_app(platform)`; the channel simulator mounts the one its state object owns, `simulator.state.current().wecom`).
 
 It speaks the platform's wire protocol (paths, JSON shapes, errcodes; encrypted and signed XML callbacks) and keeps
 its own state: corp members, external contacts and follow relations, contact-me ways with their `state`, corp tags,
@@ -1954,10 +1955,6 @@ def make_app(platform: WecomPlatform) -> Callable[[dict[str, Any], Callable[...,
     return app
 
 
-PLATFORM = WecomPlatform(auto_members=True)
-app = make_app(PLATFORM)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Traffic
 
@@ -2066,11 +2063,12 @@ def drive_traffic(
     rng: random.Random,
     steps: int,
     *,
-    platform: WecomPlatform | None = None,
+    platform: WecomPlatform,
     transport: Transport | None = None,
 ) -> TrafficReport:
-    """Simulated customers acting on the corp's contact ways and groups; every callback is posted to Siyu at once."""
-    p = platform or PLATFORM
+    """Simulated customers acting on the corp's contact ways and groups of `platform` (for `siyu simulate`,
+    `simulator.state.current().wecom`); every callback is posted to Siyu at once."""
+    p = platform
     corp = p.add_demo_corp(account, callback_url=siyu_callback_url)
     report = TrafficReport()
     actions = [a for a, _ in STEPS]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "siyu.catalog",
     "siyu.promotions",
     "siyu.orders",
+    "siyu.storefront",
     "siyu.analytics",
     "siyu.audiences",
     "siyu.finance",

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from simulator import state as simulator_state
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from tests import proof
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
@@ -147,6 +148,12 @@ def _guard_http_in_transactions() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(httpx.Client, "send", _guarded_send)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_simulator() -> None:
+    """Every test starts with a simulator that remembers nothing (simulator.state.current() is a new Simulator)."""
+    simulator_state.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,17 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Schema, Status
 
-from siyu.core.idempotency import KEY_HEADER, answer_once, client_key, fingerprint
+from siyu.core.idempotency import KEY_HEADER, MAX_KEY, answer_once, client_key, fingerprint
+
+#: The header in the OpenAPI document of every route that answers through `create_once` (`openapi_extra=`): the body's
+#: `idempotency_key` may stand in for it, so it is not marked required; a create with neither is a 400.
+KEY_HEADER_DOC: dict[str, Any] = {"parameters": [{
+    "in": "header", "name": KEY_HEADER, "required": False,
+    "description": f"A key of the client's choosing (at most {MAX_KEY} characters): a repeat with the same key and "
+                   "the same input gets the first answer; the same key with other input is a 409. Needed unless "
+                   "the body carries idempotency_key.",
+    "schema": {"type": "string", "maxLength": MAX_KEY},
+}]}
 
 
 def create_once(

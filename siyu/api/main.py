@@ -96,10 +96,13 @@ def _mount() -> None:
     api.add_router("/oa", "siyu.channels.official_account.api.router", tags=["oa"])
     api.add_router("/catalog", catalog_router, tags=["catalog"])
     api.add_router("/promotions", promotions_router, tags=["promotions"])
+    api.add_router("/", "siyu.storefront.api.router", tags=["storefront"])
     api.add_router("/", orders_router, tags=["orders"])
     api.add_router("/audiences", "siyu.audiences.api.router", tags=["audiences"])
     api.add_router("/finance", "siyu.finance.api.router", tags=["finance"])
+    api.add_router("/finance", "siyu.finance.commission_api.router", tags=["finance"])
     api.add_router("/", "siyu.finance.api.storefront_router", tags=["finance"])
+    api.add_router("/finance/reconciliation", "siyu.finance.reconciliation.api.router", tags=["finance"])
     api.add_router("/content", "siyu.content.api.router", tags=["content"])
     api.add_router("/storefront", "siyu.content.api.storefront_router", tags=["storefront"])
 

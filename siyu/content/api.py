@@ -15,10 +15,10 @@ from ninja.files import UploadedFile
 from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
-from siyu.api.idempotency import create_once
+from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.content import queries, services
 from siyu.content.variables import render
-from siyu.orders.api import CUSTOMER, shopper_of
+from siyu.storefront.api import CUSTOMER, shopper_of
 
 router = Router()
 OPTIONAL_FILE = File(None)  # a multipart `file` part that some material kinds leave out
@@ -412,7 +412,7 @@ def reject_submission(request: HttpRequest, submission_id: int, payload: RejectI
 storefront_router = Router()
 
 
-@storefront_router.post("/ugc", auth=CUSTOMER, response={201: SubmissionOut},
+@storefront_router.post("/ugc", auth=CUSTOMER, response={201: SubmissionOut}, openapi_extra=KEY_HEADER_DOC,
                         summary="Send a review, photo or story (multipart; `file` for the photo; Idempotency-Key)")
 def submit_ugc(request: HttpRequest, payload: Form[UgcIn],
                file: UploadedFile | None = OPTIONAL_FILE) -> Status[Any]:

@@ -14,8 +14,8 @@ from siyu.api.auth import actor_of, scope_of
 from siyu.core.money import CURRENCY_PATTERN
 from siyu.finance import ledger, queries, services
 from siyu.orders import queries as order_queries
-from siyu.orders.api import CUSTOMER, shopper_of
 from siyu.org.schemas import ErrorOut
+from siyu.storefront.api import CUSTOMER, shopper_of
 
 router = Router()
 TAGS = ["finance"]

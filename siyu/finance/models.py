@@ -288,3 +288,144 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.out_refund_no} ({self.status})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reconciliation against the WeChat Pay trade bill (siyu/finance/reconciliation/)
+
+
+class ReconciliationStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    REFUSED = "refused", _("Bill refused")
+    FAILED = "failed", _("Failed")
+
+
+class ReconciliationRun(models.Model):
+    """One merchant's day (Asia/Shanghai): the trade bill downloaded, checked and matched. Running the day again
+    reuses this row (unique per merchant and day) and replaces its differences; `generation` counts the runs that
+    produced results. A refused bill (hash, format, summary) records why and leaves the previous results as they
+    were."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    merchant = models.ForeignKey(PayMerchant, on_delete=models.PROTECT, related_name="reconciliation_runs")
+    bill_date = models.DateField()
+    status = models.CharField(max_length=10, choices=ReconciliationStatus.choices,
+                              default=ReconciliationStatus.RUNNING)
+    generation = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    hash_value = models.CharField(max_length=40, blank=True)
+    bill_bytes = models.BigIntegerField(default=0)
+    payment_rows = models.PositiveIntegerField(default=0)
+    refund_rows = models.PositiveIntegerField(default=0)
+    summary_count = models.PositiveIntegerField(default=0)
+    settle_total_fen = models.BigIntegerField(default=0)
+    refund_total_fen = models.BigIntegerField(default=0)
+    fee_total_milli = models.BigIntegerField(default=0)
+    order_total_fen = models.BigIntegerField(default=0)
+    matched_count = models.PositiveIntegerField(default=0)
+    missing_ours_count = models.PositiveIntegerField(default=0)
+    missing_theirs_count = models.PositiveIntegerField(default=0)
+    amount_mismatch_count = models.PositiveIntegerField(default=0)
+    status_mismatch_count = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_detail = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "bill_date"], name="uniq_reconciliation_day")]
+        indexes = [models.Index(fields=["enterprise", "bill_date"])]
+        ordering = ["-bill_date", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.bill_date} ({self.status})"
+
+
+class DifferenceKind(models.TextChoices):
+    MISSING_OURS = "missing_ours", _("Missing on our side")
+    MISSING_THEIRS = "missing_theirs", _("Missing in the bill")
+    AMOUNT_MISMATCH = "amount_mismatch", _("Amount mismatch")
+    STATUS_MISMATCH = "status_mismatch", _("Status mismatch")
+
+
+class ReconciliationBillRow(models.Model):
+    """The staging table: a run's bill rows, bulk-loaded, matched with SQL against payments and refunds. A run's
+    rows are replaced when it runs again. Amounts in fen, the fee in thousandths of a fen; `traded_at` is the bill's
+    own text (China Standard Time)."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                            db_index=False)
+    line = models.PositiveIntegerField()
+    subject = models.CharField(max_length=1)  # P payment, R refund
+    traded_at = models.CharField(max_length=19)
+    out_trade_no = models.CharField(max_length=64)
+    transaction_id = models.CharField(max_length=64)
+    out_refund_no = models.CharField(max_length=64)
+    refund_id = models.CharField(max_length=64)
+    trade_state = models.CharField(max_length=16)
+    refund_status = models.CharField(max_length=16)
+    currency = models.CharField(max_length=3)
+    settle_fen = models.BigIntegerField()
+    coupon_fen = models.BigIntegerField()
+    refund_fen = models.BigIntegerField()
+    coupon_refund_fen = models.BigIntegerField()
+    order_fen = models.BigIntegerField()
+    asked_fen = models.BigIntegerField()
+    fee_milli = models.BigIntegerField()
+    product = models.CharField(max_length=256)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "out_trade_no", "out_refund_no"], name="finance_billrow_key")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.out_trade_no} {self.out_refund_no}"
+
+
+class ReconciliationDifference(models.Model):
+    """One thing the bill and our books disagree on, for a run. Amounts in fen (null on the side that lacks the
+    row). Resolving records who and why (audited); a resolution carries over to the same difference when the day
+    runs again."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="differences")
+    generation = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=DifferenceKind.choices)
+    subject = models.CharField(max_length=1)  # P payment, R refund
+    out_trade_no = models.CharField(max_length=64)
+    out_refund_no = models.CharField(max_length=64, blank=True)
+    transaction_id = models.CharField(max_length=64, blank=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    bill_line = models.PositiveIntegerField(null=True, blank=True)
+    bill_fen = models.BigIntegerField(null=True, blank=True)
+    our_fen = models.BigIntegerField(null=True, blank=True)
+    bill_currency = models.CharField(max_length=3, blank=True)
+    our_currency = models.CharField(max_length=3, blank=True)
+    bill_status = models.CharField(max_length=16, blank=True)
+    our_status = models.CharField(max_length=16, blank=True)
+    bill_time = models.CharField(max_length=19, blank=True)
+    product = models.CharField(max_length=256, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    resolution = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "generation", "kind"])]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.out_trade_no} {self.out_refund_no}"
+
+
+# Commissions and store settlement live in their own module (siyu.finance.commission_models); imported here so the
+# app registry finds them.
+from siyu.finance.commission_models import (  # noqa: E402
+    CommissionRule,
+    SaleAccrual,
+    StoreSettlement,
+)
+
+__all__ = ["CommissionRule", "SaleAccrual", "StoreSettlement"]

@@ -33,7 +33,7 @@ from siyu.channels.wechatpay.notify import NotifyRejected, open_notify
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
-from siyu.finance import ledger
+from siyu.finance import commissions, ledger
 from siyu.finance.models import (
     NotifyOutcome,
     Payment,
@@ -49,6 +49,7 @@ from siyu.orders.models import OrderKind, OrderStatus
 from siyu.orders.services import after_sale as after_sales
 from siyu.orders.services import states
 from siyu.org.scope import Scope
+from siyu.storefront import queries as storefront_queries
 
 
 def credentials(merchant: PayMerchant) -> Credentials:
@@ -120,7 +121,7 @@ def start_payment(*, enterprise_id: int, customer_id: int, order_id: int, openid
     """The mini-program's requestPayment parameters for the order's next payment (full, deposit or balance)."""
     if not openid:
         raise Conflict("this session has no WeChat openid to charge", field="openid", code="no_openid")
-    order = order_queries.my_order(enterprise_id=enterprise_id, customer_id=customer_id, order_id=order_id)
+    order = storefront_queries.my_order(enterprise_id=enterprise_id, customer_id=customer_id, order_id=order_id)
     merchant = _merchant_for(enterprise_id)
     payment = _payment_row(order, merchant, openid)  # committed before the platform hears of it
     client = pay_client(merchant)
@@ -193,6 +194,7 @@ def apply_transaction(payment: Payment, tx: Transaction) -> Applied:
             fact = ledger.Fact(enterprise_id=payment.enterprise_id, currency=payment.currency, order_id=order.pk,
                                store_id=order.store_id, staff_id=order.staff_id)
             ledger.post_payment(fact, key=f"payment:{payment.out_trade_no}", amount_fen=tx.total_fen, at=paid_at)
+            commissions.accrue_order(order_id=order.pk, at=paid_at)  # sales and commission, once per line
     except DomainError as exc:
         return _flag(payment, "order_not_payable", exc.message)
     return Applied(NotifyOutcome.APPLIED)
@@ -315,6 +317,7 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
                            store_id=paid.store_id, staff_id=paid.staff_id)
         ledger.post_payment(fact, key=f"offline:{paid.pk}:{stage}", amount_fen=amount, at=moment, offline=True,
                             actor=actor)
+        commissions.accrue_order(order_id=paid.pk, at=moment)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.offline_payment",
                      target_type="order", target_id=paid.pk, summary=f"{paid.order_no} {amount} fen: {text}"[:255],
                      changes={"reason": text, "payment_ref": ref, "stage": stage})
@@ -333,13 +336,18 @@ def _refund_row(after_sale: Any) -> Refund:
         order_id=after_sale.order_id, status=PaymentStatus.PAID).order_by("-paid_at").first()
     if payment is None:
         raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
-    refunded = sum(Refund.objects.filter(payment=payment).exclude(after_sale_id=after_sale.pk)
-                   .exclude(status=RefundStatus.FAILED).values_list("amount_fen", flat=True))
-    if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
-        raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
-                       code="above_refundable")
     try:
         with transaction.atomic():
+            # The payment's row lock serialises "what can it still give back" between concurrent refunds of it.
+            Payment.objects.select_for_update().filter(pk=payment.pk).values_list("pk", flat=True).first()
+            existing = Refund.objects.select_related("payment__merchant").filter(after_sale_id=after_sale.pk).first()
+            if existing is not None:
+                return existing
+            refunded = sum(Refund.objects.filter(payment=payment).exclude(status=RefundStatus.FAILED)
+                           .values_list("amount_fen", flat=True))
+            if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
+                raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
+                               code="above_refundable")
             return Refund.objects.create(enterprise_id=after_sale.enterprise_id, payment=payment,
                                          after_sale_id=after_sale.pk, out_refund_no=f"R{after_sale.pk:010d}",
                                          amount_fen=after_sale.amount_fen, currency=after_sale.currency)
@@ -404,4 +412,72 @@ def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:
         fact = ledger.Fact(enterprise_id=refund.enterprise_id, currency=refund.currency, order_id=order.pk,
                            store_id=order.store_id, staff_id=order.staff_id)
         ledger.post_refund(fact, key=f"refund:{refund.out_refund_no}", amount_fen=refund.amount_fen, at=moment)
+        commissions.reverse_for_refund(after_sale_id=refund.after_sale_id, refund_key=refund.out_refund_no, at=moment)
     return Applied(NotifyOutcome.APPLIED)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The refund query fallback: a refund whose notify never came is asked about and completed
+
+
+def sync_refund(*, refund_id: int) -> Applied:
+    """Ask the platform about one refund (outside any transaction), then apply its answer as a notify would."""
+    refund = Refund.objects.select_related("payment__merchant").get(pk=refund_id)
+    if refund.status == RefundStatus.SUCCEEDED:
+        return Applied(NotifyOutcome.DUPLICATE)
+    result = pay_client(refund.payment.merchant).refund_query(refund.out_refund_no)
+    if result.out_refund_no != refund.out_refund_no:
+        return Applied(NotifyOutcome.IGNORED, "refund_query_mismatch", "the answer names another refund")
+    return apply_refund_result(refund, {"refund_status": result.status, "refund_id": result.refund_id,
+                                        "success_time": result.success_time,
+                                        "amount": {"refund": result.refund_fen}})
+
+
+def sync_stale_refunds(*, older_than_s: int = 600, limit: int = 100, now: datetime | None = None) -> int:
+    """Query the platform for refunds still processing longer than a notify should take (periodic)."""
+    since = (now or timezone.now()) - timedelta(seconds=older_than_s)
+    ids = list(Refund.objects.filter(status=RefundStatus.PROCESSING, created_at__lt=since)
+               .order_by("created_at").values_list("pk", flat=True)[:limit])
+    done = 0
+    for refund_id in ids:
+        try:
+            if sync_refund(refund_id=refund_id).outcome == NotifyOutcome.APPLIED:
+                done += 1
+        except PayError:
+            continue
+    return done
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Close on expiry: an unpaid order's open payment is closed at the platform before the order is cancelled
+
+
+_PAID_CODES = ("ORDER_PAID", "ORDERPAID", "TRADE_STATE_ERROR")
+_GONE_CODES = ("ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED", "ORDERCLOSED")
+
+
+def _close_payment(payment: Payment) -> bool:
+    """True when the platform will take no money for this payment any more (closed, or it never had it)."""
+    try:
+        pay_client(payment.merchant).close(payment.out_trade_no)
+    except PayError as exc:
+        if exc.platform_code in _PAID_CODES:
+            try:
+                sync_payment(payment_id=payment.pk)  # the shopper paid at the last moment: apply it, never cancel
+            except PayError:
+                pass
+            return False
+        if exc.platform_code not in _GONE_CODES:
+            return False  # unreachable or refused for another reason: try again on the next run
+    Payment.objects.filter(pk=payment.pk, status__in=[PaymentStatus.CREATED, PaymentStatus.PREPAID]).update(
+        status=PaymentStatus.CLOSED)
+    return True
+
+
+def close_expiring_payments(order_ids: list[int]) -> set[int]:
+    """The orders (of those given) that may be cancelled: no open payment, or every open one closed. Called by the
+    expiry job outside any transaction (siyu.orders.payment_closers)."""
+    open_payments = list(Payment.objects.select_related("merchant").filter(
+        order_id__in=order_ids, status__in=[PaymentStatus.CREATED, PaymentStatus.PREPAID]))
+    blocked = {p.order_id for p in open_payments if not _close_payment(p)}
+    return set(order_ids) - blocked

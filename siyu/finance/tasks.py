@@ -11,3 +11,9 @@ from siyu.finance import services
 def sync_stale_payments_task() -> int:
     """Ask WeChat Pay about payments whose notify is overdue (the query fallback), and apply the answers."""
     return services.sync_stale_payments()
+
+
+@task()
+def sync_stale_refunds_task() -> int:
+    """Ask WeChat Pay about refunds whose notify is overdue (the refund query fallback), and apply the answers."""
+    return services.sync_stale_refunds()

@@ -17,6 +17,7 @@ from siyu.channels.common.authenticity import source_address, too_large
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError
+from siyu.core.http import client_ip
 from siyu.core.pagination import page_param
 from siyu.core.timeutil import day_bounds
 from siyu.finance import ledger, queries, services
@@ -92,7 +93,7 @@ def wechatpay_notify(request: HttpRequest, mch_id: str) -> HttpResponse:
     if too_large(request.META.get("CONTENT_LENGTH")):
         return JsonResponse({"code": "FAIL", "message": "body_too_large"}, status=413)
     answer = services.receive_notify(mch_id=mch_id[:32], headers=request.headers, body=request.body,
-                                     source=source_address(request.META.get("REMOTE_ADDR", "")))
+                                     source=source_address(client_ip(request)))
     if answer.status == 204:
         return HttpResponse(status=204)
     return JsonResponse({"code": "FAIL", "message": answer.code}, status=answer.status)

@@ -1,4 +1,4 @@
-"""Read paths over orders. Staff reads take a Scope; the storefront's reads take the signed-in customer.
+"""Read paths over orders. Staff reads take a Scope; the shopper's own reads are siyu.storefront.queries.
 
 Who sees which order: HQ every order; a region manager the orders of the region's stores and of the customers they
 may see; a store manager the store's orders and its customers'; store staff the orders attributed to them and those
@@ -25,7 +25,6 @@ from siyu.orders.models import (
     AfterSaleLine,
     AfterSaleStatus,
     CancelReason,
-    CartItem,
     Fulfillment,
     ImportStatus,
     Order,
@@ -139,7 +138,8 @@ def search_orders(scope: Scope, flt: OrderFilter, *, page: int = 1, page_size: i
     return paginate(filtered_orders(scope, flt), page=page, page_size=page_size)
 
 
-def _with_details(qs: QuerySet[Order]) -> QuerySet[Order]:
+def with_details(qs: QuerySet[Order]) -> QuerySet[Order]:
+    """Orders with what a detail view shows: lines, after-sales with their lines, customer, store, staff."""
     return qs.select_related("customer", "store", "staff", "presale").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.order_by("index")),
         Prefetch("after_sales", queryset=AfterSale.objects.prefetch_related(
@@ -148,7 +148,7 @@ def _with_details(qs: QuerySet[Order]) -> QuerySet[Order]:
 
 
 def get_order(scope: Scope, order_id: int) -> Order:
-    found = _with_details(orders(scope)).filter(pk=order_id).first()
+    found = with_details(orders(scope)).filter(pk=order_id).first()
     if found is None:
         raise NotFound(f"order {order_id} not found", field="order_id")
     return found
@@ -200,32 +200,6 @@ def order_actions(scope: Scope, order: Order) -> list[Action]:
     if order.status in (OrderStatus.SHIPPED, OrderStatus.PICKED_UP):
         actions.append(Action("complete", _("Complete")))
     return actions
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Storefront (the signed-in customer)
-
-
-def my_orders(*, enterprise_id: int, customer_id: int, status: str = "", page: int = 1,
-              page_size: int = 20) -> Page[Order]:
-    qs = Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
-    if status:
-        qs = qs.filter(status=status)
-    return paginate(qs.prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("index")))
-                    .order_by("-created_at", "-id"), page=page, page_size=page_size)
-
-
-def my_order(*, enterprise_id: int, customer_id: int, order_id: int) -> Order:
-    found = _with_details(Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)).filter(
-        pk=order_id).first()
-    if found is None:
-        raise NotFound(f"order {order_id} not found", field="order_id")
-    return found
-
-
-def cart_items(*, enterprise_id: int, customer_id: int) -> list[CartItem]:
-    return list(CartItem.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).select_related(
-        "sku", "sku__product", "bundle").order_by("added_at", "id"))
 
 
 # ---------------------------------------------------------------------------------------------------------------

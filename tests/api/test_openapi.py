@@ -33,3 +33,27 @@ def test_openapi_documents_the_customer_and_org_endpoints(db: None) -> None:
     components = schema["components"]["schemas"]
     assert set(components["Gender"]["enum"]) == {"unknown", "male", "female"}
     assert "identities" in components["ProfileOut"]["properties"]
+
+
+def test_every_create_that_needs_a_key_declares_the_idempotency_header(db: None) -> None:
+    """The routes answered once per client key (hand-listed) say so in the document; a client generated from it sends
+    the header. Routes that take no key do not advertise one."""
+    paths = Client().get("/api/openapi.json").json()["paths"]
+
+    def header_names(path: str, method: str) -> set[str]:
+        return {p["name"] for p in paths[path][method].get("parameters", []) if p["in"] == "header"}
+
+    keyed = [
+        ("/api/storefront/orders", "post"),
+        ("/api/storefront/presale-orders", "post"),
+        ("/api/storefront/orders/{order_id}/refunds", "post"),
+        ("/api/storefront/ugc", "post"),
+        ("/api/channels/wecom/codes", "post"),
+        ("/api/channels/wecom/transfers", "post"),
+        ("/api/channels/wecom/mass-sends", "post"),
+        ("/api/channels/wecom/moments", "post"),
+    ]
+    for path, method in keyed:
+        assert "Idempotency-Key" in header_names(path, method), (path, method)
+    assert "Idempotency-Key" not in header_names("/api/storefront/cart/items", "post")
+    assert "Idempotency-Key" not in header_names("/api/customers", "post")

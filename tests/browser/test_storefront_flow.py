@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from simulator import miniprogram as mp_sim
 from simulator.server import SimulatorServer
+from simulator.state import current
 from siyu.catalog.models import Sku
 from siyu.channels.models import ChannelAccount
 from siyu.core.money import Money
@@ -36,8 +37,8 @@ SECRET = "browser-mall-secret-0001"  # noqa: S105 - only ever talks to the in-pr
 
 @pytest.fixture
 def mp_platform() -> Iterator[SimulatorServer]:
-    mp_sim.register_app(APP_ID, SECRET)
-    with SimulatorServer(port=0, mounts={"/mp": mp_sim.app}) as server:
+    current().miniprogram.register_app(APP_ID, SECRET)
+    with SimulatorServer(port=0, mounts={"/mp": mp_sim.make_app(current().miniprogram)}) as server:
         yield server
 
 

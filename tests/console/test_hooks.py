@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from siyu.customers import sections as hooks
+from siyu.customers import sections
 from siyu.org.scope import Scope
 from tests.conftest import Org
 from tests.console.conftest import People
@@ -22,13 +22,13 @@ def orders_section() -> Iterator[list[tuple[int, int]]]:
         calls.append((scope.enterprise_id, customer_id))
         return format_html('<table id="orders-table"><tr><td>{}</td></tr></table>', "SO-0001 <paid>")
 
-    previous = hooks.profile_section("orders")  # the orders app registers its own; put it back afterwards
-    hooks.register_profile_section("orders", render)
+    previous = sections.profile_section("orders")  # the orders app registers its own; put it back afterwards
+    sections.register_profile_section("orders", render)
     yield calls
     if previous is not None:
-        hooks.register_profile_section("orders", previous)
+        sections.register_profile_section("orders", previous)
     else:
-        hooks.unregister_profile_section("orders")
+        sections.unregister_profile_section("orders")
 
 
 @pytest.mark.django_db

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from simulator import wechatpay as sim
 from simulator.server import SimulatorServer
+from simulator.state import current
 from siyu.finance import queries
 from siyu.finance.models import Account, PayMerchant
 from siyu.orders.models import Order, StorefrontSession
@@ -43,7 +44,8 @@ class Paying:
 
     def notify(self, resource: dict[str, Any], *, headers: dict[str, str] | None = None, body: bytes | None = None,
                timestamp: int | None = None) -> Any:
-        h, b = sim.build_notify(self.merchant.mch_id, "TRANSACTION.SUCCESS", resource, timestamp=timestamp)
+        h, b = current().wechatpay.build_notify(self.merchant.mch_id, "TRANSACTION.SUCCESS", resource,
+                                                timestamp=timestamp)
         return self.client.post(self.notify_url, body if body is not None else b, content_type="application/json",
                                 headers=headers or h)
 
@@ -58,7 +60,7 @@ def paying(org: Org) -> Iterator[Paying]:
     StorefrontSession.objects.create(enterprise=org.enterprise, customer=shop.customer, app_id="wxpaytest0000001",
                                      openid=OPENID, token_hash=hashlib.sha256(TOKEN.encode()).hexdigest(),
                                      created_at=now, expires_at=now + timedelta(days=1))
-    with SimulatorServer(port=0, mounts={"/pay": sim.app}) as server:
+    with SimulatorServer(port=0, mounts={"/pay": sim.make_app(current().wechatpay)}) as server:
         merchant, creds = new_credentials(server.base_url + "/pay")
         row = PayMerchant(enterprise=org.enterprise, name="直营", mch_id=creds.mch_id, app_id=creds.app_id,
                           merchant_serial_no=creds.serial_no, platform_key_id=creds.platform_key_id,

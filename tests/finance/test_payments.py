@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from simulator import wechatpay as sim
+from simulator.state import current
 from siyu.finance import queries, services
 from siyu.finance.models import Account, JournalEntry, Payment, PaymentStatus, PayMerchant, PayNotify
 from siyu.orders.models import Order
@@ -36,11 +37,12 @@ def test_pay_then_notify_marks_the_order_paid_and_posts_the_ledger_once(paying: 
     again = paying.pay_route(order).json()
     assert again["payment_id"] == started["payment_id"]
     assert again["request_payment"]["package"] == started["request_payment"]["package"]
-    platform = sim.order(paying.merchant.mch_id, started["out_trade_no"])
+    platform = current().wechatpay.order(paying.merchant.mch_id, started["out_trade_no"])
     assert platform is not None and platform.total == 4980 and platform.openid == OPENID
 
-    sim.pay(paying.merchant.mch_id, started["out_trade_no"], notify=False)
-    h, b = sim.build_notify(paying.merchant.mch_id, "TRANSACTION.SUCCESS", sim.transaction_json(platform))
+    current().wechatpay.pay(paying.merchant.mch_id, started["out_trade_no"], notify=False)
+    h, b = current().wechatpay.build_notify(paying.merchant.mch_id, "TRANSACTION.SUCCESS",
+                                            sim.transaction_json(platform))
     assert paying.client.post(paying.notify_url, b, content_type="application/json", headers=h).status_code == 204
     assert paying.client.post(paying.notify_url, b, content_type="application/json", headers=h).status_code == 204
     assert paying.notify(sim.transaction_json(platform)).status_code == 204  # a second delivery, new nonce
@@ -55,11 +57,11 @@ def test_pay_then_notify_marks_the_order_paid_and_posts_the_ledger_once(paying: 
 def test_forged_stale_and_unknown_notifies_are_refused_logged_and_change_nothing(paying: Paying) -> None:
     order = _order(paying)
     out_trade_no = paying.pay_route(order).json()["out_trade_no"]
-    platform = sim.order(paying.merchant.mch_id, out_trade_no)
+    platform = current().wechatpay.order(paying.merchant.mch_id, out_trade_no)
     assert platform is not None
-    sim.pay(paying.merchant.mch_id, out_trade_no, notify=False)
+    current().wechatpay.pay(paying.merchant.mch_id, out_trade_no, notify=False)
     resource = sim.transaction_json(platform)
-    h, b = sim.build_notify(paying.merchant.mch_id, "TRANSACTION.SUCCESS", resource)
+    h, b = current().wechatpay.build_notify(paying.merchant.mch_id, "TRANSACTION.SUCCESS", resource)
     forged = paying.client.post(paying.notify_url, b.replace(b'"id": "', b'"id": "x'),
                                 content_type="application/json", headers=h)
     assert forged.status_code == 401 and forged.json() == {"code": "FAIL", "message": "bad_signature"}
@@ -81,9 +83,9 @@ def test_forged_stale_and_unknown_notifies_are_refused_logged_and_change_nothing
 def test_an_amount_or_currency_mismatch_is_flagged_and_never_paid(paying: Paying) -> None:
     order = _order(paying)
     out_trade_no = paying.pay_route(order).json()["out_trade_no"]
-    platform = sim.order(paying.merchant.mch_id, out_trade_no)
+    platform = current().wechatpay.order(paying.merchant.mch_id, out_trade_no)
     assert platform is not None
-    sim.pay(paying.merchant.mch_id, out_trade_no, notify=False)
+    current().wechatpay.pay(paying.merchant.mch_id, out_trade_no, notify=False)
     resource = sim.transaction_json(platform)
     resource["amount"] = {**resource["amount"], "total": 1}
     assert paying.notify(resource).status_code == 204
@@ -101,7 +103,7 @@ def test_a_late_notify_for_an_order_cancelled_meanwhile_is_flagged_for_a_refund(
     out_trade_no = paying.pay_route(order).json()["out_trade_no"]
     states.cancel_by_customer(enterprise_id=paying.shop.enterprise_id, customer_id=paying.shop.customer.pk,
                                       order_id=order.pk)
-    platform = sim.pay(paying.merchant.mch_id, out_trade_no, notify=False)
+    platform = current().wechatpay.pay(paying.merchant.mch_id, out_trade_no, notify=False)
     assert paying.notify(sim.transaction_json(platform)).status_code == 204
     payment = Payment.objects.get()
     assert payment.status == PaymentStatus.FLAGGED and payment.flag_code == "order_not_payable"
@@ -113,7 +115,7 @@ def test_the_query_fallback_applies_a_payment_whose_notify_never_came(paying: Pa
     order = _order(paying)
     started = paying.pay_route(order).json()
     assert services.sync_payment(payment_id=started["payment_id"]).outcome == "ignored"  # not paid yet
-    sim.pay(paying.merchant.mch_id, started["out_trade_no"], notify=False)
+    current().wechatpay.pay(paying.merchant.mch_id, started["out_trade_no"], notify=False)
     assert services.sync_payment(payment_id=started["payment_id"]).outcome == "applied"
     assert services.sync_payment(payment_id=started["payment_id"]).outcome == "duplicate"
     order.refresh_from_db()
@@ -149,3 +151,37 @@ def test_an_offline_payment_needs_hq_and_a_reason_and_is_audited_and_posted(payi
     hq = Scope.hq(paying.shop.enterprise_id)
     assert queries.balance(hq, Account.OFFLINE_RECEIPTS, currency="CNY") == 4980 and paying.clearing() == 0
     assert AuditEntry.objects.filter(action="order.offline_payment", target_id=str(order.pk)).count() == 1
+
+
+def test_an_expiring_order_is_closed_at_the_platform_before_it_is_cancelled(paying: Paying) -> None:
+    from datetime import timedelta
+
+    unpaid, late = _order(paying), _order(paying)
+    unpaid_no = paying.pay_route(unpaid).json()["out_trade_no"]
+    late_no = paying.pay_route(late).json()["out_trade_no"]
+    # paid at the last moment; the notify is not here yet
+    current().wechatpay.pay(paying.merchant.mch_id, late_no, notify=False)
+    past = timezone.now() - timedelta(minutes=1)
+    Order.objects.filter(pk__in=[unpaid.pk, late.pk]).update(pay_deadline=past)
+    assert states.expire_unpaid_orders() == 1
+    unpaid.refresh_from_db()
+    late.refresh_from_db()
+    assert unpaid.status == "cancelled" and late.status == "paid"
+    closed = current().wechatpay.order(paying.merchant.mch_id, unpaid_no)
+    assert closed is not None and closed.state == "CLOSED"
+    assert Payment.objects.get(out_trade_no=unpaid_no).status == PaymentStatus.CLOSED
+    # the platform honours it
+    assert current().wechatpay.pay(paying.merchant.mch_id, unpaid_no, notify=False).state == "CLOSED"
+    assert paying.clearing() == late.amount_fen
+
+
+def test_an_order_whose_payment_cannot_be_closed_is_not_cancelled_yet(paying: Paying) -> None:
+    from datetime import timedelta
+
+    order = _order(paying)
+    paying.pay_route(order)
+    PayMerchant.objects.filter(pk=paying.row.pk).update(base_url="http://127.0.0.1:9")  # the platform is down
+    Order.objects.filter(pk=order.pk).update(pay_deadline=timezone.now() - timedelta(minutes=1))
+    assert states.expire_unpaid_orders() == 0
+    order.refresh_from_db()
+    assert order.status == "pending_payment" and Payment.objects.get().status == PaymentStatus.PREPAID

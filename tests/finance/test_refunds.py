@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from simulator import wechatpay as sim
+from simulator.state import current
 from siyu.core.errors import Conflict
 from siyu.finance import queries, services
 from siyu.finance.models import Account, JournalEntry, Refund, RefundStatus
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def _paid_order(p: Paying) -> Order:
     order = p.shop.order(line(p.shop.tissue, 2), line(p.shop.pan, 1))  # 3,980 + 29,900, free shipping
     out_trade_no = p.pay_route(order).json()["out_trade_no"]
-    platform = sim.pay(p.merchant.mch_id, out_trade_no, notify=False)
+    platform = current().wechatpay.pay(p.merchant.mch_id, out_trade_no, notify=False)
     assert p.notify(sim.transaction_json(platform)).status_code == 204
     order.refresh_from_db()
     assert order.status == "paid" and order.paid_fen == 33_880
@@ -38,7 +39,7 @@ def _approved(p: Paying, order: Order, lines: list[after_sale.RefundLineInput] |
 
 
 def _refund_notify(p: Paying, refund: Refund) -> int:
-    platform = sim.order(p.merchant.mch_id, refund.payment.out_trade_no)
+    platform = current().wechatpay.order(p.merchant.mch_id, refund.payment.out_trade_no)
     assert platform is not None
     sent = next(r for r in platform.refunds if r["out_refund_no"] == refund.out_refund_no)
     resource = {"mchid": p.merchant.mch_id, "out_trade_no": platform.out_trade_no,
@@ -47,7 +48,7 @@ def _refund_notify(p: Paying, refund: Refund) -> int:
                 "success_time": timezone.now().isoformat(),
                 "amount": {"total": platform.total, "refund": sent["amount"]["refund"],
                            "payer_total": platform.total, "payer_refund": sent["amount"]["refund"]}}
-    h, b = sim.build_notify(p.merchant.mch_id, "REFUND.SUCCESS", resource, original_type="refund")
+    h, b = current().wechatpay.build_notify(p.merchant.mch_id, "REFUND.SUCCESS", resource, original_type="refund")
     return int(p.client.post(p.notify_url, b, content_type="application/json", headers=h).status_code)
 
 
@@ -58,7 +59,7 @@ def test_partial_refunds_by_line_until_fully_refunded(paying: Paying) -> None:
     refund = services.start_refund(scope=paying.shop.hq, after_sale_id=sale_id)
     assert services.start_refund(scope=paying.shop.hq, after_sale_id=sale_id).pk == refund.pk  # asked twice
     assert refund.status == RefundStatus.PROCESSING and refund.amount_fen == 1990
-    platform = sim.order(paying.merchant.mch_id, refund.payment.out_trade_no)
+    platform = current().wechatpay.order(paying.merchant.mch_id, refund.payment.out_trade_no)
     assert platform is not None and len(platform.refunds) == 1  # one refund at the platform
     assert _refund_notify(paying, refund) == 204
     assert _refund_notify(paying, refund) == 204  # delivered again: applied once
@@ -95,3 +96,25 @@ def test_a_requested_but_unapproved_after_sale_is_not_paid_back(paying: Paying) 
     with pytest.raises(Conflict) as caught:
         services.start_refund(scope=paying.shop.hq, after_sale_id=sale.pk)
     assert caught.value.code == "invalid_transition" and not Refund.objects.exists()
+
+
+def test_a_refund_whose_notify_never_comes_is_queried_and_completed(paying: Paying) -> None:
+    order = _paid_order(paying)
+    sale_id = _approved(paying, order, None)
+    current().wechatpay.refund_notifies = False
+    try:
+        refund = services.start_refund(scope=paying.shop.hq, after_sale_id=sale_id)
+    finally:
+        current().wechatpay.refund_notifies = True
+    assert refund.status == RefundStatus.PROCESSING
+    assert services.sync_stale_refunds(older_than_s=600) == 0  # not overdue yet: not asked
+    assert services.sync_stale_refunds(older_than_s=0) == 1
+    refund.refresh_from_db()
+    order.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED and refund.refund_id.startswith("50")
+    assert order.status == "refunded" and queries.balance(Scope.hq(order.enterprise_id), "platform_clearing",
+                                                         currency="CNY") == 0
+    assert JournalEntry.objects.filter(kind="refund").count() == 1
+    assert services.sync_stale_refunds(older_than_s=0) == 0  # done: nothing left to ask
+    assert _refund_notify(paying, refund) == 204  # the late notify is a duplicate, posted once
+    assert JournalEntry.objects.filter(kind="refund").count() == 1

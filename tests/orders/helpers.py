@@ -17,11 +17,12 @@ from siyu.catalog.models import Sku
 from siyu.core.money import Money
 from siyu.customers.models import Customer
 from siyu.orders.models import Order
-from siyu.orders.services import cart, checkout, states
+from siyu.orders.services import states
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.promotions import services as promotions
 from siyu.promotions.models import Coupon, CouponTemplate
 from siyu.promotions.services import CouponTemplateInput
+from siyu.storefront.services import cart, checkout
 from tests.catalog.helpers import leaf, product, sku
 from tests.conftest import Org
 from tests.factories import CustomerFactory

@@ -11,9 +11,10 @@ from typing import Any
 from django.test import Client
 from django.utils import timezone
 
-from siyu.orders.services import after_sale, checkout, presale, states
+from siyu.orders.services import after_sale, presale, states
 from siyu.org.models import Staff
 from siyu.org.services import create_api_token
+from siyu.storefront.services import checkout
 from tests.orders.helpers import Shop, line, paid
 
 CSV = (Path(__file__).parent / "fixtures" / "tmall_orders.csv").read_bytes()

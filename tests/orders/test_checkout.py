@@ -8,10 +8,10 @@ import pytest
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
 from siyu.customers.models import Event
 from siyu.orders.models import Order, OrderLine
-from siyu.orders.services import cart, checkout
 from siyu.promotions import services as promotions
 from siyu.promotions.models import Coupon
 from siyu.promotions.services import FullReductionInput
+from siyu.storefront.services import cart, checkout
 from tests.orders.helpers import ADDRESS, Shop, later, line
 
 

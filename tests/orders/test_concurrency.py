@@ -18,10 +18,11 @@ from siyu.core.errors import DomainError
 from siyu.core.money import Money
 from siyu.customers.models import Event
 from siyu.orders.models import Order, OrderLine
-from siyu.orders.services import checkout, states
+from siyu.orders.services import states
 from siyu.promotions import services as promotions
 from siyu.promotions.models import Coupon, FlashSaleItem
 from siyu.promotions.services import FlashItemInput, FlashSaleInput
+from siyu.storefront.services import checkout
 from tests.conftest import Org
 from tests.factories import CustomerFactory
 from tests.orders.helpers import build_shop, later, line

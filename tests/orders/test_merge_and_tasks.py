@@ -9,7 +9,8 @@ from django.utils import timezone
 from siyu.customers.services import merge_customers
 from siyu.orders import tasks
 from siyu.orders.models import CartItem, Order
-from siyu.orders.services import cart, states
+from siyu.orders.services import states
+from siyu.storefront.services import cart
 from tests.factories import CustomerFactory
 from tests.orders.helpers import Shop, later, line
 

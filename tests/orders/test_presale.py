@@ -13,7 +13,7 @@ from siyu.orders import queries
 from siyu.orders.models import Order, Presale
 from siyu.orders.services import presale as orders_presale
 from siyu.orders.services import states
-from siyu.orders.services.checkout import CheckoutInput
+from siyu.orders.services.placement import CheckoutInput
 from siyu.orders.services.presale import PresaleInput
 from siyu.org.scope import scope_for_staff
 from tests.factories import CustomerFactory

@@ -223,6 +223,22 @@ GET    /api/finance/entries/{journal_entry}                      ok    403   403
 POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403   403   401   404   401
 POST   /api/finance/payments/{payment}/sync                      502   403   403   403   401   404   401
 POST   /api/finance/after-sales/{after_sale_approved}/refund     409   403   403   403   401   404   401
+GET    /api/finance/reconciliation/runs                          ok    403   403   403   401   ok    401
+POST   /api/finance/reconciliation/runs                          502   403   403   403   401   404   401
+GET    /api/finance/reconciliation/runs/{recon_run}              ok    403   403   403   401   404   401
+GET    /api/finance/reconciliation/runs/{recon_run}/differences  ok    403   403   403   401   404   401
+POST   /api/finance/reconciliation/differences/{recon_diff}/resolve ok    403   403   403   401   404   401
+GET    /api/finance/commission-rules                             ok    403   403   403   401   ok    401
+POST   /api/finance/commission-rules                             ok    403   403   403   401   ok    401
+GET    /api/finance/commission-rules/{commission_rule_id}           ok    403   403   403   401   404   401
+PUT    /api/finance/commission-rules/{commission_rule_id}           ok    403   403   403   401   404   401
+DELETE /api/finance/commission-rules/{commission_rule_id}           ok    403   403   403   401   404   401
+GET    /api/finance/statements/stores?month=2026-11              ok    ok    ok    403   401   ok    401
+GET    /api/finance/statements/staff?month=2026-11               ok    ok    ok    ok    401   ok    401
+GET    /api/finance/statements/lines?month=2026-11               ok    ok    ok    ok    401   ok    401
+GET    /api/finance/statements/export?month=2026-11              ok    ok    ok    ok    401   ok    401
+GET    /api/finance/settlements?month=2026-11                    ok    ok    ok    403   401   ok    401
+POST   /api/finance/settlements                                  ok    403   403   403   401   404   401
 POST   /api/storefront/orders/{order_unpaid}/pay                 401   401   401   401   401   401   502
 GET    /api/content/folders                                      ok    ok    ok    ok    401   ok    401
 POST   /api/content/folders                                      ok    403   403   403   401   ok    401
@@ -295,6 +311,16 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/oa/accounts/{oa_account}/keywords": lambda w: {"keyword": "积分", "content": "查积分"},
     "PATCH /api/oa/keywords/{keyword}": lambda w: {"content": "欢迎入会"},
     "POST /api/finance/entries/{journal_entry}/reverse": lambda w: {"reason": "matrix"},
+    "POST /api/finance/reconciliation/runs": lambda w: {"merchant_id": w["pay_merchant"],
+                                                        "bill_date": w.words["yesterday"]},
+    "POST /api/finance/reconciliation/differences/{recon_diff}/resolve": lambda w: {"reason": "matrix"},
+    "POST /api/finance/commission-rules": lambda w: {"name": "引流款 1%", "target": "role", "basis": "percent",
+                                                    "rate_bp": 100, "product_role": "traffic",
+                                                    "valid_from": "2026-01-01"},
+    "PUT /api/finance/commission-rules/{commission_rule_id}": lambda w: {
+        "name": "利润款 4%", "target": "role", "basis": "percent", "rate_bp": 400, "product_role": "profit",
+        "valid_from": "2026-01-01"},
+    "POST /api/finance/settlements": lambda w: {"store_id": w["store"], "month": "2026-11"},
     "PUT /api/oa/accounts/{oa_account}/follow-reply": lambda w: {"content": "感谢关注"},
     "PUT /api/oa/accounts/{oa_account}/menu": lambda w: {"button": [
         {"type": "view", "name": "商城", "url": "https://example.com/m"}]},
@@ -576,6 +602,18 @@ GET    /finance/                                                 ok    403   403
 GET    /finance/statement/?account=fees                          ok    403   403   403   login ok    login
 POST   /finance/entries/{journal_entry}/reverse/                 ok    403   403   403   login 404   login
 POST   /finance/wechatpay/callback/{mch_id}/                     401   401   401   401   401   401   401
+GET    /finance/reconciliation/                                  ok    403   403   403   login ok    login
+POST   /finance/reconciliation/run/                              ok    403   403   403   login 404   login
+GET    /finance/reconciliation/{recon_run}/                      ok    403   403   403   login 404   login
+POST   /finance/reconciliation/differences/{recon_diff}/resolve/ ok    403   403   403   login 404   login
+GET    /finance/commissions/rules/                               ok    403   403   403   login ok    login
+POST   /finance/commissions/rules/                               ok    403   403   403   login ok    login
+GET    /finance/commissions/rules/{commission_rule_id}/             ok    403   403   403   login 404   login
+POST   /finance/commissions/rules/{commission_rule_id}/             ok    403   403   403   login 404   login
+POST   /finance/commissions/rules/{commission_rule_id}/delete/      ok    403   403   403   login 404   login
+GET    /finance/commissions/statements/?month=2026-11            ok    ok    ok    ok    login ok    login
+GET    /finance/commissions/statements/export/?month=2026-11     ok    ok    ok    ok    login ok    login
+POST   /finance/commissions/settle/                              ok    403   403   403   login 404   login
 GET    /content/                                                 ok    ok    ok    ok    login ok    login
 POST   /content/folders/                                         ok    403   403   403   login ok    login
 GET    /content/materials/new/                                   ok    403   403   403   login ok    login
@@ -613,6 +651,15 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /channels/wecom/directory/": lambda w: {"link_id": w["department"], "place": f"store:{w['store']}"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
     "POST /finance/entries/{journal_entry}/reverse/": lambda w: {"reason": "matrix"},
+    "POST /finance/reconciliation/run/": lambda w: {"merchant": w["pay_merchant"], "bill_date": w.words["yesterday"]},
+    "POST /finance/reconciliation/differences/{recon_diff}/resolve/": lambda w: {"reason": "matrix"},
+    "POST /finance/commissions/rules/": lambda w: {"name": "引流款 1%", "target": "role", "basis": "percent",
+                                                  "amount": "1", "product_role": "traffic",
+                                                  "valid_from": "2026-01-01"},
+    "POST /finance/commissions/rules/{commission_rule_id}/": lambda w: {
+        "name": "利润款 4%", "target": "role", "basis": "percent", "amount": "4", "product_role": "profit",
+        "valid_from": "2026-01-01"},
+    "POST /finance/commissions/settle/": lambda w: {"store_id": str(w["store"]), "month": "2026-11"},
     "POST /content/folders/": lambda w: {"name": "新品素材"},
     "POST /content/ugc/{submission}/": lambda w: {"action": "approve"},
     "POST /content/sidebar/contact/{customer}/tags/": lambda w: {"tag": w["tag"]},

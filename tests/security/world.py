@@ -27,13 +27,14 @@ from siyu.core.money import Money
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.orders.models import AfterSale, Order, PlatformImport, Presale, StorefrontSession
-from siyu.orders.services import after_sale, cart, checkout, presale, states
+from siyu.orders.services import after_sale, presale, states
 from siyu.orders.services.imports import create_platform_import
 from siyu.org.models import ApiToken, Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
+from siyu.storefront.services import cart, checkout
 from tests.catalog.helpers import leaf, product, sku
 from tests.conftest import Org
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
@@ -219,8 +220,12 @@ def _audiences(world: World) -> None:
 
 
 def _finance(world: World) -> None:
-    """One posted payment, to read and to reverse."""
-    from siyu.finance import ledger
+    """One posted payment, to read and to reverse; one commission rule."""
+    from siyu.finance import commissions, ledger
+
+    world.ids["commission_rule_id"] = commissions.create_rule(scope=world.hq, data=commissions.RuleInput(
+        name="利润款 3%", target="role", basis="percent", rate_bp=300, product_role="profit",
+        valid_from=timezone.localdate())).pk
 
     fact = ledger.Fact(enterprise_id=world.org.enterprise.pk, currency="CNY", order_id=world["order_paid"],
                        store_id=world.org.store_n1.pk)
@@ -245,6 +250,25 @@ def _finance(world: World) -> None:
     world.ids["payment"] = Payment.objects.create(
         enterprise=world.org.enterprise, merchant=merchant, order_id=world["order_paid"], out_trade_no="MATRIXPAY01",
         amount_fen=1990, openid="o_matrix", status="prepaid").pk
+
+
+def _reconciliation(world: World) -> None:
+    """A reconciled day of the world's merchant with one open difference (the day is not yesterday, so running
+    yesterday from the matrix claims a day of its own)."""
+    from datetime import timedelta
+
+    from siyu.core.timeutil import local_day
+    from siyu.finance.models import PayMerchant, ReconciliationDifference, ReconciliationRun
+
+    merchant = PayMerchant.objects.get(mch_id=world.words["mch_id"])
+    run = ReconciliationRun.objects.create(enterprise=world.org.enterprise, merchant=merchant, status="done",
+                                           bill_date=local_day(timezone.now()) - timedelta(days=10), generation=1,
+                                           missing_ours_count=1)
+    diff = ReconciliationDifference.objects.create(enterprise=world.org.enterprise, run=run, generation=1,
+                                                   kind="missing_ours", subject="P", out_trade_no="MATRIXBILL01",
+                                                   bill_fen=990, bill_currency="CNY", bill_status="SUCCESS")
+    world.ids.update(pay_merchant=merchant.pk, recon_run=run.pk, recon_diff=diff.pk)
+    world.words["yesterday"] = (local_day(timezone.now()) - timedelta(days=1)).isoformat()
 
 
 def _content(world: World) -> None:
@@ -323,6 +347,7 @@ def build_world(org: Org) -> World:
     _orders(world)
     _audiences(world)
     _finance(world)
+    _reconciliation(world)
     _content(world)
     _org_setup(world)
 

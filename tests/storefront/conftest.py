@@ -16,6 +16,7 @@ from django.test import Client
 
 from simulator import miniprogram as mp_sim
 from simulator.server import SimulatorServer
+from simulator.state import current
 from siyu.channels.models import ChannelAccount
 from tests.conftest import Org
 from tests.orders.helpers import Shop, build_shop
@@ -31,8 +32,8 @@ def shop(org: Org) -> Shop:
 
 @pytest.fixture
 def platform() -> Iterator[SimulatorServer]:
-    mp_sim.register_app(APP_ID, SECRET)
-    with SimulatorServer(port=0, mounts={"/mp": mp_sim.app}) as server:
+    current().miniprogram.register_app(APP_ID, SECRET)
+    with SimulatorServer(port=0, mounts={"/mp": mp_sim.make_app(current().miniprogram)}) as server:
         yield server
 
 

@@ -11,7 +11,7 @@ from simulator import miniprogram as mp_sim
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import IdentityInput, create_customer
 from siyu.orders.models import StorefrontSession
-from siyu.orders.services import shopper_login
+from siyu.storefront.services import shopper_login
 from tests.conftest import Org
 from tests.storefront.conftest import APP_ID, Phone
 

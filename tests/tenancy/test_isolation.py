@@ -29,7 +29,9 @@ ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file"}
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
                   "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
-                  "/api/content/scripts", "/api/content/ugc", "/channels/wecom/directory/", "/org/stores/")
+                  "/finance/reconciliation/",
+                  "/api/content/scripts", "/api/content/ugc", "/api/finance/commission-rules",
+                  "/finance/commissions/rules/", "/channels/wecom/directory/", "/org/stores/")
 
 
 def _key(path: str, name: str, ids: dict[str, int]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -46,13 +46,14 @@ from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.customers.services import EventInput, IdentityInput
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
 from siyu.orders.services import after_sale as orders_after_sale
-from siyu.orders.services import cart, checkout, imports, states
+from siyu.orders.services import imports, states
 from siyu.orders.services import presale as orders_presale
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
+from siyu.storefront.services import cart, checkout
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
 
 SHARED_PHONE = "13933330000"  # a customer of both brands
@@ -290,6 +291,29 @@ def _finance(brand: Brand, order_id: int) -> None:
                               legs=[ledger.Leg("platform_clearing", "customer_prepaid", 990)])
     assert entry is not None
     brand.ids.update(entry_id=entry.pk)
+    from siyu.finance import commissions
+
+    rule = commissions.create_rule(scope=Scope.hq(brand.enterprise.pk), data=commissions.RuleInput(
+        name=f"{brand.mark} rule", target="role", basis="percent", rate_bp=300, product_role="profit",
+        valid_from=date(2026, 1, 1)))
+    brand.ids.update(commission_rule_id=rule.pk)
+
+
+def _reconciliation(brand: Brand) -> None:
+    """A merchant account, a reconciled day and a difference whose product name carries the brand's marker."""
+    from siyu.finance.models import PayMerchant, ReconciliationDifference, ReconciliationRun
+
+    digits = str(int(hashlib.sha256(brand.mark.encode()).hexdigest(), 16) % 10**9).zfill(9)
+    merchant = PayMerchant.objects.create(enterprise=brand.enterprise, name=f"{brand.mark} 商户", mch_id="1" + digits,
+                                          app_id="wx" + digits, merchant_serial_no="S", platform_key_id="PUB_KEY_ID_1",
+                                          platform_public_key="-", base_url="http://127.0.0.1:9")
+    run = ReconciliationRun.objects.create(enterprise=brand.enterprise, merchant=merchant, status="done",
+                                           bill_date=timezone.now().date() - timedelta(days=5), generation=1,
+                                           missing_ours_count=1)
+    diff = ReconciliationDifference.objects.create(enterprise=brand.enterprise, run=run, generation=1,
+                                                   kind="missing_ours", subject="P", out_trade_no=f"{brand.mark}01",
+                                                   product=f"{brand.mark} 商品", bill_fen=990, bill_currency="CNY")
+    brand.ids.update(merchant_id=merchant.pk, run_id=run.pk, difference_id=diff.pk)
 
 
 def _content(brand: Brand) -> None:
@@ -352,6 +376,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _official_account(brand, who[0])
     _audiences(brand, store)
     _finance(brand, brand.ids["order_id"])
+    _reconciliation(brand)
     _content(brand)
     _org_setup(brand)
     for role in ROLES:

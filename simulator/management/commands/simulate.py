@@ -1,5 +1,6 @@
-"""`siyu simulate`: the channel simulator (WeCom under /wecom, Official Account under /oa) and a steady trickle of
-simulated customers acting on them, posted to Siyu's callback URLs as the platforms do."""
+"""`siyu simulate`: the channel simulator (WeCom under /wecom, Official Account under /oa, mini-program under /mp,
+WeChat Pay under /pay) and a steady trickle of simulated customers acting on them, posted to Siyu's callback URLs as
+the platforms do. The command makes the simulator's state object (simulator.state.Simulator) and installs it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from simulator import oa, wecom
+from simulator import oa, state, wecom
 from simulator.server import SimulatorServer
+from simulator.state import Simulator
 from siyu.channels import demo_accounts
 from siyu.channels import queries as channel_queries
 from siyu.channels.models import AccountKind
@@ -20,6 +22,7 @@ from siyu.channels.wecom import queries as wecom_queries
 
 class Command(BaseCommand):
     help = "Run the WeCom and Official Account simulator on 127.0.0.1 with simulated customer traffic."
+    simulator: Simulator
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=settings.SIYU_SIMULATOR_PORT)
@@ -32,9 +35,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        wecom.PLATFORM.limits.transfer_delay_s = options["transfer_delay"]
-        server = SimulatorServer(port=options["port"]).start()
-        self.stdout.write(self.style.SUCCESS(f"Simulator on {server.base_url} (/wecom, /oa)"))
+        self.simulator = state.install(Simulator())
+        self.simulator.wecom.limits.transfer_delay_s = options["transfer_delay"]
+        server = SimulatorServer(port=options["port"], simulator=self.simulator).start()
+        self.stdout.write(self.style.SUCCESS(f"Simulator on {server.base_url} (/wecom, /oa, /mp, /pay)"))
         rng = random.Random(options["seed"])  # noqa: S311 - simulated behaviour
         siyu_url = options["siyu_url"].rstrip("/")
         rate, limit = options["rate"], options["steps"]
@@ -62,14 +66,14 @@ class Command(BaseCommand):
         account = channel_queries.find_account(kind=AccountKind.WECOM, app_id=demo_accounts.WECOM.app_id)
         if account is None:
             return False
-        wecom.PLATFORM.add_demo_corp(demo_accounts.WECOM)
+        self.simulator.wecom.add_demo_corp(demo_accounts.WECOM)
         ways, follows = wecom_queries.simulator_bootstrap(account)
         for way in ways:
-            wecom.PLATFORM.import_contact_way(
+            self.simulator.wecom.import_contact_way(
                 demo_accounts.WECOM.app_id, config_id=way.config_id, users=way.users, state=way.state
             )
         for userid, external_userid in follows:
-            wecom.PLATFORM.import_follow(
+            self.simulator.wecom.import_follow(
                 demo_accounts.WECOM.app_id, userid=userid, external_userid=external_userid, name=""
             )
         self.stdout.write(f"WeCom: {len(ways)} contact ways and {len(follows)} customers known from Siyu")
@@ -89,6 +93,6 @@ class Command(BaseCommand):
             return
         if rng.choice(choices) == "wecom" and wecom_account is not None:
             url = f"{siyu_url}/channels/wecom/callback/{wecom_account.pk}/"
-            wecom.drive_traffic(url, demo_accounts.WECOM, rng, 1)
+            wecom.drive_traffic(url, demo_accounts.WECOM, rng, 1, platform=self.simulator.wecom)
         elif oa_account is not None:
-            oa.drive_traffic(f"{siyu_url}/oa/callback/{oa_account.pk}/", rng, 1)
+            oa.drive_traffic(f"{siyu_url}/oa/callback/{oa_account.pk}/", rng, 1, state=self.simulator.oa)

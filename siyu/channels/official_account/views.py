@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from siyu.channels.common import authenticity
 from siyu.channels.official_account import queries, services
 from siyu.core.errors import DomainError
+from siyu.core.http import client_ip
 from siyu.core.pagination import page_param
 from siyu.org.scope import Scope, scope_for_user
 
@@ -30,7 +31,7 @@ from siyu.org.scope import Scope, scope_for_user
 def callback(request: HttpRequest, account_id: int) -> HttpResponse:
     """The platform's callback URL. A body over the one callback limit is 413 before it is read."""
     query = {key: request.GET.get(key, "") for key in request.GET}
-    source = request.META.get("REMOTE_ADDR", "")
+    source = client_ip(request)
     if authenticity.too_large(request.META.get("CONTENT_LENGTH")):
         return HttpResponse("request body too large", status=413, content_type="text/plain; charset=utf-8")
     if request.method == "GET":

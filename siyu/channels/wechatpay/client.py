@@ -1,4 +1,6 @@
-"""The WeChat Pay v3 HTTP client: prepay (JSAPI / mini-program), query by out_trade_no, close, refund.
+"""The WeChat Pay v3 HTTP client: prepay (JSAPI / mini-program), query by out_trade_no, close, refund, refund query,
+the trade bill (its signed tradebill answer, then the download, whose SHA1 we check ourselves: the download itself
+is not signed, and the wechatpayv3 SDK's download checks neither).
 
 Every request is signed; every answer is verified before it is believed (the signature over timestamp, nonce and
 body with the platform key `Wechatpay-Serial` names, the timestamp within ±300 s), since a forged "SUCCESS" must never
@@ -9,11 +11,14 @@ called inside a database transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
@@ -81,13 +86,40 @@ class RefundResult:
     refund_fen: int
     total_fen: int
     currency: str
+    success_time: str = ""
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> RefundResult:
         amount = data.get("amount") or {}
         return cls(out_refund_no=str(data.get("out_refund_no", "")), refund_id=str(data.get("refund_id", "")),
                    status=str(data.get("status", data.get("refund_status", ""))), refund_fen=_int(amount.get("refund")),
-                   total_fen=_int(amount.get("total")), currency=str(amount.get("currency", "")))
+                   total_fen=_int(amount.get("total")), currency=str(amount.get("currency", "")),
+                   success_time=str(data.get("success_time", "")))
+
+
+@dataclass(frozen=True)
+class BillRef:
+    """The tradebill answer: where to download the day's bill and the SHA1 the downloaded bytes must have."""
+
+    hash_type: str
+    hash_value: str
+    download_url: str
+
+
+@dataclass(frozen=True)
+class Download:
+    sha1: str
+    size: int
+
+
+class BillHashMismatch(PayError):
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(f"the downloaded bill's SHA1 is {got}, the platform announced {expected}",
+                         platform_code="BILL_HASH_MISMATCH")
+
+
+_SHA1 = re.compile(r"[0-9a-fA-F]{40}")
+MAX_BILL_BYTES = 4 * 1024**3
 
 
 def _int(value: object) -> int:
@@ -105,7 +137,7 @@ class PayClient:
 
     # -- transport -------------------------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Request:
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":")) if body is not None else ""
         headers = {
             "Accept": "application/json",
@@ -115,8 +147,11 @@ class PayClient:
         }
         if body is not None:
             headers["Content-Type"] = "application/json"
-        request = httpx.Request(method, self.c.base_url.rstrip("/") + path, headers=headers,
-                                content=text.encode() if body is not None else None)
+        return httpx.Request(method, self.c.base_url.rstrip("/") + path, headers=headers,
+                             content=text.encode() if body is not None else None)
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        request = self._request(method, path, body)
         http = self._http or httpx.Client(timeout=TIMEOUT)
         try:
             return http.send(request)
@@ -196,6 +231,60 @@ class PayClient:
         if notify_url or self.c.notify_url:
             body["notify_url"] = notify_url or self.c.notify_url
         return RefundResult.parse(self.call("POST", "/v3/refund/domestic/refunds", body) or {})
+
+    def refund_query(self, out_refund_no: str) -> RefundResult:
+        return RefundResult.parse(self.call("GET", f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}")
+                                  or {})
+
+    def trade_bill(self, bill_date: date, bill_type: str = "ALL") -> BillRef:
+        """Ask for the day's trade bill (a signed, verified answer): the download URL and the bill's SHA1."""
+        data = self.call("GET", f"/v3/bill/tradebill?bill_date={bill_date.isoformat()}&bill_type={quote(bill_type)}")
+        data = data or {}
+        hash_type, hash_value, url = data.get("hash_type"), data.get("hash_value"), data.get("download_url")
+        if hash_type != "SHA1" or not isinstance(hash_value, str) or not _SHA1.fullmatch(hash_value) \
+                or not isinstance(url, str):
+            raise PayError("the tradebill answer has no SHA1 hash or download URL", platform_code="BAD_ANSWER")
+        return BillRef(hash_type=hash_type, hash_value=hash_value.lower(), download_url=url)
+
+    def download_bill(self, ref: BillRef, dest: IO[bytes], *, max_bytes: int = MAX_BILL_BYTES) -> Download:
+        """Stream the bill into `dest` (signed GET), hashing as it comes; a SHA1 that is not the announced one raises
+        BillHashMismatch (the caller discards what was written). The URL must be on the platform's own host: our
+        signature is never sent anywhere else."""
+        base = self.c.base_url.rstrip("/")
+        if not ref.download_url.startswith(base + "/"):
+            raise PayError("the download URL is not on WeChat Pay's host", platform_code="BAD_ANSWER")
+        request = self._request("GET", ref.download_url[len(base):], None)
+        http = self._http or httpx.Client(timeout=TIMEOUT)
+        digest, size = hashlib.sha1(), 0  # noqa: S324 - the platform's published bill hash
+        try:
+            response = http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            if self._http is None:
+                http.close()
+            raise PayError(f"WeChat Pay could not be reached: {type(exc).__name__}", platform_code="UNREACHABLE",
+                           retryable=True) from exc
+        try:
+            if response.status_code != 200:
+                response.read()
+                raise PayError(f"the bill download answered {response.status_code}", platform_code=_code(response),
+                               http_status=response.status_code, retryable=response.status_code >= 500)
+            for chunk in response.iter_bytes(1024 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayError("the bill is larger than we accept", platform_code="BILL_TOO_LARGE")
+                digest.update(chunk)
+                dest.write(chunk)
+        except httpx.HTTPError as exc:
+            raise PayError(f"the bill download broke off: {type(exc).__name__}", platform_code="UNREACHABLE",
+                           retryable=True) from exc
+        finally:
+            response.close()
+            if self._http is None:
+                http.close()
+        got = digest.hexdigest()
+        if got != ref.hash_value.lower():
+            raise BillHashMismatch(ref.hash_value, got)
+        return Download(sha1=got, size=size)
 
     def request_payment(self, prepay_id: str) -> dict[str, str]:
         """The parameters the mini-program hands to wx.requestPayment (and a JSAPI page to WeixinJSBridge)."""

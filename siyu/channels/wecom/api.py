@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
-from siyu.api.idempotency import create_once
+from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.channels.wecom import (
     channel_codes,
     directory,
@@ -96,6 +96,7 @@ def _owner(scope: Scope) -> str:
 
 
 @router.post("/codes", response={201: CodeDetailOut, **WRITE_ERRORS},
+             openapi_extra=KEY_HEADER_DOC,
              summary="Create a channel code (渠道活码; its contact way is created on WeCom). Needs an Idempotency-Key")
 def create_code(request: HttpRequest, payload: CodeIn) -> Status[Any]:
     scope = _manager(request)
@@ -226,6 +227,7 @@ def get_group(request: HttpRequest, group_id: int, days: int = 30) -> dict[str, 
 
 
 @router.post("/transfers", response={201: TransferOut, **WRITE_ERRORS},
+             openapi_extra=KEY_HEADER_DOC,
              summary="Customer inheritance (离职继承 / 在职继承). Needs an Idempotency-Key")
 def start_transfer(request: HttpRequest, payload: TransferIn) -> Status[Any]:
     scope = _manager(request)
@@ -279,6 +281,7 @@ def _mass_send_detail(scope: Scope, mass_send_id: int, status: str = "") -> dict
 
 
 @router.post("/mass-sends", response={201: WecomMassSendDetailOut, **WRITE_ERRORS},
+             openapi_extra=KEY_HEADER_DOC,
              summary="Create a mass send (群发) to customers or customer groups; a draft unless submit is true. "
                      "Needs an Idempotency-Key")
 def create_mass_send(request: HttpRequest, payload: WecomMassSendIn) -> Status[Any]:
@@ -337,6 +340,7 @@ def _moment_detail(scope: Scope, task_id: int) -> dict[str, Any]:
 
 
 @router.post("/moments", response={201: WecomMomentDetailOut, **WRITE_ERRORS},
+             openapi_extra=KEY_HEADER_DOC,
              summary="Create a moment task (朋友圈); a draft unless submit is true. Needs an Idempotency-Key")
 def create_moment(request: HttpRequest, payload: WecomMomentIn) -> Status[Any]:
     scope = scope_of(request)

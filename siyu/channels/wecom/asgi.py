@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from siyu.channels.common.asgi import Receive, Scope, Send, declared_too_large, read_body, respond
 from siyu.channels.wecom import inbound
+from siyu.core.http import asgi_client_ip
 
 PATH = re.compile(r"^/channels/wecom/callback/(\d{1,18})/$")
 
@@ -33,6 +34,5 @@ async def handle(scope: Scope, receive: Receive, send: Send, account_id: int) ->
         await respond(send, 413, "request body too large")
         return
     query = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", errors="replace"), keep_blank_values=True))
-    client = scope.get("client") or ("", 0)
-    ack = await inbound.areceive(account_id=account_id, query=query, body=body, source=str(client[0]))
+    ack = await inbound.areceive(account_id=account_id, query=query, body=body, source=asgi_client_ip(scope))
     await respond(send, ack.status, ack.body)

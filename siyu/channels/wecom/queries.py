@@ -362,11 +362,15 @@ def get_mass_send(scope: Scope, mass_send_id: int) -> MassSend:
 
 
 def mass_send_senders(scope: Scope, mass_send_id: int) -> list[MassSendSender]:
-    """The senders with their recipient counts by status (sent / not_sent / failed / over_limit)."""
+    """The senders in scope with their recipient counts by status (sent / not_sent / failed / over_limit): like the
+    recipients, another store's senders (their names, their counts) are HQ's and their region's to see."""
     get_mass_send(scope, mass_send_id)
     counted = {s: Count("recipients", filter=Q(recipients__status=s)) for s in RecipientStatus.values}
+    senders = MassSendSender.objects.filter(mass_send_id=mass_send_id)
+    if not scope.is_hq:
+        senders = senders.filter(staff_id__in=org_queries.visible_staff_ids(scope))
     return list(
-        MassSendSender.objects.filter(mass_send_id=mass_send_id)
+        senders
         .select_related("staff", "staff__store")
         .annotate(total=Count("recipients"), **counted)
         .order_by("id")

@@ -20,6 +20,7 @@ from siyu.console.access import scope_of
 from siyu.console.once import create_once
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError, PermissionDenied
+from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -30,7 +31,7 @@ def callback(request: HttpRequest, account_id: int) -> HttpResponse:
     """GET: URL verification (the plaintext echostr, nothing else). POST: an event, acked with an empty 200.
     A body over the callback limit is 413 before it is read, as on the ASGI fast path."""
     query = {key: request.GET.get(key, "") for key in request.GET}
-    source = request.META.get("REMOTE_ADDR", "")
+    source = client_ip(request)
     if authenticity.too_large(request.META.get("CONTENT_LENGTH")):
         return HttpResponse("request body too large", status=413, content_type="text/plain; charset=utf-8")
     if request.method == "GET":
@@ -45,7 +46,7 @@ def callback(request: HttpRequest, account_id: int) -> HttpResponse:
 def landing(request: HttpRequest, config_id: str) -> HttpResponse:
     """What a printed channel code opens on the customer's phone: counts a scan (once per visitor and Shanghai day)
     and shows the WeCom QR."""
-    visitor = authenticity.visitor_key(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_USER_AGENT", ""))
+    visitor = authenticity.visitor_key(client_ip(request), request.META.get("HTTP_USER_AGENT", ""))
     code = channel_codes.record_scan(config_id=config_id, visitor=visitor)
     if code is None:
         return render(request, "wecom/landing.html", {"code": None}, status=404)

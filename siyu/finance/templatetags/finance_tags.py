@@ -29,3 +29,18 @@ def account_label(code: str) -> str:
 @register.filter
 def entry_kind(code: str) -> str:
     return str(_KINDS.get(code, code))
+
+
+@register.filter
+def hundredths(value: Any) -> str:
+    """1250 -> "12.50": a rate in basis points as a percentage, or fen as yuan, for a form field."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return ""
+    sign = "-" if value < 0 else ""
+    return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
+
+
+@register.filter
+def percent_bp(value: Any) -> str:
+    text = hundredths(value)
+    return f"{text}%" if text else "—"

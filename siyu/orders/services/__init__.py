@@ -1,4 +1,4 @@
-"""Every change to carts, orders, after-sales and presales goes through these functions.
+"""Every change to orders, after-sales and presales goes through these functions (carts: siyu.storefront.services).
 
 State machine (each move is a conditional UPDATE `... WHERE status IN (<from>)`, so a worker, a customer and an
 operator can never both move one order; a move from any other state raises Conflict(invalid_transition)):
@@ -17,8 +17,9 @@ Payment and the refund's money are the finance issue's: `mark_paid` and `complet
 (tests and the demo make them today). Lock order inside a checkout: flash-sale items, then SKU rows (both in id
 order), then the coupon: every transaction takes them in that order, so concurrent checkouts cannot deadlock.
 
-The writes live one module per capability: shopper_login (the mini-program login and storefront sessions), cart,
-checkout, states (payment, shipping, pick-up, completion, cancelling, expiry), after_sale, presale, imports (platform
-and POS order imports), merge (customer merge). Import the module you need: `from siyu.orders.services import
-checkout`. This package re-exports nothing.
+The writes live one module per capability: placement (what placing an order shares: the input types, store and
+address checks, stock, order_created; the storefront's checkout and presales use it), states (payment, shipping,
+pick-up, completion, cancelling, expiry), after_sale, presale, imports (platform and POS order imports), merge
+(customer merge). The shopper's side (the mini-program login, cart, checkout) is siyu.storefront.services. Import
+the module you need: `from siyu.orders.services import states`. This package re-exports nothing.
 """

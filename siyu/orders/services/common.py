@@ -21,12 +21,9 @@ from siyu.orders.models import (
 )
 from siyu.org.scope import Scope
 
-MAX_CART_LINES = 100
 MAX_QUANTITY = 9999
 DEFAULT_PAY_TIMEOUT_MINUTES = 30
-SESSION_DAYS = 30
 EXPIRE_BATCH = 500
-TOKEN_PREFIX = "sf_"  # noqa: S105 - a prefix, not a secret
 PAID_STATES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.PICKED_UP, OrderStatus.COMPLETED)
 
 

@@ -19,10 +19,11 @@ from siyu.orders.models import (
     OrderStatus,
     Presale,
 )
-from siyu.orders.services.cart import _check_quantity
-from siyu.orders.services.checkout import (
+from siyu.orders.services.common import _now, pay_timeout
+from siyu.orders.services.placement import (
     CheckoutInput,
     _attach_lines,
+    _check_quantity,
     _check_store,
     _clean_address,
     _clean_attribution,
@@ -32,7 +33,6 @@ from siyu.orders.services.checkout import (
     _order_created_event,
     _take_stock,
 )
-from siyu.orders.services.common import _now, pay_timeout
 from siyu.org.scope import Scope
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from siyu.customers.services import (
     EventInput,
     ingest_events,
 )
+from siyu.orders import payment_closers
 from siyu.orders.models import (
     CancelReason,
     Fulfillment,
@@ -265,20 +266,33 @@ def cancel_by_staff(*, scope: Scope, order_id: int, now: datetime | None = None,
 def expire_unpaid_orders(*, now: datetime | None = None, batch_size: int = EXPIRE_BATCH) -> int:
     """Cancel every order whose payment deadline has passed (all enterprises; the periodic worker job): unpaid
     orders after SIYU_ORDER_PAY_TIMEOUT_MINUTES, presales whose balance window closed unpaid (deposit kept).
-    Safe with several workers: each batch is claimed with SELECT ... FOR UPDATE SKIP LOCKED and moved by a
-    conditional UPDATE, so every order is cancelled, and its stock returned, exactly once. Returns how many."""
+    Each batch's open payments are closed at the platform first, outside any transaction
+    (siyu.orders.payment_closers): an order paid at the last moment, or whose close could not be confirmed, is not
+    cancelled this time. Safe with several workers: each batch is claimed with SELECT ... FOR UPDATE SKIP LOCKED and
+    moved by a conditional UPDATE, so every order is cancelled, and its stock returned, exactly once."""
     moment = _now(now)
     total = 0
+    held: set[int] = set()
     while True:
+        candidates = list(
+            Order.objects.filter(status__in=[OrderStatus.PENDING_PAYMENT, OrderStatus.DEPOSIT_PAID],
+                                 pay_deadline__lte=moment).exclude(id__in=held)
+            .order_by("id").values_list("id", flat=True)[:batch_size]
+        )
+        if not candidates:
+            return total
+        ready = payment_closers.closable(candidates)  # platform calls: no transaction is open here
+        held.update(set(candidates) - ready)
         with transaction.atomic():
             due = list(
                 Order.objects.select_for_update(skip_locked=True)
-                .filter(status__in=[OrderStatus.PENDING_PAYMENT, OrderStatus.DEPOSIT_PAID], pay_deadline__lte=moment)
-                .order_by("id").values_list("id", "status")[:batch_size]
+                .filter(id__in=ready, status__in=[OrderStatus.PENDING_PAYMENT, OrderStatus.DEPOSIT_PAID],
+                        pay_deadline__lte=moment)
+                .order_by("id").values_list("id", "status")
             )
-            if not due:
-                return total
-            total += _expire_batch(due, moment)
+            held.update(ready)  # taken now, or by another worker, or no longer due: not asked again this run
+            if due:
+                total += _expire_batch(due, moment)
 
 
 def _expire_batch(due: list[tuple[int, str]], moment: datetime) -> int:

@@ -14,6 +14,7 @@ from django.test import Client
 
 from simulator import oa as oa_sim
 from simulator.server import SimulatorServer
+from simulator.state import current, reset
 from siyu.channels import demo_accounts
 from siyu.channels.models import ChannelAccount
 from siyu.channels.official_account import services
@@ -36,10 +37,8 @@ def immediate_tasks(settings: Any) -> None:
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    oa_sim.reset()
-    with SimulatorServer(port=0, mounts={"/oa": oa_sim.app}) as server:
+    with SimulatorServer(port=0, mounts={"/oa": oa_sim.make_app(reset().oa)}) as server:
         yield server
-    oa_sim.reset()
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ class Platform:
 
     @property
     def sim_account(self) -> oa_sim.SimAccount:
-        return oa_sim.STATE.app(DEMO.app_id).account
+        return current().oa.app(DEMO.app_id).account
 
     @property
     def url(self) -> str:
@@ -84,7 +83,7 @@ class Platform:
         return self.post_raw(query, body)
 
     def follower(self, *, openid: str, unionid: str = "", subscribed: bool = True) -> oa_sim.SimFollower:
-        return oa_sim.STATE.add_follower(DEMO.app_id, openid=openid, unionid=unionid or None, subscribed=subscribed)
+        return current().oa.add_follower(DEMO.app_id, openid=openid, unionid=unionid or None, subscribed=subscribed)
 
 
 @pytest.fixture

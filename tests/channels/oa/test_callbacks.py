@@ -11,6 +11,7 @@ from defusedxml.ElementTree import fromstring
 from wechatpy.crypto import WeChatCrypto
 
 from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.models import InboundCallback
 from siyu.channels.official_account import services
 from siyu.customers.models import Customer, Event, Identity
@@ -99,14 +100,14 @@ def test_a_unionid_learnt_later_merges_the_openid_customer_into_the_wecom_one(pl
                     IdentityInput(kind="unionid", value="ou_demo_9")],
     )
     platform.follower(openid="oFollower0009", unionid="ou_demo_9")
-    oa_sim.STATE.app(DEMO.app_id).quotas["user/info"] = 0  # user/info answers 45009 for now
+    current().oa.app(DEMO.app_id).quotas["user/info"] = 0  # user/info answers 45009 for now
     platform.push(oa_sim.subscribe_xml(account_of(platform), "oFollower0009"))
     first = InboundCallback.objects.get(event="subscribe")
     assert first.status == "processed"
     assert "45009" in first.error
     assert Customer.objects.filter(merged_into__isnull=True).count() == 2
 
-    del oa_sim.STATE.app(DEMO.app_id).quotas["user/info"]
+    del current().oa.app(DEMO.app_id).quotas["user/info"]
     platform.push(oa_sim.text_xml(account_of(platform), "oFollower0009", content="在吗"))
     live = Customer.objects.filter(merged_into__isnull=True)
     assert list(live.values_list("pk", flat=True)) == [wecom.pk]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.official_account.client import (
     Credentials,
     MemoryTokenStore,
@@ -32,24 +32,24 @@ class Counting(httpx.Client):
 
 
 def test_the_token_is_fetched_once_and_cached_sealed_in_the_database(account) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oA", unionid="ou_demo_1")
+    current().oa.add_follower(DEMO.app_id, openid="oA", unionid="ou_demo_1")
     client = client_for(account)
     client.user_info("oA")
     client.user_info("oA")
     row = AccessToken.objects.get(account=account)
-    assert unseal(row.sealed_token) in oa_sim.STATE.tokens
+    assert unseal(row.sealed_token) in current().oa.tokens
     assert row.sealed_token != unseal(row.sealed_token)
-    assert len(oa_sim.STATE.tokens) == 1
+    assert len(current().oa.tokens) == 1
 
 
 def test_an_expired_token_is_refreshed_on_42001_and_the_call_succeeds(account, sim) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oB", unionid="ou_demo_2")
+    current().oa.add_follower(DEMO.app_id, openid="oB", unionid="ou_demo_2")
     http = Counting()
     store = MemoryTokenStore()
     client = OaClient(Credentials(DEMO.app_id, DEMO.secret, sim.base_url + "/oa"), store, http=http)
     client.user_info("oB")
     first = store.token
-    oa_sim.STATE.expire_tokens(DEMO.app_id)  # the platform says 42001 though our cache thinks it is fresh
+    current().oa.expire_tokens(DEMO.app_id)  # the platform says 42001 though our cache thinks it is fresh
     info = client.user_info("oB")
     assert info.unionid == "ou_demo_2"
     assert store.token is not None and first is not None
@@ -59,10 +59,10 @@ def test_an_expired_token_is_refreshed_on_42001_and_the_call_succeeds(account, s
 
 
 def test_an_unknown_token_40001_is_also_refreshed(account) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oC", unionid="ou_demo_3")
+    current().oa.add_follower(DEMO.app_id, openid="oC", unionid="ou_demo_3")
     client = client_for(account)
     client.user_info("oC")
-    oa_sim.STATE.tokens.clear()  # e.g. another process fetched a new one and this one was revoked
+    current().oa.tokens.clear()  # e.g. another process fetched a new one and this one was revoked
     assert client.user_info("oC").openid == "oC"
 
 
@@ -85,8 +85,8 @@ def test_an_unknown_openid_is_terminal_40003_and_quota_is_retryable_45009(accoun
     with pytest.raises(TerminalError) as unknown:
         client.user_info("oNobody")
     assert unknown.value.errcode == 40003
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oD")
-    oa_sim.STATE.app(DEMO.app_id).quotas["user/info"] = 1
+    current().oa.add_follower(DEMO.app_id, openid="oD")
+    current().oa.app(DEMO.app_id).quotas["user/info"] = 1
     with pytest.raises(RetryableError) as quota:
         client.user_info("oD")
     assert quota.value.errcode == 45009
@@ -99,8 +99,8 @@ def test_network_failure_is_retryable() -> None:
 
 
 def test_user_info_of_a_follower_and_of_someone_who_left(account) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oE", unionid="ou_demo_5")
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oF", unionid="ou_demo_6", subscribed=False)
+    current().oa.add_follower(DEMO.app_id, openid="oE", unionid="ou_demo_5")
+    current().oa.add_follower(DEMO.app_id, openid="oF", unionid="ou_demo_6", subscribed=False)
     client = client_for(account)
     following, gone = client.user_info("oE"), client.user_info("oF")
     assert (following.subscribed, following.unionid) == (True, "ou_demo_5")

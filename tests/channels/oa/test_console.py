@@ -7,6 +7,7 @@ import re
 import pytest
 
 from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.official_account import services
 from siyu.channels.official_account.models import KeywordReply, Menu, QrScene
 from tests.channels.oa.conftest import DEMO, Platform
@@ -73,7 +74,7 @@ def test_menu_editor_saves_a_valid_menu_and_points_at_the_bad_slot(hq, account, 
         {"name": "会员", "sub_button": [{"type": "click", "name": "签到", "key": "SIGN"}]},
         {"type": "view", "name": "官网", "url": "https://example.com"},
     ]
-    assert oa_sim.STATE.app(DEMO.app_id).menu == menu.buttons
+    assert current().oa.app(DEMO.app_id).menu == menu.buttons
     bad = dict(form, b2_name="一个很长的菜单名字")
     response = hq.post("/oa/menu/", bad)
     assert response.status_code == 422
@@ -107,14 +108,14 @@ def test_callback_log_lists_rejected_and_processed(hq, platform: Platform) -> No
 
 
 def test_template_form_queues_a_message(hq, account, django_capture_on_commit_callbacks) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oTpl")
+    current().oa.add_follower(DEMO.app_id, openid="oTpl")
     with django_capture_on_commit_callbacks(execute=True):
         response = hq.post("/oa/templates/", {"account": account.pk, "openid": "oTpl",
                                               "template_id": "tpl_points_changed_0001", "idempotency_key": "c-1",
                                               "value_first": "积分到账", "value_keyword1": "+100"})
     assert response.status_code == 302
     assert b"tpl_points_changed_0001" in hq.get("/oa/templates/").content
-    assert len(oa_sim.STATE.app(DEMO.app_id).template_sends) == 1
+    assert len(current().oa.app(DEMO.app_id).template_sends) == 1
 
 
 def test_demo_account_is_idempotent_and_teaches_the_simulator(org, sim, immediate_tasks,
@@ -127,7 +128,7 @@ def test_demo_account_is_idempotent_and_teaches_the_simulator(org, sim, immediat
     assert KeywordReply.objects.count() == len(services.DEMO_KEYWORDS)
     assert QrScene.objects.count() == len(services.DEMO_SCENES)
     assert QrScene.objects.filter(error="").exclude(ticket="").count() == len(services.DEMO_SCENES)
-    sim_app = oa_sim.STATE.app(DEMO.app_id)
+    sim_app = current().oa.app(DEMO.app_id)
     assert {qr.scene for qr in sim_app.qrcodes.values()} == {"store_counter", "package_card", "poster_1111", "1001"}
     assert sim_app.menu == services.DEMO_MENU
     assert Menu.objects.get().status == "pushed"

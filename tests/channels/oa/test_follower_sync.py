@@ -29,6 +29,7 @@ import pytest
 from django.test import Client
 
 from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.official_account import services
 from siyu.channels.official_account.client import TerminalError
 from siyu.channels.official_account.models import Follower, FollowerSync
@@ -81,7 +82,7 @@ def dataset(platform: Platform, org: Any) -> dict[int, int]:
         wecom[k] = customer.pk
     other = EnterpriseFactory.create(name="Other brand", code="other-brand", wecom_corp_id="wwother")
     create_customer(enterprise_id=other.pk, identities=[IdentityInput("unionid", unionid(OTHER_BRAND_PERSON))])
-    state = oa_sim.STATE
+    state = current().oa
     for i in range(FOLLOWERS):
         state.add_follower(
             DEMO.app_id, openid=openid(i), unionid="" if i in LATE_BOUND else unionid(i),
@@ -187,7 +188,7 @@ def test_a_second_run_creates_nothing_new(
 
 
 def test_user_get_pages_by_next_openid_with_the_documented_shape(account: Any) -> None:
-    state = oa_sim.STATE
+    state = current().oa
     for i in range(5):
         state.add_follower(DEMO.app_id, openid=f"oL{i}", unionid=f"ou_l{i}", subscribed=i != 3)
     state.app(DEMO.app_id).user_page_size = 2
@@ -211,7 +212,7 @@ def test_user_get_pages_by_next_openid_with_the_documented_shape(account: Any) -
 
 def test_batchget_takes_at_most_100_openids(account: Any) -> None:
     for i in range(101):
-        oa_sim.STATE.add_follower(DEMO.app_id, openid=f"oB{i}", unionid="")
+        current().oa.add_follower(DEMO.app_id, openid=f"oB{i}", unionid="")
     client = client_for(account)
     infos = client.user_info_batch([f"oB{i}" for i in range(100)])
     assert len(infos) == 100
@@ -239,7 +240,7 @@ def test_the_api_starts_a_sync_for_hq_and_shows_its_progress(
     platform: Platform, org: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     for i in range(3):
-        oa_sim.STATE.add_follower(DEMO.app_id, openid=f"oApi{i}", unionid=f"ou_api{i}", subscribe_time=BASE + i)
+        current().oa.add_follower(DEMO.app_id, openid=f"oApi{i}", unionid=f"ou_api{i}", subscribe_time=BASE + i)
     client, headers = _api(org.hq)
     with django_capture_on_commit_callbacks(execute=True):
         started = client.post(f"/api/oa/accounts/{platform.account.pk}/follower-sync", "{}",
@@ -260,7 +261,7 @@ def test_the_api_starts_a_sync_for_hq_and_shows_its_progress(
 def test_the_console_button_starts_the_sync_and_the_page_shows_progress(
     platform: Platform, org: Any, client: Client, django_capture_on_commit_callbacks: Any
 ) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oConsole", unionid="ou_console", subscribe_time=BASE)
+    current().oa.add_follower(DEMO.app_id, openid="oConsole", unionid="ou_console", subscribe_time=BASE)
     client.force_login(org.hq.user)
     page = client.get("/oa/followers/")
     assert page.status_code == 200

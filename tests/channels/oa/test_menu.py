@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.official_account.client import TerminalError
 from siyu.channels.official_account.models import Menu
 from siyu.channels.official_account.provider import client_for
@@ -50,7 +50,7 @@ def test_a_valid_menu_is_saved_and_pushed_to_the_platform(api, account) -> None:
     assert (body["status"], body["version"], body["pushed_version"]) == ("pending", 1, 0)  # recorded, then pushed
     menu = Menu.objects.get()
     assert (menu.status, menu.pushed_version) == ("pushed", 1)
-    assert oa_sim.STATE.app(DEMO.app_id).menu == buttons
+    assert current().oa.app(DEMO.app_id).menu == buttons
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_an_invalid_menu_is_refused_with_the_field_and_nothing_is_written(api, b
     assert response.status_code == 422
     assert response.json()["field"] == field
     assert not Menu.objects.exists()
-    assert oa_sim.STATE.app(DEMO.app_id).menu is None
+    assert current().oa.app(DEMO.app_id).menu is None
 
 
 def test_names_are_measured_in_utf8_bytes(api) -> None:
@@ -98,7 +98,7 @@ def test_the_simulator_enforces_the_platform_errcodes(account) -> None:
 
 
 def test_a_platform_refusal_leaves_the_menu_failed_with_the_reason(api, account) -> None:
-    oa_sim.STATE.app(DEMO.app_id).quotas["menu/create"] = 0
+    current().oa.app(DEMO.app_id).quotas["menu/create"] = 0
     response = api([leaf(1)])
     assert response.status_code == 200
     menu = Menu.objects.get()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.customers.models import Customer, Identity
 from siyu.customers.services import IdentityInput, create_customer
 from tests.channels.oa.conftest import DEMO
@@ -50,7 +50,7 @@ def test_the_authorize_url_has_the_parameters_in_the_required_order(client, acco
 def test_a_code_resolves_the_customer_by_openid_and_unionid(client, account, org) -> None:
     wecom = create_customer(enterprise_id=org.enterprise.pk, name="张",
                             identities=[IdentityInput(kind="unionid", value="ou_demo_12")])
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oOauth", unionid="ou_demo_12", nickname="小张")
+    current().oa.add_follower(DEMO.app_id, openid="oOauth", unionid="ou_demo_12", nickname="小张")
     back = consent(start(client, account, scope="snsapi_userinfo", next_url="/shop/"), "oOauth")
     response = client.get(back_path(back))
     assert response.status_code == 302
@@ -71,7 +71,7 @@ def test_a_visitor_who_does_not_follow_gets_a_new_customer(client, account) -> N
 
 
 def test_a_code_is_single_use(client, account) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oTwice", unionid="ou_demo_13")
+    current().oa.add_follower(DEMO.app_id, openid="oTwice", unionid="ou_demo_13")
     back = consent(start(client, account), "oTwice")
     code = dict(parse_qsl(urlsplit(back).query))["code"]
     assert client.get(back_path(back)).status_code == 200
@@ -84,16 +84,16 @@ def test_a_code_is_single_use(client, account) -> None:
 
 
 def test_a_state_is_single_use(client, account) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oState", unionid="ou_demo_14")
+    current().oa.add_follower(DEMO.app_id, openid="oState", unionid="ou_demo_14")
     back = consent(start(client, account), "oState")
     assert client.get(back_path(back)).status_code == 200
     assert client.get(back_path(back)).status_code == 409
 
 
 def test_a_code_expires_after_five_minutes(client, account) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oLate", unionid="ou_demo_15")
+    current().oa.add_follower(DEMO.app_id, openid="oLate", unionid="ou_demo_15")
     back = consent(start(client, account), "oLate")
-    oa_sim.STATE.advance(301)
+    current().oa.advance(301)
     response = client.get(back_path(back))
     assert response.status_code == 422
     assert b"42003" in response.content

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.official_account import queries, services
 from siyu.channels.official_account.models import QrScene
 from siyu.core.errors import Conflict, ValidationFailed
@@ -24,7 +25,7 @@ def test_a_temporary_code_gets_a_ticket_that_expires(account, org) -> None:
     scene = services.create_qr_scene(enterprise_id=org.enterprise.pk, account_id=account.pk, name="海报",
                                      permanent=False, scene_str="poster_1111", expire_seconds=7 * 86400)
     assert scene.error == ""
-    sim_qr = oa_sim.STATE.app(DEMO.app_id).qrcodes[scene.ticket]
+    sim_qr = current().oa.app(DEMO.app_id).qrcodes[scene.ticket]
     assert (sim_qr.scene, sim_qr.numeric, sim_qr.permanent) == ("poster_1111", False, False)
     assert scene.url.startswith("http://weixin.qq.com/q/")
     assert scene.expires_at is not None
@@ -34,7 +35,7 @@ def test_a_temporary_code_gets_a_ticket_that_expires(account, org) -> None:
 def test_a_permanent_numeric_code_never_expires(account, org) -> None:
     scene = services.create_qr_scene(enterprise_id=org.enterprise.pk, account_id=account.pk, name="门店 1",
                                      permanent=True, scene_id=100000)
-    sim_qr = oa_sim.STATE.app(DEMO.app_id).qrcodes[scene.ticket]
+    sim_qr = current().oa.app(DEMO.app_id).qrcodes[scene.ticket]
     assert (sim_qr.scene, sim_qr.numeric, sim_qr.permanent, sim_qr.expires_at) == ("100000", True, True, None)
     assert scene.expires_at is None
 
@@ -57,13 +58,13 @@ def test_scene_limits_are_checked_before_anything_is_written(account, org, kwarg
         services.create_qr_scene(enterprise_id=org.enterprise.pk, account_id=account.pk, name="n", **kwargs)
     assert caught.value.field == field
     assert not QrScene.objects.exists()
-    assert oa_sim.STATE.app(DEMO.app_id).qrcodes == {}
+    assert current().oa.app(DEMO.app_id).qrcodes == {}
 
 
 def test_a_temporary_code_may_last_exactly_thirty_days(account, org) -> None:
     scene = services.create_qr_scene(enterprise_id=org.enterprise.pk, account_id=account.pk, name="n",
                                      permanent=False, scene_id=4294967295, expire_seconds=2_592_000)
-    assert oa_sim.STATE.app(DEMO.app_id).qrcodes[scene.ticket].scene == "4294967295"
+    assert current().oa.app(DEMO.app_id).qrcodes[scene.ticket].scene == "4294967295"
 
 
 def test_a_scene_is_unique_per_account(account, org) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.official_account import services
 from siyu.channels.official_account.models import TemplateSend
 from siyu.core.errors import Conflict, ValidationFailed
@@ -31,9 +31,9 @@ def send(org, account, capture, req: services.TemplateRequest) -> TemplateSend:
 
 
 def test_a_template_message_is_recorded_then_sent(org, account, django_capture_on_commit_callbacks) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oBuyer")
+    current().oa.add_follower(DEMO.app_id, openid="oBuyer")
     row = send(org, account, django_capture_on_commit_callbacks, request("order-1-shipped", url="https://a.cn/o/1"))
-    sent = oa_sim.STATE.app(DEMO.app_id).template_sends
+    sent = current().oa.app(DEMO.app_id).template_sends
     assert len(sent) == 1
     assert sent[0]["touser"] == "oBuyer"
     assert sent[0]["template_id"] == TEMPLATE
@@ -44,31 +44,31 @@ def test_a_template_message_is_recorded_then_sent(org, account, django_capture_o
 
 
 def test_the_same_key_twice_sends_once(org, account, django_capture_on_commit_callbacks) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oBuyer")
+    current().oa.add_follower(DEMO.app_id, openid="oBuyer")
     first = send(org, account, django_capture_on_commit_callbacks, request("k1"))
     again = send(org, account, django_capture_on_commit_callbacks, request("k1"))
     assert first.pk == again.pk
-    assert len(oa_sim.STATE.app(DEMO.app_id).template_sends) == 1
+    assert len(current().oa.app(DEMO.app_id).template_sends) == 1
     with pytest.raises(Conflict):
         services.send_template_message(enterprise_id=org.enterprise.pk, account_id=account.pk,
                                        request=request("k1", openid="oSomeoneElse"))
 
 
 def test_a_recipient_who_does_not_follow_fails_terminally_43004(org, account, django_capture_on_commit_callbacks):
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oGone", subscribed=False)
+    current().oa.add_follower(DEMO.app_id, openid="oGone", subscribed=False)
     row = send(org, account, django_capture_on_commit_callbacks, request("k2", openid="oGone"))
     assert (row.status, row.errcode, row.attempts) == ("failed", 43004, 1)
 
 
 def test_quota_exhaustion_is_retried_later_and_then_sent(org, account, django_capture_on_commit_callbacks) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oBuyer")
-    oa_sim.STATE.app(DEMO.app_id).quotas["template_quota"] = 0
+    current().oa.add_follower(DEMO.app_id, openid="oBuyer")
+    current().oa.app(DEMO.app_id).quotas["template_quota"] = 0
     row = send(org, account, django_capture_on_commit_callbacks, request("k3"))
     assert (row.status, row.errcode, row.attempts) == ("pending", 45009, 1)
     assert row.next_attempt_at is not None
     assert now() + timedelta(seconds=25) < row.next_attempt_at < now() + timedelta(seconds=35)
     assert services.retry_due_sends() == 0  # not due yet
-    del oa_sim.STATE.app(DEMO.app_id).quotas["template_quota"]
+    del current().oa.app(DEMO.app_id).quotas["template_quota"]
     TemplateSend.objects.filter(pk=row.pk).update(next_attempt_at=now() - timedelta(seconds=1))
     assert services.retry_due_sends() == 1
     row.refresh_from_db()
@@ -76,8 +76,8 @@ def test_quota_exhaustion_is_retried_later_and_then_sent(org, account, django_ca
 
 
 def test_retries_stop_after_the_last_attempt(org, account, django_capture_on_commit_callbacks) -> None:
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oBuyer")
-    oa_sim.STATE.app(DEMO.app_id).quotas["template_quota"] = 0
+    current().oa.add_follower(DEMO.app_id, openid="oBuyer")
+    current().oa.app(DEMO.app_id).quotas["template_quota"] = 0
     row = send(org, account, django_capture_on_commit_callbacks, request("k4"))
     for _attempt in range(services.TEMPLATE_MAX_ATTEMPTS - 1):
         TemplateSend.objects.filter(pk=row.pk).update(next_attempt_at=now() - timedelta(seconds=1))
@@ -102,7 +102,7 @@ def test_bad_input_is_refused_with_its_field(org, account) -> None:
 def test_the_send_report_callback_marks_delivery(platform: Platform, org, django_capture_on_commit_callbacks) -> None:
     platform.follower(openid="oBuyer")
     row = send(org, platform.account, django_capture_on_commit_callbacks, request("k5"))
-    report = oa_sim.STATE.app(DEMO.app_id).pending_events.pop()
+    report = current().oa.app(DEMO.app_id).pending_events.pop()
     response = platform.push(report)
     assert response.content == b"success"
     row.refresh_from_db()
@@ -112,8 +112,8 @@ def test_the_send_report_callback_marks_delivery(platform: Platform, org, django
 def test_on_the_database_backend_a_retry_is_a_deferred_task(org, account, settings) -> None:
     from django_tasks_db.models import DBTaskResult
 
-    oa_sim.STATE.add_follower(DEMO.app_id, openid="oBuyer")
-    oa_sim.STATE.app(DEMO.app_id).quotas["template_quota"] = 0
+    current().oa.add_follower(DEMO.app_id, openid="oBuyer")
+    current().oa.app(DEMO.app_id).quotas["template_quota"] = 0
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     row = services.send_template_message(enterprise_id=org.enterprise.pk, account_id=account.pk, request=request("k6"))
     assert services.deliver_template_message(send_id=row.pk) == "retry"

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from simulator import oa as oa_sim
+from simulator.state import current
 from siyu.channels.models import InboundCallback
 from siyu.channels.official_account import services
 from siyu.channels.official_account.models import Follower, SceneHit
@@ -19,14 +20,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_simulated_followers_end_up_as_customers(org, sim, immediate_tasks, live_server) -> None:
     account = services.ensure_demo_account(enterprise_id=org.enterprise.pk, base_url=sim.base_url + "/oa")
     services.push_menu(account_id=account.pk, version=1)  # no on_commit capture here: push by hand
-    app = oa_sim.STATE.app(DEMO.app_id)
+    app = current().oa.app(DEMO.app_id)
     assert app.account.mode == "safe"
     steps = 60
-    accepted = oa_sim.drive_traffic(f"{live_server.url}/oa/callback/{account.pk}/", random.Random(7), steps)
+    accepted = oa_sim.drive_traffic(f"{live_server.url}/oa/callback/{account.pk}/", random.Random(7), steps,
+                                    state=current().oa)
     assert accepted == steps
     statuses = list(InboundCallback.objects.values_list("status", flat=True))
-    assert oa_sim.STATE.resent > 0
-    assert len(statuses) == steps - oa_sim.STATE.resent  # a push sent again unchanged is acknowledged, not stored
+    assert current().oa.resent > 0
+    assert len(statuses) == steps - current().oa.resent  # a push sent again unchanged is acknowledged, not stored
     assert set(statuses) <= {"processed", "duplicate", "ignored"}
     followers = {f.openid: f for f in app.followers.values()}
     stored = {f.openid: f for f in Follower.objects.all()}

@@ -8,6 +8,7 @@ import pytest
 
 from simulator import wechatpay as sim
 from simulator.server import SimulatorServer
+from simulator.state import current
 from siyu.channels.wechatpay.client import Credentials
 
 
@@ -20,7 +21,7 @@ class PaySim:
 
 def new_credentials(base_url: str, notify_url: str = "https://siyu.example/finance/wechatpay/notify/") -> tuple[
         sim.SimMerchant, Credentials]:
-    merchant, private_key = sim.demo_merchant(mch_id=str(1_900_000_000 + secrets.randbelow(99_999_999)),
+    merchant, private_key = current().wechatpay.demo_merchant(mch_id=str(1_900_000_000 + secrets.randbelow(99_999_999)),
                                               app_id="wxpaytest0000001")
     credentials = Credentials(
         mch_id=merchant.mch_id, app_id=merchant.app_id, serial_no=merchant.merchant_serial,
@@ -31,6 +32,6 @@ def new_credentials(base_url: str, notify_url: str = "https://siyu.example/finan
 
 @pytest.fixture
 def pay_sim() -> Iterator[PaySim]:
-    with SimulatorServer(port=0, mounts={"/pay": sim.app}) as server:
+    with SimulatorServer(port=0, mounts={"/pay": sim.make_app(current().wechatpay)}) as server:
         merchant, credentials = new_credentials(server.base_url + "/pay")
         yield PaySim(server=server, merchant=merchant, credentials=credentials)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from simulator import wechatpay as sim
+from simulator.state import current
 from siyu.channels.wechatpay import crypto
 from siyu.channels.wechatpay.client import PayClient, PayError
 from siyu.channels.wechatpay.notify import NotifyRejected, open_notify
@@ -79,15 +80,15 @@ def _open(p: PaySim, headers: dict[str, str], body: bytes, now: float | None = N
 
 def test_a_notify_opens_only_when_signed_fresh_and_sealed_with_the_apiv3_key(pay_sim: PaySim) -> None:
     resource = {"out_trade_no": "SY1", "trade_state": "SUCCESS", "amount": {"total": 100, "currency": "CNY"}}
-    headers, body = sim.build_notify(pay_sim.merchant.mch_id, "TRANSACTION.SUCCESS", resource)
+    headers, body = current().wechatpay.build_notify(pay_sim.merchant.mch_id, "TRANSACTION.SUCCESS", resource)
     assert _open(pay_sim, headers, body) == resource
 
     cases: dict[str, tuple[dict[str, str], bytes]] = {
         "bad_signature": (headers, body.replace(b"TRANSACTION", b"TRANSACTIOM")),
         "unknown_serial": ({**headers, "Wechatpay-Serial": "PUB_KEY_ID_0000"}, body),
     }
-    stale_headers, stale_body = sim.build_notify(pay_sim.merchant.mch_id, "TRANSACTION.SUCCESS", resource,
-                                                 timestamp=int(time.time()) - 301)
+    stale_headers, stale_body = current().wechatpay.build_notify(pay_sim.merchant.mch_id, "TRANSACTION.SUCCESS",
+                                                                 resource, timestamp=int(time.time()) - 301)
     cases["stale"] = (stale_headers, stale_body)
     envelope = json.loads(body)
     envelope["resource"]["ciphertext"] = sim.encrypt_resource("0" * 32, json.dumps(resource))["ciphertext"]

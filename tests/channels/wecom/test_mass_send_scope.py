@@ -59,3 +59,21 @@ def test_the_api_and_the_page_list_only_the_callers_recipients(org: Org, mass_se
     page = client.get(f"/channels/wecom/mass-sends/{mass_send.pk}/").content.decode()
     other = Customer.objects.get(name="customer of s1_staff")
     assert "wm-n1" in page and "wm-s1" not in page and other.name not in page
+
+
+def _senders(staff: Staff, send: MassSend) -> set[str]:
+    return {s.staff.name for s in queries.mass_send_senders(scope_for_staff(staff), send.pk)}
+
+
+def test_each_role_sees_its_senders_only(org: Org, mass_send: MassSend) -> None:
+    """The sender list (names, counts) follows the same scope as the recipients."""
+    n1, n2, s1 = org.n1_staff.name, org.n2_staff.name, org.s1_staff.name
+    assert _senders(org.n1_staff, mass_send) == {n1}
+    assert _senders(org.n1_manager, mass_send) == {n1}
+    assert _senders(org.north_manager, mass_send) == {n1, n2}
+    assert _senders(org.hq, mass_send) == {n1, n2, s1}
+    client = Client()
+    assert org.n1_staff.user is not None
+    client.force_login(org.n1_staff.user)
+    page = client.get(f"/channels/wecom/mass-sends/{mass_send.pk}/").content.decode()
+    assert n1 in page and s1 not in page

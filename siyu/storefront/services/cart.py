@@ -1,10 +1,9 @@
-"""The shopper's cart: lines by SKU or bundle, quantities checked against what is sellable."""
+"""The shopper's cart: lines by SKU or bundle, quantities checked against what is sellable. `LineInput` (a line)
+is the orders app's placement type, named here as well."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -14,28 +13,14 @@ from siyu.core.errors import Conflict, NotFound, ValidationFailed
 from siyu.orders.models import (
     CartItem,
 )
-from siyu.orders.services.common import MAX_CART_LINES, MAX_QUANTITY, _hq, _now
+from siyu.orders.services.common import _hq, _now
+from siyu.orders.services.placement import LineInput as LineInput
+from siyu.orders.services.placement import _check_quantity
+
+MAX_CART_LINES = 100
 
 # ---------------------------------------------------------------------------------------------------------------
 # Cart
-
-
-@dataclass(frozen=True)
-class LineInput:
-    """What a customer buys: a SKU (optionally at a flash-sale item's or a group buy's price) or a bundle."""
-
-    quantity: int
-    sku_id: int | None = None
-    bundle_id: int | None = None
-    flash_item_id: int | None = None
-    group_buy_id: int | None = None
-
-
-def _check_quantity(quantity: Any, *, field: str = "quantity", index: int | None = None) -> int:
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
-        raise ValidationFailed(f"quantity must be a whole number from 1 to {MAX_QUANTITY}", field=field, index=index,
-                               code="invalid_quantity")
-    return quantity
 
 
 def _line_key(line: LineInput) -> str:

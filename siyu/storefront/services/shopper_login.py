@@ -25,7 +25,10 @@ from siyu.customers.services import (
 from siyu.orders.models import (
     StorefrontSession,
 )
-from siyu.orders.services.common import SESSION_DAYS, TOKEN_PREFIX, _event_time, _now
+from siyu.orders.services.common import _event_time, _now
+
+SESSION_DAYS = 30
+TOKEN_PREFIX = "sf_"  # noqa: S105 - a prefix, not a secret
 
 # ---------------------------------------------------------------------------------------------------------------
 # Storefront sessions (mini-program login)

@@ -1,0 +1,46 @@
+"""Monthly statements as an Excel workbook (openpyxl, write-only): a sheet of stores and a sheet of staff, amounts in
+yuan with two decimals computed from integer fen (never through a float), the fen beside them for machines."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from datetime import date
+
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+
+from siyu.finance.commission_queries import StatementRow
+
+
+def yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def _header(kind: str) -> list[str]:
+    return [kind, _("Currency"), _("Orders"), _("Sales"), _("Refunds"), _("Net sales"), _("Commission"),
+            _("Commission given back"), _("Net commission"), "net_sales_fen", "net_commission_fen"]
+
+
+def _line(row: StatementRow) -> list[object]:
+    return [row.name or str(row.id), row.currency, row.orders, yuan(row.sales_fen), yuan(row.refunds_fen),
+            yuan(row.net_sales_fen), yuan(row.commission_fen), yuan(row.commission_back_fen),
+            yuan(row.net_commission_fen), row.net_sales_fen, row.net_commission_fen]
+
+
+def xlsx_bytes(month: date, *, stores: Iterable[StatementRow] | None, staff: Iterable[StatementRow]) -> bytes:
+    book = Workbook(write_only=True)
+    if stores is not None:
+        sheet = book.create_sheet(title=f"stores {month:%Y-%m}")
+        sheet.append([*_header(_("Store")), _("Receivable this month"), _("Settled")])
+        for row in stores:
+            sheet.append([*_line(row), yuan(row.receivable_fen or 0),
+                          "" if row.settled_fen is None else yuan(row.settled_fen)])
+    sheet = book.create_sheet(title=f"staff {month:%Y-%m}")
+    sheet.append(_header(_("Staff")))
+    for row in staff:
+        sheet.append(_line(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
