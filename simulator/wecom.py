@@ -102,6 +102,25 @@ class Member:
     activated: bool = True
     verified: bool = True
     customer_cap: int | None = None
+    department: list[int] = field(default_factory=lambda: [1])
+    main_department: int = 0  # 0 = the first of `department`
+    mobile: str = ""
+    disabled: bool = False
+
+
+@dataclass
+class Department:
+    id: int
+    name: str
+    parentid: int = 0
+    order: int = 0
+
+
+@dataclass
+class OAuthCode:
+    userid: str
+    issued_at: float
+    used: bool = False
 
 
 @dataclass
@@ -262,8 +281,12 @@ class Corp:
     # API paths the corp's admin has not opened to this server, with the errcode they answer (e.g. the contacts
     # API from an IP outside the trusted list: 48009)
     refused: dict[str, int] = field(default_factory=dict)
+    # The address book (通讯录): departments by id (1 is the root, named after the corp) and web sign-in codes.
+    departments: dict[int, Department] = field(default_factory=dict)
+    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.departments = self.departments or {1: Department(id=1, name=self.corp_id, parentid=0)}
         # Tickets derived from the corp's secret: a restarted simulator hands out the tickets Siyu has cached.
         seed = f"{self.corp_id}:{self.secret}".encode()
         self.jsapi_ticket = self.jsapi_ticket or hashlib.sha256(seed + b":jsapi").hexdigest()
@@ -375,6 +398,20 @@ class WecomPlatform:
             member = Member(userid=userid, name=name or userid, **flags)
             self.corp(corp_id).members[userid] = member
             return member
+
+    def add_department(self, corp_id: str, dept_id: int, name: str, parent_id: int = 1) -> Department:
+        with self.lock:
+            corp = self.corp(corp_id)
+            if parent_id and parent_id not in corp.departments:
+                raise SimError(60003, f"parent department {parent_id} not found")
+            dept = corp.departments[dept_id] = Department(id=dept_id, name=name, parentid=parent_id,
+                                                           order=len(corp.departments))
+            return dept
+
+    def move_member(self, corp_id: str, userid: str, departments: list[int]) -> None:
+        with self.lock:
+            member = self._member(self.corp(corp_id), userid)
+            member.department, member.main_department = list(departments), departments[0]
 
     def resign_member(self, corp_id: str, userid: str) -> None:
         with self.lock:
@@ -1571,10 +1608,115 @@ def api_user_list_id(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: st
             "dept_user": [{"userid": userid, "department": 1} for userid in ids[offset:offset + limit]]}
 
 
+# -- the address book (通讯录) and web sign-in ------------------------------------------------------------------
+
+
+def _dept_id(raw: Any, *, default: int | None = None) -> int | None:
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise SimError(40058, "invalid department id") from exc
+
+
+def _subtree(corp: Corp, root: int) -> list[Department]:
+    found, todo = [], [root]
+    while todo:
+        current = todo.pop(0)
+        dept = corp.departments.get(current)
+        if dept is None:
+            continue
+        found.append(dept)
+        todo.extend(sorted(d.id for d in corp.departments.values() if d.parentid == current))
+    return found
+
+
+def api_department_list(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """GET /cgi-bin/department/list?id=: the department and all below it (the whole tree without id)."""
+    root = _dept_id(req.get("id"), default=1) or 1
+    if root not in corp.departments:
+        raise SimError(60003, "department not found")
+    return {"department": [{"id": d.id, "name": d.name, "parentid": d.parentid, "order": d.order,
+                            "department_leader": []} for d in _subtree(corp, root)]}
+
+
+def _main_department(member: Member) -> int:
+    return member.main_department or (member.department[0] if member.department else 1)
+
+
+def api_user_list(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """GET /cgi-bin/user/list?department_id=&fetch_child=: the members of a department (and of those below it when
+    fetch_child=1). Deleted members are gone from the address book; disabled ones answer status 2."""
+    dept_id = _dept_id(req.get("department_id"))
+    if dept_id is None:
+        raise SimError(40058, "missing department_id")
+    if dept_id not in corp.departments:
+        raise SimError(60003, "department not found")
+    wanted = {d.id for d in _subtree(corp, dept_id)} if str(req.get("fetch_child", "0")) == "1" else {dept_id}
+    users = [
+        {"userid": m.userid, "name": m.name, "department": list(m.department), "main_department": _main_department(m),
+         "mobile": m.mobile, "status": 2 if m.disabled else (1 if m.activated else 4)}
+        for m in sorted(corp.members.values(), key=lambda m: m.userid)
+        if not m.resigned and wanted.intersection(m.department)
+    ]
+    return {"userlist": users}
+
+
+def api_auth_getuserinfo(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """GET /cgi-bin/auth/getuserinfo?code=: who signed in. A code is single-use, lives 5 minutes and belongs to the
+    corp it was issued for (40029 otherwise)."""
+    code = corp.oauth_codes.get(str(req.get("code") or ""))
+    if code is None or code.used or p.now() - code.issued_at > 300:
+        raise SimError(40029, "invalid code")
+    code.used = True
+    member = corp.members.get(code.userid)
+    if member is None or member.resigned:
+        raise SimError(46004, "user no exist")
+    return {"userid": member.userid, "user_ticket": _new_id("", 32), "expires_in": 1800}
+
+
+def sso_login(p: WecomPlatform, query: dict[str, str]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """GET /wwlogin/sso/login (the web sign-in page a staff member scans with WeCom): with `userid` in the query it
+    behaves as if that member confirmed on their phone and redirects to redirect_uri with a code and the state;
+    without, it lists the corp's members to pick from."""
+    from html import escape
+    from urllib.parse import urlencode
+
+    with p.lock:
+        corp = p.corps.get(query.get("appid", ""))
+        redirect_uri = query.get("redirect_uri", "")
+        if corp is None or not redirect_uri.startswith(("http://", "https://")):
+            return "400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")], b"invalid appid or redirect_uri"
+        if corp.agent_id and query.get("agentid") != corp.agent_id:
+            return "400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")], b"invalid agentid"
+        userid = query.get("userid", "")
+        if userid:
+            member = corp.members.get(userid)
+            if member is None or member.resigned:
+                return "400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")], b"no such member"
+            code = _new_id("", 32)
+            corp.oauth_codes[code] = OAuthCode(userid=userid, issued_at=p.now())
+            sep = "&" if "?" in redirect_uri else "?"
+            target = redirect_uri + sep + urlencode({"code": code, "state": query.get("state", "")})
+            return "302 Found", [("Location", target)], b""
+        links = "".join(
+            f'<li><a href="?{escape(urlencode({**query, "userid": m.userid}))}">{escape(m.name)} ({escape(m.userid)})'
+            "</a></li>"
+            for m in sorted(corp.members.values(), key=lambda m: m.userid) if not m.resigned
+        )
+        page = (f"<!doctype html><meta charset=utf-8><title>企业微信登录</title><h1>企业微信扫码登录 (simulator)</h1>"
+                f"<p>{escape(corp.corp_id)}</p><ul id=members>{links}</ul>")
+        return "200 OK", [("Content-Type", "text/html; charset=utf-8")], page.encode()
+
+
 _EC = "/cgi-bin/externalcontact"
 ROUTES: dict[str, Handler] = {
     "/cgi-bin/gettoken": lambda p, c, r, h: {},
     "/cgi-bin/get_jsapi_ticket": api_get_jsapi_ticket,
+    "/cgi-bin/department/list": api_department_list,
+    "/cgi-bin/user/list": api_user_list,
+    "/cgi-bin/auth/getuserinfo": api_auth_getuserinfo,
     "/cgi-bin/ticket/get": api_get_agent_ticket,
     f"{_EC}/get": api_get_contact,
     f"{_EC}/list": api_list_contacts,
@@ -1854,6 +1996,10 @@ def make_app(platform: WecomPlatform) -> Callable[[dict[str, Any], Callable[...,
         if method == "OPTIONS" and browser:
             start_response("204 No Content", [*cors, ("Access-Control-Allow-Methods", "GET, POST")])
             return [b""]
+        if path in ("/wwlogin/sso/login", "/connect/oauth2/authorize"):
+            status_line, headers, page = sso_login(platform, query)
+            start_response(status_line, headers)
+            return [page]
         status, answer = platform.handle(method, path, query, body, host, environ.get("CONTENT_TYPE", ""))
         if path == "/jssdk.js":
             start_response("200 OK", [*cors, ("Content-Type", "application/javascript; charset=utf-8")])

@@ -5,18 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import File, Query, Router, Status
+from ninja.files import UploadedFile
 
 from siyu.api.auth import actor_of, scope_of
-from siyu.core.errors import PermissionDenied
+from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
-from siyu.org import queries, services
+from siyu.org import editing, queries, services, sheets
 from siyu.org.schemas import (
+    DepartmentMapIn,
+    DepartmentOut,
+    DepartmentPage,
     ErrorOut,
+    LeftIn,
     OrgPageQuery,
+    PasswordIn,
+    RegionIn,
     RegionPage,
+    RegionQuery,
+    RegionSaved,
+    SheetOut,
+    StaffIn,
+    StaffOut,
     StaffPage,
+    StaffQuery,
+    StoreIn,
     StorePage,
+    StoreQuery,
+    StoreSaved,
     TokenIn,
     TokenInfoOut,
     TokenOut,
@@ -38,22 +54,137 @@ def _page(page: Page[Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/regions", response={200: RegionPage, **ERRORS}, summary="Regions the caller may see")
-def list_regions(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
-    qs = queries.regions_with_counts(scope_of(request))
+@router.get("/regions", response={200: RegionPage, **ERRORS}, summary="Regions the caller may see (q: name or code)")
+def list_regions(request: HttpRequest, params: Query[RegionQuery]) -> dict[str, Any]:
+    qs = queries.search_regions(scope_of(request), params.q)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
 
 
-@router.get("/stores", response={200: StorePage, **ERRORS}, summary="Stores the caller may see")
-def list_stores(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
-    qs = queries.stores_with_counts(scope_of(request))
+@router.post("/regions", response={201: RegionSaved, **ERRORS}, summary="Create a region (HQ admin)")
+def create_region(request: HttpRequest, payload: RegionIn) -> Status[Any]:
+    data = editing.RegionInput(name=payload.name, code=payload.code)
+    return Status(201, editing.create_region(scope=scope_of(request), data=data, actor=actor_of(request)))
+
+
+@router.patch("/regions/{int:region_id}", response={200: RegionSaved, **ERRORS}, summary="Edit a region (HQ admin)")
+def update_region(request: HttpRequest, region_id: int, payload: RegionIn) -> Any:
+    data = editing.RegionInput(name=payload.name, code=payload.code)
+    return editing.update_region(scope=scope_of(request), region_id=region_id, data=data, actor=actor_of(request))
+
+
+@router.get("/stores", response={200: StorePage, **ERRORS},
+            summary="Stores the caller may see (q: name, code, city or address; state: opening state)")
+def list_stores(request: HttpRequest, params: Query[StoreQuery]) -> dict[str, Any]:
+    if params.state and params.state not in queries.OpeningStates.values:
+        raise ValidationFailed(f"state is one of {', '.join(queries.OpeningStates.values)}", field="state")
+    qs = queries.search_stores(scope_of(request), params.q, region_id=params.region_id, state=params.state)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
 
 
-@router.get("/staff", response={200: StaffPage, **ERRORS}, summary="Staff the caller may see")
-def list_staff(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
-    qs = queries.staff(scope_of(request)).order_by("id")
+def _store_input(payload: StoreIn) -> editing.StoreInput:
+    return editing.StoreInput(name=payload.name, code=payload.code, region_id=payload.region_id, city=payload.city,
+                              address=payload.address, opening_state=payload.opening_state,
+                              opened_on=payload.opened_on)
+
+
+@router.post("/stores", response={201: StoreSaved, **ERRORS}, summary="Create a store (HQ admin)")
+def create_store(request: HttpRequest, payload: StoreIn) -> Status[Any]:
+    store = editing.create_store(scope=scope_of(request), data=_store_input(payload), actor=actor_of(request))
+    return Status(201, store)
+
+
+@router.patch("/stores/{int:store_id}", response={200: StoreSaved, **ERRORS},
+              summary="Edit a store: code, city, address, region, opening state (HQ admin)")
+def update_store(request: HttpRequest, store_id: int, payload: StoreIn) -> Any:
+    return editing.update_store(scope=scope_of(request), store_id=store_id, data=_store_input(payload),
+                                actor=actor_of(request))
+
+
+@router.get("/staff", response={200: StaffPage, **ERRORS},
+            summary="Staff the caller may see (q: name, userid or mobile; store_id, role, active)")
+def list_staff(request: HttpRequest, params: Query[StaffQuery]) -> dict[str, Any]:
+    if params.role and params.role not in queries.Roles.values:
+        raise ValidationFailed(f"role is one of {', '.join(queries.Roles.values)}", field="role")
+    qs = queries.search_staff(scope_of(request), params.q, store_id=params.store_id, role=params.role,
+                              active=params.active)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
+
+
+def _staff_input(payload: StaffIn) -> editing.StaffInput:
+    return editing.StaffInput(name=payload.name, role=payload.role, wecom_userid=payload.wecom_userid,
+                              mobile=payload.mobile, store_id=payload.store_id, region_id=payload.region_id)
+
+
+@router.post("/staff", response={201: StaffOut, **ERRORS},
+             summary="Add a staff member (HQ admin; a manager adds store staff to their own team)")
+def create_staff(request: HttpRequest, payload: StaffIn) -> Status[Any]:
+    staff = editing.create_staff(scope=scope_of(request), data=_staff_input(payload), actor=actor_of(request))
+    return Status(201, staff)
+
+
+@router.patch("/staff/{int:staff_id}", response={200: StaffOut, **ERRORS},
+              summary="Edit a staff member or change their role (HQ admin; managers: their team's store staff)")
+def update_staff(request: HttpRequest, staff_id: int, payload: StaffIn) -> Any:
+    return editing.update_staff(scope=scope_of(request), staff_id=staff_id, data=_staff_input(payload),
+                                actor=actor_of(request))
+
+
+@router.post("/staff/{int:staff_id}/left", response={200: StaffOut, **ERRORS},
+             summary="Mark a staff member as left (HQ admin): sign-in stops, inheritance offers their customers")
+def mark_left(request: HttpRequest, staff_id: int, payload: LeftIn) -> Any:
+    return editing.mark_staff_left(scope=scope_of(request), staff_id=staff_id, reason=payload.reason,
+                                   actor=actor_of(request))
+
+
+@router.post("/staff/{int:staff_id}/password", response={200: StaffOut, **ERRORS},
+             summary="Set or reset a staff member's console sign-in name and password (HQ admin)")
+def set_password(request: HttpRequest, staff_id: int, payload: PasswordIn) -> Any:
+    return editing.set_staff_password(scope=scope_of(request), staff_id=staff_id, username=payload.username,
+                                      password=payload.password, actor=actor_of(request))
+
+
+def _sheet(sheet: Any) -> dict[str, Any]:
+    report = sheet.report or {}
+    counts = {key: int(report.get(key, 0)) for key in ("rows", "errors", "create", "update", "unchanged")}
+    return {"id": sheet.pk, "filename": sheet.filename, "applied_at": sheet.applied_at,
+            "items": report.get("items", []), **counts}
+
+
+@router.post("/sheets", response={201: SheetOut, **ERRORS},
+             summary="Upload an organisation sheet (.xlsx or CSV; HQ admin): checked, not applied; per-row report")
+def upload_sheet(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
+    if file.size is not None and file.size > sheets.MAX_BYTES:
+        raise ValidationFailed("the file is larger than 5 MB", field="file")
+    sheet = sheets.preview_sheet(scope=scope_of(request), filename=file.name or "sheet", content=file.read(),
+                                 actor=actor_of(request))
+    return Status(201, _sheet(sheet))
+
+
+@router.get("/sheets/{int:sheet_id}", response={200: SheetOut, **ERRORS}, summary="An uploaded sheet's report")
+def get_sheet(request: HttpRequest, sheet_id: int) -> dict[str, Any]:
+    return _sheet(sheets.get_sheet(scope_of(request), sheet_id))
+
+
+@router.post("/sheets/{int:sheet_id}/apply", response={200: SheetOut, **ERRORS},
+             summary="Apply an uploaded sheet's valid rows (HQ admin); applying again changes nothing")
+def apply_sheet(request: HttpRequest, sheet_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    sheets.apply_sheet(scope=scope, sheet_id=sheet_id, actor=actor_of(request))
+    return _sheet(sheets.get_sheet(scope, sheet_id))
+
+
+@router.get("/departments", response={200: DepartmentPage, **ERRORS},
+            summary="WeCom departments seen by address-book syncs, with their mapping (HQ admin)")
+def list_departments(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
+    qs = queries.department_links(scope_of(request))
+    return _page(paginate(qs, page=params.page, page_size=params.page_size))
+
+
+@router.patch("/departments/{int:link_id}", response={200: DepartmentOut, **ERRORS},
+              summary="Map a WeCom department to a store or a region (HQ admin); kept across syncs")
+def map_department(request: HttpRequest, link_id: int, payload: DepartmentMapIn) -> Any:
+    return editing.map_department(scope=scope_of(request), link_id=link_id, store_id=payload.store_id,
+                                  region_id=payload.region_id, actor=actor_of(request))
 
 
 @router.post(

@@ -28,6 +28,13 @@ class Region(models.Model):
         return self.name
 
 
+class OpeningState(models.TextChoices):
+    PREPARING = "preparing", _("Preparing to open")
+    OPEN = "open", _("Open")
+    SUSPENDED = "suspended", _("Temporarily closed")
+    CLOSED = "closed", _("Closed for good")
+
+
 class Store(models.Model):
     enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="stores")
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="stores")
@@ -35,7 +42,12 @@ class Store(models.Model):
     code = models.SlugField(max_length=64)
     city = models.CharField(_("city"), max_length=64, blank=True)
     address = models.CharField(_("address"), max_length=255, blank=True)
+    # is_active follows opening_state (False only when closed for good): the older reads keep working.
     is_active = models.BooleanField(default=True)
+    opening_state = models.CharField(
+        _("opening state"), max_length=16, choices=OpeningState.choices, default=OpeningState.OPEN
+    )
+    opened_on = models.DateField(_("opened on"), null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enterprise", "code"], name="uniq_store_code")]
@@ -67,6 +79,9 @@ class Staff(models.Model):
     store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
     is_active = models.BooleanField(default=True)
     left_at = models.DateTimeField(null=True, blank=True)
+    # The WeCom department the last directory sync saw the member in (main department); a change re-applies the
+    # department's mapping to the member, an unchanged one keeps what HQ set by hand.
+    wecom_department_id = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -78,6 +93,36 @@ class Staff(models.Model):
             )
         ]
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DepartmentLink(models.Model):
+    """A WeCom department of one corp account and where its members belong in the organisation.
+
+    Kept across syncs: the operator maps a department once, and every later sync places the department's new members
+    (and members who move into it) in that store or region. A department mapped to neither inherits its nearest
+    mapped ancestor's place."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="department_links")
+    account_id = models.PositiveBigIntegerField()  # the WeCom ChannelAccount (channels imports org, not the reverse)
+    department_id = models.PositiveBigIntegerField()
+    parent_id = models.PositiveBigIntegerField(default=0)
+    name = models.CharField(_("name"), max_length=255)
+    region = models.ForeignKey(Region, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    member_count = models.PositiveIntegerField(default=0)
+    seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "account_id", "department_id"], name="uniq_department_link"),
+            models.CheckConstraint(
+                condition=models.Q(region__isnull=True) | models.Q(store__isnull=True), name="department_one_place"
+            ),
+        ]
+        ordering = ["account_id", "parent_id", "department_id"]
 
     def __str__(self) -> str:
         return self.name
@@ -117,3 +162,28 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.ip} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class OrgSheet(models.Model):
+    """An uploaded organisation sheet (regions, stores, staff): previewed with a per-row report, then applied.
+
+    The bytes are kept so that what is applied is exactly what was previewed; applying twice changes nothing the
+    second time (rows match by region/store code and WeCom userid)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="org_sheets")
+    filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    content = models.BinaryField()
+    report = models.JSONField(default=dict)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -8,7 +8,17 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from siyu.core.errors import NotFound, PermissionDenied
-from siyu.org.models import ApiToken, Enterprise, LoginFailure, Region, Role, Staff, Store
+from siyu.org.models import (
+    ApiToken,
+    DepartmentLink,
+    Enterprise,
+    LoginFailure,
+    OpeningState,
+    Region,
+    Role,
+    Staff,
+    Store,
+)
 from siyu.org.scope import Scope
 
 
@@ -121,3 +131,79 @@ def login_retry_at(*, username: str, ip: str, now: datetime | None = None) -> da
     ]
     locked = [at + window for at in times if at is not None]
     return max(locked) if locked else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lists with search for the organisation pages and API
+
+
+def _words(q: str) -> list[str]:
+    return [word for word in q.split()[:5] if word][:5]
+
+
+def search_regions(scope: Scope, q: str = "") -> QuerySet[Region]:
+    qs = regions_with_counts(scope)
+    for word in _words(q):
+        qs = qs.filter(Q(name__icontains=word) | Q(code__icontains=word))
+    return qs
+
+
+def search_stores(scope: Scope, q: str = "", *, region_id: int | None = None, state: str = "") -> QuerySet[Store]:
+    qs = stores_with_counts(scope)
+    for word in _words(q):
+        qs = qs.filter(Q(name__icontains=word) | Q(code__icontains=word) | Q(city__icontains=word)
+                       | Q(address__icontains=word))
+    if region_id is not None:
+        qs = qs.filter(region_id=region_id)
+    if state:
+        qs = qs.filter(opening_state=state)
+    return qs
+
+
+def search_staff(
+    scope: Scope, q: str = "", *, store_id: int | None = None, role: str = "", active: bool | None = None
+) -> QuerySet[Staff]:
+    qs = staff(scope).select_related("user")
+    for word in _words(q):
+        qs = qs.filter(Q(name__icontains=word) | Q(wecom_userid__icontains=word) | Q(mobile__icontains=word))
+    if store_id is not None:
+        qs = qs.filter(store_id=store_id)
+    if role:
+        qs = qs.filter(role=role)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    return qs.order_by("store__code", "role", "name", "id")
+
+
+def get_region(scope: Scope, region_id: int) -> Region:
+    found = regions(scope).filter(id=region_id).first()
+    if found is None:
+        raise NotFound(f"region {region_id} not found", field="region_id")
+    return found
+
+
+def department_links(scope: Scope, account_id: int | None = None) -> QuerySet[DepartmentLink]:
+    """The WeCom departments seen by directory syncs, with their mapping (HQ only: the mapping places staff)."""
+    if not scope.is_hq:
+        raise PermissionDenied("the WeCom department mapping is managed by HQ admins")
+    qs = DepartmentLink.objects.filter(enterprise_id=scope.enterprise_id).select_related("region", "store")
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
+    return qs.order_by("account_id", "parent_id", "department_id")
+
+
+def get_department_link(scope: Scope, link_id: int) -> DepartmentLink:
+    found = department_links(scope).filter(pk=link_id).first()
+    if found is None:
+        raise NotFound(f"department {link_id} not found", field="department_id")
+    return found
+
+
+def staff_by_wecom_userid(enterprise_id: int, userid: str) -> Staff | None:
+    """The staff member a WeCom identity names (sign-in); None for nobody."""
+    if not userid:
+        return None
+    return Staff.objects.filter(enterprise_id=enterprise_id, wecom_userid=userid).first()
+
+
+OpeningStates = OpeningState

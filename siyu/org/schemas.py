@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ninja import Schema
@@ -55,6 +55,8 @@ class StoreOut(Schema):
     city: str
     address: str
     is_active: bool
+    opening_state: str
+    opened_on: date | None
     region: RegionRef
     staff_count: int
 
@@ -67,10 +69,12 @@ class StaffOut(Schema):
     id: int
     name: str
     wecom_userid: str
+    mobile: str
     role: str
     store_id: int | None
     region_id: int | None
     is_active: bool
+    left_at: datetime | None
 
 
 class StaffPage(PageMeta):
@@ -112,3 +116,134 @@ class TokenInfoOut(Schema):
 
 class TokenPage(PageMeta):
     items: list[TokenInfoOut]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Editing the organisation (HQ; managers for their team's staff)
+
+
+class RegionQuery(OrgPageQuery):
+    q: str = Field("", max_length=100)
+
+
+class StoreQuery(OrgPageQuery):
+    q: str = Field("", max_length=100)
+    region_id: int | None = Field(None, ge=1)
+    state: str = Field("", max_length=16)
+
+
+class StaffQuery(OrgPageQuery):
+    q: str = Field("", max_length=100)
+    store_id: int | None = Field(None, ge=1)
+    role: str = Field("", max_length=20)
+    active: bool | None = None
+
+
+class RegionIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    code: str = Field(max_length=200)
+
+
+class RegionSaved(Schema):
+    id: int
+    name: str
+    code: str
+
+
+class StoreIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    code: str = Field(max_length=200)
+    region_id: int = Field(ge=1)
+    city: str = Field("", max_length=200)
+    address: str = Field("", max_length=400)
+    opening_state: str = Field("open", max_length=16)
+    opened_on: date | None = None
+
+
+class StoreSaved(Schema):
+    id: int
+    name: str
+    code: str
+    region_id: int
+    city: str
+    address: str
+    opening_state: str
+    opened_on: date | None
+    is_active: bool
+
+
+class StaffIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    role: str = Field("store_staff", max_length=20)
+    wecom_userid: str = Field("", max_length=200)
+    mobile: str = Field("", max_length=40)
+    store_id: int | None = Field(None, ge=1)
+    region_id: int | None = Field(None, ge=1)
+
+
+class LeftIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("", max_length=400)
+
+
+class PasswordIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(max_length=150)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class SheetRowError(Schema):
+    field: str
+    message: str
+
+
+class SheetRow(Schema):
+    sheet: str
+    row: int
+    type: str
+    key: str
+    name: str
+    action: str
+    errors: list[SheetRowError]
+
+
+class SheetOut(Schema):
+    id: int
+    filename: str
+    rows: int
+    errors: int
+    create: int
+    update: int
+    unchanged: int
+    applied_at: datetime | None
+    items: list[SheetRow]
+
+
+class DepartmentOut(Schema):
+    id: int
+    account_id: int
+    department_id: int
+    parent_id: int
+    name: str
+    store_id: int | None
+    region_id: int | None
+    member_count: int
+
+
+class DepartmentPage(PageMeta):
+    items: list[DepartmentOut]
+
+
+class DepartmentMapIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: int | None = Field(None, ge=1)
+    region_id: int | None = Field(None, ge=1)

@@ -108,6 +108,10 @@ def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, 
 
         upload = {"platform": "tmall", "file": _csv(IMPORT_CSV)}
         return run_isolated(lambda: client.post(path, upload, headers=headers))
+    if row.key == "POST /api/org/sheets":
+        from tests.security.world import ORG_CSV
+
+        return run_isolated(lambda: client.post(path, {"file": _csv(ORG_CSV)}, headers=headers))
     multipart = {  # multipart forms (neither needs a file)
         "POST /api/content/materials": {"kind": "text", "title": "开场白", "text": "{customer_name} 您好"},
         "POST /api/storefront/ugc": {"kind": "review", "text": "很好用"},

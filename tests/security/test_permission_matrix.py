@@ -45,6 +45,20 @@ GET    /api/org/staff                                            ok    ok    ok 
 POST   /api/org/tokens                                           ok    403   403   403   401   404   401
 GET    /api/org/tokens                                           ok    403   403   403   401   ok    401
 DELETE /api/org/tokens/{token}                                   ok    403   403   403   401   404   401
+POST   /api/org/regions                                          ok    403   403   403   401   ok    401
+PATCH  /api/org/regions/{region}                                 ok    403   403   403   401   404   401
+POST   /api/org/stores                                           ok    403   403   403   401   422   401
+PATCH  /api/org/stores/{store}                                   ok    403   403   403   401   404   401
+POST   /api/org/staff                                            ok    ok    ok    403   401   422   401
+PATCH  /api/org/staff/{staff}                                    ok    ok    ok    403   401   404   401
+POST   /api/org/staff/{staff}/left                               ok    403   403   403   401   404   401
+POST   /api/org/staff/{staff}/password                           ok    403   403   403   401   404   401
+POST   /api/org/sheets                                           ok    403   403   403   401   ok    401
+GET    /api/org/sheets/{org_sheet}                               ok    403   403   403   401   404   401
+POST   /api/org/sheets/{org_sheet}/apply                         ok    403   403   403   401   404   401
+GET    /api/org/departments                                      ok    403   403   403   401   ok    401
+PATCH  /api/org/departments/{department}                         ok    403   403   403   401   404   401
+POST   /api/channels/wecom/accounts/{wecom_account}/directory/sync 502 403  403   403   401   404   401
 GET    /api/customers                                            ok    ok    ok    ok    401   ok    401
 POST   /api/customers                                            ok    ok    ok    403   401   422   401
 GET    /api/customers/{customer}                                 ok    ok    ok    ok    401   404   401
@@ -285,6 +299,16 @@ def _merchant_body(w: World) -> dict[str, Any]:
 # The body each unsafe operation sends: valid for this world, so an allowed role gets a 2xx.
 BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/org/tokens": lambda w: {"staff_id": w["staff"], "name": "集成"},
+    "POST /api/org/regions": lambda w: {"name": "华东", "code": "matrix-east"},
+    "PATCH /api/org/regions/{region}": lambda w: {"name": "华北", "code": "north"},
+    "POST /api/org/stores": lambda w: {"name": "北京二店", "code": "bj2", "region_id": w["region"]},
+    "PATCH /api/org/stores/{store}": lambda w: {"name": "北京一店", "code": "bj1", "region_id": w["region"],
+                                               "opening_state": "suspended"},
+    "POST /api/org/staff": lambda w: {"name": "新导购", "store_id": w["store"]},
+    "PATCH /api/org/staff/{staff}": lambda w: {"name": "n1_staff", "wecom_userid": "n1_staff", "store_id": w["store"]},
+    "POST /api/org/staff/{staff}/left": lambda w: {"reason": "离职"},
+    "POST /api/org/staff/{staff}/password": lambda w: {"username": "n1.matrix", "password": "Matrix#2026-pw"},
+    "PATCH /api/org/departments/{department}": lambda w: {"store_id": w["store"]},
     "POST /api/customers": lambda w: {"name": "新顾客", "phone": "13900000009", "home_store_id": w["store"]},
     "PATCH /api/customers/{customer}": lambda w: {"name": "顾客甲甲"},
     "POST /api/customers/{customer}/identities": lambda w: {"kind": "platform_buyer_id", "value": "tb_buyer_9"},
@@ -469,6 +493,29 @@ GET    /channels/wecom/groups/{group}/                           ok    ok    ok 
 GET    /channels/wecom/transfers/                                ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/transfers/{transfer}/                     ok    ok    ok    ok    login 404   login
 GET    /channels/wecom/outbox/                                   ok    403   403   403   login ok    login
+GET    /channels/wecom/directory/                                ok    403   403   403   login ok    login
+POST   /channels/wecom/directory/                                ok    403   403   403   login 404   login
+POST   /channels/wecom/accounts/{wecom_account}/directory/sync/  ok    403   403   403   login 404   login
+GET    /channels/wecom/login/                                    ok    ok    ok    ok    ok    ok    ok
+GET    /channels/wecom/login/callback/                           403   403   403   403   403   403   403
+GET    /org/regions/                                             ok    ok    ok    ok    login ok    login
+POST   /org/regions/                                             ok    403   403   403   login ok    login
+GET    /org/regions/{region}/                                    ok    403   403   403   login 404   login
+POST   /org/regions/{region}/                                    ok    403   403   403   login 404   login
+GET    /org/stores/                                              ok    ok    ok    ok    login ok    login
+GET    /org/stores/new/                                          ok    403   403   403   login ok    login
+POST   /org/stores/new/                                          ok    403   403   403   login ok    login
+GET    /org/stores/{store}/                                      ok    403   403   403   login 404   login
+POST   /org/stores/{store}/                                      ok    403   403   403   login 404   login
+GET    /org/staff/                                               ok    ok    ok    ok    login ok    login
+GET    /org/staff/new/                                           ok    ok    ok    403   login ok    login
+POST   /org/staff/new/                                           ok    ok    ok    403   login ok    login
+GET    /org/staff/{staff}/                                       ok    ok    ok    403   login 404   login
+POST   /org/staff/{staff}/                                       ok    ok    ok    403   login 404   login
+GET    /org/import/                                              ok    403   403   403   login ok    login
+POST   /org/import/                                              ok    403   403   403   login ok    login
+GET    /org/import/{org_sheet}/                                  ok    403   403   403   login 404   login
+POST   /org/import/{org_sheet}/apply/                            ok    403   403   403   login 404   login
 GET    /channels/wecom/mass-sends/                               ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/mass-sends/new/                           ok    ok    ok    ok    login ok    login
 POST   /channels/wecom/mass-sends/new/                           ok    ok    ok    ok    login ok    login
@@ -646,6 +693,7 @@ POST   /content/sidebar/media/{image_material}/                  502   502   502
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
+    "POST /channels/wecom/directory/": lambda w: {"link_id": w["department"], "place": f"store:{w['store']}"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
     "POST /finance/entries/{journal_entry}/reverse/": lambda w: {"reason": "matrix"},
     "POST /finance/reconciliation/run/": lambda w: {"merchant": w["pay_merchant"], "bill_date": w.words["yesterday"]},

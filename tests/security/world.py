@@ -51,6 +51,8 @@ IMPORT_CSV = (
     "T1001,tb_buyer_a,13900000001,抽纸,TISSUE-6,1,19.90,交易成功,2026-11-01 10:00:00,2026-11-01 10:01:00\n"
 )
 
+ORG_CSV = "type,code,name,region_code,city\nregion,east,华东,,\nstore,sh1,上海一店,east,上海\n"
+
 
 @dataclass
 class World:
@@ -308,6 +310,17 @@ def _content(world: World) -> None:
                      submission=submission.pk)
 
 
+def _org_setup(world: World) -> None:
+    """An organisation sheet checked but not applied, and a WeCom department seen by an address-book sync."""
+    from siyu.org import sheets
+    from siyu.org.models import DepartmentLink
+
+    sheet = sheets.preview_sheet(scope=world.hq, filename="org.csv", content=ORG_CSV.encode())
+    link = DepartmentLink.objects.create(enterprise=world.org.enterprise, account_id=world["wecom_account"],
+                                         department_id=21, parent_id=1, name="北京一店")
+    world.ids.update(org_sheet=sheet.pk, department=link.pk)
+
+
 def build_world(org: Org) -> World:
     other_staff, other_user = _other_enterprise()
     world = World(org=org, hq=scope_for_staff(org.hq), other_hq=other_staff, other_user=other_user)
@@ -337,6 +350,7 @@ def build_world(org: Org) -> World:
     _finance(world)
     _reconciliation(world)
     _content(world)
+    _org_setup(world)
 
     for name, staff in (("hq", org.hq), ("region", org.north_manager), ("store_mgr", org.n1_manager),
                         ("staff", org.n1_staff), ("other", other_staff)):

@@ -34,7 +34,7 @@ OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "
                   "/finance/reconciliation/",
                   "/api/content/scripts", "/api/content/ugc", "/api/finance/commission-rules",
                   "/finance/commissions/rules/", "/setup/accounts/", "/api/setup/accounts",
-                  "/api/setup/pay-merchants")
+                  "/api/setup/pay-merchants", "/channels/wecom/directory/", "/org/stores/")
 
 
 def _key(path: str, name: str, ids: dict[str, int]) -> str:

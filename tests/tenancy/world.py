@@ -358,6 +358,18 @@ def _content(brand: Brand) -> None:
     brand.ids.update(material_id=material.pk, script_id=script.pk, plan_id=plan.pk, submission_id=submission.pk)
 
 
+def _org_setup(brand: Brand) -> None:
+    """A checked organisation sheet naming the brand, and a WeCom department seen by an address-book sync."""
+    from siyu.org import sheets
+    from siyu.org.models import DepartmentLink
+
+    csv = f"type,code,name,region_code,city\nstore,sheet1,{brand.mark} Sheet Store,north,{brand.mark} City\n"
+    sheet = sheets.preview_sheet(scope=brand.hq_scope, filename=f"{brand.mark}.csv", content=csv.encode())
+    link = DepartmentLink.objects.create(enterprise=brand.enterprise, account_id=brand.ids["wecom:account_id"],
+                                         department_id=2, parent_id=1, name=f"{brand.mark} Department")
+    brand.ids.update(sheet_id=sheet.pk, link_id=link.pk)
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -373,6 +385,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _finance(brand, brand.ids["order_id"])
     _reconciliation(brand)
     _content(brand)
+    _org_setup(brand)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
         brand.tokens[role] = secret

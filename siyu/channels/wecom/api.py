@@ -11,7 +11,18 @@ from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
-from siyu.channels.wecom import channel_codes, groups, inheritance, mass_sends, moments, queries, sync, tags, welcome
+from siyu.channels.wecom import (
+    channel_codes,
+    directory,
+    groups,
+    inheritance,
+    mass_sends,
+    moments,
+    queries,
+    sync,
+    tags,
+    welcome,
+)
 from siyu.channels.wecom.schemas import (
     CallPage,
     CodeDetailOut,
@@ -184,6 +195,16 @@ def sync_tags(request: HttpRequest, account_id: int) -> dict[str, int]:
              summary="Import every customer group (groupchat/list + get)")
 def sync_groups(request: HttpRequest, account_id: int) -> dict[str, int]:
     return {"groups": groups.sync_groups(scope=_hq(request), account_id=account_id)}
+
+
+@router.post("/accounts/{int:account_id}/directory/sync", response={200: dict[str, int], **WRITE_ERRORS},
+             summary="Import the address book: departments (kept with their store/region mapping) and members; "
+                     "members gone from WeCom are marked as left")
+def sync_directory(request: HttpRequest, account_id: int) -> dict[str, int]:
+    result = directory.sync_directory(scope=_hq(request), account_id=account_id, actor=actor_of(request))
+    return {"departments": result.departments, "new_departments": len(result.new_departments),
+            "created": len(result.created), "moved": len(result.moved), "left": len(result.left),
+            "unplaced": len(result.unplaced)}
 
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")

@@ -63,7 +63,7 @@ class TransferForm(OnceForm):
     def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
-        self.fields["handover"].choices = choices["staff"]  # type: ignore[attr-defined]
+        self.fields["handover"].choices = choices.get("handover", choices["staff"])  # type: ignore[attr-defined]
         self.fields["takeover"].choices = choices["staff"]  # type: ignore[attr-defined]
 
 

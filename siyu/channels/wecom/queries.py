@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 
@@ -198,6 +199,19 @@ def group_activity(scope: Scope, group_id: int, *, days: int = 30) -> list[Group
 
 # ---------------------------------------------------------------------------------------------------------------
 # Inheritance
+
+
+def leavers_to_inherit(scope: Scope, *, limit: int = 100) -> list[Any]:
+    """Staff who have left (marked by hand or gone from WeCom) and still hold active WeCom customers: what
+    resigned-staff inheritance (离职继承) is for. Newest leavers first, with the count of customers to hand over."""
+    active = Relationship.objects.filter(staff_id=OuterRef("pk"), status=RelationshipStatus.ACTIVE,
+                                         customer__merged_into__isnull=True)
+    return list(
+        org_queries.staff(scope).filter(is_active=False).exclude(wecom_userid="")
+        .annotate(open_customers=Count("relationships", filter=Q(relationships__status=RelationshipStatus.ACTIVE,
+                                                                 relationships__customer__merged_into__isnull=True)))
+        .filter(Exists(active)).order_by("-left_at", "id")[:limit]
+    )
 
 
 def transfer_jobs(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[TransferJob]:

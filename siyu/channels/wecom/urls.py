@@ -1,6 +1,6 @@
 from django.urls import path
 
-from siyu.channels.wecom import views
+from siyu.channels.wecom import org_views, views
 
 # Included by siyu/channels/urls.py under /channels/wecom/ (namespace "channels").
 urlpatterns = [
@@ -23,5 +23,9 @@ urlpatterns = [
     path("moments/new/", views.moment_new, name="wecom_moment_new"),
     path("moments/<int:task_id>/", views.moment_detail, name="wecom_moment"),
     path("moments/<int:task_id>/<str:action>/", views.moment_action, name="wecom_moment_action"),
+    path("accounts/<int:account_id>/directory/sync/", org_views.directory_sync, name="wecom_directory_sync"),
     path("accounts/<int:account_id>/<str:action>/", views.account_action, name="wecom_account_action"),
+    path("directory/", org_views.departments, name="wecom_directory"),
+    path("login/", org_views.sign_in, name="wecom_login"),
+    path("login/callback/", org_views.sign_in_callback, name="wecom_login_callback"),
 ]

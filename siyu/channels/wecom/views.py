@@ -75,6 +75,11 @@ def _choices(scope: Scope) -> dict[str, list[tuple[Any, str]]]:
             )
         ],
         "tags": [(t.pk, f"{t.group.name} / {t.name}") for t in customer_queries.tags(scope)],
+        # Whoever may hand over: staff who left first (resigned-staff inheritance), then those still here.
+        "handover": [
+            (s.pk, f"{s.name} · {s.store.name if s.store else '—'}" + ("" if s.is_active else f" ({_('left')})"))
+            for s in org_queries.staff(scope).exclude(wecom_userid="").order_by("is_active", "store__code", "id")
+        ],
     }
 
 
@@ -174,7 +179,8 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
 @console_view
 def transfer_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    form = TransferForm(request.POST or None, choices=_choices(scope)) if scope.is_manager else None
+    initial = {"handover": request.GET.get("handover", ""), "kind": "resigned" if request.GET.get("handover") else ""}
+    form = TransferForm(request.POST or None, choices=_choices(scope), initial=initial) if scope.is_manager else None
     if form is not None and request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -188,7 +194,8 @@ def transfer_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Submitted to WeCom. Customers are taken over after 24 hours."))
             return redirect("channels:wecom_transfer", job_id=job_id)
     page = queries.transfer_jobs(scope, page=_page_number(request))
-    return render(request, "wecom/transfer_list.html", {"jobs": page, "form": form})
+    leavers = queries.leavers_to_inherit(scope) if scope.is_manager else []
+    return render(request, "wecom/transfer_list.html", {"jobs": page, "form": form, "leavers": leavers})
 
 
 @console_view
