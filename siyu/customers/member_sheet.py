@@ -324,7 +324,16 @@ def _serial(number: float) -> date:
     return _EXCEL_EPOCH + timedelta(days=int(number))
 
 
+_ISO_DAY = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$")
+
+
 def _parse_day(raw: str) -> date:
+    match = _ISO_DAY.match(raw)
+    if match:  # the common case, without strptime's cost
+        try:
+            return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        except ValueError as exc:
+            raise CellError("invalid_date", "not a date (use 2024-01-31)") from exc
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(raw, fmt).replace(tzinfo=UTC).date()
