@@ -108,6 +108,11 @@ def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, 
 
         upload = {"platform": "tmall", "file": _csv(IMPORT_CSV)}
         return run_isolated(lambda: client.post(path, upload, headers=headers))
+    if row.key == "POST /api/admin/member-imports":
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        sheet = SimpleUploadedFile("m.csv", f"手机号\n1390000{counter[0]:04d}\n".encode(), content_type="text/csv")
+        return run_isolated(lambda: client.post(path, {"file": sheet}, headers=headers))
     multipart = {  # multipart forms (neither needs a file)
         "POST /api/content/materials": {"kind": "text", "title": "开场白", "text": "{customer_name} 您好"},
         "POST /api/storefront/ugc": {"kind": "review", "text": "很好用"},
