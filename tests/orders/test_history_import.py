@@ -60,3 +60,16 @@ def test_history_import_matches_and_is_idempotent(org: Org) -> None:
     assert Order.objects.filter(enterprise=org.enterprise).count() == 5
     with pytest.raises(PermissionDenied):
         import_order_history(scope=scope_for_staff(org.n1_manager), content=CSV, now=now)
+
+
+def test_history_import_over_the_api(org: Org) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    client = Client()
+    assert org.hq.user is not None
+    client.force_login(org.hq.user)
+    response = client.post("/api/admin/order-history", {"file": SimpleUploadedFile("pos.csv", CSV.encode())})
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["orders"], body["errors"]) == (5, [{"row": 7, "message": "no store has the code 'nowhere'"}])

@@ -183,6 +183,7 @@ POST   /api/admin/order-imports                                  ok    403   403
 GET    /api/admin/order-imports/{order_import}                   ok    403   403   403   401   404   401
 GET    /api/admin/order-imports/{order_import}/unmatched.csv     ok    403   403   403   401   404   401
 POST   /api/admin/member-imports                                 ok    403   403   403   401   ok    401
+POST   /api/admin/order-history                                  ok    403   403   403   401   ok    401
 GET    /api/admin/member-imports                                 ok    403   403   403   401   ok    401
 GET    /api/admin/member-imports/{member_import}                 ok    403   403   403   401   404   401
 PUT    /api/admin/member-imports/{member_import}/mapping         ok    403   403   403   401   404   401
