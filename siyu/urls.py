@@ -15,6 +15,7 @@ urlpatterns = [
     path("catalog/", include("siyu.catalog.urls")),
     path("promotions/", include("siyu.promotions.urls")),
     path("orders/", include("siyu.orders.urls")),
+    path("member-imports/", include("siyu.console.member_import_urls")),
     path("audiences/", include("siyu.audiences.urls")),
     path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),

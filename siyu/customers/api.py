@@ -7,16 +7,19 @@ exist, so ids outside the caller's reach reveal nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page
 from siyu.customers import events as event_types
-from siyu.customers import queries, services
+from siyu.customers import member_import, queries, services
+from siyu.customers.member_sheet import FIELDS
 from siyu.customers.schemas import (
     BulkTagIn,
     BulkTagOut,
@@ -390,3 +393,121 @@ def list_event_types(request: HttpRequest) -> list[dict[str, Any]]:
         schema = event_types.schema_for(name)
         out.append({"name": name, "properties_schema": schema.model_json_schema() if schema is not None else {}})
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Member import (HQ only): upload a sheet, read the suggested mapping, change it, preview, dry run, start the
+# background job, poll its progress, read the report. Mounted at /api/admin/member-imports.
+
+member_imports_router = Router()
+MEMBER_IMPORT_TAGS = ["member import"]
+
+
+class MemberImportOut(Schema):
+    id: int
+    filename: str
+    file_format: str
+    encoding: str
+    status: str
+    header: list[str]
+    mapping: dict[str, str]
+    fields: list[str]
+    total_rows: int
+    valid_rows: int
+    processed_rows: int
+    checkpoint_row: int
+    created_customers: int
+    merged_customers: int
+    errors: int
+    error_message: str
+    created_at: datetime
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_fields(obj: Any) -> list[str]:
+        return list(FIELDS)
+
+
+class MappingIn(Schema):
+    mapping: dict[str, str]
+
+
+class ProblemOut(Schema):
+    field: str
+    code: str
+    message: str
+    value: str
+
+
+class PreviewRowOut(Schema):
+    row_number: int
+    values: dict[str, str]
+    problems: list[ProblemOut]
+
+
+class DryRunOut(Schema):
+    total_rows: int
+    valid_rows: int
+    error_rows: int
+
+
+class RowErrorOut(Schema):
+    row_number: int
+    field: str
+    code: str
+    message: str
+    value: str
+
+
+@member_imports_router.post("", response={201: MemberImportOut}, tags=MEMBER_IMPORT_TAGS,
+             summary="Upload a member sheet (xlsx or CSV in UTF-8/GBK); the same file again returns its first import")
+def upload(request: HttpRequest, file: File[UploadedFile]) -> Status[Any]:
+    imp = member_import.upload_member_file(scope=scope_of(request), stream=file, filename=file.name or "",
+                                           actor=actor_of(request))
+    return Status(201, imp)
+
+
+@member_imports_router.get("", response=list[MemberImportOut], tags=MEMBER_IMPORT_TAGS,
+                           summary="The enterprise's member imports, newest first")
+def list_imports(request: HttpRequest) -> Any:
+    return list(member_import.imports(scope=scope_of(request))[:100])
+
+
+@member_imports_router.get("/{member_import_id}", response=MemberImportOut, tags=MEMBER_IMPORT_TAGS,
+                           summary="An import: mapping, status, progress")
+def detail(request: HttpRequest, member_import_id: int) -> Any:
+    return member_import.get_import(scope=scope_of(request), import_id=member_import_id)
+
+
+@member_imports_router.put("/{member_import_id}/mapping", response=MemberImportOut, tags=MEMBER_IMPORT_TAGS,
+                           summary="Set the column mapping")
+def put_mapping(request: HttpRequest, member_import_id: int, payload: MappingIn) -> Any:
+    return member_import.set_mapping(scope=scope_of(request), import_id=member_import_id, mapping=payload.mapping,
+                                     actor=actor_of(request))
+
+
+@member_imports_router.get("/{member_import_id}/preview", response=list[PreviewRowOut], tags=MEMBER_IMPORT_TAGS,
+            summary="The first rows as the mapping reads them, with each row's problems")
+def preview(request: HttpRequest, member_import_id: int) -> Any:
+    return member_import.preview(scope=scope_of(request), import_id=member_import_id, limit=20)
+
+
+@member_imports_router.post("/{member_import_id}/dry-run", response=DryRunOut, tags=MEMBER_IMPORT_TAGS,
+             summary="Check every row and rebuild the report; nothing else is written")
+def dry_run(request: HttpRequest, member_import_id: int) -> Any:
+    return member_import.dry_run(scope=scope_of(request), import_id=member_import_id, actor=actor_of(request))
+
+
+@member_imports_router.post("/{member_import_id}/start", response={202: MemberImportOut}, tags=MEMBER_IMPORT_TAGS,
+             summary="Queue the import (a failed one continues from its checkpoint)")
+def start(request: HttpRequest, member_import_id: int) -> Status[Any]:
+    return Status(202, member_import.start_member_import(scope=scope_of(request), import_id=member_import_id,
+                                                         actor=actor_of(request)))
+
+
+@member_imports_router.get("/{member_import_id}/errors", response=list[RowErrorOut], tags=MEMBER_IMPORT_TAGS,
+            summary="The rows refused, in sheet order (at most 1,000 from `offset`)")
+def errors(request: HttpRequest, member_import_id: int, offset: int = 0) -> Any:
+    rows = member_import.error_report(scope=scope_of(request), import_id=member_import_id)
+    start_at = max(offset, 0)
+    return list(rows[start_at:start_at + 1000])

@@ -7,4 +7,11 @@ class CustomersConfig(AppConfig):
     verbose_name = "Customers"
 
     def ready(self) -> None:
-        from siyu.customers import events  # noqa: F401  (registers the built-in event types)
+        from siyu.customers import (
+            events,  # noqa: F401  (registers the built-in event types)
+            tasks,  # noqa: F401  (registers the member import task)
+        )
+        from siyu.customers.member_import import merge_imported_profile
+        from siyu.customers.services import register_merge_step
+
+        register_merge_step("imported_profile", merge_imported_profile)

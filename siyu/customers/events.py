@@ -62,6 +62,20 @@ class MergeEvent(EventProperties):
     reason: str = Field(max_length=64)
 
 
+class MemberImported(EventProperties):
+    """One row of a member sheet applied to this customer (the imported attributes, as the sheet had them)."""
+
+    import_id: int = Field(ge=1)
+    row: int = Field(ge=1)
+    tier: str = Field(default="", max_length=32)
+    points_balance: int | None = Field(default=None, ge=0)
+    lifetime_spend_fen: int | None = Field(default=None, ge=0)
+    store_code: str = Field(default="", max_length=64)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    first_purchase_on: str = Field(default="", max_length=10)
+    last_purchase_on: str = Field(default="", max_length=10)
+
+
 _REGISTRY: dict[str, type[EventProperties]] = {}
 
 
@@ -97,6 +111,7 @@ _BUILT_IN: dict[str, type[EventProperties]] = {
     "tag_removed": TagChanged,
     "group_joined": GroupEvent,
     "group_left": GroupEvent,
+    "member_imported": MemberImported,
 }
 for _name, _schema in _BUILT_IN.items():
     register(_name, _schema)

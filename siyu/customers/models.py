@@ -51,6 +51,7 @@ class IdentityKind(models.TextChoices):
     MINIPROGRAM_OPENID = "mp_openid", _("Mini-program openid")
     PHONE = "phone", _("Phone")
     PLATFORM_BUYER_ID = "platform_buyer_id", _("Platform buyer id")
+    MEMBER_CARD = "member_card", _("Member card number")
 
 
 class Identity(models.Model):
@@ -207,3 +208,95 @@ class CustomerMerge(models.Model):
 
     def __str__(self) -> str:
         return f"merge {self.absorbed_id}→{self.survivor_id}"
+
+
+class MemberImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Uploaded")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class MemberImport(models.Model):
+    """One uploaded member sheet (Excel or CSV) from a brand's previous SCRM or POS member system.
+
+    The file itself is kept on disk (`path`, under MEDIA_ROOT), never in the database: a million-row sheet is
+    streamed from there by the dry run and by the job. `checkpoint_row` is the last sheet row whose batch is
+    committed; a restarted job skips to it, so a crash never imports a row twice. `file_hash` makes a re-upload
+    of the same file return the first import instead of starting another."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=200, blank=True)
+    path = models.CharField(max_length=500)
+    file_format = models.CharField(max_length=8, help_text="csv / xlsx")
+    encoding = models.CharField(max_length=16, blank=True)
+    file_hash = models.CharField(max_length=64)
+    header = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict, help_text="field -> column header")
+    status = models.CharField(max_length=10, choices=MemberImportStatus.choices,
+                              default=MemberImportStatus.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    valid_rows = models.PositiveIntegerField(default=0)
+    checkpoint_row = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_customers = models.PositiveIntegerField(default=0)
+    merged_customers = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    error_message = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "file_hash"], name="uniq_member_import_file"),
+        ]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"member import {self.pk}"
+
+
+class MemberImportError(models.Model):
+    """A sheet row the import refused, with the column and the reason: the validation report."""
+
+    member_import = models.ForeignKey(MemberImport, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField()
+    field = models.CharField(max_length=32, blank=True)
+    value = models.CharField(max_length=128, blank=True)
+    code = models.CharField(max_length=32)
+    message = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member_import", "row_number", "field"], name="uniq_member_import_error"),
+        ]
+        ordering = ["member_import_id", "row_number"]
+
+    def __str__(self) -> str:
+        return f"{self.member_import_id}:{self.row_number} {self.code}"
+
+
+class ImportedMemberProfile(models.Model):
+    """What a previous member system knew that Siyu has no ledger for yet: the points balance and tier (kept as
+    imported attributes until the loyalty app exists and opens its ledger from them), lifetime spend and the first
+    and last purchase dates (so RFM has a history before any order is imported)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="imported_profile")
+    points_balance = models.BigIntegerField(null=True, blank=True)
+    tier = models.CharField(max_length=32, blank=True)
+    lifetime_spend_fen = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default=settings.SIYU_CURRENCY)
+    first_purchase_on = models.DateField(null=True, blank=True)
+    last_purchase_on = models.DateField(null=True, blank=True)
+    store_code = models.CharField(max_length=64, blank=True)
+    member_import = models.ForeignKey(MemberImport, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"imported profile of {self.customer_id}"

@@ -22,7 +22,7 @@ from siyu.core.errors import PermissionDenied
 from siyu.customers import privacy
 from siyu.orders import offline_payments, queries
 from siyu.orders.schemas import AfterSaleOut, Input, OrderDetailOut, OrderPage, order_data, order_detail_data
-from siyu.orders.services import after_sale, imports, presale, states
+from siyu.orders.services import after_sale, history_import, imports, presale, states
 
 router = Router()
 ADMIN = ["orders admin"]
@@ -263,6 +263,30 @@ def admin_import(request: HttpRequest, platform: Form[str], file: File[UploadedF
     imp = imports.import_platform_orders(scope=scope_of(request), platform=platform, content=file.read(),
                                           filename=file.name or "", actor=actor_of(request))
     return Status(201, imp)
+
+
+class HistoryErrorOut(Schema):
+    row: int
+    message: str
+
+
+class HistoryImportOut(Schema):
+    rows: int
+    orders: int
+    duplicates: int
+    matched: int
+    created_customers: int
+    without_customer: int
+    errors: list[HistoryErrorOut]
+
+
+@router.post("/admin/order-history", response={201: HistoryImportOut}, tags=ADMIN,
+             summary="Import POS / offline order history (CSV, one row per line item); idempotent by store + POS no")
+def admin_order_history(request: HttpRequest, file: File[UploadedFile]) -> Status[Any]:
+    result = history_import.import_order_history(scope=scope_of(request), content=file.read(),
+                                                 filename=file.name or "", actor=actor_of(request))
+    body = {**result.__dict__, "errors": [{"row": row, "message": message} for row, message in result.errors]}
+    return Status(201, body)
 
 
 @router.get("/admin/order-imports/{import_id}", response=ImportOut, tags=ADMIN, summary="An import's progress")

@@ -112,6 +112,17 @@ def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, 
         from tests.security.world import ORG_CSV
 
         return run_isolated(lambda: client.post(path, {"file": _csv(ORG_CSV)}, headers=headers))
+    if row.key == "POST /api/admin/member-imports":
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        sheet = SimpleUploadedFile("m.csv", f"手机号\n1390000{counter[0]:04d}\n".encode(), content_type="text/csv")
+        return run_isolated(lambda: client.post(path, {"file": sheet}, headers=headers))
+    if row.key == "POST /api/admin/order-history":
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        text = "门店编码,小票号,交易时间,会员手机号,实收金额\nbj1,M1,2025-01-01 10:00,13900000001,9.9\n"
+        receipts = SimpleUploadedFile("pos.csv", text.encode(), content_type="text/csv")
+        return run_isolated(lambda: client.post(path, {"file": receipts}, headers=headers))
     multipart = {  # multipart forms (neither needs a file)
         "POST /api/content/materials": {"kind": "text", "title": "开场白", "text": "{customer_name} 您好"},
         "POST /api/storefront/ugc": {"kind": "review", "text": "很好用"},

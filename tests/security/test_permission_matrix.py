@@ -196,6 +196,15 @@ GET    /api/admin/presales/demand                                ok    ok    ok 
 POST   /api/admin/order-imports                                  ok    403   403   403   401   ok    401
 GET    /api/admin/order-imports/{order_import}                   ok    403   403   403   401   404   401
 GET    /api/admin/order-imports/{order_import}/unmatched.csv     ok    403   403   403   401   404   401
+POST   /api/admin/member-imports                                 ok    403   403   403   401   ok    401
+POST   /api/admin/order-history                                  ok    403   403   403   401   ok    401
+GET    /api/admin/member-imports                                 ok    403   403   403   401   ok    401
+GET    /api/admin/member-imports/{member_import}                 ok    403   403   403   401   404   401
+PUT    /api/admin/member-imports/{member_import}/mapping         ok    403   403   403   401   404   401
+GET    /api/admin/member-imports/{member_import}/preview         ok    403   403   403   401   404   401
+POST   /api/admin/member-imports/{member_import}/dry-run         ok    403   403   403   401   404   401
+POST   /api/admin/member-imports/{member_import}/start           ok    403   403   403   401   404   401
+GET    /api/admin/member-imports/{member_import}/errors          ok    403   403   403   401   404   401
 GET    /api/audiences/schema                                     ok    ok    ok    ok    401   ok    401
 GET    /api/audiences/segments                                   ok    ok    ok    ok    401   ok    401
 POST   /api/audiences/segments                                   ok    ok    ok    403   401   ok    401
@@ -311,6 +320,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PATCH /api/org/departments/{department}": lambda w: {"store_id": w["store"]},
     "POST /api/customers": lambda w: {"name": "新顾客", "phone": "13900000009", "home_store_id": w["store"]},
     "PATCH /api/customers/{customer}": lambda w: {"name": "顾客甲甲"},
+    "PUT /api/admin/member-imports/{member_import}/mapping": lambda w: {"mapping": {"phone": "手机号", "name": "姓名"}},
     "POST /api/customers/{customer}/identities": lambda w: {"kind": "platform_buyer_id", "value": "tb_buyer_9"},
     "POST /api/customers/merge": lambda w: {"survivor_id": w["customer"], "absorbed_id": w["customer2"]},
     "POST /api/tag-groups": lambda w: {"name": "新分组"},
@@ -598,6 +608,14 @@ GET    /orders/imports/                                          ok    403   403
 POST   /orders/imports/                                          ok    403   403   403   login ok    login
 GET    /orders/imports/{order_import}/                           ok    403   403   403   login 404   login
 GET    /orders/imports/{order_import}/report.csv                 ok    403   403   403   login 404   login
+GET    /member-imports/                                          ok    403   403   403   login ok    login
+POST   /member-imports/                                          ok    403   403   403   login ok    login
+GET    /member-imports/{member_import}/                          ok    403   403   403   login 404   login
+GET    /member-imports/{member_import}/errors.xlsx               ok    403   403   403   login 404   login
+POST   /member-imports/{member_import}/mapping/                  ok    403   403   403   login 404   login
+POST   /member-imports/{member_import}/dry-run/                  ok    403   403   403   login 404   login
+POST   /member-imports/{member_import}/start/                    ok    403   403   403   login 404   login
+POST   /member-imports/{member_import}/resume/                   ok    403   403   403   login 404   login
 GET    /orders/invitations/                                      ok    403   403   403   login ok    login
 GET    /orders/invitations/{invitation_kind}.csv                 ok    403   403   403   login ok    login
 GET    /login/                                                   ok    ok    ok    ok    ok    ok    ok
@@ -692,6 +710,7 @@ POST   /content/sidebar/media/{image_material}/                  502   502   502
 # its errors, or a redirect); these few need a field to reach their check.
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
+    "POST /member-imports/{member_import}/mapping/": lambda w: {"map_phone": "手机号"},
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /channels/wecom/directory/": lambda w: {"link_id": w["department"], "place": f"store:{w['store']}"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},

@@ -24,6 +24,7 @@ from siyu.channels.official_account.models import FollowerSync, KeywordReply, Qr
 from siyu.channels.wecom import mass_sends, moments
 from siyu.channels.wecom.models import ChannelCode, CustomerGroup, MassSend, MomentTask, SyncRun, TransferJob
 from siyu.core.money import Money
+from siyu.customers import member_import
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.orders.models import AfterSale, Order, PlatformImport, Presale, StorefrontSession
@@ -192,6 +193,8 @@ def _orders(world: World) -> None:
         name="年货预售", sku_id=world["sku2"], price_fen=29900, deposit_fen=5000, deposit_starts_at=now,
         deposit_ends_at=now + timedelta(days=3), balance_starts_at=now + timedelta(days=4),
         balance_ends_at=now + timedelta(days=6))).pk
+    world.ids["member_import"] = member_import.upload_member_file(
+        scope=hq, stream="手机号,姓名,门店编码\n13900009999,矩阵会员,bj1\n".encode(), filename="members.csv").pk
     world.ids["order_import"] = create_platform_import(scope=hq, platform="tmall", content=IMPORT_CSV.encode(),
                                                        filename="tmall.csv", enqueue=False).pk
     StorefrontSession.objects.create(

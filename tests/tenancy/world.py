@@ -41,6 +41,7 @@ from siyu.channels.wecom.models import (
     TransferJob,
 )
 from siyu.core.money import Money
+from siyu.customers import member_import
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.customers.services import EventInput, IdentityInput
@@ -205,6 +206,11 @@ def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
         enterprise_id=ent, customer=buyer, app_id=f"wx{mark}mp", openid=f"oM{mark}ada",
         token_hash=hashlib.sha256(token.encode()).hexdigest(), created_at=now, expires_at=now + timedelta(days=1))
     brand.shopper_token = token
+    members = member_import.upload_member_file(
+        scope=brand.hq_scope, stream=f"手机号,姓名\n{brand.phones[0]},{mark} Member\n1390\n".encode(),
+        filename=f"{mark}-members.csv")
+    member_import.dry_run(scope=brand.hq_scope, import_id=members.pk)
+    brand.ids["member_import_id"] = members.pk
     brand.ids.update(order_id=order.pk, after_sale_id=after_sale.pk, import_id=imp.pk, presale_id=presale.pk,
                      item_id=CartItem.objects.get(customer=buyer).pk)
 
