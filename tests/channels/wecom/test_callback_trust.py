@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
@@ -150,13 +151,15 @@ def test_a_timestamp_within_300_s_is_accepted(wecom: Wecom) -> None:
     assert InboundCallback.objects.get().status == CallbackStatus.IGNORED  # accepted; nobody known to delete
 
 
-def test_a_stale_timestamp_is_refused_on_both_asgi_paths(wecom: Wecom) -> None:
+def test_a_stale_timestamp_is_refused_on_both_asgi_paths(wecom: Wecom, monkeypatch: pytest.MonkeyPatch) -> None:
+    fixed = float(int(time.time()))  # the product's clock held still: 301 s stays 301 s however slow the request
+    monkeypatch.setattr(inbound, "time", SimpleNamespace(time=lambda: fixed, monotonic=time.monotonic))
     path = f"/channels/wecom/callback/{wecom.account.pk}/"
-    stale = _push(8, timestamp=int(time.time()) - 301)
+    stale = _push(8, timestamp=int(fixed) - 301)
     assert _asgi("POST", path, *stale)[0] == 403  # uncached account: the plain path on a thread
-    assert _asgi("POST", path, *_push(9)) == (200, b"")  # caches the account
-    assert _asgi("POST", path, *_push(10, timestamp=int(time.time()) - 301))[0] == 403  # the async path
-    assert _asgi("POST", path, *_push(11, timestamp=int(time.time()) + 301))[0] == 403
+    assert _asgi("POST", path, *_push(9, timestamp=int(fixed))) == (200, b"")  # caches the account
+    assert _asgi("POST", path, *_push(10, timestamp=int(fixed) - 301))[0] == 403  # the async path
+    assert _asgi("POST", path, *_push(11, timestamp=int(fixed) + 301))[0] == 403
     statuses = sorted(InboundCallback.objects.values_list("status", flat=True))
     assert statuses == [CallbackStatus.IGNORED] + [CallbackStatus.REJECTED] * 3
 
