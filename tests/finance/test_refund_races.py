@@ -6,18 +6,15 @@ delivered by several threads at once posts once."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from datetime import date
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from simulator import wechatpay as sim
 from simulator.state import current
-from siyu.core.errors import DomainError
 from siyu.finance import commissions, queries, services
 from siyu.finance.models import Account, JournalEntry, Payment, Refund
 from siyu.orders.models import Order
@@ -26,6 +23,7 @@ from siyu.orders.services.placement import Attribution
 from siyu.storefront.services import checkout
 from tests.finance.conftest import Paying
 from tests.orders.helpers import line
+from tests.races import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 UNITS = 5
@@ -36,33 +34,6 @@ TISSUE = 1990
 def _postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row-level races need PostgreSQL")
-
-
-def race(n: int, work: Callable[[int], object]) -> Counter[str]:
-    barrier = threading.Barrier(n)
-    outcomes: list[str] = []
-    guard = threading.Lock()
-
-    def run(i: int) -> None:
-        outcome = "ok"
-        try:
-            barrier.wait()
-            work(i)
-        except DomainError as exc:
-            outcome = exc.code
-        except Exception as exc:  # noqa: BLE001 - a crash shows in the counts and fails the test
-            outcome = f"crash:{type(exc).__name__}:{exc}"
-        finally:
-            connections.close_all()
-        with guard:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Counter(outcomes)
 
 
 def _paid(p: Paying) -> Order:

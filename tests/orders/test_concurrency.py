@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from siyu.catalog.models import Sku
-from siyu.core.errors import DomainError
 from siyu.core.money import Money
 from siyu.customers.models import Event
 from siyu.orders.models import Order, OrderLine
@@ -26,6 +24,7 @@ from siyu.storefront.services import checkout
 from tests.conftest import Org
 from tests.factories import CustomerFactory
 from tests.orders.helpers import build_shop, later, line
+from tests.races import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -34,33 +33,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row-level races need PostgreSQL")
-
-
-def race(n: int, work: Callable[[int], object]) -> Counter[str]:
-    barrier = threading.Barrier(n)
-    outcomes: list[str] = []
-    guard = threading.Lock()
-
-    def run(i: int) -> None:
-        outcome = "ok"
-        try:
-            barrier.wait()
-            work(i)
-        except DomainError as exc:
-            outcome = exc.code
-        except Exception as exc:  # noqa: BLE001 - a crash shows in the counts and fails the test
-            outcome = f"crash:{type(exc).__name__}:{exc}"
-        finally:
-            connections.close_all()
-        with guard:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Counter(outcomes)
 
 
 def test_fifty_checkouts_for_ten_flash_units_sell_exactly_ten(org: Org) -> None:
