@@ -205,7 +205,7 @@ def create_keyword(request: HttpRequest, account_id: int, payload: KeywordIn) ->
         priority=payload.priority, kind=payload.kind, content=payload.content, articles=_articles(payload.articles),
         is_active=payload.is_active, actor=actor_of(request),
     )
-    return 201, rule
+    return Status(201, rule)
 
 
 @router.patch("/keywords/{reply_id}", response={200: KeywordOut, **ERRORS})
@@ -225,7 +225,7 @@ def delete_keyword(request: HttpRequest, reply_id: int) -> Any:
     scope = scope_of(request)
     queries.keyword_reply(scope, reply_id)
     services.delete_keyword_reply(enterprise_id=scope.enterprise_id, reply_id=reply_id, actor=actor_of(request))
-    return 204, None
+    return Status(204, None)
 
 
 @router.put("/accounts/{account_id}/follow-reply", response={200: FollowReplyOut, **ERRORS})
@@ -287,7 +287,7 @@ def create_qr_scene(request: HttpRequest, account_id: int, payload: QrSceneIn) -
         tag_ids=payload.tag_ids, reply_text=payload.reply_text, actor=actor_of(request),
     )
     row = next(r for r in queries.qr_scenes(scope, account_id) if r.scene.pk == scene.pk)
-    return 201, _scene_out(row)
+    return Status(201, _scene_out(row))
 
 
 @router.get("/qr-scenes/{scene_pk}/daily", response={200: list[DayStatOut], **ERRORS})
@@ -309,7 +309,7 @@ def send_template(request: HttpRequest, account_id: int, payload: TemplateIn) ->
         ),
         actor=actor_of(request),
     )
-    return 202, queries.template_send(scope, row.pk)
+    return Status(202, queries.template_send(scope, row.pk))
 
 
 @router.get("/accounts/{account_id}/template-messages", response={200: list[TemplateOut], **ERRORS})
