@@ -4,6 +4,7 @@ channel accounts and WeChat Pay merchants (HQ administrators only)."""
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from siyu.channels.services import AccountInput
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError
+from siyu.core.http import client_ip
 from siyu.finance.merchants import MerchantInput
 from siyu.setup import keys, queries, services
 from siyu.setup.forms import AccountForm, FirstRunForm, MerchantForm, put_error
@@ -41,11 +43,19 @@ def _closed(request: HttpRequest, status: int = 404) -> HttpResponse:
     return render(request, "setup/closed.html", {}, status=status)
 
 
+def _from_this_machine(request: HttpRequest) -> bool:
+    return ipaddress.ip_address(client_ip(request)).is_loopback
+
+
 def wizard(request: HttpRequest) -> HttpResponse:
     """Open while the install has no enterprise; the FirstRun row makes the creation itself once-only."""
     if not queries.setup_open():
         return _closed(request)
     token = settings.SIYU_SETUP_TOKEN
+    if not token and not _from_this_machine(request):
+        # Without a set-up token, whoever reached a fresh install first could claim it: only a browser on the
+        # server itself (or through an SSH tunnel) may; anyone else is told to set the token or run `siyu setup`.
+        return render(request, "setup/closed.html", {"needs_token": True}, status=403)
     form = FirstRunForm(request.POST or None, token_required=bool(token))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -157,6 +157,23 @@ def test_with_a_setup_token_the_wizard_asks_for_it(settings: Any) -> None:
     assert Enterprise.objects.count() == 1
 
 
+def test_without_a_token_only_a_browser_on_the_server_may_claim_a_fresh_install(settings: Any) -> None:
+    """The first visitor from elsewhere cannot claim the install: 403 with what to do, nothing written; with a token
+    set, the same visitor may (knowing it)."""
+    settings.SIYU_SETUP_TOKEN = ""
+    remote = Client(REMOTE_ADDR="203.0.113.9")
+    page = remote.get("/setup/")
+    assert page.status_code == 403 and b"SIYU_SETUP_TOKEN" in page.content and b'id="setup-form"' not in page.content
+    assert _wizard(remote).status_code == 403
+    assert Enterprise.objects.count() == 0 and User.objects.count() == 0
+    settings.SIYU_CLIENT_IP_HEADER = "X-Forwarded-For"  # a proxy on the server itself forwards a remote visitor
+    proxied = Client(REMOTE_ADDR="127.0.0.1", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert _wizard(proxied).status_code == 403 and Enterprise.objects.count() == 0
+    settings.SIYU_SETUP_TOKEN = "s3t-up-t0ken"  # noqa: S105
+    assert _wizard(remote, setup_token="s3t-up-t0ken").status_code == 302
+    assert Enterprise.objects.count() == 1
+
+
 def test_the_wizard_is_closed_when_an_enterprise_exists_without_a_first_run_row() -> None:
     """An install made before set-up existed (the demo seed): no FirstRun row, but it is not fresh."""
     Enterprise.objects.create(name="Demo", code="demo")
