@@ -14,6 +14,7 @@ from django.utils.translation import pgettext_lazy
 
 from siyu.catalog import queries, services
 from siyu.core.errors import DomainError
+from siyu.core.forms import set_choices
 from siyu.core.money import Money, parse_yuan
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -105,9 +106,7 @@ class ProductFilterForm(forms.Form):
         self._choices("status", [("", _("Any status")), *queries.status_choices()])
 
     def _choices(self, name: str, choices: list[tuple[Any, Any]]) -> None:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = choices
+        set_choices(self, name, choices)
 
     def to_filter(self) -> queries.ProductFilter:
         data = self.cleaned_data if self.is_valid() else {}
@@ -137,9 +136,7 @@ class ProductForm(forms.Form):
         self._set("stores", [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")])
 
     def _set(self, name: str, choices: list[tuple[Any, Any]]) -> None:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = choices
+        set_choices(self, name, choices)
 
 
 class SkuRowForm(forms.Form):

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from siyu.core.forms import set_choices
 from siyu.org import editing, queries
 from siyu.org.scope import Scope
 
@@ -31,7 +32,7 @@ class StoreForm(forms.Form):
 
     def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["region_id"].choices = [(r.pk, f"{r.name} ({r.code})") for r in queries.regions(scope)]  # type: ignore[attr-defined]
+        set_choices(self, "region_id", [(r.pk, f"{r.name} ({r.code})") for r in queries.regions(scope)])
 
     def to_input(self) -> editing.StoreInput:
         return editing.StoreInput(**self.cleaned_data)
@@ -49,12 +50,10 @@ class StaffForm(forms.Form):
     def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         blank = [("", "—")]
-        self.fields["store_id"].choices = blank + [  # type: ignore[attr-defined]
-            (s.pk, f"{s.name} ({s.code})") for s in queries.stores(scope)]
-        self.fields["region_id"].choices = blank + [  # type: ignore[attr-defined]
-            (r.pk, r.name) for r in queries.regions(scope)]
+        set_choices(self, "store_id", blank + [(s.pk, f"{s.name} ({s.code})") for s in queries.stores(scope)])
+        set_choices(self, "region_id", blank + [(r.pk, r.name) for r in queries.regions(scope)])
         if not scope.is_hq:
-            self.fields["role"].choices = [(queries.Roles.STORE_STAFF, queries.Roles.STORE_STAFF.label)]  # type: ignore[attr-defined]
+            set_choices(self, "role", [(queries.Roles.STORE_STAFF, queries.Roles.STORE_STAFF.label)])
 
     def to_input(self) -> editing.StaffInput:
         return editing.StaffInput(**self.cleaned_data)

@@ -451,11 +451,11 @@ def _write_batch(imp: MemberImport, batch: Sequence[Checked], tags: _TagCache) -
     customer_of: dict[int, int] = {}
     new: list[Member] = []
     for member in members:
-        found = {owners.get(pair) for pair in member.identities()} - {None}
+        found = {owner for pair in member.identities() if (owner := owners.get(pair)) is not None}
         if not found:
             new.append(member)
         elif len(found) == 1:
-            customer_of[member.row_number] = found.pop()  # type: ignore[assignment]
+            customer_of[member.row_number] = found.pop()
         else:  # one row, several customers: the same person seen by several channels -> merge (rare)
             customer_of[member.row_number] = _resolve(imp, member)
             for pair in member.identities():

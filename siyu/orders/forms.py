@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from siyu.core.forms import set_choices
 from siyu.orders import queries
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -36,9 +37,7 @@ class OrderFilterForm(forms.Form):
         self._choices("source", _("All sources"), queries.source_choices())
 
     def _choices(self, name: str, blank: Any, choices: Choices) -> None:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = _with_blank(blank, choices)
+        set_choices(self, name, _with_blank(blank, choices))
 
     def to_filter(self) -> queries.OrderFilter:
         data: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from django.utils.translation import pgettext_lazy
 
 from siyu.channels.wecom.queries import ASSIGN_MODES, MASS_SEND_KINDS, TRANSFER_KINDS
 from siyu.console.once import OnceForm
+from siyu.core.forms import set_choices
 
 
 class CodeForm(OnceForm):
@@ -35,10 +36,10 @@ class CodeForm(OnceForm):
 
     def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
-        self.fields["store"].choices = [("", _("No store"))] + choices["stores"]  # type: ignore[attr-defined]
-        self.fields["staff"].choices = choices["staff"]  # type: ignore[attr-defined]
-        self.fields["tags"].choices = choices["tags"]  # type: ignore[attr-defined]
+        set_choices(self, "account", choices["accounts"])
+        set_choices(self, "store", [("", _("No store"))] + choices["stores"])
+        set_choices(self, "staff", choices["staff"])
+        set_choices(self, "tags", choices["tags"])
 
     def attachments(self) -> list[dict[str, Any]]:
         kind = self.cleaned_data.get("attachment") or ""
@@ -62,9 +63,9 @@ class TransferForm(OnceForm):
 
     def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
-        self.fields["handover"].choices = choices.get("handover", choices["staff"])  # type: ignore[attr-defined]
-        self.fields["takeover"].choices = choices["staff"]  # type: ignore[attr-defined]
+        set_choices(self, "account", choices["accounts"])
+        set_choices(self, "handover", choices.get("handover", choices["staff"]))
+        set_choices(self, "takeover", choices["staff"])
 
 
 class MassSendForm(OnceForm):
@@ -91,10 +92,10 @@ class MassSendForm(OnceForm):
 
     def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
-        self.fields["senders"].choices = choices["staff"]  # type: ignore[attr-defined]
-        self.fields["tags"].choices = choices["tags"]  # type: ignore[attr-defined]
-        self.fields["groups"].choices = choices["groups"]  # type: ignore[attr-defined]
+        set_choices(self, "account", choices["accounts"])
+        set_choices(self, "senders", choices["staff"])
+        set_choices(self, "tags", choices["tags"])
+        set_choices(self, "groups", choices["groups"])
 
     def clean_customers(self) -> list[int]:
         raw = self.cleaned_data.get("customers") or ""
@@ -137,9 +138,9 @@ class MomentForm(OnceForm):
 
     def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].choices = choices["accounts"]  # type: ignore[attr-defined]
-        self.fields["staff"].choices = choices["staff"]  # type: ignore[attr-defined]
-        self.fields["tags"].choices = choices["tags"]  # type: ignore[attr-defined]
+        set_choices(self, "account", choices["accounts"])
+        set_choices(self, "staff", choices["staff"])
+        set_choices(self, "tags", choices["tags"])
 
     def attachments(self) -> list[dict[str, Any]]:
         kind = self.cleaned_data.get("attachment") or ""
