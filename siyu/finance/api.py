@@ -230,3 +230,26 @@ class RefundOut(Schema):
                                 "the same refund; the refund notify completes it")
 def after_sale_refund(request: HttpRequest, after_sale_id: int) -> Any:
     return services.start_refund(scope=scope_of(request), after_sale_id=after_sale_id, actor=actor_of(request))
+
+
+class LineRefundIn(Input):
+    line_id: int = Field(ge=1, le=2**63 - 1)
+    quantity: int = Field(ge=0, le=1_000_000, description="units given back (0: money only, with amount_fen)")
+    amount_fen: int | None = Field(default=None, ge=1, le=10**12,
+                                   description="less than those units' share: a partial amount")
+
+
+class OrderRefundIn(Input):
+    lines: list[LineRefundIn] = Field(min_length=1, max_length=100)
+    reason: str = Field(max_length=200)
+
+
+@router.post("/orders/{order_id}/refund", response={200: RefundOut, **WRITE_ERRORS, 502: ErrorOut}, tags=TAGS,
+             summary="Refund order lines (or part of a line's amount) through WeChat Pay without a customer's request "
+                     "(HQ finance; audited with the reason). The same request again, before it completes, repeats "
+                     "the same refund; the refund notify completes it")
+def order_refund(request: HttpRequest, order_id: int, payload: OrderRefundIn) -> Any:
+    lines = [services.LineRefund(line_id=x.line_id, quantity=x.quantity, amount_fen=x.amount_fen)
+             for x in payload.lines]
+    return services.refund_lines(scope=scope_of(request), order_id=order_id, lines=lines, reason=payload.reason,
+                                 actor=actor_of(request))

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Mapping
@@ -329,6 +330,7 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
 
 
 _REFUNDABLE_AFTER_SALE = {"refund_only": "approved", "return_refund": "returned"}
+_REFUNDABLE_ORDER = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.PICKED_UP, OrderStatus.COMPLETED)
 
 
 def _refund_row(after_sale: Any) -> Refund:
@@ -355,6 +357,19 @@ def _refund_row(after_sale: Any) -> Refund:
         return Refund.objects.select_related("payment__merchant").get(after_sale_id=after_sale.pk)
 
 
+def _send_refund(refund: Refund, *, reason: str) -> bool:
+    """Ask the platform to pay a committed Refund row back (outside any transaction); False when it was sent before."""
+    if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.PROCESSING):
+        return False
+    payment = refund.payment
+    result = pay_client(payment.merchant).refund(
+        out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no, refund_fen=refund.amount_fen,
+        total_fen=payment.paid_fen, currency=refund.currency, reason=reason)
+    Refund.objects.filter(pk=refund.pk, status=RefundStatus.CREATED).update(
+        status=RefundStatus.PROCESSING, refund_id=result.refund_id[:64])
+    return True
+
+
 def start_refund(*, scope: Scope, after_sale_id: int, actor: Actor = None) -> Refund:
     """Pay an approved (or returned) after-sale back through WeChat Pay. The Refund row is committed first; asking
     again repeats the same out_refund_no (never a second refund). The refund notify closes the loop."""
@@ -364,17 +379,67 @@ def start_refund(*, scope: Scope, after_sale_id: int, actor: Actor = None) -> Re
         raise Conflict(f"an after-sale that is {after_sale.status} cannot be paid back", field="status",
                        code="invalid_transition")
     refund = _refund_row(after_sale)
-    if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.PROCESSING):
+    if not _send_refund(refund, reason=after_sale.reason):
         return refund
-    payment = refund.payment
-    result = pay_client(payment.merchant).refund(
-        out_trade_no=payment.out_trade_no, out_refund_no=refund.out_refund_no, refund_fen=refund.amount_fen,
-        total_fen=payment.paid_fen, currency=refund.currency, reason=after_sale.reason)
-    Refund.objects.filter(pk=refund.pk, status=RefundStatus.CREATED).update(
-        status=RefundStatus.PROCESSING, refund_id=result.refund_id[:64])
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="after_sale.refund_started",
                  target_type="after_sale", target_id=after_sale.pk,
                  summary=f"{refund.out_refund_no} {refund.amount_fen} fen")
+    refund.refresh_from_db()
+    return refund
+
+
+@dataclass(frozen=True)
+class LineRefund:
+    """One line finance gives money back on: `quantity` units (0: money only) and, optionally, a smaller amount."""
+
+    line_id: int
+    quantity: int
+    amount_fen: int | None = None
+
+
+def _finance_refund_key(order: Any, lines: list[LineRefund]) -> str:
+    """The business fact: these lines, these amounts, of the order as refunded so far. A repeat (a double click, a
+    retry after a lost answer) names the same refund; once it completed the same request is a new fact."""
+    asked = sorted((x.line_id, x.quantity, -1 if x.amount_fen is None else x.amount_fen) for x in lines)
+    digest = hashlib.sha256(repr(asked).encode()).hexdigest()[:24]
+    return f"finance_refund:{order.pk}:{order.refunded_fen}:{digest}"
+
+
+def refund_lines(*, scope: Scope, order_id: int, lines: list[LineRefund], reason: str, actor: Actor = None,
+                 now: datetime | None = None) -> Refund:
+    """HQ finance refunds order lines (or part of a line's amount) without a customer's after-sale request: an
+    approved after-sale is made for it (so stock, coupon and commission follow the after-sale rules) and paid back
+    through WeChat Pay like any other. Refused with nothing written: an unpaid order (order_not_paid), one not paid
+    through WeChat Pay (no_wechat_payment), more than the line or the payment has left (above_refundable), another
+    after-sale still open (after_sale_open). The refund notify (or the refund query) completes it."""
+    ledger.require_finance(scope)
+    order = order_queries.get_order(scope, order_id)  # the gates first: another brand's order is a 404
+    text = (reason or "").strip()
+    if not text or len(text) > 200:
+        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+    if order.status not in _REFUNDABLE_ORDER:
+        raise Conflict(f"an order that is {order.status} has nothing to refund", field="order_id",
+                       code="order_not_paid")
+    if not Payment.objects.filter(order_id=order.pk, status=PaymentStatus.PAID).exists():
+        raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
+    key = _finance_refund_key(order, lines)
+    moment = now or timezone.now()
+    staff_lines = [after_sales.StaffRefundLine(line_id=x.line_id, quantity=x.quantity, amount_fen=x.amount_fen)
+                   for x in lines]
+    with transaction.atomic():
+        after_sale, made = after_sales.open_staff_refund(enterprise_id=scope.enterprise_id, order_id=order.pk,
+                                                         lines=staff_lines, reason=text, key=key, moment=moment,
+                                                         actor=actor)
+        refund = _refund_row(after_sale)
+        if made:
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.finance_refund",
+                         target_type="order", target_id=order.pk,
+                         summary=f"{order.order_no} {refund.amount_fen} fen: {text}"[:255],
+                         changes={"reason": text, "after_sale_id": after_sale.pk,
+                                  "out_refund_no": refund.out_refund_no,
+                                  "lines": [{"line_id": x.line_id, "quantity": x.quantity,
+                                             "amount_fen": x.amount_fen} for x in lines]})
+    _send_refund(refund, reason=text)
     refund.refresh_from_db()
     return refund
 

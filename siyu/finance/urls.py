@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.trial_balance, name="index"),
     path("statement/", views.statement, name="statement"),
     path("entries/<int:entry_id>/reverse/", views.reverse_entry, name="reverse"),
+    path("orders/<int:order_id>/refund/", views.order_refund, name="order_refund"),
     path("wechatpay/callback/<str:mch_id>/", views.wechatpay_notify, name="wechatpay_notify"),
     # reconciliation
     path("reconciliation/", reconciliation.days, name="reconciliation"),

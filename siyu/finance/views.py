@@ -16,11 +16,13 @@ from django.views.decorators.http import require_POST
 from siyu.channels.common.authenticity import source_address, too_large
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
-from siyu.core.errors import DomainError, GateError
+from siyu.core.errors import DomainError, GateError, ValidationFailed
 from siyu.core.http import client_ip
+from siyu.core.money import Money, parse_yuan
 from siyu.core.pagination import page_param
 from siyu.core.timeutil import day_bounds
 from siyu.finance import ledger, queries, services
+from siyu.orders import queries as order_queries
 
 
 def _day(raw: str | None) -> date | None:
@@ -83,6 +85,40 @@ def reverse_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = ""
     return redirect(target or "finance:index")
+
+
+def _line_refund(request: HttpRequest) -> services.LineRefund:
+    try:
+        line_id, quantity = int(request.POST.get("line_id", "")), int(request.POST.get("quantity", "") or "0")
+    except ValueError as exc:
+        raise ValidationFailed(_("Choose a line and a quantity."), field="line_id") from exc
+    raw = (request.POST.get("amount") or "").strip()
+    amount = None
+    if raw:
+        try:
+            amount = parse_yuan(raw).fen
+        except ValueError as exc:
+            raise ValidationFailed(_("The amount is in yuan, at most two decimals."), field="amount") from exc
+    return services.LineRefund(line_id=line_id, quantity=quantity, amount_fen=amount)
+
+
+@console_view
+@require_POST
+def order_refund(request: HttpRequest, order_id: int) -> HttpResponse:
+    """Finance refunds one line of an order (some units, or part of its amount) from the order page."""
+    scope = scope_of(request)
+    ledger.require_finance(scope)
+    order_queries.get_order(scope, order_id)  # the gates before the form is looked at
+    try:
+        refund = services.refund_lines(scope=scope, order_id=order_id, lines=[_line_refund(request)],
+                                       reason=request.POST.get("reason", ""), actor=request.user)
+        messages.success(request, _("Refund %(no)s of %(amount)s sent to WeChat Pay.")
+                         % {"no": refund.out_refund_no, "amount": Money(refund.amount_fen, refund.currency)})
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("orders:detail", order_id=order_id)
 
 
 @csrf_exempt

@@ -29,6 +29,7 @@ from siyu.core.money import Money
 from siyu.customers import privacy
 from siyu.orders import forms, offline_payments, queries
 from siyu.orders.services import after_sale, imports, states
+from siyu.orders.services.common import PAID_STATES
 from siyu.org.scope import Scope
 
 ORDERS_PER_PAGE = 20
@@ -129,6 +130,8 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "order": order, "lines": list(order.lines.all()), "after_sales": list(order.after_sales.all()),
         "actions": queries.order_actions(scope, order), "promotions": order.breakdown.get("promotions", []),
         "ship_form": forms.ShipForm(), "scope": scope,
+        # HQ finance may give money back on a paid order without a customer's request (siyu.finance)
+        "finance_refund": scope.is_hq and order.status in PAID_STATES and order.paid_fen > order.refunded_fen,
     }
     return render(request, "orders/order_detail.html", context)
 

@@ -232,6 +232,7 @@ GET    /api/finance/entries/{journal_entry}                      ok    403   403
 POST   /api/finance/entries/{journal_entry}/reverse              ok    403   403   403   401   404   401
 POST   /api/finance/payments/{payment}/sync                      502   403   403   403   401   404   401
 POST   /api/finance/after-sales/{after_sale_approved}/refund     409   403   403   403   401   404   401
+POST   /api/finance/orders/{order_paid}/refund                   409   403   403   403   401   404   401
 GET    /api/finance/reconciliation/runs                          ok    403   403   403   401   ok    401
 POST   /api/finance/reconciliation/runs                          502   403   403   403   401   404   401
 GET    /api/finance/reconciliation/runs/{recon_run}              ok    403   403   403   401   404   401
@@ -305,6 +306,12 @@ def _merchant_body(w: World) -> dict[str, Any]:
                                              serialization.NoEncryption()).decode()}
 
 
+def _order_line(w: World) -> int:
+    from siyu.orders.models import OrderLine
+
+    return int(OrderLine.objects.filter(order_id=w["order_paid"]).values_list("pk", flat=True)[0])
+
+
 # The body each unsafe operation sends: valid for this world, so an allowed role gets a 2xx.
 BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/org/tokens": lambda w: {"staff_id": w["staff"], "name": "集成"},
@@ -345,6 +352,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/oa/accounts/{oa_account}/keywords": lambda w: {"keyword": "积分", "content": "查积分"},
     "PATCH /api/oa/keywords/{keyword}": lambda w: {"content": "欢迎入会"},
     "POST /api/finance/entries/{journal_entry}/reverse": lambda w: {"reason": "matrix"},
+    "POST /api/finance/orders/{order_paid}/refund": lambda w: {"lines": [{"line_id": _order_line(w), "quantity": 1}],
+                                                               "reason": "matrix"},
     "POST /api/finance/reconciliation/runs": lambda w: {"merchant_id": w["pay_merchant"],
                                                         "bill_date": w.words["yesterday"]},
     "POST /api/finance/reconciliation/differences/{recon_diff}/resolve": lambda w: {"reason": "matrix"},
@@ -651,6 +660,7 @@ POST   /audiences/tag-rules/{tag_rule}/delete/                   ok    403   403
 GET    /finance/                                                 ok    403   403   403   login ok    login
 GET    /finance/statement/?account=fees                          ok    403   403   403   login ok    login
 POST   /finance/entries/{journal_entry}/reverse/                 ok    403   403   403   login 404   login
+POST   /finance/orders/{order_paid}/refund/                      ok    403   403   403   login 404   login
 POST   /finance/wechatpay/callback/{mch_id}/                     401   401   401   401   401   401   401
 GET    /finance/reconciliation/                                  ok    403   403   403   login ok    login
 POST   /finance/reconciliation/run/                              ok    403   403   403   login 404   login
@@ -715,6 +725,8 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /channels/wecom/directory/": lambda w: {"link_id": w["department"], "place": f"store:{w['store']}"},
     "POST /customers/{customer}/tags/": lambda w: {"tag": w["tag"], "action": "add"},
     "POST /finance/entries/{journal_entry}/reverse/": lambda w: {"reason": "matrix"},
+    "POST /finance/orders/{order_paid}/refund/": lambda w: {"line_id": _order_line(w), "quantity": "1",
+                                                          "reason": "matrix"},
     "POST /finance/reconciliation/run/": lambda w: {"merchant": w["pay_merchant"], "bill_date": w.words["yesterday"]},
     "POST /finance/reconciliation/differences/{recon_diff}/resolve/": lambda w: {"reason": "matrix"},
     "POST /finance/commissions/rules/": lambda w: {"name": "引流款 1%", "target": "role", "basis": "percent",

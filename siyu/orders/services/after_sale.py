@@ -39,9 +39,13 @@ class RefundLineInput:
 
 def _line_refund_amount(line: OrderLine, quantity: int) -> int:
     """This quantity's share of the line's payable. Cumulative, so refunding every unit in any steps adds up to the
-    line's payable exactly: share(done + q) - share(done)."""
-    done = line.refunded_quantity
-    return line.payable_fen * (done + quantity) // line.quantity - line.payable_fen * done // line.quantity
+    line's payable exactly: share(done + q) - share(done). Never more than the line has left after money-only
+    refunds (finance's partial amounts), and the last units take whatever is left."""
+    done, left_fen = line.refunded_quantity, line.payable_fen - line.refunded_fen
+    if done + quantity >= line.quantity:
+        return max(left_fen, 0)
+    share = line.payable_fen * (done + quantity) // line.quantity - line.payable_fen * done // line.quantity
+    return max(min(share, left_fen), 0)
 
 
 def _refund_lines(order: Order, wanted: Sequence[RefundLineInput] | None) -> list[tuple[OrderLine, int]]:
@@ -105,6 +109,78 @@ def _create_after_sale(
     ])
     _refund_event(after_sale, order, "refund_requested", moment)
     return after_sale
+
+
+@dataclass(frozen=True)
+class StaffRefundLine:
+    """A line finance refunds: `quantity` units (0: money only, nothing back on the shelf) and, when given, a smaller
+    `amount_fen` than those units' share (a partial amount)."""
+
+    line_id: int
+    quantity: int
+    amount_fen: int | None = None
+
+
+def _staff_refund_amounts(order: Order, wanted: Sequence[StaffRefundLine]) -> list[tuple[OrderLine, int, int]]:
+    if not wanted:
+        raise ValidationFailed("name at least one line", field="lines", code="required")
+    lines = {line.pk: line for line in order.lines.all()}
+    out: list[tuple[OrderLine, int, int]] = []
+    seen: set[int] = set()
+    for index, item in enumerate(wanted):
+        line = lines.get(item.line_id)
+        if line is None or item.line_id in seen:
+            raise NotFound(f"line {item.line_id} is not on this order", field=f"lines[{index}].line_id", index=index)
+        seen.add(item.line_id)
+        left = line.quantity - line.refunded_quantity
+        if not isinstance(item.quantity, int) or isinstance(item.quantity, bool) or not 0 <= item.quantity <= left \
+                or (item.quantity == 0 and item.amount_fen is None):
+            raise ValidationFailed(f"quantity must be 0-{left} (0 only with an amount)",
+                                   field=f"lines[{index}].quantity", index=index, code="invalid_quantity")
+        most = _line_refund_amount(line, item.quantity) if item.quantity else line.payable_fen - line.refunded_fen
+        amount = most if item.amount_fen is None else item.amount_fen
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0 or amount > most:
+            raise Conflict(f"this line can give back at most {most} fen", field=f"lines[{index}].amount_fen",
+                           index=index, code="above_refundable")
+        out.append((line, item.quantity, amount))
+    return out
+
+
+def open_staff_refund(
+    *, enterprise_id: int, order_id: int, lines: Sequence[StaffRefundLine], reason: str, key: str, moment: datetime,
+    actor: Actor = None,
+) -> tuple[AfterSale, bool]:
+    """An approved refund of some lines (or part of a line's amount) that HQ finance decides without a customer's
+    request (the finance app pays it out). Idempotent by `key`: (the after-sale, whether it was made now). Nothing is
+    written when any line is refused. Runs in the caller's transaction (the order row is locked)."""
+    existing = AfterSale.objects.filter(enterprise_id=enterprise_id, idempotency_key=key).first()
+    if existing is not None:
+        return existing, False
+    order = _locked_order(order_id, enterprise_id)
+    text = (reason or "").strip()
+    if not text or len(text) > 200:
+        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+    if order.status not in PAID_STATES:
+        raise Conflict(f"an order that is {order.status} has nothing to refund", field="order_id",
+                       code="order_not_paid")
+    _no_open_after_sale(order.pk)
+    amounts = _staff_refund_amounts(order, lines)
+    total = sum(a for _l, _q, a in amounts)
+    if total > order.paid_fen - order.refunded_fen:
+        raise Conflict(f"the order can give back at most {order.paid_fen - order.refunded_fen} fen",
+                       field="amount_fen", code="above_refundable")
+    after_sale = AfterSale.objects.create(
+        enterprise_id=enterprise_id, order=order, customer_id=order.customer_id, kind=AfterSaleKind.REFUND_ONLY,
+        status=AfterSaleStatus.APPROVED, reason=text, amount_fen=total, shipping_fen=0, currency=order.currency,
+        requested_by="staff", idempotency_key=key, requested_at=moment, decided_at=moment,
+        decided_by=audit.user_of(actor),
+    )
+    AfterSaleLine.objects.bulk_create([
+        AfterSaleLine(after_sale=after_sale, order_line=line, quantity=quantity, amount_fen=amount)
+        for line, quantity, amount in amounts
+    ])
+    _refund_event(after_sale, order, "refund_requested", moment)
+    return after_sale, True
 
 
 def _refund_event(after_sale: AfterSale, order: Order, name: str, moment: datetime) -> None:
