@@ -140,6 +140,21 @@ class PayState:
         self.register_merchant(merchant)
         return merchant, private_pem(merchant_key)
 
+    def register_known_merchant(self, *, mch_id: str, app_id: str, apiv3_key: str, merchant_serial: str,
+                                merchant_private_pem: str, platform_private_pem: str,
+                                platform_key_id: str) -> SimMerchant:
+        """A merchant whose keys were made earlier (the demo's): the platform learns the merchant's public key and
+        signs with its own platform key."""
+        merchant_key = serialization.load_pem_private_key(merchant_private_pem.encode(), password=None)
+        platform_key = serialization.load_pem_private_key(platform_private_pem.encode(), password=None)
+        if not isinstance(merchant_key, rsa.RSAPrivateKey) or not isinstance(platform_key, rsa.RSAPrivateKey):
+            raise ValueError("WeChat Pay keys are RSA keys")
+        merchant = SimMerchant(mch_id=mch_id, app_id=app_id, apiv3_key=apiv3_key, merchant_serial=merchant_serial,
+                               merchant_public_pem=public_pem(merchant_key), platform_key=platform_key,
+                               platform_key_id=platform_key_id)
+        self.register_merchant(merchant)
+        return merchant
+
     def build_notify(self, mch_id: str, event_type: str, resource: dict[str, Any], *, timestamp: int | None = None,
                      original_type: str = "transaction") -> tuple[dict[str, str], bytes]:
         """A notify as the platform sends it: (headers, body)."""

@@ -8,11 +8,12 @@ class FinanceConfig(AppConfig):
 
     def ready(self) -> None:
         from siyu.core.periodic import register_periodic
-        from siyu.finance import services, tasks
+        from siyu.finance import demo, services, tasks
         from siyu.orders import offline_payments, payment_closers
 
         offline_payments.register(services.record_offline_payment)
         payment_closers.register(services.close_expiring_payments)
+        demo.install()  # the demo's Pay merchant and a few orders through the ledger (a seed step)
 
         register_periodic("finance.sync_stale_payments", tasks.sync_stale_payments_task, every_s=60)
         register_periodic("finance.sync_stale_refunds", tasks.sync_stale_refunds_task, every_s=300)

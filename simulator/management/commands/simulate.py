@@ -37,6 +37,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.simulator = state.install(Simulator())
         self.simulator.wecom.limits.transfer_delay_s = options["transfer_delay"]
+        pay = demo_accounts.PAY_MERCHANT  # the demo's Pay merchant (Siyu's demo seed connects it)
+        self.simulator.wechatpay.register_known_merchant(
+            mch_id=pay.mch_id, app_id=pay.app_id, apiv3_key=pay.apiv3_key, merchant_serial=pay.merchant_serial_no,
+            merchant_private_pem=pay.merchant_private_key, platform_private_pem=pay.platform_private_key,
+            platform_key_id=pay.platform_key_id)
         server = SimulatorServer(port=options["port"], simulator=self.simulator).start()
         self.stdout.write(self.style.SUCCESS(f"Simulator on {server.base_url} (/wecom, /oa, /mp, /pay)"))
         rng = random.Random(options["seed"])  # noqa: S311 - simulated behaviour

@@ -21,6 +21,7 @@ from siyu.channels.official_account.services import ensure_demo_account
 from siyu.core.demo import DEMO_ENTERPRISE, DEMO_PASSWORD, DEMO_USER
 from siyu.core.errors import DomainError
 from siyu.core.seed.progress import Progress
+from siyu.finance import demo as finance_demo
 from siyu.org.models import Enterprise
 from siyu.seed.runner import seed_enterprise
 
@@ -55,7 +56,7 @@ class Command(BaseCommand):
                 env=env,
             ),
         ]
-        self._connect_official_account(sim_port)
+        self._connect_official_account(sim_port, port)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Siyu demo on http://127.0.0.1:{port}/  login: {DEMO_USER} / {DEMO_PASSWORD}  (Ctrl-C stops)\n"
@@ -77,12 +78,16 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     child.kill()
 
-    def _connect_official_account(self, sim_port: int) -> None:
+    def _connect_official_account(self, sim_port: int, port: int) -> None:
         """The simulator keeps its state in memory: teach it the demo account's menu and QR scenes at every start."""
         enterprise = Enterprise.objects.filter(code=DEMO_ENTERPRISE).first()
         if enterprise is None:
             return
         point_demo_accounts_at(enterprise.pk, sim_port)
+        try:  # the demo Pay merchant follows the ports too (and appears in a demo seeded before it existed)
+            finance_demo.ensure_demo_merchant(enterprise.pk, sim_port=sim_port, siyu_port=port)
+        except DomainError as exc:
+            self.stderr.write(f"WeChat Pay demo merchant not set up: {exc}")
         url = f"http://127.0.0.1:{sim_port}/oa"
         for _ in range(50):  # wait for the simulator to listen
             try:
