@@ -298,12 +298,13 @@ def commission_for(rule: CommissionRule | None, *, quantity: int, payable_fen: i
     return min(rule.fixed_fen * quantity, payable_fen)
 
 
-def accrue_order(*, order_id: int, at: datetime) -> int:
+def accrue_order(*, order_id: int, at: datetime, order: Order | None = None) -> int:
     """Attribute a paid order's lines and post their sales and commissions (inside the payment's transaction).
     Nothing for an order that is not (fully) paid yet (a presale after its deposit); once per order whatever
     calls it again. One accrual row per line; two entries per order (every line shares the order's store and
     staff, so each entry has one leg per account pair however many lines). Returns the number of lines accrued."""
-    order = Order.objects.filter(pk=order_id).first()
+    if order is None or order.pk != order_id:  # the caller's fresh row (just marked paid) saves reading it again
+        order = Order.objects.filter(pk=order_id).first()
     if order is None or order.status != OrderStatus.PAID:
         return 0
     if SaleAccrual.objects.filter(order_id=order.pk, kind=AccrualKind.SALE).exists():
@@ -321,7 +322,8 @@ def accrue_order(*, order_id: int, at: datetime) -> int:
             order_line_id=line.line_id, store_id=who.store_id, staff_id=who.staff_id, source=who.source,
             rule=rule if commission else None, quantity=line.quantity, sales_fen=line.payable_fen,
             commission_fen=commission, currency=order.currency, posted_at=at))
-    with transaction.atomic():
+    # All or nothing with the caller's transaction when there is one (the payment's): no savepoint of its own then.
+    with transaction.atomic(savepoint=False):
         entry_id = _post_sale_entries(order, who, sum(r.sales_fen for r in rows),
                                       sum(r.commission_fen for r in rows), at)
         for row in rows:

@@ -195,7 +195,7 @@ def apply_transaction(payment: Payment, tx: Transaction) -> Applied:
             fact = ledger.Fact(enterprise_id=payment.enterprise_id, currency=payment.currency, order_id=order.pk,
                                store_id=order.store_id, staff_id=order.staff_id)
             ledger.post_payment(fact, key=f"payment:{payment.out_trade_no}", amount_fen=tx.total_fen, at=paid_at)
-            commissions.accrue_order(order_id=order.pk, at=paid_at)  # sales and commission, once per line
+            commissions.accrue_order(order_id=order.pk, at=paid_at, order=order)  # sales and commission, once
     except DomainError as exc:
         return _flag(payment, "order_not_payable", exc.message)
     return Applied(NotifyOutcome.APPLIED)
