@@ -13,6 +13,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/", views.customer_detail, name="customer"),
     path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
     path("customers/<int:customer_id>/merge/", views.customer_merge, name="customer_merge"),
+    path("pick/<str:picker>/", views.pick, name="pick"),
     path("tags/", views.tag_library, name="tags"),
     path("org/", views.org, name="org"),
     path("org/tokens/", views.api_tokens, name="api_tokens"),

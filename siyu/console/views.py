@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from siyu.console import forms, labels
+from siyu.console import forms, labels, pickers
 from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
@@ -177,6 +177,27 @@ def home(request: HttpRequest) -> HttpResponse:
 @console_view
 def coming_soon(request: HttpRequest) -> HttpResponse:
     return render(request, "console/coming_soon.html", {})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pickers
+
+
+@console_view
+def pick(request: HttpRequest, picker: str) -> HttpResponse:
+    """One page of a picker's matches (HTML for htmx, or JSON with ?format=json), only rows the caller may see."""
+    scope = scope_of(request)
+    kind = picker
+    if kind not in pickers.SOURCES:
+        raise NotFound(f"no picker {kind!r}", field="kind")
+    text = request.GET.get("q", "")
+    page = pickers.matches(scope, kind, text, page=_page_number(request))
+    label = pickers.source(kind).label
+    rows = [(row.pk, label(row)) for row in page.items]
+    if request.GET.get("format") == "json":
+        return JsonResponse({"items": [{"id": pk, "label": text} for pk, text in rows], "total": page.total,
+                             "page": page.page, "has_next": page.has_next})
+    return render(request, "console/_pick_results.html", {"rows": rows, "page": page, "kind": kind, "q": text})
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -623,6 +623,7 @@ POST   /logout/                                                  login login log
 GET    /                                                         ok    ok    ok    ok    login ok    login
 GET    /customers/                                               ok    ok    ok    ok    login ok    login
 GET    /customers/export.csv                                     ok    ok    ok    ok    login ok    login
+GET    /pick/staff/                                              ok    ok    ok    ok    login ok    login
 GET    /customers/{customer}/                                    ok    ok    ok    ok    login 404   login
 GET    /customers/{customer}/merge/?other={customer2}            ok    ok    ok    403   login 404   login
 POST   /customers/{customer}/tags/                               ok    ok    ok    ok    login 404   login
