@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from siyu.console.labels import RELATIONSHIP_LABELS
+from siyu.console.pickers import PickerField
 from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
@@ -211,3 +212,33 @@ class MergeForm(forms.Form):
         label=_("Why they are one person"), required=False, max_length=255,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. the same member re-registered with a new phone")}),
     )
+
+
+class BulkTagForm(forms.Form):
+    """Tag or untag the selected customers (`ids`) or every customer the list's filter (`query`) matches."""
+
+    TARGETS = (("selected", _("The selected customers")), ("all", _("All customers matching the filter")))
+    ACTIONS = (("add", _("Add tag")), ("remove", _("Remove tag")))
+
+    target = forms.ChoiceField(label=_("Apply to"), choices=TARGETS, initial="selected", widget=forms.RadioSelect)
+    action = forms.ChoiceField(label=_("Action"), choices=ACTIONS, initial="add")
+    ids = forms.Field(required=False, widget=forms.MultipleHiddenInput)
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, scope: Scope, data: Any = None, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.fields["tag"] = PickerField(scope=scope, kind="tags", multiple=False, label=_("Tag"))
+
+    def clean_ids(self) -> list[int]:
+        raw = self.cleaned_data.get("ids") or []
+        try:
+            return list(dict.fromkeys(int(value) for value in raw))
+        except (TypeError, ValueError):
+            raise forms.ValidationError(_("Choose from the list."), code="invalid") from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("target") == "selected" and not cleaned.get("ids"):
+            raise forms.ValidationError(_("Select customers in the list first, or apply to all matching the filter."))
+        return cleaned

@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("customers/", views.customer_list, name="customers"),
+    path("customers/bulk/", views.customer_bulk, name="customers_bulk"),
     path("customers/export.csv", views.customer_export, name="customers_export"),
     path("customers/<int:customer_id>/", views.customer_detail, name="customer"),
     path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),

@@ -632,6 +632,7 @@ GET    /customers/export.csv                                     ok    ok    ok 
 GET    /exports/                                                 ok    ok    ok    ok    login ok    login
 POST   /exports/start/                                           ok    ok    ok    ok    login ok    login
 GET    /exports/{export}/download/                               ok    404   404   404   login 404   login
+POST   /customers/bulk/                                          ok    ok    ok    ok    login ok    login
 GET    /pick/staff/                                              ok    ok    ok    ok    login ok    login
 GET    /customers/{customer}/                                    ok    ok    ok    ok    login 404   login
 GET    /customers/{customer}/merge/?other={customer2}            ok    ok    ok    403   login 404   login
