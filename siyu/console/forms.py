@@ -85,9 +85,12 @@ class CustomerFilterForm(forms.Form):
     tag = forms.TypedChoiceField(label=_("Tag"), required=False, coerce=int, empty_value=None)
     channel = forms.ChoiceField(label=_("Source channel"), required=False)
     status = forms.ChoiceField(label=_("Relationship"), required=False)
+    match = forms.ChoiceField(label=_("Customers with"), required=False, choices=(
+        ("all", _("All of these tags")), ("any", _("Any of these tags"))))
 
     def __init__(self, scope: Scope, data: Any = None) -> None:
         super().__init__(data)
+        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"), required=False)
         stores: Choices = [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")]
         staff: Choices = [(s.pk, s.name) for s in org_queries.staff(scope).filter(is_active=True).order_by("name")]
         # A store member has one store and only themselves: those filters would offer nothing, so hide them.
@@ -117,6 +120,8 @@ class CustomerFilterForm(forms.Form):
             tag_id=data.get("tag"),
             channel=data.get("channel") or "",
             relationship_status=data.get("status") or "",
+            tag_ids=tuple(data.get("tags") or ()),
+            tag_match="any" if data.get("match") == "any" else "all",
         )
 
     def active_count(self) -> int:
@@ -124,7 +129,7 @@ class CustomerFilterForm(forms.Form):
         if not self.is_bound:
             return 0
         self.is_valid()
-        return sum(1 for value in self.cleaned_data.values() if value not in ("", None))
+        return sum(1 for name, value in self.cleaned_data.items() if value not in ("", None, []) and name != "match")
 
 
 class CustomerTagForm(forms.Form):

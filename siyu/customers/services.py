@@ -1219,7 +1219,9 @@ def bulk_tag(*, scope: Scope, tag_id: int, action: str, customer_ids: Sequence[i
 def _filter_summary(flt: queries.CustomerFilter | None) -> dict[str, Any]:
     if flt is None:
         return {}
-    return {key: value for key, value in vars(flt).items() if value not in ("", None, ())}
+    defaults = queries.CustomerFilter()
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in vars(flt).items()
+            if value not in ("", None, ()) and value != getattr(defaults, key)}
 
 
 def _db_time(moment: datetime) -> Any:

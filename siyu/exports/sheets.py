@@ -57,6 +57,9 @@ def _coerce(field: dataclasses.Field[Any], value: Any) -> Any:
     if value in (None, ""):
         return field.default
     try:
+        if "tuple" in kind:
+            values = value if isinstance(value, list | tuple) else str(value).split(",")
+            return tuple(int(v) for v in values)
         if "date" in kind:
             return value if isinstance(value, date) else date.fromisoformat(str(value))
         if "int" in kind:
@@ -80,10 +83,11 @@ def build_filter(kind: str, raw: dict[str, Any]) -> Any:
 def filter_json(flt: Any) -> dict[str, Any]:
     """A filter dataclass as the JSON the job keeps: only the fields that are set, dates as ISO strings."""
     out: dict[str, Any] = {}
+    defaults = {f.name: f.default for f in dataclasses.fields(flt)}
     for name, value in dataclasses.asdict(flt).items():
-        if value in ("", None):
+        if value in ("", None, ()) or value == defaults.get(name):
             continue
-        out[name] = value.isoformat() if isinstance(value, date) else value
+        out[name] = value.isoformat() if isinstance(value, date) else list(value) if isinstance(value, tuple) else value
     return out
 
 
