@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "siyu.finance",
     "siyu.content",
     "siyu.setup",
+    "siyu.exports",
     "siyu.seed",
     "siyu.console",
 ]

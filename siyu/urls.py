@@ -20,6 +20,7 @@ urlpatterns = [
     path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),
     path("setup/", include("siyu.setup.urls")),
+    path("exports/", include("siyu.exports.urls")),
     path("org/", include("siyu.console.org_urls")),  # beside the console's org/ overview (its paths do not overlap)
     path("", include("siyu.console.urls")),
 ]

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from siyu.console.labels import RELATIONSHIP_LABELS
+from siyu.console.pickers import PickerField
 from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
@@ -84,9 +85,12 @@ class CustomerFilterForm(forms.Form):
     tag = forms.TypedChoiceField(label=_("Tag"), required=False, coerce=int, empty_value=None)
     channel = forms.ChoiceField(label=_("Source channel"), required=False)
     status = forms.ChoiceField(label=_("Relationship"), required=False)
+    match = forms.ChoiceField(label=_("Customers with"), required=False, choices=(
+        ("all", _("All of these tags")), ("any", _("Any of these tags"))))
 
     def __init__(self, scope: Scope, data: Any = None) -> None:
         super().__init__(data)
+        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"), required=False)
         stores: Choices = [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")]
         staff: Choices = [(s.pk, s.name) for s in org_queries.staff(scope).filter(is_active=True).order_by("name")]
         # A store member has one store and only themselves: those filters would offer nothing, so hide them.
@@ -116,6 +120,8 @@ class CustomerFilterForm(forms.Form):
             tag_id=data.get("tag"),
             channel=data.get("channel") or "",
             relationship_status=data.get("status") or "",
+            tag_ids=tuple(data.get("tags") or ()),
+            tag_match="any" if data.get("match") == "any" else "all",
         )
 
     def active_count(self) -> int:
@@ -123,7 +129,7 @@ class CustomerFilterForm(forms.Form):
         if not self.is_bound:
             return 0
         self.is_valid()
-        return sum(1 for value in self.cleaned_data.values() if value not in ("", None))
+        return sum(1 for name, value in self.cleaned_data.items() if value not in ("", None, []) and name != "match")
 
 
 class CustomerTagForm(forms.Form):
@@ -211,3 +217,33 @@ class MergeForm(forms.Form):
         label=_("Why they are one person"), required=False, max_length=255,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. the same member re-registered with a new phone")}),
     )
+
+
+class BulkTagForm(forms.Form):
+    """Tag or untag the selected customers (`ids`) or every customer the list's filter (`query`) matches."""
+
+    TARGETS = (("selected", _("The selected customers")), ("all", _("All customers matching the filter")))
+    ACTIONS = (("add", _("Add tag")), ("remove", _("Remove tag")))
+
+    target = forms.ChoiceField(label=_("Apply to"), choices=TARGETS, initial="selected", widget=forms.RadioSelect)
+    action = forms.ChoiceField(label=_("Action"), choices=ACTIONS, initial="add")
+    ids = forms.Field(required=False, widget=forms.MultipleHiddenInput)
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    key = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, scope: Scope, data: Any = None, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.fields["tag"] = PickerField(scope=scope, kind="tags", multiple=False, label=_("Tag"))
+
+    def clean_ids(self) -> list[int]:
+        raw = self.cleaned_data.get("ids") or []
+        try:
+            return list(dict.fromkeys(int(value) for value in raw))
+        except (TypeError, ValueError):
+            raise forms.ValidationError(_("Choose from the list."), code="invalid") from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("target") == "selected" and not cleaned.get("ids"):
+            raise forms.ValidationError(_("Select customers in the list first, or apply to all matching the filter."))
+        return cleaned

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from functools import wraps
@@ -14,21 +15,23 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from siyu.console import forms, labels
+from siyu.console import forms, labels, pickers
 from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
 from siyu.core.demo import DEMO_PASSWORD, DEMO_USER
 from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.idempotency import answer_once, fingerprint
 from siyu.core.pagination import paginate
 from siyu.core.timeutil import local_day
 from siyu.customers import privacy, sections
@@ -180,6 +183,75 @@ def coming_soon(request: HttpRequest) -> HttpResponse:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Bulk tagging
+
+
+def _bulk_target(scope: Scope, form: forms.BulkTagForm) -> dict[str, Any]:
+    data = form.cleaned_data
+    if data["target"] == "all":
+        query = QueryDict(data.get("query") or "")
+        return {"flt": forms.CustomerFilterForm(scope, query or None).to_filter()}
+    return {"customer_ids": data["ids"]}
+
+
+@console_view
+@require_POST
+def customer_bulk(request: HttpRequest) -> HttpResponse:
+    """Tag or untag the selected or all filtered customers: first a confirmation naming the count, then the change
+    (once per form key: a double submit answers with the first result)."""
+    scope = scope_of(request)
+    form = forms.BulkTagForm(scope, request.POST)
+    back = reverse("console:customers") + (f"?{request.POST.get('query', '')}" if request.POST.get("query") else "")
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect(back)
+    target, data = _bulk_target(scope, form), form.cleaned_data
+    tag_name = _tag_name(scope, data["tag"])
+    if request.POST.get("confirmed") != "1":
+        count = customer_services.bulk_tag_count(scope, **target)
+        context = {"form": form, "count": count, "tag_name": tag_name, "back": back, "key": uuid.uuid4().hex,
+                   "adding": data["action"] == "add", "all": data["target"] == "all"}
+        return render(request, "console/customer_bulk_confirm.html", context)
+    asked = {"target": data["target"], "action": data["action"], "tag": data["tag"], "ids": data["ids"],
+             "query": data.get("query") or ""}
+    try:
+        changed, _first = answer_once(
+            scope=f"console.bulk_tag:{request.user.pk}", key=data.get("key") or uuid.uuid4().hex,
+            fingerprint=fingerprint(asked),
+            effect=lambda: customer_services.bulk_tag(scope=scope, tag_id=data["tag"], action=data["action"],
+                                                      actor=request.user, **target))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    done = ngettext("Tag “%(tag)s” added to %(count)s customer.", "Tag “%(tag)s” added to %(count)s customers.",
+                    changed) if data["action"] == "add" else ngettext(
+        "Tag “%(tag)s” removed from %(count)s customer.", "Tag “%(tag)s” removed from %(count)s customers.", changed)
+    messages.success(request, done % {"tag": tag_name, "count": f"{changed:,}"})
+    return redirect(back)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pickers
+
+
+@console_view
+def pick(request: HttpRequest, picker: str) -> HttpResponse:
+    """One page of a picker's matches (HTML for htmx, or JSON with ?format=json), only rows the caller may see."""
+    scope = scope_of(request)
+    kind = picker
+    if kind not in pickers.SOURCES:
+        raise NotFound(f"no picker {kind!r}", field="kind")
+    text = request.GET.get("q", "")
+    page = pickers.matches(scope, kind, text, page=_page_number(request))
+    label = pickers.source(kind).label
+    rows = [(row.pk, label(row)) for row in page.items]
+    if request.GET.get("format") == "json":
+        return JsonResponse({"items": [{"id": pk, "label": text} for pk, text in rows], "total": page.total,
+                             "page": page.page, "has_next": page.has_next})
+    return render(request, "console/_pick_results.html", {"rows": rows, "page": page, "kind": kind, "q": text})
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Customers
 
 
@@ -193,6 +265,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     partial = _is_htmx_partial(request)
     context = {
         "form": form, "page": page, "export_query": request.GET.urlencode(), "partial": partial, "scope": scope,
+        "bulk_form": forms.BulkTagForm(scope, initial={"query": request.GET.urlencode()}),
     }
     template = "console/_customer_results.html" if partial else "console/customer_list.html"
     response = render(request, template, context)

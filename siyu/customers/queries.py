@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,6 +66,41 @@ class CustomerFilter:
     tag_id: int | None = None
     channel: str = ""
     relationship_status: str = ""
+    tag_ids: tuple[int, ...] = ()  # several tags at once: every one of them ("all") or at least one ("any")
+    tag_match: str = "all"
+
+
+_PHONE_PUNCTUATION = re.compile(r"[\s\-()]")
+
+
+def _phone_digits(text: str) -> str:
+    """A searched number without spaces, dashes and a +86/0086 prefix ("" if it is not a number)."""
+    digits = _PHONE_PUNCTUATION.sub("", text)
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix):
+            digits = digits[len(prefix):]
+    return digits if digits.isdigit() else ""
+
+
+def _text_filter(text: str) -> Q:
+    """Name, phone (its start, the whole number in any spelling, or its last 4 digits: 尾号), an identity or a tag."""
+    matches_identity = Identity.objects.filter(customer_id=OuterRef("pk"), value=text)
+    found = (Q(name__icontains=text) | Q(phone__startswith=text) | Exists(matches_identity)
+             | Exists(CustomerTag.objects.filter(customer_id=OuterRef("pk"), tag__name=text)))
+    digits = _phone_digits(text)
+    if digits and digits != text:
+        found |= Q(phone__startswith=digits)
+    if len(digits) == 4:
+        found |= Q(phone__endswith=digits)
+    return found
+
+
+def _tags_filter(qs: QuerySet[Customer], tag_ids: tuple[int, ...], match: str) -> QuerySet[Customer]:
+    if match == "any":
+        return qs.filter(Exists(CustomerTag.objects.filter(customer_id=OuterRef("pk"), tag_id__in=tag_ids)))
+    for tag_id in tag_ids:
+        qs = qs.filter(Exists(CustomerTag.objects.filter(customer_id=OuterRef("pk"), tag_id=tag_id)))
+    return qs
 
 
 def search(scope: Scope, flt: CustomerFilter, *, page: int = 1, page_size: int = 20) -> Page[Customer]:
@@ -76,13 +112,7 @@ def filtered_customers(scope: Scope, flt: CustomerFilter) -> QuerySet[Customer]:
     qs = customers(scope)
     text = flt.q.strip()
     if text:
-        matches_identity = Identity.objects.filter(customer_id=OuterRef("pk"), value=text)
-        qs = qs.filter(
-            Q(name__icontains=text)
-            | Q(phone__startswith=text)
-            | Exists(matches_identity)
-            | Exists(CustomerTag.objects.filter(customer_id=OuterRef("pk"), tag__name=text))
-        )
+        qs = qs.filter(_text_filter(text))
     if flt.store_id:
         qs = qs.filter(
             Q(home_store_id=flt.store_id)
@@ -97,6 +127,8 @@ def filtered_customers(scope: Scope, flt: CustomerFilter) -> QuerySet[Customer]:
         qs = qs.filter(Exists(rels))
     if flt.tag_id:
         qs = qs.filter(Exists(CustomerTag.objects.filter(customer_id=OuterRef("pk"), tag_id=flt.tag_id)))
+    if flt.tag_ids:
+        qs = _tags_filter(qs, tuple(flt.tag_ids), flt.tag_match)
     if flt.channel:
         qs = qs.filter(created_source=flt.channel)
     qs = qs.select_related("home_store").prefetch_related(

@@ -12,6 +12,7 @@ from django.utils.translation import pgettext_lazy
 
 from siyu.catalog import queries as catalog_queries
 from siyu.catalog.forms import YuanField, yuan_text
+from siyu.console.pickers import PickerField
 from siyu.core.money import parse_yuan
 from siyu.org.scope import Scope
 from siyu.promotions import queries, services
@@ -246,3 +247,16 @@ class GroupBuyForm(forms.Form):
 class ShippingForm(forms.Form):
     free_over = YuanField(label=_("Free shipping from (¥, empty: never)"), required=False)
     fee = YuanField(label=_("Otherwise a fee of (¥)"))
+
+
+class TagIssueForm(forms.Form):
+    """Issue a coupon to every customer with these tags; the batch key is made when the form is shown."""
+
+    match = forms.ChoiceField(label=_("Customers with"), initial="all", choices=(
+        ("all", _("All of these tags")), ("any", _("Any of these tags"))))
+    batch_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, scope: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"))
+        self.order_fields(["tags", "match", "batch_key"])

@@ -25,7 +25,7 @@ from siyu.catalog.models import Category, Product, Sku
 from siyu.catalog.services import require_editor
 from siyu.core import audit
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, NotFound, ValidationFailed
+from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.money import Money
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
@@ -1114,3 +1114,67 @@ def demo_promotion_counts(*, enterprise_id: int) -> tuple[int, int]:
     return (CouponTemplate.objects.filter(enterprise_id=enterprise_id).count(),
             FullReduction.objects.filter(enterprise_id=enterprise_id).count())
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issuing to a tag set: every customer (in the operator's scope) with the tags, one issue_coupon each
+
+
+MAX_TAG_ISSUE = 5000
+
+
+@dataclass(frozen=True)
+class TagIssueResult:
+    issued: int  # coupons issued by this run (a repeat of the batch issues none)
+    skipped: int  # customers already at the template's per-customer limit
+    sold_out: bool  # the template ran out before every customer got one
+
+
+def tag_issue_targets(scope: Scope, *, tag_ids: Sequence[int], match: str = "all") -> Any:
+    """The customers of the scope carrying the tags (all of them, or any): what the confirmation counts."""
+    if not tag_ids:
+        raise ValidationFailed("choose at least one tag", field="tag_ids")
+    known = set(customer_queries.tags(scope).filter(pk__in=list(tag_ids)).values_list("pk", flat=True))
+    for index, tag_id in enumerate(tag_ids):
+        if tag_id not in known:
+            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index, code="unknown_tag")
+    flt = customer_queries.CustomerFilter(tag_ids=tuple(tag_ids), tag_match="any" if match == "any" else "all")
+    return customer_queries.filtered_customers(scope, flt).select_related(None).prefetch_related(None)
+
+
+def issue_coupon_to_tags(*, scope: Scope, template_id: int, tag_ids: Sequence[int], match: str = "all",
+                         batch_key: str, actor: Actor = None) -> TagIssueResult:
+    """Issue a coupon to every customer with the tags, through `issue_coupon` with a key per batch and customer, so
+    running the same batch again (a double submit, a retry after a failure half-way) issues nobody a second coupon.
+    Each issue is its own short transaction; the template's stock and per-customer limit hold as for one issue."""
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ issue coupons to a tag set")
+    key = (batch_key or "").strip()
+    if not key or len(key) > 64:
+        raise ValidationFailed("batch_key must be 1-64 characters", field="batch_key")
+    targets = tag_issue_targets(scope, tag_ids=tag_ids, match=match)
+    total = targets.count()
+    if total > MAX_TAG_ISSUE:
+        raise ValidationFailed(f"at most {MAX_TAG_ISSUE} customers at once; narrow the tags", field="tag_ids",
+                               code="too_many_customers")
+    issued = skipped = 0
+    sold_out, started = False, timezone.now()
+    for customer_id in targets.order_by("id").values_list("id", flat=True).iterator(chunk_size=1000):
+        try:
+            coupon = issue_coupon(enterprise_id=scope.enterprise_id, template_id=template_id,
+                                  customer_id=customer_id, idempotency_key=f"tags:{key}:{customer_id}", actor=actor)
+        except Conflict as exc:
+            if exc.code == "coupon_sold_out":
+                sold_out = True
+                break
+            if exc.code != "coupon_limit_reached":
+                raise
+            skipped += 1
+            continue
+        issued += int(coupon.issued_at >= started)  # an earlier run's coupon, returned for its key, is not new
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="coupon.issue_tags",
+                 target_type="coupon_template", target_id=template_id,
+                 summary=f"issued {issued} coupons to customers with tags {list(tag_ids)} ({match})",
+                 changes={"tag_ids": list(tag_ids), "match": match, "customers": total, "issued": issued,
+                          "skipped": skipped, "sold_out": sold_out, "batch": key})
+    return TagIssueResult(issued=issued, skipped=skipped, sold_out=sold_out)

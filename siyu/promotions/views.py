@@ -3,6 +3,7 @@ flash sales and group buys. Reads through promotions.queries, writes through pro
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -16,7 +17,7 @@ from siyu.api.auth import actor_of
 from siyu.catalog import queries as catalog_queries
 from siyu.catalog.forms import apply_domain_error, yuan_text
 from siyu.catalog.views import console_page, page_number, require_editor_for, scope_of
-from siyu.core.errors import DomainError, GateError
+from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.org.scope import Scope
 from siyu.promotions import forms, queries, services
@@ -122,6 +123,39 @@ def coupon_issue(request: HttpRequest, template_id: int) -> HttpResponse:
         form = forms.IssueForm(initial=initial)
     return _render(request, "promotions/coupon_issue.html", {"form": form, "template": template,
                                                              "value": queries.template_value(template)})
+
+
+@console_page
+def coupon_issue_tags(request: HttpRequest, template_id: int) -> HttpResponse:
+    """Issue a coupon to a tag set: pick the tags, see how many customers that is, confirm, and each gets one
+    (through issue_coupon with a key per batch and customer, so a second submit issues nothing more)."""
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ issue coupons to a tag set")
+    template = queries.get_coupon_template(scope, template_id)
+    form = forms.TagIssueForm(scope, request.POST or None,
+                              initial={"batch_key": uuid.uuid4().hex, "match": "all"})
+    context: dict[str, Any] = {"form": form, "template": template, "value": queries.template_value(template),
+                               "count": None}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if request.POST.get("confirmed") != "1":
+                context["count"] = services.tag_issue_targets(scope, tag_ids=data["tags"], match=data["match"]).count()
+            else:
+                result = services.issue_coupon_to_tags(scope=scope, template_id=template.pk, tag_ids=data["tags"],
+                                                       match=data["match"], batch_key=data["batch_key"],
+                                                       actor=actor_of(request))
+                messages.success(request, _("%(issued)s coupons issued; %(skipped)s customers already had the most "
+                                            "allowed.") % {"issued": result.issued, "skipped": result.skipped})
+                if result.sold_out:
+                    messages.error(request, _("The coupon ran out before every customer got one."))
+                return redirect("promotions:coupon_edit", template_id=template.pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            apply_domain_error(form, exc, aliases={"tag_ids": "tags"})
+    return _render(request, "promotions/coupon_issue_tags.html", context)
 
 
 def _issue(request: HttpRequest, scope: Scope, template_id: int, data: dict[str, Any]) -> None:

@@ -78,9 +78,11 @@ def test_create_a_code_scan_it_and_see_stats_and_the_tagged_customer(
 
     page.select_option("#code-form select[name=account]", str(account.pk))
     page.fill("#code-form input[name=name]", "北京门店海报")
-    page.check(f'#code-form input[name=staff][value="{org.n1_staff.pk}"]')
+    page.fill("#picker-staff input.picker-q", org.n1_staff.name)
+    page.click(f'#picker-staff [data-pick="{org.n1_staff.pk}"]')
     page.select_option("#code-form select[name=assign_mode]", "all")
-    page.check(f'#code-form input[name=tags][value="{poster_tag.pk}"]')
+    page.fill("#picker-tags input.picker-q", "北京")
+    page.click(f'#picker-tags [data-pick="{poster_tag.pk}"]')
     page.fill("#code-form input[name=state]", "bj_poster_b")
     page.fill("#code-form textarea[name=welcome_text]", "{name}，欢迎光临")
     page.click("#code-form button[type=submit]")

@@ -199,6 +199,10 @@ GET    /api/admin/order-imports/{order_import}/unmatched.csv     ok    403   403
 POST   /api/admin/member-imports                                 ok    403   403   403   401   ok    401
 POST   /api/admin/order-history                                  ok    403   403   403   401   ok    401
 GET    /api/admin/member-imports                                 ok    403   403   403   401   ok    401
+POST   /api/exports                                              ok    ok    ok    ok    401   ok    401
+GET    /api/exports                                              ok    ok    ok    ok    401   ok    401
+GET    /api/exports/{export}                                     ok    404   404   404   401   404   401
+GET    /api/exports/{export}/download                            ok    404   404   404   401   404   401
 GET    /api/admin/member-imports/{member_import}                 ok    403   403   403   401   404   401
 PUT    /api/admin/member-imports/{member_import}/mapping         ok    403   403   403   401   404   401
 GET    /api/admin/member-imports/{member_import}/preview         ok    403   403   403   401   404   401
@@ -334,6 +338,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/tag-groups/{tag_group}/tags": lambda w: {"name": "咖啡"},
     "PATCH /api/tag-groups/{tag_group}": lambda w: {"name": "爱好"},
     "PATCH /api/tags/{tag}": lambda w: {"name": "烘焙达人"},
+    "POST /api/exports": lambda w: {"kind": "customers", "format": "csv"},
     "POST /api/tags/bulk-tag": lambda w: {"customer_ids": [w["customer"]], "tag_ids": [w["tag"]]},
     "POST /api/tags/bulk-untag": lambda w: {"customer_ids": [w["customer"]], "tag_ids": [w["tag"]]},
     "POST /api/events/batch": lambda w: {"events": [{
@@ -470,6 +475,7 @@ def world(org: Org, settings: Any, tmp_path: Any) -> World:
     # Tasks are queued and never run, so nothing calls out after the request.
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     settings.MEDIA_ROOT = str(tmp_path / "media")  # the world's uploaded material
+    settings.SIYU_EXPORT_DIR = tmp_path / "exports"  # the world's finished export
     return build_world(org)
 
 
@@ -589,6 +595,8 @@ GET    /promotions/coupons/{template}/                           ok    ok    ok 
 POST   /promotions/coupons/{template}/                           ok    403   403   403   login 404   login
 GET    /promotions/coupons/{template}/issue/                     ok    ok    ok    ok    login 404   login
 POST   /promotions/coupons/{template}/issue/                     ok    ok    ok    ok    login 404   login
+GET    /promotions/coupons/{template}/issue-tags/                ok    ok    ok    403   login 404   login
+POST   /promotions/coupons/{template}/issue-tags/                ok    ok    ok    403   login 404   login
 GET    /promotions/full-reductions/                              ok    ok    ok    ok    login ok    login
 GET    /promotions/full-reductions/new/                          ok    403   403   403   login ok    login
 POST   /promotions/full-reductions/new/                          ok    403   403   403   login ok    login
@@ -632,6 +640,11 @@ POST   /logout/                                                  login login log
 GET    /                                                         ok    ok    ok    ok    login ok    login
 GET    /customers/                                               ok    ok    ok    ok    login ok    login
 GET    /customers/export.csv                                     ok    ok    ok    ok    login ok    login
+GET    /exports/                                                 ok    ok    ok    ok    login ok    login
+POST   /exports/start/                                           ok    ok    ok    ok    login ok    login
+GET    /exports/{export}/download/                               ok    404   404   404   login 404   login
+POST   /customers/bulk/                                          ok    ok    ok    ok    login ok    login
+GET    /pick/staff/                                              ok    ok    ok    ok    login ok    login
 GET    /customers/{customer}/                                    ok    ok    ok    ok    login 404   login
 GET    /customers/{customer}/merge/?other={customer2}            ok    ok    ok    403   login 404   login
 POST   /customers/{customer}/tags/                               ok    ok    ok    ok    login 404   login
@@ -720,6 +733,7 @@ POST   /content/sidebar/media/{image_material}/                  502   502   502
 # its errors, or a redirect); these few need a field to reach their check.
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
+    "POST /exports/start/": lambda w: {"kind": "customers", "format": "csv", "query": ""},
     "POST /member-imports/{member_import}/mapping/": lambda w: {"map_phone": "手机号"},
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /channels/wecom/directory/": lambda w: {"link_id": w["department"], "place": f"store:{w['store']}"},

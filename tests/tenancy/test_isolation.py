@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 # Routes that belong to the platforms or to anonymous visitors, not to a signed-in brand's staff.
 CONSOLE_SKIP = ("admin/", "i18n/", "api/", "login/", "logout/", "callback/", "oauth/", "channels/wecom/qr/")
-ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file", "account_kind": "wecom"}
+ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file", "account_kind": "wecom", "picker": "staff"}
 # The first-run wizard is for an install with no enterprise yet (anonymous, then closed for good: 404 here).
 CONSOLE_SKIP_EXACT = ("setup/",)
 # Pages on which HQ must see its own brand's marker: proof that the pages checked are not simply empty.

@@ -45,6 +45,7 @@ from siyu.customers import member_import
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.customers.services import EventInput, IdentityInput
+from siyu.exports import services as exports
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
 from siyu.orders.services import after_sale as orders_after_sale
 from siyu.orders.services import imports, states
@@ -79,6 +80,15 @@ class Brand:
     @property
     def hq_scope(self) -> Scope:
         return Scope.hq(self.enterprise.pk)
+
+
+def _exports(brand: Brand) -> None:
+    """A finished export of the brand's HQ (the worker's step run here)."""
+    hq = brand.staff["hq"]
+    job = exports.start_export(scope=scope_for_staff(hq), actor=hq.user, kind="customers", file_format="csv",
+                               filters={})
+    exports.run_export(job_id=job.pk)
+    brand.ids["export_id"] = job.pk
 
 
 def _org(mark: str, code: str) -> tuple[Enterprise, dict[str, Staff], Store, Store]:
@@ -392,6 +402,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _reconciliation(brand)
     _content(brand)
     _org_setup(brand)
+    _exports(brand)
     for role in ROLES:
         _token, secret = create_api_token(staff=people[role], name=f"{mark} {role}")
         brand.tokens[role] = secret

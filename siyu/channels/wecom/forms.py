@@ -10,19 +10,16 @@ from django.utils.translation import pgettext_lazy
 
 from siyu.channels.wecom.queries import ASSIGN_MODES, MASS_SEND_KINDS, TRANSFER_KINDS
 from siyu.console.once import OnceForm
+from siyu.console.pickers import PickerField
 from siyu.core.forms import set_choices
+from siyu.org.scope import Scope
 
 
 class CodeForm(OnceForm):
     account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
     name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
-    store = forms.TypedChoiceField(label=_("Store"), coerce=int, required=False, empty_value=None)
-    staff = forms.TypedMultipleChoiceField(label=_("Staff"), coerce=int, required=False,
-                                           widget=forms.CheckboxSelectMultiple)
     assign_mode = forms.ChoiceField(label=_("Assignment"), choices=ASSIGN_MODES)
     daily_cap = forms.IntegerField(label=_("Daily cap per staff member"), min_value=1, required=False)
-    tags = forms.TypedMultipleChoiceField(label=_("Auto tags"), coerce=int, required=False,
-                                          widget=forms.CheckboxSelectMultiple)
     state = forms.CharField(label=_("State (source)"), max_length=30, required=False,
                             help_text=_("Letters, digits, _ or -; left empty, one is made up"))
     welcome_text = forms.CharField(label=_("Welcome text"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
@@ -34,12 +31,17 @@ class CodeForm(OnceForm):
     att_appid = forms.CharField(label=_("Mini-program appid"), required=False, max_length=64)
     att_page = forms.CharField(label=_("Mini-program page"), required=False, max_length=200)
 
-    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+    # Staff, store and tags are searchable pickers (a chain has thousands of each), placed after the name.
+    field_order = ["form_key", "account", "name", "staff", "store", "assign_mode", "daily_cap", "tags"]
+
+    def __init__(self, *args: Any, scope: Scope, accounts: list[tuple[Any, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        set_choices(self, "account", choices["accounts"])
-        set_choices(self, "store", [("", _("No store"))] + choices["stores"])
-        set_choices(self, "staff", choices["staff"])
-        set_choices(self, "tags", choices["tags"])
+        set_choices(self, "account", accounts)
+        self.fields["staff"] = PickerField(scope=scope, kind="wecom_staff", label=_("Staff"), required=False)
+        self.fields["store"] = PickerField(scope=scope, kind="stores", multiple=False, label=_("Store"),
+                                           required=False, help_text=_("Optional: the store the code belongs to"))
+        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Auto tags"), required=False)
+        self.order_fields(self.field_order)
 
     def attachments(self) -> list[dict[str, Any]]:
         kind = self.cleaned_data.get("attachment") or ""

@@ -107,7 +107,7 @@ def code_new(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_manager:
         raise PermissionDenied("managers and HQ create channel codes")
-    form = CodeForm(request.POST or None, choices=_choices(scope))
+    form = CodeForm(request.POST or None, scope=scope, accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
