@@ -24,6 +24,12 @@ from siyu.channels.wecom.models import (
     CodeStatus,
     CustomerGroup,
     DefaultWelcome,
+    GroupCode,
+    GroupCodeDay,
+    GroupCodeJoin,
+    GroupCodeNotice,
+    GroupCodeSlot,
+    GroupCodeStatus,
     GroupMembership,
     GroupStatus,
     MassSend,
@@ -56,6 +62,7 @@ TRANSFER_KINDS = TransferKind.choices
 TRANSFER_ITEM_STATUSES = TransferItemStatus.choices
 CALL_STATUSES = CallStatus.choices
 GROUP_STATUSES = GroupStatus.choices
+GROUP_CODE_STATUSES = GroupCodeStatus.choices
 
 
 def accounts(scope: Scope) -> QuerySet[ChannelAccount]:
@@ -438,3 +445,129 @@ def moment_can_submit(task: MomentTask) -> bool:
 def mass_send_groups(scope: Scope) -> QuerySet[CustomerGroup]:
     """Active groups the caller may pick for a group send."""
     return groups(scope).filter(status=GroupStatus.ACTIVE).select_related("owner").order_by("name", "id")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group codes (群活码)
+
+
+def group_codes(scope: Scope) -> QuerySet[GroupCode]:
+    """HQ sees every code; others those of their stores or over a group owned by staff they may see."""
+    qs = GroupCode.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    visible = org_queries.visible_staff_ids(scope)
+    owned = GroupCodeSlot.objects.filter(code_id=OuterRef("pk"), group__owner_id__in=visible)
+    stores = org_queries.stores(scope).values_list("id", flat=True)
+    return qs.filter(Q(Exists(owned)) | Q(store_id__in=stores))
+
+
+def group_code_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[GroupCode]:
+    qs = group_codes(scope).select_related("store", "account", "current_group").annotate(
+        group_count=Count("slots", distinct=True),
+        open_notice=Exists(GroupCodeNotice.objects.filter(code_id=OuterRef("pk"), resolved_at__isnull=True)),
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_code(scope: Scope, code_id: int) -> GroupCode:
+    found = group_codes(scope).select_related("store", "account", "current_group").filter(pk=code_id).first()
+    if found is None:
+        raise NotFound(f"group code {code_id} not found", field="code_id")
+    return found
+
+
+@dataclass(frozen=True)
+class GroupCodeDayStats:
+    day: date
+    scans: int
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class GroupCodeGroupStats:
+    group_id: int
+    chat_id: str
+    name: str
+    owner: str
+    members: int
+    joins: int
+    quits: int
+    current: bool
+    full: bool
+
+
+@dataclass(frozen=True)
+class GroupCodeStats:
+    days: list[GroupCodeDayStats]
+    groups: list[GroupCodeGroupStats]
+    scans: int
+    joins: int
+    quits: int
+    open_notices: list[GroupCodeNotice]
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+def group_code_stats(scope: Scope, code_id: int, *, days: int = 30, until: date | None = None) -> GroupCodeStats:
+    """Scans, joins, quits and net per Shanghai day (zeros filled in) and in all; per group: live members, joins
+    and quits through the code. Totals of joins and quits come from the join rows (one per member and group)."""
+    code = get_group_code(scope, code_id)
+    last = until or local_day(now())
+    first = last - timedelta(days=days - 1)
+    rows = {r.day: r for r in GroupCodeDay.objects.filter(code=code, day__gte=first, day__lte=last)}
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = rows.get(day)
+        series.append(GroupCodeDayStats(day, row.scans if row else 0, row.joins if row else 0,
+                                        row.quits if row else 0))
+    per_group: dict[int, dict[str, int]] = {
+        r["group_id"]: {"joins": r["joins"], "quits": r["quits"]}
+        for r in GroupCodeJoin.objects.filter(code=code).values("group_id").annotate(
+            joins=Count("id"), quits=Count("id", filter=Q(left_at__isnull=False))
+        )
+    }
+    slots = list(GroupCodeSlot.objects.filter(code=code).select_related("group", "group__owner").order_by("sort"))
+    live = dict(
+        GroupMembership.objects.filter(group_id__in=[s.group_id for s in slots], left_at__isnull=True)
+        .values("group_id").annotate(n=Count("id")).values_list("group_id", "n")
+    )
+    groups = [
+        GroupCodeGroupStats(
+            group_id=s.group_id, chat_id=s.group.chat_id, name=s.group.name, owner=s.group.owner.name if s.group.owner
+            else s.group.owner_userid, members=live.get(s.group_id, 0),
+            joins=per_group.get(s.group_id, {}).get("joins", 0), quits=per_group.get(s.group_id, {}).get("quits", 0),
+            current=s.group_id == code.current_group_id, full=live.get(s.group_id, 0) >= code.cap,
+        )
+        for s in slots
+    ]
+    totals = GroupCodeJoin.objects.filter(code=code).aggregate(
+        joins=Count("id"), quits=Count("id", filter=Q(left_at__isnull=False))
+    )
+    scans = GroupCodeDay.objects.filter(code=code).aggregate(s=Sum("scans"))["s"] or 0
+    notices = list(GroupCodeNotice.objects.filter(code=code, resolved_at__isnull=True).select_related("staff"))
+    return GroupCodeStats(days=series, groups=groups, scans=scans, joins=totals["joins"] or 0,
+                          quits=totals["quits"] or 0, open_notices=notices)
+
+
+def group_code_choices(scope: Scope, account_id: int | None = None) -> list[tuple[int, str]]:
+    """Groups a code may take: alive, visible, in no code yet."""
+    qs = groups(scope).filter(status=GroupStatus.ACTIVE).exclude(
+        Exists(GroupCodeSlot.objects.filter(group_id=OuterRef("pk")))
+    ).select_related("owner")
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
+    return [
+        (g.pk, f"{g.name or g.chat_id} · {g.owner.name if g.owner else g.owner_userid} · {g.member_count}")
+        for g in qs.order_by("account_id", "name", "id")[:500]
+    ]
