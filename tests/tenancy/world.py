@@ -30,6 +30,9 @@ from siyu.channels.wecom.models import (
     ChannelCodeDay,
     ChannelCodeStaff,
     CustomerGroup,
+    GroupCode,
+    GroupCodeDay,
+    GroupCodeSlot,
     GroupMembership,
     MassSend,
     MassSendRecipient,
@@ -231,6 +234,11 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
                                         platform_created_at=now)
     GroupMembership.objects.create(group=chat, member_id=f"wm{mark}ada", customer=people[0], name=f"{mark} Ada",
                                    joined_at=now)
+    group_code = GroupCode.objects.create(enterprise=ent, account=account, name=f"{mark} Group code", cap=100,
+                                          state=f"gs{mark}", store=store, config_id=f"gcfg{mark}", status="active",
+                                          current_group=chat, active_chat_ids=[chat.chat_id])
+    GroupCodeSlot.objects.create(code=group_code, group=chat)
+    GroupCodeDay.objects.create(code=group_code, day=timezone.localdate(), scans=4, joins=1)
     job = TransferJob.objects.create(enterprise=ent, account=account, kind="in_service", handover=sender,
                                      takeover=other, message=f"{mark} handover")
     TransferItem.objects.create(job=job, customer=people[0], external_userid=f"wm{mark}ada")
@@ -251,7 +259,7 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
                                    dedupe_key=f"{mark}-cb", status="processed")
     brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
                       "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
-                      "wecom:run_id": run.pk})
+                      "wecom:run_id": run.pk, "group_code_id": group_code.pk})
 
 
 def _official_account(brand: Brand, buyer: Customer) -> None:

@@ -14,6 +14,7 @@ from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.channels.wecom import (
     channel_codes,
     directory,
+    group_codes,
     groups,
     inheritance,
     mass_sends,
@@ -30,6 +31,11 @@ from siyu.channels.wecom.schemas import (
     CodeOut,
     CodePage,
     CodePatchIn,
+    GroupCodeGroupsIn,
+    GroupCodeIn,
+    GroupCodeOut,
+    GroupCodePage,
+    GroupCodeStatsOut,
     GroupDetailOut,
     GroupPage,
     StatsOut,
@@ -383,3 +389,66 @@ def refresh_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
     queries.get_moment(scope, task_id)
     moments.refresh_moment_task(scope=scope, task_id=task_id)
     return _moment_detail(scope, task_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group codes (群活码)
+
+
+def _group_code(scope: Scope, code_id: int) -> dict[str, Any]:
+    code = queries.get_group_code(scope, code_id)
+    return {f: getattr(code, f) for f in GroupCodeOut.model_fields}
+
+
+@router.get("/group-codes", response={200: GroupCodePage, **ERRORS}, summary="Group codes the caller may see")
+def list_group_codes(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
+    return _page(queries.group_code_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
+
+
+@router.post("/group-codes", response={201: GroupCodeOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Create a group code (群活码) over an ordered set of groups of one corp. Needs an Idempotency-Key")
+def create_group_code(request: HttpRequest, payload: GroupCodeIn) -> Status[Any]:
+    scope = _manager(request)
+    return create_once(request, action="wecom.group_code", owner=_owner(scope), payload=payload,
+                       create=lambda _key: group_codes.create_group_code(
+                           scope=scope, account_id=payload.account_id, name=payload.name,
+                           group_ids=payload.group_ids, cap=payload.cap, store_id=payload.store_id,
+                           state=payload.state, actor=actor_of(request)).pk,
+                       render=lambda code_id: _group_code(scope, code_id))
+
+
+@router.get("/group-codes/{int:group_code_id}", response={200: GroupCodeOut, **ERRORS}, summary="A group code")
+def get_group_code(request: HttpRequest, group_code_id: int) -> dict[str, Any]:
+    return _group_code(scope_of(request), group_code_id)
+
+
+@router.post("/group-codes/{int:group_code_id}/groups", response={200: GroupCodeOut, **WRITE_ERRORS},
+             summary="Append groups to a group code (after its 'create a group' notice); it rolls onto them")
+def add_group_code_groups(request: HttpRequest, group_code_id: int, payload: GroupCodeGroupsIn) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, group_code_id)
+    group_codes.add_groups(scope=scope, code_id=group_code_id, group_ids=payload.group_ids, actor=actor_of(request))
+    return _group_code(scope, group_code_id)
+
+
+@router.post("/group-codes/{int:group_code_id}/disable", response={200: GroupCodeOut, **WRITE_ERRORS},
+             summary="Disable a group code (its join way is deleted; its groups are free again)")
+def disable_group_code(request: HttpRequest, group_code_id: int) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, group_code_id)
+    group_codes.disable_group_code(scope=scope, code_id=group_code_id, actor=actor_of(request))
+    return _group_code(scope, group_code_id)
+
+
+@router.get("/group-codes/{int:group_code_id}/stats", response={200: GroupCodeStatsOut, **ERRORS},
+            summary="Scans, joins, quits and net by day, and per group")
+def group_code_stats(request: HttpRequest, group_code_id: int, days: int = 30) -> dict[str, Any]:
+    stats = queries.group_code_stats(scope_of(request), group_code_id, days=max(1, min(days, 366)))
+    return {
+        "scans": stats.scans, "joins": stats.joins, "quits": stats.quits, "net": stats.net,
+        "groups": [vars(g) for g in stats.groups],
+        "days": [{"day": d.day, "scans": d.scans, "joins": d.joins, "quits": d.quits, "net": d.net}
+                 for d in stats.days],
+        "open_notices": [{"message": n.message, "staff_id": n.staff_id, "created_at": n.created_at}
+                         for n in stats.open_notices],
+    }

@@ -89,9 +89,10 @@ def _code_groups(
     if len(group_ids) > MAX_GROUPS_PER_CODE:
         raise ValidationFailed(f"at most {MAX_GROUPS_PER_CODE} groups per code", field=field)
     ids = list(dict.fromkeys(group_ids))
-    by_id = {
-        g.pk: g for g in CustomerGroup.objects.filter(account__enterprise_id=scope.enterprise_id, id__in=ids)
-    }
+    visible = CustomerGroup.objects.filter(account__enterprise_id=scope.enterprise_id, id__in=ids)
+    if not scope.is_hq:  # a region or store sees the groups of the staff it may see
+        visible = visible.filter(owner_id__in=org_queries.visible_staff_ids(scope))
+    by_id = {g.pk: g for g in visible}
     taken = dict(
         GroupCodeSlot.objects.filter(group_id__in=ids).exclude(code=code).values_list("group_id", "code__name")
         if code is not None

@@ -363,3 +363,76 @@ class WecomMomentPage(PageMeta):
 class WecomMomentDetailOut(WecomMomentOut):
     staff: list[WecomStaffRef]
     tag_ids: list[int]
+
+
+class GroupCodeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    name: str = Field(min_length=1, max_length=64)
+    group_ids: list[int] = Field(max_length=50)
+    cap: int | None = Field(default=None, ge=0, le=100000)  # above WeCom's 200: refused by the service with a code
+    store_id: int | None = None
+    state: str = Field(default="", max_length=30)
+
+
+class GroupCodeGroupsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    group_ids: list[int] = Field(min_length=1, max_length=50)
+
+
+class GroupCodeOut(Schema):
+    id: int
+    account_id: int
+    name: str
+    state: str
+    status: str
+    cap: int
+    store_id: int | None
+    config_id: str
+    qr_code: str
+    current_group_id: int | None
+    active_chat_ids: list[str]
+    rolls: int
+    created_at: datetime
+
+
+class GroupCodePage(PageMeta):
+    items: list[GroupCodeOut]
+
+
+class GroupCodeGroupOut(Schema):
+    group_id: int
+    chat_id: str
+    name: str
+    owner: str
+    members: int
+    joins: int
+    quits: int
+    current: bool
+    full: bool
+
+
+class GroupCodeDayOut(Schema):
+    day: date
+    scans: int
+    joins: int
+    quits: int
+    net: int
+
+
+class GroupCodeNoticeOut(Schema):
+    message: str
+    staff_id: int | None
+    created_at: datetime
+
+
+class GroupCodeStatsOut(Schema):
+    scans: int
+    joins: int
+    quits: int
+    net: int
+    groups: list[GroupCodeGroupOut]
+    days: list[GroupCodeDayOut]
+    open_notices: list[GroupCodeNoticeOut]
