@@ -682,3 +682,50 @@ class GroupCodeNotice(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class GroupRoute(models.Model):
+    """Which group code a customer is sent to, by tag or store (first matching row wins; a row with neither is the
+    fallback). Owned by a channel code (auto-pull: its welcome message carries the group's link) or by a keyword
+    group (the keyword's answer)."""
+
+    channel_code = models.ForeignKey(ChannelCode, null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="group_routes")
+    keyword_group = models.ForeignKey("KeywordGroup", null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="routes")
+    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    group_code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="+")
+    sort = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(channel_code__isnull=False, keyword_group__isnull=True)
+                | models.Q(channel_code__isnull=True, keyword_group__isnull=False),
+                name="wecom_group_route_one_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"route {self.pk} -> {self.group_code_id}"
+
+
+class KeywordGroup(models.Model):
+    """关键词拉群: a keyword sent to the Official Account is answered with the invitation (the group code's landing
+    link) of the group chosen by the sender's tags or store."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    oa_account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    keyword = models.CharField(_("keyword"), max_length=64)
+    reply_text = models.CharField(max_length=500, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["oa_account", "keyword"], name="uniq_wecom_keyword_group")]
+
+    def __str__(self) -> str:
+        return self.keyword

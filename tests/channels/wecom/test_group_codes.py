@@ -4,11 +4,16 @@ the refusals for bad input."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
+from django.db import connection, transaction
 
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind
 from siyu.channels.wecom import group_codes, queries
+from siyu.channels.wecom import groups as groups_service
+from siyu.channels.wecom.callbacks import WecomEvent
 from siyu.channels.wecom.models import (
     CustomerGroup,
     GroupCode,
@@ -17,10 +22,12 @@ from siyu.channels.wecom.models import (
     GroupCodeNotice,
     GroupCodeSlot,
     GroupCodeStatus,
+    OutboundCall,
 )
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from siyu.org.scope import Scope
 from tests.channels.wecom.conftest import CORP_ID, Wecom
+from tests.races import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,3 +157,32 @@ def test_bad_input_is_refused_with_codes_and_writes_nothing(wecom: Wecom) -> Non
 
 def group_codes_stats(w: Wecom, code: GroupCode) -> queries.GroupCodeStats:
     return queries.group_code_stats(Scope.hq(w.org.enterprise.pk), code.pk, days=7)
+
+
+@pytest.mark.postgres
+def test_two_joins_racing_for_the_last_seat_roll_the_code_once(wecom: Wecom) -> None:
+    """Both joins land in the first group (the platform knows nothing of the operator's cap); each callback counts
+    its member and re-plans the code under the code's row lock, so the roll happens once, with one update call."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level races need PostgreSQL")
+    groups = _groups(wecom, 2)
+    code = _code(wecom, groups, cap=3)
+    _join(wecom, code, 1)  # owner + 1: one seat left in the first group
+    people = [wecom.platform.new_person(CORP_ID).external_userid for _ in range(2)]
+    events = [
+        WecomEvent(fields={"Event": "change_external_chat", "ChatId": groups[0].chat_id, "ChangeType": "update",
+                           "UpdateDetail": "add_member", "JoinScene": "3", "MemChangeCnt": "1",
+                           "CreateTime": str(int(wecom.platform.now()))}, members=(person,))
+        for person in people
+    ]
+
+    def join(i: int) -> None:
+        with transaction.atomic():
+            groups_service.on_chat_event(wecom.account, events[i])
+
+    outcomes = race(2, join)
+    assert outcomes == Counter({"ok": 2})
+    code.refresh_from_db()
+    assert (code.rolls, code.current_group_id, code.active_chat_ids) == (1, groups[1].pk, [groups[1].chat_id])
+    assert OutboundCall.objects.filter(method="update_join_way").count() == 1
+    assert GroupCodeJoin.objects.filter(code=code, group=groups[0]).count() == 3
