@@ -31,6 +31,7 @@ from siyu.channels.wecom.schemas import (
     CodeOut,
     CodePage,
     CodePatchIn,
+    DuplicateMemberPage,
     GroupCodeGroupsIn,
     GroupCodeIn,
     GroupCodeOut,
@@ -216,6 +217,12 @@ def sync_directory(request: HttpRequest, account_id: int) -> dict[str, int]:
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
 def list_groups(request: HttpRequest, q: Query[OrgPageQuery], search: str = "") -> dict[str, Any]:
     return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search))
+
+
+@router.get("/groups/duplicates", response={200: DuplicateMemberPage, **ERRORS},
+            summary="Customers in more than one of the caller's groups (most groups first)")
+def duplicate_members(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    return _page(queries.duplicate_members(scope_of(request), page=q.page, page_size=q.page_size))
 
 
 @router.get("/groups/{int:group_id}", response={200: GroupDetailOut, **ERRORS},

@@ -33,6 +33,7 @@ from siyu.channels.wecom.models import (
     GroupMembership,
     GroupStatus,
     MassSend,
+    MemberType,
     MassSendKind,
     MassSendRecipient,
     MassSendSender,
@@ -571,3 +572,44 @@ def group_code_choices(scope: Scope, account_id: int | None = None) -> list[tupl
         (g.pk, f"{g.name or g.chat_id} · {g.owner.name if g.owner else g.owner_userid} · {g.member_count}")
         for g in qs.order_by("account_id", "name", "id")[:500]
     ]
+
+
+@dataclass(frozen=True)
+class DuplicateMember:
+    member_id: str
+    customer_id: int | None
+    name: str
+    group_ids: list[int]
+    group_names: list[str]
+
+
+def duplicate_members(scope: Scope, *, page: int = 1, page_size: int = 50) -> Page[DuplicateMember]:
+    """Customers who are live members of more than one group the caller may see, most groups first. One grouped
+    query finds them (member_id with COUNT(DISTINCT group) > 1); a second reads their groups for the page."""
+    visible = groups(scope).filter(status=GroupStatus.ACTIVE).values("id")
+    live = GroupMembership.objects.filter(
+        group_id__in=visible, left_at__isnull=True, member_type=MemberType.EXTERNAL
+    )
+    dup = (
+        live.values("member_id")
+        .annotate(n=Count("group_id", distinct=True))
+        .filter(n__gt=1)
+        .order_by("-n", "member_id")
+    )
+    found = paginate(dup, page=page, page_size=page_size)
+    ids = [row["member_id"] for row in found.items]
+    rows = live.filter(member_id__in=ids).select_related("group").order_by("group__name", "group_id")
+    by_member: dict[str, list[GroupMembership]] = {}
+    for stint in rows:
+        by_member.setdefault(stint.member_id, []).append(stint)
+    items = [
+        DuplicateMember(
+            member_id=member_id,
+            customer_id=next((s.customer_id for s in by_member.get(member_id, []) if s.customer_id), None),
+            name=next((s.name for s in by_member.get(member_id, []) if s.name), ""),
+            group_ids=[s.group_id for s in by_member.get(member_id, [])],
+            group_names=[s.group.name or s.group.chat_id for s in by_member.get(member_id, [])],
+        )
+        for member_id in ids
+    ]
+    return Page(items=items, total=found.total, page=found.page, page_size=found.page_size)

@@ -436,3 +436,15 @@ class GroupCodeStatsOut(Schema):
     groups: list[GroupCodeGroupOut]
     days: list[GroupCodeDayOut]
     open_notices: list[GroupCodeNoticeOut]
+
+
+class DuplicateMemberOut(Schema):
+    member_id: str
+    customer_id: int | None
+    name: str
+    group_ids: list[int]
+    group_names: list[str]
+
+
+class DuplicateMemberPage(PageMeta):
+    items: list[DuplicateMemberOut]

@@ -17,6 +17,7 @@ urlpatterns = [
     path("group-codes/<int:group_code_id>/groups/", views.group_code_add_groups, name="wecom_group_code_groups"),
     path("group-codes/<int:group_code_id>/disable/", views.group_code_disable, name="wecom_group_code_disable"),
     path("groups/", views.group_list, name="wecom_groups"),
+    path("groups/duplicates/", views.group_duplicates, name="wecom_group_duplicates"),
     path("groups/<int:group_id>/", views.group_detail, name="wecom_group"),
     path("transfers/", views.transfer_list, name="wecom_transfers"),
     path("transfers/<int:job_id>/", views.transfer_detail, name="wecom_transfer"),

@@ -178,6 +178,13 @@ def group_list(request: HttpRequest) -> HttpResponse:
 
 
 @console_view
+def group_duplicates(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.duplicate_members(scope, page=_page_number(request))
+    return render(request, "wecom/group_duplicates.html", {"duplicates": page})
+
+
+@console_view
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     scope = scope_of(request)
     group = queries.get_group(scope, group_id)
