@@ -222,7 +222,9 @@ def list_groups(request: HttpRequest, q: Query[OrgPageQuery], search: str = "") 
 @router.get("/groups/duplicates", response={200: DuplicateMemberPage, **ERRORS},
             summary="Customers in more than one of the caller's groups (most groups first)")
 def duplicate_members(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
-    return _page(queries.duplicate_members(scope_of(request), page=q.page, page_size=q.page_size))
+    found = queries.duplicate_members(scope_of(request), page=q.page, page_size=q.page_size)
+    return {"items": [vars(d) for d in found.items], "total": found.total, "page": found.page,
+            "page_size": found.page_size, "pages": found.pages}
 
 
 @router.get("/groups/{int:group_id}", response={200: GroupDetailOut, **ERRORS},

@@ -33,11 +33,11 @@ from siyu.channels.wecom.models import (
     GroupMembership,
     GroupStatus,
     MassSend,
-    MemberType,
     MassSendKind,
     MassSendRecipient,
     MassSendSender,
     MassSendStatus,
+    MemberType,
     MomentStatus,
     MomentTask,
     OutboundCall,
@@ -583,7 +583,27 @@ class DuplicateMember:
     group_names: list[str]
 
 
-def duplicate_members(scope: Scope, *, page: int = 1, page_size: int = 50) -> Page[DuplicateMember]:
+@dataclass(frozen=True)
+class DuplicatePage:
+    items: list[DuplicateMember]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def duplicate_members(scope: Scope, *, page: int = 1, page_size: int = 50) -> DuplicatePage:
     """Customers who are live members of more than one group the caller may see, most groups first. One grouped
     query finds them (member_id with COUNT(DISTINCT group) > 1); a second reads their groups for the page."""
     visible = groups(scope).filter(status=GroupStatus.ACTIVE).values("id")
@@ -596,8 +616,9 @@ def duplicate_members(scope: Scope, *, page: int = 1, page_size: int = 50) -> Pa
         .filter(n__gt=1)
         .order_by("-n", "member_id")
     )
-    found = paginate(dup, page=page, page_size=page_size)
-    ids = [row["member_id"] for row in found.items]
+    page, page_size = max(1, min(page, 100_000)), max(1, min(page_size, 200))
+    total = dup.count()
+    ids = [str(row["member_id"]) for row in dup[(page - 1) * page_size : page * page_size]]
     rows = live.filter(member_id__in=ids).select_related("group").order_by("group__name", "group_id")
     by_member: dict[str, list[GroupMembership]] = {}
     for stint in rows:
@@ -612,4 +633,4 @@ def duplicate_members(scope: Scope, *, page: int = 1, page_size: int = 50) -> Pa
         )
         for member_id in ids
     ]
-    return Page(items=items, total=found.total, page=found.page, page_size=found.page_size)
+    return DuplicatePage(items=items, total=total, page=page, page_size=page_size)
