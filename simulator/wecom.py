@@ -214,6 +214,8 @@ class Chat:
     notice: str = ""
     members: dict[str, ChatMember] = field(default_factory=dict)
     dismissed: bool = False
+    # A full group with 99 WeChat members: a transfer needs confirming in the client first (errcode 90503)
+    needs_confirm: bool = False
 
 
 @dataclass
@@ -1624,6 +1626,38 @@ def api_groupchat_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: s
     }
 
 
+def api_groupchat_transfer(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """groupchat/transfer: groups whose owner resigned go to `new_owner`; per-group refusals in failed_chat_list
+    (wecom-jssdk-sidebar-groups.md §11). As with every API change, no callback follows."""
+    chat_ids = req.get("chat_id_list")
+    if not isinstance(chat_ids, list) or not 1 <= len(chat_ids) <= p.limits.transfer_batch_max:
+        raise SimError(40058, "chat_id_list must list 1-100 groups")
+    new_owner = _check_takeover(p, corp, req.get("new_owner"))
+    if new_owner.resigned:
+        raise SimError(60111, "new_owner has resigned")
+    resigned = {m.userid for m in corp.members.values() if m.resigned}
+    failed = []
+    for raw in chat_ids:
+        chat = corp.chats.get(str(raw))
+        errcode, errmsg = 0, "ok"
+        if chat is None or chat.dismissed:
+            errcode, errmsg = 90501, "not a customer group"
+        elif chat.owner == new_owner.userid:
+            errcode, errmsg = 90504, "new owner is the current owner"
+        elif chat.owner not in resigned:
+            errcode, errmsg = 90500, "the owner has not resigned"
+        elif chat.needs_confirm:
+            errcode, errmsg = 90503, "group full with 99 WeChat members: confirm in the client first"
+        if errcode:
+            failed.append({"chat_id": str(raw), "errcode": errcode, "errmsg": errmsg})
+            continue
+        assert chat is not None
+        chat.owner = new_owner.userid
+        if new_owner.userid not in chat.members:
+            chat.members[new_owner.userid] = ChatMember(new_owner.userid, 1, int(p.now()), 1)
+    return {"failed_chat_list": failed}
+
+
 def _check_takeover(p: WecomPlatform, corp: Corp, userid: Any) -> Member:
     member = p._member(corp, userid)
     if not member.activated:
@@ -1863,6 +1897,7 @@ ROUTES: dict[str, Handler] = {
     f"{_EC}/get_moment_task_result": api_get_moment_task_result,
     f"{_EC}/groupchat/list": api_groupchat_list,
     f"{_EC}/groupchat/get": api_groupchat_get,
+    f"{_EC}/groupchat/transfer": api_groupchat_transfer,
     f"{_EC}/groupchat/add_join_way": api_add_join_way,
     f"{_EC}/groupchat/get_join_way": api_get_join_way,
     f"{_EC}/groupchat/update_join_way": api_update_join_way,

@@ -99,6 +99,8 @@ GET    /api/channels/wecom/group-codes/{group_code}              ok    ok    ok 
 POST   /api/channels/wecom/group-codes/{group_code}/groups       ok    ok    ok    403   401   404   401
 POST   /api/channels/wecom/group-codes/{group_code}/disable      ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/group-codes/{group_code}/stats        ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/group-transfers                       ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/group-transfers/{group_transfer}      ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/groups/{group}                        ok    ok    ok    ok    401   404   401
 POST   /api/channels/wecom/transfers                             ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/transfers                             ok    ok    ok    ok    401   ok    401
@@ -345,6 +347,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/channels/wecom/group-codes": lambda w: {
         "account_id": w["wecom_account"], "name": "新群码", "group_ids": [w["free_group"]], "cap": 100},
     "POST /api/channels/wecom/group-codes/{group_code}/groups": lambda w: {"group_ids": [w["free_group"]]},
+    "POST /api/channels/wecom/group-transfers": lambda w: {
+        "account_id": w["wecom_account"], "handover_id": w["staff"], "takeover_id": w["manager"]},
     "PUT /api/channels/wecom/accounts/{wecom_account}/welcome": lambda w: {"text": "{name} 您好"},
     "POST /api/channels/wecom/transfers": lambda w: {
         "account_id": w["wecom_account"], "kind": "in_service", "handover_id": w["staff"], "takeover_id": w["manager"]},
@@ -510,6 +514,9 @@ GET    /channels/wecom/codes/{code}/                             ok    ok    ok 
 POST   /channels/wecom/codes/{code}/disable/                     ok    ok    ok    403   login 404   login
 GET    /channels/wecom/groups/                                   ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/groups/duplicates/                        ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/group-transfers/                          ok    ok    ok    ok    login ok    login
+POST   /channels/wecom/group-transfers/                          ok    ok    ok    403   login ok    login
+GET    /channels/wecom/group-transfers/{group_transfer}/         ok    ok    ok    ok    login 404   login
 GET    /channels/wecom/gq/{group_config_id}/                     ok    ok    ok    ok    ok    ok    ok
 GET    /channels/wecom/group-codes/                              ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/group-codes/new/                          ok    ok    ok    403   login ok    login

@@ -27,6 +27,7 @@ from siyu.channels.wecom.models import (
     CustomerGroup,
     GroupCode,
     GroupCodeSlot,
+    GroupTransfer,
     MassSend,
     MomentTask,
     SyncRun,
@@ -119,6 +120,8 @@ def _channels(world: World) -> None:
     world.ids["free_group"] = CustomerGroup.objects.create(
         account=wecom_account, chat_id="wrmatrixchat2", name="北京一店二群", owner_userid=org.n1_staff.wecom_userid,
         owner=org.n1_staff).pk
+    world.ids["group_transfer"] = GroupTransfer.objects.create(
+        enterprise_id=ent, account=wecom_account, handover=org.n1_staff, takeover=org.n1_manager).pk
     world.ids["transfer"] = TransferJob.objects.create(
         enterprise_id=ent, account=wecom_account, kind="in_service", handover=org.n1_staff,
         takeover=org.n1_manager).pk

@@ -34,6 +34,8 @@ from siyu.channels.wecom.models import (
     GroupCodeDay,
     GroupCodeSlot,
     GroupMembership,
+    GroupTransfer,
+    GroupTransferItem,
     MassSend,
     MassSendRecipient,
     MassSendSender,
@@ -239,6 +241,9 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
                                           current_group=chat, active_chat_ids=[chat.chat_id])
     GroupCodeSlot.objects.create(code=group_code, group=chat)
     GroupCodeDay.objects.create(code=group_code, day=timezone.localdate(), scans=4, joins=1)
+    group_job = GroupTransfer.objects.create(enterprise=ent, account=account, handover=sender, takeover=other)
+    GroupTransferItem.objects.create(transfer=group_job, group=chat, status="refused", errcode=90503,
+                                     reason=f"{mark} refused")
     job = TransferJob.objects.create(enterprise=ent, account=account, kind="in_service", handover=sender,
                                      takeover=other, message=f"{mark} handover")
     TransferItem.objects.create(job=job, customer=people[0], external_userid=f"wm{mark}ada")
@@ -259,7 +264,8 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
                                    dedupe_key=f"{mark}-cb", status="processed")
     brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
                       "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
-                      "wecom:run_id": run.pk, "group_code_id": group_code.pk})
+                      "wecom:run_id": run.pk, "group_code_id": group_code.pk,
+                      "group_transfer_id": group_job.pk})
 
 
 def _official_account(brand: Brand, buyer: Customer) -> None:

@@ -15,6 +15,7 @@ from siyu.channels.wecom import (
     channel_codes,
     directory,
     group_codes,
+    group_inheritance,
     groups,
     inheritance,
     mass_sends,
@@ -39,6 +40,8 @@ from siyu.channels.wecom.schemas import (
     GroupCodeStatsOut,
     GroupDetailOut,
     GroupPage,
+    GroupTransferIn,
+    GroupTransferOut,
     StatsOut,
     SyncRunOut,
     TransferDetailOut,
@@ -461,3 +464,34 @@ def group_code_stats(request: HttpRequest, group_code_id: int, days: int = 30) -
         "open_notices": [{"message": n.message, "staff_id": n.staff_id, "created_at": n.created_at}
                          for n in stats.open_notices],
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group inheritance (a resigned owner's groups)
+
+
+def _group_transfer(scope: Scope, transfer_id: int) -> dict[str, Any]:
+    job = queries.get_group_transfer(scope, transfer_id)
+    return {
+        "id": job.pk, "account_id": job.account_id, "handover_id": job.handover_id, "takeover_id": job.takeover_id,
+        "status": job.status, "created_at": job.created_at, "finished_at": job.finished_at,
+        "items": [{"group_id": i.group_id, "chat_id": i.group.chat_id, "name": i.group.name, "status": i.status,
+                   "errcode": i.errcode, "reason": i.reason} for i in queries.group_transfer_items(scope, job.pk)],
+    }
+
+
+@router.post("/group-transfers", response={201: GroupTransferOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Hand a resigned owner's customer groups to another staff member (groupchat/transfer)")
+def create_group_transfer(request: HttpRequest, payload: GroupTransferIn) -> Status[Any]:
+    scope = _manager(request)
+    return create_once(request, action="wecom.group_transfer", owner=_owner(scope), payload=payload,
+                       create=lambda _key: group_inheritance.create_group_transfer(
+                           scope=scope, account_id=payload.account_id, handover_id=payload.handover_id,
+                           takeover_id=payload.takeover_id, actor=actor_of(request)).pk,
+                       render=lambda transfer_id: _group_transfer(scope, transfer_id))
+
+
+@router.get("/group-transfers/{int:group_transfer_id}", response={200: GroupTransferOut, **ERRORS},
+            summary="A group inheritance with each group's outcome (and the platform's refusals)")
+def get_group_transfer(request: HttpRequest, group_transfer_id: int) -> dict[str, Any]:
+    return _group_transfer(scope_of(request), group_transfer_id)

@@ -151,6 +151,13 @@ class ContactWay:
 
 
 @dataclass(frozen=True)
+class ChatTransferFailure:
+    chat_id: str
+    errcode: int
+    errmsg: str = ""
+
+
+@dataclass(frozen=True)
 class JoinWay:
     config_id: str
     qr_code: str = ""
@@ -785,6 +792,16 @@ class WecomClient:
 
     def del_join_way(self, *, config_id: str) -> None:
         self.post("/cgi-bin/externalcontact/groupchat/del_join_way", {"config_id": config_id})
+
+    def transfer_group_chats(self, *, chat_ids: Sequence[str], new_owner: str) -> tuple[ChatTransferFailure, ...]:
+        """groupchat/transfer (groups of a resigned owner): the groups the platform refused, with their errcodes."""
+        data = self.post("/cgi-bin/externalcontact/groupchat/transfer",
+                         {"chat_id_list": list(chat_ids), "new_owner": new_owner})
+        return tuple(
+            ChatTransferFailure(chat_id=str(f.get("chat_id", "")), errcode=int(f.get("errcode", 0) or 0),
+                                errmsg=str(f.get("errmsg", "") or ""))
+            for f in data.get("failed_chat_list") or ()
+        )
 
     def get_group_chat(self, *, chat_id: str, need_name: bool = True) -> GroupChat:
         data = self.post(

@@ -178,3 +178,15 @@ class GroupCodeGroupsForm(forms.Form):
     def __init__(self, *args: Any, choices: list[tuple[Any, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         set_choices(self, "groups", choices)
+
+
+class GroupTransferForm(OnceForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    handover = forms.TypedChoiceField(label=_("Resigned owner"), coerce=int)
+    takeover = forms.TypedChoiceField(label=_("New owner"), coerce=int)
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", choices["accounts"])
+        set_choices(self, "handover", choices.get("handover", choices["staff"]))
+        set_choices(self, "takeover", choices["staff"])

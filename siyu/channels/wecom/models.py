@@ -729,3 +729,49 @@ class KeywordGroup(models.Model):
 
     def __str__(self) -> str:
         return self.keyword
+
+
+class GroupTransferStatus(models.TextChoices):
+    SUBMITTING = "submitting", _("Submitting")
+    DONE = "done", _("Done")
+
+
+class GroupTransfer(models.Model):
+    """Inheritance of a resigned owner's customer groups (groupchat/transfer) to another staff member."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    handover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    takeover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=12, choices=GroupTransferStatus.choices,
+                              default=GroupTransferStatus.SUBMITTING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"group transfer #{self.pk}"
+
+
+class GroupTransferItemStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Transferred")
+    REFUSED = "refused", _("Refused")
+
+
+class GroupTransferItem(models.Model):
+    transfer = models.ForeignKey(GroupTransfer, on_delete=models.CASCADE, related_name="items")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=GroupTransferItemStatus.choices,
+                              default=GroupTransferItemStatus.PENDING)
+    errcode = models.IntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["transfer", "group"], name="uniq_wecom_group_transfer_item")]
+
+    def __str__(self) -> str:
+        return f"{self.transfer_id}:{self.group_id} {self.status}"

@@ -63,6 +63,7 @@ PERFORMERS: dict[str, Performer] = {
     "get_join_way": lambda c, p: asdict(c.get_join_way(**p)),
     "update_join_way": _void("update_join_way"),
     "del_join_way": _void("del_join_way"),
+    "transfer_group_chats": lambda c, p: {"failed_chat_list": [asdict(f) for f in c.transfer_group_chats(**p)]},
 }
 ON_SUCCESS: dict[str, SuccessHook] = {}
 ON_FAILURE: dict[str, FailureHook] = {}

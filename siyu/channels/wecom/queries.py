@@ -32,6 +32,8 @@ from siyu.channels.wecom.models import (
     GroupCodeStatus,
     GroupMembership,
     GroupStatus,
+    GroupTransfer,
+    GroupTransferItem,
     MassSend,
     MassSendKind,
     MassSendRecipient,
@@ -634,3 +636,28 @@ def duplicate_members(scope: Scope, *, page: int = 1, page_size: int = 50) -> Du
         for member_id in ids
     ]
     return DuplicatePage(items=items, total=total, page=page, page_size=page_size)
+
+
+def group_transfers(scope: Scope) -> QuerySet[GroupTransfer]:
+    qs = GroupTransfer.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    return qs.filter(handover_id__in=org_queries.visible_staff_ids(scope))
+
+
+def group_transfer_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[GroupTransfer]:
+    qs = group_transfers(scope).select_related("handover", "takeover").annotate(
+        group_total=Count("items"), refused=Count("items", filter=Q(items__status="refused")))
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_transfer(scope: Scope, transfer_id: int) -> GroupTransfer:
+    found = group_transfers(scope).select_related("handover", "takeover").filter(pk=transfer_id).first()
+    if found is None:
+        raise NotFound(f"group transfer {transfer_id} not found", field="transfer_id")
+    return found
+
+
+def group_transfer_items(scope: Scope, transfer_id: int) -> list[GroupTransferItem]:
+    job = get_group_transfer(scope, transfer_id)
+    return list(job.items.select_related("group").order_by("status", "id"))

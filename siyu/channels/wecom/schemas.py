@@ -448,3 +448,31 @@ class DuplicateMemberOut(Schema):
 
 class DuplicateMemberPage(PageMeta):
     items: list[DuplicateMemberOut]
+
+
+class GroupTransferIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    handover_id: int
+    takeover_id: int
+
+
+class GroupTransferItemOut(Schema):
+    group_id: int
+    chat_id: str
+    name: str
+    status: str
+    errcode: int | None
+    reason: str
+
+
+class GroupTransferOut(Schema):
+    id: int
+    account_id: int
+    handover_id: int
+    takeover_id: int
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    items: list[GroupTransferItemOut]

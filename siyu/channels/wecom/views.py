@@ -16,6 +16,7 @@ from siyu.channels.common import authenticity
 from siyu.channels.wecom import (
     channel_codes,
     group_codes,
+    group_inheritance,
     groups,
     inbound,
     inheritance,
@@ -30,6 +31,7 @@ from siyu.channels.wecom.forms import (
     CodeForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
+    GroupTransferForm,
     MassSendForm,
     MomentForm,
     TransferForm,
@@ -513,3 +515,37 @@ def group_code_disable(request: HttpRequest, group_code_id: int) -> HttpResponse
     group_codes.disable_group_code(scope=scope, code_id=group_code_id, actor=request.user)
     messages.success(request, _("Group code disabled."))
     return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group inheritance
+
+
+@console_view
+def group_transfer_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    form = GroupTransferForm(request.POST or None, choices=_choices(scope)) if scope.is_manager else None
+    if request.method == "POST" and form is None:
+        raise PermissionDenied("managers and HQ hand over groups")
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job_id = create_once(request, form, action="wecom.group_transfer",
+                                 create=lambda: group_inheritance.create_group_transfer(
+                                     scope=scope, account_id=data["account"], handover_id=data["handover"],
+                                     takeover_id=data["takeover"], actor=request.user).pk)
+        except DomainError as exc:
+            form.add_error(None, f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Submitted to WeCom."))
+            return redirect("channels:wecom_group_transfer", group_transfer_id=job_id)
+    page = queries.group_transfer_list(scope, page=_page_number(request))
+    return render(request, "wecom/group_transfer_list.html", {"jobs": page, "form": form})
+
+
+@console_view
+def group_transfer_detail(request: HttpRequest, group_transfer_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    job = queries.get_group_transfer(scope, group_transfer_id)
+    items = queries.group_transfer_items(scope, group_transfer_id)
+    return render(request, "wecom/group_transfer_detail.html", {"job": job, "items": items})
