@@ -100,6 +100,11 @@ POST   /api/channels/wecom/group-codes/{group_code}/groups       ok    ok    ok 
 POST   /api/channels/wecom/group-codes/{group_code}/disable      ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/group-codes/{group_code}/stats        ok    ok    ok    ok    401   404   401
 POST   /api/channels/wecom/group-transfers                       ok    ok    ok    403   401   404   401
+PUT    /api/channels/wecom/codes/{code}/group-routes             ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/codes/{code}/group-routes             ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/keyword-groups                        ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/keyword-groups                        ok    403   403   403   401   404   401
+GET    /api/channels/wecom/keyword-groups/{keyword_group}        ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/group-transfers/{group_transfer}      ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/groups/{group}                        ok    ok    ok    ok    401   404   401
 POST   /api/channels/wecom/transfers                             ok    ok    ok    403   401   404   401
@@ -347,6 +352,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/channels/wecom/group-codes": lambda w: {
         "account_id": w["wecom_account"], "name": "新群码", "group_ids": [w["free_group"]], "cap": 100},
     "POST /api/channels/wecom/group-codes/{group_code}/groups": lambda w: {"group_ids": [w["free_group"]]},
+    "PUT /api/channels/wecom/codes/{code}/group-routes": lambda w: {"routes": [{"group_code_id": w["group_code"]}]},
+    "POST /api/channels/wecom/keyword-groups": lambda w: {
+        "oa_account_id": w["oa_account"], "keyword": "矩阵进群", "routes": [{"group_code_id": w["group_code"]}]},
     "POST /api/channels/wecom/group-transfers": lambda w: {
         "account_id": w["wecom_account"], "handover_id": w["staff"], "takeover_id": w["manager"]},
     "PUT /api/channels/wecom/accounts/{wecom_account}/welcome": lambda w: {"text": "{name} 您好"},

@@ -27,7 +27,9 @@ from siyu.channels.wecom.models import (
     CustomerGroup,
     GroupCode,
     GroupCodeSlot,
+    GroupRoute,
     GroupTransfer,
+    KeywordGroup,
     MassSend,
     MomentTask,
     SyncRun,
@@ -134,6 +136,9 @@ def _channels(world: World) -> None:
     assert MassSend.objects.filter(pk=mass.pk).exists() and MomentTask.objects.filter(pk=moment.pk).exists()
 
     world.ids["keyword"] = KeywordReply.objects.create(account=oa_account, keyword="会员", content="欢迎").pk
+    keyword_group = KeywordGroup.objects.create(enterprise_id=ent, oa_account=oa_account, keyword="进群")
+    GroupRoute.objects.create(keyword_group=keyword_group, group_code_id=world.ids["group_code"])
+    world.ids["keyword_group"] = keyword_group.pk
     world.ids["qr_scene"] = QrScene.objects.create(account=oa_account, name="门店台卡", scene="desk1",
                                                    permanent=True).pk
     world.ids["follower_sync"] = FollowerSync.objects.create(account=oa_account).pk

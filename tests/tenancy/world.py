@@ -34,8 +34,10 @@ from siyu.channels.wecom.models import (
     GroupCodeDay,
     GroupCodeSlot,
     GroupMembership,
+    GroupRoute,
     GroupTransfer,
     GroupTransferItem,
+    KeywordGroup,
     MassSend,
     MassSendRecipient,
     MassSendSender,
@@ -281,6 +283,10 @@ def _official_account(brand: Brand, buyer: Customer) -> None:
                             followed_at=now, subscribe_scene=f"sc{mark}")
     TemplateSend.objects.create(account=account, idempotency_key=f"{mark}-tpl", openid=f"oO{mark}ada",
                                 customer_id=buyer.pk, template_id=f"tpl{mark}", data={"first": {"value": mark}})
+    keyword_group = KeywordGroup.objects.create(enterprise=ent, oa_account=account, keyword=f"{mark}进群",
+                                                reply_text=f"{mark} join {{link}}")
+    GroupRoute.objects.create(keyword_group=keyword_group, group_code_id=brand.ids["group_code_id"])
+    brand.ids["keyword_group_id"] = keyword_group.pk
     sync = FollowerSync.objects.create(account=account, error=f"{mark} follower sync")
     InboundCallback.objects.create(account=account, kind=AccountKind.OFFICIAL_ACCOUNT, body=f"<xml>{mark}</xml>",
                                    plaintext=f"<xml>{mark}</xml>", event="subscribe", dedupe_key=f"{mark}-oacb",

@@ -12,12 +12,14 @@ from ninja import Query, Router, Status
 from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.channels.wecom import (
+    auto_pull,
     channel_codes,
     directory,
     group_codes,
     group_inheritance,
     groups,
     inheritance,
+    keyword_groups,
     mass_sends,
     moments,
     queries,
@@ -40,8 +42,14 @@ from siyu.channels.wecom.schemas import (
     GroupCodeStatsOut,
     GroupDetailOut,
     GroupPage,
+    GroupRouteIn,
+    GroupRouteOut,
+    GroupRoutesIn,
     GroupTransferIn,
     GroupTransferOut,
+    KeywordGroupIn,
+    KeywordGroupOut,
+    KeywordGroupPage,
     StatsOut,
     SyncRunOut,
     TransferDetailOut,
@@ -495,3 +503,59 @@ def create_group_transfer(request: HttpRequest, payload: GroupTransferIn) -> Sta
             summary="A group inheritance with each group's outcome (and the platform's refusals)")
 def get_group_transfer(request: HttpRequest, group_transfer_id: int) -> dict[str, Any]:
     return _group_transfer(scope_of(request), group_transfer_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Auto-pull routes and keyword groups
+
+
+def _routes(routes: list[GroupRouteIn]) -> list[auto_pull.RouteIn]:
+    return [auto_pull.RouteIn(group_code_id=r.group_code_id, tag_id=r.tag_id, store_id=r.store_id) for r in routes]
+
+
+@router.put("/codes/{int:code_id}/group-routes", response={200: list[GroupRouteOut], **WRITE_ERRORS},
+            summary="Auto-pull: which group code a channel code's welcome links to, by the customer's tag or store")
+def put_group_routes(request: HttpRequest, code_id: int, payload: GroupRoutesIn) -> list[Any]:
+    scope = _manager(request)
+    queries.get_code(scope, code_id)
+    auto_pull.set_channel_code_routes(scope=scope, code_id=code_id, routes=_routes(payload.routes),
+                                      actor=actor_of(request))
+    return queries.channel_code_routes(scope, code_id)
+
+
+@router.get("/codes/{int:code_id}/group-routes", response={200: list[GroupRouteOut], **ERRORS},
+            summary="A channel code's auto-pull routes")
+def get_group_routes(request: HttpRequest, code_id: int) -> list[Any]:
+    return queries.channel_code_routes(scope_of(request), code_id)
+
+
+def _keyword_group(scope: Scope, keyword_group_id: int) -> dict[str, Any]:
+    group = queries.get_keyword_group(scope, keyword_group_id)
+    return {"id": group.pk, "oa_account_id": group.oa_account_id, "keyword": group.keyword,
+            "reply_text": group.reply_text, "is_active": group.is_active,
+            "routes": list(group.routes.order_by("sort", "id"))}
+
+
+@router.get("/keyword-groups", response={200: KeywordGroupPage, **ERRORS}, summary="Keyword groups (关键词拉群)")
+def list_keyword_groups(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    found = queries.keyword_group_list(scope_of(request), page=q.page, page_size=q.page_size)
+    return {"items": [_keyword_group(scope_of(request), g.pk) for g in found.items], "total": found.total,
+            "page": found.page, "page_size": found.page_size, "pages": found.pages}
+
+
+@router.post("/keyword-groups", response={201: KeywordGroupOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="A keyword sent to the Official Account answered with a group's invitation (HQ)")
+def create_keyword_group(request: HttpRequest, payload: KeywordGroupIn) -> Status[Any]:
+    scope = _hq(request)
+    return create_once(request, action="wecom.keyword_group", owner=_owner(scope), payload=payload,
+                       create=lambda _key: keyword_groups.create_keyword_group(
+                           scope=scope, oa_account_id=payload.oa_account_id, keyword=payload.keyword,
+                           routes=_routes(payload.routes), reply_text=payload.reply_text,
+                           actor=actor_of(request)).pk,
+                       render=lambda group_id: _keyword_group(scope, group_id))
+
+
+@router.get("/keyword-groups/{int:keyword_group_id}", response={200: KeywordGroupOut, **ERRORS},
+            summary="A keyword group")
+def get_keyword_group(request: HttpRequest, keyword_group_id: int) -> dict[str, Any]:
+    return _keyword_group(scope_of(request), keyword_group_id)

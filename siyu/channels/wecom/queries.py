@@ -31,9 +31,11 @@ from siyu.channels.wecom.models import (
     GroupCodeSlot,
     GroupCodeStatus,
     GroupMembership,
+    GroupRoute,
     GroupStatus,
     GroupTransfer,
     GroupTransferItem,
+    KeywordGroup,
     MassSend,
     MassSendKind,
     MassSendRecipient,
@@ -661,3 +663,25 @@ def get_group_transfer(scope: Scope, transfer_id: int) -> GroupTransfer:
 def group_transfer_items(scope: Scope, transfer_id: int) -> list[GroupTransferItem]:
     job = get_group_transfer(scope, transfer_id)
     return list(job.items.select_related("group").order_by("status", "id"))
+
+
+def channel_code_routes(scope: Scope, code_id: int) -> list[GroupRoute]:
+    code = get_code(scope, code_id)
+    return list(GroupRoute.objects.filter(channel_code=code).order_by("sort", "id"))
+
+
+def keyword_groups(scope: Scope) -> QuerySet[KeywordGroup]:
+    """Keyword groups answer on an Official Account: read by everyone of the enterprise, as the OA's replies are."""
+    return KeywordGroup.objects.filter(enterprise_id=scope.enterprise_id)
+
+
+def keyword_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[KeywordGroup]:
+    qs = keyword_groups(scope).prefetch_related(Prefetch("routes", queryset=GroupRoute.objects.order_by("sort", "id")))
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_keyword_group(scope: Scope, keyword_group_id: int) -> KeywordGroup:
+    found = keyword_groups(scope).filter(pk=keyword_group_id).first()
+    if found is None:
+        raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
+    return found

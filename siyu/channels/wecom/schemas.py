@@ -476,3 +476,45 @@ class GroupTransferOut(Schema):
     created_at: datetime
     finished_at: datetime | None
     items: list[GroupTransferItemOut]
+
+
+class GroupRouteIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    group_code_id: int
+    tag_id: int | None = None
+    store_id: int | None = None
+
+
+class GroupRoutesIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    routes: list[GroupRouteIn] = Field(max_length=50)
+
+
+class GroupRouteOut(Schema):
+    group_code_id: int
+    tag_id: int | None
+    store_id: int | None
+
+
+class KeywordGroupIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    oa_account_id: int
+    keyword: str = Field(min_length=1, max_length=64)
+    reply_text: str = Field(default="", max_length=500)
+    routes: list[GroupRouteIn] = Field(min_length=1, max_length=50)
+
+
+class KeywordGroupOut(Schema):
+    id: int
+    oa_account_id: int
+    keyword: str
+    reply_text: str
+    is_active: bool
+    routes: list[GroupRouteOut]
+
+
+class KeywordGroupPage(PageMeta):
+    items: list[KeywordGroupOut]

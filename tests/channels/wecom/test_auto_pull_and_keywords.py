@@ -5,6 +5,7 @@ both ways with `keyword_clash`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from siyu.customers.services import IdentityInput
 from siyu.org.scope import Scope
 from tests.channels.oa.conftest import DEMO
 from tests.channels.wecom.conftest import CORP_ID, Wecom
+from tests.channels.wecom.test_api import Api
 from tests.factories import TagFactory, TagGroupFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,3 +151,26 @@ def test_a_keyword_clashing_with_an_oa_keyword_reply_is_refused_both_ways(
         oa_services.create_keyword_reply(enterprise_id=ent, account_id=oa_account.pk, keyword="进群", match="exact",
                                          content="重复")
     assert (reverse.value.code, reverse.value.field) == ("keyword_clash", "keyword")
+
+
+def test_the_api_sets_routes_and_refuses_a_clashing_keyword_with_its_code(
+    wecom: Wecom, oa_account: ChannelAccount
+) -> None:
+    hq = Scope.hq(wecom.org.enterprise.pk)
+    general = _group_code(wecom, "福利群", "all")
+    code = channel_codes.create_channel_code(scope=hq, account_id=wecom.account.pk, name="海报",
+                                             staff_ids=[wecom.org.n1_staff.pk], state="poster2")
+    api = Api(wecom.org.hq)
+    put = api.client.put(f"/api/channels/wecom/codes/{code.pk}/group-routes",
+                         json.dumps({"routes": [{"group_code_id": general.pk}]}), content_type="application/json",
+                         headers=api.headers)
+    assert put.status_code == 200 and put.json() == [{"group_code_id": general.pk, "tag_id": None, "store_id": None}]
+    oa_services.create_keyword_reply(enterprise_id=wecom.org.enterprise.pk, account_id=oa_account.pk,
+                                     keyword="进群", match="exact", content="旧回复")
+    body = {"oa_account_id": oa_account.pk, "keyword": "进群", "routes": [{"group_code_id": general.pk}]}
+    clash = api.post("/api/channels/wecom/keyword-groups", body)
+    assert clash.status_code == 409 and clash.json()["code"] == "keyword_clash"
+    created = api.post("/api/channels/wecom/keyword-groups", {**body, "keyword": "领福利"})
+    assert created.status_code == 201, created.content
+    assert created.json()["routes"] == [{"group_code_id": general.pk, "tag_id": None, "store_id": None}]
+    assert api.get("/api/channels/wecom/keyword-groups").json()["total"] == 1
