@@ -81,6 +81,11 @@ class Limits:
     # Seconds a moment task stays "running" (status 2) before get_moment_task_result says done. 0 = at once.
     moment_processing_s: float = 0.0
     groupchat_limit_max: int = 1000
+    # Join ways (加入群聊, wecom-jssdk-sidebar-groups.md §9): ≤5 groups per way; QR joiners move on to the next
+    # listed group when one holds 200 members (third-party sources; the official page says only "when full").
+    join_way_chats_max: int = 5
+    join_way_group_full: int = 200
+    join_way_room_base_name_max: int = 40
 
 
 class SimError(Exception):
@@ -160,6 +165,20 @@ class ContactWayState:
 
 
 @dataclass
+class JoinWayState:
+    config_id: str
+    scene: int
+    chat_id_list: list[str]
+    remark: str = ""
+    auto_create_room: int = 1
+    room_base_name: str = ""
+    room_base_id: int = 0
+    state: str = ""
+    qr_code: str = ""
+    rooms_created: int = 0
+
+
+@dataclass
 class TagState:
     id: str
     name: str
@@ -183,6 +202,7 @@ class ChatMember:
     join_time: int
     join_scene: int
     invitor: str = ""
+    state: str = ""  # the join way's state, echoed per member by groupchat/get
 
 
 @dataclass
@@ -194,6 +214,8 @@ class Chat:
     notice: str = ""
     members: dict[str, ChatMember] = field(default_factory=dict)
     dismissed: bool = False
+    # A full group with 99 WeChat members: a transfer needs confirming in the client first (errcode 90503)
+    needs_confirm: bool = False
 
 
 @dataclass
@@ -261,6 +283,7 @@ class Corp:
     contacts: dict[str, Contact] = field(default_factory=dict)
     follows: dict[tuple[str, str], Follow] = field(default_factory=dict)
     contact_ways: dict[str, ContactWayState] = field(default_factory=dict)
+    join_ways: dict[str, JoinWayState] = field(default_factory=dict)
     tag_groups: dict[str, TagGroupState] = field(default_factory=dict)
     tags: dict[str, TagState] = field(default_factory=dict)
     chats: dict[str, Chat] = field(default_factory=dict)
@@ -625,6 +648,36 @@ class WecomPlatform:
             for member_id in member_ids:
                 chat.members.pop(member_id, None)
             self._member_change(corp, chat, "del_member", member_ids, [("QuitScene", scene)])
+
+    def join_by_way(self, corp_id: str, config_id: str, *, contact: Contact | None = None) -> tuple[str, str]:
+        """A customer scans a join way's QR: the platform puts them into the first listed group under its full
+        size, else (auto_create_room) into a new group it opens, else refuses. Returns (chat_id, external_userid)."""
+        with self.lock:
+            corp = self.corp(corp_id)
+            way = corp.join_ways.get(config_id)
+            if way is None:
+                raise SimError(40058, "invalid config_id")
+            chats = [corp.chats[c] for c in way.chat_id_list if c in corp.chats and not corp.chats[c].dismissed]
+            chat = next((c for c in chats if len(c.members) < self.limits.join_way_group_full), None)
+            if chat is None:
+                if not way.auto_create_room or not chats:
+                    raise SimError(90503, "all groups of the join way are full")
+                number = way.room_base_id + way.rooms_created
+                way.rooms_created += 1
+                owner = chats[-1].owner
+                now = int(self.now())
+                chat = Chat(chat_id=_new_id("wr", 26), name=f"{way.room_base_name}{number}", owner=owner,
+                            create_time=now)
+                chat.members[owner] = ChatMember(owner, 1, now, 1)
+                corp.chats[chat.chat_id] = chat
+                way.chat_id_list.append(chat.chat_id)
+                self.emit(corp, [("Event", "change_external_chat"), ("ChatId", chat.chat_id), ("ChangeType", "create")])
+        person = contact or self.new_person(corp_id)
+        with self.lock:
+            now = int(self.now())
+            chat.members[person.external_userid] = ChatMember(person.external_userid, 2, now, 3, state=way.state)
+            self._member_change(corp, chat, "add_member", [person.external_userid], [("JoinScene", 3)])
+        return chat.chat_id, person.external_userid
 
     def dismiss_chat(self, corp_id: str, chat_id: str) -> None:
         with self.lock:
@@ -1209,6 +1262,76 @@ def api_del_contact_way(p: WecomPlatform, corp: Corp, req: dict[str, Any], host:
     return {}
 
 
+def _join_way_fields(p: WecomPlatform, corp: Corp, req: dict[str, Any]) -> dict[str, Any]:
+    scene = req.get("scene")
+    if scene not in (1, 2):
+        raise SimError(40058, "invalid scene")
+    chats = req.get("chat_id_list")
+    if not isinstance(chats, list) or not chats or len(chats) > p.limits.join_way_chats_max:
+        raise SimError(40058, f"chat_id_list must list 1-{p.limits.join_way_chats_max} groups")
+    for chat_id in chats:
+        chat = corp.chats.get(str(chat_id))
+        if chat is None or chat.dismissed:
+            raise SimError(40058, f"invalid chat_id {chat_id}")
+    state = str(req.get("state") or "")
+    if len(state) > p.limits.state_max:
+        raise SimError(40058, "state too long")
+    base_name = str(req.get("room_base_name") or "")
+    if len(base_name) > p.limits.join_way_room_base_name_max:
+        raise SimError(40058, "room_base_name too long")
+    auto = req.get("auto_create_room", 1)
+    return {
+        "scene": scene,
+        "chat_id_list": [str(c) for c in chats],
+        "remark": str(req.get("remark") or "")[: p.limits.remark_max],
+        "auto_create_room": 1 if auto in (1, "1", True) else 0,
+        "room_base_name": base_name,
+        "room_base_id": int(req.get("room_base_id") or 0),
+        "state": state,
+    }
+
+
+def api_add_join_way(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    fields = _join_way_fields(p, corp, req)
+    config_id = _new_id("", 32).lower()
+    qr_code = f"http://{host}/qr/{config_id}" if fields["scene"] == 2 else ""
+    corp.join_ways[config_id] = JoinWayState(config_id=config_id, qr_code=qr_code, **fields)
+    return {"config_id": config_id}
+
+
+def _join_way(corp: Corp, req: dict[str, Any]) -> JoinWayState:
+    way = corp.join_ways.get(str(req.get("config_id") or ""))
+    if way is None:
+        raise SimError(40058, "invalid config_id")
+    return way
+
+
+def api_get_join_way(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    way = _join_way(corp, req)
+    answer: dict[str, Any] = {
+        "config_id": way.config_id, "scene": way.scene, "remark": way.remark,
+        "auto_create_room": way.auto_create_room, "room_base_name": way.room_base_name,
+        "room_base_id": way.room_base_id, "chat_id_list": list(way.chat_id_list), "state": way.state,
+    }
+    if way.scene == 2:
+        answer["qr_code"] = way.qr_code
+    return {"join_way": answer}
+
+
+def api_update_join_way(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """Overwrites the whole config (every field not sent falls back to its default)."""
+    way = _join_way(corp, req)
+    fields = _join_way_fields(p, corp, req)
+    for name, value in fields.items():
+        setattr(way, name, value)
+    return {}
+
+
+def api_del_join_way(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    del corp.join_ways[_join_way(corp, req).config_id]
+    return {}
+
+
 def _check_attachments(p: WecomPlatform, raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
@@ -1481,6 +1604,8 @@ def api_groupchat_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: s
             "invitor": {"userid": m.invitor} if m.invitor else {},
             "group_nickname": "",
         }
+        if m.state:
+            row["state"] = m.state
         contact = corp.contacts.get(m.member_id)
         if contact is not None and contact.unionid:
             row["unionid"] = contact.unionid
@@ -1499,6 +1624,38 @@ def api_groupchat_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: s
             "admin_list": [],
         }
     }
+
+
+def api_groupchat_transfer(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """groupchat/transfer: groups whose owner resigned go to `new_owner`; per-group refusals in failed_chat_list
+    (wecom-jssdk-sidebar-groups.md §11). As with every API change, no callback follows."""
+    chat_ids = req.get("chat_id_list")
+    if not isinstance(chat_ids, list) or not 1 <= len(chat_ids) <= p.limits.transfer_batch_max:
+        raise SimError(40058, "chat_id_list must list 1-100 groups")
+    new_owner = _check_takeover(p, corp, req.get("new_owner"))
+    if new_owner.resigned:
+        raise SimError(60111, "new_owner has resigned")
+    resigned = {m.userid for m in corp.members.values() if m.resigned}
+    failed = []
+    for raw in chat_ids:
+        chat = corp.chats.get(str(raw))
+        errcode, errmsg = 0, "ok"
+        if chat is None or chat.dismissed:
+            errcode, errmsg = 90501, "not a customer group"
+        elif chat.owner == new_owner.userid:
+            errcode, errmsg = 90504, "new owner is the current owner"
+        elif chat.owner not in resigned:
+            errcode, errmsg = 90500, "the owner has not resigned"
+        elif chat.needs_confirm:
+            errcode, errmsg = 90503, "group full with 99 WeChat members: confirm in the client first"
+        if errcode:
+            failed.append({"chat_id": str(raw), "errcode": errcode, "errmsg": errmsg})
+            continue
+        assert chat is not None
+        chat.owner = new_owner.userid
+        if new_owner.userid not in chat.members:
+            chat.members[new_owner.userid] = ChatMember(new_owner.userid, 1, int(p.now()), 1)
+    return {"failed_chat_list": failed}
 
 
 def _check_takeover(p: WecomPlatform, corp: Corp, userid: Any) -> Member:
@@ -1740,6 +1897,11 @@ ROUTES: dict[str, Handler] = {
     f"{_EC}/get_moment_task_result": api_get_moment_task_result,
     f"{_EC}/groupchat/list": api_groupchat_list,
     f"{_EC}/groupchat/get": api_groupchat_get,
+    f"{_EC}/groupchat/transfer": api_groupchat_transfer,
+    f"{_EC}/groupchat/add_join_way": api_add_join_way,
+    f"{_EC}/groupchat/get_join_way": api_get_join_way,
+    f"{_EC}/groupchat/update_join_way": api_update_join_way,
+    f"{_EC}/groupchat/del_join_way": api_del_join_way,
     f"{_EC}/transfer_customer": api_transfer_customer,
     f"{_EC}/transfer_result": api_transfer_result,
     f"{_EC}/resigned/transfer_customer": api_resigned_transfer_customer,
@@ -1756,6 +1918,27 @@ def _control_scan(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
     corp_id = str(data.get("corp_id") or next(iter(p.corps), ""))
     follow = p.scan(corp_id, str(data["config_id"]))
     return {"userid": follow.userid, "external_userid": follow.external_userid}
+
+
+def _control_join_group(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    """`count` customers (1-1000) scan a join way's QR one after another; each join's callback is delivered
+    before the next scan, as customers arrive over time. Answers how many joined which group."""
+    corp_id = str(data.get("corp_id") or next(iter(p.corps), ""))
+    count = int(data.get("count", 1))
+    if not 1 <= count <= 1000:
+        raise SimError(40058, "count must be 1-1000")
+    joined: dict[str, int] = {}
+    failed: list[int] = []
+    refused = 0
+    for _n in range(count):
+        try:
+            chat_id, _ext = p.join_by_way(corp_id, str(data["config_id"]))
+        except SimError:
+            refused += 1
+            continue
+        joined[chat_id] = joined.get(chat_id, 0) + 1
+        failed.extend(s for s in p.deliver() if s != 200)
+    return {"joined": joined, "refused": refused, "failed_deliveries": failed}
 
 
 def _control_advance(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
@@ -1972,6 +2155,7 @@ CONTROL: dict[str, Callable[[WecomPlatform, dict[str, Any]], dict[str, Any]]] = 
     "/_sim/jssdk/agent_config": _control_agent_config,
     "/_sim/jssdk/invoke": _control_invoke,
     "/_sim/scan": _control_scan,
+    "/_sim/join_group": _control_join_group,
     "/_sim/advance": _control_advance,
     "/_sim/confirm_mass_send": _control_confirm_mass_send,
     "/_sim/state": _control_state,

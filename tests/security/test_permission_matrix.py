@@ -92,6 +92,20 @@ GET    /api/channels/wecom/sync/{sync_run}                       ok    403   403
 POST   /api/channels/wecom/accounts/{wecom_account}/tags/sync    502   403   403   403   401   404   401
 POST   /api/channels/wecom/accounts/{wecom_account}/groups/sync  502   403   403   403   401   404   401
 GET    /api/channels/wecom/groups                                ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/groups/duplicates                     ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/group-codes                           ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/group-codes                           ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/group-codes/{group_code}              ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/group-codes/{group_code}/groups       ok    ok    ok    403   401   404   401
+POST   /api/channels/wecom/group-codes/{group_code}/disable      ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/group-codes/{group_code}/stats        ok    ok    ok    ok    401   404   401
+POST   /api/channels/wecom/group-transfers                       ok    ok    ok    403   401   404   401
+PUT    /api/channels/wecom/codes/{code}/group-routes             ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/codes/{code}/group-routes             ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/keyword-groups                        ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/keyword-groups                        ok    403   403   403   401   404   401
+GET    /api/channels/wecom/keyword-groups/{keyword_group}        ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/group-transfers/{group_transfer}      ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/groups/{group}                        ok    ok    ok    ok    401   404   401
 POST   /api/channels/wecom/transfers                             ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/transfers                             ok    ok    ok    ok    401   ok    401
@@ -347,6 +361,14 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/channels/wecom/codes": lambda w: {
         "account_id": w["wecom_account"], "name": "新码", "staff_ids": [w["staff"]], "state": "poster9"},
     "PATCH /api/channels/wecom/codes/{code}": lambda w: {"name": "门店海报二"},
+    "POST /api/channels/wecom/group-codes": lambda w: {
+        "account_id": w["wecom_account"], "name": "新群码", "group_ids": [w["free_group"]], "cap": 100},
+    "POST /api/channels/wecom/group-codes/{group_code}/groups": lambda w: {"group_ids": [w["free_group"]]},
+    "PUT /api/channels/wecom/codes/{code}/group-routes": lambda w: {"routes": [{"group_code_id": w["group_code"]}]},
+    "POST /api/channels/wecom/keyword-groups": lambda w: {
+        "oa_account_id": w["oa_account"], "keyword": "矩阵进群", "routes": [{"group_code_id": w["group_code"]}]},
+    "POST /api/channels/wecom/group-transfers": lambda w: {
+        "account_id": w["wecom_account"], "handover_id": w["staff"], "takeover_id": w["manager"]},
     "PUT /api/channels/wecom/accounts/{wecom_account}/welcome": lambda w: {"text": "{name} 您好"},
     "POST /api/channels/wecom/transfers": lambda w: {
         "account_id": w["wecom_account"], "kind": "in_service", "handover_id": w["staff"], "takeover_id": w["manager"]},
@@ -514,6 +536,17 @@ POST   /channels/wecom/codes/new/                                ok    ok    ok 
 GET    /channels/wecom/codes/{code}/                             ok    ok    ok    ok    login 404   login
 POST   /channels/wecom/codes/{code}/disable/                     ok    ok    ok    403   login 404   login
 GET    /channels/wecom/groups/                                   ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/groups/duplicates/                        ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/group-transfers/                          ok    ok    ok    ok    login ok    login
+POST   /channels/wecom/group-transfers/                          ok    ok    ok    403   login ok    login
+GET    /channels/wecom/group-transfers/{group_transfer}/         ok    ok    ok    ok    login 404   login
+GET    /channels/wecom/gq/{group_config_id}/                     ok    ok    ok    ok    ok    ok    ok
+GET    /channels/wecom/group-codes/                              ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/group-codes/new/                          ok    ok    ok    403   login ok    login
+POST   /channels/wecom/group-codes/new/                          ok    ok    ok    403   login ok    login
+GET    /channels/wecom/group-codes/{group_code}/                 ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/group-codes/{group_code}/groups/          ok    ok    ok    403   login 404   login
+POST   /channels/wecom/group-codes/{group_code}/disable/         ok    ok    ok    403   login 404   login
 GET    /channels/wecom/groups/{group}/                           ok    ok    ok    ok    login 404   login
 GET    /channels/wecom/transfers/                                ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/transfers/{transfer}/                     ok    ok    ok    ok    login 404   login
@@ -734,6 +767,7 @@ POST   /content/sidebar/media/{image_material}/                  502   502   502
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
     "POST /exports/start/": lambda w: {"kind": "customers", "format": "csv", "query": ""},
+    "POST /channels/wecom/group-codes/{group_code}/groups/": lambda w: {"groups": [w["free_group"]]},
     "POST /member-imports/{member_import}/mapping/": lambda w: {"map_phone": "手机号"},
     "POST /org/tokens/": lambda w: {"staff": w["staff"], "name": "集成"},
     "POST /channels/wecom/directory/": lambda w: {"link_id": w["department"], "place": f"store:{w['store']}"},

@@ -23,7 +23,19 @@ from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account import services as oa
 from siyu.channels.official_account.models import FollowerSync, KeywordReply, QrScene
 from siyu.channels.wecom import mass_sends, moments
-from siyu.channels.wecom.models import ChannelCode, CustomerGroup, MassSend, MomentTask, SyncRun, TransferJob
+from siyu.channels.wecom.models import (
+    ChannelCode,
+    CustomerGroup,
+    GroupCode,
+    GroupCodeSlot,
+    GroupRoute,
+    GroupTransfer,
+    KeywordGroup,
+    MassSend,
+    MomentTask,
+    SyncRun,
+    TransferJob,
+)
 from siyu.core.money import Money
 from siyu.customers import member_import
 from siyu.customers import services as customers
@@ -65,7 +77,8 @@ class World:
     other_user: User
     ids: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
-    words: dict[str, str] = field(default_factory=lambda: {"config_id": "cfg-matrix-1", "invitation_kind": "teams"})
+    words: dict[str, str] = field(default_factory=lambda: {"config_id": "cfg-matrix-1", "invitation_kind": "teams",
+                                                                    "group_config_id": "gcfg-matrix-1"})
 
     def __getitem__(self, name: str) -> int:
         return self.ids[name]
@@ -104,6 +117,15 @@ def _channels(world: World) -> None:
     world.ids["sync_run"] = SyncRun.objects.create(account=wecom_account).pk
     world.ids["group"] = CustomerGroup.objects.create(account=wecom_account, chat_id="wrmatrixchat1", name="北京一店群",
                                                       owner_userid=org.n1_staff.wecom_userid, owner=org.n1_staff).pk
+    group_code = GroupCode.objects.create(enterprise_id=ent, account=wecom_account, name="快闪群码", state="flash1",
+                                          store=org.store_n1, cap=150, config_id="gcfg-matrix-1", status="active")
+    GroupCodeSlot.objects.create(code=group_code, group_id=world.ids["group"], sort=0)
+    world.ids["group_code"] = group_code.pk
+    world.ids["free_group"] = CustomerGroup.objects.create(
+        account=wecom_account, chat_id="wrmatrixchat2", name="北京一店二群", owner_userid=org.n1_staff.wecom_userid,
+        owner=org.n1_staff).pk
+    world.ids["group_transfer"] = GroupTransfer.objects.create(
+        enterprise_id=ent, account=wecom_account, handover=org.n1_staff, takeover=org.n1_manager).pk
     world.ids["transfer"] = TransferJob.objects.create(
         enterprise_id=ent, account=wecom_account, kind="in_service", handover=org.n1_staff,
         takeover=org.n1_manager).pk
@@ -116,6 +138,9 @@ def _channels(world: World) -> None:
     assert MassSend.objects.filter(pk=mass.pk).exists() and MomentTask.objects.filter(pk=moment.pk).exists()
 
     world.ids["keyword"] = KeywordReply.objects.create(account=oa_account, keyword="会员", content="欢迎").pk
+    keyword_group = KeywordGroup.objects.create(enterprise_id=ent, oa_account=oa_account, keyword="进群")
+    GroupRoute.objects.create(keyword_group=keyword_group, group_code_id=world.ids["group_code"])
+    world.ids["keyword_group"] = keyword_group.pk
     world.ids["qr_scene"] = QrScene.objects.create(account=oa_account, name="门店台卡", scene="desk1",
                                                    permanent=True).pk
     world.ids["follower_sync"] = FollowerSync.objects.create(account=oa_account).pk

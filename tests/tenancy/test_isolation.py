@@ -23,13 +23,15 @@ from tests.tenancy.world import ROLES, Brand, leaks
 pytestmark = pytest.mark.django_db
 
 # Routes that belong to the platforms or to anonymous visitors, not to a signed-in brand's staff.
-CONSOLE_SKIP = ("admin/", "i18n/", "api/", "login/", "logout/", "callback/", "oauth/", "channels/wecom/qr/")
+CONSOLE_SKIP = ("admin/", "i18n/", "api/", "login/", "logout/", "callback/", "oauth/", "channels/wecom/qr/",
+                "channels/wecom/gq/")
 ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file", "account_kind": "wecom", "picker": "staff"}
 # The first-run wizard is for an install with no enterprise yet (anonymous, then closed for good: 404 here).
 CONSOLE_SKIP_EXACT = ("setup/",)
 # Pages on which HQ must see its own brand's marker: proof that the pages checked are not simply empty.
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
+                  "/channels/wecom/group-codes/", "/api/channels/wecom/group-codes",
                   "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
                   "/finance/reconciliation/",
                   "/api/content/scripts", "/api/content/ugc", "/api/finance/commission-rules",

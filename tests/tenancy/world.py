@@ -30,7 +30,14 @@ from siyu.channels.wecom.models import (
     ChannelCodeDay,
     ChannelCodeStaff,
     CustomerGroup,
+    GroupCode,
+    GroupCodeDay,
+    GroupCodeSlot,
     GroupMembership,
+    GroupRoute,
+    GroupTransfer,
+    GroupTransferItem,
+    KeywordGroup,
     MassSend,
     MassSendRecipient,
     MassSendSender,
@@ -241,6 +248,14 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
                                         platform_created_at=now)
     GroupMembership.objects.create(group=chat, member_id=f"wm{mark}ada", customer=people[0], name=f"{mark} Ada",
                                    joined_at=now)
+    group_code = GroupCode.objects.create(enterprise=ent, account=account, name=f"{mark} Group code", cap=100,
+                                          state=f"gs{mark}", store=store, config_id=f"gcfg{mark}", status="active",
+                                          current_group=chat, active_chat_ids=[chat.chat_id])
+    GroupCodeSlot.objects.create(code=group_code, group=chat)
+    GroupCodeDay.objects.create(code=group_code, day=timezone.localdate(), scans=4, joins=1)
+    group_job = GroupTransfer.objects.create(enterprise=ent, account=account, handover=sender, takeover=other)
+    GroupTransferItem.objects.create(transfer=group_job, group=chat, status="refused", errcode=90503,
+                                     reason=f"{mark} refused")
     job = TransferJob.objects.create(enterprise=ent, account=account, kind="in_service", handover=sender,
                                      takeover=other, message=f"{mark} handover")
     TransferItem.objects.create(job=job, customer=people[0], external_userid=f"wm{mark}ada")
@@ -261,7 +276,8 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
                                    dedupe_key=f"{mark}-cb", status="processed")
     brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
                       "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
-                      "wecom:run_id": run.pk})
+                      "wecom:run_id": run.pk, "group_code_id": group_code.pk,
+                      "group_transfer_id": group_job.pk})
 
 
 def _official_account(brand: Brand, buyer: Customer) -> None:
@@ -277,6 +293,10 @@ def _official_account(brand: Brand, buyer: Customer) -> None:
                             followed_at=now, subscribe_scene=f"sc{mark}")
     TemplateSend.objects.create(account=account, idempotency_key=f"{mark}-tpl", openid=f"oO{mark}ada",
                                 customer_id=buyer.pk, template_id=f"tpl{mark}", data={"first": {"value": mark}})
+    keyword_group = KeywordGroup.objects.create(enterprise=ent, oa_account=account, keyword=f"{mark}进群",
+                                                reply_text=f"{mark} join {{link}}")
+    GroupRoute.objects.create(keyword_group=keyword_group, group_code_id=brand.ids["group_code_id"])
+    brand.ids["keyword_group_id"] = keyword_group.pk
     sync = FollowerSync.objects.create(account=account, error=f"{mark} follower sync")
     InboundCallback.objects.create(account=account, kind=AccountKind.OFFICIAL_ACCOUNT, body=f"<xml>{mark}</xml>",
                                    plaintext=f"<xml>{mark}</xml>", event="subscribe", dedupe_key=f"{mark}-oacb",

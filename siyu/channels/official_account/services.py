@@ -226,6 +226,31 @@ def _clean_reply(kind: str, content: str, articles: Any) -> tuple[str, str, list
     return kind, "", _clean_articles(articles)
 
 
+# Other apps may answer a follower's text before the keyword rules (WeCom's keyword groups answer with a group's
+# invitation) and reserve their words so no keyword reply answers them too. Registered at start-up; this module
+# imports none of them.
+TextResponder = Callable[[ChannelAccount, str, str], "str | None"]  # (account, openid, text) -> reply text
+KeywordGuard = Callable[[int, str, str], bool]  # (account id, match, keyword) -> the word is another app's
+TEXT_RESPONDERS: list[TextResponder] = []
+KEYWORD_GUARDS: list[KeywordGuard] = []
+
+
+def register_text_responder(fn: TextResponder) -> None:
+    if fn not in TEXT_RESPONDERS:
+        TEXT_RESPONDERS.append(fn)
+
+
+def register_keyword_guard(fn: KeywordGuard) -> None:
+    if fn not in KEYWORD_GUARDS:
+        KEYWORD_GUARDS.append(fn)
+
+
+def _guard(account_id: int, match: str, word: str) -> None:
+    if any(guard(account_id, match, word) for guard in KEYWORD_GUARDS):
+        raise Conflict(f"{word!r} is the keyword of a WeCom keyword group on this account", field="keyword",
+                       code="keyword_clash")
+
+
 def _reply_of(kind: str, content: str, articles: Sequence[Mapping[str, str]]) -> wire.Reply:
     if kind == ReplyKind.NEWS:
         return wire.Reply(kind="news", articles=wire.articles_from(articles))
@@ -286,6 +311,7 @@ def create_keyword_reply(
         raise ValidationFailed(f"at most {MAX_RULES} keyword replies per account", field="keyword")
     if KeywordReply.objects.filter(account=account, match=match, keyword=word).exists():
         raise Conflict(f"a {match} rule for {word!r} already exists", field="keyword", code="duplicate")
+    _guard(account.pk, match, word)
     rule = KeywordReply.objects.create(
         account=account, keyword=word, match=match, priority=priority, kind=kind, content=content,
         articles=clean_articles, is_active=is_active,
@@ -319,6 +345,7 @@ def update_keyword_reply(
     clash = KeywordReply.objects.filter(account_id=rule.account_id, match=match, keyword=word).exclude(pk=rule.pk)
     if clash.exists():
         raise Conflict(f"a {match} rule for {word!r} already exists", field="keyword", code="duplicate")
+    _guard(rule.account_id, match, word)
     rule.keyword, rule.match, rule.priority = word, match, priority
     rule.kind, rule.content, rule.articles, rule.is_active = kind, content, clean_articles, bool(merged["is_active"])
     rule.save()
@@ -520,6 +547,11 @@ def passive_reply(account: ChannelAccount, message: wire.InboundMessage) -> wire
             return None
         follow = FollowReply.objects.filter(account=account, is_active=True).first()
         return _reply_of(follow.kind, follow.content, follow.articles) if follow else None
+    if message.msg_type == "text":
+        for responder in TEXT_RESPONDERS:
+            answer = responder(account, message.from_user, message.content)
+            if answer:
+                return wire.Reply(kind="text", content=answer)
     rule = _keyword_rule(account.pk, message)
     return _reply_of(rule.kind, rule.content, rule.articles) if rule else None
 

@@ -12,10 +12,14 @@ from ninja import Query, Router, Status
 from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.channels.wecom import (
+    auto_pull,
     channel_codes,
     directory,
+    group_codes,
+    group_inheritance,
     groups,
     inheritance,
+    keyword_groups,
     mass_sends,
     moments,
     queries,
@@ -30,8 +34,22 @@ from siyu.channels.wecom.schemas import (
     CodeOut,
     CodePage,
     CodePatchIn,
+    DuplicateMemberPage,
+    GroupCodeGroupsIn,
+    GroupCodeIn,
+    GroupCodeOut,
+    GroupCodePage,
+    GroupCodeStatsOut,
     GroupDetailOut,
     GroupPage,
+    GroupRouteIn,
+    GroupRouteOut,
+    GroupRoutesIn,
+    GroupTransferIn,
+    GroupTransferOut,
+    KeywordGroupIn,
+    KeywordGroupOut,
+    KeywordGroupPage,
     StatsOut,
     SyncRunOut,
     TransferDetailOut,
@@ -212,6 +230,14 @@ def list_groups(request: HttpRequest, q: Query[OrgPageQuery], search: str = "") 
     return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search))
 
 
+@router.get("/groups/duplicates", response={200: DuplicateMemberPage, **ERRORS},
+            summary="Customers in more than one of the caller's groups (most groups first)")
+def duplicate_members(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    found = queries.duplicate_members(scope_of(request), page=q.page, page_size=q.page_size)
+    return {"items": [vars(d) for d in found.items], "total": found.total, "page": found.page,
+            "page_size": found.page_size, "pages": found.pages}
+
+
 @router.get("/groups/{int:group_id}", response={200: GroupDetailOut, **ERRORS},
             summary="A group: members, who left, joins and quits by day")
 def get_group(request: HttpRequest, group_id: int, days: int = 30) -> dict[str, Any]:
@@ -383,3 +409,153 @@ def refresh_moment(request: HttpRequest, task_id: int) -> dict[str, Any]:
     queries.get_moment(scope, task_id)
     moments.refresh_moment_task(scope=scope, task_id=task_id)
     return _moment_detail(scope, task_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group codes (群活码)
+
+
+def _group_code(scope: Scope, code_id: int) -> dict[str, Any]:
+    code = queries.get_group_code(scope, code_id)
+    return {f: getattr(code, f) for f in GroupCodeOut.model_fields}
+
+
+@router.get("/group-codes", response={200: GroupCodePage, **ERRORS}, summary="Group codes the caller may see")
+def list_group_codes(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
+    return _page(queries.group_code_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
+
+
+@router.post("/group-codes", response={201: GroupCodeOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Create a group code (群活码) over an ordered set of groups of one corp. Needs an Idempotency-Key")
+def create_group_code(request: HttpRequest, payload: GroupCodeIn) -> Status[Any]:
+    scope = _manager(request)
+    return create_once(request, action="wecom.group_code", owner=_owner(scope), payload=payload,
+                       create=lambda _key: group_codes.create_group_code(
+                           scope=scope, account_id=payload.account_id, name=payload.name,
+                           group_ids=payload.group_ids, cap=payload.cap, store_id=payload.store_id,
+                           state=payload.state, actor=actor_of(request)).pk,
+                       render=lambda code_id: _group_code(scope, code_id))
+
+
+@router.get("/group-codes/{int:group_code_id}", response={200: GroupCodeOut, **ERRORS}, summary="A group code")
+def get_group_code(request: HttpRequest, group_code_id: int) -> dict[str, Any]:
+    return _group_code(scope_of(request), group_code_id)
+
+
+@router.post("/group-codes/{int:group_code_id}/groups", response={200: GroupCodeOut, **WRITE_ERRORS},
+             summary="Append groups to a group code (after its 'create a group' notice); it rolls onto them")
+def add_group_code_groups(request: HttpRequest, group_code_id: int, payload: GroupCodeGroupsIn) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, group_code_id)
+    group_codes.add_groups(scope=scope, code_id=group_code_id, group_ids=payload.group_ids, actor=actor_of(request))
+    return _group_code(scope, group_code_id)
+
+
+@router.post("/group-codes/{int:group_code_id}/disable", response={200: GroupCodeOut, **WRITE_ERRORS},
+             summary="Disable a group code (its join way is deleted; its groups are free again)")
+def disable_group_code(request: HttpRequest, group_code_id: int) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, group_code_id)
+    group_codes.disable_group_code(scope=scope, code_id=group_code_id, actor=actor_of(request))
+    return _group_code(scope, group_code_id)
+
+
+@router.get("/group-codes/{int:group_code_id}/stats", response={200: GroupCodeStatsOut, **ERRORS},
+            summary="Scans, joins, quits and net by day, and per group")
+def group_code_stats(request: HttpRequest, group_code_id: int, days: int = 30) -> dict[str, Any]:
+    stats = queries.group_code_stats(scope_of(request), group_code_id, days=max(1, min(days, 366)))
+    return {
+        "scans": stats.scans, "joins": stats.joins, "quits": stats.quits, "net": stats.net,
+        "groups": [vars(g) for g in stats.groups],
+        "days": [{"day": d.day, "scans": d.scans, "joins": d.joins, "quits": d.quits, "net": d.net}
+                 for d in stats.days],
+        "open_notices": [{"message": n.message, "staff_id": n.staff_id, "created_at": n.created_at}
+                         for n in stats.open_notices],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group inheritance (a resigned owner's groups)
+
+
+def _group_transfer(scope: Scope, transfer_id: int) -> dict[str, Any]:
+    job = queries.get_group_transfer(scope, transfer_id)
+    return {
+        "id": job.pk, "account_id": job.account_id, "handover_id": job.handover_id, "takeover_id": job.takeover_id,
+        "status": job.status, "created_at": job.created_at, "finished_at": job.finished_at,
+        "items": [{"group_id": i.group_id, "chat_id": i.group.chat_id, "name": i.group.name, "status": i.status,
+                   "errcode": i.errcode, "reason": i.reason} for i in queries.group_transfer_items(scope, job.pk)],
+    }
+
+
+@router.post("/group-transfers", response={201: GroupTransferOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Hand a resigned owner's customer groups to another staff member (groupchat/transfer)")
+def create_group_transfer(request: HttpRequest, payload: GroupTransferIn) -> Status[Any]:
+    scope = _manager(request)
+    return create_once(request, action="wecom.group_transfer", owner=_owner(scope), payload=payload,
+                       create=lambda _key: group_inheritance.create_group_transfer(
+                           scope=scope, account_id=payload.account_id, handover_id=payload.handover_id,
+                           takeover_id=payload.takeover_id, actor=actor_of(request)).pk,
+                       render=lambda transfer_id: _group_transfer(scope, transfer_id))
+
+
+@router.get("/group-transfers/{int:group_transfer_id}", response={200: GroupTransferOut, **ERRORS},
+            summary="A group inheritance with each group's outcome (and the platform's refusals)")
+def get_group_transfer(request: HttpRequest, group_transfer_id: int) -> dict[str, Any]:
+    return _group_transfer(scope_of(request), group_transfer_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Auto-pull routes and keyword groups
+
+
+def _routes(routes: list[GroupRouteIn]) -> list[auto_pull.RouteIn]:
+    return [auto_pull.RouteIn(group_code_id=r.group_code_id, tag_id=r.tag_id, store_id=r.store_id) for r in routes]
+
+
+@router.put("/codes/{int:code_id}/group-routes", response={200: list[GroupRouteOut], **WRITE_ERRORS},
+            summary="Auto-pull: which group code a channel code's welcome links to, by the customer's tag or store")
+def put_group_routes(request: HttpRequest, code_id: int, payload: GroupRoutesIn) -> list[Any]:
+    scope = _manager(request)
+    queries.get_code(scope, code_id)
+    auto_pull.set_channel_code_routes(scope=scope, code_id=code_id, routes=_routes(payload.routes),
+                                      actor=actor_of(request))
+    return queries.channel_code_routes(scope, code_id)
+
+
+@router.get("/codes/{int:code_id}/group-routes", response={200: list[GroupRouteOut], **ERRORS},
+            summary="A channel code's auto-pull routes")
+def get_group_routes(request: HttpRequest, code_id: int) -> list[Any]:
+    return queries.channel_code_routes(scope_of(request), code_id)
+
+
+def _keyword_group(scope: Scope, keyword_group_id: int) -> dict[str, Any]:
+    group = queries.get_keyword_group(scope, keyword_group_id)
+    return {"id": group.pk, "oa_account_id": group.oa_account_id, "keyword": group.keyword,
+            "reply_text": group.reply_text, "is_active": group.is_active,
+            "routes": list(group.routes.order_by("sort", "id"))}
+
+
+@router.get("/keyword-groups", response={200: KeywordGroupPage, **ERRORS}, summary="Keyword groups (关键词拉群)")
+def list_keyword_groups(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    found = queries.keyword_group_list(scope_of(request), page=q.page, page_size=q.page_size)
+    return {"items": [_keyword_group(scope_of(request), g.pk) for g in found.items], "total": found.total,
+            "page": found.page, "page_size": found.page_size, "pages": found.pages}
+
+
+@router.post("/keyword-groups", response={201: KeywordGroupOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="A keyword sent to the Official Account answered with a group's invitation (HQ)")
+def create_keyword_group(request: HttpRequest, payload: KeywordGroupIn) -> Status[Any]:
+    scope = _hq(request)
+    return create_once(request, action="wecom.keyword_group", owner=_owner(scope), payload=payload,
+                       create=lambda _key: keyword_groups.create_keyword_group(
+                           scope=scope, oa_account_id=payload.oa_account_id, keyword=payload.keyword,
+                           routes=_routes(payload.routes), reply_text=payload.reply_text,
+                           actor=actor_of(request)).pk,
+                       render=lambda group_id: _keyword_group(scope, group_id))
+
+
+@router.get("/keyword-groups/{int:keyword_group_id}", response={200: KeywordGroupOut, **ERRORS},
+            summary="A keyword group")
+def get_keyword_group(request: HttpRequest, keyword_group_id: int) -> dict[str, Any]:
+    return _keyword_group(scope_of(request), keyword_group_id)

@@ -151,6 +151,21 @@ class ContactWay:
 
 
 @dataclass(frozen=True)
+class ChatTransferFailure:
+    chat_id: str
+    errcode: int
+    errmsg: str = ""
+
+
+@dataclass(frozen=True)
+class JoinWay:
+    config_id: str
+    qr_code: str = ""
+    chat_id_list: tuple[str, ...] = ()
+    state: str = ""
+
+
+@dataclass(frozen=True)
 class MsgTemplateResult:
     msgid: str
     fail_list: tuple[str, ...] = ()
@@ -746,6 +761,47 @@ class WecomClient:
             for row in data.get("group_chat_list") or ()
         )
         return GroupChatPage(items=items, next_cursor=str(data.get("next_cursor", "") or ""))
+
+    # -- join ways (加入群聊): the QR behind a group code ----------------------------------------------------------
+
+    @staticmethod
+    def _join_way_body(chat_ids: Sequence[str], state: str, remark: str) -> dict[str, Any]:
+        # auto_create_room 0: when every listed group is full Siyu asks staff for a new group instead
+        return {"scene": 2, "remark": remark[:30], "auto_create_room": 0, "chat_id_list": list(chat_ids),
+                "state": state}
+
+    def add_join_way(self, *, chat_ids: Sequence[str], state: str, remark: str = "") -> JoinWay:
+        body = self._join_way_body(chat_ids, state, remark)
+        data = self.post("/cgi-bin/externalcontact/groupchat/add_join_way", body)
+        return JoinWay(config_id=str(data.get("config_id", "")))
+
+    def get_join_way(self, *, config_id: str) -> JoinWay:
+        data = self.post("/cgi-bin/externalcontact/groupchat/get_join_way", {"config_id": config_id})
+        way = data.get("join_way") or {}
+        return JoinWay(
+            config_id=str(way.get("config_id", config_id)),
+            qr_code=str(way.get("qr_code", "") or ""),
+            chat_id_list=tuple(str(c) for c in way.get("chat_id_list") or ()),
+            state=str(way.get("state", "") or ""),
+        )
+
+    def update_join_way(self, *, config_id: str, chat_ids: Sequence[str], state: str, remark: str = "") -> None:
+        """update_join_way overwrites the whole config: every field is sent."""
+        body = {"config_id": config_id, **self._join_way_body(chat_ids, state, remark)}
+        self.post("/cgi-bin/externalcontact/groupchat/update_join_way", body)
+
+    def del_join_way(self, *, config_id: str) -> None:
+        self.post("/cgi-bin/externalcontact/groupchat/del_join_way", {"config_id": config_id})
+
+    def transfer_group_chats(self, *, chat_ids: Sequence[str], new_owner: str) -> tuple[ChatTransferFailure, ...]:
+        """groupchat/transfer (groups of a resigned owner): the groups the platform refused, with their errcodes."""
+        data = self.post("/cgi-bin/externalcontact/groupchat/transfer",
+                         {"chat_id_list": list(chat_ids), "new_owner": new_owner})
+        return tuple(
+            ChatTransferFailure(chat_id=str(f.get("chat_id", "")), errcode=int(f.get("errcode", 0) or 0),
+                                errmsg=str(f.get("errmsg", "") or ""))
+            for f in data.get("failed_chat_list") or ()
+        )
 
     def get_group_chat(self, *, chat_id: str, need_name: bool = True) -> GroupChat:
         data = self.post(

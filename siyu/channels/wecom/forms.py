@@ -153,3 +153,42 @@ class MomentForm(OnceForm):
             title, url = self.cleaned_data.get("att_title", ""), self.cleaned_data.get("att_url", "")
             return [{"msgtype": "link", "link": {"title": title, "url": url, "media_id": media_id}}]
         return []
+
+
+class GroupCodeForm(OnceForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
+    groups = forms.TypedMultipleChoiceField(label=_("Groups, in order"), coerce=int,
+                                            widget=forms.CheckboxSelectMultiple,
+                                            help_text=_("Joiners go to the first group that is not full"))
+    cap = forms.IntegerField(label=_("Members per group"), min_value=0, max_value=100000, required=False,
+                             help_text=_("At most 200, WeCom's limit for joining by QR; empty means 200"))
+    store = forms.TypedChoiceField(label=_("Store"), coerce=int, required=False, empty_value=None)
+    state = forms.CharField(label=_("State (source)"), max_length=30, required=False,
+                            help_text=_("Letters, digits, _ or -; left empty, one is made up"))
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", choices["accounts"])
+        set_choices(self, "groups", choices["groups"])
+        set_choices(self, "store", [("", _("No store"))] + choices["stores"])
+
+
+class GroupCodeGroupsForm(forms.Form):
+    groups = forms.TypedMultipleChoiceField(label=_("Add groups"), coerce=int, widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, choices: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "groups", choices)
+
+
+class GroupTransferForm(OnceForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    handover = forms.TypedChoiceField(label=_("Resigned owner"), coerce=int)
+    takeover = forms.TypedChoiceField(label=_("New owner"), coerce=int)
+
+    def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", choices["accounts"])
+        set_choices(self, "handover", choices.get("handover", choices["staff"]))
+        set_choices(self, "takeover", choices["staff"])

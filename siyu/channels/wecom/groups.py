@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 
 from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom import group_codes
 from siyu.channels.wecom.accounts import upstream_error, wecom_account
 from siyu.channels.wecom.callbacks import WecomEvent
 from siyu.channels.wecom.client import GroupChat, GroupChatMember, WecomError
@@ -84,6 +85,7 @@ def _open(
         joined_at=at,
         join_scene=scene,
     )
+    group_codes.count_joins(group, [member.userid], member_type=member.type, scene=scene, at=at)
     if customer is not None:
         customer_services.record_event(
             customer=customer,
@@ -102,6 +104,7 @@ def _close(group: CustomerGroup, member_ids: Iterable[str], *, at: datetime, sce
         stint.left_at, stint.quit_scene = at, scene
         stint.save(update_fields=["left_at", "quit_scene"])
         closed += 1
+        group_codes.count_quits(group, [stint.member_id], at=at)
         if stint.customer is not None:
             customer_services.record_event(
                 customer=stint.customer,
@@ -117,6 +120,7 @@ def _close(group: CustomerGroup, member_ids: Iterable[str], *, at: datetime, sce
 def _count(group: CustomerGroup) -> None:
     group.member_count = GroupMembership.objects.filter(group=group, left_at__isnull=True).count()
     group.save(update_fields=["member_count", "updated_at"])
+    group_codes.after_member_change(group)  # a group code over this group may roll to its next group
 
 
 def reconcile(account: ChannelAccount, detail: GroupChat) -> CustomerGroup:

@@ -24,7 +24,7 @@ from siyu.channels.common import authenticity, storable
 from siyu.channels.common.crypto import SIGNATURE_MISMATCH, CryptoError
 from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
-from siyu.channels.wecom import channel_codes, groups, inheritance, tags, welcome
+from siyu.channels.wecom import auto_pull, channel_codes, groups, inheritance, tags, welcome
 from siyu.channels.wecom.callbacks import WecomEvent, dedupe_key, parse_event
 from siyu.channels.wecom.client import ContactDetail, CorpTagGroup, FollowUser, GroupChat, WecomError
 from siyu.channels.wecom.crypto import crypto_for, open_callback, verify_url
@@ -416,12 +416,17 @@ def _follow(detail: ContactDetail, userid: str) -> FollowUser | None:
     return next((f for f in detail.follow_users if f.userid == userid), None)
 
 
-def _send_welcome(work: Work, code: ChannelCode | None, name: str) -> bool:
+def _send_welcome(
+    work: Work, code: ChannelCode | None, name: str, *, customer: Customer | None = None, store_id: int | None = None
+) -> bool:
     welcome_code = work.event.get("WelcomeCode")
     if not welcome_code:
         return False
     text, attachments = welcome.welcome_for(work.account, code)
     text = welcome.render_welcome(text, name=name)
+    group_link = auto_pull.welcome_attachment(code, customer=customer, store_id=store_id)
+    if group_link is not None:  # auto-pull: the join link of the group chosen by the customer's tags or store
+        attachments = [*attachments, group_link][: welcome.MAX_ATTACHMENTS]
     if not text and not attachments:
         return False
     payload: dict[str, Any] = {"welcome_code": welcome_code, "text": text, "attachments": attachments}
@@ -440,7 +445,8 @@ def on_add(work: Work) -> str:
     detail = _fetched_detail(work)
     customer = _customer(work, detail, staff)
     follow = _follow(detail, userid)
-    welcomed = _send_welcome(work, code, detail.contact.name)
+    welcomed = _send_welcome(work, code, detail.contact.name, customer=customer,
+                             store_id=staff.store_id if staff is not None else customer.home_store_id)
     if staff is not None:
         customer_services.add_relationship(
             customer=customer,
@@ -485,7 +491,8 @@ def _apply_code(work: Work, code: ChannelCode, customer: Customer, staff: Staff 
 def on_add_half(work: Work) -> str:
     """add_half_external_contact: the member has not confirmed yet (no details readable); the welcome can go now."""
     code = channel_codes.code_for_state(work.account, work.event.get("State"))
-    sent = _send_welcome(work, code, "")
+    staff = work.staff(work.event.get("UserID"))
+    sent = _send_welcome(work, code, "", store_id=staff.store_id if staff is not None else None)
     return "half add: welcome queued" if sent else "ignored: half add without a welcome"
 
 

@@ -551,3 +551,227 @@ class MomentTask(models.Model):
 
     def __str__(self) -> str:
         return f"moment #{self.pk} {self.status}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group codes (群活码)
+
+
+class GroupCodeStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACTIVE = "active", _("Active")
+    FAILED = "failed", _("Failed")
+    DISABLED = "disabled", _("Disabled")
+
+
+class GroupCode(models.Model):
+    """One stable QR over an ordered set of customer groups of one corp: WeCom's join way (加入群聊) lists the open
+    groups, and Siyu rolls it to the next group when the current one reaches the code's cap."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=64)
+    state = models.CharField(_("state"), max_length=30)
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    cap = models.PositiveSmallIntegerField(_("members per group"))
+    config_id = models.CharField(max_length=64, blank=True, db_index=True)
+    qr_code = models.URLField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=GroupCodeStatus.choices, default=GroupCodeStatus.PENDING)
+    current_group = models.ForeignKey(
+        CustomerGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    active_chat_ids = models.JSONField(default=list, blank=True)  # what the join way lists now
+    rolls = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["account", "state"], name="uniq_wecom_group_code_state")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupCodeSlot(models.Model):
+    """One group of a code, in the code's order. A group serves at most one code, so a join is the code's."""
+
+    code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="slots")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="+")
+    sort = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["group"], name="uniq_wecom_group_code_slot_group"),
+            models.UniqueConstraint(fields=["code", "sort"], name="uniq_wecom_group_code_slot_sort"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}#{self.sort}:{self.group_id}"
+
+
+class GroupCodeJoin(models.Model):
+    """A member who joined one of the code's groups through its QR: one row per (code, group, member), so a replayed
+    or duplicated callback counts nothing twice. left_at is set when the member quits."""
+
+    code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="joins")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="+")
+    member_id = models.CharField(max_length=64)
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["code", "group", "member_id"], name="uniq_wecom_group_code_join")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}:{self.group_id}:{self.member_id}"
+
+
+class GroupCodeDay(models.Model):
+    """Per-code counters by Shanghai day: landing-page scans, joins and quits."""
+
+    code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    scans = models.PositiveIntegerField(default=0)
+    joins = models.PositiveIntegerField(default=0)
+    quits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["code", "day"], name="uniq_wecom_group_code_day")]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}@{self.day}"
+
+
+class GroupCodeScan(models.Model):
+    """One visitor's first landing-page open of a code on a day (de-duplicates scans by its unique key)."""
+
+    code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    visitor = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["code", "day", "visitor"], name="uniq_wecom_group_code_scan")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code_id}@{self.day}:{self.visitor}"
+
+
+class GroupCodeNotice(models.Model):
+    """A staff task: every group of the code is full, please create a group and add it to the code. At most one
+    open notice per code (the partial unique key decides, not a check)."""
+
+    code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="notices")
+    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=models.Q(resolved_at__isnull=True), name="uniq_wecom_group_code_open_notice"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class GroupRoute(models.Model):
+    """Which group code a customer is sent to, by tag or store (first matching row wins; a row with neither is the
+    fallback). Owned by a channel code (auto-pull: its welcome message carries the group's link) or by a keyword
+    group (the keyword's answer)."""
+
+    channel_code = models.ForeignKey(ChannelCode, null=True, blank=True, on_delete=models.CASCADE,
+                                     related_name="group_routes")
+    keyword_group = models.ForeignKey("KeywordGroup", null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="routes")
+    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    group_code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="+")
+    sort = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(channel_code__isnull=False, keyword_group__isnull=True)
+                | models.Q(channel_code__isnull=True, keyword_group__isnull=False),
+                name="wecom_group_route_one_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"route {self.pk} -> {self.group_code_id}"
+
+
+class KeywordGroup(models.Model):
+    """关键词拉群: a keyword sent to the Official Account is answered with the invitation (the group code's landing
+    link) of the group chosen by the sender's tags or store."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    oa_account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    keyword = models.CharField(_("keyword"), max_length=64)
+    reply_text = models.CharField(max_length=500, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["oa_account", "keyword"], name="uniq_wecom_keyword_group")]
+
+    def __str__(self) -> str:
+        return self.keyword
+
+
+class GroupTransferStatus(models.TextChoices):
+    SUBMITTING = "submitting", _("Submitting")
+    DONE = "done", _("Done")
+
+
+class GroupTransfer(models.Model):
+    """Inheritance of a resigned owner's customer groups (groupchat/transfer) to another staff member."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    handover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    takeover = models.ForeignKey(Staff, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=12, choices=GroupTransferStatus.choices,
+                              default=GroupTransferStatus.SUBMITTING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"group transfer #{self.pk}"
+
+
+class GroupTransferItemStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Transferred")
+    REFUSED = "refused", _("Refused")
+
+
+class GroupTransferItem(models.Model):
+    transfer = models.ForeignKey(GroupTransfer, on_delete=models.CASCADE, related_name="items")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=GroupTransferItemStatus.choices,
+                              default=GroupTransferItemStatus.PENDING)
+    errcode = models.IntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["transfer", "group"], name="uniq_wecom_group_transfer_item")]
+
+    def __str__(self) -> str:
+        return f"{self.transfer_id}:{self.group_id} {self.status}"

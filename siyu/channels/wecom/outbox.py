@@ -59,6 +59,11 @@ PERFORMERS: dict[str, Performer] = {
     "transfer_customer": lambda c, p: {"customer": [asdict(o) for o in c.transfer_customer(**p)]},
     "add_msg_template": lambda c, p: asdict(c.add_msg_template(**p)),
     "add_moment_task": lambda c, p: {"jobid": c.add_moment_task(**p)},
+    "add_join_way": lambda c, p: asdict(c.add_join_way(**p)),
+    "get_join_way": lambda c, p: asdict(c.get_join_way(**p)),
+    "update_join_way": _void("update_join_way"),
+    "del_join_way": _void("del_join_way"),
+    "transfer_group_chats": lambda c, p: {"failed_chat_list": [asdict(f) for f in c.transfer_group_chats(**p)]},
 }
 ON_SUCCESS: dict[str, SuccessHook] = {}
 ON_FAILURE: dict[str, FailureHook] = {}

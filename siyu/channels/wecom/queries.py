@@ -24,13 +24,24 @@ from siyu.channels.wecom.models import (
     CodeStatus,
     CustomerGroup,
     DefaultWelcome,
+    GroupCode,
+    GroupCodeDay,
+    GroupCodeJoin,
+    GroupCodeNotice,
+    GroupCodeSlot,
+    GroupCodeStatus,
     GroupMembership,
+    GroupRoute,
     GroupStatus,
+    GroupTransfer,
+    GroupTransferItem,
+    KeywordGroup,
     MassSend,
     MassSendKind,
     MassSendRecipient,
     MassSendSender,
     MassSendStatus,
+    MemberType,
     MomentStatus,
     MomentTask,
     OutboundCall,
@@ -56,6 +67,7 @@ TRANSFER_KINDS = TransferKind.choices
 TRANSFER_ITEM_STATUSES = TransferItemStatus.choices
 CALL_STATUSES = CallStatus.choices
 GROUP_STATUSES = GroupStatus.choices
+GROUP_CODE_STATUSES = GroupCodeStatus.choices
 
 
 def accounts(scope: Scope) -> QuerySet[ChannelAccount]:
@@ -438,3 +450,238 @@ def moment_can_submit(task: MomentTask) -> bool:
 def mass_send_groups(scope: Scope) -> QuerySet[CustomerGroup]:
     """Active groups the caller may pick for a group send."""
     return groups(scope).filter(status=GroupStatus.ACTIVE).select_related("owner").order_by("name", "id")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group codes (群活码)
+
+
+def group_codes(scope: Scope) -> QuerySet[GroupCode]:
+    """HQ sees every code; others those of their stores or over a group owned by staff they may see."""
+    qs = GroupCode.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    visible = org_queries.visible_staff_ids(scope)
+    owned = GroupCodeSlot.objects.filter(code_id=OuterRef("pk"), group__owner_id__in=visible)
+    stores = org_queries.stores(scope).values_list("id", flat=True)
+    return qs.filter(Q(Exists(owned)) | Q(store_id__in=stores))
+
+
+def group_code_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[GroupCode]:
+    qs = group_codes(scope).select_related("store", "account", "current_group").annotate(
+        group_count=Count("slots", distinct=True),
+        open_notice=Exists(GroupCodeNotice.objects.filter(code_id=OuterRef("pk"), resolved_at__isnull=True)),
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_code(scope: Scope, code_id: int) -> GroupCode:
+    found = group_codes(scope).select_related("store", "account", "current_group").filter(pk=code_id).first()
+    if found is None:
+        raise NotFound(f"group code {code_id} not found", field="code_id")
+    return found
+
+
+@dataclass(frozen=True)
+class GroupCodeDayStats:
+    day: date
+    scans: int
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class GroupCodeGroupStats:
+    group_id: int
+    chat_id: str
+    name: str
+    owner: str
+    members: int
+    joins: int
+    quits: int
+    current: bool
+    full: bool
+
+
+@dataclass(frozen=True)
+class GroupCodeStats:
+    days: list[GroupCodeDayStats]
+    groups: list[GroupCodeGroupStats]
+    scans: int
+    joins: int
+    quits: int
+    open_notices: list[GroupCodeNotice]
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+def group_code_stats(scope: Scope, code_id: int, *, days: int = 30, until: date | None = None) -> GroupCodeStats:
+    """Scans, joins, quits and net per Shanghai day (zeros filled in) and in all; per group: live members, joins
+    and quits through the code. Totals of joins and quits come from the join rows (one per member and group)."""
+    code = get_group_code(scope, code_id)
+    last = until or local_day(now())
+    first = last - timedelta(days=days - 1)
+    rows = {r.day: r for r in GroupCodeDay.objects.filter(code=code, day__gte=first, day__lte=last)}
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = rows.get(day)
+        series.append(GroupCodeDayStats(day, row.scans if row else 0, row.joins if row else 0,
+                                        row.quits if row else 0))
+    per_group: dict[int, dict[str, int]] = {
+        r["group_id"]: {"joins": r["joins"], "quits": r["quits"]}
+        for r in GroupCodeJoin.objects.filter(code=code).values("group_id").annotate(
+            joins=Count("id"), quits=Count("id", filter=Q(left_at__isnull=False))
+        )
+    }
+    slots = list(GroupCodeSlot.objects.filter(code=code).select_related("group", "group__owner").order_by("sort"))
+    live = dict(
+        GroupMembership.objects.filter(group_id__in=[s.group_id for s in slots], left_at__isnull=True)
+        .values("group_id").annotate(n=Count("id")).values_list("group_id", "n")
+    )
+    groups = [
+        GroupCodeGroupStats(
+            group_id=s.group_id, chat_id=s.group.chat_id, name=s.group.name, owner=s.group.owner.name if s.group.owner
+            else s.group.owner_userid, members=live.get(s.group_id, 0),
+            joins=per_group.get(s.group_id, {}).get("joins", 0), quits=per_group.get(s.group_id, {}).get("quits", 0),
+            current=s.group_id == code.current_group_id, full=live.get(s.group_id, 0) >= code.cap,
+        )
+        for s in slots
+    ]
+    totals = GroupCodeJoin.objects.filter(code=code).aggregate(
+        joins=Count("id"), quits=Count("id", filter=Q(left_at__isnull=False))
+    )
+    scans = GroupCodeDay.objects.filter(code=code).aggregate(s=Sum("scans"))["s"] or 0
+    notices = list(GroupCodeNotice.objects.filter(code=code, resolved_at__isnull=True).select_related("staff"))
+    return GroupCodeStats(days=series, groups=groups, scans=scans, joins=totals["joins"] or 0,
+                          quits=totals["quits"] or 0, open_notices=notices)
+
+
+def group_code_choices(scope: Scope, account_id: int | None = None) -> list[tuple[int, str]]:
+    """Groups a code may take: alive, visible, in no code yet."""
+    qs = groups(scope).filter(status=GroupStatus.ACTIVE).exclude(
+        Exists(GroupCodeSlot.objects.filter(group_id=OuterRef("pk")))
+    ).select_related("owner")
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
+    return [
+        (g.pk, f"{g.name or g.chat_id} · {g.owner.name if g.owner else g.owner_userid} · {g.member_count}")
+        for g in qs.order_by("account_id", "name", "id")[:500]
+    ]
+
+
+@dataclass(frozen=True)
+class DuplicateMember:
+    member_id: str
+    customer_id: int | None
+    name: str
+    group_ids: list[int]
+    group_names: list[str]
+
+
+@dataclass(frozen=True)
+class DuplicatePage:
+    items: list[DuplicateMember]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def duplicate_members(scope: Scope, *, page: int = 1, page_size: int = 50) -> DuplicatePage:
+    """Customers who are live members of more than one group the caller may see, most groups first. One grouped
+    query finds them (member_id with COUNT(DISTINCT group) > 1); a second reads their groups for the page."""
+    visible = groups(scope).filter(status=GroupStatus.ACTIVE).values("id")
+    live = GroupMembership.objects.filter(
+        group_id__in=visible, left_at__isnull=True, member_type=MemberType.EXTERNAL
+    )
+    dup = (
+        live.values("member_id")
+        .annotate(n=Count("group_id", distinct=True))
+        .filter(n__gt=1)
+        .order_by("-n", "member_id")
+    )
+    page, page_size = max(1, min(page, 100_000)), max(1, min(page_size, 200))
+    total = dup.count()
+    ids = [str(row["member_id"]) for row in dup[(page - 1) * page_size : page * page_size]]
+    rows = live.filter(member_id__in=ids).select_related("group").order_by("group__name", "group_id")
+    by_member: dict[str, list[GroupMembership]] = {}
+    for stint in rows:
+        by_member.setdefault(stint.member_id, []).append(stint)
+    items = [
+        DuplicateMember(
+            member_id=member_id,
+            customer_id=next((s.customer_id for s in by_member.get(member_id, []) if s.customer_id), None),
+            name=next((s.name for s in by_member.get(member_id, []) if s.name), ""),
+            group_ids=[s.group_id for s in by_member.get(member_id, [])],
+            group_names=[s.group.name or s.group.chat_id for s in by_member.get(member_id, [])],
+        )
+        for member_id in ids
+    ]
+    return DuplicatePage(items=items, total=total, page=page, page_size=page_size)
+
+
+def group_transfers(scope: Scope) -> QuerySet[GroupTransfer]:
+    qs = GroupTransfer.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    return qs.filter(handover_id__in=org_queries.visible_staff_ids(scope))
+
+
+def group_transfer_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[GroupTransfer]:
+    qs = group_transfers(scope).select_related("handover", "takeover").annotate(
+        group_total=Count("items"), refused=Count("items", filter=Q(items__status="refused")))
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_transfer(scope: Scope, transfer_id: int) -> GroupTransfer:
+    found = group_transfers(scope).select_related("handover", "takeover").filter(pk=transfer_id).first()
+    if found is None:
+        raise NotFound(f"group transfer {transfer_id} not found", field="transfer_id")
+    return found
+
+
+def group_transfer_items(scope: Scope, transfer_id: int) -> list[GroupTransferItem]:
+    job = get_group_transfer(scope, transfer_id)
+    return list(job.items.select_related("group").order_by("status", "id"))
+
+
+def channel_code_routes(scope: Scope, code_id: int) -> list[GroupRoute]:
+    code = get_code(scope, code_id)
+    return list(GroupRoute.objects.filter(channel_code=code).order_by("sort", "id"))
+
+
+def keyword_groups(scope: Scope) -> QuerySet[KeywordGroup]:
+    """Keyword groups answer on an Official Account: read by everyone of the enterprise, as the OA's replies are."""
+    return KeywordGroup.objects.filter(enterprise_id=scope.enterprise_id)
+
+
+def keyword_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[KeywordGroup]:
+    qs = keyword_groups(scope).prefetch_related(Prefetch("routes", queryset=GroupRoute.objects.order_by("sort", "id")))
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_keyword_group(scope: Scope, keyword_group_id: int) -> KeywordGroup:
+    found = keyword_groups(scope).filter(pk=keyword_group_id).first()
+    if found is None:
+        raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
+    return found

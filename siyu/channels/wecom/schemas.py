@@ -363,3 +363,158 @@ class WecomMomentPage(PageMeta):
 class WecomMomentDetailOut(WecomMomentOut):
     staff: list[WecomStaffRef]
     tag_ids: list[int]
+
+
+class GroupCodeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    name: str = Field(min_length=1, max_length=64)
+    group_ids: list[int] = Field(max_length=50)
+    cap: int | None = Field(default=None, ge=0, le=100000)  # above WeCom's 200: refused by the service with a code
+    store_id: int | None = None
+    state: str = Field(default="", max_length=30)
+
+
+class GroupCodeGroupsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    group_ids: list[int] = Field(min_length=1, max_length=50)
+
+
+class GroupCodeOut(Schema):
+    id: int
+    account_id: int
+    name: str
+    state: str
+    status: str
+    cap: int
+    store_id: int | None
+    config_id: str
+    qr_code: str
+    current_group_id: int | None
+    active_chat_ids: list[str]
+    rolls: int
+    created_at: datetime
+
+
+class GroupCodePage(PageMeta):
+    items: list[GroupCodeOut]
+
+
+class GroupCodeGroupOut(Schema):
+    group_id: int
+    chat_id: str
+    name: str
+    owner: str
+    members: int
+    joins: int
+    quits: int
+    current: bool
+    full: bool
+
+
+class GroupCodeDayOut(Schema):
+    day: date
+    scans: int
+    joins: int
+    quits: int
+    net: int
+
+
+class GroupCodeNoticeOut(Schema):
+    message: str
+    staff_id: int | None
+    created_at: datetime
+
+
+class GroupCodeStatsOut(Schema):
+    scans: int
+    joins: int
+    quits: int
+    net: int
+    groups: list[GroupCodeGroupOut]
+    days: list[GroupCodeDayOut]
+    open_notices: list[GroupCodeNoticeOut]
+
+
+class DuplicateMemberOut(Schema):
+    member_id: str
+    customer_id: int | None
+    name: str
+    group_ids: list[int]
+    group_names: list[str]
+
+
+class DuplicateMemberPage(PageMeta):
+    items: list[DuplicateMemberOut]
+
+
+class GroupTransferIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    handover_id: int
+    takeover_id: int
+
+
+class GroupTransferItemOut(Schema):
+    group_id: int
+    chat_id: str
+    name: str
+    status: str
+    errcode: int | None
+    reason: str
+
+
+class GroupTransferOut(Schema):
+    id: int
+    account_id: int
+    handover_id: int
+    takeover_id: int
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    items: list[GroupTransferItemOut]
+
+
+class GroupRouteIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    group_code_id: int
+    tag_id: int | None = None
+    store_id: int | None = None
+
+
+class GroupRoutesIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    routes: list[GroupRouteIn] = Field(max_length=50)
+
+
+class GroupRouteOut(Schema):
+    group_code_id: int
+    tag_id: int | None
+    store_id: int | None
+
+
+class KeywordGroupIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    oa_account_id: int
+    keyword: str = Field(min_length=1, max_length=64)
+    reply_text: str = Field(default="", max_length=500)
+    routes: list[GroupRouteIn] = Field(min_length=1, max_length=50)
+
+
+class KeywordGroupOut(Schema):
+    id: int
+    oa_account_id: int
+    keyword: str
+    reply_text: str
+    is_active: bool
+    routes: list[GroupRouteOut]
+
+
+class KeywordGroupPage(PageMeta):
+    items: list[KeywordGroupOut]

@@ -13,9 +13,29 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from siyu.channels.common import authenticity
-from siyu.channels.wecom import channel_codes, groups, inbound, inheritance, mass_sends, moments, queries, sync, tags
+from siyu.channels.wecom import (
+    channel_codes,
+    group_codes,
+    group_inheritance,
+    groups,
+    inbound,
+    inheritance,
+    mass_sends,
+    moments,
+    queries,
+    sync,
+    tags,
+)
 from siyu.channels.wecom.client import WecomError
-from siyu.channels.wecom.forms import CodeForm, MassSendForm, MomentForm, TransferForm
+from siyu.channels.wecom.forms import (
+    CodeForm,
+    GroupCodeForm,
+    GroupCodeGroupsForm,
+    GroupTransferForm,
+    MassSendForm,
+    MomentForm,
+    TransferForm,
+)
 from siyu.console.access import scope_of
 from siyu.console.once import create_once
 from siyu.console.views import console_view
@@ -157,6 +177,13 @@ def group_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""))
     return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", "")})
+
+
+@console_view
+def group_duplicates(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.duplicate_members(scope, page=_page_number(request))
+    return render(request, "wecom/group_duplicates.html", {"duplicates": page})
 
 
 @console_view
@@ -374,3 +401,151 @@ def moment_action(request: HttpRequest, task_id: int, action: str) -> HttpRespon
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect("channels:wecom_moment", task_id=task_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group codes (群活码)
+
+
+def group_code_landing(request: HttpRequest, config_id: str) -> HttpResponse:
+    """What a printed group code opens on the customer's phone: counts a scan (once per visitor and Shanghai day)
+    and shows the join way's QR."""
+    visitor = authenticity.visitor_key(client_ip(request), request.META.get("HTTP_USER_AGENT", ""))
+    code = group_codes.record_scan(config_id=config_id, visitor=visitor)
+    if code is None:
+        return render(request, "wecom/group_code_landing.html", {"code": None}, status=404)
+    return render(request, "wecom/group_code_landing.html", {"code": code})
+
+
+@console_view
+def group_code_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.group_code_list(scope, page=_page_number(request), status=request.GET.get("status", ""))
+    return render(request, "wecom/group_code_list.html", {"codes": page, "scope": scope})
+
+
+_GROUP_CODE_FIELDS = {"group_ids": "groups", "store_id": "store", "account_id": "account"}
+
+
+@console_view
+def group_code_new(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ create group codes")
+    choices = {"accounts": [(a.pk, a.name) for a in queries.accounts(scope)],
+               "stores": [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")],
+               "groups": queries.group_code_choices(scope)}
+    form = GroupCodeForm(request.POST or None, choices=choices)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            code_id = create_once(
+                request, form, action="wecom.group_code",
+                create=lambda: group_codes.create_group_code(
+                    scope=scope, account_id=data["account"], name=data["name"], group_ids=data["groups"],
+                    cap=data["cap"], store_id=data["store"], state=data["state"], actor=request.user,
+                ).pk,
+            )
+        except DomainError as exc:
+            form.add_error(_GROUP_CODE_FIELDS.get(exc.field or "", exc.field if exc.field in form.fields else None),
+                           f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Group code created; it is active once WeCom confirms it."))
+            return redirect("channels:wecom_group_code", group_code_id=code_id)
+    return render(request, "wecom/group_code_form.html", {"form": form})
+
+
+def _group_code_chart(days: list[queries.GroupCodeDayStats]) -> dict[str, Any]:
+    return {
+        "days": [d.day.strftime("%m-%d") for d in days],
+        "scans": [d.scans for d in days],
+        "joins": [d.joins for d in days],
+        "quits": [d.quits for d in days],
+        "net": [d.net for d in days],
+        "labels": {"scans": str(_("Scans")), "joins": str(_("Joins")), "quits": str(_("Quits")),
+                   "net": str(_("Net"))},
+    }
+
+
+def _group_code_context(scope: Scope, code_id: int) -> dict[str, Any]:
+    code = queries.get_group_code(scope, code_id)
+    stats = queries.group_code_stats(scope, code_id, days=30)
+    return {"code": code, "stats": stats, "chart": _group_code_chart(stats.days), "scope": scope,
+            "recent": list(reversed(stats.days))[:14]}
+
+
+@console_view
+def group_code_detail(request: HttpRequest, group_code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    context = _group_code_context(scope, group_code_id)
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "wecom/_group_code_stats.html", context)
+    context["add_form"] = GroupCodeGroupsForm(choices=queries.group_code_choices(scope, context["code"].account_id))
+    return render(request, "wecom/group_code_detail.html", context)
+
+
+@console_view
+@require_POST
+def group_code_add_groups(request: HttpRequest, group_code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ edit group codes")
+    code = queries.get_group_code(scope, group_code_id)
+    form = GroupCodeGroupsForm(request.POST, choices=queries.group_code_choices(scope, code.account_id))
+    if not form.is_valid():
+        messages.error(request, _("Pick at least one group."))
+        return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+    try:
+        group_codes.add_groups(scope=scope, code_id=group_code_id, group_ids=form.cleaned_data["groups"],
+                               actor=request.user)
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+    else:
+        messages.success(request, _("Groups added."))
+    return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+
+
+@console_view
+@require_POST
+def group_code_disable(request: HttpRequest, group_code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ disable group codes")
+    queries.get_group_code(scope, group_code_id)
+    group_codes.disable_group_code(scope=scope, code_id=group_code_id, actor=request.user)
+    messages.success(request, _("Group code disabled."))
+    return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group inheritance
+
+
+@console_view
+def group_transfer_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    form = GroupTransferForm(request.POST or None, choices=_choices(scope)) if scope.is_manager else None
+    if request.method == "POST" and form is None:
+        raise PermissionDenied("managers and HQ hand over groups")
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            job_id = create_once(request, form, action="wecom.group_transfer",
+                                 create=lambda: group_inheritance.create_group_transfer(
+                                     scope=scope, account_id=data["account"], handover_id=data["handover"],
+                                     takeover_id=data["takeover"], actor=request.user).pk)
+        except DomainError as exc:
+            form.add_error(None, f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Submitted to WeCom."))
+            return redirect("channels:wecom_group_transfer", group_transfer_id=job_id)
+    page = queries.group_transfer_list(scope, page=_page_number(request))
+    return render(request, "wecom/group_transfer_list.html", {"jobs": page, "form": form})
+
+
+@console_view
+def group_transfer_detail(request: HttpRequest, group_transfer_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    job = queries.get_group_transfer(scope, group_transfer_id)
+    items = queries.group_transfer_items(scope, group_transfer_id)
+    return render(request, "wecom/group_transfer_detail.html", {"job": job, "items": items})

@@ -19,12 +19,13 @@ from siyu.org.scope import Scope
 
 ATTACHMENT_KINDS = {"image": ("pic_url",), "link": ("title", "url"), "miniprogram": ("title", "appid", "page")}
 WELCOME_TEXT_MAX_BYTES = 4000
+MAX_ATTACHMENTS = 9
 
 
 def clean_attachments(raw: Sequence[Mapping[str, Any]] | None, *, field: str = "welcome_attachments") -> list[dict]:
     """Welcome attachments as the platform takes them: image, link or mini-program card, at most 9."""
     items = list(raw or [])
-    if len(items) > 9:
+    if len(items) > MAX_ATTACHMENTS:
         raise ValidationFailed("at most 9 attachments", field=field)
     clean = []
     for index, item in enumerate(items):

@@ -1,0 +1,381 @@
+"""Group codes (群活码): one stable QR over an ordered set of customer groups of one corp.
+
+The QR is WeCom's join way (加入群聊, `groupchat/add_join_way`). The platform moves joiners on by itself only when a
+group holds its QR-join limit (200, wecom-jssdk-sidebar-groups.md §9); the operator's cap may be lower, so Siyu keeps
+the join way's list to the open groups (those under the cap) in the code's order, and rolls it with
+`update_join_way` (which overwrites the whole config) when the current group fills. When every group is full the
+way keeps the last group (so the QR still works, up to the platform's limit) and the staff owning it get a notice to
+create a group; adding a group to the code resolves the notice and rolls the way onto it.
+
+Counting: a join through the QR (JoinScene 3) into one of the code's groups is one row per (code, group, member),
+so a replayed or duplicated callback adds nothing; a quit sets that row's left_at once. The roll decision is taken
+under a lock on the code row, from set-based counts of live members, so two joins at once cannot both take the last
+seat's decision wrongly. Scans are counted on Siyu's landing page for the code, once per visitor and Shanghai day.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F
+
+from siyu.channels.wecom.accounts import wecom_account
+from siyu.channels.wecom.client import WecomError
+from siyu.channels.wecom.models import (
+    CustomerGroup,
+    GroupCode,
+    GroupCodeDay,
+    GroupCodeJoin,
+    GroupCodeNotice,
+    GroupCodeScan,
+    GroupCodeSlot,
+    GroupCodeStatus,
+    GroupMembership,
+    GroupStatus,
+    MemberType,
+    OutboundCall,
+)
+from siyu.channels.wecom.outbox import REF, enqueue_call, on_failure, on_success
+from siyu.core import audit
+from siyu.core.audit import Actor
+from siyu.core.errors import Conflict, NotFound, ValidationFailed
+from siyu.core.timeutil import local_day, now
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+# The platform moves QR joiners on when a group holds this many members (wecom-jssdk-sidebar-groups.md §9); an
+# operator's cap may be lower, never higher.
+PLATFORM_QR_JOIN_LIMIT = 200
+JOIN_WAY_CHATS_MAX = 5  # chat_id_list ≤ 5
+MAX_GROUPS_PER_CODE = 50
+JOIN_SCENE_QR = 3
+STATE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,30}$")
+
+
+def _clean_state(account_id: int, state: str) -> str:
+    state = state.strip() or "g" + secrets.token_hex(6)
+    if not STATE_RE.match(state):
+        raise ValidationFailed("state is 1-30 letters, digits, _ or -", field="state")
+    if GroupCode.objects.filter(account_id=account_id, state=state).exists():
+        raise Conflict(f"state {state!r} is already used by another group code", field="state", code="duplicate")
+    return state
+
+
+def _clean_cap(cap: int | None) -> int:
+    if cap is None:
+        return PLATFORM_QR_JOIN_LIMIT
+    if cap < 2:
+        raise ValidationFailed("a group holds its owner and at least one customer: cap ≥ 2", field="cap")
+    if cap > PLATFORM_QR_JOIN_LIMIT:
+        raise ValidationFailed(
+            f"cap {cap} is above WeCom's QR-join limit of {PLATFORM_QR_JOIN_LIMIT} members per group",
+            field="cap", code="cap_above_platform_limit",
+        )
+    return cap
+
+
+def _code_groups(
+    scope: Scope, account_id: int, group_ids: Sequence[int], *, code: GroupCode | None = None, field: str = "group_ids"
+) -> list[CustomerGroup]:
+    """The groups, in the order given: of this enterprise (else not found), of the code's corp, alive, in no other
+    code. The last is re-checked by the slot's unique key at insert time."""
+    if not group_ids:
+        raise ValidationFailed("pick at least one group", field=field)
+    if len(group_ids) > MAX_GROUPS_PER_CODE:
+        raise ValidationFailed(f"at most {MAX_GROUPS_PER_CODE} groups per code", field=field)
+    ids = list(dict.fromkeys(group_ids))
+    visible = CustomerGroup.objects.filter(account__enterprise_id=scope.enterprise_id, id__in=ids)
+    if not scope.is_hq:  # a region or store sees the groups of the staff it may see
+        visible = visible.filter(owner_id__in=org_queries.visible_staff_ids(scope))
+    by_id = {g.pk: g for g in visible}
+    taken = dict(
+        GroupCodeSlot.objects.filter(group_id__in=ids).exclude(code=code).values_list("group_id", "code__name")
+        if code is not None
+        else GroupCodeSlot.objects.filter(group_id__in=ids).values_list("group_id", "code__name")
+    )
+    out = []
+    for index, group_id in enumerate(ids):
+        group = by_id.get(group_id)
+        if group is None:
+            raise NotFound(f"group {group_id} not found", field=field, index=index)
+        if group.account_id != account_id:
+            raise ValidationFailed(
+                f"group {group.name or group.chat_id} belongs to another WeCom corp than the code",
+                field=field, index=index, code="group_of_other_corp",
+            )
+        if group.status != GroupStatus.ACTIVE:
+            raise ValidationFailed(f"group {group.name or group.chat_id} is dismissed", field=field, index=index,
+                                   code="group_dismissed")
+        if group_id in taken:
+            raise Conflict(f"group {group.name or group.chat_id} already serves the code {taken[group_id]!r}",
+                           field=field, index=index, code="group_in_other_code")
+        out.append(group)
+    return out
+
+
+def _insert_slots(code: GroupCode, groups: Sequence[CustomerGroup], start: int = 0) -> None:
+    try:
+        with transaction.atomic():
+            GroupCodeSlot.objects.bulk_create(
+                [GroupCodeSlot(code=code, group=g, sort=start + i) for i, g in enumerate(groups)]
+            )
+    except IntegrityError as exc:  # a concurrent code took one of the groups between the check and the insert
+        raise Conflict("a group was just added to another code", field="group_ids",
+                       code="group_in_other_code") from exc
+
+
+@transaction.atomic
+def create_group_code(
+    *,
+    scope: Scope,
+    account_id: int,
+    name: str,
+    group_ids: Sequence[int],
+    cap: int | None = None,
+    store_id: int | None = None,
+    state: str = "",
+    actor: Actor = None,
+) -> GroupCode:
+    """Create a code and, through the outbox, its join way on WeCom (the code is active once WeCom answers)."""
+    account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise ValidationFailed("name is 1-64 characters", field="name")
+    if store_id is not None:
+        org_queries.get_store(scope, store_id)
+    cap_value = _clean_cap(cap)
+    groups = _code_groups(scope, account.pk, group_ids)
+    code = GroupCode.objects.create(
+        enterprise_id=scope.enterprise_id,
+        account=account,
+        name=name,
+        state=_clean_state(account.pk, state),
+        store_id=store_id,
+        cap=cap_value,
+        created_by=audit.user_of(actor),
+    )
+    _insert_slots(code, groups)
+    chat_ids, current, _full = _plan(code)
+    code.active_chat_ids, code.current_group = chat_ids, current
+    code.save(update_fields=["active_chat_ids", "current_group"])
+    enqueue_call(
+        account=account,
+        method="add_join_way",
+        payload={"chat_ids": chat_ids, "state": code.state, "remark": name[:30], REF: {"group_code_id": code.pk}},
+        key=f"add_join_way:{code.pk}",
+    )
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_code.create",
+                 target_type="group_code", target_id=code.pk, summary=f"{name} ({len(groups)} groups, cap {cap_value})")
+    return code
+
+
+@on_success("add_join_way")
+def _join_way_created(call: OutboundCall, result: dict[str, Any]) -> None:
+    code_id = call.payload.get(REF, {}).get("group_code_id")
+    config_id = str(result.get("config_id", ""))
+    GroupCode.objects.filter(pk=code_id).update(config_id=config_id, status=GroupCodeStatus.ACTIVE)
+    code = GroupCode.objects.filter(pk=code_id).select_related("account").first()
+    if code is None or not config_id:
+        return
+    # add_join_way answers only the config_id; the QR comes from get_join_way.
+    enqueue_call(account=code.account, method="get_join_way",
+                 payload={"config_id": config_id, REF: {"group_code_id": code.pk}},
+                 key=f"get_join_way:{code.pk}:{config_id}")
+    if list(call.payload.get("chat_ids", [])) != list(code.active_chat_ids):  # rolled while the way was being made
+        _push(code)
+
+
+@on_failure("add_join_way")
+def _join_way_failed(call: OutboundCall, exc: WecomError) -> None:
+    GroupCode.objects.filter(pk=call.payload.get(REF, {}).get("group_code_id")).update(status=GroupCodeStatus.FAILED)
+
+
+@on_success("get_join_way")
+def _join_way_read(call: OutboundCall, result: dict[str, Any]) -> None:
+    GroupCode.objects.filter(pk=call.payload.get(REF, {}).get("group_code_id")).update(
+        qr_code=str(result.get("qr_code", ""))[:500]
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Roll-over
+
+
+def _live_counts(group_ids: Sequence[int]) -> dict[int, int]:
+    """Live members per group, counted from the membership stints in one query."""
+    rows = (
+        GroupMembership.objects.filter(group_id__in=list(group_ids), left_at__isnull=True)
+        .values("group_id")
+        .annotate(n=Count("id"))
+    )
+    return {r["group_id"]: r["n"] for r in rows}
+
+
+def _plan(code: GroupCode) -> tuple[list[str], CustomerGroup | None, bool]:
+    """(the chat ids the join way should list, the current group, whether every group is full)."""
+    slots = list(code.slots.select_related("group").order_by("sort", "id"))
+    if not slots:
+        return [], None, True
+    counts = _live_counts([s.group_id for s in slots])
+    open_groups = [
+        s.group for s in slots if s.group.status == GroupStatus.ACTIVE and counts.get(s.group_id, 0) < code.cap
+    ]
+    if open_groups:
+        return [g.chat_id for g in open_groups[:JOIN_WAY_CHATS_MAX]], open_groups[0], False
+    alive = [s.group for s in slots if s.group.status == GroupStatus.ACTIVE] or [slots[-1].group]
+    return [alive[-1].chat_id], alive[-1], True
+
+
+def _push(code: GroupCode) -> None:
+    if not code.config_id or code.status != GroupCodeStatus.ACTIVE or not code.active_chat_ids:
+        return
+    enqueue_call(
+        account=code.account,
+        method="update_join_way",
+        payload={"config_id": code.config_id, "chat_ids": list(code.active_chat_ids), "state": code.state,
+                 "remark": code.name[:30]},
+        key=f"update_join_way:{code.pk}:{code.rolls}:{','.join(code.active_chat_ids)}"[:191],
+    )
+
+
+def roll(code_id: int) -> GroupCode | None:
+    """Inside the caller's transaction: lock the code, recount, and point the join way at the open groups. Opens a
+    staff notice when every group is full and resolves it when one is open again."""
+    code = GroupCode.objects.select_for_update().select_related("account").filter(pk=code_id).first()
+    if code is None or code.status == GroupCodeStatus.DISABLED:
+        return code
+    chat_ids, current, full = _plan(code)
+    if full:
+        _notify_full(code, current)
+    else:
+        GroupCodeNotice.objects.filter(code=code, resolved_at__isnull=True).update(resolved_at=now())
+    if chat_ids != list(code.active_chat_ids) or (current and current.pk != code.current_group_id):
+        code.active_chat_ids, code.current_group = chat_ids, current
+        code.rolls += 1  # the row is locked: no lost update
+        code.save(update_fields=["active_chat_ids", "current_group", "rolls"])
+        _push(code)
+    return code
+
+
+def _notify_full(code: GroupCode, last: CustomerGroup | None) -> None:
+    message = f"All groups of the group code {code.name!r} are full ({code.cap} members each): create a group"
+    try:
+        with transaction.atomic():
+            GroupCodeNotice.objects.create(code=code, staff=last.owner if last else None, message=message[:255])
+    except IntegrityError:
+        pass  # already asked; the open notice stands
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Counting (called by groups.py inside the callback's transaction)
+
+
+def _bump_day(code_id: int, day: date, **counts: int) -> None:
+    row, _ = GroupCodeDay.objects.get_or_create(code_id=code_id, day=day)
+    GroupCodeDay.objects.filter(pk=row.pk).update(**{k: F(k) + v for k, v in counts.items()})
+
+
+def code_of_group(group: CustomerGroup) -> int | None:
+    return GroupCodeSlot.objects.filter(group=group).values_list("code_id", flat=True).first()
+
+
+def count_joins(group: CustomerGroup, member_ids: Sequence[str], *, member_type: int, scene: int | None,
+                at: datetime) -> int:
+    """Members who joined `group` through a QR: one join each for the group's code (none if already counted)."""
+    code_id = code_of_group(group)
+    if code_id is None or member_type != MemberType.EXTERNAL or scene not in (JOIN_SCENE_QR, None):
+        return 0
+    counted = 0
+    for member_id in member_ids:
+        try:
+            with transaction.atomic():
+                GroupCodeJoin.objects.create(code_id=code_id, group=group, member_id=member_id, joined_at=at)
+        except IntegrityError:  # a replayed callback, or a rejoin: counted before
+            GroupCodeJoin.objects.filter(code_id=code_id, group=group, member_id=member_id).update(left_at=None)
+            continue
+        counted += 1
+    if counted:
+        _bump_day(code_id, local_day(at), joins=counted)
+    return counted
+
+
+def count_quits(group: CustomerGroup, member_ids: Sequence[str], *, at: datetime) -> int:
+    code_id = code_of_group(group)
+    if code_id is None:
+        return 0
+    quits = GroupCodeJoin.objects.filter(
+        code_id=code_id, group=group, member_id__in=list(member_ids), left_at__isnull=True
+    ).update(left_at=at)
+    if quits:
+        _bump_day(code_id, local_day(at), quits=quits)
+    return quits
+
+
+def after_member_change(group: CustomerGroup) -> None:
+    """A group's membership changed: re-plan its code (if any)."""
+    code_id = code_of_group(group)
+    if code_id is not None:
+        roll(code_id)
+
+
+def record_scan(*, config_id: str, visitor: str) -> GroupCode | None:
+    """The landing page of a code was opened: one scan today unless this visitor opened it today already."""
+    code = GroupCode.objects.filter(config_id=config_id).exclude(config_id="").first()
+    if code is None:
+        return None
+    day = local_day(now())
+    try:
+        with transaction.atomic():
+            GroupCodeScan.objects.create(code=code, day=day, visitor=visitor[:64])
+            _bump_day(code.pk, day, scans=1)
+    except IntegrityError:
+        pass
+    return code
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Editing
+
+
+@transaction.atomic
+def add_groups(*, scope: Scope, code_id: int, group_ids: Sequence[int], actor: Actor = None) -> GroupCode:
+    """Append groups to a code (what staff do after a "create a group" notice); the way rolls onto them."""
+    code = GroupCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
+    if code is None:
+        raise NotFound(f"group code {code_id} not found", field="code_id")
+    groups = _code_groups(scope, code.account_id, group_ids, code=code)
+    existing = set(code.slots.values_list("group_id", flat=True))
+    new = [g for g in groups if g.pk not in existing]
+    if len(existing) + len(new) > MAX_GROUPS_PER_CODE:
+        raise ValidationFailed(f"at most {MAX_GROUPS_PER_CODE} groups per code", field="group_ids")
+    last = code.slots.order_by("-sort").values_list("sort", flat=True).first()
+    _insert_slots(code, new, start=(last + 1) if last is not None else 0)
+    roll(code.pk)
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_code.add_groups",
+                 target_type="group_code", target_id=code.pk, summary=",".join(str(g.pk) for g in new))
+    return code
+
+
+@transaction.atomic
+def disable_group_code(*, scope: Scope, code_id: int, actor: Actor = None) -> GroupCode:
+    """Stop the code: the join way is deleted and its groups are free for another code; its counts stay."""
+    code = GroupCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
+    if code is None:
+        raise NotFound(f"group code {code_id} not found", field="code_id")
+    if code.status == GroupCodeStatus.DISABLED:
+        return code
+    if code.config_id:
+        enqueue_call(account=code.account, method="del_join_way", payload={"config_id": code.config_id},
+                     key=f"del_join_way:{code.pk}")
+    code.slots.all().delete()
+    GroupCodeNotice.objects.filter(code=code, resolved_at__isnull=True).update(resolved_at=now())
+    code.status = GroupCodeStatus.DISABLED
+    code.save(update_fields=["status"])
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_code.disable",
+                 target_type="group_code", target_id=code.pk)
+    return code
