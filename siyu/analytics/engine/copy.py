@@ -188,19 +188,17 @@ class ColumnarCopy:
 
     @contextmanager
     def _bounded_memory(self) -> Iterator[None]:
-        """The build's memory limit (unless the copy was opened with its own), put back afterwards."""
+        """The build's memory limit (unless the copy was opened with its own), back to the default afterwards."""
         if self.memory_limit:
             yield
             return
-        before = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
         self.con.execute(f"SET memory_limit = '{BUILD_MEMORY_LIMIT}'")
         self.con.execute("SET preserve_insertion_order = false")  # lets large INSERT ... SELECT stream
         try:
             yield
         finally:
             self.con.execute("RESET preserve_insertion_order")
-            if before and before[0]:
-                self.con.execute(f"SET memory_limit = '{str(before[0]).replace(chr(39), '')}'")
+            self.con.execute("RESET memory_limit")
 
     def _create_schema(self) -> None:
         con = self.con
