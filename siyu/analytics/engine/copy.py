@@ -226,7 +226,11 @@ class ColumnarCopy:
         if top:
             source = self._bulk_source(spec) if use_bulk else None
             if source is not None:
-                loaded = self._bulk_load(spec, source, top)
+                self._release_sqlite()
+                try:
+                    loaded = self._bulk_load(spec, source, top)
+                finally:
+                    self._release_sqlite()
             else:
                 loaded = self._python_load(spec, top)
         state.watermark = top
@@ -251,6 +255,15 @@ class ColumnarCopy:
         if spec.order_by:
             self._resort(spec)
         return _count(self.con, spec.name)
+
+    def _release_sqlite(self) -> None:
+        """Close this thread's Django connection to a SQLite file around a scan. The scanner links its own SQLite
+        library, and closing its file descriptor drops every POSIX lock this process holds on the file, the WAL
+        index's included: a connection left open across the scan may then see its shared-memory index rebuilt under
+        it by the next connection (SIGBUS seen in the tier A bench). Reopened on next use."""
+        connection = connections[self.using]
+        if connection.vendor == "sqlite" and not connection.in_atomic_block:
+            connection.close()
 
     def _bulk_expr(self, spec: TableSpec, column: Col) -> str:
         return column.expr or f'"{spec.source_column(column)}"'
