@@ -104,3 +104,14 @@ def test_a_chunk_of_a_huge_run_costs_one_chunk_of_memory(db: None) -> None:
     assert peak < 40 * 2**20
     assert len(plan.chunks()) == 10_000_000 // gen.CUSTOMER_CHUNK
     assert pop.ids[0] == 1 + lo and pop.ids[-1] == hi
+
+
+def test_the_index_kept_during_the_event_load_is_the_one_rows_arrive_in_order_of() -> None:
+    """Indexes are told apart by their first column, in SQLite's stored text and PostgreSQL's pg_get_indexdef."""
+    from siyu.seed.writer import leading_column
+
+    assert leading_column('CREATE INDEX "customers_event_customer_id_occurred_at_5a" ON "customers_event" '
+                          '("customer_id", "occurred_at")') == "customer_id"
+    assert leading_column("CREATE INDEX customers_e_name_3c ON public.customers_event USING btree "
+                          "(name, occurred_at)") == "name"
+    assert leading_column('CREATE INDEX "customers_event_store_id_9f" ON "customers_event" ("store_id")') == "store_id"
