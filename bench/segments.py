@@ -32,14 +32,18 @@ from bench.common import BENCH_DIR, fresh_database, peak_rss_mb, report, setup_d
 CODE = "segbench"
 
 
-def _seed(args: argparse.Namespace) -> None:
+def _seed(args: argparse.Namespace) -> tuple[float, float]:
+    """Seed the bench enterprise; returns (seconds, peak MiB of this process so far, i.e. of the seed)."""
     from siyu.core.seed.progress import Progress
     from siyu.seed.runner import seed_enterprise
 
     progress = Progress(write=lambda line: print(line, flush=True), every=10.0)
     result = seed_enterprise(customers=args.customers, events=args.events, seed=args.seed, code=CODE,
                              progress=progress)
-    print(f"seeded {result.customers:,} customers, {result.events:,} events in {result.seconds:.0f}s", flush=True)
+    peak = peak_rss_mb()
+    print(f"seeded {result.customers:,} customers, {result.events:,} events in {result.seconds:.0f}s, "
+          f"peak {peak:,.0f} MiB", flush=True)
+    return result.seconds, peak
 
 
 def _ids(enterprise_id: int) -> dict[str, Any]:
@@ -248,15 +252,19 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     from siyu.org.models import Enterprise
     from siyu.org.scope import Scope
 
+    seeded: tuple[float, float] | None = None
     if not Enterprise.objects.filter(code=CODE).exists():
-        _seed(args)
+        seeded = _seed(args)
     ent = Enterprise.objects.get(code=CODE).pk
     path = BENCH_DIR / "segments.duckdb"
     for suffix in ("", ".wal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     copy = ColumnarCopy(path, threads=2)
+    before_copy = peak_rss_mb()
     built = copy.build()
-    print(f"copy built in {built.seconds:.1f}s ({sum(built.inserted.values()):,} rows)", flush=True)
+    copy_peak = peak_rss_mb()
+    print(f"copy built in {built.seconds:.1f}s ({sum(built.inserted.values()):,} rows), peak "
+          f"{copy_peak:,.0f} MiB" + (" (the seed's)" if copy_peak <= before_copy else ""), flush=True)
     result = rfm.run_rfm(copy, ent)
     while copy.refresh().more:  # the new scores reach the copy's mirror in batches
         pass
@@ -267,8 +275,11 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     now = timezone.now()
     hq = Scope.hq(ent)
     rows: list[tuple[str, str]] = [("database", url.split("?")[0]), ("copy build", f"{built.seconds:.1f} s")]
-    figures: dict[str, float] = {"copy_build_s": built.seconds, "rfm_s": result.rfm_s,
+    figures: dict[str, float] = {"copy_build_s": built.seconds, "copy_peak_mb": copy_peak, "rfm_s": result.rfm_s,
                                  "lifecycle_s": result.lifecycle_s, "rfm_persist_s": result.persist_s}
+    if seeded is not None:
+        figures["seed_s"], figures["seed_peak_mb"] = seeded
+        rows.append(("seed", f"{seeded[0]:.1f} s, peak {seeded[1]:,.0f} MiB"))
     ratios: dict[str, float] = {}
     for name, root, hand in segments(_ids(ent)):
         compiled = evaluate.compile_rule({"version": 1, "root": root}, enterprise_id=ent, now=now)

@@ -34,10 +34,14 @@ def _marks(values: list[Any]) -> str:
 
 
 class Compiler:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, hoist: bool = False) -> None:
         self.ctx = ctx
         self.params: list[Any] = []
         self.negated = 0  # inside a NOT: NULL must read as FALSE, or NOT NULL would drop the row
+        # Grouped customer lists met where only ANDs lead to them become joins (see _hoisted)
+        self.hoist = hoist
+        self.joins: list[Sql] = []
+        self._under_or = 0
 
     def add(self, *values: Any) -> None:
         self.params.extend(values)
@@ -49,8 +53,27 @@ class Compiler:
     # -- structure -----------------------------------------------------------------------------------------------
 
     def _group(self, node: r.Group) -> str:
-        parts = [self.condition(child) for child in node.conditions]
+        alternative = node.op == "or" and len(node.conditions) > 1
+        self._under_or += alternative
+        try:
+            parts = [self.condition(child) for child in node.conditions]
+        finally:
+            self._under_or -= alternative
         return "(" + f" {node.op.upper()} ".join(parts) + ")"
+
+    def _hoisted(self, mark: int, text: str) -> str:
+        """`c.id IN (SELECT customer_id ... GROUP BY customer_id HAVING ...)` reached through ANDs only, as an inner
+        join on that list instead (its customer ids are unique, so the join neither adds nor drops rows). DuckDB runs
+        the IN as a semi join that probes every customer of the scope against the list; as a join it probes the list
+        against the customers (measured 111 ms -> below 100 ms for page views >= 2 in 30 days on tier A)."""
+        prefix, grouped = "c.id IN (SELECT customer_id FROM ", " GROUP BY customer_id HAVING "
+        if not self.hoist or self.negated or self._under_or or not text.startswith(prefix) or grouped not in text:
+            return text
+        inner = text[len("c.id IN ("):-1]
+        alias = f"_j{len(self.joins)}"
+        self.joins.append(Sql(f"JOIN ({inner}) {alias} ON {alias}.customer_id = c.id", self.params[mark:]))
+        del self.params[mark:]
+        return "TRUE"
 
     def _not(self, node: r.Not) -> str:
         self.negated += 1
@@ -196,8 +219,9 @@ class Compiler:
 
     def _event(self, node: r.Event) -> str:
         # the params of the count follow the source's, in text order
+        mark = len(self.params)
         source = self._event_source(node.event, self.ctx.bounds(node.window))
-        return self._counted(source, node.count)
+        return self._hoisted(mark, self._counted(source, node.count))
 
     def _event_time(self, node: r.EventTime) -> str:
         source = self._event_source(node.event, Bounds())
@@ -310,16 +334,18 @@ def predicate(rule: r.Rule, ctx: Context) -> Sql:
 
 def members_sql(rule: r.Rule, ctx: Context, *, scopes: list[Scope], extra: str = "",
                 extra_params: list[Any] | None = None) -> Sql:
-    """`SELECT c.id FROM customers c WHERE <every scope> AND <rule>[ AND extra]`."""
-    where, params = [], []
+    """`SELECT c.id FROM customers c [JOIN <grouped list> ...] WHERE <every scope> AND <rule>[ AND extra]`."""
+    compiler = Compiler(ctx, hoist=True)
+    compiled = Sql(compiler.condition(rule.root), compiler.params)
+    joins = "".join(f" {join.text}" for join in compiler.joins)
+    where, params = [], [p for join in compiler.joins for p in join.params]
     for scope in scopes:
         text, scope_params = customer_scope_sql(scope, "c")
         where.append(text)
         params += scope_params
-    compiled = predicate(rule, ctx)
     where.append(compiled.text)
     params += compiled.params
     if extra:
         where.append(extra)
         params += extra_params or []
-    return Sql("SELECT c.id FROM customers c WHERE " + " AND ".join(where), params)
+    return Sql(f"SELECT c.id FROM customers c{joins} WHERE " + " AND ".join(where), params)

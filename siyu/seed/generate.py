@@ -175,13 +175,50 @@ class EventVocabulary:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The population: one draw of every per-customer attribute.
+# The population, one chunk of customers at a time.
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a run of `size` customers and `events` events splits into fixed-size customer chunks.
+
+    Nothing here grows with the size: a chunk's customers are drawn from a generator seeded by (seed, chunk) and its
+    share of the events is an integer split fixed by its bounds, so a chunk can be drawn again (once per table
+    written) and memory stays that of one chunk whatever the run's size."""
+
+    size: int
+    events: int
+    seed: int
+    first_id: int
+    phone_slot: int = 0
+
+    def chunks(self) -> list[tuple[int, int, int]]:
+        starts = range(0, self.size, CUSTOMER_CHUNK)
+        return [(i, lo, min(lo + CUSTOMER_CHUNK, self.size)) for i, lo in enumerate(starts)]
+
+    def events_before(self, lo: int) -> int:
+        """Events of the customers before `lo` (each chunk's share is proportional to its customers)."""
+        return self.events * lo // self.size
+
+    def phone_stride(self) -> int:
+        """A multiplier coprime with the size: i -> (i * stride + offset) mod size shuffles phone numbers over the
+        customers without a permutation array."""
+        for candidate in (1_000_003, 998_244_353, 1_000_000_007, 2_147_483_647):
+            if np.gcd(candidate, self.size) == 1:
+                return candidate % max(self.size, 1) or 1
+        return 1  # unreachable: the last candidate is prime and larger than any size asked for
+
+    def population(self, org: OrgPlan, cal: Calendar, chunk: int, lo: int, hi: int) -> Population:
+        return draw_chunk(self, org, cal, chunk, lo, hi)
 
 
 @dataclass
 class Population:
+    """The customers [lo, hi) of a run: one draw of every per-customer attribute, arrays indexed from 0."""
+
+    lo: int
     size: int
-    first_id: int
+    first_id: int  # the run's first customer id: customer lo + i has id first_id + lo + i
     store: IntArray
     source: IntArray
     created: IntArray
@@ -206,12 +243,22 @@ class Population:
     lifecycle: IntArray
     origin: IntArray  # index into the 来源渠道 tags
     interests: IntArray  # how many 兴趣偏好 tags (0-3)
-    events: IntArray  # events per customer (sums to the requested total)
+    events: IntArray  # events per customer (sums to the chunk's share of the requested total)
     structural: IntArray  # lifecycle events per customer (created, added, followed, deleted)
 
-    def chunks(self) -> list[tuple[int, int, int]]:
-        starts = range(0, self.size, CUSTOMER_CHUNK)
-        return [(i, lo, min(lo + CUSTOMER_CHUNK, self.size)) for i, lo in enumerate(starts)]
+    @property
+    def ids(self) -> IntArray:
+        return self.first_id + self.lo + np.arange(self.size, dtype=np.int64)
+
+    def identity_count(self) -> int:
+        return int(self.unionid.sum() + (self.rel_staff != NULL).sum() + (self.follow != NULL).sum() + self.mp.sum()
+                   + (self.phone_seq != NULL).sum())
+
+    def relationship_count(self) -> int:
+        return int((self.rel_staff != NULL).sum() + (self.rel2_staff != NULL).sum())
+
+    def tag_count(self) -> int:
+        return 3 * self.size + int(self.interests.sum())
 
 
 def _later(rng: np.random.Generator, cal: Calendar, after: IntArray, latest: int) -> IntArray:
@@ -244,12 +291,13 @@ def _origin(pop_source: IntArray, state: IntArray, org: OrgPlan) -> IntArray:
     return np.where(by_state > 0, by_state, by_source[pop_source])
 
 
-def draw_population(
-    *, size: int, events: int, seed: int, first_id: int, org: OrgPlan, cal: Calendar, phone_slot: int = 0
-) -> Population:
-    rng = np.random.default_rng([seed, 1])
+def draw_chunk(plan: Plan, org: OrgPlan, cal: Calendar, chunk: int, lo: int, hi: int) -> Population:
+    """Customers [lo, hi) of the run: a pure function of (plan, chunk), whatever else the run draws."""
+    size = hi - lo
+    # The stores' weights are the run's (seeded by the run alone), the customers' draws are the chunk's.
     stores = len(org.store_ids)
-    store_w = rng.uniform(0.5, 1.5, stores)
+    store_w = np.random.default_rng([plan.seed, 1]).uniform(0.5, 1.5, stores)
+    rng = np.random.default_rng([plan.seed, 1, chunk])
     store = rng.choice(stores, size=size, p=store_w / store_w.sum())
     source = rng.choice(len(SOURCES), size=size, p=SOURCE_WEIGHTS)
     created_day = cal.days_between(rng, np.zeros(size, np.int64), np.full(size, DAYS - 1), growth=True)
@@ -258,9 +306,9 @@ def draw_population(
     age_days = (np.clip(rng.normal(32, 9, size), 18, 65) * 365.25).astype(np.int64)
     until_days = (cal.end // DAY) - 1
     birthday = np.where(rng.random(size) < 0.8, until_days - age_days, NULL)
-    phone_seq = np.where(
-        rng.random(size) < 0.92, rng.permutation(size) * PHONE_SLOTS + phone_slot, NULL
-    )
+    index = lo + np.arange(size, dtype=np.int64)
+    shuffled = (index * plan.phone_stride() + plan.seed) % plan.size  # a bijection of [0, run size)
+    phone_seq = np.where(rng.random(size) < 0.92, shuffled * PHONE_SLOTS + plan.phone_slot, NULL)
     region = np.where(rng.random(size) < 0.85, store, rng.integers(0, stores, size))
 
     has_rel = (source == 0) | (rng.random(size) < 0.25)
@@ -277,18 +325,20 @@ def draw_population(
     follow_scene = rng.integers(0, len(vocab.OA_SCENES), size)
     structural = 1 + has_rel + has_rel2 + follows + (rel_deleted != NULL)
     activity = rng.lognormal(0.0, 0.9, size) * ((DAYS - created_day) / DAYS + 0.05)
+    events = plan.events_before(hi) - plan.events_before(lo)
     total_structural = int(structural.sum())
     if events >= total_structural:
         counts = structural + rng.multinomial(events - total_structural, activity / activity.sum())
     else:
         counts = rng.multinomial(events, structural / total_structural)
+    # Membership level by activity rank within the chunk (a chunk is a random sample of the whole run).
     rank = np.argsort(np.argsort(-counts, kind="stable"), kind="stable") / max(size, 1)
     level = np.select([rank < 0.03, rank < 0.15, rank < 0.40], [3, 2, 1], 0)
     recent = created_day >= DAYS - 30
     lifecycle = np.where(recent, 0, 1 + rng.choice(4, size=size, p=[0.38, 0.3, 0.18, 0.14]))
     return Population(
-        size=size, first_id=first_id, store=store, source=source, created=created, created_day=created_day,
-        gender=gender, birthday=birthday, phone_seq=phone_seq, region=region,
+        lo=lo, size=size, first_id=plan.first_id, store=store, source=source, created=created,
+        created_day=created_day, gender=gender, birthday=birthday, phone_seq=phone_seq, region=region,
         rel_staff=rel_staff, rel_added=np.where(has_rel, rel_added, NULL), rel_state=rel_state,
         rel_welcome=rng.random(size) < 0.9, rel_remark=rng.integers(0, len(REMARKS), size), rel_deleted=rel_deleted,
         rel2_staff=np.where(has_rel2, manager, NULL), rel2_added=np.where(has_rel2, rel2_added, NULL),
@@ -319,33 +369,33 @@ def customer_batch(table: str, pop: Population, org: OrgPlan, chunk: int, lo: in
     weights = np.asarray([w for _s, w in vocab.SURNAMES], dtype=np.float64)
     given = np.asarray([*vocab.GIVEN_FEMALE, *vocab.GIVEN_MALE, ""], dtype=object)
     female, male = len(vocab.GIVEN_FEMALE), len(vocab.GIVEN_MALE)
-    is_male = pop.gender[lo:hi] == 1
+    is_male = pop.gender == 1
     first = np.where(is_male, female + rng.integers(0, male, n), rng.integers(0, female, n))
     second = np.where(is_male, female + rng.integers(0, male, n), rng.integers(0, female, n))
     second = np.where(rng.random(n) < 0.3, len(given) - 1, second)
     names = surnames[rng.choice(len(surnames), size=n, p=weights / weights.sum())] + given[first] + given[second]
-    seq = pop.phone_seq[lo:hi]
+    seq = pop.phone_seq
     phone_text = np.full(n, "", dtype=object)
     has_phone = seq != NULL
     phone_text[has_phone] = phones(seq[has_phone])
     return Batch(table, {
-        "id": Ints(pop.first_id + np.arange(lo, hi, dtype=np.int64)),
+        "id": Ints(pop.ids),
         "enterprise_id": Const(org.enterprise_id),
         "name": Texts(names.tolist()),
-        "gender": Codes(pop.gender[lo:hi], GENDERS),
-        "birthday": Days(pop.birthday[lo:hi]),
+        "gender": Codes(pop.gender, GENDERS),
+        "birthday": Days(pop.birthday),
         "phone": Texts(phone_text.tolist()),
-        "region": Codes(pop.region[lo:hi], org.store_places),
-        "created_source": Codes(pop.source[lo:hi], SOURCES),
-        "home_store_id": Ints(org.store_ids[pop.store[lo:hi]]),
+        "region": Codes(pop.region, org.store_places),
+        "created_source": Codes(pop.source, SOURCES),
+        "home_store_id": Ints(org.store_ids[pop.store]),
         "merged_into_id": Const(None),
-        "created_at": Stamps(pop.created[lo:hi]),
-        "updated_at": Stamps(pop.created[lo:hi]),
+        "created_at": Stamps(pop.created),
+        "updated_at": Stamps(pop.created),
     })
 
 
 def _ids(pop: Population, lo: int, hi: int) -> IntArray:
-    return pop.first_id + np.arange(lo, hi, dtype=np.int64)
+    return pop.ids
 
 
 def identity_batch(table: str, pop: Population, org: OrgPlan, chunk: int, lo: int, hi: int, seed: int) -> Batch:
@@ -353,10 +403,10 @@ def identity_batch(table: str, pop: Population, org: OrgPlan, chunk: int, lo: in
     number = np.arange(lo, hi, dtype=np.uint64)
     tag = f"{org.enterprise_id:04x}"[-4:]
     kinds = [
-        (0, pop.unionid[lo:hi], pop.created[lo:hi], "oU", 11),
-        (1, pop.rel_staff[lo:hi] != NULL, pop.rel_added[lo:hi], "wm", 12),
-        (2, pop.follow[lo:hi] != NULL, pop.follow[lo:hi], "oO", 13),
-        (3, pop.mp[lo:hi], pop.created[lo:hi], "oM", 14),
+        (0, pop.unionid, pop.created, "oU", 11),
+        (1, pop.rel_staff != NULL, pop.rel_added, "wm", 12),
+        (2, pop.follow != NULL, pop.follow, "oO", 13),
+        (3, pop.mp, pop.created, "oM", 14),
     ]
     cust, kind, value, account, when = [], [], [], [], []
     accounts = ["", org.wecom_corp_id, org.oa_app_id, org.mp_app_id]  # by kind code
@@ -369,12 +419,12 @@ def identity_batch(table: str, pop: Population, org: OrgPlan, chunk: int, lo: in
         kind.append(np.full(int(mask.sum()), code))
         account.append(np.full(int(mask.sum()), code))
         when.append(moment[mask])
-    has_phone = pop.phone_seq[lo:hi] != NULL
-    value += phones(pop.phone_seq[lo:hi][has_phone])
+    has_phone = pop.phone_seq != NULL
+    value += phones(pop.phone_seq[has_phone])
     cust.append(ids[has_phone])
     kind.append(np.full(int(has_phone.sum()), 4))
     account.append(np.zeros(int(has_phone.sum()), dtype=np.int64))
-    when.append(pop.created[lo:hi][has_phone])
+    when.append(pop.created[has_phone])
     return Batch(table, {
         "enterprise_id": Const(org.enterprise_id),
         "customer_id": Ints(np.concatenate(cust)),
@@ -389,17 +439,17 @@ def relationship_batch(
     table: str, pop: Population, org: OrgPlan, voc: EventVocabulary, lo: int, hi: int
 ) -> Batch:
     ids = _ids(pop, lo, hi)
-    first = pop.rel_staff[lo:hi] != NULL
-    second = pop.rel2_staff[lo:hi] != NULL
-    deleted = pop.rel_deleted[lo:hi]
+    first = pop.rel_staff != NULL
+    second = pop.rel2_staff != NULL
+    deleted = pop.rel_deleted
     return Batch(table, {
         "customer_id": Ints(np.concatenate([ids[first], ids[second]])),
-        "staff_id": Ints(np.concatenate([pop.rel_staff[lo:hi][first], pop.rel2_staff[lo:hi][second]])),
-        "added_at": Stamps(np.concatenate([pop.rel_added[lo:hi][first], pop.rel2_added[lo:hi][second]])),
+        "staff_id": Ints(np.concatenate([pop.rel_staff[first], pop.rel2_staff[second]])),
+        "added_at": Stamps(np.concatenate([pop.rel_added[first], pop.rel2_added[second]])),
         "channel": Const("wecom"),
-        "state": Codes(np.concatenate([pop.rel_state[lo:hi][first], np.zeros(int(second.sum()), np.int64)]),
+        "state": Codes(np.concatenate([pop.rel_state[first], np.zeros(int(second.sum()), np.int64)]),
                        voc.states),
-        "remark": Codes(np.concatenate([pop.rel_remark[lo:hi][first], np.zeros(int(second.sum()), np.int64)]),
+        "remark": Codes(np.concatenate([pop.rel_remark[first], np.zeros(int(second.sum()), np.int64)]),
                         REMARKS),
         "status": Codes(np.concatenate([(deleted[first] != NULL).astype(np.int64),
                                         np.zeros(int(second.sum()), np.int64)]), RELATIONSHIP_STATUSES),
@@ -415,18 +465,18 @@ def tag_batch(
     ids, n = _ids(pop, lo, hi), hi - lo
     groups = [np.asarray(org.tag_ids[name], dtype=np.int64) for name, *_rest in vocab.TAG_GROUPS]
     level, interests, origin, lifecycle = groups
-    picks = pop.interests[lo:hi]
+    picks = pop.interests
     order = np.argsort(rng.random((n, len(interests))), axis=1)
     chosen = np.arange(len(interests))[None, :] < picks[:, None]
     interest_customer = np.repeat(ids, picks)
     interest_tag = interests[order[chosen]]
-    created = pop.created[lo:hi]
+    created = pop.created
     tagged_at = np.minimum(created + rng.integers(60, 3 * DAY, n), cal.end - 60)
     customer = np.concatenate([ids, interest_customer, ids, ids])
     return Batch(table, {
         "customer_id": Ints(customer),
-        "tag_id": Ints(np.concatenate([level[pop.level[lo:hi]], interest_tag, origin[pop.origin[lo:hi]],
-                                       lifecycle[pop.lifecycle[lo:hi]]])),
+        "tag_id": Ints(np.concatenate([level[pop.level], interest_tag, origin[pop.origin],
+                                       lifecycle[pop.lifecycle]])),
         "source": Codes(np.concatenate([np.full(n, 1), np.zeros(len(interest_tag), np.int64), np.full(n, 2),
                                         np.full(n, 1)]), TAG_SOURCES),
         "added_by_id": Const(None),
@@ -446,16 +496,16 @@ class _Slots:
 
 def _slots(pop: Population, voc: EventVocabulary, lo: int, hi: int) -> _Slots:
     n = hi - lo
-    rel = pop.rel_staff[lo:hi]
-    added_payload = voc.offset[voc.code("wecom_contact_added")] + pop.rel_state[lo:hi] * 2 + pop.rel_welcome[lo:hi]
+    rel = pop.rel_staff
+    added_payload = voc.offset[voc.code("wecom_contact_added")] + pop.rel_state * 2 + pop.rel_welcome
     columns = [
-        (np.ones(n, bool), voc.code("customer_created"), pop.created[lo:hi], np.full(n, NULL), np.zeros(n, np.int64)),
-        (rel != NULL, voc.code("wecom_contact_added"), pop.rel_added[lo:hi], rel, added_payload),
-        (pop.rel2_staff[lo:hi] != NULL, voc.code("wecom_contact_added"), pop.rel2_added[lo:hi],
-         pop.rel2_staff[lo:hi], np.full(n, voc.offset[voc.code("wecom_contact_added")])),
-        (pop.follow[lo:hi] != NULL, voc.code("oa_followed"), pop.follow[lo:hi], np.full(n, NULL),
-         voc.offset[voc.code("oa_followed")] + pop.follow_scene[lo:hi]),
-        (pop.rel_deleted[lo:hi] != NULL, voc.code("wecom_contact_deleted"), pop.rel_deleted[lo:hi], rel,
+        (np.ones(n, bool), voc.code("customer_created"), pop.created, np.full(n, NULL), np.zeros(n, np.int64)),
+        (rel != NULL, voc.code("wecom_contact_added"), pop.rel_added, rel, added_payload),
+        (pop.rel2_staff != NULL, voc.code("wecom_contact_added"), pop.rel2_added,
+         pop.rel2_staff, np.full(n, voc.offset[voc.code("wecom_contact_added")])),
+        (pop.follow != NULL, voc.code("oa_followed"), pop.follow, np.full(n, NULL),
+         voc.offset[voc.code("oa_followed")] + pop.follow_scene),
+        (pop.rel_deleted != NULL, voc.code("wecom_contact_deleted"), pop.rel_deleted, rel,
          np.full(n, voc.offset[voc.code("wecom_contact_deleted")])),
     ]
     present = np.stack([c[0] for c in columns], axis=1)
@@ -479,7 +529,7 @@ class _Drawn:
 
 def _behaviour(rng: np.random.Generator, pop: Population, org: OrgPlan, voc: EventVocabulary, cal: Calendar,
                customer: IntArray) -> _Drawn:
-    """Browsing, messages, check-ins and groups for the customers listed (absolute indexes, one per event)."""
+    """Browsing, messages, check-ins and groups for the customers listed (indexes in the chunk, one per event)."""
     e = len(customer)
     kind = voc.behaviour[rng.choice(len(voc.behaviour), size=e, p=voc.behaviour_p)]
     messages = np.isin(kind, [voc.code("message_received"), voc.code("message_sent")])
@@ -503,19 +553,19 @@ def _behaviour(rng: np.random.Generator, pop: Population, org: OrgPlan, voc: Eve
 def event_batch(table: str, pop: Population, org: OrgPlan, voc: EventVocabulary, cal: Calendar, *,
                 chunk: int, lo: int, hi: int, seed: int, first_number: int, key_prefix: str) -> Batch:
     rng = np.random.default_rng([seed, 4, chunk])
-    counts = pop.events[lo:hi]
+    counts = pop.events
     total = int(counts.sum())
     local = np.repeat(np.arange(hi - lo), counts)
     rank = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     slots = _slots(pop, voc, lo, hi)
-    structural = rank < pop.structural[lo:hi][local]
+    structural = rank < pop.structural[local]
     slot = np.minimum(rank, slots.kind.shape[1] - 1)
-    drawn = _behaviour(rng, pop, org, voc, cal, lo + local)
+    drawn = _behaviour(rng, pop, org, voc, cal, local)
     kind = np.where(structural, slots.kind[local, slot], drawn.kind)
     when = np.where(structural, slots.when[local, slot], drawn.when)
     staff = np.where(structural, slots.staff[local, slot], drawn.staff)
     payload = np.where(structural, slots.payload[local, slot], drawn.payload)
-    customer = lo + local
+    customer = local
     order = np.lexsort((when, customer))
     kind, when, staff, payload, customer = kind[order], when[order], staff[order], payload[order], customer[order]
     store_kinds = [voc.code(k) for k in ("customer_created", "wecom_contact_added", "check_in", "group_joined",
@@ -527,7 +577,7 @@ def event_batch(table: str, pop: Population, org: OrgPlan, voc: EventVocabulary,
     campaign = np.where(browsing, cal.campaign[cal.day_of(when)], 0)
     return Batch(table, {
         "enterprise_id": Const(org.enterprise_id),
-        "customer_id": Ints(pop.first_id + customer),
+        "customer_id": Ints(pop.first_id + pop.lo + customer),
         "name": Codes(kind, voc.names),
         "occurred_at": Stamps(when),
         "received_at": Stamps(when + rng.integers(0, 5, total)),

@@ -20,7 +20,7 @@ from siyu.core.timeutil import SHANGHAI, now
 from siyu.customers.models import Customer
 from siyu.org.models import Enterprise
 from siyu.seed import generate as gen
-from siyu.seed.columns import NULL, Batch
+from siyu.seed.columns import Batch
 from siyu.seed.org import DEMO_MP_APP_ID, DEMO_OA_APP_ID, DEMO_WECOM_CORP_ID, OrgPlan, create_org, model
 from siyu.seed.writer import Writer, rebuilt_indexes, writer_for
 
@@ -117,7 +117,7 @@ def _analyze(using: str, tables: list[str]) -> None:
 
 @dataclass
 class _Run:
-    pop: gen.Population
+    plan: gen.Plan
     org: OrgPlan
     cal: gen.Calendar
     voc: gen.EventVocabulary
@@ -126,17 +126,21 @@ class _Run:
     progress: Progress
     rates: dict[str, float]
 
-    def table(self, label: str, name: str, total: int, make: Callable[[int, int, int], Batch]) -> int:
+    def table(self, label: str, name: str, total: int, make: Callable[[gen.Population, int, int, int], Batch],
+              in_order_of: tuple[str, ...] = ()) -> int:
+        """Write one table chunk by chunk; `total` is the expected row count (progress and the index decision)."""
         table = _table(label)
 
         def batches() -> Iterator[Batch]:
-            for chunk, lo, hi in self.pop.chunks():
-                batch = make(chunk, lo, hi)
+            for chunk, lo, hi in self.plan.chunks():
+                # drawn again for every table: a chunk is cheap to draw, and memory stays one chunk's
+                pop = self.plan.population(self.org, self.cal, chunk, lo, hi)
+                batch = make(pop, chunk, lo, hi)
                 _check_columns(batch, label)
                 yield batch
 
         self.progress.start(name, total)
-        with rebuilt_indexes(self.writer, table, total, self.progress.note):
+        with rebuilt_indexes(self.writer, table, total, self.progress.note, keep=in_order_of):
             written = _load(self.writer, batches(), name, self.progress)
             self.rates[name] = self.progress.finish(name)
         return written
@@ -201,10 +205,10 @@ def seed_enterprise(
     accounts = (DEMO_WECOM_CORP_ID, DEMO_OA_APP_ID, DEMO_MP_APP_ID)
     org = create_org(code=code, name=name, seed=seed, created_at=now().replace(microsecond=0), accounts=accounts)
     progress.note(f"enterprise {code} (#{org.enterprise_id}): {len(org.store_ids)} stores, {org.staff_count} staff")
-    pop = gen.draw_population(size=customers, events=events, seed=seed, first_id=_first_customer_id(using),
-                              org=org, cal=cal, phone_slot=_phone_slot())
+    plan = gen.Plan(size=customers, events=events, seed=seed, first_id=_first_customer_id(using),
+                    phone_slot=_phone_slot())
     writer = writer_for(connections[using])
-    run = _Run(pop, org, cal, gen.EventVocabulary.build(org), seed, writer, progress, {})
+    run = _Run(plan, org, cal, gen.EventVocabulary.build(org), seed, writer, progress, {})
     counts = _write_all(run, using)
     steps = run_seed_steps(enterprise_id=org.enterprise_id, seed=seed, progress=progress)
     return SeedResult(
@@ -216,32 +220,36 @@ def seed_enterprise(
 
 
 def _write_all(run: _Run, using: str) -> dict[str, int]:
-    pop, org, seed = run.pop, run.org, run.seed
-    identities = int(pop.unionid.sum() + (pop.rel_staff != NULL).sum() + (pop.follow != NULL).sum() + pop.mp.sum()
-                     + (pop.phone_seq != NULL).sum())
-    relationships = int((pop.rel_staff != NULL).sum() + (pop.rel2_staff != NULL).sum())
+    plan, org, seed = run.plan, run.org, run.seed
+    # Expected row counts per customer (progress lines and the rebuild-indexes decision only; the rows are exact).
+    size = plan.size
     counts: dict[str, int] = {}
     run.writer.begin()
     try:
+        customers = _table("customers.Customer")
         counts["customers"] = run.table(
-            "customers.Customer", "customers", pop.size,
-            lambda c, lo, hi: gen.customer_batch(_table("customers.Customer"), pop, org, c, lo, hi, seed))
-        run.writer.after_explicit_ids(_table("customers.Customer"))
+            "customers.Customer", "customers", size,
+            lambda p, c, lo, hi: gen.customer_batch(customers, p, org, c, lo, hi, seed))
+        run.writer.after_explicit_ids(customers)
+        identities = _table("customers.Identity")
         counts["identities"] = run.table(
-            "customers.Identity", "identities", identities,
-            lambda c, lo, hi: gen.identity_batch(_table("customers.Identity"), pop, org, c, lo, hi, seed))
+            "customers.Identity", "identities", int(3.4 * size),
+            lambda p, c, lo, hi: gen.identity_batch(identities, p, org, c, lo, hi, seed))
+        relationships = _table("customers.Relationship")
         counts["relationships"] = run.table(
-            "customers.Relationship", "relationships", relationships,
-            lambda c, lo, hi: gen.relationship_batch(_table("customers.Relationship"), pop, org, run.voc, lo, hi))
+            "customers.Relationship", "relationships", int(0.75 * size),
+            lambda p, c, lo, hi: gen.relationship_batch(relationships, p, org, run.voc, lo, hi))
+        tags = _table("customers.CustomerTag")
         counts["customer tags"] = run.table(
-            "customers.CustomerTag", "customer tags", 3 * pop.size + int(pop.interests.sum()),
-            lambda c, lo, hi: gen.tag_batch(_table("customers.CustomerTag"), pop, org, run.cal, c, lo, hi, seed))
-        offsets = [0, *pop.events.cumsum().tolist()]
+            "customers.CustomerTag", "customer tags", int(3.9 * size),
+            lambda p, c, lo, hi: gen.tag_batch(tags, p, org, run.cal, c, lo, hi, seed))
         prefix = _event_prefix(org.code)
+        events = _table("customers.Event")
         counts["events"] = run.table(
-            "customers.Event", "events", int(pop.events.sum()),
-            lambda c, lo, hi: gen.event_batch(_table("customers.Event"), pop, org, run.voc, run.cal, chunk=c, lo=lo,
-                                              hi=hi, seed=seed, first_number=offsets[lo] + 1, key_prefix=prefix))
+            "customers.Event", "events", plan.events,
+            lambda p, c, lo, hi: gen.event_batch(events, p, org, run.voc, run.cal, chunk=c, lo=lo, hi=hi, seed=seed,
+                                                 first_number=plan.events_before(lo) + 1, key_prefix=prefix),
+            in_order_of=("customer_id",))  # chunks ascend by customer and each is sorted by (customer, time)
     finally:
         run.writer.finish()
     with transaction.atomic(using=using):

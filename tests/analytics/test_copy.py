@@ -161,3 +161,33 @@ def test_a_row_inserted_and_changed_above_a_gap_is_copied_once(org: Org, copy: C
     copy.refresh()
     ids = copy.query("SELECT id FROM events WHERE customer_id = ? ORDER BY id", [survivor.pk]).column()
     assert ids == list(Event.objects.filter(customer_id=survivor.pk).order_by("id").values_list("id", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_build_reads_in_id_ranges_under_a_memory_limit(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scanner build (committed rows, a real database): ranges of 7 ids on PostgreSQL, one streamed scan on a
+    SQLite file; every row arrives once, the event log ends in (name, occurred_at) order, and the copy's memory
+    limit is back to what it was after the build."""
+    from siyu.analytics.engine import copy as copy_module
+
+    customers = [CustomerFactory.create(enterprise=org.enterprise) for _ in range(3)]
+    start = timezone.now() - timedelta(days=3)
+    for i in range(40):
+        _event(customers[i % 3], f"bulk{i}", name=("page_viewed", "customer_created")[i % 2],
+               at=start + timedelta(minutes=(i * 37) % 41))
+    monkeypatch.setattr(copy_module, "BULK_ID_RANGE", 7)
+    built = ColumnarCopy(None, threads=1, capture_changes=False)
+    try:
+        if not built._can_bulk():
+            pytest.skip("the scanner reads only a PostgreSQL database or a SQLite file")
+        limit = built.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        result = built.build(bulk=True)
+        assert result.inserted["events"] == Event.objects.count() == 40
+        assert result.inserted["customers"] == Customer.objects.count()
+        ids = [r[0] for r in built.query("SELECT id FROM events ORDER BY id").rows]
+        assert ids == sorted(Event.objects.values_list("id", flat=True))
+        rows = built.query("SELECT name, occurred_at FROM events").rows  # physical order
+        assert rows == sorted(rows, key=lambda r: (str(r[0]), r[1])) or rows == sorted(rows)
+        assert built.con.execute("SELECT current_setting('memory_limit')").fetchone() == limit
+    finally:
+        built.close()
