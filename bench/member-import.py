@@ -111,11 +111,11 @@ def baseline(path: Path, conn: Any) -> None:
                               if c[4].isdigit()]  # the sheet's spoilt phones (all alike) would clash
                 if pg:
                     with cursor.copy(f"COPY customers_customer ({customer_cols}) FROM STDIN") as copy:
-                        for row in customers:
-                            copy.write_row(row)
+                        for customer in customers:
+                            copy.write_row(customer)
                     with cursor.copy(f"COPY customers_identity ({identity_cols}) FROM STDIN") as copy:
-                        for row in identities:
-                            copy.write_row(row)
+                        for identity in identities:
+                            copy.write_row(identity)
                 else:
                     cursor.executemany(f"INSERT INTO customers_customer ({customer_cols}) "  # noqa: S608
                                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", customers)
