@@ -298,6 +298,48 @@ def test_crash_mid_import_resumes_without_duplicates(org: Org, monkeypatch: pyte
     assert MemberImportError.objects.filter(member_import=imp, row_number=302, code="duplicate_in_file").exists()
 
 
+class _Killed(BaseException):
+    """The worker process killed (SIGKILL, OOM): nothing in the product catches it, so no status is written."""
+
+
+def test_worker_killed_inside_a_batch_rolls_it_back_and_resumes_without_duplicates(
+        org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(member_import, "BATCH", 100)
+    scope = scope_for_staff(org.hq)
+    imp = member_import.upload_member_file(scope=scope, stream=_thousand())
+    member_import.start_member_import(scope=scope, import_id=imp.pk, enqueue=False)
+    write = member_import._write_batch
+    calls = []
+
+    def killed_after_writing(*args: Any, **kw: Any) -> Any:
+        result = write(*args, **kw)  # every row of the batch written, its checkpoint not yet committed
+        calls.append(1)
+        if len(calls) == 4:
+            raise _Killed
+        return result
+
+    monkeypatch.setattr(member_import, "_write_batch", killed_after_writing)
+    with pytest.raises(_Killed):
+        member_import.run_member_import(import_id=imp.pk)
+    imp.refresh_from_db()
+    # batches 1-3 (sheet rows 2..301, rows 12 and 102 bad) committed; batch 4 rolled back with its checkpoint
+    assert (imp.status, imp.checkpoint_row, imp.processed_rows) == ("running", 301, 300)
+    assert Customer.objects.filter(enterprise=org.enterprise).count() == 298
+    assert Event.objects.filter(name="member_imported").count() == 298
+    assert member_import.run_member_import(import_id=imp.pk) == "skipped"  # "running": not claimed twice
+    member_import.resume_stale_import(scope=scope, import_id=imp.pk)
+    assert member_import.run_member_import(import_id=imp.pk) == "done"
+    imp.refresh_from_db()
+    assert (imp.processed_rows, imp.created_customers, imp.merged_customers, imp.errors) == (1000, 995, 0, 5)
+    assert Customer.objects.filter(enterprise=org.enterprise).count() == 995
+    assert Identity.objects.filter(enterprise=org.enterprise).count() == 995
+    assert Event.objects.filter(name="member_imported").count() == 995
+    assert Event.objects.filter(name="customer_created").count() == 995
+    assert ImportedMemberProfile.objects.filter(enterprise=org.enterprise).count() == 995
+    assert sorted(MemberImportError.objects.filter(member_import=imp).values_list("row_number", flat=True)) == \
+        sorted(BAD)
+
+
 def test_merges_into_existing_customers_by_phone_and_unionid(org: Org) -> None:
     ent = org.enterprise.pk
     by_phone = create_customer(enterprise_id=ent, name="老王", phone="13900000001")
