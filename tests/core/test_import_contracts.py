@@ -153,8 +153,10 @@ BREACHES: dict[str, tuple[Callable[[Path], None], set[str]]] = {
         lambda root: _append(root / "siyu/storefront/queries.py", "from siyu.storefront.services import cart as _c"),
         {LAYERS},
     ),
+    # planted in an app the generator never reaches (it reaches org, customers, channels, catalog, orders and finance,
+    # where the same import would close a cycle as well), so only the seed contract can object
     "a domain app importing the demo generator": (
-        lambda root: _write(root, {"siyu/orders/scratch.py": "from siyu.seed import runner"}),
+        lambda root: _write(root, {"siyu/content/scratch.py": "from siyu.seed import runner"}),
         {SEED},
     ),
 }
