@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -493,7 +494,8 @@ def make_app(state: PayState) -> Callable[[dict[str, Any], Callable[..., Any]], 
             if content is None:
                 return _respond(start_response, merchant, "404 Not Found",
                                 _error("RESOURCE_NOT_EXISTS", "the download link is unknown or has expired"))
-            start_response("200 OK", [("Content-Type", "text/csv; charset=utf-8"),
+            kind = "application/gzip" if content[:2] == b"\x1f\x8b" else "text/csv; charset=utf-8"
+            start_response("200 OK", [("Content-Type", kind),
                                       ("Content-Length", str(len(content)))])
             return [content]  # bill downloads are not signed: the SHA1 in the tradebill answer vouches for them
         return _respond(start_response, merchant, *_route(state, environ, merchant, body))
@@ -534,6 +536,7 @@ class BillTweaks:
     summary_count_delta: int = 0
     extra_rows: list[list[str]] = field(default_factory=list)  # 27 raw values each (backticks added)
     raw: bytes | None = None  # serve exactly these bytes (hashed honestly unless wrong_hash)
+    broken_gzip: bool = False  # a GZIP download is cut off half-way
 
 
 def _yuan(fen: int) -> str:
@@ -563,8 +566,11 @@ def _tradebill(state: PayState, merchant: SimMerchant, environ: dict[str, Any]) 
         wanted = date.fromisoformat(day)
     except ValueError:
         return "400 Bad Request", _error("PARAM_ERROR", "bill_date is yyyy-MM-dd")
-    if bill_type != "ALL" or "tar_type" in query:
-        return "400 Bad Request", _error("PARAM_ERROR", "only bill_type=ALL without tar_type is simulated")
+    tar_type = (query.get("tar_type") or [""])[0]
+    if bill_type != "ALL":
+        return "400 Bad Request", _error("PARAM_ERROR", "only bill_type=ALL is simulated")
+    if "tar_type" in query and tar_type != "GZIP":
+        return "400 Bad Request", _error("PARAM_ERROR", "tar_type is GZIP or absent")
     if wanted > datetime.now(CST).date():
         return "400 Bad Request", _error("NO_STATEMENT_EXIST", "no statement for that day")
     tweaks = state.bill_tweaks.get((merchant.mch_id, day), BillTweaks())
@@ -574,9 +580,14 @@ def _tradebill(state: PayState, merchant: SimMerchant, environ: dict[str, Any]) 
     digest = hashlib.sha1(content).hexdigest()  # noqa: S324 - the platform's published bill hash
     if tweaks.wrong_hash:
         digest = hashlib.sha1(content + b"x").hexdigest()  # noqa: S324
+    served = content
+    if tar_type == "GZIP":  # the hash stays the original bill's: the platform hashes before compressing
+        served = gzip.compress(content, mtime=0)
+        if tweaks.broken_gzip:
+            served = served[: len(served) // 2]
     token = secrets.token_urlsafe(24)
     with state.lock:
-        state.downloads[token] = (time.time() + DOWNLOAD_TTL_S, merchant.mch_id, content)
+        state.downloads[token] = (time.time() + DOWNLOAD_TTL_S, merchant.mch_id, served)
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '')}"
     url = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}"
     return "200 OK", {"hash_type": "SHA1", "hash_value": digest,

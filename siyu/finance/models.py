@@ -323,6 +323,11 @@ class ReconciliationRun(models.Model):
     refund_total_fen = models.BigIntegerField(default=0)
     fee_total_milli = models.BigIntegerField(default=0)
     order_total_fen = models.BigIntegerField(default=0)
+    coupon_total_fen = models.BigIntegerField(default=0, help_text="the rows' 代金券金额 added up")
+    fee_posted_fen = models.BigIntegerField(default=0, help_text="the rows' fees as posted to the ledger (net of "
+                                                                 "fees given back on refunds), whole fen")
+    voucher_posted_fen = models.BigIntegerField(default=0, help_text="the vouchers the platform did not settle, as "
+                                                                     "posted to promotions expense (net of refunds)")
     matched_count = models.PositiveIntegerField(default=0)
     missing_ours_count = models.PositiveIntegerField(default=0)
     missing_theirs_count = models.PositiveIntegerField(default=0)

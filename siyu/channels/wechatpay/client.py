@@ -1,6 +1,8 @@
 """The WeChat Pay v3 HTTP client: prepay (JSAPI / mini-program), query by out_trade_no, close, refund, refund query,
 the trade bill (its signed tradebill answer, then the download, whose SHA1 we check ourselves: the download itself
-is not signed, and the wechatpayv3 SDK's download checks neither).
+is not signed, and the wechatpayv3 SDK's download checks neither). A bill asked for with tar_type=GZIP is
+decompressed as it streams in and the SHA1 is over the decompressed bill, as the platform's tradebill answer
+announces it ("原始账单（gzip需要解压缩）的摘要值").
 
 Every request is signed; every answer is verified before it is believed (the signature over timestamp, nonce and
 body with the platform key `Wechatpay-Serial` names, the timestamp within ±300 s), since a forged "SUCCESS" must never
@@ -15,6 +17,7 @@ import hashlib
 import json
 import re
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -104,12 +107,18 @@ class BillRef:
     hash_type: str
     hash_value: str
     download_url: str
+    gzip: bool = False  # the download is a GZIP file; hash_value is the SHA1 of what it decompresses to
 
 
 @dataclass(frozen=True)
 class Download:
     sha1: str
     size: int
+
+
+class BillBadGzip(PayError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, platform_code="BILL_BAD_GZIP")
 
 
 class BillHashMismatch(PayError):
@@ -236,15 +245,16 @@ class PayClient:
         return RefundResult.parse(self.call("GET", f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}")
                                   or {})
 
-    def trade_bill(self, bill_date: date, bill_type: str = "ALL") -> BillRef:
-        """Ask for the day's trade bill (a signed, verified answer): the download URL and the bill's SHA1."""
-        data = self.call("GET", f"/v3/bill/tradebill?bill_date={bill_date.isoformat()}&bill_type={quote(bill_type)}")
-        data = data or {}
+    def trade_bill(self, bill_date: date, bill_type: str = "ALL", *, gzip: bool = False) -> BillRef:
+        """Ask for the day's trade bill (a signed, verified answer): the download URL and the bill's SHA1 (over the
+        decompressed bill when `gzip` asks for a GZIP download)."""
+        path = f"/v3/bill/tradebill?bill_date={bill_date.isoformat()}&bill_type={quote(bill_type)}"
+        data = self.call("GET", path + ("&tar_type=GZIP" if gzip else "")) or {}
         hash_type, hash_value, url = data.get("hash_type"), data.get("hash_value"), data.get("download_url")
         if hash_type != "SHA1" or not isinstance(hash_value, str) or not _SHA1.fullmatch(hash_value) \
                 or not isinstance(url, str):
             raise PayError("the tradebill answer has no SHA1 hash or download URL", platform_code="BAD_ANSWER")
-        return BillRef(hash_type=hash_type, hash_value=hash_value.lower(), download_url=url)
+        return BillRef(hash_type=hash_type, hash_value=hash_value.lower(), download_url=url, gzip=gzip)
 
     def download_bill(self, ref: BillRef, dest: IO[bytes], *, max_bytes: int = MAX_BILL_BYTES) -> Download:
         """Stream the bill into `dest` (signed GET), hashing as it comes; a SHA1 that is not the announced one raises
@@ -255,7 +265,7 @@ class PayClient:
             raise PayError("the download URL is not on WeChat Pay's host", platform_code="BAD_ANSWER")
         request = self._request("GET", ref.download_url[len(base):], None)
         http = self._http or httpx.Client(timeout=TIMEOUT)
-        digest, size = hashlib.sha1(), 0  # noqa: S324 - the platform's published bill hash
+        sink = _BillSink(dest, max_bytes=max_bytes, gzip=ref.gzip)
         try:
             response = http.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -268,12 +278,9 @@ class PayClient:
                 response.read()
                 raise PayError(f"the bill download answered {response.status_code}", platform_code=_code(response),
                                http_status=response.status_code, retryable=response.status_code >= 500)
-            for chunk in response.iter_bytes(1024 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayError("the bill is larger than we accept", platform_code="BILL_TOO_LARGE")
-                digest.update(chunk)
-                dest.write(chunk)
+            for raw in response.iter_bytes(1024 * 1024):
+                sink.write(raw)
+            sink.close()
         except httpx.HTTPError as exc:
             raise PayError(f"the bill download broke off: {type(exc).__name__}", platform_code="UNREACHABLE",
                            retryable=True) from exc
@@ -281,10 +288,10 @@ class PayClient:
             response.close()
             if self._http is None:
                 http.close()
-        got = digest.hexdigest()
+        got = sink.digest.hexdigest()
         if got != ref.hash_value.lower():
             raise BillHashMismatch(ref.hash_value, got)
-        return Download(sha1=got, size=size)
+        return Download(sha1=got, size=sink.size)
 
     def request_payment(self, prepay_id: str) -> dict[str, str]:
         """The parameters the mini-program hands to wx.requestPayment (and a JSAPI page to WeixinJSBridge)."""
@@ -293,6 +300,62 @@ class PayClient:
                 "signType": "RSA", "paySign": crypto.pay_sign(private_key=self._key, app_id=self.c.app_id,
                                                               timestamp=timestamp, nonce_str=nonce_str,
                                                               package=package)}
+
+
+class _BillSink:
+    """Where the downloaded bytes go: decompressed first when the bill is GZIP, then hashed, counted against the
+    size limit and written to `dest`."""
+
+    def __init__(self, dest: IO[bytes], *, max_bytes: int, gzip: bool) -> None:
+        self.dest, self.max_bytes = dest, max_bytes
+        self.digest = hashlib.sha1()  # noqa: S324 - the platform's published bill hash
+        self.size = 0
+        self.inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if gzip else None  # gzip framing only
+
+    def write(self, raw: bytes) -> None:
+        for chunk in [raw] if self.inflate is None else _inflate(self.inflate, raw, self.max_bytes - self.size):
+            self._out(chunk)
+
+    def close(self) -> None:
+        if self.inflate is None:
+            return
+        try:
+            self._out(self.inflate.flush())
+        except zlib.error as exc:
+            raise BillBadGzip(f"the bill is not valid GZIP: {exc}") from exc
+        if not self.inflate.eof:
+            raise BillBadGzip("the GZIP bill ends before its end of stream (truncated)")
+
+    def _out(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise PayError("the bill is larger than we accept", platform_code="BILL_TOO_LARGE")
+        self.digest.update(chunk)
+        self.dest.write(chunk)
+
+
+def _inflate(inflate: Any, data: bytes, room: int) -> list[bytes]:
+    """The decompressed pieces of `data`, never more than `room` + 1 bytes in all (a small file that inflates to
+    gigabytes stops at the size limit instead of filling the disk). Anything after the gzip stream's end, or bytes
+    that are not gzip, refuse the bill."""
+    if inflate.eof:
+        if data:
+            raise BillBadGzip("bytes after the end of the GZIP bill")
+        return []
+    out, pending = [], data
+    try:
+        while pending and not inflate.eof:
+            piece = inflate.decompress(pending, 1024 * 1024)
+            out.append(piece)
+            room -= len(piece)
+            if room < 0:
+                break
+            pending = inflate.unconsumed_tail
+        if inflate.eof and inflate.unused_data:
+            raise BillBadGzip("bytes after the end of the GZIP bill")
+    except zlib.error as exc:
+        raise BillBadGzip(f"the bill is not valid GZIP: {exc}") from exc
+    return out
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

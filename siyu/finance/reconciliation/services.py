@@ -39,7 +39,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from siyu.channels.wechatpay.bill import BillError, BillLine, Summary, TradeBillReader
-from siyu.channels.wechatpay.client import BillHashMismatch, PayError
+from siyu.channels.wechatpay.client import BillBadGzip, BillHashMismatch, PayError
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, UpstreamError, ValidationFailed
@@ -47,7 +47,11 @@ from siyu.core.timeutil import SHANGHAI, day_bounds, local_day
 from siyu.finance import services as payments
 from siyu.finance.ledger import require_finance
 from siyu.finance.models import (
+    Account,
     DifferenceKind,
+    EntryKind,
+    JournalEntry,
+    LedgerTransfer,
     Payment,
     PaymentStatus,
     PayMerchant,
@@ -58,6 +62,7 @@ from siyu.finance.models import (
     Refund,
     RefundStatus,
 )
+from siyu.orders.models import Order
 from siyu.org.scope import Scope
 
 BATCH = 10_000
@@ -246,6 +251,90 @@ def _carry_over_sql(t: dict[str, str]) -> str:
     """  # noqa: S608
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Fee and voucher postings from the bill (set-based, once per bill row)
+#
+# Every bill row carries the platform's service fee (手续费, negative on a refund row: the fee given back). A payment
+# row whose 应结订单金额 is below its 订单金额 was partly paid by a voucher the platform does not settle (免充值券,
+# funded by the merchant); on a refund row the part of 申请退款金额 above 退款金额 goes back to that voucher, not out
+# of the merchant's money. Posted, per row, keyed by the row's own identity (the merchant and its out_trade_no or
+# out_refund_no), so a re-run, or the next day's bill, never posts a row twice:
+#
+#     fee            Dr fees                 Cr platform_clearing   (a negative fee: the two swapped)
+#     voucher        Dr promotions_expense   Cr platform_clearing   (payment rows: 订单金额 - 应结订单金额)
+#     voucher back   Dr platform_clearing    Cr promotions_expense  (refund rows: 申请退款金额 - 退款金额)
+#
+# so that, with the payments and refunds themselves, platform clearing holds what the platform will settle. The
+# fee is in thousandths of a fen in the bill; it is posted rounded to whole fen (half away from zero).
+
+_FEE_FEN = "(CASE WHEN s.fee_milli < 0 THEN -((500 - s.fee_milli) / 1000) ELSE (s.fee_milli + 500) / 1000 END)"
+_VOUCHER_FEN = "(CASE WHEN s.subject = 'P' THEN s.order_fen - s.settle_fen ELSE s.refund_fen - s.asked_fen END)"
+
+
+@dataclass(frozen=True)
+class _Posting:
+    kind: str
+    prefix: str
+    amount: str  # SQL over the staging row `s`: positive debits `debit`, negative swaps the two sides
+    debit: str
+    credit: str
+    memo: str
+
+
+_POSTINGS = (
+    _Posting(EntryKind.FEE, "billfee", _FEE_FEN, Account.FEES, Account.PLATFORM_CLEARING, "WeChat Pay fee (bill)"),
+    _Posting(EntryKind.COUPON_SUBSIDY, "billvoucher", _VOUCHER_FEN, Account.PROMOTIONS_EXPENSE,
+             Account.PLATFORM_CLEARING, "WeChat Pay voucher not settled (bill)"),
+)
+
+
+def _row_key(prefix: str) -> str:
+    """The posting key of a staging row `s` (the merchant id is the first parameter)."""
+    return (f"'{prefix}:' || s.subject || ':' || %s || ':' || "
+            "CASE WHEN s.subject = 'R' THEN s.out_refund_no ELSE s.out_trade_no END")
+
+
+def _post_bill_costs(run: ReconciliationRun, bill_date: date) -> None:
+    """Two statements per posting kind: the entries (a row whose key exists already is skipped), then the one
+    transfer of each entry just made (an entry without transfers can only be one made here, in this transaction)."""
+    entry, transfer = JournalEntry._meta.db_table, LedgerTransfer._meta.db_table
+    stage, pay, order = ReconciliationBillRow._meta.db_table, Payment._meta.db_table, Order._meta.db_table
+    at = connection.ops.adapt_datetimefield_value(day_bounds(bill_date)[1] - timedelta(seconds=1))
+    merchant = str(run.merchant_id)
+    with connection.cursor() as cursor:
+        for p in _POSTINGS:
+            key = _row_key(p.prefix)
+            cursor.execute(f"""
+                INSERT INTO {entry} (enterprise_id, kind, idempotency_key, currency, memo, order_id, posted_at)
+                SELECT %s, %s, {key}, s.currency, %s, p.order_id, %s
+                FROM {stage} s LEFT JOIN {pay} p ON p.merchant_id = %s AND p.out_trade_no = s.out_trade_no
+                WHERE s.run_id = %s AND {p.amount} <> 0
+                ON CONFLICT DO NOTHING
+            """, [run.enterprise_id, p.kind, merchant, p.memo, at, run.merchant_id, run.pk])  # noqa: S608
+            cursor.execute(f"""
+                INSERT INTO {transfer} (entry_id, enterprise_id, debit_account, credit_account, amount_fen, currency,
+                                        store_id, staff_id, posted_at)
+                SELECT e.id, e.enterprise_id,
+                       CASE WHEN {p.amount} > 0 THEN %s ELSE %s END, CASE WHEN {p.amount} > 0 THEN %s ELSE %s END,
+                       ABS({p.amount}), e.currency, o.store_id, NULL, e.posted_at
+                FROM {stage} s
+                JOIN {entry} e ON e.enterprise_id = %s AND e.idempotency_key = {key}
+                LEFT JOIN {order} o ON o.id = e.order_id
+                WHERE s.run_id = %s AND {p.amount} <> 0
+                  AND NOT EXISTS (SELECT 1 FROM {transfer} t WHERE t.entry_id = e.id)
+            """, [p.debit, p.credit, p.credit, p.debit, run.enterprise_id, merchant, run.pk])  # noqa: S608
+
+
+def _bill_cost_totals(run: ReconciliationRun) -> tuple[int, int, int]:
+    """(代金券金额, fee posted, voucher posted) over the run's rows, in fen."""
+    stage = ReconciliationBillRow._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(SUM(s.coupon_fen), 0), COALESCE(SUM({_FEE_FEN}), 0), "  # noqa: S608
+                       f"COALESCE(SUM({_VOUCHER_FEN}), 0) FROM {stage} s WHERE s.run_id = %s", [run.pk])
+        coupon, fee, voucher = cursor.fetchone()
+    return int(coupon), int(fee), int(voucher)
+
+
 @dataclass(frozen=True)
 class Counts:
     missing_ours: int
@@ -282,7 +371,7 @@ def _download(merchant: PayMerchant, bill_date: date, into: IO[bytes]) -> str:
     """The bill's SHA1 (checked), or "" when the platform has no statement for the day (an empty bill)."""
     client = payments.pay_client(merchant)
     try:
-        ref = client.trade_bill(bill_date)
+        ref = client.trade_bill(bill_date, gzip=True)  # smaller on the wire; the SHA1 is over the decompressed bill
     except PayError as exc:
         if exc.platform_code == "NO_STATEMENT_EXIST":
             return ""
@@ -306,12 +395,15 @@ def _load_and_match(run: ReconciliationRun, file: IO[bytes], sha1: str, size: in
             payment_rows = ReconciliationBillRow.objects.filter(run=run, subject="P").count()
             refund_rows = summary.count - payment_rows
         counts = _match(run, generation, run.bill_date)
+        _post_bill_costs(run, run.bill_date)
+        coupon_total, fee_posted, voucher_posted = _bill_cost_totals(run)
         matched = payment_rows + refund_rows - counts.missing_ours - counts.amount_mismatch - counts.status_mismatch
         ReconciliationRun.objects.filter(pk=run.pk).update(
             status=ReconciliationStatus.DONE, generation=generation, hash_value=sha1, bill_bytes=size,
             payment_rows=payment_rows, refund_rows=refund_rows, summary_count=summary.count,
             settle_total_fen=summary.settle_fen, refund_total_fen=summary.refund_fen,
             fee_total_milli=summary.fee_milli, order_total_fen=summary.order_fen, matched_count=matched,
+            coupon_total_fen=coupon_total, fee_posted_fen=fee_posted, voucher_posted_fen=voucher_posted,
             missing_ours_count=counts.missing_ours, missing_theirs_count=counts.missing_theirs,
             amount_mismatch_count=counts.amount_mismatch, status_mismatch_count=counts.status_mismatch,
             error_code="", error_detail="", finished_at=timezone.now())
@@ -359,6 +451,9 @@ def _refuse(run: ReconciliationRun, exc: BaseException) -> NoReturn:
     if isinstance(exc, BillHashMismatch):
         _finish(run, ReconciliationStatus.REFUSED, "bill_hash_mismatch", exc.message)
         raise BillRefused("bill_hash_mismatch", exc.message) from exc
+    if isinstance(exc, BillBadGzip):
+        _finish(run, ReconciliationStatus.REFUSED, "bill_bad_gzip", exc.message)
+        raise BillRefused("bill_bad_gzip", exc.message) from exc
     if isinstance(exc, BillError):
         _finish(run, ReconciliationStatus.REFUSED, "bill_" + exc.code, str(exc))
         raise BillRefused("bill_" + exc.code, str(exc), line=exc.line) from exc
