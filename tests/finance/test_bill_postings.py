@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
+from siyu.core.models import AuditEntry
 from siyu.core.timeutil import SHANGHAI
 from siyu.finance import queries
 from siyu.finance.models import (
@@ -190,3 +191,54 @@ def test_a_bill_without_fees_or_vouchers_posts_nothing_and_a_refused_bill_posts_
     with pytest.raises(services.BillRefused):
         run_bill(merchant, wrong_total)
     assert not JournalEntry.objects.exists() and not ReconciliationDifference.objects.filter(kind="x").exists()
+
+
+NEXT = DAY + timedelta(days=1)
+
+
+def _near_midnight(merchant: PayMerchant) -> tuple[bytes, bytes]:
+    """A payment on DAY; two refunds we asked for at 23:58 and 23:59 of DAY. The platform bills the first on the next
+    day (its request reached it after midnight) and never bills the second. The two days' bills, by hand."""
+    paid = payment(merchant, "SYLATE000001", 3000, at(DAY, 10), 1)
+    refund(paid, "RLATE0000001", 1000, at(DAY, 23, 58), 1)
+    refund(paid, "RLATE0000002", 500, at(DAY, 23, 59), 2)
+    day = bill([Row(stamp(DAY, 10), "SYLATE000001", settle="30.00", order="30.00")],
+               ["1", "30.00", "0.00", "0.00", "0.00000", "30.00", "0.00"])
+    nxt = bill([Row(f"{NEXT.isoformat()} 00:00:05", "SYLATE000001", out_refund_no="RLATE0000001", refund="10.00",
+                    asked="10.00")],
+               ["1", "0.00", "10.00", "0.00", "0.00000", "0.00", "10.00"])
+    return day, nxt
+
+
+def _open_refund_gaps(run: ReconciliationRun) -> dict[str, tuple[bool, str]]:
+    found = ReconciliationDifference.objects.filter(run=run, kind="missing_theirs", subject="R")
+    return {d.out_refund_no: (d.resolved_at is not None, d.resolution) for d in found}
+
+
+def test_a_refund_billed_the_next_day_resolves_the_day_before_when_the_next_day_runs(
+        org: Org, merchant: PayMerchant) -> None:
+    day_bill, next_bill = _near_midnight(merchant)
+    day = run_bill(merchant, day_bill)
+    assert _open_refund_gaps(day) == {"RLATE0000001": (False, ""), "RLATE0000002": (False, "")}
+    nxt = run_bill(merchant, next_bill, NEXT)
+    assert nxt.matched_count == 1 and not ReconciliationDifference.objects.filter(run=nxt).exists()
+    reason = f"billed the next day ({NEXT.isoformat()})"
+    assert _open_refund_gaps(day) == {"RLATE0000001": (True, reason), "RLATE0000002": (False, "")}
+    resolved = ReconciliationDifference.objects.get(run=day, out_refund_no="RLATE0000001")
+    assert resolved.resolved_by is None
+    trail = AuditEntry.objects.get(action="reconciliation.resolve", target_id=str(resolved.pk))
+    assert trail.actor_label == "system" and reason in trail.summary
+    # the day run again: the same difference stays resolved, the other stays open, no second audit entry
+    again = run_bill(merchant, day_bill)
+    assert _open_refund_gaps(again) == {"RLATE0000001": (True, reason), "RLATE0000002": (False, "")}
+    assert AuditEntry.objects.filter(action="reconciliation.resolve").count() == 1
+
+
+def test_a_refund_billed_the_next_day_is_resolved_at_once_when_that_day_ran_first(
+        org: Org, merchant: PayMerchant) -> None:
+    day_bill, next_bill = _near_midnight(merchant)
+    run_bill(merchant, next_bill, NEXT)
+    day = run_bill(merchant, day_bill)
+    reason = f"billed the next day ({NEXT.isoformat()})"
+    assert _open_refund_gaps(day) == {"RLATE0000001": (True, reason), "RLATE0000002": (False, "")}
+    assert day.missing_theirs_count == 2  # still counted as found; resolved, not hidden

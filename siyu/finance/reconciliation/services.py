@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import IO, Any, NoReturn
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from siyu.channels.wechatpay.bill import BillError, BillLine, Summary, TradeBillReader
@@ -335,6 +335,41 @@ def _bill_cost_totals(run: ReconciliationRun) -> tuple[int, int, int]:
     return int(coupon), int(fee), int(voucher)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Refunds billed the next day
+#
+# A refund requested just before midnight on day D may appear only in D+1's bill: D shows it as missing in the bill.
+# Whichever of the two days is reconciled second resolves D's difference (the system, audited), since the refund is
+# then seen in the next day's bill.
+
+
+def _billed_next_day(run: ReconciliationRun, generation: int, moment: datetime) -> None:
+    """`run` has just loaded its rows and differences (its new `generation`, not yet saved on the row)."""
+    days = ReconciliationRun.objects.filter(merchant_id=run.merchant_id, bill_date__in=[
+        run.bill_date - timedelta(days=1), run.bill_date + timedelta(days=1)]).exclude(generation=0)
+    pairs = [((d.pk, d.generation), (run.bill_date, run.pk)) for d in days if d.bill_date < run.bill_date]
+    pairs += [((run.pk, generation), (d.bill_date, d.pk)) for d in days if d.bill_date > run.bill_date]
+    for (earlier_id, earlier_generation), (later_date, later_id) in pairs:
+        billed = ReconciliationBillRow.objects.filter(run_id=later_id, subject="R",
+                                                      out_trade_no=OuterRef("out_trade_no"),
+                                                      out_refund_no=OuterRef("out_refund_no"))
+        found = ReconciliationDifference.objects.filter(
+            run_id=earlier_id, generation=earlier_generation, kind=DifferenceKind.MISSING_THEIRS, subject="R",
+            resolved_at=None).filter(Exists(billed))
+        rows = list(found.values_list("pk", "out_trade_no", "out_refund_no"))
+        if not rows:
+            continue
+        reason = f"billed the next day ({later_date.isoformat()})"
+        ReconciliationDifference.objects.filter(pk__in=[pk for pk, _o, _r in rows], resolved_at=None).update(
+            resolved_at=moment, resolved_by=None, resolution=reason)
+        for pk, out_trade_no, out_refund_no in rows:
+            audit.record(enterprise_id=run.enterprise_id, actor=None, action="reconciliation.resolve",
+                         target_type="reconciliation_difference", target_id=pk,
+                         summary=f"{DifferenceKind.MISSING_THEIRS} {out_trade_no} {out_refund_no}: {reason}"[:255],
+                         changes={"reason": reason, "kind": DifferenceKind.MISSING_THEIRS, "run_id": earlier_id,
+                                  "billed_in_run_id": later_id})
+
+
 @dataclass(frozen=True)
 class Counts:
     missing_ours: int
@@ -397,6 +432,7 @@ def _load_and_match(run: ReconciliationRun, file: IO[bytes], sha1: str, size: in
         counts = _match(run, generation, run.bill_date)
         _post_bill_costs(run, run.bill_date)
         coupon_total, fee_posted, voucher_posted = _bill_cost_totals(run)
+        _billed_next_day(run, generation, timezone.now())
         matched = payment_rows + refund_rows - counts.missing_ours - counts.amount_mismatch - counts.status_mismatch
         ReconciliationRun.objects.filter(pk=run.pk).update(
             status=ReconciliationStatus.DONE, generation=generation, hash_value=sha1, bill_bytes=size,
