@@ -416,7 +416,8 @@ def _refund(state: PayState, merchant: SimMerchant, data: dict[str, Any]) -> Ans
         for r in o.refunds:
             if r["out_refund_no"] == no:
                 return "200 OK", r
-        if sum(r["amount"]["refund"] for r in o.refunds) + refund > o.total:
+        if sum(r["amount"]["refund"] for r in o.refunds if r["status"] not in ("CLOSED", "ABNORMAL")) + refund \
+                > o.total:  # a refund that never paid back holds nothing of the transaction
             return "400 Bad Request", _error("INVALID_REQUEST", "refund exceeds the paid amount")
         r = {"refund_id": "50" + secrets.token_hex(14), "out_refund_no": no, "transaction_id": o.transaction_id,
              "out_trade_no": o.out_trade_no, "channel": "ORIGINAL", "status": "PROCESSING",

@@ -7,10 +7,11 @@ import io
 from collections.abc import Iterable
 from datetime import date
 
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
-from siyu.finance.commission_queries import StatementRow
+from siyu.finance.commission_queries import LineDetail, StatementRow
 
 
 def yuan(fen: int) -> str:
@@ -41,6 +42,24 @@ def xlsx_bytes(month: date, *, stores: Iterable[StatementRow] | None, staff: Ite
     sheet.append(_header(_("Staff")))
     for row in staff:
         sheet.append(_line(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def lines_xlsx_bytes(month: date, title: str, chunks: Iterable[list[LineDetail]]) -> bytes:
+    """One statement's lines: each accrual row with its order, line, rule, quantity, sales and commission."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=f"lines {month:%Y-%m}")
+    sheet.append([title])
+    sheet.append([_("Time"), _("Kind"), _("Order"), _("Line"), _("Rule"), _("Quantity"), _("Currency"), _("Sales"),
+                  _("Commission"), "order_id", "order_line_id", "sales_fen", "commission_fen"])
+    for chunk in chunks:
+        for d in chunk:
+            a = d.accrual
+            sheet.append([localtime(a.posted_at).strftime("%Y-%m-%d %H:%M:%S"), a.kind, d.order_no, d.line_name,
+                          d.rule_name, a.quantity, a.currency, yuan(a.sales_fen), yuan(a.commission_fen),
+                          a.order_id, a.order_line_id, a.sales_fen, a.commission_fen])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -11,7 +11,7 @@ statements are for managers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from siyu.finance.commission_models import (
     StoreSettlement,
 )
 from siyu.finance.models import Account, LedgerTransfer
+from siyu.orders.models import Order, OrderLine
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
@@ -179,9 +180,7 @@ def staff_statements(scope: Scope, month: date, *, staff_id: int | None = None) 
     return out
 
 
-def statement_lines(scope: Scope, month: date, *, staff_id: int | None = None, store_id: int | None = None,
-                    page: int = 1, page_size: int = 50) -> Page[SaleAccrual]:
-    """The accrual rows behind a statement row (drill-down), in time order."""
+def _lines(scope: Scope, month: date, *, staff_id: int | None, store_id: int | None) -> QuerySet[SaleAccrual]:
     qs = _month_rows(scope, first_of_month(month))
     if staff_id is not None:
         qs = qs.filter(staff_id=org_queries.get_staff(scope, staff_id).pk)
@@ -191,7 +190,57 @@ def statement_lines(scope: Scope, month: date, *, staff_id: int | None = None, s
         qs = qs.filter(store_id=org_queries.get_store(scope, store_id).pk)
     elif not scope.is_hq:
         qs = qs.filter(staff_id__in=org_queries.visible_staff_ids(scope))
-    return paginate(qs.order_by("posted_at", "id"), page=page, page_size=page_size)
+    return qs.order_by("posted_at", "id")
+
+
+def statement_lines(scope: Scope, month: date, *, staff_id: int | None = None, store_id: int | None = None,
+                    page: int = 1, page_size: int = 50) -> Page[SaleAccrual]:
+    """The accrual rows behind a statement row (drill-down), in time order."""
+    return paginate(_lines(scope, month, staff_id=staff_id, store_id=store_id), page=page, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class LineDetail:
+    """One accrual row with what it is about, for people: the order's number, the line's name, the rule's name."""
+
+    accrual: SaleAccrual
+    order_no: str
+    line_name: str
+    rule_name: str
+
+
+def line_details(enterprise_id: int, accruals: list[SaleAccrual]) -> list[LineDetail]:
+    """Names for a page (or a chunk) of accrual rows: three queries, whatever the number of rows."""
+    orders = dict(Order.objects.filter(enterprise_id=enterprise_id, pk__in={a.order_id for a in accruals})
+                  .values_list("pk", "order_no"))
+    lines = dict(OrderLine.objects.filter(order__enterprise_id=enterprise_id,
+                                          pk__in={a.order_line_id for a in accruals}).values_list("pk", "name"))
+    rules = dict(CommissionRule.objects.filter(enterprise_id=enterprise_id,
+                                               pk__in={a.rule_id for a in accruals if a.rule_id})
+                 .values_list("pk", "name"))
+    return [LineDetail(a, orders.get(a.order_id, ""), lines.get(a.order_line_id, ""),
+                       rules.get(a.rule_id, "") if a.rule_id else "") for a in accruals]
+
+
+MAX_EXPORT_LINES = 200_000
+
+
+def statement_line_chunks(scope: Scope, month: date, *, staff_id: int | None = None, store_id: int | None = None,
+                          chunk: int = 2000) -> Iterator[list[LineDetail]]:
+    """Every line of one statement (or of all visible staff), in time order, in chunks with their names (keyset
+    pages on (posted_at, id), so a long statement is never held whole). Refused above MAX_EXPORT_LINES."""
+    qs = _lines(scope, month, staff_id=staff_id, store_id=store_id)
+    if qs.count() > MAX_EXPORT_LINES:
+        raise ValidationFailed(f"a statement export holds at most {MAX_EXPORT_LINES:,} lines: pick one store or "
+                               "staff member", field="staff", code="too_many")
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = qs if after is None else qs.filter(Q(posted_at__gt=after[0]) | Q(posted_at=after[0], id__gt=after[1]))
+        rows = list(page[:chunk])
+        if not rows:
+            return
+        yield line_details(scope.enterprise_id, rows)
+        after = (rows[-1].posted_at, rows[-1].pk)
 
 
 # ---------------------------------------------------------------------------------------------------------------

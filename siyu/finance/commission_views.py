@@ -135,6 +135,50 @@ def statements_export(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _lines_target(request: HttpRequest, scope: Scope, month: date) -> tuple[int | None, int | None, str]:
+    """(staff id, store id, a title) of the statement asked for; none of them: every line the viewer may see."""
+    staff_id, store_id = _int(request.GET.get("staff")), _int(request.GET.get("store"))
+    if staff_id is not None:
+        rows = commission_queries.staff_statements(scope, month, staff_id=staff_id)
+        name = rows[0].name if rows else ""
+        return staff_id, None, _("Staff %(name)s, %(month)s") % {"name": name or staff_id, "month": f"{month:%Y-%m}"}
+    if store_id is not None:
+        rows = commission_queries.store_statements(scope, month, store_id=store_id)
+        name = rows[0].name if rows else ""
+        return None, store_id, _("Store %(name)s, %(month)s") % {"name": name or store_id, "month": f"{month:%Y-%m}"}
+    return None, None, _("All visible staff, %(month)s") % {"month": f"{month:%Y-%m}"}
+
+
+@console_view
+def statement_lines(request: HttpRequest) -> HttpResponse:
+    """The lines behind one statement (a staff member's or a store's month): order, line, rule, amounts; paged."""
+    scope = scope_of(request)
+    month = _month(request.GET.get("month"))
+    staff_id, store_id, title = _lines_target(request, scope, month)
+    page = commission_queries.statement_lines(scope, month, staff_id=staff_id, store_id=store_id,
+                                              page=min(_int(request.GET.get("page")) or 1, 10_000), page_size=50)
+    query = f"month={month:%Y-%m}" + (f"&staff={staff_id}" if staff_id is not None else "") \
+        + (f"&store={store_id}" if store_id is not None else "")
+    return render(request, "finance/commission_lines.html", {
+        "month": month, "title": title, "page": page, "query": query,
+        "lines": commission_queries.line_details(scope.enterprise_id, page.items),
+    })
+
+
+@console_view
+def statement_lines_export(request: HttpRequest) -> HttpResponse:
+    """The same lines as an Excel workbook, written as the rows are read (one statement at a time)."""
+    scope = scope_of(request)
+    month = _month(request.GET.get("month"))
+    staff_id, store_id, title = _lines_target(request, scope, month)
+    chunks = commission_queries.statement_line_chunks(scope, month, staff_id=staff_id, store_id=store_id)
+    body = commission_export.lines_xlsx_bytes(month, title, chunks)
+    response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    who = f"staff-{staff_id}" if staff_id is not None else f"store-{store_id}" if store_id is not None else "all"
+    response["Content-Disposition"] = f'attachment; filename="statement-lines-{who}-{month:%Y-%m}.xlsx"'
+    return response
+
+
 @console_view
 @require_POST
 def settle(request: HttpRequest) -> HttpResponse:

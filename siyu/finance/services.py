@@ -449,8 +449,7 @@ def apply_refund_result(refund: Refund, result: dict[str, Any]) -> Applied:
     amount = (result.get("amount") or {}).get("refund")
     if status != "SUCCESS":
         if status in ("CLOSED", "ABNORMAL"):
-            Refund.objects.filter(pk=refund.pk).exclude(status=RefundStatus.SUCCEEDED).update(
-                status=RefundStatus.FAILED, detail=status)
+            return _refund_failed(refund, status)
         return Applied(NotifyOutcome.IGNORED, "refund_" + status.lower()[:20], status)
     if amount != refund.amount_fen:
         Refund.objects.filter(pk=refund.pk).update(detail=f"platform says {amount} fen")
@@ -460,6 +459,27 @@ def apply_refund_result(refund: Refund, result: dict[str, Any]) -> Applied:
     except DomainError as exc:
         Refund.objects.filter(pk=refund.pk).update(detail=exc.message[:255])
         return Applied(NotifyOutcome.FLAGGED, "refund_not_applicable", exc.message)
+
+
+_REFUND_FAILED = {
+    "CLOSED": "WeChat Pay closed the refund: nothing was paid back",
+    "ABNORMAL": "WeChat Pay could not pay the refund back (ABNORMAL, e.g. the buyer's card is gone): "
+                "nothing was paid back through it",
+}
+
+
+def _refund_failed(refund: Refund, status: str) -> Applied:
+    """The platform gave up on the refund: the Refund fails (what it held of the payment is refundable again), and
+    its after-sale is closed with the reason so the order is not held open silently (siyu.orders)."""
+    reason = _REFUND_FAILED[status]
+    with transaction.atomic():
+        moved = Refund.objects.filter(pk=refund.pk, status__in=[RefundStatus.CREATED, RefundStatus.PROCESSING]
+                                      ).update(status=RefundStatus.FAILED, detail=status)
+        if moved != 1:
+            return Applied(NotifyOutcome.DUPLICATE)
+        after_sales.fail_refund(after_sale_id=refund.after_sale_id, enterprise_id=refund.enterprise_id,
+                                reason=f"{reason} ({refund.out_refund_no})", moment=timezone.now())
+    return Applied(NotifyOutcome.FLAGGED, "refund_" + status.lower(), reason)
 
 
 def _refund_succeeded(refund: Refund, result: dict[str, Any]) -> Applied:

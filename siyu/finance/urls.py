@@ -26,5 +26,8 @@ urlpatterns += [
          name="commission_rule_delete"),
     path("commissions/statements/", commission_views.statements, name="commission_statements"),
     path("commissions/statements/export/", commission_views.statements_export, name="commission_export"),
+    path("commissions/statements/lines/", commission_views.statement_lines, name="commission_lines"),
+    path("commissions/statements/lines/export/", commission_views.statement_lines_export,
+         name="commission_lines_export"),
     path("commissions/settle/", commission_views.settle, name="commission_settle"),
 ]

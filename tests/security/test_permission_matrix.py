@@ -719,6 +719,8 @@ POST   /finance/commissions/rules/{commission_rule_id}/             ok    403   
 POST   /finance/commissions/rules/{commission_rule_id}/delete/      ok    403   403   403   login 404   login
 GET    /finance/commissions/statements/?month=2026-11            ok    ok    ok    ok    login ok    login
 GET    /finance/commissions/statements/export/?month=2026-11     ok    ok    ok    ok    login ok    login
+GET    /finance/commissions/statements/lines/?month=2026-11      ok    ok    ok    ok    login ok    login
+GET    /finance/commissions/statements/lines/export/?month=2026-11 ok  ok    ok    ok    login ok    login
 POST   /finance/commissions/settle/                              ok    403   403   403   login 404   login
 GET    /setup/                                                   404   404   404   404   404   404   404
 POST   /setup/                                                   404   404   404   404   404   404   404

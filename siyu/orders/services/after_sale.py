@@ -243,6 +243,24 @@ def refund_failed_group_buys(*, now: datetime | None = None) -> int:
     return made
 
 
+def fail_refund(*, after_sale_id: int, enterprise_id: int, reason: str, moment: datetime) -> AfterSale | None:
+    """The payment platform did not pay this after-sale back (its refund ended CLOSED or ABNORMAL): the after-sale
+    is closed as rejected with the reason (shown on the order), so it no longer holds the order open and nothing of
+    it counts as refunded; its idempotency key is freed so the same refund can be asked for again. Runs in the
+    caller's transaction; None when the after-sale was no longer open (already refunded or closed). The system acts,
+    audited."""
+    open_statuses = [AfterSaleStatus.APPROVED, AfterSaleStatus.RETURNED]
+    moved = AfterSale.objects.filter(pk=after_sale_id, enterprise_id=enterprise_id, status__in=open_statuses).update(
+        status=AfterSaleStatus.REJECTED, reject_reason=reason[:200], decided_at=moment, idempotency_key="")
+    if moved != 1:
+        return None
+    after_sale = AfterSale.objects.select_related("order").get(pk=after_sale_id)
+    audit.record(enterprise_id=enterprise_id, actor=None, action="after_sale.refund_failed",
+                 target_type="after_sale", target_id=after_sale.pk,
+                 summary=f"{after_sale.order.order_no} {after_sale.amount_fen} fen: {reason}"[:255])
+    return after_sale
+
+
 def _after_sale_move(
     after_sale_id: int, enterprise_id: int, *, sources: Iterable[str], action: str, **changes: Any
 ) -> AfterSale:
