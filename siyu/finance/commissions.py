@@ -336,15 +336,15 @@ def _post_sale_entries(order: Order, who: Attribution, sales: int, commission: i
     legs = [Leg(Account.CUSTOMER_PREPAID, Account.SALES_REVENUE, sales, who.store_id, who.staff_id)]
     if who.store_id is not None:
         legs.append(Leg(Account.SALES_REVENUE, Account.STORE_RECEIVABLE, sales, who.store_id, who.staff_id))
-    entry = ledger.post_entry(enterprise_id=order.enterprise_id, kind=EntryKind.SETTLEMENT,
-                              key=f"store-sale:order-{order.pk}", currency=order.currency, legs=legs,
-                              memo=f"{order.order_no} sale", order_id=order.pk, posted_at=at)
+    specs = [ledger.EntrySpec(EntryKind.SETTLEMENT, f"store-sale:order-{order.pk}", legs, f"{order.order_no} sale")]
     if commission:
-        entry = ledger.post_entry(
-            enterprise_id=order.enterprise_id, kind=EntryKind.COMMISSION, key=f"commission:order-{order.pk}",
-            currency=order.currency, order_id=order.pk, posted_at=at, memo=f"{order.order_no} commission",
-            legs=[Leg(Account.COMMISSION_EXPENSE, Account.STAFF_COMMISSION_PAYABLE, commission, who.store_id,
-                      who.staff_id)])
+        specs.append(ledger.EntrySpec(
+            EntryKind.COMMISSION, f"commission:order-{order.pk}",
+            [Leg(Account.COMMISSION_EXPENSE, Account.STAFF_COMMISSION_PAYABLE, commission, who.store_id,
+                 who.staff_id)], f"{order.order_no} commission"))
+    posted = ledger.post_entries(enterprise_id=order.enterprise_id, currency=order.currency, order_id=order.pk,
+                                 posted_at=at, specs=specs)
+    entry = posted[-1]
     return entry.pk if entry is not None else None
 
 

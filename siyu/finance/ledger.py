@@ -117,6 +117,50 @@ def post_entry(
     return existing
 
 
+@dataclass(frozen=True)
+class EntrySpec:
+    """One entry for `post_entries`: what `post_entry` takes, as a value."""
+
+    kind: str
+    key: str
+    legs: Sequence[Leg]
+    memo: str = ""
+
+
+def post_entries(*, enterprise_id: int, currency: str, order_id: int | None, posted_at: datetime,
+                 specs: Sequence[EntrySpec]) -> list[JournalEntry | None]:
+    """Several entries of one fact at once (one INSERT of the entries, one of their transfers, one savepoint), each
+    exactly as `post_entry` would post it; when any key was posted before, every one goes through `post_entry`
+    (which returns the first posting or refuses a key reused with other amounts). The result follows `specs`."""
+    checked = []
+    for spec in specs:
+        if spec.kind not in EntryKind.values:
+            raise ValidationFailed("unknown entry kind", field="kind")
+        if not spec.key or len(spec.key) > 128:
+            raise ValidationFailed("the key is 1-128 characters", field="key", code="required")
+        checked.append(_check_legs(spec.legs))
+    if len(currency) != 3 or not currency.isupper() or not currency.isascii():
+        raise ValidationFailed("currency is an ISO 4217 code", field="currency")
+    todo = [(spec, legs) for spec, legs in zip(specs, checked, strict=True) if legs]
+    try:
+        with transaction.atomic():
+            entries = JournalEntry.objects.bulk_create([
+                JournalEntry(enterprise_id=enterprise_id, kind=spec.kind, idempotency_key=spec.key,
+                             currency=currency, memo=spec.memo[:200], order_id=order_id, posted_at=posted_at)
+                for spec, _legs in todo])
+            LedgerTransfer.objects.bulk_create([
+                LedgerTransfer(entry=entry, enterprise_id=enterprise_id, debit_account=leg.debit,
+                               credit_account=leg.credit, amount_fen=leg.amount_fen, currency=currency,
+                               store_id=leg.store_id, staff_id=leg.staff_id, posted_at=posted_at)
+                for entry, (_spec, legs) in zip(entries, todo, strict=True) for leg in legs])
+    except IntegrityError:
+        return [post_entry(enterprise_id=enterprise_id, kind=spec.kind, key=spec.key, currency=currency,
+                           legs=spec.legs, memo=spec.memo, order_id=order_id, posted_at=posted_at)
+                for spec in specs]
+    made = {entry.idempotency_key: entry for entry in entries}
+    return [made.get(spec.key) if legs else None for spec, legs in zip(specs, checked, strict=True)]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Posting rules
 

@@ -23,7 +23,7 @@ from tests.orders.helpers import line
 
 pytestmark = pytest.mark.django_db
 
-MAX_STATEMENTS = 36
+MAX_STATEMENTS = 32
 
 
 def test_an_applied_notify_issues_at_most_the_pinned_number_of_statements(paying: Paying) -> None:
