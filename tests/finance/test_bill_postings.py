@@ -6,11 +6,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from siyu.core.models import AuditEntry
 from siyu.core.timeutil import SHANGHAI
@@ -172,6 +175,14 @@ def test_fees_and_vouchers_are_posted_once_per_bill_row(org: Org, merchant: PayM
     expected = {Account.FEES: 74, Account.PROMOTIONS_EXPENSE: 800, Account.PLATFORM_CLEARING: -874}
     assert balances(org) == expected
 
+    # the day page and the trial balance page show them to HQ finance
+    web = Client()
+    web.force_login(get_user_model().objects.get(username="hq"))
+    day_page = web.get(f"/finance/reconciliation/{run.pk}/").content.decode()
+    for figure, shown in (("fee_posted", "0.74"), ("coupon_total", "10.00"), ("voucher_posted", "8.00")):
+        assert re.search(rf'data-figure="{figure}">[^<]*{re.escape(shown)}', day_page), figure
+    trial = web.get("/finance/").content.decode()
+    assert "Payment fees" in trial or "手续费" in trial
     # a re-run replaces the day's results and posts nothing again
     again = run_bill(merchant, content)
     assert again.generation == 2 and (again.fee_posted_fen, again.voucher_posted_fen) == (74, 800)
