@@ -241,9 +241,11 @@ class GroupBuy(models.Model):
 
 
 class TeamStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    COMPLETE = "complete", _("Complete")
-    FAILED = "failed", _("Failed")
+    """A team's own words (拼团中 / 已成团 / 拼团失败), not the generic "Open" a store's opening hours use."""
+
+    OPEN = "open", _("Forming")
+    COMPLETE = "complete", _("Formed")
+    FAILED = "failed", _("Team failed")
 
 
 class GroupBuyTeam(models.Model):
