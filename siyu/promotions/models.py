@@ -172,6 +172,9 @@ class FlashSale(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     is_active = models.BooleanField(default=True)
+    allow_oversell = models.BooleanField(
+        _("may promise more than the stock"), default=False,
+        help_text="the operator chose flash stock above the SKU's stock (the stock still limits what is sold)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -114,6 +114,13 @@ def template_value(template: CouponTemplate) -> str:
     return text
 
 
+def template_expired(template: CouponTemplate, now: datetime | None = None) -> bool:
+    """A fixed-window template whose window has ended: shown as expired, and nobody can be issued one."""
+    moment = now or timezone.now()
+    return (template.validity_kind == ValidityKind.FIXED and template.valid_until is not None
+            and template.valid_until <= moment)
+
+
 def coupons(scope: Scope) -> QuerySet[Coupon]:
     """Coupons of the customers this scope may see."""
     qs = Coupon.objects.filter(enterprise_id=scope.enterprise_id).select_related("template", "customer")

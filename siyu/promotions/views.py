@@ -71,7 +71,9 @@ def shipping(request: HttpRequest) -> HttpResponse:
 @console_page
 def coupon_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    rows = [{"t": t, "value": queries.template_value(t)} for t in queries.coupon_templates(scope)]
+    now = timezone.now()
+    rows = [{"t": t, "value": queries.template_value(t), "expired": queries.template_expired(t, now)}
+            for t in queries.coupon_templates(scope)]
     return _render(request, "promotions/coupon_list.html", {"rows": rows})
 
 
@@ -101,7 +103,9 @@ def coupon_edit(request: HttpRequest, template_id: int | None = None) -> HttpRes
     coupons = queries.search_coupons(scope, template_id=template.pk, page=page_number(request)) if template else None
     return _render(request, "promotions/coupon_edit.html", {"form": form, "template": template, "coupons": coupons,
                                                             "value": queries.template_value(template) if template
-                                                            else ""})
+                                                            else "",
+                                                            "expired": bool(template)
+                                                            and queries.template_expired(template)})
 
 
 @console_page
@@ -265,7 +269,8 @@ def flash_edit(request: HttpRequest, flash_sale_id: int | None = None) -> HttpRe
             return redirect("promotions:flash_edit", flash_sale_id=saved)
     else:
         form = forms.FlashSaleForm(initial={"name": sale.name, "starts_at": sale.starts_at, "ends_at": sale.ends_at,
-                                            "is_active": sale.is_active} if sale else {"is_active": True})
+                                            "is_active": sale.is_active, "allow_oversell": sale.allow_oversell}
+                                           if sale else {"is_active": True})
         items = [{"sku": i.sku_id, "flash_price": yuan_text(i.flash_price_fen), "flash_stock": i.flash_stock,
                   "per_customer_limit": i.per_customer_limit} for i in sale.items.all()] if sale else None
         formset = _flash_formset(scope, initial=items)
