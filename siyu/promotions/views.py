@@ -104,7 +104,7 @@ def coupon_edit(request: HttpRequest, template_id: int | None = None) -> HttpRes
     return _render(request, "promotions/coupon_edit.html", {"form": form, "template": template, "coupons": coupons,
                                                             "value": queries.template_value(template) if template
                                                             else "",
-                                                            "expired": bool(template)
+                                                            "expired": template is not None
                                                             and queries.template_expired(template)})
 
 
