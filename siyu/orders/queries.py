@@ -20,6 +20,7 @@ from siyu.core.timeutil import day_bounds
 from siyu.customers import queries as customer_queries
 from siyu.orders.models import (
     OPEN_AFTER_SALE,
+    UNMATCHED_OUTCOMES,
     AfterSale,
     AfterSaleKind,
     AfterSaleLine,
@@ -358,7 +359,7 @@ def package_insert_targets(scope: Scope) -> QuerySet[PlatformImportRow]:
     """Platform buyers with a masked phone that matched nobody: a card in their next parcel is the way in. One row per
     buyer (their latest order)."""
     rows = PlatformImportRow.objects.filter(platform_import__enterprise_id=scope.enterprise_id,
-                                            outcome=RowOutcome.UNMATCHED, customer__isnull=True)
+                                            outcome__in=UNMATCHED_OUTCOMES, customer__isnull=True)
     later = rows.filter(platform=OuterRef("platform"), buyer_id=OuterRef("buyer_id"), id__gt=OuterRef("id"))
     return rows.exclude(buyer_id="").exclude(Exists(later)).order_by("-ordered_at", "-id")
 

@@ -296,7 +296,8 @@ def import_report(request: HttpRequest, import_id: int) -> StreamingHttpResponse
 
 
 def _invite_by(outcome: str) -> str:
-    return {"created_customer": _("SMS"), "unmatched": _("Package insert")}.get(outcome, "")
+    return {"created_customer": _("SMS"), "unmatched": _("Package insert"),
+            "invalid_phone": _("Package insert")}.get(outcome, "")
 
 
 @console_view
