@@ -129,6 +129,12 @@ def coupons(scope: Scope) -> QuerySet[Coupon]:
     return qs.filter(customer_id__in=customer_queries.visible_customer_ids(scope))
 
 
+def profile_coupons(scope: Scope, customer_id: int, *, limit: int = 10) -> tuple[list[Coupon], int]:
+    """A customer's latest coupons for their profile (a customer outside the scope has none to show) and the count."""
+    qs = coupons(scope).filter(customer_id=customer_id)
+    return list(qs.order_by("-issued_at", "-id")[:limit]), qs.count()
+
+
 def search_coupons(
     scope: Scope, *, template_id: int | None = None, customer_id: int | None = None, status: str = "",
     page: int = 1, page_size: int = 20,

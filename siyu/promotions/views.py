@@ -9,7 +9,9 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -314,3 +316,14 @@ def group_edit(request: HttpRequest, group_buy_id: int | None = None) -> HttpRes
             "ends_at": group.ends_at, "is_active": group.is_active} if group else {"is_active": True})
     teams = list(queries.teams(scope, group.pk).order_by("-id")[:20]) if group else []
     return _render(request, "promotions/group_edit.html", {"form": form, "group": group, "teams": teams})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The customer profile's coupons (a section the customers app shows)
+
+
+def profile_coupons(request: HttpRequest, scope: Scope, customer_id: int) -> SafeString | str:
+    rows, total = queries.profile_coupons(scope, customer_id)
+    if not rows:
+        return ""
+    return render_to_string("promotions/_profile_coupons.html", {"coupons": rows, "total": total}, request=request)
