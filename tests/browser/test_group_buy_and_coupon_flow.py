@@ -113,4 +113,13 @@ def test_a_coupon_claimed_in_the_mall_shows_on_the_profile(
     expect(row).to_contain_text("可使用")
     expect(page.locator('#timeline li[data-event="coupon_issued"]')).to_have_count(1)
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    # The audit log on the same phone: filter by object type (named in Chinese) and id, and the claim is there.
+    page.goto(f"{base}/audit/")
+    page.select_option("select[name=target_type]", label="优惠券")
+    page.fill("input[name=target_id]", str(claimed.json()["id"]))
+    page.click("form.card button[type=submit]")
+    expect(page.locator("#audit-table tbody tr")).to_have_count(1)
+    expect(page.locator("#audit-table tbody tr")).to_contain_text("coupon.claim")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
     context.close()
