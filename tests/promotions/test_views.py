@@ -170,6 +170,8 @@ def test_the_flash_sale_editor_refuses_more_than_the_stock_beside_the_field(hq_c
     assert FlashSaleItem.objects.count() == 0
     assert hq_client.post("/promotions/flash-sales/new/", {**data, "allow_oversell": "on"}).status_code == 302
     assert FlashSaleItem.objects.get().flash_stock == 9
+    listed = hq_client.get("/promotions/flash-sales/").content.decode()
+    assert "data-oversell" in listed and "8 in stock" in listed  # the promise above the stock stays visible
 
 
 def test_group_buy_editor_and_shipping(hq_client: Client, hq: Scope) -> None:
