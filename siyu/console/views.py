@@ -751,7 +751,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("the audit log is for HQ")
     actions, types = core_queries.audit_vocabulary(enterprise_id=scope.enterprise_id)
     form = forms.AuditFilterForm(
-        request.GET or None, actions=[(a, labels.audit_action(a)) for a in actions],
+        request.GET or None, actions=[(a, audit_labels.action(a, labels.audit_action(a))) for a in actions],
         target_types=[(t, audit_labels.target_type(t)) for t in types])
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     entries = core_queries.audit_entries(
@@ -759,7 +759,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", ""),
         target_type=data.get("target_type", ""), target_id=data.get("target_id", ""),
     )
-    rows = [{"entry": entry, "action": labels.audit_action(entry.action),
+    rows = [{"entry": entry, "action": audit_labels.action(entry.action, labels.audit_action(entry.action)),
              "target": audit_labels.target_type(entry.target_type),
              "reason": str((entry.changes or {}).get("reason", "")) if isinstance(entry.changes, dict) else ""}
             for entry in entries.items]

@@ -36,6 +36,7 @@ def test_a_manual_payment_is_audited_with_its_reason_and_found_by_its_order(shop
     page = hq.get("/audit/", {"target_type": "order", "target_id": str(cash.pk)}).content.decode()
     table = page[page.index('id="audit-table"'):]
     assert "门店现金收款" in table and "对公转账" not in table
+    assert "Offline payment recorded" in table  # the action by name, the raw action only beneath it
     assert table.count("<tr>") == 2  # the header and the one payment
     both = hq.get("/audit/", {"action": "order.offline_payment"}).content.decode()
     assert "门店现金收款" in both and "对公转账" in both
