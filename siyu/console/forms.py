@@ -172,12 +172,21 @@ class AuditFilterForm(forms.Form):
         max_length=128,
         widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Who, target id or summary")}),
     )
-    action = forms.CharField(
-        label=_("Action"),
-        required=False,
-        max_length=64,
-        widget=forms.TextInput(attrs={"placeholder": _("e.g. customer.tag")}),
+    action = forms.ChoiceField(label=_("Action"), required=False)
+    target_type = forms.ChoiceField(label=_("Object type"), required=False)
+    target_id = forms.CharField(
+        label=_("Object id"), required=False, max_length=64,
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. an order id"), "inputmode": "numeric"}),
     )
+
+    def __init__(self, data: Any = None, *, actions: Choices | None = None,
+                 target_types: Choices | None = None) -> None:
+        super().__init__(data)
+        for name, choices, everything in (("action", actions or [], _("Every action")),
+                                          ("target_type", target_types or [], _("Every object type"))):
+            field = self.fields[name]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [("", everything), *choices]
 
 
 class ApiTokenForm(forms.Form):

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from siyu.console import forms, labels, pickers
+from siyu.console import audit_labels, forms, labels, pickers
 from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
@@ -384,6 +384,9 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         ),
         "audiences_section": sections.render_profile_section(
             "audiences", request=request, scope=scope, customer_id=profile.customer.pk
+        ),
+        "coupons_section": sections.render_profile_section(
+            "coupons", request=request, scope=scope, customer_id=profile.customer.pk
         ),
     }
     return render(request, "console/customer_detail.html", context)
@@ -746,11 +749,18 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_hq:
         raise PermissionDenied("the audit log is for HQ")
-    form = forms.AuditFilterForm(request.GET or None)
+    actions, types = core_queries.audit_vocabulary(enterprise_id=scope.enterprise_id)
+    form = forms.AuditFilterForm(
+        request.GET or None, actions=[(a, audit_labels.action(a, labels.audit_action(a))) for a in actions],
+        target_types=[(t, audit_labels.target_type(t)) for t in types])
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     entries = core_queries.audit_entries(
         enterprise_id=scope.enterprise_id,
-        page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", "")
+        page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", ""),
+        target_type=data.get("target_type", ""), target_id=data.get("target_id", ""),
     )
-    rows = [{"entry": entry, "action": labels.audit_action(entry.action)} for entry in entries.items]
+    rows = [{"entry": entry, "action": audit_labels.action(entry.action, labels.audit_action(entry.action)),
+             "target": audit_labels.target_type(entry.target_type),
+             "reason": str((entry.changes or {}).get("reason", "")) if isinstance(entry.changes, dict) else ""}
+            for entry in entries.items]
     return render(request, "console/audit.html", {"form": form, "entries": entries, "rows": rows})

@@ -17,6 +17,7 @@ class FinanceConfig(AppConfig):
 
         register_periodic("finance.sync_stale_payments", tasks.sync_stale_payments_task, every_s=60)
         register_periodic("finance.sync_stale_refunds", tasks.sync_stale_refunds_task, every_s=300)
+        register_periodic("finance.pay_out_system_refunds", tasks.pay_out_system_refunds_task, every_s=60)
 
         # Reconciliation: a daily job, ticked hourly so a day the platform was not ready for is tried again
         from siyu.finance.reconciliation import tasks as reconciliation_tasks

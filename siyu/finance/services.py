@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -51,6 +52,8 @@ from siyu.orders.services import after_sale as after_sales
 from siyu.orders.services import states
 from siyu.org.scope import Scope
 from siyu.storefront import queries as storefront_queries
+
+logger = logging.getLogger(__name__)
 
 
 def credentials(merchant: PayMerchant) -> Credentials:
@@ -386,6 +389,30 @@ def start_refund(*, scope: Scope, after_sale_id: int, actor: Actor = None) -> Re
                  summary=f"{refund.out_refund_no} {refund.amount_fen} fen")
     refund.refresh_from_db()
     return refund
+
+
+def pay_out_system_refunds(*, limit: int = 100) -> int:
+    """Pay back the approved refunds the system decided (failed group-buy teams: `group_buy_refund:<order_id>`) through
+    WeChat Pay, like `start_refund` does for an operator. Periodic and safe to run twice: the Refund row is keyed by
+    the after-sale and committed before the platform is called (outside any transaction); a refund whose call failed
+    stays `created` and is sent again on the next run with the same out_refund_no. Orders paid offline are left to an
+    operator (no WeChat payment to give back through). Returns how many refunds were sent."""
+    settled = Refund.objects.exclude(status=RefundStatus.CREATED).values("after_sale_id")
+    due = list(order_queries.system_refunds_due().exclude(pk__in=settled).order_by("pk")[:limit])
+    sent = 0
+    for after_sale in due:
+        try:
+            refund = _refund_row(after_sale)
+            if not _send_refund(refund, reason=after_sale.reason):
+                continue
+        except (DomainError, PayError) as exc:
+            logger.info("system refund of after-sale %s not sent: %s", after_sale.pk, exc)
+            continue
+        audit.record(enterprise_id=after_sale.enterprise_id, actor=None, action="after_sale.refund_started",
+                     target_type="after_sale", target_id=after_sale.pk,
+                     summary=f"{refund.out_refund_no} {refund.amount_fen} fen ({after_sale.reason})")
+        sent += 1
+    return sent
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,14 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from siyu.catalog import queries as catalog_queries
+from siyu.catalog.forms import YuanField
+from siyu.console.once import OnceForm
 from siyu.core.forms import set_choices
 from siyu.orders import queries
+from siyu.orders.services.presale import PresaleInput
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
@@ -69,3 +74,40 @@ class ImportForm(forms.Form):
         field = self.fields["platform"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = queries.platform_choices()
+
+
+def _when(label: Any) -> forms.DateTimeField:
+    return forms.DateTimeField(label=label, widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                                       format="%Y-%m-%dT%H:%M"))
+
+
+class PresaleForm(OnceForm):
+    """A presale (预售) of one SKU: the deposit window, then the balance window; times are Beijing time. Submitting the
+    same form twice creates one presale."""
+
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
+    sku = forms.TypedChoiceField(label=_("SKU"), coerce=int)
+    price = YuanField(label=_("Presale price (¥)"))
+    deposit = YuanField(label=_("Deposit (¥)"))
+    deposit_starts_at = _when(_("Deposits from"))
+    deposit_ends_at = _when(_("Deposits until"))
+    balance_starts_at = _when(_("Balance from"))
+    balance_ends_at = _when(_("Balance until"))
+    per_customer_limit = forms.IntegerField(label=_("Units per customer"), min_value=1, max_value=1000, initial=5)
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, scope: Scope, data: Any = None) -> None:
+        super().__init__(data, initial={"is_active": True})
+        set_choices(self, "sku", _with_blank("—", catalog_queries.sku_choices(scope)))
+
+    def to_input(self) -> PresaleInput:
+        d = self.cleaned_data
+        return PresaleInput(
+            name=d["name"], sku_id=d["sku"], price_fen=d["price"].fen, deposit_fen=d["deposit"].fen,
+            deposit_starts_at=d["deposit_starts_at"], deposit_ends_at=d["deposit_ends_at"],
+            balance_starts_at=d["balance_starts_at"], balance_ends_at=d["balance_ends_at"],
+            per_customer_limit=d["per_customer_limit"], is_active=bool(d.get("is_active")))
+
+
+# What the presale service names a field, and the form's field that shows it.
+PRESALE_ALIASES = {"sku_id": "sku", "price_fen": "price", "deposit_fen": "deposit"}

@@ -372,7 +372,12 @@ class PlatformImport(models.Model):
 class RowOutcome(models.TextChoices):
     CREATED_CUSTOMER = "created_customer", _("New customer (full phone)")
     UNMATCHED = "unmatched", _("Unmatched (masked phone)")
+    INVALID_PHONE = "invalid_phone", _("Unmatched (invalid phone)")
     ERROR = "error", _("Error")
+
+
+# Imported without a customer: the buyer is reached by a package-insert card.
+UNMATCHED_OUTCOMES = (RowOutcome.UNMATCHED, RowOutcome.INVALID_PHONE)
 
 
 class PlatformImportRow(models.Model):

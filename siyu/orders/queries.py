@@ -20,6 +20,7 @@ from siyu.core.timeutil import day_bounds
 from siyu.customers import queries as customer_queries
 from siyu.orders.models import (
     OPEN_AFTER_SALE,
+    UNMATCHED_OUTCOMES,
     AfterSale,
     AfterSaleKind,
     AfterSaleLine,
@@ -41,6 +42,7 @@ from siyu.orders.models import (
 )
 from siyu.org.models import Role
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
 
 # Labels for views and schemas (they may not import models).
 
@@ -180,6 +182,22 @@ class Action:
     name: str  # ship / pickup / complete / cancel / mark_paid
     label: str
     needs_hq: bool = False
+    blocked: str = ""  # why the move is not possible yet (the console shows it disabled with this reason)
+
+
+def _unformed_team(order: Order) -> str:
+    """Why a paid group-buy order cannot leave yet ("" when it can, or when it is no group-buy order)."""
+    from django.utils.translation import gettext as _
+
+    if not any(line.group_buy_id for line in order.lines.all()):
+        return ""
+    team = promotion_queries.team_of_order(enterprise_id=order.enterprise_id, order_id=order.pk)
+    if team is None:
+        return _("Group buy: the order has no team yet; it ships once its team has formed.")
+    if team.status == "complete":
+        return ""
+    return _("Group buy %(state)s (%(members)s of %(size)s): it ships once the team has formed.") % {
+        "state": promotion_queries.team_status_label(team.status), "members": team.member_count, "size": team.size}
 
 
 def order_actions(scope: Scope, order: Order) -> list[Action]:
@@ -193,10 +211,11 @@ def order_actions(scope: Scope, order: Order) -> list[Action]:
         if scope.is_hq and order.kind == OrderKind.NORMAL:
             actions.append(Action("mark_paid", _("Record offline payment"), needs_hq=True))
     if order.status == OrderStatus.PAID and not open_after_sale:
+        blocked = _unformed_team(order)
         if order.fulfillment == Fulfillment.DELIVERY:
-            actions.append(Action("ship", _("Ship")))
+            actions.append(Action("ship", _("Ship"), blocked=blocked))
         else:
-            actions.append(Action("pickup", _("Handed over at the store")))
+            actions.append(Action("pickup", _("Handed over at the store"), blocked=blocked))
     if order.status in (OrderStatus.SHIPPED, OrderStatus.PICKED_UP):
         actions.append(Action("complete", _("Complete")))
     return actions
@@ -222,6 +241,12 @@ def get_after_sale(scope: Scope, after_sale_id: int) -> AfterSale:
     return found
 
 
+def system_refunds_due() -> QuerySet[AfterSale]:
+    """Approved full refunds the system decided (a group-buy team that failed, a group buy that ended before the
+    order could take a seat), across enterprises: finance pays them back (a periodic job)."""
+    return AfterSale.objects.filter(status=AfterSaleStatus.APPROVED, requested_by="system").select_related("order")
+
+
 def open_after_sale_count(scope: Scope) -> int:
     return AfterSale.objects.filter(order__in=orders(scope), status=AfterSaleStatus.REQUESTED).count()
 
@@ -232,6 +257,17 @@ def open_after_sale_count(scope: Scope) -> int:
 
 def presales(scope: Scope) -> QuerySet[Presale]:
     return Presale.objects.filter(enterprise_id=scope.enterprise_id).select_related("sku", "sku__product")
+
+
+def running_presales(*, enterprise_id: int, now: datetime | None = None) -> list[Presale]:
+    """Presales taking deposits now (the storefront's 预售 page)."""
+    from django.utils import timezone
+
+    moment = now or timezone.now()
+    return list(Presale.objects.filter(
+        enterprise_id=enterprise_id, is_active=True, deposit_starts_at__lte=moment, deposit_ends_at__gt=moment,
+        sku__is_active=True,
+    ).select_related("sku", "sku__product").order_by("deposit_ends_at", "id"))
 
 
 @dataclass(frozen=True)
@@ -323,7 +359,7 @@ def package_insert_targets(scope: Scope) -> QuerySet[PlatformImportRow]:
     """Platform buyers with a masked phone that matched nobody: a card in their next parcel is the way in. One row per
     buyer (their latest order)."""
     rows = PlatformImportRow.objects.filter(platform_import__enterprise_id=scope.enterprise_id,
-                                            outcome=RowOutcome.UNMATCHED, customer__isnull=True)
+                                            outcome__in=UNMATCHED_OUTCOMES, customer__isnull=True)
     later = rows.filter(platform=OuterRef("platform"), buyer_id=OuterRef("buyer_id"), id__gt=OuterRef("id"))
     return rows.exclude(buyer_id="").exclude(Exists(later)).order_by("-ordered_at", "-id")
 

@@ -9,6 +9,8 @@ from typing import Any
 from ninja import Schema
 from pydantic import ConfigDict
 
+from siyu.promotions import queries as promotion_queries
+
 
 class Input(Schema):
     model_config = ConfigDict(extra="forbid")
@@ -79,7 +81,21 @@ class OrderOut(Schema):
     cancel_reason: str
     lines: list[OrderLineOut]
 
+class GroupTeamOut(Schema):
+    """The group-buy team a paid group-buy order sits in: share `team_id` so a friend joins it
+    (`group_team_id` at checkout)."""
+
+    team_id: int
+    group_buy_id: int
+    status: str
+    status_label: str
+    size: int
+    member_count: int
+    seats_left: int
+    expires_at: datetime
+
 class OrderDetailOut(OrderOut):
+    group_team: GroupTeamOut | None = None
     address: dict[str, str]
     carrier: str
     tracking_no: str
@@ -101,8 +117,18 @@ def order_data(order: Any) -> dict[str, Any]:
     data["lines"] = _lines(order)
     return data
 
+def group_team_data(team: Any) -> dict[str, Any]:
+    return {"team_id": team.pk, "group_buy_id": team.group_buy_id, "status": team.status,
+            "status_label": promotion_queries.team_status_label(team.status), "size": team.size,
+            "member_count": team.member_count, "seats_left": max(team.size - team.member_count, 0),
+            "expires_at": team.expires_at}
+
 def order_detail_data(order: Any) -> dict[str, Any]:
     data = order_data(order)
+    team = None
+    if any(line.group_buy_id for line in data["lines"]):
+        team = promotion_queries.team_of_order(enterprise_id=order.enterprise_id, order_id=order.pk)
     data.update(address=order.address or {}, carrier=order.carrier, tracking_no=order.tracking_no,
-                breakdown=order.breakdown or {}, after_sales=list(order.after_sales.all()))
+                breakdown=order.breakdown or {}, after_sales=list(order.after_sales.all()),
+                group_team=group_team_data(team) if team is not None else None)
     return data

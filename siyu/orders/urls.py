@@ -11,6 +11,7 @@ urlpatterns = [
     path("after-sales/", views.after_sale_list, name="after_sales"),
     path("after-sales/<int:after_sale_id>/<slug:action>/", views.after_sale_action, name="after_sale_action"),
     path("presales/", views.presale_report, name="presales"),
+    path("presales/new/", views.presale_new, name="presale_new"),
     path("imports/", views.import_list, name="imports"),
     path("imports/<int:import_id>/", views.import_detail, name="import"),
     path("imports/<int:import_id>/report.csv", views.import_report, name="import_report"),

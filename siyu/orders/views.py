@@ -21,6 +21,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from siyu.catalog.forms import apply_domain_error
+from siyu.console import once
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core import audit
@@ -28,7 +30,7 @@ from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.money import Money
 from siyu.customers import privacy
 from siyu.orders import forms, offline_payments, queries
-from siyu.orders.services import after_sale, imports, states
+from siyu.orders.services import after_sale, imports, presale, states
 from siyu.orders.services.common import PAID_STATES
 from siyu.org.scope import Scope
 
@@ -238,6 +240,27 @@ def presale_report(request: HttpRequest) -> HttpResponse:
     return render(request, "orders/presales.html", {"rows": queries.presale_demand(scope), "scope": scope})
 
 
+@console_view
+def presale_new(request: HttpRequest) -> HttpResponse:
+    """HQ sets up a presale: validated beside each field by the same service the API uses, created once per form."""
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied("only HQ sets up presales")
+    form = forms.PresaleForm(scope, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            once.create_once(request, form, action="presale", create=lambda: presale.create_presale(
+                scope=scope, data=form.to_input(), actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            apply_domain_error(form, exc, aliases=forms.PRESALE_ALIASES)
+        else:
+            messages.success(request, _("Presale created."))
+            return redirect("orders:presales")
+    return render(request, "orders/presale_new.html", {"form": form, "scope": scope})
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Platform imports
 
@@ -296,7 +319,8 @@ def import_report(request: HttpRequest, import_id: int) -> StreamingHttpResponse
 
 
 def _invite_by(outcome: str) -> str:
-    return {"created_customer": _("SMS"), "unmatched": _("Package insert")}.get(outcome, "")
+    return {"created_customer": _("SMS"), "unmatched": _("Package insert"),
+            "invalid_phone": _("Package insert")}.get(outcome, "")
 
 
 @console_view

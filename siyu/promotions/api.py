@@ -271,6 +271,8 @@ class FlashSaleIn(Input):
     starts_at: datetime
     ends_at: datetime
     is_active: bool = True
+    allow_oversell: bool = Field(default=False, description="flash stock above the SKU's stock (refused otherwise "
+                                                           "with flash_stock_above_stock)")
     items: list[FlashItemIn]
 
 
@@ -291,6 +293,7 @@ class FlashSaleOut(Schema):
     starts_at: datetime
     ends_at: datetime
     is_active: bool
+    allow_oversell: bool
     items: list[FlashItemOut]
 
 
@@ -302,12 +305,13 @@ def _flash_out(sale: Any) -> dict[str, Any]:
         for i in sale.items.all()
     ]
     return {"id": sale.pk, "name": sale.name, "starts_at": sale.starts_at, "ends_at": sale.ends_at,
-            "is_active": sale.is_active, "items": items}
+            "is_active": sale.is_active, "allow_oversell": sale.allow_oversell, "items": items}
 
 
 def _flash_input(p: FlashSaleIn) -> services.FlashSaleInput:
     return services.FlashSaleInput(
         name=p.name, starts_at=p.starts_at, ends_at=p.ends_at, is_active=p.is_active,
+        allow_oversell=p.allow_oversell,
         items=[services.FlashItemInput(sku_id=i.sku_id, flash_price=Money(i.flash_price_fen, CUR),
                                        flash_stock=i.flash_stock, per_customer_limit=i.per_customer_limit)
                for i in p.items],

@@ -13,6 +13,10 @@ class PromotionsConfig(AppConfig):
         from siyu.promotions.services import demo_promotion_counts, merge_customer_promotions, seed_demo_promotions
 
         register_merge_step("promotions", merge_customer_promotions)
+        from siyu.customers.sections import register_profile_section
+        from siyu.promotions.views import profile_coupons
+
+        register_profile_section("coupons", profile_coupons)
         # the promotions build on the demo catalog: coupon templates and full-reductions
         register_demo_extension("promotions", DemoExtension(seed=seed_demo_promotions, counts=demo_promotion_counts))
 

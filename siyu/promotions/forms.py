@@ -200,6 +200,9 @@ class FlashSaleForm(forms.Form):
     starts_at = _when(_("Starts"))
     ends_at = _when(_("Ends"))
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    allow_oversell = forms.BooleanField(
+        label=_("Allow flash stock above the SKU's stock (oversell)"), required=False,
+        help_text=_("Leave it off unless more stock is on its way: a flash item may promise at most what is in stock."))
 
 
 class FlashItemForm(forms.Form):
@@ -217,6 +220,7 @@ def flash_input(form: FlashSaleForm, rows: list[FlashItemForm]) -> services.Flas
     d = form.cleaned_data
     return services.FlashSaleInput(
         name=d["name"], starts_at=d["starts_at"], ends_at=d["ends_at"], is_active=bool(d.get("is_active")),
+        allow_oversell=bool(d.get("allow_oversell")),
         items=[services.FlashItemInput(sku_id=r.cleaned_data["sku"], flash_price=r.cleaned_data["flash_price"],
                                        flash_stock=r.cleaned_data["flash_stock"],
                                        per_customer_limit=r.cleaned_data["per_customer_limit"]) for r in rows],

@@ -172,6 +172,9 @@ class FlashSale(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     is_active = models.BooleanField(default=True)
+    allow_oversell = models.BooleanField(
+        _("may promise more than the stock"), default=False,
+        help_text="the operator chose flash stock above the SKU's stock (the stock still limits what is sold)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -241,9 +244,11 @@ class GroupBuy(models.Model):
 
 
 class TeamStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    COMPLETE = "complete", _("Complete")
-    FAILED = "failed", _("Failed")
+    """A team's own words (拼团中 / 已成团 / 拼团失败), not the generic "Open" a store's opening hours use."""
+
+    OPEN = "open", _("Forming")
+    COMPLETE = "complete", _("Formed")
+    FAILED = "failed", _("Team failed")
 
 
 class GroupBuyTeam(models.Model):

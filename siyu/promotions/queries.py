@@ -32,6 +32,7 @@ from siyu.promotions.models import (
     BenefitKind,
     Coupon,
     CouponKind,
+    CouponQuota,
     CouponStatus,
     CouponTemplate,
     FlashPurchase,
@@ -113,12 +114,25 @@ def template_value(template: CouponTemplate) -> str:
     return text
 
 
+def template_expired(template: CouponTemplate, now: datetime | None = None) -> bool:
+    """A fixed-window template whose window has ended: shown as expired, and nobody can be issued one."""
+    moment = now or timezone.now()
+    return (template.validity_kind == ValidityKind.FIXED and template.valid_until is not None
+            and template.valid_until <= moment)
+
+
 def coupons(scope: Scope) -> QuerySet[Coupon]:
     """Coupons of the customers this scope may see."""
     qs = Coupon.objects.filter(enterprise_id=scope.enterprise_id).select_related("template", "customer")
     if scope.is_hq:
         return qs
     return qs.filter(customer_id__in=customer_queries.visible_customer_ids(scope))
+
+
+def profile_coupons(scope: Scope, customer_id: int, *, limit: int = 10) -> tuple[list[Coupon], int]:
+    """A customer's latest coupons for their profile (a customer outside the scope has none to show) and the count."""
+    qs = coupons(scope).filter(customer_id=customer_id)
+    return list(qs.order_by("-issued_at", "-id")[:limit]), qs.count()
 
 
 def search_coupons(
@@ -150,6 +164,15 @@ def customer_coupons(*, enterprise_id: int, customer_id: int, usable_at: datetim
     return list(qs.order_by("valid_until", "id"))
 
 
+def customer_coupon(*, enterprise_id: int, customer_id: int, coupon_id: int) -> Coupon:
+    """One of a customer's own coupons (another customer's is not found)."""
+    found = Coupon.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id, pk=coupon_id
+                                  ).select_related("template").first()
+    if found is None:
+        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+    return found
+
+
 def claimable_templates(*, enterprise_id: int, now: datetime | None = None) -> list[CouponTemplate]:
     """Templates a customer may claim now (the coupon centre)."""
     moment = now or timezone.now()
@@ -157,6 +180,12 @@ def claimable_templates(*, enterprise_id: int, now: datetime | None = None) -> l
         Q(validity_kind=ValidityKind.RELATIVE) | Q(valid_until__gt=moment)
     )
     return [t for t in qs.order_by("id") if t.total_stock is None or t.issued_count < t.total_stock]
+
+
+def claimed_counts(*, customer_id: int, template_ids: Sequence[int]) -> dict[int, int]:
+    """How many coupons of each template a customer holds already (the per-customer limit counts these)."""
+    return dict(CouponQuota.objects.filter(customer_id=customer_id, template_id__in=list(template_ids))
+                .values_list("template_id", "issued"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -225,6 +254,38 @@ def open_teams(*, enterprise_id: int, group_buy_id: int, now: datetime | None = 
         group_buy_id=group_buy_id, group_buy__enterprise_id=enterprise_id, status=TeamStatus.OPEN,
         expires_at__gt=moment,
     ).select_related("leader").order_by("expires_at"))
+
+
+def team_of_order(*, enterprise_id: int, order_id: int) -> GroupBuyTeam | None:
+    """The team a paid group-buy order sits in (None: not a group-buy order, or not paid yet)."""
+    return GroupBuyTeam.objects.filter(
+        group_buy__enterprise_id=enterprise_id, members__order_id=order_id
+    ).select_related("group_buy").first()
+
+
+def team_status_label(status: str) -> str:
+    """A team's state in the team's own words (拼团中 / 已成团 / 拼团失败)."""
+    return str(TeamStatus(status).label) if status in TeamStatus.values else status
+
+
+def _running_group_buys(enterprise_id: int, now: datetime | None) -> QuerySet[GroupBuy]:
+    moment = now or timezone.now()
+    return GroupBuy.objects.filter(
+        enterprise_id=enterprise_id, is_active=True, starts_at__lte=moment, ends_at__gt=moment,
+        sku__is_active=True, sku__product__status=ProductStatus.ON_SALE,
+    ).select_related("sku", "sku__product")
+
+
+def running_group_buys(*, enterprise_id: int, now: datetime | None = None) -> list[GroupBuy]:
+    """Group buys a shopper can open or join a team of now (the storefront's 拼团 page)."""
+    return list(_running_group_buys(enterprise_id, now).order_by("ends_at", "id"))
+
+
+def running_group_buy(*, enterprise_id: int, group_buy_id: int, now: datetime | None = None) -> GroupBuy:
+    found = _running_group_buys(enterprise_id, now).filter(pk=group_buy_id).first()
+    if found is None:
+        raise NotFound(f"group buy {group_buy_id} not found", field="group_buy_id", code="unknown_group_buy")
+    return found
 
 
 def teams(scope: Scope, group_buy_id: int) -> QuerySet[GroupBuyTeam]:

@@ -622,6 +622,22 @@ class FlashSaleInput:
     ends_at: datetime
     items: Sequence[FlashItemInput]
     is_active: bool = True
+    allow_oversell: bool = False  # flash stock above the SKU's stock only when the operator says so
+
+
+def _check_flash_stock(enterprise_id: int, data: FlashSaleInput, skus: dict[int, Sku], sale_id: int | None) -> None:
+    """What a flash item can still promise (flash stock less what it sold) is at most what the SKU has, unless the
+    operator chose to oversell (flash_stock_above_stock on the item's flash_stock)."""
+    if data.allow_oversell:
+        return
+    sold = dict(FlashSaleItem.objects.filter(flash_sale_id=sale_id, flash_sale__enterprise_id=enterprise_id)
+                .values_list("sku_id", "sold")) if sale_id is not None else {}
+    for index, item in enumerate(data.items):
+        on_hand = skus[item.sku_id].stock
+        if item.flash_stock - sold.get(item.sku_id, 0) > on_hand:
+            raise ValidationFailed(
+                f"flash stock is above the {on_hand} in stock: lower it or choose to oversell",
+                field=f"items[{index}].flash_stock", index=index, code="flash_stock_above_stock")
 
 
 def _clean_flash_item(index: int, item: FlashItemInput, sku: Sku | None, seen: set[int]) -> None:
@@ -657,6 +673,7 @@ def _clean_flash(enterprise_id: int, data: FlashSaleInput, sale_id: int | None) 
     for index, item in enumerate(data.items):
         _clean_flash_item(index, item, skus.get(item.sku_id), seen)
         seen.add(item.sku_id)
+    _check_flash_stock(enterprise_id, data, skus, sale_id)
     overlapping = FlashSaleItem.objects.filter(
         flash_sale__enterprise_id=enterprise_id, flash_sale__is_active=True, sku_id__in=seen,
         flash_sale__starts_at__lt=data.ends_at, flash_sale__ends_at__gt=data.starts_at,
@@ -673,7 +690,8 @@ def create_flash_sale(*, scope: Scope, data: FlashSaleInput, actor: Actor = None
     require_editor(scope)
     name = _clean_flash(scope.enterprise_id, data, None)
     sale = FlashSale.objects.create(enterprise_id=scope.enterprise_id, name=name, starts_at=data.starts_at,
-                                    ends_at=data.ends_at, is_active=data.is_active)
+                                    ends_at=data.ends_at, is_active=data.is_active,
+                                    allow_oversell=data.allow_oversell)
     FlashSaleItem.objects.bulk_create([
         FlashSaleItem(flash_sale=sale, sku_id=i.sku_id, flash_price_fen=i.flash_price.fen, flash_stock=i.flash_stock,
                       per_customer_limit=i.per_customer_limit)
@@ -715,6 +733,7 @@ def update_flash_sale(*, scope: Scope, flash_sale_id: int, data: FlashSaleInput,
         raise NotFound(f"flash sale {flash_sale_id} not found", field="flash_sale_id")
     sale.name = _clean_flash(scope.enterprise_id, data, sale.pk)
     sale.starts_at, sale.ends_at, sale.is_active = data.starts_at, data.ends_at, data.is_active
+    sale.allow_oversell = data.allow_oversell
     sale.save()
     _update_flash_items(sale, data.items)
     audit.record(enterprise_id=scope.enterprise_id,
@@ -1152,6 +1171,10 @@ def issue_coupon_to_tags(*, scope: Scope, template_id: int, tag_ids: Sequence[in
     key = (batch_key or "").strip()
     if not key or len(key) > 64:
         raise ValidationFailed("batch_key must be 1-64 characters", field="batch_key")
+    template = CouponTemplate.objects.filter(id=template_id, enterprise_id=scope.enterprise_id).first()
+    if template is None:
+        raise NotFound(f"coupon template {template_id} not found", field="template_id")
+    _check_issuable(template, timezone.now())  # a paused or expired template issues nobody, before any work
     targets = tag_issue_targets(scope, tag_ids=tag_ids, match=match)
     total = targets.count()
     if total > MAX_TAG_ISSUE:

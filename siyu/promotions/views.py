@@ -9,7 +9,9 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -71,7 +73,9 @@ def shipping(request: HttpRequest) -> HttpResponse:
 @console_page
 def coupon_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    rows = [{"t": t, "value": queries.template_value(t)} for t in queries.coupon_templates(scope)]
+    now = timezone.now()
+    rows = [{"t": t, "value": queries.template_value(t), "expired": queries.template_expired(t, now)}
+            for t in queries.coupon_templates(scope)]
     return _render(request, "promotions/coupon_list.html", {"rows": rows})
 
 
@@ -101,7 +105,9 @@ def coupon_edit(request: HttpRequest, template_id: int | None = None) -> HttpRes
     coupons = queries.search_coupons(scope, template_id=template.pk, page=page_number(request)) if template else None
     return _render(request, "promotions/coupon_edit.html", {"form": form, "template": template, "coupons": coupons,
                                                             "value": queries.template_value(template) if template
-                                                            else ""})
+                                                            else "",
+                                                            "expired": template is not None
+                                                            and queries.template_expired(template)})
 
 
 @console_page
@@ -265,7 +271,8 @@ def flash_edit(request: HttpRequest, flash_sale_id: int | None = None) -> HttpRe
             return redirect("promotions:flash_edit", flash_sale_id=saved)
     else:
         form = forms.FlashSaleForm(initial={"name": sale.name, "starts_at": sale.starts_at, "ends_at": sale.ends_at,
-                                            "is_active": sale.is_active} if sale else {"is_active": True})
+                                            "is_active": sale.is_active, "allow_oversell": sale.allow_oversell}
+                                           if sale else {"is_active": True})
         items = [{"sku": i.sku_id, "flash_price": yuan_text(i.flash_price_fen), "flash_stock": i.flash_stock,
                   "per_customer_limit": i.per_customer_limit} for i in sale.items.all()] if sale else None
         formset = _flash_formset(scope, initial=items)
@@ -309,3 +316,14 @@ def group_edit(request: HttpRequest, group_buy_id: int | None = None) -> HttpRes
             "ends_at": group.ends_at, "is_active": group.is_active} if group else {"is_active": True})
     teams = list(queries.teams(scope, group.pk).order_by("-id")[:20]) if group else []
     return _render(request, "promotions/group_edit.html", {"form": form, "group": group, "teams": teams})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The customer profile's coupons (a section the customers app shows)
+
+
+def profile_coupons(request: HttpRequest, scope: Scope, customer_id: int) -> SafeString | str:
+    rows, total = queries.profile_coupons(scope, customer_id)
+    if not rows:
+        return ""
+    return render_to_string("promotions/_profile_coupons.html", {"coupons": rows, "total": total}, request=request)

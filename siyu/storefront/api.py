@@ -23,9 +23,11 @@ from ninja.security import HttpBearer
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
+from siyu.orders import queries as order_queries
 from siyu.orders.schemas import AfterSaleOut, Input, OrderDetailOut, OrderPage, order_data, order_detail_data
 from siyu.orders.services import after_sale, presale, states
 from siyu.promotions import queries as promotion_queries
+from siyu.promotions import services as promotion_services
 from siyu.promotions.schemas import BreakdownLineFields, BreakdownPromotionFields, BreakdownTotalsFields
 from siyu.storefront import queries
 from siyu.storefront.services import cart, checkout, shopper_login
@@ -457,3 +459,185 @@ def storefront_refund(request: HttpRequest, order_id: int, payload: RefundIn) ->
 
     return create_once(request, action="storefront.refund", owner=_shopper_key(shopper), payload=payload,
                        create=ask, render=render, path={"order_id": order_id})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Storefront: the coupon centre (领券中心) and what is running (秒杀, 拼团, 预售, 组合)
+
+
+class ClaimableCouponOut(Schema):
+    template_id: int
+    name: str
+    description: str
+    kind: str
+    value: str = Field(description="what the coupon is worth, in words")
+    amount_off_fen: int
+    percent_off: int
+    max_off_fen: int | None
+    threshold_fen: int
+    currency: str
+    valid_until: datetime | None = Field(description="fixed window: its end; relative: null (see valid_days)")
+    valid_days: int | None
+    per_customer_limit: int
+    claimed: int = Field(description="how many of it this customer holds already")
+    left: int | None = Field(description="coupons left in stock (null: unlimited)")
+    can_claim: bool
+
+class ClaimIn(Input):
+    idempotency_key: str = Field(default="", max_length=100, description="or the Idempotency-Key header")
+
+class FlashItemMallOut(Schema):
+    item_id: int
+    flash_sale_id: int
+    flash_sale_name: str
+    sku_id: int
+    product_id: int
+    product_name: str
+    flash_price_fen: int
+    list_price_fen: int
+    currency: str
+    left: int
+    per_customer_limit: int
+    starts_at: datetime
+    ends_at: datetime
+
+class GroupBuyMallOut(Schema):
+    group_buy_id: int
+    name: str
+    sku_id: int
+    product_id: int
+    product_name: str
+    group_price_fen: int
+    list_price_fen: int
+    currency: str
+    group_size: int
+    hours: int
+    ends_at: datetime
+
+class OpenTeamOut(Schema):
+    team_id: int = Field(description="pass it as `group_team_id` at checkout to join this team")
+    size: int
+    member_count: int
+    seats_left: int
+    expires_at: datetime
+
+class PresaleMallOut(Schema):
+    presale_id: int
+    name: str
+    sku_id: int
+    product_id: int
+    product_name: str
+    price_fen: int
+    deposit_fen: int
+    currency: str
+    per_customer_limit: int
+    deposit_ends_at: datetime
+    balance_starts_at: datetime
+    balance_ends_at: datetime
+
+class BundleMallOut(Schema):
+    bundle_id: int
+    name: str
+    price_fen: int
+    list_price_fen: int
+    currency: str
+    available: int
+
+
+def _claimable(t: Any, claimed: int) -> dict[str, Any]:
+    left = None if t.total_stock is None else max(t.total_stock - t.issued_count, 0)
+    return {"template_id": t.pk, "name": t.name, "description": t.description, "kind": t.kind,
+            "value": promotion_queries.template_value(t), "amount_off_fen": t.amount_off_fen,
+            "percent_off": t.percent_off, "max_off_fen": t.max_off_fen, "threshold_fen": t.threshold_fen,
+            "currency": t.currency, "valid_until": t.valid_until if t.validity_kind == "fixed" else None,
+            "valid_days": t.valid_days if t.validity_kind == "relative" else None,
+            "per_customer_limit": t.per_customer_limit, "claimed": claimed, "left": left,
+            "can_claim": claimed < t.per_customer_limit and left != 0}
+
+
+@router.get("/storefront/coupon-centre", auth=CUSTOMER, response=list[ClaimableCouponOut], tags=STOREFRONT,
+            summary="Coupons this customer may claim now (领券中心), with what they hold already")
+def storefront_coupon_centre(request: HttpRequest) -> list[dict[str, Any]]:
+    shopper = shopper_of(request)
+    templates = promotion_queries.claimable_templates(enterprise_id=shopper.enterprise_id)
+    held = promotion_queries.claimed_counts(customer_id=shopper.customer_id, template_ids=[t.pk for t in templates])
+    return [_claimable(t, held.get(t.pk, 0)) for t in templates]
+
+
+@router.post("/storefront/coupon-centre/{template_id}/claim", auth=CUSTOMER, response={201: MallCouponOut},
+             tags=STOREFRONT, openapi_extra=KEY_HEADER_DOC,
+             summary="Claim a coupon (needs an Idempotency-Key: a repeat returns the same coupon). Refused with "
+                     "not_claimable, coupon_expired, coupon_limit_reached or coupon_sold_out")
+def storefront_claim_coupon(request: HttpRequest, template_id: int, payload: ClaimIn) -> Status[Any]:
+    shopper = shopper_of(request)
+
+    def claim(key: str) -> int:
+        return promotion_services.claim_coupon(
+            enterprise_id=shopper.enterprise_id, template_id=template_id, customer_id=shopper.customer_id,
+            idempotency_key=f"claim:{shopper.customer_id}:{key}"[:128]).pk
+
+    def render(coupon_id: int) -> dict[str, Any]:
+        c = promotion_queries.customer_coupon(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                              coupon_id=coupon_id)
+        return {"id": c.pk, "name": c.template.name, "code": c.code, "status": c.status,
+                "valid_from": c.valid_from, "valid_until": c.valid_until}
+
+    return create_once(request, action="storefront.coupon_claim", owner=_shopper_key(shopper), payload=payload,
+                       create=claim, render=render, path={"template_id": template_id})
+
+
+@router.get("/storefront/flash-sales", auth=CUSTOMER, response=list[FlashItemMallOut], tags=STOREFRONT,
+            summary="Flash-sale items running now (秒杀), with the units left")
+def storefront_flash_sales(request: HttpRequest) -> list[dict[str, Any]]:
+    shopper = shopper_of(request)
+    return [{"item_id": i.pk, "flash_sale_id": i.flash_sale_id, "flash_sale_name": i.flash_sale.name,
+             "sku_id": i.sku_id, "product_id": i.sku.product_id, "product_name": i.sku.product.name,
+             "flash_price_fen": i.flash_price_fen, "list_price_fen": i.sku.price_fen,
+             "currency": i.sku.product.currency, "left": max(i.flash_stock - i.sold, 0),
+             "per_customer_limit": i.per_customer_limit, "starts_at": i.flash_sale.starts_at,
+             "ends_at": i.flash_sale.ends_at}
+            for i in promotion_queries.active_flash_items(enterprise_id=shopper.enterprise_id)]
+
+
+@router.get("/storefront/group-buys", auth=CUSTOMER, response=list[GroupBuyMallOut], tags=STOREFRONT,
+            summary="Group buys running now (拼团): order with `group_buy_id` to open a team")
+def storefront_group_buys(request: HttpRequest) -> list[dict[str, Any]]:
+    shopper = shopper_of(request)
+    return [{"group_buy_id": g.pk, "name": g.name, "sku_id": g.sku_id, "product_id": g.sku.product_id,
+             "product_name": g.sku.product.name, "group_price_fen": g.group_price_fen,
+             "list_price_fen": g.sku.price_fen, "currency": g.sku.product.currency, "group_size": g.group_size,
+             "hours": g.hours, "ends_at": g.ends_at}
+            for g in promotion_queries.running_group_buys(enterprise_id=shopper.enterprise_id)]
+
+
+@router.get("/storefront/group-buys/{group_buy_id}/teams", auth=CUSTOMER, response=list[OpenTeamOut],
+            tags=STOREFRONT, summary="Open teams of a running group buy a friend can join (soonest to close first)")
+def storefront_open_teams(request: HttpRequest, group_buy_id: int) -> list[dict[str, Any]]:
+    shopper = shopper_of(request)
+    group_buy = promotion_queries.running_group_buy(enterprise_id=shopper.enterprise_id, group_buy_id=group_buy_id)
+    return [{"team_id": t.pk, "size": t.size, "member_count": t.member_count,
+             "seats_left": max(t.size - t.member_count, 0), "expires_at": t.expires_at}
+            for t in promotion_queries.open_teams(enterprise_id=shopper.enterprise_id, group_buy_id=group_buy.pk)
+            if t.member_count < t.size]
+
+
+@router.get("/storefront/presales", auth=CUSTOMER, response=list[PresaleMallOut], tags=STOREFRONT,
+            summary="Presales taking deposits now (预售)")
+def storefront_presales(request: HttpRequest) -> list[dict[str, Any]]:
+    shopper = shopper_of(request)
+    return [{"presale_id": p.pk, "name": p.name, "sku_id": p.sku_id, "product_id": p.sku.product_id,
+             "product_name": p.sku.product.name, "price_fen": p.price_fen, "deposit_fen": p.deposit_fen,
+             "currency": p.currency, "per_customer_limit": p.per_customer_limit,
+             "deposit_ends_at": p.deposit_ends_at, "balance_starts_at": p.balance_starts_at,
+             "balance_ends_at": p.balance_ends_at}
+            for p in order_queries.running_presales(enterprise_id=shopper.enterprise_id)]
+
+
+@router.get("/storefront/bundles", auth=CUSTOMER, response=list[BundleMallOut], tags=STOREFRONT,
+            summary="Bundles on sale (组合), with how many can still be sold")
+def storefront_bundles(request: HttpRequest) -> list[dict[str, Any]]:
+    shopper = shopper_of(request)
+    return [{"bundle_id": b.pk, "name": b.name, "price_fen": b.price_fen,
+             "list_price_fen": catalog_queries.bundle_list_price(b).fen, "currency": b.currency,
+             "available": catalog_queries.bundle_availability(b)}
+            for b in catalog_queries.on_sale_bundles(enterprise_id=shopper.enterprise_id)]

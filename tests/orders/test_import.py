@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 
 from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.customers.models import Customer, Event, Identity
@@ -117,3 +118,23 @@ def test_gbk_files_and_missing_columns(shop: Shop, known: tuple[Customer, Custom
     assert info2.value.code == "empty_file"
     with pytest.raises(PermissionDenied):
         imports.import_platform_orders(scope=scope_for_staff(shop.org.n1_manager), platform="tmall", content=CSV)
+
+
+def test_a_malformed_phone_is_reported_as_invalid_not_as_masked(shop: Shop, known: tuple[Customer, Customer]) -> None:
+    header = CSV.splitlines()[0]
+    rows = [
+        "T2001,短号,tb_short,1380013800,抽纸,TISSUE-6,1,19.90,19.90,交易成功,2026-03-05 10:00:00,2026-03-05 10:01:00,",
+        "T2002,字母,,1380013800x,抽纸,TISSUE-6,1,19.90,19.90,交易成功,2026-03-05 11:00:00,2026-03-05 11:01:00,",
+        "T2003,打码,tb_mask,136****1111,抽纸,TISSUE-6,1,19.90,19.90,交易成功,2026-03-05 12:00:00,2026-03-05 12:01:00,",
+    ]
+    imp = _import(shop, "\n".join([header, *rows]) + "\n")
+    assert (imp.imported, imp.unmatched, imp.errors) == (2, 2, 1)
+    report = {r.row_number: r for r in queries.import_report_rows(shop.hq, imp.pk)}
+    assert (report[2].outcome, report[2].phone) == ("invalid_phone", "1380013800")
+    assert "not a valid mobile number" in report[2].message
+    assert report[3].outcome == "error" and "'1380013800x' is not a valid mobile number" in report[3].message
+    assert (report[4].outcome, report[4].message) == ("unmatched", "")  # masked stays masked
+    with translation.override("zh-hans"):
+        assert queries.label("outcome", "invalid_phone") == "未匹配（手机号无效）"
+    # both unknown buyers get a card in their parcel
+    assert sorted(r.buyer_id for r in queries.package_insert_targets(shop.hq)) == ["tb_mask", "tb_short"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
+from siyu.core.errors import Conflict
 from siyu.core.money import Money
+from siyu.orders import queries as order_queries
 from siyu.orders.models import AfterSale
 from siyu.orders.services import after_sale, states
 from siyu.promotions import services as promotions
@@ -51,3 +54,35 @@ def test_group_buy_seats_and_refunds_when_the_team_fails(shop: Shop) -> None:
     assert sorted(refunds.values_list("status", "amount_fen", "requested_by")) == [
         ("approved", 24900, "system"), ("approved", 24900, "system")]
     assert after_sale.refund_failed_group_buys(now=timezone.now() + timedelta(hours=4)) == 0
+
+
+def test_a_group_buy_order_ships_only_once_its_team_has_formed(shop: Shop) -> None:
+    group = promotions.create_group_buy(scope=shop.hq, data=GroupBuyInput(
+        name="两人团", sku_id=shop.pan.pk, group_price=Money(24900), starts_at=later(-10), ends_at=later(600),
+        group_size=2, hours=2))
+    leader_order = paid(shop, shop.order(line(shop.pan, 1, group_buy_id=group.pk)), "lead")
+    with pytest.raises(Conflict) as refused:
+        states.ship_order(scope=shop.hq, order_id=leader_order.pk, carrier="顺丰", tracking_no="SF1")
+    assert refused.value.code == "group_buy_not_formed"
+    leader_order.refresh_from_db()
+    assert (leader_order.status, leader_order.shipped_at) == ("paid", None)  # nothing written
+    (ship,) = order_queries.order_actions(shop.hq, order_queries.get_order(shop.hq, leader_order.pk))
+    assert ship.name == "ship" and "1" in ship.blocked and "2" in ship.blocked  # 1 of 2 in the reason
+
+    team = GroupBuyTeam.objects.get(group_buy=group)
+    friend = CustomerFactory.create(enterprise=shop.org.enterprise, created_at=timezone.now())
+    friend_order = shop.order(line(shop.pan, 1, group_buy_id=group.pk), customer=friend, group_team_id=team.pk)
+    paid(shop, friend_order, "friend")
+    team.refresh_from_db()
+    assert (team.status, team.member_count) == ("complete", 2)
+    (ship,) = order_queries.order_actions(shop.hq, order_queries.get_order(shop.hq, leader_order.pk))
+    assert ship.blocked == ""
+    shipped = states.ship_order(scope=shop.hq, order_id=leader_order.pk, carrier="顺丰", tracking_no="SF1")
+    assert shipped.status == "shipped"
+
+
+def test_an_ordinary_order_is_not_held_back(shop: Shop) -> None:
+    order = paid(shop, shop.order(line(shop.tissue, 1)))
+    (ship,) = order_queries.order_actions(shop.hq, order_queries.get_order(shop.hq, order.pk))
+    assert ship.blocked == ""
+    assert states.ship_order(scope=shop.hq, order_id=order.pk).status == "shipped"

@@ -154,6 +154,21 @@ def test_flash_sale_and_stock_limits_hold_under_fifty_parallel_checkouts(org: Or
     _fifty_checkouts_for_ten_units_of_stock(org)
 
 
+def _claim_limit_race(org: Org) -> None:
+    """One customer tapping "claim" in the coupon centre twenty times at once (twenty keys): the limit of 2 holds."""
+    template = services.create_coupon_template(scope=scope_for_staff(org.hq), data=CouponTemplateInput(
+        name="领券中心券", kind="fixed", amount_off=Money(500), valid_days=3, per_customer_limit=2, total_stock=50,
+        claimable=True))
+    one = CustomerFactory.create(enterprise=org.enterprise).pk
+    counts = race(20, lambda i: services.claim_coupon(enterprise_id=org.enterprise.pk, template_id=template.pk,
+                                                      customer_id=one, idempotency_key=f"claim:{one}:tap-{i}",
+                                                      now=NOW))
+    assert counts == Counter({"ok": 2, "coupon_limit_reached": 18})
+    template.refresh_from_db()
+    assert (template.issued_count, Coupon.objects.filter(template=template, source="claim").count()) == (2, 2)
+
+
 def test_coupon_stock_and_idempotency_hold_under_a_race(org: Org) -> None:
     _coupon_stock_race(org)
     _same_key_race(org)
+    _claim_limit_race(org)

@@ -64,6 +64,23 @@ def test_bad_flash_sales(hq: Scope, phone: Sku, price: int, stock: int, code: st
     assert FlashSale.objects.count() == 0
 
 
+def test_a_flash_sale_promises_no_more_than_the_stock_unless_told_to_oversell(hq: Scope, phone: Sku) -> None:
+    def sale(flash_stock: int, **kwargs: bool) -> FlashSaleInput:
+        return FlashSaleInput(name="清仓秒杀", starts_at=NOW, ends_at=NOW + timedelta(hours=1), **kwargs,
+                              items=[FlashItemInput(sku_id=phone.pk, flash_price=Money(9900), flash_stock=flash_stock)])
+
+    with pytest.raises(ValidationFailed) as info:
+        services.create_flash_sale(scope=hq, data=sale(501))  # the SKU has 500
+    assert (info.value.code, info.value.field) == ("flash_stock_above_stock", "items[0].flash_stock")
+    assert FlashSale.objects.count() == 0
+    at_stock = services.create_flash_sale(scope=hq, data=sale(500))
+    with pytest.raises(ValidationFailed):
+        services.update_flash_sale(scope=hq, flash_sale_id=at_stock.pk, data=sale(600))
+    oversold = services.update_flash_sale(scope=hq, flash_sale_id=at_stock.pk, data=sale(600, allow_oversell=True))
+    assert oversold.allow_oversell
+    assert FlashSaleItem.objects.get(flash_sale=at_stock).flash_stock == 600
+
+
 def test_a_sku_is_in_one_flash_sale_at_a_time(hq: Scope, phone: Sku) -> None:
     _sale(hq, phone)
     with pytest.raises(Conflict) as info:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from siyu.catalog.models import Sku
+from siyu.core.errors import ValidationFailed
+from siyu.core.money import Money
 from siyu.org.scope import Scope, scope_for_staff
+from siyu.promotions import services
 from siyu.promotions.models import Coupon, CouponTemplate, FlashSaleItem, FullReduction, GroupBuy, ShippingPolicy
 from tests.catalog.helpers import leaf, product, sku
 from tests.conftest import Org
@@ -61,6 +66,28 @@ def test_create_a_coupon_template_and_issue_it(hq_client: Client, org: Org) -> N
     assert Coupon.objects.filter(customer=alice).count() == 1
     detail = hq_client.get(f"/promotions/coupons/{template.pk}/").content.decode()
     assert Coupon.objects.get().code in detail
+
+
+def test_an_ended_coupon_template_shows_as_expired_and_issues_nobody(hq_client: Client, org: Org, hq: Scope) -> None:
+    ended = timezone.now() - timedelta(days=1)
+    old = services.create_coupon_template(scope=hq, data=services.CouponTemplateInput(
+        name="国庆券", kind="fixed", amount_off=Money(500), validity_kind="fixed", valid_from=ended - timedelta(days=7),
+        valid_until=ended))
+    current = services.create_coupon_template(scope=hq, data=services.CouponTemplateInput(
+        name="日常券", kind="fixed", amount_off=Money(500), valid_days=7))
+    page = hq_client.get("/promotions/coupons/").content.decode()
+    rows = {name: page[page.index(name):][:page[page.index(name):].index("</tr>")] for name in ("国庆券", "日常券")}
+    assert 'data-state="expired"' in rows["国庆券"] and 'data-state="expired"' not in rows["日常券"]
+    assert f"/promotions/coupons/{old.pk}/issue/" not in page
+    assert f"/promotions/coupons/{current.pk}/issue/" in page
+    alice = CustomerFactory.create(enterprise=org.enterprise, name="Alice")
+    refused = hq_client.post(f"/promotions/coupons/{old.pk}/issue/", {"customer_id": str(alice.pk),
+                                                                       "idempotency_key": "console:old"})
+    assert refused.status_code == 200 and "has expired" in refused.content.decode()
+    with pytest.raises(ValidationFailed) as info:
+        services.issue_coupon_to_tags(scope=hq, template_id=old.pk, tag_ids=[], batch_key="b1")
+    assert info.value.code == "coupon_expired"
+    assert Coupon.objects.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -130,6 +157,21 @@ def test_flash_sale_editor(hq_client: Client, hq: Scope) -> None:
     response = hq_client.post("/promotions/flash-sales/new/", dear)
     assert "below the price" in response.content.decode()
     assert hq_client.get("/promotions/flash-sales/").status_code == 200
+
+
+def test_the_flash_sale_editor_refuses_more_than_the_stock_beside_the_field(hq_client: Client, hq: Scope) -> None:
+    target = Sku.objects.get(product=product(hq, "电动牙刷", sku("TB-1", 29900, stock=8), category=leaf(hq)))
+    data = {"name": "清仓", "starts_at": "2026-06-18T10:00", "ends_at": "2026-06-18T12:00", "is_active": "on",
+            **_management("item", 1), "item-0-sku": str(target.pk), "item-0-flash_price": "99",
+            "item-0-flash_stock": "9", "item-0-per_customer_limit": "1"}
+    page = hq_client.post("/promotions/flash-sales/new/", data).content.decode()
+    row = page[page.index('name="item-0-flash_stock"'):]
+    assert "above the 8 in stock" in row[:row.index("</td>")]  # the reason sits in the flash-stock cell
+    assert FlashSaleItem.objects.count() == 0
+    assert hq_client.post("/promotions/flash-sales/new/", {**data, "allow_oversell": "on"}).status_code == 302
+    assert FlashSaleItem.objects.get().flash_stock == 9
+    listed = hq_client.get("/promotions/flash-sales/").content.decode()
+    assert "data-oversell" in listed and "8 in stock" in listed  # the promise above the stock stays visible
 
 
 def test_group_buy_editor_and_shipping(hq_client: Client, hq: Scope) -> None:

@@ -6,6 +6,9 @@ Matching (decided here, documented in docs/orders.md):
   Account or mini-program identity, which is what puts them on the SMS invitation list until they join).
 - A row whose phone is masked (138****1234) is matched only by the platform buyer id; if nobody has it, the order
   is imported without a customer and the row is reported as unmatched (a package-insert card is the way in).
+  A phone that is neither masked nor a valid mobile number (a digit short, letters) is treated the same way but
+  reported as invalid (`invalid_phone`), so a bad export is not mistaken for the platform's masking; with no buyer
+  id either, the row is an error that says the phone is invalid.
 - Buyer ids are identities of kind `platform_buyer_id`, value `<platform>:<buyer id>` (ids of two platforms never
   clash), account = the platform.
 - Idempotent: an order is unique per (enterprise, platform, external order number); importing a file again adds
@@ -41,6 +44,7 @@ from siyu.customers.models import Identity, IdentityKind
 from siyu.customers.services import EventInput, IdentityInput, ingest_events, resolve_customer
 from siyu.customers.validation import normalize_phone
 from siyu.orders.models import (
+    UNMATCHED_OUTCOMES,
     ImportStatus,
     Order,
     OrderLine,
@@ -195,7 +199,8 @@ class Parsed:
     buyer_id: str
     buyer_nick: str
     phone_text: str
-    phone: str  # the full number, or "" when masked / missing
+    phone: str  # the full number, or "" when masked / missing / invalid
+    phone_invalid: bool  # a phone was given, not masked, and is no valid mobile number
     receiver: str
     items: list[Item]
     amount_fen: int
@@ -221,13 +226,14 @@ def _money(row: dict[str, str], cols: dict[str, str], key: str) -> int | None:
     return fen
 
 
-def _phone(text: str) -> str:
+def _phone(text: str) -> tuple[str, bool]:
+    """(the full number or "", whether the text was a phone that is invalid rather than masked or missing)."""
     if not text or "*" in text:
-        return ""
+        return "", False
     try:
-        return normalize_phone(text)
+        return normalize_phone(text), False
     except ValidationFailed:
-        return ""
+        return "", True
 
 
 def _dates(row: dict[str, str], cols: dict[str, str], now: datetime) -> tuple[datetime, datetime | None]:
@@ -246,7 +252,9 @@ def parse_row(row_number: int, row: dict[str, str], cols: dict[str, str], now: d
         raise RowError("the order number is missing or too long")
     buyer_id = _cell(row.get(cols["buyer_id"], ""))[:64] if "buyer_id" in cols else ""
     phone_text = _cell(row.get(cols["phone"], ""))[:20] if "phone" in cols else ""
-    phone = _phone(phone_text)
+    phone, phone_invalid = _phone(phone_text)
+    if not buyer_id and phone_invalid:
+        raise RowError(f"the phone {phone_text!r} is not a valid mobile number, and there is no buyer id")
     if not buyer_id and not phone:
         raise RowError("neither a buyer id nor a full phone number")
     amount = _money(row, cols, "paid")
@@ -258,7 +266,7 @@ def parse_row(row_number: int, row: dict[str, str], cols: dict[str, str], now: d
     return Parsed(
         row_number=row_number, order_no=order_no, buyer_id=buyer_id,
         buyer_nick=_cell(row.get(cols["buyer_nick"], ""))[:64] if "buyer_nick" in cols else "",
-        phone_text=phone_text, phone=phone,
+        phone_text=phone_text, phone=phone, phone_invalid=phone_invalid,
         receiver=_cell(row.get(cols["receiver"], ""))[:64] if "receiver" in cols else "",
         items=_items(row, cols), amount_fen=amount if amount is not None else (total or 0),
         total_fen=max(total or 0, amount or 0), created_at=created, paid_at=paid_at,
@@ -307,7 +315,9 @@ class _Matcher:
             row.customer_id, row.outcome = known.pop(), "matched"  # everything already on one customer
             return
         if not row.phone and not known:
-            row.outcome = "unmatched"
+            row.outcome = RowOutcome.INVALID_PHONE if row.phone_invalid else RowOutcome.UNMATCHED
+            if row.phone_invalid:
+                row.message = f"the phone {row.phone_text!r} is not a valid mobile number"
             return
         self._resolve(row, identities, bool(known))
 
@@ -478,7 +488,7 @@ def _link_unmatched(imp: PlatformImport, known: Mapping[str, int | None], rows: 
                 customer_id=row.customer_id)
             PlatformImportRow.objects.filter(
                 platform_import__enterprise_id=imp.enterprise_id, platform=imp.platform, buyer_id=row.buyer_id,
-                outcome=RowOutcome.UNMATCHED, customer__isnull=True).update(customer_id=row.customer_id)
+                outcome__in=UNMATCHED_OUTCOMES, customer__isnull=True).update(customer_id=row.customer_id)
 
 
 def _chunk(imp: PlatformImport, chunk: Sequence[tuple[int, dict[str, str]]], cols: dict[str, str],
@@ -509,7 +519,7 @@ def _chunk(imp: PlatformImport, chunk: Sequence[tuple[int, dict[str, str]]], col
             report.append(_report_row(imp, row))
     result.matched = sum(1 for r in parsed if r.outcome == "matched")
     result.created_customers = matcher.created
-    result.unmatched = sum(1 for r in parsed if r.outcome == "unmatched")
+    result.unmatched = sum(1 for r in parsed if r.outcome in UNMATCHED_OUTCOMES)
     result.imported = _insert(imp, fresh)
     result.duplicates += len(fresh) - result.imported
     _link_unmatched(imp, known, parsed)

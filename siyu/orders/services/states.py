@@ -38,6 +38,7 @@ from siyu.orders.services.common import (
     _own_order,
 )
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
 from siyu.promotions import services as promotion_services
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -137,6 +138,17 @@ def _seat_group_buy(order: Order, moment: datetime) -> None:
         _system_refund(order, reason="group_buy_ended", key=f"group_buy_refund:{order.pk}", moment=moment)
 
 
+def _require_formed_team(order: Order) -> None:
+    """A group-buy order leaves the store only once its team has formed: until then the team may still fail and the
+    order be refunded in full (refused with group_buy_not_formed)."""
+    if not order.lines.filter(group_buy_id__isnull=False).exists():
+        return
+    team = promotion_queries.team_of_order(enterprise_id=order.enterprise_id, order_id=order.pk)
+    if team is None or team.status != "complete":
+        raise Conflict("this group buy has not formed yet: the order ships once its team is full", field="status",
+                       code="group_buy_not_formed")
+
+
 def _staff_move(scope: Scope, order_id: int, **kwargs: Any) -> Order:
     _visible_order(scope, order_id)
     return _move(order_id, enterprise_id=scope.enterprise_id, **kwargs)
@@ -156,6 +168,7 @@ def ship_order(
     order = _visible_order(scope, order_id)
     if order.fulfillment != Fulfillment.DELIVERY:
         raise Conflict("a pickup order is picked up, not shipped", field="fulfillment", code="invalid_transition")
+    _require_formed_team(order)
     order = _staff_move(scope, order_id, sources=[OrderStatus.PAID], action="ship", status=OrderStatus.SHIPPED,
                         shipped_at=moment, carrier=carrier.strip(), tracking_no=tracking_no.strip())
     _event(order, "order_shipped", f"order_shipped:{order.pk}", moment,
@@ -172,6 +185,7 @@ def mark_picked_up(*, scope: Scope, order_id: int, now: datetime | None = None, 
     order = _visible_order(scope, order_id)
     if order.fulfillment != Fulfillment.PICKUP:
         raise Conflict("a delivery order is shipped, not picked up", field="fulfillment", code="invalid_transition")
+    _require_formed_team(order)
     order = _staff_move(scope, order_id, sources=[OrderStatus.PAID], action="hand over", status=OrderStatus.PICKED_UP,
                         picked_up_at=moment)
     _event(order, "order_shipped", f"order_shipped:{order.pk}", moment, {"fulfillment": "pickup"})
