@@ -50,6 +50,7 @@ from siyu.channels.wecom.schemas import (
     KeywordGroupIn,
     KeywordGroupOut,
     KeywordGroupPage,
+    KeywordGroupPatch,
     StatsOut,
     SyncRunOut,
     TransferDetailOut,
@@ -559,3 +560,24 @@ def create_keyword_group(request: HttpRequest, payload: KeywordGroupIn) -> Statu
             summary="A keyword group")
 def get_keyword_group(request: HttpRequest, keyword_group_id: int) -> dict[str, Any]:
     return _keyword_group(scope_of(request), keyword_group_id)
+
+
+@router.patch("/keyword-groups/{int:keyword_group_id}", response={200: KeywordGroupOut, **WRITE_ERRORS},
+              summary="Change a keyword group's keyword, reply, routes or pause it (HQ)")
+def update_keyword_group(request: HttpRequest, keyword_group_id: int, payload: KeywordGroupPatch) -> dict[str, Any]:
+    scope = _hq(request)
+    queries.get_keyword_group(scope, keyword_group_id)
+    keyword_groups.update_keyword_group(
+        scope=scope, keyword_group_id=keyword_group_id, keyword=payload.keyword, reply_text=payload.reply_text,
+        is_active=payload.is_active, routes=_routes(payload.routes) if payload.routes is not None else None,
+        actor=actor_of(request))
+    return _keyword_group(scope, keyword_group_id)
+
+
+@router.delete("/keyword-groups/{int:keyword_group_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a keyword group (HQ); the keyword is free for an OA keyword reply again")
+def delete_keyword_group(request: HttpRequest, keyword_group_id: int) -> Status[None]:
+    scope = _hq(request)
+    queries.get_keyword_group(scope, keyword_group_id)
+    keyword_groups.delete_keyword_group(scope=scope, keyword_group_id=keyword_group_id, actor=actor_of(request))
+    return Status(204, None)

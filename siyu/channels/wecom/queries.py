@@ -467,6 +467,11 @@ def group_codes(scope: Scope) -> QuerySet[GroupCode]:
     return qs.filter(Q(Exists(owned)) | Q(store_id__in=stores))
 
 
+def routable_group_codes(scope: Scope) -> QuerySet[GroupCode]:
+    """Codes a route (auto-pull, keyword group) may lead to: the visible ones that are not disabled."""
+    return group_codes(scope).exclude(status=GroupCodeStatus.DISABLED).order_by("name", "id")
+
+
 def group_code_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[GroupCode]:
     qs = group_codes(scope).select_related("store", "account", "current_group").annotate(
         group_count=Count("slots", distinct=True),
@@ -665,9 +670,18 @@ def group_transfer_items(scope: Scope, transfer_id: int) -> list[GroupTransferIt
     return list(job.items.select_related("group").order_by("status", "id"))
 
 
+def _route_rows(qs: QuerySet[GroupRoute]) -> list[GroupRoute]:
+    return list(qs.select_related("group_code", "tag", "tag__group", "store").order_by("sort", "id"))
+
+
 def channel_code_routes(scope: Scope, code_id: int) -> list[GroupRoute]:
     code = get_code(scope, code_id)
-    return list(GroupRoute.objects.filter(channel_code=code).order_by("sort", "id"))
+    return _route_rows(GroupRoute.objects.filter(channel_code=code))
+
+
+def keyword_group_routes(scope: Scope, keyword_group_id: int) -> list[GroupRoute]:
+    group = get_keyword_group(scope, keyword_group_id)
+    return _route_rows(GroupRoute.objects.filter(keyword_group=group))
 
 
 def keyword_groups(scope: Scope) -> QuerySet[KeywordGroup]:
@@ -676,7 +690,8 @@ def keyword_groups(scope: Scope) -> QuerySet[KeywordGroup]:
 
 
 def keyword_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[KeywordGroup]:
-    qs = keyword_groups(scope).prefetch_related(Prefetch("routes", queryset=GroupRoute.objects.order_by("sort", "id")))
+    qs = keyword_groups(scope).select_related("oa_account").prefetch_related(Prefetch(
+        "routes", queryset=GroupRoute.objects.select_related("group_code", "tag", "store").order_by("sort", "id")))
     return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
 
 

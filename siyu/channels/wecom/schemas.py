@@ -507,6 +507,17 @@ class KeywordGroupIn(Schema):
     routes: list[GroupRouteIn] = Field(min_length=1, max_length=50)
 
 
+class KeywordGroupPatch(Schema):
+    """Only what is given changes; routes given replace the old ones, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keyword: str | None = Field(default=None, min_length=1, max_length=64)
+    reply_text: str | None = Field(default=None, max_length=500)
+    is_active: bool | None = None
+    routes: list[GroupRouteIn] | None = Field(default=None, min_length=1, max_length=50)
+
+
 class KeywordGroupOut(Schema):
     id: int
     oa_account_id: int
