@@ -24,6 +24,7 @@ from siyu.channels.wecom import (
     moments,
     queries,
     sync,
+    tag_groups,
     tags,
     welcome,
 )
@@ -53,6 +54,9 @@ from siyu.channels.wecom.schemas import (
     KeywordGroupPatch,
     StatsOut,
     SyncRunOut,
+    TagGroupIn,
+    TagGroupOut,
+    TagGroupPage,
     TransferDetailOut,
     TransferIn,
     TransferOut,
@@ -581,3 +585,44 @@ def delete_keyword_group(request: HttpRequest, keyword_group_id: int) -> Status[
     queries.get_keyword_group(scope, keyword_group_id)
     keyword_groups.delete_keyword_group(scope=scope, keyword_group_id=keyword_group_id, actor=actor_of(request))
     return Status(204, None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tag-built groups (标签建群)
+
+
+def _tag_group(scope: Scope, task_id: int) -> dict[str, Any]:
+    task = queries.get_tag_group(scope, task_id)
+    results = queries.tag_group_results(scope, task_id)
+    return {"id": task.pk, "name": task.name, "group_code_id": task.group_code_id,
+            "tag_ids": sorted(t.pk for t in task.tags.all()), "match": task.tag_match, "status": task.status,
+            "staff_total": results.staff_total, "staff_sent": results.staff_sent, "invited": results.invited,
+            "delivered": results.delivered, "joined": results.joined}
+
+
+@router.post("/tag-built-groups", response={201: TagGroupOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Tag-built group (标签建群): invite the customers with the tags into a group code's groups, "
+                     "through each following staff member's mass send. Needs an Idempotency-Key")
+def create_tag_group(request: HttpRequest, payload: TagGroupIn) -> Status[Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, payload.group_code_id)
+    return create_once(request, action="wecom.tag_group", owner=_owner(scope), payload=payload,
+                       create=lambda _key: tag_groups.create_tag_group(
+                           scope=scope, account_id=payload.account_id, group_code_id=payload.group_code_id,
+                           tag_ids=payload.tag_ids, match=payload.match, name=payload.name, text=payload.text,
+                           actor=actor_of(request)).pk,
+                       render=lambda task_id: _tag_group(scope, task_id))
+
+
+@router.get("/tag-built-groups", response={200: TagGroupPage, **ERRORS}, summary="Tag-built groups with their progress")
+def list_tag_groups(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    scope = scope_of(request)
+    found = queries.tag_group_list(scope, page=q.page, page_size=q.page_size)
+    return {"items": [_tag_group(scope, t.pk) for t in found.items], "total": found.total, "page": found.page,
+            "page_size": found.page_size, "pages": found.pages}
+
+
+@router.get("/tag-built-groups/{int:tag_built_id}", response={200: TagGroupOut, **ERRORS},
+            summary="A tag-built group: staff who sent, customers invited, delivered, and who joined")
+def get_tag_group(request: HttpRequest, tag_built_id: int) -> dict[str, Any]:
+    return _tag_group(scope_of(request), tag_built_id)

@@ -251,3 +251,23 @@ class KeywordGroupForm(OnceForm):
             del self.fields["oa_account"]
         else:
             del self.fields["is_active"]
+
+
+class TagGroupForm(OnceForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    match = forms.ChoiceField(label=_("Customers with"), choices=[("all", _("all of the tags")),
+                                                                 ("any", _("any of the tags"))])
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64, required=False)
+    text = forms.CharField(label=_("Invitation text"), max_length=1000, required=False,
+                           widget=forms.Textarea(attrs={"rows": 2}),
+                           help_text=_("{group} is replaced by the group code's name; the join link is attached"))
+
+    field_order = ["form_key", "account", "group_code", "tags", "match", "name", "text"]
+
+    def __init__(self, *args: Any, scope: Scope, accounts: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", accounts)
+        self.fields["group_code"] = PickerField(scope=scope, kind="wecom_group_codes", multiple=False,
+                                                label=_("Invite into group code"))
+        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"))
+        self.order_fields(self.field_order)

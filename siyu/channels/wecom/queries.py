@@ -700,3 +700,52 @@ def get_keyword_group(scope: Scope, keyword_group_id: int) -> KeywordGroup:
     if found is None:
         raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
     return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tag-built groups (标签建群): mass sends that invite into a group code
+
+
+def tag_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[MassSend]:
+    qs = mass_sends(scope).filter(group_code__isnull=False).select_related("group_code", "created_by")
+    return paginate(qs.prefetch_related("tags").order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_tag_group(scope: Scope, mass_send_id: int) -> MassSend:
+    found = mass_sends(scope).filter(pk=mass_send_id, group_code__isnull=False).select_related(
+        "group_code", "account").prefetch_related("tags").first()
+    if found is None:
+        raise NotFound(f"tag-built group {mass_send_id} not found", field="tag_built_id")
+    return found
+
+
+@dataclass(frozen=True)
+class TagGroupResults:
+    staff_total: int  # staff members given the task
+    staff_sent: int  # of them, those who have sent it
+    invited: int  # customers the invitation was addressed to
+    delivered: int  # of them, those WeCom reports it reached
+    joined: int  # invited customers who joined one of the code's groups after the task was created
+
+
+def tag_group_results(scope: Scope, mass_send_id: int) -> TagGroupResults:
+    """Counted in SQL: the senders by status, the recipients by status, and the invited customers with a membership
+    in one of the code's groups that began after the task (a member already in a group before it is not counted)."""
+    task = get_tag_group(scope, mass_send_id)
+    sender_rows = MassSendSender.objects.filter(mass_send=task, part=0)
+    recipient_rows = MassSendRecipient.objects.filter(mass_send=task)
+    if not scope.is_hq:  # like the mass send's page: another store's senders and customers are not counted here
+        visible = org_queries.visible_staff_ids(scope)
+        sender_rows = sender_rows.filter(staff_id__in=visible)
+        recipient_rows = recipient_rows.filter(sender__staff_id__in=visible)
+    senders = sender_rows.aggregate(total=Count("id"), sent=Count("id", filter=Q(status=SenderStatus.SENT)))
+    recipients = recipient_rows.aggregate(
+        invited=Count("customer_id", distinct=True),
+        delivered=Count("customer_id", distinct=True, filter=Q(status=RecipientStatus.SENT)))
+    joined = (GroupMembership.objects.filter(
+        group_id__in=GroupCodeSlot.objects.filter(code_id=task.group_code_id).values("group_id"),
+        customer_id__in=recipient_rows.values("customer_id"),
+        joined_at__gte=task.created_at.replace(microsecond=0),  # WeCom's join_time is whole seconds
+    ).values("customer_id").distinct().count())
+    return TagGroupResults(staff_total=senders["total"], staff_sent=senders["sent"], invited=recipients["invited"],
+                           delivered=recipients["delivered"], joined=joined)

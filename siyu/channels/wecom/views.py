@@ -27,6 +27,7 @@ from siyu.channels.wecom import (
     moments,
     queries,
     sync,
+    tag_groups,
     tags,
 )
 from siyu.channels.wecom.client import WecomError
@@ -39,6 +40,7 @@ from siyu.channels.wecom.forms import (
     MassSendForm,
     MomentForm,
     RouteFormSet,
+    TagGroupForm,
     TransferForm,
 )
 from siyu.console.access import scope_of
@@ -696,3 +698,48 @@ def keyword_group_delete(request: HttpRequest, keyword_group_id: int) -> HttpRes
     keyword_groups.delete_keyword_group(scope=scope, keyword_group_id=keyword_group_id, actor=request.user)
     messages.success(request, _("Keyword group deleted."))
     return redirect("channels:wecom_keyword_groups")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tag-built groups (标签建群)
+
+_TAG_GROUP_FIELDS = {"group_code_id": "group_code", "tag_ids": "tags", "account_id": "account", "match": "match",
+                     "text": "text", "name": "name", "sender_ids": "tags"}
+
+
+@console_view
+def tag_group_list(request: HttpRequest) -> HttpResponse:
+    """The tasks, newest first, and (for managers and HQ) the form that starts one."""
+    scope = scope_of(request)
+    form = None
+    if scope.is_manager:
+        form = TagGroupForm(request.POST or None, scope=scope,
+                            accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
+    elif request.method == "POST":
+        raise PermissionDenied("managers and HQ build groups from tags")
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            task_id = create_once(request, form, action="wecom.tag_group",
+                                  create=lambda: tag_groups.create_tag_group(
+                                      scope=scope, account_id=data["account"], group_code_id=data["group_code"],
+                                      tag_ids=data["tags"], match=data["match"], name=data["name"],
+                                      text=data["text"], actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            form.add_error(_TAG_GROUP_FIELDS.get(exc.field or ""), f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Each staff member has the invitation to send in WeCom."))
+            return redirect("channels:wecom_tag_built", tag_built_id=task_id)
+    page = queries.tag_group_list(scope, page=_page_number(request))
+    return render(request, "wecom/tag_group_list.html", {"tasks": page, "form": form})
+
+
+@console_view
+def tag_group_detail(request: HttpRequest, tag_built_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    task = queries.get_tag_group(scope, tag_built_id)
+    results = queries.tag_group_results(scope, tag_built_id)
+    senders = queries.mass_send_senders(scope, tag_built_id)
+    return render(request, "wecom/tag_group_detail.html", {"task": task, "results": results, "senders": senders})
