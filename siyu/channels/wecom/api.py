@@ -231,8 +231,11 @@ def sync_directory(request: HttpRequest, account_id: int) -> dict[str, int]:
 
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
-def list_groups(request: HttpRequest, q: Query[OrgPageQuery], search: str = "") -> dict[str, Any]:
-    return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search))
+def list_groups(
+    request: HttpRequest, q: Query[OrgPageQuery], search: str = "", owner_id: int | None = None
+) -> dict[str, Any]:
+    return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search,
+                                    owner_id=owner_id))
 
 
 @router.get("/groups/duplicates", response={200: DuplicateMemberPage, **ERRORS},

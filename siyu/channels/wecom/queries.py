@@ -162,8 +162,19 @@ def groups(scope: Scope) -> QuerySet[CustomerGroup]:
     return qs.filter(owner_id__in=org_queries.visible_staff_ids(scope))
 
 
-def group_list(scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "") -> Page[CustomerGroup]:
+def group_owner_choices(scope: Scope) -> list[tuple[int, str]]:
+    """The staff who own a group the scope may see (for the group list's owner filter)."""
+    owners = groups(scope).exclude(owner__isnull=True).values_list("owner_id", "owner__name").distinct()
+    return sorted(((pk, name) for pk, name in owners), key=lambda row: (row[1], row[0]))
+
+
+def group_list(
+    scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "", owner_id: int | None = None
+) -> Page[CustomerGroup]:
+    """Groups in scope, newest first; `owner_id` narrows to one owner's (an owner outside the scope: none)."""
     qs = groups(scope).select_related("owner")
+    if owner_id is not None:
+        qs = qs.filter(owner_id=owner_id)
     if q.strip():
         qs = qs.filter(Q(name__icontains=q.strip()) | Q(owner__name__icontains=q.strip()))
     return paginate(qs.order_by("-platform_created_at", "-id"), page=page, page_size=page_size)

@@ -183,8 +183,11 @@ def code_disable(request: HttpRequest, code_id: int) -> HttpResponse:
 @console_view
 def group_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""))
-    return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", "")})
+    raw_owner = request.GET.get("owner", "")
+    owner = int(raw_owner) if raw_owner.isdigit() and len(raw_owner) < 12 else None
+    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""), owner_id=owner)
+    return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", ""), "owner": owner,
+                                                     "owners": queries.group_owner_choices(scope)})
 
 
 @console_view
