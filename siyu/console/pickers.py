@@ -77,6 +77,12 @@ SOURCES: dict[str, Source] = {
 }
 
 
+def register(kind: str, src: Source) -> None:
+    """An app whose rows the console cannot import (the console sits below the channel apps) adds its picker kind
+    from its own console module; registering the same kind again replaces it (module reloads in tests)."""
+    SOURCES[kind] = src
+
+
 def source(kind: str) -> Source:
     if kind not in SOURCES:
         raise KeyError(kind)

@@ -105,6 +105,11 @@ GET    /api/channels/wecom/codes/{code}/group-routes             ok    ok    ok 
 GET    /api/channels/wecom/keyword-groups                        ok    ok    ok    ok    401   ok    401
 POST   /api/channels/wecom/keyword-groups                        ok    403   403   403   401   404   401
 GET    /api/channels/wecom/keyword-groups/{keyword_group}        ok    ok    ok    ok    401   404   401
+PATCH  /api/channels/wecom/keyword-groups/{keyword_group}        ok    403   403   403   401   404   401
+DELETE /api/channels/wecom/keyword-groups/{keyword_group}        ok    403   403   403   401   404   401
+POST   /api/channels/wecom/tag-built-groups                      ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/tag-built-groups                      ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/tag-built-groups/{tag_built}          ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/group-transfers/{group_transfer}      ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/groups/{group}                        ok    ok    ok    ok    401   404   401
 POST   /api/channels/wecom/transfers                             ok    ok    ok    403   401   404   401
@@ -374,6 +379,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PUT /api/channels/wecom/codes/{code}/group-routes": lambda w: {"routes": [{"group_code_id": w["group_code"]}]},
     "POST /api/channels/wecom/keyword-groups": lambda w: {
         "oa_account_id": w["oa_account"], "keyword": "矩阵进群", "routes": [{"group_code_id": w["group_code"]}]},
+    "PATCH /api/channels/wecom/keyword-groups/{keyword_group}": lambda w: {"reply_text": "进群：{link}"},
+    "POST /api/channels/wecom/tag-built-groups": lambda w: {
+        "account_id": w["wecom_account"], "group_code_id": w["group_code"], "tag_ids": [w["tag"]], "match": "any"},
     "POST /api/channels/wecom/group-transfers": lambda w: {
         "account_id": w["wecom_account"], "handover_id": w["staff"], "takeover_id": w["manager"]},
     "PUT /api/channels/wecom/accounts/{wecom_account}/welcome": lambda w: {"text": "{name} 您好"},
@@ -542,6 +550,17 @@ GET    /channels/wecom/codes/new/                                ok    ok    ok 
 POST   /channels/wecom/codes/new/                                ok    ok    ok    403   login ok    login
 GET    /channels/wecom/codes/{code}/                             ok    ok    ok    ok    login 404   login
 POST   /channels/wecom/codes/{code}/disable/                     ok    ok    ok    403   login 404   login
+GET    /channels/wecom/codes/{code}/group-routes/                ok    ok    ok    403   login 404   login
+POST   /channels/wecom/codes/{code}/group-routes/                ok    ok    ok    403   login 404   login
+GET    /channels/wecom/keyword-groups/                           ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/keyword-groups/new/                       ok    403   403   403   login ok    login
+POST   /channels/wecom/keyword-groups/new/                       ok    403   403   403   login ok    login
+GET    /channels/wecom/keyword-groups/{keyword_group}/           ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/keyword-groups/{keyword_group}/           ok    403   403   403   login 404   login
+POST   /channels/wecom/keyword-groups/{keyword_group}/delete/    ok    403   403   403   login 404   login
+GET    /channels/wecom/tag-built-groups/                         ok    ok    ok    ok    login ok    login
+POST   /channels/wecom/tag-built-groups/                         ok    ok    ok    403   login ok    login
+GET    /channels/wecom/tag-built-groups/{tag_built}/             ok    ok    ok    ok    login 404   login
 GET    /channels/wecom/groups/                                   ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/groups/duplicates/                        ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/group-transfers/                          ok    ok    ok    ok    login ok    login

@@ -132,6 +132,13 @@ def _channels(world: World) -> None:
     mass = mass_sends.create_mass_send(scope=hq, account_id=wecom_account.pk, kind="single",
                                   sender_ids=[org.n1_staff.pk], customer_ids=[world["customer"]], text="新品到店")
     world.ids["mass_send"] = mass.pk
+    # A tag-built group needs a code with a join link and a tagged customer whom a staff member follows.
+    GroupCode.objects.filter(pk=group_code.pk).update(qr_code="https://wecom.example/qr/gcfg-matrix-1")
+    customers.tag_customers(enterprise_id=ent, customer_ids=[world["customer"]], tag_ids=[world["tag"]])
+    built = mass_sends.create_mass_send(scope=hq, account_id=wecom_account.pk, kind="single",
+                                        sender_ids=[org.n1_staff.pk], customer_ids=[world["customer"]],
+                                        text="邀请入群", group_code_id=group_code.pk)
+    world.ids["tag_built"] = built.pk
     moment = moments.create_moment_task(scope=hq, account_id=wecom_account.pk, text="周末特惠",
                                       staff_ids=[org.n1_staff.pk])
     world.ids["moment"] = moment.pk

@@ -32,6 +32,8 @@ CONSOLE_SKIP_EXACT = ("setup/",)
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
                   "/channels/wecom/group-codes/", "/api/channels/wecom/group-codes",
+                  "/channels/wecom/keyword-groups/", "/api/channels/wecom/keyword-groups",
+                  "/channels/wecom/tag-built-groups/", "/api/channels/wecom/tag-built-groups",
                   "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
                   "/finance/reconciliation/",
                   "/api/content/scripts", "/api/content/ugc", "/api/finance/commission-rules",

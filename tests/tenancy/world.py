@@ -263,7 +263,7 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
                                        idempotency_key=f"{mark}-call")
     send = MassSend.objects.create(enterprise=ent, account=account, name=f"{mark} Send", text=f"{mark} text",
                                    customer_ids=[people[0].pk, people[2].pk], status="submitted",
-                                   recipient_total=2)
+                                   recipient_total=2, group_code=group_code)  # also a tag-built group
     mine = MassSendSender.objects.create(mass_send=send, staff=sender, userid=sender.wecom_userid, call=call)
     theirs = MassSendSender.objects.create(mass_send=send, staff=other, userid=other.wecom_userid)
     MassSendRecipient.objects.create(mass_send=send, sender=mine, customer=people[0], target=f"wm{mark}ada")
@@ -277,7 +277,7 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
     brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
                       "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
                       "wecom:run_id": run.pk, "group_code_id": group_code.pk,
-                      "group_transfer_id": group_job.pk})
+                      "group_transfer_id": group_job.pk, "tag_built_id": send.pk})
 
 
 def _official_account(brand: Brand, buyer: Customer) -> None:

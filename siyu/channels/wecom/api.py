@@ -24,6 +24,7 @@ from siyu.channels.wecom import (
     moments,
     queries,
     sync,
+    tag_groups,
     tags,
     welcome,
 )
@@ -50,8 +51,12 @@ from siyu.channels.wecom.schemas import (
     KeywordGroupIn,
     KeywordGroupOut,
     KeywordGroupPage,
+    KeywordGroupPatch,
     StatsOut,
     SyncRunOut,
+    TagGroupIn,
+    TagGroupOut,
+    TagGroupPage,
     TransferDetailOut,
     TransferIn,
     TransferOut,
@@ -226,8 +231,11 @@ def sync_directory(request: HttpRequest, account_id: int) -> dict[str, int]:
 
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
-def list_groups(request: HttpRequest, q: Query[OrgPageQuery], search: str = "") -> dict[str, Any]:
-    return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search))
+def list_groups(
+    request: HttpRequest, q: Query[OrgPageQuery], search: str = "", owner_id: int | None = None
+) -> dict[str, Any]:
+    return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search,
+                                    owner_id=owner_id))
 
 
 @router.get("/groups/duplicates", response={200: DuplicateMemberPage, **ERRORS},
@@ -559,3 +567,65 @@ def create_keyword_group(request: HttpRequest, payload: KeywordGroupIn) -> Statu
             summary="A keyword group")
 def get_keyword_group(request: HttpRequest, keyword_group_id: int) -> dict[str, Any]:
     return _keyword_group(scope_of(request), keyword_group_id)
+
+
+@router.patch("/keyword-groups/{int:keyword_group_id}", response={200: KeywordGroupOut, **WRITE_ERRORS},
+              summary="Change a keyword group's keyword, reply, routes or pause it (HQ)")
+def update_keyword_group(request: HttpRequest, keyword_group_id: int, payload: KeywordGroupPatch) -> dict[str, Any]:
+    scope = _hq(request)
+    queries.get_keyword_group(scope, keyword_group_id)
+    keyword_groups.update_keyword_group(
+        scope=scope, keyword_group_id=keyword_group_id, keyword=payload.keyword, reply_text=payload.reply_text,
+        is_active=payload.is_active, routes=_routes(payload.routes) if payload.routes is not None else None,
+        actor=actor_of(request))
+    return _keyword_group(scope, keyword_group_id)
+
+
+@router.delete("/keyword-groups/{int:keyword_group_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a keyword group (HQ); the keyword is free for an OA keyword reply again")
+def delete_keyword_group(request: HttpRequest, keyword_group_id: int) -> Status[None]:
+    scope = _hq(request)
+    queries.get_keyword_group(scope, keyword_group_id)
+    keyword_groups.delete_keyword_group(scope=scope, keyword_group_id=keyword_group_id, actor=actor_of(request))
+    return Status(204, None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tag-built groups (标签建群)
+
+
+def _tag_group(scope: Scope, task_id: int) -> dict[str, Any]:
+    task = queries.get_tag_group(scope, task_id)
+    results = queries.tag_group_results(scope, task_id)
+    return {"id": task.pk, "name": task.name, "group_code_id": task.group_code_id,
+            "tag_ids": sorted(t.pk for t in task.tags.all()), "match": task.tag_match, "status": task.status,
+            "staff_total": results.staff_total, "staff_sent": results.staff_sent, "invited": results.invited,
+            "delivered": results.delivered, "joined": results.joined}
+
+
+@router.post("/tag-built-groups", response={201: TagGroupOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Tag-built group (标签建群): invite the customers with the tags into a group code's groups, "
+                     "through each following staff member's mass send. Needs an Idempotency-Key")
+def create_tag_group(request: HttpRequest, payload: TagGroupIn) -> Status[Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, payload.group_code_id)
+    return create_once(request, action="wecom.tag_group", owner=_owner(scope), payload=payload,
+                       create=lambda _key: tag_groups.create_tag_group(
+                           scope=scope, account_id=payload.account_id, group_code_id=payload.group_code_id,
+                           tag_ids=payload.tag_ids, match=payload.match, name=payload.name, text=payload.text,
+                           actor=actor_of(request)).pk,
+                       render=lambda task_id: _tag_group(scope, task_id))
+
+
+@router.get("/tag-built-groups", response={200: TagGroupPage, **ERRORS}, summary="Tag-built groups with their progress")
+def list_tag_groups(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    scope = scope_of(request)
+    found = queries.tag_group_list(scope, page=q.page, page_size=q.page_size)
+    return {"items": [_tag_group(scope, t.pk) for t in found.items], "total": found.total, "page": found.page,
+            "page_size": found.page_size, "pages": found.pages}
+
+
+@router.get("/tag-built-groups/{int:tag_built_id}", response={200: TagGroupOut, **ERRORS},
+            summary="A tag-built group: staff who sent, customers invited, delivered, and who joined")
+def get_tag_group(request: HttpRequest, tag_built_id: int) -> dict[str, Any]:
+    return _tag_group(scope_of(request), tag_built_id)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from siyu.channels.wecom import queries
 from siyu.channels.wecom.queries import ASSIGN_MODES, MASS_SEND_KINDS, TRANSFER_KINDS
+from siyu.console import pickers
 from siyu.console.once import OnceForm
 from siyu.console.pickers import PickerField
 from siyu.core.forms import set_choices
@@ -192,3 +195,79 @@ class GroupTransferForm(OnceForm):
         set_choices(self, "account", choices["accounts"])
         set_choices(self, "handover", choices.get("handover", choices["staff"]))
         set_choices(self, "takeover", choices["staff"])
+
+
+# A route leads to a group code: the picker lists the codes the acting staff may see that are not disabled.
+pickers.register("wecom_group_codes", pickers.Source(
+    rows=queries.routable_group_codes,
+    search=lambda text: Q(name__icontains=text) | Q(state__icontains=text),
+    label=lambda code: f"{code.name} · {code.state}",
+    placeholder=_("Search group codes by name or state"),
+))
+
+
+class RouteForm(forms.Form):
+    """One route: customers with the tag (and/or of the store) go to the group code; neither makes it the fallback."""
+
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["group_code"] = PickerField(scope=scope, kind="wecom_group_codes", multiple=False,
+                                                label=_("Group code"), required=False)
+        self.fields["tag"] = PickerField(scope=scope, kind="tags", multiple=False, label=_("Customers with tag"),
+                                         required=False)
+        self.fields["store"] = PickerField(scope=scope, kind="stores", multiple=False, label=_("Customers of store"),
+                                           required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (data.get("tag") or data.get("store")) and not data.get("group_code"):
+            self.add_error("group_code", _("Pick the group code this route leads to."))
+        return data
+
+
+class BaseRouteFormSet(forms.BaseFormSet):
+    def routes(self) -> list[tuple[int, dict[str, Any]]]:
+        """(row index, cleaned data) of the filled rows, in order (rows left blank are skipped)."""
+        return [(i, f.cleaned_data) for i, f in enumerate(self.forms)
+                if f.cleaned_data and f.cleaned_data.get("group_code")]
+
+
+RouteFormSet = forms.formset_factory(RouteForm, formset=BaseRouteFormSet, extra=2, max_num=50, validate_max=True)
+
+
+class KeywordGroupForm(OnceForm):
+    oa_account = forms.TypedChoiceField(label=_("Official Account"), coerce=int)
+    keyword = forms.CharField(label=_("Keyword"), max_length=64,
+                              help_text=_("A follower who sends exactly this word gets the invitation"))
+    reply_text = forms.CharField(label=_("Reply"), max_length=500, required=False,
+                                 widget=forms.Textarea(attrs={"rows": 2}),
+                                 help_text=_("Must contain {link}; empty uses the default reply"))
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args: Any, oa_accounts: list[tuple[Any, str]], editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "oa_account", oa_accounts)
+        if editing:  # the account a keyword answers on is fixed once created
+            del self.fields["oa_account"]
+        else:
+            del self.fields["is_active"]
+
+
+class TagGroupForm(OnceForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    match = forms.ChoiceField(label=_("Customers with"), choices=[("all", _("all of the tags")),
+                                                                 ("any", _("any of the tags"))])
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64, required=False)
+    text = forms.CharField(label=_("Invitation text"), max_length=1000, required=False,
+                           widget=forms.Textarea(attrs={"rows": 2}),
+                           help_text=_("{group} is replaced by the group code's name; the join link is attached"))
+
+    field_order = ["form_key", "account", "group_code", "tags", "match", "name", "text"]
+
+    def __init__(self, *args: Any, scope: Scope, accounts: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", accounts)
+        self.fields["group_code"] = PickerField(scope=scope, kind="wecom_group_codes", multiple=False,
+                                                label=_("Invite into group code"))
+        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"))
+        self.order_fields(self.field_order)

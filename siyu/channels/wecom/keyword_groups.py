@@ -42,6 +42,43 @@ def _oa_rule_clash(account_id: int, word: str) -> KeywordReply | None:
     return None
 
 
+def _clean_word(account_id: int, keyword: str) -> str:
+    word = " ".join(keyword.split())
+    if not 1 <= len(word) <= 64:
+        raise ValidationFailed("keyword is 1-64 characters", field="keyword")
+    clash = _oa_rule_clash(account_id, word)
+    if clash is not None:
+        raise Conflict(f"the Official Account's keyword reply {clash.keyword!r} ({clash.match}) answers this keyword",
+                       field="keyword", code="keyword_clash")
+    return word
+
+
+def _clean_reply(reply_text: str) -> str:
+    if len(reply_text) > 500:
+        raise ValidationFailed("the reply is at most 500 characters", field="reply_text")
+    if reply_text and "{link}" not in reply_text:
+        raise ValidationFailed("the reply must contain {link}", field="reply_text", code="reply_without_link")
+    return reply_text
+
+
+def _clean_routes(scope: Scope, routes: Sequence[RouteIn]) -> list[RouteIn]:
+    if not routes:
+        raise ValidationFailed("add at least one route to a group code", field="routes", code="no_routes")
+    return auto_pull.clean_routes(scope, routes)
+
+
+def _put_routes(group: KeywordGroup, routes: Sequence[RouteIn]) -> None:
+    GroupRoute.objects.filter(keyword_group=group).delete()
+    GroupRoute.objects.bulk_create([
+        GroupRoute(keyword_group=group, group_code_id=r.group_code_id, tag_id=r.tag_id, store_id=r.store_id, sort=i)
+        for i, r in enumerate(routes)
+    ])
+
+
+def _duplicate(word: str) -> Conflict:
+    return Conflict(f"a keyword group for {word!r} exists", field="keyword", code="duplicate")
+
+
 @transaction.atomic
 def create_keyword_group(
     *, scope: Scope, oa_account_id: int, keyword: str, routes: Sequence[RouteIn], reply_text: str = "",
@@ -51,31 +88,69 @@ def create_keyword_group(
         pk=oa_account_id, enterprise_id=scope.enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT).first()
     if account is None:
         raise NotFound(f"Official Account {oa_account_id} not found", field="oa_account_id")
-    word = " ".join(keyword.split())
-    if not 1 <= len(word) <= 64:
-        raise ValidationFailed("keyword is 1-64 characters", field="keyword")
-    if not routes:
-        raise ValidationFailed("add at least one route to a group code", field="routes")
-    if reply_text and "{link}" not in reply_text:
-        raise ValidationFailed("the reply must contain {link}", field="reply_text")
-    clash = _oa_rule_clash(account.pk, word)
-    if clash is not None:
-        raise Conflict(f"the Official Account's keyword reply {clash.keyword!r} ({clash.match}) answers this keyword",
-                       field="keyword", code="keyword_clash")
-    clean = auto_pull.clean_routes(scope, routes)
+    word = _clean_word(account.pk, keyword)
+    reply = _clean_reply(reply_text)
+    clean = _clean_routes(scope, routes)
     try:
         with transaction.atomic():
             group = KeywordGroup.objects.create(enterprise_id=scope.enterprise_id, oa_account=account, keyword=word,
-                                                reply_text=reply_text[:500], created_by=audit.user_of(actor))
+                                                reply_text=reply, created_by=audit.user_of(actor))
     except IntegrityError as exc:
-        raise Conflict(f"a keyword group for {word!r} exists", field="keyword", code="duplicate") from exc
-    GroupRoute.objects.bulk_create([
-        GroupRoute(keyword_group=group, group_code_id=r.group_code_id, tag_id=r.tag_id, store_id=r.store_id, sort=i)
-        for i, r in enumerate(clean)
-    ])
+        raise _duplicate(word) from exc
+    _put_routes(group, clean)
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.keyword_group.create",
                  target_type="keyword_group", target_id=group.pk, summary=word)
     return group
+
+
+def _locked(scope: Scope, keyword_group_id: int) -> KeywordGroup:
+    group = KeywordGroup.objects.select_for_update().filter(
+        pk=keyword_group_id, enterprise_id=scope.enterprise_id).first()
+    if group is None:
+        raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
+    return group
+
+
+@transaction.atomic
+def update_keyword_group(
+    *, scope: Scope, keyword_group_id: int, keyword: str | None = None, reply_text: str | None = None,
+    is_active: bool | None = None, routes: Sequence[RouteIn] | None = None, actor: Actor = None,
+) -> KeywordGroup:
+    """Change what was given (None: unchanged); routes given replace the old ones in their order."""
+    group = _locked(scope, keyword_group_id)
+    changed: list[str] = []
+    if keyword is not None and " ".join(keyword.split()) != group.keyword:
+        group.keyword = _clean_word(group.oa_account_id, keyword)
+        changed.append("keyword")
+    if reply_text is not None and reply_text != group.reply_text:
+        group.reply_text = _clean_reply(reply_text)
+        changed.append("reply_text")
+    if is_active is not None and is_active != group.is_active:
+        group.is_active = is_active
+        changed.append("is_active")
+    clean = _clean_routes(scope, routes) if routes is not None else None
+    if changed:
+        try:
+            with transaction.atomic():
+                group.save(update_fields=changed)
+        except IntegrityError as exc:
+            raise _duplicate(group.keyword) from exc
+    if clean is not None:
+        _put_routes(group, clean)
+        changed.append("routes")
+    if changed:
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.keyword_group.update",
+                     target_type="keyword_group", target_id=group.pk, summary=f"{group.keyword}: {', '.join(changed)}")
+    return group
+
+
+@transaction.atomic
+def delete_keyword_group(*, scope: Scope, keyword_group_id: int, actor: Actor = None) -> None:
+    group = _locked(scope, keyword_group_id)
+    word, pk = group.keyword, group.pk
+    group.delete()  # its routes go with it (cascade)
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.keyword_group.delete",
+                 target_type="keyword_group", target_id=pk, summary=word)
 
 
 def answer(account: ChannelAccount, openid: str, text: str) -> str | None:

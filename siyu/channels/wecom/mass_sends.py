@@ -168,6 +168,8 @@ def _draft_mass_send(
     group_ids: Sequence[int] = (),
     text: str = "",
     attachments: Sequence[Mapping[str, Any]] = (),
+    tag_match: str = "any",
+    group_code_id: int | None = None,
     actor: Actor = None,
 ) -> MassSend:
     """A draft mass send. Customer sends target the listed customers plus those carrying any of the tags; group
@@ -204,6 +206,8 @@ def _draft_mass_send(
         text=clean_text,
         attachments=clean,
         customer_ids=customers,
+        tag_match=tag_match,
+        group_code_id=group_code_id,
         created_by=audit.user_of(actor),
     )
     mass_send.tags.set(tags)
@@ -229,7 +233,11 @@ def _single_targets(mass_send: MassSend, staff_id: int) -> QuerySet[Identity]:
     if mass_send.customer_ids:
         conditions.append(Q(customer_id__in=list(mass_send.customer_ids)))
     tag_ids = list(mass_send.tags.values_list("id", flat=True))
-    if tag_ids:
+    if tag_ids and mass_send.tag_match == "all":  # every tag: one EXISTS per tag, all in the same query
+        conditions.append(reduce(operator.and_, [
+            Q(Exists(CustomerTag.objects.filter(customer_id=OuterRef("customer_id"), tag_id=tag_id)))
+            for tag_id in tag_ids]))
+    elif tag_ids:
         conditions.append(
             Q(Exists(CustomerTag.objects.filter(customer_id=OuterRef("customer_id"), tag_id__in=tag_ids)))
         )
@@ -611,14 +619,18 @@ def create_mass_send(
     text: str = "",
     attachments: list[dict[str, Any]] | None = None,
     submit: bool = False,
+    tag_match: str = "any",
+    group_code_id: int | None = None,
     actor: Actor = None,
 ) -> MassSend:
     """A draft mass send; with submit=True it is submitted in the same transaction (all or nothing)."""
+    if tag_match not in ("any", "all"):
+        raise ValidationFailed("tag_match is any or all", field="tag_match")
     with transaction.atomic():
         mass_send = _draft_mass_send(
             scope=scope, account_id=account_id, kind=kind, sender_ids=sender_ids, name=name,
             customer_ids=customer_ids or [], tag_ids=tag_ids or [], group_ids=group_ids or [], text=text,
-            attachments=attachments or [], actor=actor,
+            attachments=attachments or [], tag_match=tag_match, group_code_id=group_code_id, actor=actor,
         )
         if submit:
             mass_send = submit_mass_send(scope=scope, mass_send_id=mass_send.pk, actor=actor)

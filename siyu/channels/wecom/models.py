@@ -421,7 +421,11 @@ class MassSend(models.Model):
     attachments = models.JSONField(default=list, blank=True)
     customer_ids = models.JSONField(default=list, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    # "any": customers with one of the tags; "all": customers with every one of them (tag-built groups use both).
+    tag_match = models.CharField(max_length=3, choices=[("any", "any"), ("all", "all")], default="any")
     groups = models.ManyToManyField(CustomerGroup, blank=True, related_name="+")
+    # Set for a tag-built group (标签建群): the send invites its customers into this group code's groups.
+    group_code = models.ForeignKey("GroupCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=MassSendStatus.choices, default=MassSendStatus.DRAFT)
     excluded_count = models.PositiveIntegerField(default=0)
     recipient_total = models.PositiveIntegerField(default=0)

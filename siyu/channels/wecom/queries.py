@@ -162,8 +162,19 @@ def groups(scope: Scope) -> QuerySet[CustomerGroup]:
     return qs.filter(owner_id__in=org_queries.visible_staff_ids(scope))
 
 
-def group_list(scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "") -> Page[CustomerGroup]:
+def group_owner_choices(scope: Scope) -> list[tuple[int, str]]:
+    """The staff who own a group the scope may see (for the group list's owner filter)."""
+    owners = groups(scope).exclude(owner__isnull=True).values_list("owner_id", "owner__name").distinct()
+    return sorted(((pk, name) for pk, name in owners), key=lambda row: (row[1], row[0]))
+
+
+def group_list(
+    scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "", owner_id: int | None = None
+) -> Page[CustomerGroup]:
+    """Groups in scope, newest first; `owner_id` narrows to one owner's (an owner outside the scope: none)."""
     qs = groups(scope).select_related("owner")
+    if owner_id is not None:
+        qs = qs.filter(owner_id=owner_id)
     if q.strip():
         qs = qs.filter(Q(name__icontains=q.strip()) | Q(owner__name__icontains=q.strip()))
     return paginate(qs.order_by("-platform_created_at", "-id"), page=page, page_size=page_size)
@@ -467,6 +478,11 @@ def group_codes(scope: Scope) -> QuerySet[GroupCode]:
     return qs.filter(Q(Exists(owned)) | Q(store_id__in=stores))
 
 
+def routable_group_codes(scope: Scope) -> QuerySet[GroupCode]:
+    """Codes a route (auto-pull, keyword group) may lead to: the visible ones that are not disabled."""
+    return group_codes(scope).exclude(status=GroupCodeStatus.DISABLED).order_by("name", "id")
+
+
 def group_code_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[GroupCode]:
     qs = group_codes(scope).select_related("store", "account", "current_group").annotate(
         group_count=Count("slots", distinct=True),
@@ -665,9 +681,18 @@ def group_transfer_items(scope: Scope, transfer_id: int) -> list[GroupTransferIt
     return list(job.items.select_related("group").order_by("status", "id"))
 
 
+def _route_rows(qs: QuerySet[GroupRoute]) -> list[GroupRoute]:
+    return list(qs.select_related("group_code", "tag", "tag__group", "store").order_by("sort", "id"))
+
+
 def channel_code_routes(scope: Scope, code_id: int) -> list[GroupRoute]:
     code = get_code(scope, code_id)
-    return list(GroupRoute.objects.filter(channel_code=code).order_by("sort", "id"))
+    return _route_rows(GroupRoute.objects.filter(channel_code=code))
+
+
+def keyword_group_routes(scope: Scope, keyword_group_id: int) -> list[GroupRoute]:
+    group = get_keyword_group(scope, keyword_group_id)
+    return _route_rows(GroupRoute.objects.filter(keyword_group=group))
 
 
 def keyword_groups(scope: Scope) -> QuerySet[KeywordGroup]:
@@ -676,7 +701,8 @@ def keyword_groups(scope: Scope) -> QuerySet[KeywordGroup]:
 
 
 def keyword_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[KeywordGroup]:
-    qs = keyword_groups(scope).prefetch_related(Prefetch("routes", queryset=GroupRoute.objects.order_by("sort", "id")))
+    qs = keyword_groups(scope).select_related("oa_account").prefetch_related(Prefetch(
+        "routes", queryset=GroupRoute.objects.select_related("group_code", "tag", "store").order_by("sort", "id")))
     return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
 
 
@@ -685,3 +711,52 @@ def get_keyword_group(scope: Scope, keyword_group_id: int) -> KeywordGroup:
     if found is None:
         raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
     return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tag-built groups (标签建群): mass sends that invite into a group code
+
+
+def tag_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[MassSend]:
+    qs = mass_sends(scope).filter(group_code__isnull=False).select_related("group_code", "created_by")
+    return paginate(qs.prefetch_related("tags").order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_tag_group(scope: Scope, mass_send_id: int) -> MassSend:
+    found = mass_sends(scope).filter(pk=mass_send_id, group_code__isnull=False).select_related(
+        "group_code", "account").prefetch_related("tags").first()
+    if found is None:
+        raise NotFound(f"tag-built group {mass_send_id} not found", field="tag_built_id")
+    return found
+
+
+@dataclass(frozen=True)
+class TagGroupResults:
+    staff_total: int  # staff members given the task
+    staff_sent: int  # of them, those who have sent it
+    invited: int  # customers the invitation was addressed to
+    delivered: int  # of them, those WeCom reports it reached
+    joined: int  # invited customers who joined one of the code's groups after the task was created
+
+
+def tag_group_results(scope: Scope, mass_send_id: int) -> TagGroupResults:
+    """Counted in SQL: the senders by status, the recipients by status, and the invited customers with a membership
+    in one of the code's groups that began after the task (a member already in a group before it is not counted)."""
+    task = get_tag_group(scope, mass_send_id)
+    sender_rows = MassSendSender.objects.filter(mass_send=task, part=0)
+    recipient_rows = MassSendRecipient.objects.filter(mass_send=task)
+    if not scope.is_hq:  # like the mass send's page: another store's senders and customers are not counted here
+        visible = org_queries.visible_staff_ids(scope)
+        sender_rows = sender_rows.filter(staff_id__in=visible)
+        recipient_rows = recipient_rows.filter(sender__staff_id__in=visible)
+    senders = sender_rows.aggregate(total=Count("id"), sent=Count("id", filter=Q(status=SenderStatus.SENT)))
+    recipients = recipient_rows.aggregate(
+        invited=Count("customer_id", distinct=True),
+        delivered=Count("customer_id", distinct=True, filter=Q(status=RecipientStatus.SENT)))
+    joined = (GroupMembership.objects.filter(
+        group_id__in=GroupCodeSlot.objects.filter(code_id=task.group_code_id).values("group_id"),
+        customer_id__in=recipient_rows.values("customer_id"),
+        joined_at__gte=task.created_at.replace(microsecond=0),  # WeCom's join_time is whole seconds
+    ).values("customer_id").distinct().count())
+    return TagGroupResults(staff_total=senders["total"], staff_sent=senders["sent"], invited=recipients["invited"],
+                           delivered=recipients["delivered"], joined=joined)

@@ -507,6 +507,17 @@ class KeywordGroupIn(Schema):
     routes: list[GroupRouteIn] = Field(min_length=1, max_length=50)
 
 
+class KeywordGroupPatch(Schema):
+    """Only what is given changes; routes given replace the old ones, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keyword: str | None = Field(default=None, min_length=1, max_length=64)
+    reply_text: str | None = Field(default=None, max_length=500)
+    is_active: bool | None = None
+    routes: list[GroupRouteIn] | None = Field(default=None, min_length=1, max_length=50)
+
+
 class KeywordGroupOut(Schema):
     id: int
     oa_account_id: int
@@ -518,3 +529,32 @@ class KeywordGroupOut(Schema):
 
 class KeywordGroupPage(PageMeta):
     items: list[KeywordGroupOut]
+
+
+class TagGroupIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    group_code_id: int
+    tag_ids: list[int] = Field(min_length=1, max_length=20)
+    match: Literal["all", "any"] = "all"
+    name: str = Field(default="", max_length=64)
+    text: str = Field(default="", max_length=1000)
+
+
+class TagGroupOut(Schema):
+    id: int
+    name: str
+    group_code_id: int
+    tag_ids: list[int]
+    match: str
+    status: str
+    staff_total: int
+    staff_sent: int
+    invited: int
+    delivered: int
+    joined: int
+
+
+class TagGroupPage(PageMeta):
+    items: list[TagGroupOut]

@@ -13,17 +13,21 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from siyu.channels.common import authenticity
+from siyu.channels.official_account import queries as oa_queries
 from siyu.channels.wecom import (
+    auto_pull,
     channel_codes,
     group_codes,
     group_inheritance,
     groups,
     inbound,
     inheritance,
+    keyword_groups,
     mass_sends,
     moments,
     queries,
     sync,
+    tag_groups,
     tags,
 )
 from siyu.channels.wecom.client import WecomError
@@ -32,8 +36,11 @@ from siyu.channels.wecom.forms import (
     GroupCodeForm,
     GroupCodeGroupsForm,
     GroupTransferForm,
+    KeywordGroupForm,
     MassSendForm,
     MomentForm,
+    RouteFormSet,
+    TagGroupForm,
     TransferForm,
 )
 from siyu.console.access import scope_of
@@ -157,6 +164,7 @@ def code_detail(request: HttpRequest, code_id: int) -> HttpResponse:
     context = {"code": code, "stats": stats, "chart": _chart(stats.days), "recent": list(reversed(stats.days))[:14]}
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "wecom/_code_stats.html", context)
+    context.update(routes=queries.channel_code_routes(scope, code_id), scope=scope)
     return render(request, "wecom/code_detail.html", context)
 
 
@@ -175,8 +183,11 @@ def code_disable(request: HttpRequest, code_id: int) -> HttpResponse:
 @console_view
 def group_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""))
-    return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", "")})
+    raw_owner = request.GET.get("owner", "")
+    owner = int(raw_owner) if raw_owner.isdigit() and len(raw_owner) < 12 else None
+    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""), owner_id=owner)
+    return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", ""), "owner": owner,
+                                                     "owners": queries.group_owner_choices(scope)})
 
 
 @console_view
@@ -549,3 +560,189 @@ def group_transfer_detail(request: HttpRequest, group_transfer_id: int) -> HttpR
     job = queries.get_group_transfer(scope, group_transfer_id)
     items = queries.group_transfer_items(scope, group_transfer_id)
     return render(request, "wecom/group_transfer_detail.html", {"job": job, "items": items})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Auto-pull routes (a channel code's) and keyword groups: both edit an ordered list of routes in a formset.
+
+
+def _route_initial(routes: list[Any]) -> list[dict[str, Any]]:
+    return [{"group_code": r.group_code_id, "tag": r.tag_id, "store": r.store_id} for r in routes]
+
+
+def _route_formset(request: HttpRequest, scope: Scope, routes: list[Any]) -> Any:
+    """Saved routes fill the rows of a new page only: a posted row is read as posted (an extra row equal to its
+    initial value would count as unchanged and be skipped)."""
+    if request.method == "POST":
+        return RouteFormSet(request.POST, prefix="routes", form_kwargs={"scope": scope})
+    return RouteFormSet(prefix="routes", initial=_route_initial(routes), form_kwargs={"scope": scope})
+
+
+def _routes_in(formset: Any) -> tuple[list[auto_pull.RouteIn], list[int]]:
+    """The filled rows as routes, and for each the formset row it came from (to put a service error on it)."""
+    filled = formset.routes()
+    routes = [auto_pull.RouteIn(group_code_id=d["group_code"], tag_id=d.get("tag"), store_id=d.get("store"))
+              for _i, d in filled]
+    return routes, [i for i, _d in filled]
+
+
+def _route_error(formset: Any, rows: list[int], exc: DomainError) -> None:
+    """A service's refusal of one route lands on that row; any other on the formset as a whole."""
+    text = f"{exc.message} ({exc.code})"
+    if exc.field == "routes" and exc.index is not None and 0 <= exc.index < len(rows):
+        formset.forms[rows[exc.index]].add_error(None, text)
+    else:
+        formset._non_form_errors = formset.error_class([text])  # noqa: SLF001 (Django's own slot for them)
+
+
+@console_view
+def code_group_routes(request: HttpRequest, code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ edit auto-pull routes")
+    code = queries.get_code(scope, code_id)
+    routes = queries.channel_code_routes(scope, code_id)
+    formset = _route_formset(request, scope, routes)
+    if request.method == "POST" and formset.is_valid():
+        clean, rows = _routes_in(formset)
+        try:
+            count = auto_pull.set_channel_code_routes(scope=scope, code_id=code_id, routes=clean, actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _route_error(formset, rows, exc)
+        else:
+            messages.success(request, _("%(n)d auto-pull routes saved.") % {"n": count})
+            return redirect("channels:wecom_code", code_id=code_id)
+    return render(request, "wecom/code_group_routes.html", {"code": code, "formset": formset})
+
+
+_KEYWORD_FIELDS = {"oa_account_id": "oa_account", "keyword": "keyword", "reply_text": "reply_text"}
+
+
+def _keyword_error(form: KeywordGroupForm, formset: Any, rows: list[int], exc: DomainError) -> None:
+    field = _KEYWORD_FIELDS.get(exc.field or "")
+    if field in form.fields:
+        form.add_error(field, f"{exc.message} ({exc.code})")
+    else:
+        _route_error(formset, rows, exc)
+
+
+@console_view
+def keyword_group_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.keyword_group_list(scope, page=_page_number(request))
+    return render(request, "wecom/keyword_group_list.html", {"groups": page, "scope": scope})
+
+
+def _hq_scope(request: HttpRequest) -> Scope:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied("HQ manages keyword groups (they answer on the Official Account)")
+    return scope
+
+
+@console_view
+def keyword_group_new(request: HttpRequest) -> HttpResponse:
+    scope = _hq_scope(request)
+    form = KeywordGroupForm(request.POST or None, oa_accounts=[(a.pk, a.name) for a in oa_queries.accounts(scope)])
+    formset = RouteFormSet(request.POST or None, prefix="routes", form_kwargs={"scope": scope})
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        data, (routes, rows) = form.cleaned_data, _routes_in(formset)
+        try:
+            group_id = create_once(request, form, action="wecom.keyword_group",
+                                   create=lambda: keyword_groups.create_keyword_group(
+                                       scope=scope, oa_account_id=data["oa_account"], keyword=data["keyword"],
+                                       reply_text=data["reply_text"], routes=routes, actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _keyword_error(form, formset, rows, exc)
+        else:
+            messages.success(request, _("Keyword group created."))
+            return redirect("channels:wecom_keyword_group", keyword_group_id=group_id)
+    return render(request, "wecom/keyword_group_form.html", {"form": form, "formset": formset, "group": None})
+
+
+@console_view
+def keyword_group_detail(request: HttpRequest, keyword_group_id: int) -> HttpResponse:
+    """Everyone of the enterprise reads a keyword group (as they read the OA's replies); HQ edits it here."""
+    scope = scope_of(request)
+    group = queries.get_keyword_group(scope, keyword_group_id)
+    routes = queries.keyword_group_routes(scope, keyword_group_id)
+    if not scope.is_hq:
+        if request.method == "POST":
+            raise PermissionDenied("HQ manages keyword groups (they answer on the Official Account)")
+        return render(request, "wecom/keyword_group_form.html", {"group": group, "routes": routes, "form": None})
+    initial = {"keyword": group.keyword, "reply_text": group.reply_text, "is_active": group.is_active}
+    form = KeywordGroupForm(request.POST or None, oa_accounts=[], editing=True, initial=initial)
+    formset = _route_formset(request, scope, routes)
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        data, (clean, rows) = form.cleaned_data, _routes_in(formset)
+        try:
+            keyword_groups.update_keyword_group(
+                scope=scope, keyword_group_id=keyword_group_id, keyword=data["keyword"],
+                reply_text=data["reply_text"], is_active=data["is_active"], routes=clean, actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _keyword_error(form, formset, rows, exc)
+        else:
+            messages.success(request, _("Keyword group saved."))
+            return redirect("channels:wecom_keyword_group", keyword_group_id=keyword_group_id)
+    return render(request, "wecom/keyword_group_form.html", {"form": form, "formset": formset, "group": group})
+
+
+@console_view
+@require_POST
+def keyword_group_delete(request: HttpRequest, keyword_group_id: int) -> HttpResponse:
+    scope = _hq_scope(request)
+    queries.get_keyword_group(scope, keyword_group_id)
+    keyword_groups.delete_keyword_group(scope=scope, keyword_group_id=keyword_group_id, actor=request.user)
+    messages.success(request, _("Keyword group deleted."))
+    return redirect("channels:wecom_keyword_groups")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tag-built groups (标签建群)
+
+_TAG_GROUP_FIELDS = {"group_code_id": "group_code", "tag_ids": "tags", "account_id": "account", "match": "match",
+                     "text": "text", "name": "name", "sender_ids": "tags"}
+
+
+@console_view
+def tag_group_list(request: HttpRequest) -> HttpResponse:
+    """The tasks, newest first, and (for managers and HQ) the form that starts one."""
+    scope = scope_of(request)
+    form = None
+    if scope.is_manager:
+        form = TagGroupForm(request.POST or None, scope=scope,
+                            accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
+    elif request.method == "POST":
+        raise PermissionDenied("managers and HQ build groups from tags")
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            task_id = create_once(request, form, action="wecom.tag_group",
+                                  create=lambda: tag_groups.create_tag_group(
+                                      scope=scope, account_id=data["account"], group_code_id=data["group_code"],
+                                      tag_ids=data["tags"], match=data["match"], name=data["name"],
+                                      text=data["text"], actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            form.add_error(_TAG_GROUP_FIELDS.get(exc.field or ""), f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Each staff member has the invitation to send in WeCom."))
+            return redirect("channels:wecom_tag_built", tag_built_id=task_id)
+    page = queries.tag_group_list(scope, page=_page_number(request))
+    return render(request, "wecom/tag_group_list.html", {"tasks": page, "form": form})
+
+
+@console_view
+def tag_group_detail(request: HttpRequest, tag_built_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    task = queries.get_tag_group(scope, tag_built_id)
+    results = queries.tag_group_results(scope, tag_built_id)
+    senders = queries.mass_send_senders(scope, tag_built_id)
+    return render(request, "wecom/tag_group_detail.html", {"task": task, "results": results, "senders": senders})

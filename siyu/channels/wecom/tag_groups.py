@@ -1,0 +1,100 @@
+"""Tag-built groups (标签建群): HQ or a manager picks customers by tags (having all of them, or any), and each staff
+member who follows some of them gets a task to invite them into a group code's groups.
+
+WeCom lets only staff invite customers into a group and has no API that adds a customer to a group, so the invitation
+is a mass send (add_msg_template, one per owning staff member, confirmed in the client) whose link is the group code's
+join link (auto_pull.group_link). A customer followed by several staff is invited once (the mass send's rule).
+Progress is the mass send's (which staff have sent, to how many); the result is how many invited customers then
+joined one of the code's groups (queries.tag_group_results)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from siyu.channels.wecom import auto_pull, mass_sends
+from siyu.channels.wecom.models import GroupCode, GroupCodeStatus, MassSend
+from siyu.core.audit import Actor
+from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
+from siyu.customers import queries as customer_queries
+from siyu.customers.models import CustomerTag, Relationship, RelationshipStatus
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+MAX_TAGS = 20
+DEFAULT_TEXT = "邀请您加入「{group}」，点击下方链接即可入群"
+
+
+def matching_customers(scope: Scope, tag_ids: Sequence[int], match: str) -> Q:
+    """The customers (visible to the scope) with all / any of the tags, as a filter on customer ids: one subquery
+    grouped by customer, never a loop over rows."""
+    tagged = CustomerTag.objects.filter(tag_id__in=list(tag_ids)).values("customer_id")
+    if match == "all":
+        tagged = tagged.annotate(n=Count("tag_id", distinct=True)).filter(n=len(set(tag_ids)))
+    visible = customer_queries.visible_customer_ids(scope)
+    return Q(customer_id__in=tagged.values("customer_id")) & Q(customer_id__in=visible)
+
+
+def owners(scope: Scope, account_id: int, tag_ids: Sequence[int], match: str) -> dict[int, int]:
+    """Staff id -> how many of the matching customers they follow (active WeCom staff the scope may see)."""
+    staff = org_queries.staff(scope).filter(is_active=True).exclude(wecom_userid="").values("id")
+    rows = (Relationship.objects.filter(matching_customers(scope, tag_ids, match))
+            .filter(status=RelationshipStatus.ACTIVE, staff_id__in=staff)
+            .values("staff_id").annotate(n=Count("customer_id", distinct=True)).order_by("staff_id"))
+    return {r["staff_id"]: r["n"] for r in rows}
+
+
+def _group_code(scope: Scope, account_id: int, group_code_id: int) -> GroupCode:
+    code = GroupCode.objects.filter(pk=group_code_id, enterprise_id=scope.enterprise_id).first()
+    if code is None:
+        raise NotFound(f"group code {group_code_id} not found", field="group_code_id")
+    if code.account_id != account_id:
+        raise ValidationFailed(f"group code {code.name!r} belongs to another WeCom corp", field="group_code_id",
+                               code="group_of_other_corp")
+    if code.status != GroupCodeStatus.ACTIVE:
+        raise ValidationFailed(f"group code {code.name!r} is not active", field="group_code_id",
+                               code="group_code_not_active")
+    return code
+
+
+def _tags(scope: Scope, tag_ids: Sequence[int], match: str) -> list[int]:
+    if match not in ("all", "any"):
+        raise ValidationFailed("match is all or any", field="match")
+    ids = list(dict.fromkeys(tag_ids))
+    if not 1 <= len(ids) <= MAX_TAGS:
+        raise ValidationFailed(f"pick 1 to {MAX_TAGS} tags", field="tag_ids")
+    known = set(customer_queries.tags(scope).filter(id__in=ids).values_list("id", flat=True))
+    for index, tag_id in enumerate(ids):
+        if tag_id not in known:
+            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index)
+    return ids
+
+
+def create_tag_group(
+    *, scope: Scope, account_id: int, group_code_id: int, tag_ids: Sequence[int], match: str = "all",
+    name: str = "", text: str = "", actor: Actor = None,
+) -> MassSend:
+    """Invite the customers with the tags into the group code's groups: one submitted mass send whose senders are
+    the staff who follow them (all or nothing)."""
+    if not scope.is_manager:
+        raise PermissionDenied("managers and HQ build groups from tags")
+    code = _group_code(scope, account_id, group_code_id)
+    tags = _tags(scope, tag_ids, match)
+    link = auto_pull.group_link(code)
+    if not link:
+        raise ValidationFailed(f"group code {code.name!r} has no join link yet", field="group_code_id",
+                               code="group_code_not_ready")
+    senders = owners(scope, account_id, tags, match)
+    if not senders:
+        raise ValidationFailed("no customer with these tags is followed by a staff member you manage",
+                               field="tag_ids", code="no_customers")
+    body = (text.strip() or DEFAULT_TEXT).replace("{group}", code.name)
+    attachment = {"msgtype": "link", "link": {"title": f"加入{code.name}"[:64], "url": link,
+                                              "desc": "点击链接加入群聊"}}
+    with transaction.atomic():
+        return mass_sends.create_mass_send(
+            scope=scope, account_id=account_id, kind="single", sender_ids=sorted(senders),
+            name=(name.strip() or f"标签建群·{code.name}")[:64], tag_ids=tags, tag_match=match, text=body,
+            attachments=[attachment], group_code_id=code.pk, submit=True, actor=actor)
