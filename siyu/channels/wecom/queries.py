@@ -7,6 +7,7 @@ sync runs are HQ's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -57,7 +58,7 @@ from siyu.channels.wecom.moments import resubmittable
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import local_day, now
-from siyu.customers.models import Identity, IdentityKind, Relationship, RelationshipStatus
+from siyu.customers.models import IdentityKind, Relationship, RelationshipStatus
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
@@ -300,33 +301,54 @@ def get_sync_run(scope: Scope, run_id: int) -> SyncRun:
 # The simulator's bootstrap (a system read: the simulator plays the platform, which remembers what Siyu created)
 
 
-@dataclass(frozen=True)
-class KnownWay:
-    config_id: str
-    users: list[str]
-    state: str
-
-
-def simulator_bootstrap(
-    account: ChannelAccount, *, limit: int = 5000
-) -> tuple[list[KnownWay], list[tuple[str, str]]]:
-    """Contact ways Siyu created and the (staff userid, external_userid) pairs it holds, for a restarted simulator."""
-    ways = [
-        KnownWay(code.config_id, list(code.active_userids), code.state)
-        for code in ChannelCode.objects.filter(account=account, status=CodeStatus.ACTIVE).exclude(config_id="")
-    ]
-    ext = Identity.objects.filter(customer_id=OuterRef("customer_id"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
-    pairs = (
+def simulator_known_state(account: ChannelAccount) -> dict[str, Iterator[dict[str, Any]]]:
+    """What the platform would remember of this account, as Siyu holds it, in the shape of the simulator's
+    `/_sim/import` control: members (staff with a WeCom userid), contact ways of live channel codes, every active
+    follow whose customer has an external_userid of this corp (the pairs inheritance and mass sends act on), and live
+    customer groups with their current members. Each value is an iterator over rows read in chunks."""
+    enterprise_id = account.enterprise_id
+    members = (
+        org_queries.staff(Scope.hq(enterprise_id)).exclude(wecom_userid="")
+        .values_list("wecom_userid", "name").order_by("id")
+    )
+    codes = ChannelCode.objects.filter(account=account, status=CodeStatus.ACTIVE).exclude(config_id="").order_by("id")
+    follows = (
         Relationship.objects.filter(
-            customer__enterprise_id=account.enterprise_id, status=RelationshipStatus.ACTIVE, customer__merged_into=None
+            customer__enterprise_id=enterprise_id,
+            customer__merged_into=None,
+            status=RelationshipStatus.ACTIVE,
+            customer__identities__kind=IdentityKind.WECOM_EXTERNAL_USERID,
+            customer__identities__account__in=[account.app_id, ""],
         )
         .exclude(staff__wecom_userid="")
-        .filter(Exists(ext))
-        .values_list("staff__wecom_userid", "customer__identities__value", "customer__identities__kind")
+        .values_list("staff__wecom_userid", "customer__identities__value", "customer__name", "state", "added_at")
+        .order_by("id", "customer__identities__id")
     )
-    wecom = IdentityKind.WECOM_EXTERNAL_USERID
-    follows = [(userid, value) for userid, value, kind in pairs[: limit * 3] if kind == wecom]
-    return ways, follows[:limit]
+    groups = CustomerGroup.objects.filter(account=account, status=GroupStatus.ACTIVE).exclude(owner_userid="")
+    live = GroupMembership.objects.filter(left_at__isnull=True).order_by("id")
+    return {
+        "members": ({"userid": u, "name": n} for u, n in members.iterator(chunk_size=2000)),
+        "contact_ways": (
+            {"config_id": c.config_id, "users": list(c.active_userids), "state": c.state} for c in codes.iterator()
+        ),
+        "follows": (
+            {"userid": u, "external_userid": e, "name": n, "state": st, "createtime": int(at.timestamp())}
+            for u, e, n, st, at in follows.iterator(chunk_size=2000)
+        ),
+        "chats": (
+            {
+                "chat_id": g.chat_id,
+                "owner": g.owner_userid,
+                "name": g.name,
+                "create_time": int(g.platform_created_at.timestamp()) if g.platform_created_at else 0,
+                "members": [
+                    {"member_id": m.member_id, "type": m.member_type} for m in g.live_members
+                ],
+            }
+            for g in groups.prefetch_related(Prefetch("memberships", queryset=live, to_attr="live_members"))
+            .order_by("id").iterator(chunk_size=500)
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------

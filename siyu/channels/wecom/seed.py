@@ -3,14 +3,19 @@ few channel codes (their contact ways are created on the simulator by the worker
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
+import httpx
 from django.conf import settings
 
 from siyu.channels import demo_accounts
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom import channel_codes
+from siyu.channels.wecom import queries as wecom_queries
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.core.audit import Actor
 from siyu.org import queries as org_queries
@@ -106,3 +111,40 @@ def demo_codes(*, enterprise_id: int, account_id: int, stores: list[tuple[int, s
         )
         made += 1
     return made
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The simulator keeps its state in memory: a demo (re)started tells it everything Siyu holds for the demo corp, so
+# every relationship an operator sees can be inherited, mass-sent to and tagged on the simulated platform.
+
+Poster = Callable[[str, dict[str, Any]], dict[str, Any]]
+IMPORT_BATCH = 2000
+
+
+def _http_post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(
+        url, content=json.dumps(body, ensure_ascii=False).encode(), timeout=httpx.Timeout(30.0, connect=2.0)
+    )
+    answer: dict[str, Any] = response.json()
+    if response.status_code != 200 or answer.get("errcode"):
+        raise RuntimeError(f"simulator import refused: {answer}")
+    return answer
+
+
+def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def teach_simulator(account_id: int, *, post: Poster = _http_post, batch: int = IMPORT_BATCH) -> dict[str, int]:
+    """POST the account's known state to its simulator's `/_sim/import` in batches (members and contact ways first,
+    then follows, then groups). No database transaction is open while posting. Returns the rows sent per kind."""
+    account = wecom_account(account_id)
+    url = f"{account.base_url.rstrip('/')}/_sim/import"
+    sent: dict[str, int] = {}
+    for kind, rows in wecom_queries.simulator_known_state(account).items():
+        sent[kind] = 0
+        for chunk in _chunks(rows, batch):
+            post(url, {"corp_id": account.app_id, kind: chunk})
+            sent[kind] += len(chunk)
+    return sent
