@@ -259,12 +259,30 @@ def get_transfer(scope: Scope, job_id: int) -> TransferJob:
     return job
 
 
-def transfer_items(scope: Scope, job_id: int, *, status: str = "") -> list[TransferItem]:
+def _transfer_items(scope: Scope, job_id: int, status: str) -> QuerySet[TransferItem]:
     job = get_transfer(scope, job_id)
     qs = job.items.select_related("customer")
-    if status:
+    if status in TransferItemStatus.values:
         qs = qs.filter(status=status)
-    return list(qs.order_by("id")[:1000])
+    return qs.order_by("id")
+
+
+def transfer_items(scope: Scope, job_id: int, *, status: str = "") -> list[TransferItem]:
+    return list(_transfer_items(scope, job_id, status)[:1000])
+
+
+def transfer_items_page(
+    scope: Scope, job_id: int, *, status: str = "", page: int = 1, page_size: int = 50
+) -> Page[TransferItem]:
+    """One page of an inheritance's customers (an unknown status filter shows them all)."""
+    return paginate(_transfer_items(scope, job_id, status), page=page, page_size=page_size)
+
+
+def transfer_item_counts(scope: Scope, job_id: int) -> dict[str, int]:
+    """status -> customers of an inheritance, and "all": one aggregate query, for the summary above its list."""
+    rows = _transfer_items(scope, job_id, "").order_by().values("status").annotate(n=Count("id"))
+    counts = {row["status"]: row["n"] for row in rows}
+    return {"all": sum(counts.values()), **counts}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -411,9 +429,7 @@ def mass_send_senders(scope: Scope, mass_send_id: int) -> list[MassSendSender]:
     )
 
 
-def mass_send_recipients(
-    scope: Scope, mass_send_id: int, *, status: str = "", limit: int = 1000
-) -> list[MassSendRecipient]:
+def _mass_send_recipients(scope: Scope, mass_send_id: int, status: str) -> QuerySet[MassSendRecipient]:
     """The recipients of the senders in scope: a task is visible once one of its senders is, but the other senders'
     recipients (another store's customers) are not; HQ sees them all."""
     get_mass_send(scope, mass_send_id)
@@ -422,9 +438,32 @@ def mass_send_recipients(
     )
     if not scope.is_hq:
         qs = qs.filter(sender__staff_id__in=org_queries.visible_staff_ids(scope))
-    if status:
+    if status in RecipientStatus.values:
         qs = qs.filter(status=status)
-    return list(qs.order_by("id")[:limit])
+    return qs.order_by("id")
+
+
+def mass_send_recipients(
+    scope: Scope, mass_send_id: int, *, status: str = "", limit: int = 1000
+) -> list[MassSendRecipient]:
+    return list(_mass_send_recipients(scope, mass_send_id, status)[:limit])
+
+
+def mass_send_recipients_page(
+    scope: Scope, mass_send_id: int, *, status: str = "", page: int = 1, page_size: int = 50
+) -> Page[MassSendRecipient]:
+    """One page of the recipients in scope (an unknown status filter shows them all)."""
+    return paginate(_mass_send_recipients(scope, mass_send_id, status), page=page, page_size=page_size)
+
+
+def mass_send_recipient_counts(scope: Scope, mass_send_id: int) -> dict[str, int]:
+    """status -> recipients in scope, and "all": one aggregate query, for the summary above the list."""
+    rows = (
+        _mass_send_recipients(scope, mass_send_id, "").select_related(None).order_by()
+        .values("status").annotate(n=Count("id"))
+    )
+    counts = {row["status"]: row["n"] for row in rows}
+    return {"all": sum(counts.values()), **counts}
 
 
 def mass_send_preview(scope: Scope, mass_send_id: int) -> dict[int, int]:
