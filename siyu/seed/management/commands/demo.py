@@ -50,7 +50,7 @@ class Command(BaseCommand):
         sim_port = settings.SIYU_SIMULATOR_PORT
         children = [
             subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),  # noqa: S603
-            subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "worker", "--interval", "1"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "scheduler"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "analytics", "--port", str(settings.SIYU_ANALYTICS_PORT)], env=env),  # noqa: S603
             subprocess.Popen(  # noqa: S603
