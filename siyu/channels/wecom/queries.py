@@ -7,7 +7,7 @@ sync runs are HQ's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -317,6 +317,22 @@ def get_sync_run(scope: Scope, run_id: int) -> SyncRun:
 
 # ---------------------------------------------------------------------------------------------------------------
 # The simulator's bootstrap (a system read: the simulator plays the platform, which remembers what Siyu created)
+
+
+def code_names(enterprise_id: int, states: Iterable[str]) -> dict[str, str]:
+    """state -> the name of the enterprise's channel code that carries it, for showing a customer's source (the
+    relationship's or an event's `state`) as the code operators know; one query for all the states asked."""
+    wanted = {state for state in states if state}
+    if not wanted:
+        return {}
+    rows = (
+        ChannelCode.objects.filter(enterprise_id=enterprise_id, state__in=wanted)
+        .order_by("state", "id").values_list("state", "name")
+    )
+    names: dict[str, str] = {}
+    for state, name in rows:
+        names.setdefault(state, name)
+    return names
 
 
 def simulator_known_state(account: ChannelAccount) -> dict[str, Iterator[dict[str, Any]]]:

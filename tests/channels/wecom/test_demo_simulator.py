@@ -12,18 +12,21 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from simulator.server import SimulatorServer
 from simulator.state import Simulator
 from simulator.wecom import DAY, MassMessage, PendingCallback, WecomPlatform
+from siyu.catalog.models import Product
 from siyu.channels import demo_accounts
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom import inheritance
 from siyu.channels.wecom import seed as wecom_seed
-from siyu.channels.wecom.models import TransferItem, TransferItemStatus
+from siyu.channels.wecom.models import ChannelCode, TransferItem, TransferItemStatus
 from siyu.core.timeutil import SHANGHAI
-from siyu.customers.models import Identity, IdentityKind, Relationship, RelationshipStatus
+from siyu.customers.models import Event, Identity, IdentityKind, Relationship, RelationshipStatus
+from siyu.orders.models import Order, OrderLine
 from siyu.org.models import Staff
 from siyu.org.scope import Scope
 from siyu.seed.runner import seed_enterprise
@@ -157,3 +160,57 @@ def test_demo_staff_confirm_mass_messages_after_the_delay() -> None:
     platform.advance(2)
     assert corp.messages["m1"].confirmed
     assert corp.messages["m1"].results["wm1"][1] == 1  # delivered to the one customer the sender follows
+
+
+def test_demo_sources_and_product_views_point_at_what_exists(demo: ChannelAccount, client: Client) -> None:
+    """Every source state the seeded relationships carry is a channel code (shown by its name on the profile), every
+    product view names a product of the catalog, and an order event lists its items and amount."""
+    enterprise_id = demo.enterprise_id
+    states = set(Relationship.objects.filter(customer__enterprise_id=enterprise_id).exclude(state="")
+                 .values_list("state", flat=True))
+    assert len(states) >= 3
+    codes = dict(ChannelCode.objects.filter(enterprise_id=enterprise_id).values_list("state", "name"))
+    assert states <= set(codes)
+    products = dict(Product.objects.filter(enterprise_id=enterprise_id).values_list("id", "name"))
+    viewed = [e.properties["product_id"] for e in Event.objects.filter(customer__enterprise_id=enterprise_id,
+                                                                        name="product_viewed")]
+    assert viewed and set(viewed) <= set(products)
+
+    user = get_user_model().objects.create_superuser("demo-admin", "a@example.com", "pw-demo-1")
+    client.force_login(user)
+    client.cookies["django_language"] = "zh-hans"
+    rel = Relationship.objects.filter(customer__enterprise_id=enterprise_id, state__startswith="store_qr_").first()
+    assert rel is not None
+    profile = client.get(f"/customers/{rel.customer_id}/").content.decode()
+    assert codes[rel.state] in profile
+
+    view = Event.objects.filter(customer__enterprise_id=enterprise_id, name="product_viewed").first()
+    assert view is not None
+    entries = _timeline_with(client, view.customer_id, "product_viewed", view.pk)
+    assert any(name in entries for name in products.values())
+    assert "不在商品库中" not in entries and "not in the catalog" not in entries
+
+    paid = (Event.objects.filter(customer__enterprise_id=enterprise_id, name="order_paid")
+            .order_by("-occurred_at").first())
+    assert paid is not None
+    order_id = paid.properties["order_id"]
+    lines = list(OrderLine.objects.filter(order_id=order_id).order_by("index", "id").values_list("name", "quantity"))
+    html = _timeline_with(client, paid.customer_id, "order_paid", paid.pk)
+    name, quantity = lines[0]
+    assert f"{name} ×{quantity}" in html
+    amount = Order.objects.get(pk=order_id).amount_fen
+    assert f"¥{amount / 100:,.2f}" in html
+
+
+def _timeline_with(client: Client, customer_id: int, name: str, event_id: int) -> str:
+    """The timeline entry of one event, from whichever page of the customer's timeline holds it."""
+    for page in range(1, 50):
+        html = client.get(f"/customers/{customer_id}/?events_page={page}").content.decode()
+        timeline = html[html.index('id="timeline"'):]
+        entries = timeline.split('<li class="')
+        found = [e for e in entries if f'data-event="{name}"' in e]
+        if found:
+            return "".join(found)
+        if 'rel="next"' not in timeline:
+            break
+    raise AssertionError(f"event {event_id} not on the timeline")
