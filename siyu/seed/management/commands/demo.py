@@ -93,12 +93,8 @@ class Command(BaseCommand):
         except DomainError as exc:
             self.stderr.write(f"WeChat Pay demo merchant not set up: {exc}")
         url = f"http://127.0.0.1:{sim_port}/oa"
-        for _ in range(50):  # wait for the simulator to listen
-            try:
-                with socket.create_connection(("127.0.0.1", sim_port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.2)
+        if not wait_for_port(sim_port, seconds=90):
+            self.stderr.write(f"The channel simulator is not listening on port {sim_port}")
         try:
             ensure_demo_account(enterprise_id=enterprise.pk, base_url=url)
         except DomainError as exc:
@@ -133,6 +129,19 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Seeded {result.customers:,} customers and {result.events:,} events in {result.seconds:.1f}s"
         )
+
+
+def wait_for_port(port: int, *, seconds: float) -> bool:
+    """Whether something listens on 127.0.0.1:`port` within `seconds` (the simulator starts as a child process, and
+    on a busy machine Django's start-up takes a while)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.25)
+    return False
 
 
 def point_demo_accounts_at(enterprise_id: int, sim_port: int) -> int:
