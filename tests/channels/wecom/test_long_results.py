@@ -4,14 +4,18 @@ per result and server-side pages, and refusals show what their errcode means (in
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import translation
 
 from simulator.wecom import DAY, ContactWayState
 from siyu.channels.wecom import errcodes, inheritance
 from siyu.channels.wecom.models import ChannelCode, MassSend, MassSendRecipient, MassSendSender, RecipientStatus
+from siyu.org.models import Staff
 from siyu.org.scope import Scope
+from siyu.org.services import create_api_token
 from tests.channels.wecom.conftest import CORP_ID, Wecom
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,3 +117,49 @@ def test_every_known_errcode_has_a_chinese_meaning() -> None:
         assert errcodes.describe_text("externalcontact/add_msg_template: 41048 no sendable customer") == \
             "No customer this sender can reach (errcode 41048)"
         assert errcodes.describe_text("connection reset") == "connection reset"
+
+
+def _api_get(staff: Staff, path: str, **params: Any) -> Any:
+    _token, secret = create_api_token(staff=staff, name=f"t-{staff.pk}-{path[-12:]}")
+    return Client().get(path, params, headers={"Authorization": f"Bearer {secret}"})
+
+
+def test_the_api_pages_recipients_with_counts_and_reasons_within_scope(wecom: Wecom) -> None:
+    send = MassSend.objects.create(enterprise=wecom.org.enterprise, account=wecom.account, name="周末", text="hi",
+                                   status="sent")
+    mine = MassSendSender.objects.create(mass_send=send, staff=wecom.org.n1_staff)
+    south = MassSendSender.objects.create(mass_send=send, staff=wecom.org.s1_staff)
+    MassSendRecipient.objects.bulk_create(
+        [MassSendRecipient(mass_send=send, sender=mine, target=f"wm{i:03d}", status="sent") for i in range(25)]
+        + [MassSendRecipient(mass_send=send, sender=mine, target="wmx", status="failed", reason="errcode 41048")]
+        + [MassSendRecipient(mass_send=send, sender=south, target=f"ws{i}", status="sent") for i in range(4)]
+    )
+    url = f"/api/channels/wecom/mass-sends/{send.pk}/recipients"
+    hq = _api_get(wecom.org.hq, url, page=2, page_size=20).json()
+    assert (hq["total"], hq["pages"], len(hq["items"])) == (30, 2, 10)
+    assert hq["counts"] == {"all": 30, "sent": 29, "failed": 1}
+    failed = _api_get(wecom.org.hq, url, status="failed").json()["items"]
+    assert [(r["target"], r["reason_text"]) for r in failed] == [("wmx", "该发送人没有可发送的客户（错误码 41048）")]
+    # A store's staff member sees their own recipients only, and counts only them.
+    own = _api_get(wecom.org.n1_staff, url, page_size=100).json()
+    assert own["counts"] == {"all": 26, "sent": 25, "failed": 1}
+    assert {r["target"] for r in own["items"]} == {f"wm{i:03d}" for i in range(25)} | {"wmx"}
+    assert _api_get(wecom.org.hq, url, page_size=500).status_code == 422
+
+
+def test_the_api_pages_inheritance_items_with_meanings(wecom: Wecom) -> None:
+    externals = _customers(wecom, 12)
+    corp = wecom.platform.corps[CORP_ID]
+    corp.follows[("n1_staff", externals[0])].active = False
+    job = inheritance.start_transfer(
+        scope=Scope.hq(wecom.org.enterprise.pk), account_id=wecom.account.pk, kind="in_service",
+        handover_id=wecom.org.n1_staff.pk, takeover_id=wecom.org.n2_staff.pk,
+    )
+    url = f"/api/channels/wecom/transfers/{job.pk}/items"
+    body = _api_get(wecom.org.hq, url, page_size=5).json()
+    assert (body["total"], body["pages"], len(body["items"])) == (12, 3, 5)
+    assert body["counts"] == {"all": 12, "waiting": 11, "rejected": 1}
+    [rejected] = _api_get(wecom.org.hq, url, status="rejected").json()["items"]
+    assert rejected["errcode"] == 84061
+    assert rejected["reason"] == "该员工与此客户已无联系（错误码 84061）"  # the API speaks the console's Chinese
+    assert _api_get(wecom.org.s1_staff, url).status_code == 404  # another store's staff does not see the job
