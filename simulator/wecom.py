@@ -825,7 +825,8 @@ class WecomPlatform:
             for row in _rows(data, "members"):
                 userid = _text(row, "userid")
                 if userid not in corp.members:
-                    corp.members[userid] = Member(userid=userid, name=_text(row, "name", userid))
+                    corp.members[userid] = Member(userid=userid, name=_text(row, "name", userid),
+                                                  resigned=row.get("resigned") is True)
                     counts["members"] += 1
             for row in _rows(data, "contact_ways"):
                 config_id = _text(row, "config_id")

@@ -337,13 +337,13 @@ def code_names(enterprise_id: int, states: Iterable[str]) -> dict[str, str]:
 
 def simulator_known_state(account: ChannelAccount) -> dict[str, Iterator[dict[str, Any]]]:
     """What the platform would remember of this account, as Siyu holds it, in the shape of the simulator's
-    `/_sim/import` control: members (staff with a WeCom userid), contact ways of live channel codes, every active
-    follow whose customer has an external_userid of this corp (the pairs inheritance and mass sends act on), and live
-    customer groups with their current members. Each value is an iterator over rows read in chunks."""
+    `/_sim/import` control: members (staff with a WeCom userid; those who left as resigned), contact ways of live
+    channel codes, every active follow whose customer has an external_userid of this corp (the pairs inheritance and
+    mass sends act on), and live customer groups with their current members. Each value iterates rows in chunks."""
     enterprise_id = account.enterprise_id
     members = (
         org_queries.staff(Scope.hq(enterprise_id)).exclude(wecom_userid="")
-        .values_list("wecom_userid", "name").order_by("id")
+        .values_list("wecom_userid", "name", "is_active").order_by("id")
     )
     codes = ChannelCode.objects.filter(account=account, status=CodeStatus.ACTIVE).exclude(config_id="").order_by("id")
     follows = (
@@ -361,7 +361,9 @@ def simulator_known_state(account: ChannelAccount) -> dict[str, Iterator[dict[st
     groups = CustomerGroup.objects.filter(account=account, status=GroupStatus.ACTIVE).exclude(owner_userid="")
     live = GroupMembership.objects.filter(left_at__isnull=True).order_by("id")
     return {
-        "members": ({"userid": u, "name": n} for u, n in members.iterator(chunk_size=2000)),
+        "members": (
+            {"userid": u, "name": n, "resigned": not active} for u, n, active in members.iterator(chunk_size=2000)
+        ),
         "contact_ways": (
             {"config_id": c.config_id, "users": list(c.active_userids), "state": c.state} for c in codes.iterator()
         ),

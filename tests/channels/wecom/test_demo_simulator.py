@@ -87,6 +87,9 @@ def test_every_relationship_siyu_holds_is_known_to_the_simulator(
     pairs = _siyu_pairs(demo)
     assert len(pairs) > 100  # the seed made relationships with external userids to check
     assert _simulator_pairs(sim) == set()
+    left = Staff.objects.filter(enterprise_id=demo.enterprise_id).exclude(wecom_userid="").order_by("-id").first()
+    assert left is not None
+    Staff.objects.filter(pk=left.pk).update(is_active=False)  # a member who left: resigned on the platform too
 
     sent = wecom_seed.teach_simulator(demo.pk, batch=97)  # several batches per kind
 
@@ -97,6 +100,8 @@ def test_every_relationship_siyu_holds_is_known_to_the_simulator(
     staff = set(Staff.objects.filter(enterprise_id=demo.enterprise_id).exclude(wecom_userid="")
                 .values_list("wecom_userid", flat=True))
     assert staff <= set(sim.wecom.corps[CORP].members)
+    resigned = {u for u, m in sim.wecom.corps[CORP].members.items() if m.resigned}
+    assert resigned == {left.wecom_userid}
     # Told again (a second `siyu demo` start against the same simulator): nothing doubles, nothing new.
     wecom_seed.teach_simulator(demo.pk)
     assert _simulator_pairs(sim) == pairs
