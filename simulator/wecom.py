@@ -80,6 +80,9 @@ class Limits:
     moment_job_ttl_s: int = DAY
     # Seconds a moment task stays "running" (status 2) before get_moment_task_result says done. 0 = at once.
     moment_processing_s: float = 0.0
+    # Seconds after which the sender confirms a mass message in the client by itself (the demo plays staff who
+    # tap "send"). None = never: a test or a person confirms through /_sim/confirm_mass_send.
+    mass_auto_confirm_s: float | None = None
     groupchat_limit_max: int = 1000
     # Join ways (加入群聊, wecom-jssdk-sidebar-groups.md §9): ≤5 groups per way; QR joiners move on to the next
     # listed group when one holds 200 members (third-party sources; the official page says only "when full").
@@ -321,6 +324,23 @@ class Corp:
 
     def active_follows_of(self, external_userid: str) -> list[Follow]:
         return [f for f in self.follows.values() if f.external_userid == external_userid and f.active]
+
+
+def _rows(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    rows = data.get(key) or []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise SimError(40058, f"{key} must be a list of objects")
+    return rows
+
+
+def _text(row: dict[str, Any], key: str, default: str | None = None) -> str:
+    """A string field of an imported row; required unless a default is given."""
+    value = row.get(key)
+    if value in (None, "") and default is not None:
+        return default
+    if not isinstance(value, str | int) or value == "":
+        raise SimError(40058, f"{key} missing")
+    return str(value)
 
 
 def _new_id(prefix: str, size: int = 24) -> str:
@@ -732,13 +752,20 @@ class WecomPlatform:
         return 1
 
     def process_due(self) -> None:
-        """Finish transfers whose 24 h have passed: done, refused by the customer, or the takeover at its cap."""
+        """Finish transfers whose 24 h have passed (done, refused by the customer, or the takeover at its cap), and
+        in demo mode (`limits.mass_auto_confirm_s`) confirm the mass messages their senders have had long enough."""
         with self.lock:
             now = self.now()
             for corp in self.corps.values():
                 for transfer in corp.transfers:
                     if transfer.status == 2 and transfer.takeover_time <= now:
                         self._finish_transfer(corp, transfer)
+            delay = self.limits.mass_auto_confirm_s
+            if delay is not None:
+                for corp in self.corps.values():
+                    due = [m.msgid for m in corp.messages.values() if not m.confirmed and now - m.created_at >= delay]
+                    for msgid in due:
+                        self.confirm_mass_send(corp.corp_id, msgid)
 
     def _finish_transfer(self, corp: Corp, transfer: Transfer) -> None:
         contact = corp.contacts[transfer.external_userid]
@@ -787,6 +814,61 @@ class WecomPlatform:
                 if userid not in corp.members:
                     corp.members[userid] = Member(userid=userid, name=userid)
             corp.contact_ways.setdefault(config_id, ContactWayState(config_id, 2, 2, list(users), state))
+
+    def import_known(self, corp_id: str, data: dict[str, Any]) -> dict[str, int]:
+        """What the platform would remember from before the simulator (re)started, as Siyu holds it: members, contact
+        ways, external contacts with their follows, and customer groups (the `/_sim/import` control). What the
+        simulator already knows wins: an import never revives a follow or group it has seen end."""
+        counts = {"members": 0, "contact_ways": 0, "contacts": 0, "follows": 0, "chats": 0}
+        with self.lock:
+            corp = self.corp(corp_id)
+            for row in _rows(data, "members"):
+                userid = _text(row, "userid")
+                if userid not in corp.members:
+                    corp.members[userid] = Member(userid=userid, name=_text(row, "name", userid),
+                                                  resigned=row.get("resigned") is True)
+                    counts["members"] += 1
+            for row in _rows(data, "contact_ways"):
+                config_id = _text(row, "config_id")
+                if config_id not in corp.contact_ways:
+                    users = [str(u) for u in row.get("users") or []]
+                    corp.contact_ways[config_id] = ContactWayState(config_id, 2, 2, users, _text(row, "state", ""))
+                    counts["contact_ways"] += 1
+            for row in _rows(data, "follows"):
+                counts["contacts"] += self._import_follow(corp, row)
+                counts["follows"] += 1
+            for row in _rows(data, "chats"):
+                counts["chats"] += self._import_chat(corp, row)
+        return counts
+
+    def _import_follow(self, corp: Corp, row: dict[str, Any]) -> int:
+        """One follow (a contact is made too when new); 1 when the contact is new."""
+        userid, external_userid = _text(row, "userid"), _text(row, "external_userid")
+        corp.members.setdefault(userid, Member(userid=userid, name=userid))
+        new = external_userid not in corp.contacts
+        if new:
+            corp.contacts[external_userid] = Contact(external_userid, _text(row, "name", ""), _text(row, "unionid", ""))
+        createtime = int(row.get("createtime") or self.now() - DAY)
+        corp.follows.setdefault(
+            (userid, external_userid),
+            Follow(userid, external_userid, createtime, state=_text(row, "state", ""), oper_userid=userid),
+        )
+        return int(new)
+
+    def _import_chat(self, corp: Corp, row: dict[str, Any]) -> int:
+        chat_id = _text(row, "chat_id")
+        if chat_id in corp.chats:
+            return 0
+        owner = _text(row, "owner")
+        created = int(row.get("create_time") or self.now() - DAY)
+        chat = Chat(chat_id, _text(row, "name", ""), owner, created)
+        chat.members[owner] = ChatMember(owner, 1, created, 1)
+        for member in row.get("members") or []:
+            if isinstance(member, dict):
+                member_id = _text(member, "member_id")
+                chat.members[member_id] = ChatMember(member_id, int(member.get("type") or 2), created, 3)
+        corp.chats[chat_id] = chat
+        return 1
 
     def import_follow(self, corp_id: str, *, userid: str, external_userid: str, name: str, unionid: str = "") -> None:
         with self.lock:
@@ -1941,6 +2023,13 @@ def _control_join_group(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any
     return {"joined": joined, "refused": refused, "failed_deliveries": failed}
 
 
+def _control_import(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    """Siyu's demo tells a (re)started simulator what the platform would remember: {"corp_id", "members",
+    "contact_ways", "follows", "chats"} (see WecomPlatform.import_known). Answers how many of each were new."""
+    corp_id = str(data.get("corp_id") or next(iter(p.corps), ""))
+    return {"imported": p.import_known(corp_id, data)}
+
+
 def _control_advance(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
     p.advance(float(data.get("seconds", 0)))
     return {"now": int(p.now())}
@@ -2159,6 +2248,7 @@ CONTROL: dict[str, Callable[[WecomPlatform, dict[str, Any]], dict[str, Any]]] = 
     "/_sim/advance": _control_advance,
     "/_sim/confirm_mass_send": _control_confirm_mass_send,
     "/_sim/state": _control_state,
+    "/_sim/import": _control_import,
 }
 
 

@@ -190,19 +190,39 @@ class AuditFilterForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
-    """A new API token for one of the enterprise's active staff members (it acts with that member's scope)."""
+    """A new API token for one of the enterprise's active staff members (it acts with that member's scope). The member
+    defaults to the caller; each choice names the member's role and where they work, since the role is what the
+    token may do."""
 
-    staff = forms.TypedChoiceField(label=_("Acts as"), coerce=int)
-    name = forms.CharField(label=_("Name"), max_length=120, help_text=_("What uses it, e.g. \"ERP order sync\""))
+    staff = forms.TypedChoiceField(
+        label=_("Acts as (staff member)"), coerce=int,
+        help_text=_("The token sees and changes what this staff member may: their role decides its scope."),
+    )
+    name = forms.CharField(
+        label=_("Token name"), max_length=120,
+        help_text=_("What uses the token, so you know which one to revoke later, e.g. \"ERP order sync\""),
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. ERP order sync")}),
+    )
 
     def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        staff = org_queries.staff(scope).filter(is_active=True).select_related("store").order_by("name", "id")
+        staff = (
+            org_queries.staff(scope).filter(is_active=True).select_related("store", "region").order_by("name", "id")
+        )
         field = self.fields["staff"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [
-            (member.pk, f"{member.name} · {member.store.name if member.store else _('HQ')}") for member in staff
-        ]
+        field.choices = [(member.pk, staff_choice_label(member)) for member in staff]
+        if scope.staff_id is not None and not self.is_bound:
+            self.initial.setdefault("staff", scope.staff_id)
+
+
+def staff_choice_label(member: Any) -> str:
+    """"王芳 · Store staff · 北京海淀店": the member, their role, and their store or region (nothing for HQ)."""
+    parts = [member.name, str(member.get_role_display())]
+    where = member.store.name if member.store_id else (member.region.name if member.region_id else "")
+    if where:
+        parts.append(where)
+    return " · ".join(parts)
 
 
 class TagLibraryItemForm(forms.Form):

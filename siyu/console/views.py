@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from siyu.console import audit_labels, forms, labels, pickers
+from siyu.console import audit_labels, forms, labels, pickers, timeline
 from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
@@ -335,27 +335,17 @@ def customer_export(request: HttpRequest) -> StreamingHttpResponse | HttpRespons
     return response
 
 
-def _event_meta(event: Any) -> list[str]:
-    """The small print under a timeline entry: its properties, then who, where and which campaign."""
-    parts = [f"{label}: {value}" if label else value for label, value in labels.event_details(event.properties or {})]
-    if event.staff is not None:
-        parts.append(f"{_('Staff')}: {event.staff.name}")
-    if event.store is not None:
-        parts.append(event.store.name)
-    if event.campaign:
-        parts.append(f"{_('Campaign')}: {event.campaign}")
-    return parts
-
-
-def _timeline_items(events: Iterable[Any]) -> list[dict[str, Any]]:
+def _timeline_items(scope: Scope, events: Iterable[Any]) -> list[dict[str, Any]]:
+    rows = list(events)
+    names = timeline.names_for(scope, rows)
     return [
         {
             "event": event,
             "label": labels.event_label(event.name),
             "tone": labels.EVENT_TONES.get(event.name, ""),
-            "meta": _event_meta(event),
+            "meta": timeline.event_meta(event, names),
         }
-        for event in events
+        for event in rows
     ]
 
 
@@ -367,8 +357,10 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         scope, customer_id, page=_page_number(request, "events_page"), page_size=EVENTS_PER_PAGE
     )
     tag_form = forms.CustomerTagForm(scope, exclude={tag.pk for tag in profile.tags})
+    sources = sections.names("source", scope, (rel.state for rel in profile.relationships))
     relationships = [
-        {"rel": rel, "status": labels.relationship_status(rel.status)} for rel in profile.relationships
+        {"rel": rel, "status": labels.relationship_status(rel.status), "source": sources.get(rel.state, "")}
+        for rel in profile.relationships
     ]
     context = {
         "profile": profile,
@@ -376,7 +368,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "relationships": relationships,
         "merges": [{"merge": m, "reason": labels.merge_reason(m.reason)} for m in profile.merges],
         "events": events,
-        "timeline": _timeline_items(events.items),
+        "timeline": _timeline_items(scope, events.items),
         "tag_form": tag_form,
         "scope": scope,
         "orders_section": sections.render_profile_section(

@@ -7,7 +7,8 @@ under a name the profile template knows, such as "orders". An app registers it f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
@@ -36,3 +37,23 @@ def render_profile_section(name: str, *, request: HttpRequest, scope: Scope, cus
     """The section's HTML, or "" when no app has registered it (the template then shows its own empty state)."""
     render = _PROFILE_SECTIONS.get(name)
     return render(request, scope, customer_id) if render is not None else ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Names for what a customer's relationships and timeline refer to by key (a source `state`, an order id), which
+# other apps own: "source" (state -> channel code name) from WeCom, "order_items" (order id -> its items) from the
+# orders. Each namer answers for a whole page of keys in one query; a kind nobody registered names nothing.
+
+Namer = Callable[[Scope, set[Any]], dict[Any, str]]
+
+_NAMERS: dict[str, Namer] = {}
+
+
+def register_namer(kind: str, namer: Namer) -> None:
+    _NAMERS[kind] = namer
+
+
+def names(kind: str, scope: Scope, keys: Iterable[Any]) -> dict[Any, str]:
+    wanted = {key for key in keys if key not in (None, "")}
+    namer = _NAMERS.get(kind)
+    return namer(scope, wanted) if namer is not None and wanted else {}

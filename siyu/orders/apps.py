@@ -29,3 +29,8 @@ class OrdersConfig(AppConfig):
         register_periodic("orders.expire_unpaid", tasks.expire_unpaid_orders_task, every_s=60)
         register_periodic("orders.refund_failed_group_buys", tasks.refund_failed_group_buys_task, every_s=60)
         register_profile_section("orders", profile_orders)
+
+        from siyu.customers.sections import register_namer
+        from siyu.orders.queries import order_item_summaries
+
+        register_namer("order_items", order_item_summaries)

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.utils.translation import gettext
 
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
@@ -393,3 +394,25 @@ def order_count_since(scope: Scope, since: datetime) -> int:
 def session_openid(session_id: int) -> str:
     """The openid the storefront session signed in with (what WeChat Pay charges)."""
     return StorefrontSession.objects.filter(pk=session_id).values_list("openid", flat=True).first() or ""
+
+
+ITEMS_NAMED = 3
+
+
+def order_item_summaries(scope: Scope, order_ids: set[int]) -> dict[int, str]:
+    """order id -> "name ×qty、name ×qty and N more" for the orders in scope (a customer's timeline names what each
+    order event was for); one query for the orders' lines."""
+    lines: dict[int, list[str]] = {}
+    rows = (
+        OrderLine.objects.filter(order__in=orders(scope).filter(pk__in=order_ids))
+        .order_by("order_id", "index", "id").values_list("order_id", "name", "quantity")
+    )
+    for order_id, name, quantity in rows:
+        lines.setdefault(order_id, []).append(f"{name} ×{quantity}")
+    out = {}
+    for order_id, items in lines.items():
+        text = "、".join(items[:ITEMS_NAMED])
+        if len(items) > ITEMS_NAMED:
+            text += gettext(" and %(n)s more") % {"n": len(items) - ITEMS_NAMED}
+        out[order_id] = text
+    return out

@@ -99,7 +99,7 @@ def api_tokens(scope: Scope) -> QuerySet[ApiToken]:
         raise PermissionDenied("API tokens are managed by HQ admins")
     return (
         ApiToken.objects.filter(staff__enterprise_id=scope.enterprise_id)
-        .select_related("staff", "staff__store")
+        .select_related("staff", "staff__store", "staff__region")
         .order_by("-created_at", "-id")
     )
 

@@ -9,6 +9,7 @@ Times are UTC epoch seconds; "days" are Asia/Shanghai calendar days of the 365 d
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -139,7 +140,9 @@ class EventVocabulary:
         return self.names.index(name)
 
     @classmethod
-    def build(cls, org: OrgPlan) -> EventVocabulary:
+    def build(cls, org: OrgPlan, product_ids: Sequence[int] = ()) -> EventVocabulary:
+        """`product_ids`: the enterprise's catalog, which product views point at (without one, synthetic ids)."""
+        products = list(product_ids) or list(range(1, vocab.PRODUCT_COUNT + 1))
         states = ["", *(f"store_qr_{c}" for c in org.store_codes), *(s for s, _t in vocab.CAMPAIGN_STATES)]
         chats = [f"wr{c.replace('-', '')}{k:02d}" for c in org.store_codes for k in range(3)]
         payloads: list[tuple[str, str, list[dict[str, Any]], float]] = [
@@ -150,7 +153,7 @@ class EventVocabulary:
             ("wecom_contact_deleted", "wecom", [{"by": "customer"}], 0),
             ("page_viewed", "miniprogram", [{"path": p, "title": t} for p, t in vocab.PAGES], 30),
             ("product_viewed", "miniprogram",
-             [{"product_id": i, "sku_id": None} for i in range(1, vocab.PRODUCT_COUNT + 1)], 22),
+             [{"product_id": i, "sku_id": None} for i in products], 22),
             ("message_received", "wecom", [{"kind": "text", "text": t} for t in vocab.MESSAGES_FROM_CUSTOMER], 12),
             ("message_sent", "wecom", [{"kind": "text", "text": t} for t in vocab.MESSAGES_FROM_STAFF], 12),
             ("check_in", "miniprogram", [{"streak": s} for s in range(1, 31)], 8),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 from django.db import connections, transaction
 
+from siyu.catalog import services as catalog_services
+from siyu.channels.wecom import seed as wecom_seed
 from siyu.core.errors import Conflict, ValidationFailed
 from siyu.core.seed.hooks import run_seed_steps
 from siyu.core.seed.progress import Progress
@@ -20,6 +23,7 @@ from siyu.core.timeutil import SHANGHAI, now
 from siyu.customers.models import Customer
 from siyu.org.models import Enterprise
 from siyu.seed import generate as gen
+from siyu.seed import vocab
 from siyu.seed.columns import Batch
 from siyu.seed.org import DEMO_MP_APP_ID, DEMO_OA_APP_ID, DEMO_WECOM_CORP_ID, OrgPlan, create_org, model
 from siyu.seed.writer import Writer, rebuilt_indexes, writer_for
@@ -208,9 +212,15 @@ def seed_enterprise(
     plan = gen.Plan(size=customers, events=events, seed=seed, first_id=_first_customer_id(using),
                     phone_slot=_phone_slot())
     writer = writer_for(connections[using])
-    run = _Run(plan, org, cal, gen.EventVocabulary.build(org), seed, writer, progress, {})
+    # The catalog first, so the product views in the event log point at products that exist (the orders step finds
+    # it there and sells from it).
+    product_ids = catalog_services.seed_demo_catalog(org.enterprise_id, random.Random(seed)).product_ids  # noqa: S311
+    run = _Run(plan, org, cal, gen.EventVocabulary.build(org, product_ids), seed, writer, progress, {})
     counts = _write_all(run, using)
     steps = run_seed_steps(enterprise_id=org.enterprise_id, seed=seed, progress=progress)
+    # Every source state the relationships carry is a channel code operators see by name (stores' codes are made by
+    # the WeCom step; the campaigns' here, since their names live in the generator's vocabulary).
+    wecom_seed.campaign_codes(org.enterprise_id, vocab.CAMPAIGN_STATES)
     return SeedResult(
         enterprise_id=org.enterprise_id, code=code, stores=len(org.store_ids), staff=org.staff_count,
         customers=counts["customers"], identities=counts["identities"], relationships=counts["relationships"],

@@ -68,3 +68,25 @@ def test_console_creates_shows_the_secret_once_and_revokes(client: Client, org: 
 
     client.force_login(org.n1_manager.user)
     assert client.get("/org/tokens/").status_code == 403
+
+
+def test_console_token_form_defaults_to_the_caller_and_labels_roles(client: Client, org: Org) -> None:
+    """The represented staff member defaults to the signed-in HQ admin; each choice names the role and the store (or
+    region) the token would act with; the name field says it names the token."""
+    assert org.hq.user is not None
+    client.force_login(org.hq.user)
+    client.cookies["django_language"] = "en"
+    html = client.get("/org/tokens/").content.decode()
+    select = html[html.index('name="staff"'):]
+    select = select[: select.index("</select>")]
+    assert f'<option value="{org.hq.pk}" selected>{org.hq.name} · HQ admin</option>' in select
+    north = org.north_manager
+    assert f'<option value="{north.pk}">{north.name} · Region manager · North</option>' in select
+    assert f'<option value="{org.n1_staff.pk}">{org.n1_staff.name} · Store staff · Beijing 1</option>' in select
+    assert select.count(" selected") == 1
+    assert "Token name" in html and 'placeholder="e.g. ERP order sync"' in html
+
+    client.cookies["django_language"] = "zh-hans"
+    chinese = client.get("/org/tokens/").content.decode()
+    assert f"{org.n1_staff.name} · 导购 · Beijing 1" in chinese
+    assert "令牌名称" in chinese

@@ -17,7 +17,6 @@ from simulator.state import Simulator
 from siyu.channels import demo_accounts
 from siyu.channels import queries as channel_queries
 from siyu.channels.models import AccountKind
-from siyu.channels.wecom import queries as wecom_queries
 
 
 class Command(BaseCommand):
@@ -33,10 +32,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--transfer-delay", type=int, default=86400, help="seconds until a WeCom transfer completes (24 h)"
         )
+        parser.add_argument(
+            "--confirm-delay", type=float, default=-1,
+            help="seconds after which a sender confirms a mass message by itself (the demo's staff; -1: never)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.simulator = state.install(Simulator())
         self.simulator.wecom.limits.transfer_delay_s = options["transfer_delay"]
+        if options["confirm_delay"] >= 0:
+            self.simulator.wecom.limits.mass_auto_confirm_s = options["confirm_delay"]
+        # The demo corp exists from the start, so Siyu's demo can tell it what it knows (POST /wecom/_sim/import).
+        self.simulator.wecom.add_demo_corp(demo_accounts.WECOM)
         pay = demo_accounts.PAY_MERCHANT  # the demo's Pay merchant (Siyu's demo seed connects it)
         self.simulator.wechatpay.register_known_merchant(
             mch_id=pay.mch_id, app_id=pay.app_id, apiv3_key=pay.apiv3_key, merchant_serial=pay.merchant_serial_no,
@@ -48,14 +55,13 @@ class Command(BaseCommand):
         siyu_url = options["siyu_url"].rstrip("/")
         rate, limit = options["rate"], options["steps"]
         done = 0
-        bootstrapped = False
         try:
             while limit == 0 or done < limit:
+                self.simulator.wecom.process_due()  # transfers due, mass messages the demo's staff confirm
+                self.simulator.wecom.deliver()
                 if rate <= 0:
                     time.sleep(1)
                     continue
-                if not bootstrapped:
-                    bootstrapped = self._bootstrap()
                 self._step(siyu_url, rng)
                 done += 1
                 if done % 50 == 0:
@@ -65,24 +71,6 @@ class Command(BaseCommand):
             pass
         finally:
             server.stop()
-
-    def _bootstrap(self) -> bool:
-        """Tell the simulated platform what Siyu created in earlier runs (the platform would remember it)."""
-        account = channel_queries.find_account(kind=AccountKind.WECOM, app_id=demo_accounts.WECOM.app_id)
-        if account is None:
-            return False
-        self.simulator.wecom.add_demo_corp(demo_accounts.WECOM)
-        ways, follows = wecom_queries.simulator_bootstrap(account)
-        for way in ways:
-            self.simulator.wecom.import_contact_way(
-                demo_accounts.WECOM.app_id, config_id=way.config_id, users=way.users, state=way.state
-            )
-        for userid, external_userid in follows:
-            self.simulator.wecom.import_follow(
-                demo_accounts.WECOM.app_id, userid=userid, external_userid=external_userid, name=""
-            )
-        self.stdout.write(f"WeCom: {len(ways)} contact ways and {len(follows)} customers known from Siyu")
-        return True
 
     def _step(self, siyu_url: str, rng: random.Random) -> None:
         wecom_account = channel_queries.find_account(kind=AccountKind.WECOM, app_id=demo_accounts.WECOM.app_id)

@@ -15,6 +15,7 @@ from siyu.channels.wecom import (
     auto_pull,
     channel_codes,
     directory,
+    errcodes,
     group_codes,
     group_inheritance,
     groups,
@@ -59,12 +60,16 @@ from siyu.channels.wecom.schemas import (
     TagGroupPage,
     TransferDetailOut,
     TransferIn,
+    TransferItemOut,
+    TransferItemPage,
     TransferOut,
     TransferPage,
     WecomMassSendDetailOut,
     WecomMassSendIn,
     WecomMassSendOut,
     WecomMassSendPage,
+    WecomMassSendRecipientOut,
+    WecomMassSendRecipientPage,
     WecomMomentDetailOut,
     WecomMomentIn,
     WecomMomentPage,
@@ -293,6 +298,18 @@ def get_transfer(request: HttpRequest, job_id: int, status: str = "") -> dict[st
     }
 
 
+@router.get("/transfers/{int:job_id}/items", response={200: TransferItemPage, **ERRORS},
+            summary="An inheritance's customers, a page at a time, with counts per result and each errcode's meaning")
+def list_transfer_items(
+    request: HttpRequest, job_id: int, q: Query[OrgPageQuery], status: str = ""
+) -> dict[str, Any]:
+    scope = scope_of(request)
+    page = queries.transfer_items_page(scope, job_id, status=status, page=q.page, page_size=q.page_size)
+    items = [{**{f: getattr(i, f) for f in TransferItemOut.model_fields}, "reason": errcodes.describe(i.errcode)}
+             for i in page.items]
+    return {**_page(page), "items": items, "counts": queries.transfer_item_counts(scope, job_id)}
+
+
 @router.get("/outbox", response={200: CallPage, **ERRORS}, summary="Outbound WeCom calls and their state (HQ)")
 def list_outbox(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
     return _page(queries.outbox(scope_of(request), status=status, page=q.page, page_size=q.page_size))
@@ -312,6 +329,21 @@ def _mass_send_detail(scope: Scope, mass_send_id: int, status: str = "") -> dict
         "senders": queries.mass_send_senders(scope, mass_send_id),
         "recipients": queries.mass_send_recipients(scope, mass_send_id, status=status),
     }
+
+
+@router.get("/mass-sends/{int:mass_send_id}/recipients", response={200: WecomMassSendRecipientPage, **ERRORS},
+            summary="A mass send's recipients in scope, a page at a time, with counts per result")
+def list_mass_send_recipients(
+    request: HttpRequest, mass_send_id: int, q: Query[OrgPageQuery], status: str = ""
+) -> dict[str, Any]:
+    scope = scope_of(request)
+    page = queries.mass_send_recipients_page(scope, mass_send_id, status=status, page=q.page, page_size=q.page_size)
+    items = [
+        {**{f: getattr(r, f) for f in WecomMassSendRecipientOut.model_fields},
+         "reason_text": errcodes.describe_text(r.reason)}
+        for r in page.items
+    ]
+    return {**_page(page), "items": items, "counts": queries.mass_send_recipient_counts(scope, mass_send_id)}
 
 
 @router.post("/mass-sends", response={201: WecomMassSendDetailOut, **WRITE_ERRORS},

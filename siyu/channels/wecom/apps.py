@@ -19,3 +19,8 @@ class WecomConfig(AppConfig):
         from siyu.core.periodic import register_periodic
 
         register_periodic("wecom.housekeeping", tasks.wecom_housekeeping, every_s=60, args=(False,))
+
+        from siyu.channels.wecom.queries import code_names
+        from siyu.customers.sections import register_namer
+
+        register_namer("source", lambda scope, states: code_names(scope.enterprise_id, states))

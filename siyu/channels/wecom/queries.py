@@ -7,6 +7,7 @@ sync runs are HQ's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -57,7 +58,7 @@ from siyu.channels.wecom.moments import resubmittable
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import local_day, now
-from siyu.customers.models import Identity, IdentityKind, Relationship, RelationshipStatus
+from siyu.customers.models import IdentityKind, Relationship, RelationshipStatus
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
@@ -269,12 +270,30 @@ def get_transfer(scope: Scope, job_id: int) -> TransferJob:
     return job
 
 
-def transfer_items(scope: Scope, job_id: int, *, status: str = "") -> list[TransferItem]:
+def _transfer_items(scope: Scope, job_id: int, status: str) -> QuerySet[TransferItem]:
     job = get_transfer(scope, job_id)
     qs = job.items.select_related("customer")
-    if status:
+    if status in TransferItemStatus.values:
         qs = qs.filter(status=status)
-    return list(qs.order_by("id")[:1000])
+    return qs.order_by("id")
+
+
+def transfer_items(scope: Scope, job_id: int, *, status: str = "") -> list[TransferItem]:
+    return list(_transfer_items(scope, job_id, status)[:1000])
+
+
+def transfer_items_page(
+    scope: Scope, job_id: int, *, status: str = "", page: int = 1, page_size: int = 50
+) -> Page[TransferItem]:
+    """One page of an inheritance's customers (an unknown status filter shows them all)."""
+    return paginate(_transfer_items(scope, job_id, status), page=page, page_size=page_size)
+
+
+def transfer_item_counts(scope: Scope, job_id: int) -> dict[str, int]:
+    """status -> customers of an inheritance, and "all": one aggregate query, for the summary above its list."""
+    rows = _transfer_items(scope, job_id, "").order_by().values("status").annotate(n=Count("id"))
+    counts = {row["status"]: row["n"] for row in rows}
+    return {"all": sum(counts.values()), **counts}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -311,33 +330,72 @@ def get_sync_run(scope: Scope, run_id: int) -> SyncRun:
 # The simulator's bootstrap (a system read: the simulator plays the platform, which remembers what Siyu created)
 
 
-@dataclass(frozen=True)
-class KnownWay:
-    config_id: str
-    users: list[str]
-    state: str
+def code_names(enterprise_id: int, states: Iterable[str]) -> dict[str, str]:
+    """state -> the name of the enterprise's channel code that carries it, for showing a customer's source (the
+    relationship's or an event's `state`) as the code operators know; one query for all the states asked."""
+    wanted = {state for state in states if state}
+    if not wanted:
+        return {}
+    rows = (
+        ChannelCode.objects.filter(enterprise_id=enterprise_id, state__in=wanted)
+        .order_by("state", "id").values_list("state", "name")
+    )
+    names: dict[str, str] = {}
+    for state, name in rows:
+        names.setdefault(state, name)
+    return names
 
 
-def simulator_bootstrap(
-    account: ChannelAccount, *, limit: int = 5000
-) -> tuple[list[KnownWay], list[tuple[str, str]]]:
-    """Contact ways Siyu created and the (staff userid, external_userid) pairs it holds, for a restarted simulator."""
-    ways = [
-        KnownWay(code.config_id, list(code.active_userids), code.state)
-        for code in ChannelCode.objects.filter(account=account, status=CodeStatus.ACTIVE).exclude(config_id="")
-    ]
-    ext = Identity.objects.filter(customer_id=OuterRef("customer_id"), kind=IdentityKind.WECOM_EXTERNAL_USERID)
-    pairs = (
+def simulator_known_state(account: ChannelAccount) -> dict[str, Iterator[dict[str, Any]]]:
+    """What the platform would remember of this account, as Siyu holds it, in the shape of the simulator's
+    `/_sim/import` control: members (staff with a WeCom userid; those who left as resigned), contact ways of live
+    channel codes, every active follow whose customer has an external_userid of this corp (the pairs inheritance and
+    mass sends act on), and live customer groups with their current members. Each value iterates rows in chunks."""
+    enterprise_id = account.enterprise_id
+    members = (
+        org_queries.staff(Scope.hq(enterprise_id)).exclude(wecom_userid="")
+        .values_list("wecom_userid", "name", "is_active").order_by("id")
+    )
+    codes = ChannelCode.objects.filter(account=account, status=CodeStatus.ACTIVE).exclude(config_id="").order_by("id")
+    follows = (
         Relationship.objects.filter(
-            customer__enterprise_id=account.enterprise_id, status=RelationshipStatus.ACTIVE, customer__merged_into=None
+            customer__enterprise_id=enterprise_id,
+            customer__merged_into=None,
+            status=RelationshipStatus.ACTIVE,
+            customer__identities__kind=IdentityKind.WECOM_EXTERNAL_USERID,
+            customer__identities__account__in=[account.app_id, ""],
         )
         .exclude(staff__wecom_userid="")
-        .filter(Exists(ext))
-        .values_list("staff__wecom_userid", "customer__identities__value", "customer__identities__kind")
+        .values_list("staff__wecom_userid", "customer__identities__value", "customer__name", "state", "added_at")
+        .order_by("id", "customer__identities__id")
     )
-    wecom = IdentityKind.WECOM_EXTERNAL_USERID
-    follows = [(userid, value) for userid, value, kind in pairs[: limit * 3] if kind == wecom]
-    return ways, follows[:limit]
+    groups = CustomerGroup.objects.filter(account=account, status=GroupStatus.ACTIVE).exclude(owner_userid="")
+    live = GroupMembership.objects.filter(left_at__isnull=True).order_by("id")
+    return {
+        "members": (
+            {"userid": u, "name": n, "resigned": not active} for u, n, active in members.iterator(chunk_size=2000)
+        ),
+        "contact_ways": (
+            {"config_id": c.config_id, "users": list(c.active_userids), "state": c.state} for c in codes.iterator()
+        ),
+        "follows": (
+            {"userid": u, "external_userid": e, "name": n, "state": st, "createtime": int(at.timestamp())}
+            for u, e, n, st, at in follows.iterator(chunk_size=2000)
+        ),
+        "chats": (
+            {
+                "chat_id": g.chat_id,
+                "owner": g.owner_userid,
+                "name": g.name,
+                "create_time": int(g.platform_created_at.timestamp()) if g.platform_created_at else 0,
+                "members": [
+                    {"member_id": m.member_id, "type": m.member_type} for m in g.live_members
+                ],
+            }
+            for g in groups.prefetch_related(Prefetch("memberships", queryset=live, to_attr="live_members"))
+            .order_by("id").iterator(chunk_size=500)
+        ),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -400,9 +458,7 @@ def mass_send_senders(scope: Scope, mass_send_id: int) -> list[MassSendSender]:
     )
 
 
-def mass_send_recipients(
-    scope: Scope, mass_send_id: int, *, status: str = "", limit: int = 1000
-) -> list[MassSendRecipient]:
+def _mass_send_recipients(scope: Scope, mass_send_id: int, status: str) -> QuerySet[MassSendRecipient]:
     """The recipients of the senders in scope: a task is visible once one of its senders is, but the other senders'
     recipients (another store's customers) are not; HQ sees them all."""
     get_mass_send(scope, mass_send_id)
@@ -411,9 +467,32 @@ def mass_send_recipients(
     )
     if not scope.is_hq:
         qs = qs.filter(sender__staff_id__in=org_queries.visible_staff_ids(scope))
-    if status:
+    if status in RecipientStatus.values:
         qs = qs.filter(status=status)
-    return list(qs.order_by("id")[:limit])
+    return qs.order_by("id")
+
+
+def mass_send_recipients(
+    scope: Scope, mass_send_id: int, *, status: str = "", limit: int = 1000
+) -> list[MassSendRecipient]:
+    return list(_mass_send_recipients(scope, mass_send_id, status)[:limit])
+
+
+def mass_send_recipients_page(
+    scope: Scope, mass_send_id: int, *, status: str = "", page: int = 1, page_size: int = 50
+) -> Page[MassSendRecipient]:
+    """One page of the recipients in scope (an unknown status filter shows them all)."""
+    return paginate(_mass_send_recipients(scope, mass_send_id, status), page=page, page_size=page_size)
+
+
+def mass_send_recipient_counts(scope: Scope, mass_send_id: int) -> dict[str, int]:
+    """status -> recipients in scope, and "all": one aggregate query, for the summary above the list."""
+    rows = (
+        _mass_send_recipients(scope, mass_send_id, "").select_related(None).order_by()
+        .values("status").annotate(n=Count("id"))
+    )
+    counts = {row["status"]: row["n"] for row in rows}
+    return {"all": sum(counts.values()), **counts}
 
 
 def mass_send_preview(scope: Scope, mass_send_id: int) -> dict[int, int]:

@@ -197,6 +197,17 @@ class TransferDetailOut(TransferOut):
     items: list[TransferItemOut]
 
 
+class TransferItemMeaningOut(TransferItemOut):
+    reason: str  # the errcode's meaning in the caller's language ("" without one)
+
+
+class TransferItemPage(PageMeta):
+    """One page of an inheritance's customers; `counts` is status -> customers over the whole job, and "all"."""
+
+    counts: dict[str, int]
+    items: list[TransferItemMeaningOut]
+
+
 class CallOut(Schema):
     id: int
     method: str
@@ -314,6 +325,17 @@ class WecomMassSendDetailOut(WecomMassSendOut):
     group_ids: list[int]
     senders: list[WecomMassSendSenderOut]
     recipients: list[WecomMassSendRecipientOut]
+
+
+class WecomMassSendRecipientMeaningOut(WecomMassSendRecipientOut):
+    reason_text: str  # the reason in the caller's language ("" without one)
+
+
+class WecomMassSendRecipientPage(PageMeta):
+    """One page of a mass send's recipients in scope; `counts` is status -> recipients in scope, and "all"."""
+
+    counts: dict[str, int]
+    items: list[WecomMassSendRecipientMeaningOut]
 
 
 class WecomMomentAttachmentIn(Schema):

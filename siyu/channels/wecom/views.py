@@ -3,6 +3,7 @@ console pages for channel codes, groups, inheritance, mass sends, moments and th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
@@ -241,9 +242,16 @@ def transfer_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     scope = scope_of(request)
     job = queries.get_transfer(scope, job_id)
     status = request.GET.get("status", "")
-    items = queries.transfer_items(scope, job_id, status=status)
-    context = {"job": job, "items": items, "status": status, "statuses": queries.TRANSFER_ITEM_STATUSES}
+    items = queries.transfer_items_page(scope, job_id, status=status, page=_page_number(request))
+    counts = queries.transfer_item_counts(scope, job_id)
+    context = {"job": job, "items": items, "status": status, "counts": counts,
+               "summary": _summary(queries.TRANSFER_ITEM_STATUSES, counts)}
     return render(request, "wecom/transfer_detail.html", context)
+
+
+def _summary(statuses: Sequence[tuple[str, Any]], counts: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(status, label, count) for the summary above a long result list, every status listed (zeros too)."""
+    return [(value, str(label), counts.get(value, 0)) for value, label in statuses]
 
 
 @console_view
@@ -331,12 +339,14 @@ def mass_send_detail(request: HttpRequest, mass_send_id: int) -> HttpResponse:
     status = request.GET.get("status", "")
     senders = queries.mass_send_senders(scope, mass_send_id)
     preview = queries.mass_send_preview(scope, mass_send_id) if mass_send.status == "draft" else {}
+    counts = queries.mass_send_recipient_counts(scope, mass_send_id)
     context = {
         "ms": mass_send,
         "senders": [(s, preview.get(s.staff_id)) for s in senders],
-        "recipients": queries.mass_send_recipients(scope, mass_send_id, status=status, limit=500),
+        "recipients": queries.mass_send_recipients_page(scope, mass_send_id, status=status, page=_page_number(request)),
         "status": status,
-        "statuses": queries.RECIPIENT_STATUSES,
+        "summary": _summary(queries.RECIPIENT_STATUSES, counts),
+        "summary_all": counts["all"],
     }
     return render(request, "wecom/mass_send_detail.html", context)
 

@@ -11,13 +11,16 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from siyu.channels.models import ChannelAccount
+from siyu.channels import demo_accounts
+from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account.services import ensure_demo_account
+from siyu.channels.wecom import seed as wecom_seed
 from siyu.core.demo import DEMO_ENTERPRISE, DEMO_PASSWORD, DEMO_USER
 from siyu.core.errors import DomainError
 from siyu.core.seed.progress import Progress
@@ -47,12 +50,13 @@ class Command(BaseCommand):
         sim_port = settings.SIYU_SIMULATOR_PORT
         children = [
             subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),  # noqa: S603
-            subprocess.Popen([*manage, "db_worker", "--interval", "1"], env=env),  # noqa: S603
+            subprocess.Popen([*manage, "worker", "--interval", "1"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "scheduler"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "analytics", "--port", str(settings.SIYU_ANALYTICS_PORT)], env=env),  # noqa: S603
             subprocess.Popen(  # noqa: S603
                 [*manage, "simulate", "--port", str(sim_port), "--siyu-url", f"http://127.0.0.1:{port}",
-                 "--transfer-delay", "300", "--rate", os.environ.get("SIYU_DEMO_TRAFFIC_RATE", "0.5")],
+                 "--transfer-delay", "300", "--confirm-delay", "60",
+                 "--rate", os.environ.get("SIYU_DEMO_TRAFFIC_RATE", "0.5")],
                 env=env,
             ),
         ]
@@ -89,16 +93,31 @@ class Command(BaseCommand):
         except DomainError as exc:
             self.stderr.write(f"WeChat Pay demo merchant not set up: {exc}")
         url = f"http://127.0.0.1:{sim_port}/oa"
-        for _ in range(50):  # wait for the simulator to listen
-            try:
-                with socket.create_connection(("127.0.0.1", sim_port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.2)
+        if not wait_for_port(sim_port, seconds=90):
+            self.stderr.write(f"The channel simulator is not listening on port {sim_port}")
         try:
             ensure_demo_account(enterprise_id=enterprise.pk, base_url=url)
         except DomainError as exc:
             self.stderr.write(f"Official Account demo account not set up: {exc}")
+        self._teach_wecom_simulator(enterprise.pk)
+
+    def _teach_wecom_simulator(self, enterprise_id: int) -> None:
+        """The simulated WeCom forgets everything when it stops: tell it the staff, codes, relationships and groups
+        this demo database holds, so inheritance and mass sends find every customer the console shows."""
+        account = ChannelAccount.objects.filter(
+            enterprise_id=enterprise_id, kind=AccountKind.WECOM, app_id=demo_accounts.WECOM.app_id
+        ).first()
+        if account is None:
+            return
+        try:
+            sent = wecom_seed.teach_simulator(account.pk)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            self.stderr.write(f"WeCom simulator not told the demo's relationships: {exc}")
+            return
+        self.stdout.write(
+            f"WeCom simulator knows {sent['members']:,} staff, {sent['follows']:,} relationships"
+            f" and {sent['chats']:,} groups from the demo database"
+        )
 
     def _seed_once(self, customers: int) -> None:
         """Seed the demo enterprise the first time only; later runs keep whatever the demo database holds."""
@@ -110,6 +129,19 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Seeded {result.customers:,} customers and {result.events:,} events in {result.seconds:.1f}s"
         )
+
+
+def wait_for_port(port: int, *, seconds: float) -> bool:
+    """Whether something listens on 127.0.0.1:`port` within `seconds` (the simulator starts as a child process, and
+    on a busy machine Django's start-up takes a while)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.25)
+    return False
 
 
 def point_demo_accounts_at(enterprise_id: int, sim_port: int) -> int:
