@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "siyu.console.middleware.ChineseByDefaultMiddleware",  # the console is Chinese unless the user switches
     "django.middleware.locale.LocaleMiddleware",
+    "siyu.api.middleware.ApiLanguageMiddleware",  # the API answers in Accept-Language's language, else English
     "django.middleware.common.CommonMiddleware",
     "siyu.api.middleware.RejectNulMiddleware",  # 400, not a 500 from PostgreSQL, for NUL in API input
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit, jobs
 from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
@@ -24,9 +25,12 @@ def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filte
                  language: str = "zh-hans", idempotency_key: str = "") -> ExportJob:
     """Queue an export of what `filters` selects in the requester's scope. A repeat of a key returns its job."""
     if kind not in ExportKind.values:
-        raise ValidationFailed(f"kind is one of {', '.join(ExportKind.values)}", field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(ExportKind.values)}, field="kind")
     if file_format not in ExportFormat.values:
-        raise ValidationFailed(f"format is one of {', '.join(ExportFormat.values)}", field="format")
+        raise ValidationFailed(
+            _("format is one of %(join)s") % {"join": ', '.join(ExportFormat.values)},
+            field="format",
+        )
     flt = sheets.build_filter(kind, filters)  # refuses unknown or malformed filters before anything is written
     key = idempotency_key.strip()[:128]
     with transaction.atomic():
@@ -37,8 +41,11 @@ def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filte
         open_jobs = ExportJob.objects.select_for_update().filter(
             requested_by_id=actor.pk, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
         if len(open_jobs) >= MAX_OPEN_PER_REQUESTER:
-            raise Conflict(f"at most {MAX_OPEN_PER_REQUESTER} exports run at once; wait for one to finish",
-                           code="too_many_exports")
+            raise Conflict(
+                _("at most %(MAX_OPEN_PER_REQUESTER)s exports run at once; wait for one to finish")
+                % {"MAX_OPEN_PER_REQUESTER": MAX_OPEN_PER_REQUESTER},
+                code="too_many_exports",
+            )
         job = ExportJob.objects.create(
             enterprise_id=scope.enterprise_id, requested_by_id=actor.pk, kind=kind, file_format=file_format,
             filters=sheets.filter_json(flt), language=(language or "zh-hans")[:16], idempotency_key=key,
@@ -67,7 +74,7 @@ def run_export(*, job_id: int) -> str:
     try:
         scope = scope_for_user(job.requested_by)
         if scope.enterprise_id != job.enterprise_id:
-            raise PermissionDenied("the requester no longer belongs to this enterprise")
+            raise PermissionDenied(_("the requester no longer belongs to this enterprise"))
         with translation.override(job.language):
             qs, make = sheets.sheet_for(scope, job.kind, job.filters)
             total = qs.count()

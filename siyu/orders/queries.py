@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
@@ -150,7 +151,7 @@ def with_details(qs: QuerySet[Order]) -> QuerySet[Order]:
 def get_order(scope: Scope, order_id: int) -> Order:
     found = with_details(orders(scope)).filter(pk=order_id).first()
     if found is None:
-        raise NotFound(f"order {order_id} not found", field="order_id")
+        raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
     return found
 
 
@@ -184,7 +185,7 @@ class Action:
 
 def order_actions(scope: Scope, order: Order) -> list[Action]:
     """The state moves the console offers for an order (the services still check them)."""
-    from django.utils.translation import gettext as _
+    from django.utils.translation import gettext as _  # noqa: F811
 
     open_after_sale = any(a.status in OPEN_AFTER_SALE for a in order.after_sales.all())
     actions: list[Action] = []
@@ -218,7 +219,10 @@ def get_after_sale(scope: Scope, after_sale_id: int) -> AfterSale:
         "order", "customer").prefetch_related(Prefetch("lines", AfterSaleLine.objects.select_related(
             "order_line"))).first()
     if found is None:
-        raise NotFound(f"after-sale {after_sale_id} not found", field="after_sale_id")
+        raise NotFound(
+            _("after-sale %(after_sale_id)s not found") % {"after_sale_id": after_sale_id},
+            field="after_sale_id",
+        )
     return found
 
 
@@ -291,14 +295,14 @@ def presale_demand(scope: Scope) -> list[PresaleDemand]:
 def platform_imports(scope: Scope) -> QuerySet[PlatformImport]:
     """Platform imports are HQ's: they hold every buyer of the file, whichever store they belong to."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ sees platform order imports")
+        raise PermissionDenied(_("only HQ sees platform order imports"))
     return PlatformImport.objects.filter(enterprise_id=scope.enterprise_id).defer("content").order_by("-id")
 
 
 def get_platform_import(scope: Scope, import_id: int) -> PlatformImport:
     found = platform_imports(scope).filter(pk=import_id).first()
     if found is None:
-        raise NotFound(f"import {import_id} not found", field="import_id")
+        raise NotFound(_("import %(import_id)s not found") % {"import_id": import_id}, field="import_id")
     return found
 
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Field, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog.models import Bundle as BundleModel
 from siyu.catalog.models import BundleItem, Category, Product, ProductStatus, ProductStore, Sku
@@ -96,7 +97,10 @@ def coupon_templates(scope: Scope) -> QuerySet[CouponTemplate]:
 def get_coupon_template(scope: Scope, template_id: int) -> CouponTemplate:
     found = coupon_templates(scope).filter(id=template_id).first()
     if found is None:
-        raise NotFound(f"coupon template {template_id} not found", field="template_id")
+        raise NotFound(
+            _("coupon template %(template_id)s not found") % {"template_id": template_id},
+            field="template_id",
+        )
     return found
 
 
@@ -138,7 +142,10 @@ def search_coupons(
 def get_coupon(scope: Scope, coupon_id: int) -> Coupon:
     found = coupons(scope).filter(id=coupon_id).first()
     if found is None:
-        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+        raise NotFound(
+            _("coupon %(coupon_id)s not found") % {"coupon_id": coupon_id},
+            field="coupon_id", code="coupon_not_found",
+        )
     return found
 
 
@@ -170,7 +177,10 @@ def full_reductions(scope: Scope) -> QuerySet[FullReduction]:
 def get_full_reduction(scope: Scope, reduction_id: int) -> FullReduction:
     found = full_reductions(scope).filter(id=reduction_id).first()
     if found is None:
-        raise NotFound(f"full-reduction {reduction_id} not found", field="reduction_id")
+        raise NotFound(
+            _("full-reduction %(reduction_id)s not found") % {"reduction_id": reduction_id},
+            field="reduction_id",
+        )
     return found
 
 
@@ -192,7 +202,10 @@ def flash_sales(scope: Scope) -> QuerySet[FlashSale]:
 def get_flash_sale(scope: Scope, flash_sale_id: int) -> FlashSale:
     found = flash_sales(scope).filter(id=flash_sale_id).first()
     if found is None:
-        raise NotFound(f"flash sale {flash_sale_id} not found", field="flash_sale_id")
+        raise NotFound(
+            _("flash sale %(flash_sale_id)s not found") % {"flash_sale_id": flash_sale_id},
+            field="flash_sale_id",
+        )
     return found
 
 
@@ -214,7 +227,7 @@ def group_buys(scope: Scope) -> QuerySet[GroupBuy]:
 def get_group_buy(scope: Scope, group_buy_id: int) -> GroupBuy:
     found = group_buys(scope).filter(id=group_buy_id).first()
     if found is None:
-        raise NotFound(f"group buy {group_buy_id} not found", field="group_buy_id")
+        raise NotFound(_("group buy %(group_buy_id)s not found") % {"group_buy_id": group_buy_id}, field="group_buy_id")
     return found
 
 
@@ -436,7 +449,10 @@ def _load_coupon(enterprise_id: int, coupon_id: int) -> CouponInfo:
         cursor.execute(sql, [coupon_id, enterprise_id])
         row = cursor.fetchone()
     if row is None:
-        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+        raise NotFound(
+            _("coupon %(coupon_id)s not found") % {"coupon_id": coupon_id},
+            field="coupon_id", code="coupon_not_found",
+        )
     pk, customer_id, status, valid_from, valid_until, template_id = _converters(
         Coupon, ("id", "customer", "status", "valid_from", "valid_until", "template"), connection.alias)(row[:6])
     name, kind, amount_off, percent_off, max_off, threshold, scope, currency = row[6:]
@@ -458,10 +474,10 @@ def load_pricing_input(
     counters, group buys, the full-reductions running now with the shipping rule, and the coupon. `is_member` is
     the caller's word for now (loyalty will own it)."""
     if fulfillment not in (pricing.FULFILLMENT_DELIVERY, pricing.FULFILLMENT_PICKUP):
-        raise ValidationFailed("fulfillment is delivery or pickup", field="fulfillment")
+        raise ValidationFailed(_("fulfillment is delivery or pickup"), field="fulfillment")
     moment = now or timezone.now()
     bundles = _load_bundles(enterprise_id, _ids(line.bundle_id for line in lines))
-    sku_ids = _ids(line.sku_id for line in lines) | {s for b in bundles.values() for s, _ in b.components}
+    sku_ids = _ids(line.sku_id for line in lines) | {s for b in bundles.values() for s, _ignored in b.components}
     reductions, shipping = _running_promotions(enterprise_id, moment)
     return PricingInput(
         lines=tuple(lines), now=moment, skus=MappingProxyType(_load_skus(enterprise_id, sku_ids)),

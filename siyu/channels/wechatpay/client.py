@@ -22,6 +22,8 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
 
 from siyu.channels.wechatpay import crypto
 from siyu.core.errors import UpstreamError
@@ -47,7 +49,9 @@ class Credentials:
 class PayError(UpstreamError):
     """The platform refused or could not be reached. `platform_code` is its code (ORDER_NOT_EXIST, ...)."""
 
-    def __init__(self, message: str, *, platform_code: str, http_status: int = 0, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str | StrPromise, *, platform_code: str, http_status: int = 0, retryable: bool = False
+    ) -> None:
         super().__init__(message, code="wechatpay_" + platform_code.lower())
         self.platform_code = platform_code
         self.http_status = http_status
@@ -156,8 +160,10 @@ class PayClient:
         try:
             return http.send(request)
         except httpx.HTTPError as exc:
-            raise PayError(f"WeChat Pay could not be reached: {type(exc).__name__}", platform_code="UNREACHABLE",
-                           retryable=True) from exc
+            raise PayError(
+                _("WeChat Pay could not be reached: %(name)s") % {"name": type(exc).__name__},
+                platform_code="UNREACHABLE", retryable=True,
+            ) from exc
         finally:
             if self._http is None:
                 http.close()
@@ -167,21 +173,23 @@ class PayClient:
         ts, nonce_str = h.get("Wechatpay-Timestamp", ""), h.get("Wechatpay-Nonce", "")
         signature, serial = h.get("Wechatpay-Signature", ""), h.get("Wechatpay-Serial", "")
         if serial != self.c.platform_key_id:
-            raise PayError("the answer names an unknown platform key", platform_code="BAD_SIGNATURE",
+            raise PayError(_("the answer names an unknown platform key"), platform_code="BAD_SIGNATURE",
                            http_status=response.status_code)
         if not ts.isdigit() or abs(int(ts) - self._clock()) > WINDOW_S:
-            raise PayError("the answer's timestamp is outside the window", platform_code="BAD_SIGNATURE",
+            raise PayError(_("the answer's timestamp is outside the window"), platform_code="BAD_SIGNATURE",
                            http_status=response.status_code)
         if not crypto.verify(public_key=self._platform_key, timestamp=ts, nonce_str=nonce_str,
                              body=response.content, signature=signature):
-            raise PayError("the answer's signature does not hold", platform_code="BAD_SIGNATURE",
+            raise PayError(_("the answer's signature does not hold"), platform_code="BAD_SIGNATURE",
                            http_status=response.status_code)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
         response = self._send(method, path, body)
         if response.status_code >= 500 or response.status_code == 429:
-            raise PayError(f"WeChat Pay answered {response.status_code}", platform_code=_code(response),
-                           http_status=response.status_code, retryable=True)
+            raise PayError(
+                _("WeChat Pay answered %(status_code)s") % {"status_code": response.status_code},
+                platform_code=_code(response), http_status=response.status_code, retryable=True,
+            )
         self._verified(response)
         if response.status_code >= 400:
             raise PayError(_message(response), platform_code=_code(response), http_status=response.status_code)
@@ -190,9 +198,9 @@ class PayClient:
         try:
             data = response.json()
         except ValueError as exc:
-            raise PayError("WeChat Pay answered something that is not JSON", platform_code="BAD_ANSWER") from exc
+            raise PayError(_("WeChat Pay answered something that is not JSON"), platform_code="BAD_ANSWER") from exc
         if not isinstance(data, dict):
-            raise PayError("WeChat Pay answered something that is not an object", platform_code="BAD_ANSWER")
+            raise PayError(_("WeChat Pay answered something that is not an object"), platform_code="BAD_ANSWER")
         return data
 
     # -- operations ------------------------------------------------------------------------------------------
@@ -211,7 +219,7 @@ class PayClient:
         data = self.call("POST", "/v3/pay/transactions/jsapi", body) or {}
         prepay_id = data.get("prepay_id")
         if not isinstance(prepay_id, str) or not prepay_id:
-            raise PayError("the prepay answer has no prepay_id", platform_code="BAD_ANSWER")
+            raise PayError(_("the prepay answer has no prepay_id"), platform_code="BAD_ANSWER")
         return prepay_id
 
     def query(self, out_trade_no: str) -> Transaction:
@@ -243,7 +251,7 @@ class PayClient:
         hash_type, hash_value, url = data.get("hash_type"), data.get("hash_value"), data.get("download_url")
         if hash_type != "SHA1" or not isinstance(hash_value, str) or not _SHA1.fullmatch(hash_value) \
                 or not isinstance(url, str):
-            raise PayError("the tradebill answer has no SHA1 hash or download URL", platform_code="BAD_ANSWER")
+            raise PayError(_("the tradebill answer has no SHA1 hash or download URL"), platform_code="BAD_ANSWER")
         return BillRef(hash_type=hash_type, hash_value=hash_value.lower(), download_url=url)
 
     def download_bill(self, ref: BillRef, dest: IO[bytes], *, max_bytes: int = MAX_BILL_BYTES) -> Download:
@@ -252,7 +260,7 @@ class PayClient:
         signature is never sent anywhere else."""
         base = self.c.base_url.rstrip("/")
         if not ref.download_url.startswith(base + "/"):
-            raise PayError("the download URL is not on WeChat Pay's host", platform_code="BAD_ANSWER")
+            raise PayError(_("the download URL is not on WeChat Pay's host"), platform_code="BAD_ANSWER")
         request = self._request("GET", ref.download_url[len(base):], None)
         http = self._http or httpx.Client(timeout=TIMEOUT)
         digest, size = hashlib.sha1(), 0  # noqa: S324 - the platform's published bill hash
@@ -261,22 +269,30 @@ class PayClient:
         except httpx.HTTPError as exc:
             if self._http is None:
                 http.close()
-            raise PayError(f"WeChat Pay could not be reached: {type(exc).__name__}", platform_code="UNREACHABLE",
-                           retryable=True) from exc
+            raise PayError(
+                _("WeChat Pay could not be reached: %(name)s") % {"name": type(exc).__name__},
+                platform_code="UNREACHABLE", retryable=True,
+            ) from exc
         try:
             if response.status_code != 200:
                 response.read()
-                raise PayError(f"the bill download answered {response.status_code}", platform_code=_code(response),
-                               http_status=response.status_code, retryable=response.status_code >= 500)
+                raise PayError(
+                    _("the bill download answered %(status_code)s") % {"status_code": response.status_code},
+                    platform_code=_code(response),
+                    http_status=response.status_code,
+                    retryable=response.status_code >= 500,
+                )
             for chunk in response.iter_bytes(1024 * 1024):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise PayError("the bill is larger than we accept", platform_code="BILL_TOO_LARGE")
+                    raise PayError(_("the bill is larger than we accept"), platform_code="BILL_TOO_LARGE")
                 digest.update(chunk)
                 dest.write(chunk)
         except httpx.HTTPError as exc:
-            raise PayError(f"the bill download broke off: {type(exc).__name__}", platform_code="UNREACHABLE",
-                           retryable=True) from exc
+            raise PayError(
+                _("the bill download broke off: %(name)s") % {"name": type(exc).__name__},
+                platform_code="UNREACHABLE", retryable=True,
+            ) from exc
         finally:
             response.close()
             if self._http is None:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.client import WecomError
@@ -54,8 +55,11 @@ def agent_ticket(account: ChannelAccount) -> str:
     try:
         ticket, expires_in = client_for(account).get_agent_ticket()
     except WecomError as exc:
-        raise UpstreamError(f"WeCom refused the JS-SDK ticket: {exc.errcode} {exc.errmsg}",
-                            code="wecom_ticket") from exc
+        raise UpstreamError(
+            _("WeCom refused the JS-SDK ticket: %(errcode)s %(errmsg)s")
+            % {"errcode": exc.errcode, "errmsg": exc.errmsg},
+            code="wecom_ticket",
+        ) from exc
     cache.set(_ticket_key(account), ticket, max(60, expires_in - TICKET_MARGIN_S))
     return ticket
 
@@ -82,6 +86,9 @@ def temp_media(account: ChannelAccount, *, digest: str, kind: str, filename: str
         media_id = client_for(account).upload_media(kind=kind, filename=filename, content=content,
                                                     content_type=content_type)
     except WecomError as exc:
-        raise UpstreamError(f"WeCom refused the upload: {exc.errcode} {exc.errmsg}", code="wecom_media") from exc
+        raise UpstreamError(
+            _("WeCom refused the upload: %(errcode)s %(errmsg)s") % {"errcode": exc.errcode, "errmsg": exc.errmsg},
+            code="wecom_media",
+        ) from exc
     cache.set(key, media_id, MEDIA_TTL_S)
     return media_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account import services as oa_services
@@ -50,25 +51,34 @@ def create_keyword_group(
     account = ChannelAccount.objects.filter(
         pk=oa_account_id, enterprise_id=scope.enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT).first()
     if account is None:
-        raise NotFound(f"Official Account {oa_account_id} not found", field="oa_account_id")
+        raise NotFound(
+            _("Official Account %(oa_account_id)s not found") % {"oa_account_id": oa_account_id},
+            field="oa_account_id",
+        )
     word = " ".join(keyword.split())
     if not 1 <= len(word) <= 64:
-        raise ValidationFailed("keyword is 1-64 characters", field="keyword")
+        raise ValidationFailed(_("keyword is 1-64 characters"), field="keyword")
     if not routes:
-        raise ValidationFailed("add at least one route to a group code", field="routes")
+        raise ValidationFailed(_("add at least one route to a group code"), field="routes")
     if reply_text and "{link}" not in reply_text:
-        raise ValidationFailed("the reply must contain {link}", field="reply_text")
+        raise ValidationFailed(_("the reply must contain {link}"), field="reply_text")
     clash = _oa_rule_clash(account.pk, word)
     if clash is not None:
-        raise Conflict(f"the Official Account's keyword reply {clash.keyword!r} ({clash.match}) answers this keyword",
-                       field="keyword", code="keyword_clash")
+        raise Conflict(
+            _("the Official Account's keyword reply %(keyword)s (%(match)s) answers this keyword")
+            % {"keyword": repr(clash.keyword), "match": clash.match},
+            field="keyword", code="keyword_clash",
+        )
     clean = auto_pull.clean_routes(scope, routes)
     try:
         with transaction.atomic():
             group = KeywordGroup.objects.create(enterprise_id=scope.enterprise_id, oa_account=account, keyword=word,
                                                 reply_text=reply_text[:500], created_by=audit.user_of(actor))
     except IntegrityError as exc:
-        raise Conflict(f"a keyword group for {word!r} exists", field="keyword", code="duplicate") from exc
+        raise Conflict(
+            _("a keyword group for %(word)s exists") % {"word": repr(word)},
+            field="keyword", code="duplicate",
+        ) from exc
     GroupRoute.objects.bulk_create([
         GroupRoute(keyword_group=group, group_code_id=r.group_code_id, tag_id=r.tag_id, store_id=r.store_id, sort=i)
         for i, r in enumerate(clean)

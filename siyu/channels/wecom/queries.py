@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.mass_sends import preview_counts
@@ -102,7 +103,7 @@ def get_code(scope: Scope, code_id: int) -> ChannelCode:
         .first()
     )
     if found is None:
-        raise NotFound(f"channel code {code_id} not found", field="code_id")
+        raise NotFound(_("channel code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     return found
 
 
@@ -172,7 +173,7 @@ def group_list(scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "")
 def get_group(scope: Scope, group_id: int) -> CustomerGroup:
     found = groups(scope).select_related("owner").filter(pk=group_id).first()
     if found is None:
-        raise NotFound(f"group {group_id} not found", field="group_id")
+        raise NotFound(_("group %(group_id)s not found") % {"group_id": group_id}, field="group_id")
     return found
 
 
@@ -254,7 +255,7 @@ def get_transfer(scope: Scope, job_id: int) -> TransferJob:
         qs = qs.filter(handover_id__in=org_queries.visible_staff_ids(scope))
     job = qs.first()
     if job is None:
-        raise NotFound(f"inheritance {job_id} not found", field="job_id")
+        raise NotFound(_("inheritance %(job_id)s not found") % {"job_id": job_id}, field="job_id")
     return job
 
 
@@ -272,7 +273,7 @@ def transfer_items(scope: Scope, job_id: int, *, status: str = "") -> list[Trans
 
 def _hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("for HQ only")
+        raise PermissionDenied(_("for HQ only"))
 
 
 def outbox(scope: Scope, *, status: str = "", page: int = 1, page_size: int = 50) -> Page[OutboundCall]:
@@ -292,7 +293,7 @@ def get_sync_run(scope: Scope, run_id: int) -> SyncRun:
     _hq(scope)
     found = SyncRun.objects.filter(account__enterprise_id=scope.enterprise_id, pk=run_id).first()
     if found is None:
-        raise NotFound(f"sync run {run_id} not found", field="run_id")
+        raise NotFound(_("sync run %(run_id)s not found") % {"run_id": run_id}, field="run_id")
     return found
 
 
@@ -369,7 +370,7 @@ def get_mass_send(scope: Scope, mass_send_id: int) -> MassSend:
         .filter(pk=mass_send_id).first()
     )
     if found is None:
-        raise NotFound(f"mass send {mass_send_id} not found", field="mass_send_id")
+        raise NotFound(_("mass send %(mass_send_id)s not found") % {"mass_send_id": mass_send_id}, field="mass_send_id")
     return found
 
 
@@ -438,7 +439,7 @@ def get_moment(scope: Scope, task_id: int) -> MomentTask:
         .filter(pk=task_id).first()
     )
     if found is None:
-        raise NotFound(f"moment task {task_id} not found", field="task_id")
+        raise NotFound(_("moment task %(task_id)s not found") % {"task_id": task_id}, field="task_id")
     return found
 
 
@@ -480,7 +481,7 @@ def group_code_list(scope: Scope, *, page: int = 1, page_size: int = 20, status:
 def get_group_code(scope: Scope, code_id: int) -> GroupCode:
     found = group_codes(scope).select_related("store", "account", "current_group").filter(pk=code_id).first()
     if found is None:
-        raise NotFound(f"group code {code_id} not found", field="code_id")
+        raise NotFound(_("group code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     return found
 
 
@@ -656,7 +657,10 @@ def group_transfer_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> 
 def get_group_transfer(scope: Scope, transfer_id: int) -> GroupTransfer:
     found = group_transfers(scope).select_related("handover", "takeover").filter(pk=transfer_id).first()
     if found is None:
-        raise NotFound(f"group transfer {transfer_id} not found", field="transfer_id")
+        raise NotFound(
+            _("group transfer %(transfer_id)s not found") % {"transfer_id": transfer_id},
+            field="transfer_id",
+        )
     return found
 
 
@@ -683,5 +687,8 @@ def keyword_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> P
 def get_keyword_group(scope: Scope, keyword_group_id: int) -> KeywordGroup:
     found = keyword_groups(scope).filter(pk=keyword_group_id).first()
     if found is None:
-        raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
+        raise NotFound(
+            _("keyword group %(keyword_group_id)s not found") % {"keyword_group_id": keyword_group_id},
+            field="keyword_group_id",
+        )
     return found
