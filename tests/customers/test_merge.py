@@ -140,7 +140,7 @@ def test_absorbed_customer_is_hidden_and_says_merged(org: Org, pair: tuple[Custo
     with pytest.raises(NotFound) as err:
         queries.get_customer(hq, absorbed.pk)
     assert err.value.code == "merged"
-    assert f"merged into {survivor.pk}" in err.value.message
+    assert f"已合并到 {survivor.pk}" in err.value.message  # the default language, Chinese
     assert {c.pk for c in queries.search(hq, queries.CustomerFilter(q="Alicia")).items} == set()
     # the absorbed customer's phone now finds the survivor
     assert {c.pk for c in queries.search(hq, queries.CustomerFilter(q="13900000002")).items} == {survivor.pk}

@@ -251,7 +251,7 @@ def test_command_prints_progress_and_refuses_an_existing_code(db: None, capsys: 
     out = capsys.readouterr().out
     assert "rows/s" in out and "40 customers" in out
     assert Enterprise.objects.filter(code="cmd").exists()
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(CommandError, match="已存在"):
         call_command("seed", "--customers", "40", "--enterprise", "cmd")
 
 

@@ -71,7 +71,7 @@ def test_allow_existing_adds_a_second_enterprise_but_not_a_taken_username() -> N
     _run("--enterprise-name", "Brand B", "--admin-username", "boss-b", "--admin-password", PASSWORD,
          "--allow-existing")
     assert sorted(Enterprise.objects.values_list("code", flat=True)) == ["brand-a", "brand-b"]
-    with pytest.raises(CommandError, match="--admin-username: this username is taken"):
+    with pytest.raises(CommandError, match="--admin-username: 该用户名已被使用"):
         _run("--enterprise-name", "Brand C", "--admin-username", "BOSS", "--admin-password", PASSWORD,
              "--allow-existing")
     assert Enterprise.objects.count() == 2

@@ -45,7 +45,7 @@ def test_only_hq_plans_and_a_store_without_staff_fails_visibly(wecom: Wecom) -> 
                                 store_id=wecom.org.store_s2.pk)
     assert services.run_due_moments() == 0
     plan.refresh_from_db()
-    assert (plan.status, plan.error) == ("failed", "the store has no active staff")
+    assert (plan.status, plan.error) == ("failed", "该门店没有在职员工")
     assert wecom.platform.corps[CORP_ID].moments == {}
 
 
