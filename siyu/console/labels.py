@@ -50,6 +50,12 @@ EVENT_LABELS: dict[str, Promise] = {
     "group_buy_joined": _("Joined a group buy"),
     "group_buy_completed": _("Group buy succeeded"),
     "group_buy_failed": _("Group buy failed"),
+    "segment_entered": _("Entered a segment"),
+    "segment_left": _("Left a segment"),
+    "lifecycle_changed": _("Lifecycle stage changed"),
+    "opted_in": _("Opted in to marketing"),
+    "opted_out": _("Opted out of marketing"),
+    "member_imported": _("Imported as a member"),
 }
 
 # Event kinds shown with a colour in the timeline: gains green, losses red, everything else neutral.
@@ -86,6 +92,22 @@ _PROPERTY_LABELS: dict[str, Promise] = {
     "key": _("Menu click key"),
     "fulfillment": _("Fulfillment"),
     "name": pgettext_lazy("thing", "Name"),
+    "items": _("Item count"),
+    "source": _("Source"),
+    "stage": _("Payment stage"),
+    "platform": _("Platform"),
+}
+
+# Codes stored in event properties, shown by their label (the same words as the orders app's choices; kind is an
+# order's kind or an after-sale's). Written out here: the console's labels may not import the orders app (a cycle).
+_VALUE_LABELS: dict[str, dict[str, Promise]] = {
+    "source": {"mall": _("Mall (mini-program / H5)"), "store": _("Store"), "platform": _("Public platform")},
+    "fulfillment": {"delivery": _("Delivery"), "pickup": _("Store pickup")},
+    "platform": {"tmall": _("Tmall / Taobao"), "jd": _("JD"), "douyin": _("Douyin"), "pdd": _("Pinduoduo"),
+                 "other": _("Other platform")},
+    "kind": {"normal": _("Normal"), "presale": _("Presale"), "refund_only": _("Refund only"),
+             "return_refund": _("Return and refund")},
+    "stage": {"full": _("Full payment"), "deposit": _("Deposit"), "balance": _("Balance")},
 }
 
 # Amounts in events are integer fen; shown as money under these names (others ending in _fen get a generic one).
@@ -162,6 +184,8 @@ def event_label(name: str) -> str:
 def _format_value(key: str, value: Any) -> str:
     if key == "by":
         return str(_BY_LABELS.get(str(value), value))
+    if key in _VALUE_LABELS and isinstance(value, str) and value in _VALUE_LABELS[key]:
+        return str(_VALUE_LABELS[key][value])
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
     text = str(value)
@@ -187,9 +211,11 @@ def event_details(properties: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _hidden(key: str, value: Any) -> bool:
-    if value in ("", None, [], {}) or key in {"tag_id", "welcome_sent", "currency"} or (key, value) == ("kind", "text"):
+    if value in ("", None, [], {}) or key in {"tag_id", "welcome_sent", "currency", "payment_ref"}:
         return True
-    return (key == "id" or key.endswith("_id")) and key not in _SHOWN_IDS
+    if (key, value) == ("kind", "text"):
+        return True
+    return (key == "id" or key.endswith(("_id", "_ids"))) and key not in _SHOWN_IDS
 
 
 @dataclass(frozen=True)

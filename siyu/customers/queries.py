@@ -223,6 +223,10 @@ class MergeConflict:
     survivor_values: tuple[str, ...]
     absorbed_values: tuple[str, ...]
 
+    @property
+    def kind_label(self) -> str:
+        return str(dict(IdentityKind.choices).get(self.kind, self.kind))
+
 
 def merge_conflicts(survivor_id: int, absorbed_id: int) -> list[MergeConflict]:
     """The strong identity kinds (per corp or app) on which the two customers carry different values."""

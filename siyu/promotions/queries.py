@@ -104,17 +104,38 @@ def get_coupon_template(scope: Scope, template_id: int) -> CouponTemplate:
     return found
 
 
+def zhe(percent_off: int) -> str:
+    """A percentage off as Chinese discount (折): 15% off is 8.5折, 20% off is 8折, 1% off is 9.9折."""
+    tenths = 100 - percent_off
+    return f"{tenths // 10}.{tenths % 10}" if tenths % 10 else str(tenths // 10)
+
+
+def _yuan(fen: int) -> str:
+    """Yuan as Chinese coupons write them: 50, 49.9, 0.99 (no currency sign, no trailing zeros)."""
+    whole, cents = divmod(fen, 100)
+    return str(whole) if not cents else f"{whole}.{cents:02d}".rstrip("0")
+
+
 def template_value(template: CouponTemplate) -> str:
-    """What the coupon is worth, in words: "¥20.00 off over ¥99.00", "15% off (up to ¥100.00)"."""
-    money = lambda fen: Money(fen, template.currency)  # noqa: E731
+    """What the coupon is worth, in words, in the active language: "¥20.00 off over ¥99.00" / "满99元减20元",
+    "15% off (up to ¥100.00)" / "8.5折（最多减100元）"."""
+    money = lambda fen: str(Money(fen, template.currency))  # noqa: E731
     if template.kind == CouponKind.PERCENT:
-        cap = f" (≤ {money(template.max_off_fen)})" if template.max_off_fen is not None else ""
-        text = f"{template.percent_off}% off{cap}"
-    else:
-        text = f"{money(template.amount_off_fen)} off"
+        words = {"percent": template.percent_off, "zhe": zhe(template.percent_off)}
+        text = _("%(percent)s%% off") % words
+        if template.max_off_fen is not None:
+            cap = template.max_off_fen
+            text += _(" (up to %(cap)s)") % {"cap": money(cap), "cap_yuan": _yuan(cap)}
+        if template.threshold_fen:
+            return _("%(discount)s over %(threshold)s") % {
+                "discount": text, "threshold": money(template.threshold_fen),
+                "threshold_yuan": _yuan(template.threshold_fen)}
+        return text
+    amounts = {"amount": money(template.amount_off_fen or 0), "amount_yuan": _yuan(template.amount_off_fen or 0),
+               "threshold": money(template.threshold_fen or 0), "threshold_yuan": _yuan(template.threshold_fen or 0)}
     if template.threshold_fen:
-        text += f" over {money(template.threshold_fen)}"
-    return text
+        return _("%(amount)s off over %(threshold)s") % amounts
+    return _("%(amount)s off") % amounts
 
 
 def coupons(scope: Scope) -> QuerySet[Coupon]:
@@ -185,12 +206,19 @@ def get_full_reduction(scope: Scope, reduction_id: int) -> FullReduction:
 
 
 def tiers_text(rule: FullReduction) -> str:
-    """"满¥199.00减¥20.00 / 满¥299.00减¥40.00" or "满2件 10% off"."""
+    """The tiers in the active language: "满199元减20元 / 满299元减40元", "满2件打9折" (English: "≥¥199.00 -¥20.00")."""
     parts = []
     for threshold, value in rule.tiers:
-        left = str(Money(threshold, rule.currency)) if rule.threshold_kind == ThresholdKind.AMOUNT else f"{threshold}件"
-        right = f"-{Money(value, rule.currency)}" if rule.benefit_kind == BenefitKind.AMOUNT_OFF else f"-{value}%"
-        parts.append(f"≥{left} {right}")
+        words = {"threshold": str(Money(threshold, rule.currency)) if rule.threshold_kind == ThresholdKind.AMOUNT
+                 else str(threshold), "threshold_yuan": _yuan(threshold), "pieces": threshold,
+                 "amount": str(Money(value, rule.currency)), "amount_yuan": _yuan(value), "percent": value,
+                 "zhe": zhe(value) if 0 < value < 100 else ""}
+        amount_tier = rule.threshold_kind == ThresholdKind.AMOUNT
+        if rule.benefit_kind == BenefitKind.AMOUNT_OFF:
+            text = _("≥%(threshold)s -%(amount)s") if amount_tier else _("≥%(pieces)s pieces -%(amount)s")
+        else:
+            text = _("≥%(threshold)s -%(percent)s%%") if amount_tier else _("≥%(pieces)s pieces -%(percent)s%%")
+        parts.append(text % words)
     return " / ".join(parts)
 
 
