@@ -15,7 +15,8 @@ import polib
 from django.conf import settings
 
 SIYU = Path(settings.BASE_DIR) / "siyu"
-PO = SIYU / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+CATALOGS = [SIYU / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po",
+            *sorted(SIYU.glob("*/locale/zh_Hans/LC_MESSAGES/django.po"))]
 GETTEXT = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy"}
 
 
@@ -109,7 +110,7 @@ def test_every_domain_error_message_is_wrapped_in_gettext() -> None:
 
 
 def test_every_domain_error_message_has_a_chinese_translation() -> None:
-    catalog = {entry.msgid: entry for entry in polib.pofile(str(PO)) if not entry.obsolete}
+    catalog = {entry.msgid: entry for po in CATALOGS for entry in polib.pofile(str(po)) if not entry.obsolete}
     missing = sorted({msgid for site in _sites() if (msgid := _msgid(site.message)) is not None
                       and (msgid not in catalog or not catalog[msgid].translated() or catalog[msgid].fuzzy)})
     assert missing == []
