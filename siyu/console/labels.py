@@ -166,9 +166,55 @@ AUDIT_ACTIONS: dict[str, Promise] = {
 }
 
 
-def audit_action(action: str) -> str:
+# What an audit row is about (its target_type), and the verbs of actions without their own label above.
+AUDIT_TARGETS: dict[str, Promise] = {
+    "staff": _("Staff member"), "channel_account": _("Channel account"), "tag": _("Tag"), "order": _("Order"),
+    "segment": _("Segment"), "customer": _("Customer"), "after_sale": _("After-sale"),
+    "member_import": _("Member import"), "channel_code": _("Channel code"), "tag_group": _("Tag group"),
+    "store": _("Store"), "product": _("Product"), "oa_keyword": _("Keyword reply"), "group_code": _("Group code"),
+    "coupon_template": _("Coupon template"), "content_script": _("Script"), "content_material": _("Material"),
+    "commission_rule": _("Commission rule"), "category": _("Category"), "region": _("Region"),
+    "pay_merchant": _("WeChat Pay merchant"), "moment_task": _("Moment"), "mass_send": _("Mass send"),
+    "group_buy": _("Group buy"), "full_reduction": _("Full-reduction"), "flash_sale": _("Flash sale"),
+    "export": _("Export"), "content_submission": _("UGC submission"), "content_moment_plan": _("Planned moment"),
+    "bundle": _("Bundle"), "transfer_job": _("Inheritance"), "sku": _("SKU"), "shipping_policy": _("Shipping fee"),
+    "rfm_run": _("RFM run"), "reconciliation_difference": _("Reconciliation difference"), "presale": _("Presale"),
+    "platform_import": _("Platform order import"), "org_sheet": _("Organisation sheet"),
+    "order_history": _("Order history import"), "oa_template_send": _("Template message"),
+    "oa_qr_scene": _("Official Account QR code"), "lifecycle_rules": _("Lifecycle rules"),
+    "keyword_group": _("Keyword group"), "journal_entry": _("Journal entry"), "invitation": _("Invitation"),
+    "group_transfer": _("Group handover"), "enterprise": _("Enterprise"), "department": _("Department"),
+    "coupon": _("Coupon"), "content_folder": _("Folder"),
+}
+AUDIT_VERBS: dict[str, Promise] = {
+    "create": _("created"), "update": _("edited"), "delete": _("deleted"), "export": _("exported"),
+    "rename": _("renamed"), "refund": _("refunded"), "left": _("marked as left"), "import": _("imported"),
+    "status": _("status changed"), "stock": _("stock changed"), "approve": _("approved"), "reject": _("rejected"),
+    "cancel": _("cancelled"), "complete": _("completed"), "ship": _("shipped"), "pickup": _("picked up"),
+    "issue_tags": _("issued to tags"), "revoke": _("revoked"), "reverse": _("reversed"), "resolve": _("resolved"),
+    "settle": _("settled"), "run": _("run"), "start": _("started"), "password": _("sign-in changed"),
+    "role": _("role changed"), "merge": _("merged"), "download": _("downloaded"), "request": _("requested"),
+    "archive": _("archived"), "setup": _("set up"), "offline_payment": _("offline payment recorded"),
+}
+
+
+def audit_action(action: str, target_type: str = "") -> str:
+    """The action's own label, else "<what>: <verb>" from the action's parts (the row's target when the action's
+    prefix is not one), else the code itself."""
     label = AUDIT_ACTIONS.get(action)
-    return str(label) if label is not None else action
+    if label is not None:
+        return str(label)
+    target, _dot, verb = action.partition(".")
+    thing = AUDIT_TARGETS.get(target) or AUDIT_TARGETS.get(target_type)
+    done = AUDIT_VERBS.get(verb) or AUDIT_VERBS.get(verb.rsplit("_", 1)[-1])
+    if thing is not None and done is not None:
+        return _("%(thing)s: %(verb)s") % {"thing": thing, "verb": done}
+    return action
+
+
+def audit_target(target_type: str) -> str:
+    label = AUDIT_TARGETS.get(target_type)
+    return str(label) if label is not None else target_type
 
 
 def merge_reason(reason: str) -> str:

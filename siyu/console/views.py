@@ -752,5 +752,6 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         enterprise_id=scope.enterprise_id,
         page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", "")
     )
-    rows = [{"entry": entry, "action": labels.audit_action(entry.action)} for entry in entries.items]
+    rows = [{"entry": entry, "action": labels.audit_action(entry.action, entry.target_type),
+             "target": labels.audit_target(entry.target_type)} for entry in entries.items]
     return render(request, "console/audit.html", {"form": form, "entries": entries, "rows": rows})

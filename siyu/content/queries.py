@@ -286,6 +286,8 @@ def get_submission(scope: Scope, submission_id: int) -> Submission:
 
 PersonaTypes = PersonaType
 PERSONA_ITEMS = ("nickname", "avatar", "signature", "persona_type")
+PERSONA_ITEM_LABELS = {"nickname": _("Nickname"), "avatar": _("Avatar"), "signature": _("Signature"),
+                       "persona_type": _("Persona type")}
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,11 @@ class PersonaRow:
     @property
     def missing(self) -> list[str]:
         return [item for item in PERSONA_ITEMS if not getattr(self.persona, item, "")]
+
+    @property
+    def missing_labels(self) -> list[str]:
+        """The missing items, by their translated names."""
+        return [str(PERSONA_ITEM_LABELS[item]) for item in self.missing]
 
     @property
     def complete(self) -> bool:

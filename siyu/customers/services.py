@@ -13,6 +13,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from pydantic import ValidationError as PydanticValidationError
 
 from siyu.core import audit, dberrors
@@ -803,7 +804,8 @@ def tag_customers(
         action="customer.tag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=f"tagged {len(ids)} customers with {', '.join(t.name for t in tags)}",
+        summary=ngettext("tagged %(count)s customer with %(tags)s", "tagged %(count)s customers with %(tags)s",
+                         len(ids)) % {"count": len(ids), "tags": ", ".join(t.name for t in tags)},
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -830,7 +832,8 @@ def untag_customers(
         action="customer.untag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=f"untagged {len(rows)} customer-tag pairs",
+        summary=ngettext("untagged %(count)s customer-tag pair", "untagged %(count)s customer-tag pairs",
+                         len(rows)) % {"count": len(rows)},
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -1244,10 +1247,21 @@ def bulk_tag(*, scope: Scope, tag_id: int, action: str, customer_ids: Sequence[i
                            f"ct.tag_id = %s AND ct.customer_id IN ({sub_sql})", [tag.pk, *sub_params])
         changed, _by_model = CustomerTag.objects.filter(tag_id=tag.pk, customer_id__in=targets).delete()
     how = "selected" if customer_ids is not None else "filter"
+    words = {"count": changed, "tag": tag.name}
+    if action == "add":
+        summary = (ngettext("tagged %(count)s selected customer with %(tag)s",
+                            "tagged %(count)s selected customers with %(tag)s", changed) if how == "selected" else
+                   ngettext("tagged %(count)s filtered customer with %(tag)s",
+                            "tagged %(count)s filtered customers with %(tag)s", changed)) % words
+    else:
+        summary = (ngettext("untagged %(count)s selected customer from %(tag)s",
+                            "untagged %(count)s selected customers from %(tag)s", changed) if how == "selected" else
+                   ngettext("untagged %(count)s filtered customer from %(tag)s",
+                            "untagged %(count)s filtered customers from %(tag)s", changed)) % words
     audit.record(
         enterprise_id=scope.enterprise_id, actor=actor, action="customer.tag" if action == "add" else "customer.untag",
         target_type="tag", target_id=tag.pk,
-        summary=f"{'tagged' if action == 'add' else 'untagged'} {changed} customers ({how}) with {tag.name}",
+        summary=summary[:255],
         changes={"count": changed, "how": how, "filter": _filter_summary(flt),
                  "customer_ids": list(customer_ids or [])[:100]},
     )

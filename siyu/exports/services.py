@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.core import audit, jobs
 from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
@@ -19,6 +20,7 @@ from siyu.org.scope import Scope, scope_for_user
 
 TASK = "exports.run_export"
 MAX_OPEN_PER_REQUESTER = 3
+EXPORT_KINDS = {"customers": pgettext_lazy("export of", "customers"), "orders": pgettext_lazy("export of", "orders")}
 
 
 def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filters: dict[str, Any],
@@ -52,7 +54,9 @@ def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filte
         )
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action=f"{kind[:-1]}.export",
                      target_type="export", target_id=job.pk,
-                     summary=f"export of {kind} ({file_format}) queued ({scope.label or scope.role})",
+                     summary=_("export of %(kind)s (%(format)s) queued (%(scope)s)") % {
+                         "kind": EXPORT_KINDS.get(kind, kind), "format": file_format,
+                         "scope": scope.label or scope.role},
                      changes={"filter": job.filters, "format": file_format})
         transaction.on_commit(lambda: jobs.get(TASK).enqueue(job.pk))
     return job
