@@ -119,6 +119,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "siyu" / "locale"]
+FORMAT_MODULE_PATH = ["siyu.formats"]  # numbers grouped by thousands in Chinese as in English (siyu/formats/)
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

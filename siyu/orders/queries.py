@@ -70,10 +70,20 @@ def after_sale_kind_choices() -> list[tuple[str, str]]:
     return _choices(AfterSaleKind)
 
 
+# Where an order line's unit price came from (OrderLine.price_source, written by the pricing engine).
+PRICE_SOURCES = [("list", _("List price")), ("member", _("Member price")), ("flash_sale", _("Flash sale")),
+                 ("group_buy", _("Group buy")), ("bundle", _("Bundle"))]
+
+
+class _PriceSource:
+    choices = PRICE_SOURCES
+
+
 def label(kind: str, value: str) -> str:
     """The translated label of a stored code: kind is status, source, platform, fulfillment, cancel_reason,
-    after_sale_status, after_sale_kind, order_kind, import_status or outcome."""
+    after_sale_status, after_sale_kind, order_kind, import_status, outcome or price_source."""
     table: dict[str, Any] = {
+        "price_source": _PriceSource,
         "status": OrderStatus, "source": OrderSource, "platform": Platform, "fulfillment": Fulfillment,
         "cancel_reason": CancelReason, "after_sale_status": AfterSaleStatus, "after_sale_kind": AfterSaleKind,
         "order_kind": OrderKind, "import_status": ImportStatus, "outcome": RowOutcome,

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.catalog.models import Category, Product, Sku
 from siyu.customers.models import Customer
@@ -241,9 +242,9 @@ class GroupBuy(models.Model):
 
 
 class TeamStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    COMPLETE = "complete", _("Complete")
-    FAILED = "failed", _("Failed")
+    OPEN = "open", pgettext_lazy("group-buy team", "Open")  # 拼团中, not a store's 营业中
+    COMPLETE = "complete", pgettext_lazy("group-buy team", "Complete")
+    FAILED = "failed", pgettext_lazy("group-buy team", "Failed")
 
 
 class GroupBuyTeam(models.Model):
