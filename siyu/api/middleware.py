@@ -30,11 +30,14 @@ class ApiLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith("/api/"):
-            language = api_language(request)
-            translation.activate(language)
-            request.LANGUAGE_CODE = language
-        return self.get_response(request)
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        language = api_language(request)
+        request.LANGUAGE_CODE = language
+        with translation.override(language):  # the thread's language is left as it was found
+            response = self.get_response(request)
+        response.headers["Content-Language"] = language
+        return response
 
 
 def api_language(request: HttpRequest) -> str:

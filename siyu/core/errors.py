@@ -2,7 +2,8 @@
 
 The code is the stable part (clients branch on it); the message is for a person and is written in English source
 wrapped in gettext (`gettext_lazy as _` where it is raised), so `message` reads in the language active where it is
-shown: the console request's, or the API caller's (Accept-Language). `tests/core/test_error_messages.py` fails on a
+shown: the console request's, or the API caller's (Accept-Language). A message with values (`_("...%(n)s") % {...}`)
+is formatted when raised, in the language of the request that raised it. `tests/core/test_error_messages.py` fails on a
 literal message that is not wrapped.
 """
 
