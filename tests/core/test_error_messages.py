@@ -17,6 +17,7 @@ from django.conf import settings
 SIYU = Path(settings.BASE_DIR) / "siyu"
 CATALOGS = [SIYU / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po",
             *sorted(SIYU.glob("*/locale/zh_Hans/LC_MESSAGES/django.po"))]
+OTHER_ERRORS = {"CellError"}  # not domain errors, but shown to operators as they are
 GETTEXT = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy"}
 
 
@@ -55,6 +56,7 @@ def _error_classes(modules: dict[Path, ast.Module]) -> dict[str, int]:
             if name not in errors and parents & errors:
                 errors.add(name)
                 grew = True
+    errors |= set(OTHER_ERRORS)  # the import's cell errors are read by operators too (row reports)
     return {name: message_at.get(name, 0) for name in errors}
 
 
