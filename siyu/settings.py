@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "siyu.console.middleware.ChineseByDefaultMiddleware",  # the console is Chinese unless the user switches
     "django.middleware.locale.LocaleMiddleware",
+    "siyu.api.middleware.ApiLanguageMiddleware",  # the API answers in Accept-Language's language, else English
     "django.middleware.common.CommonMiddleware",
     "siyu.api.middleware.RejectNulMiddleware",  # 400, not a 500 from PostgreSQL, for NUL in API input
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,6 +119,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "siyu" / "locale"]
+FORMAT_MODULE_PATH = ["siyu.formats"]  # numbers grouped by thousands in Chinese as in English (siyu/formats/)
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

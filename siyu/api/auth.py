@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
@@ -45,7 +46,7 @@ class SessionScopeAuth(APIKeyCookie):
             return super()._get_key(request)  # Django's CSRF check for unsafe methods, then the cookie
         except HttpError as exc:
             raise PermissionDenied(
-                "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header", code="csrf_failed"
+                _("CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header"), code="csrf_failed"
             ) from exc
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Scope | None:
@@ -58,7 +59,7 @@ class SessionScopeAuth(APIKeyCookie):
 def scope_of(request: HttpRequest) -> Scope:
     auth = getattr(request, "auth", None)
     if not isinstance(auth, Scope):
-        raise PermissionDenied("not authenticated")
+        raise PermissionDenied(_("not authenticated"))
     return auth
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import DataError
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -30,7 +31,7 @@ api.add_decorator(refuse_unknown_query_parameters, mode="view")  # every operati
 def _data_error(request: HttpRequest, exc: DataError | OverflowError) -> HttpResponse:
     """A value the database cannot hold (a number out of range, say) that validation let through: the caller's input,
     so a 400; the service's transaction has already rolled back."""
-    return _domain_error(request, DomainError("a value is out of range or cannot be stored", code="invalid_input"))
+    return _domain_error(request, DomainError(_("a value is out of range or cannot be stored"), code="invalid_input"))
 
 
 @api.exception_handler(OverflowError)

@@ -1,4 +1,5 @@
-"""Refuse API input that no database field may hold: a NUL character (0x00) in a query parameter or a JSON body.
+"""The API's language, and refusing API input that no database field may hold: a NUL character (0x00) in a query
+parameter or a JSON body.
 
 PostgreSQL text cannot store NUL, so such a value would fail deep inside a write as a 500 (on SQLite it would be
 stored and break exports later). Refusing it at the door gives the caller a 400 that names the parameter.
@@ -8,11 +9,52 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from siyu.core.errors import DomainError
 
 NUL = "\x00"
+API_DEFAULT_LANGUAGE = "en"
+
+
+class ApiLanguageMiddleware:
+    """Error messages of the API in the caller's language: the Accept-Language header when it names a language we
+    have, else the language the console user picked (the cookie), else English. The code of an error never changes
+    with the language; clients branch on the code, people read the message. Runs after LocaleMiddleware."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        language = api_language(request)
+        request.LANGUAGE_CODE = language
+        with translation.override(language):  # the thread's language is left as it was found
+            response = self.get_response(request)
+        response.headers["Content-Language"] = language
+        return response
+
+
+def api_language(request: HttpRequest) -> str:
+    for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")):
+        if code == "*":
+            break
+        try:
+            return translation.get_supported_language_variant(code)
+        except LookupError:
+            continue
+    cookie = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+    if cookie and translation.check_for_language(cookie):
+        try:
+            return translation.get_supported_language_variant(cookie)
+        except LookupError:
+            pass
+    return API_DEFAULT_LANGUAGE
 
 
 class RejectNulMiddleware:
@@ -53,5 +95,5 @@ def _form_refusal(request: HttpRequest) -> HttpResponse | None:
 
 
 def _bad(field: str) -> JsonResponse:
-    error = DomainError("text may not contain the NUL character (\\u0000)", field=field, code="invalid_character")
+    error = DomainError(_("text may not contain the NUL character (\\u0000)"), field=field, code="invalid_character")
     return JsonResponse(error.as_dict(), status=error.status)

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext_lazy as _
 from ninja.operation import Operation
 
 from siyu.core.errors import DomainError
@@ -45,9 +46,9 @@ def refuse_unknown_query_parameters(run: Run) -> Run:
             known = ", ".join(sorted(allowed)) or "none"
             name = unknown[:100]
             error = DomainError(
-                f"unknown query parameter {name!r} (this operation takes: {known})",
-                field=name,
-                code="unknown_parameter",
+                _("unknown query parameter %(name)s (this operation takes: %(known)s)")
+                % {"name": repr(name), "known": known},
+                field=name, code="unknown_parameter",
             )
             return operation.api.create_response(request, error.as_dict(), status=error.status)
         return run(request, *args, **kwargs)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
@@ -82,11 +83,11 @@ def _owner_for_preview(scope: Scope, region_id: int | None, store_id: int | None
     if store_id is not None:
         store = org_queries.stores(scope).filter(pk=store_id).first()
         if store is None:
-            raise NotFound(f"store {store_id} not found", field="store_id")
+            raise NotFound(_("store %(store_id)s not found") % {"store_id": store_id}, field="store_id")
         return owner_scope(scope.enterprise_id, store.region_id, store.pk)
     if region_id is not None:
         if not org_queries.regions(scope).filter(pk=region_id).exists():
-            raise NotFound(f"region {region_id} not found", field="region_id")
+            raise NotFound(_("region %(region_id)s not found") % {"region_id": region_id}, field="region_id")
         return owner_scope(scope.enterprise_id, region_id, None)
     return None
 
@@ -172,7 +173,7 @@ def export_members(request: HttpRequest, segment_id: int, params: Query[ExportQu
     scope = scope_of(request)
     segment = queries.get_segment(scope, segment_id)
     if not scope.is_manager:
-        raise PermissionDenied("exports are for HQ and managers")
+        raise PermissionDenied(_("exports are for HQ and managers"))
     audit.record(enterprise_id=scope.enterprise_id, actor=actor_of(request), action="segment.export",
                  target_type="segment", target_id=segment.pk, summary=f"exported {segment.name} ({params.format})")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
@@ -254,7 +255,7 @@ def customer_scores(request: HttpRequest, customer_id: int) -> dict[str, Any]:
             summary="The caller's customers with the highest super-user scores, explained")
 def super_users(request: HttpRequest, limit: int = 50) -> list[dict[str, Any]]:
     if not 1 <= limit <= 500:
-        raise ValidationFailed("limit is 1-500", field="limit")
+        raise ValidationFailed(_("limit is 1-500"), field="limit")
     people = queries.super_users(scope_of(request), limit=limit)
     return [{"customer_id": p.customer.pk, "name": p.customer.name, "score": p.score,
              "explanation": {"orders": p.frequency, "spend_fen": p.monetary_fen, "recency_days": p.recency_days,
@@ -309,6 +310,6 @@ def delete_tag_rule(request: HttpRequest, rule_id: int) -> Status[None]:
     scope = scope_of(request)
     found = next((r for r in tag_rules.tag_rules(scope) if r.pk == rule_id), None)
     if found is None:
-        raise NotFound(f"tag rule {rule_id} not found", field="rule_id")
+        raise NotFound(_("tag rule %(rule_id)s not found") % {"rule_id": rule_id}, field="rule_id")
     tag_rules.delete_tag_rule(scope=scope, tag_rule=found, actor=actor_of(request))
     return Status(204, None)

@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.audiences import rules as r
 from siyu.core.errors import ValidationFailed
 from siyu.core.timeutil import SHANGHAI, day_bounds
@@ -135,16 +137,25 @@ def _property_kinds(event_name: str) -> dict[str, str] | None:
 def _check_event(match: r.EventMatch, path: str) -> None:
     kinds = _property_kinds(match.name)
     if kinds is None:
-        raise ValidationFailed(f"unknown event type {match.name!r}", field=f"{path}.name", code="invalid_rule")
+        raise ValidationFailed(
+            _("unknown event type %(name)s") % {"name": repr(match.name)},
+            field=f"{path}.name", code="invalid_rule",
+        )
     for index, flt in enumerate(match.where):
         where = f"{path}.where[{index}]"
         kind = kinds.get(flt.property)
         if kind is None:
-            raise ValidationFailed(f"{match.name} has no text or number property {flt.property!r}",
-                                   field=f"{where}.property", code="invalid_rule")
+            raise ValidationFailed(
+                _("%(name)s has no text or number property %(property)s")
+                % {"name": match.name, "property": repr(flt.property)},
+                field=f"{where}.property", code="invalid_rule",
+            )
         for value in ([flt.value] if flt.values is None else flt.values):
             if kind == "number" and not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-                raise ValidationFailed(f"{flt.property} is a number", field=f"{where}.value", code="invalid_rule")
+                raise ValidationFailed(
+                    _("%(property)s is a number") % {"property": flt.property},
+                    field=f"{where}.value", code="invalid_rule",
+                )
 
 
 @dataclass
@@ -191,18 +202,24 @@ def _check_node(node: Any, path: str, known: _Known) -> None:
         ids = getattr(node, attr) or []
         absent = known.missing(kind, ids)
         if absent:
-            raise ValidationFailed(f"unknown {kind} {absent[0]}", field=f"{path}.{attr}", code="invalid_rule")
+            raise ValidationFailed(
+                _("unknown %(kind)s %(value)s") % {"kind": kind, "value": absent[0]},
+                field=f"{path}.{attr}", code="invalid_rule",
+            )
     if isinstance(node, r.Source):
         bad = [v for v in node.values if v not in Channels.values]
         if bad:
-            raise ValidationFailed(f"unknown source {bad[0]!r}", field=f"{path}.values", code="invalid_rule")
+            raise ValidationFailed(
+                _("unknown source %(value)s") % {"value": repr(bad[0])},
+                field=f"{path}.values", code="invalid_rule",
+            )
     if isinstance(node, r.Event | r.EventTime):
         _check_event(node.event, f"{path}.event")
     if isinstance(node, r.Sequence):
         _check_event(node.first, f"{path}.first")
         _check_event(node.then, f"{path}.then")
     if isinstance(node, r.RfmScore) and node.min > node.max:
-        raise ValidationFailed("min is above max", field=f"{path}.min", code="invalid_rule")
+        raise ValidationFailed(_("min is above max"), field=f"{path}.min", code="invalid_rule")
 
 
 def resolve(rule: r.Rule, *, enterprise_id: int, now: datetime, segment_id: int | None = None,
@@ -227,15 +244,17 @@ def _resolve_rule(rule: r.Rule, ctx: Context, known: _Known, prefix: str, *, sta
         if not isinstance(node, r.InSegment):
             continue
         if node.segment_id in stack:
-            raise ValidationFailed("a segment cannot include itself", field=f"{path}.segment_id",
+            raise ValidationFailed(_("a segment cannot include itself"), field=f"{path}.segment_id",
                                    code="invalid_rule")
         if len(stack) >= 4:
-            raise ValidationFailed("segments refer to segments at most 4 deep", field=f"{path}.segment_id",
+            raise ValidationFailed(_("segments refer to segments at most 4 deep"), field=f"{path}.segment_id",
                                    code="invalid_rule")
         found = Segment.objects.filter(pk=node.segment_id, enterprise_id=ctx.enterprise_id).first()
         if found is None:
-            raise ValidationFailed(f"unknown segment {node.segment_id}", field=f"{path}.segment_id",
-                                   code="invalid_rule")
+            raise ValidationFailed(
+                _("unknown segment %(segment_id)s") % {"segment_id": node.segment_id},
+                field=f"{path}.segment_id", code="invalid_rule",
+            )
         owner = owner_scope(ctx.enterprise_id, found.region_id, found.store_id)
         if found.kind == SegmentKind.STATIC:
             ctx.segments[found.pk] = ResolvedSegment(found.pk, True, None, owner)

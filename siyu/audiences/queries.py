@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from siyu.analytics.engine import Engine, get_engine
 from siyu.analytics.engine.scope import customer_scope_sql
@@ -43,7 +44,7 @@ def segments(scope: Scope) -> QuerySet[Segment]:
 def get_segment(scope: Scope, segment_id: int) -> Segment:
     found = segments(scope).filter(pk=segment_id).first()
     if found is None:
-        raise NotFound(f"segment {segment_id} not found", field="segment_id")
+        raise NotFound(_("segment %(segment_id)s not found") % {"segment_id": segment_id}, field="segment_id")
     return found
 
 
@@ -61,12 +62,12 @@ def can_edit(scope: Scope, segment: Segment) -> bool:
 
 def check_can_edit(scope: Scope, segment: Segment) -> None:
     if not can_edit(scope, segment):
-        raise PermissionDenied("only HQ and this segment's managers may change it")
+        raise PermissionDenied(_("only HQ and this segment's managers may change it"))
 
 
 def check_can_create(scope: Scope) -> None:
     if not scope.is_manager:
-        raise PermissionDenied("store staff read segments; HQ and managers create them")
+        raise PermissionDenied(_("store staff read segments; HQ and managers create them"))
 
 
 def owner_of(segment: Segment) -> Scope:

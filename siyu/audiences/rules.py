@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
+from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
@@ -373,7 +374,7 @@ def json_path(loc: tuple[int | str, ...] | list[Any]) -> str:
 def parse_rule(data: Any) -> Rule:
     """The rule's shape, or ValidationFailed naming the JSON path of the first bad node."""
     if not isinstance(data, dict):
-        raise ValidationFailed("a rule is a JSON object", field="$", code="invalid_rule")
+        raise ValidationFailed(_("a rule is a JSON object"), field="$", code="invalid_rule")
     try:
         rule = _RULE.validate_python(data)
     except PydanticValidationError as exc:
@@ -381,10 +382,13 @@ def parse_rule(data: Any) -> Rule:
         path = json_path(first["loc"])
         if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path += ".type"
-        raise ValidationFailed(f"{first['msg']}", field=path, code="invalid_rule") from exc
+        raise ValidationFailed(_("%(value)s") % {"value": first['msg']}, field=path, code="invalid_rule") from exc
     depth = _depth(rule.root)
     if depth > MAX_DEPTH:
-        raise ValidationFailed(f"groups nest at most {MAX_DEPTH} deep", field="$.root", code="invalid_rule")
+        raise ValidationFailed(
+            _("groups nest at most %(MAX_DEPTH)s deep") % {"MAX_DEPTH": MAX_DEPTH},
+            field="$.root", code="invalid_rule",
+        )
     return rule
 
 

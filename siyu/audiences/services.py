@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.audiences import rules as r
 from siyu.audiences.context import resolve
@@ -27,7 +28,7 @@ MAX_NAME = 80
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME:
-        raise ValidationFailed(f"the name must be 1-{MAX_NAME} characters", field="name")
+        raise ValidationFailed(_("the name must be 1-%(MAX_NAME)s characters") % {"MAX_NAME": MAX_NAME}, field="name")
     return name
 
 
@@ -37,13 +38,13 @@ def _owner(scope: Scope, region_id: int | None, store_id: int | None) -> tuple[i
     if store_id is not None:
         store = org_queries.stores(scope).filter(pk=store_id).first()
         if store is None:
-            raise NotFound(f"store {store_id} not found", field="store_id")
+            raise NotFound(_("store %(store_id)s not found") % {"store_id": store_id}, field="store_id")
         return store.region_id, store.pk
     if region_id is not None:
         if scope.role not in (Role.HQ_ADMIN, Role.REGION_MANAGER):
-            raise ValidationFailed("a store manager's segments belong to their store", field="region_id")
+            raise ValidationFailed(_("a store manager's segments belong to their store"), field="region_id")
         if not org_queries.regions(scope).filter(pk=region_id).exists():
-            raise NotFound(f"region {region_id} not found", field="region_id")
+            raise NotFound(_("region %(region_id)s not found") % {"region_id": region_id}, field="region_id")
         return region_id, None
     if scope.is_hq:
         return None, None
@@ -66,10 +67,10 @@ def create_segment(*, scope: Scope, name: str, rule: Any, kind: str = SegmentKin
     engine before this transaction); a dynamic one is built by the analytics process within a second."""
     check_can_create(scope)
     if kind not in SegmentKind.values:
-        raise ValidationFailed(f"unknown kind {kind!r}", field="kind")
+        raise ValidationFailed(_("unknown kind %(kind)s") % {"kind": repr(kind)}, field="kind")
     name = _clean_name(name)
     if Segment.objects.filter(enterprise_id=scope.enterprise_id, name=name).exists():
-        raise Conflict(f"a segment named {name!r} exists", field="name", code="duplicate")
+        raise Conflict(_("a segment named %(name)s exists") % {"name": repr(name)}, field="name", code="duplicate")
     region, store = _owner(scope, region_id, store_id)
     clean = _checked_rule(rule, scope.enterprise_id, None)
     try:
@@ -77,7 +78,10 @@ def create_segment(*, scope: Scope, name: str, rule: Any, kind: str = SegmentKin
             enterprise_id=scope.enterprise_id, name=name, description=(description or "")[:255], kind=kind,
             rule=clean, region_id=region, store_id=store, created_by=audit.user_of(actor))
     except IntegrityError as exc:
-        raise Conflict(f"a segment named {name!r} exists", field="name", code="duplicate") from exc
+        raise Conflict(
+            _("a segment named %(name)s exists") % {"name": repr(name)},
+            field="name", code="duplicate",
+        ) from exc
     if kind == SegmentKind.STATIC:
         _freeze(segment, members, timezone.now())
     audit.record(enterprise_id=segment.enterprise_id, actor=actor, action="segment.create", target_type="segment",
@@ -93,7 +97,10 @@ def update_segment(*, scope: Scope, segment: Segment, name: str | None = None, d
     if name is not None and name.strip() != segment.name:
         clean_name = _clean_name(name)
         if Segment.objects.filter(enterprise_id=segment.enterprise_id, name=clean_name).exclude(pk=segment.pk).exists():
-            raise Conflict(f"a segment named {clean_name!r} exists", field="name", code="duplicate")
+            raise Conflict(
+                _("a segment named %(clean_name)s exists") % {"clean_name": repr(clean_name)},
+                field="name", code="duplicate",
+            )
         changes["name"] = [segment.name, clean_name]
         segment.name = clean_name
     if description is not None:
@@ -123,7 +130,7 @@ def refreeze_segment(*, scope: Scope, segment: Segment, members: Sequence[int], 
     """A static segment's members evaluated again (by the caller) and frozen: leavers and joiners are recorded."""
     check_can_edit(scope, segment)
     if segment.kind != SegmentKind.STATIC:
-        raise ValidationFailed("only a static segment is frozen", field="kind")
+        raise ValidationFailed(_("only a static segment is frozen"), field="kind")
     moved = _freeze(segment, members, timezone.now())
     audit.record(enterprise_id=segment.enterprise_id, actor=actor, action="segment.snapshot", target_type="segment",
                  target_id=segment.pk, summary=segment.name, changes={"members": len(members)})
@@ -189,7 +196,7 @@ def request_rfm_run(*, scope: Scope, actor: Actor = None) -> Any:
     from siyu.audiences.models import RfmRun
 
     if not scope.is_hq:
-        raise PermissionDenied("RFM runs are started by HQ")
+        raise PermissionDenied(_("RFM runs are started by HQ"))
     pending = RfmRun.objects.filter(enterprise_id=scope.enterprise_id, status__in=["requested", "running"]).first()
     if pending is not None:
         return pending
@@ -209,21 +216,24 @@ def update_lifecycle_rules(*, scope: Scope, values: dict[str, int], super_weight
     from siyu.audiences.models import LifecycleRules
 
     if not scope.is_hq:
-        raise PermissionDenied("lifecycle rules are HQ's")
+        raise PermissionDenied(_("lifecycle rules are HQ's"))
     rules, _created = LifecycleRules.objects.get_or_create(enterprise_id=scope.enterprise_id)
     for name, value in values.items():
         if name not in LIFECYCLE_FIELDS:
-            raise ValidationFailed(f"unknown rule {name!r}", field=name)
+            raise ValidationFailed(_("unknown rule %(name)s") % {"name": repr(name)}, field=name)
         if not isinstance(value, int) or not 1 <= value <= 3650:
-            raise ValidationFailed("days must be 1-3650", field=name)
+            raise ValidationFailed(_("days must be 1-3650"), field=name)
         setattr(rules, name, value)
     if not rules.active_days <= rules.silent_days <= rules.at_risk_days:
-        raise ValidationFailed("active ≤ silent ≤ at risk days", field="silent_days")
+        raise ValidationFailed(_("active ≤ silent ≤ at risk days"), field="silent_days")
     if super_weights is not None:
         known = {"spend", "repeat", "engagement", "referrals", "paid_member"}
         bad = [k for k, v in super_weights.items() if k not in known or not 0 <= float(v) <= 1]
         if bad:
-            raise ValidationFailed(f"weights are 0-1 for {sorted(known)}", field=f"super_weights.{bad[0]}")
+            raise ValidationFailed(
+                _("weights are 0-1 for %(sorted)s") % {"sorted": sorted(known)},
+                field=f"super_weights.{bad[0]}",
+            )
         rules.super_weights = {k: float(v) for k, v in super_weights.items()}
     rules.save()
     audit.record(enterprise_id=rules.enterprise_id, actor=actor, action="lifecycle.rules",

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.analytics.engine import CopyEngine
 from siyu.analytics.engine.copy import ColumnarCopy, RefreshResult
@@ -46,19 +47,19 @@ def create_tag_rule(*, scope: Scope, tag_id: int, kind: str, segment_id: int | N
                     event_where: list[dict[str, Any]] | None = None, expire_days: int = 0,
                     actor: Actor = None) -> TagRule:
     if not scope.is_hq:
-        raise PermissionDenied("rule tags are HQ's")
+        raise PermissionDenied(_("rule tags are HQ's"))
     tag = customer_queries.tags(scope).filter(pk=tag_id).first()
     if tag is None:
-        raise NotFound(f"tag {tag_id} not found", field="tag_id")
+        raise NotFound(_("tag %(tag_id)s not found") % {"tag_id": tag_id}, field="tag_id")
     if TagRule.objects.filter(tag=tag).exists():
-        raise ValidationFailed("this tag already has a rule", field="tag_id", code="duplicate")
+        raise ValidationFailed(_("this tag already has a rule"), field="tag_id", code="duplicate")
     if kind not in TagRuleKind.values:
-        raise ValidationFailed(f"unknown kind {kind!r}", field="kind")
+        raise ValidationFailed(_("unknown kind %(kind)s") % {"kind": repr(kind)}, field="kind")
     if kind == TagRuleKind.SEGMENT and not Segment.objects.filter(pk=segment_id or 0,
                                                                   enterprise_id=scope.enterprise_id).exists():
-        raise NotFound(f"segment {segment_id} not found", field="segment_id")
+        raise NotFound(_("segment %(segment_id)s not found") % {"segment_id": segment_id}, field="segment_id")
     if not 0 <= expire_days <= 3650:
-        raise ValidationFailed("expire_days must be 0-3650", field="expire_days")
+        raise ValidationFailed(_("expire_days must be 0-3650"), field="expire_days")
     rule = TagRule(enterprise_id=scope.enterprise_id, tag=tag, kind=kind,
                    segment_id=segment_id if kind == TagRuleKind.SEGMENT else None,
                    event_name=event_name if kind == TagRuleKind.EVENT else "",
@@ -74,7 +75,7 @@ def create_tag_rule(*, scope: Scope, tag_id: int, kind: str, segment_id: int | N
 @transaction.atomic
 def delete_tag_rule(*, scope: Scope, tag_rule: TagRule, actor: Actor = None) -> None:
     if not scope.is_hq or tag_rule.enterprise_id != scope.enterprise_id:
-        raise PermissionDenied("rule tags are HQ's")
+        raise PermissionDenied(_("rule tags are HQ's"))
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="tag_rule.delete", target_type="tag",
                  target_id=tag_rule.tag_id)
     tag_rule.delete()

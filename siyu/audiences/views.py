@@ -197,7 +197,7 @@ def segment_export(request: HttpRequest, segment_id: int, fmt: str) -> HttpRespo
     if not scope.is_manager:
         raise PermissionDenied(_("Exports are for HQ and managers."))
     if fmt not in ("csv", "xlsx"):
-        raise NotFound("unknown export format")
+        raise NotFound(_("unknown export format"))
     audit.record(enterprise_id=scope.enterprise_id, actor=request.user, action="segment.export", target_type="segment",
                  target_id=segment.pk, summary=f"exported {segment.name} ({fmt})")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
@@ -333,7 +333,7 @@ def tag_rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     scope = scope_of(request)
     found = next((r for r in tag_rules.tag_rules(scope) if r.pk == rule_id), None)
     if found is None:
-        raise NotFound("tag rule not found")
+        raise NotFound(_("tag rule not found"))
     tag_rules.delete_tag_rule(scope=scope, tag_rule=found, actor=request.user)
     messages.success(request, _("Rule removed; the tag stays on its holders."))
     return redirect("audiences:tag_rules")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog.models import Bundle, BundleItem, Category, Product, ProductRole, ProductStatus, ProductStore, Sku
 from siyu.core.errors import NotFound
@@ -77,7 +78,7 @@ def leaf_choices(scope: Scope) -> list[tuple[int, str]]:
 def get_category(scope: Scope, category_id: int) -> Category:
     found = categories(scope).filter(id=category_id).first()
     if found is None:
-        raise NotFound(f"category {category_id} not found", field="category_id")
+        raise NotFound(_("category %(category_id)s not found") % {"category_id": category_id}, field="category_id")
     return found
 
 
@@ -137,7 +138,7 @@ def _detail(qs: QuerySet[Product], product_id: int) -> Product:
         .first()
     )
     if found is None:
-        raise NotFound(f"product {product_id} not found", field="product_id")
+        raise NotFound(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
     return found
 
 
@@ -153,7 +154,7 @@ def skus(scope: Scope) -> QuerySet[Sku]:
 def get_sku(scope: Scope, sku_id: int) -> Sku:
     found = skus(scope).select_related("product").filter(id=sku_id).first()
     if found is None:
-        raise NotFound(f"unknown SKU {sku_id}", field="sku_id", code="unknown_sku")
+        raise NotFound(_("unknown SKU %(sku_id)s") % {"sku_id": sku_id}, field="sku_id", code="unknown_sku")
     return found
 
 
@@ -197,7 +198,7 @@ def bundles(scope: Scope) -> QuerySet[Bundle]:
 def get_bundle(scope: Scope, bundle_id: int) -> Bundle:
     found = bundles(scope).filter(id=bundle_id).first()
     if found is None:
-        raise NotFound(f"bundle {bundle_id} not found", field="bundle_id")
+        raise NotFound(_("bundle %(bundle_id)s not found") % {"bundle_id": bundle_id}, field="bundle_id")
     return found
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import demo_data
 from siyu.catalog.models import (
@@ -46,7 +47,7 @@ _IMAGE = re.compile(r"^(https?://|/)\S{1,490}$")
 def require_editor(scope: Scope) -> None:
     """Only HQ edits the catalog and the promotions; stores sell what HQ lists."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ admins can change the catalog", code="forbidden")
+        raise PermissionDenied(_("only HQ admins can change the catalog"), code="forbidden")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -56,9 +57,9 @@ def require_editor(scope: Scope) -> None:
 def _clean_category_name(name: str) -> str:
     clean = (name or "").strip()
     if not clean:
-        raise ValidationFailed("name is required", field="name", code="required")
+        raise ValidationFailed(_("name is required"), field="name", code="required")
     if len(clean) > 64:
-        raise ValidationFailed("name is at most 64 characters", field="name", code="too_long")
+        raise ValidationFailed(_("name is at most 64 characters"), field="name", code="too_long")
     return clean
 
 
@@ -67,12 +68,12 @@ def _category_parent(enterprise_id: int, parent_id: int | None) -> Category | No
         return None
     parent = Category.objects.filter(id=parent_id, enterprise_id=enterprise_id).first()
     if parent is None:
-        raise NotFound(f"category {parent_id} not found", field="parent_id")
+        raise NotFound(_("category %(parent_id)s not found") % {"parent_id": parent_id}, field="parent_id")
     if parent.parent_id is not None:
-        raise ValidationFailed("categories have two levels: a child cannot have children", field="parent_id",
+        raise ValidationFailed(_("categories have two levels: a child cannot have children"), field="parent_id",
                                code="too_deep")
     if parent.products.exists():
-        raise Conflict("this category holds products; move them to a child category first", field="parent_id",
+        raise Conflict(_("this category holds products; move them to a child category first"), field="parent_id",
                        code="category_has_products")
     return parent
 
@@ -85,7 +86,10 @@ def create_category(
     clean = _clean_category_name(name)
     parent = _category_parent(scope.enterprise_id, parent_id)
     if Category.objects.filter(enterprise_id=scope.enterprise_id, parent=parent, name=clean).exists():
-        raise Conflict(f"category {clean!r} already exists here", field="name", code="duplicate")
+        raise Conflict(
+            _("category %(clean)s already exists here") % {"clean": repr(clean)},
+            field="name", code="duplicate",
+        )
     category = Category.objects.create(enterprise_id=scope.enterprise_id, parent=parent, name=clean, sort=sort)
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="category.create", target_type="category", target_id=category.pk, summary=clean)
@@ -95,7 +99,7 @@ def create_category(
 def _get_category(scope: Scope, category_id: int) -> Category:
     category = Category.objects.filter(id=category_id, enterprise_id=scope.enterprise_id).first()
     if category is None:
-        raise NotFound(f"category {category_id} not found", field="category_id")
+        raise NotFound(_("category %(category_id)s not found") % {"category_id": category_id}, field="category_id")
     return category
 
 
@@ -108,7 +112,10 @@ def update_category(
     clean = _clean_category_name(name)
     clash = Category.objects.filter(enterprise_id=scope.enterprise_id, parent_id=category.parent_id, name=clean)
     if clash.exclude(pk=category.pk).exists():
-        raise Conflict(f"category {clean!r} already exists here", field="name", code="duplicate")
+        raise Conflict(
+            _("category %(clean)s already exists here") % {"clean": repr(clean)},
+            field="name", code="duplicate",
+        )
     before = category.name
     category.name = clean
     if sort is not None:
@@ -125,7 +132,7 @@ def delete_category(*, scope: Scope, category_id: int, actor: Actor = None) -> N
     require_editor(scope)
     category = _get_category(scope, category_id)
     if category.children.exists() or category.products.exists():
-        raise Conflict("only an empty category can be deleted", field="category_id", code="category_not_empty")
+        raise Conflict(_("only an empty category can be deleted"), field="category_id", code="category_not_empty")
     category.delete()
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="category.delete", target_type="category", target_id=category_id)
@@ -192,7 +199,8 @@ def _clean_specs(raw: Mapping[str, str], index: int) -> dict[str, str]:
         k, v = str(key).strip(), str(value).strip()
         if not k or not v or len(k) > MAX_SPEC_TEXT or len(v) > MAX_SPEC_TEXT:
             raise ValidationFailed(
-                f"spec names and values are 1-{MAX_SPEC_TEXT} characters", field=f"skus[{index}].specs", index=index
+                _("spec names and values are 1-%(MAX_SPEC_TEXT)s characters") % {"MAX_SPEC_TEXT": MAX_SPEC_TEXT},
+                field=f"skus[{index}].specs", index=index,
             )
         clean[k] = v
     return clean
@@ -202,14 +210,18 @@ def _clean_prices(sku: SkuInput, index: int, currency: str) -> tuple[int, int | 
     prices = [("price", sku.price)] + ([("member_price", sku.member_price)] if sku.member_price is not None else [])
     for name, money in prices:
         if money.currency != currency:
-            raise ValidationFailed(f"{name} must be in {currency}", field=f"skus[{index}].{name}", index=index,
-                                   code="currency_mismatch")
+            raise ValidationFailed(
+                _("%(name)s must be in %(currency)s") % {"name": name, "currency": currency},
+                field=f"skus[{index}].{name}", index=index, code="currency_mismatch",
+            )
         if money.fen < 0:
-            raise ValidationFailed(f"{name} cannot be negative", field=f"skus[{index}].{name}", index=index,
-                                   code="negative_price")
+            raise ValidationFailed(
+                _("%(name)s cannot be negative") % {"name": name},
+                field=f"skus[{index}].{name}", index=index, code="negative_price",
+            )
     member = sku.member_price.fen if sku.member_price is not None else None
     if member is not None and member > sku.price.fen:
-        raise ValidationFailed("the member price cannot be above the price", field=f"skus[{index}].member_price",
+        raise ValidationFailed(_("the member price cannot be above the price"), field=f"skus[{index}].member_price",
                                index=index, code="member_price_above_price")
     return sku.price.fen, member
 
@@ -217,11 +229,11 @@ def _clean_prices(sku: SkuInput, index: int, currency: str) -> tuple[int, int | 
 def _clean_sku(sku: SkuInput, index: int, currency: str) -> _CleanSku:
     code = (sku.code or "").strip()
     if not _SKU_CODE.match(code):
-        raise ValidationFailed("SKU code: 1-64 letters, digits, '-', '_' or '.'", field=f"skus[{index}].code",
+        raise ValidationFailed(_("SKU code: 1-64 letters, digits, '-', '_' or '.'"), field=f"skus[{index}].code",
                                index=index, code="invalid_code")
     price, member = _clean_prices(sku, index, currency)
     if not isinstance(sku.stock, int) or not 0 <= sku.stock <= 10_000_000:
-        raise ValidationFailed("stock must be a whole number from 0", field=f"skus[{index}].stock", index=index,
+        raise ValidationFailed(_("stock must be a whole number from 0"), field=f"skus[{index}].stock", index=index,
                                code="invalid_stock")
     specs = _clean_specs(sku.specs, index)
     return _CleanSku(index=index, id=sku.id, code=code, specs=specs, spec_key=spec_key(specs), price_fen=price,
@@ -237,13 +249,13 @@ def _check_sku_set(rows: list[_CleanSku]) -> None:
         if dims is None and row.is_active:
             dims = row_dims
         elif row.is_active and row_dims != dims:
-            raise ValidationFailed("every SKU needs the same spec names", field=f"skus[{row.index}].specs",
+            raise ValidationFailed(_("every SKU needs the same spec names"), field=f"skus[{row.index}].specs",
                                    index=row.index, code="inconsistent_specs")
         if row.spec_key in seen_keys:
-            raise ValidationFailed("two SKUs have the same spec combination", field=f"skus[{row.index}].specs",
+            raise ValidationFailed(_("two SKUs have the same spec combination"), field=f"skus[{row.index}].specs",
                                    index=row.index, code="duplicate_specs")
         if row.code in seen_codes:
-            raise ValidationFailed("two SKUs have the same code", field=f"skus[{row.index}].code", index=row.index,
+            raise ValidationFailed(_("two SKUs have the same code"), field=f"skus[{row.index}].code", index=row.index,
                                    code="duplicate_code")
         seen_keys[row.spec_key] = row.index
         seen_codes[row.code] = row.index
@@ -251,9 +263,9 @@ def _check_sku_set(rows: list[_CleanSku]) -> None:
 
 def _clean_skus(data: ProductInput) -> list[_CleanSku]:
     if not data.skus:
-        raise ValidationFailed("a product needs at least one SKU", field="skus", code="required")
+        raise ValidationFailed(_("a product needs at least one SKU"), field="skus", code="required")
     if len(data.skus) > MAX_SKUS:
-        raise ValidationFailed(f"at most {MAX_SKUS} SKUs", field="skus")
+        raise ValidationFailed(_("at most %(MAX_SKUS)s SKUs") % {"MAX_SKUS": MAX_SKUS}, field="skus")
     rows = [_clean_sku(sku, index, data.currency) for index, sku in enumerate(data.skus)]
     _check_sku_set(rows)
     return rows
@@ -261,12 +273,12 @@ def _clean_skus(data: ProductInput) -> list[_CleanSku]:
 
 def _clean_images(images: Sequence[str]) -> list[str]:
     if len(images) > MAX_IMAGES:
-        raise ValidationFailed(f"at most {MAX_IMAGES} images", field="images")
+        raise ValidationFailed(_("at most %(MAX_IMAGES)s images") % {"MAX_IMAGES": MAX_IMAGES}, field="images")
     clean = []
     for index, raw in enumerate(images):
         url = (raw or "").strip()
         if not _IMAGE.match(url):
-            raise ValidationFailed("an image is an http(s) URL or a path starting with /", field=f"images[{index}]",
+            raise ValidationFailed(_("an image is an http(s) URL or a path starting with /"), field=f"images[{index}]",
                                    index=index, code="invalid_image")
         clean.append(url)
     return clean
@@ -275,9 +287,9 @@ def _clean_images(images: Sequence[str]) -> list[str]:
 def _clean_leaf(enterprise_id: int, category_id: int) -> Category:
     category = Category.objects.filter(id=category_id, enterprise_id=enterprise_id).first()
     if category is None:
-        raise NotFound(f"category {category_id} not found", field="category_id")
+        raise NotFound(_("category %(category_id)s not found") % {"category_id": category_id}, field="category_id")
     if category.children.exists():
-        raise ValidationFailed("products go into a leaf category (one without children)", field="category_id",
+        raise ValidationFailed(_("products go into a leaf category (one without children)"), field="category_id",
                                code="category_not_leaf")
     return category
 
@@ -286,30 +298,39 @@ def _clean_stores(enterprise_id: int, all_stores: bool, store_ids: Sequence[int]
     if all_stores:
         return []
     if not store_ids:
-        raise ValidationFailed("choose at least one store, or sell in all stores", field="store_ids",
+        raise ValidationFailed(_("choose at least one store, or sell in all stores"), field="store_ids",
                                code="required")
     wanted = list(dict.fromkeys(store_ids))
     known = set(Store.objects.filter(enterprise_id=enterprise_id, id__in=wanted).values_list("id", flat=True))
     for index, store_id in enumerate(store_ids):
         if store_id not in known:
-            raise NotFound(f"store {store_id} not found", field=f"store_ids[{index}]", index=index)
+            raise NotFound(
+                _("store %(store_id)s not found") % {"store_id": store_id},
+                field=f"store_ids[{index}]", index=index,
+            )
     return wanted
 
 
 def _clean_product_fields(enterprise_id: int, data: ProductInput) -> dict[str, Any]:
     name = (data.name or "").strip()
     if not name:
-        raise ValidationFailed("name is required", field="name", code="required")
+        raise ValidationFailed(_("name is required"), field="name", code="required")
     if len(name) > 120:
-        raise ValidationFailed("name is at most 120 characters", field="name", code="too_long")
+        raise ValidationFailed(_("name is at most 120 characters"), field="name", code="too_long")
     if data.role not in ProductRole.values:
-        raise ValidationFailed(f"role must be one of {', '.join(ProductRole.values)}", field="role")
+        raise ValidationFailed(
+            _("role must be one of %(join)s") % {"join": ', '.join(ProductRole.values)},
+            field="role",
+        )
     if data.status not in ProductStatus.values:
-        raise ValidationFailed(f"status must be one of {', '.join(ProductStatus.values)}", field="status")
+        raise ValidationFailed(
+            _("status must be one of %(join)s") % {"join": ', '.join(ProductStatus.values)},
+            field="status",
+        )
     if len(data.subtitle) > 200:
-        raise ValidationFailed("subtitle is at most 200 characters", field="subtitle", code="too_long")
+        raise ValidationFailed(_("subtitle is at most 200 characters"), field="subtitle", code="too_long")
     if len(data.selling_points) > 5000:
-        raise ValidationFailed("selling points are at most 5000 characters", field="selling_points",
+        raise ValidationFailed(_("selling points are at most 5000 characters"), field="selling_points",
                                code="too_long")
     category = _clean_leaf(enterprise_id, data.category_id)
     return {
@@ -333,13 +354,15 @@ def _check_codes_free(enterprise_id: int, rows: list[_CleanSku], product_id: int
     used = set(taken.values_list("code", flat=True))
     for row in rows:
         if row.code in used:
-            raise Conflict(f"SKU code {row.code} is used by another product", field=f"skus[{row.index}].code",
-                           index=row.index, code="duplicate_code")
+            raise Conflict(
+                _("SKU code %(code)s is used by another product") % {"code": row.code},
+                field=f"skus[{row.index}].code", index=row.index, code="duplicate_code",
+            )
 
 
 def _check_on_sale(status: str, rows: list[_CleanSku]) -> None:
     if status == ProductStatus.ON_SALE and not any(row.is_active for row in rows):
-        raise ValidationFailed("a product on sale needs an active SKU", field="status", code="no_active_sku")
+        raise ValidationFailed(_("a product on sale needs an active SKU"), field="status", code="no_active_sku")
 
 
 def _sku_row(product: Product, row: _CleanSku) -> Sku:
@@ -359,8 +382,10 @@ def create_product(*, scope: Scope, data: ProductInput, actor: Actor = None) -> 
     _check_on_sale(data.status, rows)
     for row in rows:
         if row.id is not None:
-            raise NotFound(f"SKU {row.id} does not belong to this product", field=f"skus[{row.index}].id",
-                           index=row.index)
+            raise NotFound(
+                _("SKU %(id)s does not belong to this product") % {"id": row.id},
+                field=f"skus[{row.index}].id", index=row.index,
+            )
     _check_codes_free(scope.enterprise_id, rows, None)
     product = Product.objects.create(enterprise_id=scope.enterprise_id, **fields)
     ProductStore.objects.bulk_create([ProductStore(product=product, store_id=s) for s in stores])
@@ -377,8 +402,10 @@ def _match_existing(product: Product, rows: list[_CleanSku]) -> tuple[list[_Clea
     claimed = {row.id for row in rows if row.id is not None}
     for row in rows:
         if row.id is not None and row.id not in existing:
-            raise NotFound(f"SKU {row.id} does not belong to this product", field=f"skus[{row.index}].id",
-                           index=row.index)
+            raise NotFound(
+                _("SKU %(id)s does not belong to this product") % {"id": row.id},
+                field=f"skus[{row.index}].id", index=row.index,
+            )
     free = {sku.spec_key: sku.pk for sku in existing.values() if sku.pk not in claimed}
     free_codes = {sku.code: sku.pk for sku in existing.values() if sku.pk not in claimed}
     matched = []
@@ -411,7 +438,7 @@ def _apply_sku_rows(product: Product, rows: list[_CleanSku], existing: dict[int,
             stock=F("stock") + delta,
         )
         if updated != 1:
-            raise Conflict("stock would drop below zero (orders took some meanwhile); reload and retry",
+            raise Conflict(_("stock would drop below zero (orders took some meanwhile); reload and retry"),
                            field=f"skus[{row.index}].stock", index=row.index, code="out_of_stock")
     Sku.objects.filter(product=product).exclude(pk__in=kept).filter(pk__in=list(existing)).update(is_active=False)
     Sku.objects.bulk_create([_sku_row(product, row) for row in rows if row.id is None])
@@ -424,10 +451,10 @@ def update_product(*, scope: Scope, product_id: int, data: ProductInput, actor: 
     require_editor(scope)
     product = Product.objects.select_for_update().filter(id=product_id, enterprise_id=scope.enterprise_id).first()
     if product is None:
-        raise NotFound(f"product {product_id} not found", field="product_id")
+        raise NotFound(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
     fields = _clean_product_fields(scope.enterprise_id, data)
     if fields["currency"] != product.currency:
-        raise ValidationFailed("a product's currency cannot change", field="currency", code="currency_mismatch")
+        raise ValidationFailed(_("a product's currency cannot change"), field="currency", code="currency_mismatch")
     rows = _clean_skus(data)
     stores = _clean_stores(scope.enterprise_id, data.all_stores, data.store_ids)
     _check_on_sale(data.status, rows)
@@ -444,7 +471,7 @@ def update_product(*, scope: Scope, product_id: int, data: ProductInput, actor: 
         with transaction.atomic():
             _apply_sku_rows(product, rows, existing)
     except IntegrityError as exc:
-        raise Conflict("SKU codes or spec combinations clash", field="skus", code="duplicate_specs") from exc
+        raise Conflict(_("SKU codes or spec combinations clash"), field="skus", code="duplicate_specs") from exc
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="product.update", target_type="product", target_id=product.pk,
                  summary=product.name, changes={"before": before, "skus": len(rows)})
@@ -474,9 +501,9 @@ def add_sku(*, scope: Scope, product_id: int, sku: SkuInput, actor: Actor = None
     require_editor(scope)
     product = Product.objects.filter(id=product_id, enterprise_id=scope.enterprise_id).first()
     if product is None:
-        raise NotFound(f"product {product_id} not found", field="product_id")
+        raise NotFound(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
     if sku.id is not None:
-        raise ValidationFailed("a new SKU has no id", field="id")
+        raise ValidationFailed(_("a new SKU has no id"), field="id")
     data, rows = _current_input(product)
     update_product(scope=scope, product_id=product.pk, data=replace(data, skus=[*rows, sku]), actor=actor)
     return Sku.objects.get(product=product, code=sku.code.strip())
@@ -491,7 +518,7 @@ def update_sku(
     require_editor(scope)
     current = Sku.objects.select_related("product").filter(id=sku_id, enterprise_id=scope.enterprise_id).first()
     if current is None:
-        raise NotFound(f"unknown SKU {sku_id}", field="sku_id", code="unknown_sku")
+        raise NotFound(_("unknown SKU %(sku_id)s") % {"sku_id": sku_id}, field="sku_id", code="unknown_sku")
     data, rows = _current_input(current.product)
     changed = []
     for row in rows:
@@ -515,9 +542,12 @@ def set_product_status(*, scope: Scope, product_ids: Sequence[int], status: str,
     """Put many products on or off sale at once. Returns how many changed."""
     require_editor(scope)
     if status not in ProductStatus.values:
-        raise ValidationFailed(f"status must be one of {', '.join(ProductStatus.values)}", field="status")
+        raise ValidationFailed(
+            _("status must be one of %(join)s") % {"join": ', '.join(ProductStatus.values)},
+            field="status",
+        )
     if not product_ids:
-        raise ValidationFailed("name at least one product", field="product_ids", code="required")
+        raise ValidationFailed(_("name at least one product"), field="product_ids", code="required")
     found = dict(
         Product.objects.filter(enterprise_id=scope.enterprise_id, id__in=product_ids)
         .annotate(active_skus=Count("skus", filter=Q(skus__is_active=True)))
@@ -525,9 +555,12 @@ def set_product_status(*, scope: Scope, product_ids: Sequence[int], status: str,
     )
     for index, product_id in enumerate(product_ids):
         if product_id not in found:
-            raise NotFound(f"product {product_id} not found", field=f"product_ids[{index}]", index=index)
+            raise NotFound(
+                _("product %(product_id)s not found") % {"product_id": product_id},
+                field=f"product_ids[{index}]", index=index,
+            )
         if status == ProductStatus.ON_SALE and not found[product_id]:
-            raise ValidationFailed("a product on sale needs an active SKU", field=f"product_ids[{index}]",
+            raise ValidationFailed(_("a product on sale needs an active SKU"), field=f"product_ids[{index}]",
                                    index=index, code="no_active_sku")
     changed = Product.objects.filter(id__in=list(found)).exclude(status=status).update(status=status)
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="product.status", target_type="product",
@@ -551,12 +584,12 @@ class StockItem:
 def _aggregate(items: Sequence[StockItem]) -> dict[int, tuple[int, int]]:
     """Sum quantities per SKU; remember the first line asking for it (for the error's index)."""
     if not items:
-        raise ValidationFailed("no items", field="lines", code="required")
+        raise ValidationFailed(_("no items"), field="lines", code="required")
     demand: dict[int, tuple[int, int]] = {}
     for position, item in enumerate(items):
         index = item.line if item.line is not None else position
         if not isinstance(item.quantity, int) or isinstance(item.quantity, bool) or not 1 <= item.quantity:
-            raise ValidationFailed("quantity must be a positive whole number", field=f"lines[{index}].quantity",
+            raise ValidationFailed(_("quantity must be a positive whole number"), field=f"lines[{index}].quantity",
                                    index=index, code="invalid_quantity")
         total, first = demand.get(item.sku_id, (0, index))
         demand[item.sku_id] = (total + item.quantity, first)
@@ -627,9 +660,15 @@ def _move_stock_per_row(enterprise_id: int, change: Mapping[int, int], *, take: 
 def _raise_unavailable(enterprise_id: int, sku_id: int, quantity: int, index: int) -> None:
     row = Sku.objects.filter(id=sku_id, enterprise_id=enterprise_id).values_list("stock", "is_active").first()
     if row is None or not row[1]:
-        raise NotFound(f"unknown SKU {sku_id}", field=f"lines[{index}].sku_id", index=index, code="unknown_sku")
-    raise Conflict(f"only {row[0]} left of SKU {sku_id}, {quantity} wanted", field=f"lines[{index}].quantity",
-                   index=index, code="out_of_stock")
+        raise NotFound(
+            _("unknown SKU %(sku_id)s") % {"sku_id": sku_id},
+            field=f"lines[{index}].sku_id", index=index, code="unknown_sku",
+        )
+    raise Conflict(
+        _("only %(value)s left of SKU %(sku_id)s, %(quantity)s wanted")
+        % {"value": row[0], "sku_id": sku_id, "quantity": quantity},
+        field=f"lines[{index}].quantity", index=index, code="out_of_stock",
+    )
 
 
 def release_stock(*, enterprise_id: int, items: Sequence[StockItem]) -> None:
@@ -640,8 +679,10 @@ def release_stock(*, enterprise_id: int, items: Sequence[StockItem]) -> None:
         for sku_id in sorted(demand):
             if sku_id not in given:
                 index = demand[sku_id][1]
-                raise NotFound(f"unknown SKU {sku_id}", field=f"lines[{index}].sku_id", index=index,
-                               code="unknown_sku")
+                raise NotFound(
+                    _("unknown SKU %(sku_id)s") % {"sku_id": sku_id},
+                    field=f"lines[{index}].sku_id", index=index, code="unknown_sku",
+                )
 
 
 @transaction.atomic
@@ -649,7 +690,7 @@ def adjust_stock(*, scope: Scope, sku_id: int, delta: int, reason: str = "", act
     """Add (or with a negative delta remove) stock by hand: a stock-take or a delivery. Returns the new stock."""
     require_editor(scope)
     if not isinstance(delta, int) or delta == 0:
-        raise ValidationFailed("delta must be a non-zero whole number", field="delta", code="invalid_quantity")
+        raise ValidationFailed(_("delta must be a non-zero whole number"), field="delta", code="invalid_quantity")
     changed = Sku.objects.filter(id=sku_id, enterprise_id=scope.enterprise_id, stock__gte=-delta).update(
         stock=F("stock") + delta
     )
@@ -684,7 +725,7 @@ class BundleInput:
 
 def _clean_bundle_items(enterprise_id: int, data: BundleInput) -> list[tuple[int, int]]:
     if not data.items:
-        raise ValidationFailed("a bundle needs at least one SKU", field="items", code="required")
+        raise ValidationFailed(_("a bundle needs at least one SKU"), field="items", code="required")
     skus = {
         s.pk: s for s in Sku.objects.filter(enterprise_id=enterprise_id, id__in=[i.sku_id for i in data.items])
         .select_related("product")
@@ -694,37 +735,44 @@ def _clean_bundle_items(enterprise_id: int, data: BundleInput) -> list[tuple[int
     for index, item in enumerate(data.items):
         sku = skus.get(item.sku_id)
         if sku is None or not sku.is_active:
-            raise NotFound(f"unknown SKU {item.sku_id}", field=f"items[{index}].sku_id", index=index,
-                           code="unknown_sku")
+            raise NotFound(
+                _("unknown SKU %(sku_id)s") % {"sku_id": item.sku_id},
+                field=f"items[{index}].sku_id", index=index, code="unknown_sku",
+            )
         if item.sku_id in seen:
-            raise ValidationFailed("a SKU appears twice; raise its quantity instead", field=f"items[{index}].sku_id",
+            raise ValidationFailed(_("a SKU appears twice; raise its quantity instead"), field=f"items[{index}].sku_id",
                                    index=index, code="duplicate_sku")
         if not isinstance(item.quantity, int) or not 1 <= item.quantity <= 99:
-            raise ValidationFailed("quantity is 1-99", field=f"items[{index}].quantity", index=index,
+            raise ValidationFailed(_("quantity is 1-99"), field=f"items[{index}].quantity", index=index,
                                    code="invalid_quantity")
         if sku.product.currency != data.price.currency:
-            raise ValidationFailed("the bundle and its SKUs need one currency", field=f"items[{index}].sku_id",
+            raise ValidationFailed(_("the bundle and its SKUs need one currency"), field=f"items[{index}].sku_id",
                                    index=index, code="currency_mismatch")
         seen.add(item.sku_id)
         list_total += sku.price_fen * item.quantity
     if sum(i.quantity for i in data.items) < 2:
-        raise ValidationFailed("a bundle holds at least two pieces", field="items", code="too_small")
+        raise ValidationFailed(_("a bundle holds at least two pieces"), field="items", code="too_small")
     if data.price.fen > list_total:
-        raise ValidationFailed(f"the bundle price is above its parts ({Money(list_total, data.price.currency)})",
-                               field="price", code="bundle_price_above_components")
+        raise ValidationFailed(
+            _("the bundle price is above its parts (%(Money)s)") % {"Money": Money(list_total, data.price.currency)},
+            field="price", code="bundle_price_above_components",
+        )
     return [(i.sku_id, i.quantity) for i in data.items]
 
 
 def _clean_bundle(enterprise_id: int, data: BundleInput) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     name = (data.name or "").strip()
     if not name:
-        raise ValidationFailed("name is required", field="name", code="required")
+        raise ValidationFailed(_("name is required"), field="name", code="required")
     if len(name) > 120:
-        raise ValidationFailed("name is at most 120 characters", field="name", code="too_long")
+        raise ValidationFailed(_("name is at most 120 characters"), field="name", code="too_long")
     if data.price.fen < 0:
-        raise ValidationFailed("price cannot be negative", field="price", code="negative_price")
+        raise ValidationFailed(_("price cannot be negative"), field="price", code="negative_price")
     if data.status not in ProductStatus.values:
-        raise ValidationFailed(f"status must be one of {', '.join(ProductStatus.values)}", field="status")
+        raise ValidationFailed(
+            _("status must be one of %(join)s") % {"join": ', '.join(ProductStatus.values)},
+            field="status",
+        )
     items = _clean_bundle_items(enterprise_id, data)
     fields = {
         "name": name, "price_fen": data.price.fen, "currency": data.price.currency, "status": data.status,
@@ -749,7 +797,7 @@ def update_bundle(*, scope: Scope, bundle_id: int, data: BundleInput, actor: Act
     require_editor(scope)
     bundle = Bundle.objects.select_for_update().filter(id=bundle_id, enterprise_id=scope.enterprise_id).first()
     if bundle is None:
-        raise NotFound(f"bundle {bundle_id} not found", field="bundle_id")
+        raise NotFound(_("bundle %(bundle_id)s not found") % {"bundle_id": bundle_id}, field="bundle_id")
     fields, items = _clean_bundle(scope.enterprise_id, data)
     for key, value in fields.items():
         setattr(bundle, key, value)
@@ -782,7 +830,7 @@ class DemoCatalog:
 
 
 def _yuan(text: str) -> int:
-    whole, _, frac = text.partition(".")
+    whole, _ignored, frac = text.partition(".")
     return int(whole) * 100 + int((frac + "00")[:2])
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, QuerySet, Sum, Value
 from django.db.models.functions import Least
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.intake import REFUSALS_STORED_PER_MINUTE
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback, RefusalTally
@@ -28,13 +29,13 @@ def accounts(scope: Scope, *, kind: str = "") -> QuerySet[ChannelAccount]:
 def get_account(scope: Scope, account_id: int, *, kind: str = "") -> ChannelAccount:
     found = accounts(scope, kind=kind).filter(pk=account_id).first()
     if found is None:
-        raise NotFound(f"channel account {account_id} not found", field="account_id")
+        raise NotFound(_("channel account %(account_id)s not found") % {"account_id": account_id}, field="account_id")
     return found
 
 
 def _log(scope: Scope) -> QuerySet[InboundCallback]:
     if not scope.is_hq:
-        raise PermissionDenied("the callback log is for HQ")
+        raise PermissionDenied(_("the callback log is for HQ"))
     return InboundCallback.objects.filter(account__enterprise_id=scope.enterprise_id)
 
 
@@ -54,7 +55,7 @@ def callbacks(
 def get_callback(scope: Scope, callback_id: int) -> InboundCallback:
     found = _log(scope).select_related("account").filter(pk=callback_id).first()
     if found is None:
-        raise NotFound(f"callback {callback_id} not found", field="callback_id")
+        raise NotFound(_("callback %(callback_id)s not found") % {"callback_id": callback_id}, field="callback_id")
     return found
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels import intake
 from siyu.channels.models import AccountKind, AccountType, CallbackMode, ChannelAccount
@@ -20,15 +21,15 @@ from siyu.core.errors import Conflict, NotFound, ValidationFailed
 
 def _check(kind: str, app_id: str, token: str, encoding_aes_key: str, base_url: str) -> None:
     if kind not in AccountKind.values:
-        raise ValidationFailed(f"kind is one of {', '.join(AccountKind.values)}", field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(AccountKind.values)}, field="kind")
     if not app_id or len(app_id) > 64:
-        raise ValidationFailed("app id is 1-64 characters", field="app_id")
+        raise ValidationFailed(_("app id is 1-64 characters"), field="app_id")
     if not token or len(token) > 64:
-        raise ValidationFailed("the callback token is 1-64 characters", field="token")
+        raise ValidationFailed(_("the callback token is 1-64 characters"), field="token")
     if encoding_aes_key and len(encoding_aes_key) != 43:
-        raise ValidationFailed("the EncodingAESKey is 43 characters", field="encoding_aes_key")
+        raise ValidationFailed(_("the EncodingAESKey is 43 characters"), field="encoding_aes_key")
     if not base_url.startswith(("http://", "https://")):
-        raise ValidationFailed("the API base URL starts with http:// or https://", field="base_url")
+        raise ValidationFailed(_("the API base URL starts with http:// or https://"), field="base_url")
 
 
 @transaction.atomic
@@ -52,7 +53,7 @@ def ensure_account(
     if account is None:
         account = ChannelAccount(enterprise_id=enterprise_id, kind=kind, app_id=app_id, agent_id=agent_id)
     elif account.enterprise_id != enterprise_id:
-        raise ValidationFailed("this app belongs to another enterprise", field="app_id")
+        raise ValidationFailed(_("this app belongs to another enterprise"), field="app_id")
     account.name = name[:64]
     account.callback_token = token
     account.encoding_aes_key = encoding_aes_key
@@ -131,7 +132,7 @@ def _check_url(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 255:
-        raise ValidationFailed("the API base URL is an http(s) URL of at most 255 characters", field="base_url")
+        raise ValidationFailed(_("the API base URL is an http(s) URL of at most 255 characters"), field="base_url")
     return url.rstrip("/")
 
 
@@ -143,20 +144,20 @@ _FORMATS: tuple[tuple[str, re.Pattern[str], str], ...] = (
 
 def _check_input(data: AccountInput, *, creating: bool) -> None:
     if data.kind not in AccountKind.values:
-        raise ValidationFailed(f"kind is one of {', '.join(AccountKind.values)}", field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(AccountKind.values)}, field="kind")
     if not data.name.strip() or len(data.name.strip()) > 64:
-        raise ValidationFailed("the name is 1-64 characters", field="name")
+        raise ValidationFailed(_("the name is 1-64 characters"), field="name")
     pattern, reason = _APP_ID[AccountKind(data.kind)]
     if not pattern.match(data.app_id):
         raise ValidationFailed(reason, field="app_id")
     if data.agent_id and (data.kind != AccountKind.WECOM or not _AGENT_ID.match(data.agent_id)):
-        raise ValidationFailed("the agent id is the WeCom app's AgentId: 1-10 digits", field="agent_id")
+        raise ValidationFailed(_("the agent id is the WeCom app's AgentId: 1-10 digits"), field="agent_id")
     for field, regex, message in _FORMATS:
         value = getattr(data, field)
         if value and not regex.match(value):
             raise ValidationFailed(message, field=field)
     if data.encoding_aes_key and not valid_aes_key(data.encoding_aes_key):
-        raise ValidationFailed("the EncodingAESKey is 43 base64 characters (32 bytes)", field="encoding_aes_key")
+        raise ValidationFailed(_("the EncodingAESKey is 43 base64 characters (32 bytes)"), field="encoding_aes_key")
     _check_kind_rules(data)
     if creating:
         _check_required(data)
@@ -164,13 +165,16 @@ def _check_input(data: AccountInput, *, creating: bool) -> None:
 
 def _check_kind_rules(data: AccountInput) -> None:
     if data.callback_mode and data.callback_mode not in CallbackMode.values:
-        raise ValidationFailed(f"callback_mode is one of {', '.join(CallbackMode.values)}", field="callback_mode")
+        raise ValidationFailed(
+            _("callback_mode is one of %(join)s") % {"join": ', '.join(CallbackMode.values)},
+            field="callback_mode",
+        )
     if data.kind == AccountKind.OFFICIAL_ACCOUNT:
         if data.account_type not in AccountType.values:
-            raise ValidationFailed("an Official Account is a service or a subscription account",
+            raise ValidationFailed(_("an Official Account is a service or a subscription account"),
                                    field="account_type")
     elif data.account_type:
-        raise ValidationFailed("only an Official Account has a type", field="account_type")
+        raise ValidationFailed(_("only an Official Account has a type"), field="account_type")
 
 
 def _check_required(data: AccountInput) -> None:
@@ -181,7 +185,7 @@ def _check_required(data: AccountInput) -> None:
         required["encoding_aes_key"] = data.encoding_aes_key
     for field, value in required.items():
         if not value:
-            raise ValidationFailed(f"{field} is required for a new account", field=field)
+            raise ValidationFailed(_("%(field)s is required for a new account") % {"field": field}, field=field)
 
 
 def _mode(data: AccountInput, account: ChannelAccount, has_key: bool) -> str:
@@ -189,7 +193,7 @@ def _mode(data: AccountInput, account: ChannelAccount, has_key: bool) -> str:
         return CallbackMode.SAFE  # WeCom callbacks are always encrypted
     mode = data.callback_mode or account.callback_mode or (CallbackMode.SAFE if has_key else CallbackMode.PLAIN)
     if mode != CallbackMode.PLAIN and not has_key:
-        raise ValidationFailed("compatible and safe mode need the EncodingAESKey", field="encoding_aes_key")
+        raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key")
     return mode
 
 
@@ -228,27 +232,30 @@ def save_account(*, enterprise_id: int, account_id: int | None, data: AccountInp
         with transaction.atomic():
             return _save_account(enterprise_id, account_id, data, actor)
     except IntegrityError as exc:  # the same app saved at the same moment by another request
-        raise Conflict("this app is already connected", field="app_id", code="account_exists") from exc
+        raise Conflict(_("this app is already connected"), field="app_id", code="account_exists") from exc
 
 
 def _save_account(enterprise_id: int, account_id: int | None, data: AccountInput, actor: Actor) -> ChannelAccount:
     if account_id is None:
         existing = ChannelAccount.objects.filter(kind=data.kind, app_id=data.app_id, agent_id=data.agent_id).first()
         if existing is not None and existing.enterprise_id != enterprise_id:
-            raise Conflict("this app is connected to another enterprise", field="app_id", code="account_elsewhere")
+            raise Conflict(_("this app is connected to another enterprise"), field="app_id", code="account_elsewhere")
         if existing is not None:
-            raise Conflict("this app is already connected: edit it instead", field="app_id", code="account_exists")
+            raise Conflict(_("this app is already connected: edit it instead"), field="app_id", code="account_exists")
         account = ChannelAccount(enterprise_id=enterprise_id, kind=data.kind, app_id=data.app_id,
                                  agent_id=data.agent_id, callback_mode="")
     else:
         found = ChannelAccount.objects.select_for_update().filter(pk=account_id, enterprise_id=enterprise_id).first()
         if found is None:
-            raise NotFound(f"channel account {account_id} not found", field="account_id")
+            raise NotFound(
+                _("channel account %(account_id)s not found") % {"account_id": account_id},
+                field="account_id",
+            )
         account = found
         if data.kind != account.kind:
-            raise ValidationFailed("the kind of an account cannot change", field="kind")
+            raise ValidationFailed(_("the kind of an account cannot change"), field="kind")
         if data.app_id != account.app_id or data.agent_id != account.agent_id:
-            raise ValidationFailed("the app id and agent id of an account cannot change: add a new account",
+            raise ValidationFailed(_("the app id and agent id of an account cannot change: add a new account"),
                                    field="app_id" if data.app_id != account.app_id else "agent_id")
     changed = _apply(account, data)
     account.save()

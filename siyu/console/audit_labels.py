@@ -69,7 +69,9 @@ def action(name: str, fallback: str) -> str:
     return str(label) if label is not None else fallback
 
 
-def target_type(name: str) -> str:
-    """The type's name, or the raw type for one not listed yet (still searchable)."""
+def target_type(name: str, fallback: str | None = None) -> str:
+    """The type's name; otherwise `fallback` (the console's own label), else the raw type (still searchable)."""
     label = AUDIT_TARGET_TYPES.get(name)
-    return str(label) if label is not None else name
+    if label is not None:
+        return str(label)
+    return name if fallback is None else fallback

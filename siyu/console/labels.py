@@ -50,6 +50,12 @@ EVENT_LABELS: dict[str, Promise] = {
     "group_buy_joined": _("Joined a group buy"),
     "group_buy_completed": _("Group buy succeeded"),
     "group_buy_failed": _("Group buy failed"),
+    "segment_entered": _("Entered a segment"),
+    "segment_left": _("Left a segment"),
+    "lifecycle_changed": _("Lifecycle stage changed"),
+    "opted_in": _("Opted in to marketing"),
+    "opted_out": _("Opted out of marketing"),
+    "member_imported": _("Imported as a member"),
 }
 
 # Event kinds shown with a colour in the timeline: gains green, losses red, everything else neutral.
@@ -86,6 +92,22 @@ _PROPERTY_LABELS: dict[str, Promise] = {
     "key": _("Menu click key"),
     "fulfillment": _("Fulfillment"),
     "name": pgettext_lazy("thing", "Name"),
+    "items": _("Item count"),
+    "source": _("Source"),
+    "stage": _("Payment stage"),
+    "platform": _("Platform"),
+}
+
+# Codes stored in event properties, shown by their label (the same words as the orders app's choices; kind is an
+# order's kind or an after-sale's). Written out here: the console's labels may not import the orders app (a cycle).
+_VALUE_LABELS: dict[str, dict[str, Promise]] = {
+    "source": {"mall": _("Mall (mini-program / H5)"), "store": _("Store"), "platform": _("Public platform")},
+    "fulfillment": {"delivery": _("Delivery"), "pickup": _("Store pickup")},
+    "platform": {"tmall": _("Tmall / Taobao"), "jd": _("JD"), "douyin": _("Douyin"), "pdd": _("Pinduoduo"),
+                 "other": _("Other platform")},
+    "kind": {"normal": _("Normal"), "presale": _("Presale"), "refund_only": _("Refund only"),
+             "return_refund": _("Return and refund")},
+    "stage": {"full": _("Full payment"), "deposit": _("Deposit"), "balance": _("Balance")},
 }
 
 # Amounts in events are integer fen; shown as money under these names (others ending in _fen get a generic one).
@@ -144,9 +166,55 @@ AUDIT_ACTIONS: dict[str, Promise] = {
 }
 
 
-def audit_action(action: str) -> str:
+# What an audit row is about (its target_type), and the verbs of actions without their own label above.
+AUDIT_TARGETS: dict[str, Promise] = {
+    "staff": _("Staff member"), "channel_account": _("Channel account"), "tag": _("Tag"), "order": _("Order"),
+    "segment": _("Segment"), "customer": _("Customer"), "after_sale": _("After-sale"),
+    "member_import": _("Member import"), "channel_code": _("Channel code"), "tag_group": _("Tag group"),
+    "store": _("Store"), "product": _("Product"), "oa_keyword": _("Keyword reply"), "group_code": _("Group code"),
+    "coupon_template": _("Coupon template"), "content_script": _("Script"), "content_material": _("Material"),
+    "commission_rule": _("Commission rule"), "category": _("Category"), "region": _("Region"),
+    "pay_merchant": _("WeChat Pay merchant"), "moment_task": _("Moment"), "mass_send": _("Mass send"),
+    "group_buy": _("Group buy"), "full_reduction": _("Full-reduction"), "flash_sale": _("Flash sale"),
+    "export": _("Export"), "content_submission": _("UGC submission"), "content_moment_plan": _("Planned moment"),
+    "bundle": _("Bundle"), "transfer_job": _("Inheritance"), "sku": _("SKU"), "shipping_policy": _("Shipping fee"),
+    "rfm_run": _("RFM run"), "reconciliation_difference": _("Reconciliation difference"), "presale": _("Presale"),
+    "platform_import": _("Platform order import"), "org_sheet": _("Organisation sheet"),
+    "order_history": _("Order history import"), "oa_template_send": _("Template message"),
+    "oa_qr_scene": _("Official Account QR code"), "lifecycle_rules": _("Lifecycle rules"),
+    "keyword_group": _("Keyword group"), "journal_entry": _("Journal entry"), "invitation": _("Invitation"),
+    "group_transfer": _("Group handover"), "enterprise": _("Enterprise"), "department": _("Department"),
+    "coupon": _("Coupon"), "content_folder": _("Folder"),
+}
+AUDIT_VERBS: dict[str, Promise] = {
+    "create": _("created"), "update": _("edited"), "delete": _("deleted"), "export": _("exported"),
+    "rename": _("renamed"), "refund": _("refunded"), "left": _("marked as left"), "import": _("imported"),
+    "status": _("status changed"), "stock": _("stock changed"), "approve": _("approved"), "reject": _("rejected"),
+    "cancel": _("cancelled"), "complete": _("completed"), "ship": _("shipped"), "pickup": _("picked up"),
+    "issue_tags": _("issued to tags"), "revoke": _("revoked"), "reverse": _("reversed"), "resolve": _("resolved"),
+    "settle": _("settled"), "run": _("run"), "start": _("started"), "password": _("sign-in changed"),
+    "role": _("role changed"), "merge": _("merged"), "download": _("downloaded"), "request": _("requested"),
+    "archive": _("archived"), "setup": _("set up"), "offline_payment": _("offline payment recorded"),
+}
+
+
+def audit_action(action: str, target_type: str = "") -> str:
+    """The action's own label, else "<what>: <verb>" from the action's parts (the row's target when the action's
+    prefix is not one), else the code itself."""
     label = AUDIT_ACTIONS.get(action)
-    return str(label) if label is not None else action
+    if label is not None:
+        return str(label)
+    target, _dot, verb = action.partition(".")
+    thing = AUDIT_TARGETS.get(target) or AUDIT_TARGETS.get(target_type)
+    done = AUDIT_VERBS.get(verb) or AUDIT_VERBS.get(verb.rsplit("_", 1)[-1])
+    if thing is not None and done is not None:
+        return _("%(thing)s: %(verb)s") % {"thing": thing, "verb": done}
+    return action
+
+
+def audit_target(target_type: str) -> str:
+    label = AUDIT_TARGETS.get(target_type)
+    return str(label) if label is not None else target_type
 
 
 def merge_reason(reason: str) -> str:
@@ -162,6 +230,8 @@ def event_label(name: str) -> str:
 def _format_value(key: str, value: Any) -> str:
     if key == "by":
         return str(_BY_LABELS.get(str(value), value))
+    if key in _VALUE_LABELS and isinstance(value, str) and value in _VALUE_LABELS[key]:
+        return str(_VALUE_LABELS[key][value])
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
     text = str(value)
@@ -187,9 +257,11 @@ def event_details(properties: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _hidden(key: str, value: Any) -> bool:
-    if value in ("", None, [], {}) or key in {"tag_id", "welcome_sent", "currency"} or (key, value) == ("kind", "text"):
+    if value in ("", None, [], {}) or key in {"tag_id", "welcome_sent", "currency", "payment_ref"}:
         return True
-    return (key == "id" or key.endswith("_id")) and key not in _SHOWN_IDS
+    if (key, value) == ("kind", "text"):
+        return True
+    return (key == "id" or key.endswith(("_id", "_ids"))) and key not in _SHOWN_IDS
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The console speaks Chinese unless the user picks another language with the selector (a cookie).
 
 Django's LocaleMiddleware would otherwise follow the browser's Accept-Language, so an English-language browser in a
-Chinese company would land on English pages. This runs just before it and hides that header.
+Chinese company would land on English pages. This runs just before it and hides that header (not for the API:
+`ApiLanguageMiddleware` picks the API's language from it).
 """
 
 from __future__ import annotations
@@ -16,5 +17,6 @@ class ChineseByDefaultMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
+        if not request.path.startswith("/api/"):
+            request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
         return self.get_response(request)

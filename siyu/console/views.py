@@ -240,7 +240,7 @@ def pick(request: HttpRequest, picker: str) -> HttpResponse:
     scope = scope_of(request)
     kind = picker
     if kind not in pickers.SOURCES:
-        raise NotFound(f"no picker {kind!r}", field="kind")
+        raise NotFound(_("no picker %(kind)s") % {"kind": repr(kind)}, field="kind")
     text = request.GET.get("q", "")
     page = pickers.matches(scope, kind, text, page=_page_number(request))
     label = pickers.source(kind).label
@@ -537,7 +537,7 @@ _DUPLICATE_MESSAGE = {
 def _create_from_post(request: HttpRequest, scope: Scope, group_form: Any, tag_form: Any) -> HttpResponse | None:
     """Handle one of the two create forms; a redirect on success, None to re-render with the errors."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ edits the tag library")
+        raise PermissionDenied(_("only HQ edits the tag library"))
     which = request.POST.get("form")
     form = group_form if which == "group" else tag_form
     if not form.is_valid():
@@ -569,7 +569,7 @@ _GONE_MESSAGE = {
 def _library_tag(scope: Scope, tag_id: int) -> Any:
     tag = customer_queries.tags(scope).filter(pk=tag_id).first()
     if tag is None:
-        raise NotFound(f"tag {tag_id} not found", field="id")
+        raise NotFound(_("tag %(tag_id)s not found") % {"tag_id": tag_id}, field="id")
     return tag
 
 
@@ -635,14 +635,14 @@ def _edit_error(exc: DomainError, kind: str) -> str:
 def _edit_from_post(request: HttpRequest, scope: Scope, action: str) -> HttpResponse:
     """Rename or delete one tag or group from its row on the page; the outcome is a message on the redirected page."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ edits the tag library")
+        raise PermissionDenied(_("only HQ edits the tag library"))
     kind = "group" if action.endswith("_group") else "tag"
     form_class = forms.TagLibraryRenameForm if action.startswith("rename") else forms.TagLibraryItemForm
     form = form_class(request.POST)
     try:
         if not form.is_valid():
             field = "id" if "id" in form.errors else "name"
-            raise ValidationFailed("invalid form", field=field, code="not_found" if field == "id" else "invalid")
+            raise ValidationFailed(_("invalid form"), field=field, code="not_found" if field == "id" else "invalid")
         done = _LIBRARY_EDITS[action](request, scope, form.cleaned_data)
     except DomainError as exc:
         messages.error(request, _edit_error(exc, kind))
@@ -733,26 +733,26 @@ def _int(raw: str | None) -> int:
     try:
         return int(raw or "")
     except ValueError:
-        raise NotFound("no such token", field="token_id") from None
+        raise NotFound(_("no such token"), field="token_id") from None
 
 
 @console_view
 def audit_log(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("the audit log is for HQ")
+        raise PermissionDenied(_("the audit log is for HQ"))
     actions, types = core_queries.audit_vocabulary(enterprise_id=scope.enterprise_id)
     form = forms.AuditFilterForm(
         request.GET or None, actions=[(a, audit_labels.action(a, labels.audit_action(a))) for a in actions],
-        target_types=[(t, audit_labels.target_type(t)) for t in types])
+        target_types=[(t, audit_labels.target_type(t, labels.audit_target(t))) for t in types])
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     entries = core_queries.audit_entries(
         enterprise_id=scope.enterprise_id,
         page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", ""),
         target_type=data.get("target_type", ""), target_id=data.get("target_id", ""),
     )
-    rows = [{"entry": entry, "action": audit_labels.action(entry.action, labels.audit_action(entry.action)),
-             "target": audit_labels.target_type(entry.target_type),
+    rows = [{"entry": entry, "action": audit_labels.action(entry.action, labels.audit_action(entry.action, entry.target_type)),
+             "target": audit_labels.target_type(entry.target_type, labels.audit_target(entry.target_type)),
              "reason": str((entry.changes or {}).get("reason", "")) if isinstance(entry.changes, dict) else ""}
             for entry in entries.items]
     return render(request, "console/audit.html", {"form": form, "entries": entries, "rows": rows})

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import ExtractHour, RowNumber
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.content.models import (
     ContentUse,
@@ -96,7 +97,7 @@ def search_materials(scope: Scope, flt: MaterialFilter, *, page: int = 1, page_s
 def get_material(scope: Scope, material_id: int) -> Material:
     found = _with_usage(materials(scope).select_related("folder", "product")).filter(pk=material_id).first()
     if found is None:
-        raise NotFound(f"material {material_id} not found", field="material_id")
+        raise NotFound(_("material %(material_id)s not found") % {"material_id": material_id}, field="material_id")
     return found
 
 
@@ -152,7 +153,7 @@ def quick_replies(scope: Scope, q: str, *, limit: int = 20) -> list[Script]:
 def get_script(scope: Scope, script_id: int) -> Script:
     found = scripts(scope).select_related("material", "product").filter(pk=script_id).first()
     if found is None:
-        raise NotFound(f"script {script_id} not found", field="script_id")
+        raise NotFound(_("script %(script_id)s not found") % {"script_id": script_id}, field="script_id")
     return found
 
 
@@ -273,7 +274,10 @@ def get_submission(scope: Scope, submission_id: int) -> Submission:
     found = Submission.objects.filter(enterprise_id=scope.enterprise_id, pk=submission_id,
                                       customer_id__in=customer_queries.customers(scope).values("id")).first()
     if found is None:
-        raise NotFound(f"submission {submission_id} not found", field="submission_id")
+        raise NotFound(
+            _("submission %(submission_id)s not found") % {"submission_id": submission_id},
+            field="submission_id",
+        )
     return found
 
 
@@ -282,6 +286,8 @@ def get_submission(scope: Scope, submission_id: int) -> Submission:
 
 PersonaTypes = PersonaType
 PERSONA_ITEMS = ("nickname", "avatar", "signature", "persona_type")
+PERSONA_ITEM_LABELS = {"nickname": _("Nickname"), "avatar": _("Avatar"), "signature": _("Signature"),
+                       "persona_type": _("Persona type")}
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,11 @@ class PersonaRow:
     @property
     def missing(self) -> list[str]:
         return [item for item in PERSONA_ITEMS if not getattr(self.persona, item, "")]
+
+    @property
+    def missing_labels(self) -> list[str]:
+        """The missing items, by their translated names."""
+        return [str(PERSONA_ITEM_LABELS[item]) for item in self.missing]
 
     @property
     def complete(self) -> bool:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import queries as catalog_queries
 from siyu.channels.wecom import moments as wecom_moments
@@ -54,7 +55,7 @@ MAX_TEXT_CHARS = 4000  # WeCom's text limit is 4000 bytes for mass sends; a mate
 
 def require_editor(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("the content library is managed by HQ")
+        raise PermissionDenied(_("the content library is managed by HQ"))
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,16 @@ def create_folder(*, scope: Scope, name: str, actor: Actor = None) -> Folder:
     require_editor(scope)
     name = name.strip()
     if not name:
-        raise ValidationFailed("a folder needs a name", field="name")
+        raise ValidationFailed(_("a folder needs a name"), field="name")
     if len(name) > 64:
-        raise ValidationFailed("at most 64 characters", field="name")
+        raise ValidationFailed(_("at most 64 characters"), field="name")
     try:
         with transaction.atomic():
             folder = Folder.objects.create(enterprise_id=scope.enterprise_id, name=name)
             audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.folder_create",
                          target_type="content_folder", target_id=folder.pk, summary=name)
     except IntegrityError as exc:
-        raise ValidationFailed("a folder of that name exists", field="name", code="duplicate") from exc
+        raise ValidationFailed(_("a folder of that name exists"), field="name", code="duplicate") from exc
     return folder
 
 
@@ -120,7 +121,7 @@ def _folder(scope: Scope, folder_id: int | None) -> int | None:
     if folder_id is None:
         return None
     if not Folder.objects.filter(enterprise_id=scope.enterprise_id, pk=folder_id).exists():
-        raise ValidationFailed(f"folder {folder_id} not found", field="folder_id")
+        raise ValidationFailed(_("folder %(folder_id)s not found") % {"folder_id": folder_id}, field="folder_id")
     return folder_id
 
 
@@ -128,13 +129,16 @@ def _product(scope: Scope, product_id: int | None) -> int | None:
     if product_id is None:
         return None
     if not catalog_queries.products(scope).filter(pk=product_id).exists():
-        raise ValidationFailed(f"product {product_id} not found", field="product_id")
+        raise ValidationFailed(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
     return product_id
 
 
 def _choice(value: str, choices: Any, field_name: str) -> str:
     if value not in choices.values:
-        raise ValidationFailed(f"unknown {field_name} {value!r}", field=field_name)
+        raise ValidationFailed(
+            _("unknown %(field_name)s %(value)s") % {"field_name": field_name, "value": repr(value)},
+            field=field_name,
+        )
     return value
 
 
@@ -146,16 +150,16 @@ def _check_url(url: str, field_name: str = "url") -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationFailed("a link must start with http:// or https://", field=field_name)
+        raise ValidationFailed(_("a link must start with http:// or https://"), field=field_name)
     return url
 
 
 def _title(value: str) -> str:
     title = value.strip()
     if not title:
-        raise ValidationFailed("a title is required", field="title")
+        raise ValidationFailed(_("a title is required"), field="title")
     if len(title) > 120:
-        raise ValidationFailed("at most 120 characters", field="title")
+        raise ValidationFailed(_("at most 120 characters"), field="title")
     return title
 
 
@@ -163,22 +167,22 @@ def _kind_fields(kind: str, data: MaterialInput, text: str, *, has_file: bool) -
     """What each kind requires beyond a title."""
     if kind == MaterialKind.TEXT:
         if not text:
-            raise ValidationFailed("a text material needs its text", field="text")
+            raise ValidationFailed(_("a text material needs its text"), field="text")
         if has_file:
-            raise ValidationFailed("a text material takes no file", field="file")
+            raise ValidationFailed(_("a text material takes no file"), field="file")
         variables_in(text)
         return {}
     if kind in FILE_KINDS:
         if not has_file:
-            raise ValidationFailed("choose a file to upload", field="file")
+            raise ValidationFailed(_("choose a file to upload"), field="file")
         return {}
     if kind == MaterialKind.LINK:
         return {"url": _check_url(data.url)}
     if not data.mp_appid.strip():
-        raise ValidationFailed("a mini-program card needs the mini-program's appid", field="mp_appid")
+        raise ValidationFailed(_("a mini-program card needs the mini-program's appid"), field="mp_appid")
     page = data.mp_page.strip()
     if not page.split("?")[0].endswith(".html"):
-        raise ValidationFailed("the page path must end in .html (as WeCom requires)", field="mp_page")
+        raise ValidationFailed(_("the page path must end in .html (as WeCom requires)"), field="mp_page")
     return {"mp_appid": data.mp_appid.strip()[:64], "mp_page": page[:255]}
 
 
@@ -186,7 +190,10 @@ def _check_material(data: MaterialInput, *, has_file: bool) -> dict[str, Any]:
     """The row's fields for the kind, or ValidationFailed naming the field."""
     kind = _choice(data.kind, MaterialKind, "kind")
     if len(data.text) > MAX_TEXT_CHARS:
-        raise ValidationFailed(f"at most {MAX_TEXT_CHARS} characters", field="text")
+        raise ValidationFailed(
+            _("at most %(MAX_TEXT_CHARS)s characters") % {"MAX_TEXT_CHARS": MAX_TEXT_CHARS},
+            field="text",
+        )
     text = data.text.strip()
     values: dict[str, Any] = {"kind": kind, "title": _title(data.title), "text": text,
                               "stage": _choice(data.stage, Stage, "stage"),
@@ -226,7 +233,7 @@ def _material_for_edit(scope: Scope, material_id: int) -> Material:
     found = Material.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=material_id,
                                                         archived=False).first()
     if found is None:
-        raise NotFound(f"material {material_id} not found", field="material_id")
+        raise NotFound(_("material %(material_id)s not found") % {"material_id": material_id}, field="material_id")
     return found
 
 
@@ -270,16 +277,21 @@ def _check_steps(steps: Sequence[StepInput]) -> list[dict[str, str]]:
         if not text:
             continue
         if step.step not in STEP_KINDS:
-            raise ValidationFailed(f"a step is one of {', '.join(STEP_KINDS)}", field=f"steps[{index}].step",
-                                   index=index)
+            raise ValidationFailed(
+                _("a step is one of %(join)s") % {"join": ', '.join(STEP_KINDS)},
+                field=f"steps[{index}].step", index=index,
+            )
         if len(text) > MAX_STEP_CHARS:
-            raise ValidationFailed(f"at most {MAX_STEP_CHARS} characters", field=f"steps[{index}].text", index=index)
+            raise ValidationFailed(
+                _("at most %(MAX_STEP_CHARS)s characters") % {"MAX_STEP_CHARS": MAX_STEP_CHARS},
+                field=f"steps[{index}].text", index=index,
+            )
         variables_in(text, field=f"steps[{index}].text")
         kept.append({"step": step.step, "text": text})
     if not kept:
-        raise ValidationFailed("a script needs at least one step with text", field="steps")
+        raise ValidationFailed(_("a script needs at least one step with text"), field="steps")
     if len(kept) > MAX_STEPS:
-        raise ValidationFailed(f"at most {MAX_STEPS} steps", field="steps")
+        raise ValidationFailed(_("at most %(MAX_STEPS)s steps") % {"MAX_STEPS": MAX_STEPS}, field="steps")
     return kept
 
 
@@ -289,7 +301,7 @@ def _check_fallbacks(fallbacks: dict[str, str]) -> dict[str, str]:
         variables_in("{" + name + "}", field=f"fallbacks.{name}")
         if value.strip():
             if "{" in value or "}" in value:
-                raise ValidationFailed("a fallback is plain text", field=f"fallbacks.{name}")
+                raise ValidationFailed(_("a fallback is plain text"), field=f"fallbacks.{name}")
             kept[name] = value.strip()[:64]
     return kept
 
@@ -299,7 +311,10 @@ def _check_script(scope: Scope, data: ScriptInput) -> dict[str, Any]:
     material_id = data.material_id
     if material_id is not None and not Material.objects.filter(enterprise_id=scope.enterprise_id, pk=material_id,
                                                                archived=False).exists():
-        raise ValidationFailed(f"material {material_id} not found", field="material_id")
+        raise ValidationFailed(
+            _("material %(material_id)s not found") % {"material_id": material_id},
+            field="material_id",
+        )
     return {"title": _title(data.title), "scenario": _choice(data.scenario, Scenario, "scenario"), "steps": steps,
             "body": "\n".join(s["text"] for s in steps), "fallbacks": _check_fallbacks(data.fallbacks),
             "material_id": material_id, "stage": _choice(data.stage, Stage, "stage"),
@@ -323,7 +338,7 @@ def update_script(*, scope: Scope, script_id: int, data: ScriptInput, actor: Act
         script = Script.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=script_id,
                                                            archived=False).first()
         if script is None:
-            raise NotFound(f"script {script_id} not found", field="script_id")
+            raise NotFound(_("script %(script_id)s not found") % {"script_id": script_id}, field="script_id")
         for key, value in values.items():
             setattr(script, key, value)
         script.save()
@@ -338,7 +353,7 @@ def archive_script(*, scope: Scope, script_id: int, actor: Actor = None) -> None
         changed = Script.objects.filter(enterprise_id=scope.enterprise_id, pk=script_id, archived=False).update(
             archived=True)
         if not changed:
-            raise NotFound(f"script {script_id} not found", field="script_id")
+            raise NotFound(_("script %(script_id)s not found") % {"script_id": script_id}, field="script_id")
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.script_archive",
                      target_type="content_script", target_id=script_id)
 
@@ -353,14 +368,14 @@ def record_use(*, scope: Scope, key: str, kind: str = UseKind.SENT, material_id:
     kind = _choice(kind, UseKind, "kind")
     key = key.strip()
     if not key or len(key) > 100:
-        raise ValidationFailed("a use needs a key of 1 to 100 characters", field="key")
+        raise ValidationFailed(_("a use needs a key of 1 to 100 characters"), field="key")
     if material_id is None and script_id is None:
-        raise ValidationFailed("name a material or a script", field="material_id")
+        raise ValidationFailed(_("name a material or a script"), field="material_id")
     if material_id is not None and not Material.objects.filter(enterprise_id=scope.enterprise_id,
                                                                pk=material_id).exists():
-        raise NotFound(f"material {material_id} not found", field="material_id")
+        raise NotFound(_("material %(material_id)s not found") % {"material_id": material_id}, field="material_id")
     if script_id is not None and not Script.objects.filter(enterprise_id=scope.enterprise_id, pk=script_id).exists():
-        raise NotFound(f"script {script_id} not found", field="script_id")
+        raise NotFound(_("script %(script_id)s not found") % {"script_id": script_id}, field="script_id")
     if customer_id is not None:
         customer_queries.get_customer(scope, customer_id)  # only a customer in the caller's scope
     _row, created = ContentUse.objects.get_or_create(
@@ -382,11 +397,14 @@ def plan_moment(*, scope: Scope, planned_at: datetime, text: str, store_id: int 
     require_editor(scope)
     text = text.strip()
     if not text:
-        raise ValidationFailed("a moment needs its text", field="text")
+        raise ValidationFailed(_("a moment needs its text"), field="text")
     if len(text) > MOMENT_TEXT_MAX:
-        raise ValidationFailed(f"at most {MOMENT_TEXT_MAX} characters", field="text")
+        raise ValidationFailed(
+            _("at most %(MOMENT_TEXT_MAX)s characters") % {"MOMENT_TEXT_MAX": MOMENT_TEXT_MAX},
+            field="text",
+        )
     if timezone.is_naive(planned_at):
-        raise ValidationFailed("give the time with its time zone", field="planned_at")
+        raise ValidationFailed(_("give the time with its time zone"), field="planned_at")
     if store_id is not None:
         org_queries.get_store(scope, store_id)
     with transaction.atomic():
@@ -404,7 +422,7 @@ def cancel_moment(*, scope: Scope, plan_id: int, actor: Actor = None) -> None:
         changed = MomentPlan.objects.filter(enterprise_id=scope.enterprise_id, pk=plan_id,
                                             status=PlanStatus.PLANNED).update(status=PlanStatus.CANCELLED)
         if not changed:
-            raise NotFound(f"no planned moment {plan_id}", field="plan_id")
+            raise NotFound(_("no planned moment %(plan_id)s") % {"plan_id": plan_id}, field="plan_id")
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_cancel",
                      target_type="content_moment_plan", target_id=plan_id)
 
@@ -421,11 +439,11 @@ def _hand_over(plan_id: int, moment: datetime) -> bool:
         account = wecom_queries.accounts(scope).first()
         try:
             if account is None:
-                raise ValidationFailed("no WeCom app is connected", field="account")
+                raise ValidationFailed(_("no WeCom app is connected"), field="account")
             staff = list(org_queries.staff(scope).filter(store_id=plan.store_id, is_active=True)
                          .values_list("id", flat=True)) if plan.store_id else []
             if plan.store_id and not staff:
-                raise ValidationFailed("the store has no active staff", field="store_id")
+                raise ValidationFailed(_("the store has no active staff"), field="store_id")
             with transaction.atomic():
                 task = wecom_moments.create_moment_task(scope=scope, account_id=account.pk, text=plan.text,
                                                          staff_ids=staff, submit=True)
@@ -470,14 +488,14 @@ def submit_ugc(*, enterprise_id: int, customer_id: int, kind: str, text: str = "
     kind = _choice(kind, SubmissionKind, "kind")
     text = text.strip()
     if len(text) > UGC_TEXT_MAX:
-        raise ValidationFailed(f"at most {UGC_TEXT_MAX} characters", field="text")
+        raise ValidationFailed(_("at most %(UGC_TEXT_MAX)s characters") % {"UGC_TEXT_MAX": UGC_TEXT_MAX}, field="text")
     if kind == SubmissionKind.PHOTO and upload is None:
-        raise ValidationFailed("a photo needs an image", field="file")
+        raise ValidationFailed(_("a photo needs an image"), field="file")
     if not text and upload is None:
-        raise ValidationFailed("write something or add a photo", field="text")
+        raise ValidationFailed(_("write something or add a photo"), field="text")
     if product_id is not None and not catalog_queries.on_sale_products(enterprise_id=enterprise_id).filter(
             pk=product_id).exists():
-        raise ValidationFailed(f"product {product_id} not found", field="product_id")
+        raise ValidationFailed(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
     values: dict[str, Any] = {}
     stored = None
     if upload is not None:
@@ -499,9 +517,15 @@ def _pending(scope: Scope, submission_id: int) -> Submission:
     found = Submission.objects.select_for_update().filter(enterprise_id=scope.enterprise_id,
                                                           pk=submission_id).first()
     if found is None:
-        raise NotFound(f"submission {submission_id} not found", field="submission_id")
+        raise NotFound(
+            _("submission %(submission_id)s not found") % {"submission_id": submission_id},
+            field="submission_id",
+        )
     if found.status != SubmissionStatus.PENDING:
-        raise Conflict(f"this submission was already {found.status}", field="status", code="already_reviewed")
+        raise Conflict(
+            _("this submission was already %(status)s") % {"status": found.status},
+            field="status", code="already_reviewed",
+        )
     return found
 
 
@@ -530,7 +554,7 @@ def reject_ugc(*, scope: Scope, submission_id: int, reason: str, actor: Actor = 
     require_editor(scope)
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed("say why it is rejected", field="reason")
+        raise ValidationFailed(_("say why it is rejected"), field="reason")
     with transaction.atomic():
         sub = _pending(scope, submission_id)
         sub.status, sub.reason, sub.reviewed_at = SubmissionStatus.REJECTED, reason[:200], timezone.now()
@@ -551,9 +575,9 @@ def save_persona(*, scope: Scope, staff_id: int, nickname: str, signature: str, 
     staff = org_queries.get_staff(scope, staff_id)
     nickname, signature = nickname.strip(), signature.strip()
     if len(nickname) > 32:
-        raise ValidationFailed("at most 32 characters", field="nickname")
+        raise ValidationFailed(_("at most 32 characters"), field="nickname")
     if len(signature) > 60:
-        raise ValidationFailed("at most 60 characters", field="signature")
+        raise ValidationFailed(_("at most 60 characters"), field="signature")
     if persona_type:
         _choice(persona_type, PersonaType, "persona_type")
     stored = None

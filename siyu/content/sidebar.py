@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.wecom import jssdk
 from siyu.channels.wecom import queries as wecom_queries
@@ -40,7 +41,7 @@ def page_config(scope: Scope, url: str) -> PageConfig:
     """The agentConfig for this page URL, signed with the app ticket of the enterprise's WeCom app."""
     account = wecom_queries.accounts(scope).first()
     if account is None:
-        raise NotFound("no WeCom app is connected yet", field="account")
+        raise NotFound(_("no WeCom app is connected yet"), field="account")
     script = settings.SIYU_WECOM_JSSDK_URL or f"{account.base_url.rstrip('/')}/jssdk.js"
     return PageConfig(config=jssdk.agent_config(account, url), script_url=script)
 
@@ -92,10 +93,10 @@ def media_id(scope: Scope, material_id: int) -> tuple[str, str]:
     material = queries.get_material(scope, material_id)
     kind = MEDIA_KINDS.get(MaterialKind(material.kind))
     if kind is None or not material.file:
-        raise ValidationFailed("this material has no file to send", field="material_id")
+        raise ValidationFailed(_("this material has no file to send"), field="material_id")
     account = wecom_queries.accounts(scope).first()
     if account is None:
-        raise NotFound("no WeCom app is connected yet", field="account")
+        raise NotFound(_("no WeCom app is connected yet"), field="account")
     with default_storage.open(material.file, "rb") as fh:
         content = fh.read()
     return kind, jssdk.temp_media(account, digest=material.sha256, kind=kind, filename=material.file_name or "file",

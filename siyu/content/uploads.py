@@ -22,6 +22,7 @@ from typing import IO
 import magic
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils.translation import gettext_lazy as _
 from PIL import Image, UnidentifiedImageError
 
 from siyu.core.errors import ValidationFailed
@@ -98,7 +99,10 @@ def sniff(head: bytes) -> str:
 def _read_bounded(stream: IO[bytes], limit: int, field: str) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise ValidationFailed(f"the file is larger than {limit // MB} MB", field=field, code="too_large")
+        raise ValidationFailed(
+            _("the file is larger than %(value)s MB") % {"value": limit // MB},
+            field=field, code="too_large",
+        )
     return data
 
 
@@ -112,16 +116,18 @@ def _check_image(data: bytes, content_type: str, field: str) -> tuple[int, int]:
                 width, height = img.size
                 if width * height > MAX_PIXELS:
                     raise ValidationFailed(
-                        f"the image is {width}×{height} pixels; at most {MAX_PIXELS:,} pixels are accepted",
-                        field=field, code="image_too_large")
+                        _("the image is %(width)s×%(height)s pixels; at most %(MAX_PIXELS)s pixels are accepted")
+                        % {"width": width, "height": height, "MAX_PIXELS": format(MAX_PIXELS, ',')},
+                        field=field, code="image_too_large",
+                    )
                 if img.format != PIL_FORMATS.get(content_type):
-                    raise ValidationFailed("the image's content does not match its type", field=field,
+                    raise ValidationFailed(_("the image's content does not match its type"), field=field,
                                            code="wrong_type")
                 img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ValidationFailed("the image is too large to decode", field=field, code="image_too_large") from exc
+        raise ValidationFailed(_("the image is too large to decode"), field=field, code="image_too_large") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValidationFailed("the image cannot be read (damaged or not an image)", field=field,
+        raise ValidationFailed(_("the image cannot be read (damaged or not an image)"), field=field,
                                code="bad_image") from exc
     return width, height
 
@@ -130,16 +136,22 @@ def check_upload(stream: IO[bytes], *, name: str, size: int | None, rule_name: s
     """Validate one upload for a kind (image, poster, cover, video, file); ValidationFailed names the field."""
     rule = RULES[rule_name]
     if size is not None and size > rule.max_bytes:
-        raise ValidationFailed(f"the file is larger than {rule.max_bytes // MB} MB", field=field, code="too_large")
+        raise ValidationFailed(
+            _("the file is larger than %(value)s MB") % {"value": rule.max_bytes // MB},
+            field=field, code="too_large",
+        )
     data = _read_bounded(stream, rule.max_bytes, field)
     if not data:
-        raise ValidationFailed("the file is empty", field=field, code="empty")
+        raise ValidationFailed(_("the file is empty"), field=field, code="empty")
     content_type = sniff(data[:SNIFF_BYTES])
     extension = rule.types.get(content_type)
     if extension is None:
         accepted = ", ".join(sorted(set(rule.types.values())))
-        raise ValidationFailed(f"this is a {content_type} file; a {rule_name} must be one of: {accepted}",
-                               field=field, code="wrong_type")
+        raise ValidationFailed(
+            _("this is a %(content_type)s file; a %(rule_name)s must be one of: %(accepted)s")
+            % {"content_type": content_type, "rule_name": rule_name, "accepted": accepted},
+            field=field, code="wrong_type",
+        )
     width = height = None
     if content_type in IMAGE_TYPES:
         width, height = _check_image(data, content_type, field)

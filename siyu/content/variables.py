@@ -64,18 +64,22 @@ def variables_in(template: str, *, field: str = "text") -> list[str]:
     try:
         pieces = list(_FORMATTER.parse(template))
     except ValueError as exc:
-        raise ValidationFailed(f"unbalanced brace: write {{{{ and }}}} for literal braces ({exc})", field=field,
-                               code="bad_template") from exc
+        raise ValidationFailed(
+            _("unbalanced brace: write {{ and }} for literal braces (%(exc)s)") % {"exc": exc},
+            field=field, code="bad_template",
+        ) from exc
     found: list[str] = []
     for _literal, name, spec, conversion in pieces:
         if name is None:
             continue
         if name not in VARIABLES:
             known = ", ".join("{" + v + "}" for v in VARIABLES)
-            raise ValidationFailed(f"unknown variable {{{name}}}; use one of {known}", field=field,
-                                   code="unknown_variable")
+            raise ValidationFailed(
+                _("unknown variable {%(name)s}; use one of %(known)s") % {"name": name, "known": known},
+                field=field, code="unknown_variable",
+            )
         if spec or conversion:
-            raise ValidationFailed(f"{{{name}}} takes no format", field=field, code="bad_template")
+            raise ValidationFailed(_("{%(name)s} takes no format") % {"name": name}, field=field, code="bad_template")
         found.append(name)
     return found
 
@@ -100,5 +104,8 @@ def render_for_sending(template: str, values: Mapping[str, str | None],
     rendered = render(template, values, fallbacks)
     if not rendered.complete:
         names = ", ".join(rendered.missing)
-        raise ValidationFailed(f"fill in {names} before sending", field=rendered.missing[0], code="missing_variable")
+        raise ValidationFailed(
+            _("fill in %(names)s before sending") % {"names": names},
+            field=rendered.missing[0], code="missing_variable",
+        )
     return rendered.text

@@ -1,8 +1,17 @@
-"""Typed domain errors. Services raise them; the API maps each to a 4xx with a code and the failing field."""
+"""Typed domain errors. Services raise them; the API maps each to a 4xx with a code and the failing field.
+
+The code is the stable part (clients branch on it); the message is for a person and is written in English source
+wrapped in gettext (`gettext_lazy as _` where it is raised), so `message` reads in the language active where it is
+shown: the console request's, or the API caller's (Accept-Language). A message with values (`_("...%(n)s") % {...}`)
+is formatted when raised, in the language of the request that raised it. `tests/core/test_error_messages.py` fails on a
+literal message that is not wrapped.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from django_stubs_ext import StrPromise
 
 
 class DomainError(Exception):
@@ -10,14 +19,23 @@ class DomainError(Exception):
     code = "invalid"
 
     def __init__(
-        self, message: str, *, field: str | None = None, index: int | None = None, code: str | None = None
+        self, message: str | StrPromise, *, field: str | None = None, index: int | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self._message = message
         self.field = field
         self.index = index
         if code:
             self.code = code
+
+    @property
+    def message(self) -> str:
+        """The message in the language active now (a lazy translation is rendered at each read)."""
+        return str(self._message)
+
+    def __str__(self) -> str:
+        return self.message
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import Conflict, DomainError, ValidationFailed
 from siyu.core.models import IdempotencyRecord
@@ -43,17 +44,20 @@ def client_key(header: str | None, body_key: str | None = None) -> str:
     there is none, a 422 when the two disagree or the key is too long."""
     from_header, from_body = (header or "").strip(), (body_key or "").strip()
     if from_header and from_body and from_header != from_body:
-        raise ValidationFailed("the Idempotency-Key header and the body's idempotency_key differ",
+        raise ValidationFailed(_("the Idempotency-Key header and the body's idempotency_key differ"),
                                field="idempotency_key", code="idempotency_key_mismatch")
     key = from_header or from_body
     if not key:
         raise DomainError(
-            f"this request creates something once: send an {KEY_HEADER} header (a fresh random value per action, "
-            "the same value when retrying it)",
+            _("this request creates something once: send an %(KEY_HEADER)s header (a fresh random value per "
+              "action, the same value when retrying it)") % {"KEY_HEADER": KEY_HEADER},
             field=KEY_HEADER, code="idempotency_key_required",
         )
     if len(key) > MAX_KEY:
-        raise ValidationFailed(f"{KEY_HEADER} is at most {MAX_KEY} characters", field=KEY_HEADER)
+        raise ValidationFailed(
+            _("%(KEY_HEADER)s is at most %(MAX_KEY)s characters") % {"KEY_HEADER": KEY_HEADER, "MAX_KEY": MAX_KEY},
+            field=KEY_HEADER,
+        )
     return key
 
 
@@ -87,6 +91,8 @@ def answer_once(*, scope: str, key: str, fingerprint: str, effect: Callable[[], 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> int:
     if record.result.get("fingerprint") != fingerprint:
-        raise Conflict(f"this {KEY_HEADER} was used for another request", field=KEY_HEADER,
-                       code="idempotency_key_reused")
+        raise Conflict(
+            _("this %(KEY_HEADER)s was used for another request") % {"KEY_HEADER": KEY_HEADER},
+            field=KEY_HEADER, code="idempotency_key_reused",
+        )
     return int(record.result["id"])

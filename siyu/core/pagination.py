@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from django.db.models import Model, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import ValidationFailed
 
@@ -42,11 +43,14 @@ def page_param(raw: str | None) -> int:
 
 def paginate(queryset: QuerySet[M], *, page: int = 1, page_size: int = 20) -> Page[M]:
     if page < 1:
-        raise ValidationFailed("page starts at 1", field="page")
+        raise ValidationFailed(_("page starts at 1"), field="page")
     if page > MAX_PAGE:
-        raise ValidationFailed(f"page is at most {MAX_PAGE:,}", field="page")
+        raise ValidationFailed(_("page is at most %(MAX_PAGE)s") % {"MAX_PAGE": format(MAX_PAGE, ',')}, field="page")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"page_size must be between 1 and {MAX_PAGE_SIZE}", field="page_size")
+        raise ValidationFailed(
+            _("page_size must be between 1 and %(MAX_PAGE_SIZE)s") % {"MAX_PAGE_SIZE": MAX_PAGE_SIZE},
+            field="page_size",
+        )
     total = queryset.count()
     offset = (page - 1) * page_size
     return Page(items=list(queryset[offset : offset + page_size]), total=total, page=page, page_size=page_size)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -75,7 +76,7 @@ def _check_store(scope: Scope, store_id: int | None, field: str) -> None:
     if store_id is None or scope.is_hq:
         return
     if not org_queries.stores(scope).filter(id=store_id).exists():
-        raise NotFound(f"store {store_id} not found", field=field)
+        raise NotFound(_("store %(store_id)s not found") % {"store_id": store_id}, field=field)
 
 
 def _get_customer(scope: Scope, customer_id: int, field: str) -> Any:
@@ -116,13 +117,13 @@ def list_customers(request: HttpRequest, filters: Query[CustomerListQuery]) -> d
 def create_customer(request: HttpRequest, payload: CustomerCreateIn) -> Status[Any]:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("store staff gain customers through their channels, not by creating them")
+        raise PermissionDenied(_("store staff gain customers through their channels, not by creating them"))
     home_store_id = payload.home_store_id
     if home_store_id is None and len(scope.store_ids) == 1:
         home_store_id = next(iter(scope.store_ids))
     if home_store_id is None and not scope.is_hq:
         # without a home store in the caller's reach the new customer would be invisible to its creator
-        raise ValidationFailed("choose the customer's home store", field="home_store_id", code="required")
+        raise ValidationFailed(_("choose the customer's home store"), field="home_store_id", code="required")
     _check_store(scope, home_store_id, "home_store_id")
     customer = services.create_customer(
         enterprise_id=scope.enterprise_id,
@@ -179,9 +180,9 @@ def attach_identity(request: HttpRequest, customer_id: int, payload: IdentityIn)
 def merge_customers(request: HttpRequest, payload: MergeIn) -> Any:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("only HQ and managers may merge customers")
+        raise PermissionDenied(_("only HQ and managers may merge customers"))
     if payload.force and not scope.is_hq:
-        raise PermissionDenied("only HQ may force a merge of conflicting customers", field="force")
+        raise PermissionDenied(_("only HQ may force a merge of conflicting customers"), field="force")
     survivor = _get_customer(scope, payload.survivor_id, "survivor_id")
     absorbed = _get_customer(scope, payload.absorbed_id, "absorbed_id")
     return services.merge_customers(
@@ -231,7 +232,7 @@ def list_tag_groups(request: HttpRequest) -> Any:
 def create_tag_group(request: HttpRequest, payload: TagGroupIn) -> Status[Any]:
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("the tag library is managed by HQ")
+        raise PermissionDenied(_("the tag library is managed by HQ"))
     group = services.create_tag_group(
         enterprise_id=scope.enterprise_id, name=payload.name, exclusive=payload.exclusive, actor=actor_of(request)
     )
@@ -248,7 +249,7 @@ def create_tag(request: HttpRequest, group_id: int, payload: TagIn) -> Status[An
     scope = scope_of(request)
     group = queries.get_tag_group(scope, group_id)
     if not scope.is_hq:
-        raise PermissionDenied("the tag library is managed by HQ")
+        raise PermissionDenied(_("the tag library is managed by HQ"))
     tag = services.create_tag(
         group=group, name=payload.name, kind=str(payload.kind), rule=payload.rule, actor=actor_of(request)
     )
@@ -257,13 +258,13 @@ def create_tag(request: HttpRequest, group_id: int, payload: TagIn) -> Status[An
 
 def _require_hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("the tag library is managed by HQ")
+        raise PermissionDenied(_("the tag library is managed by HQ"))
 
 
 def _get_tag(scope: Scope, tag_id: int) -> Any:
     tag = queries.tags(scope).filter(pk=tag_id).first()
     if tag is None:
-        raise NotFound(f"tag {tag_id} not found", field="tag_id")
+        raise NotFound(_("tag %(tag_id)s not found") % {"tag_id": tag_id}, field="tag_id")
     return tag
 
 

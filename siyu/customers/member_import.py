@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit, jobs
 from siyu.core.audit import Actor
@@ -73,7 +74,7 @@ ProgressHook = Callable[[MemberImport], None]
 
 def _require_hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("only HQ imports members")
+        raise PermissionDenied(_("only HQ imports members"))
 
 
 def _folder(enterprise_id: int) -> Path:
@@ -100,7 +101,7 @@ def upload_member_file(*, scope: Scope, stream: IO[bytes] | bytes, filename: str
             if size > MAX_BYTES:
                 tmp.close()
                 Path(tmp.name).unlink(missing_ok=True)
-                raise ValidationFailed("the file is larger than 512 MB", field="file", code="too_large")
+                raise ValidationFailed(_("the file is larger than 512 MB"), field="file", code="too_large")
             digest.update(piece)
             tmp.write(piece)
     temp = Path(tmp.name)
@@ -111,7 +112,7 @@ def upload_member_file(*, scope: Scope, stream: IO[bytes] | bytes, filename: str
         return existing
     if size == 0:
         temp.unlink(missing_ok=True)
-        raise ValidationFailed("the file is empty", field="file", code="empty_file")
+        raise ValidationFailed(_("the file is empty"), field="file", code="empty_file")
     try:
         file_format = sheet.sniff_format(temp)
         encoding = sheet.detect_encoding(temp) if file_format == "csv" else ""
@@ -147,14 +148,14 @@ def get_import(*, scope: Scope, import_id: int) -> MemberImport:
     _require_hq(scope)
     imp = MemberImport.objects.filter(pk=import_id, enterprise_id=scope.enterprise_id).first()
     if imp is None:
-        raise NotFound("no such member import", field="import_id")
+        raise NotFound(_("no such member import"), field="import_id")
     return imp
 
 
 def set_mapping(*, scope: Scope, import_id: int, mapping: Mapping[str, str], actor: Actor = None) -> MemberImport:
     imp = get_import(scope=scope, import_id=import_id)
     if imp.status not in (MemberImportStatus.UPLOADED, MemberImportStatus.FAILED) or imp.checkpoint_row:
-        raise Conflict("the import has started; its mapping is fixed", field="mapping", code="started")
+        raise Conflict(_("the import has started; its mapping is fixed"), field="mapping", code="started")
     clean = {k: v for k, v in mapping.items() if v}
     problems = sheet.check_mapping(clean, imp.header)
     if problems:
@@ -415,7 +416,7 @@ class _TagCache:
         missing = names - set(self.ids)
         if missing:
             if self.group is None:
-                self.group, _ = TagGroup.objects.get_or_create(enterprise_id=self.enterprise_id, name=TAG_GROUP)
+                self.group, _ignored = TagGroup.objects.get_or_create(enterprise_id=self.enterprise_id, name=TAG_GROUP)
             found = dict(Tag.objects.filter(group=self.group, name__in=missing).values_list("name", "id"))
             fresh = [Tag(group=self.group, name=name, kind=TagKind.MANUAL) for name in sorted(missing - set(found))]
             if fresh:

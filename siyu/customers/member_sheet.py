@@ -24,6 +24,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
+
 from siyu.core.money import parse_yuan
 from siyu.core.timeutil import SHANGHAI
 
@@ -245,9 +248,15 @@ def positions(mapping: Mapping[str, str], header: Sequence[str]) -> dict[str, in
 
 
 class CellError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
+    """A cell the import cannot take: a stable code and a translated message (rendered when read, see str())."""
+
+    def __init__(self, code: str, message: str | StrPromise) -> None:
         super().__init__(message)
         self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 def text(value: Any) -> str:
@@ -255,20 +264,20 @@ def text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Formula):
-        raise CellError("formula", "the cell is a formula; paste it as values")
+        raise CellError("formula", _("the cell is a formula; paste it as values"))
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     out = str(value).strip()
     if out.startswith('="') and out.endswith('"'):
         return out[2:-1].strip()
     if out.startswith("="):
-        raise CellError("formula", "the cell is a formula; paste it as values")
+        raise CellError("formula", _("the cell is a formula; paste it as values"))
     return out.lstrip("'").strip()
 
 
 def phone(value: Any) -> str:
     if isinstance(value, float) and not value.is_integer():
-        raise CellError("invalid_phone", "not a phone number")
+        raise CellError("invalid_phone", _("not a phone number"))
     raw = text(value)
     if not raw:
         return ""
@@ -277,12 +286,12 @@ def phone(value: Any) -> str:
         mantissa = compact.lower().split("e")[0].replace(".", "")
         if len(mantissa) < 11:
             raise CellError("phone_lost_digits",
-                            "Excel showed this phone in scientific notation and lost its digits; "
-                            "format the column as text and export again")
+                            _("Excel showed this phone in scientific notation and lost its digits; "
+                            "format the column as text and export again"))
         try:
             compact = str(int(Decimal(compact)))
         except InvalidOperation as exc:  # pragma: no cover - the pattern above admits only numbers
-            raise CellError("invalid_phone", "not a phone number") from exc
+            raise CellError("invalid_phone", _("not a phone number")) from exc
     if compact.endswith(".0") and compact[:-2].isdigit():
         compact = compact[:-2]
     for prefix in ("+86", "0086", "86", "0"):
@@ -290,7 +299,7 @@ def phone(value: Any) -> str:
             compact = compact[len(prefix):]
             break
     if not _MOBILE.match(compact):
-        raise CellError("invalid_phone", "not a mainland China mobile number (11 digits starting 13-19)")
+        raise CellError("invalid_phone", _("not a mainland China mobile number (11 digits starting 13-19)"))
     return compact
 
 
@@ -312,15 +321,15 @@ def day(value: Any, *, today: date) -> date | None:
         else:
             found = _parse_day(raw)
     if found > today:
-        raise CellError("future_date", "the date is in the future")
+        raise CellError("future_date", _("the date is in the future"))
     if found.year < 1900:
-        raise CellError("invalid_date", "the date is before 1900")
+        raise CellError("invalid_date", _("the date is before 1900"))
     return found
 
 
 def _serial(number: float) -> date:
     if not 1 <= number < 2958466:
-        raise CellError("invalid_date", "not a date")
+        raise CellError("invalid_date", _("not a date"))
     return _EXCEL_EPOCH + timedelta(days=int(number))
 
 
@@ -333,20 +342,20 @@ def _parse_day(raw: str) -> date:
         try:
             return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         except ValueError as exc:
-            raise CellError("invalid_date", "not a date (use 2024-01-31)") from exc
+            raise CellError("invalid_date", _("not a date (use 2024-01-31)")) from exc
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(raw, fmt).replace(tzinfo=UTC).date()
         except ValueError:
             continue
-    raise CellError("invalid_date", "not a date (use 2024-01-31)")
+    raise CellError("invalid_date", _("not a date (use 2024-01-31)"))
 
 
 def gender(value: Any) -> str:
     raw = text(value).lower()
     found = _GENDERS.get(raw)
     if found is None:
-        raise CellError("invalid_gender", "gender is 男/女 (male/female) or empty")
+        raise CellError("invalid_gender", _("gender is 男/女 (male/female) or empty"))
     return found
 
 
@@ -355,7 +364,7 @@ def integer(value: Any) -> int | None:
         number = value
     elif isinstance(value, float):
         if not value.is_integer():
-            raise CellError("invalid_points", "points are a whole number")
+            raise CellError("invalid_points", _("points are a whole number"))
         number = int(value)
     else:
         raw = text(value).replace(",", "")
@@ -364,10 +373,10 @@ def integer(value: Any) -> int | None:
         if raw.endswith(".0"):
             raw = raw[:-2]
         if not raw.isdigit():
-            raise CellError("invalid_points", "points are a whole number, not negative")
+            raise CellError("invalid_points", _("points are a whole number, not negative"))
         number = int(raw)
     if number < 0:
-        raise CellError("invalid_points", "points are a whole number, not negative")
+        raise CellError("invalid_points", _("points are a whole number, not negative"))
     return number
 
 
@@ -387,18 +396,18 @@ def yuan_to_fen(value: Any) -> int | None:
     try:
         fen = parse_yuan(raw).fen
     except ValueError as exc:
-        raise CellError("invalid_amount", "not an amount in yuan with at most two decimals") from exc
+        raise CellError("invalid_amount", _("not an amount in yuan with at most two decimals")) from exc
     if fen < 0:
-        raise CellError("invalid_amount", "the amount is negative")
+        raise CellError("invalid_amount", _("the amount is negative"))
     return fen
 
 
 def tags(value: Any) -> list[str]:
     names = [part.strip() for part in _TAG_SPLIT.split(text(value)) if part.strip()]
     if len(names) > MAX_TAGS:
-        raise CellError("too_many_tags", f"at most {MAX_TAGS} tags")
+        raise CellError("too_many_tags", _("at most %(MAX_TAGS)s tags") % {"MAX_TAGS": MAX_TAGS})
     if any(len(name) > 64 for name in names):
-        raise CellError("invalid_tag", "a tag is at most 64 characters")
+        raise CellError("invalid_tag", _("a tag is at most 64 characters"))
     return list(dict.fromkeys(names))
 
 
@@ -406,7 +415,7 @@ def short_text(limit: int, code: str) -> Any:
     def parse(value: Any) -> str:
         out = text(value)
         if len(out) > limit:
-            raise CellError(code, f"at most {limit} characters")
+            raise CellError(code, _("at most %(limit)s characters") % {"limit": limit})
         return out
 
     return parse
@@ -415,7 +424,7 @@ def short_text(limit: int, code: str) -> Any:
 def identity_text(value: Any) -> str:
     out = text(value)
     if len(out) > 128 or (out and not re.fullmatch(r"[A-Za-z0-9_\-]+", out)):
-        raise CellError("invalid_identity", "letters, digits, - and _ only, at most 128")
+        raise CellError("invalid_identity", _("letters, digits, - and _ only, at most 128"))
     return out
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
@@ -144,8 +145,12 @@ def get_customer(scope: Scope, customer_id: int) -> Customer:
             pk=customer_id, enterprise_id=scope.enterprise_id, merged_into__isnull=False
         ).values_list("merged_into_id", flat=True).first()
         if merged:
-            raise NotFound(f"customer {customer_id} was merged into {merged}", field="customer_id", code="merged")
-        raise NotFound(f"customer {customer_id} not found", field="customer_id")
+            raise NotFound(
+                _("customer %(customer_id)s was merged into %(merged)s")
+                % {"customer_id": customer_id, "merged": merged},
+                field="customer_id", code="merged",
+            )
+        raise NotFound(_("customer %(customer_id)s not found") % {"customer_id": customer_id}, field="customer_id")
     return found
 
 
@@ -155,7 +160,7 @@ def find_visible(scope: Scope, *, kind: str, value: str) -> Customer:
     found = customers(scope).select_related("home_store").filter(
         Exists(Identity.objects.filter(customer_id=OuterRef("pk"), kind=kind, value=value))).first()
     if found is None:
-        raise NotFound("no customer of yours has that identity", field="external_userid")
+        raise NotFound(_("no customer of yours has that identity"), field="external_userid")
     return found
 
 
@@ -217,6 +222,10 @@ class MergeConflict:
     account: str
     survivor_values: tuple[str, ...]
     absorbed_values: tuple[str, ...]
+
+    @property
+    def kind_label(self) -> str:
+        return str(dict(IdentityKind.choices).get(self.kind, self.kind))
 
 
 def merge_conflicts(survivor_id: int, absorbed_id: int) -> list[MergeConflict]:
@@ -324,7 +333,7 @@ def merge_preview(scope: Scope, survivor_id: int, absorbed_id: int) -> MergePrev
     """What merging `absorbed_id` into `survivor_id` would do, side by side; writes nothing. Both customers must be
     in the scope, and only managers and HQ merge."""
     if not scope.is_manager:
-        raise PermissionDenied("only HQ and managers may merge customers")
+        raise PermissionDenied(_("only HQ and managers may merge customers"))
     survivor = get_customer(scope, survivor_id)
     try:
         absorbed = get_customer(scope, absorbed_id)
@@ -332,7 +341,7 @@ def merge_preview(scope: Scope, survivor_id: int, absorbed_id: int) -> MergePrev
         exc.field = "other"
         raise
     if survivor.pk == absorbed.pk:
-        raise ValidationFailed("cannot merge a customer into itself", field="other")
+        raise ValidationFailed(_("cannot merge a customer into itself"), field="other")
     mine, theirs = _merge_side(survivor), _merge_side(absorbed)
     dropped_ids = set(losing_exclusive_tags(survivor.pk, absorbed.pk).values_list("tag_id", flat=True))
     kept = {t.pk: t for t in mine.tags}
@@ -413,7 +422,7 @@ def tag_library(scope: Scope) -> list[TagGroup]:
 def get_tag_group(scope: Scope, group_id: int) -> TagGroup:
     found = TagGroup.objects.filter(enterprise_id=scope.enterprise_id, pk=group_id).first()
     if found is None:
-        raise NotFound(f"tag group {group_id} not found", field="group_id")
+        raise NotFound(_("tag group %(group_id)s not found") % {"group_id": group_id}, field="group_id")
     return found
 
 

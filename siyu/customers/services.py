@@ -12,6 +12,8 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Field, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from pydantic import ValidationError as PydanticValidationError
 
 from siyu.core import audit, dberrors
@@ -75,10 +77,13 @@ class IngestResult:
 
 def _check_identity(identity: IdentityInput, *, index: int | None = None) -> IdentityInput:
     if identity.kind not in IdentityKind.values:
-        raise ValidationFailed(f"unknown identity kind {identity.kind!r}", field="kind", index=index)
+        raise ValidationFailed(
+            _("unknown identity kind %(kind)s") % {"kind": repr(identity.kind)},
+            field="kind", index=index,
+        )
     value = identity.value.strip()
     if not value or len(value) > 128:
-        raise ValidationFailed("identity value must be 1-128 characters", field="value", index=index)
+        raise ValidationFailed(_("identity value must be 1-128 characters"), field="value", index=index)
     if identity.kind == IdentityKind.PHONE:
         value = normalize_phone(value, field="value", index=index)
     return IdentityInput(kind=identity.kind, value=value, account=identity.account)
@@ -149,7 +154,7 @@ def create_customer(
     )
     if not (fields["name"].strip() or fields["phone"] or identities):
         # a customer nobody can recognise or reach would only pollute the pool
-        raise DomainError("a customer needs a name, a phone or an identity", field="name", code="required")
+        raise DomainError(_("a customer needs a name, a phone or an identity"), field="name", code="required")
     moment = created_at or timezone.now()
     customer = Customer.objects.create(enterprise_id=enterprise_id, created_at=moment, **fields)
     wanted = list(identities)
@@ -182,31 +187,31 @@ def _dedupe_identities(identities: Iterable[IdentityInput]) -> list[IdentityInpu
 
 def _clean_name(value: Any, enterprise_id: int) -> Any:
     if value is not None and len(value) > 64:
-        raise ValidationFailed("name is at most 64 characters", field="name")
+        raise ValidationFailed(_("name is at most 64 characters"), field="name")
     return (value or "").strip()
 
 
 def _clean_gender(value: Any, enterprise_id: int) -> Any:
     if value not in Gender.values:
-        raise ValidationFailed(f"gender must be one of {', '.join(Gender.values)}", field="gender")
+        raise ValidationFailed(_("gender must be one of %(join)s") % {"join": ', '.join(Gender.values)}, field="gender")
     return value
 
 
 def _clean_source(value: Any, enterprise_id: int) -> Any:
     if value not in Channel.values:
-        raise ValidationFailed(f"unknown source {value!r}", field="created_source")
+        raise ValidationFailed(_("unknown source %(value)s") % {"value": repr(value)}, field="created_source")
     return value
 
 
 def _clean_store(value: Any, enterprise_id: int) -> Any:
     if value is not None and not Store.objects.filter(id=value, enterprise_id=enterprise_id).exists():
-        raise ValidationFailed(f"store {value} does not exist", field="home_store_id")
+        raise ValidationFailed(_("store %(value)s does not exist") % {"value": value}, field="home_store_id")
     return value
 
 
 def _clean_birthday(value: Any, enterprise_id: int) -> Any:
     if value is not None and value > timezone.localdate():
-        raise ValidationFailed("birthday cannot be in the future", field="birthday")
+        raise ValidationFailed(_("birthday cannot be in the future"), field="birthday")
     return value
 
 
@@ -226,7 +231,7 @@ def _clean_profile(*, enterprise_id: int, values: dict[str, Any]) -> dict[str, A
     for key, value in values.items():
         cleaner = _PROFILE_CLEANERS.get(key)
         if cleaner is None:
-            raise ValidationFailed(f"unknown field {key!r}", field=key)
+            raise ValidationFailed(_("unknown field %(key)s") % {"key": repr(key)}, field=key)
         clean[key] = cleaner(value, enterprise_id)
     return clean
 
@@ -309,7 +314,7 @@ def resolve_customer(
     """
     clean = _dedupe_identities(_check_identity(identity) for identity in identities)
     if not clean:
-        raise ValidationFailed("at least one identity is needed", field="identities")
+        raise ValidationFailed(_("at least one identity is needed"), field="identities")
     for attempt in range(1, RESOLVE_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -432,9 +437,9 @@ def merge_customers(
     """
     force_reason = force_reason.strip()
     if force and not force_reason:
-        raise ValidationFailed("a forced merge needs a reason", field="force_reason", code="required")
+        raise ValidationFailed(_("a forced merge needs a reason"), field="force_reason", code="required")
     if len(force_reason) > 255:
-        raise ValidationFailed("the reason is at most 255 characters", field="force_reason")
+        raise ValidationFailed(_("the reason is at most 255 characters"), field="force_reason")
     try:
         record, fresh_survivor, fresh_absorbed = _merge(
             survivor.pk, absorbed.pk, reason=reason, actor=actor, force=force, force_reason=force_reason
@@ -443,7 +448,7 @@ def merge_customers(
         if not dberrors.is_contention(exc):
             raise
         raise Conflict(
-            "these customers were changed at the same time by another request; try again",
+            _("these customers were changed at the same time by another request; try again"),
             field="absorbed_id", code="merge_busy",
         ) from exc
     for caller, fresh in ((survivor, fresh_survivor), (absorbed, fresh_absorbed)):
@@ -457,21 +462,21 @@ def _merge(
     survivor_id: int, absorbed_id: int, *, reason: str, actor: Actor, force: bool = False, force_reason: str = ""
 ) -> tuple[CustomerMerge, Customer, Customer]:
     if survivor_id == absorbed_id:
-        raise ValidationFailed("cannot merge a customer into itself", field="absorbed_id")
+        raise ValidationFailed(_("cannot merge a customer into itself"), field="absorbed_id")
     locked = lock_customers([survivor_id, absorbed_id])
     survivor, absorbed = locked.get(survivor_id), locked.get(absorbed_id)
     if survivor is None or absorbed is None:
-        raise NotFound("customer not found", field="absorbed_id" if survivor is not None else "survivor_id")
+        raise NotFound(_("customer not found"), field="absorbed_id" if survivor is not None else "survivor_id")
     if survivor.enterprise_id != absorbed.enterprise_id:
-        raise ValidationFailed("customers belong to different enterprises", field="absorbed_id")
+        raise ValidationFailed(_("customers belong to different enterprises"), field="absorbed_id")
     if absorbed.merged_into_id is not None or survivor.merged_into_id is not None:
-        raise Conflict("one of these customers was already merged", field="absorbed_id", code="already_merged")
+        raise Conflict(_("one of these customers was already merged"), field="absorbed_id", code="already_merged")
     conflicts = queries.merge_conflicts(survivor.pk, absorbed.pk)
     if conflicts and not force:
         kinds = ", ".join(dict.fromkeys(c.kind for c in conflicts))
         raise Conflict(
-            f"these customers look like two people: they carry different {kinds}; only HQ may force this merge, "
-            "with a reason",
+            _("these customers look like two people: they carry different %(kinds)s; only HQ may force this "
+              "merge, with a reason") % {"kinds": kinds},
             field="absorbed_id", code="merge_conflict",
         )
     snapshot = {
@@ -484,7 +489,7 @@ def _merge(
         "created_at": absorbed.created_at.isoformat(),
         "identities": list(absorbed.identities.values_list("kind", "value")),
     }
-    dropped, _ = queries.losing_exclusive_tags(survivor.pk, absorbed.pk).delete()
+    dropped, _ignored = queries.losing_exclusive_tags(survivor.pk, absorbed.pk).delete()
     moved = {
         "identities": Identity.objects.filter(customer=absorbed).update(customer=survivor),
         "tags": _move_unique_children(CustomerTag, "tag_id", absorbed.pk, survivor.pk),
@@ -583,7 +588,7 @@ def add_relationship(
 @transaction.atomic
 def end_relationship(*, customer: Customer, staff: Staff, status: str, at: datetime) -> Relationship | None:
     if status not in RelationshipStatus.values or status == RelationshipStatus.ACTIVE:
-        raise ValidationFailed(f"not an ending status: {status!r}", field="status")
+        raise ValidationFailed(_("not an ending status: %(status)s") % {"status": repr(status)}, field="status")
     rel = Relationship.objects.filter(customer=customer, staff=staff).first()
     if rel is None:
         return None
@@ -629,9 +634,9 @@ def _tag_changed(change: TagChange) -> None:
 def create_tag_group(*, enterprise_id: int, name: str, exclusive: bool = False, actor: Actor = None) -> TagGroup:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed("tag group name must be 1-64 characters", field="name")
+        raise ValidationFailed(_("tag group name must be 1-64 characters"), field="name")
     if TagGroup.objects.filter(enterprise_id=enterprise_id, name=name).exists():
-        raise Conflict(f"tag group {name!r} already exists", field="name", code="duplicate")
+        raise Conflict(_("tag group %(name)s already exists") % {"name": repr(name)}, field="name", code="duplicate")
     group = TagGroup.objects.create(enterprise_id=enterprise_id, name=name, exclusive=exclusive)
     audit.record(enterprise_id=enterprise_id,
                  actor=actor, action="tag_group.create", target_type="tag_group", target_id=group.pk, summary=name)
@@ -644,11 +649,14 @@ def create_tag(
 ) -> Tag:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed("tag name must be 1-64 characters", field="name")
+        raise ValidationFailed(_("tag name must be 1-64 characters"), field="name")
     if kind not in TagKind.values:
-        raise ValidationFailed(f"kind must be one of {', '.join(TagKind.values)}", field="kind")
+        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(TagKind.values)}, field="kind")
     if Tag.objects.filter(group=group, name=name).exists():
-        raise Conflict(f"tag {name!r} already exists in {group.name}", field="name", code="duplicate")
+        raise Conflict(
+            _("tag %(name)s already exists in %(name2)s") % {"name": repr(name), "name2": group.name},
+            field="name", code="duplicate",
+        )
     tag = Tag.objects.create(group=group, name=name, kind=kind, rule=rule or {})
     audit.record(enterprise_id=group.enterprise_id,
                  actor=actor, action="tag.create", target_type="tag", target_id=tag.pk, summary=f"{group.name}/{name}")
@@ -659,11 +667,14 @@ def create_tag(
 def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed("tag name must be 1-64 characters", field="name")
+        raise ValidationFailed(_("tag name must be 1-64 characters"), field="name")
     if name == tag.name:
         return tag
     if Tag.objects.filter(group_id=tag.group_id, name=name).exclude(pk=tag.pk).exists():
-        raise Conflict(f"tag {name!r} already exists in this group", field="name", code="duplicate")
+        raise Conflict(
+            _("tag %(name)s already exists in this group") % {"name": repr(name)},
+            field="name", code="duplicate",
+        )
     old, tag.name = tag.name, name
     Tag.objects.filter(pk=tag.pk).update(name=name, version=F("version") + 1)  # counted in the row, not the object
     tag.version = Tag.objects.values_list("version", flat=True).get(pk=tag.pk)
@@ -690,11 +701,11 @@ def delete_tag(*, tag: Tag, actor: Actor = None) -> int:
 def rename_tag_group(*, group: TagGroup, name: str, actor: Actor = None) -> TagGroup:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed("tag group name must be 1-64 characters", field="name")
+        raise ValidationFailed(_("tag group name must be 1-64 characters"), field="name")
     if name == group.name:
         return group
     if TagGroup.objects.filter(enterprise_id=group.enterprise_id, name=name).exclude(pk=group.pk).exists():
-        raise Conflict(f"tag group {name!r} already exists", field="name", code="duplicate")
+        raise Conflict(_("tag group %(name)s already exists") % {"name": repr(name)}, field="name", code="duplicate")
     old, group.name = group.name, name
     TagGroup.objects.filter(pk=group.pk).update(name=name, version=F("version") + 1)
     group.version = TagGroup.objects.values_list("version", flat=True).get(pk=group.pk)
@@ -724,23 +735,29 @@ def delete_tag_group(*, group: TagGroup, actor: Actor = None) -> int:
 
 def _resolve_tags(enterprise_id: int, tag_ids: Sequence[int]) -> list[Tag]:
     if not tag_ids:
-        raise ValidationFailed("name at least one tag", field="tag_ids")
+        raise ValidationFailed(_("name at least one tag"), field="tag_ids")
     found = Tag.objects.filter(id__in=tag_ids, group__enterprise_id=enterprise_id).select_related("group")
     tags = {t.pk: t for t in found}
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in tags:
-            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index, code="unknown_tag")
+            raise NotFound(
+                _("unknown tag %(tag_id)s") % {"tag_id": tag_id},
+                field="tag_ids", index=index, code="unknown_tag",
+            )
     exclusive_groups = [t.group_id for t in tags.values() if t.group.exclusive]
     if len(exclusive_groups) != len(set(exclusive_groups)):
-        raise ValidationFailed("two tags of one mutually exclusive group", field="tag_ids", code="exclusive_group")
+        raise ValidationFailed(_("two tags of one mutually exclusive group"), field="tag_ids", code="exclusive_group")
     return list(tags.values())
 
 
 def _check_customers(enterprise_id: int, customer_ids: Sequence[int], allowed: Iterable[int] | None) -> list[int]:
     if not customer_ids:
-        raise ValidationFailed("name at least one customer", field="customer_ids")
+        raise ValidationFailed(_("name at least one customer"), field="customer_ids")
     if len(customer_ids) > MAX_BULK_TAG:
-        raise ValidationFailed(f"at most {MAX_BULK_TAG} customers per call", field="customer_ids")
+        raise ValidationFailed(
+            _("at most %(MAX_BULK_TAG)s customers per call") % {"MAX_BULK_TAG": MAX_BULK_TAG},
+            field="customer_ids",
+        )
     wanted = list(dict.fromkeys(customer_ids))
     qs = Customer.objects.filter(id__in=wanted, enterprise_id=enterprise_id, merged_into__isnull=True)
     if allowed is not None:
@@ -748,7 +765,10 @@ def _check_customers(enterprise_id: int, customer_ids: Sequence[int], allowed: I
     found = set(qs.values_list("id", flat=True))
     for index, customer_id in enumerate(customer_ids):
         if customer_id not in found:
-            raise NotFound(f"unknown customer {customer_id}", field="customer_ids", index=index)
+            raise NotFound(
+                _("unknown customer %(customer_id)s") % {"customer_id": customer_id},
+                field="customer_ids", index=index,
+            )
     return wanted
 
 
@@ -784,7 +804,8 @@ def tag_customers(
         action="customer.tag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=f"tagged {len(ids)} customers with {', '.join(t.name for t in tags)}",
+        summary=ngettext("tagged %(count)s customer with %(tags)s", "tagged %(count)s customers with %(tags)s",
+                         len(ids)) % {"count": len(ids), "tags": ", ".join(t.name for t in tags)},
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -811,7 +832,8 @@ def untag_customers(
         action="customer.untag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=f"untagged {len(rows)} customer-tag pairs",
+        summary=ngettext("untagged %(count)s customer-tag pair", "untagged %(count)s customer-tag pairs",
+                         len(rows)) % {"count": len(rows)},
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -844,20 +866,26 @@ def _tag_events(enterprise_id: int, rows: Sequence[CustomerTag], name: str, name
 def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
     schema = event_types.schema_for(item.name)
     if schema is None:
-        raise ValidationFailed(f"unknown event type {item.name!r}", field=f"events[{index}].name", index=index)
+        raise ValidationFailed(
+            _("unknown event type %(name)s") % {"name": repr(item.name)},
+            field=f"events[{index}].name", index=index,
+        )
     if not item.idempotency_key or len(item.idempotency_key) > 128:
         raise ValidationFailed(
-            "idempotency_key must be 1-128 characters", field=f"events[{index}].idempotency_key", index=index
+            _("idempotency_key must be 1-128 characters"), field=f"events[{index}].idempotency_key", index=index
         )
     if item.occurred_at.tzinfo is None:
-        raise ValidationFailed("occurred_at needs a timezone", field=f"events[{index}].occurred_at", index=index)
+        raise ValidationFailed(_("occurred_at needs a timezone"), field=f"events[{index}].occurred_at", index=index)
     if item.occurred_at > timezone.now() + timedelta(minutes=10):
-        raise ValidationFailed("occurred_at is in the future", field=f"events[{index}].occurred_at", index=index)
+        raise ValidationFailed(_("occurred_at is in the future"), field=f"events[{index}].occurred_at", index=index)
     if item.channel and item.channel not in Channel.values:
-        raise ValidationFailed(f"unknown channel {item.channel!r}", field=f"events[{index}].channel", index=index)
+        raise ValidationFailed(
+            _("unknown channel %(channel)s") % {"channel": repr(item.channel)},
+            field=f"events[{index}].channel", index=index,
+        )
     if (item.customer_id is None) == (item.identity is None):
         raise ValidationFailed(
-            "give exactly one of customer_id or identity", field=f"events[{index}].customer_id", index=index
+            _("give exactly one of customer_id or identity"), field=f"events[{index}].customer_id", index=index
         )
     try:
         return schema.model_validate(item.properties).model_dump(exclude_defaults=False)
@@ -865,7 +893,8 @@ def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ValidationFailed(
-            f"{first['msg']}", field=f"events[{index}].properties.{where}".rstrip("."), index=index
+            _("%(value)s") % {"value": first['msg']},
+            field=f"events[{index}].properties.{where}".rstrip("."), index=index,
         ) from exc
 
 
@@ -912,12 +941,15 @@ def _resolve_event_customers(enterprise_id: int, batch: Sequence[EventInput]) ->
         if item.identity is not None:
             found = by_identity.get((item.identity.kind, item.identity.value))
             if found is None:
-                raise NotFound("no customer has this identity", field=f"events[{index}].identity", index=index)
+                raise NotFound(_("no customer has this identity"), field=f"events[{index}].identity", index=index)
             resolved.append(found)
         elif item.customer_id is not None and item.customer_id in live:
             resolved.append(live[item.customer_id])
         else:
-            raise NotFound(f"unknown customer {item.customer_id}", field=f"events[{index}].customer_id", index=index)
+            raise NotFound(
+                _("unknown customer %(customer_id)s") % {"customer_id": item.customer_id},
+                field=f"events[{index}].customer_id", index=index,
+            )
     return resolved
 
 
@@ -941,8 +973,11 @@ def _check_visible(batch: Sequence[EventInput], customer_ids: Sequence[int], vis
     for index, (item, cid) in enumerate(zip(batch, customer_ids, strict=True)):
         if cid not in allowed:
             if item.identity is not None:
-                raise NotFound("no customer has this identity", field=f"events[{index}].identity", index=index)
-            raise NotFound(f"unknown customer {cid}", field=f"events[{index}].customer_id", index=index)
+                raise NotFound(_("no customer has this identity"), field=f"events[{index}].identity", index=index)
+            raise NotFound(
+                _("unknown customer %(cid)s") % {"cid": cid},
+                field=f"events[{index}].customer_id", index=index,
+            )
 
 
 def ingest_events(
@@ -954,9 +989,12 @@ def ingest_events(
     batch may name; None means the whole enterprise (trusted internal callers).
     """
     if not batch:
-        raise ValidationFailed("the batch is empty", field="events")
+        raise ValidationFailed(_("the batch is empty"), field="events")
     if len(batch) > MAX_EVENT_BATCH:
-        raise ValidationFailed(f"at most {MAX_EVENT_BATCH} events per batch", field="events")
+        raise ValidationFailed(
+            _("at most %(MAX_EVENT_BATCH)s events per batch") % {"MAX_EVENT_BATCH": MAX_EVENT_BATCH},
+            field="events",
+        )
     properties = [_validate_event(index, item) for index, item in enumerate(batch)]
     customer_ids = _resolve_event_customers(enterprise_id, batch)
     _check_visible(batch, customer_ids, visible_customers)
@@ -987,7 +1025,7 @@ def ingest_events(
         try:
             Event.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
         except IntegrityError as exc:  # a foreign key vanished between validation and insert
-            raise Conflict("the batch refers to rows that changed meanwhile; retry", field="events") from exc
+            raise Conflict(_("the batch refers to rows that changed meanwhile; retry"), field="events") from exc
     return IngestResult(created=len(fresh), duplicates=len(batch) - len(fresh))
 
 
@@ -1160,13 +1198,16 @@ def _bulk_targets(scope: Scope, *, customer_ids: Sequence[int] | None,
                   flt: queries.CustomerFilter | None) -> Any:
     """The ids (a subquery, never loaded) of the chosen customers inside the scope."""
     if (customer_ids is None) == (flt is None):
-        raise ValidationFailed("choose customers or a filter, not both", field="customer_ids")
+        raise ValidationFailed(_("choose customers or a filter, not both"), field="customer_ids")
     if customer_ids is not None:
         if not customer_ids:
-            raise ValidationFailed("choose at least one customer", field="customer_ids")
+            raise ValidationFailed(_("choose at least one customer"), field="customer_ids")
         if len(customer_ids) > MAX_SELECTED:
-            raise ValidationFailed(f"at most {MAX_SELECTED} selected customers; use the filter for more",
-                                   field="customer_ids")
+            raise ValidationFailed(
+                _("at most %(MAX_SELECTED)s selected customers; use the filter for more")
+                % {"MAX_SELECTED": MAX_SELECTED},
+                field="customer_ids",
+            )
         visible = queries.customers(scope).filter(id__in=list(customer_ids))
     else:
         assert flt is not None
@@ -1187,10 +1228,10 @@ def bulk_tag(*, scope: Scope, tag_id: int, action: str, customer_ids: Sequence[i
     manager's "all" is their store's). One INSERT ... SELECT (or DELETE) and one for the events, so a million
     customers cost what a hundred do; running it again changes nothing. Returns the customers changed."""
     if action not in BULK_ACTIONS:
-        raise ValidationFailed("action is add or remove", field="action")
+        raise ValidationFailed(_("action is add or remove"), field="action")
     tag = queries.tags(scope).filter(pk=tag_id).first()
     if tag is None:
-        raise NotFound(f"unknown tag {tag_id}", field="tag_id", code="unknown_tag")
+        raise NotFound(_("unknown tag %(tag_id)s") % {"tag_id": tag_id}, field="tag_id", code="unknown_tag")
     targets = _bulk_targets(scope, customer_ids=customer_ids, flt=flt)
     sub_sql, sub_params = targets.query.sql_with_params()
     moment = timezone.now()
@@ -1206,10 +1247,21 @@ def bulk_tag(*, scope: Scope, tag_id: int, action: str, customer_ids: Sequence[i
                            f"ct.tag_id = %s AND ct.customer_id IN ({sub_sql})", [tag.pk, *sub_params])
         changed, _by_model = CustomerTag.objects.filter(tag_id=tag.pk, customer_id__in=targets).delete()
     how = "selected" if customer_ids is not None else "filter"
+    words = {"count": changed, "tag": tag.name}
+    if action == "add":
+        summary = (ngettext("tagged %(count)s selected customer with %(tag)s",
+                            "tagged %(count)s selected customers with %(tag)s", changed) if how == "selected" else
+                   ngettext("tagged %(count)s filtered customer with %(tag)s",
+                            "tagged %(count)s filtered customers with %(tag)s", changed)) % words
+    else:
+        summary = (ngettext("untagged %(count)s selected customer from %(tag)s",
+                            "untagged %(count)s selected customers from %(tag)s", changed) if how == "selected" else
+                   ngettext("untagged %(count)s filtered customer from %(tag)s",
+                            "untagged %(count)s filtered customers from %(tag)s", changed)) % words
     audit.record(
         enterprise_id=scope.enterprise_id, actor=actor, action="customer.tag" if action == "add" else "customer.untag",
         target_type="tag", target_id=tag.pk,
-        summary=f"{'tagged' if action == 'add' else 'untagged'} {changed} customers ({how}) with {tag.name}",
+        summary=summary[:255],
         changes={"count": changed, "how": how, "filter": _filter_summary(flt),
                  "customer_ids": list(customer_ids or [])[:100]},
     )

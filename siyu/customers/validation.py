@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.core.errors import ValidationFailed
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -16,7 +18,7 @@ def normalize_phone(raw: str, *, field: str = "phone", index: int | None = None)
         digits = digits[4:]
     if not _MOBILE.match(digits):
         raise ValidationFailed(
-            f"{raw!r} is not a valid mainland China mobile number (11 digits starting 13-19)",
+            _("%(raw)s is not a valid mainland China mobile number (11 digits starting 13-19)") % {"raw": repr(raw)},
             field=field,
             index=index,
             code="invalid_phone",

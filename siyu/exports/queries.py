@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound
 from siyu.core.timeutil import SHANGHAI
@@ -32,7 +33,7 @@ def exports(scope: Scope, user: Any) -> QuerySet[ExportJob]:
 def get_export(scope: Scope, user: Any, export_id: int) -> ExportJob:
     found = exports(scope, user).filter(pk=export_id).first()
     if found is None:
-        raise NotFound(f"export {export_id} not found", field="export_id")
+        raise NotFound(_("export %(export_id)s not found") % {"export_id": export_id}, field="export_id")
     return found
 
 
@@ -41,7 +42,7 @@ def download(scope: Scope, user: Any, export_id: int) -> tuple[ExportJob, Path]:
     found = exports(scope, user).filter(pk=export_id, status=ExportStatus.DONE).exclude(file_name="").first()
     path = export_dir() / found.file_name if found is not None else None
     if found is None or path is None or not path.is_file():
-        raise NotFound("no such export, or it is not ready", field="token")
+        raise NotFound(_("no such export, or it is not ready"), field="token")
     return found, path
 
 

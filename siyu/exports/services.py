@@ -8,6 +8,8 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.core import audit, jobs
 from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
@@ -18,15 +20,19 @@ from siyu.org.scope import Scope, scope_for_user
 
 TASK = "exports.run_export"
 MAX_OPEN_PER_REQUESTER = 3
+EXPORT_KINDS = {"customers": pgettext_lazy("export of", "customers"), "orders": pgettext_lazy("export of", "orders")}
 
 
 def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filters: dict[str, Any],
                  language: str = "zh-hans", idempotency_key: str = "") -> ExportJob:
     """Queue an export of what `filters` selects in the requester's scope. A repeat of a key returns its job."""
     if kind not in ExportKind.values:
-        raise ValidationFailed(f"kind is one of {', '.join(ExportKind.values)}", field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(ExportKind.values)}, field="kind")
     if file_format not in ExportFormat.values:
-        raise ValidationFailed(f"format is one of {', '.join(ExportFormat.values)}", field="format")
+        raise ValidationFailed(
+            _("format is one of %(join)s") % {"join": ', '.join(ExportFormat.values)},
+            field="format",
+        )
     flt = sheets.build_filter(kind, filters)  # refuses unknown or malformed filters before anything is written
     key = idempotency_key.strip()[:128]
     with transaction.atomic():
@@ -37,15 +43,20 @@ def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filte
         open_jobs = ExportJob.objects.select_for_update().filter(
             requested_by_id=actor.pk, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
         if len(open_jobs) >= MAX_OPEN_PER_REQUESTER:
-            raise Conflict(f"at most {MAX_OPEN_PER_REQUESTER} exports run at once; wait for one to finish",
-                           code="too_many_exports")
+            raise Conflict(
+                _("at most %(MAX_OPEN_PER_REQUESTER)s exports run at once; wait for one to finish")
+                % {"MAX_OPEN_PER_REQUESTER": MAX_OPEN_PER_REQUESTER},
+                code="too_many_exports",
+            )
         job = ExportJob.objects.create(
             enterprise_id=scope.enterprise_id, requested_by_id=actor.pk, kind=kind, file_format=file_format,
             filters=sheets.filter_json(flt), language=(language or "zh-hans")[:16], idempotency_key=key,
         )
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action=f"{kind[:-1]}.export",
                      target_type="export", target_id=job.pk,
-                     summary=f"export of {kind} ({file_format}) queued ({scope.label or scope.role})",
+                     summary=_("export of %(kind)s (%(format)s) queued (%(scope)s)") % {
+                         "kind": EXPORT_KINDS.get(kind, kind), "format": file_format,
+                         "scope": scope.label or scope.role},
                      changes={"filter": job.filters, "format": file_format})
         transaction.on_commit(lambda: jobs.get(TASK).enqueue(job.pk))
     return job
@@ -67,7 +78,7 @@ def run_export(*, job_id: int) -> str:
     try:
         scope = scope_for_user(job.requested_by)
         if scope.enterprise_id != job.enterprise_id:
-            raise PermissionDenied("the requester no longer belongs to this enterprise")
+            raise PermissionDenied(_("the requester no longer belongs to this enterprise"))
         with translation.override(job.language):
             qs, make = sheets.sheet_for(scope, job.kind, job.filters)
             total = qs.count()

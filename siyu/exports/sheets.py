@@ -67,7 +67,10 @@ def _coerce(field: dataclasses.Field[Any], value: Any) -> Any:
                 raise ValueError
             return int(value)
     except (TypeError, ValueError):
-        raise ValidationFailed(f"filter {field.name} has a bad value", field=f"filters.{field.name}") from None
+        raise ValidationFailed(
+            _("filter %(name)s has a bad value") % {"name": field.name},
+            field=f"filters.{field.name}",
+        ) from None
     return str(value)[:128]
 
 
@@ -76,7 +79,7 @@ def build_filter(kind: str, raw: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ValidationFailed(f"unknown filter {unknown[0]}", field=f"filters.{unknown[0]}")
+        raise ValidationFailed(_("unknown filter %(value)s") % {"value": unknown[0]}, field=f"filters.{unknown[0]}")
     return cls(**{name: _coerce(fields[name], value) for name, value in raw.items()})
 
 

@@ -1,22 +1,35 @@
-"""Monthly statements as an Excel workbook (openpyxl, write-only): a sheet of stores and a sheet of staff, amounts in
-yuan with two decimals computed from integer fen (never through a float), the fen beside them for machines."""
+"""Monthly statements as an Excel workbook (openpyxl, write-only): a sheet of stores and a sheet of staff, amounts as
+numeric cells of yuan (Decimal from integer fen, never through a float) with a two-decimal number format, so Excel
+sums them; the fen beside them for machines."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from siyu.finance.commission_queries import LineDetail, StatementRow
 
+MONEY_FORMAT = "#,##0.00"
 
-def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+def yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+
+
+def _money(sheet: WriteOnlyWorksheet, fen: int | None) -> WriteOnlyCell | str:
+    if fen is None:
+        return ""
+    cell = WriteOnlyCell(sheet, value=yuan(fen))
+    cell.number_format = MONEY_FORMAT
+    return cell
 
 
 def _header(kind: str) -> list[str]:
@@ -24,10 +37,11 @@ def _header(kind: str) -> list[str]:
             _("Commission given back"), _("Net commission"), "net_sales_fen", "net_commission_fen"]
 
 
-def _line(row: StatementRow) -> list[object]:
-    return [row.name or str(row.id), row.currency, row.orders, yuan(row.sales_fen), yuan(row.refunds_fen),
-            yuan(row.net_sales_fen), yuan(row.commission_fen), yuan(row.commission_back_fen),
-            yuan(row.net_commission_fen), row.net_sales_fen, row.net_commission_fen]
+def _line(sheet: WriteOnlyWorksheet, row: StatementRow) -> list[object]:
+    amounts = (row.sales_fen, row.refunds_fen, row.net_sales_fen, row.commission_fen, row.commission_back_fen,
+               row.net_commission_fen)
+    return [row.name or str(row.id), row.currency, row.orders, *(_money(sheet, fen) for fen in amounts),
+            row.net_sales_fen, row.net_commission_fen]
 
 
 def xlsx_bytes(month: date, *, stores: Iterable[StatementRow] | None, staff: Iterable[StatementRow]) -> bytes:
@@ -36,12 +50,11 @@ def xlsx_bytes(month: date, *, stores: Iterable[StatementRow] | None, staff: Ite
         sheet = book.create_sheet(title=f"stores {month:%Y-%m}")
         sheet.append([*_header(_("Store")), _("Receivable this month"), _("Settled")])
         for row in stores:
-            sheet.append([*_line(row), yuan(row.receivable_fen or 0),
-                          "" if row.settled_fen is None else yuan(row.settled_fen)])
+            sheet.append([*_line(sheet, row), _money(sheet, row.receivable_fen or 0), _money(sheet, row.settled_fen)])
     sheet = book.create_sheet(title=f"staff {month:%Y-%m}")
     sheet.append(_header(_("Staff")))
     for row in staff:
-        sheet.append(_line(row))
+        sheet.append(_line(sheet, row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog.models import ProductRole
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
@@ -59,7 +60,7 @@ def parse_month(raw: str, *, field: str = "month") -> date:
             raise ValueError(text)
         return date(int(year), int(month), 1)
     except ValueError as exc:
-        raise ValidationFailed("a month is YYYY-MM", field=field, code="invalid_month") from exc
+        raise ValidationFailed(_("a month is YYYY-MM"), field=field, code="invalid_month") from exc
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -74,7 +75,7 @@ FIXED = RuleBasis.FIXED
 
 def rules(scope: Scope, *, include_deleted: bool = False) -> QuerySet[CommissionRule]:
     if not scope.is_hq:
-        raise PermissionDenied("only HQ finance sees commission rules")
+        raise PermissionDenied(_("only HQ finance sees commission rules"))
     qs = CommissionRule.objects.filter(enterprise_id=scope.enterprise_id)
     return qs if include_deleted else qs.filter(is_active=True)
 
@@ -82,7 +83,7 @@ def rules(scope: Scope, *, include_deleted: bool = False) -> QuerySet[Commission
 def get_rule(scope: Scope, rule_id: int) -> CommissionRule:
     rule = rules(scope, include_deleted=True).filter(pk=rule_id).first()
     if rule is None:
-        raise NotFound(f"commission rule {rule_id} not found", field="rule_id")
+        raise NotFound(_("commission rule %(rule_id)s not found") % {"rule_id": rule_id}, field="rule_id")
     return rule
 
 
@@ -137,7 +138,7 @@ def store_statements(scope: Scope, month: date, *, store_id: int | None = None) 
     """One row per visible store (and currency) that sold or refunded in the month, with what its receivable moved
     in the month (from the ledger) and what its settlement paid, if it was settled."""
     if not scope.is_manager:
-        raise PermissionDenied("store statements are for managers and HQ")
+        raise PermissionDenied(_("store statements are for managers and HQ"))
     stores = org_queries.stores(scope)
     if store_id is not None:
         stores = stores.filter(pk=org_queries.get_store(scope, store_id).pk)
@@ -186,7 +187,7 @@ def _lines(scope: Scope, month: date, *, staff_id: int | None, store_id: int | N
         qs = qs.filter(staff_id=org_queries.get_staff(scope, staff_id).pk)
     elif store_id is not None:
         if not scope.is_manager:
-            raise PermissionDenied("store statements are for managers and HQ")
+            raise PermissionDenied(_("store statements are for managers and HQ"))
         qs = qs.filter(store_id=org_queries.get_store(scope, store_id).pk)
     elif not scope.is_hq:
         qs = qs.filter(staff_id__in=org_queries.visible_staff_ids(scope))
@@ -285,6 +286,6 @@ def store_month_figures(enterprise_id: int, store_id: int, month: date, currency
 
 def settlements(scope: Scope, month: date) -> QuerySet[StoreSettlement]:
     if not scope.is_manager:
-        raise PermissionDenied("settlements are for managers and HQ")
+        raise PermissionDenied(_("settlements are for managers and HQ"))
     return StoreSettlement.objects.filter(enterprise_id=scope.enterprise_id, month=first_of_month(month),
                                           store_id__in=org_queries.stores(scope).values("pk"))

@@ -34,6 +34,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog.models import Category, Product, ProductRole
 from siyu.core import audit
@@ -81,53 +82,59 @@ class RuleInput:
 
 def _require_hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("only HQ finance sets commission rules and settles stores")
+        raise PermissionDenied(_("only HQ finance sets commission rules and settles stores"))
 
 
 def _int_in(value: Any, low: int, high: int, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValidationFailed(f"a whole number {low}-{high}", field=field, code="invalid_amount")
+        raise ValidationFailed(
+            _("a whole number %(low)s-%(high)s") % {"low": low, "high": high},
+            field=field, code="invalid_amount",
+        )
     return value
 
 
 def _check_target(scope: Scope, data: RuleInput) -> dict[str, Any]:
     if data.target == RuleTarget.PRODUCT:
         if data.product_id is None:
-            raise ValidationFailed("name the product", field="product_id", code="required")
+            raise ValidationFailed(_("name the product"), field="product_id", code="required")
         if not Product.objects.filter(enterprise_id=scope.enterprise_id, pk=data.product_id).exists():
-            raise NotFound(f"product {data.product_id} not found", field="product_id")
+            raise NotFound(_("product %(product_id)s not found") % {"product_id": data.product_id}, field="product_id")
         return {"product_id": data.product_id, "category_id": None, "product_role": ""}
     if data.target == RuleTarget.CATEGORY:
         if data.category_id is None:
-            raise ValidationFailed("name the category", field="category_id", code="required")
+            raise ValidationFailed(_("name the category"), field="category_id", code="required")
         if not Category.objects.filter(enterprise_id=scope.enterprise_id, pk=data.category_id).exists():
-            raise NotFound(f"category {data.category_id} not found", field="category_id")
+            raise NotFound(
+                _("category %(category_id)s not found") % {"category_id": data.category_id},
+                field="category_id",
+            )
         return {"product_id": None, "category_id": data.category_id, "product_role": ""}
     if data.target == RuleTarget.ROLE:
         if data.product_role not in ProductRole.values:
-            raise ValidationFailed("the product role is traffic, profit or image", field="product_role")
+            raise ValidationFailed(_("the product role is traffic, profit or image"), field="product_role")
         return {"product_id": None, "category_id": None, "product_role": data.product_role}
-    raise ValidationFailed("a rule applies to a product, a category or a product role", field="target")
+    raise ValidationFailed(_("a rule applies to a product, a category or a product role"), field="target")
 
 
 def _clean_rule(scope: Scope, data: RuleInput) -> dict[str, Any]:
     name = (data.name or "").strip()
     if not name or len(name) > 64:
-        raise ValidationFailed("name the rule (1-64 characters)", field="name", code="required")
+        raise ValidationFailed(_("name the rule (1-64 characters)"), field="name", code="required")
     fields = _check_target(scope, data)
     if data.basis == RuleBasis.PERCENT:
         rate, fixed = _int_in(data.rate_bp, 1, MAX_RATE_BP, "rate_bp"), 0
     elif data.basis == RuleBasis.FIXED:
         rate, fixed = 0, _int_in(data.fixed_fen, 1, MAX_FIXED_FEN, "fixed_fen")
     else:
-        raise ValidationFailed("the basis is percent or fixed", field="basis")
+        raise ValidationFailed(_("the basis is percent or fixed"), field="basis")
     if not isinstance(data.valid_from, date):
-        raise ValidationFailed("a start date", field="valid_from", code="required")
+        raise ValidationFailed(_("a start date"), field="valid_from", code="required")
     if data.valid_until is not None and data.valid_until < data.valid_from:
-        raise ValidationFailed("the rule ends before it starts", field="valid_until")
+        raise ValidationFailed(_("the rule ends before it starts"), field="valid_until")
     currency = data.currency or "CNY"
     if len(currency) != 3 or not currency.isascii() or not currency.isupper():
-        raise ValidationFailed("currency is an ISO 4217 code", field="currency")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency")
     return {**fields, "name": name, "target": data.target, "basis": data.basis, "rate_bp": rate, "fixed_fen": fixed,
             "valid_from": data.valid_from, "valid_until": data.valid_until, "currency": currency}
 
@@ -144,8 +151,10 @@ def _no_overlap(scope: Scope, fields: dict[str, Any], exclude_id: int | None = N
     qs = qs.filter(Q(valid_until__isnull=True) | Q(valid_until__gte=fields["valid_from"]))
     clash = qs.first()
     if clash is not None:
-        raise Conflict(f"rule {clash.pk} ({clash.name}) already covers these dates", field="valid_from",
-                       code="overlapping_rule")
+        raise Conflict(
+            _("rule %(pk)s (%(name)s) already covers these dates") % {"pk": clash.pk, "name": clash.name},
+            field="valid_from", code="overlapping_rule",
+        )
 
 
 def _rule_changes(rule: CommissionRule) -> dict[str, Any]:
@@ -169,7 +178,7 @@ def create_rule(*, scope: Scope, data: RuleInput, actor: Actor = None) -> Commis
 def _own_rule(scope: Scope, rule_id: int) -> CommissionRule:
     rule = CommissionRule.objects.select_for_update().filter(pk=rule_id, enterprise_id=scope.enterprise_id).first()
     if rule is None:
-        raise NotFound(f"commission rule {rule_id} not found", field="rule_id")
+        raise NotFound(_("commission rule %(rule_id)s not found") % {"rule_id": rule_id}, field="rule_id")
     return rule
 
 
@@ -180,7 +189,7 @@ def update_rule(*, scope: Scope, rule_id: int, data: RuleInput, actor: Actor = N
     _require_hq(scope)
     rule = _own_rule(scope, rule_id)
     if not rule.is_active:
-        raise Conflict("this rule was deleted", field="rule_id", code="rule_deleted")
+        raise Conflict(_("this rule was deleted"), field="rule_id", code="rule_deleted")
     fields = _clean_rule(scope, data)
     _no_overlap(scope, fields, exclude_id=rule.pk)
     before = _rule_changes(rule)
@@ -431,11 +440,11 @@ def settle_store_month(*, scope: Scope, store_id: int, month: date, currency: st
     _require_hq(scope)
     moment = now or timezone.now()
     if not Store.objects.filter(pk=store_id, enterprise_id=scope.enterprise_id).exists():
-        raise NotFound(f"store {store_id} not found", field="store_id")
+        raise NotFound(_("store %(store_id)s not found") % {"store_id": store_id}, field="store_id")
     first_day = commission_queries.first_of_month(month)
     _start, end = commission_queries.month_bounds(first_day)
     if end > moment:
-        raise Conflict("a month is settled once it is over", field="month", code="month_not_over")
+        raise Conflict(_("a month is settled once it is over"), field="month", code="month_not_over")
     existing = StoreSettlement.objects.filter(enterprise_id=scope.enterprise_id, store_id=store_id,
                                               month=first_day, currency=currency).first()
     if existing is not None:

@@ -29,6 +29,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -54,18 +55,18 @@ def _check_legs(legs: Sequence[Leg]) -> list[Leg]:
     for index, leg in enumerate(legs):
         field = f"legs[{index}]"
         if leg.debit not in Account.values or leg.credit not in Account.values:
-            raise ValidationFailed("unknown account", field=f"{field}.account", index=index, code="unknown_account")
+            raise ValidationFailed(_("unknown account"), field=f"{field}.account", index=index, code="unknown_account")
         if leg.debit == leg.credit:
-            raise ValidationFailed("a leg moves money between two accounts", field=field, index=index,
+            raise ValidationFailed(_("a leg moves money between two accounts"), field=field, index=index,
                                    code="same_account")
         if not isinstance(leg.amount_fen, int) or isinstance(leg.amount_fen, bool) or leg.amount_fen < 0 \
                 or leg.amount_fen > MAX_FEN:
-            raise ValidationFailed("amounts are whole fen, not negative", field=f"{field}.amount_fen", index=index,
+            raise ValidationFailed(_("amounts are whole fen, not negative"), field=f"{field}.amount_fen", index=index,
                                    code="invalid_amount")
         if leg.amount_fen:
             kept.append(leg)
     if len(kept) > MAX_LEGS:
-        raise ValidationFailed(f"at most {MAX_LEGS} legs", field="legs", code="too_many")
+        raise ValidationFailed(_("at most %(MAX_LEGS)s legs") % {"MAX_LEGS": MAX_LEGS}, field="legs", code="too_many")
     return kept
 
 
@@ -83,11 +84,11 @@ def post_entry(
 ) -> JournalEntry | None:
     """Post one entry once per key. Zero-amount legs are dropped; an entry with nothing left posts nothing (None)."""
     if kind not in EntryKind.values:
-        raise ValidationFailed("unknown entry kind", field="kind")
+        raise ValidationFailed(_("unknown entry kind"), field="kind")
     if not key or len(key) > 128:
-        raise ValidationFailed("the key is 1-128 characters", field="key", code="required")
+        raise ValidationFailed(_("the key is 1-128 characters"), field="key", code="required")
     if len(currency) != 3 or not currency.isupper() or not currency.isascii():
-        raise ValidationFailed("currency is an ISO 4217 code", field="currency")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency")
     kept = _check_legs(legs)
     if not kept:
         return None
@@ -113,7 +114,7 @@ def post_entry(
         if existing is None:
             raise
     if not _same_legs(existing, kept, currency):
-        raise Conflict("this key was posted with other amounts", field="key", code="key_reused")
+        raise Conflict(_("this key was posted with other amounts"), field="key", code="key_reused")
     return existing
 
 
@@ -219,7 +220,7 @@ def post_settlement(fact: Fact, *, key: str, sales_fen: int, store_share_fen: in
                     ) -> JournalEntry | None:
     """A sale is earned (prepaid -> revenue) and the store's share of it becomes its receivable."""
     if not 0 <= store_share_fen <= sales_fen:
-        raise ValidationFailed("the store's share is between 0 and the sales", field="store_share_fen")
+        raise ValidationFailed(_("the store's share is between 0 and the sales"), field="store_share_fen")
     return post_entry(enterprise_id=fact.enterprise_id, kind=EntryKind.SETTLEMENT, key=key, currency=fact.currency,
                       order_id=fact.order_id, posted_at=at,
                       legs=[Leg(Account.CUSTOMER_PREPAID, Account.SALES_REVENUE, sales_fen, fact.store_id),
@@ -233,7 +234,7 @@ def post_settlement(fact: Fact, *, key: str, sales_fen: int, store_share_fen: in
 def require_finance(scope: Scope) -> None:
     """The books are HQ's (the finance roles): region and store roles neither read nor correct them."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ finance may see or correct the books")
+        raise PermissionDenied(_("only HQ finance may see or correct the books"))
 
 
 def reverse_entry(*, scope: Scope, entry_id: int, reason: str, actor: Actor = None,
@@ -243,12 +244,12 @@ def reverse_entry(*, scope: Scope, entry_id: int, reason: str, actor: Actor = No
     require_finance(scope)
     text = (reason or "").strip()
     if not text or len(text) > 200:
-        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+        raise ValidationFailed(_("say why (1-200 characters)"), field="reason", code="required")
     original = JournalEntry.objects.filter(pk=entry_id, enterprise_id=scope.enterprise_id).first()
     if original is None:
-        raise NotFound(f"entry {entry_id} not found", field="entry_id")
+        raise NotFound(_("entry %(entry_id)s not found") % {"entry_id": entry_id}, field="entry_id")
     if original.reverses_id is not None:
-        raise Conflict("a reversal cannot be reversed: post the right entry instead", field="entry_id",
+        raise Conflict(_("a reversal cannot be reversed: post the right entry instead"), field="entry_id",
                        code="is_reversal")
     done = JournalEntry.objects.filter(reverses_id=original.pk).first()
     if done is not None:

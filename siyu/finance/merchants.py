@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -49,7 +50,7 @@ def _url(value: str, field: str, *, blank: bool = False) -> str:
         return ""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 255 or parts.query:
-        raise ValidationFailed("an http(s) URL of at most 255 characters, without a query string", field=field)
+        raise ValidationFailed(_("an http(s) URL of at most 255 characters, without a query string"), field=field)
     return value
 
 
@@ -57,10 +58,10 @@ def _private_key(pem: str) -> None:
     try:
         key = serialization.load_pem_private_key(pem.strip().encode(), password=None)
     except (ValueError, TypeError) as exc:
-        raise ValidationFailed("the merchant API private key is not an unencrypted PEM private key "
-                               "(apiclient_key.pem)", field="private_key") from exc
+        raise ValidationFailed(_("the merchant API private key is not an unencrypted PEM private key "
+                               "(apiclient_key.pem)"), field="private_key") from exc
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
-        raise ValidationFailed("the merchant API private key is an RSA key of at least 2048 bits",
+        raise ValidationFailed(_("the merchant API private key is an RSA key of at least 2048 bits"),
                                field="private_key")
 
 
@@ -81,10 +82,10 @@ def _platform_key(pem: str) -> None:
         else:
             key = serialization.load_pem_public_key(text)
     except ValueError as exc:
-        raise ValidationFailed("the platform public key is not a PEM public key or certificate",
+        raise ValidationFailed(_("the platform public key is not a PEM public key or certificate"),
                                field="platform_public_key") from exc
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ValidationFailed("the platform public key is an RSA key", field="platform_public_key")
+        raise ValidationFailed(_("the platform public key is an RSA key"), field="platform_public_key")
 
 
 _FORMATS: tuple[tuple[str, re.Pattern[str], str], ...] = (
@@ -97,15 +98,15 @@ _FORMATS: tuple[tuple[str, re.Pattern[str], str], ...] = (
 def _check(data: MerchantInput, *, creating: bool) -> str:
     """Field checks; returns the platform key id to store (typed, or read from a pasted certificate)."""
     if not data.name.strip() or len(data.name.strip()) > 64:
-        raise ValidationFailed("the name is 1-64 characters", field="name")
+        raise ValidationFailed(_("the name is 1-64 characters"), field="name")
     for field, regex, message in _FORMATS:
         if not regex.match(getattr(data, field)):
             raise ValidationFailed(message, field=field)
     for field in ("private_key", "platform_public_key"):
         if len(getattr(data, field)) > PEM_LIMIT:
-            raise ValidationFailed("a PEM key is at most 16 KB", field=field)
+            raise ValidationFailed(_("a PEM key is at most 16 KB"), field=field)
     if data.apiv3_key and not _APIV3_KEY.match(data.apiv3_key):
-        raise ValidationFailed("the APIv3 key is 32 characters", field="apiv3_key")
+        raise ValidationFailed(_("the APIv3 key is 32 characters"), field="apiv3_key")
     if data.private_key:
         _private_key(data.private_key)
     key_id = _key_id(data)
@@ -118,7 +119,7 @@ def _check_required(data: MerchantInput, key_id: str) -> None:
     for field, value in (("private_key", data.private_key), ("apiv3_key", data.apiv3_key),
                          ("platform_public_key", data.platform_public_key), ("platform_key_id", key_id)):
         if not value:
-            raise ValidationFailed(f"{field} is required for a new merchant", field=field)
+            raise ValidationFailed(_("%(field)s is required for a new merchant") % {"field": field}, field=field)
 
 
 def _key_id(data: MerchantInput) -> str:
@@ -127,7 +128,7 @@ def _key_id(data: MerchantInput) -> str:
         _platform_key(data.platform_public_key)
         key_id = key_id or platform_key_id_of(data.platform_public_key)
     if key_id and not _PLATFORM_KEY_ID.match(key_id):
-        raise ValidationFailed("the platform key id is PUB_KEY_ID_... or a certificate serial (hex)",
+        raise ValidationFailed(_("the platform key id is PUB_KEY_ID_... or a certificate serial (hex)"),
                                field="platform_key_id")
     return key_id
 
@@ -164,7 +165,7 @@ def save_merchant(*, enterprise_id: int, merchant_id: int | None, data: Merchant
         with transaction.atomic():
             return _save(enterprise_id, merchant_id, data, key_id, actor)
     except IntegrityError as exc:
-        raise Conflict("this merchant id is already connected", field="mch_id", code="merchant_exists") from exc
+        raise Conflict(_("this merchant id is already connected"), field="mch_id", code="merchant_exists") from exc
 
 
 def _save(enterprise_id: int, merchant_id: int | None, data: MerchantInput, key_id: str, actor: Actor
@@ -179,10 +180,10 @@ def _save(enterprise_id: int, merchant_id: int | None, data: MerchantInput, key_
     else:
         found = PayMerchant.objects.select_for_update().filter(pk=merchant_id, enterprise_id=enterprise_id).first()
         if found is None:
-            raise NotFound(f"merchant {merchant_id} not found", field="merchant_id")
+            raise NotFound(_("merchant %(merchant_id)s not found") % {"merchant_id": merchant_id}, field="merchant_id")
         merchant = found
         if data.mch_id != merchant.mch_id:
-            raise ValidationFailed("the merchant id cannot change: add a new merchant", field="mch_id")
+            raise ValidationFailed(_("the merchant id cannot change: add a new merchant"), field="mch_id")
     changed = _apply(merchant, data, key_id)
     merchant.save()
     audit.record(enterprise_id=enterprise_id, actor=actor,

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound, ValidationFailed
 from siyu.core.pagination import Page, paginate
@@ -51,7 +52,7 @@ class TrialBalance:
 
 def _check_account(account: str) -> None:
     if account not in Account.values:
-        raise NotFound(f"no account {account!r}", field="account")
+        raise NotFound(_("no account %(account)s") % {"account": repr(account)}, field="account")
 
 
 def trial_balance(scope: Scope, *, as_of: datetime | None = None, currency: str = "") -> TrialBalance:
@@ -144,7 +145,7 @@ def account_statement(
     require_finance(scope)
     _check_account(account)
     if start is not None and end is not None and end < start:
-        raise ValidationFailed("the end is before the start", field="end")
+        raise ValidationFailed(_("the end is before the start"), field="end")
     touching = Q(debit_account=account) | Q(credit_account=account)
     qs = LedgerTransfer.objects.filter(touching, enterprise_id=scope.enterprise_id, currency=currency)
     if start is not None:
@@ -193,7 +194,7 @@ def get_entry(scope: Scope, entry_id: int) -> JournalEntry:
     entry = JournalEntry.objects.filter(pk=entry_id, enterprise_id=scope.enterprise_id).prefetch_related(
         "transfers").first()
     if entry is None:
-        raise NotFound(f"entry {entry_id} not found", field="entry_id")
+        raise NotFound(_("entry %(entry_id)s not found") % {"entry_id": entry_id}, field="entry_id")
     return entry
 
 
@@ -207,5 +208,5 @@ def get_merchant(scope: Scope, merchant_id: int) -> PayMerchant:
     require_finance(scope)
     found = PayMerchant.objects.filter(enterprise_id=scope.enterprise_id, pk=merchant_id).first()
     if found is None:
-        raise NotFound(f"merchant {merchant_id} not found", field="merchant_id")
+        raise NotFound(_("merchant %(merchant_id)s not found") % {"merchant_id": merchant_id}, field="merchant_id")
     return found

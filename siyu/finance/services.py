@@ -27,6 +27,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.common.authenticity import replay_key
 from siyu.channels.wechatpay import crypto
@@ -70,7 +71,7 @@ def pay_client(merchant: PayMerchant) -> PayClient:
 def _merchant_for(enterprise_id: int) -> PayMerchant:
     merchant = PayMerchant.objects.filter(enterprise_id=enterprise_id, is_active=True).order_by("id").first()
     if merchant is None:
-        raise Conflict("this brand has no WeChat Pay merchant account yet", field="merchant", code="no_merchant")
+        raise Conflict(_("this brand has no WeChat Pay merchant account yet"), field="merchant", code="no_merchant")
     return merchant
 
 
@@ -82,8 +83,10 @@ def _stage_and_amount(order: Any) -> tuple[str, int]:
             return PaymentStage.BALANCE, order.amount_fen - order.deposit_fen
     elif order.status == OrderStatus.PENDING_PAYMENT:
         return PaymentStage.FULL, order.amount_fen
-    raise Conflict(f"an order that is {order.status} is not waiting for a payment", field="status",
-                   code="not_payable")
+    raise Conflict(
+        _("an order that is %(status)s is not waiting for a payment") % {"status": order.status},
+        field="status", code="not_payable",
+    )
 
 
 _STAGE_MARK: dict[str, str] = {PaymentStage.FULL: "F", PaymentStage.DEPOSIT: "D", PaymentStage.BALANCE: "B"}
@@ -101,7 +104,7 @@ class PaymentStart:
 def _payment_row(order: Any, merchant: PayMerchant, openid: str) -> Payment:
     stage, amount = _stage_and_amount(order)
     if amount <= 0:
-        raise Conflict("nothing to pay on this order", field="amount_fen", code="nothing_to_pay")
+        raise Conflict(_("nothing to pay on this order"), field="amount_fen", code="nothing_to_pay")
     out_trade_no = f"{order.order_no}{_STAGE_MARK[stage]}"
     existing = Payment.objects.filter(order_id=order.pk, stage=stage).first()
     if existing is None:
@@ -115,16 +118,19 @@ def _payment_row(order: Any, merchant: PayMerchant, openid: str) -> Payment:
             if existing is None:
                 raise
     if existing.status not in (PaymentStatus.CREATED, PaymentStatus.PREPAID):
-        raise Conflict(f"this payment is {existing.status}", field="status", code="payment_" + existing.status)
+        raise Conflict(
+            _("this payment is %(status)s") % {"status": existing.status},
+            field="status", code="payment_" + existing.status,
+        )
     if existing.amount_fen != amount or existing.openid != openid:
-        raise Conflict("the order changed since its payment began", field="amount_fen", code="payment_changed")
+        raise Conflict(_("the order changed since its payment began"), field="amount_fen", code="payment_changed")
     return existing
 
 
 def start_payment(*, enterprise_id: int, customer_id: int, order_id: int, openid: str) -> PaymentStart:
     """The mini-program's requestPayment parameters for the order's next payment (full, deposit or balance)."""
     if not openid:
-        raise Conflict("this session has no WeChat openid to charge", field="openid", code="no_openid")
+        raise Conflict(_("this session has no WeChat openid to charge"), field="openid", code="no_openid")
     order = storefront_queries.my_order(enterprise_id=enterprise_id, customer_id=customer_id, order_id=order_id)
     merchant = _merchant_for(enterprise_id)
     payment = _payment_row(order, merchant, openid)  # committed before the platform hears of it
@@ -216,7 +222,7 @@ def sync_payment(*, payment_id: int) -> Applied:
 def sync_payment_for(*, scope: Scope, payment_id: int) -> Applied:
     ledger.require_finance(scope)
     if not Payment.objects.filter(pk=payment_id, enterprise_id=scope.enterprise_id).exists():
-        raise NotFound(f"payment {payment_id} not found", field="payment_id")
+        raise NotFound(_("payment %(payment_id)s not found") % {"payment_id": payment_id}, field="payment_id")
     return sync_payment(payment_id=payment_id)
 
 
@@ -310,7 +316,7 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
     order = order_queries.get_order(scope, order_id)
     text = (reason or "").strip()
     if not text or len(text) > 200:
-        raise ValidationFailed("say how it was paid (1-200 characters)", field="reason", code="required")
+        raise ValidationFailed(_("say how it was paid (1-200 characters)"), field="reason", code="required")
     ref = (payment_ref or "").strip() or f"offline-{secrets.token_hex(6)}"
     moment = now or timezone.now()
     stage, amount = _stage_and_amount(order)
@@ -340,7 +346,7 @@ def _refund_row(after_sale: Any) -> Refund:
     payment = Payment.objects.select_related("merchant").filter(
         order_id=after_sale.order_id, status=PaymentStatus.PAID).order_by("-paid_at").first()
     if payment is None:
-        raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
+        raise Conflict(_("this order was not paid through WeChat Pay"), field="order_id", code="no_wechat_payment")
     try:
         with transaction.atomic():
             # The payment's row lock serialises "what can it still give back" between concurrent refunds of it.
@@ -351,7 +357,7 @@ def _refund_row(after_sale: Any) -> Refund:
             refunded = sum(Refund.objects.filter(payment=payment).exclude(status=RefundStatus.FAILED)
                            .values_list("amount_fen", flat=True))
             if after_sale.amount_fen <= 0 or after_sale.amount_fen > payment.paid_fen - refunded:
-                raise Conflict("the refund is above what this payment can still give back", field="amount_fen",
+                raise Conflict(_("the refund is above what this payment can still give back"), field="amount_fen",
                                code="above_refundable")
             return Refund.objects.create(enterprise_id=after_sale.enterprise_id, payment=payment,
                                          after_sale_id=after_sale.pk, out_refund_no=f"R{after_sale.pk:010d}",
@@ -379,8 +385,10 @@ def start_refund(*, scope: Scope, after_sale_id: int, actor: Actor = None) -> Re
     ledger.require_finance(scope)
     after_sale = order_queries.get_after_sale(scope, after_sale_id)
     if _REFUNDABLE_AFTER_SALE.get(after_sale.kind) != after_sale.status:
-        raise Conflict(f"an after-sale that is {after_sale.status} cannot be paid back", field="status",
-                       code="invalid_transition")
+        raise Conflict(
+            _("an after-sale that is %(status)s cannot be paid back") % {"status": after_sale.status},
+            field="status", code="invalid_transition",
+        )
     refund = _refund_row(after_sale)
     if not _send_refund(refund, reason=after_sale.reason):
         return refund
@@ -443,12 +451,14 @@ def refund_lines(*, scope: Scope, order_id: int, lines: list[LineRefund], reason
     order = order_queries.get_order(scope, order_id)  # the gates first: another brand's order is a 404
     text = (reason or "").strip()
     if not text or len(text) > 200:
-        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+        raise ValidationFailed(_("say why (1-200 characters)"), field="reason", code="required")
     if order.status not in _REFUNDABLE_ORDER:
-        raise Conflict(f"an order that is {order.status} has nothing to refund", field="order_id",
-                       code="order_not_paid")
+        raise Conflict(
+            _("an order that is %(status)s has nothing to refund") % {"status": order.status},
+            field="order_id", code="order_not_paid",
+        )
     if not Payment.objects.filter(order_id=order.pk, status=PaymentStatus.PAID).exists():
-        raise Conflict("this order was not paid through WeChat Pay", field="order_id", code="no_wechat_payment")
+        raise Conflict(_("this order was not paid through WeChat Pay"), field="order_id", code="no_wechat_payment")
     key = _finance_refund_key(order, lines)
     moment = now or timezone.now()
     staff_lines = [after_sales.StaffRefundLine(line_id=x.line_id, quantity=x.quantity, amount_fen=x.amount_fen)

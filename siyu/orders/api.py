@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -228,7 +229,7 @@ def admin_returned(request: HttpRequest, after_sale_id: int, payload: ReturnedIn
 def admin_refund(request: HttpRequest, after_sale_id: int, payload: RefundDoneIn) -> Any:
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("only HQ records refunds by hand")
+        raise PermissionDenied(_("only HQ records refunds by hand"))
     queries.get_after_sale(scope, after_sale_id)
     return after_sale.complete_refund(after_sale_id=after_sale_id, refunded_at=timezone.now(),
                                     refund_ref=payload.refund_ref, enterprise_id=scope.enterprise_id,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.core.errors import Conflict
 from siyu.org.scope import Scope
 
@@ -26,5 +28,5 @@ def register(recorder: Recorder) -> None:
 
 def record(*, scope: Scope, order_id: int, reason: str, payment_ref: str = "", actor: Any = None) -> Any:
     if not _recorder:
-        raise Conflict("offline payments are recorded by the finance app, which is not installed")
+        raise Conflict(_("offline payments are recorded by the finance app, which is not installed"))
     return _recorder[0](scope=scope, order_id=order_id, reason=reason, payment_ref=payment_ref, actor=actor)

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
@@ -72,10 +73,20 @@ def after_sale_kind_choices() -> list[tuple[str, str]]:
     return _choices(AfterSaleKind)
 
 
+# Where an order line's unit price came from (OrderLine.price_source, written by the pricing engine).
+PRICE_SOURCES = [("list", _("List price")), ("member", _("Member price")), ("flash_sale", _("Flash sale")),
+                 ("group_buy", _("Group buy")), ("bundle", _("Bundle"))]
+
+
+class _PriceSource:
+    choices = PRICE_SOURCES
+
+
 def label(kind: str, value: str) -> str:
     """The translated label of a stored code: kind is status, source, platform, fulfillment, cancel_reason,
-    after_sale_status, after_sale_kind, order_kind, import_status or outcome."""
+    after_sale_status, after_sale_kind, order_kind, import_status, outcome or price_source."""
     table: dict[str, Any] = {
+        "price_source": _PriceSource,
         "status": OrderStatus, "source": OrderSource, "platform": Platform, "fulfillment": Fulfillment,
         "cancel_reason": CancelReason, "after_sale_status": AfterSaleStatus, "after_sale_kind": AfterSaleKind,
         "order_kind": OrderKind, "import_status": ImportStatus, "outcome": RowOutcome,
@@ -153,7 +164,7 @@ def with_details(qs: QuerySet[Order]) -> QuerySet[Order]:
 def get_order(scope: Scope, order_id: int) -> Order:
     found = with_details(orders(scope)).filter(pk=order_id).first()
     if found is None:
-        raise NotFound(f"order {order_id} not found", field="order_id")
+        raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
     return found
 
 
@@ -203,7 +214,7 @@ def _unformed_team(order: Order) -> str:
 
 def order_actions(scope: Scope, order: Order) -> list[Action]:
     """The state moves the console offers for an order (the services still check them)."""
-    from django.utils.translation import gettext as _
+    from django.utils.translation import gettext as _  # noqa: F811
 
     open_after_sale = any(a.status in OPEN_AFTER_SALE for a in order.after_sales.all())
     actions: list[Action] = []
@@ -238,7 +249,10 @@ def get_after_sale(scope: Scope, after_sale_id: int) -> AfterSale:
         "order", "customer").prefetch_related(Prefetch("lines", AfterSaleLine.objects.select_related(
             "order_line"))).first()
     if found is None:
-        raise NotFound(f"after-sale {after_sale_id} not found", field="after_sale_id")
+        raise NotFound(
+            _("after-sale %(after_sale_id)s not found") % {"after_sale_id": after_sale_id},
+            field="after_sale_id",
+        )
     return found
 
 
@@ -328,14 +342,14 @@ def presale_demand(scope: Scope) -> list[PresaleDemand]:
 def platform_imports(scope: Scope) -> QuerySet[PlatformImport]:
     """Platform imports are HQ's: they hold every buyer of the file, whichever store they belong to."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ sees platform order imports")
+        raise PermissionDenied(_("only HQ sees platform order imports"))
     return PlatformImport.objects.filter(enterprise_id=scope.enterprise_id).defer("content").order_by("-id")
 
 
 def get_platform_import(scope: Scope, import_id: int) -> PlatformImport:
     found = platform_imports(scope).filter(pk=import_id).first()
     if found is None:
-        raise NotFound(f"import {import_id} not found", field="import_id")
+        raise NotFound(_("import %(import_id)s not found") % {"import_id": import_id}, field="import_id")
     return found
 
 

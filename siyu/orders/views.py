@@ -159,7 +159,7 @@ def _run_action(request: HttpRequest, scope: Scope, order_id: int, action: str) 
         offline_payments.record(scope=scope, order_id=order_id, reason=request.POST.get("reason", ""),
                                 actor=request.user)
         return _("Recorded as paid.")
-    raise PermissionDenied("unknown action")
+    raise PermissionDenied(_("unknown action"))
 
 
 @console_view
@@ -205,13 +205,13 @@ def _run_after_sale(request: HttpRequest, scope: Scope, after_sale_id: int, acti
         return _("Return received; the goods are back in stock.")
     if action == "refund":
         if not scope.is_hq:
-            raise PermissionDenied("only HQ records refunds")
+            raise PermissionDenied(_("only HQ records refunds"))
         queries.get_after_sale(scope, after_sale_id)
         after_sale.complete_refund(after_sale_id=after_sale_id, refunded_at=timezone.now(),
                                  refund_ref=f"manual-{secrets.token_hex(6)}", enterprise_id=scope.enterprise_id,
                                  actor=request.user)
         return _("Refund recorded.")
-    raise PermissionDenied("unknown action")
+    raise PermissionDenied(_("unknown action"))
 
 
 @console_view
@@ -267,7 +267,7 @@ def presale_new(request: HttpRequest) -> HttpResponse:
 
 def _require_hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("only HQ imports platform orders")
+        raise PermissionDenied(_("only HQ imports platform orders"))
 
 
 @console_view

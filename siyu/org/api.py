@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
 
@@ -76,7 +77,10 @@ def update_region(request: HttpRequest, region_id: int, payload: RegionIn) -> An
             summary="Stores the caller may see (q: name, code, city or address; state: opening state)")
 def list_stores(request: HttpRequest, params: Query[StoreQuery]) -> dict[str, Any]:
     if params.state and params.state not in queries.OpeningStates.values:
-        raise ValidationFailed(f"state is one of {', '.join(queries.OpeningStates.values)}", field="state")
+        raise ValidationFailed(
+            _("state is one of %(join)s") % {"join": ', '.join(queries.OpeningStates.values)},
+            field="state",
+        )
     qs = queries.search_stores(scope_of(request), params.q, region_id=params.region_id, state=params.state)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
 
@@ -104,7 +108,7 @@ def update_store(request: HttpRequest, store_id: int, payload: StoreIn) -> Any:
             summary="Staff the caller may see (q: name, userid or mobile; store_id, role, active)")
 def list_staff(request: HttpRequest, params: Query[StaffQuery]) -> dict[str, Any]:
     if params.role and params.role not in queries.Roles.values:
-        raise ValidationFailed(f"role is one of {', '.join(queries.Roles.values)}", field="role")
+        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(queries.Roles.values)}, field="role")
     qs = queries.search_staff(scope_of(request), params.q, store_id=params.store_id, role=params.role,
                               active=params.active)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
@@ -154,7 +158,7 @@ def _sheet(sheet: Any) -> dict[str, Any]:
              summary="Upload an organisation sheet (.xlsx or CSV; HQ admin): checked, not applied; per-row report")
 def upload_sheet(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
     if file.size is not None and file.size > sheets.MAX_BYTES:
-        raise ValidationFailed("the file is larger than 5 MB", field="file")
+        raise ValidationFailed(_("the file is larger than 5 MB"), field="file")
     sheet = sheets.preview_sheet(scope=scope_of(request), filename=file.name or "sheet", content=file.read(),
                                  actor=actor_of(request))
     return Status(201, _sheet(sheet))
@@ -195,7 +199,7 @@ def map_department(request: HttpRequest, link_id: int, payload: DepartmentMapIn)
 def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any]]:
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("only HQ admins create API tokens")
+        raise PermissionDenied(_("only HQ admins create API tokens"))
     staff = queries.get_staff(scope, payload.staff_id)
     token, secret = services.create_api_token(staff=staff, name=payload.name, actor=actor_of(request))
     return Status(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -115,7 +116,7 @@ def apply_directory(
     if not departments or not members:
         # An empty answer is a permissions problem on the platform side (the app's visible range), never "everyone
         # left": refuse rather than mark the whole company as gone.
-        raise ValidationFailed("WeCom returned no departments or no members; check the app's visible range",
+        raise ValidationFailed(_("WeCom returned no departments or no members; check the app's visible range"),
                                field="account_id", code="empty_directory")
     result = DirectoryResult(departments=len(departments))
     links = _links(enterprise_id, account_id, departments, result)

@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -39,12 +40,12 @@ STORE_ROLES = (Role.STORE_MANAGER, Role.STORE_STAFF)
 
 def require_hq(scope: Scope, what: str = "the organisation") -> None:
     if not scope.is_hq:
-        raise PermissionDenied(f"only HQ admins change {what}")
+        raise PermissionDenied(_("only HQ admins change %(what)s") % {"what": what})
 
 
 def require_team_editor(scope: Scope) -> None:
     if not scope.is_manager:
-        raise PermissionDenied("only HQ and managers edit staff")
+        raise PermissionDenied(_("only HQ and managers edit staff"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -54,18 +55,21 @@ def require_team_editor(scope: Scope) -> None:
 def clean_text(value: str, *, field: str, label: str, max_length: int, required: bool = True) -> str:
     text = " ".join(str(value or "").split())
     if required and not text:
-        raise ValidationFailed(f"{label} is required", field=field, code="required")
+        raise ValidationFailed(_("%(label)s is required") % {"label": label}, field=field, code="required")
     if len(text) > max_length:
-        raise ValidationFailed(f"{label} is at most {max_length} characters", field=field)
+        raise ValidationFailed(
+            _("%(label)s is at most %(max_length)s characters") % {"label": label, "max_length": max_length},
+            field=field,
+        )
     return text
 
 
 def clean_code(value: str, *, field: str = "code") -> str:
     code = str(value or "").strip()
     if not code:
-        raise ValidationFailed("code is required", field=field, code="required")
+        raise ValidationFailed(_("code is required"), field=field, code="required")
     if not CODE_RE.match(code):
-        raise ValidationFailed("code is 1-64 letters, digits, _ or -", field=field)
+        raise ValidationFailed(_("code is 1-64 letters, digits, _ or -"), field=field)
     return code
 
 
@@ -73,10 +77,10 @@ def clean_userid(value: str, *, required: bool = False) -> str:
     userid = str(value or "").strip()
     if not userid:
         if required:
-            raise ValidationFailed("WeCom userid is required", field="wecom_userid", code="required")
+            raise ValidationFailed(_("WeCom userid is required"), field="wecom_userid", code="required")
         return ""
     if not USERID_RE.match(userid):
-        raise ValidationFailed("WeCom userid is 1-64 letters, digits, _ . @ or -", field="wecom_userid")
+        raise ValidationFailed(_("WeCom userid is 1-64 letters, digits, _ . @ or -"), field="wecom_userid")
     return userid
 
 
@@ -85,19 +89,22 @@ def clean_mobile(value: str) -> str:
     if mobile.startswith("+86"):
         mobile = mobile[3:]
     if mobile and not MOBILE_RE.match(mobile):
-        raise ValidationFailed("mobile is an 11-digit mainland number", field="mobile")
+        raise ValidationFailed(_("mobile is an 11-digit mainland number"), field="mobile")
     return mobile
 
 
 def clean_role(value: str) -> str:
     if value not in Role.values:
-        raise ValidationFailed(f"role is one of {', '.join(Role.values)}", field="role")
+        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(Role.values)}, field="role")
     return value
 
 
 def clean_opening_state(value: str) -> str:
     if value not in OpeningState.values:
-        raise ValidationFailed(f"opening state is one of {', '.join(OpeningState.values)}", field="opening_state")
+        raise ValidationFailed(
+            _("opening state is one of %(join)s") % {"join": ', '.join(OpeningState.values)},
+            field="opening_state",
+        )
     return value
 
 
@@ -134,7 +141,7 @@ def create_region(*, scope: Scope, data: RegionInput, actor: Actor = None) -> Re
     require_hq(scope, "regions")
     data = _region_input(data)
     if Region.objects.filter(enterprise_id=scope.enterprise_id, code=data.code).exists():
-        raise ValidationFailed("a region with this code exists", field="code", code="duplicate")
+        raise ValidationFailed(_("a region with this code exists"), field="code", code="duplicate")
     region = Region(enterprise_id=scope.enterprise_id, name=data.name, code=data.code)
     _save_unique(region, field="code", message="a region with this code exists")
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="region.create", target_type="region",
@@ -148,9 +155,9 @@ def update_region(*, scope: Scope, region_id: int, data: RegionInput, actor: Act
     data = _region_input(data)
     region = queries.regions(scope).select_for_update().filter(pk=region_id).first()
     if region is None:
-        raise NotFound(f"region {region_id} not found", field="region_id")
+        raise NotFound(_("region %(region_id)s not found") % {"region_id": region_id}, field="region_id")
     if Region.objects.filter(enterprise_id=scope.enterprise_id, code=data.code).exclude(pk=region.pk).exists():
-        raise ValidationFailed("a region with this code exists", field="code", code="duplicate")
+        raise ValidationFailed(_("a region with this code exists"), field="code", code="duplicate")
     changes = _changes({"name": region.name, "code": region.code}, {"name": data.name, "code": data.code})
     if changes:
         region.name, region.code = data.name, data.code
@@ -189,7 +196,7 @@ def _store_input(data: StoreInput) -> StoreInput:
 def _store_region(scope: Scope, region_id: int) -> Region:
     region = Region.objects.filter(enterprise_id=scope.enterprise_id, pk=region_id).first()
     if region is None:
-        raise ValidationFailed("choose one of your regions", field="region_id", code="not_found")
+        raise ValidationFailed(_("choose one of your regions"), field="region_id", code="not_found")
     return region
 
 
@@ -203,7 +210,7 @@ def create_store(*, scope: Scope, data: StoreInput, actor: Actor = None) -> Stor
     data = _store_input(data)
     region = _store_region(scope, data.region_id)
     if Store.objects.filter(enterprise_id=scope.enterprise_id, code=data.code).exists():
-        raise ValidationFailed("a store with this code exists", field="code", code="duplicate")
+        raise ValidationFailed(_("a store with this code exists"), field="code", code="duplicate")
     store = Store(enterprise_id=scope.enterprise_id, region=region, name=data.name, code=data.code, city=data.city,
                   address=data.address, opening_state=data.opening_state, opened_on=data.opened_on,
                   is_active=data.opening_state != OpeningState.CLOSED)
@@ -219,10 +226,10 @@ def update_store(*, scope: Scope, store_id: int, data: StoreInput, actor: Actor 
     data = _store_input(data)
     store = queries.stores(scope).select_for_update(of=("self",)).filter(pk=store_id).first()
     if store is None:
-        raise NotFound(f"store {store_id} not found", field="store_id")
+        raise NotFound(_("store %(store_id)s not found") % {"store_id": store_id}, field="store_id")
     _store_region(scope, data.region_id)
     if Store.objects.filter(enterprise_id=scope.enterprise_id, code=data.code).exclude(pk=store.pk).exists():
-        raise ValidationFailed("a store with this code exists", field="code", code="duplicate")
+        raise ValidationFailed(_("a store with this code exists"), field="code", code="duplicate")
     after = {f.name: getattr(data, f.name) for f in fields(StoreInput)}
     changes = _changes(_store_values(store), after)
     if changes:
@@ -266,25 +273,25 @@ def _placement(scope: Scope, data: StaffInput) -> tuple[int | None, int | None]:
     region, HQ admins neither. Managers may only place people in stores they see."""
     if data.role in STORE_ROLES:
         if data.store_id is None:
-            raise ValidationFailed("store roles need a store", field="store_id", code="required")
+            raise ValidationFailed(_("store roles need a store"), field="store_id", code="required")
         lookup = queries.stores(scope) if not scope.is_hq else queries.stores(Scope.hq(scope.enterprise_id))
         store = lookup.filter(pk=data.store_id).first()
         if store is None:
-            raise ValidationFailed("choose one of your stores", field="store_id", code="not_found")
+            raise ValidationFailed(_("choose one of your stores"), field="store_id", code="not_found")
         return store.pk, store.region_id
     if data.role == Role.REGION_MANAGER:
         if data.region_id is None:
-            raise ValidationFailed("a region manager needs a region", field="region_id", code="required")
+            raise ValidationFailed(_("a region manager needs a region"), field="region_id", code="required")
         region = Region.objects.filter(enterprise_id=scope.enterprise_id, pk=data.region_id).first()
         if region is None:
-            raise ValidationFailed("choose one of your regions", field="region_id", code="not_found")
+            raise ValidationFailed(_("choose one of your regions"), field="region_id", code="not_found")
         return None, region.pk
     return None, None
 
 
 def _check_grant(scope: Scope, role: str) -> None:
     if not scope.is_hq and role != Role.STORE_STAFF:
-        raise PermissionDenied("only HQ admins give manager or admin roles")
+        raise PermissionDenied(_("only HQ admins give manager or admin roles"))
 
 
 def _check_userid_free(scope: Scope, userid: str, *, exclude: int | None = None) -> None:
@@ -294,7 +301,7 @@ def _check_userid_free(scope: Scope, userid: str, *, exclude: int | None = None)
     if exclude is not None:
         taken = taken.exclude(pk=exclude)
     if taken.exists():
-        raise ValidationFailed("another staff member has this WeCom userid", field="wecom_userid", code="duplicate")
+        raise ValidationFailed(_("another staff member has this WeCom userid"), field="wecom_userid", code="duplicate")
 
 
 def _staff_values(staff: Staff) -> dict[str, Any]:
@@ -320,7 +327,7 @@ def create_staff(*, scope: Scope, data: StaffInput, actor: Actor = None) -> Staf
 def _locked_staff(scope: Scope, staff_id: int) -> Staff:
     staff = queries.staff(scope).select_for_update(of=("self",)).filter(pk=staff_id).first()
     if staff is None:
-        raise NotFound(f"staff {staff_id} not found", field="staff_id")
+        raise NotFound(_("staff %(staff_id)s not found") % {"staff_id": staff_id}, field="staff_id")
     return staff
 
 
@@ -331,7 +338,7 @@ def update_staff(*, scope: Scope, staff_id: int, data: StaffInput, actor: Actor 
     data = _staff_input(data)
     staff = _locked_staff(scope, staff_id)
     if not scope.is_hq and (staff.role != Role.STORE_STAFF or staff.pk == scope.staff_id):
-        raise PermissionDenied("managers edit the store staff of their team, not managers nor themselves")
+        raise PermissionDenied(_("managers edit the store staff of their team, not managers nor themselves"))
     _check_grant(scope, data.role)
     store_id, region_id = _placement(scope, data)
     _check_userid_free(scope, data.wecom_userid, exclude=staff.pk)
@@ -368,7 +375,7 @@ def mark_staff_left(*, scope: Scope, staff_id: int, actor: Actor = None, reason:
     require_hq(scope, "who has left")
     staff = _locked_staff(scope, staff_id)
     if staff.pk == scope.staff_id:
-        raise ValidationFailed("you cannot mark yourself as left", field="staff_id")
+        raise ValidationFailed(_("you cannot mark yourself as left"), field="staff_id")
     if not staff.is_active:
         return staff
     reason = clean_text(reason, field="reason", label="reason", max_length=200, required=False)
@@ -386,14 +393,14 @@ def set_staff_password(*, scope: Scope, staff_id: int, username: str, password: 
     require_hq(scope, "sign-ins")
     staff = _locked_staff(scope, staff_id)
     if not staff.is_active:
-        raise ValidationFailed("this staff member has left", field="staff_id", code="inactive_staff")
+        raise ValidationFailed(_("this staff member has left"), field="staff_id", code="inactive_staff")
     username = username.strip()
     if not USERNAME_RE.match(username):
-        raise ValidationFailed("sign-in name is 3-150 letters, digits or @.+-_", field="username")
+        raise ValidationFailed(_("sign-in name is 3-150 letters, digits or @.+-_"), field="username")
     users = get_user_model().objects
     if users.filter(username__iexact=username).exclude(pk=staff.user_id or 0).exists():
         # Usernames are global across enterprises: say only that it is taken.
-        raise ValidationFailed("this sign-in name is taken", field="username", code="duplicate")
+        raise ValidationFailed(_("this sign-in name is taken"), field="username", code="duplicate")
     user = users.filter(pk=staff.user_id).first() if staff.user_id else None
     if user is None:
         user = users.model(username=username)
@@ -418,7 +425,7 @@ def user_for_staff(*, staff_id: int) -> Any:
     """The console user a staff member signs in as (WeCom sign-in), created without a password when missing."""
     staff = Staff.objects.select_for_update(of=("self",)).select_related("user").get(pk=staff_id)
     if not staff.is_active:
-        raise PermissionDenied("this staff account is no longer active")
+        raise PermissionDenied(_("this staff account is no longer active"))
     if staff.user is not None:
         return staff.user
     users = get_user_model().objects
@@ -442,14 +449,14 @@ def map_department(
     to the department's new members and to members who move into it."""
     require_hq(scope, "the WeCom department mapping")
     if store_id is not None and region_id is not None:
-        raise ValidationFailed("map a department to a store or to a region, not both", field="store_id")
+        raise ValidationFailed(_("map a department to a store or to a region, not both"), field="store_id")
     link = DepartmentLink.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=link_id).first()
     if link is None:
-        raise NotFound(f"department {link_id} not found", field="department_id")
+        raise NotFound(_("department %(link_id)s not found") % {"link_id": link_id}, field="department_id")
     if store_id is not None and not Store.objects.filter(enterprise_id=scope.enterprise_id, pk=store_id).exists():
-        raise ValidationFailed("choose one of your stores", field="store_id", code="not_found")
+        raise ValidationFailed(_("choose one of your stores"), field="store_id", code="not_found")
     if region_id is not None and not Region.objects.filter(enterprise_id=scope.enterprise_id, pk=region_id).exists():
-        raise ValidationFailed("choose one of your regions", field="region_id", code="not_found")
+        raise ValidationFailed(_("choose one of your regions"), field="region_id", code="not_found")
     changes = _changes({"store_id": link.store_id, "region_id": link.region_id},
                        {"store_id": store_id, "region_id": region_id})
     if changes:

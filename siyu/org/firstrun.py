@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.errors import Conflict, ValidationFailed
@@ -36,7 +37,7 @@ def clean_code(code: str) -> str:
     """The enterprise code (a slug) as given; checked, not changed."""
     code = code.strip()
     if not CODE.match(code):
-        raise ValidationFailed("the code is 3-64 lowercase letters, digits or dashes", field="enterprise_code")
+        raise ValidationFailed(_("the code is 3-64 lowercase letters, digits or dashes"), field="enterprise_code")
     return code
 
 
@@ -52,11 +53,11 @@ def _derived_code(name: str) -> str:
 def check_admin(*, name: str, username: str, password: str, admin_name: str) -> None:
     """Field-level checks before anything is written."""
     if not name.strip() or len(name.strip()) > 120:
-        raise ValidationFailed("the enterprise name is 1-120 characters", field="enterprise_name")
+        raise ValidationFailed(_("the enterprise name is 1-120 characters"), field="enterprise_name")
     if not admin_name.strip() or len(admin_name.strip()) > 64:
-        raise ValidationFailed("the administrator's name is 1-64 characters", field="admin_name")
+        raise ValidationFailed(_("the administrator's name is 1-64 characters"), field="admin_name")
     if not USERNAME.match(username):
-        raise ValidationFailed("the username is 3-150 letters, digits or . @ + - _", field="admin_username")
+        raise ValidationFailed(_("the username is 3-150 letters, digits or . @ + - _"), field="admin_username")
     user = get_user_model()(username=username)
     try:
         password_validation.validate_password(password, user)
@@ -75,9 +76,9 @@ def create_enterprise_with_admin(
     code = clean_code(code) if code.strip() else _derived_code(name)
     user_model = get_user_model()
     if user_model.objects.filter(username__iexact=admin_username).exists():
-        raise Conflict("this username is taken", field="admin_username", code="username_taken")
+        raise Conflict(_("this username is taken"), field="admin_username", code="username_taken")
     if Enterprise.objects.filter(code=code).exists():
-        raise Conflict("this enterprise code is taken", field="enterprise_code", code="code_taken")
+        raise Conflict(_("this enterprise code is taken"), field="enterprise_code", code="code_taken")
     enterprise = Enterprise.objects.create(name=name.strip(), code=code)
     user = user_model.objects.create_user(username=admin_username, password=admin_password)
     staff = Staff.objects.create(enterprise=enterprise, user=user, name=admin_name[:64], role=Role.HQ_ADMIN)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.org.models import (
@@ -66,14 +67,14 @@ def stores_with_counts(scope: Scope) -> QuerySet[Store]:
 def get_staff(scope: Scope, staff_id: int) -> Staff:
     found = staff(scope).filter(id=staff_id).first()
     if found is None:
-        raise NotFound(f"staff {staff_id} not found", field="staff_id")
+        raise NotFound(_("staff %(staff_id)s not found") % {"staff_id": staff_id}, field="staff_id")
     return found
 
 
 def get_store(scope: Scope, store_id: int) -> Store:
     found = stores(scope).filter(id=store_id).first()
     if found is None:
-        raise NotFound(f"store {store_id} not found", field="store_id")
+        raise NotFound(_("store %(store_id)s not found") % {"store_id": store_id}, field="store_id")
     return found
 
 
@@ -96,7 +97,7 @@ Roles = Role
 def api_tokens(scope: Scope) -> QuerySet[ApiToken]:
     """The enterprise's API tokens, newest first (HQ only: a token acts with its staff member's scope)."""
     if not scope.is_hq:
-        raise PermissionDenied("API tokens are managed by HQ admins")
+        raise PermissionDenied(_("API tokens are managed by HQ admins"))
     return (
         ApiToken.objects.filter(staff__enterprise_id=scope.enterprise_id)
         .select_related("staff", "staff__store", "staff__region")
@@ -107,7 +108,7 @@ def api_tokens(scope: Scope) -> QuerySet[ApiToken]:
 def get_api_token(scope: Scope, token_id: int) -> ApiToken:
     found = api_tokens(scope).filter(pk=token_id).first()
     if found is None:
-        raise NotFound(f"API token {token_id} not found", field="token_id")
+        raise NotFound(_("API token %(token_id)s not found") % {"token_id": token_id}, field="token_id")
     return found
 
 
@@ -178,14 +179,14 @@ def search_staff(
 def get_region(scope: Scope, region_id: int) -> Region:
     found = regions(scope).filter(id=region_id).first()
     if found is None:
-        raise NotFound(f"region {region_id} not found", field="region_id")
+        raise NotFound(_("region %(region_id)s not found") % {"region_id": region_id}, field="region_id")
     return found
 
 
 def department_links(scope: Scope, account_id: int | None = None) -> QuerySet[DepartmentLink]:
     """The WeCom departments seen by directory syncs, with their mapping (HQ only: the mapping places staff)."""
     if not scope.is_hq:
-        raise PermissionDenied("the WeCom department mapping is managed by HQ admins")
+        raise PermissionDenied(_("the WeCom department mapping is managed by HQ admins"))
     qs = DepartmentLink.objects.filter(enterprise_id=scope.enterprise_id).select_related("region", "store")
     if account_id is not None:
         qs = qs.filter(account_id=account_id)
@@ -195,7 +196,7 @@ def department_links(scope: Scope, account_id: int | None = None) -> QuerySet[De
 def get_department_link(scope: Scope, link_id: int) -> DepartmentLink:
     found = department_links(scope).filter(pk=link_id).first()
     if found is None:
-        raise NotFound(f"department {link_id} not found", field="department_id")
+        raise NotFound(_("department %(link_id)s not found") % {"link_id": link_id}, field="department_id")
     return found
 
 

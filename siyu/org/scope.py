@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import PermissionDenied
 from siyu.org.models import Enterprise, Role, Staff
@@ -38,12 +39,12 @@ class Scope:
 
 def scope_for_staff(staff: Staff) -> Scope:
     if not staff.is_active:
-        raise PermissionDenied("this staff account is no longer active")
+        raise PermissionDenied(_("this staff account is no longer active"))
     role = staff.role
     if role == Role.REGION_MANAGER and staff.region_id is None:
-        raise PermissionDenied("a region manager needs a region")
+        raise PermissionDenied(_("a region manager needs a region"))
     if role in (Role.STORE_MANAGER, Role.STORE_STAFF) and staff.store_id is None:
-        raise PermissionDenied("store roles need a store")
+        raise PermissionDenied(_("store roles need a store"))
     return Scope(
         enterprise_id=staff.enterprise_id,
         role=role,
@@ -57,13 +58,13 @@ def scope_for_staff(staff: Staff) -> Scope:
 def scope_for_user(user: AbstractBaseUser | AnonymousUser) -> Scope:
     """A console user's scope: their staff record's, or HQ for a superuser with none."""
     if not user.is_authenticated:
-        raise PermissionDenied("sign in first")
+        raise PermissionDenied(_("sign in first"))
     staff = Staff.objects.filter(user_id=user.pk).first()
     if staff is not None:
         return scope_for_staff(staff)
     if getattr(user, "is_superuser", False):
         enterprise = Enterprise.objects.order_by("id").first()
         if enterprise is None:
-            raise PermissionDenied("no enterprise has been set up yet")
+            raise PermissionDenied(_("no enterprise has been set up yet"))
         return Scope.hq(enterprise.pk, label=user.get_username())
-    raise PermissionDenied("this account is not linked to a staff member")
+    raise PermissionDenied(_("this account is not linked to a staff member"))

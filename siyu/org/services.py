@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -27,9 +28,9 @@ def create_api_token(*, staff: Staff, name: str, actor: Actor = None) -> tuple[A
     """Create a token and return it with its secret; the secret is shown once and never stored."""
     name = name.strip()
     if not name or len(name) > 120:
-        raise ValidationFailed("token name must be 1-120 characters", field="name")
+        raise ValidationFailed(_("token name must be 1-120 characters"), field="name")
     if not staff.is_active:
-        raise ValidationFailed("this staff member is no longer active", field="staff_id", code="inactive_staff")
+        raise ValidationFailed(_("this staff member is no longer active"), field="staff_id", code="inactive_staff")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(staff=staff, name=name, prefix=secret[:12], token_hash=_hash(secret))
     summary = f"{name} ({token.prefix}…)"
@@ -45,7 +46,7 @@ def authenticate_token(secret: str) -> Scope:
         .first()
     )
     if token is None:
-        raise PermissionDenied("invalid or revoked API token")
+        raise PermissionDenied(_("invalid or revoked API token"))
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return scope_for_staff(token.staff)
 
@@ -74,12 +75,12 @@ def record_login_failure(*, username: str, ip: str, now: datetime | None = None)
 
 def clear_login_failures(*, username: str) -> int:
     """A successful sign-in forgets the account's failures (the address's failures under other names still count)."""
-    deleted, _ = LoginFailure.objects.filter(username=login_username(username)).delete()
+    deleted, _ignored = LoginFailure.objects.filter(username=login_username(username)).delete()
     return deleted
 
 
 def purge_login_failures(*, now: datetime | None = None) -> int:
     """Delete failures older than the window: they no longer count. One statement, safe to run twice."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.SIYU_LOGIN_WINDOW_S)
-    deleted, _ = LoginFailure.objects.filter(at__lt=cutoff).delete()
+    deleted, _ignored = LoginFailure.objects.filter(at__lt=cutoff).delete()
     return deleted

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.audit import Actor, user_of
@@ -127,7 +128,7 @@ def _decode(content: bytes) -> str:
             return content.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationFailed("the file is neither UTF-8 nor GBK text", field="file", code="bad_encoding")
+    raise ValidationFailed(_("the file is neither UTF-8 nor GBK text"), field="file", code="bad_encoding")
 
 
 def _csv_tables(content: bytes) -> Iterator[tuple[str, list[list[Any]]]]:
@@ -135,11 +136,11 @@ def _csv_tables(content: bytes) -> Iterator[tuple[str, list[list[Any]]]]:
         try:
             text = content.decode("utf-16")
         except UnicodeDecodeError as exc:
-            raise ValidationFailed("the file is not valid UTF-16 text", field="file", code="bad_encoding") from exc
+            raise ValidationFailed(_("the file is not valid UTF-16 text"), field="file", code="bad_encoding") from exc
     else:
         text = _decode(content)
     if "\x00" in text:  # a binary file; no database column may hold a NUL either
-        raise ValidationFailed("the file is not a CSV text file (it holds NUL bytes); save it as CSV UTF-8 or .xlsx",
+        raise ValidationFailed(_("the file is not a CSV text file (it holds NUL bytes); save it as CSV UTF-8 or .xlsx"),
                                field="file", code="bad_encoding")
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
@@ -155,7 +156,7 @@ def _xlsx_tables(content: bytes) -> Iterator[tuple[str, list[list[Any]]]]:
         values = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         formulas = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ValidationFailed("the workbook could not be read; save it again as .xlsx", field="file",
+        raise ValidationFailed(_("the workbook could not be read; save it again as .xlsx"), field="file",
                                code="bad_file") from exc
     for sheet in values.worksheets:
         formula_rows = formulas[sheet.title].iter_rows(values_only=True)
@@ -174,20 +175,26 @@ def read_rows(content: bytes, filename: str) -> list[Row]:
     """Every data row with its canonical columns, or ValidationFailed(field="columns"/"file") for a sheet that
     cannot be read as an organisation sheet at all."""
     if not content:
-        raise ValidationFailed("the file is empty", field="file", code="empty")
+        raise ValidationFailed(_("the file is empty"), field="file", code="empty")
     if len(content) > MAX_BYTES:
-        raise ValidationFailed(f"the file is larger than {MAX_BYTES // 1024 // 1024} MB", field="file")
+        raise ValidationFailed(
+            _("the file is larger than %(value)s MB") % {"value": MAX_BYTES // 1024 // 1024},
+            field="file",
+        )
     if content.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ValidationFailed("old .xls workbooks are not read; save it as .xlsx or CSV", field="file",
+        raise ValidationFailed(_("old .xls workbooks are not read; save it as .xlsx or CSV"), field="file",
                                code="bad_file")
     tables = _xlsx_tables(content) if content.startswith(b"PK\x03\x04") else _csv_tables(content)
     rows: list[Row] = []
     for title, table in tables:
         rows.extend(_table_rows(title, table))
         if len(rows) > MAX_ROWS:
-            raise ValidationFailed(f"the sheet has more than {MAX_ROWS:,} rows", field="file", code="too_many_rows")
+            raise ValidationFailed(
+                _("the sheet has more than %(MAX_ROWS)s rows") % {"MAX_ROWS": format(MAX_ROWS, ',')},
+                field="file", code="too_many_rows",
+            )
     if not rows:
-        raise ValidationFailed("the sheet has no rows under its header", field="file", code="empty")
+        raise ValidationFailed(_("the sheet has no rows under its header"), field="file", code="empty")
     return rows
 
 
@@ -195,18 +202,19 @@ def _table_rows(title: str, table: list[list[Any]]) -> list[Row]:
     nonblank = [(n, r) for n, r in enumerate(table, start=1) if any(_blank(c) is False for c in r)]
     if not nonblank:
         return []
-    _, header = nonblank[0]
+    _ignored, header = nonblank[0]
     names, unknown = _header(header)
     sheet_kind = KIND_ALIASES.get(title.strip().casefold(), "")
     if unknown:
         raise ValidationFailed(
-            f"unknown columns {', '.join(unknown)} in {title or 'the sheet'}; the columns are "
-            + ", ".join(ALIASES), field="columns", code="wrong_columns")
+            _("unknown columns %(unknown)s in %(sheet)s; the columns are %(known)s")
+            % {"unknown": ", ".join(unknown), "sheet": title or _("the sheet"), "known": ", ".join(ALIASES)},
+            field="columns", code="wrong_columns")
     if "type" not in names and not sheet_kind:
-        raise ValidationFailed("the sheet needs a type column (region / store / staff)", field="columns",
+        raise ValidationFailed(_("the sheet needs a type column (region / store / staff)"), field="columns",
                                code="wrong_columns")
     if "name" not in names or ("code" not in names and "userid" not in names):
-        raise ValidationFailed("the sheet needs at least name and code (or userid) columns", field="columns",
+        raise ValidationFailed(_("the sheet needs at least name and code (or userid) columns"), field="columns",
                                code="wrong_columns")
     rows = []
     for number, raw in nonblank[1:]:
@@ -451,7 +459,7 @@ def get_sheet(scope: Scope, sheet_id: int) -> OrgSheet:
     editing.require_hq(scope, "the organisation")
     found = OrgSheet.objects.filter(enterprise_id=scope.enterprise_id, pk=sheet_id).first()
     if found is None:
-        raise NotFound(f"sheet {sheet_id} not found", field="sheet_id")
+        raise NotFound(_("sheet %(sheet_id)s not found") % {"sheet_id": sheet_id}, field="sheet_id")
     return found
 
 
@@ -462,7 +470,7 @@ def apply_sheet(*, scope: Scope, sheet_id: int, actor: Actor = None) -> dict[str
     editing.require_hq(scope, "the organisation")
     sheet = OrgSheet.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=sheet_id).first()
     if sheet is None:
-        raise NotFound(f"sheet {sheet_id} not found", field="sheet_id")
+        raise NotFound(_("sheet %(sheet_id)s not found") % {"sheet_id": sheet_id}, field="sheet_id")
     rows = validate(read_rows(bytes(sheet.content), sheet.filename), scope.enterprise_id)
     _apply_regions(scope.enterprise_id, [r for r in rows if r.kind == "region" and r.action in ("create", "update")])
     _apply_stores(scope.enterprise_id, [r for r in rows if r.kind == "store" and r.action in ("create", "update")])

@@ -3,10 +3,13 @@ in the console's time zone (Asia/Shanghai) and stored aware."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -53,12 +56,49 @@ def _target_fields() -> dict[str, forms.Field]:
 # Coupon templates
 
 
+_DISCOUNT = re.compile(r"^(\d{1,2}(?:\.\d+)?)\s*(%|％|折)?$")
+
+
+class DiscountField(forms.CharField):
+    """A percentage off, written as Chinese shoppers read it or as a percentage: "15", "15%" and "8.5折" (also the
+    spoken "85折") are all 15% off. Cleans to the whole percent off (1-99)."""
+
+    default_error_messages = {"invalid": _("Write a percentage off (15 or 15%) or a discount (8.5折).")}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "maxlength": "8", "placeholder": _("15% or 8.5折")})
+
+    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+        text = str(super().to_python(value)).strip()
+        if not text:
+            return None
+        found = _DISCOUNT.match(text)
+        if not found:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        number, unit = Decimal(found.group(1)), found.group(2)
+        if unit == "折":
+            tenths = number * 10 if number <= 10 else number  # 8.5折 and the spoken 85折 (10折 is no discount)
+            off = 100 - tenths
+        else:
+            off = number
+        if off != off.to_integral_value() or not 1 <= off <= 99:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(off)
+
+
+def percent_initial(percent_off: int | None) -> str | int | None:
+    """The stored percent shown as 折 to a Chinese reader (15 -> 8.5折), as a number otherwise."""
+    if not percent_off:
+        return None
+    return f"{queries.zhe(percent_off)}折" if (translation.get_language() or "").startswith("zh") else percent_off
+
+
 class CouponTemplateForm(forms.Form):
     name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
     kind = forms.ChoiceField(label=_("Kind"))
     amount_off = YuanField(label=_("Amount off (¥)"), required=False)
-    percent_off = forms.IntegerField(label=_("Percent off (15 = 15% off)"), required=False, min_value=0,
-                                     max_value=99)
+    percent_off = DiscountField(label=_("Percent off (15 = 15% off)"), required=False)
     max_off = YuanField(label=_("Cap (¥, percent coupons)"), required=False)
     threshold = YuanField(label=_("Minimum spend (¥)"), required=False)
     validity_kind = forms.ChoiceField(label=_("Validity"))
@@ -94,7 +134,7 @@ class CouponTemplateForm(forms.Form):
 def template_initial(t: Any) -> dict[str, Any]:
     return {
         "name": t.name, "kind": t.kind, "amount_off": yuan_text(t.amount_off_fen) if t.amount_off_fen else "",
-        "percent_off": t.percent_off or None, "max_off": yuan_text(t.max_off_fen),
+        "percent_off": percent_initial(t.percent_off), "max_off": yuan_text(t.max_off_fen),
         "threshold": yuan_text(t.threshold_fen) if t.threshold_fen else "", "scope": t.scope,
         "products": [p.pk for p in t.products.all()], "categories": [c.pk for c in t.categories.all()],
         "validity_kind": t.validity_kind, "valid_days": t.valid_days, "valid_from": t.valid_from,

@@ -27,6 +27,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
 from siyu.core.money import DEFAULT_CURRENCY, Money
 
@@ -403,7 +405,7 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
         shares.append(share)
         remainders.append((-remainder, index))
     left = total - sum(shares)
-    for _, index in sorted(remainders)[:left]:
+    for _ignored, index in sorted(remainders)[:left]:
         shares[index] += 1
     return shares
 
@@ -459,31 +461,44 @@ def _field(index: int, name: str) -> str:
 def _check_quantity(index: int, line: CartLine) -> None:
     quantity = line.quantity
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_LINE_QUANTITY:
-        raise ValidationFailed(f"quantity must be a whole number from 1 to {MAX_LINE_QUANTITY}",
-                               field=_field(index, "quantity"), index=index, code="invalid_quantity")
+        raise ValidationFailed(
+            _("quantity must be a whole number from 1 to %(MAX_LINE_QUANTITY)s")
+            % {"MAX_LINE_QUANTITY": MAX_LINE_QUANTITY},
+            field=_field(index, "quantity"), index=index, code="invalid_quantity",
+        )
     if (line.sku_id is None) == (line.bundle_id is None):
-        raise ValidationFailed("a line names either a SKU or a bundle", field=_field(index, "sku_id"), index=index,
+        raise ValidationFailed(_("a line names either a SKU or a bundle"), field=_field(index, "sku_id"), index=index,
                                code="invalid_line")
     if line.bundle_id is not None and (line.flash_item_id is not None or line.group_buy_id is not None):
-        raise ValidationFailed("a bundle line cannot be a flash-sale or group-buy line",
+        raise ValidationFailed(_("a bundle line cannot be a flash-sale or group-buy line"),
                                field=_field(index, "bundle_id"), index=index, code="invalid_line")
     if line.flash_item_id is not None and line.group_buy_id is not None:
-        raise ValidationFailed("a line is a flash-sale line or a group-buy line, not both",
+        raise ValidationFailed(_("a line is a flash-sale line or a group-buy line, not both"),
                                field=_field(index, "group_buy_id"), index=index, code="invalid_line")
 
 
 def _sellable_sku(cart: PricingInput, index: int, sku_id: int, name: str = "sku_id") -> SkuInfo:
     sku = cart.skus.get(sku_id)
     if sku is None:
-        raise NotFound(f"unknown SKU {sku_id}", field=_field(index, name), index=index, code="unknown_sku")
+        raise NotFound(
+            _("unknown SKU %(sku_id)s") % {"sku_id": sku_id},
+            field=_field(index, name), index=index, code="unknown_sku",
+        )
     if not sku.on_sale:
-        raise Conflict(f"{sku.name} is not on sale", field=_field(index, name), index=index, code="not_on_sale")
+        raise Conflict(
+            _("%(name)s is not on sale") % {"name": sku.name},
+            field=_field(index, name), index=index, code="not_on_sale",
+        )
     if cart.store_id is not None and sku.store_ids is not None and cart.store_id not in sku.store_ids:
-        raise Conflict(f"{sku.name} is not sold in this store", field=_field(index, name), index=index,
-                       code="not_sold_in_store")
+        raise Conflict(
+            _("%(name)s is not sold in this store") % {"name": sku.name},
+            field=_field(index, name), index=index, code="not_sold_in_store",
+        )
     if sku.currency != cart.currency:
-        raise ValidationFailed(f"{sku.name} is priced in {sku.currency}", field=_field(index, name), index=index,
-                               code="currency_mismatch")
+        raise ValidationFailed(
+            _("%(name)s is priced in %(currency)s") % {"name": sku.name, "currency": sku.currency},
+            field=_field(index, name), index=index, code="currency_mismatch",
+        )
     return sku
 
 
@@ -495,11 +510,15 @@ def _apply_flash(cart: PricingInput, work: _Line, sku: SkuInfo, item_id: int) ->
     index = work.index
     offer = cart.flash_offers.get(item_id)
     if offer is None or offer.sku_id != sku.sku_id:
-        raise NotFound(f"no flash sale item {item_id} for this SKU", field=_field(index, "flash_item_id"),
-                       index=index, code="unknown_flash_item")
+        raise NotFound(
+            _("no flash sale item %(item_id)s for this SKU") % {"item_id": item_id},
+            field=_field(index, "flash_item_id"), index=index, code="unknown_flash_item",
+        )
     if not _active(cart.now, offer.starts_at, offer.ends_at):
-        raise ValidationFailed(f"the flash sale {offer.name} is not running now", field=_field(index, "flash_item_id"),
-                               index=index, code="flash_not_active")
+        raise ValidationFailed(
+            _("the flash sale %(name)s is not running now") % {"name": offer.name},
+            field=_field(index, "flash_item_id"), index=index, code="flash_not_active",
+        )
     work.source, work.unit, work.promotion_id = SOURCE_FLASH, min(offer.price_fen, work.unit), item_id
 
 
@@ -507,11 +526,15 @@ def _apply_group(cart: PricingInput, work: _Line, sku: SkuInfo, group_buy_id: in
     index = work.index
     offer = cart.group_offers.get(group_buy_id)
     if offer is None or offer.sku_id != sku.sku_id:
-        raise NotFound(f"no group buy {group_buy_id} for this SKU", field=_field(index, "group_buy_id"),
-                       index=index, code="unknown_group_buy")
+        raise NotFound(
+            _("no group buy %(group_buy_id)s for this SKU") % {"group_buy_id": group_buy_id},
+            field=_field(index, "group_buy_id"), index=index, code="unknown_group_buy",
+        )
     if not _active(cart.now, offer.starts_at, offer.ends_at):
-        raise ValidationFailed(f"the group buy {offer.name} is not running now", field=_field(index, "group_buy_id"),
-                               index=index, code="group_buy_not_active")
+        raise ValidationFailed(
+            _("the group buy %(name)s is not running now") % {"name": offer.name},
+            field=_field(index, "group_buy_id"), index=index, code="group_buy_not_active",
+        )
     work.source, work.unit, work.promotion_id = SOURCE_GROUP, min(offer.price_fen, work.unit), group_buy_id
 
 
@@ -535,23 +558,33 @@ def _price_bundle_line(cart: PricingInput, work: _Line, line: CartLine) -> None:
     index = work.index
     bundle = cart.bundles.get(line.bundle_id)
     if bundle is None:
-        raise NotFound(f"unknown bundle {line.bundle_id}", field=_field(index, "bundle_id"), index=index,
-                       code="unknown_bundle")
+        raise NotFound(
+            _("unknown bundle %(bundle_id)s") % {"bundle_id": line.bundle_id},
+            field=_field(index, "bundle_id"), index=index, code="unknown_bundle",
+        )
     if not bundle.on_sale:
-        raise Conflict(f"{bundle.name} is not on sale", field=_field(index, "bundle_id"), index=index,
-                       code="not_on_sale")
+        raise Conflict(
+            _("%(name)s is not on sale") % {"name": bundle.name},
+            field=_field(index, "bundle_id"), index=index, code="not_on_sale",
+        )
     if bundle.currency != cart.currency:
-        raise ValidationFailed(f"{bundle.name} is priced in {bundle.currency}", field=_field(index, "bundle_id"),
-                               index=index, code="currency_mismatch")
+        raise ValidationFailed(
+            _("%(name)s is priced in %(currency)s") % {"name": bundle.name, "currency": bundle.currency},
+            field=_field(index, "bundle_id"), index=index, code="currency_mismatch",
+        )
     unit_list = 0
     for sku_id, pieces in bundle.components:
         sku = cart.skus.get(sku_id)
         if sku is None:
-            raise NotFound(f"unknown SKU {sku_id} in bundle {bundle.name}", field=_field(index, "bundle_id"),
-                           index=index, code="unknown_sku")
+            raise NotFound(
+                _("unknown SKU %(sku_id)s in bundle %(name)s") % {"sku_id": sku_id, "name": bundle.name},
+                field=_field(index, "bundle_id"), index=index, code="unknown_sku",
+            )
         if cart.store_id is not None and sku.store_ids is not None and cart.store_id not in sku.store_ids:
-            raise Conflict(f"{bundle.name} is not sold in this store", field=_field(index, "bundle_id"), index=index,
-                           code="not_sold_in_store")
+            raise Conflict(
+                _("%(name)s is not sold in this store") % {"name": bundle.name},
+                field=_field(index, "bundle_id"), index=index, code="not_sold_in_store",
+            )
         unit_list += sku.price_fen * pieces
     work.name, work.source, work.promotion_id = bundle.name, SOURCE_BUNDLE, bundle.bundle_id
     work.unit_list, work.unit = unit_list, min(bundle.price_fen, unit_list) if unit_list else bundle.price_fen
@@ -560,9 +593,12 @@ def _price_bundle_line(cart: PricingInput, work: _Line, line: CartLine) -> None:
 
 def _price_lines(cart: PricingInput) -> list[_Line]:
     if not cart.lines:
-        raise ValidationFailed("the cart is empty", field="lines", code="empty_cart")
+        raise ValidationFailed(_("the cart is empty"), field="lines", code="empty_cart")
     if len(cart.lines) > MAX_LINES:
-        raise ValidationFailed(f"at most {MAX_LINES} lines", field="lines", code="too_many_lines")
+        raise ValidationFailed(
+            _("at most %(MAX_LINES)s lines") % {"MAX_LINES": MAX_LINES},
+            field="lines", code="too_many_lines",
+        )
     out = []
     for index, line in enumerate(cart.lines):
         _check_quantity(index, line)
@@ -584,8 +620,10 @@ def _check_stock(cart: PricingInput, lines: list[_Line]) -> None:
             taken[sku_id] = total
             stock = cart.skus[sku_id].stock
             if total > stock:
-                raise Conflict(f"only {stock} left of {cart.skus[sku_id].name}", field=_field(work.index, "quantity"),
-                               index=work.index, code="out_of_stock")
+                raise Conflict(
+                    _("only %(stock)s left of %(name)s") % {"stock": stock, "name": cart.skus[sku_id].name},
+                    field=_field(work.index, "quantity"), index=work.index, code="out_of_stock",
+                )
 
 
 def _check_flash_limits(cart: PricingInput, lines: list[_Line]) -> None:
@@ -594,17 +632,19 @@ def _check_flash_limits(cart: PricingInput, lines: list[_Line]) -> None:
         if work.source != SOURCE_FLASH or work.promotion_id is None:
             continue
         if cart.customer_id is None:
-            raise ValidationFailed("flash sales need a signed-in customer", field="customer_id",
+            raise ValidationFailed(_("flash sales need a signed-in customer"), field="customer_id",
                                    code="customer_required")
         offer = cart.flash_offers[work.promotion_id]
         total = taken.get(offer.item_id, 0) + work.quantity
         taken[offer.item_id] = total
         if total > offer.remaining:
-            raise Conflict(f"the flash sale has {offer.remaining} left", field=_field(work.index, "quantity"),
-                           index=work.index, code="out_of_stock")
+            raise Conflict(
+                _("the flash sale has %(remaining)s left") % {"remaining": offer.remaining},
+                field=_field(work.index, "quantity"), index=work.index, code="out_of_stock",
+            )
         if offer.bought + total > offer.per_customer_limit:
             allowed = max(0, offer.per_customer_limit - offer.bought)
-            raise Conflict(f"at most {allowed} more per customer in this flash sale",
+            raise Conflict(_("at most %(allowed)s more per customer in this flash sale") % {"allowed": allowed},
                            field=_field(work.index, "quantity"), index=work.index, code="flash_limit_exceeded")
 
 
@@ -709,15 +749,15 @@ def _apply_reductions(cart: PricingInput, lines: list[_Line], promos: list[Promo
 
 def _check_coupon(cart: PricingInput, coupon: CouponInfo) -> None:
     if cart.customer_id is None or coupon.customer_id != cart.customer_id:
-        raise ValidationFailed("this coupon belongs to another customer", field="coupon_id", code="coupon_not_owned")
+        raise ValidationFailed(_("this coupon belongs to another customer"), field="coupon_id", code="coupon_not_owned")
     if coupon.status == "used":
-        raise Conflict("this coupon has been used", field="coupon_id", code="coupon_used")
+        raise Conflict(_("this coupon has been used"), field="coupon_id", code="coupon_used")
     if coupon.status == "expired" or cart.now >= coupon.valid_until:
-        raise ValidationFailed("this coupon has expired", field="coupon_id", code="coupon_expired")
+        raise ValidationFailed(_("this coupon has expired"), field="coupon_id", code="coupon_expired")
     if cart.now < coupon.valid_from:
-        raise ValidationFailed("this coupon is not valid yet", field="coupon_id", code="coupon_not_started")
+        raise ValidationFailed(_("this coupon is not valid yet"), field="coupon_id", code="coupon_not_started")
     if coupon.currency != cart.currency:
-        raise ValidationFailed("this coupon is in another currency", field="coupon_id", code="currency_mismatch")
+        raise ValidationFailed(_("this coupon is in another currency"), field="coupon_id", code="currency_mismatch")
 
 
 def _coupon_off(coupon: CouponInfo, base: int) -> int:
@@ -737,14 +777,18 @@ def _apply_coupon(cart: PricingInput, lines: list[_Line], promos: list[Promotion
     _check_coupon(cart, coupon)
     eligible = [work for work in lines if _in_scope(work, coupon.scope)]
     if not eligible:
-        raise ValidationFailed(f"{coupon.name} does not cover anything in this cart", field="coupon_id",
-                               code="coupon_out_of_scope")
+        raise ValidationFailed(
+            _("%(name)s does not cover anything in this cart") % {"name": coupon.name},
+            field="coupon_id", code="coupon_out_of_scope",
+        )
     weights = [work.amount - work.reduction for work in eligible]
     base = sum(weights)
     if base < coupon.threshold_fen:
         gap = Money(coupon.threshold_fen - base, cart.currency)
-        raise ValidationFailed(f"{coupon.name} needs {gap} more on the items it covers", field="coupon_id",
-                               code="threshold_not_met")
+        raise ValidationFailed(
+            _("%(name)s needs %(gap)s more on the items it covers") % {"name": coupon.name, "gap": gap},
+            field="coupon_id", code="threshold_not_met",
+        )
     off = _coupon_off(coupon, base)
     for work, share in zip(eligible, allocate(off, weights), strict=True):
         work.coupon = share

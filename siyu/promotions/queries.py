@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Field, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog.models import Bundle as BundleModel
 from siyu.catalog.models import BundleItem, Category, Product, ProductStatus, ProductStore, Sku
@@ -97,21 +98,45 @@ def coupon_templates(scope: Scope) -> QuerySet[CouponTemplate]:
 def get_coupon_template(scope: Scope, template_id: int) -> CouponTemplate:
     found = coupon_templates(scope).filter(id=template_id).first()
     if found is None:
-        raise NotFound(f"coupon template {template_id} not found", field="template_id")
+        raise NotFound(
+            _("coupon template %(template_id)s not found") % {"template_id": template_id},
+            field="template_id",
+        )
     return found
 
 
+def zhe(percent_off: int) -> str:
+    """A percentage off as Chinese discount (折): 15% off is 8.5折, 20% off is 8折, 1% off is 9.9折."""
+    tenths = 100 - percent_off
+    return f"{tenths // 10}.{tenths % 10}" if tenths % 10 else str(tenths // 10)
+
+
+def _yuan(fen: int) -> str:
+    """Yuan as Chinese coupons write them: 50, 49.9, 0.99 (no currency sign, no trailing zeros)."""
+    whole, cents = divmod(fen, 100)
+    return str(whole) if not cents else f"{whole}.{cents:02d}".rstrip("0")
+
+
 def template_value(template: CouponTemplate) -> str:
-    """What the coupon is worth, in words: "¥20.00 off over ¥99.00", "15% off (up to ¥100.00)"."""
-    money = lambda fen: Money(fen, template.currency)  # noqa: E731
+    """What the coupon is worth, in words, in the active language: "¥20.00 off over ¥99.00" / "满99元减20元",
+    "15% off (up to ¥100.00)" / "8.5折（最多减100元）"."""
+    money = lambda fen: str(Money(fen, template.currency))  # noqa: E731
     if template.kind == CouponKind.PERCENT:
-        cap = f" (≤ {money(template.max_off_fen)})" if template.max_off_fen is not None else ""
-        text = f"{template.percent_off}% off{cap}"
-    else:
-        text = f"{money(template.amount_off_fen)} off"
+        words = {"percent": template.percent_off, "zhe": zhe(template.percent_off)}
+        text = _("%(percent)s%% off") % words
+        if template.max_off_fen is not None:
+            cap = template.max_off_fen
+            text += _(" (up to %(cap)s)") % {"cap": money(cap), "cap_yuan": _yuan(cap)}
+        if template.threshold_fen:
+            return _("%(discount)s over %(threshold)s") % {
+                "discount": text, "threshold": money(template.threshold_fen),
+                "threshold_yuan": _yuan(template.threshold_fen)}
+        return text
+    amounts = {"amount": money(template.amount_off_fen or 0), "amount_yuan": _yuan(template.amount_off_fen or 0),
+               "threshold": money(template.threshold_fen or 0), "threshold_yuan": _yuan(template.threshold_fen or 0)}
     if template.threshold_fen:
-        text += f" over {money(template.threshold_fen)}"
-    return text
+        return _("%(amount)s off over %(threshold)s") % amounts
+    return _("%(amount)s off") % amounts
 
 
 def template_expired(template: CouponTemplate, now: datetime | None = None) -> bool:
@@ -152,7 +177,10 @@ def search_coupons(
 def get_coupon(scope: Scope, coupon_id: int) -> Coupon:
     found = coupons(scope).filter(id=coupon_id).first()
     if found is None:
-        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+        raise NotFound(
+            _("coupon %(coupon_id)s not found") % {"coupon_id": coupon_id},
+            field="coupon_id", code="coupon_not_found",
+        )
     return found
 
 
@@ -199,17 +227,27 @@ def full_reductions(scope: Scope) -> QuerySet[FullReduction]:
 def get_full_reduction(scope: Scope, reduction_id: int) -> FullReduction:
     found = full_reductions(scope).filter(id=reduction_id).first()
     if found is None:
-        raise NotFound(f"full-reduction {reduction_id} not found", field="reduction_id")
+        raise NotFound(
+            _("full-reduction %(reduction_id)s not found") % {"reduction_id": reduction_id},
+            field="reduction_id",
+        )
     return found
 
 
 def tiers_text(rule: FullReduction) -> str:
-    """"满¥199.00减¥20.00 / 满¥299.00减¥40.00" or "满2件 10% off"."""
+    """The tiers in the active language: "满199元减20元 / 满299元减40元", "满2件打9折" (English: "≥¥199.00 -¥20.00")."""
     parts = []
     for threshold, value in rule.tiers:
-        left = str(Money(threshold, rule.currency)) if rule.threshold_kind == ThresholdKind.AMOUNT else f"{threshold}件"
-        right = f"-{Money(value, rule.currency)}" if rule.benefit_kind == BenefitKind.AMOUNT_OFF else f"-{value}%"
-        parts.append(f"≥{left} {right}")
+        words = {"threshold": str(Money(threshold, rule.currency)) if rule.threshold_kind == ThresholdKind.AMOUNT
+                 else str(threshold), "threshold_yuan": _yuan(threshold), "pieces": threshold,
+                 "amount": str(Money(value, rule.currency)), "amount_yuan": _yuan(value), "percent": value,
+                 "zhe": zhe(value) if 0 < value < 100 else ""}
+        amount_tier = rule.threshold_kind == ThresholdKind.AMOUNT
+        if rule.benefit_kind == BenefitKind.AMOUNT_OFF:
+            text = _("≥%(threshold)s -%(amount)s") if amount_tier else _("≥%(pieces)s pieces -%(amount)s")
+        else:
+            text = _("≥%(threshold)s -%(percent)s%%") if amount_tier else _("≥%(pieces)s pieces -%(percent)s%%")
+        parts.append(text % words)
     return " / ".join(parts)
 
 
@@ -221,7 +259,10 @@ def flash_sales(scope: Scope) -> QuerySet[FlashSale]:
 def get_flash_sale(scope: Scope, flash_sale_id: int) -> FlashSale:
     found = flash_sales(scope).filter(id=flash_sale_id).first()
     if found is None:
-        raise NotFound(f"flash sale {flash_sale_id} not found", field="flash_sale_id")
+        raise NotFound(
+            _("flash sale %(flash_sale_id)s not found") % {"flash_sale_id": flash_sale_id},
+            field="flash_sale_id",
+        )
     return found
 
 
@@ -243,7 +284,7 @@ def group_buys(scope: Scope) -> QuerySet[GroupBuy]:
 def get_group_buy(scope: Scope, group_buy_id: int) -> GroupBuy:
     found = group_buys(scope).filter(id=group_buy_id).first()
     if found is None:
-        raise NotFound(f"group buy {group_buy_id} not found", field="group_buy_id")
+        raise NotFound(_("group buy %(group_buy_id)s not found") % {"group_buy_id": group_buy_id}, field="group_buy_id")
     return found
 
 
@@ -497,7 +538,10 @@ def _load_coupon(enterprise_id: int, coupon_id: int) -> CouponInfo:
         cursor.execute(sql, [coupon_id, enterprise_id])
         row = cursor.fetchone()
     if row is None:
-        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+        raise NotFound(
+            _("coupon %(coupon_id)s not found") % {"coupon_id": coupon_id},
+            field="coupon_id", code="coupon_not_found",
+        )
     pk, customer_id, status, valid_from, valid_until, template_id = _converters(
         Coupon, ("id", "customer", "status", "valid_from", "valid_until", "template"), connection.alias)(row[:6])
     name, kind, amount_off, percent_off, max_off, threshold, scope, currency = row[6:]
@@ -519,10 +563,10 @@ def load_pricing_input(
     counters, group buys, the full-reductions running now with the shipping rule, and the coupon. `is_member` is
     the caller's word for now (loyalty will own it)."""
     if fulfillment not in (pricing.FULFILLMENT_DELIVERY, pricing.FULFILLMENT_PICKUP):
-        raise ValidationFailed("fulfillment is delivery or pickup", field="fulfillment")
+        raise ValidationFailed(_("fulfillment is delivery or pickup"), field="fulfillment")
     moment = now or timezone.now()
     bundles = _load_bundles(enterprise_id, _ids(line.bundle_id for line in lines))
-    sku_ids = _ids(line.sku_id for line in lines) | {s for b in bundles.values() for s, _ in b.components}
+    sku_ids = _ids(line.sku_id for line in lines) | {s for b in bundles.values() for s, _ignored in b.components}
     reductions, shipping = _running_promotions(enterprise_id, moment)
     return PricingInput(
         lines=tuple(lines), now=moment, skus=MappingProxyType(_load_skus(enterprise_id, sku_ids)),

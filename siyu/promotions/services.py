@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model, OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog.models import Category, Product, Sku
 from siyu.catalog.services import require_editor
@@ -62,7 +63,7 @@ EXPIRE_BATCH = 5000
 def _now(now: datetime | None) -> datetime:
     moment = now or timezone.now()
     if moment.tzinfo is None:
-        raise ValidationFailed("a moment needs a timezone", field="now")
+        raise ValidationFailed(_("a moment needs a timezone"), field="now")
     return moment
 
 
@@ -78,28 +79,34 @@ def _customer(enterprise_id: int, customer_id: int) -> Customer:
 def _clean_name(name: str, limit: int = 64) -> str:
     clean = (name or "").strip()
     if not clean:
-        raise ValidationFailed("name is required", field="name", code="required")
+        raise ValidationFailed(_("name is required"), field="name", code="required")
     if len(clean) > limit:
-        raise ValidationFailed(f"name is at most {limit} characters", field="name", code="too_long")
+        raise ValidationFailed(
+            _("name is at most %(limit)s characters") % {"limit": limit},
+            field="name", code="too_long",
+        )
     return clean
 
 
 def _clean_window(starts_at: datetime | None, ends_at: datetime | None, *, start: str, end: str) -> None:
     if starts_at is None:
-        raise ValidationFailed("a start time is required", field=start, code="required")
+        raise ValidationFailed(_("a start time is required"), field=start, code="required")
     if ends_at is None:
-        raise ValidationFailed("an end time is required", field=end, code="required")
+        raise ValidationFailed(_("an end time is required"), field=end, code="required")
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise ValidationFailed("times need a timezone", field=start)
+        raise ValidationFailed(_("times need a timezone"), field=start)
     if ends_at <= starts_at:
-        raise ValidationFailed("the end comes after the start", field=end, code="invalid_window")
+        raise ValidationFailed(_("the end comes after the start"), field=end, code="invalid_window")
 
 
 def _clean_targets(
     enterprise_id: int, scope: str, product_ids: Sequence[int], category_ids: Sequence[int]
 ) -> tuple[list[int], list[int]]:
     if scope not in PromotionScope.values:
-        raise ValidationFailed(f"scope must be one of {', '.join(PromotionScope.values)}", field="scope")
+        raise ValidationFailed(
+            _("scope must be one of %(join)s") % {"join": ', '.join(PromotionScope.values)},
+            field="scope",
+        )
     if scope == PromotionScope.PRODUCTS:
         known = set(
             Product.objects.filter(enterprise_id=enterprise_id, id__in=product_ids).values_list("id", flat=True)
@@ -117,10 +124,13 @@ def _clean_targets(
 
 def _check_known(wanted: Sequence[int], known: set[int], field: str, label: str) -> None:
     if not wanted:
-        raise ValidationFailed(f"choose at least one {label}", field=field, code="required")
+        raise ValidationFailed(_("choose at least one %(label)s") % {"label": label}, field=field, code="required")
     for index, item in enumerate(wanted):
         if item not in known:
-            raise NotFound(f"{label} {item} not found", field=f"{field}[{index}]", index=index)
+            raise NotFound(
+                _("%(label)s %(item)s not found") % {"label": label, "item": item},
+                field=f"{field}[{index}]", index=index,
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -156,33 +166,36 @@ class CouponTemplateInput:
 def _money_fen(money: Money | None, *, field: str, currency: str, required: bool) -> int | None:
     if money is None:
         if required:
-            raise ValidationFailed(f"{field} is required", field=field, code="required")
+            raise ValidationFailed(_("%(field)s is required") % {"field": field}, field=field, code="required")
         return None
     if money.currency != currency:
-        raise ValidationFailed(f"{field} must be in {currency}", field=field, code="currency_mismatch")
+        raise ValidationFailed(
+            _("%(field)s must be in %(currency)s") % {"field": field, "currency": currency},
+            field=field, code="currency_mismatch",
+        )
     if money.fen < 0:
-        raise ValidationFailed(f"{field} cannot be negative", field=field, code="negative_price")
+        raise ValidationFailed(_("%(field)s cannot be negative") % {"field": field}, field=field, code="negative_price")
     return money.fen
 
 
 def _clean_coupon_value(data: CouponTemplateInput) -> dict[str, Any]:
     if data.kind not in CouponKind.values:
-        raise ValidationFailed(f"kind must be one of {', '.join(CouponKind.values)}", field="kind")
+        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(CouponKind.values)}, field="kind")
     cur = data.currency
     threshold = _money_fen(data.threshold, field="threshold", currency=cur, required=data.kind == CouponKind.THRESHOLD)
     values: dict[str, Any] = {"kind": data.kind, "threshold_fen": threshold or 0, "amount_off_fen": 0,
                               "percent_off": 0, "max_off_fen": None}
     if data.kind == CouponKind.PERCENT:
         if not isinstance(data.percent_off, int) or not 1 <= data.percent_off <= 99:
-            raise ValidationFailed("percent off is 1-99", field="percent_off", code="invalid_percent")
+            raise ValidationFailed(_("percent off is 1-99"), field="percent_off", code="invalid_percent")
         values["percent_off"] = data.percent_off
         values["max_off_fen"] = _money_fen(data.max_off, field="max_off", currency=cur, required=False)
         return values
     amount = _money_fen(data.amount_off, field="amount_off", currency=cur, required=True)
     if not amount:
-        raise ValidationFailed("the amount off must be above zero", field="amount_off", code="invalid_amount")
+        raise ValidationFailed(_("the amount off must be above zero"), field="amount_off", code="invalid_amount")
     if data.kind == CouponKind.THRESHOLD and threshold is not None and amount >= threshold:
-        raise ValidationFailed("the amount off must be below the threshold", field="amount_off",
+        raise ValidationFailed(_("the amount off must be below the threshold"), field="amount_off",
                                code="amount_above_threshold")
     values["amount_off_fen"] = amount
     return values
@@ -195,10 +208,13 @@ def _clean_validity(data: CouponTemplateInput) -> dict[str, Any]:
                 "valid_days": None}
     if data.validity_kind == ValidityKind.RELATIVE:
         if not isinstance(data.valid_days, int) or not 1 <= data.valid_days <= 3650:
-            raise ValidationFailed("valid days is 1-3650", field="valid_days", code="required")
+            raise ValidationFailed(_("valid days is 1-3650"), field="valid_days", code="required")
         return {"validity_kind": data.validity_kind, "valid_from": None, "valid_until": None,
                 "valid_days": data.valid_days}
-    raise ValidationFailed(f"validity must be one of {', '.join(ValidityKind.values)}", field="validity_kind")
+    raise ValidationFailed(
+        _("validity must be one of %(join)s") % {"join": ', '.join(ValidityKind.values)},
+        field="validity_kind",
+    )
 
 
 def _clean_template(enterprise_id: int, data: CouponTemplateInput) -> tuple[dict[str, Any], list[int], list[int]]:
@@ -206,9 +222,9 @@ def _clean_template(enterprise_id: int, data: CouponTemplateInput) -> tuple[dict
     fields.update(_clean_coupon_value(data))
     fields.update(_clean_validity(data))
     if not isinstance(data.per_customer_limit, int) or not 1 <= data.per_customer_limit <= 1000:
-        raise ValidationFailed("per-customer limit is 1-1000", field="per_customer_limit")
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit")
     if data.total_stock is not None and (not isinstance(data.total_stock, int) or data.total_stock < 1):
-        raise ValidationFailed("total stock is empty (unlimited) or at least 1", field="total_stock")
+        raise ValidationFailed(_("total stock is empty (unlimited) or at least 1"), field="total_stock")
     products, categories = _clean_targets(enterprise_id, data.scope, data.product_ids, data.category_ids)
     fields.update(scope=data.scope, per_customer_limit=data.per_customer_limit, total_stock=data.total_stock,
                   claimable=data.claimable, is_active=data.is_active, currency=data.currency)
@@ -241,15 +257,20 @@ def update_coupon_template(
     template = CouponTemplate.objects.select_for_update().filter(id=template_id,
                                                                  enterprise_id=scope.enterprise_id).first()
     if template is None:
-        raise NotFound(f"coupon template {template_id} not found", field="template_id")
+        raise NotFound(
+            _("coupon template %(template_id)s not found") % {"template_id": template_id},
+            field="template_id",
+        )
     fields, products, categories = _clean_template(scope.enterprise_id, data)
     issued = template.issued_count > 0
     if issued and any(getattr(template, key) != fields[key] for key in _VALUE_FIELDS):
-        raise Conflict("coupons of this template were issued: its value and scope cannot change", field="kind",
+        raise Conflict(_("coupons of this template were issued: its value and scope cannot change"), field="kind",
                        code="template_in_use")
     if fields["total_stock"] is not None and fields["total_stock"] < template.issued_count:
-        raise ValidationFailed(f"{template.issued_count} were issued already", field="total_stock",
-                               code="below_issued")
+        raise ValidationFailed(
+            _("%(issued_count)s were issued already") % {"issued_count": template.issued_count},
+            field="total_stock", code="below_issued",
+        )
     for key, value in fields.items():
         setattr(template, key, value)
     template.save()
@@ -277,10 +298,10 @@ def _validity(template: CouponTemplate, now: datetime) -> tuple[datetime, dateti
 
 def _check_issuable(template: CouponTemplate, now: datetime) -> None:
     if not template.is_active:
-        raise ValidationFailed("this coupon template is paused", field="template_id", code="template_inactive")
+        raise ValidationFailed(_("this coupon template is paused"), field="template_id", code="template_inactive")
     ended = template.valid_until is not None and template.valid_until <= now
     if template.validity_kind == ValidityKind.FIXED and ended:
-        raise ValidationFailed("this coupon template has expired", field="template_id", code="coupon_expired")
+        raise ValidationFailed(_("this coupon template has expired"), field="template_id", code="coupon_expired")
 
 
 def _take_template_stock(template: CouponTemplate) -> None:
@@ -288,7 +309,7 @@ def _take_template_stock(template: CouponTemplate) -> None:
     if template.total_stock is not None:
         qs = qs.filter(issued_count__lt=F("total_stock"))
     if qs.update(issued_count=F("issued_count") + 1) != 1:
-        raise Conflict("all coupons of this template have been issued", field="template_id",
+        raise Conflict(_("all coupons of this template have been issued"), field="template_id",
                        code="coupon_sold_out")
 
 
@@ -299,13 +320,15 @@ def _take_quota(template: CouponTemplate, customer_id: int) -> None:
         template=template, customer_id=customer_id, issued__lt=template.per_customer_limit
     ).update(issued=F("issued") + 1)
     if taken != 1:
-        raise Conflict(f"at most {template.per_customer_limit} per customer", field="customer_id",
-                       code="coupon_limit_reached")
+        raise Conflict(
+            _("at most %(per_customer_limit)s per customer") % {"per_customer_limit": template.per_customer_limit},
+            field="customer_id", code="coupon_limit_reached",
+        )
 
 
 def _same_request(coupon: Coupon, template_id: int, customer_id: int) -> Coupon:
     if coupon.template_id != template_id or coupon.customer_id != customer_id:
-        raise Conflict("this idempotency key was used for another coupon", field="idempotency_key",
+        raise Conflict(_("this idempotency key was used for another coupon"), field="idempotency_key",
                        code="idempotency_key_reused")
     return coupon
 
@@ -344,16 +367,19 @@ def _grant(
 ) -> Coupon:
     key = (idempotency_key or "").strip()
     if not key or len(key) > 128:
-        raise ValidationFailed("idempotency_key must be 1-128 characters", field="idempotency_key")
+        raise ValidationFailed(_("idempotency_key must be 1-128 characters"), field="idempotency_key")
     existing = _find_by_key(enterprise_id, key)
     if existing is not None:
         return _same_request(existing, template_id, customer_id)
     moment = _now(now)
     template = CouponTemplate.objects.filter(id=template_id, enterprise_id=enterprise_id).first()
     if template is None:
-        raise NotFound(f"coupon template {template_id} not found", field="template_id")
+        raise NotFound(
+            _("coupon template %(template_id)s not found") % {"template_id": template_id},
+            field="template_id",
+        )
     if source == CouponSource.CLAIM and not template.claimable:
-        raise ValidationFailed("this coupon can only be issued by the brand", field="template_id",
+        raise ValidationFailed(_("this coupon can only be issued by the brand"), field="template_id",
                                code="not_claimable")
     customer = _customer(enterprise_id, customer_id)
     _check_issuable(template, moment)
@@ -387,16 +413,16 @@ def claim_coupon(
 
 def _explain_unusable(coupon: Coupon | None, customer_id: int, order_id: int, now: datetime) -> Coupon:
     if coupon is None:
-        raise NotFound("coupon not found", field="coupon_id", code="coupon_not_found")
+        raise NotFound(_("coupon not found"), field="coupon_id", code="coupon_not_found")
     if coupon.customer_id != customer_id:
-        raise ValidationFailed("this coupon belongs to another customer", field="coupon_id", code="coupon_not_owned")
+        raise ValidationFailed(_("this coupon belongs to another customer"), field="coupon_id", code="coupon_not_owned")
     if coupon.status == CouponStatus.USED:
         if coupon.order_id == order_id:
             return coupon
-        raise Conflict("this coupon has been used", field="coupon_id", code="coupon_used")
+        raise Conflict(_("this coupon has been used"), field="coupon_id", code="coupon_used")
     if coupon.status == CouponStatus.EXPIRED or now >= coupon.valid_until:
-        raise ValidationFailed("this coupon has expired", field="coupon_id", code="coupon_expired")
-    raise ValidationFailed("this coupon is not valid yet", field="coupon_id", code="coupon_not_started")
+        raise ValidationFailed(_("this coupon has expired"), field="coupon_id", code="coupon_expired")
+    raise ValidationFailed(_("this coupon is not valid yet"), field="coupon_id", code="coupon_not_started")
 
 
 def _lock_coupon(enterprise_id: int, coupon_id: int, customer_id: int, order_id: int, moment: datetime) -> bool:
@@ -456,13 +482,13 @@ def return_coupon(
     """Give a used coupon back when its order is cancelled or refunded: available again if still within its
     validity, else expired. A coupon not locked to this order is left alone (so a repeat is harmless)."""
     if reason not in ("refund", "cancel"):
-        raise ValidationFailed("reason is refund or cancel", field="reason")
+        raise ValidationFailed(_("reason is refund or cancel"), field="reason")
     moment = _now(now)
     coupon = Coupon.objects.select_related("template", "customer").filter(
         id=coupon_id, enterprise_id=enterprise_id
     ).first()
     if coupon is None:
-        raise NotFound("coupon not found", field="coupon_id", code="coupon_not_found")
+        raise NotFound(_("coupon not found"), field="coupon_id", code="coupon_not_found")
     status = CouponStatus.AVAILABLE if moment < coupon.valid_until else CouponStatus.EXPIRED
     moved = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.USED, order_id=order_id).update(
         status=status, order_id=None, used_at=None
@@ -532,28 +558,34 @@ class FullReductionInput:
 def _clean_tier(index: int, threshold: Any, value: Any, data: FullReductionInput) -> None:
     where = f"tiers[{index}]"
     if not isinstance(threshold, int) or not isinstance(value, int) or threshold < 1 or value < 1:
-        raise ValidationFailed("a tier's threshold and value are positive whole numbers", field=where, index=index,
+        raise ValidationFailed(_("a tier's threshold and value are positive whole numbers"), field=where, index=index,
                                code="invalid_tier")
     if data.benefit_kind == BenefitKind.PERCENT_OFF and value > 99:
-        raise ValidationFailed("percent off is 1-99", field=where, index=index, code="invalid_percent")
+        raise ValidationFailed(_("percent off is 1-99"), field=where, index=index, code="invalid_percent")
     both_money = data.threshold_kind == ThresholdKind.AMOUNT and data.benefit_kind == BenefitKind.AMOUNT_OFF
     if both_money and value >= threshold:
-        raise ValidationFailed("the amount off must be below the threshold", field=where, index=index,
+        raise ValidationFailed(_("the amount off must be below the threshold"), field=where, index=index,
                                code="amount_above_threshold")
 
 
 def _clean_tiers(data: FullReductionInput) -> list[list[int]]:
     if data.threshold_kind not in ThresholdKind.values:
-        raise ValidationFailed(f"threshold kind is one of {', '.join(ThresholdKind.values)}", field="threshold_kind")
+        raise ValidationFailed(
+            _("threshold kind is one of %(join)s") % {"join": ', '.join(ThresholdKind.values)},
+            field="threshold_kind",
+        )
     if data.benefit_kind not in BenefitKind.values:
-        raise ValidationFailed(f"benefit kind is one of {', '.join(BenefitKind.values)}", field="benefit_kind")
+        raise ValidationFailed(
+            _("benefit kind is one of %(join)s") % {"join": ', '.join(BenefitKind.values)},
+            field="benefit_kind",
+        )
     if not data.tiers or len(data.tiers) > MAX_TIERS:
-        raise ValidationFailed(f"1-{MAX_TIERS} tiers", field="tiers", code="required")
+        raise ValidationFailed(_("1-%(MAX_TIERS)s tiers") % {"MAX_TIERS": MAX_TIERS}, field="tiers", code="required")
     previous: tuple[int, int] | None = None
     for index, (threshold, value) in enumerate(data.tiers):
         _clean_tier(index, threshold, value, data)
         if previous is not None and (threshold <= previous[0] or value <= previous[1]):
-            raise ValidationFailed("each tier needs a higher threshold and a bigger discount than the one before",
+            raise ValidationFailed(_("each tier needs a higher threshold and a bigger discount than the one before"),
                                    field=f"tiers[{index}]", index=index, code="tiers_not_ascending")
         previous = (threshold, value)
     return [[t, v] for t, v in data.tiers]
@@ -590,7 +622,10 @@ def update_full_reduction(
     require_editor(scope)
     rule = FullReduction.objects.filter(id=reduction_id, enterprise_id=scope.enterprise_id).first()
     if rule is None:
-        raise NotFound(f"full-reduction {reduction_id} not found", field="reduction_id")
+        raise NotFound(
+            _("full-reduction %(reduction_id)s not found") % {"reduction_id": reduction_id},
+            field="reduction_id",
+        )
     fields, products, categories = _clean_reduction(scope.enterprise_id, data)
     for key, value in fields.items():
         setattr(rule, key, value)
@@ -643,30 +678,33 @@ def _check_flash_stock(enterprise_id: int, data: FlashSaleInput, skus: dict[int,
 def _clean_flash_item(index: int, item: FlashItemInput, sku: Sku | None, seen: set[int]) -> None:
     where = f"items[{index}]"
     if sku is None or not sku.is_active:
-        raise NotFound(f"unknown SKU {item.sku_id}", field=f"{where}.sku_id", index=index, code="unknown_sku")
+        raise NotFound(
+            _("unknown SKU %(sku_id)s") % {"sku_id": item.sku_id},
+            field=f"{where}.sku_id", index=index, code="unknown_sku",
+        )
     if item.sku_id in seen:
-        raise ValidationFailed("a SKU appears twice", field=f"{where}.sku_id", index=index, code="duplicate_sku")
+        raise ValidationFailed(_("a SKU appears twice"), field=f"{where}.sku_id", index=index, code="duplicate_sku")
     if item.flash_price.currency != sku.product.currency:
-        raise ValidationFailed("the flash price is in another currency", field=f"{where}.flash_price", index=index,
+        raise ValidationFailed(_("the flash price is in another currency"), field=f"{where}.flash_price", index=index,
                                code="currency_mismatch")
     if item.flash_price.fen < 0:
-        raise ValidationFailed("the flash price cannot be negative", field=f"{where}.flash_price", index=index,
+        raise ValidationFailed(_("the flash price cannot be negative"), field=f"{where}.flash_price", index=index,
                                code="negative_price")
     if item.flash_price.fen >= sku.price_fen:
-        raise ValidationFailed("the flash price must be below the price", field=f"{where}.flash_price", index=index,
+        raise ValidationFailed(_("the flash price must be below the price"), field=f"{where}.flash_price", index=index,
                                code="flash_price_not_lower")
     if not isinstance(item.flash_stock, int) or not 1 <= item.flash_stock <= 1_000_000:
-        raise ValidationFailed("flash stock is 1-1000000", field=f"{where}.flash_stock", index=index,
+        raise ValidationFailed(_("flash stock is 1-1000000"), field=f"{where}.flash_stock", index=index,
                                code="invalid_stock")
     if not isinstance(item.per_customer_limit, int) or not 1 <= item.per_customer_limit <= 1000:
-        raise ValidationFailed("per-customer limit is 1-1000", field=f"{where}.per_customer_limit", index=index)
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field=f"{where}.per_customer_limit", index=index)
 
 
 def _clean_flash(enterprise_id: int, data: FlashSaleInput, sale_id: int | None) -> str:
     name = _clean_name(data.name)
     _clean_window(data.starts_at, data.ends_at, start="starts_at", end="ends_at")
     if not data.items:
-        raise ValidationFailed("a flash sale needs at least one SKU", field="items", code="required")
+        raise ValidationFailed(_("a flash sale needs at least one SKU"), field="items", code="required")
     skus = {s.pk: s for s in Sku.objects.filter(enterprise_id=enterprise_id, id__in=[i.sku_id for i in data.items])
             .select_related("product")}
     seen: set[int] = set()
@@ -680,7 +718,7 @@ def _clean_flash(enterprise_id: int, data: FlashSaleInput, sale_id: int | None) 
     ).exclude(flash_sale_id=sale_id).values_list("sku_id", flat=True).first()
     if data.is_active and overlapping is not None:
         index = [i.sku_id for i in data.items].index(overlapping)
-        raise Conflict("this SKU is in another flash sale at the same time", field=f"items[{index}].sku_id",
+        raise Conflict(_("this SKU is in another flash sale at the same time"), field=f"items[{index}].sku_id",
                        index=index, code="flash_overlap")
     return name
 
@@ -708,7 +746,10 @@ def _update_flash_items(sale: FlashSale, items: Sequence[FlashItemInput]) -> Non
     for sku_id, item in existing.items():
         if sku_id not in wanted:
             if item.sold:
-                raise Conflict("a SKU that has sold cannot leave the flash sale", field="items", code="flash_item_sold")
+                raise Conflict(
+                    _("a SKU that has sold cannot leave the flash sale"),
+                    field="items", code="flash_item_sold",
+                )
             item.delete()
     for index, data in enumerate(items):
         current = existing.get(data.sku_id)
@@ -717,8 +758,10 @@ def _update_flash_items(sale: FlashSale, items: Sequence[FlashItemInput]) -> Non
                                          flash_stock=data.flash_stock, per_customer_limit=data.per_customer_limit)
             continue
         if data.flash_stock < current.sold:
-            raise ValidationFailed(f"{current.sold} were sold already", field=f"items[{index}].flash_stock",
-                                   index=index, code="below_sold")
+            raise ValidationFailed(
+                _("%(sold)s were sold already") % {"sold": current.sold},
+                field=f"items[{index}].flash_stock", index=index, code="below_sold",
+            )
         FlashSaleItem.objects.filter(pk=current.pk, sold__lte=data.flash_stock).update(
             flash_price_fen=data.flash_price.fen, flash_stock=data.flash_stock,
             per_customer_limit=data.per_customer_limit,
@@ -730,7 +773,10 @@ def update_flash_sale(*, scope: Scope, flash_sale_id: int, data: FlashSaleInput,
     require_editor(scope)
     sale = FlashSale.objects.select_for_update().filter(id=flash_sale_id, enterprise_id=scope.enterprise_id).first()
     if sale is None:
-        raise NotFound(f"flash sale {flash_sale_id} not found", field="flash_sale_id")
+        raise NotFound(
+            _("flash sale %(flash_sale_id)s not found") % {"flash_sale_id": flash_sale_id},
+            field="flash_sale_id",
+        )
     sale.name = _clean_flash(scope.enterprise_id, data, sale.pk)
     sale.starts_at, sale.ends_at, sale.is_active = data.starts_at, data.ends_at, data.is_active
     sale.allow_oversell = data.allow_oversell
@@ -756,12 +802,16 @@ def _flash_item(enterprise_id: int, item_id: int, index: int, now: datetime) -> 
         id=item_id, flash_sale__enterprise_id=enterprise_id
     ).first()
     if item is None:
-        raise NotFound(f"no flash sale item {item_id}", field=f"lines[{index}].flash_item_id", index=index,
-                       code="unknown_flash_item")
+        raise NotFound(
+            _("no flash sale item %(item_id)s") % {"item_id": item_id},
+            field=f"lines[{index}].flash_item_id", index=index, code="unknown_flash_item",
+        )
     sale = item.flash_sale
     if not sale.is_active or not sale.starts_at <= now < sale.ends_at:
-        raise ValidationFailed(f"the flash sale {sale.name} is not running now", field=f"lines[{index}].flash_item_id",
-                               index=index, code="flash_not_active")
+        raise ValidationFailed(
+            _("the flash sale %(name)s is not running now") % {"name": sale.name},
+            field=f"lines[{index}].flash_item_id", index=index, code="flash_not_active",
+        )
     return item
 
 
@@ -771,7 +821,7 @@ def _reserve_one(item: FlashSaleItem, customer_id: int, quantity: int, index: in
         sold=F("sold") + quantity
     )
     if took != 1:
-        raise Conflict("the flash sale is sold out", field=f"lines[{index}].quantity", index=index,
+        raise Conflict(_("the flash sale is sold out"), field=f"lines[{index}].quantity", index=index,
                        code="out_of_stock")
     # 2. the customer's counter row (unique per item and customer), raised only within the limit
     FlashPurchase.objects.bulk_create([FlashPurchase(item_id=item.pk, customer_id=customer_id, quantity=0)],
@@ -780,18 +830,21 @@ def _reserve_one(item: FlashSaleItem, customer_id: int, quantity: int, index: in
         item_id=item.pk, customer_id=customer_id, quantity__lte=item.per_customer_limit - quantity
     ).update(quantity=F("quantity") + quantity)
     if counted != 1:
-        raise Conflict(f"at most {item.per_customer_limit} per customer in this flash sale",
-                       field=f"lines[{index}].quantity", index=index, code="flash_limit_exceeded")
+        raise Conflict(
+            _("at most %(per_customer_limit)s per customer in this flash sale")
+            % {"per_customer_limit": item.per_customer_limit},
+            field=f"lines[{index}].quantity", index=index, code="flash_limit_exceeded",
+        )
 
 
 def _flash_demand(items: Sequence[FlashReservation]) -> dict[int, tuple[int, int]]:
     if not items:
-        raise ValidationFailed("no items", field="lines", code="required")
+        raise ValidationFailed(_("no items"), field="lines", code="required")
     demand: dict[int, tuple[int, int]] = {}
     for position, item in enumerate(items):
         index = item.line if item.line is not None else position
         if not isinstance(item.quantity, int) or isinstance(item.quantity, bool) or item.quantity < 1:
-            raise ValidationFailed("quantity must be a positive whole number", field=f"lines[{index}].quantity",
+            raise ValidationFailed(_("quantity must be a positive whole number"), field=f"lines[{index}].quantity",
                                    index=index, code="invalid_quantity")
         total, first = demand.get(item.item_id, (0, index))
         demand[item.item_id] = (total + item.quantity, first)
@@ -824,8 +877,10 @@ def release_flash(*, enterprise_id: int, customer_id: int, items: Sequence[Flash
                 pk=item_id, flash_sale__enterprise_id=enterprise_id
             ).values_list("pk", flat=True).first()
             if back is None:
-                raise NotFound(f"no flash sale item {item_id}", field=f"lines[{index}].flash_item_id", index=index,
-                               code="unknown_flash_item")
+                raise NotFound(
+                    _("no flash sale item %(item_id)s") % {"item_id": item_id},
+                    field=f"lines[{index}].flash_item_id", index=index, code="unknown_flash_item",
+                )
             FlashSaleItem.objects.filter(pk=item_id, sold__gte=quantity).update(sold=F("sold") - quantity)
             FlashPurchase.objects.filter(item_id=item_id, customer_id=customer_id, quantity__gte=quantity).update(
                 quantity=F("quantity") - quantity
@@ -854,16 +909,19 @@ def _clean_group_buy(enterprise_id: int, data: GroupBuyInput) -> dict[str, Any]:
     sku = Sku.objects.select_related("product").filter(id=data.sku_id, enterprise_id=enterprise_id,
                                                         is_active=True).first()
     if sku is None:
-        raise NotFound(f"unknown SKU {data.sku_id}", field="sku_id", code="unknown_sku")
+        raise NotFound(_("unknown SKU %(sku_id)s") % {"sku_id": data.sku_id}, field="sku_id", code="unknown_sku")
     if data.group_price.currency != sku.product.currency:
-        raise ValidationFailed("the group price is in another currency", field="group_price", code="currency_mismatch")
+        raise ValidationFailed(
+            _("the group price is in another currency"),
+            field="group_price", code="currency_mismatch",
+        )
     if not 0 <= data.group_price.fen < sku.price_fen:
-        raise ValidationFailed("the group price is below the price and not negative", field="group_price",
+        raise ValidationFailed(_("the group price is below the price and not negative"), field="group_price",
                                code="invalid_price")
     if not isinstance(data.group_size, int) or not 2 <= data.group_size <= 100:
-        raise ValidationFailed("a group is 2-100 people", field="group_size")
+        raise ValidationFailed(_("a group is 2-100 people"), field="group_size")
     if not isinstance(data.hours, int) or not 1 <= data.hours <= 720:
-        raise ValidationFailed("a group has 1-720 hours to fill", field="hours")
+        raise ValidationFailed(_("a group has 1-720 hours to fill"), field="hours")
     return {"name": name, "sku": sku, "group_price_fen": data.group_price.fen, "group_size": data.group_size,
             "hours": data.hours, "starts_at": data.starts_at, "ends_at": data.ends_at, "is_active": data.is_active}
 
@@ -885,7 +943,7 @@ def update_group_buy(*, scope: Scope, group_buy_id: int, data: GroupBuyInput, ac
     require_editor(scope)
     group_buy = GroupBuy.objects.filter(id=group_buy_id, enterprise_id=scope.enterprise_id).first()
     if group_buy is None:
-        raise NotFound(f"group buy {group_buy_id} not found", field="group_buy_id")
+        raise NotFound(_("group buy %(group_buy_id)s not found") % {"group_buy_id": group_buy_id}, field="group_buy_id")
     for key, value in _clean_group_buy(scope.enterprise_id, data).items():
         setattr(group_buy, key, value)
     group_buy.save()
@@ -910,9 +968,15 @@ def open_team(
     moment = _now(now)
     group_buy = GroupBuy.objects.filter(id=group_buy_id, enterprise_id=enterprise_id).first()
     if group_buy is None:
-        raise NotFound(f"group buy {group_buy_id} not found", field="group_buy_id", code="unknown_group_buy")
+        raise NotFound(
+            _("group buy %(group_buy_id)s not found") % {"group_buy_id": group_buy_id},
+            field="group_buy_id", code="unknown_group_buy",
+        )
     if not group_buy.is_active or not group_buy.starts_at <= moment < group_buy.ends_at:
-        raise ValidationFailed("this group buy is not running now", field="group_buy_id", code="group_buy_not_active")
+        raise ValidationFailed(
+            _("this group buy is not running now"),
+            field="group_buy_id", code="group_buy_not_active",
+        )
     customer = _customer(enterprise_id, customer_id)
     team = GroupBuyTeam.objects.create(group_buy=group_buy, leader=customer, size=group_buy.group_size,
                                        member_count=1, opened_at=moment,
@@ -921,7 +985,7 @@ def open_team(
         with transaction.atomic():
             GroupBuyMember.objects.create(team=team, customer=customer, order_id=order_id, joined_at=moment)
     except IntegrityError as exc:
-        raise Conflict("this order is already in a team", field="order_id", code="order_in_team") from exc
+        raise Conflict(_("this order is already in a team"), field="order_id", code="order_in_team") from exc
     _team_event(customer, "group_buy_opened", team, order_id, moment)
     return team
 
@@ -929,8 +993,8 @@ def open_team(
 def _explain_closed(team_id: int, now: datetime) -> None:
     team = GroupBuyTeam.objects.get(pk=team_id)
     if team.status == TeamStatus.OPEN and team.expires_at > now:
-        raise Conflict("this team is full", field="team_id", code="team_full")
-    raise Conflict("this team has closed", field="team_id", code="team_closed")
+        raise Conflict(_("this team is full"), field="team_id", code="team_full")
+    raise Conflict(_("this team has closed"), field="team_id", code="team_closed")
 
 
 @transaction.atomic
@@ -942,10 +1006,10 @@ def join_team(
     moment = _now(now)
     team = GroupBuyTeam.objects.filter(id=team_id, group_buy__enterprise_id=enterprise_id).first()
     if team is None:
-        raise NotFound(f"team {team_id} not found", field="team_id")
+        raise NotFound(_("team %(team_id)s not found") % {"team_id": team_id}, field="team_id")
     customer = _customer(enterprise_id, customer_id)
     if GroupBuyMember.objects.filter(team=team, customer=customer).exists():
-        raise Conflict("already in this team", field="team_id", code="already_joined")
+        raise Conflict(_("already in this team"), field="team_id", code="already_joined")
     seated = GroupBuyTeam.objects.filter(
         pk=team.pk, status=TeamStatus.OPEN, expires_at__gt=moment, member_count__lt=F("size")
     ).update(member_count=F("member_count") + 1)
@@ -955,7 +1019,7 @@ def join_team(
         with transaction.atomic():
             GroupBuyMember.objects.create(team=team, customer=customer, order_id=order_id, joined_at=moment)
     except IntegrityError as exc:
-        raise Conflict("already in this team, or this order is in a team", field="team_id",
+        raise Conflict(_("already in this team, or this order is in a team"), field="team_id",
                        code="already_joined") from exc
     _team_event(customer, "group_buy_joined", team, order_id, moment)
     completed = GroupBuyTeam.objects.filter(pk=team.pk, status=TeamStatus.OPEN, member_count=F("size")).update(
@@ -1044,11 +1108,11 @@ def set_shipping_policy(
     """Free shipping from `free_over` (None: never free), else `fee` per order."""
     require_editor(scope)
     if fee.fen < 0:
-        raise ValidationFailed("the fee cannot be negative", field="fee", code="negative_price")
+        raise ValidationFailed(_("the fee cannot be negative"), field="fee", code="negative_price")
     if free_over is not None and (free_over.fen < 0 or free_over.currency != fee.currency):
-        raise ValidationFailed("the free-shipping threshold is a non-negative amount in the fee's currency",
+        raise ValidationFailed(_("the free-shipping threshold is a non-negative amount in the fee's currency"),
                                field="free_over")
-    policy, _ = ShippingPolicy.objects.update_or_create(
+    policy, _ignored = ShippingPolicy.objects.update_or_create(
         enterprise_id=scope.enterprise_id,
         defaults={"free_over_fen": free_over.fen if free_over else None, "fee_fen": fee.fen, "currency": fee.currency},
     )
@@ -1152,11 +1216,14 @@ class TagIssueResult:
 def tag_issue_targets(scope: Scope, *, tag_ids: Sequence[int], match: str = "all") -> Any:
     """The customers of the scope carrying the tags (all of them, or any): what the confirmation counts."""
     if not tag_ids:
-        raise ValidationFailed("choose at least one tag", field="tag_ids")
+        raise ValidationFailed(_("choose at least one tag"), field="tag_ids")
     known = set(customer_queries.tags(scope).filter(pk__in=list(tag_ids)).values_list("pk", flat=True))
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in known:
-            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index, code="unknown_tag")
+            raise NotFound(
+                _("unknown tag %(tag_id)s") % {"tag_id": tag_id},
+                field="tag_ids", index=index, code="unknown_tag",
+            )
     flt = customer_queries.CustomerFilter(tag_ids=tuple(tag_ids), tag_match="any" if match == "any" else "all")
     return customer_queries.filtered_customers(scope, flt).select_related(None).prefetch_related(None)
 
@@ -1167,7 +1234,7 @@ def issue_coupon_to_tags(*, scope: Scope, template_id: int, tag_ids: Sequence[in
     running the same batch again (a double submit, a retry after a failure half-way) issues nobody a second coupon.
     Each issue is its own short transaction; the template's stock and per-customer limit hold as for one issue."""
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ issue coupons to a tag set")
+        raise PermissionDenied(_("managers and HQ issue coupons to a tag set"))
     key = (batch_key or "").strip()
     if not key or len(key) > 64:
         raise ValidationFailed("batch_key must be 1-64 characters", field="batch_key")
@@ -1178,8 +1245,10 @@ def issue_coupon_to_tags(*, scope: Scope, template_id: int, tag_ids: Sequence[in
     targets = tag_issue_targets(scope, tag_ids=tag_ids, match=match)
     total = targets.count()
     if total > MAX_TAG_ISSUE:
-        raise ValidationFailed(f"at most {MAX_TAG_ISSUE} customers at once; narrow the tags", field="tag_ids",
-                               code="too_many_customers")
+        raise ValidationFailed(
+            _("at most %(MAX_TAG_ISSUE)s customers at once; narrow the tags") % {"MAX_TAG_ISSUE": MAX_TAG_ISSUE},
+            field="tag_ids", code="too_many_customers",
+        )
     issued = skipped = 0
     sold_out, started = False, timezone.now()
     for customer_id in targets.order_by("id").values_list("id", flat=True).iterator(chunk_size=1000):

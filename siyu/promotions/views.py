@@ -137,7 +137,7 @@ def coupon_issue_tags(request: HttpRequest, template_id: int) -> HttpResponse:
     (through issue_coupon with a key per batch and customer, so a second submit issues nothing more)."""
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ issue coupons to a tag set")
+        raise PermissionDenied(_("managers and HQ issue coupons to a tag set"))
     template = queries.get_coupon_template(scope, template_id)
     form = forms.TagIssueForm(scope, request.POST or None,
                               initial={"batch_key": uuid.uuid4().hex, "match": "all"})

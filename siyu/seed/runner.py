@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connections, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import services as catalog_services
 from siyu.channels.wecom import seed as wecom_seed
@@ -171,18 +172,24 @@ def _phone_slot() -> int:
         probe = gen.phones(np.arange(32, dtype=np.int64) * gen.PHONE_SLOTS + slot)
         if not customer.objects.filter(phone__in=probe).exists():
             return slot
-    raise Conflict(f"this database already holds {gen.PHONE_SLOTS} seeded enterprises", field="enterprise")
+    raise Conflict(
+        _("this database already holds %(PHONE_SLOTS)s seeded enterprises") % {"PHONE_SLOTS": gen.PHONE_SLOTS},
+        field="enterprise",
+    )
 
 
 def _validate(customers: int, events: int, code: str) -> None:
     if customers < 1:
-        raise ValidationFailed("seed at least one customer", field="customers")
+        raise ValidationFailed(_("seed at least one customer"), field="customers")
     if events < 0:
-        raise ValidationFailed("events cannot be negative", field="events")
+        raise ValidationFailed(_("events cannot be negative"), field="events")
     if not code or len(code) > 40:
-        raise ValidationFailed("the enterprise code must be 1-40 characters", field="enterprise")
+        raise ValidationFailed(_("the enterprise code must be 1-40 characters"), field="enterprise")
     if Enterprise.objects.filter(code=code).exists():
-        raise Conflict(f"enterprise {code!r} already exists", field="enterprise", code="exists")
+        raise Conflict(
+            _("enterprise %(code)s already exists") % {"code": repr(code)},
+            field="enterprise", code="exists",
+        )
 
 
 def seed_enterprise(

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels import queries as channel_queries
 from siyu.channels.models import AccountKind, ChannelAccount
@@ -27,7 +28,7 @@ def setup_open() -> bool:
 
 def require_hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("channel accounts are managed by HQ administrators")
+        raise PermissionDenied(_("channel accounts are managed by HQ administrators"))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels import queries as channel_queries
 from siyu.channels import services as channel_services
@@ -48,7 +49,7 @@ def first_run(*, enterprise_name: str, admin_username: str, admin_password: str,
             if not claimed:
                 FirstRun.objects.create(pk=1, source=source)  # a concurrent first run fails here or at commit
             if (claimed or firstrun.any_enterprise()) and not allow_existing:
-                raise Conflict("Siyu is already set up: sign in, or ask an HQ administrator for an account",
+                raise Conflict(_("Siyu is already set up: sign in, or ask an HQ administrator for an account"),
                                code="already_set_up")
             made = firstrun.create_enterprise_with_admin(
                 name=enterprise_name, code=enterprise_code, admin_username=admin_username,
@@ -57,7 +58,7 @@ def first_run(*, enterprise_name: str, admin_username: str, admin_password: str,
                 FirstRun.objects.filter(pk=1).update(enterprise_id=made.enterprise_id)
             return made
     except IntegrityError as exc:
-        raise Conflict("Siyu is already set up: sign in, or ask an HQ administrator for an account",
+        raise Conflict(_("Siyu is already set up: sign in, or ask an HQ administrator for an account"),
                        code="already_set_up") from exc
 
 

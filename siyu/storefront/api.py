@@ -17,6 +17,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.security import HttpBearer
 
@@ -50,7 +51,7 @@ STOREFRONT = ["storefront"]
 def shopper_of(request: HttpRequest) -> Shopper:
     auth = getattr(request, "auth", None)
     if not isinstance(auth, Shopper):
-        raise PermissionDenied("sign in to the mall first")
+        raise PermissionDenied(_("sign in to the mall first"))
     return auth
 
 
@@ -280,8 +281,11 @@ def storefront_product(request: HttpRequest, product_id: int, store_id: int | No
     shopper = shopper_of(request)
     product = catalog_queries.on_sale_product(enterprise_id=shopper.enterprise_id, product_id=product_id)
     if store_id is not None and not catalog_queries.sold_in_store(product, store_id):
-        raise NotFound(f"product {product_id} is not sold in store {store_id}", field="store_id",
-                       code="not_sold_in_store")
+        raise NotFound(
+            _("product %(product_id)s is not sold in store %(store_id)s")
+            % {"product_id": product_id, "store_id": store_id},
+            field="store_id", code="not_sold_in_store",
+        )
     shopper_login.record_product_view(shopper=shopper, product_id=product.pk)
     return {"id": product.pk, "name": product.name, "subtitle": product.subtitle,
             "selling_points": product.selling_points, "images": product.images, "category_id": product.category_id,

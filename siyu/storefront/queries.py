@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound
 from siyu.core.pagination import Page, paginate
@@ -23,7 +24,7 @@ def my_order(*, enterprise_id: int, customer_id: int, order_id: int) -> Order:
     mine = Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
     found = order_queries.with_details(mine).filter(pk=order_id).first()
     if found is None:
-        raise NotFound(f"order {order_id} not found", field="order_id")
+        raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
     return found
 
 

@@ -153,7 +153,8 @@ def test_bad_input_is_refused_before_anything_is_written(org: Org) -> None:
 
 def test_api_start_status_download_and_a_repeated_key(org: Org, people: People, worker: Any) -> None:
     _token, secret = create_api_token(staff=org.hq, name="erp")
-    api = Client(headers={"Authorization": f"Bearer {secret}"})
+    # The file is written in the caller's language (the API's default is English).
+    api = Client(headers={"Authorization": f"Bearer {secret}", "Accept-Language": "zh-hans"})
     body = json.dumps({"kind": "customers", "format": "csv", "filters": {"channel": "wecom"}})
     first = worker(lambda: api.post("/api/exports", body, content_type="application/json",
                                     headers={"Idempotency-Key": "e-1"}))

@@ -177,4 +177,4 @@ def test_the_audit_log_labels_the_changes(client: Client, org: Org, tagged: Peop
         ("重命名标签分组", "tag_group.rename"),
         ("删除标签分组", "tag_group.delete"),
     ]:
-        assert f'{label}<div class="faint small mono">{action}</div>' in html
+        assert f'{label}<div class="faint small"><code>{action}</code></div>' in html

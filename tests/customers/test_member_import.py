@@ -10,6 +10,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from django.utils import translation
 
 from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.customers import member_import
@@ -97,8 +98,11 @@ def test_dates_from_excel_serials_text_and_cells() -> None:
     assert sheet.day("20240102", today=today) == date(2024, 1, 2)
     assert sheet.day("2024年1月2日", today=today) == date(2024, 1, 2)
     assert sheet.day(datetime(2024, 1, 2, 10, 0), today=today) == date(2024, 1, 2)  # noqa: DTZ001 - Excel cell
-    with pytest.raises(sheet.CellError, match="future"):
+    with translation.override("zh-hans"), pytest.raises(sheet.CellError, match="未来") as refused:
         sheet.day("2027-01-01", today=today)
+    assert refused.value.code == "future_date"
+    with translation.override("en"):
+        assert str(refused.value) == "the date is in the future"  # the message is rendered where it is read
     with pytest.raises(sheet.CellError):
         sheet.day("not a date", today=today)
 

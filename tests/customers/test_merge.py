@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import translation
 
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
 from siyu.core.models import AuditEntry
@@ -137,10 +138,10 @@ def test_absorbed_customer_is_hidden_and_says_merged(org: Org, pair: tuple[Custo
     services.merge_customers(survivor=survivor, absorbed=absorbed, reason="manual")
     hq = scope_for_staff(org.hq)
     assert list(queries.customers(hq).values_list("id", flat=True)) == [survivor.pk]
-    with pytest.raises(NotFound) as err:
-        queries.get_customer(hq, absorbed.pk)
-    assert err.value.code == "merged"
-    assert f"merged into {survivor.pk}" in err.value.message
+    for language, says in (("en", f"merged into {survivor.pk}"), ("zh-hans", f"已合并到 {survivor.pk}")):
+        with translation.override(language), pytest.raises(NotFound) as err:
+            queries.get_customer(hq, absorbed.pk)
+        assert err.value.code == "merged" and says in err.value.message
     assert {c.pk for c in queries.search(hq, queries.CustomerFilter(q="Alicia")).items} == set()
     # the absorbed customer's phone now finds the survivor
     assert {c.pk for c in queries.search(hq, queries.CustomerFilter(q="13900000002")).items} == {survivor.pk}

@@ -316,7 +316,7 @@ def test_api_rules_statements_export_and_settlement(paying: Paying) -> None:
     assert xlsx.status_code == 200
     book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
     stores = list(book["stores 2026-11"].iter_rows(values_only=True))
-    assert stores[1][0] == org.store_n1.name and stores[1][5] == "338.80" and stores[1][6] == "1.99"
+    assert stores[1][0] == org.store_n1.name and stores[1][5] == 338.8 and stores[1][6] == 1.99  # numbers, not text
     staff_rows = list(book["staff 2026-11"].iter_rows(values_only=True))
     assert staff_rows[1][9:11] == (33_880, 199)
     own = load_workbook(io.BytesIO(staff.get("/api/finance/statements/export?month=2026-11").content),

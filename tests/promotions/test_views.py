@@ -120,7 +120,7 @@ def test_staff_issue_only_to_their_own_customers(org: Org, client: Client, hq: S
     denied = client.post(f"/promotions/coupons/{template.pk}/issue/", {"customer_id": other.pk,
                                                                         "idempotency_key": "b"})
     assert (ok.status_code, denied.status_code) == (302, 200)
-    assert f"customer {other.pk} not found" in denied.content.decode()  # shown on the form, as if unknown
+    assert f"未找到客户 {other.pk}" in denied.content.decode()  # shown on the form, as if unknown
     assert list(Coupon.objects.values_list("customer_id", flat=True)) == [mine.pk]
 
 

@@ -17,6 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.utils import translation
 
 from siyu.core.seed.hooks import register_seed_step, unregister_seed_step
 from siyu.core.seed.progress import Progress
@@ -251,7 +252,7 @@ def test_command_prints_progress_and_refuses_an_existing_code(db: None, capsys: 
     out = capsys.readouterr().out
     assert "rows/s" in out and "40 customers" in out
     assert Enterprise.objects.filter(code="cmd").exists()
-    with pytest.raises(CommandError, match="already exists"):
+    with translation.override("zh-hans"), pytest.raises(CommandError, match="已存在"):
         call_command("seed", "--customers", "40", "--enterprise", "cmd")
 
 

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.test import Client
+from django.utils import translation
 
 from siyu.core.errors import DomainError
 from siyu.core.models import AuditEntry
@@ -71,7 +72,7 @@ def test_allow_existing_adds_a_second_enterprise_but_not_a_taken_username() -> N
     _run("--enterprise-name", "Brand B", "--admin-username", "boss-b", "--admin-password", PASSWORD,
          "--allow-existing")
     assert sorted(Enterprise.objects.values_list("code", flat=True)) == ["brand-a", "brand-b"]
-    with pytest.raises(CommandError, match="--admin-username: this username is taken"):
+    with translation.override("zh-hans"), pytest.raises(CommandError, match="--admin-username: 该用户名已被使用"):
         _run("--enterprise-name", "Brand C", "--admin-username", "BOSS", "--admin-password", PASSWORD,
              "--allow-existing")
     assert Enterprise.objects.count() == 2

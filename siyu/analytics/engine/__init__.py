@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from siyu.analytics.engine.copy import Answer, ColumnarCopy
 from siyu.core.errors import DomainError
@@ -95,9 +96,11 @@ class RemoteEngine:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
-            raise EngineUnavailable(f"the analytics engine refused the query: {detail}") from exc
+            raise EngineUnavailable(
+                _("the analytics engine refused the query: %(detail)s") % {"detail": detail},
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise EngineUnavailable(f"the analytics engine is not reachable: {exc}") from exc
+            raise EngineUnavailable(_("the analytics engine is not reachable: %(exc)s") % {"exc": exc}) from exc
 
     def status(self, timeout: float = 1.0) -> dict[str, Any]:
         return dict(self._request("/status", timeout=timeout))

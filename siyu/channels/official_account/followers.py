@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account.client import BATCHGET_MAX, OaApiError, OaClient, RetryableError, UserInfo
@@ -50,7 +51,7 @@ def _oa_account(account_id: int, enterprise_id: int) -> ChannelAccount:
         pk=account_id, enterprise_id=enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT
     ).first()
     if account is None:
-        raise NotFound(f"no Official Account {account_id}", field="account_id")
+        raise NotFound(_("no Official Account %(account_id)s") % {"account_id": account_id}, field="account_id")
     return account
 
 

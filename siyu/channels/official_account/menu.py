@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.core.errors import ValidationFailed
 
 MAX_BUTTONS = 3
@@ -32,24 +34,33 @@ def _text(item: Mapping[str, Any], name: str) -> str:
 
 def _check_url(value: str, where: str, index: int) -> None:
     if not value:
-        raise ValidationFailed("url is required", field=f"{where}.url", index=index)
+        raise ValidationFailed(_("url is required"), field=f"{where}.url", index=index)
     if _bytes(value) > URL_BYTES:
-        raise ValidationFailed(f"url is at most {URL_BYTES} bytes", field=f"{where}.url", index=index)
+        raise ValidationFailed(
+            _("url is at most %(URL_BYTES)s bytes") % {"URL_BYTES": URL_BYTES},
+            field=f"{where}.url", index=index,
+        )
     if not value.startswith(("http://", "https://")):
-        raise ValidationFailed("url must start with http:// or https://", field=f"{where}.url", index=index)
+        raise ValidationFailed(_("url must start with http:// or https://"), field=f"{where}.url", index=index)
 
 
 def _leaf(item: Mapping[str, Any], where: str, index: int) -> dict[str, str]:
     kind = _text(item, "type")
     if kind not in TYPES:
-        raise ValidationFailed(f"type must be one of {', '.join(TYPES)}", field=f"{where}.type", index=index)
+        raise ValidationFailed(
+            _("type must be one of %(join)s") % {"join": ', '.join(TYPES)},
+            field=f"{where}.type", index=index,
+        )
     clean = {"type": kind, "name": _text(item, "name")}
     if kind == "click":
         key = _text(item, "key")
         if not key:
-            raise ValidationFailed("key is required for a click button", field=f"{where}.key", index=index)
+            raise ValidationFailed(_("key is required for a click button"), field=f"{where}.key", index=index)
         if _bytes(key) > KEY_BYTES:
-            raise ValidationFailed(f"key is at most {KEY_BYTES} bytes", field=f"{where}.key", index=index)
+            raise ValidationFailed(
+                _("key is at most %(KEY_BYTES)s bytes") % {"KEY_BYTES": KEY_BYTES},
+                field=f"{where}.key", index=index,
+            )
         clean["key"] = key
         return clean
     url = _text(item, "url")
@@ -59,8 +70,10 @@ def _leaf(item: Mapping[str, Any], where: str, index: int) -> dict[str, str]:
         for name in ("appid", "pagepath"):
             value = _text(item, name)
             if not value or _bytes(value) > URL_BYTES:
-                raise ValidationFailed(f"{name} is required for a mini-program button", field=f"{where}.{name}",
-                                       index=index)
+                raise ValidationFailed(
+                    _("%(name)s is required for a mini-program button") % {"name": name},
+                    field=f"{where}.{name}", index=index,
+                )
             clean[name] = value
     return clean
 
@@ -68,10 +81,11 @@ def _leaf(item: Mapping[str, Any], where: str, index: int) -> dict[str, str]:
 def _name(item: Mapping[str, Any], where: str, index: int, limit: int) -> str:
     name = _text(item, "name")
     if not name:
-        raise ValidationFailed("name is required", field=f"{where}.name", index=index)
+        raise ValidationFailed(_("name is required"), field=f"{where}.name", index=index)
     if _bytes(name) > limit:
         raise ValidationFailed(
-            f"name is {_bytes(name)} bytes; at most {limit} bytes here", field=f"{where}.name", index=index
+            _("name is %(bytes)s bytes; at most %(limit)s bytes here") % {"bytes": _bytes(name), "limit": limit},
+            field=f"{where}.name", index=index,
         )
     return name
 
@@ -79,24 +93,26 @@ def _name(item: Mapping[str, Any], where: str, index: int, limit: int) -> str:
 def _top(item: Any, index: int) -> dict[str, Any]:
     where = f"button[{index}]"
     if not isinstance(item, Mapping):
-        raise ValidationFailed("each button is an object", field=where, index=index)
+        raise ValidationFailed(_("each button is an object"), field=where, index=index)
     name = _name(item, where, index, TOP_NAME_BYTES)
     subs = item.get("sub_button")
     if subs is None or subs == []:
         if subs == [] and not item.get("type"):
-            raise ValidationFailed("a sub-menu needs 1-5 sub-buttons", field=f"{where}.sub_button", index=index)
+            raise ValidationFailed(_("a sub-menu needs 1-5 sub-buttons"), field=f"{where}.sub_button", index=index)
         return {**_leaf(item, where, index), "name": name}
     if not isinstance(subs, Sequence) or isinstance(subs, str | bytes):
-        raise ValidationFailed("sub_button is a list", field=f"{where}.sub_button", index=index)
+        raise ValidationFailed(_("sub_button is a list"), field=f"{where}.sub_button", index=index)
     if not 1 <= len(subs) <= MAX_SUB_BUTTONS:
         raise ValidationFailed(
-            f"a sub-menu has 1-{MAX_SUB_BUTTONS} sub-buttons, not {len(subs)}", field=f"{where}.sub_button", index=index
+            _("a sub-menu has 1-%(MAX_SUB_BUTTONS)s sub-buttons, not %(len)s")
+            % {"MAX_SUB_BUTTONS": MAX_SUB_BUTTONS, "len": len(subs)},
+            field=f"{where}.sub_button", index=index,
         )
     clean_subs = []
     for sub_index, sub in enumerate(subs):
         sub_where = f"{where}.sub_button[{sub_index}]"
         if not isinstance(sub, Mapping):
-            raise ValidationFailed("each sub-button is an object", field=sub_where, index=index)
+            raise ValidationFailed(_("each sub-button is an object"), field=sub_where, index=index)
         sub_name = _name(sub, sub_where, index, SUB_NAME_BYTES)
         clean_subs.append({**_leaf(sub, sub_where, index), "name": sub_name})
     return {"name": name, "sub_button": clean_subs}
@@ -105,9 +121,13 @@ def _top(item: Any, index: int) -> dict[str, Any]:
 def validate_menu(buttons: Any) -> list[dict[str, Any]]:
     """Return the menu as the platform expects it, or raise ValidationFailed naming the first bad field."""
     if not isinstance(buttons, Sequence) or isinstance(buttons, str | bytes):
-        raise ValidationFailed("button is a list", field="button")
+        raise ValidationFailed(_("button is a list"), field="button")
     if not 1 <= len(buttons) <= MAX_BUTTONS:
-        raise ValidationFailed(f"a menu has 1-{MAX_BUTTONS} top buttons, not {len(buttons)}", field="button")
+        raise ValidationFailed(
+            _("a menu has 1-%(MAX_BUTTONS)s top buttons, not %(len)s")
+            % {"MAX_BUTTONS": MAX_BUTTONS, "len": len(buttons)},
+            field="button",
+        )
     return [_top(item, index) for index, item in enumerate(buttons)]
 
 

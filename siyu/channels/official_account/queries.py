@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
 from siyu.channels.official_account.models import (
@@ -34,7 +35,7 @@ from siyu.org.scope import Scope
 
 def _require_hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("Official Account settings are managed by HQ")
+        raise PermissionDenied(_("Official Account settings are managed by HQ"))
 
 
 def accounts(scope: Scope) -> list[ChannelAccount]:
@@ -52,7 +53,7 @@ def account(scope: Scope, account_id: int) -> ChannelAccount:
         pk=account_id, enterprise_id=scope.enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT
     ).first()
     if found is None:
-        raise NotFound(f"no Official Account {account_id}", field="account_id")
+        raise NotFound(_("no Official Account %(account_id)s") % {"account_id": account_id}, field="account_id")
     return found
 
 
@@ -90,7 +91,7 @@ def keyword_reply(scope: Scope, reply_id: int) -> KeywordReply:
     _require_hq(scope)
     found = KeywordReply.objects.filter(pk=reply_id, account__enterprise_id=scope.enterprise_id).first()
     if found is None:
-        raise NotFound(f"no keyword reply {reply_id}", field="reply_id")
+        raise NotFound(_("no keyword reply %(reply_id)s") % {"reply_id": reply_id}, field="reply_id")
     return found
 
 
@@ -149,7 +150,7 @@ def qr_scene(scope: Scope, scene_pk: int) -> QrScene:
     _require_hq(scope)
     found = QrScene.objects.filter(pk=scene_pk, account__enterprise_id=scope.enterprise_id).first()
     if found is None:
-        raise NotFound(f"no QR scene {scene_pk}", field="scene_pk")
+        raise NotFound(_("no QR scene %(scene_pk)s") % {"scene_pk": scene_pk}, field="scene_pk")
     return found
 
 
@@ -163,7 +164,7 @@ class DayStat:
 def scene_daily(scope: Scope, scene_pk: int, *, days: int = 30) -> list[DayStat]:
     """Follows and scans through one scene per Shanghai day, oldest first, zero-filled."""
     if not 1 <= days <= 366:
-        raise ValidationFailed("days is 1-366", field="days")
+        raise ValidationFailed(_("days is 1-366"), field="days")
     scene = qr_scene(scope, scene_pk)
     end = local_day(now())
     start = end - timedelta(days=days - 1)
@@ -190,7 +191,10 @@ def template_sends(
     qs = TemplateSend.objects.filter(account=acc).order_by("-created_at", "-id")
     if status:
         if status not in SendStatus.values:
-            raise ValidationFailed(f"status must be one of {', '.join(SendStatus.values)}", field="status")
+            raise ValidationFailed(
+                _("status must be one of %(join)s") % {"join": ', '.join(SendStatus.values)},
+                field="status",
+            )
         qs = qs.filter(status=status)
     return paginate(qs, page=page, page_size=page_size)
 
@@ -199,7 +203,7 @@ def template_send(scope: Scope, send_id: int) -> TemplateSend:
     _require_hq(scope)
     found = TemplateSend.objects.filter(pk=send_id, account__enterprise_id=scope.enterprise_id).first()
     if found is None:
-        raise NotFound(f"no template send {send_id}", field="send_id")
+        raise NotFound(_("no template send %(send_id)s") % {"send_id": send_id}, field="send_id")
     return found
 
 
@@ -210,7 +214,10 @@ def callback_log(
     qs = InboundCallback.objects.filter(account=acc, kind=AccountKind.OFFICIAL_ACCOUNT).order_by("-received_at", "-id")
     if status:
         if status not in CallbackStatus.values:
-            raise ValidationFailed(f"status must be one of {', '.join(CallbackStatus.values)}", field="status")
+            raise ValidationFailed(
+                _("status must be one of %(join)s") % {"join": ', '.join(CallbackStatus.values)},
+                field="status",
+            )
         qs = qs.filter(status=status)
     return paginate(qs.defer("body"), page=page, page_size=page_size)
 
@@ -246,7 +253,7 @@ def follower_sync(scope: Scope, run_id: int) -> FollowerSync:
     _require_hq(scope)
     found = FollowerSync.objects.filter(pk=run_id, account__enterprise_id=scope.enterprise_id).first()
     if found is None:
-        raise NotFound(f"no follower sync {run_id}", field="run_id")
+        raise NotFound(_("no follower sync %(run_id)s") % {"run_id": run_id}, field="run_id")
     return found
 
 

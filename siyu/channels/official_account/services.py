@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels import demo_accounts, intake
 from siyu.channels.common import authenticity, storable
@@ -76,7 +77,7 @@ def _account(account_id: int, *, enterprise_id: int | None = None) -> ChannelAcc
         qs = qs.filter(enterprise_id=enterprise_id)
     account = qs.first()
     if account is None:
-        raise NotFound(f"no Official Account {account_id}", field="account_id")
+        raise NotFound(_("no Official Account %(account_id)s") % {"account_id": account_id}, field="account_id")
     return account
 
 
@@ -104,15 +105,15 @@ def connect_account(
     with an EncodingAESKey is safe (encrypted callbacks only) and one without is plain; the mode is the account's,
     never the request's."""
     if not app_id.strip() or len(app_id) > 64:
-        raise ValidationFailed("appid is 1-64 characters", field="app_id")
+        raise ValidationFailed(_("appid is 1-64 characters"), field="app_id")
     if not token or len(token) > 32 or not token.isalnum():
-        raise ValidationFailed("Token is 3-32 letters or digits", field="token")
+        raise ValidationFailed(_("Token is 3-32 letters or digits"), field="token")
     if encoding_aes_key and len(encoding_aes_key) != 43:
-        raise ValidationFailed("EncodingAESKey is 43 characters", field="encoding_aes_key")
+        raise ValidationFailed(_("EncodingAESKey is 43 characters"), field="encoding_aes_key")
     mode = _clean_mode(callback_mode, has_key=bool(encoding_aes_key))
     account = ChannelAccount.objects.filter(kind=AccountKind.OFFICIAL_ACCOUNT, app_id=app_id, agent_id="").first()
     if account is not None and account.enterprise_id != enterprise_id:
-        raise Conflict("this appid is connected to another enterprise", field="app_id")
+        raise Conflict(_("this appid is connected to another enterprise"), field="app_id")
     account = account or ChannelAccount(enterprise_id=enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT, app_id=app_id)
     account.name, account.callback_token, account.base_url, account.is_active = name[:64], token, base_url, True
     account.secret = secret
@@ -128,9 +129,12 @@ def _clean_mode(mode: str, *, has_key: bool) -> str:
     if not mode:
         return CallbackMode.SAFE if has_key else CallbackMode.PLAIN
     if mode not in CallbackMode.values:
-        raise ValidationFailed(f"callback_mode is one of {', '.join(CallbackMode.values)}", field="callback_mode")
+        raise ValidationFailed(
+            _("callback_mode is one of %(join)s") % {"join": ', '.join(CallbackMode.values)},
+            field="callback_mode",
+        )
     if mode != CallbackMode.PLAIN and not has_key:
-        raise ValidationFailed("compatible and safe mode need the EncodingAESKey", field="encoding_aes_key")
+        raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key")
     return mode
 
 
@@ -192,22 +196,28 @@ def install() -> None:
 
 def _clean_articles(raw: Any) -> list[dict[str, str]]:
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not 1 <= len(raw) <= wire.MAX_ARTICLES:
-        raise ValidationFailed(f"an article reply has 1-{wire.MAX_ARTICLES} articles", field="articles")
+        raise ValidationFailed(
+            _("an article reply has 1-%(MAX_ARTICLES)s articles") % {"MAX_ARTICLES": wire.MAX_ARTICLES},
+            field="articles",
+        )
     clean = []
     for index, item in enumerate(raw):
         if not isinstance(item, Mapping):
-            raise ValidationFailed("each article is an object", field=f"articles[{index}]", index=index)
+            raise ValidationFailed(_("each article is an object"), field=f"articles[{index}]", index=index)
         title = str(item.get("title", "")).strip()
         if not 1 <= len(title) <= 64:
-            raise ValidationFailed("title is 1-64 characters", field=f"articles[{index}].title", index=index)
+            raise ValidationFailed(_("title is 1-64 characters"), field=f"articles[{index}].title", index=index)
         url = str(item.get("url", "")).strip()
         pic_url = str(item.get("pic_url", "")).strip()
         for name, value, required in (("url", url, True), ("pic_url", pic_url, False)):
             if (required or value) and (not value.startswith(("http://", "https://")) or len(value) > 1024):
-                raise ValidationFailed(f"{name} must be an http(s) URL", field=f"articles[{index}].{name}", index=index)
+                raise ValidationFailed(
+                    _("%(name)s must be an http(s) URL") % {"name": name},
+                    field=f"articles[{index}].{name}", index=index,
+                )
         description = str(item.get("description", "")).strip()
         if len(description) > 120:
-            raise ValidationFailed("description is at most 120 characters", field=f"articles[{index}].description",
+            raise ValidationFailed(_("description is at most 120 characters"), field=f"articles[{index}].description",
                                    index=index)
         clean.append({"title": title, "description": description, "pic_url": pic_url, "url": url})
     return clean
@@ -215,13 +225,16 @@ def _clean_articles(raw: Any) -> list[dict[str, str]]:
 
 def _clean_reply(kind: str, content: str, articles: Any) -> tuple[str, str, list[dict[str, str]]]:
     if kind not in ReplyKind.values:
-        raise ValidationFailed(f"kind must be one of {', '.join(ReplyKind.values)}", field="kind")
+        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(ReplyKind.values)}, field="kind")
     if kind == ReplyKind.TEXT:
         text = (content or "").strip()
         if not text:
-            raise ValidationFailed("the reply text is required", field="content")
+            raise ValidationFailed(_("the reply text is required"), field="content")
         if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-            raise ValidationFailed(f"the reply text is at most {MAX_TEXT_BYTES} bytes", field="content")
+            raise ValidationFailed(
+                _("the reply text is at most %(MAX_TEXT_BYTES)s bytes") % {"MAX_TEXT_BYTES": MAX_TEXT_BYTES},
+                field="content",
+            )
         return kind, text, []
     return kind, "", _clean_articles(articles)
 
@@ -247,8 +260,10 @@ def register_keyword_guard(fn: KeywordGuard) -> None:
 
 def _guard(account_id: int, match: str, word: str) -> None:
     if any(guard(account_id, match, word) for guard in KEYWORD_GUARDS):
-        raise Conflict(f"{word!r} is the keyword of a WeCom keyword group on this account", field="keyword",
-                       code="keyword_clash")
+        raise Conflict(
+            _("%(word)s is the keyword of a WeCom keyword group on this account") % {"word": repr(word)},
+            field="keyword", code="keyword_clash",
+        )
 
 
 def _reply_of(kind: str, content: str, articles: Sequence[Mapping[str, str]]) -> wire.Reply:
@@ -282,11 +297,14 @@ def set_follow_reply(
 def _clean_keyword(keyword: str, match: str, priority: int) -> tuple[str, str, int]:
     word = (keyword or "").strip()
     if not 1 <= len(word) <= 64:
-        raise ValidationFailed("keyword is 1-64 characters", field="keyword")
+        raise ValidationFailed(_("keyword is 1-64 characters"), field="keyword")
     if match not in MatchKind.values:
-        raise ValidationFailed(f"match must be one of {', '.join(MatchKind.values)}", field="match")
+        raise ValidationFailed(
+            _("match must be one of %(join)s") % {"join": ', '.join(MatchKind.values)},
+            field="match",
+        )
     if not isinstance(priority, int) or not -1000 <= priority <= 1000:
-        raise ValidationFailed("priority is between -1000 and 1000", field="priority")
+        raise ValidationFailed(_("priority is between -1000 and 1000"), field="priority")
     return word, match, priority
 
 
@@ -308,9 +326,15 @@ def create_keyword_reply(
     word, match, priority = _clean_keyword(keyword, match, priority)
     kind, content, clean_articles = _clean_reply(kind, content, articles)
     if KeywordReply.objects.filter(account=account).count() >= MAX_RULES:
-        raise ValidationFailed(f"at most {MAX_RULES} keyword replies per account", field="keyword")
+        raise ValidationFailed(
+            _("at most %(MAX_RULES)s keyword replies per account") % {"MAX_RULES": MAX_RULES},
+            field="keyword",
+        )
     if KeywordReply.objects.filter(account=account, match=match, keyword=word).exists():
-        raise Conflict(f"a {match} rule for {word!r} already exists", field="keyword", code="duplicate")
+        raise Conflict(
+            _("a %(match)s rule for %(word)s already exists") % {"match": match, "word": repr(word)},
+            field="keyword", code="duplicate",
+        )
     _guard(account.pk, match, word)
     rule = KeywordReply.objects.create(
         account=account, keyword=word, match=match, priority=priority, kind=kind, content=content,
@@ -324,7 +348,7 @@ def create_keyword_reply(
 def _rule(enterprise_id: int, reply_id: int) -> KeywordReply:
     rule = KeywordReply.objects.filter(pk=reply_id, account__enterprise_id=enterprise_id).first()
     if rule is None:
-        raise NotFound(f"no keyword reply {reply_id}", field="reply_id")
+        raise NotFound(_("no keyword reply %(reply_id)s") % {"reply_id": reply_id}, field="reply_id")
     return rule
 
 
@@ -335,7 +359,10 @@ def update_keyword_reply(
     rule = _rule(enterprise_id, reply_id)
     unknown = set(changes) - {"keyword", "match", "priority", "kind", "content", "articles", "is_active"}
     if unknown:
-        raise ValidationFailed(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        raise ValidationFailed(
+            _("unknown field %(value)s") % {"value": repr(sorted(unknown)[0])},
+            field=sorted(unknown)[0],
+        )
     merged = {
         "keyword": rule.keyword, "match": rule.match, "priority": rule.priority, "kind": rule.kind,
         "content": rule.content, "articles": rule.articles, "is_active": rule.is_active, **changes,
@@ -344,7 +371,10 @@ def update_keyword_reply(
     kind, content, clean_articles = _clean_reply(merged["kind"], merged["content"], merged["articles"])
     clash = KeywordReply.objects.filter(account_id=rule.account_id, match=match, keyword=word).exclude(pk=rule.pk)
     if clash.exists():
-        raise Conflict(f"a {match} rule for {word!r} already exists", field="keyword", code="duplicate")
+        raise Conflict(
+            _("a %(match)s rule for %(word)s already exists") % {"match": match, "word": repr(word)},
+            field="keyword", code="duplicate",
+        )
     _guard(rule.account_id, match, word)
     rule.keyword, rule.match, rule.priority = word, match, priority
     rule.kind, rule.content, rule.articles, rule.is_active = kind, content, clean_articles, bool(merged["is_active"])
@@ -818,28 +848,38 @@ def push_menu(*, account_id: int, version: int) -> str:
 
 def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple[str, bool]:
     if (scene_id is None) == (not scene_str):
-        raise ValidationFailed("give exactly one of scene_id or scene_str", field="scene_id")
+        raise ValidationFailed(_("give exactly one of scene_id or scene_str"), field="scene_id")
     if scene_id is not None:
         top = MAX_PERMANENT_SCENE_ID if permanent else MAX_SCENE_ID
         if isinstance(scene_id, bool) or not 1 <= scene_id <= top:
-            raise ValidationFailed(f"scene_id is 1-{top} for a {'permanent' if permanent else 'temporary'} code",
-                                   field="scene_id")
+            raise ValidationFailed(
+                _("scene_id is 1-%(top)s for a %(value)s code")
+                % {"top": top, "value": 'permanent' if permanent else 'temporary'},
+                field="scene_id",
+            )
         return str(scene_id), True
     text = scene_str.strip()
     if not 1 <= len(text) <= MAX_SCENE_STR or text != scene_str:
-        raise ValidationFailed(f"scene_str is 1-{MAX_SCENE_STR} characters without surrounding spaces",
-                               field="scene_str")
+        raise ValidationFailed(
+            _("scene_str is 1-%(MAX_SCENE_STR)s characters without surrounding spaces")
+            % {"MAX_SCENE_STR": MAX_SCENE_STR},
+            field="scene_str",
+        )
     return text, False
 
 
 def _clean_expiry(permanent: bool, expire_seconds: int | None) -> int | None:
     if permanent:
         if expire_seconds is not None:
-            raise ValidationFailed("a permanent code does not expire", field="expire_seconds")
+            raise ValidationFailed(_("a permanent code does not expire"), field="expire_seconds")
         return None
     value = MAX_TEMPORARY_EXPIRE if expire_seconds is None else expire_seconds
     if isinstance(value, bool) or not 60 <= value <= MAX_TEMPORARY_EXPIRE:
-        raise ValidationFailed(f"expire_seconds is 60-{MAX_TEMPORARY_EXPIRE} (30 days)", field="expire_seconds")
+        raise ValidationFailed(
+            _("expire_seconds is 60-%(MAX_TEMPORARY_EXPIRE)s (30 days)")
+            % {"MAX_TEMPORARY_EXPIRE": MAX_TEMPORARY_EXPIRE},
+            field="expire_seconds",
+        )
     return value
 
 
@@ -862,16 +902,21 @@ def create_qr_scene(
         account = _account(account_id, enterprise_id=enterprise_id)
         label = (name or "").strip()
         if not 1 <= len(label) <= 64:
-            raise ValidationFailed("name is 1-64 characters", field="name")
+            raise ValidationFailed(_("name is 1-64 characters"), field="name")
         scene, numeric = _clean_scene(scene_id, scene_str, permanent)
         expiry = _clean_expiry(permanent, expire_seconds)
         if len(reply_text.encode("utf-8")) > MAX_TEXT_BYTES:
-            raise ValidationFailed(f"reply text is at most {MAX_TEXT_BYTES} bytes", field="reply_text")
+            raise ValidationFailed(
+                _("reply text is at most %(MAX_TEXT_BYTES)s bytes") % {"MAX_TEXT_BYTES": MAX_TEXT_BYTES},
+                field="reply_text",
+            )
         if not all(isinstance(t, int) and t > 0 for t in tag_ids):
-            raise ValidationFailed("tag ids are positive integers", field="tag_ids")
+            raise ValidationFailed(_("tag ids are positive integers"), field="tag_ids")
         if QrScene.objects.filter(account=account, scene=scene).exists():
-            raise Conflict(f"scene {scene!r} already exists", field="scene_str" if not numeric else "scene_id",
-                           code="duplicate")
+            raise Conflict(
+                _("scene %(scene)s already exists") % {"scene": repr(scene)},
+                field="scene_str" if not numeric else "scene_id", code="duplicate",
+            )
         row = QrScene.objects.create(
             account=account, name=label, scene=scene, numeric=numeric, permanent=permanent, expire_seconds=expiry,
             tag_ids=list(tag_ids), reply_text=reply_text.strip(),
@@ -911,12 +956,12 @@ def refresh_qr_tickets(*, account_id: int, force: bool = False) -> int:
 
 def _clean_template_data(data: Any) -> dict[str, dict[str, str]]:
     if not isinstance(data, Mapping) or not data:
-        raise ValidationFailed("data maps each template key to {value, color?}", field="data")
+        raise ValidationFailed(_("data maps each template key to {value, color?}"), field="data")
     clean = {}
     for key, item in data.items():
         value = item.get("value") if isinstance(item, Mapping) else item
         if not isinstance(key, str) or not key or not isinstance(value, str | int | float):
-            raise ValidationFailed(f"data.{key} needs a value", field=f"data.{key}")
+            raise ValidationFailed(_("data.%(key)s needs a value") % {"key": key}, field=f"data.{key}")
         entry = {"value": str(value)}
         color = item.get("color") if isinstance(item, Mapping) else None
         if color:
@@ -938,16 +983,16 @@ class TemplateRequest:
 
 def _clean_template_request(request: TemplateRequest) -> dict[str, Any]:
     if not 1 <= len(request.openid) <= 64:
-        raise ValidationFailed("openid is 1-64 characters", field="openid")
+        raise ValidationFailed(_("openid is 1-64 characters"), field="openid")
     if not 1 <= len(request.template_id) <= 64:
-        raise ValidationFailed("template_id is 1-64 characters", field="template_id")
+        raise ValidationFailed(_("template_id is 1-64 characters"), field="template_id")
     if not 1 <= len(request.idempotency_key) <= 64:
-        raise ValidationFailed("idempotency_key is 1-64 characters", field="idempotency_key")
+        raise ValidationFailed(_("idempotency_key is 1-64 characters"), field="idempotency_key")
     if request.url and (not request.url.startswith(("http://", "https://")) or len(request.url) > 1024):
-        raise ValidationFailed("url must be an http(s) URL", field="url")
+        raise ValidationFailed(_("url must be an http(s) URL"), field="url")
     mini = dict(request.miniprogram or {})
     if mini and not (mini.get("appid") and mini.get("pagepath")):
-        raise ValidationFailed("miniprogram needs appid and pagepath", field="miniprogram")
+        raise ValidationFailed(_("miniprogram needs appid and pagepath"), field="miniprogram")
     return {
         "openid": request.openid, "template_id": request.template_id, "url": request.url,
         "miniprogram": {"appid": str(mini["appid"]), "pagepath": str(mini["pagepath"])} if mini else {},
@@ -967,7 +1012,7 @@ def send_template_message(
         if existing is not None:
             same = all(getattr(existing, key) == value for key, value in clean.items())
             if not same:
-                raise Conflict("this idempotency_key was used for another message", field="idempotency_key",
+                raise Conflict(_("this idempotency_key was used for another message"), field="idempotency_key",
                                code="idempotency_mismatch")
             return existing
         row = TemplateSend.objects.create(
@@ -1044,11 +1089,11 @@ def start_oauth(*, account_id: int, scope: str, redirect_uri: str, next_url: str
     """Record a single-use `state` and return the authorize URL (parameters in the platform's required order)."""
     account = _account(account_id)
     if scope not in OAUTH_SCOPES:
-        raise ValidationFailed(f"scope must be one of {', '.join(OAUTH_SCOPES)}", field="scope")
+        raise ValidationFailed(_("scope must be one of %(join)s") % {"join": ', '.join(OAUTH_SCOPES)}, field="scope")
     if not redirect_uri.startswith(("http://", "https://")):
-        raise ValidationFailed("redirect_uri must be absolute", field="redirect_uri")
+        raise ValidationFailed(_("redirect_uri must be absolute"), field="redirect_uri")
     if next_url and (not next_url.startswith("/") or next_url.startswith("//")):
-        raise ValidationFailed("next must be a path on this site", field="next")
+        raise ValidationFailed(_("next must be a path on this site"), field="next")
     state = secrets.token_hex(16)
     OAuthState.objects.create(account=account, state=state, scope=scope, next_url=next_url[:255])
     return (
@@ -1061,7 +1106,7 @@ def start_oauth(*, account_id: int, scope: str, redirect_uri: str, next_url: str
 def prune_oauth_states(*, at: datetime | None = None) -> int:
     """Periodic: delete the states past their lifetime, used or not (a late callback with one is refused as
     unknown). One set-based DELETE; safe to run twice."""
-    deleted, _ = OAuthState.objects.filter(created_at__lt=(at or now()) - OAUTH_STATE_TTL).delete()
+    deleted, _ignored = OAuthState.objects.filter(created_at__lt=(at or now()) - OAUTH_STATE_TTL).delete()
     return deleted
 
 
@@ -1077,11 +1122,11 @@ def complete_oauth(*, account_id: int, code: str, state: str) -> OAuthOutcome:
     account = _account(account_id)
     row = OAuthState.objects.filter(account=account, state=state).first()
     if row is None:
-        raise NotFound("unknown state", field="state")
+        raise NotFound(_("unknown state"), field="state")
     if now() - row.created_at > OAUTH_STATE_TTL:
-        raise ValidationFailed("this sign-in link has expired; start again", field="state", code="expired")
+        raise ValidationFailed(_("this sign-in link has expired; start again"), field="state", code="expired")
     if not OAuthState.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=now()):
-        raise Conflict("this sign-in was already completed", field="state", code="used")
+        raise Conflict(_("this sign-in was already completed"), field="state", code="used")
     client = client_for(account)
     try:
         token = client.oauth_exchange(code)
@@ -1089,8 +1134,10 @@ def complete_oauth(*, account_id: int, code: str, state: str) -> OAuthOutcome:
             token.scope == "snsapi_userinfo"
         ) else None
     except OaApiError as exc:
-        raise ValidationFailed(f"the platform refused the code ({exc.errcode})", field="code",
-                               code=f"oauth_{exc.errcode}") from exc
+        raise ValidationFailed(
+            _("the platform refused the code (%(errcode)s)") % {"errcode": exc.errcode},
+            field="code", code=f"oauth_{exc.errcode}",
+        ) from exc
     unionid = token.unionid or (profile.unionid if profile else "")
     with transaction.atomic():
         identities = [IdentityInput(kind="oa_openid", value=token.openid, account=account.app_id)]

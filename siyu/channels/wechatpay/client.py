@@ -25,6 +25,8 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
 
 from siyu.channels.wechatpay import crypto
 from siyu.core.errors import UpstreamError
@@ -50,7 +52,9 @@ class Credentials:
 class PayError(UpstreamError):
     """The platform refused or could not be reached. `platform_code` is its code (ORDER_NOT_EXIST, ...)."""
 
-    def __init__(self, message: str, *, platform_code: str, http_status: int = 0, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str | StrPromise, *, platform_code: str, http_status: int = 0, retryable: bool = False
+    ) -> None:
         super().__init__(message, code="wechatpay_" + platform_code.lower())
         self.platform_code = platform_code
         self.http_status = http_status
@@ -165,8 +169,10 @@ class PayClient:
         try:
             return http.send(request)
         except httpx.HTTPError as exc:
-            raise PayError(f"WeChat Pay could not be reached: {type(exc).__name__}", platform_code="UNREACHABLE",
-                           retryable=True) from exc
+            raise PayError(
+                _("WeChat Pay could not be reached: %(name)s") % {"name": type(exc).__name__},
+                platform_code="UNREACHABLE", retryable=True,
+            ) from exc
         finally:
             if self._http is None:
                 http.close()
@@ -176,21 +182,23 @@ class PayClient:
         ts, nonce_str = h.get("Wechatpay-Timestamp", ""), h.get("Wechatpay-Nonce", "")
         signature, serial = h.get("Wechatpay-Signature", ""), h.get("Wechatpay-Serial", "")
         if serial != self.c.platform_key_id:
-            raise PayError("the answer names an unknown platform key", platform_code="BAD_SIGNATURE",
+            raise PayError(_("the answer names an unknown platform key"), platform_code="BAD_SIGNATURE",
                            http_status=response.status_code)
         if not ts.isdigit() or abs(int(ts) - self._clock()) > WINDOW_S:
-            raise PayError("the answer's timestamp is outside the window", platform_code="BAD_SIGNATURE",
+            raise PayError(_("the answer's timestamp is outside the window"), platform_code="BAD_SIGNATURE",
                            http_status=response.status_code)
         if not crypto.verify(public_key=self._platform_key, timestamp=ts, nonce_str=nonce_str,
                              body=response.content, signature=signature):
-            raise PayError("the answer's signature does not hold", platform_code="BAD_SIGNATURE",
+            raise PayError(_("the answer's signature does not hold"), platform_code="BAD_SIGNATURE",
                            http_status=response.status_code)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any] | None:
         response = self._send(method, path, body)
         if response.status_code >= 500 or response.status_code == 429:
-            raise PayError(f"WeChat Pay answered {response.status_code}", platform_code=_code(response),
-                           http_status=response.status_code, retryable=True)
+            raise PayError(
+                _("WeChat Pay answered %(status_code)s") % {"status_code": response.status_code},
+                platform_code=_code(response), http_status=response.status_code, retryable=True,
+            )
         self._verified(response)
         if response.status_code >= 400:
             raise PayError(_message(response), platform_code=_code(response), http_status=response.status_code)
@@ -199,9 +207,9 @@ class PayClient:
         try:
             data = response.json()
         except ValueError as exc:
-            raise PayError("WeChat Pay answered something that is not JSON", platform_code="BAD_ANSWER") from exc
+            raise PayError(_("WeChat Pay answered something that is not JSON"), platform_code="BAD_ANSWER") from exc
         if not isinstance(data, dict):
-            raise PayError("WeChat Pay answered something that is not an object", platform_code="BAD_ANSWER")
+            raise PayError(_("WeChat Pay answered something that is not an object"), platform_code="BAD_ANSWER")
         return data
 
     # -- operations ------------------------------------------------------------------------------------------
@@ -220,7 +228,7 @@ class PayClient:
         data = self.call("POST", "/v3/pay/transactions/jsapi", body) or {}
         prepay_id = data.get("prepay_id")
         if not isinstance(prepay_id, str) or not prepay_id:
-            raise PayError("the prepay answer has no prepay_id", platform_code="BAD_ANSWER")
+            raise PayError(_("the prepay answer has no prepay_id"), platform_code="BAD_ANSWER")
         return prepay_id
 
     def query(self, out_trade_no: str) -> Transaction:
@@ -262,7 +270,7 @@ class PayClient:
         signature is never sent anywhere else."""
         base = self.c.base_url.rstrip("/")
         if not ref.download_url.startswith(base + "/"):
-            raise PayError("the download URL is not on WeChat Pay's host", platform_code="BAD_ANSWER")
+            raise PayError(_("the download URL is not on WeChat Pay's host"), platform_code="BAD_ANSWER")
         request = self._request("GET", ref.download_url[len(base):], None)
         http = self._http or httpx.Client(timeout=TIMEOUT)
         sink = _BillSink(dest, max_bytes=max_bytes, gzip=ref.gzip)
@@ -271,8 +279,10 @@ class PayClient:
         except httpx.HTTPError as exc:
             if self._http is None:
                 http.close()
-            raise PayError(f"WeChat Pay could not be reached: {type(exc).__name__}", platform_code="UNREACHABLE",
-                           retryable=True) from exc
+            raise PayError(
+                _("WeChat Pay could not be reached: %(name)s") % {"name": type(exc).__name__},
+                platform_code="UNREACHABLE", retryable=True,
+            ) from exc
         try:
             if response.status_code != 200:
                 response.read()
@@ -282,8 +292,10 @@ class PayClient:
                 sink.write(raw)
             sink.close()
         except httpx.HTTPError as exc:
-            raise PayError(f"the bill download broke off: {type(exc).__name__}", platform_code="UNREACHABLE",
-                           retryable=True) from exc
+            raise PayError(
+                _("the bill download broke off: %(name)s") % {"name": type(exc).__name__},
+                platform_code="UNREACHABLE", retryable=True,
+            ) from exc
         finally:
             response.close()
             if self._http is None:

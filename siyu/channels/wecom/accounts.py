@@ -3,6 +3,8 @@ caller."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.client import WecomError
 from siyu.core.errors import NotFound, UpstreamError
@@ -14,10 +16,10 @@ def wecom_account(account_id: int, *, enterprise_id: int | None = None) -> Chann
         qs = qs.filter(enterprise_id=enterprise_id)
     account = qs.first()
     if account is None:
-        raise NotFound(f"WeCom account {account_id} not found", field="account_id")
+        raise NotFound(_("WeCom account %(account_id)s not found") % {"account_id": account_id}, field="account_id")
     return account
 
 
 def upstream_error(exc: WecomError) -> UpstreamError:
     code = "upstream_unavailable" if exc.retryable else "upstream_error"
-    return UpstreamError(f"WeCom did not answer as expected ({exc}); try again later", code=code)
+    return UpstreamError(_("WeCom did not answer as expected (%(exc)s); try again later") % {"exc": exc}, code=code)

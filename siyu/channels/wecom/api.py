@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
@@ -93,14 +94,14 @@ def _page(page: Page[Any]) -> dict[str, Any]:
 def _manager(request: HttpRequest) -> Scope:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ manage channel codes and inheritance")
+        raise PermissionDenied(_("managers and HQ manage channel codes and inheritance"))
     return scope
 
 
 def _hq(request: HttpRequest) -> Scope:
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("for HQ only")
+        raise PermissionDenied(_("for HQ only"))
     return scope
 
 

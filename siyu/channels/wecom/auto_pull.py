@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.wecom.models import ChannelCode, GroupCode, GroupCodeStatus, GroupRoute
 from siyu.core import audit
@@ -37,7 +38,7 @@ class RouteIn:
 def clean_routes(scope: Scope, routes: Sequence[RouteIn], *, account_id: int | None = None) -> list[RouteIn]:
     """Each route's tag, store and group code must be the enterprise's (and the code of `account_id`'s corp)."""
     if len(routes) > MAX_ROUTES:
-        raise ValidationFailed(f"at most {MAX_ROUTES} routes", field="routes")
+        raise ValidationFailed(_("at most %(MAX_ROUTES)s routes") % {"MAX_ROUTES": MAX_ROUTES}, field="routes")
     codes = {c.pk: c for c in GroupCode.objects.filter(
         enterprise_id=scope.enterprise_id, id__in=[r.group_code_id for r in routes])}
     tags = set(customer_queries.tags(scope).filter(id__in=[r.tag_id for r in routes if r.tag_id])
@@ -47,16 +48,24 @@ def clean_routes(scope: Scope, routes: Sequence[RouteIn], *, account_id: int | N
     for index, route in enumerate(routes):
         code = codes.get(route.group_code_id)
         if code is None:
-            raise NotFound(f"group code {route.group_code_id} not found", field="routes", index=index)
+            raise NotFound(
+                _("group code %(group_code_id)s not found") % {"group_code_id": route.group_code_id},
+                field="routes", index=index,
+            )
         if code.status == GroupCodeStatus.DISABLED:
-            raise ValidationFailed(f"group code {code.name!r} is disabled", field="routes", index=index)
+            raise ValidationFailed(
+                _("group code %(name)s is disabled") % {"name": repr(code.name)},
+                field="routes", index=index,
+            )
         if account_id is not None and code.account_id != account_id:
-            raise ValidationFailed(f"group code {code.name!r} belongs to another WeCom corp", field="routes",
-                                   index=index, code="group_of_other_corp")
+            raise ValidationFailed(
+                _("group code %(name)s belongs to another WeCom corp") % {"name": repr(code.name)},
+                field="routes", index=index, code="group_of_other_corp",
+            )
         if route.tag_id is not None and route.tag_id not in tags:
-            raise NotFound(f"unknown tag {route.tag_id}", field="routes", index=index)
+            raise NotFound(_("unknown tag %(tag_id)s") % {"tag_id": route.tag_id}, field="routes", index=index)
         if route.store_id is not None and route.store_id not in stores:
-            raise NotFound(f"unknown store {route.store_id}", field="routes", index=index)
+            raise NotFound(_("unknown store %(store_id)s") % {"store_id": route.store_id}, field="routes", index=index)
     return list(routes)
 
 
@@ -88,7 +97,7 @@ def group_link(code: GroupCode) -> str:
 def set_channel_code_routes(*, scope: Scope, code_id: int, routes: Sequence[RouteIn], actor: Actor = None) -> int:
     code = ChannelCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
     if code is None:
-        raise NotFound(f"channel code {code_id} not found", field="code_id")
+        raise NotFound(_("channel code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     clean = clean_routes(scope, routes, account_id=code.account_id)
     GroupRoute.objects.filter(channel_code=code).delete()
     GroupRoute.objects.bulk_create([

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
@@ -50,9 +51,12 @@ MAX_CODE_STAFF = 100
 def _clean_state(account: ChannelAccount, state: str) -> str:
     state = state.strip() or "c" + secrets.token_hex(6)
     if not STATE_RE.match(state):
-        raise ValidationFailed("state is 1-30 letters, digits, _ or -", field="state")
+        raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state")
     if ChannelCode.objects.filter(account=account, state=state).exists():
-        raise Conflict(f"state {state!r} is already used by another code", field="state", code="duplicate")
+        raise Conflict(
+            _("state %(state)s is already used by another code") % {"state": repr(state)},
+            field="state", code="duplicate",
+        )
     return state
 
 
@@ -62,20 +66,26 @@ def _code_staff(scope: Scope, staff_ids: Sequence[int], store_id: int | None) ->
         org_queries.get_store(scope, store_id)
         found = list(visible.filter(store_id=store_id, is_active=True).exclude(wecom_userid="").order_by("id"))
         if not found:
-            raise ValidationFailed("this store has no active staff with a WeCom account", field="store_id")
+            raise ValidationFailed(_("this store has no active staff with a WeCom account"), field="store_id")
         return found[:MAX_CODE_STAFF]
     if not staff_ids:
-        raise ValidationFailed("pick at least one staff member or a store", field="staff_ids")
+        raise ValidationFailed(_("pick at least one staff member or a store"), field="staff_ids")
     if len(staff_ids) > MAX_CODE_STAFF:
-        raise ValidationFailed(f"at most {MAX_CODE_STAFF} staff per code", field="staff_ids")
+        raise ValidationFailed(
+            _("at most %(MAX_CODE_STAFF)s staff per code") % {"MAX_CODE_STAFF": MAX_CODE_STAFF},
+            field="staff_ids",
+        )
     by_id = {s.pk: s for s in visible.filter(id__in=staff_ids)}
     out = []
     for index, staff_id in enumerate(dict.fromkeys(staff_ids)):
         staff = by_id.get(staff_id)
         if staff is None:
-            raise NotFound(f"staff {staff_id} not found", field="staff_ids", index=index)
+            raise NotFound(_("staff %(staff_id)s not found") % {"staff_id": staff_id}, field="staff_ids", index=index)
         if not staff.wecom_userid or not staff.is_active:
-            raise ValidationFailed(f"{staff.name} has no active WeCom account", field="staff_ids", index=index)
+            raise ValidationFailed(
+                _("%(name)s has no active WeCom account") % {"name": staff.name},
+                field="staff_ids", index=index,
+            )
         out.append(staff)
     return out
 
@@ -84,7 +94,7 @@ def _check_tags(scope: Scope, tag_ids: Sequence[int]) -> list[int]:
     known = set(customer_queries.tags(scope).filter(id__in=tag_ids).values_list("id", flat=True))
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in known:
-            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index)
+            raise NotFound(_("unknown tag %(tag_id)s") % {"tag_id": tag_id}, field="tag_ids", index=index)
     return list(dict.fromkeys(tag_ids))
 
 
@@ -109,11 +119,14 @@ def create_channel_code(
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     name = name.strip()
     if not 1 <= len(name) <= 64:
-        raise ValidationFailed("name is 1-64 characters", field="name")
+        raise ValidationFailed(_("name is 1-64 characters"), field="name")
     if assign_mode not in AssignMode.values:
-        raise ValidationFailed(f"assign_mode is one of {', '.join(AssignMode.values)}", field="assign_mode")
+        raise ValidationFailed(
+            _("assign_mode is one of %(join)s") % {"join": ', '.join(AssignMode.values)},
+            field="assign_mode",
+        )
     if assign_mode == AssignMode.DAILY_CAP and (daily_cap is None or daily_cap < 1):
-        raise ValidationFailed("a daily cap of at least 1 is needed", field="daily_cap")
+        raise ValidationFailed(_("a daily cap of at least 1 is needed"), field="daily_cap")
     members = _code_staff(scope, staff_ids, store_id)
     tags = _check_tags(scope, tag_ids)
     attachments = clean_attachments(welcome_attachments)
@@ -185,10 +198,10 @@ def update_channel_code(
 ) -> ChannelCode:
     code = ChannelCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
     if code is None:
-        raise NotFound(f"channel code {code_id} not found", field="code_id")
+        raise NotFound(_("channel code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     if name is not None:
         if not 1 <= len(name.strip()) <= 64:
-            raise ValidationFailed("name is 1-64 characters", field="name")
+            raise ValidationFailed(_("name is 1-64 characters"), field="name")
         code.name = name.strip()
     if welcome_text is not None:
         code.welcome_text = clean_welcome(welcome_text)
@@ -213,7 +226,7 @@ def code_for_state(account: ChannelAccount, state: str) -> ChannelCode | None:
 
 
 def _bump_day(code: ChannelCode, day: date, **counts: int) -> None:
-    row, _ = ChannelCodeDay.objects.get_or_create(code=code, day=day)
+    row, _ignored = ChannelCodeDay.objects.get_or_create(code=code, day=day)
     ChannelCodeDay.objects.filter(pk=row.pk).update(**{k: F(k) + v for k, v in counts.items()})
 
 
@@ -235,7 +248,7 @@ def record_scan(*, config_id: str, visitor: str) -> ChannelCode | None:
 
 def prune_scan_visits() -> int:
     """Periodic: visit rows of days before yesterday can no longer de-duplicate anything."""
-    deleted, _ = ScanVisit.objects.filter(day__lt=local_day(now()) - timedelta(days=1)).delete()
+    deleted, _ignored = ScanVisit.objects.filter(day__lt=local_day(now()) - timedelta(days=1)).delete()
     return deleted
 
 
@@ -244,7 +257,7 @@ def count_add(code: ChannelCode, staff: Staff | None, at: datetime) -> None:
     day = local_day(at)
     _bump_day(code, day, adds=1)
     if staff is not None:
-        row, _ = ChannelCodeStaffDay.objects.get_or_create(code=code, staff=staff, day=day)
+        row, _ignored = ChannelCodeStaffDay.objects.get_or_create(code=code, staff=staff, day=day)
         ChannelCodeStaffDay.objects.filter(pk=row.pk).update(adds=F("adds") + 1)
     if code.assign_mode == AssignMode.ROUND_ROBIN:
         ChannelCode.objects.filter(pk=code.pk).update(rr_cursor=F("rr_cursor") + 1)
@@ -305,7 +318,7 @@ def rebalance_all(*, day: date | None = None) -> int:
 def disable_channel_code(*, scope: Scope, code_id: int, actor: Actor = None) -> ChannelCode:
     code = ChannelCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
     if code is None:
-        raise NotFound(f"channel code {code_id} not found", field="code_id")
+        raise NotFound(_("channel code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     if code.status == CodeStatus.DISABLED:
         return code
     if code.config_id:

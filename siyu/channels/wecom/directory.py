@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.channels.wecom.accounts import upstream_error, wecom_account
 from siyu.channels.wecom.client import WecomClient, WecomError
 from siyu.channels.wecom.provider import client_for
@@ -47,7 +49,7 @@ def fetch_directory(client: WecomClient) -> tuple[list[Department], list[Member]
 def sync_directory(*, scope: Scope, account_id: int, actor: Actor = None) -> DirectoryResult:
     """HQ pulls the corp's departments and members; see org.directory for what is applied."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ admins sync the WeCom address book")
+        raise PermissionDenied(_("only HQ admins sync the WeCom address book"))
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     try:
         departments, members = fetch_directory(client_for(account))

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
@@ -60,9 +61,12 @@ STATE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,30}$")
 def _clean_state(account_id: int, state: str) -> str:
     state = state.strip() or "g" + secrets.token_hex(6)
     if not STATE_RE.match(state):
-        raise ValidationFailed("state is 1-30 letters, digits, _ or -", field="state")
+        raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state")
     if GroupCode.objects.filter(account_id=account_id, state=state).exists():
-        raise Conflict(f"state {state!r} is already used by another group code", field="state", code="duplicate")
+        raise Conflict(
+            _("state %(state)s is already used by another group code") % {"state": repr(state)},
+            field="state", code="duplicate",
+        )
     return state
 
 
@@ -70,10 +74,11 @@ def _clean_cap(cap: int | None) -> int:
     if cap is None:
         return PLATFORM_QR_JOIN_LIMIT
     if cap < 2:
-        raise ValidationFailed("a group holds its owner and at least one customer: cap ≥ 2", field="cap")
+        raise ValidationFailed(_("a group holds its owner and at least one customer: cap ≥ 2"), field="cap")
     if cap > PLATFORM_QR_JOIN_LIMIT:
         raise ValidationFailed(
-            f"cap {cap} is above WeCom's QR-join limit of {PLATFORM_QR_JOIN_LIMIT} members per group",
+            _("cap %(cap)s is above WeCom's QR-join limit of %(PLATFORM_QR_JOIN_LIMIT)s members per group")
+            % {"cap": cap, "PLATFORM_QR_JOIN_LIMIT": PLATFORM_QR_JOIN_LIMIT},
             field="cap", code="cap_above_platform_limit",
         )
     return cap
@@ -85,9 +90,12 @@ def _code_groups(
     """The groups, in the order given: of this enterprise (else not found), of the code's corp, alive, in no other
     code. The last is re-checked by the slot's unique key at insert time."""
     if not group_ids:
-        raise ValidationFailed("pick at least one group", field=field)
+        raise ValidationFailed(_("pick at least one group"), field=field)
     if len(group_ids) > MAX_GROUPS_PER_CODE:
-        raise ValidationFailed(f"at most {MAX_GROUPS_PER_CODE} groups per code", field=field)
+        raise ValidationFailed(
+            _("at most %(MAX_GROUPS_PER_CODE)s groups per code") % {"MAX_GROUPS_PER_CODE": MAX_GROUPS_PER_CODE},
+            field=field,
+        )
     ids = list(dict.fromkeys(group_ids))
     visible = CustomerGroup.objects.filter(account__enterprise_id=scope.enterprise_id, id__in=ids)
     if not scope.is_hq:  # a region or store sees the groups of the staff it may see
@@ -102,18 +110,24 @@ def _code_groups(
     for index, group_id in enumerate(ids):
         group = by_id.get(group_id)
         if group is None:
-            raise NotFound(f"group {group_id} not found", field=field, index=index)
+            raise NotFound(_("group %(group_id)s not found") % {"group_id": group_id}, field=field, index=index)
         if group.account_id != account_id:
             raise ValidationFailed(
-                f"group {group.name or group.chat_id} belongs to another WeCom corp than the code",
+                _("group %(value)s belongs to another WeCom corp than the code")
+                % {"value": group.name or group.chat_id},
                 field=field, index=index, code="group_of_other_corp",
             )
         if group.status != GroupStatus.ACTIVE:
-            raise ValidationFailed(f"group {group.name or group.chat_id} is dismissed", field=field, index=index,
-                                   code="group_dismissed")
+            raise ValidationFailed(
+                _("group %(value)s is dismissed") % {"value": group.name or group.chat_id},
+                field=field, index=index, code="group_dismissed",
+            )
         if group_id in taken:
-            raise Conflict(f"group {group.name or group.chat_id} already serves the code {taken[group_id]!r}",
-                           field=field, index=index, code="group_in_other_code")
+            raise Conflict(
+                _("group %(value)s already serves the code %(value2)s")
+                % {"value": group.name or group.chat_id, "value2": repr(taken[group_id])},
+                field=field, index=index, code="group_in_other_code",
+            )
         out.append(group)
     return out
 
@@ -125,7 +139,7 @@ def _insert_slots(code: GroupCode, groups: Sequence[CustomerGroup], start: int =
                 [GroupCodeSlot(code=code, group=g, sort=start + i) for i, g in enumerate(groups)]
             )
     except IntegrityError as exc:  # a concurrent code took one of the groups between the check and the insert
-        raise Conflict("a group was just added to another code", field="group_ids",
+        raise Conflict(_("a group was just added to another code"), field="group_ids",
                        code="group_in_other_code") from exc
 
 
@@ -145,7 +159,7 @@ def create_group_code(
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     name = name.strip()
     if not 1 <= len(name) <= 64:
-        raise ValidationFailed("name is 1-64 characters", field="name")
+        raise ValidationFailed(_("name is 1-64 characters"), field="name")
     if store_id is not None:
         org_queries.get_store(scope, store_id)
     cap_value = _clean_cap(cap)
@@ -276,7 +290,7 @@ def _notify_full(code: GroupCode, last: CustomerGroup | None) -> None:
 
 
 def _bump_day(code_id: int, day: date, **counts: int) -> None:
-    row, _ = GroupCodeDay.objects.get_or_create(code_id=code_id, day=day)
+    row, _ignored = GroupCodeDay.objects.get_or_create(code_id=code_id, day=day)
     GroupCodeDay.objects.filter(pk=row.pk).update(**{k: F(k) + v for k, v in counts.items()})
 
 
@@ -347,12 +361,15 @@ def add_groups(*, scope: Scope, code_id: int, group_ids: Sequence[int], actor: A
     """Append groups to a code (what staff do after a "create a group" notice); the way rolls onto them."""
     code = GroupCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
     if code is None:
-        raise NotFound(f"group code {code_id} not found", field="code_id")
+        raise NotFound(_("group code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     groups = _code_groups(scope, code.account_id, group_ids, code=code)
     existing = set(code.slots.values_list("group_id", flat=True))
     new = [g for g in groups if g.pk not in existing]
     if len(existing) + len(new) > MAX_GROUPS_PER_CODE:
-        raise ValidationFailed(f"at most {MAX_GROUPS_PER_CODE} groups per code", field="group_ids")
+        raise ValidationFailed(
+            _("at most %(MAX_GROUPS_PER_CODE)s groups per code") % {"MAX_GROUPS_PER_CODE": MAX_GROUPS_PER_CODE},
+            field="group_ids",
+        )
     last = code.slots.order_by("-sort").values_list("sort", flat=True).first()
     _insert_slots(code, new, start=(last + 1) if last is not None else 0)
     roll(code.pk)
@@ -366,7 +383,7 @@ def disable_group_code(*, scope: Scope, code_id: int, actor: Actor = None) -> Gr
     """Stop the code: the join way is deleted and its groups are free for another code; its counts stay."""
     code = GroupCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
     if code is None:
-        raise NotFound(f"group code {code_id} not found", field="code_id")
+        raise NotFound(_("group code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     if code.status == GroupCodeStatus.DISABLED:
         return code
     if code.config_id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
@@ -55,19 +56,21 @@ def create_group_transfer(
     visible = org_queries.staff(scope)
     handover = visible.filter(pk=handover_id).first()
     if handover is None:
-        raise NotFound(f"staff {handover_id} not found", field="handover_id")
+        raise NotFound(_("staff %(handover_id)s not found") % {"handover_id": handover_id}, field="handover_id")
     takeover = visible.filter(pk=takeover_id).first()
     if takeover is None:
-        raise NotFound(f"staff {takeover_id} not found", field="takeover_id")
+        raise NotFound(_("staff %(takeover_id)s not found") % {"takeover_id": takeover_id}, field="takeover_id")
     if takeover.pk == handover.pk:
-        raise ValidationFailed("the new owner is the one handing over", field="takeover_id", code="same_staff")
+        raise ValidationFailed(_("the new owner is the one handing over"), field="takeover_id", code="same_staff")
     if not takeover.is_active or not takeover.wecom_userid:
-        raise ValidationFailed(f"{takeover.name} has no active WeCom account", field="takeover_id")
+        raise ValidationFailed(_("%(name)s has no active WeCom account") % {"name": takeover.name}, field="takeover_id")
     groups = list(CustomerGroup.objects.filter(account=account, owner=handover, status=GroupStatus.ACTIVE)
                   .order_by("id"))
     if not groups:
-        raise ValidationFailed(f"{handover.name} owns no customer group of this corp", field="handover_id",
-                               code="no_groups")
+        raise ValidationFailed(
+            _("%(name)s owns no customer group of this corp") % {"name": handover.name},
+            field="handover_id", code="no_groups",
+        )
     job = GroupTransfer.objects.create(enterprise_id=scope.enterprise_id, account=account, handover=handover,
                                        takeover=takeover, created_by=audit.user_of(actor))
     GroupTransferItem.objects.bulk_create([GroupTransferItem(transfer=job, group=g) for g in groups])

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import TransferStatus, WecomError
@@ -70,17 +71,17 @@ def _candidates(enterprise_id: int, handover_id: int) -> dict[int, str]:
 
 def _check_people(scope: Scope, kind: str, handover_id: int, takeover_id: int) -> tuple[Any, Any]:
     if kind not in TransferKind.values:
-        raise ValidationFailed(f"kind is one of {', '.join(TransferKind.values)}", field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(TransferKind.values)}, field="kind")
     handover = org_queries.get_staff(scope, handover_id)
     takeover = org_queries.get_staff(Scope.hq(scope.enterprise_id), takeover_id)
     if handover.pk == takeover.pk:
-        raise ValidationFailed("the successor must be someone else", field="takeover_id")
+        raise ValidationFailed(_("the successor must be someone else"), field="takeover_id")
     if not handover.wecom_userid:
-        raise ValidationFailed("the staff member has no WeCom account", field="handover_id")
+        raise ValidationFailed(_("the staff member has no WeCom account"), field="handover_id")
     if not takeover.wecom_userid or not takeover.is_active:
-        raise ValidationFailed("the successor needs an active WeCom account", field="takeover_id")
+        raise ValidationFailed(_("the successor needs an active WeCom account"), field="takeover_id")
     if kind == TransferKind.RESIGNED and handover.is_active:
-        raise ValidationFailed("离职继承 is for staff who have left: mark them as left first", field="kind")
+        raise ValidationFailed(_("离职继承 is for staff who have left: mark them as left first"), field="kind")
     return handover, takeover
 
 
@@ -100,21 +101,27 @@ def start_transfer(
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     handover, takeover = _check_people(scope, kind, handover_id, takeover_id)
     if len(message) > MESSAGE_MAX:
-        raise ValidationFailed(f"the message is at most {MESSAGE_MAX} characters", field="message")
+        raise ValidationFailed(
+            _("the message is at most %(MESSAGE_MAX)s characters") % {"MESSAGE_MAX": MESSAGE_MAX},
+            field="message",
+        )
     candidates = _candidates(scope.enterprise_id, handover.pk)
     if customer_ids is not None:
         for index, customer_id in enumerate(customer_ids):
             if customer_id not in candidates:
                 raise NotFound(
-                    f"customer {customer_id} is not an active WeCom customer of {handover.name}",
-                    field="customer_ids",
-                    index=index,
+                    _("customer %(customer_id)s is not an active WeCom customer of %(name)s")
+                    % {"customer_id": customer_id, "name": handover.name},
+                    field="customer_ids", index=index,
                 )
         chosen = {cid: candidates[cid] for cid in dict.fromkeys(customer_ids)}
     else:
         chosen = candidates
     if not chosen:
-        raise ValidationFailed(f"{handover.name} has no WeCom customers to hand over", field="customer_ids")
+        raise ValidationFailed(
+            _("%(name)s has no WeCom customers to hand over") % {"name": handover.name},
+            field="customer_ids",
+        )
     job = TransferJob.objects.create(
         enterprise_id=scope.enterprise_id,
         account=account,
@@ -127,7 +134,7 @@ def start_transfer(
     TransferItem.objects.bulk_create(
         [TransferItem(job=job, customer_id=cid, external_userid=ext) for cid, ext in sorted(chosen.items())]
     )
-    externals = [ext for _, ext in sorted(chosen.items())]
+    externals = [ext for _ignored, ext in sorted(chosen.items())]
     for index in range(0, len(externals), BATCH):
         enqueue_call(
             account=account,

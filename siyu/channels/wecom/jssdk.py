@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.client import WecomError
@@ -47,6 +49,14 @@ def _ticket_key(account: ChannelAccount) -> str:
     return f"wecom:agent_ticket:{account.pk}:{account.app_id}:{account.agent_id}"
 
 
+def _refusal(exc: WecomError, refused: StrPromise) -> str:
+    """WeCom's own refusal with its code and message; a failure to reach WeCom at all (a negative code from our
+    client: no network, a timeout) as a sentence, not the socket error's English."""
+    if isinstance(exc.errcode, int) and exc.errcode < 0:
+        return _("WeCom could not be reached (%(errcode)s); try again later") % {"errcode": exc.errcode}
+    return refused % {"errcode": exc.errcode, "errmsg": exc.errmsg}
+
+
 def agent_ticket(account: ChannelAccount) -> str:
     cached = cache.get(_ticket_key(account))
     if isinstance(cached, str) and cached:
@@ -54,7 +64,7 @@ def agent_ticket(account: ChannelAccount) -> str:
     try:
         ticket, expires_in = client_for(account).get_agent_ticket()
     except WecomError as exc:
-        raise UpstreamError(f"WeCom refused the JS-SDK ticket: {exc.errcode} {exc.errmsg}",
+        raise UpstreamError(_refusal(exc, _("WeCom refused the JS-SDK ticket: %(errcode)s %(errmsg)s")),
                             code="wecom_ticket") from exc
     cache.set(_ticket_key(account), ticket, max(60, expires_in - TICKET_MARGIN_S))
     return ticket
@@ -82,6 +92,7 @@ def temp_media(account: ChannelAccount, *, digest: str, kind: str, filename: str
         media_id = client_for(account).upload_media(kind=kind, filename=filename, content=content,
                                                     content_type=content_type)
     except WecomError as exc:
-        raise UpstreamError(f"WeCom refused the upload: {exc.errcode} {exc.errmsg}", code="wecom_media") from exc
+        raise UpstreamError(_refusal(exc, _("WeCom refused the upload: %(errcode)s %(errmsg)s")),
+                            code="wecom_media") from exc
     cache.set(key, media_id, MEDIA_TTL_S)
     return media_id

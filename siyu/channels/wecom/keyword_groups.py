@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account import services as oa_services

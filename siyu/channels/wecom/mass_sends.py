@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
@@ -96,7 +97,10 @@ def _stamp(ts: int) -> datetime | None:
 def _staff_list(scope: Scope, staff_ids: Sequence[int], *, field: str) -> list[Staff]:
     """The staff named, in order: each must exist, be visible to the caller and have an active WeCom account."""
     if len(staff_ids) > MOMENT_MAX_STAFF:
-        raise ValidationFailed(f"at most {MOMENT_MAX_STAFF} staff", field=field)
+        raise ValidationFailed(
+            _("at most %(MOMENT_MAX_STAFF)s staff") % {"MOMENT_MAX_STAFF": MOMENT_MAX_STAFF},
+            field=field,
+        )
     first_index: dict[int, int] = {}
     for index, staff_id in enumerate(staff_ids):
         first_index.setdefault(staff_id, index)
@@ -107,11 +111,17 @@ def _staff_list(scope: Scope, staff_ids: Sequence[int], *, field: str) -> list[S
     for staff_id, index in first_index.items():
         staff = visible.get(staff_id)
         if staff is None and staff_id in known:
-            raise PermissionDenied(f"you may not act for staff {staff_id}", field=field, index=index)
+            raise PermissionDenied(
+                _("you may not act for staff %(staff_id)s") % {"staff_id": staff_id},
+                field=field, index=index,
+            )
         if staff is None:
-            raise NotFound(f"staff {staff_id} not found", field=field, index=index)
+            raise NotFound(_("staff %(staff_id)s not found") % {"staff_id": staff_id}, field=field, index=index)
         if not staff.wecom_userid or not staff.is_active:
-            raise ValidationFailed(f"{staff.name} has no active WeCom account", field=field, index=index)
+            raise ValidationFailed(
+                _("%(name)s has no active WeCom account") % {"name": staff.name},
+                field=field, index=index,
+            )
         out.append(staff)
     return out
 
@@ -120,17 +130,23 @@ def _tags(scope: Scope, tag_ids: Sequence[int]) -> list[int]:
     known = set(customer_queries.tags(scope).filter(id__in=tag_ids).values_list("id", flat=True))
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in known:
-            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index)
+            raise NotFound(_("unknown tag %(tag_id)s") % {"tag_id": tag_id}, field="tag_ids", index=index)
     return list(dict.fromkeys(tag_ids))
 
 
 def _customers(scope: Scope, customer_ids: Sequence[int]) -> list[int]:
     if len(customer_ids) > MAX_CUSTOMERS:
-        raise ValidationFailed(f"at most {MAX_CUSTOMERS} customers; use a tag instead", field="customer_ids")
+        raise ValidationFailed(
+            _("at most %(MAX_CUSTOMERS)s customers; use a tag instead") % {"MAX_CUSTOMERS": MAX_CUSTOMERS},
+            field="customer_ids",
+        )
     visible = set(customer_queries.visible_customer_ids(scope).filter(id__in=customer_ids))
     for index, customer_id in enumerate(customer_ids):
         if customer_id not in visible:
-            raise NotFound(f"customer {customer_id} not found", field="customer_ids", index=index)
+            raise NotFound(
+                _("customer %(customer_id)s not found") % {"customer_id": customer_id},
+                field="customer_ids", index=index,
+            )
     return list(dict.fromkeys(customer_ids))
 
 
@@ -141,13 +157,19 @@ def _groups(scope: Scope, account: ChannelAccount, group_ids: Sequence[int]) -> 
     known = set(qs.values_list("id", flat=True))
     for index, group_id in enumerate(group_ids):
         if group_id not in known:
-            raise NotFound(f"customer group {group_id} not found", field="group_ids", index=index)
+            raise NotFound(
+                _("customer group %(group_id)s not found") % {"group_id": group_id},
+                field="group_ids", index=index,
+            )
     return list(dict.fromkeys(group_ids))
 
 
 def _mass_text(text: str) -> str:
     if len(text.encode()) > TEXT_MAX_BYTES:
-        raise ValidationFailed(f"the text is at most {TEXT_MAX_BYTES} bytes", field="text")
+        raise ValidationFailed(
+            _("the text is at most %(TEXT_MAX_BYTES)s bytes") % {"TEXT_MAX_BYTES": TEXT_MAX_BYTES},
+            field="text",
+        )
     return text.strip()
 
 
@@ -176,27 +198,27 @@ def _draft_mass_send(
     sends target the listed groups, or every active group of each sender when none is listed."""
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     if kind not in MassSendKind.values:
-        raise ValidationFailed(f"kind is one of {', '.join(MassSendKind.values)}", field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(MassSendKind.values)}, field="kind")
     if len(name.strip()) > 64:
-        raise ValidationFailed("the name is at most 64 characters", field="name")
+        raise ValidationFailed(_("the name is at most 64 characters"), field="name")
     clean_text = _mass_text(text)
     clean = clean_attachments(attachments, field="attachments")
     if not clean_text and not clean:
-        raise ValidationFailed("write a text or add an attachment", field="text")
+        raise ValidationFailed(_("write a text or add an attachment"), field="text")
     if not sender_ids:
-        raise ValidationFailed("pick at least one sender", field="sender_ids")
+        raise ValidationFailed(_("pick at least one sender"), field="sender_ids")
     if len(sender_ids) > MAX_SENDERS:
-        raise ValidationFailed(f"at most {MAX_SENDERS} senders", field="sender_ids")
+        raise ValidationFailed(_("at most %(MAX_SENDERS)s senders") % {"MAX_SENDERS": MAX_SENDERS}, field="sender_ids")
     senders = _staff_list(scope, sender_ids, field="sender_ids")
     if kind == MassSendKind.SINGLE:
         if group_ids:
-            raise ValidationFailed("groups are for group sends", field="group_ids")
+            raise ValidationFailed(_("groups are for group sends"), field="group_ids")
         if not customer_ids and not tag_ids:
-            raise ValidationFailed("pick customers or tags", field="customer_ids")
+            raise ValidationFailed(_("pick customers or tags"), field="customer_ids")
         customers, tags, groups = _customers(scope, customer_ids), _tags(scope, tag_ids), []
     else:
         if customer_ids or tag_ids:
-            raise ValidationFailed("group sends go to customer groups, not customers", field="customer_ids")
+            raise ValidationFailed(_("group sends go to customer groups, not customers"), field="customer_ids")
         customers, tags, groups = [], [], _groups(scope, account, group_ids)
     mass_send = MassSend.objects.create(
         enterprise_id=scope.enterprise_id,
@@ -338,7 +360,7 @@ def _queue_template(mass_send: MassSend, sender: MassSendSender) -> None:
 def _locked(scope: Scope, model: type[MassSend] | type[MomentTask], pk: int, what: str) -> Any:
     found = model.objects.select_for_update().filter(pk=pk, enterprise_id=scope.enterprise_id).first()
     if found is None:
-        raise NotFound(f"{what} {pk} not found", field="id")
+        raise NotFound(_("%(what)s %(pk)s not found") % {"what": what, "pk": pk}, field="id")
     return found
 
 
@@ -360,11 +382,11 @@ def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) ->
     senders = list(mass_send.senders.select_related("staff").order_by("id"))
     _staff_list(scope, [s.staff_id for s in senders], field="sender_ids")
     if mass_send.status != MassSendStatus.DRAFT:
-        raise Conflict("only a draft can be submitted", field="status", code="not_draft")
+        raise Conflict(_("only a draft can be submitted"), field="status", code="not_draft")
     parts = [part for sender in senders for part in _resolve(mass_send, sender)]
     if not mass_send.recipients.exists():
         raise ValidationFailed(
-            "none of the chosen targets is reachable by the senders (no active WeCom relationship or group)",
+            _("none of the chosen targets is reachable by the senders (no active WeCom relationship or group)"),
             field="group_ids" if mass_send.kind == MassSendKind.GROUP else "customer_ids",
         )
     for part in parts:
@@ -601,7 +623,7 @@ def poll_open_mass_sends(*, limit: int = POLL_BATCH) -> int:
 def refresh_mass_send(*, scope: Scope, mass_send_id: int) -> MassSend:
     """An operator's "refresh now": poll every waiting sender regardless of its schedule."""
     if not MassSend.objects.filter(pk=mass_send_id, enterprise_id=scope.enterprise_id).exists():
-        raise NotFound(f"mass send {mass_send_id} not found", field="id")
+        raise NotFound(_("mass send %(mass_send_id)s not found") % {"mass_send_id": mass_send_id}, field="id")
     poll_mass_send(mass_send_id=mass_send_id)
     return MassSend.objects.get(pk=mass_send_id)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
@@ -54,19 +55,22 @@ def clean_moment_attachments(raw: Sequence[Mapping[str, Any]] | None) -> list[di
     kinds = [str(item.get("msgtype", "")) for item in items]
     for index, kind in enumerate(kinds):
         if kind not in MOMENT_NEEDS:
-            raise ValidationFailed("msgtype must be image, video or link", field="attachments", index=index)
+            raise ValidationFailed(_("msgtype must be image, video or link"), field="attachments", index=index)
     if len(set(kinds)) > 1:
-        raise ValidationFailed("images, a video and a link cannot be mixed", field="attachments")
+        raise ValidationFailed(_("images, a video and a link cannot be mixed"), field="attachments")
     most = MOMENT_IMAGES_MAX if set(kinds) <= {"image"} else 1
     if len(items) > most:
-        raise ValidationFailed(f"at most {most} attachment(s) of this kind", field="attachments")
+        raise ValidationFailed(_("at most %(most)s attachment(s) of this kind") % {"most": most}, field="attachments")
     clean = []
     for index, (kind, item) in enumerate(zip(kinds, items, strict=True)):
         body = item.get(kind)
         if not isinstance(body, Mapping) or any(not str(body.get(k, "")).strip() for k in MOMENT_NEEDS[kind]):
-            raise ValidationFailed(f"{kind} needs {', '.join(MOMENT_NEEDS[kind])}", field="attachments", index=index)
+            raise ValidationFailed(
+                _("%(kind)s needs %(join)s") % {"kind": kind, "join": ', '.join(MOMENT_NEEDS[kind])},
+                field="attachments", index=index,
+            )
         if len(str(body.get("title", "")).encode()) > MOMENT_LINK_TITLE_MAX_BYTES:
-            raise ValidationFailed("a link title is at most 64 bytes", field="attachments", index=index)
+            raise ValidationFailed(_("a link title is at most 64 bytes"), field="attachments", index=index)
         clean.append({"msgtype": kind, kind: {str(k): str(v)[:512] for k, v in body.items() if str(v).strip()}})
     return clean
 
@@ -76,7 +80,7 @@ def _wecom_tags(account: ChannelAccount, tag_ids: Sequence[int]) -> dict[int, st
     linked = dict(TagLink.objects.filter(account=account, tag_id__in=tag_ids).values_list("tag_id", "wecom_tag_id"))
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in linked:
-            raise ValidationFailed("this tag is not synced to WeCom yet", field="tag_ids", index=index)
+            raise ValidationFailed(_("this tag is not synced to WeCom yet"), field="tag_ids", index=index)
     return linked
 
 
@@ -94,12 +98,15 @@ def _draft_moment_task(
     """A draft moment. No staff means every member may publish it (HQ only); tags narrow who sees it."""
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     if len(text) > MOMENT_TEXT_MAX:
-        raise ValidationFailed(f"the text is at most {MOMENT_TEXT_MAX} characters", field="text")
+        raise ValidationFailed(
+            _("the text is at most %(MOMENT_TEXT_MAX)s characters") % {"MOMENT_TEXT_MAX": MOMENT_TEXT_MAX},
+            field="text",
+        )
     clean = clean_moment_attachments(attachments)
     if not text.strip() and not clean:
-        raise ValidationFailed("write a text or add an attachment", field="text")
+        raise ValidationFailed(_("write a text or add an attachment"), field="text")
     if not staff_ids and not scope.is_hq:
-        raise ValidationFailed("pick the staff who publish it", field="staff_ids")
+        raise ValidationFailed(_("pick the staff who publish it"), field="staff_ids")
     staff = _staff_list(scope, staff_ids, field="staff_ids")
     tags = _tags(scope, tag_ids)
     _wecom_tags(account, tags)
@@ -131,10 +138,10 @@ def submit_moment_task(*, scope: Scope, task_id: int, actor: Actor = None) -> Mo
     task: MomentTask = _locked(scope, MomentTask, task_id, "moment task")
     staff = list(task.staff.order_by("id"))
     if not staff and not scope.is_hq:
-        raise PermissionDenied("a moment for every member is HQ's", field="staff_ids")
+        raise PermissionDenied(_("a moment for every member is HQ's"), field="staff_ids")
     _staff_list(scope, [s.pk for s in staff], field="staff_ids")
     if not resubmittable(task):
-        raise Conflict("only a draft, or a task WeCom rejected, can be submitted", field="status", code="not_draft")
+        raise Conflict(_("only a draft, or a task WeCom rejected, can be submitted"), field="status", code="not_draft")
     tag_ids = [t.pk for t in task.tags.order_by("id")]
     wecom_tags = _wecom_tags(task.account, tag_ids)
     task.submissions += 1
@@ -244,7 +251,7 @@ def poll_open_moments(*, limit: int = POLL_BATCH) -> int:
 
 def refresh_moment_task(*, scope: Scope, task_id: int) -> MomentTask:
     if not MomentTask.objects.filter(pk=task_id, enterprise_id=scope.enterprise_id).exists():
-        raise NotFound(f"moment task {task_id} not found", field="id")
+        raise NotFound(_("moment task %(task_id)s not found") % {"task_id": task_id}, field="id")
     poll_moment_task(task_id=task_id)
     return MomentTask.objects.get(pk=task_id)
 

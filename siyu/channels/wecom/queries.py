@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.mass_sends import preview_counts
@@ -103,7 +104,7 @@ def get_code(scope: Scope, code_id: int) -> ChannelCode:
         .first()
     )
     if found is None:
-        raise NotFound(f"channel code {code_id} not found", field="code_id")
+        raise NotFound(_("channel code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     return found
 
 
@@ -184,7 +185,7 @@ def group_list(
 def get_group(scope: Scope, group_id: int) -> CustomerGroup:
     found = groups(scope).select_related("owner").filter(pk=group_id).first()
     if found is None:
-        raise NotFound(f"group {group_id} not found", field="group_id")
+        raise NotFound(_("group %(group_id)s not found") % {"group_id": group_id}, field="group_id")
     return found
 
 
@@ -266,7 +267,7 @@ def get_transfer(scope: Scope, job_id: int) -> TransferJob:
         qs = qs.filter(handover_id__in=org_queries.visible_staff_ids(scope))
     job = qs.first()
     if job is None:
-        raise NotFound(f"inheritance {job_id} not found", field="job_id")
+        raise NotFound(_("inheritance %(job_id)s not found") % {"job_id": job_id}, field="job_id")
     return job
 
 
@@ -302,7 +303,7 @@ def transfer_item_counts(scope: Scope, job_id: int) -> dict[str, int]:
 
 def _hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("for HQ only")
+        raise PermissionDenied(_("for HQ only"))
 
 
 def outbox(scope: Scope, *, status: str = "", page: int = 1, page_size: int = 50) -> Page[OutboundCall]:
@@ -322,7 +323,7 @@ def get_sync_run(scope: Scope, run_id: int) -> SyncRun:
     _hq(scope)
     found = SyncRun.objects.filter(account__enterprise_id=scope.enterprise_id, pk=run_id).first()
     if found is None:
-        raise NotFound(f"sync run {run_id} not found", field="run_id")
+        raise NotFound(_("sync run %(run_id)s not found") % {"run_id": run_id}, field="run_id")
     return found
 
 
@@ -438,7 +439,7 @@ def get_mass_send(scope: Scope, mass_send_id: int) -> MassSend:
         .filter(pk=mass_send_id).first()
     )
     if found is None:
-        raise NotFound(f"mass send {mass_send_id} not found", field="mass_send_id")
+        raise NotFound(_("mass send %(mass_send_id)s not found") % {"mass_send_id": mass_send_id}, field="mass_send_id")
     return found
 
 
@@ -528,7 +529,7 @@ def get_moment(scope: Scope, task_id: int) -> MomentTask:
         .filter(pk=task_id).first()
     )
     if found is None:
-        raise NotFound(f"moment task {task_id} not found", field="task_id")
+        raise NotFound(_("moment task %(task_id)s not found") % {"task_id": task_id}, field="task_id")
     return found
 
 
@@ -575,7 +576,7 @@ def group_code_list(scope: Scope, *, page: int = 1, page_size: int = 20, status:
 def get_group_code(scope: Scope, code_id: int) -> GroupCode:
     found = group_codes(scope).select_related("store", "account", "current_group").filter(pk=code_id).first()
     if found is None:
-        raise NotFound(f"group code {code_id} not found", field="code_id")
+        raise NotFound(_("group code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     return found
 
 
@@ -751,7 +752,10 @@ def group_transfer_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> 
 def get_group_transfer(scope: Scope, transfer_id: int) -> GroupTransfer:
     found = group_transfers(scope).select_related("handover", "takeover").filter(pk=transfer_id).first()
     if found is None:
-        raise NotFound(f"group transfer {transfer_id} not found", field="transfer_id")
+        raise NotFound(
+            _("group transfer %(transfer_id)s not found") % {"transfer_id": transfer_id},
+            field="transfer_id",
+        )
     return found
 
 
@@ -788,7 +792,10 @@ def keyword_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> P
 def get_keyword_group(scope: Scope, keyword_group_id: int) -> KeywordGroup:
     found = keyword_groups(scope).filter(pk=keyword_group_id).first()
     if found is None:
-        raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
+        raise NotFound(
+            _("keyword group %(keyword_group_id)s not found") % {"keyword_group_id": keyword_group_id},
+            field="keyword_group_id",
+        )
     return found
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from django.utils.translation import gettext_lazy as _
+
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.accounts import upstream_error, wecom_account
 from siyu.channels.wecom.client import WecomError
@@ -45,7 +47,7 @@ def new_state() -> str:
 def authorize_url(*, account_id: int, redirect_uri: str, state: str) -> str:
     account = wecom_account(account_id)
     if not account.is_active or not account.agent_id:
-        raise ValidationFailed("this WeCom app cannot be used to sign in", field="account_id")
+        raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id")
     base = account.base_url.rstrip("/")
     sso = PRODUCTION_SSO if base.startswith(PRODUCTION_API) else f"{base}/wwlogin/sso/login"
     query = {"login_type": "CorpApp", "appid": account.app_id, "agentid": account.agent_id,
@@ -55,24 +57,24 @@ def authorize_url(*, account_id: int, redirect_uri: str, state: str) -> str:
 
 def check_state(*, expected: str | None, received: str) -> None:
     if not expected or not received or not secrets.compare_digest(expected, received):
-        raise PermissionDenied("the sign-in was not started from this browser; start again")
+        raise PermissionDenied(_("the sign-in was not started from this browser; start again"))
 
 
 def user_for_code(*, account_id: int, code: str) -> Any:
     """The console user of the staff member the code names (exchanged with WeCom; no transaction is open)."""
     if not code or len(code) > 512:
-        raise ValidationFailed("missing sign-in code", field="code")
+        raise ValidationFailed(_("missing sign-in code"), field="code")
     account = wecom_account(account_id)
     if not account.is_active:
-        raise PermissionDenied("this WeCom app is switched off")
+        raise PermissionDenied(_("this WeCom app is switched off"))
     try:
         data = client_for(account).call("GET", "/cgi-bin/auth/getuserinfo", params={"code": code})
     except WecomError as exc:
         if exc.retryable:
             raise upstream_error(exc) from exc
-        raise PermissionDenied("WeCom did not confirm this sign-in; start again") from exc
+        raise PermissionDenied(_("WeCom did not confirm this sign-in; start again")) from exc
     userid = str(data.get("userid") or data.get("UserId") or "")
     staff = org_queries.staff_by_wecom_userid(account.enterprise_id, userid)
     if staff is None:
-        raise PermissionDenied("this WeCom member is not a staff member here; ask HQ to add them")
+        raise PermissionDenied(_("this WeCom member is not a staff member here; ask HQ to add them"))
     return editing.user_for_staff(staff_id=staff.pk)

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.wecom.accounts import upstream_error, wecom_account
@@ -431,16 +432,15 @@ def _push_rename(change: TagChange, source: int | None) -> None:
     else:
         rows = TagGroupLink.objects.filter(group_id=change.group_id).values_list("account_id", "wecom_group_id")
     pairs = [(account_id, wecom_id) for account_id, wecom_id in rows if account_id != source]
-    accounts = _accounts(account_id for account_id, _ in pairs)
+    accounts = _accounts(account_id for account_id, _ignored in pairs)
     targets = sorted((account_id, wecom_id) for account_id, wecom_id in pairs if account_id in accounts)
     if not targets:
         return
     if len(change.name) > WECOM_NAME_MAX:
         raise ValidationFailed(
-            f"this {'tag' if change.kind == 'tag_renamed' else 'tag group'} is linked to a WeCom corp tag: "
-            f"names there are at most {WECOM_NAME_MAX} characters",
-            field="name",
-            code="wecom_name_too_long",
+            _("this %(value)s is linked to a WeCom corp tag: names there are at most %(WECOM_NAME_MAX)s characters")
+            % {"value": 'tag' if change.kind == 'tag_renamed' else 'tag group', "WECOM_NAME_MAX": WECOM_NAME_MAX},
+            field="name", code="wecom_name_too_long",
         )
     for account_id, wecom_id in targets:
         # The fact is "this tag's nth rename, to this name": renaming back and forth is several calls, each once,

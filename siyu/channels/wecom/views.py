@@ -134,7 +134,7 @@ def code_list(request: HttpRequest) -> HttpResponse:
 def code_new(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ create channel codes")
+        raise PermissionDenied(_("managers and HQ create channel codes"))
     form = CodeForm(request.POST or None, scope=scope, accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -174,7 +174,7 @@ def code_detail(request: HttpRequest, code_id: int) -> HttpResponse:
 def code_disable(request: HttpRequest, code_id: int) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ manage channel codes")
+        raise PermissionDenied(_("managers and HQ manage channel codes"))
     queries.get_code(scope, code_id)
     channel_codes.disable_channel_code(scope=scope, code_id=code_id, actor=request.user)
     messages.success(request, _("The code is disabled."))
@@ -267,7 +267,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 def account_action(request: HttpRequest, account_id: int, action: str) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("for HQ only")
+        raise PermissionDenied(_("for HQ only"))
     try:
         if action == "sync":
             sync.start_sync(scope=scope, account_id=account_id)
@@ -452,7 +452,7 @@ _GROUP_CODE_FIELDS = {"group_ids": "groups", "store_id": "store", "account_id": 
 def group_code_new(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ create group codes")
+        raise PermissionDenied(_("managers and HQ create group codes"))
     choices = {"accounts": [(a.pk, a.name) for a in queries.accounts(scope)],
                "stores": [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")],
                "groups": queries.group_code_choices(scope)}
@@ -510,7 +510,7 @@ def group_code_detail(request: HttpRequest, group_code_id: int) -> HttpResponse:
 def group_code_add_groups(request: HttpRequest, group_code_id: int) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ edit group codes")
+        raise PermissionDenied(_("managers and HQ edit group codes"))
     code = queries.get_group_code(scope, group_code_id)
     form = GroupCodeGroupsForm(request.POST, choices=queries.group_code_choices(scope, code.account_id))
     if not form.is_valid():
@@ -531,7 +531,7 @@ def group_code_add_groups(request: HttpRequest, group_code_id: int) -> HttpRespo
 def group_code_disable(request: HttpRequest, group_code_id: int) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ disable group codes")
+        raise PermissionDenied(_("managers and HQ disable group codes"))
     queries.get_group_code(scope, group_code_id)
     group_codes.disable_group_code(scope=scope, code_id=group_code_id, actor=request.user)
     messages.success(request, _("Group code disabled."))
@@ -547,7 +547,7 @@ def group_transfer_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     form = GroupTransferForm(request.POST or None, choices=_choices(scope)) if scope.is_manager else None
     if request.method == "POST" and form is None:
-        raise PermissionDenied("managers and HQ hand over groups")
+        raise PermissionDenied(_("managers and HQ hand over groups"))
     if form is not None and request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

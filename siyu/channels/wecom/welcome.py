@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
@@ -26,23 +27,26 @@ def clean_attachments(raw: Sequence[Mapping[str, Any]] | None, *, field: str = "
     """Welcome attachments as the platform takes them: image, link or mini-program card, at most 9."""
     items = list(raw or [])
     if len(items) > MAX_ATTACHMENTS:
-        raise ValidationFailed("at most 9 attachments", field=field)
+        raise ValidationFailed(_("at most 9 attachments"), field=field)
     clean = []
     for index, item in enumerate(items):
         kind = str(item.get("msgtype", ""))
         required = ATTACHMENT_KINDS.get(kind)
         if required is None:
-            raise ValidationFailed("msgtype must be image, link or miniprogram", field=field, index=index)
+            raise ValidationFailed(_("msgtype must be image, link or miniprogram"), field=field, index=index)
         body = item.get(kind)
         if not isinstance(body, Mapping) or any(not str(body.get(key, "")).strip() for key in required):
-            raise ValidationFailed(f"{kind} needs {', '.join(required)}", field=field, index=index)
+            raise ValidationFailed(
+                _("%(kind)s needs %(join)s") % {"kind": kind, "join": ', '.join(required)},
+                field=field, index=index,
+            )
         clean.append({"msgtype": kind, kind: {str(k): str(v)[:512] for k, v in body.items()}})
     return clean
 
 
 def clean_welcome(text: str) -> str:
     if len(text.encode()) > WELCOME_TEXT_MAX_BYTES:
-        raise ValidationFailed("the welcome text is at most 4000 bytes", field="welcome_text")
+        raise ValidationFailed(_("the welcome text is at most 4000 bytes"), field="welcome_text")
     return text.strip()
 
 
@@ -51,7 +55,7 @@ def set_default_welcome(
     *, scope: Scope, account_id: int, text: str, attachments: Sequence[Mapping[str, Any]] = (), actor: Actor = None
 ) -> DefaultWelcome:
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
-    row, _ = DefaultWelcome.objects.update_or_create(
+    row, _ignored = DefaultWelcome.objects.update_or_create(
         account=account, defaults={"text": clean_welcome(text), "attachments": clean_attachments(attachments)}
     )
     audit.record(enterprise_id=scope.enterprise_id,

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import NotFound, ValidationFailed
 from siyu.core.pagination import Page, paginate
@@ -37,7 +38,7 @@ def get_run(scope: Scope, run_id: int) -> ReconciliationRun:
     run = (ReconciliationRun.objects.filter(pk=run_id, enterprise_id=scope.enterprise_id).select_related("merchant")
            .annotate(open_count=Count("differences", filter=Q(differences__resolved_at=None))).first())
     if run is None:
-        raise NotFound(f"reconciliation run {run_id} not found", field="run_id")
+        raise NotFound(_("reconciliation run %(run_id)s not found") % {"run_id": run_id}, field="run_id")
     return run
 
 
@@ -45,9 +46,9 @@ def differences(scope: Scope, run_id: int, *, kind: str = "", state: str = "all"
                 page_size: int = 50) -> Page[ReconciliationDifference]:
     run = get_run(scope, run_id)
     if kind and kind not in DifferenceKind.values:
-        raise ValidationFailed(f"kind is one of {', '.join(DifferenceKind.values)}", field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(DifferenceKind.values)}, field="kind")
     if state not in STATES:
-        raise ValidationFailed("state is open, resolved or all", field="state")
+        raise ValidationFailed(_("state is open, resolved or all"), field="state")
     qs = ReconciliationDifference.objects.filter(run=run, enterprise_id=scope.enterprise_id)
     if kind:
         qs = qs.filter(kind=kind)

@@ -37,6 +37,8 @@ from typing import IO, Any, NoReturn
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
 
 from siyu.channels.wechatpay.bill import BillError, BillLine, Summary, TradeBillReader
 from siyu.channels.wechatpay.client import BillBadGzip, BillHashMismatch, PayError
@@ -74,7 +76,7 @@ STAGING_COLUMNS = ("run_id", *BillLine._fields)  # a bill line is a staging row 
 class BillRefused(UpstreamError):
     """The platform's bill could not be believed (hash, format, summary): nothing from it was written."""
 
-    def __init__(self, code: str, message: str, *, line: int = 0) -> None:
+    def __init__(self, code: str, message: str | StrPromise, *, line: int = 0) -> None:
         super().__init__(message, code=code, field="bill")
         self.line = line
 
@@ -100,7 +102,7 @@ def _claim(run: ReconciliationRun, now: datetime) -> None:
     claimed = ReconciliationRun.objects.filter(free, pk=run.pk).update(
         status=ReconciliationStatus.RUNNING, started_at=now, attempts=F("attempts") + 1)
     if claimed != 1:
-        raise Conflict("this day is being reconciled right now", field="bill_date", code="running")
+        raise Conflict(_("this day is being reconciled right now"), field="bill_date", code="running")
 
 
 def _finish(run: ReconciliationRun, status: str, code: str = "", detail: str = "") -> None:
@@ -495,7 +497,7 @@ def _refuse(run: ReconciliationRun, exc: BaseException) -> NoReturn:
         raise BillRefused("bill_" + exc.code, str(exc), line=exc.line) from exc
     if isinstance(exc, UnicodeDecodeError):
         _finish(run, ReconciliationStatus.REFUSED, "bill_not_utf8", "the bill is not UTF-8 text")
-        raise BillRefused("bill_not_utf8", "the bill is not UTF-8 text") from exc
+        raise BillRefused("bill_not_utf8", _("the bill is not UTF-8 text")) from exc
     if isinstance(exc, DomainError):
         _finish(run, ReconciliationStatus.FAILED, exc.code, exc.message)
         raise exc
@@ -508,12 +510,12 @@ def reconcile_for(*, scope: Scope, merchant_id: int, bill_date: date, actor: Act
     """HQ finance runs (or re-runs) a day by hand: audited; the day must be over."""
     require_finance(scope)
     if not PayMerchant.objects.filter(pk=merchant_id, enterprise_id=scope.enterprise_id).exists():
-        raise NotFound(f"merchant {merchant_id} not found", field="merchant_id")
+        raise NotFound(_("merchant %(merchant_id)s not found") % {"merchant_id": merchant_id}, field="merchant_id")
     today = local_day(now or timezone.now())
     if bill_date > today:
-        raise ValidationFailed("the day has not happened yet", field="bill_date", code="future_day")
+        raise ValidationFailed(_("the day has not happened yet"), field="bill_date", code="future_day")
     if bill_date < today - timedelta(days=92):
-        raise ValidationFailed("the platform keeps bills for three months", field="bill_date", code="too_old")
+        raise ValidationFailed(_("the platform keeps bills for three months"), field="bill_date", code="too_old")
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="reconciliation.run",
                  target_type="pay_merchant", target_id=merchant_id, summary=f"{bill_date.isoformat()}")
     return reconcile_day(merchant_id=merchant_id, bill_date=bill_date, now=now)
@@ -549,16 +551,19 @@ def resolve_difference(*, scope: Scope, difference_id: int, reason: str, actor: 
     require_finance(scope)
     text = (reason or "").strip()
     if not text or len(text) > 200:
-        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+        raise ValidationFailed(_("say why (1-200 characters)"), field="reason", code="required")
     found = ReconciliationDifference.objects.filter(pk=difference_id, enterprise_id=scope.enterprise_id).first()
     if found is None:
-        raise NotFound(f"difference {difference_id} not found", field="difference_id")
+        raise NotFound(
+            _("difference %(difference_id)s not found") % {"difference_id": difference_id},
+            field="difference_id",
+        )
     moment = now or timezone.now()
     with transaction.atomic():
         moved = ReconciliationDifference.objects.filter(pk=found.pk, resolved_at=None).update(
             resolved_at=moment, resolved_by=audit.user_of(actor), resolution=text)
         if moved != 1:
-            raise Conflict("this difference is already resolved", field="difference_id", code="already_resolved")
+            raise Conflict(_("this difference is already resolved"), field="difference_id", code="already_resolved")
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="reconciliation.resolve",
                      target_type="reconciliation_difference", target_id=found.pk,
                      summary=f"{found.kind} {found.out_trade_no} {found.out_refund_no}: {text}"[:255],

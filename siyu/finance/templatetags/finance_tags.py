@@ -44,3 +44,11 @@ def hundredths(value: Any) -> str:
 def percent_bp(value: Any) -> str:
     text = hundredths(value)
     return f"{text}%" if text else "—"
+
+
+@register.filter
+def product_role(code: str) -> str:
+    """A product role code (traffic, profit, image) by its translated name."""
+    from siyu.finance.commission_queries import PRODUCT_ROLES
+
+    return str(dict(PRODUCT_ROLES).get(code, code))

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import services as catalog_services
 from siyu.core import audit
@@ -54,32 +55,37 @@ def _refund_lines(order: Order, wanted: Sequence[RefundLineInput] | None) -> lis
         chosen = [(line, line.quantity - line.refunded_quantity) for line in lines.values()]
         chosen = [(line, q) for line, q in chosen if q > 0]
         if not chosen:
-            raise Conflict("everything on this order was refunded already", field="lines", code="nothing_to_refund")
+            raise Conflict(_("everything on this order was refunded already"), field="lines", code="nothing_to_refund")
         return chosen
     if not wanted:
-        raise ValidationFailed("name at least one line", field="lines", code="required")
+        raise ValidationFailed(_("name at least one line"), field="lines", code="required")
     out, seen = [], set()
     for index, item in enumerate(wanted):
         line = lines.get(item.line_id)
         if line is None or item.line_id in seen:
-            raise NotFound(f"line {item.line_id} is not on this order", field=f"lines[{index}].line_id", index=index)
+            raise NotFound(
+                _("line %(line_id)s is not on this order") % {"line_id": item.line_id},
+                field=f"lines[{index}].line_id", index=index,
+            )
         seen.add(item.line_id)
         left = line.quantity - line.refunded_quantity
         if not isinstance(item.quantity, int) or isinstance(item.quantity, bool) or not 1 <= item.quantity <= left:
-            raise ValidationFailed(f"quantity must be 1-{left}", field=f"lines[{index}].quantity", index=index,
-                                   code="invalid_quantity")
+            raise ValidationFailed(
+                _("quantity must be 1-%(left)s") % {"left": left},
+                field=f"lines[{index}].quantity", index=index, code="invalid_quantity",
+            )
         out.append((line, item.quantity))
     return out
 
 
 def _check_refundable(order: Order, kind: str) -> None:
     if kind not in AfterSaleKind.values:
-        raise ValidationFailed("kind is refund_only or return_refund", field="kind")
+        raise ValidationFailed(_("kind is refund_only or return_refund"), field="kind")
     if order.status not in PAID_STATES:
-        raise Conflict(f"an order that is {order.status} cannot be refunded", field="status",
+        raise Conflict(_("an order that is %(status)s cannot be refunded") % {"status": order.status}, field="status",
                        code="invalid_transition")
     if kind == AfterSaleKind.RETURN_REFUND and order.status == OrderStatus.PAID:
-        raise ValidationFailed("nothing was shipped to return: ask for a refund only", field="kind",
+        raise ValidationFailed(_("nothing was shipped to return: ask for a refund only"), field="kind",
                                code="nothing_to_return")
     _no_open_after_sale(order.pk)
 
@@ -89,7 +95,7 @@ def _create_after_sale(
     moment: datetime, key: str = "", status: str = AfterSaleStatus.REQUESTED,
 ) -> AfterSale:
     if len(reason) > 200:
-        raise ValidationFailed("the reason is at most 200 characters", field="reason", code="too_long")
+        raise ValidationFailed(_("the reason is at most 200 characters"), field="reason", code="too_long")
     _check_refundable(order, kind)
     chosen = _refund_lines(order, lines)
     amounts = [(line, quantity, _line_refund_amount(line, quantity)) for line, quantity in chosen]
@@ -123,25 +129,30 @@ class StaffRefundLine:
 
 def _staff_refund_amounts(order: Order, wanted: Sequence[StaffRefundLine]) -> list[tuple[OrderLine, int, int]]:
     if not wanted:
-        raise ValidationFailed("name at least one line", field="lines", code="required")
+        raise ValidationFailed(_("name at least one line"), field="lines", code="required")
     lines = {line.pk: line for line in order.lines.all()}
     out: list[tuple[OrderLine, int, int]] = []
     seen: set[int] = set()
     for index, item in enumerate(wanted):
         line = lines.get(item.line_id)
         if line is None or item.line_id in seen:
-            raise NotFound(f"line {item.line_id} is not on this order", field=f"lines[{index}].line_id", index=index)
+            raise NotFound(
+                _("line %(line_id)s is not on this order") % {"line_id": item.line_id},
+                field=f"lines[{index}].line_id", index=index,
+            )
         seen.add(item.line_id)
         left = line.quantity - line.refunded_quantity
         if not isinstance(item.quantity, int) or isinstance(item.quantity, bool) or not 0 <= item.quantity <= left \
                 or (item.quantity == 0 and item.amount_fen is None):
-            raise ValidationFailed(f"quantity must be 0-{left} (0 only with an amount)",
+            raise ValidationFailed(_("quantity must be 0-%(left)s (0 only with an amount)") % {"left": left},
                                    field=f"lines[{index}].quantity", index=index, code="invalid_quantity")
         most = _line_refund_amount(line, item.quantity) if item.quantity else line.payable_fen - line.refunded_fen
         amount = most if item.amount_fen is None else item.amount_fen
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0 or amount > most:
-            raise Conflict(f"this line can give back at most {most} fen", field=f"lines[{index}].amount_fen",
-                           index=index, code="above_refundable")
+            raise Conflict(
+                _("this line can give back at most %(most)s fen") % {"most": most},
+                field=f"lines[{index}].amount_fen", index=index, code="above_refundable",
+            )
         out.append((line, item.quantity, amount))
     return out
 
@@ -159,16 +170,20 @@ def open_staff_refund(
     order = _locked_order(order_id, enterprise_id)
     text = (reason or "").strip()
     if not text or len(text) > 200:
-        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+        raise ValidationFailed(_("say why (1-200 characters)"), field="reason", code="required")
     if order.status not in PAID_STATES:
-        raise Conflict(f"an order that is {order.status} has nothing to refund", field="order_id",
-                       code="order_not_paid")
+        raise Conflict(
+            _("an order that is %(status)s has nothing to refund") % {"status": order.status},
+            field="order_id", code="order_not_paid",
+        )
     _no_open_after_sale(order.pk)
     amounts = _staff_refund_amounts(order, lines)
     total = sum(a for _l, _q, a in amounts)
     if total > order.paid_fen - order.refunded_fen:
-        raise Conflict(f"the order can give back at most {order.paid_fen - order.refunded_fen} fen",
-                       field="amount_fen", code="above_refundable")
+        raise Conflict(
+            _("the order can give back at most %(value)s fen") % {"value": order.paid_fen - order.refunded_fen},
+            field="amount_fen", code="above_refundable",
+        )
     after_sale = AfterSale.objects.create(
         enterprise_id=enterprise_id, order=order, customer_id=order.customer_id, kind=AfterSaleKind.REFUND_ONLY,
         status=AfterSaleStatus.APPROVED, reason=text, amount_fen=total, shipping_fen=0, currency=order.currency,
@@ -194,7 +209,7 @@ def _locked_order(order_id: int, enterprise_id: int) -> Order:
     order = Order.objects.select_for_update(of=("self",)).select_related("customer").filter(
         pk=order_id, enterprise_id=enterprise_id).first()
     if order is None:
-        raise NotFound(f"order {order_id} not found", field="order_id")
+        raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
     return order
 
 
@@ -212,7 +227,7 @@ def request_refund(
             return _create_after_sale(order, kind=kind, reason=reason, lines=lines, requested_by="customer",
                                       moment=_now(now))
     except IntegrityError as exc:
-        raise Conflict("settle the open after-sale request first", field="order_id", code="after_sale_open") from exc
+        raise Conflict(_("settle the open after-sale request first"), field="order_id", code="after_sale_open") from exc
 
 
 def _system_refund(order: Order, *, reason: str, key: str, moment: datetime) -> AfterSale | None:
@@ -268,8 +283,14 @@ def _after_sale_move(
     if qs.filter(status__in=list(sources)).update(**changes) != 1:
         current = qs.values_list("status", flat=True).first()
         if current is None:
-            raise NotFound(f"after-sale {after_sale_id} not found", field="after_sale_id")
-        raise Conflict(f"cannot {action} an after-sale that is {current}", field="status", code="invalid_transition")
+            raise NotFound(
+                _("after-sale %(after_sale_id)s not found") % {"after_sale_id": after_sale_id},
+                field="after_sale_id",
+            )
+        raise Conflict(
+            _("cannot %(action)s an after-sale that is %(current)s") % {"action": action, "current": current},
+            field="status", code="invalid_transition",
+        )
     return AfterSale.objects.select_related("order", "order__customer").get(pk=after_sale_id)
 
 
@@ -281,7 +302,7 @@ def _visible_after_sale(scope: Scope, after_sale_id: int) -> AfterSale:
 
 def _require_manager(scope: Scope) -> None:
     if not scope.is_manager:
-        raise PermissionDenied("only managers decide after-sale requests")
+        raise PermissionDenied(_("only managers decide after-sale requests"))
 
 
 @transaction.atomic
@@ -304,7 +325,7 @@ def reject_refund(
     _require_manager(scope)
     text = (reason or "").strip()
     if not text or len(text) > 200:
-        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+        raise ValidationFailed(_("say why (1-200 characters)"), field="reason", code="required")
     _visible_after_sale(scope, after_sale_id)
     after_sale = _after_sale_move(after_sale_id, scope.enterprise_id, sources=[AfterSaleStatus.REQUESTED],
                                   action="reject", status=AfterSaleStatus.REJECTED, decided_at=_now(now),
@@ -332,10 +353,10 @@ def mark_returned(
 ) -> AfterSale:
     """The returned goods arrived: they go back into stock."""
     if len(tracking_no) > 64:
-        raise ValidationFailed("tracking number is at most 64 characters", field="tracking_no")
+        raise ValidationFailed(_("tracking number is at most 64 characters"), field="tracking_no")
     current = _visible_after_sale(scope, after_sale_id)
     if current.kind != AfterSaleKind.RETURN_REFUND:
-        raise Conflict("a refund-only request has nothing to return", field="kind", code="invalid_transition")
+        raise Conflict(_("a refund-only request has nothing to return"), field="kind", code="invalid_transition")
     after_sale = _after_sale_move(after_sale_id, scope.enterprise_id, sources=[AfterSaleStatus.APPROVED],
                                   action="receive the return of", status=AfterSaleStatus.RETURNED,
                                   returned_at=_now(now), return_tracking_no=tracking_no.strip())
@@ -357,7 +378,10 @@ def complete_refund(
     ref = _clean_ref(refund_ref, "refund_ref")
     row = AfterSale.objects.filter(pk=after_sale_id).values_list("enterprise_id", "refund_ref").first()
     if row is None or (enterprise_id is not None and row[0] != enterprise_id):
-        raise NotFound(f"after-sale {after_sale_id} not found", field="after_sale_id")
+        raise NotFound(
+            _("after-sale %(after_sale_id)s not found") % {"after_sale_id": after_sale_id},
+            field="after_sale_id",
+        )
     if row[1] == ref:
         return AfterSale.objects.get(pk=after_sale_id)  # the same refund reported again
     with transaction.atomic():

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
 from siyu.customers.services import (
@@ -37,7 +38,7 @@ def pay_timeout() -> timedelta:
 def _now(now: datetime | None) -> datetime:
     moment = now or timezone.now()
     if moment.tzinfo is None:
-        raise ValidationFailed("a moment needs a timezone", field="now")
+        raise ValidationFailed(_("a moment needs a timezone"), field="now")
     return moment
 
 
@@ -53,7 +54,7 @@ def _hq(enterprise_id: int) -> Scope:
 def _clean_ref(payment_ref: str, field: str = "payment_ref") -> str:
     ref = (payment_ref or "").strip()
     if not ref or len(ref) > 64:
-        raise ValidationFailed(f"{field} is 1-64 characters", field=field, code="required")
+        raise ValidationFailed(_("%(field)s is 1-64 characters") % {"field": field}, field=field, code="required")
     return ref
 
 
@@ -67,11 +68,11 @@ def _event(order: Order, name: str, key: str, moment: datetime, properties: dict
 
 def _no_open_after_sale(order_id: int) -> None:
     if AfterSale.objects.filter(order_id=order_id, status__in=OPEN_AFTER_SALE).exists():
-        raise Conflict("settle the open after-sale request first", field="order_id", code="after_sale_open")
+        raise Conflict(_("settle the open after-sale request first"), field="order_id", code="after_sale_open")
 
 
 def _own_order(enterprise_id: int, customer_id: int, order_id: int) -> Order:
     order = Order.objects.filter(pk=order_id, enterprise_id=enterprise_id, customer_id=customer_id).first()
     if order is None:
-        raise NotFound(f"order {order_id} not found", field="order_id")
+        raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
     return order

@@ -24,6 +24,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -103,7 +104,7 @@ def _columns(header: Sequence[str]) -> dict[str, str]:
     if "phone" not in found and "card_no" not in found:
         missing.append("phone")
     if missing:
-        raise ValidationFailed(f"the file has no column for {', '.join(missing)}", field="file",
+        raise ValidationFailed(_("the file has no column for %(join)s") % {"join": ', '.join(missing)}, field="file",
                                code="missing_columns")
     return found
 
@@ -116,7 +117,7 @@ def _decode(content: str | bytes) -> str:
             return content.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationFailed("the file is neither UTF-8 nor GBK text", field="file", code="bad_encoding")
+    raise ValidationFailed(_("the file is neither UTF-8 nor GBK text"), field="file", code="bad_encoding")
 
 
 def _line(raw: dict[str, str], cols: dict[str, str]) -> PosLine:
@@ -144,7 +145,10 @@ def _orders(text: str, stores: dict[str, int], now: datetime,
     for number, raw in enumerate(reader, start=2):
         result.rows += 1
         if result.rows > MAX_ROWS:
-            raise ValidationFailed(f"at most {MAX_ROWS} rows per file", field="file", code="too_many_rows")
+            raise ValidationFailed(
+                _("at most %(MAX_ROWS)s rows per file") % {"MAX_ROWS": MAX_ROWS},
+                field="file", code="too_many_rows",
+            )
         try:
             store_code = _cell(raw.get(cols["store_code"], ""))
             order_no = _cell(raw.get(cols["order_no"], ""))[:64]
@@ -252,7 +256,7 @@ def import_order_history(*, scope: Scope, content: str | bytes, filename: str = 
     """Import a POS history file: each chunk of receipts in its own transaction (a crash keeps what committed, and
     running the file again completes it without duplicates)."""
     if not scope.is_hq:
-        raise PermissionDenied("only HQ imports order history")
+        raise PermissionDenied(_("only HQ imports order history"))
     moment = now or timezone.now()
     text = _decode(content)
     stores = dict(Store.objects.filter(enterprise_id=scope.enterprise_id).values_list("code", "id"))

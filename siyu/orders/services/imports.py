@@ -33,6 +33,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import queries as catalog_queries
 from siyu.core import audit, jobs
@@ -124,7 +125,7 @@ def _columns(header: Sequence[str]) -> dict[str, str]:
     if "buyer_id" not in found and "phone" not in found:
         missing.append("buyer_id")
     if missing:
-        raise ValidationFailed(f"the file has no column for {', '.join(missing)}", field="file",
+        raise ValidationFailed(_("the file has no column for %(join)s") % {"join": ', '.join(missing)}, field="file",
                                code="missing_columns")
     return found
 
@@ -132,7 +133,7 @@ def _columns(header: Sequence[str]) -> dict[str, str]:
 def _reader(content: str) -> tuple[csv.DictReader[str], dict[str, str]]:
     reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
     if not reader.fieldnames:
-        raise ValidationFailed("the file is empty", field="file", code="empty_file")
+        raise ValidationFailed(_("the file is empty"), field="file", code="empty_file")
     return reader, _columns(reader.fieldnames)
 
 
@@ -533,7 +534,7 @@ def _chunk(imp: PlatformImport, chunk: Sequence[tuple[int, dict[str, str]]], col
 
 def _require_hq(scope: Scope) -> None:
     if not scope.is_hq:
-        raise PermissionDenied("only HQ imports platform orders")
+        raise PermissionDenied(_("only HQ imports platform orders"))
 
 
 def create_platform_import(
@@ -543,14 +544,20 @@ def create_platform_import(
     """Check an uploaded export (platform, size, encoding, the columns it needs) and queue it for the worker."""
     _require_hq(scope)
     if platform not in Platform.values:
-        raise ValidationFailed(f"platform is one of {', '.join(Platform.values)}", field="platform")
+        raise ValidationFailed(
+            _("platform is one of %(join)s") % {"join": ', '.join(Platform.values)},
+            field="platform",
+        )
     text = _decode(content)
     reader, _cols = _reader(text)
     total = sum(1 for _row in reader)
     if total == 0:
-        raise ValidationFailed("the file has a header but no rows", field="file", code="empty_file")
+        raise ValidationFailed(_("the file has a header but no rows"), field="file", code="empty_file")
     if total > MAX_ROWS:
-        raise ValidationFailed(f"at most {MAX_ROWS} rows per file", field="file", code="too_many_rows")
+        raise ValidationFailed(
+            _("at most %(MAX_ROWS)s rows per file") % {"MAX_ROWS": MAX_ROWS},
+            field="file", code="too_many_rows",
+        )
     with transaction.atomic():
         imp = PlatformImport.objects.create(enterprise_id=scope.enterprise_id, platform=platform,
                                             filename=(filename or "")[:200], content=text, total_rows=total,
@@ -567,13 +574,13 @@ def _decode(content: str | bytes) -> str:
     if isinstance(content, str):
         return content
     if len(content) > MAX_BYTES:
-        raise ValidationFailed("the file is larger than 20 MB", field="file", code="too_large")
+        raise ValidationFailed(_("the file is larger than 20 MB"), field="file", code="too_large")
     for encoding in ("utf-8-sig", "gb18030"):  # platform exports are UTF-8 or GBK
         try:
             return content.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationFailed("the file is neither UTF-8 nor GBK text", field="file", code="bad_encoding")
+    raise ValidationFailed(_("the file is neither UTF-8 nor GBK text"), field="file", code="bad_encoding")
 
 
 def _chunks(reader: Iterator[dict[str, str]]) -> Iterator[list[tuple[int, dict[str, str]]]]:
@@ -624,5 +631,5 @@ def import_platform_orders(
     run_platform_import(import_id=imp.pk, now=now)
     found = PlatformImport.objects.filter(pk=imp.pk).first()
     if found is None:
-        raise NotFound(f"import {imp.pk} not found", field="import_id")
+        raise NotFound(_("import %(pk)s not found") % {"pk": imp.pk}, field="import_id")
     return found

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import services as catalog_services
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
@@ -37,8 +38,10 @@ class LineInput:
 
 def _check_quantity(quantity: Any, *, field: str = "quantity", index: int | None = None) -> int:
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
-        raise ValidationFailed(f"quantity must be a whole number from 1 to {MAX_QUANTITY}", field=field, index=index,
-                               code="invalid_quantity")
+        raise ValidationFailed(
+            _("quantity must be a whole number from 1 to %(MAX_QUANTITY)s") % {"MAX_QUANTITY": MAX_QUANTITY},
+            field=field, index=index, code="invalid_quantity",
+        )
     return quantity
 
 @dataclass(frozen=True)
@@ -66,12 +69,15 @@ class CheckoutInput:
 
 def _check_store(enterprise_id: int, data: CheckoutInput) -> None:
     if data.fulfillment not in Fulfillment.values:
-        raise ValidationFailed("fulfillment is delivery or pickup", field="fulfillment")
+        raise ValidationFailed(_("fulfillment is delivery or pickup"), field="fulfillment")
     if data.store_id is not None:
         if not org_queries.stores(_hq(enterprise_id)).filter(pk=data.store_id, is_active=True).exists():
-            raise NotFound(f"store {data.store_id} not found", field="store_id", code="unknown_store")
+            raise NotFound(
+                _("store %(store_id)s not found") % {"store_id": data.store_id},
+                field="store_id", code="unknown_store",
+            )
     elif data.fulfillment == Fulfillment.PICKUP:
-        raise ValidationFailed("choose the store to pick up from", field="store_id", code="required")
+        raise ValidationFailed(_("choose the store to pick up from"), field="store_id", code="required")
 
 def _clean_address(data: CheckoutInput) -> dict[str, str]:
     if data.fulfillment == Fulfillment.PICKUP:
@@ -79,12 +85,18 @@ def _clean_address(data: CheckoutInput) -> dict[str, str]:
     raw = {key: str(value).strip() for key, value in data.address.items()}
     for key in ("name", "phone", "detail"):
         if not raw.get(key):
-            raise ValidationFailed(f"the delivery address needs {key}", field=f"address.{key}", code="required")
+            raise ValidationFailed(
+                _("the delivery address needs %(key)s") % {"key": key},
+                field=f"address.{key}", code="required",
+            )
     for key in raw:
         if key not in ("name", "phone", "detail", "region"):
-            raise ValidationFailed(f"unknown address field {key!r}", field=f"address.{key}")
+            raise ValidationFailed(_("unknown address field %(key)s") % {"key": repr(key)}, field=f"address.{key}")
         if len(raw[key]) > 200:
-            raise ValidationFailed(f"{key} is at most 200 characters", field=f"address.{key}", code="too_long")
+            raise ValidationFailed(
+                _("%(key)s is at most 200 characters") % {"key": key},
+                field=f"address.{key}", code="too_long",
+            )
     raw["phone"] = normalize_phone(raw["phone"], field="address.phone")
     return raw
 
@@ -92,7 +104,7 @@ def _clean_attribution(enterprise_id: int, attribution: Attribution) -> Attribut
     """Text is checked strictly; a staff id that is unknown or has left is dropped (a stale link must not stop a
     sale) while its campaign and channel code are kept."""
     if len(attribution.campaign) > 64 or len(attribution.channel_state) > 64:
-        raise ValidationFailed("campaign and channel code are at most 64 characters", field="attribution",
+        raise ValidationFailed(_("campaign and channel code are at most 64 characters"), field="attribution",
                                code="too_long")
     staff_id = attribution.staff_id
     if staff_id is not None:
@@ -143,12 +155,12 @@ def _attach_lines(order: Order, lines: list[OrderLine]) -> Order:
 def _existing_by_key(enterprise_id: int, customer_id: int, key: str) -> Order | None:
     found = Order.objects.filter(enterprise_id=enterprise_id, idempotency_key=key).first()
     if found is not None and found.customer_id != customer_id:
-        raise Conflict("this idempotency key was used for another order", field="idempotency_key",
+        raise Conflict(_("this idempotency key was used for another order"), field="idempotency_key",
                        code="idempotency_key_reused")
     return found
 
 def _clean_key(key: str) -> str:
     key = (key or "").strip()
     if len(key) > 64:
-        raise ValidationFailed("idempotency_key is at most 64 characters", field="idempotency_key")
+        raise ValidationFailed(_("idempotency_key is at most 64 characters"), field="idempotency_key")
     return key

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import queries as catalog_queries
 from siyu.core import audit
@@ -56,30 +57,33 @@ class PresaleInput:
 def _clean_presale_windows(data: PresaleInput) -> None:
     times = [data.deposit_starts_at, data.deposit_ends_at, data.balance_starts_at, data.balance_ends_at]
     if any(t is None or t.tzinfo is None for t in times):
-        raise ValidationFailed("all four times are needed, with a timezone", field="deposit_starts_at")
+        raise ValidationFailed(_("all four times are needed, with a timezone"), field="deposit_starts_at")
     if not data.deposit_starts_at < data.deposit_ends_at <= data.balance_starts_at < data.balance_ends_at:
-        raise ValidationFailed("deposit window, then balance window, each ending after it starts",
+        raise ValidationFailed(_("deposit window, then balance window, each ending after it starts"),
                                field="balance_starts_at", code="invalid_window")
 
 
 @transaction.atomic
 def create_presale(*, scope: Scope, data: PresaleInput, actor: Actor = None) -> Presale:
     if not scope.is_hq:
-        raise PermissionDenied("only HQ sets up presales")
+        raise PermissionDenied(_("only HQ sets up presales"))
     name = (data.name or "").strip()
     if not name or len(name) > 64:
-        raise ValidationFailed("name is 1-64 characters", field="name", code="required")
+        raise ValidationFailed(_("name is 1-64 characters"), field="name", code="required")
     try:
         sku = catalog_queries.get_sku(scope, data.sku_id)
     except NotFound as exc:
-        raise NotFound(f"unknown SKU {data.sku_id}", field="sku_id", code="unknown_sku") from exc
+        raise NotFound(
+            _("unknown SKU %(sku_id)s") % {"sku_id": data.sku_id},
+            field="sku_id", code="unknown_sku",
+        ) from exc
     if not isinstance(data.price_fen, int) or data.price_fen <= 0:
-        raise ValidationFailed("the presale price is above zero", field="price_fen", code="invalid_price")
+        raise ValidationFailed(_("the presale price is above zero"), field="price_fen", code="invalid_price")
     if not isinstance(data.deposit_fen, int) or not 0 < data.deposit_fen < data.price_fen:
-        raise ValidationFailed("the deposit is above zero and below the price", field="deposit_fen",
+        raise ValidationFailed(_("the deposit is above zero and below the price"), field="deposit_fen",
                                code="invalid_deposit")
     if not isinstance(data.per_customer_limit, int) or not 1 <= data.per_customer_limit <= 1000:
-        raise ValidationFailed("per-customer limit is 1-1000", field="per_customer_limit")
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit")
     _clean_presale_windows(data)
     presale = Presale.objects.create(
         enterprise_id=scope.enterprise_id, name=name, sku=sku, price_fen=data.price_fen, deposit_fen=data.deposit_fen,
@@ -96,9 +100,12 @@ def _locked_presale(enterprise_id: int, presale_id: int, moment: datetime) -> Pr
     presale = Presale.objects.select_for_update(of=("self",)).select_related("sku", "sku__product").filter(
         pk=presale_id, enterprise_id=enterprise_id).first()
     if presale is None:
-        raise NotFound(f"presale {presale_id} not found", field="presale_id", code="unknown_presale")
+        raise NotFound(
+            _("presale %(presale_id)s not found") % {"presale_id": presale_id},
+            field="presale_id", code="unknown_presale",
+        )
     if not presale.is_active or not presale.deposit_starts_at <= moment < presale.deposit_ends_at:
-        raise ValidationFailed("this presale is not taking deposits now", field="presale_id",
+        raise ValidationFailed(_("this presale is not taking deposits now"), field="presale_id",
                                code="presale_not_active")
     return presale
 
@@ -126,8 +133,11 @@ def _check_presale_limit(presale: Presale, customer_id: int, quantity: int) -> N
     held = sum(Order.objects.filter(presale=presale, customer_id=customer_id).exclude(
         status__in=[OrderStatus.CANCELLED, OrderStatus.REFUNDED]).values_list("lines__quantity", flat=True))
     if held + quantity > presale.per_customer_limit:
-        raise Conflict(f"at most {presale.per_customer_limit} per customer in this presale", field="quantity",
-                       code="presale_limit_exceeded")
+        raise Conflict(
+            _("at most %(per_customer_limit)s per customer in this presale")
+            % {"per_customer_limit": presale.per_customer_limit},
+            field="quantity", code="presale_limit_exceeded",
+        )
 
 
 def place_presale_order(

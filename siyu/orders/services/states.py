@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import services as catalog_services
 from siyu.core import audit
@@ -54,8 +55,11 @@ def _move(order_id: int, *, enterprise_id: int | None, sources: Iterable[str], a
     if qs.filter(status__in=allowed).update(**changes) != 1:
         current = qs.values_list("status", flat=True).first()
         if current is None:
-            raise NotFound(f"order {order_id} not found", field="order_id")
-        raise Conflict(f"cannot {action} an order that is {current}", field="status", code="invalid_transition")
+            raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
+        raise Conflict(
+            _("cannot %(action)s an order that is %(current)s") % {"action": action, "current": current},
+            field="status", code="invalid_transition",
+        )
     return Order.objects.select_related("customer").get(pk=order_id)
 
 
@@ -75,10 +79,10 @@ def mark_paid(*, order_id: int, paid_at: datetime, payment_ref: str, enterprise_
     balance (→ paid, inside the balance window). Repeating a recorded payment (same ref) returns the order."""
     ref = _clean_ref(payment_ref)
     if paid_at.tzinfo is None:
-        raise ValidationFailed("paid_at needs a timezone", field="paid_at")
+        raise ValidationFailed(_("paid_at needs a timezone"), field="paid_at")
     current = Order.objects.filter(pk=order_id).values_list("kind", "payment_ref", "deposit_payment_ref").first()
     if current is None:
-        raise NotFound(f"order {order_id} not found", field="order_id")
+        raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
     if ref in (current[1], current[2]):
         return Order.objects.get(pk=order_id)  # the same payment reported again
     with transaction.atomic():
@@ -106,7 +110,7 @@ def _pay_presale(order_id: int, enterprise_id: int | None, paid_at: datetime, re
                {"amount_fen": order.deposit_fen, "currency": order.currency, "stage": "deposit", "payment_ref": ref})
         return order
     if order.status == OrderStatus.DEPOSIT_PAID and paid_at < presale.balance_starts_at:
-        raise Conflict("the balance window has not opened yet", field="paid_at", code="balance_not_open")
+        raise Conflict(_("the balance window has not opened yet"), field="paid_at", code="balance_not_open")
     order = _move(order_id, enterprise_id=enterprise_id, sources=[OrderStatus.DEPOSIT_PAID], action="pay",
                   status=OrderStatus.PAID, paid_at=paid_at, payment_ref=ref, paid_fen=F("amount_fen"),
                   pay_deadline=None)
@@ -163,7 +167,7 @@ def ship_order(
 ) -> Order:
     moment = _now(now)
     if len(carrier) > 32 or len(tracking_no) > 64:
-        raise ValidationFailed("carrier ≤ 32 and tracking number ≤ 64 characters", field="tracking_no")
+        raise ValidationFailed(_("carrier ≤ 32 and tracking number ≤ 64 characters"), field="tracking_no")
     _no_open_after_sale(order_id)
     order = _visible_order(scope, order_id)
     if order.fulfillment != Fulfillment.DELIVERY:
@@ -317,7 +321,7 @@ def _expire_batch(due: list[tuple[int, str]], moment: datetime) -> int:
         cancel_reason=CancelReason.TIMEOUT, **common)
     Order.objects.filter(id__in=deposit, status=OrderStatus.DEPOSIT_PAID).update(
         cancel_reason=CancelReason.BALANCE_TIMEOUT, **common)
-    rows = list(Order.objects.filter(id__in=[order_id for order_id, _ in due], cancelled_at=moment,
+    rows = list(Order.objects.filter(id__in=[order_id for order_id, _ignored in due], cancelled_at=moment,
                                      status=OrderStatus.CANCELLED).values_list(
         "id", "enterprise_id", "customer_id", "coupon_id", "order_no", "cancel_reason", "channel", "store_id",
         "staff_id", "campaign"))

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
@@ -34,19 +35,25 @@ def _line_key(line: LineInput) -> str:
 
 def _check_sellable(enterprise_id: int, line: LineInput) -> None:
     if (line.sku_id is None) == (line.bundle_id is None):
-        raise ValidationFailed("name either a SKU or a bundle", field="sku_id", code="invalid_line")
+        raise ValidationFailed(_("name either a SKU or a bundle"), field="sku_id", code="invalid_line")
     if line.bundle_id is not None:
         bundle = catalog_queries.on_sale_bundles(enterprise_id=enterprise_id).filter(id=line.bundle_id).first()
         if bundle is None:
-            raise NotFound(f"unknown bundle {line.bundle_id}", field="bundle_id", code="unknown_bundle")
+            raise NotFound(
+                _("unknown bundle %(bundle_id)s") % {"bundle_id": line.bundle_id},
+                field="bundle_id", code="unknown_bundle",
+            )
         return
     assert line.sku_id is not None
     try:
         sku = catalog_queries.get_sku(_hq(enterprise_id), line.sku_id)
     except NotFound as exc:
-        raise NotFound(f"unknown SKU {line.sku_id}", field="sku_id", code="unknown_sku") from exc
+        raise NotFound(
+            _("unknown SKU %(sku_id)s") % {"sku_id": line.sku_id},
+            field="sku_id", code="unknown_sku",
+        ) from exc
     if not sku.is_active or sku.product.status != "on_sale":
-        raise Conflict(f"{sku.product.name} is not on sale", field="sku_id", code="not_on_sale")
+        raise Conflict(_("%(name)s is not on sale") % {"name": sku.product.name}, field="sku_id", code="not_on_sale")
 
 
 @transaction.atomic
@@ -63,7 +70,10 @@ def add_to_cart(*, enterprise_id: int, customer_id: int, line: LineInput, now: d
         existing.refresh_from_db()
         return existing
     if CartItem.objects.filter(customer_id=customer_id).count() >= MAX_CART_LINES:
-        raise ValidationFailed(f"a cart holds at most {MAX_CART_LINES} lines", field="sku_id", code="cart_full")
+        raise ValidationFailed(
+            _("a cart holds at most %(MAX_CART_LINES)s lines") % {"MAX_CART_LINES": MAX_CART_LINES},
+            field="sku_id", code="cart_full",
+        )
     return CartItem.objects.create(
         enterprise_id=enterprise_id, customer_id=customer_id, line_key=key, sku_id=line.sku_id,
         bundle_id=line.bundle_id, flash_item_id=line.flash_item_id, group_buy_id=line.group_buy_id,
@@ -74,7 +84,7 @@ def add_to_cart(*, enterprise_id: int, customer_id: int, line: LineInput, now: d
 def _cart_item(customer_id: int, item_id: int) -> CartItem:
     item = CartItem.objects.filter(pk=item_id, customer_id=customer_id).first()
     if item is None:
-        raise NotFound(f"cart item {item_id} not found", field="item_id")
+        raise NotFound(_("cart item %(item_id)s not found") % {"item_id": item_id}, field="item_id")
     return item
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import ValidationFailed
 from siyu.orders.models import (
@@ -60,7 +61,7 @@ def _checkout_lines(customer_id: int, data: CheckoutInput) -> tuple[list[LineInp
     if data.lines is None:
         lines = cart_lines(customer_id=customer_id)
         if not lines:
-            raise ValidationFailed("the cart is empty", field="lines", code="empty_cart")
+            raise ValidationFailed(_("the cart is empty"), field="lines", code="empty_cart")
         return lines, True
     for index, line in enumerate(data.lines):
         _check_quantity(line.quantity, field=f"lines[{index}].quantity", index=index)
@@ -118,7 +119,7 @@ def place_order(
     address = _clean_address(data)
     attribution = _clean_attribution(enterprise_id, data.attribution)
     if len(data.buyer_note) > 200:
-        raise ValidationFailed("the note is at most 200 characters", field="buyer_note", code="too_long")
+        raise ValidationFailed(_("the note is at most 200 characters"), field="buyer_note", code="too_long")
     try:
         return _write_order(enterprise_id=enterprise_id, customer_id=customer_id, data=data, quote=quote,
                             address=address, attribution=attribution, key=key, source=source, moment=moment)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.miniprogram import client as miniprogram
 from siyu.channels.models import AccountKind, ChannelAccount
@@ -60,7 +61,10 @@ def _token_hash(token: str) -> str:
 def _miniprogram_account(app_id: str) -> ChannelAccount:
     account = ChannelAccount.objects.filter(kind=AccountKind.MINIPROGRAM, app_id=app_id, is_active=True).first()
     if account is None:
-        raise NotFound(f"no mini-program with appid {app_id!r}", field="appid", code="unknown_app")
+        raise NotFound(
+            _("no mini-program with appid %(app_id)s") % {"app_id": repr(app_id)},
+            field="appid", code="unknown_app",
+        )
     return account
 
 
@@ -70,12 +74,14 @@ def _code2session(account: ChannelAccount, code: str) -> miniprogram.Session:
                                         code=code)
     except miniprogram.TerminalError as exc:
         if exc.errcode in miniprogram.BAD_CODE:
-            raise ValidationFailed("the login code is invalid or was used already", field="code",
+            raise ValidationFailed(_("the login code is invalid or was used already"), field="code",
                                    code="invalid_code") from exc
-        raise UpstreamError(f"the mini-program platform refused the login ({exc.errcode})", field="appid",
-                            code="miniprogram_rejected") from exc
+        raise UpstreamError(
+            _("the mini-program platform refused the login (%(errcode)s)") % {"errcode": exc.errcode},
+            field="appid", code="miniprogram_rejected",
+        ) from exc
     except miniprogram.RetryableError as exc:
-        raise UpstreamError("the mini-program platform is busy; try again", code="upstream_unavailable") from exc
+        raise UpstreamError(_("the mini-program platform is busy; try again"), code="upstream_unavailable") from exc
 
 
 def storefront_login(*, app_id: str, code: str, now: datetime | None = None) -> LoginResult:
@@ -83,7 +89,7 @@ def storefront_login(*, app_id: str, code: str, now: datetime | None = None) -> 
     customer behind them (merging when the unionid joins two records), and issue a customer token."""
     moment = _now(now)
     if not isinstance(code, str) or not 1 <= len(code.strip()) <= 128:
-        raise ValidationFailed("code is 1-128 characters", field="code", code="invalid_code")
+        raise ValidationFailed(_("code is 1-128 characters"), field="code", code="invalid_code")
     account = _miniprogram_account((app_id or "").strip())
     session = _code2session(account, code.strip())  # outside the transaction: no row is held during the call
     identities = [IdentityInput(kind=IdentityKind.MINIPROGRAM_OPENID, value=session.openid, account=account.app_id)]

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from siyu.content import services
 from siyu.content.models import MomentPlan
@@ -43,9 +44,10 @@ def test_only_hq_plans_and_a_store_without_staff_fails_visibly(wecom: Wecom) -> 
     hq = Scope.hq(wecom.org.enterprise.pk)
     plan = services.plan_moment(scope=hq, planned_at=now() - timedelta(seconds=5), text="深圳店活动",
                                 store_id=wecom.org.store_s2.pk)
-    assert services.run_due_moments() == 0
+    with translation.override("zh-hans"):  # the worker's language, the default (Chinese)
+        assert services.run_due_moments() == 0
     plan.refresh_from_db()
-    assert (plan.status, plan.error) == ("failed", "the store has no active staff")
+    assert (plan.status, plan.error) == ("failed", "该门店没有在职员工")
     assert wecom.platform.corps[CORP_ID].moments == {}
 
 
