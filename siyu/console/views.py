@@ -751,7 +751,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         page=_page_number(request), page_size=AUDIT_PER_PAGE, q=data.get("q", ""), action=data.get("action", ""),
         target_type=data.get("target_type", ""), target_id=data.get("target_id", ""),
     )
-    rows = [{"entry": entry, "action": audit_labels.action(entry.action, labels.audit_action(entry.action, entry.target_type)),
+    rows = [{"entry": entry,
+             "action": audit_labels.action(entry.action, labels.audit_action(entry.action, entry.target_type)),
              "target": audit_labels.target_type(entry.target_type, labels.audit_target(entry.target_type)),
              "reason": str((entry.changes or {}).get("reason", "")) if isinstance(entry.changes, dict) else ""}
             for entry in entries.items]

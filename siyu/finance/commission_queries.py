@@ -232,8 +232,8 @@ def statement_line_chunks(scope: Scope, month: date, *, staff_id: int | None = N
     pages on (posted_at, id), so a long statement is never held whole). Refused above MAX_EXPORT_LINES."""
     qs = _lines(scope, month, staff_id=staff_id, store_id=store_id)
     if qs.count() > MAX_EXPORT_LINES:
-        raise ValidationFailed(f"a statement export holds at most {MAX_EXPORT_LINES:,} lines: pick one store or "
-                               "staff member", field="staff", code="too_many")
+        raise ValidationFailed(_("a statement export holds at most %(limit)s lines: pick one store or staff member")
+                               % {"limit": f"{MAX_EXPORT_LINES:,}"}, field="staff", code="too_many")
     after: tuple[datetime, int] | None = None
     while True:
         page = qs if after is None else qs.filter(Q(posted_at__gt=after[0]) | Q(posted_at=after[0], id__gt=after[1]))

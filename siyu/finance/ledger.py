@@ -136,12 +136,12 @@ def post_entries(*, enterprise_id: int, currency: str, order_id: int | None, pos
     checked = []
     for spec in specs:
         if spec.kind not in EntryKind.values:
-            raise ValidationFailed("unknown entry kind", field="kind")
+            raise ValidationFailed(_("unknown entry kind"), field="kind")
         if not spec.key or len(spec.key) > 128:
-            raise ValidationFailed("the key is 1-128 characters", field="key", code="required")
+            raise ValidationFailed(_("the key is 1-128 characters"), field="key", code="required")
         checked.append(_check_legs(spec.legs))
     if len(currency) != 3 or not currency.isupper() or not currency.isascii():
-        raise ValidationFailed("currency is an ISO 4217 code", field="currency")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency")
     todo = [(spec, legs) for spec, legs in zip(specs, checked, strict=True) if legs]
     try:
         with transaction.atomic():

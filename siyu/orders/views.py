@@ -245,7 +245,7 @@ def presale_new(request: HttpRequest) -> HttpResponse:
     """HQ sets up a presale: validated beside each field by the same service the API uses, created once per form."""
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("only HQ sets up presales")
+        raise PermissionDenied(_("only HQ sets up presales"))
     form = forms.PresaleForm(scope, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:

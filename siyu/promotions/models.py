@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from siyu.catalog.models import Category, Product, Sku
 from siyu.customers.models import Customer

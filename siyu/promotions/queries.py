@@ -197,7 +197,8 @@ def customer_coupon(*, enterprise_id: int, customer_id: int, coupon_id: int) -> 
     found = Coupon.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id, pk=coupon_id
                                   ).select_related("template").first()
     if found is None:
-        raise NotFound(f"coupon {coupon_id} not found", field="coupon_id", code="coupon_not_found")
+        raise NotFound(_("coupon %(coupon_id)s not found")
+            % {"coupon_id": coupon_id}, field="coupon_id", code="coupon_not_found")
     return found
 
 
@@ -325,7 +326,8 @@ def running_group_buys(*, enterprise_id: int, now: datetime | None = None) -> li
 def running_group_buy(*, enterprise_id: int, group_buy_id: int, now: datetime | None = None) -> GroupBuy:
     found = _running_group_buys(enterprise_id, now).filter(pk=group_buy_id).first()
     if found is None:
-        raise NotFound(f"group buy {group_buy_id} not found", field="group_buy_id", code="unknown_group_buy")
+        raise NotFound(_("group buy %(group_buy_id)s not found")
+            % {"group_buy_id": group_buy_id}, field="group_buy_id", code="unknown_group_buy")
     return found
 
 

@@ -671,7 +671,8 @@ def _check_flash_stock(enterprise_id: int, data: FlashSaleInput, skus: dict[int,
         on_hand = skus[item.sku_id].stock
         if item.flash_stock - sold.get(item.sku_id, 0) > on_hand:
             raise ValidationFailed(
-                f"flash stock is above the {on_hand} in stock: lower it or choose to oversell",
+                _("flash stock is above the %(on_hand)s in stock: lower it or choose to oversell")
+                    % {"on_hand": on_hand},
                 field=f"items[{index}].flash_stock", index=index, code="flash_stock_above_stock")
 
 
@@ -1237,10 +1238,11 @@ def issue_coupon_to_tags(*, scope: Scope, template_id: int, tag_ids: Sequence[in
         raise PermissionDenied(_("managers and HQ issue coupons to a tag set"))
     key = (batch_key or "").strip()
     if not key or len(key) > 64:
-        raise ValidationFailed("batch_key must be 1-64 characters", field="batch_key")
+        raise ValidationFailed(_("batch_key must be 1-64 characters"), field="batch_key")
     template = CouponTemplate.objects.filter(id=template_id, enterprise_id=scope.enterprise_id).first()
     if template is None:
-        raise NotFound(f"coupon template {template_id} not found", field="template_id")
+        raise NotFound(_("coupon template %(template_id)s not found")
+            % {"template_id": template_id}, field="template_id")
     _check_issuable(template, timezone.now())  # a paused or expired template issues nobody, before any work
     targets = tag_issue_targets(scope, tag_ids=tag_ids, match=match)
     total = targets.count()

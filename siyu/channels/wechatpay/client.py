@@ -121,7 +121,7 @@ class Download:
 
 
 class BillBadGzip(PayError):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str | StrPromise) -> None:
         super().__init__(message, platform_code="BILL_BAD_GZIP")
 
 
@@ -261,7 +261,7 @@ class PayClient:
         hash_type, hash_value, url = data.get("hash_type"), data.get("hash_value"), data.get("download_url")
         if hash_type != "SHA1" or not isinstance(hash_value, str) or not _SHA1.fullmatch(hash_value) \
                 or not isinstance(url, str):
-            raise PayError("the tradebill answer has no SHA1 hash or download URL", platform_code="BAD_ANSWER")
+            raise PayError(_("the tradebill answer has no SHA1 hash or download URL"), platform_code="BAD_ANSWER")
         return BillRef(hash_type=hash_type, hash_value=hash_value.lower(), download_url=url, gzip=gzip)
 
     def download_bill(self, ref: BillRef, dest: IO[bytes], *, max_bytes: int = MAX_BILL_BYTES) -> Download:
@@ -286,7 +286,8 @@ class PayClient:
         try:
             if response.status_code != 200:
                 response.read()
-                raise PayError(f"the bill download answered {response.status_code}", platform_code=_code(response),
+                raise PayError(_("the bill download answered %(status_code)s")
+                    % {"status_code": response.status_code}, platform_code=_code(response),
                                http_status=response.status_code, retryable=response.status_code >= 500)
             for raw in response.iter_bytes(1024 * 1024):
                 sink.write(raw)
@@ -334,14 +335,14 @@ class _BillSink:
         try:
             self._out(self.inflate.flush())
         except zlib.error as exc:
-            raise BillBadGzip(f"the bill is not valid GZIP: {exc}") from exc
+            raise BillBadGzip(_("the bill is not valid GZIP: %(exc)s") % {"exc": exc}) from exc
         if not self.inflate.eof:
-            raise BillBadGzip("the GZIP bill ends before its end of stream (truncated)")
+            raise BillBadGzip(_("the GZIP bill ends before its end of stream (truncated)"))
 
     def _out(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.max_bytes:
-            raise PayError("the bill is larger than we accept", platform_code="BILL_TOO_LARGE")
+            raise PayError(_("the bill is larger than we accept"), platform_code="BILL_TOO_LARGE")
         self.digest.update(chunk)
         self.dest.write(chunk)
 
@@ -352,7 +353,7 @@ def _inflate(inflate: Any, data: bytes, room: int) -> list[bytes]:
     that are not gzip, refuse the bill."""
     if inflate.eof:
         if data:
-            raise BillBadGzip("bytes after the end of the GZIP bill")
+            raise BillBadGzip(_("bytes after the end of the GZIP bill"))
         return []
     out, pending = [], data
     try:
@@ -364,9 +365,9 @@ def _inflate(inflate: Any, data: bytes, room: int) -> list[bytes]:
                 break
             pending = inflate.unconsumed_tail
         if inflate.eof and inflate.unused_data:
-            raise BillBadGzip("bytes after the end of the GZIP bill")
+            raise BillBadGzip(_("bytes after the end of the GZIP bill"))
     except zlib.error as exc:
-        raise BillBadGzip(f"the bill is not valid GZIP: {exc}") from exc
+        raise BillBadGzip(_("the bill is not valid GZIP: %(exc)s") % {"exc": exc}) from exc
     return out
 
 

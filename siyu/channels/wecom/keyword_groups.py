@@ -46,25 +46,26 @@ def _oa_rule_clash(account_id: int, word: str) -> KeywordReply | None:
 def _clean_word(account_id: int, keyword: str) -> str:
     word = " ".join(keyword.split())
     if not 1 <= len(word) <= 64:
-        raise ValidationFailed("keyword is 1-64 characters", field="keyword")
+        raise ValidationFailed(_("keyword is 1-64 characters"), field="keyword")
     clash = _oa_rule_clash(account_id, word)
     if clash is not None:
-        raise Conflict(f"the Official Account's keyword reply {clash.keyword!r} ({clash.match}) answers this keyword",
+        raise Conflict(_("the Official Account's keyword reply %(keyword)s (%(match)s) answers this keyword")
+            % {"keyword": repr(clash.keyword), "match": clash.match},
                        field="keyword", code="keyword_clash")
     return word
 
 
 def _clean_reply(reply_text: str) -> str:
     if len(reply_text) > 500:
-        raise ValidationFailed("the reply is at most 500 characters", field="reply_text")
+        raise ValidationFailed(_("the reply is at most 500 characters"), field="reply_text")
     if reply_text and "{link}" not in reply_text:
-        raise ValidationFailed("the reply must contain {link}", field="reply_text", code="reply_without_link")
+        raise ValidationFailed(_("the reply must contain {link}"), field="reply_text", code="reply_without_link")
     return reply_text
 
 
 def _clean_routes(scope: Scope, routes: Sequence[RouteIn]) -> list[RouteIn]:
     if not routes:
-        raise ValidationFailed("add at least one route to a group code", field="routes", code="no_routes")
+        raise ValidationFailed(_("add at least one route to a group code"), field="routes", code="no_routes")
     return auto_pull.clean_routes(scope, routes)
 
 
@@ -77,7 +78,7 @@ def _put_routes(group: KeywordGroup, routes: Sequence[RouteIn]) -> None:
 
 
 def _duplicate(word: str) -> Conflict:
-    return Conflict(f"a keyword group for {word!r} exists", field="keyword", code="duplicate")
+    return Conflict(_("a keyword group for %(word)s exists") % {"word": repr(word)}, field="keyword", code="duplicate")
 
 
 @transaction.atomic
@@ -88,7 +89,8 @@ def create_keyword_group(
     account = ChannelAccount.objects.filter(
         pk=oa_account_id, enterprise_id=scope.enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT).first()
     if account is None:
-        raise NotFound(f"Official Account {oa_account_id} not found", field="oa_account_id")
+        raise NotFound(_("Official Account %(oa_account_id)s not found")
+            % {"oa_account_id": oa_account_id}, field="oa_account_id")
     word = _clean_word(account.pk, keyword)
     reply = _clean_reply(reply_text)
     clean = _clean_routes(scope, routes)
@@ -108,7 +110,8 @@ def _locked(scope: Scope, keyword_group_id: int) -> KeywordGroup:
     group = KeywordGroup.objects.select_for_update().filter(
         pk=keyword_group_id, enterprise_id=scope.enterprise_id).first()
     if group is None:
-        raise NotFound(f"keyword group {keyword_group_id} not found", field="keyword_group_id")
+        raise NotFound(_("keyword group %(keyword_group_id)s not found")
+            % {"keyword_group_id": keyword_group_id}, field="keyword_group_id")
     return group
 
 

@@ -647,7 +647,7 @@ def create_mass_send(
 ) -> MassSend:
     """A draft mass send; with submit=True it is submitted in the same transaction (all or nothing)."""
     if tag_match not in ("any", "all"):
-        raise ValidationFailed("tag_match is any or all", field="tag_match")
+        raise ValidationFailed(_("tag_match is any or all"), field="tag_match")
     with transaction.atomic():
         mass_send = _draft_mass_send(
             scope=scope, account_id=account_id, kind=kind, sender_ids=sender_ids, name=name,

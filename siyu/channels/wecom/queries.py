@@ -812,7 +812,8 @@ def get_tag_group(scope: Scope, mass_send_id: int) -> MassSend:
     found = mass_sends(scope).filter(pk=mass_send_id, group_code__isnull=False).select_related(
         "group_code", "account").prefetch_related("tags").first()
     if found is None:
-        raise NotFound(f"tag-built group {mass_send_id} not found", field="tag_built_id")
+        raise NotFound(_("tag-built group %(mass_send_id)s not found")
+            % {"mass_send_id": mass_send_id}, field="tag_built_id")
     return found
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.wecom import auto_pull, mass_sends
 from siyu.channels.wecom.models import GroupCode, GroupCodeStatus, MassSend
@@ -49,26 +50,29 @@ def owners(scope: Scope, account_id: int, tag_ids: Sequence[int], match: str) ->
 def _group_code(scope: Scope, account_id: int, group_code_id: int) -> GroupCode:
     code = GroupCode.objects.filter(pk=group_code_id, enterprise_id=scope.enterprise_id).first()
     if code is None:
-        raise NotFound(f"group code {group_code_id} not found", field="group_code_id")
+        raise NotFound(_("group code %(group_code_id)s not found")
+            % {"group_code_id": group_code_id}, field="group_code_id")
     if code.account_id != account_id:
-        raise ValidationFailed(f"group code {code.name!r} belongs to another WeCom corp", field="group_code_id",
+        raise ValidationFailed(_("group code %(name)s belongs to another WeCom corp")
+            % {"name": repr(code.name)}, field="group_code_id",
                                code="group_of_other_corp")
     if code.status != GroupCodeStatus.ACTIVE:
-        raise ValidationFailed(f"group code {code.name!r} is not active", field="group_code_id",
+        raise ValidationFailed(_("group code %(name)s is not active")
+            % {"name": repr(code.name)}, field="group_code_id",
                                code="group_code_not_active")
     return code
 
 
 def _tags(scope: Scope, tag_ids: Sequence[int], match: str) -> list[int]:
     if match not in ("all", "any"):
-        raise ValidationFailed("match is all or any", field="match")
+        raise ValidationFailed(_("match is all or any"), field="match")
     ids = list(dict.fromkeys(tag_ids))
     if not 1 <= len(ids) <= MAX_TAGS:
-        raise ValidationFailed(f"pick 1 to {MAX_TAGS} tags", field="tag_ids")
+        raise ValidationFailed(_("pick 1 to %(MAX_TAGS)s tags") % {"MAX_TAGS": MAX_TAGS}, field="tag_ids")
     known = set(customer_queries.tags(scope).filter(id__in=ids).values_list("id", flat=True))
     for index, tag_id in enumerate(ids):
         if tag_id not in known:
-            raise NotFound(f"unknown tag {tag_id}", field="tag_ids", index=index)
+            raise NotFound(_("unknown tag %(tag_id)s") % {"tag_id": tag_id}, field="tag_ids", index=index)
     return ids
 
 
@@ -79,16 +83,17 @@ def create_tag_group(
     """Invite the customers with the tags into the group code's groups: one submitted mass send whose senders are
     the staff who follow them (all or nothing)."""
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ build groups from tags")
+        raise PermissionDenied(_("managers and HQ build groups from tags"))
     code = _group_code(scope, account_id, group_code_id)
     tags = _tags(scope, tag_ids, match)
     link = auto_pull.group_link(code)
     if not link:
-        raise ValidationFailed(f"group code {code.name!r} has no join link yet", field="group_code_id",
+        raise ValidationFailed(_("group code %(name)s has no join link yet")
+            % {"name": repr(code.name)}, field="group_code_id",
                                code="group_code_not_ready")
     senders = owners(scope, account_id, tags, match)
     if not senders:
-        raise ValidationFailed("no customer with these tags is followed by a staff member you manage",
+        raise ValidationFailed(_("no customer with these tags is followed by a staff member you manage"),
                                field="tag_ids", code="no_customers")
     body = (text.strip() or DEFAULT_TEXT).replace("{group}", code.name)
     attachment = {"msgtype": "link", "link": {"title": f"加入{code.name}"[:64], "url": link,

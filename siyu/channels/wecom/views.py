@@ -609,7 +609,7 @@ def _route_error(formset: Any, rows: list[int], exc: DomainError) -> None:
 def code_group_routes(request: HttpRequest, code_id: int) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied("managers and HQ edit auto-pull routes")
+        raise PermissionDenied(_("managers and HQ edit auto-pull routes"))
     code = queries.get_code(scope, code_id)
     routes = queries.channel_code_routes(scope, code_id)
     formset = _route_formset(request, scope, routes)
@@ -648,7 +648,7 @@ def keyword_group_list(request: HttpRequest) -> HttpResponse:
 def _hq_scope(request: HttpRequest) -> Scope:
     scope = scope_of(request)
     if not scope.is_hq:
-        raise PermissionDenied("HQ manages keyword groups (they answer on the Official Account)")
+        raise PermissionDenied(_("HQ manages keyword groups (they answer on the Official Account)"))
     return scope
 
 
@@ -682,7 +682,7 @@ def keyword_group_detail(request: HttpRequest, keyword_group_id: int) -> HttpRes
     routes = queries.keyword_group_routes(scope, keyword_group_id)
     if not scope.is_hq:
         if request.method == "POST":
-            raise PermissionDenied("HQ manages keyword groups (they answer on the Official Account)")
+            raise PermissionDenied(_("HQ manages keyword groups (they answer on the Official Account)"))
         return render(request, "wecom/keyword_group_form.html", {"group": group, "routes": routes, "form": None})
     initial = {"keyword": group.keyword, "reply_text": group.reply_text, "is_active": group.is_active}
     form = KeywordGroupForm(request.POST or None, oa_accounts=[], editing=True, initial=initial)
@@ -729,7 +729,7 @@ def tag_group_list(request: HttpRequest) -> HttpResponse:
         form = TagGroupForm(request.POST or None, scope=scope,
                             accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
     elif request.method == "POST":
-        raise PermissionDenied("managers and HQ build groups from tags")
+        raise PermissionDenied(_("managers and HQ build groups from tags"))
     if form is not None and request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

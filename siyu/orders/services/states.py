@@ -149,7 +149,7 @@ def _require_formed_team(order: Order) -> None:
         return
     team = promotion_queries.team_of_order(enterprise_id=order.enterprise_id, order_id=order.pk)
     if team is None or team.status != "complete":
-        raise Conflict("this group buy has not formed yet: the order ships once its team is full", field="status",
+        raise Conflict(_("this group buy has not formed yet: the order ships once its team is full"), field="status",
                        code="group_buy_not_formed")
 
 
@@ -171,7 +171,7 @@ def ship_order(
     _no_open_after_sale(order_id)
     order = _visible_order(scope, order_id)
     if order.fulfillment != Fulfillment.DELIVERY:
-        raise Conflict("a pickup order is picked up, not shipped", field="fulfillment", code="invalid_transition")
+        raise Conflict(_("a pickup order is picked up, not shipped"), field="fulfillment", code="invalid_transition")
     _require_formed_team(order)
     order = _staff_move(scope, order_id, sources=[OrderStatus.PAID], action="ship", status=OrderStatus.SHIPPED,
                         shipped_at=moment, carrier=carrier.strip(), tracking_no=tracking_no.strip())
@@ -188,7 +188,7 @@ def mark_picked_up(*, scope: Scope, order_id: int, now: datetime | None = None, 
     _no_open_after_sale(order_id)
     order = _visible_order(scope, order_id)
     if order.fulfillment != Fulfillment.PICKUP:
-        raise Conflict("a delivery order is shipped, not picked up", field="fulfillment", code="invalid_transition")
+        raise Conflict(_("a delivery order is shipped, not picked up"), field="fulfillment", code="invalid_transition")
     _require_formed_team(order)
     order = _staff_move(scope, order_id, sources=[OrderStatus.PAID], action="hand over", status=OrderStatus.PICKED_UP,
                         picked_up_at=moment)
