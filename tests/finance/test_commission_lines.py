@@ -53,8 +53,8 @@ def test_a_staff_statement_drills_down_to_its_lines_and_exports_them(paying: Pay
     assert sheet is not None
     rows = list(sheet.iter_rows(values_only=True))
     body = sorted((r[2], r[4], r[7], r[8], r[11], r[12]) for r in rows[2:])
-    assert body == sorted([(order.order_no, "纸品 10%", "39.80", "3.98", 3980, 398),
-                           (order.order_no, "锅 ¥15/件", "299.00", "15.00", 29900, 1500)])
+    assert body == sorted([(order.order_no, "纸品 10%", 39.8, 3.98, 3980, 398),
+                           (order.order_no, "锅 ¥15/件", 299.0, 15.0, 29900, 1500)])  # yuan as numeric cells
 
 
 def test_lines_follow_the_statements_scopes(paying: Paying) -> None:

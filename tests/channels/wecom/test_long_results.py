@@ -120,7 +120,7 @@ def test_every_known_errcode_has_a_chinese_meaning() -> None:
 
 def _api_get(staff: Staff, path: str, **params: Any) -> Any:
     _token, secret = create_api_token(staff=staff, name=f"t-{staff.pk}-{path[-12:]}")
-    return Client().get(path, params, headers={"Authorization": f"Bearer {secret}"})
+    return Client().get(path, params, headers={"Authorization": f"Bearer {secret}", "Accept-Language": "zh-hans"})
 
 
 def test_the_api_pages_recipients_with_counts_and_reasons_within_scope(wecom: Wecom) -> None:
