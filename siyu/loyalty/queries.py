@@ -57,6 +57,11 @@ def balance(enterprise_id: int, customer_id: int, *, now: datetime | None = None
                                          status=LotStatus.AVAILABLE, expires_at__gt=moment))
 
 
+def require_customer(scope: Scope, customer_id: int) -> None:
+    """A 404 when the customer is not in the caller's scope (or enterprise)."""
+    customer_queries.get_customer(scope, customer_id)
+
+
 def points_summary(scope: Scope, customer_id: int, *, now: datetime | None = None, limit: int = 50) -> PointsSummary:
     customer = customer_queries.get_customer(scope, customer_id)  # the gate: a customer out of scope is a 404
     moment = now or timezone.now()

@@ -4,5 +4,6 @@ from siyu.loyalty import views
 
 app_name = "loyalty"
 urlpatterns = [
-    path("customers/<int:customer_id>/points/<str:action>/", views.points_action, name="points_action"),
+    path("customers/<int:customer_id>/points/redeem/", views.redeem, name="redeem"),
+    path("customers/<int:customer_id>/points/adjust/", views.adjust, name="adjust"),
 ]

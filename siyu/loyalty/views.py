@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
-from siyu.core.errors import DomainError, GateError
+from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.loyalty import queries, services
 from siyu.org.scope import Scope
 
@@ -40,28 +40,41 @@ def _int(text: str) -> int | None:
         return None
 
 
-@console_view
-@require_POST
-def points_action(request: HttpRequest, customer_id: int, action: str) -> HttpResponse:
+def _points_action(request: HttpRequest, customer_id: int, *, adjusting: bool) -> HttpResponse:
     scope = scope_of(request)
+    queries.require_customer(scope, customer_id)  # the gates first: a customer out of scope is a 404
+    if adjusting and not scope.is_hq:
+        raise PermissionDenied("only HQ may adjust points")
     points = _int(request.POST.get("points", ""))
     reason = request.POST.get("reason", "")[:200]
     key = f"console:{request.user.pk}:{request.POST.get('key', '')[:40]}"
     try:
         if points is None:
             messages.error(request, _("Enter a whole number of points."))
-        elif action == "redeem":
-            services.redeem(scope=scope, customer_id=customer_id, points=points, reason=reason, key=key,
-                            actor=request.user)
-            messages.success(request, _("Points redeemed."))
-        elif action == "adjust":
+        elif adjusting:
             services.adjust(scope=scope, customer_id=customer_id, points=points, reason=reason, key=key,
                             actor=request.user)
             messages.success(request, _("Points adjusted."))
         else:
-            return HttpResponse(status=404)
+            services.redeem(scope=scope, customer_id=customer_id, points=points, reason=reason, key=key,
+                            actor=request.user)
+            messages.success(request, _("Points redeemed."))
     except DomainError as exc:
         if isinstance(exc, GateError):
             raise
         messages.error(request, exc.message)
     return redirect(reverse("console:customer", args=[customer_id]) + "#points")
+
+
+@console_view
+@require_POST
+def redeem(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """Anyone who can see the customer redeems their points (a gift handed over at the counter, say)."""
+    return _points_action(request, customer_id, adjusting=False)
+
+
+@console_view
+@require_POST
+def adjust(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """HQ adds or removes points with a reason (audited)."""
+    return _points_action(request, customer_id, adjusting=True)
