@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def _client(staff: Staff) -> Client:
     client = Client()
+    assert staff.user is not None
     client.force_login(staff.user)
     return client
 
