@@ -83,6 +83,7 @@ class ProgramIO(Input):
     return_window_days: int = Field(ge=0, le=365)
     expiry_days: int = Field(ge=1, le=services.MAX_DAYS)
     category_rates: list[CategoryRateIO] = Field(default_factory=list, max_length=500)
+    ugc_points: int = Field(default=0, ge=0, le=100_000, description="points for an approved review or photo")
 
 
 class ProgramOut(ProgramIO):
@@ -140,7 +141,7 @@ def adjust(request: HttpRequest, customer_id: int, payload: AdjustIn) -> Status[
 def _program_out(view: queries.ProgramView) -> dict[str, Any]:
     return {"configured": view.configured, "is_active": view.is_active, "points_per_yuan": view.points_per_yuan,
             "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
-            "expiry_days": view.expiry_days,
+            "expiry_days": view.expiry_days, "ugc_points": view.ugc_points,
             "category_rates": [{"category_id": c, "points_per_yuan": r} for c, r in view.category_rates]}
 
 
@@ -156,6 +157,6 @@ def put_program(request: HttpRequest, payload: ProgramIO) -> Any:
     services.configure_program(scope=scope, actor=actor_of(request), data=services.ProgramInput(
         points_per_yuan=payload.points_per_yuan, fen_per_point=payload.fen_per_point,
         return_window_days=payload.return_window_days, expiry_days=payload.expiry_days,
-        is_active=payload.is_active,
+        is_active=payload.is_active, ugc_points=payload.ugc_points,
         category_rates=tuple((x.category_id, x.points_per_yuan) for x in payload.category_rates)))
     return _program_out(queries.program(scope))

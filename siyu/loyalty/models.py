@@ -33,6 +33,7 @@ class PointsProgram(models.Model):
     fen_per_point = models.PositiveIntegerField(_("value of one point (fen)"), default=1)
     return_window_days = models.PositiveIntegerField(_("return window (days)"), default=7)
     expiry_days = models.PositiveIntegerField(_("points expire after (days)"), default=365)
+    ugc_points = models.PositiveIntegerField(_("points for an approved review or photo"), default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

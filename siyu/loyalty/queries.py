@@ -93,6 +93,7 @@ class ProgramView:
     return_window_days: int
     expiry_days: int
     category_rates: list[tuple[int, int]]
+    ugc_points: int
 
 
 def program(scope: Scope) -> ProgramView:
@@ -102,9 +103,9 @@ def program(scope: Scope) -> ProgramView:
     rates = list(CategoryRate.objects.filter(enterprise_id=scope.enterprise_id).order_by("category_id")
                  .values_list("category_id", "points_per_yuan"))
     if row is None:
-        return ProgramView(False, False, 1, 1, 7, 365, rates)
+        return ProgramView(False, False, 1, 1, 7, 365, rates, 0)
     return ProgramView(True, row.is_active, row.points_per_yuan, row.fen_per_point, row.return_window_days,
-                       row.expiry_days, rates)
+                       row.expiry_days, rates, row.ugc_points)
 
 
 def get_operation(scope: Scope, operation_id: int) -> PointsOperation:

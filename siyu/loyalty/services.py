@@ -70,6 +70,7 @@ class ProgramInput:
     expiry_days: int
     is_active: bool = True
     category_rates: tuple[tuple[int, int], ...] = ()  # (category id, points per yuan)
+    ugc_points: int = 0
 
 
 def _require_hq(scope: Scope, what: str) -> None:
@@ -90,6 +91,7 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
     _check_int(data.fen_per_point, "fen_per_point", 1, 10_000)
     _check_int(data.return_window_days, "return_window_days", 0, 365)
     _check_int(data.expiry_days, "expiry_days", 1, MAX_DAYS)
+    _check_int(data.ugc_points, "ugc_points", 0, 100_000)
     seen: set[int] = set()
     for index, (category_id, rate) in enumerate(data.category_rates):
         _check_int(rate, f"category_rates[{index}].points_per_yuan", 0, MAX_RATE)
@@ -104,7 +106,7 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
                                    index=index, code="unknown_category")
     values = {"points_per_yuan": data.points_per_yuan, "fen_per_point": data.fen_per_point,
               "return_window_days": data.return_window_days, "expiry_days": data.expiry_days,
-              "is_active": data.is_active}
+              "is_active": data.is_active, "ugc_points": data.ugc_points}
     with transaction.atomic():
         program, _created = PointsProgram.objects.select_for_update().get_or_create(
             enterprise_id=scope.enterprise_id, defaults=values)
@@ -193,6 +195,25 @@ def _post_available_lot(lot: PointsLot, at: datetime, actor: Actor = None) -> No
     PointsLot.objects.filter(pk=lot.pk).update(status=LotStatus.AVAILABLE,
                                                journal_entry_id=entry.pk if entry else None)
     lot.status = LotStatus.AVAILABLE
+
+
+def reward_ugc(enterprise_id: int, customer_id: int, reward_key: str) -> None:
+    """An approved review or photo (content's reward hook, inside the approval's transaction): the program's
+    `ugc_points`, available at once, once per submission (the lot's key is the submission's reward key)."""
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None or program.ugc_points <= 0:
+        return
+    key = f"reward:{reward_key}"
+    if PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).exists():
+        return
+    moment = timezone.now()
+    with transaction.atomic():
+        lot = PointsLot.objects.create(
+            enterprise_id=enterprise_id, customer_id=customer_id, source=LotSource.REWARD, key=key,
+            points=program.ugc_points, remaining=program.ugc_points, fen_per_point=program.fen_per_point,
+            status=LotStatus.PENDING, earned_at=moment, available_at=moment,
+            expires_at=_expiry(moment, program.expiry_days), reason=reward_key)
+        _post_available_lot(lot, moment)
 
 
 # ---------------------------------------------------------------------------------------------------------------

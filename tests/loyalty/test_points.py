@@ -200,3 +200,19 @@ def test_merging_customers_moves_their_points(org: Org) -> None:
     services.adjust(scope=shop.hq, customer_id=shop.customer.pk, points=5, reason="x", key="s")
     customer_services.merge_customers(survivor=shop.customer, absorbed=other, reason="same person")
     assert queries.balance(shop.enterprise_id, shop.customer.pk) == 30
+
+
+def test_an_approved_ugc_submission_earns_the_programs_points_once(org: Org) -> None:
+    from siyu.content import services as content_services
+
+    shop = build_shop(org)
+    services.configure_program(scope=shop.hq, data=services.ProgramInput(
+        points_per_yuan=1, fen_per_point=1, return_window_days=7, expiry_days=30, ugc_points=20))
+    sub = content_services.submit_ugc(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+                                      kind="review", text="很好用")
+    content_services.approve_ugc(scope=shop.hq, submission_id=sub.pk)
+    services.reward_ugc(shop.enterprise_id, shop.customer.pk, f"ugc:{sub.pk}")  # asked again: still one lot
+    lot = PointsLot.objects.get()
+    assert (lot.source, lot.points, lot.status) == ("reward", 20, LotStatus.AVAILABLE)
+    assert queries.balance(shop.enterprise_id, shop.customer.pk) == 20
+    assert liability(shop) == 20
