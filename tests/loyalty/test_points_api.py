@@ -115,6 +115,7 @@ def test_profile_shows_points_and_the_console_redeems(org: Org) -> None:
     hq = _client(org.hq)
     page = hq.get(f"/customers/{c}/").content.decode()
     assert 'data-points-balance="88"' in page and "生日礼" in page and 'id="adjust-points"' in page
+    assert "积分可用" in page and "总部发放" in page  # the console speaks Chinese by default
     done = hq.post(f"/loyalty/customers/{c}/points/redeem/", {"points": "8", "reason": "纸巾", "key": "k1"})
     assert done.status_code == 302
     hq.post(f"/loyalty/customers/{c}/points/redeem/", {"points": "8", "reason": "纸巾", "key": "k1"})  # double submit
