@@ -175,14 +175,17 @@ def earn_for_order(enterprise_id: int, order_id: int, at: datetime) -> PointsLot
     existing = PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).first()
     if existing is not None:
         return existing
-    with transaction.atomic():
-        lot = PointsLot.objects.create(
-            enterprise_id=enterprise_id, customer_id=order.customer_id, source=LotSource.ORDER, key=key,
-            order_id=order_id, points=total, remaining=total, fen_per_point=program.fen_per_point,
-            status=LotStatus.PENDING, earned_at=at, available_at=available_at,
-            expires_at=_expiry(available_at, program.expiry_days), line_points=per_line)
-        if program.return_window_days == 0:
-            _post_available_lot(lot, at)
+    try:
+        with transaction.atomic():
+            lot = PointsLot.objects.create(
+                enterprise_id=enterprise_id, customer_id=order.customer_id, source=LotSource.ORDER, key=key,
+                order_id=order_id, points=total, remaining=total, fen_per_point=program.fen_per_point,
+                status=LotStatus.PENDING, earned_at=at, available_at=available_at,
+                expires_at=_expiry(available_at, program.expiry_days), line_points=per_line)
+            if program.return_window_days == 0:
+                _post_available_lot(lot, at)
+    except IntegrityError:  # the same order's points written meanwhile: the first lot stands
+        return PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).first()
     return lot
 
 
@@ -480,7 +483,7 @@ def expire_due(*, enterprise_id: int, now: datetime | None = None) -> PointsRun 
                 f"lot_id, run_id, reason, journal_entry_id, created_by_id, created_at) "
                 f"SELECT enterprise_id, customer_id, %s, 'expire:' || CAST(id AS TEXT), remaining, 0, order_id, id, "
                 f"%s, '', NULL, NULL, %s FROM {lots} WHERE expire_run_id = %s",
-                [OperationKind.EXPIRE.value, run.pk, cutoff, run.pk])
+                [OperationKind.EXPIRE.value, run.pk, connection.ops.adapt_datetimefield_value(cutoff), run.pk])
             cursor.execute(
                 f"INSERT INTO {allocations} (operation_id, lot_id, points, from_pending) "  # noqa: S608 - as above
                 f"SELECT id, lot_id, points, %s FROM {operations} WHERE run_id = %s", [False, run.pk])

@@ -139,6 +139,9 @@ def test_expiry_takes_oldest_lots_first_and_is_idempotent(org: Org) -> None:
     assert (expired.points, expired.lot_id) == (70, old.pk)
     assert liability(shop) == 50
     assert JournalEntry.objects.filter(idempotency_key__startswith="points-expire:").count() == 1
+    history = queries.points_summary(shop.hq, c, now=later(EXPIRY - 25 + 2)).history
+    assert [(row.kind, row.points) for row in history][:1] == [("expire", -70)]
+    assert abs((history[0].at - later(EXPIRY - 25 + 2)).total_seconds()) < 60  # stamped with the run's cutoff
     lots_consistent(c)
     ledger_matches_lots(shop)
 
