@@ -68,8 +68,9 @@ def points_summary(scope: Scope, customer_id: int, *, now: datetime | None = Non
     soon = moment + timedelta(days=EXPIRING_SOON_DAYS)
     lots = PointsLot.objects.filter(enterprise_id=scope.enterprise_id, customer_id=customer.pk)
     usable = lots.filter(status=LotStatus.AVAILABLE, expires_at__gt=moment)
-    open_lots = list(lots.filter(Q(remaining__gt=0), ~Q(status=LotStatus.CANCELLED))
-                     .order_by("expires_at", "id")[:limit])
+    # what is left and still usable (expired lots the nightly job has not emptied yet are not shown as points held)
+    open_lots = list(lots.filter(Q(status=LotStatus.PENDING) | Q(status=LotStatus.AVAILABLE, expires_at__gt=moment),
+                                 remaining__gt=0).order_by("expires_at", "id")[:limit])
     history = [HistoryRow(at=lot.earned_at, kind=f"earn_{lot.source}", points=lot.points, status=lot.status,
                           reason=lot.reason, order_id=lot.order_id)
                for lot in lots.order_by("-earned_at", "-id")[:limit]]
