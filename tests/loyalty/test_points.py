@@ -219,3 +219,18 @@ def test_an_approved_ugc_submission_earns_the_programs_points_once(org: Org) -> 
     assert (lot.source, lot.points, lot.status) == ("reward", 20, LotStatus.AVAILABLE)
     assert queries.balance(shop.enterprise_id, shop.customer.pk) == 20
     assert liability(shop) == 20
+
+
+def test_the_worker_tasks_are_scheduled_and_run_the_jobs(org: Org) -> None:
+    from siyu.core.periodic import periodic_jobs
+    from siyu.loyalty import tasks
+
+    names = {job.name for job in periodic_jobs()}
+    assert {"loyalty.unlock_points", "loyalty.expire_points"} <= names
+    shop = build_shop(org)
+    setup_program(shop)
+    pay(shop.order(line(shop.tissue, 5)), at=later(-8))  # its window passed yesterday
+    assert tasks.unlock_points_task.call() == 1
+    assert tasks.unlock_points_task.call() == 0
+    assert tasks.expire_points_task.call() == 0  # nothing is past its date yet
+    assert liability(shop) == 99
