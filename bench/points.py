@@ -55,8 +55,8 @@ def build(customers: int, now: datetime) -> int:
     lot_columns = ("enterprise_id, customer_id, source, key, order_id, points, remaining, fen_per_point, status, "
                    "earned_at, available_at, expires_at, line_points, reason")
     # (key prefix, source, points, remaining, status, earned, available, expires) relative to now, in days
-    kinds = [("order", "order", "100 + c.id % 50", "100 + c.id % 50", LotStatus.PENDING, -8, -1, 364),
-             ("old", "adjustment", "200", "150 + c.id % 40", LotStatus.AVAILABLE, -400, -366, -1),
+    kinds = [("order", "order", "100 + c.id %% 50", "100 + c.id %% 50", LotStatus.PENDING, -8, -1, 364),
+             ("old", "adjustment", "200", "150 + c.id %% 40", LotStatus.AVAILABLE, -400, -366, -1),
              ("new", "adjustment", "80", "80", LotStatus.AVAILABLE, -30, -30, 335)]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
