@@ -114,6 +114,7 @@ class PointsLot(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     unlock_run = models.ForeignKey(PointsRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     expire_run = models.ForeignKey(PointsRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    expired = models.BigIntegerField(default=0, help_text="what the expiry run took (its operation says the same)")
     journal_entry_id = models.BigIntegerField(null=True, blank=True, help_text="earned straight to available")
 
     class Meta:

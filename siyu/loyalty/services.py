@@ -472,8 +472,10 @@ def expire_due(*, enterprise_id: int, now: datetime | None = None) -> PointsRun 
     lots, operations, allocations = _table(PointsLot), _table(PointsOperation), _table(PointsAllocation)
     with transaction.atomic():
         run = PointsRun.objects.create(enterprise_id=enterprise_id, kind=PointsRun.Kind.EXPIRE, cutoff=cutoff)
+        # one pass claims and empties the lots (the right-hand sides read the row as it was)
         claimed = PointsLot.objects.filter(enterprise_id=enterprise_id, status=LotStatus.AVAILABLE,
-                                           expires_at__lte=cutoff, remaining__gt=0).update(expire_run=run)
+                                           expires_at__lte=cutoff, remaining__gt=0).update(
+            expire_run=run, expired=F("remaining"), remaining=0)
         if not claimed:
             run.delete()
             return None
@@ -481,23 +483,22 @@ def expire_due(*, enterprise_id: int, now: datetime | None = None) -> PointsRun 
             cursor.execute(
                 f"INSERT INTO {operations} (enterprise_id, customer_id, kind, key, points, shortfall, order_id, "  # noqa: S608 - table names from the models, values are placeholders
                 f"lot_id, run_id, reason, journal_entry_id, created_by_id, created_at) "
-                f"SELECT enterprise_id, customer_id, %s, 'expire:' || CAST(id AS TEXT), remaining, 0, order_id, id, "
+                f"SELECT enterprise_id, customer_id, %s, 'expire:' || CAST(id AS TEXT), expired, 0, order_id, id, "
                 f"%s, '', NULL, NULL, %s FROM {lots} WHERE expire_run_id = %s",
                 [OperationKind.EXPIRE.value, run.pk, connection.ops.adapt_datetimefield_value(cutoff), run.pk])
             cursor.execute(
                 f"INSERT INTO {allocations} (operation_id, lot_id, points, from_pending) "  # noqa: S608 - as above
                 f"SELECT id, lot_id, points, %s FROM {operations} WHERE run_id = %s", [False, run.pk])
         totals = PointsLot.objects.filter(expire_run=run).aggregate(
-            points=Sum("remaining"), value=Sum(F("remaining") * F("fen_per_point")))
-        PointsLot.objects.filter(expire_run=run).update(remaining=0)
+            points=Sum("expired"), value=Sum(F("expired") * F("fen_per_point")))
         entry = ledger.post_entry(
             enterprise_id=enterprise_id, kind=EntryKind.POINTS, key=f"points-expire:{run.pk}", currency=CURRENCY,
             posted_at=cutoff, memo=f"points expired: {claimed} lots",
             legs=[ledger.Leg(Account.POINTS_LIABILITY, Account.POINTS_EXPENSE, int(totals["value"] or 0))])
+        # the run holds the entry for its operations (one entry for the whole batch)
         PointsRun.objects.filter(pk=run.pk).update(lots=claimed, points=int(totals["points"] or 0),
                                                    value_fen=int(totals["value"] or 0),
                                                    journal_entry_id=entry.pk if entry else None)
-        PointsOperation.objects.filter(run=run).update(journal_entry_id=entry.pk if entry else None)
     run.refresh_from_db()
     return run
 
