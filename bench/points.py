@@ -53,7 +53,7 @@ def build(customers: int, now: datetime) -> int:
     at = connection.ops.adapt_datetimefield_value
     customer_table, lot_table = q(Customer._meta.db_table), q(PointsLot._meta.db_table)
     lot_columns = ("enterprise_id, customer_id, source, key, order_id, points, remaining, fen_per_point, status, "
-                   "earned_at, available_at, expires_at, line_points, reason")
+                   "earned_at, available_at, expires_at, line_points, reason, expired")
     # (key prefix, source, points, remaining, status, earned, available, expires) relative to now, in days
     kinds = [("order", "order", "100 + c.id %% 50", "100 + c.id %% 50", LotStatus.PENDING, -8, -1, 364),
              ("old", "adjustment", "200", "150 + c.id %% 40", LotStatus.AVAILABLE, -400, -366, -1),
@@ -67,7 +67,7 @@ def build(customers: int, now: datetime) -> int:
         for prefix, source, points, remaining, status, earned, available, expires in kinds:
             cursor.execute(
                 f"INSERT INTO {lot_table} ({lot_columns}) SELECT c.enterprise_id, c.id, %s, "  # noqa: S608
-                f"'{prefix}:' || CAST(c.id AS TEXT), NULL, {points}, {remaining}, 1, %s, %s, %s, %s, '{{}}', '' "
+                f"'{prefix}:' || CAST(c.id AS TEXT), NULL, {points}, {remaining}, 1, %s, %s, %s, %s, '{{}}', '', 0 "
                 f"FROM {customer_table} c WHERE c.enterprise_id = %s",
                 [source, status, at(now + timedelta(days=earned)), at(now + timedelta(days=available)),
                  at(now + timedelta(days=expires)), enterprise.pk])
