@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "siyu.analytics",
     "siyu.audiences",
     "siyu.finance",
+    "siyu.loyalty",
     "siyu.content",
     "siyu.setup",
     "siyu.exports",

@@ -19,6 +19,7 @@ urlpatterns = [
     path("audiences/", include("siyu.audiences.urls")),
     path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),
+    path("loyalty/", include("siyu.loyalty.urls")),
     path("setup/", include("siyu.setup.urls")),
     path("exports/", include("siyu.exports.urls")),
     path("org/", include("siyu.console.org_urls")),  # beside the console's org/ overview (its paths do not overlap)

@@ -380,6 +380,9 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "coupons_section": sections.render_profile_section(
             "coupons", request=request, scope=scope, customer_id=profile.customer.pk
         ),
+        "points_section": sections.render_profile_section(
+            "points", request=request, scope=scope, customer_id=profile.customer.pk
+        ),
     }
     return render(request, "console/customer_detail.html", context)
 

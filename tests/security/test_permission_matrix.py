@@ -312,6 +312,11 @@ GET    /api/content/customers/{customer}/best-hour               ok    ok    ok 
 GET    /api/content/ugc                                          ok    ok    ok    ok    401   ok    401
 POST   /api/content/ugc/{submission}/approve                     ok    403   403   403   401   404   401
 POST   /api/content/ugc/{submission}/reject                      ok    403   403   403   401   404   401
+GET    /api/loyalty/customers/{customer}/points                  ok    ok    ok    ok    401   404   401
+POST   /api/loyalty/customers/{customer}/points/redeem           409   409   409   409   401   404   401
+POST   /api/loyalty/customers/{customer}/points/adjust           ok    403   403   403   401   404   401
+GET    /api/loyalty/program                                      ok    403   403   403   401   ok    401
+PUT    /api/loyalty/program                                      ok    403   403   403   401   ok    401
 POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
 GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
 """
@@ -478,6 +483,11 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/audiences/tag-rules": lambda w: {"tag_id": w["tag"], "kind": "event", "event_name": "check_in",
                                                 "expire_days": 7},
     "POST /api/content/folders": lambda w: {"name": "新品素材"},
+    # the world's customer holds no points: allowed roles are refused for that (409), after the gates
+    "POST /api/loyalty/customers/{customer}/points/redeem": lambda w: {"points": 10, "reason": "matrix"},
+    "POST /api/loyalty/customers/{customer}/points/adjust": lambda w: {"points": 10, "reason": "matrix"},
+    "PUT /api/loyalty/program": lambda w: {"points_per_yuan": 1, "fen_per_point": 1, "return_window_days": 7,
+                                           "expiry_days": 365},
     "PATCH /api/content/materials/{material}": lambda w: {"title": "开场白（新）", "text": "{customer_name} 您好"},
     "POST /api/content/scripts": lambda w: {"title": "复购提醒", "scenario": "repurchase",
                                            "steps": [{"step": "hook", "text": "{customer_name}，抽纸快用完了吧？"}]},
@@ -711,6 +721,8 @@ GET    /pick/staff/                                              ok    ok    ok 
 GET    /customers/{customer}/                                    ok    ok    ok    ok    login 404   login
 GET    /customers/{customer}/merge/?other={customer2}            ok    ok    ok    403   login 404   login
 POST   /customers/{customer}/tags/                               ok    ok    ok    ok    login 404   login
+POST   /loyalty/customers/{customer}/points/redeem/              ok    ok    ok    ok    login 404   login
+POST   /loyalty/customers/{customer}/points/adjust/              ok    403   403   403   login 404   login
 GET    /tags/                                                    ok    ok    ok    ok    login ok    login
 POST   /tags/                                                    ok    403   403   403   login ok    login
 GET    /org/                                                     ok    ok    ok    ok    login ok    login

@@ -15,6 +15,7 @@ from siyu.catalog import services as catalog_services
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.orders import hooks
 from siyu.orders.models import (
     AfterSale,
     AfterSaleKind,
@@ -391,6 +392,7 @@ def complete_refund(
                                       status=AfterSaleStatus.REFUNDED, refunded_at=refunded_at, refund_ref=ref)
         order = _apply_refund(after_sale, refunded_at)
         _refund_event(after_sale, order, "refund_completed", refunded_at)
+        hooks.refund_completed(after_sale.enterprise_id, order.pk, after_sale.pk, refunded_at)  # points back
         audit.record(enterprise_id=after_sale.enterprise_id,
                      actor=actor, action="after_sale.refund", target_type="after_sale", target_id=after_sale.pk,
                      summary=f"{order.order_no} {after_sale.amount_fen} fen ({ref})")

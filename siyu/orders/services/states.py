@@ -19,7 +19,7 @@ from siyu.customers.services import (
     EventInput,
     ingest_events,
 )
-from siyu.orders import payment_closers
+from siyu.orders import hooks, payment_closers
 from siyu.orders.models import (
     CancelReason,
     Fulfillment,
@@ -94,6 +94,7 @@ def mark_paid(*, order_id: int, paid_at: datetime, payment_ref: str, enterprise_
         _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
                {"amount_fen": order.amount_fen, "currency": order.currency, "stage": "full", "payment_ref": ref})
         _seat_group_buy(order, paid_at)
+        hooks.order_paid(order.enterprise_id, order.pk, paid_at)  # points (loyalty), in this transaction
     return order
 
 
@@ -117,6 +118,7 @@ def _pay_presale(order_id: int, enterprise_id: int | None, paid_at: datetime, re
     _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
            {"amount_fen": order.amount_fen - order.deposit_fen, "currency": order.currency, "stage": "balance",
             "payment_ref": ref})
+    hooks.order_paid(order.enterprise_id, order.pk, paid_at)
     return order
 
 

@@ -1,0 +1,162 @@
+"""Loyalty API, mounted at /api/loyalty: a customer's points (scoped like the customer), redeeming them (anyone who
+can see the customer) and adjusting them (HQ); the points rules (HQ). Redemptions and adjustments are answered once
+per Idempotency-Key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from pydantic import ConfigDict
+
+from siyu.api.auth import actor_of, scope_of
+from siyu.api.idempotency import KEY_HEADER_DOC, create_once
+from siyu.loyalty import queries, services
+from siyu.org.schemas import ErrorOut
+from siyu.org.scope import Scope
+
+router = Router()
+ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+WRITE_ERRORS: dict[int, type[ErrorOut]] = {**ERRORS, 409: ErrorOut}
+
+
+class Input(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LotOut(Schema):
+    id: int
+    source: str
+    points: int
+    remaining: int
+    status: str
+    order_id: int | None
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime
+
+
+class HistoryOut(Schema):
+    at: datetime
+    kind: str
+    points: int
+    status: str
+    reason: str
+    order_id: int | None
+    shortfall: int
+
+
+class PointsOut(Schema):
+    customer_id: int
+    balance: int = Field(description="available and unexpired: what may be redeemed now")
+    pending: int = Field(description="earned, unlocking when the return window has passed")
+    expiring_soon: int
+    expiring_before: datetime
+    lots: list[LotOut]
+    history: list[HistoryOut]
+
+
+class RedeemIn(Input):
+    points: int = Field(ge=1, le=services.MAX_POINTS)
+    reason: str = Field(min_length=1, max_length=200)
+    idempotency_key: str = Field(default="", max_length=64)
+
+
+class AdjustIn(Input):
+    points: int = Field(ge=-services.MAX_POINTS, le=services.MAX_POINTS,
+                        description="positive adds a lot (available at once), negative takes points")
+    reason: str = Field(min_length=1, max_length=200)
+    idempotency_key: str = Field(default="", max_length=64)
+
+
+class CategoryRateIO(Input):
+    category_id: int = Field(ge=1)
+    points_per_yuan: int = Field(ge=0, le=services.MAX_RATE)
+
+
+class ProgramIO(Input):
+    is_active: bool = True
+    points_per_yuan: int = Field(ge=0, le=services.MAX_RATE)
+    fen_per_point: int = Field(ge=1, le=10_000)
+    return_window_days: int = Field(ge=0, le=365)
+    expiry_days: int = Field(ge=1, le=services.MAX_DAYS)
+    category_rates: list[CategoryRateIO] = Field(default_factory=list, max_length=500)
+    ugc_points: int = Field(default=0, ge=0, le=100_000, description="points for an approved review or photo")
+
+
+class ProgramOut(ProgramIO):
+    configured: bool
+
+
+def _owner(scope: Scope, request: HttpRequest) -> str:
+    """Whose Idempotency-Keys these are: one operator's keys never meet another's."""
+    actor = actor_of(request)
+    return f"e{scope.enterprise_id}:s{scope.staff_id}:u{getattr(actor, 'pk', '')}"
+
+
+def _points(scope: Scope, customer_id: int) -> queries.PointsSummary:
+    return queries.points_summary(scope, customer_id)
+
+
+@router.get("/customers/{customer_id}/points", response={200: PointsOut, **ERRORS},
+            summary="A customer's points: balance, pending, expiring soon, the open lots and the history")
+def customer_points(request: HttpRequest, customer_id: int) -> Any:
+    return _points(scope_of(request), customer_id)
+
+
+@router.post("/customers/{customer_id}/points/redeem", response={201: PointsOut, **WRITE_ERRORS},
+             openapi_extra=KEY_HEADER_DOC,
+             summary="Redeem (spend) a customer's points with a reason; more than held is 409 insufficient_points")
+def redeem(request: HttpRequest, customer_id: int, payload: RedeemIn) -> Status[Any]:
+    scope, actor = scope_of(request), actor_of(request)
+    owner = _owner(scope, request)
+
+    def create(key: str) -> int:
+        services.redeem(scope=scope, customer_id=customer_id, points=payload.points, reason=payload.reason,
+                        key=f"{owner}:{key}", actor=actor)
+        return customer_id
+
+    return create_once(request, action="loyalty.redeem", owner=owner, payload=payload, create=create,
+                       render=lambda cid: _points(scope, cid), path={"customer_id": customer_id})
+
+
+@router.post("/customers/{customer_id}/points/adjust", response={201: PointsOut, **WRITE_ERRORS},
+             openapi_extra=KEY_HEADER_DOC,
+             summary="HQ: add or remove a customer's points with a reason (audited)")
+def adjust(request: HttpRequest, customer_id: int, payload: AdjustIn) -> Status[Any]:
+    scope, actor = scope_of(request), actor_of(request)
+    owner = _owner(scope, request)
+
+    def create(key: str) -> int:
+        services.adjust(scope=scope, customer_id=customer_id, points=payload.points, reason=payload.reason,
+                        key=f"{owner}:{key}", actor=actor)
+        return customer_id
+
+    return create_once(request, action="loyalty.adjust", owner=owner, payload=payload, create=create,
+                       render=lambda cid: _points(scope, cid), path={"customer_id": customer_id})
+
+
+def _program_out(view: queries.ProgramView) -> dict[str, Any]:
+    return {"configured": view.configured, "is_active": view.is_active, "points_per_yuan": view.points_per_yuan,
+            "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
+            "expiry_days": view.expiry_days, "ugc_points": view.ugc_points,
+            "category_rates": [{"category_id": c, "points_per_yuan": r} for c, r in view.category_rates]}
+
+
+@router.get("/program", response={200: ProgramOut, **ERRORS}, summary="HQ: the points rules")
+def get_program(request: HttpRequest) -> Any:
+    return _program_out(queries.program(scope_of(request)))
+
+
+@router.put("/program", response={200: ProgramOut, **WRITE_ERRORS},
+            summary="HQ: set the points rules (earn rate, per-category rates, value, return window, expiry)")
+def put_program(request: HttpRequest, payload: ProgramIO) -> Any:
+    scope = scope_of(request)
+    services.configure_program(scope=scope, actor=actor_of(request), data=services.ProgramInput(
+        points_per_yuan=payload.points_per_yuan, fen_per_point=payload.fen_per_point,
+        return_window_days=payload.return_window_days, expiry_days=payload.expiry_days,
+        is_active=payload.is_active, ugc_points=payload.ugc_points,
+        category_rates=tuple((x.category_id, x.points_per_yuan) for x in payload.category_rates)))
+    return _program_out(queries.program(scope))

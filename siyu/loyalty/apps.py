@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+
+
+class LoyaltyConfig(AppConfig):
+    name = "siyu.loyalty"
+    label = "loyalty"
+    verbose_name = "Loyalty"
+
+    def ready(self) -> None:
+        from siyu.content.services import register_ugc_reward
+        from siyu.core.periodic import register_periodic
+        from siyu.customers.sections import register_profile_section
+        from siyu.customers.services import register_merge_step
+        from siyu.loyalty import services, tasks
+        from siyu.loyalty.views import profile_points
+        from siyu.orders import hooks
+
+        hooks.register_paid("loyalty.earn", services.earn_for_order)
+        hooks.register_refunded("loyalty.reverse", services.reverse_for_refund)
+        register_merge_step("loyalty", services.merge_customer_points)
+        register_ugc_reward("loyalty.points", services.reward_ugc)
+        register_profile_section("points", profile_points)
+        register_periodic("loyalty.unlock_points", tasks.unlock_points_task, every_s=600)
+        register_periodic("loyalty.expire_points", tasks.expire_points_task, every_s=3600)

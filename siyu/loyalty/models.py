@@ -1,0 +1,192 @@
+"""Points data: earn lots, the operations that move them, and the batch runs that unlock and expire them.
+
+A customer's points are **lots**: each earn (an order paid, an adjustment, a reward) is one `PointsLot` with its own
+expiry and the value of one point in fen at the time it was earned. A lot is `pending` until the return window has
+passed (not yet owed: nothing is on the ledger), then `available` (posted to the ledger's points liability). Every
+operation that takes points (a redemption, a refund's reversal, an expiry, a negative adjustment) is one
+`PointsOperation` keyed by its business fact and split over lots in `PointsAllocation` rows, soonest-expiring first.
+
+So a balance is never one mutable number: it is the sum of the lots' `remaining`, and each lot's `remaining` equals its
+`points` plus its allocations (a CHECK keeps it between 0 and `points`); the ledger's points liability equals the sum
+over available lots of `remaining × fen_per_point` (tests/loyalty/test_points_properties.py checks both after random
+sequences).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from siyu.customers.models import Customer
+from siyu.org.models import Enterprise
+
+
+class PointsProgram(models.Model):
+    """An enterprise's points rules (one row; no row means points are not earned). `fen_per_point` is what one point
+    is worth on the ledger; changing it applies to lots earned from then on (each lot keeps its own)."""
+
+    enterprise = models.OneToOneField(Enterprise, on_delete=models.CASCADE, related_name="+")
+    is_active = models.BooleanField(_("active"), default=True)
+    points_per_yuan = models.PositiveIntegerField(_("points per yuan paid"), default=1)
+    fen_per_point = models.PositiveIntegerField(_("value of one point (fen)"), default=1)
+    return_window_days = models.PositiveIntegerField(_("return window (days)"), default=7)
+    expiry_days = models.PositiveIntegerField(_("points expire after (days)"), default=365)
+    ugc_points = models.PositiveIntegerField(_("points for an approved review or photo"), default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(fen_per_point__gte=1), name="points_program_value_positive"),
+            models.CheckConstraint(condition=Q(expiry_days__gte=1), name="points_program_expiry_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}: {self.points_per_yuan}/yuan"
+
+
+class CategoryRate(models.Model):
+    """A category's own earn rate (points per yuan), instead of the program's; a line's category, then its parent."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    category_id = models.BigIntegerField()
+    points_per_yuan = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "category_id"], name="uniq_points_category_rate")]
+
+    def __str__(self) -> str:
+        return f"{self.category_id}: {self.points_per_yuan}/yuan"
+
+
+class LotSource(models.TextChoices):
+    ORDER = "order", _("Order paid")
+    ADJUSTMENT = "adjustment", _("Manual adjustment")
+    REWARD = "reward", _("Reward")
+
+
+class LotStatus(models.TextChoices):
+    PENDING = "pending", _("Pending (return window)")
+    AVAILABLE = "available", _("Available")
+    CANCELLED = "cancelled", _("Cancelled (refunded before it unlocked)")
+
+
+class PointsRun(models.Model):
+    """One batch of the periodic jobs for one enterprise: the pending lots it unlocked or the lots it expired, and the
+    one journal entry that posted them (`points-unlock:<run id>` / `points-expire:<run id>`)."""
+
+    class Kind(models.TextChoices):
+        UNLOCK = "unlock", _("Unlock")
+        EXPIRE = "expire", _("Expire")
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    cutoff = models.DateTimeField()
+    lots = models.PositiveIntegerField(default=0)
+    points = models.BigIntegerField(default=0)
+    value_fen = models.BigIntegerField(default=0)
+    journal_entry_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["enterprise", "kind", "created_at"])]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.cutoff:%Y-%m-%d %H:%M} ({self.lots} lots)"
+
+
+class PointsLot(models.Model):
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=12, choices=LotSource.choices)
+    key = models.CharField(max_length=128)
+    order_id = models.BigIntegerField(null=True, blank=True)
+    points = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    fen_per_point = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=LotStatus.choices)
+    earned_at = models.DateTimeField()
+    available_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    line_points = models.JSONField(default=dict, blank=True, help_text="order lots: points earned per order line")
+    reason = models.CharField(max_length=200, blank=True)
+    unlock_run = models.ForeignKey(PointsRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    expire_run = models.ForeignKey(PointsRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    expired = models.BigIntegerField(default=0, help_text="what the expiry run took (its operation says the same)")
+    journal_entry_id = models.BigIntegerField(null=True, blank=True, help_text="earned straight to available")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_points_lot_key"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="points_lot_points_positive"),
+            models.CheckConstraint(condition=Q(remaining__gte=0) & Q(remaining__lte=F("points")),
+                                   name="points_lot_remaining_in_range"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("available_at")), name="points_lot_expires_after"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "status", "expires_at"]),
+            models.Index(fields=["enterprise", "status", "available_at"]),
+            models.Index(fields=["enterprise", "status", "expires_at"]),
+            models.Index(fields=["enterprise", "order_id"]),
+        ]
+        ordering = ["expires_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.remaining}/{self.points}"
+
+
+class OperationKind(models.TextChoices):
+    REDEEM = "redeem", _("Redeemed")
+    REVERSE = "reverse", _("Reversed (refund)")
+    EXPIRE = "expire", _("Expired")
+    ADJUST = "adjust", _("Adjusted")
+
+
+class PointsOperation(models.Model):
+    """Points taken from a customer's lots, once per business fact (`key`). `points` is what was taken (positive);
+    a refund's reversal that found fewer points than it asked for records the rest as `shortfall` (the customer had
+    spent them: they are not clawed back, see docs/loyalty.md)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=OperationKind.choices)
+    key = models.CharField(max_length=128)
+    points = models.BigIntegerField()
+    shortfall = models.BigIntegerField(default=0)
+    order_id = models.BigIntegerField(null=True, blank=True)
+    lot = models.ForeignKey(PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                            help_text="an expiry: the lot it expired")
+    run = models.ForeignKey(PointsRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    journal_entry_id = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_points_operation_key"),
+            models.CheckConstraint(condition=Q(points__gte=0) & Q(shortfall__gte=0), name="points_operation_amounts"),
+        ]
+        indexes = [models.Index(fields=["customer", "created_at"]), models.Index(fields=["run"])]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.points} ({self.key})"
+
+
+class PointsAllocation(models.Model):
+    """The part of an operation taken from one lot."""
+
+    operation = models.ForeignKey(PointsOperation, on_delete=models.CASCADE, related_name="allocations")
+    lot = models.ForeignKey(PointsLot, on_delete=models.PROTECT, related_name="allocations")
+    points = models.BigIntegerField()
+    from_pending = models.BooleanField(default=False, help_text="taken before the lot unlocked: never on the ledger")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="points_allocation_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.operation_id} <- lot {self.lot_id}: {self.points}"

@@ -1,0 +1,533 @@
+"""Points: earn on payment, unlock after the return window, reverse on refund, expire, redeem, adjust.
+
+Every change is one transaction keyed by its business fact, recorded before the ledger is posted:
+
+    order paid          lot `order:<order id>`, pending (nothing on the ledger until it unlocks)
+    unlock (periodic)   run row, then `points-unlock:<run id>`    Dr points_expense    Cr points_liability
+    refund completed    operation `refund:<after-sale id>`, then `points:<operation id>` for the part taken from
+                        available lots                            Dr points_liability  Cr points_expense
+    expiry (nightly)    run row, then `points-expire:<run id>`    Dr points_liability  Cr points_expense
+    redemption          operation `redeem:<owner>:<client key>`, then `points:<operation id>`
+                                                                  Dr points_liability  Cr sales_revenue
+    adjustment (HQ)     + a lot `adjust:<owner>:<key>` posted at once   Dr points_expense  Cr points_liability
+                        - an operation, as a reversal                  Dr points_liability  Cr points_expense
+
+Points are taken from lots soonest-expiring first (the oldest, under one expiry policy), under row locks taken in that
+order (`_locked_lots`), so two redemptions at once cannot spend the same points: the second sees what the first left.
+The periodic jobs are set-based SQL per enterprise (a few statements whatever the number of lots) and safe to run
+twice or concurrently: a lot is claimed by one run with a conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from siyu.catalog import queries as catalog_queries
+from siyu.core import audit
+from siyu.core.audit import Actor
+from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
+from siyu.core.timeutil import day_bounds, local_day
+from siyu.customers import queries as customer_queries
+from siyu.finance import ledger
+from siyu.finance.models import Account, EntryKind
+from siyu.loyalty.models import (
+    CategoryRate,
+    LotSource,
+    LotStatus,
+    OperationKind,
+    PointsAllocation,
+    PointsLot,
+    PointsOperation,
+    PointsProgram,
+    PointsRun,
+)
+from siyu.orders import queries as order_queries
+from siyu.orders.models import OrderStatus
+from siyu.org.scope import Scope
+
+MAX_POINTS = 10**9
+MAX_RATE = 10_000
+MAX_DAYS = 3650
+CURRENCY = "CNY"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The program (HQ)
+
+
+@dataclass(frozen=True)
+class ProgramInput:
+    points_per_yuan: int
+    fen_per_point: int
+    return_window_days: int
+    expiry_days: int
+    is_active: bool = True
+    category_rates: tuple[tuple[int, int], ...] = ()  # (category id, points per yuan)
+    ugc_points: int = 0
+
+
+def _require_hq(scope: Scope, what: str) -> None:
+    if not scope.is_hq:
+        raise PermissionDenied(f"only HQ may {what}")
+
+
+def _check_int(value: Any, field: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValidationFailed(f"a whole number from {low} to {high}", field=field, code="out_of_range")
+    return value
+
+
+def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) -> PointsProgram:
+    """Set the enterprise's points rules (HQ). The new rates apply to orders paid from then on; lots keep theirs."""
+    _require_hq(scope, "change the points rules")
+    _check_int(data.points_per_yuan, "points_per_yuan", 0, MAX_RATE)
+    _check_int(data.fen_per_point, "fen_per_point", 1, 10_000)
+    _check_int(data.return_window_days, "return_window_days", 0, 365)
+    _check_int(data.expiry_days, "expiry_days", 1, MAX_DAYS)
+    _check_int(data.ugc_points, "ugc_points", 0, 100_000)
+    seen: set[int] = set()
+    for index, (category_id, rate) in enumerate(data.category_rates):
+        _check_int(rate, f"category_rates[{index}].points_per_yuan", 0, MAX_RATE)
+        if category_id in seen:
+            raise ValidationFailed("a category appears twice", field=f"category_rates[{index}].category_id",
+                                   index=index, code="duplicate")
+        seen.add(category_id)
+    known = set(catalog_queries.categories(scope).filter(pk__in=seen).values_list("pk", flat=True))
+    for index, (category_id, _rate) in enumerate(data.category_rates):
+        if category_id not in known:
+            raise ValidationFailed(f"no category {category_id}", field=f"category_rates[{index}].category_id",
+                                   index=index, code="unknown_category")
+    values = {"points_per_yuan": data.points_per_yuan, "fen_per_point": data.fen_per_point,
+              "return_window_days": data.return_window_days, "expiry_days": data.expiry_days,
+              "is_active": data.is_active, "ugc_points": data.ugc_points}
+    with transaction.atomic():
+        program, _created = PointsProgram.objects.select_for_update().get_or_create(
+            enterprise_id=scope.enterprise_id, defaults=values)
+        for name, value in values.items():
+            setattr(program, name, value)
+        program.save()
+        CategoryRate.objects.filter(enterprise_id=scope.enterprise_id).delete()
+        CategoryRate.objects.bulk_create([CategoryRate(enterprise_id=scope.enterprise_id, category_id=c,
+                                                       points_per_yuan=r) for c, r in data.category_rates])
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="points.program",
+                     target_type="points_program", target_id=program.pk,
+                     summary=f"{data.points_per_yuan}/yuan, {data.fen_per_point} fen/point",
+                     changes={**values, "category_rates": [list(x) for x in data.category_rates]})
+    return program
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Earning on payment
+
+
+def _expiry(available_at: datetime, days: int) -> datetime:
+    """The end of the Shanghai day `days` days after the points became available."""
+    return day_bounds(local_day(available_at) + timedelta(days=days))[1]
+
+
+def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tuple[int, int, int | None]]
+                ) -> dict[str, int]:
+    """Points per order line (line id, paid fen, category id): floor(paid fen × rate / 100), the rate of the line's
+    category, else its parent's, else the program's."""
+    rows = list(lines)
+    rates = dict(CategoryRate.objects.filter(enterprise_id=enterprise_id).values_list("category_id",
+                                                                                       "points_per_yuan"))
+    parents: dict[int, int | None] = {}
+    if rates:
+        parents = dict(catalog_queries.categories(Scope.hq(enterprise_id)).filter(
+            pk__in={c for _l, _f, c in rows if c is not None}).values_list("pk", "parent_id"))
+    out: dict[str, int] = {}
+    for line_id, paid_fen, category_id in rows:
+        rate = program.points_per_yuan
+        if category_id is not None and category_id in rates:
+            rate = rates[category_id]
+        elif category_id is not None and parents.get(category_id) in rates:
+            rate = rates[parents[category_id]]  # type: ignore[index]
+        points = max(paid_fen, 0) * rate // 100
+        if points > 0:
+            out[str(line_id)] = points
+    return out
+
+
+def earn_for_order(enterprise_id: int, order_id: int, at: datetime) -> PointsLot | None:
+    """An order was paid in full (orders' paid hook, inside the payment's transaction): its points, pending until
+    the return window has passed. Once per order (the lot's key)."""
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None:
+        return None
+    order = order_queries.orders(Scope.hq(enterprise_id)).filter(pk=order_id).first()
+    if order is None or order.customer_id is None or order.status != OrderStatus.PAID:
+        return None
+    per_line = line_points(enterprise_id, program,
+                           order.lines.values_list("pk", "payable_fen", "category_id"))
+    total = sum(per_line.values())
+    if total <= 0:
+        return None
+    available_at = at + timedelta(days=program.return_window_days)
+    key = f"order:{order_id}"
+    existing = PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            lot = PointsLot.objects.create(
+                enterprise_id=enterprise_id, customer_id=order.customer_id, source=LotSource.ORDER, key=key,
+                order_id=order_id, points=total, remaining=total, fen_per_point=program.fen_per_point,
+                status=LotStatus.PENDING, earned_at=at, available_at=available_at,
+                expires_at=_expiry(available_at, program.expiry_days), line_points=per_line)
+            if program.return_window_days == 0:
+                _post_available_lot(lot, at)
+    except IntegrityError:  # the same order's points written meanwhile: the first lot stands
+        return PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).first()
+    return lot
+
+
+def _post_available_lot(lot: PointsLot, at: datetime, actor: Actor = None) -> None:
+    """A lot that is available from the start (no return window, an adjustment, a reward): posted at once."""
+    entry = ledger.post_entry(
+        enterprise_id=lot.enterprise_id, kind=EntryKind.POINTS, key=f"points-lot:{lot.pk}", currency=CURRENCY,
+        order_id=lot.order_id, posted_at=at, actor=actor, memo=f"points earned: {lot.key}",
+        legs=[ledger.Leg(Account.POINTS_EXPENSE, Account.POINTS_LIABILITY, lot.points * lot.fen_per_point)])
+    PointsLot.objects.filter(pk=lot.pk).update(status=LotStatus.AVAILABLE,
+                                               journal_entry_id=entry.pk if entry else None)
+    lot.status = LotStatus.AVAILABLE
+
+
+def reward_ugc(enterprise_id: int, customer_id: int, reward_key: str) -> None:
+    """An approved review or photo (content's reward hook, inside the approval's transaction): the program's
+    `ugc_points`, available at once, once per submission (the lot's key is the submission's reward key)."""
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None or program.ugc_points <= 0:
+        return
+    key = f"reward:{reward_key}"
+    if PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).exists():
+        return
+    moment = timezone.now()
+    with transaction.atomic():
+        lot = PointsLot.objects.create(
+            enterprise_id=enterprise_id, customer_id=customer_id, source=LotSource.REWARD, key=key,
+            points=program.ugc_points, remaining=program.ugc_points, fen_per_point=program.fen_per_point,
+            status=LotStatus.PENDING, earned_at=moment, available_at=moment,
+            expires_at=_expiry(moment, program.expiry_days), reason=reward_key)
+        _post_available_lot(lot, moment)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Taking points from lots (redemption, reversal, negative adjustment)
+
+
+def _locked_lots(enterprise_id: int, customer_id: int, now: datetime, *, first_lot_id: int | None = None
+                 ) -> list[PointsLot]:
+    """The customer's lots with points left that may be taken, locked, in the order they are taken: the given lot
+    first (a refund's own order), then available unexpired lots soonest-expiring first. Every taker locks in this
+    order, so two of them never deadlock and the second waits for what the first leaves."""
+    qs = PointsLot.objects.select_for_update().filter(enterprise_id=enterprise_id, customer_id=customer_id,
+                                                      remaining__gt=0)
+    usable = Q(status=LotStatus.AVAILABLE, expires_at__gt=now)
+    if first_lot_id is not None:
+        usable |= Q(pk=first_lot_id)
+    lots = list(qs.filter(usable).order_by("expires_at", "id"))
+    if first_lot_id is not None:
+        lots.sort(key=lambda lot: lot.pk != first_lot_id)
+    return lots
+
+
+@dataclass(frozen=True)
+class Taken:
+    points: int
+    ledger_fen: int  # the value taken from available lots (on the ledger); pending lots were never posted
+
+
+def _take(operation: PointsOperation, lots: list[PointsLot], points: int) -> Taken:
+    left, value = points, 0
+    allocations = []
+    for lot in lots:
+        if left == 0:
+            break
+        part = min(lot.remaining, left)
+        pending = lot.status == LotStatus.PENDING
+        allocations.append(PointsAllocation(operation=operation, lot=lot, points=part, from_pending=pending))
+        left -= part
+        lot.remaining -= part
+        update: dict[str, Any] = {"remaining": F("remaining") - part}
+        if pending and lot.remaining == 0:
+            update["status"] = LotStatus.CANCELLED
+        PointsLot.objects.filter(pk=lot.pk).update(**update)
+        if not pending:
+            value += part * lot.fen_per_point
+    PointsAllocation.objects.bulk_create(allocations)
+    return Taken(points - left, value)
+
+
+def _operation(*, enterprise_id: int, customer_id: int, kind: str, key: str, at: datetime, reason: str = "",
+               order_id: int | None = None, actor: Actor = None) -> tuple[PointsOperation, bool]:
+    """The operation row, recorded before anything moves; (the existing one, False) when the key was used."""
+    try:
+        with transaction.atomic():
+            return PointsOperation.objects.create(
+                enterprise_id=enterprise_id, customer_id=customer_id, kind=kind, key=key, points=0,
+                order_id=order_id, reason=reason[:200], created_by=audit.user_of(actor), created_at=at), True
+    except IntegrityError:
+        existing = PointsOperation.objects.filter(enterprise_id=enterprise_id, key=key).first()
+        if existing is None:
+            raise
+        return existing, False
+
+
+def _post_taken(operation: PointsOperation, taken: Taken, credit: str, at: datetime, actor: Actor = None) -> None:
+    entry = ledger.post_entry(
+        enterprise_id=operation.enterprise_id, kind=EntryKind.POINTS, key=f"points:{operation.pk}",
+        currency=CURRENCY, order_id=operation.order_id, posted_at=at, actor=actor,
+        memo=f"points {operation.kind}: {operation.reason or operation.key}",
+        legs=[ledger.Leg(Account.POINTS_LIABILITY, credit, taken.ledger_fen)])
+    PointsOperation.objects.filter(pk=operation.pk).update(points=taken.points, shortfall=operation.shortfall,
+                                                           journal_entry_id=entry.pk if entry else None)
+    operation.points = taken.points
+    operation.journal_entry_id = entry.pk if entry else None
+
+
+def _same_request(operation: PointsOperation, customer_id: int, kind: str, points: int) -> PointsOperation:
+    if operation.customer_id != customer_id or operation.kind != kind or operation.points != points:
+        raise Conflict("this idempotency key was used for another points operation", field="idempotency_key",
+                       code="key_reused")
+    return operation
+
+
+def _check_request(points: Any, reason: str, key: str, *, allow_negative: bool = False) -> str:
+    low = -MAX_POINTS if allow_negative else 1
+    _check_int(points, "points", low, MAX_POINTS)
+    if points == 0:
+        raise ValidationFailed("points cannot be 0", field="points", code="out_of_range")
+    text = (reason or "").strip()
+    if not text or len(text) > 200:
+        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+    if not key or len(key) > 100:
+        raise ValidationFailed("an idempotency key of 1-100 characters", field="idempotency_key", code="required")
+    return text
+
+
+def redeem(*, scope: Scope, customer_id: int, points: int, reason: str, key: str, actor: Actor = None,
+           now: datetime | None = None) -> PointsOperation:
+    """Spend a customer's points (a gift handed over, a coupon): anyone who can see the customer. More than the
+    customer holds (available and unexpired) is refused (409 insufficient_points) with nothing written. A repeat
+    with the same key returns the first redemption."""
+    text = _check_request(points, reason, key)
+    customer = customer_queries.get_customer(scope, customer_id)
+    moment = now or timezone.now()
+    with transaction.atomic():
+        operation, first = _operation(enterprise_id=scope.enterprise_id, customer_id=customer.pk,
+                                      kind=OperationKind.REDEEM, key=f"redeem:{key}", at=moment, reason=text,
+                                      actor=actor)
+        if not first:
+            return _same_request(operation, customer.pk, OperationKind.REDEEM, points)
+        lots = _locked_lots(scope.enterprise_id, customer.pk, moment)
+        held = sum(lot.remaining for lot in lots)
+        if held < points:
+            raise Conflict(f"the customer holds {held} points, fewer than {points}", field="points",
+                           code="insufficient_points")
+        _post_taken(operation, _take(operation, lots, points), Account.SALES_REVENUE, moment, actor)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="points.redeem", target_type="customer",
+                     target_id=customer.pk, summary=f"-{points} points: {text}"[:255],
+                     changes={"points": points, "reason": text, "operation_id": operation.pk})
+    return operation
+
+
+def adjust(*, scope: Scope, customer_id: int, points: int, reason: str, key: str, actor: Actor = None,
+           now: datetime | None = None) -> PointsOperation | PointsLot:
+    """HQ adds (a lot, available at once, expiring under the program's policy) or removes points (taken like a
+    redemption; more than held is refused) with a reason; audited."""
+    _require_hq(scope, "adjust points")
+    text = _check_request(points, reason, key, allow_negative=True)
+    customer = customer_queries.get_customer(scope, customer_id)
+    moment = now or timezone.now()
+    program = PointsProgram.objects.filter(enterprise_id=scope.enterprise_id).first()
+    expiry_days = program.expiry_days if program else 365
+    value = program.fen_per_point if program else 1
+    result: PointsOperation | PointsLot
+    with transaction.atomic():
+        if points > 0:
+            lot_key = f"adjust:{key}"
+            lot = PointsLot.objects.filter(enterprise_id=scope.enterprise_id, key=lot_key).first()
+            if lot is not None:
+                if lot.customer_id != customer.pk or lot.points != points:
+                    raise Conflict("this idempotency key was used for another points operation",
+                                   field="idempotency_key", code="key_reused")
+                return lot
+            lot = PointsLot.objects.create(
+                enterprise_id=scope.enterprise_id, customer_id=customer.pk, source=LotSource.ADJUSTMENT, key=lot_key,
+                points=points, remaining=points, fen_per_point=value, status=LotStatus.PENDING, earned_at=moment,
+                available_at=moment, expires_at=_expiry(moment, expiry_days), reason=text)
+            _post_available_lot(lot, moment, actor)
+            result = lot
+        else:
+            operation, first = _operation(enterprise_id=scope.enterprise_id, customer_id=customer.pk,
+                                          kind=OperationKind.ADJUST, key=f"adjust:{key}", at=moment, reason=text,
+                                          actor=actor)
+            if not first:
+                return _same_request(operation, customer.pk, OperationKind.ADJUST, -points)
+            lots = _locked_lots(scope.enterprise_id, customer.pk, moment)
+            held = sum(lot.remaining for lot in lots)
+            if held < -points:
+                raise Conflict(f"the customer holds {held} points, fewer than {-points}", field="points",
+                               code="insufficient_points")
+            _post_taken(operation, _take(operation, lots, -points), Account.POINTS_EXPENSE, moment, actor)
+            result = operation
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="points.adjust", target_type="customer",
+                     target_id=customer.pk, summary=f"{points:+d} points: {text}"[:255],
+                     changes={"points": points, "reason": text})
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reversal on refund
+
+
+def _reversal_target(lot: PointsLot, lines: dict[int, tuple[int, int]]) -> int:
+    """How many of the order's points a refund has given back in all: per line, all of them once the line is fully
+    refunded, else floor(points × refunded fen / paid fen), so any sequence of partial refunds sums to the whole."""
+    target = 0
+    for line_id, earned in (lot.line_points or {}).items():
+        paid, refunded = lines.get(int(line_id), (0, 0))
+        if paid <= 0 or refunded >= paid:
+            target += int(earned)
+        else:
+            target += int(earned) * max(refunded, 0) // paid
+    return target
+
+
+def reverse_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at: datetime) -> PointsOperation | None:
+    """A refund completed (orders' refund hook, inside its transaction): take back the points the refunded part
+    earned, from the order's own lot first (pending or not), then from the customer's other points. What the
+    customer has already spent is not clawed back: the shortfall is recorded and the balance never goes below 0."""
+    lot = PointsLot.objects.filter(enterprise_id=enterprise_id, key=f"order:{order_id}").first()
+    if lot is None:
+        return None
+    order = order_queries.orders(Scope.hq(enterprise_id)).filter(pk=order_id).first()
+    if order is None:
+        return None
+    lines = {pk: (paid, refunded) for pk, paid, refunded in
+             order.lines.values_list("pk", "payable_fen", "refunded_fen")}
+    with transaction.atomic():
+        operation, first = _operation(enterprise_id=enterprise_id, customer_id=lot.customer_id,
+                                      kind=OperationKind.REVERSE, key=f"refund:{after_sale_id}", at=at,
+                                      order_id=order_id, reason=f"refund of order {order.order_no}")
+        if not first:
+            return operation
+        locked = _locked_lots(enterprise_id, lot.customer_id, at, first_lot_id=lot.pk)
+        asked_before = PointsOperation.objects.filter(enterprise_id=enterprise_id, kind=OperationKind.REVERSE,
+                                                      order_id=order_id).exclude(pk=operation.pk).aggregate(
+            total=Sum(F("points") + F("shortfall")))["total"] or 0
+        asked = max(_reversal_target(lot, lines) - asked_before, 0)
+        taken = _take(operation, locked, asked)
+        operation.shortfall = asked - taken.points
+        _post_taken(operation, taken, Account.POINTS_EXPENSE, at)
+    return operation
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The periodic jobs: unlock pending lots, expire lots past their date (set-based, per enterprise)
+
+
+def _table(model: Any) -> str:
+    return str(connection.ops.quote_name(model._meta.db_table))
+
+
+def unlock_due(*, enterprise_id: int, now: datetime | None = None) -> PointsRun | None:
+    """Pending lots whose return window has passed become available, and their value is posted to the points
+    liability in one entry. A second run finds nothing left to claim."""
+    cutoff = now or timezone.now()
+    with transaction.atomic():
+        run = PointsRun.objects.create(enterprise_id=enterprise_id, kind=PointsRun.Kind.UNLOCK, cutoff=cutoff)
+        claimed = PointsLot.objects.filter(enterprise_id=enterprise_id, status=LotStatus.PENDING,
+                                           available_at__lte=cutoff, remaining__gt=0).update(
+            status=LotStatus.AVAILABLE, unlock_run=run)
+        if not claimed:
+            run.delete()
+            return None
+        totals = PointsLot.objects.filter(unlock_run=run).aggregate(
+            points=Sum("remaining"), value=Sum(F("remaining") * F("fen_per_point")))
+        entry = ledger.post_entry(
+            enterprise_id=enterprise_id, kind=EntryKind.POINTS, key=f"points-unlock:{run.pk}", currency=CURRENCY,
+            posted_at=cutoff, memo=f"points unlocked: {claimed} lots",
+            legs=[ledger.Leg(Account.POINTS_EXPENSE, Account.POINTS_LIABILITY, int(totals["value"] or 0))])
+        PointsRun.objects.filter(pk=run.pk).update(lots=claimed, points=int(totals["points"] or 0),
+                                                   value_fen=int(totals["value"] or 0),
+                                                   journal_entry_id=entry.pk if entry else None)
+    run.refresh_from_db()
+    return run
+
+
+def expire_due(*, enterprise_id: int, now: datetime | None = None) -> PointsRun | None:
+    """Available lots past their expiry lose what is left of them: one operation and allocation per lot (inserted
+    by SELECT), the lots emptied, and one entry for the value. Claiming a lot is a conditional UPDATE (its row lock
+    waits for a redemption in flight), so a lot expires once, however many runs overlap."""
+    cutoff = now or timezone.now()
+    lots, operations, allocations = _table(PointsLot), _table(PointsOperation), _table(PointsAllocation)
+    with transaction.atomic():
+        run = PointsRun.objects.create(enterprise_id=enterprise_id, kind=PointsRun.Kind.EXPIRE, cutoff=cutoff)
+        # one pass claims and empties the lots (the right-hand sides read the row as it was)
+        claimed = PointsLot.objects.filter(enterprise_id=enterprise_id, status=LotStatus.AVAILABLE,
+                                           expires_at__lte=cutoff, remaining__gt=0).update(
+            expire_run=run, expired=F("remaining"), remaining=0)
+        if not claimed:
+            run.delete()
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {operations} (enterprise_id, customer_id, kind, key, points, shortfall, order_id, "  # noqa: S608 - table names from the models, values are placeholders
+                f"lot_id, run_id, reason, journal_entry_id, created_by_id, created_at) "
+                f"SELECT enterprise_id, customer_id, %s, 'expire:' || CAST(id AS TEXT), expired, 0, order_id, id, "
+                f"%s, '', NULL, NULL, %s FROM {lots} WHERE expire_run_id = %s",
+                [OperationKind.EXPIRE.value, run.pk, connection.ops.adapt_datetimefield_value(cutoff), run.pk])
+            cursor.execute(
+                f"INSERT INTO {allocations} (operation_id, lot_id, points, from_pending) "  # noqa: S608 - as above
+                f"SELECT id, lot_id, points, %s FROM {operations} WHERE run_id = %s", [False, run.pk])
+        totals = PointsLot.objects.filter(expire_run=run).aggregate(
+            points=Sum("expired"), value=Sum(F("expired") * F("fen_per_point")))
+        entry = ledger.post_entry(
+            enterprise_id=enterprise_id, kind=EntryKind.POINTS, key=f"points-expire:{run.pk}", currency=CURRENCY,
+            posted_at=cutoff, memo=f"points expired: {claimed} lots",
+            legs=[ledger.Leg(Account.POINTS_LIABILITY, Account.POINTS_EXPENSE, int(totals["value"] or 0))])
+        # the run holds the entry for its operations (one entry for the whole batch)
+        PointsRun.objects.filter(pk=run.pk).update(lots=claimed, points=int(totals["points"] or 0),
+                                                   value_fen=int(totals["value"] or 0),
+                                                   journal_entry_id=entry.pk if entry else None)
+    run.refresh_from_db()
+    return run
+
+
+def _enterprises_with(**lot_filter: Any) -> list[int]:
+    return list(PointsLot.objects.filter(**lot_filter).values_list("enterprise_id", flat=True)
+                .distinct().order_by("enterprise_id"))
+
+
+def unlock_all(*, now: datetime | None = None) -> int:
+    cutoff = now or timezone.now()
+    runs = [unlock_due(enterprise_id=e, now=cutoff)
+            for e in _enterprises_with(status=LotStatus.PENDING, available_at__lte=cutoff, remaining__gt=0)]
+    return sum(run.lots for run in runs if run is not None)
+
+
+def expire_all(*, now: datetime | None = None) -> int:
+    cutoff = now or timezone.now()
+    runs = [expire_due(enterprise_id=e, now=cutoff)
+            for e in _enterprises_with(status=LotStatus.AVAILABLE, expires_at__lte=cutoff, remaining__gt=0)]
+    return sum(run.lots for run in runs if run is not None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Merging customers
+
+
+def merge_customer_points(absorbed_id: int, survivor_id: int) -> int:
+    """Lots and operations follow a merged customer (a customers merge step)."""
+    moved = int(PointsLot.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id))
+    PointsOperation.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    return moved

@@ -1,0 +1,19 @@
+"""Worker tasks for points: thin, safe to run twice (a lot is claimed by one run)."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from siyu.loyalty import services
+
+
+@task()
+def unlock_points_task() -> int:
+    """Pending points whose return window has passed become available (posted to the points liability)."""
+    return services.unlock_all()
+
+
+@task()
+def expire_points_task() -> int:
+    """Lots past their expiry date lose what is left (ticked hourly, so the nightly expiry is never a day late)."""
+    return services.expire_all()

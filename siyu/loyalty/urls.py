@@ -1,0 +1,9 @@
+from django.urls import path
+
+from siyu.loyalty import views
+
+app_name = "loyalty"
+urlpatterns = [
+    path("customers/<int:customer_id>/points/redeem/", views.redeem, name="redeem"),
+    path("customers/<int:customer_id>/points/adjust/", views.adjust, name="adjust"),
+]

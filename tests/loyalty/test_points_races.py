@@ -1,0 +1,55 @@
+"""Redemptions raced on PostgreSQL by threads with their own connections (SQLite serialises writers: skipped there).
+Whatever the interleaving, a customer never spends more points than they hold, a refused redemption writes nothing,
+the same key redeems once, and the ledger's points liability still equals what the lots hold."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from siyu.core.models import AuditEntry
+from siyu.finance.models import JournalEntry
+from siyu.loyalty import queries, services
+from siyu.loyalty.models import PointsAllocation, PointsOperation
+from tests.conftest import Org
+from tests.loyalty.helpers import ledger_matches_lots, lots_consistent, setup_program
+from tests.orders.helpers import build_shop
+from tests.races import race
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level races need PostgreSQL")
+
+
+def test_racing_redemptions_never_spend_more_than_held(org: Org) -> None:
+    shop = build_shop(org)
+    setup_program(shop)
+    c = shop.customer.pk
+    for i, points in enumerate((40, 35, 25)):  # three lots, 100 points
+        services.adjust(scope=shop.hq, customer_id=c, points=points, reason="seed", key=f"seed{i}")
+    entries = JournalEntry.objects.count()
+    seen = race(6, lambda i: services.redeem(scope=shop.hq, customer_id=c, points=30, reason="gift", key=f"r{i}"))
+    assert seen == {"ok": 3, "insufficient_points": 3}  # 3 × 30 fit in 100, a fourth would not
+    assert queries.balance(shop.enterprise_id, c) == 10
+    assert PointsOperation.objects.filter(kind="redeem").count() == 3  # the refused wrote no operation
+    assert JournalEntry.objects.count() == entries + 3
+    assert AuditEntry.objects.filter(action="points.redeem").count() == 3
+    lots_consistent(c)
+    ledger_matches_lots(shop)
+
+
+def test_the_same_key_raced_redeems_once(org: Org) -> None:
+    shop = build_shop(org)
+    setup_program(shop)
+    c = shop.customer.pk
+    services.adjust(scope=shop.hq, customer_id=c, points=100, reason="seed", key="seed")
+    seen = race(5, lambda i: services.redeem(scope=shop.hq, customer_id=c, points=30, reason="gift", key="same"))
+    assert seen == {"ok": 5}
+    assert PointsOperation.objects.filter(kind="redeem").count() == 1
+    assert sum(PointsAllocation.objects.values_list("points", flat=True)) == 30
+    assert queries.balance(shop.enterprise_id, c) == 70
+    ledger_matches_lots(shop)
