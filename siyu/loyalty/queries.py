@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import PermissionDenied
 from siyu.customers import queries as customer_queries
@@ -99,7 +100,7 @@ class ProgramView:
 
 def program(scope: Scope) -> ProgramView:
     if not scope.is_hq:
-        raise PermissionDenied("only HQ may read the points rules")
+        raise PermissionDenied(_("only HQ may read the points rules"))
     row = PointsProgram.objects.filter(enterprise_id=scope.enterprise_id).first()
     rates = list(CategoryRate.objects.filter(enterprise_id=scope.enterprise_id).order_by("category_id")
                  .values_list("category_id", "points_per_yuan"))

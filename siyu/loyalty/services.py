@@ -28,6 +28,8 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrPromise
 
 from siyu.catalog import queries as catalog_queries
 from siyu.core import audit
@@ -73,20 +75,21 @@ class ProgramInput:
     ugc_points: int = 0
 
 
-def _require_hq(scope: Scope, what: str) -> None:
+def _require_hq(scope: Scope, refusal: StrPromise) -> None:
     if not scope.is_hq:
-        raise PermissionDenied(f"only HQ may {what}")
+        raise PermissionDenied(refusal)
 
 
 def _check_int(value: Any, field: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ValidationFailed(f"a whole number from {low} to {high}", field=field, code="out_of_range")
+        raise ValidationFailed(_("a whole number from %(low)s to %(high)s")
+            % {"low": low, "high": high}, field=field, code="out_of_range")
     return value
 
 
 def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) -> PointsProgram:
     """Set the enterprise's points rules (HQ). The new rates apply to orders paid from then on; lots keep theirs."""
-    _require_hq(scope, "change the points rules")
+    _require_hq(scope, _("only HQ may change the points rules"))
     _check_int(data.points_per_yuan, "points_per_yuan", 0, MAX_RATE)
     _check_int(data.fen_per_point, "fen_per_point", 1, 10_000)
     _check_int(data.return_window_days, "return_window_days", 0, 365)
@@ -96,13 +99,14 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
     for index, (category_id, rate) in enumerate(data.category_rates):
         _check_int(rate, f"category_rates[{index}].points_per_yuan", 0, MAX_RATE)
         if category_id in seen:
-            raise ValidationFailed("a category appears twice", field=f"category_rates[{index}].category_id",
+            raise ValidationFailed(_("a category appears twice"), field=f"category_rates[{index}].category_id",
                                    index=index, code="duplicate")
         seen.add(category_id)
     known = set(catalog_queries.categories(scope).filter(pk__in=seen).values_list("pk", flat=True))
     for index, (category_id, _rate) in enumerate(data.category_rates):
         if category_id not in known:
-            raise ValidationFailed(f"no category {category_id}", field=f"category_rates[{index}].category_id",
+            raise ValidationFailed(_("no category %(category_id)s")
+                % {"category_id": category_id}, field=f"category_rates[{index}].category_id",
                                    index=index, code="unknown_category")
     values = {"points_per_yuan": data.points_per_yuan, "fen_per_point": data.fen_per_point,
               "return_window_days": data.return_window_days, "expiry_days": data.expiry_days,
@@ -295,7 +299,7 @@ def _post_taken(operation: PointsOperation, taken: Taken, credit: str, at: datet
 
 def _same_request(operation: PointsOperation, customer_id: int, kind: str, points: int) -> PointsOperation:
     if operation.customer_id != customer_id or operation.kind != kind or operation.points != points:
-        raise Conflict("this idempotency key was used for another points operation", field="idempotency_key",
+        raise Conflict(_("this idempotency key was used for another points operation"), field="idempotency_key",
                        code="key_reused")
     return operation
 
@@ -304,12 +308,12 @@ def _check_request(points: Any, reason: str, key: str, *, allow_negative: bool =
     low = -MAX_POINTS if allow_negative else 1
     _check_int(points, "points", low, MAX_POINTS)
     if points == 0:
-        raise ValidationFailed("points cannot be 0", field="points", code="out_of_range")
+        raise ValidationFailed(_("points cannot be 0"), field="points", code="out_of_range")
     text = (reason or "").strip()
     if not text or len(text) > 200:
-        raise ValidationFailed("say why (1-200 characters)", field="reason", code="required")
+        raise ValidationFailed(_("say why (1-200 characters)"), field="reason", code="required")
     if not key or len(key) > 100:
-        raise ValidationFailed("an idempotency key of 1-100 characters", field="idempotency_key", code="required")
+        raise ValidationFailed(_("an idempotency key of 1-100 characters"), field="idempotency_key", code="required")
     return text
 
 
@@ -330,7 +334,8 @@ def redeem(*, scope: Scope, customer_id: int, points: int, reason: str, key: str
         lots = _locked_lots(scope.enterprise_id, customer.pk, moment)
         held = sum(lot.remaining for lot in lots)
         if held < points:
-            raise Conflict(f"the customer holds {held} points, fewer than {points}", field="points",
+            raise Conflict(_("the customer holds %(held)s points, fewer than %(points)s")
+                % {"held": held, "points": points}, field="points",
                            code="insufficient_points")
         _post_taken(operation, _take(operation, lots, points), Account.SALES_REVENUE, moment, actor)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="points.redeem", target_type="customer",
@@ -343,7 +348,7 @@ def adjust(*, scope: Scope, customer_id: int, points: int, reason: str, key: str
            now: datetime | None = None) -> PointsOperation | PointsLot:
     """HQ adds (a lot, available at once, expiring under the program's policy) or removes points (taken like a
     redemption; more than held is refused) with a reason; audited."""
-    _require_hq(scope, "adjust points")
+    _require_hq(scope, _("only HQ may adjust points"))
     text = _check_request(points, reason, key, allow_negative=True)
     customer = customer_queries.get_customer(scope, customer_id)
     moment = now or timezone.now()
@@ -357,7 +362,7 @@ def adjust(*, scope: Scope, customer_id: int, points: int, reason: str, key: str
             lot = PointsLot.objects.filter(enterprise_id=scope.enterprise_id, key=lot_key).first()
             if lot is not None:
                 if lot.customer_id != customer.pk or lot.points != points:
-                    raise Conflict("this idempotency key was used for another points operation",
+                    raise Conflict(_("this idempotency key was used for another points operation"),
                                    field="idempotency_key", code="key_reused")
                 return lot
             lot = PointsLot.objects.create(
@@ -375,7 +380,8 @@ def adjust(*, scope: Scope, customer_id: int, points: int, reason: str, key: str
             lots = _locked_lots(scope.enterprise_id, customer.pk, moment)
             held = sum(lot.remaining for lot in lots)
             if held < -points:
-                raise Conflict(f"the customer holds {held} points, fewer than {-points}", field="points",
+                raise Conflict(_("the customer holds %(held)s points, fewer than %(value)s")
+                    % {"held": held, "value": -points}, field="points",
                                code="insufficient_points")
             _post_taken(operation, _take(operation, lots, -points), Account.POINTS_EXPENSE, moment, actor)
             result = operation

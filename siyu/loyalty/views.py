@@ -44,7 +44,7 @@ def _points_action(request: HttpRequest, customer_id: int, *, adjusting: bool) -
     scope = scope_of(request)
     queries.require_customer(scope, customer_id)  # the gates first: a customer out of scope is a 404
     if adjusting and not scope.is_hq:
-        raise PermissionDenied("only HQ may adjust points")
+        raise PermissionDenied(_("only HQ may adjust points"))
     points = _int(request.POST.get("points", ""))
     reason = request.POST.get("reason", "")[:200]
     key = f"console:{request.user.pk}:{request.POST.get('key', '')[:40]}"

@@ -16,9 +16,14 @@ from siyu.core.timeutil import now
 @pytest.fixture
 def tasks_logger() -> Iterator[logging.Logger]:
     log = logging.getLogger(worker_log.TASKS_LOGGER)
-    saved = list(log.filters)
+    saved = list(log.filters), log.level, log.propagate, log.disabled
+    # another test (or the demo's logging config) may have quietened this logger: start from a plain one
+    log.setLevel(logging.NOTSET)
+    log.propagate, log.disabled = True, False
     yield log
-    log.filters[:] = saved
+    log.filters[:] = saved[0]
+    log.setLevel(saved[1])
+    log.propagate, log.disabled = saved[2], saved[3]
 
 
 def test_task_lines_are_debug_and_failures_stay(tasks_logger: logging.Logger, caplog: pytest.LogCaptureFixture) -> None:
