@@ -1,4 +1,4 @@
-"""Searchable, paged pickers (staff, stores, tags, SKUs): one console widget for lists that run to thousands.
+"""Searchable, paged pickers (staff, stores, tags, products, SKUs): one console widget for lists that run to thousands.
 
 A picker is a search box that loads a page of matches from `/pick/<kind>/` (htmx), the chosen items as removable
 chips and, for each chip, a hidden input named after the form field. What a picker offers and what its field accepts
@@ -66,6 +66,12 @@ SOURCES: dict[str, Source] = {
         search=lambda text: Q(name__icontains=text) | Q(group__name__icontains=text),
         label=lambda tag: f"{tag.group.name} / {tag.name}",
         placeholder=_("Search tags or tag groups"),
+    ),
+    "products": Source(
+        rows=lambda scope: catalog_queries.products(scope).order_by("sort", "id"),
+        search=lambda text: Q(name__icontains=text),
+        label=lambda product: product.name,
+        placeholder=_("Search products by name"),
     ),
     "skus": Source(
         rows=lambda scope: catalog_queries.skus(scope).filter(is_active=True).select_related("product").order_by(

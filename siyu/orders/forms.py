@@ -8,9 +8,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from siyu.catalog import queries as catalog_queries
 from siyu.catalog.forms import YuanField
 from siyu.console.once import OnceForm
+from siyu.console.pickers import PickerField
 from siyu.core.forms import set_choices
 from siyu.orders import queries
 from siyu.orders.services.presale import PresaleInput
@@ -86,7 +86,6 @@ class PresaleForm(OnceForm):
     same form twice creates one presale."""
 
     name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
-    sku = forms.TypedChoiceField(label=_("SKU"), coerce=int)
     price = YuanField(label=_("Presale price (¥)"))
     deposit = YuanField(label=_("Deposit (¥)"))
     deposit_starts_at = _when(_("Deposits from"))
@@ -98,7 +97,8 @@ class PresaleForm(OnceForm):
 
     def __init__(self, scope: Scope, data: Any = None) -> None:
         super().__init__(data, initial={"is_active": True})
-        set_choices(self, "sku", _with_blank("—", catalog_queries.sku_choices(scope)))
+        self.fields["sku"] = PickerField(scope=scope, kind="skus", multiple=False, label=_("SKU"))
+        self.order_fields(["name", "sku"])
 
     def to_input(self) -> PresaleInput:
         d = self.cleaned_data

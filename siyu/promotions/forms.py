@@ -34,7 +34,8 @@ def _set(form: forms.Form, name: str, choices: list[tuple[Any, Any]]) -> None:
 
 def _targets(form: forms.Form, scope: Scope) -> None:
     _set(form, "scope", queries.scope_choices())
-    _set(form, "products", [(p.pk, p.name) for p in catalog_queries.products(scope).order_by("sort", "id")])
+    # a catalog runs to thousands of products: a searchable picker, checked against the same scoped rows
+    form.fields["products"] = PickerField(scope=scope, kind="products", label=_("Products"), required=False)
     cats: list[tuple[Any, Any]] = []
     for root in catalog_queries.category_tree(scope):
         cats.append((root.category.pk, root.category.name))
@@ -45,8 +46,6 @@ def _targets(form: forms.Form, scope: Scope) -> None:
 def _target_fields() -> dict[str, forms.Field]:
     return {
         "scope": forms.ChoiceField(label=_("Applies to")),
-        "products": forms.TypedMultipleChoiceField(label=_("Products"), required=False, coerce=int,
-                                                   widget=forms.SelectMultiple(attrs={"size": 5})),
         "categories": forms.TypedMultipleChoiceField(label=_("Categories"), required=False, coerce=int,
                                                      widget=forms.SelectMultiple(attrs={"size": 5})),
     }
@@ -246,14 +245,14 @@ class FlashSaleForm(forms.Form):
 
 
 class FlashItemForm(forms.Form):
-    sku = forms.TypedChoiceField(label=_("SKU"), coerce=int)
     flash_price = YuanField(label=_("Flash price (¥)"))
     flash_stock = forms.IntegerField(label=_("Flash stock"), min_value=1)
     per_customer_limit = forms.IntegerField(label=_("Per customer"), min_value=1, initial=1)
 
-    def __init__(self, *args: Any, sku_choices: list[tuple[Any, str]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _set(self, "sku", [("", "—"), *(sku_choices or [])])
+        self.fields["sku"] = PickerField(scope=scope, kind="skus", multiple=False, label=_("SKU"))
+        self.order_fields(["sku", "flash_price", "flash_stock", "per_customer_limit"])
 
 
 def flash_input(form: FlashSaleForm, rows: list[FlashItemForm]) -> services.FlashSaleInput:
@@ -269,7 +268,6 @@ def flash_input(form: FlashSaleForm, rows: list[FlashItemForm]) -> services.Flas
 
 class GroupBuyForm(forms.Form):
     name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
-    sku = forms.TypedChoiceField(label=_("SKU"), coerce=int)
     group_price = YuanField(label=_("Group price (¥)"))
     group_size = forms.IntegerField(label=_("People per team"), min_value=2, max_value=100, initial=2)
     hours = forms.IntegerField(label=_("Hours to fill a team"), min_value=1, max_value=720, initial=24)
@@ -279,7 +277,8 @@ class GroupBuyForm(forms.Form):
 
     def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _set(self, "sku", catalog_queries.sku_choices(scope))
+        self.fields["sku"] = PickerField(scope=scope, kind="skus", multiple=False, label=_("SKU"))
+        self.order_fields(["name", "sku"])
 
     def to_input(self) -> services.GroupBuyInput:
         d = self.cleaned_data

@@ -236,7 +236,7 @@ def flash_list(request: HttpRequest) -> HttpResponse:
 
 def _flash_formset(scope: Scope, data: Any = None, initial: list[dict[str, Any]] | None = None) -> Any:
     cls = forms.forms.formset_factory(forms.FlashItemForm, extra=3)
-    return cls(data, initial=initial, prefix="item", form_kwargs={"sku_choices": catalog_queries.sku_choices(scope)})
+    return cls(data, initial=initial, prefix="item", form_kwargs={"scope": scope})
 
 
 def _save_flash(request: HttpRequest, scope: Scope, sale_id: int | None, form: forms.FlashSaleForm,

@@ -11,12 +11,13 @@ from django.utils import timezone
 from siyu.catalog.models import Sku
 from siyu.core.errors import ValidationFailed
 from siyu.core.money import Money
+from siyu.org.models import Role
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.promotions import services
 from siyu.promotions.models import Coupon, CouponTemplate, FlashSaleItem, FullReduction, GroupBuy, ShippingPolicy
 from tests.catalog.helpers import leaf, product, sku
 from tests.conftest import Org
-from tests.factories import CustomerFactory, RelationshipFactory
+from tests.factories import CustomerFactory, EnterpriseFactory, RelationshipFactory, StaffFactory
 
 
 @pytest.fixture
@@ -183,3 +184,33 @@ def test_group_buy_editor_and_shipping(hq_client: Client, hq: Scope) -> None:
     assert hq_client.post("/promotions/shipping/", {"free_over": "88", "fee": "6.00"}).status_code == 302
     policy = ShippingPolicy.objects.get()
     assert (policy.free_over_fen, policy.fee_fen) == (8800, 600)
+
+
+def test_product_editors_pick_products_and_skus_from_a_search_not_a_list(hq_client: Client, hq: Scope) -> None:
+    """A chain's catalog runs to thousands: the editors render searchable pickers (no option per SKU), and a picked
+    id from another enterprise is refused beside its field like a bad choice, nothing written."""
+    mine = Sku.objects.get(product=product(hq, "保温杯", sku("CUP-1", 12900), category=leaf(hq)))
+    for n in range(30):
+        product(hq, f"纸巾{n:02d}", sku(f"TIS-{n:02d}", 990))
+    other = EnterpriseFactory.create(code="other-brand", name="Other Brand", wecom_corp_id="wwother")
+    other_org = scope_for_staff(StaffFactory.create(enterprise=other, role=Role.HQ_ADMIN))
+    theirs = Sku.objects.get(product=product(other_org, "别家的杯子", sku("CUP-X", 100), category=leaf(other_org)))
+
+    for page in ("/promotions/group-buys/new/", "/promotions/flash-sales/new/", "/promotions/coupons/new/",
+                 "/orders/presales/new/"):
+        html = hq_client.get(page).content.decode()
+        assert "data-picker" in html and "TIS-07" not in html and "纸巾07" not in html, page
+
+    data = {"name": "两人团", "group_price": "99", "group_size": "2", "hours": "24",
+            "starts_at": "2026-06-01T00:00", "ends_at": "2026-06-30T00:00", "is_active": "on"}
+    refused = hq_client.post("/promotions/group-buys/new/", {**data, "sku": str(theirs.pk)})
+    assert refused.status_code == 200
+    assert f"not available to you: {theirs.pk}" in refused.content.decode()
+    assert GroupBuy.objects.count() == 0
+    assert hq_client.post("/promotions/group-buys/new/", {**data, "sku": str(mine.pk)}).status_code == 302
+    assert GroupBuy.objects.get().sku_id == mine.pk
+
+    found = hq_client.get("/pick/products/", {"format": "json", "q": "纸巾0"}).json()
+    assert found["total"] == 10 and all(item["label"].startswith("纸巾0") for item in found["items"])
+    foreign = hq_client.get("/pick/products/", {"format": "json", "q": "别家"}).json()
+    assert other_org.enterprise_id != hq.enterprise_id and foreign["total"] == 0
