@@ -27,9 +27,23 @@ class Site:
     message: ast.expr
 
 
+def _parse(path: Path) -> ast.Module:
+    # CPython 3.11 keeps the AST constructor's recursion count per interpreter, not per thread: a traceback formatted
+    # on another thread at the same moment (3.11's tracebacks parse source lines to place their carets; the suite's
+    # live servers log such warnings) can make this parse fail with "AST constructor recursion depth mismatch"
+    # (python/cpython#106905). The source is fine; parsing it again succeeds.
+    source = path.read_text(encoding="utf-8")
+    for _attempt in range(4):
+        try:
+            return ast.parse(source)
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc):
+                raise
+    return ast.parse(source)
+
+
 def _modules() -> dict[Path, ast.Module]:
-    return {path: ast.parse(path.read_text(encoding="utf-8")) for path in sorted(SIYU.rglob("*.py"))
-            if "migrations" not in path.parts}
+    return {path: _parse(path) for path in sorted(SIYU.rglob("*.py")) if "migrations" not in path.parts}
 
 
 def _name(node: ast.expr) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from siyu.catalog.models import Product
 from siyu.core.timeutil import SHANGHAI
 from siyu.customers.models import Customer, Event
 from siyu.seed import generate as gen
@@ -29,9 +30,16 @@ class _Rollback(Exception):
     pass
 
 
+def _by_name(properties: dict[str, Any], products: dict[int, str]) -> dict[str, Any]:
+    if "product_id" not in properties:
+        return properties
+    return {**properties, "product_id": products[properties["product_id"]]}
+
+
 def _snapshot(*, reverse: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
     """Customers and events of a run with 64-customer chunks, written forwards or backwards; rolled back after.
-    Stores and staff by code (PostgreSQL does not give sequence values back on a rollback)."""
+    Stores, staff and viewed products by code or name (PostgreSQL does not give sequence values back on a rollback,
+    and the demo catalog is made through the ORM)."""
     chunks = gen.Plan.chunks
     with monkeypatch.context() as patch:
         patch.setattr(gen, "CUSTOMER_CHUNK", CHUNK)
@@ -45,9 +53,11 @@ def _snapshot(*, reverse: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[A
                 ent = result.enterprise_id
                 customers = list(Customer.objects.filter(enterprise_id=ent).order_by("id").values_list(
                     "id", "name", "phone", "gender", "birthday", "home_store__code", "created_at"))
-                events = list(Event.objects.filter(enterprise_id=ent).order_by("idempotency_key").values_list(
+                products = dict(Product.objects.filter(enterprise_id=ent).values_list("id", "name"))
+                events = [(*row[:-1], _by_name(row[-1], products)) for row in Event.objects.filter(
+                    enterprise_id=ent).order_by("idempotency_key").values_list(
                     "idempotency_key", "customer_id", "name", "occurred_at", "store__code", "staff__wecom_userid",
-                    "properties"))
+                    "properties")]
                 raise _Rollback
         except _Rollback:
             pass
