@@ -4,6 +4,7 @@ per Idempotency-Key."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -110,31 +111,28 @@ def customer_points(request: HttpRequest, customer_id: int) -> Any:
              openapi_extra=KEY_HEADER_DOC,
              summary="Redeem (spend) a customer's points with a reason; more than held is 409 insufficient_points")
 def redeem(request: HttpRequest, customer_id: int, payload: RedeemIn) -> Status[Any]:
-    scope, actor = scope_of(request), actor_of(request)
-    owner = _owner(scope, request)
-
-    def create(key: str) -> int:
-        services.redeem(scope=scope, customer_id=customer_id, points=payload.points, reason=payload.reason,
-                        key=f"{owner}:{key}", actor=actor)
-        return customer_id
-
-    return create_once(request, action="loyalty.redeem", owner=owner, payload=payload, create=create,
-                       render=lambda cid: _points(scope, cid), path={"customer_id": customer_id})
+    return _move_points(request, customer_id, payload, action="loyalty.redeem", move=services.redeem)
 
 
 @router.post("/customers/{customer_id}/points/adjust", response={201: PointsOut, **WRITE_ERRORS},
              openapi_extra=KEY_HEADER_DOC,
              summary="HQ: add or remove a customer's points with a reason (audited)")
 def adjust(request: HttpRequest, customer_id: int, payload: AdjustIn) -> Status[Any]:
+    return _move_points(request, customer_id, payload, action="loyalty.adjust", move=services.adjust)
+
+
+def _move_points(request: HttpRequest, customer_id: int, payload: RedeemIn | AdjustIn, *, action: str,
+                 move: Callable[..., Any]) -> Status[Any]:
+    """Redeem or adjust once per Idempotency-Key: the service's own key is the caller's, scoped to its owner."""
     scope, actor = scope_of(request), actor_of(request)
     owner = _owner(scope, request)
 
     def create(key: str) -> int:
-        services.adjust(scope=scope, customer_id=customer_id, points=payload.points, reason=payload.reason,
-                        key=f"{owner}:{key}", actor=actor)
+        move(scope=scope, customer_id=customer_id, points=payload.points, reason=payload.reason,
+             key=f"{owner}:{key}", actor=actor)
         return customer_id
 
-    return create_once(request, action="loyalty.adjust", owner=owner, payload=payload, create=create,
+    return create_once(request, action=action, owner=owner, payload=payload, create=create,
                        render=lambda cid: _points(scope, cid), path={"customer_id": customer_id})
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -47,8 +48,8 @@ class PointsSummary:
     history: list[HistoryRow] = field(default_factory=list)
 
 
-def _sum(qs: object, column: str = "remaining") -> int:
-    return int(qs.aggregate(total=Sum(column))["total"] or 0)  # type: ignore[attr-defined]
+def _sum(qs: QuerySet[Any], column: str = "remaining") -> int:
+    return int(qs.aggregate(total=Sum(column))["total"] or 0)
 
 
 def balance(enterprise_id: int, customer_id: int, *, now: datetime | None = None) -> int:

@@ -150,10 +150,11 @@ def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tupl
     out: dict[str, int] = {}
     for line_id, paid_fen, category_id in rows:
         rate = program.points_per_yuan
+        parent = parents.get(category_id) if category_id is not None else None
         if category_id is not None and category_id in rates:
             rate = rates[category_id]
-        elif category_id is not None and parents.get(category_id) in rates:
-            rate = rates[parents[category_id]]  # type: ignore[index]
+        elif parent is not None and parent in rates:
+            rate = rates[parent]
         points = max(paid_fen, 0) * rate // 100
         if points > 0:
             out[str(line_id)] = points

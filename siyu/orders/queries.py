@@ -214,22 +214,20 @@ def _unformed_team(order: Order) -> str:
 
 def order_actions(scope: Scope, order: Order) -> list[Action]:
     """The state moves the console offers for an order (the services still check them)."""
-    from django.utils.translation import gettext as _  # noqa: F811
-
     open_after_sale = any(a.status in OPEN_AFTER_SALE for a in order.after_sales.all())
     actions: list[Action] = []
     if order.status == OrderStatus.PENDING_PAYMENT:
-        actions.append(Action("cancel", _("Cancel order")))
+        actions.append(Action("cancel", gettext("Cancel order")))
         if scope.is_hq and order.kind == OrderKind.NORMAL:
-            actions.append(Action("mark_paid", _("Record offline payment"), needs_hq=True))
+            actions.append(Action("mark_paid", gettext("Record offline payment"), needs_hq=True))
     if order.status == OrderStatus.PAID and not open_after_sale:
         blocked = _unformed_team(order)
         if order.fulfillment == Fulfillment.DELIVERY:
-            actions.append(Action("ship", _("Ship"), blocked=blocked))
+            actions.append(Action("ship", gettext("Ship"), blocked=blocked))
         else:
-            actions.append(Action("pickup", _("Handed over at the store"), blocked=blocked))
+            actions.append(Action("pickup", gettext("Handed over at the store"), blocked=blocked))
     if order.status in (OrderStatus.SHIPPED, OrderStatus.PICKED_UP):
-        actions.append(Action("complete", _("Complete")))
+        actions.append(Action("complete", gettext("Complete")))
     return actions
 
 
