@@ -8,6 +8,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from siyu.ops.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SIYU_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -63,6 +65,8 @@ if importlib.util.find_spec("simulator") is not None:  # the channel simulator (
     INSTALLED_APPS.append("simulator")
 
 MIDDLEWARE = [
+    "siyu.ops.requestid.RequestIdMiddleware",  # first: every log line of the request carries its id
+    "siyu.ops.metrics.MetricsMiddleware",  # requests by route and status (served at /metrics, docs/deployment.md)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,12 +156,11 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 TASKS = {"default": {"BACKEND": os.environ.get("SIYU_TASK_BACKEND", "django_tasks_db.DatabaseBackend")}}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("SIYU_LOG_LEVEL", "WARNING")},
-}
+# Plain lines for a terminal, or `SIYU_LOG_FORMAT=json` for one JSON object a line (time, level, logger, message,
+# request_id, process) for a log shipper; every line written while serving a request carries its id.
+LOGGING = logging_config(os.environ.get("SIYU_LOG_FORMAT", "plain"), os.environ.get("SIYU_LOG_LEVEL", "WARNING"))
+# A scraper sends `Authorization: Bearer <token>` to /metrics; unset, /metrics answers 404.
+SIYU_METRICS_TOKEN = os.environ.get("SIYU_METRICS_TOKEN", "")
 
 # Siyu's own settings.
 SIYU_CURRENCY = "CNY"

@@ -3,12 +3,14 @@ from django.urls import include, path
 
 from siyu.api.main import api
 from siyu.console.views import limit_admin_sign_in
+from siyu.ops.metrics import metrics_view
 
 limit_admin_sign_in(admin.site)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("channels/", include("siyu.channels.urls")),
     path("oa/", include("siyu.channels.official_account.urls")),

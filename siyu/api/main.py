@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import DataError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -81,6 +81,23 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.get("/health", auth=None, summary="Liveness check", tags=["system"])
 def health(request: HttpRequest) -> dict[str, str]:
     return {"status": "ok"}
+
+
+class ReadyOut(Schema):
+    status: str
+    checks: dict[str, str]
+
+
+@api.get("/ready", auth=None, response={200: ReadyOut, 503: ReadyOut}, tags=["system"],
+         summary="Readiness: 200 when the database answers and every migration is applied, else 503")
+def ready(request: HttpRequest) -> Status[ReadyOut]:
+    from siyu.ops.ready import checks
+
+    results = checks()
+    ok = all(results.values())
+    body = ReadyOut(status="ready" if ok else "not ready",
+                    checks={name: "ok" if passed else "failed" for name, passed in results.items()})
+    return Status(200 if ok else 503, body)
 
 
 def _mount() -> None:

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.django_db
 #                                                                hq    region store_mgr staff anon other shopper
 API_TABLE = """
 GET    /api/health                                               ok    ok    ok    ok    ok    ok    ok
+GET    /api/ready                                                ok    ok    ok    ok    ok    ok    ok
 GET    /api/org/regions                                          ok    ok    ok    ok    401   ok    401
 GET    /api/org/stores                                           ok    ok    ok    ok    401   ok    401
 GET    /api/org/staff                                            ok    ok    ok    ok    401   ok    401
@@ -553,6 +554,7 @@ def test_every_api_operation_answers_each_role_as_the_table_says(world: World) -
 
 #                                                                hq    region store_mgr staff anon  other shopper
 CONSOLE_TABLE = """
+GET    /metrics                                                  404   404   404   404   404   404   404
 GET    /channels/                                                ok    ok    ok    ok    login ok    login
 GET    /channels/callbacks/                                      ok    403   403   403   login ok    login
 GET    /channels/wecom/callback/{wecom_account}/                 403   403   403   403   403   403   403

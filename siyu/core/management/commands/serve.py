@@ -7,7 +7,9 @@ shares commits; `--interface wsgi` serves everything through Django's WSGI handl
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -45,8 +47,21 @@ class Command(BaseCommand):
         interface, target = (
             ("asginl", "siyu.asgi:application") if options["interface"] == "asgi" else ("wsgi", "siyu.wsgi:application")
         )
+        _share_metrics_between_workers(options["port"])
         argv = [
             granian, "--interface", interface, "--host", options["host"], "--port", str(options["port"]),
             "--workers", str(options["workers"]), target,
         ]
         os.execv(granian, argv)  # noqa: S606 - replaces this process with the server
+
+
+def _share_metrics_between_workers(port: int) -> None:
+    """Several worker processes count requests into files in one directory (prometheus_client's multiprocess mode),
+    which /metrics adds up; the directory is emptied first so a restart does not count the last run twice."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    else:
+        directory = settings.VAR_DIR / f"metrics-{port}"
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
