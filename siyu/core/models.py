@@ -46,3 +46,19 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class PeriodicClaim(models.Model):
+    """One scheduler's claim on one period of a periodic job: however many schedulers run, the unique pair lets
+    exactly one of them enqueue the job for that period (siyu.core.periodic)."""
+
+    name = models.CharField(max_length=100)
+    period = models.BigIntegerField()  # whole intervals since the Unix epoch: the same number on every machine
+    claimed_by = models.CharField(max_length=100, blank=True)
+    claimed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "period"], name="uniq_periodic_claim")]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.period}"
