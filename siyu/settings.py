@@ -161,6 +161,8 @@ TASKS = {"default": {"BACKEND": os.environ.get("SIYU_TASK_BACKEND", "django_task
 LOGGING = logging_config(os.environ.get("SIYU_LOG_FORMAT", "plain"), os.environ.get("SIYU_LOG_LEVEL", "WARNING"))
 # A scraper sends `Authorization: Bearer <token>` to /metrics; unset, /metrics answers 404.
 SIYU_METRICS_TOKEN = os.environ.get("SIYU_METRICS_TOKEN", "")
+# Personal data in raw channel traffic (callback bodies, outbound call payloads) is erased after this many days.
+SIYU_RAW_RETENTION_DAYS = int(os.environ.get("SIYU_RAW_RETENTION_DAYS", "90"))
 
 # Siyu's own settings.
 SIYU_CURRENCY = "CNY"

@@ -1,5 +1,6 @@
 """The raw callback log's bookkeeping shared by every channel: what a refused request may store, the rows of
-verified URL checks, and the periodic prune (replay keys past the window, old refusal counts, old refused bodies).
+verified URL checks, and the periodic prune (replay keys past the window, old refusal counts, old refused bodies, and
+the raw text of every handled callback once it is older than the retention period).
 
 Unauthenticated requests write without bound unless something bounds them: every refused request is counted per
 (account, source address, minute) in one upserted row, and only the first REFUSALS_STORED_PER_MINUTE of each such
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from siyu.channels.common import authenticity, storable
@@ -98,4 +100,20 @@ def prune(*, at: datetime | None = None) -> dict[str, int]:
         ).values_list("pk", flat=True)[:PRUNE_BATCH]
     )
     refused, _ = InboundCallback.objects.filter(pk__in=old).only("pk").delete() if old else (0, {})
-    return {"replay_keys_cleared": cleared, "refusal_tallies_deleted": tallies, "refused_callbacks_deleted": refused}
+    return {"replay_keys_cleared": cleared, "refusal_tallies_deleted": tallies, "refused_callbacks_deleted": refused,
+            "callback_bodies_erased": erase_old_bodies(moment)}
+
+
+def erase_old_bodies(moment: datetime) -> int:
+    """Personal data kept no longer than needed (PIPL): after SIYU_RAW_RETENTION_DAYS a handled callback keeps what
+    it was (kind, event, status, times, dedupe key) but loses its raw body, decrypted text and query. Callbacks still
+    waiting to be processed keep theirs. A bounded batch per run, oldest first."""
+    cutoff = moment - timedelta(days=settings.SIYU_RAW_RETENTION_DAYS)
+    batch = list(
+        InboundCallback.objects.filter(received_at__lt=cutoff)
+        .exclude(status=CallbackStatus.RECEIVED)
+        .exclude(body="", plaintext="", query={})
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:PRUNE_BATCH]
+    )
+    return InboundCallback.objects.filter(pk__in=batch).update(body="", plaintext="", query={}) if batch else 0

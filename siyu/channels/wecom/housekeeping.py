@@ -15,4 +15,5 @@ def sweep() -> dict[str, int]:
         "scan_visits_pruned": channel_codes.prune_scan_visits(),
         "mass_send_results": mass_sends.poll_open_mass_sends(),
         "moments_finished": moments.poll_open_moments(),
+        "call_payloads_erased": outbox.erase_old_payloads(),
     }

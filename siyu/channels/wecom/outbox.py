@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 BASE_BACKOFF_S = 5
 STUCK_AFTER = timedelta(minutes=5)
+ERASE_BATCH = 5000
 REF = "_ref"  # payload key for Siyu's own references; stripped before the call
 
 Performer = Callable[[WecomClient, dict[str, Any]], dict[str, Any]]
@@ -215,3 +217,17 @@ def retry_due_calls(*, limit: int = 500) -> int:
     for call_id in ids:
         _schedule(call_id)
     return len(ids)
+
+
+def erase_old_payloads(*, at: datetime | None = None) -> int:
+    """Personal data kept no longer than needed (PIPL): SIYU_RAW_RETENTION_DAYS after a call finished its payload
+    (message text, customer ids) is emptied. The row, its idempotency key, status, errcode and result stay, so a
+    finished side effect is still never repeated. A bounded batch per run."""
+    cutoff = (at or now()) - timedelta(days=settings.SIYU_RAW_RETENTION_DAYS)
+    batch = list(
+        OutboundCall.objects.filter(status__in=[CallStatus.DONE, CallStatus.FAILED], finished_at__lt=cutoff)
+        .exclude(payload={})
+        .order_by("finished_at")
+        .values_list("pk", flat=True)[:ERASE_BATCH]
+    )
+    return OutboundCall.objects.filter(pk__in=batch).update(payload={}) if batch else 0
