@@ -50,7 +50,7 @@ def test_handled_callbacks_older_than_the_retention_lose_their_raw_text_only() -
 
 @override_settings(SIYU_RAW_RETENTION_DAYS=30)
 def test_finished_outbound_calls_lose_their_payload_but_keep_their_key() -> None:
-    ent = EnterpriseFactory(code="retention")
+    ent = EnterpriseFactory.create(code="retention")
     account = ChannelAccount.objects.create(enterprise=ent, kind=AccountKind.WECOM, name="corp", app_id="wwretention1",
                                             callback_token="t", base_url="http://127.0.0.1:9")
     payload = {"text": "双十一 8.5折", "external_userid": ["wm-ada", "wm-bo"], "_ref": {"mass_send_id": 1}}
