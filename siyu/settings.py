@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "siyu.content",
     "siyu.setup",
     "siyu.exports",
+    "siyu.ops",  # request ids, metrics, readiness, `siyu consistency` (no models)
     "siyu.seed",
     "siyu.console",
 ]

@@ -91,7 +91,7 @@ class ReadyOut(Schema):
 @api.get("/ready", auth=None, response={200: ReadyOut, 503: ReadyOut}, tags=["system"],
          summary="Readiness: 200 when the database answers and every migration is applied, else 503")
 def ready(request: HttpRequest) -> Status[ReadyOut]:
-    from siyu.ops.ready import checks
+    from siyu.core.ready import checks
 
     results = checks()
     ok = all(results.values())

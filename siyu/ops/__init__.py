@@ -1,1 +1,1 @@
-"""Running Siyu in production: request ids and structured logs, Prometheus metrics, and the readiness check."""
+"""Running Siyu in production: request ids and structured logs, Prometheus metrics, `siyu consistency`."""

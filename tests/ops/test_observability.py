@@ -20,7 +20,8 @@ from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from siyu.channels.models import AccountKind, CallbackStatus, InboundCallback
-from siyu.ops import ready, requestid
+from siyu.core import ready
+from siyu.ops import requestid
 from siyu.ops.logs import SiyuJsonFormatter
 from siyu.ops.metrics import FAST_PATH, UNMATCHED, count_asgi
 
