@@ -587,9 +587,13 @@ def _when(moment: datetime) -> Any:
 
 
 def _day(value: date | None) -> Any:
-    if value is None or connection.vendor == "postgresql":
+    if value is None or _ON_POSTGRES:
         return value
     return value.isoformat()  # what SQLite's adapter makes of a date, without its per-call cost
+
+
+# asked once per date cell, connection.vendor's thread-local look-up showed in the profile; the engine is fixed
+_ON_POSTGRES = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 
 
 def _create_customers(imp: MemberImport, new: Sequence[Member], customer_of: dict[int, int], now: datetime) -> None:
