@@ -10,6 +10,10 @@ and encrypts notify resources with the merchant's APIv3 key (AEAD_AES_256_GCM).
 
 - `POST /v3/pay/transactions/jsapi`, `GET /v3/pay/transactions/out-trade-no/{no}?mchid=`,
   `POST /v3/pay/transactions/out-trade-no/{no}/close`, `POST /v3/refund/domestic/refunds`: the platform's API.
+- `GET /v3/certificates`: the platform certificates, each encrypted with the merchant's APIv3 key (associated data
+  "certificate"); the answer is signed like every other. `PayState.use_certificate(mch_id)` moves a merchant to
+  certificate mode (the answers name the certificate's serial instead of a PUB_KEY_ID) and returns the PEM;
+  `PayState.rotate_certificate(mch_id)` makes the platform sign with a new key and certificate, as it does yearly.
 - `POST /sim/pay {"mchid", "out_trade_no", "repeat": 1, "delay_s": 0, "notify": true}` plays the shopper paying:
   the order becomes SUCCESS and its notify is sent `repeat` times after `delay_s` seconds (or not at all).
 - `PayState.build_notify(...)` makes a signed, encrypted notify in-process, for tests that send it themselves.
@@ -29,16 +33,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs
 from urllib.request import Request, urlopen
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
 
 CST = timezone(timedelta(hours=8))
 WINDOW_S = 300
@@ -74,6 +80,18 @@ def _verify(pem: str, message: str, signature: str) -> bool:
     return True
 
 
+def _self_signed(key: rsa.RSAPrivateKey) -> tuple[str, str]:
+    """A platform certificate for `key`: self-signed here (the real one is issued by Tenpay's CA), valid 5 years."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA (simulated)"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com")])
+    serial = x509.random_serial_number()
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(serial).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=5 * 365)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), format(serial, "X")
+
+
 def encrypt_resource(apiv3_key: str, plaintext: str, associated_data: str = "transaction") -> dict[str, str]:
     nonce = secrets.token_hex(6)  # 12 characters, used as their bytes
     sealed = AESGCM(apiv3_key.encode()).encrypt(nonce.encode(), plaintext.encode(), associated_data.encode())
@@ -90,6 +108,8 @@ class SimMerchant:
     merchant_public_pem: str
     platform_key: rsa.RSAPrivateKey
     platform_key_id: str
+    platform_cert_pem: str = ""  # made on first use (GET /v3/certificates, use_certificate)
+    platform_cert_serial: str = ""
 
 
 @dataclass
@@ -155,6 +175,30 @@ class PayState:
                                platform_key_id=platform_key_id)
         self.register_merchant(merchant)
         return merchant
+
+    def certificate(self, mch_id: str) -> tuple[str, str]:
+        """The merchant's current platform certificate (PEM, serial in upper-case hex), made on first use."""
+        with self.lock:
+            merchant = self.merchants[mch_id]
+            if not merchant.platform_cert_pem:
+                merchant.platform_cert_pem, merchant.platform_cert_serial = _self_signed(merchant.platform_key)
+            return merchant.platform_cert_pem, merchant.platform_cert_serial
+
+    def use_certificate(self, mch_id: str) -> str:
+        """Certificate mode: answers and notifies name the platform certificate's serial. Returns its PEM."""
+        pem, serial = self.certificate(mch_id)
+        with self.lock:
+            self.merchants[mch_id].platform_key_id = serial
+        return pem
+
+    def rotate_certificate(self, mch_id: str) -> str:
+        """A new platform key and certificate (certificate mode): the platform signs with them from now on."""
+        with self.lock:
+            merchant = self.merchants[mch_id]
+            merchant.platform_key = new_rsa_key()
+            merchant.platform_cert_pem, merchant.platform_cert_serial = _self_signed(merchant.platform_key)
+            merchant.platform_key_id = merchant.platform_cert_serial
+            return merchant.platform_cert_pem
 
     def build_notify(self, mch_id: str, event_type: str, resource: dict[str, Any], *, timestamp: int | None = None,
                      original_type: str = "transaction") -> tuple[dict[str, str], bytes]:
@@ -471,6 +515,8 @@ def _route(state: PayState, environ: dict[str, Any], merchant: SimMerchant, body
         return _refund_query(state, merchant, refund_query.group(1))
     if path == "/v3/bill/tradebill" and method == "GET":
         return _tradebill(state, merchant, environ)
+    if path == "/v3/certificates" and method == "GET":
+        return _certificates(state, merchant)
     return "404 Not Found", _error("NOT_FOUND", "no such API")
 
 
@@ -603,3 +649,14 @@ def _download(state: PayState, merchant: SimMerchant, environ: dict[str, Any]) -
         return None
     return found[2]
 
+
+
+def _certificates(state: PayState, merchant: SimMerchant) -> Answer:
+    pem, serial = state.certificate(merchant.mch_id)
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return "200 OK", {"data": [{
+        "serial_no": serial,
+        "effective_time": cert.not_valid_before_utc.astimezone(CST).isoformat(),
+        "expire_time": cert.not_valid_after_utc.astimezone(CST).isoformat(),
+        "encrypt_certificate": encrypt_resource(merchant.apiv3_key, pem, "certificate"),
+    }]}

@@ -10,6 +10,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.db.models import ForeignObjectRel
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels import intake
@@ -258,6 +259,7 @@ def _save_account(enterprise_id: int, account_id: int | None, data: AccountInput
             raise ValidationFailed(_("the app id and agent id of an account cannot change: add a new account"),
                                    field="app_id" if data.app_id != account.app_id else "agent_id")
     changed = _apply(account, data)
+    _check_not_wiped(account)
     account.save()
     audit.record(enterprise_id=enterprise_id, actor=actor,
                  action="channel_account.create" if account_id is None else "channel_account.update",
@@ -265,3 +267,85 @@ def _save_account(enterprise_id: int, account_id: int | None, data: AccountInput
                  summary=f"{account.kind} {account.app_id}{'/' + account.agent_id if account.agent_id else ''}",
                  changes={"fields": changed})
     return account
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Disabling and deleting
+
+
+def _check_not_wiped(account: ChannelAccount) -> None:
+    """An account disabled by `disable_account` lost its secrets: it is enabled again only with them typed anew
+    (an Official Account in plain mode with an empty token would accept a forged signature)."""
+    if not account.is_active:
+        return
+    needed = {"secret": account.sealed_secret}
+    if account.kind in (AccountKind.WECOM, AccountKind.OFFICIAL_ACCOUNT):
+        needed["token"] = account.callback_token
+    if account.kind == AccountKind.WECOM:
+        needed["encoding_aes_key"] = account.sealed_aes_key
+    for field, value in needed.items():
+        if not value:
+            raise ValidationFailed(_("this account was disabled and its secrets wiped: type %(field)s again to "
+                                     "enable it") % {"field": field}, field=field, code="secrets_wiped")
+
+
+def _locked_account(enterprise_id: int, account_id: int) -> ChannelAccount:
+    found = ChannelAccount.objects.select_for_update().filter(pk=account_id, enterprise_id=enterprise_id).first()
+    if found is None:
+        raise NotFound(_("channel account %(account_id)s not found") % {"account_id": account_id},
+                       field="account_id")
+    return found
+
+
+def disable_account(*, enterprise_id: int, account_id: int, actor: Actor = None) -> ChannelAccount:
+    """Stop using an account and wipe its sealed secrets (secret, EncodingAESKey) and callback token: its callbacks
+    are refused from now on (they look up active accounts only), nothing calls the platform with it, and its data
+    (customers, identities, callbacks, groups) stays. Disabling twice changes nothing the second time."""
+    with transaction.atomic():
+        account = _locked_account(enterprise_id, account_id)
+        if not account.is_active and not (account.sealed_secret or account.sealed_aes_key or account.callback_token):
+            return account
+        ChannelAccount.objects.filter(pk=account.pk).update(is_active=False, sealed_secret="", sealed_aes_key="",
+                                                            callback_token="")
+        audit.record(enterprise_id=enterprise_id, actor=actor, action="channel_account.disable",
+                     target_type="channel_account", target_id=account.pk,
+                     summary=f"{account.kind} {account.app_id}: disabled, secrets wiped")
+    account.refresh_from_db()
+    return account
+
+
+# caches that go with the account and hold nothing of the brand's: deleted with it, never "in use"
+TRANSIENT_RECORDS = frozenset({"wecom.AccessToken", "official_account.AccessToken", "official_account.OAuthState"})
+
+
+def account_usage(account: ChannelAccount) -> dict[str, int]:
+    """The records that name the account (one EXISTS-like count per referencing table, capped): deleting the
+    account would delete them with it, so it is refused while any exist."""
+    usage: dict[str, int] = {}
+    # every reverse relation, the related_name="+" ones included (Options.related_objects leaves those out)
+    for relation in ChannelAccount._meta.get_fields(include_hidden=True):
+        if not isinstance(relation, ForeignObjectRel) or relation.many_to_many:
+            continue
+        model = relation.related_model
+        if model._meta.label in TRANSIENT_RECORDS:
+            continue
+        count = model._default_manager.filter(**{relation.field.name: account.pk})[:1000].count()
+        if count:
+            usage[model._meta.label] = count
+    return usage
+
+
+def delete_account(*, enterprise_id: int, account_id: int, actor: Actor = None) -> None:
+    """Delete an account nothing refers to yet (e.g. one saved by mistake). One with records is refused
+    (Conflict `account_in_use`): disable it instead, which keeps them."""
+    with transaction.atomic():
+        account = _locked_account(enterprise_id, account_id)
+        usage = account_usage(account)
+        if usage:
+            raise Conflict(_("this account has records (%(count)s kinds: %(kinds)s); deleting it would delete them "
+                             "too: disable it instead") % {"count": len(usage), "kinds": ", ".join(sorted(usage))},
+                           field="account_id", code="account_in_use")
+        ChannelAccount.objects.filter(pk=account.pk).delete()
+        audit.record(enterprise_id=enterprise_id, actor=actor, action="channel_account.delete",
+                     target_type="channel_account", target_id=account_id,
+                     summary=f"{account.kind} {account.app_id}")

@@ -58,6 +58,10 @@ _TAG_SPLIT = re.compile(r"[,，;；|、/]")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S",
                  "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_PHONE_NOISE = re.compile(r"[\s\-()（）]")
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?[eE]\+?\d+")
+_SERIAL_TEXT = re.compile(r"\d{1,5}(\.\d+)?")
+_IDENTITY = re.compile(r"[A-Za-z0-9_\-]+")
 _EXCEL_EPOCH = date(1899, 12, 30)  # serial 1 = 1900-01-01 (Excel's 1900 leap-year bug is before any member)
 _GENDERS = {"男": "male", "m": "male", "male": "male", "1": "male", "先生": "male",
             "女": "female", "f": "female", "female": "female", "2": "female", "女士": "female",
@@ -99,12 +103,15 @@ class Member:
     first_purchase: date | None = None
     last_purchase: date | None = None
     lifetime_spend_fen: int | None = None
+    _identities: list[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
 
     def identities(self) -> list[tuple[str, str]]:
-        """(identity kind, value) pairs, the strongest first."""
-        pairs = (("unionid", self.unionid), ("phone", self.phone), ("mp_openid", self.mp_openid),
-                 ("oa_openid", self.openid), ("member_card", self.card_no))
-        return [(kind, value) for kind, value in pairs if value]
+        """(identity kind, value) pairs, the strongest first (worked out once: the import asks several times)."""
+        if self._identities is None:
+            pairs = (("unionid", self.unionid), ("phone", self.phone), ("mp_openid", self.mp_openid),
+                     ("oa_openid", self.openid), ("member_card", self.card_no))
+            self._identities = [(kind, value) for kind, value in pairs if value]
+        return self._identities
 
     def digest_source(self) -> str:
         return "\x1f".join(str(v) for v in (
@@ -261,6 +268,10 @@ class CellError(ValueError):
 
 def text(value: Any) -> str:
     """A cell as text; exports quote long numbers as ="..." or '... so spreadsheets keep them: unwrap those."""
+    if type(value) is str:  # a CSV cell, the common case: no wrapper to unwrap
+        out = value.strip()
+        if not out or out[0] not in "='":
+            return out
     if value is None:
         return ""
     if isinstance(value, Formula):
@@ -281,17 +292,11 @@ def phone(value: Any) -> str:
     raw = text(value)
     if not raw:
         return ""
-    compact = re.sub(r"[\s\-()（）]", "", raw)
-    if re.fullmatch(r"\d(\.\d+)?[eE]\+?\d+", compact):
-        mantissa = compact.lower().split("e")[0].replace(".", "")
-        if len(mantissa) < 11:
-            raise CellError("phone_lost_digits",
-                            _("Excel showed this phone in scientific notation and lost its digits; "
-                            "format the column as text and export again"))
-        try:
-            compact = str(int(Decimal(compact)))
-        except InvalidOperation as exc:  # pragma: no cover - the pattern above admits only numbers
-            raise CellError("invalid_phone", _("not a phone number")) from exc
+    if _MOBILE.match(raw):  # already clean, the common case
+        return raw
+    compact = _PHONE_NOISE.sub("", raw)
+    if _SCIENTIFIC.fullmatch(compact):
+        compact = _from_scientific(compact)
     if compact.endswith(".0") and compact[:-2].isdigit():
         compact = compact[:-2]
     for prefix in ("+86", "0086", "86", "0"):
@@ -303,23 +308,35 @@ def phone(value: Any) -> str:
     return compact
 
 
+def _from_scientific(compact: str) -> str:
+    mantissa = compact.lower().split("e")[0].replace(".", "")
+    if len(mantissa) < 11:
+        raise CellError("phone_lost_digits",
+                        _("Excel showed this phone in scientific notation and lost its digits; "
+                        "format the column as text and export again"))
+    try:
+        return str(int(Decimal(compact)))
+    except InvalidOperation as exc:  # pragma: no cover - the pattern above admits only numbers
+        raise CellError("invalid_phone", _("not a phone number")) from exc
+
+
 def day(value: Any, *, today: date) -> date | None:
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        found = value.astimezone(SHANGHAI).date() if value.tzinfo else value.date()
-    elif isinstance(value, date):
-        found = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        found = _serial(float(value))
-    else:
+    if type(value) is str or not isinstance(value, date | int | float) or isinstance(value, bool):
         raw = text(value)
         if not raw:
             return None
-        if re.fullmatch(r"\d{1,5}(\.\d+)?", raw):
+        if _SERIAL_TEXT.fullmatch(raw):
             found = _serial(float(raw))
         else:
             found = _parse_day(raw)
+    elif isinstance(value, datetime):
+        found = value.astimezone(SHANGHAI).date() if value.tzinfo else value.date()
+    elif isinstance(value, date):
+        found = value
+    else:
+        found = _serial(float(value))
     if found > today:
         raise CellError("future_date", _("the date is in the future"))
     if found.year < 1900:
@@ -423,7 +440,7 @@ def short_text(limit: int, code: str) -> Any:
 
 def identity_text(value: Any) -> str:
     out = text(value)
-    if len(out) > 128 or (out and not re.fullmatch(r"[A-Za-z0-9_\-]+", out)):
+    if len(out) > 128 or (out and not _IDENTITY.fullmatch(out)):
         raise CellError("invalid_identity", _("letters, digits, - and _ only, at most 128"))
     return out
 

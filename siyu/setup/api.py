@@ -207,6 +207,21 @@ def patch_account(request: HttpRequest, account_id: int, payload: AccountPatch) 
     return _account(queries.channel_account(scope, account_id), _base(request))
 
 
+@router.post("/accounts/{account_id}/disable", response={200: AccountOut, **WRITE_ERRORS},
+             summary="Disable a channel account and wipe its secrets; its data stays (HQ)")
+def disable_account(request: HttpRequest, account_id: int) -> Any:
+    scope = scope_of(request)
+    services.disable_channel_account(scope=scope, account_id=account_id, actor=actor_of(request))
+    return _account(queries.channel_account(scope, account_id), _base(request))
+
+
+@router.delete("/accounts/{account_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a channel account nothing refers to yet; 409 account_in_use otherwise (HQ)")
+def delete_account(request: HttpRequest, account_id: int) -> Status[None]:
+    services.delete_channel_account(scope=scope_of(request), account_id=account_id, actor=actor_of(request))
+    return Status(204, None)
+
+
 @router.post("/accounts/{account_id}/check", response={200: CheckOut, **CHECK_ERRORS},
              summary="Check the connection: call the platform with the stored credentials (HQ)")
 def check_account(request: HttpRequest, account_id: int) -> Any:

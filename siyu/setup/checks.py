@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from siyu.channels.miniprogram import client as mp_client
 from siyu.channels.official_account import client as oa_client
-from siyu.channels.wechatpay.client import PayClient, PayError
+from siyu.channels.wechatpay.client import Credentials, PayClient, PayError, PlatformCertificate
 from siyu.channels.wecom.client import WecomClient, WecomError
 
 TIMEOUT = httpx.Timeout(8.0, connect=3.0)
@@ -27,7 +29,8 @@ PERMISSION_CODES = {48001, 48002, 48009, 60011, 84074, 301002}
 
 @dataclass(frozen=True)
 class Probe:
-    key: str  # token, customer_contact, contacts, templates, callback, signature, platform_key, apiv3_key
+    key: str  # token, customer_contact, contacts, templates, callback, signature, platform_key, apiv3_key,
+    # platform_certificate
     ok: bool | None  # None: not known (skipped, or only the platform can tell later)
     code: str = ""
     detail: str = ""
@@ -116,26 +119,57 @@ def check_miniprogram(target: MiniProgramTarget) -> list[Probe]:
     return [Probe("token", True)]
 
 
-_PAY_FAILURES = {
-    "SIGN_ERROR": "signature", "MCH_NOT_EXISTS": "signature", "BAD_SIGNATURE": "platform_key",
-}
-
-
 def check_pay(client: PayClient) -> list[Probe]:
-    """A signed query for an order that does not exist: ORDER_NOT_EXIST in an answer whose signature holds means the
-    merchant key, its serial and the platform key all work. The APIv3 key only decrypts notifies and certificates:
-    the first notify proves it."""
-    later = Probe("apiv3_key", None, "", "checked when the first payment notify is decrypted")
+    """Download the platform certificates (`GET /v3/certificates`, a signed request) and judge each part:
+    - signature: the platform accepted our request (merchant private key and its certificate serial);
+    - platform_key: its answer names the key we have (Wechatpay-Serial) and its signature holds with it;
+    - apiv3_key: every certificate in the answer opens with our APIv3 key (AEAD_AES_256_GCM);
+    - platform_certificate (certificate mode only): the certificate we were given is among those the platform lists
+      and carries the same public key. A PUB_KEY_ID (public-key mode) has no certificate to compare."""
     try:
-        client.query("SIYUCHECK" + secrets.token_hex(8).upper())
+        listed = client.certificates()
     except PayError as exc:
-        if exc.platform_code == "ORDER_NOT_EXIST":
-            return [Probe("signature", True), Probe("platform_key", True), later]
-        failing = _PAY_FAILURES.get(exc.platform_code, "signature")
-        probes = [Probe(failing, False, exc.platform_code, exc.message[:200])]
-        if failing == "platform_key":  # the platform answered, so it accepted our signature
-            probes.insert(0, Probe("signature", True))
-        else:
-            probes.append(Probe("platform_key", None, "", "needs a signed answer"))
-        return [*probes, later]
-    return [Probe("signature", True), Probe("platform_key", True), later]
+        return _pay_refused(exc)
+    probes = [Probe("signature", True), Probe("platform_key", True)]
+    if not listed:
+        probes.append(Probe("apiv3_key", None, "", "the platform listed no certificate"))
+    elif all(c.pem for c in listed):
+        probes.append(Probe("apiv3_key", True))
+    else:
+        probes.append(Probe("apiv3_key", False, "APIV3_KEY_MISMATCH"))
+    return [*probes, *_certificate_probe(client.c, listed)]
+
+
+def _pay_refused(exc: PayError) -> list[Probe]:
+    unknown = [Probe("apiv3_key", None, "", "needs a signed answer")]
+    if exc.platform_code == "BAD_SIGNATURE":  # the platform answered, so it accepted our signature
+        if exc.answer_serial:
+            return [Probe("signature", True),
+                    Probe("platform_key", False, "PLATFORM_SERIAL_MISMATCH", exc.answer_serial), *unknown]
+        return [Probe("signature", True), Probe("platform_key", False, "BAD_SIGNATURE", str(exc.message)[:200]),
+                *unknown]
+    # SIGN_ERROR (a wrong private key or serial: the platform's message says which), MCH_NOT_EXISTS, UNREACHABLE
+    return [Probe("signature", False, exc.platform_code or "UNREACHABLE", str(exc.message)[:200]),
+            Probe("platform_key", None, "", "needs a signed answer"), *unknown]
+
+
+def _certificate_probe(credentials: Credentials, listed: list[PlatformCertificate]) -> list[Probe]:
+    key_id = credentials.platform_key_id.strip().upper()
+    if key_id.startswith("PUB_KEY_ID") or "CERTIFICATE" not in credentials.platform_key_pem:
+        return []
+    mine = next((c for c in listed if c.serial_no == key_id), None)
+    if mine is None:
+        serials = ", ".join(c.serial_no for c in listed)[:200]
+        return [Probe("platform_certificate", False, "CERT_NOT_LISTED", serials)]
+    if not mine.pem:
+        return [Probe("platform_certificate", None, "", "needs the APIv3 key")]
+    try:
+        theirs = x509.load_pem_x509_certificate(mine.pem.encode()).public_key()
+        ours = x509.load_pem_x509_certificate(credentials.platform_key_pem.strip().encode()).public_key()
+    except ValueError:
+        return [Probe("platform_certificate", False, "CERT_KEY_MISMATCH")]
+    same = theirs.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) == \
+        ours.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    if not same:
+        return [Probe("platform_certificate", False, "CERT_KEY_MISMATCH")]
+    return [Probe("platform_certificate", True, "", mine.expire_time)]

@@ -121,9 +121,22 @@ def _record(scope: Scope, target: str, target_id: int, probes: list[Probe], acto
     return CheckOutcome(row.pk, ok, probes)
 
 
+def disable_channel_account(*, scope: Scope, account_id: int, actor: Actor = None) -> ChannelAccount:
+    require_hq(scope)
+    return channel_services.disable_account(enterprise_id=scope.enterprise_id, account_id=account_id, actor=actor)
+
+
+def delete_channel_account(*, scope: Scope, account_id: int, actor: Actor = None) -> None:
+    require_hq(scope)
+    channel_services.delete_account(enterprise_id=scope.enterprise_id, account_id=account_id, actor=actor)
+
+
 def check_channel_account(*, scope: Scope, account_id: int, actor: Actor = None) -> CheckOutcome:
     require_hq(scope)
     account = channel_queries.get_account(scope, account_id)
+    if not account.is_active:
+        raise Conflict(_("the account is disabled: enable it with its secrets before checking it"),
+                       field="account_id", code="account_disabled")
     probes = [*_probe_account(account), *_callback_probe(scope, account)]  # network: no transaction is open
     return _record(scope, CheckTarget.CHANNEL_ACCOUNT, account.pk, probes, actor, f"{account.kind} {account.app_id}")
 

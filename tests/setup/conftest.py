@@ -77,6 +77,9 @@ class Api:
     def patch(self, path: str, body: dict[str, Any]) -> Any:
         return self.client.patch(f"/api/setup{path}", json.dumps(body), content_type="application/json")
 
+    def delete(self, path: str) -> Any:
+        return self.client.delete(f"/api/setup{path}")
+
 
 def _client_for(user: Any) -> Client:
     client = Client()

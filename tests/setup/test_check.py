@@ -107,17 +107,19 @@ def test_a_mini_program_check_tells_a_right_secret_from_a_wrong_one(hq: Api, sim
     assert _probes(hq.post(f"/accounts/{wrong['id']}/check")) == {"token": (False, "40125")}
 
 
-def test_a_merchant_checks_green_with_a_signed_query(hq: Api, sim: Sim) -> None:
+def test_a_merchant_checks_green_by_downloading_the_platform_certificates(hq: Api, sim: Sim) -> None:
     merchant = hq.post("/pay-merchants", merchant_body(sim.pay)).json()
     check = hq.post(f"/pay-merchants/{merchant['id']}/check")
-    assert _probes(check) == {"signature": (True, ""), "platform_key": (True, ""), "apiv3_key": (None, "")}
+    # public-key mode (PUB_KEY_ID_...): no certificate of ours to compare; the APIv3 key opened the download
+    assert _probes(check) == {"signature": (True, ""), "platform_key": (True, ""), "apiv3_key": (True, "")}
     assert check.json()["ok"] is True
     assert hq.get(f"/pay-merchants/{merchant['id']}").json()["last_check"]["id"] == check.json()["id"]
 
 
 def test_a_merchant_with_a_wrong_serial_or_platform_key_says_which(hq: Api, sim: Sim) -> None:
     merchant = hq.post("/pay-merchants", merchant_body(sim.pay, merchant_serial_no="ABCDEF0123456789")).json()
-    assert _probes(hq.post(f"/pay-merchants/{merchant['id']}/check"))["signature"] == (False, "SIGN_ERROR")
+    probes = _probes(hq.post(f"/pay-merchants/{merchant['id']}/check"))
+    assert probes == {"signature": (False, "SIGN_ERROR"), "platform_key": (None, ""), "apiv3_key": (None, "")}
     from simulator import wechatpay as pay_sim
 
     other_key = pay_sim.public_pem(pay_sim.new_rsa_key())
@@ -125,6 +127,41 @@ def test_a_merchant_with_a_wrong_serial_or_platform_key_says_which(hq: Api, sim:
                                                   "platform_public_key": other_key})
     probes = _probes(hq.post(f"/pay-merchants/{merchant['id']}/check"))
     assert probes["signature"] == (True, "") and probes["platform_key"] == (False, "BAD_SIGNATURE")
+
+
+def test_a_wrong_merchant_private_key_is_a_signature_error(hq: Api, sim: Sim) -> None:
+    from simulator import wechatpay as pay_sim
+
+    merchant = hq.post("/pay-merchants", merchant_body(
+        sim.pay, private_key=pay_sim.private_pem(pay_sim.new_rsa_key()))).json()
+    check = hq.post(f"/pay-merchants/{merchant['id']}/check")
+    assert _probes(check)["signature"] == (False, "SIGN_ERROR")
+    assert check.json()["ok"] is False
+
+
+def test_a_wrong_apiv3_key_cannot_open_the_certificates(hq: Api, sim: Sim) -> None:
+    merchant = hq.post("/pay-merchants", merchant_body(sim.pay, apiv3_key="0" * 32)).json()
+    check = hq.post(f"/pay-merchants/{merchant['id']}/check")
+    assert _probes(check) == {"signature": (True, ""), "platform_key": (True, ""),
+                              "apiv3_key": (False, "APIV3_KEY_MISMATCH")}
+    assert check.json()["ok"] is False
+
+
+def test_certificate_mode_compares_the_configured_certificate_with_the_platforms(hq: Api, sim: Sim) -> None:
+    from siyu.finance.merchants import platform_key_id_of
+
+    cert = sim.state.wechatpay.use_certificate(sim.pay.mch_id)
+    body = merchant_body(sim.pay, platform_public_key=cert, platform_key_id="")
+    merchant = hq.post("/pay-merchants", body).json()
+    probes = _probes(hq.post(f"/pay-merchants/{merchant['id']}/check"))
+    assert probes == {"signature": (True, ""), "platform_key": (True, ""), "apiv3_key": (True, ""),
+                      "platform_certificate": (True, "")}
+    # the platform renews its certificate: its answers name a serial we do not have, and the check names it
+    fresh = sim.state.wechatpay.rotate_certificate(sim.pay.mch_id)
+    check = hq.post(f"/pay-merchants/{merchant['id']}/check")
+    assert _probes(check)["platform_key"] == (False, "PLATFORM_SERIAL_MISMATCH")
+    named = {p["key"]: p["detail"] for p in check.json()["results"]}["platform_key"]
+    assert named == platform_key_id_of(fresh) != platform_key_id_of(cert)
 
 
 def test_console_check_button_shows_the_probes(hq_console: Client, hq: Api, sim: Sim) -> None:
@@ -135,3 +172,20 @@ def test_console_check_button_shows_the_probes(hq_console: Client, hq: Api, sim:
     assert response.status_code == 302 and response["Location"].endswith(f"#account-{account['id']}")
     page = hq_console.get("/setup/accounts/").content.decode()
     assert "48009" in page and ConnectionCheck.objects.count() == 1
+
+
+def test_a_certificate_not_listed_or_with_another_key_is_named() -> None:
+    from simulator import wechatpay as pay_sim
+    from siyu.channels.wechatpay.client import Credentials, PlatformCertificate
+    from siyu.setup.checks import _certificate_probe
+
+    mine, serial = pay_sim._self_signed(pay_sim.new_rsa_key())
+    other, _other_serial = pay_sim._self_signed(pay_sim.new_rsa_key())
+    credentials = Credentials(mch_id="1900000109", app_id="wx1", serial_no="AB", private_key_pem="", apiv3_key="",
+                              platform_key_id=serial, platform_key_pem=mine, base_url="", notify_url="")
+    listed = [PlatformCertificate("0A1B", "", "", other)]
+    assert _certificate_probe(credentials, listed)[0].code == "CERT_NOT_LISTED"
+    assert _certificate_probe(credentials, [PlatformCertificate(serial, "", "", other)])[0].code == "CERT_KEY_MISMATCH"
+    assert _certificate_probe(credentials, [PlatformCertificate(serial, "", "2031", mine)])[0].ok is True
+    public_key_mode = Credentials(**{**credentials.__dict__, "platform_key_id": "PUB_KEY_ID_0114232134912410000"})
+    assert _certificate_probe(public_key_mode, listed) == []

@@ -59,6 +59,7 @@ class PayError(UpstreamError):
         self.platform_code = platform_code
         self.http_status = http_status
         self.retryable = retryable
+        self.answer_serial = ""  # BAD_SIGNATURE: the platform key the answer named (Wechatpay-Serial)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,17 @@ class RefundResult:
                    status=str(data.get("status", data.get("refund_status", ""))), refund_fen=_int(amount.get("refund")),
                    total_fen=_int(amount.get("total")), currency=str(amount.get("currency", "")),
                    success_time=str(data.get("success_time", "")))
+
+
+@dataclass(frozen=True)
+class PlatformCertificate:
+    """One entry of GET /v3/certificates. `pem` is the decrypted certificate, or "" when the APIv3 key does not
+    open it (the AEAD tag fails: a wrong APIv3 key)."""
+
+    serial_no: str
+    effective_time: str
+    expire_time: str
+    pem: str
 
 
 @dataclass(frozen=True)
@@ -182,8 +194,10 @@ class PayClient:
         ts, nonce_str = h.get("Wechatpay-Timestamp", ""), h.get("Wechatpay-Nonce", "")
         signature, serial = h.get("Wechatpay-Signature", ""), h.get("Wechatpay-Serial", "")
         if serial != self.c.platform_key_id:
-            raise PayError(_("the answer names an unknown platform key"), platform_code="BAD_SIGNATURE",
-                           http_status=response.status_code)
+            error = PayError(_("the answer names an unknown platform key"), platform_code="BAD_SIGNATURE",
+                             http_status=response.status_code)
+            error.answer_serial = serial[:64]
+            raise error
         if not ts.isdigit() or abs(int(ts) - self._clock()) > WINDOW_S:
             raise PayError(_("the answer's timestamp is outside the window"), platform_code="BAD_SIGNATURE",
                            http_status=response.status_code)
@@ -252,6 +266,25 @@ class PayClient:
     def refund_query(self, out_refund_no: str) -> RefundResult:
         return RefundResult.parse(self.call("GET", f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}")
                                   or {})
+
+    def certificates(self) -> list[PlatformCertificate]:
+        """The platform certificates (a signed, verified answer), each decrypted with the APIv3 key."""
+        data = self.call("GET", "/v3/certificates") or {}
+        entries = data.get("data")
+        if not isinstance(entries, list):
+            raise PayError(_("the certificates answer has no list"), platform_code="BAD_ANSWER")
+        out: list[PlatformCertificate] = []
+        for entry in entries:
+            sealed = entry.get("encrypt_certificate") if isinstance(entry, dict) else None
+            if not isinstance(sealed, dict):
+                raise PayError(_("the certificates answer has no list"), platform_code="BAD_ANSWER")
+            pem = crypto.decrypt(apiv3_key=self.c.apiv3_key, nonce_str=str(sealed.get("nonce", "")),
+                                 ciphertext=str(sealed.get("ciphertext", "")),
+                                 associated_data=str(sealed.get("associated_data", "")))
+            out.append(PlatformCertificate(serial_no=str(entry.get("serial_no", "")).upper()[:64],
+                                           effective_time=str(entry.get("effective_time", ""))[:40],
+                                           expire_time=str(entry.get("expire_time", ""))[:40], pem=pem or ""))
+        return out
 
     def trade_bill(self, bill_date: date, bill_type: str = "ALL", *, gzip: bool = False) -> BillRef:
         """Ask for the day's trade bill (a signed, verified answer): the download URL and the bill's SHA1 (over the

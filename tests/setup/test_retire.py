@@ -1,0 +1,68 @@
+"""Disabling and deleting a channel account: HQ of its enterprise only, audited. An account something refers to is
+never deleted (409 account_in_use: deleting would delete its records); disabling keeps the records, wipes the sealed
+secrets and the callback token, and an account comes back only with them typed anew."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from siyu.channels.models import ChannelAccount, InboundCallback
+from siyu.core.models import AuditEntry
+from tests.conftest import Org
+from tests.setup.conftest import AES_KEY, CORP_SECRET, TOKEN, Api, wecom_body
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_unused_account_is_deleted_once_and_audited(hq: Api) -> None:
+    account = hq.post("/accounts", wecom_body()).json()
+    assert hq.delete(f"/accounts/{account['id']}").status_code == 204
+    assert not ChannelAccount.objects.filter(pk=account["id"]).exists()
+    again = hq.delete(f"/accounts/{account['id']}")
+    assert again.status_code == 404 and again.json()["field"] == "account_id"
+    assert AuditEntry.objects.filter(action="channel_account.delete", target_id=str(account["id"])).count() == 1
+
+
+def test_an_account_with_records_is_refused_and_can_be_disabled_instead(hq: Api) -> None:
+    account = hq.post("/accounts", wecom_body()).json()
+    InboundCallback.objects.create(account_id=account["id"], kind="wecom", body="<xml/>")
+    refused = hq.delete(f"/accounts/{account['id']}")
+    assert refused.status_code == 409
+    assert (refused.json()["code"], refused.json()["field"]) == ("account_in_use", "account_id")
+    assert "channels.InboundCallback" in refused.json()["message"]
+    assert ChannelAccount.objects.filter(pk=account["id"]).exists()
+
+    disabled = hq.post(f"/accounts/{account['id']}/disable")
+    assert disabled.status_code == 200 and disabled.json()["is_active"] is False
+    row = ChannelAccount.objects.get(pk=account["id"])
+    assert (row.sealed_secret, row.sealed_aes_key, row.callback_token) == ("", "", "")
+    assert InboundCallback.objects.filter(account_id=account["id"]).count() == 1  # its records stay
+    assert hq.post(f"/accounts/{account['id']}/disable").status_code == 200  # twice: nothing more happens
+    assert AuditEntry.objects.filter(action="channel_account.disable", target_id=str(account["id"])).count() == 1
+
+    check = hq.post(f"/accounts/{account['id']}/check")
+    assert check.status_code == 409 and check.json()["code"] == "account_disabled"
+    back = hq.patch(f"/accounts/{account['id']}", {"is_active": True})
+    assert back.status_code == 422
+    assert (back.json()["code"], back.json()["field"]) == ("secrets_wiped", "secret")
+    assert ChannelAccount.objects.get(pk=account["id"]).is_active is False  # nothing half-saved
+    back = hq.patch(f"/accounts/{account['id']}", {"is_active": True, "secret": CORP_SECRET, "token": TOKEN,
+                                                   "encoding_aes_key": AES_KEY})
+    assert back.status_code == 200 and back.json()["is_active"] is True
+
+
+def test_only_hq_of_the_enterprise_disables_or_deletes(org: Org, hq: Api, other_hq: Api) -> None:
+    account = hq.post("/accounts", wecom_body()).json()
+    for staff in (org.north_manager, org.n1_manager, org.n1_staff):
+        client = Client()
+        assert staff.user is not None
+        client.force_login(staff.user)
+        api = Api(client)
+        assert api.post(f"/accounts/{account['id']}/disable").status_code == 403
+        assert api.delete(f"/accounts/{account['id']}").status_code == 403
+    assert other_hq.post(f"/accounts/{account['id']}/disable").status_code == 404
+    assert other_hq.delete(f"/accounts/{account['id']}").status_code == 404
+    assert Api(Client()).delete(f"/accounts/{account['id']}").status_code == 401
+    row = ChannelAccount.objects.get(pk=account["id"])
+    assert row.is_active and row.secret == CORP_SECRET
