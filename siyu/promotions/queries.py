@@ -32,6 +32,7 @@ from siyu.promotions import pricing
 from siyu.promotions.models import (
     BenefitKind,
     Coupon,
+    CouponBatch,
     CouponKind,
     CouponQuota,
     CouponStatus,
@@ -103,6 +104,43 @@ def get_coupon_template(scope: Scope, template_id: int) -> CouponTemplate:
             field="template_id",
         )
     return found
+
+
+def _visible_batches(scope: Scope, user: Any) -> QuerySet[CouponBatch]:
+    qs = CouponBatch.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    return qs.filter(created_by_id=getattr(user, "pk", None)) if scope.is_manager else qs.none()
+
+
+def coupon_batches(scope: Scope, user: Any, *, template_id: int | None = None, page: int = 1) -> Page[CouponBatch]:
+    """Issue batches the viewer may see: HQ every batch of the enterprise, a manager the ones they started (a
+    batch's counts are of its starter's customers)."""
+    qs = _visible_batches(scope, user).select_related("template", "created_by")
+    if template_id is not None:
+        qs = qs.filter(template_id=template_id)
+    return paginate(qs, page=page, page_size=10)
+
+
+def get_coupon_batch(scope: Scope, user: Any, batch_id: int) -> CouponBatch:
+    found = _visible_batches(scope, user).filter(pk=batch_id).select_related("template").first()
+    if found is None:
+        raise NotFound(_("issue batch %(batch_id)s not found") % {"batch_id": batch_id}, field="batch_id",
+                       code="batch_not_found")
+    return found
+
+
+BATCH_ERRORS = {
+    "template_inactive": _("this coupon template is paused"),
+    "coupon_expired": _("this coupon template has expired"),
+}
+
+
+def batch_error(batch: CouponBatch) -> str:
+    """Why a batch failed, in the reader's language (the batch stores the refusal's code)."""
+    if not batch.error:
+        return ""
+    return str(BATCH_ERRORS.get(batch.error, _("the issue stopped with an error (%(code)s)") % {"code": batch.error}))
 
 
 def zhe(percent_off: int) -> str:

@@ -668,6 +668,7 @@ GET    /promotions/coupons/{template}/issue/                     ok    ok    ok 
 POST   /promotions/coupons/{template}/issue/                     ok    ok    ok    ok    login 404   login
 GET    /promotions/coupons/{template}/issue-tags/                ok    ok    ok    403   login 404   login
 POST   /promotions/coupons/{template}/issue-tags/                ok    ok    ok    403   login 404   login
+GET    /promotions/coupons/batches/{coupon_batch}/               ok    404   ok    403   login 404   login
 GET    /promotions/full-reductions/                              ok    ok    ok    ok    login ok    login
 GET    /promotions/full-reductions/new/                          ok    403   403   403   login ok    login
 POST   /promotions/full-reductions/new/                          ok    403   403   403   login ok    login
