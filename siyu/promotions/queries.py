@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, connections
-from django.db.models import Field, Model, Prefetch, Q, QuerySet
+from django.db.models import F, Field, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -182,6 +182,16 @@ def template_expired(template: CouponTemplate, now: datetime | None = None) -> b
     moment = now or timezone.now()
     return (template.validity_kind == ValidityKind.FIXED and template.valid_until is not None
             and template.valid_until <= moment)
+
+
+def issuable_templates(scope: Scope, *, limit: int = 200) -> list[CouponTemplate]:
+    """Templates a coupon can be issued from now (active, not ended, not sold out), newest first: the choice offered
+    by bulk issues."""
+    now = timezone.now()
+    qs = CouponTemplate.objects.filter(enterprise_id=scope.enterprise_id, is_active=True).exclude(
+        Q(validity_kind=ValidityKind.FIXED, valid_until__lte=now)).exclude(
+        Q(total_stock__isnull=False, issued_count__gte=F("total_stock")))
+    return list(qs.order_by("-id")[:limit])
 
 
 def coupons(scope: Scope) -> QuerySet[Coupon]:

@@ -1379,8 +1379,8 @@ def _issue_chunk(batch: CouponBatch, *, after: int, upto: int) -> bool:
                    "AND x.idempotency_key = %s || CAST(t.customer_id AS VARCHAR(20)))")
         eligible = (f"FROM {target} t LEFT JOIN {quota} qu ON qu.template_id = %s AND qu.customer_id = t.customer_id "
                     f"WHERE {in_range} AND COALESCE(qu.issued, 0) < %s AND NOT {has_key}")
-        eligible_params: list[Any] = [template.pk, batch.pk, after, upto, template.per_customer_limit, batch.enterprise_id,
-                           prefix]
+        eligible_params: list[Any] = [template.pk, batch.pk, after, upto, template.per_customer_limit,
+                                      batch.enterprise_id, prefix]
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {target} t WHERE {in_range}", [batch.pk, after, upto])  # noqa: S608
             seen = int(cursor.fetchone()[0])
