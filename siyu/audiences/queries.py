@@ -21,7 +21,7 @@ from siyu.analytics.engine.scope import customer_scope_sql
 from siyu.audiences import evaluate
 from siyu.audiences.context import owner_scope
 from siyu.audiences.models import Segment, SegmentKind, SegmentMembership
-from siyu.core.errors import NotFound, PermissionDenied
+from siyu.core.errors import Conflict, NotFound, PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.customers.models import Customer
 from siyu.org.models import Role
@@ -172,6 +172,17 @@ def export_members(scope: Scope, segment: Segment, *, engine: Engine | None = No
     result = _member_ids(scope, segment, engine=engine or get_engine(), limit=None, offset=0)
     for start in range(0, len(result.ids), EXPORT_CHUNK):
         yield from _customers_by_id(scope, result.ids[start:start + EXPORT_CHUNK])
+
+
+def segment_customers(scope: Scope, segment: Segment) -> QuerySet[Customer]:
+    """The segment's members now, as the viewer's customers, from the maintained membership in the OLTP database (what
+    a bulk action such as a coupon batch freezes: a query, never a list of ids). A dynamic segment whose rule changed
+    since its membership was built is refused until the analytics process has built it."""
+    if segment.kind == SegmentKind.DYNAMIC and segment.built_revision != segment.revision:
+        raise Conflict(_("this segment's members are still being worked out; try again in a moment"),
+                       field="segment_id", code="segment_not_built")
+    live = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True).values("customer_id")
+    return customer_queries.customers(scope).filter(pk__in=live)
 
 
 def membership_history(scope: Scope, segment: Segment, *, limit: int = 50) -> list[SegmentMembership]:

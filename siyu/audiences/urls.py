@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:segment_id>/", views.segment_detail, name="detail"),
     path("<int:segment_id>/edit/", views.segment_edit, name="edit"),
     path("<int:segment_id>/delete/", views.segment_delete, name="delete"),
+    path("<int:segment_id>/coupon/", views.segment_coupon, name="coupon"),
     path("<int:segment_id>/snapshot/", views.segment_snapshot, name="snapshot"),
     path("<int:segment_id>/export.csv", views.segment_export, {"fmt": "csv"}, name="export_csv"),
     path("<int:segment_id>/export.xlsx", views.segment_export, {"fmt": "xlsx"}, name="export_xlsx"),

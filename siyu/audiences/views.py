@@ -4,8 +4,10 @@ history and export. Pages read through scoped queries and write through services
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -24,9 +26,28 @@ from siyu.core import audit
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
+from siyu.promotions import services as promotion_services
 
 MEMBERS_PER_PAGE = 20
 EMPTY_RULE = {"version": 1, "root": {"type": "group", "op": "and", "conditions": []}}
+
+
+class SegmentCouponForm(forms.Form):
+    """Which coupon to issue to a segment; the batch key is made when the form is shown (a double submit finds the
+    first batch)."""
+
+    template = forms.ChoiceField()
+    batch_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].label = _("Coupon")
+        field = self.fields["template"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "---------")] + [
+            (str(t.pk), f"{t.name} · {promotion_queries.template_value(t)}")
+            for t in promotion_queries.issuable_templates(scope)]
 
 
 def _page(request: HttpRequest) -> int:
@@ -188,6 +209,36 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
         return render(request, "audiences/_members.html", context)
     context["history"] = queries.membership_history(scope, segment, limit=20)
     return render(request, "audiences/segment_detail.html", context)
+
+
+@console_view
+def segment_coupon(request: HttpRequest, segment_id: int) -> HttpResponse:
+    """Issue a coupon to the segment's members (those the operator may see): pick the coupon, see the count, confirm;
+    the members are frozen as a coupon batch and issued in the background (promotions' batch page shows progress)."""
+    scope = scope_of(request)
+    segment = queries.get_segment(scope, segment_id)
+    if not scope.is_manager:
+        raise PermissionDenied(_("managers and HQ issue coupons to many customers at once"))
+    form = SegmentCouponForm(scope, request.POST or None, initial={"batch_key": uuid.uuid4().hex})
+    context: dict[str, Any] = {"segment": segment, "form": form, "count": None, "template": None}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            template = promotion_queries.get_coupon_template(scope, int(data["template"]))
+            customers = queries.segment_customers(scope, segment)
+            if request.POST.get("confirmed") != "1":
+                context.update(count=customers.count(), template=template,
+                               value=promotion_queries.template_value(template))
+            else:
+                targets = promotion_services.BatchTargets(
+                    source="segment", label=segment.name, params={"segment_id": segment.pk}, customers=customers)
+                batch = promotion_services.start_coupon_batch(
+                    scope=scope, template_id=template.pk, targets=targets, batch_key=data["batch_key"],
+                    actor=request.user)
+                return redirect("promotions:coupon_batch", batch_id=batch.pk)
+        except (Conflict, ValidationFailed) as exc:
+            form.add_error("template" if exc.field in (None, "template_id") else None, exc.message)
+    return render(request, "audiences/segment_coupon.html", context)
 
 
 @console_view

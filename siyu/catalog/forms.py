@@ -9,15 +9,34 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from siyu.catalog import queries, services
+from siyu.console import pickers
+from siyu.console.pickers import PickerField
 from siyu.core.errors import DomainError
 from siyu.core.forms import set_choices
 from siyu.core.money import Money, parse_yuan
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
+
+# The catalog's picker kinds (product and SKU fields in the catalog and promotions editors): registered here, by the
+# app that owns the rows, so the console never imports the catalog (the catalog's forms use the console's picker).
+pickers.register("products", pickers.Source(
+    rows=lambda scope: queries.products(scope).order_by("sort", "id"),
+    search=lambda text: Q(name__icontains=text),
+    label=lambda product: product.name,
+    placeholder=_("Search products by name"),
+))
+pickers.register("skus", pickers.Source(
+    rows=lambda scope: queries.skus(scope).filter(is_active=True).select_related("product").order_by(
+        "product__sort", "product_id", "sort", "id"),
+    search=lambda text: Q(code__icontains=text) | Q(product__name__icontains=text) | Q(spec_key__icontains=text),
+    label=lambda sku: " · ".join(p for p in (sku.code, sku.product.name, " ".join(sku.specs.values())) if p),
+    placeholder=_("Search products or SKU codes"),
+))
 
 _FIELD = re.compile(r"^(?P<group>\w+)\[(?P<index>\d+)\](?:\.(?P<name>\w+))?$")
 
@@ -228,14 +247,15 @@ class BundleForm(forms.Form):
 
 
 class BundleItemForm(forms.Form):
-    sku = forms.TypedChoiceField(label=_("SKU"), coerce=int)
+    """One part of a bundle: a SKU picked from a search (the console's scoped picker; a catalog runs to thousands of
+    SKUs), and how many pieces."""
+
     quantity = forms.IntegerField(label=_("Pieces"), min_value=1, max_value=99, initial=1)
 
-    def __init__(self, *args: Any, sku_choices: list[tuple[Any, str]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["sku"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "—"), *(sku_choices or [])]
+        self.fields["sku"] = PickerField(scope=scope, kind="skus", multiple=False, label=_("SKU"), required=False)
+        self.order_fields(["sku", "quantity"])
 
 
 BundleItemFormSet = forms.formset_factory(BundleItemForm, extra=0)

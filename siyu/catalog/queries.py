@@ -6,6 +6,7 @@ products (stores sell what HQ lists); only HQ edits (see services.require_editor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
@@ -158,15 +159,9 @@ def get_sku(scope: Scope, sku_id: int) -> Sku:
     return found
 
 
-def sku_choices(scope: Scope) -> list[tuple[int, str]]:
-    """Active SKUs for pickers (bundle, flash sale and group buy editors): "code · product · specs · price"."""
-    rows = skus(scope).filter(is_active=True).select_related("product").order_by("product__sort", "product_id", "sort")
-    out = []
-    for sku in rows:
-        specs = " ".join(sku.specs.values())
-        price = Money(sku.price_fen, sku.product.currency)
-        out.append((sku.pk, f"{sku.code} · {sku.product.name} {specs} · {price}".replace("  ", " ")))
-    return out
+def product_names(scope: Scope, ids: set[Any]) -> dict[Any, str]:
+    """id -> name of the products among `ids` the scope may see (one query for a page of timeline entries)."""
+    return dict(products(scope).filter(pk__in=[i for i in ids if isinstance(i, int)]).values_list("id", "name"))
 
 
 def sku_price(sku: Sku) -> Money:

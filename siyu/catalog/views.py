@@ -204,7 +204,7 @@ def bundle_list(request: HttpRequest) -> HttpResponse:
 
 def _bundle_formset(scope: Scope, data: Any = None, initial: list[dict[str, Any]] | None = None) -> Any:
     cls = forms.forms.formset_factory(forms.BundleItemForm, extra=EXTRA_BUNDLE_ROWS)
-    return cls(data, initial=initial, prefix="item", form_kwargs={"sku_choices": queries.sku_choices(scope)})
+    return cls(data, initial=initial, prefix="item", form_kwargs={"scope": scope})
 
 
 def _save_bundle(request: HttpRequest, scope: Scope, bundle_id: int | None, form: forms.BundleForm,

@@ -1,4 +1,6 @@
 """Searchable, paged pickers (staff, stores, tags, products, SKUs): one console widget for lists that run to thousands.
+Kinds whose rows belong to an app above the console (products and SKUs from the catalog, group codes from WeCom) are
+registered by that app's forms module (`register`), so the console imports none of them.
 
 A picker is a search box that loads a page of matches from `/pick/<kind>/` (htmx), the chosen items as removable
 chips and, for each chip, a hidden input named after the form field. What a picker offers and what its field accepts
@@ -14,7 +16,6 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from siyu.catalog import queries as catalog_queries
 from siyu.core.pagination import Page, paginate
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
@@ -66,19 +67,6 @@ SOURCES: dict[str, Source] = {
         search=lambda text: Q(name__icontains=text) | Q(group__name__icontains=text),
         label=lambda tag: f"{tag.group.name} / {tag.name}",
         placeholder=_("Search tags or tag groups"),
-    ),
-    "products": Source(
-        rows=lambda scope: catalog_queries.products(scope).order_by("sort", "id"),
-        search=lambda text: Q(name__icontains=text),
-        label=lambda product: product.name,
-        placeholder=_("Search products by name"),
-    ),
-    "skus": Source(
-        rows=lambda scope: catalog_queries.skus(scope).filter(is_active=True).select_related("product").order_by(
-            "product__sort", "product_id", "sort", "id"),
-        search=lambda text: Q(code__icontains=text) | Q(product__name__icontains=text) | Q(spec_key__icontains=text),
-        label=lambda sku: " · ".join(p for p in (sku.code, sku.product.name, " ".join(sku.specs.values())) if p),
-        placeholder=_("Search products or SKU codes"),
     ),
 }
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from siyu.catalog import queries as catalog_queries
 from siyu.console import labels
 from siyu.customers import sections
 from siyu.org.scope import Scope
@@ -33,12 +32,8 @@ def names_for(scope: Scope, events: list[Any]) -> Names:
     product_ids = _ints(p.get("product_id") for _n, p in props)
     order_ids = _ints(p.get("order_id") for name, p in props if name.startswith("order_"))
     states = {str(p["state"]) for _n, p in props if p.get("state")}
-    products = (
-        dict(catalog_queries.products(scope).filter(pk__in=product_ids).values_list("id", "name"))
-        if product_ids else {}
-    )
     return Names(
-        products=products,
+        products=sections.names("products", scope, product_ids),
         orders=sections.names("order_items", scope, order_ids),
         codes=sections.names("source", scope, states),
     )

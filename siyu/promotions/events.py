@@ -14,6 +14,7 @@ class CouponEvent(EventProperties):
     source: str = Field(default="", max_length=10)
     order_id: int | None = None
     reason: str = Field(default="", max_length=20)
+    batch_id: int | None = None
 
 
 class GroupBuyEvent(EventProperties):

@@ -100,6 +100,8 @@ class Coupon(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     order_id = models.BigIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128)
+    batch = models.ForeignKey("CouponBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="the issue batch that gave it (a coupon to a tag set or a segment)")
 
     class Meta:
         constraints = [
@@ -128,6 +130,75 @@ class CouponQuota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_id}:{self.customer_id}={self.issued}"
+
+
+class CouponBatchSource(models.TextChoices):
+    TAGS = "tags", _("Customers with tags")
+    SEGMENT = "segment", _("Segment members")
+
+
+class CouponBatchStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Issuing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class CouponBatch(models.Model):
+    """One issue of a coupon template to a set of customers (a tag set, a segment). The set is frozen when the
+    operator confirms (`CouponBatchTarget`, the count they saw), then issued by the worker chunk by chunk, each chunk
+    one INSERT … SELECT; every coupon's idempotency key is derived from (batch, template, customer), so a re-run
+    issues nothing twice. `key` is the confirmation's own key: a double submit finds the first batch."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=64)
+    source = models.CharField(max_length=10, choices=CouponBatchSource.choices)
+    source_label = models.CharField(max_length=255, blank=True, help_text="what was picked, as the operator saw it")
+    source_params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=CouponBatchStatus.choices, default=CouponBatchStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="customers in the frozen set")
+    done = models.PositiveIntegerField(default=0, help_text="customers looked at so far")
+    issued = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="already at the template's per-customer limit")
+    sold_out = models.BooleanField(default=False)
+    error = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_coupon_batch_key")]
+        indexes = [models.Index(fields=["template", "-created_at"], name="coupon_batch_by_template")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"coupon batch {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == CouponBatchStatus.DONE:
+            return 100
+        return min(99, self.done * 100 // self.total) if self.total else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (CouponBatchStatus.DONE, CouponBatchStatus.FAILED)
+
+
+class CouponBatchTarget(models.Model):
+    """One customer of a batch's frozen set."""
+
+    batch = models.ForeignKey(CouponBatch, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "customer"], name="uniq_coupon_batch_target")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.customer_id}"
 
 
 class ThresholdKind(models.TextChoices):

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, connections
-from django.db.models import Field, Model, Prefetch, Q, QuerySet
+from django.db.models import F, Field, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +32,7 @@ from siyu.promotions import pricing
 from siyu.promotions.models import (
     BenefitKind,
     Coupon,
+    CouponBatch,
     CouponKind,
     CouponQuota,
     CouponStatus,
@@ -105,6 +106,43 @@ def get_coupon_template(scope: Scope, template_id: int) -> CouponTemplate:
     return found
 
 
+def _visible_batches(scope: Scope, user: Any) -> QuerySet[CouponBatch]:
+    qs = CouponBatch.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    return qs.filter(created_by_id=getattr(user, "pk", None)) if scope.is_manager else qs.none()
+
+
+def coupon_batches(scope: Scope, user: Any, *, template_id: int | None = None, page: int = 1) -> Page[CouponBatch]:
+    """Issue batches the viewer may see: HQ every batch of the enterprise, a manager the ones they started (a
+    batch's counts are of its starter's customers)."""
+    qs = _visible_batches(scope, user).select_related("template", "created_by")
+    if template_id is not None:
+        qs = qs.filter(template_id=template_id)
+    return paginate(qs, page=page, page_size=10)
+
+
+def get_coupon_batch(scope: Scope, user: Any, batch_id: int) -> CouponBatch:
+    found = _visible_batches(scope, user).filter(pk=batch_id).select_related("template").first()
+    if found is None:
+        raise NotFound(_("issue batch %(batch_id)s not found") % {"batch_id": batch_id}, field="batch_id",
+                       code="batch_not_found")
+    return found
+
+
+BATCH_ERRORS = {
+    "template_inactive": _("this coupon template is paused"),
+    "coupon_expired": _("this coupon template has expired"),
+}
+
+
+def batch_error(batch: CouponBatch) -> str:
+    """Why a batch failed, in the reader's language (the batch stores the refusal's code)."""
+    if not batch.error:
+        return ""
+    return str(BATCH_ERRORS.get(batch.error, _("the issue stopped with an error (%(code)s)") % {"code": batch.error}))
+
+
 def zhe(percent_off: int) -> str:
     """A percentage off as Chinese discount (折): 15% off is 8.5折, 20% off is 8折, 1% off is 9.9折."""
     tenths = 100 - percent_off
@@ -144,6 +182,16 @@ def template_expired(template: CouponTemplate, now: datetime | None = None) -> b
     moment = now or timezone.now()
     return (template.validity_kind == ValidityKind.FIXED and template.valid_until is not None
             and template.valid_until <= moment)
+
+
+def issuable_templates(scope: Scope, *, limit: int = 200) -> list[CouponTemplate]:
+    """Templates a coupon can be issued from now (active, not ended, not sold out), newest first: the choice offered
+    by bulk issues."""
+    now = timezone.now()
+    qs = CouponTemplate.objects.filter(enterprise_id=scope.enterprise_id, is_active=True).exclude(
+        Q(validity_kind=ValidityKind.FIXED, valid_until__lte=now)).exclude(
+        Q(total_stock__isnull=False, issued_count__gte=F("total_stock")))
+    return list(qs.order_by("-id")[:limit])
 
 
 def coupons(scope: Scope) -> QuerySet[Coupon]:

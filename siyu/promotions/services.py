@@ -24,18 +24,22 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog.models import Category, Product, Sku
 from siyu.catalog.services import require_editor
-from siyu.core import audit
+from siyu.core import audit, jobs
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.money import Money
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.customers.models import Customer
-from siyu.customers.services import EventInput, append_event, ingest_events, record_event
+from siyu.customers.services import EventInput, append_event, append_events, ingest_events, record_event
 from siyu.org.scope import Scope
 from siyu.promotions.models import (
     BenefitKind,
     Coupon,
+    CouponBatch,
+    CouponBatchSource,
+    CouponBatchStatus,
+    CouponBatchTarget,
     CouponKind,
     CouponQuota,
     CouponSource,
@@ -1201,23 +1205,28 @@ def demo_promotion_counts(*, enterprise_id: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Issuing to a tag set: every customer (in the operator's scope) with the tags, one issue_coupon each
+# Issuing to a set of customers (a tag set, a segment): a batch, frozen at confirmation, issued set-based by the worker
 
 
-MAX_TAG_ISSUE = 5000
+BATCH_CHUNK = 5000  # customers per chunk (one transaction, one INSERT … SELECT; also the event batch's limit)
+TASK_RUN_BATCH = "promotions.run_coupon_batch"
 
 
 @dataclass(frozen=True)
-class TagIssueResult:
-    issued: int  # coupons issued by this run (a repeat of the batch issues none)
-    skipped: int  # customers already at the template's per-customer limit
-    sold_out: bool  # the template ran out before every customer got one
+class BatchTargets:
+    """Whom a batch is for: the customers (a query of ids, already cut to the operator's scope), and how the operator
+    picked them, for the batch page and the audit log."""
+
+    source: str  # CouponBatchSource
+    label: str
+    params: dict[str, Any]
+    customers: Any  # QuerySet of Customer
 
 
 def tag_issue_targets(scope: Scope, *, tag_ids: Sequence[int], match: str = "all") -> Any:
     """The customers of the scope carrying the tags (all of them, or any): what the confirmation counts."""
     if not tag_ids:
-        raise ValidationFailed(_("choose at least one tag"), field="tag_ids")
+        raise ValidationFailed(_("choose at least one tag"), field="tag_ids", code="tags_required")
     known = set(customer_queries.tags(scope).filter(pk__in=list(tag_ids)).values_list("pk", flat=True))
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in known:
@@ -1229,46 +1238,189 @@ def tag_issue_targets(scope: Scope, *, tag_ids: Sequence[int], match: str = "all
     return customer_queries.filtered_customers(scope, flt).select_related(None).prefetch_related(None)
 
 
-def issue_coupon_to_tags(*, scope: Scope, template_id: int, tag_ids: Sequence[int], match: str = "all",
-                         batch_key: str, actor: Actor = None) -> TagIssueResult:
-    """Issue a coupon to every customer with the tags, through `issue_coupon` with a key per batch and customer, so
-    running the same batch again (a double submit, a retry after a failure half-way) issues nobody a second coupon.
-    Each issue is its own short transaction; the template's stock and per-customer limit hold as for one issue."""
-    if not scope.is_manager:
-        raise PermissionDenied(_("managers and HQ issue coupons to a tag set"))
-    key = (batch_key or "").strip()
-    if not key or len(key) > 64:
-        raise ValidationFailed(_("batch_key must be 1-64 characters"), field="batch_key")
+def tag_batch_targets(scope: Scope, *, tag_ids: Sequence[int], match: str = "all") -> BatchTargets:
+    customers = tag_issue_targets(scope, tag_ids=tag_ids, match=match)
+    names = list(customer_queries.tags(scope).filter(pk__in=list(tag_ids)).order_by("name")
+                 .values_list("name", flat=True))
+    return BatchTargets(source=CouponBatchSource.TAGS, label="、".join(names)[:255],
+                        params={"tag_ids": list(tag_ids), "match": "any" if match == "any" else "all"},
+                        customers=customers)
+
+
+def _batch_template(scope: Scope, template_id: int) -> CouponTemplate:
     template = CouponTemplate.objects.filter(id=template_id, enterprise_id=scope.enterprise_id).first()
     if template is None:
-        raise NotFound(_("coupon template %(template_id)s not found")
-            % {"template_id": template_id}, field="template_id")
+        raise NotFound(_("coupon template %(template_id)s not found") % {"template_id": template_id},
+                       field="template_id", code="template_not_found")
+    return template
+
+
+def _same_batch(batch: CouponBatch, template_id: int) -> CouponBatch:
+    if batch.template_id != template_id:
+        raise Conflict(_("this confirmation was used for another coupon"), field="batch_key",
+                       code="idempotency_key_reused")
+    return batch
+
+
+def start_coupon_batch(*, scope: Scope, template_id: int, targets: BatchTargets, batch_key: str,
+                       actor: Actor = None) -> CouponBatch:
+    """Freeze the set (one INSERT … SELECT of its customer ids), record the batch and its audit entry, and queue the
+    issue. A repeat of `batch_key` (a double submit) returns the first batch and freezes nothing more."""
+    if not scope.is_manager:
+        raise PermissionDenied(_("managers and HQ issue coupons to many customers at once"), code="managers_only")
+    key = (batch_key or "").strip()
+    if not key or len(key) > 64:
+        raise ValidationFailed(_("batch_key must be 1-64 characters"), field="batch_key", code="invalid_batch_key")
+    first = CouponBatch.objects.filter(enterprise_id=scope.enterprise_id, key=key).first()
+    if first is not None:
+        return _same_batch(first, template_id)
+    template = _batch_template(scope, template_id)
     _check_issuable(template, timezone.now())  # a paused or expired template issues nobody, before any work
-    targets = tag_issue_targets(scope, tag_ids=tag_ids, match=match)
-    total = targets.count()
-    if total > MAX_TAG_ISSUE:
-        raise ValidationFailed(
-            _("at most %(MAX_TAG_ISSUE)s customers at once; narrow the tags") % {"MAX_TAG_ISSUE": MAX_TAG_ISSUE},
-            field="tag_ids", code="too_many_customers",
-        )
-    issued = skipped = 0
-    sold_out, started = False, timezone.now()
-    for customer_id in targets.order_by("id").values_list("id", flat=True).iterator(chunk_size=1000):
-        try:
-            coupon = issue_coupon(enterprise_id=scope.enterprise_id, template_id=template_id,
-                                  customer_id=customer_id, idempotency_key=f"tags:{key}:{customer_id}", actor=actor)
-        except Conflict as exc:
-            if exc.code == "coupon_sold_out":
-                sold_out = True
+    try:
+        with transaction.atomic():
+            batch = CouponBatch.objects.create(
+                enterprise_id=scope.enterprise_id, template=template, key=key, source=targets.source,
+                source_label=targets.label[:255], source_params=targets.params, created_by=audit.user_of(actor))
+            batch.total = _freeze_targets(batch, targets.customers)
+            CouponBatch.objects.filter(pk=batch.pk).update(total=batch.total)
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="coupon.issue_batch",
+                         target_type="coupon_template", target_id=template.pk,
+                         summary=f"{template.name} → {batch.total} ({targets.label})",
+                         changes={"batch": batch.pk, "source": targets.source, **targets.params,
+                                  "customers": batch.total})
+            transaction.on_commit(lambda: jobs.get(TASK_RUN_BATCH).enqueue(batch.pk))
+    except IntegrityError:
+        winner = CouponBatch.objects.filter(enterprise_id=scope.enterprise_id, key=key).first()
+        if winner is None:
+            raise
+        return _same_batch(winner, template_id)
+    return batch
+
+
+def _freeze_targets(batch: CouponBatch, customers: Any) -> int:
+    ids_sql, params = customers.order_by().values("id").query.sql_with_params()
+    table = connection.ops.quote_name(CouponBatchTarget._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (batch_id, customer_id) SELECT %s, m.id FROM ({ids_sql}) m",  # noqa: S608
+                       [batch.pk, *params])
+        return max(0, cursor.rowcount)
+
+
+def run_coupon_batch(*, batch_id: int) -> str:
+    """Issue a queued batch, chunk by chunk in customer id order, its progress on the row after each chunk. Safe to
+    run twice: a second run finds the batch claimed; a chunk repeated after a crash issues nobody twice (keys)."""
+    claimed = CouponBatch.objects.filter(pk=batch_id, status=CouponBatchStatus.QUEUED).update(
+        status=CouponBatchStatus.RUNNING, started_at=timezone.now())
+    if not claimed:
+        return "skipped"
+    batch = CouponBatch.objects.select_related("template").get(pk=batch_id)
+    try:
+        _check_issuable(batch.template, timezone.now())
+        last = 0
+        while True:
+            upto = _chunk_end(batch.pk, last)
+            if upto is None:
                 break
-            if exc.code != "coupon_limit_reached":
-                raise
-            skipped += 1
-            continue
-        issued += int(coupon.issued_at >= started)  # an earlier run's coupon, returned for its key, is not new
-    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="coupon.issue_tags",
-                 target_type="coupon_template", target_id=template_id,
-                 summary=f"issued {issued} coupons to customers with tags {list(tag_ids)} ({match})",
-                 changes={"tag_ids": list(tag_ids), "match": match, "customers": total, "issued": issued,
-                          "skipped": skipped, "sold_out": sold_out, "batch": key})
-    return TagIssueResult(issued=issued, skipped=skipped, sold_out=sold_out)
+            if _issue_chunk(batch, after=last, upto=upto):
+                break  # sold out
+            last = upto
+    except DomainError as exc:
+        _finish(batch, CouponBatchStatus.FAILED, exc.code)
+        return "failed"
+    except Exception as exc:  # noqa: BLE001  (the batch shows its failure; the chunks already issued stay issued)
+        _finish(batch, CouponBatchStatus.FAILED, type(exc).__name__)
+        raise
+    _finish(batch, CouponBatchStatus.DONE, "")
+    return "done"
+
+
+def _finish(batch: CouponBatch, status: str, error: str) -> None:
+    CouponBatch.objects.filter(pk=batch.pk).update(status=status, error=error, finished_at=timezone.now())
+    batch.refresh_from_db()
+    audit.record(enterprise_id=batch.enterprise_id, actor=batch.created_by, action=f"coupon.issue_batch_{status}",
+                 target_type="coupon_template", target_id=batch.template_id,
+                 summary=f"{batch.template.name}: {batch.issued}/{batch.total}",
+                 changes={"batch": batch.pk, "issued": batch.issued, "skipped": batch.skipped,
+                          "sold_out": batch.sold_out, "error": error})
+
+
+def _chunk_end(batch_id: int, after: int) -> int | None:
+    """The last customer id of the next chunk (ids above `after`), or None when none are left."""
+    rest = CouponBatchTarget.objects.filter(batch_id=batch_id, customer_id__gt=after).order_by("customer_id")
+    edge = rest.values_list("customer_id", flat=True)[BATCH_CHUNK - 1:BATCH_CHUNK].first()
+    if edge is not None:
+        return int(edge)
+    last = rest.order_by("-customer_id").values_list("customer_id", flat=True).first()
+    return int(last) if last is not None else None
+
+
+def _code_sql() -> str:
+    """A random coupon code per row, made by the database (16 hex digits: 64 bits)."""
+    if connection.vendor == "postgresql":
+        return "upper(substr(replace(CAST(gen_random_uuid() AS text), '-', ''), 1, 16))"
+    return "upper(hex(randomblob(8)))"
+
+
+def _issue_chunk(batch: CouponBatch, *, after: int, upto: int) -> bool:
+    """Issue to the batch's customers with ids in (after, upto]: one INSERT … SELECT of the coupons of those who are
+    below the per-customer limit and have not had this batch's coupon, cut to the template's remaining stock (lowest
+    ids first); then their quotas, the template's count, their coupon_issued events and the batch's progress, all in
+    one transaction that holds the template row. Returns True when the stock ran out before everyone was served."""
+    q = connection.ops.quote_name
+    target, quota, coupon = (q(m._meta.db_table) for m in (CouponBatchTarget, CouponQuota, Coupon))
+    with transaction.atomic():
+        template = CouponTemplate.objects.select_for_update().get(pk=batch.template_id)
+        moment = timezone.now()
+        at = connection.ops.adapt_datetimefield_value(moment)
+        valid_from, valid_until = (connection.ops.adapt_datetimefield_value(v) for v in _validity(template, moment))
+        prefix = f"batch:{batch.pk}:{template.pk}:"
+        in_range = "t.batch_id = %s AND t.customer_id > %s AND t.customer_id <= %s"
+        has_key = (f"EXISTS (SELECT 1 FROM {coupon} x WHERE x.enterprise_id = %s "  # noqa: S608
+                   "AND x.idempotency_key = %s || CAST(t.customer_id AS VARCHAR(20)))")
+        eligible = (f"FROM {target} t LEFT JOIN {quota} qu ON qu.template_id = %s AND qu.customer_id = t.customer_id "
+                    f"WHERE {in_range} AND COALESCE(qu.issued, 0) < %s AND NOT {has_key}")
+        eligible_params: list[Any] = [template.pk, batch.pk, after, upto, template.per_customer_limit,
+                                      batch.enterprise_id, prefix]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {target} t WHERE {in_range}", [batch.pk, after, upto])  # noqa: S608
+            seen = int(cursor.fetchone()[0])
+            cursor.execute(f"SELECT count(*) FROM {target} t WHERE {in_range} AND {has_key}",  # noqa: S608
+                           [batch.pk, after, upto, batch.enterprise_id, prefix])
+            held = int(cursor.fetchone()[0])
+            cursor.execute(f"SELECT count(*) {eligible}", eligible_params)  # noqa: S608
+            wanted = int(cursor.fetchone()[0])
+            stock = None if template.total_stock is None else max(0, template.total_stock - template.issued_count)
+            take = wanted if stock is None else min(wanted, stock)
+            if take:
+                cursor.execute(
+                    f"INSERT INTO {coupon} (enterprise_id, template_id, customer_id, code, status, source, "  # noqa: S608
+                    "valid_from, valid_until, issued_at, used_at, order_id, idempotency_key, batch_id) "
+                    f"SELECT %s, %s, t.customer_id, {_code_sql()}, %s, %s, %s, %s, %s, NULL, NULL, "
+                    f"%s || CAST(t.customer_id AS VARCHAR(20)), %s {eligible} ORDER BY t.customer_id LIMIT %s",
+                    [batch.enterprise_id, template.pk, CouponStatus.AVAILABLE.value, CouponSource.ISSUE.value,
+                     valid_from, valid_until, at, prefix, batch.pk, *eligible_params, take])
+                fresh = f"SELECT c.customer_id FROM {coupon} c WHERE c.batch_id = %s AND c.issued_at = %s"  # noqa: S608
+                cursor.execute(f"INSERT INTO {quota} (template_id, customer_id, issued) "  # noqa: S608
+                               f"SELECT %s, f.customer_id, 0 FROM ({fresh}) f WHERE 1 = 1 ON CONFLICT DO NOTHING",
+                               [template.pk, batch.pk, at])
+                cursor.execute(f"UPDATE {quota} SET issued = issued + 1 WHERE template_id = %s "  # noqa: S608
+                               f"AND customer_id IN ({fresh})", [template.pk, batch.pk, at])
+                CouponTemplate.objects.filter(pk=template.pk).update(issued_count=F("issued_count") + take)
+                _batch_events(batch, template, moment)
+        sold_out = take < wanted
+        CouponBatch.objects.filter(pk=batch.pk).update(
+            done=F("done") + seen, issued=F("issued") + take, skipped=F("skipped") + (seen - held - wanted),
+            sold_out=sold_out)
+    return sold_out
+
+
+def _batch_events(batch: CouponBatch, template: CouponTemplate, moment: datetime) -> None:
+    """coupon_issued for each coupon the chunk just inserted, in one set-based append."""
+    occurred = _event_time(moment)
+    rows = Coupon.objects.filter(batch_id=batch.pk, issued_at=moment).values_list("pk", "customer_id")
+    append_events(enterprise_id=batch.enterprise_id, batch=[
+        EventInput(name="coupon_issued", occurred_at=occurred, idempotency_key=f"coupon_issued:{pk}",
+                   customer_id=customer_id,
+                   properties={"coupon_id": pk, "template_id": template.pk, "name": template.name,
+                               "source": CouponSource.ISSUE.value, "batch_id": batch.pk})
+        for pk, customer_id in rows])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from siyu.core import jobs
 from siyu.promotions import services
 
 
@@ -11,3 +12,10 @@ from siyu.promotions import services
 def expire_coupons() -> int:
     """Periodic (e.g. every 10 minutes): available coupons past their validity become expired."""
     return services.expire_coupons()
+
+
+@jobs.register(services.TASK_RUN_BATCH)
+@task()
+def run_coupon_batch(batch_id: int) -> str:
+    """Issue a confirmed batch (a coupon to a tag set or a segment); a second run finds it claimed."""
+    return services.run_coupon_batch(batch_id=batch_id)

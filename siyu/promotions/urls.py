@@ -11,6 +11,7 @@ urlpatterns = [
     path("coupons/<int:template_id>/", views.coupon_edit, name="coupon_edit"),
     path("coupons/<int:template_id>/issue/", views.coupon_issue, name="coupon_issue"),
     path("coupons/<int:template_id>/issue-tags/", views.coupon_issue_tags, name="coupon_issue_tags"),
+    path("coupons/batches/<int:batch_id>/", views.coupon_batch, name="coupon_batch"),
     path("full-reductions/", views.reduction_list, name="reductions"),
     path("full-reductions/new/", views.reduction_edit, name="reduction_new"),
     path("full-reductions/<int:reduction_id>/", views.reduction_edit, name="reduction_edit"),

@@ -133,11 +133,11 @@ def coupon_issue(request: HttpRequest, template_id: int) -> HttpResponse:
 
 @console_page
 def coupon_issue_tags(request: HttpRequest, template_id: int) -> HttpResponse:
-    """Issue a coupon to a tag set: pick the tags, see how many customers that is, confirm, and each gets one
-    (through issue_coupon with a key per batch and customer, so a second submit issues nothing more)."""
+    """Issue a coupon to a tag set: pick the tags, see how many customers that is, confirm; the set is frozen as a
+    batch and issued in the background (one key per batch and customer, so a second submit issues nothing more)."""
     scope = scope_of(request)
     if not scope.is_manager:
-        raise PermissionDenied(_("managers and HQ issue coupons to a tag set"))
+        raise PermissionDenied(_("managers and HQ issue coupons to many customers at once"))
     template = queries.get_coupon_template(scope, template_id)
     form = forms.TagIssueForm(scope, request.POST or None,
                               initial={"batch_key": uuid.uuid4().hex, "match": "all"})
@@ -146,22 +146,32 @@ def coupon_issue_tags(request: HttpRequest, template_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            targets = services.tag_batch_targets(scope, tag_ids=data["tags"], match=data["match"])
             if request.POST.get("confirmed") != "1":
-                context["count"] = services.tag_issue_targets(scope, tag_ids=data["tags"], match=data["match"]).count()
+                context["count"] = targets.customers.count()
             else:
-                result = services.issue_coupon_to_tags(scope=scope, template_id=template.pk, tag_ids=data["tags"],
-                                                       match=data["match"], batch_key=data["batch_key"],
-                                                       actor=actor_of(request))
-                messages.success(request, _("%(issued)s coupons issued; %(skipped)s customers already had the most "
-                                            "allowed.") % {"issued": result.issued, "skipped": result.skipped})
-                if result.sold_out:
-                    messages.error(request, _("The coupon ran out before every customer got one."))
-                return redirect("promotions:coupon_edit", template_id=template.pk)
+                batch = services.start_coupon_batch(scope=scope, template_id=template.pk, targets=targets,
+                                                    batch_key=data["batch_key"], actor=actor_of(request))
+                return redirect("promotions:coupon_batch", batch_id=batch.pk)
         except GateError:
             raise
         except DomainError as exc:
             apply_domain_error(form, exc, aliases={"tag_ids": "tags"})
     return _render(request, "promotions/coupon_issue_tags.html", context)
+
+
+@console_page
+def coupon_batch(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """A batch's progress (polled while it runs) and outcome."""
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied(_("managers and HQ issue coupons to many customers at once"))
+    batch = queries.get_coupon_batch(scope, request.user, batch_id)
+    context = {"batch": batch, "error": queries.batch_error(batch),
+               "value": queries.template_value(batch.template)}
+    if request.headers.get("HX-Request"):
+        return render(request, "promotions/_coupon_batch.html", context)
+    return _render(request, "promotions/coupon_batch.html", context)
 
 
 def _issue(request: HttpRequest, scope: Scope, template_id: int, data: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from siyu.catalog.models import Bundle, Category, Product, Sku
 from siyu.org.scope import Scope, scope_for_staff
 from tests.catalog.helpers import leaf, product, sku
 from tests.conftest import Org
+from tests.factories import EnterpriseFactory, StaffFactory
 
 
 @pytest.fixture
@@ -161,3 +162,25 @@ def test_sign_in_required(client: Client) -> None:
 def test_an_absurd_page_number_is_not_an_error(hq_client: Client) -> None:
     response = hq_client.get("/catalog/", {"page": "461168601842738792"})
     assert response.status_code == 200
+
+
+def test_bundle_parts_are_picked_from_a_search(hq_client: Client, hq: Scope) -> None:
+    """The bundle editor's SKU is the console's scoped picker, not a select of every SKU: the search finds the SKU,
+    a saved part reads as a chip, and a SKU of another enterprise is refused beside the row."""
+    a = Sku.objects.get(product=product(hq, "牙膏", sku("TP", 1290, stock=9)))
+    form = hq_client.get("/catalog/bundles/new/").content.decode()
+    assert 'data-picker data-name="item-0-sku"' in form and '<select name="item-0-sku"' not in form
+    found = hq_client.get("/pick/skus/", {"q": "牙膏", "name": "item-0-sku"}).content.decode()
+    assert f'data-pick="{a.pk}"' in found
+    data = {"name": "牙膏双支", "price": "20.00", "status": "draft", **_management("item", 1),
+            "item-0-sku": str(a.pk), "item-0-quantity": "2"}
+    assert hq_client.post("/catalog/bundles/new/", data).status_code == 302
+    bundle = Bundle.objects.get(name="牙膏双支")
+    page = hq_client.get(f"/catalog/bundles/{bundle.pk}/").content.decode()
+    assert f'data-chip="{a.pk}"' in page and "TP · 牙膏" in page
+    other = scope_for_staff(StaffFactory.create(enterprise=EnterpriseFactory.create(code="other-brand"),
+                                                role="hq_admin"))
+    theirs = Sku.objects.get(product=product(other, "别家牙膏", sku("OT", 990, stock=5)))
+    refused = hq_client.post("/catalog/bundles/new/", {**data, "name": "越界", "item-0-sku": str(theirs.pk)})
+    assert refused.status_code == 200 and not Bundle.objects.filter(name="越界").exists()
+    assert "errs" in refused.content.decode() and str(theirs.pk) in refused.content.decode()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from siyu.catalog.models import Sku
 from siyu.core.errors import ValidationFailed
 from siyu.core.money import Money
+from siyu.customers import queries as customer_queries
 from siyu.org.models import Role
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.promotions import services
@@ -86,7 +87,8 @@ def test_an_ended_coupon_template_shows_as_expired_and_issues_nobody(hq_client: 
                                                                        "idempotency_key": "console:old"})
     assert refused.status_code == 200 and "has expired" in refused.content.decode()
     with pytest.raises(ValidationFailed) as info:
-        services.issue_coupon_to_tags(scope=hq, template_id=old.pk, tag_ids=[], batch_key="b1")
+        services.start_coupon_batch(scope=hq, template_id=old.pk, batch_key="b1", targets=services.BatchTargets(
+            source="tags", label="", params={}, customers=customer_queries.customers(hq)))
     assert info.value.code == "coupon_expired"
     assert Coupon.objects.count() == 0
 

@@ -38,6 +38,7 @@ from siyu.channels.wecom.models import (
 )
 from siyu.core.money import Money
 from siyu.customers import member_import
+from siyu.customers import queries as customer_queries
 from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.exports import services as exports
@@ -184,7 +185,13 @@ def _promotions(world: World) -> None:
         name="两人团", sku_id=world["sku2"], group_price=Money(25900), starts_at=now,
         ends_at=now + timedelta(days=7)))
     promotions.set_shipping_policy(scope=hq, free_over=Money(9900), fee=Money(1000))
-    world.ids.update(template=template.pk, reduction=reduction.pk, flash_sale=flash.pk, group_buy=group_buy.pk)
+    manager = scope_for_staff(world.org.n1_manager)  # a batch is seen by HQ and by the manager who started it
+    batch = promotions.start_coupon_batch(
+        scope=manager, template_id=template.pk, batch_key="world", actor=world.org.n1_manager.user,
+        targets=promotions.BatchTargets(source="tags", label="", params={},
+                                        customers=customer_queries.customers(manager)))
+    world.ids.update(template=template.pk, reduction=reduction.pk, flash_sale=flash.pk, group_buy=group_buy.pk,
+                     coupon_batch=batch.pk)
     assert CouponTemplate.objects.filter(pk=template.pk).exists()
     assert FullReduction.objects.filter(pk=reduction.pk).exists() and FlashSale.objects.filter(pk=flash.pk).exists()
     assert GroupBuy.objects.filter(pk=group_buy.pk).exists()

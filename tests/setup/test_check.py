@@ -94,10 +94,14 @@ def test_a_subscription_account_is_not_asked_for_template_messages(hq: Api, sim:
     assert probes["token"] == (True, "") and probes["templates"] == (None, "")
 
 
-def test_an_official_account_with_a_wrong_secret_is_red(hq: Api, sim: Sim) -> None:
+def test_an_official_account_with_a_wrong_secret_is_red(hq: Api, sim: Sim, hq_console: Client) -> None:
+    """...and the page says what the platform's refusal means, in Chinese, not the platform's English errmsg."""
     account = hq.post("/accounts", oa_body(sim, secret="wrong-oa-secret-00000000")).json()
     probes = _probes(hq.post(f"/accounts/{account['id']}/check"))
-    assert probes["token"][0] is False and probes["token"][1] != ""
+    assert probes["token"] == (False, "40001")
+    page = hq_console.get("/setup/accounts/").content.decode()
+    row = page[page.index(f'id="account-{account["id"]}"'):]
+    assert "AppSecret 错误" in row[:row.index('class="actions"')]
 
 
 def test_a_mini_program_check_tells_a_right_secret_from_a_wrong_one(hq: Api, sim: Sim) -> None:
