@@ -14,7 +14,8 @@ The tables below are written by hand from the product's rules (docs/security.md)
 Outcomes: ok (2xx/3xx), 401, 403, 404, login (a redirect to the login page); 502 where the operation talks to WeCom
 while it is called (the tag and group pulls), since the world's platform is a closed port: the gate was passed. The
 objects that paths name are all in store n1 and followed by n1 store staff (tests/security/world.py), so a 404 for a
-staff role would be a scope bug.
+staff role would be a scope bug. The chat sidebar works on the member's own customers whatever their role (a chat in
+WeCom's toolbar is always one of theirs): the managers' 404 there is the rule.
 """
 
 from __future__ import annotations
@@ -800,8 +801,10 @@ GET    /content/personas/{staff}/                                ok    ok    ok 
 POST   /content/personas/{staff}/                                ok    ok    ok    ok    login 404   login
 GET    /content/personas/{staff}/avatar/                         ok    ok    ok    ok    login 404   login
 GET    /content/sidebar/                                         ok    ok    ok    ok    login ok    login
+GET    /content/sidebar/oauth/{wecom_account}/                   ok    ok    ok    ok    ok    ok    ok
+GET    /content/sidebar/oauth/callback/                          403   403   403   403   403   403   403
 GET    /content/sidebar/contact/                                 ok    ok    ok    ok    login ok    login
-POST   /content/sidebar/contact/{customer}/tags/                 ok    ok    ok    ok    login 404   login
+POST   /content/sidebar/contact/{customer}/tags/                 404   404   404   ok    login 404   login
 GET    /content/sidebar/replies/                                 ok    ok    ok    ok    login ok    login
 POST   /content/sidebar/media/{image_material}/                  502   502   502   502   login 404   login
 """
