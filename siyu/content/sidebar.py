@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.wecom import jssdk
 from siyu.channels.wecom import queries as wecom_queries
-from siyu.content import queries
+from siyu.content import links, queries
 from siyu.content.models import MaterialKind
 from siyu.content.variables import Rendered, render
 from siyu.core.errors import NotFound, ValidationFailed
@@ -152,3 +152,16 @@ def media_id(scope: Scope, material_id: int) -> tuple[str, str]:
         content = fh.read()
     return kind, jssdk.temp_media(account, digest=material.sha256, kind=kind, filename=material.file_name or "file",
                                   content=content, content_type=material.content_type)
+
+
+def link_card(scope: Scope, material_id: int, *, customer_id: int | None) -> dict[str, str]:
+    """A link material as sendChatMessage's `news` card for one of the member's own customers: its link is the
+    tracked redirect (siyu.content.links), so the customer's click and a later paid order count for the material."""
+    material = queries.get_material(scope, material_id)
+    if material.kind != MaterialKind.LINK or not material.url:
+        raise ValidationFailed(_("this material is not a link"), field="material_id")
+    if customer_id is None:
+        raise ValidationFailed(_("open a chat with a customer first"), field="customer")
+    require_own(scope, customer_id)
+    return {"link": links.path(enterprise_id=scope.enterprise_id, material_id=material.pk, customer_id=customer_id),
+            "title": material.title[:64], "desc": material.text[:120]}

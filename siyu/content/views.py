@@ -14,20 +14,21 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from siyu.api.auth import actor_of
 from siyu.catalog.views import console_page, page_number, scope_of
 from siyu.channels.wecom import staff_login
 from siyu.console.once import create_once
-from siyu.content import forms, queries, services, sidebar
+from siyu.content import forms, links, queries, services, sidebar
 from siyu.core.errors import DomainError, GateError, NotFound, UpstreamError, ValidationFailed
+from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
 from siyu.org.scope import Scope, scope_for_user
@@ -366,11 +367,35 @@ def sidebar_replies(request: HttpRequest) -> HttpResponse:
 @console_page
 @require_POST
 def sidebar_media(request: HttpRequest, material_id: int) -> HttpResponse:
+    """What sendChatMessage needs for a script's material: a link as a `news` card whose link is the tracked
+    redirect for the open customer (`?customer=`, one the member follows), a file as WeCom temporary media."""
+    scope = scope_of(request)
     try:
-        msgtype, media = sidebar.media_id(scope_of(request), material_id)
+        if queries.get_material(scope, material_id).kind == "link":
+            customer_id = _int_or_none(request.GET.get("customer"))
+            card = sidebar.link_card(scope, material_id, customer_id=customer_id)
+            return JsonResponse({"msgtype": "news", "news": {**card, "link": request.build_absolute_uri(card["link"])}})
+        msgtype, media = sidebar.media_id(scope, material_id)
     except (ValidationFailed, UpstreamError) as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     return JsonResponse({"msgtype": msgtype, "media_id": media})
+
+
+@require_safe
+def tracked_link(request: HttpRequest, token: str) -> HttpResponseBase:
+    """`/l/<token>`: a tracked link opened. Counted once per customer (or visitor) and day when a person opens it
+    with GET; HEAD, link previews and crawlers are sent on uncounted. A token that does not verify is a 404."""
+    link = links.read(token)
+    url = links.target_url(link) if link is not None else None
+    if link is None or url is None:
+        raise Http404("no such link")
+    agent = request.headers.get("User-Agent", "")
+    if request.method == "GET" and not links.is_robot(agent):
+        links.record_click(link, at=timezone.now(), ip=client_ip(request), user_agent=agent)
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 
-from siyu.content import services, sidebar
+from siyu.content import links, services, sidebar
 from siyu.customers import services as customer_services
 from siyu.customers.models import CustomerTag
 from siyu.loyalty import services as loyalty_services
@@ -105,3 +105,18 @@ def test_replies_show_missing_variables_and_offer_no_send_until_filled(org: Org,
     assert 'data-text="王芳，送您满100减20券"' in filled
     outsider = _as(org.n2_staff).get("/content/sidebar/replies/", {"q": "送券", "customer": str(customer)})
     assert outsider.status_code == 404
+
+
+def test_a_link_material_is_sent_as_a_card_with_its_tracked_link(org: Org, customer: int) -> None:
+    link = services.create_material(scope=scope_for_staff(org.hq), actor=None, data=services.MaterialInput(
+        kind="link", title="秋季新品", text="满99包邮", url="https://shop.example.com/autumn"))
+    answer = _as(org.n1_staff).post(f"/content/sidebar/media/{link.pk}/?customer={customer}")
+    card = answer.json()
+    assert answer.status_code == 200 and card["msgtype"] == "news"
+    assert card["news"]["title"] == "秋季新品" and card["news"]["desc"] == "满99包邮"
+    assert card["news"]["link"].startswith("http://testserver/l/")
+    target = links.read(card["news"]["link"].rsplit("/", 1)[1])
+    assert target == links.LinkTarget(org.enterprise.pk, link.pk, customer)
+    # another member's customer is refused; so is a card with no chat open
+    assert _as(org.n2_staff).post(f"/content/sidebar/media/{link.pk}/?customer={customer}").status_code == 404
+    assert _as(org.n1_staff).post(f"/content/sidebar/media/{link.pk}/").json()["field"] == "customer"

@@ -807,6 +807,7 @@ GET    /content/sidebar/contact/                                 ok    ok    ok 
 POST   /content/sidebar/contact/{customer}/tags/                 404   404   404   ok    login 404   login
 GET    /content/sidebar/replies/                                 ok    ok    ok    ok    login ok    login
 POST   /content/sidebar/media/{image_material}/                  502   502   502   502   login 404   login
+GET    /l/{material}                                             404   404   404   404   404   404   404
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
