@@ -313,6 +313,15 @@ GET    /api/content/customers/{customer}/best-hour               ok    ok    ok 
 GET    /api/content/ugc                                          ok    ok    ok    ok    401   ok    401
 POST   /api/content/ugc/{submission}/approve                     ok    403   403   403   401   404   401
 POST   /api/content/ugc/{submission}/reject                      ok    403   403   403   401   404   401
+GET    /api/content/moments                                      ok    ok    ok    ok    401   ok    401
+POST   /api/content/moments                                      ok    403   403   403   401   ok    401
+GET    /api/content/moments/{moment_plan}                        ok    ok    ok    ok    401   404   401
+PUT    /api/content/moments/{moment_plan}                        ok    403   403   403   401   404   401
+POST   /api/content/moments/{moment_plan}/cancel                 ok    403   403   403   401   404   401
+GET    /api/content/personas                                     ok    ok    ok    ok    401   ok    401
+GET    /api/content/personas/checklist                           ok    ok    ok    ok    401   ok    401
+GET    /api/content/personas/{staff}                             ok    ok    ok    ok    401   404   401
+PUT    /api/content/personas/{staff}                             ok    ok    ok    ok    401   404   401
 GET    /api/loyalty/customers/{customer}/points                  ok    ok    ok    ok    401   404   401
 POST   /api/loyalty/customers/{customer}/points/redeem           409   409   409   409   401   404   401
 POST   /api/loyalty/customers/{customer}/points/adjust           ok    403   403   403   401   404   401
@@ -496,6 +505,10 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                    "steps": [{"step": "hook", "text": "{customer_name} 您好"}]},
     "POST /api/content/scripts/{script}/render": lambda w: {"customer_id": w["customer"]},
     "POST /api/content/ugc/{submission}/reject": lambda w: {"reason": "与商品无关"},
+    "POST /api/content/moments": lambda w: {"planned_at": "2030-01-01T10:00:00+08:00", "text": "新品预告"},
+    "PUT /api/content/moments/{moment_plan}": lambda w: {"planned_at": "2030-01-02T10:00:00+08:00", "text": "改期"},
+    "PUT /api/content/personas/{staff}": lambda w: {"nickname": "小美", "signature": "您的穿搭顾问",
+                                                    "persona_type": "stylist"},
     "POST /api/content/uses": lambda w: {"key": "matrix-use", "material_id": w["material"],
                                          "customer_id": w["customer"]},
     "POST /api/setup/accounts": lambda w: {
