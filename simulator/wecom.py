@@ -1915,10 +1915,15 @@ def api_auth_getuserinfo(p: WecomPlatform, corp: Corp, req: dict[str, Any], host
     return {"userid": member.userid, "user_ticket": _new_id("", 32), "expires_in": 1800}
 
 
-def sso_login(p: WecomPlatform, query: dict[str, str]) -> tuple[str, list[tuple[str, str]], bytes]:
+def sso_login(p: WecomPlatform, query: dict[str, str], *, in_client: bool = False,
+              ) -> tuple[str, list[tuple[str, str]], bytes]:
     """GET /wwlogin/sso/login (the web sign-in page a staff member scans with WeCom): with `userid` in the query it
     behaves as if that member confirmed on their phone and redirects to redirect_uri with a code and the state;
-    without, it lists the corp's members to pick from."""
+    without, it lists the corp's members to pick from.
+
+    GET /connect/oauth2/authorize (`in_client`: the in-app authorisation a page opened inside the WeCom client
+    starts, response_type=code, scope snsapi_base): silent, for the member using the client, who is the one whose
+    chat is open (`/_sim/open_chat`)."""
     from html import escape
     from urllib.parse import urlencode
 
@@ -1930,6 +1935,11 @@ def sso_login(p: WecomPlatform, query: dict[str, str]) -> tuple[str, list[tuple[
         if corp.agent_id and query.get("agentid") != corp.agent_id:
             return "400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")], b"invalid agentid"
         userid = query.get("userid", "")
+        if in_client:
+            if query.get("response_type") != "code" or query.get("scope") not in ("snsapi_base", "snsapi_privateinfo"):
+                return "400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")], b"invalid scope"
+            if not userid and corp.open_chat is not None:
+                userid = corp.open_chat[0]
         if userid:
             member = corp.members.get(userid)
             if member is None or member.resigned:
@@ -2271,7 +2281,7 @@ def make_app(platform: WecomPlatform) -> Callable[[dict[str, Any], Callable[...,
             start_response("204 No Content", [*cors, ("Access-Control-Allow-Methods", "GET, POST")])
             return [b""]
         if path in ("/wwlogin/sso/login", "/connect/oauth2/authorize"):
-            status_line, headers, page = sso_login(platform, query)
+            status_line, headers, page = sso_login(platform, query, in_client=path == "/connect/oauth2/authorize")
             start_response(status_line, headers)
             return [page]
         status, answer = platform.handle(method, path, query, body, host, environ.get("CONTENT_TYPE", ""))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from siyu.core import storage_settings
 from siyu.ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -131,14 +132,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-# Uploaded files (content materials) go through Django's storage API: the local disk in the demo; in production set
-# SIYU_STORAGE_BACKEND to an S3-compatible backend (django-storages' "storages.backends.s3.S3Storage", with its
-# AWS_* settings in the environment), and nothing else changes. Files are served through the console (scoped), never
-# from a public media URL.
+# Uploaded files (content materials) go through Django's storage API: the local disk in the demo; in production
+# SIYU_STORAGE_BACKEND=s3 with SIYU_S3_BUCKET (and SIYU_S3_ENDPOINT_URL, SIYU_S3_REGION, keys, ...) stores them in
+# S3-compatible object storage through django-storages (siyu/core/storage_settings.py, docs/deployment.md), and
+# nothing else changes. Files are served through the console (scoped), never from a public media URL.
 MEDIA_ROOT = Path(os.environ.get("SIYU_MEDIA_DIR", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
 STORAGES = {
-    "default": {"BACKEND": os.environ.get("SIYU_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")},
+    "default": storage_settings.default_storage(os.environ),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # The WeCom JS-SDK script the chat-toolbar sidebar loads (jweixin-1.2.0.js, served from your own host); empty: the

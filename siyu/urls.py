@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from siyu.api.main import api
 from siyu.console.views import limit_admin_sign_in
+from siyu.content.views import tracked_link
 from siyu.ops.metrics import metrics_view
 
 limit_admin_sign_in(admin.site)
@@ -21,6 +22,7 @@ urlpatterns = [
     path("audiences/", include("siyu.audiences.urls")),
     path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),
+    path("l/<str:token>", tracked_link, name="tracked_link"),  # content's tracked links: short, outside the console
     path("loyalty/", include("siyu.loyalty.urls")),
     path("setup/", include("siyu.setup.urls")),
     path("exports/", include("siyu.exports.urls")),

@@ -7,9 +7,11 @@ their content (siyu/content/uploads.py); a refusal is a 422 naming the field, an
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import ConfigDict
@@ -437,3 +439,136 @@ def my_submissions(request: HttpRequest) -> list[dict[str, Any]]:
     shopper = shopper_of(request)
     return [_submission_out(s) for s in queries.my_submissions(enterprise_id=shopper.enterprise_id,
                                                                customer_id=shopper.customer_id)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Moments calendar (the console's rules: HQ plans, changes and cancels; every role reads what its stores publish)
+
+
+class MomentIn(Input):
+    planned_at: datetime = Field(description="with its time zone, e.g. 2026-12-24T10:00:00+08:00")
+    text: str = Field(max_length=4000)
+    store_id: int | None = Field(None, description="one store's staff publish it; none: every member (HQ-wide)")
+    idempotency_key: str = Field("", max_length=64, description="or the Idempotency-Key header (create only)")
+
+
+class MomentOut(Schema):
+    id: int
+    planned_at: datetime
+    text: str
+    store_id: int | None
+    status: str
+    error: str
+    moment_task_id: int | None
+
+
+class MomentQuery(Input):
+    start: date | None = Field(None, description="the first Shanghai day (default: today)")
+    days: int = Field(14, ge=1, le=62)
+
+
+def _moment_out(plan: Any) -> dict[str, Any]:
+    return {"id": plan.pk, "planned_at": plan.planned_at, "text": plan.text, "store_id": plan.store_id,
+            "status": plan.status, "error": plan.error, "moment_task_id": plan.moment_task_id}
+
+
+@router.get("/moments", response=list[MomentOut], summary="The moments calendar: plans from a day on")
+def list_moments(request: HttpRequest, params: Query[MomentQuery]) -> list[dict[str, Any]]:
+    start = params.start or timezone.localdate()
+    days = queries.moment_calendar(scope_of(request), start=start, days=params.days)
+    return [_moment_out(plan) for _day, plans in days for plan in plans]
+
+
+@router.post("/moments", response={201: MomentOut}, openapi_extra=KEY_HEADER_DOC,
+             summary="Plan a moment (HQ; handed to WeCom as a moment task when due, once)")
+def create_moment(request: HttpRequest, payload: MomentIn) -> Status[Any]:
+    scope, actor = scope_of(request), actor_of(request)
+    services.require_editor(scope)  # refused by role before the key is looked at
+
+    def create(_key: str) -> int:
+        return services.plan_moment(scope=scope, planned_at=payload.planned_at, text=payload.text,
+                                    store_id=payload.store_id, actor=actor).pk
+
+    return create_once(request, action="content.moment", owner=f"enterprise:{scope.enterprise_id}", payload=payload,
+                       create=create, render=lambda plan_id: _moment_out(queries.get_moment_plan(scope, plan_id)))
+
+
+@router.get("/moments/{plan_id}", response=MomentOut, summary="One planned moment")
+def get_moment(request: HttpRequest, plan_id: int) -> dict[str, Any]:
+    return _moment_out(queries.get_moment_plan(scope_of(request), plan_id))
+
+
+@router.put("/moments/{plan_id}", response=MomentOut, summary="Change a moment still planned (HQ; 409 after)")
+def update_moment(request: HttpRequest, plan_id: int, payload: MomentIn) -> dict[str, Any]:
+    scope = scope_of(request)
+    plan = services.update_moment(scope=scope, plan_id=plan_id, planned_at=payload.planned_at, text=payload.text,
+                                  store_id=payload.store_id, actor=actor_of(request))
+    return _moment_out(queries.get_moment_plan(scope, plan.pk))
+
+
+@router.post("/moments/{plan_id}/cancel", response=MomentOut, summary="Cancel a moment still planned (HQ)")
+def cancel_moment(request: HttpRequest, plan_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    services.cancel_moment(scope=scope, plan_id=plan_id, actor=actor_of(request))
+    return _moment_out(queries.get_moment_plan(scope, plan_id))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Staff personas (the console's rules: a member edits their own, managers their team's, HQ anyone's)
+
+
+class PersonaIn(Input):
+    nickname: str = Field("", max_length=200)
+    signature: str = Field("", max_length=200)
+    persona_type: str = Field("", max_length=16)
+
+
+class PersonaOut(Schema):
+    staff_id: int
+    staff_name: str
+    store_id: int | None
+    nickname: str
+    signature: str
+    persona_type: str
+    has_avatar: bool
+    missing: list[str] = Field(description="checklist items not set yet: nickname, avatar, signature, persona_type")
+
+
+class ChecklistOut(Schema):
+    store: str
+    staff: int
+    complete: int
+
+
+def _persona_out(row: Any) -> dict[str, Any]:
+    persona = row.persona
+    return {"staff_id": row.staff.pk, "staff_name": row.staff.name, "store_id": row.staff.store_id,
+            "nickname": persona.nickname if persona else "", "signature": persona.signature if persona else "",
+            "persona_type": persona.persona_type if persona else "", "has_avatar": bool(persona and persona.avatar),
+            "missing": row.missing}
+
+
+@router.get("/personas", response=list[PersonaOut], summary="Staff personas in the caller's scope")
+def list_personas(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_persona_out(row) for row in queries.personas(scope_of(request))]
+
+
+@router.get("/personas/checklist", response=list[ChecklistOut],
+            summary="Complete personas per store (nickname, avatar, signature and type all set)")
+def persona_checklist(request: HttpRequest) -> list[dict[str, Any]]:
+    return [{"store": r.store, "staff": r.staff, "complete": r.complete}
+            for r in queries.persona_checklist(scope_of(request))]
+
+
+@router.get("/personas/{staff_id}", response=PersonaOut, summary="One staff member's persona")
+def get_persona(request: HttpRequest, staff_id: int) -> dict[str, Any]:
+    return _persona_out(queries.persona_of(scope_of(request), staff_id))
+
+
+@router.put("/personas/{staff_id}", response=PersonaOut,
+            summary="Set a persona's nickname, signature and type (the avatar is uploaded in the console)")
+def update_persona(request: HttpRequest, staff_id: int, payload: PersonaIn) -> dict[str, Any]:
+    scope = scope_of(request)
+    services.save_persona(scope=scope, staff_id=staff_id, nickname=payload.nickname, signature=payload.signature,
+                          persona_type=payload.persona_type, actor=actor_of(request))
+    return _persona_out(queries.persona_of(scope, staff_id))

@@ -7,7 +7,9 @@ class ContentConfig(AppConfig):
     verbose_name = "Content"
 
     def ready(self) -> None:
-        from siyu.content import tasks
+        from siyu.content import links, tasks
         from siyu.core.periodic import register_periodic
+        from siyu.orders import hooks
 
         register_periodic("content.run_due_moments", tasks.run_due_moments, every_s=60)
+        hooks.register_paid("content.conversions", links.credit_conversions)

@@ -236,6 +236,21 @@ def best_sending_hours(scope: Scope, customer_ids: Iterable[int] | QuerySet[Any,
 # Moments calendar
 
 
+def moment_plans(scope: Scope) -> QuerySet[MomentPlan]:
+    """The plans this scope sees: all for HQ; HQ-wide ones and their stores' for everyone else."""
+    qs = MomentPlan.objects.filter(enterprise_id=scope.enterprise_id).select_related("store", "moment_task")
+    if not scope.is_hq:
+        qs = qs.filter(Q(store__isnull=True) | Q(store_id__in=org_queries.stores(scope).values("id")))
+    return qs
+
+
+def get_moment_plan(scope: Scope, plan_id: int) -> MomentPlan:
+    found = moment_plans(scope).filter(pk=plan_id).first()
+    if found is None:
+        raise NotFound(_("no planned moment %(plan_id)s") % {"plan_id": plan_id}, field="plan_id")
+    return found
+
+
 def moment_calendar(scope: Scope, *, start: date, days: int = 14) -> list[tuple[date, list[MomentPlan]]]:
     """Each Shanghai day from `start` with its planned moments (a store's plans are seen by that store's staff and
     managers, HQ-wide plans by everyone), with the moment task (its status) loaded."""

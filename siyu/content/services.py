@@ -394,6 +394,17 @@ MOMENT_TEXT_MAX = 2000  # WeCom's moment text limit (the simulator's Limits.mome
 def plan_moment(*, scope: Scope, planned_at: datetime, text: str, store_id: int | None = None,
                 actor: Actor = None) -> MomentPlan:
     """Put a moment on the calendar (HQ): for every member, or for one store's staff."""
+    text = _check_plan(scope, planned_at=planned_at, text=text, store_id=store_id)
+    with transaction.atomic():
+        plan = MomentPlan.objects.create(enterprise_id=scope.enterprise_id, planned_at=planned_at, text=text,
+                                         store_id=store_id, created_by=user_of(actor))
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_plan",
+                     target_type="content_moment_plan", target_id=plan.pk, summary=text[:60],
+                     changes={"planned_at": planned_at.isoformat(), "store_id": store_id})
+    return plan
+
+
+def _check_plan(scope: Scope, *, planned_at: datetime, text: str, store_id: int | None) -> str:
     require_editor(scope)
     text = text.strip()
     if not text:
@@ -407,10 +418,24 @@ def plan_moment(*, scope: Scope, planned_at: datetime, text: str, store_id: int 
         raise ValidationFailed(_("give the time with its time zone"), field="planned_at")
     if store_id is not None:
         org_queries.get_store(scope, store_id)
+    return text
+
+
+def update_moment(*, scope: Scope, plan_id: int, planned_at: datetime, text: str, store_id: int | None = None,
+                  actor: Actor = None) -> MomentPlan:
+    """Change a plan still on the calendar (HQ, with plan_moment's rules); one already handed to WeCom, failed or
+    cancelled is a 409 (what WeCom has cannot be changed from here)."""
+    text = _check_plan(scope, planned_at=planned_at, text=text, store_id=store_id)
     with transaction.atomic():
-        plan = MomentPlan.objects.create(enterprise_id=scope.enterprise_id, planned_at=planned_at, text=text,
-                                         store_id=store_id, created_by=user_of(actor))
-        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_plan",
+        plan = MomentPlan.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=plan_id).first()
+        if plan is None:
+            raise NotFound(_("no planned moment %(plan_id)s") % {"plan_id": plan_id}, field="plan_id")
+        if plan.status != PlanStatus.PLANNED:
+            raise Conflict(_("this moment is no longer planned: it cannot be changed"), field="plan_id",
+                           code="not_planned")
+        plan.planned_at, plan.text, plan.store_id = planned_at, text, store_id
+        plan.save(update_fields=["planned_at", "text", "store"])
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_update",
                      target_type="content_moment_plan", target_id=plan.pk, summary=text[:60],
                      changes={"planned_at": planned_at.isoformat(), "store_id": store_id})
     return plan

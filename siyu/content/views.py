@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from siyu.api.auth import actor_of
 from siyu.catalog.views import console_page, page_number, scope_of
+from siyu.channels.wecom import staff_login
 from siyu.console.once import create_once
-from siyu.content import forms, queries, services, sidebar
+from siyu.content import forms, links, queries, services, sidebar
 from siyu.core.errors import DomainError, GateError, NotFound, UpstreamError, ValidationFailed
+from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
-from siyu.org.scope import Scope
+from siyu.org.scope import Scope, scope_for_user
 
 PER_PAGE = 24
 INLINE_TYPES = ("image/", "video/")
@@ -224,15 +229,83 @@ def script_edit(request: HttpRequest, script_id: int | None = None) -> HttpRespo
 # The staff sidebar (a phone-sized page WeCom opens beside a chat)
 
 
+SIDEBAR_OAUTH = "content.sidebar_oauth"  # the pending in-app authorisation: {state, account_id}
+SIDEBAR_MEMBER = "content.sidebar_member"  # whom WeCom confirmed for this session: {account_id, staff_id}
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+def _confirmed_in_wecom(request: HttpRequest, account_id: int) -> bool:
+    """Whether WeCom confirmed, in this session, that the member using the client is the one signed in."""
+    if not request.user.is_authenticated:
+        return False
+    member = request.session.get(SIDEBAR_MEMBER) or {}
+    try:
+        staff_id = scope_of(request).staff_id
+    except GateError:
+        return False
+    return bool(staff_id) and member.get("account_id") == account_id and member.get("staff_id") == staff_id
+
+
+def sidebar_page(request: HttpRequest) -> HttpResponseBase:
+    """The page WeCom opens beside a chat. The toolbar's URL carries `?account=<id>` (the WeCom app): until WeCom has
+    confirmed in this session who uses the client, the page signs them in with WeCom's in-app authorisation, whatever
+    console session the browser holds. Without `account` it is the console's page (signed in with a password)."""
+    account_id = _int_or_none(request.GET.get("account"))
+    if account_id is not None and not _confirmed_in_wecom(request, account_id):
+        return redirect("content:sidebar_sign_in", account_id=account_id)
+    return _sidebar_page(request, account_id)
+
+
 @console_page
-def sidebar_page(request: HttpRequest) -> HttpResponse:
+def _sidebar_page(request: HttpRequest, account_id: int | None) -> HttpResponse:
     scope = scope_of(request)
     try:
-        config = sidebar.page_config(scope, request.build_absolute_uri())
+        config = sidebar.page_config(scope, request.build_absolute_uri(), account_id=account_id)
         problem = ""
     except (NotFound, UpstreamError) as exc:
         config, problem = None, exc.message
     return render(request, "content/sidebar.html", {"page": config, "problem": problem})
+
+
+def _sidebar_refusal(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    return render(request, "content/sidebar_refused.html", {"message": message}, status=status)
+
+
+def sidebar_sign_in(request: HttpRequest, account_id: int) -> HttpResponseBase:
+    """Start WeCom's in-app authorisation (snsapi_base) for the sidebar: a random state kept in this session, the
+    client answers at once with a code for its member (the simulator plays the client in the demo)."""
+    state = staff_login.new_state()
+    callback = request.build_absolute_uri(reverse("content:sidebar_sign_in_callback"))
+    try:
+        url = staff_login.oauth_url(account_id=account_id, redirect_uri=callback, state=state)
+    except DomainError as exc:
+        return _sidebar_refusal(request, exc.message, exc.status)
+    request.session[SIDEBAR_OAUTH] = {"state": state, "account_id": account_id}
+    return redirect(url)
+
+
+def sidebar_sign_in_callback(request: HttpRequest) -> HttpResponseBase:
+    """WeCom's answer (?code=&state=): the state must be this session's and is used once (a callback carrying someone
+    else's code into this session is refused: login CSRF); the code names the member (auth/getuserinfo), who signs in
+    as their staff account (a new session key, as any sign-in), and the page opens for their own customers."""
+    pending = request.session.pop(SIDEBAR_OAUTH, None) or {}
+    try:
+        staff_login.check_state(expected=pending.get("state"), received=request.GET.get("state", "")[:128])
+        account_id = int(pending["account_id"])
+        user = staff_login.user_for_code(account_id=account_id, code=request.GET.get("code", ""))
+        staff_id = scope_for_user(user).staff_id
+    except DomainError as exc:
+        return _sidebar_refusal(request, exc.message, exc.status)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[SIDEBAR_MEMBER] = {"account_id": account_id, "staff_id": staff_id}
+    return redirect(f"{reverse('content:sidebar')}?{urlencode({'account': account_id})}")
 
 
 def _contact_fragment(request: HttpRequest, scope: Scope, **where: Any) -> HttpResponse:
@@ -254,9 +327,10 @@ def sidebar_contact(request: HttpRequest) -> HttpResponse:
 @console_page
 @require_POST
 def sidebar_tags(request: HttpRequest, customer_id: int) -> HttpResponse:
-    """Add or remove one tag on the open customer; the service checks the customer is in the staff's scope."""
+    """Add or remove one tag on the open customer: one the member follows (another's, whatever the role, is a 404);
+    the service checks the customer is in the staff's scope too."""
     scope = scope_of(request)
-    customer_queries.get_customer(scope, customer_id)
+    sidebar.require_own(scope, customer_id)
     try:
         tag_id = int(request.POST.get("tag", ""))
     except ValueError:
@@ -293,11 +367,35 @@ def sidebar_replies(request: HttpRequest) -> HttpResponse:
 @console_page
 @require_POST
 def sidebar_media(request: HttpRequest, material_id: int) -> HttpResponse:
+    """What sendChatMessage needs for a script's material: a link as a `news` card whose link is the tracked
+    redirect for the open customer (`?customer=`, one the member follows), a file as WeCom temporary media."""
+    scope = scope_of(request)
     try:
-        msgtype, media = sidebar.media_id(scope_of(request), material_id)
+        if queries.get_material(scope, material_id).kind == "link":
+            customer_id = _int_or_none(request.GET.get("customer"))
+            card = sidebar.link_card(scope, material_id, customer_id=customer_id)
+            return JsonResponse({"msgtype": "news", "news": {**card, "link": request.build_absolute_uri(card["link"])}})
+        msgtype, media = sidebar.media_id(scope, material_id)
     except (ValidationFailed, UpstreamError) as exc:
         return JsonResponse(exc.as_dict(), status=exc.status)
     return JsonResponse({"msgtype": msgtype, "media_id": media})
+
+
+@require_safe
+def tracked_link(request: HttpRequest, token: str) -> HttpResponseBase:
+    """`/l/<token>`: a tracked link opened. Counted once per customer (or visitor) and day when a person opens it
+    with GET; HEAD, link previews and crawlers are sent on uncounted. A token that does not verify is a 404."""
+    link = links.read(token)
+    url = links.target_url(link) if link is not None else None
+    if link is None or url is None:
+        raise Http404("no such link")
+    agent = request.headers.get("User-Agent", "")
+    if request.method == "GET" and not links.is_robot(agent):
+        links.record_click(link, at=timezone.now(), ip=client_ip(request), user_agent=agent)
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from siyu.content.services import register_ugc_reward
+        from siyu.content.sidebar import register_panel
         from siyu.core.periodic import register_periodic
         from siyu.customers.sections import register_profile_section
         from siyu.customers.services import register_merge_step
-        from siyu.loyalty import services, tasks
+        from siyu.loyalty import queries, services, tasks
         from siyu.loyalty.views import profile_points
         from siyu.orders import hooks
 
@@ -20,5 +21,6 @@ class LoyaltyConfig(AppConfig):
         register_merge_step("loyalty", services.merge_customer_points)
         register_ugc_reward("loyalty.points", services.reward_ugc)
         register_profile_section("points", profile_points)
+        register_panel("points", lambda scope, customer_id: queries.points_summary(scope, customer_id, limit=5))
         register_periodic("loyalty.unlock_points", tasks.unlock_points_task, every_s=600)
         register_periodic("loyalty.expire_points", tasks.expire_points_task, every_s=3600)

@@ -14,7 +14,8 @@ The tables below are written by hand from the product's rules (docs/security.md)
 Outcomes: ok (2xx/3xx), 401, 403, 404, login (a redirect to the login page); 502 where the operation talks to WeCom
 while it is called (the tag and group pulls), since the world's platform is a closed port: the gate was passed. The
 objects that paths name are all in store n1 and followed by n1 store staff (tests/security/world.py), so a 404 for a
-staff role would be a scope bug.
+staff role would be a scope bug. The chat sidebar works on the member's own customers whatever their role (a chat in
+WeCom's toolbar is always one of theirs): the managers' 404 there is the rule.
 """
 
 from __future__ import annotations
@@ -315,6 +316,15 @@ GET    /api/content/customers/{customer}/best-hour               ok    ok    ok 
 GET    /api/content/ugc                                          ok    ok    ok    ok    401   ok    401
 POST   /api/content/ugc/{submission}/approve                     ok    403   403   403   401   404   401
 POST   /api/content/ugc/{submission}/reject                      ok    403   403   403   401   404   401
+GET    /api/content/moments                                      ok    ok    ok    ok    401   ok    401
+POST   /api/content/moments                                      ok    403   403   403   401   ok    401
+GET    /api/content/moments/{moment_plan}                        ok    ok    ok    ok    401   404   401
+PUT    /api/content/moments/{moment_plan}                        ok    403   403   403   401   404   401
+POST   /api/content/moments/{moment_plan}/cancel                 ok    403   403   403   401   404   401
+GET    /api/content/personas                                     ok    ok    ok    ok    401   ok    401
+GET    /api/content/personas/checklist                           ok    ok    ok    ok    401   ok    401
+GET    /api/content/personas/{staff}                             ok    ok    ok    ok    401   404   401
+PUT    /api/content/personas/{staff}                             ok    ok    ok    ok    401   404   401
 GET    /api/loyalty/customers/{customer}/points                  ok    ok    ok    ok    401   404   401
 POST   /api/loyalty/customers/{customer}/points/redeem           409   409   409   409   401   404   401
 POST   /api/loyalty/customers/{customer}/points/adjust           ok    403   403   403   401   404   401
@@ -498,6 +508,10 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                    "steps": [{"step": "hook", "text": "{customer_name} 您好"}]},
     "POST /api/content/scripts/{script}/render": lambda w: {"customer_id": w["customer"]},
     "POST /api/content/ugc/{submission}/reject": lambda w: {"reason": "与商品无关"},
+    "POST /api/content/moments": lambda w: {"planned_at": "2030-01-01T10:00:00+08:00", "text": "新品预告"},
+    "PUT /api/content/moments/{moment_plan}": lambda w: {"planned_at": "2030-01-02T10:00:00+08:00", "text": "改期"},
+    "PUT /api/content/personas/{staff}": lambda w: {"nickname": "小美", "signature": "您的穿搭顾问",
+                                                    "persona_type": "stylist"},
     "POST /api/content/uses": lambda w: {"key": "matrix-use", "material_id": w["material"],
                                          "customer_id": w["customer"]},
     "POST /api/setup/accounts": lambda w: {
@@ -807,10 +821,13 @@ GET    /content/personas/{staff}/                                ok    ok    ok 
 POST   /content/personas/{staff}/                                ok    ok    ok    ok    login 404   login
 GET    /content/personas/{staff}/avatar/                         ok    ok    ok    ok    login 404   login
 GET    /content/sidebar/                                         ok    ok    ok    ok    login ok    login
+GET    /content/sidebar/oauth/{wecom_account}/                   ok    ok    ok    ok    ok    ok    ok
+GET    /content/sidebar/oauth/callback/                          403   403   403   403   403   403   403
 GET    /content/sidebar/contact/                                 ok    ok    ok    ok    login ok    login
-POST   /content/sidebar/contact/{customer}/tags/                 ok    ok    ok    ok    login 404   login
+POST   /content/sidebar/contact/{customer}/tags/                 404   404   404   ok    login 404   login
 GET    /content/sidebar/replies/                                 ok    ok    ok    ok    login ok    login
 POST   /content/sidebar/media/{image_material}/                  502   502   502   502   login 404   login
+GET    /l/{material}                                             404   404   404   404   404   404   404
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with

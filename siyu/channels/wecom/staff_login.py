@@ -26,6 +26,7 @@ from siyu.org import queries as org_queries
 
 PRODUCTION_API = "https://qyapi.weixin.qq.com"
 PRODUCTION_SSO = "https://login.work.weixin.qq.com/wwlogin/sso/login"
+PRODUCTION_OAUTH = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,20 @@ def authorize_url(*, account_id: int, redirect_uri: str, state: str) -> str:
     query = {"login_type": "CorpApp", "appid": account.app_id, "agentid": account.agent_id,
              "redirect_uri": redirect_uri, "state": state}
     return f"{sso}?{urlencode(query)}"
+
+
+def oauth_url(*, account_id: int, redirect_uri: str, state: str) -> str:
+    """WeCom's in-app web authorisation (网页授权, snsapi_base): a page opened inside the WeCom client (the chat
+    toolbar) is sent here and comes back at once with a code for the member using the client; the code is exchanged
+    by `user_for_code` as for the web sign-in."""
+    account = wecom_account(account_id)
+    if not account.is_active or not account.agent_id:
+        raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id")
+    base = account.base_url.rstrip("/")
+    page = PRODUCTION_OAUTH if base.startswith(PRODUCTION_API) else f"{base}/connect/oauth2/authorize"
+    query = {"appid": account.app_id, "redirect_uri": redirect_uri, "response_type": "code", "scope": "snsapi_base",
+             "state": state, "agentid": account.agent_id}
+    return f"{page}?{urlencode(query)}#wechat_redirect"
 
 
 def check_state(*, expected: str | None, received: str) -> None:

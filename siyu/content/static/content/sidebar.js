@@ -29,9 +29,11 @@
     var steps = invoke('sendChatMessage', {msgtype: 'text', text: {content: button.dataset.text}});
     if (button.dataset.materialId) {
       steps = steps.then(function () {
-        return post(cfg.mediaUrl.replace('/0/', '/' + button.dataset.materialId + '/'), new FormData(), false);
+        var customer = document.getElementById('sb-customer').value;
+        return post(cfg.mediaUrl.replace('/0/', '/' + button.dataset.materialId + '/') +
+          (customer ? '?customer=' + encodeURIComponent(customer) : ''), new FormData(), false);
       }).then(function (media) {
-        var args = {msgtype: media.msgtype}; args[media.msgtype] = {mediaid: media.media_id};
+        var args = {msgtype: media.msgtype}; args[media.msgtype] = media.news || {mediaid: media.media_id};
         return invoke('sendChatMessage', args);
       });
     }

@@ -1,0 +1,99 @@
+"""The API for the moments calendar and staff personas, with the console's rules: HQ plans, changes and cancels
+moments (once per Idempotency-Key; a plan already handed to WeCom cannot change); every role reads the plans its
+stores publish; a member sets their own persona, managers their team's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from siyu.content.models import MomentPlan, PlanStatus, StaffPersona
+from siyu.core.models import AuditEntry
+from tests.conftest import Org
+from tests.content.conftest import token_client
+from tests.factories import EnterpriseFactory, RegionFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+WHEN = "2030-01-01T10:00:00+08:00"
+
+
+def _plan(api: Client, key: str, **body: Any) -> Any:
+    return api.post("/api/content/moments", {"planned_at": WHEN, "text": "新品预告", **body},
+                    content_type="application/json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+def test_hq_plans_once_per_key_and_changes_until_handed_over(org: Org, hq_api: Client) -> None:
+    first, again = _plan(hq_api, "k1"), _plan(hq_api, "k1")
+    assert first.status_code == 201 and again.json() == first.json()
+    assert MomentPlan.objects.count() == 1
+    assert _plan(hq_api, "k1", text="另一条").status_code == 409  # the same key with another body
+    plan_id = first.json()["id"]
+    changed = hq_api.put(f"/api/content/moments/{plan_id}", {"planned_at": "2030-01-02T09:30:00+08:00",
+                                                             "text": " 改期 ", "store_id": org.store_n1.pk},
+                         content_type="application/json")
+    assert changed.status_code == 200
+    assert (changed.json()["text"], changed.json()["store_id"]) == ("改期", org.store_n1.pk)
+    assert changed.json()["planned_at"].startswith("2030-01-02T01:30:00")  # stored in UTC
+    assert AuditEntry.objects.filter(action="content.moment_update").count() == 1
+    MomentPlan.objects.filter(pk=plan_id).update(status=PlanStatus.CREATED)
+    late = hq_api.put(f"/api/content/moments/{plan_id}", {"planned_at": WHEN, "text": "x"},
+                      content_type="application/json")
+    assert late.status_code == 409 and late.json()["code"] == "not_planned"
+    assert hq_api.post(f"/api/content/moments/{plan_id}/cancel").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"planned_at": "2030-01-01T10:00:00", "text": "x"}, "planned_at"),  # no time zone
+    ({"planned_at": WHEN, "text": "   "}, "text"),
+    ({"planned_at": WHEN, "text": "长" * 2001}, "text"),
+])
+def test_bad_plans_are_refused_with_the_field(hq_api: Client, body: dict[str, Any], field: str) -> None:
+    answer = hq_api.post("/api/content/moments", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="b")
+    assert answer.status_code == 422 and answer.json()["field"] == field
+    assert MomentPlan.objects.count() == 0
+
+
+def test_another_enterprises_store_is_not_found_and_nothing_is_written(org: Org, hq_api: Client) -> None:
+    other = EnterpriseFactory.create(code="other-brand")
+    store = StoreFactory.create(region=RegionFactory.create(enterprise=other, code="o1"), code="o1")
+    answer = _plan(hq_api, "k2", store_id=store.pk)
+    assert answer.status_code == 404 and MomentPlan.objects.count() == 0
+
+
+def test_stores_read_their_plans_and_may_not_write(org: Org, hq_api: Client, staff_api: Client) -> None:
+    everyone = _plan(hq_api, "a").json()["id"]
+    mine = _plan(hq_api, "b", store_id=org.store_n1.pk).json()["id"]
+    theirs = _plan(hq_api, "c", store_id=org.store_s1.pk).json()["id"]
+    listed = staff_api.get("/api/content/moments", {"start": "2029-12-31", "days": "3"})
+    assert sorted(p["id"] for p in listed.json()) == sorted([everyone, mine])
+    assert staff_api.get(f"/api/content/moments/{theirs}").status_code == 404
+    assert _plan(staff_api, "d").status_code == 403
+    assert staff_api.post(f"/api/content/moments/{mine}/cancel").status_code == 403
+    assert staff_api.get("/api/content/moments", {"days": 400}).status_code in (400, 422)
+
+
+def test_a_huge_body_is_refused_without_a_write(hq_api: Client) -> None:
+    body = '{"planned_at": "' + WHEN + '", "text": "' + "x" * (10 * 1024 * 1024) + '"}'
+    answer = hq_api.post("/api/content/moments", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="big")
+    assert 400 <= answer.status_code < 500 and MomentPlan.objects.count() == 0
+
+
+def test_personas_by_the_rules_of_the_console(org: Org, hq_api: Client, staff_api: Client) -> None:
+    mine = staff_api.put(f"/api/content/personas/{org.n1_staff.pk}", {
+        "nickname": "小美", "signature": "您的穿搭顾问", "persona_type": "stylist"}, content_type="application/json")
+    assert mine.status_code == 200
+    assert mine.json()["missing"] == ["avatar"] and mine.json()["nickname"] == "小美"
+    assert staff_api.put(f"/api/content/personas/{org.n2_staff.pk}", {"nickname": "x"},
+                         content_type="application/json").status_code == 404  # not theirs
+    bad = staff_api.put(f"/api/content/personas/{org.n1_staff.pk}", {"persona_type": "wizard"},
+                        content_type="application/json")
+    assert bad.status_code == 422 and bad.json()["field"] == "persona_type"
+    assert StaffPersona.objects.get(staff=org.n1_staff).persona_type == "stylist"  # the refusal wrote nothing
+    assert [p["staff_id"] for p in staff_api.get("/api/content/personas").json()] == [org.n1_staff.pk]
+    manager = token_client(org.n1_manager)
+    assert manager.put(f"/api/content/personas/{org.n1_staff.pk}", {"nickname": "小美美"},
+                       content_type="application/json").status_code == 200
+    checklist = {r["store"]: (r["staff"], r["complete"]) for r in hq_api.get("/api/content/personas/checklist").json()}
+    assert checklist[org.store_n1.name] == (2, 0)  # n1_mgr and n1_staff; nobody has an avatar yet
