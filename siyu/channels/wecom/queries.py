@@ -37,6 +37,9 @@ from siyu.channels.wecom.models import (
     GroupStatus,
     GroupTransfer,
     GroupTransferItem,
+    GroupWelcome,
+    GroupWelcomeBinding,
+    GroupWelcomeStatus,
     KeywordGroup,
     MassSend,
     MassSendKind,
@@ -70,6 +73,7 @@ TRANSFER_ITEM_STATUSES = TransferItemStatus.choices
 CALL_STATUSES = CallStatus.choices
 GROUP_STATUSES = GroupStatus.choices
 GROUP_CODE_STATUSES = GroupCodeStatus.choices
+GROUP_WELCOME_STATUSES = GroupWelcomeStatus.choices
 
 
 def accounts(scope: Scope) -> QuerySet[ChannelAccount]:
@@ -847,3 +851,67 @@ def tag_group_results(scope: Scope, mass_send_id: int) -> TagGroupResults:
     ).values("customer_id").distinct().count())
     return TagGroupResults(staff_total=senders["total"], staff_sent=senders["sent"], invited=recipients["invited"],
                            delivered=recipients["delivered"], joined=joined)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates (入群欢迎语素材): the enterprise's, read by every role; HQ edits them.
+
+
+def group_welcomes(scope: Scope) -> QuerySet[GroupWelcome]:
+    return GroupWelcome.objects.filter(enterprise_id=scope.enterprise_id).exclude(status=GroupWelcomeStatus.DELETED)
+
+
+def group_welcome_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[GroupWelcome]:
+    qs = group_welcomes(scope).select_related("account").annotate(binding_count=Count("bindings"))
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_welcome(scope: Scope, welcome_id: int) -> GroupWelcome:
+    found = group_welcomes(scope).select_related("account").filter(pk=welcome_id).first()
+    if found is None:
+        raise NotFound(_("group welcome template %(id)s not found") % {"id": welcome_id}, field="welcome_id")
+    return found
+
+
+def group_welcome_choices(scope: Scope, account_id: int | None = None) -> list[tuple[int, str]]:
+    qs = group_welcomes(scope)
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
+    return [(w.pk, w.name) for w in qs.order_by("name", "id")[:200]]
+
+
+def group_welcome_bindings(scope: Scope, welcome_id: int) -> list[GroupWelcomeBinding]:
+    """Where a template is used, limited to the codes and groups the scope may see."""
+    get_group_welcome(scope, welcome_id)
+    code_ids = group_codes(scope).values("id")
+    group_ids = groups(scope).values("id")
+    return list(
+        GroupWelcomeBinding.objects.filter(welcome_id=welcome_id)
+        .filter(Q(group_code_id__in=code_ids) | Q(group_id__in=group_ids))
+        .select_related("group_code", "group").order_by("id")[:500]
+    )
+
+
+def code_welcome(scope: Scope, code_id: int) -> GroupWelcome | None:
+    code = get_group_code(scope, code_id)
+    binding = GroupWelcomeBinding.objects.filter(group_code=code).select_related("welcome").first()
+    return binding.welcome if binding else None
+
+
+@dataclass(frozen=True)
+class EffectiveWelcome:
+    welcome: GroupWelcome | None
+    source: str  # "group" (its own), "code" (its group code's) or "" (none)
+
+
+def group_welcome_of(scope: Scope, group_id: int) -> EffectiveWelcome:
+    """The template a group's owner should apply: the group's own, else its group code's."""
+    group = get_group(scope, group_id)
+    own = GroupWelcomeBinding.objects.filter(group=group).select_related("welcome").first()
+    if own is not None:
+        return EffectiveWelcome(own.welcome, "group")
+    code_id = GroupCodeSlot.objects.filter(group=group).values_list("code_id", flat=True).first()
+    via = GroupWelcomeBinding.objects.filter(group_code_id=code_id).select_related("welcome").first() if code_id else None
+    return EffectiveWelcome(via.welcome if via else None, "code" if via else "")
