@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
@@ -59,9 +60,9 @@ from siyu.channels.wecom.models import (
     TransferKind,
 )
 from siyu.channels.wecom.moments import resubmittable
-from siyu.core.errors import NotFound, PermissionDenied
+from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
-from siyu.core.timeutil import local_day, now
+from siyu.core.timeutil import SHANGHAI, day_bounds, local_day, now
 from siyu.customers.models import IdentityKind, Relationship, RelationshipStatus
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -915,3 +916,166 @@ def group_welcome_of(scope: Scope, group_id: int) -> EffectiveWelcome:
     code_id = GroupCodeSlot.objects.filter(group=group).values_list("code_id", flat=True).first()
     via = GroupWelcomeBinding.objects.filter(group_code_id=code_id).select_related("welcome").first() if code_id else None
     return EffectiveWelcome(via.welcome if via else None, "code" if via else "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group analytics: customers' joins, quits and net per Shanghai day, by group, group code or owner
+
+
+ANALYTICS_BY = {"group": _("Group"), "code": _("Group code"), "owner": _("Owner")}
+ANALYTICS_MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class AnalyticsDay:
+    day: date
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class AnalyticsRow:
+    key: int | None  # the group's, code's or owner's id (None: groups without a known owner)
+    name: str
+    joins: int
+    quits: int
+    members: int  # customers in the group(s) at the end of the range
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class AnalyticsCell:
+    day: date
+    key: int | None
+    name: str
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class GroupAnalytics:
+    by: str
+    start: date
+    end: date
+    days: list[AnalyticsDay]
+    rows: list[AnalyticsRow]  # one page of them
+    total_rows: int
+    page: int
+    pages: int
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+def analytics_range(start: date | None, end: date | None) -> tuple[date, date]:
+    """[start, end] in Shanghai days; the last 30 days by default; at most 366 days."""
+    last = end or local_day(now())
+    first = start or last - timedelta(days=29)
+    if first > last:
+        raise ValidationFailed(_("the start day is after the end day"), field="start", code="bad_range")
+    if (last - first).days + 1 > ANALYTICS_MAX_DAYS:
+        raise ValidationFailed(
+            _("at most %(n)s days at a time") % {"n": ANALYTICS_MAX_DAYS}, field="end", code="range_too_long"
+        )
+    return first, last
+
+
+def _analytics_base(scope: Scope, by: str) -> tuple[QuerySet[GroupMembership], str]:
+    """Customers' membership stints in the groups the scope may see, with the dimension's key as `k`."""
+    if by not in ANALYTICS_BY:
+        raise ValidationFailed(_("by is group, code or owner"), field="by")
+    base = GroupMembership.objects.filter(group_id__in=groups(scope).values("id"), member_type=MemberType.EXTERNAL)
+    if by == "group":
+        return base.annotate(k=F("group_id")), "k"
+    if by == "owner":
+        return base.annotate(k=F("group__owner_id")), "k"
+    code = GroupCodeSlot.objects.filter(group_id=OuterRef("group_id")).values("code_id")[:1]
+    return base.annotate(k=Subquery(code)).filter(k__isnull=False), "k"
+
+
+def _counts_by_day_and_key(qs: QuerySet[GroupMembership], column: str, first: date, last: date
+                           ) -> dict[tuple[date, int | None], int]:
+    lo, _ignored = day_bounds(first)
+    _ignored2, hi = day_bounds(last)
+    rows = (qs.filter(**{f"{column}__gte": lo, f"{column}__lt": hi})
+            .annotate(day=TruncDate(column, tzinfo=SHANGHAI)).values("day", "k").annotate(n=Count("id"))
+            .values_list("day", "k", "n"))
+    return {(day, key): n for day, key, n in rows}
+
+
+def _analytics_names(by: str, keys: Iterable[int | None], enterprise_id: int) -> dict[int | None, str]:
+    ids = [k for k in keys if k is not None]
+    if by == "group":
+        names = {g.pk: g.name or g.chat_id for g in CustomerGroup.objects.filter(pk__in=ids)}
+    elif by == "code":
+        names = dict(GroupCode.objects.filter(pk__in=ids, enterprise_id=enterprise_id).values_list("id", "name"))
+    else:
+        names = dict(org_queries.staff(Scope.hq(enterprise_id)).filter(pk__in=ids).values_list("id", "name"))
+    return {**names, None: str(_("No owner"))}
+
+
+def _analytics_cells(scope: Scope, by: str, first: date, last: date
+                     ) -> tuple[dict[tuple[date, int | None], int], dict[tuple[date, int | None], int], dict[Any, int]]:
+    base, _k = _analytics_base(scope, by)
+    joins = _counts_by_day_and_key(base, "joined_at", first, last)
+    quits = _counts_by_day_and_key(base, "left_at", first, last)
+    _ignored, end_at = day_bounds(last)
+    members = dict(
+        base.filter(joined_at__lt=end_at).filter(Q(left_at__isnull=True) | Q(left_at__gte=end_at))
+        .values("k").annotate(n=Count("id")).values_list("k", "n")
+    )
+    return joins, quits, members
+
+
+def group_analytics(scope: Scope, *, by: str = "group", start: date | None = None, end: date | None = None,
+                    page: int = 1, page_size: int = 20) -> GroupAnalytics:
+    """Customers joining and quitting the groups in scope, per Shanghai day (zeros filled in) and per group, group
+    code or owner, counted in the database from the membership stints (a join is a stint's start, a quit its end;
+    staff members are not counted). Rows are ordered by joins, then net, then name."""
+    first, last = analytics_range(start, end)
+    joins, quits, members = _analytics_cells(scope, by, first, last)
+    per_day: dict[date, list[int]] = {}
+    per_key: dict[int | None, list[int]] = {key: [0, 0] for key in members}
+    for index, counts in enumerate((joins, quits)):
+        for (day, key), n in counts.items():
+            per_day.setdefault(day, [0, 0])[index] += n
+            per_key.setdefault(key, [0, 0])[index] += n
+    days = [
+        AnalyticsDay(day, *per_day.get(day, (0, 0)))
+        for day in (first + timedelta(days=offset) for offset in range((last - first).days + 1))
+    ]
+    names = _analytics_names(by, per_key, scope.enterprise_id)
+    rows = sorted(
+        (AnalyticsRow(key, names.get(key, str(key)), j, q, members.get(key, 0)) for key, (j, q) in per_key.items()),
+        key=lambda r: (-r.joins, -r.net, r.name, r.key or 0),
+    )
+    pages = max(1, -(-len(rows) // page_size))
+    page = min(max(1, page), pages)
+    return GroupAnalytics(by=by, start=first, end=last, days=days,
+                          rows=rows[(page - 1) * page_size: page * page_size], total_rows=len(rows), page=page,
+                          pages=pages, joins=sum(d.joins for d in days), quits=sum(d.quits for d in days))
+
+
+def group_analytics_cells(scope: Scope, *, by: str = "group", start: date | None = None, end: date | None = None
+                          ) -> list[AnalyticsCell]:
+    """Every (day, group|code|owner) with a join or a quit in the range: what the Excel export lists."""
+    first, last = analytics_range(start, end)
+    joins, quits, _members = _analytics_cells(scope, by, first, last)
+    cells = sorted(set(joins) | set(quits), key=lambda c: (c[0], c[1] or 0))
+    names = _analytics_names(by, {key for _day, key in cells}, scope.enterprise_id)
+    return [AnalyticsCell(day, key, names.get(key, str(key)), joins.get((day, key), 0), quits.get((day, key), 0))
+            for day, key in cells]
