@@ -89,8 +89,8 @@ class Limits:
     join_way_chats_max: int = 5
     join_way_group_full: int = 200
     join_way_room_base_name_max: int = 40
-    # Group welcome templates (入群欢迎语素材, wecom-jssdk-sidebar-groups.md §13): ≤100 per corp (41055); text ≤3000 bytes
-    # on add, ≤4000 on edit (the two pages disagree); link title ≤128 B and desc ≤512 B; mini-program title ≤64 B.
+    # Group welcome templates (入群欢迎语素材, wecom-jssdk-sidebar-groups.md §13): ≤100 per corp (41055); text ≤3000
+    # bytes on add, ≤4000 on edit (the two pages disagree); link title ≤128 B and desc ≤512 B; mini-program title ≤64 B.
     group_welcome_templates_max: int = 100
     group_welcome_add_text_max: int = 3000
     group_welcome_edit_text_max: int = 4000
@@ -1726,6 +1726,35 @@ def api_groupchat_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: s
     }
 
 
+def _check_welcome_image(p: WecomPlatform, corp: Corp, fields: dict[str, str]) -> None:
+    if not fields.get("media_id") and not fields.get("pic_url"):
+        raise SimError(40058, "image needs media_id or pic_url")
+    if fields.get("media_id") and fields["media_id"] not in corp.media:
+        raise SimError(40007, "invalid media_id")
+
+
+def _check_welcome_link(p: WecomPlatform, corp: Corp, fields: dict[str, str]) -> None:
+    if not fields.get("title") or not fields.get("url"):
+        raise SimError(40058, "link needs title and url")
+    if len(fields["title"].encode()) > p.limits.group_welcome_link_title_max:
+        raise SimError(40058, "link.title too long")
+    if len(fields.get("desc", "").encode()) > p.limits.group_welcome_link_desc_max:
+        raise SimError(40058, "link.desc too long")
+
+
+def _check_welcome_miniprogram(p: WecomPlatform, corp: Corp, fields: dict[str, str]) -> None:
+    if any(not fields.get(k) for k in ("title", "pic_media_id", "appid", "page")):
+        raise SimError(40058, "miniprogram needs title, pic_media_id, appid and page")
+    if len(fields["title"].encode()) > p.limits.group_welcome_mp_title_max:
+        raise SimError(40058, "miniprogram.title too long")
+    if fields["pic_media_id"] not in corp.media:
+        raise SimError(40007, "invalid pic_media_id")
+
+
+_WELCOME_CHECKS = {"image": _check_welcome_image, "link": _check_welcome_link,
+                   "miniprogram": _check_welcome_miniprogram}  # in the platform's order of preference
+
+
 def _welcome_template_fields(p: WecomPlatform, corp: Corp, req: dict[str, Any], text_max: int
                              ) -> tuple[str, dict[str, Any]]:
     """The text and the one attachment the platform keeps (image > link > miniprogram); bad fields are 40058."""
@@ -1733,31 +1762,12 @@ def _welcome_template_fields(p: WecomPlatform, corp: Corp, req: dict[str, Any], 
     text = str(raw_text.get("content") or "") if isinstance(raw_text, dict) else ""
     if len(text.encode()) > text_max:
         raise SimError(40058, f"text.content exceeds {text_max} bytes")
-    for kind in ("image", "link", "miniprogram"):
+    for kind, check in _WELCOME_CHECKS.items():
         body = req.get(kind)
-        if not isinstance(body, dict) or not body:
-            continue
-        fields = {str(k): str(v) for k, v in body.items()}
-        if kind == "image":
-            if not fields.get("media_id") and not fields.get("pic_url"):
-                raise SimError(40058, "image needs media_id or pic_url")
-            if fields.get("media_id") and fields["media_id"] not in corp.media:
-                raise SimError(40007, "invalid media_id")
-        elif kind == "link":
-            if not fields.get("title") or not fields.get("url"):
-                raise SimError(40058, "link needs title and url")
-            if len(fields["title"].encode()) > p.limits.group_welcome_link_title_max:
-                raise SimError(40058, "link.title too long")
-            if len(fields.get("desc", "").encode()) > p.limits.group_welcome_link_desc_max:
-                raise SimError(40058, "link.desc too long")
-        else:
-            if any(not fields.get(k) for k in ("title", "pic_media_id", "appid", "page")):
-                raise SimError(40058, "miniprogram needs title, pic_media_id, appid and page")
-            if len(fields["title"].encode()) > p.limits.group_welcome_mp_title_max:
-                raise SimError(40058, "miniprogram.title too long")
-            if fields["pic_media_id"] not in corp.media:
-                raise SimError(40007, "invalid pic_media_id")
-        return text, {kind: fields}
+        if isinstance(body, dict) and body:
+            fields = {str(k): str(v) for k, v in body.items()}
+            check(p, corp, fields)
+            return text, {kind: fields}
     if not text:
         raise SimError(40063, "text and attachments are both empty")
     return text, {}

@@ -4,9 +4,10 @@ query, render."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
@@ -19,6 +20,7 @@ from siyu.channels.wecom import (
     errcodes,
     group_codes,
     group_inheritance,
+    group_sheets,
     group_welcome,
     groups,
     inheritance,
@@ -39,6 +41,7 @@ from siyu.channels.wecom.schemas import (
     CodePage,
     CodePatchIn,
     DuplicateMemberPage,
+    GroupAnalyticsOut,
     GroupCodeGroupsIn,
     GroupCodeIn,
     GroupCodeOut,
@@ -615,6 +618,35 @@ def put_group_welcome_binding(request: HttpRequest, group_id: int, payload: Welc
     group_welcome.bind_group(scope=scope, group_id=group_id, welcome_id=payload.welcome_id, actor=actor_of(request))
     found = queries.group_welcome_of(scope, group_id)
     return _binding(found.welcome, found.source)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group analytics
+
+
+@router.get("/group-analytics", response={200: GroupAnalyticsOut, **ERRORS},
+            summary="Customers' joins, quits and net per Shanghai day and per group, group code or owner (by)")
+def group_analytics(request: HttpRequest, q: Query[OrgPageQuery], by: str = "group", start: date | None = None,
+                    end: date | None = None) -> dict[str, Any]:
+    found = queries.group_analytics(scope_of(request), by=by, start=start, end=end, page=q.page,
+                                    page_size=q.page_size)
+    return {
+        "by": found.by, "start": found.start, "end": found.end, "joins": found.joins, "quits": found.quits,
+        "net": found.net, "total_rows": found.total_rows, "page": found.page, "pages": found.pages,
+        "days": [{"day": d.day, "joins": d.joins, "quits": d.quits, "net": d.net} for d in found.days],
+        "rows": [{"key": r.key, "name": r.name, "joins": r.joins, "quits": r.quits, "net": r.net,
+                  "members": r.members} for r in found.rows],
+    }
+
+
+@router.get("/group-analytics/export", response={200: None, **ERRORS},
+            summary="The same figures as an Excel workbook: by day, and by day and group | code | owner")
+def group_analytics_export(request: HttpRequest, by: str = "group", start: date | None = None,
+                           end: date | None = None) -> HttpResponse:
+    body, filename = group_sheets.analytics_xlsx(scope_of(request), by=by, start=start, end=end)
+    response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -237,9 +237,9 @@ def delete_group_welcome(*, scope: Scope, welcome_id: int, actor: Actor = None) 
 # The platform's answers
 
 
-def _ref(call: OutboundCall) -> tuple[int | None, int]:
+def _ref(call: OutboundCall) -> tuple[int, int]:
     ref = call.payload.get(REF, {})
-    return ref.get("welcome_id"), int(ref.get("version") or 0)
+    return int(ref.get("welcome_id") or 0), int(ref.get("version") or 0)
 
 
 @on_success("add_group_welcome_template")

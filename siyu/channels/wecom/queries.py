@@ -914,7 +914,8 @@ def group_welcome_of(scope: Scope, group_id: int) -> EffectiveWelcome:
     if own is not None:
         return EffectiveWelcome(own.welcome, "group")
     code_id = GroupCodeSlot.objects.filter(group=group).values_list("code_id", flat=True).first()
-    via = GroupWelcomeBinding.objects.filter(group_code_id=code_id).select_related("welcome").first() if code_id else None
+    via = (GroupWelcomeBinding.objects.filter(group_code_id=code_id).select_related("welcome").first()
+           if code_id else None)
     return EffectiveWelcome(via.welcome if via else None, "code" if via else "")
 
 
@@ -980,6 +981,14 @@ class GroupAnalytics:
     def net(self) -> int:
         return self.joins - self.quits
 
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
 
 def analytics_range(start: date | None, end: date | None) -> tuple[date, date]:
     """[start, end] in Shanghai days; the last 30 days by default; at most 366 days."""
@@ -994,7 +1003,7 @@ def analytics_range(start: date | None, end: date | None) -> tuple[date, date]:
     return first, last
 
 
-def _analytics_base(scope: Scope, by: str) -> tuple[QuerySet[GroupMembership], str]:
+def _analytics_base(scope: Scope, by: str) -> tuple[QuerySet[Any], str]:
     """Customers' membership stints in the groups the scope may see, with the dimension's key as `k`."""
     if by not in ANALYTICS_BY:
         raise ValidationFailed(_("by is group, code or owner"), field="by")
@@ -1007,7 +1016,7 @@ def _analytics_base(scope: Scope, by: str) -> tuple[QuerySet[GroupMembership], s
     return base.annotate(k=Subquery(code)).filter(k__isnull=False), "k"
 
 
-def _counts_by_day_and_key(qs: QuerySet[GroupMembership], column: str, first: date, last: date
+def _counts_by_day_and_key(qs: QuerySet[Any], column: str, first: date, last: date
                            ) -> dict[tuple[date, int | None], int]:
     lo, _ignored = day_bounds(first)
     _ignored2, hi = day_bounds(last)
@@ -1019,6 +1028,7 @@ def _counts_by_day_and_key(qs: QuerySet[GroupMembership], column: str, first: da
 
 def _analytics_names(by: str, keys: Iterable[int | None], enterprise_id: int) -> dict[int | None, str]:
     ids = [k for k in keys if k is not None]
+    names: dict[int | None, str]
     if by == "group":
         names = {g.pk: g.name or g.chat_id for g in CustomerGroup.objects.filter(pk__in=ids)}
     elif by == "code":

@@ -18,8 +18,11 @@ from siyu.channels.official_account import queries as oa_queries
 from siyu.channels.wecom import (
     auto_pull,
     channel_codes,
+    errcodes,
     group_codes,
     group_inheritance,
+    group_sheets,
+    group_welcome,
     groups,
     inbound,
     inheritance,
@@ -34,15 +37,19 @@ from siyu.channels.wecom import (
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import (
     CodeForm,
+    GroupAnalyticsForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
     GroupTransferForm,
+    GroupWelcomeForm,
+    GroupWelcomeNewForm,
     KeywordGroupForm,
     MassSendForm,
     MomentForm,
     RouteFormSet,
     TagGroupForm,
     TransferForm,
+    WelcomeBindForm,
 )
 from siyu.console.access import scope_of
 from siyu.console.once import create_once
@@ -205,8 +212,13 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     activity = queries.group_activity(scope, group_id, days=30)
     chart = {"days": [d.day.strftime("%m-%d") for d in activity], "joins": [d.joins for d in activity],
              "quits": [d.quits for d in activity], "labels": {"joins": str(_("Joins")), "quits": str(_("Quits"))}}
+    welcome = queries.group_welcome_of(scope, group_id)
     context = {
         "group": group,
+        "scope": scope,
+        "welcome": welcome,
+        "bind_form": WelcomeBindForm(choices=queries.group_welcome_choices(scope, group.account_id), initial={
+            "welcome": welcome.welcome.pk if welcome.welcome and welcome.source == "group" else ""}),
         "members": queries.group_members(scope, group_id, current=True),
         "left": queries.group_members(scope, group_id, current=False),
         "chart": chart,
@@ -502,6 +514,10 @@ def group_code_detail(request: HttpRequest, group_code_id: int) -> HttpResponse:
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "wecom/_group_code_stats.html", context)
     context["add_form"] = GroupCodeGroupsForm(choices=queries.group_code_choices(scope, context["code"].account_id))
+    welcome = queries.code_welcome(scope, group_code_id)
+    context["welcome"] = welcome
+    context["bind_form"] = WelcomeBindForm(choices=queries.group_welcome_choices(scope, context["code"].account_id),
+                                           initial={"welcome": welcome.pk if welcome else ""})
     return render(request, "wecom/group_code_detail.html", context)
 
 
@@ -756,3 +772,175 @@ def tag_group_detail(request: HttpRequest, tag_built_id: int) -> HttpResponse:
     results = queries.tag_group_results(scope, tag_built_id)
     senders = queries.mass_send_senders(scope, tag_built_id)
     return render(request, "wecom/tag_group_detail.html", {"task": task, "results": results, "senders": senders})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates (入群欢迎语素材)
+
+
+def _welcome_error(form: Any, exc: DomainError) -> None:
+    target = GroupWelcomeForm.ERROR_FIELDS.get(exc.field or "")
+    form.add_error(target if target in form.fields else None, f"{exc.message} ({exc.code})")
+
+
+@console_view
+def group_welcome_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.group_welcome_list(scope, page=_page_number(request), status=request.GET.get("status", ""))
+    return render(request, "wecom/group_welcome_list.html", {
+        "welcomes": page, "scope": scope, "meanings": {w.pk: errcodes.describe(w.errcode) for w in page.items},
+    })
+
+
+@console_view
+def group_welcome_new(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
+    form = GroupWelcomeNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            welcome_id = create_once(request, form, action="wecom.group_welcome",
+                                     create=lambda: group_welcome.create_group_welcome(
+                                         scope=scope, account_id=data["account"], name=data["name"],
+                                         text=data["text"], attachment=form.attachment_value(),
+                                         notify=data["notify"], actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _welcome_error(form, exc)
+        else:
+            messages.success(request, _("Welcome template created; it is usable once WeCom confirms it."))
+            return redirect("channels:wecom_group_welcome", welcome_id=welcome_id)
+    return render(request, "wecom/group_welcome_form.html", {"form": form, "welcome": None})
+
+
+@console_view
+def group_welcome_detail(request: HttpRequest, welcome_id: int) -> HttpResponse:
+    """Everyone of the enterprise reads a template (owners apply it in the client); HQ edits it here."""
+    scope = scope_of(request)
+    welcome = queries.get_group_welcome(scope, welcome_id)
+    if request.method == "POST" and not scope.is_hq:
+        raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
+    form = GroupWelcomeForm(request.POST or None, initial=GroupWelcomeForm.initial_of(welcome)) if scope.is_hq else None
+    if request.method == "POST" and form is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            group_welcome.update_group_welcome(
+                scope=scope, welcome_id=welcome_id, name=data["name"], text=data["text"],
+                attachment=form.attachment_value(), clear_attachment=not data.get("attachment"), actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _welcome_error(form, exc)
+        else:
+            messages.success(request, _("Welcome template saved; the change is pushed to WeCom."))
+            return redirect("channels:wecom_group_welcome", welcome_id=welcome_id)
+    return render(request, "wecom/group_welcome_form.html", {
+        "form": form, "welcome": welcome, "meaning": errcodes.describe(welcome.errcode),
+        "bindings": queries.group_welcome_bindings(scope, welcome_id),
+    })
+
+
+@console_view
+@require_POST
+def group_welcome_delete(request: HttpRequest, welcome_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_group_welcome(scope, welcome_id)
+    group_welcome.delete_group_welcome(scope=scope, welcome_id=welcome_id, actor=request.user)
+    messages.success(request, _("Welcome template deleted."))
+    return redirect("channels:wecom_group_welcomes")
+
+
+def _bind_choice(request: HttpRequest, choices: list[tuple[int, str]]) -> tuple[bool, int | None]:
+    form = WelcomeBindForm(request.POST, choices=choices)
+    if not form.is_valid():
+        return False, None
+    return True, form.cleaned_data["welcome"]
+
+
+@console_view
+@require_POST
+def group_code_welcome(request: HttpRequest, group_code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    code = queries.get_group_code(scope, group_code_id)
+    ok, welcome_id = _bind_choice(request, queries.group_welcome_choices(scope, code.account_id))
+    if not ok:
+        messages.error(request, _("Pick a welcome template of this WeCom app."))
+    else:
+        try:
+            group_welcome.bind_group_code(scope=scope, code_id=group_code_id, welcome_id=welcome_id,
+                                          actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            messages.error(request, f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Welcome template chosen."))
+    return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+
+
+@console_view
+@require_POST
+def group_welcome_bind(request: HttpRequest, group_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    group = queries.get_group(scope, group_id)
+    ok, welcome_id = _bind_choice(request, queries.group_welcome_choices(scope, group.account_id))
+    if not ok:
+        messages.error(request, _("Pick a welcome template of this WeCom app."))
+    else:
+        try:
+            group_welcome.bind_group(scope=scope, group_id=group_id, welcome_id=welcome_id, actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            messages.error(request, f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Welcome template chosen."))
+    return redirect("channels:wecom_group", group_id=group_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group analytics
+
+
+_ANALYTICS_FIELDS = {"start": "start", "end": "end", "by": "by"}
+
+
+@console_view
+def group_analytics(request: HttpRequest) -> HttpResponse:
+    """Joins, quits and net per Shanghai day (chart) and per group, group code or owner (table); ?format=xlsx is
+    the same range as an Excel workbook."""
+    scope = scope_of(request)
+    form = GroupAnalyticsForm(request.GET or None)
+    result = None
+    if not request.GET or form.is_valid():
+        data = form.cleaned_data if request.GET else {}
+        by = data.get("by") or "group"
+        try:
+            if request.GET.get("format") == "xlsx":
+                body, filename = group_sheets.analytics_xlsx(scope, by=by, start=data.get("start"),
+                                                             end=data.get("end"))
+                response = HttpResponse(
+                    body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                response["Content-Disposition"] = f'attachment; filename="{filename}"'
+                return response
+            result = queries.group_analytics(scope, by=by, start=data.get("start"), end=data.get("end"),
+                                             page=_page_number(request))
+        except GateError:
+            raise
+        except DomainError as exc:
+            form.add_error(_ANALYTICS_FIELDS.get(exc.field or ""), f"{exc.message} ({exc.code})")
+    chart = None
+    if result is not None:
+        chart = {"days": [d.day.strftime("%m-%d") for d in result.days], "joins": [d.joins for d in result.days],
+                 "quits": [d.quits for d in result.days], "net": [d.net for d in result.days],
+                 "labels": {"joins": str(_("Joins")), "quits": str(_("Quits")), "net": str(_("Net"))}}
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("format", None)
+    return render(request, "wecom/group_analytics.html", {
+        "form": form, "result": result, "chart": chart, "by_label": queries.ANALYTICS_BY.get(
+            result.by if result else "group"), "query": query.urlencode(),
+    })

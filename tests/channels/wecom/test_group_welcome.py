@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from simulator.wecom import GroupWelcomeTemplateState
 from siyu.channels import services as channel_services
 from siyu.channels.models import AccountKind
 from siyu.channels.wecom import errcodes, group_codes, group_welcome, queries
@@ -19,7 +20,6 @@ from siyu.channels.wecom.models import (
 from siyu.core.audit import AuditEntry
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.org.scope import Scope, scope_for_staff
-from simulator.wecom import GroupWelcomeTemplateState
 from tests.channels.wecom.conftest import CORP_ID, Wecom
 
 pytestmark = pytest.mark.django_db(transaction=True)
