@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.models import (
@@ -174,8 +175,10 @@ def create_group_welcome(
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     clean_name = _clean_name(name)
     clean_text, clean = clean_template(text, attachment)
-    live = GroupWelcome.objects.select_for_update().filter(account=account).exclude(status=GroupWelcomeStatus.DELETED)
-    if len(live.values_list("id", flat=True)) >= TEMPLATES_PER_CORP:  # the locked rows: no race past the limit
+    # Creates for one corp queue on its account row, and count after the lock (a fresh snapshot): no race past 100.
+    ChannelAccount.objects.select_for_update().filter(pk=account.pk).values_list("id", flat=True).first()
+    live = GroupWelcome.objects.filter(account=account).exclude(status=GroupWelcomeStatus.DELETED)
+    if live.count() >= TEMPLATES_PER_CORP:
         raise Conflict(_("WeCom holds at most 100 group welcome templates per corp: delete one first"),
                        field="account_id", code="template_limit")
     welcome = GroupWelcome.objects.create(

@@ -4,7 +4,10 @@ refused before anything is queued, and templates bind to group codes and groups 
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
+from django.db import connection
 
 from simulator.wecom import GroupWelcomeTemplateState
 from siyu.channels import services as channel_services
@@ -21,6 +24,7 @@ from siyu.core.audit import AuditEntry
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.org.scope import Scope, scope_for_staff
 from tests.channels.wecom.conftest import CORP_ID, Wecom
+from tests.races import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,7 +78,7 @@ def test_a_mini_program_card_needs_a_cover_wecom_knows(wecom: Wecom) -> None:
                                                       "appid": "wx1234567890", "page": "pages/index.html"}}
     refused = _create(wecom, attachment=card)
     assert (refused.status, refused.errcode, refused.template_id) == (GroupWelcomeStatus.FAILED, 40007, "")
-    assert "3 days" in errcodes.describe(refused.errcode)
+    assert str(errcodes.MEANINGS[40007]) in errcodes.describe(refused.errcode)
     wecom.platform.corps[CORP_ID].media["MEDIA_OK"] = {"type": "image", "filename": "c.png", "size": 1, "data": b""}
     card["miniprogram"]["pic_media_id"] = "MEDIA_OK"  # type: ignore[index]
     group_welcome.update_group_welcome(scope=_hq(wecom), welcome_id=refused.pk, attachment=card)
@@ -188,3 +192,17 @@ def test_a_template_of_another_corp_is_refused_on_binding(wecom: Wecom) -> None:
         group_welcome.bind_group(scope=_hq(wecom), group_id=group.pk, welcome_id=foreign.pk)
     assert (caught.value.code, caught.value.field) == ("welcome_of_other_corp", "welcome_id")
     assert not GroupWelcomeBinding.objects.exists()
+
+
+def test_two_creates_at_once_for_the_last_slot_make_one_template(wecom: Wecom) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level races need PostgreSQL")
+    GroupWelcome.objects.bulk_create([
+        GroupWelcome(enterprise=wecom.org.enterprise, account=wecom.account, name=f"t{i}", text="x",
+                     status=GroupWelcomeStatus.ACTIVE, template_id=f"msg{i}")
+        for i in range(group_welcome.TEMPLATES_PER_CORP - 1)
+    ])
+    outcomes = race(2, lambda i: group_welcome.create_group_welcome(
+        scope=_hq(wecom), account_id=wecom.account.pk, name=f"并发{i}", text="欢迎"))
+    assert outcomes == Counter({"ok": 1, "template_limit": 1})
+    assert GroupWelcome.objects.count() == group_welcome.TEMPLATES_PER_CORP
