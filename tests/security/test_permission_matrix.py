@@ -123,6 +123,11 @@ GET    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok 
 PUT    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/group-analytics                       ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/group-analytics/export                ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/group-tags                            ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/group-tags                            ok    ok    ok    403   401   ok    401
+DELETE /api/channels/wecom/group-tags/{group_tag}                ok    403   403   403   401   404   401
+GET    /api/channels/wecom/groups/{group}/tags                   ok    ok    ok    ok    401   404   401
+PUT    /api/channels/wecom/groups/{group}/tags                   ok    ok    ok    403   401   404   401
 POST   /api/channels/wecom/transfers                             ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/transfers                             ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/transfers/{transfer}                  ok    ok    ok    ok    401   404   401
@@ -403,6 +408,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PATCH /api/channels/wecom/group-welcomes/{group_welcome}": lambda w: {"text": "欢迎来到门店群"},
     "PUT /api/channels/wecom/groups/{group}/welcome": lambda w: {"welcome_id": w["group_welcome"]},
     "PUT /api/channels/wecom/group-codes/{group_code}/welcome": lambda w: {"welcome_id": w["group_welcome"]},
+    "POST /api/channels/wecom/group-tags": lambda w: {"name": "矩阵标签"},
+    "PUT /api/channels/wecom/groups/{group}/tags": lambda w: {"tag_ids": [w["group_tag"]]},
     "POST /api/channels/wecom/tag-built-groups": lambda w: {
         "account_id": w["wecom_account"], "group_code_id": w["group_code"], "tag_ids": [w["tag"]], "match": "any"},
     "POST /api/channels/wecom/group-transfers": lambda w: {
@@ -611,6 +618,8 @@ GET    /channels/wecom/group-welcomes/{group_welcome}/           ok    ok    ok 
 POST   /channels/wecom/group-welcomes/{group_welcome}/           ok    403   403   403   login 404   login
 POST   /channels/wecom/group-welcomes/{group_welcome}/delete/    ok    403   403   403   login 404   login
 POST   /channels/wecom/group-codes/{group_code}/welcome/         ok    ok    ok    403   login 404   login
+POST   /channels/wecom/group-tags/                               ok    ok    ok    403   login ok    login
+POST   /channels/wecom/groups/{group}/tags/                      ok    ok    ok    403   login 404   login
 GET    /channels/wecom/transfers/                                ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/transfers/{transfer}/                     ok    ok    ok    ok    login 404   login
 GET    /channels/wecom/outbox/                                   ok    403   403   403   login ok    login

@@ -29,6 +29,7 @@ from siyu.channels.wecom.models import (
     GroupCode,
     GroupCodeSlot,
     GroupRoute,
+    GroupTag,
     GroupTransfer,
     GroupWelcome,
     KeywordGroup,
@@ -152,6 +153,7 @@ def _channels(world: World) -> None:
     world.ids["group_welcome"] = GroupWelcome.objects.create(
         enterprise_id=ent, account=wecom_account, name="快闪群欢迎语", text="欢迎 %NICKNAME%", status="active",
         template_id="msgmatrix1").pk
+    world.ids["group_tag"] = GroupTag.objects.create(enterprise_id=ent, name="快闪群").pk
     world.ids["qr_scene"] = QrScene.objects.create(account=oa_account, name="门店台卡", scene="desk1",
                                                    permanent=True).pk
     world.ids["follower_sync"] = FollowerSync.objects.create(account=oa_account).pk

@@ -21,6 +21,7 @@ from siyu.channels.wecom import (
     group_codes,
     group_inheritance,
     group_sheets,
+    group_tags,
     group_welcome,
     groups,
     inheritance,
@@ -52,6 +53,9 @@ from siyu.channels.wecom.schemas import (
     GroupRouteIn,
     GroupRouteOut,
     GroupRoutesIn,
+    GroupTagIn,
+    GroupTagOut,
+    GroupTagsIn,
     GroupTransferIn,
     GroupTransferOut,
     GroupWelcomeIn,
@@ -248,10 +252,11 @@ def sync_directory(request: HttpRequest, account_id: int) -> dict[str, int]:
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
 def list_groups(
-    request: HttpRequest, q: Query[OrgPageQuery], search: str = "", owner_id: int | None = None
+    request: HttpRequest, q: Query[OrgPageQuery], search: str = "", owner_id: int | None = None,
+    tag_id: int | None = None,
 ) -> dict[str, Any]:
     return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search,
-                                    owner_id=owner_id))
+                                    owner_id=owner_id, tag_id=tag_id))
 
 
 @router.get("/groups/duplicates", response={200: DuplicateMemberPage, **ERRORS},
@@ -618,6 +623,44 @@ def put_group_welcome_binding(request: HttpRequest, group_id: int, payload: Welc
     group_welcome.bind_group(scope=scope, group_id=group_id, welcome_id=payload.welcome_id, actor=actor_of(request))
     found = queries.group_welcome_of(scope, group_id)
     return _binding(found.welcome, found.source)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group tags
+
+
+@router.get("/group-tags", response={200: list[GroupTagOut], **ERRORS},
+            summary="The enterprise's group tags, with how many groups the caller may see carry each")
+def list_group_tags(request: HttpRequest) -> list[dict[str, Any]]:
+    return [{"id": t.pk, "name": t.name, "group_count": t.group_count}  # type: ignore[attr-defined]
+            for t in queries.group_tags(scope_of(request))[:500]]
+
+
+@router.post("/group-tags", response={201: GroupTagOut, **WRITE_ERRORS},
+             summary="Create a group tag (managers and HQ); a name in use is 409 duplicate")
+def create_group_tag(request: HttpRequest, payload: GroupTagIn) -> Status[Any]:
+    tag = group_tags.create_group_tag(scope=scope_of(request), name=payload.name, actor=actor_of(request))
+    return Status(201, {"id": tag.pk, "name": tag.name, "group_count": 0})
+
+
+@router.delete("/group-tags/{int:group_tag_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a group tag from every group (HQ)")
+def delete_group_tag(request: HttpRequest, group_tag_id: int) -> Status[None]:
+    group_tags.delete_group_tag(scope=scope_of(request), tag_id=group_tag_id, actor=actor_of(request))
+    return Status(204, None)
+
+
+@router.get("/groups/{int:group_id}/tags", response={200: list[GroupTagOut], **ERRORS}, summary="A group's tags")
+def get_group_tags(request: HttpRequest, group_id: int) -> list[dict[str, Any]]:
+    return [{"id": t.pk, "name": t.name, "group_count": 0} for t in queries.tags_of_group(scope_of(request), group_id)]
+
+
+@router.put("/groups/{int:group_id}/tags", response={200: list[GroupTagOut], **WRITE_ERRORS},
+            summary="Set a group's tags (the list replaces the old one; managers and HQ)")
+def put_group_tags(request: HttpRequest, group_id: int, payload: GroupTagsIn) -> list[dict[str, Any]]:
+    scope = scope_of(request)
+    group_tags.set_group_tags(scope=scope, group_id=group_id, tag_ids=payload.tag_ids, actor=actor_of(request))
+    return [{"id": t.pk, "name": t.name, "group_count": 0} for t in queries.tags_of_group(scope, group_id)]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -354,3 +354,12 @@ class GroupAnalyticsForm(forms.Form):
     by = forms.ChoiceField(label=_("By"), required=False, choices=list(queries.ANALYTICS_BY.items()))
     start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class GroupTagsForm(forms.Form):
+    tags = forms.TypedMultipleChoiceField(label=_("Group tags"), coerce=int, required=False,
+                                          widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, choices: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "tags", choices)

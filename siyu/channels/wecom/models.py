@@ -843,3 +843,36 @@ class GroupWelcomeBinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.welcome_id} -> {self.group_code_id or self.group_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group tags: the operators' own labels for groups (快闪群, 门店群, 兴趣群...), separate from customer tags
+
+
+class GroupTag(models.Model):
+    """A label for customer groups. Not a customer tag: customer tags are mirrored to WeCom corp tags and feed
+    segments, and WeCom has no tags for groups, so groups get a tag set of their own (Siyu-side only)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["enterprise", "name"], name="uniq_wecom_group_tag_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupTagging(models.Model):
+    tag = models.ForeignKey(GroupTag, on_delete=models.CASCADE, related_name="taggings")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="taggings")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "group"], name="uniq_wecom_group_tagging")]
+        indexes = [models.Index(fields=["group", "tag"])]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}:{self.tag_id}"

@@ -36,6 +36,8 @@ from siyu.channels.wecom.models import (
     GroupMembership,
     GroupRoute,
     GroupStatus,
+    GroupTag,
+    GroupTagging,
     GroupTransfer,
     GroupTransferItem,
     GroupWelcome,
@@ -176,12 +178,16 @@ def group_owner_choices(scope: Scope) -> list[tuple[int, str]]:
 
 
 def group_list(
-    scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "", owner_id: int | None = None
+    scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "", owner_id: int | None = None,
+    tag_id: int | None = None,
 ) -> Page[CustomerGroup]:
-    """Groups in scope, newest first; `owner_id` narrows to one owner's (an owner outside the scope: none)."""
+    """Groups in scope, newest first; `owner_id` narrows to one owner's (an owner outside the scope: none),
+    `tag_id` to the groups with that group tag."""
     qs = groups(scope).select_related("owner")
     if owner_id is not None:
         qs = qs.filter(owner_id=owner_id)
+    if tag_id is not None:
+        qs = qs.filter(Exists(GroupTagging.objects.filter(group_id=OuterRef("pk"), tag_id=tag_id)))
     if q.strip():
         qs = qs.filter(Q(name__icontains=q.strip()) | Q(owner__name__icontains=q.strip()))
     return paginate(qs.order_by("-platform_created_at", "-id"), page=page, page_size=page_size)
@@ -666,11 +672,14 @@ def group_code_stats(scope: Scope, code_id: int, *, days: int = 30, until: date 
                           quits=totals["quits"] or 0, open_notices=notices)
 
 
-def group_code_choices(scope: Scope, account_id: int | None = None) -> list[tuple[int, str]]:
-    """Groups a code may take: alive, visible, in no code yet."""
+def group_code_choices(scope: Scope, account_id: int | None = None, tag_id: int | None = None
+                       ) -> list[tuple[int, str]]:
+    """Groups a code may take: alive, visible, in no code yet (with the group tag, when one is given)."""
     qs = groups(scope).filter(status=GroupStatus.ACTIVE).exclude(
         Exists(GroupCodeSlot.objects.filter(group_id=OuterRef("pk")))
     ).select_related("owner")
+    if tag_id is not None:
+        qs = qs.filter(Exists(GroupTagging.objects.filter(group_id=OuterRef("pk"), tag_id=tag_id)))
     if account_id is not None:
         qs = qs.filter(account_id=account_id)
     return [
@@ -1089,3 +1098,24 @@ def group_analytics_cells(scope: Scope, *, by: str = "group", start: date | None
     names = _analytics_names(by, {key for _day, key in cells}, scope.enterprise_id)
     return [AnalyticsCell(day, key, names.get(key, str(key)), joins.get((day, key), 0), quits.get((day, key), 0))
             for day, key in cells]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group tags
+
+
+def group_tags(scope: Scope) -> QuerySet[GroupTag]:
+    """The enterprise's group tags (everyone reads them), with how many groups in scope carry each."""
+    return GroupTag.objects.filter(enterprise_id=scope.enterprise_id).annotate(
+        group_count=Count("taggings", filter=Q(taggings__group_id__in=groups(scope).values("id")))
+    ).order_by("name", "id")
+
+
+def group_tag_choices(scope: Scope) -> list[tuple[int, str]]:
+    return list(GroupTag.objects.filter(enterprise_id=scope.enterprise_id).order_by("name", "id")
+                .values_list("id", "name")[:500])
+
+
+def tags_of_group(scope: Scope, group_id: int) -> list[GroupTag]:
+    group = get_group(scope, group_id)
+    return list(GroupTag.objects.filter(taggings__group=group).order_by("name", "id"))

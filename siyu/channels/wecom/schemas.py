@@ -680,3 +680,21 @@ class GroupAnalyticsOut(Schema):
     total_rows: int
     page: int
     pages: int
+
+
+class GroupTagIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=32)
+
+
+class GroupTagsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    tag_ids: list[int] = Field(max_length=20)
+
+
+class GroupTagOut(Schema):
+    id: int
+    name: str
+    group_count: int

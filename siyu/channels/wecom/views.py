@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -22,6 +23,7 @@ from siyu.channels.wecom import (
     group_codes,
     group_inheritance,
     group_sheets,
+    group_tags,
     group_welcome,
     groups,
     inbound,
@@ -40,6 +42,7 @@ from siyu.channels.wecom.forms import (
     GroupAnalyticsForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
+    GroupTagsForm,
     GroupTransferForm,
     GroupWelcomeForm,
     GroupWelcomeNewForm,
@@ -90,6 +93,10 @@ def landing(request: HttpRequest, config_id: str) -> HttpResponse:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Console pages
+
+
+def _int_param(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 12 else None
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -191,11 +198,44 @@ def code_disable(request: HttpRequest, code_id: int) -> HttpResponse:
 @console_view
 def group_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    raw_owner = request.GET.get("owner", "")
+    raw_owner, raw_tag = request.GET.get("owner", ""), request.GET.get("tag", "")
     owner = int(raw_owner) if raw_owner.isdigit() and len(raw_owner) < 12 else None
-    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""), owner_id=owner)
+    tag = int(raw_tag) if raw_tag.isdigit() and len(raw_tag) < 12 else None
+    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""), owner_id=owner,
+                              tag_id=tag)
     return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", ""), "owner": owner,
-                                                     "owners": queries.group_owner_choices(scope)})
+                                                     "owners": queries.group_owner_choices(scope), "tag": tag,
+                                                     "tags": queries.group_tag_choices(scope), "scope": scope})
+
+
+@console_view
+@require_POST
+def group_tag_create(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    try:
+        tag = group_tags.create_group_tag(scope=scope, name=request.POST.get("name", ""), actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+        return redirect("channels:wecom_groups")
+    messages.success(request, _("Group tag created."))
+    return redirect(f"{reverse('channels:wecom_groups')}?tag={tag.pk}")
+
+
+@console_view
+@require_POST
+def group_tags_set(request: HttpRequest, group_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_group(scope, group_id)
+    form = GroupTagsForm(request.POST, choices=queries.group_tag_choices(scope))
+    if not form.is_valid():
+        messages.error(request, _("Pick tags from the list."))
+    else:
+        group_tags.set_group_tags(scope=scope, group_id=group_id, tag_ids=form.cleaned_data["tags"],
+                                  actor=request.user)
+        messages.success(request, _("Group tags saved."))
+    return redirect("channels:wecom_group", group_id=group_id)
 
 
 @console_view
@@ -217,6 +257,9 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         "group": group,
         "scope": scope,
         "welcome": welcome,
+        "tags_form": GroupTagsForm(choices=queries.group_tag_choices(scope),
+                                   initial={"tags": [t.pk for t in queries.tags_of_group(scope, group_id)]}),
+        "group_tags": queries.tags_of_group(scope, group_id),
         "bind_form": WelcomeBindForm(choices=queries.group_welcome_choices(scope, group.account_id), initial={
             "welcome": welcome.welcome.pk if welcome.welcome and welcome.source == "group" else ""}),
         "members": queries.group_members(scope, group_id, current=True),
@@ -467,7 +510,7 @@ def group_code_new(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("managers and HQ create group codes"))
     choices = {"accounts": [(a.pk, a.name) for a in queries.accounts(scope)],
                "stores": [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")],
-               "groups": queries.group_code_choices(scope)}
+               "groups": queries.group_code_choices(scope, tag_id=_int_param(request.GET.get("tag")))}
     form = GroupCodeForm(request.POST or None, choices=choices)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -485,7 +528,8 @@ def group_code_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Group code created; it is active once WeCom confirms it."))
             return redirect("channels:wecom_group_code", group_code_id=code_id)
-    return render(request, "wecom/group_code_form.html", {"form": form})
+    return render(request, "wecom/group_code_form.html", {
+        "form": form, "tags": queries.group_tag_choices(scope), "tag": _int_param(request.GET.get("tag"))})
 
 
 def _group_code_chart(days: list[queries.GroupCodeDayStats]) -> dict[str, Any]:
