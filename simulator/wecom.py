@@ -89,6 +89,14 @@ class Limits:
     join_way_chats_max: int = 5
     join_way_group_full: int = 200
     join_way_room_base_name_max: int = 40
+    # Group welcome templates (入群欢迎语素材, wecom-jssdk-sidebar-groups.md §13): ≤100 per corp (41055); text ≤3000
+    # bytes on add, ≤4000 on edit (the two pages disagree); link title ≤128 B and desc ≤512 B; mini-program title ≤64 B.
+    group_welcome_templates_max: int = 100
+    group_welcome_add_text_max: int = 3000
+    group_welcome_edit_text_max: int = 4000
+    group_welcome_link_title_max: int = 128
+    group_welcome_link_desc_max: int = 512
+    group_welcome_mp_title_max: int = 64
 
 
 class SimError(Exception):
@@ -179,6 +187,15 @@ class JoinWayState:
     state: str = ""
     qr_code: str = ""
     rooms_created: int = 0
+
+
+@dataclass
+class GroupWelcomeTemplateState:
+    template_id: str
+    text: str
+    attachment: dict[str, Any]  # {"image"|"link"|"miniprogram": {...}} or {}
+    creator: str = "api"  # "api" (this app) or "console" (made by an admin: the app may not change it, 41058)
+    notify: int = 1
 
 
 @dataclass
@@ -287,6 +304,7 @@ class Corp:
     follows: dict[tuple[str, str], Follow] = field(default_factory=dict)
     contact_ways: dict[str, ContactWayState] = field(default_factory=dict)
     join_ways: dict[str, JoinWayState] = field(default_factory=dict)
+    group_welcome_templates: dict[str, GroupWelcomeTemplateState] = field(default_factory=dict)
     tag_groups: dict[str, TagGroupState] = field(default_factory=dict)
     tags: dict[str, TagState] = field(default_factory=dict)
     chats: dict[str, Chat] = field(default_factory=dict)
@@ -1708,6 +1726,89 @@ def api_groupchat_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: s
     }
 
 
+def _check_welcome_image(p: WecomPlatform, corp: Corp, fields: dict[str, str]) -> None:
+    if not fields.get("media_id") and not fields.get("pic_url"):
+        raise SimError(40058, "image needs media_id or pic_url")
+    if fields.get("media_id") and fields["media_id"] not in corp.media:
+        raise SimError(40007, "invalid media_id")
+
+
+def _check_welcome_link(p: WecomPlatform, corp: Corp, fields: dict[str, str]) -> None:
+    if not fields.get("title") or not fields.get("url"):
+        raise SimError(40058, "link needs title and url")
+    if len(fields["title"].encode()) > p.limits.group_welcome_link_title_max:
+        raise SimError(40058, "link.title too long")
+    if len(fields.get("desc", "").encode()) > p.limits.group_welcome_link_desc_max:
+        raise SimError(40058, "link.desc too long")
+
+
+def _check_welcome_miniprogram(p: WecomPlatform, corp: Corp, fields: dict[str, str]) -> None:
+    if any(not fields.get(k) for k in ("title", "pic_media_id", "appid", "page")):
+        raise SimError(40058, "miniprogram needs title, pic_media_id, appid and page")
+    if len(fields["title"].encode()) > p.limits.group_welcome_mp_title_max:
+        raise SimError(40058, "miniprogram.title too long")
+    if fields["pic_media_id"] not in corp.media:
+        raise SimError(40007, "invalid pic_media_id")
+
+
+_WELCOME_CHECKS = {"image": _check_welcome_image, "link": _check_welcome_link,
+                   "miniprogram": _check_welcome_miniprogram}  # in the platform's order of preference
+
+
+def _welcome_template_fields(p: WecomPlatform, corp: Corp, req: dict[str, Any], text_max: int
+                             ) -> tuple[str, dict[str, Any]]:
+    """The text and the one attachment the platform keeps (image > link > miniprogram); bad fields are 40058."""
+    raw_text = req.get("text")
+    text = str(raw_text.get("content") or "") if isinstance(raw_text, dict) else ""
+    if len(text.encode()) > text_max:
+        raise SimError(40058, f"text.content exceeds {text_max} bytes")
+    for kind, check in _WELCOME_CHECKS.items():
+        body = req.get(kind)
+        if isinstance(body, dict) and body:
+            fields = {str(k): str(v) for k, v in body.items()}
+            check(p, corp, fields)
+            return text, {kind: fields}
+    if not text:
+        raise SimError(40063, "text and attachments are both empty")
+    return text, {}
+
+
+def _welcome_template(corp: Corp, req: dict[str, Any], *, own: bool) -> GroupWelcomeTemplateState:
+    found = corp.group_welcome_templates.get(str(req.get("template_id") or ""))
+    if found is None:
+        raise SimError(40058, "invalid template_id")
+    if own and found.creator != "api":
+        raise SimError(41058, "template not created by this app")
+    return found
+
+
+def api_group_welcome_add(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    if len(corp.group_welcome_templates) >= p.limits.group_welcome_templates_max:
+        raise SimError(41055, "group welcome template count reached the limit")
+    text, attachment = _welcome_template_fields(p, corp, req, p.limits.group_welcome_add_text_max)
+    template_id = "msg" + _new_id("", 28)
+    notify = 0 if req.get("notify") in (0, "0", False) else 1
+    corp.group_welcome_templates[template_id] = GroupWelcomeTemplateState(template_id, text, attachment,
+                                                                          notify=notify)
+    return {"template_id": template_id}
+
+
+def api_group_welcome_edit(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    found = _welcome_template(corp, req, own=True)
+    found.text, found.attachment = _welcome_template_fields(p, corp, req, p.limits.group_welcome_edit_text_max)
+    return {}
+
+
+def api_group_welcome_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    found = _welcome_template(corp, req, own=False)
+    return {"text": {"content": found.text}, **found.attachment}
+
+
+def api_group_welcome_del(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    del corp.group_welcome_templates[_welcome_template(corp, req, own=True).template_id]
+    return {}
+
+
 def api_groupchat_transfer(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
     """groupchat/transfer: groups whose owner resigned go to `new_owner`; per-group refusals in failed_chat_list
     (wecom-jssdk-sidebar-groups.md §11). As with every API change, no callback follows."""
@@ -1994,6 +2095,10 @@ ROUTES: dict[str, Handler] = {
     f"{_EC}/groupchat/get_join_way": api_get_join_way,
     f"{_EC}/groupchat/update_join_way": api_update_join_way,
     f"{_EC}/groupchat/del_join_way": api_del_join_way,
+    f"{_EC}/group_welcome_template/add": api_group_welcome_add,
+    f"{_EC}/group_welcome_template/edit": api_group_welcome_edit,
+    f"{_EC}/group_welcome_template/get": api_group_welcome_get,
+    f"{_EC}/group_welcome_template/del": api_group_welcome_del,
     f"{_EC}/transfer_customer": api_transfer_customer,
     f"{_EC}/transfer_result": api_transfer_result,
     f"{_EC}/resigned/transfer_customer": api_resigned_transfer_customer,

@@ -114,6 +114,22 @@ GET    /api/channels/wecom/tag-built-groups                      ok    ok    ok 
 GET    /api/channels/wecom/tag-built-groups/{tag_built}          ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/group-transfers/{group_transfer}      ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/groups/{group}                        ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/groups/{group}/welcome                ok    ok    ok    ok    401   404   401
+PUT    /api/channels/wecom/groups/{group}/welcome                ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/group-welcomes                        ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/group-welcomes                        ok    403   403   403   401   404   401
+GET    /api/channels/wecom/group-welcomes/{group_welcome}        ok    ok    ok    ok    401   404   401
+PATCH  /api/channels/wecom/group-welcomes/{group_welcome}        ok    403   403   403   401   404   401
+DELETE /api/channels/wecom/group-welcomes/{group_welcome}        ok    403   403   403   401   404   401
+GET    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok    ok    401   404   401
+PUT    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/group-analytics                       ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/group-analytics/export                ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/group-tags                            ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/group-tags                            ok    ok    ok    403   401   ok    401
+DELETE /api/channels/wecom/group-tags/{group_tag}                ok    403   403   403   401   404   401
+GET    /api/channels/wecom/groups/{group}/tags                   ok    ok    ok    ok    401   404   401
+PUT    /api/channels/wecom/groups/{group}/tags                   ok    ok    ok    403   401   404   401
 POST   /api/channels/wecom/transfers                             ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/transfers                             ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/transfers/{transfer}                  ok    ok    ok    ok    401   404   401
@@ -400,6 +416,13 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/channels/wecom/keyword-groups": lambda w: {
         "oa_account_id": w["oa_account"], "keyword": "矩阵进群", "routes": [{"group_code_id": w["group_code"]}]},
     "PATCH /api/channels/wecom/keyword-groups/{keyword_group}": lambda w: {"reply_text": "进群：{link}"},
+    "POST /api/channels/wecom/group-welcomes": lambda w: {
+        "account_id": w["wecom_account"], "name": "新欢迎语", "text": "欢迎 %NICKNAME%"},
+    "PATCH /api/channels/wecom/group-welcomes/{group_welcome}": lambda w: {"text": "欢迎来到门店群"},
+    "PUT /api/channels/wecom/groups/{group}/welcome": lambda w: {"welcome_id": w["group_welcome"]},
+    "PUT /api/channels/wecom/group-codes/{group_code}/welcome": lambda w: {"welcome_id": w["group_welcome"]},
+    "POST /api/channels/wecom/group-tags": lambda w: {"name": "矩阵标签"},
+    "PUT /api/channels/wecom/groups/{group}/tags": lambda w: {"tag_ids": [w["group_tag"]]},
     "POST /api/channels/wecom/tag-built-groups": lambda w: {
         "account_id": w["wecom_account"], "group_code_id": w["group_code"], "tag_ids": [w["tag"]], "match": "any"},
     "POST /api/channels/wecom/group-transfers": lambda w: {
@@ -604,6 +627,17 @@ GET    /channels/wecom/group-codes/{group_code}/                 ok    ok    ok 
 POST   /channels/wecom/group-codes/{group_code}/groups/          ok    ok    ok    403   login 404   login
 POST   /channels/wecom/group-codes/{group_code}/disable/         ok    ok    ok    403   login 404   login
 GET    /channels/wecom/groups/{group}/                           ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/groups/{group}/welcome/                   ok    ok    ok    403   login 404   login
+GET    /channels/wecom/groups/analytics/                         ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/group-welcomes/                           ok    ok    ok    ok    login ok    login
+GET    /channels/wecom/group-welcomes/new/                       ok    403   403   403   login ok    login
+POST   /channels/wecom/group-welcomes/new/                       ok    403   403   403   login ok    login
+GET    /channels/wecom/group-welcomes/{group_welcome}/           ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/group-welcomes/{group_welcome}/           ok    403   403   403   login 404   login
+POST   /channels/wecom/group-welcomes/{group_welcome}/delete/    ok    403   403   403   login 404   login
+POST   /channels/wecom/group-codes/{group_code}/welcome/         ok    ok    ok    403   login 404   login
+POST   /channels/wecom/group-tags/                               ok    ok    ok    403   login ok    login
+POST   /channels/wecom/groups/{group}/tags/                      ok    ok    ok    403   login 404   login
 GET    /channels/wecom/transfers/                                ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/transfers/{transfer}/                     ok    ok    ok    ok    login 404   login
 GET    /channels/wecom/outbox/                                   ok    403   403   403   login ok    login

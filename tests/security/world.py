@@ -29,7 +29,9 @@ from siyu.channels.wecom.models import (
     GroupCode,
     GroupCodeSlot,
     GroupRoute,
+    GroupTag,
     GroupTransfer,
+    GroupWelcome,
     KeywordGroup,
     MassSend,
     MomentTask,
@@ -149,6 +151,10 @@ def _channels(world: World) -> None:
     keyword_group = KeywordGroup.objects.create(enterprise_id=ent, oa_account=oa_account, keyword="进群")
     GroupRoute.objects.create(keyword_group=keyword_group, group_code_id=world.ids["group_code"])
     world.ids["keyword_group"] = keyword_group.pk
+    world.ids["group_welcome"] = GroupWelcome.objects.create(
+        enterprise_id=ent, account=wecom_account, name="快闪群欢迎语", text="欢迎 %NICKNAME%", status="active",
+        template_id="msgmatrix1").pk
+    world.ids["group_tag"] = GroupTag.objects.create(enterprise_id=ent, name="快闪群").pk
     world.ids["qr_scene"] = QrScene.objects.create(account=oa_account, name="门店台卡", scene="desk1",
                                                    permanent=True).pk
     world.ids["follower_sync"] = FollowerSync.objects.create(account=oa_account).pk

@@ -4,9 +4,10 @@ query, render."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
@@ -19,6 +20,9 @@ from siyu.channels.wecom import (
     errcodes,
     group_codes,
     group_inheritance,
+    group_sheets,
+    group_tags,
+    group_welcome,
     groups,
     inheritance,
     keyword_groups,
@@ -38,6 +42,7 @@ from siyu.channels.wecom.schemas import (
     CodePage,
     CodePatchIn,
     DuplicateMemberPage,
+    GroupAnalyticsOut,
     GroupCodeGroupsIn,
     GroupCodeIn,
     GroupCodeOut,
@@ -48,8 +53,15 @@ from siyu.channels.wecom.schemas import (
     GroupRouteIn,
     GroupRouteOut,
     GroupRoutesIn,
+    GroupTagIn,
+    GroupTagOut,
+    GroupTagsIn,
     GroupTransferIn,
     GroupTransferOut,
+    GroupWelcomeIn,
+    GroupWelcomeOut,
+    GroupWelcomePage,
+    GroupWelcomePatch,
     KeywordGroupIn,
     KeywordGroupOut,
     KeywordGroupPage,
@@ -74,6 +86,8 @@ from siyu.channels.wecom.schemas import (
     WecomMomentDetailOut,
     WecomMomentIn,
     WecomMomentPage,
+    WelcomeBindingIn,
+    WelcomeBindingOut,
     WelcomeIn,
 )
 from siyu.core.errors import PermissionDenied
@@ -238,10 +252,11 @@ def sync_directory(request: HttpRequest, account_id: int) -> dict[str, int]:
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
 def list_groups(
-    request: HttpRequest, q: Query[OrgPageQuery], search: str = "", owner_id: int | None = None
+    request: HttpRequest, q: Query[OrgPageQuery], search: str = "", owner_id: int | None = None,
+    tag_id: int | None = None,
 ) -> dict[str, Any]:
     return _page(queries.group_list(scope_of(request), page=q.page, page_size=q.page_size, q=search,
-                                    owner_id=owner_id))
+                                    owner_id=owner_id, tag_id=tag_id))
 
 
 @router.get("/groups/duplicates", response={200: DuplicateMemberPage, **ERRORS},
@@ -513,6 +528,168 @@ def group_code_stats(request: HttpRequest, group_code_id: int, days: int = 30) -
         "open_notices": [{"message": n.message, "staff_id": n.staff_id, "created_at": n.created_at}
                          for n in stats.open_notices],
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates (入群欢迎语素材)
+
+
+def _welcome(scope: Scope, welcome_id: int) -> dict[str, Any]:
+    found = queries.get_group_welcome(scope, welcome_id)
+    return {f: getattr(found, f) for f in GroupWelcomeOut.model_fields}
+
+
+def _attachment(raw: Any) -> dict[str, Any] | None:
+    return raw.model_dump(exclude_none=True) if raw is not None else None
+
+
+@router.get("/group-welcomes", response={200: GroupWelcomePage, **ERRORS},
+            summary="Group welcome templates (入群欢迎语素材) of the enterprise")
+def list_group_welcomes(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
+    return _page(queries.group_welcome_list(scope_of(request), page=q.page, page_size=q.page_size, status=status))
+
+
+@router.post("/group-welcomes", response={201: GroupWelcomeOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Create a group welcome template and push it to WeCom (HQ). Needs an Idempotency-Key")
+def create_group_welcome(request: HttpRequest, payload: GroupWelcomeIn) -> Status[Any]:
+    scope = _hq(request)
+    return create_once(request, action="wecom.group_welcome", owner=_owner(scope), payload=payload,
+                       create=lambda _key: group_welcome.create_group_welcome(
+                           scope=scope, account_id=payload.account_id, name=payload.name, text=payload.text,
+                           attachment=_attachment(payload.attachment), notify=payload.notify,
+                           actor=actor_of(request)).pk,
+                       render=lambda welcome_id: _welcome(scope, welcome_id))
+
+
+@router.get("/group-welcomes/{int:welcome_id}", response={200: GroupWelcomeOut, **ERRORS},
+            summary="A group welcome template, with WeCom's template id and its last refusal")
+def get_group_welcome(request: HttpRequest, welcome_id: int) -> dict[str, Any]:
+    return _welcome(scope_of(request), welcome_id)
+
+
+@router.patch("/group-welcomes/{int:welcome_id}", response={200: GroupWelcomeOut, **WRITE_ERRORS},
+              summary="Change a group welcome template (HQ); a new text or attachment is pushed to WeCom as an edit")
+def update_group_welcome(request: HttpRequest, welcome_id: int, payload: GroupWelcomePatch) -> dict[str, Any]:
+    scope = _hq(request)
+    group_welcome.update_group_welcome(scope=scope, welcome_id=welcome_id, name=payload.name, text=payload.text,
+                                       attachment=_attachment(payload.attachment),
+                                       clear_attachment=payload.clear_attachment, actor=actor_of(request))
+    return _welcome(scope, welcome_id)
+
+
+@router.delete("/group-welcomes/{int:welcome_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a group welcome template here and on WeCom (HQ); its bindings go with it")
+def delete_group_welcome(request: HttpRequest, welcome_id: int) -> Status[None]:
+    scope = _hq(request)
+    group_welcome.delete_group_welcome(scope=scope, welcome_id=welcome_id, actor=actor_of(request))
+    return Status(204, None)
+
+
+def _binding(welcome: Any, source: str) -> dict[str, Any]:
+    return {"welcome_id": welcome.pk if welcome else None, "name": welcome.name if welcome else "",
+            "template_id": welcome.template_id if welcome else "", "source": source}
+
+
+@router.get("/group-codes/{int:group_code_id}/welcome", response={200: WelcomeBindingOut, **ERRORS},
+            summary="The welcome template a group code's groups greet joiners with")
+def get_group_code_welcome(request: HttpRequest, group_code_id: int) -> dict[str, Any]:
+    found = queries.code_welcome(scope_of(request), group_code_id)
+    return _binding(found, "code" if found else "")
+
+
+@router.put("/group-codes/{int:group_code_id}/welcome", response={200: WelcomeBindingOut, **WRITE_ERRORS},
+            summary="Bind a welcome template to every group of a group code (null: none)")
+def put_group_code_welcome(request: HttpRequest, group_code_id: int, payload: WelcomeBindingIn) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, group_code_id)
+    group_welcome.bind_group_code(scope=scope, code_id=group_code_id, welcome_id=payload.welcome_id,
+                                  actor=actor_of(request))
+    found = queries.code_welcome(scope, group_code_id)
+    return _binding(found, "code" if found else "")
+
+
+@router.get("/groups/{int:group_id}/welcome", response={200: WelcomeBindingOut, **ERRORS},
+            summary="The welcome template a group's owner should apply: its own, else its group code's")
+def get_group_welcome_binding(request: HttpRequest, group_id: int) -> dict[str, Any]:
+    found = queries.group_welcome_of(scope_of(request), group_id)
+    return _binding(found.welcome, found.source)
+
+
+@router.put("/groups/{int:group_id}/welcome", response={200: WelcomeBindingOut, **WRITE_ERRORS},
+            summary="Bind a welcome template to one group, over its code's (null: back to the code's)")
+def put_group_welcome_binding(request: HttpRequest, group_id: int, payload: WelcomeBindingIn) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_group(scope, group_id)
+    group_welcome.bind_group(scope=scope, group_id=group_id, welcome_id=payload.welcome_id, actor=actor_of(request))
+    found = queries.group_welcome_of(scope, group_id)
+    return _binding(found.welcome, found.source)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group tags
+
+
+@router.get("/group-tags", response={200: list[GroupTagOut], **ERRORS},
+            summary="The enterprise's group tags, with how many groups the caller may see carry each")
+def list_group_tags(request: HttpRequest) -> list[dict[str, Any]]:
+    return [{"id": t.pk, "name": t.name, "group_count": t.group_count}  # type: ignore[attr-defined]
+            for t in queries.group_tags(scope_of(request))[:500]]
+
+
+@router.post("/group-tags", response={201: GroupTagOut, **WRITE_ERRORS},
+             summary="Create a group tag (managers and HQ); a name in use is 409 duplicate")
+def create_group_tag(request: HttpRequest, payload: GroupTagIn) -> Status[Any]:
+    tag = group_tags.create_group_tag(scope=scope_of(request), name=payload.name, actor=actor_of(request))
+    return Status(201, {"id": tag.pk, "name": tag.name, "group_count": 0})
+
+
+@router.delete("/group-tags/{int:group_tag_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a group tag from every group (HQ)")
+def delete_group_tag(request: HttpRequest, group_tag_id: int) -> Status[None]:
+    group_tags.delete_group_tag(scope=scope_of(request), tag_id=group_tag_id, actor=actor_of(request))
+    return Status(204, None)
+
+
+@router.get("/groups/{int:group_id}/tags", response={200: list[GroupTagOut], **ERRORS}, summary="A group's tags")
+def get_group_tags(request: HttpRequest, group_id: int) -> list[dict[str, Any]]:
+    return [{"id": t.pk, "name": t.name, "group_count": 0} for t in queries.tags_of_group(scope_of(request), group_id)]
+
+
+@router.put("/groups/{int:group_id}/tags", response={200: list[GroupTagOut], **WRITE_ERRORS},
+            summary="Set a group's tags (the list replaces the old one; managers and HQ)")
+def put_group_tags(request: HttpRequest, group_id: int, payload: GroupTagsIn) -> list[dict[str, Any]]:
+    scope = scope_of(request)
+    group_tags.set_group_tags(scope=scope, group_id=group_id, tag_ids=payload.tag_ids, actor=actor_of(request))
+    return [{"id": t.pk, "name": t.name, "group_count": 0} for t in queries.tags_of_group(scope, group_id)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group analytics
+
+
+@router.get("/group-analytics", response={200: GroupAnalyticsOut, **ERRORS},
+            summary="Customers' joins, quits and net per Shanghai day and per group, group code or owner (by)")
+def group_analytics(request: HttpRequest, q: Query[OrgPageQuery], by: str = "group", start: date | None = None,
+                    end: date | None = None) -> dict[str, Any]:
+    found = queries.group_analytics(scope_of(request), by=by, start=start, end=end, page=q.page,
+                                    page_size=q.page_size)
+    return {
+        "by": found.by, "start": found.start, "end": found.end, "joins": found.joins, "quits": found.quits,
+        "net": found.net, "total_rows": found.total_rows, "page": found.page, "pages": found.pages,
+        "days": [{"day": d.day, "joins": d.joins, "quits": d.quits, "net": d.net} for d in found.days],
+        "rows": [{"key": r.key, "name": r.name, "joins": r.joins, "quits": r.quits, "net": r.net,
+                  "members": r.members} for r in found.rows],
+    }
+
+
+@router.get("/group-analytics/export", response={200: None, **ERRORS},
+            summary="The same figures as an Excel workbook: by day, and by day and group | code | owner")
+def group_analytics_export(request: HttpRequest, by: str = "group", start: date | None = None,
+                           end: date | None = None) -> HttpResponse:
+    body, filename = group_sheets.analytics_xlsx(scope_of(request), by=by, start=start, end=end)
+    response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 # ---------------------------------------------------------------------------------------------------------------

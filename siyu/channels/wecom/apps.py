@@ -7,12 +7,13 @@ class WecomConfig(AppConfig):
     verbose_name = "WeCom"
 
     def ready(self) -> None:
-        from siyu.channels.wecom import events, group_inheritance, keyword_groups, seed, tags
+        from siyu.channels.wecom import events, group_inheritance, group_welcome, keyword_groups, seed, tags
 
         events.install()
         seed.install()
         tags.install()  # Siyu's tag renames and deletions reach the linked WeCom corp tags
         assert group_inheritance.REASONS  # its outbox hooks are registered on import
+        assert group_welcome.TEMPLATES_PER_CORP  # so are the group welcome templates'
         keyword_groups.install()  # the OA answers keyword groups' words and refuses keyword replies over them
 
         from siyu.channels.wecom import tasks

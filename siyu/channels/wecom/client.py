@@ -367,6 +367,18 @@ def _group_chat(raw: Mapping[str, Any]) -> GroupChat:
 # The client
 
 
+def _welcome_template_body(text: str, attachment: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The template's fields as the platform takes them: `text.content` and at most one of image, link and
+    miniprogram as a top-level object (the platform keeps only one: image > link > miniprogram)."""
+    body: dict[str, Any] = {}
+    if text:
+        body["text"] = {"content": text}
+    if attachment:
+        kind = str(attachment.get("msgtype", ""))
+        body[kind] = dict(attachment.get(kind) or {})
+    return body
+
+
 @dataclass
 class WecomClient:
     base_url: str
@@ -792,6 +804,27 @@ class WecomClient:
 
     def del_join_way(self, *, config_id: str) -> None:
         self.post("/cgi-bin/externalcontact/groupchat/del_join_way", {"config_id": config_id})
+
+    # -- group welcome templates (入群欢迎语素材, wecom-jssdk-sidebar-groups.md §13) ------------------------------
+
+    def add_group_welcome_template(self, *, text: str = "", attachment: Mapping[str, Any] | None = None,
+                                   notify: bool = True) -> str:
+        """The template's id. `attachment` is {"msgtype": "image"|"link"|"miniprogram", <msgtype>: {...}}."""
+        data = self.post("/cgi-bin/externalcontact/group_welcome_template/add",
+                         {**_welcome_template_body(text, attachment), "notify": 1 if notify else 0})
+        return str(data.get("template_id", ""))
+
+    def edit_group_welcome_template(self, *, template_id: str, text: str = "",
+                                    attachment: Mapping[str, Any] | None = None) -> None:
+        self.post("/cgi-bin/externalcontact/group_welcome_template/edit",
+                  {"template_id": template_id, **_welcome_template_body(text, attachment)})
+
+    def get_group_welcome_template(self, *, template_id: str) -> dict[str, Any]:
+        data = self.post("/cgi-bin/externalcontact/group_welcome_template/get", {"template_id": template_id})
+        return {k: v for k, v in data.items() if k not in ("errcode", "errmsg")}
+
+    def del_group_welcome_template(self, *, template_id: str) -> None:
+        self.post("/cgi-bin/externalcontact/group_welcome_template/del", {"template_id": template_id})
 
     def transfer_group_chats(self, *, chat_ids: Sequence[str], new_owner: str) -> tuple[ChatTransferFailure, ...]:
         """groupchat/transfer (groups of a resigned owner): the groups the platform refused, with their errcodes."""

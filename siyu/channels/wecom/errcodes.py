@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 MEANINGS: dict[int, Promise] = {
     40001: _("The app secret is wrong"),
     40003: _("The staff member's WeCom account is invalid, resigned or deleted"),
+    40007: _("The media file is invalid or has expired (WeCom keeps uploaded media for 3 days)"),
     40013: _("The corp ID is wrong"),
     40014: _("The access token is invalid"),
     40058: _("WeCom refused a parameter of the request"),

@@ -271,3 +271,95 @@ class TagGroupForm(OnceForm):
                                                 label=_("Invite into group code"))
         self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"))
         self.order_fields(self.field_order)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates and group analytics
+
+
+class GroupWelcomeForm(forms.Form):
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
+    text = forms.CharField(label=_("Welcome text"), required=False, max_length=4000,
+                           widget=forms.Textarea(attrs={"rows": 4}),
+                           help_text=_("%NICKNAME% is replaced by the joiner's nickname; at most 3000 bytes"))
+    attachment = forms.ChoiceField(label=_("Attachment"), required=False, choices=[
+        ("", _("None")), ("image", _("Image")), ("link", _("Link")), ("miniprogram", _("Mini-program card"))])
+    att_title = forms.CharField(label=_("Title"), required=False, max_length=128)
+    att_url = forms.CharField(label=_("Link / picture URL"), required=False, max_length=500)
+    att_picurl = forms.CharField(label=_("Link cover picture URL"), required=False, max_length=500)
+    att_desc = forms.CharField(label=_("Link description"), required=False, max_length=512)
+    att_media_id = forms.CharField(label=_("WeCom media id (image, or the mini-program card's cover)"),
+                                   required=False, max_length=128)
+    att_appid = forms.CharField(label=_("Mini-program appid"), required=False, max_length=64)
+    att_page = forms.CharField(label=_("Mini-program page"), required=False, max_length=255)
+
+    # The service's field names (attachment.<kind>.<key>) and the form field that shows each refusal.
+    ERROR_FIELDS = {
+        "name": "name", "text": "text", "attachment": "attachment", "attachment.msgtype": "attachment",
+        "attachment.image": "att_url", "attachment.image.pic_url": "att_url",
+        "attachment.image.media_id": "att_media_id", "attachment.link.title": "att_title",
+        "attachment.link.url": "att_url", "attachment.link.picurl": "att_picurl", "attachment.link.desc": "att_desc",
+        "attachment.miniprogram.title": "att_title", "attachment.miniprogram.pic_media_id": "att_media_id",
+        "attachment.miniprogram.appid": "att_appid", "attachment.miniprogram.page": "att_page",
+        "account_id": "account",
+    }
+
+    def attachment_value(self) -> dict[str, Any] | None:
+        data = self.cleaned_data
+        kind = data.get("attachment") or ""
+        if kind == "image":
+            return {"msgtype": "image", "image": {"pic_url": data.get("att_url", ""),
+                                                  "media_id": data.get("att_media_id", "")}}
+        if kind == "link":
+            return {"msgtype": "link", "link": {"title": data.get("att_title", ""), "url": data.get("att_url", ""),
+                                                "picurl": data.get("att_picurl", ""), "desc": data.get("att_desc", "")}}
+        if kind == "miniprogram":
+            return {"msgtype": "miniprogram", "miniprogram": {
+                "title": data.get("att_title", ""), "pic_media_id": data.get("att_media_id", ""),
+                "appid": data.get("att_appid", ""), "page": data.get("att_page", "")}}
+        return None
+
+    @staticmethod
+    def initial_of(welcome: Any) -> dict[str, Any]:
+        kind = str((welcome.attachment or {}).get("msgtype", ""))
+        body = (welcome.attachment or {}).get(kind, {}) if kind else {}
+        return {"name": welcome.name, "text": welcome.text, "attachment": kind,
+                "att_title": body.get("title", ""), "att_url": body.get("url", body.get("pic_url", "")),
+                "att_picurl": body.get("picurl", ""), "att_desc": body.get("desc", ""),
+                "att_media_id": body.get("media_id", body.get("pic_media_id", "")),
+                "att_appid": body.get("appid", ""), "att_page": body.get("page", "")}
+
+
+class GroupWelcomeNewForm(OnceForm, GroupWelcomeForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+    notify = forms.BooleanField(label=_("Tell the group owners in WeCom"), required=False, initial=True)
+
+    field_order = ["form_key", "account", "name", "text"]
+
+    def __init__(self, *args: Any, accounts: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", accounts)
+        self.order_fields(self.field_order)
+
+
+class WelcomeBindForm(forms.Form):
+    welcome = forms.TypedChoiceField(label=_("Welcome template"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args: Any, choices: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["welcome"].choices = [("", _("None")), *choices]  # type: ignore[attr-defined]
+
+
+class GroupAnalyticsForm(forms.Form):
+    by = forms.ChoiceField(label=_("By"), required=False, choices=list(queries.ANALYTICS_BY.items()))
+    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class GroupTagsForm(forms.Form):
+    tags = forms.TypedMultipleChoiceField(label=_("Group tags"), coerce=int, required=False,
+                                          widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, choices: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "tags", choices)

@@ -779,3 +779,100 @@ class GroupTransferItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transfer_id}:{self.group_id} {self.status}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates (入群欢迎语素材)
+
+
+class GroupWelcomeStatus(models.TextChoices):
+    PENDING = "pending", _("Being pushed to WeCom")
+    ACTIVE = "active", _("On WeCom")
+    FAILED = "failed", _("Refused by WeCom")
+    DELETED = "deleted", _("Deleted")
+
+
+class GroupWelcome(models.Model):
+    """A group welcome template (group_welcome_template): text and at most one attachment (image, link or
+    mini-program card) that group owners apply in the WeCom client; WeCom sends it to whoever joins their group.
+    `template_id` is recorded once the platform answers the add, so every later push is an edit of that template;
+    `version` counts edits and `pushed_version` is the last one WeCom accepted."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=64)
+    text = models.TextField(_("text"), blank=True)
+    attachment = models.JSONField(default=dict, blank=True)
+    notify = models.BooleanField(default=True)
+    template_id = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=GroupWelcomeStatus.choices, default=GroupWelcomeStatus.PENDING)
+    version = models.PositiveIntegerField(default=1)
+    pushed_version = models.PositiveIntegerField(default=0)
+    errcode = models.IntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupWelcomeBinding(models.Model):
+    """Which template a group code's groups, or one group, greet joiners with: the owners are asked to apply it.
+    A group's own binding wins over its code's."""
+
+    welcome = models.ForeignKey(GroupWelcome, on_delete=models.CASCADE, related_name="bindings")
+    group_code = models.OneToOneField(GroupCode, null=True, blank=True, on_delete=models.CASCADE,
+                                      related_name="welcome_binding")
+    group = models.OneToOneField(CustomerGroup, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="welcome_binding")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(group_code__isnull=False, group__isnull=True)
+                | models.Q(group_code__isnull=True, group__isnull=False),
+                name="wecom_group_welcome_binding_one_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.welcome_id} -> {self.group_code_id or self.group_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group tags: the operators' own labels for groups (快闪群, 门店群, 兴趣群...), separate from customer tags
+
+
+class GroupTag(models.Model):
+    """A label for customer groups. Not a customer tag: customer tags are mirrored to WeCom corp tags and feed
+    segments, and WeCom has no tags for groups, so groups get a tag set of their own (Siyu-side only)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["enterprise", "name"], name="uniq_wecom_group_tag_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupTagging(models.Model):
+    tag = models.ForeignKey(GroupTag, on_delete=models.CASCADE, related_name="taggings")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="taggings")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "group"], name="uniq_wecom_group_tagging")]
+        indexes = [models.Index(fields=["group", "tag"])]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}:{self.tag_id}"

@@ -65,6 +65,9 @@ PERFORMERS: dict[str, Performer] = {
     "get_join_way": lambda c, p: asdict(c.get_join_way(**p)),
     "update_join_way": _void("update_join_way"),
     "del_join_way": _void("del_join_way"),
+    "add_group_welcome_template": lambda c, p: {"template_id": c.add_group_welcome_template(**p)},
+    "edit_group_welcome_template": _void("edit_group_welcome_template"),
+    "del_group_welcome_template": _void("del_group_welcome_template"),
     "transfer_group_chats": lambda c, p: {"failed_chat_list": [asdict(f) for f in c.transfer_group_chats(**p)]},
 }
 ON_SUCCESS: dict[str, SuccessHook] = {}

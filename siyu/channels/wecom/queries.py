@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
@@ -35,8 +36,13 @@ from siyu.channels.wecom.models import (
     GroupMembership,
     GroupRoute,
     GroupStatus,
+    GroupTag,
+    GroupTagging,
     GroupTransfer,
     GroupTransferItem,
+    GroupWelcome,
+    GroupWelcomeBinding,
+    GroupWelcomeStatus,
     KeywordGroup,
     MassSend,
     MassSendKind,
@@ -56,9 +62,9 @@ from siyu.channels.wecom.models import (
     TransferKind,
 )
 from siyu.channels.wecom.moments import resubmittable
-from siyu.core.errors import NotFound, PermissionDenied
+from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
-from siyu.core.timeutil import local_day, now
+from siyu.core.timeutil import SHANGHAI, day_bounds, local_day, now
 from siyu.customers.models import IdentityKind, Relationship, RelationshipStatus
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -70,6 +76,7 @@ TRANSFER_ITEM_STATUSES = TransferItemStatus.choices
 CALL_STATUSES = CallStatus.choices
 GROUP_STATUSES = GroupStatus.choices
 GROUP_CODE_STATUSES = GroupCodeStatus.choices
+GROUP_WELCOME_STATUSES = GroupWelcomeStatus.choices
 
 
 def accounts(scope: Scope) -> QuerySet[ChannelAccount]:
@@ -171,12 +178,16 @@ def group_owner_choices(scope: Scope) -> list[tuple[int, str]]:
 
 
 def group_list(
-    scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "", owner_id: int | None = None
+    scope: Scope, *, page: int = 1, page_size: int = 20, q: str = "", owner_id: int | None = None,
+    tag_id: int | None = None,
 ) -> Page[CustomerGroup]:
-    """Groups in scope, newest first; `owner_id` narrows to one owner's (an owner outside the scope: none)."""
+    """Groups in scope, newest first; `owner_id` narrows to one owner's (an owner outside the scope: none),
+    `tag_id` to the groups with that group tag."""
     qs = groups(scope).select_related("owner")
     if owner_id is not None:
         qs = qs.filter(owner_id=owner_id)
+    if tag_id is not None:
+        qs = qs.filter(Exists(GroupTagging.objects.filter(group_id=OuterRef("pk"), tag_id=tag_id)))
     if q.strip():
         qs = qs.filter(Q(name__icontains=q.strip()) | Q(owner__name__icontains=q.strip()))
     return paginate(qs.order_by("-platform_created_at", "-id"), page=page, page_size=page_size)
@@ -661,11 +672,14 @@ def group_code_stats(scope: Scope, code_id: int, *, days: int = 30, until: date 
                           quits=totals["quits"] or 0, open_notices=notices)
 
 
-def group_code_choices(scope: Scope, account_id: int | None = None) -> list[tuple[int, str]]:
-    """Groups a code may take: alive, visible, in no code yet."""
+def group_code_choices(scope: Scope, account_id: int | None = None, tag_id: int | None = None
+                       ) -> list[tuple[int, str]]:
+    """Groups a code may take: alive, visible, in no code yet (with the group tag, when one is given)."""
     qs = groups(scope).filter(status=GroupStatus.ACTIVE).exclude(
         Exists(GroupCodeSlot.objects.filter(group_id=OuterRef("pk")))
     ).select_related("owner")
+    if tag_id is not None:
+        qs = qs.filter(Exists(GroupTagging.objects.filter(group_id=OuterRef("pk"), tag_id=tag_id)))
     if account_id is not None:
         qs = qs.filter(account_id=account_id)
     return [
@@ -847,3 +861,261 @@ def tag_group_results(scope: Scope, mass_send_id: int) -> TagGroupResults:
     ).values("customer_id").distinct().count())
     return TagGroupResults(staff_total=senders["total"], staff_sent=senders["sent"], invited=recipients["invited"],
                            delivered=recipients["delivered"], joined=joined)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates (入群欢迎语素材): the enterprise's, read by every role; HQ edits them.
+
+
+def group_welcomes(scope: Scope) -> QuerySet[GroupWelcome]:
+    return GroupWelcome.objects.filter(enterprise_id=scope.enterprise_id).exclude(status=GroupWelcomeStatus.DELETED)
+
+
+def group_welcome_list(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[GroupWelcome]:
+    qs = group_welcomes(scope).select_related("account").annotate(binding_count=Count("bindings"))
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_welcome(scope: Scope, welcome_id: int) -> GroupWelcome:
+    found = group_welcomes(scope).select_related("account").filter(pk=welcome_id).first()
+    if found is None:
+        raise NotFound(_("group welcome template %(id)s not found") % {"id": welcome_id}, field="welcome_id")
+    return found
+
+
+def group_welcome_choices(scope: Scope, account_id: int | None = None) -> list[tuple[int, str]]:
+    qs = group_welcomes(scope)
+    if account_id is not None:
+        qs = qs.filter(account_id=account_id)
+    return [(w.pk, w.name) for w in qs.order_by("name", "id")[:200]]
+
+
+def group_welcome_bindings(scope: Scope, welcome_id: int) -> list[GroupWelcomeBinding]:
+    """Where a template is used, limited to the codes and groups the scope may see."""
+    get_group_welcome(scope, welcome_id)
+    code_ids = group_codes(scope).values("id")
+    group_ids = groups(scope).values("id")
+    return list(
+        GroupWelcomeBinding.objects.filter(welcome_id=welcome_id)
+        .filter(Q(group_code_id__in=code_ids) | Q(group_id__in=group_ids))
+        .select_related("group_code", "group").order_by("id")[:500]
+    )
+
+
+def code_welcome(scope: Scope, code_id: int) -> GroupWelcome | None:
+    code = get_group_code(scope, code_id)
+    binding = GroupWelcomeBinding.objects.filter(group_code=code).select_related("welcome").first()
+    return binding.welcome if binding else None
+
+
+@dataclass(frozen=True)
+class EffectiveWelcome:
+    welcome: GroupWelcome | None
+    source: str  # "group" (its own), "code" (its group code's) or "" (none)
+
+
+def group_welcome_of(scope: Scope, group_id: int) -> EffectiveWelcome:
+    """The template a group's owner should apply: the group's own, else its group code's."""
+    group = get_group(scope, group_id)
+    own = GroupWelcomeBinding.objects.filter(group=group).select_related("welcome").first()
+    if own is not None:
+        return EffectiveWelcome(own.welcome, "group")
+    code_id = GroupCodeSlot.objects.filter(group=group).values_list("code_id", flat=True).first()
+    via = (GroupWelcomeBinding.objects.filter(group_code_id=code_id).select_related("welcome").first()
+           if code_id else None)
+    return EffectiveWelcome(via.welcome if via else None, "code" if via else "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group analytics: customers' joins, quits and net per Shanghai day, by group, group code or owner
+
+
+ANALYTICS_BY = {"group": _("Group"), "code": _("Group code"), "owner": _("Owner")}
+ANALYTICS_MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class AnalyticsDay:
+    day: date
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class AnalyticsRow:
+    key: int | None  # the group's, code's or owner's id (None: groups without a known owner)
+    name: str
+    joins: int
+    quits: int
+    members: int  # customers in the group(s) at the end of the range
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class AnalyticsCell:
+    day: date
+    key: int | None
+    name: str
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+
+@dataclass(frozen=True)
+class GroupAnalytics:
+    by: str
+    start: date
+    end: date
+    days: list[AnalyticsDay]
+    rows: list[AnalyticsRow]  # one page of them
+    total_rows: int
+    page: int
+    pages: int
+    joins: int
+    quits: int
+
+    @property
+    def net(self) -> int:
+        return self.joins - self.quits
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def analytics_range(start: date | None, end: date | None) -> tuple[date, date]:
+    """[start, end] in Shanghai days; the last 30 days by default; at most 366 days."""
+    last = end or local_day(now())
+    first = start or last - timedelta(days=29)
+    if first > last:
+        raise ValidationFailed(_("the start day is after the end day"), field="start", code="bad_range")
+    if (last - first).days + 1 > ANALYTICS_MAX_DAYS:
+        raise ValidationFailed(
+            _("at most %(n)s days at a time") % {"n": ANALYTICS_MAX_DAYS}, field="end", code="range_too_long"
+        )
+    return first, last
+
+
+def _analytics_base(scope: Scope, by: str) -> tuple[QuerySet[Any], str]:
+    """Customers' membership stints in the groups the scope may see, with the dimension's key as `k`."""
+    if by not in ANALYTICS_BY:
+        raise ValidationFailed(_("by is group, code or owner"), field="by")
+    base = GroupMembership.objects.filter(group_id__in=groups(scope).values("id"), member_type=MemberType.EXTERNAL)
+    if by == "group":
+        return base.annotate(k=F("group_id")), "k"
+    if by == "owner":
+        return base.annotate(k=F("group__owner_id")), "k"
+    code = GroupCodeSlot.objects.filter(group_id=OuterRef("group_id")).values("code_id")[:1]
+    return base.annotate(k=Subquery(code)).filter(k__isnull=False), "k"
+
+
+def _counts_by_day_and_key(qs: QuerySet[Any], column: str, first: date, last: date
+                           ) -> dict[tuple[date, int | None], int]:
+    lo, _ignored = day_bounds(first)
+    _ignored2, hi = day_bounds(last)
+    rows = (qs.filter(**{f"{column}__gte": lo, f"{column}__lt": hi})
+            .annotate(day=TruncDate(column, tzinfo=SHANGHAI)).values("day", "k").annotate(n=Count("id"))
+            .values_list("day", "k", "n"))
+    return {(day, key): n for day, key, n in rows}
+
+
+def _analytics_names(by: str, keys: Iterable[int | None], enterprise_id: int) -> dict[int | None, str]:
+    ids = [k for k in keys if k is not None]
+    names: dict[int | None, str]
+    if by == "group":
+        names = {g.pk: g.name or g.chat_id for g in CustomerGroup.objects.filter(pk__in=ids)}
+    elif by == "code":
+        names = dict(GroupCode.objects.filter(pk__in=ids, enterprise_id=enterprise_id).values_list("id", "name"))
+    else:
+        names = dict(org_queries.staff(Scope.hq(enterprise_id)).filter(pk__in=ids).values_list("id", "name"))
+    return {**names, None: str(_("No owner"))}
+
+
+def _analytics_cells(scope: Scope, by: str, first: date, last: date
+                     ) -> tuple[dict[tuple[date, int | None], int], dict[tuple[date, int | None], int], dict[Any, int]]:
+    base, _k = _analytics_base(scope, by)
+    joins = _counts_by_day_and_key(base, "joined_at", first, last)
+    quits = _counts_by_day_and_key(base, "left_at", first, last)
+    _ignored, end_at = day_bounds(last)
+    members = dict(
+        base.filter(joined_at__lt=end_at).filter(Q(left_at__isnull=True) | Q(left_at__gte=end_at))
+        .values("k").annotate(n=Count("id")).values_list("k", "n")
+    )
+    return joins, quits, members
+
+
+def group_analytics(scope: Scope, *, by: str = "group", start: date | None = None, end: date | None = None,
+                    page: int = 1, page_size: int = 20) -> GroupAnalytics:
+    """Customers joining and quitting the groups in scope, per Shanghai day (zeros filled in) and per group, group
+    code or owner, counted in the database from the membership stints (a join is a stint's start, a quit its end;
+    staff members are not counted). Rows are ordered by joins, then net, then name."""
+    first, last = analytics_range(start, end)
+    joins, quits, members = _analytics_cells(scope, by, first, last)
+    per_day: dict[date, list[int]] = {}
+    per_key: dict[int | None, list[int]] = {key: [0, 0] for key in members}
+    for index, counts in enumerate((joins, quits)):
+        for (day, key), n in counts.items():
+            per_day.setdefault(day, [0, 0])[index] += n
+            per_key.setdefault(key, [0, 0])[index] += n
+    days = [
+        AnalyticsDay(day, *per_day.get(day, (0, 0)))
+        for day in (first + timedelta(days=offset) for offset in range((last - first).days + 1))
+    ]
+    names = _analytics_names(by, per_key, scope.enterprise_id)
+    rows = sorted(
+        (AnalyticsRow(key, names.get(key, str(key)), j, q, members.get(key, 0)) for key, (j, q) in per_key.items()),
+        key=lambda r: (-r.joins, -r.net, r.name, r.key or 0),
+    )
+    pages = max(1, -(-len(rows) // page_size))
+    page = min(max(1, page), pages)
+    return GroupAnalytics(by=by, start=first, end=last, days=days,
+                          rows=rows[(page - 1) * page_size: page * page_size], total_rows=len(rows), page=page,
+                          pages=pages, joins=sum(d.joins for d in days), quits=sum(d.quits for d in days))
+
+
+def group_analytics_cells(scope: Scope, *, by: str = "group", start: date | None = None, end: date | None = None
+                          ) -> list[AnalyticsCell]:
+    """Every (day, group|code|owner) with a join or a quit in the range: what the Excel export lists."""
+    first, last = analytics_range(start, end)
+    joins, quits, _members = _analytics_cells(scope, by, first, last)
+    cells = sorted(set(joins) | set(quits), key=lambda c: (c[0], c[1] or 0))
+    names = _analytics_names(by, {key for _day, key in cells}, scope.enterprise_id)
+    return [AnalyticsCell(day, key, names.get(key, str(key)), joins.get((day, key), 0), quits.get((day, key), 0))
+            for day, key in cells]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group tags
+
+
+def group_tags(scope: Scope) -> QuerySet[GroupTag]:
+    """The enterprise's group tags (everyone reads them), with how many groups in scope carry each."""
+    return GroupTag.objects.filter(enterprise_id=scope.enterprise_id).annotate(
+        group_count=Count("taggings", filter=Q(taggings__group_id__in=groups(scope).values("id")))
+    ).order_by("name", "id")
+
+
+def group_tag_choices(scope: Scope) -> list[tuple[int, str]]:
+    return list(GroupTag.objects.filter(enterprise_id=scope.enterprise_id).order_by("name", "id")
+                .values_list("id", "name")[:500])
+
+
+def tags_of_group(scope: Scope, group_id: int) -> list[GroupTag]:
+    group = get_group(scope, group_id)
+    return list(GroupTag.objects.filter(taggings__group=group).order_by("name", "id"))

@@ -580,3 +580,121 @@ class TagGroupOut(Schema):
 
 class TagGroupPage(PageMeta):
     items: list[TagGroupOut]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates (入群欢迎语素材) and group analytics
+
+
+class GroupWelcomeAttachmentIn(Schema):
+    """One of image {media_id | pic_url}, link {title, url, picurl, desc}, miniprogram {title, pic_media_id, appid,
+    page}, named by msgtype."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    msgtype: Literal["image", "link", "miniprogram"]
+    image: dict[str, str] | None = None
+    link: dict[str, str] | None = None
+    miniprogram: dict[str, str] | None = None
+
+
+class GroupWelcomeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    name: str = Field(min_length=1, max_length=64)
+    text: str = Field(default="", max_length=4000)  # the byte limit (3000) is the service's, with its code
+    attachment: GroupWelcomeAttachmentIn | None = None
+    notify: bool = True
+
+
+class GroupWelcomePatch(Schema):
+    """Only what is given changes; `attachment: null` with `clear_attachment: true` removes the attachment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    text: str | None = Field(default=None, max_length=4000)
+    attachment: GroupWelcomeAttachmentIn | None = None
+    clear_attachment: bool = False
+
+
+class GroupWelcomeOut(Schema):
+    id: int
+    account_id: int
+    name: str
+    text: str
+    attachment: dict[str, Any]
+    notify: bool
+    template_id: str
+    status: str
+    version: int
+    pushed_version: int
+    errcode: int | None
+    error: str
+    created_at: datetime
+
+
+class GroupWelcomePage(PageMeta):
+    items: list[GroupWelcomeOut]
+
+
+class WelcomeBindingIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    welcome_id: int | None
+
+
+class WelcomeBindingOut(Schema):
+    welcome_id: int | None
+    name: str
+    template_id: str
+    source: str  # "group", "code" or ""
+
+
+class GroupAnalyticsDayOut(Schema):
+    day: date
+    joins: int
+    quits: int
+    net: int
+
+
+class GroupAnalyticsRowOut(Schema):
+    key: int | None
+    name: str
+    joins: int
+    quits: int
+    net: int
+    members: int
+
+
+class GroupAnalyticsOut(Schema):
+    by: str
+    start: date
+    end: date
+    joins: int
+    quits: int
+    net: int
+    days: list[GroupAnalyticsDayOut]
+    rows: list[GroupAnalyticsRowOut]
+    total_rows: int
+    page: int
+    pages: int
+
+
+class GroupTagIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=32)
+
+
+class GroupTagsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    tag_ids: list[int] = Field(max_length=20)
+
+
+class GroupTagOut(Schema):
+    id: int
+    name: str
+    group_count: int

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -18,8 +19,12 @@ from siyu.channels.official_account import queries as oa_queries
 from siyu.channels.wecom import (
     auto_pull,
     channel_codes,
+    errcodes,
     group_codes,
     group_inheritance,
+    group_sheets,
+    group_tags,
+    group_welcome,
     groups,
     inbound,
     inheritance,
@@ -34,15 +39,20 @@ from siyu.channels.wecom import (
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import (
     CodeForm,
+    GroupAnalyticsForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
+    GroupTagsForm,
     GroupTransferForm,
+    GroupWelcomeForm,
+    GroupWelcomeNewForm,
     KeywordGroupForm,
     MassSendForm,
     MomentForm,
     RouteFormSet,
     TagGroupForm,
     TransferForm,
+    WelcomeBindForm,
 )
 from siyu.console.access import scope_of
 from siyu.console.once import create_once
@@ -83,6 +93,10 @@ def landing(request: HttpRequest, config_id: str) -> HttpResponse:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Console pages
+
+
+def _int_param(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 12 else None
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -184,11 +198,44 @@ def code_disable(request: HttpRequest, code_id: int) -> HttpResponse:
 @console_view
 def group_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
-    raw_owner = request.GET.get("owner", "")
+    raw_owner, raw_tag = request.GET.get("owner", ""), request.GET.get("tag", "")
     owner = int(raw_owner) if raw_owner.isdigit() and len(raw_owner) < 12 else None
-    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""), owner_id=owner)
+    tag = int(raw_tag) if raw_tag.isdigit() and len(raw_tag) < 12 else None
+    page = queries.group_list(scope, page=_page_number(request), q=request.GET.get("q", ""), owner_id=owner,
+                              tag_id=tag)
     return render(request, "wecom/group_list.html", {"groups": page, "q": request.GET.get("q", ""), "owner": owner,
-                                                     "owners": queries.group_owner_choices(scope)})
+                                                     "owners": queries.group_owner_choices(scope), "tag": tag,
+                                                     "tags": queries.group_tag_choices(scope), "scope": scope})
+
+
+@console_view
+@require_POST
+def group_tag_create(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    try:
+        tag = group_tags.create_group_tag(scope=scope, name=request.POST.get("name", ""), actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, f"{exc.message} ({exc.code})")
+        return redirect("channels:wecom_groups")
+    messages.success(request, _("Group tag created."))
+    return redirect(f"{reverse('channels:wecom_groups')}?tag={tag.pk}")
+
+
+@console_view
+@require_POST
+def group_tags_set(request: HttpRequest, group_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_group(scope, group_id)
+    form = GroupTagsForm(request.POST, choices=queries.group_tag_choices(scope))
+    if not form.is_valid():
+        messages.error(request, _("Pick tags from the list."))
+    else:
+        group_tags.set_group_tags(scope=scope, group_id=group_id, tag_ids=form.cleaned_data["tags"],
+                                  actor=request.user)
+        messages.success(request, _("Group tags saved."))
+    return redirect("channels:wecom_group", group_id=group_id)
 
 
 @console_view
@@ -205,8 +252,16 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     activity = queries.group_activity(scope, group_id, days=30)
     chart = {"days": [d.day.strftime("%m-%d") for d in activity], "joins": [d.joins for d in activity],
              "quits": [d.quits for d in activity], "labels": {"joins": str(_("Joins")), "quits": str(_("Quits"))}}
+    welcome = queries.group_welcome_of(scope, group_id)
     context = {
         "group": group,
+        "scope": scope,
+        "welcome": welcome,
+        "tags_form": GroupTagsForm(choices=queries.group_tag_choices(scope),
+                                   initial={"tags": [t.pk for t in queries.tags_of_group(scope, group_id)]}),
+        "group_tags": queries.tags_of_group(scope, group_id),
+        "bind_form": WelcomeBindForm(choices=queries.group_welcome_choices(scope, group.account_id), initial={
+            "welcome": welcome.welcome.pk if welcome.welcome and welcome.source == "group" else ""}),
         "members": queries.group_members(scope, group_id, current=True),
         "left": queries.group_members(scope, group_id, current=False),
         "chart": chart,
@@ -455,7 +510,7 @@ def group_code_new(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("managers and HQ create group codes"))
     choices = {"accounts": [(a.pk, a.name) for a in queries.accounts(scope)],
                "stores": [(s.pk, s.name) for s in org_queries.stores(scope).order_by("code")],
-               "groups": queries.group_code_choices(scope)}
+               "groups": queries.group_code_choices(scope, tag_id=_int_param(request.GET.get("tag")))}
     form = GroupCodeForm(request.POST or None, choices=choices)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -473,7 +528,8 @@ def group_code_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Group code created; it is active once WeCom confirms it."))
             return redirect("channels:wecom_group_code", group_code_id=code_id)
-    return render(request, "wecom/group_code_form.html", {"form": form})
+    return render(request, "wecom/group_code_form.html", {
+        "form": form, "tags": queries.group_tag_choices(scope), "tag": _int_param(request.GET.get("tag"))})
 
 
 def _group_code_chart(days: list[queries.GroupCodeDayStats]) -> dict[str, Any]:
@@ -502,6 +558,10 @@ def group_code_detail(request: HttpRequest, group_code_id: int) -> HttpResponse:
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "wecom/_group_code_stats.html", context)
     context["add_form"] = GroupCodeGroupsForm(choices=queries.group_code_choices(scope, context["code"].account_id))
+    welcome = queries.code_welcome(scope, group_code_id)
+    context["welcome"] = welcome
+    context["bind_form"] = WelcomeBindForm(choices=queries.group_welcome_choices(scope, context["code"].account_id),
+                                           initial={"welcome": welcome.pk if welcome else ""})
     return render(request, "wecom/group_code_detail.html", context)
 
 
@@ -756,3 +816,175 @@ def tag_group_detail(request: HttpRequest, tag_built_id: int) -> HttpResponse:
     results = queries.tag_group_results(scope, tag_built_id)
     senders = queries.mass_send_senders(scope, tag_built_id)
     return render(request, "wecom/tag_group_detail.html", {"task": task, "results": results, "senders": senders})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group welcome templates (入群欢迎语素材)
+
+
+def _welcome_error(form: Any, exc: DomainError) -> None:
+    target = GroupWelcomeForm.ERROR_FIELDS.get(exc.field or "")
+    form.add_error(target if target in form.fields else None, f"{exc.message} ({exc.code})")
+
+
+@console_view
+def group_welcome_list(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.group_welcome_list(scope, page=_page_number(request), status=request.GET.get("status", ""))
+    return render(request, "wecom/group_welcome_list.html", {
+        "welcomes": page, "scope": scope, "meanings": {w.pk: errcodes.describe(w.errcode) for w in page.items},
+    })
+
+
+@console_view
+def group_welcome_new(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
+    form = GroupWelcomeNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            welcome_id = create_once(request, form, action="wecom.group_welcome",
+                                     create=lambda: group_welcome.create_group_welcome(
+                                         scope=scope, account_id=data["account"], name=data["name"],
+                                         text=data["text"], attachment=form.attachment_value(),
+                                         notify=data["notify"], actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _welcome_error(form, exc)
+        else:
+            messages.success(request, _("Welcome template created; it is usable once WeCom confirms it."))
+            return redirect("channels:wecom_group_welcome", welcome_id=welcome_id)
+    return render(request, "wecom/group_welcome_form.html", {"form": form, "welcome": None})
+
+
+@console_view
+def group_welcome_detail(request: HttpRequest, welcome_id: int) -> HttpResponse:
+    """Everyone of the enterprise reads a template (owners apply it in the client); HQ edits it here."""
+    scope = scope_of(request)
+    welcome = queries.get_group_welcome(scope, welcome_id)
+    if request.method == "POST" and not scope.is_hq:
+        raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
+    form = GroupWelcomeForm(request.POST or None, initial=GroupWelcomeForm.initial_of(welcome)) if scope.is_hq else None
+    if request.method == "POST" and form is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            group_welcome.update_group_welcome(
+                scope=scope, welcome_id=welcome_id, name=data["name"], text=data["text"],
+                attachment=form.attachment_value(), clear_attachment=not data.get("attachment"), actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _welcome_error(form, exc)
+        else:
+            messages.success(request, _("Welcome template saved; the change is pushed to WeCom."))
+            return redirect("channels:wecom_group_welcome", welcome_id=welcome_id)
+    return render(request, "wecom/group_welcome_form.html", {
+        "form": form, "welcome": welcome, "meaning": errcodes.describe(welcome.errcode),
+        "bindings": queries.group_welcome_bindings(scope, welcome_id),
+    })
+
+
+@console_view
+@require_POST
+def group_welcome_delete(request: HttpRequest, welcome_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_group_welcome(scope, welcome_id)
+    group_welcome.delete_group_welcome(scope=scope, welcome_id=welcome_id, actor=request.user)
+    messages.success(request, _("Welcome template deleted."))
+    return redirect("channels:wecom_group_welcomes")
+
+
+def _bind_choice(request: HttpRequest, choices: list[tuple[int, str]]) -> tuple[bool, int | None]:
+    form = WelcomeBindForm(request.POST, choices=choices)
+    if not form.is_valid():
+        return False, None
+    return True, form.cleaned_data["welcome"]
+
+
+@console_view
+@require_POST
+def group_code_welcome(request: HttpRequest, group_code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    code = queries.get_group_code(scope, group_code_id)
+    ok, welcome_id = _bind_choice(request, queries.group_welcome_choices(scope, code.account_id))
+    if not ok:
+        messages.error(request, _("Pick a welcome template of this WeCom app."))
+    else:
+        try:
+            group_welcome.bind_group_code(scope=scope, code_id=group_code_id, welcome_id=welcome_id,
+                                          actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            messages.error(request, f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Welcome template chosen."))
+    return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+
+
+@console_view
+@require_POST
+def group_welcome_bind(request: HttpRequest, group_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    group = queries.get_group(scope, group_id)
+    ok, welcome_id = _bind_choice(request, queries.group_welcome_choices(scope, group.account_id))
+    if not ok:
+        messages.error(request, _("Pick a welcome template of this WeCom app."))
+    else:
+        try:
+            group_welcome.bind_group(scope=scope, group_id=group_id, welcome_id=welcome_id, actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            messages.error(request, f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, _("Welcome template chosen."))
+    return redirect("channels:wecom_group", group_id=group_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group analytics
+
+
+_ANALYTICS_FIELDS = {"start": "start", "end": "end", "by": "by"}
+
+
+@console_view
+def group_analytics(request: HttpRequest) -> HttpResponse:
+    """Joins, quits and net per Shanghai day (chart) and per group, group code or owner (table); ?format=xlsx is
+    the same range as an Excel workbook."""
+    scope = scope_of(request)
+    form = GroupAnalyticsForm(request.GET or None)
+    result = None
+    if not request.GET or form.is_valid():
+        data = form.cleaned_data if request.GET else {}
+        by = data.get("by") or "group"
+        try:
+            if request.GET.get("format") == "xlsx":
+                body, filename = group_sheets.analytics_xlsx(scope, by=by, start=data.get("start"),
+                                                             end=data.get("end"))
+                response = HttpResponse(
+                    body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                response["Content-Disposition"] = f'attachment; filename="{filename}"'
+                return response
+            result = queries.group_analytics(scope, by=by, start=data.get("start"), end=data.get("end"),
+                                             page=_page_number(request))
+        except GateError:
+            raise
+        except DomainError as exc:
+            form.add_error(_ANALYTICS_FIELDS.get(exc.field or ""), f"{exc.message} ({exc.code})")
+    chart = None
+    if result is not None:
+        chart = {"days": [d.day.strftime("%m-%d") for d in result.days], "joins": [d.joins for d in result.days],
+                 "quits": [d.quits for d in result.days], "net": [d.net for d in result.days],
+                 "labels": {"joins": str(_("Joins")), "quits": str(_("Quits")), "net": str(_("Net"))}}
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("format", None)
+    return render(request, "wecom/group_analytics.html", {
+        "form": form, "result": result, "chart": chart, "by_label": queries.ANALYTICS_BY.get(
+            result.by if result else "group"), "query": query.urlencode(),
+    })
