@@ -30,48 +30,14 @@ PG_URL="${SIYU_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/siyu}"
 # The slowest tests of every run, to keep the budget honest (SIYU_TEST_DURATIONS=80 for a profile).
 DURATIONS=(--durations="${SIYU_TEST_DURATIONS:-15}" --durations-min=2)
 
-pids=()
-names=()
-logs=()
-stop_passes() { for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done; }
-trap 'stop_passes; exit 130' INT TERM
-
-run_pass() {  # name log command...: one pass in its own process group, its output to its log, its status to log.rc
-  local name=$1 log=$2; shift 2
-  set -m
-  ( start=$(date +%s); rc=0; "$@" >"$log" 2>&1 || rc=$?
-    echo "$rc $(( $(date +%s) - start ))" >"$log.rc" ) &
-  set +m
-  pids+=($!)
-  names+=("$name")
-  logs+=("$log")
-}
-
-run_pass "pytest (SQLite)" "$LOGS/sqlite.log" \
-  env SIYU_VAR_DIR="$(pwd)/var/test-sqlite" SIYU_DATABASE_URL="sqlite:///$(pwd)/var/test-sqlite/test.sqlite3" \
-  $BIN/pytest "${DURATIONS[@]}"
+PASSES=("pytest (SQLite)" sqlite.log
+  env SIYU_VAR_DIR="$(pwd)/var/test-sqlite" SIYU_DATABASE_URL="sqlite:///$(pwd)/var/test-sqlite/test.sqlite3"
+  $BIN/pytest "${DURATIONS[@]}")
 if [ "$PG" = reachable ]; then
-  run_pass "pytest (PostgreSQL)" "$LOGS/postgres.log" \
-    env SIYU_VAR_DIR="$(pwd)/var/test-postgres" SIYU_DATABASE_URL="$PG_URL" \
-    $BIN/pytest -m "not browser" "${DURATIONS[@]}"
+  PASSES+=(:: "pytest (PostgreSQL)" postgres.log
+    env SIYU_VAR_DIR="$(pwd)/var/test-postgres" SIYU_DATABASE_URL="$PG_URL" $BIN/pytest -m "not browser" "${DURATIONS[@]}")
 fi
-echo "== $(IFS=,; echo "${names[*]}" | sed 's/,/ and /g') running; follow with: tail -f $LOGS/*.log"
-for pid in "${pids[@]}"; do wait "$pid" || true; done
-trap - INT TERM
-
-# The logs in order, each under its header; then, if a pass failed, its tail again where nobody can miss it.
-failed=()
-for i in "${!names[@]}"; do
-  log=${logs[$i]}
-  read -r rc secs <"$log.rc" || { rc=1; secs=?; }
-  echo "== ${names[$i]}: exit $rc after ${secs}s"
-  cat "$log"
-  if [ "$rc" != 0 ]; then failed+=("$i"); fi
-done
+rc=0
+bash scripts/run-passes.sh "$LOGS" "${PASSES[@]}" || rc=$?
 if [ "$PG" = unreachable ]; then $BIN/python -m tests.proof postgres "$PG"; fi
-for i in "${failed[@]}"; do
-  log=${logs[$i]}
-  echo "== FAILED: ${names[$i]} (full log above and in $log); its last 40 lines:"
-  tail -n 40 "$log"
-done
-[ "${#failed[@]}" = 0 ]
+exit $rc
