@@ -36,6 +36,7 @@ for i in "${!names[@]}"; do
   if [ -s "${logs[$i]}.rc" ]; then read -r rc secs <"${logs[$i]}.rc"; fi
   echo "== ${names[$i]}: exit $rc after ${secs}s"
   cat "${logs[$i]}"
+  if [ -n "$(tail -c 1 "${logs[$i]}")" ]; then echo; fi  # a pass that was stopped may end mid-line
   [ "$rc" = 0 ] || failed+=("$i")
 done
 for i in "${failed[@]}"; do

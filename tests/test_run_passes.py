@@ -41,8 +41,10 @@ def test_a_failing_pass_fails_the_run_and_its_tail_is_shown_last(tmp_path: Path)
 
 
 def test_the_first_pass_failing_fails_the_run_too(tmp_path: Path) -> None:
-    result = _run(tmp_path, "bad", "b.log", "false", "::", "good", "g.log", "true")
+    result = _run(tmp_path, "bad", "b.log", "sh", "-c", "printf 'stopped mid-line'; exit 143", "::",
+                  "good", "g.log", "true")
     assert result.returncode == 1
+    assert "stopped mid-line\n== good: exit 0" in result.stdout  # the next header starts on its own line
     assert "== FAILED: bad" in result.stdout and "== FAILED: good" not in result.stdout
 
 
