@@ -117,13 +117,14 @@ def _empty_filled_tables_only(
 ) -> list[str]:
     """PostgreSQL's flush after a transactional test (`django_db(transaction=True)`) as DELETEs of the tables that
     have rows, instead of one TRUNCATE of all ~150 tables: TRUNCATE makes a new file for every table and index, which
-    cost about a second per test on a loaded machine, ten times the test itself. The database ends the same: every
-    table empty, sequences left alone (flush never resets them here), foreign keys checked at commit (Django creates
-    them DEFERRABLE INITIALLY DEFERRED, and flush runs in one transaction). A flush of a subset of the apps
-    (allow_cascade) or one that resets sequences keeps Django's TRUNCATE."""
+    cost 8-12 s per test on a loaded machine (docs/testing.md). The database ends the same: every table empty but the
+    content types and permissions that flush's post_migrate would write straight back (kept), sequences left alone
+    (flush never resets them here), foreign keys checked at commit (Django creates them DEFERRABLE INITIALLY
+    DEFERRED, and flush runs in one transaction). A flush of a subset of the apps (allow_cascade) or one that resets
+    sequences keeps Django's TRUNCATE."""
     if reset_sequences or allow_cascade or not tables:
         return _django_pg_sql_flush(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
-    quoted = [self.quote_name(table) for table in tables]
+    quoted = [self.quote_name(table) for table in tables if table not in _KEPT_BY_FLUSH]
     with self.connection.cursor() as cursor:
         # table names from Django's introspection, quoted by the backend
         cursor.execute(" UNION ALL ".join(f"SELECT {i} WHERE EXISTS (SELECT 1 FROM {q})"  # noqa: S608
@@ -132,6 +133,9 @@ def _empty_filled_tables_only(
     return [f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(q)};" for q in filled]
 
 
+# What flush's post_migrate signal writes straight back (every model's content type and permissions; nothing in Siyu
+# or the tests writes them otherwise): kept instead of deleted and inserted again, ~660 rows a test.
+_KEPT_BY_FLUSH = frozenset({"django_content_type", "auth_permission"})
 _django_pg_sql_flush: Any = None
 
 
