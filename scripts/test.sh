@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole suite: lint, types, import boundaries, migrations check, pytest on SQLite, then on PostgreSQL when it
-# can be reached (started here if it is installed but stopped). Browser tests run in Debian's chromium.
+# The whole suite: lint, types, import boundaries, migrations check, then pytest on SQLite (browser tests included)
+# and on PostgreSQL (started here if it is installed but stopped) at the same time, one process each, so the two
+# passes use both cores (docs/testing.md has the measurements). Browser tests run in Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -19,13 +20,24 @@ if bash scripts/ensure-services.sh postgres; then PG=reachable; else PG=unreacha
 $BIN/python -m tests.proof postgres "$PG"
 if [ "$PG" = unreachable ]; then export SIYU_POSTGRES_UNAVAILABLE=1; fi
 
-echo "== pytest (SQLite)"
-mkdir -p var
-SIYU_DATABASE_URL="sqlite:///$(pwd)/var/test.sqlite3" $BIN/pytest
+# Each pass has its own var/ (media, exports, the analytics copy), its own database and its own log; nothing else is
+# shared between them (servers the tests start take a free port, pytest's cache is off). SIYU_TEST_POSTGRES_URL lets
+# two checkouts on one machine test against different databases (PostgreSQL's test database is test_<name>).
+LOGS=var/test-logs
+rm -rf "$LOGS" var/test-sqlite var/test-postgres
+mkdir -p "$LOGS" var/test-sqlite var/test-postgres
+PG_URL="${SIYU_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/siyu}"
+# The slowest tests of every run, to keep the budget honest (SIYU_TEST_DURATIONS=80 for a profile).
+DURATIONS=(--durations="${SIYU_TEST_DURATIONS:-15}" --durations-min=2)
 
+PASSES=("pytest (SQLite)" sqlite.log
+  env SIYU_VAR_DIR="$(pwd)/var/test-sqlite" SIYU_DATABASE_URL="sqlite:///$(pwd)/var/test-sqlite/test.sqlite3"
+  $BIN/pytest "${DURATIONS[@]}")
 if [ "$PG" = reachable ]; then
-  echo "== pytest (PostgreSQL)"
-  SIYU_DATABASE_URL="postgres://postgres@127.0.0.1:5432/siyu" $BIN/pytest -m "not browser"
-else
-  $BIN/python -m tests.proof postgres "$PG"
+  PASSES+=(:: "pytest (PostgreSQL)" postgres.log
+    env SIYU_VAR_DIR="$(pwd)/var/test-postgres" SIYU_DATABASE_URL="$PG_URL" $BIN/pytest -m "not browser" "${DURATIONS[@]}")
 fi
+rc=0
+bash scripts/run-passes.sh "$LOGS" "${PASSES[@]}" || rc=$?
+if [ "$PG" = unreachable ]; then $BIN/python -m tests.proof postgres "$PG"; fi
+exit $rc

@@ -112,6 +112,44 @@ def _release_group_commit_connections(django_db_setup: Any) -> Iterator[None]:
     release_all_connections()
 
 
+def _empty_filled_tables_only(
+    self: Any, style: Any, tables: list[str], *, reset_sequences: bool = False, allow_cascade: bool = False
+) -> list[str]:
+    """PostgreSQL's flush after a transactional test (`django_db(transaction=True)`) as DELETEs of the tables that
+    have rows, instead of one TRUNCATE of all ~150 tables: TRUNCATE makes a new file for every table and index, which
+    cost 8-12 s per test on a loaded machine (docs/testing.md). The database ends the same: every table empty but the
+    content types and permissions that flush's post_migrate would write straight back (kept), sequences left alone
+    (flush never resets them here), foreign keys checked at commit (Django creates them DEFERRABLE INITIALLY
+    DEFERRED, and flush runs in one transaction). A flush of a subset of the apps (allow_cascade) or one that resets
+    sequences keeps Django's TRUNCATE."""
+    if reset_sequences or allow_cascade or not tables:
+        return _django_pg_sql_flush(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+    quoted = [self.quote_name(table) for table in tables if table not in _KEPT_BY_FLUSH]
+    with self.connection.cursor() as cursor:
+        # table names from Django's introspection, quoted by the backend
+        cursor.execute(" UNION ALL ".join(f"SELECT {i} WHERE EXISTS (SELECT 1 FROM {q})"  # noqa: S608
+                                          for i, q in enumerate(quoted)))
+        filled = [quoted[row[0]] for row in cursor.fetchall()]
+    return [f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(q)};" for q in filled]
+
+
+# What flush's post_migrate signal writes straight back (every model's content type and permissions; nothing in Siyu
+# or the tests writes them otherwise): kept instead of deleted and inserted again, ~660 rows a test.
+_KEPT_BY_FLUSH = frozenset({"django_content_type", "auth_permission"})
+_django_pg_sql_flush: Any = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_postgres_flush() -> Iterator[None]:
+    global _django_pg_sql_flush
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    _django_pg_sql_flush = DatabaseOperations.sql_flush
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", _empty_filled_tables_only)
+        yield
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # No network call inside a database transaction (DESIGN §5): every HTTP request the suite makes through httpx (the
 # WeCom, Official Account and mini-program clients all send through httpx.Client.send) is checked against the open
