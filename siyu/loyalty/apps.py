@@ -11,7 +11,7 @@ class LoyaltyConfig(AppConfig):
         from siyu.core.periodic import register_periodic
         from siyu.customers.sections import register_profile_section
         from siyu.customers.services import register_merge_step
-        from siyu.loyalty import services, tasks
+        from siyu.loyalty import events, services, tasks  # noqa: F401  (events registers its event types)
         from siyu.loyalty.views import profile_points
         from siyu.orders import hooks
 
@@ -22,3 +22,4 @@ class LoyaltyConfig(AppConfig):
         register_profile_section("points", profile_points)
         register_periodic("loyalty.unlock_points", tasks.unlock_points_task, every_s=600)
         register_periodic("loyalty.expire_points", tasks.expire_points_task, every_s=3600)
+        register_periodic("loyalty.evaluate_tiers", tasks.evaluate_tiers_task, every_s=3600)

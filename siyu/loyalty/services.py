@@ -20,6 +20,7 @@ twice or concurrently: a lot is claimed by one run with a conditional UPDATE.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,10 +38,13 @@ from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
+from siyu.customers import services as customer_services
 from siyu.finance import ledger
 from siyu.finance.models import Account, EntryKind
+from siyu.loyalty import queries as loyalty_queries
 from siyu.loyalty.models import (
     CategoryRate,
+    CustomerTier,
     LotSource,
     LotStatus,
     OperationKind,
@@ -49,6 +53,12 @@ from siyu.loyalty.models import (
     PointsOperation,
     PointsProgram,
     PointsRun,
+    Tier,
+    TierBasis,
+    TierChange,
+    TierPolicy,
+    TierRun,
+    TierScore,
 )
 from siyu.orders import queries as order_queries
 from siyu.orders.models import OrderStatus
@@ -58,6 +68,7 @@ MAX_POINTS = 10**9
 MAX_RATE = 10_000
 MAX_DAYS = 3650
 CURRENCY = "CNY"
+TIER_EVENT = "tier_changed"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -136,10 +147,10 @@ def _expiry(available_at: datetime, days: int) -> datetime:
     return day_bounds(local_day(available_at) + timedelta(days=days))[1]
 
 
-def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tuple[int, int, int | None]]
-                ) -> dict[str, int]:
-    """Points per order line (line id, paid fen, category id): floor(paid fen × rate / 100), the rate of the line's
-    category, else its parent's, else the program's."""
+def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tuple[int, int, int | None]],
+                multiplier: int = 100) -> dict[str, int]:
+    """Points per order line (line id, paid fen, category id): floor(paid fen × rate × tier multiplier % / 10000),
+    the rate of the line's category, else its parent's, else the program's."""
     rows = list(lines)
     rates = dict(CategoryRate.objects.filter(enterprise_id=enterprise_id).values_list("category_id",
                                                                                        "points_per_yuan"))
@@ -155,7 +166,7 @@ def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tupl
             rate = rates[category_id]
         elif parent is not None and parent in rates:
             rate = rates[parent]
-        points = max(paid_fen, 0) * rate // 100
+        points = max(paid_fen, 0) * rate * multiplier // 10_000
         if points > 0:
             out[str(line_id)] = points
     return out
@@ -170,9 +181,10 @@ def earn_for_order(enterprise_id: int, order_id: int, at: datetime) -> PointsLot
     order = order_queries.orders(Scope.hq(enterprise_id)).filter(pk=order_id).first()
     if order is None or order.customer_id is None or order.status != OrderStatus.PAID:
         return None
-    per_line = line_points(enterprise_id, program,
-                           order.lines.values_list("pk", "payable_fen", "category_id"))
+    lines = list(order.lines.values_list("pk", "payable_fen", "category_id"))
+    per_line = line_points(enterprise_id, program, lines, multiplier_percent(enterprise_id, order.customer_id))
     total = sum(per_line.values())
+    growth = sum(max(paid, 0) for _line, paid, _category in lines) // 100
     if total <= 0:
         return None
     available_at = at + timedelta(days=program.return_window_days)
@@ -186,9 +198,10 @@ def earn_for_order(enterprise_id: int, order_id: int, at: datetime) -> PointsLot
                 enterprise_id=enterprise_id, customer_id=order.customer_id, source=LotSource.ORDER, key=key,
                 order_id=order_id, points=total, remaining=total, fen_per_point=program.fen_per_point,
                 status=LotStatus.PENDING, earned_at=at, available_at=available_at,
-                expires_at=_expiry(available_at, program.expiry_days), line_points=per_line)
+                expires_at=_expiry(available_at, program.expiry_days), line_points=per_line, growth=growth)
             if program.return_window_days == 0:
                 _post_available_lot(lot, at)
+            upgrade_if_qualified(enterprise_id, order.customer_id, at)
     except IntegrityError:  # the same order's points written meanwhile: the first lot stands
         return PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).first()
     return lot
@@ -222,6 +235,7 @@ def reward_ugc(enterprise_id: int, customer_id: int, reward_key: str) -> None:
             status=LotStatus.PENDING, earned_at=moment, available_at=moment,
             expires_at=_expiry(moment, program.expiry_days), reason=reward_key)
         _post_available_lot(lot, moment)
+        upgrade_if_qualified(enterprise_id, customer_id, moment)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -431,7 +445,13 @@ def reverse_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at
         asked_before = PointsOperation.objects.filter(enterprise_id=enterprise_id, kind=OperationKind.REVERSE,
                                                       order_id=order_id).exclude(pk=operation.pk).aggregate(
             total=Sum(F("points") + F("shortfall")))["total"] or 0
-        asked = max(_reversal_target(lot, lines) - asked_before, 0)
+        target = _reversal_target(lot, lines)
+        asked = max(target - asked_before, 0)
+        paid = sum(max(p, 0) for p, _r in lines.values())
+        left = sum(max(p, 0) - min(max(r, 0), max(p, 0)) for p, r in lines.values())
+        # what the tiers count: the points and growth this order still stands for (cumulative, so idempotent)
+        PointsLot.objects.filter(pk=lot.pk).update(points_reversed=min(target, lot.points),
+                                                   growth_reversed=max(lot.growth - left // 100, 0) if paid else 0)
         taken = _take(operation, locked, asked)
         operation.shortfall = asked - taken.points
         _post_taken(operation, taken, Account.POINTS_EXPENSE, at)
@@ -537,4 +557,276 @@ def merge_customer_points(absorbed_id: int, survivor_id: int) -> int:
     """Lots and operations follow a merged customer (a customers merge step)."""
     moved = int(PointsLot.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id))
     PointsOperation.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    merge_customer_tiers(absorbed_id, survivor_id)
     return moved
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Free tiers: HQ defines them; a customer moves up as soon as they qualify, down only at the periodic evaluation
+# once a grace period has passed below their tier's threshold.
+
+MAX_TIERS = 10
+MAX_THRESHOLD = 10**12
+TIER_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class TierInput:
+    code: str
+    name: str
+    threshold: int
+    multiplier_percent: int = 100
+    benefits: str = ""
+
+
+@dataclass(frozen=True)
+class TierPolicyInput:
+    basis: str
+    window_days: int
+    grace_days: int
+    tiers: tuple[TierInput, ...] = ()
+
+
+def _check_tiers(tiers: tuple[TierInput, ...]) -> None:
+    if len(tiers) > MAX_TIERS:
+        raise ValidationFailed(_("at most %(n)s tiers") % {"n": MAX_TIERS}, field="tiers", code="too_many")
+    codes: set[str] = set()
+    names: set[str] = set()
+    previous = 0
+    for index, tier in enumerate(tiers):
+        where = f"tiers[{index}]"
+        if not TIER_CODE.match(tier.code or ""):
+            raise ValidationFailed(_("a code of 1-32 lower-case letters, digits, - or _"), field=f"{where}.code",
+                                   index=index, code="invalid")
+        name = (tier.name or "").strip()
+        if not name or len(name) > 40:
+            raise ValidationFailed(_("a name of 1-40 characters"), field=f"{where}.name", index=index,
+                                   code="required")
+        if tier.code in codes or name in names:
+            raise ValidationFailed(_("two tiers have the same code or name"), field=f"{where}.code", index=index,
+                                   code="duplicate")
+        codes.add(tier.code)
+        names.add(name)
+        _check_int(tier.threshold, f"{where}.threshold", 1, MAX_THRESHOLD)
+        if tier.threshold <= previous:
+            raise ValidationFailed(_("each tier's threshold must be higher than the one before"),
+                                   field=f"{where}.threshold", index=index, code="not_increasing")
+        previous = tier.threshold
+        _check_int(tier.multiplier_percent, f"{where}.multiplier_percent", 100, 1000)
+        if len(tier.benefits or "") > 500:
+            raise ValidationFailed(_("at most 500 characters"), field=f"{where}.benefits", index=index,
+                                   code="too_long")
+
+
+def configure_tiers(*, scope: Scope, data: TierPolicyInput, actor: Actor = None) -> TierPolicy:
+    """Set how customers qualify and the tiers, lowest first (HQ). A tier left out is removed (kept inactive for the
+    history), refused while customers hold it. Customers are re-placed by the next evaluation (up at once when they
+    qualify for more; down after the grace period)."""
+    _require_hq(scope, _("only HQ may change the tiers"))
+    if data.basis not in TierBasis.values:
+        raise ValidationFailed(_("growth value or points"), field="basis", code="invalid")
+    _check_int(data.window_days, "window_days", 1, MAX_DAYS)
+    _check_int(data.grace_days, "grace_days", 0, 365)
+    _check_tiers(data.tiers)
+    enterprise_id = scope.enterprise_id
+    with transaction.atomic():
+        policy, _created = TierPolicy.objects.select_for_update().update_or_create(
+            enterprise_id=enterprise_id,
+            defaults={"basis": data.basis, "window_days": data.window_days, "grace_days": data.grace_days})
+        kept = {t.code for t in data.tiers}
+        removed = Tier.objects.filter(enterprise_id=enterprise_id, is_active=True).exclude(code__in=kept)
+        held = CustomerTier.objects.filter(enterprise_id=enterprise_id, tier__in=removed).values_list(
+            "tier__name", flat=True).first()
+        if held is not None:
+            raise Conflict(_("customers hold the tier %(name)s: keep it until the evaluation has moved them")
+                           % {"name": held}, field="tiers", code="tier_in_use")
+        removed.update(is_active=False, rank=0)
+        for rank, tier in enumerate(data.tiers, start=1):
+            Tier.objects.update_or_create(enterprise_id=enterprise_id, code=tier.code, defaults={
+                "name": tier.name.strip(), "rank": rank, "threshold": tier.threshold,
+                "multiplier_percent": tier.multiplier_percent, "benefits": (tier.benefits or "").strip(),
+                "is_active": True})
+        audit.record(enterprise_id=enterprise_id, actor=actor, action="tiers.configure", target_type="tier_policy",
+                     target_id=policy.pk, summary=f"{len(data.tiers)} tiers by {data.basis}, "
+                     f"{data.window_days}d window, {data.grace_days}d grace",
+                     changes={"basis": data.basis, "window_days": data.window_days, "grace_days": data.grace_days,
+                              "tiers": [[t.code, t.name, t.threshold, t.multiplier_percent] for t in data.tiers]})
+    return policy
+
+
+def qualified_tier(enterprise_id: int, value: int) -> Tier | None:
+    return Tier.objects.filter(enterprise_id=enterprise_id, is_active=True, threshold__lte=value).order_by(
+        "-rank").first()
+
+
+def multiplier_percent(enterprise_id: int, customer_id: int) -> int:
+    """The earn multiplier of the customer's tier now (100: ×1, no tier)."""
+    row = CustomerTier.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
+                                      tier__is_active=True).values_list("tier__multiplier_percent", flat=True).first()
+    return int(row or 100)
+
+
+def upgrade_if_qualified(enterprise_id: int, customer_id: int, at: datetime) -> TierChange | None:
+    """Move the customer up at once when their value has reached a higher tier (after an earn, inside its
+    transaction). Never down: that waits for the periodic evaluation and its grace period."""
+    policy = TierPolicy.objects.filter(enterprise_id=enterprise_id).first()
+    if policy is None:
+        return None
+    value = loyalty_queries.tier_value(policy, customer_id, at)
+    target = qualified_tier(enterprise_id, value)
+    if target is None:
+        return None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                CustomerTier.objects.get_or_create(enterprise_id=enterprise_id, customer_id=customer_id,
+                                                   defaults={"since": at})
+        except IntegrityError:  # created meanwhile by another writer: lock that one
+            pass
+        current = CustomerTier.objects.select_for_update().select_related("tier").get(customer_id=customer_id)
+        rank = current.tier.rank if current.tier is not None and current.tier.is_active else 0
+        if target.rank <= rank:
+            return None
+        change = TierChange.objects.create(enterprise_id=enterprise_id, customer_id=customer_id,
+                                           from_tier=current.tier, to_tier=target,
+                                           direction=TierChange.Direction.UP, value=value, at=at)
+        CustomerTier.objects.filter(pk=current.pk).update(tier=target, since=at, below_since=None)
+        customer_services.append_event(
+            enterprise_id=enterprise_id, customer_id=customer_id, name=TIER_EVENT, occurred_at=at,
+            idempotency_key=f"tier-change:{change.pk}",
+            properties={"direction": "up", "from_tier": current.tier.code if current.tier else "",
+                        "to_tier": target.code, "value": value})
+    return change
+
+
+def _sql(statement: str, params: list[Any]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return int(cursor.rowcount or 0)
+
+
+def _score(run: TierRun, policy: TierPolicy, now: datetime) -> None:
+    """Each customer's value over the window and the tier it reaches, beside their tier now, as scratch rows."""
+    lots, scores, holders, tiers = (_table(PointsLot), _table(TierScore), _table(CustomerTier), _table(Tier))
+    sources = loyalty_queries.counted_sources(policy.basis)
+    marks = ", ".join(["%s"] * len(sources))
+    e, at = policy.enterprise_id, connection.ops.adapt_datetimefield_value
+    _sql(f"INSERT INTO {scores} (run_id, customer_id, value, rank, current_rank) "  # noqa: S608 - names from models
+         f"SELECT %s, customer_id, SUM({loyalty_queries.value_sql(policy.basis)}), 0, 0 FROM {lots} "
+         f"WHERE enterprise_id = %s AND source IN ({marks}) AND earned_at >= %s AND earned_at <= %s "
+         f"GROUP BY customer_id",
+         [run.pk, e, *sources, at(loyalty_queries.window_start(policy, now)), at(now)])
+    _sql(f"INSERT INTO {scores} (run_id, customer_id, value, rank, current_rank) "  # noqa: S608 - as above
+         f"SELECT %s, h.customer_id, 0, 0, 0 FROM {holders} h WHERE h.enterprise_id = %s AND h.tier_id IS NOT NULL "
+         f"AND NOT EXISTS (SELECT 1 FROM {scores} s WHERE s.run_id = %s AND s.customer_id = h.customer_id)",
+         [run.pk, e, run.pk])
+    _sql(f"UPDATE {scores} SET tier_id = (SELECT t.id FROM {tiers} t WHERE t.enterprise_id = %s "  # noqa: S608
+         f"AND t.is_active = %s AND t.threshold <= {scores}.value ORDER BY t.rank DESC LIMIT 1), "
+         f"current_tier_id = (SELECT h.tier_id FROM {holders} h WHERE h.customer_id = {scores}.customer_id) "
+         f"WHERE run_id = %s", [e, True, run.pk])
+    _sql(f"UPDATE {scores} SET rank = COALESCE((SELECT t.rank FROM {tiers} t WHERE t.id = {scores}.tier_id), 0), "  # noqa: S608
+         f"current_rank = COALESCE((SELECT t.rank FROM {tiers} t WHERE t.id = {scores}.current_tier_id "
+         f"AND t.is_active = %s), 0) WHERE run_id = %s", [True, run.pk])
+
+
+def _record_changes(run: TierRun, direction: str, condition: str, now: datetime, params: list[Any] | None = None
+                    ) -> int:
+    """History rows for the scored customers matching `condition` (SQL over the scores), before they move."""
+    scores, changes = _table(TierScore), _table(TierChange)
+    return _sql(f"INSERT INTO {changes} (enterprise_id, customer_id, from_tier_id, to_tier_id, direction, value, "  # noqa: S608
+                f"run_id, at) SELECT %s, customer_id, current_tier_id, tier_id, %s, value, %s, %s FROM {scores} "
+                f"WHERE run_id = %s AND {condition}",
+                [run.enterprise_id, direction, run.pk, connection.ops.adapt_datetimefield_value(now), run.pk,
+                 *(params or [])])
+
+
+def _apply_changes(run: TierRun, direction: str, now: datetime) -> int:
+    """Move the customers this run recorded a change for to the tier recorded (rows created for the new)."""
+    holders, changes = _table(CustomerTier), _table(TierChange)
+    at = connection.ops.adapt_datetimefield_value(now)
+    _sql(f"INSERT INTO {holders} (enterprise_id, customer_id, tier_id, since, below_since) "  # noqa: S608
+         f"SELECT c.enterprise_id, c.customer_id, c.to_tier_id, %s, NULL FROM {changes} c WHERE c.run_id = %s "
+         f"AND c.direction = %s AND NOT EXISTS (SELECT 1 FROM {holders} h WHERE h.customer_id = c.customer_id)",
+         [at, run.pk, direction])
+    return _sql(f"UPDATE {holders} SET tier_id = (SELECT c.to_tier_id FROM {changes} c WHERE c.run_id = %s "  # noqa: S608
+                f"AND c.direction = %s AND c.customer_id = {holders}.customer_id), since = %s, below_since = NULL "
+                f"WHERE enterprise_id = %s AND customer_id IN (SELECT c.customer_id FROM {changes} c "
+                f"WHERE c.run_id = %s AND c.direction = %s)",
+                [run.pk, direction, at, run.enterprise_id, run.pk, direction])
+
+
+def evaluate_tiers(*, enterprise_id: int, now: datetime | None = None) -> TierRun | None:
+    """The periodic evaluation for one enterprise, once per Shanghai day (the run's unique day: a second run or a
+    second worker that day does nothing). A few set-based statements whatever the number of customers:
+    score everyone with lots in the window or a tier; move up who qualifies for more; clear the grace of who
+    qualifies again; start the grace of who fell below; move down (to the tier they qualify for, or none) who has
+    been below since at least `grace_days` days ago. Each change is a history row and a `tier_changed` event."""
+    moment = now or timezone.now()
+    policy = TierPolicy.objects.filter(enterprise_id=enterprise_id).first()
+    if policy is None:
+        return None
+    today = local_day(moment)
+    scores, holders = _table(TierScore), _table(CustomerTier)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                run = TierRun.objects.create(enterprise_id=enterprise_id, day=today, evaluated_at=moment)
+        except IntegrityError:
+            return None  # this day's evaluation ran (or is running in another worker)
+        _score(run, policy, moment)
+        upgraded = _record_changes(run, TierChange.Direction.UP, "rank > current_rank", moment)
+        _apply_changes(run, TierChange.Direction.UP, moment)
+        below = f"customer_id IN (SELECT customer_id FROM {scores} WHERE run_id = %s AND rank < current_rank)"  # noqa: S608
+        _sql(f"UPDATE {holders} SET below_since = NULL WHERE enterprise_id = %s AND below_since IS NOT NULL "  # noqa: S608
+             f"AND customer_id IN (SELECT customer_id FROM {scores} WHERE run_id = %s AND rank >= current_rank)",
+             [enterprise_id, run.pk])
+        day = connection.ops.adapt_datefield_value
+        started = _sql(f"UPDATE {holders} SET below_since = %s WHERE enterprise_id = %s "  # noqa: S608
+                       f"AND below_since IS NULL AND {below}", [day(today), enterprise_id, run.pk])
+        due = day(today - timedelta(days=policy.grace_days))
+        downgraded = _record_changes(
+            run, TierChange.Direction.DOWN,
+            f"rank < current_rank AND customer_id IN (SELECT customer_id FROM {holders} "  # noqa: S608
+            f"WHERE enterprise_id = %s AND below_since <= %s)", moment, [enterprise_id, due])
+        _apply_changes(run, TierChange.Direction.DOWN, moment)
+        evaluated = TierScore.objects.filter(run=run).count()
+        TierScore.objects.filter(run=run).delete()
+        TierRun.objects.filter(pk=run.pk).update(customers=evaluated, upgraded=upgraded, downgraded=downgraded,
+                                                 grace_started=started)
+        _tier_events(run)
+    run.refresh_from_db()
+    return run
+
+
+def _tier_events(run: TierRun) -> None:
+    """One `tier_changed` event per change of the run (journeys react to them), written in batches."""
+    rows = TierChange.objects.filter(run=run).values_list("pk", "customer_id", "direction", "from_tier__code",
+                                                          "to_tier__code", "value", "at")
+    batch: list[customer_services.EventInput] = []
+    for pk, customer_id, direction, from_code, to_code, value, at in rows.iterator(chunk_size=2000):
+        batch.append(customer_services.EventInput(
+            name=TIER_EVENT, occurred_at=at, idempotency_key=f"tier-change:{pk}", customer_id=customer_id,
+            properties={"direction": direction, "from_tier": from_code or "", "to_tier": to_code or "",
+                        "value": value}))
+        if len(batch) == 2000:
+            customer_services.append_events(enterprise_id=run.enterprise_id, batch=batch)
+            batch = []
+    customer_services.append_events(enterprise_id=run.enterprise_id, batch=batch)
+
+
+def evaluate_all_tiers(*, now: datetime | None = None) -> int:
+    """Every enterprise with tiers, once per Shanghai day (ticked hourly by the scheduler)."""
+    moment = now or timezone.now()
+    runs = [evaluate_tiers(enterprise_id=e, now=moment) for e in TierPolicy.objects.order_by(
+        "enterprise_id").values_list("enterprise_id", flat=True)]
+    return sum(run.upgraded + run.downgraded for run in runs if run is not None)
+
+
+def merge_customer_tiers(absorbed_id: int, survivor_id: int) -> None:
+    """The survivor keeps its tier row (the absorbed one's is dropped, its history follows); a survivor without one
+    takes the absorbed one's. The lots have moved, so the survivor may now qualify for more."""
+    TierChange.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    if CustomerTier.objects.filter(customer_id=survivor_id).exists():
+        CustomerTier.objects.filter(customer_id=absorbed_id).delete()
+    else:
+        CustomerTier.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
