@@ -5,7 +5,7 @@ per Idempotency-Key."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -158,3 +158,86 @@ def put_program(request: HttpRequest, payload: ProgramIO) -> Any:
         is_active=payload.is_active, ugc_points=payload.ugc_points,
         category_rates=tuple((x.category_id, x.points_per_yuan) for x in payload.category_rates)))
     return _program_out(queries.program(scope))
+
+
+class TierIO(Input):
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="stable id, e.g. gold")
+    name: str = Field(min_length=1, max_length=40)
+    threshold: int = Field(ge=1, le=services.MAX_THRESHOLD, description="growth value or points that reach it")
+    multiplier_percent: int = Field(default=100, ge=100, le=1000, description="earn multiplier: 150 is ×1.5")
+    benefits: str = Field(default="", max_length=500)
+
+
+class TiersIO(Input):
+    basis: str = Field(default="growth", pattern="^(growth|points)$",
+                       description="growth: 1 per yuan paid; points: points earned on orders and rewards")
+    window_days: int = Field(default=365, ge=1, le=services.MAX_DAYS)
+    grace_days: int = Field(default=30, ge=0, le=365)
+    tiers: list[TierIO] = Field(default_factory=list, max_length=services.MAX_TIERS,
+                                description="lowest first, thresholds increasing")
+
+
+class TiersOut(TiersIO):
+    configured: bool
+
+
+class TierChangeOut(Schema):
+    at: datetime
+    direction: str
+    from_tier: str
+    to_tier: str
+    value: int
+
+
+class CustomerTierOut(Schema):
+    customer_id: int
+    configured: bool
+    basis: str
+    value: int
+    window_start: datetime | None
+    tier: TierIO | None
+    next_tier: TierIO | None
+    to_next: int
+    below_since: date | None = Field(description="the first day of the grace period, when below the tier")
+    downgrade_on: date | None
+    history: list[TierChangeOut]
+
+
+def _tier_out(tier: Any) -> dict[str, Any] | None:
+    if tier is None:
+        return None
+    return {"code": tier.code, "name": tier.name, "threshold": tier.threshold,
+            "multiplier_percent": tier.multiplier_percent, "benefits": tier.benefits}
+
+
+def _tiers_out(view: queries.TierSettings) -> dict[str, Any]:
+    return {"configured": view.configured, "basis": view.basis, "window_days": view.window_days,
+            "grace_days": view.grace_days, "tiers": [_tier_out(t) for t in view.tiers]}
+
+
+@router.get("/tiers", response={200: TiersOut, **ERRORS}, summary="HQ: the tiers and how customers qualify")
+def get_tiers(request: HttpRequest) -> Any:
+    return _tiers_out(queries.tier_settings(scope_of(request)))
+
+
+@router.put("/tiers", response={200: TiersOut, **WRITE_ERRORS},
+            summary="HQ: set the tiers (lowest first) and how customers qualify; a held tier cannot be removed")
+def put_tiers(request: HttpRequest, payload: TiersIO) -> Any:
+    scope = scope_of(request)
+    services.configure_tiers(scope=scope, actor=actor_of(request), data=services.TierPolicyInput(
+        basis=payload.basis, window_days=payload.window_days, grace_days=payload.grace_days,
+        tiers=tuple(services.TierInput(code=t.code, name=t.name, threshold=t.threshold,
+                                       multiplier_percent=t.multiplier_percent, benefits=t.benefits)
+                    for t in payload.tiers)))
+    return _tiers_out(queries.tier_settings(scope))
+
+
+@router.get("/customers/{customer_id}/tier", response={200: CustomerTierOut, **ERRORS},
+            summary="A customer's tier: value over the window, the next tier, the grace period and the history")
+def customer_tier(request: HttpRequest, customer_id: int) -> Any:
+    status = queries.tier_status(scope_of(request), customer_id)
+    return {"customer_id": status.customer_id, "configured": status.configured, "basis": status.basis,
+            "value": status.value, "window_start": status.window_start, "tier": _tier_out(status.tier),
+            "next_tier": _tier_out(status.next_tier), "to_next": status.to_next, "below_since": status.below_since,
+            "downgrade_on": status.downgrade_on,
+            "history": [vars(row) for row in status.history]}

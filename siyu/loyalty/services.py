@@ -683,7 +683,8 @@ def upgrade_if_qualified(enterprise_id: int, customer_id: int, at: datetime) -> 
                                                    defaults={"since": at})
         except IntegrityError:  # created meanwhile by another writer: lock that one
             pass
-        current = CustomerTier.objects.select_for_update().select_related("tier").get(customer_id=customer_id)
+        current = CustomerTier.objects.select_for_update(of=("self",)).select_related("tier").get(
+            customer_id=customer_id)
         rank = current.tier.rank if current.tier is not None and current.tier.is_active else 0
         if target.rank <= rank:
             return None

@@ -28,7 +28,8 @@ HISTORY_ROWS = 20
 
 def profile_points(request: HttpRequest, scope: Scope, customer_id: int) -> SafeString | str:
     summary = queries.points_summary(scope, customer_id, limit=HISTORY_ROWS)
-    context = {"points": summary, "customer_id": customer_id, "can_adjust": scope.is_hq,
+    context = {"points": summary, "tier": queries.tier_status(scope, customer_id, limit=5),
+               "customer_id": customer_id, "can_adjust": scope.is_hq,
                "form_key": secrets.token_hex(12)}
     return render_to_string("loyalty/_profile_points.html", context, request=request)
 

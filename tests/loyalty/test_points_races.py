@@ -53,3 +53,25 @@ def test_the_same_key_raced_redeems_once(org: Org) -> None:
     assert sum(PointsAllocation.objects.values_list("points", flat=True)) == 30
     assert queries.balance(shop.enterprise_id, c) == 70
     ledger_matches_lots(shop)
+
+
+def test_two_workers_evaluating_tiers_at_once_change_each_customer_once(org: Org) -> None:
+    from datetime import UTC, datetime
+
+    from siyu.loyalty.models import CustomerTier, TierChange, TierRun
+    from tests.orders.helpers import line
+
+    shop = build_shop(org)
+    setup_program(shop, window=0)
+    services.configure_tiers(scope=shop.hq, data=services.TierPolicyInput(
+        basis="growth", window_days=30, grace_days=0,
+        tiers=(services.TierInput(code="silver", name="银卡", threshold=100),)))
+    from tests.loyalty.helpers import pay
+    pay(shop.order(line(shop.pan, 1)), at=datetime(2026, 3, 1, 2, tzinfo=UTC))  # 299: silver
+    assert CustomerTier.objects.get().tier is not None
+    when = datetime(2026, 4, 5, 2, tzinfo=UTC)  # the order has left the window: grace 0, down at once
+    seen = race(4, lambda i: services.evaluate_tiers(enterprise_id=shop.enterprise_id, now=when))
+    assert seen == {"ok": 4}
+    assert TierRun.objects.filter(day="2026-04-05").count() == 1
+    assert TierChange.objects.filter(direction="down").count() == 1
+    assert CustomerTier.objects.get().tier is None

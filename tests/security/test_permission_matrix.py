@@ -317,6 +317,9 @@ POST   /api/loyalty/customers/{customer}/points/redeem           409   409   409
 POST   /api/loyalty/customers/{customer}/points/adjust           ok    403   403   403   401   404   401
 GET    /api/loyalty/program                                      ok    403   403   403   401   ok    401
 PUT    /api/loyalty/program                                      ok    403   403   403   401   ok    401
+GET    /api/loyalty/tiers                                        ok    403   403   403   401   ok    401
+PUT    /api/loyalty/tiers                                        ok    403   403   403   401   ok    401
+GET    /api/loyalty/customers/{customer}/tier                    ok    ok    ok    ok    401   404   401
 POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
 GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
 """
@@ -488,6 +491,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/loyalty/customers/{customer}/points/adjust": lambda w: {"points": 10, "reason": "matrix"},
     "PUT /api/loyalty/program": lambda w: {"points_per_yuan": 1, "fen_per_point": 1, "return_window_days": 7,
                                            "expiry_days": 365},
+    "PUT /api/loyalty/tiers": lambda w: {"basis": "growth", "window_days": 365, "grace_days": 30,
+                                         "tiers": [{"code": "silver", "name": "银卡", "threshold": 100}]},
     "PATCH /api/content/materials/{material}": lambda w: {"title": "开场白（新）", "text": "{customer_name} 您好"},
     "POST /api/content/scripts": lambda w: {"title": "复购提醒", "scenario": "repurchase",
                                            "steps": [{"step": "hook", "text": "{customer_name}，抽纸快用完了吧？"}]},
