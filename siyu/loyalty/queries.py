@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -224,3 +224,13 @@ def tier_status(scope: Scope, customer_id: int, *, now: datetime | None = None, 
 
 
 __all__ = ["LotSource", "OperationKind"]
+
+
+def tier_counts(scope: Scope) -> list[tuple[str, int]]:
+    """How many customers hold each active tier, lowest first (HQ's rules page)."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may read the tier rules"))
+    held = dict(CustomerTier.objects.filter(enterprise_id=scope.enterprise_id, tier__isnull=False)
+                .values_list("tier_id").annotate(n=Count("id")).order_by())
+    return [(t.name, int(held.get(t.pk, 0))) for t in Tier.objects.filter(enterprise_id=scope.enterprise_id,
+                                                                           is_active=True).order_by("rank")]
