@@ -52,7 +52,7 @@ class TierForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=40, required=False)
     threshold = forms.IntegerField(label=_("Threshold"), min_value=1, max_value=services.MAX_THRESHOLD,
                                    required=False)
-    multiplier_percent = forms.IntegerField(label=_("Points multiplier (%)"), min_value=100, max_value=1000,
+    multiplier_percent = forms.IntegerField(label=_("Points multiplier (100 = ×1)"), min_value=100, max_value=1000,
                                             required=False)
     benefits = forms.CharField(label=_("Benefits"), max_length=500, required=False)
 
