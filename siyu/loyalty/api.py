@@ -9,14 +9,17 @@ from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
+from siyu.core.errors import ValidationFailed
 from siyu.loyalty import queries, services
 from siyu.org.schemas import ErrorOut
 from siyu.org.scope import Scope
+from siyu.storefront.api import CUSTOMER, shopper_of
 
 router = Router()
 ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -241,3 +244,91 @@ def customer_tier(request: HttpRequest, customer_id: int) -> Any:
             "next_tier": _tier_out(status.next_tier), "to_next": status.to_next, "below_since": status.below_since,
             "downgrade_on": status.downgrade_on,
             "history": [vars(row) for row in status.history]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Daily check-in: HQ's rules here; the shopper's check-in on the storefront router (/api/storefront/check-in)
+
+
+class StreakBonusIO(Input):
+    day: int = Field(ge=2, le=services.MAX_STREAK_DAY, description="the streak length that earns the bonus")
+    points: int = Field(ge=1, le=100_000)
+
+
+class CheckInRuleIO(Input):
+    is_active: bool = True
+    daily_points: int = Field(ge=0, le=100_000)
+    streak_bonuses: list[StreakBonusIO] = Field(default_factory=list, max_length=31)
+
+
+class CheckInRuleOut(CheckInRuleIO):
+    configured: bool
+
+
+def _rule_out(rule: Any) -> dict[str, Any]:
+    if rule is None:
+        return {"configured": False, "is_active": False, "daily_points": 0, "streak_bonuses": []}
+    return {"configured": True, "is_active": rule.is_active, "daily_points": rule.daily_points,
+            "streak_bonuses": rule.streak_bonuses}
+
+
+@router.get("/check-in", response={200: CheckInRuleOut, **ERRORS}, summary="HQ: the daily check-in rules")
+def get_check_in_rule(request: HttpRequest) -> Any:
+    return _rule_out(queries.check_in_rule(scope_of(request)))
+
+
+@router.put("/check-in", response={200: CheckInRuleOut, **WRITE_ERRORS},
+            summary="HQ: set the daily check-in points and the streak bonuses")
+def put_check_in_rule(request: HttpRequest, payload: CheckInRuleIO) -> Any:
+    scope = scope_of(request)
+    services.configure_check_in(scope=scope, actor=actor_of(request), is_active=payload.is_active,
+                                daily_points=payload.daily_points,
+                                bonuses=tuple(services.StreakBonus(b.day, b.points) for b in payload.streak_bonuses))
+    return _rule_out(queries.check_in_rule(scope))
+
+
+storefront_router = Router()
+
+
+class CalendarOut(Schema):
+    open: bool
+    today: date
+    checked_in_today: bool
+    streak: int
+    next_points: int
+    month: str
+    days: list[date]
+    daily_points: int
+    streak_bonuses: list[StreakBonusIO]
+
+
+class CheckInOut(Schema):
+    day: date
+    streak: int
+    points: int
+    first: bool = Field(description="false: already checked in today, nothing more granted")
+    balance: int
+
+
+@storefront_router.post("/check-in", auth=CUSTOMER, response={200: CheckInOut, 201: CheckInOut, **WRITE_ERRORS},
+                        summary="Check in for today (Shanghai day): 201 the first time, 200 with the same answer after")
+def shopper_check_in(request: HttpRequest) -> Status[Any]:
+    shopper = shopper_of(request)
+    row, first = services.check_in(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id)
+    body = {"day": row.day, "streak": row.streak, "points": row.points, "first": first,
+            "balance": queries.balance(shopper.enterprise_id, shopper.customer_id)}
+    return Status(201 if first else 200, body)
+
+
+@storefront_router.get("/check-in", auth=CUSTOMER, response={200: CalendarOut, **ERRORS},
+                       summary="My check-in calendar for a month (?month=2026-12; default this month) and streak")
+def shopper_calendar(request: HttpRequest, month: str = "") -> Any:
+    shopper = shopper_of(request)
+    first: date | None = None
+    if month:
+        try:
+            first = date.fromisoformat(f"{month}-01")
+        except ValueError:
+            raise ValidationFailed(_("a month as YYYY-MM"), field="month", code="invalid") from None
+    return vars(queries.check_in_calendar(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                          month=first))

@@ -324,3 +324,42 @@ class TierChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_tier_id} -> {self.to_tier_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Daily check-in
+
+
+class CheckInRule(models.Model):
+    """HQ's check-in rules: `daily_points` each day, plus a bonus on the days a streak reaches (`streak_bonuses`:
+    [{"day": 7, "points": 50}, ...])."""
+
+    enterprise = models.OneToOneField(Enterprise, on_delete=models.CASCADE, related_name="+")
+    is_active = models.BooleanField(default=True)
+    daily_points = models.PositiveIntegerField(default=1)
+    streak_bonuses = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}: {self.daily_points}/day"
+
+
+class CheckIn(models.Model):
+    """One check-in: at most one per customer and Shanghai day (the unique constraint decides between concurrent
+    calls); `streak` counts the consecutive days ending here; `lot` holds the points it granted."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    streak = models.PositiveIntegerField()
+    points = models.PositiveIntegerField()
+    lot = models.ForeignKey(PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "day"], name="uniq_check_in_day")]
+        indexes = [models.Index(fields=["enterprise", "day"])]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.day} ({self.streak})"

@@ -15,6 +15,8 @@ from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.loyalty.models import (
     CategoryRate,
+    CheckIn,
+    CheckInRule,
     CustomerTier,
     LotSource,
     LotStatus,
@@ -234,3 +236,44 @@ def tier_counts(scope: Scope) -> list[tuple[str, int]]:
                 .values_list("tier_id").annotate(n=Count("id")).order_by())
     return [(t.name, int(held.get(t.pk, 0))) for t in Tier.objects.filter(enterprise_id=scope.enterprise_id,
                                                                            is_active=True).order_by("rank")]
+
+
+@dataclass(frozen=True)
+class CheckInCalendar:
+    open: bool
+    today: date
+    checked_in_today: bool
+    streak: int  # the streak as it stands: today's, else yesterday's (still alive until today ends), else 0
+    next_points: int  # what checking in next earns (today if not yet, else tomorrow if the streak goes on)
+    month: str
+    days: list[date]
+    daily_points: int
+    streak_bonuses: list[dict[str, int]]
+
+
+def check_in_calendar(*, enterprise_id: int, customer_id: int, month: date | None = None,
+                      now: datetime | None = None) -> CheckInCalendar:
+    """The shopper's own check-in calendar for a month (the storefront: the caller is the customer)."""
+    moment = now or timezone.now()
+    today = local_day(moment)
+    first = (month or today).replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    mine = CheckIn.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
+    days = list(mine.filter(day__gte=first, day__lt=following).order_by("day").values_list("day", flat=True))
+    recent = dict(mine.filter(day__gte=today - timedelta(days=1)).values_list("day", "streak"))
+    done = today in recent
+    streak = recent.get(today) or recent.get(today - timedelta(days=1)) or 0
+    rule = CheckInRule.objects.filter(enterprise_id=enterprise_id).first()
+    bonuses = [{"day": int(b["day"]), "points": int(b["points"])} for b in (rule.streak_bonuses if rule else [])]
+    next_streak = streak + 1
+    next_points = (rule.daily_points if rule else 0) + sum(b["points"] for b in bonuses if b["day"] == next_streak)
+    is_open = bool(rule and rule.is_active and PointsProgram.objects.filter(enterprise_id=enterprise_id,
+                                                                           is_active=True).exists())
+    return CheckInCalendar(is_open, today, done, streak, next_points if is_open else 0, first.strftime("%Y-%m"),
+                           days, rule.daily_points if rule else 0, bonuses)
+
+
+def check_in_rule(scope: Scope) -> CheckInRule | None:
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may read the check-in rules"))
+    return CheckInRule.objects.filter(enterprise_id=scope.enterprise_id).first()

@@ -44,6 +44,8 @@ from siyu.finance.models import Account, EntryKind
 from siyu.loyalty import queries as loyalty_queries
 from siyu.loyalty.models import (
     CategoryRate,
+    CheckIn,
+    CheckInRule,
     CustomerTier,
     LotSource,
     LotStatus,
@@ -558,6 +560,7 @@ def merge_customer_points(absorbed_id: int, survivor_id: int) -> int:
     moved = int(PointsLot.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id))
     PointsOperation.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
     merge_customer_tiers(absorbed_id, survivor_id)
+    merge_customer_check_ins(absorbed_id, survivor_id)
     return moved
 
 
@@ -831,3 +834,99 @@ def merge_customer_tiers(absorbed_id: int, survivor_id: int) -> None:
         CustomerTier.objects.filter(customer_id=absorbed_id).delete()
     else:
         CustomerTier.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Daily check-in
+
+
+MAX_STREAK_DAY = 365
+
+
+@dataclass(frozen=True)
+class StreakBonus:
+    day: int  # the streak length that earns it (7: the seventh day in a row)
+    points: int
+
+
+def configure_check_in(*, scope: Scope, is_active: bool, daily_points: int, bonuses: tuple[StreakBonus, ...],
+                       actor: Actor = None) -> CheckInRule:
+    """HQ's check-in rules: points each day and a bonus on the streak days listed (each day once, at most 31)."""
+    _require_hq(scope, _("only HQ may change the check-in rules"))
+    _check_int(daily_points, "daily_points", 0, 100_000)
+    if len(bonuses) > 31:
+        raise ValidationFailed(_("at most %(n)s streak bonuses") % {"n": 31}, field="streak_bonuses",
+                               code="too_many")
+    days: set[int] = set()
+    for index, bonus in enumerate(bonuses):
+        _check_int(bonus.day, f"streak_bonuses[{index}].day", 2, MAX_STREAK_DAY)
+        _check_int(bonus.points, f"streak_bonuses[{index}].points", 1, 100_000)
+        if bonus.day in days:
+            raise ValidationFailed(_("a streak day appears twice"), field=f"streak_bonuses[{index}].day",
+                                   index=index, code="duplicate")
+        days.add(bonus.day)
+    ordered = sorted(bonuses, key=lambda b: b.day)
+    with transaction.atomic():
+        rule, _created = CheckInRule.objects.update_or_create(enterprise_id=scope.enterprise_id, defaults={
+            "is_active": is_active, "daily_points": daily_points,
+            "streak_bonuses": [{"day": b.day, "points": b.points} for b in ordered]})
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="checkin.configure",
+                     target_type="check_in_rule", target_id=rule.pk,
+                     summary=f"{daily_points}/day, {len(ordered)} streak bonuses",
+                     changes={"is_active": is_active, "daily_points": daily_points,
+                              "streak_bonuses": [[b.day, b.points] for b in ordered]})
+    return rule
+
+
+def check_in_points(rule: CheckInRule, streak: int) -> int:
+    bonus = sum(int(b["points"]) for b in rule.streak_bonuses if int(b["day"]) == streak)
+    return int(rule.daily_points) + bonus
+
+
+def check_in(*, enterprise_id: int, customer_id: int, now: datetime | None = None) -> tuple[CheckIn, bool]:
+    """The customer checks in for today (Shanghai): (the check-in, True) the first time, (today's, False) after
+    that. The points are a reward lot `checkin:<customer>:<day>`, available at once and posted to the ledger; the
+    unique (customer, day) decides between concurrent calls, so a day grants once."""
+    moment = now or timezone.now()
+    rule = CheckInRule.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if rule is None:
+        raise Conflict(_("check-in is not open"), code="check_in_closed")
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None:
+        raise Conflict(_("check-in is not open"), code="check_in_closed")
+    today = local_day(moment)
+    existing = CheckIn.objects.filter(customer_id=customer_id, day=today).first()
+    if existing is not None:
+        return existing, False
+    previous = CheckIn.objects.filter(customer_id=customer_id, day=today - timedelta(days=1)).values_list(
+        "streak", flat=True).first()
+    streak = int(previous or 0) + 1
+    points = check_in_points(rule, streak)
+    try:
+        with transaction.atomic():
+            row = CheckIn.objects.create(enterprise_id=enterprise_id, customer_id=customer_id, day=today,
+                                         streak=streak, points=points, created_at=moment)
+            if points > 0:
+                lot = PointsLot.objects.create(
+                    enterprise_id=enterprise_id, customer_id=customer_id, source=LotSource.REWARD,
+                    key=f"checkin:{customer_id}:{today.isoformat()}", points=points, remaining=points,
+                    fen_per_point=program.fen_per_point, status=LotStatus.PENDING, earned_at=moment,
+                    available_at=moment, expires_at=_expiry(moment, program.expiry_days),
+                    reason=f"check-in {today.isoformat()} (day {streak})")
+                _post_available_lot(lot, moment)
+                CheckIn.objects.filter(pk=row.pk).update(lot=lot)
+                row.lot = lot
+            customer_services.append_event(
+                enterprise_id=enterprise_id, customer_id=customer_id, name="check_in", occurred_at=moment,
+                idempotency_key=f"check-in:{customer_id}:{today.isoformat()}", properties={"streak": streak})
+            upgrade_if_qualified(enterprise_id, customer_id, moment)
+    except IntegrityError:  # a concurrent call checked in first: its row stands
+        return CheckIn.objects.get(customer_id=customer_id, day=today), False
+    return row, True
+
+
+def merge_customer_check_ins(absorbed_id: int, survivor_id: int) -> None:
+    """Check-ins follow a merged customer, except on days the survivor checked in too (one per day)."""
+    taken = CheckIn.objects.filter(customer_id=survivor_id).values("day")
+    CheckIn.objects.filter(customer_id=absorbed_id, day__in=taken).delete()
+    CheckIn.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)

@@ -75,3 +75,21 @@ def test_two_workers_evaluating_tiers_at_once_change_each_customer_once(org: Org
     assert TierRun.objects.filter(day="2026-04-05").count() == 1
     assert TierChange.objects.filter(direction="down").count() == 1
     assert CustomerTier.objects.get().tier is None
+
+
+def test_simultaneous_check_ins_grant_once(org: Org) -> None:
+    from siyu.loyalty.models import CheckIn, PointsLot
+
+    shop = build_shop(org)
+    setup_program(shop)
+    services.configure_check_in(scope=shop.hq, is_active=True, daily_points=5, bonuses=())
+    c = shop.customer.pk
+    entries = JournalEntry.objects.count()
+    firsts: list[bool] = []
+    seen = race(6, lambda i: firsts.append(services.check_in(enterprise_id=shop.enterprise_id, customer_id=c)[1]))
+    assert seen == {"ok": 6}
+    assert sorted(firsts) == [False] * 5 + [True]
+    assert CheckIn.objects.count() == 1 and PointsLot.objects.count() == 1
+    assert JournalEntry.objects.count() == entries + 1
+    assert queries.balance(shop.enterprise_id, c) == 5
+    ledger_matches_lots(shop)
