@@ -32,8 +32,8 @@ def setup_check_in(shop: Shop) -> None:
     services.configure_check_in(scope=shop.hq, is_active=True, daily_points=5, bonuses=BONUSES)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_streak_bonuses_and_the_shanghai_day(org: Org) -> None:

@@ -31,8 +31,8 @@ def setup_tiers(shop: Shop, *, basis: str = "growth", window: int = 30, grace: i
         basis=basis, window_days=window, grace_days=grace, tiers=tiers))
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def tier_code(shop: Shop) -> str | None:
