@@ -88,6 +88,10 @@ class ProgramIO(Input):
     expiry_days: int = Field(ge=1, le=services.MAX_DAYS)
     category_rates: list[CategoryRateIO] = Field(default_factory=list, max_length=500)
     ugc_points: int = Field(default=0, ge=0, le=100_000, description="points for an approved review or photo")
+    follow_oa_points: int = Field(default=0, ge=0, le=100_000, description="once per customer: following the OA")
+    add_staff_points: int = Field(default=0, ge=0, le=100_000, description="once per customer: adding a staff member")
+    profile_points: int = Field(default=0, ge=0, le=100_000,
+                                description="once per customer: name, phone, gender and birthday all filled in")
 
 
 class ProgramOut(ProgramIO):
@@ -143,6 +147,8 @@ def _program_out(view: queries.ProgramView) -> dict[str, Any]:
     return {"configured": view.configured, "is_active": view.is_active, "points_per_yuan": view.points_per_yuan,
             "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
             "expiry_days": view.expiry_days, "ugc_points": view.ugc_points,
+            "follow_oa_points": view.follow_oa_points, "add_staff_points": view.add_staff_points,
+            "profile_points": view.profile_points,
             "category_rates": [{"category_id": c, "points_per_yuan": r} for c, r in view.category_rates]}
 
 
@@ -158,7 +164,8 @@ def put_program(request: HttpRequest, payload: ProgramIO) -> Any:
     services.configure_program(scope=scope, actor=actor_of(request), data=services.ProgramInput(
         points_per_yuan=payload.points_per_yuan, fen_per_point=payload.fen_per_point,
         return_window_days=payload.return_window_days, expiry_days=payload.expiry_days,
-        is_active=payload.is_active, ugc_points=payload.ugc_points,
+        is_active=payload.is_active, ugc_points=payload.ugc_points, follow_oa_points=payload.follow_oa_points,
+        add_staff_points=payload.add_staff_points, profile_points=payload.profile_points,
         category_rates=tuple((x.category_id, x.points_per_yuan) for x in payload.category_rates)))
     return _program_out(queries.program(scope))
 

@@ -23,3 +23,4 @@ class LoyaltyConfig(AppConfig):
         register_periodic("loyalty.unlock_points", tasks.unlock_points_task, every_s=600)
         register_periodic("loyalty.expire_points", tasks.expire_points_task, every_s=3600)
         register_periodic("loyalty.evaluate_tiers", tasks.evaluate_tiers_task, every_s=3600)
+        register_periodic("loyalty.grant_interactions", tasks.grant_interactions_task, every_s=600)

@@ -20,6 +20,12 @@ class ProgramForm(forms.Form):
     expiry_days = forms.IntegerField(label=_("Points expire after (days)"), min_value=1, max_value=services.MAX_DAYS)
     ugc_points = forms.IntegerField(label=_("Points for an approved review or photo"), min_value=0,
                                     max_value=100_000)
+    follow_oa_points = forms.IntegerField(label=_("Points for following the Official Account (once)"),
+                                          min_value=0, max_value=100_000)
+    add_staff_points = forms.IntegerField(label=_("Points for adding a staff member (once)"), min_value=0,
+                                          max_value=100_000)
+    profile_points = forms.IntegerField(label=_("Points for completing the profile (once)"), min_value=0,
+                                        max_value=100_000)
 
 
 class CategoryRateForm(forms.Form):

@@ -34,6 +34,9 @@ class PointsProgram(models.Model):
     return_window_days = models.PositiveIntegerField(_("return window (days)"), default=7)
     expiry_days = models.PositiveIntegerField(_("points expire after (days)"), default=365)
     ugc_points = models.PositiveIntegerField(_("points for an approved review or photo"), default=0)
+    follow_oa_points = models.PositiveIntegerField(_("points for following the Official Account"), default=0)
+    add_staff_points = models.PositiveIntegerField(_("points for adding a staff member"), default=0)
+    profile_points = models.PositiveIntegerField(_("points for completing the profile"), default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -363,3 +366,15 @@ class CheckIn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.day} ({self.streak})"
+
+
+class InteractionCursor(models.Model):
+    """How far the interaction job has read: the event log up to `last_event_id`, customers updated up to
+    `profiles_until` (each run reads only what is new, whatever the size of the log)."""
+
+    enterprise = models.OneToOneField(Enterprise, on_delete=models.CASCADE, related_name="+")
+    last_event_id = models.BigIntegerField(default=0)
+    profiles_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}: event {self.last_event_id}"

@@ -105,6 +105,9 @@ class ProgramView:
     expiry_days: int
     category_rates: list[tuple[int, int]]
     ugc_points: int
+    follow_oa_points: int = 0
+    add_staff_points: int = 0
+    profile_points: int = 0
 
 
 def program(scope: Scope) -> ProgramView:
@@ -116,7 +119,8 @@ def program(scope: Scope) -> ProgramView:
     if row is None:
         return ProgramView(False, False, 1, 1, 7, 365, rates, 0)
     return ProgramView(True, row.is_active, row.points_per_yuan, row.fen_per_point, row.return_window_days,
-                       row.expiry_days, rates, row.ugc_points)
+                       row.expiry_days, rates, row.ugc_points, row.follow_oa_points, row.add_staff_points,
+                       row.profile_points)
 
 
 def get_operation(scope: Scope, operation_id: int) -> PointsOperation:

@@ -39,6 +39,7 @@ from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
+from siyu.customers.models import Customer, Event, Gender
 from siyu.finance import ledger
 from siyu.finance.models import Account, EntryKind
 from siyu.loyalty import queries as loyalty_queries
@@ -47,6 +48,7 @@ from siyu.loyalty.models import (
     CheckIn,
     CheckInRule,
     CustomerTier,
+    InteractionCursor,
     LotSource,
     LotStatus,
     OperationKind,
@@ -71,6 +73,7 @@ MAX_RATE = 10_000
 MAX_DAYS = 3650
 CURRENCY = "CNY"
 TIER_EVENT = "tier_changed"
+INTERACTION_FIELDS = ("follow_oa_points", "add_staff_points", "profile_points")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -86,6 +89,9 @@ class ProgramInput:
     is_active: bool = True
     category_rates: tuple[tuple[int, int], ...] = ()  # (category id, points per yuan)
     ugc_points: int = 0
+    follow_oa_points: int = 0
+    add_staff_points: int = 0
+    profile_points: int = 0
 
 
 def _require_hq(scope: Scope, refusal: StrPromise) -> None:
@@ -108,6 +114,8 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
     _check_int(data.return_window_days, "return_window_days", 0, 365)
     _check_int(data.expiry_days, "expiry_days", 1, MAX_DAYS)
     _check_int(data.ugc_points, "ugc_points", 0, 100_000)
+    for name in INTERACTION_FIELDS:
+        _check_int(getattr(data, name), name, 0, 100_000)
     seen: set[int] = set()
     for index, (category_id, rate) in enumerate(data.category_rates):
         _check_int(rate, f"category_rates[{index}].points_per_yuan", 0, MAX_RATE)
@@ -123,7 +131,8 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
                                    index=index, code="unknown_category")
     values = {"points_per_yuan": data.points_per_yuan, "fen_per_point": data.fen_per_point,
               "return_window_days": data.return_window_days, "expiry_days": data.expiry_days,
-              "is_active": data.is_active, "ugc_points": data.ugc_points}
+              "is_active": data.is_active, "ugc_points": data.ugc_points,
+              **{name: getattr(data, name) for name in INTERACTION_FIELDS}}
     with transaction.atomic():
         program, _created = PointsProgram.objects.select_for_update().get_or_create(
             enterprise_id=scope.enterprise_id, defaults=values)
@@ -930,3 +939,73 @@ def merge_customer_check_ins(absorbed_id: int, survivor_id: int) -> None:
     taken = CheckIn.objects.filter(customer_id=survivor_id).values("day")
     CheckIn.objects.filter(customer_id=absorbed_id, day__in=taken).delete()
     CheckIn.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Interaction rewards: following the Official Account, adding a staff member, completing the profile. Each is granted
+# once per customer (the lot's key `interaction:<kind>:<customer>` is the business fact: a re-follow or a second
+# staff member earns nothing more), read set-based from what is new in the event log and the customers table.
+
+INTERACTION_EVENTS = (("oa_followed", "follow_oa", "follow_oa_points"),
+                      ("wecom_contact_added", "add_staff", "add_staff_points"))
+
+
+def _grant_sql(kind: str, source: str) -> str:
+    """INSERT the reward lots of `kind` for the customers `source` (SQL selecting customer_id) names, except those
+    who have had it (the key)."""
+    lots = _table(PointsLot)
+    key = f"'interaction:{kind}:' || CAST(src.customer_id AS TEXT)"
+    return (f"INSERT INTO {lots} (enterprise_id, customer_id, source, key, order_id, points, remaining, "  # noqa: S608 - names from models, values are placeholders
+            f"fen_per_point, status, earned_at, available_at, expires_at, line_points, reason, growth, "
+            f"growth_reversed, points_reversed, expired) "
+            f"SELECT %s, src.customer_id, %s, {key}, NULL, %s, %s, %s, %s, %s, %s, %s, '{{}}', %s, 0, 0, 0, 0 "
+            f"FROM ({source}) src WHERE NOT EXISTS (SELECT 1 FROM {lots} l WHERE l.enterprise_id = %s "
+            f"AND l.key = {key})")
+
+
+def grant_interactions(*, enterprise_id: int, now: datetime | None = None) -> int:
+    """Reward lots for the interactions recorded since the last run, then unlock them onto the ledger in one entry
+    (the unlock run). Runs under the cursor's row lock, so two workers take turns and a fact is granted once."""
+    moment = now or timezone.now()
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None:
+        return 0
+    at = connection.ops.adapt_datetimefield_value
+    expires = at(_expiry(moment, program.expiry_days))
+    events, customers = _table(Event), _table(Customer)
+    granted = 0
+    with transaction.atomic():
+        InteractionCursor.objects.get_or_create(enterprise_id=enterprise_id)
+        cursor = InteractionCursor.objects.select_for_update().get(enterprise_id=enterprise_id)
+        top = Event.objects.filter(enterprise_id=enterprise_id).order_by("-id").values_list("id", flat=True).first()
+        for event_name, kind, field_name in INTERACTION_EVENTS:
+            points = int(getattr(program, field_name))
+            if points <= 0 or top is None:
+                continue
+            source = (f"SELECT customer_id FROM {events} WHERE enterprise_id = %s AND name = %s "  # noqa: S608
+                      f"AND id > %s AND id <= %s GROUP BY customer_id")
+            granted += _sql(_grant_sql(kind, source), [
+                enterprise_id, LotSource.REWARD.value, points, points, program.fen_per_point,
+                LotStatus.PENDING.value, at(moment), at(moment), expires, f"interaction: {kind}",
+                enterprise_id, event_name, cursor.last_event_id, top, enterprise_id])
+        if program.profile_points > 0:
+            since = cursor.profiles_until
+            source = (f"SELECT id AS customer_id FROM {customers} WHERE enterprise_id = %s "  # noqa: S608
+                      f"AND merged_into_id IS NULL AND name <> '' AND phone <> '' AND birthday IS NOT NULL "
+                      f"AND gender <> %s" + (" AND updated_at > %s" if since else ""))
+            params = [enterprise_id, Gender.UNKNOWN.value, *([at(since)] if since else [])]
+            granted += _sql(_grant_sql("profile", source), [
+                enterprise_id, LotSource.REWARD.value, program.profile_points, program.profile_points,
+                program.fen_per_point, LotStatus.PENDING.value, at(moment), at(moment), expires,
+                "interaction: profile", *params, enterprise_id])
+        InteractionCursor.objects.filter(pk=cursor.pk).update(
+            last_event_id=max(cursor.last_event_id, top or 0), profiles_until=moment)
+        if granted:
+            unlock_due(enterprise_id=enterprise_id, now=moment)
+    return granted
+
+
+def grant_all_interactions(*, now: datetime | None = None) -> int:
+    moment = now or timezone.now()
+    return sum(grant_interactions(enterprise_id=e, now=moment) for e in PointsProgram.objects.filter(
+        is_active=True).order_by("enterprise_id").values_list("enterprise_id", flat=True))
