@@ -322,7 +322,7 @@ class TierChange(models.Model):
     at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["customer", "at"]), models.Index(fields=["run"])]
+        indexes = [models.Index(fields=["customer", "at"]), models.Index(fields=["run", "customer"])]
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:

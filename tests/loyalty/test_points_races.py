@@ -93,3 +93,21 @@ def test_simultaneous_check_ins_grant_once(org: Org) -> None:
     assert JournalEntry.objects.count() == entries + 1
     assert queries.balance(shop.enterprise_id, c) == 5
     ledger_matches_lots(shop)
+
+
+def test_two_workers_granting_interactions_at_once_grant_once(org: Org) -> None:
+    from siyu.customers import services as customer_services
+    from siyu.loyalty.models import PointsLot
+
+    shop = build_shop(org)
+    services.configure_program(scope=shop.hq, data=services.ProgramInput(
+        points_per_yuan=1, fen_per_point=1, return_window_days=7, expiry_days=30, follow_oa_points=10))
+    customer_services.append_event(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+                                   name="oa_followed", idempotency_key="f1")
+    entries = JournalEntry.objects.count()
+    seen = race(4, lambda i: services.grant_interactions(enterprise_id=shop.enterprise_id))
+    assert seen == {"ok": 4}
+    assert PointsLot.objects.filter(key__startswith="interaction:").count() == 1
+    assert JournalEntry.objects.count() == entries + 1
+    assert queries.balance(shop.enterprise_id, shop.customer.pk) == 10
+    ledger_matches_lots(shop)
