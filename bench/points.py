@@ -53,7 +53,8 @@ def build(customers: int, now: datetime) -> int:
     at = connection.ops.adapt_datetimefield_value
     customer_table, lot_table = q(Customer._meta.db_table), q(PointsLot._meta.db_table)
     lot_columns = ("enterprise_id, customer_id, source, key, order_id, points, remaining, fen_per_point, status, "
-                   "earned_at, available_at, expires_at, line_points, reason, expired")
+                   "earned_at, available_at, expires_at, line_points, reason, expired, growth, growth_reversed, "
+                   "points_reversed")
     # (key prefix, source, points, remaining, status, earned, available, expires) relative to now, in days
     kinds = [("order", "order", "100 + c.id %% 50", "100 + c.id %% 50", LotStatus.PENDING, -8, -1, 364),
              ("old", "adjustment", "200", "150 + c.id %% 40", LotStatus.AVAILABLE, -400, -366, -1),
@@ -67,10 +68,24 @@ def build(customers: int, now: datetime) -> int:
         for prefix, source, points, remaining, status, earned, available, expires in kinds:
             cursor.execute(
                 f"INSERT INTO {lot_table} ({lot_columns}) SELECT c.enterprise_id, c.id, %s, "  # noqa: S608
-                f"'{prefix}:' || CAST(c.id AS TEXT), NULL, {points}, {remaining}, 1, %s, %s, %s, %s, '{{}}', '', 0 "
+                f"'{prefix}:' || CAST(c.id AS TEXT), NULL, {points}, {remaining}, 1, %s, %s, %s, %s, '{{}}', '', 0, "
+                f"{points if source == 'order' else '0'}, 0, 0 "
                 f"FROM {customer_table} c WHERE c.enterprise_id = %s",
                 [source, status, at(now + timedelta(days=earned)), at(now + timedelta(days=available)),
                  at(now + timedelta(days=expires)), enterprise.pk])
+    # tiers: everyone holds gold (130) and has been below it since long ago (grace 0); growth 100-149 in the window,
+    # so the evaluation keeps 20 in 50 at gold and moves 30 in 50 down to silver (100)
+    from siyu.loyalty.models import CustomerTier, Tier, TierPolicy
+    TierPolicy.objects.create(enterprise=enterprise, basis="growth", window_days=30, grace_days=0)
+    Tier.objects.create(enterprise=enterprise, code="silver", name="银卡", rank=1, threshold=100)
+    gold = Tier.objects.create(enterprise=enterprise, code="gold", name="金卡", rank=2, threshold=130)
+    holders = q(CustomerTier._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {holders} (enterprise_id, customer_id, tier_id, since, below_since) "  # noqa: S608
+            f"SELECT enterprise_id, id, %s, %s, %s FROM {customer_table} WHERE enterprise_id = %s",
+            [gold.pk, at(now - timedelta(days=100)), connection.ops.adapt_datefield_value(
+                (now - timedelta(days=90)).date()), enterprise.pk])
     # the seeded available lots as if posted when they were earned, so the books start consistent
     value = PointsLot.objects.filter(enterprise=enterprise, status=LotStatus.AVAILABLE).aggregate(
         v=Sum(F("remaining") * F("fen_per_point")))["v"] or 0
@@ -128,11 +143,16 @@ def main() -> None:
     expired, expire_s, expire_mb = timed(lambda: services.expire_all(now=now))
     expire_rss = peak_rss_mb()
     again, again_s, _again_mb = timed(lambda: services.expire_all(now=now))
+    run, tiers_s, tiers_mb = timed(lambda: services.evaluate_tiers(enterprise_id=enterprise_id, now=now))
+    tiers_rss = peak_rss_mb()
 
     # the answers, checked
     assert touched == args.customers and unlocked == args.customers and expired == args.customers, (
         touched, unlocked, expired)
     assert again == 0
+    stay = sum(1 for i in range(1, args.customers + 1) if 100 + i % 50 >= 130)  # ids run from 1 on a fresh database
+    assert run is not None and run.customers == args.customers and run.downgraded == args.customers - stay, (
+        run and (run.customers, run.downgraded), stay)
     assert PointsOperation.objects.filter(kind="expire").aggregate(p=Sum("points"))["p"] == expiring["v"]
     left = PointsLot.objects.filter(status=LotStatus.AVAILABLE).aggregate(
         v=Sum(F("remaining") * F("fen_per_point")))["v"]
@@ -149,10 +169,13 @@ def main() -> None:
                        f"process RSS {expire_rss:.0f} MiB"),
         ("expire_all again", f"{again_s:.2f} s, {again} lots"),
         ("expiry vs bare UPDATE", f"{expire_s / max(bare_s, 1e-9):.1f}x"),
+        ("evaluate_tiers", f"{tiers_s:.2f} s, {run.customers:,} customers, {run.downgraded:,} down (history rows and "
+                           f"events), heap peak {tiers_mb:.1f} MiB, process RSS {tiers_rss:.0f} MiB"),
     ]
     report("points", rows, {
         "unlock_s": unlock_s, "expire_s": expire_s, "expire_again_s": again_s, "bare_update_s": bare_s,
-        "unlock_heap_mb": unlock_mb, "expire_heap_mb": expire_mb, "peak_rss_mb": expire_rss,
+        "unlock_heap_mb": unlock_mb, "expire_heap_mb": expire_mb, "peak_rss_mb": max(expire_rss, tiers_rss),
+        "evaluate_tiers_s": tiers_s, "evaluate_tiers_heap_mb": tiers_mb,
     }, {"expire_s_vs_bare_update": expire_s / max(bare_s, 1e-9),
         "unlock_s_vs_bare_update": unlock_s / max(bare_s, 1e-9)})
 

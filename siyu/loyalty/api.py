@@ -5,18 +5,21 @@ per Idempotency-Key."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
+from siyu.core.errors import ValidationFailed
 from siyu.loyalty import queries, services
 from siyu.org.schemas import ErrorOut
 from siyu.org.scope import Scope
+from siyu.storefront.api import CUSTOMER, shopper_of
 
 router = Router()
 ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
@@ -85,6 +88,10 @@ class ProgramIO(Input):
     expiry_days: int = Field(ge=1, le=services.MAX_DAYS)
     category_rates: list[CategoryRateIO] = Field(default_factory=list, max_length=500)
     ugc_points: int = Field(default=0, ge=0, le=100_000, description="points for an approved review or photo")
+    follow_oa_points: int = Field(default=0, ge=0, le=100_000, description="once per customer: following the OA")
+    add_staff_points: int = Field(default=0, ge=0, le=100_000, description="once per customer: adding a staff member")
+    profile_points: int = Field(default=0, ge=0, le=100_000,
+                                description="once per customer: name, phone, gender and birthday all filled in")
 
 
 class ProgramOut(ProgramIO):
@@ -140,6 +147,8 @@ def _program_out(view: queries.ProgramView) -> dict[str, Any]:
     return {"configured": view.configured, "is_active": view.is_active, "points_per_yuan": view.points_per_yuan,
             "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
             "expiry_days": view.expiry_days, "ugc_points": view.ugc_points,
+            "follow_oa_points": view.follow_oa_points, "add_staff_points": view.add_staff_points,
+            "profile_points": view.profile_points,
             "category_rates": [{"category_id": c, "points_per_yuan": r} for c, r in view.category_rates]}
 
 
@@ -155,6 +164,178 @@ def put_program(request: HttpRequest, payload: ProgramIO) -> Any:
     services.configure_program(scope=scope, actor=actor_of(request), data=services.ProgramInput(
         points_per_yuan=payload.points_per_yuan, fen_per_point=payload.fen_per_point,
         return_window_days=payload.return_window_days, expiry_days=payload.expiry_days,
-        is_active=payload.is_active, ugc_points=payload.ugc_points,
+        is_active=payload.is_active, ugc_points=payload.ugc_points, follow_oa_points=payload.follow_oa_points,
+        add_staff_points=payload.add_staff_points, profile_points=payload.profile_points,
         category_rates=tuple((x.category_id, x.points_per_yuan) for x in payload.category_rates)))
     return _program_out(queries.program(scope))
+
+
+class TierIO(Input):
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="stable id, e.g. gold")
+    name: str = Field(min_length=1, max_length=40)
+    threshold: int = Field(ge=1, le=services.MAX_THRESHOLD, description="growth value or points that reach it")
+    multiplier_percent: int = Field(default=100, ge=100, le=1000, description="earn multiplier: 150 is ×1.5")
+    benefits: str = Field(default="", max_length=500)
+
+
+class TiersIO(Input):
+    basis: str = Field(default="growth", pattern="^(growth|points)$",
+                       description="growth: 1 per yuan paid; points: points earned on orders and rewards")
+    window_days: int = Field(default=365, ge=1, le=services.MAX_DAYS)
+    grace_days: int = Field(default=30, ge=0, le=365)
+    tiers: list[TierIO] = Field(default_factory=list, max_length=services.MAX_TIERS,
+                                description="lowest first, thresholds increasing")
+
+
+class TiersOut(TiersIO):
+    configured: bool
+
+
+class TierChangeOut(Schema):
+    at: datetime
+    direction: str
+    from_tier: str
+    to_tier: str
+    value: int
+
+
+class CustomerTierOut(Schema):
+    customer_id: int
+    configured: bool
+    basis: str
+    value: int
+    window_start: datetime | None
+    tier: TierIO | None
+    next_tier: TierIO | None
+    to_next: int
+    below_since: date | None = Field(description="the first day of the grace period, when below the tier")
+    downgrade_on: date | None
+    history: list[TierChangeOut]
+
+
+def _tier_out(tier: Any) -> dict[str, Any] | None:
+    if tier is None:
+        return None
+    return {"code": tier.code, "name": tier.name, "threshold": tier.threshold,
+            "multiplier_percent": tier.multiplier_percent, "benefits": tier.benefits}
+
+
+def _tiers_out(view: queries.TierSettings) -> dict[str, Any]:
+    return {"configured": view.configured, "basis": view.basis, "window_days": view.window_days,
+            "grace_days": view.grace_days, "tiers": [_tier_out(t) for t in view.tiers]}
+
+
+@router.get("/tiers", response={200: TiersOut, **ERRORS}, summary="HQ: the tiers and how customers qualify")
+def get_tiers(request: HttpRequest) -> Any:
+    return _tiers_out(queries.tier_settings(scope_of(request)))
+
+
+@router.put("/tiers", response={200: TiersOut, **WRITE_ERRORS},
+            summary="HQ: set the tiers (lowest first) and how customers qualify; a held tier cannot be removed")
+def put_tiers(request: HttpRequest, payload: TiersIO) -> Any:
+    scope = scope_of(request)
+    services.configure_tiers(scope=scope, actor=actor_of(request), data=services.TierPolicyInput(
+        basis=payload.basis, window_days=payload.window_days, grace_days=payload.grace_days,
+        tiers=tuple(services.TierInput(code=t.code, name=t.name, threshold=t.threshold,
+                                       multiplier_percent=t.multiplier_percent, benefits=t.benefits)
+                    for t in payload.tiers)))
+    return _tiers_out(queries.tier_settings(scope))
+
+
+@router.get("/customers/{customer_id}/tier", response={200: CustomerTierOut, **ERRORS},
+            summary="A customer's tier: value over the window, the next tier, the grace period and the history")
+def customer_tier(request: HttpRequest, customer_id: int) -> Any:
+    status = queries.tier_status(scope_of(request), customer_id)
+    return {"customer_id": status.customer_id, "configured": status.configured, "basis": status.basis,
+            "value": status.value, "window_start": status.window_start, "tier": _tier_out(status.tier),
+            "next_tier": _tier_out(status.next_tier), "to_next": status.to_next, "below_since": status.below_since,
+            "downgrade_on": status.downgrade_on,
+            "history": [vars(row) for row in status.history]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Daily check-in: HQ's rules here; the shopper's check-in on the storefront router (/api/storefront/check-in)
+
+
+class StreakBonusIO(Input):
+    day: int = Field(ge=2, le=services.MAX_STREAK_DAY, description="the streak length that earns the bonus")
+    points: int = Field(ge=1, le=100_000)
+
+
+class CheckInRuleIO(Input):
+    is_active: bool = True
+    daily_points: int = Field(ge=0, le=100_000)
+    streak_bonuses: list[StreakBonusIO] = Field(default_factory=list, max_length=31)
+
+
+class CheckInRuleOut(CheckInRuleIO):
+    configured: bool
+
+
+def _rule_out(rule: Any) -> dict[str, Any]:
+    if rule is None:
+        return {"configured": False, "is_active": False, "daily_points": 0, "streak_bonuses": []}
+    return {"configured": True, "is_active": rule.is_active, "daily_points": rule.daily_points,
+            "streak_bonuses": rule.streak_bonuses}
+
+
+@router.get("/check-in", response={200: CheckInRuleOut, **ERRORS}, summary="HQ: the daily check-in rules")
+def get_check_in_rule(request: HttpRequest) -> Any:
+    return _rule_out(queries.check_in_rule(scope_of(request)))
+
+
+@router.put("/check-in", response={200: CheckInRuleOut, **WRITE_ERRORS},
+            summary="HQ: set the daily check-in points and the streak bonuses")
+def put_check_in_rule(request: HttpRequest, payload: CheckInRuleIO) -> Any:
+    scope = scope_of(request)
+    services.configure_check_in(scope=scope, actor=actor_of(request), is_active=payload.is_active,
+                                daily_points=payload.daily_points,
+                                bonuses=tuple(services.StreakBonus(b.day, b.points) for b in payload.streak_bonuses))
+    return _rule_out(queries.check_in_rule(scope))
+
+
+storefront_router = Router()
+
+
+class CalendarOut(Schema):
+    open: bool
+    today: date
+    checked_in_today: bool
+    streak: int
+    next_points: int
+    month: str
+    days: list[date]
+    daily_points: int
+    streak_bonuses: list[StreakBonusIO]
+
+
+class CheckInOut(Schema):
+    day: date
+    streak: int
+    points: int
+    first: bool = Field(description="false: already checked in today, nothing more granted")
+    balance: int
+
+
+@storefront_router.post("/check-in", auth=CUSTOMER, response={200: CheckInOut, 201: CheckInOut, **WRITE_ERRORS},
+                        summary="Check in for today (Shanghai day): 201 the first time, 200 with the same answer after")
+def shopper_check_in(request: HttpRequest) -> Status[Any]:
+    shopper = shopper_of(request)
+    row, first = services.check_in(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id)
+    body = {"day": row.day, "streak": row.streak, "points": row.points, "first": first,
+            "balance": queries.balance(shopper.enterprise_id, shopper.customer_id)}
+    return Status(201 if first else 200, body)
+
+
+@storefront_router.get("/check-in", auth=CUSTOMER, response={200: CalendarOut, **ERRORS},
+                       summary="My check-in calendar for a month (?month=2026-12; default this month) and streak")
+def shopper_calendar(request: HttpRequest, month: str = "") -> Any:
+    shopper = shopper_of(request)
+    first: date | None = None
+    if month:
+        try:
+            first = date.fromisoformat(f"{month}-01")
+        except ValueError:
+            raise ValidationFailed(_("a month as YYYY-MM"), field="month", code="invalid") from None
+    return vars(queries.check_in_calendar(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                          month=first))

@@ -12,7 +12,7 @@ class LoyaltyConfig(AppConfig):
         from siyu.core.periodic import register_periodic
         from siyu.customers.sections import register_profile_section
         from siyu.customers.services import register_merge_step
-        from siyu.loyalty import queries, services, tasks
+        from siyu.loyalty import events, queries, services, tasks  # noqa: F401  (events registers its event types)
         from siyu.loyalty.views import profile_points
         from siyu.orders import hooks
 
@@ -22,5 +22,8 @@ class LoyaltyConfig(AppConfig):
         register_ugc_reward("loyalty.points", services.reward_ugc)
         register_profile_section("points", profile_points)
         register_panel("points", lambda scope, customer_id: queries.points_summary(scope, customer_id, limit=5))
+        register_panel("tier", lambda scope, customer_id: queries.tier_status(scope, customer_id, limit=0).tier)
         register_periodic("loyalty.unlock_points", tasks.unlock_points_task, every_s=600)
         register_periodic("loyalty.expire_points", tasks.expire_points_task, every_s=3600)
+        register_periodic("loyalty.evaluate_tiers", tasks.evaluate_tiers_task, every_s=3600)
+        register_periodic("loyalty.grant_interactions", tasks.grant_interactions_task, every_s=600)

@@ -34,6 +34,9 @@ class PointsProgram(models.Model):
     return_window_days = models.PositiveIntegerField(_("return window (days)"), default=7)
     expiry_days = models.PositiveIntegerField(_("points expire after (days)"), default=365)
     ugc_points = models.PositiveIntegerField(_("points for an approved review or photo"), default=0)
+    follow_oa_points = models.PositiveIntegerField(_("points for following the Official Account"), default=0)
+    add_staff_points = models.PositiveIntegerField(_("points for adding a staff member"), default=0)
+    profile_points = models.PositiveIntegerField(_("points for completing the profile"), default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -112,6 +115,9 @@ class PointsLot(models.Model):
     expires_at = models.DateTimeField()
     line_points = models.JSONField(default=dict, blank=True, help_text="order lots: points earned per order line")
     reason = models.CharField(max_length=200, blank=True)
+    growth = models.BigIntegerField(default=0, help_text="order lots: yuan paid (the tiers' growth value)")
+    growth_reversed = models.BigIntegerField(default=0, help_text="of the growth, what refunds took back")
+    points_reversed = models.BigIntegerField(default=0, help_text="of the points, what refunds asked back")
     unlock_run = models.ForeignKey(PointsRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     expire_run = models.ForeignKey(PointsRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     expired = models.BigIntegerField(default=0, help_text="what the expiry run took (its operation says the same)")
@@ -190,3 +196,185 @@ class PointsAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation_id} <- lot {self.lot_id}: {self.points}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Free tiers (docs/loyalty.md, "Tiers")
+
+
+class TierBasis(models.TextChoices):
+    GROWTH = "growth", _("Growth value (1 per yuan paid, net of refunds)")
+    POINTS = "points", _("Points earned (orders and rewards, net of refunds)")
+
+
+class TierPolicy(models.Model):
+    """How an enterprise's customers qualify for tiers: what counts (`basis`), over how many Shanghai days up to and
+    including today (`window_days`), and how many days a customer who no longer qualifies keeps the tier before the
+    periodic evaluation moves them down (`grace_days`)."""
+
+    enterprise = models.OneToOneField(Enterprise, on_delete=models.CASCADE, related_name="+")
+    basis = models.CharField(_("qualifies by"), max_length=10, choices=TierBasis.choices, default=TierBasis.GROWTH)
+    window_days = models.PositiveIntegerField(_("rolling window (days)"), default=365)
+    grace_days = models.PositiveIntegerField(_("grace before a downgrade (days)"), default=30)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(window_days__gte=1), name="tier_policy_window_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}: {self.basis}/{self.window_days}d"
+
+
+class Tier(models.Model):
+    """One tier: reached at `threshold` (growth value or points over the window); `rank` orders the active tiers
+    (1 the lowest); a removed tier is kept inactive (history points at it) once no customer holds it."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=32)
+    name = models.CharField(_("name"), max_length=40)
+    rank = models.PositiveSmallIntegerField(default=0)
+    threshold = models.BigIntegerField(_("threshold"))
+    multiplier_percent = models.PositiveIntegerField(_("earn multiplier (%)"), default=100)
+    benefits = models.TextField(_("benefits"), blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "code"], name="uniq_tier_code"),
+            models.CheckConstraint(condition=Q(threshold__gte=1), name="tier_threshold_positive"),
+            models.CheckConstraint(condition=Q(multiplier_percent__gte=100), name="tier_multiplier_at_least_one"),
+        ]
+        ordering = ["rank", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTier(models.Model):
+    """A customer's tier now (`tier` null: none). `below_since` is the Shanghai day an evaluation first found the
+    customer below their tier's threshold (the grace period runs from it); cleared when they qualify again."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="+")
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    since = models.DateTimeField()
+    below_since = models.DateField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["enterprise", "tier"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.tier_id}"
+
+
+class TierRun(models.Model):
+    """One periodic evaluation of one enterprise for one Shanghai day: the unique day makes a second run (or a second
+    worker) that day a no-op."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    evaluated_at = models.DateTimeField()
+    customers = models.PositiveIntegerField(default=0)
+    upgraded = models.PositiveIntegerField(default=0)
+    downgraded = models.PositiveIntegerField(default=0)
+    grace_started = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "day"], name="uniq_tier_run_day")]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id} {self.day}"
+
+
+class TierScore(models.Model):
+    """Scratch rows of one evaluation (each customer's value, qualified and current tier), deleted when it ends."""
+
+    run = models.ForeignKey(TierRun, on_delete=models.CASCADE, related_name="+")
+    customer_id = models.BigIntegerField()
+    value = models.BigIntegerField()
+    tier_id = models.BigIntegerField(null=True)
+    rank = models.IntegerField(default=0)
+    current_tier_id = models.BigIntegerField(null=True)
+    current_rank = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "customer_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.customer_id}: {self.value}"
+
+
+class TierChange(models.Model):
+    """A customer's tier history: each move up (on an event or at an evaluation) or down (at an evaluation)."""
+
+    class Direction(models.TextChoices):
+        UP = "up", _("Upgrade")
+        DOWN = "down", _("Downgrade")
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    value = models.BigIntegerField(help_text="the customer's growth value or points over the window then")
+    run = models.ForeignKey(TierRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "at"]), models.Index(fields=["run", "customer"])]
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.from_tier_id} -> {self.to_tier_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Daily check-in
+
+
+class CheckInRule(models.Model):
+    """HQ's check-in rules: `daily_points` each day, plus a bonus on the days a streak reaches (`streak_bonuses`:
+    [{"day": 7, "points": 50}, ...])."""
+
+    enterprise = models.OneToOneField(Enterprise, on_delete=models.CASCADE, related_name="+")
+    is_active = models.BooleanField(default=True)
+    daily_points = models.PositiveIntegerField(default=1)
+    streak_bonuses = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}: {self.daily_points}/day"
+
+
+class CheckIn(models.Model):
+    """One check-in: at most one per customer and Shanghai day (the unique constraint decides between concurrent
+    calls); `streak` counts the consecutive days ending here; `lot` holds the points it granted."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    streak = models.PositiveIntegerField()
+    points = models.PositiveIntegerField()
+    lot = models.ForeignKey(PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "day"], name="uniq_check_in_day")]
+        indexes = [models.Index(fields=["enterprise", "day"])]
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.day} ({self.streak})"
+
+
+class InteractionCursor(models.Model):
+    """How far the interaction job has read: the event log up to `last_event_id`, customers updated up to
+    `profiles_until` (each run reads only what is new, whatever the size of the log)."""
+
+    enterprise = models.OneToOneField(Enterprise, on_delete=models.CASCADE, related_name="+")
+    last_event_id = models.BigIntegerField(default=0)
+    profiles_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}: event {self.last_event_id}"

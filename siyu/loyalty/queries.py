@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import PermissionDenied
+from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.loyalty.models import (
     CategoryRate,
+    CheckIn,
+    CheckInRule,
+    CustomerTier,
     LotSource,
     LotStatus,
     OperationKind,
     PointsLot,
     PointsOperation,
     PointsProgram,
+    Tier,
+    TierBasis,
+    TierChange,
+    TierPolicy,
 )
 from siyu.org.scope import Scope
 
@@ -97,6 +105,9 @@ class ProgramView:
     expiry_days: int
     category_rates: list[tuple[int, int]]
     ugc_points: int
+    follow_oa_points: int = 0
+    add_staff_points: int = 0
+    profile_points: int = 0
 
 
 def program(scope: Scope) -> ProgramView:
@@ -108,7 +119,8 @@ def program(scope: Scope) -> ProgramView:
     if row is None:
         return ProgramView(False, False, 1, 1, 7, 365, rates, 0)
     return ProgramView(True, row.is_active, row.points_per_yuan, row.fen_per_point, row.return_window_days,
-                       row.expiry_days, rates, row.ugc_points)
+                       row.expiry_days, rates, row.ugc_points, row.follow_oa_points, row.add_staff_points,
+                       row.profile_points)
 
 
 def get_operation(scope: Scope, operation_id: int) -> PointsOperation:
@@ -119,4 +131,153 @@ def get_lot(scope: Scope, lot_id: int) -> PointsLot:
     return PointsLot.objects.get(pk=lot_id, enterprise_id=scope.enterprise_id)
 
 
+def window_start(policy: TierPolicy, now: datetime) -> datetime:
+    """The first instant of the rolling window: the start of the Shanghai day `window_days - 1` days before today."""
+    return day_bounds(local_day(now) - timedelta(days=policy.window_days - 1))[0]
+
+
+def value_sql(basis: str) -> str:
+    """What one lot adds to a customer's value, as SQL over the lots table."""
+    if basis == TierBasis.POINTS:
+        return "points - points_reversed"
+    return "growth - growth_reversed"
+
+
+def counted_sources(basis: str) -> list[str]:
+    return [LotSource.ORDER.value, LotSource.REWARD.value] if basis == TierBasis.POINTS else [LotSource.ORDER.value]
+
+
+def tier_value(policy: TierPolicy, customer_id: int, now: datetime) -> int:
+    """The customer's growth value (or points) over the window ending now."""
+    lots = PointsLot.objects.filter(enterprise_id=policy.enterprise_id, customer_id=customer_id,
+                                    source__in=counted_sources(policy.basis),
+                                    earned_at__gte=window_start(policy, now), earned_at__lte=now)
+    if policy.basis == TierBasis.POINTS:
+        total = lots.aggregate(v=Sum(F("points") - F("points_reversed")))["v"]
+    else:
+        total = lots.aggregate(v=Sum(F("growth") - F("growth_reversed")))["v"]
+    return int(total or 0)
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    configured: bool
+    basis: str
+    window_days: int
+    grace_days: int
+    tiers: list[Tier]
+
+
+def tier_settings(scope: Scope) -> TierSettings:
+    """The tier rules and the active tiers, lowest first (HQ)."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may read the tier rules"))
+    policy = TierPolicy.objects.filter(enterprise_id=scope.enterprise_id).first()
+    tiers = list(Tier.objects.filter(enterprise_id=scope.enterprise_id, is_active=True).order_by("rank"))
+    if policy is None:
+        return TierSettings(False, TierBasis.GROWTH, 365, 30, tiers)
+    return TierSettings(True, policy.basis, policy.window_days, policy.grace_days, tiers)
+
+
+@dataclass(frozen=True)
+class TierChangeRow:
+    at: datetime
+    direction: str
+    from_tier: str
+    to_tier: str
+    value: int
+
+
+@dataclass(frozen=True)
+class TierStatus:
+    customer_id: int
+    configured: bool
+    basis: str
+    value: int  # growth value or points over the window ending now
+    window_start: datetime | None
+    tier: Tier | None
+    next_tier: Tier | None
+    to_next: int  # how much more value reaches the next tier (0: none above)
+    below_since: date | None  # the grace period's first day, when the customer has fallen below their tier
+    downgrade_on: date | None  # the first evaluation day that may move them down
+    history: list[TierChangeRow] = field(default_factory=list)
+
+
+def tier_status(scope: Scope, customer_id: int, *, now: datetime | None = None, limit: int = 20) -> TierStatus:
+    """A customer's tier, value over the window, the next tier and what it takes, the grace, and the history;
+    scoped like the customer (out of scope: 404)."""
+    customer = customer_queries.get_customer(scope, customer_id)
+    moment = now or timezone.now()
+    policy = TierPolicy.objects.filter(enterprise_id=scope.enterprise_id).first()
+    if policy is None:
+        return TierStatus(customer.pk, False, TierBasis.GROWTH, 0, None, None, None, 0, None, None)
+    value = tier_value(policy, customer.pk, moment)
+    held = CustomerTier.objects.filter(customer_id=customer.pk, enterprise_id=scope.enterprise_id).select_related(
+        "tier").first()
+    tier = held.tier if held is not None and held.tier is not None and held.tier.is_active else None
+    next_tier = Tier.objects.filter(enterprise_id=scope.enterprise_id, is_active=True,
+                                    rank__gt=tier.rank if tier else 0).order_by("rank").first()
+    below = held.below_since if held is not None and tier is not None else None
+    history = [TierChangeRow(c.at, c.direction, c.from_tier.name if c.from_tier else "",
+                             c.to_tier.name if c.to_tier else "", c.value)
+               for c in TierChange.objects.filter(enterprise_id=scope.enterprise_id, customer_id=customer.pk)
+               .select_related("from_tier", "to_tier").order_by("-at", "-id")[:limit]]
+    return TierStatus(
+        customer_id=customer.pk, configured=True, basis=policy.basis, value=value,
+        window_start=window_start(policy, moment), tier=tier, next_tier=next_tier,
+        to_next=max(next_tier.threshold - value, 0) if next_tier else 0, below_since=below,
+        downgrade_on=below + timedelta(days=policy.grace_days) if below else None, history=history)
+
+
 __all__ = ["LotSource", "OperationKind"]
+
+
+def tier_counts(scope: Scope) -> list[tuple[str, int]]:
+    """How many customers hold each active tier, lowest first (HQ's rules page)."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may read the tier rules"))
+    held = dict(CustomerTier.objects.filter(enterprise_id=scope.enterprise_id, tier__isnull=False)
+                .values_list("tier_id").annotate(n=Count("id")).order_by())
+    return [(t.name, int(held.get(t.pk, 0))) for t in Tier.objects.filter(enterprise_id=scope.enterprise_id,
+                                                                           is_active=True).order_by("rank")]
+
+
+@dataclass(frozen=True)
+class CheckInCalendar:
+    open: bool
+    today: date
+    checked_in_today: bool
+    streak: int  # the streak as it stands: today's, else yesterday's (still alive until today ends), else 0
+    next_points: int  # what checking in next earns (today if not yet, else tomorrow if the streak goes on)
+    month: str
+    days: list[date]
+    daily_points: int
+    streak_bonuses: list[dict[str, int]]
+
+
+def check_in_calendar(*, enterprise_id: int, customer_id: int, month: date | None = None,
+                      now: datetime | None = None) -> CheckInCalendar:
+    """The shopper's own check-in calendar for a month (the storefront: the caller is the customer)."""
+    moment = now or timezone.now()
+    today = local_day(moment)
+    first = (month or today).replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    mine = CheckIn.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
+    days = list(mine.filter(day__gte=first, day__lt=following).order_by("day").values_list("day", flat=True))
+    recent = dict(mine.filter(day__gte=today - timedelta(days=1)).values_list("day", "streak"))
+    done = today in recent
+    streak = recent.get(today) or recent.get(today - timedelta(days=1)) or 0
+    rule = CheckInRule.objects.filter(enterprise_id=enterprise_id).first()
+    bonuses = [{"day": int(b["day"]), "points": int(b["points"])} for b in (rule.streak_bonuses if rule else [])]
+    next_streak = streak + 1
+    next_points = (rule.daily_points if rule else 0) + sum(b["points"] for b in bonuses if b["day"] == next_streak)
+    is_open = bool(rule and rule.is_active and PointsProgram.objects.filter(enterprise_id=enterprise_id,
+                                                                           is_active=True).exists())
+    return CheckInCalendar(is_open, today, done, streak, next_points if is_open else 0, first.strftime("%Y-%m"),
+                           days, rule.daily_points if rule else 0, bonuses)
+
+
+def check_in_rule(scope: Scope) -> CheckInRule | None:
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may read the check-in rules"))
+    return CheckInRule.objects.filter(enterprise_id=scope.enterprise_id).first()

@@ -20,6 +20,7 @@ twice or concurrently: a lot is claimed by one run with a conditional UPDATE.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,10 +38,17 @@ from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
+from siyu.customers import services as customer_services
+from siyu.customers.models import Customer, Event, Gender
 from siyu.finance import ledger
 from siyu.finance.models import Account, EntryKind
+from siyu.loyalty import queries as loyalty_queries
 from siyu.loyalty.models import (
     CategoryRate,
+    CheckIn,
+    CheckInRule,
+    CustomerTier,
+    InteractionCursor,
     LotSource,
     LotStatus,
     OperationKind,
@@ -49,6 +57,12 @@ from siyu.loyalty.models import (
     PointsOperation,
     PointsProgram,
     PointsRun,
+    Tier,
+    TierBasis,
+    TierChange,
+    TierPolicy,
+    TierRun,
+    TierScore,
 )
 from siyu.orders import queries as order_queries
 from siyu.orders.models import OrderStatus
@@ -58,6 +72,8 @@ MAX_POINTS = 10**9
 MAX_RATE = 10_000
 MAX_DAYS = 3650
 CURRENCY = "CNY"
+TIER_EVENT = "tier_changed"
+INTERACTION_FIELDS = ("follow_oa_points", "add_staff_points", "profile_points")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -73,6 +89,9 @@ class ProgramInput:
     is_active: bool = True
     category_rates: tuple[tuple[int, int], ...] = ()  # (category id, points per yuan)
     ugc_points: int = 0
+    follow_oa_points: int = 0
+    add_staff_points: int = 0
+    profile_points: int = 0
 
 
 def _require_hq(scope: Scope, refusal: StrPromise) -> None:
@@ -95,6 +114,8 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
     _check_int(data.return_window_days, "return_window_days", 0, 365)
     _check_int(data.expiry_days, "expiry_days", 1, MAX_DAYS)
     _check_int(data.ugc_points, "ugc_points", 0, 100_000)
+    for name in INTERACTION_FIELDS:
+        _check_int(getattr(data, name), name, 0, 100_000)
     seen: set[int] = set()
     for index, (category_id, rate) in enumerate(data.category_rates):
         _check_int(rate, f"category_rates[{index}].points_per_yuan", 0, MAX_RATE)
@@ -110,7 +131,8 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
                                    index=index, code="unknown_category")
     values = {"points_per_yuan": data.points_per_yuan, "fen_per_point": data.fen_per_point,
               "return_window_days": data.return_window_days, "expiry_days": data.expiry_days,
-              "is_active": data.is_active, "ugc_points": data.ugc_points}
+              "is_active": data.is_active, "ugc_points": data.ugc_points,
+              **{name: getattr(data, name) for name in INTERACTION_FIELDS}}
     with transaction.atomic():
         program, _created = PointsProgram.objects.select_for_update().get_or_create(
             enterprise_id=scope.enterprise_id, defaults=values)
@@ -136,10 +158,10 @@ def _expiry(available_at: datetime, days: int) -> datetime:
     return day_bounds(local_day(available_at) + timedelta(days=days))[1]
 
 
-def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tuple[int, int, int | None]]
-                ) -> dict[str, int]:
-    """Points per order line (line id, paid fen, category id): floor(paid fen × rate / 100), the rate of the line's
-    category, else its parent's, else the program's."""
+def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tuple[int, int, int | None]],
+                multiplier: int = 100) -> dict[str, int]:
+    """Points per order line (line id, paid fen, category id): floor(paid fen × rate × tier multiplier % / 10000),
+    the rate of the line's category, else its parent's, else the program's."""
     rows = list(lines)
     rates = dict(CategoryRate.objects.filter(enterprise_id=enterprise_id).values_list("category_id",
                                                                                        "points_per_yuan"))
@@ -155,7 +177,7 @@ def line_points(enterprise_id: int, program: PointsProgram, lines: Iterable[tupl
             rate = rates[category_id]
         elif parent is not None and parent in rates:
             rate = rates[parent]
-        points = max(paid_fen, 0) * rate // 100
+        points = max(paid_fen, 0) * rate * multiplier // 10_000
         if points > 0:
             out[str(line_id)] = points
     return out
@@ -170,9 +192,10 @@ def earn_for_order(enterprise_id: int, order_id: int, at: datetime) -> PointsLot
     order = order_queries.orders(Scope.hq(enterprise_id)).filter(pk=order_id).first()
     if order is None or order.customer_id is None or order.status != OrderStatus.PAID:
         return None
-    per_line = line_points(enterprise_id, program,
-                           order.lines.values_list("pk", "payable_fen", "category_id"))
+    lines = list(order.lines.values_list("pk", "payable_fen", "category_id"))
+    per_line = line_points(enterprise_id, program, lines, multiplier_percent(enterprise_id, order.customer_id))
     total = sum(per_line.values())
+    growth = sum(max(paid, 0) for _line, paid, _category in lines) // 100
     if total <= 0:
         return None
     available_at = at + timedelta(days=program.return_window_days)
@@ -186,9 +209,10 @@ def earn_for_order(enterprise_id: int, order_id: int, at: datetime) -> PointsLot
                 enterprise_id=enterprise_id, customer_id=order.customer_id, source=LotSource.ORDER, key=key,
                 order_id=order_id, points=total, remaining=total, fen_per_point=program.fen_per_point,
                 status=LotStatus.PENDING, earned_at=at, available_at=available_at,
-                expires_at=_expiry(available_at, program.expiry_days), line_points=per_line)
+                expires_at=_expiry(available_at, program.expiry_days), line_points=per_line, growth=growth)
             if program.return_window_days == 0:
                 _post_available_lot(lot, at)
+            upgrade_if_qualified(enterprise_id, order.customer_id, at)
     except IntegrityError:  # the same order's points written meanwhile: the first lot stands
         return PointsLot.objects.filter(enterprise_id=enterprise_id, key=key).first()
     return lot
@@ -222,6 +246,7 @@ def reward_ugc(enterprise_id: int, customer_id: int, reward_key: str) -> None:
             status=LotStatus.PENDING, earned_at=moment, available_at=moment,
             expires_at=_expiry(moment, program.expiry_days), reason=reward_key)
         _post_available_lot(lot, moment)
+        upgrade_if_qualified(enterprise_id, customer_id, moment)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -431,7 +456,13 @@ def reverse_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at
         asked_before = PointsOperation.objects.filter(enterprise_id=enterprise_id, kind=OperationKind.REVERSE,
                                                       order_id=order_id).exclude(pk=operation.pk).aggregate(
             total=Sum(F("points") + F("shortfall")))["total"] or 0
-        asked = max(_reversal_target(lot, lines) - asked_before, 0)
+        target = _reversal_target(lot, lines)
+        asked = max(target - asked_before, 0)
+        paid = sum(max(p, 0) for p, _r in lines.values())
+        left = sum(max(p, 0) - min(max(r, 0), max(p, 0)) for p, r in lines.values())
+        # what the tiers count: the points and growth this order still stands for (cumulative, so idempotent)
+        PointsLot.objects.filter(pk=lot.pk).update(points_reversed=min(target, lot.points),
+                                                   growth_reversed=max(lot.growth - left // 100, 0) if paid else 0)
         taken = _take(operation, locked, asked)
         operation.shortfall = asked - taken.points
         _post_taken(operation, taken, Account.POINTS_EXPENSE, at)
@@ -537,4 +568,444 @@ def merge_customer_points(absorbed_id: int, survivor_id: int) -> int:
     """Lots and operations follow a merged customer (a customers merge step)."""
     moved = int(PointsLot.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id))
     PointsOperation.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    merge_customer_tiers(absorbed_id, survivor_id)
+    merge_customer_check_ins(absorbed_id, survivor_id)
     return moved
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Free tiers: HQ defines them; a customer moves up as soon as they qualify, down only at the periodic evaluation
+# once a grace period has passed below their tier's threshold.
+
+MAX_TIERS = 10
+MAX_THRESHOLD = 10**12
+TIER_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class TierInput:
+    code: str
+    name: str
+    threshold: int
+    multiplier_percent: int = 100
+    benefits: str = ""
+
+
+@dataclass(frozen=True)
+class TierPolicyInput:
+    basis: str
+    window_days: int
+    grace_days: int
+    tiers: tuple[TierInput, ...] = ()
+
+
+def _check_tiers(tiers: tuple[TierInput, ...]) -> None:
+    if len(tiers) > MAX_TIERS:
+        raise ValidationFailed(_("at most %(n)s tiers") % {"n": MAX_TIERS}, field="tiers", code="too_many")
+    codes: set[str] = set()
+    names: set[str] = set()
+    previous = 0
+    for index, tier in enumerate(tiers):
+        where = f"tiers[{index}]"
+        if not TIER_CODE.match(tier.code or ""):
+            raise ValidationFailed(_("a code of 1-32 lower-case letters, digits, - or _"), field=f"{where}.code",
+                                   index=index, code="invalid")
+        name = (tier.name or "").strip()
+        if not name or len(name) > 40:
+            raise ValidationFailed(_("a name of 1-40 characters"), field=f"{where}.name", index=index,
+                                   code="required")
+        if tier.code in codes or name in names:
+            raise ValidationFailed(_("two tiers have the same code or name"), field=f"{where}.code", index=index,
+                                   code="duplicate")
+        codes.add(tier.code)
+        names.add(name)
+        _check_int(tier.threshold, f"{where}.threshold", 1, MAX_THRESHOLD)
+        if tier.threshold <= previous:
+            raise ValidationFailed(_("each tier's threshold must be higher than the one before"),
+                                   field=f"{where}.threshold", index=index, code="not_increasing")
+        previous = tier.threshold
+        _check_int(tier.multiplier_percent, f"{where}.multiplier_percent", 100, 1000)
+        if len(tier.benefits or "") > 500:
+            raise ValidationFailed(_("at most 500 characters"), field=f"{where}.benefits", index=index,
+                                   code="too_long")
+
+
+def configure_tiers(*, scope: Scope, data: TierPolicyInput, actor: Actor = None) -> TierPolicy:
+    """Set how customers qualify and the tiers, lowest first (HQ). A tier left out is removed (kept inactive for the
+    history), refused while customers hold it. Customers are re-placed by the next evaluation (up at once when they
+    qualify for more; down after the grace period)."""
+    _require_hq(scope, _("only HQ may change the tiers"))
+    if data.basis not in TierBasis.values:
+        raise ValidationFailed(_("growth value or points"), field="basis", code="invalid")
+    _check_int(data.window_days, "window_days", 1, MAX_DAYS)
+    _check_int(data.grace_days, "grace_days", 0, 365)
+    _check_tiers(data.tiers)
+    enterprise_id = scope.enterprise_id
+    with transaction.atomic():
+        policy, _created = TierPolicy.objects.select_for_update().update_or_create(
+            enterprise_id=enterprise_id,
+            defaults={"basis": data.basis, "window_days": data.window_days, "grace_days": data.grace_days})
+        kept = {t.code for t in data.tiers}
+        removed = Tier.objects.filter(enterprise_id=enterprise_id, is_active=True).exclude(code__in=kept)
+        held = CustomerTier.objects.filter(enterprise_id=enterprise_id, tier__in=removed).values_list(
+            "tier__name", flat=True).first()
+        if held is not None:
+            raise Conflict(_("customers hold the tier %(name)s: keep it until the evaluation has moved them")
+                           % {"name": held}, field="tiers", code="tier_in_use")
+        removed.update(is_active=False, rank=0)
+        for rank, tier in enumerate(data.tiers, start=1):
+            Tier.objects.update_or_create(enterprise_id=enterprise_id, code=tier.code, defaults={
+                "name": tier.name.strip(), "rank": rank, "threshold": tier.threshold,
+                "multiplier_percent": tier.multiplier_percent, "benefits": (tier.benefits or "").strip(),
+                "is_active": True})
+        audit.record(enterprise_id=enterprise_id, actor=actor, action="tiers.configure", target_type="tier_policy",
+                     target_id=policy.pk, summary=f"{len(data.tiers)} tiers by {data.basis}, "
+                     f"{data.window_days}d window, {data.grace_days}d grace",
+                     changes={"basis": data.basis, "window_days": data.window_days, "grace_days": data.grace_days,
+                              "tiers": [[t.code, t.name, t.threshold, t.multiplier_percent] for t in data.tiers]})
+    return policy
+
+
+def qualified_tier(enterprise_id: int, value: int) -> Tier | None:
+    return Tier.objects.filter(enterprise_id=enterprise_id, is_active=True, threshold__lte=value).order_by(
+        "-rank").first()
+
+
+def multiplier_percent(enterprise_id: int, customer_id: int) -> int:
+    """The earn multiplier of the customer's tier now (100: ×1, no tier)."""
+    row = CustomerTier.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
+                                      tier__is_active=True).values_list("tier__multiplier_percent", flat=True).first()
+    return int(row or 100)
+
+
+def upgrade_if_qualified(enterprise_id: int, customer_id: int, at: datetime) -> TierChange | None:
+    """Move the customer up at once when their value has reached a higher tier (after an earn, inside its
+    transaction). Never down: that waits for the periodic evaluation and its grace period."""
+    policy = TierPolicy.objects.filter(enterprise_id=enterprise_id).first()
+    if policy is None:
+        return None
+    value = loyalty_queries.tier_value(policy, customer_id, at)
+    target = qualified_tier(enterprise_id, value)
+    if target is None:
+        return None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                CustomerTier.objects.get_or_create(enterprise_id=enterprise_id, customer_id=customer_id,
+                                                   defaults={"since": at})
+        except IntegrityError:  # created meanwhile by another writer: lock that one
+            pass
+        current = CustomerTier.objects.select_for_update(of=("self",)).select_related("tier").get(
+            customer_id=customer_id)
+        rank = current.tier.rank if current.tier is not None and current.tier.is_active else 0
+        if target.rank <= rank:
+            return None
+        change = TierChange.objects.create(enterprise_id=enterprise_id, customer_id=customer_id,
+                                           from_tier=current.tier, to_tier=target,
+                                           direction=TierChange.Direction.UP, value=value, at=at)
+        CustomerTier.objects.filter(pk=current.pk).update(tier=target, since=at, below_since=None)
+        customer_services.append_event(
+            enterprise_id=enterprise_id, customer_id=customer_id, name=TIER_EVENT, occurred_at=at,
+            idempotency_key=f"tier-change:{change.pk}",
+            properties={"direction": "up", "from_tier": current.tier.code if current.tier else "",
+                        "to_tier": target.code, "value": value})
+    return change
+
+
+def _sql(statement: str, params: list[Any]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return int(cursor.rowcount or 0)
+
+
+def _score(run: TierRun, policy: TierPolicy, now: datetime) -> None:
+    """Each customer's value over the window and the tier it reaches, beside their tier now, as scratch rows."""
+    lots, scores, holders, tiers = (_table(PointsLot), _table(TierScore), _table(CustomerTier), _table(Tier))
+    sources = loyalty_queries.counted_sources(policy.basis)
+    marks = ", ".join(["%s"] * len(sources))
+    e, at = policy.enterprise_id, connection.ops.adapt_datetimefield_value
+    _sql(f"INSERT INTO {scores} (run_id, customer_id, value, rank, current_rank) "  # noqa: S608 - names from models
+         f"SELECT %s, customer_id, SUM({loyalty_queries.value_sql(policy.basis)}), 0, 0 FROM {lots} "
+         f"WHERE enterprise_id = %s AND source IN ({marks}) AND earned_at >= %s AND earned_at <= %s "
+         f"GROUP BY customer_id",
+         [run.pk, e, *sources, at(loyalty_queries.window_start(policy, now)), at(now)])
+    _sql(f"INSERT INTO {scores} (run_id, customer_id, value, rank, current_rank) "  # noqa: S608 - as above
+         f"SELECT %s, h.customer_id, 0, 0, 0 FROM {holders} h WHERE h.enterprise_id = %s AND h.tier_id IS NOT NULL "
+         f"AND NOT EXISTS (SELECT 1 FROM {scores} s WHERE s.run_id = %s AND s.customer_id = h.customer_id)",
+         [run.pk, e, run.pk])
+    _sql(f"UPDATE {scores} SET tier_id = (SELECT t.id FROM {tiers} t WHERE t.enterprise_id = %s "  # noqa: S608
+         f"AND t.is_active = %s AND t.threshold <= {scores}.value ORDER BY t.rank DESC LIMIT 1), "
+         f"current_tier_id = (SELECT h.tier_id FROM {holders} h WHERE h.customer_id = {scores}.customer_id) "
+         f"WHERE run_id = %s", [e, True, run.pk])
+    _sql(f"UPDATE {scores} SET rank = COALESCE((SELECT t.rank FROM {tiers} t WHERE t.id = {scores}.tier_id), 0), "  # noqa: S608
+         f"current_rank = COALESCE((SELECT t.rank FROM {tiers} t WHERE t.id = {scores}.current_tier_id "
+         f"AND t.is_active = %s), 0) WHERE run_id = %s", [True, run.pk])
+
+
+def _record_changes(run: TierRun, direction: str, condition: str, now: datetime, params: list[Any] | None = None
+                    ) -> int:
+    """History rows for the scored customers matching `condition` (SQL over the scores), before they move."""
+    scores, changes = _table(TierScore), _table(TierChange)
+    return _sql(f"INSERT INTO {changes} (enterprise_id, customer_id, from_tier_id, to_tier_id, direction, value, "  # noqa: S608
+                f"run_id, at) SELECT %s, customer_id, current_tier_id, tier_id, %s, value, %s, %s FROM {scores} "
+                f"WHERE run_id = %s AND {condition}",
+                [run.enterprise_id, direction, run.pk, connection.ops.adapt_datetimefield_value(now), run.pk,
+                 *(params or [])])
+
+
+def _apply_changes(run: TierRun, direction: str, now: datetime) -> int:
+    """Move the customers this run recorded a change for to the tier recorded (rows created for the new)."""
+    holders, changes = _table(CustomerTier), _table(TierChange)
+    at = connection.ops.adapt_datetimefield_value(now)
+    _sql(f"INSERT INTO {holders} (enterprise_id, customer_id, tier_id, since, below_since) "  # noqa: S608
+         f"SELECT c.enterprise_id, c.customer_id, c.to_tier_id, %s, NULL FROM {changes} c WHERE c.run_id = %s "
+         f"AND c.direction = %s AND NOT EXISTS (SELECT 1 FROM {holders} h WHERE h.customer_id = c.customer_id)",
+         [at, run.pk, direction])
+    return _sql(f"UPDATE {holders} SET tier_id = (SELECT c.to_tier_id FROM {changes} c WHERE c.run_id = %s "  # noqa: S608
+                f"AND c.direction = %s AND c.customer_id = {holders}.customer_id), since = %s, below_since = NULL "
+                f"WHERE enterprise_id = %s AND customer_id IN (SELECT c.customer_id FROM {changes} c "
+                f"WHERE c.run_id = %s AND c.direction = %s)",
+                [run.pk, direction, at, run.enterprise_id, run.pk, direction])
+
+
+def evaluate_tiers(*, enterprise_id: int, now: datetime | None = None) -> TierRun | None:
+    """The periodic evaluation for one enterprise, once per Shanghai day (the run's unique day: a second run or a
+    second worker that day does nothing). A few set-based statements whatever the number of customers:
+    score everyone with lots in the window or a tier; move up who qualifies for more; clear the grace of who
+    qualifies again; start the grace of who fell below; move down (to the tier they qualify for, or none) who has
+    been below since at least `grace_days` days ago. Each change is a history row and a `tier_changed` event."""
+    moment = now or timezone.now()
+    policy = TierPolicy.objects.filter(enterprise_id=enterprise_id).first()
+    if policy is None:
+        return None
+    today = local_day(moment)
+    scores, holders = _table(TierScore), _table(CustomerTier)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                run = TierRun.objects.create(enterprise_id=enterprise_id, day=today, evaluated_at=moment)
+        except IntegrityError:
+            return None  # this day's evaluation ran (or is running in another worker)
+        _score(run, policy, moment)
+        upgraded = _record_changes(run, TierChange.Direction.UP, "rank > current_rank", moment)
+        _apply_changes(run, TierChange.Direction.UP, moment)
+        below = f"customer_id IN (SELECT customer_id FROM {scores} WHERE run_id = %s AND rank < current_rank)"  # noqa: S608
+        _sql(f"UPDATE {holders} SET below_since = NULL WHERE enterprise_id = %s AND below_since IS NOT NULL "  # noqa: S608
+             f"AND customer_id IN (SELECT customer_id FROM {scores} WHERE run_id = %s AND rank >= current_rank)",
+             [enterprise_id, run.pk])
+        day = connection.ops.adapt_datefield_value
+        started = _sql(f"UPDATE {holders} SET below_since = %s WHERE enterprise_id = %s "  # noqa: S608
+                       f"AND below_since IS NULL AND {below}", [day(today), enterprise_id, run.pk])
+        due = day(today - timedelta(days=policy.grace_days))
+        downgraded = _record_changes(
+            run, TierChange.Direction.DOWN,
+            f"rank < current_rank AND customer_id IN (SELECT customer_id FROM {holders} "  # noqa: S608
+            f"WHERE enterprise_id = %s AND below_since <= %s)", moment, [enterprise_id, due])
+        _apply_changes(run, TierChange.Direction.DOWN, moment)
+        evaluated = TierScore.objects.filter(run=run).count()
+        TierScore.objects.filter(run=run).delete()
+        TierRun.objects.filter(pk=run.pk).update(customers=evaluated, upgraded=upgraded, downgraded=downgraded,
+                                                 grace_started=started)
+        _tier_events(run)
+    run.refresh_from_db()
+    return run
+
+
+def _tier_events(run: TierRun) -> None:
+    """One `tier_changed` event per change of the run (journeys react to them), written in batches."""
+    rows = TierChange.objects.filter(run=run).values_list("pk", "customer_id", "direction", "from_tier__code",
+                                                          "to_tier__code", "value", "at")
+    batch: list[customer_services.EventInput] = []
+    for pk, customer_id, direction, from_code, to_code, value, at in rows.iterator(chunk_size=2000):
+        batch.append(customer_services.EventInput(
+            name=TIER_EVENT, occurred_at=at, idempotency_key=f"tier-change:{pk}", customer_id=customer_id,
+            properties={"direction": direction, "from_tier": from_code or "", "to_tier": to_code or "",
+                        "value": value}))
+        if len(batch) == 2000:
+            customer_services.append_events(enterprise_id=run.enterprise_id, batch=batch)
+            batch = []
+    customer_services.append_events(enterprise_id=run.enterprise_id, batch=batch)
+
+
+def evaluate_all_tiers(*, now: datetime | None = None) -> int:
+    """Every enterprise with tiers, once per Shanghai day (ticked hourly by the scheduler)."""
+    moment = now or timezone.now()
+    runs = [evaluate_tiers(enterprise_id=e, now=moment) for e in TierPolicy.objects.order_by(
+        "enterprise_id").values_list("enterprise_id", flat=True)]
+    return sum(run.upgraded + run.downgraded for run in runs if run is not None)
+
+
+def merge_customer_tiers(absorbed_id: int, survivor_id: int) -> None:
+    """The survivor keeps its tier row (the absorbed one's is dropped, its history follows); a survivor without one
+    takes the absorbed one's. The lots have moved, so the survivor may now qualify for more."""
+    TierChange.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    if CustomerTier.objects.filter(customer_id=survivor_id).exists():
+        CustomerTier.objects.filter(customer_id=absorbed_id).delete()
+    else:
+        CustomerTier.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Daily check-in
+
+
+MAX_STREAK_DAY = 365
+
+
+@dataclass(frozen=True)
+class StreakBonus:
+    day: int  # the streak length that earns it (7: the seventh day in a row)
+    points: int
+
+
+def configure_check_in(*, scope: Scope, is_active: bool, daily_points: int, bonuses: tuple[StreakBonus, ...],
+                       actor: Actor = None) -> CheckInRule:
+    """HQ's check-in rules: points each day and a bonus on the streak days listed (each day once, at most 31)."""
+    _require_hq(scope, _("only HQ may change the check-in rules"))
+    _check_int(daily_points, "daily_points", 0, 100_000)
+    if len(bonuses) > 31:
+        raise ValidationFailed(_("at most %(n)s streak bonuses") % {"n": 31}, field="streak_bonuses",
+                               code="too_many")
+    days: set[int] = set()
+    for index, bonus in enumerate(bonuses):
+        _check_int(bonus.day, f"streak_bonuses[{index}].day", 2, MAX_STREAK_DAY)
+        _check_int(bonus.points, f"streak_bonuses[{index}].points", 1, 100_000)
+        if bonus.day in days:
+            raise ValidationFailed(_("a streak day appears twice"), field=f"streak_bonuses[{index}].day",
+                                   index=index, code="duplicate")
+        days.add(bonus.day)
+    ordered = sorted(bonuses, key=lambda b: b.day)
+    with transaction.atomic():
+        rule, _created = CheckInRule.objects.update_or_create(enterprise_id=scope.enterprise_id, defaults={
+            "is_active": is_active, "daily_points": daily_points,
+            "streak_bonuses": [{"day": b.day, "points": b.points} for b in ordered]})
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="checkin.configure",
+                     target_type="check_in_rule", target_id=rule.pk,
+                     summary=f"{daily_points}/day, {len(ordered)} streak bonuses",
+                     changes={"is_active": is_active, "daily_points": daily_points,
+                              "streak_bonuses": [[b.day, b.points] for b in ordered]})
+    return rule
+
+
+def check_in_points(rule: CheckInRule, streak: int) -> int:
+    bonus = sum(int(b["points"]) for b in rule.streak_bonuses if int(b["day"]) == streak)
+    return int(rule.daily_points) + bonus
+
+
+def check_in(*, enterprise_id: int, customer_id: int, now: datetime | None = None) -> tuple[CheckIn, bool]:
+    """The customer checks in for today (Shanghai): (the check-in, True) the first time, (today's, False) after
+    that. The points are a reward lot `checkin:<customer>:<day>`, available at once and posted to the ledger; the
+    unique (customer, day) decides between concurrent calls, so a day grants once."""
+    moment = now or timezone.now()
+    rule = CheckInRule.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if rule is None:
+        raise Conflict(_("check-in is not open"), code="check_in_closed")
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None:
+        raise Conflict(_("check-in is not open"), code="check_in_closed")
+    today = local_day(moment)
+    existing = CheckIn.objects.filter(customer_id=customer_id, day=today).first()
+    if existing is not None:
+        return existing, False
+    previous = CheckIn.objects.filter(customer_id=customer_id, day=today - timedelta(days=1)).values_list(
+        "streak", flat=True).first()
+    streak = int(previous or 0) + 1
+    points = check_in_points(rule, streak)
+    try:
+        with transaction.atomic():
+            row = CheckIn.objects.create(enterprise_id=enterprise_id, customer_id=customer_id, day=today,
+                                         streak=streak, points=points, created_at=moment)
+            if points > 0:
+                lot = PointsLot.objects.create(
+                    enterprise_id=enterprise_id, customer_id=customer_id, source=LotSource.REWARD,
+                    key=f"checkin:{customer_id}:{today.isoformat()}", points=points, remaining=points,
+                    fen_per_point=program.fen_per_point, status=LotStatus.PENDING, earned_at=moment,
+                    available_at=moment, expires_at=_expiry(moment, program.expiry_days),
+                    reason=f"check-in {today.isoformat()} (day {streak})")
+                _post_available_lot(lot, moment)
+                CheckIn.objects.filter(pk=row.pk).update(lot=lot)
+                row.lot = lot
+            customer_services.append_event(
+                enterprise_id=enterprise_id, customer_id=customer_id, name="check_in", occurred_at=moment,
+                idempotency_key=f"check-in:{customer_id}:{today.isoformat()}", properties={"streak": streak})
+            upgrade_if_qualified(enterprise_id, customer_id, moment)
+    except IntegrityError:  # a concurrent call checked in first: its row stands
+        return CheckIn.objects.get(customer_id=customer_id, day=today), False
+    return row, True
+
+
+def merge_customer_check_ins(absorbed_id: int, survivor_id: int) -> None:
+    """Check-ins follow a merged customer, except on days the survivor checked in too (one per day)."""
+    taken = CheckIn.objects.filter(customer_id=survivor_id).values("day")
+    CheckIn.objects.filter(customer_id=absorbed_id, day__in=taken).delete()
+    CheckIn.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Interaction rewards: following the Official Account, adding a staff member, completing the profile. Each is granted
+# once per customer (the lot's key `interaction:<kind>:<customer>` is the business fact: a re-follow or a second
+# staff member earns nothing more), read set-based from what is new in the event log and the customers table.
+
+INTERACTION_EVENTS = (("oa_followed", "follow_oa", "follow_oa_points"),
+                      ("wecom_contact_added", "add_staff", "add_staff_points"))
+
+
+def _grant_sql(kind: str, source: str) -> str:
+    """INSERT the reward lots of `kind` for the customers `source` (SQL selecting customer_id) names, except those
+    who have had it (the key)."""
+    lots = _table(PointsLot)
+    key = f"'interaction:{kind}:' || CAST(src.customer_id AS TEXT)"
+    return (f"INSERT INTO {lots} (enterprise_id, customer_id, source, key, order_id, points, remaining, "  # noqa: S608 - names from models, values are placeholders
+            f"fen_per_point, status, earned_at, available_at, expires_at, line_points, reason, growth, "
+            f"growth_reversed, points_reversed, expired) "
+            f"SELECT %s, src.customer_id, %s, {key}, NULL, %s, %s, %s, %s, %s, %s, %s, '{{}}', %s, 0, 0, 0, 0 "
+            f"FROM ({source}) src WHERE NOT EXISTS (SELECT 1 FROM {lots} l WHERE l.enterprise_id = %s "
+            f"AND l.key = {key})")
+
+
+def grant_interactions(*, enterprise_id: int, now: datetime | None = None) -> int:
+    """Reward lots for the interactions recorded since the last run, then unlock them onto the ledger in one entry
+    (the unlock run). Runs under the cursor's row lock, so two workers take turns and a fact is granted once."""
+    moment = now or timezone.now()
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None:
+        return 0
+    at = connection.ops.adapt_datetimefield_value
+    expires = at(_expiry(moment, program.expiry_days))
+    events, customers = _table(Event), _table(Customer)
+    granted = 0
+    with transaction.atomic():
+        InteractionCursor.objects.get_or_create(enterprise_id=enterprise_id)
+        cursor = InteractionCursor.objects.select_for_update().get(enterprise_id=enterprise_id)
+        top = Event.objects.filter(enterprise_id=enterprise_id).order_by("-id").values_list("id", flat=True).first()
+        for event_name, kind, field_name in INTERACTION_EVENTS:
+            points = int(getattr(program, field_name))
+            if points <= 0 or top is None:
+                continue
+            source = (f"SELECT customer_id FROM {events} WHERE enterprise_id = %s AND name = %s "  # noqa: S608
+                      f"AND id > %s AND id <= %s GROUP BY customer_id")
+            granted += _sql(_grant_sql(kind, source), [
+                enterprise_id, LotSource.REWARD.value, points, points, program.fen_per_point,
+                LotStatus.PENDING.value, at(moment), at(moment), expires, f"interaction: {kind}",
+                enterprise_id, event_name, cursor.last_event_id, top, enterprise_id])
+        if program.profile_points > 0:
+            since = cursor.profiles_until
+            source = (f"SELECT id AS customer_id FROM {customers} WHERE enterprise_id = %s "  # noqa: S608
+                      f"AND merged_into_id IS NULL AND name <> '' AND phone <> '' AND birthday IS NOT NULL "
+                      f"AND gender <> %s" + (" AND updated_at > %s" if since else ""))
+            params = [enterprise_id, Gender.UNKNOWN.value, *([at(since)] if since else [])]
+            granted += _sql(_grant_sql("profile", source), [
+                enterprise_id, LotSource.REWARD.value, program.profile_points, program.profile_points,
+                program.fen_per_point, LotStatus.PENDING.value, at(moment), at(moment), expires,
+                "interaction: profile", *params, enterprise_id])
+        InteractionCursor.objects.filter(pk=cursor.pk).update(
+            last_event_id=max(cursor.last_event_id, top or 0), profiles_until=moment)
+        if granted:
+            unlock_due(enterprise_id=enterprise_id, now=moment)
+    return granted
+
+
+def grant_all_interactions(*, now: datetime | None = None) -> int:
+    moment = now or timezone.now()
+    return sum(grant_interactions(enterprise_id=e, now=moment) for e in PointsProgram.objects.filter(
+        is_active=True).order_by("enterprise_id").values_list("enterprise_id", flat=True))

@@ -17,3 +17,15 @@ def unlock_points_task() -> int:
 def expire_points_task() -> int:
     """Lots past their expiry date lose what is left (ticked hourly, so the nightly expiry is never a day late)."""
     return services.expire_all()
+
+
+@task()
+def evaluate_tiers_task() -> int:
+    """The tier evaluation (downgrades after the grace period), once per enterprise and Shanghai day; ticked hourly."""
+    return services.evaluate_all_tiers()
+
+
+@task()
+def grant_interactions_task() -> int:
+    """Interaction rewards (follow the OA, add staff, complete the profile) for what is new since the last run."""
+    return services.grant_all_interactions()

@@ -7,20 +7,23 @@ becomes a message on the profile, never a 500. Each form carries a fresh key, so
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from siyu.catalog import queries as catalog_queries
+from siyu.catalog.forms import apply_domain_error
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError, PermissionDenied
-from siyu.loyalty import queries, services
+from siyu.loyalty import forms, queries, services
 from siyu.org.scope import Scope
 
 HISTORY_ROWS = 20
@@ -28,7 +31,8 @@ HISTORY_ROWS = 20
 
 def profile_points(request: HttpRequest, scope: Scope, customer_id: int) -> SafeString | str:
     summary = queries.points_summary(scope, customer_id, limit=HISTORY_ROWS)
-    context = {"points": summary, "customer_id": customer_id, "can_adjust": scope.is_hq,
+    context = {"points": summary, "tier": queries.tier_status(scope, customer_id, limit=5),
+               "customer_id": customer_id, "can_adjust": scope.is_hq,
                "form_key": secrets.token_hex(12)}
     return render_to_string("loyalty/_profile_points.html", context, request=request)
 
@@ -78,3 +82,99 @@ def redeem(request: HttpRequest, customer_id: int) -> HttpResponse:
 def adjust(request: HttpRequest, customer_id: int) -> HttpResponse:
     """HQ adds or removes points with a reason (audited)."""
     return _points_action(request, customer_id, adjusting=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rules page (HQ): the points program and the tiers
+
+
+def _program_forms(scope: Scope, data: Any = None) -> tuple[forms.ProgramForm, Any]:
+    view = queries.program(scope)
+    categories = list(catalog_queries.categories(scope).order_by("name").values_list("pk", "name"))
+    program = forms.ProgramForm(data, initial={
+        "is_active": view.is_active or not view.configured, "points_per_yuan": view.points_per_yuan,
+        "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
+        "expiry_days": view.expiry_days, "ugc_points": view.ugc_points, "follow_oa_points": view.follow_oa_points,
+        "add_staff_points": view.add_staff_points, "profile_points": view.profile_points})
+    # bound, a row is compared with nothing (not with what is saved), so an unchanged row is still submitted
+    rates = forms.CategoryRateFormSet(data, prefix="rate", form_kwargs={"categories": categories}, initial=None
+                                      if data is not None else [{"category_id": c, "points_per_yuan": r}
+                                                                for c, r in view.category_rates])
+    return program, rates
+
+
+def _tier_forms(scope: Scope, data: Any = None) -> tuple[forms.TierPolicyForm, Any]:
+    settings = queries.tier_settings(scope)
+    policy = forms.TierPolicyForm(data, initial={"basis": settings.basis, "window_days": settings.window_days,
+                                                 "grace_days": settings.grace_days})
+    tiers = forms.TierFormSet(data, prefix="tier", initial=None if data is not None else [
+        {"code": t.code, "name": t.name, "threshold": t.threshold, "multiplier_percent": t.multiplier_percent,
+         "benefits": t.benefits} for t in settings.tiers])
+    return policy, tiers
+
+
+def _save_program(request: HttpRequest, scope: Scope, program: forms.ProgramForm, rates: Any) -> bool:
+    if not (program.is_valid() and rates.is_valid()):
+        return False
+    rows = [f for f in rates.forms if f.cleaned_data.get("category_id") is not None]
+    data = program.cleaned_data
+    try:
+        services.configure_program(scope=scope, actor=request.user, data=services.ProgramInput(
+            points_per_yuan=data["points_per_yuan"], fen_per_point=data["fen_per_point"],
+            return_window_days=data["return_window_days"], expiry_days=data["expiry_days"],
+            is_active=bool(data.get("is_active")), ugc_points=data["ugc_points"],
+            follow_oa_points=data["follow_oa_points"], add_staff_points=data["add_staff_points"],
+            profile_points=data["profile_points"],
+            category_rates=tuple((f.cleaned_data["category_id"], f.cleaned_data["points_per_yuan"]) for f in rows)))
+    except GateError:
+        raise
+    except DomainError as exc:
+        apply_domain_error(program, exc, groups={"category_rates": rows})
+        return False
+    return True
+
+
+def _save_tiers(request: HttpRequest, scope: Scope, policy: forms.TierPolicyForm, tiers: Any) -> list[str]:
+    """Errors that belong to the tier list as a whole (e.g. a held tier removed); [] when saved."""
+    if not (policy.is_valid() and tiers.is_valid()):
+        return [_("Check the fields marked below.")]
+    rows = [f for f in tiers.forms if f.filled()]
+    try:
+        services.configure_tiers(scope=scope, actor=request.user, data=services.TierPolicyInput(
+            basis=policy.cleaned_data["basis"], window_days=policy.cleaned_data["window_days"],
+            grace_days=policy.cleaned_data["grace_days"], tiers=tuple(f.to_input() for f in rows)))
+    except GateError:
+        raise
+    except DomainError as exc:
+        if exc.field == "tiers":
+            return [exc.message]
+        apply_domain_error(policy, exc, groups={"tiers": rows})
+        return [_("Check the fields marked below.")]
+    return []
+
+
+@console_view
+def rules(request: HttpRequest) -> HttpResponse:
+    """HQ edits the points rules and the tiers; every save is validated by the service and audited."""
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may change the points rules"))
+    which = request.POST.get("form") if request.method == "POST" else None
+    program, rates = _program_forms(scope, request.POST if which == "program" else None)
+    policy, tiers = _tier_forms(scope, request.POST if which == "tiers" else None)
+    tiers_errors: list[str] = []
+    if which == "program":
+        if _save_program(request, scope, program, rates):
+            messages.success(request, _("Points rules saved."))
+            return redirect("loyalty:rules")
+        messages.error(request, _("The points rules were not saved: check the fields marked below."))
+    elif which == "tiers":
+        tiers_errors = _save_tiers(request, scope, policy, tiers)
+        if not tiers_errors:
+            messages.success(request, _("Tiers saved."))
+            return redirect("loyalty:rules")
+        messages.error(request, _("The tiers were not saved: check the fields marked below."))
+    status = 400 if which else 200
+    return render(request, "loyalty/rules.html", {
+        "program": program, "rates": rates, "policy": policy, "tiers": tiers, "tiers_errors": tiers_errors,
+        "counts": queries.tier_counts(scope)}, status=status)

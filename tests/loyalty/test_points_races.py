@@ -53,3 +53,61 @@ def test_the_same_key_raced_redeems_once(org: Org) -> None:
     assert sum(PointsAllocation.objects.values_list("points", flat=True)) == 30
     assert queries.balance(shop.enterprise_id, c) == 70
     ledger_matches_lots(shop)
+
+
+def test_two_workers_evaluating_tiers_at_once_change_each_customer_once(org: Org) -> None:
+    from datetime import UTC, datetime
+
+    from siyu.loyalty.models import CustomerTier, TierChange, TierRun
+    from tests.orders.helpers import line
+
+    shop = build_shop(org)
+    setup_program(shop, window=0)
+    services.configure_tiers(scope=shop.hq, data=services.TierPolicyInput(
+        basis="growth", window_days=30, grace_days=0,
+        tiers=(services.TierInput(code="silver", name="银卡", threshold=100),)))
+    from tests.loyalty.helpers import pay
+    pay(shop.order(line(shop.pan, 1)), at=datetime(2026, 3, 1, 2, tzinfo=UTC))  # 299: silver
+    assert CustomerTier.objects.get().tier is not None
+    when = datetime(2026, 4, 5, 2, tzinfo=UTC)  # the order has left the window: grace 0, down at once
+    seen = race(4, lambda i: services.evaluate_tiers(enterprise_id=shop.enterprise_id, now=when))
+    assert seen == {"ok": 4}
+    assert TierRun.objects.filter(day="2026-04-05").count() == 1
+    assert TierChange.objects.filter(direction="down").count() == 1
+    assert CustomerTier.objects.get().tier is None
+
+
+def test_simultaneous_check_ins_grant_once(org: Org) -> None:
+    from siyu.loyalty.models import CheckIn, PointsLot
+
+    shop = build_shop(org)
+    setup_program(shop)
+    services.configure_check_in(scope=shop.hq, is_active=True, daily_points=5, bonuses=())
+    c = shop.customer.pk
+    entries = JournalEntry.objects.count()
+    firsts: list[bool] = []
+    seen = race(6, lambda i: firsts.append(services.check_in(enterprise_id=shop.enterprise_id, customer_id=c)[1]))
+    assert seen == {"ok": 6}
+    assert sorted(firsts) == [False] * 5 + [True]
+    assert CheckIn.objects.count() == 1 and PointsLot.objects.count() == 1
+    assert JournalEntry.objects.count() == entries + 1
+    assert queries.balance(shop.enterprise_id, c) == 5
+    ledger_matches_lots(shop)
+
+
+def test_two_workers_granting_interactions_at_once_grant_once(org: Org) -> None:
+    from siyu.customers import services as customer_services
+    from siyu.loyalty.models import PointsLot
+
+    shop = build_shop(org)
+    services.configure_program(scope=shop.hq, data=services.ProgramInput(
+        points_per_yuan=1, fen_per_point=1, return_window_days=7, expiry_days=30, follow_oa_points=10))
+    customer_services.append_event(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
+                                   name="oa_followed", idempotency_key="f1")
+    entries = JournalEntry.objects.count()
+    seen = race(4, lambda i: services.grant_interactions(enterprise_id=shop.enterprise_id))
+    assert seen == {"ok": 4}
+    assert PointsLot.objects.filter(key__startswith="interaction:").count() == 1
+    assert JournalEntry.objects.count() == entries + 1
+    assert queries.balance(shop.enterprise_id, shop.customer.pk) == 10
+    ledger_matches_lots(shop)

@@ -346,6 +346,13 @@ POST   /api/loyalty/customers/{customer}/points/redeem           409   409   409
 POST   /api/loyalty/customers/{customer}/points/adjust           ok    403   403   403   401   404   401
 GET    /api/loyalty/program                                      ok    403   403   403   401   ok    401
 PUT    /api/loyalty/program                                      ok    403   403   403   401   ok    401
+GET    /api/loyalty/tiers                                        ok    403   403   403   401   ok    401
+PUT    /api/loyalty/tiers                                        ok    403   403   403   401   ok    401
+GET    /api/loyalty/customers/{customer}/tier                    ok    ok    ok    ok    401   404   401
+GET    /api/loyalty/check-in                                     ok    403   403   403   401   ok    401
+PUT    /api/loyalty/check-in                                     ok    403   403   403   401   ok    401
+POST   /api/storefront/check-in                                  401   401   401   401   401   401   409
+GET    /api/storefront/check-in                                  401   401   401   401   401   401   ok
 POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
 GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
 """
@@ -524,6 +531,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/loyalty/customers/{customer}/points/adjust": lambda w: {"points": 10, "reason": "matrix"},
     "PUT /api/loyalty/program": lambda w: {"points_per_yuan": 1, "fen_per_point": 1, "return_window_days": 7,
                                            "expiry_days": 365},
+    "PUT /api/loyalty/check-in": lambda w: {"daily_points": 5, "streak_bonuses": [{"day": 7, "points": 50}]},
+    "PUT /api/loyalty/tiers": lambda w: {"basis": "growth", "window_days": 365, "grace_days": 30,
+                                         "tiers": [{"code": "silver", "name": "银卡", "threshold": 100}]},
     "PATCH /api/content/materials/{material}": lambda w: {"title": "开场白（新）", "text": "{customer_name} 您好"},
     "POST /api/content/scripts": lambda w: {"title": "复购提醒", "scenario": "repurchase",
                                            "steps": [{"step": "hook", "text": "{customer_name}，抽纸快用完了吧？"}]},
@@ -776,6 +786,8 @@ GET    /customers/{customer}/merge/?other={customer2}            ok    ok    ok 
 POST   /customers/{customer}/tags/                               ok    ok    ok    ok    login 404   login
 POST   /loyalty/customers/{customer}/points/redeem/              ok    ok    ok    ok    login 404   login
 POST   /loyalty/customers/{customer}/points/adjust/              ok    403   403   403   login 404   login
+GET    /loyalty/rules/                                           ok    403   403   403   login ok    login
+POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
 GET    /tags/                                                    ok    ok    ok    ok    login ok    login
 POST   /tags/                                                    ok    403   403   403   login ok    login
 GET    /org/                                                     ok    ok    ok    ok    login ok    login

@@ -1,0 +1,76 @@
+"""The loyalty rules page's forms: the points program (with per-category rates) and the tiers. The forms check the
+shape (whole numbers, lengths); the services check the rules and their refusals land beside the field they name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from siyu.loyalty import services
+from siyu.loyalty.models import TierBasis
+
+
+class ProgramForm(forms.Form):
+    is_active = forms.BooleanField(label=_("Points are earned"), required=False)
+    points_per_yuan = forms.IntegerField(label=_("Points per yuan paid"), min_value=0, max_value=services.MAX_RATE)
+    fen_per_point = forms.IntegerField(label=_("Value of one point (fen)"), min_value=1, max_value=10_000)
+    return_window_days = forms.IntegerField(label=_("Return window (days)"), min_value=0, max_value=365)
+    expiry_days = forms.IntegerField(label=_("Points expire after (days)"), min_value=1, max_value=services.MAX_DAYS)
+    ugc_points = forms.IntegerField(label=_("Points for an approved review or photo"), min_value=0,
+                                    max_value=100_000)
+    follow_oa_points = forms.IntegerField(label=_("Points for following the Official Account (once)"),
+                                          min_value=0, max_value=100_000)
+    add_staff_points = forms.IntegerField(label=_("Points for adding a staff member (once)"), min_value=0,
+                                          max_value=100_000)
+    profile_points = forms.IntegerField(label=_("Points for completing the profile (once)"), min_value=0,
+                                        max_value=100_000)
+
+
+class CategoryRateForm(forms.Form):
+    category_id = forms.TypedChoiceField(label=_("Category"), coerce=int, required=False, empty_value=None)
+    points_per_yuan = forms.IntegerField(label=_("Points per yuan"), min_value=0, max_value=services.MAX_RATE,
+                                         required=False)
+
+    def __init__(self, *args: Any, categories: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category_id"].choices = [("", "—"), *(categories or [])]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (data.get("category_id") is None) != (data.get("points_per_yuan") is None):
+            raise forms.ValidationError(_("Pick a category and enter its rate, or leave both empty."))
+        return data
+
+
+CategoryRateFormSet = forms.formset_factory(CategoryRateForm, extra=2, max_num=500)
+
+
+class TierPolicyForm(forms.Form):
+    basis = forms.ChoiceField(label=_("Qualifies by"), choices=TierBasis.choices)
+    window_days = forms.IntegerField(label=_("Rolling window (days)"), min_value=1, max_value=services.MAX_DAYS)
+    grace_days = forms.IntegerField(label=_("Grace before a downgrade (days)"), min_value=0, max_value=365)
+
+
+class TierForm(forms.Form):
+    code = forms.CharField(label=_("Code"), max_length=32, required=False)
+    name = forms.CharField(label=_("Name"), max_length=40, required=False)
+    threshold = forms.IntegerField(label=_("Threshold"), min_value=1, max_value=services.MAX_THRESHOLD,
+                                   required=False)
+    multiplier_percent = forms.IntegerField(label=_("Points multiplier (100 = ×1)"), min_value=100, max_value=1000,
+                                            required=False)
+    benefits = forms.CharField(label=_("Benefits"), max_length=500, required=False)
+
+    def filled(self) -> bool:
+        return any(self.cleaned_data.get(name) not in (None, "") for name in ("code", "name", "threshold"))
+
+    def to_input(self) -> services.TierInput:
+        data = self.cleaned_data
+        return services.TierInput(code=(data.get("code") or "").strip(), name=data.get("name") or "",
+                                  threshold=data.get("threshold") or 0,
+                                  multiplier_percent=data.get("multiplier_percent") or 100,
+                                  benefits=data.get("benefits") or "")
+
+
+TierFormSet = forms.formset_factory(TierForm, extra=2, max_num=services.MAX_TIERS)
