@@ -30,7 +30,10 @@ ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file", "account_k
 CONSOLE_SKIP_EXACT = ("setup/",
                       # content's tracked-link redirect: public, its token signs the enterprise with the material
                       # (tests/content/test_tracked_links.py: another enterprise's token for a material is a 404)
-                      "l/<str:token>")
+                      "l/<str:token>",
+                      # Prometheus metrics: no enterprise's data, only counts, behind a scraper token (404 without
+                      # one; tests/ops/test_observability.py)
+                      "metrics")
 # Pages on which HQ must see its own brand's marker: proof that the pages checked are not simply empty.
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",

@@ -35,8 +35,12 @@ from siyu.channels.wecom.models import (
     GroupCodeSlot,
     GroupMembership,
     GroupRoute,
+    GroupTag,
+    GroupTagging,
     GroupTransfer,
     GroupTransferItem,
+    GroupWelcome,
+    GroupWelcomeBinding,
     KeywordGroup,
     MassSend,
     MassSendRecipient,
@@ -61,7 +65,7 @@ from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
-from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
+from siyu.promotions.models import CouponBatch, CouponTemplate, FlashSale, FullReduction, GroupBuy
 from siyu.storefront.services import cart, checkout
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
 
@@ -187,8 +191,10 @@ def _promotions(brand: Brand, tissue: Sku, pan: Sku, buyer: Customer) -> None:
     group_buy = promotions.create_group_buy(scope=hq, data=promotions.GroupBuyInput(
         name=f"{mark} Group", sku_id=pan.pk, group_price=Money(25900), starts_at=now - timedelta(hours=1),
         ends_at=now + timedelta(days=1)))
+    batch = CouponBatch.objects.create(enterprise=brand.enterprise, template=template, key=f"{mark}-batch",
+                                       source="tags", source_label=f"{mark} 标签", total=1)
     brand.ids.update(template_id=template.pk, reduction_id=reduction.pk, flash_sale_id=flash.pk,
-                     group_buy_id=group_buy.pk)
+                     group_buy_id=group_buy.pk, batch_id=batch.pk)
 
 
 def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
@@ -274,6 +280,12 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
     InboundCallback.objects.create(account=account, kind=AccountKind.WECOM, body=f"<xml>{mark}</xml>",
                                    plaintext=f"<xml>{mark}</xml>", event="change_external_contact",
                                    dedupe_key=f"{mark}-cb", status="processed")
+    welcome = GroupWelcome.objects.create(enterprise=ent, account=account, name=f"{mark} 欢迎语",
+                                          text=f"{mark} 欢迎 %NICKNAME%", status="active", template_id=f"msg{mark}")
+    GroupWelcomeBinding.objects.create(welcome=welcome, group=chat)
+    group_tag = GroupTag.objects.create(enterprise=ent, name=f"{mark} 快闪群")
+    GroupTagging.objects.create(tag=group_tag, group=chat)
+    brand.ids.update({"welcome_id": welcome.pk, "group_tag_id": group_tag.pk})
     brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
                       "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
                       "wecom:run_id": run.pk, "group_code_id": group_code.pk,
