@@ -56,6 +56,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "opted_in": _("Opted in to marketing"),
     "opted_out": _("Opted out of marketing"),
     "member_imported": _("Imported as a member"),
+    "tier_changed": _("Membership tier changed"),
 }
 
 # Event kinds shown with a colour in the timeline: gains green, losses red, everything else neutral.

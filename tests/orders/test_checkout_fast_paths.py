@@ -30,7 +30,7 @@ def test_a_coupon_order_logs_coupon_used_and_order_created(shop: Shop) -> None:
     used = Event.objects.get(customer=shop.customer, name="coupon_used")
     assert used.idempotency_key == f"coupon_used:{coupon.pk}:{order.pk}"
     assert used.properties == {"coupon_id": coupon.pk, "template_id": shop.template.pk, "name": "满50减10",
-                               "source": "", "order_id": order.pk, "reason": ""}
+                               "source": "", "order_id": order.pk, "reason": "", "batch_id": None}
     created = Event.objects.get(customer=shop.customer, name="order_created")
     assert created.properties["order_id"] == order.pk and created.properties["amount_fen"] == 28900  # 299 - 10
     assert created.channel == "miniprogram" and created.enterprise_id == shop.enterprise_id
