@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from siyu.channels.common.errcodes import ErrcodeTable
 
 MEANINGS: dict[int, Promise] = {
     -1: _("The Official Account platform is busy; it will be tried again"),
@@ -46,22 +47,9 @@ DETAILS: dict[str, Promise] = {
 _LEADING_CODE = re.compile(r"^\s*(?:errcode\s*)?(-?\d{1,6})\s*(?::|\b)")
 
 
-def meaning(errcode: int | str | None) -> str:
-    """The translated meaning of an Official Account errcode, or "" when the code is none, 0 or unknown."""
-    try:
-        code = int(errcode) if errcode not in (None, "") else 0
-    except (TypeError, ValueError):
-        return ""
-    text = MEANINGS.get(code) if code else None
-    return str(text) if text is not None else ""
-
-
-def describe(errcode: int | str | None) -> str:
-    """"Meaning (errcode N)" for a known code, the bare code for an unknown one, "" for none or 0."""
-    if errcode in (None, "", 0, "0"):
-        return ""
-    found = meaning(errcode)
-    return gettext("%(meaning)s (errcode %(code)s)") % {"meaning": found, "code": errcode} if found else str(errcode)
+_TABLE = ErrcodeTable(MEANINGS)
+meaning = _TABLE.meaning
+describe = _TABLE.describe
 
 
 def describe_text(text: str) -> str:

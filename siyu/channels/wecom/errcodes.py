@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from siyu.channels.common.errcodes import ErrcodeTable
 
 MEANINGS: dict[int, Promise] = {
     40001: _("The app secret is wrong"),
@@ -79,22 +80,9 @@ REASONS: dict[str, Promise] = {
 _ERRCODE_IN_TEXT = re.compile(r"(?:^|[\s:])(-?\d{5})(?:\b)")
 
 
-def meaning(errcode: int | str | None) -> str:
-    """The translated meaning of a WeCom errcode, or "" when the code is none or unknown."""
-    try:
-        code = int(errcode) if errcode not in (None, "") else 0
-    except (TypeError, ValueError):
-        return ""
-    text = MEANINGS.get(code)
-    return str(text) if text is not None else ""
-
-
-def describe(errcode: int | str | None) -> str:
-    """"Meaning (errcode)" for a known code, the bare code for an unknown one, "" for none or 0."""
-    if errcode in (None, "", 0, "0"):
-        return ""
-    found = meaning(errcode)
-    return gettext("%(meaning)s (errcode %(code)s)") % {"meaning": found, "code": errcode} if found else str(errcode)
+_TABLE = ErrcodeTable(MEANINGS)
+meaning = _TABLE.meaning
+describe = _TABLE.describe
 
 
 def describe_text(text: str) -> str:
