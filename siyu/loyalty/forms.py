@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from siyu.core.forms import set_choices
 from siyu.loyalty import services
 from siyu.loyalty.models import TierBasis
 
@@ -35,7 +36,7 @@ class CategoryRateForm(forms.Form):
 
     def __init__(self, *args: Any, categories: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category_id"].choices = [("", "—"), *(categories or [])]  # type: ignore[attr-defined]
+        set_choices(self, "category_id", [("", "—"), *(categories or [])])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -347,7 +347,7 @@ class WelcomeBindForm(forms.Form):
 
     def __init__(self, *args: Any, choices: list[tuple[Any, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["welcome"].choices = [("", _("None")), *choices]  # type: ignore[attr-defined]
+        set_choices(self, "welcome", [("", _("None")), *choices])
 
 
 class GroupAnalyticsForm(forms.Form):
