@@ -57,6 +57,8 @@ EVENT_LABELS: dict[str, Promise] = {
     "opted_out": _("Opted out of marketing"),
     "member_imported": _("Imported as a member"),
     "tier_changed": _("Membership tier changed"),
+    "consent_changed": _("Marketing consent changed"),
+    "customer_erased": _("Personal data erased"),
 }
 
 # Event kinds shown with a colour in the timeline: gains green, losses red, everything else neutral.

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
@@ -18,17 +18,21 @@ from ninja.files import UploadedFile
 from siyu.api.auth import actor_of, scope_of
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page
+from siyu.customers import consent, member_import, personal_data, personal_pdf, queries, services
 from siyu.customers import events as event_types
-from siyu.customers import member_import, queries, services
 from siyu.customers.member_sheet import FIELDS
 from siyu.customers.schemas import (
     BulkTagIn,
     BulkTagOut,
+    ConsentIn,
+    ConsentsOut,
     CustomerCreateIn,
     CustomerListQuery,
     CustomerOut,
     CustomerPage,
     CustomerPatchIn,
+    EraseIn,
+    ErasureOut,
     EventBatchIn,
     EventBatchOut,
     EventIn,
@@ -512,3 +516,63 @@ def errors(request: HttpRequest, member_import_id: int, offset: int = 0) -> Any:
     rows = member_import.error_report(scope=scope_of(request), import_id=member_import_id)
     start_at = max(offset, 0)
     return list(rows[start_at:start_at + 1000])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Personal data (PIPL): consent per marketing channel, the customer's data export, erasure
+
+
+def _consents_out(customer_id: int) -> dict[str, Any]:
+    return {"states": consent.states(customer_id), "history": consent.history(customer_id)}
+
+
+@router.get(
+    "/customers/{int:customer_id}/consents",
+    response={200: ConsentsOut, **ERRORS},
+    summary="The customer's marketing consent per channel, and every record behind it",
+)
+def get_consents(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+    customer = queries.get_customer(scope_of(request), customer_id)
+    return _consents_out(customer.pk)
+
+
+@router.post(
+    "/customers/{int:customer_id}/consents",
+    response={201: ConsentsOut, 200: ConsentsOut, **WRITE_ERRORS},
+    summary="Record a grant or a withdrawal (Idempotency-Key: a repeat records nothing more)",
+)
+def record_consent(request: HttpRequest, customer_id: int, payload: ConsentIn) -> Status[dict[str, Any]]:
+    key = request.headers.get("Idempotency-Key", "") or payload.idempotency_key
+    _row, created = consent.record(
+        scope=scope_of(request), customer_id=customer_id, channel=payload.channel, granted=payload.granted,
+        method=payload.method, text=payload.text, text_version=payload.text_version, evidence=payload.evidence,
+        recorded_at=payload.recorded_at, idempotency_key=key[:128], actor=actor_of(request),
+    )
+    return Status(201 if created else 200, _consents_out(customer_id))
+
+
+@router.get(
+    "/customers/{int:customer_id}/personal-data",
+    response={200: dict[str, Any], **ERRORS},
+    summary="Everything Siyu holds on the customer, as JSON (HQ and managers; audited). `?format=pdf` for a PDF",
+)
+def personal_data_export(request: HttpRequest, customer_id: int, format: str = "json") -> Any:  # noqa: A002
+    if format not in ("json", "pdf"):
+        raise ValidationFailed(_("format is json or pdf"), field="format", code="invalid_choice")
+    data = personal_data.export(scope=scope_of(request), customer_id=customer_id, actor=actor_of(request))
+    if format == "pdf":
+        response = HttpResponse(personal_pdf.render(data), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="customer-{customer_id}-personal-data.pdf"'
+        return response
+    return data
+
+
+@router.post(
+    "/customers/{int:customer_id}/erase",
+    response={200: ErasureOut, **WRITE_ERRORS},
+    summary="Erase the customer's personal data (HQ; `confirm` repeats the id; once; audited)",
+)
+def erase_customer(request: HttpRequest, customer_id: int, payload: EraseIn) -> dict[str, Any]:
+    erasure = personal_data.erase(scope=scope_of(request), customer_id=customer_id, reason=payload.reason,
+                                  confirm=payload.confirm, actor=actor_of(request))
+    return {"customer_id": erasure.customer_id, "erased_at": erasure.erased_at, "counts": erasure.counts}

@@ -9,6 +9,7 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from siyu.customers import (
             events,  # noqa: F401  (registers the built-in event types)
+            personal_data,  # noqa: F401  (registers the customers app's personal-data sections and eraser)
             tasks,  # noqa: F401  (registers the member import task)
         )
         from siyu.customers.member_import import merge_imported_profile

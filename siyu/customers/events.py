@@ -76,6 +76,12 @@ class MemberImported(EventProperties):
     last_purchase_on: str = Field(default="", max_length=10)
 
 
+class ConsentChanged(EventProperties):
+    channel: str = Field(max_length=20)
+    granted: bool
+    method: str = Field(max_length=16)
+
+
 _REGISTRY: dict[str, type[EventProperties]] = {}
 
 
@@ -112,6 +118,8 @@ _BUILT_IN: dict[str, type[EventProperties]] = {
     "group_joined": GroupEvent,
     "group_left": GroupEvent,
     "member_imported": MemberImported,
+    "consent_changed": ConsentChanged,
+    "customer_erased": NoProperties,
 }
 for _name, _schema in _BUILT_IN.items():
     register(_name, _schema)

@@ -36,6 +36,7 @@ class Customer(models.Model):
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True, help_text="personal data erased (PIPL)")
 
     class Meta:
         indexes = [models.Index(fields=["enterprise", "created_at"])]
@@ -300,3 +301,70 @@ class ImportedMemberProfile(models.Model):
 
     def __str__(self) -> str:
         return f"imported profile of {self.customer_id}"
+
+
+class MarketingChannel(models.TextChoices):
+    """The channels a customer can consent to (or refuse) being marketed on."""
+
+    WECOM = "wecom", _("WeCom (staff and groups)")
+    OFFICIAL_ACCOUNT = "official_account", _("Official Account messages")
+    SMS = "sms", _("SMS")
+    MINI_PROGRAM = "mini_program", _("Mini-program subscribe messages")
+
+
+class ConsentMethod(models.TextChoices):
+    """How a consent record came to be."""
+
+    STOREFRONT = "storefront", _("Storefront form")
+    SMS_REPLY = "sms_reply", _("SMS reply")
+    PAPER = "paper", _("Paper form in store")
+    IMPORT = "import", _("Member import")
+    OPERATOR = "operator", _("Recorded by an operator")
+    API = "api", _("API")
+    ERASURE = "erasure", _("Personal data erased")
+
+
+class Consent(models.Model):
+    """One consent record: a customer granted or withdrew marketing on one channel, when, how and under what text.
+
+    Append-only: the state on a channel is the latest record (by recorded_at, then id); the history is the evidence a
+    regulator asks for. Channels without any record follow consent.DEFAULTS.
+    """
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    channel = models.CharField(max_length=20, choices=MarketingChannel.choices)
+    granted = models.BooleanField()
+    method = models.CharField(max_length=16, choices=ConsentMethod.choices)
+    text = models.CharField(max_length=500, blank=True, help_text="the wording the customer saw, or the reason")
+    text_version = models.CharField(max_length=32, blank=True)
+    evidence = models.JSONField(default=dict, blank=True, help_text="where it was given: ip, user agent, message id")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    recorded_at = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "channel", "-recorded_at"], name="consent_latest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enterprise", "idempotency_key"], condition=~models.Q(idempotency_key=""),
+                name="uniq_consent_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}:{self.channel}:{'granted' if self.granted else 'withdrawn'}"
+
+
+class Erasure(models.Model):
+    """A customer's personal data erased at their request: who did it, why, and what each app anonymised."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="erasure")
+    reason = models.CharField(max_length=255)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    counts = models.JSONField(default=dict, blank=True)
+    erased_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"erasure of {self.customer_id}"

@@ -7,7 +7,7 @@ Inputs forbid unknown fields, so a misspelt field is a 422 naming it rather than
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -347,3 +347,52 @@ class EventBatchOut(Schema):
 class EventTypeOut(Schema):
     name: str
     properties_schema: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Personal data (PIPL): consent, export, erasure
+
+
+class ConsentIn(Input):
+    channel: Literal["wecom", "official_account", "sms", "mini_program"]
+    granted: bool
+    method: str = Field(max_length=16, description="storefront, sms_reply, paper, import, operator or api")
+    text: str = Field("", max_length=500, description="the wording the customer agreed to (required for a grant)")
+    text_version: str = Field("", max_length=32)
+    evidence: dict[str, str] = Field(default_factory=dict, description="where it was given: ip, user agent, ...")
+    recorded_at: datetime | None = Field(None, description="when the customer gave it (default: now); not future")
+    idempotency_key: str = Field("", max_length=128, description="or the Idempotency-Key header")
+
+
+class ConsentRecordOut(Schema):
+    id: int
+    channel: str
+    granted: bool
+    method: str
+    text: str
+    text_version: str
+    recorded_at: datetime
+
+
+class ConsentStateOut(Schema):
+    channel: str
+    granted: bool
+    by_default: bool
+    method: str
+    recorded_at: datetime | None
+
+
+class ConsentsOut(Schema):
+    states: list[ConsentStateOut]
+    history: list[ConsentRecordOut]
+
+
+class EraseIn(Input):
+    reason: str = Field(max_length=255, description="why, e.g. the request's reference")
+    confirm: int = Field(description="the customer's id again, to confirm")
+
+
+class ErasureOut(Schema):
+    customer_id: int
+    erased_at: datetime
+    counts: dict[str, int]

@@ -52,8 +52,16 @@ from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import now
+from siyu.customers import consent
 from siyu.customers import queries as customer_queries
-from siyu.customers.models import CustomerTag, Identity, IdentityKind, Relationship, RelationshipStatus
+from siyu.customers.models import (
+    CustomerTag,
+    Identity,
+    IdentityKind,
+    MarketingChannel,
+    Relationship,
+    RelationshipStatus,
+)
 from siyu.org import queries as org_queries
 from siyu.org.models import Staff
 from siyu.org.scope import Scope
@@ -279,6 +287,7 @@ def _single_targets(mass_send: MassSend, staff_id: int) -> QuerySet[Identity]:
         .filter(Q(account=mass_send.account.app_id) | Q(account=""))
         .filter(wanted)
         .filter(Exists(active))
+        .filter(consent.allowed_filter(MarketingChannel.WECOM))
         .exclude(value__in=taken)
         .order_by("customer_id", "id")
     )
