@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from siyu.console import views
+from siyu.console import privacy, views
 
 app_name = "console"
 urlpatterns = [
@@ -14,6 +14,10 @@ urlpatterns = [
     path("customers/<int:customer_id>/", views.customer_detail, name="customer"),
     path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
     path("customers/<int:customer_id>/merge/", views.customer_merge, name="customer_merge"),
+    path("customers/<int:customer_id>/privacy/", privacy.customer_privacy, name="customer_privacy"),
+    path("customers/<int:customer_id>/privacy/consent/", privacy.customer_consent, name="customer_consent"),
+    path("customers/<int:customer_id>/privacy/export/", privacy.customer_personal_data, name="customer_personal_data"),
+    path("customers/<int:customer_id>/privacy/erase/", privacy.customer_erase, name="customer_erase"),
     path("pick/<str:picker>/", views.pick, name="pick"),
     path("tags/", views.tag_library, name="tags"),
     path("org/", views.org, name="org"),

@@ -36,6 +36,11 @@ DEFAULTS: dict[str, bool] = {
 }
 # Methods an operator or a caller may record; erasure records are written only by the erasure itself.
 RECORDABLE = [m for m in ConsentMethod.values if m != ConsentMethod.ERASURE]
+# (value, label) pairs for forms that may not import the models.
+CHANNEL_CHOICES = list(MarketingChannel.choices)
+METHOD_CHOICES = [(value, label) for value, label in ConsentMethod.choices if value in RECORDABLE]
+METHOD_LABELS = dict(ConsentMethod.choices)
+CHANNEL_LABELS = dict(MarketingChannel.choices)
 MAX_EVIDENCE_KEYS = 10
 
 

@@ -5,12 +5,14 @@ and nothing written on a refusal)."""
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
 import pypdf
 import pytest
 from django.apps import apps
+from django.db import connection
 from django.db.models import ForeignKey
 from django.utils import timezone
 
@@ -34,6 +36,7 @@ from tests.api.conftest import Api, api_as  # noqa: F401 - the fixture
 from tests.conftest import Org
 from tests.console.conftest import People, people  # noqa: F401 - the fixture
 from tests.factories import EnterpriseFactory
+from tests.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -251,3 +254,22 @@ def test_every_table_that_points_at_a_customer_is_in_the_inventory() -> None:
     missing = pointing - inventory.COVERED - set(inventory.DERIVED)
     assert not missing, f"add these to siyu/ops/personal_data.py: {sorted(missing)}"
     assert inventory.COVERED & set(inventory.DERIVED) == set()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_erasures_and_consent_keys_happen_once(org: Org, people: People) -> None:  # noqa: F811
+    if connection.vendor != "postgresql":
+        pytest.skip("row-level races need PostgreSQL")
+    hq = _hq(org)
+    ada, bob = people.ada.pk, people.bob.pk
+    erased = race(4, lambda _i: personal_data.erase(scope=hq, customer_id=ada, reason="PIPL-race", confirm=ada))
+    assert erased == Counter({"ok": 1, "already_erased": 3})
+    assert Erasure.objects.filter(customer_id=ada).count() == 1
+    assert Consent.objects.filter(customer_id=ada).count() == len(MarketingChannel.values)
+
+    recorded = race(4, lambda _i: consent.record(scope=hq, customer_id=bob, channel="sms", granted=True,
+                                                 method="storefront", text=GRANT_TEXT, idempotency_key="form-7"))
+    assert recorded == Counter({"ok": 4})
+    assert Consent.objects.filter(customer_id=bob).count() == 1
+    assert Event.objects.filter(customer_id=bob, name="consent_changed").count() == 1

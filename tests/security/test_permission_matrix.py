@@ -69,6 +69,10 @@ POST   /api/customers/{customer}/identities                      ok    ok    ok 
 POST   /api/customers/merge                                      ok    ok    ok    403   401   404   401
 GET    /api/customers/{customer}/merge-preview?other={customer2}  ok    ok    ok    403   401   404   401
 GET    /api/customers/{customer}/timeline                        ok    ok    ok    ok    401   404   401
+GET    /api/customers/{customer}/consents                        ok    ok    ok    ok    401   404   401
+POST   /api/customers/{customer}/consents                        ok    ok    ok    ok    401   404   401
+GET    /api/customers/{customer}/personal-data                   ok    ok    ok    403   401   404   401
+POST   /api/customers/{customer}/erase                           ok    403   403   403   401   404   401
 GET    /api/tag-groups                                           ok    ok    ok    ok    401   ok    401
 POST   /api/tag-groups                                           ok    403   403   403   401   ok    401
 POST   /api/tag-groups/{tag_group}/tags                          ok    403   403   403   401   404   401
@@ -403,6 +407,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PUT /api/admin/member-imports/{member_import}/mapping": lambda w: {"mapping": {"phone": "手机号", "name": "姓名"}},
     "POST /api/customers/{customer}/identities": lambda w: {"kind": "platform_buyer_id", "value": "tb_buyer_9"},
     "POST /api/customers/merge": lambda w: {"survivor_id": w["customer"], "absorbed_id": w["customer2"]},
+    "POST /api/customers/{customer}/consents": lambda w: {"channel": "sms", "granted": True, "method": "paper",
+                                                          "text": "同意接收短信"},
+    "POST /api/customers/{customer}/erase": lambda w: {"reason": "matrix", "confirm": w["customer"]},
     "POST /api/tag-groups": lambda w: {"name": "新分组"},
     "POST /api/tag-groups/{tag_group}/tags": lambda w: {"name": "咖啡"},
     "PATCH /api/tag-groups/{tag_group}": lambda w: {"name": "爱好"},
@@ -784,6 +791,10 @@ GET    /pick/staff/                                              ok    ok    ok 
 GET    /customers/{customer}/                                    ok    ok    ok    ok    login 404   login
 GET    /customers/{customer}/merge/?other={customer2}            ok    ok    ok    403   login 404   login
 POST   /customers/{customer}/tags/                               ok    ok    ok    ok    login 404   login
+GET    /customers/{customer}/privacy/                            ok    ok    ok    ok    login 404   login
+POST   /customers/{customer}/privacy/consent/                    ok    ok    ok    ok    login 404   login
+GET    /customers/{customer}/privacy/export/                     ok    ok    ok    403   login 404   login
+POST   /customers/{customer}/privacy/erase/                      ok    403   403   403   login 404   login
 POST   /loyalty/customers/{customer}/points/redeem/              ok    ok    ok    ok    login 404   login
 POST   /loyalty/customers/{customer}/points/adjust/              ok    403   403   403   login 404   login
 GET    /loyalty/rules/                                           ok    403   403   403   login ok    login
