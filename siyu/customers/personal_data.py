@@ -113,17 +113,10 @@ def _visible(scope: Scope, customer_id: int) -> Customer:
     return customer
 
 
-def export(*, scope: Scope, customer_id: int, actor: Actor = None) -> dict[str, Any]:
-    """Everything Siyu holds on the customer, by section; the export itself is audited (who took a copy, when)."""
-    customer = _visible(scope, customer_id)
+def _collect(customer: Customer) -> dict[str, Any]:
     sections = {}
     for section in _SECTIONS.values():
         sections[section.name] = {"title": str(section.title), "rows": section.collect(customer.pk)}
-    audit.record(
-        enterprise_id=customer.enterprise_id, actor=actor, action="customer.personal_data_export",
-        target_type="customer", target_id=customer.pk, summary="personal data exported",
-        changes={"sections": list(sections)},
-    )
     return {
         "customer_id": customer.pk,
         "enterprise_id": customer.enterprise_id,
@@ -131,6 +124,31 @@ def export(*, scope: Scope, customer_id: int, actor: Actor = None) -> dict[str, 
         "erased_at": plain(customer.erased_at),
         "sections": sections,
     }
+
+
+def export(*, scope: Scope, customer_id: int, actor: Actor = None) -> dict[str, Any]:
+    """Everything Siyu holds on the customer, by section; the export itself is audited (who took a copy, when)."""
+    customer = _visible(scope, customer_id)
+    data = _collect(customer)
+    audit.record(
+        enterprise_id=customer.enterprise_id, actor=actor, action="customer.personal_data_export",
+        target_type="customer", target_id=customer.pk, summary="personal data exported",
+        changes={"sections": list(data["sections"])},
+    )
+    return data
+
+
+def export_own(*, enterprise_id: int, customer_id: int) -> dict[str, Any]:
+    """The signed-in customer's own copy (the storefront's "my data"); audited as asked by the customer."""
+    customer = Customer.objects.filter(pk=customer_id, enterprise_id=enterprise_id, merged_into__isnull=True).first()
+    if customer is None:
+        raise NotFound(_("customer not found"), field="customer_id")
+    data = _collect(customer)
+    audit.record(
+        enterprise_id=enterprise_id, actor=None, action="customer.personal_data_export", target_type="customer",
+        target_id=customer.pk, summary="personal data exported by the customer", changes={"by": "customer"},
+    )
+    return data
 
 
 def erase(*, scope: Scope, customer_id: int, reason: str, confirm: int, actor: Actor = None) -> Erasure:

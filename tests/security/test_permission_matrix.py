@@ -357,6 +357,9 @@ GET    /api/loyalty/check-in                                     ok    403   403
 PUT    /api/loyalty/check-in                                     ok    403   403   403   401   ok    401
 POST   /api/storefront/check-in                                  401   401   401   401   401   401   409
 GET    /api/storefront/check-in                                  401   401   401   401   401   401   ok
+GET    /api/storefront/consents                                  401   401   401   401   401   401   ok
+POST   /api/storefront/consents                                  401   401   401   401   401   401   ok
+GET    /api/storefront/personal-data                             401   401   401   401   401   401   ok
 POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
 GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
 """
@@ -410,6 +413,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/customers/{customer}/consents": lambda w: {"channel": "sms", "granted": True, "method": "paper",
                                                           "text": "同意接收短信"},
     "POST /api/customers/{customer}/erase": lambda w: {"reason": "matrix", "confirm": w["customer"]},
+    "POST /api/storefront/consents": lambda w: {"channel": "sms", "granted": False},
     "POST /api/tag-groups": lambda w: {"name": "新分组"},
     "POST /api/tag-groups/{tag_group}/tags": lambda w: {"name": "咖啡"},
     "PATCH /api/tag-groups/{tag_group}": lambda w: {"name": "爱好"},
