@@ -156,7 +156,17 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
-TASKS = {"default": {"BACKEND": os.environ.get("SIYU_TASK_BACKEND", "django_tasks_db.DatabaseBackend")}}
+# The task queue: the database (django-tasks-db, the default: one machine, jobs commit with the rows they name), or
+# `SIYU_TASK_BACKEND=rq` for Redis through django-tasks-rq (several worker machines; `SIYU_REDIS_URL`), with the same
+# task code. Any other value is a backend's dotted path (tests use django_tasks' ImmediateBackend).
+_TASK_BACKEND = os.environ.get("SIYU_TASK_BACKEND", "django_tasks_db.DatabaseBackend")
+if _TASK_BACKEND == "rq":
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {"default": {"URL": os.environ.get("SIYU_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                             "DEFAULT_TIMEOUT": 900}}
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+else:
+    TASKS = {"default": {"BACKEND": _TASK_BACKEND}}
 
 # Plain lines for a terminal, or `SIYU_LOG_FORMAT=json` for one JSON object a line (time, level, logger, message,
 # request_id, process) for a log shipper; every line written while serving a request carries its id.

@@ -19,6 +19,7 @@ import pytest
 
 POSTGRES = "PostgreSQL"
 CHROMIUM = "Chromium"
+REDIS = "Redis"
 POSTGRES_UNAVAILABLE_ENV = "SIYU_POSTGRES_UNAVAILABLE"  # set by scripts/test.sh for the SQLite run's summary
 
 
@@ -28,14 +29,14 @@ def under_ci(env: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True)
 class Missing:
-    what: str  # POSTGRES or CHROMIUM
+    what: str  # POSTGRES, CHROMIUM or REDIS
     action: Literal["fail", "skip"]
     message: str
 
 
 def missing(what: str, env: Mapping[str, str], detail: str = "") -> Missing:
     """What to do when `what` is not available: fail under CI, skip (loudly) elsewhere."""
-    proves = {POSTGRES: "the race tests", CHROMIUM: "the browser tests"}[what]
+    proves = {POSTGRES: "the race tests", CHROMIUM: "the browser tests", REDIS: "the Redis queue test"}[what]
     reason = f"{what} is not available{': ' + detail if detail else ''}"
     if under_ci(env):
         return Missing(what, "fail", f"{reason}; CI=true, so {proves} cannot be skipped")

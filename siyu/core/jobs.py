@@ -44,3 +44,31 @@ def get(name: str) -> Any:
 
 def registered() -> list[str]:
     return sorted(_TASKS)
+
+
+def transactional(task: Any) -> bool:
+    """Whether the task's backend stores the job in our database, inside the caller's transaction (django-tasks-db):
+    then an enqueue commits or rolls back with the rows it names. A Redis queue (RQ) is outside the transaction."""
+    from django_tasks_db import DatabaseBackend  # noqa: PLC0415 - a third-party backend, imported when asked
+
+    return isinstance(task.get_backend(), DatabaseBackend)
+
+
+def enqueue(name: str, *args: Any, run_after: Any = None) -> None:
+    """Queue the task `name` with `args`, safely for any backend.
+
+    On the database backend the job row is written now, in the caller's transaction: it commits with the rows the job
+    reads, or not at all. On a backend outside the database (Redis) the job is queued only once the caller's
+    transaction commits (at once when there is none): a worker on another machine could otherwise run it before the
+    rows it reads exist, or run it for a transaction that rolled back. `robust`: a queue that refuses after the commit
+    is logged, never turns a committed request into a 500; every job is re-found by its periodic sweep.
+    """
+    from django.db import transaction  # noqa: PLC0415
+
+    task = get(name)
+    if run_after is not None:
+        task = task.using(run_after=run_after)
+    if transactional(task):
+        task.enqueue(*args)
+    else:
+        transaction.on_commit(lambda: task.enqueue(*args), robust=True)

@@ -18,7 +18,7 @@ import hmac
 import os
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -95,17 +95,17 @@ class DatabaseCollector(Collector):
         yield from self._analytics()
 
     def _tasks(self) -> Iterator[Metric]:
-        from django_tasks_db.models import DBTaskResult
+        from siyu.core import jobs
 
         depth = GaugeMetricFamily("siyu_task_queue_depth", "Tasks waiting to run, by queue", labels=["queue"])
         oldest = GaugeMetricFamily("siyu_task_queue_oldest_age_seconds",
                                    "Age of the oldest task waiting to run, by queue", labels=["queue"])
         now = timezone.now()
-        rows = (DBTaskResult.objects.ready().values("queue_name")
-                .annotate(n=Count("id"), first=Min("enqueued_at")).order_by("queue_name"))
-        for row in rows:
-            depth.add_metric([row["queue_name"]], row["n"])
-            oldest.add_metric([row["queue_name"]], max(0.0, (now - row["first"]).total_seconds()))
+        names = jobs.registered()
+        rows = _db_queues() if not names or jobs.transactional(jobs.get(names[0])) else _redis_queues()
+        for queue, count, first in rows:
+            depth.add_metric([queue], count)
+            oldest.add_metric([queue], max(0.0, (now - first).total_seconds()) if first else 0.0)
         yield depth
         yield oldest
 
@@ -195,3 +195,27 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse("a valid metrics token is required\n", status=401, content_type="text/plain",
                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def _db_queues() -> list[tuple[str, int, datetime | None]]:
+    from django_tasks_db.models import DBTaskResult
+
+    rows = (DBTaskResult.objects.ready().values("queue_name")
+            .annotate(n=Count("id"), first=Min("enqueued_at")).order_by("queue_name"))
+    return [(row["queue_name"], row["n"], row["first"]) for row in rows]
+
+
+def _redis_queues() -> list[tuple[str, int, datetime | None]]:
+    """RQ's queues: the jobs waiting in each and the enqueue time of the one at its head (the oldest)."""
+    import django_rq
+
+    out: list[tuple[str, int, datetime | None]] = []
+    for name in getattr(settings, "RQ_QUEUES", {}):
+        queue = django_rq.get_queue(name)
+        head = queue.get_job_ids(0, 1)
+        job = queue.fetch_job(head[0]) if head else None
+        first = job.enqueued_at if job is not None else None
+        if first is not None and timezone.is_naive(first):
+            first = timezone.make_aware(first, UTC)
+        out.append((name, queue.count, first))
+    return out

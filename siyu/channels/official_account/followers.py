@@ -85,7 +85,7 @@ def _resume_if_stale(run: FollowerSync) -> FollowerSync:
 
 
 def _enqueue(run_id: int) -> None:
-    jobs.get("sync_oa_followers").enqueue(run_id)
+    jobs.enqueue("sync_oa_followers", run_id)
 
 
 def run_sync(*, run_id: int) -> str:

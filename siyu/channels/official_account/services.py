@@ -562,7 +562,7 @@ def _store(
 
 
 def _enqueue_processing(callback_id: int) -> None:
-    jobs.get("process_oa_callback").enqueue(callback_id)
+    jobs.enqueue("process_oa_callback", callback_id)
 
 
 def passive_reply(account: ChannelAccount, message: wire.InboundMessage) -> wire.Reply | None:
@@ -823,7 +823,7 @@ def save_menu(*, enterprise_id: int, account_id: int, buttons: Any, actor: Actor
 
 
 def _enqueue_menu_push(account_id: int, version: int) -> None:
-    jobs.get("push_oa_menu").enqueue(account_id, version)
+    jobs.enqueue("push_oa_menu", account_id, version)
 
 
 def push_menu(*, account_id: int, version: int) -> str:
@@ -1026,12 +1026,9 @@ def send_template_message(
 
 
 def _enqueue_send(send_id: int, run_after: datetime | None = None) -> None:
-    task = jobs.get("deliver_oa_template")
-    if run_after is not None:
-        if not task.get_backend().supports_defer:
-            return  # picked up by retry_due_sends
-        task = task.using(run_after=run_after)
-    task.enqueue(send_id)
+    if run_after is not None and not jobs.get("deliver_oa_template").get_backend().supports_defer:
+        return  # picked up by retry_due_sends
+    jobs.enqueue("deliver_oa_template", send_id, run_after=run_after)
 
 
 def backoff(attempt: int) -> timedelta:

@@ -17,7 +17,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
-from django_tasks_db import DatabaseBackend
 
 from siyu.channels import intake
 from siyu.channels.common import authenticity, storable
@@ -233,11 +232,7 @@ _INTAKE: GroupCommitter[Received, None] = GroupCommitter("wecom-callbacks", stor
 def _enqueue(callback_ids: list[int]) -> None:
     """One processing task per batch. The database backend queues inside our transaction (the task row commits with
     the raw rows); other backends (immediate in tests, Redis) run only after the commit."""
-    task = jobs.get("process_wecom_callbacks")
-    if isinstance(task.get_backend(), DatabaseBackend):
-        task.enqueue(callback_ids)
-    else:
-        transaction.on_commit(lambda: task.enqueue(callback_ids), robust=True)
+    jobs.enqueue("process_wecom_callbacks", callback_ids)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -130,12 +130,9 @@ def enqueue_call(*, account: ChannelAccount, method: str, payload: dict[str, Any
 
 
 def _schedule(call_id: int, delay_s: float = 0) -> None:
-    task = jobs.get("run_wecom_call")
-    if delay_s > 0:
-        if not task.get_backend().supports_defer:
-            return  # the periodic sweep (retry_due_calls) picks it up when it is due
-        task = task.using(run_after=now() + timedelta(seconds=delay_s))
-    task.enqueue(call_id)
+    if delay_s > 0 and not jobs.get("run_wecom_call").get_backend().supports_defer:
+        return  # the periodic sweep (retry_due_calls) picks it up when it is due
+    jobs.enqueue("run_wecom_call", call_id, run_after=now() + timedelta(seconds=delay_s) if delay_s > 0 else None)
 
 
 def _claim(call_id: int) -> tuple[OutboundCall | None, bool]:

@@ -40,7 +40,7 @@ def start_sync(*, scope: Scope, account_id: int) -> SyncRun:
 
 
 def _enqueue(run_id: int) -> None:
-    jobs.get("sync_wecom_customers").enqueue(run_id)
+    jobs.enqueue("sync_wecom_customers", run_id)
 
 
 def _import_page(

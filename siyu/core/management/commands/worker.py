@@ -1,4 +1,5 @@
-"""`siyu worker`: run the background worker (Django Tasks, database backend) until interrupted.
+"""`siyu worker`: run the background worker until interrupted: the database backend's worker, or, with
+`SIYU_TASK_BACKEND=rq`, an RQ worker on Redis (with RQ's scheduler for deferred jobs), running the same tasks.
 
 Its log stays readable: per-task lines only at debug level (`-v 2` or SIYU_LOG_LEVEL=DEBUG), failures always, and one
 status line a minute (tasks done, failed, queued)."""
@@ -11,7 +12,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from siyu.core import worker_log
+from siyu.core import jobs, worker_log
 
 
 class Command(BaseCommand):
@@ -24,6 +25,9 @@ class Command(BaseCommand):
                             help="seconds between status lines (tasks done, failed, queued); 0: none")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not jobs.transactional(jobs.get(jobs.registered()[0])):
+            self._rq(batch=options["batch"], verbosity=options["verbosity"])
+            return
         verbose = options["verbosity"] >= 2 or logging.getLogger().isEnabledFor(logging.DEBUG)
         worker_log.demote_task_lines(verbose=verbose)
         stop = None
@@ -36,3 +40,12 @@ class Command(BaseCommand):
         finally:
             if stop is not None:
                 stop.set()
+
+    def _rq(self, *, batch: bool, verbosity: int) -> None:
+        """Every queue RQ knows, jobs built by django-tasks-rq's Job class; `--batch`: stop when they are empty."""
+        from django.conf import settings  # noqa: PLC0415
+
+        queues = list(getattr(settings, "RQ_QUEUES", {"default": {}}))
+        extra = ["--burst"] if batch else []
+        call_command("rqworker", *queues, "--job-class", "django_tasks_rq.Job", "--with-scheduler", *extra,
+                     verbosity=verbosity)
