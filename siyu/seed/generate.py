@@ -394,6 +394,7 @@ def customer_batch(table: str, pop: Population, org: OrgPlan, chunk: int, lo: in
         "merged_into_id": Const(None),
         "created_at": Stamps(pop.created),
         "updated_at": Stamps(pop.created),
+        "erased_at": Const(None),
     })
 
 
