@@ -19,7 +19,10 @@ from siyu.content.models import (
     Material,
     MaterialKind,
     MomentPlan,
+    MomentPost,
+    MomentReaction,
     PersonaType,
+    ReactionKind,
     Scenario,
     Script,
     StaffPersona,
@@ -264,6 +267,61 @@ def moment_calendar(scope: Scope, *, start: date, days: int = 14) -> list[tuple[
     for plan in qs.order_by("planned_at", "id"):
         by_day.setdefault(plan.planned_at.astimezone(SHANGHAI).date(), []).append(plan)
     return list(by_day.items())
+
+
+def moment_attachments(scope: Scope, plan: MomentPlan) -> list[Material]:
+    """The plan's attached materials in their order (a material archived since is still shown, marked)."""
+    found = {m.pk: m for m in Material.objects.filter(enterprise_id=scope.enterprise_id, pk__in=plan.attachments)}
+    return [found[pk] for pk in plan.attachments if pk in found]
+
+
+def moment_material_choices(scope: Scope, *, limit: int = 200) -> list[tuple[int, str]]:
+    """Live materials a moment can carry (images, posters, videos, links), newest first."""
+    kinds = [MaterialKind.IMAGE, MaterialKind.POSTER, MaterialKind.VIDEO, MaterialKind.LINK]
+    rows = materials(scope).filter(kind__in=kinds).values_list("id", "kind", "title")[:limit]
+    labels = dict(MaterialKind.choices)
+    return [(pk, f"{labels[kind]} · {title}") for pk, kind, title in rows]
+
+
+@dataclass(frozen=True)
+class StaffEngagement:
+    userid: str
+    staff_name: str
+    published: bool
+    comments: int
+    likes: int
+
+
+@dataclass(frozen=True)
+class PlanEngagement:
+    rows: list[StaffEngagement]
+    posted: int
+    comments: int
+    likes: int
+    read_at: datetime | None
+
+
+def moment_engagement(scope: Scope, plan_id: int) -> PlanEngagement:
+    """Per member asked to post the plan's moment: posted or not, comments and likes on their copy, as WeCom last
+    reported them (the periodic read). Counted in one GROUP BY; a manager sees their team's rows, staff their own."""
+    plan = get_moment_plan(scope, plan_id)
+    posts = MomentPost.objects.filter(plan_id=plan.pk).select_related("staff").order_by("-published", "userid")
+    if not scope.is_hq:
+        posts = posts.filter(staff_id__in=org_queries.visible_staff_ids(scope))
+    counts: dict[str, tuple[int, int]] = {
+        row["userid"]: (row["comments"], row["likes"])
+        for row in MomentReaction.objects.filter(plan_id=plan.pk).values("userid").annotate(
+            comments=Count("id", filter=Q(kind=ReactionKind.COMMENT)),
+            likes=Count("id", filter=Q(kind=ReactionKind.LIKE)))
+    }
+    rows = [
+        StaffEngagement(userid=post.userid, staff_name=post.staff.name if post.staff else post.userid,
+                        published=post.published, comments=counts.get(post.userid, (0, 0))[0],
+                        likes=counts.get(post.userid, (0, 0))[1])
+        for post in posts
+    ]
+    return PlanEngagement(rows=rows, posted=sum(r.published for r in rows), comments=sum(r.comments for r in rows),
+                          likes=sum(r.likes for r in rows), read_at=plan.engagement_at)
 
 
 # ---------------------------------------------------------------------------------------------------------------
