@@ -207,3 +207,25 @@ def test_the_api_plans_with_attachments_and_refuses_with_the_field(wecom: Wecom)
     body = bad.json()
     assert (body.get("code"), body.get("field"), body.get("index")) == ("unknown_material", "attachments", 1)
     assert MomentPlan.objects.count() == 1
+
+
+def test_the_console_plans_with_attachments_and_shows_the_post(wecom: Wecom) -> None:
+    org = wecom.org
+    assert org.hq.user is not None
+    hq = Scope.hq(org.enterprise.pk)
+    image = _material(hq, "image", "新品主图", png())
+    card = _material(hq, "miniprogram", "小程序卡片", None, mp_appid="wx123", mp_page="pages/index.html")
+    client = Client()
+    client.force_login(org.hq.user)
+    page = client.get("/content/moments/")
+    choices = [value for value, _label in page.context["form"].fields["attachments"].choices]
+    assert image in choices and card not in choices  # the picker offers only what a moment can carry
+    key = page.context["form"]["form_key"].value()
+    when = (now() + timedelta(days=1)).astimezone().strftime("%Y-%m-%dT10:00")
+    response = client.post("/content/moments/", {"form_key": key, "planned_at": when, "text": "",
+                                                  "attachments": [str(image)]})
+    assert response.status_code == 302
+    plan = MomentPlan.objects.get()
+    assert plan.attachments == [image] and plan.text == ""
+    detail = client.get(f"/content/moments/{plan.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f'data-material-id="{image}"' in detail and "新品主图" in detail and "尚未从企业微信读取" in detail
