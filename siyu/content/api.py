@@ -337,6 +337,21 @@ def best_hour(request: HttpRequest, customer_id: int) -> dict[str, Any]:
     return {"customer_id": customer_id, "hour": hours.get(customer_id)}
 
 
+class HourSpreadOut(Schema):
+    hours: list[int] = Field(description="24 counts: customers whose best hour (Asia/Shanghai) is that hour")
+    busiest_hour: int | None
+    without_history: int = Field(description="members with no engagement in 90 days")
+    total: int
+
+
+@router.get("/segments/{segment_id}/best-hours", response=HourSpreadOut,
+            summary="When a segment's members pay most attention: the spread of their best sending hours")
+def segment_best_hours(request: HttpRequest, segment_id: int) -> dict[str, Any]:
+    spread = queries.segment_best_hours(scope_of(request), segment_id)
+    return {"hours": spread.customers, "busiest_hour": spread.busiest_hour,
+            "without_history": spread.without_history, "total": spread.total}
+
+
 @router.post("/uses", response=UseOut, summary="Count a use of a material or script (sent, clicked, converted)")
 def record_use(request: HttpRequest, payload: UseIn) -> dict[str, bool]:
     counted = services.record_use(scope=scope_of(request), key=payload.key, kind=payload.kind,

@@ -20,6 +20,7 @@ urlpatterns = [
     path("ugc/<int:submission_id>/", views.ugc_review, name="ugc_review"),
     path("ugc/<int:submission_id>/photo/", views.ugc_photo, name="ugc_photo"),
     path("personas/", views.persona_list, name="personas"),
+    path("personas/export/", views.persona_export, name="persona_export"),
     path("personas/<int:staff_id>/", views.persona_edit, name="persona"),
     path("personas/<int:staff_id>/avatar/", views.persona_avatar, name="persona_avatar"),
     path("sidebar/", views.sidebar_page, name="sidebar"),

@@ -26,7 +26,7 @@ from siyu.api.auth import actor_of
 from siyu.catalog.views import console_page, page_number, scope_of
 from siyu.channels.wecom import staff_login
 from siyu.console.once import create_once
-from siyu.content import forms, links, queries, services, sidebar
+from siyu.content import forms, links, persona_sheet, queries, services, sidebar
 from siyu.core.errors import DomainError, GateError, NotFound, UpstreamError, ValidationFailed
 from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
@@ -524,6 +524,15 @@ def persona_list(request: HttpRequest) -> HttpResponse:
     context = {"rows": queries.personas(scope), "checklist": queries.persona_checklist(scope), "tab": "personas",
                "me": scope.staff_id}
     return render(request, "content/personas.html", context)
+
+
+@console_page
+def persona_export(request: HttpRequest) -> HttpResponse:
+    """The persona audit as a workbook: one row per active staff member in the viewer's scope."""
+    body = persona_sheet.xlsx_bytes(queries.personas(scope_of(request)))
+    response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = 'attachment; filename="personas.xlsx"'
+    return response
 
 
 @console_page
