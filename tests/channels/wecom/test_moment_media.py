@@ -229,3 +229,15 @@ def test_the_console_plans_with_attachments_and_shows_the_post(wecom: Wecom) -> 
     assert plan.attachments == [image] and plan.text == ""
     detail = client.get(f"/content/moments/{plan.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert f'data-material-id="{image}"' in detail and "新品主图" in detail and "尚未从企业微信读取" in detail
+
+
+def test_an_upload_the_platform_refuses_fails_the_plan_with_its_reason(wecom: Wecom) -> None:
+    wecom.platform.limits.attachment_image_max_bytes = 100  # a stricter platform than Siyu's own checks
+    hq = Scope.hq(wecom.org.enterprise.pk)
+    image = _material(hq, "image", "图", png(64, 48))
+    plan = services.plan_moment(scope=hq, planned_at=now() - timedelta(minutes=1), text="x", attachments=[image])
+    assert services.run_due_moments() == 0
+    plan.refresh_from_db()
+    assert plan.status == "failed" and "40009" in plan.error
+    assert wecom.platform.corps[CORP_ID].moments == {}  # no moment task without its media
+    assert services.run_due_moments() == 0 and OutboundCall.objects.filter(method="upload_attachment").count() == 1
