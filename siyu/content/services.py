@@ -500,6 +500,11 @@ def _hand_over(plan_id: int, moment: datetime, *, status: str = PlanStatus.PLANN
             return False
         plan.status, plan.moment_task = PlanStatus.CREATED, task
         plan.save(update_fields=["status", "moment_task"])
+        # each attached material counts one use "sent" (a moment), once per plan: its usage statistics
+        ContentUse.objects.bulk_create(
+            [ContentUse(enterprise_id=plan.enterprise_id, material_id=material_id, kind=UseKind.SENT,
+                        key=f"moment:{plan.pk}:{material_id}") for material_id in plan.attachments],
+            ignore_conflicts=True)
     return True
 
 

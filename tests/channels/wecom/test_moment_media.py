@@ -16,7 +16,7 @@ from django.test import Client
 from PIL import Image
 
 from siyu.channels.wecom.models import OutboundCall
-from siyu.content import services
+from siyu.content import queries, services
 from siyu.content.models import MomentPlan
 from siyu.core.errors import ValidationFailed
 from siyu.core.timeutil import now
@@ -80,6 +80,9 @@ def test_images_are_uploaded_once_then_the_task_carries_their_media_ids(wecom: W
         width, height = scaled.size
     assert width * height <= 1_555_200 and abs(width / height - 4 / 3) < 0.01 and width == 1440
     assert OutboundCall.objects.filter(method="upload_attachment", status="done").count() == 2
+    # each material counts one use "sent" for the moment, however often the scheduler ran
+    assert {m.pk: m.sent for m in queries.search_materials(hq, queries.MaterialFilter()).items} == {
+        small: 1, big: 1}
 
 
 def test_a_link_goes_with_its_cover_and_a_title_cut_to_64_bytes(wecom: Wecom, settings: Any) -> None:
