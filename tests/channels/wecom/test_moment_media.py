@@ -81,7 +81,7 @@ def test_images_are_uploaded_once_then_the_task_carries_their_media_ids(wecom: W
     assert width * height <= 1_555_200 and abs(width / height - 4 / 3) < 0.01 and width == 1440
     assert OutboundCall.objects.filter(method="upload_attachment", status="done").count() == 2
     # each material counts one use "sent" for the moment, however often the scheduler ran
-    assert {m.pk: m.sent for m in queries.search_materials(hq, queries.MaterialFilter()).items} == {
+    assert {m.pk: m.sent for m in queries.search_materials(hq, queries.MaterialFilter()).items} == {  # type: ignore[attr-defined]
         small: 1, big: 1}
 
 
