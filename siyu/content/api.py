@@ -586,6 +586,10 @@ class ChecklistOut(Schema):
     store: str
     staff: int
     complete: int
+    no_nickname: int
+    no_avatar: int
+    no_signature: int
+    no_type: int
 
 
 def _persona_out(row: Any) -> dict[str, Any]:
@@ -604,8 +608,7 @@ def list_personas(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/personas/checklist", response=list[ChecklistOut],
             summary="Complete personas per store (nickname, avatar, signature and type all set)")
 def persona_checklist(request: HttpRequest) -> list[dict[str, Any]]:
-    return [{"store": r.store, "staff": r.staff, "complete": r.complete}
-            for r in queries.persona_checklist(scope_of(request))]
+    return [vars(r) for r in queries.persona_checklist(scope_of(request))]
 
 
 @router.get("/personas/{staff_id}", response=PersonaOut, summary="One staff member's persona")

@@ -97,6 +97,9 @@ def test_personas_by_the_rules_of_the_console(org: Org, hq_api: Client, staff_ap
                        content_type="application/json").status_code == 200
     checklist = {r["store"]: (r["staff"], r["complete"]) for r in hq_api.get("/api/content/personas/checklist").json()}
     assert checklist[org.store_n1.name] == (2, 0)  # n1_mgr and n1_staff; nobody has an avatar yet
+    n1 = next(r for r in hq_api.get("/api/content/personas/checklist").json() if r["store"] == org.store_n1.name)
+    # the manager's PUT left n1_staff with only a nickname (a PUT sets every field); n1_mgr has no persona at all
+    assert (n1["no_nickname"], n1["no_avatar"], n1["no_signature"], n1["no_type"]) == (1, 2, 2, 2)
 
 
 def test_avatars_through_the_api_are_checked_by_content(org: Org, staff_api: Client, _media: Any) -> None:
