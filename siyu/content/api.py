@@ -630,7 +630,11 @@ def persona_avatar(request: HttpRequest, staff_id: int) -> FileResponse:
     row = queries.persona_of(scope_of(request), staff_id)
     if row.persona is None or not row.persona.avatar:
         raise NotFound(_("this persona has no avatar"), field="staff_id")
-    response = FileResponse(default_storage.open(row.persona.avatar, "rb"), content_type="image/jpeg")
+    try:
+        stream = default_storage.open(row.persona.avatar, "rb")
+    except FileNotFoundError as exc:  # the storage lost it: nothing to show, not a server error
+        raise NotFound(_("this persona has no avatar"), field="staff_id") from exc
+    response = FileResponse(stream, content_type="image/jpeg")
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

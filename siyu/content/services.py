@@ -757,7 +757,8 @@ def save_persona(*, scope: Scope, staff_id: int, nickname: str, signature: str, 
             uploads.discard(stored.name, stored.thumbnail)
         raise
     if stored is not None:
-        uploads.discard(stored.name, *old_files)  # only the thumbnail is kept
+        doomed = (stored.name, *old_files)  # only the thumbnail is kept
+        transaction.on_commit(lambda: uploads.discard(*doomed), robust=True)
     return persona
 
 
@@ -781,5 +782,7 @@ def set_persona_avatar(*, scope: Scope, staff_id: int, avatar: Upload, actor: Ac
     except Exception:
         uploads.discard(stored.name, stored.thumbnail)
         raise
-    uploads.discard(stored.name, *((old,) if old else ()))
+    # the original (only the thumbnail is kept) and the old avatar go once the change is committed (an outer
+    # transaction that rolls back keeps the row pointing at the old file, which must still be there)
+    transaction.on_commit(lambda: uploads.discard(stored.name, *((old,) if old else ())), robust=True)
     return persona

@@ -573,6 +573,10 @@ def persona_avatar(request: HttpRequest, staff_id: int) -> HttpResponseBase:
         raise Http404(exc.message) from exc
     if row.persona is None or not row.persona.avatar:
         raise Http404("no avatar")
-    response = FileResponse(default_storage.open(row.persona.avatar, "rb"), content_type="image/jpeg")
+    try:
+        stream = default_storage.open(row.persona.avatar, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("no avatar") from exc
+    response = FileResponse(stream, content_type="image/jpeg")
     response["X-Content-Type-Options"] = "nosniff"
     return response

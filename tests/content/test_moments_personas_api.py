@@ -102,7 +102,8 @@ def test_personas_by_the_rules_of_the_console(org: Org, hq_api: Client, staff_ap
     assert (n1["no_nickname"], n1["no_avatar"], n1["no_signature"], n1["no_type"]) == (1, 2, 2, 2)
 
 
-def test_avatars_through_the_api_are_checked_by_content(org: Org, staff_api: Client, _media: Any) -> None:
+def test_avatars_through_the_api_are_checked_by_content(org: Org, staff_api: Client, _media: Any,
+                                                        django_capture_on_commit_callbacks: Any) -> None:
     from tests.content.conftest import stored_files
     from tests.content.helpers import HTML, png, png_bomb, upload
 
@@ -117,7 +118,8 @@ def test_avatars_through_the_api_are_checked_by_content(org: Org, staff_api: Cli
         assert answer.status_code == 422 and answer.json()["code"] == code
         assert answer.json()["field"] == "avatar"
     assert not StaffPersona.objects.exists() and stored_files(_media) == []
-    ok = staff_api.post(path, {"file": upload("../../etc/passwd.png", png(300, 200), "image/png")})
+    with django_capture_on_commit_callbacks(execute=True):  # the original is removed once committed
+        ok = staff_api.post(path, {"file": upload("../../etc/passwd.png", png(300, 200), "image/png")})
     assert ok.status_code == 200 and ok.json()["has_avatar"] is True and ok.json()["missing"] == [
         "nickname", "signature", "persona_type"]
     files = stored_files(_media)
@@ -125,7 +127,8 @@ def test_avatars_through_the_api_are_checked_by_content(org: Org, staff_api: Cli
     image = staff_api.get(path)
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
     assert image["X-Content-Type-Options"] == "nosniff"
-    again = staff_api.post(path, {"file": upload("b.png", png(40, 40, (0, 200, 0)), "image/png")})
+    with django_capture_on_commit_callbacks(execute=True):
+        again = staff_api.post(path, {"file": upload("b.png", png(40, 40, (0, 200, 0)), "image/png")})
     assert again.status_code == 200 and len(stored_files(_media)) == 1  # the old avatar's file is removed
     # another team's member is a 404, whoever asks; HQ may set anyone's
     assert staff_api.post(f"/api/content/personas/{org.n2_staff.pk}/avatar",
