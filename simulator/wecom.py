@@ -78,6 +78,11 @@ class Limits:
     moment_link_title_max_bytes: int = 64
     moment_senders_max: int = 100_000
     moment_job_ttl_s: int = DAY
+    # Moment attachments (media/upload_attachment, attachment_type=1; wecom-jssdk-sidebar-groups.md §14): images
+    # JPG/PNG ≤10 MB and ≤1,555,200 pixels, videos MP4 ≤10 MB.
+    attachment_image_max_bytes: int = 10 * 1024 * 1024
+    attachment_image_max_pixels: int = 1_555_200
+    attachment_video_max_bytes: int = 10 * 1024 * 1024
     # Seconds a moment task stays "running" (status 2) before get_moment_task_result says done. 0 = at once.
     moment_processing_s: float = 0.0
     # Seconds after which the sender confirms a mass message in the client by itself (the demo plays staff who
@@ -946,6 +951,8 @@ class WecomPlatform:
             return 200, {"js": JSSDK_JS}
         if path == "/cgi-bin/media/upload":
             return self._media_upload(query, body, content_type)
+        if path == "/cgi-bin/media/upload_attachment":
+            return self._attachment_upload(query, body, content_type)
         if path.startswith("/_sim/"):
             return self._control(path, body)
         if path.startswith("/qr/"):
@@ -982,6 +989,32 @@ class WecomPlatform:
                 filename, data = part
                 media_id = _new_id("3", 60)
                 corp.media[media_id] = {"type": kind, "filename": filename, "size": len(data), "data": data}
+                return 200, {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id,
+                             "created_at": str(int(self.now()))}
+        except SimError as exc:
+            return 200, {"errcode": exc.errcode, "errmsg": exc.errmsg}
+
+    def _attachment_upload(self, query: dict[str, str], body: bytes, content_type: str) -> tuple[int, Any]:
+        """POST /cgi-bin/media/upload_attachment?media_type=image|video|file&attachment_type=1 (moments) or 2
+        (product album): media a moment may carry, checked against the moment limits; valid 3 days."""
+        try:
+            with self.lock:
+                self.api_calls.append("/cgi-bin/media/upload_attachment")
+                corp = self._authenticate(query)
+                kind, purpose = query.get("media_type", ""), query.get("attachment_type", "")
+                if kind not in ("image", "video", "file"):
+                    raise SimError(40004, "invalid media type")
+                if purpose not in ("1", "2"):
+                    raise SimError(40058, "invalid attachment_type")
+                part = _multipart_part(body, content_type, "media")
+                if part is None or not part[1]:
+                    raise SimError(41005, "media data missing")
+                filename, data = part
+                if purpose == "1":
+                    _check_moment_media(self.limits, kind, data)
+                media_id = _new_id("3", 60)
+                corp.media[media_id] = {"type": kind, "filename": filename, "size": len(data), "data": data,
+                                        "attachment_type": int(purpose), "created_at": self.now()}
                 return 200, {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id,
                              "created_at": str(int(self.now()))}
         except SimError as exc:
@@ -1592,8 +1625,45 @@ def api_get_groupmsg_send_result(p: WecomPlatform, corp: Corp, req: dict[str, An
 _MOMENT_NEEDS = {"image": ("media_id",), "video": ("media_id",), "link": ("url", "media_id")}
 
 
-def _check_moment_attachments(p: WecomPlatform, raw: Any) -> list[dict[str, Any]]:
-    """≤9 images, or 1 video, or 1 link; never mixed (wecom-api.md, Moments)."""
+def _image_size(data: bytes) -> tuple[str, int, int] | None:
+    """(format, width, height) from a PNG or JPEG header, read here byte by byte (the platform accepts only these)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return "png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 9 < len(data):
+        if data[at] != 0xFF:
+            return None
+        marker, length = data[at + 1], int.from_bytes(data[at + 2:at + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            return "jpeg", int.from_bytes(data[at + 7:at + 9], "big"), int.from_bytes(data[at + 5:at + 7], "big")
+        at += 2 + length
+    return None
+
+
+def _check_moment_media(limits: Limits, kind: str, data: bytes) -> None:
+    if kind == "image":
+        found = _image_size(data)
+        if found is None:
+            raise SimError(40005, "invalid file type: a moment image is JPG or PNG")
+        if len(data) > limits.attachment_image_max_bytes:
+            raise SimError(40009, "invalid image size")
+        if found[1] * found[2] > limits.attachment_image_max_pixels:
+            raise SimError(40009, "invalid image size: more than 1555200 pixels")
+    elif kind == "video":
+        if data[4:8] != b"ftyp":
+            raise SimError(40005, "invalid file type: a moment video is MP4")
+        if len(data) > limits.attachment_video_max_bytes:
+            raise SimError(40011, "invalid video size")
+
+
+_MOMENT_NEEDS = {"image": ("media_id",), "video": ("media_id",), "link": ("url", "media_id")}
+
+
+def _check_moment_attachments(p: WecomPlatform, corp: Corp, raw: Any) -> list[dict[str, Any]]:
+    """≤9 images, or 1 video, or 1 link; never mixed (wecom-api.md, Moments); every media_id one that
+    upload_attachment gave for moments (the link's is its cover image), still valid."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -1610,6 +1680,11 @@ def _check_moment_attachments(p: WecomPlatform, raw: Any) -> list[dict[str, Any]
             raise SimError(40058, f"invalid {kind}")
         if kind == "link" and len(str(body.get("title", "")).encode()) > p.limits.moment_link_title_max_bytes:
             raise SimError(40058, "invalid link title size")
+        media = corp.media.get(str(body["media_id"]))
+        wanted = "video" if kind == "video" else "image"
+        if (media is None or media.get("attachment_type") != 1 or media["type"] != wanted
+                or p.now() - media["created_at"] > 3 * DAY):
+            raise SimError(40007, "invalid media_id")
     return list(raw)
 
 
@@ -1633,7 +1708,7 @@ def api_add_moment_task(p: WecomPlatform, corp: Corp, req: dict[str, Any], host:
     text = (req.get("text") or {}).get("content", "") if isinstance(req.get("text"), dict) else ""
     if len(str(text)) > p.limits.moment_text_max:
         raise SimError(40058, "invalid text size")
-    attachments = _check_moment_attachments(p, req.get("attachments"))
+    attachments = _check_moment_attachments(p, corp, req.get("attachments"))
     if not text and not attachments:
         raise SimError(40058, "text and attachments are both empty")
     users, tags = _visible_range(p, req.get("visible_range"))
@@ -1646,6 +1721,9 @@ def api_add_moment_task(p: WecomPlatform, corp: Corp, req: dict[str, Any], host:
         "attachments": attachments,
         "users": users,
         "tags": tags,
+        "published": {},  # userid -> when they posted it in the client
+        "comments": [],  # {"sender", "external_userid" | "userid", "create_time"}
+        "likes": [],
     }
     return {"jobid": jobid}
 
@@ -1671,6 +1749,53 @@ def api_get_moment_task_result(p: WecomPlatform, corp: Corp, req: dict[str, Any]
             "invalid_external_contact_list": {"tag_list": invalid_tags},
         },
     }
+
+
+def _moment(corp: Corp, moment_id: Any) -> dict[str, Any]:
+    if not moment_id:
+        raise SimError(41059, "missing moment_id")
+    for job in corp.moments.values():
+        if job["moment_id"] == moment_id:
+            return job
+    raise SimError(41060, "invalid moment_id")
+
+
+def _moment_senders(corp: Corp, job: dict[str, Any]) -> list[str]:
+    """Who is asked to post it: the listed members, or (no list) every member in service."""
+    users = job.get("users") or sorted(u for u, m in corp.members.items() if not m.resigned)
+    return [u for u in users if u in corp.members and not corp.members[u].resigned]
+
+
+def api_get_moment_task(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """Per member: published (1) or not yet (0); `limit` ≤1000 (default 500), cursor paging."""
+    job = _moment(corp, req.get("moment_id"))
+    limit = req.get("limit", 500)
+    if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise SimError(40058, "limit must be 1-1000")
+    cursor = str(req.get("cursor") or "0")
+    start = int(cursor) if cursor.isdigit() else 0
+    senders = _moment_senders(corp, job)
+    page = senders[start:start + limit]
+    published = job.get("published", {})
+    return {
+        "task_list": [{"userid": u, "publish_status": 1 if u in published else 0} for u in page],
+        "next_cursor": str(start + limit) if start + limit < len(senders) else "",
+    }
+
+
+def api_get_moment_comments(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """The comments and likes on one member's copy of the moment (customers: external_userid; colleagues: userid)."""
+    job = _moment(corp, req.get("moment_id"))
+    userid = str(req.get("userid") or "")
+    if userid not in _moment_senders(corp, job):
+        raise SimError(41061, "moment not posted by this userid")
+    if userid not in job.get("published", {}):
+        raise SimError(41062, "the member has not posted this moment yet")
+
+    def rows(kind: str) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "sender"} for r in job.get(kind, []) if r["sender"] == userid]
+
+    return {"comment_list": rows("comments"), "like_list": rows("likes")}
 
 
 def api_groupchat_list(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
@@ -2088,6 +2213,8 @@ ROUTES: dict[str, Handler] = {
     f"{_EC}/get_groupmsg_send_result": api_get_groupmsg_send_result,
     f"{_EC}/add_moment_task": api_add_moment_task,
     f"{_EC}/get_moment_task_result": api_get_moment_task_result,
+    f"{_EC}/get_moment_task": api_get_moment_task,
+    f"{_EC}/get_moment_comments": api_get_moment_comments,
     f"{_EC}/groupchat/list": api_groupchat_list,
     f"{_EC}/groupchat/get": api_groupchat_get,
     f"{_EC}/groupchat/transfer": api_groupchat_transfer,
@@ -2177,6 +2304,38 @@ def _control_open_chat(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]
             raise SimError(84061, "not external contact")
         corp.open_chat = (userid, external)
     return {"userid": userid, "external_userid": external}
+
+
+def _control_moment_publish(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    """A member posts the corp moment from their client (moment_id, userid)."""
+    corp = p.corp(str(data.get("corp_id") or next(iter(p.corps), "")))
+    with p.lock:
+        job, userid = _moment(corp, str(data.get("moment_id") or "")), str(data["userid"])
+        if userid not in _moment_senders(corp, job):
+            raise SimError(41061, "moment not posted by this userid")
+        job.setdefault("published", {}).setdefault(userid, int(p.now()))
+    return {"moment_id": job["moment_id"], "userid": userid}
+
+
+def _control_moment_react(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
+    """Someone comments on or likes a member's posted copy: `kind` comment|like, `external_userid` (a customer who
+    follows the member) or `by_userid` (a colleague)."""
+    corp = p.corp(str(data.get("corp_id") or next(iter(p.corps), "")))
+    with p.lock:
+        job, userid, kind = _moment(corp, str(data.get("moment_id") or "")), str(data["userid"]), data.get("kind")
+        if kind not in ("comment", "like"):
+            raise SimError(40058, "kind is comment or like")
+        if userid not in job.get("published", {}):
+            raise SimError(41062, "the member has not posted this moment yet")
+        row: dict[str, Any] = {"sender": userid, "create_time": int(data.get("create_time") or p.now())}
+        if data.get("external_userid"):
+            if (userid, str(data["external_userid"])) not in corp.follows:
+                raise SimError(84061, "not external contact")
+            row["external_userid"] = str(data["external_userid"])
+        else:
+            row["userid"] = str(data["by_userid"])
+        job.setdefault("comments" if kind == "comment" else "likes", []).append(row)
+    return {"moment_id": job["moment_id"]}
 
 
 def _control_agent_config(p: WecomPlatform, data: dict[str, Any]) -> dict[str, Any]:
@@ -2356,6 +2515,8 @@ CONTROL: dict[str, Callable[[WecomPlatform, dict[str, Any]], dict[str, Any]]] = 
     "/_sim/restrict": _control_restrict,
     "/_sim/verify_url": _control_verify_url,
     "/_sim/open_chat": _control_open_chat,
+    "/_sim/moment_publish": _control_moment_publish,
+    "/_sim/moment_react": _control_moment_react,
     "/_sim/jssdk/agent_config": _control_agent_config,
     "/_sim/jssdk/invoke": _control_invoke,
     "/_sim/scan": _control_scan,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.http import HttpRequest
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import ConfigDict
@@ -20,6 +22,7 @@ from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.content import queries, services
 from siyu.content.variables import render
+from siyu.core.errors import NotFound
 from siyu.storefront.api import CUSTOMER, shopper_of
 
 router = Router()
@@ -334,6 +337,21 @@ def best_hour(request: HttpRequest, customer_id: int) -> dict[str, Any]:
     return {"customer_id": customer_id, "hour": hours.get(customer_id)}
 
 
+class HourSpreadOut(Schema):
+    hours: list[int] = Field(description="24 counts: customers whose best hour (Asia/Shanghai) is that hour")
+    busiest_hour: int | None
+    without_history: int = Field(description="members with no engagement in 90 days")
+    total: int
+
+
+@router.get("/segments/{segment_id}/best-hours", response=HourSpreadOut,
+            summary="When a segment's members pay most attention: the spread of their best sending hours")
+def segment_best_hours(request: HttpRequest, segment_id: int) -> dict[str, Any]:
+    spread = queries.segment_best_hours(scope_of(request), segment_id)
+    return {"hours": spread.customers, "busiest_hour": spread.busiest_hour,
+            "without_history": spread.without_history, "total": spread.total}
+
+
 @router.post("/uses", response=UseOut, summary="Count a use of a material or script (sent, clicked, converted)")
 def record_use(request: HttpRequest, payload: UseIn) -> dict[str, bool]:
     counted = services.record_use(scope=scope_of(request), key=payload.key, kind=payload.kind,
@@ -449,6 +467,9 @@ class MomentIn(Input):
     planned_at: datetime = Field(description="with its time zone, e.g. 2026-12-24T10:00:00+08:00")
     text: str = Field(max_length=4000)
     store_id: int | None = Field(None, description="one store's staff publish it; none: every member (HQ-wide)")
+    attachments: list[int] = Field(
+        default_factory=list, max_length=50,
+        description="material ids, in order: ≤9 images/posters, or one video, or one link with a cover")
     idempotency_key: str = Field("", max_length=64, description="or the Idempotency-Key header (create only)")
 
 
@@ -460,6 +481,23 @@ class MomentOut(Schema):
     status: str
     error: str
     moment_task_id: int | None
+    attachments: list[int]
+
+
+class StaffEngagementOut(Schema):
+    userid: str
+    staff_name: str
+    published: bool
+    comments: int
+    likes: int
+
+
+class EngagementOut(Schema):
+    posted: int
+    comments: int
+    likes: int
+    read_at: datetime | None
+    staff: list[StaffEngagementOut]
 
 
 class MomentQuery(Input):
@@ -469,7 +507,8 @@ class MomentQuery(Input):
 
 def _moment_out(plan: Any) -> dict[str, Any]:
     return {"id": plan.pk, "planned_at": plan.planned_at, "text": plan.text, "store_id": plan.store_id,
-            "status": plan.status, "error": plan.error, "moment_task_id": plan.moment_task_id}
+            "status": plan.status, "error": plan.error, "moment_task_id": plan.moment_task_id,
+            "attachments": list(plan.attachments)}
 
 
 @router.get("/moments", response=list[MomentOut], summary="The moments calendar: plans from a day on")
@@ -487,7 +526,7 @@ def create_moment(request: HttpRequest, payload: MomentIn) -> Status[Any]:
 
     def create(_key: str) -> int:
         return services.plan_moment(scope=scope, planned_at=payload.planned_at, text=payload.text,
-                                    store_id=payload.store_id, actor=actor).pk
+                                    store_id=payload.store_id, attachments=payload.attachments, actor=actor).pk
 
     return create_once(request, action="content.moment", owner=f"enterprise:{scope.enterprise_id}", payload=payload,
                        create=create, render=lambda plan_id: _moment_out(queries.get_moment_plan(scope, plan_id)))
@@ -498,11 +537,20 @@ def get_moment(request: HttpRequest, plan_id: int) -> dict[str, Any]:
     return _moment_out(queries.get_moment_plan(scope_of(request), plan_id))
 
 
+@router.get("/moments/{plan_id}/engagement", response=EngagementOut,
+            summary="Who posted the moment, with the comments and likes on each copy (as WeCom last reported)")
+def moment_engagement(request: HttpRequest, plan_id: int) -> dict[str, Any]:
+    found = queries.moment_engagement(scope_of(request), plan_id)
+    return {"posted": found.posted, "comments": found.comments, "likes": found.likes, "read_at": found.read_at,
+            "staff": [vars(row) for row in found.rows]}
+
+
 @router.put("/moments/{plan_id}", response=MomentOut, summary="Change a moment still planned (HQ; 409 after)")
 def update_moment(request: HttpRequest, plan_id: int, payload: MomentIn) -> dict[str, Any]:
     scope = scope_of(request)
     plan = services.update_moment(scope=scope, plan_id=plan_id, planned_at=payload.planned_at, text=payload.text,
-                                  store_id=payload.store_id, actor=actor_of(request))
+                                  store_id=payload.store_id, attachments=payload.attachments,
+                                  actor=actor_of(request))
     return _moment_out(queries.get_moment_plan(scope, plan.pk))
 
 
@@ -538,6 +586,10 @@ class ChecklistOut(Schema):
     store: str
     staff: int
     complete: int
+    no_nickname: int
+    no_avatar: int
+    no_signature: int
+    no_type: int
 
 
 def _persona_out(row: Any) -> dict[str, Any]:
@@ -556,8 +608,7 @@ def list_personas(request: HttpRequest) -> list[dict[str, Any]]:
 @router.get("/personas/checklist", response=list[ChecklistOut],
             summary="Complete personas per store (nickname, avatar, signature and type all set)")
 def persona_checklist(request: HttpRequest) -> list[dict[str, Any]]:
-    return [{"store": r.store, "staff": r.staff, "complete": r.complete}
-            for r in queries.persona_checklist(scope_of(request))]
+    return [vars(r) for r in queries.persona_checklist(scope_of(request))]
 
 
 @router.get("/personas/{staff_id}", response=PersonaOut, summary="One staff member's persona")
@@ -565,8 +616,31 @@ def get_persona(request: HttpRequest, staff_id: int) -> dict[str, Any]:
     return _persona_out(queries.persona_of(scope_of(request), staff_id))
 
 
+@router.post("/personas/{staff_id}/avatar", response=PersonaOut,
+             summary="Upload a persona's avatar (multipart `file`: JPEG, PNG, GIF or WebP by content, ≤2 MB)")
+def upload_persona_avatar(request: HttpRequest, staff_id: int, file: File[UploadedFile]) -> dict[str, Any]:
+    scope = scope_of(request)
+    services.set_persona_avatar(scope=scope, staff_id=staff_id, actor=actor_of(request),
+                                avatar=services.Upload(stream=file, name=file.name or "", size=file.size or 0))
+    return _persona_out(queries.persona_of(scope, staff_id))
+
+
+@router.get("/personas/{staff_id}/avatar", summary="A persona's avatar (JPEG thumbnail)")
+def persona_avatar(request: HttpRequest, staff_id: int) -> FileResponse:
+    row = queries.persona_of(scope_of(request), staff_id)
+    if row.persona is None or not row.persona.avatar:
+        raise NotFound(_("this persona has no avatar"), field="staff_id")
+    try:
+        stream = default_storage.open(row.persona.avatar, "rb")
+    except FileNotFoundError as exc:  # the storage lost it: nothing to show, not a server error
+        raise NotFound(_("this persona has no avatar"), field="staff_id") from exc
+    response = FileResponse(stream, content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @router.put("/personas/{staff_id}", response=PersonaOut,
-            summary="Set a persona's nickname, signature and type (the avatar is uploaded in the console)")
+            summary="Set a persona's nickname, signature and type (the avatar: POST …/avatar)")
 def update_persona(request: HttpRequest, staff_id: int, payload: PersonaIn) -> dict[str, Any]:
     scope = scope_of(request)
     services.save_persona(scope=scope, staff_id=staff_id, nickname=payload.nickname, signature=payload.signature,

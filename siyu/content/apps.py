@@ -12,4 +12,5 @@ class ContentConfig(AppConfig):
         from siyu.orders import hooks
 
         register_periodic("content.run_due_moments", tasks.run_due_moments, every_s=60)
+        register_periodic("content.refresh_moments_engagement", tasks.refresh_moments_engagement, every_s=1800)
         hooks.register_paid("content.conversions", links.credit_conversions)

@@ -163,13 +163,19 @@ def variable_names() -> list[str]:
 class MomentPlanForm(OnceForm):
     planned_at = forms.DateTimeField(label=_("Publish at"), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    text = forms.CharField(label=_("Text"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(label=_("Text"), max_length=2000, required=False,
+                           widget=forms.Textarea(attrs={"rows": 3}))
     store = forms.TypedChoiceField(label=_("Store"), required=False, coerce=int, empty_value=None)
+    attachments = forms.TypedMultipleChoiceField(
+        label=_("Attachments"), required=False, coerce=int,
+        help_text=_("Up to 9 images or posters, or one video, or one link with a cover."),
+        widget=forms.SelectMultiple(attrs={"size": 6}))
 
     def __init__(self, scope: Scope, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         stores = org_queries.stores(scope).order_by("code").values_list("id", "name")
         _set_choices(self, "store", [("", str(_("Every member (HQ-wide)"))), *stores])
+        _set_choices(self, "attachments", queries.moment_material_choices(scope))
 
 
 class PersonaForm(forms.Form):

@@ -155,6 +155,7 @@ class ContentUse(models.Model):
 
 class PlanStatus(models.TextChoices):
     PLANNED = "planned", _("Planned")
+    UPLOADING = "uploading", _("Uploading its media")
     CREATED = "created", _("Handed to WeCom")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
@@ -173,6 +174,12 @@ class MomentPlan(models.Model):
     moment_task = models.OneToOneField("wecom.MomentTask", null=True, blank=True, on_delete=models.SET_NULL,
                                        related_name="+")
     error = models.CharField(max_length=255, blank=True)
+    # Materials the post carries (ids, in order): ≤9 images/posters, or one video, or one link (WeCom's rule).
+    attachments = models.JSONField(default=list, blank=True)
+    # When due, each attachment is uploaded through WeCom's outbox first: [{"material_id", "call_id"}], then the
+    # moment task is created with the media_ids.
+    uploads = models.JSONField(default=list, blank=True)
+    engagement_at = models.DateTimeField(null=True, blank=True, help_text="last read of posts, comments and likes")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -183,6 +190,46 @@ class MomentPlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.planned_at:%Y-%m-%d %H:%M} {self.text[:20]}"
+
+
+class MomentPost(models.Model):
+    """One member's copy of a calendar moment, as WeCom last reported it (posted or not yet)."""
+
+    plan = models.ForeignKey(MomentPlan, on_delete=models.CASCADE, related_name="posts")
+    userid = models.CharField(max_length=64)
+    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    published = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "userid"], name="uniq_content_moment_post")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}:{self.userid}"
+
+
+class ReactionKind(models.TextChoices):
+    COMMENT = "comment", _("Comment")
+    LIKE = "like", _("Like")
+
+
+class MomentReaction(models.Model):
+    """A comment or like WeCom reported on a member's copy of a calendar moment (by a customer: external_userid;
+    by a colleague: by_userid). Unique per reaction, so reading the same list again adds nothing."""
+
+    plan = models.ForeignKey(MomentPlan, on_delete=models.CASCADE, related_name="reactions")
+    userid = models.CharField(max_length=64, help_text="the member whose post it is on")
+    kind = models.CharField(max_length=8, choices=ReactionKind.choices)
+    external_userid = models.CharField(max_length=64, blank=True)
+    by_userid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["plan", "userid", "kind", "external_userid", "by_userid", "created_at"],
+            name="uniq_content_moment_reaction")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.plan_id}:{self.userid}"
 
 
 class SubmissionKind(models.TextChoices):

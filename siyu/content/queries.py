@@ -8,18 +8,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import ExtractHour, RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from siyu.audiences import queries as audience_queries
 from siyu.content.models import (
     ContentUse,
     Folder,
     Material,
     MaterialKind,
     MomentPlan,
+    MomentPost,
+    MomentReaction,
     PersonaType,
+    ReactionKind,
     Scenario,
     Script,
     StaffPersona,
@@ -211,11 +216,8 @@ ENGAGEMENT_WEIGHTS = {"order_paid": 3, "message_received": 2, "page_viewed": 1, 
 BEST_HOUR_WINDOW_DAYS = 90
 
 
-def best_sending_hours(scope: Scope, customer_ids: Iterable[int] | QuerySet[Any, int] | None = None,
-                       *, at: datetime | None = None) -> dict[int, int]:
-    """customer id -> the Shanghai hour (0-23) with the most weighted engagement in the last 90 days (ties: the
-    earlier hour), for the customers in the scope (all of them, or those named). One grouped query with a window
-    ranking; customers without history are absent (a campaign then uses its own default hour)."""
+def _ranked_hours(scope: Scope, customer_ids: Iterable[int] | QuerySet[Any, int] | None,
+                  at: datetime | None) -> QuerySet[Any]:
     since = (at or timezone.now()) - timedelta(days=BEST_HOUR_WINDOW_DAYS)
     visible = customer_queries.customers(scope).values("id")
     events = customer_queries.engagement_events(scope.enterprise_id, names=list(ENGAGEMENT_WEIGHTS), since=since)
@@ -224,12 +226,58 @@ def best_sending_hours(scope: Scope, customer_ids: Iterable[int] | QuerySet[Any,
         events = events.filter(customer_id__in=customer_ids)
     weight = Case(*[When(name=name, then=Value(w)) for name, w in ENGAGEMENT_WEIGHTS.items()],
                   output_field=IntegerField())
-    ranked = (events.annotate(hour=ExtractHour("occurred_at", tzinfo=SHANGHAI))
-              .values("customer_id", "hour").annotate(score=Sum(weight))
-              .annotate(rank=Window(RowNumber(), partition_by=[F("customer_id")],
-                                    order_by=[F("score").desc(), F("hour").asc()]))
-              .filter(rank=1))
+    return (events.annotate(hour=ExtractHour("occurred_at", tzinfo=SHANGHAI))
+            .values("customer_id", "hour").annotate(score=Sum(weight))
+            .annotate(rank=Window(RowNumber(), partition_by=[F("customer_id")],
+                                  order_by=[F("score").desc(), F("hour").asc()]))
+            .filter(rank=1))
+
+
+def best_sending_hours(scope: Scope, customer_ids: Iterable[int] | QuerySet[Any, int] | None = None,
+                       *, at: datetime | None = None) -> dict[int, int]:
+    """customer id -> the Shanghai hour (0-23) with the most weighted engagement in the last 90 days (ties: the
+    earlier hour), for the customers in the scope (all of them, or those named). One grouped query with a window
+    ranking; customers without history are absent (a campaign then uses its own default hour)."""
+    ranked = _ranked_hours(scope, customer_ids, at)
     return {row["customer_id"]: row["hour"] for row in ranked.values("customer_id", "hour")}
+
+
+@dataclass(frozen=True)
+class HourSpread:
+    """How a group of customers' best hours spread over the day: what a campaign (a mass send, a journey step)
+    reads to pick its sending time."""
+
+    customers: list[int]  # 24 counts, index = Shanghai hour
+    without_history: int
+    total: int
+
+    @property
+    def busiest_hour(self) -> int | None:
+        top = max(self.customers)
+        return self.customers.index(top) if top else None
+
+
+def best_hour_spread(scope: Scope, customer_ids: QuerySet[Any, Any], *, at: datetime | None = None) -> HourSpread:
+    """The 24-hour spread of best sending hours over a set of customers (a segment's members, a campaign's
+    audience), counted in the database: the per-customer ranking is grouped by hour in one statement."""
+    ranked = _ranked_hours(scope, customer_ids, at)
+    sql, params = ranked.values("customer_id", "hour").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ranked.hour, COUNT(*) FROM ({sql}) ranked GROUP BY ranked.hour",  # noqa: S608
+                       params)
+        rows = cursor.fetchall()
+    hours = [0] * 24
+    for hour, count in rows:
+        hours[int(hour)] = int(count)
+    total = customer_queries.customers(scope).filter(pk__in=customer_ids).count()
+    return HourSpread(customers=hours, without_history=max(0, total - sum(hours)), total=total)
+
+
+def segment_best_hours(scope: Scope, segment_id: int, *, at: datetime | None = None) -> HourSpread:
+    """best_hour_spread over a segment's current members that the viewer may see."""
+    segment = audience_queries.get_segment(scope, segment_id)
+    members = audience_queries.segment_customers(scope, segment).values("id")
+    return best_hour_spread(scope, members, at=at)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -264,6 +312,61 @@ def moment_calendar(scope: Scope, *, start: date, days: int = 14) -> list[tuple[
     for plan in qs.order_by("planned_at", "id"):
         by_day.setdefault(plan.planned_at.astimezone(SHANGHAI).date(), []).append(plan)
     return list(by_day.items())
+
+
+def moment_attachments(scope: Scope, plan: MomentPlan) -> list[Material]:
+    """The plan's attached materials in their order (a material archived since is still shown, marked)."""
+    found = {m.pk: m for m in Material.objects.filter(enterprise_id=scope.enterprise_id, pk__in=plan.attachments)}
+    return [found[pk] for pk in plan.attachments if pk in found]
+
+
+def moment_material_choices(scope: Scope, *, limit: int = 200) -> list[tuple[int, str]]:
+    """Live materials a moment can carry (images, posters, videos, links), newest first."""
+    kinds = [MaterialKind.IMAGE, MaterialKind.POSTER, MaterialKind.VIDEO, MaterialKind.LINK]
+    rows = materials(scope).filter(kind__in=kinds).values_list("id", "kind", "title")[:limit]
+    labels = dict(MaterialKind.choices)
+    return [(pk, f"{labels[kind]} · {title}") for pk, kind, title in rows]
+
+
+@dataclass(frozen=True)
+class StaffEngagement:
+    userid: str
+    staff_name: str
+    published: bool
+    comments: int
+    likes: int
+
+
+@dataclass(frozen=True)
+class PlanEngagement:
+    rows: list[StaffEngagement]
+    posted: int
+    comments: int
+    likes: int
+    read_at: datetime | None
+
+
+def moment_engagement(scope: Scope, plan_id: int) -> PlanEngagement:
+    """Per member asked to post the plan's moment: posted or not, comments and likes on their copy, as WeCom last
+    reported them (the periodic read). Counted in one GROUP BY; a manager sees their team's rows, staff their own."""
+    plan = get_moment_plan(scope, plan_id)
+    posts = MomentPost.objects.filter(plan_id=plan.pk).select_related("staff").order_by("-published", "userid")
+    if not scope.is_hq:
+        posts = posts.filter(staff_id__in=org_queries.visible_staff_ids(scope))
+    counts: dict[str, tuple[int, int]] = {
+        row["userid"]: (row["comments"], row["likes"])
+        for row in MomentReaction.objects.filter(plan_id=plan.pk).values("userid").annotate(
+            comments=Count("id", filter=Q(kind=ReactionKind.COMMENT)),
+            likes=Count("id", filter=Q(kind=ReactionKind.LIKE)))
+    }
+    rows = [
+        StaffEngagement(userid=post.userid, staff_name=post.staff.name if post.staff else post.userid,
+                        published=post.published, comments=counts.get(post.userid, (0, 0))[0],
+                        likes=counts.get(post.userid, (0, 0))[1])
+        for post in posts
+    ]
+    return PlanEngagement(rows=rows, posted=sum(r.published for r in rows), comments=sum(r.comments for r in rows),
+                          likes=sum(r.likes for r in rows), read_at=plan.engagement_at)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -329,6 +432,11 @@ class StoreChecklist:
     store: str
     staff: int
     complete: int
+    # how many of the store's active staff lack each item: what HQ chases the store about
+    no_nickname: int = 0
+    no_avatar: int = 0
+    no_signature: int = 0
+    no_type: int = 0
 
 
 def personas(scope: Scope) -> list[PersonaRow]:
@@ -341,12 +449,18 @@ def personas(scope: Scope) -> list[PersonaRow]:
 
 def persona_checklist(scope: Scope) -> list[StoreChecklist]:
     """Per store (HQ and region staff under "—"): active staff and how many have a complete persona, counted in SQL."""
-    complete = StaffPersona.objects.filter(staff_id=OuterRef("pk"), nickname__gt="", avatar__gt="",
-                                           signature__gt="", persona_type__gt="")
-    rows = (org_queries.staff(scope).filter(is_active=True).annotate(ok=Exists(complete))
-            .values("store__name").annotate(n=Count("id"), done=Count("id", filter=Q(ok=True)))
+    mine = StaffPersona.objects.filter(staff_id=OuterRef("pk"))
+    complete = mine.filter(nickname__gt="", avatar__gt="", signature__gt="", persona_type__gt="")
+    has = {item: Exists(mine.filter(**{f"{item}__gt": ""})) for item in PERSONA_ITEMS}
+    lacking = {f"no_{item}": Count("id", filter=Q(**{f"has_{item}": False})) for item in PERSONA_ITEMS}
+    rows = (org_queries.staff(scope).filter(is_active=True)
+            .annotate(ok=Exists(complete), **{f"has_{item}": test for item, test in has.items()})
+            .values("store__name").annotate(n=Count("id"), done=Count("id", filter=Q(ok=True)), **lacking)
             .order_by("store__name"))
-    return [StoreChecklist(store=r["store__name"] or "—", staff=r["n"], complete=r["done"]) for r in rows]
+    found: list[dict[str, Any]] = [dict(r) for r in rows]
+    return [StoreChecklist(store=r["store__name"] or "—", staff=r["n"], complete=r["done"],
+                           no_nickname=r["no_nickname"], no_avatar=r["no_avatar"], no_signature=r["no_signature"],
+                           no_type=r["no_persona_type"]) for r in found]
 
 
 def persona_of(scope: Scope, staff_id: int) -> PersonaRow:

@@ -6,28 +6,34 @@ removed again when the row is not written, so a refused upload leaves nothing be
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import queries as catalog_queries
 from siyu.channels.wecom import moments as wecom_moments
 from siyu.channels.wecom import queries as wecom_queries
-from siyu.content import uploads
+from siyu.channels.wecom.client import WecomError
+from siyu.content import moment_media, uploads
 from siyu.content.models import (
     ContentUse,
     Folder,
     Material,
     MaterialKind,
     MomentPlan,
+    MomentPost,
+    MomentReaction,
     PersonaType,
     PlanStatus,
+    ReactionKind,
     Scenario,
     Script,
     StaffPersona,
@@ -44,6 +50,8 @@ from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, 
 from siyu.customers import queries as customer_queries
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
+
+log = logging.getLogger(__name__)
 
 FILE_KINDS: dict[str, str] = {MaterialKind.IMAGE: "image", MaterialKind.POSTER: "poster", MaterialKind.VIDEO: "video",
               MaterialKind.FILE: "file"}
@@ -389,26 +397,33 @@ def record_use(*, scope: Scope, key: str, kind: str = UseKind.SENT, material_id:
 # Moments calendar
 
 MOMENT_TEXT_MAX = 2000  # WeCom's moment text limit (the simulator's Limits.moment_text_max)
+ENGAGEMENT_DAYS = 30  # how long after it is posted a moment's comments and likes are read again
+ENGAGEMENT_BATCH = 50
 
 
 def plan_moment(*, scope: Scope, planned_at: datetime, text: str, store_id: int | None = None,
-                actor: Actor = None) -> MomentPlan:
-    """Put a moment on the calendar (HQ): for every member, or for one store's staff."""
-    text = _check_plan(scope, planned_at=planned_at, text=text, store_id=store_id)
+                attachments: Sequence[int] = (), actor: Actor = None) -> MomentPlan:
+    """Put a moment on the calendar (HQ): for every member, or for one store's staff; with materials attached
+    (images, a video or a link, as WeCom allows: moment_media.check)."""
+    text, material_ids = _check_plan(scope, planned_at=planned_at, text=text, store_id=store_id,
+                                     attachments=attachments)
     with transaction.atomic():
         plan = MomentPlan.objects.create(enterprise_id=scope.enterprise_id, planned_at=planned_at, text=text,
-                                         store_id=store_id, created_by=user_of(actor))
+                                         store_id=store_id, attachments=material_ids, created_by=user_of(actor))
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_plan",
                      target_type="content_moment_plan", target_id=plan.pk, summary=text[:60],
-                     changes={"planned_at": planned_at.isoformat(), "store_id": store_id})
+                     changes={"planned_at": planned_at.isoformat(), "store_id": store_id,
+                              "attachments": material_ids})
     return plan
 
 
-def _check_plan(scope: Scope, *, planned_at: datetime, text: str, store_id: int | None) -> str:
+def _check_plan(scope: Scope, *, planned_at: datetime, text: str, store_id: int | None,
+                attachments: Sequence[int]) -> tuple[str, list[int]]:
     require_editor(scope)
     text = text.strip()
-    if not text:
-        raise ValidationFailed(_("a moment needs its text"), field="text")
+    materials = moment_media.check(scope.enterprise_id, attachments)
+    if not text and not materials:
+        raise ValidationFailed(_("a moment needs its text or an attachment"), field="text")
     if len(text) > MOMENT_TEXT_MAX:
         raise ValidationFailed(
             _("at most %(MOMENT_TEXT_MAX)s characters") % {"MOMENT_TEXT_MAX": MOMENT_TEXT_MAX},
@@ -418,14 +433,15 @@ def _check_plan(scope: Scope, *, planned_at: datetime, text: str, store_id: int 
         raise ValidationFailed(_("give the time with its time zone"), field="planned_at")
     if store_id is not None:
         org_queries.get_store(scope, store_id)
-    return text
+    return text, [m.pk for m in materials]
 
 
 def update_moment(*, scope: Scope, plan_id: int, planned_at: datetime, text: str, store_id: int | None = None,
-                  actor: Actor = None) -> MomentPlan:
+                  attachments: Sequence[int] = (), actor: Actor = None) -> MomentPlan:
     """Change a plan still on the calendar (HQ, with plan_moment's rules); one already handed to WeCom, failed or
     cancelled is a 409 (what WeCom has cannot be changed from here)."""
-    text = _check_plan(scope, planned_at=planned_at, text=text, store_id=store_id)
+    text, material_ids = _check_plan(scope, planned_at=planned_at, text=text, store_id=store_id,
+                                     attachments=attachments)
     with transaction.atomic():
         plan = MomentPlan.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=plan_id).first()
         if plan is None:
@@ -433,11 +449,12 @@ def update_moment(*, scope: Scope, plan_id: int, planned_at: datetime, text: str
         if plan.status != PlanStatus.PLANNED:
             raise Conflict(_("this moment is no longer planned: it cannot be changed"), field="plan_id",
                            code="not_planned")
-        plan.planned_at, plan.text, plan.store_id = planned_at, text, store_id
-        plan.save(update_fields=["planned_at", "text", "store"])
+        plan.planned_at, plan.text, plan.store_id, plan.attachments = planned_at, text, store_id, material_ids
+        plan.save(update_fields=["planned_at", "text", "store", "attachments"])
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.moment_update",
                      target_type="content_moment_plan", target_id=plan.pk, summary=text[:60],
-                     changes={"planned_at": planned_at.isoformat(), "store_id": store_id})
+                     changes={"planned_at": planned_at.isoformat(), "store_id": store_id,
+                              "attachments": material_ids})
     return plan
 
 
@@ -452,11 +469,16 @@ def cancel_moment(*, scope: Scope, plan_id: int, actor: Actor = None) -> None:
                      target_type="content_moment_plan", target_id=plan_id)
 
 
-def _hand_over(plan_id: int, moment: datetime) -> bool:
+def _fail_plan(plan_id: int, status: str, message: str) -> None:
+    MomentPlan.objects.filter(pk=plan_id, status=status).update(status=PlanStatus.FAILED, error=message[:255])
+
+
+def _hand_over(plan_id: int, moment: datetime, *, status: str = PlanStatus.PLANNED,
+               attachments: Sequence[dict[str, Any]] = ()) -> bool:
     """One due plan to WeCom: the row is locked and re-checked, the moment task created and submitted (its platform
     call queued in the outbox, made after the commit) and linked, all in one transaction."""
     with transaction.atomic():
-        plan = MomentPlan.objects.select_for_update().filter(pk=plan_id, status=PlanStatus.PLANNED,
+        plan = MomentPlan.objects.select_for_update().filter(pk=plan_id, status=status,
                                                              planned_at__lte=moment).first()
         if plan is None:
             return False
@@ -471,22 +493,130 @@ def _hand_over(plan_id: int, moment: datetime) -> bool:
                 raise ValidationFailed(_("the store has no active staff"), field="store_id")
             with transaction.atomic():
                 task = wecom_moments.create_moment_task(scope=scope, account_id=account.pk, text=plan.text,
-                                                         staff_ids=staff, submit=True)
+                                                         attachments=list(attachments), staff_ids=staff, submit=True)
         except DomainError as exc:
             plan.status, plan.error = PlanStatus.FAILED, exc.message[:255]
             plan.save(update_fields=["status", "error"])
             return False
         plan.status, plan.moment_task = PlanStatus.CREATED, task
         plan.save(update_fields=["status", "moment_task"])
+        # each attached material counts one use "sent" (a moment), once per plan: its usage statistics
+        ContentUse.objects.bulk_create(
+            [ContentUse(enterprise_id=plan.enterprise_id, material_id=material_id, kind=UseKind.SENT,
+                        key=f"moment:{plan.pk}:{material_id}") for material_id in plan.attachments],
+            ignore_conflicts=True)
     return True
 
 
+def _start_uploads(plan_id: int, moment: datetime) -> None:
+    """A due plan with attachments: its files prepared (storage I/O, no transaction open), then, in one short
+    transaction, one outbox upload per attachment (keyed by plan, position and material: queued once however often
+    this runs) and the plan marked `uploading`. The worker uploads after the commit."""
+    plan = MomentPlan.objects.filter(pk=plan_id, status=PlanStatus.PLANNED, planned_at__lte=moment).first()
+    if plan is None:
+        return
+    scope = Scope.hq(plan.enterprise_id, label="moments calendar")
+    account = wecom_queries.accounts(scope).first()
+    try:
+        if account is None:
+            raise ValidationFailed(_("no WeCom app is connected"), field="account")
+        materials = moment_media.check(plan.enterprise_id, plan.attachments)  # deleted since it was planned?
+        files = [moment_media.file_for(material) for material in materials]
+    except DomainError as exc:
+        _fail_plan(plan_id, PlanStatus.PLANNED, exc.message)
+        return
+    with transaction.atomic():
+        plan = MomentPlan.objects.select_for_update().filter(pk=plan_id, status=PlanStatus.PLANNED).first()
+        if plan is None or plan.attachments != [m.pk for m in materials]:
+            return  # cancelled or changed meanwhile: the next tick sees the new plan
+        plan.uploads = [
+            {"material_id": material.pk, "call_id": wecom_moments.queue_attachment(
+                scope=scope, account_id=account.pk, storage_name=file.storage_name, media_type=file.media_type,
+                filename=file.filename, content_type=file.content_type,
+                key=f"content.moment:{plan.pk}:{position}:{material.pk}")}
+            for position, (material, file) in enumerate(zip(materials, files, strict=True))
+        ]
+        plan.status = PlanStatus.UPLOADING
+        plan.save(update_fields=["uploads", "status"])
+
+
+def _finish_uploads(plan_id: int, moment: datetime) -> bool:
+    """A plan whose uploads are all done is handed over with their media_ids; one the platform refused fails with
+    the platform's reason; otherwise it waits for the outbox (retries included)."""
+    plan = MomentPlan.objects.filter(pk=plan_id, status=PlanStatus.UPLOADING).first()
+    if plan is None:
+        return False
+    scope = Scope.hq(plan.enterprise_id, label="moments calendar")
+    uploads = wecom_moments.attachment_uploads(scope=scope, call_ids=[u["call_id"] for u in plan.uploads])
+    failed = [u for u in uploads.values() if u.status == "failed"]
+    if failed:
+        _fail_plan(plan_id, PlanStatus.UPLOADING,
+                   str(_("WeCom refused an attachment: %(error)s") % {"error": failed[0].error}))
+        return False
+    if len(uploads) != len(plan.uploads) or any(u.status != "done" for u in uploads.values()):
+        return False
+    materials = {m.pk: m for m in Material.objects.filter(enterprise_id=plan.enterprise_id,
+                                                          pk__in=[u["material_id"] for u in plan.uploads])}
+    attachments = [moment_media.attachment(materials[u["material_id"]], uploads[u["call_id"]].media_id)
+                   for u in plan.uploads]
+    return _hand_over(plan_id, moment, status=PlanStatus.UPLOADING, attachments=attachments)
+
+
 def run_due_moments(*, at: datetime | None = None) -> int:
-    """Hand every due plan to WeCom (the scheduler runs this each minute; safe on several workers)."""
+    """Hand every due plan to WeCom (the scheduler runs this each minute; safe on several workers): a text-only plan
+    at once; one with attachments after its media are uploaded. Returns how many plans became moment tasks."""
     moment = at or timezone.now()
     due = list(MomentPlan.objects.filter(status=PlanStatus.PLANNED, planned_at__lte=moment)
-               .order_by("planned_at", "id").values_list("id", flat=True)[:500])
-    return sum(1 for plan_id in due if _hand_over(plan_id, moment))
+               .order_by("planned_at", "id").values_list("id", "attachments")[:500])
+    handed = sum(1 for plan_id, attached in due if not attached and _hand_over(plan_id, moment))
+    for plan_id, attached in due:
+        if attached:
+            _start_uploads(plan_id, moment)
+    uploading = list(MomentPlan.objects.filter(status=PlanStatus.UPLOADING).order_by("planned_at", "id")
+                     .values_list("id", flat=True)[:500])
+    return handed + sum(1 for plan_id in uploading if _finish_uploads(plan_id, moment))
+
+
+def refresh_moment_engagement(*, plan_id: int, at: datetime | None = None) -> bool:
+    """Read who posted the plan's moment and the comments and likes on each copy from WeCom (network, no
+    transaction), then mirror them in one short transaction: the plan's rows are replaced set-based."""
+    plan = MomentPlan.objects.filter(pk=plan_id, status=PlanStatus.CREATED, moment_task__isnull=False).first()
+    if plan is None or plan.moment_task_id is None:
+        return False
+    scope = Scope.hq(plan.enterprise_id, label="moments calendar")
+    try:
+        found = wecom_moments.fetch_engagement(scope=scope, task_id=plan.moment_task_id)
+    except WecomError as exc:
+        log.warning("moment engagement of plan %s not read: %s", plan_id, exc)
+        return False
+    if found is None:
+        return False
+    staff_of = dict(org_queries.staff(scope).filter(wecom_userid__in=[s.userid for s in found])
+                    .values_list("wecom_userid", "id"))
+    posts = [MomentPost(plan_id=plan_id, userid=s.userid, staff_id=staff_of.get(s.userid), published=s.published)
+             for s in found]
+    reactions = [
+        MomentReaction(plan_id=plan_id, userid=s.userid, kind=kind, external_userid=r.external_userid,
+                       by_userid=r.userid, created_at=datetime.fromtimestamp(r.create_time, tz=UTC))
+        for s in found for kind, rows in ((ReactionKind.COMMENT, s.comments), (ReactionKind.LIKE, s.likes))
+        for r in rows
+    ]
+    with transaction.atomic():
+        MomentPost.objects.filter(plan_id=plan_id).delete()
+        MomentReaction.objects.filter(plan_id=plan_id).delete()
+        MomentPost.objects.bulk_create(posts, ignore_conflicts=True)
+        MomentReaction.objects.bulk_create(reactions, ignore_conflicts=True)
+        MomentPlan.objects.filter(pk=plan_id).update(engagement_at=at or timezone.now())
+    return True
+
+
+def refresh_moments_engagement(*, at: datetime | None = None, limit: int = ENGAGEMENT_BATCH) -> int:
+    """Periodic: the calendar's moments posted in the last ENGAGEMENT_DAYS, least recently read first."""
+    moment = at or timezone.now()
+    plans = (MomentPlan.objects.filter(status=PlanStatus.CREATED, moment_task__status="done",
+                                       planned_at__gte=moment - timedelta(days=ENGAGEMENT_DAYS))
+             .order_by(F("engagement_at").asc(nulls_first=True), "id").values_list("id", flat=True)[:limit])
+    return sum(1 for plan_id in list(plans) if refresh_moment_engagement(plan_id=plan_id, at=moment))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -627,5 +757,32 @@ def save_persona(*, scope: Scope, staff_id: int, nickname: str, signature: str, 
             uploads.discard(stored.name, stored.thumbnail)
         raise
     if stored is not None:
-        uploads.discard(stored.name, *old_files)  # only the thumbnail is kept
+        doomed = (stored.name, *old_files)  # only the thumbnail is kept
+        transaction.on_commit(lambda: uploads.discard(*doomed), robust=True)
+    return persona
+
+
+def set_persona_avatar(*, scope: Scope, staff_id: int, avatar: Upload, actor: Actor = None) -> StaffPersona:
+    """Only the avatar (the API's upload): checked by content like every upload (an image, ≤2 MB, its pixels
+    bounded before decoding), kept as its thumbnail; the persona's other fields stay as they are."""
+    staff = org_queries.get_staff(scope, staff_id)
+    checked = uploads.check_upload(avatar.stream, name=avatar.name, size=avatar.size, rule_name="cover",
+                                   field="avatar")
+    stored = uploads.store(checked, enterprise_id=scope.enterprise_id)
+    try:
+        with transaction.atomic():
+            persona, _created = StaffPersona.objects.select_for_update().get_or_create(
+                staff_id=staff.pk, defaults={"enterprise_id": scope.enterprise_id})
+            old = persona.avatar
+            persona.avatar = stored.thumbnail
+            persona.save(update_fields=["avatar", "updated_at"])
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.persona_avatar",
+                         target_type="staff", target_id=staff.pk, summary=persona.nickname,
+                         changes={"avatar": True})
+    except Exception:
+        uploads.discard(stored.name, stored.thumbnail)
+        raise
+    # the original (only the thumbnail is kept) and the old avatar go once the change is committed (an outer
+    # transaction that rolls back keeps the row pointing at the old file, which must still be there)
+    transaction.on_commit(lambda: uploads.discard(stored.name, *((old,) if old else ())), robust=True)
     return persona

@@ -11,3 +11,9 @@ from siyu.content import services
 def run_due_moments() -> int:
     """Periodic (every minute): hand the calendar's due moments to WeCom."""
     return services.run_due_moments()
+
+
+@task()
+def refresh_moments_engagement() -> int:
+    """Periodic (every 30 minutes): read who posted the calendar's recent moments and their comments and likes."""
+    return services.refresh_moments_engagement()

@@ -26,7 +26,7 @@ from siyu.api.auth import actor_of
 from siyu.catalog.views import console_page, page_number, scope_of
 from siyu.channels.wecom import staff_login
 from siyu.console.once import create_once
-from siyu.content import forms, links, queries, services, sidebar
+from siyu.content import forms, links, persona_sheet, queries, services, sidebar
 from siyu.core.errors import DomainError, GateError, NotFound, UpstreamError, ValidationFailed
 from siyu.core.http import client_ip
 from siyu.customers import queries as customer_queries
@@ -413,7 +413,8 @@ def moments(request: HttpRequest) -> HttpResponse:
             try:
                 create_once(request, form, action="content.moment", create=lambda: services.plan_moment(
                     scope=scope, planned_at=form.cleaned_data["planned_at"], text=form.cleaned_data["text"],
-                    store_id=form.cleaned_data["store"], actor=actor_of(request)).pk)
+                    store_id=form.cleaned_data["store"], attachments=form.cleaned_data["attachments"],
+                    actor=actor_of(request)).pk)
                 messages.success(request, _("Moment planned."))
                 return redirect("content:moments")
             except GateError:
@@ -425,6 +426,32 @@ def moments(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "days": queries.moment_calendar(scope, start=start, days=14),
                "can_edit": queries.can_edit(scope), "tab": "moments"}
     return render(request, "content/moments.html", context, status=status)
+
+
+@console_page
+def moment_detail(request: HttpRequest, plan_id: int) -> HttpResponse:
+    """One calendar post: what it carries, where WeCom has it, and per member who posted it with the comments and
+    likes on their copy."""
+    scope = scope_of(request)
+    plan = queries.get_moment_plan(scope, plan_id)
+    context = {"plan": plan, "attachments": queries.moment_attachments(scope, plan),
+               "engagement": queries.moment_engagement(scope, plan_id), "can_edit": queries.can_edit(scope),
+               "tab": "moments"}
+    return render(request, "content/moment_detail.html", context)
+
+
+@console_page
+@require_POST
+def moment_refresh(request: HttpRequest, plan_id: int) -> HttpResponse:
+    """HQ reads the engagement now instead of waiting for the periodic read."""
+    scope = scope_of(request)
+    services.require_editor(scope)
+    queries.get_moment_plan(scope, plan_id)
+    if services.refresh_moment_engagement(plan_id=plan_id):
+        messages.success(request, _("Engagement read from WeCom."))
+    else:
+        messages.error(request, _("WeCom has no posts to report for this moment yet."))
+    return redirect("content:moment", plan_id=plan_id)
 
 
 @console_page
@@ -500,6 +527,15 @@ def persona_list(request: HttpRequest) -> HttpResponse:
 
 
 @console_page
+def persona_export(request: HttpRequest) -> HttpResponse:
+    """The persona audit as a workbook: one row per active staff member in the viewer's scope."""
+    body = persona_sheet.xlsx_bytes(queries.personas(scope_of(request)))
+    response = HttpResponse(body, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = 'attachment; filename="personas.xlsx"'
+    return response
+
+
+@console_page
 def persona_edit(request: HttpRequest, staff_id: int) -> HttpResponse:
     scope = scope_of(request)
     row = queries.persona_of(scope, staff_id)
@@ -537,6 +573,10 @@ def persona_avatar(request: HttpRequest, staff_id: int) -> HttpResponseBase:
         raise Http404(exc.message) from exc
     if row.persona is None or not row.persona.avatar:
         raise Http404("no avatar")
-    response = FileResponse(default_storage.open(row.persona.avatar, "rb"), content_type="image/jpeg")
+    try:
+        stream = default_storage.open(row.persona.avatar, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("no avatar") from exc
+    response = FileResponse(stream, content_type="image/jpeg")
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -56,3 +56,31 @@ def test_the_api_answers_for_a_customer_in_scope(org: Org, hq_api: Client, staff
     stranger = CustomerFactory.create(enterprise=org.enterprise)
     assert staff_api.get(f"/api/content/customers/{stranger.pk}/best-hour").status_code == 404
     assert hq_api.get(f"/api/content/customers/{stranger.pk}/best-hour").json()["hour"] is None
+
+
+def test_a_segments_members_spread_over_the_day(org: Org, hq_api: Client, staff_api: Client) -> None:
+    from siyu.audiences.models import Segment, SegmentMembership
+
+    a, b, c, d, outsider = (CustomerFactory.create(enterprise=org.enterprise) for _ in range(5))
+    for customer in (a, b, c, d, outsider):
+        RelationshipFactory.create(customer=customer, staff=org.n1_staff)
+    now = datetime.now(UTC)
+    day = now.replace(minute=0, second=0, microsecond=0)
+    _event(a, "order_paid", day.replace(hour=12))  # 20:00 Shanghai
+    _event(b, "page_viewed", day.replace(hour=12))  # 20:00
+    _event(c, "message_received", day.replace(hour=1))  # 09:00
+    # d: no history; outsider: history, but not in the segment
+    _event(outsider, "order_paid", day.replace(hour=3))
+    segment = Segment.objects.create(enterprise=org.enterprise, name="冬季名单", kind="static", rule={})
+    for customer in (a, b, c, d):
+        SegmentMembership.objects.create(segment=segment, customer=customer, entered_at=now)
+    SegmentMembership.objects.create(segment=segment, customer=outsider, entered_at=now, left_at=now)
+    answer = hq_api.get(f"/api/content/segments/{segment.pk}/best-hours").json()
+    expected = [0] * 24
+    expected[20], expected[9] = 2, 1
+    assert answer == {"hours": expected, "busiest_hour": 20, "without_history": 1, "total": 4}
+    # n2's staff see none of these customers; another segment id is a 404
+    assert staff_api.get(f"/api/content/segments/{segment.pk}/best-hours").json()["total"] == 4
+    n2 = scope_for_staff(org.n2_staff)
+    assert queries.segment_best_hours(n2, segment.pk).total == 0
+    assert hq_api.get("/api/content/segments/999999/best-hours").status_code == 404

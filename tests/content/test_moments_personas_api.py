@@ -97,3 +97,41 @@ def test_personas_by_the_rules_of_the_console(org: Org, hq_api: Client, staff_ap
                        content_type="application/json").status_code == 200
     checklist = {r["store"]: (r["staff"], r["complete"]) for r in hq_api.get("/api/content/personas/checklist").json()}
     assert checklist[org.store_n1.name] == (2, 0)  # n1_mgr and n1_staff; nobody has an avatar yet
+    n1 = next(r for r in hq_api.get("/api/content/personas/checklist").json() if r["store"] == org.store_n1.name)
+    # the manager's PUT left n1_staff with only a nickname (a PUT sets every field); n1_mgr has no persona at all
+    assert (n1["no_nickname"], n1["no_avatar"], n1["no_signature"], n1["no_type"]) == (1, 2, 2, 2)
+
+
+def test_avatars_through_the_api_are_checked_by_content(org: Org, staff_api: Client, _media: Any,
+                                                        django_capture_on_commit_callbacks: Any) -> None:
+    from tests.content.conftest import stored_files
+    from tests.content.helpers import HTML, png, png_bomb, upload
+
+    path = f"/api/content/personas/{org.n1_staff.pk}/avatar"
+    refused = [
+        (upload("me.png", HTML, "image/png"), "wrong_type"),  # a page behind an image's name and type
+        (upload("me.png", png_bomb(), "image/png"), "image_too_large"),  # 10^10 pixels in a few hundred bytes
+        (upload("me.png", b"\x89PNG" + b"\x00" * (2 * 1024 * 1024 + 1), "image/png"), "too_large"),
+    ]
+    for file, code in refused:
+        answer = staff_api.post(path, {"file": file})
+        assert answer.status_code == 422 and answer.json()["code"] == code
+        assert answer.json()["field"] == "avatar"
+    assert not StaffPersona.objects.exists() and stored_files(_media) == []
+    with django_capture_on_commit_callbacks(execute=True):  # the original is removed once committed
+        ok = staff_api.post(path, {"file": upload("../../etc/passwd.png", png(300, 200), "image/png")})
+    assert ok.status_code == 200 and ok.json()["has_avatar"] is True and ok.json()["missing"] == [
+        "nickname", "signature", "persona_type"]
+    files = stored_files(_media)
+    assert len(files) == 1 and files[0].startswith(f"content/{org.enterprise.pk}/") and "passwd" not in files[0]
+    image = staff_api.get(path)
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert image["X-Content-Type-Options"] == "nosniff"
+    with django_capture_on_commit_callbacks(execute=True):
+        again = staff_api.post(path, {"file": upload("b.png", png(40, 40, (0, 200, 0)), "image/png")})
+    assert again.status_code == 200 and len(stored_files(_media)) == 1  # the old avatar's file is removed
+    # another team's member is a 404, whoever asks; HQ may set anyone's
+    assert staff_api.post(f"/api/content/personas/{org.n2_staff.pk}/avatar",
+                          {"file": upload("c.png", png(), "image/png")}).status_code == 404
+    assert staff_api.get(f"/api/content/personas/{org.n2_staff.pk}/avatar").status_code == 404
+    assert AuditEntry.objects.filter(action="content.persona_avatar", target_id=str(org.n1_staff.pk)).count() == 2

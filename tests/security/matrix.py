@@ -123,6 +123,13 @@ def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, 
         text = "门店编码,小票号,交易时间,会员手机号,实收金额\nbj1,M1,2025-01-01 10:00,13900000001,9.9\n"
         receipts = SimpleUploadedFile("pos.csv", text.encode(), content_type="text/csv")
         return run_isolated(lambda: client.post(path, {"file": receipts}, headers=headers))
+    if row.key == "POST /api/content/personas/{staff}/avatar":
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from tests.content.helpers import png
+
+        image = SimpleUploadedFile("a.png", png(32, 32), content_type="image/png")
+        return run_isolated(lambda: client.post(path, {"file": image}, headers=headers))
     multipart = {  # multipart forms (neither needs a file)
         "POST /api/content/materials": {"kind": "text", "title": "开场白", "text": "{customer_name} 您好"},
         "POST /api/storefront/ugc": {"kind": "review", "text": "很好用"},

@@ -325,6 +325,8 @@ def _audiences(brand: Brand, store: Store) -> None:
     hq = scope_for_staff(brand.staff["hq"])
     rule = {"version": 1, "root": {"type": "home_store", "store_ids": [store.pk]}}
     segment = audiences.create_segment(scope=hq, name=f"{brand.mark} 门店顾客", rule=rule, store_id=store.pk)
+    # as the analytics process leaves it once built (reads of its members, e.g. its best sending hours, answer then)
+    type(segment).objects.filter(pk=segment.pk).update(built_revision=segment.revision)
     tag_rule = tag_rules.create_tag_rule(scope=hq, tag_id=brand.ids["tag_id"], kind="event", event_name="check_in",
                                          expire_days=30)
     brand.ids.update(segment_id=segment.pk, rule_id=tag_rule.pk)

@@ -274,6 +274,21 @@ class TransferResultPage:
 
 
 @dataclass(frozen=True)
+class MomentReaction:
+    """A comment or like on a member's moment: a customer's (external_userid) or a colleague's (userid)."""
+
+    external_userid: str
+    userid: str
+    create_time: int
+
+
+@dataclass(frozen=True)
+class MomentReactions:
+    comments: tuple[MomentReaction, ...]
+    likes: tuple[MomentReaction, ...]
+
+
+@dataclass(frozen=True)
 class MomentTaskResult:
     """get_moment_task_result: status 1 started, 2 running, 3 done (then errcode / moment_id are meaningful)."""
 
@@ -699,12 +714,22 @@ class WecomClient:
 
     def upload_media(self, *, kind: str, filename: str, content: bytes, content_type: str) -> str:
         """Temporary media (valid 3 days) for sendChatMessage and welcome messages; returns the media_id."""
-        path = "/cgi-bin/media/upload"
+        return self._upload("/cgi-bin/media/upload", {"type": kind}, filename, content, content_type)
+
+    def upload_attachment(self, *, media_type: str, filename: str, content: bytes, content_type: str,
+                          attachment_type: int = 1) -> str:
+        """Media a moment carries (attachment_type 1; 2 is the product album), valid 3 days: images JPG/PNG
+        ≤10 MB and ≤1,555,200 pixels, videos MP4 ≤10 MB and ≤30 s. Returns the media_id."""
+        return self._upload("/cgi-bin/media/upload_attachment",
+                            {"media_type": media_type, "attachment_type": str(attachment_type)},
+                            filename, content, content_type)
+
+    def _upload(self, path: str, params: dict[str, str], filename: str, content: bytes, content_type: str) -> str:
         for attempt in (1, 2):
             token = self.access_token()
             try:
                 response = self._http().post(
-                    self.base_url + path, params={"access_token": token, "type": kind},
+                    self.base_url + path, params={"access_token": token, **params},
                     files={"media": (filename, content, content_type)}, timeout=self.timeout)
             except httpx.TransportError as exc:
                 raise RetryableError(NETWORK_ERROR, f"network: {exc}", path=path) from exc
@@ -758,6 +783,33 @@ class WecomClient:
             invalid_userids=tuple(str(u) for u in senders.get("user_list") or ()),
             invalid_tag_ids=tuple(str(t) for t in contacts.get("tag_list") or ()),
         )
+
+    def get_moment_task(self, *, moment_id: str) -> dict[str, bool]:
+        """userid -> whether the member has posted the corp moment (every page of the sender list)."""
+        out: dict[str, bool] = {}
+        cursor = ""
+        for _page in range(1000):
+            data = self.post("/cgi-bin/externalcontact/get_moment_task",
+                             {"moment_id": moment_id, "cursor": cursor, "limit": 1000})
+            for row in data.get("task_list") or ():
+                out[str(row.get("userid", ""))] = int(row.get("publish_status", 0) or 0) == 1
+            cursor = str(data.get("next_cursor", "") or "")
+            if not cursor:
+                break
+        return out
+
+    def get_moment_comments(self, *, moment_id: str, userid: str) -> MomentReactions:
+        """The comments and likes on one member's copy of a moment."""
+        data = self.post("/cgi-bin/externalcontact/get_moment_comments", {"moment_id": moment_id, "userid": userid})
+
+        def rows(name: str) -> tuple[MomentReaction, ...]:
+            return tuple(
+                MomentReaction(external_userid=str(r.get("external_userid", "") or ""),
+                               userid=str(r.get("userid", "") or ""), create_time=int(r.get("create_time", 0) or 0))
+                for r in data.get(name) or ()
+            )
+
+        return MomentReactions(comments=rows("comment_list"), likes=rows("like_list"))
 
     # -- groups ---------------------------------------------------------------------------------------------
 

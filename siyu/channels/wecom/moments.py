@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import (
+    MomentReaction,
     MomentTaskResult,
     WecomError,
 )
@@ -45,8 +47,6 @@ MOMENT_LINK_TITLE_MAX_BYTES = 64
 MOMENT_NEEDS = {"image": ("media_id",), "video": ("media_id",), "link": ("url", "media_id")}
 MOMENT_JOB_TTL = timedelta(hours=24)
 RATE_LIMITED = 45009
-
-
 
 
 def clean_moment_attachments(raw: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
@@ -276,3 +276,60 @@ def create_moment_task(
         if submit:
             task = submit_moment_task(scope=scope, task_id=task.pk, actor=actor)
     return task
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# For the content calendar: moment attachments uploaded through the outbox, and engagement read back.
+
+@dataclass(frozen=True)
+class AttachmentUpload:
+    call_id: int
+    status: str  # the outbox call's: pending, running, retrying, done, failed
+    media_id: str
+    error: str
+
+
+def queue_attachment(*, scope: Scope, account_id: int, storage_name: str, media_type: str, filename: str,
+                     content_type: str, key: str) -> int:
+    """Record (once per key, in the caller's transaction) the upload of a stored file as a moment attachment; the
+    worker makes the call after the commit. Returns the outbox call's id."""
+    account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
+    call = enqueue_call(account=account, method="upload_attachment", key=key, payload={
+        "storage_name": storage_name, "media_type": media_type, "filename": filename, "content_type": content_type})
+    return call.pk
+
+
+def attachment_uploads(*, scope: Scope, call_ids: Sequence[int]) -> dict[int, AttachmentUpload]:
+    """Where each queued upload stands (one query)."""
+    rows = OutboundCall.objects.filter(pk__in=list(call_ids), account__enterprise_id=scope.enterprise_id,
+                                       method="upload_attachment")
+    return {
+        call.pk: AttachmentUpload(call_id=call.pk, status=call.status, media_id=str(call.result.get("media_id", "")),
+                                  error=call.last_error)
+        for call in rows
+    }
+
+
+@dataclass(frozen=True)
+class SenderEngagement:
+    userid: str
+    published: bool
+    comments: tuple[MomentReaction, ...]
+    likes: tuple[MomentReaction, ...]
+
+
+def fetch_engagement(*, scope: Scope, task_id: int) -> list[SenderEngagement] | None:
+    """Who has posted a published moment task and the comments and likes on each copy, read from WeCom
+    (get_moment_task, then get_moment_comments per member who posted). Network only: nothing is written, so the
+    caller stores what it needs in its own short transaction. None while the task has no moment_id."""
+    task = MomentTask.objects.select_related("account").filter(pk=task_id, enterprise_id=scope.enterprise_id).first()
+    if task is None or task.status != MomentStatus.DONE or not task.moment_id:
+        return None
+    client = client_for(task.account)
+    out = []
+    for userid, published in sorted(client.get_moment_task(moment_id=task.moment_id).items()):
+        reactions = client.get_moment_comments(moment_id=task.moment_id, userid=userid) if published else None
+        out.append(SenderEngagement(userid=userid, published=published,
+                                    comments=reactions.comments if reactions else (),
+                                    likes=reactions.likes if reactions else ()))
+    return out

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -49,7 +50,17 @@ def _void(name: str) -> Performer:
     return run
 
 
+def _upload_attachment(client: WecomClient, payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored file (Django's storage, by name) uploaded as a moment attachment; the answer keeps its media_id."""
+    with default_storage.open(str(payload["storage_name"]), "rb") as fh:
+        content = fh.read()
+    media_id = client.upload_attachment(media_type=str(payload["media_type"]), filename=str(payload["filename"]),
+                                        content=content, content_type=str(payload["content_type"]))
+    return {"media_id": media_id, "uploaded_at": now().isoformat()}
+
+
 PERFORMERS: dict[str, Performer] = {
+    "upload_attachment": _upload_attachment,
     "send_welcome_msg": _void("send_welcome_msg"),
     "add_contact_way": lambda c, p: asdict(c.add_contact_way(**p)),
     "update_contact_way": _void("update_contact_way"),

@@ -23,6 +23,7 @@ from siyu.org.models import Staff
 from siyu.org.scope import Scope
 from siyu.org.services import create_api_token
 from tests.channels.wecom.conftest import CORP_ID, SECRET, Wecom
+from tests.content.helpers import png
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,17 +69,26 @@ def _due(call_id: int) -> None:
     OutboundCall.objects.filter(pk=call_id).update(next_attempt_at=now() - timedelta(seconds=1))
 
 
+def _moment_images(w: Wecom, n: int) -> list[dict[str, Any]]:
+    """Images uploaded as moment attachments (media/upload_attachment): the only media_ids a moment takes."""
+    client = WecomClient(base_url=w.account.base_url, corp_id=CORP_ID, secret=SECRET)
+    return [{"msgtype": "image", "image": {"media_id": client.upload_attachment(
+        media_type="image", filename=f"{k}.png", content=png(8 + k, 8), content_type="image/png")}}
+        for k in range(n)]
+
+
 def test_a_moment_is_published_and_its_moment_id_stored(wecom: Wecom) -> None:
     tag, wecom_tag = _linked_tag(wecom)
+    images = _moment_images(wecom, 3)
     task = moments.create_moment_task(
-        scope=_hq(wecom), account_id=wecom.account.pk, text="春季新品", attachments=IMAGES,
+        scope=_hq(wecom), account_id=wecom.account.pk, text="春季新品", attachments=images,
         staff_ids=[wecom.org.n1_staff.pk, wecom.org.north_manager.pk], tag_ids=[tag.pk], submit=True,
     )
     task.refresh_from_db()
     assert task.status == MomentStatus.RUNNING and task.jobid
     job = wecom.platform.corps[CORP_ID].moments[task.jobid]
     assert (job["text"], job["attachments"], sorted(job["users"]), job["tags"]) == (
-        "春季新品", IMAGES, ["n1_staff", "north_mgr"], [wecom_tag]
+        "春季新品", images, ["n1_staff", "north_mgr"], [wecom_tag]
     )
     assert OutboundCall.objects.get(method="add_moment_task").idempotency_key == f"add_moment_task:{task.pk}:1"
 
