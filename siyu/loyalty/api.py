@@ -92,6 +92,10 @@ class ProgramIO(Input):
     add_staff_points: int = Field(default=0, ge=0, le=100_000, description="once per customer: adding a staff member")
     profile_points: int = Field(default=0, ge=0, le=100_000,
                                 description="once per customer: name, phone, gender and birthday all filled in")
+    checkout_points_per_yuan: int = Field(default=0, ge=0, le=100_000,
+                                          description="points that pay one yuan at checkout (0: not accepted)")
+    checkout_max_percent: int = Field(default=50, ge=1, le=99,
+                                      description="the most of an order's goods payable points may pay")
 
 
 class ProgramOut(ProgramIO):
@@ -148,7 +152,8 @@ def _program_out(view: queries.ProgramView) -> dict[str, Any]:
             "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
             "expiry_days": view.expiry_days, "ugc_points": view.ugc_points,
             "follow_oa_points": view.follow_oa_points, "add_staff_points": view.add_staff_points,
-            "profile_points": view.profile_points,
+            "profile_points": view.profile_points, "checkout_points_per_yuan": view.checkout_points_per_yuan,
+            "checkout_max_percent": view.checkout_max_percent,
             "category_rates": [{"category_id": c, "points_per_yuan": r} for c, r in view.category_rates]}
 
 
@@ -166,6 +171,7 @@ def put_program(request: HttpRequest, payload: ProgramIO) -> Any:
         return_window_days=payload.return_window_days, expiry_days=payload.expiry_days,
         is_active=payload.is_active, ugc_points=payload.ugc_points, follow_oa_points=payload.follow_oa_points,
         add_staff_points=payload.add_staff_points, profile_points=payload.profile_points,
+        checkout_points_per_yuan=payload.checkout_points_per_yuan, checkout_max_percent=payload.checkout_max_percent,
         category_rates=tuple((x.category_id, x.points_per_yuan) for x in payload.category_rates)))
     return _program_out(queries.program(scope))
 

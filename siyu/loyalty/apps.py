@@ -18,6 +18,8 @@ class LoyaltyConfig(AppConfig):
 
         hooks.register_paid("loyalty.earn", services.earn_for_order)
         hooks.register_refunded("loyalty.reverse", services.reverse_for_refund)
+        hooks.register_refunded("loyalty.checkout_return", services.return_for_refund)
+        hooks.register_cancelled("loyalty.checkout_return", services.return_for_cancelled)
         register_merge_step("loyalty", services.merge_customer_points)
         register_ugc_reward("loyalty.points", services.reward_ugc)
         register_profile_section("points", profile_points)

@@ -27,6 +27,10 @@ class ProgramForm(forms.Form):
                                           max_value=100_000)
     profile_points = forms.IntegerField(label=_("Points for completing the profile (once)"), min_value=0,
                                         max_value=100_000)
+    checkout_points_per_yuan = forms.IntegerField(label=_("Points that pay one yuan at checkout (0: off)"),
+                                                  min_value=0, max_value=100_000)
+    checkout_max_percent = forms.IntegerField(label=_("Most of an order points may pay (%)"), min_value=1,
+                                              max_value=99)
 
 
 class CategoryRateForm(forms.Form):

@@ -37,12 +37,17 @@ class PointsProgram(models.Model):
     follow_oa_points = models.PositiveIntegerField(_("points for following the Official Account"), default=0)
     add_staff_points = models.PositiveIntegerField(_("points for adding a staff member"), default=0)
     profile_points = models.PositiveIntegerField(_("points for completing the profile"), default=0)
+    checkout_points_per_yuan = models.PositiveIntegerField(
+        _("points that pay one yuan at checkout"), default=0, help_text="0: points cannot pay for orders")
+    checkout_max_percent = models.PositiveIntegerField(
+        _("most of an order's goods points may pay (%)"), default=50)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(fen_per_point__gte=1), name="points_program_value_positive"),
             models.CheckConstraint(condition=Q(expiry_days__gte=1), name="points_program_expiry_positive"),
+            models.CheckConstraint(condition=Q(checkout_max_percent__lte=99), name="points_program_checkout_share"),
         ]
 
     def __str__(self) -> str:
@@ -67,6 +72,7 @@ class LotSource(models.TextChoices):
     ORDER = "order", _("Order paid")
     ADJUSTMENT = "adjustment", _("Manual adjustment")
     REWARD = "reward", _("Reward")
+    RETURNED = "returned", _("Returned (order cancelled or refunded)")
 
 
 class LotStatus(models.TextChoices):
@@ -148,6 +154,7 @@ class OperationKind(models.TextChoices):
     REVERSE = "reverse", _("Reversed (refund)")
     EXPIRE = "expire", _("Expired")
     ADJUST = "adjust", _("Adjusted")
+    CHECKOUT = "checkout", _("Paid an order")
 
 
 class PointsOperation(models.Model):

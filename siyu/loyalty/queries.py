@@ -30,6 +30,7 @@ from siyu.loyalty.models import (
     TierPolicy,
 )
 from siyu.org.scope import Scope
+from siyu.promotions.pricing import PointsOffer
 
 EXPIRING_SOON_DAYS = 30
 
@@ -65,6 +66,15 @@ def balance(enterprise_id: int, customer_id: int, *, now: datetime | None = None
     moment = now or timezone.now()
     return _sum(PointsLot.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
                                          status=LotStatus.AVAILABLE, expires_at__gt=moment))
+
+
+def checkout_offer(*, enterprise_id: int, customer_id: int, requested: int, now: datetime) -> PointsOffer:
+    """What the pricing engine needs to let points pay part of an order: the customer's balance and the programme's
+    checkout rate and share (a rate of 0, no programme or an inactive one: points are not accepted)."""
+    row = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    rate, share = (row.checkout_points_per_yuan, row.checkout_max_percent) if row is not None else (0, 0)
+    return PointsOffer(requested=requested, balance=balance(enterprise_id, customer_id, now=now),
+                       points_per_yuan=rate, max_percent=share)
 
 
 def require_customer(scope: Scope, customer_id: int) -> None:
@@ -108,6 +118,8 @@ class ProgramView:
     follow_oa_points: int = 0
     add_staff_points: int = 0
     profile_points: int = 0
+    checkout_points_per_yuan: int = 0
+    checkout_max_percent: int = 50
 
 
 def program(scope: Scope) -> ProgramView:
@@ -120,7 +132,7 @@ def program(scope: Scope) -> ProgramView:
         return ProgramView(False, False, 1, 1, 7, 365, rates, 0)
     return ProgramView(True, row.is_active, row.points_per_yuan, row.fen_per_point, row.return_window_days,
                        row.expiry_days, rates, row.ugc_points, row.follow_oa_points, row.add_staff_points,
-                       row.profile_points)
+                       row.profile_points, row.checkout_points_per_yuan, row.checkout_max_percent)
 
 
 def get_operation(scope: Scope, operation_id: int) -> PointsOperation:

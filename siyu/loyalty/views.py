@@ -95,7 +95,8 @@ def _program_forms(scope: Scope, data: Any = None) -> tuple[forms.ProgramForm, A
         "is_active": view.is_active or not view.configured, "points_per_yuan": view.points_per_yuan,
         "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
         "expiry_days": view.expiry_days, "ugc_points": view.ugc_points, "follow_oa_points": view.follow_oa_points,
-        "add_staff_points": view.add_staff_points, "profile_points": view.profile_points})
+        "add_staff_points": view.add_staff_points, "profile_points": view.profile_points,
+        "checkout_points_per_yuan": view.checkout_points_per_yuan, "checkout_max_percent": view.checkout_max_percent})
     # bound, a row is compared with nothing (not with what is saved), so an unchanged row is still submitted
     rates = forms.CategoryRateFormSet(data, prefix="rate", form_kwargs={"categories": categories}, initial=None
                                       if data is not None else [{"category_id": c, "points_per_yuan": r}
@@ -124,7 +125,8 @@ def _save_program(request: HttpRequest, scope: Scope, program: forms.ProgramForm
             return_window_days=data["return_window_days"], expiry_days=data["expiry_days"],
             is_active=bool(data.get("is_active")), ugc_points=data["ugc_points"],
             follow_oa_points=data["follow_oa_points"], add_staff_points=data["add_staff_points"],
-            profile_points=data["profile_points"],
+            profile_points=data["profile_points"], checkout_points_per_yuan=data["checkout_points_per_yuan"],
+            checkout_max_percent=data["checkout_max_percent"],
             category_rates=tuple((f.cleaned_data["category_id"], f.cleaned_data["points_per_yuan"]) for f in rows)))
     except GateError:
         raise

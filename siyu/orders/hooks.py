@@ -14,9 +14,11 @@ from typing import Any
 
 PaidHook = Callable[[int, int, datetime], Any]  # (enterprise_id, order_id, paid_at)
 RefundedHook = Callable[[int, int, int, datetime], Any]  # (enterprise_id, order_id, after_sale_id, refunded_at)
+CancelledHook = Callable[[int, list[int], datetime], Any]  # (enterprise_id, unpaid order ids, cancelled_at)
 
 _PAID: dict[str, PaidHook] = {}
 _REFUNDED: dict[str, RefundedHook] = {}
+_CANCELLED: dict[str, CancelledHook] = {}
 
 
 def register_paid(name: str, hook: PaidHook) -> None:
@@ -25,6 +27,16 @@ def register_paid(name: str, hook: PaidHook) -> None:
 
 def register_refunded(name: str, hook: RefundedHook) -> None:
     _REFUNDED[name] = hook
+
+
+def register_cancelled(name: str, hook: CancelledHook) -> None:
+    _CANCELLED[name] = hook
+
+
+def orders_cancelled(enterprise_id: int, order_ids: list[int], cancelled_at: datetime) -> None:
+    """Unpaid orders cancelled (by the customer, by staff, or expired in a batch): what they held comes back."""
+    for hook in _CANCELLED.values():
+        hook(enterprise_id, order_ids, cancelled_at)
 
 
 def order_paid(enterprise_id: int, order_id: int, paid_at: datetime) -> None:
