@@ -10,7 +10,9 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import PermissionDenied
+from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.loyalty.models import (
@@ -24,6 +26,8 @@ from siyu.loyalty.models import (
     PointsLot,
     PointsOperation,
     PointsProgram,
+    Redemption,
+    Reward,
     Tier,
     TierBasis,
     TierChange,
@@ -293,3 +297,47 @@ def check_in_rule(scope: Scope) -> CheckInRule | None:
     if not scope.is_hq:
         raise PermissionDenied(_("only HQ may read the check-in rules"))
     return CheckInRule.objects.filter(enterprise_id=scope.enterprise_id).first()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The points catalogue and its redemptions
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    id: int
+    kind: str
+    name: str
+    points: int
+    in_stock: int | None  # a gift: its SKU's stock; a coupon: None (the template's own limits apply)
+    sku_id: int | None
+    coupon_template_id: int | None
+
+
+def catalogue(enterprise_id: int) -> list[CatalogueItem]:
+    """What a shopper may take for points now: the rewards on offer, a gift with its SKU's stock (an inactive SKU
+    shows 0)."""
+    rows = list(Reward.objects.filter(enterprise_id=enterprise_id, is_active=True))
+    skus = [r.sku_id for r in rows if r.sku_id is not None]
+    stock = dict(catalog_queries.skus(Scope.hq(enterprise_id)).filter(pk__in=skus, is_active=True)
+                 .values_list("pk", "stock"))
+    return [CatalogueItem(r.pk, r.kind, r.name, r.points, stock.get(r.sku_id, 0) if r.sku_id is not None else None,
+                          r.sku_id, r.coupon_template_id) for r in rows]
+
+
+def rewards(scope: Scope) -> QuerySet[Reward]:
+    """Every reward, on offer or not (HQ: the catalogue page)."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may manage the points catalogue"))
+    return Reward.objects.filter(enterprise_id=scope.enterprise_id).order_by("-is_active", "points", "id")
+
+
+def redemptions(scope: Scope, *, page: int = 1, page_size: int = 20,
+                customer_id: int | None = None) -> Page[Redemption]:
+    """Redemptions of the customers the caller may see, newest first."""
+    qs = Redemption.objects.filter(enterprise_id=scope.enterprise_id,
+                                   customer_id__in=customer_queries.visible_customer_ids(scope))
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    return paginate(qs.select_related("reward", "customer").order_by("-created_at", "-id"), page=page,
+                    page_size=page_size)

@@ -35,7 +35,7 @@ from django_stubs_ext import StrPromise
 from siyu.catalog import queries as catalog_queries
 from siyu.core import audit
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
@@ -58,6 +58,9 @@ from siyu.loyalty.models import (
     PointsOperation,
     PointsProgram,
     PointsRun,
+    Redemption,
+    Reward,
+    RewardKind,
     Tier,
     TierBasis,
     TierChange,
@@ -67,7 +70,11 @@ from siyu.loyalty.models import (
 )
 from siyu.orders import queries as order_queries
 from siyu.orders.models import OrderStatus
+from siyu.orders.services import gifts
+from siyu.orders.services.placement import CheckoutInput
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
+from siyu.promotions import services as promotion_services
 
 MAX_POINTS = 10**9
 MAX_RATE = 10_000
@@ -1105,3 +1112,134 @@ def grant_all_interactions(*, now: datetime | None = None) -> int:
     moment = now or timezone.now()
     return sum(grant_interactions(enterprise_id=e, now=moment) for e in PointsProgram.objects.filter(
         is_active=True).order_by("enterprise_id").values_list("enterprise_id", flat=True))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The points catalogue (积分商城): gifts and coupons for points
+
+
+MAX_REWARD_POINTS = 10_000_000
+MAX_GIFT_QUANTITY = 10
+
+
+@dataclass(frozen=True)
+class RewardInput:
+    kind: str
+    name: str
+    points: int
+    sku_id: int | None = None
+    coupon_template_id: int | None = None
+    is_active: bool = True
+
+
+def _check_reward(scope: Scope, data: RewardInput) -> str:
+    if data.kind not in RewardKind.values:
+        raise ValidationFailed(_("a gift or a coupon"), field="kind", code="invalid")
+    name = (data.name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed(_("a name of 1-100 characters"), field="name", code="required")
+    _check_int(data.points, "points", 1, MAX_REWARD_POINTS)
+    if data.kind == RewardKind.GIFT:
+        if data.sku_id is None or not catalog_queries.skus(scope).filter(pk=data.sku_id).exists():
+            raise ValidationFailed(_("choose the SKU given"), field="sku_id", code="unknown_sku")
+    elif data.coupon_template_id is None or not promotion_queries.coupon_templates(scope).filter(
+            pk=data.coupon_template_id).exists():
+        raise ValidationFailed(_("choose the coupon given"), field="coupon_template_id", code="unknown_template")
+    return name
+
+
+def save_reward(*, scope: Scope, data: RewardInput, reward_id: int | None = None, actor: Actor = None) -> Reward:
+    """Add a reward to the catalogue or change one (HQ; audited `rewards.save`). A gift names a SKU (its stock is
+    the SKU's), a coupon a coupon template; taking one off offer keeps its redemptions."""
+    _require_hq(scope, _("only HQ may change the points catalogue"))
+    name = _check_reward(scope, data)
+    is_gift = data.kind == RewardKind.GIFT
+    values = {"kind": data.kind, "name": name, "points": data.points, "is_active": data.is_active,
+              "sku_id": data.sku_id if is_gift else None,
+              "coupon_template_id": None if is_gift else data.coupon_template_id}
+    with transaction.atomic():
+        if reward_id is None:
+            reward = Reward.objects.create(enterprise_id=scope.enterprise_id, **values)
+        else:
+            found = Reward.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=reward_id).first()
+            if found is None:
+                raise NotFound(_("no such reward"), field="reward_id", code="not_found")
+            for field_name, value in values.items():
+                setattr(found, field_name, value)
+            found.save()
+            reward = found
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="rewards.save", target_type="reward",
+                     target_id=reward.pk, summary=f"{name}: {data.points} points"[:255], changes=values)
+    return reward
+
+
+def _same_redemption(found: Redemption, customer_id: int, reward_id: int, quantity: int) -> Redemption:
+    if (found.customer_id, found.reward_id, found.quantity) != (customer_id, reward_id, quantity):
+        raise Conflict(_("this idempotency key was used for another redemption"), field="idempotency_key",
+                       code="key_reused")
+    return found
+
+
+def _give_reward(reward: Reward, *, enterprise_id: int, customer_id: int, quantity: int, key: str,
+                 operation: PointsOperation, delivery: CheckoutInput | None, at: datetime) -> tuple[int | None,
+                                                                                                  int | None]:
+    """The gift order (stock taken) or the coupon; (order id, coupon id). Before the points are locked, so every
+    writer takes stock or coupon rows first and the points lots last."""
+    if reward.kind == RewardKind.GIFT:
+        assert reward.sku_id is not None
+        order = gifts.place_gift_order(enterprise_id=enterprise_id, customer_id=customer_id, sku_id=reward.sku_id,
+                                       quantity=quantity, data=delivery or CheckoutInput(),
+                                       paid_by=f"points:{operation.pk}", now=at)
+        return order.pk, None
+    assert reward.coupon_template_id is not None
+    coupon = promotion_services.issue_coupon(enterprise_id=enterprise_id, template_id=reward.coupon_template_id,
+                                             customer_id=customer_id, idempotency_key=f"reward:{key}"[:100], now=at)
+    return None, coupon.pk
+
+
+def redeem_reward(*, enterprise_id: int, customer_id: int, reward_id: int, key: str, quantity: int = 1,
+                  delivery: CheckoutInput | None = None, now: datetime | None = None) -> Redemption:
+    """The customer takes a reward for its points, all or nothing in one transaction: the operation row (keyed
+    `reward:<key>`), the gift order with its stock (or the coupon), then the points from the lots, soonest-expiring
+    first, posted like a redemption (points liability to sales revenue). More points than held is
+    `409 insufficient_points`, a gift out of stock `409 out_of_stock`, a coupon sold out or at its limit the
+    coupon's own code; nothing is written then. The same key again returns the first redemption."""
+    if not key or len(key) > 100:
+        raise ValidationFailed(_("an idempotency key of 1-100 characters"), field="idempotency_key", code="required")
+    full_key = f"reward:{key}"
+    found = Redemption.objects.filter(enterprise_id=enterprise_id, key=full_key).first()
+    if found is not None:
+        return _same_redemption(found, customer_id, reward_id, quantity)
+    reward = Reward.objects.filter(enterprise_id=enterprise_id, pk=reward_id, is_active=True).first()
+    if reward is None:
+        raise NotFound(_("this reward is not on offer"), field="reward_id", code="reward_not_found")
+    top = MAX_GIFT_QUANTITY if reward.kind == RewardKind.GIFT else 1
+    _check_int(quantity, "quantity", 1, top)
+    points, moment = reward.points * quantity, now or timezone.now()
+    try:
+        with transaction.atomic():
+            operation, first = _operation(enterprise_id=enterprise_id, customer_id=customer_id,
+                                          kind=OperationKind.REDEEM, key=full_key, at=moment,
+                                          reason=f"{reward.name} × {quantity}")
+            if not first:  # a concurrent request with this key committed first (its redemption with it)
+                raise IntegrityError(full_key)
+            order_id, coupon_id = _give_reward(reward, enterprise_id=enterprise_id, customer_id=customer_id,
+                                               quantity=quantity, key=key, operation=operation, delivery=delivery,
+                                               at=moment)
+            lots = _locked_lots(enterprise_id, customer_id, moment)
+            held = sum(lot.remaining for lot in lots)
+            if held < points:
+                raise Conflict(_("you have %(balance)s points, fewer than %(points)s") % {
+                    "balance": held, "points": points}, field="points", code="insufficient_points")
+            if order_id is not None:
+                operation.order_id = order_id
+                PointsOperation.objects.filter(pk=operation.pk).update(order_id=order_id)
+            _post_taken(operation, _take(operation, lots, points), Account.SALES_REVENUE, moment)
+            return Redemption.objects.create(
+                enterprise_id=enterprise_id, customer_id=customer_id, reward=reward, key=full_key, quantity=quantity,
+                points=points, operation=operation, order_id=order_id, coupon_id=coupon_id, created_at=moment)
+    except IntegrityError:  # the same key redeemed meanwhile by a concurrent request
+        found = Redemption.objects.filter(enterprise_id=enterprise_id, key=full_key).first()
+        if found is None:
+            raise
+        return _same_redemption(found, customer_id, reward_id, quantity)
