@@ -341,3 +341,31 @@ def redemptions(scope: Scope, *, page: int = 1, page_size: int = 20,
         qs = qs.filter(customer_id=customer_id)
     return paginate(qs.select_related("reward", "customer").order_by("-created_at", "-id"), page=page,
                     page_size=page_size)
+
+
+def get_redemption(enterprise_id: int, redemption_id: int) -> Redemption:
+    return Redemption.objects.select_related("reward").get(enterprise_id=enterprise_id, pk=redemption_id)
+
+
+@dataclass(frozen=True)
+class ShopperPoints:
+    balance: int
+    pending: int
+    expiring_soon: int
+    expiring_before: datetime
+    checkout_points_per_yuan: int
+    checkout_max_percent: int
+
+
+def shopper_points(*, enterprise_id: int, customer_id: int, now: datetime | None = None) -> ShopperPoints:
+    """The shopper's own points (the storefront's token names the customer: no scope to check)."""
+    moment = now or timezone.now()
+    soon = moment + timedelta(days=30)
+    mine = PointsLot.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
+    row = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    return ShopperPoints(
+        balance=balance(enterprise_id, customer_id, now=moment),
+        pending=_sum(mine.filter(status=LotStatus.PENDING)),
+        expiring_soon=_sum(mine.filter(status=LotStatus.AVAILABLE, expires_at__gt=moment, expires_at__lte=soon)),
+        expiring_before=soon, checkout_points_per_yuan=row.checkout_points_per_yuan if row else 0,
+        checkout_max_percent=row.checkout_max_percent if row else 0)
