@@ -1152,6 +1152,8 @@ def save_reward(*, scope: Scope, data: RewardInput, reward_id: int | None = None
     """Add a reward to the catalogue or change one (HQ; audited `rewards.save`). A gift names a SKU (its stock is
     the SKU's), a coupon a coupon template; taking one off offer keeps its redemptions."""
     _require_hq(scope, _("only HQ may change the points catalogue"))
+    if reward_id is not None and not Reward.objects.filter(enterprise_id=scope.enterprise_id, pk=reward_id).exists():
+        raise NotFound(_("no such reward"), field="reward_id", code="not_found")
     name = _check_reward(scope, data)
     is_gift = data.kind == RewardKind.GIFT
     values = {"kind": data.kind, "name": name, "points": data.points, "is_active": data.is_active,
