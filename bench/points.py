@@ -116,8 +116,8 @@ def main() -> None:
     from django.db.models import F, Sum
     from django.utils import timezone
 
-    from siyu.finance import queries as finance_queries
     from siyu.customers.models import Event
+    from siyu.finance import queries as finance_queries
     from siyu.finance.models import Account
     from siyu.loyalty import services
     from siyu.loyalty.models import LotStatus, PointsLot, PointsOperation

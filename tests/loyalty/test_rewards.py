@@ -43,6 +43,7 @@ def test_a_gift_is_a_paid_zero_price_order_taking_stock_and_points(org: Org) -> 
     reward = gift(shop)
     taken = services.redeem_reward(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk, reward_id=reward,
                                    key="k1", quantity=2, delivery=DELIVERY)
+    assert taken.order_id is not None
     order = Order.objects.get(pk=taken.order_id)
     assert (order.status, order.amount_fen, order.paid_fen, order.list_total_fen) == (OrderStatus.PAID, 0, 0, 59800)
     assert order.lines.get().payable_fen == 0 and order.address["name"] == "张三"
@@ -90,6 +91,7 @@ def test_a_coupon_for_points_and_a_reward_off_offer(org: Org) -> None:
         kind="coupon", name="满50减10", points=500, coupon_template_id=shop.template.pk))
     taken = services.redeem_reward(enterprise_id=shop.enterprise_id, customer_id=shop.customer.pk,
                                    reward_id=reward.pk, key="c1")
+    assert taken.coupon_id is not None
     coupon = Coupon.objects.get(pk=taken.coupon_id)
     assert (coupon.customer_id, coupon.template_id, coupon.status) == (shop.customer.pk, shop.template.pk,
                                                                        "available")

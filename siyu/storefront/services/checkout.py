@@ -14,8 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import ValidationFailed
-from siyu.loyalty import queries as loyalty_queries
-from siyu.loyalty import services as loyalty_services
+from siyu.orders import hooks
 from siyu.orders.models import (
     CartItem,
     Order,
@@ -79,9 +78,10 @@ def _quote(*, enterprise_id: int, customer_id: int, data: CheckoutInput, now: da
         lines=[CartLine(quantity=x.quantity, sku_id=x.sku_id, bundle_id=x.bundle_id, flash_item_id=x.flash_item_id,
                         group_buy_id=x.group_buy_id) for x in lines],
     )
-    if data.points:
-        cart_input = replace(cart_input, points=loyalty_queries.checkout_offer(
-            enterprise_id=enterprise_id, customer_id=customer_id, requested=data.points, now=now))
+    if data.points:  # no points app: an empty offer, so the engine refuses (points_not_accepted)
+        offer = hooks.checkout_points_offer(enterprise_id, customer_id, data.points, now)
+        cart_input = replace(cart_input, points=offer or pricing.PointsOffer(
+            requested=data.points, balance=0, points_per_yuan=0, max_percent=0))
     return Quote(cart=cart_input, breakdown=pricing.price(cart_input), from_cart=from_cart)
 
 
@@ -158,8 +158,8 @@ def _write_order(
         promotion_services.use_coupon_at_checkout(enterprise_id=enterprise_id, coupon=quote.cart.coupon,
                                                   customer_id=customer_id, order_id=order.pk, now=moment)
     if breakdown.points_used:
-        loyalty_services.spend_at_checkout(enterprise_id=enterprise_id, customer_id=customer_id, order_id=order.pk,
-                                           order_no=order.order_no, points=breakdown.points_used, at=moment)
+        hooks.spend_checkout_points(enterprise_id, customer_id, order.pk, order.order_no, breakdown.points_used,
+                                    moment)
     if quote.from_cart:
         CartItem.objects.filter(customer_id=customer_id).delete()
     _order_created_event(order, lines)
