@@ -116,6 +116,7 @@ def main() -> None:
     from django.db.models import F, Sum
     from django.utils import timezone
 
+    from siyu.customers.models import Event
     from siyu.finance import queries as finance_queries
     from siyu.finance.models import Account
     from siyu.loyalty import services
@@ -153,6 +154,8 @@ def main() -> None:
     stay = sum(1 for i in range(1, args.customers + 1) if 100 + i % 50 >= 130)  # ids run from 1 on a fresh database
     assert run is not None and run.customers == args.customers and run.downgraded == args.customers - stay, (
         run and (run.customers, run.downgraded), stay)
+    events = Event.objects.filter(name="tier_changed").count()
+    assert events == run.downgraded, (events, run.downgraded)  # one event per change, none lost
     assert PointsOperation.objects.filter(kind="expire").aggregate(p=Sum("points"))["p"] == expiring["v"]
     left = PointsLot.objects.filter(status=LotStatus.AVAILABLE).aggregate(
         v=Sum(F("remaining") * F("fen_per_point")))["v"]

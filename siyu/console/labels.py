@@ -172,7 +172,7 @@ AUDIT_ACTIONS: dict[str, Promise] = {
 # What an audit row is about (its target_type), and the verbs of actions without their own label above.
 AUDIT_TARGETS: dict[str, Promise] = {
     "staff": _("Staff member"), "channel_account": _("Channel account"), "tag": _("Tag"), "order": _("Order"),
-    "segment": _("Segment"), "customer": _("Customer"), "after_sale": _("After-sale"),
+    "segment": _("Segment"), "customer": _("Customer"), "after_sale": _("After-sale"), "reward": _("Points reward"),
     "member_import": _("Member import"), "channel_code": _("Channel code"), "tag_group": _("Tag group"),
     "store": _("Store"), "product": _("Product"), "oa_keyword": _("Keyword reply"), "group_code": _("Group code"),
     "coupon_template": _("Coupon template"), "content_script": _("Script"), "content_material": _("Material"),

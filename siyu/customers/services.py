@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -1123,6 +1124,72 @@ def append_events(*, enterprise_id: int, batch: Sequence[EventInput]) -> int:
     except IntegrityError:  # a key stored meanwhile by another writer: the batch path skips it
         return ingest_events(enterprise_id=enterprise_id, batch=batch).created
     return len(rows)
+
+
+@dataclass(frozen=True)
+class EventRows:
+    """Events described as SQL rather than as objects, for jobs whose output is already rows in the database (a tier
+    evaluation's history rows, say). `source` is a FROM clause (tables and joins) and `where` a condition over it,
+    written by the calling app from its own table names, every value in them a placeholder filled from `params` (in
+    the order they appear: source, then where); the other fields are SQL
+    expressions over it: the customer's id, when it happened, the idempotency key (1-128 characters) and each
+    property of the event type's schema as `(name, expression)`."""
+
+    source: str
+    params: tuple[Any, ...]
+    customer: str
+    occurred_at: str
+    key: str
+    properties: tuple[tuple[str, str], ...] = ()
+    where: str = "1 = 1"
+
+
+_PROPERTY_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+
+def _check_event_rows(name: str, rows: EventRows) -> list[str]:
+    schema = event_types.schema_for(name)
+    if schema is None:
+        raise ValidationFailed(_("unknown event type %(name)s") % {"name": repr(name)}, field="name")
+    names = [prop for prop, _expression in rows.properties]
+    fields = schema.model_fields
+    required = {key for key, info in fields.items() if info.is_required()}
+    unknown = [prop for prop in names if prop not in fields or not _PROPERTY_NAME.match(prop)]
+    if unknown or len(set(names)) != len(names) or not required <= set(names):
+        raise ValidationFailed(_("the properties do not match the event type's schema"), field="properties")
+    return names
+
+
+def append_events_from(*, enterprise_id: int, name: str, rows: EventRows) -> int:
+    """The set-based form of `append_events` for many events of one type: one `INSERT … SELECT` into the log, so a
+    job that changed 100,000 customers writes their events without building one object per row. The property names
+    are checked against the type's schema; the values are the caller's SQL (a trusted internal job, like
+    append_events' callers), so the caller keeps them within the schema. Only live customers of the enterprise get
+    events (a merged-away customer's rows are left out, not redirected), and a key already in the log is skipped, so
+    running it twice writes once. Ids come from the log's own sequence, so the analytics copy reads the new rows by
+    its id watermark like any other insert. Returns how many events were written."""
+    names = _check_event_rows(name, rows)
+    connection = transaction.get_connection()
+    qn = connection.ops.quote_name
+    build = "jsonb_build_object" if connection.vendor == "postgresql" else "json_object"
+    pairs = ", ".join(f"'{prop}', {expression}" for prop, (_ignored, expression) in zip(
+        names, rows.properties, strict=True))
+    events, customers = qn(Event._meta.db_table), qn(Customer._meta.db_table)
+    # Table names, the checked property names and the calling app's own SQL are formatted in; values are parameters.
+    sql = (
+        f"INSERT INTO {events} (enterprise_id, customer_id, name, occurred_at, received_at, channel, campaign, "  # noqa: S608
+        f"properties, idempotency_key) "
+        f"SELECT %s, {rows.customer}, %s, {rows.occurred_at}, %s, '', '', {build}({pairs}), {rows.key} "
+        f"FROM {rows.source} WHERE ({rows.where}) "
+        f"AND EXISTS (SELECT 1 FROM {customers} live WHERE live.id = {rows.customer} AND live.enterprise_id = %s "
+        f"AND live.merged_into_id IS NULL) "
+        f"AND NOT EXISTS (SELECT 1 FROM {events} seen WHERE seen.enterprise_id = %s "
+        f"AND seen.idempotency_key = {rows.key})"
+    )
+    params = [enterprise_id, name, _db_time(timezone.now()), *rows.params, enterprise_id, enterprise_id]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(0, cursor.rowcount)
 
 
 def _all_live(enterprise_id: int, batch: Sequence[EventInput], customer_ids: set[int]) -> bool:

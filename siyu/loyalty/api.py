@@ -92,6 +92,10 @@ class ProgramIO(Input):
     add_staff_points: int = Field(default=0, ge=0, le=100_000, description="once per customer: adding a staff member")
     profile_points: int = Field(default=0, ge=0, le=100_000,
                                 description="once per customer: name, phone, gender and birthday all filled in")
+    checkout_points_per_yuan: int = Field(default=0, ge=0, le=100_000,
+                                          description="points that pay one yuan at checkout (0: not accepted)")
+    checkout_max_percent: int = Field(default=50, ge=1, le=99,
+                                      description="the most of an order's goods payable points may pay")
 
 
 class ProgramOut(ProgramIO):
@@ -148,7 +152,8 @@ def _program_out(view: queries.ProgramView) -> dict[str, Any]:
             "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
             "expiry_days": view.expiry_days, "ugc_points": view.ugc_points,
             "follow_oa_points": view.follow_oa_points, "add_staff_points": view.add_staff_points,
-            "profile_points": view.profile_points,
+            "profile_points": view.profile_points, "checkout_points_per_yuan": view.checkout_points_per_yuan,
+            "checkout_max_percent": view.checkout_max_percent,
             "category_rates": [{"category_id": c, "points_per_yuan": r} for c, r in view.category_rates]}
 
 
@@ -166,6 +171,7 @@ def put_program(request: HttpRequest, payload: ProgramIO) -> Any:
         return_window_days=payload.return_window_days, expiry_days=payload.expiry_days,
         is_active=payload.is_active, ugc_points=payload.ugc_points, follow_oa_points=payload.follow_oa_points,
         add_staff_points=payload.add_staff_points, profile_points=payload.profile_points,
+        checkout_points_per_yuan=payload.checkout_points_per_yuan, checkout_max_percent=payload.checkout_max_percent,
         category_rates=tuple((x.category_id, x.points_per_yuan) for x in payload.category_rates)))
     return _program_out(queries.program(scope))
 
@@ -339,3 +345,159 @@ def shopper_calendar(request: HttpRequest, month: str = "") -> Any:
             raise ValidationFailed(_("a month as YYYY-MM"), field="month", code="invalid") from None
     return vars(queries.check_in_calendar(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                                           month=first))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The points catalogue: HQ manages it; shoppers see it and redeem
+
+
+class RewardIO(Input):
+    kind: str = Field(pattern="^(gift|coupon)$")
+    name: str = Field(min_length=1, max_length=100)
+    points: int = Field(ge=1, le=services.MAX_REWARD_POINTS)
+    sku_id: int | None = Field(default=None, ge=1, description="a gift: the SKU given (its stock is the SKU's)")
+    coupon_template_id: int | None = Field(default=None, ge=1, description="a coupon: the template issued")
+    is_active: bool = True
+
+
+class RewardOut(RewardIO):
+    id: int
+
+
+class RedemptionOut(Schema):
+    id: int
+    customer_id: int
+    reward_id: int
+    reward_name: str
+    kind: str
+    quantity: int
+    points: int
+    order_id: int | None
+    coupon_id: int | None
+    created_at: datetime
+
+
+class RedemptionPageOut(Schema):
+    items: list[RedemptionOut]
+    total: int
+    page: int
+    pages: int
+
+
+def _reward_out(reward: Any) -> dict[str, Any]:
+    return {"id": reward.pk, "kind": reward.kind, "name": reward.name, "points": reward.points,
+            "sku_id": reward.sku_id, "coupon_template_id": reward.coupon_template_id, "is_active": reward.is_active}
+
+
+def _redemption_out(row: Any) -> dict[str, Any]:
+    return {"id": row.pk, "customer_id": row.customer_id, "reward_id": row.reward_id, "reward_name": row.reward.name,
+            "kind": row.reward.kind, "quantity": row.quantity, "points": row.points, "order_id": row.order_id,
+            "coupon_id": row.coupon_id, "created_at": row.created_at}
+
+
+def _reward_input(payload: RewardIO) -> services.RewardInput:
+    return services.RewardInput(kind=payload.kind, name=payload.name, points=payload.points, sku_id=payload.sku_id,
+                                coupon_template_id=payload.coupon_template_id, is_active=payload.is_active)
+
+
+@router.get("/rewards", response={200: list[RewardOut], **ERRORS}, summary="HQ: the points catalogue")
+def list_rewards(request: HttpRequest) -> Any:
+    return [_reward_out(r) for r in queries.rewards(scope_of(request))[:500]]
+
+
+@router.post("/rewards", response={201: RewardOut, **WRITE_ERRORS},
+             summary="HQ: add a gift (a SKU) or a coupon (a template) to the points catalogue (audited)")
+def create_reward(request: HttpRequest, payload: RewardIO) -> Status[Any]:
+    reward = services.save_reward(scope=scope_of(request), data=_reward_input(payload), actor=actor_of(request))
+    return Status(201, _reward_out(reward))
+
+
+@router.put("/rewards/{reward_id}", response={200: RewardOut, **WRITE_ERRORS},
+            summary="HQ: change a reward (is_active false takes it off offer; its redemptions stay)")
+def update_reward(request: HttpRequest, reward_id: int, payload: RewardIO) -> Any:
+    reward = services.save_reward(scope=scope_of(request), data=_reward_input(payload), reward_id=reward_id,
+                                  actor=actor_of(request))
+    return _reward_out(reward)
+
+
+@router.get("/redemptions", response={200: RedemptionPageOut, **ERRORS},
+            summary="Redemptions of the customers the caller may see, newest first")
+def list_redemptions(request: HttpRequest, page: int = 1, customer_id: int | None = None) -> Any:
+    found = queries.redemptions(scope_of(request), page=page, customer_id=customer_id)
+    return {"items": [_redemption_out(r) for r in found.items], "total": found.total, "page": found.page,
+            "pages": found.pages}
+
+
+class ShopperPointsOut(Schema):
+    balance: int
+    pending: int
+    expiring_soon: int
+    expiring_before: datetime
+    checkout_points_per_yuan: int = Field(description="points that pay one yuan at checkout (0: not accepted)")
+    checkout_max_percent: int
+
+
+class CatalogueItemOut(Schema):
+    id: int
+    kind: str
+    name: str
+    points: int
+    in_stock: int | None
+    sku_id: int | None
+    coupon_template_id: int | None
+
+
+class CatalogueOut(Schema):
+    balance: int
+    items: list[CatalogueItemOut]
+
+
+class AddressIO(Input):
+    name: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=32)
+    detail: str = Field(default="", max_length=200)
+    region: str = Field(default="", max_length=200)
+
+
+class RedeemRewardIn(Input):
+    quantity: int = Field(default=1, ge=1, le=services.MAX_GIFT_QUANTITY)
+    fulfillment: str = Field(default="delivery", pattern="^(delivery|pickup)$")
+    store_id: int | None = None
+    address: AddressIO | None = None
+    idempotency_key: str = Field(default="", max_length=64)
+
+
+@storefront_router.get("/points", auth=CUSTOMER, response={200: ShopperPointsOut, **ERRORS},
+                       summary="My points: balance, pending, expiring soon, and what points pay at checkout")
+def shopper_points(request: HttpRequest) -> Any:
+    shopper = shopper_of(request)
+    return vars(queries.shopper_points(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id))
+
+
+@storefront_router.get("/rewards", auth=CUSTOMER, response={200: CatalogueOut, **ERRORS},
+                       summary="The points catalogue on offer, with my balance")
+def shopper_rewards(request: HttpRequest) -> Any:
+    shopper = shopper_of(request)
+    return {"balance": queries.balance(shopper.enterprise_id, shopper.customer_id),
+            "items": [vars(i) for i in queries.catalogue(shopper.enterprise_id)]}
+
+
+@storefront_router.post("/rewards/{reward_id}/redeem", auth=CUSTOMER, response={201: RedemptionOut, **WRITE_ERRORS},
+                        openapi_extra=KEY_HEADER_DOC,
+                        summary="Take a reward for points (a gift needs an address or a pickup store). Needs an "
+                                "Idempotency-Key; 409 insufficient_points / out_of_stock write nothing")
+def shopper_redeem(request: HttpRequest, reward_id: int, payload: RedeemRewardIn) -> Status[Any]:
+    shopper = shopper_of(request)
+    owner = f"e{shopper.enterprise_id}:c{shopper.customer_id}"
+    delivery = services.CheckoutInput(
+        fulfillment=payload.fulfillment, store_id=payload.store_id,
+        address=payload.address.model_dump(exclude_defaults=True) if payload.address else {})
+
+    def create(key: str) -> int:
+        return services.redeem_reward(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                      reward_id=reward_id, key=f"{owner}:{key}", quantity=payload.quantity,
+                                      delivery=delivery).pk
+
+    return create_once(request, action="storefront.redeem_reward", owner=owner, payload=payload, create=create,
+                       render=lambda pk: _redemption_out(queries.get_redemption(shopper.enterprise_id, pk)),
+                       path={"reward_id": reward_id})

@@ -18,6 +18,13 @@ class LoyaltyConfig(AppConfig):
 
         hooks.register_paid("loyalty.earn", services.earn_for_order)
         hooks.register_refunded("loyalty.reverse", services.reverse_for_refund)
+        hooks.register_refunded("loyalty.checkout_return", services.return_for_refund)
+        hooks.register_cancelled("loyalty.checkout_return", services.return_for_cancelled)
+        hooks.register_checkout_points(
+            "loyalty.checkout",
+            lambda e, c, asked, now: queries.checkout_offer(enterprise_id=e, customer_id=c, requested=asked, now=now),
+            lambda e, c, order_id, order_no, points, at: services.spend_at_checkout(
+                enterprise_id=e, customer_id=c, order_id=order_id, order_no=order_no, points=points, at=at))
         register_merge_step("loyalty", services.merge_customer_points)
         register_ugc_reward("loyalty.points", services.reward_ugc)
         register_profile_section("points", profile_points)

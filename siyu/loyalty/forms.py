@@ -27,6 +27,10 @@ class ProgramForm(forms.Form):
                                           max_value=100_000)
     profile_points = forms.IntegerField(label=_("Points for completing the profile (once)"), min_value=0,
                                         max_value=100_000)
+    checkout_points_per_yuan = forms.IntegerField(label=_("Points that pay one yuan at checkout (0: off)"),
+                                                  min_value=0, max_value=100_000)
+    checkout_max_percent = forms.IntegerField(label=_("Most of an order points may pay (%)"), min_value=1,
+                                              max_value=99)
 
 
 class CategoryRateForm(forms.Form):
@@ -75,3 +79,28 @@ class TierForm(forms.Form):
 
 
 TierFormSet = forms.formset_factory(TierForm, extra=2, max_num=services.MAX_TIERS)
+
+
+class RewardForm(forms.Form):
+    """A gift (a SKU) or a coupon (a template) in the points catalogue; the choices are set by the view."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=[("gift", _("Gift (shipped as an order)")),
+                                                       ("coupon", _("Coupon"))])
+    name = forms.CharField(label=_("Name"), max_length=100)
+    points = forms.IntegerField(label=_("Points"), min_value=1, max_value=services.MAX_REWARD_POINTS)
+    sku_id = forms.TypedChoiceField(label=_("SKU given (gift)"), coerce=int, required=False, empty_value=None)
+    coupon_template_id = forms.TypedChoiceField(label=_("Coupon given"), coerce=int, required=False,
+                                                empty_value=None)
+    is_active = forms.BooleanField(label=_("On offer"), required=False, initial=True)
+
+    def __init__(self, *args: Any, skus: list[tuple[int, str]] | None = None,
+                 templates: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "sku_id", [("", "—"), *(skus or [])])
+        set_choices(self, "coupon_template_id", [("", "—"), *(templates or [])])
+
+    def to_input(self) -> services.RewardInput:
+        data = self.cleaned_data
+        return services.RewardInput(kind=data["kind"], name=data["name"], points=data["points"],
+                                    sku_id=data.get("sku_id"), coupon_template_id=data.get("coupon_template_id"),
+                                    is_active=bool(data.get("is_active")))

@@ -37,12 +37,17 @@ class PointsProgram(models.Model):
     follow_oa_points = models.PositiveIntegerField(_("points for following the Official Account"), default=0)
     add_staff_points = models.PositiveIntegerField(_("points for adding a staff member"), default=0)
     profile_points = models.PositiveIntegerField(_("points for completing the profile"), default=0)
+    checkout_points_per_yuan = models.PositiveIntegerField(
+        _("points that pay one yuan at checkout"), default=0, help_text="0: points cannot pay for orders")
+    checkout_max_percent = models.PositiveIntegerField(
+        _("most of an order's goods points may pay (%)"), default=50)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(fen_per_point__gte=1), name="points_program_value_positive"),
             models.CheckConstraint(condition=Q(expiry_days__gte=1), name="points_program_expiry_positive"),
+            models.CheckConstraint(condition=Q(checkout_max_percent__lte=99), name="points_program_checkout_share"),
         ]
 
     def __str__(self) -> str:
@@ -67,6 +72,7 @@ class LotSource(models.TextChoices):
     ORDER = "order", _("Order paid")
     ADJUSTMENT = "adjustment", _("Manual adjustment")
     REWARD = "reward", _("Reward")
+    RETURNED = "returned", _("Returned (order cancelled or refunded)")
 
 
 class LotStatus(models.TextChoices):
@@ -148,6 +154,7 @@ class OperationKind(models.TextChoices):
     REVERSE = "reverse", _("Reversed (refund)")
     EXPIRE = "expire", _("Expired")
     ADJUST = "adjust", _("Adjusted")
+    CHECKOUT = "checkout", _("Paid an order")
 
 
 class PointsOperation(models.Model):
@@ -378,3 +385,61 @@ class InteractionCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enterprise_id}: event {self.last_event_id}"
+
+
+class RewardKind(models.TextChoices):
+    GIFT = "gift", _("Gift (shipped as an order)")
+    COUPON = "coupon", _("Coupon")
+
+
+class Reward(models.Model):
+    """One item of the points catalogue (积分商城): a gift (a SKU, its stock the SKU's, shipped as a zero-price order)
+    or a coupon (issued from a coupon template), for `points` each."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=10, choices=RewardKind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    points = models.PositiveIntegerField(_("points"))
+    sku_id = models.BigIntegerField(null=True, blank=True)
+    coupon_template_id = models.BigIntegerField(null=True, blank=True)
+    is_active = models.BooleanField(_("on offer"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gte=1), name="reward_points_positive"),
+            models.CheckConstraint(
+                condition=(Q(kind="gift", sku_id__isnull=False, coupon_template_id__isnull=True)
+                           | Q(kind="coupon", sku_id__isnull=True, coupon_template_id__isnull=False)),
+                name="reward_kind_target"),
+        ]
+        indexes = [models.Index(fields=["enterprise", "is_active"])]
+        ordering = ["points", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points})"
+
+
+class Redemption(models.Model):
+    """A customer took a reward for points: the points operation that paid (`redeem:<key>`), and the gift order or
+    the coupon it gave. Written in the same transaction as both, so none exists without the others."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
+    key = models.CharField(max_length=128)
+    quantity = models.PositiveIntegerField(default=1)
+    points = models.BigIntegerField()
+    operation = models.OneToOneField(PointsOperation, on_delete=models.PROTECT, related_name="+")
+    order_id = models.BigIntegerField(null=True, blank=True)
+    coupon_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_redemption_key")]
+        indexes = [models.Index(fields=["enterprise", "created_at"]), models.Index(fields=["customer", "created_at"])]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reward_id} × {self.quantity}: {self.points}"

@@ -10,7 +10,9 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import PermissionDenied
+from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.loyalty.models import (
@@ -24,12 +26,15 @@ from siyu.loyalty.models import (
     PointsLot,
     PointsOperation,
     PointsProgram,
+    Redemption,
+    Reward,
     Tier,
     TierBasis,
     TierChange,
     TierPolicy,
 )
 from siyu.org.scope import Scope
+from siyu.promotions.pricing import PointsOffer
 
 EXPIRING_SOON_DAYS = 30
 
@@ -65,6 +70,15 @@ def balance(enterprise_id: int, customer_id: int, *, now: datetime | None = None
     moment = now or timezone.now()
     return _sum(PointsLot.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
                                          status=LotStatus.AVAILABLE, expires_at__gt=moment))
+
+
+def checkout_offer(*, enterprise_id: int, customer_id: int, requested: int, now: datetime) -> PointsOffer:
+    """What the pricing engine needs to let points pay part of an order: the customer's balance and the programme's
+    checkout rate and share (a rate of 0, no programme or an inactive one: points are not accepted)."""
+    row = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    rate, share = (row.checkout_points_per_yuan, row.checkout_max_percent) if row is not None else (0, 0)
+    return PointsOffer(requested=requested, balance=balance(enterprise_id, customer_id, now=now),
+                       points_per_yuan=rate, max_percent=share)
 
 
 def require_customer(scope: Scope, customer_id: int) -> None:
@@ -108,6 +122,8 @@ class ProgramView:
     follow_oa_points: int = 0
     add_staff_points: int = 0
     profile_points: int = 0
+    checkout_points_per_yuan: int = 0
+    checkout_max_percent: int = 50
 
 
 def program(scope: Scope) -> ProgramView:
@@ -120,7 +136,7 @@ def program(scope: Scope) -> ProgramView:
         return ProgramView(False, False, 1, 1, 7, 365, rates, 0)
     return ProgramView(True, row.is_active, row.points_per_yuan, row.fen_per_point, row.return_window_days,
                        row.expiry_days, rates, row.ugc_points, row.follow_oa_points, row.add_staff_points,
-                       row.profile_points)
+                       row.profile_points, row.checkout_points_per_yuan, row.checkout_max_percent)
 
 
 def get_operation(scope: Scope, operation_id: int) -> PointsOperation:
@@ -281,3 +297,75 @@ def check_in_rule(scope: Scope) -> CheckInRule | None:
     if not scope.is_hq:
         raise PermissionDenied(_("only HQ may read the check-in rules"))
     return CheckInRule.objects.filter(enterprise_id=scope.enterprise_id).first()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The points catalogue and its redemptions
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    id: int
+    kind: str
+    name: str
+    points: int
+    in_stock: int | None  # a gift: its SKU's stock; a coupon: None (the template's own limits apply)
+    sku_id: int | None
+    coupon_template_id: int | None
+
+
+def catalogue(enterprise_id: int) -> list[CatalogueItem]:
+    """What a shopper may take for points now: the rewards on offer, a gift with its SKU's stock (an inactive SKU
+    shows 0)."""
+    rows = list(Reward.objects.filter(enterprise_id=enterprise_id, is_active=True))
+    skus = [r.sku_id for r in rows if r.sku_id is not None]
+    stock = dict(catalog_queries.skus(Scope.hq(enterprise_id)).filter(pk__in=skus, is_active=True)
+                 .values_list("pk", "stock"))
+    return [CatalogueItem(r.pk, r.kind, r.name, r.points, stock.get(r.sku_id, 0) if r.sku_id is not None else None,
+                          r.sku_id, r.coupon_template_id) for r in rows]
+
+
+def rewards(scope: Scope) -> QuerySet[Reward]:
+    """Every reward, on offer or not (HQ: the catalogue page)."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may manage the points catalogue"))
+    return Reward.objects.filter(enterprise_id=scope.enterprise_id).order_by("-is_active", "points", "id")
+
+
+def redemptions(scope: Scope, *, page: int = 1, page_size: int = 20,
+                customer_id: int | None = None) -> Page[Redemption]:
+    """Redemptions of the customers the caller may see, newest first."""
+    qs = Redemption.objects.filter(enterprise_id=scope.enterprise_id,
+                                   customer_id__in=customer_queries.visible_customer_ids(scope))
+    if customer_id is not None:
+        qs = qs.filter(customer_id=customer_id)
+    return paginate(qs.select_related("reward", "customer").order_by("-created_at", "-id"), page=page,
+                    page_size=page_size)
+
+
+def get_redemption(enterprise_id: int, redemption_id: int) -> Redemption:
+    return Redemption.objects.select_related("reward").get(enterprise_id=enterprise_id, pk=redemption_id)
+
+
+@dataclass(frozen=True)
+class ShopperPoints:
+    balance: int
+    pending: int
+    expiring_soon: int
+    expiring_before: datetime
+    checkout_points_per_yuan: int
+    checkout_max_percent: int
+
+
+def shopper_points(*, enterprise_id: int, customer_id: int, now: datetime | None = None) -> ShopperPoints:
+    """The shopper's own points (the storefront's token names the customer: no scope to check)."""
+    moment = now or timezone.now()
+    soon = moment + timedelta(days=30)
+    mine = PointsLot.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
+    row = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    return ShopperPoints(
+        balance=balance(enterprise_id, customer_id, now=moment),
+        pending=_sum(mine.filter(status=LotStatus.PENDING)),
+        expiring_soon=_sum(mine.filter(status=LotStatus.AVAILABLE, expires_at__gt=moment, expires_at__lte=soon)),
+        expiring_before=soon, checkout_points_per_yuan=row.checkout_points_per_yuan if row else 0,
+        checkout_max_percent=row.checkout_max_percent if row else 0)

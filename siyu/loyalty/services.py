@@ -35,11 +35,12 @@ from django_stubs_ext import StrPromise
 from siyu.catalog import queries as catalog_queries
 from siyu.core import audit
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import day_bounds, local_day
 from siyu.customers import queries as customer_queries
 from siyu.customers import services as customer_services
 from siyu.customers.models import Customer, Event, Gender
+from siyu.customers.services import EventRows
 from siyu.finance import ledger
 from siyu.finance.models import Account, EntryKind
 from siyu.loyalty import queries as loyalty_queries
@@ -57,6 +58,9 @@ from siyu.loyalty.models import (
     PointsOperation,
     PointsProgram,
     PointsRun,
+    Redemption,
+    Reward,
+    RewardKind,
     Tier,
     TierBasis,
     TierChange,
@@ -66,7 +70,11 @@ from siyu.loyalty.models import (
 )
 from siyu.orders import queries as order_queries
 from siyu.orders.models import OrderStatus
+from siyu.orders.services import gifts
+from siyu.orders.services.placement import CheckoutInput
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
+from siyu.promotions import services as promotion_services
 
 MAX_POINTS = 10**9
 MAX_RATE = 10_000
@@ -92,6 +100,8 @@ class ProgramInput:
     follow_oa_points: int = 0
     add_staff_points: int = 0
     profile_points: int = 0
+    checkout_points_per_yuan: int = 0  # 0: points cannot pay for orders
+    checkout_max_percent: int = 50
 
 
 def _require_hq(scope: Scope, refusal: StrPromise) -> None:
@@ -114,6 +124,8 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
     _check_int(data.return_window_days, "return_window_days", 0, 365)
     _check_int(data.expiry_days, "expiry_days", 1, MAX_DAYS)
     _check_int(data.ugc_points, "ugc_points", 0, 100_000)
+    _check_int(data.checkout_points_per_yuan, "checkout_points_per_yuan", 0, 100_000)
+    _check_int(data.checkout_max_percent, "checkout_max_percent", 1, 99)
     for name in INTERACTION_FIELDS:
         _check_int(getattr(data, name), name, 0, 100_000)
     seen: set[int] = set()
@@ -132,6 +144,8 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
     values = {"points_per_yuan": data.points_per_yuan, "fen_per_point": data.fen_per_point,
               "return_window_days": data.return_window_days, "expiry_days": data.expiry_days,
               "is_active": data.is_active, "ugc_points": data.ugc_points,
+              "checkout_points_per_yuan": data.checkout_points_per_yuan,
+              "checkout_max_percent": data.checkout_max_percent,
               **{name: getattr(data, name) for name in INTERACTION_FIELDS}}
     with transaction.atomic():
         program, _created = PointsProgram.objects.select_for_update().get_or_create(
@@ -415,6 +429,98 @@ def adjust(*, scope: Scope, customer_id: int, points: int, reason: str, key: str
                      target_id=customer.pk, summary=f"{points:+d} points: {text}"[:255],
                      changes={"points": points, "reason": text})
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Points paying part of an order (checkout), given back on cancel and refund
+
+
+def spend_at_checkout(*, enterprise_id: int, customer_id: int, order_id: int, order_no: str, points: int,
+                      at: datetime) -> PointsOperation:
+    """Take the points an order is placed with, inside the placement's transaction (the order rolls back with a
+    refusal). They leave the balance when the order is placed, so they cannot pay for two orders; the entry moves
+    their value from the points liability to sales revenue (they pay for goods), as a redemption's does. Placed
+    with more than the customer holds now (another order or redemption took them since the preview) is
+    `409 insufficient_points` and nothing is written. Keyed `checkout:<order id>`."""
+    operation, first = _operation(enterprise_id=enterprise_id, customer_id=customer_id, kind=OperationKind.CHECKOUT,
+                                  key=f"checkout:{order_id}", at=at, order_id=order_id, reason=f"order {order_no}")
+    if not first:
+        return operation
+    lots = _locked_lots(enterprise_id, customer_id, at)
+    held = sum(lot.remaining for lot in lots)
+    if held < points:
+        raise Conflict(_("you have %(balance)s points, fewer than %(points)s") % {"balance": held, "points": points},
+                       field="points", code="insufficient_points")
+    _post_taken(operation, _take(operation, lots, points), Account.SALES_REVENUE, at)
+    return operation
+
+
+def _give_back(operation: PointsOperation, points: int, key: str, at: datetime, reason: str) -> PointsLot | None:
+    """A lot of `points` returned from an order's checkout points, available at once; the entry reverses the
+    spend's (sales revenue back to the points liability). The lot is worth what the spent points were when they
+    were all of one value (the usual case), else the programme's value now. Once per key."""
+    if points <= 0 or PointsLot.objects.filter(enterprise_id=operation.enterprise_id, key=key).exists():
+        return None
+    program = PointsProgram.objects.filter(enterprise_id=operation.enterprise_id).first()
+    values = set(PointsAllocation.objects.filter(operation=operation, from_pending=False)
+                 .values_list("lot__fen_per_point", flat=True))
+    value = values.pop() if len(values) == 1 else (program.fen_per_point if program else 1)
+    lot = PointsLot.objects.create(
+        enterprise_id=operation.enterprise_id, customer_id=operation.customer_id, source=LotSource.RETURNED, key=key,
+        order_id=operation.order_id, points=points, remaining=points, fen_per_point=value,
+        status=LotStatus.AVAILABLE, earned_at=at, available_at=at,
+        expires_at=_expiry(at, program.expiry_days if program else 365), reason=reason[:200])
+    entry = ledger.post_entry(
+        enterprise_id=lot.enterprise_id, kind=EntryKind.POINTS, key=f"points-lot:{lot.pk}", currency=CURRENCY,
+        order_id=lot.order_id, posted_at=at, memo=f"points returned: {key}",
+        legs=[ledger.Leg(Account.SALES_REVENUE, Account.POINTS_LIABILITY, points * value)])
+    PointsLot.objects.filter(pk=lot.pk).update(journal_entry_id=entry.pk if entry else None)
+    return lot
+
+
+def _returned_points(enterprise_id: int, order_id: int) -> int:
+    return _sum_points(PointsLot.objects.filter(enterprise_id=enterprise_id, order_id=order_id,
+                                                source=LotSource.RETURNED))
+
+
+def _sum_points(qs: Any) -> int:
+    return int(qs.aggregate(total=Sum("points"))["total"] or 0)
+
+
+def return_for_cancelled(enterprise_id: int, order_ids: list[int], at: datetime) -> int:
+    """Unpaid orders cancelled (orders' cancel hook, inside the cancelling transaction): every point they were
+    placed with comes back. Returns how many points came back."""
+    operations = list(PointsOperation.objects.filter(enterprise_id=enterprise_id, kind=OperationKind.CHECKOUT,
+                                                     order_id__in=order_ids, points__gt=0))
+    given = 0
+    for operation in operations:  # the orders of one cancel or one expiry batch that used points
+        assert operation.order_id is not None
+        left = operation.points - _returned_points(enterprise_id, operation.order_id)
+        if _give_back(operation, left, f"checkout-cancel:{operation.order_id}", at,
+                      f"order {operation.order_id} cancelled") is not None:
+            given += left
+    return given
+
+
+def return_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at: datetime) -> PointsLot | None:
+    """A refund completed: the points the order was paid with come back in proportion to the money refunded
+    (cumulatively: once the order is fully refunded, all of them), so any sequence of partial refunds sums to the
+    whole. Keyed by the after-sale."""
+    operation = PointsOperation.objects.filter(enterprise_id=enterprise_id, kind=OperationKind.CHECKOUT,
+                                               order_id=order_id, points__gt=0).first()
+    if operation is None:
+        return None
+    order = order_queries.orders(Scope.hq(enterprise_id)).filter(pk=order_id).first()
+    if order is None:
+        return None
+    paid = refunded = 0
+    for payable, refunded_fen in order.lines.values_list("payable_fen", "refunded_fen"):
+        paid += max(payable, 0)
+        refunded += min(max(refunded_fen, 0), max(payable, 0))
+    target = operation.points if paid == 0 or refunded >= paid else operation.points * refunded // paid
+    left = target - _returned_points(enterprise_id, order_id)
+    return _give_back(operation, left, f"checkout-refund:{after_sale_id}", at,
+                      f"refund of order {order.order_no}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -812,19 +918,16 @@ def evaluate_tiers(*, enterprise_id: int, now: datetime | None = None) -> TierRu
 
 
 def _tier_events(run: TierRun) -> None:
-    """One `tier_changed` event per change of the run (journeys react to them), written in batches."""
-    rows = TierChange.objects.filter(run=run).values_list("pk", "customer_id", "direction", "from_tier__code",
-                                                          "to_tier__code", "value", "at")
-    batch: list[customer_services.EventInput] = []
-    for pk, customer_id, direction, from_code, to_code, value, at in rows.iterator(chunk_size=2000):
-        batch.append(customer_services.EventInput(
-            name=TIER_EVENT, occurred_at=at, idempotency_key=f"tier-change:{pk}", customer_id=customer_id,
-            properties={"direction": direction, "from_tier": from_code or "", "to_tier": to_code or "",
-                        "value": value}))
-        if len(batch) == 2000:
-            customer_services.append_events(enterprise_id=run.enterprise_id, batch=batch)
-            batch = []
-    customer_services.append_events(enterprise_id=run.enterprise_id, batch=batch)
+    """One `tier_changed` event per change of the run (journeys react to them), keyed `tier-change:<change id>` like
+    an upgrade on payment's: one INSERT … SELECT from the run's history rows, whatever their number."""
+    changes, tiers = _table(TierChange), _table(Tier)
+    customer_services.append_events_from(enterprise_id=run.enterprise_id, name=TIER_EVENT, rows=EventRows(
+        source=f"{changes} c LEFT JOIN {tiers} ft ON ft.id = c.from_tier_id "
+               f"LEFT JOIN {tiers} tt ON tt.id = c.to_tier_id",
+        where="c.run_id = %s", params=(run.pk,), customer="c.customer_id", occurred_at="c.at",
+        key="'tier-change:' || CAST(c.id AS VARCHAR(20))",
+        properties=(("direction", "c.direction"), ("from_tier", "COALESCE(ft.code, '')"),
+                    ("to_tier", "COALESCE(tt.code, '')"), ("value", "c.value"))))
 
 
 def evaluate_all_tiers(*, now: datetime | None = None) -> int:
@@ -1009,3 +1112,136 @@ def grant_all_interactions(*, now: datetime | None = None) -> int:
     moment = now or timezone.now()
     return sum(grant_interactions(enterprise_id=e, now=moment) for e in PointsProgram.objects.filter(
         is_active=True).order_by("enterprise_id").values_list("enterprise_id", flat=True))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The points catalogue (积分商城): gifts and coupons for points
+
+
+MAX_REWARD_POINTS = 10_000_000
+MAX_GIFT_QUANTITY = 10
+
+
+@dataclass(frozen=True)
+class RewardInput:
+    kind: str
+    name: str
+    points: int
+    sku_id: int | None = None
+    coupon_template_id: int | None = None
+    is_active: bool = True
+
+
+def _check_reward(scope: Scope, data: RewardInput) -> str:
+    if data.kind not in RewardKind.values:
+        raise ValidationFailed(_("a gift or a coupon"), field="kind", code="invalid")
+    name = (data.name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed(_("a name of 1-100 characters"), field="name", code="required")
+    _check_int(data.points, "points", 1, MAX_REWARD_POINTS)
+    if data.kind == RewardKind.GIFT:
+        if data.sku_id is None or not catalog_queries.skus(scope).filter(pk=data.sku_id).exists():
+            raise ValidationFailed(_("choose the SKU given"), field="sku_id", code="unknown_sku")
+    elif data.coupon_template_id is None or not promotion_queries.coupon_templates(scope).filter(
+            pk=data.coupon_template_id).exists():
+        raise ValidationFailed(_("choose the coupon given"), field="coupon_template_id", code="unknown_template")
+    return name
+
+
+def save_reward(*, scope: Scope, data: RewardInput, reward_id: int | None = None, actor: Actor = None) -> Reward:
+    """Add a reward to the catalogue or change one (HQ; audited `rewards.save`). A gift names a SKU (its stock is
+    the SKU's), a coupon a coupon template; taking one off offer keeps its redemptions."""
+    _require_hq(scope, _("only HQ may change the points catalogue"))
+    if reward_id is not None and not Reward.objects.filter(enterprise_id=scope.enterprise_id, pk=reward_id).exists():
+        raise NotFound(_("no such reward"), field="reward_id", code="not_found")
+    name = _check_reward(scope, data)
+    is_gift = data.kind == RewardKind.GIFT
+    values = {"kind": data.kind, "name": name, "points": data.points, "is_active": data.is_active,
+              "sku_id": data.sku_id if is_gift else None,
+              "coupon_template_id": None if is_gift else data.coupon_template_id}
+    with transaction.atomic():
+        if reward_id is None:
+            reward = Reward.objects.create(enterprise_id=scope.enterprise_id, **values)
+        else:
+            found = Reward.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=reward_id).first()
+            if found is None:
+                raise NotFound(_("no such reward"), field="reward_id", code="not_found")
+            for field_name, value in values.items():
+                setattr(found, field_name, value)
+            found.save()
+            reward = found
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="rewards.save", target_type="reward",
+                     target_id=reward.pk, summary=f"{name}: {data.points} points"[:255], changes=values)
+    return reward
+
+
+def _same_redemption(found: Redemption, customer_id: int, reward_id: int, quantity: int) -> Redemption:
+    if (found.customer_id, found.reward_id, found.quantity) != (customer_id, reward_id, quantity):
+        raise Conflict(_("this idempotency key was used for another redemption"), field="idempotency_key",
+                       code="key_reused")
+    return found
+
+
+def _give_reward(reward: Reward, *, enterprise_id: int, customer_id: int, quantity: int, key: str,
+                 operation: PointsOperation, delivery: CheckoutInput | None, at: datetime) -> tuple[int | None,
+                                                                                                  int | None]:
+    """The gift order (stock taken) or the coupon; (order id, coupon id). Before the points are locked, so every
+    writer takes stock or coupon rows first and the points lots last."""
+    if reward.kind == RewardKind.GIFT:
+        assert reward.sku_id is not None
+        order = gifts.place_gift_order(enterprise_id=enterprise_id, customer_id=customer_id, sku_id=reward.sku_id,
+                                       quantity=quantity, data=delivery or CheckoutInput(),
+                                       paid_by=f"points:{operation.pk}", now=at)
+        return order.pk, None
+    assert reward.coupon_template_id is not None
+    coupon = promotion_services.issue_coupon(enterprise_id=enterprise_id, template_id=reward.coupon_template_id,
+                                             customer_id=customer_id, idempotency_key=f"reward:{key}"[:100], now=at)
+    return None, coupon.pk
+
+
+def redeem_reward(*, enterprise_id: int, customer_id: int, reward_id: int, key: str, quantity: int = 1,
+                  delivery: CheckoutInput | None = None, now: datetime | None = None) -> Redemption:
+    """The customer takes a reward for its points, all or nothing in one transaction: the operation row (keyed
+    `reward:<key>`), the gift order with its stock (or the coupon), then the points from the lots, soonest-expiring
+    first, posted like a redemption (points liability to sales revenue). More points than held is
+    `409 insufficient_points`, a gift out of stock `409 out_of_stock`, a coupon sold out or at its limit the
+    coupon's own code; nothing is written then. The same key again returns the first redemption."""
+    if not key or len(key) > 100:
+        raise ValidationFailed(_("an idempotency key of 1-100 characters"), field="idempotency_key", code="required")
+    full_key = f"reward:{key}"
+    found = Redemption.objects.filter(enterprise_id=enterprise_id, key=full_key).first()
+    if found is not None:
+        return _same_redemption(found, customer_id, reward_id, quantity)
+    reward = Reward.objects.filter(enterprise_id=enterprise_id, pk=reward_id, is_active=True).first()
+    if reward is None:
+        raise NotFound(_("this reward is not on offer"), field="reward_id", code="reward_not_found")
+    top = MAX_GIFT_QUANTITY if reward.kind == RewardKind.GIFT else 1
+    _check_int(quantity, "quantity", 1, top)
+    points, moment = reward.points * quantity, now or timezone.now()
+    try:
+        with transaction.atomic():
+            operation, first = _operation(enterprise_id=enterprise_id, customer_id=customer_id,
+                                          kind=OperationKind.REDEEM, key=full_key, at=moment,
+                                          reason=f"{reward.name} × {quantity}")
+            if not first:  # a concurrent request with this key committed first (its redemption with it)
+                raise IntegrityError(full_key)
+            order_id, coupon_id = _give_reward(reward, enterprise_id=enterprise_id, customer_id=customer_id,
+                                               quantity=quantity, key=key, operation=operation, delivery=delivery,
+                                               at=moment)
+            lots = _locked_lots(enterprise_id, customer_id, moment)
+            held = sum(lot.remaining for lot in lots)
+            if held < points:
+                raise Conflict(_("you have %(balance)s points, fewer than %(points)s") % {
+                    "balance": held, "points": points}, field="points", code="insufficient_points")
+            if order_id is not None:
+                operation.order_id = order_id
+                PointsOperation.objects.filter(pk=operation.pk).update(order_id=order_id)
+            _post_taken(operation, _take(operation, lots, points), Account.SALES_REVENUE, moment)
+            return Redemption.objects.create(
+                enterprise_id=enterprise_id, customer_id=customer_id, reward=reward, key=full_key, quantity=quantity,
+                points=points, operation=operation, order_id=order_id, coupon_id=coupon_id, created_at=moment)
+    except IntegrityError:  # the same key redeemed meanwhile by a concurrent request
+        found = Redemption.objects.filter(enterprise_id=enterprise_id, key=full_key).first()
+        if found is None:
+            raise
+        return _same_redemption(found, customer_id, reward_id, quantity)

@@ -23,8 +23,10 @@ from siyu.catalog.forms import apply_domain_error
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError, PermissionDenied
+from siyu.core.pagination import page_param
 from siyu.loyalty import forms, queries, services
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
 
 HISTORY_ROWS = 20
 
@@ -95,7 +97,8 @@ def _program_forms(scope: Scope, data: Any = None) -> tuple[forms.ProgramForm, A
         "is_active": view.is_active or not view.configured, "points_per_yuan": view.points_per_yuan,
         "fen_per_point": view.fen_per_point, "return_window_days": view.return_window_days,
         "expiry_days": view.expiry_days, "ugc_points": view.ugc_points, "follow_oa_points": view.follow_oa_points,
-        "add_staff_points": view.add_staff_points, "profile_points": view.profile_points})
+        "add_staff_points": view.add_staff_points, "profile_points": view.profile_points,
+        "checkout_points_per_yuan": view.checkout_points_per_yuan, "checkout_max_percent": view.checkout_max_percent})
     # bound, a row is compared with nothing (not with what is saved), so an unchanged row is still submitted
     rates = forms.CategoryRateFormSet(data, prefix="rate", form_kwargs={"categories": categories}, initial=None
                                       if data is not None else [{"category_id": c, "points_per_yuan": r}
@@ -124,7 +127,8 @@ def _save_program(request: HttpRequest, scope: Scope, program: forms.ProgramForm
             return_window_days=data["return_window_days"], expiry_days=data["expiry_days"],
             is_active=bool(data.get("is_active")), ugc_points=data["ugc_points"],
             follow_oa_points=data["follow_oa_points"], add_staff_points=data["add_staff_points"],
-            profile_points=data["profile_points"],
+            profile_points=data["profile_points"], checkout_points_per_yuan=data["checkout_points_per_yuan"],
+            checkout_max_percent=data["checkout_max_percent"],
             category_rates=tuple((f.cleaned_data["category_id"], f.cleaned_data["points_per_yuan"]) for f in rows)))
     except GateError:
         raise
@@ -178,3 +182,50 @@ def rules(request: HttpRequest) -> HttpResponse:
     return render(request, "loyalty/rules.html", {
         "program": program, "rates": rates, "policy": policy, "tiers": tiers, "tiers_errors": tiers_errors,
         "counts": queries.tier_counts(scope)}, status=status)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The points catalogue (HQ): gifts and coupons for points, and the redemptions
+
+
+def _reward_form(scope: Scope, data: Any = None, reward: Any = None) -> forms.RewardForm:
+    skus = [(pk, f"{name} · {code}") for pk, name, code in catalog_queries.skus(scope).filter(is_active=True)
+            .order_by("product__name", "code").values_list("pk", "product__name", "code")[:500]]
+    templates = list(promotion_queries.coupon_templates(scope).order_by("name").values_list("pk", "name")[:500])
+    initial = {"is_active": True} if reward is None else {
+        "kind": reward.kind, "name": reward.name, "points": reward.points, "sku_id": reward.sku_id,
+        "coupon_template_id": reward.coupon_template_id, "is_active": reward.is_active}
+    return forms.RewardForm(data, initial=initial, skus=skus, templates=templates)
+
+
+def _edited_reward(scope: Scope, raw: str | None) -> Any:
+    reward_id = _int(raw or "")
+    return queries.rewards(scope).filter(pk=reward_id).first() if reward_id else None
+
+
+@console_view
+def rewards(request: HttpRequest) -> HttpResponse:
+    """HQ's points catalogue: the rewards (add one, or change the one picked with ?edit=<id>) and the redemptions,
+    newest first, paginated. Saves go through the service (validated, audited)."""
+    scope = scope_of(request)
+    catalogue = queries.rewards(scope)  # HQ only: PermissionDenied otherwise
+    editing = _edited_reward(scope, request.POST.get("reward_id") if request.method == "POST"
+                             else request.GET.get("edit"))
+    form = _reward_form(scope, request.POST if request.method == "POST" else None, editing)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.save_reward(scope=scope, data=form.to_input(), reward_id=editing.pk if editing else None,
+                                 actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, _("Reward saved."))
+            return redirect("loyalty:rewards")
+    if request.method == "POST":
+        messages.error(request, _("The reward was not saved: check the fields marked below."))
+    page = queries.redemptions(scope, page=page_param(request.GET.get("page")))
+    return render(request, "loyalty/rewards.html", {
+        "form": form, "editing": editing, "rewards": list(catalogue[:500]), "page": page},
+        status=400 if request.method == "POST" else 200)

@@ -14,9 +14,16 @@ from typing import Any
 
 PaidHook = Callable[[int, int, datetime], Any]  # (enterprise_id, order_id, paid_at)
 RefundedHook = Callable[[int, int, int, datetime], Any]  # (enterprise_id, order_id, after_sale_id, refunded_at)
+CancelledHook = Callable[[int, list[int], datetime], Any]  # (enterprise_id, unpaid order ids, cancelled_at)
 
 _PAID: dict[str, PaidHook] = {}
 _REFUNDED: dict[str, RefundedHook] = {}
+_CANCELLED: dict[str, CancelledHook] = {}
+
+# Points paying part of an order (loyalty registers them; the storefront's checkout calls them without importing it)
+PointsOfferHook = Callable[[int, int, int, datetime], Any]  # (enterprise, customer, points asked, now) -> PointsOffer
+PointsSpendHook = Callable[[int, int, int, str, int, datetime], Any]  # (enterprise, customer, order, no, points, at)
+_POINTS: dict[str, tuple[PointsOfferHook, PointsSpendHook]] = {}
 
 
 def register_paid(name: str, hook: PaidHook) -> None:
@@ -25,6 +32,34 @@ def register_paid(name: str, hook: PaidHook) -> None:
 
 def register_refunded(name: str, hook: RefundedHook) -> None:
     _REFUNDED[name] = hook
+
+
+def register_cancelled(name: str, hook: CancelledHook) -> None:
+    _CANCELLED[name] = hook
+
+
+def orders_cancelled(enterprise_id: int, order_ids: list[int], cancelled_at: datetime) -> None:
+    """Unpaid orders cancelled (by the customer, by staff, or expired in a batch): what they held comes back."""
+    for hook in _CANCELLED.values():
+        hook(enterprise_id, order_ids, cancelled_at)
+
+
+def register_checkout_points(name: str, offer: PointsOfferHook, spend: PointsSpendHook) -> None:
+    _POINTS[name] = (offer, spend)
+
+
+def checkout_points_offer(enterprise_id: int, customer_id: int, requested: int, now: datetime) -> Any:
+    """What points may pay for this customer's order (a pricing PointsOffer), or None without a points app."""
+    for offer, _spend in _POINTS.values():
+        return offer(enterprise_id, customer_id, requested, now)
+    return None
+
+
+def spend_checkout_points(enterprise_id: int, customer_id: int, order_id: int, order_no: str, points: int,
+                          at: datetime) -> None:
+    """Take the points an order is placed with, inside the placement's transaction (a refusal rolls it back)."""
+    for _offer, spend in _POINTS.values():
+        spend(enterprise_id, customer_id, order_id, order_no, points, at)
 
 
 def order_paid(enterprise_id: int, order_id: int, paid_at: datetime) -> None:

@@ -14,6 +14,10 @@ docs/pricing.md; in short, in this order:
 3. Coupon: one per order, on the same kind of lines as 2 within its own scope; its threshold is checked on those
    lines' amount after the full-reduction.
 4. Shipping: free when the goods payable (after 2 and 3) reaches the threshold, else a flat fee; pickup is free.
+5. Points (积分抵现): the customer may pay part of the goods payable with points, at the programme's rate (points per
+   yuan) and up to its share of the goods payable; never the shipping. Points are a way of paying, not a discount:
+   they do not change 2-4, but they do lower each line's payable (what cash pays, what refunds and points earned
+   are counted on).
 
 Discounts are spread over the lines they came from in proportion to the lines' amounts (largest remainder, integer
 fen, ties to the earlier line), so the lines always add up exactly to the totals.
@@ -169,6 +173,18 @@ class CouponInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PointsOffer:
+    """What the loyalty programme lets this customer pay with points: `balance` held (available, unexpired),
+    `points_per_yuan` points pay one yuan (0: points are not accepted), at most `max_percent` of the goods payable;
+    `requested` is how many the customer wants to use (the engine may use fewer, never more)."""
+
+    requested: int
+    balance: int
+    points_per_yuan: int
+    max_percent: int
+
+
+@dataclass(frozen=True, slots=True)
 class ShippingRule:
     free_over_fen: int | None = DEFAULT_FREE_SHIPPING_OVER_FEN  # None: never free
     fee_fen: int = DEFAULT_SHIPPING_FEE_FEN
@@ -190,6 +206,7 @@ class PricingInput:
     fulfillment: str = FULFILLMENT_DELIVERY
     shipping: ShippingRule = ShippingRule()
     currency: str = DEFAULT_CURRENCY
+    points: PointsOffer | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -215,6 +232,7 @@ class PricedLine:
     group_buy_id: int | None
     components: tuple[tuple[int, int], ...]  # (sku_id, units) this line takes from stock
     currency: str = DEFAULT_CURRENCY
+    points_discount_fen: int = 0  # this line's share of what points pay
 
     @property
     def list_amount_fen(self) -> int:
@@ -226,7 +244,7 @@ class PricedLine:
 
     @property
     def payable_fen(self) -> int:
-        return self.amount_fen - self.reduction_discount_fen - self.coupon_discount_fen
+        return self.amount_fen - self.reduction_discount_fen - self.coupon_discount_fen - self.points_discount_fen
 
     @property
     def unit_list_price(self) -> Money:
@@ -256,7 +274,7 @@ class PricedLine:
 
     @property
     def payable(self) -> Money:
-        """Amount - reduction share - coupon share."""
+        """Amount - reduction share - coupon share - points share: what cash pays for the line."""
         return Money(self.payable_fen, self.currency)
 
     @property
@@ -300,6 +318,8 @@ class PricingBreakdown:
     reduction_id: int | None
     coupon_id: int | None
     currency: str
+    points_used: int = 0
+    points_discount_fen: int = 0  # what the points pay (goods only, never shipping)
 
     @property
     def goods_payable_fen(self) -> int:
@@ -307,7 +327,7 @@ class PricingBreakdown:
 
     @property
     def payable_fen(self) -> int:
-        return self.goods_payable_fen + self.shipping_fen
+        return self.goods_payable_fen - self.points_discount_fen + self.shipping_fen
 
     @property
     def list_total(self) -> Money:
@@ -335,8 +355,12 @@ class PricingBreakdown:
         return Money(self.shipping_fen, self.currency)
 
     @property
+    def points_discount(self) -> Money:
+        return Money(self.points_discount_fen, self.currency)
+
+    @property
     def payable(self) -> Money:
-        """Goods payable + shipping: what the customer pays."""
+        """Goods payable - points + shipping: what the customer pays in money."""
         return Money(self.payable_fen, self.currency)
 
     @property
@@ -358,6 +382,8 @@ class PricingBreakdown:
             "coupon_discount_fen": self.coupon_discount_fen,
             "goods_payable_fen": self.goods_payable_fen,
             "shipping_fen": self.shipping_fen,
+            "points_used": self.points_used,
+            "points_discount_fen": self.points_discount_fen,
             "payable_fen": self.payable_fen,
             "reduction_id": self.reduction_id,
             "coupon_id": self.coupon_id,
@@ -373,6 +399,7 @@ def _line_dict(line: PricedLine) -> dict[str, Any]:
         "unit_list_price_fen": line.unit_list_price_fen, "unit_price_fen": line.unit_price_fen,
         "list_amount_fen": line.list_amount_fen, "amount_fen": line.amount_fen,
         "reduction_discount_fen": line.reduction_discount_fen, "coupon_discount_fen": line.coupon_discount_fen,
+        "points_discount_fen": line.points_discount_fen,
         "payable_fen": line.payable_fen, "flash_item_id": line.flash_item_id, "group_buy_id": line.group_buy_id,
         "components": [list(c) for c in line.components],
     }
@@ -423,7 +450,7 @@ class _Line:
     """A line being priced (mutable while the engine works; frozen into a PricedLine at the end)."""
 
     __slots__ = ("index", "cart_line", "name", "product_id", "category_id", "parent_category_id", "source",
-                 "unit_list", "unit", "quantity", "reduction", "coupon", "promotion_id", "components")
+                 "unit_list", "unit", "quantity", "reduction", "coupon", "points", "promotion_id", "components")
 
     def __init__(self, index: int, cart_line: CartLine) -> None:
         self.index = index
@@ -438,6 +465,7 @@ class _Line:
         self.unit = 0
         self.reduction = 0
         self.coupon = 0
+        self.points = 0
         self.promotion_id: int | None = None
         self.components: tuple[tuple[int, int], ...] = ()
 
@@ -813,13 +841,39 @@ def _shipping(cart: PricingInput, goods_payable: int, promos: list[PromotionResu
     return rule.fee_fen
 
 
+def _apply_points(cart: PricingInput, lines: list[_Line], promos: list[PromotionResult]) -> tuple[int, int]:
+    """(points used, fen they pay). The fen are the requested points at the rate, capped at the programme's share of
+    the goods payable; the points used are the fewest that pay those fen (never more than requested)."""
+    offer = cart.points
+    if offer is None or offer.requested == 0:
+        return 0, 0
+    if offer.requested < 0:
+        raise ValidationFailed(_("points must be a whole number of at least 0"), field="points", code="invalid_points")
+    if offer.points_per_yuan <= 0 or offer.max_percent <= 0:
+        raise ValidationFailed(_("points cannot pay for orders"), field="points", code="points_not_accepted")
+    if offer.requested > offer.balance:
+        raise Conflict(_("you have %(balance)s points, fewer than %(points)s") % {
+            "balance": offer.balance, "points": offer.requested}, field="points", code="insufficient_points")
+    weights = [work.amount - work.reduction - work.coupon for work in lines]
+    cap = sum(weights) * offer.max_percent // 100
+    off = min(offer.requested * 100 // offer.points_per_yuan, cap)
+    if off <= 0:
+        return 0, 0
+    used = -(-off * offer.points_per_yuan // 100)
+    for work, share in zip(lines, allocate(off, weights), strict=True):
+        work.points = share
+    promos.append(PromotionResult(kind="points", promotion_id=None, name="points", applied=True, amount_fen=off,
+                                  currency=cart.currency, line_indexes=tuple(w.index for w in lines if w.points)))
+    return used, off
+
+
 def _freeze(work: _Line, currency: str) -> PricedLine:
     line = work.cart_line
     return PricedLine(
         index=work.index, sku_id=line.sku_id, bundle_id=line.bundle_id, product_id=work.product_id, name=work.name,
         quantity=work.quantity, price_source=work.source, unit_list_price_fen=work.unit_list, unit_price_fen=work.unit,
         reduction_discount_fen=work.reduction, coupon_discount_fen=work.coupon, flash_item_id=line.flash_item_id,
-        group_buy_id=line.group_buy_id, components=work.components, currency=currency,
+        group_buy_id=line.group_buy_id, components=work.components, currency=currency, points_discount_fen=work.points,
     )
 
 
@@ -827,7 +881,8 @@ def price(cart: PricingInput) -> PricingBreakdown:
     """Price a cart. Raises typed domain errors (with `lines[i].field` and the line index) for bad input:
     unknown_sku, unknown_bundle, invalid_quantity, invalid_line, not_on_sale, not_sold_in_store, out_of_stock,
     flash_not_active, flash_limit_exceeded, group_buy_not_active, customer_required, and for the coupon:
-    coupon_not_owned, coupon_used, coupon_expired, coupon_not_started, coupon_out_of_scope, threshold_not_met."""
+    coupon_not_owned, coupon_used, coupon_expired, coupon_not_started, coupon_out_of_scope, threshold_not_met, and
+    for points: invalid_points, points_not_accepted, insufficient_points."""
     lines = _price_lines(cart)
     _check_stock(cart, lines)
     _check_flash_limits(cart, lines)
@@ -839,8 +894,10 @@ def price(cart: PricingInput) -> PricingBreakdown:
     reduction = sum(work.reduction for work in lines)
     coupon = sum(work.coupon for work in lines)
     shipping = _shipping(cart, subtotal - reduction - coupon, promos)
+    points_used, points_off = _apply_points(cart, lines, promos)
     return PricingBreakdown(
         lines=tuple(_freeze(work, currency) for work in lines), list_total_fen=sum(w.list_amount for w in lines),
         subtotal_fen=subtotal, reduction_discount_fen=reduction, coupon_discount_fen=coupon, shipping_fen=shipping,
         promotions=tuple(promos), reduction_id=reduction_id, coupon_id=coupon_id, currency=currency,
+        points_used=points_used, points_discount_fen=points_off,
     )

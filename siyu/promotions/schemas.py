@@ -20,6 +20,7 @@ class BreakdownLineFields(Schema):
     amount_fen: int
     reduction_discount_fen: int
     coupon_discount_fen: int
+    points_discount_fen: int = 0
     payable_fen: int
     flash_item_id: int | None
     group_buy_id: int | None
@@ -45,6 +46,8 @@ class BreakdownTotalsFields(Schema):
     coupon_discount_fen: int
     goods_payable_fen: int
     shipping_fen: int
+    points_used: int = 0
+    points_discount_fen: int = 0
     payable_fen: int
     reduction_id: int | None
     coupon_id: int | None

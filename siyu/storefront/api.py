@@ -152,6 +152,8 @@ class CheckoutIn(Input):
     buyer_note: str = Field(default="", max_length=500)
     attribution: AttributionIn | None = None
     group_team_id: int | None = None
+    points: int = Field(default=0, ge=0, le=10**9,
+                        description="points to pay part of the goods with (at most the programme's share)")
 
 class PlaceIn(CheckoutIn):
     idempotency_key: str = Field(default="", max_length=100)
@@ -232,7 +234,7 @@ def _checkout(payload: CheckoutIn, link: LinkParams) -> checkout.CheckoutInput:
     return checkout.CheckoutInput(
         lines=lines, coupon_id=payload.coupon_id, store_id=payload.store_id, fulfillment=payload.fulfillment,
         address=address, buyer_note=payload.buyer_note, attribution=_attribution(payload.attribution, link),
-        group_team_id=payload.group_team_id,
+        group_team_id=payload.group_team_id, points=payload.points,
     )
 
 

@@ -111,3 +111,51 @@ def test_two_workers_granting_interactions_at_once_grant_once(org: Org) -> None:
     assert JournalEntry.objects.count() == entries + 1
     assert queries.balance(shop.enterprise_id, shop.customer.pk) == 10
     ledger_matches_lots(shop)
+
+
+def test_racing_checkouts_with_points_never_spend_more_than_held(org: Org) -> None:
+    """Four orders placed at once, each paying ¥30 with 3,000 of the customer's 5,000 points: every preview saw
+    enough, but the lots are locked when the order is written, so one order wins and the others are refused with
+    nothing written (no order, no stock taken, no operation, no entry)."""
+    from siyu.orders.models import Order
+    from tests.orders.helpers import line
+
+    shop = build_shop(org)
+    services.configure_program(scope=shop.hq, data=services.ProgramInput(
+        points_per_yuan=1, fen_per_point=1, return_window_days=0, expiry_days=30, checkout_points_per_yuan=100,
+        checkout_max_percent=50))
+    c = shop.customer.pk
+    services.adjust(scope=shop.hq, customer_id=c, points=5000, reason="seed", key="seed")
+    stock, entries = shop.stock(shop.pan), JournalEntry.objects.count()
+    seen = race(4, lambda i: shop.order(line(shop.pan, 1), points=3000))
+    assert seen == {"ok": 1, "insufficient_points": 3}
+    assert Order.objects.count() == 1 and shop.stock(shop.pan) == stock - 1
+    assert PointsOperation.objects.filter(kind="checkout").count() == 1
+    assert JournalEntry.objects.count() == entries + 1
+    assert queries.balance(shop.enterprise_id, c) == 2000
+    lots_consistent(c)
+    ledger_matches_lots(shop)
+
+
+def test_racing_gift_redemptions_never_spend_more_points_or_stock_than_there_is(org: Org) -> None:
+    """Four redemptions of a 20,000-point gift at once with 50,000 points: two fit, the others are refused with
+    nothing written (the gift order rolled back, its stock given back)."""
+    from siyu.loyalty.models import Redemption
+    from siyu.orders.models import Order
+    from siyu.storefront.services.checkout import CheckoutInput
+    from tests.orders.helpers import ADDRESS
+
+    shop = build_shop(org)
+    setup_program(shop)
+    c = shop.customer.pk
+    services.adjust(scope=shop.hq, customer_id=c, points=50000, reason="seed", key="seed")
+    reward = services.save_reward(scope=shop.hq, data=services.RewardInput(
+        kind="gift", name="不粘锅", points=20000, sku_id=shop.pan.pk))
+    seen = race(4, lambda i: services.redeem_reward(enterprise_id=shop.enterprise_id, customer_id=c,
+                                                    reward_id=reward.pk, key=f"g{i}",
+                                                    delivery=CheckoutInput(address=ADDRESS)))
+    assert seen == {"ok": 2, "insufficient_points": 2}
+    assert Redemption.objects.count() == 2 and Order.objects.count() == 2 and shop.stock(shop.pan) == 3
+    assert queries.balance(shop.enterprise_id, c) == 10000
+    lots_consistent(c)
+    ledger_matches_lots(shop)

@@ -36,7 +36,8 @@ def _formset(prefix: str, rows: list[dict[str, Any]], total: int = 3) -> dict[st
 
 PROGRAM = {"form": "program", "is_active": "on", "points_per_yuan": "2", "fen_per_point": "1",
            "return_window_days": "7", "expiry_days": "365", "ugc_points": "10", "follow_oa_points": "0",
-           "add_staff_points": "0", "profile_points": "0"}
+           "add_staff_points": "0", "profile_points": "0", "checkout_points_per_yuan": "0",
+           "checkout_max_percent": "50"}
 TIERS = {"form": "tiers", "basis": "growth", "window_days": "365", "grace_days": "30"}
 
 

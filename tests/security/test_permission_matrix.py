@@ -364,6 +364,13 @@ GET    /api/storefront/check-in                                  401   401   401
 GET    /api/storefront/consents                                  401   401   401   401   401   401   ok
 POST   /api/storefront/consents                                  401   401   401   401   401   401   ok
 GET    /api/storefront/personal-data                             401   401   401   401   401   401   ok
+GET    /api/loyalty/rewards                                      ok    403   403   403   401   ok    401
+POST   /api/loyalty/rewards                                      ok    403   403   403   401   422   401
+PUT    /api/loyalty/rewards/{reward}                             ok    403   403   403   401   404   401
+GET    /api/loyalty/redemptions                                  ok    ok    ok    ok    401   ok    401
+GET    /api/storefront/points                                    401   401   401   401   401   401   ok
+GET    /api/storefront/rewards                                   401   401   401   401   401   401   ok
+POST   /api/storefront/rewards/{reward}/redeem                   401   401   401   401   401   401   409
 POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
 GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
 """
@@ -546,6 +553,11 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/loyalty/customers/{customer}/points/adjust": lambda w: {"points": 10, "reason": "matrix"},
     "PUT /api/loyalty/program": lambda w: {"points_per_yuan": 1, "fen_per_point": 1, "return_window_days": 7,
                                            "expiry_days": 365},
+    "POST /api/loyalty/rewards": lambda w: {"kind": "gift", "name": "matrix", "points": 10, "sku_id": w["sku2"]},
+    "PUT /api/loyalty/rewards/{reward}": lambda w: {"kind": "gift", "name": "matrix", "points": 10,
+                                                    "sku_id": w["sku2"]},
+    "POST /api/storefront/rewards/{reward}/redeem": lambda w: {"address": {"name": "张三", "phone": "13800138000",
+                                                                          "detail": "南京西路1号"}},
     "PUT /api/loyalty/check-in": lambda w: {"daily_points": 5, "streak_bonuses": [{"day": 7, "points": 50}]},
     "PUT /api/loyalty/tiers": lambda w: {"basis": "growth", "window_days": 365, "grace_days": 30,
                                          "tiers": [{"code": "silver", "name": "银卡", "threshold": 100}]},
@@ -806,6 +818,7 @@ POST   /customers/{customer}/privacy/erase/                      ok    403   403
 POST   /loyalty/customers/{customer}/points/redeem/              ok    ok    ok    ok    login 404   login
 POST   /loyalty/customers/{customer}/points/adjust/              ok    403   403   403   login 404   login
 GET    /loyalty/rules/                                           ok    403   403   403   login ok    login
+GET    /loyalty/rewards/                                         ok    403   403   403   login ok    login
 POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
 GET    /tags/                                                    ok    ok    ok    ok    login ok    login
 POST   /tags/                                                    ok    403   403   403   login ok    login

@@ -174,6 +174,10 @@ def _catalog(world: World) -> None:
         name="居家组合", price=Money(29900), items=[catalog.BundleItemInput(sku_id=world["sku"], quantity=2),
                                                   catalog.BundleItemInput(sku_id=world["sku2"], quantity=1)]))
     world.ids["bundle"] = bundle.pk
+    from siyu.loyalty import services as loyalty
+
+    world.ids["reward"] = loyalty.save_reward(scope=hq, data=loyalty.RewardInput(
+        kind="gift", name="积分换锅", points=100, sku_id=world["sku2"])).pk
     assert Product.objects.count() >= 2 and Bundle.objects.filter(pk=bundle.pk).exists()
 
 

@@ -57,6 +57,7 @@ from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.customers.services import EventInput, IdentityInput
 from siyu.exports import services as exports
+from siyu.loyalty import services as loyalty_services
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
 from siyu.orders.services import after_sale as orders_after_sale
 from siyu.orders.services import imports, states
@@ -195,6 +196,9 @@ def _promotions(brand: Brand, tissue: Sku, pan: Sku, buyer: Customer) -> None:
                                        source="tags", source_label=f"{mark} 标签", total=1)
     brand.ids.update(template_id=template.pk, reduction_id=reduction.pk, flash_sale_id=flash.pk,
                      group_buy_id=group_buy.pk, batch_id=batch.pk)
+    reward = loyalty_services.save_reward(scope=hq, data=loyalty_services.RewardInput(
+        kind="gift", name=f"{mark} Gift", points=100, sku_id=pan.pk))
+    brand.ids.update(reward_id=reward.pk)
 
 
 def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:

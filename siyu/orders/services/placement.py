@@ -66,6 +66,7 @@ class CheckoutInput:
     buyer_note: str = ""
     attribution: Attribution = Attribution()
     group_team_id: int | None = None
+    points: int = 0  # points the customer wants to pay part of the goods with (the pricing engine caps them)
 
 def _check_store(enterprise_id: int, data: CheckoutInput) -> None:
     if data.fulfillment not in Fulfillment.values:

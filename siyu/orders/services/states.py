@@ -257,6 +257,16 @@ def _release_held(orders: Sequence[tuple[int, int, int | None, int | None]], mom
         if coupon_id is not None:
             promotion_services.return_coupon(enterprise_id=enterprise_id, coupon_id=coupon_id, order_id=order_id,
                                              reason="cancel", now=moment)
+    _cancelled_hooks(orders, moment)
+
+
+def _cancelled_hooks(orders: Sequence[tuple[int, int, int | None, int | None]], moment: datetime) -> None:
+    """Other apps give back what they held for these orders (loyalty: the points they were placed with)."""
+    by_enterprise: dict[int, list[int]] = {}
+    for order_id, enterprise_id, _customer_id, _coupon_id in orders:
+        by_enterprise.setdefault(enterprise_id, []).append(order_id)
+    for enterprise_id, order_ids in sorted(by_enterprise.items()):
+        hooks.orders_cancelled(enterprise_id, order_ids, moment)
 
 
 def _cancel(order_id: int, enterprise_id: int, reason: str, moment: datetime) -> Order:

@@ -7,13 +7,14 @@ here as well so a caller of checkout needs one import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
 from siyu.core.errors import ValidationFailed
+from siyu.orders import hooks
 from siyu.orders.models import (
     CartItem,
     Order,
@@ -77,6 +78,10 @@ def _quote(*, enterprise_id: int, customer_id: int, data: CheckoutInput, now: da
         lines=[CartLine(quantity=x.quantity, sku_id=x.sku_id, bundle_id=x.bundle_id, flash_item_id=x.flash_item_id,
                         group_buy_id=x.group_buy_id) for x in lines],
     )
+    if data.points:  # no points app: an empty offer, so the engine refuses (points_not_accepted)
+        offer = hooks.checkout_points_offer(enterprise_id, customer_id, data.points, now)
+        cart_input = replace(cart_input, points=offer or pricing.PointsOffer(
+            requested=data.points, balance=0, points_per_yuan=0, max_percent=0))
     return Quote(cart=cart_input, breakdown=pricing.price(cart_input), from_cart=from_cart)
 
 
@@ -97,7 +102,7 @@ def _line_rows(order: Order, quote: Quote) -> list[OrderLine]:
             price_source=line.price_source, unit_list_price_fen=line.unit_list_price.fen,
             unit_price_fen=line.unit_price.fen, list_amount_fen=line.list_amount.fen, amount_fen=line.amount.fen,
             reduction_discount_fen=line.reduction_discount.fen, coupon_discount_fen=line.coupon_discount.fen,
-            payable_fen=line.payable.fen, flash_item_id=line.flash_item_id, group_buy_id=line.group_buy_id,
+            payable_fen=line.payable_fen, flash_item_id=line.flash_item_id, group_buy_id=line.group_buy_id,
             components=[list(c) for c in line.components],
         ))
     return rows
@@ -152,6 +157,9 @@ def _write_order(
         assert quote.cart.coupon is not None and quote.cart.coupon.coupon_id == breakdown.coupon_id
         promotion_services.use_coupon_at_checkout(enterprise_id=enterprise_id, coupon=quote.cart.coupon,
                                                   customer_id=customer_id, order_id=order.pk, now=moment)
+    if breakdown.points_used:
+        hooks.spend_checkout_points(enterprise_id, customer_id, order.pk, order.order_no, breakdown.points_used,
+                                    moment)
     if quote.from_cart:
         CartItem.objects.filter(customer_id=customer_id).delete()
     _order_created_event(order, lines)
