@@ -30,7 +30,7 @@ def test_an_account_with_records_is_refused_and_can_be_disabled_instead(hq: Api)
     refused = hq.delete(f"/accounts/{account['id']}")
     assert refused.status_code == 409
     assert (refused.json()["code"], refused.json()["field"]) == ("account_in_use", "account_id")
-    assert "channels.InboundCallback" in refused.json()["message"]
+    assert "inbound callbacks" in refused.json()["message"]
     assert ChannelAccount.objects.filter(pk=account["id"]).exists()
 
     disabled = hq.post(f"/accounts/{account['id']}/disable")
