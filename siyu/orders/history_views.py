@@ -51,7 +51,7 @@ def history_list(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 error = exc.message
             else:
-                return redirect("orders:history", import_id=imp.pk)
+                return redirect("orders:history", history_id=imp.pk)
     imports = list(history_job.imports(scope=scope)[:50])
     return render(request, "orders/history_list.html", {"imports": imports, "error": error},
                   status=422 if error else 200)
@@ -75,32 +75,32 @@ def _context(request: HttpRequest, import_id: int) -> dict[str, Any]:
 
 
 @console_view
-def history_detail(request: HttpRequest, import_id: int) -> HttpResponse:
-    context = _context(request, import_id)
+def history_detail(request: HttpRequest, history_id: int) -> HttpResponse:
+    context = _context(request, history_id)
     template = "orders/_history_progress.html" if _partial(request) else "orders/history_detail.html"
     return render(request, template, context)
 
 
 @console_view
 @require_POST
-def history_action(request: HttpRequest, import_id: int, action: str) -> HttpResponse:
+def history_action(request: HttpRequest, history_id: int, action: str) -> HttpResponse:
     scope = scope_of(request)
     try:
         if action == "mapping":
             mapping = {key: request.POST.get(f"map_{key}", "") for key in FIELDS}
-            history_job.set_mapping(scope=scope, import_id=import_id, mapping=mapping, actor=request.user)
+            history_job.set_mapping(scope=scope, import_id=history_id, mapping=mapping, actor=request.user)
             messages.success(request, _("Mapping saved."))
         elif action == "dry-run":
-            report = history_job.dry_run(scope=scope, import_id=import_id, actor=request.user)
+            report = history_job.dry_run(scope=scope, import_id=history_id, actor=request.user)
             messages.info(request, _("Dry run: %(rows)s rows in %(receipts)s receipts, %(bad)s rows with errors, "
                                      "%(known)s receipts imported before; nothing was imported.")
                           % {"rows": report.total_rows, "receipts": report.receipts, "bad": report.error_rows,
                              "known": report.already_imported})
         elif action == "start":
-            history_job.start_history_import(scope=scope, import_id=import_id, actor=request.user)
+            history_job.start_history_import(scope=scope, import_id=history_id, actor=request.user)
             messages.success(request, _("The import runs in the background."))
         elif action == "resume":
-            history_job.resume_stale_import(scope=scope, import_id=import_id, actor=request.user)
+            history_job.resume_stale_import(scope=scope, import_id=history_id, actor=request.user)
             messages.success(request, _("The import continues from its last checkpoint."))
         else:
             return HttpResponse(status=404)
@@ -111,16 +111,16 @@ def history_action(request: HttpRequest, import_id: int, action: str) -> HttpRes
             raise
         label = _labels().get((exc.field or "").removeprefix("mapping."), exc.field or "")
         messages.error(request, f"{label}: {exc.message}" if label else exc.message)
-    return redirect("orders:history", import_id=import_id)
+    return redirect("orders:history", history_id=history_id)
 
 
 @console_view
-def history_errors_xlsx(request: HttpRequest, import_id: int) -> HttpResponse:
+def history_errors_xlsx(request: HttpRequest, history_id: int) -> HttpResponse:
     """The report as a workbook (write-only mode: rows go straight to the file)."""
     import openpyxl
 
     scope = scope_of(request)
-    rows = history_job.error_report(scope=scope, import_id=import_id)
+    rows = history_job.error_report(scope=scope, import_id=history_id)
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet(_("Errors"))
     sheet.append([_("Row"), _("Column"), _("Value"), _("Problem"), _("Code")])
@@ -134,5 +134,5 @@ def history_errors_xlsx(request: HttpRequest, import_id: int) -> HttpResponse:
     book.save(out)
     response = HttpResponse(out.getvalue(),
                             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    response["Content-Disposition"] = f'attachment; filename="order-history-{import_id}-errors.xlsx"'
+    response["Content-Disposition"] = f'attachment; filename="order-history-{history_id}-errors.xlsx"'
     return response

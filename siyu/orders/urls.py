@@ -16,9 +16,9 @@ urlpatterns = [
     path("imports/<int:import_id>/", views.import_detail, name="import"),
     path("imports/<int:import_id>/report.csv", views.import_report, name="import_report"),
     path("history/", history_views.history_list, name="history_imports"),
-    path("history/<int:import_id>/", history_views.history_detail, name="history"),
-    path("history/<int:import_id>/errors.xlsx", history_views.history_errors_xlsx, name="history_errors"),
-    path("history/<int:import_id>/<slug:action>/", history_views.history_action, name="history_action"),
+    path("history/<int:history_id>/", history_views.history_detail, name="history"),
+    path("history/<int:history_id>/errors.xlsx", history_views.history_errors_xlsx, name="history_errors"),
+    path("history/<int:history_id>/<slug:action>/", history_views.history_action, name="history_action"),
     path("invitations/", views.invitations, name="invitations"),
     path("invitations/<slug:kind>.csv", views.invitations_export, name="invitations_export"),
 ]

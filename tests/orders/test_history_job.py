@@ -143,7 +143,7 @@ def test_excel_cells_serial_times_number_phones_and_formulas(org: Org) -> None:
         # an Excel date-time serial: 45352.5 = 2024-03-01 12:00; the phone a number with +86's digits
         ["bj1", 1001, 45352.5, 8613900000011, None, "S1", "拿铁", 1, 18.8],
         # a date-time cell; a phone that lost its leading digits' formatting as a float
-        ["bj1", 1002, datetime(2024, 3, 2, 9, 15), 13900000012.0, None, "S1", "拿铁", 2.0, 40],
+        ["bj1", 1002, datetime(2024, 3, 2, 9, 15), 13900000012.0, None, "S1", "拿铁", 2.0, 40],  # noqa: DTZ001
         ["bj1", 1003, "2024-03-03 09:00", "=A1", None, "S1", "拿铁", 1, 1],  # a formula: refused
         ["bj1", 1004, "2024-03-03 09:00", "1.39E+10", None, "S1", "拿铁", 1, 1],  # Excel lost the digits
     ])
@@ -261,3 +261,26 @@ def test_console_upload_map_preview_dry_run_import_and_report(org: Org, settings
     assert [(r[0], r[2]) for r in rows[1:]] == [(3, "nowhere")]
     zh = _hq(org, "zh-hans").get("/orders/history/").content.decode()
     assert "门店订单历史" in zh and "pos.csv" in zh
+
+
+def test_api_flow_and_field_errors(org: Org) -> None:
+    hq = _hq(org)
+    sheet = _csv(GOOD_SHEET[:5])
+    created = hq.post("/api/admin/order-history-imports", {"file": SimpleUploadedFile("p.csv", sheet, "text/csv")})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["status"] == "uploaded" and body["mapping"]["order_no"] == "小票号" and "amount" in body["fields"]
+    path = f"/api/admin/order-history-imports/{body['id']}"
+    bad = hq.put(f"{path}/mapping", {"mapping": {"store_code": "门店编码"}}, content_type="application/json")
+    assert bad.status_code == 422 and bad.json()["field"].startswith("mapping.")
+    preview = hq.get(f"{path}/preview").json()
+    assert [p["code"] for p in preview[4]["problems"]] == ["invalid_amount"]  # row 6's amount is "abc"
+    assert hq.post(f"{path}/dry-run").json() == {"total_rows": 5, "receipts": 3, "error_rows": 2,
+                                                 "already_imported": 0}
+    assert [(e["row_number"], e["code"]) for e in hq.get(f"{path}/errors").json()] == [
+        (5, "receipt_refused"), (6, "invalid_amount")]
+    started = hq.post(f"{path}/start")
+    assert started.status_code == 202 and started.json()["status"] == "queued"
+    history_job.run_history_import(import_id=body["id"])
+    done = hq.get(path).json()
+    assert (done["status"], done["orders_created"], done["error_rows"]) == ("done", 2, 2)

@@ -252,10 +252,10 @@ def sync_directory(request: HttpRequest, account_id: int) -> Status[Any]:
     return _sync_job(request, account_id, "directory")
 
 
-@router.get("/sync-jobs/{int:job_id}", response={200: SyncJobOut, **ERRORS},
+@router.get("/sync-jobs/{int:sync_job_id}", response={200: SyncJobOut, **ERRORS},
             summary="An address-book, tag or group sync: status, then its figures (result) or its error")
-def get_sync_job(request: HttpRequest, job_id: int) -> Any:
-    return queries.get_sync_job(scope_of(request), job_id)
+def get_sync_job(request: HttpRequest, sync_job_id: int) -> Any:
+    return queries.get_sync_job(scope_of(request), sync_job_id)
 
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")
