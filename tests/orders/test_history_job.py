@@ -108,6 +108,7 @@ def test_gbk_sheet_mapping_dry_run_report_and_import(org: Org) -> None:
     assert [(line.name, line.quantity, line.amount_fen) for line in OrderLine.objects.filter(order=a001)
             .order_by("index")] == [("拿铁", 2, 1250), ("可颂", 1, 750)]
     assert orders["A002"].amount_fen == 9990
+    assert orders["A002"].customer_id is not None
     new_buyer = Customer.objects.get(pk=orders["A002"].customer_id)
     assert new_buyer.phone == "13900000002"
     assert orders["A003"].customer_id is None

@@ -114,6 +114,7 @@ def test_only_hq_of_the_enterprise_starts_or_reads_a_sync(wecom: Wecom, settings
     other = EnterpriseFactory.create(name="Other", code="other")
     outsider = StaffFactory.create(enterprise=other, name="o", role="hq_admin", user=UserFactory.create(username="o"))
     client = Client()
+    assert outsider.user is not None
     client.force_login(outsider.user)
     assert client.post(path).status_code == 404
     job = _hq(wecom).post(path).json()
