@@ -385,6 +385,10 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        constraints = [  # one customer sync at a time per account (sync.start_sync returns the running one)
+            models.UniqueConstraint(fields=["account"], condition=models.Q(status="running"),
+                                    name="wecom_syncrun_one_running_per_account"),
+        ]
 
     def __str__(self) -> str:
         return f"sync {self.account_id} {self.status}"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from siyu.channels.wecom import sync_jobs
-from siyu.channels.wecom.models import SyncJob
+from siyu.channels.wecom import sync, sync_jobs
+from siyu.channels.wecom.models import SyncJob, SyncRun
 from siyu.core.models import AuditEntry
 from siyu.core.timeutil import now
 from siyu.org.models import DepartmentLink, Staff
@@ -120,3 +120,15 @@ def test_only_hq_of_the_enterprise_starts_or_reads_a_sync(wecom: Wecom, settings
     job = _hq(wecom).post(path).json()
     assert client.get(f"/api/channels/wecom/sync-jobs/{job['id']}").status_code == 404
     assert SyncJob.objects.count() == 1
+
+
+def test_a_customer_sync_runs_once_per_account_at_a_time(wecom: Wecom, settings: Any) -> None:
+    settings.TASKS = QUEUE_ONLY
+    scope = scope_for_staff(wecom.org.hq)
+    first = sync.start_sync(scope=scope, account_id=wecom.account.pk)
+    assert sync.start_sync(scope=scope, account_id=wecom.account.pk).pk == first.pk
+    SyncRun.objects.filter(pk=first.pk).update(started_at=now() - timedelta(hours=3))  # its worker died
+    fresh = sync.start_sync(scope=scope, account_id=wecom.account.pk)
+    assert fresh.pk != first.pk
+    assert SyncRun.objects.get(pk=first.pk).status == "failed"
+    assert SyncRun.objects.filter(account=wecom.account, status="running").count() == 1
