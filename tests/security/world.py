@@ -245,7 +245,7 @@ def _orders(world: World) -> None:
     world.ids["member_import"] = member_import.upload_member_file(
         scope=hq, stream="手机号,姓名,门店编码\n13900009999,矩阵会员,bj1\n".encode(), filename="members.csv").pk
     world.ids["history_import"] = history_job.upload_history_file(
-        scope=hq, stream="门店编码,小票号,交易时间,会员手机号,实收金额\nbj1,900001,2026-03-01 10:00:00,13900009999,9.90\n"
+        scope=hq, stream="门店编码,小票号,交易时间,会员手机号,实收金额\nbj1,900001,2026-03-01 10:00,13900009999,9.90\n"
         .encode(), filename="pos.csv").pk
     world.ids["order_import"] = create_platform_import(scope=hq, platform="tmall", content=IMPORT_CSV.encode(),
                                                        filename="tmall.csv", enqueue=False).pk
