@@ -111,6 +111,7 @@ def _mount() -> None:
     api.add_router("/org", org_router, tags=["org"])
     api.add_router("/", customers_router, tags=["customers"])
     api.add_router("/admin/member-imports", "siyu.customers.api.member_imports_router", tags=["member import"])
+    api.add_router("/admin/order-history-imports", "siyu.orders.api.history_router", tags=["order history import"])
     api.add_router("/channels", channels_router, tags=["channels"])
     api.add_router("/oa", "siyu.channels.official_account.api.router", tags=["oa"])
     api.add_router("/catalog", catalog_router, tags=["catalog"])

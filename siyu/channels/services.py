@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.db.models import ForeignObjectRel
 from django.utils.translation import gettext_lazy as _
@@ -342,8 +343,9 @@ def delete_account(*, enterprise_id: int, account_id: int, actor: Actor = None) 
         account = _locked_account(enterprise_id, account_id)
         usage = account_usage(account)
         if usage:
+            kinds = sorted({str(apps.get_model(label)._meta.verbose_name_plural) for label in usage})
             raise Conflict(_("this account has records (%(count)s kinds: %(kinds)s); deleting it would delete them "
-                             "too: disable it instead") % {"count": len(usage), "kinds": ", ".join(sorted(usage))},
+                             "too: disable it instead") % {"count": len(usage), "kinds": ", ".join(kinds)},
                            field="account_id", code="account_in_use")
         ChannelAccount.objects.filter(pk=account.pk).delete()
         audit.record(enterprise_id=enterprise_id, actor=actor, action="channel_account.delete",

@@ -15,12 +15,15 @@ from siyu.core.pagination import page_param
 @console_view
 def index(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
+    jobs = wecom_queries.sync_jobs(scope, limit=6) if scope.is_hq else []
     context = {
         "scope": scope,
         "accounts": list(queries.accounts(scope)),
         "counts": queries.callback_counts(scope) if scope.is_hq else {},
         "refusals": queries.refusals(scope) if scope.is_hq else None,
         "runs": wecom_queries.sync_runs(scope, limit=3) if scope.is_hq else [],
+        "sync_jobs": jobs,
+        "sync_jobs_open": any(j.status in ("queued", "running") for j in jobs),
     }
     return render(request, "channels/index.html", context)
 

@@ -23,7 +23,7 @@ from siyu.core.errors import PermissionDenied
 from siyu.customers import privacy
 from siyu.orders import offline_payments, queries
 from siyu.orders.schemas import AfterSaleOut, Input, OrderDetailOut, OrderPage, order_data, order_detail_data
-from siyu.orders.services import after_sale, history_import, imports, presale, states
+from siyu.orders.services import after_sale, history_import, history_job, imports, presale, states
 
 router = Router()
 ADMIN = ["orders admin"]
@@ -314,3 +314,127 @@ def admin_import_report(request: HttpRequest, import_id: int) -> HttpResponse:
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{import_id}-report.csv"'
     return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# POS order history as a background job (HQ only), as the console runs it: upload an Excel or CSV sheet, read and set
+# the mapping, preview, dry run, start, poll, read the report. Mounted at /api/admin/order-history-imports.
+
+history_router = Router()
+HISTORY_TAGS = ["order history import"]
+
+
+class HistoryJobOut(Schema):
+    id: int
+    filename: str
+    file_format: str
+    encoding: str
+    status: str
+    header: list[str]
+    mapping: dict[str, str]
+    fields: list[str]
+    total_rows: int
+    processed_rows: int
+    checkpoint_row: int
+    receipts: int
+    orders_created: int
+    duplicates: int
+    matched: int
+    created_customers: int
+    without_customer: int
+    error_rows: int
+    error_message: str
+    created_at: datetime
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_fields(obj: Any) -> list[str]:
+        return list(history_job.FIELDS)
+
+
+class HistoryMappingIn(Schema):
+    mapping: dict[str, str]
+
+
+class HistoryProblemOut(Schema):
+    field: str
+    code: str
+    message: str
+    value: str
+
+
+class HistoryPreviewRowOut(Schema):
+    row_number: int
+    values: dict[str, str]
+    problems: list[HistoryProblemOut]
+
+
+class HistoryProblemRowOut(Schema):
+    row_number: int
+    field: str
+    code: str
+    message: str
+    value: str
+
+
+class HistoryDryRunOut(Schema):
+    total_rows: int
+    receipts: int
+    error_rows: int
+    already_imported: int
+
+
+@history_router.post("", response={201: HistoryJobOut}, tags=HISTORY_TAGS,
+                     summary="Upload an order history sheet (xlsx or CSV in UTF-8/GBK); the same file again returns "
+                             "its first import")
+def history_upload(request: HttpRequest, file: File[UploadedFile]) -> Status[Any]:
+    imp = history_job.upload_history_file(scope=scope_of(request), stream=file, filename=file.name or "",
+                                          actor=actor_of(request))
+    return Status(201, imp)
+
+
+@history_router.get("", response=list[HistoryJobOut], tags=HISTORY_TAGS,
+                    summary="The enterprise's order history imports, newest first")
+def history_list(request: HttpRequest) -> Any:
+    return list(history_job.imports(scope=scope_of(request))[:100])
+
+
+@history_router.get("/{history_id}", response=HistoryJobOut, tags=HISTORY_TAGS,
+                    summary="An import: mapping, status, progress and counts")
+def history_detail(request: HttpRequest, history_id: int) -> Any:
+    return history_job.get_import(scope=scope_of(request), import_id=history_id)
+
+
+@history_router.put("/{history_id}/mapping", response=HistoryJobOut, tags=HISTORY_TAGS,
+                    summary="Set the column mapping (before the import starts)")
+def history_mapping(request: HttpRequest, history_id: int, payload: HistoryMappingIn) -> Any:
+    return history_job.set_mapping(scope=scope_of(request), import_id=history_id, mapping=payload.mapping,
+                                   actor=actor_of(request))
+
+
+@history_router.get("/{history_id}/preview", response=list[HistoryPreviewRowOut], tags=HISTORY_TAGS,
+                    summary="The first rows as the mapping reads them, with each row's problems")
+def history_preview(request: HttpRequest, history_id: int) -> Any:
+    return history_job.preview(scope=scope_of(request), import_id=history_id, limit=20)
+
+
+@history_router.post("/{history_id}/dry-run", response=HistoryDryRunOut, tags=HISTORY_TAGS,
+                     summary="Check every row, count the receipts imported before, rebuild the report; nothing else "
+                             "is written")
+def history_dry_run(request: HttpRequest, history_id: int) -> Any:
+    return history_job.dry_run(scope=scope_of(request), import_id=history_id, actor=actor_of(request))
+
+
+@history_router.post("/{history_id}/start", response={202: HistoryJobOut}, tags=HISTORY_TAGS,
+                     summary="Queue the import (a failed one continues from its checkpoint)")
+def history_start(request: HttpRequest, history_id: int) -> Status[Any]:
+    return Status(202, history_job.start_history_import(scope=scope_of(request), import_id=history_id,
+                                                        actor=actor_of(request)))
+
+
+@history_router.get("/{history_id}/errors", response=list[HistoryProblemRowOut], tags=HISTORY_TAGS,
+                    summary="The rows refused, in sheet order (at most 1,000 from `offset`)")
+def history_errors(request: HttpRequest, history_id: int, offset: int = 0) -> Any:
+    rows = history_job.error_report(scope=scope_of(request), import_id=history_id)
+    start_at = max(offset, 0)
+    return list(rows[start_at:start_at + 1000])

@@ -402,3 +402,74 @@ class PlatformImportRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform_import_id}:{self.row_number} {self.outcome}"
+
+
+class HistoryImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Uploaded")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class HistoryImport(models.Model):
+    """One uploaded POS / offline order-history sheet (Excel or CSV, one row per line item, a receipt's rows
+    adjacent). The file is kept on disk (`path`, under MEDIA_ROOT) and streamed by the dry run and the job;
+    `checkpoint_row` is the last sheet row whose batch committed (batches end on a receipt's last row), so a restarted
+    job continues after it; `file_hash` makes a re-upload of the same file return this import."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=200, blank=True)
+    path = models.CharField(max_length=500)
+    file_format = models.CharField(max_length=8, help_text="csv / xlsx")
+    encoding = models.CharField(max_length=16, blank=True)
+    file_hash = models.CharField(max_length=64)
+    header = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict, help_text="field -> column header")
+    status = models.CharField(max_length=10, choices=HistoryImportStatus.choices, default=HistoryImportStatus.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    checkpoint_row = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    receipts = models.PositiveIntegerField(default=0, help_text="receipts read (dry run: receipts in the file)")
+    orders_created = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0, help_text="receipts imported before (this or another file)")
+    matched = models.PositiveIntegerField(default=0)
+    created_customers = models.PositiveIntegerField(default=0)
+    without_customer = models.PositiveIntegerField(default=0)
+    error_rows = models.PositiveIntegerField(default=0)
+    error_message = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "file_hash"], name="uniq_history_import_file"),
+        ]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"order history import {self.pk}"
+
+
+class HistoryImportError(models.Model):
+    """A sheet row the import refused, with the column and the reason: the validation report."""
+
+    history_import = models.ForeignKey(HistoryImport, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField()
+    field = models.CharField(max_length=32, blank=True)
+    value = models.CharField(max_length=128, blank=True)
+    code = models.CharField(max_length=32)
+    message = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["history_import", "row_number", "field"],
+                                    name="uniq_history_import_error"),
+        ]
+        ordering = ["history_import_id", "row_number"]
+
+    def __str__(self) -> str:
+        return f"{self.history_import_id}:{self.row_number} {self.code}"

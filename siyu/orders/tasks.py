@@ -9,7 +9,7 @@ from __future__ import annotations
 from django_tasks import task
 
 from siyu.core import jobs
-from siyu.orders.services import after_sale, imports, states
+from siyu.orders.services import after_sale, history_job, imports, states
 
 
 @task()
@@ -28,3 +28,10 @@ def refund_failed_group_buys_task() -> int:
 @task()
 def run_platform_import_task(import_id: int) -> str:
     return imports.run_platform_import(import_id=import_id)
+
+
+@jobs.register(history_job.TASK)
+@task()
+def run_history_import_task(import_id: int) -> str:
+    """A POS order-history import queued from the console (resumes from its checkpoint when run again)."""
+    return history_job.run_history_import(import_id=import_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from siyu.orders import views
+from siyu.orders import history_views, views
 
 app_name = "orders"
 urlpatterns = [
@@ -15,6 +15,10 @@ urlpatterns = [
     path("imports/", views.import_list, name="imports"),
     path("imports/<int:import_id>/", views.import_detail, name="import"),
     path("imports/<int:import_id>/report.csv", views.import_report, name="import_report"),
+    path("history/", history_views.history_list, name="history_imports"),
+    path("history/<int:history_id>/", history_views.history_detail, name="history"),
+    path("history/<int:history_id>/errors.xlsx", history_views.history_errors_xlsx, name="history_errors"),
+    path("history/<int:history_id>/<slug:action>/", history_views.history_action, name="history_action"),
     path("invitations/", views.invitations, name="invitations"),
     path("invitations/<slug:kind>.csv", views.invitations_export, name="invitations_export"),
 ]

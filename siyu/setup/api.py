@@ -266,6 +266,14 @@ def patch_merchant(request: HttpRequest, merchant_id: int, payload: MerchantPatc
     return _merchant(queries.merchant(scope, merchant_id), _base(request))
 
 
+@router.post("/pay-merchants/{merchant_id}/disable", response={200: MerchantOut, **WRITE_ERRORS},
+             summary="Disable a merchant: no new payments or refunds through it; its records and keys stay (HQ)")
+def disable_merchant(request: HttpRequest, merchant_id: int) -> Any:
+    scope = scope_of(request)
+    services.disable_merchant(scope=scope, merchant_id=merchant_id, actor=actor_of(request))
+    return _merchant(queries.merchant(scope, merchant_id), _base(request))
+
+
 @router.post("/pay-merchants/{merchant_id}/check", response={200: CheckOut, **CHECK_ERRORS},
              summary="Check the merchant: a signed query to WeChat Pay (HQ)")
 def check_merchant(request: HttpRequest, merchant_id: int) -> Any:

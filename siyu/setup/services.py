@@ -131,6 +131,11 @@ def delete_channel_account(*, scope: Scope, account_id: int, actor: Actor = None
     channel_services.delete_account(enterprise_id=scope.enterprise_id, account_id=account_id, actor=actor)
 
 
+def disable_merchant(*, scope: Scope, merchant_id: int, actor: Actor = None) -> PayMerchant:
+    require_hq(scope)
+    return merchants.disable_merchant(enterprise_id=scope.enterprise_id, merchant_id=merchant_id, actor=actor)
+
+
 def check_channel_account(*, scope: Scope, account_id: int, actor: Actor = None) -> CheckOutcome:
     require_hq(scope)
     account = channel_queries.get_account(scope, account_id)

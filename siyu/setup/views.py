@@ -170,6 +170,41 @@ def account_check(request: HttpRequest, account_id: int) -> HttpResponse:
     return redirect(f"{_accounts_url()}#account-{account_id}")
 
 
+@console_view
+@require_POST
+def account_disable(request: HttpRequest, account_id: int) -> HttpResponse:
+    """HQ only (the service checks); the page asks to confirm first. Its data stays, its secrets are wiped."""
+    try:
+        services.disable_channel_account(scope=scope_of(request), account_id=account_id, actor=actor_of(request))
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, _refusal(exc))
+    else:
+        messages.success(request, _("Account disabled: its secrets were wiped and its callbacks are refused; its "
+                                    "records stay. To enable it again, edit it and type the secrets anew."))
+    return redirect(f"{_accounts_url()}#account-{account_id}")
+
+
+@console_view
+@require_POST
+def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
+    try:
+        services.delete_channel_account(scope=scope_of(request), account_id=account_id, actor=actor_of(request))
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, _refusal(exc))
+        return redirect(f"{_accounts_url()}#account-{account_id}")
+    messages.success(request, _("Account deleted."))
+    return redirect(_accounts_url())
+
+
+def _refusal(exc: DomainError) -> str:
+    """A refusal as the operator reads it: what went wrong, in their language, with the code for support."""
+    return f"{exc.message} ({exc.code})" if exc.code else str(exc.message)
+
+
 def _flash_check(request: HttpRequest, ok: bool) -> None:
     if ok:
         messages.success(request, _("Connection checked: everything that could be checked works."))
@@ -225,6 +260,20 @@ def merchant_new(request: HttpRequest) -> HttpResponse:
 @console_view
 def merchant_edit(request: HttpRequest, merchant_id: int) -> HttpResponse:
     return _merchant_form(request, queries.merchant(scope_of(request), merchant_id))
+
+
+@console_view
+@require_POST
+def merchant_disable(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    try:
+        services.disable_merchant(scope=scope_of(request), merchant_id=merchant_id, actor=actor_of(request))
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, _refusal(exc))
+    else:
+        messages.success(request, _("Merchant disabled: no new payments go through it; its records and keys stay."))
+    return redirect(f"{_accounts_url()}#merchant-{merchant_id}")
 
 
 @console_view

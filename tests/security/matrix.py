@@ -117,6 +117,12 @@ def api_call(world: World, role: str, row: Row, body: Mapping[str, Any] | None, 
 
         sheet = SimpleUploadedFile("m.csv", f"手机号\n1390000{counter[0]:04d}\n".encode(), content_type="text/csv")
         return run_isolated(lambda: client.post(path, {"file": sheet}, headers=headers))
+    if row.key == "POST /api/admin/order-history-imports":
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        text = f"门店编码,小票号,交易时间,会员手机号,实收金额\nbj1,H{counter[0]},2025-01-01 10:00,13900000001,9.9\n"
+        history = SimpleUploadedFile("h.csv", text.encode(), content_type="text/csv")
+        return run_isolated(lambda: client.post(path, {"file": history}, headers=headers))
     if row.key == "POST /api/admin/order-history":
         from django.core.files.uploadedfile import SimpleUploadedFile
 

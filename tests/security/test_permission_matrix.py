@@ -12,7 +12,7 @@ The tables below are written by hand from the product's rules (docs/security.md)
 - "shopper" is a signed-in mall customer: the storefront API is theirs alone, and staff tokens are refused there.
 
 Outcomes: ok (2xx/3xx), 401, 403, 404, login (a redirect to the login page); 502 where the operation talks to WeCom
-while it is called (the tag and group pulls), since the world's platform is a closed port: the gate was passed. The
+while it is called (payment sync, reconciliation), since the world's platform is a closed port: the gate was passed. The
 objects that paths name are all in store n1 and followed by n1 store staff (tests/security/world.py), so a 404 for a
 staff role would be a scope bug. The chat sidebar works on the member's own customers whatever their role (a chat in
 WeCom's toolbar is always one of theirs): the managers' 404 there is the rule.
@@ -60,7 +60,7 @@ GET    /api/org/sheets/{org_sheet}                               ok    403   403
 POST   /api/org/sheets/{org_sheet}/apply                         ok    403   403   403   401   404   401
 GET    /api/org/departments                                      ok    403   403   403   401   ok    401
 PATCH  /api/org/departments/{department}                         ok    403   403   403   401   404   401
-POST   /api/channels/wecom/accounts/{wecom_account}/directory/sync 502 403  403   403   401   404   401
+POST   /api/channels/wecom/accounts/{wecom_account}/directory/sync ok 403   403   403   401   404   401
 GET    /api/customers                                            ok    ok    ok    ok    401   ok    401
 POST   /api/customers                                            ok    ok    ok    403   401   422   401
 GET    /api/customers/{customer}                                 ok    ok    ok    ok    401   404   401
@@ -95,8 +95,9 @@ GET    /api/channels/wecom/codes/{code}/stats                    ok    ok    ok 
 PUT    /api/channels/wecom/accounts/{wecom_account}/welcome      ok    403   403   403   401   404   401
 POST   /api/channels/wecom/accounts/{wecom_account}/sync         ok    403   403   403   401   404   401
 GET    /api/channels/wecom/sync/{sync_run}                       ok    403   403   403   401   404   401
-POST   /api/channels/wecom/accounts/{wecom_account}/tags/sync    502   403   403   403   401   404   401
-POST   /api/channels/wecom/accounts/{wecom_account}/groups/sync  502   403   403   403   401   404   401
+POST   /api/channels/wecom/accounts/{wecom_account}/tags/sync    ok    403   403   403   401   404   401
+POST   /api/channels/wecom/accounts/{wecom_account}/groups/sync  ok    403   403   403   401   404   401
+GET    /api/channels/wecom/sync-jobs/{sync_job}                  ok    403   403   403   401   404   401
 GET    /api/channels/wecom/groups                                ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/groups/duplicates                     ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/group-codes                           ok    ok    ok    ok    401   ok    401
@@ -259,6 +260,14 @@ GET    /api/admin/member-imports/{member_import}/preview         ok    403   403
 POST   /api/admin/member-imports/{member_import}/dry-run         ok    403   403   403   401   404   401
 POST   /api/admin/member-imports/{member_import}/start           ok    403   403   403   401   404   401
 GET    /api/admin/member-imports/{member_import}/errors          ok    403   403   403   401   404   401
+POST   /api/admin/order-history-imports                          ok    403   403   403   401   ok    401
+GET    /api/admin/order-history-imports                          ok    403   403   403   401   ok    401
+GET    /api/admin/order-history-imports/{history_import}         ok    403   403   403   401   404   401
+PUT    /api/admin/order-history-imports/{history_import}/mapping ok    403   403   403   401   404   401
+GET    /api/admin/order-history-imports/{history_import}/preview ok    403   403   403   401   404   401
+POST   /api/admin/order-history-imports/{history_import}/dry-run ok    403   403   403   401   404   401
+POST   /api/admin/order-history-imports/{history_import}/start   ok    403   403   403   401   404   401
+GET    /api/admin/order-history-imports/{history_import}/errors  ok    403   403   403   401   404   401
 GET    /api/audiences/schema                                     ok    ok    ok    ok    401   ok    401
 GET    /api/audiences/segments                                   ok    ok    ok    ok    401   ok    401
 POST   /api/audiences/segments                                   ok    ok    ok    403   401   ok    401
@@ -316,6 +325,7 @@ POST   /api/setup/pay-merchants                                  ok    403   403
 GET    /api/setup/pay-merchants/{pay_merchant}                   ok    403   403   403   401   404   401
 PATCH  /api/setup/pay-merchants/{pay_merchant}                   ok    403   403   403   401   404   401
 POST   /api/setup/pay-merchants/{pay_merchant}/check             ok    403   403   403   401   404   401
+POST   /api/setup/pay-merchants/{pay_merchant}/disable           ok    403   403   403   401   404   401
 GET    /api/setup/callback-credentials                           ok    403   403   403   401   ok    401
 GET    /api/content/folders                                      ok    ok    ok    ok    401   ok    401
 POST   /api/content/folders                                      ok    403   403   403   401   ok    401
@@ -419,6 +429,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/customers": lambda w: {"name": "新顾客", "phone": "13900000009", "home_store_id": w["store"]},
     "PATCH /api/customers/{customer}": lambda w: {"name": "顾客甲甲"},
     "PUT /api/admin/member-imports/{member_import}/mapping": lambda w: {"mapping": {"phone": "手机号", "name": "姓名"}},
+    "PUT /api/admin/order-history-imports/{history_import}/mapping": lambda w: {"mapping": {
+        "store_code": "门店编码", "order_no": "小票号", "time": "交易时间", "phone": "会员手机号",
+        "amount": "实收金额"}},
     "POST /api/customers/{customer}/identities": lambda w: {"kind": "platform_buyer_id", "value": "tb_buyer_9"},
     "POST /api/customers/merge": lambda w: {"survivor_id": w["customer"], "absorbed_id": w["customer2"]},
     "POST /api/customers/{customer}/consents": lambda w: {"channel": "sms", "granted": True, "method": "paper",
@@ -788,6 +801,11 @@ GET    /orders/imports/                                          ok    403   403
 POST   /orders/imports/                                          ok    403   403   403   login ok    login
 GET    /orders/imports/{order_import}/                           ok    403   403   403   login 404   login
 GET    /orders/imports/{order_import}/report.csv                 ok    403   403   403   login 404   login
+GET    /orders/history/                                          ok    403   403   403   login ok    login
+POST   /orders/history/                                          ok    403   403   403   login ok    login
+GET    /orders/history/{history_import}/                         ok    403   403   403   login 404   login
+GET    /orders/history/{history_import}/errors.xlsx              ok    403   403   403   login 404   login
+POST   /orders/history/{history_import}/dry-run/                 ok    403   403   403   login 404   login
 GET    /member-imports/                                          ok    403   403   403   login ok    login
 POST   /member-imports/                                          ok    403   403   403   login ok    login
 GET    /member-imports/{member_import}/                          ok    403   403   403   login 404   login
@@ -871,11 +889,14 @@ POST   /setup/accounts/new/wecom/                                ok    403   403
 GET    /setup/accounts/{wecom_account}/                          ok    403   403   403   login 404   login
 POST   /setup/accounts/{wecom_account}/                          ok    403   403   403   login 404   login
 POST   /setup/accounts/{wecom_account}/check/                    ok    403   403   403   login 404   login
+POST   /setup/accounts/{wecom_account}/disable/                  ok    403   403   403   login 404   login
+POST   /setup/accounts/{wecom_account}/delete/                   ok    403   403   403   login 404   login
 GET    /setup/pay/new/                                           ok    403   403   403   login ok    login
 POST   /setup/pay/new/                                           ok    403   403   403   login ok    login
 GET    /setup/pay/{pay_merchant}/                                ok    403   403   403   login 404   login
 POST   /setup/pay/{pay_merchant}/                                ok    403   403   403   login 404   login
 POST   /setup/pay/{pay_merchant}/check/                          ok    403   403   403   login 404   login
+POST   /setup/pay/{pay_merchant}/disable/                        ok    403   403   403   login 404   login
 GET    /content/                                                 ok    ok    ok    ok    login ok    login
 POST   /content/folders/                                         ok    403   403   403   login ok    login
 GET    /content/materials/new/                                   ok    403   403   403   login ok    login

@@ -35,6 +35,7 @@ from siyu.channels.wecom.models import (
     KeywordGroup,
     MassSend,
     MomentTask,
+    SyncJob,
     SyncRun,
     TransferJob,
 )
@@ -45,7 +46,7 @@ from siyu.customers import services as customers
 from siyu.customers.models import Customer, Tag, TagGroup
 from siyu.exports import services as exports
 from siyu.orders.models import AfterSale, Order, PlatformImport, Presale, StorefrontSession
-from siyu.orders.services import after_sale, presale, states
+from siyu.orders.services import after_sale, history_job, presale, states
 from siyu.orders.services.imports import create_platform_import
 from siyu.org.models import ApiToken, Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
@@ -118,6 +119,7 @@ def _channels(world: World) -> None:
                                       store=org.store_n1, config_id="cfg-matrix-1", status="active")
     world.ids["code"] = code.pk
     world.ids["sync_run"] = SyncRun.objects.create(account=wecom_account).pk
+    world.ids["sync_job"] = SyncJob.objects.create(account=wecom_account, kind="groups", status="done").pk
     world.ids["group"] = CustomerGroup.objects.create(account=wecom_account, chat_id="wrmatrixchat1", name="北京一店群",
                                                       owner_userid=org.n1_staff.wecom_userid, owner=org.n1_staff).pk
     group_code = GroupCode.objects.create(enterprise_id=ent, account=wecom_account, name="快闪群码", state="flash1",
@@ -246,6 +248,9 @@ def _orders(world: World) -> None:
         balance_ends_at=now + timedelta(days=6))).pk
     world.ids["member_import"] = member_import.upload_member_file(
         scope=hq, stream="手机号,姓名,门店编码\n13900009999,矩阵会员,bj1\n".encode(), filename="members.csv").pk
+    world.ids["history_import"] = history_job.upload_history_file(
+        scope=hq, stream="门店编码,小票号,交易时间,会员手机号,实收金额\nbj1,900001,2026-03-01 10:00,13900009999,9.90\n"
+        .encode(), filename="pos.csv").pk
     world.ids["order_import"] = create_platform_import(scope=hq, platform="tmall", content=IMPORT_CSV.encode(),
                                                        filename="tmall.csv", enqueue=False).pk
     StorefrontSession.objects.create(

@@ -47,6 +47,7 @@ from siyu.channels.wecom.models import (
     MassSendSender,
     MomentTask,
     OutboundCall,
+    SyncJob,
     SyncRun,
     TransferItem,
     TransferJob,
@@ -60,7 +61,7 @@ from siyu.exports import services as exports
 from siyu.loyalty import services as loyalty_services
 from siyu.orders.models import AfterSale, CartItem, Order, PlatformImport, Presale, StorefrontSession
 from siyu.orders.services import after_sale as orders_after_sale
-from siyu.orders.services import imports, states
+from siyu.orders.services import history_job, imports, states
 from siyu.orders.services import presale as orders_presale
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from siyu.org.scope import Scope, scope_for_staff
@@ -238,6 +239,11 @@ def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
         filename=f"{mark}-members.csv")
     member_import.dry_run(scope=brand.hq_scope, import_id=members.pk)
     brand.ids["member_import_id"] = members.pk
+    history = history_job.upload_history_file(
+        scope=brand.hq_scope, stream=f"门店编码,小票号,交易时间,会员手机号,实收金额\n{store.code},{mark}P1,"
+        f"2026-03-01 10:00:00,{brand.phones[0]},9.90\n".encode(), filename=f"{mark}-pos.csv")
+    history_job.dry_run(scope=brand.hq_scope, import_id=history.pk)
+    brand.ids["history_id"] = history.pk
     brand.ids.update(order_id=order.pk, after_sale_id=after_sale.pk, import_id=imp.pk, presale_id=presale.pk,
                      item_id=CartItem.objects.get(customer=buyer).pk)
 
@@ -281,6 +287,7 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
     moment = MomentTask.objects.create(enterprise=ent, account=account, text=f"{mark} moment")
     moment.staff.set([sender])
     run = SyncRun.objects.create(account=account, error=f"{mark} sync")
+    sync_job = SyncJob.objects.create(account=account, kind="groups", status="failed", error=f"{mark} sync job")
     InboundCallback.objects.create(account=account, kind=AccountKind.WECOM, body=f"<xml>{mark}</xml>",
                                    plaintext=f"<xml>{mark}</xml>", event="change_external_contact",
                                    dedupe_key=f"{mark}-cb", status="processed")
@@ -292,7 +299,7 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
     brand.ids.update({"welcome_id": welcome.pk, "group_tag_id": group_tag.pk})
     brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
                       "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
-                      "wecom:run_id": run.pk, "group_code_id": group_code.pk,
+                      "wecom:run_id": run.pk, "sync_job_id": sync_job.pk, "group_code_id": group_code.pk,
                       "group_transfer_id": group_job.pk, "tag_built_id": send.pk})
 
 

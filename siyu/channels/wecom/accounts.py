@@ -11,7 +11,8 @@ from siyu.core.errors import NotFound, UpstreamError
 
 
 def wecom_account(account_id: int, *, enterprise_id: int | None = None) -> ChannelAccount:
-    qs = ChannelAccount.objects.filter(pk=account_id, kind=AccountKind.WECOM)
+    """A disabled account (its secrets wiped) is not found: nothing may call WeCom with it any more."""
+    qs = ChannelAccount.objects.filter(pk=account_id, kind=AccountKind.WECOM, is_active=True)
     if enterprise_id is not None:
         qs = qs.filter(enterprise_id=enterprise_id)
     account = qs.first()

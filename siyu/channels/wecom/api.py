@@ -16,22 +16,20 @@ from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.channels.wecom import (
     auto_pull,
     channel_codes,
-    directory,
     errcodes,
     group_codes,
     group_inheritance,
     group_sheets,
     group_tags,
     group_welcome,
-    groups,
     inheritance,
     keyword_groups,
     mass_sends,
     moments,
     queries,
     sync,
+    sync_jobs,
     tag_groups,
-    tags,
     welcome,
 )
 from siyu.channels.wecom.schemas import (
@@ -67,6 +65,7 @@ from siyu.channels.wecom.schemas import (
     KeywordGroupPage,
     KeywordGroupPatch,
     StatsOut,
+    SyncJobOut,
     SyncRunOut,
     TagGroupIn,
     TagGroupOut,
@@ -228,26 +227,35 @@ def get_sync(request: HttpRequest, run_id: int) -> Any:
     return queries.get_sync_run(scope_of(request), run_id)
 
 
-@router.post("/accounts/{int:account_id}/tags/sync", response={200: dict[str, int], **WRITE_ERRORS},
-             summary="Two-way tag sync: definitions both ways, then customers' tags to WeCom")
-def sync_tags(request: HttpRequest, account_id: int) -> dict[str, int]:
-    return tags.sync_tags(scope=_hq(request), account_id=account_id)
+def _sync_job(request: HttpRequest, account_id: int, kind: str) -> Status[Any]:
+    job = sync_jobs.start_sync_job(scope=_hq(request), account_id=account_id, kind=kind, actor=actor_of(request))
+    return Status(202, job)
 
 
-@router.post("/accounts/{int:account_id}/groups/sync", response={200: dict[str, int], **WRITE_ERRORS},
-             summary="Import every customer group (groupchat/list + get)")
-def sync_groups(request: HttpRequest, account_id: int) -> dict[str, int]:
-    return {"groups": groups.sync_groups(scope=_hq(request), account_id=account_id)}
+@router.post("/accounts/{int:account_id}/tags/sync", response={202: SyncJobOut, **WRITE_ERRORS},
+             summary="Two-way tag sync (definitions both ways, then customers' tags to WeCom), run by the worker; "
+                     "an open tag sync of the account is returned instead of a second one")
+def sync_tags(request: HttpRequest, account_id: int) -> Status[Any]:
+    return _sync_job(request, account_id, "tags")
 
 
-@router.post("/accounts/{int:account_id}/directory/sync", response={200: dict[str, int], **WRITE_ERRORS},
-             summary="Import the address book: departments (kept with their store/region mapping) and members; "
-                     "members gone from WeCom are marked as left")
-def sync_directory(request: HttpRequest, account_id: int) -> dict[str, int]:
-    result = directory.sync_directory(scope=_hq(request), account_id=account_id, actor=actor_of(request))
-    return {"departments": result.departments, "new_departments": len(result.new_departments),
-            "created": len(result.created), "moved": len(result.moved), "left": len(result.left),
-            "unplaced": len(result.unplaced)}
+@router.post("/accounts/{int:account_id}/groups/sync", response={202: SyncJobOut, **WRITE_ERRORS},
+             summary="Import every customer group (groupchat/list + get), run by the worker")
+def sync_groups(request: HttpRequest, account_id: int) -> Status[Any]:
+    return _sync_job(request, account_id, "groups")
+
+
+@router.post("/accounts/{int:account_id}/directory/sync", response={202: SyncJobOut, **WRITE_ERRORS},
+             summary="Import the address book (departments, kept with their store/region mapping, and members; "
+                     "members gone from WeCom are marked as left), run by the worker")
+def sync_directory(request: HttpRequest, account_id: int) -> Status[Any]:
+    return _sync_job(request, account_id, "directory")
+
+
+@router.get("/sync-jobs/{int:sync_job_id}", response={200: SyncJobOut, **ERRORS},
+            summary="An address-book, tag or group sync: status, then its figures (result) or its error")
+def get_sync_job(request: HttpRequest, sync_job_id: int) -> Any:
+    return queries.get_sync_job(scope_of(request), sync_job_id)
 
 
 @router.get("/groups", response={200: GroupPage, **ERRORS}, summary="Customer groups the caller may see")

@@ -385,9 +385,57 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        constraints = [  # one customer sync at a time per account (sync.start_sync returns the running one)
+            models.UniqueConstraint(fields=["account"], condition=models.Q(status="running"),
+                                    name="wecom_syncrun_one_running_per_account"),
+        ]
 
     def __str__(self) -> str:
         return f"sync {self.account_id} {self.status}"
+
+
+class SyncJobKind(models.TextChoices):
+    DIRECTORY = "directory", _("Address book")
+    TAGS = "tags", _("Tags")
+    GROUPS = "groups", _("Customer groups")
+
+
+class SyncJobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+OPEN_SYNC_JOB = ("queued", "running")
+
+
+class SyncJob(models.Model):
+    """An address-book, tag or group sync run by the worker (they page through WeCom for minutes on a large corp,
+    far too long for a request). At most one open (queued or running) job per account and kind: the partial unique
+    constraint makes a second click, or two operators at once, find the open job instead of starting another."""
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=SyncJobKind.choices)
+    status = models.CharField(max_length=10, choices=SyncJobStatus.choices, default=SyncJobStatus.QUEUED)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "kind"], condition=models.Q(status__in=OPEN_SYNC_JOB),
+                                    name="wecom_syncjob_one_open_per_account_kind"),
+        ]
+        indexes = [models.Index(fields=["account", "kind", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} sync {self.account_id} {self.status}"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.channels import queries as channel_queries
-from siyu.channels.wecom import directory, staff_login
+from siyu.channels.wecom import queries as wecom_queries
+from siyu.channels.wecom import staff_login, sync_jobs
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError, PermissionDenied
@@ -55,12 +56,15 @@ def departments(request: HttpRequest) -> HttpResponseBase:
         except DomainError as exc:
             messages.error(request, exc.message)
         return redirect("channels:wecom_directory")
+    jobs = [j for j in wecom_queries.sync_jobs(scope, limit=20) if j.kind == "directory"][:5]
     context = {
         "links": list(links[:2000]),
         "stores": list(org_queries.stores(scope).order_by("region__code", "code")),
         "regions": list(org_queries.regions(scope)),
         "accounts": list(channel_queries.accounts(scope, kind=WECOM)),
         "tab": "departments",
+        "sync_jobs": jobs,
+        "sync_jobs_open": any(j.status in ("queued", "running") for j in jobs),
     }
     return render(request, "org/departments.html", context)
 
@@ -68,18 +72,16 @@ def departments(request: HttpRequest) -> HttpResponseBase:
 @console_view
 @require_POST
 def directory_sync(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Queues the sync (the worker pages through the address book); the departments page shows its progress."""
     scope = scope_of(request)
     try:
-        result = directory.sync_directory(scope=scope, account_id=account_id, actor=request.user)
+        sync_jobs.start_sync_job(scope=scope, account_id=account_id, kind="directory", actor=request.user)
     except GateError:
         raise
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("channels:wecom_directory")
-    messages.success(request, _("Address book synced: %(d)s departments (%(nd)s new), %(c)s new staff, %(m)s moved, "
-                                "%(l)s marked as left.") % {"d": result.departments, "nd": len(result.new_departments),
-                                                             "c": len(result.created), "m": len(result.moved),
-                                                             "l": len(result.left)})
+    messages.success(request, _("Address book sync queued: it runs in the background; its result is shown below."))
     return redirect("channels:wecom_directory")
 
 

@@ -55,6 +55,7 @@ from siyu.channels.wecom.models import (
     OutboundCall,
     RecipientStatus,
     SenderStatus,
+    SyncJob,
     SyncRun,
     TransferItem,
     TransferItemStatus,
@@ -328,6 +329,21 @@ def outbox(scope: Scope, *, status: str = "", page: int = 1, page_size: int = 50
 def sync_runs(scope: Scope, *, limit: int = 10) -> list[SyncRun]:
     _hq(scope)
     return list(SyncRun.objects.filter(account__enterprise_id=scope.enterprise_id).order_by("-started_at")[:limit])
+
+
+def sync_jobs(scope: Scope, *, limit: int = 10) -> list[SyncJob]:
+    """The latest address-book, tag and group syncs of the enterprise's WeCom accounts (HQ)."""
+    _hq(scope)
+    return list(SyncJob.objects.filter(account__enterprise_id=scope.enterprise_id).select_related("account")
+                .order_by("-created_at", "-id")[:limit])
+
+
+def get_sync_job(scope: Scope, job_id: int) -> SyncJob:
+    _hq(scope)
+    found = SyncJob.objects.filter(account__enterprise_id=scope.enterprise_id, pk=job_id).first()
+    if found is None:
+        raise NotFound(_("sync job %(job_id)s not found") % {"job_id": job_id}, field="job_id")
+    return found
 
 
 def get_sync_run(scope: Scope, run_id: int) -> SyncRun:

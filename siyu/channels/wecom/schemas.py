@@ -101,6 +101,18 @@ class WelcomeIn(Schema):
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
 
 
+class SyncJobOut(Schema):
+    id: int
+    account_id: int
+    kind: str
+    status: str
+    result: dict[str, int]
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class SyncRunOut(Schema):
     id: int
     status: str

@@ -8,9 +8,9 @@ rest are resolved (created or merged by unionid) and related. Progress is on the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from siyu.channels.models import ChannelAccount
@@ -31,11 +31,24 @@ from siyu.org.scope import Scope
 STAFF_PER_REQUEST = 100
 
 
+STALE_AFTER = timedelta(hours=2)
+
+
 def start_sync(*, scope: Scope, account_id: int) -> SyncRun:
+    """Start a customer sync, or return the one already running for the account (a partial unique constraint keeps
+    it to one). A run whose worker died stops blocking after STALE_AFTER: it is marked failed ("interrupted")."""
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
-    with transaction.atomic():
-        run = SyncRun.objects.create(account=account)
-        transaction.on_commit(lambda: _enqueue(run.pk), robust=True)
+    SyncRun.objects.filter(account=account, status=SyncStatus.RUNNING, started_at__lt=now() - STALE_AFTER).update(
+        status=SyncStatus.FAILED, error="interrupted: the worker stopped before it finished", finished_at=now())
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(account=account)
+            transaction.on_commit(lambda: _enqueue(run.pk), robust=True)
+    except IntegrityError:
+        running = SyncRun.objects.filter(account=account, status=SyncStatus.RUNNING).first()
+        if running is None:  # it finished meanwhile
+            return start_sync(scope=scope, account_id=account_id)
+        return running
     return run
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django_tasks import task
 
-from siyu.channels.wecom import housekeeping, inbound, inheritance, outbox, sync
+from siyu.channels.wecom import housekeeping, inbound, inheritance, outbox, sync, sync_jobs
 from siyu.core import jobs
 from siyu.core.timeutil import now
 
@@ -36,6 +36,13 @@ def run_wecom_call(call_id: int) -> str:
 @task()
 def sync_wecom_customers(run_id: int) -> str:
     return sync.run_sync(run_id=run_id)
+
+
+@jobs.register(sync_jobs.TASK)
+@task()
+def run_wecom_sync_job(job_id: int) -> str:
+    """An address-book, tag or group sync queued from the console or the API."""
+    return sync_jobs.run_sync_job(job_id=job_id)
 
 
 @task()

@@ -25,7 +25,6 @@ from siyu.channels.wecom import (
     group_sheets,
     group_tags,
     group_welcome,
-    groups,
     inbound,
     inheritance,
     keyword_groups,
@@ -33,8 +32,8 @@ from siyu.channels.wecom import (
     moments,
     queries,
     sync,
+    sync_jobs,
     tag_groups,
-    tags,
 )
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import (
@@ -327,13 +326,10 @@ def account_action(request: HttpRequest, account_id: int, action: str) -> HttpRe
         if action == "sync":
             sync.start_sync(scope=scope, account_id=account_id)
             messages.success(request, _("Customer sync started."))
-        elif action == "tags":
-            figures = tags.sync_tags(scope=scope, account_id=account_id)
-            messages.success(request, _("Tags synced: %(n)s new from WeCom, %(m)s customers to mark.")
-                             % {"n": figures["pulled"], "m": figures["marked"]})
-        elif action == "groups":
-            count = groups.sync_groups(scope=scope, account_id=account_id)
-            messages.success(request, _("%(n)s groups synced.") % {"n": count})
+        elif action in ("tags", "groups"):
+            sync_jobs.start_sync_job(scope=scope, account_id=account_id, kind=action, actor=request.user)
+            messages.success(request, _("Sync queued: it runs in the background; its progress and result are "
+                                        "shown below."))
     except GateError:
         raise
     except (DomainError, WecomError) as exc:
