@@ -21,7 +21,7 @@ from siyu.channels.official_account.models import Follower, OAuthState, SendStat
 from siyu.channels.wecom.models import GroupMembership, MassSendRecipient, TransferItem
 from siyu.content.models import ContentUse, Submission
 from siyu.customers.personal_data import register_eraser, register_section, rows
-from siyu.loyalty.models import CheckIn, CustomerTier, PointsLot, PointsOperation, TierChange
+from siyu.loyalty.models import CheckIn, CustomerTier, PointsLot, PointsOperation, Redemption, TierChange
 from siyu.orders.models import AfterSale, CartItem, Order, OrderLine, PlatformImportRow, StorefrontSession
 from siyu.promotions.models import (
     Coupon,
@@ -78,6 +78,11 @@ def _points(customer_id: int) -> list[dict[str, Any]]:
 
 def _points_operations(customer_id: int) -> list[dict[str, Any]]:
     return rows(PointsOperation, ["kind", "points", "order_id", "reason", "created_at"], customer_id=customer_id)
+
+
+def _redemptions(customer_id: int) -> list[dict[str, Any]]:
+    return rows(Redemption, ["reward__name", "quantity", "points", "order_id", "coupon_id", "created_at"],
+                customer_id=customer_id)
 
 
 def _tier(customer_id: int) -> list[dict[str, Any]]:
@@ -187,6 +192,7 @@ register_section("coupons", _("Coupons"), _coupons)
 register_section("group_buys", _("Group buys"), _group_buys)
 register_section("points", _("Points"), _points)
 register_section("points_operations", _("Points operations"), _points_operations)
+register_section("redemptions", _("Rewards redeemed"), _redemptions)
 register_section("tier", _("Membership tier"), _tier)
 register_section("check_ins", _("Check-ins"), _check_ins)
 register_section("followers", _("Official Account"), _followers)
@@ -205,7 +211,7 @@ register_eraser("content", _erase_content)
 # Which models each section and eraser covers, for the inventory test.
 COVERED = {
     "orders.Order", "orders.AfterSale", "promotions.Coupon", "promotions.GroupBuyMember", "loyalty.PointsLot",
-    "loyalty.PointsOperation", "loyalty.CustomerTier", "loyalty.TierChange", "loyalty.CheckIn",
+    "loyalty.PointsOperation", "loyalty.Redemption", "loyalty.CustomerTier", "loyalty.TierChange", "loyalty.CheckIn",
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
 }
