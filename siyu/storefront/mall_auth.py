@@ -22,6 +22,8 @@ from siyu.storefront.services import checkout, shopper_login
 from siyu.storefront.services.shopper_login import Shopper
 
 LINK_PARAMS = ("staff_id", "campaign", "channel_code", "state")
+# The event-log channel of an H5 mall order: the mall is the Official Account's web front (its menu, its OAuth).
+MALL_CHANNEL = "official_account"
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def attribution(request: HttpRequest, enterprise_id: int) -> checkout.Attributio
     staff = link.get("staff_id")
     return checkout.Attribution(staff_id=staff if isinstance(staff, int) else None,
                                 campaign=str(link.get("campaign", ""))[:64],
-                                channel_state=str(link.get("channel_code", ""))[:64], channel="h5")
+                                channel_state=str(link.get("channel_code", ""))[:64], channel=MALL_CHANNEL)
 
 
 def error_page(request: HttpRequest, mall: Mall | None, exc: DomainError) -> HttpResponse:

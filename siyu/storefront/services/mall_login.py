@@ -198,7 +198,7 @@ def sms_login(*, enterprise_id: int, phone: str, code: str, current: StorefrontS
         app_id, openid = current.app_id, current.openid
     with transaction.atomic():
         customer = resolve_customer(enterprise_id=enterprise_id, identities=identities,
-                                    defaults={"phone": number, "created_source": "h5", "created_at": moment})
+                                    defaults={"phone": number, "created_source": "sms", "created_at": moment})
         return _new_session(enterprise_id, customer.pk, app_id, openid, moment)
 
 
