@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.finance import queries, services
 from siyu.orders import queries as order_queries
+from siyu.storefront import queries as storefront_queries
 from siyu.storefront.mall_auth import Mall, mall_page, shopper
 
 
@@ -20,6 +21,7 @@ from siyu.storefront.mall_auth import Mall, mall_page, shopper
 @mall_page(login=True)
 def mall_pay(request: HttpRequest, mall: Mall, order_id: int) -> HttpResponse:
     me = shopper(mall)
+    storefront_queries.my_order(enterprise_id=mall.enterprise_id, customer_id=me.customer_id, order_id=order_id)
     started = services.start_payment(enterprise_id=mall.enterprise_id, customer_id=me.customer_id, order_id=order_id,
                                      openid=order_queries.session_openid(me.session_id))
     back = request.build_absolute_uri(mall.url("order", order_id)) + "?paid=1"

@@ -62,3 +62,9 @@ def address(*, enterprise_id: int, customer_id: int, address_id: int) -> MallAdd
 
 def session_row(session_id: int) -> StorefrontSession | None:
     return StorefrontSession.objects.filter(pk=session_id).first()
+
+
+def my_order_by_key(*, enterprise_id: int, customer_id: int, idempotency_key: str) -> int | None:
+    """The order this customer already placed with this key (a repeated checkout form), if any."""
+    return Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
+                                idempotency_key=idempotency_key).values_list("pk", flat=True).first()

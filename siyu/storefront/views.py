@@ -190,6 +190,11 @@ def checkout_page(request: HttpRequest, mall: Mall) -> HttpResponse:
         "chosen_address_id": _optional_int(data.get("address_id")) or (book[0].pk if book else None),
         "typed": {k: data.get(k, "")[:200] for k in ("name", "phone", "region", "detail", "buyer_note")},
     }
+    if request.method == "POST":
+        placed = queries.my_order_by_key(enterprise_id=mall.enterprise_id, customer_id=me.customer_id,
+                                         idempotency_key=f"h5:{_form_key(data.get('form_key'))}")
+        if placed is not None:  # the same form again (a double tap, a retry): the order it placed
+            return redirect(mall.url("order", placed))
     try:
         preview = checkout.preview_checkout(enterprise_id=mall.enterprise_id, customer_id=me.customer_id,
                                             data=checkout.CheckoutInput(coupon_id=coupon_id))
