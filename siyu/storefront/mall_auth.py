@@ -103,9 +103,10 @@ def error_page(request: HttpRequest, mall: Mall | None, exc: DomainError) -> Htt
 MallView = Callable[..., HttpResponse]
 
 
-def mall_page(*, login: bool = False) -> Callable[[MallView], MallView]:
+def mall_page(*, login: bool = False, link: bool = True) -> Callable[[MallView], MallView]:
     """A mall page: `view(request, mall, ...)`. With `login`, a visitor who is not signed in goes to the sign-in
-    page and comes back. A domain error renders the mall's error page with its status (404 for another
+    page and comes back. `link=False` for the OAuth return leg, whose `state` is the platform's, not a channel
+    code's. A domain error renders the mall's error page with its status (404 for another
     customer's order, 422 for bad input), never a 500."""
 
     def decorate(view: MallView) -> MallView:
@@ -114,7 +115,8 @@ def mall_page(*, login: bool = False) -> Callable[[MallView], MallView]:
             mall: Mall | None = None
             try:
                 brand = queries.mall_enterprise(enterprise)
-                _remember_link(request, brand.pk)
+                if link:
+                    _remember_link(request, brand.pk)
                 mall = Mall(enterprise_id=brand.pk, code=brand.code, name=brand.name,
                             shopper=_shopper(request, brand.pk))
                 if login and mall.shopper is None:

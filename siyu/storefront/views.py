@@ -244,8 +244,12 @@ def order_list(request: HttpRequest, mall: Mall) -> HttpResponse:
 def order_detail(request: HttpRequest, mall: Mall, order_id: int) -> HttpResponse:
     me = shopper(mall)
     order = queries.my_order(enterprise_id=mall.enterprise_id, customer_id=me.customer_id, order_id=order_id)
-    template = "order_status.html" if request.headers.get("HX-Request") == "true" else "order.html"
-    return _page(request, mall, template, {"order": order, "waiting": request.GET.get("paid") == "1"})
+    if request.headers.get("HX-Request") == "true":  # the pay-result poll: reload the page once the state moved
+        response = _page(request, mall, "order_status.html", {"order": order, "waiting": True})
+        if order.status != "pending_payment":
+            response["HX-Refresh"] = "true"
+        return response
+    return _page(request, mall, "order.html", {"order": order, "waiting": request.GET.get("paid") == "1"})
 
 
 @require_POST
@@ -327,7 +331,7 @@ def login_wechat(request: HttpRequest, mall: Mall) -> HttpResponse:
 
 
 @require_GET
-@mall_page()
+@mall_page(link=False)
 def login_wechat_done(request: HttpRequest, mall: Mall) -> HttpResponse:
     expected = request.session.pop(_oauth_state_key(mall), "")
     login_done, next_url = mall_login.complete_oa_login(
