@@ -28,7 +28,7 @@ from tests.channels.wechatpay.conftest import new_credentials
 from tests.conftest import Org
 from tests.orders.helpers import build_shop
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DEMO = demo_accounts.OFFICIAL_ACCOUNT
 
