@@ -1,7 +1,8 @@
 """The simulator's state as one object: what every simulated platform remembers.
 
 A `Simulator` owns one state per platform: the WeCom platform (`wecom`), the Official Account (`oa`), the
-mini-program platform (`miniprogram`) and WeChat Pay (`wechatpay`). The platform modules keep no state of their own:
+mini-program platform (`miniprogram`), WeChat Pay (`wechatpay`) and an SMS provider (`sms`). The platform
+modules keep no state of their own:
 their WSGI apps are made over a state (`make_app(state)`) and their traffic drivers take it as an argument.
 
 The running simulator is reached through one accessor, `current()`: `siyu simulate` makes a Simulator and
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from simulator import miniprogram, oa, wechatpay, wecom
+from simulator import miniprogram, oa, sms, wechatpay, wecom
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -28,6 +29,7 @@ class Simulator:
         self.oa = oa.OaState()
         self.miniprogram = miniprogram.MiniProgramState()
         self.wechatpay = wechatpay.PayState()
+        self.sms = sms.SmsState()
 
     def mounts(self) -> dict[str, WSGIApp]:
         """The platforms' WSGI apps over this state, by the path prefix the simulator server mounts them at."""
@@ -36,6 +38,7 @@ class Simulator:
             "/oa": oa.make_app(self.oa),
             "/mp": miniprogram.make_app(self.miniprogram),
             "/pay": wechatpay.make_app(self.wechatpay),
+            "/sms": sms.make_app(self.sms),
         }
 
 

@@ -25,6 +25,7 @@ import base64
 import csv
 import gzip
 import hashlib
+import html
 import io
 import json
 import re
@@ -520,11 +521,44 @@ def _route(state: PayState, environ: dict[str, Any], merchant: SimMerchant, body
     return "404 Not Found", _error("NOT_FOUND", "no such API")
 
 
+CASHIER_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>微信支付（模拟）</title>
+<style>body{{font-family:sans-serif;margin:0;padding:24px;text-align:center;background:#f5f5f5}}
+.amount{{font-size:32px;margin:24px 0}}button{{width:100%;padding:14px;font-size:18px;background:#07c160;color:#fff;
+border:0;border-radius:6px}}</style></head><body><p>模拟器 · 微信支付</p><p>{description}</p>
+<p class="amount">¥{amount}</p><form method="post"><input type="hidden" name="mchid" value="{mchid}">
+<input type="hidden" name="out_trade_no" value="{no}"><input type="hidden" name="return" value="{back}">
+<button type="submit" id="sim-pay">确认支付</button></form></body></html>"""
+
+
+def _cashier(state: PayState, environ: dict[str, Any], body: bytes,
+             start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The payment sheet a shopper sees in WeChat after the page calls getBrandWCPayRequest (simulator only): GET
+    shows the amount, POST pays (the notify goes out) and returns to the merchant's page (`return`, http(s) only)."""
+    post = environ.get("REQUEST_METHOD") == "POST"
+    fields = parse_qs(body.decode("utf-8", "replace") if post else environ.get("QUERY_STRING", ""))
+    mchid, no = fields.get("mchid", [""])[0], fields.get("out_trade_no", [""])[0]
+    back = fields.get("return", [""])[0]
+    o = state.order(mchid, no)
+    if o is None or not back.startswith(("http://", "https://")):
+        return _respond(start_response, None, "404 Not Found", _error("ORDER_NOT_EXIST", "no such order"))
+    if post:
+        state.pay(mchid, no)
+        start_response("302 Found", [("Location", back), ("Content-Length", "0")])
+        return [b""]
+    page = CASHIER_PAGE.format(description=html.escape(o.description), amount=_yuan(o.total), mchid=html.escape(mchid),
+                               no=html.escape(no), back=html.escape(back)).encode()
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))])
+    return [page]
+
+
 def make_app(state: PayState) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     """The platform's WSGI app over `state`."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         body = _read(environ)
+        if environ.get("PATH_INFO") == "/sim/cashier":
+            return _cashier(state, environ, body, start_response)
         if environ.get("PATH_INFO") == "/sim/pay" and environ.get("REQUEST_METHOD") == "POST":
             data = _json(body)
             if (str(data.get("mchid", "")), str(data.get("out_trade_no", ""))) not in state.orders:

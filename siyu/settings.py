@@ -192,6 +192,9 @@ SIYU_SIMULATOR_PORT = int(os.environ.get("SIYU_SIMULATOR_PORT", str(SIYU_PORT + 
 # address (its last entry is used: the one your proxy appended), or every visitor shares the proxy's address.
 SIYU_LOGIN_MAX_FAILURES = int(os.environ.get("SIYU_LOGIN_MAX_FAILURES", "10"))
 SIYU_LOGIN_WINDOW_S = int(os.environ.get("SIYU_LOGIN_WINDOW_S", "900"))
+# The SMS provider the H5 mall's phone sign-in sends its codes through (siyu.channels.sms.client); the demo points
+# it at the simulator's /sms. Unset, phone sign-in answers that codes cannot be sent.
+SIYU_SMS_BASE_URL = os.environ.get("SIYU_SMS_BASE_URL", "")
 SIYU_CLIENT_IP_HEADER = os.environ.get("SIYU_CLIENT_IP_HEADER", "")
 
 # The analytics engine (siyu/analytics/engine; docs/analytics.md): "auto" queries the `siyu analytics` process when

@@ -4,6 +4,7 @@ from django.urls import include, path
 from siyu.api.main import api
 from siyu.console.views import limit_admin_sign_in
 from siyu.content.views import tracked_link
+from siyu.finance.mall_views import mall_pay
 from siyu.ops.metrics import metrics_view
 
 limit_admin_sign_in(admin.site)
@@ -24,6 +25,9 @@ urlpatterns = [
     path("content/", include("siyu.content.urls")),
     path("l/<str:token>", tracked_link, name="tracked_link"),  # content's tracked links: short, outside the console
     path("loyalty/", include("siyu.loyalty.urls")),
+    # The H5 mall (siyu.storefront) and its pay page (finance's: the payment path is finance's)
+    path("m/<slug:enterprise>/orders/<int:order_id>/pay/", mall_pay, name="mall_pay"),
+    path("m/", include("siyu.storefront.urls")),
     path("setup/", include("siyu.setup.urls")),
     path("exports/", include("siyu.exports.urls")),
     path("org/", include("siyu.console.org_urls")),  # beside the console's org/ overview (its paths do not overlap)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
@@ -210,3 +211,16 @@ def get_merchant(scope: Scope, merchant_id: int) -> PayMerchant:
     if found is None:
         raise NotFound(_("merchant %(merchant_id)s not found") % {"merchant_id": merchant_id}, field="merchant_id")
     return found
+
+
+PRODUCTION_PAY_HOST = "https://api.mch.weixin.qq.com"
+
+
+def sandbox_cashier_url(*, enterprise_id: int, out_trade_no: str, return_url: str) -> str:
+    """Where a browser outside WeChat pays when the brand's merchant account points at the WeChat Pay simulator (the
+    demo, tests): its payment sheet. Empty for a real merchant account: there only WeChat's own sheet can pay."""
+    merchant = PayMerchant.objects.filter(enterprise_id=enterprise_id, is_active=True).order_by("id").first()
+    if merchant is None or merchant.base_url.rstrip("/").startswith(PRODUCTION_PAY_HOST):
+        return ""
+    query = urlencode({"mchid": merchant.mch_id, "out_trade_no": out_trade_no, "return": return_url})
+    return f"{merchant.base_url.rstrip('/')}/sim/cashier?{query}"

@@ -34,6 +34,9 @@ CONSOLE_SKIP_EXACT = ("setup/",
                       # Prometheus metrics: no enterprise's data, only counts, behind a scraper token (404 without
                       # one; tests/ops/test_observability.py)
                       "metrics")
+# The H5 mall (/m/<enterprise code>/...): customers' pages, not staff's; a shopper's session is per brand and their
+# orders are theirs alone (tests/storefront/mall: another brand's URL asks to sign in, another customer's order 404s).
+CONSOLE_SKIP_PREFIXES = ("m/",)
 # Pages on which HQ must see its own brand's marker: proof that the pages checked are not simply empty.
 OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "/channels/wecom/mass-sends/",
                   "/oa/keywords/", "/api/customers", "/api/admin/orders", "/api/channels/wecom/codes", "/content/",
@@ -159,7 +162,8 @@ def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:
 def console_routes() -> list[str]:
     out = []
     for route in _routes(get_resolver().url_patterns):
-        if route.startswith("^") or route in CONSOLE_SKIP_EXACT or any(part in route for part in CONSOLE_SKIP):
+        if route.startswith(("^", *CONSOLE_SKIP_PREFIXES)) or route in CONSOLE_SKIP_EXACT \
+                or any(part in route for part in CONSOLE_SKIP):
             continue
         out.append("/" + route)
     return out

@@ -1,0 +1,1 @@
+"""SMS: the text-message provider the mall's phone login sends its codes through (client.py)."""
