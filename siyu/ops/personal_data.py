@@ -27,6 +27,7 @@ from siyu.promotions.models import (
     Coupon,
     GroupBuyMember,
 )
+from siyu.storefront.models import MallAddress
 
 # Models that reference a customer and hold nothing about them but that reference and business figures already in an
 # exported section (or derived from them): exported through that section or not at all, and untouched by erasure.
@@ -54,6 +55,10 @@ def _orders(customer_id: int) -> list[dict[str, Any]]:
     for order in orders:
         order["lines"] = lines.get(order["id"], [])
     return orders
+
+
+def _addresses(customer_id: int) -> list[dict[str, Any]]:
+    return rows(MallAddress, ["name", "phone", "region", "detail", "created_at"], customer_id=customer_id)
 
 
 def _after_sales(customer_id: int) -> list[dict[str, Any]]:
@@ -147,6 +152,7 @@ def _erase_orders(enterprise_id: int, customer_id: int) -> int:
     total += CartItem.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).delete()[0]
     total += StorefrontSession.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).delete()[0]
     total += PlatformImportRow.objects.filter(customer_id=customer_id).update(buyer_id="", buyer_nick="", phone="")
+    total += MallAddress.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).delete()[0]
     return total
 
 
@@ -187,6 +193,7 @@ def _erase_content(enterprise_id: int, customer_id: int) -> int:
 
 
 register_section("orders", _("Orders"), _orders)
+register_section("addresses", _("Address book"), _addresses)
 register_section("after_sales", _("After-sales"), _after_sales)
 register_section("coupons", _("Coupons"), _coupons)
 register_section("group_buys", _("Group buys"), _group_buys)
@@ -210,7 +217,7 @@ register_eraser("content", _erase_content)
 
 # Which models each section and eraser covers, for the inventory test.
 COVERED = {
-    "orders.Order", "orders.AfterSale", "promotions.Coupon", "promotions.GroupBuyMember", "loyalty.PointsLot",
+    "orders.Order", "storefront.MallAddress", "orders.AfterSale", "promotions.Coupon", "promotions.GroupBuyMember", "loyalty.PointsLot",
     "loyalty.PointsOperation", "loyalty.Redemption", "loyalty.CustomerTier", "loyalty.TierChange", "loyalty.CheckIn",
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
