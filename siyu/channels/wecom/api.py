@@ -16,6 +16,7 @@ from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.channels.wecom import (
     auto_pull,
     channel_codes,
+    code_controls,
     directory,
     errcodes,
     group_codes,
@@ -36,6 +37,8 @@ from siyu.channels.wecom import (
 )
 from siyu.channels.wecom.schemas import (
     CallPage,
+    CodeControlsIn,
+    CodeControlsOut,
     CodeDetailOut,
     CodeIn,
     CodeOut,
@@ -90,7 +93,7 @@ from siyu.channels.wecom.schemas import (
     WelcomeBindingOut,
     WelcomeIn,
 )
-from siyu.core.errors import PermissionDenied
+from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page
 from siyu.org.schemas import ErrorOut, OrgPageQuery
 from siyu.org.scope import Scope
@@ -543,6 +546,16 @@ def _attachment(raw: Any) -> dict[str, Any] | None:
     return raw.model_dump(exclude_none=True) if raw is not None else None
 
 
+def _welcome_attachment(scope: Scope, account_id: int, payload: Any) -> dict[str, Any] | None:
+    """The typed attachment, or the material's (resolved before the write: it may upload to WeCom)."""
+    if payload.material_id is None:
+        return _attachment(payload.attachment)
+    if payload.attachment is not None:
+        raise ValidationFailed(_("give an attachment or a material_id, not both"), field="material_id",
+                               code="two_attachments")
+    return group_welcome.material_attachment(scope=scope, account_id=account_id, material_id=payload.material_id)
+
+
 @router.get("/group-welcomes", response={200: GroupWelcomePage, **ERRORS},
             summary="Group welcome templates (入群欢迎语素材) of the enterprise")
 def list_group_welcomes(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
@@ -553,10 +566,11 @@ def list_group_welcomes(request: HttpRequest, q: Query[OrgPageQuery], status: st
              summary="Create a group welcome template and push it to WeCom (HQ). Needs an Idempotency-Key")
 def create_group_welcome(request: HttpRequest, payload: GroupWelcomeIn) -> Status[Any]:
     scope = _hq(request)
+    attachment = _welcome_attachment(scope, payload.account_id, payload)
     return create_once(request, action="wecom.group_welcome", owner=_owner(scope), payload=payload,
                        create=lambda _key: group_welcome.create_group_welcome(
                            scope=scope, account_id=payload.account_id, name=payload.name, text=payload.text,
-                           attachment=_attachment(payload.attachment), notify=payload.notify,
+                           attachment=attachment, notify=payload.notify,
                            actor=actor_of(request)).pk,
                        render=lambda welcome_id: _welcome(scope, welcome_id))
 
@@ -571,8 +585,9 @@ def get_group_welcome(request: HttpRequest, welcome_id: int) -> dict[str, Any]:
               summary="Change a group welcome template (HQ); a new text or attachment is pushed to WeCom as an edit")
 def update_group_welcome(request: HttpRequest, welcome_id: int, payload: GroupWelcomePatch) -> dict[str, Any]:
     scope = _hq(request)
+    welcome = queries.get_group_welcome(scope, welcome_id)
     group_welcome.update_group_welcome(scope=scope, welcome_id=welcome_id, name=payload.name, text=payload.text,
-                                       attachment=_attachment(payload.attachment),
+                                       attachment=_welcome_attachment(scope, welcome.account_id, payload),
                                        clear_attachment=payload.clear_attachment, actor=actor_of(request))
     return _welcome(scope, welcome_id)
 
@@ -745,6 +760,38 @@ def put_group_routes(request: HttpRequest, code_id: int, payload: GroupRoutesIn)
             summary="A channel code's auto-pull routes")
 def get_group_routes(request: HttpRequest, code_id: int) -> list[Any]:
     return queries.channel_code_routes(scope_of(request), code_id)
+
+
+def _controls(scope: Scope, code_id: int) -> dict[str, Any]:
+    code = queries.get_code(scope, code_id)
+    return {
+        "members": [{"staff_id": m.staff_id, "staff_name": m.staff.name, "is_backup": m.is_backup,
+                     "daily_cap": m.daily_cap, "shifts": m.shifts} for m in code.members.all()],
+        "auto_accept_windows": code.auto_accept_windows, "no_welcome_nicknames": code.no_welcome_nicknames,
+        "skip_verify": code.skip_verify, "live_skip_verify": code.live_skip_verify,
+        "active_userids": code.active_userids,
+    }
+
+
+@router.get("/codes/{int:code_id}/controls", response={200: CodeControlsOut, **ERRORS},
+            summary="A channel code's members with work schedules and backups, auto-accept hours, no-welcome nicknames")
+def get_code_controls(request: HttpRequest, code_id: int) -> dict[str, Any]:
+    return _controls(scope_of(request), code_id)
+
+
+@router.put("/codes/{int:code_id}/controls", response={200: CodeControlsOut, **WRITE_ERRORS},
+            summary="Replace a channel code's members (hand-out order), schedules, backups, caps and controls")
+def put_code_controls(request: HttpRequest, code_id: int, payload: CodeControlsIn) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_code(scope, code_id)
+    code_controls.set_code_controls(
+        scope=scope, code_id=code_id,
+        members=[code_controls.MemberIn(staff_id=m.staff_id, is_backup=m.is_backup, daily_cap=m.daily_cap,
+                                        shifts=[w.model_dump() for w in m.shifts]) for m in payload.members],
+        auto_accept_windows=[w.model_dump() for w in payload.auto_accept_windows],
+        no_welcome_nicknames=payload.no_welcome_nicknames, actor=actor_of(request),
+    )
+    return _controls(scope, code_id)
 
 
 def _keyword_group(scope: Scope, keyword_group_id: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -283,7 +284,10 @@ class GroupWelcomeForm(forms.Form):
                            widget=forms.Textarea(attrs={"rows": 4}),
                            help_text=_("%NICKNAME% is replaced by the joiner's nickname; at most 3000 bytes"))
     attachment = forms.ChoiceField(label=_("Attachment"), required=False, choices=[
-        ("", _("None")), ("image", _("Image")), ("link", _("Link")), ("miniprogram", _("Mini-program card"))])
+        ("", _("None")), ("material", _("From the material library")), ("image", _("Image")), ("link", _("Link")),
+        ("miniprogram", _("Mini-program card"))])
+    material = forms.TypedChoiceField(label=_("Material"), required=False, coerce=int, empty_value=None,
+                                      help_text=_("An image, poster, link or mini-program card of the library"))
     att_title = forms.CharField(label=_("Title"), required=False, max_length=128)
     att_url = forms.CharField(label=_("Link / picture URL"), required=False, max_length=500)
     att_picurl = forms.CharField(label=_("Link cover picture URL"), required=False, max_length=500)
@@ -301,8 +305,21 @@ class GroupWelcomeForm(forms.Form):
         "attachment.link.url": "att_url", "attachment.link.picurl": "att_picurl", "attachment.link.desc": "att_desc",
         "attachment.miniprogram.title": "att_title", "attachment.miniprogram.pic_media_id": "att_media_id",
         "attachment.miniprogram.appid": "att_appid", "attachment.miniprogram.page": "att_page",
-        "account_id": "account",
+        "account_id": "account", "material_id": "material",
     }
+
+    def __init__(self, *args: Any, materials: Sequence[tuple[int, str]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "material", [("", "—"), *materials])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("attachment") == "material" and not data.get("material"):
+            self.add_error("material", _("Pick a material."))
+        return data
+
+    def material_id(self) -> int | None:
+        return self.cleaned_data.get("material") if self.cleaned_data.get("attachment") == "material" else None
 
     def attachment_value(self) -> dict[str, Any] | None:
         data = self.cleaned_data
@@ -363,3 +380,39 @@ class GroupTagsForm(forms.Form):
     def __init__(self, *args: Any, choices: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         set_choices(self, "tags", choices)
+
+
+class CodeMemberForm(forms.Form):
+    """One member of a channel code: who, a backup or not, a daily cap, work hours (empty: always on duty)."""
+
+    is_backup = forms.BooleanField(label=_("Backup"), required=False,
+                                   help_text=_("Gets customers only when no other member is on duty and under cap"))
+    daily_cap = forms.IntegerField(label=_("Daily cap"), min_value=1, max_value=10000, required=False)
+    shifts = forms.CharField(label=_("Work hours"), required=False, max_length=500,
+                             help_text=_("Weekdays 1 (Mon) to 7 (Sun) and hours, e.g. "
+                                         "1-5 09:00-18:00; 6,7 10:00-14:00"))
+
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["staff"] = PickerField(scope=scope, kind="wecom_staff", multiple=False, label=_("Staff member"),
+                                           required=False)
+        self.order_fields(["staff", "is_backup", "daily_cap", "shifts"])
+
+
+class BaseCodeMemberFormSet(forms.BaseFormSet):
+    def members(self) -> list[tuple[int, dict[str, Any]]]:
+        return [(i, f.cleaned_data) for i, f in enumerate(self.forms) if f.cleaned_data and f.cleaned_data.get("staff")]
+
+
+CodeMemberFormSet = forms.formset_factory(CodeMemberForm, formset=BaseCodeMemberFormSet, extra=2, max_num=100,
+                                          validate_max=True)
+
+
+class CodeControlsForm(forms.Form):
+    auto_accept = forms.CharField(
+        label=_("Auto-accept hours"), required=False, max_length=500,
+        help_text=_("Inside these hours customers are added without the staff member's confirmation; empty keeps "
+                    "the code's setting all day. E.g. 1-5 09:00-21:00"))
+    no_welcome_nicknames = forms.CharField(
+        label=_("No welcome for these nicknames"), required=False, max_length=13000,
+        widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One WeChat nickname per line (competitors' probes)"))

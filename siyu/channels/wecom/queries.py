@@ -35,6 +35,8 @@ from siyu.channels.wecom.models import (
     GroupCodeStatus,
     GroupMembership,
     GroupRoute,
+    GroupSop,
+    GroupSopRun,
     GroupStatus,
     GroupTag,
     GroupTagging,
@@ -1119,3 +1121,59 @@ def group_tag_choices(scope: Scope) -> list[tuple[int, str]]:
 def tags_of_group(scope: Scope, group_id: int) -> list[GroupTag]:
     group = get_group(scope, group_id)
     return list(GroupTag.objects.filter(taggings__group=group).order_by("name", "id"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP (社群SOP)
+
+
+def group_sops(scope: Scope) -> QuerySet[GroupSop]:
+    """Read by everyone of the enterprise (HQ writes); the per-group results below are scoped to the reader."""
+    return GroupSop.objects.filter(enterprise_id=scope.enterprise_id)
+
+
+def group_sop_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[GroupSop]:
+    qs = group_sops(scope).select_related("group_tag", "group_code", "account").annotate(run_count=Count("runs"))
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_sop(scope: Scope, sop_id: int) -> GroupSop:
+    found = group_sops(scope).select_related("group_tag", "group_code", "account").filter(pk=sop_id).first()
+    if found is None:
+        raise NotFound(_("group SOP %(id)s not found") % {"id": sop_id}, field="sop_id")
+    return found
+
+
+def group_sop_runs(scope: Scope, sop_id: int, *, page: int = 1, page_size: int = 20) -> Page[GroupSopRun]:
+    sop = get_group_sop(scope, sop_id)
+    return paginate(GroupSopRun.objects.filter(sop=sop).order_by("-occurrence", "-id"), page=page,
+                    page_size=page_size)
+
+
+def get_group_sop_run(scope: Scope, run_id: int) -> GroupSopRun:
+    found = GroupSopRun.objects.filter(pk=run_id, sop__enterprise_id=scope.enterprise_id).select_related(
+        "sop").first()
+    if found is None:
+        raise NotFound(_("group SOP run %(id)s not found") % {"id": run_id}, field="run_id")
+    return found
+
+
+@dataclass(frozen=True)
+class SopGroupResult:
+    group_id: int
+    group_name: str
+    owner_name: str
+    status: str  # a mass-send recipient status, or "reminded" for a reminder-only run
+
+
+def group_sop_run_results(scope: Scope, run_id: int) -> list[SopGroupResult]:
+    """Per group of the run that the reader may see: what the group mass send reports for it (sent, not sent yet,
+    failed), or "reminded" when the SOP only reminds the owners. Two queries."""
+    run = get_group_sop_run(scope, run_id)
+    visible = groups(scope).filter(id__in=list(run.group_ids)).select_related("owner").order_by("id")
+    statuses = dict(MassSendRecipient.objects.filter(
+        mass_send__in=run.mass_sends.all(), group_id__in=list(run.group_ids)).values_list("group_id", "status"))
+    fallback = "reminded" if not run.sop.send_messages else RecipientStatus.NOT_SENT
+    return [SopGroupResult(group_id=g.pk, group_name=g.name or g.chat_id,
+                           owner_name=g.owner.name if g.owner is not None else "",
+                           status=statuses.get(g.pk, fallback)) for g in visible]

@@ -514,6 +514,48 @@ class GroupRoutesIn(Schema):
     routes: list[GroupRouteIn] = Field(max_length=50)
 
 
+class WindowIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays, Monday = 1")
+    start: str = Field(max_length=5, description="HH:MM, Asia/Shanghai")
+    end: str = Field(max_length=5, description="HH:MM (24:00 allowed), exclusive")
+
+
+class CodeMemberIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: int
+    is_backup: bool = False
+    daily_cap: int | None = None
+    shifts: list[WindowIn] = Field(default_factory=list, max_length=21)
+
+
+class CodeControlsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[CodeMemberIn] = Field(min_length=1, max_length=100)
+    auto_accept_windows: list[WindowIn] = Field(default_factory=list, max_length=21)
+    no_welcome_nicknames: list[str] = Field(default_factory=list, max_length=200)
+
+
+class CodeMemberOut(Schema):
+    staff_id: int
+    staff_name: str
+    is_backup: bool
+    daily_cap: int | None
+    shifts: list[dict[str, Any]]
+
+
+class CodeControlsOut(Schema):
+    members: list[CodeMemberOut]
+    auto_accept_windows: list[dict[str, Any]]
+    no_welcome_nicknames: list[str]
+    skip_verify: bool
+    live_skip_verify: bool
+    active_userids: list[str]
+
+
 class GroupRouteOut(Schema):
     group_code_id: int
     tag_id: int | None
@@ -605,6 +647,7 @@ class GroupWelcomeIn(Schema):
     name: str = Field(min_length=1, max_length=64)
     text: str = Field(default="", max_length=4000)  # the byte limit (3000) is the service's, with its code
     attachment: GroupWelcomeAttachmentIn | None = None
+    material_id: int | None = Field(default=None, description="a material of the library as the attachment")
     notify: bool = True
 
 
@@ -616,6 +659,7 @@ class GroupWelcomePatch(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     text: str | None = Field(default=None, max_length=4000)
     attachment: GroupWelcomeAttachmentIn | None = None
+    material_id: int | None = Field(default=None, description="a material of the library as the attachment")
     clear_attachment: bool = False
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("codes/<int:code_id>/", views.code_detail, name="wecom_code"),
     path("codes/<int:code_id>/disable/", views.code_disable, name="wecom_code_disable"),
     path("codes/<int:code_id>/group-routes/", views.code_group_routes, name="wecom_code_group_routes"),
+    path("codes/<int:code_id>/controls/", views.code_controls_edit, name="wecom_code_controls"),
     path("tag-built-groups/", views.tag_group_list, name="wecom_tag_built_groups"),
     path("tag-built-groups/<int:tag_built_id>/", views.tag_group_detail, name="wecom_tag_built"),
     path("keyword-groups/", views.keyword_group_list, name="wecom_keyword_groups"),

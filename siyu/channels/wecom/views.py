@@ -17,8 +17,10 @@ from django.views.decorators.http import require_POST
 from siyu.channels.common import authenticity
 from siyu.channels.official_account import queries as oa_queries
 from siyu.channels.wecom import (
+    attachment_sources,
     auto_pull,
     channel_codes,
+    code_controls,
     errcodes,
     group_codes,
     group_inheritance,
@@ -32,13 +34,16 @@ from siyu.channels.wecom import (
     mass_sends,
     moments,
     queries,
+    schedules,
     sync,
     tag_groups,
     tags,
 )
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import (
+    CodeControlsForm,
     CodeForm,
+    CodeMemberFormSet,
     GroupAnalyticsForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
@@ -687,6 +692,72 @@ def code_group_routes(request: HttpRequest, code_id: int) -> HttpResponse:
     return render(request, "wecom/code_group_routes.html", {"code": code, "formset": formset})
 
 
+def _controls_forms(request: HttpRequest, scope: Scope, code: Any) -> tuple[Any, CodeControlsForm]:
+    if request.method == "POST":
+        return (CodeMemberFormSet(request.POST, prefix="members", form_kwargs={"scope": scope}),
+                CodeControlsForm(request.POST))
+    initial = [{"staff": m.staff_id, "is_backup": m.is_backup, "daily_cap": m.daily_cap,
+                "shifts": schedules.format_windows(m.shifts or [])} for m in code.members.all()]
+    form = CodeControlsForm(initial={"auto_accept": schedules.format_windows(code.auto_accept_windows or []),
+                                     "no_welcome_nicknames": "\n".join(code.no_welcome_nicknames or [])})
+    return CodeMemberFormSet(prefix="members", initial=initial, form_kwargs={"scope": scope}), form
+
+
+def _members_in(formset: Any) -> tuple[list[code_controls.MemberIn], list[int]]:
+    """Filled rows as members (shifts parsed here, a bad one refused on its row), and the row each came from."""
+    members, rows = [], []
+    for row, data in formset.members():
+        try:
+            shifts = schedules.parse_windows(data.get("shifts") or "", field="shifts")
+        except DomainError as exc:
+            formset.forms[row].add_error("shifts", f"{exc.message} ({exc.code})")
+            continue
+        members.append(code_controls.MemberIn(staff_id=data["staff"], is_backup=bool(data.get("is_backup")),
+                                              daily_cap=data.get("daily_cap"), shifts=shifts))
+        rows.append(row)
+    return members, rows
+
+
+def _save_controls(request: HttpRequest, scope: Scope, code_id: int, formset: Any, form: CodeControlsForm) -> bool:
+    members, rows = _members_in(formset)
+    try:
+        windows = schedules.parse_windows(form.cleaned_data.get("auto_accept") or "", field="auto_accept_windows")
+    except DomainError as exc:
+        form.add_error("auto_accept", f"{exc.message} ({exc.code})")
+    if any(f.errors for f in formset.forms) or form.errors:
+        return False
+    nicknames = (form.cleaned_data.get("no_welcome_nicknames") or "").splitlines()
+    try:
+        code_controls.set_code_controls(scope=scope, code_id=code_id, members=members, auto_accept_windows=windows,
+                                        no_welcome_nicknames=nicknames, actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        text = f"{exc.message} ({exc.code})"
+        if exc.field == "members" and exc.index is not None and 0 <= exc.index < len(rows):
+            formset.forms[rows[exc.index]].add_error(None, text)
+        elif exc.field == "no_welcome_nicknames":
+            form.add_error("no_welcome_nicknames", text)
+        else:
+            formset._non_form_errors = formset.error_class([text])  # noqa: SLF001 (Django's own slot for them)
+        return False
+    return True
+
+
+@console_view
+def code_controls_edit(request: HttpRequest, code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied(_("managers and HQ manage channel codes"))
+    code = queries.get_code(scope, code_id)
+    formset, form = _controls_forms(request, scope, code)
+    if (request.method == "POST" and formset.is_valid() and form.is_valid()
+            and _save_controls(request, scope, code_id, formset, form)):
+        messages.success(request, _("Schedules and controls saved."))
+        return redirect("channels:wecom_code", code_id=code_id)
+    return render(request, "wecom/code_controls.html", {"code": code, "formset": formset, "form": form})
+
+
 _KEYWORD_FIELDS = {"oa_account_id": "oa_account", "keyword": "keyword", "reply_text": "reply_text"}
 
 
@@ -822,6 +893,14 @@ def tag_group_detail(request: HttpRequest, tag_built_id: int) -> HttpResponse:
 # Group welcome templates (入群欢迎语素材)
 
 
+def _welcome_attachment(scope: Scope, account_id: int, form: GroupWelcomeForm) -> dict[str, Any] | None:
+    """The typed attachment, or the picked material's (resolved before the write: it may upload to WeCom)."""
+    material_id = form.material_id()
+    if material_id is None:
+        return form.attachment_value()
+    return group_welcome.material_attachment(scope=scope, account_id=account_id, material_id=material_id)
+
+
 def _welcome_error(form: Any, exc: DomainError) -> None:
     target = GroupWelcomeForm.ERROR_FIELDS.get(exc.field or "")
     form.add_error(target if target in form.fields else None, f"{exc.message} ({exc.code})")
@@ -841,14 +920,16 @@ def group_welcome_new(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_hq:
         raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
-    form = GroupWelcomeNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
+    form = GroupWelcomeNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)],
+                               materials=attachment_sources.choices(scope, "material"))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            attachment = _welcome_attachment(scope, data["account"], form)
             welcome_id = create_once(request, form, action="wecom.group_welcome",
                                      create=lambda: group_welcome.create_group_welcome(
                                          scope=scope, account_id=data["account"], name=data["name"],
-                                         text=data["text"], attachment=form.attachment_value(),
+                                         text=data["text"], attachment=attachment,
                                          notify=data["notify"], actor=request.user).pk)
         except GateError:
             raise
@@ -867,13 +948,15 @@ def group_welcome_detail(request: HttpRequest, welcome_id: int) -> HttpResponse:
     welcome = queries.get_group_welcome(scope, welcome_id)
     if request.method == "POST" and not scope.is_hq:
         raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
-    form = GroupWelcomeForm(request.POST or None, initial=GroupWelcomeForm.initial_of(welcome)) if scope.is_hq else None
+    form = GroupWelcomeForm(request.POST or None, initial=GroupWelcomeForm.initial_of(welcome),
+                            materials=attachment_sources.choices(scope, "material")) if scope.is_hq else None
     if request.method == "POST" and form is not None and form.is_valid():
         data = form.cleaned_data
         try:
             group_welcome.update_group_welcome(
                 scope=scope, welcome_id=welcome_id, name=data["name"], text=data["text"],
-                attachment=form.attachment_value(), clear_attachment=not data.get("attachment"), actor=request.user)
+                attachment=_welcome_attachment(scope, welcome.account_id, form),
+                clear_attachment=not data.get("attachment"), actor=request.user)
         except GateError:
             raise
         except DomainError as exc:
