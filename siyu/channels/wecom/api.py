@@ -22,6 +22,7 @@ from siyu.channels.wecom import (
     group_codes,
     group_inheritance,
     group_sheets,
+    group_sop,
     group_tags,
     group_welcome,
     groups,
@@ -56,6 +57,12 @@ from siyu.channels.wecom.schemas import (
     GroupRouteIn,
     GroupRouteOut,
     GroupRoutesIn,
+    GroupSopIn,
+    GroupSopOut,
+    GroupSopPage,
+    GroupSopPatch,
+    GroupSopRunDetailOut,
+    GroupSopRunPage,
     GroupTagIn,
     GroupTagOut,
     GroupTagsIn,
@@ -886,3 +893,88 @@ def list_tag_groups(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, A
             summary="A tag-built group: staff who sent, customers invited, delivered, and who joined")
 def get_tag_group(request: HttpRequest, tag_built_id: int) -> dict[str, Any]:
     return _tag_group(scope_of(request), tag_built_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP (社群SOP)
+
+
+def _sop_attachments(scope: Scope, account_id: int, typed: Any, material_ids: list[int] | None) -> Any:
+    """Typed attachments plus the materials' (resolved before the write: a material may be uploaded to WeCom)."""
+    if typed is None and material_ids is None:
+        return None
+    out = [a.as_platform() for a in typed or []]
+    if material_ids:
+        out += group_sop.material_attachments(scope=scope, account_id=account_id, material_ids=material_ids)
+    return out
+
+
+def _sop_run(run: Any) -> dict[str, Any]:
+    return {"id": run.pk, "sop_id": run.sop_id, "occurrence": run.occurrence, "status": run.status,
+            "group_ids": run.group_ids, "owner_ids": run.owner_ids, "error": run.error,
+            "mass_send_ids": sorted(run.mass_sends.values_list("id", flat=True))}
+
+
+@router.get("/group-sops", response={200: GroupSopPage, **ERRORS},
+            summary="Group SOPs (社群SOP): scheduled group messages and owner reminders per group set")
+def list_group_sops(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    return _page(queries.group_sop_list(scope_of(request), page=q.page, page_size=q.page_size))
+
+
+@router.post("/group-sops", response={201: GroupSopOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Schedule a group SOP over a group tag's or a group code's groups (HQ). Needs an Idempotency-Key")
+def create_group_sop(request: HttpRequest, payload: GroupSopIn) -> Status[Any]:
+    scope = _hq(request)
+    attachments = _sop_attachments(scope, payload.account_id, payload.attachments, payload.material_ids) or []
+    return create_once(request, action="wecom.group_sop", owner=_owner(scope), payload=payload,
+                       create=lambda _key: group_sop.create_group_sop(
+                           scope=scope, account_id=payload.account_id, name=payload.name,
+                           group_tag_id=payload.group_tag_id, group_code_id=payload.group_code_id, text=payload.text,
+                           attachments=attachments, send_messages=payload.send_messages,
+                           remind_owners=payload.remind_owners, repeat=payload.repeat,
+                           time_of_day=payload.time_of_day, weekdays=payload.weekdays,
+                           start_date=payload.start_date, end_date=payload.end_date, actor=actor_of(request)).pk,
+                       render=lambda sop_id: queries.get_group_sop(scope, sop_id))
+
+
+@router.get("/group-sops/{int:sop_id}", response={200: GroupSopOut, **ERRORS}, summary="A group SOP")
+def get_group_sop(request: HttpRequest, sop_id: int) -> Any:
+    return queries.get_group_sop(scope_of(request), sop_id)
+
+
+@router.patch("/group-sops/{int:sop_id}", response={200: GroupSopOut, **WRITE_ERRORS},
+              summary="Change, pause (is_active false) or resume a group SOP (HQ)")
+def update_group_sop(request: HttpRequest, sop_id: int, payload: GroupSopPatch) -> Any:
+    scope = _hq(request)
+    sop = queries.get_group_sop(scope, sop_id)
+    group_sop.update_group_sop(
+        scope=scope, sop_id=sop_id, name=payload.name, text=payload.text,
+        attachments=_sop_attachments(scope, sop.account_id, payload.attachments, payload.material_ids),
+        send_messages=payload.send_messages, remind_owners=payload.remind_owners, repeat=payload.repeat,
+        time_of_day=payload.time_of_day, start_date=payload.start_date, weekdays=payload.weekdays,
+        end_date=payload.end_date, clear_end_date=payload.clear_end_date, is_active=payload.is_active,
+        actor=actor_of(request))
+    return queries.get_group_sop(scope, sop_id)
+
+
+@router.delete("/group-sops/{int:sop_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a group SOP and its run history (HQ); the mass sends it made stay")
+def delete_group_sop(request: HttpRequest, sop_id: int) -> Status[None]:
+    scope = _hq(request)
+    group_sop.delete_group_sop(scope=scope, sop_id=sop_id, actor=actor_of(request))
+    return Status(204, None)
+
+
+@router.get("/group-sops/{int:sop_id}/runs", response={200: GroupSopRunPage, **ERRORS},
+            summary="A group SOP's runs, newest first")
+def list_group_sop_runs(request: HttpRequest, sop_id: int, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    found = queries.group_sop_runs(scope_of(request), sop_id, page=q.page, page_size=q.page_size)
+    return {**_page(found), "items": [_sop_run(r) for r in found.items]}
+
+
+@router.get("/group-sop-runs/{int:sop_run_id}", response={200: GroupSopRunDetailOut, **ERRORS},
+            summary="One run of a group SOP with the result per group (the groups the caller may see)")
+def get_group_sop_run(request: HttpRequest, sop_run_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    run = queries.get_group_sop_run(scope, sop_run_id)
+    return {**_sop_run(run), "groups": queries.group_sop_run_results(scope, sop_run_id)}

@@ -416,3 +416,61 @@ class CodeControlsForm(forms.Form):
     no_welcome_nicknames = forms.CharField(
         label=_("No welcome for these nicknames"), required=False, max_length=13000,
         widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One WeChat nickname per line (competitors' probes)"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP
+
+
+WEEKDAYS = [(1, _("Mon")), (2, _("Tue")), (3, _("Wed")), (4, _("Thu")), (5, _("Fri")), (6, _("Sat")), (7, _("Sun"))]
+
+
+class GroupSopForm(forms.Form):
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
+    group_tag = forms.TypedChoiceField(label=_("Groups tagged"), coerce=int, required=False, empty_value=None)
+    group_code = forms.TypedChoiceField(label=_("Or the groups of group code"), coerce=int, required=False,
+                                        empty_value=None)
+    text = forms.CharField(label=_("Message"), max_length=4000, required=False,
+                           widget=forms.Textarea(attrs={"rows": 3}))
+    materials = forms.TypedMultipleChoiceField(label=_("Materials"), coerce=int, required=False,
+                                               help_text=_("Images, posters, links or mini-program cards, at most 9"))
+    send_messages = forms.BooleanField(label=_("Send to the groups (the owners confirm in WeCom)"), required=False,
+                                       initial=True)
+    remind_owners = forms.BooleanField(label=_("Remind the group owners by an app message"), required=False,
+                                       initial=True)
+    repeat = forms.ChoiceField(label=_("Repeat"), choices=[("once", _("Once")), ("daily", _("Every day")),
+                                                            ("weekly", _("Every week"))])
+    weekdays = forms.TypedMultipleChoiceField(label=_("On"), coerce=int, required=False, choices=WEEKDAYS,
+                                              widget=forms.CheckboxSelectMultiple)
+    time_of_day = forms.TimeField(label=_("At (Beijing time)"), widget=forms.TimeInput(attrs={"type": "time"}))
+    start_date = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}),
+                                 help_text=_("The day of a one-off message"))
+    end_date = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    ERROR_FIELDS = {"name": "name", "group_tag_id": "group_tag", "group_code_id": "group_code", "text": "text",
+                    "attachments": "materials", "material_ids": "materials", "send_messages": "send_messages",
+                    "repeat": "repeat", "weekdays": "weekdays", "start_date": "start_date", "end_date": "end_date",
+                    "account_id": "account"}
+
+    def __init__(self, *args: Any, group_tags: Sequence[tuple[int, str]], group_codes: Sequence[tuple[int, str]],
+                 materials: Sequence[tuple[int, str]], editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "group_tag", [("", "—"), *group_tags])
+        set_choices(self, "group_code", [("", "—"), *group_codes])
+        set_choices(self, "materials", list(materials))
+        if editing:  # the group set and the app are fixed once created
+            del self.fields["group_tag"], self.fields["group_code"]
+        else:
+            del self.fields["is_active"]
+
+
+class GroupSopNewForm(OnceForm, GroupSopForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+
+    field_order = ["form_key", "account", "name"]
+
+    def __init__(self, *args: Any, accounts: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", accounts)
+        self.order_fields(self.field_order)

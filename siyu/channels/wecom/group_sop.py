@@ -25,7 +25,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from siyu.channels.wecom import mass_sends
+from siyu.channels.wecom import attachment_sources, mass_sends
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.models import (
     CustomerGroup,
@@ -135,6 +135,20 @@ def _content(text: str, attachments: Sequence[Mapping[str, Any]], send_messages:
     if not send_messages and not clean_text:
         raise ValidationFailed(_("a reminder needs a text for the owners to post"), field="text", code="empty")
     return clean_text, clean
+
+
+def material_attachments(*, scope: Scope, account_id: int, material_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Materials of the library as the SOP's attachments (through the registered source). May upload to WeCom, so
+    it is called before create/update, outside their transaction."""
+    account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
+    out = []
+    for index, material_id in enumerate(material_ids):
+        try:
+            out.append(attachment_sources.resolve(scope, "material", material_id, account=account,
+                                                  field="material_ids"))
+        except DomainError as exc:
+            raise type(exc)(exc.message, field="material_ids", index=index, code=exc.code) from exc
+    return out
 
 
 def _name(name: str) -> str:

@@ -25,6 +25,7 @@ from siyu.channels.wecom import (
     group_codes,
     group_inheritance,
     group_sheets,
+    group_sop,
     group_tags,
     group_welcome,
     groups,
@@ -47,6 +48,8 @@ from siyu.channels.wecom.forms import (
     GroupAnalyticsForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
+    GroupSopForm,
+    GroupSopNewForm,
     GroupTagsForm,
     GroupTransferForm,
     GroupWelcomeForm,
@@ -1070,4 +1073,113 @@ def group_analytics(request: HttpRequest) -> HttpResponse:
     return render(request, "wecom/group_analytics.html", {
         "form": form, "result": result, "chart": chart, "by_label": queries.ANALYTICS_BY.get(
             result.by if result else "group"), "query": query.urlencode(),
+    })
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP (社群SOP)
+
+
+def _sop_choices(scope: Scope) -> dict[str, Any]:
+    codes = [(c.pk, c.name) for c in queries.group_codes(scope).order_by("name", "id")[:500]]
+    return {"group_tags": queries.group_tag_choices(scope), "group_codes": codes,
+            "materials": attachment_sources.choices(scope, "material")}
+
+
+def _sop_error(form: Any, exc: DomainError) -> None:
+    target = GroupSopForm.ERROR_FIELDS.get(exc.field or "")
+    form.add_error(target if target in form.fields else None, f"{exc.message} ({exc.code})")
+
+
+def _sop_rule(data: dict[str, Any]) -> dict[str, Any]:
+    return {"repeat": data["repeat"], "time_of_day": data["time_of_day"], "weekdays": data.get("weekdays") or [],
+            "start_date": data["start_date"], "end_date": data.get("end_date")}
+
+
+@console_view
+def group_sop_list(request: HttpRequest) -> HttpResponse:
+    """The SOPs, newest first, and (for HQ) the form that schedules one."""
+    scope = scope_of(request)
+    form = None
+    if scope.is_hq:
+        form = GroupSopNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)],
+                               **_sop_choices(scope))
+    elif request.method == "POST":
+        raise PermissionDenied(_("HQ schedules group SOPs"))
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            attachments = group_sop.material_attachments(scope=scope, account_id=data["account"],
+                                                         material_ids=data.get("materials") or [])
+            sop_id = create_once(request, form, action="wecom.group_sop", create=lambda: group_sop.create_group_sop(
+                scope=scope, account_id=data["account"], name=data["name"], group_tag_id=data.get("group_tag"),
+                group_code_id=data.get("group_code"), text=data.get("text") or "", attachments=attachments,
+                send_messages=data["send_messages"], remind_owners=data["remind_owners"], **_sop_rule(data),
+                actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _sop_error(form, exc)
+        else:
+            messages.success(request, _("Group SOP scheduled."))
+            return redirect("channels:wecom_group_sop", sop_id=sop_id)
+    page = queries.group_sop_list(scope, page=_page_number(request))
+    return render(request, "wecom/group_sop_list.html", {"sops": page, "form": form})
+
+
+def _sop_initial(sop: Any) -> dict[str, Any]:
+    return {"name": sop.name, "text": sop.text, "send_messages": sop.send_messages,
+            "remind_owners": sop.remind_owners, "repeat": sop.repeat, "weekdays": sop.weekdays,
+            "time_of_day": sop.time_of_day, "start_date": sop.start_date, "end_date": sop.end_date,
+            "is_active": sop.is_active}
+
+
+@console_view
+def group_sop_detail(request: HttpRequest, sop_id: int) -> HttpResponse:
+    """Everyone of the enterprise reads a SOP and its runs; HQ edits, pauses and resumes it here."""
+    scope = scope_of(request)
+    sop = queries.get_group_sop(scope, sop_id)
+    if request.method == "POST" and not scope.is_hq:
+        raise PermissionDenied(_("HQ schedules group SOPs"))
+    form = GroupSopForm(request.POST or None, initial=_sop_initial(sop), editing=True,
+                        **_sop_choices(scope)) if scope.is_hq else None
+    if request.method == "POST" and form is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            extra = group_sop.material_attachments(scope=scope, account_id=sop.account_id,
+                                                   material_ids=data.get("materials") or [])
+            group_sop.update_group_sop(
+                scope=scope, sop_id=sop_id, name=data["name"], text=data.get("text") or "",
+                attachments=[*sop.attachments, *extra][:9] if extra else None,
+                send_messages=data["send_messages"], remind_owners=data["remind_owners"],
+                clear_end_date=data.get("end_date") is None, is_active=data["is_active"], **_sop_rule(data),
+                actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _sop_error(form, exc)
+        else:
+            messages.success(request, _("Group SOP saved."))
+            return redirect("channels:wecom_group_sop", sop_id=sop_id)
+    runs = queries.group_sop_runs(scope, sop_id, page=_page_number(request))
+    return render(request, "wecom/group_sop_detail.html", {"sop": sop, "form": form, "runs": runs})
+
+
+@console_view
+@require_POST
+def group_sop_delete(request: HttpRequest, sop_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_group_sop(scope, sop_id)
+    group_sop.delete_group_sop(scope=scope, sop_id=sop_id, actor=request.user)
+    messages.success(request, _("Group SOP deleted."))
+    return redirect("channels:wecom_group_sops")
+
+
+@console_view
+def group_sop_run_detail(request: HttpRequest, sop_run_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    run = queries.get_group_sop_run(scope, sop_run_id)
+    return render(request, "wecom/group_sop_run.html", {
+        "run": run, "results": queries.group_sop_run_results(scope, sop_run_id),
+        "mass_sends": list(run.mass_sends.order_by("id")),
     })
