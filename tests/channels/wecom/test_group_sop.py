@@ -106,7 +106,7 @@ def _tag(w: Wecom, *chats: Chat) -> int:
     return tag.pk
 
 
-def _sop(w: Wecom, tag_id: int, **kw: Any) -> GroupSop:
+def _sop(w: Wecom, tag_id: int | None, **kw: Any) -> GroupSop:
     args: dict[str, Any] = {"scope": Scope.hq(w.org.enterprise.pk), "account_id": w.account.pk, "name": "早安",
                             "group_tag_id": tag_id, "text": "早安！今日秒杀 10 点开始", "repeat": "daily",
                             "time_of_day": time(9, 0), "start_date": date(2026, 12, 1)}
