@@ -52,6 +52,7 @@ from siyu.channels.wecom.schemas import (
     GroupCodeOut,
     GroupCodePage,
     GroupCodeStatsOut,
+    GroupConversionOut,
     GroupDetailOut,
     GroupPage,
     GroupRouteIn,
@@ -689,6 +690,13 @@ def put_group_tags(request: HttpRequest, group_id: int, payload: GroupTagsIn) ->
 # Group analytics
 
 
+@router.get("/group-analytics/conversion", response={200: GroupConversionOut, **ERRORS},
+            summary="Share of group members vs non-members who paid an order in the range, per group or store (by)")
+def group_conversion(request: HttpRequest, by: str = "group", start: date | None = None,
+                     end: date | None = None) -> Any:
+    return queries.group_conversion(scope_of(request), by=by, start=start, end=end)
+
+
 @router.get("/group-analytics", response={200: GroupAnalyticsOut, **ERRORS},
             summary="Customers' joins, quits and net per Shanghai day and per group, group code or owner (by)")
 def group_analytics(request: HttpRequest, q: Query[OrgPageQuery], by: str = "group", start: date | None = None,
@@ -698,7 +706,8 @@ def group_analytics(request: HttpRequest, q: Query[OrgPageQuery], by: str = "gro
     return {
         "by": found.by, "start": found.start, "end": found.end, "joins": found.joins, "quits": found.quits,
         "net": found.net, "total_rows": found.total_rows, "page": found.page, "pages": found.pages,
-        "days": [{"day": d.day, "joins": d.joins, "quits": d.quits, "net": d.net} for d in found.days],
+        "days": [{"day": d.day, "joins": d.joins, "quits": d.quits, "net": d.net, "members": d.members}
+                 for d in found.days],
         "rows": [{"key": r.key, "name": r.name, "joins": r.joins, "quits": r.quits, "net": r.net,
                   "members": r.members} for r in found.rows],
     }

@@ -701,6 +701,7 @@ class GroupAnalyticsDayOut(Schema):
     joins: int
     quits: int
     net: int
+    members: int = Field(description="customers in the groups at the end of the day")
 
 
 class GroupAnalyticsRowOut(Schema):
@@ -832,3 +833,19 @@ class SopGroupResultOut(Schema):
 
 class GroupSopRunDetailOut(GroupSopRunOut):
     groups: list[SopGroupResultOut]
+
+
+class ConversionRowOut(Schema):
+    key: int | None
+    name: str
+    customers: int
+    buyers: int
+    rate: float
+
+
+class GroupConversionOut(Schema):
+    start: date
+    end: date
+    members: ConversionRowOut
+    non_members: ConversionRowOut
+    rows: list[ConversionRowOut]

@@ -1044,7 +1044,7 @@ def group_analytics(request: HttpRequest) -> HttpResponse:
     the same range as an Excel workbook."""
     scope = scope_of(request)
     form = GroupAnalyticsForm(request.GET or None)
-    result = None
+    result, conversion = None, None
     if not request.GET or form.is_valid():
         data = form.cleaned_data if request.GET else {}
         by = data.get("by") or "group"
@@ -1058,6 +1058,8 @@ def group_analytics(request: HttpRequest) -> HttpResponse:
                 return response
             result = queries.group_analytics(scope, by=by, start=data.get("start"), end=data.get("end"),
                                              page=_page_number(request))
+            conversion = queries.group_conversion(scope, by="store" if by == "store" else "group",
+                                                  start=data.get("start"), end=data.get("end"))
         except GateError:
             raise
         except DomainError as exc:
@@ -1066,12 +1068,14 @@ def group_analytics(request: HttpRequest) -> HttpResponse:
     if result is not None:
         chart = {"days": [d.day.strftime("%m-%d") for d in result.days], "joins": [d.joins for d in result.days],
                  "quits": [d.quits for d in result.days], "net": [d.net for d in result.days],
-                 "labels": {"joins": str(_("Joins")), "quits": str(_("Quits")), "net": str(_("Net"))}}
+                 "members": [d.members for d in result.days],
+                 "labels": {"joins": str(_("Joins")), "quits": str(_("Quits")), "net": str(_("Net")),
+                            "members": str(_("Members"))}}
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
     return render(request, "wecom/group_analytics.html", {
-        "form": form, "result": result, "chart": chart, "by_label": queries.ANALYTICS_BY.get(
+        "form": form, "result": result, "chart": chart, "conversion": conversion, "by_label": queries.ANALYTICS_BY.get(
             result.by if result else "group"), "query": query.urlencode(),
     })
 
