@@ -307,9 +307,9 @@ def rebalance(code: ChannelCode, *, at: datetime | None = None) -> bool:
 
 
 def _needs_sweep() -> Q:
-    """Codes whose hand-out changes with the clock: daily caps reset at midnight, shifts and auto-accept hours."""
-    return (Q(assign_mode=AssignMode.DAILY_CAP) | ~Q(auto_accept_windows=[]) | Q(members__daily_cap__isnull=False)
-            | ~Q(members__shifts=[]))
+    """Codes whose hand-out changes with the clock: daily caps reset at midnight, shifts and auto-accept hours
+    (`timed` is set with the controls)."""
+    return Q(assign_mode=AssignMode.DAILY_CAP) | Q(timed=True)
 
 
 def rebalance_all(*, at: datetime | None = None) -> int:

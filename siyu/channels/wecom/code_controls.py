@@ -66,7 +66,8 @@ def set_code_controls(
     windows = schedules.clean_windows(auto_accept_windows, field="auto_accept_windows")
     code.auto_accept_windows = windows
     code.no_welcome_nicknames = schedules.clean_nicknames(no_welcome_nicknames)
-    code.save(update_fields=["auto_accept_windows", "no_welcome_nicknames"])
+    code.timed = bool(windows) or any(shifts or member.daily_cap is not None for _s, member, shifts in clean)
+    code.save(update_fields=["auto_accept_windows", "no_welcome_nicknames", "timed"])
     ChannelCodeStaff.objects.filter(code=code).exclude(staff_id__in=[s.pk for s, _m, _w in clean]).delete()
     for sort, (staff, member, shifts) in enumerate(clean):
         ChannelCodeStaff.objects.update_or_create(

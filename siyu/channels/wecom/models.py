@@ -96,6 +96,7 @@ class ChannelCode(models.Model):
     live_skip_verify = models.BooleanField(default=True)
     no_welcome_nicknames = models.JSONField(default=list, blank=True)
     push_seq = models.PositiveIntegerField(default=0)
+    timed = models.BooleanField(default=False)  # shifts, caps or auto-accept hours: the minute sweep looks at it
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
