@@ -158,9 +158,9 @@ def _channels(world: World) -> None:
         enterprise_id=ent, account=wecom_account, name="快闪群欢迎语", text="欢迎 %NICKNAME%", status="active",
         template_id="msgmatrix1").pk
     world.ids["group_tag"] = GroupTag.objects.create(enterprise_id=ent, name="快闪群").pk
-    sop = GroupSop.objects.create(enterprise_id=ent, account=wecom_account, name="早安",
-                                  group_tag_id=world.ids["group_tag"], text="早安", time_of_day=dt_time(9, 0),
-                                  start_date=timezone.localdate())
+    sop_tag = GroupTag.objects.create(enterprise_id=ent, name="早安群")  # the deletable tag is another one
+    sop = GroupSop.objects.create(enterprise_id=ent, account=wecom_account, name="早安", group_tag=sop_tag,
+                                  text="早安", time_of_day=dt_time(9, 0), start_date=timezone.localdate())
     world.ids["group_sop"] = sop.pk
     world.ids["group_sop_run"] = GroupSopRun.objects.create(
         sop=sop, key="group_sop:matrix", occurrence=timezone.now(), status="done",
