@@ -233,3 +233,6 @@ def test_the_api_schedules_changes_pauses_and_refuses(wecom: Wecom) -> None:
     assert refused({"send_messages": False, "remind_owners": False}) == (422, "nothing_to_do", "send_messages")
     assert refused({"text": "字" * 1400}) == (422, "invalid", "text")  # 4200 bytes: over the mass send's 4000
     assert GroupSop.objects.count() == 1
+    # the SOP's group tag cannot be deleted under it
+    gone = hq.client.delete(f"/api/channels/wecom/group-tags/{tag_id}", headers=hq.headers)
+    assert (gone.status_code, gone.json()["code"]) == (409, "in_use")
