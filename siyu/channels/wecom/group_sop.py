@@ -210,17 +210,21 @@ def update_group_sop(
         sop.remind_owners if remind_owners is None else remind_owners)
     sop.send_messages = sop.send_messages if send_messages is None else send_messages
     sop.remind_owners = sop.remind_owners if remind_owners is None else remind_owners
-    at = now()
-    rule = clean_rule(
-        repeat=repeat or sop.repeat, time_of_day=time_of_day or sop.time_of_day,
-        start_date=start_date or sop.start_date,
-        weekdays=sop.weekdays if weekdays is None else weekdays,
-        end_date=None if clear_end_date else (end_date or sop.end_date), at=at)
-    sop.repeat, sop.time_of_day, sop.start_date = rule.repeat, rule.time_of_day, rule.start_date
-    sop.weekdays, sop.end_date = list(rule.weekdays), rule.end_date
+    asked = (repeat or sop.repeat, time_of_day or sop.time_of_day, start_date or sop.start_date,
+             sorted(set(sop.weekdays if weekdays is None else weekdays)),
+             None if clear_end_date else (end_date or sop.end_date))
+    resumed = is_active is True and not sop.is_active
     if is_active is not None:
         sop.is_active = is_active
-    sop.next_run_at = next_occurrence(rule, after=at) if sop.is_active else None
+    if asked != (sop.repeat, sop.time_of_day, sop.start_date, sorted(sop.weekdays or []), sop.end_date) or resumed:
+        at = now()  # a new rule (or a resumed SOP) counts from now; an unchanged one keeps its next occurrence
+        rule = clean_rule(repeat=asked[0], time_of_day=asked[1], start_date=asked[2], weekdays=asked[3],
+                          end_date=asked[4], at=at)
+        sop.repeat, sop.time_of_day, sop.start_date = rule.repeat, rule.time_of_day, rule.start_date
+        sop.weekdays, sop.end_date = list(rule.weekdays), rule.end_date
+        sop.next_run_at = next_occurrence(rule, after=at)
+    if not sop.is_active:
+        sop.next_run_at = None
     sop.save()
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_sop.update",
                  target_type="group_sop", target_id=sop.pk, summary="active" if sop.is_active else "paused")
