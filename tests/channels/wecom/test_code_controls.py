@@ -210,3 +210,49 @@ def test_the_api_sets_and_reads_controls_and_refuses_bad_input(wecom: Wecom) -> 
         422, "bad_days", "auto_accept_windows", 0)
     assert refused(hq, {"no_welcome_nicknames": ["x" * 65]}) == (422, "too_long", "no_welcome_nicknames", 0)
     assert hq.get(f"/api/channels/wecom/codes/{code.pk}/controls").json() == body  # nothing half-written
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Console
+
+
+def _member_rows(*rows: tuple[int | None, bool, str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {"members-TOTAL_FORMS": str(len(rows)), "members-INITIAL_FORMS": "0",
+                            "members-MIN_NUM_FORMS": "0", "members-MAX_NUM_FORMS": "100"}
+    for i, (staff, backup, cap, shifts) in enumerate(rows):
+        data[f"members-{i}-staff"] = "" if staff is None else str(staff)
+        data[f"members-{i}-daily_cap"] = cap
+        data[f"members-{i}-shifts"] = shifts
+        if backup:
+            data[f"members-{i}-is_backup"] = "on"
+    return data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_console_form_saves_controls_and_puts_a_bad_shift_on_its_row(wecom: Wecom) -> None:
+    code = _code(wecom)
+    path = f"/channels/wecom/codes/{code.pk}/controls/"
+    assert wecom.org.n1_staff.user is not None and wecom.org.n1_manager.user is not None
+    wecom.client.force_login(wecom.org.n1_staff.user)
+    assert wecom.client.get(path).status_code == 403
+    wecom.client.force_login(wecom.org.n1_manager.user)
+    assert wecom.client.get(path).status_code == 200
+    n1, mgr = wecom.org.n1_staff.pk, wecom.org.n1_manager.pk
+    bad = wecom.client.post(path, {**_member_rows((n1, False, "", "1-5 09:00-18:00"), (mgr, True, "", "1 18:00-09:00")),
+                                   "auto_accept": "", "no_welcome_nicknames": ""})
+    assert bad.status_code == 200
+    second = bad.content.decode().split('id="member-1"')[1].split("</fieldset>")[0]
+    assert "bad_range" in second
+    code.refresh_from_db()
+    assert code.members.count() == 1 and code.auto_accept_windows == []  # nothing saved
+    saved = wecom.client.post(path, {**_member_rows((n1, False, "30", "1-5 09:00-18:00"), (mgr, True, "", ""),
+                                                    (None, False, "", "")),
+                                     "auto_accept": "1-7 08:00-22:00", "no_welcome_nicknames": "竞品小号\nProbe"})
+    assert saved.status_code == 302, saved.content.decode()[:500]
+    code.refresh_from_db()
+    rows = [(m.staff_id, m.is_backup, m.daily_cap, m.shifts) for m in code.members.order_by("sort")]
+    assert rows == [(n1, False, 30, MON_FRI_9_18), (mgr, True, None, [])]
+    assert code.auto_accept_windows == [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "08:00", "end": "22:00"}]
+    assert code.no_welcome_nicknames == ["竞品小号", "Probe"] and code.timed
+    page = wecom.client.get(f"/channels/wecom/codes/{code.pk}/").content.decode()
+    assert "1-5 09:00-18:00" in page and "竞品小号" in page

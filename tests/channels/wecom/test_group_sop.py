@@ -236,3 +236,27 @@ def test_the_api_schedules_changes_pauses_and_refuses(wecom: Wecom) -> None:
     # the SOP's group tag cannot be deleted under it
     gone = hq.client.delete(f"/api/channels/wecom/group-tags/{tag_id}", headers=hq.headers)
     assert (gone.status_code, gone.json()["code"]) == (409, "in_use")
+
+
+@pytestmark_db
+def test_hq_schedules_a_sop_in_the_console_and_others_read_it(wecom: Wecom) -> None:
+    a, _b, _c = _chats(wecom)
+    tag_id = _tag(wecom, a)
+    assert wecom.org.hq.user is not None and wecom.org.n1_manager.user is not None
+    wecom.client.force_login(wecom.org.n1_manager.user)
+    assert wecom.client.post("/channels/wecom/group-sops/", {"name": "x"}).status_code == 403
+    wecom.client.force_login(wecom.org.hq.user)
+    form = {"form_key": "sop-1", "account": wecom.account.pk, "name": "周五预告", "group_tag": tag_id,
+            "text": "周末见", "send_messages": "on", "repeat": "weekly", "time_of_day": "18:00",
+            "start_date": "2026-12-01"}
+    no_days = wecom.client.post("/channels/wecom/group-sops/", form)
+    assert no_days.status_code == 200 and "bad_days" in no_days.content.decode()
+    created = wecom.client.post("/channels/wecom/group-sops/", {**form, "form_key": "sop-2", "weekdays": ["5"]})
+    assert created.status_code == 302
+    sop = GroupSop.objects.get()
+    assert (sop.repeat, sop.weekdays, sop.send_messages, sop.remind_owners) == ("weekly", [5], True, False)
+    group_sop.run_due(at=sop.next_run_at)
+    run = GroupSopRun.objects.get(sop=sop)
+    wecom.client.force_login(wecom.org.n1_manager.user)
+    page = wecom.client.get(f"/channels/wecom/group-sop-runs/{run.pk}/").content.decode()
+    assert "快闪群一" in page and wecom.client.get(f"/channels/wecom/group-sops/{sop.pk}/").status_code == 200
