@@ -236,6 +236,7 @@ class Chat:
     dismissed: bool = False
     # A full group with 99 WeChat members: a transfer needs confirming in the client first (errcode 90503)
     needs_confirm: bool = False
+    admins: list[str] = field(default_factory=list)  # members the owner made group admins (群管理员)
 
 
 @dataclass
@@ -1764,7 +1765,7 @@ def api_groupchat_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: s
             "create_time": chat.create_time,
             "notice": chat.notice,
             "member_list": members,
-            "admin_list": [],
+            "admin_list": [{"userid": a} for a in chat.admins],
         }
     }
 

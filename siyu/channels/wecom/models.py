@@ -196,6 +196,7 @@ class CustomerGroup(models.Model):
     name = models.CharField(max_length=128, blank=True)
     owner_userid = models.CharField(max_length=64, blank=True)
     owner = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    admin_userids = models.JSONField(default=list, blank=True)  # the group's admins (群管理员), from groupchat/get
     notice = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=GroupStatus.choices, default=GroupStatus.ACTIVE)
     platform_created_at = models.DateTimeField(null=True, blank=True)

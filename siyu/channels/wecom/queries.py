@@ -1249,3 +1249,11 @@ def group_conversion(scope: Scope, *, by: str = "group", start: date | None = No
         start=first, end=last, rows=rows,
         members=ConversionRow(None, str(_("Group members")), members["n"], members["b"]),
         non_members=ConversionRow(None, str(_("Not in a group")), others["n"], others["b"]))
+
+
+def group_admin_names(scope: Scope, group: CustomerGroup) -> list[str]:
+    """The group's admins (群管理员) by name where they are staff of the enterprise, else by WeCom userid."""
+    ids = list(group.admin_userids or [])
+    names = dict(org_queries.staff(Scope.hq(scope.enterprise_id)).filter(wecom_userid__in=ids)
+                 .values_list("wecom_userid", "name"))
+    return [names.get(u, u) for u in ids]

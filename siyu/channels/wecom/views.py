@@ -264,6 +264,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     context = {
         "group": group,
         "scope": scope,
+        "admins": queries.group_admin_names(scope, group),
         "welcome": welcome,
         "tags_form": GroupTagsForm(choices=queries.group_tag_choices(scope),
                                    initial={"tags": [t.pk for t in queries.tags_of_group(scope, group_id)]}),

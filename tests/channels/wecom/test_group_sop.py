@@ -260,3 +260,18 @@ def test_hq_schedules_a_sop_in_the_console_and_others_read_it(wecom: Wecom) -> N
     wecom.client.force_login(wecom.org.n1_manager.user)
     page = wecom.client.get(f"/channels/wecom/group-sop-runs/{run.pk}/").content.decode()
     assert "快闪群一" in page and wecom.client.get(f"/channels/wecom/group-sops/{sop.pk}/").status_code == 200
+
+
+@pytestmark_db
+def test_group_admins_are_kept_from_the_platform_and_shown(wecom: Wecom) -> None:
+    chat = wecom.platform.create_chat(CORP_ID, "n1_staff", name="有管理员的群")
+    chat.admins = ["n2_staff", "outsider9"]
+    wecom.deliver()
+    group = CustomerGroup.objects.get(chat_id=chat.chat_id)
+    assert group.admin_userids == ["n2_staff", "outsider9"]
+    assert queries.group_admin_names(Scope.hq(wecom.org.enterprise.pk), group) == [wecom.org.n2_staff.name,
+                                                                                    "outsider9"]
+    assert wecom.org.hq.user is not None
+    wecom.client.force_login(wecom.org.hq.user)
+    page = wecom.client.get(f"/channels/wecom/groups/{group.pk}/").content.decode()
+    assert wecom.org.n2_staff.name in page.split('id="group-admins"')[1].split("</span>")[0]
