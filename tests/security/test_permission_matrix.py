@@ -134,6 +134,7 @@ GET    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok 
 PUT    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/group-analytics                       ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/group-analytics/export                ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/group-analytics/conversion            ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/group-tags                            ok    ok    ok    ok    401   ok    401
 POST   /api/channels/wecom/group-tags                            ok    ok    ok    403   401   ok    401
 DELETE /api/channels/wecom/group-tags/{group_tag}                ok    403   403   403   401   404   401
