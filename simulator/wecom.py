@@ -241,6 +241,7 @@ class Chat:
     dismissed: bool = False
     # A full group with 99 WeChat members: a transfer needs confirming in the client first (errcode 90503)
     needs_confirm: bool = False
+    admins: list[str] = field(default_factory=list)  # members the owner made group admins (群管理员)
 
 
 @dataclass
@@ -308,6 +309,10 @@ class Corp:
     contacts: dict[str, Contact] = field(default_factory=dict)
     follows: dict[tuple[str, str], Follow] = field(default_factory=dict)
     contact_ways: dict[str, ContactWayState] = field(default_factory=dict)
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)  # media/uploadimg: url -> what was uploaded
+    app_messages: list[dict[str, Any]] = field(default_factory=list)  # message/send: what members received
+    # friend requests through a contact way with skip_verify off, waiting for the member to accept
+    requests: dict[tuple[str, str], Follow] = field(default_factory=dict)
     join_ways: dict[str, JoinWayState] = field(default_factory=dict)
     group_welcome_templates: dict[str, GroupWelcomeTemplateState] = field(default_factory=dict)
     tag_groups: dict[str, TagGroupState] = field(default_factory=dict)
@@ -599,12 +604,27 @@ class WecomPlatform:
                 oper_userid=person.external_userid,
                 confirmed=not half,
             )
-            corp.follows[(member.userid, person.external_userid)] = follow
-            code = WelcomeCode(_new_id("wc", 30), member.userid, person.external_userid, now)
-            corp.welcome_codes[code.code] = code
-            change = "add_half_external_contact" if half else "add_external_contact"
-            self.emit(corp, _contact_fields(change, follow, [("State", way.state), ("WelcomeCode", code.code)]))
-            return follow
+            if not way.skip_verify:  # a friend request: nothing happens until the member accepts it
+                corp.requests[(member.userid, person.external_userid)] = follow
+                return follow
+            return self._added(corp, follow, half=half, state=way.state)
+
+    def accept_request(self, corp_id: str, userid: str, external_userid: str) -> Follow:
+        """The member accepts a friend request made through a code that asks for verification."""
+        with self.lock:
+            corp = self.corp(corp_id)
+            follow = corp.requests.pop((userid, external_userid))
+            follow.createtime = int(self.now())
+            return self._added(corp, follow, half=False, state=follow.state)
+
+    def _added(self, corp: Corp, follow: Follow, *, half: bool, state: str) -> Follow:
+        """The follow exists now: the add event with a welcome code (the caller holds the lock)."""
+        corp.follows[(follow.userid, follow.external_userid)] = follow
+        code = WelcomeCode(_new_id("wc", 30), follow.userid, follow.external_userid, self.now())
+        corp.welcome_codes[code.code] = code
+        change = "add_half_external_contact" if half else "add_external_contact"
+        self.emit(corp, _contact_fields(change, follow, [("State", state), ("WelcomeCode", code.code)]))
+        return follow
 
     def confirm_half(self, corp_id: str, userid: str, external_userid: str) -> None:
         """The member confirms a 免验证 add: add_external_contact follows, without a welcome code."""
@@ -949,10 +969,10 @@ class WecomPlatform:
         """One API request: returns (HTTP status, JSON-able answer). Errors are errcodes in a 200 answer."""
         if path == "/jssdk.js":
             return 200, {"js": JSSDK_JS}
-        if path == "/cgi-bin/media/upload":
-            return self._media_upload(query, body, content_type)
-        if path == "/cgi-bin/media/upload_attachment":
-            return self._attachment_upload(query, body, content_type)
+        uploads = {"/cgi-bin/media/upload": self._media_upload, "/cgi-bin/media/upload_attachment":
+                   self._attachment_upload, "/cgi-bin/media/uploadimg": self._image_upload}
+        if path in uploads:
+            return uploads[path](query, body, content_type)
         if path.startswith("/_sim/"):
             return self._control(path, body)
         if path.startswith("/qr/"):
@@ -1017,6 +1037,26 @@ class WecomPlatform:
                                         "attachment_type": int(purpose), "created_at": self.now()}
                 return 200, {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id,
                              "created_at": str(int(self.now()))}
+        except SimError as exc:
+            return 200, {"errcode": exc.errcode, "errmsg": exc.errmsg}
+
+    def _image_upload(self, query: dict[str, str], body: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
+        """POST /cgi-bin/media/uploadimg: a jpg or png of 5 B to 2 MB kept for good; answers its URL."""
+        try:
+            with self.lock:
+                self.api_calls.append("/cgi-bin/media/uploadimg")
+                corp = self._authenticate(query)
+                part = _multipart_part(body, content_type, "media")
+                if part is None:
+                    raise SimError(41005, "media data missing")
+                filename, data = part
+                if not (data.startswith(b"\x89PNG") or data.startswith(b"\xff\xd8")):
+                    raise SimError(40005, "invalid file type: jpg or png only")
+                if not 5 <= len(data) <= 2 * 1024 * 1024:
+                    raise SimError(40006, "invalid file size")
+                url = f"https://wework.qpic.cn/sim/{_new_id('i', 24)}/0"
+                corp.images[url] = {"filename": filename, "size": len(data)}
+                return 200, {"errcode": 0, "errmsg": "ok", "url": url}
         except SimError as exc:
             return 200, {"errcode": exc.errcode, "errmsg": exc.errmsg}
 
@@ -1382,6 +1422,8 @@ def api_update_contact_way(p: WecomPlatform, corp: Corp, req: dict[str, Any], ho
         way.users = _check_way_users(p, corp, req.get("user"), way.type)
     if "remark" in req:
         way.remark = str(req.get("remark") or "")[: p.limits.remark_max]
+    if "skip_verify" in req:
+        way.skip_verify = bool(req.get("skip_verify"))
     if "state" in req:
         state = str(req.get("state") or "")
         if len(state) > p.limits.state_max:
@@ -1846,7 +1888,7 @@ def api_groupchat_get(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: s
             "create_time": chat.create_time,
             "notice": chat.notice,
             "member_list": members,
-            "admin_list": [],
+            "admin_list": [{"userid": a} for a in chat.admins],
         }
     }
 
@@ -2186,8 +2228,28 @@ def sso_login(p: WecomPlatform, query: dict[str, str], *, in_client: bool = Fals
 
 
 _EC = "/cgi-bin/externalcontact"
+def api_message_send(p: WecomPlatform, corp: Corp, req: dict[str, Any], host: str) -> dict[str, Any]:
+    """message/send, text only: the app's members named in touser ("|"-separated) get it; unknown ones are listed
+    in invaliduser, and when nobody is left the call fails with 81013."""
+    if str(req.get("agentid", "")) != corp.agent_id:
+        raise SimError(40056, "invalid agentid")
+    if req.get("msgtype") != "text":
+        raise SimError(40008, "invalid message type")
+    content = str((req.get("text") or {}).get("content", "")) if isinstance(req.get("text"), dict) else ""
+    if not content or len(content.encode()) > 2048:
+        raise SimError(44004 if not content else 45002, "text content empty or too long")
+    named = [u for u in str(req.get("touser", "")).split("|") if u]
+    valid = [u for u in named if u in corp.members]
+    invalid = [u for u in named if u not in corp.members]
+    if not valid:
+        raise SimError(81013, "user & party & tag all invalid")
+    corp.app_messages.append({"touser": valid, "content": content, "at": int(p.now())})
+    return {"invaliduser": "|".join(invalid), "msgid": _new_id("m", 20)}
+
+
 ROUTES: dict[str, Handler] = {
     "/cgi-bin/gettoken": lambda p, c, r, h: {},
+    "/cgi-bin/message/send": api_message_send,
     "/cgi-bin/get_jsapi_ticket": api_get_jsapi_ticket,
     "/cgi-bin/department/list": api_department_list,
     "/cgi-bin/user/list": api_user_list,

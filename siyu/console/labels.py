@@ -166,6 +166,10 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "oa.follower_sync": _("Official Account follower sync started"),
     "api_token.create": _("API token created"),
     "api_token.revoke": _("API token revoked"),
+    "wecom.code.controls": _("Channel code schedules and controls set"),
+    "wecom.group_sop.create": _("Group SOP scheduled"),
+    "wecom.group_sop.update": _("Group SOP edited"),
+    "wecom.group_sop.delete": _("Group SOP deleted"),
 }
 
 
@@ -187,7 +191,7 @@ AUDIT_TARGETS: dict[str, Promise] = {
     "oa_qr_scene": _("Official Account QR code"), "lifecycle_rules": _("Lifecycle rules"),
     "keyword_group": _("Keyword group"), "journal_entry": _("Journal entry"), "invitation": _("Invitation"),
     "group_transfer": _("Group handover"), "enterprise": _("Enterprise"), "department": _("Department"),
-    "coupon": _("Coupon"), "content_folder": _("Folder"),
+    "coupon": _("Coupon"), "content_folder": _("Folder"), "group_sop": _("Group SOP"),
 }
 AUDIT_VERBS: dict[str, Promise] = {
     "create": _("created"), "update": _("edited"), "delete": _("deleted"), "export": _("exported"),

@@ -7,10 +7,12 @@ class ContentConfig(AppConfig):
     verbose_name = "Content"
 
     def ready(self) -> None:
-        from siyu.content import links, tasks
+        from siyu.channels.wecom.attachment_sources import register_attachment_source
+        from siyu.content import links, tasks, wecom_attachments
         from siyu.core.periodic import register_periodic
         from siyu.orders import hooks
 
         register_periodic("content.run_due_moments", tasks.run_due_moments, every_s=60)
         register_periodic("content.refresh_moments_engagement", tasks.refresh_moments_engagement, every_s=1800)
         hooks.register_paid("content.conversions", links.credit_conversions)
+        register_attachment_source("material", wecom_attachments.MaterialSource())

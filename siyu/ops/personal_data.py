@@ -217,7 +217,8 @@ register_eraser("content", _erase_content)
 
 # Which models each section and eraser covers, for the inventory test.
 COVERED = {
-    "orders.Order", "storefront.MallAddress", "orders.AfterSale", "promotions.Coupon", "promotions.GroupBuyMember", "loyalty.PointsLot",
+    "orders.Order", "storefront.MallAddress", "orders.AfterSale", "promotions.Coupon", "promotions.GroupBuyMember",
+    "loyalty.PointsLot",
     "loyalty.PointsOperation", "loyalty.Redemption", "loyalty.CustomerTier", "loyalty.TierChange", "loyalty.CheckIn",
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",

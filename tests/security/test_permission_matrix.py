@@ -121,6 +121,15 @@ GET    /api/channels/wecom/group-transfers/{group_transfer}      ok    ok    ok 
 GET    /api/channels/wecom/groups/{group}                        ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/groups/{group}/welcome                ok    ok    ok    ok    401   404   401
 PUT    /api/channels/wecom/groups/{group}/welcome                ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/codes/{code}/controls                 ok    ok    ok    ok    401   404   401
+PUT    /api/channels/wecom/codes/{code}/controls                 ok    ok    ok    403   401   404   401
+GET    /api/channels/wecom/group-sops                            ok    ok    ok    ok    401   ok    401
+POST   /api/channels/wecom/group-sops                            ok    403   403   403   401   404   401
+GET    /api/channels/wecom/group-sops/{group_sop}                ok    ok    ok    ok    401   404   401
+PATCH  /api/channels/wecom/group-sops/{group_sop}                ok    403   403   403   401   404   401
+DELETE /api/channels/wecom/group-sops/{group_sop}                ok    403   403   403   401   404   401
+GET    /api/channels/wecom/group-sops/{group_sop}/runs           ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/group-sop-runs/{group_sop_run}        ok    ok    ok    ok    401   404   401
 GET    /api/channels/wecom/group-welcomes                        ok    ok    ok    ok    401   ok    401
 POST   /api/channels/wecom/group-welcomes                        ok    403   403   403   401   404   401
 GET    /api/channels/wecom/group-welcomes/{group_welcome}        ok    ok    ok    ok    401   404   401
@@ -130,6 +139,7 @@ GET    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok 
 PUT    /api/channels/wecom/group-codes/{group_code}/welcome      ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/group-analytics                       ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/group-analytics/export                ok    ok    ok    ok    401   ok    401
+GET    /api/channels/wecom/group-analytics/conversion            ok    ok    ok    ok    401   ok    401
 GET    /api/channels/wecom/group-tags                            ok    ok    ok    ok    401   ok    401
 POST   /api/channels/wecom/group-tags                            ok    ok    ok    403   401   ok    401
 DELETE /api/channels/wecom/group-tags/{group_tag}                ok    403   403   403   401   404   401
@@ -461,6 +471,11 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/channels/wecom/group-welcomes": lambda w: {
         "account_id": w["wecom_account"], "name": "新欢迎语", "text": "欢迎 %NICKNAME%"},
     "PATCH /api/channels/wecom/group-welcomes/{group_welcome}": lambda w: {"text": "欢迎来到门店群"},
+    "PUT /api/channels/wecom/codes/{code}/controls": lambda w: {"members": [{"staff_id": w["staff"]}]},
+    "POST /api/channels/wecom/group-sops": lambda w: {
+        "account_id": w["wecom_account"], "name": "矩阵SOP", "group_tag_id": w["group_tag"], "text": "早安",
+        "repeat": "daily", "time_of_day": "09:00", "start_date": timezone.localdate().isoformat()},
+    "PATCH /api/channels/wecom/group-sops/{group_sop}": lambda w: {"text": "晚安"},
     "PUT /api/channels/wecom/groups/{group}/welcome": lambda w: {"welcome_id": w["group_welcome"]},
     "PUT /api/channels/wecom/group-codes/{group_code}/welcome": lambda w: {"welcome_id": w["group_welcome"]},
     "POST /api/channels/wecom/group-tags": lambda w: {"name": "矩阵标签"},
@@ -655,6 +670,14 @@ GET    /channels/wecom/codes/{code}/                             ok    ok    ok 
 POST   /channels/wecom/codes/{code}/disable/                     ok    ok    ok    403   login 404   login
 GET    /channels/wecom/codes/{code}/group-routes/                ok    ok    ok    403   login 404   login
 POST   /channels/wecom/codes/{code}/group-routes/                ok    ok    ok    403   login 404   login
+GET    /channels/wecom/codes/{code}/controls/                    ok    ok    ok    403   login 404   login
+POST   /channels/wecom/codes/{code}/controls/                    ok    ok    ok    403   login 404   login
+GET    /channels/wecom/group-sops/                               ok    ok    ok    ok    login ok    login
+POST   /channels/wecom/group-sops/                               ok    403   403   403   login ok    login
+GET    /channels/wecom/group-sops/{group_sop}/                   ok    ok    ok    ok    login 404   login
+POST   /channels/wecom/group-sops/{group_sop}/                   ok    403   403   403   login 404   login
+POST   /channels/wecom/group-sops/{group_sop}/delete/            ok    403   403   403   login 404   login
+GET    /channels/wecom/group-sop-runs/{group_sop_run}/           ok    ok    ok    ok    login 404   login
 GET    /channels/wecom/keyword-groups/                           ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/keyword-groups/new/                       ok    403   403   403   login ok    login
 POST   /channels/wecom/keyword-groups/new/                       ok    403   403   403   login ok    login

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import time as dt_time
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from siyu.channels.wecom.models import (
     GroupCode,
     GroupCodeSlot,
     GroupRoute,
+    GroupSop,
+    GroupSopRun,
     GroupTag,
     GroupTransfer,
     GroupWelcome,
@@ -157,6 +160,13 @@ def _channels(world: World) -> None:
         enterprise_id=ent, account=wecom_account, name="快闪群欢迎语", text="欢迎 %NICKNAME%", status="active",
         template_id="msgmatrix1").pk
     world.ids["group_tag"] = GroupTag.objects.create(enterprise_id=ent, name="快闪群").pk
+    sop_tag = GroupTag.objects.create(enterprise_id=ent, name="早安群")  # the deletable tag is another one
+    sop = GroupSop.objects.create(enterprise_id=ent, account=wecom_account, name="早安", group_tag=sop_tag,
+                                  text="早安", time_of_day=dt_time(9, 0), start_date=timezone.localdate())
+    world.ids["group_sop"] = sop.pk
+    world.ids["group_sop_run"] = GroupSopRun.objects.create(
+        sop=sop, key="group_sop:matrix", occurrence=timezone.now(), status="done",
+        group_ids=[world.ids["group"]], owner_ids=[org.n1_staff.pk]).pk
     world.ids["qr_scene"] = QrScene.objects.create(account=oa_account, name="门店台卡", scene="desk1",
                                                    permanent=True).pk
     world.ids["follower_sync"] = FollowerSync.objects.create(account=oa_account).pk

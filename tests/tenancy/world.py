@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -35,6 +35,8 @@ from siyu.channels.wecom.models import (
     GroupCodeSlot,
     GroupMembership,
     GroupRoute,
+    GroupSop,
+    GroupSopRun,
     GroupTag,
     GroupTagging,
     GroupTransfer,
@@ -296,7 +298,13 @@ def _wecom(brand: Brand, people: list[Customer], store: Store) -> None:
     GroupWelcomeBinding.objects.create(welcome=welcome, group=chat)
     group_tag = GroupTag.objects.create(enterprise=ent, name=f"{mark} 快闪群")
     GroupTagging.objects.create(tag=group_tag, group=chat)
-    brand.ids.update({"welcome_id": welcome.pk, "group_tag_id": group_tag.pk})
+    sop = GroupSop.objects.create(enterprise=ent, account=account, name=f"{mark} SOP", group_tag=group_tag,
+                                  text=f"{mark} 早安", time_of_day=time(9, 0), start_date=now.date())
+    sop_run = GroupSopRun.objects.create(sop=sop, key=f"group_sop:{mark}", occurrence=now, status="done",
+                                         group_ids=[chat.pk], owner_ids=[sender.pk])
+    sop_run.mass_sends.set([send])
+    brand.ids.update({"welcome_id": welcome.pk, "group_tag_id": group_tag.pk, "sop_id": sop.pk,
+                      "sop_run_id": sop_run.pk})
     brand.ids.update({"wecom:account_id": account.pk, "code_id": code.pk, "config_id": code.pk,
                       "wecom:group_id": chat.pk, "job_id": job.pk, "mass_send_id": send.pk, "task_id": moment.pk,
                       "wecom:run_id": run.pk, "sync_job_id": sync_job.pk, "group_code_id": group_code.pk,

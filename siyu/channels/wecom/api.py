@@ -16,10 +16,12 @@ from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.channels.wecom import (
     auto_pull,
     channel_codes,
+    code_controls,
     errcodes,
     group_codes,
     group_inheritance,
     group_sheets,
+    group_sop,
     group_tags,
     group_welcome,
     inheritance,
@@ -34,6 +36,8 @@ from siyu.channels.wecom import (
 )
 from siyu.channels.wecom.schemas import (
     CallPage,
+    CodeControlsIn,
+    CodeControlsOut,
     CodeDetailOut,
     CodeIn,
     CodeOut,
@@ -46,11 +50,18 @@ from siyu.channels.wecom.schemas import (
     GroupCodeOut,
     GroupCodePage,
     GroupCodeStatsOut,
+    GroupConversionOut,
     GroupDetailOut,
     GroupPage,
     GroupRouteIn,
     GroupRouteOut,
     GroupRoutesIn,
+    GroupSopIn,
+    GroupSopOut,
+    GroupSopPage,
+    GroupSopPatch,
+    GroupSopRunDetailOut,
+    GroupSopRunPage,
     GroupTagIn,
     GroupTagOut,
     GroupTagsIn,
@@ -89,7 +100,7 @@ from siyu.channels.wecom.schemas import (
     WelcomeBindingOut,
     WelcomeIn,
 )
-from siyu.core.errors import PermissionDenied
+from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page
 from siyu.org.schemas import ErrorOut, OrgPageQuery
 from siyu.org.scope import Scope
@@ -551,6 +562,16 @@ def _attachment(raw: Any) -> dict[str, Any] | None:
     return raw.model_dump(exclude_none=True) if raw is not None else None
 
 
+def _welcome_attachment(scope: Scope, account_id: int, payload: Any) -> dict[str, Any] | None:
+    """The typed attachment, or the material's (resolved before the write: it may upload to WeCom)."""
+    if payload.material_id is None:
+        return _attachment(payload.attachment)
+    if payload.attachment is not None:
+        raise ValidationFailed(_("give an attachment or a material_id, not both"), field="material_id",
+                               code="two_attachments")
+    return group_welcome.material_attachment(scope=scope, account_id=account_id, material_id=payload.material_id)
+
+
 @router.get("/group-welcomes", response={200: GroupWelcomePage, **ERRORS},
             summary="Group welcome templates (入群欢迎语素材) of the enterprise")
 def list_group_welcomes(request: HttpRequest, q: Query[OrgPageQuery], status: str = "") -> dict[str, Any]:
@@ -561,10 +582,11 @@ def list_group_welcomes(request: HttpRequest, q: Query[OrgPageQuery], status: st
              summary="Create a group welcome template and push it to WeCom (HQ). Needs an Idempotency-Key")
 def create_group_welcome(request: HttpRequest, payload: GroupWelcomeIn) -> Status[Any]:
     scope = _hq(request)
+    attachment = _welcome_attachment(scope, payload.account_id, payload)
     return create_once(request, action="wecom.group_welcome", owner=_owner(scope), payload=payload,
                        create=lambda _key: group_welcome.create_group_welcome(
                            scope=scope, account_id=payload.account_id, name=payload.name, text=payload.text,
-                           attachment=_attachment(payload.attachment), notify=payload.notify,
+                           attachment=attachment, notify=payload.notify,
                            actor=actor_of(request)).pk,
                        render=lambda welcome_id: _welcome(scope, welcome_id))
 
@@ -579,8 +601,9 @@ def get_group_welcome(request: HttpRequest, welcome_id: int) -> dict[str, Any]:
               summary="Change a group welcome template (HQ); a new text or attachment is pushed to WeCom as an edit")
 def update_group_welcome(request: HttpRequest, welcome_id: int, payload: GroupWelcomePatch) -> dict[str, Any]:
     scope = _hq(request)
+    welcome = queries.get_group_welcome(scope, welcome_id)
     group_welcome.update_group_welcome(scope=scope, welcome_id=welcome_id, name=payload.name, text=payload.text,
-                                       attachment=_attachment(payload.attachment),
+                                       attachment=_welcome_attachment(scope, welcome.account_id, payload),
                                        clear_attachment=payload.clear_attachment, actor=actor_of(request))
     return _welcome(scope, welcome_id)
 
@@ -675,6 +698,13 @@ def put_group_tags(request: HttpRequest, group_id: int, payload: GroupTagsIn) ->
 # Group analytics
 
 
+@router.get("/group-analytics/conversion", response={200: GroupConversionOut, **ERRORS},
+            summary="Share of group members vs non-members who paid an order in the range, per group or store (by)")
+def group_conversion(request: HttpRequest, by: str = "group", start: date | None = None,
+                     end: date | None = None) -> Any:
+    return queries.group_conversion(scope_of(request), by=by, start=start, end=end)
+
+
 @router.get("/group-analytics", response={200: GroupAnalyticsOut, **ERRORS},
             summary="Customers' joins, quits and net per Shanghai day and per group, group code or owner (by)")
 def group_analytics(request: HttpRequest, q: Query[OrgPageQuery], by: str = "group", start: date | None = None,
@@ -684,7 +714,8 @@ def group_analytics(request: HttpRequest, q: Query[OrgPageQuery], by: str = "gro
     return {
         "by": found.by, "start": found.start, "end": found.end, "joins": found.joins, "quits": found.quits,
         "net": found.net, "total_rows": found.total_rows, "page": found.page, "pages": found.pages,
-        "days": [{"day": d.day, "joins": d.joins, "quits": d.quits, "net": d.net} for d in found.days],
+        "days": [{"day": d.day, "joins": d.joins, "quits": d.quits, "net": d.net, "members": d.members}
+                 for d in found.days],
         "rows": [{"key": r.key, "name": r.name, "joins": r.joins, "quits": r.quits, "net": r.net,
                   "members": r.members} for r in found.rows],
     }
@@ -753,6 +784,38 @@ def put_group_routes(request: HttpRequest, code_id: int, payload: GroupRoutesIn)
             summary="A channel code's auto-pull routes")
 def get_group_routes(request: HttpRequest, code_id: int) -> list[Any]:
     return queries.channel_code_routes(scope_of(request), code_id)
+
+
+def _controls(scope: Scope, code_id: int) -> dict[str, Any]:
+    code = queries.get_code(scope, code_id)
+    return {
+        "members": [{"staff_id": m.staff_id, "staff_name": m.staff.name, "is_backup": m.is_backup,
+                     "daily_cap": m.daily_cap, "shifts": m.shifts} for m in code.members.all()],
+        "auto_accept_windows": code.auto_accept_windows, "no_welcome_nicknames": code.no_welcome_nicknames,
+        "skip_verify": code.skip_verify, "live_skip_verify": code.live_skip_verify,
+        "active_userids": code.active_userids,
+    }
+
+
+@router.get("/codes/{int:code_id}/controls", response={200: CodeControlsOut, **ERRORS},
+            summary="A channel code's members with work schedules and backups, auto-accept hours, no-welcome nicknames")
+def get_code_controls(request: HttpRequest, code_id: int) -> dict[str, Any]:
+    return _controls(scope_of(request), code_id)
+
+
+@router.put("/codes/{int:code_id}/controls", response={200: CodeControlsOut, **WRITE_ERRORS},
+            summary="Replace a channel code's members (hand-out order), schedules, backups, caps and controls")
+def put_code_controls(request: HttpRequest, code_id: int, payload: CodeControlsIn) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_code(scope, code_id)
+    code_controls.set_code_controls(
+        scope=scope, code_id=code_id,
+        members=[code_controls.MemberIn(staff_id=m.staff_id, is_backup=m.is_backup, daily_cap=m.daily_cap,
+                                        shifts=[w.model_dump() for w in m.shifts]) for m in payload.members],
+        auto_accept_windows=[w.model_dump() for w in payload.auto_accept_windows],
+        no_welcome_nicknames=payload.no_welcome_nicknames, actor=actor_of(request),
+    )
+    return _controls(scope, code_id)
 
 
 def _keyword_group(scope: Scope, keyword_group_id: int) -> dict[str, Any]:
@@ -847,3 +910,88 @@ def list_tag_groups(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, A
             summary="A tag-built group: staff who sent, customers invited, delivered, and who joined")
 def get_tag_group(request: HttpRequest, tag_built_id: int) -> dict[str, Any]:
     return _tag_group(scope_of(request), tag_built_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP (社群SOP)
+
+
+def _sop_attachments(scope: Scope, account_id: int, typed: Any, material_ids: list[int] | None) -> Any:
+    """Typed attachments plus the materials' (resolved before the write: a material may be uploaded to WeCom)."""
+    if typed is None and material_ids is None:
+        return None
+    out = [a.as_platform() for a in typed or []]
+    if material_ids:
+        out += group_sop.material_attachments(scope=scope, account_id=account_id, material_ids=material_ids)
+    return out
+
+
+def _sop_run(run: Any) -> dict[str, Any]:
+    return {"id": run.pk, "sop_id": run.sop_id, "occurrence": run.occurrence, "status": run.status,
+            "group_ids": run.group_ids, "owner_ids": run.owner_ids, "error": run.error,
+            "mass_send_ids": sorted(run.mass_sends.values_list("id", flat=True))}
+
+
+@router.get("/group-sops", response={200: GroupSopPage, **ERRORS},
+            summary="Group SOPs (社群SOP): scheduled group messages and owner reminders per group set")
+def list_group_sops(request: HttpRequest, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    return _page(queries.group_sop_list(scope_of(request), page=q.page, page_size=q.page_size))
+
+
+@router.post("/group-sops", response={201: GroupSopOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
+             summary="Schedule a group SOP over a group tag's or a group code's groups (HQ). Needs an Idempotency-Key")
+def create_group_sop(request: HttpRequest, payload: GroupSopIn) -> Status[Any]:
+    scope = _hq(request)
+    attachments = _sop_attachments(scope, payload.account_id, payload.attachments, payload.material_ids) or []
+    return create_once(request, action="wecom.group_sop", owner=_owner(scope), payload=payload,
+                       create=lambda _key: group_sop.create_group_sop(
+                           scope=scope, account_id=payload.account_id, name=payload.name,
+                           group_tag_id=payload.group_tag_id, group_code_id=payload.group_code_id, text=payload.text,
+                           attachments=attachments, send_messages=payload.send_messages,
+                           remind_owners=payload.remind_owners, repeat=payload.repeat,
+                           time_of_day=payload.time_of_day, weekdays=payload.weekdays,
+                           start_date=payload.start_date, end_date=payload.end_date, actor=actor_of(request)).pk,
+                       render=lambda sop_id: queries.get_group_sop(scope, sop_id))
+
+
+@router.get("/group-sops/{int:sop_id}", response={200: GroupSopOut, **ERRORS}, summary="A group SOP")
+def get_group_sop(request: HttpRequest, sop_id: int) -> Any:
+    return queries.get_group_sop(scope_of(request), sop_id)
+
+
+@router.patch("/group-sops/{int:sop_id}", response={200: GroupSopOut, **WRITE_ERRORS},
+              summary="Change, pause (is_active false) or resume a group SOP (HQ)")
+def update_group_sop(request: HttpRequest, sop_id: int, payload: GroupSopPatch) -> Any:
+    scope = _hq(request)
+    sop = queries.get_group_sop(scope, sop_id)
+    group_sop.update_group_sop(
+        scope=scope, sop_id=sop_id, name=payload.name, text=payload.text,
+        attachments=_sop_attachments(scope, sop.account_id, payload.attachments, payload.material_ids),
+        send_messages=payload.send_messages, remind_owners=payload.remind_owners, repeat=payload.repeat,
+        time_of_day=payload.time_of_day, start_date=payload.start_date, weekdays=payload.weekdays,
+        end_date=payload.end_date, clear_end_date=payload.clear_end_date, is_active=payload.is_active,
+        actor=actor_of(request))
+    return queries.get_group_sop(scope, sop_id)
+
+
+@router.delete("/group-sops/{int:sop_id}", response={204: None, **WRITE_ERRORS},
+               summary="Delete a group SOP and its run history (HQ); the mass sends it made stay")
+def delete_group_sop(request: HttpRequest, sop_id: int) -> Status[None]:
+    scope = _hq(request)
+    group_sop.delete_group_sop(scope=scope, sop_id=sop_id, actor=actor_of(request))
+    return Status(204, None)
+
+
+@router.get("/group-sops/{int:sop_id}/runs", response={200: GroupSopRunPage, **ERRORS},
+            summary="A group SOP's runs, newest first")
+def list_group_sop_runs(request: HttpRequest, sop_id: int, q: Query[OrgPageQuery]) -> dict[str, Any]:
+    found = queries.group_sop_runs(scope_of(request), sop_id, page=q.page, page_size=q.page_size)
+    return {**_page(found), "items": [_sop_run(r) for r in found.items]}
+
+
+@router.get("/group-sop-runs/{int:sop_run_id}", response={200: GroupSopRunDetailOut, **ERRORS},
+            summary="One run of a group SOP with the result per group (the groups the caller may see)")
+def get_group_sop_run(request: HttpRequest, sop_run_id: int) -> dict[str, Any]:
+    scope = scope_of(request)
+    run = queries.get_group_sop_run(scope, sop_run_id)
+    return {**_sop_run(run), "groups": queries.group_sop_run_results(scope, sop_run_id)}

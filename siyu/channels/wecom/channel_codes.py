@@ -17,10 +17,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom import schedules
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.models import (
@@ -139,6 +140,7 @@ def create_channel_code(
         store_id=store_id,
         assign_mode=assign_mode,
         skip_verify=skip_verify,
+        live_skip_verify=skip_verify,
         welcome_text=text,
         welcome_attachments=attachments,
         created_by=audit.user_of(actor),
@@ -262,55 +264,63 @@ def count_add(code: ChannelCode, staff: Staff | None, at: datetime) -> None:
     if code.assign_mode == AssignMode.ROUND_ROBIN:
         ChannelCode.objects.filter(pk=code.pk).update(rr_cursor=F("rr_cursor") + 1)
         code.refresh_from_db(fields=["rr_cursor"])
-    rebalance(code, day=local_day(now()))
+    rebalance(code)
 
 
 def count_delete(code: ChannelCode, at: datetime) -> None:
     _bump_day(code, local_day(at), deletes=1)
 
 
-def _desired_users(code: ChannelCode, day: date) -> list[str]:
-    members = list(code.members.select_related("staff").filter(staff__is_active=True).order_by("sort", "id"))
-    if not members:
-        return []
-    if code.assign_mode == AssignMode.ROUND_ROBIN:
-        return [members[code.rr_cursor % len(members)].staff.wecom_userid]
-    if code.assign_mode == AssignMode.ALL:
-        return [m.staff.wecom_userid for m in members]
-    adds = dict(
-        ChannelCodeStaffDay.objects.filter(code=code, day=day).values_list("staff_id", "adds")
-    )
-    under = [m for m in members if m.daily_cap is None or adds.get(m.staff_id, 0) < m.daily_cap]
-    if not under:  # everyone is at the cap: keep the least-loaded one so the QR still works (an overflow)
-        under = [min(members, key=lambda m: (adds.get(m.staff_id, 0), m.sort))]
-    return [m.staff.wecom_userid for m in under]
+def _desired(code: ChannelCode, at: datetime) -> tuple[list[str], bool]:
+    """Who the contact way should lead to at `at`, and whether it adds without verification (schedules.py)."""
+    rows = list(code.members.select_related("staff").filter(staff__is_active=True).order_by("sort", "id"))
+    members = [
+        schedules.Member(staff_id=m.staff_id, userid=m.staff.wecom_userid, sort=m.sort, is_backup=m.is_backup,
+                         daily_cap=m.daily_cap, shifts=tuple(m.shifts or ()))
+        for m in rows
+    ]
+    adds = dict(ChannelCodeStaffDay.objects.filter(code=code, day=local_day(at)).values_list("staff_id", "adds"))
+    users = schedules.hand_out(members, adds=adds, at=at, round_robin=code.assign_mode == AssignMode.ROUND_ROBIN,
+                               cursor=code.rr_cursor)
+    skip = schedules.auto_accept(windows=code.auto_accept_windows or [], default=code.skip_verify, at=at)
+    return users, skip
 
 
-def rebalance(code: ChannelCode, *, day: date) -> bool:
-    """Point the contact way at the staff who should get the next customer; True when an update was queued."""
+def rebalance(code: ChannelCode, *, at: datetime | None = None) -> bool:
+    """Point the contact way at the staff who should get the next customer (and set its auto-accept); True when an
+    update was queued. Each push is keyed by the code's push counter, so a retried sweep pushes a change once."""
     if not code.config_id or code.status != CodeStatus.ACTIVE:
         return False
-    desired = _desired_users(code, day)
-    if not desired or desired == list(code.active_userids):
+    users, skip = _desired(code, at or now())
+    if not users or (users == list(code.active_userids) and skip == code.live_skip_verify):
         return False
-    ChannelCode.objects.filter(pk=code.pk).update(active_userids=desired)
-    code.active_userids = desired
+    ChannelCode.objects.filter(pk=code.pk).update(active_userids=users, live_skip_verify=skip,
+                                                  push_seq=F("push_seq") + 1)
+    code.refresh_from_db(fields=["active_userids", "live_skip_verify", "push_seq"])
     enqueue_call(
         account=code.account,
         method="update_contact_way",
-        payload={"config_id": code.config_id, "users": desired},
-        key=f"update_contact_way:{code.pk}:{day.isoformat()}:{code.rr_cursor}:{','.join(desired)}"[:191],
+        payload={"config_id": code.config_id, "users": users, "skip_verify": skip},
+        key=f"update_contact_way:{code.pk}:{code.push_seq}",
     )
     return True
 
 
-def rebalance_all(*, day: date | None = None) -> int:
-    """Periodic: after midnight the daily caps reset."""
-    when = day or local_day(now())
+def _needs_sweep() -> Q:
+    """Codes whose hand-out changes with the clock: daily caps reset at midnight, shifts and auto-accept hours
+    (`timed` is set with the controls)."""
+    return Q(assign_mode=AssignMode.DAILY_CAP) | Q(timed=True)
+
+
+def rebalance_all(*, at: datetime | None = None) -> int:
+    """Periodic (every minute): caps reset after midnight, shifts start and end, auto-accept hours open and close."""
+    when = at or now()
     count = 0
-    for code in ChannelCode.objects.filter(assign_mode=AssignMode.DAILY_CAP, status=CodeStatus.ACTIVE):
+    ids = ChannelCode.objects.filter(_needs_sweep(), status=CodeStatus.ACTIVE).values_list("pk", flat=True).distinct()
+    for code_id in list(ids):
         with transaction.atomic():
-            count += rebalance(code, day=when)
+            code = ChannelCode.objects.select_for_update().get(pk=code_id)
+            count += rebalance(code, at=when)
     return count
 
 

@@ -587,10 +587,14 @@ class WecomClient:
         )
         return ContactWay(config_id=str(data.get("config_id", "")), qr_code=str(data.get("qr_code", "") or ""))
 
-    def update_contact_way(self, *, config_id: str, users: Sequence[str], remark: str | None = None) -> None:
+    def update_contact_way(
+        self, *, config_id: str, users: Sequence[str], remark: str | None = None, skip_verify: bool | None = None
+    ) -> None:
         body: dict[str, Any] = {"config_id": config_id, "user": list(users)}
         if remark is not None:
             body["remark"] = remark
+        if skip_verify is not None:
+            body["skip_verify"] = skip_verify
         self.post("/cgi-bin/externalcontact/update_contact_way", body)
 
     def del_contact_way(self, *, config_id: str) -> None:
@@ -605,6 +609,14 @@ class WecomClient:
         if attachments:
             body["attachments"] = [dict(a) for a in attachments]
         self.post("/cgi-bin/externalcontact/send_welcome_msg", body)
+
+    def send_app_text(self, *, agentid: str, userids: Sequence[str], text: str) -> dict[str, Any]:
+        """An app message (message/send) to members, e.g. a group SOP's reminder to the group owners. The answer
+        lists the members it could not reach (`invaliduser`, "|"-separated); none reachable is errcode 81013."""
+        data = self.post("/cgi-bin/message/send", {
+            "touser": "|".join(userids), "msgtype": "text",
+            "agentid": int(agentid) if agentid.isdigit() else agentid, "text": {"content": text}})
+        return {"invaliduser": str(data.get("invaliduser", "") or "")}
 
     # -- mass sends and moments ----------------------------------------------------------------------------
 
@@ -714,17 +726,28 @@ class WecomClient:
 
     def upload_media(self, *, kind: str, filename: str, content: bytes, content_type: str) -> str:
         """Temporary media (valid 3 days) for sendChatMessage and welcome messages; returns the media_id."""
-        return self._upload("/cgi-bin/media/upload", {"type": kind}, filename, content, content_type)
+        data = self._upload("/cgi-bin/media/upload", {"type": kind}, filename, content, content_type)
+        return str(data.get("media_id", ""))
 
     def upload_attachment(self, *, media_type: str, filename: str, content: bytes, content_type: str,
                           attachment_type: int = 1) -> str:
         """Media a moment carries (attachment_type 1; 2 is the product album), valid 3 days: images JPG/PNG
         ≤10 MB and ≤1,555,200 pixels, videos MP4 ≤10 MB and ≤30 s. Returns the media_id."""
-        return self._upload("/cgi-bin/media/upload_attachment",
+        data = self._upload("/cgi-bin/media/upload_attachment",
                             {"media_type": media_type, "attachment_type": str(attachment_type)},
                             filename, content, content_type)
+        return str(data.get("media_id", ""))
 
-    def _upload(self, path: str, params: dict[str, str], filename: str, content: bytes, content_type: str) -> str:
+    def upload_image(self, *, filename: str, content: bytes, content_type: str) -> str:
+        """An image kept by WeCom for good (`media/uploadimg`, jpg/png up to 2 MB); returns its URL, the `pic_url`
+        of group welcome templates and moments, which unlike a temporary media_id does not lapse after 3 days."""
+        url = str(self._upload("/cgi-bin/media/uploadimg", {}, filename, content, content_type).get("url", ""))
+        if not url:
+            raise TerminalError(BAD_RESPONSE, "no url in the answer", path="/cgi-bin/media/uploadimg")
+        return url
+
+    def _upload(self, path: str, params: dict[str, str], filename: str, content: bytes,
+                content_type: str) -> dict[str, Any]:
         for attempt in (1, 2):
             token = self.access_token()
             try:
@@ -743,7 +766,7 @@ class WecomClient:
                 continue
             if errcode:
                 raise classify(errcode, str(data.get("errmsg", "")), path=path)
-            return str(data.get("media_id", ""))
+            return dict(data)
         raise RetryableError(BAD_RESPONSE, "token refresh did not help", path=path)  # pragma: no cover
 
     def add_moment_task(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -283,7 +284,10 @@ class GroupWelcomeForm(forms.Form):
                            widget=forms.Textarea(attrs={"rows": 4}),
                            help_text=_("%NICKNAME% is replaced by the joiner's nickname; at most 3000 bytes"))
     attachment = forms.ChoiceField(label=_("Attachment"), required=False, choices=[
-        ("", _("None")), ("image", _("Image")), ("link", _("Link")), ("miniprogram", _("Mini-program card"))])
+        ("", _("None")), ("material", _("From the material library")), ("image", _("Image")), ("link", _("Link")),
+        ("miniprogram", _("Mini-program card"))])
+    material = forms.TypedChoiceField(label=_("Material"), required=False, coerce=int, empty_value=None,
+                                      help_text=_("An image, poster, link or mini-program card of the library"))
     att_title = forms.CharField(label=_("Title"), required=False, max_length=128)
     att_url = forms.CharField(label=_("Link / picture URL"), required=False, max_length=500)
     att_picurl = forms.CharField(label=_("Link cover picture URL"), required=False, max_length=500)
@@ -301,8 +305,21 @@ class GroupWelcomeForm(forms.Form):
         "attachment.link.url": "att_url", "attachment.link.picurl": "att_picurl", "attachment.link.desc": "att_desc",
         "attachment.miniprogram.title": "att_title", "attachment.miniprogram.pic_media_id": "att_media_id",
         "attachment.miniprogram.appid": "att_appid", "attachment.miniprogram.page": "att_page",
-        "account_id": "account",
+        "account_id": "account", "material_id": "material",
     }
+
+    def __init__(self, *args: Any, materials: Sequence[tuple[int, str]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "material", [("", "—"), *materials])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("attachment") == "material" and not data.get("material"):
+            self.add_error("material", _("Pick a material."))
+        return data
+
+    def material_id(self) -> int | None:
+        return self.cleaned_data.get("material") if self.cleaned_data.get("attachment") == "material" else None
 
     def attachment_value(self) -> dict[str, Any] | None:
         data = self.cleaned_data
@@ -363,3 +380,97 @@ class GroupTagsForm(forms.Form):
     def __init__(self, *args: Any, choices: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         set_choices(self, "tags", choices)
+
+
+class CodeMemberForm(forms.Form):
+    """One member of a channel code: who, a backup or not, a daily cap, work hours (empty: always on duty)."""
+
+    is_backup = forms.BooleanField(label=_("Backup"), required=False,
+                                   help_text=_("Gets customers only when no other member is on duty and under cap"))
+    daily_cap = forms.IntegerField(label=_("Daily cap"), min_value=1, max_value=10000, required=False)
+    shifts = forms.CharField(label=_("Work hours"), required=False, max_length=500,
+                             help_text=_("Weekdays 1 (Mon) to 7 (Sun) and hours, e.g. "
+                                         "1-5 09:00-18:00; 6,7 10:00-14:00"))
+
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["staff"] = PickerField(scope=scope, kind="wecom_staff", multiple=False, label=_("Staff member"),
+                                           required=False)
+        self.order_fields(["staff", "is_backup", "daily_cap", "shifts"])
+
+
+class BaseCodeMemberFormSet(forms.BaseFormSet):
+    def members(self) -> list[tuple[int, dict[str, Any]]]:
+        return [(i, f.cleaned_data) for i, f in enumerate(self.forms) if f.cleaned_data and f.cleaned_data.get("staff")]
+
+
+CodeMemberFormSet = forms.formset_factory(CodeMemberForm, formset=BaseCodeMemberFormSet, extra=2, max_num=100,
+                                          validate_max=True)
+
+
+class CodeControlsForm(forms.Form):
+    auto_accept = forms.CharField(
+        label=_("Auto-accept hours"), required=False, max_length=500,
+        help_text=_("Inside these hours customers are added without the staff member's confirmation; empty keeps "
+                    "the code's setting all day. E.g. 1-5 09:00-21:00"))
+    no_welcome_nicknames = forms.CharField(
+        label=_("No welcome for these nicknames"), required=False, max_length=13000,
+        widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One WeChat nickname per line (competitors' probes)"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP
+
+
+WEEKDAYS = [(1, _("Mon")), (2, _("Tue")), (3, _("Wed")), (4, _("Thu")), (5, _("Fri")), (6, _("Sat")), (7, _("Sun"))]
+
+
+class GroupSopForm(forms.Form):
+    name = forms.CharField(label=pgettext_lazy("thing", "Name"), max_length=64)
+    group_tag = forms.TypedChoiceField(label=_("Groups tagged"), coerce=int, required=False, empty_value=None)
+    group_code = forms.TypedChoiceField(label=_("Or the groups of group code"), coerce=int, required=False,
+                                        empty_value=None)
+    text = forms.CharField(label=_("Message"), max_length=4000, required=False,
+                           widget=forms.Textarea(attrs={"rows": 3}))
+    materials = forms.TypedMultipleChoiceField(label=_("Materials"), coerce=int, required=False,
+                                               help_text=_("Images, posters, links or mini-program cards, at most 9"))
+    send_messages = forms.BooleanField(label=_("Send to the groups (the owners confirm in WeCom)"), required=False,
+                                       initial=True)
+    remind_owners = forms.BooleanField(label=_("Remind the group owners by an app message"), required=False,
+                                       initial=True)
+    repeat = forms.ChoiceField(label=_("Repeat"), choices=[("once", _("Once")), ("daily", _("Every day")),
+                                                            ("weekly", _("Every week"))])
+    weekdays = forms.TypedMultipleChoiceField(label=_("On"), coerce=int, required=False, choices=WEEKDAYS,
+                                              widget=forms.CheckboxSelectMultiple)
+    time_of_day = forms.TimeField(label=_("At (Beijing time)"), widget=forms.TimeInput(attrs={"type": "time"}))
+    start_date = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}),
+                                 help_text=_("The day of a one-off message"))
+    end_date = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    ERROR_FIELDS = {"name": "name", "group_tag_id": "group_tag", "group_code_id": "group_code", "text": "text",
+                    "attachments": "materials", "material_ids": "materials", "send_messages": "send_messages",
+                    "repeat": "repeat", "weekdays": "weekdays", "start_date": "start_date", "end_date": "end_date",
+                    "account_id": "account"}
+
+    def __init__(self, *args: Any, group_tags: Sequence[tuple[int, str]], group_codes: Sequence[tuple[int, str]],
+                 materials: Sequence[tuple[int, str]], editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "group_tag", [("", "—"), *group_tags])
+        set_choices(self, "group_code", [("", "—"), *group_codes])
+        set_choices(self, "materials", list(materials))
+        if editing:  # the group set and the app are fixed once created
+            del self.fields["group_tag"], self.fields["group_code"]
+        else:
+            del self.fields["is_active"]
+
+
+class GroupSopNewForm(OnceForm, GroupSopForm):
+    account = forms.TypedChoiceField(label=_("WeCom app"), coerce=int)
+
+    field_order = ["form_key", "account", "name"]
+
+    def __init__(self, *args: Any, accounts: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "account", accounts)
+        self.order_fields(self.field_order)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from siyu.channels.wecom.models import CustomerGroup, GroupTag, GroupTagging
+from siyu.channels.wecom.models import CustomerGroup, GroupSop, GroupTag, GroupTagging
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -47,6 +47,10 @@ def delete_group_tag(*, scope: Scope, tag_id: int, actor: Actor = None) -> None:
     tag = GroupTag.objects.filter(pk=tag_id, enterprise_id=scope.enterprise_id).first()
     if tag is None:
         raise NotFound(_("group tag %(id)s not found") % {"id": tag_id}, field="tag_id")
+    sops = list(GroupSop.objects.filter(group_tag=tag).values_list("name", flat=True)[:3])
+    if sops:  # a SOP's group set: deleting the tag would leave the SOP sending to nothing
+        raise Conflict(_("group SOPs use this tag (%(names)s): change or delete them first")
+                       % {"names": ", ".join(sops)}, field="tag_id", code="in_use")
     count = tag.taggings.count()
     tag.delete()
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_tag.delete",

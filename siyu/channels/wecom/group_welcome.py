@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import ChannelAccount
+from siyu.channels.wecom import attachment_sources
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.models import (
@@ -129,6 +130,14 @@ def clean_template(text: str, attachment: Mapping[str, Any] | None) -> tuple[str
     if not text and not clean:
         raise ValidationFailed(_("a welcome template needs a text or an attachment"), field="text", code="empty")
     return text, clean
+
+
+def material_attachment(*, scope: Scope, account_id: int, material_id: int) -> dict[str, Any]:
+    """A material of the library (through the registered attachment source) as the template's attachment. May upload
+    to WeCom, so it is called before create/update, outside their transaction; the result is cleaned as typed input."""
+    account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
+    raw = attachment_sources.resolve(scope, "material", material_id, account=account, field="material_id")
+    return clean_attachment(raw)
 
 
 def _clean_name(name: str) -> str:

@@ -58,6 +58,7 @@ def _refresh(account: ChannelAccount, group: CustomerGroup, detail: GroupChat) -
     group.name = detail.name[:128]
     group.owner_userid = detail.owner
     group.owner = _staff(account, detail.owner)
+    group.admin_userids = list(detail.admins)
     group.notice = detail.notice
     group.platform_created_at = _at(detail.create_time) if detail.create_time else group.platform_created_at
     group.synced_at = now()

@@ -23,7 +23,7 @@ from siyu.channels.common import authenticity, storable
 from siyu.channels.common.crypto import SIGNATURE_MISMATCH, CryptoError
 from siyu.channels.common.groupcommit import GroupCommitter
 from siyu.channels.models import AccountKind, CallbackStatus, ChannelAccount, InboundCallback
-from siyu.channels.wecom import auto_pull, channel_codes, groups, inheritance, tags, welcome
+from siyu.channels.wecom import auto_pull, channel_codes, groups, inheritance, schedules, tags, welcome
 from siyu.channels.wecom.callbacks import WecomEvent, dedupe_key, parse_event
 from siyu.channels.wecom.client import ContactDetail, CorpTagGroup, FollowUser, GroupChat, WecomError
 from siyu.channels.wecom.crypto import crypto_for, open_callback, verify_url
@@ -417,6 +417,8 @@ def _send_welcome(
     welcome_code = work.event.get("WelcomeCode")
     if not welcome_code:
         return False
+    if code is not None and schedules.welcome_withheld(code.no_welcome_nicknames or [], name):
+        return False  # a listed nickname (a competitor's probe): no welcome, nothing of the code's offer shown
     text, attachments = welcome.welcome_for(work.account, code)
     text = welcome.render_welcome(text, name=name)
     group_link = auto_pull.welcome_attachment(code, customer=customer, store_id=store_id)

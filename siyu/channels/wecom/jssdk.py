@@ -96,3 +96,21 @@ def temp_media(account: ChannelAccount, *, digest: str, kind: str, filename: str
                             code="wecom_media") from exc
     cache.set(key, media_id, MEDIA_TTL_S)
     return media_id
+
+
+IMAGE_TTL_S = 30 * 86400  # an uploadimg URL is kept by WeCom for good; the cache only saves re-uploads
+
+
+def permanent_image(account: ChannelAccount, *, digest: str, filename: str, content: bytes, content_type: str) -> str:
+    """A WeCom-hosted URL for this image (media/uploadimg), uploaded once per account and content digest."""
+    key = f"wecom:image:{account.pk}:{digest}"
+    cached = cache.get(key)
+    if isinstance(cached, str) and cached:
+        return cached
+    try:
+        url = client_for(account).upload_image(filename=filename, content=content, content_type=content_type)
+    except WecomError as exc:
+        raise UpstreamError(_refusal(exc, _("WeCom refused the upload: %(errcode)s %(errmsg)s")),
+                            code="wecom_media") from exc
+    cache.set(key, url, IMAGE_TTL_S)
+    return url

@@ -90,6 +90,13 @@ class ChannelCode(models.Model):
     status = models.CharField(max_length=10, choices=CodeStatus.choices, default=CodeStatus.PENDING)
     active_userids = models.JSONField(default=list, blank=True)
     rr_cursor = models.PositiveIntegerField(default=0)
+    # Controls (schedules.py): skip_verify inside these windows only (none: `skip_verify` always); the skip_verify
+    # last pushed to WeCom; nicknames that get no welcome; a counter that keys each push of the member list.
+    auto_accept_windows = models.JSONField(default=list, blank=True)
+    live_skip_verify = models.BooleanField(default=True)
+    no_welcome_nicknames = models.JSONField(default=list, blank=True)
+    push_seq = models.PositiveIntegerField(default=0)
+    timed = models.BooleanField(default=False)  # shifts, caps or auto-accept hours: the minute sweep looks at it
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -106,6 +113,8 @@ class ChannelCodeStaff(models.Model):
     staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="+")
     daily_cap = models.PositiveIntegerField(null=True, blank=True)
     sort = models.PositiveIntegerField(default=0)
+    is_backup = models.BooleanField(default=False)
+    shifts = models.JSONField(default=list, blank=True)  # work windows (schedules.py); none = always on duty
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["code", "staff"], name="uniq_wecom_code_staff")]
@@ -187,6 +196,7 @@ class CustomerGroup(models.Model):
     name = models.CharField(max_length=128, blank=True)
     owner_userid = models.CharField(max_length=64, blank=True)
     owner = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    admin_userids = models.JSONField(default=list, blank=True)  # the group's admins (群管理员), from groupchat/get
     notice = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=GroupStatus.choices, default=GroupStatus.ACTIVE)
     platform_created_at = models.DateTimeField(null=True, blank=True)
@@ -924,3 +934,80 @@ class GroupTagging(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group_id}:{self.tag_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP (社群SOP): scheduled group messages and owner reminders per group set
+
+
+class SopRepeat(models.TextChoices):
+    ONCE = "once", _("Once")
+    DAILY = "daily", _("Every day")
+    WEEKLY = "weekly", _("Every week")
+
+
+class GroupSop(models.Model):
+    """A schedule for a set of groups (a group tag's groups, or a group code's): at each occurrence (a Shanghai time
+    of day, once, daily or on weekdays) the message goes to the set's groups as a group mass send (their owners
+    confirm it in WeCom) and/or each owner gets a WeCom app reminder with the message to post."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=64)
+    group_tag = models.ForeignKey(GroupTag, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    group_code = models.ForeignKey(GroupCode, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    send_messages = models.BooleanField(default=True)
+    remind_owners = models.BooleanField(default=True)
+    repeat = models.CharField(max_length=8, choices=SopRepeat.choices, default=SopRepeat.ONCE)
+    time_of_day = models.TimeField()  # Asia/Shanghai
+    weekdays = models.JSONField(default=list, blank=True)  # ISO weekdays for weekly
+    start_date = models.DateField()  # the day of a once rule; the first day otherwise (Shanghai)
+    end_date = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(group_tag__isnull=False, group_code__isnull=True)
+                | models.Q(group_tag__isnull=True, group_code__isnull=False),
+                name="wecom_group_sop_one_set",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SopRunStatus(models.TextChoices):
+    DONE = "done", _("Sent to the owners")
+    EMPTY = "empty", _("No groups in the set")
+    MISSED = "missed", _("Missed (the worker was down)")
+    FAILED = "failed", _("Failed")
+
+
+class GroupSopRun(models.Model):
+    """One occurrence of a group SOP, made once (`key` = SOP + occurrence): the groups it went to, the mass sends
+    that carry the message (per-group results are their recipients) and the owners reminded."""
+
+    sop = models.ForeignKey(GroupSop, on_delete=models.CASCADE, related_name="runs")
+    key = models.CharField(max_length=64, unique=True)
+    occurrence = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=SopRunStatus.choices)
+    group_ids = models.JSONField(default=list, blank=True)
+    owner_ids = models.JSONField(default=list, blank=True)
+    mass_sends = models.ManyToManyField(MassSend, blank=True, related_name="+")
+    error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurrence", "-id"]
+
+    def __str__(self) -> str:
+        return self.key

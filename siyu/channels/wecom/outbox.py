@@ -80,6 +80,7 @@ PERFORMERS: dict[str, Performer] = {
     "edit_group_welcome_template": _void("edit_group_welcome_template"),
     "del_group_welcome_template": _void("del_group_welcome_template"),
     "transfer_group_chats": lambda c, p: {"failed_chat_list": [asdict(f) for f in c.transfer_group_chats(**p)]},
+    "send_app_message": lambda c, p: c.send_app_text(**p),
 }
 ON_SUCCESS: dict[str, SuccessHook] = {}
 ON_FAILURE: dict[str, FailureHook] = {}

@@ -35,6 +35,8 @@ from siyu.channels.wecom.models import (
     GroupCodeStatus,
     GroupMembership,
     GroupRoute,
+    GroupSop,
+    GroupSopRun,
     GroupStatus,
     GroupTag,
     GroupTagging,
@@ -66,7 +68,8 @@ from siyu.channels.wecom.moments import resubmittable
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import SHANGHAI, day_bounds, local_day, now
-from siyu.customers.models import IdentityKind, Relationship, RelationshipStatus
+from siyu.customers import queries as customer_queries
+from siyu.customers.models import Customer, Event, IdentityKind, Relationship, RelationshipStatus
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
 
@@ -948,7 +951,7 @@ def group_welcome_of(scope: Scope, group_id: int) -> EffectiveWelcome:
 # Group analytics: customers' joins, quits and net per Shanghai day, by group, group code or owner
 
 
-ANALYTICS_BY = {"group": _("Group"), "code": _("Group code"), "owner": _("Owner")}
+ANALYTICS_BY = {"group": _("Group"), "code": _("Group code"), "owner": _("Owner"), "store": _("Store")}
 ANALYTICS_MAX_DAYS = 366
 
 
@@ -957,6 +960,7 @@ class AnalyticsDay:
     day: date
     joins: int
     quits: int
+    members: int = 0  # customers in the groups at the end of the day
 
     @property
     def net(self) -> int:
@@ -1031,12 +1035,14 @@ def analytics_range(start: date | None, end: date | None) -> tuple[date, date]:
 def _analytics_base(scope: Scope, by: str) -> tuple[QuerySet[Any], str]:
     """Customers' membership stints in the groups the scope may see, with the dimension's key as `k`."""
     if by not in ANALYTICS_BY:
-        raise ValidationFailed(_("by is group, code or owner"), field="by")
+        raise ValidationFailed(_("by is group, code, owner or store"), field="by")
     base = GroupMembership.objects.filter(group_id__in=groups(scope).values("id"), member_type=MemberType.EXTERNAL)
     if by == "group":
         return base.annotate(k=F("group_id")), "k"
     if by == "owner":
         return base.annotate(k=F("group__owner_id")), "k"
+    if by == "store":  # the store of the group's owner
+        return base.annotate(k=F("group__owner__store_id")), "k"
     code = GroupCodeSlot.objects.filter(group_id=OuterRef("group_id")).values("code_id")[:1]
     return base.annotate(k=Subquery(code)).filter(k__isnull=False), "k"
 
@@ -1058,6 +1064,9 @@ def _analytics_names(by: str, keys: Iterable[int | None], enterprise_id: int) ->
         names = {g.pk: g.name or g.chat_id for g in CustomerGroup.objects.filter(pk__in=ids)}
     elif by == "code":
         names = dict(GroupCode.objects.filter(pk__in=ids, enterprise_id=enterprise_id).values_list("id", "name"))
+    elif by == "store":
+        names = dict(org_queries.stores(Scope.hq(enterprise_id)).filter(pk__in=ids).values_list("id", "name"))
+        return {**names, None: str(_("No store"))}
     else:
         names = dict(org_queries.staff(Scope.hq(enterprise_id)).filter(pk__in=ids).values_list("id", "name"))
     return {**names, None: str(_("No owner"))}
@@ -1089,10 +1098,14 @@ def group_analytics(scope: Scope, *, by: str = "group", start: date | None = Non
         for (day, key), n in counts.items():
             per_day.setdefault(day, [0, 0])[index] += n
             per_key.setdefault(key, [0, 0])[index] += n
-    days = [
-        AnalyticsDay(day, *per_day.get(day, (0, 0)))
-        for day in (first + timedelta(days=offset) for offset in range((last - first).days + 1))
-    ]
+    # Members over time without another query: the members at the end of the range, walked back day by day.
+    at_end, days = sum(members.values()), []
+    for offset in range((last - first).days, -1, -1):
+        day = first + timedelta(days=offset)
+        j, q = per_day.get(day, (0, 0))
+        days.append(AnalyticsDay(day, j, q, at_end))
+        at_end -= j - q
+    days.reverse()
     names = _analytics_names(by, per_key, scope.enterprise_id)
     rows = sorted(
         (AnalyticsRow(key, names.get(key, str(key)), j, q, members.get(key, 0)) for key, (j, q) in per_key.items()),
@@ -1135,3 +1148,128 @@ def group_tag_choices(scope: Scope) -> list[tuple[int, str]]:
 def tags_of_group(scope: Scope, group_id: int) -> list[GroupTag]:
     group = get_group(scope, group_id)
     return list(GroupTag.objects.filter(taggings__group=group).order_by("name", "id"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP (社群SOP)
+
+
+def group_sops(scope: Scope) -> QuerySet[GroupSop]:
+    """Read by everyone of the enterprise (HQ writes); the per-group results below are scoped to the reader."""
+    return GroupSop.objects.filter(enterprise_id=scope.enterprise_id)
+
+
+def group_sop_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[GroupSop]:
+    qs = group_sops(scope).select_related("group_tag", "group_code", "account").annotate(run_count=Count("runs"))
+    return paginate(qs.order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def get_group_sop(scope: Scope, sop_id: int) -> GroupSop:
+    found = group_sops(scope).select_related("group_tag", "group_code", "account").filter(pk=sop_id).first()
+    if found is None:
+        raise NotFound(_("group SOP %(id)s not found") % {"id": sop_id}, field="sop_id")
+    return found
+
+
+def group_sop_runs(scope: Scope, sop_id: int, *, page: int = 1, page_size: int = 20) -> Page[GroupSopRun]:
+    sop = get_group_sop(scope, sop_id)
+    return paginate(GroupSopRun.objects.filter(sop=sop).order_by("-occurrence", "-id"), page=page,
+                    page_size=page_size)
+
+
+def get_group_sop_run(scope: Scope, run_id: int) -> GroupSopRun:
+    found = GroupSopRun.objects.filter(pk=run_id, sop__enterprise_id=scope.enterprise_id).select_related(
+        "sop").first()
+    if found is None:
+        raise NotFound(_("group SOP run %(id)s not found") % {"id": run_id}, field="run_id")
+    return found
+
+
+@dataclass(frozen=True)
+class SopGroupResult:
+    group_id: int
+    group_name: str
+    owner_name: str
+    status: str  # a mass-send recipient status, or "reminded" for a reminder-only run
+
+
+def group_sop_run_results(scope: Scope, run_id: int) -> list[SopGroupResult]:
+    """Per group of the run that the reader may see: what the group mass send reports for it (sent, not sent yet,
+    failed), or "reminded" when the SOP only reminds the owners. Two queries."""
+    run = get_group_sop_run(scope, run_id)
+    visible = groups(scope).filter(id__in=list(run.group_ids)).select_related("owner").order_by("id")
+    statuses = dict(MassSendRecipient.objects.filter(
+        mass_send__in=run.mass_sends.all(), group_id__in=list(run.group_ids)).values_list("group_id", "status"))
+    fallback = "reminded" if not run.sop.send_messages else RecipientStatus.NOT_SENT
+    return [SopGroupResult(group_id=g.pk, group_name=g.name or g.chat_id,
+                           owner_name=g.owner.name if g.owner is not None else "",
+                           status=statuses.get(g.pk, fallback)) for g in visible]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Conversion of group members vs non-members
+
+
+@dataclass(frozen=True)
+class ConversionRow:
+    key: int | None
+    name: str
+    customers: int
+    buyers: int
+
+    @property
+    def rate(self) -> float:
+        return self.buyers / self.customers if self.customers else 0.0
+
+
+@dataclass(frozen=True)
+class GroupConversion:
+    start: date
+    end: date
+    members: ConversionRow  # customers in a group in scope at some time in the range
+    non_members: ConversionRow  # the other customers the scope may see
+    rows: list[ConversionRow]  # per group or per store (the owner's), most buyers first
+
+
+def group_conversion(scope: Scope, *, by: str = "group", start: date | None = None, end: date | None = None
+                     ) -> GroupConversion:
+    """How many of the customers who were in a group during the range paid an order in it (an `order_paid` event),
+    against the customers the scope sees who were in no group; and per group or per store. Four grouped queries,
+    whatever the number of customers."""
+    if by not in ("group", "store"):
+        raise ValidationFailed(_("by is group or store"), field="by")
+    first, last = analytics_range(start, end)
+    lo, _ignored = day_bounds(first)
+    _ignored2, hi = day_bounds(last)
+    visible = customer_queries.visible_customer_ids(scope)
+    stints = GroupMembership.objects.filter(
+        group_id__in=groups(scope).values("id"), member_type=MemberType.EXTERNAL, customer_id__in=visible,
+        joined_at__lt=hi).filter(Q(left_at__isnull=True) | Q(left_at__gte=lo))
+    buyers = Event.objects.filter(name="order_paid", occurred_at__gte=lo, occurred_at__lt=hi,
+                                  customer_id__in=visible).values("customer_id")
+    member_ids = stints.values("customer_id")
+    paid = Q(customer_id__in=buyers)
+    members = stints.aggregate(n=Count("customer_id", distinct=True),
+                               b=Count("customer_id", distinct=True, filter=paid))
+    others = Customer.objects.filter(id__in=visible).exclude(id__in=member_ids).aggregate(
+        n=Count("id"), b=Count("id", filter=Q(id__in=buyers)))
+    column = "group_id" if by == "group" else "group__owner__store_id"
+    per = (stints.annotate(k=F(column)).values("k")
+           .annotate(n=Count("customer_id", distinct=True), b=Count("customer_id", distinct=True, filter=paid))
+           .values_list("k", "n", "b"))
+    cells = list(per)
+    names = _analytics_names(by, [k for k, _n, _b in cells], scope.enterprise_id)
+    rows = sorted((ConversionRow(k, names.get(k, str(k)), n, b) for k, n, b in cells),
+                  key=lambda r: (-r.buyers, -r.customers, r.name))
+    return GroupConversion(
+        start=first, end=last, rows=rows,
+        members=ConversionRow(None, str(_("Group members")), members["n"], members["b"]),
+        non_members=ConversionRow(None, str(_("Not in a group")), others["n"], others["b"]))
+
+
+def group_admin_names(scope: Scope, group: CustomerGroup) -> list[str]:
+    """The group's admins (群管理员) by name where they are staff of the enterprise, else by WeCom userid."""
+    ids = list(group.admin_userids or [])
+    names = dict(org_queries.staff(Scope.hq(scope.enterprise_id)).filter(wecom_userid__in=ids)
+                 .values_list("wecom_userid", "name"))
+    return [names.get(u, u) for u in ids]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, Literal
 
 from ninja import Schema
@@ -526,6 +526,48 @@ class GroupRoutesIn(Schema):
     routes: list[GroupRouteIn] = Field(max_length=50)
 
 
+class WindowIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays, Monday = 1")
+    start: str = Field(max_length=5, description="HH:MM, Asia/Shanghai")
+    end: str = Field(max_length=5, description="HH:MM (24:00 allowed), exclusive")
+
+
+class CodeMemberIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: int
+    is_backup: bool = False
+    daily_cap: int | None = None
+    shifts: list[WindowIn] = Field(default_factory=list, max_length=21)
+
+
+class CodeControlsIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[CodeMemberIn] = Field(min_length=1, max_length=100)
+    auto_accept_windows: list[WindowIn] = Field(default_factory=list, max_length=21)
+    no_welcome_nicknames: list[str] = Field(default_factory=list, max_length=200)
+
+
+class CodeMemberOut(Schema):
+    staff_id: int
+    staff_name: str
+    is_backup: bool
+    daily_cap: int | None
+    shifts: list[dict[str, Any]]
+
+
+class CodeControlsOut(Schema):
+    members: list[CodeMemberOut]
+    auto_accept_windows: list[dict[str, Any]]
+    no_welcome_nicknames: list[str]
+    skip_verify: bool
+    live_skip_verify: bool
+    active_userids: list[str]
+
+
 class GroupRouteOut(Schema):
     group_code_id: int
     tag_id: int | None
@@ -617,6 +659,7 @@ class GroupWelcomeIn(Schema):
     name: str = Field(min_length=1, max_length=64)
     text: str = Field(default="", max_length=4000)  # the byte limit (3000) is the service's, with its code
     attachment: GroupWelcomeAttachmentIn | None = None
+    material_id: int | None = Field(default=None, description="a material of the library as the attachment")
     notify: bool = True
 
 
@@ -628,6 +671,7 @@ class GroupWelcomePatch(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     text: str | None = Field(default=None, max_length=4000)
     attachment: GroupWelcomeAttachmentIn | None = None
+    material_id: int | None = Field(default=None, description="a material of the library as the attachment")
     clear_attachment: bool = False
 
 
@@ -669,6 +713,7 @@ class GroupAnalyticsDayOut(Schema):
     joins: int
     quits: int
     net: int
+    members: int = Field(description="customers in the groups at the end of the day")
 
 
 class GroupAnalyticsRowOut(Schema):
@@ -710,3 +755,109 @@ class GroupTagOut(Schema):
     id: int
     name: str
     group_count: int
+
+
+class GroupSopIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: int
+    name: str = Field(min_length=1, max_length=64)
+    group_tag_id: int | None = None
+    group_code_id: int | None = None
+    text: str = Field(default="", max_length=4000)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=9)
+    material_ids: list[int] = Field(default_factory=list, max_length=9,
+                                    description="materials of the library, appended to the attachments")
+    send_messages: bool = True
+    remind_owners: bool = True
+    repeat: Literal["once", "daily", "weekly"] = "once"
+    time_of_day: time = Field(description="HH:MM, Asia/Shanghai")
+    weekdays: list[int] = Field(default_factory=list, max_length=7, description="ISO weekdays for weekly")
+    start_date: date
+    end_date: date | None = None
+
+
+class GroupSopPatch(Schema):
+    """Only what is given changes; a changed rule (or a resumed SOP) counts its next occurrence from now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    text: str | None = Field(default=None, max_length=4000)
+    attachments: list[AttachmentIn] | None = Field(default=None, max_length=9)
+    material_ids: list[int] | None = Field(default=None, max_length=9)
+    send_messages: bool | None = None
+    remind_owners: bool | None = None
+    repeat: Literal["once", "daily", "weekly"] | None = None
+    time_of_day: time | None = None
+    weekdays: list[int] | None = Field(default=None, max_length=7)
+    start_date: date | None = None
+    end_date: date | None = None
+    clear_end_date: bool = False
+    is_active: bool | None = None
+
+
+class GroupSopOut(Schema):
+    id: int
+    account_id: int
+    name: str
+    group_tag_id: int | None
+    group_code_id: int | None
+    text: str
+    attachments: list[dict[str, Any]]
+    send_messages: bool
+    remind_owners: bool
+    repeat: str
+    time_of_day: time
+    weekdays: list[int]
+    start_date: date
+    end_date: date | None
+    is_active: bool
+    next_run_at: datetime | None
+    created_at: datetime
+
+
+class GroupSopPage(PageMeta):
+    items: list[GroupSopOut]
+
+
+class GroupSopRunOut(Schema):
+    id: int
+    sop_id: int
+    occurrence: datetime
+    status: str
+    group_ids: list[int]
+    owner_ids: list[int]
+    mass_send_ids: list[int]
+    error: str
+
+
+class GroupSopRunPage(PageMeta):
+    items: list[GroupSopRunOut]
+
+
+class SopGroupResultOut(Schema):
+    group_id: int
+    group_name: str
+    owner_name: str
+    status: str
+
+
+class GroupSopRunDetailOut(GroupSopRunOut):
+    groups: list[SopGroupResultOut]
+
+
+class ConversionRowOut(Schema):
+    key: int | None
+    name: str
+    customers: int
+    buyers: int
+    rate: float
+
+
+class GroupConversionOut(Schema):
+    start: date
+    end: date
+    members: ConversionRowOut
+    non_members: ConversionRowOut
+    rows: list[ConversionRowOut]

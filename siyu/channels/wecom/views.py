@@ -17,12 +17,15 @@ from django.views.decorators.http import require_POST
 from siyu.channels.common import authenticity
 from siyu.channels.official_account import queries as oa_queries
 from siyu.channels.wecom import (
+    attachment_sources,
     auto_pull,
     channel_codes,
+    code_controls,
     errcodes,
     group_codes,
     group_inheritance,
     group_sheets,
+    group_sop,
     group_tags,
     group_welcome,
     inbound,
@@ -31,16 +34,21 @@ from siyu.channels.wecom import (
     mass_sends,
     moments,
     queries,
+    schedules,
     sync,
     sync_jobs,
     tag_groups,
 )
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.forms import (
+    CodeControlsForm,
     CodeForm,
+    CodeMemberFormSet,
     GroupAnalyticsForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
+    GroupSopForm,
+    GroupSopNewForm,
     GroupTagsForm,
     GroupTransferForm,
     GroupWelcomeForm,
@@ -255,6 +263,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     context = {
         "group": group,
         "scope": scope,
+        "admins": queries.group_admin_names(scope, group),
         "welcome": welcome,
         "tags_form": GroupTagsForm(choices=queries.group_tag_choices(scope),
                                    initial={"tags": [t.pk for t in queries.tags_of_group(scope, group_id)]}),
@@ -683,6 +692,72 @@ def code_group_routes(request: HttpRequest, code_id: int) -> HttpResponse:
     return render(request, "wecom/code_group_routes.html", {"code": code, "formset": formset})
 
 
+def _controls_forms(request: HttpRequest, scope: Scope, code: Any) -> tuple[Any, CodeControlsForm]:
+    if request.method == "POST":
+        return (CodeMemberFormSet(request.POST, prefix="members", form_kwargs={"scope": scope}),
+                CodeControlsForm(request.POST))
+    initial = [{"staff": m.staff_id, "is_backup": m.is_backup, "daily_cap": m.daily_cap,
+                "shifts": schedules.format_windows(m.shifts or [])} for m in code.members.all()]
+    form = CodeControlsForm(initial={"auto_accept": schedules.format_windows(code.auto_accept_windows or []),
+                                     "no_welcome_nicknames": "\n".join(code.no_welcome_nicknames or [])})
+    return CodeMemberFormSet(prefix="members", initial=initial, form_kwargs={"scope": scope}), form
+
+
+def _members_in(formset: Any) -> tuple[list[code_controls.MemberIn], list[int]]:
+    """Filled rows as members (shifts parsed here, a bad one refused on its row), and the row each came from."""
+    members, rows = [], []
+    for row, data in formset.members():
+        try:
+            shifts = schedules.parse_windows(data.get("shifts") or "", field="shifts")
+        except DomainError as exc:
+            formset.forms[row].add_error("shifts", f"{exc.message} ({exc.code})")
+            continue
+        members.append(code_controls.MemberIn(staff_id=data["staff"], is_backup=bool(data.get("is_backup")),
+                                              daily_cap=data.get("daily_cap"), shifts=shifts))
+        rows.append(row)
+    return members, rows
+
+
+def _save_controls(request: HttpRequest, scope: Scope, code_id: int, formset: Any, form: CodeControlsForm) -> bool:
+    members, rows = _members_in(formset)
+    try:
+        windows = schedules.parse_windows(form.cleaned_data.get("auto_accept") or "", field="auto_accept_windows")
+    except DomainError as exc:
+        form.add_error("auto_accept", f"{exc.message} ({exc.code})")
+    if any(f.errors for f in formset.forms) or form.errors:
+        return False
+    nicknames = (form.cleaned_data.get("no_welcome_nicknames") or "").splitlines()
+    try:
+        code_controls.set_code_controls(scope=scope, code_id=code_id, members=members, auto_accept_windows=windows,
+                                        no_welcome_nicknames=nicknames, actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        text = f"{exc.message} ({exc.code})"
+        if exc.field == "members" and exc.index is not None and 0 <= exc.index < len(rows):
+            formset.forms[rows[exc.index]].add_error(None, text)
+        elif exc.field == "no_welcome_nicknames":
+            form.add_error("no_welcome_nicknames", text)
+        else:
+            formset._non_form_errors = formset.error_class([text])  # noqa: SLF001 (Django's own slot for them)
+        return False
+    return True
+
+
+@console_view
+def code_controls_edit(request: HttpRequest, code_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied(_("managers and HQ manage channel codes"))
+    code = queries.get_code(scope, code_id)
+    formset, form = _controls_forms(request, scope, code)
+    if (request.method == "POST" and formset.is_valid() and form.is_valid()
+            and _save_controls(request, scope, code_id, formset, form)):
+        messages.success(request, _("Schedules and controls saved."))
+        return redirect("channels:wecom_code", code_id=code_id)
+    return render(request, "wecom/code_controls.html", {"code": code, "formset": formset, "form": form})
+
+
 _KEYWORD_FIELDS = {"oa_account_id": "oa_account", "keyword": "keyword", "reply_text": "reply_text"}
 
 
@@ -818,6 +893,14 @@ def tag_group_detail(request: HttpRequest, tag_built_id: int) -> HttpResponse:
 # Group welcome templates (入群欢迎语素材)
 
 
+def _welcome_attachment(scope: Scope, account_id: int, form: GroupWelcomeForm) -> dict[str, Any] | None:
+    """The typed attachment, or the picked material's (resolved before the write: it may upload to WeCom)."""
+    material_id = form.material_id()
+    if material_id is None:
+        return form.attachment_value()
+    return group_welcome.material_attachment(scope=scope, account_id=account_id, material_id=material_id)
+
+
 def _welcome_error(form: Any, exc: DomainError) -> None:
     target = GroupWelcomeForm.ERROR_FIELDS.get(exc.field or "")
     form.add_error(target if target in form.fields else None, f"{exc.message} ({exc.code})")
@@ -837,14 +920,16 @@ def group_welcome_new(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     if not scope.is_hq:
         raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
-    form = GroupWelcomeNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
+    form = GroupWelcomeNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)],
+                               materials=attachment_sources.choices(scope, "material"))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            attachment = _welcome_attachment(scope, data["account"], form)
             welcome_id = create_once(request, form, action="wecom.group_welcome",
                                      create=lambda: group_welcome.create_group_welcome(
                                          scope=scope, account_id=data["account"], name=data["name"],
-                                         text=data["text"], attachment=form.attachment_value(),
+                                         text=data["text"], attachment=attachment,
                                          notify=data["notify"], actor=request.user).pk)
         except GateError:
             raise
@@ -863,13 +948,15 @@ def group_welcome_detail(request: HttpRequest, welcome_id: int) -> HttpResponse:
     welcome = queries.get_group_welcome(scope, welcome_id)
     if request.method == "POST" and not scope.is_hq:
         raise PermissionDenied(_("HQ manages group welcome templates (a corp holds at most 100)"))
-    form = GroupWelcomeForm(request.POST or None, initial=GroupWelcomeForm.initial_of(welcome)) if scope.is_hq else None
+    form = GroupWelcomeForm(request.POST or None, initial=GroupWelcomeForm.initial_of(welcome),
+                            materials=attachment_sources.choices(scope, "material")) if scope.is_hq else None
     if request.method == "POST" and form is not None and form.is_valid():
         data = form.cleaned_data
         try:
             group_welcome.update_group_welcome(
                 scope=scope, welcome_id=welcome_id, name=data["name"], text=data["text"],
-                attachment=form.attachment_value(), clear_attachment=not data.get("attachment"), actor=request.user)
+                attachment=_welcome_attachment(scope, welcome.account_id, form),
+                clear_attachment=not data.get("attachment"), actor=request.user)
         except GateError:
             raise
         except DomainError as exc:
@@ -954,7 +1041,7 @@ def group_analytics(request: HttpRequest) -> HttpResponse:
     the same range as an Excel workbook."""
     scope = scope_of(request)
     form = GroupAnalyticsForm(request.GET or None)
-    result = None
+    result, conversion = None, None
     if not request.GET or form.is_valid():
         data = form.cleaned_data if request.GET else {}
         by = data.get("by") or "group"
@@ -968,6 +1055,8 @@ def group_analytics(request: HttpRequest) -> HttpResponse:
                 return response
             result = queries.group_analytics(scope, by=by, start=data.get("start"), end=data.get("end"),
                                              page=_page_number(request))
+            conversion = queries.group_conversion(scope, by="store" if by == "store" else "group",
+                                                  start=data.get("start"), end=data.get("end"))
         except GateError:
             raise
         except DomainError as exc:
@@ -976,11 +1065,122 @@ def group_analytics(request: HttpRequest) -> HttpResponse:
     if result is not None:
         chart = {"days": [d.day.strftime("%m-%d") for d in result.days], "joins": [d.joins for d in result.days],
                  "quits": [d.quits for d in result.days], "net": [d.net for d in result.days],
-                 "labels": {"joins": str(_("Joins")), "quits": str(_("Quits")), "net": str(_("Net"))}}
+                 "members": [d.members for d in result.days],
+                 "labels": {"joins": str(_("Joins")), "quits": str(_("Quits")), "net": str(_("Net")),
+                            "members": str(_("Members"))}}
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
     return render(request, "wecom/group_analytics.html", {
-        "form": form, "result": result, "chart": chart, "by_label": queries.ANALYTICS_BY.get(
+        "form": form, "result": result, "chart": chart, "conversion": conversion, "by_label": queries.ANALYTICS_BY.get(
             result.by if result else "group"), "query": query.urlencode(),
+    })
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group SOP (社群SOP)
+
+
+def _sop_choices(scope: Scope) -> dict[str, Any]:
+    codes = [(c.pk, c.name) for c in queries.group_codes(scope).order_by("name", "id")[:500]]
+    return {"group_tags": queries.group_tag_choices(scope), "group_codes": codes,
+            "materials": attachment_sources.choices(scope, "material")}
+
+
+def _sop_error(form: Any, exc: DomainError) -> None:
+    target = GroupSopForm.ERROR_FIELDS.get(exc.field or "")
+    form.add_error(target if target in form.fields else None, f"{exc.message} ({exc.code})")
+
+
+def _sop_rule(data: dict[str, Any]) -> dict[str, Any]:
+    return {"repeat": data["repeat"], "time_of_day": data["time_of_day"], "weekdays": data.get("weekdays") or [],
+            "start_date": data["start_date"], "end_date": data.get("end_date")}
+
+
+@console_view
+def group_sop_list(request: HttpRequest) -> HttpResponse:
+    """The SOPs, newest first, and (for HQ) the form that schedules one."""
+    scope = scope_of(request)
+    form = None
+    if scope.is_hq:
+        form = GroupSopNewForm(request.POST or None, accounts=[(a.pk, a.name) for a in queries.accounts(scope)],
+                               **_sop_choices(scope))
+    elif request.method == "POST":
+        raise PermissionDenied(_("HQ schedules group SOPs"))
+    if form is not None and request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            attachments = group_sop.material_attachments(scope=scope, account_id=data["account"],
+                                                         material_ids=data.get("materials") or [])
+            sop_id = create_once(request, form, action="wecom.group_sop", create=lambda: group_sop.create_group_sop(
+                scope=scope, account_id=data["account"], name=data["name"], group_tag_id=data.get("group_tag"),
+                group_code_id=data.get("group_code"), text=data.get("text") or "", attachments=attachments,
+                send_messages=data["send_messages"], remind_owners=data["remind_owners"], **_sop_rule(data),
+                actor=request.user).pk)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _sop_error(form, exc)
+        else:
+            messages.success(request, _("Group SOP scheduled."))
+            return redirect("channels:wecom_group_sop", sop_id=sop_id)
+    page = queries.group_sop_list(scope, page=_page_number(request))
+    return render(request, "wecom/group_sop_list.html", {"sops": page, "form": form})
+
+
+def _sop_initial(sop: Any) -> dict[str, Any]:
+    return {"name": sop.name, "text": sop.text, "send_messages": sop.send_messages,
+            "remind_owners": sop.remind_owners, "repeat": sop.repeat, "weekdays": sop.weekdays,
+            "time_of_day": sop.time_of_day, "start_date": sop.start_date, "end_date": sop.end_date,
+            "is_active": sop.is_active}
+
+
+@console_view
+def group_sop_detail(request: HttpRequest, sop_id: int) -> HttpResponse:
+    """Everyone of the enterprise reads a SOP and its runs; HQ edits, pauses and resumes it here."""
+    scope = scope_of(request)
+    sop = queries.get_group_sop(scope, sop_id)
+    if request.method == "POST" and not scope.is_hq:
+        raise PermissionDenied(_("HQ schedules group SOPs"))
+    form = GroupSopForm(request.POST or None, initial=_sop_initial(sop), editing=True,
+                        **_sop_choices(scope)) if scope.is_hq else None
+    if request.method == "POST" and form is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            extra = group_sop.material_attachments(scope=scope, account_id=sop.account_id,
+                                                   material_ids=data.get("materials") or [])
+            group_sop.update_group_sop(
+                scope=scope, sop_id=sop_id, name=data["name"], text=data.get("text") or "",
+                attachments=[*sop.attachments, *extra][:9] if extra else None,
+                send_messages=data["send_messages"], remind_owners=data["remind_owners"],
+                clear_end_date=data.get("end_date") is None, is_active=data["is_active"], **_sop_rule(data),
+                actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            _sop_error(form, exc)
+        else:
+            messages.success(request, _("Group SOP saved."))
+            return redirect("channels:wecom_group_sop", sop_id=sop_id)
+    runs = queries.group_sop_runs(scope, sop_id, page=_page_number(request))
+    return render(request, "wecom/group_sop_detail.html", {"sop": sop, "form": form, "runs": runs})
+
+
+@console_view
+@require_POST
+def group_sop_delete(request: HttpRequest, sop_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    queries.get_group_sop(scope, sop_id)
+    group_sop.delete_group_sop(scope=scope, sop_id=sop_id, actor=request.user)
+    messages.success(request, _("Group SOP deleted."))
+    return redirect("channels:wecom_group_sops")
+
+
+@console_view
+def group_sop_run_detail(request: HttpRequest, sop_run_id: int) -> HttpResponse:
+    scope = scope_of(request)
+    run = queries.get_group_sop_run(scope, sop_run_id)
+    return render(request, "wecom/group_sop_run.html", {
+        "run": run, "results": queries.group_sop_run_results(scope, sop_run_id),
+        "mass_sends": list(run.mass_sends.order_by("id")),
     })

@@ -128,10 +128,53 @@ def test_cells_for_the_export_and_paging(org: Org, history: dict[str, CustomerGr
     [
         ({"start": date(2026, 12, 5), "end": date(2026, 12, 4)}, "bad_range", "start"),
         ({"start": date(2025, 12, 1), "end": date(2026, 12, 4)}, "range_too_long", "end"),
-        ({"by": "store"}, "invalid", "by"),
+        ({"by": "region"}, "invalid", "by"),
     ],
 )
 def test_bad_ranges_are_refused(org: Org, kw: dict[str, object], code: str, field: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         queries.group_analytics(Scope.hq(org.enterprise.pk), **kw)  # type: ignore[arg-type]
     assert (caught.value.code, caught.value.field) == (code, field)
+
+
+def test_members_over_time_walk_back_from_the_end(org: Org, history: dict[str, CustomerGroup]) -> None:
+    result = queries.group_analytics(Scope.hq(org.enterprise.pk), start=START, end=END)
+    # at each Shanghai midnight ending the day, worked out from the stints above by hand:
+    # 12-01: m6, m1 · 12-02: m6, m1, m2, m3 (leaves exactly at the end), m5 · 12-03: m6, m2, m5 · 12-04: + m4
+    assert [(d.day.isoformat(), d.members) for d in result.days] == [
+        ("2026-12-01", 2), ("2026-12-02", 5), ("2026-12-03", 3), ("2026-12-04", 4)]
+
+
+def test_per_store_of_the_owner(org: Org, history: dict[str, CustomerGroup]) -> None:
+    with translation.override("en"):
+        by_store = queries.group_analytics(Scope.hq(org.enterprise.pk), by="store", start=START, end=END)
+    assert _rows(by_store) == [("Beijing 1", 3, 2, 1, 2), ("Guangzhou 1", 1, 0, 1, 1), ("No store", 1, 0, 1, 1)]
+
+
+def test_conversion_of_group_members_against_the_others(org: Org, history: dict[str, CustomerGroup]) -> None:
+    from siyu.customers import services as customer_services
+    from tests.factories import CustomerFactory
+
+    people = {k: CustomerFactory.create(enterprise=org.enterprise, name=k,
+                                        home_store=org.store_n1 if k == "c1" else org.store_s1)
+              for k in ("c1", "c2", "c3", "c4", "c5")}
+    stints = [("c1", "g1", "2026-12-02 02:00:00", None), ("c2", "g3", "2026-11-20 02:00:00", None),
+              ("c5", "g1", "2026-11-10 02:00:00", "2026-11-20 02:00:00")]  # c5 left before the range
+    for who, group, joined, left in stints:
+        GroupMembership.objects.create(group=history[group], member_id=f"wm{who}", customer=people[who],
+                                       joined_at=_t(joined), left_at=_t(left) if left else None)
+    for who, paid in [("c1", "2026-12-03 04:00:00"), ("c3", "2026-12-01 01:00:00"), ("c4", "2026-11-25 01:00:00"),
+                      ("c5", "2026-12-04 10:00:00")]:
+        customer_services.record_event(customer=people[who], name="order_paid", idempotency_key=f"paid-{who}",
+                                       occurred_at=_t(paid), properties={"order_id": 1, "order_no": f"N{who}",
+                                                                         "amount_fen": 9900})
+    hq = Scope.hq(org.enterprise.pk)
+    found = queries.group_conversion(hq, start=START, end=END)
+    assert (found.members.customers, found.members.buyers) == (2, 1)  # c1 bought, c2 did not
+    assert (found.non_members.customers, found.non_members.buyers) == (3, 2)  # c3, c5 bought; c4 before the range
+    assert [(r.name, r.customers, r.buyers) for r in found.rows] == [("一店快闪群", 1, 1), ("广州群", 1, 0)]
+    by_store = queries.group_conversion(hq, by="store", start=START, end=END)
+    assert [(r.name, r.customers, r.buyers) for r in by_store.rows] == [("Beijing 1", 1, 1), ("Guangzhou 1", 1, 0)]
+    # a store manager of n1 sees their store's customers in their store's groups, and no one else
+    mine = queries.group_conversion(scope_for_staff(org.n1_manager), start=START, end=END)
+    assert (mine.members.customers, mine.members.buyers, mine.non_members.customers) == (1, 1, 0)

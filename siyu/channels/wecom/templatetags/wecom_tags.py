@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 
-from siyu.channels.wecom import errcodes
+from siyu.channels.wecom import errcodes, schedules
 
 register = template.Library()
 
@@ -19,3 +21,9 @@ def errcode_meaning(errcode: int | str | None) -> str:
 def error_meaning(text: str) -> str:
     """{{ call.last_error|error_meaning }}: the meaning of the first errcode in an error text, else the text."""
     return errcodes.describe_text(text or "")
+
+
+@register.filter
+def windows(value: Any) -> str:
+    """Work or auto-accept windows in the console's notation (1-5 09:00-18:00; 6,7 10:00-14:00)."""
+    return schedules.format_windows(value or [])
