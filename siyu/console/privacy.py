@@ -4,6 +4,7 @@ a paper or phone consent, the data export (JSON and PDF), and erasure (HQ, typed
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -58,6 +59,16 @@ def _page(request: HttpRequest, customer_id: int, *, consent_form: ConsentForm |
     return render(request, "console/customer_privacy.html", context, status=status)
 
 
+def _refused(request: HttpRequest, customer_id: int, form: forms.Form, exc: DomainError,
+             **forms_shown: Any) -> HttpResponse:
+    """A service's refusal shown beside its field (or above the form), the page answered with its status; a
+    permission refusal stays the 403 page."""
+    if isinstance(exc, PermissionDenied):
+        raise exc
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    return _page(request, customer_id, status=exc.status, **forms_shown)
+
+
 @console_view
 def customer_privacy(request: HttpRequest, customer_id: int) -> HttpResponse:
     return _page(request, customer_id)
@@ -75,10 +86,7 @@ def customer_consent(request: HttpRequest, customer_id: int) -> HttpResponse:
                        granted=data["granted"], method=data["method"], text=data["text"],
                        text_version=data["text_version"], actor=request.user)
     except DomainError as exc:
-        if isinstance(exc, PermissionDenied):
-            raise
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return _page(request, customer_id, consent_form=form, status=exc.status)
+        return _refused(request, customer_id, form, exc, consent_form=form)
     messages.success(request, _("The consent was recorded."))
     return redirect("console:customer_privacy", customer_id=customer_id)
 
@@ -113,9 +121,6 @@ def customer_erase(request: HttpRequest, customer_id: int) -> HttpResponse:
         personal_data.erase(scope=scope_of(request), customer_id=customer_id, reason=form.cleaned_data["reason"],
                             confirm=form.cleaned_data["confirm"], actor=request.user)
     except DomainError as exc:
-        if isinstance(exc, PermissionDenied):
-            raise
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return _page(request, customer_id, erase_form=form, status=exc.status)
+        return _refused(request, customer_id, form, exc, erase_form=form)
     messages.success(request, _("The customer's personal data was erased."))
     return redirect("console:customer_privacy", customer_id=customer_id)
