@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from siyu.analytics.engine import EngineUnavailable
@@ -250,7 +251,10 @@ def segment_export(request: HttpRequest, segment_id: int, fmt: str) -> HttpRespo
     if fmt not in ("csv", "xlsx"):
         raise NotFound(_("unknown export format"))
     audit.record(enterprise_id=scope.enterprise_id, actor=request.user, action="segment.export", target_type="segment",
-                 target_id=segment.pk, summary=f"exported {segment.name} ({fmt})")
+                 target_id=segment.pk,
+                 summary=audit.text(
+                     N_("exported %(segment)s (%(format)s)"),
+                     segment=segment.name, format=fmt))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     rows = queries.export_members(scope, segment)
     if fmt == "xlsx":

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog import demo_data
 from siyu.catalog.models import (
@@ -564,7 +565,10 @@ def set_product_status(*, scope: Scope, product_ids: Sequence[int], status: str,
                                    index=index, code="no_active_sku")
     changed = Product.objects.filter(id__in=list(found)).exclude(status=status).update(status=status)
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="product.status", target_type="product",
-                 target_id=",".join(str(p) for p in list(found)[:20]), summary=f"{changed} → {status}")
+                 target_id=",".join(str(p) for p in list(found)[:20]),
+                 summary=audit.ntext(
+                     N_("%(count)s product → %(status)s"), N_("%(count)s products → %(status)s"),
+                     changed, status=audit.label(ProductStatus(status).label)))
     return int(changed)
 
 

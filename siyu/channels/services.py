@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.db.models import ForeignObjectRel
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels import intake
 from siyu.channels.models import AccountKind, AccountType, CallbackMode, ChannelAccount
@@ -309,7 +310,8 @@ def disable_account(*, enterprise_id: int, account_id: int, actor: Actor = None)
                                                             callback_token="")
         audit.record(enterprise_id=enterprise_id, actor=actor, action="channel_account.disable",
                      target_type="channel_account", target_id=account.pk,
-                     summary=f"{account.kind} {account.app_id}: disabled, secrets wiped")
+                     summary=audit.text(N_("%(kind)s %(app_id)s: disabled, secrets wiped"),
+                                         kind=audit.label(AccountKind(account.kind).label), app_id=account.app_id))
     account.refresh_from_db()
     return account
 

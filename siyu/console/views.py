@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from siyu.console import audit_labels, forms, labels, pickers, timeline
@@ -326,7 +327,7 @@ def customer_export(request: HttpRequest) -> StreamingHttpResponse | HttpRespons
         action="customer.export",
         target_type="customer",
         target_id="filter",
-        summary=f"exported customers ({scope.label or scope.role})",
+        summary=audit.text(N_("exported customers (%(scope)s)"), scope=scope.label or scope.role),
         changes={"filter": {key: value for key, value in vars(flt).items() if value not in ("", None)}},
     )
     response = StreamingHttpResponse(_export_lines(scope, rows), content_type="text/csv; charset=utf-8")
@@ -757,6 +758,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     rows = [{"entry": entry,
              "action": audit_labels.action(entry.action, labels.audit_action(entry.action, entry.target_type)),
              "target": audit_labels.target_type(entry.target_type, labels.audit_target(entry.target_type)),
+             "summary": audit.summary_of(entry),
              "reason": str((entry.changes or {}).get("reason", "")) if isinstance(entry.changes, dict) else ""}
             for entry in entries.items]
     return render(request, "console/audit.html", {"form": form, "entries": entries, "rows": rows})

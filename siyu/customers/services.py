@@ -13,7 +13,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop as N_
 from pydantic import ValidationError as PydanticValidationError
 
 from siyu.core import audit, dberrors
@@ -271,7 +271,8 @@ def attach_identity(
         action="customer.identity",
         target_type="customer",
         target_id=customer.pk,
-        summary=f"{clean.kind}:{clean.value}",
+        summary=audit.text(N_("%(kind)s: %(value)s"), kind=audit.label(IdentityKind(clean.kind).label),
+                           value=clean.value),
     )
     return Identity.objects.get(enterprise_id=customer.enterprise_id, kind=clean.kind, value=clean.value)
 
@@ -529,7 +530,9 @@ def _merge(
         action="customer.merge",
         target_type="customer",
         target_id=survivor.pk,
-        summary=f"merged #{absorbed.pk} ({reason}{', forced' if conflicts else ''})",
+        summary=(audit.text(N_("merged #%(absorbed)s (%(reason)s, forced)"), absorbed=absorbed.pk, reason=reason)
+                 if conflicts else audit.text(N_("merged #%(absorbed)s (%(reason)s)"), absorbed=absorbed.pk,
+                                              reason=reason)),
         changes=changes,
     )
     return record, survivor, absorbed
@@ -727,7 +730,9 @@ def delete_tag_group(*, group: TagGroup, actor: Actor = None) -> int:
     audit.record(
         enterprise_id=group.enterprise_id,
         actor=actor, action="tag_group.delete", target_type="tag_group", target_id=group.pk,
-        summary=f"{group.name} ({len(tag_ids)} tags, {carried})",
+        summary=audit.ntext(N_("%(name)s (%(count)s tag, %(carried)s on customers)"),
+                            N_("%(name)s (%(count)s tags, %(carried)s on customers)"), len(tag_ids),
+                            name=group.name, carried=carried),
     )
     group.delete()
     return carried
@@ -804,8 +809,9 @@ def tag_customers(
         action="customer.tag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=ngettext("tagged %(count)s customer with %(tags)s", "tagged %(count)s customers with %(tags)s",
-                         len(ids)) % {"count": len(ids), "tags": ", ".join(t.name for t in tags)},
+        summary=audit.ntext(N_("tagged %(count)s customer with %(tags)s"),
+                            N_("tagged %(count)s customers with %(tags)s"),
+                            len(ids), tags=", ".join(t.name for t in tags)),
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -832,8 +838,8 @@ def untag_customers(
         action="customer.untag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=ngettext("untagged %(count)s customer-tag pair", "untagged %(count)s customer-tag pairs",
-                         len(rows)) % {"count": len(rows)},
+        summary=audit.ntext(N_("untagged %(count)s customer-tag pair"), N_("untagged %(count)s customer-tag pairs"),
+                            len(rows)),
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -1247,21 +1253,22 @@ def bulk_tag(*, scope: Scope, tag_id: int, action: str, customer_ids: Sequence[i
                            f"ct.tag_id = %s AND ct.customer_id IN ({sub_sql})", [tag.pk, *sub_params])
         changed, _by_model = CustomerTag.objects.filter(tag_id=tag.pk, customer_id__in=targets).delete()
     how = "selected" if customer_ids is not None else "filter"
-    words = {"count": changed, "tag": tag.name}
     if action == "add":
-        summary = (ngettext("tagged %(count)s selected customer with %(tag)s",
-                            "tagged %(count)s selected customers with %(tag)s", changed) if how == "selected" else
-                   ngettext("tagged %(count)s filtered customer with %(tag)s",
-                            "tagged %(count)s filtered customers with %(tag)s", changed)) % words
+        summary = (audit.ntext(N_("tagged %(count)s selected customer with %(tag)s"),
+                               N_("tagged %(count)s selected customers with %(tag)s"), changed, tag=tag.name)
+                   if how == "selected" else
+                   audit.ntext(N_("tagged %(count)s filtered customer with %(tag)s"),
+                               N_("tagged %(count)s filtered customers with %(tag)s"), changed, tag=tag.name))
     else:
-        summary = (ngettext("untagged %(count)s selected customer from %(tag)s",
-                            "untagged %(count)s selected customers from %(tag)s", changed) if how == "selected" else
-                   ngettext("untagged %(count)s filtered customer from %(tag)s",
-                            "untagged %(count)s filtered customers from %(tag)s", changed)) % words
+        summary = (audit.ntext(N_("untagged %(count)s selected customer from %(tag)s"),
+                               N_("untagged %(count)s selected customers from %(tag)s"), changed, tag=tag.name)
+                   if how == "selected" else
+                   audit.ntext(N_("untagged %(count)s filtered customer from %(tag)s"),
+                               N_("untagged %(count)s filtered customers from %(tag)s"), changed, tag=tag.name))
     audit.record(
         enterprise_id=scope.enterprise_id, actor=actor, action="customer.tag" if action == "add" else "customer.untag",
         target_type="tag", target_id=tag.pk,
-        summary=summary[:255],
+        summary=summary,
         changes={"count": changed, "how": how, "filter": _filter_summary(flt),
                  "customer_ids": list(customer_ids or [])[:100]},
     )

@@ -35,11 +35,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog.models import Category, Product, ProductRole
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.money import Money
 from siyu.core.timeutil import local_day
 from siyu.customers.models import Relationship, RelationshipStatus
 from siyu.finance import commission_queries, ledger
@@ -465,7 +467,8 @@ def settle_store_month(*, scope: Scope, store_id: int, month: date, currency: st
                 entry_id=entry.pk if entry else None, settled_at=moment, settled_by=audit.user_of(actor))
             audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="store.settle",
                          target_type="store", target_id=store_id,
-                         summary=f"{first_day:%Y-%m} {amount} fen {currency}",
+                         summary=audit.text(N_("%(month)s: %(amount)s"), month=f"{first_day:%Y-%m}",
+                                            amount=Money(amount, currency).display()),
                          changes={"month": f"{first_day:%Y-%m}", "amount_fen": amount, "currency": currency})
             return settlement
     except IntegrityError:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -188,6 +189,8 @@ def _save(enterprise_id: int, merchant_id: int | None, data: MerchantInput, key_
     merchant.save()
     audit.record(enterprise_id=enterprise_id, actor=actor,
                  action="pay_merchant.create" if merchant_id is None else "pay_merchant.update",
-                 target_type="pay_merchant", target_id=merchant.pk, summary=f"WeChat Pay {merchant.mch_id}",
+                 target_type="pay_merchant", target_id=merchant.pk,
+                 summary=audit.text(
+                     N_("WeChat Pay merchant %(mch_id)s"), mch_id=merchant.mch_id),
                  changes={"fields": changed})
     return merchant

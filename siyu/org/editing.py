@@ -22,6 +22,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -416,7 +417,10 @@ def set_staff_password(*, scope: Scope, staff_id: int, username: str, password: 
         staff.user = user
         staff.save(update_fields=["user"])
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.password", target_type="staff",
-                 target_id=staff.pk, summary=f"{staff.name}: sign-in {username}")
+                 target_id=staff.pk,
+                 summary=audit.text(
+                     N_("%(name)s: sign-in %(username)s"), name=staff.name,
+                     username=username))
     return staff
 
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.errors import Conflict, ValidationFailed
@@ -83,6 +84,9 @@ def create_enterprise_with_admin(
     user = user_model.objects.create_user(username=admin_username, password=admin_password)
     staff = Staff.objects.create(enterprise=enterprise, user=user, name=admin_name[:64], role=Role.HQ_ADMIN)
     audit.record(enterprise_id=enterprise.pk, actor=None, action="enterprise.setup", target_type="enterprise",
-                 target_id=enterprise.pk, summary=f"{enterprise.name}: first administrator {admin_username} ({source})")
+                 target_id=enterprise.pk,
+                 summary=audit.text(
+                     N_("%(enterprise)s: first administrator %(username)s (%(source)s)"),
+                     enterprise=enterprise.name, username=admin_username, source=source))
     return FirstAdmin(enterprise_id=enterprise.pk, enterprise_code=code, staff_id=staff.pk, user_id=user.pk,
                       username=admin_username)

@@ -29,6 +29,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor, user_of
@@ -483,8 +484,10 @@ def apply_sheet(*, scope: Scope, sheet_id: int, actor: Actor = None) -> dict[str
     changed = [f"{r.kind} {r.key}: {r.action}" for r in rows if r.action in ("create", "update")]
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="org.import", target_type="org_sheet",
                  target_id=sheet.pk,
-                 summary=f"{sheet.filename}: {report['create']} created, {report['update']} updated, "
-                         f"{report['errors']} rows with errors",
+                 summary=audit.text(
+                     N_("%(file)s: %(created)s created, %(updated)s updated, %(errors)s rows with errors"),
+                     file=sheet.filename, created=report["create"], updated=report["update"],
+                     errors=report["errors"]),
                  changes={"rows": changed[:200]})
     return dict(sheet.applied)
 

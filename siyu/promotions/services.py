@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from random import Random
 from typing import Any
 
@@ -21,10 +22,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog.models import Category, Product, Sku
 from siyu.catalog.services import require_editor
-from siyu.core import audit, jobs
+from siyu.core import audit, jobs, leases
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.money import Money
@@ -361,7 +363,8 @@ def _insert_coupon(
                      occurred_at=_event_time(now), properties=_coupon_props(coupon, template, source=source))
         audit.record(enterprise_id=template.enterprise_id,
                      actor=actor, action=f"coupon.{source}", target_type="coupon", target_id=coupon.pk,
-                     summary=f"{template.name} → customer {customer.pk}")
+                     summary=audit.text(N_("%(template)s → customer %(customer)s"), template=template.name,
+                                        customer=customer.pk))
     return coupon
 
 
@@ -1123,7 +1126,9 @@ def set_shipping_policy(
     )
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="shipping.update", target_type="shipping_policy", target_id=policy.pk,
-                 summary=f"free over {free_over}, else {fee}")
+                 summary=(audit.text(N_("free over %(free_over)s, else %(fee)s"), free_over=str(free_over),
+                                     fee=str(fee))
+                          if free_over else audit.text(N_("shipping fee %(fee)s"), fee=str(fee))))
     return policy
 
 
@@ -1309,8 +1314,8 @@ def _freeze_targets(batch: CouponBatch, customers: Any) -> int:
 def run_coupon_batch(*, batch_id: int) -> str:
     """Issue a queued batch, chunk by chunk in customer id order, its progress on the row after each chunk. Safe to
     run twice: a second run finds the batch claimed; a chunk repeated after a crash issues nobody twice (keys)."""
-    claimed = CouponBatch.objects.filter(pk=batch_id, status=CouponBatchStatus.QUEUED).update(
-        status=CouponBatchStatus.RUNNING, started_at=timezone.now())
+    claimed = leases.claim(CouponBatch, batch_id, queued=CouponBatchStatus.QUEUED, running=CouponBatchStatus.RUNNING,
+                           started_at=timezone.now())
     if not claimed:
         return "skipped"
     batch = CouponBatch.objects.select_related("template").get(pk=batch_id)
@@ -1332,6 +1337,21 @@ def run_coupon_batch(*, batch_id: int) -> str:
         raise
     _finish(batch, CouponBatchStatus.DONE, "")
     return "done"
+
+
+def _enqueue_batch(batch_id: int) -> None:
+    jobs.get(TASK_RUN_BATCH).enqueue(batch_id)
+
+
+def requeue_lost_batches(*, now: datetime | None = None) -> leases.Requeued:
+    """Batches whose worker died mid-run (lease expired) go back in the queue and run again from the first customer:
+    those already issued are held (their keys), so only the progress counts start over; after a few lost workers a
+    batch is stopped. Periodic (the promotions app registers it)."""
+    outcome = leases.requeue_expired(CouponBatch, queued=CouponBatchStatus.QUEUED, running=CouponBatchStatus.RUNNING,
+                                     failed=CouponBatchStatus.FAILED, now=now, reset={"done": 0, "skipped": 0})
+    for batch_id in outcome.retried:
+        transaction.on_commit(partial(_enqueue_batch, batch_id))
+    return outcome
 
 
 def _finish(batch: CouponBatch, status: str, error: str) -> None:
@@ -1408,9 +1428,9 @@ def _issue_chunk(batch: CouponBatch, *, after: int, upto: int) -> bool:
                 CouponTemplate.objects.filter(pk=template.pk).update(issued_count=F("issued_count") + take)
                 _batch_events(batch, template, moment)
         sold_out = take < wanted
-        CouponBatch.objects.filter(pk=batch.pk).update(
+        CouponBatch.objects.filter(pk=batch.pk).update(  # the progress is also the lease's heartbeat
             done=F("done") + seen, issued=F("issued") + take, skipped=F("skipped") + (seen - held - wanted),
-            sold_out=sold_out)
+            sold_out=sold_out, heartbeat_at=timezone.now())
     return sold_out
 
 

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels import demo_accounts, intake
 from siyu.channels.common import authenticity, storable
@@ -817,7 +818,7 @@ def save_menu(*, enterprise_id: int, account_id: int, buttons: Any, actor: Actor
     version = menu.version
     audit.record(enterprise_id=enterprise_id,
                  actor=actor, action="oa.menu", target_type="channel_account", target_id=account.pk,
-                 summary=f"menu v{version}", changes={"button": clean})
+                 summary=audit.text(N_("menu version %(version)s"), version=version), changes={"button": clean})
     transaction.on_commit(lambda: _enqueue_menu_push(account.pk, version))
     return menu
 

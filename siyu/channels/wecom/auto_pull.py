@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.models import ChannelCode, GroupCode, GroupCodeStatus, GroupRoute
 from siyu.core import audit
@@ -105,7 +106,10 @@ def set_channel_code_routes(*, scope: Scope, code_id: int, routes: Sequence[Rout
         for i, r in enumerate(clean)
     ])
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.code.group_routes",
-                 target_type="channel_code", target_id=code.pk, summary=f"{len(clean)} routes")
+                 target_type="channel_code", target_id=code.pk,
+                 summary=audit.ntext(
+                     N_("%(count)s route"),
+                     N_("%(count)s routes"), len(clean)))
     return len(clean)
 
 

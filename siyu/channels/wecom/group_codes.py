@@ -24,6 +24,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
@@ -184,7 +185,10 @@ def create_group_code(
         key=f"add_join_way:{code.pk}",
     )
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_code.create",
-                 target_type="group_code", target_id=code.pk, summary=f"{name} ({len(groups)} groups, cap {cap_value})")
+                 target_type="group_code", target_id=code.pk,
+                 summary=audit.ntext(
+                     N_("%(name)s (%(count)s group, cap %(cap)s)"), N_("%(name)s (%(count)s groups, cap %(cap)s)"),
+                     len(groups), name=name, cap=cap_value))
     return code
 
 

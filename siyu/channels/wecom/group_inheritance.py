@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
@@ -85,7 +86,10 @@ def create_group_transfer(
         )
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_transfer.create",
                  target_type="group_transfer", target_id=job.pk,
-                 summary=f"{handover.name} → {takeover.name}: {len(groups)} groups")
+                 summary=audit.ntext(
+                     N_("%(from)s → %(to)s: %(count)s group"),
+                     N_("%(from)s → %(to)s: %(count)s groups"),
+                     len(groups), **{"from": handover.name, "to": takeover.name}))
     return job
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import TransferStatus, WecomError
@@ -155,7 +156,10 @@ def start_transfer(
         action="wecom.transfer.start",
         target_type="transfer_job",
         target_id=job.pk,
-        summary=f"{kind}: {len(chosen)} customers {handover.name} → {takeover.name}",
+        summary=audit.ntext(N_("%(kind)s: %(count)s customer %(from)s → %(to)s"),
+                            N_("%(kind)s: %(count)s customers %(from)s → %(to)s"), len(chosen),
+                            kind=audit.label(TransferKind(kind).label),
+                            **{"from": handover.name, "to": takeover.name}),
     )
     return job
 

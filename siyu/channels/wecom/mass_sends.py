@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
@@ -402,7 +403,8 @@ def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) ->
         action="wecom.mass_send.submit",
         target_type="mass_send",
         target_id=mass_send.pk,
-        summary=f"{mass_send.recipient_total} recipients, {len(parts)} templates",
+        summary=audit.text(N_("%(recipients)s recipients, %(templates)s templates"),
+                           recipients=mass_send.recipient_total, templates=len(parts)),
     )
     return mass_send
 
