@@ -31,9 +31,9 @@ from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
 from siyu.core.demo import DEMO_PASSWORD, DEMO_USER
-from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.idempotency import answer_once, fingerprint
-from siyu.core.pagination import paginate
+from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import local_day
 from siyu.customers import privacy, sections
 from siyu.customers import queries as customer_queries
@@ -260,9 +260,13 @@ def pick(request: HttpRequest, picker: str) -> HttpResponse:
 def customer_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     form = forms.CustomerFilterForm(scope, request.GET or None)
-    page = customer_queries.search(
-        scope, form.to_filter(), page=_page_number(request), page_size=CUSTOMERS_PER_PAGE
-    )
+    try:
+        page = customer_queries.search(
+            scope, form.to_filter(), page=_page_number(request), page_size=CUSTOMERS_PER_PAGE
+        )
+    except Conflict as exc:  # a segment whose members are still being built: say so beside the filter
+        form.add_error("segment", exc.message)
+        page = Page(items=[], total=0, page=1, page_size=CUSTOMERS_PER_PAGE)
     partial = _is_htmx_partial(request)
     context = {
         "form": form, "page": page, "export_query": request.GET.urlencode(), "partial": partial, "scope": scope,
