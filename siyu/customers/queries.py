@@ -371,7 +371,8 @@ def merge_preview(scope: Scope, survivor_id: int, absorbed_id: int) -> MergePrev
         exc.field = "other"
         raise
     if survivor.pk == absorbed.pk:
-        raise ValidationFailed(_("cannot merge a customer into itself"), field="other")
+        raise ValidationFailed(_("cannot merge a customer into itself"), field="other",
+                               code="merge_customer_into_itself")
     mine, theirs = _merge_side(survivor), _merge_side(absorbed)
     dropped_ids = set(losing_exclusive_tags(survivor.pk, absorbed.pk).values_list("tag_id", flat=True))
     kept = {t.pk: t for t in mine.tags}

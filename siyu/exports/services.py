@@ -30,11 +30,13 @@ def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filte
                  language: str = "zh-hans", idempotency_key: str = "") -> ExportJob:
     """Queue an export of what `filters` selects in the requester's scope. A repeat of a key returns its job."""
     if kind not in ExportKind.values:
-        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(ExportKind.values)}, field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(ExportKind.values)}, field="kind",
+                               code="unknown_kind")
     if file_format not in ExportFormat.values:
         raise ValidationFailed(
             _("format is one of %(join)s") % {"join": ', '.join(ExportFormat.values)},
             field="format",
+            code="unknown_format",
         )
     flt = sheets.build_filter(kind, filters)  # refuses unknown or malformed filters before anything is written
     key = idempotency_key.strip()[:128]

@@ -114,9 +114,11 @@ def _check_target(scope: Scope, data: RuleInput) -> dict[str, Any]:
         return {"product_id": None, "category_id": data.category_id, "product_role": ""}
     if data.target == RuleTarget.ROLE:
         if data.product_role not in ProductRole.values:
-            raise ValidationFailed(_("the product role is traffic, profit or image"), field="product_role")
+            raise ValidationFailed(_("the product role is traffic, profit or image"), field="product_role",
+                                   code="product_role_traffic_profit_image")
         return {"product_id": None, "category_id": None, "product_role": data.product_role}
-    raise ValidationFailed(_("a rule applies to a product, a category or a product role"), field="target")
+    raise ValidationFailed(_("a rule applies to a product, a category or a product role"), field="target",
+                           code="rule_applies_product_category_product")
 
 
 def _clean_rule(scope: Scope, data: RuleInput) -> dict[str, Any]:
@@ -129,14 +131,14 @@ def _clean_rule(scope: Scope, data: RuleInput) -> dict[str, Any]:
     elif data.basis == RuleBasis.FIXED:
         rate, fixed = 0, _int_in(data.fixed_fen, 1, MAX_FIXED_FEN, "fixed_fen")
     else:
-        raise ValidationFailed(_("the basis is percent or fixed"), field="basis")
+        raise ValidationFailed(_("the basis is percent or fixed"), field="basis", code="unknown_basis")
     if not isinstance(data.valid_from, date):
         raise ValidationFailed(_("a start date"), field="valid_from", code="required")
     if data.valid_until is not None and data.valid_until < data.valid_from:
-        raise ValidationFailed(_("the rule ends before it starts"), field="valid_until")
+        raise ValidationFailed(_("the rule ends before it starts"), field="valid_until", code="rule_ends_before_starts")
     currency = data.currency or "CNY"
     if len(currency) != 3 or not currency.isascii() or not currency.isupper():
-        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_iso_4217_code")
     return {**fields, "name": name, "target": data.target, "basis": data.basis, "rate_bp": rate, "fixed_fen": fixed,
             "valid_from": data.valid_from, "valid_until": data.valid_until, "currency": currency}
 

@@ -80,6 +80,7 @@ def list_stores(request: HttpRequest, params: Query[StoreQuery]) -> dict[str, An
         raise ValidationFailed(
             _("state is one of %(join)s") % {"join": ', '.join(queries.OpeningStates.values)},
             field="state",
+            code="unknown_state",
         )
     qs = queries.search_stores(scope_of(request), params.q, region_id=params.region_id, state=params.state)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
@@ -108,7 +109,8 @@ def update_store(request: HttpRequest, store_id: int, payload: StoreIn) -> Any:
             summary="Staff the caller may see (q: name, userid or mobile; store_id, role, active)")
 def list_staff(request: HttpRequest, params: Query[StaffQuery]) -> dict[str, Any]:
     if params.role and params.role not in queries.Roles.values:
-        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(queries.Roles.values)}, field="role")
+        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(queries.Roles.values)}, field="role",
+                               code="unknown_role")
     qs = queries.search_staff(scope_of(request), params.q, store_id=params.store_id, role=params.role,
                               active=params.active)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
@@ -158,7 +160,7 @@ def _sheet(sheet: Any) -> dict[str, Any]:
              summary="Upload an organisation sheet (.xlsx or CSV; HQ admin): checked, not applied; per-row report")
 def upload_sheet(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
     if file.size is not None and file.size > sheets.MAX_BYTES:
-        raise ValidationFailed(_("the file is larger than 5 MB"), field="file")
+        raise ValidationFailed(_("the file is larger than 5 MB"), field="file", code="file_larger_than_5_mb")
     sheet = sheets.preview_sheet(scope=scope_of(request), filename=file.name or "sheet", content=file.read(),
                                  actor=actor_of(request))
     return Status(201, _sheet(sheet))

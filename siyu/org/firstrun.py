@@ -38,7 +38,8 @@ def clean_code(code: str) -> str:
     """The enterprise code (a slug) as given; checked, not changed."""
     code = code.strip()
     if not CODE.match(code):
-        raise ValidationFailed(_("the code is 3-64 lowercase letters, digits or dashes"), field="enterprise_code")
+        raise ValidationFailed(_("the code is 3-64 lowercase letters, digits or dashes"), field="enterprise_code",
+                               code="code_3_64_lowercase_letters")
     return code
 
 
@@ -54,16 +55,20 @@ def _derived_code(name: str) -> str:
 def check_admin(*, name: str, username: str, password: str, admin_name: str) -> None:
     """Field-level checks before anything is written."""
     if not name.strip() or len(name.strip()) > 120:
-        raise ValidationFailed(_("the enterprise name is 1-120 characters"), field="enterprise_name")
+        raise ValidationFailed(_("the enterprise name is 1-120 characters"), field="enterprise_name",
+                               code="enterprise_name_length")
     if not admin_name.strip() or len(admin_name.strip()) > 64:
-        raise ValidationFailed(_("the administrator's name is 1-64 characters"), field="admin_name")
+        raise ValidationFailed(_("the administrator's name is 1-64 characters"), field="admin_name",
+                               code="admin_name_length")
     if not USERNAME.match(username):
-        raise ValidationFailed(_("the username is 3-150 letters, digits or . @ + - _"), field="admin_username")
+        raise ValidationFailed(_("the username is 3-150 letters, digits or . @ + - _"), field="admin_username",
+                               code="username_3_150_letters_digits")
     user = get_user_model()(username=username)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
-        raise ValidationFailed(" ".join(str(m) for m in exc.messages), field="admin_password") from exc
+        raise ValidationFailed(" ".join(str(m) for m in exc.messages), field="admin_password",
+                               code="weak_password") from exc
 
 
 @transaction.atomic

@@ -69,7 +69,7 @@ EXPIRE_BATCH = 5000
 def _now(now: datetime | None) -> datetime:
     moment = now or timezone.now()
     if moment.tzinfo is None:
-        raise ValidationFailed(_("a moment needs a timezone"), field="now")
+        raise ValidationFailed(_("a moment needs a timezone"), field="now", code="naive_datetime")
     return moment
 
 
@@ -100,7 +100,7 @@ def _clean_window(starts_at: datetime | None, ends_at: datetime | None, *, start
     if ends_at is None:
         raise ValidationFailed(_("an end time is required"), field=end, code="required")
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise ValidationFailed(_("times need a timezone"), field=start)
+        raise ValidationFailed(_("times need a timezone"), field=start, code="naive_datetime")
     if ends_at <= starts_at:
         raise ValidationFailed(_("the end comes after the start"), field=end, code="invalid_window")
 
@@ -112,6 +112,7 @@ def _clean_targets(
         raise ValidationFailed(
             _("scope must be one of %(join)s") % {"join": ', '.join(PromotionScope.values)},
             field="scope",
+            code="unknown_scope",
         )
     if scope == PromotionScope.PRODUCTS:
         known = set(
@@ -186,7 +187,8 @@ def _money_fen(money: Money | None, *, field: str, currency: str, required: bool
 
 def _clean_coupon_value(data: CouponTemplateInput) -> dict[str, Any]:
     if data.kind not in CouponKind.values:
-        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(CouponKind.values)}, field="kind")
+        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(CouponKind.values)}, field="kind",
+                               code="unknown_kind")
     cur = data.currency
     threshold = _money_fen(data.threshold, field="threshold", currency=cur, required=data.kind == CouponKind.THRESHOLD)
     values: dict[str, Any] = {"kind": data.kind, "threshold_fen": threshold or 0, "amount_off_fen": 0,
@@ -220,6 +222,7 @@ def _clean_validity(data: CouponTemplateInput) -> dict[str, Any]:
     raise ValidationFailed(
         _("validity must be one of %(join)s") % {"join": ', '.join(ValidityKind.values)},
         field="validity_kind",
+        code="unknown_validity_kind",
     )
 
 
@@ -228,9 +231,11 @@ def _clean_template(enterprise_id: int, data: CouponTemplateInput) -> tuple[dict
     fields.update(_clean_coupon_value(data))
     fields.update(_clean_validity(data))
     if not isinstance(data.per_customer_limit, int) or not 1 <= data.per_customer_limit <= 1000:
-        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit")
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit",
+                               code="per_customer_limit_1_1000")
     if data.total_stock is not None and (not isinstance(data.total_stock, int) or data.total_stock < 1):
-        raise ValidationFailed(_("total stock is empty (unlimited) or at least 1"), field="total_stock")
+        raise ValidationFailed(_("total stock is empty (unlimited) or at least 1"), field="total_stock",
+                               code="total_stock_empty_unlimited_at")
     products, categories = _clean_targets(enterprise_id, data.scope, data.product_ids, data.category_ids)
     fields.update(scope=data.scope, per_customer_limit=data.per_customer_limit, total_stock=data.total_stock,
                   claimable=data.claimable, is_active=data.is_active, currency=data.currency)
@@ -374,7 +379,8 @@ def _grant(
 ) -> Coupon:
     key = (idempotency_key or "").strip()
     if not key or len(key) > 128:
-        raise ValidationFailed(_("idempotency_key must be 1-128 characters"), field="idempotency_key")
+        raise ValidationFailed(_("idempotency_key must be 1-128 characters"), field="idempotency_key",
+                               code="idempotency_key_length")
     existing = _find_by_key(enterprise_id, key)
     if existing is not None:
         return _same_request(existing, template_id, customer_id)
@@ -489,7 +495,7 @@ def return_coupon(
     """Give a used coupon back when its order is cancelled or refunded: available again if still within its
     validity, else expired. A coupon not locked to this order is left alone (so a repeat is harmless)."""
     if reason not in ("refund", "cancel"):
-        raise ValidationFailed(_("reason is refund or cancel"), field="reason")
+        raise ValidationFailed(_("reason is refund or cancel"), field="reason", code="unknown_reason")
     moment = _now(now)
     coupon = Coupon.objects.select_related("template", "customer").filter(
         id=coupon_id, enterprise_id=enterprise_id
@@ -580,11 +586,13 @@ def _clean_tiers(data: FullReductionInput) -> list[list[int]]:
         raise ValidationFailed(
             _("threshold kind is one of %(join)s") % {"join": ', '.join(ThresholdKind.values)},
             field="threshold_kind",
+            code="unknown_threshold_kind",
         )
     if data.benefit_kind not in BenefitKind.values:
         raise ValidationFailed(
             _("benefit kind is one of %(join)s") % {"join": ', '.join(BenefitKind.values)},
             field="benefit_kind",
+            code="unknown_benefit_kind",
         )
     if not data.tiers or len(data.tiers) > MAX_TIERS:
         raise ValidationFailed(_("1-%(MAX_TIERS)s tiers") % {"MAX_TIERS": MAX_TIERS}, field="tiers", code="required")
@@ -705,7 +713,8 @@ def _clean_flash_item(index: int, item: FlashItemInput, sku: Sku | None, seen: s
         raise ValidationFailed(_("flash stock is 1-1000000"), field=f"{where}.flash_stock", index=index,
                                code="invalid_stock")
     if not isinstance(item.per_customer_limit, int) or not 1 <= item.per_customer_limit <= 1000:
-        raise ValidationFailed(_("per-customer limit is 1-1000"), field=f"{where}.per_customer_limit", index=index)
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field=f"{where}.per_customer_limit", index=index,
+                               code="per_customer_limit_1_1000")
 
 
 def _clean_flash(enterprise_id: int, data: FlashSaleInput, sale_id: int | None) -> str:
@@ -927,9 +936,9 @@ def _clean_group_buy(enterprise_id: int, data: GroupBuyInput) -> dict[str, Any]:
         raise ValidationFailed(_("the group price is below the price and not negative"), field="group_price",
                                code="invalid_price")
     if not isinstance(data.group_size, int) or not 2 <= data.group_size <= 100:
-        raise ValidationFailed(_("a group is 2-100 people"), field="group_size")
+        raise ValidationFailed(_("a group is 2-100 people"), field="group_size", code="group_2_100_people")
     if not isinstance(data.hours, int) or not 1 <= data.hours <= 720:
-        raise ValidationFailed(_("a group has 1-720 hours to fill"), field="hours")
+        raise ValidationFailed(_("a group has 1-720 hours to fill"), field="hours", code="group_1_720_hours_fill")
     return {"name": name, "sku": sku, "group_price_fen": data.group_price.fen, "group_size": data.group_size,
             "hours": data.hours, "starts_at": data.starts_at, "ends_at": data.ends_at, "is_active": data.is_active}
 
@@ -1119,7 +1128,7 @@ def set_shipping_policy(
         raise ValidationFailed(_("the fee cannot be negative"), field="fee", code="negative_price")
     if free_over is not None and (free_over.fen < 0 or free_over.currency != fee.currency):
         raise ValidationFailed(_("the free-shipping threshold is a non-negative amount in the fee's currency"),
-                               field="free_over")
+                               field="free_over", code="free_shipping_threshold_non_negative")
     policy, _ignored = ShippingPolicy.objects.update_or_create(
         enterprise_id=scope.enterprise_id,
         defaults={"free_over_fen": free_over.fen if free_over else None, "fee_fen": fee.fen, "currency": fee.currency},

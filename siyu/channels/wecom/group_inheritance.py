@@ -64,7 +64,8 @@ def create_group_transfer(
     if takeover.pk == handover.pk:
         raise ValidationFailed(_("the new owner is the one handing over"), field="takeover_id", code="same_staff")
     if not takeover.is_active or not takeover.wecom_userid:
-        raise ValidationFailed(_("%(name)s has no active WeCom account") % {"name": takeover.name}, field="takeover_id")
+        raise ValidationFailed(_("%(name)s has no active WeCom account") % {"name": takeover.name}, field="takeover_id",
+                               code="no_active_wecom_account")
     groups = list(CustomerGroup.objects.filter(account=account, owner=handover, status=GroupStatus.ACTIVE)
                   .order_by("id"))
     if not groups:

@@ -83,7 +83,7 @@ def _refund_lines(order: Order, wanted: Sequence[RefundLineInput] | None) -> lis
 
 def _check_refundable(order: Order, kind: str) -> None:
     if kind not in AfterSaleKind.values:
-        raise ValidationFailed(_("kind is refund_only or return_refund"), field="kind")
+        raise ValidationFailed(_("kind is refund_only or return_refund"), field="kind", code="unknown_kind")
     if order.status not in PAID_STATES:
         raise Conflict(_("an order that is %(status)s cannot be refunded") % {"status": order.status}, field="status",
                        code="invalid_transition")
@@ -358,7 +358,8 @@ def mark_returned(
 ) -> AfterSale:
     """The returned goods arrived: they go back into stock."""
     if len(tracking_no) > 64:
-        raise ValidationFailed(_("tracking number is at most 64 characters"), field="tracking_no")
+        raise ValidationFailed(_("tracking number is at most 64 characters"), field="tracking_no",
+                               code="tracking_number_at_most_64")
     current = _visible_after_sale(scope, after_sale_id)
     if current.kind != AfterSaleKind.RETURN_REFUND:
         raise Conflict(_("a refund-only request has nothing to return"), field="kind", code="invalid_transition")

@@ -548,6 +548,7 @@ def create_platform_import(
         raise ValidationFailed(
             _("platform is one of %(join)s") % {"join": ', '.join(Platform.values)},
             field="platform",
+            code="unknown_platform",
         )
     text = _decode(content)
     reader, _cols = _reader(text)
