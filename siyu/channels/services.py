@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.db.models import ForeignObjectRel
 from django.utils.translation import gettext_lazy as _
-from django_stubs_ext import StrPromise
 from django.utils.translation import gettext_noop as N_
+from django_stubs_ext import StrPromise
 
 from siyu.channels import intake
 from siyu.channels.models import AccountKind, AccountType, CallbackMode, ChannelAccount
@@ -98,8 +98,10 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     AccountKind.MINIPROGRAM: "https://api.weixin.qq.com",
 }
 _APP_ID = {
-    AccountKind.WECOM: (re.compile(r"^w[wx][0-9A-Za-z]{6,30}$"), _("a corp id is ww (or wx) and 6-30 letters or digits")),
-    AccountKind.OFFICIAL_ACCOUNT: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"), _("an appid is wx and 6-30 letters or digits")),
+    AccountKind.WECOM: (re.compile(r"^w[wx][0-9A-Za-z]{6,30}$"),
+                        _("a corp id is ww (or wx) and 6-30 letters or digits")),
+    AccountKind.OFFICIAL_ACCOUNT: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"),
+                                   _("an appid is wx and 6-30 letters or digits")),
     AccountKind.MINIPROGRAM: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"), _("an appid is wx and 6-30 letters or digits")),
 }
 _AGENT_ID = re.compile(r"^[0-9]{1,10}$")

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
-from django_stubs_ext import StrPromise
 from django.utils.translation import gettext_noop as N_
+from django_stubs_ext import StrPromise
 
 from siyu.core import audit
 from siyu.core.audit import Actor

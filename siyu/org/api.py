@@ -10,10 +10,14 @@ from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
 
 from siyu.api.auth import actor_of, scope_of
+from siyu.core import audit
+from siyu.core import queries as core_queries
 from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
 from siyu.org import editing, queries, services, sheets
 from siyu.org.schemas import (
+    AuditPage,
+    AuditQuery,
     DepartmentMapIn,
     DepartmentOut,
     DepartmentPage,
@@ -221,6 +225,23 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any
 def list_tokens(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
     qs = queries.api_tokens(scope_of(request))
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
+
+
+@router.get("/audit", response={200: AuditPage, **ERRORS},
+            summary="The audit log (HQ): who changed what, newest first; each entry's action is its code and its "
+                    "message is in the caller's language")
+def audit_log(request: HttpRequest, params: Query[AuditQuery]) -> dict[str, Any]:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied(_("the audit log is for HQ"))
+    page = core_queries.audit_entries(
+        enterprise_id=scope.enterprise_id, page=params.page, page_size=params.page_size, q=params.q,
+        action=params.action, target_type=params.target_type, target_id=params.target_id)
+    items = [{"id": e.pk, "created_at": e.created_at, "actor": e.actor_label, "action": e.action,
+              "target_type": e.target_type, "target_id": e.target_id, "message_id": e.message,
+              "params": e.params if isinstance(e.params, dict) else {}, "message": audit.summary_of(e)}
+             for e in page.items]
+    return {**_page(page), "items": items}
 
 
 @router.delete(

@@ -145,6 +145,7 @@ def test_a_coupon_batch_whose_worker_died_after_one_chunk_issues_nobody_twice(
 
 def test_live_runs_and_finished_runs_are_left_alone(org: Org, people: People) -> None:
     now = timezone.now()
+    assert org.hq.user is not None
     job = export_services.start_export(scope=scope_for_staff(org.hq), actor=org.hq.user, kind="customers",
                                        file_format="csv", filters={})
     assert leases.claim(ExportJob, job.pk, queued="queued", running="running", now=now)

@@ -6,13 +6,15 @@ and deliberately tell a caller nothing more (their field still names what was as
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
+from typing import Any
 
 from tests.core.test_error_messages import _modules, _name
 
 GATES = {"NotFound", "PermissionDenied", "GateError"}
 
 
-def _code_positions(modules: dict[object, ast.Module]) -> dict[str, int]:
+def _code_positions(modules: Mapping[Any, ast.Module]) -> dict[str, int]:
     """Classes whose constructor takes the code as a positional argument (`BillRefused("bill_...", message)`)."""
     found = {}
     for tree in modules.values():
@@ -26,7 +28,7 @@ def _code_positions(modules: dict[object, ast.Module]) -> dict[str, int]:
     return found
 
 
-def _errors_needing_codes(modules: dict[object, ast.Module]) -> set[str]:
+def _errors_needing_codes(modules: Mapping[Any, ast.Module]) -> set[str]:
     """DomainError and its subclasses (by name, transitively) that are not gate errors and set no code of their own."""
     bases: dict[str, set[str]] = {}
     own_code: set[str] = set()
@@ -53,10 +55,10 @@ def _errors_needing_codes(modules: dict[object, ast.Module]) -> set[str]:
     return errors - own_code - GATES
 
 
-def _raises_without_code(modules: dict[object, ast.Module] | None = None) -> list[str]:
-    modules = modules if modules is not None else _modules()  # type: ignore[assignment]
-    classes = _errors_needing_codes(modules)  # type: ignore[arg-type]
-    positions = {name: at for name, at in _code_positions(modules).items()  # type: ignore[arg-type]
+def _raises_without_code(given: Mapping[Any, ast.Module] | None = None) -> list[str]:
+    modules: Mapping[Any, ast.Module] = given if given is not None else _modules()
+    classes = _errors_needing_codes(modules)
+    positions = {name: at for name, at in _code_positions(modules).items()
                  if name not in {"DomainError", "ValidationFailed", "Conflict", "UpstreamError"}}
     bare = []
     for path, tree in modules.items():
@@ -71,7 +73,7 @@ def _raises_without_code(modules: dict[object, ast.Module] | None = None) -> lis
 
 
 def test_the_scan_sees_the_error_classes() -> None:
-    classes = _errors_needing_codes(_modules())  # type: ignore[arg-type]
+    classes = _errors_needing_codes(_modules())
     assert {"DomainError", "ValidationFailed", "Conflict", "UpstreamError"} <= classes
     assert not classes & GATES
 
