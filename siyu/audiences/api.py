@@ -259,7 +259,7 @@ def customer_scores(request: HttpRequest, customer_id: int) -> dict[str, Any]:
             summary="The caller's customers with the highest super-user scores, explained")
 def super_users(request: HttpRequest, limit: int = 50) -> list[dict[str, Any]]:
     if not 1 <= limit <= 500:
-        raise ValidationFailed(_("limit is 1-500"), field="limit", code="limit_1_500")
+        raise ValidationFailed(_("limit is 1-500"), field="limit", code="limit_range")
     people = queries.super_users(scope_of(request), limit=limit)
     return [{"customer_id": p.customer.pk, "name": p.customer.name, "score": p.score,
              "explanation": {"orders": p.frequency, "spend_fen": p.monetary_fen, "recency_days": p.recency_days,

@@ -224,7 +224,7 @@ def update_lifecycle_rules(*, scope: Scope, values: dict[str, int], super_weight
         if name not in LIFECYCLE_FIELDS:
             raise ValidationFailed(_("unknown rule %(name)s") % {"name": repr(name)}, field=name, code="unknown_rule")
         if not isinstance(value, int) or not 1 <= value <= 3650:
-            raise ValidationFailed(_("days must be 1-3650"), field=name, code="days_1_3650")
+            raise ValidationFailed(_("days must be 1-3650"), field=name, code="days_range")
         setattr(rules, name, value)
     if not rules.active_days <= rules.silent_days <= rules.at_risk_days:
         raise ValidationFailed(_("active ≤ silent ≤ at risk days"), field="silent_days",
@@ -236,7 +236,7 @@ def update_lifecycle_rules(*, scope: Scope, values: dict[str, int], super_weight
             raise ValidationFailed(
                 _("weights are 0-1 for %(sorted)s") % {"sorted": sorted(known)},
                 field=f"super_weights.{bad[0]}",
-                code="weights_0_1",
+                code="weights_range",
             )
         rules.super_weights = {k: float(v) for k, v in super_weights.items()}
     rules.save()

@@ -382,7 +382,7 @@ def record_use(*, scope: Scope, key: str, kind: str = UseKind.SENT, material_id:
     key = key.strip()
     if not key or len(key) > 100:
         raise ValidationFailed(_("a use needs a key of 1 to 100 characters"), field="key",
-                               code="use_key_1_100_characters")
+                               code="use_key_length")
     if material_id is None and script_id is None:
         raise ValidationFailed(_("name a material or a script"), field="material_id", code="name_material_script")
     if material_id is not None and not Material.objects.filter(enterprise_id=scope.enterprise_id,

@@ -892,7 +892,7 @@ def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
     if not item.idempotency_key or len(item.idempotency_key) > 128:
         raise ValidationFailed(
             _("idempotency_key must be 1-128 characters"), field=f"events[{index}].idempotency_key", index=index,
-            code="idempotency_key_1_128_characters",
+            code="idempotency_key_length",
         )
     if item.occurred_at.tzinfo is None:
         raise ValidationFailed(_("occurred_at needs a timezone"), field=f"events[{index}].occurred_at", index=index,

@@ -23,6 +23,7 @@ from siyu.org.scope import Scope, scope_for_user
 
 TASK = "exports.run_export"
 MAX_OPEN_PER_REQUESTER = 3
+# The kinds as the audit summary names them (stored as audit.Label(kind, context="export of"), read translated).
 EXPORT_KINDS = {"customers": pgettext_lazy("export of", "customers"), "orders": pgettext_lazy("export of", "orders")}
 
 

@@ -115,7 +115,7 @@ def _check_target(scope: Scope, data: RuleInput) -> dict[str, Any]:
     if data.target == RuleTarget.ROLE:
         if data.product_role not in ProductRole.values:
             raise ValidationFailed(_("the product role is traffic, profit or image"), field="product_role",
-                                   code="product_role_traffic_profit_image")
+                                   code="unknown_product_role")
         return {"product_id": None, "category_id": None, "product_role": data.product_role}
     raise ValidationFailed(_("a rule applies to a product, a category or a product role"), field="target",
                            code="rule_applies_product_category_product")

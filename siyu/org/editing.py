@@ -71,7 +71,7 @@ def clean_code(value: str, *, field: str = "code") -> str:
     if not code:
         raise ValidationFailed(_("code is required"), field=field, code="required")
     if not CODE_RE.match(code):
-        raise ValidationFailed(_("code is 1-64 letters, digits, _ or -"), field=field, code="code_1_64_letters_digits")
+        raise ValidationFailed(_("code is 1-64 letters, digits, _ or -"), field=field, code="code_format")
     return code
 
 
@@ -83,7 +83,7 @@ def clean_userid(value: str, *, required: bool = False) -> str:
         return ""
     if not USERID_RE.match(userid):
         raise ValidationFailed(_("WeCom userid is 1-64 letters, digits, _ . @ or -"), field="wecom_userid",
-                               code="wecom_userid_1_64_letters")
+                               code="wecom_userid_format")
     return userid
 
 
@@ -404,7 +404,7 @@ def set_staff_password(*, scope: Scope, staff_id: int, username: str, password: 
     username = username.strip()
     if not USERNAME_RE.match(username):
         raise ValidationFailed(_("sign-in name is 3-150 letters, digits or @.+-_"), field="username",
-                               code="sign_name_3_150_letters")
+                               code="sign_name_format")
     users = get_user_model().objects
     if users.filter(username__iexact=username).exclude(pk=staff.user_id or 0).exists():
         # Usernames are global across enterprises: say only that it is taken.

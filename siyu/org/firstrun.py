@@ -39,7 +39,7 @@ def clean_code(code: str) -> str:
     code = code.strip()
     if not CODE.match(code):
         raise ValidationFailed(_("the code is 3-64 lowercase letters, digits or dashes"), field="enterprise_code",
-                               code="code_3_64_lowercase_letters")
+                               code="code_format")
     return code
 
 
@@ -62,7 +62,7 @@ def check_admin(*, name: str, username: str, password: str, admin_name: str) -> 
                                code="admin_name_length")
     if not USERNAME.match(username):
         raise ValidationFailed(_("the username is 3-150 letters, digits or . @ + - _"), field="admin_username",
-                               code="username_3_150_letters_digits")
+                               code="username_format")
     user = get_user_model()(username=username)
     try:
         password_validation.validate_password(password, user)

@@ -232,7 +232,7 @@ def _clean_template(enterprise_id: int, data: CouponTemplateInput) -> tuple[dict
     fields.update(_clean_validity(data))
     if not isinstance(data.per_customer_limit, int) or not 1 <= data.per_customer_limit <= 1000:
         raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit",
-                               code="per_customer_limit_1_1000")
+                               code="per_customer_limit_range")
     if data.total_stock is not None and (not isinstance(data.total_stock, int) or data.total_stock < 1):
         raise ValidationFailed(_("total stock is empty (unlimited) or at least 1"), field="total_stock",
                                code="total_stock_empty_unlimited_at")
@@ -714,7 +714,7 @@ def _clean_flash_item(index: int, item: FlashItemInput, sku: Sku | None, seen: s
                                code="invalid_stock")
     if not isinstance(item.per_customer_limit, int) or not 1 <= item.per_customer_limit <= 1000:
         raise ValidationFailed(_("per-customer limit is 1-1000"), field=f"{where}.per_customer_limit", index=index,
-                               code="per_customer_limit_1_1000")
+                               code="per_customer_limit_range")
 
 
 def _clean_flash(enterprise_id: int, data: FlashSaleInput, sale_id: int | None) -> str:
@@ -936,9 +936,9 @@ def _clean_group_buy(enterprise_id: int, data: GroupBuyInput) -> dict[str, Any]:
         raise ValidationFailed(_("the group price is below the price and not negative"), field="group_price",
                                code="invalid_price")
     if not isinstance(data.group_size, int) or not 2 <= data.group_size <= 100:
-        raise ValidationFailed(_("a group is 2-100 people"), field="group_size", code="group_2_100_people")
+        raise ValidationFailed(_("a group is 2-100 people"), field="group_size", code="group_size_range")
     if not isinstance(data.hours, int) or not 1 <= data.hours <= 720:
-        raise ValidationFailed(_("a group has 1-720 hours to fill"), field="hours", code="group_1_720_hours_fill")
+        raise ValidationFailed(_("a group has 1-720 hours to fill"), field="hours", code="hours_range")
     return {"name": name, "sku": sku, "group_price_fen": data.group_price.fen, "group_size": data.group_size,
             "hours": data.hours, "starts_at": data.starts_at, "ends_at": data.ends_at, "is_active": data.is_active}
 

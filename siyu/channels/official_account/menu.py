@@ -106,7 +106,7 @@ def _top(item: Any, index: int) -> dict[str, Any]:
     if subs is None or subs == []:
         if subs == [] and not item.get("type"):
             raise ValidationFailed(_("a sub-menu needs 1-5 sub-buttons"), field=f"{where}.sub_button", index=index,
-                                   code="sub_menu_1_5_sub")
+                                   code="sub_menu_range")
         return {**_leaf(item, where, index), "name": name}
     if not isinstance(subs, Sequence) or isinstance(subs, str | bytes):
         raise ValidationFailed(_("sub_button is a list"), field=f"{where}.sub_button", index=index,

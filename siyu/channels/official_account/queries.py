@@ -164,7 +164,7 @@ class DayStat:
 def scene_daily(scope: Scope, scene_pk: int, *, days: int = 30) -> list[DayStat]:
     """Follows and scans through one scene per Shanghai day, oldest first, zero-filled."""
     if not 1 <= days <= 366:
-        raise ValidationFailed(_("days is 1-366"), field="days", code="days_1_366")
+        raise ValidationFailed(_("days is 1-366"), field="days", code="days_range")
     scene = qr_scene(scope, scene_pk)
     end = local_day(now())
     start = end - timedelta(days=days - 1)

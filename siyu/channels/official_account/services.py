@@ -108,7 +108,7 @@ def connect_account(
     if not app_id.strip() or len(app_id) > 64:
         raise ValidationFailed(_("appid is 1-64 characters"), field="app_id", code="app_id_length")
     if not token or len(token) > 32 or not token.isalnum():
-        raise ValidationFailed(_("Token is 3-32 letters or digits"), field="token", code="token_3_32_letters_digits")
+        raise ValidationFailed(_("Token is 3-32 letters or digits"), field="token", code="token_format")
     if encoding_aes_key and len(encoding_aes_key) != 43:
         raise ValidationFailed(_("EncodingAESKey is 43 characters"), field="encoding_aes_key",
                                code="encodingaeskey_43_characters")
@@ -214,7 +214,7 @@ def _clean_articles(raw: Any) -> list[dict[str, str]]:
         title = str(item.get("title", "")).strip()
         if not 1 <= len(title) <= 64:
             raise ValidationFailed(_("title is 1-64 characters"), field=f"articles[{index}].title", index=index,
-                                   code="title_1_64_characters")
+                                   code="title_length")
         url = str(item.get("url", "")).strip()
         pic_url = str(item.get("pic_url", "")).strip()
         for name, value, required in (("url", url, True), ("pic_url", pic_url, False)):
@@ -317,7 +317,7 @@ def _clean_keyword(keyword: str, match: str, priority: int) -> tuple[str, str, i
         )
     if not isinstance(priority, int) or not -1000 <= priority <= 1000:
         raise ValidationFailed(_("priority is between -1000 and 1000"), field="priority",
-                               code="priority_between_1000_1000")
+                               code="priority_range")
     return word, match, priority
 
 
@@ -898,7 +898,7 @@ def _clean_expiry(permanent: bool, expire_seconds: int | None) -> int | None:
             _("expire_seconds is 60-%(MAX_TEMPORARY_EXPIRE)s (30 days)")
             % {"MAX_TEMPORARY_EXPIRE": MAX_TEMPORARY_EXPIRE},
             field="expire_seconds",
-            code="expire_seconds_60_30_days",
+            code="expire_seconds_range",
         )
     return value
 

@@ -52,7 +52,7 @@ def _clean_state(account: ChannelAccount, state: str) -> str:
     state = state.strip() or "c" + secrets.token_hex(6)
     if not STATE_RE.match(state):
         raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state",
-                               code="state_1_30_letters_digits")
+                               code="state_format")
     if ChannelCode.objects.filter(account=account, state=state).exists():
         raise Conflict(
             _("state %(state)s is already used by another code") % {"state": repr(state)},

@@ -63,7 +63,7 @@ def _clean_state(account_id: int, state: str) -> str:
     state = state.strip() or "g" + secrets.token_hex(6)
     if not STATE_RE.match(state):
         raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state",
-                               code="state_1_30_letters_digits")
+                               code="state_format")
     if GroupCode.objects.filter(account_id=account_id, state=state).exists():
         raise Conflict(
             _("state %(state)s is already used by another group code") % {"state": repr(state)},

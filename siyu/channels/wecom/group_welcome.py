@@ -84,7 +84,7 @@ def _clean_link(body: Mapping[str, str]) -> dict[str, str]:
     for key in ("url", "picurl"):
         if body.get(key) and not _is_url(body[key]):
             raise ValidationFailed(_("%(key)s must be an http(s) address") % {"key": key},
-                                   field=f"attachment.link.{key}", code="http_address")
+                                   field=f"attachment.link.{key}", code="not_http_url")
     return {k: v for k, v in body.items() if v}
 
 
@@ -103,7 +103,7 @@ def clean_attachment(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     fields = ATTACHMENT_FIELDS.get(kind)
     if fields is None:
         raise ValidationFailed(_("the attachment is an image, a link or a mini-program card"),
-                               field="attachment.msgtype", code="attachment_image_link_mini_program")
+                               field="attachment.msgtype", code="unknown_msgtype")
     inner = raw.get(kind)
     if not isinstance(inner, Mapping):
         raise ValidationFailed(_("%(kind)s needs its fields") % {"kind": kind}, field=f"attachment.{kind}",

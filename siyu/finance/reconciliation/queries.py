@@ -49,7 +49,7 @@ def differences(scope: Scope, run_id: int, *, kind: str = "", state: str = "all"
         raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(DifferenceKind.values)}, field="kind",
                                code="unknown_kind")
     if state not in STATES:
-        raise ValidationFailed(_("state is open, resolved or all"), field="state", code="state_open_resolved_all")
+        raise ValidationFailed(_("state is open, resolved or all"), field="state", code="unknown_state")
     qs = ReconciliationDifference.objects.filter(run=run, enterprise_id=scope.enterprise_id)
     if kind:
         qs = qs.filter(kind=kind)

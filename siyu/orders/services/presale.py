@@ -85,7 +85,7 @@ def create_presale(*, scope: Scope, data: PresaleInput, actor: Actor = None) -> 
                                code="invalid_deposit")
     if not isinstance(data.per_customer_limit, int) or not 1 <= data.per_customer_limit <= 1000:
         raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit",
-                               code="per_customer_limit_1_1000")
+                               code="per_customer_limit_range")
     _clean_presale_windows(data)
     presale = Presale.objects.create(
         enterprise_id=scope.enterprise_id, name=name, sku=sku, price_fen=data.price_fen, deposit_fen=data.deposit_fen,
