@@ -78,7 +78,7 @@ def ensure_account(
         action="channel_account.create" if created else "channel_account.update",
         target_type="channel_account",
         target_id=account.pk,
-        summary=f"{kind} {app_id}",
+        summary=audit.text(N_("%(kind)s %(app_id)s"), kind=audit.label(AccountKind(kind).label), app_id=app_id),
     )
     return account
 
@@ -281,7 +281,9 @@ def _save_account(enterprise_id: int, account_id: int | None, data: AccountInput
     audit.record(enterprise_id=enterprise_id, actor=actor,
                  action="channel_account.create" if account_id is None else "channel_account.update",
                  target_type="channel_account", target_id=account.pk,
-                 summary=f"{account.kind} {account.app_id}{'/' + account.agent_id if account.agent_id else ''}",
+                 summary=audit.text(
+                     N_("%(kind)s %(app_id)s"), kind=audit.label(AccountKind(account.kind).label),
+                     app_id=f"{account.app_id}/{account.agent_id}" if account.agent_id else account.app_id),
                  changes={"fields": changed})
     return account
 
@@ -366,4 +368,5 @@ def delete_account(*, enterprise_id: int, account_id: int, actor: Actor = None) 
         ChannelAccount.objects.filter(pk=account.pk).delete()
         audit.record(enterprise_id=enterprise_id, actor=actor, action="channel_account.delete",
                      target_type="channel_account", target_id=account_id,
-                     summary=f"{account.kind} {account.app_id}")
+                     summary=audit.text(N_("%(kind)s %(app_id)s"), kind=audit.label(AccountKind(account.kind).label),
+                                        app_id=account.app_id))

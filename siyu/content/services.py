@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog import queries as catalog_queries
 from siyu.channels.wecom import moments as wecom_moments
@@ -227,7 +228,8 @@ def create_material(*, scope: Scope, data: MaterialInput, upload: Upload | None 
             material = Material.objects.create(enterprise_id=scope.enterprise_id, created_by=user_of(actor), **values)
             audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.material_create",
                          target_type="content_material", target_id=material.pk,
-                         summary=f"{material.kind}: {material.title}",
+                         summary=audit.text(N_("%(kind)s: %(value)s"), value=material.title,
+                                            kind=audit.label(MaterialKind(material.kind).label)),
                          changes={"file": values.get("file_name", ""), "size": values.get("size_bytes", 0)})
     except Exception:
         if stored is not None:

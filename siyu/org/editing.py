@@ -326,7 +326,8 @@ def create_staff(*, scope: Scope, data: StaffInput, actor: Actor = None) -> Staf
                   mobile=data.mobile, store_id=store_id, region_id=region_id)
     _save_unique(staff, field="wecom_userid", message="another staff member has this WeCom userid")
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.create", target_type="staff",
-                 target_id=staff.pk, summary=f"{staff.name} ({staff.get_role_display()})")
+                 target_id=staff.pk, summary=audit.text(N_("%(name)s (%(role)s)"), name=staff.name,
+                                    role=audit.label(Role(staff.role).label)))
     return staff
 
 
@@ -359,7 +360,11 @@ def update_staff(*, scope: Scope, staff_id: int, data: StaffInput, actor: Actor 
     _save_unique(staff, field="wecom_userid", message="another staff member has this WeCom userid")
     if "role" in changes:
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.role", target_type="staff",
-                     target_id=staff.pk, summary=f"{staff.name}: {before['role']} → {staff.role}",
+                     target_id=staff.pk,
+                     summary=audit.text(
+                         N_("%(name)s: %(before)s → %(after)s"), name=staff.name,
+                         before=audit.label(Role(before["role"]).label),
+                         after=audit.label(Role(staff.role).label)),
                      changes={"role": changes["role"]})
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.update", target_type="staff",
                  target_id=staff.pk, summary=staff.name, changes=changes)

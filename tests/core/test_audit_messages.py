@@ -51,8 +51,32 @@ def _summaries() -> list[tuple[str, ast.expr]]:
     return list({(where, ast.dump(node)): (where, node) for where, node in found}.values())
 
 
+ENUM_ATTRIBUTES = {"kind", "role", "status", "basis", "source", "callback_mode"}
+
+
+def _raw_enum(node: ast.expr) -> bool:
+    """A stored code (`x.kind`, `x.status`, `x.get_role_display()`) written into the text: shown raw, or in the
+    writer's language; it goes in as audit.label(Enum(x.kind).label)."""
+    if isinstance(node, ast.Attribute) and node.attr in ENUM_ATTRIBUTES:
+        return True
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr.startswith("get_") and node.func.attr.endswith("_display"))
+
+
+def _call_has_words(node: ast.Call) -> bool:
+    if _name(node.func) in TEXT_CALLS:  # a message: its values may not be raw codes either
+        return any(_raw_enum(k.value) for k in node.keywords)
+    if _name(node.func) in {"_", "gettext", "ngettext", "gettext_lazy"}:
+        return True  # rendered at write time: stored in the writer's language
+    if isinstance(node.func, ast.Attribute) and node.func.attr in {"format", "join"}:
+        return _has_words(node.func.value) or any(_has_words(a) for a in node.args)
+    return False
+
+
 def _has_words(node: ast.expr) -> bool:
-    """Does this expression write English words of its own (rather than pass values or a message)?"""
+    """Does this expression write English words of its own or a raw code (rather than pass values or a message)?"""
+    if _raw_enum(node):
+        return True
     if isinstance(node, ast.Constant):
         return isinstance(node.value, str) and bool(LETTERS.search(node.value))
     if isinstance(node, ast.JoinedStr):
@@ -64,10 +88,7 @@ def _has_words(node: ast.expr) -> bool:
     if isinstance(node, ast.IfExp):
         return _has_words(node.body) or _has_words(node.orelse)
     if isinstance(node, ast.Call):
-        if _name(node.func) in TEXT_CALLS | {"_", "gettext", "ngettext", "gettext_lazy"}:
-            return _name(node.func) not in TEXT_CALLS  # rendered at write time: stored in the writer's language
-        if isinstance(node.func, ast.Attribute) and node.func.attr in {"format", "join"}:
-            return _has_words(node.func.value) or any(_has_words(a) for a in node.args)
+        return _call_has_words(node)
     if isinstance(node, ast.Subscript):
         return _has_words(node.value)
     return False
@@ -116,7 +137,9 @@ def test_the_checker_catches_what_it_should() -> None:
     for bad in ('"exported customers"', 'f"{n} orders, {d} already there"', '"%s rows" % n',
                 'ngettext("tagged %(count)s customer", "tagged %(count)s customers", n) % {"count": n}',
                 'f"{a} ({kind})" + " forced"', '(f"-{p} points: {t}")[:255]',
-                'f"{label}: {\'ok\' if ok else \'failing\'}"'):
+                'f"{label}: {\'ok\' if ok else \'failing\'}"', "account.callback_mode",
+                'f"{staff.name} ({staff.get_role_display()})"', 'f"{account.kind} {account.app_id}"',
+                'audit.text(N_("%(kind)s %(app_id)s"), kind=account.kind, app_id=account.app_id)'):
         assert _has_words(expr(bad)), bad
     for good in ("product.name", 'f"{a} → {b}"', 'audit.text(N_("%(n)s rows"), n=n)', '",".join(ids)',
                  "text[:60]", 'audit.ntext(N_("%(count)s row"), N_("%(count)s rows"), n)'):

@@ -151,7 +151,8 @@ def set_callback_mode(*, enterprise_id: int, account_id: int, mode: str, actor: 
     account.callback_mode = _clean_mode(mode or "-", has_key=bool(account.sealed_aes_key))
     account.save(update_fields=["callback_mode"])
     audit.record(enterprise_id=enterprise_id, actor=actor, action="oa.callback_mode", target_type="channel_account",
-                 target_id=account.pk, summary=account.callback_mode)
+                 target_id=account.pk, summary=audit.text(N_("message encryption: %(mode)s"),
+                                    mode=audit.label(CallbackMode(account.callback_mode).label)))
     return account
 
 
