@@ -14,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 from ninja import Query, Router, Status
 
 from siyu.api.auth import actor_of, scope_of
@@ -175,7 +176,10 @@ def export_members(request: HttpRequest, segment_id: int, params: Query[ExportQu
     if not scope.is_manager:
         raise PermissionDenied(_("exports are for HQ and managers"))
     audit.record(enterprise_id=scope.enterprise_id, actor=actor_of(request), action="segment.export",
-                 target_type="segment", target_id=segment.pk, summary=f"exported {segment.name} ({params.format})")
+                 target_type="segment", target_id=segment.pk,
+                 summary=audit.text(
+                     N_("exported %(segment)s (%(format)s)"), segment=segment.name,
+                     format=params.format))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     rows = queries.export_members(scope, segment)
     if params.format == "xlsx":
@@ -255,7 +259,7 @@ def customer_scores(request: HttpRequest, customer_id: int) -> dict[str, Any]:
             summary="The caller's customers with the highest super-user scores, explained")
 def super_users(request: HttpRequest, limit: int = 50) -> list[dict[str, Any]]:
     if not 1 <= limit <= 500:
-        raise ValidationFailed(_("limit is 1-500"), field="limit")
+        raise ValidationFailed(_("limit is 1-500"), field="limit", code="limit_range")
     people = queries.super_users(scope_of(request), limit=limit)
     return [{"customer_id": p.customer.pk, "name": p.customer.name, "score": p.score,
              "explanation": {"orders": p.frequency, "spend_fen": p.monetary_fen, "recency_days": p.recency_days,

@@ -22,3 +22,8 @@ class AudiencesConfig(AppConfig):
         from siyu.customers.sections import register_profile_section
 
         register_profile_section("audiences", profile_scores)
+
+        from siyu.audiences.queries import segment_choices, segment_member_ids
+        from siyu.customers.queries import register_segment_members
+
+        register_segment_members(segment_member_ids, segment_choices)

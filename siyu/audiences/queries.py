@@ -185,6 +185,17 @@ def segment_customers(scope: Scope, segment: Segment) -> QuerySet[Customer]:
     return customer_queries.customers(scope).filter(pk__in=live)
 
 
+def segment_member_ids(scope: Scope, segment_id: int) -> QuerySet[Any]:
+    """The ids of a segment's members the viewer may see, as a subquery (the customer list's segment filter and the
+    bulk actions on it); a segment outside the viewer's scope is NotFound."""
+    return segment_customers(scope, get_segment(scope, segment_id)).values("pk")
+
+
+def segment_choices(scope: Scope) -> list[tuple[int, str]]:
+    """The segments the viewer may see, by name (the customer list's filter; the first 500)."""
+    return list(segments(scope).order_by("name", "id").values_list("pk", "name")[:500])
+
+
 def membership_history(scope: Scope, segment: Segment, *, limit: int = 50) -> list[SegmentMembership]:
     """The latest joins and leaves of the viewer's customers."""
     visible = customer_queries.visible_customer_ids(scope)

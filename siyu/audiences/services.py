@@ -28,7 +28,8 @@ MAX_NAME = 80
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME:
-        raise ValidationFailed(_("the name must be 1-%(MAX_NAME)s characters") % {"MAX_NAME": MAX_NAME}, field="name")
+        raise ValidationFailed(_("the name must be 1-%(MAX_NAME)s characters") % {"MAX_NAME": MAX_NAME}, field="name",
+                               code="name_1_characters")
     return name
 
 
@@ -42,7 +43,8 @@ def _owner(scope: Scope, region_id: int | None, store_id: int | None) -> tuple[i
         return store.region_id, store.pk
     if region_id is not None:
         if scope.role not in (Role.HQ_ADMIN, Role.REGION_MANAGER):
-            raise ValidationFailed(_("a store manager's segments belong to their store"), field="region_id")
+            raise ValidationFailed(_("a store manager's segments belong to their store"), field="region_id",
+                                   code="store_manager_segments_belong_their")
         if not org_queries.regions(scope).filter(pk=region_id).exists():
             raise NotFound(_("region %(region_id)s not found") % {"region_id": region_id}, field="region_id")
         return region_id, None
@@ -67,7 +69,7 @@ def create_segment(*, scope: Scope, name: str, rule: Any, kind: str = SegmentKin
     engine before this transaction); a dynamic one is built by the analytics process within a second."""
     check_can_create(scope)
     if kind not in SegmentKind.values:
-        raise ValidationFailed(_("unknown kind %(kind)s") % {"kind": repr(kind)}, field="kind")
+        raise ValidationFailed(_("unknown kind %(kind)s") % {"kind": repr(kind)}, field="kind", code="unknown_kind")
     name = _clean_name(name)
     if Segment.objects.filter(enterprise_id=scope.enterprise_id, name=name).exists():
         raise Conflict(_("a segment named %(name)s exists") % {"name": repr(name)}, field="name", code="duplicate")
@@ -130,7 +132,7 @@ def refreeze_segment(*, scope: Scope, segment: Segment, members: Sequence[int], 
     """A static segment's members evaluated again (by the caller) and frozen: leavers and joiners are recorded."""
     check_can_edit(scope, segment)
     if segment.kind != SegmentKind.STATIC:
-        raise ValidationFailed(_("only a static segment is frozen"), field="kind")
+        raise ValidationFailed(_("only a static segment is frozen"), field="kind", code="only_static_segment_frozen")
     moved = _freeze(segment, members, timezone.now())
     audit.record(enterprise_id=segment.enterprise_id, actor=actor, action="segment.snapshot", target_type="segment",
                  target_id=segment.pk, summary=segment.name, changes={"members": len(members)})
@@ -220,12 +222,13 @@ def update_lifecycle_rules(*, scope: Scope, values: dict[str, int], super_weight
     rules, _created = LifecycleRules.objects.get_or_create(enterprise_id=scope.enterprise_id)
     for name, value in values.items():
         if name not in LIFECYCLE_FIELDS:
-            raise ValidationFailed(_("unknown rule %(name)s") % {"name": repr(name)}, field=name)
+            raise ValidationFailed(_("unknown rule %(name)s") % {"name": repr(name)}, field=name, code="unknown_rule")
         if not isinstance(value, int) or not 1 <= value <= 3650:
-            raise ValidationFailed(_("days must be 1-3650"), field=name)
+            raise ValidationFailed(_("days must be 1-3650"), field=name, code="days_range")
         setattr(rules, name, value)
     if not rules.active_days <= rules.silent_days <= rules.at_risk_days:
-        raise ValidationFailed(_("active ≤ silent ≤ at risk days"), field="silent_days")
+        raise ValidationFailed(_("active ≤ silent ≤ at risk days"), field="silent_days",
+                               code="active_silent_at_risk_days")
     if super_weights is not None:
         known = {"spend", "repeat", "engagement", "referrals", "paid_member"}
         bad = [k for k, v in super_weights.items() if k not in known or not 0 <= float(v) <= 1]
@@ -233,6 +236,7 @@ def update_lifecycle_rules(*, scope: Scope, values: dict[str, int], super_weight
             raise ValidationFailed(
                 _("weights are 0-1 for %(sorted)s") % {"sorted": sorted(known)},
                 field=f"super_weights.{bad[0]}",
+                code="weights_range",
             )
         rules.super_weights = {k: float(v) for k, v in super_weights.items()}
     rules.save()

@@ -54,12 +54,12 @@ def create_tag_rule(*, scope: Scope, tag_id: int, kind: str, segment_id: int | N
     if TagRule.objects.filter(tag=tag).exists():
         raise ValidationFailed(_("this tag already has a rule"), field="tag_id", code="duplicate")
     if kind not in TagRuleKind.values:
-        raise ValidationFailed(_("unknown kind %(kind)s") % {"kind": repr(kind)}, field="kind")
+        raise ValidationFailed(_("unknown kind %(kind)s") % {"kind": repr(kind)}, field="kind", code="unknown_kind")
     if kind == TagRuleKind.SEGMENT and not Segment.objects.filter(pk=segment_id or 0,
                                                                   enterprise_id=scope.enterprise_id).exists():
         raise NotFound(_("segment %(segment_id)s not found") % {"segment_id": segment_id}, field="segment_id")
     if not 0 <= expire_days <= 3650:
-        raise ValidationFailed(_("expire_days must be 0-3650"), field="expire_days")
+        raise ValidationFailed(_("expire_days must be 0-3650"), field="expire_days", code="expire_days_range")
     rule = TagRule(enterprise_id=scope.enterprise_id, tag=tag, kind=kind,
                    segment_id=segment_id if kind == TagRuleKind.SEGMENT else None,
                    event_name=event_name if kind == TagRuleKind.EVENT else "",

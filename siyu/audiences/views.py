@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from siyu.analytics.engine import EngineUnavailable
@@ -65,7 +66,7 @@ def _rule_from(request: HttpRequest) -> Any:
     try:
         return json.loads(request.POST.get("rule") or "{}")
     except ValueError as exc:
-        raise ValidationFailed(_("The rule is not valid JSON."), field="rule") from exc
+        raise ValidationFailed(_("The rule is not valid JSON."), field="rule", code="rule_not_valid_json") from exc
 
 
 def _owner_choice(scope: Scope, value: str) -> tuple[int | None, int | None]:
@@ -250,7 +251,10 @@ def segment_export(request: HttpRequest, segment_id: int, fmt: str) -> HttpRespo
     if fmt not in ("csv", "xlsx"):
         raise NotFound(_("unknown export format"))
     audit.record(enterprise_id=scope.enterprise_id, actor=request.user, action="segment.export", target_type="segment",
-                 target_id=segment.pk, summary=f"exported {segment.name} ({fmt})")
+                 target_id=segment.pk,
+                 summary=audit.text(
+                     N_("exported %(segment)s (%(format)s)"),
+                     segment=segment.name, format=fmt))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     rows = queries.export_members(scope, segment)
     if fmt == "xlsx":
@@ -359,7 +363,7 @@ def tag_rule_list(request: HttpRequest) -> HttpResponse:
         try:
             kind = request.POST.get("kind", "segment")
             if not request.POST.get("tag", "").isdigit():
-                raise ValidationFailed(_("Choose a tag."), field="tag")
+                raise ValidationFailed(_("Choose a tag."), field="tag", code="choose_tag")
             tag_rules.create_tag_rule(
                 scope=scope, tag_id=int(request.POST.get("tag") or 0), kind=kind,
                 segment_id=int(request.POST.get("segment") or 0) or None,

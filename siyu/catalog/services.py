@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog import demo_data
 from siyu.catalog.models import (
@@ -201,6 +202,7 @@ def _clean_specs(raw: Mapping[str, str], index: int) -> dict[str, str]:
             raise ValidationFailed(
                 _("spec names and values are 1-%(MAX_SPEC_TEXT)s characters") % {"MAX_SPEC_TEXT": MAX_SPEC_TEXT},
                 field=f"skus[{index}].specs", index=index,
+                code="spec_names_values_1_characters",
             )
         clean[k] = v
     return clean
@@ -265,7 +267,8 @@ def _clean_skus(data: ProductInput) -> list[_CleanSku]:
     if not data.skus:
         raise ValidationFailed(_("a product needs at least one SKU"), field="skus", code="required")
     if len(data.skus) > MAX_SKUS:
-        raise ValidationFailed(_("at most %(MAX_SKUS)s SKUs") % {"MAX_SKUS": MAX_SKUS}, field="skus")
+        raise ValidationFailed(_("at most %(MAX_SKUS)s SKUs") % {"MAX_SKUS": MAX_SKUS}, field="skus",
+                               code="at_most_skus")
     rows = [_clean_sku(sku, index, data.currency) for index, sku in enumerate(data.skus)]
     _check_sku_set(rows)
     return rows
@@ -273,7 +276,8 @@ def _clean_skus(data: ProductInput) -> list[_CleanSku]:
 
 def _clean_images(images: Sequence[str]) -> list[str]:
     if len(images) > MAX_IMAGES:
-        raise ValidationFailed(_("at most %(MAX_IMAGES)s images") % {"MAX_IMAGES": MAX_IMAGES}, field="images")
+        raise ValidationFailed(_("at most %(MAX_IMAGES)s images") % {"MAX_IMAGES": MAX_IMAGES}, field="images",
+                               code="at_most_images")
     clean = []
     for index, raw in enumerate(images):
         url = (raw or "").strip()
@@ -321,11 +325,13 @@ def _clean_product_fields(enterprise_id: int, data: ProductInput) -> dict[str, A
         raise ValidationFailed(
             _("role must be one of %(join)s") % {"join": ', '.join(ProductRole.values)},
             field="role",
+            code="unknown_role",
         )
     if data.status not in ProductStatus.values:
         raise ValidationFailed(
             _("status must be one of %(join)s") % {"join": ', '.join(ProductStatus.values)},
             field="status",
+            code="unknown_status",
         )
     if len(data.subtitle) > 200:
         raise ValidationFailed(_("subtitle is at most 200 characters"), field="subtitle", code="too_long")
@@ -503,7 +509,7 @@ def add_sku(*, scope: Scope, product_id: int, sku: SkuInput, actor: Actor = None
     if product is None:
         raise NotFound(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
     if sku.id is not None:
-        raise ValidationFailed(_("a new SKU has no id"), field="id")
+        raise ValidationFailed(_("a new SKU has no id"), field="id", code="new_sku_no_id")
     data, rows = _current_input(product)
     update_product(scope=scope, product_id=product.pk, data=replace(data, skus=[*rows, sku]), actor=actor)
     return Sku.objects.get(product=product, code=sku.code.strip())
@@ -545,6 +551,7 @@ def set_product_status(*, scope: Scope, product_ids: Sequence[int], status: str,
         raise ValidationFailed(
             _("status must be one of %(join)s") % {"join": ', '.join(ProductStatus.values)},
             field="status",
+            code="unknown_status",
         )
     if not product_ids:
         raise ValidationFailed(_("name at least one product"), field="product_ids", code="required")
@@ -564,7 +571,10 @@ def set_product_status(*, scope: Scope, product_ids: Sequence[int], status: str,
                                    index=index, code="no_active_sku")
     changed = Product.objects.filter(id__in=list(found)).exclude(status=status).update(status=status)
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="product.status", target_type="product",
-                 target_id=",".join(str(p) for p in list(found)[:20]), summary=f"{changed} → {status}")
+                 target_id=",".join(str(p) for p in list(found)[:20]),
+                 summary=audit.ntext(
+                     N_("%(count)s product → %(status)s"), N_("%(count)s products → %(status)s"),
+                     changed, status=audit.label(ProductStatus(status).label)))
     return int(changed)
 
 
@@ -772,6 +782,7 @@ def _clean_bundle(enterprise_id: int, data: BundleInput) -> tuple[dict[str, Any]
         raise ValidationFailed(
             _("status must be one of %(join)s") % {"join": ', '.join(ProductStatus.values)},
             field="status",
+            code="unknown_status",
         )
     items = _clean_bundle_items(enterprise_id, data)
     fields = {

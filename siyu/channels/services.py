@@ -13,6 +13,8 @@ from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.db.models import ForeignObjectRel
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
+from django_stubs_ext import StrPromise
 
 from siyu.channels import intake
 from siyu.channels.models import AccountKind, AccountType, CallbackMode, ChannelAccount
@@ -23,15 +25,18 @@ from siyu.core.errors import Conflict, NotFound, ValidationFailed
 
 def _check(kind: str, app_id: str, token: str, encoding_aes_key: str, base_url: str) -> None:
     if kind not in AccountKind.values:
-        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(AccountKind.values)}, field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(AccountKind.values)}, field="kind",
+                               code="unknown_kind")
     if not app_id or len(app_id) > 64:
-        raise ValidationFailed(_("app id is 1-64 characters"), field="app_id")
+        raise ValidationFailed(_("app id is 1-64 characters"), field="app_id", code="app_id_length")
     if not token or len(token) > 64:
-        raise ValidationFailed(_("the callback token is 1-64 characters"), field="token")
+        raise ValidationFailed(_("the callback token is 1-64 characters"), field="token", code="token_length")
     if encoding_aes_key and len(encoding_aes_key) != 43:
-        raise ValidationFailed(_("the EncodingAESKey is 43 characters"), field="encoding_aes_key")
+        raise ValidationFailed(_("the EncodingAESKey is 43 characters"), field="encoding_aes_key",
+                               code="encodingaeskey_43_characters")
     if not base_url.startswith(("http://", "https://")):
-        raise ValidationFailed(_("the API base URL starts with http:// or https://"), field="base_url")
+        raise ValidationFailed(_("the API base URL starts with http:// or https://"), field="base_url",
+                               code="api_base_url_starts_http")
 
 
 @transaction.atomic
@@ -55,7 +60,8 @@ def ensure_account(
     if account is None:
         account = ChannelAccount(enterprise_id=enterprise_id, kind=kind, app_id=app_id, agent_id=agent_id)
     elif account.enterprise_id != enterprise_id:
-        raise ValidationFailed(_("this app belongs to another enterprise"), field="app_id")
+        raise ValidationFailed(_("this app belongs to another enterprise"), field="app_id",
+                               code="app_belongs_another_enterprise")
     account.name = name[:64]
     account.callback_token = token
     account.encoding_aes_key = encoding_aes_key
@@ -73,7 +79,7 @@ def ensure_account(
         action="channel_account.create" if created else "channel_account.update",
         target_type="channel_account",
         target_id=account.pk,
-        summary=f"{kind} {app_id}",
+        summary=audit.text(N_("%(kind)s %(app_id)s"), kind=audit.label(AccountKind(kind).label), app_id=app_id),
     )
     return account
 
@@ -93,9 +99,11 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     AccountKind.MINIPROGRAM: "https://api.weixin.qq.com",
 }
 _APP_ID = {
-    AccountKind.WECOM: (re.compile(r"^w[wx][0-9A-Za-z]{6,30}$"), "a corp id is ww (or wx) and 6-30 letters or digits"),
-    AccountKind.OFFICIAL_ACCOUNT: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"), "an appid is wx and 6-30 letters or digits"),
-    AccountKind.MINIPROGRAM: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"), "an appid is wx and 6-30 letters or digits"),
+    AccountKind.WECOM: (re.compile(r"^w[wx][0-9A-Za-z]{6,30}$"),
+                        _("a corp id is ww (or wx) and 6-30 letters or digits")),
+    AccountKind.OFFICIAL_ACCOUNT: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"),
+                                   _("an appid is wx and 6-30 letters or digits")),
+    AccountKind.MINIPROGRAM: (re.compile(r"^wx[0-9A-Za-z]{6,30}$"), _("an appid is wx and 6-30 letters or digits")),
 }
 _AGENT_ID = re.compile(r"^[0-9]{1,10}$")
 _SECRET = re.compile(r"^[\x21-\x7e]{8,128}$")
@@ -134,32 +142,36 @@ def _check_url(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 255:
-        raise ValidationFailed(_("the API base URL is an http(s) URL of at most 255 characters"), field="base_url")
+        raise ValidationFailed(_("the API base URL is an http(s) URL of at most 255 characters"), field="base_url",
+                               code="api_base_url_http_url")
     return url.rstrip("/")
 
 
-_FORMATS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("secret", _SECRET, "the secret is 8-128 printable characters without spaces"),
-    ("token", _TOKEN, "the callback Token is 3-32 letters or digits"),
+_FORMATS: tuple[tuple[str, re.Pattern[str], StrPromise], ...] = (
+    ("secret", _SECRET, _("the secret is 8-128 printable characters without spaces")),
+    ("token", _TOKEN, _("the callback Token is 3-32 letters or digits")),
 )
 
 
 def _check_input(data: AccountInput, *, creating: bool) -> None:
     if data.kind not in AccountKind.values:
-        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(AccountKind.values)}, field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(AccountKind.values)}, field="kind",
+                               code="unknown_kind")
     if not data.name.strip() or len(data.name.strip()) > 64:
-        raise ValidationFailed(_("the name is 1-64 characters"), field="name")
+        raise ValidationFailed(_("the name is 1-64 characters"), field="name", code="name_length")
     pattern, reason = _APP_ID[AccountKind(data.kind)]
     if not pattern.match(data.app_id):
-        raise ValidationFailed(reason, field="app_id")
+        raise ValidationFailed(reason, field="app_id", code="app_id_format")
     if data.agent_id and (data.kind != AccountKind.WECOM or not _AGENT_ID.match(data.agent_id)):
-        raise ValidationFailed(_("the agent id is the WeCom app's AgentId: 1-10 digits"), field="agent_id")
+        raise ValidationFailed(_("the agent id is the WeCom app's AgentId: 1-10 digits"), field="agent_id",
+                               code="agent_id_wecom_app_agentid")
     for field, regex, message in _FORMATS:
         value = getattr(data, field)
         if value and not regex.match(value):
-            raise ValidationFailed(message, field=field)
+            raise ValidationFailed(message, field=field, code=f"{field}_format")
     if data.encoding_aes_key and not valid_aes_key(data.encoding_aes_key):
-        raise ValidationFailed(_("the EncodingAESKey is 43 base64 characters (32 bytes)"), field="encoding_aes_key")
+        raise ValidationFailed(_("the EncodingAESKey is 43 base64 characters (32 bytes)"), field="encoding_aes_key",
+                               code="encodingaeskey_43_base64_characters_32")
     _check_kind_rules(data)
     if creating:
         _check_required(data)
@@ -170,13 +182,15 @@ def _check_kind_rules(data: AccountInput) -> None:
         raise ValidationFailed(
             _("callback_mode is one of %(join)s") % {"join": ', '.join(CallbackMode.values)},
             field="callback_mode",
+            code="unknown_callback_mode",
         )
     if data.kind == AccountKind.OFFICIAL_ACCOUNT:
         if data.account_type not in AccountType.values:
             raise ValidationFailed(_("an Official Account is a service or a subscription account"),
-                                   field="account_type")
+                                   field="account_type", code="official_account_service_subscription_account")
     elif data.account_type:
-        raise ValidationFailed(_("only an Official Account has a type"), field="account_type")
+        raise ValidationFailed(_("only an Official Account has a type"), field="account_type",
+                               code="only_official_account_type")
 
 
 def _check_required(data: AccountInput) -> None:
@@ -187,7 +201,8 @@ def _check_required(data: AccountInput) -> None:
         required["encoding_aes_key"] = data.encoding_aes_key
     for field, value in required.items():
         if not value:
-            raise ValidationFailed(_("%(field)s is required for a new account") % {"field": field}, field=field)
+            raise ValidationFailed(_("%(field)s is required for a new account") % {"field": field}, field=field,
+                                   code="required_new_account")
 
 
 def _mode(data: AccountInput, account: ChannelAccount, has_key: bool) -> str:
@@ -195,7 +210,8 @@ def _mode(data: AccountInput, account: ChannelAccount, has_key: bool) -> str:
         return CallbackMode.SAFE  # WeCom callbacks are always encrypted
     mode = data.callback_mode or account.callback_mode or (CallbackMode.SAFE if has_key else CallbackMode.PLAIN)
     if mode != CallbackMode.PLAIN and not has_key:
-        raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key")
+        raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key",
+                               code="compatible_safe_mode_encodingaeskey")
     return mode
 
 
@@ -255,17 +271,20 @@ def _save_account(enterprise_id: int, account_id: int | None, data: AccountInput
             )
         account = found
         if data.kind != account.kind:
-            raise ValidationFailed(_("the kind of an account cannot change"), field="kind")
+            raise ValidationFailed(_("the kind of an account cannot change"), field="kind", code="kind_account_change")
         if data.app_id != account.app_id or data.agent_id != account.agent_id:
             raise ValidationFailed(_("the app id and agent id of an account cannot change: add a new account"),
-                                   field="app_id" if data.app_id != account.app_id else "agent_id")
+                                   field="app_id" if data.app_id != account.app_id else "agent_id",
+                                   code="app_id_agent_id_account")
     changed = _apply(account, data)
     _check_not_wiped(account)
     account.save()
     audit.record(enterprise_id=enterprise_id, actor=actor,
                  action="channel_account.create" if account_id is None else "channel_account.update",
                  target_type="channel_account", target_id=account.pk,
-                 summary=f"{account.kind} {account.app_id}{'/' + account.agent_id if account.agent_id else ''}",
+                 summary=audit.text(
+                     N_("%(kind)s %(app_id)s"), kind=audit.label(AccountKind(account.kind).label),
+                     app_id=f"{account.app_id}/{account.agent_id}" if account.agent_id else account.app_id),
                  changes={"fields": changed})
     return account
 
@@ -310,7 +329,8 @@ def disable_account(*, enterprise_id: int, account_id: int, actor: Actor = None)
                                                             callback_token="")
         audit.record(enterprise_id=enterprise_id, actor=actor, action="channel_account.disable",
                      target_type="channel_account", target_id=account.pk,
-                     summary=f"{account.kind} {account.app_id}: disabled, secrets wiped")
+                     summary=audit.text(N_("%(kind)s %(app_id)s: disabled, secrets wiped"),
+                                         kind=audit.label(AccountKind(account.kind).label), app_id=account.app_id))
     account.refresh_from_db()
     return account
 
@@ -350,4 +370,5 @@ def delete_account(*, enterprise_id: int, account_id: int, actor: Actor = None) 
         ChannelAccount.objects.filter(pk=account.pk).delete()
         audit.record(enterprise_id=enterprise_id, actor=actor, action="channel_account.delete",
                      target_type="channel_account", target_id=account_id,
-                     summary=f"{account.kind} {account.app_id}")
+                     summary=audit.text(N_("%(kind)s %(app_id)s"), kind=audit.label(AccountKind(account.kind).label),
+                                        app_id=account.app_id))

@@ -83,6 +83,7 @@ class CustomerFilterForm(forms.Form):
     store = forms.TypedChoiceField(label=_("Store"), required=False, coerce=int, empty_value=None)
     staff = forms.TypedChoiceField(label=_("Staff"), required=False, coerce=int, empty_value=None)
     tag = forms.TypedChoiceField(label=_("Tag"), required=False, coerce=int, empty_value=None)
+    segment = forms.TypedChoiceField(label=_("Segment"), required=False, coerce=int, empty_value=None)
     channel = forms.ChoiceField(label=_("Source channel"), required=False)
     status = forms.ChoiceField(label=_("Relationship"), required=False)
     match = forms.ChoiceField(label=_("Customers with"), required=False, choices=(
@@ -99,6 +100,9 @@ class CustomerFilterForm(forms.Form):
         self._set_choices("store", _("All stores"), stores)
         self._set_choices("staff", _("All staff"), staff)
         self._set_choices("tag", _("All tags"), tag_choices(scope))
+        segments: Choices = list(customer_queries.segment_choices(scope))
+        self.show_segment = bool(segments)
+        self._set_choices("segment", _("All customers"), segments)
         self._set_choices("channel", _("All channels"), channel_choices())
         self._set_choices("status", _("Any"), [(code, label) for code, (label, _tone) in RELATIONSHIP_LABELS.items()])
 
@@ -122,6 +126,7 @@ class CustomerFilterForm(forms.Form):
             relationship_status=data.get("status") or "",
             tag_ids=tuple(data.get("tags") or ()),
             tag_match="any" if data.get("match") == "any" else "all",
+            segment_id=data.get("segment"),
         )
 
     def active_count(self) -> int:

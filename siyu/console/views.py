@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from siyu.console import audit_labels, forms, labels, pickers, timeline
@@ -30,9 +31,9 @@ from siyu.console.access import scope_of
 from siyu.core import audit
 from siyu.core import queries as core_queries
 from siyu.core.demo import DEMO_PASSWORD, DEMO_USER
-from siyu.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.idempotency import answer_once, fingerprint
-from siyu.core.pagination import paginate
+from siyu.core.pagination import Page, paginate
 from siyu.core.timeutil import local_day
 from siyu.customers import privacy, sections
 from siyu.customers import queries as customer_queries
@@ -259,9 +260,13 @@ def pick(request: HttpRequest, picker: str) -> HttpResponse:
 def customer_list(request: HttpRequest) -> HttpResponse:
     scope = scope_of(request)
     form = forms.CustomerFilterForm(scope, request.GET or None)
-    page = customer_queries.search(
-        scope, form.to_filter(), page=_page_number(request), page_size=CUSTOMERS_PER_PAGE
-    )
+    try:
+        page = customer_queries.search(
+            scope, form.to_filter(), page=_page_number(request), page_size=CUSTOMERS_PER_PAGE
+        )
+    except Conflict as exc:  # a segment whose members are still being built: say so beside the filter
+        form.add_error("segment", exc.message)
+        page = Page(items=[], total=0, page=1, page_size=CUSTOMERS_PER_PAGE)
     partial = _is_htmx_partial(request)
     context = {
         "form": form, "page": page, "export_query": request.GET.urlencode(), "partial": partial, "scope": scope,
@@ -326,7 +331,7 @@ def customer_export(request: HttpRequest) -> StreamingHttpResponse | HttpRespons
         action="customer.export",
         target_type="customer",
         target_id="filter",
-        summary=f"exported customers ({scope.label or scope.role})",
+        summary=audit.text(N_("exported customers (%(scope)s)"), scope=scope.label or scope.role),
         changes={"filter": {key: value for key, value in vars(flt).items() if value not in ("", None)}},
     )
     response = StreamingHttpResponse(_export_lines(scope, rows), content_type="text/csv; charset=utf-8")
@@ -757,6 +762,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     rows = [{"entry": entry,
              "action": audit_labels.action(entry.action, labels.audit_action(entry.action, entry.target_type)),
              "target": audit_labels.target_type(entry.target_type, labels.audit_target(entry.target_type)),
+             "summary": audit.summary_of(entry),
              "reason": str((entry.changes or {}).get("reason", "")) if isinstance(entry.changes, dict) else ""}
             for entry in entries.items]
     return render(request, "console/audit.html", {"form": form, "entries": entries, "rows": rows})

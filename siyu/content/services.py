@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog import queries as catalog_queries
 from siyu.channels.wecom import moments as wecom_moments
@@ -112,9 +113,9 @@ def create_folder(*, scope: Scope, name: str, actor: Actor = None) -> Folder:
     require_editor(scope)
     name = name.strip()
     if not name:
-        raise ValidationFailed(_("a folder needs a name"), field="name")
+        raise ValidationFailed(_("a folder needs a name"), field="name", code="folder_name")
     if len(name) > 64:
-        raise ValidationFailed(_("at most 64 characters"), field="name")
+        raise ValidationFailed(_("at most 64 characters"), field="name", code="at_most_64_characters")
     try:
         with transaction.atomic():
             folder = Folder.objects.create(enterprise_id=scope.enterprise_id, name=name)
@@ -129,7 +130,8 @@ def _folder(scope: Scope, folder_id: int | None) -> int | None:
     if folder_id is None:
         return None
     if not Folder.objects.filter(enterprise_id=scope.enterprise_id, pk=folder_id).exists():
-        raise ValidationFailed(_("folder %(folder_id)s not found") % {"folder_id": folder_id}, field="folder_id")
+        raise ValidationFailed(_("folder %(folder_id)s not found") % {"folder_id": folder_id}, field="folder_id",
+                               code="folder_not_found")
     return folder_id
 
 
@@ -137,7 +139,8 @@ def _product(scope: Scope, product_id: int | None) -> int | None:
     if product_id is None:
         return None
     if not catalog_queries.products(scope).filter(pk=product_id).exists():
-        raise ValidationFailed(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
+        raise ValidationFailed(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id",
+                               code="product_not_found")
     return product_id
 
 
@@ -146,6 +149,7 @@ def _choice(value: str, choices: Any, field_name: str) -> str:
         raise ValidationFailed(
             _("unknown %(field_name)s %(value)s") % {"field_name": field_name, "value": repr(value)},
             field=field_name,
+            code="unknown",
         )
     return value
 
@@ -158,16 +162,17 @@ def _check_url(url: str, field_name: str = "url") -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationFailed(_("a link must start with http:// or https://"), field=field_name)
+        raise ValidationFailed(_("a link must start with http:// or https://"), field=field_name,
+                               code="link_start_http_https")
     return url
 
 
 def _title(value: str) -> str:
     title = value.strip()
     if not title:
-        raise ValidationFailed(_("a title is required"), field="title")
+        raise ValidationFailed(_("a title is required"), field="title", code="title_required")
     if len(title) > 120:
-        raise ValidationFailed(_("at most 120 characters"), field="title")
+        raise ValidationFailed(_("at most 120 characters"), field="title", code="at_most_120_characters")
     return title
 
 
@@ -175,22 +180,24 @@ def _kind_fields(kind: str, data: MaterialInput, text: str, *, has_file: bool) -
     """What each kind requires beyond a title."""
     if kind == MaterialKind.TEXT:
         if not text:
-            raise ValidationFailed(_("a text material needs its text"), field="text")
+            raise ValidationFailed(_("a text material needs its text"), field="text", code="text_material_text")
         if has_file:
-            raise ValidationFailed(_("a text material takes no file"), field="file")
+            raise ValidationFailed(_("a text material takes no file"), field="file", code="text_material_takes_no_file")
         variables_in(text)
         return {}
     if kind in FILE_KINDS:
         if not has_file:
-            raise ValidationFailed(_("choose a file to upload"), field="file")
+            raise ValidationFailed(_("choose a file to upload"), field="file", code="choose_file_upload")
         return {}
     if kind == MaterialKind.LINK:
         return {"url": _check_url(data.url)}
     if not data.mp_appid.strip():
-        raise ValidationFailed(_("a mini-program card needs the mini-program's appid"), field="mp_appid")
+        raise ValidationFailed(_("a mini-program card needs the mini-program's appid"), field="mp_appid",
+                               code="mini_program_card_mini_program")
     page = data.mp_page.strip()
     if not page.split("?")[0].endswith(".html"):
-        raise ValidationFailed(_("the page path must end in .html (as WeCom requires)"), field="mp_page")
+        raise ValidationFailed(_("the page path must end in .html (as WeCom requires)"), field="mp_page",
+                               code="page_path_end_html_as")
     return {"mp_appid": data.mp_appid.strip()[:64], "mp_page": page[:255]}
 
 
@@ -201,6 +208,7 @@ def _check_material(data: MaterialInput, *, has_file: bool) -> dict[str, Any]:
         raise ValidationFailed(
             _("at most %(MAX_TEXT_CHARS)s characters") % {"MAX_TEXT_CHARS": MAX_TEXT_CHARS},
             field="text",
+            code="text_length",
         )
     text = data.text.strip()
     values: dict[str, Any] = {"kind": kind, "title": _title(data.title), "text": text,
@@ -228,7 +236,8 @@ def create_material(*, scope: Scope, data: MaterialInput, upload: Upload | None 
             material = Material.objects.create(enterprise_id=scope.enterprise_id, created_by=user_of(actor), **values)
             audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="content.material_create",
                          target_type="content_material", target_id=material.pk,
-                         summary=f"{material.kind}: {material.title}",
+                         summary=audit.text(N_("%(kind)s: %(value)s"), value=material.title,
+                                            kind=audit.label(MaterialKind(material.kind).label)),
                          changes={"file": values.get("file_name", ""), "size": values.get("size_bytes", 0)})
     except Exception:
         if stored is not None:
@@ -288,18 +297,22 @@ def _check_steps(steps: Sequence[StepInput]) -> list[dict[str, str]]:
             raise ValidationFailed(
                 _("a step is one of %(join)s") % {"join": ', '.join(STEP_KINDS)},
                 field=f"steps[{index}].step", index=index,
+                code="step_one",
             )
         if len(text) > MAX_STEP_CHARS:
             raise ValidationFailed(
                 _("at most %(MAX_STEP_CHARS)s characters") % {"MAX_STEP_CHARS": MAX_STEP_CHARS},
                 field=f"steps[{index}].text", index=index,
+                code="at_most_characters",
             )
         variables_in(text, field=f"steps[{index}].text")
         kept.append({"step": step.step, "text": text})
     if not kept:
-        raise ValidationFailed(_("a script needs at least one step with text"), field="steps")
+        raise ValidationFailed(_("a script needs at least one step with text"), field="steps",
+                               code="script_at_least_one_step")
     if len(kept) > MAX_STEPS:
-        raise ValidationFailed(_("at most %(MAX_STEPS)s steps") % {"MAX_STEPS": MAX_STEPS}, field="steps")
+        raise ValidationFailed(_("at most %(MAX_STEPS)s steps") % {"MAX_STEPS": MAX_STEPS}, field="steps",
+                               code="at_most_steps")
     return kept
 
 
@@ -309,7 +322,8 @@ def _check_fallbacks(fallbacks: dict[str, str]) -> dict[str, str]:
         variables_in("{" + name + "}", field=f"fallbacks.{name}")
         if value.strip():
             if "{" in value or "}" in value:
-                raise ValidationFailed(_("a fallback is plain text"), field=f"fallbacks.{name}")
+                raise ValidationFailed(_("a fallback is plain text"), field=f"fallbacks.{name}",
+                                       code="fallback_plain_text")
             kept[name] = value.strip()[:64]
     return kept
 
@@ -322,6 +336,7 @@ def _check_script(scope: Scope, data: ScriptInput) -> dict[str, Any]:
         raise ValidationFailed(
             _("material %(material_id)s not found") % {"material_id": material_id},
             field="material_id",
+            code="material_not_found",
         )
     return {"title": _title(data.title), "scenario": _choice(data.scenario, Scenario, "scenario"), "steps": steps,
             "body": "\n".join(s["text"] for s in steps), "fallbacks": _check_fallbacks(data.fallbacks),
@@ -376,9 +391,10 @@ def record_use(*, scope: Scope, key: str, kind: str = UseKind.SENT, material_id:
     kind = _choice(kind, UseKind, "kind")
     key = key.strip()
     if not key or len(key) > 100:
-        raise ValidationFailed(_("a use needs a key of 1 to 100 characters"), field="key")
+        raise ValidationFailed(_("a use needs a key of 1 to 100 characters"), field="key",
+                               code="use_key_length")
     if material_id is None and script_id is None:
-        raise ValidationFailed(_("name a material or a script"), field="material_id")
+        raise ValidationFailed(_("name a material or a script"), field="material_id", code="name_material_script")
     if material_id is not None and not Material.objects.filter(enterprise_id=scope.enterprise_id,
                                                                pk=material_id).exists():
         raise NotFound(_("material %(material_id)s not found") % {"material_id": material_id}, field="material_id")
@@ -423,14 +439,15 @@ def _check_plan(scope: Scope, *, planned_at: datetime, text: str, store_id: int 
     text = text.strip()
     materials = moment_media.check(scope.enterprise_id, attachments)
     if not text and not materials:
-        raise ValidationFailed(_("a moment needs its text or an attachment"), field="text")
+        raise ValidationFailed(_("a moment needs its text or an attachment"), field="text", code="moment_text")
     if len(text) > MOMENT_TEXT_MAX:
         raise ValidationFailed(
             _("at most %(MOMENT_TEXT_MAX)s characters") % {"MOMENT_TEXT_MAX": MOMENT_TEXT_MAX},
             field="text",
+            code="text_length",
         )
     if timezone.is_naive(planned_at):
-        raise ValidationFailed(_("give the time with its time zone"), field="planned_at")
+        raise ValidationFailed(_("give the time with its time zone"), field="planned_at", code="give_time_time_zone")
     if store_id is not None:
         org_queries.get_store(scope, store_id)
     return text, [m.pk for m in materials]
@@ -486,11 +503,12 @@ def _hand_over(plan_id: int, moment: datetime, *, status: str = PlanStatus.PLANN
         account = wecom_queries.accounts(scope).first()
         try:
             if account is None:
-                raise ValidationFailed(_("no WeCom app is connected"), field="account")
+                raise ValidationFailed(_("no WeCom app is connected"), field="account", code="no_wecom_app_connected")
             staff = list(org_queries.staff(scope).filter(store_id=plan.store_id, is_active=True)
                          .values_list("id", flat=True)) if plan.store_id else []
             if plan.store_id and not staff:
-                raise ValidationFailed(_("the store has no active staff"), field="store_id")
+                raise ValidationFailed(_("the store has no active staff"), field="store_id",
+                                       code="store_no_active_staff")
             with transaction.atomic():
                 task = wecom_moments.create_moment_task(scope=scope, account_id=account.pk, text=plan.text,
                                                          attachments=list(attachments), staff_ids=staff, submit=True)
@@ -643,14 +661,16 @@ def submit_ugc(*, enterprise_id: int, customer_id: int, kind: str, text: str = "
     kind = _choice(kind, SubmissionKind, "kind")
     text = text.strip()
     if len(text) > UGC_TEXT_MAX:
-        raise ValidationFailed(_("at most %(UGC_TEXT_MAX)s characters") % {"UGC_TEXT_MAX": UGC_TEXT_MAX}, field="text")
+        raise ValidationFailed(_("at most %(UGC_TEXT_MAX)s characters") % {"UGC_TEXT_MAX": UGC_TEXT_MAX}, field="text",
+                               code="text_length")
     if kind == SubmissionKind.PHOTO and upload is None:
-        raise ValidationFailed(_("a photo needs an image"), field="file")
+        raise ValidationFailed(_("a photo needs an image"), field="file", code="photo_image")
     if not text and upload is None:
-        raise ValidationFailed(_("write something or add a photo"), field="text")
+        raise ValidationFailed(_("write something or add a photo"), field="text", code="write_something_add_photo")
     if product_id is not None and not catalog_queries.on_sale_products(enterprise_id=enterprise_id).filter(
             pk=product_id).exists():
-        raise ValidationFailed(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
+        raise ValidationFailed(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id",
+                               code="product_not_found")
     values: dict[str, Any] = {}
     stored = None
     if upload is not None:
@@ -709,7 +729,7 @@ def reject_ugc(*, scope: Scope, submission_id: int, reason: str, actor: Actor = 
     require_editor(scope)
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed(_("say why it is rejected"), field="reason")
+        raise ValidationFailed(_("say why it is rejected"), field="reason", code="say_why_rejected")
     with transaction.atomic():
         sub = _pending(scope, submission_id)
         sub.status, sub.reason, sub.reviewed_at = SubmissionStatus.REJECTED, reason[:200], timezone.now()
@@ -730,9 +750,9 @@ def save_persona(*, scope: Scope, staff_id: int, nickname: str, signature: str, 
     staff = org_queries.get_staff(scope, staff_id)
     nickname, signature = nickname.strip(), signature.strip()
     if len(nickname) > 32:
-        raise ValidationFailed(_("at most 32 characters"), field="nickname")
+        raise ValidationFailed(_("at most 32 characters"), field="nickname", code="at_most_32_characters")
     if len(signature) > 60:
-        raise ValidationFailed(_("at most 60 characters"), field="signature")
+        raise ValidationFailed(_("at most 60 characters"), field="signature", code="at_most_60_characters")
     if persona_type:
         _choice(persona_type, PersonaType, "persona_type")
     stored = None

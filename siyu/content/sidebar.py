@@ -144,7 +144,8 @@ def media_id(scope: Scope, material_id: int) -> tuple[str, str]:
     material = queries.get_material(scope, material_id)
     kind = MEDIA_KINDS.get(MaterialKind(material.kind))
     if kind is None or not material.file:
-        raise ValidationFailed(_("this material has no file to send"), field="material_id")
+        raise ValidationFailed(_("this material has no file to send"), field="material_id",
+                               code="material_no_file_send")
     account = wecom_queries.accounts(scope).first()
     if account is None:
         raise NotFound(_("no WeCom app is connected yet"), field="account")
@@ -159,9 +160,10 @@ def link_card(scope: Scope, material_id: int, *, customer_id: int | None) -> dic
     tracked redirect (siyu.content.links), so the customer's click and a later paid order count for the material."""
     material = queries.get_material(scope, material_id)
     if material.kind != MaterialKind.LINK or not material.url:
-        raise ValidationFailed(_("this material is not a link"), field="material_id")
+        raise ValidationFailed(_("this material is not a link"), field="material_id", code="material_not_link")
     if customer_id is None:
-        raise ValidationFailed(_("open a chat with a customer first"), field="customer")
+        raise ValidationFailed(_("open a chat with a customer first"), field="customer",
+                               code="open_chat_customer_first")
     require_own(scope, customer_id)
     return {"link": links.path(enterprise_id=scope.enterprise_id, material_id=material.pk, customer_id=customer_id),
             "title": material.title[:64], "desc": material.text[:120]}

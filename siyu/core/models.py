@@ -18,7 +18,12 @@ class AuditEntry(models.Model):
     action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64)
     target_id = models.CharField(max_length=64)
-    summary = models.CharField(max_length=255, blank=True)
+    summary = models.CharField(max_length=255, blank=True)  # in English; the reader's language comes from message
+    # The summary as a msgid (and its plural) with its values, rendered in the reader's language (siyu.core.audit);
+    # empty on rows written before, which show `summary`.
+    message = models.CharField(max_length=255, blank=True, default="")
+    message_plural = models.CharField(max_length=255, blank=True, default="")
+    params = models.JSONField(default=dict, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

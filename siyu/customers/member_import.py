@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit, jobs
 from siyu.core.audit import Actor
@@ -310,7 +311,10 @@ def dry_run(*, scope: Scope, import_id: int, actor: Actor = None) -> DryRun:
     MemberImportError.objects.bulk_create(_error_rows(imp, pending), ignore_conflicts=True)
     MemberImport.objects.filter(pk=imp.pk).update(total_rows=total, valid_rows=valid, errors=bad)
     audit.record(enterprise_id=imp.enterprise_id, actor=actor, action="customers.member_import.dry_run",
-                 target_type="member_import", target_id=imp.pk, summary=f"{total} rows, {bad} with errors")
+                 target_type="member_import", target_id=imp.pk,
+                 summary=audit.ntext(
+                     N_("%(count)s row, %(bad)s with errors"), N_("%(count)s rows, %(bad)s with errors"),
+                     total, bad=bad))
     return DryRun(total_rows=total, valid_rows=valid, error_rows=bad)
 
 

@@ -69,6 +69,34 @@ class CustomerFilter:
     relationship_status: str = ""
     tag_ids: tuple[int, ...] = ()  # several tags at once: every one of them ("all") or at least one ("any")
     tag_match: str = "all"
+    segment_id: int | None = None  # members of a segment the viewer may see (through the audiences app's hook)
+
+
+# The audiences app answers "which customers are in segment N, as this viewer sees them" (a subquery of customer ids;
+# NotFound for a segment outside the viewer's scope) and "which segments may this viewer filter by": customers sits
+# below audiences (and the console below it) and cannot import it.
+SegmentMembers = Callable[[Scope, int], QuerySet[Any]]
+SegmentChoices = Callable[[Scope], list[tuple[int, str]]]
+_SEGMENT_MEMBERS: dict[str, SegmentMembers] = {}
+_SEGMENT_CHOICES: dict[str, SegmentChoices] = {}
+
+
+def register_segment_members(members: SegmentMembers, choices: SegmentChoices) -> None:
+    _SEGMENT_MEMBERS["segments"] = members
+    _SEGMENT_CHOICES["segments"] = choices
+
+
+def segment_choices(scope: Scope) -> list[tuple[int, str]]:
+    """The segments this viewer may filter the customer list by (none when the audiences app is not installed)."""
+    choices = _SEGMENT_CHOICES.get("segments")
+    return choices(scope) if choices is not None else []
+
+
+def _segment_members(scope: Scope, segment_id: int) -> QuerySet[Any]:
+    members = _SEGMENT_MEMBERS.get("segments")
+    if members is None:
+        raise ValidationFailed(_("segments are not available"), field="segment", code="segments_unavailable")
+    return members(scope, segment_id)
 
 
 _PHONE_PUNCTUATION = re.compile(r"[\s\-()]")
@@ -132,6 +160,8 @@ def filtered_customers(scope: Scope, flt: CustomerFilter) -> QuerySet[Customer]:
         qs = _tags_filter(qs, tuple(flt.tag_ids), flt.tag_match)
     if flt.channel:
         qs = qs.filter(created_source=flt.channel)
+    if flt.segment_id:
+        qs = qs.filter(pk__in=_segment_members(scope, flt.segment_id))
     qs = qs.select_related("home_store").prefetch_related(
         Prefetch("customer_tags", queryset=CustomerTag.objects.select_related("tag"))
     )
@@ -341,7 +371,8 @@ def merge_preview(scope: Scope, survivor_id: int, absorbed_id: int) -> MergePrev
         exc.field = "other"
         raise
     if survivor.pk == absorbed.pk:
-        raise ValidationFailed(_("cannot merge a customer into itself"), field="other")
+        raise ValidationFailed(_("cannot merge a customer into itself"), field="other",
+                               code="merge_customer_into_itself")
     mine, theirs = _merge_side(survivor), _merge_side(absorbed)
     dropped_ids = set(losing_exclusive_tags(survivor.pk, absorbed.pk).values_list("tag_id", flat=True))
     kept = {t.pk: t for t in mine.tags}

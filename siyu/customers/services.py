@@ -14,7 +14,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop as N_
 from pydantic import ValidationError as PydanticValidationError
 
 from siyu.core import audit, dberrors
@@ -81,10 +81,12 @@ def _check_identity(identity: IdentityInput, *, index: int | None = None) -> Ide
         raise ValidationFailed(
             _("unknown identity kind %(kind)s") % {"kind": repr(identity.kind)},
             field="kind", index=index,
+            code="unknown_identity_kind",
         )
     value = identity.value.strip()
     if not value or len(value) > 128:
-        raise ValidationFailed(_("identity value must be 1-128 characters"), field="value", index=index)
+        raise ValidationFailed(_("identity value must be 1-128 characters"), field="value", index=index,
+                               code="value_length")
     if identity.kind == IdentityKind.PHONE:
         value = normalize_phone(value, field="value", index=index)
     return IdentityInput(kind=identity.kind, value=value, account=identity.account)
@@ -188,31 +190,34 @@ def _dedupe_identities(identities: Iterable[IdentityInput]) -> list[IdentityInpu
 
 def _clean_name(value: Any, enterprise_id: int) -> Any:
     if value is not None and len(value) > 64:
-        raise ValidationFailed(_("name is at most 64 characters"), field="name")
+        raise ValidationFailed(_("name is at most 64 characters"), field="name", code="name_at_most_64_characters")
     return (value or "").strip()
 
 
 def _clean_gender(value: Any, enterprise_id: int) -> Any:
     if value not in Gender.values:
-        raise ValidationFailed(_("gender must be one of %(join)s") % {"join": ', '.join(Gender.values)}, field="gender")
+        raise ValidationFailed(_("gender must be one of %(join)s") % {"join": ', '.join(Gender.values)}, field="gender",
+                               code="unknown_gender")
     return value
 
 
 def _clean_source(value: Any, enterprise_id: int) -> Any:
     if value not in Channel.values:
-        raise ValidationFailed(_("unknown source %(value)s") % {"value": repr(value)}, field="created_source")
+        raise ValidationFailed(_("unknown source %(value)s") % {"value": repr(value)}, field="created_source",
+                               code="unknown_source")
     return value
 
 
 def _clean_store(value: Any, enterprise_id: int) -> Any:
     if value is not None and not Store.objects.filter(id=value, enterprise_id=enterprise_id).exists():
-        raise ValidationFailed(_("store %(value)s does not exist") % {"value": value}, field="home_store_id")
+        raise ValidationFailed(_("store %(value)s does not exist") % {"value": value}, field="home_store_id",
+                               code="store_does_not_exist")
     return value
 
 
 def _clean_birthday(value: Any, enterprise_id: int) -> Any:
     if value is not None and value > timezone.localdate():
-        raise ValidationFailed(_("birthday cannot be in the future"), field="birthday")
+        raise ValidationFailed(_("birthday cannot be in the future"), field="birthday", code="birthday_future")
     return value
 
 
@@ -232,7 +237,7 @@ def _clean_profile(*, enterprise_id: int, values: dict[str, Any]) -> dict[str, A
     for key, value in values.items():
         cleaner = _PROFILE_CLEANERS.get(key)
         if cleaner is None:
-            raise ValidationFailed(_("unknown field %(key)s") % {"key": repr(key)}, field=key)
+            raise ValidationFailed(_("unknown field %(key)s") % {"key": repr(key)}, field=key, code="unknown_field")
         clean[key] = cleaner(value, enterprise_id)
     return clean
 
@@ -272,7 +277,8 @@ def attach_identity(
         action="customer.identity",
         target_type="customer",
         target_id=customer.pk,
-        summary=f"{clean.kind}:{clean.value}",
+        summary=audit.text(N_("%(kind)s: %(value)s"), kind=audit.label(IdentityKind(clean.kind).label),
+                           value=clean.value),
     )
     return Identity.objects.get(enterprise_id=customer.enterprise_id, kind=clean.kind, value=clean.value)
 
@@ -315,7 +321,8 @@ def resolve_customer(
     """
     clean = _dedupe_identities(_check_identity(identity) for identity in identities)
     if not clean:
-        raise ValidationFailed(_("at least one identity is needed"), field="identities")
+        raise ValidationFailed(_("at least one identity is needed"), field="identities",
+                               code="at_least_one_identity_needed")
     for attempt in range(1, RESOLVE_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -440,7 +447,8 @@ def merge_customers(
     if force and not force_reason:
         raise ValidationFailed(_("a forced merge needs a reason"), field="force_reason", code="required")
     if len(force_reason) > 255:
-        raise ValidationFailed(_("the reason is at most 255 characters"), field="force_reason")
+        raise ValidationFailed(_("the reason is at most 255 characters"), field="force_reason",
+                               code="reason_at_most_255_characters")
     try:
         record, fresh_survivor, fresh_absorbed = _merge(
             survivor.pk, absorbed.pk, reason=reason, actor=actor, force=force, force_reason=force_reason
@@ -463,13 +471,15 @@ def _merge(
     survivor_id: int, absorbed_id: int, *, reason: str, actor: Actor, force: bool = False, force_reason: str = ""
 ) -> tuple[CustomerMerge, Customer, Customer]:
     if survivor_id == absorbed_id:
-        raise ValidationFailed(_("cannot merge a customer into itself"), field="absorbed_id")
+        raise ValidationFailed(_("cannot merge a customer into itself"), field="absorbed_id",
+                               code="merge_customer_into_itself")
     locked = lock_customers([survivor_id, absorbed_id])
     survivor, absorbed = locked.get(survivor_id), locked.get(absorbed_id)
     if survivor is None or absorbed is None:
         raise NotFound(_("customer not found"), field="absorbed_id" if survivor is not None else "survivor_id")
     if survivor.enterprise_id != absorbed.enterprise_id:
-        raise ValidationFailed(_("customers belong to different enterprises"), field="absorbed_id")
+        raise ValidationFailed(_("customers belong to different enterprises"), field="absorbed_id",
+                               code="customers_belong_different_enterprises")
     if absorbed.merged_into_id is not None or survivor.merged_into_id is not None:
         raise Conflict(_("one of these customers was already merged"), field="absorbed_id", code="already_merged")
     conflicts = queries.merge_conflicts(survivor.pk, absorbed.pk)
@@ -530,7 +540,9 @@ def _merge(
         action="customer.merge",
         target_type="customer",
         target_id=survivor.pk,
-        summary=f"merged #{absorbed.pk} ({reason}{', forced' if conflicts else ''})",
+        summary=(audit.text(N_("merged #%(absorbed)s (%(reason)s, forced)"), absorbed=absorbed.pk, reason=reason)
+                 if conflicts else audit.text(N_("merged #%(absorbed)s (%(reason)s)"), absorbed=absorbed.pk,
+                                              reason=reason)),
         changes=changes,
     )
     return record, survivor, absorbed
@@ -589,7 +601,8 @@ def add_relationship(
 @transaction.atomic
 def end_relationship(*, customer: Customer, staff: Staff, status: str, at: datetime) -> Relationship | None:
     if status not in RelationshipStatus.values or status == RelationshipStatus.ACTIVE:
-        raise ValidationFailed(_("not an ending status: %(status)s") % {"status": repr(status)}, field="status")
+        raise ValidationFailed(_("not an ending status: %(status)s") % {"status": repr(status)}, field="status",
+                               code="not_ending_status")
     rel = Relationship.objects.filter(customer=customer, staff=staff).first()
     if rel is None:
         return None
@@ -635,7 +648,7 @@ def _tag_changed(change: TagChange) -> None:
 def create_tag_group(*, enterprise_id: int, name: str, exclusive: bool = False, actor: Actor = None) -> TagGroup:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed(_("tag group name must be 1-64 characters"), field="name")
+        raise ValidationFailed(_("tag group name must be 1-64 characters"), field="name", code="name_length")
     if TagGroup.objects.filter(enterprise_id=enterprise_id, name=name).exists():
         raise Conflict(_("tag group %(name)s already exists") % {"name": repr(name)}, field="name", code="duplicate")
     group = TagGroup.objects.create(enterprise_id=enterprise_id, name=name, exclusive=exclusive)
@@ -650,9 +663,10 @@ def create_tag(
 ) -> Tag:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed(_("tag name must be 1-64 characters"), field="name")
+        raise ValidationFailed(_("tag name must be 1-64 characters"), field="name", code="name_length")
     if kind not in TagKind.values:
-        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(TagKind.values)}, field="kind")
+        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(TagKind.values)}, field="kind",
+                               code="unknown_kind")
     if Tag.objects.filter(group=group, name=name).exists():
         raise Conflict(
             _("tag %(name)s already exists in %(name2)s") % {"name": repr(name), "name2": group.name},
@@ -668,7 +682,7 @@ def create_tag(
 def rename_tag(*, tag: Tag, name: str, actor: Actor = None) -> Tag:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed(_("tag name must be 1-64 characters"), field="name")
+        raise ValidationFailed(_("tag name must be 1-64 characters"), field="name", code="name_length")
     if name == tag.name:
         return tag
     if Tag.objects.filter(group_id=tag.group_id, name=name).exclude(pk=tag.pk).exists():
@@ -702,7 +716,7 @@ def delete_tag(*, tag: Tag, actor: Actor = None) -> int:
 def rename_tag_group(*, group: TagGroup, name: str, actor: Actor = None) -> TagGroup:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ValidationFailed(_("tag group name must be 1-64 characters"), field="name")
+        raise ValidationFailed(_("tag group name must be 1-64 characters"), field="name", code="name_length")
     if name == group.name:
         return group
     if TagGroup.objects.filter(enterprise_id=group.enterprise_id, name=name).exclude(pk=group.pk).exists():
@@ -728,7 +742,9 @@ def delete_tag_group(*, group: TagGroup, actor: Actor = None) -> int:
     audit.record(
         enterprise_id=group.enterprise_id,
         actor=actor, action="tag_group.delete", target_type="tag_group", target_id=group.pk,
-        summary=f"{group.name} ({len(tag_ids)} tags, {carried})",
+        summary=audit.ntext(N_("%(name)s (%(count)s tag, %(carried)s on customers)"),
+                            N_("%(name)s (%(count)s tags, %(carried)s on customers)"), len(tag_ids),
+                            name=group.name, carried=carried),
     )
     group.delete()
     return carried
@@ -736,7 +752,7 @@ def delete_tag_group(*, group: TagGroup, actor: Actor = None) -> int:
 
 def _resolve_tags(enterprise_id: int, tag_ids: Sequence[int]) -> list[Tag]:
     if not tag_ids:
-        raise ValidationFailed(_("name at least one tag"), field="tag_ids")
+        raise ValidationFailed(_("name at least one tag"), field="tag_ids", code="name_at_least_one_tag")
     found = Tag.objects.filter(id__in=tag_ids, group__enterprise_id=enterprise_id).select_related("group")
     tags = {t.pk: t for t in found}
     for index, tag_id in enumerate(tag_ids):
@@ -753,11 +769,12 @@ def _resolve_tags(enterprise_id: int, tag_ids: Sequence[int]) -> list[Tag]:
 
 def _check_customers(enterprise_id: int, customer_ids: Sequence[int], allowed: Iterable[int] | None) -> list[int]:
     if not customer_ids:
-        raise ValidationFailed(_("name at least one customer"), field="customer_ids")
+        raise ValidationFailed(_("name at least one customer"), field="customer_ids", code="name_at_least_one_customer")
     if len(customer_ids) > MAX_BULK_TAG:
         raise ValidationFailed(
             _("at most %(MAX_BULK_TAG)s customers per call") % {"MAX_BULK_TAG": MAX_BULK_TAG},
             field="customer_ids",
+            code="at_most_customers_per_call",
         )
     wanted = list(dict.fromkeys(customer_ids))
     qs = Customer.objects.filter(id__in=wanted, enterprise_id=enterprise_id, merged_into__isnull=True)
@@ -805,8 +822,9 @@ def tag_customers(
         action="customer.tag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=ngettext("tagged %(count)s customer with %(tags)s", "tagged %(count)s customers with %(tags)s",
-                         len(ids)) % {"count": len(ids), "tags": ", ".join(t.name for t in tags)},
+        summary=audit.ntext(N_("tagged %(count)s customer with %(tags)s"),
+                            N_("tagged %(count)s customers with %(tags)s"),
+                            len(ids), tags=", ".join(t.name for t in tags)),
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -833,8 +851,8 @@ def untag_customers(
         action="customer.untag",
         target_type="tag",
         target_id=",".join(str(t.pk) for t in tags),
-        summary=ngettext("untagged %(count)s customer-tag pair", "untagged %(count)s customer-tag pairs",
-                         len(rows)) % {"count": len(rows)},
+        summary=audit.ntext(N_("untagged %(count)s customer-tag pair"), N_("untagged %(count)s customer-tag pairs"),
+                            len(rows)),
         changes={"customer_ids": ids[:100], "count": len(rows)},
     )
     return len(rows)
@@ -870,23 +888,29 @@ def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
         raise ValidationFailed(
             _("unknown event type %(name)s") % {"name": repr(item.name)},
             field=f"events[{index}].name", index=index,
+            code="unknown_event_type",
         )
     if not item.idempotency_key or len(item.idempotency_key) > 128:
         raise ValidationFailed(
-            _("idempotency_key must be 1-128 characters"), field=f"events[{index}].idempotency_key", index=index
+            _("idempotency_key must be 1-128 characters"), field=f"events[{index}].idempotency_key", index=index,
+            code="idempotency_key_length",
         )
     if item.occurred_at.tzinfo is None:
-        raise ValidationFailed(_("occurred_at needs a timezone"), field=f"events[{index}].occurred_at", index=index)
+        raise ValidationFailed(_("occurred_at needs a timezone"), field=f"events[{index}].occurred_at", index=index,
+                               code="naive_datetime")
     if item.occurred_at > timezone.now() + timedelta(minutes=10):
-        raise ValidationFailed(_("occurred_at is in the future"), field=f"events[{index}].occurred_at", index=index)
+        raise ValidationFailed(_("occurred_at is in the future"), field=f"events[{index}].occurred_at", index=index,
+                               code="occurred_at_future")
     if item.channel and item.channel not in Channel.values:
         raise ValidationFailed(
             _("unknown channel %(channel)s") % {"channel": repr(item.channel)},
             field=f"events[{index}].channel", index=index,
+            code="unknown_channel",
         )
     if (item.customer_id is None) == (item.identity is None):
         raise ValidationFailed(
-            _("give exactly one of customer_id or identity"), field=f"events[{index}].customer_id", index=index
+            _("give exactly one of customer_id or identity"), field=f"events[{index}].customer_id", index=index,
+            code="give_exactly_one_customer_id",
         )
     try:
         return schema.model_validate(item.properties).model_dump(exclude_defaults=False)
@@ -896,6 +920,7 @@ def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
         raise ValidationFailed(
             _("%(value)s") % {"value": first['msg']},
             field=f"events[{index}].properties.{where}".rstrip("."), index=index,
+            code="invalid_value",
         ) from exc
 
 
@@ -990,11 +1015,12 @@ def ingest_events(
     batch may name; None means the whole enterprise (trusted internal callers).
     """
     if not batch:
-        raise ValidationFailed(_("the batch is empty"), field="events")
+        raise ValidationFailed(_("the batch is empty"), field="events", code="batch_empty")
     if len(batch) > MAX_EVENT_BATCH:
         raise ValidationFailed(
             _("at most %(MAX_EVENT_BATCH)s events per batch") % {"MAX_EVENT_BATCH": MAX_EVENT_BATCH},
             field="events",
+            code="at_most_events_per_batch",
         )
     properties = [_validate_event(index, item) for index, item in enumerate(batch)]
     customer_ids = _resolve_event_customers(enterprise_id, batch)
@@ -1026,7 +1052,8 @@ def ingest_events(
         try:
             Event.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
         except IntegrityError as exc:  # a foreign key vanished between validation and insert
-            raise Conflict(_("the batch refers to rows that changed meanwhile; retry"), field="events") from exc
+            raise Conflict(_("the batch refers to rows that changed meanwhile; retry"), field="events",
+                           code="batch_refers_rows_changed_meanwhile") from exc
     return IngestResult(created=len(fresh), duplicates=len(batch) - len(fresh))
 
 
@@ -1265,15 +1292,18 @@ def _bulk_targets(scope: Scope, *, customer_ids: Sequence[int] | None,
                   flt: queries.CustomerFilter | None) -> Any:
     """The ids (a subquery, never loaded) of the chosen customers inside the scope."""
     if (customer_ids is None) == (flt is None):
-        raise ValidationFailed(_("choose customers or a filter, not both"), field="customer_ids")
+        raise ValidationFailed(_("choose customers or a filter, not both"), field="customer_ids",
+                               code="choose_customers_filter_not_both")
     if customer_ids is not None:
         if not customer_ids:
-            raise ValidationFailed(_("choose at least one customer"), field="customer_ids")
+            raise ValidationFailed(_("choose at least one customer"), field="customer_ids",
+                                   code="choose_at_least_one_customer")
         if len(customer_ids) > MAX_SELECTED:
             raise ValidationFailed(
                 _("at most %(MAX_SELECTED)s selected customers; use the filter for more")
                 % {"MAX_SELECTED": MAX_SELECTED},
                 field="customer_ids",
+                code="at_most_selected_customers_use",
             )
         visible = queries.customers(scope).filter(id__in=list(customer_ids))
     else:
@@ -1295,7 +1325,7 @@ def bulk_tag(*, scope: Scope, tag_id: int, action: str, customer_ids: Sequence[i
     manager's "all" is their store's). One INSERT ... SELECT (or DELETE) and one for the events, so a million
     customers cost what a hundred do; running it again changes nothing. Returns the customers changed."""
     if action not in BULK_ACTIONS:
-        raise ValidationFailed(_("action is add or remove"), field="action")
+        raise ValidationFailed(_("action is add or remove"), field="action", code="unknown_action")
     tag = queries.tags(scope).filter(pk=tag_id).first()
     if tag is None:
         raise NotFound(_("unknown tag %(tag_id)s") % {"tag_id": tag_id}, field="tag_id", code="unknown_tag")
@@ -1314,21 +1344,22 @@ def bulk_tag(*, scope: Scope, tag_id: int, action: str, customer_ids: Sequence[i
                            f"ct.tag_id = %s AND ct.customer_id IN ({sub_sql})", [tag.pk, *sub_params])
         changed, _by_model = CustomerTag.objects.filter(tag_id=tag.pk, customer_id__in=targets).delete()
     how = "selected" if customer_ids is not None else "filter"
-    words = {"count": changed, "tag": tag.name}
     if action == "add":
-        summary = (ngettext("tagged %(count)s selected customer with %(tag)s",
-                            "tagged %(count)s selected customers with %(tag)s", changed) if how == "selected" else
-                   ngettext("tagged %(count)s filtered customer with %(tag)s",
-                            "tagged %(count)s filtered customers with %(tag)s", changed)) % words
+        summary = (audit.ntext(N_("tagged %(count)s selected customer with %(tag)s"),
+                               N_("tagged %(count)s selected customers with %(tag)s"), changed, tag=tag.name)
+                   if how == "selected" else
+                   audit.ntext(N_("tagged %(count)s filtered customer with %(tag)s"),
+                               N_("tagged %(count)s filtered customers with %(tag)s"), changed, tag=tag.name))
     else:
-        summary = (ngettext("untagged %(count)s selected customer from %(tag)s",
-                            "untagged %(count)s selected customers from %(tag)s", changed) if how == "selected" else
-                   ngettext("untagged %(count)s filtered customer from %(tag)s",
-                            "untagged %(count)s filtered customers from %(tag)s", changed)) % words
+        summary = (audit.ntext(N_("untagged %(count)s selected customer from %(tag)s"),
+                               N_("untagged %(count)s selected customers from %(tag)s"), changed, tag=tag.name)
+                   if how == "selected" else
+                   audit.ntext(N_("untagged %(count)s filtered customer from %(tag)s"),
+                               N_("untagged %(count)s filtered customers from %(tag)s"), changed, tag=tag.name))
     audit.record(
         enterprise_id=scope.enterprise_id, actor=actor, action="customer.tag" if action == "add" else "customer.untag",
         target_type="tag", target_id=tag.pk,
-        summary=summary[:255],
+        summary=summary,
         changes={"count": changed, "how": how, "filter": _filter_summary(flt),
                  "customer_ids": list(customer_ids or [])[:100]},
     )

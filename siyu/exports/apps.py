@@ -7,4 +7,7 @@ class ExportsConfig(AppConfig):
     verbose_name = "Exports"
 
     def ready(self) -> None:
-        from siyu.exports import tasks  # noqa: F401  (registers the export task)
+        from siyu.core.periodic import register_periodic
+        from siyu.exports import tasks  # registers the export task
+
+        register_periodic("exports.requeue_lost", tasks.requeue_lost_exports_task, every_s=60)

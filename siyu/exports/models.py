@@ -54,10 +54,15 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # the lease (siyu.core.leases): which worker runs it and when its progress last said it was alive
+    worker = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["requested_by", "-created_at"], name="export_by_requester")]
+        indexes = [models.Index(fields=["requested_by", "-created_at"], name="export_by_requester"),
+                   models.Index(fields=["status", "heartbeat_at"], name="export_lease")]
         constraints = [
             models.UniqueConstraint(fields=["requested_by", "idempotency_key"], condition=~Q(idempotency_key=""),
                                     name="uniq_export_key_per_requester"),
@@ -71,3 +76,8 @@ class ExportJob(models.Model):
         if self.status == ExportStatus.DONE:
             return 100
         return min(99, self.done_rows * 100 // self.total_rows) if self.total_rows else 0
+
+    @property
+    def retrying(self) -> bool:
+        """Queued again after its worker was lost (siyu.core.leases): the console says so."""
+        return self.status == ExportStatus.QUEUED and self.attempts > 0

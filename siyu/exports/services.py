@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 from django.utils.translation import pgettext_lazy
 
-from siyu.core import audit, jobs
+from siyu.core import audit, jobs, leases
 from siyu.core.errors import Conflict, PermissionDenied, ValidationFailed
 from siyu.exports import sheets
 from siyu.exports.models import ExportFormat, ExportJob, ExportKind, ExportStatus
@@ -20,6 +23,7 @@ from siyu.org.scope import Scope, scope_for_user
 
 TASK = "exports.run_export"
 MAX_OPEN_PER_REQUESTER = 3
+# The kinds as the audit summary names them (stored as audit.Label(kind, context="export of"), read translated).
 EXPORT_KINDS = {"customers": pgettext_lazy("export of", "customers"), "orders": pgettext_lazy("export of", "orders")}
 
 
@@ -27,11 +31,13 @@ def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filte
                  language: str = "zh-hans", idempotency_key: str = "") -> ExportJob:
     """Queue an export of what `filters` selects in the requester's scope. A repeat of a key returns its job."""
     if kind not in ExportKind.values:
-        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(ExportKind.values)}, field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(ExportKind.values)}, field="kind",
+                               code="unknown_kind")
     if file_format not in ExportFormat.values:
         raise ValidationFailed(
             _("format is one of %(join)s") % {"join": ', '.join(ExportFormat.values)},
             field="format",
+            code="unknown_format",
         )
     flt = sheets.build_filter(kind, filters)  # refuses unknown or malformed filters before anything is written
     key = idempotency_key.strip()[:128]
@@ -54,18 +60,32 @@ def start_export(*, scope: Scope, actor: Any, kind: str, file_format: str, filte
         )
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action=f"{kind[:-1]}.export",
                      target_type="export", target_id=job.pk,
-                     summary=_("export of %(kind)s (%(format)s) queued (%(scope)s)") % {
-                         "kind": EXPORT_KINDS.get(kind, kind), "format": file_format,
-                         "scope": scope.label or scope.role},
+                     summary=audit.text(N_("export of %(kind)s (%(format)s) queued (%(scope)s)"),
+                                        kind=audit.Label(kind, context="export of"), format=file_format,
+                                        scope=scope.label or scope.role),
                      changes={"filter": job.filters, "format": file_format})
         transaction.on_commit(lambda: jobs.get(TASK).enqueue(job.pk))
     return job
 
 
 def _claim(job_id: int) -> ExportJob | None:
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING, started_at=timezone.now())
+    claimed = leases.claim(ExportJob, job_id, queued=ExportStatus.QUEUED, running=ExportStatus.RUNNING,
+                           started_at=timezone.now())
     return ExportJob.objects.select_related("requested_by").get(pk=job_id) if claimed else None
+
+
+def _enqueue(job_id: int) -> None:
+    jobs.get(TASK).enqueue(job_id)
+
+
+def requeue_lost_exports(*, now: datetime | None = None) -> leases.Requeued:
+    """Exports whose worker died mid-run (lease expired) go back in the queue, to be written again from the start;
+    after a few lost workers an export is stopped. Periodic (the exports app registers it)."""
+    outcome = leases.requeue_expired(ExportJob, queued=ExportStatus.QUEUED, running=ExportStatus.RUNNING,
+                                     failed=ExportStatus.FAILED, now=now, reset={"done_rows": 0})
+    for job_id in outcome.retried:
+        transaction.on_commit(partial(_enqueue, job_id))
+    return outcome
 
 
 def run_export(*, job_id: int) -> str:
@@ -84,8 +104,8 @@ def run_export(*, job_id: int) -> str:
             total = qs.count()
             ExportJob.objects.filter(pk=job.pk).update(total_rows=total)
 
-            def progress(done: int) -> None:
-                ExportJob.objects.filter(pk=job.pk).update(done_rows=done)
+            def progress(done: int) -> None:  # also the lease's heartbeat
+                ExportJob.objects.filter(pk=job.pk).update(done_rows=done, heartbeat_at=timezone.now())
 
             if job.file_format == ExportFormat.CSV:
                 with part.open("w", encoding="utf-8", newline="") as out:

@@ -70,6 +70,7 @@ def _coerce(field: dataclasses.Field[Any], value: Any) -> Any:
         raise ValidationFailed(
             _("filter %(name)s has a bad value") % {"name": field.name},
             field=f"filters.{field.name}",
+            code="filter_bad_value",
         ) from None
     return str(value)[:128]
 
@@ -79,7 +80,8 @@ def build_filter(kind: str, raw: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ValidationFailed(_("unknown filter %(value)s") % {"value": unknown[0]}, field=f"filters.{unknown[0]}")
+        raise ValidationFailed(_("unknown filter %(value)s") % {"value": unknown[0]}, field=f"filters.{unknown[0]}",
+                               code="unknown_filter")
     return cls(**{name: _coerce(fields[name], value) for name, value in raw.items()})
 
 

@@ -12,3 +12,9 @@ from siyu.exports import services
 @task()
 def run_export_task(export_id: int) -> str:
     return services.run_export(job_id=export_id)
+
+
+@task()
+def requeue_lost_exports_task() -> str:
+    outcome = services.requeue_lost_exports()
+    return f"retried {len(outcome.retried)}, stopped {len(outcome.stopped)}"

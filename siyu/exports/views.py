@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from siyu.console.access import scope_of
@@ -58,7 +59,10 @@ def download(request: HttpRequest, export_id: int) -> FileResponse:
     scope = scope_of(request)
     job, path = queries.download(scope, request.user, export_id)
     audit.record(enterprise_id=scope.enterprise_id, actor=request.user, action="export.download",
-                 target_type="export", target_id=job.pk, summary=f"downloaded export {job.pk} ({job.kind})")
+                 target_type="export", target_id=job.pk,
+                 summary=audit.text(
+                     N_("downloaded export %(export)s (%(kind)s)"), export=job.pk,
+                     kind=audit.Label(job.kind, context="export of")))
     content_type = "text/csv; charset=utf-8" if job.file_format == "csv" else (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return FileResponse(path.open("rb"), as_attachment=True, filename=queries.download_name(job),

@@ -35,11 +35,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog.models import Category, Product, ProductRole
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.money import Money
 from siyu.core.timeutil import local_day
 from siyu.customers.models import Relationship, RelationshipStatus
 from siyu.finance import commission_queries, ledger
@@ -112,9 +114,11 @@ def _check_target(scope: Scope, data: RuleInput) -> dict[str, Any]:
         return {"product_id": None, "category_id": data.category_id, "product_role": ""}
     if data.target == RuleTarget.ROLE:
         if data.product_role not in ProductRole.values:
-            raise ValidationFailed(_("the product role is traffic, profit or image"), field="product_role")
+            raise ValidationFailed(_("the product role is traffic, profit or image"), field="product_role",
+                                   code="unknown_product_role")
         return {"product_id": None, "category_id": None, "product_role": data.product_role}
-    raise ValidationFailed(_("a rule applies to a product, a category or a product role"), field="target")
+    raise ValidationFailed(_("a rule applies to a product, a category or a product role"), field="target",
+                           code="rule_applies_product_category_product")
 
 
 def _clean_rule(scope: Scope, data: RuleInput) -> dict[str, Any]:
@@ -127,14 +131,14 @@ def _clean_rule(scope: Scope, data: RuleInput) -> dict[str, Any]:
     elif data.basis == RuleBasis.FIXED:
         rate, fixed = 0, _int_in(data.fixed_fen, 1, MAX_FIXED_FEN, "fixed_fen")
     else:
-        raise ValidationFailed(_("the basis is percent or fixed"), field="basis")
+        raise ValidationFailed(_("the basis is percent or fixed"), field="basis", code="unknown_basis")
     if not isinstance(data.valid_from, date):
         raise ValidationFailed(_("a start date"), field="valid_from", code="required")
     if data.valid_until is not None and data.valid_until < data.valid_from:
-        raise ValidationFailed(_("the rule ends before it starts"), field="valid_until")
+        raise ValidationFailed(_("the rule ends before it starts"), field="valid_until", code="rule_ends_before_starts")
     currency = data.currency or "CNY"
     if len(currency) != 3 or not currency.isascii() or not currency.isupper():
-        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_iso_4217_code")
     return {**fields, "name": name, "target": data.target, "basis": data.basis, "rate_bp": rate, "fixed_fen": fixed,
             "valid_from": data.valid_from, "valid_until": data.valid_until, "currency": currency}
 
@@ -465,7 +469,8 @@ def settle_store_month(*, scope: Scope, store_id: int, month: date, currency: st
                 entry_id=entry.pk if entry else None, settled_at=moment, settled_by=audit.user_of(actor))
             audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="store.settle",
                          target_type="store", target_id=store_id,
-                         summary=f"{first_day:%Y-%m} {amount} fen {currency}",
+                         summary=audit.text(N_("%(month)s: %(amount)s"), month=f"{first_day:%Y-%m}",
+                                            amount=Money(amount, currency).display()),
                          changes={"month": f"{first_day:%Y-%m}", "amount_fen": amount, "currency": currency})
             return settlement
     except IntegrityError:

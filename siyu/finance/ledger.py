@@ -84,11 +84,11 @@ def post_entry(
 ) -> JournalEntry | None:
     """Post one entry once per key. Zero-amount legs are dropped; an entry with nothing left posts nothing (None)."""
     if kind not in EntryKind.values:
-        raise ValidationFailed(_("unknown entry kind"), field="kind")
+        raise ValidationFailed(_("unknown entry kind"), field="kind", code="unknown_entry_kind")
     if not key or len(key) > 128:
         raise ValidationFailed(_("the key is 1-128 characters"), field="key", code="required")
     if len(currency) != 3 or not currency.isupper() or not currency.isascii():
-        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_iso_4217_code")
     kept = _check_legs(legs)
     if not kept:
         return None
@@ -136,12 +136,12 @@ def post_entries(*, enterprise_id: int, currency: str, order_id: int | None, pos
     checked = []
     for spec in specs:
         if spec.kind not in EntryKind.values:
-            raise ValidationFailed(_("unknown entry kind"), field="kind")
+            raise ValidationFailed(_("unknown entry kind"), field="kind", code="unknown_entry_kind")
         if not spec.key or len(spec.key) > 128:
             raise ValidationFailed(_("the key is 1-128 characters"), field="key", code="required")
         checked.append(_check_legs(spec.legs))
     if len(currency) != 3 or not currency.isupper() or not currency.isascii():
-        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_iso_4217_code")
     todo = [(spec, legs) for spec, legs in zip(specs, checked, strict=True) if legs]
     try:
         with transaction.atomic():
@@ -220,7 +220,8 @@ def post_settlement(fact: Fact, *, key: str, sales_fen: int, store_share_fen: in
                     ) -> JournalEntry | None:
     """A sale is earned (prepaid -> revenue) and the store's share of it becomes its receivable."""
     if not 0 <= store_share_fen <= sales_fen:
-        raise ValidationFailed(_("the store's share is between 0 and the sales"), field="store_share_fen")
+        raise ValidationFailed(_("the store's share is between 0 and the sales"), field="store_share_fen",
+                               code="store_share_between_0_sales")
     return post_entry(enterprise_id=fact.enterprise_id, kind=EntryKind.SETTLEMENT, key=key, currency=fact.currency,
                       order_id=fact.order_id, posted_at=at,
                       legs=[Leg(Account.CUSTOMER_PREPAID, Account.SALES_REVENUE, sales_fen, fact.store_id),

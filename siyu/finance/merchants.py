@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
+from django_stubs_ext import StrPromise
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -50,7 +52,8 @@ def _url(value: str, field: str, *, blank: bool = False) -> str:
         return ""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 255 or parts.query:
-        raise ValidationFailed(_("an http(s) URL of at most 255 characters, without a query string"), field=field)
+        raise ValidationFailed(_("an http(s) URL of at most 255 characters, without a query string"), field=field,
+                               code="http_url_at_most_255")
     return value
 
 
@@ -59,10 +62,11 @@ def _private_key(pem: str) -> None:
         key = serialization.load_pem_private_key(pem.strip().encode(), password=None)
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(_("the merchant API private key is not an unencrypted PEM private key "
-                               "(apiclient_key.pem)"), field="private_key") from exc
+                               "(apiclient_key.pem)"), field="private_key",
+                               code="merchant_api_private_key_not") from exc
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
         raise ValidationFailed(_("the merchant API private key is an RSA key of at least 2048 bits"),
-                               field="private_key")
+                               field="private_key", code="merchant_api_private_key_rsa")
 
 
 def platform_key_id_of(pem: str) -> str:
@@ -83,30 +87,31 @@ def _platform_key(pem: str) -> None:
             key = serialization.load_pem_public_key(text)
     except ValueError as exc:
         raise ValidationFailed(_("the platform public key is not a PEM public key or certificate"),
-                               field="platform_public_key") from exc
+                               field="platform_public_key", code="platform_public_key_not_pem") from exc
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ValidationFailed(_("the platform public key is an RSA key"), field="platform_public_key")
+        raise ValidationFailed(_("the platform public key is an RSA key"), field="platform_public_key",
+                               code="platform_public_key_rsa_key")
 
 
-_FORMATS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("mch_id", _MCH_ID, "the merchant id (商户号) is 8-12 digits"),
-    ("app_id", _APP_ID, "the paying appid is wx and 6-30 letters or digits"),
-    ("merchant_serial_no", _SERIAL, "the merchant API certificate serial is 8-64 hex digits"),
+_FORMATS: tuple[tuple[str, re.Pattern[str], StrPromise], ...] = (
+    ("mch_id", _MCH_ID, _("the merchant id (商户号) is 8-12 digits")),
+    ("app_id", _APP_ID, _("the paying appid is wx and 6-30 letters or digits")),
+    ("merchant_serial_no", _SERIAL, _("the merchant API certificate serial is 8-64 hex digits")),
 )
 
 
 def _check(data: MerchantInput, *, creating: bool) -> str:
     """Field checks; returns the platform key id to store (typed, or read from a pasted certificate)."""
     if not data.name.strip() or len(data.name.strip()) > 64:
-        raise ValidationFailed(_("the name is 1-64 characters"), field="name")
+        raise ValidationFailed(_("the name is 1-64 characters"), field="name", code="name_length")
     for field, regex, message in _FORMATS:
         if not regex.match(getattr(data, field)):
-            raise ValidationFailed(message, field=field)
+            raise ValidationFailed(message, field=field, code=f"{field}_format")
     for field in ("private_key", "platform_public_key"):
         if len(getattr(data, field)) > PEM_LIMIT:
-            raise ValidationFailed(_("a PEM key is at most 16 KB"), field=field)
+            raise ValidationFailed(_("a PEM key is at most 16 KB"), field=field, code="pem_key_at_most_16")
     if data.apiv3_key and not _APIV3_KEY.match(data.apiv3_key):
-        raise ValidationFailed(_("the APIv3 key is 32 characters"), field="apiv3_key")
+        raise ValidationFailed(_("the APIv3 key is 32 characters"), field="apiv3_key", code="apiv3_key_32_characters")
     if data.private_key:
         _private_key(data.private_key)
     key_id = _key_id(data)
@@ -119,7 +124,8 @@ def _check_required(data: MerchantInput, key_id: str) -> None:
     for field, value in (("private_key", data.private_key), ("apiv3_key", data.apiv3_key),
                          ("platform_public_key", data.platform_public_key), ("platform_key_id", key_id)):
         if not value:
-            raise ValidationFailed(_("%(field)s is required for a new merchant") % {"field": field}, field=field)
+            raise ValidationFailed(_("%(field)s is required for a new merchant") % {"field": field}, field=field,
+                                   code="required_new_merchant")
 
 
 def _key_id(data: MerchantInput) -> str:
@@ -129,7 +135,7 @@ def _key_id(data: MerchantInput) -> str:
         key_id = key_id or platform_key_id_of(data.platform_public_key)
     if key_id and not _PLATFORM_KEY_ID.match(key_id):
         raise ValidationFailed(_("the platform key id is PUB_KEY_ID_... or a certificate serial (hex)"),
-                               field="platform_key_id")
+                               field="platform_key_id", code="platform_key_id_pub_key")
     return key_id
 
 
@@ -183,12 +189,15 @@ def _save(enterprise_id: int, merchant_id: int | None, data: MerchantInput, key_
             raise NotFound(_("merchant %(merchant_id)s not found") % {"merchant_id": merchant_id}, field="merchant_id")
         merchant = found
         if data.mch_id != merchant.mch_id:
-            raise ValidationFailed(_("the merchant id cannot change: add a new merchant"), field="mch_id")
+            raise ValidationFailed(_("the merchant id cannot change: add a new merchant"), field="mch_id",
+                                   code="merchant_id_change_add_new")
     changed = _apply(merchant, data, key_id)
     merchant.save()
     audit.record(enterprise_id=enterprise_id, actor=actor,
                  action="pay_merchant.create" if merchant_id is None else "pay_merchant.update",
-                 target_type="pay_merchant", target_id=merchant.pk, summary=f"WeChat Pay {merchant.mch_id}",
+                 target_type="pay_merchant", target_id=merchant.pk,
+                 summary=audit.text(
+                     N_("WeChat Pay merchant %(mch_id)s"), mch_id=merchant.mch_id),
                  changes={"fields": changed})
     return merchant
 

@@ -146,7 +146,7 @@ def account_statement(
     require_finance(scope)
     _check_account(account)
     if start is not None and end is not None and end < start:
-        raise ValidationFailed(_("the end is before the start"), field="end")
+        raise ValidationFailed(_("the end is before the start"), field="end", code="end_before_start")
     touching = Q(debit_account=account) | Q(credit_account=account)
     qs = LedgerTransfer.objects.filter(touching, enterprise_id=scope.enterprise_id, currency=currency)
     if start is not None:

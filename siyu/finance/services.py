@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.common.authenticity import replay_key
 from siyu.channels.wechatpay import crypto
@@ -36,6 +37,7 @@ from siyu.channels.wechatpay.notify import NotifyRejected, open_notify
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from siyu.core.money import Money
 from siyu.finance import commissions, ledger
 from siyu.finance.models import (
     NotifyOutcome,
@@ -329,7 +331,10 @@ def record_offline_payment(*, scope: Scope, order_id: int, reason: str, payment_
                             actor=actor)
         commissions.accrue_order(order_id=paid.pk, at=moment)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.offline_payment",
-                     target_type="order", target_id=paid.pk, summary=f"{paid.order_no} {amount} fen: {text}"[:255],
+                     target_type="order", target_id=paid.pk,
+                     summary=audit.text(
+                         N_("%(order_no)s %(amount)s: %(reason)s"), order_no=paid.order_no,
+                         amount=Money(amount, paid.currency).display(), reason=text[:200]),
                      changes={"reason": text, "payment_ref": ref, "stage": stage})
     return paid
 
@@ -394,7 +399,8 @@ def start_refund(*, scope: Scope, after_sale_id: int, actor: Actor = None) -> Re
         return refund
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="after_sale.refund_started",
                  target_type="after_sale", target_id=after_sale.pk,
-                 summary=f"{refund.out_refund_no} {refund.amount_fen} fen")
+                 summary=audit.text(N_("%(refund_no)s: %(amount)s"), refund_no=refund.out_refund_no,
+                                    amount=Money(refund.amount_fen, refund.currency).display()))
     refund.refresh_from_db()
     return refund
 
@@ -418,7 +424,9 @@ def pay_out_system_refunds(*, limit: int = 100) -> int:
             continue
         audit.record(enterprise_id=after_sale.enterprise_id, actor=None, action="after_sale.refund_started",
                      target_type="after_sale", target_id=after_sale.pk,
-                     summary=f"{refund.out_refund_no} {refund.amount_fen} fen ({after_sale.reason})")
+                     summary=audit.text(N_("%(refund_no)s: %(amount)s (%(reason)s)"), refund_no=refund.out_refund_no,
+                                        amount=Money(refund.amount_fen, refund.currency).display(),
+                                        reason=after_sale.reason[:200]))
         sent += 1
     return sent
 
@@ -471,7 +479,9 @@ def refund_lines(*, scope: Scope, order_id: int, lines: list[LineRefund], reason
         if made:
             audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="order.finance_refund",
                          target_type="order", target_id=order.pk,
-                         summary=f"{order.order_no} {refund.amount_fen} fen: {text}"[:255],
+                         summary=audit.text(N_("%(order_no)s %(amount)s: %(reason)s"), order_no=order.order_no,
+                                            amount=Money(refund.amount_fen, refund.currency).display(),
+                                            reason=text[:200]),
                          changes={"reason": text, "after_sale_id": after_sale.pk,
                                   "out_refund_no": refund.out_refund_no,
                                   "lines": [{"line_id": x.line_id, "quantity": x.quantity,

@@ -30,6 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 from django_stubs_ext import StrPromise
 
 from siyu.catalog import queries as catalog_queries
@@ -158,7 +159,8 @@ def configure_program(*, scope: Scope, data: ProgramInput, actor: Actor = None) 
                                                        points_per_yuan=r) for c, r in data.category_rates])
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="points.program",
                      target_type="points_program", target_id=program.pk,
-                     summary=f"{data.points_per_yuan}/yuan, {data.fen_per_point} fen/point",
+                     summary=audit.text(N_("%(points)s points per yuan, a point worth %(fen)s fen"),
+                                        points=data.points_per_yuan, fen=data.fen_per_point),
                      changes={**values, "category_rates": [list(x) for x in data.category_rates]})
     return program
 
@@ -379,7 +381,10 @@ def redeem(*, scope: Scope, customer_id: int, points: int, reason: str, key: str
                            code="insufficient_points")
         _post_taken(operation, _take(operation, lots, points), Account.SALES_REVENUE, moment, actor)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="points.redeem", target_type="customer",
-                     target_id=customer.pk, summary=f"-{points} points: {text}"[:255],
+                     target_id=customer.pk,
+                     summary=audit.text(
+                         N_("%(points)s points: %(reason)s"), points=f"-{points}",
+                         reason=text[:200]),
                      changes={"points": points, "reason": text, "operation_id": operation.pk})
     return operation
 
@@ -426,7 +431,11 @@ def adjust(*, scope: Scope, customer_id: int, points: int, reason: str, key: str
             _post_taken(operation, _take(operation, lots, -points), Account.POINTS_EXPENSE, moment, actor)
             result = operation
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="points.adjust", target_type="customer",
-                     target_id=customer.pk, summary=f"{points:+d} points: {text}"[:255],
+                     target_id=customer.pk,
+                     summary=audit.text(
+                         N_("%(points)s points: %(reason)s"),
+                         points=f"{points:+d}",
+                         reason=text[:200]),
                      changes={"points": points, "reason": text})
     return result
 
@@ -765,8 +774,11 @@ def configure_tiers(*, scope: Scope, data: TierPolicyInput, actor: Actor = None)
                 "multiplier_percent": tier.multiplier_percent, "benefits": (tier.benefits or "").strip(),
                 "is_active": True})
         audit.record(enterprise_id=enterprise_id, actor=actor, action="tiers.configure", target_type="tier_policy",
-                     target_id=policy.pk, summary=f"{len(data.tiers)} tiers by {data.basis}, "
-                     f"{data.window_days}d window, {data.grace_days}d grace",
+                     target_id=policy.pk,
+                     summary=audit.text(
+                         N_("%(tiers)s tiers by %(basis)s, %(window)s-day window, %(grace)s days' grace"),
+                         tiers=len(data.tiers), basis=audit.label(TierBasis(data.basis).label),
+                         window=data.window_days, grace=data.grace_days),
                      changes={"basis": data.basis, "window_days": data.window_days, "grace_days": data.grace_days,
                               "tiers": [[t.code, t.name, t.threshold, t.multiplier_percent] for t in data.tiers]})
     return policy
@@ -984,7 +996,8 @@ def configure_check_in(*, scope: Scope, is_active: bool, daily_points: int, bonu
             "streak_bonuses": [{"day": b.day, "points": b.points} for b in ordered]})
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="checkin.configure",
                      target_type="check_in_rule", target_id=rule.pk,
-                     summary=f"{daily_points}/day, {len(ordered)} streak bonuses",
+                     summary=audit.text(N_("%(points)s points a day, %(bonuses)s streak bonuses"), points=daily_points,
+                                        bonuses=len(ordered)),
                      changes={"is_active": is_active, "daily_points": daily_points,
                               "streak_bonuses": [[b.day, b.points] for b in ordered]})
     return rule

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
 
 from siyu.catalog.forms import apply_domain_error
@@ -112,7 +113,7 @@ def order_export(request: HttpRequest) -> StreamingHttpResponse:
     flt = forms.OrderFilterForm(scope, request.GET or None).to_filter()
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=request.user, action="order.export", target_type="order", target_id="filter",
-                 summary=f"exported orders ({scope.label or scope.role})",
+                 summary=audit.text(N_("exported orders (%(scope)s)"), scope=scope.label or scope.role),
                  changes={"filter": {k: str(v) for k, v in vars(flt).items() if v not in ("", None)}})
     header = [_("Order number"), _("Created"), _("Status"), _("Source"), _("Platform"), _("Platform order number"),
               _("Customer ID"), _("Customer"), _("Store"), _("Staff"), _("Campaign"), _("Channel code"),

@@ -10,10 +10,14 @@ from ninja import File, Query, Router, Status
 from ninja.files import UploadedFile
 
 from siyu.api.auth import actor_of, scope_of
+from siyu.core import audit
+from siyu.core import queries as core_queries
 from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page, paginate
 from siyu.org import editing, queries, services, sheets
 from siyu.org.schemas import (
+    AuditPage,
+    AuditQuery,
     DepartmentMapIn,
     DepartmentOut,
     DepartmentPage,
@@ -80,6 +84,7 @@ def list_stores(request: HttpRequest, params: Query[StoreQuery]) -> dict[str, An
         raise ValidationFailed(
             _("state is one of %(join)s") % {"join": ', '.join(queries.OpeningStates.values)},
             field="state",
+            code="unknown_state",
         )
     qs = queries.search_stores(scope_of(request), params.q, region_id=params.region_id, state=params.state)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
@@ -108,7 +113,8 @@ def update_store(request: HttpRequest, store_id: int, payload: StoreIn) -> Any:
             summary="Staff the caller may see (q: name, userid or mobile; store_id, role, active)")
 def list_staff(request: HttpRequest, params: Query[StaffQuery]) -> dict[str, Any]:
     if params.role and params.role not in queries.Roles.values:
-        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(queries.Roles.values)}, field="role")
+        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(queries.Roles.values)}, field="role",
+                               code="unknown_role")
     qs = queries.search_staff(scope_of(request), params.q, store_id=params.store_id, role=params.role,
                               active=params.active)
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
@@ -158,7 +164,7 @@ def _sheet(sheet: Any) -> dict[str, Any]:
              summary="Upload an organisation sheet (.xlsx or CSV; HQ admin): checked, not applied; per-row report")
 def upload_sheet(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
     if file.size is not None and file.size > sheets.MAX_BYTES:
-        raise ValidationFailed(_("the file is larger than 5 MB"), field="file")
+        raise ValidationFailed(_("the file is larger than 5 MB"), field="file", code="file_larger_than_5_mb")
     sheet = sheets.preview_sheet(scope=scope_of(request), filename=file.name or "sheet", content=file.read(),
                                  actor=actor_of(request))
     return Status(201, _sheet(sheet))
@@ -219,6 +225,23 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, Any
 def list_tokens(request: HttpRequest, params: Query[OrgPageQuery]) -> dict[str, Any]:
     qs = queries.api_tokens(scope_of(request))
     return _page(paginate(qs, page=params.page, page_size=params.page_size))
+
+
+@router.get("/audit", response={200: AuditPage, **ERRORS},
+            summary="The audit log (HQ): who changed what, newest first; each entry's action is its code and its "
+                    "message is in the caller's language")
+def audit_log(request: HttpRequest, params: Query[AuditQuery]) -> dict[str, Any]:
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied(_("the audit log is for HQ"))
+    page = core_queries.audit_entries(
+        enterprise_id=scope.enterprise_id, page=params.page, page_size=params.page_size, q=params.q,
+        action=params.action, target_type=params.target_type, target_id=params.target_id)
+    items = [{"id": e.pk, "created_at": e.created_at, "actor": e.actor_label, "action": e.action,
+              "target_type": e.target_type, "target_id": e.target_id, "message_id": e.message,
+              "params": e.params if isinstance(e.params, dict) else {}, "message": audit.summary_of(e)}
+             for e in page.items]
+    return {**_page(page), "items": items}
 
 
 @router.delete(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -159,8 +160,10 @@ def apply_directory(
     _count_members(links, active.values())
     audit.record(enterprise_id=enterprise_id, actor=actor, action="org.directory_sync", target_type="channel_account",
                  target_id=account_id,
-                 summary=f"{len(departments)} departments, {len(result.created)} new staff, {len(result.moved)} "
-                         f"moved, {len(result.left)} left",
+                 summary=audit.text(
+                     N_("%(departments)s departments, %(created)s new staff, %(moved)s moved, %(left)s left"),
+                     departments=len(departments), created=len(result.created),
+                     moved=len(result.moved), left=len(result.left)),
                  changes={"created": result.created[:200], "moved": result.moved[:200], "left": result.left[:200]})
     return result
 
@@ -174,7 +177,7 @@ def _mark_left(enterprise_id: int, gone: list[Staff], actor: Actor, result: Dire
     for person in gone:
         result.left.append(person.wecom_userid)
         audit.record(enterprise_id=enterprise_id, actor=actor, action="staff.left", target_type="staff",
-                     target_id=person.pk, summary=f"{person.name}: no longer in WeCom",
+                     target_id=person.pk, summary=audit.text(N_("%(name)s: no longer in WeCom"), name=person.name),
                      changes={"is_active": ["True", "False"]})
 
 

@@ -22,6 +22,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -60,6 +61,7 @@ def clean_text(value: str, *, field: str, label: str, max_length: int, required:
         raise ValidationFailed(
             _("%(label)s is at most %(max_length)s characters") % {"label": label, "max_length": max_length},
             field=field,
+            code="at_most_characters",
         )
     return text
 
@@ -69,7 +71,7 @@ def clean_code(value: str, *, field: str = "code") -> str:
     if not code:
         raise ValidationFailed(_("code is required"), field=field, code="required")
     if not CODE_RE.match(code):
-        raise ValidationFailed(_("code is 1-64 letters, digits, _ or -"), field=field)
+        raise ValidationFailed(_("code is 1-64 letters, digits, _ or -"), field=field, code="code_format")
     return code
 
 
@@ -80,7 +82,8 @@ def clean_userid(value: str, *, required: bool = False) -> str:
             raise ValidationFailed(_("WeCom userid is required"), field="wecom_userid", code="required")
         return ""
     if not USERID_RE.match(userid):
-        raise ValidationFailed(_("WeCom userid is 1-64 letters, digits, _ . @ or -"), field="wecom_userid")
+        raise ValidationFailed(_("WeCom userid is 1-64 letters, digits, _ . @ or -"), field="wecom_userid",
+                               code="wecom_userid_format")
     return userid
 
 
@@ -89,13 +92,15 @@ def clean_mobile(value: str) -> str:
     if mobile.startswith("+86"):
         mobile = mobile[3:]
     if mobile and not MOBILE_RE.match(mobile):
-        raise ValidationFailed(_("mobile is an 11-digit mainland number"), field="mobile")
+        raise ValidationFailed(_("mobile is an 11-digit mainland number"), field="mobile",
+                               code="mobile_11_digit_mainland_number")
     return mobile
 
 
 def clean_role(value: str) -> str:
     if value not in Role.values:
-        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(Role.values)}, field="role")
+        raise ValidationFailed(_("role is one of %(join)s") % {"join": ', '.join(Role.values)}, field="role",
+                               code="unknown_role")
     return value
 
 
@@ -104,6 +109,7 @@ def clean_opening_state(value: str) -> str:
         raise ValidationFailed(
             _("opening state is one of %(join)s") % {"join": ', '.join(OpeningState.values)},
             field="opening_state",
+            code="unknown_opening_state",
         )
     return value
 
@@ -320,7 +326,8 @@ def create_staff(*, scope: Scope, data: StaffInput, actor: Actor = None) -> Staf
                   mobile=data.mobile, store_id=store_id, region_id=region_id)
     _save_unique(staff, field="wecom_userid", message="another staff member has this WeCom userid")
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.create", target_type="staff",
-                 target_id=staff.pk, summary=f"{staff.name} ({staff.get_role_display()})")
+                 target_id=staff.pk, summary=audit.text(N_("%(name)s (%(role)s)"), name=staff.name,
+                                    role=audit.label(Role(staff.role).label)))
     return staff
 
 
@@ -353,7 +360,11 @@ def update_staff(*, scope: Scope, staff_id: int, data: StaffInput, actor: Actor 
     _save_unique(staff, field="wecom_userid", message="another staff member has this WeCom userid")
     if "role" in changes:
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.role", target_type="staff",
-                     target_id=staff.pk, summary=f"{staff.name}: {before['role']} → {staff.role}",
+                     target_id=staff.pk,
+                     summary=audit.text(
+                         N_("%(name)s: %(before)s → %(after)s"), name=staff.name,
+                         before=audit.label(Role(before["role"]).label),
+                         after=audit.label(Role(staff.role).label)),
                      changes={"role": changes["role"]})
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.update", target_type="staff",
                  target_id=staff.pk, summary=staff.name, changes=changes)
@@ -375,7 +386,8 @@ def mark_staff_left(*, scope: Scope, staff_id: int, actor: Actor = None, reason:
     require_hq(scope, "who has left")
     staff = _locked_staff(scope, staff_id)
     if staff.pk == scope.staff_id:
-        raise ValidationFailed(_("you cannot mark yourself as left"), field="staff_id")
+        raise ValidationFailed(_("you cannot mark yourself as left"), field="staff_id",
+                               code="you_mark_yourself_as_left")
     if not staff.is_active:
         return staff
     reason = clean_text(reason, field="reason", label="reason", max_length=200, required=False)
@@ -396,7 +408,8 @@ def set_staff_password(*, scope: Scope, staff_id: int, username: str, password: 
         raise ValidationFailed(_("this staff member has left"), field="staff_id", code="inactive_staff")
     username = username.strip()
     if not USERNAME_RE.match(username):
-        raise ValidationFailed(_("sign-in name is 3-150 letters, digits or @.+-_"), field="username")
+        raise ValidationFailed(_("sign-in name is 3-150 letters, digits or @.+-_"), field="username",
+                               code="sign_name_format")
     users = get_user_model().objects
     if users.filter(username__iexact=username).exclude(pk=staff.user_id or 0).exists():
         # Usernames are global across enterprises: say only that it is taken.
@@ -416,7 +429,10 @@ def set_staff_password(*, scope: Scope, staff_id: int, username: str, password: 
         staff.user = user
         staff.save(update_fields=["user"])
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="staff.password", target_type="staff",
-                 target_id=staff.pk, summary=f"{staff.name}: sign-in {username}")
+                 target_id=staff.pk,
+                 summary=audit.text(
+                     N_("%(name)s: sign-in %(username)s"), name=staff.name,
+                     username=username))
     return staff
 
 
@@ -449,7 +465,8 @@ def map_department(
     to the department's new members and to members who move into it."""
     require_hq(scope, "the WeCom department mapping")
     if store_id is not None and region_id is not None:
-        raise ValidationFailed(_("map a department to a store or to a region, not both"), field="store_id")
+        raise ValidationFailed(_("map a department to a store or to a region, not both"), field="store_id",
+                               code="map_department_store_region_not")
     link = DepartmentLink.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=link_id).first()
     if link is None:
         raise NotFound(_("department %(link_id)s not found") % {"link_id": link_id}, field="department_id")

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.errors import Conflict, ValidationFailed
@@ -37,7 +38,8 @@ def clean_code(code: str) -> str:
     """The enterprise code (a slug) as given; checked, not changed."""
     code = code.strip()
     if not CODE.match(code):
-        raise ValidationFailed(_("the code is 3-64 lowercase letters, digits or dashes"), field="enterprise_code")
+        raise ValidationFailed(_("the code is 3-64 lowercase letters, digits or dashes"), field="enterprise_code",
+                               code="code_format")
     return code
 
 
@@ -53,16 +55,20 @@ def _derived_code(name: str) -> str:
 def check_admin(*, name: str, username: str, password: str, admin_name: str) -> None:
     """Field-level checks before anything is written."""
     if not name.strip() or len(name.strip()) > 120:
-        raise ValidationFailed(_("the enterprise name is 1-120 characters"), field="enterprise_name")
+        raise ValidationFailed(_("the enterprise name is 1-120 characters"), field="enterprise_name",
+                               code="enterprise_name_length")
     if not admin_name.strip() or len(admin_name.strip()) > 64:
-        raise ValidationFailed(_("the administrator's name is 1-64 characters"), field="admin_name")
+        raise ValidationFailed(_("the administrator's name is 1-64 characters"), field="admin_name",
+                               code="admin_name_length")
     if not USERNAME.match(username):
-        raise ValidationFailed(_("the username is 3-150 letters, digits or . @ + - _"), field="admin_username")
+        raise ValidationFailed(_("the username is 3-150 letters, digits or . @ + - _"), field="admin_username",
+                               code="username_format")
     user = get_user_model()(username=username)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
-        raise ValidationFailed(" ".join(str(m) for m in exc.messages), field="admin_password") from exc
+        raise ValidationFailed(" ".join(str(m) for m in exc.messages), field="admin_password",
+                               code="weak_password") from exc
 
 
 @transaction.atomic
@@ -83,6 +89,9 @@ def create_enterprise_with_admin(
     user = user_model.objects.create_user(username=admin_username, password=admin_password)
     staff = Staff.objects.create(enterprise=enterprise, user=user, name=admin_name[:64], role=Role.HQ_ADMIN)
     audit.record(enterprise_id=enterprise.pk, actor=None, action="enterprise.setup", target_type="enterprise",
-                 target_id=enterprise.pk, summary=f"{enterprise.name}: first administrator {admin_username} ({source})")
+                 target_id=enterprise.pk,
+                 summary=audit.text(
+                     N_("%(enterprise)s: first administrator %(username)s (%(source)s)"),
+                     enterprise=enterprise.name, username=admin_username, source=source))
     return FirstAdmin(enterprise_id=enterprise.pk, enterprise_code=code, staff_id=staff.pk, user_id=user.pk,
                       username=admin_username)

@@ -118,6 +118,33 @@ class TokenPage(PageMeta):
     items: list[TokenInfoOut]
 
 
+class AuditQuery(OrgPageQuery):
+    q: str = Field("", max_length=100, description="the actor, the object's id or words of the summary")
+    action: str = Field("", max_length=64, description="an action or its prefix (coupon., order.ship)")
+    target_type: str = Field("", max_length=64)
+    target_id: str = Field("", max_length=64)
+
+
+class AuditEntryOut(Schema):
+    """One audit entry: `action` is its code; `message` its summary in the caller's language (Accept-Language),
+    rendered from `message_id` (the source-language message, stable) and `params`; rows written before messages
+    existed have only `message`."""
+
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target_id: str
+    message_id: str
+    params: dict[str, Any]
+    message: str
+
+
+class AuditPage(PageMeta):
+    items: list[AuditEntryOut]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Editing the organisation (HQ; managers for their team's staff)
 

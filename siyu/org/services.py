@@ -28,7 +28,7 @@ def create_api_token(*, staff: Staff, name: str, actor: Actor = None) -> tuple[A
     """Create a token and return it with its secret; the secret is shown once and never stored."""
     name = name.strip()
     if not name or len(name) > 120:
-        raise ValidationFailed(_("token name must be 1-120 characters"), field="name")
+        raise ValidationFailed(_("token name must be 1-120 characters"), field="name", code="name_length")
     if not staff.is_active:
         raise ValidationFailed(_("this staff member is no longer active"), field="staff_id", code="inactive_staff")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -29,6 +29,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor, user_of
@@ -180,6 +181,7 @@ def read_rows(content: bytes, filename: str) -> list[Row]:
         raise ValidationFailed(
             _("the file is larger than %(value)s MB") % {"value": MAX_BYTES // 1024 // 1024},
             field="file",
+            code="file_larger_than_mb",
         )
     if content.startswith(b"\xd0\xcf\x11\xe0"):
         raise ValidationFailed(_("old .xls workbooks are not read; save it as .xlsx or CSV"), field="file",
@@ -483,8 +485,10 @@ def apply_sheet(*, scope: Scope, sheet_id: int, actor: Actor = None) -> dict[str
     changed = [f"{r.kind} {r.key}: {r.action}" for r in rows if r.action in ("create", "update")]
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="org.import", target_type="org_sheet",
                  target_id=sheet.pk,
-                 summary=f"{sheet.filename}: {report['create']} created, {report['update']} updated, "
-                         f"{report['errors']} rows with errors",
+                 summary=audit.text(
+                     N_("%(file)s: %(created)s created, %(updated)s updated, %(errors)s rows with errors"),
+                     file=sheet.filename, created=report["create"], updated=report["update"],
+                     errors=report["errors"]),
                  changes={"rows": changed[:200]})
     return dict(sheet.applied)
 

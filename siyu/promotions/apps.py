@@ -24,3 +24,4 @@ class PromotionsConfig(AppConfig):
         from siyu.promotions import tasks
 
         register_periodic("promotions.expire_coupons", tasks.expire_coupons, every_s=300)
+        register_periodic("promotions.requeue_lost_batches", tasks.requeue_lost_batches, every_s=60)

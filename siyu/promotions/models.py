@@ -168,10 +168,15 @@ class CouponBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # the lease (siyu.core.leases): which worker runs it and when its progress last said it was alive
+    worker = models.CharField(max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_coupon_batch_key")]
-        indexes = [models.Index(fields=["template", "-created_at"], name="coupon_batch_by_template")]
+        indexes = [models.Index(fields=["template", "-created_at"], name="coupon_batch_by_template"),
+                   models.Index(fields=["status", "heartbeat_at"], name="coupon_batch_lease")]
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -182,6 +187,11 @@ class CouponBatch(models.Model):
         if self.status == CouponBatchStatus.DONE:
             return 100
         return min(99, self.done * 100 // self.total) if self.total else 0
+
+    @property
+    def retrying(self) -> bool:
+        """Queued again after its worker was lost (siyu.core.leases): the console says so."""
+        return self.status == CouponBatchStatus.QUEUED and self.attempts > 0
 
     @property
     def finished(self) -> bool:

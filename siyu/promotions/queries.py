@@ -613,7 +613,7 @@ def load_pricing_input(
     counters, group buys, the full-reductions running now with the shipping rule, and the coupon. `is_member` is
     the caller's word for now (loyalty will own it)."""
     if fulfillment not in (pricing.FULFILLMENT_DELIVERY, pricing.FULFILLMENT_PICKUP):
-        raise ValidationFailed(_("fulfillment is delivery or pickup"), field="fulfillment")
+        raise ValidationFailed(_("fulfillment is delivery or pickup"), field="fulfillment", code="unknown_fulfillment")
     moment = now or timezone.now()
     bundles = _load_bundles(enterprise_id, _ids(line.bundle_id for line in lines))
     sku_ids = _ids(line.sku_id for line in lines) | {s for b in bundles.values() for s, _ignored in b.components}

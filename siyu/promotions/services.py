@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from random import Random
 from typing import Any
 
@@ -21,10 +22,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog.models import Category, Product, Sku
 from siyu.catalog.services import require_editor
-from siyu.core import audit, jobs
+from siyu.core import audit, jobs, leases
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.money import Money
@@ -67,7 +69,7 @@ EXPIRE_BATCH = 5000
 def _now(now: datetime | None) -> datetime:
     moment = now or timezone.now()
     if moment.tzinfo is None:
-        raise ValidationFailed(_("a moment needs a timezone"), field="now")
+        raise ValidationFailed(_("a moment needs a timezone"), field="now", code="naive_datetime")
     return moment
 
 
@@ -98,7 +100,7 @@ def _clean_window(starts_at: datetime | None, ends_at: datetime | None, *, start
     if ends_at is None:
         raise ValidationFailed(_("an end time is required"), field=end, code="required")
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise ValidationFailed(_("times need a timezone"), field=start)
+        raise ValidationFailed(_("times need a timezone"), field=start, code="naive_datetime")
     if ends_at <= starts_at:
         raise ValidationFailed(_("the end comes after the start"), field=end, code="invalid_window")
 
@@ -110,6 +112,7 @@ def _clean_targets(
         raise ValidationFailed(
             _("scope must be one of %(join)s") % {"join": ', '.join(PromotionScope.values)},
             field="scope",
+            code="unknown_scope",
         )
     if scope == PromotionScope.PRODUCTS:
         known = set(
@@ -184,7 +187,8 @@ def _money_fen(money: Money | None, *, field: str, currency: str, required: bool
 
 def _clean_coupon_value(data: CouponTemplateInput) -> dict[str, Any]:
     if data.kind not in CouponKind.values:
-        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(CouponKind.values)}, field="kind")
+        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(CouponKind.values)}, field="kind",
+                               code="unknown_kind")
     cur = data.currency
     threshold = _money_fen(data.threshold, field="threshold", currency=cur, required=data.kind == CouponKind.THRESHOLD)
     values: dict[str, Any] = {"kind": data.kind, "threshold_fen": threshold or 0, "amount_off_fen": 0,
@@ -218,6 +222,7 @@ def _clean_validity(data: CouponTemplateInput) -> dict[str, Any]:
     raise ValidationFailed(
         _("validity must be one of %(join)s") % {"join": ', '.join(ValidityKind.values)},
         field="validity_kind",
+        code="unknown_validity_kind",
     )
 
 
@@ -226,9 +231,11 @@ def _clean_template(enterprise_id: int, data: CouponTemplateInput) -> tuple[dict
     fields.update(_clean_coupon_value(data))
     fields.update(_clean_validity(data))
     if not isinstance(data.per_customer_limit, int) or not 1 <= data.per_customer_limit <= 1000:
-        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit")
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit",
+                               code="per_customer_limit_range")
     if data.total_stock is not None and (not isinstance(data.total_stock, int) or data.total_stock < 1):
-        raise ValidationFailed(_("total stock is empty (unlimited) or at least 1"), field="total_stock")
+        raise ValidationFailed(_("total stock is empty (unlimited) or at least 1"), field="total_stock",
+                               code="total_stock_empty_unlimited_at")
     products, categories = _clean_targets(enterprise_id, data.scope, data.product_ids, data.category_ids)
     fields.update(scope=data.scope, per_customer_limit=data.per_customer_limit, total_stock=data.total_stock,
                   claimable=data.claimable, is_active=data.is_active, currency=data.currency)
@@ -361,7 +368,8 @@ def _insert_coupon(
                      occurred_at=_event_time(now), properties=_coupon_props(coupon, template, source=source))
         audit.record(enterprise_id=template.enterprise_id,
                      actor=actor, action=f"coupon.{source}", target_type="coupon", target_id=coupon.pk,
-                     summary=f"{template.name} → customer {customer.pk}")
+                     summary=audit.text(N_("%(template)s → customer %(customer)s"), template=template.name,
+                                        customer=customer.pk))
     return coupon
 
 
@@ -371,7 +379,8 @@ def _grant(
 ) -> Coupon:
     key = (idempotency_key or "").strip()
     if not key or len(key) > 128:
-        raise ValidationFailed(_("idempotency_key must be 1-128 characters"), field="idempotency_key")
+        raise ValidationFailed(_("idempotency_key must be 1-128 characters"), field="idempotency_key",
+                               code="idempotency_key_length")
     existing = _find_by_key(enterprise_id, key)
     if existing is not None:
         return _same_request(existing, template_id, customer_id)
@@ -486,7 +495,7 @@ def return_coupon(
     """Give a used coupon back when its order is cancelled or refunded: available again if still within its
     validity, else expired. A coupon not locked to this order is left alone (so a repeat is harmless)."""
     if reason not in ("refund", "cancel"):
-        raise ValidationFailed(_("reason is refund or cancel"), field="reason")
+        raise ValidationFailed(_("reason is refund or cancel"), field="reason", code="unknown_reason")
     moment = _now(now)
     coupon = Coupon.objects.select_related("template", "customer").filter(
         id=coupon_id, enterprise_id=enterprise_id
@@ -577,11 +586,13 @@ def _clean_tiers(data: FullReductionInput) -> list[list[int]]:
         raise ValidationFailed(
             _("threshold kind is one of %(join)s") % {"join": ', '.join(ThresholdKind.values)},
             field="threshold_kind",
+            code="unknown_threshold_kind",
         )
     if data.benefit_kind not in BenefitKind.values:
         raise ValidationFailed(
             _("benefit kind is one of %(join)s") % {"join": ', '.join(BenefitKind.values)},
             field="benefit_kind",
+            code="unknown_benefit_kind",
         )
     if not data.tiers or len(data.tiers) > MAX_TIERS:
         raise ValidationFailed(_("1-%(MAX_TIERS)s tiers") % {"MAX_TIERS": MAX_TIERS}, field="tiers", code="required")
@@ -702,7 +713,8 @@ def _clean_flash_item(index: int, item: FlashItemInput, sku: Sku | None, seen: s
         raise ValidationFailed(_("flash stock is 1-1000000"), field=f"{where}.flash_stock", index=index,
                                code="invalid_stock")
     if not isinstance(item.per_customer_limit, int) or not 1 <= item.per_customer_limit <= 1000:
-        raise ValidationFailed(_("per-customer limit is 1-1000"), field=f"{where}.per_customer_limit", index=index)
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field=f"{where}.per_customer_limit", index=index,
+                               code="per_customer_limit_range")
 
 
 def _clean_flash(enterprise_id: int, data: FlashSaleInput, sale_id: int | None) -> str:
@@ -924,9 +936,9 @@ def _clean_group_buy(enterprise_id: int, data: GroupBuyInput) -> dict[str, Any]:
         raise ValidationFailed(_("the group price is below the price and not negative"), field="group_price",
                                code="invalid_price")
     if not isinstance(data.group_size, int) or not 2 <= data.group_size <= 100:
-        raise ValidationFailed(_("a group is 2-100 people"), field="group_size")
+        raise ValidationFailed(_("a group is 2-100 people"), field="group_size", code="group_size_range")
     if not isinstance(data.hours, int) or not 1 <= data.hours <= 720:
-        raise ValidationFailed(_("a group has 1-720 hours to fill"), field="hours")
+        raise ValidationFailed(_("a group has 1-720 hours to fill"), field="hours", code="hours_range")
     return {"name": name, "sku": sku, "group_price_fen": data.group_price.fen, "group_size": data.group_size,
             "hours": data.hours, "starts_at": data.starts_at, "ends_at": data.ends_at, "is_active": data.is_active}
 
@@ -1116,14 +1128,16 @@ def set_shipping_policy(
         raise ValidationFailed(_("the fee cannot be negative"), field="fee", code="negative_price")
     if free_over is not None and (free_over.fen < 0 or free_over.currency != fee.currency):
         raise ValidationFailed(_("the free-shipping threshold is a non-negative amount in the fee's currency"),
-                               field="free_over")
+                               field="free_over", code="free_shipping_threshold_non_negative")
     policy, _ignored = ShippingPolicy.objects.update_or_create(
         enterprise_id=scope.enterprise_id,
         defaults={"free_over_fen": free_over.fen if free_over else None, "fee_fen": fee.fen, "currency": fee.currency},
     )
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="shipping.update", target_type="shipping_policy", target_id=policy.pk,
-                 summary=f"free over {free_over}, else {fee}")
+                 summary=(audit.text(N_("free over %(free_over)s, else %(fee)s"), free_over=str(free_over),
+                                     fee=str(fee))
+                          if free_over else audit.text(N_("shipping fee %(fee)s"), fee=str(fee))))
     return policy
 
 
@@ -1309,8 +1323,8 @@ def _freeze_targets(batch: CouponBatch, customers: Any) -> int:
 def run_coupon_batch(*, batch_id: int) -> str:
     """Issue a queued batch, chunk by chunk in customer id order, its progress on the row after each chunk. Safe to
     run twice: a second run finds the batch claimed; a chunk repeated after a crash issues nobody twice (keys)."""
-    claimed = CouponBatch.objects.filter(pk=batch_id, status=CouponBatchStatus.QUEUED).update(
-        status=CouponBatchStatus.RUNNING, started_at=timezone.now())
+    claimed = leases.claim(CouponBatch, batch_id, queued=CouponBatchStatus.QUEUED, running=CouponBatchStatus.RUNNING,
+                           started_at=timezone.now())
     if not claimed:
         return "skipped"
     batch = CouponBatch.objects.select_related("template").get(pk=batch_id)
@@ -1332,6 +1346,21 @@ def run_coupon_batch(*, batch_id: int) -> str:
         raise
     _finish(batch, CouponBatchStatus.DONE, "")
     return "done"
+
+
+def _enqueue_batch(batch_id: int) -> None:
+    jobs.get(TASK_RUN_BATCH).enqueue(batch_id)
+
+
+def requeue_lost_batches(*, now: datetime | None = None) -> leases.Requeued:
+    """Batches whose worker died mid-run (lease expired) go back in the queue and run again from the first customer:
+    those already issued are held (their keys), so only the progress counts start over; after a few lost workers a
+    batch is stopped. Periodic (the promotions app registers it)."""
+    outcome = leases.requeue_expired(CouponBatch, queued=CouponBatchStatus.QUEUED, running=CouponBatchStatus.RUNNING,
+                                     failed=CouponBatchStatus.FAILED, now=now, reset={"done": 0, "skipped": 0})
+    for batch_id in outcome.retried:
+        transaction.on_commit(partial(_enqueue_batch, batch_id))
+    return outcome
 
 
 def _finish(batch: CouponBatch, status: str, error: str) -> None:
@@ -1408,9 +1437,9 @@ def _issue_chunk(batch: CouponBatch, *, after: int, upto: int) -> bool:
                 CouponTemplate.objects.filter(pk=template.pk).update(issued_count=F("issued_count") + take)
                 _batch_events(batch, template, moment)
         sold_out = take < wanted
-        CouponBatch.objects.filter(pk=batch.pk).update(
+        CouponBatch.objects.filter(pk=batch.pk).update(  # the progress is also the lease's heartbeat
             done=F("done") + seen, issued=F("issued") + take, skipped=F("skipped") + (seen - held - wanted),
-            sold_out=sold_out)
+            sold_out=sold_out, heartbeat_at=timezone.now())
     return sold_out
 
 

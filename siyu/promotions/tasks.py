@@ -19,3 +19,10 @@ def expire_coupons() -> int:
 def run_coupon_batch(batch_id: int) -> str:
     """Issue a confirmed batch (a coupon to a tag set or a segment); a second run finds it claimed."""
     return services.run_coupon_batch(batch_id=batch_id)
+
+
+@task()
+def requeue_lost_batches() -> str:
+    """Batches whose worker died mid-run go back in the queue (siyu.core.leases)."""
+    outcome = services.requeue_lost_batches()
+    return f"retried {len(outcome.retried)}, stopped {len(outcome.stopped)}"

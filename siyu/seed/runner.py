@@ -175,16 +175,18 @@ def _phone_slot() -> int:
     raise Conflict(
         _("this database already holds %(PHONE_SLOTS)s seeded enterprises") % {"PHONE_SLOTS": gen.PHONE_SLOTS},
         field="enterprise",
+        code="database_already_holds_seeded_enterprises",
     )
 
 
 def _validate(customers: int, events: int, code: str) -> None:
     if customers < 1:
-        raise ValidationFailed(_("seed at least one customer"), field="customers")
+        raise ValidationFailed(_("seed at least one customer"), field="customers", code="seed_at_least_one_customer")
     if events < 0:
-        raise ValidationFailed(_("events cannot be negative"), field="events")
+        raise ValidationFailed(_("events cannot be negative"), field="events", code="events_negative")
     if not code or len(code) > 40:
-        raise ValidationFailed(_("the enterprise code must be 1-40 characters"), field="enterprise")
+        raise ValidationFailed(_("the enterprise code must be 1-40 characters"), field="enterprise",
+                               code="enterprise_length")
     if Enterprise.objects.filter(code=code).exists():
         raise Conflict(
             _("enterprise %(code)s already exists") % {"code": repr(code)},

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels import queries as channel_queries
 from siyu.channels import services as channel_services
@@ -117,7 +118,8 @@ def _record(scope: Scope, target: str, target_id: int, probes: list[Probe], acto
                                              ok=ok, results=[p.as_dict() for p in probes])
         failing = ", ".join(f"{p.key} {p.code}".strip() for p in probes if p.ok is False)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action=f"{target}.check", target_type=target,
-                     target_id=target_id, summary=f"{label}: {'ok' if ok else 'failing: ' + failing}")
+                     target_id=target_id, summary=audit.text(N_("%(target)s: ok"), target=label) if ok else audit.text(
+                         N_("%(target)s: failing: %(failing)s"), target=label, failing=failing))
     return CheckOutcome(row.pk, ok, probes)
 
 

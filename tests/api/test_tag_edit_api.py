@@ -129,7 +129,7 @@ def test_deleting_a_group_deletes_its_tags_and_their_customer_links(
     assert not TagGroup.objects.filter(pk=lib.interest.pk).exists()
     assert not Tag.objects.filter(pk__in=[lib.tea.pk, lib.coffee.pk]).exists()
     assert pairs() == {("Bob", "gold")}
-    assert audit_rows() == [("tag_group.delete", str(lib.interest.pk), "Interest (2 tags, 4)", "hq")]
+    assert audit_rows() == [("tag_group.delete", str(lib.interest.pk), "Interest (2 tags, 4 on customers)", "hq")]
 
 
 def test_deleting_a_tag_is_set_based(org: Org, lib: Library, api_as: Callable[[Staff], Api]) -> None:

@@ -104,7 +104,7 @@ def test_hq_deletes_a_group_with_its_tags(client: Client, org: Org, tagged: Peop
     assert not TagGroup.objects.filter(pk=tagged.group.pk).exists()
     assert not Tag.objects.filter(pk__in=[tagged.vip.pk, tagged.newbie.pk]).exists()
     assert pairs() == set()
-    assert audit_rows() == [("tag_group.delete", str(tagged.group.pk), "Value (2 tags, 3)", "hq")]
+    assert audit_rows() == [("tag_group.delete", str(tagged.group.pk), "Value (2 tags, 3 on customers)", "hq")]
 
 
 @pytest.mark.parametrize(

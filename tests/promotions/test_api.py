@@ -56,9 +56,9 @@ def test_coupon_templates_and_issue(api: Client, org: Org) -> None:
          "amount_above_threshold", "amount_off"),
         ({"kind": "percent", "percent_off": 0, "valid_days": 7}, 422, "invalid_percent", "percent_off"),
         ({"kind": "fixed", "amount_off_fen": 100, "validity_kind": "fixed",
-          "valid_from": "2026-06-01T00:00:00", "valid_until": "2026-06-02T00:00:00+08:00"}, 422, "invalid",
+          "valid_from": "2026-06-01T00:00:00", "valid_until": "2026-06-02T00:00:00+08:00"}, 422, "naive_datetime",
          "valid_from"),
-        ({"kind": "bogus", "valid_days": 7}, 422, "invalid", "kind"),
+        ({"kind": "bogus", "valid_days": 7}, 422, "unknown_kind", "kind"),
     ],
 )
 def test_bad_coupon_templates(api: Client, body: dict[str, Any], status: int, code: str, field: str) -> None:

@@ -46,6 +46,7 @@ GET    /api/org/stores                                           ok    ok    ok 
 GET    /api/org/staff                                            ok    ok    ok    ok    401   ok    401
 POST   /api/org/tokens                                           ok    403   403   403   401   404   401
 GET    /api/org/tokens                                           ok    403   403   403   401   ok    401
+GET    /api/org/audit                                            ok    403   403   403   401   ok    401
 DELETE /api/org/tokens/{token}                                   ok    403   403   403   401   404   401
 POST   /api/org/regions                                          ok    403   403   403   401   ok    401
 PATCH  /api/org/regions/{region}                                 ok    403   403   403   401   404   401

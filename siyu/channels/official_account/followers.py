@@ -24,6 +24,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.models import AccountKind, ChannelAccount
 from siyu.channels.official_account.client import BATCHGET_MAX, OaApiError, OaClient, RetryableError, UserInfo
@@ -67,7 +68,7 @@ def start_sync(*, enterprise_id: int, account_id: int, actor: Actor = None) -> F
             run = FollowerSync.objects.create(account=account, started_by=user_of(actor), heartbeat_at=now())
             audit.record(enterprise_id=enterprise_id,
                          actor=actor, action="oa.follower_sync", target_type="channel_account", target_id=account.pk,
-                         summary=f"follower sync #{run.pk}")
+                         summary=audit.text(N_("follower sync #%(run)s"), run=run.pk))
             transaction.on_commit(lambda: _enqueue(run.pk), robust=True)
     except IntegrityError:  # another start won the race
         return FollowerSync.objects.get(account=account, status=SyncStatus.RUNNING)

@@ -164,7 +164,7 @@ class DayStat:
 def scene_daily(scope: Scope, scene_pk: int, *, days: int = 30) -> list[DayStat]:
     """Follows and scans through one scene per Shanghai day, oldest first, zero-filled."""
     if not 1 <= days <= 366:
-        raise ValidationFailed(_("days is 1-366"), field="days")
+        raise ValidationFailed(_("days is 1-366"), field="days", code="days_range")
     scene = qr_scene(scope, scene_pk)
     end = local_day(now())
     start = end - timedelta(days=days - 1)
@@ -194,6 +194,7 @@ def template_sends(
             raise ValidationFailed(
                 _("status must be one of %(join)s") % {"join": ', '.join(SendStatus.values)},
                 field="status",
+                code="unknown_status",
             )
         qs = qs.filter(status=status)
     return paginate(qs, page=page, page_size=page_size)
@@ -217,6 +218,7 @@ def callback_log(
             raise ValidationFailed(
                 _("status must be one of %(join)s") % {"join": ', '.join(CallbackStatus.values)},
                 field="status",
+                code="unknown_status",
             )
         qs = qs.filter(status=status)
     return paginate(qs.defer("body"), page=page, page_size=page_size)

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels import demo_accounts, intake
 from siyu.channels.common import authenticity, storable
@@ -105,15 +106,17 @@ def connect_account(
     with an EncodingAESKey is safe (encrypted callbacks only) and one without is plain; the mode is the account's,
     never the request's."""
     if not app_id.strip() or len(app_id) > 64:
-        raise ValidationFailed(_("appid is 1-64 characters"), field="app_id")
+        raise ValidationFailed(_("appid is 1-64 characters"), field="app_id", code="app_id_length")
     if not token or len(token) > 32 or not token.isalnum():
-        raise ValidationFailed(_("Token is 3-32 letters or digits"), field="token")
+        raise ValidationFailed(_("Token is 3-32 letters or digits"), field="token", code="token_format")
     if encoding_aes_key and len(encoding_aes_key) != 43:
-        raise ValidationFailed(_("EncodingAESKey is 43 characters"), field="encoding_aes_key")
+        raise ValidationFailed(_("EncodingAESKey is 43 characters"), field="encoding_aes_key",
+                               code="encodingaeskey_43_characters")
     mode = _clean_mode(callback_mode, has_key=bool(encoding_aes_key))
     account = ChannelAccount.objects.filter(kind=AccountKind.OFFICIAL_ACCOUNT, app_id=app_id, agent_id="").first()
     if account is not None and account.enterprise_id != enterprise_id:
-        raise Conflict(_("this appid is connected to another enterprise"), field="app_id")
+        raise Conflict(_("this appid is connected to another enterprise"), field="app_id",
+                       code="appid_connected_another_enterprise")
     account = account or ChannelAccount(enterprise_id=enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT, app_id=app_id)
     account.name, account.callback_token, account.base_url, account.is_active = name[:64], token, base_url, True
     account.secret = secret
@@ -132,9 +135,11 @@ def _clean_mode(mode: str, *, has_key: bool) -> str:
         raise ValidationFailed(
             _("callback_mode is one of %(join)s") % {"join": ', '.join(CallbackMode.values)},
             field="callback_mode",
+            code="unknown_callback_mode",
         )
     if mode != CallbackMode.PLAIN and not has_key:
-        raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key")
+        raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key",
+                               code="compatible_safe_mode_encodingaeskey")
     return mode
 
 
@@ -146,7 +151,8 @@ def set_callback_mode(*, enterprise_id: int, account_id: int, mode: str, actor: 
     account.callback_mode = _clean_mode(mode or "-", has_key=bool(account.sealed_aes_key))
     account.save(update_fields=["callback_mode"])
     audit.record(enterprise_id=enterprise_id, actor=actor, action="oa.callback_mode", target_type="channel_account",
-                 target_id=account.pk, summary=account.callback_mode)
+                 target_id=account.pk, summary=audit.text(N_("message encryption: %(mode)s"),
+                                    mode=audit.label(CallbackMode(account.callback_mode).label)))
     return account
 
 
@@ -199,14 +205,17 @@ def _clean_articles(raw: Any) -> list[dict[str, str]]:
         raise ValidationFailed(
             _("an article reply has 1-%(MAX_ARTICLES)s articles") % {"MAX_ARTICLES": wire.MAX_ARTICLES},
             field="articles",
+            code="article_reply_1_articles",
         )
     clean = []
     for index, item in enumerate(raw):
         if not isinstance(item, Mapping):
-            raise ValidationFailed(_("each article is an object"), field=f"articles[{index}]", index=index)
+            raise ValidationFailed(_("each article is an object"), field=f"articles[{index}]", index=index,
+                                   code="each_article_object")
         title = str(item.get("title", "")).strip()
         if not 1 <= len(title) <= 64:
-            raise ValidationFailed(_("title is 1-64 characters"), field=f"articles[{index}].title", index=index)
+            raise ValidationFailed(_("title is 1-64 characters"), field=f"articles[{index}].title", index=index,
+                                   code="title_length")
         url = str(item.get("url", "")).strip()
         pic_url = str(item.get("pic_url", "")).strip()
         for name, value, required in (("url", url, True), ("pic_url", pic_url, False)):
@@ -214,26 +223,29 @@ def _clean_articles(raw: Any) -> list[dict[str, str]]:
                 raise ValidationFailed(
                     _("%(name)s must be an http(s) URL") % {"name": name},
                     field=f"articles[{index}].{name}", index=index,
+                    code="http_url",
                 )
         description = str(item.get("description", "")).strip()
         if len(description) > 120:
             raise ValidationFailed(_("description is at most 120 characters"), field=f"articles[{index}].description",
-                                   index=index)
+                                   index=index, code="description_at_most_120_characters")
         clean.append({"title": title, "description": description, "pic_url": pic_url, "url": url})
     return clean
 
 
 def _clean_reply(kind: str, content: str, articles: Any) -> tuple[str, str, list[dict[str, str]]]:
     if kind not in ReplyKind.values:
-        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(ReplyKind.values)}, field="kind")
+        raise ValidationFailed(_("kind must be one of %(join)s") % {"join": ', '.join(ReplyKind.values)}, field="kind",
+                               code="unknown_kind")
     if kind == ReplyKind.TEXT:
         text = (content or "").strip()
         if not text:
-            raise ValidationFailed(_("the reply text is required"), field="content")
+            raise ValidationFailed(_("the reply text is required"), field="content", code="reply_text_required")
         if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
             raise ValidationFailed(
                 _("the reply text is at most %(MAX_TEXT_BYTES)s bytes") % {"MAX_TEXT_BYTES": MAX_TEXT_BYTES},
                 field="content",
+                code="reply_text_at_most_bytes",
             )
         return kind, text, []
     return kind, "", _clean_articles(articles)
@@ -297,14 +309,16 @@ def set_follow_reply(
 def _clean_keyword(keyword: str, match: str, priority: int) -> tuple[str, str, int]:
     word = (keyword or "").strip()
     if not 1 <= len(word) <= 64:
-        raise ValidationFailed(_("keyword is 1-64 characters"), field="keyword")
+        raise ValidationFailed(_("keyword is 1-64 characters"), field="keyword", code="keyword_length")
     if match not in MatchKind.values:
         raise ValidationFailed(
             _("match must be one of %(join)s") % {"join": ', '.join(MatchKind.values)},
             field="match",
+            code="unknown_match",
         )
     if not isinstance(priority, int) or not -1000 <= priority <= 1000:
-        raise ValidationFailed(_("priority is between -1000 and 1000"), field="priority")
+        raise ValidationFailed(_("priority is between -1000 and 1000"), field="priority",
+                               code="priority_range")
     return word, match, priority
 
 
@@ -329,6 +343,7 @@ def create_keyword_reply(
         raise ValidationFailed(
             _("at most %(MAX_RULES)s keyword replies per account") % {"MAX_RULES": MAX_RULES},
             field="keyword",
+            code="at_most_keyword_replies_per",
         )
     if KeywordReply.objects.filter(account=account, match=match, keyword=word).exists():
         raise Conflict(
@@ -362,6 +377,7 @@ def update_keyword_reply(
         raise ValidationFailed(
             _("unknown field %(value)s") % {"value": repr(sorted(unknown)[0])},
             field=sorted(unknown)[0],
+            code="unknown_field",
         )
     merged = {
         "keyword": rule.keyword, "match": rule.match, "priority": rule.priority, "kind": rule.kind,
@@ -817,7 +833,7 @@ def save_menu(*, enterprise_id: int, account_id: int, buttons: Any, actor: Actor
     version = menu.version
     audit.record(enterprise_id=enterprise_id,
                  actor=actor, action="oa.menu", target_type="channel_account", target_id=account.pk,
-                 summary=f"menu v{version}", changes={"button": clean})
+                 summary=audit.text(N_("menu version %(version)s"), version=version), changes={"button": clean})
     transaction.on_commit(lambda: _enqueue_menu_push(account.pk, version))
     return menu
 
@@ -848,7 +864,8 @@ def push_menu(*, account_id: int, version: int) -> str:
 
 def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple[str, bool]:
     if (scene_id is None) == (not scene_str):
-        raise ValidationFailed(_("give exactly one of scene_id or scene_str"), field="scene_id")
+        raise ValidationFailed(_("give exactly one of scene_id or scene_str"), field="scene_id",
+                               code="unknown_scene_id")
     if scene_id is not None:
         top = MAX_PERMANENT_SCENE_ID if permanent else MAX_SCENE_ID
         if isinstance(scene_id, bool) or not 1 <= scene_id <= top:
@@ -856,6 +873,7 @@ def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple
                 _("scene_id is 1-%(top)s for a %(value)s code")
                 % {"top": top, "value": 'permanent' if permanent else 'temporary'},
                 field="scene_id",
+                code="scene_id_1_code",
             )
         return str(scene_id), True
     text = scene_str.strip()
@@ -864,6 +882,7 @@ def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple
             _("scene_str is 1-%(MAX_SCENE_STR)s characters without surrounding spaces")
             % {"MAX_SCENE_STR": MAX_SCENE_STR},
             field="scene_str",
+            code="scene_str_1_characters_without",
         )
     return text, False
 
@@ -871,7 +890,8 @@ def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple
 def _clean_expiry(permanent: bool, expire_seconds: int | None) -> int | None:
     if permanent:
         if expire_seconds is not None:
-            raise ValidationFailed(_("a permanent code does not expire"), field="expire_seconds")
+            raise ValidationFailed(_("a permanent code does not expire"), field="expire_seconds",
+                                   code="permanent_code_does_not_expire")
         return None
     value = MAX_TEMPORARY_EXPIRE if expire_seconds is None else expire_seconds
     if isinstance(value, bool) or not 60 <= value <= MAX_TEMPORARY_EXPIRE:
@@ -879,6 +899,7 @@ def _clean_expiry(permanent: bool, expire_seconds: int | None) -> int | None:
             _("expire_seconds is 60-%(MAX_TEMPORARY_EXPIRE)s (30 days)")
             % {"MAX_TEMPORARY_EXPIRE": MAX_TEMPORARY_EXPIRE},
             field="expire_seconds",
+            code="expire_seconds_range",
         )
     return value
 
@@ -902,16 +923,18 @@ def create_qr_scene(
         account = _account(account_id, enterprise_id=enterprise_id)
         label = (name or "").strip()
         if not 1 <= len(label) <= 64:
-            raise ValidationFailed(_("name is 1-64 characters"), field="name")
+            raise ValidationFailed(_("name is 1-64 characters"), field="name", code="name_length")
         scene, numeric = _clean_scene(scene_id, scene_str, permanent)
         expiry = _clean_expiry(permanent, expire_seconds)
         if len(reply_text.encode("utf-8")) > MAX_TEXT_BYTES:
             raise ValidationFailed(
                 _("reply text is at most %(MAX_TEXT_BYTES)s bytes") % {"MAX_TEXT_BYTES": MAX_TEXT_BYTES},
                 field="reply_text",
+                code="reply_text_at_most_bytes",
             )
         if not all(isinstance(t, int) and t > 0 for t in tag_ids):
-            raise ValidationFailed(_("tag ids are positive integers"), field="tag_ids")
+            raise ValidationFailed(_("tag ids are positive integers"), field="tag_ids",
+                                   code="tag_ids_positive_integers")
         if QrScene.objects.filter(account=account, scene=scene).exists():
             raise Conflict(
                 _("scene %(scene)s already exists") % {"scene": repr(scene)},
@@ -956,12 +979,14 @@ def refresh_qr_tickets(*, account_id: int, force: bool = False) -> int:
 
 def _clean_template_data(data: Any) -> dict[str, dict[str, str]]:
     if not isinstance(data, Mapping) or not data:
-        raise ValidationFailed(_("data maps each template key to {value, color?}"), field="data")
+        raise ValidationFailed(_("data maps each template key to {value, color?}"), field="data",
+                               code="data_maps_each_template_key")
     clean = {}
     for key, item in data.items():
         value = item.get("value") if isinstance(item, Mapping) else item
         if not isinstance(key, str) or not key or not isinstance(value, str | int | float):
-            raise ValidationFailed(_("data.%(key)s needs a value") % {"key": key}, field=f"data.{key}")
+            raise ValidationFailed(_("data.%(key)s needs a value") % {"key": key}, field=f"data.{key}",
+                                   code="data_value")
         entry = {"value": str(value)}
         color = item.get("color") if isinstance(item, Mapping) else None
         if color:
@@ -983,16 +1008,18 @@ class TemplateRequest:
 
 def _clean_template_request(request: TemplateRequest) -> dict[str, Any]:
     if not 1 <= len(request.openid) <= 64:
-        raise ValidationFailed(_("openid is 1-64 characters"), field="openid")
+        raise ValidationFailed(_("openid is 1-64 characters"), field="openid", code="openid_length")
     if not 1 <= len(request.template_id) <= 64:
-        raise ValidationFailed(_("template_id is 1-64 characters"), field="template_id")
+        raise ValidationFailed(_("template_id is 1-64 characters"), field="template_id", code="template_id_length")
     if not 1 <= len(request.idempotency_key) <= 64:
-        raise ValidationFailed(_("idempotency_key is 1-64 characters"), field="idempotency_key")
+        raise ValidationFailed(_("idempotency_key is 1-64 characters"), field="idempotency_key",
+                               code="idempotency_key_length")
     if request.url and (not request.url.startswith(("http://", "https://")) or len(request.url) > 1024):
-        raise ValidationFailed(_("url must be an http(s) URL"), field="url")
+        raise ValidationFailed(_("url must be an http(s) URL"), field="url", code="url_http_url")
     mini = dict(request.miniprogram or {})
     if mini and not (mini.get("appid") and mini.get("pagepath")):
-        raise ValidationFailed(_("miniprogram needs appid and pagepath"), field="miniprogram")
+        raise ValidationFailed(_("miniprogram needs appid and pagepath"), field="miniprogram",
+                               code="miniprogram_appid_pagepath")
     return {
         "openid": request.openid, "template_id": request.template_id, "url": request.url,
         "miniprogram": {"appid": str(mini["appid"]), "pagepath": str(mini["pagepath"])} if mini else {},
@@ -1086,11 +1113,12 @@ def start_oauth(*, account_id: int, scope: str, redirect_uri: str, next_url: str
     """Record a single-use `state` and return the authorize URL (parameters in the platform's required order)."""
     account = _account(account_id)
     if scope not in OAUTH_SCOPES:
-        raise ValidationFailed(_("scope must be one of %(join)s") % {"join": ', '.join(OAUTH_SCOPES)}, field="scope")
+        raise ValidationFailed(_("scope must be one of %(join)s") % {"join": ', '.join(OAUTH_SCOPES)}, field="scope",
+                               code="unknown_scope")
     if not redirect_uri.startswith(("http://", "https://")):
-        raise ValidationFailed(_("redirect_uri must be absolute"), field="redirect_uri")
+        raise ValidationFailed(_("redirect_uri must be absolute"), field="redirect_uri", code="redirect_uri_absolute")
     if next_url and (not next_url.startswith("/") or next_url.startswith("//")):
-        raise ValidationFailed(_("next must be a path on this site"), field="next")
+        raise ValidationFailed(_("next must be a path on this site"), field="next", code="next_path_site")
     state = secrets.token_hex(16)
     OAuthState.objects.create(account=account, state=state, scope=scope, next_url=next_url[:255])
     return (

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.models import ChannelCode, GroupCode, GroupCodeStatus, GroupRoute
 from siyu.core import audit
@@ -38,7 +39,8 @@ class RouteIn:
 def clean_routes(scope: Scope, routes: Sequence[RouteIn], *, account_id: int | None = None) -> list[RouteIn]:
     """Each route's tag, store and group code must be the enterprise's (and the code of `account_id`'s corp)."""
     if len(routes) > MAX_ROUTES:
-        raise ValidationFailed(_("at most %(MAX_ROUTES)s routes") % {"MAX_ROUTES": MAX_ROUTES}, field="routes")
+        raise ValidationFailed(_("at most %(MAX_ROUTES)s routes") % {"MAX_ROUTES": MAX_ROUTES}, field="routes",
+                               code="at_most_routes")
     codes = {c.pk: c for c in GroupCode.objects.filter(
         enterprise_id=scope.enterprise_id, id__in=[r.group_code_id for r in routes])}
     tags = set(customer_queries.tags(scope).filter(id__in=[r.tag_id for r in routes if r.tag_id])
@@ -56,6 +58,7 @@ def clean_routes(scope: Scope, routes: Sequence[RouteIn], *, account_id: int | N
             raise ValidationFailed(
                 _("group code %(name)s is disabled") % {"name": repr(code.name)},
                 field="routes", index=index,
+                code="group_code_disabled",
             )
         if account_id is not None and code.account_id != account_id:
             raise ValidationFailed(
@@ -105,7 +108,10 @@ def set_channel_code_routes(*, scope: Scope, code_id: int, routes: Sequence[Rout
         for i, r in enumerate(clean)
     ])
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.code.group_routes",
-                 target_type="channel_code", target_id=code.pk, summary=f"{len(clean)} routes")
+                 target_type="channel_code", target_id=code.pk,
+                 summary=audit.ntext(
+                     N_("%(count)s route"),
+                     N_("%(count)s routes"), len(clean)))
     return len(clean)
 
 

@@ -52,7 +52,8 @@ MAX_CODE_STAFF = 100
 def _clean_state(account: ChannelAccount, state: str) -> str:
     state = state.strip() or "c" + secrets.token_hex(6)
     if not STATE_RE.match(state):
-        raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state")
+        raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state",
+                               code="state_format")
     if ChannelCode.objects.filter(account=account, state=state).exists():
         raise Conflict(
             _("state %(state)s is already used by another code") % {"state": repr(state)},
@@ -67,14 +68,17 @@ def _code_staff(scope: Scope, staff_ids: Sequence[int], store_id: int | None) ->
         org_queries.get_store(scope, store_id)
         found = list(visible.filter(store_id=store_id, is_active=True).exclude(wecom_userid="").order_by("id"))
         if not found:
-            raise ValidationFailed(_("this store has no active staff with a WeCom account"), field="store_id")
+            raise ValidationFailed(_("this store has no active staff with a WeCom account"), field="store_id",
+                                   code="store_no_active_staff_wecom")
         return found[:MAX_CODE_STAFF]
     if not staff_ids:
-        raise ValidationFailed(_("pick at least one staff member or a store"), field="staff_ids")
+        raise ValidationFailed(_("pick at least one staff member or a store"), field="staff_ids",
+                               code="pick_at_least_one_staff")
     if len(staff_ids) > MAX_CODE_STAFF:
         raise ValidationFailed(
             _("at most %(MAX_CODE_STAFF)s staff per code") % {"MAX_CODE_STAFF": MAX_CODE_STAFF},
             field="staff_ids",
+            code="at_most_staff_per_code",
         )
     by_id = {s.pk: s for s in visible.filter(id__in=staff_ids)}
     out = []
@@ -86,6 +90,7 @@ def _code_staff(scope: Scope, staff_ids: Sequence[int], store_id: int | None) ->
             raise ValidationFailed(
                 _("%(name)s has no active WeCom account") % {"name": staff.name},
                 field="staff_ids", index=index,
+                code="no_active_wecom_account",
             )
         out.append(staff)
     return out
@@ -120,14 +125,15 @@ def create_channel_code(
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     name = name.strip()
     if not 1 <= len(name) <= 64:
-        raise ValidationFailed(_("name is 1-64 characters"), field="name")
+        raise ValidationFailed(_("name is 1-64 characters"), field="name", code="name_length")
     if assign_mode not in AssignMode.values:
         raise ValidationFailed(
             _("assign_mode is one of %(join)s") % {"join": ', '.join(AssignMode.values)},
             field="assign_mode",
+            code="unknown_assign_mode",
         )
     if assign_mode == AssignMode.DAILY_CAP and (daily_cap is None or daily_cap < 1):
-        raise ValidationFailed(_("a daily cap of at least 1 is needed"), field="daily_cap")
+        raise ValidationFailed(_("a daily cap of at least 1 is needed"), field="daily_cap", code="daily_cap_at_least_1")
     members = _code_staff(scope, staff_ids, store_id)
     tags = _check_tags(scope, tag_ids)
     attachments = clean_attachments(welcome_attachments)
@@ -203,7 +209,7 @@ def update_channel_code(
         raise NotFound(_("channel code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
     if name is not None:
         if not 1 <= len(name.strip()) <= 64:
-            raise ValidationFailed(_("name is 1-64 characters"), field="name")
+            raise ValidationFailed(_("name is 1-64 characters"), field="name", code="name_length")
         code.name = name.strip()
     if welcome_text is not None:
         code.welcome_text = clean_welcome(welcome_text)

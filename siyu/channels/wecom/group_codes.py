@@ -24,6 +24,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
@@ -61,7 +62,8 @@ STATE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,30}$")
 def _clean_state(account_id: int, state: str) -> str:
     state = state.strip() or "g" + secrets.token_hex(6)
     if not STATE_RE.match(state):
-        raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state")
+        raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state",
+                               code="state_format")
     if GroupCode.objects.filter(account_id=account_id, state=state).exists():
         raise Conflict(
             _("state %(state)s is already used by another group code") % {"state": repr(state)},
@@ -74,7 +76,8 @@ def _clean_cap(cap: int | None) -> int:
     if cap is None:
         return PLATFORM_QR_JOIN_LIMIT
     if cap < 2:
-        raise ValidationFailed(_("a group holds its owner and at least one customer: cap ≥ 2"), field="cap")
+        raise ValidationFailed(_("a group holds its owner and at least one customer: cap ≥ 2"), field="cap",
+                               code="group_holds_owner_at_least")
     if cap > PLATFORM_QR_JOIN_LIMIT:
         raise ValidationFailed(
             _("cap %(cap)s is above WeCom's QR-join limit of %(PLATFORM_QR_JOIN_LIMIT)s members per group")
@@ -90,11 +93,12 @@ def _code_groups(
     """The groups, in the order given: of this enterprise (else not found), of the code's corp, alive, in no other
     code. The last is re-checked by the slot's unique key at insert time."""
     if not group_ids:
-        raise ValidationFailed(_("pick at least one group"), field=field)
+        raise ValidationFailed(_("pick at least one group"), field=field, code="pick_at_least_one_group")
     if len(group_ids) > MAX_GROUPS_PER_CODE:
         raise ValidationFailed(
             _("at most %(MAX_GROUPS_PER_CODE)s groups per code") % {"MAX_GROUPS_PER_CODE": MAX_GROUPS_PER_CODE},
             field=field,
+            code="at_most_groups_per_code",
         )
     ids = list(dict.fromkeys(group_ids))
     visible = CustomerGroup.objects.filter(account__enterprise_id=scope.enterprise_id, id__in=ids)
@@ -159,7 +163,7 @@ def create_group_code(
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     name = name.strip()
     if not 1 <= len(name) <= 64:
-        raise ValidationFailed(_("name is 1-64 characters"), field="name")
+        raise ValidationFailed(_("name is 1-64 characters"), field="name", code="name_length")
     if store_id is not None:
         org_queries.get_store(scope, store_id)
     cap_value = _clean_cap(cap)
@@ -184,7 +188,10 @@ def create_group_code(
         key=f"add_join_way:{code.pk}",
     )
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_code.create",
-                 target_type="group_code", target_id=code.pk, summary=f"{name} ({len(groups)} groups, cap {cap_value})")
+                 target_type="group_code", target_id=code.pk,
+                 summary=audit.ntext(
+                     N_("%(name)s (%(count)s group, cap %(cap)s)"), N_("%(name)s (%(count)s groups, cap %(cap)s)"),
+                     len(groups), name=name, cap=cap_value))
     return code
 
 
@@ -369,6 +376,7 @@ def add_groups(*, scope: Scope, code_id: int, group_ids: Sequence[int], actor: A
         raise ValidationFailed(
             _("at most %(MAX_GROUPS_PER_CODE)s groups per code") % {"MAX_GROUPS_PER_CODE": MAX_GROUPS_PER_CODE},
             field="group_ids",
+            code="at_most_groups_per_code",
         )
     last = code.slots.order_by("-sort").values_list("sort", flat=True).first()
     _insert_slots(code, new, start=(last + 1) if last is not None else 0)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
@@ -63,7 +64,8 @@ def create_group_transfer(
     if takeover.pk == handover.pk:
         raise ValidationFailed(_("the new owner is the one handing over"), field="takeover_id", code="same_staff")
     if not takeover.is_active or not takeover.wecom_userid:
-        raise ValidationFailed(_("%(name)s has no active WeCom account") % {"name": takeover.name}, field="takeover_id")
+        raise ValidationFailed(_("%(name)s has no active WeCom account") % {"name": takeover.name}, field="takeover_id",
+                               code="no_active_wecom_account")
     groups = list(CustomerGroup.objects.filter(account=account, owner=handover, status=GroupStatus.ACTIVE)
                   .order_by("id"))
     if not groups:
@@ -85,7 +87,10 @@ def create_group_transfer(
         )
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_transfer.create",
                  target_type="group_transfer", target_id=job.pk,
-                 summary=f"{handover.name} → {takeover.name}: {len(groups)} groups")
+                 summary=audit.ntext(
+                     N_("%(from)s → %(to)s: %(count)s group"),
+                     N_("%(from)s → %(to)s: %(count)s groups"),
+                     len(groups), **{"from": handover.name, "to": takeover.name}))
     return job
 
 

@@ -29,7 +29,7 @@ def create_group_tag(*, scope: Scope, name: str, actor: Actor = None) -> GroupTa
     _require_manager(scope)
     clean = " ".join((name or "").split())
     if not 1 <= len(clean) <= 32:
-        raise ValidationFailed(_("a group tag is 1-32 characters"), field="name")
+        raise ValidationFailed(_("a group tag is 1-32 characters"), field="name", code="name_length")
     try:
         with transaction.atomic():
             tag = GroupTag.objects.create(enterprise_id=scope.enterprise_id, name=clean)
@@ -69,7 +69,8 @@ def set_group_tags(*, scope: Scope, group_id: int, tag_ids: Sequence[int], actor
         raise NotFound(_("group %(group_id)s not found") % {"group_id": group_id}, field="group_id")
     wanted = list(dict.fromkeys(tag_ids))
     if len(wanted) > MAX_TAGS_PER_GROUP:
-        raise ValidationFailed(_("at most %(n)s tags per group") % {"n": MAX_TAGS_PER_GROUP}, field="tag_ids")
+        raise ValidationFailed(_("at most %(n)s tags per group") % {"n": MAX_TAGS_PER_GROUP}, field="tag_ids",
+                               code="at_most_tags_per_group")
     known = set(GroupTag.objects.filter(enterprise_id=scope.enterprise_id, pk__in=wanted).values_list("id", flat=True))
     for index, tag_id in enumerate(wanted):
         if tag_id not in known:

@@ -70,7 +70,8 @@ def _clean_image(body: Mapping[str, str]) -> dict[str, str]:
         raise ValidationFailed(_("an image takes a media_id or a pic_url, one of them"), field="attachment",
                                code="image_source")
     if pic_url and not _is_url(pic_url):
-        raise ValidationFailed(_("pic_url must be an http(s) address"), field="attachment.image.pic_url")
+        raise ValidationFailed(_("pic_url must be an http(s) address"), field="attachment.image.pic_url",
+                               code="pic_url_http_address")
     return {"media_id": media_id} if media_id else {"pic_url": pic_url}
 
 
@@ -84,7 +85,7 @@ def _clean_link(body: Mapping[str, str]) -> dict[str, str]:
     for key in ("url", "picurl"):
         if body.get(key) and not _is_url(body[key]):
             raise ValidationFailed(_("%(key)s must be an http(s) address") % {"key": key},
-                                   field=f"attachment.link.{key}")
+                                   field=f"attachment.link.{key}", code="not_http_url")
     return {k: v for k, v in body.items() if v}
 
 
@@ -103,10 +104,11 @@ def clean_attachment(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     fields = ATTACHMENT_FIELDS.get(kind)
     if fields is None:
         raise ValidationFailed(_("the attachment is an image, a link or a mini-program card"),
-                               field="attachment.msgtype")
+                               field="attachment.msgtype", code="unknown_msgtype")
     inner = raw.get(kind)
     if not isinstance(inner, Mapping):
-        raise ValidationFailed(_("%(kind)s needs its fields") % {"kind": kind}, field=f"attachment.{kind}")
+        raise ValidationFailed(_("%(kind)s needs its fields") % {"kind": kind}, field=f"attachment.{kind}",
+                               code="fields")
     required, optional = fields
     body = {k: str(inner.get(k) or "").strip()[:URL_MAX] for k in (*required, *optional)}
     missing = [k for k in required if not body[k]]
@@ -125,7 +127,7 @@ def clean_template(text: str, attachment: Mapping[str, Any] | None) -> tuple[str
             field="text", code="too_long",
         )
     if "\x00" in text:
-        raise ValidationFailed(_("the text holds a NUL character"), field="text")
+        raise ValidationFailed(_("the text holds a NUL character"), field="text", code="text_holds_nul_character")
     clean = clean_attachment(attachment)
     if not text and not clean:
         raise ValidationFailed(_("a welcome template needs a text or an attachment"), field="text", code="empty")
@@ -143,7 +145,7 @@ def material_attachment(*, scope: Scope, account_id: int, material_id: int) -> d
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 64:
-        raise ValidationFailed(_("name is 1-64 characters"), field="name")
+        raise ValidationFailed(_("name is 1-64 characters"), field="name", code="name_length")
     return name
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import TransferStatus, WecomError
@@ -71,17 +72,22 @@ def _candidates(enterprise_id: int, handover_id: int) -> dict[int, str]:
 
 def _check_people(scope: Scope, kind: str, handover_id: int, takeover_id: int) -> tuple[Any, Any]:
     if kind not in TransferKind.values:
-        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(TransferKind.values)}, field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(TransferKind.values)}, field="kind",
+                               code="unknown_kind")
     handover = org_queries.get_staff(scope, handover_id)
     takeover = org_queries.get_staff(Scope.hq(scope.enterprise_id), takeover_id)
     if handover.pk == takeover.pk:
-        raise ValidationFailed(_("the successor must be someone else"), field="takeover_id")
+        raise ValidationFailed(_("the successor must be someone else"), field="takeover_id",
+                               code="successor_someone_else")
     if not handover.wecom_userid:
-        raise ValidationFailed(_("the staff member has no WeCom account"), field="handover_id")
+        raise ValidationFailed(_("the staff member has no WeCom account"), field="handover_id",
+                               code="staff_member_no_wecom_account")
     if not takeover.wecom_userid or not takeover.is_active:
-        raise ValidationFailed(_("the successor needs an active WeCom account"), field="takeover_id")
+        raise ValidationFailed(_("the successor needs an active WeCom account"), field="takeover_id",
+                               code="successor_active_wecom_account")
     if kind == TransferKind.RESIGNED and handover.is_active:
-        raise ValidationFailed(_("离职继承 is for staff who have left: mark them as left first"), field="kind")
+        raise ValidationFailed(_("离职继承 is for staff who have left: mark them as left first"), field="kind",
+                               code="staff_who_left_mark_them")
     return handover, takeover
 
 
@@ -104,6 +110,7 @@ def start_transfer(
         raise ValidationFailed(
             _("the message is at most %(MESSAGE_MAX)s characters") % {"MESSAGE_MAX": MESSAGE_MAX},
             field="message",
+            code="message_length",
         )
     candidates = _candidates(scope.enterprise_id, handover.pk)
     if customer_ids is not None:
@@ -121,6 +128,7 @@ def start_transfer(
         raise ValidationFailed(
             _("%(name)s has no WeCom customers to hand over") % {"name": handover.name},
             field="customer_ids",
+            code="no_wecom_customers_hand_over",
         )
     job = TransferJob.objects.create(
         enterprise_id=scope.enterprise_id,
@@ -155,7 +163,10 @@ def start_transfer(
         action="wecom.transfer.start",
         target_type="transfer_job",
         target_id=job.pk,
-        summary=f"{kind}: {len(chosen)} customers {handover.name} → {takeover.name}",
+        summary=audit.ntext(N_("%(kind)s: %(count)s customer %(from)s → %(to)s"),
+                            N_("%(kind)s: %(count)s customers %(from)s → %(to)s"), len(chosen),
+                            kind=audit.label(TransferKind(kind).label),
+                            **{"from": handover.name, "to": takeover.name}),
     )
     return job
 

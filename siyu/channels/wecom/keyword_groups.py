@@ -46,7 +46,7 @@ def _oa_rule_clash(account_id: int, word: str) -> KeywordReply | None:
 def _clean_word(account_id: int, keyword: str) -> str:
     word = " ".join(keyword.split())
     if not 1 <= len(word) <= 64:
-        raise ValidationFailed(_("keyword is 1-64 characters"), field="keyword")
+        raise ValidationFailed(_("keyword is 1-64 characters"), field="keyword", code="keyword_length")
     clash = _oa_rule_clash(account_id, word)
     if clash is not None:
         raise Conflict(_("the Official Account's keyword reply %(keyword)s (%(match)s) answers this keyword")
@@ -57,7 +57,8 @@ def _clean_word(account_id: int, keyword: str) -> str:
 
 def _clean_reply(reply_text: str) -> str:
     if len(reply_text) > 500:
-        raise ValidationFailed(_("the reply is at most 500 characters"), field="reply_text")
+        raise ValidationFailed(_("the reply is at most 500 characters"), field="reply_text",
+                               code="reply_at_most_500_characters")
     if reply_text and "{link}" not in reply_text:
         raise ValidationFailed(_("the reply must contain {link}"), field="reply_text", code="reply_without_link")
     return reply_text

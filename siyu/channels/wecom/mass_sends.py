@@ -21,6 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.models import ChannelAccount
 from siyu.channels.wecom.accounts import wecom_account
@@ -108,6 +109,7 @@ def _staff_list(scope: Scope, staff_ids: Sequence[int], *, field: str) -> list[S
         raise ValidationFailed(
             _("at most %(MOMENT_MAX_STAFF)s staff") % {"MOMENT_MAX_STAFF": MOMENT_MAX_STAFF},
             field=field,
+            code="at_most_staff",
         )
     first_index: dict[int, int] = {}
     for index, staff_id in enumerate(staff_ids):
@@ -129,6 +131,7 @@ def _staff_list(scope: Scope, staff_ids: Sequence[int], *, field: str) -> list[S
             raise ValidationFailed(
                 _("%(name)s has no active WeCom account") % {"name": staff.name},
                 field=field, index=index,
+                code="no_active_wecom_account",
             )
         out.append(staff)
     return out
@@ -147,6 +150,7 @@ def _customers(scope: Scope, customer_ids: Sequence[int]) -> list[int]:
         raise ValidationFailed(
             _("at most %(MAX_CUSTOMERS)s customers; use a tag instead") % {"MAX_CUSTOMERS": MAX_CUSTOMERS},
             field="customer_ids",
+            code="at_most_customers_use_tag",
         )
     visible = set(customer_queries.visible_customer_ids(scope).filter(id__in=customer_ids))
     for index, customer_id in enumerate(customer_ids):
@@ -177,6 +181,7 @@ def _mass_text(text: str) -> str:
         raise ValidationFailed(
             _("the text is at most %(TEXT_MAX_BYTES)s bytes") % {"TEXT_MAX_BYTES": TEXT_MAX_BYTES},
             field="text",
+            code="text_at_most_bytes",
         )
     return text.strip()
 
@@ -206,27 +211,30 @@ def _draft_mass_send(
     sends target the listed groups, or every active group of each sender when none is listed."""
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     if kind not in MassSendKind.values:
-        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(MassSendKind.values)}, field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(MassSendKind.values)}, field="kind",
+                               code="unknown_kind")
     if len(name.strip()) > 64:
-        raise ValidationFailed(_("the name is at most 64 characters"), field="name")
+        raise ValidationFailed(_("the name is at most 64 characters"), field="name", code="name_at_most_64_characters")
     clean_text = _mass_text(text)
     clean = clean_attachments(attachments, field="attachments")
     if not clean_text and not clean:
-        raise ValidationFailed(_("write a text or add an attachment"), field="text")
+        raise ValidationFailed(_("write a text or add an attachment"), field="text", code="write_text_add_attachment")
     if not sender_ids:
-        raise ValidationFailed(_("pick at least one sender"), field="sender_ids")
+        raise ValidationFailed(_("pick at least one sender"), field="sender_ids", code="pick_at_least_one_sender")
     if len(sender_ids) > MAX_SENDERS:
-        raise ValidationFailed(_("at most %(MAX_SENDERS)s senders") % {"MAX_SENDERS": MAX_SENDERS}, field="sender_ids")
+        raise ValidationFailed(_("at most %(MAX_SENDERS)s senders") % {"MAX_SENDERS": MAX_SENDERS}, field="sender_ids",
+                               code="at_most_senders")
     senders = _staff_list(scope, sender_ids, field="sender_ids")
     if kind == MassSendKind.SINGLE:
         if group_ids:
-            raise ValidationFailed(_("groups are for group sends"), field="group_ids")
+            raise ValidationFailed(_("groups are for group sends"), field="group_ids", code="groups_group_sends")
         if not customer_ids and not tag_ids:
-            raise ValidationFailed(_("pick customers or tags"), field="customer_ids")
+            raise ValidationFailed(_("pick customers or tags"), field="customer_ids", code="pick_customers_tags")
         customers, tags, groups = _customers(scope, customer_ids), _tags(scope, tag_ids), []
     else:
         if customer_ids or tag_ids:
-            raise ValidationFailed(_("group sends go to customer groups, not customers"), field="customer_ids")
+            raise ValidationFailed(_("group sends go to customer groups, not customers"), field="customer_ids",
+                                   code="group_sends_go_customer_groups")
         customers, tags, groups = [], [], _groups(scope, account, group_ids)
     mass_send = MassSend.objects.create(
         enterprise_id=scope.enterprise_id,
@@ -397,6 +405,7 @@ def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) ->
         raise ValidationFailed(
             _("none of the chosen targets is reachable by the senders (no active WeCom relationship or group)"),
             field="group_ids" if mass_send.kind == MassSendKind.GROUP else "customer_ids",
+            code="none_chosen_targets_reachable_senders",
         )
     for part in parts:
         _queue_template(mass_send, part)
@@ -411,7 +420,8 @@ def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) ->
         action="wecom.mass_send.submit",
         target_type="mass_send",
         target_id=mass_send.pk,
-        summary=f"{mass_send.recipient_total} recipients, {len(parts)} templates",
+        summary=audit.text(N_("%(recipients)s recipients, %(templates)s templates"),
+                           recipients=mass_send.recipient_total, templates=len(parts)),
     )
     return mass_send
 
@@ -656,7 +666,7 @@ def create_mass_send(
 ) -> MassSend:
     """A draft mass send; with submit=True it is submitted in the same transaction (all or nothing)."""
     if tag_match not in ("any", "all"):
-        raise ValidationFailed(_("tag_match is any or all"), field="tag_match")
+        raise ValidationFailed(_("tag_match is any or all"), field="tag_match", code="unknown_tag_match")
     with transaction.atomic():
         mass_send = _draft_mass_send(
             scope=scope, account_id=account_id, kind=kind, sender_ids=sender_ids, name=name,

@@ -55,12 +55,15 @@ def clean_moment_attachments(raw: Sequence[Mapping[str, Any]] | None) -> list[di
     kinds = [str(item.get("msgtype", "")) for item in items]
     for index, kind in enumerate(kinds):
         if kind not in MOMENT_NEEDS:
-            raise ValidationFailed(_("msgtype must be image, video or link"), field="attachments", index=index)
+            raise ValidationFailed(_("msgtype must be image, video or link"), field="attachments", index=index,
+                                   code="msgtype_image_video_link")
     if len(set(kinds)) > 1:
-        raise ValidationFailed(_("images, a video and a link cannot be mixed"), field="attachments")
+        raise ValidationFailed(_("images, a video and a link cannot be mixed"), field="attachments",
+                               code="images_video_link_mixed")
     most = MOMENT_IMAGES_MAX if set(kinds) <= {"image"} else 1
     if len(items) > most:
-        raise ValidationFailed(_("at most %(most)s attachment(s) of this kind") % {"most": most}, field="attachments")
+        raise ValidationFailed(_("at most %(most)s attachment(s) of this kind") % {"most": most}, field="attachments",
+                               code="at_most_attachment_kind")
     clean = []
     for index, (kind, item) in enumerate(zip(kinds, items, strict=True)):
         body = item.get(kind)
@@ -68,9 +71,11 @@ def clean_moment_attachments(raw: Sequence[Mapping[str, Any]] | None) -> list[di
             raise ValidationFailed(
                 _("%(kind)s needs %(join)s") % {"kind": kind, "join": ', '.join(MOMENT_NEEDS[kind])},
                 field="attachments", index=index,
+                code="invalid_attachments",
             )
         if len(str(body.get("title", "")).encode()) > MOMENT_LINK_TITLE_MAX_BYTES:
-            raise ValidationFailed(_("a link title is at most 64 bytes"), field="attachments", index=index)
+            raise ValidationFailed(_("a link title is at most 64 bytes"), field="attachments", index=index,
+                                   code="link_title_at_most_64")
         clean.append({"msgtype": kind, kind: {str(k): str(v)[:512] for k, v in body.items() if str(v).strip()}})
     return clean
 
@@ -80,7 +85,8 @@ def _wecom_tags(account: ChannelAccount, tag_ids: Sequence[int]) -> dict[int, st
     linked = dict(TagLink.objects.filter(account=account, tag_id__in=tag_ids).values_list("tag_id", "wecom_tag_id"))
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in linked:
-            raise ValidationFailed(_("this tag is not synced to WeCom yet"), field="tag_ids", index=index)
+            raise ValidationFailed(_("this tag is not synced to WeCom yet"), field="tag_ids", index=index,
+                                   code="tag_not_synced_wecom_yet")
     return linked
 
 
@@ -101,12 +107,13 @@ def _draft_moment_task(
         raise ValidationFailed(
             _("the text is at most %(MOMENT_TEXT_MAX)s characters") % {"MOMENT_TEXT_MAX": MOMENT_TEXT_MAX},
             field="text",
+            code="text_length",
         )
     clean = clean_moment_attachments(attachments)
     if not text.strip() and not clean:
-        raise ValidationFailed(_("write a text or add an attachment"), field="text")
+        raise ValidationFailed(_("write a text or add an attachment"), field="text", code="write_text_add_attachment")
     if not staff_ids and not scope.is_hq:
-        raise ValidationFailed(_("pick the staff who publish it"), field="staff_ids")
+        raise ValidationFailed(_("pick the staff who publish it"), field="staff_ids", code="pick_staff_who_publish")
     staff = _staff_list(scope, staff_ids, field="staff_ids")
     tags = _tags(scope, tag_ids)
     _wecom_tags(account, tags)

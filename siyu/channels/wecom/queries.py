@@ -1035,7 +1035,7 @@ def analytics_range(start: date | None, end: date | None) -> tuple[date, date]:
 def _analytics_base(scope: Scope, by: str) -> tuple[QuerySet[Any], str]:
     """Customers' membership stints in the groups the scope may see, with the dimension's key as `k`."""
     if by not in ANALYTICS_BY:
-        raise ValidationFailed(_("by is group, code, owner or store"), field="by")
+        raise ValidationFailed(_("by is group, code, owner or store"), field="by", code="unknown_by")
     base = GroupMembership.objects.filter(group_id__in=groups(scope).values("id"), member_type=MemberType.EXTERNAL)
     if by == "group":
         return base.annotate(k=F("group_id")), "k"

@@ -48,7 +48,8 @@ def new_state() -> str:
 def authorize_url(*, account_id: int, redirect_uri: str, state: str) -> str:
     account = wecom_account(account_id)
     if not account.is_active or not account.agent_id:
-        raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id")
+        raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id",
+                               code="wecom_app_used_sign")
     base = account.base_url.rstrip("/")
     sso = PRODUCTION_SSO if base.startswith(PRODUCTION_API) else f"{base}/wwlogin/sso/login"
     query = {"login_type": "CorpApp", "appid": account.app_id, "agentid": account.agent_id,
@@ -62,7 +63,8 @@ def oauth_url(*, account_id: int, redirect_uri: str, state: str) -> str:
     by `user_for_code` as for the web sign-in."""
     account = wecom_account(account_id)
     if not account.is_active or not account.agent_id:
-        raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id")
+        raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id",
+                               code="wecom_app_used_sign")
     base = account.base_url.rstrip("/")
     page = PRODUCTION_OAUTH if base.startswith(PRODUCTION_API) else f"{base}/connect/oauth2/authorize"
     query = {"appid": account.app_id, "redirect_uri": redirect_uri, "response_type": "code", "scope": "snsapi_base",
@@ -78,7 +80,7 @@ def check_state(*, expected: str | None, received: str) -> None:
 def user_for_code(*, account_id: int, code: str) -> Any:
     """The console user of the staff member the code names (exchanged with WeCom; no transaction is open)."""
     if not code or len(code) > 512:
-        raise ValidationFailed(_("missing sign-in code"), field="code")
+        raise ValidationFailed(_("missing sign-in code"), field="code", code="missing_sign_code")
     account = wecom_account(account_id)
     if not account.is_active:
         raise PermissionDenied(_("this WeCom app is switched off"))

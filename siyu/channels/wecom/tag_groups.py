@@ -65,10 +65,11 @@ def _group_code(scope: Scope, account_id: int, group_code_id: int) -> GroupCode:
 
 def _tags(scope: Scope, tag_ids: Sequence[int], match: str) -> list[int]:
     if match not in ("all", "any"):
-        raise ValidationFailed(_("match is all or any"), field="match")
+        raise ValidationFailed(_("match is all or any"), field="match", code="unknown_match")
     ids = list(dict.fromkeys(tag_ids))
     if not 1 <= len(ids) <= MAX_TAGS:
-        raise ValidationFailed(_("pick 1 to %(MAX_TAGS)s tags") % {"MAX_TAGS": MAX_TAGS}, field="tag_ids")
+        raise ValidationFailed(_("pick 1 to %(MAX_TAGS)s tags") % {"MAX_TAGS": MAX_TAGS}, field="tag_ids",
+                               code="pick_1_tags")
     known = set(customer_queries.tags(scope).filter(id__in=ids).values_list("id", flat=True))
     for index, tag_id in enumerate(ids):
         if tag_id not in known:

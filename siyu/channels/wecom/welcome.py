@@ -27,18 +27,20 @@ def clean_attachments(raw: Sequence[Mapping[str, Any]] | None, *, field: str = "
     """Welcome attachments as the platform takes them: image, link or mini-program card, at most 9."""
     items = list(raw or [])
     if len(items) > MAX_ATTACHMENTS:
-        raise ValidationFailed(_("at most 9 attachments"), field=field)
+        raise ValidationFailed(_("at most 9 attachments"), field=field, code="at_most_9_attachments")
     clean = []
     for index, item in enumerate(items):
         kind = str(item.get("msgtype", ""))
         required = ATTACHMENT_KINDS.get(kind)
         if required is None:
-            raise ValidationFailed(_("msgtype must be image, link or miniprogram"), field=field, index=index)
+            raise ValidationFailed(_("msgtype must be image, link or miniprogram"), field=field, index=index,
+                                   code="msgtype_image_link_miniprogram")
         body = item.get(kind)
         if not isinstance(body, Mapping) or any(not str(body.get(key, "")).strip() for key in required):
             raise ValidationFailed(
                 _("%(kind)s needs %(join)s") % {"kind": kind, "join": ', '.join(required)},
                 field=field, index=index,
+                code="invalid_value",
             )
         clean.append({"msgtype": kind, kind: {str(k): str(v)[:512] for k, v in body.items()}})
     return clean
@@ -46,7 +48,8 @@ def clean_attachments(raw: Sequence[Mapping[str, Any]] | None, *, field: str = "
 
 def clean_welcome(text: str) -> str:
     if len(text.encode()) > WELCOME_TEXT_MAX_BYTES:
-        raise ValidationFailed(_("the welcome text is at most 4000 bytes"), field="welcome_text")
+        raise ValidationFailed(_("the welcome text is at most 4000 bytes"), field="welcome_text",
+                               code="welcome_text_at_most_4000")
     return text.strip()
 
 

@@ -46,9 +46,10 @@ def differences(scope: Scope, run_id: int, *, kind: str = "", state: str = "all"
                 page_size: int = 50) -> Page[ReconciliationDifference]:
     run = get_run(scope, run_id)
     if kind and kind not in DifferenceKind.values:
-        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(DifferenceKind.values)}, field="kind")
+        raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(DifferenceKind.values)}, field="kind",
+                               code="unknown_kind")
     if state not in STATES:
-        raise ValidationFailed(_("state is open, resolved or all"), field="state")
+        raise ValidationFailed(_("state is open, resolved or all"), field="state", code="unknown_state")
     qs = ReconciliationDifference.objects.filter(run=run, enterprise_id=scope.enterprise_id)
     if kind:
         qs = qs.filter(kind=kind)

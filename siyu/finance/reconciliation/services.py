@@ -38,6 +38,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 from django_stubs_ext import StrPromise
 
 from siyu.channels.wechatpay.bill import BillError, BillLine, Summary, TradeBillReader
@@ -367,7 +368,9 @@ def _billed_next_day(run: ReconciliationRun, generation: int, moment: datetime) 
         for pk, out_trade_no, out_refund_no in rows:
             audit.record(enterprise_id=run.enterprise_id, actor=None, action="reconciliation.resolve",
                          target_type="reconciliation_difference", target_id=pk,
-                         summary=f"{DifferenceKind.MISSING_THEIRS} {out_trade_no} {out_refund_no}: {reason}"[:255],
+                         summary=audit.text(N_("%(kind)s %(trade_no)s %(refund_no)s: %(reason)s"),
+                                            kind=audit.label(DifferenceKind.MISSING_THEIRS.label),
+                                            trade_no=out_trade_no, refund_no=out_refund_no, reason=reason[:200]),
                          changes={"reason": reason, "kind": DifferenceKind.MISSING_THEIRS, "run_id": earlier_id,
                                   "billed_in_run_id": later_id})
 
@@ -566,7 +569,9 @@ def resolve_difference(*, scope: Scope, difference_id: int, reason: str, actor: 
             raise Conflict(_("this difference is already resolved"), field="difference_id", code="already_resolved")
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="reconciliation.resolve",
                      target_type="reconciliation_difference", target_id=found.pk,
-                     summary=f"{found.kind} {found.out_trade_no} {found.out_refund_no}: {text}"[:255],
+                     summary=audit.text(N_("%(kind)s %(trade_no)s %(refund_no)s: %(reason)s"),
+                                        kind=audit.label(DifferenceKind(found.kind).label), trade_no=found.out_trade_no,
+                                        refund_no=found.out_refund_no, reason=text[:200]),
                      changes={"reason": text, "kind": found.kind, "run_id": found.run_id})
     found.refresh_from_db()
     return found

@@ -10,11 +10,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog import services as catalog_services
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.money import Money
 from siyu.orders import hooks
 from siyu.orders.models import (
     AfterSale,
@@ -81,7 +83,7 @@ def _refund_lines(order: Order, wanted: Sequence[RefundLineInput] | None) -> lis
 
 def _check_refundable(order: Order, kind: str) -> None:
     if kind not in AfterSaleKind.values:
-        raise ValidationFailed(_("kind is refund_only or return_refund"), field="kind")
+        raise ValidationFailed(_("kind is refund_only or return_refund"), field="kind", code="unknown_kind")
     if order.status not in PAID_STATES:
         raise Conflict(_("an order that is %(status)s cannot be refunded") % {"status": order.status}, field="status",
                        code="invalid_transition")
@@ -273,7 +275,8 @@ def fail_refund(*, after_sale_id: int, enterprise_id: int, reason: str, moment: 
     after_sale = AfterSale.objects.select_related("order").get(pk=after_sale_id)
     audit.record(enterprise_id=enterprise_id, actor=None, action="after_sale.refund_failed",
                  target_type="after_sale", target_id=after_sale.pk,
-                 summary=f"{after_sale.order.order_no} {after_sale.amount_fen} fen: {reason}"[:255])
+                 summary=audit.text(N_("%(order_no)s %(amount)s: %(reason)s"), order_no=after_sale.order.order_no,
+                                    amount=Money(after_sale.amount_fen).display(), reason=reason[:200]))
     return after_sale
 
 
@@ -315,7 +318,8 @@ def approve_refund(*, scope: Scope, after_sale_id: int, now: datetime | None = N
                                   decided_by=audit.user_of(actor))
     audit.record(enterprise_id=scope.enterprise_id,
                  actor=actor, action="after_sale.approve", target_type="after_sale", target_id=after_sale.pk,
-                 summary=f"{after_sale.order.order_no} {after_sale.amount_fen} fen")
+                 summary=audit.text(N_("%(order_no)s %(amount)s"), order_no=after_sale.order.order_no,
+                                    amount=Money(after_sale.amount_fen).display()))
     return after_sale
 
 
@@ -354,7 +358,8 @@ def mark_returned(
 ) -> AfterSale:
     """The returned goods arrived: they go back into stock."""
     if len(tracking_no) > 64:
-        raise ValidationFailed(_("tracking number is at most 64 characters"), field="tracking_no")
+        raise ValidationFailed(_("tracking number is at most 64 characters"), field="tracking_no",
+                               code="tracking_number_at_most_64")
     current = _visible_after_sale(scope, after_sale_id)
     if current.kind != AfterSaleKind.RETURN_REFUND:
         raise Conflict(_("a refund-only request has nothing to return"), field="kind", code="invalid_transition")
@@ -395,7 +400,8 @@ def complete_refund(
         hooks.refund_completed(after_sale.enterprise_id, order.pk, after_sale.pk, refunded_at)  # points back
         audit.record(enterprise_id=after_sale.enterprise_id,
                      actor=actor, action="after_sale.refund", target_type="after_sale", target_id=after_sale.pk,
-                     summary=f"{order.order_no} {after_sale.amount_fen} fen ({ref})")
+                     summary=audit.text(N_("%(order_no)s %(amount)s (%(ref)s)"), order_no=order.order_no,
+                                        amount=Money(after_sale.amount_fen).display(), ref=ref))
     return after_sale
 
 

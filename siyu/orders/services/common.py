@@ -38,7 +38,7 @@ def pay_timeout() -> timedelta:
 def _now(now: datetime | None) -> datetime:
     moment = now or timezone.now()
     if moment.tzinfo is None:
-        raise ValidationFailed(_("a moment needs a timezone"), field="now")
+        raise ValidationFailed(_("a moment needs a timezone"), field="now", code="naive_datetime")
     return moment
 
 

@@ -25,6 +25,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -273,5 +274,6 @@ def import_order_history(*, scope: Scope, content: str | bytes, filename: str = 
             _write(scope.enterprise_id, chunk, result)
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="orders.history_import",
                  target_type="order_history", target_id=filename[:64] or "-",
-                 summary=f"{result.orders} orders, {result.duplicates} already there, {len(result.errors)} errors")
+                 summary=audit.text(N_("%(orders)s orders, %(duplicates)s already there, %(errors)s errors"),
+                                    orders=result.orders, duplicates=result.duplicates, errors=len(result.errors)))
     return result

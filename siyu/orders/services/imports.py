@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog import queries as catalog_queries
 from siyu.core import audit, jobs
@@ -547,6 +548,7 @@ def create_platform_import(
         raise ValidationFailed(
             _("platform is one of %(join)s") % {"join": ', '.join(Platform.values)},
             field="platform",
+            code="unknown_platform",
         )
     text = _decode(content)
     reader, _cols = _reader(text)
@@ -564,7 +566,10 @@ def create_platform_import(
                                             created_by=audit.user_of(actor))
         audit.record(enterprise_id=scope.enterprise_id,
                      actor=actor, action="orders.import", target_type="platform_import", target_id=imp.pk,
-                     summary=f"{platform} {filename} ({total} rows)")
+                     summary=audit.ntext(
+                         N_("%(platform)s %(file)s (%(count)s row)"),
+                         N_("%(platform)s %(file)s (%(count)s rows)"),
+                         total, platform=platform, file=filename or ""))
         if enqueue:
             transaction.on_commit(lambda: jobs.get("run_platform_import_task").enqueue(imp.pk))
     return imp

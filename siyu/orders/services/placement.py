@@ -70,7 +70,7 @@ class CheckoutInput:
 
 def _check_store(enterprise_id: int, data: CheckoutInput) -> None:
     if data.fulfillment not in Fulfillment.values:
-        raise ValidationFailed(_("fulfillment is delivery or pickup"), field="fulfillment")
+        raise ValidationFailed(_("fulfillment is delivery or pickup"), field="fulfillment", code="unknown_fulfillment")
     if data.store_id is not None:
         if not org_queries.stores(_hq(enterprise_id)).filter(pk=data.store_id, is_active=True).exists():
             raise NotFound(
@@ -92,7 +92,8 @@ def _clean_address(data: CheckoutInput) -> dict[str, str]:
             )
     for key in raw:
         if key not in ("name", "phone", "detail", "region"):
-            raise ValidationFailed(_("unknown address field %(key)s") % {"key": repr(key)}, field=f"address.{key}")
+            raise ValidationFailed(_("unknown address field %(key)s") % {"key": repr(key)}, field=f"address.{key}",
+                                   code="unknown_address_field")
         if len(raw[key]) > 200:
             raise ValidationFailed(
                 _("%(key)s is at most 200 characters") % {"key": key},
@@ -163,5 +164,6 @@ def _existing_by_key(enterprise_id: int, customer_id: int, key: str) -> Order | 
 def _clean_key(key: str) -> str:
     key = (key or "").strip()
     if len(key) > 64:
-        raise ValidationFailed(_("idempotency_key is at most 64 characters"), field="idempotency_key")
+        raise ValidationFailed(_("idempotency_key is at most 64 characters"), field="idempotency_key",
+                               code="idempotency_key_at_most_64")
     return key

@@ -57,7 +57,8 @@ class PresaleInput:
 def _clean_presale_windows(data: PresaleInput) -> None:
     times = [data.deposit_starts_at, data.deposit_ends_at, data.balance_starts_at, data.balance_ends_at]
     if any(t is None or t.tzinfo is None for t in times):
-        raise ValidationFailed(_("all four times are needed, with a timezone"), field="deposit_starts_at")
+        raise ValidationFailed(_("all four times are needed, with a timezone"), field="deposit_starts_at",
+                               code="naive_datetime")
     if not data.deposit_starts_at < data.deposit_ends_at <= data.balance_starts_at < data.balance_ends_at:
         raise ValidationFailed(_("deposit window, then balance window, each ending after it starts"),
                                field="balance_starts_at", code="invalid_window")
@@ -83,7 +84,8 @@ def create_presale(*, scope: Scope, data: PresaleInput, actor: Actor = None) -> 
         raise ValidationFailed(_("the deposit is above zero and below the price"), field="deposit_fen",
                                code="invalid_deposit")
     if not isinstance(data.per_customer_limit, int) or not 1 <= data.per_customer_limit <= 1000:
-        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit")
+        raise ValidationFailed(_("per-customer limit is 1-1000"), field="per_customer_limit",
+                               code="per_customer_limit_range")
     _clean_presale_windows(data)
     presale = Presale.objects.create(
         enterprise_id=scope.enterprise_id, name=name, sku=sku, price_fen=data.price_fen, deposit_fen=data.deposit_fen,

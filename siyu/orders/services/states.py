@@ -79,7 +79,7 @@ def mark_paid(*, order_id: int, paid_at: datetime, payment_ref: str, enterprise_
     balance (→ paid, inside the balance window). Repeating a recorded payment (same ref) returns the order."""
     ref = _clean_ref(payment_ref)
     if paid_at.tzinfo is None:
-        raise ValidationFailed(_("paid_at needs a timezone"), field="paid_at")
+        raise ValidationFailed(_("paid_at needs a timezone"), field="paid_at", code="naive_datetime")
     current = Order.objects.filter(pk=order_id).values_list("kind", "payment_ref", "deposit_payment_ref").first()
     if current is None:
         raise NotFound(_("order %(order_id)s not found") % {"order_id": order_id}, field="order_id")
@@ -169,7 +169,8 @@ def ship_order(
 ) -> Order:
     moment = _now(now)
     if len(carrier) > 32 or len(tracking_no) > 64:
-        raise ValidationFailed(_("carrier ≤ 32 and tracking number ≤ 64 characters"), field="tracking_no")
+        raise ValidationFailed(_("carrier ≤ 32 and tracking number ≤ 64 characters"), field="tracking_no",
+                               code="carrier_32_tracking_number_64")
     _no_open_after_sale(order_id)
     order = _visible_order(scope, order_id)
     if order.fulfillment != Fulfillment.DELIVERY:

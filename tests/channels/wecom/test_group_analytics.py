@@ -128,7 +128,7 @@ def test_cells_for_the_export_and_paging(org: Org, history: dict[str, CustomerGr
     [
         ({"start": date(2026, 12, 5), "end": date(2026, 12, 4)}, "bad_range", "start"),
         ({"start": date(2025, 12, 1), "end": date(2026, 12, 4)}, "range_too_long", "end"),
-        ({"by": "region"}, "invalid", "by"),
+        ({"by": "region"}, "unknown_by", "by"),
     ],
 )
 def test_bad_ranges_are_refused(org: Org, kw: dict[str, object], code: str, field: str) -> None:

@@ -122,16 +122,16 @@ def test_delete_removes_it_on_wecom_and_its_bindings(wecom: Wecom) -> None:
     [
         ({"text": "欢" * 1001}, "too_long", "text"),  # 3003 bytes
         ({"text": "", "attachment": None}, "empty", "text"),
-        ({"attachment": {"msgtype": "video", "video": {"media_id": "x"}}}, "invalid", "attachment.msgtype"),
+        ({"attachment": {"msgtype": "video", "video": {"media_id": "x"}}}, "unknown_msgtype", "attachment.msgtype"),
         ({"attachment": {"msgtype": "image", "image": {"media_id": "a", "pic_url": "https://x/y.png"}}},
          "image_source", "attachment"),
         ({"attachment": {"msgtype": "link", "link": {"title": "标" * 43, "url": "https://x"}}},
          "too_long", "attachment.link.title"),
         ({"attachment": {"msgtype": "link", "link": {"title": "t", "url": "javascript:alert(1)"}}},
-         "invalid", "attachment.link.url"),
+         "not_http_url", "attachment.link.url"),
         ({"attachment": {"msgtype": "miniprogram", "miniprogram": {"title": "t", "appid": "wx1"}}},
          "required", "attachment.miniprogram.pic_media_id"),
-        ({"name": " "}, "invalid", "name"),
+        ({"name": " "}, "name_length", "name"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_queued(wecom: Wecom, fields: dict[str, object], code: str,
