@@ -537,7 +537,7 @@ def _start_uploads(plan_id: int, moment: datetime) -> None:
     account = wecom_queries.accounts(scope).first()
     try:
         if account is None:
-            raise ValidationFailed(_("no WeCom app is connected"), field="account")
+            raise ValidationFailed(_("no WeCom app is connected"), field="account", code="no_wecom_app")
         materials = moment_media.check(plan.enterprise_id, plan.attachments)  # deleted since it was planned?
         files = [moment_media.file_for(material) for material in materials]
     except DomainError as exc:

@@ -20,6 +20,7 @@ from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -189,7 +190,10 @@ def record(
             )
             audit.record(
                 enterprise_id=customer.enterprise_id, actor=actor, action="consent.record", target_type="customer",
-                target_id=customer.pk, summary=f"{channel}: {'granted' if granted else 'withdrawn'} ({method})",
+                target_id=customer.pk, summary=audit.text(N_("%(channel)s: %(decision)s (%(method)s)"),
+                                   channel=audit.label(CHANNEL_LABELS[channel]),
+                                   decision=audit.label(N_("granted") if granted else N_("withdrawn")),
+                                   method=audit.label(METHOD_LABELS[method])),
                 changes={"channel": channel, "granted": granted, "method": method, "consent_id": row.pk},
             )
     except IntegrityError:

@@ -27,6 +27,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit
 from siyu.core.audit import Actor
@@ -132,7 +133,7 @@ def export(*, scope: Scope, customer_id: int, actor: Actor = None) -> dict[str, 
     data = _collect(customer)
     audit.record(
         enterprise_id=customer.enterprise_id, actor=actor, action="customer.personal_data_export",
-        target_type="customer", target_id=customer.pk, summary="personal data exported",
+        target_type="customer", target_id=customer.pk, summary=audit.text(N_("personal data exported")),
         changes={"sections": list(data["sections"])},
     )
     return data
@@ -146,7 +147,8 @@ def export_own(*, enterprise_id: int, customer_id: int) -> dict[str, Any]:
     data = _collect(customer)
     audit.record(
         enterprise_id=enterprise_id, actor=None, action="customer.personal_data_export", target_type="customer",
-        target_id=customer.pk, summary="personal data exported by the customer", changes={"by": "customer"},
+        target_id=customer.pk, summary=audit.text(N_("personal data exported by the customer")),
+        changes={"by": "customer"},
     )
     return data
 
@@ -207,7 +209,8 @@ def erase(*, scope: Scope, customer_id: int, reason: str, confirm: int, actor: A
         )
         audit.record(
             enterprise_id=customer.enterprise_id, actor=actor, action="customer.erase", target_type="customer",
-            target_id=customer.pk, summary="personal data erased", changes={"reason": reason, "counts": counts},
+            target_id=customer.pk, summary=audit.text(N_("personal data erased")),
+            changes={"reason": reason, "counts": counts},
         )
     return erasure
 

@@ -1177,13 +1177,15 @@ _PROPERTY_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 def _check_event_rows(name: str, rows: EventRows) -> list[str]:
     schema = event_types.schema_for(name)
     if schema is None:
-        raise ValidationFailed(_("unknown event type %(name)s") % {"name": repr(name)}, field="name")
+        raise ValidationFailed(_("unknown event type %(name)s") % {"name": repr(name)}, field="name",
+                               code="unknown_event_type")
     names = [prop for prop, _expression in rows.properties]
     fields = schema.model_fields
     required = {key for key, info in fields.items() if info.is_required()}
     unknown = [prop for prop in names if prop not in fields or not _PROPERTY_NAME.match(prop)]
     if unknown or len(set(names)) != len(names) or not required <= set(names):
-        raise ValidationFailed(_("the properties do not match the event type's schema"), field="properties")
+        raise ValidationFailed(_("the properties do not match the event type's schema"), field="properties",
+                               code="properties_mismatch")
     return names
 
 

@@ -215,5 +215,5 @@ def disable_merchant(*, enterprise_id: int, merchant_id: int, actor: Actor = Non
             merchant.is_active = False
             audit.record(enterprise_id=enterprise_id, actor=actor, action="pay_merchant.disable",
                          target_type="pay_merchant", target_id=merchant.pk,
-                         summary=f"WeChat Pay {merchant.mch_id}: disabled")
+                         summary=audit.text(N_("WeChat Pay %(mch_id)s: disabled"), mch_id=merchant.mch_id))
     return merchant

@@ -1184,7 +1184,9 @@ def save_reward(*, scope: Scope, data: RewardInput, reward_id: int | None = None
             found.save()
             reward = found
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="rewards.save", target_type="reward",
-                     target_id=reward.pk, summary=f"{name}: {data.points} points"[:255], changes=values)
+                     target_id=reward.pk,
+                     summary=audit.text(N_("%(name)s: %(points)s points"), name=name[:100], points=data.points),
+                     changes=values)
     return reward
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom import channel_codes, schedules
 from siyu.channels.wecom.models import ChannelCode, ChannelCodeStaff, CodeStatus
@@ -78,7 +79,9 @@ def set_code_controls(
     audit.record(
         enterprise_id=scope.enterprise_id, actor=actor, action="wecom.code.controls", target_type="channel_code",
         target_id=code.pk,
-        summary=f"{len(clean)} members, {sum(m.is_backup for _s, m, _w in clean)} backups, "
-                f"{len(windows)} auto-accept windows, {len(code.no_welcome_nicknames)} nicknames",
+        summary=audit.text(N_("%(members)s members, %(backups)s backups, %(windows)s auto-accept windows, "
+                              "%(nicknames)s nicknames"), members=len(clean),
+                           backups=sum(m.is_backup for _s, m, _w in clean), windows=len(windows),
+                           nicknames=len(code.no_welcome_nicknames)),
     )
     return code

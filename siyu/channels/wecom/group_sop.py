@@ -24,6 +24,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom import attachment_sources, mass_sends
 from siyu.channels.wecom.accounts import wecom_account
@@ -85,7 +86,7 @@ def rule_of(sop: GroupSop) -> Rule:
 def clean_rule(*, repeat: str, time_of_day: time, start_date: date, weekdays: Sequence[int] = (),
                end_date: date | None = None, at: datetime) -> Rule:
     if repeat not in SopRepeat.values:
-        raise ValidationFailed(_("repeat is once, daily or weekly"), field="repeat")
+        raise ValidationFailed(_("repeat is once, daily or weekly"), field="repeat", code="unknown_repeat")
     days = tuple(sorted(set(weekdays)))
     if repeat == SopRepeat.WEEKLY and (not days or any(not 1 <= d <= 7 for d in days)):
         raise ValidationFailed(_("a weekly rule needs weekdays 1 (Monday) to 7 (Sunday)"), field="weekdays",
@@ -154,7 +155,7 @@ def material_attachments(*, scope: Scope, account_id: int, material_ids: Sequenc
 def _name(name: str) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 64:
-        raise ValidationFailed(_("name is 1-64 characters"), field="name")
+        raise ValidationFailed(_("name is 1-64 characters"), field="name", code="name_length")
     return name
 
 
@@ -227,7 +228,8 @@ def update_group_sop(
         sop.next_run_at = None
     sop.save()
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_sop.update",
-                 target_type="group_sop", target_id=sop.pk, summary="active" if sop.is_active else "paused")
+                 target_type="group_sop", target_id=sop.pk,
+                 summary=audit.text(N_("active")) if sop.is_active else audit.text(N_("paused")))
     return sop
 
 

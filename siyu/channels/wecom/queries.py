@@ -1237,7 +1237,7 @@ def group_conversion(scope: Scope, *, by: str = "group", start: date | None = No
     against the customers the scope sees who were in no group; and per group or per store. Four grouped queries,
     whatever the number of customers."""
     if by not in ("group", "store"):
-        raise ValidationFailed(_("by is group or store"), field="by")
+        raise ValidationFailed(_("by is group or store"), field="by", code="unknown_by")
     first, last = analytics_range(start, end)
     lo, _ignored = day_bounds(first)
     _ignored2, hi = day_bounds(last)

@@ -54,7 +54,8 @@ def clean_windows(raw: Iterable[Mapping[str, Any]] | None, *, field: str) -> lis
     out = []
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise ValidationFailed(_("a window is {days, start, end}"), field=field, index=index)
+            raise ValidationFailed(_("a window is {days, start, end}"), field=field, index=index,
+                                   code="window_format")
         days = item.get("days")
         if (not isinstance(days, list) or not days
                 or any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 7 for d in days)):

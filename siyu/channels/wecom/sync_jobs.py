@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.channels.wecom import directory, groups, tags
 from siyu.channels.wecom.accounts import wecom_account
@@ -41,7 +42,7 @@ def start_sync_job(*, scope: Scope, account_id: int, kind: str, actor: Actor = N
     if not scope.is_hq:
         raise PermissionDenied(_("only HQ admins sync with WeCom"))
     if kind not in SyncJobKind.values:
-        raise ValidationFailed(_("unknown sync %(kind)s") % {"kind": kind}, field="kind")
+        raise ValidationFailed(_("unknown sync %(kind)s") % {"kind": kind}, field="kind", code="unknown_kind")
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     SyncJob.objects.filter(account=account, kind=kind, status__in=OPEN_SYNC_JOB,
                            created_at__lt=now() - STALE_AFTER).update(
@@ -51,7 +52,8 @@ def start_sync_job(*, scope: Scope, account_id: int, kind: str, actor: Actor = N
         with transaction.atomic():
             job = SyncJob.objects.create(account=account, kind=kind, requested_by=user)
             audit.record(enterprise_id=scope.enterprise_id, actor=actor, action=f"wecom.sync_{kind}",
-                         target_type="channel_account", target_id=account.pk, summary=f"sync job {job.pk} queued")
+                         target_type="channel_account", target_id=account.pk,
+                         summary=audit.text(N_("sync job %(job)s queued"), job=job.pk))
             transaction.on_commit(lambda: jobs.get(TASK).enqueue(job.pk), robust=True)
     except IntegrityError:
         open_job = SyncJob.objects.filter(account=account, kind=kind, status__in=OPEN_SYNC_JOB).first()

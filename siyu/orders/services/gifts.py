@@ -37,7 +37,8 @@ def place_gift_order(*, enterprise_id: int, customer_id: int, sku_id: int, quant
     _check_store(enterprise_id, data)
     address = _clean_address(data)
     if not paid_by or len(paid_by) > 64:
-        raise ValidationFailed(_("a payment reference of 1-64 characters"), field="paid_by")
+        raise ValidationFailed(_("a payment reference of 1-64 characters"), field="paid_by",
+                               code="paid_by_length")
     sku = catalog_queries.skus(_hq(enterprise_id)).select_related("product").filter(pk=sku_id).first()
     if sku is None or not sku.is_active:
         raise Conflict(_("this gift is no longer available"), field="sku_id", code="gift_unavailable")

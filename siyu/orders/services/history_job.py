@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.core import audit, jobs
 from siyu.core.audit import Actor
@@ -522,7 +523,8 @@ def dry_run(*, scope: Scope, import_id: int, actor: Actor = None) -> DryRun:
                                                    error_rows=report.error_rows, duplicates=report.already_imported)
     audit.record(enterprise_id=imp.enterprise_id, actor=actor, action="orders.history_import.dry_run",
                  target_type="order_history", target_id=imp.pk,
-                 summary=f"{report.total_rows} rows, {report.receipts} receipts, {report.error_rows} rows with errors")
+                 summary=audit.text(N_("%(rows)s rows, %(receipts)s receipts, %(errors)s rows with errors"),
+                                    rows=report.total_rows, receipts=report.receipts, errors=report.error_rows))
     return report
 
 
@@ -605,7 +607,8 @@ def run_history_import(*, import_id: int, progress: ProgressHook | None = None,
     imp.refresh_from_db()
     audit.record(enterprise_id=imp.enterprise_id, actor=imp.created_by, action="orders.history_import.done",
                  target_type="order_history", target_id=imp.pk,
-                 summary=f"{imp.orders_created} orders, {imp.duplicates} already there, {imp.error_rows} rows refused")
+                 summary=audit.text(N_("%(orders)s orders, %(duplicates)s already there, %(errors)s rows refused"),
+                                    orders=imp.orders_created, duplicates=imp.duplicates, errors=imp.error_rows))
     return "done"
 
 
