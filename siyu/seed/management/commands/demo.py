@@ -44,10 +44,12 @@ class Command(BaseCommand):
         if not user_model.objects.filter(username=DEMO_USER).exists():
             user_model.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
         self._seed_once(options["customers"])
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1", "SIYU_PORT": str(port),
-               "SIYU_ANALYTICS_PORT": str(settings.SIYU_ANALYTICS_PORT), "SIYU_ANALYTICS": "auto"}
-        manage = [sys.executable, "-m", "siyu.manage"]
         sim_port = settings.SIYU_SIMULATOR_PORT
+        # The mall's SMS sign-in sends its codes to the simulator's SMS provider (read them at /sms/sim/inbox?phone=).
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DEMO": "1", "SIYU_PORT": str(port),
+               "SIYU_ANALYTICS_PORT": str(settings.SIYU_ANALYTICS_PORT), "SIYU_ANALYTICS": "auto",
+               "SIYU_SMS_BASE_URL": os.environ.get("SIYU_SMS_BASE_URL") or f"http://127.0.0.1:{sim_port}/sms"}
+        manage = [sys.executable, "-m", "siyu.manage"]
         children = [
             subprocess.Popen([*manage, "runserver", "--noreload", f"127.0.0.1:{port}"], env=env),  # noqa: S603
             subprocess.Popen([*manage, "worker", "--interval", "1"], env=env),  # noqa: S603
