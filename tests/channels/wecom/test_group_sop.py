@@ -231,7 +231,8 @@ def test_the_api_schedules_changes_pauses_and_refuses(wecom: Wecom) -> None:
     assert refused({"repeat": "once", "start_date": "2026-01-01"}) == (422, "in_the_past", "start_date")
     assert refused({"text": "", "attachments": []}) == (422, "empty", "text")
     assert refused({"send_messages": False, "remind_owners": False}) == (422, "nothing_to_do", "send_messages")
-    assert refused({"text": "字" * 1400}) == (422, "text_at_most_bytes", "text")  # 4200 bytes: over the mass send's 4000
+    # 4200 bytes: over the mass send's 4000
+    assert refused({"text": "字" * 1400}) == (422, "text_at_most_bytes", "text")
     assert GroupSop.objects.count() == 1
     # the SOP's group tag cannot be deleted under it
     gone = hq.client.delete(f"/api/channels/wecom/group-tags/{tag_id}", headers=hq.headers)
