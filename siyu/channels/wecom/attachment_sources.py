@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from django.utils.translation import gettext as _
+
 from siyu.channels.models import ChannelAccount
 from siyu.core.errors import NotFound
 from siyu.org.scope import Scope
@@ -48,5 +50,5 @@ def choices(scope: Scope, name: str) -> list[tuple[int, str]]:
 def resolve(scope: Scope, name: str, item_id: int, *, account: ChannelAccount, field: str) -> dict[str, Any]:
     source = _SOURCES.get(name)
     if source is None:
-        raise NotFound(f"no attachment source {name!r}", field=field, code="no_source")
+        raise NotFound(_("no attachment source %(name)s") % {"name": name}, field=field, code="no_source")
     return source.resolve(scope, item_id, account=account)
