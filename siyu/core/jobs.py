@@ -49,9 +49,20 @@ def registered() -> list[str]:
 def transactional(task: Any) -> bool:
     """Whether the task's backend stores the job in our database, inside the caller's transaction (django-tasks-db):
     then an enqueue commits or rolls back with the rows it names. A Redis queue (RQ) is outside the transaction."""
+    return transactional_backend(task.get_backend())
+
+
+def default_transactional() -> bool:
+    """Whether the configured default backend is the database's (what the worker and the metrics serve)."""
+    from django_tasks import task_backends  # noqa: PLC0415 - read when asked, after settings
+
+    return transactional_backend(task_backends["default"])
+
+
+def transactional_backend(backend: Any) -> bool:
     from django_tasks_db import DatabaseBackend  # noqa: PLC0415 - a third-party backend, imported when asked
 
-    return isinstance(task.get_backend(), DatabaseBackend)
+    return isinstance(backend, DatabaseBackend)
 
 
 def enqueue(name: str, *args: Any, run_after: Any = None) -> None:

@@ -101,8 +101,7 @@ class DatabaseCollector(Collector):
         oldest = GaugeMetricFamily("siyu_task_queue_oldest_age_seconds",
                                    "Age of the oldest task waiting to run, by queue", labels=["queue"])
         now = timezone.now()
-        names = jobs.registered()
-        rows = _db_queues() if not names or jobs.transactional(jobs.get(names[0])) else _redis_queues()
+        rows = _db_queues() if jobs.default_transactional() else _redis_queues()
         for queue, count, first in rows:
             depth.add_metric([queue], count)
             oldest.add_metric([queue], max(0.0, (now - first).total_seconds()) if first else 0.0)

@@ -37,14 +37,10 @@ class MyConsentOut(Schema):
     recorded_at: datetime | None
 
 
-def _states(customer_id: int) -> list[Any]:
-    return consent.states(customer_id)
-
-
 @router.get("/consents", auth=CUSTOMER, response={200: list[MyConsentOut], **ERRORS},
             summary="My marketing consent on each channel")
 def my_consents(request: HttpRequest) -> Any:
-    return _states(shopper_of(request).customer_id)
+    return consent.states(shopper_of(request).customer_id)
 
 
 @router.post("/consents", auth=CUSTOMER, response={201: list[MyConsentOut], 200: list[MyConsentOut], **WRITE_ERRORS},
@@ -59,7 +55,7 @@ def set_my_consent(request: HttpRequest, payload: MyConsentIn) -> Status[Any]:
         text_version=payload.text_version, evidence=evidence,
         idempotency_key=request.headers.get("Idempotency-Key", "")[:128],
     )
-    return Status(201 if created else 200, _states(shopper.customer_id))
+    return Status(201 if created else 200, consent.states(shopper.customer_id))
 
 
 @router.get("/personal-data", auth=CUSTOMER, response={200: dict[str, Any], **ERRORS},

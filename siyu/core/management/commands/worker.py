@@ -25,7 +25,7 @@ class Command(BaseCommand):
                             help="seconds between status lines (tasks done, failed, queued); 0: none")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not jobs.transactional(jobs.get(jobs.registered()[0])):
+        if not jobs.default_transactional():
             self._rq(batch=options["batch"], verbosity=options["verbosity"])
             return
         verbose = options["verbosity"] >= 2 or logging.getLogger().isEnabledFor(logging.DEBUG)
