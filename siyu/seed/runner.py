@@ -152,7 +152,10 @@ class _Run:
 
 
 def _event_prefix(code: str) -> str:
-    return f"seed:{code}:"
+    # The key is unique per enterprise already: the code adds nothing but bytes (twice, in the row and its unique
+    # index: about 18 bytes an event, 3.6 GB at tier B's 200M events).
+    del code
+    return "seed:"
 
 
 def _first_customer_id(using: str) -> int:
