@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from siyu.analytics.engine import CopyEngine
@@ -32,6 +33,7 @@ from siyu.audiences.queries import owner_of
 log = logging.getLogger(__name__)
 
 FULL_EVERY_S = 60.0
+FULL_BUDGET_S = 0.5  # seconds of periodic full passes per maintenance pass (new, changed and rebuilt ones always run)
 
 
 @dataclass
@@ -57,10 +59,13 @@ def diff(copy: ColumnarCopy, segment: Segment, *, touched_only: bool, now: Any =
     if touched_only:
         current += " AND customer_id IN (SELECT customer_id FROM _touched)"
     engine = CopyEngine(copy)
+    # Touched only: the rule reads the touched customers' rows alone (per-customer predicates give the same answer
+    # for them), through the copy's restricted views; the cost follows the refresh, not the size of the log.
     entered = engine.query(f"SELECT id FROM ({members.text}) m WHERE id NOT IN ({current}) ORDER BY id",  # noqa: S608
-                           [*members.params, segment.pk]).column()
+                           [*members.params, segment.pk], touched_only=touched_only).column()
     left = engine.query(f"SELECT customer_id FROM ({current}) cur WHERE customer_id NOT IN "  # noqa: S608
-                        f"({members.text}) ORDER BY customer_id", [segment.pk, *members.params]).column()
+                        f"({members.text}) ORDER BY customer_id", [segment.pk, *members.params],
+                        touched_only=touched_only).column()
     count = None
     if not touched_only:
         count = int(engine.query(f"SELECT count(*) FROM ({members.text}) m", members.params).scalar() or 0)  # noqa: S608
@@ -77,15 +82,23 @@ def _compile(segment: Segment, now: Any) -> evaluate.Compiled:
 
 
 def maintain(copy: ColumnarCopy, result: RefreshResult | None = None, *, force_full: bool = False) -> MaintainStats:
-    """One pass over every dynamic segment (the after-refresh hook)."""
+    """One pass over every dynamic segment (the after-refresh hook).
+
+    Every diff is computed first, on the copy alone; the changes are then written in one transaction (a savepoint
+    per segment, so one that fails leaves the others), which keeps the OLTP write lock for the writes only and pays
+    one commit a pass. The periodic full passes share a time budget per pass, so segments created together do not all
+    come due in the same second; one not done waits for the next pass (its touched customers are still followed)."""
     stats = MaintainStats()
     now = timezone.now()
     touched = result is not None and len(result.touched) > 0
     rebuilt = result is not None and (result.full or bool(result.reloaded))
+    started = time.monotonic()
+    pending: list[Pending] = []
     for segment in Segment.objects.filter(kind=SegmentKind.DYNAMIC).order_by("id"):
         stats.segments += 1
         fresh = segment.built_revision != segment.revision
-        full = force_full or fresh or rebuilt or time.monotonic() - _last_full.get(segment.pk, 0.0) > FULL_EVERY_S
+        due = time.monotonic() - _last_full.get(segment.pk, 0.0) > FULL_EVERY_S
+        full = force_full or fresh or rebuilt or (due and time.monotonic() - started < FULL_BUDGET_S)
         if not full and not touched:
             continue
         try:
@@ -94,18 +107,36 @@ def maintain(copy: ColumnarCopy, result: RefreshResult | None = None, *, force_f
             log.exception("audiences: segment %s could not be evaluated", segment.pk)
             stats.errors.append(f"{segment.pk}: {exc}")
             continue
-        if full:
-            _last_full[segment.pk] = time.monotonic()
-            stats.full += 1
-        else:
-            stats.incremental += 1
+        if not full:
             count = segment.member_count + len(entered) - len(left)
         if entered or left or fresh or count != segment.member_count:
-            services.apply_membership(segment=segment, entered=entered, left=left, at=now,
-                                      events=segment.built_revision > 0, member_count=max(0, count or 0))
-        stats.entered += len(entered)
-        stats.left += len(left)
+            pending.append((segment, entered, left, count, full))
+        elif full:
+            _last_full[segment.pk] = time.monotonic()
+        stats.full += int(full)
+        stats.incremental += int(not full)
+    if pending:
+        _write(pending, now, stats)
     return stats
+
+
+Pending = tuple[Segment, list[int], list[int], int | None, bool]
+
+
+def _write(pending: list[Pending], now: Any, stats: MaintainStats) -> None:
+    with transaction.atomic():
+        for segment, entered, left, count, full in pending:
+            try:
+                services.apply_membership(segment=segment, entered=entered, left=left, at=now,
+                                          events=segment.built_revision > 0, member_count=max(0, count or 0))
+            except Exception as exc:  # rolled back to this segment's savepoint; the next pass tries again
+                log.exception("audiences: segment %s could not be written", segment.pk)
+                stats.errors.append(f"{segment.pk}: {exc}")
+                continue
+            if full:
+                _last_full[segment.pk] = time.monotonic()
+            stats.entered += len(entered)
+            stats.left += len(left)
 
 
 def after_refresh(copy: ColumnarCopy, result: RefreshResult) -> None:

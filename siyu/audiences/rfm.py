@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,8 +33,10 @@ from django.utils import timezone
 from siyu.analytics.engine import CopyEngine
 from siyu.analytics.engine.copy import ColumnarCopy, RefreshResult
 from siyu.audiences.models import CustomerScore, LifecycleRules, RfmRun
+from siyu.core.staging import staged
 from siyu.core.timeutil import SHANGHAI
-from siyu.customers.services import EventInput, append_events
+from siyu.customers.models import Customer
+from siyu.customers.services import EventRows, append_events_from
 
 log = logging.getLogger(__name__)
 
@@ -218,64 +221,68 @@ def compute(copy: ColumnarCopy, enterprise_id: int, *, now: datetime, rules: Lif
 FIELDS = ("recency_days", "frequency", "monetary_fen", "r", "f", "m", "cell", "stage", "super_score")
 
 
+PERSIST_CHUNK = 100_000
+STAGED = ("customer_id", *FIELDS)
+
+
 def persist(enterprise_id: int, rows: list[tuple[Any, ...]], *, now: datetime, run: RfmRun | None,
             tag: str, keep_super: bool = False) -> tuple[int, int]:
     """Write the rows that changed (checked again against the OLTP rows, the copy's mirror may lag) and a
-    lifecycle_changed event per stage change. Returns (rows written, stage changes)."""
+    lifecycle_changed event per stage change. Returns (rows written, stage changes).
+
+    Set-based: each chunk is staged in a temporary table and applied with one event INSERT … SELECT, one UPDATE … FROM
+    and one INSERT … SELECT, so a million scores cost a few statements, not a million objects."""
     written = changes = 0
-    for start in range(0, len(rows), 20_000):
-        w, c = _persist_chunk(enterprise_id, rows[start:start + 20_000], now=now, run=run, tag=tag,
+    for start in range(0, len(rows), PERSIST_CHUNK):
+        w, c = _persist_chunk(enterprise_id, rows[start:start + PERSIST_CHUNK], now=now, run=run, tag=tag,
                               keep_super=keep_super)
         written, changes = written + w, changes + c
     return written, changes
 
 
+def _staged_values(rows: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    for row in rows:
+        yield (int(row[0]), None if row[1] is None else int(row[1]), int(row[2]), int(row[3]), int(row[4]),
+               int(row[5]), int(row[6]), row[7] or "", row[8], float(row[9]))
+
+
 def _persist_chunk(enterprise_id: int, rows: list[tuple[Any, ...]], *, now: datetime, run: RfmRun | None,
                    tag: str, keep_super: bool) -> tuple[int, int]:
-    current = {s.customer_id: s for s in CustomerScore.objects.filter(customer_id__in=[int(r[0]) for r in rows])}
-    create, update, events = [], [], []
-    for row in rows:
-        cid = int(row[0])
-        values = dict(zip(FIELDS, (None if row[1] is None else int(row[1]), int(row[2]), int(row[3]), int(row[4]),
-                                   int(row[5]), int(row[6]), row[7] or "", row[8], float(row[9])), strict=True))
-        score = current.get(cid)
-        if score is None:
-            create.append(CustomerScore(customer_id=cid, enterprise_id=enterprise_id, run=run, stage_since=now,
-                                        **values))
-            continue
-        if keep_super:
-            values.pop("super_score")
-        if all(getattr(score, k) == v for k, v in values.items()):
-            continue
-        if score.stage and score.stage != values["stage"]:
-            events.append(EventInput(
-                name="lifecycle_changed", occurred_at=now, customer_id=cid,
-                idempotency_key=f"lifecycle_changed:{tag}:{cid}:{values['stage']}",
-                properties={"from_stage": score.stage, "to_stage": values["stage"]}))
-            score.stage_since = now
-        for k, v in values.items():
-            setattr(score, k, v)
-        score.run = run
-        update.append(score)
-    with transaction.atomic():
-        CustomerScore.objects.bulk_create(create, batch_size=2000)
-        _update_scores(update, now)
-        for start in range(0, len(events), 5000):
-            append_events(enterprise_id=enterprise_id, batch=events[start:start + 5000])
-    return len(create) + len(update), len(events)
-
-
-def _update_scores(scores: list[CustomerScore], now: datetime) -> None:
-    """One prepared UPDATE run for every changed score (Django's bulk_update builds a CASE per column and row,
-    minutes for a million rows)."""
-    if not scores:
-        return
-    table = connections["default"].ops.quote_name(CustomerScore._meta.db_table)
-    columns = [*FIELDS, "run_id", "stage_since", "updated_at"]
-    assignments = ", ".join(f"{c} = %s" for c in columns)
-    rows = [[*(getattr(s, f) for f in FIELDS), s.run_id, s.stage_since, now, s.pk] for s in scores]
-    with connections["default"].cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", rows)
+    connection = connections["default"]
+    qn = connection.ops.quote_name
+    scores, customers = qn(CustomerScore._meta.db_table), qn(Customer._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(now)
+    run_id = run.pk if run is not None else None
+    differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    compared = [f for f in FIELDS if not (keep_super and f == "super_score")]
+    changed = " OR ".join(f"s.{qn(f)} {differs} n.{qn(f)}" for f in compared)
+    with transaction.atomic(), staged("siyu_rfm_stage", CustomerScore._meta.db_table, STAGED,
+                                      _staged_values(rows)) as stage:
+        # Names below are the models' tables and columns; every value is a parameter.
+        events = append_events_from(enterprise_id=enterprise_id, name="lifecycle_changed", rows=EventRows(
+            source=f"(SELECT n.customer_id, s.stage AS from_stage, n.stage AS to_stage, %s AS at, "  # noqa: S608
+                   f"CAST(%s AS VARCHAR(80)) AS prefix FROM {stage} n JOIN {scores} s "
+                   f"ON s.customer_id = n.customer_id WHERE s.stage <> '' AND s.stage <> n.stage) x",
+            params=(at, f"lifecycle_changed:{tag}:"), customer="x.customer_id", occurred_at="x.at",
+            key="x.prefix || CAST(x.customer_id AS VARCHAR(20)) || ':' || x.to_stage",
+            properties=(("from_stage", "x.from_stage"), ("to_stage", "x.to_stage"))))
+        with connection.cursor() as cursor:
+            sets = ", ".join(f"{qn(f)} = n.{qn(f)}" for f in compared)
+            cursor.execute(
+                f"UPDATE {scores} AS s SET {sets}, run_id = %s, updated_at = %s, "  # noqa: S608
+                f"stage_since = CASE WHEN s.stage <> '' AND s.stage <> n.stage THEN %s ELSE s.stage_since END "
+                f"FROM {stage} n WHERE s.customer_id = n.customer_id AND ({changed})",
+                [run_id, at, at])
+            updated = max(0, cursor.rowcount)
+            cols = ", ".join(qn(f) for f in FIELDS)
+            cursor.execute(
+                f"INSERT INTO {scores} (customer_id, enterprise_id, run_id, stage_since, updated_at, {cols}) "  # noqa: S608
+                f"SELECT n.customer_id, %s, %s, %s, %s, {', '.join(f'n.{qn(f)}' for f in FIELDS)} FROM {stage} n "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {scores} s WHERE s.customer_id = n.customer_id) "
+                f"AND EXISTS (SELECT 1 FROM {customers} c WHERE c.id = n.customer_id AND c.enterprise_id = %s)",
+                [enterprise_id, run_id, at, at, enterprise_id])
+            created = max(0, cursor.rowcount)
+    return created + updated, events
 
 
 def run_rfm(copy: ColumnarCopy, enterprise_id: int, *, now: datetime | None = None, trigger: str = "manual",

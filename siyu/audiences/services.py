@@ -17,7 +17,9 @@ from siyu.audiences.queries import check_can_create, check_can_edit
 from siyu.core import audit
 from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from siyu.customers.services import EventInput, append_events
+from siyu.core.staging import staged
+from siyu.customers.models import Customer
+from siyu.customers.services import EventRows, append_events_from
 from siyu.org import queries as org_queries
 from siyu.org.models import Role
 from siyu.org.scope import Scope
@@ -167,25 +169,52 @@ def apply_membership(*, segment: Segment, entered: Sequence[int], left: Sequence
 
 
 def _apply(segment: Segment, *, entered: Sequence[int], left: Sequence[int], at: datetime, events: bool) -> int:
-    out: list[EventInput] = []
-    if left:
-        leaving = list(SegmentMembership.objects.filter(segment=segment, customer_id__in=list(left),
-                                                        left_at__isnull=True).values_list("id", "customer_id"))
-        SegmentMembership.objects.filter(pk__in=[pk for pk, _c in leaving]).update(left_at=at)
-        out += [_event("segment_left", segment, pk, customer_id, at) for pk, customer_id in leaving]
-    if entered:
-        rows = SegmentMembership.objects.bulk_create(
-            [SegmentMembership(segment=segment, customer_id=cid, entered_at=at) for cid in entered], batch_size=2000)
-        out += [_event("segment_entered", segment, row.pk, row.customer_id, at) for row in rows]
-    if events and out:
-        for start in range(0, len(out), 5000):
-            append_events(enterprise_id=segment.enterprise_id, batch=out[start:start + 5000])
-    return len(entered) + len(left)
+    """Set-based: the ids are staged in a temporary table, leavers' open stints are closed with one UPDATE, joiners
+    get a stint with one INSERT … SELECT, and the events come from the stints just written with one INSERT … SELECT
+    each. The OLTP rows decide, not the caller's view of them: a joiner who already has an open stint (the copy's
+    mirror of the memberships can lag a big first build) gets no second one, and a leaver without one is skipped."""
+    connection = transaction.get_connection()
+    qn = connection.ops.quote_name
+    table = SegmentMembership._meta.db_table
+    stints, customers = qn(table), qn(Customer._meta.db_table)
+    stamp = connection.ops.adapt_datetimefield_value(at)
+    moved = 0
+    # Table and column names below come from the models; every value is a parameter.
+    with transaction.atomic(), connection.cursor() as cursor:
+        if left:
+            with staged("siyu_segment_left", table, ("customer_id",), ((int(c),) for c in left)) as stage:
+                cursor.execute(f"UPDATE {stints} SET left_at = %s WHERE segment_id = %s AND left_at IS NULL "  # noqa: S608
+                               f"AND customer_id IN (SELECT customer_id FROM {stage})", [stamp, segment.pk])
+                moved += max(0, cursor.rowcount)
+                if events:
+                    _stint_events("segment_left", segment, stage, "m.left_at", stamp)
+        if entered:
+            with staged("siyu_segment_entered", table, ("customer_id",), ((int(c),) for c in entered)) as stage:
+                cursor.execute(
+                    f"INSERT INTO {stints} (segment_id, customer_id, entered_at) "  # noqa: S608
+                    f"SELECT %s, n.customer_id, %s FROM {stage} n WHERE NOT EXISTS (SELECT 1 FROM {stints} m "
+                    f"WHERE m.segment_id = %s AND m.customer_id = n.customer_id AND m.left_at IS NULL) "
+                    f"AND EXISTS (SELECT 1 FROM {customers} c WHERE c.id = n.customer_id AND c.enterprise_id = %s)",
+                    [segment.pk, stamp, segment.pk, segment.enterprise_id])
+                moved += max(0, cursor.rowcount)
+                if events:
+                    _stint_events("segment_entered", segment, stage, "m.entered_at", stamp)
+    return moved
 
 
-def _event(name: str, segment: Segment, stint_id: int | None, customer_id: int, at: datetime) -> EventInput:
-    return EventInput(name=name, occurred_at=at, idempotency_key=f"{name}:{stint_id}", customer_id=customer_id,
-                      properties={"segment_id": segment.pk, "segment": segment.name[:80]})
+def _stint_events(name: str, segment: Segment, stage: str, moment: str, stamp: Any) -> None:
+    """One event per stint this pass opened or closed (`moment` is entered_at or left_at, equal to the pass's time),
+    keyed by the stint so a retry writes nothing twice."""
+    qn = transaction.get_connection().ops.quote_name
+    stints, segments = qn(SegmentMembership._meta.db_table), qn(Segment._meta.db_table)
+    append_events_from(enterprise_id=segment.enterprise_id, name=name, rows=EventRows(
+        # From the staged ids to their stints through the (customer, entered_at) index: a CROSS JOIN keeps that
+        # order on SQLite (the planner would otherwise walk the segment's every stint); PostgreSQL plans it freely.
+        source=f"{stage} n CROSS JOIN {stints} m JOIN {segments} g ON g.id = m.segment_id",
+        where=f"m.customer_id = n.customer_id AND m.segment_id = %s AND {moment} = %s", params=(segment.pk, stamp),
+        customer="m.customer_id",
+        occurred_at=moment, key=f"'{name}:' || CAST(m.id AS VARCHAR(20))",
+        properties=(("segment_id", "m.segment_id"), ("segment", "substr(g.name, 1, 80)"))))
 
 
 # ---------------------------------------------------------------------------------------------------------------

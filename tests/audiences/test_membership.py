@@ -68,6 +68,33 @@ def test_a_new_event_makes_a_member_join_with_an_event(org: Org, copy: ColumnarC
     assert never.pk not in _members(segment)
 
 
+def test_a_diff_against_a_lagging_mirror_writes_no_second_stint(org: Org) -> None:
+    """The copy's mirror of the memberships can lag a big first build: a diff may then name as joiners customers who
+    already have an open stint, or as leavers customers who have none. The OLTP rows decide: nothing is written
+    twice, no event repeats, and the other joiners of the same pass still get theirs."""
+    old, new, stranger = (CustomerFactory.create(enterprise=org.enterprise) for _ in range(3))
+    segment = _segment(org, {"type": "event", "event": {"name": "page_viewed"}, "window": {"last_days": 7}})
+    at = timezone.now()
+    assert services.apply_membership(segment=segment, entered=[old.pk], left=[], at=at) == 1
+    later = at + timedelta(seconds=1)
+    moved = services.apply_membership(segment=segment, entered=[old.pk, new.pk], left=[stranger.pk], at=later)
+    assert moved == 1  # only `new` joined; `old` is a member already, `stranger` never was
+    assert SegmentMembership.objects.filter(segment=segment, customer=old).count() == 1
+    assert _members(segment) == {old.pk, new.pk}
+    assert _events("segment_entered", segment) == sorted([old.pk, new.pk])  # one each, keyed by the stint
+    assert _events("segment_left", segment) == []
+    keys = set(Event.objects.filter(name="segment_entered").values_list("idempotency_key", flat=True))
+    stints = set(SegmentMembership.objects.filter(segment=segment).values_list("id", flat=True))
+    assert keys == {f"segment_entered:{i}" for i in stints}
+    entered = Event.objects.get(name="segment_entered", customer=new)
+    assert entered.properties == {"segment_id": segment.pk, "segment": segment.name}
+
+    assert services.apply_membership(segment=segment, entered=[], left=[old.pk, stranger.pk],
+                                     at=later + timedelta(seconds=1)) == 1
+    assert _members(segment) == {new.pk}
+    assert _events("segment_left", segment) == [old.pk]
+
+
 def test_leaving_and_coming_back_keeps_the_history(org: Org, copy: ColumnarCopy) -> None:
     customer = CustomerFactory.create(enterprise=org.enterprise)
     tag = TagFactory.create(group=TagGroupFactory.create(enterprise=org.enterprise), name="vip")

@@ -51,8 +51,8 @@ class CopyEngine:
     def __init__(self, copy: ColumnarCopy) -> None:
         self.copy = copy
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> Answer:
-        return self.copy.query(sql, params)
+    def query(self, sql: str, params: Sequence[Any] = (), *, touched_only: bool = False) -> Answer:
+        return self.copy.query(sql, params, touched_only=touched_only)
 
 
 class LocalEngine:

@@ -56,6 +56,7 @@ BUILD_MEMORY_LIMIT = "1536MB"  # DuckDB's budget while building: its sorts and i
 # values: counting page views per customer over 1.5M events of tier A (1M customers) measured 30% faster than
 # DuckDB's default (2**12). Wider spans (tier B) fall back to the ordinary hash table, so memory stays bounded.
 PERFECT_HASH_BITS = 21
+TOUCHED_SCHEMA = "touched"  # the customer-keyed tables' rows of the last refresh's customers
 
 
 def extension_directory() -> str | None:
@@ -131,14 +132,23 @@ class ColumnarCopy:
         self._specs: list[TableSpec] = []
         self._attached: str | None = None
         self._last_capture_check = 0.0
+        self._generation = 0  # bumped by every build and refresh: the touched tables are made again after it
+        self._touched_generation = -1
 
     # -----------------------------------------------------------------------------------------------------------
     # Reading
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> Answer:
+    def query(self, sql: str, params: Sequence[Any] = (), *, touched_only: bool = False) -> Answer:
+        """`touched_only`: every customer-keyed table the query names is read through a view holding only the rows of
+        the customers the last refresh touched (schema `touched`, first on the search path), so a rule evaluated for
+        them scans their rows, not the whole log. Valid for per-customer predicates, which is what segment rules are."""
         started = time.perf_counter()
+        if touched_only:
+            self._ensure_touched_views()
         cursor = self.con.cursor()
         try:
+            if touched_only:
+                cursor.execute(f"SET search_path = '{TOUCHED_SCHEMA},main'")
             cursor.execute("BEGIN TRANSACTION")
             found = cursor.execute("SELECT value FROM _meta WHERE key = 'as_of'").fetchone()
             relation = cursor.execute(sql, list(params))
@@ -149,6 +159,26 @@ class ColumnarCopy:
             cursor.close()
         as_of = datetime.fromisoformat(found[0]) if found and found[0] else None
         return Answer(columns=columns, rows=rows, as_of=as_of, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+    def _ensure_touched_views(self) -> None:
+        """The touched customers' rows of every customer-keyed table, copied once per refresh into small tables of
+        the `touched` schema: one scan of each table, after which every segment's incremental evaluation reads a few
+        thousand rows instead of the whole log."""
+        if self._touched_generation == self._generation:
+            return
+        with self._write_lock:
+            if self._touched_generation < 0:  # whatever an earlier process (or version) left there goes first
+                self.con.execute(f"DROP SCHEMA IF EXISTS {TOUCHED_SCHEMA} CASCADE")
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {TOUCHED_SCHEMA}")
+            for spec in self._specs:
+                if spec.customer is None:
+                    continue
+                # Names from the registered specs, never from input.
+                self.con.execute(
+                    f'CREATE OR REPLACE TABLE {TOUCHED_SCHEMA}."{spec.name}" AS SELECT * FROM main."{spec.name}" '  # noqa: S608
+                    f'WHERE "{spec.customer}" IN (SELECT customer_id FROM main._touched)'
+                )
+            self._touched_generation = self._generation
 
     def write(self, sql: str, params: Sequence[Any] = ()) -> None:
         """A statement on the writer's connection (derived tables the apps keep beside the mirror, e.g. RFM)."""
@@ -175,6 +205,7 @@ class ColumnarCopy:
         with self._write_lock:
             started = time.monotonic()
             as_of = timezone.now()
+            self._generation += 1
             self._specs = tables()
             if self.capture_changes:
                 capture.install(self._specs, self.using)
@@ -348,6 +379,7 @@ class ColumnarCopy:
                 self.con.execute("ROLLBACK")
                 raise
             self.change_watermark = max(self.change_watermark, change_top)
+            self._generation += 1
             result.more = len(changes) > 0 and sum(len(v) for v in changes.values()) >= CHANGES_PER_REFRESH
             result.more = result.more or any(d.more for d in deltas)
             result.touched = np.fromiter(touched, dtype=np.int64, count=len(touched))
