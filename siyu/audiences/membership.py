@@ -33,6 +33,7 @@ from siyu.audiences.queries import owner_of
 log = logging.getLogger(__name__)
 
 FULL_EVERY_S = 60.0
+TOUCHED_FULL_ABOVE = 50_000  # touched customers in one refresh beyond which every segment gets a full pass
 FULL_BUDGET_S = 0.5  # seconds of periodic full passes per maintenance pass (new, changed and rebuilt ones always run)
 
 
@@ -92,6 +93,9 @@ def maintain(copy: ColumnarCopy, result: RefreshResult | None = None, *, force_f
     now = timezone.now()
     touched = result is not None and len(result.touched) > 0
     rebuilt = result is not None and (result.full or bool(result.reloaded))
+    # A refresh that touched very many customers (a big first build or an RFM run reaching the copy, a bulk tag)
+    # costs less as full passes than as copies of all those customers' rows.
+    rebuilt = rebuilt or (result is not None and len(result.touched) > TOUCHED_FULL_ABOVE)
     started = time.monotonic()
     pending: list[Pending] = []
     for segment in Segment.objects.filter(kind=SegmentKind.DYNAMIC).order_by("id"):
