@@ -34,6 +34,32 @@ def fresh_database(name: str, url: str | None = None) -> str:
     return url
 
 
+# Footprints measured at tier A (docs/analytics.md, docs/deployment.md "Sizing"): an event with its indexes in the
+# OLTP database, the other per-customer tables, an event in the analytics copy, and the sort files of the largest
+# index build (about that index's size again).
+EVENT_BYTES, CUSTOMER_BYTES, COPY_EVENT_BYTES, SORT_EVENT_BYTES = 274, 1_400, 23, 45
+
+
+def disk_needed(customers: int, events: int, *, copy: bool) -> int:
+    """Bytes a generated database of this size needs at its peak: while the generator builds the event indexes (their
+    sort files beside the table), or afterwards with the analytics copy beside it when asked."""
+    database = events * EVENT_BYTES + customers * CUSTOMER_BYTES
+    return max(database + events * SORT_EVENT_BYTES, database + (events * COPY_EVENT_BYTES if copy else 0))
+
+
+def check_disk(customers: int, events: int, *, copy: bool, force: bool = False) -> None:
+    """Refuse, before hours of work, a size the disk under var/ cannot hold (the tier B run needs ~75 GB)."""
+    import shutil
+
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(BENCH_DIR).free
+    need = disk_needed(customers, events, copy=copy)
+    line = f"disk: this size needs about {need / 1e9:,.1f} GB at its peak; {free / 1e9:,.1f} GB free under {BENCH_DIR}"
+    print(line, flush=True)
+    if need > free and not force:
+        raise SystemExit(f"refusing to start: {line} (--force to try anyway)")
+
+
 def _recreate_postgres(url: str) -> None:
     import psycopg
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fresh_database, peak_rss_mb, report, setup_django  # noqa: E402
+from bench.common import check_disk, fresh_database, peak_rss_mb, report, setup_django  # noqa: E402
 
 TIER_A_CUSTOMERS = 1_000_000
 BUDGET_S = {"tier_a": 300.0, "tier_b": 3600.0}
@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=None, help="default: a fresh var/bench/seed.sqlite3")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--force", action="store_true", help="start even when the disk looks too small")
     args = parser.parse_args(argv)
     events = 20 * args.customers if args.events is None else args.events
+    if not args.database_url:
+        check_disk(args.customers, events, copy=False, force=args.force)
     url = fresh_database("seed", args.database_url)
     setup_django()
     from siyu.core.seed.progress import Progress

@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BENCH_DIR, fresh_database, peak_rss_mb, report, setup_django  # noqa: E402
+from bench.common import BENCH_DIR, check_disk, fresh_database, peak_rss_mb, report, setup_django  # noqa: E402
 
 CODE = "segbench"
 
@@ -277,10 +277,13 @@ def main(argv: list[str] | None = None) -> None:  # noqa: C901 - a linear script
     parser.add_argument("--freshness-company", type=int, default=10,
                         help="how many of the ten segments stay live (dynamic) during the freshness run")
     parser.add_argument("--skip-oltp", action="store_true", help="do not time the OLTP oracle (slow at tier A)")
+    parser.add_argument("--force", action="store_true", help="start even when the disk looks too small")
     args = parser.parse_args(argv)
     args.events = 20 * args.customers if args.events is None else args.events
     url = args.database_url
     if not args.reuse:
+        if not url:  # a PostgreSQL server's disk is its own business
+            check_disk(args.customers, args.events, copy=True, force=args.force)
         url = fresh_database("segments", url)
     elif not url:
         import os
