@@ -48,7 +48,7 @@ def disk_needed(customers: int, events: int, *, copy: bool) -> int:
 
 
 def check_disk(customers: int, events: int, *, copy: bool, force: bool = False) -> None:
-    """Refuse, before hours of work, a size the disk under var/ cannot hold (the tier B run needs ~75 GB)."""
+    """Refuse, before hours of work, a size the disk under var/ cannot hold (the tier B run needs ~78 GB)."""
     import shutil
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
