@@ -52,6 +52,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
 CALLBACKS_PER_WAVE = 40
 ORDERS_PER_WAVE = 8
+TIMEOUT = 60  # s; a busy machine answers slowly, and a client that gives up early only retries sooner
 ADDRESS = {"name": "测试", "phone": "13800138000", "detail": "上海市静安区南京西路1号"}
 
 
@@ -162,7 +163,7 @@ def _binaries() -> tuple[Path | None, str | None]:
     return (Path(found[-1]).parent if found else None), shutil.which("redis-server")
 
 
-def _retry(what: str, call: Callable[[], httpx.Response], ok: int, seconds: float = 180) -> httpx.Response:
+def _retry(what: str, call: Callable[[], httpx.Response], ok: int, seconds: float = 300) -> httpx.Response:
     """As a platform or a shopper's app does: again until the answer is `ok` (errors and refusals while a
     service is down are expected), failing the test past `seconds`."""
     deadline = time.monotonic() + seconds
@@ -219,7 +220,7 @@ class Traffic:
                            "nonce": nonce})
         url = self._url(n, f"{self.world['callback_path']}?{query}")
         _retry(f"callback {n}", lambda: httpx.post(url, content=body, headers={"Content-Type": "text/xml"},
-                                                   timeout=10), 200)
+                                                   timeout=TIMEOUT), 200)
         with self.lock:
             self.sent_callbacks += 1
 
@@ -234,10 +235,10 @@ class Traffic:
         key = secrets.token_hex(16)
         placed = _retry(f"order {n}", lambda: httpx.post(
             self._url(n, "/api/storefront/orders"), json=body, headers={**auth, "Idempotency-Key": key},
-            timeout=15), 201).json()
+            timeout=TIMEOUT), 201).json()
         order_id, amount = int(placed["id"]), int(placed["amount_fen"])
         started = _retry(f"pay {n}", lambda: httpx.post(self._url(n + 1, f"/api/storefront/orders/{order_id}/pay"),
-                                                        headers=auth, timeout=15), 200).json()
+                                                        headers=auth, timeout=TIMEOUT), 200).json()
         resource = {"appid": PAY_MERCHANT.app_id, "mchid": PAY_MERCHANT.mch_id,
                     "out_trade_no": started["out_trade_no"], "transaction_id": f"42{order_id:018d}",
                     "trade_type": "JSAPI", "trade_state": "SUCCESS", "trade_state_desc": "支付成功",
@@ -249,7 +250,7 @@ class Traffic:
             headers, notify = current().wechatpay.build_notify(PAY_MERCHANT.mch_id, "TRANSACTION.SUCCESS", resource)
             _retry(f"notify {n}/{delivery}", lambda h=headers, b=notify, d=delivery: httpx.post(  # type: ignore[misc]
                 self._url(n + d, self.world["notify_path"]), content=b,
-                headers={**h, "Content-Type": "application/json"}, timeout=15), 204)
+                headers={**h, "Content-Type": "application/json"}, timeout=TIMEOUT), 204)
         with self.lock:
             self.orders[order_id] = amount
 
@@ -273,10 +274,12 @@ def _login_shoppers(port: int, sim_url: str, count: int) -> list[str]:
 
     tokens = []
     for n in range(count):
-        code = httpx.post(f"{sim_url}/mp/sim/code", json={"appid": DEMO_APP_ID, "user": f"fault-{n}"}).json()["code"]
-        answer = _retry(f"login {n}", lambda c=code: httpx.post(  # type: ignore[misc]
-            f"http://127.0.0.1:{port}/api/storefront/login", json={"appid": DEMO_APP_ID, "code": c}, timeout=15), 200)
-        tokens.append(answer.json()["token"])
+        def login(n: int = n) -> httpx.Response:  # a fresh wx.login() code each try: a code is good once
+            code = httpx.post(f"{sim_url}/mp/sim/code", json={"appid": DEMO_APP_ID, "user": f"fault-{n}"}).json()
+            return httpx.post(f"http://127.0.0.1:{port}/api/storefront/login",
+                              json={"appid": DEMO_APP_ID, "code": code["code"]}, timeout=TIMEOUT)
+
+        tokens.append(_retry(f"login {n}", login, 200).json()["token"])
     return tokens
 
 
