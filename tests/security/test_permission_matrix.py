@@ -107,6 +107,8 @@ GET    /api/channels/wecom/group-codes/{group_code}              ok    ok    ok 
 POST   /api/channels/wecom/group-codes/{group_code}/groups       ok    ok    ok    403   401   404   401
 POST   /api/channels/wecom/group-codes/{group_code}/disable      ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/group-codes/{group_code}/stats        ok    ok    ok    ok    401   404   401
+GET    /api/channels/wecom/group-codes/{group_code}/schedules    ok    ok    ok    ok    401   404   401
+PUT    /api/channels/wecom/group-codes/{group_code}/schedules    ok    ok    ok    403   401   404   401
 POST   /api/channels/wecom/group-transfers                       ok    ok    ok    403   401   404   401
 PUT    /api/channels/wecom/codes/{code}/group-routes             ok    ok    ok    403   401   404   401
 GET    /api/channels/wecom/codes/{code}/group-routes             ok    ok    ok    ok    401   404   401
@@ -465,6 +467,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/channels/wecom/group-codes": lambda w: {
         "account_id": w["wecom_account"], "name": "新群码", "group_ids": [w["free_group"]], "cap": 100},
     "POST /api/channels/wecom/group-codes/{group_code}/groups": lambda w: {"group_ids": [w["free_group"]]},
+    "PUT /api/channels/wecom/group-codes/{group_code}/schedules": lambda w: {"groups": [{
+        "group_id": w["group"], "cap": 120, "hours": [{"days": [1, 2, 3, 4, 5], "start": "09:00", "end": "18:00"}]}]},
     "PUT /api/channels/wecom/codes/{code}/group-routes": lambda w: {"routes": [{"group_code_id": w["group_code"]}]},
     "POST /api/channels/wecom/keyword-groups": lambda w: {
         "oa_account_id": w["oa_account"], "keyword": "矩阵进群", "routes": [{"group_code_id": w["group_code"]}]},
@@ -700,6 +704,8 @@ POST   /channels/wecom/group-codes/new/                          ok    ok    ok 
 GET    /channels/wecom/group-codes/{group_code}/                 ok    ok    ok    ok    login 404   login
 POST   /channels/wecom/group-codes/{group_code}/groups/          ok    ok    ok    403   login 404   login
 POST   /channels/wecom/group-codes/{group_code}/disable/         ok    ok    ok    403   login 404   login
+GET    /channels/wecom/group-codes/{group_code}/schedules/       ok    ok    ok    403   login 404   login
+POST   /channels/wecom/group-codes/{group_code}/schedules/       ok    ok    ok    403   login 404   login
 GET    /channels/wecom/groups/{group}/                           ok    ok    ok    ok    login 404   login
 POST   /channels/wecom/groups/{group}/welcome/                   ok    ok    ok    403   login 404   login
 GET    /channels/wecom/groups/analytics/                         ok    ok    ok    ok    login ok    login

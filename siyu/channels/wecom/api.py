@@ -56,6 +56,8 @@ from siyu.channels.wecom.schemas import (
     GroupRouteIn,
     GroupRouteOut,
     GroupRoutesIn,
+    GroupSchedulesIn,
+    GroupSchedulesOut,
     GroupSopIn,
     GroupSopOut,
     GroupSopPage,
@@ -547,6 +549,36 @@ def group_code_stats(request: HttpRequest, group_code_id: int, days: int = 30) -
         "open_notices": [{"message": n.message, "staff_id": n.staff_id, "created_at": n.created_at}
                          for n in stats.open_notices],
     }
+
+
+def _schedules(scope: Scope, code_id: int) -> dict[str, Any]:
+    code = queries.get_group_code(scope, code_id)
+    stats = queries.group_code_stats(scope, code_id, days=1)
+    return {
+        "code_id": code.pk, "cap": code.cap, "timed": code.timed, "active_chat_ids": code.active_chat_ids,
+        "groups": [{"group_id": g.group_id, "chat_id": g.chat_id, "name": g.name, "members": g.members,
+                    "cap": g.own_cap, "effective_cap": g.cap, "hours": list(g.hours), "in_hours": g.in_hours,
+                    "current": g.current, "full": g.full} for g in stats.groups],
+    }
+
+
+@router.get("/group-codes/{int:group_code_id}/schedules", response={200: GroupSchedulesOut, **ERRORS},
+            summary="A group code's groups with their own caps and hours, and which are open now")
+def get_group_code_schedules(request: HttpRequest, group_code_id: int) -> dict[str, Any]:
+    return _schedules(scope_of(request), group_code_id)
+
+
+@router.put("/group-codes/{int:group_code_id}/schedules", response={200: GroupSchedulesOut, **WRITE_ERRORS},
+            summary="Replace a group code's per-group caps and hours (a group not listed: the code's cap, always)")
+def put_group_code_schedules(request: HttpRequest, group_code_id: int, payload: GroupSchedulesIn) -> dict[str, Any]:
+    scope = _manager(request)
+    queries.get_group_code(scope, group_code_id)
+    group_codes.set_group_schedules(
+        scope=scope, code_id=group_code_id, actor=actor_of(request),
+        groups=[group_codes.GroupScheduleIn(group_id=g.group_id, cap=g.cap, hours=[w.model_dump() for w in g.hours])
+                for g in payload.groups],
+    )
+    return _schedules(scope, group_code_id)
 
 
 # ---------------------------------------------------------------------------------------------------------------

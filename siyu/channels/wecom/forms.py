@@ -418,6 +418,20 @@ class CodeControlsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}), help_text=_("One WeChat nickname per line (competitors' probes)"))
 
 
+class GroupScheduleForm(forms.Form):
+    """One group of a group code: its own cap (empty: the code's) and the hours it takes joiners (empty: always).
+    The bounds are the service's, so a refusal carries its code."""
+
+    group = forms.IntegerField(widget=forms.HiddenInput)
+    cap = forms.IntegerField(label=_("Members per group"), required=False, min_value=0, max_value=100000,
+                             help_text=_("Empty: the code's cap"))
+    hours = forms.CharField(label=_("Takes joiners"), required=False, max_length=500,
+                            help_text=_("Weekdays 1 (Mon) to 7 (Sun) and hours, e.g. 1-5 09:00-18:00; empty: always"))
+
+
+GroupScheduleFormSet = forms.formset_factory(GroupScheduleForm, extra=0, max_num=50, validate_max=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Group SOP
 

@@ -11,13 +11,19 @@ Counting: a join through the QR (JoinScene 3) into one of the code's groups is o
 so a replayed or duplicated callback adds nothing; a quit sets that row's left_at once. The roll decision is taken
 under a lock on the code row, from set-based counts of live members, so two joins at once cannot both take the last
 seat's decision wrongly. Scans are counted on Siyu's landing page for the code, once per visitor and Shanghai day.
+
+Schedules: each group of a code may have its own cap (under the platform's limit) and hours (weekdays and Beijing
+times, schedules.py). The way lists the open groups inside their hours; outside every open group's hours it lists the
+open groups anyway (the QR must keep working). Codes with hours are re-planned by the minute sweep (`roll_timed`),
+which pushes only a change, keyed by the code's roll counter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +32,7 @@ from django.db.models import Count, F
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
+from siyu.channels.wecom import schedules
 from siyu.channels.wecom.accounts import wecom_account
 from siyu.channels.wecom.client import WecomError
 from siyu.channels.wecom.models import (
@@ -237,19 +244,27 @@ def _live_counts(group_ids: Sequence[int]) -> dict[int, int]:
     return {r["group_id"]: r["n"] for r in rows}
 
 
-def _plan(code: GroupCode) -> tuple[list[str], CustomerGroup | None, bool]:
-    """(the chat ids the join way should list, the current group, whether every group is full)."""
+def _seats(code: GroupCode) -> list[tuple[schedules.Seat, CustomerGroup]]:
+    """The code's groups in its order, each with its live members, its cap (its own, else the code's) and hours."""
     slots = list(code.slots.select_related("group").order_by("sort", "id"))
-    if not slots:
-        return [], None, True
     counts = _live_counts([s.group_id for s in slots])
-    open_groups = [
-        s.group for s in slots if s.group.status == GroupStatus.ACTIVE and counts.get(s.group_id, 0) < code.cap
+    return [
+        (schedules.Seat(group_id=s.group_id, chat_id=s.group.chat_id, members=counts.get(s.group_id, 0),
+                        cap=s.cap or code.cap, hours=tuple(s.hours or ()), alive=s.group.status == GroupStatus.ACTIVE),
+         s.group)
+        for s in slots
     ]
-    if open_groups:
-        return [g.chat_id for g in open_groups[:JOIN_WAY_CHATS_MAX]], open_groups[0], False
-    alive = [s.group for s in slots if s.group.status == GroupStatus.ACTIVE] or [slots[-1].group]
-    return [alive[-1].chat_id], alive[-1], True
+
+
+def _plan(code: GroupCode, at: datetime | None = None) -> tuple[list[str], CustomerGroup | None, bool]:
+    """(the chat ids the join way should list, the current group, whether every group is full) at `at`: the open
+    groups inside their hours, in the code's order (schedules.open_seats)."""
+    seats = _seats(code)
+    if not seats:
+        return [], None, True
+    chosen, full = schedules.open_seats([seat for seat, _group in seats], at or now())
+    groups = {seat.group_id: group for seat, group in seats}
+    return [seat.chat_id for seat in chosen[:JOIN_WAY_CHATS_MAX]], groups[chosen[0].group_id], full
 
 
 def _push(code: GroupCode) -> None:
@@ -264,13 +279,17 @@ def _push(code: GroupCode) -> None:
     )
 
 
-def roll(code_id: int) -> GroupCode | None:
-    """Inside the caller's transaction: lock the code, recount, and point the join way at the open groups. Opens a
-    staff notice when every group is full and resolves it when one is open again."""
+def roll(code_id: int, *, at: datetime | None = None) -> GroupCode | None:
+    """Inside the caller's transaction: lock the code, recount, and point the join way at the groups open at `at`
+    (now by default). Opens a staff notice when every group is full and resolves it when one is open again."""
+    return _roll(code_id, at=at)[0]
+
+
+def _roll(code_id: int, *, at: datetime | None) -> tuple[GroupCode | None, bool]:
     code = GroupCode.objects.select_for_update().select_related("account").filter(pk=code_id).first()
     if code is None or code.status == GroupCodeStatus.DISABLED:
-        return code
-    chat_ids, current, full = _plan(code)
+        return code, False
+    chat_ids, current, full = _plan(code, at)
     if full:
         _notify_full(code, current)
     else:
@@ -280,11 +299,24 @@ def roll(code_id: int) -> GroupCode | None:
         code.rolls += 1  # the row is locked: no lost update
         code.save(update_fields=["active_chat_ids", "current_group", "rolls"])
         _push(code)
-    return code
+        return code, True
+    return code, False
+
+
+def roll_timed(*, at: datetime | None = None) -> int:
+    """Periodic (the WeCom sweep, every minute): codes whose groups have hours follow them as the hours open and
+    close; how many join ways changed. Each code in its own short transaction."""
+    when = at or now()
+    changed = 0
+    ids = GroupCode.objects.filter(timed=True, status=GroupCodeStatus.ACTIVE).values_list("pk", flat=True)
+    for code_id in list(ids):
+        with transaction.atomic():
+            changed += _roll(code_id, at=when)[1]
+    return changed
 
 
 def _notify_full(code: GroupCode, last: CustomerGroup | None) -> None:
-    message = f"All groups of the group code {code.name!r} are full ({code.cap} members each): create a group"
+    message = f"All groups of the group code {code.name!r} are full (each at its cap): create a group"
     try:
         with transaction.atomic():
             GroupCodeNotice.objects.create(code=code, staff=last.owner if last else None, message=message[:255])
@@ -403,4 +435,66 @@ def disable_group_code(*, scope: Scope, code_id: int, actor: Actor = None) -> Gr
     code.save(update_fields=["status"])
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_code.disable",
                  target_type="group_code", target_id=code.pk)
+    return code
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Schedules: per group of a code, its own cap and the hours it takes joiners
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupScheduleIn:
+    group_id: int
+    cap: int | None = None
+    hours: Sequence[Mapping[str, Any]] = dataclasses.field(default_factory=tuple)
+
+
+def _clean_schedules(code: GroupCode, items: Sequence[GroupScheduleIn]
+                     ) -> list[tuple[GroupCodeSlot, int | None, list[dict[str, Any]]]]:
+    slots = {s.group_id: s for s in code.slots.all()}
+    seen: set[int] = set()
+    out = []
+    for index, item in enumerate(items):
+        if item.group_id in seen:
+            raise ValidationFailed(_("a group is listed twice"), field="groups", index=index, code="duplicate")
+        seen.add(item.group_id)
+        slot = slots.get(item.group_id)
+        if slot is None:
+            raise ValidationFailed(_("group %(group_id)s is not a group of this code") % {"group_id": item.group_id},
+                                   field="groups", index=index, code="not_in_code")
+        try:
+            cap = None if item.cap is None else _clean_cap(item.cap)
+            hours = schedules.clean_windows(item.hours, field="groups")
+        except ValidationFailed as exc:
+            raise ValidationFailed(exc.message, field="groups", index=index, code=exc.code) from exc
+        out.append((slot, cap, hours))
+    return out
+
+
+@transaction.atomic
+def set_group_schedules(*, scope: Scope, code_id: int, groups: Sequence[GroupScheduleIn],
+                        actor: Actor = None) -> GroupCode:
+    """Replace the code's per-group schedules: each listed group's own cap (none: the code's) and hours (none:
+    always); a group not listed goes back to the code's cap and no hours. The join way follows at once and, while
+    any group has hours, every minute (roll_timed)."""
+    code = GroupCode.objects.select_for_update().filter(pk=code_id, enterprise_id=scope.enterprise_id).first()
+    if code is None:
+        raise NotFound(_("group code %(code_id)s not found") % {"code_id": code_id}, field="code_id")
+    if code.status == GroupCodeStatus.DISABLED:
+        raise ValidationFailed(_("the group code is disabled"), field="code_id", code="disabled")
+    clean = _clean_schedules(code, groups)
+    given = {slot.pk: (cap, hours) for slot, cap, hours in clean}
+    slots = list(code.slots.all())
+    for slot in slots:
+        slot.cap, slot.hours = given.get(slot.pk, (None, []))
+    GroupCodeSlot.objects.bulk_update(slots, ["cap", "hours"])
+    code.timed = any(slot.hours for slot in slots)
+    code.save(update_fields=["timed"])
+    roll(code.pk)
+    audit.record(
+        enterprise_id=scope.enterprise_id, actor=actor, action="wecom.group_code.schedules",
+        target_type="group_code", target_id=code.pk,
+        summary=audit.text(N_("%(hours)s groups with hours, %(caps)s with their own cap"),
+                           hours=sum(1 for s in slots if s.hours), caps=sum(1 for s in slots if s.cap is not None)),
+    )
     return code

@@ -140,13 +140,20 @@ def reconcile(account: ChannelAccount, detail: GroupChat) -> CustomerGroup:
     return group
 
 
+def _list_incomplete(event: WecomEvent) -> bool:
+    """MemChangeCnt is the documented count of the members changed; when the event lists fewer (or none), the
+    list cannot be applied as it is and the group is read whole from the platform instead."""
+    raw = event.get("MemChangeCnt").strip()
+    return raw.isdigit() and int(raw) != len(event.members)
+
+
 def _needs_detail(account: ChannelAccount, event: WecomEvent) -> bool:
     """Whether applying this event takes the group's detail from the platform: everything but a dismissal and a
-    member join or quit of a group Siyu already holds."""
+    member join or quit of a group Siyu already holds whose event lists every member changed."""
     if event.change_type == "dismiss" or not event.get("ChatId"):
         return False
     if event.change_type == "update" and event.get("UpdateDetail") in ("add_member", "del_member"):
-        return not CustomerGroup.objects.filter(
+        return _list_incomplete(event) or not CustomerGroup.objects.filter(
             account=account, chat_id=event.get("ChatId"), synced_at__isnull=False
         ).exists()
     return True

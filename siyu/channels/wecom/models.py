@@ -644,6 +644,7 @@ class GroupCode(models.Model):
     )
     active_chat_ids = models.JSONField(default=list, blank=True)  # what the join way lists now
     rolls = models.PositiveIntegerField(default=0)
+    timed = models.BooleanField(default=False)  # a group has hours: the minute sweep re-plans the code
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -661,6 +662,10 @@ class GroupCodeSlot(models.Model):
     code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="slots")
     group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="+")
     sort = models.PositiveSmallIntegerField(default=0)
+    # The group's own schedule (group_codes.py): its cap (none: the code's) and the hours it takes joiners
+    # (schedules.py windows; none: always).
+    cap = models.PositiveSmallIntegerField(null=True, blank=True)
+    hours = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["sort", "id"]

@@ -17,6 +17,7 @@ from django.db.models.functions import TruncDate
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.models import AccountKind, ChannelAccount
+from siyu.channels.wecom import schedules
 from siyu.channels.wecom.mass_sends import preview_counts
 from siyu.channels.wecom.models import (
     AssignMode,
@@ -633,6 +634,14 @@ class GroupCodeGroupStats:
     quits: int
     current: bool
     full: bool
+    cap: int = 0  # the group's cap: its own, else the code's
+    own_cap: int | None = None
+    hours: tuple[dict[str, Any], ...] = ()  # when it takes joiners (none: always)
+    in_hours: bool = True  # inside its hours now
+
+    @property
+    def hours_text(self) -> str:
+        return schedules.format_windows(self.hours)
 
 
 @dataclass(frozen=True)
@@ -673,12 +682,15 @@ def group_code_stats(scope: Scope, code_id: int, *, days: int = 30, until: date 
         GroupMembership.objects.filter(group_id__in=[s.group_id for s in slots], left_at__isnull=True)
         .values("group_id").annotate(n=Count("id")).values_list("group_id", "n")
     )
+    moment = now()
     groups = [
         GroupCodeGroupStats(
             group_id=s.group_id, chat_id=s.group.chat_id, name=s.group.name, owner=s.group.owner.name if s.group.owner
             else s.group.owner_userid, members=live.get(s.group_id, 0),
             joins=per_group.get(s.group_id, {}).get("joins", 0), quits=per_group.get(s.group_id, {}).get("quits", 0),
-            current=s.group_id == code.current_group_id, full=live.get(s.group_id, 0) >= code.cap,
+            current=s.group_id == code.current_group_id, full=live.get(s.group_id, 0) >= (s.cap or code.cap),
+            cap=s.cap or code.cap, own_cap=s.cap, hours=tuple(s.hours or ()),
+            in_hours=not s.hours or schedules.in_windows(s.hours, moment),
         )
         for s in slots
     ]

@@ -11,6 +11,10 @@ code without schedules behaves as before. The hand-out (`hand_out`) is:
    on duty at all, the member with the fewest adds.
 
 Round robin takes one of that pool by the code's cursor; the other modes hand out the whole pool.
+
+Group codes use the same windows per group (`open_seats`): the join way lists the groups under their cap and inside
+their hours; when none is, the groups under their cap outside their hours (the QR must keep working); when every
+group is full, the last live group (and the code asks staff for a new one).
 """
 
 from __future__ import annotations
@@ -144,6 +148,35 @@ def hand_out(members: Sequence[Member], *, adds: Mapping[int, int], at: datetime
     if round_robin:
         return [pool[cursor % len(pool)].userid]
     return [m.userid for m in pool]
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A group of a group code as the roll-over sees it: its live members, its cap and its hours (none: always)."""
+
+    group_id: int
+    chat_id: str
+    members: int
+    cap: int
+    hours: tuple[Mapping[str, Any], ...] = ()
+    alive: bool = True
+
+    def has_room(self) -> bool:
+        return self.alive and self.members < self.cap
+
+    def in_hours(self, at: datetime) -> bool:
+        return not self.hours or in_windows(self.hours, at)
+
+
+def open_seats(seats: Sequence[Seat], at: datetime) -> tuple[list[Seat], bool]:
+    """(the groups a group code's join way should list at `at`, in the code's order; whether every group is full):
+    the live groups under their cap and inside their hours; if none, those under their cap outside their hours (the
+    QR must keep working); if none, the last live group (else the last group) and True."""
+    room = [s for s in seats if s.has_room()]
+    if not room:
+        alive = [s for s in seats if s.alive]
+        return (alive[-1:] or list(seats[-1:])), True
+    return ([s for s in room if s.in_hours(at)] or room), False
 
 
 def auto_accept(*, windows: Sequence[Mapping[str, Any]], default: bool, at: datetime) -> bool:

@@ -446,6 +446,10 @@ class GroupCodeGroupOut(Schema):
     quits: int
     current: bool
     full: bool
+    cap: int
+    own_cap: int | None
+    hours: list[dict[str, Any]]
+    in_hours: bool
 
 
 class GroupCodeDayOut(Schema):
@@ -566,6 +570,42 @@ class CodeControlsOut(Schema):
     skip_verify: bool
     live_skip_verify: bool
     active_userids: list[str]
+
+
+class GroupScheduleIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: int
+    cap: int | None = Field(default=None, description="the group's own cap (2-200); none: the code's")
+    hours: list[WindowIn] = Field(default_factory=list, max_length=21,
+                                  description="when the group takes joiners; none: always")
+
+
+class GroupSchedulesIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    groups: list[GroupScheduleIn] = Field(max_length=50)
+
+
+class GroupScheduleOut(Schema):
+    group_id: int
+    chat_id: str
+    name: str
+    members: int
+    cap: int | None
+    effective_cap: int
+    hours: list[dict[str, Any]]
+    in_hours: bool
+    current: bool
+    full: bool
+
+
+class GroupSchedulesOut(Schema):
+    code_id: int
+    cap: int
+    timed: bool
+    active_chat_ids: list[str]
+    groups: list[GroupScheduleOut]
 
 
 class GroupRouteOut(Schema):

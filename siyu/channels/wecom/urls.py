@@ -29,6 +29,7 @@ urlpatterns = [
     path("group-codes/<int:group_code_id>/", views.group_code_detail, name="wecom_group_code"),
     path("group-codes/<int:group_code_id>/groups/", views.group_code_add_groups, name="wecom_group_code_groups"),
     path("group-codes/<int:group_code_id>/disable/", views.group_code_disable, name="wecom_group_code_disable"),
+    path("group-codes/<int:group_code_id>/schedules/", views.group_code_schedules, name="wecom_group_code_schedules"),
     path("groups/", views.group_list, name="wecom_groups"),
     path("groups/duplicates/", views.group_duplicates, name="wecom_group_duplicates"),
     path("groups/analytics/", views.group_analytics, name="wecom_group_analytics"),

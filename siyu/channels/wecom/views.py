@@ -47,6 +47,7 @@ from siyu.channels.wecom.forms import (
     GroupAnalyticsForm,
     GroupCodeForm,
     GroupCodeGroupsForm,
+    GroupScheduleFormSet,
     GroupSopForm,
     GroupSopNewForm,
     GroupTagsForm,
@@ -601,6 +602,66 @@ def group_code_disable(request: HttpRequest, group_code_id: int) -> HttpResponse
     group_codes.disable_group_code(scope=scope, code_id=group_code_id, actor=request.user)
     messages.success(request, _("Group code disabled."))
     return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+
+
+def _schedules_in(formset: Any) -> list[group_codes.GroupScheduleIn]:
+    """The rows as schedules (hours parsed here; a bad one is put on its row)."""
+    out = []
+    for form in formset.forms:
+        data = form.cleaned_data
+        try:
+            hours = schedules.parse_windows(data.get("hours") or "", field="hours")
+        except DomainError as exc:
+            form.add_error("hours", f"{exc.message} ({exc.code})")
+            continue
+        out.append(group_codes.GroupScheduleIn(group_id=data["group"], cap=data.get("cap"), hours=hours))
+    return out
+
+
+def _save_schedules(request: HttpRequest, scope: Scope, code_id: int, formset: Any) -> bool:
+    items = _schedules_in(formset)
+    if any(f.errors for f in formset.forms):
+        return False
+    try:
+        group_codes.set_group_schedules(scope=scope, code_id=code_id, groups=items, actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        text = f"{exc.message} ({exc.code})"
+        if exc.field == "groups" and exc.index is not None and 0 <= exc.index < len(formset.forms):
+            formset.forms[exc.index].add_error(None, text)
+        else:
+            formset._non_form_errors = formset.error_class([text])  # noqa: SLF001 (Django's own slot for them)
+        return False
+    return True
+
+
+def _row_group(form: Any) -> int | None:
+    try:
+        return int(form["group"].value())
+    except (TypeError, ValueError):
+        return None
+
+
+@console_view
+def group_code_schedules(request: HttpRequest, group_code_id: int) -> HttpResponse:
+    """Per group of a code: its own cap and the hours it takes joiners (the roll-over honours both)."""
+    scope = scope_of(request)
+    if not scope.is_manager:
+        raise PermissionDenied(_("managers and HQ edit group codes"))
+    code = queries.get_group_code(scope, group_code_id)
+    groups = queries.group_code_stats(scope, group_code_id, days=1).groups
+    if request.method == "POST":
+        formset = GroupScheduleFormSet(request.POST, prefix="groups")
+        if formset.is_valid() and _save_schedules(request, scope, group_code_id, formset):
+            messages.success(request, _("Group schedules saved."))
+            return redirect("channels:wecom_group_code", group_code_id=group_code_id)
+    else:
+        formset = GroupScheduleFormSet(prefix="groups", initial=[
+            {"group": g.group_id, "cap": g.own_cap, "hours": g.hours_text} for g in groups])
+    names: dict[int | None, Any] = {g.group_id: g for g in groups}
+    rows = [(form, names.get(_row_group(form))) for form in formset.forms]
+    return render(request, "wecom/group_code_schedules.html", {"code": code, "formset": formset, "rows": rows})
 
 
 # ---------------------------------------------------------------------------------------------------------------
