@@ -337,15 +337,22 @@ def _digest(enterprise_id: int, member: Member) -> str:
 
 def _owners(enterprise_id: int, members: Sequence[Member]) -> dict[tuple[str, str], int]:
     """The customers already holding the batch's identities: one indexed lookup per identity kind, the values passed
-    as one array (PostgreSQL `= ANY`) or one JSON list (SQLite `json_each`), not a 5,000-item IN the ORM compiles."""
+    as one array (PostgreSQL `unnest`, one index probe per value) or one JSON list (SQLite `json_each`), not a
+    5,000-item IN the ORM compiles."""
     by_kind: dict[str, set[str]] = {}
     for member in members:
         for kind, value in member.identities():
             by_kind.setdefault(kind, set()).add(value)
     table = connection.ops.quote_name(Identity._meta.db_table)
     if connection.vendor == "postgresql":
-        sql = (f"SELECT kind, value, customer_id FROM {table} "  # noqa: S608 - the model's table
-               "WHERE enterprise_id = %s AND kind = %s AND value = ANY(%s)")
+        # one index probe per value, whatever the statistics say: `value = ANY(%s)` let the planner, with the table's
+        # statistics stale (they are during a bulk load, and always with autovacuum off), use the index for
+        # (enterprise, kind) only and filter every identity of the kind: a scan of the whole table per batch, the
+        # import slowing as the table grew. A LATERAL ... LIMIT 1 is not flattened, so its equality stays an index
+        # condition on all three columns (the unique index: at most one row).
+        sql = ("SELECT i.kind, i.value, i.customer_id FROM unnest(%s::text[]) AS v(value) "  # noqa: S608
+               f"CROSS JOIN LATERAL (SELECT kind, value, customer_id FROM {table} "
+               "WHERE enterprise_id = %s AND kind = %s AND value = v.value LIMIT 1) AS i")
     else:
         sql = (f"SELECT kind, value, customer_id FROM {table} "  # noqa: S608 - the model's table
                "WHERE enterprise_id = %s AND kind = %s AND value IN (SELECT value FROM json_each(%s))")
@@ -353,8 +360,10 @@ def _owners(enterprise_id: int, members: Sequence[Member]) -> dict[tuple[str, st
     with connection.cursor() as cursor:
         for kind, values in sorted(by_kind.items()):
             listed = sorted(values)
-            cursor.execute(sql, [enterprise_id, kind,
-                                 listed if connection.vendor == "postgresql" else json.dumps(listed)])
+            if connection.vendor == "postgresql":
+                cursor.execute(sql, [listed, enterprise_id, kind])
+            else:
+                cursor.execute(sql, [enterprise_id, kind, json.dumps(listed)])
             out.update(((k, v), cid) for k, v, cid in cursor.fetchall())
     return out
 
