@@ -12,9 +12,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import File, Query, Router, Schema, Status
-from ninja.files import UploadedFile
+from ninja import Query, Router, Schema, Status
 
+from siyu.api import sheet_imports
 from siyu.api.auth import actor_of, scope_of
 from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.pagination import Page
@@ -433,89 +433,29 @@ class MemberImportOut(Schema):
         return list(FIELDS)
 
 
-class MappingIn(Schema):
-    mapping: dict[str, str]
-
-
-class ProblemOut(Schema):
-    field: str
-    code: str
-    message: str
-    value: str
-
-
-class PreviewRowOut(Schema):
-    row_number: int
-    values: dict[str, str]
-    problems: list[ProblemOut]
-
-
 class DryRunOut(Schema):
     total_rows: int
     valid_rows: int
     error_rows: int
 
 
-class RowErrorOut(Schema):
-    row_number: int
-    field: str
-    code: str
-    message: str
-    value: str
-
-
-@member_imports_router.post("", response={201: MemberImportOut}, tags=MEMBER_IMPORT_TAGS,
-             summary="Upload a member sheet (xlsx or CSV in UTF-8/GBK); the same file again returns its first import")
-def upload(request: HttpRequest, file: File[UploadedFile]) -> Status[Any]:
-    imp = member_import.upload_member_file(scope=scope_of(request), stream=file, filename=file.name or "",
-                                           actor=actor_of(request))
-    return Status(201, imp)
-
-
-@member_imports_router.get("", response=list[MemberImportOut], tags=MEMBER_IMPORT_TAGS,
-                           summary="The enterprise's member imports, newest first")
-def list_imports(request: HttpRequest) -> Any:
-    return list(member_import.imports(scope=scope_of(request))[:100])
-
-
-@member_imports_router.get("/{member_import_id}", response=MemberImportOut, tags=MEMBER_IMPORT_TAGS,
-                           summary="An import: mapping, status, progress")
-def detail(request: HttpRequest, member_import_id: int) -> Any:
-    return member_import.get_import(scope=scope_of(request), import_id=member_import_id)
-
-
-@member_imports_router.put("/{member_import_id}/mapping", response=MemberImportOut, tags=MEMBER_IMPORT_TAGS,
-                           summary="Set the column mapping")
-def put_mapping(request: HttpRequest, member_import_id: int, payload: MappingIn) -> Any:
-    return member_import.set_mapping(scope=scope_of(request), import_id=member_import_id, mapping=payload.mapping,
-                                     actor=actor_of(request))
-
-
-@member_imports_router.get("/{member_import_id}/preview", response=list[PreviewRowOut], tags=MEMBER_IMPORT_TAGS,
-            summary="The first rows as the mapping reads them, with each row's problems")
-def preview(request: HttpRequest, member_import_id: int) -> Any:
-    return member_import.preview(scope=scope_of(request), import_id=member_import_id, limit=20)
-
-
-@member_imports_router.post("/{member_import_id}/dry-run", response=DryRunOut, tags=MEMBER_IMPORT_TAGS,
-             summary="Check every row and rebuild the report; nothing else is written")
-def dry_run(request: HttpRequest, member_import_id: int) -> Any:
-    return member_import.dry_run(scope=scope_of(request), import_id=member_import_id, actor=actor_of(request))
-
-
-@member_imports_router.post("/{member_import_id}/start", response={202: MemberImportOut}, tags=MEMBER_IMPORT_TAGS,
-             summary="Queue the import (a failed one continues from its checkpoint)")
-def start(request: HttpRequest, member_import_id: int) -> Status[Any]:
-    return Status(202, member_import.start_member_import(scope=scope_of(request), import_id=member_import_id,
-                                                         actor=actor_of(request)))
-
-
-@member_imports_router.get("/{member_import_id}/errors", response=list[RowErrorOut], tags=MEMBER_IMPORT_TAGS,
-            summary="The rows refused, in sheet order (at most 1,000 from `offset`)")
-def errors(request: HttpRequest, member_import_id: int, offset: int = 0) -> Any:
-    rows = member_import.error_report(scope=scope_of(request), import_id=member_import_id)
-    start_at = max(offset, 0)
-    return list(rows[start_at:start_at + 1000])
+sheet_imports.add_routes(member_imports_router, sheet_imports.Routes(
+    upload=member_import.upload_member_file, imports=member_import.imports, get=member_import.get_import,
+    set_mapping=member_import.set_mapping, preview=member_import.preview, dry_run=member_import.dry_run,
+    start=member_import.start_member_import, error_report=member_import.error_report,
+    out=MemberImportOut, dry_run_out=DryRunOut, tags=MEMBER_IMPORT_TAGS, id_name="member_import_id", module=__name__,
+    names={"upload": "upload", "list": "list_imports", "detail": "detail", "mapping": "put_mapping",
+           "preview": "preview", "dry_run": "dry_run", "start": "start", "errors": "errors"},
+    summaries={
+        "upload": "Upload a member sheet (xlsx or CSV in UTF-8/GBK); the same file again returns its first import",
+        "list": "The enterprise's member imports, newest first",
+        "detail": "An import: mapping, status, progress",
+        "mapping": "Set the column mapping",
+        "preview": "The first rows as the mapping reads them, with each row's problems",
+        "dry_run": "Check every row and rebuild the report; nothing else is written",
+        "start": "Queue the import (a failed one continues from its checkpoint)",
+        "errors": "The rows refused, in sheet order (at most 1,000 from `offset`)",
+    }))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +38,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
-from siyu.core import audit, jobs
+from siyu.core import audit, sheet_jobs
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import SHANGHAI
 from siyu.customers import member_sheet as sheet
 from siyu.customers.member_sheet import Member, Problem
@@ -55,7 +52,6 @@ from siyu.customers.models import (
     ImportedMemberProfile,
     MemberImport,
     MemberImportError,
-    MemberImportStatus,
     Tag,
     TagGroup,
     TagKind,
@@ -65,108 +61,42 @@ from siyu.org.models import Store
 from siyu.org.scope import Scope
 
 BATCH = 5000
-MAX_BYTES = 512 * 1024 * 1024
-MAX_ERROR_ROWS = 100_000
+MAX_BYTES = sheet_jobs.MAX_BYTES
+MAX_ERROR_ROWS = sheet_jobs.MAX_ERROR_ROWS
 TAG_GROUP = "导入标签"
 TASK = "customers.run_member_import"
 MAX_EVENT_TAGS = 20
 
+KIND = sheet_jobs.Kind(
+    model=MemberImport, error_model=MemberImportError, error_fk="member_import", folder="member-imports",
+    action="customers.member_import", target_type="member_import", task=TASK,
+    hq_only=_("only HQ imports members"), missing=_("no such member import"),
+    counters=("created_customers", "merged_customers", "errors"))
+
 ProgressHook = Callable[[MemberImport], None]
 
 
-def _require_hq(scope: Scope) -> None:
-    if not scope.is_hq:
-        raise PermissionDenied(_("only HQ imports members"))
-
-
-def _folder(enterprise_id: int) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "member-imports" / str(enterprise_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Upload and mapping
+# Upload and mapping (the shape every sheet import shares: siyu.core.sheet_jobs)
 
 
 def upload_member_file(*, scope: Scope, stream: IO[bytes] | bytes, filename: str = "",
                        actor: Actor = None) -> MemberImport:
     """Store the sheet (streamed to disk, hashed on the way), read its header and suggest a mapping. The same file
     uploaded again returns the import it made the first time."""
-    _require_hq(scope)
-    folder = _folder(scope.enterprise_id)
-    digest = hashlib.sha256()
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".upload") as tmp:
-        for piece in _pieces(stream):
-            size += len(piece)
-            if size > MAX_BYTES:
-                tmp.close()
-                Path(tmp.name).unlink(missing_ok=True)
-                raise ValidationFailed(_("the file is larger than 512 MB"), field="file", code="too_large")
-            digest.update(piece)
-            tmp.write(piece)
-    temp = Path(tmp.name)
-    file_hash = digest.hexdigest()
-    existing = MemberImport.objects.filter(enterprise_id=scope.enterprise_id, file_hash=file_hash).first()
-    if existing is not None:
-        temp.unlink(missing_ok=True)
-        return existing
-    if size == 0:
-        temp.unlink(missing_ok=True)
-        raise ValidationFailed(_("the file is empty"), field="file", code="empty_file")
-    try:
-        file_format = sheet.sniff_format(temp)
-        encoding = sheet.detect_encoding(temp) if file_format == "csv" else ""
-        header = sheet.header_of(temp, file_format, encoding)
-    except sheet.SheetError as exc:
-        temp.unlink(missing_ok=True)
-        raise ValidationFailed(str(exc), field="file", code=exc.code) from exc
-    path = folder / f"{file_hash}.{file_format}"
-    shutil.move(temp, path)
-    with transaction.atomic():
-        imp = MemberImport.objects.create(
-            enterprise_id=scope.enterprise_id, filename=(filename or "")[:200], path=str(path),
-            file_format=file_format, encoding=encoding, file_hash=file_hash, header=header,
-            mapping=sheet.suggest_mapping(header), created_by=audit.user_of(actor))
-        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="customers.member_import.upload",
-                     target_type="member_import", target_id=imp.pk, summary=f"{filename} ({file_format})")
+    imp: MemberImport = sheet_jobs.upload(KIND, scope=scope, stream=stream, filename=filename, actor=actor,
+                                          inspect=sheet.inspect_file, suggest=sheet.suggest_mapping)
     return imp
 
 
-def _pieces(stream: IO[bytes] | bytes) -> Iterator[bytes]:
-    if isinstance(stream, bytes):
-        yield stream
-        return
-    chunks = getattr(stream, "chunks", None)
-    if callable(chunks):  # a Django UploadedFile
-        yield from chunks()
-        return
-    while piece := stream.read(1 << 20):
-        yield piece
-
-
 def get_import(*, scope: Scope, import_id: int) -> MemberImport:
-    _require_hq(scope)
-    imp = MemberImport.objects.filter(pk=import_id, enterprise_id=scope.enterprise_id).first()
-    if imp is None:
-        raise NotFound(_("no such member import"), field="import_id")
+    imp: MemberImport = sheet_jobs.get(KIND, scope=scope, import_id=import_id)
     return imp
 
 
 def set_mapping(*, scope: Scope, import_id: int, mapping: Mapping[str, str], actor: Actor = None) -> MemberImport:
-    imp = get_import(scope=scope, import_id=import_id)
-    if imp.status not in (MemberImportStatus.UPLOADED, MemberImportStatus.FAILED) or imp.checkpoint_row:
-        raise Conflict(_("the import has started; its mapping is fixed"), field="mapping", code="started")
-    clean = {k: v for k, v in mapping.items() if v}
-    problems = sheet.check_mapping(clean, imp.header)
-    if problems:
-        key, reason = next(iter(problems.items()))
-        raise ValidationFailed(reason, field=f"mapping.{key}", code="invalid_mapping")
-    MemberImport.objects.filter(pk=imp.pk).update(mapping=clean)
-    imp.mapping = clean
-    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="customers.member_import.mapping",
-                 target_type="member_import", target_id=imp.pk, changes={"mapping": clean})
+    imp: MemberImport = sheet_jobs.set_mapping(KIND, scope=scope, import_id=import_id, mapping=mapping,
+                                               check=sheet.check_mapping, actor=actor)
     return imp
 
 
@@ -174,11 +104,7 @@ def _stores(enterprise_id: int) -> dict[str, int]:
     return dict(Store.objects.filter(enterprise_id=enterprise_id).values_list("code", "id"))
 
 
-@dataclass
-class PreviewRow:
-    row_number: int
-    values: dict[str, str]
-    problems: list[Problem]
+PreviewRow = sheet.PreviewRow
 
 
 def preview(*, scope: Scope, import_id: int, limit: int = 10) -> list[PreviewRow]:
@@ -198,24 +124,17 @@ def preview(*, scope: Scope, import_id: int, limit: int = 10) -> list[PreviewRow
 
 
 def _data_rows(imp: MemberImport) -> Iterator[tuple[int, list[Any]]]:
-    rows = sheet.iter_rows(Path(imp.path), imp.file_format, imp.encoding)
-    next(rows, None)  # the header
-    for number, cells in enumerate(rows, start=2):
-        if not sheet.blank(cells):
-            yield number, cells
+    return sheet.data_rows(Path(imp.path), imp.file_format, imp.encoding)
 
 
 def imports(*, scope: Scope) -> QuerySet[MemberImport]:
     """The enterprise's member imports, newest first (HQ only)."""
-    _require_hq(scope)
-    return MemberImport.objects.filter(enterprise_id=scope.enterprise_id).order_by("-id")
+    return sheet_jobs.listing(KIND, scope=scope)
 
 
 def error_report(*, import_id: int, scope: Scope | None = None) -> QuerySet[MemberImportError]:
     """The rows an import refused, in sheet order. `scope` None is the command line (trusted)."""
-    if scope is not None:
-        get_import(scope=scope, import_id=import_id)
-    return MemberImportError.objects.filter(member_import_id=import_id).order_by("row_number", "id")
+    return sheet_jobs.error_report(KIND, import_id=import_id, scope=scope)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -255,10 +174,7 @@ class Checked:
 
 def _checked(imp: MemberImport, today: date) -> Iterator[Checked]:
     where = sheet.positions(imp.mapping, imp.header)
-    missing = sheet.check_mapping(imp.mapping, imp.header)
-    if missing:
-        key, reason = next(iter(missing.items()))
-        raise ValidationFailed(reason, field=f"mapping.{key}", code="invalid_mapping")
+    sheet_jobs.require_mapping(sheet.check_mapping, imp.mapping, imp.header)
     stores = _stores(imp.enterprise_id)
     seen = _Seen()
     for row_number, cells in _data_rows(imp):
@@ -276,10 +192,12 @@ def _checked(imp: MemberImport, today: date) -> Iterator[Checked]:
         yield Checked(row_number, parsed, [])
 
 
+def _problems(checked: Iterable[Checked]) -> Iterator[tuple[int, Problem]]:
+    return ((c.row_number, p) for c in checked for p in c.problems)
+
+
 def _error_rows(imp: MemberImport, checked: Iterable[Checked]) -> list[MemberImportError]:
-    return [MemberImportError(member_import_id=imp.pk, row_number=c.row_number, field=p.field, code=p.code,
-                              message=p.message[:255], value=p.value[:128])
-            for c in checked for p in c.problems]
+    return sheet_jobs.error_rows(KIND, imp.pk, _problems(checked))
 
 
 @dataclass
@@ -293,22 +211,17 @@ def dry_run(*, scope: Scope, import_id: int, actor: Actor = None) -> DryRun:
     """Check every row, replace the import's report with what was found, write nothing else."""
     imp = get_import(scope=scope, import_id=import_id)
     today = timezone.localtime(timezone.now(), SHANGHAI).date()
-    total = valid = bad = stored = 0
-    MemberImportError.objects.filter(member_import=imp).delete()
-    pending: list[Checked] = []
+    total = valid = bad = 0
+    sheet_jobs.clear_report(KIND, imp.pk)
+    report = sheet_jobs.Report(KIND, imp.pk, chunk=BATCH)
     for checked in _checked(imp, today):
         total += 1
         if checked.member is not None:
             valid += 1
             continue
         bad += 1
-        if stored < MAX_ERROR_ROWS:
-            pending.append(checked)
-            stored += 1
-        if len(pending) >= BATCH:
-            MemberImportError.objects.bulk_create(_error_rows(imp, pending), ignore_conflicts=True)
-            pending = []
-    MemberImportError.objects.bulk_create(_error_rows(imp, pending), ignore_conflicts=True)
+        report.add(1, _problems([checked]))
+    report.flush()
     MemberImport.objects.filter(pk=imp.pk).update(total_rows=total, valid_rows=valid, errors=bad)
     audit.record(enterprise_id=imp.enterprise_id, actor=actor, action="customers.member_import.dry_run",
                  target_type="member_import", target_id=imp.pk,
@@ -324,73 +237,35 @@ def dry_run(*, scope: Scope, import_id: int, actor: Actor = None) -> DryRun:
 
 def start_member_import(*, scope: Scope, import_id: int, actor: Actor = None, enqueue: bool = True) -> MemberImport:
     """Queue the import (or re-queue one that failed: it continues from its checkpoint)."""
-    imp = get_import(scope=scope, import_id=import_id)
-    if imp.status == MemberImportStatus.DONE:
-        return imp  # idempotent: the same file imported again adds nothing
-    problems = sheet.check_mapping(imp.mapping, imp.header)
-    if problems:
-        key, reason = next(iter(problems.items()))
-        raise ValidationFailed(reason, field=f"mapping.{key}", code="invalid_mapping")
-    with transaction.atomic():
-        moved = MemberImport.objects.filter(
-            pk=imp.pk, status__in=[MemberImportStatus.UPLOADED, MemberImportStatus.FAILED]).update(
-            status=MemberImportStatus.QUEUED, error_message="")
-        if moved:
-            audit.record(enterprise_id=imp.enterprise_id, actor=actor, action="customers.member_import.start",
-                         target_type="member_import", target_id=imp.pk, summary=imp.filename)
-            if enqueue:
-                transaction.on_commit(lambda: jobs.get(TASK).enqueue(imp.pk))
-    imp.refresh_from_db()
+    imp: MemberImport = sheet_jobs.start(KIND, scope=scope, import_id=import_id, check=sheet.check_mapping,
+                                         actor=actor, enqueue=enqueue)
     return imp
 
 
 def resume_stale_import(*, scope: Scope, import_id: int, actor: Actor = None) -> MemberImport:
     """A job whose worker died stays "running": put it back in the queue (it continues from its checkpoint)."""
-    imp = get_import(scope=scope, import_id=import_id)
-    MemberImport.objects.filter(pk=imp.pk, status=MemberImportStatus.RUNNING).update(
-        status=MemberImportStatus.FAILED, error_message="interrupted")
-    return start_member_import(scope=scope, import_id=import_id, actor=actor)
+    imp: MemberImport = sheet_jobs.resume_stale(KIND, scope=scope, import_id=import_id, check=sheet.check_mapping,
+                                                actor=actor)
+    return imp
 
 
 def _batches(items: Iterator[Checked], skip_to: int) -> Iterator[list[Checked]]:
-    batch: list[Checked] = []
-    for item in items:
-        if item.row_number <= skip_to:
-            continue  # committed before a crash; _checked still saw it, so duplicates stay detected
-        batch.append(item)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    return sheet_jobs.batches(items, skip_to=skip_to, size=BATCH, last_row=lambda c: c.row_number)
 
 
 def run_member_import(*, import_id: int, progress: ProgressHook | None = None,
                       after_batch: Callable[[int], None] | None = None) -> str:
     """Process a queued import batch by batch, each batch one transaction with its checkpoint and counters (the
     console and the command line read them). `after_batch(k)` runs after batch k commits (tests crash there)."""
-    claimed = MemberImport.objects.filter(pk=import_id, status=MemberImportStatus.QUEUED).update(
-        status=MemberImportStatus.RUNNING, started_at=timezone.now())
-    if not claimed:
-        return "skipped"
-    imp = MemberImport.objects.get(pk=import_id)
-    if imp.checkpoint_row == 0:  # a fresh start: the dry run's report and counts are made again as rows commit
-        MemberImportError.objects.filter(member_import=imp).delete()
-        MemberImport.objects.filter(pk=imp.pk).update(processed_rows=0, created_customers=0, merged_customers=0,
-                                                      errors=0)
     today = timezone.localtime(timezone.now(), SHANGHAI).date()
-    try:
+
+    def work(imp: MemberImport) -> None:
         tags = _TagCache(imp.enterprise_id)
         with _bulk_session():
             _run_batches(imp, today, tags, progress, after_batch)
-    except Exception as exc:
-        MemberImport.objects.filter(pk=imp.pk).update(status=MemberImportStatus.FAILED,
-                                                      error_message=str(exc)[:255])
-        raise
-    MemberImport.objects.filter(pk=imp.pk).update(
-        status=MemberImportStatus.DONE, finished_at=timezone.now(), total_rows=F("processed_rows"),
-        valid_rows=F("processed_rows") - F("errors"))
-    return "done"
+
+    done = sheet_jobs.run(KIND, import_id=import_id, work=work, done={"valid_rows": F("processed_rows") - F("errors")})
+    return "skipped" if done is None else "done"
 
 
 SQLITE_IMPORT_CACHE_KIB = 256 * 1024
@@ -417,7 +292,7 @@ def _bulk_session() -> Iterator[None]:
 
 def _run_batches(imp: MemberImport, today: date, tags: _TagCache, progress: ProgressHook | None,
                  after_batch: Callable[[int], None] | None) -> None:
-    for number, batch in enumerate(_batches(_checked(imp, today), imp.checkpoint_row), start=1):
+    def commit(batch: Sequence[Checked]) -> None:
         with transaction.atomic():
             result = _write_batch(imp, batch, tags)
             MemberImport.objects.filter(pk=imp.pk).update(
@@ -425,11 +300,8 @@ def _run_batches(imp: MemberImport, today: date, tags: _TagCache, progress: Prog
                 created_customers=F("created_customers") + result.created,
                 merged_customers=F("merged_customers") + result.merged,
                 errors=F("errors") + result.errors)
-        if progress is not None:
-            imp.refresh_from_db()
-            progress(imp)
-        if after_batch is not None:
-            after_batch(number)
+
+    sheet_jobs.run_batches(imp, _batches(_checked(imp, today), imp.checkpoint_row), commit, progress, after_batch)
 
 
 @dataclass
@@ -465,15 +337,22 @@ def _digest(enterprise_id: int, member: Member) -> str:
 
 def _owners(enterprise_id: int, members: Sequence[Member]) -> dict[tuple[str, str], int]:
     """The customers already holding the batch's identities: one indexed lookup per identity kind, the values passed
-    as one array (PostgreSQL `= ANY`) or one JSON list (SQLite `json_each`), not a 5,000-item IN the ORM compiles."""
+    as one array (PostgreSQL `unnest`, one index probe per value) or one JSON list (SQLite `json_each`), not a
+    5,000-item IN the ORM compiles."""
     by_kind: dict[str, set[str]] = {}
     for member in members:
         for kind, value in member.identities():
             by_kind.setdefault(kind, set()).add(value)
     table = connection.ops.quote_name(Identity._meta.db_table)
     if connection.vendor == "postgresql":
-        sql = (f"SELECT kind, value, customer_id FROM {table} "  # noqa: S608 - the model's table
-               "WHERE enterprise_id = %s AND kind = %s AND value = ANY(%s)")
+        # one index probe per value, whatever the statistics say: `value = ANY(%s)` let the planner, with the table's
+        # statistics stale (they are during a bulk load, and always with autovacuum off), use the index for
+        # (enterprise, kind) only and filter every identity of the kind: a scan of the whole table per batch, the
+        # import slowing as the table grew. A LATERAL ... LIMIT 1 is not flattened, so its equality stays an index
+        # condition on all three columns (the unique index: at most one row).
+        sql = ("SELECT i.kind, i.value, i.customer_id FROM unnest(%s::text[]) AS v(value) "  # noqa: S608
+               f"CROSS JOIN LATERAL (SELECT kind, value, customer_id FROM {table} "
+               "WHERE enterprise_id = %s AND kind = %s AND value = v.value LIMIT 1) AS i")
     else:
         sql = (f"SELECT kind, value, customer_id FROM {table} "  # noqa: S608 - the model's table
                "WHERE enterprise_id = %s AND kind = %s AND value IN (SELECT value FROM json_each(%s))")
@@ -481,8 +360,10 @@ def _owners(enterprise_id: int, members: Sequence[Member]) -> dict[tuple[str, st
     with connection.cursor() as cursor:
         for kind, values in sorted(by_kind.items()):
             listed = sorted(values)
-            cursor.execute(sql, [enterprise_id, kind,
-                                 listed if connection.vendor == "postgresql" else json.dumps(listed)])
+            if connection.vendor == "postgresql":
+                cursor.execute(sql, [listed, enterprise_id, kind])
+            else:
+                cursor.execute(sql, [enterprise_id, kind, json.dumps(listed)])
             out.update(((k, v), cid) for k, v, cid in cursor.fetchall())
     return out
 

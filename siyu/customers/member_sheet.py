@@ -27,6 +27,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrPromise
 
+from siyu.core.errors import ValidationFailed
 from siyu.core.money import parse_yuan
 from siyu.core.timeutil import SHANGHAI
 
@@ -194,6 +195,34 @@ def _xlsx_rows(path: Path) -> Iterator[list[Any]]:
         handle.close()
 
 
+def inspect_file(path: Path) -> tuple[str, str, list[str]]:
+    """An uploaded sheet's format, encoding (CSV) and header row; a file that is none of them is refused."""
+    try:
+        file_format = sniff_format(path)
+        encoding = detect_encoding(path) if file_format == "csv" else ""
+        return file_format, encoding, header_of(path, file_format, encoding)
+    except SheetError as exc:
+        raise ValidationFailed(str(exc), field="file", code=exc.code) from exc
+
+
+def data_rows(path: Path, file_format: str, encoding: str) -> Iterator[tuple[int, list[Any]]]:
+    """The rows below the header with their sheet row numbers (the header is row 1), blank rows left out."""
+    rows = iter_rows(path, file_format, encoding)
+    next(rows, None)  # the header
+    for number, cells in enumerate(rows, start=2):
+        if not blank(cells):
+            yield number, cells
+
+
+@dataclass
+class PreviewRow:
+    """A row as the mapping reads it (each mapped column's cell as shown) and its problems."""
+
+    row_number: int
+    values: dict[str, str]
+    problems: list[Problem]
+
+
 def header_of(path: Path, file_format: str, encoding: str) -> list[str]:
     for row in iter_rows(path, file_format, encoding):
         header = [("" if v is None else str(v)).strip().lstrip("\ufeff") for v in row]
@@ -213,12 +242,13 @@ def _norm(text: str) -> str:
     return re.sub(r"[\s_\-（）()]", "", text).lower()
 
 
-def suggest_mapping(header: Sequence[str]) -> dict[str, str]:
-    """field -> header, from the names exports use (exact names first, so 门店编码 wins over 门店)."""
+def suggest_mapping(header: Sequence[str], aliases: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
+    """field -> header, from the names exports use (exact names first, so 门店编码 wins over 门店). `aliases` is
+    another sheet's names (the order history's); the member sheet's by default."""
     normal = {_norm(h): h for h in header if h}
     used: set[str] = set()
     out: dict[str, str] = {}
-    for key, names in ALIASES.items():
+    for key, names in (ALIASES if aliases is None else aliases).items():
         for name in names:
             column = normal.get(_norm(name))
             if column is not None and column not in used:

@@ -178,6 +178,53 @@ def create_customer(
     return customer
 
 
+@dataclass(frozen=True)
+class PhoneCustomerInput:
+    phone: str  # normalized (customers.validation.normalize_phone)
+    home_store_id: int | None
+    created_at: datetime
+
+
+def create_customers_by_phone(*, enterprise_id: int, people: Sequence[PhoneCustomerInput],
+                              created_source: str) -> dict[str, int]:
+    """A customer for each phone nobody in the enterprise has, set-based (an import's batch of buyers it does not
+    know): one query for the phones already held, one bulk insert each of customers, phone identities and their
+    `customer_created` events. Returns phone -> customer id for every phone given (the holder's when one exists).
+    The first entry of a phone gives its store and time. A phone a concurrent writer claims between the look-up
+    and the insert rolls this step back to its savepoint and each phone is resolved one at a time instead."""
+    first: dict[str, PhoneCustomerInput] = {}
+    for person in people:
+        first.setdefault(person.phone, person)
+    if not first:
+        return {}
+    held = dict(Identity.objects.filter(enterprise_id=enterprise_id, kind=IdentityKind.PHONE,
+                                        value__in=list(first)).values_list("value", "customer_id"))
+    fresh = [p for phone, p in first.items() if phone not in held]
+    if not fresh:
+        return held
+    try:
+        with transaction.atomic():
+            created = Customer.objects.bulk_create([
+                Customer(enterprise_id=enterprise_id, phone=p.phone, created_source=created_source,
+                         home_store_id=p.home_store_id, created_at=p.created_at) for p in fresh])
+            Identity.objects.bulk_create([
+                Identity(enterprise_id=enterprise_id, customer_id=c.pk, kind=IdentityKind.PHONE, value=c.phone)
+                for c in created])
+            Event.objects.bulk_create([
+                Event(enterprise_id=enterprise_id, customer_id=c.pk, name="customer_created", occurred_at=c.created_at,
+                      channel=created_source, store_id=c.home_store_id, idempotency_key=f"customer_created:{c.pk}")
+                for c in created])
+    except IntegrityError:
+        for p in fresh:
+            held[p.phone] = resolve_customer(
+                enterprise_id=enterprise_id, identities=[IdentityInput(kind=IdentityKind.PHONE, value=p.phone)],
+                defaults={"created_source": created_source, "phone": p.phone, "home_store_id": p.home_store_id,
+                          "created_at": p.created_at}).pk
+        return held
+    held.update((c.phone, c.pk) for c in created)
+    return held
+
+
 def _dedupe_identities(identities: Iterable[IdentityInput]) -> list[IdentityInput]:
     seen: set[tuple[str, str]] = set()
     out = []

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
+from siyu.api import sheet_imports
 from siyu.api.auth import actor_of, scope_of
 from siyu.core.errors import PermissionDenied
 from siyu.customers import privacy
@@ -352,31 +353,6 @@ class HistoryJobOut(Schema):
         return list(history_job.FIELDS)
 
 
-class HistoryMappingIn(Schema):
-    mapping: dict[str, str]
-
-
-class HistoryProblemOut(Schema):
-    field: str
-    code: str
-    message: str
-    value: str
-
-
-class HistoryPreviewRowOut(Schema):
-    row_number: int
-    values: dict[str, str]
-    problems: list[HistoryProblemOut]
-
-
-class HistoryProblemRowOut(Schema):
-    row_number: int
-    field: str
-    code: str
-    message: str
-    value: str
-
-
 class HistoryDryRunOut(Schema):
     total_rows: int
     receipts: int
@@ -384,57 +360,23 @@ class HistoryDryRunOut(Schema):
     already_imported: int
 
 
-@history_router.post("", response={201: HistoryJobOut}, tags=HISTORY_TAGS,
-                     summary="Upload an order history sheet (xlsx or CSV in UTF-8/GBK); the same file again returns "
-                             "its first import")
-def history_upload(request: HttpRequest, file: File[UploadedFile]) -> Status[Any]:
-    imp = history_job.upload_history_file(scope=scope_of(request), stream=file, filename=file.name or "",
-                                          actor=actor_of(request))
-    return Status(201, imp)
-
-
-@history_router.get("", response=list[HistoryJobOut], tags=HISTORY_TAGS,
-                    summary="The enterprise's order history imports, newest first")
-def history_list(request: HttpRequest) -> Any:
-    return list(history_job.imports(scope=scope_of(request))[:100])
-
-
-@history_router.get("/{history_id}", response=HistoryJobOut, tags=HISTORY_TAGS,
-                    summary="An import: mapping, status, progress and counts")
-def history_detail(request: HttpRequest, history_id: int) -> Any:
-    return history_job.get_import(scope=scope_of(request), import_id=history_id)
-
-
-@history_router.put("/{history_id}/mapping", response=HistoryJobOut, tags=HISTORY_TAGS,
-                    summary="Set the column mapping (before the import starts)")
-def history_mapping(request: HttpRequest, history_id: int, payload: HistoryMappingIn) -> Any:
-    return history_job.set_mapping(scope=scope_of(request), import_id=history_id, mapping=payload.mapping,
-                                   actor=actor_of(request))
-
-
-@history_router.get("/{history_id}/preview", response=list[HistoryPreviewRowOut], tags=HISTORY_TAGS,
-                    summary="The first rows as the mapping reads them, with each row's problems")
-def history_preview(request: HttpRequest, history_id: int) -> Any:
-    return history_job.preview(scope=scope_of(request), import_id=history_id, limit=20)
-
-
-@history_router.post("/{history_id}/dry-run", response=HistoryDryRunOut, tags=HISTORY_TAGS,
-                     summary="Check every row, count the receipts imported before, rebuild the report; nothing else "
-                             "is written")
-def history_dry_run(request: HttpRequest, history_id: int) -> Any:
-    return history_job.dry_run(scope=scope_of(request), import_id=history_id, actor=actor_of(request))
-
-
-@history_router.post("/{history_id}/start", response={202: HistoryJobOut}, tags=HISTORY_TAGS,
-                     summary="Queue the import (a failed one continues from its checkpoint)")
-def history_start(request: HttpRequest, history_id: int) -> Status[Any]:
-    return Status(202, history_job.start_history_import(scope=scope_of(request), import_id=history_id,
-                                                        actor=actor_of(request)))
-
-
-@history_router.get("/{history_id}/errors", response=list[HistoryProblemRowOut], tags=HISTORY_TAGS,
-                    summary="The rows refused, in sheet order (at most 1,000 from `offset`)")
-def history_errors(request: HttpRequest, history_id: int, offset: int = 0) -> Any:
-    rows = history_job.error_report(scope=scope_of(request), import_id=history_id)
-    start_at = max(offset, 0)
-    return list(rows[start_at:start_at + 1000])
+sheet_imports.add_routes(history_router, sheet_imports.Routes(
+    upload=history_job.upload_history_file, imports=history_job.imports, get=history_job.get_import,
+    set_mapping=history_job.set_mapping, preview=history_job.preview, dry_run=history_job.dry_run,
+    start=history_job.start_history_import, error_report=history_job.error_report,
+    out=HistoryJobOut, dry_run_out=HistoryDryRunOut, tags=HISTORY_TAGS, id_name="history_id", module=__name__,
+    names={"upload": "history_upload", "list": "history_list", "detail": "history_detail",
+           "mapping": "history_mapping", "preview": "history_preview", "dry_run": "history_dry_run",
+           "start": "history_start", "errors": "history_errors"},
+    summaries={
+        "upload": "Upload an order history sheet (xlsx or CSV in UTF-8/GBK); the same file again returns its first "
+                  "import",
+        "list": "The enterprise's order history imports, newest first",
+        "detail": "An import: mapping, status, progress and counts",
+        "mapping": "Set the column mapping (before the import starts)",
+        "preview": "The first rows as the mapping reads them, with each row's problems",
+        "dry_run": "Check every row, count the receipts imported before, rebuild the report; nothing else is "
+                   "written",
+        "start": "Queue the import (a failed one continues from its checkpoint)",
+        "errors": "The rows refused, in sheet order (at most 1,000 from `offset`)",
+    }))

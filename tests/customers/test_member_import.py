@@ -375,3 +375,42 @@ def test_only_hq_imports(org: Org) -> None:
     for staff in (org.north_manager, org.n1_staff):
         with pytest.raises(PermissionDenied):
             member_import.start_member_import(scope=scope_for_staff(staff), import_id=imp.pk, enqueue=False)
+
+
+def _index_probes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan] if plan.get("Relation Name") == "customers_identity" else []
+    for child in plan.get("Plans", []):
+        found.extend(_index_probes(child))
+    return found
+
+
+def test_owner_lookup_probes_the_identity_index_per_value_on_postgres(org: Org) -> None:
+    """The batch's look-up of the customers behind its identities finds the same owners whatever the table's size,
+    and on PostgreSQL each value is an index condition, never a filter over every identity of the kind (the plan
+    `value = ANY(array)` got with stale statistics: a scan of the table per batch, the import slowing as it grew)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    ent = org.enterprise.pk
+    held = Customer.objects.bulk_create([Customer(enterprise_id=ent, phone=f"1390000{i:04d}", created_at=timezone.now())
+                                         for i in range(3000)])
+    Identity.objects.bulk_create([Identity(enterprise_id=ent, customer_id=c.pk, kind="phone", value=c.phone)
+                                  for c in held])
+    card = create_customer(enterprise_id=ent, name="卡", identities=[IdentityInput(kind="member_card", value="C9")])
+    members = [sheet.Member(row_number=2, phone="13900000007"), sheet.Member(row_number=3, phone="13800000000"),
+               sheet.Member(row_number=4, phone="13900002999", card_no="C9")]
+    owners = member_import._owners(ent, members)
+    assert owners == {("phone", "13900000007"): held[7].pk, ("phone", "13900002999"): held[2999].pk,
+                      ("member_card", "C9"): card.pk}
+    if connection.vendor != "postgresql":
+        return
+    with CaptureQueriesContext(connection) as captured:
+        member_import._owners(ent, members)
+    phone_lookup = next(q["sql"] for q in captured.captured_queries if "'phone'" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + phone_lookup)
+        plan = cursor.fetchone()[0][0]["Plan"]
+    probes = _index_probes(plan)
+    assert probes and all("value" in p.get("Index Cond", "") and not p.get("Rows Removed by Filter")
+                          for p in probes), plan

@@ -6,9 +6,9 @@ store code, POS order number, time, member phone or card number, SKU code, item 
 Decided here:
 - Idempotent by (store, POS order number): the order's idempotency key is `pos:<store id>:<number>`, unique per
   enterprise, so importing a file again (or an overlapping one) adds nothing.
-- The buyer is found by phone or member card (identities, one query per chunk). A phone nobody has becomes a
-  customer (source "store") through customers.resolve_customer (import members first: then that path is rare); a
-  card nobody has leaves the order without a customer (reported).
+- The buyer is found by phone or member card (identities, one query per chunk). The phones nobody has become
+  customers (source "store"), set-based per chunk (customers.create_customers_by_phone); a card nobody has leaves
+  the order without a customer (reported).
 - An order is paid and completed at its time; events order_created / order_paid / order_completed are written
   for orders with a customer, keyed by order id, as the mall's orders are.
 """
@@ -32,7 +32,7 @@ from siyu.core.audit import Actor
 from siyu.core.errors import PermissionDenied, ValidationFailed
 from siyu.core.money import parse_yuan
 from siyu.customers.models import Identity, IdentityKind
-from siyu.customers.services import EventInput, IdentityInput, append_events, resolve_customer
+from siyu.customers.services import EventInput, PhoneCustomerInput, append_events, create_customers_by_phone
 from siyu.customers.validation import normalize_phone
 from siyu.orders.models import Order, OrderLine, OrderSource, OrderStatus
 from siyu.orders.services.imports import RowError, _cell, _time
@@ -180,25 +180,35 @@ def _orders(text: str, stores: dict[str, int], now: datetime,
 
 
 def _match(enterprise_id: int, chunk: Sequence[PosOrder], result: HistoryResult) -> None:
+    """The buyers: one query for the chunk's phones and cards, then one set-based creation of the customers for the
+    phones nobody has (the first receipt of a phone gives its store and time; the phone's later receipts find it)."""
     values = {o.phone for o in chunk if o.phone} | {o.card_no for o in chunk if o.card_no}
     owners = {(kind, value): cid for kind, value, cid in Identity.objects.filter(
         enterprise_id=enterprise_id, kind__in=[IdentityKind.PHONE, IdentityKind.MEMBER_CARD],
         value__in=values).values_list("kind", "value", "customer_id")}
+    unknown: list[PosOrder] = []
     for order in chunk:
         order.customer_id = owners.get((IdentityKind.PHONE, order.phone)) or owners.get(
             (IdentityKind.MEMBER_CARD, order.card_no))
         if order.customer_id is not None:
             result.matched += 1
         elif order.phone:
-            customer = resolve_customer(enterprise_id=enterprise_id,
-                                        identities=[IdentityInput(kind=IdentityKind.PHONE, value=order.phone)],
-                                        defaults={"created_source": "store", "phone": order.phone,
-                                                  "home_store_id": order.store_id, "created_at": order.ordered_at})
-            owners[(IdentityKind.PHONE, order.phone)] = customer.pk
-            order.customer_id = customer.pk
-            result.created_customers += 1
+            unknown.append(order)
         else:
             result.without_customer += 1
+    if not unknown:
+        return
+    created = create_customers_by_phone(
+        enterprise_id=enterprise_id, created_source="store",
+        people=[PhoneCustomerInput(phone=o.phone, home_store_id=o.store_id, created_at=o.ordered_at) for o in unknown])
+    seen: set[str] = set()
+    for order in unknown:
+        order.customer_id = created[order.phone]
+        if order.phone in seen:
+            result.matched += 1
+        else:
+            seen.add(order.phone)
+            result.created_customers += 1
 
 
 def _write(enterprise_id: int, chunk: Sequence[PosOrder], result: HistoryResult) -> None:

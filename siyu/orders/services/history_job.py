@@ -20,38 +20,34 @@ Decided here (docs/member-import.md says it for operators):
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
-from siyu.core import audit, jobs
+from siyu.core import audit, sheet_jobs
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict
 from siyu.core.timeutil import SHANGHAI
 from siyu.customers import member_sheet as sheet
 from siyu.customers.member_sheet import CellError, Problem
-from siyu.orders.models import HistoryImport, HistoryImportError, HistoryImportStatus, Order
+from siyu.orders.models import HistoryImport, HistoryImportError, Order
 from siyu.orders.services.history_import import HistoryResult, PosLine, PosOrder, _write
 from siyu.org.models import Store
 from siyu.org.scope import Scope
 
 TASK = "orders.run_history_import"
 BATCH_RECEIPTS = 1000
-MAX_BYTES = 512 * 1024 * 1024
-MAX_ERROR_ROWS = 100_000
+MAX_BYTES = sheet_jobs.MAX_BYTES
+MAX_ERROR_ROWS = sheet_jobs.MAX_ERROR_ROWS
 MAX_LINES_PER_RECEIPT = 500
 
 # field -> header names exports use (compared as the member sheet compares them: lower-cased, no spaces/_/-/brackets)
@@ -74,52 +70,22 @@ _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y
 _SERIAL = re.compile(r"\d{1,5}(\.\d+)?")
 _EXCEL_EPOCH = datetime(1899, 12, 30)  # noqa: DTZ001 - a wall-clock origin, made Beijing time below
 
+KIND = sheet_jobs.Kind(
+    model=HistoryImport, error_model=HistoryImportError, error_fk="history_import", folder="order-history",
+    action="orders.history_import", target_type="order_history", task=TASK,
+    hq_only=_("only HQ imports order history"), missing=_("no such order history import"),
+    counters=("receipts", "orders_created", "duplicates", "matched", "created_customers", "without_customer",
+              "error_rows"))
+
 ProgressHook = Callable[[HistoryImport], None]
 
 
-def _require_hq(scope: Scope) -> None:
-    if not scope.is_hq:
-        raise PermissionDenied(_("only HQ imports order history"))
-
-
-def _folder(enterprise_id: int) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "order-history" / str(enterprise_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Upload and mapping
-
-
-def _pieces(stream: IO[bytes] | bytes) -> Iterator[bytes]:
-    if isinstance(stream, bytes):
-        yield stream
-        return
-    chunks = getattr(stream, "chunks", None)
-    if callable(chunks):  # a Django UploadedFile
-        yield from chunks()
-        return
-    while piece := stream.read(1 << 20):
-        yield piece
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[\s_\-（）()]", "", text).lower()
+# Upload and mapping (the shape every sheet import shares: siyu.core.sheet_jobs)
 
 
 def suggest_mapping(header: Sequence[str]) -> dict[str, str]:
-    normal = {_norm(h): h for h in header if h}
-    used: set[str] = set()
-    out: dict[str, str] = {}
-    for key, names in ALIASES.items():
-        for name in names:
-            column = normal.get(_norm(name))
-            if column is not None and column not in used:
-                out[key] = column
-                used.add(column)
-                break
-    return out
+    return sheet.suggest_mapping(header, ALIASES)
 
 
 def check_mapping(mapping: Mapping[str, str], header: Sequence[str]) -> dict[str, str]:
@@ -148,87 +114,33 @@ def upload_history_file(*, scope: Scope, stream: IO[bytes] | bytes, filename: st
                         actor: Actor = None) -> HistoryImport:
     """Store the sheet (streamed to disk, hashed on the way), read its header and suggest a mapping. The same file
     uploaded again returns the import it made the first time."""
-    _require_hq(scope)
-    folder = _folder(scope.enterprise_id)
-    digest = hashlib.sha256()
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".upload") as tmp:
-        for piece in _pieces(stream):
-            size += len(piece)
-            if size > MAX_BYTES:
-                tmp.close()
-                Path(tmp.name).unlink(missing_ok=True)
-                raise ValidationFailed(_("the file is larger than 512 MB"), field="file", code="too_large")
-            digest.update(piece)
-            tmp.write(piece)
-    temp = Path(tmp.name)
-    file_hash = digest.hexdigest()
-    existing = HistoryImport.objects.filter(enterprise_id=scope.enterprise_id, file_hash=file_hash).first()
-    if existing is not None:
-        temp.unlink(missing_ok=True)
-        return existing
-    if size == 0:
-        temp.unlink(missing_ok=True)
-        raise ValidationFailed(_("the file is empty"), field="file", code="empty_file")
-    try:
-        file_format = sheet.sniff_format(temp)
-        encoding = sheet.detect_encoding(temp) if file_format == "csv" else ""
-        header = sheet.header_of(temp, file_format, encoding)
-    except sheet.SheetError as exc:
-        temp.unlink(missing_ok=True)
-        raise ValidationFailed(str(exc), field="file", code=exc.code) from exc
-    path = folder / f"{file_hash}.{file_format}"
-    shutil.move(temp, path)
-    with transaction.atomic():
-        imp, created = HistoryImport.objects.get_or_create(
-            enterprise_id=scope.enterprise_id, file_hash=file_hash,
-            defaults={"filename": (filename or "")[:200], "path": str(path), "file_format": file_format,
-                      "encoding": encoding, "header": header, "mapping": suggest_mapping(header),
-                      "created_by": audit.user_of(actor)})
-        if created:
-            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="orders.history_import.upload",
-                         target_type="order_history", target_id=imp.pk, summary=f"{filename} ({file_format})")
+    imp: HistoryImport = sheet_jobs.upload(KIND, scope=scope, stream=stream, filename=filename, actor=actor,
+                                           inspect=sheet.inspect_file, suggest=suggest_mapping)
     return imp
 
 
 def get_import(*, scope: Scope, import_id: int) -> HistoryImport:
-    _require_hq(scope)
-    imp = HistoryImport.objects.filter(pk=import_id, enterprise_id=scope.enterprise_id).first()
-    if imp is None:
-        raise NotFound(_("no such order history import"), field="import_id")
+    imp: HistoryImport = sheet_jobs.get(KIND, scope=scope, import_id=import_id)
     return imp
 
 
 def imports(*, scope: Scope) -> QuerySet[HistoryImport]:
     """The enterprise's order-history imports, newest first (HQ only)."""
-    _require_hq(scope)
-    return HistoryImport.objects.filter(enterprise_id=scope.enterprise_id).order_by("-id")
+    return sheet_jobs.listing(KIND, scope=scope)
 
 
 def error_report(*, import_id: int, scope: Scope | None = None) -> QuerySet[HistoryImportError]:
     """The rows an import refused, in sheet order. `scope` None is the command line (trusted)."""
-    if scope is not None:
-        get_import(scope=scope, import_id=import_id)
-    return HistoryImportError.objects.filter(history_import_id=import_id).order_by("row_number", "id")
+    return sheet_jobs.error_report(KIND, import_id=import_id, scope=scope)
 
 
 def _editable(imp: HistoryImport) -> bool:
-    return imp.status in (HistoryImportStatus.UPLOADED, HistoryImportStatus.FAILED) and not imp.checkpoint_row
+    return sheet_jobs.editable(imp)
 
 
 def set_mapping(*, scope: Scope, import_id: int, mapping: Mapping[str, str], actor: Actor = None) -> HistoryImport:
-    imp = get_import(scope=scope, import_id=import_id)
-    if not _editable(imp):
-        raise Conflict(_("the import has started; its mapping is fixed"), field="mapping", code="started")
-    clean = {k: v for k, v in mapping.items() if v}
-    problems = check_mapping(clean, imp.header)
-    if problems:
-        key, reason = next(iter(problems.items()))
-        raise ValidationFailed(reason, field=f"mapping.{key}", code="invalid_mapping")
-    HistoryImport.objects.filter(pk=imp.pk).update(mapping=clean)
-    imp.mapping = clean
-    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="orders.history_import.mapping",
-                 target_type="order_history", target_id=imp.pk, changes={"mapping": clean})
+    imp: HistoryImport = sheet_jobs.set_mapping(KIND, scope=scope, import_id=import_id, mapping=mapping,
+                                                check=check_mapping, actor=actor)
     return imp
 
 
@@ -388,11 +300,7 @@ class Receipt:
 
 
 def _data_rows(imp: HistoryImport) -> Iterator[tuple[int, list[Any]]]:
-    rows = sheet.iter_rows(Path(imp.path), imp.file_format, imp.encoding)
-    next(rows, None)  # the header
-    for number, cells in enumerate(rows, start=2):
-        if not sheet.blank(cells):
-            yield number, cells
+    return sheet.data_rows(Path(imp.path), imp.file_format, imp.encoding)
 
 
 def _stores(enterprise_id: int) -> dict[str, int]:
@@ -403,10 +311,7 @@ def _receipts(imp: HistoryImport, now: datetime) -> Iterator[Receipt]:
     """The file's receipts in order, each marked with its problems (a bad row refuses its receipt; a receipt seen
     earlier in the file is a duplicate). Streamed: only the current receipt and the keys seen (as 64-bit hashes) are
     held."""
-    problems = check_mapping(imp.mapping, imp.header)
-    if problems:
-        key, reason = next(iter(problems.items()))
-        raise ValidationFailed(reason, field=f"mapping.{key}", code="invalid_mapping")
+    sheet_jobs.require_mapping(check_mapping, imp.mapping, imp.header)
     where = sheet.positions(imp.mapping, imp.header)
     stores = _stores(imp.enterprise_id)
     seen: set[int] = set()
@@ -447,17 +352,15 @@ def _finish(rows: list[Row], seen: set[int]) -> Receipt:
     return receipt
 
 
+def _problems(receipts: Sequence[Receipt]) -> Iterator[tuple[int, Problem]]:
+    return ((r.row_number, p) for receipt in receipts for r in receipt.rows for p in r.problems)
+
+
 def _error_rows(imp: HistoryImport, receipts: Sequence[Receipt]) -> list[HistoryImportError]:
-    return [HistoryImportError(history_import_id=imp.pk, row_number=r.row_number, field=p.field, code=p.code,
-                               message=p.message[:255], value=p.value[:128])
-            for receipt in receipts for r in receipt.rows for p in r.problems]
+    return sheet_jobs.error_rows(KIND, imp.pk, _problems(receipts))
 
 
-@dataclass
-class PreviewRow:
-    row_number: int
-    values: dict[str, str]
-    problems: list[Problem]
+PreviewRow = sheet.PreviewRow
 
 
 def preview(*, scope: Scope, import_id: int, limit: int = 10) -> list[PreviewRow]:
@@ -497,27 +400,21 @@ def dry_run(*, scope: Scope, import_id: int, actor: Actor = None) -> DryRun:
     if not _editable(imp):
         raise Conflict(_("the import has started; run the dry run before it"), field="import_id", code="started")
     report = DryRun()
-    HistoryImportError.objects.filter(history_import=imp).delete()
-    pending: list[Receipt] = []
+    sheet_jobs.clear_report(KIND, imp.pk)
+    errors = sheet_jobs.Report(KIND, imp.pk)
     keys: list[str] = []
-    stored = 0
     for receipt in _receipts(imp, timezone.now()):
         report.total_rows += len(receipt.rows)
         report.receipts += 1
         if receipt.bad:
             report.error_rows += len(receipt.rows)
-            if stored < MAX_ERROR_ROWS:
-                pending.append(receipt)
-                stored += len(receipt.rows)
+            errors.add(len(receipt.rows), _problems([receipt]))
         else:
             keys.append(receipt.order().key)
-        if len(pending) >= BATCH_RECEIPTS:
-            HistoryImportError.objects.bulk_create(_error_rows(imp, pending), ignore_conflicts=True)
-            pending = []
         if len(keys) >= BATCH_RECEIPTS:
             report.already_imported += _known_keys(imp.enterprise_id, keys)
             keys = []
-    HistoryImportError.objects.bulk_create(_error_rows(imp, pending), ignore_conflicts=True)
+    errors.flush()
     report.already_imported += _known_keys(imp.enterprise_id, keys) if keys else 0
     HistoryImport.objects.filter(pk=imp.pk).update(total_rows=report.total_rows, receipts=report.receipts,
                                                    error_rows=report.error_rows, duplicates=report.already_imported)
@@ -535,76 +432,33 @@ def dry_run(*, scope: Scope, import_id: int, actor: Actor = None) -> DryRun:
 def start_history_import(*, scope: Scope, import_id: int, actor: Actor = None, enqueue: bool = True) -> HistoryImport:
     """Queue the import (or re-queue one that failed: it continues from its checkpoint). Starting a queued, running
     or finished import changes nothing."""
-    imp = get_import(scope=scope, import_id=import_id)
-    if imp.status == HistoryImportStatus.DONE:
-        return imp
-    problems = check_mapping(imp.mapping, imp.header)
-    if problems:
-        key, reason = next(iter(problems.items()))
-        raise ValidationFailed(reason, field=f"mapping.{key}", code="invalid_mapping")
-    with transaction.atomic():
-        moved = HistoryImport.objects.filter(
-            pk=imp.pk, status__in=[HistoryImportStatus.UPLOADED, HistoryImportStatus.FAILED]).update(
-            status=HistoryImportStatus.QUEUED, error_message="")
-        if moved:
-            audit.record(enterprise_id=imp.enterprise_id, actor=actor, action="orders.history_import.start",
-                         target_type="order_history", target_id=imp.pk, summary=imp.filename)
-            if enqueue:
-                transaction.on_commit(lambda: jobs.get(TASK).enqueue(imp.pk))
-    imp.refresh_from_db()
+    imp: HistoryImport = sheet_jobs.start(KIND, scope=scope, import_id=import_id, check=check_mapping, actor=actor,
+                                          enqueue=enqueue)
     return imp
 
 
 def resume_stale_import(*, scope: Scope, import_id: int, actor: Actor = None) -> HistoryImport:
     """A job whose worker died stays "running": put it back in the queue (it continues from its checkpoint)."""
-    imp = get_import(scope=scope, import_id=import_id)
-    HistoryImport.objects.filter(pk=imp.pk, status=HistoryImportStatus.RUNNING).update(
-        status=HistoryImportStatus.FAILED, error_message="interrupted")
-    return start_history_import(scope=scope, import_id=import_id, actor=actor)
+    imp: HistoryImport = sheet_jobs.resume_stale(KIND, scope=scope, import_id=import_id, check=check_mapping,
+                                                 actor=actor)
+    return imp
 
 
 def _batches(receipts: Iterator[Receipt], skip_to: int) -> Iterator[list[Receipt]]:
-    batch: list[Receipt] = []
-    for receipt in receipts:
-        if receipt.last_row <= skip_to:
-            continue  # committed before a crash; _receipts still saw it, so in-file duplicates stay detected
-        batch.append(receipt)
-        if len(batch) >= BATCH_RECEIPTS:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    return sheet_jobs.batches(receipts, skip_to=skip_to, size=BATCH_RECEIPTS, last_row=lambda r: r.last_row)
 
 
 def run_history_import(*, import_id: int, progress: ProgressHook | None = None,
                        after_batch: Callable[[int], None] | None = None) -> str:
     """Process a queued import batch by batch, each batch one transaction with its checkpoint and counters (the
     console reads them). `after_batch(k)` runs after batch k commits (tests crash there)."""
-    claimed = HistoryImport.objects.filter(pk=import_id, status=HistoryImportStatus.QUEUED).update(
-        status=HistoryImportStatus.RUNNING, started_at=timezone.now())
-    if not claimed:
+    def work(imp: HistoryImport) -> None:
+        parts = _batches(_receipts(imp, timezone.now()), imp.checkpoint_row)
+        sheet_jobs.run_batches(imp, parts, lambda batch: _commit_batch(imp, batch), progress, after_batch)
+
+    imp = sheet_jobs.run(KIND, import_id=import_id, work=work, done={})
+    if imp is None:
         return "skipped"
-    imp = HistoryImport.objects.get(pk=import_id)
-    if imp.checkpoint_row == 0:  # a fresh start: the dry run's report and counts are made again as batches commit
-        HistoryImportError.objects.filter(history_import=imp).delete()
-        HistoryImport.objects.filter(pk=imp.pk).update(processed_rows=0, receipts=0, orders_created=0, duplicates=0,
-                                                       matched=0, created_customers=0, without_customer=0,
-                                                       error_rows=0)
-    try:
-        for number, batch in enumerate(_batches(_receipts(imp, timezone.now()), imp.checkpoint_row), start=1):
-            _commit_batch(imp, batch)
-            if progress is not None:
-                imp.refresh_from_db()
-                progress(imp)
-            if after_batch is not None:
-                after_batch(number)
-    except Exception as exc:
-        HistoryImport.objects.filter(pk=imp.pk).update(status=HistoryImportStatus.FAILED,
-                                                       error_message=str(exc)[:255])
-        raise
-    HistoryImport.objects.filter(pk=imp.pk).update(status=HistoryImportStatus.DONE, finished_at=timezone.now(),
-                                                   total_rows=F("processed_rows"))
-    imp.refresh_from_db()
     audit.record(enterprise_id=imp.enterprise_id, actor=imp.created_by, action="orders.history_import.done",
                  target_type="order_history", target_id=imp.pk,
                  summary=audit.text(N_("%(orders)s orders, %(duplicates)s already there, %(errors)s rows refused"),
