@@ -17,7 +17,7 @@ def audit_entries(
     target_id: str = "",
 ) -> Page[AuditEntry]:
     """One enterprise's audit log, newest first. `q` matches the actor, the target id or the summary (the stored
-    English or a reader's language: "打标签" finds a row that reads so in Chinese); `action` is a prefix;
+    English or a reader's language: "打上标签" finds a row that reads so in Chinese); `action` is a prefix;
     `target_type` and `target_id` name the object (an order, a coupon template, ...) exactly."""
     qs = AuditEntry.objects.filter(enterprise_id=enterprise_id).select_related("actor").order_by("-created_at", "-id")
     text = q.strip()

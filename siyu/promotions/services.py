@@ -677,7 +677,7 @@ class FlashSaleInput:
 
 def _check_flash_stock(enterprise_id: int, data: FlashSaleInput, skus: dict[int, Sku], sale_id: int | None) -> None:
     """What a flash item can still promise (flash stock less what it sold) is at most what the SKU has, unless the
-    operator chose to oversell (flash_stock_above_stock on the item's flash_stock)."""
+    operator chose to oversell (flash_stock_too_high on the item's flash_stock)."""
     if data.allow_oversell:
         return
     sold = dict(FlashSaleItem.objects.filter(flash_sale_id=sale_id, flash_sale__enterprise_id=enterprise_id)
