@@ -31,7 +31,7 @@ def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME:
         raise ValidationFailed(_("the name must be 1-%(MAX_NAME)s characters") % {"MAX_NAME": MAX_NAME}, field="name",
-                               code="name_1_characters")
+                               code="name_length")
     return name
 
 
@@ -46,7 +46,7 @@ def _owner(scope: Scope, region_id: int | None, store_id: int | None) -> tuple[i
     if region_id is not None:
         if scope.role not in (Role.HQ_ADMIN, Role.REGION_MANAGER):
             raise ValidationFailed(_("a store manager's segments belong to their store"), field="region_id",
-                                   code="store_manager_segments_belong_their")
+                                   code="segment_store_mismatch")
         if not org_queries.regions(scope).filter(pk=region_id).exists():
             raise NotFound(_("region %(region_id)s not found") % {"region_id": region_id}, field="region_id")
         return region_id, None
@@ -134,7 +134,7 @@ def refreeze_segment(*, scope: Scope, segment: Segment, members: Sequence[int], 
     """A static segment's members evaluated again (by the caller) and frozen: leavers and joiners are recorded."""
     check_can_edit(scope, segment)
     if segment.kind != SegmentKind.STATIC:
-        raise ValidationFailed(_("only a static segment is frozen"), field="kind", code="only_static_segment_frozen")
+        raise ValidationFailed(_("only a static segment is frozen"), field="kind", code="not_static")
     moved = _freeze(segment, members, timezone.now())
     audit.record(enterprise_id=segment.enterprise_id, actor=actor, action="segment.snapshot", target_type="segment",
                  target_id=segment.pk, summary=segment.name, changes={"members": len(members)})
@@ -257,7 +257,7 @@ def update_lifecycle_rules(*, scope: Scope, values: dict[str, int], super_weight
         setattr(rules, name, value)
     if not rules.active_days <= rules.silent_days <= rules.at_risk_days:
         raise ValidationFailed(_("active ≤ silent ≤ at risk days"), field="silent_days",
-                               code="active_silent_at_risk_days")
+                               code="lifecycle_days_order")
     if super_weights is not None:
         known = {"spend", "repeat", "engagement", "referrals", "paid_member"}
         bad = [k for k, v in super_weights.items() if k not in known or not 0 <= float(v) <= 1]

@@ -66,7 +66,7 @@ def _rule_from(request: HttpRequest) -> Any:
     try:
         return json.loads(request.POST.get("rule") or "{}")
     except ValueError as exc:
-        raise ValidationFailed(_("The rule is not valid JSON."), field="rule", code="rule_not_valid_json") from exc
+        raise ValidationFailed(_("The rule is not valid JSON."), field="rule", code="rule_format") from exc
 
 
 def _owner_choice(scope: Scope, value: str) -> tuple[int | None, int | None]:
@@ -363,7 +363,7 @@ def tag_rule_list(request: HttpRequest) -> HttpResponse:
         try:
             kind = request.POST.get("kind", "segment")
             if not request.POST.get("tag", "").isdigit():
-                raise ValidationFailed(_("Choose a tag."), field="tag", code="choose_tag")
+                raise ValidationFailed(_("Choose a tag."), field="tag", code="tag_required")
             tag_rules.create_tag_rule(
                 scope=scope, tag_id=int(request.POST.get("tag") or 0), kind=kind,
                 segment_id=int(request.POST.get("segment") or 0) or None,

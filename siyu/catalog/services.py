@@ -202,7 +202,7 @@ def _clean_specs(raw: Mapping[str, str], index: int) -> dict[str, str]:
             raise ValidationFailed(
                 _("spec names and values are 1-%(MAX_SPEC_TEXT)s characters") % {"MAX_SPEC_TEXT": MAX_SPEC_TEXT},
                 field=f"skus[{index}].specs", index=index,
-                code="spec_names_values_1_characters",
+                code="spec_length",
             )
         clean[k] = v
     return clean
@@ -224,7 +224,7 @@ def _clean_prices(sku: SkuInput, index: int, currency: str) -> tuple[int, int | 
     member = sku.member_price.fen if sku.member_price is not None else None
     if member is not None and member > sku.price.fen:
         raise ValidationFailed(_("the member price cannot be above the price"), field=f"skus[{index}].member_price",
-                               index=index, code="member_price_above_price")
+                               index=index, code="member_price_too_high")
     return sku.price.fen, member
 
 
@@ -268,7 +268,7 @@ def _clean_skus(data: ProductInput) -> list[_CleanSku]:
         raise ValidationFailed(_("a product needs at least one SKU"), field="skus", code="required")
     if len(data.skus) > MAX_SKUS:
         raise ValidationFailed(_("at most %(MAX_SKUS)s SKUs") % {"MAX_SKUS": MAX_SKUS}, field="skus",
-                               code="at_most_skus")
+                               code="too_many_skus")
     rows = [_clean_sku(sku, index, data.currency) for index, sku in enumerate(data.skus)]
     _check_sku_set(rows)
     return rows
@@ -277,7 +277,7 @@ def _clean_skus(data: ProductInput) -> list[_CleanSku]:
 def _clean_images(images: Sequence[str]) -> list[str]:
     if len(images) > MAX_IMAGES:
         raise ValidationFailed(_("at most %(MAX_IMAGES)s images") % {"MAX_IMAGES": MAX_IMAGES}, field="images",
-                               code="at_most_images")
+                               code="too_many_images")
     clean = []
     for index, raw in enumerate(images):
         url = (raw or "").strip()

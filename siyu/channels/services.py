@@ -33,10 +33,10 @@ def _check(kind: str, app_id: str, token: str, encoding_aes_key: str, base_url: 
         raise ValidationFailed(_("the callback token is 1-64 characters"), field="token", code="token_length")
     if encoding_aes_key and len(encoding_aes_key) != 43:
         raise ValidationFailed(_("the EncodingAESKey is 43 characters"), field="encoding_aes_key",
-                               code="encodingaeskey_43_characters")
+                               code="encoding_aes_key_format")
     if not base_url.startswith(("http://", "https://")):
         raise ValidationFailed(_("the API base URL starts with http:// or https://"), field="base_url",
-                               code="api_base_url_starts_http")
+                               code="base_url_format")
 
 
 @transaction.atomic
@@ -61,7 +61,7 @@ def ensure_account(
         account = ChannelAccount(enterprise_id=enterprise_id, kind=kind, app_id=app_id, agent_id=agent_id)
     elif account.enterprise_id != enterprise_id:
         raise ValidationFailed(_("this app belongs to another enterprise"), field="app_id",
-                               code="app_belongs_another_enterprise")
+                               code="account_elsewhere")
     account.name = name[:64]
     account.callback_token = token
     account.encoding_aes_key = encoding_aes_key
@@ -143,7 +143,7 @@ def _check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 255:
         raise ValidationFailed(_("the API base URL is an http(s) URL of at most 255 characters"), field="base_url",
-                               code="api_base_url_http_url")
+                               code="base_url_format")
     return url.rstrip("/")
 
 
@@ -164,14 +164,14 @@ def _check_input(data: AccountInput, *, creating: bool) -> None:
         raise ValidationFailed(reason, field="app_id", code="app_id_format")
     if data.agent_id and (data.kind != AccountKind.WECOM or not _AGENT_ID.match(data.agent_id)):
         raise ValidationFailed(_("the agent id is the WeCom app's AgentId: 1-10 digits"), field="agent_id",
-                               code="agent_id_wecom_app_agentid")
+                               code="agent_id_format")
     for field, regex, message in _FORMATS:
         value = getattr(data, field)
         if value and not regex.match(value):
             raise ValidationFailed(message, field=field, code=f"{field}_format")
     if data.encoding_aes_key and not valid_aes_key(data.encoding_aes_key):
         raise ValidationFailed(_("the EncodingAESKey is 43 base64 characters (32 bytes)"), field="encoding_aes_key",
-                               code="encodingaeskey_43_base64_characters_32")
+                               code="encoding_aes_key_format")
     _check_kind_rules(data)
     if creating:
         _check_required(data)
@@ -187,10 +187,10 @@ def _check_kind_rules(data: AccountInput) -> None:
     if data.kind == AccountKind.OFFICIAL_ACCOUNT:
         if data.account_type not in AccountType.values:
             raise ValidationFailed(_("an Official Account is a service or a subscription account"),
-                                   field="account_type", code="official_account_service_subscription_account")
+                                   field="account_type", code="unknown_oa_type")
     elif data.account_type:
         raise ValidationFailed(_("only an Official Account has a type"), field="account_type",
-                               code="only_official_account_type")
+                               code="type_not_applicable")
 
 
 def _check_required(data: AccountInput) -> None:
@@ -211,7 +211,7 @@ def _mode(data: AccountInput, account: ChannelAccount, has_key: bool) -> str:
     mode = data.callback_mode or account.callback_mode or (CallbackMode.SAFE if has_key else CallbackMode.PLAIN)
     if mode != CallbackMode.PLAIN and not has_key:
         raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key",
-                               code="compatible_safe_mode_encodingaeskey")
+                               code="encoding_aes_key_required")
     return mode
 
 
@@ -271,11 +271,11 @@ def _save_account(enterprise_id: int, account_id: int | None, data: AccountInput
             )
         account = found
         if data.kind != account.kind:
-            raise ValidationFailed(_("the kind of an account cannot change"), field="kind", code="kind_account_change")
+            raise ValidationFailed(_("the kind of an account cannot change"), field="kind", code="kind_fixed")
         if data.app_id != account.app_id or data.agent_id != account.agent_id:
             raise ValidationFailed(_("the app id and agent id of an account cannot change: add a new account"),
                                    field="app_id" if data.app_id != account.app_id else "agent_id",
-                                   code="app_id_agent_id_account")
+                                   code="account_ids_fixed")
     changed = _apply(account, data)
     _check_not_wiped(account)
     account.save()

@@ -113,9 +113,9 @@ def create_folder(*, scope: Scope, name: str, actor: Actor = None) -> Folder:
     require_editor(scope)
     name = name.strip()
     if not name:
-        raise ValidationFailed(_("a folder needs a name"), field="name", code="folder_name")
+        raise ValidationFailed(_("a folder needs a name"), field="name", code="folder_name_required")
     if len(name) > 64:
-        raise ValidationFailed(_("at most 64 characters"), field="name", code="at_most_64_characters")
+        raise ValidationFailed(_("at most 64 characters"), field="name", code="folder_name_length")
     try:
         with transaction.atomic():
             folder = Folder.objects.create(enterprise_id=scope.enterprise_id, name=name)
@@ -163,7 +163,7 @@ def _check_url(url: str, field_name: str = "url") -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationFailed(_("a link must start with http:// or https://"), field=field_name,
-                               code="link_start_http_https")
+                               code="link_format")
     return url
 
 
@@ -172,7 +172,7 @@ def _title(value: str) -> str:
     if not title:
         raise ValidationFailed(_("a title is required"), field="title", code="title_required")
     if len(title) > 120:
-        raise ValidationFailed(_("at most 120 characters"), field="title", code="at_most_120_characters")
+        raise ValidationFailed(_("at most 120 characters"), field="title", code="title_length")
     return title
 
 
@@ -180,24 +180,24 @@ def _kind_fields(kind: str, data: MaterialInput, text: str, *, has_file: bool) -
     """What each kind requires beyond a title."""
     if kind == MaterialKind.TEXT:
         if not text:
-            raise ValidationFailed(_("a text material needs its text"), field="text", code="text_material_text")
+            raise ValidationFailed(_("a text material needs its text"), field="text", code="text_required")
         if has_file:
-            raise ValidationFailed(_("a text material takes no file"), field="file", code="text_material_takes_no_file")
+            raise ValidationFailed(_("a text material takes no file"), field="file", code="file_not_allowed")
         variables_in(text)
         return {}
     if kind in FILE_KINDS:
         if not has_file:
-            raise ValidationFailed(_("choose a file to upload"), field="file", code="choose_file_upload")
+            raise ValidationFailed(_("choose a file to upload"), field="file", code="file_required")
         return {}
     if kind == MaterialKind.LINK:
         return {"url": _check_url(data.url)}
     if not data.mp_appid.strip():
         raise ValidationFailed(_("a mini-program card needs the mini-program's appid"), field="mp_appid",
-                               code="mini_program_card_mini_program")
+                               code="appid_required")
     page = data.mp_page.strip()
     if not page.split("?")[0].endswith(".html"):
         raise ValidationFailed(_("the page path must end in .html (as WeCom requires)"), field="mp_page",
-                               code="page_path_end_html_as")
+                               code="page_path_format")
     return {"mp_appid": data.mp_appid.strip()[:64], "mp_page": page[:255]}
 
 
@@ -297,22 +297,22 @@ def _check_steps(steps: Sequence[StepInput]) -> list[dict[str, str]]:
             raise ValidationFailed(
                 _("a step is one of %(join)s") % {"join": ', '.join(STEP_KINDS)},
                 field=f"steps[{index}].step", index=index,
-                code="step_one",
+                code="unknown_step_kind",
             )
         if len(text) > MAX_STEP_CHARS:
             raise ValidationFailed(
                 _("at most %(MAX_STEP_CHARS)s characters") % {"MAX_STEP_CHARS": MAX_STEP_CHARS},
                 field=f"steps[{index}].text", index=index,
-                code="at_most_characters",
+                code="too_long",
             )
         variables_in(text, field=f"steps[{index}].text")
         kept.append({"step": step.step, "text": text})
     if not kept:
         raise ValidationFailed(_("a script needs at least one step with text"), field="steps",
-                               code="script_at_least_one_step")
+                               code="steps_required")
     if len(kept) > MAX_STEPS:
         raise ValidationFailed(_("at most %(MAX_STEPS)s steps") % {"MAX_STEPS": MAX_STEPS}, field="steps",
-                               code="at_most_steps")
+                               code="too_many_steps")
     return kept
 
 
@@ -394,7 +394,8 @@ def record_use(*, scope: Scope, key: str, kind: str = UseKind.SENT, material_id:
         raise ValidationFailed(_("a use needs a key of 1 to 100 characters"), field="key",
                                code="use_key_length")
     if material_id is None and script_id is None:
-        raise ValidationFailed(_("name a material or a script"), field="material_id", code="name_material_script")
+        raise ValidationFailed(_("name a material or a script"), field="material_id",
+                               code="material_or_script_required")
     if material_id is not None and not Material.objects.filter(enterprise_id=scope.enterprise_id,
                                                                pk=material_id).exists():
         raise NotFound(_("material %(material_id)s not found") % {"material_id": material_id}, field="material_id")
@@ -439,7 +440,8 @@ def _check_plan(scope: Scope, *, planned_at: datetime, text: str, store_id: int 
     text = text.strip()
     materials = moment_media.check(scope.enterprise_id, attachments)
     if not text and not materials:
-        raise ValidationFailed(_("a moment needs its text or an attachment"), field="text", code="moment_text")
+        raise ValidationFailed(_("a moment needs its text or an attachment"), field="text",
+                               code="text_or_attachment_required")
     if len(text) > MOMENT_TEXT_MAX:
         raise ValidationFailed(
             _("at most %(MOMENT_TEXT_MAX)s characters") % {"MOMENT_TEXT_MAX": MOMENT_TEXT_MAX},
@@ -447,7 +449,7 @@ def _check_plan(scope: Scope, *, planned_at: datetime, text: str, store_id: int 
             code="text_length",
         )
     if timezone.is_naive(planned_at):
-        raise ValidationFailed(_("give the time with its time zone"), field="planned_at", code="give_time_time_zone")
+        raise ValidationFailed(_("give the time with its time zone"), field="planned_at", code="naive_datetime")
     if store_id is not None:
         org_queries.get_store(scope, store_id)
     return text, [m.pk for m in materials]
@@ -503,7 +505,7 @@ def _hand_over(plan_id: int, moment: datetime, *, status: str = PlanStatus.PLANN
         account = wecom_queries.accounts(scope).first()
         try:
             if account is None:
-                raise ValidationFailed(_("no WeCom app is connected"), field="account", code="no_wecom_app_connected")
+                raise ValidationFailed(_("no WeCom app is connected"), field="account", code="no_wecom_app")
             staff = list(org_queries.staff(scope).filter(store_id=plan.store_id, is_active=True)
                          .values_list("id", flat=True)) if plan.store_id else []
             if plan.store_id and not staff:
@@ -664,9 +666,9 @@ def submit_ugc(*, enterprise_id: int, customer_id: int, kind: str, text: str = "
         raise ValidationFailed(_("at most %(UGC_TEXT_MAX)s characters") % {"UGC_TEXT_MAX": UGC_TEXT_MAX}, field="text",
                                code="text_length")
     if kind == SubmissionKind.PHOTO and upload is None:
-        raise ValidationFailed(_("a photo needs an image"), field="file", code="photo_image")
+        raise ValidationFailed(_("a photo needs an image"), field="file", code="image_required")
     if not text and upload is None:
-        raise ValidationFailed(_("write something or add a photo"), field="text", code="write_something_add_photo")
+        raise ValidationFailed(_("write something or add a photo"), field="text", code="text_or_photo_required")
     if product_id is not None and not catalog_queries.on_sale_products(enterprise_id=enterprise_id).filter(
             pk=product_id).exists():
         raise ValidationFailed(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id",
@@ -729,7 +731,7 @@ def reject_ugc(*, scope: Scope, submission_id: int, reason: str, actor: Actor = 
     require_editor(scope)
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed(_("say why it is rejected"), field="reason", code="say_why_rejected")
+        raise ValidationFailed(_("say why it is rejected"), field="reason", code="reason_required")
     with transaction.atomic():
         sub = _pending(scope, submission_id)
         sub.status, sub.reason, sub.reviewed_at = SubmissionStatus.REJECTED, reason[:200], timezone.now()
@@ -750,9 +752,9 @@ def save_persona(*, scope: Scope, staff_id: int, nickname: str, signature: str, 
     staff = org_queries.get_staff(scope, staff_id)
     nickname, signature = nickname.strip(), signature.strip()
     if len(nickname) > 32:
-        raise ValidationFailed(_("at most 32 characters"), field="nickname", code="at_most_32_characters")
+        raise ValidationFailed(_("at most 32 characters"), field="nickname", code="nickname_length")
     if len(signature) > 60:
-        raise ValidationFailed(_("at most 60 characters"), field="signature", code="at_most_60_characters")
+        raise ValidationFailed(_("at most 60 characters"), field="signature", code="signature_length")
     if persona_type:
         _choice(persona_type, PersonaType, "persona_type")
     stored = None

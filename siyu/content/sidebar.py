@@ -145,7 +145,7 @@ def media_id(scope: Scope, material_id: int) -> tuple[str, str]:
     kind = MEDIA_KINDS.get(MaterialKind(material.kind))
     if kind is None or not material.file:
         raise ValidationFailed(_("this material has no file to send"), field="material_id",
-                               code="material_no_file_send")
+                               code="material_no_file")
     account = wecom_queries.accounts(scope).first()
     if account is None:
         raise NotFound(_("no WeCom app is connected yet"), field="account")
@@ -163,7 +163,7 @@ def link_card(scope: Scope, material_id: int, *, customer_id: int | None) -> dic
         raise ValidationFailed(_("this material is not a link"), field="material_id", code="material_not_link")
     if customer_id is None:
         raise ValidationFailed(_("open a chat with a customer first"), field="customer",
-                               code="open_chat_customer_first")
+                               code="no_chat_customer")
     require_own(scope, customer_id)
     return {"link": links.path(enterprise_id=scope.enterprise_id, material_id=material.pk, customer_id=customer_id),
             "title": material.title[:64], "desc": material.text[:120]}

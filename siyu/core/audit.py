@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.utils import translation
 from django.utils.translation import gettext, ngettext, pgettext
@@ -54,6 +55,22 @@ class Text:
     def english(self) -> str:
         with translation.override(None):
             return render(self.message, self.plural, self.stored_params())
+
+    def renderings(self) -> str:
+        """The summary in every console language but English (one a line): what the text search matches besides
+        the English `summary`."""
+        return search_text(self.message, self.plural, self.stored_params())
+
+
+def search_text(message: str, plural: str, params: Mapping[str, Any]) -> str:
+    """A stored message rendered in each console language other than English, one a line (for the text search)."""
+    lines = []
+    for code, _name in settings.LANGUAGES:
+        if code.split("-")[0] == "en":
+            continue
+        with translation.override(code):
+            lines.append(render(message, plural, params))
+    return "\n".join(dict.fromkeys(lines))
 
 
 def _stored_label(value: Label) -> dict[str, str]:
@@ -130,8 +147,9 @@ def record(
     user = user_of(actor)
     if isinstance(summary, Text):
         message, plural, params, english = summary.message, summary.plural, summary.stored_params(), summary.english()
+        rendered = summary.renderings()
     else:
-        message, plural, params, english = "", "", {}, str(summary)
+        message, plural, params, english, rendered = "", "", {}, str(summary), ""
     return AuditEntry.objects.create(
         enterprise_id=enterprise_id,
         actor=user,
@@ -143,5 +161,6 @@ def record(
         message=message[:255],
         message_plural=plural[:255],
         params=params,
+        search_text=rendered,
         changes=changes or {},
     )

@@ -57,7 +57,7 @@ def client_key(header: str | None, body_key: str | None = None) -> str:
         raise ValidationFailed(
             _("%(KEY_HEADER)s is at most %(MAX_KEY)s characters") % {"KEY_HEADER": KEY_HEADER, "MAX_KEY": MAX_KEY},
             field=KEY_HEADER,
-            code="at_most_characters",
+            code="idempotency_key_length",
         )
     return key
 

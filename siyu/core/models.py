@@ -24,6 +24,9 @@ class AuditEntry(models.Model):
     message = models.CharField(max_length=255, blank=True, default="")
     message_plural = models.CharField(max_length=255, blank=True, default="")
     params = models.JSONField(default=dict, blank=True)
+    # The summary as each console language other than English reads it (one rendering a line), so the text search
+    # finds a row by the words its reader sees ("打上标签"), not only by the stored English.
+    search_text = models.TextField(blank=True, default="")
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -43,15 +43,15 @@ def page_param(raw: str | None) -> int:
 
 def paginate(queryset: QuerySet[M], *, page: int = 1, page_size: int = 20) -> Page[M]:
     if page < 1:
-        raise ValidationFailed(_("page starts at 1"), field="page", code="page_starts_at_1")
+        raise ValidationFailed(_("page starts at 1"), field="page", code="page_range")
     if page > MAX_PAGE:
         raise ValidationFailed(_("page is at most %(MAX_PAGE)s") % {"MAX_PAGE": format(MAX_PAGE, ',')}, field="page",
-                               code="page_at_most")
+                               code="page_too_far")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationFailed(
             _("page_size must be between 1 and %(MAX_PAGE_SIZE)s") % {"MAX_PAGE_SIZE": MAX_PAGE_SIZE},
             field="page_size",
-            code="page_size_between_1",
+            code="page_size_range",
         )
     total = queryset.count()
     offset = (page - 1) * page_size

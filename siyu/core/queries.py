@@ -16,12 +16,14 @@ def audit_entries(
     *, enterprise_id: int, page: int = 1, page_size: int = 50, q: str = "", action: str = "", target_type: str = "",
     target_id: str = "",
 ) -> Page[AuditEntry]:
-    """One enterprise's audit log, newest first. `q` matches the actor, the target id or the summary; `action` is a
-    prefix; `target_type` and `target_id` name the object (an order, a coupon template, ...) exactly."""
+    """One enterprise's audit log, newest first. `q` matches the actor, the target id or the summary (the stored
+    English or a reader's language: "打上标签" finds a row that reads so in Chinese); `action` is a prefix;
+    `target_type` and `target_id` name the object (an order, a coupon template, ...) exactly."""
     qs = AuditEntry.objects.filter(enterprise_id=enterprise_id).select_related("actor").order_by("-created_at", "-id")
     text = q.strip()
     if text:
-        qs = qs.filter(Q(actor_label__icontains=text) | Q(target_id=text) | Q(summary__icontains=text))
+        qs = qs.filter(Q(actor_label__icontains=text) | Q(target_id=text) | Q(summary__icontains=text)
+                       | Q(search_text__icontains=text))
     if action.strip():
         qs = qs.filter(action__startswith=action.strip())
     if target_type.strip():

@@ -237,7 +237,7 @@ def _dedupe_identities(identities: Iterable[IdentityInput]) -> list[IdentityInpu
 
 def _clean_name(value: Any, enterprise_id: int) -> Any:
     if value is not None and len(value) > 64:
-        raise ValidationFailed(_("name is at most 64 characters"), field="name", code="name_at_most_64_characters")
+        raise ValidationFailed(_("name is at most 64 characters"), field="name", code="name_length")
     return (value or "").strip()
 
 
@@ -258,7 +258,7 @@ def _clean_source(value: Any, enterprise_id: int) -> Any:
 def _clean_store(value: Any, enterprise_id: int) -> Any:
     if value is not None and not Store.objects.filter(id=value, enterprise_id=enterprise_id).exists():
         raise ValidationFailed(_("store %(value)s does not exist") % {"value": value}, field="home_store_id",
-                               code="store_does_not_exist")
+                               code="unknown_store")
     return value
 
 
@@ -369,7 +369,7 @@ def resolve_customer(
     clean = _dedupe_identities(_check_identity(identity) for identity in identities)
     if not clean:
         raise ValidationFailed(_("at least one identity is needed"), field="identities",
-                               code="at_least_one_identity_needed")
+                               code="identity_required")
     for attempt in range(1, RESOLVE_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -495,7 +495,7 @@ def merge_customers(
         raise ValidationFailed(_("a forced merge needs a reason"), field="force_reason", code="required")
     if len(force_reason) > 255:
         raise ValidationFailed(_("the reason is at most 255 characters"), field="force_reason",
-                               code="reason_at_most_255_characters")
+                               code="reason_length")
     try:
         record, fresh_survivor, fresh_absorbed = _merge(
             survivor.pk, absorbed.pk, reason=reason, actor=actor, force=force, force_reason=force_reason
@@ -526,7 +526,7 @@ def _merge(
         raise NotFound(_("customer not found"), field="absorbed_id" if survivor is not None else "survivor_id")
     if survivor.enterprise_id != absorbed.enterprise_id:
         raise ValidationFailed(_("customers belong to different enterprises"), field="absorbed_id",
-                               code="customers_belong_different_enterprises")
+                               code="other_enterprise")
     if absorbed.merged_into_id is not None or survivor.merged_into_id is not None:
         raise Conflict(_("one of these customers was already merged"), field="absorbed_id", code="already_merged")
     conflicts = queries.merge_conflicts(survivor.pk, absorbed.pk)
@@ -799,7 +799,7 @@ def delete_tag_group(*, group: TagGroup, actor: Actor = None) -> int:
 
 def _resolve_tags(enterprise_id: int, tag_ids: Sequence[int]) -> list[Tag]:
     if not tag_ids:
-        raise ValidationFailed(_("name at least one tag"), field="tag_ids", code="name_at_least_one_tag")
+        raise ValidationFailed(_("name at least one tag"), field="tag_ids", code="tags_required")
     found = Tag.objects.filter(id__in=tag_ids, group__enterprise_id=enterprise_id).select_related("group")
     tags = {t.pk: t for t in found}
     for index, tag_id in enumerate(tag_ids):
@@ -816,12 +816,12 @@ def _resolve_tags(enterprise_id: int, tag_ids: Sequence[int]) -> list[Tag]:
 
 def _check_customers(enterprise_id: int, customer_ids: Sequence[int], allowed: Iterable[int] | None) -> list[int]:
     if not customer_ids:
-        raise ValidationFailed(_("name at least one customer"), field="customer_ids", code="name_at_least_one_customer")
+        raise ValidationFailed(_("name at least one customer"), field="customer_ids", code="customers_required")
     if len(customer_ids) > MAX_BULK_TAG:
         raise ValidationFailed(
             _("at most %(MAX_BULK_TAG)s customers per call") % {"MAX_BULK_TAG": MAX_BULK_TAG},
             field="customer_ids",
-            code="at_most_customers_per_call",
+            code="too_many_customers",
         )
     wanted = list(dict.fromkeys(customer_ids))
     qs = Customer.objects.filter(id__in=wanted, enterprise_id=enterprise_id, merged_into__isnull=True)
@@ -957,7 +957,7 @@ def _validate_event(index: int, item: EventInput) -> dict[str, Any]:
     if (item.customer_id is None) == (item.identity is None):
         raise ValidationFailed(
             _("give exactly one of customer_id or identity"), field=f"events[{index}].customer_id", index=index,
-            code="give_exactly_one_customer_id",
+            code="customer_or_identity",
         )
     try:
         return schema.model_validate(item.properties).model_dump(exclude_defaults=False)
@@ -1067,7 +1067,7 @@ def ingest_events(
         raise ValidationFailed(
             _("at most %(MAX_EVENT_BATCH)s events per batch") % {"MAX_EVENT_BATCH": MAX_EVENT_BATCH},
             field="events",
-            code="at_most_events_per_batch",
+            code="too_many_events",
         )
     properties = [_validate_event(index, item) for index, item in enumerate(batch)]
     customer_ids = _resolve_event_customers(enterprise_id, batch)
@@ -1100,7 +1100,7 @@ def ingest_events(
             Event.objects.bulk_create(fresh, batch_size=2000, ignore_conflicts=True)
         except IntegrityError as exc:  # a foreign key vanished between validation and insert
             raise Conflict(_("the batch refers to rows that changed meanwhile; retry"), field="events",
-                           code="batch_refers_rows_changed_meanwhile") from exc
+                           code="batch_stale") from exc
     return IngestResult(created=len(fresh), duplicates=len(batch) - len(fresh))
 
 
@@ -1342,17 +1342,17 @@ def _bulk_targets(scope: Scope, *, customer_ids: Sequence[int] | None,
     """The ids (a subquery, never loaded) of the chosen customers inside the scope."""
     if (customer_ids is None) == (flt is None):
         raise ValidationFailed(_("choose customers or a filter, not both"), field="customer_ids",
-                               code="choose_customers_filter_not_both")
+                               code="customers_and_filter")
     if customer_ids is not None:
         if not customer_ids:
             raise ValidationFailed(_("choose at least one customer"), field="customer_ids",
-                                   code="choose_at_least_one_customer")
+                                   code="customers_required")
         if len(customer_ids) > MAX_SELECTED:
             raise ValidationFailed(
                 _("at most %(MAX_SELECTED)s selected customers; use the filter for more")
                 % {"MAX_SELECTED": MAX_SELECTED},
                 field="customer_ids",
-                code="at_most_selected_customers_use",
+                code="too_many_selected",
             )
         visible = queries.customers(scope).filter(id__in=list(customer_ids))
     else:

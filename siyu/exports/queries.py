@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,21 @@ from siyu.org.scope import Scope
 Kinds = ExportKind
 Formats = ExportFormat
 Statuses = ExportStatus
+
+
+# Why a run failed, for the codes a run stores rather than a message (a lost worker, an unexpected exception's name).
+LOST_WORKER = "worker_lost"
+CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def error_text(job: ExportJob) -> str:
+    """Why an export failed, in the reader's language: a refusal is stored as its message; a lost worker and an
+    unexpected error are stored as a code, which is told by its meaning (the code beside it, for support)."""
+    if not job.error or not CODE.fullmatch(job.error):
+        return job.error
+    if job.error == LOST_WORKER:
+        return str(_("the worker running it was lost too many times; start the export again"))
+    return str(_("the export stopped with an error (%(code)s); start it again") % {"code": job.error})
 
 
 def export_dir() -> Path:

@@ -118,7 +118,7 @@ def _check_target(scope: Scope, data: RuleInput) -> dict[str, Any]:
                                    code="unknown_product_role")
         return {"product_id": None, "category_id": None, "product_role": data.product_role}
     raise ValidationFailed(_("a rule applies to a product, a category or a product role"), field="target",
-                           code="rule_applies_product_category_product")
+                           code="rule_target_required")
 
 
 def _clean_rule(scope: Scope, data: RuleInput) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def _clean_rule(scope: Scope, data: RuleInput) -> dict[str, Any]:
         raise ValidationFailed(_("the rule ends before it starts"), field="valid_until", code="rule_ends_before_starts")
     currency = data.currency or "CNY"
     if len(currency) != 3 or not currency.isascii() or not currency.isupper():
-        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_iso_4217_code")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_format")
     return {**fields, "name": name, "target": data.target, "basis": data.basis, "rate_bp": rate, "fixed_fen": fixed,
             "valid_from": data.valid_from, "valid_until": data.valid_until, "currency": currency}
 

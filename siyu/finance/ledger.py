@@ -88,7 +88,7 @@ def post_entry(
     if not key or len(key) > 128:
         raise ValidationFailed(_("the key is 1-128 characters"), field="key", code="required")
     if len(currency) != 3 or not currency.isupper() or not currency.isascii():
-        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_iso_4217_code")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_format")
     kept = _check_legs(legs)
     if not kept:
         return None
@@ -141,7 +141,7 @@ def post_entries(*, enterprise_id: int, currency: str, order_id: int | None, pos
             raise ValidationFailed(_("the key is 1-128 characters"), field="key", code="required")
         checked.append(_check_legs(spec.legs))
     if len(currency) != 3 or not currency.isupper() or not currency.isascii():
-        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_iso_4217_code")
+        raise ValidationFailed(_("currency is an ISO 4217 code"), field="currency", code="currency_format")
     todo = [(spec, legs) for spec, legs in zip(specs, checked, strict=True) if legs]
     try:
         with transaction.atomic():
@@ -221,7 +221,7 @@ def post_settlement(fact: Fact, *, key: str, sales_fen: int, store_share_fen: in
     """A sale is earned (prepaid -> revenue) and the store's share of it becomes its receivable."""
     if not 0 <= store_share_fen <= sales_fen:
         raise ValidationFailed(_("the store's share is between 0 and the sales"), field="store_share_fen",
-                               code="store_share_between_0_sales")
+                               code="store_share_range")
     return post_entry(enterprise_id=fact.enterprise_id, kind=EntryKind.SETTLEMENT, key=key, currency=fact.currency,
                       order_id=fact.order_id, posted_at=at,
                       legs=[Leg(Account.CUSTOMER_PREPAID, Account.SALES_REVENUE, sales_fen, fact.store_id),

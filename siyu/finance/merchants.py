@@ -53,7 +53,7 @@ def _url(value: str, field: str, *, blank: bool = False) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 255 or parts.query:
         raise ValidationFailed(_("an http(s) URL of at most 255 characters, without a query string"), field=field,
-                               code="http_url_at_most_255")
+                               code="url_format")
     return value
 
 
@@ -63,10 +63,10 @@ def _private_key(pem: str) -> None:
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(_("the merchant API private key is not an unencrypted PEM private key "
                                "(apiclient_key.pem)"), field="private_key",
-                               code="merchant_api_private_key_not") from exc
+                               code="private_key_format") from exc
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
         raise ValidationFailed(_("the merchant API private key is an RSA key of at least 2048 bits"),
-                               field="private_key", code="merchant_api_private_key_rsa")
+                               field="private_key", code="private_key_type")
 
 
 def platform_key_id_of(pem: str) -> str:
@@ -87,10 +87,10 @@ def _platform_key(pem: str) -> None:
             key = serialization.load_pem_public_key(text)
     except ValueError as exc:
         raise ValidationFailed(_("the platform public key is not a PEM public key or certificate"),
-                               field="platform_public_key", code="platform_public_key_not_pem") from exc
+                               field="platform_public_key", code="platform_key_format") from exc
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValidationFailed(_("the platform public key is an RSA key"), field="platform_public_key",
-                               code="platform_public_key_rsa_key")
+                               code="platform_key_type")
 
 
 _FORMATS: tuple[tuple[str, re.Pattern[str], StrPromise], ...] = (
@@ -109,9 +109,9 @@ def _check(data: MerchantInput, *, creating: bool) -> str:
             raise ValidationFailed(message, field=field, code=f"{field}_format")
     for field in ("private_key", "platform_public_key"):
         if len(getattr(data, field)) > PEM_LIMIT:
-            raise ValidationFailed(_("a PEM key is at most 16 KB"), field=field, code="pem_key_at_most_16")
+            raise ValidationFailed(_("a PEM key is at most 16 KB"), field=field, code="pem_too_large")
     if data.apiv3_key and not _APIV3_KEY.match(data.apiv3_key):
-        raise ValidationFailed(_("the APIv3 key is 32 characters"), field="apiv3_key", code="apiv3_key_32_characters")
+        raise ValidationFailed(_("the APIv3 key is 32 characters"), field="apiv3_key", code="apiv3_key_length")
     if data.private_key:
         _private_key(data.private_key)
     key_id = _key_id(data)
@@ -135,7 +135,7 @@ def _key_id(data: MerchantInput) -> str:
         key_id = key_id or platform_key_id_of(data.platform_public_key)
     if key_id and not _PLATFORM_KEY_ID.match(key_id):
         raise ValidationFailed(_("the platform key id is PUB_KEY_ID_... or a certificate serial (hex)"),
-                               field="platform_key_id", code="platform_key_id_pub_key")
+                               field="platform_key_id", code="platform_key_id_format")
     return key_id
 
 
@@ -190,7 +190,7 @@ def _save(enterprise_id: int, merchant_id: int | None, data: MerchantInput, key_
         merchant = found
         if data.mch_id != merchant.mch_id:
             raise ValidationFailed(_("the merchant id cannot change: add a new merchant"), field="mch_id",
-                                   code="merchant_id_change_add_new")
+                                   code="merchant_id_fixed")
     changed = _apply(merchant, data, key_id)
     merchant.save()
     audit.record(enterprise_id=enterprise_id, actor=actor,

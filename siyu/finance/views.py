@@ -92,7 +92,7 @@ def _line_refund(request: HttpRequest) -> services.LineRefund:
         line_id, quantity = int(request.POST.get("line_id", "")), int(request.POST.get("quantity", "") or "0")
     except ValueError as exc:
         raise ValidationFailed(_("Choose a line and a quantity."), field="line_id",
-                               code="choose_line_quantity") from exc
+                               code="line_required") from exc
     raw = (request.POST.get("amount") or "").strip()
     amount = None
     if raw:
@@ -100,7 +100,7 @@ def _line_refund(request: HttpRequest) -> services.LineRefund:
             amount = parse_yuan(raw).fen
         except ValueError as exc:
             raise ValidationFailed(_("The amount is in yuan, at most two decimals."), field="amount",
-                                   code="amount_yuan_at_most_two") from exc
+                                   code="amount_format") from exc
     return services.LineRefund(line_id=line_id, quantity=quantity, amount_fen=amount)
 
 

@@ -29,5 +29,5 @@ def register(recorder: Recorder) -> None:
 def record(*, scope: Scope, order_id: int, reason: str, payment_ref: str = "", actor: Any = None) -> Any:
     if not _recorder:
         raise Conflict(_("offline payments are recorded by the finance app, which is not installed"),
-                       code="offline_payments_recorded_finance_app")
+                       code="finance_not_installed")
     return _recorder[0](scope=scope, order_id=order_id, reason=reason, payment_ref=payment_ref, actor=actor)

@@ -164,7 +164,7 @@ def _sheet(sheet: Any) -> dict[str, Any]:
              summary="Upload an organisation sheet (.xlsx or CSV; HQ admin): checked, not applied; per-row report")
 def upload_sheet(request: HttpRequest, file: File[UploadedFile]) -> Status[dict[str, Any]]:
     if file.size is not None and file.size > sheets.MAX_BYTES:
-        raise ValidationFailed(_("the file is larger than 5 MB"), field="file", code="file_larger_than_5_mb")
+        raise ValidationFailed(_("the file is larger than 5 MB"), field="file", code="file_too_large")
     sheet = sheets.preview_sheet(scope=scope_of(request), filename=file.name or "sheet", content=file.read(),
                                  actor=actor_of(request))
     return Status(201, _sheet(sheet))

@@ -61,7 +61,7 @@ def clean_text(value: str, *, field: str, label: str, max_length: int, required:
         raise ValidationFailed(
             _("%(label)s is at most %(max_length)s characters") % {"label": label, "max_length": max_length},
             field=field,
-            code="at_most_characters",
+            code="too_long",
         )
     return text
 
@@ -93,7 +93,7 @@ def clean_mobile(value: str) -> str:
         mobile = mobile[3:]
     if mobile and not MOBILE_RE.match(mobile):
         raise ValidationFailed(_("mobile is an 11-digit mainland number"), field="mobile",
-                               code="mobile_11_digit_mainland_number")
+                               code="mobile_format")
     return mobile
 
 
@@ -387,7 +387,7 @@ def mark_staff_left(*, scope: Scope, staff_id: int, actor: Actor = None, reason:
     staff = _locked_staff(scope, staff_id)
     if staff.pk == scope.staff_id:
         raise ValidationFailed(_("you cannot mark yourself as left"), field="staff_id",
-                               code="you_mark_yourself_as_left")
+                               code="cannot_leave_self")
     if not staff.is_active:
         return staff
     reason = clean_text(reason, field="reason", label="reason", max_length=200, required=False)
@@ -466,7 +466,7 @@ def map_department(
     require_hq(scope, "the WeCom department mapping")
     if store_id is not None and region_id is not None:
         raise ValidationFailed(_("map a department to a store or to a region, not both"), field="store_id",
-                               code="map_department_store_region_not")
+                               code="store_and_region")
     link = DepartmentLink.objects.select_for_update().filter(enterprise_id=scope.enterprise_id, pk=link_id).first()
     if link is None:
         raise NotFound(_("department %(link_id)s not found") % {"link_id": link_id}, field="department_id")

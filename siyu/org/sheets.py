@@ -181,7 +181,7 @@ def read_rows(content: bytes, filename: str) -> list[Row]:
         raise ValidationFailed(
             _("the file is larger than %(value)s MB") % {"value": MAX_BYTES // 1024 // 1024},
             field="file",
-            code="file_larger_than_mb",
+            code="file_too_large",
         )
     if content.startswith(b"\xd0\xcf\x11\xe0"):
         raise ValidationFailed(_("old .xls workbooks are not read; save it as .xlsx or CSV"), field="file",

@@ -272,7 +272,7 @@ class FlashSaleIn(Input):
     ends_at: datetime
     is_active: bool = True
     allow_oversell: bool = Field(default=False, description="flash stock above the SKU's stock (refused otherwise "
-                                                           "with flash_stock_above_stock)")
+                                                           "with flash_stock_too_high)")
     items: list[FlashItemIn]
 
 

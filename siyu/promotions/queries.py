@@ -133,6 +133,7 @@ def get_coupon_batch(scope: Scope, user: Any, batch_id: int) -> CouponBatch:
 BATCH_ERRORS = {
     "template_inactive": _("this coupon template is paused"),
     "coupon_expired": _("this coupon template has expired"),
+    "worker_lost": _("the worker running it was lost too many times; start the issue again"),
 }
 
 

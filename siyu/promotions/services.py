@@ -235,7 +235,7 @@ def _clean_template(enterprise_id: int, data: CouponTemplateInput) -> tuple[dict
                                code="per_customer_limit_range")
     if data.total_stock is not None and (not isinstance(data.total_stock, int) or data.total_stock < 1):
         raise ValidationFailed(_("total stock is empty (unlimited) or at least 1"), field="total_stock",
-                               code="total_stock_empty_unlimited_at")
+                               code="total_stock_range")
     products, categories = _clean_targets(enterprise_id, data.scope, data.product_ids, data.category_ids)
     fields.update(scope=data.scope, per_customer_limit=data.per_customer_limit, total_stock=data.total_stock,
                   claimable=data.claimable, is_active=data.is_active, currency=data.currency)
@@ -677,7 +677,7 @@ class FlashSaleInput:
 
 def _check_flash_stock(enterprise_id: int, data: FlashSaleInput, skus: dict[int, Sku], sale_id: int | None) -> None:
     """What a flash item can still promise (flash stock less what it sold) is at most what the SKU has, unless the
-    operator chose to oversell (flash_stock_above_stock on the item's flash_stock)."""
+    operator chose to oversell (flash_stock_too_high on the item's flash_stock)."""
     if data.allow_oversell:
         return
     sold = dict(FlashSaleItem.objects.filter(flash_sale_id=sale_id, flash_sale__enterprise_id=enterprise_id)
@@ -688,7 +688,7 @@ def _check_flash_stock(enterprise_id: int, data: FlashSaleInput, skus: dict[int,
             raise ValidationFailed(
                 _("flash stock is above the %(on_hand)s in stock: lower it or choose to oversell")
                     % {"on_hand": on_hand},
-                field=f"items[{index}].flash_stock", index=index, code="flash_stock_above_stock")
+                field=f"items[{index}].flash_stock", index=index, code="flash_stock_too_high")
 
 
 def _clean_flash_item(index: int, item: FlashItemInput, sku: Sku | None, seen: set[int]) -> None:
@@ -1128,7 +1128,7 @@ def set_shipping_policy(
         raise ValidationFailed(_("the fee cannot be negative"), field="fee", code="negative_price")
     if free_over is not None and (free_over.fen < 0 or free_over.currency != fee.currency):
         raise ValidationFailed(_("the free-shipping threshold is a non-negative amount in the fee's currency"),
-                               field="free_over", code="free_shipping_threshold_non_negative")
+                               field="free_over", code="free_shipping_threshold_range")
     policy, _ignored = ShippingPolicy.objects.update_or_create(
         enterprise_id=scope.enterprise_id,
         defaults={"free_over_fen": free_over.fen if free_over else None, "fee_fen": fee.fen, "currency": fee.currency},

@@ -178,13 +178,13 @@ def _phone_slot() -> int:
     raise Conflict(
         _("this database already holds %(PHONE_SLOTS)s seeded enterprises") % {"PHONE_SLOTS": gen.PHONE_SLOTS},
         field="enterprise",
-        code="database_already_holds_seeded_enterprises",
+        code="too_many_seeded",
     )
 
 
 def _validate(customers: int, events: int, code: str) -> None:
     if customers < 1:
-        raise ValidationFailed(_("seed at least one customer"), field="customers", code="seed_at_least_one_customer")
+        raise ValidationFailed(_("seed at least one customer"), field="customers", code="customers_range")
     if events < 0:
         raise ValidationFailed(_("events cannot be negative"), field="events", code="events_negative")
     if not code or len(code) > 40:

@@ -18,6 +18,7 @@ from siyu.customers import services
 from siyu.customers.models import CustomerTag
 from siyu.exports import services as export_services
 from siyu.exports.models import ExportJob
+from siyu.org.scope import scope_for_staff
 from tests.conftest import Org
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -85,4 +86,27 @@ def test_bulk_tag_all_filtered_then_export_them_in_the_background(
     assert rows[0][:3] == ("ID", "姓名", "手机号")
     assert {row[0] for row in rows[1:]} == set(wecom)
     assert all("双十一" in str(row[7]) for row in rows[1:])
+    context.close()
+
+
+def test_an_export_put_back_after_a_lost_worker_says_retrying_then_finishes(
+        browser: Any, live_server: Any, org: Org, settings: Any, tmp_path: Path) -> None:
+    settings.TASKS = QUEUE_ONLY
+    settings.SIYU_EXPORT_DIR = tmp_path / "exports"
+    wecom, _others, _tag = _people(org)
+    job = export_services.start_export(scope=scope_for_staff(org.hq), actor=org.hq.user, kind="customers",
+                                       file_format="csv", filters={"channel": "wecom"})
+    ExportJob.objects.filter(pk=job.pk).update(attempts=1)  # how requeue_lost_exports leaves a run it put back
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    page = context.new_page()
+    _sign_in(page, live_server.url, "/exports/")
+    badge = page.locator(f'#export-jobs tr[data-export-id="{job.pk}"] [data-retrying]')
+    expect(badge).to_have_text("重试中（第 2 次）")
+    box = badge.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 375  # on screen at phone width
+    assert export_services.run_export(job_id=job.pk) == "done"  # the next worker's step
+    row = page.locator(f'#export-jobs tr[data-export-id="{job.pk}"]')
+    expect(row).to_have_attribute("data-status", "done", timeout=10000)  # the list polls and updates itself
+    expect(row.locator("[data-retrying]")).to_have_count(0)
+    expect(row).to_contain_text(f"{len(wecom)} 行")
     context.close()

@@ -82,7 +82,7 @@ def _input(hq: Scope, *skus: services.SkuInput, name: str = "T恤") -> ProductIn
     [
         ([sku("T1", 100)], "  ", "required", "name", None),
         ([sku("T1", -1)], "T恤", "negative_price", "skus[0].price", 0),
-        ([sku("T1", 100), sku("T2", 100, member=101)], "T恤", "member_price_above_price", "skus[1].member_price", 1),
+        ([sku("T1", 100), sku("T2", 100, member=101)], "T恤", "member_price_too_high", "skus[1].member_price", 1),
         ([sku("T1", 100, 颜色="红", 尺码="M"), sku("T2", 100, 尺码="M", 颜色="红")], "T恤", "duplicate_specs",
          "skus[1].specs", 1),
         ([sku("T1", 100, 颜色="红"), sku("T1", 100, 颜色="蓝")], "T恤", "duplicate_code", "skus[1].code", 1),
@@ -193,7 +193,7 @@ def test_add_and_update_one_sku(hq: Scope) -> None:
     assert (changed.price_fen, changed.member_price_fen) == (5500, 4900)
     with pytest.raises(ValidationFailed) as info2:  # the member price 4900 would be above the new price 4500
         services.update_sku(scope=hq, sku_id=new.pk, price=Money(4500))
-    assert (info2.value.code, info2.value.field) == ("member_price_above_price", "member_price")
+    assert (info2.value.code, info2.value.field) == ("member_price_too_high", "member_price")
     cleared = services.update_sku(scope=hq, sku_id=new.pk, price=Money(4500), clear_member_price=True)
     assert (cleared.price_fen, cleared.member_price_fen) == (4500, None)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polib
@@ -65,3 +66,20 @@ def test_an_english_browser_still_gets_chinese_until_the_user_switches(client: C
     client.force_login(org.hq.user)
     html = client.get("/customers/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert '<html lang="zh-hans">' in html and "导出 CSV" in html
+
+
+def _language_menu(html: str) -> list[tuple[str, str]]:
+    menu = html[html.index('class="lang"'):]
+    menu = menu[:menu.index("</form>")]
+    return re.findall(r'<option value="([^"]+)" lang="[^"]+"[^>]*>([^<]+)</option>', menu)
+
+
+@pytest.mark.django_db
+def test_the_language_menu_names_each_language_in_itself(client: Client, org: Org) -> None:
+    assert org.hq.user is not None
+    client.force_login(org.hq.user)
+    in_chinese = _language_menu(client.get("/customers/").content.decode())
+    client.post("/i18n/setlang/", {"language": "en", "next": "/customers/"})
+    in_english = _language_menu(client.get("/customers/").content.decode())
+    # the same names whichever language the page is in: a reader finds their own language by its own name
+    assert in_chinese == in_english == [("zh-hans", "简体中文"), ("en", "English")]

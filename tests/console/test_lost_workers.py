@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from siyu.core import leases
 from siyu.core.money import Money
 from siyu.customers import services as customer_services
+from siyu.exports import queries as export_queries
 from siyu.exports import services as export_services
 from siyu.exports import sheets
 from siyu.exports.models import ExportJob
 from siyu.org.scope import scope_for_staff
+from siyu.promotions import queries as promotion_queries
 from siyu.promotions import services
 from siyu.promotions.models import Coupon, CouponBatch, CouponQuota
 from siyu.promotions.services import CouponTemplateInput
@@ -85,7 +87,7 @@ def test_an_export_whose_worker_died_is_retried_and_finished(
     assert "重试中" not in client.get("/exports/").content.decode()
 
 
-def test_a_run_that_keeps_losing_its_worker_is_stopped(org: Org, people: People,
+def test_a_run_that_keeps_losing_its_worker_is_stopped(client: Client, org: Org, people: People,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     job = _dead_export(org, monkeypatch)
     assert job.heartbeat_at is not None
@@ -94,6 +96,25 @@ def test_a_run_that_keeps_losing_its_worker_is_stopped(org: Org, people: People,
     assert (outcome.retried, outcome.stopped) == ([], [job.pk])
     job.refresh_from_db()
     assert (job.status, job.error) == ("failed", "worker_lost")
+    # the requester reads why in Chinese, not the stored code
+    assert org.hq.user is not None
+    client.force_login(org.hq.user)
+    page = client.get("/exports/").content.decode()
+    assert "执行它的后台进程多次中断，请重新导出" in page and "worker_lost" not in page
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("worker_lost", "执行它的后台进程多次中断，请重新导出"),
+    ("OperationalError", "导出因错误中止（OperationalError），请重新导出"),
+    ("筛选条件 channel 的取值无效", "筛选条件 channel 的取值无效"),  # a refusal is stored as its message already
+    ("", ""),
+])
+def test_a_failed_export_says_why_in_the_readers_language(org: Org, stored: str, shown: str) -> None:
+    assert org.hq.user is not None
+    job = ExportJob(enterprise=org.enterprise, requested_by=org.hq.user, kind="customers", file_format="csv",
+                    status="failed", error=stored)
+    with translation.override("zh-hans"):
+        assert export_queries.error_text(job) == shown
 
 
 def test_a_coupon_batch_whose_worker_died_after_one_chunk_issues_nobody_twice(
@@ -155,3 +176,9 @@ def test_live_runs_and_finished_runs_are_left_alone(org: Org, people: People) ->
     outcome = export_services.requeue_lost_exports(now=now + timedelta(seconds=leases.LEASE_S - 1))
     assert (outcome.retried, outcome.stopped) == ([], [])
     assert list(CouponBatch.objects.all()) == []
+
+
+def test_a_stopped_coupon_batch_says_why_in_the_readers_language() -> None:
+    with translation.override("zh-hans"):
+        assert promotion_queries.batch_error(CouponBatch(error="worker_lost")) == "执行它的后台进程多次中断，请重新发放"
+        assert promotion_queries.batch_error(CouponBatch(error="")) == ""

@@ -6,16 +6,21 @@ showing what they stored."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import polib
 import pytest
+from django.apps import apps as django_apps
+from django.db import connection
 from django.utils import translation
 from django.utils.translation import gettext_noop as N_
 
 from siyu.catalog.models import ProductStatus
 from siyu.core import audit
+from siyu.core import queries as core_queries
 from siyu.core.models import AuditEntry
 from tests.core.test_error_messages import CATALOGS, _modules, _name
 
@@ -183,3 +188,44 @@ def test_an_old_row_shows_what_it_stored() -> None:
                                     summary="tagged 1 customers with VIP")
     with translation.override("zh-hans"):
         assert audit.summary_of(old) == "tagged 1 customers with VIP"
+
+
+def _tag_entry(enterprise_id: int, count: int, tags: str) -> AuditEntry:
+    return audit.record(enterprise_id=enterprise_id, actor=None, action="tag.bulk_add", target_type="tag",
+                        target_id=7, summary=audit.ntext(N_("tagged %(count)s customer with %(tags)s"),
+                                                         N_("tagged %(count)s customers with %(tags)s"), count,
+                                                         tags=tags))
+
+
+def _found(enterprise_id: int, q: str) -> list[int]:
+    return [e.pk for e in core_queries.audit_entries(enterprise_id=enterprise_id, q=q).items]
+
+
+@pytest.mark.django_db
+def test_the_text_search_matches_the_summary_as_a_chinese_reader_sees_it() -> None:
+    tagged = _tag_entry(1, 3, "VIP")
+    status = audit.record(enterprise_id=1, actor=None, action="product.status", target_type="product", target_id=1,
+                          summary=audit.ntext(N_("%(count)s product → %(status)s"),
+                                              N_("%(count)s products → %(status)s"), 2,
+                                              status=audit.label(ProductStatus.ON_SALE.label)))
+    elsewhere = _tag_entry(2, 3, "VIP")
+    old = AuditEntry.objects.create(enterprise_id=1, action="tag.bulk_add", target_type="tag", target_id="8",
+                                    summary="tagged 1 customers with VIP")
+    assert _found(1, "打上标签") == [tagged.pk]  # the Chinese words of the message
+    assert _found(1, "为 3 位客户") == [tagged.pk]  # with its values, as rendered
+    assert _found(1, "在售") == [status.pk]  # a label value, translated
+    assert _found(1, "tagged 3 customers") == [tagged.pk]  # the stored English still matches
+    assert _found(1, "tagged") == [old.pk, tagged.pk]  # and old rows by what they stored
+    assert _found(2, "打上标签") == [elsewhere.pk]  # per enterprise
+    assert _found(1, "删除了") == []
+
+
+@pytest.mark.django_db
+def test_the_migration_fills_the_search_text_of_rows_written_before_it() -> None:
+    entry = _tag_entry(1, 2, "金卡")
+    AuditEntry.objects.filter(pk=entry.pk).update(search_text="")
+    assert _found(1, "打上标签") == []
+    migration = importlib.import_module("siyu.core.migrations.0005_audit_entry_search_text")
+    migration.fill(django_apps, SimpleNamespace(connection=connection))
+    assert _found(1, "打上标签") == [entry.pk]
+    assert AuditEntry.objects.get(pk=entry.pk).search_text == "为 2 位客户打上标签 金卡"

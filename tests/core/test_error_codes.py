@@ -6,6 +6,7 @@ and deliberately tell a caller nothing more (their field still names what was as
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,3 +98,48 @@ def test_the_checker_catches_what_it_should() -> None:
         "    raise Refused(message=_('bad bill'))\n")
     found = _raises_without_code({"x.py": source})
     assert [line.split(":")[1] for line in found] == ["7", "11"]
+
+
+# A code is a short name a client branches on (`name_length`, `unknown_kind`, `too_many_staff`), not the first words
+# of the message cut to size (`text_material_text`, `at_most_9_attachments`): a sentence's words and its numbers
+# change with the wording, and a number in a code outlives the limit it names.
+STARTS = {"pick", "choose", "give", "write", "each", "say", "you", "at", "the", "a", "an"}
+ENDS = {"one", "not", "the", "a", "an", "their", "them", "yet", "first", "as", "than", "between", "must", "most",
+        "least", "at", "characters", "bytes"}
+NAMES_WITH_DIGITS = {"apiv3_key_length"}
+
+
+def _codes(modules: Mapping[Any, ast.Module]) -> dict[str, str]:
+    """Every literal `code=` given to a call (an error raised or built), with where it is first given."""
+    found: dict[str, str] = {}
+    for path, tree in modules.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                for keyword in node.keywords:
+                    if (keyword.arg == "code" and isinstance(keyword.value, ast.Constant)
+                            and isinstance(keyword.value.value, str)):
+                        found.setdefault(keyword.value.value, f"{path}:{node.lineno}")
+    return found
+
+
+def _awkward(code: str) -> bool:
+    words = code.split("_")
+    return (not re.fullmatch(r"[a-z][a-z0-9_]*[a-z0-9]", code) or len(words) > 4
+            or (any(ch.isdigit() for ch in code) and code not in NAMES_WITH_DIGITS)
+            or "at_most" in code or "at_least" in code or bool({"the", "a", "an"} & set(words))
+            or len(set(words)) < len(words) or words[0] in STARTS or words[-1] in ENDS)
+
+
+def test_every_error_code_is_a_name_not_a_cut_sentence() -> None:
+    codes = _codes(_modules())
+    assert len(codes) > 300  # the scan reads the raises
+    assert sorted(f"{code} ({where})" for code, where in codes.items() if _awkward(code)) == []
+
+
+def test_the_code_checker_catches_cut_sentences() -> None:
+    for bad in ("text_material_text", "at_most_9_attachments", "step_one", "pick_at_least_one_staff",
+                "merchant_api_private_key_not", "Name_Length"):
+        assert _awkward(bad), bad
+    for good in ("name_length", "unknown_kind", "too_many_staff", "apiv3_key_length", "coupon_not_owned",
+                 "text_or_attachment_required"):
+        assert not _awkward(good), good

@@ -71,7 +71,7 @@ def test_a_flash_sale_promises_no_more_than_the_stock_unless_told_to_oversell(hq
 
     with pytest.raises(ValidationFailed) as info:
         services.create_flash_sale(scope=hq, data=sale(501))  # the SKU has 500
-    assert (info.value.code, info.value.field) == ("flash_stock_above_stock", "items[0].flash_stock")
+    assert (info.value.code, info.value.field) == ("flash_stock_too_high", "items[0].flash_stock")
     assert FlashSale.objects.count() == 0
     at_stock = services.create_flash_sale(scope=hq, data=sale(500))
     with pytest.raises(ValidationFailed):

@@ -39,11 +39,11 @@ def _check_url(value: str, where: str, index: int) -> None:
         raise ValidationFailed(
             _("url is at most %(URL_BYTES)s bytes") % {"URL_BYTES": URL_BYTES},
             field=f"{where}.url", index=index,
-            code="url_at_most_bytes",
+            code="url_length",
         )
     if not value.startswith(("http://", "https://")):
         raise ValidationFailed(_("url must start with http:// or https://"), field=f"{where}.url", index=index,
-                               code="url_start_http_https")
+                               code="url_format")
 
 
 def _leaf(item: Mapping[str, Any], where: str, index: int) -> dict[str, str]:
@@ -52,19 +52,19 @@ def _leaf(item: Mapping[str, Any], where: str, index: int) -> dict[str, str]:
         raise ValidationFailed(
             _("type must be one of %(join)s") % {"join": ', '.join(TYPES)},
             field=f"{where}.type", index=index,
-            code="type_one",
+            code="unknown_type",
         )
     clean = {"type": kind, "name": _text(item, "name")}
     if kind == "click":
         key = _text(item, "key")
         if not key:
             raise ValidationFailed(_("key is required for a click button"), field=f"{where}.key", index=index,
-                                   code="key_required_click_button")
+                                   code="key_required")
         if _bytes(key) > KEY_BYTES:
             raise ValidationFailed(
                 _("key is at most %(KEY_BYTES)s bytes") % {"KEY_BYTES": KEY_BYTES},
                 field=f"{where}.key", index=index,
-                code="key_at_most_bytes",
+                code="key_length",
             )
         clean["key"] = key
         return clean
@@ -78,7 +78,7 @@ def _leaf(item: Mapping[str, Any], where: str, index: int) -> dict[str, str]:
                 raise ValidationFailed(
                     _("%(name)s is required for a mini-program button") % {"name": name},
                     field=f"{where}.{name}", index=index,
-                    code="required_mini_program_button",
+                    code="miniprogram_field_required",
                 )
             clean[name] = value
     return clean
@@ -92,7 +92,7 @@ def _name(item: Mapping[str, Any], where: str, index: int, limit: int) -> str:
         raise ValidationFailed(
             _("name is %(bytes)s bytes; at most %(limit)s bytes here") % {"bytes": _bytes(name), "limit": limit},
             field=f"{where}.name", index=index,
-            code="name_bytes_at_most_bytes",
+            code="name_length",
         )
     return name
 
@@ -100,7 +100,7 @@ def _name(item: Mapping[str, Any], where: str, index: int, limit: int) -> str:
 def _top(item: Any, index: int) -> dict[str, Any]:
     where = f"button[{index}]"
     if not isinstance(item, Mapping):
-        raise ValidationFailed(_("each button is an object"), field=where, index=index, code="each_button_object")
+        raise ValidationFailed(_("each button is an object"), field=where, index=index, code="button_format")
     name = _name(item, where, index, TOP_NAME_BYTES)
     subs = item.get("sub_button")
     if subs is None or subs == []:
@@ -110,20 +110,20 @@ def _top(item: Any, index: int) -> dict[str, Any]:
         return {**_leaf(item, where, index), "name": name}
     if not isinstance(subs, Sequence) or isinstance(subs, str | bytes):
         raise ValidationFailed(_("sub_button is a list"), field=f"{where}.sub_button", index=index,
-                               code="sub_button_list")
+                               code="sub_buttons_not_list")
     if not 1 <= len(subs) <= MAX_SUB_BUTTONS:
         raise ValidationFailed(
             _("a sub-menu has 1-%(MAX_SUB_BUTTONS)s sub-buttons, not %(len)s")
             % {"MAX_SUB_BUTTONS": MAX_SUB_BUTTONS, "len": len(subs)},
             field=f"{where}.sub_button", index=index,
-            code="sub_menu_1_sub_buttons",
+            code="sub_buttons_count",
         )
     clean_subs = []
     for sub_index, sub in enumerate(subs):
         sub_where = f"{where}.sub_button[{sub_index}]"
         if not isinstance(sub, Mapping):
             raise ValidationFailed(_("each sub-button is an object"), field=sub_where, index=index,
-                                   code="each_sub_button_object")
+                                   code="sub_button_format")
         sub_name = _name(sub, sub_where, index, SUB_NAME_BYTES)
         clean_subs.append({**_leaf(sub, sub_where, index), "name": sub_name})
     return {"name": name, "sub_button": clean_subs}
@@ -132,13 +132,13 @@ def _top(item: Any, index: int) -> dict[str, Any]:
 def validate_menu(buttons: Any) -> list[dict[str, Any]]:
     """Return the menu as the platform expects it, or raise ValidationFailed naming the first bad field."""
     if not isinstance(buttons, Sequence) or isinstance(buttons, str | bytes):
-        raise ValidationFailed(_("button is a list"), field="button", code="button_list")
+        raise ValidationFailed(_("button is a list"), field="button", code="buttons_not_list")
     if not 1 <= len(buttons) <= MAX_BUTTONS:
         raise ValidationFailed(
             _("a menu has 1-%(MAX_BUTTONS)s top buttons, not %(len)s")
             % {"MAX_BUTTONS": MAX_BUTTONS, "len": len(buttons)},
             field="button",
-            code="menu_1_top_buttons_not",
+            code="buttons_count",
         )
     return [_top(item, index) for index, item in enumerate(buttons)]
 

@@ -111,12 +111,12 @@ def connect_account(
         raise ValidationFailed(_("Token is 3-32 letters or digits"), field="token", code="token_format")
     if encoding_aes_key and len(encoding_aes_key) != 43:
         raise ValidationFailed(_("EncodingAESKey is 43 characters"), field="encoding_aes_key",
-                               code="encodingaeskey_43_characters")
+                               code="encoding_aes_key_format")
     mode = _clean_mode(callback_mode, has_key=bool(encoding_aes_key))
     account = ChannelAccount.objects.filter(kind=AccountKind.OFFICIAL_ACCOUNT, app_id=app_id, agent_id="").first()
     if account is not None and account.enterprise_id != enterprise_id:
         raise Conflict(_("this appid is connected to another enterprise"), field="app_id",
-                       code="appid_connected_another_enterprise")
+                       code="account_elsewhere")
     account = account or ChannelAccount(enterprise_id=enterprise_id, kind=AccountKind.OFFICIAL_ACCOUNT, app_id=app_id)
     account.name, account.callback_token, account.base_url, account.is_active = name[:64], token, base_url, True
     account.secret = secret
@@ -139,7 +139,7 @@ def _clean_mode(mode: str, *, has_key: bool) -> str:
         )
     if mode != CallbackMode.PLAIN and not has_key:
         raise ValidationFailed(_("compatible and safe mode need the EncodingAESKey"), field="encoding_aes_key",
-                               code="compatible_safe_mode_encodingaeskey")
+                               code="encoding_aes_key_required")
     return mode
 
 
@@ -205,13 +205,13 @@ def _clean_articles(raw: Any) -> list[dict[str, str]]:
         raise ValidationFailed(
             _("an article reply has 1-%(MAX_ARTICLES)s articles") % {"MAX_ARTICLES": wire.MAX_ARTICLES},
             field="articles",
-            code="article_reply_1_articles",
+            code="articles_count",
         )
     clean = []
     for index, item in enumerate(raw):
         if not isinstance(item, Mapping):
             raise ValidationFailed(_("each article is an object"), field=f"articles[{index}]", index=index,
-                                   code="each_article_object")
+                                   code="article_format")
         title = str(item.get("title", "")).strip()
         if not 1 <= len(title) <= 64:
             raise ValidationFailed(_("title is 1-64 characters"), field=f"articles[{index}].title", index=index,
@@ -228,7 +228,7 @@ def _clean_articles(raw: Any) -> list[dict[str, str]]:
         description = str(item.get("description", "")).strip()
         if len(description) > 120:
             raise ValidationFailed(_("description is at most 120 characters"), field=f"articles[{index}].description",
-                                   index=index, code="description_at_most_120_characters")
+                                   index=index, code="description_length")
         clean.append({"title": title, "description": description, "pic_url": pic_url, "url": url})
     return clean
 
@@ -245,7 +245,7 @@ def _clean_reply(kind: str, content: str, articles: Any) -> tuple[str, str, list
             raise ValidationFailed(
                 _("the reply text is at most %(MAX_TEXT_BYTES)s bytes") % {"MAX_TEXT_BYTES": MAX_TEXT_BYTES},
                 field="content",
-                code="reply_text_at_most_bytes",
+                code="reply_text_length",
             )
         return kind, text, []
     return kind, "", _clean_articles(articles)
@@ -343,7 +343,7 @@ def create_keyword_reply(
         raise ValidationFailed(
             _("at most %(MAX_RULES)s keyword replies per account") % {"MAX_RULES": MAX_RULES},
             field="keyword",
-            code="at_most_keyword_replies_per",
+            code="too_many_keyword_replies",
         )
     if KeywordReply.objects.filter(account=account, match=match, keyword=word).exists():
         raise Conflict(
@@ -865,7 +865,7 @@ def push_menu(*, account_id: int, version: int) -> str:
 def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple[str, bool]:
     if (scene_id is None) == (not scene_str):
         raise ValidationFailed(_("give exactly one of scene_id or scene_str"), field="scene_id",
-                               code="unknown_scene_id")
+                               code="scene_id_or_str")
     if scene_id is not None:
         top = MAX_PERMANENT_SCENE_ID if permanent else MAX_SCENE_ID
         if isinstance(scene_id, bool) or not 1 <= scene_id <= top:
@@ -873,7 +873,7 @@ def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple
                 _("scene_id is 1-%(top)s for a %(value)s code")
                 % {"top": top, "value": 'permanent' if permanent else 'temporary'},
                 field="scene_id",
-                code="scene_id_1_code",
+                code="scene_id_range",
             )
         return str(scene_id), True
     text = scene_str.strip()
@@ -882,7 +882,7 @@ def _clean_scene(scene_id: int | None, scene_str: str, permanent: bool) -> tuple
             _("scene_str is 1-%(MAX_SCENE_STR)s characters without surrounding spaces")
             % {"MAX_SCENE_STR": MAX_SCENE_STR},
             field="scene_str",
-            code="scene_str_1_characters_without",
+            code="scene_str_format",
         )
     return text, False
 
@@ -891,7 +891,7 @@ def _clean_expiry(permanent: bool, expire_seconds: int | None) -> int | None:
     if permanent:
         if expire_seconds is not None:
             raise ValidationFailed(_("a permanent code does not expire"), field="expire_seconds",
-                                   code="permanent_code_does_not_expire")
+                                   code="permanent_no_expiry")
         return None
     value = MAX_TEMPORARY_EXPIRE if expire_seconds is None else expire_seconds
     if isinstance(value, bool) or not 60 <= value <= MAX_TEMPORARY_EXPIRE:
@@ -930,11 +930,11 @@ def create_qr_scene(
             raise ValidationFailed(
                 _("reply text is at most %(MAX_TEXT_BYTES)s bytes") % {"MAX_TEXT_BYTES": MAX_TEXT_BYTES},
                 field="reply_text",
-                code="reply_text_at_most_bytes",
+                code="reply_text_length",
             )
         if not all(isinstance(t, int) and t > 0 for t in tag_ids):
             raise ValidationFailed(_("tag ids are positive integers"), field="tag_ids",
-                                   code="tag_ids_positive_integers")
+                                   code="tag_ids_format")
         if QrScene.objects.filter(account=account, scene=scene).exists():
             raise Conflict(
                 _("scene %(scene)s already exists") % {"scene": repr(scene)},
@@ -980,13 +980,13 @@ def refresh_qr_tickets(*, account_id: int, force: bool = False) -> int:
 def _clean_template_data(data: Any) -> dict[str, dict[str, str]]:
     if not isinstance(data, Mapping) or not data:
         raise ValidationFailed(_("data maps each template key to {value, color?}"), field="data",
-                               code="data_maps_each_template_key")
+                               code="data_format")
     clean = {}
     for key, item in data.items():
         value = item.get("value") if isinstance(item, Mapping) else item
         if not isinstance(key, str) or not key or not isinstance(value, str | int | float):
             raise ValidationFailed(_("data.%(key)s needs a value") % {"key": key}, field=f"data.{key}",
-                                   code="data_value")
+                                   code="data_value_required")
         entry = {"value": str(value)}
         color = item.get("color") if isinstance(item, Mapping) else None
         if color:
@@ -1015,11 +1015,11 @@ def _clean_template_request(request: TemplateRequest) -> dict[str, Any]:
         raise ValidationFailed(_("idempotency_key is 1-64 characters"), field="idempotency_key",
                                code="idempotency_key_length")
     if request.url and (not request.url.startswith(("http://", "https://")) or len(request.url) > 1024):
-        raise ValidationFailed(_("url must be an http(s) URL"), field="url", code="url_http_url")
+        raise ValidationFailed(_("url must be an http(s) URL"), field="url", code="url_format")
     mini = dict(request.miniprogram or {})
     if mini and not (mini.get("appid") and mini.get("pagepath")):
         raise ValidationFailed(_("miniprogram needs appid and pagepath"), field="miniprogram",
-                               code="miniprogram_appid_pagepath")
+                               code="miniprogram_required")
     return {
         "openid": request.openid, "template_id": request.template_id, "url": request.url,
         "miniprogram": {"appid": str(mini["appid"]), "pagepath": str(mini["pagepath"])} if mini else {},
@@ -1118,7 +1118,7 @@ def start_oauth(*, account_id: int, scope: str, redirect_uri: str, next_url: str
     if not redirect_uri.startswith(("http://", "https://")):
         raise ValidationFailed(_("redirect_uri must be absolute"), field="redirect_uri", code="redirect_uri_absolute")
     if next_url and (not next_url.startswith("/") or next_url.startswith("//")):
-        raise ValidationFailed(_("next must be a path on this site"), field="next", code="next_path_site")
+        raise ValidationFailed(_("next must be a path on this site"), field="next", code="next_not_local")
     state = secrets.token_hex(16)
     OAuthState.objects.create(account=account, state=state, scope=scope, next_url=next_url[:255])
     return (

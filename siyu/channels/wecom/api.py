@@ -600,7 +600,7 @@ def _welcome_attachment(scope: Scope, account_id: int, payload: Any) -> dict[str
         return _attachment(payload.attachment)
     if payload.attachment is not None:
         raise ValidationFailed(_("give an attachment or a material_id, not both"), field="material_id",
-                               code="two_attachments")
+                               code="attachment_and_material")
     return group_welcome.material_attachment(scope=scope, account_id=account_id, material_id=payload.material_id)
 
 

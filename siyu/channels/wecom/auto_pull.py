@@ -40,7 +40,7 @@ def clean_routes(scope: Scope, routes: Sequence[RouteIn], *, account_id: int | N
     """Each route's tag, store and group code must be the enterprise's (and the code of `account_id`'s corp)."""
     if len(routes) > MAX_ROUTES:
         raise ValidationFailed(_("at most %(MAX_ROUTES)s routes") % {"MAX_ROUTES": MAX_ROUTES}, field="routes",
-                               code="at_most_routes")
+                               code="too_many_routes")
     codes = {c.pk: c for c in GroupCode.objects.filter(
         enterprise_id=scope.enterprise_id, id__in=[r.group_code_id for r in routes])}
     tags = set(customer_queries.tags(scope).filter(id__in=[r.tag_id for r in routes if r.tag_id])

@@ -69,16 +69,16 @@ def _code_staff(scope: Scope, staff_ids: Sequence[int], store_id: int | None) ->
         found = list(visible.filter(store_id=store_id, is_active=True).exclude(wecom_userid="").order_by("id"))
         if not found:
             raise ValidationFailed(_("this store has no active staff with a WeCom account"), field="store_id",
-                                   code="store_no_active_staff_wecom")
+                                   code="store_no_active_staff")
         return found[:MAX_CODE_STAFF]
     if not staff_ids:
         raise ValidationFailed(_("pick at least one staff member or a store"), field="staff_ids",
-                               code="pick_at_least_one_staff")
+                               code="staff_required")
     if len(staff_ids) > MAX_CODE_STAFF:
         raise ValidationFailed(
             _("at most %(MAX_CODE_STAFF)s staff per code") % {"MAX_CODE_STAFF": MAX_CODE_STAFF},
             field="staff_ids",
-            code="at_most_staff_per_code",
+            code="too_many_staff",
         )
     by_id = {s.pk: s for s in visible.filter(id__in=staff_ids)}
     out = []
@@ -133,7 +133,7 @@ def create_channel_code(
             code="unknown_assign_mode",
         )
     if assign_mode == AssignMode.DAILY_CAP and (daily_cap is None or daily_cap < 1):
-        raise ValidationFailed(_("a daily cap of at least 1 is needed"), field="daily_cap", code="daily_cap_at_least_1")
+        raise ValidationFailed(_("a daily cap of at least 1 is needed"), field="daily_cap", code="daily_cap_range")
     members = _code_staff(scope, staff_ids, store_id)
     tags = _check_tags(scope, tag_ids)
     attachments = clean_attachments(welcome_attachments)

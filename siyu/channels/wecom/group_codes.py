@@ -84,7 +84,7 @@ def _clean_cap(cap: int | None) -> int:
         return PLATFORM_QR_JOIN_LIMIT
     if cap < 2:
         raise ValidationFailed(_("a group holds its owner and at least one customer: cap ≥ 2"), field="cap",
-                               code="group_holds_owner_at_least")
+                               code="cap_too_small")
     if cap > PLATFORM_QR_JOIN_LIMIT:
         raise ValidationFailed(
             _("cap %(cap)s is above WeCom's QR-join limit of %(PLATFORM_QR_JOIN_LIMIT)s members per group")
@@ -100,12 +100,12 @@ def _code_groups(
     """The groups, in the order given: of this enterprise (else not found), of the code's corp, alive, in no other
     code. The last is re-checked by the slot's unique key at insert time."""
     if not group_ids:
-        raise ValidationFailed(_("pick at least one group"), field=field, code="pick_at_least_one_group")
+        raise ValidationFailed(_("pick at least one group"), field=field, code="groups_required")
     if len(group_ids) > MAX_GROUPS_PER_CODE:
         raise ValidationFailed(
             _("at most %(MAX_GROUPS_PER_CODE)s groups per code") % {"MAX_GROUPS_PER_CODE": MAX_GROUPS_PER_CODE},
             field=field,
-            code="at_most_groups_per_code",
+            code="too_many_groups",
         )
     ids = list(dict.fromkeys(group_ids))
     visible = CustomerGroup.objects.filter(account__enterprise_id=scope.enterprise_id, id__in=ids)
@@ -408,7 +408,7 @@ def add_groups(*, scope: Scope, code_id: int, group_ids: Sequence[int], actor: A
         raise ValidationFailed(
             _("at most %(MAX_GROUPS_PER_CODE)s groups per code") % {"MAX_GROUPS_PER_CODE": MAX_GROUPS_PER_CODE},
             field="group_ids",
-            code="at_most_groups_per_code",
+            code="too_many_groups",
         )
     last = code.slots.order_by("-sort").values_list("sort", flat=True).first()
     _insert_slots(code, new, start=(last + 1) if last is not None else 0)

@@ -97,7 +97,7 @@ def clean_rule(*, repeat: str, time_of_day: time, start_date: date, weekdays: Se
                 weekdays=days if repeat == SopRepeat.WEEKLY else (), end_date=end_date)
     if next_occurrence(rule, after=at) is None:
         raise ValidationFailed(_("the rule has no occurrence in the future"), field="start_date",
-                               code="in_the_past")
+                               code="no_future_occurrence")
     return rule
 
 
@@ -110,7 +110,7 @@ def _group_set(scope: Scope, account_id: int, group_tag_id: int | None,
                group_code_id: int | None) -> tuple[int | None, int | None]:
     if (group_tag_id is None) == (group_code_id is None):
         raise ValidationFailed(_("pick a group tag or a group code, one of them"), field="group_tag_id",
-                               code="one_group_set")
+                               code="group_tag_or_code")
     if group_tag_id is not None:
         if not GroupTag.objects.filter(pk=group_tag_id, enterprise_id=scope.enterprise_id).exists():
             raise NotFound(_("group tag %(id)s not found") % {"id": group_tag_id}, field="group_tag_id")

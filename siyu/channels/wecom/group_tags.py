@@ -70,7 +70,7 @@ def set_group_tags(*, scope: Scope, group_id: int, tag_ids: Sequence[int], actor
     wanted = list(dict.fromkeys(tag_ids))
     if len(wanted) > MAX_TAGS_PER_GROUP:
         raise ValidationFailed(_("at most %(n)s tags per group") % {"n": MAX_TAGS_PER_GROUP}, field="tag_ids",
-                               code="at_most_tags_per_group")
+                               code="too_many_tags")
     known = set(GroupTag.objects.filter(enterprise_id=scope.enterprise_id, pk__in=wanted).values_list("id", flat=True))
     for index, tag_id in enumerate(wanted):
         if tag_id not in known:

@@ -71,7 +71,7 @@ def _clean_image(body: Mapping[str, str]) -> dict[str, str]:
                                code="image_source")
     if pic_url and not _is_url(pic_url):
         raise ValidationFailed(_("pic_url must be an http(s) address"), field="attachment.image.pic_url",
-                               code="pic_url_http_address")
+                               code="pic_url_format")
     return {"media_id": media_id} if media_id else {"pic_url": pic_url}
 
 
@@ -108,7 +108,7 @@ def clean_attachment(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     inner = raw.get(kind)
     if not isinstance(inner, Mapping):
         raise ValidationFailed(_("%(kind)s needs its fields") % {"kind": kind}, field=f"attachment.{kind}",
-                               code="fields")
+                               code="attachment_fields_required")
     required, optional = fields
     body = {k: str(inner.get(k) or "").strip()[:URL_MAX] for k in (*required, *optional)}
     missing = [k for k in required if not body[k]]
@@ -127,7 +127,7 @@ def clean_template(text: str, attachment: Mapping[str, Any] | None) -> tuple[str
             field="text", code="too_long",
         )
     if "\x00" in text:
-        raise ValidationFailed(_("the text holds a NUL character"), field="text", code="text_holds_nul_character")
+        raise ValidationFailed(_("the text holds a NUL character"), field="text", code="invalid_character")
     clean = clean_attachment(attachment)
     if not text and not clean:
         raise ValidationFailed(_("a welcome template needs a text or an attachment"), field="text", code="empty")

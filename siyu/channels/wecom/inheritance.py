@@ -78,16 +78,16 @@ def _check_people(scope: Scope, kind: str, handover_id: int, takeover_id: int) -
     takeover = org_queries.get_staff(Scope.hq(scope.enterprise_id), takeover_id)
     if handover.pk == takeover.pk:
         raise ValidationFailed(_("the successor must be someone else"), field="takeover_id",
-                               code="successor_someone_else")
+                               code="same_staff")
     if not handover.wecom_userid:
         raise ValidationFailed(_("the staff member has no WeCom account"), field="handover_id",
-                               code="staff_member_no_wecom_account")
+                               code="no_wecom_account")
     if not takeover.wecom_userid or not takeover.is_active:
         raise ValidationFailed(_("the successor needs an active WeCom account"), field="takeover_id",
-                               code="successor_active_wecom_account")
+                               code="successor_no_wecom_account")
     if kind == TransferKind.RESIGNED and handover.is_active:
         raise ValidationFailed(_("离职继承 is for staff who have left: mark them as left first"), field="kind",
-                               code="staff_who_left_mark_them")
+                               code="staff_not_left")
     return handover, takeover
 
 
@@ -128,7 +128,7 @@ def start_transfer(
         raise ValidationFailed(
             _("%(name)s has no WeCom customers to hand over") % {"name": handover.name},
             field="customer_ids",
-            code="no_wecom_customers_hand_over",
+            code="no_customers",
         )
     job = TransferJob.objects.create(
         enterprise_id=scope.enterprise_id,

@@ -58,7 +58,7 @@ def _clean_word(account_id: int, keyword: str) -> str:
 def _clean_reply(reply_text: str) -> str:
     if len(reply_text) > 500:
         raise ValidationFailed(_("the reply is at most 500 characters"), field="reply_text",
-                               code="reply_at_most_500_characters")
+                               code="reply_length")
     if reply_text and "{link}" not in reply_text:
         raise ValidationFailed(_("the reply must contain {link}"), field="reply_text", code="reply_without_link")
     return reply_text

@@ -109,7 +109,7 @@ def _staff_list(scope: Scope, staff_ids: Sequence[int], *, field: str) -> list[S
         raise ValidationFailed(
             _("at most %(MOMENT_MAX_STAFF)s staff") % {"MOMENT_MAX_STAFF": MOMENT_MAX_STAFF},
             field=field,
-            code="at_most_staff",
+            code="too_many_staff",
         )
     first_index: dict[int, int] = {}
     for index, staff_id in enumerate(staff_ids):
@@ -150,7 +150,7 @@ def _customers(scope: Scope, customer_ids: Sequence[int]) -> list[int]:
         raise ValidationFailed(
             _("at most %(MAX_CUSTOMERS)s customers; use a tag instead") % {"MAX_CUSTOMERS": MAX_CUSTOMERS},
             field="customer_ids",
-            code="at_most_customers_use_tag",
+            code="too_many_customers",
         )
     visible = set(customer_queries.visible_customer_ids(scope).filter(id__in=customer_ids))
     for index, customer_id in enumerate(customer_ids):
@@ -181,7 +181,7 @@ def _mass_text(text: str) -> str:
         raise ValidationFailed(
             _("the text is at most %(TEXT_MAX_BYTES)s bytes") % {"TEXT_MAX_BYTES": TEXT_MAX_BYTES},
             field="text",
-            code="text_at_most_bytes",
+            code="text_length",
         )
     return text.strip()
 
@@ -214,27 +214,27 @@ def _draft_mass_send(
         raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(MassSendKind.values)}, field="kind",
                                code="unknown_kind")
     if len(name.strip()) > 64:
-        raise ValidationFailed(_("the name is at most 64 characters"), field="name", code="name_at_most_64_characters")
+        raise ValidationFailed(_("the name is at most 64 characters"), field="name", code="name_length")
     clean_text = _mass_text(text)
     clean = clean_attachments(attachments, field="attachments")
     if not clean_text and not clean:
-        raise ValidationFailed(_("write a text or add an attachment"), field="text", code="write_text_add_attachment")
+        raise ValidationFailed(_("write a text or add an attachment"), field="text", code="text_or_attachment_required")
     if not sender_ids:
-        raise ValidationFailed(_("pick at least one sender"), field="sender_ids", code="pick_at_least_one_sender")
+        raise ValidationFailed(_("pick at least one sender"), field="sender_ids", code="senders_required")
     if len(sender_ids) > MAX_SENDERS:
         raise ValidationFailed(_("at most %(MAX_SENDERS)s senders") % {"MAX_SENDERS": MAX_SENDERS}, field="sender_ids",
-                               code="at_most_senders")
+                               code="too_many_senders")
     senders = _staff_list(scope, sender_ids, field="sender_ids")
     if kind == MassSendKind.SINGLE:
         if group_ids:
-            raise ValidationFailed(_("groups are for group sends"), field="group_ids", code="groups_group_sends")
+            raise ValidationFailed(_("groups are for group sends"), field="group_ids", code="groups_in_customer_send")
         if not customer_ids and not tag_ids:
-            raise ValidationFailed(_("pick customers or tags"), field="customer_ids", code="pick_customers_tags")
+            raise ValidationFailed(_("pick customers or tags"), field="customer_ids", code="targets_required")
         customers, tags, groups = _customers(scope, customer_ids), _tags(scope, tag_ids), []
     else:
         if customer_ids or tag_ids:
             raise ValidationFailed(_("group sends go to customer groups, not customers"), field="customer_ids",
-                                   code="group_sends_go_customer_groups")
+                                   code="customers_in_group_send")
         customers, tags, groups = [], [], _groups(scope, account, group_ids)
     mass_send = MassSend.objects.create(
         enterprise_id=scope.enterprise_id,
@@ -405,7 +405,7 @@ def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) ->
         raise ValidationFailed(
             _("none of the chosen targets is reachable by the senders (no active WeCom relationship or group)"),
             field="group_ids" if mass_send.kind == MassSendKind.GROUP else "customer_ids",
-            code="none_chosen_targets_reachable_senders",
+            code="no_reachable_targets",
         )
     for part in parts:
         _queue_template(mass_send, part)

@@ -56,14 +56,14 @@ def clean_moment_attachments(raw: Sequence[Mapping[str, Any]] | None) -> list[di
     for index, kind in enumerate(kinds):
         if kind not in MOMENT_NEEDS:
             raise ValidationFailed(_("msgtype must be image, video or link"), field="attachments", index=index,
-                                   code="msgtype_image_video_link")
+                                   code="unknown_msgtype")
     if len(set(kinds)) > 1:
         raise ValidationFailed(_("images, a video and a link cannot be mixed"), field="attachments",
                                code="images_video_link_mixed")
     most = MOMENT_IMAGES_MAX if set(kinds) <= {"image"} else 1
     if len(items) > most:
         raise ValidationFailed(_("at most %(most)s attachment(s) of this kind") % {"most": most}, field="attachments",
-                               code="at_most_attachment_kind")
+                               code="too_many_attachments")
     clean = []
     for index, (kind, item) in enumerate(zip(kinds, items, strict=True)):
         body = item.get(kind)
@@ -75,7 +75,7 @@ def clean_moment_attachments(raw: Sequence[Mapping[str, Any]] | None) -> list[di
             )
         if len(str(body.get("title", "")).encode()) > MOMENT_LINK_TITLE_MAX_BYTES:
             raise ValidationFailed(_("a link title is at most 64 bytes"), field="attachments", index=index,
-                                   code="link_title_at_most_64")
+                                   code="link_title_length")
         clean.append({"msgtype": kind, kind: {str(k): str(v)[:512] for k, v in body.items() if str(v).strip()}})
     return clean
 
@@ -86,7 +86,7 @@ def _wecom_tags(account: ChannelAccount, tag_ids: Sequence[int]) -> dict[int, st
     for index, tag_id in enumerate(tag_ids):
         if tag_id not in linked:
             raise ValidationFailed(_("this tag is not synced to WeCom yet"), field="tag_ids", index=index,
-                                   code="tag_not_synced_wecom_yet")
+                                   code="tag_not_synced")
     return linked
 
 
@@ -111,9 +111,9 @@ def _draft_moment_task(
         )
     clean = clean_moment_attachments(attachments)
     if not text.strip() and not clean:
-        raise ValidationFailed(_("write a text or add an attachment"), field="text", code="write_text_add_attachment")
+        raise ValidationFailed(_("write a text or add an attachment"), field="text", code="text_or_attachment_required")
     if not staff_ids and not scope.is_hq:
-        raise ValidationFailed(_("pick the staff who publish it"), field="staff_ids", code="pick_staff_who_publish")
+        raise ValidationFailed(_("pick the staff who publish it"), field="staff_ids", code="staff_required")
     staff = _staff_list(scope, staff_ids, field="staff_ids")
     tags = _tags(scope, tag_ids)
     _wecom_tags(account, tags)

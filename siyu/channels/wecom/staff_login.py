@@ -49,7 +49,7 @@ def authorize_url(*, account_id: int, redirect_uri: str, state: str) -> str:
     account = wecom_account(account_id)
     if not account.is_active or not account.agent_id:
         raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id",
-                               code="wecom_app_used_sign")
+                               code="sign_in_not_allowed")
     base = account.base_url.rstrip("/")
     sso = PRODUCTION_SSO if base.startswith(PRODUCTION_API) else f"{base}/wwlogin/sso/login"
     query = {"login_type": "CorpApp", "appid": account.app_id, "agentid": account.agent_id,
@@ -64,7 +64,7 @@ def oauth_url(*, account_id: int, redirect_uri: str, state: str) -> str:
     account = wecom_account(account_id)
     if not account.is_active or not account.agent_id:
         raise ValidationFailed(_("this WeCom app cannot be used to sign in"), field="account_id",
-                               code="wecom_app_used_sign")
+                               code="sign_in_not_allowed")
     base = account.base_url.rstrip("/")
     page = PRODUCTION_OAUTH if base.startswith(PRODUCTION_API) else f"{base}/connect/oauth2/authorize"
     query = {"appid": account.app_id, "redirect_uri": redirect_uri, "response_type": "code", "scope": "snsapi_base",

@@ -69,7 +69,7 @@ def _tags(scope: Scope, tag_ids: Sequence[int], match: str) -> list[int]:
     ids = list(dict.fromkeys(tag_ids))
     if not 1 <= len(ids) <= MAX_TAGS:
         raise ValidationFailed(_("pick 1 to %(MAX_TAGS)s tags") % {"MAX_TAGS": MAX_TAGS}, field="tag_ids",
-                               code="pick_1_tags")
+                               code="tags_count")
     known = set(customer_queries.tags(scope).filter(id__in=ids).values_list("id", flat=True))
     for index, tag_id in enumerate(ids):
         if tag_id not in known:

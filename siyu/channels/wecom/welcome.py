@@ -27,14 +27,14 @@ def clean_attachments(raw: Sequence[Mapping[str, Any]] | None, *, field: str = "
     """Welcome attachments as the platform takes them: image, link or mini-program card, at most 9."""
     items = list(raw or [])
     if len(items) > MAX_ATTACHMENTS:
-        raise ValidationFailed(_("at most 9 attachments"), field=field, code="at_most_9_attachments")
+        raise ValidationFailed(_("at most 9 attachments"), field=field, code="too_many_attachments")
     clean = []
     for index, item in enumerate(items):
         kind = str(item.get("msgtype", ""))
         required = ATTACHMENT_KINDS.get(kind)
         if required is None:
             raise ValidationFailed(_("msgtype must be image, link or miniprogram"), field=field, index=index,
-                                   code="msgtype_image_link_miniprogram")
+                                   code="unknown_msgtype")
         body = item.get(kind)
         if not isinstance(body, Mapping) or any(not str(body.get(key, "")).strip() for key in required):
             raise ValidationFailed(
@@ -49,7 +49,7 @@ def clean_attachments(raw: Sequence[Mapping[str, Any]] | None, *, field: str = "
 def clean_welcome(text: str) -> str:
     if len(text.encode()) > WELCOME_TEXT_MAX_BYTES:
         raise ValidationFailed(_("the welcome text is at most 4000 bytes"), field="welcome_text",
-                               code="welcome_text_at_most_4000")
+                               code="text_length")
     return text.strip()
 
 

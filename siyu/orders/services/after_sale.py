@@ -359,7 +359,7 @@ def mark_returned(
     """The returned goods arrived: they go back into stock."""
     if len(tracking_no) > 64:
         raise ValidationFailed(_("tracking number is at most 64 characters"), field="tracking_no",
-                               code="tracking_number_at_most_64")
+                               code="tracking_number_length")
     current = _visible_after_sale(scope, after_sale_id)
     if current.kind != AfterSaleKind.RETURN_REFUND:
         raise Conflict(_("a refund-only request has nothing to return"), field="kind", code="invalid_transition")

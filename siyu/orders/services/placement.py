@@ -165,5 +165,5 @@ def _clean_key(key: str) -> str:
     key = (key or "").strip()
     if len(key) > 64:
         raise ValidationFailed(_("idempotency_key is at most 64 characters"), field="idempotency_key",
-                               code="idempotency_key_at_most_64")
+                               code="idempotency_key_length")
     return key

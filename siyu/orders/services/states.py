@@ -170,7 +170,7 @@ def ship_order(
     moment = _now(now)
     if len(carrier) > 32 or len(tracking_no) > 64:
         raise ValidationFailed(_("carrier ≤ 32 and tracking number ≤ 64 characters"), field="tracking_no",
-                               code="carrier_32_tracking_number_64")
+                               code="shipping_length")
     _no_open_after_sale(order_id)
     order = _visible_order(scope, order_id)
     if order.fulfillment != Fulfillment.DELIVERY:

@@ -135,7 +135,7 @@ def test_bad_input_is_refused_with_codes_and_writes_nothing(wecom: Wecom) -> Non
     cases: list[tuple[dict[str, object], type[Exception], str, str]] = [
         ({"group_ids": [groups[0].pk, foreign.pk]}, ValidationFailed, "group_of_other_corp", "group_ids"),
         ({"cap": 201}, ValidationFailed, "cap_above_platform_limit", "cap"),
-        ({"group_ids": []}, ValidationFailed, "pick_at_least_one_group", "group_ids"),
+        ({"group_ids": []}, ValidationFailed, "groups_required", "group_ids"),
         ({"group_ids": [999_999]}, NotFound, "not_found", "group_ids"),
         ({"state": "带空格 state"}, ValidationFailed, "state_format", "state"),
     ]

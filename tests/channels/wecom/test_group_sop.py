@@ -72,7 +72,7 @@ def test_a_weekly_rule_fires_on_its_weekdays_across_the_utc_date_line() -> None:
     ({"repeat": "weekly", "weekdays": []}, "bad_days"),
     ({"repeat": "weekly", "weekdays": [8]}, "bad_days"),
     ({"repeat": "daily", "end_date": date(2026, 12, 1)}, "bad_range"),
-    ({"repeat": "once", "start_date": date(2026, 12, 1)}, "in_the_past"),
+    ({"repeat": "once", "start_date": date(2026, 12, 1)}, "no_future_occurrence"),
 ])
 def test_bad_rules_are_refused_with_a_code(kw: dict[str, Any], code: str) -> None:
     args: dict[str, Any] = {"repeat": "once", "time_of_day": time(9), "start_date": date(2026, 12, 8)}
@@ -224,15 +224,15 @@ def test_the_api_schedules_changes_pauses_and_refuses(wecom: Wecom) -> None:
         assert "code" in r.json(), r.content
         return r.status_code, r.json()["code"], r.json().get("field")
 
-    assert refused({"group_code_id": 1}) == (422, "one_group_set", "group_tag_id")
-    assert refused({"group_tag_id": None}) == (422, "one_group_set", "group_tag_id")
+    assert refused({"group_code_id": 1}) == (422, "group_tag_or_code", "group_tag_id")
+    assert refused({"group_tag_id": None}) == (422, "group_tag_or_code", "group_tag_id")
     assert refused({"group_tag_id": 99999}) == (404, "not_found", "group_tag_id")
     assert refused({"weekdays": []}) == (422, "bad_days", "weekdays")
-    assert refused({"repeat": "once", "start_date": "2026-01-01"}) == (422, "in_the_past", "start_date")
+    assert refused({"repeat": "once", "start_date": "2026-01-01"}) == (422, "no_future_occurrence", "start_date")
     assert refused({"text": "", "attachments": []}) == (422, "empty", "text")
     assert refused({"send_messages": False, "remind_owners": False}) == (422, "nothing_to_do", "send_messages")
     # 4200 bytes: over the mass send's 4000
-    assert refused({"text": "字" * 1400}) == (422, "text_at_most_bytes", "text")
+    assert refused({"text": "字" * 1400}) == (422, "text_length", "text")
     assert GroupSop.objects.count() == 1
     # the SOP's group tag cannot be deleted under it
     gone = hq.client.delete(f"/api/channels/wecom/group-tags/{tag_id}", headers=hq.headers)

@@ -89,5 +89,5 @@ def test_unusable_or_foreign_materials_and_two_attachments_are_refused(wecom: We
     assert refused({"material_id": text}) == (422, "material_kind", "material_id")
     assert refused({"material_id": foreign}) == (404, "not_found", "material_id")
     assert refused({"material_id": text, "attachment": {"msgtype": "link", "link": {
-        "title": "t", "url": "https://a.example.com/"}}}) == (422, "two_attachments", "material_id")
+        "title": "t", "url": "https://a.example.com/"}}}) == (422, "attachment_and_material", "material_id")
     assert GroupWelcome.objects.count() == 0
