@@ -195,7 +195,7 @@ def test_bad_schedules_are_refused_with_codes_and_write_nothing(wecom: Wecom) ->
     cases = [
         ([good, group_codes.GroupScheduleIn(group_id=groups[1].pk, cap=201)],
          ("cap_above_platform_limit", "groups", 1)),
-        ([group_codes.GroupScheduleIn(group_id=groups[0].pk, cap=1)], ("group_holds_owner_at_least", "groups", 0)),
+        ([group_codes.GroupScheduleIn(group_id=groups[0].pk, cap=1)], ("cap_too_small", "groups", 0)),
         ([good, group_codes.GroupScheduleIn(group_id=groups[2].pk)], ("not_in_code", "groups", 1)),
         ([good, good], ("duplicate", "groups", 1)),
         ([good, group_codes.GroupScheduleIn(group_id=groups[1].pk,
