@@ -28,6 +28,7 @@ urlpatterns = [
     # The H5 mall (siyu.storefront) and its pay page (finance's: the payment path is finance's)
     path("m/<slug:enterprise>/orders/<int:order_id>/pay/", mall_pay, name="mall_pay"),
     path("m/", include("siyu.storefront.urls")),
+    path("store-design/", include("siyu.storefront.design_urls")),  # the mall's page designer (console)
     path("setup/", include("siyu.setup.urls")),
     path("exports/", include("siyu.exports.urls")),
     path("org/", include("siyu.console.org_urls")),  # beside the console's org/ overview (its paths do not overlap)

@@ -117,6 +117,7 @@ def _mount() -> None:
     api.add_router("/catalog", catalog_router, tags=["catalog"])
     api.add_router("/promotions", promotions_router, tags=["promotions"])
     api.add_router("/", "siyu.storefront.api.router", tags=["storefront"])
+    api.add_router("/storefront-admin", "siyu.storefront.api.design_router", tags=["store design"])
     api.add_router("/", orders_router, tags=["orders"])
     api.add_router("/audiences", "siyu.audiences.api.router", tags=["audiences"])
     api.add_router("/finance", "siyu.finance.api.router", tags=["finance"])

@@ -31,6 +31,7 @@ AUDIT_TARGET_TYPES: dict[str, Promise] = {
     "sku": _("SKU"),
     "staff": _("Staff member"),
     "store": _("Store"),
+    "store_page": _("Mall page"),
     "tag": _("Tag"),
     "tag_group": _("Tag group"),
 }
@@ -63,6 +64,8 @@ TRADE_ACTIONS: dict[str, Promise] = {
     "order.pickup": _("Handed over at the store"),
     "order.ship": _("Order shipped"),
     "presale.create": _("Presale created"),
+    "store_page.publish": _("Mall page published"),
+    "store_page.rollback": _("Mall page rolled back"),
 }
 
 

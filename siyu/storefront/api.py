@@ -16,11 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.security import HttpBearer
 
+from siyu.api.auth import actor_of, scope_of
 from siyu.api.idempotency import KEY_HEADER_DOC, create_once
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import NotFound, PermissionDenied
@@ -31,7 +33,8 @@ from siyu.promotions import queries as promotion_queries
 from siyu.promotions import services as promotion_services
 from siyu.promotions.schemas import BreakdownLineFields, BreakdownPromotionFields, BreakdownTotalsFields
 from siyu.storefront import queries
-from siyu.storefront.services import cart, checkout, shopper_login
+from siyu.storefront.page_schema import json_schema
+from siyu.storefront.services import cart, checkout, design, shopper_login
 from siyu.storefront.services.shopper_login import Shopper
 
 router = Router()
@@ -647,3 +650,111 @@ def storefront_bundles(request: HttpRequest) -> list[dict[str, Any]]:
              "list_price_fen": catalog_queries.bundle_list_price(b).fen, "currency": b.currency,
              "available": catalog_queries.bundle_availability(b)}
             for b in catalog_queries.on_sale_bundles(enterprise_id=shopper.enterprise_id)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Store design (店铺装修), mounted at /api/storefront-admin: staff (HQ, or a store's manager for their store's
+# variant) save drafts, publish, roll back and make preview links. The document's schema is GET /page-schema.
+
+design_router = Router()
+
+
+class PageOpenIn(Input):
+    store_id: int | None = Field(None, description="empty: HQ's page; a store id: that store's own variant")
+
+
+class DraftIn(Input):
+    document: dict[str, Any]
+    base_revision: int | None = Field(None, description="the draft revision the editor started from")
+
+
+class PublishIn(Input):
+    revision: int | None = Field(None, description="the draft revision the publisher looked at")
+
+
+class RollbackIn(Input):
+    version: int = Field(ge=1)
+
+
+class VersionOut(Schema):
+    number: int
+    published_at: datetime
+    published_by: str
+    rolled_back_from: int | None
+
+
+class PageOut(Schema):
+    id: int
+    store_id: int | None
+    key: str
+    draft_revision: int
+    published_version: int | None
+
+
+class PageDetailOut(PageOut):
+    draft: dict[str, Any]
+    versions: list[VersionOut]
+
+
+class PreviewOut(Schema):
+    url: str
+    expires_in_s: int
+
+
+def _page_detail(page: Any) -> dict[str, Any]:
+    return {"id": page.pk, "store_id": page.store_id, "key": page.key, "draft_revision": page.draft_revision,
+            "published_version": page.published_version, "draft": page.draft,
+            "versions": list(queries.page_versions(page)[:50])}
+
+
+@design_router.get("/page-schema", response=dict[str, Any], summary="The JSON Schema of a page document")
+def page_schema_doc(request: HttpRequest) -> dict[str, Any]:
+    queries.design_pages(scope_of(request))  # designers only
+    return json_schema()
+
+
+@design_router.get("/pages", response=list[PageOut], summary="The pages the caller may design")
+def list_pages(request: HttpRequest) -> Any:
+    return list(queries.design_pages(scope_of(request))[:200])
+
+
+@design_router.post("/pages", response=PageDetailOut, summary="Open HQ's page or a store's variant (made on first use)")
+def open_page(request: HttpRequest, payload: PageOpenIn) -> dict[str, Any]:
+    return _page_detail(design.open_page(scope=scope_of(request), store_id=payload.store_id))
+
+
+@design_router.get("/pages/{page_id}", response=PageDetailOut, summary="A page: its draft and published versions")
+def get_page(request: HttpRequest, page_id: int) -> dict[str, Any]:
+    return _page_detail(queries.design_page(scope_of(request), page_id))
+
+
+@design_router.put("/pages/{page_id}/draft", response=PageDetailOut,
+                   summary="Save the draft (422 with every problem's JSON path; 409 over a newer save)")
+def save_draft(request: HttpRequest, page_id: int, payload: DraftIn) -> dict[str, Any]:
+    scope = scope_of(request)
+    queries.design_page(scope, page_id)
+    return _page_detail(design.save_draft(scope=scope, page_id=page_id, document=payload.document,
+                                          base_revision=payload.base_revision, actor=actor_of(request)))
+
+
+@design_router.post("/pages/{page_id}/publish", response=VersionOut, summary="Publish the draft as the next version")
+def publish_page(request: HttpRequest, page_id: int, payload: PublishIn) -> Any:
+    scope = scope_of(request)
+    queries.design_page(scope, page_id)
+    return design.publish(scope=scope, page_id=page_id, revision=payload.revision, actor=actor_of(request))
+
+
+@design_router.post("/pages/{page_id}/rollback", response=VersionOut,
+                    summary="Serve a published version again (published anew as the next version)")
+def rollback_page(request: HttpRequest, page_id: int, payload: RollbackIn) -> Any:
+    scope = scope_of(request)
+    queries.design_page(scope, page_id)
+    return design.rollback(scope=scope, page_id=page_id, version=payload.version, actor=actor_of(request))
+
+
+@design_router.post("/pages/{page_id}/preview", response=PreviewOut,
+                    summary="A signed preview link to the draft (opens only for staff who may design the page)")
+def preview_link(request: HttpRequest, page_id: int) -> dict[str, Any]:
+    page = queries.design_page(scope_of(request), page_id)
+    url = reverse("mall:preview", args=[queries.mall_code(page.enterprise_id), queries.preview_token(page)])
+    return {"url": request.build_absolute_uri(url), "expires_in_s": queries.PREVIEW_MAX_AGE_S}

@@ -53,3 +53,46 @@ class MallAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.detail}"
+
+
+class StorePage(models.Model):
+    """A designed mall page (店铺装修): HQ's (store empty) or one store's own variant, which the mall serves in that
+    store's links and falls back to HQ's when it has none. It holds the working draft; what customers see is its
+    latest `StorePageVersion` (a rollback publishes an older document again as a new version)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("org.Store", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    key = models.CharField(max_length=32, default="home")
+    draft = models.JSONField(default=dict)
+    draft_revision = models.PositiveIntegerField(default=0)  # bumped by every save: a stale editor's save is refused
+    draft_saved_at = models.DateTimeField(null=True, blank=True)
+    published_version = models.PositiveIntegerField(null=True, blank=True)  # the number customers see, if any
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "key"], condition=models.Q(store__isnull=True),
+                                    name="sf_page_hq_once"),
+            models.UniqueConstraint(fields=["enterprise", "store", "key"], condition=models.Q(store__isnull=False),
+                                    name="sf_page_store_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"page {self.key} ({self.store_id or 'HQ'})"
+
+
+class StorePageVersion(models.Model):
+    """One published document of a page, never changed: the history a rollback picks from."""
+
+    page = models.ForeignKey(StorePage, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    document = models.JSONField()
+    published_at = models.DateTimeField()
+    published_by = models.CharField(max_length=150, blank=True)
+    rolled_back_from = models.PositiveIntegerField(null=True, blank=True)  # the version this one re-published
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["page", "number"], name="sf_page_version_once")]
+
+    def __str__(self) -> str:
+        return f"page {self.page_id} v{self.number}"

@@ -3,15 +3,17 @@ staff Scope), and the brand a mall URL names."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from django.core import signing
+from django.db.models import F, Prefetch, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from siyu.core.errors import NotFound
+from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
 from siyu.orders import queries as order_queries
 from siyu.orders.models import CartItem, Order, OrderLine, StorefrontSession
-from siyu.org.models import Enterprise
-from siyu.storefront.models import MallAddress
+from siyu.org.models import Enterprise, Role, Store
+from siyu.org.scope import Scope
+from siyu.storefront.models import MallAddress, StorePage, StorePageVersion
 
 
 def my_orders(*, enterprise_id: int, customer_id: int, status: str = "", page: int = 1,
@@ -68,3 +70,73 @@ def my_order_by_key(*, enterprise_id: int, customer_id: int, idempotency_key: st
     """The order this customer already placed with this key (a repeated checkout form), if any."""
     return Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
                                 idempotency_key=idempotency_key).values_list("pk", flat=True).first()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Store design (店铺装修)
+
+PREVIEW_SALT = "siyu.storefront.page-preview"
+PREVIEW_MAX_AGE_S = 3600
+
+
+def design_pages(scope: Scope) -> QuerySet[StorePage]:
+    """The pages this staff member may design: HQ all of them, a store manager their store's variant; the designer
+    is not for other roles (403)."""
+    qs = StorePage.objects.filter(enterprise_id=scope.enterprise_id)
+    if not scope.is_hq:
+        if scope.role != Role.STORE_MANAGER:
+            raise PermissionDenied(_("only HQ, or a store's manager for their store, can design mall pages"),
+                                   code="forbidden")
+        qs = qs.filter(store_id__in=scope.store_ids)
+    return qs.select_related("store").order_by(F("store_id").asc(nulls_first=True), "key", "id")
+
+
+def design_page(scope: Scope, page_id: int) -> StorePage:
+    found = design_pages(scope).filter(pk=page_id).first()
+    if found is None:
+        raise NotFound(_("page %(page_id)s not found") % {"page_id": page_id}, field="page_id")
+    return found
+
+
+def page_versions(page: StorePage) -> QuerySet[StorePageVersion]:
+    return page.versions.order_by("-number")
+
+
+def live_page(*, enterprise_id: int, store_id: int | None, key: str = "home") -> StorePageVersion | None:
+    """What the mall serves: the store's own published page, else HQ's; never a draft (None: nothing published)."""
+    pages = StorePage.objects.filter(enterprise_id=enterprise_id, key=key, published_version__isnull=False)
+    for page in ([pages.filter(store_id=store_id).first()] if store_id else []) + [pages.filter(
+            store__isnull=True).first()]:
+        if page is not None and page.published_version is not None:
+            return page.versions.filter(number=page.published_version).first()
+    return None
+
+
+def mall_code(enterprise_id: int) -> str:
+    return str(Enterprise.objects.filter(pk=enterprise_id).values_list("code", flat=True).get())
+
+
+def mall_store(*, enterprise_id: int, code: str) -> int | None:
+    """The id of the brand's store a mall link names (?store=<code>), if it is one."""
+    if not code or len(code) > 64:
+        return None
+    return Store.objects.filter(enterprise_id=enterprise_id, code=code, is_active=True).values_list(
+        "pk", flat=True).first()
+
+
+def preview_token(page: StorePage) -> str:
+    """A signed, expiring token naming one page's draft at one revision: the preview link's."""
+    return signing.dumps({"p": page.pk, "r": page.draft_revision}, salt=PREVIEW_SALT, compress=True)
+
+
+def preview_page(scope: Scope, token: str) -> StorePage:
+    """The page a preview token names, for a staff member who may see it; a forged, expired or stale token is a 404
+    (a preview shows the draft it was made for, or nothing)."""
+    try:
+        data = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE_S)
+    except signing.BadSignature:
+        raise NotFound(_("this preview link is not valid or has expired"), field="token") from None
+    page = design_page(scope, int(data.get("p", 0)))
+    if page.draft_revision != data.get("r"):
+        raise NotFound(_("the draft has changed since this preview link was made"), field="token")
+    return page

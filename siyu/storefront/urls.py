@@ -8,6 +8,7 @@ app_name = "mall"
 
 urlpatterns = [
     path("<slug:enterprise>/", views.home, name="home"),
+    path("<slug:enterprise>/preview/<str:token>/", views.preview, name="preview"),
     path("<slug:enterprise>/products/", views.product_list, name="products"),
     path("<slug:enterprise>/products/<int:product_id>/", views.product_detail, name="product"),
     path("<slug:enterprise>/cart/", views.cart_page, name="cart"),

@@ -19,10 +19,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from siyu.catalog import queries as catalog_queries
-from siyu.core.errors import DomainError, ValidationFailed
+from siyu.core.errors import DomainError, GateError, NotFound, ValidationFailed
 from siyu.core.http import client_ip
 from siyu.core.pagination import paginate
 from siyu.orders.services import after_sale, states
+from siyu.org.scope import scope_for_user
 from siyu.promotions import queries as promotion_queries
 from siyu.promotions import services as promotion_services
 from siyu.storefront import mall_auth, queries
@@ -74,14 +75,78 @@ def _claimable(mall: Mall) -> list[dict[str, Any]]:
     return out
 
 
+def _grid_products(mall: Mall, part: dict[str, Any]) -> list[Any]:
+    limit = int(part.get("limit") or 6)
+    if part.get("source") == "category":
+        return list(catalog_queries.on_sale_products(enterprise_id=mall.enterprise_id,
+                                                     category_id=part.get("category_id"))[:limit])
+    ids = [int(i) for i in part.get("product_ids", [])][:limit]
+    found = {p.pk: p for p in catalog_queries.on_sale_products(enterprise_id=mall.enterprise_id).filter(pk__in=ids)}
+    return [found[i] for i in ids if i in found]  # the designer's order; one taken off sale is left out
+
+
+def _blocks(mall: Mall, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A designed page's components with what they show resolved (on-sale products, claimable coupons)."""
+    claimable: list[dict[str, Any]] | None = None
+    blocks = []
+    for part in document.get("components", []):
+        block = dict(part)
+        if part["type"] == "product_grid":
+            block["products"] = _grid_products(mall, part)
+        elif part["type"] == "coupon_strip":
+            claimable = _claimable(mall) if claimable is None else claimable
+            by_id = {c["template"].pk: c for c in claimable}
+            block["coupons"] = [by_id[i] for i in part.get("template_ids", []) if i in by_id]
+        blocks.append(block)
+    return blocks
+
+
+def _store_of_link(request: HttpRequest, mall: Mall) -> int | None:
+    """The store whose variant of the home page a visitor sees: named by a link (?store=<code>), then remembered."""
+    key = f"mall:{mall.enterprise_id}:store"
+    if "store" in request.GET:
+        request.session[key] = queries.mall_store(enterprise_id=mall.enterprise_id,
+                                                  code=request.GET.get("store", "").strip())
+    value = request.session.get(key)
+    return value if isinstance(value, int) else None
+
+
 @require_GET
 @mall_page()
 def home(request: HttpRequest, mall: Mall) -> HttpResponse:
+    """HQ's designed home page (or the linked store's own), as last published; the plain home when none is."""
+    live = queries.live_page(enterprise_id=mall.enterprise_id, store_id=_store_of_link(request, mall))
+    if live is not None:
+        return _page(request, mall, "home.html", {"blocks": _blocks(mall, live.document),
+                                                  "page_title": live.document.get("title", ""),
+                                                  "form_key": uuid.uuid4().hex, "version": live.number})
     products = catalog_queries.on_sale_products(enterprise_id=mall.enterprise_id)[:PAGE_SIZE]
     return _page(request, mall, "home.html", {
         "categories": catalog_queries.storefront_categories(enterprise_id=mall.enterprise_id),
         "products": list(products), "coupons": _claimable(mall)[:4], "form_key": uuid.uuid4().hex,
     })
+
+
+@require_GET
+@mall_page(link=False)
+def preview(request: HttpRequest, mall: Mall, token: str) -> HttpResponse:
+    """A draft as customers would see it, for the staff who may design it (signed in to the console): anyone else,
+    a forged or expired link, or a link to another brand's page is a 404."""
+    gone = NotFound(_("this preview link is not valid or has expired"), field="token")
+    if not request.user.is_authenticated:
+        raise gone
+    try:
+        page = queries.preview_page(scope_for_user(request.user), token)
+    except GateError:  # not a designer of this page: as if there were no such link
+        raise gone from None
+    if page.enterprise_id != mall.enterprise_id:
+        raise gone
+    response = _page(request, mall, "home.html", {"blocks": _blocks(mall, page.draft), "preview": True,
+                                                  "page_title": page.draft.get("title", ""),
+                                                  "form_key": uuid.uuid4().hex})
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 @require_GET

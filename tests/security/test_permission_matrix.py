@@ -33,7 +33,7 @@ from django.utils import timezone
 from siyu.api.main import api
 from tests.conftest import Org
 from tests.security.matrix import PLACEHOLDER, ROLES, api_call, console_client, outcome, parse, run_isolated
-from tests.security.world import World, build_world
+from tests.security.world import World, build_world, design_document
 
 pytestmark = pytest.mark.django_db
 
@@ -396,6 +396,14 @@ GET    /api/storefront/rewards                                   401   401   401
 POST   /api/storefront/rewards/{reward}/redeem                   401   401   401   401   401   401   409
 POST   /api/storefront/ugc                                       401   401   401   401   401   401   ok
 GET    /api/storefront/ugc                                       401   401   401   401   401   401   ok
+GET    /api/storefront-admin/page-schema                         ok    403   ok    403   401   ok    401
+GET    /api/storefront-admin/pages                               ok    403   ok    403   401   ok    401
+POST   /api/storefront-admin/pages                               ok    403   ok    403   401   404   401
+GET    /api/storefront-admin/pages/{store_page}                  ok    403   404   403   401   404   401
+PUT    /api/storefront-admin/pages/{store_page}/draft            ok    403   404   403   401   404   401
+POST   /api/storefront-admin/pages/{store_page}/publish          ok    403   404   403   401   404   401
+POST   /api/storefront-admin/pages/{store_page}/rollback         ok    403   404   403   401   404   401
+POST   /api/storefront-admin/pages/{store_page}/preview          ok    403   404   403   401   404   401
 """
 
 
@@ -451,6 +459,10 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                           "text": "同意接收短信"},
     "POST /api/customers/{customer}/erase": lambda w: {"reason": "matrix", "confirm": w["customer"]},
     "POST /api/storefront/consents": lambda w: {"channel": "sms", "granted": False},
+    "POST /api/storefront-admin/pages": lambda w: {"store_id": w["store"]},
+    "PUT /api/storefront-admin/pages/{store_page}/draft": lambda w: {"document": design_document(w)},
+    "POST /api/storefront-admin/pages/{store_page}/publish": lambda w: {},
+    "POST /api/storefront-admin/pages/{store_page}/rollback": lambda w: {"version": 1},
     "POST /api/tag-groups": lambda w: {"name": "新分组"},
     "POST /api/tag-groups/{tag_group}/tags": lambda w: {"name": "咖啡"},
     "PATCH /api/tag-groups/{tag_group}": lambda w: {"name": "爱好"},
@@ -789,6 +801,11 @@ GET    /catalog/bundles/new/                                     ok    403   403
 POST   /catalog/bundles/new/                                     ok    403   403   403   login ok    login
 GET    /catalog/bundles/{bundle}/                                ok    ok    ok    ok    login 404   login
 POST   /catalog/bundles/{bundle}/                                ok    403   403   403   login 404   login
+GET    /store-design/                                            ok    403   ok    403   login ok    login
+POST   /store-design/open/                                       ok    403   403   403   login ok    login
+GET    /store-design/pages/{store_page}/                         ok    403   404   403   login 404   login
+POST   /store-design/pages/{store_page}/                         ok    403   404   403   login 404   login
+POST   /store-design/pages/{store_page}/rollback/                ok    403   404   403   login 404   login
 GET    /promotions/                                              ok    ok    ok    ok    login ok    login
 POST   /promotions/shipping/                                     ok    403   403   403   login ok    login
 GET    /promotions/coupons/                                      ok    ok    ok    ok    login ok    login
@@ -984,6 +1001,7 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
         "name": "利润款 4%", "target": "role", "basis": "percent", "amount": "4", "product_role": "profit",
         "valid_from": "2026-01-01"},
     "POST /finance/commissions/settle/": lambda w: {"store_id": str(w["store"]), "month": "2026-11"},
+    "POST /store-design/pages/{store_page}/rollback/": lambda w: {"version": "1"},
     "POST /content/folders/": lambda w: {"name": "新品素材"},
     "POST /content/ugc/{submission}/": lambda w: {"action": "approve"},
     "POST /content/sidebar/contact/{customer}/tags/": lambda w: {"tag": w["tag"]},

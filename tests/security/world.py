@@ -56,7 +56,7 @@ from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate, FlashSale, FullReduction, GroupBuy
-from siyu.storefront.services import cart, checkout
+from siyu.storefront.services import cart, checkout, design
 from tests.catalog.helpers import leaf, product, sku
 from tests.conftest import Org
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
@@ -193,6 +193,12 @@ def _catalog(world: World) -> None:
     assert Product.objects.count() >= 2 and Bundle.objects.filter(pk=bundle.pk).exists()
 
 
+def design_document(world: World) -> dict[str, Any]:
+    return {"schema": 1, "title": "首页", "components": [
+        {"type": "product_grid", "source": "products", "product_ids": [world["product"]]},
+        {"type": "coupon_strip", "template_ids": [world["template"]]}]}
+
+
 def _promotions(world: World) -> None:
     hq, now = world.hq, timezone.now()
     template = promotions.create_coupon_template(scope=hq, data=promotions.CouponTemplateInput(
@@ -217,6 +223,11 @@ def _promotions(world: World) -> None:
     assert CouponTemplate.objects.filter(pk=template.pk).exists()
     assert FullReduction.objects.filter(pk=reduction.pk).exists() and FlashSale.objects.filter(pk=flash.pk).exists()
     assert GroupBuy.objects.filter(pk=group_buy.pk).exists()
+    # store design: HQ's home page, published once, with a draft (publish and rollback then have something to do)
+    page = design.open_page(scope=hq, store_id=None)
+    design.save_draft(scope=hq, page_id=page.pk, document=design_document(world))
+    design.publish(scope=hq, page_id=page.pk)
+    world.ids["store_page"] = page.pk
 
 
 def _orders(world: World) -> None:

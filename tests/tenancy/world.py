@@ -70,7 +70,7 @@ from siyu.org.scope import Scope, scope_for_staff
 from siyu.org.services import create_api_token
 from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponBatch, CouponTemplate, FlashSale, FullReduction, GroupBuy
-from siyu.storefront.services import cart, checkout
+from siyu.storefront.services import cart, checkout, design
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
 
 SHARED_PHONE = "13933330000"  # a customer of both brands
@@ -202,6 +202,13 @@ def _promotions(brand: Brand, tissue: Sku, pan: Sku, buyer: Customer) -> None:
     reward = loyalty_services.save_reward(scope=hq, data=loyalty_services.RewardInput(
         kind="gift", name=f"{mark} Gift", points=100, sku_id=pan.pk))
     brand.ids.update(reward_id=reward.pk)
+    # the mall's designed home page (store design): a published version and a draft, both with the brand's marker
+    page = design.open_page(scope=hq, store_id=None)
+    design.save_draft(scope=hq, page_id=page.pk, document={"schema": 1, "title": f"{mark} Home", "components": [
+        {"type": "product_grid", "source": "products", "product_ids": [pan.product_id]},
+        {"type": "coupon_strip", "template_ids": [template.pk]}]})
+    design.publish(scope=hq, page_id=page.pk)
+    brand.ids.update(page_id=page.pk)
 
 
 def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
