@@ -1505,6 +1505,7 @@ def refund_membership(*, scope: Scope, purchase_id: int, reason: str, actor: Act
     """HQ finance refunds a paid period under its plan's policy (finance's `refund_lines`: an approved after-sale,
     paid back through WeChat Pay; the refund's completion ends the period, `end_membership_for_refund`). A plan
     without refunds is `409 membership_not_refundable`, a period already over `409 nothing_to_refund`."""
+    ledger.require_finance(scope)  # the gate first: region and store roles are refused before any look-up
     moment = now or timezone.now()
     purchase = MembershipPurchase.objects.select_related("plan").filter(enterprise_id=scope.enterprise_id,
                                                                         pk=purchase_id).first()
