@@ -57,6 +57,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "opted_out": _("Opted out of marketing"),
     "member_imported": _("Imported as a member"),
     "tier_changed": _("Membership tier changed"),
+    "membership_purchased": _("Paid membership bought"),
     "consent_changed": _("Marketing consent changed"),
     "customer_erased": _("Personal data erased"),
 }

@@ -501,3 +501,181 @@ def shopper_redeem(request: HttpRequest, reward_id: int, payload: RedeemRewardIn
     return create_once(request, action="storefront.redeem_reward", owner=owner, payload=payload, create=create,
                        render=lambda pk: _redemption_out(queries.get_redemption(shopper.enterprise_id, pk)),
                        path={"reward_id": reward_id})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paid membership: HQ sets the plans; shoppers buy a period (paid through /api/storefront/orders/{id}/pay)
+
+
+class PlanIO(Input):
+    code: str = Field(pattern="^[a-z0-9_-]{1,32}$")
+    name: str = Field(min_length=1, max_length=100)
+    price_fen: int = Field(ge=1, le=services.MAX_PLAN_PRICE_FEN)
+    period_days: int = Field(ge=1, le=services.MAX_PERIOD_DAYS)
+    points_multiplier_percent: int = Field(default=100, ge=100, le=1000, description="150: points ×1.5")
+    member_price_percent: int = Field(default=100, ge=1, le=100, description="95: members pay 95% of list")
+    free_shipping: bool = False
+    coupon_template_id: int | None = Field(default=None, ge=1)
+    coupons_per_month: int = Field(default=0, ge=0, le=services.MAX_MONTHLY_COUPONS)
+    refund_policy: str = Field(default="pro_rata", pattern="^(pro_rata|none)$")
+    sale_ends_at: datetime | None = None
+    is_active: bool = True
+
+
+class PlanOut(PlanIO):
+    id: int
+
+
+class PurchaseOut(Schema):
+    id: int
+    plan_id: int
+    plan_name: str
+    order_id: int
+    price_fen: int
+    period_days: int
+    status: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    paid_at: datetime | None
+    refunded_at: datetime | None
+
+
+class MembershipOut(Schema):
+    status: str = Field(description="none / active / expired")
+    plan: PlanOut | None
+    started_at: datetime | None
+    ends_at: datetime | None
+    days_left: int
+    coupons_issued: int
+    purchases: list[PurchaseOut]
+
+
+class MemberOut(Schema):
+    customer_id: int
+    customer_name: str
+    plan_id: int
+    plan_name: str
+    status: str
+    started_at: datetime
+    ends_at: datetime
+
+
+class MemberPageOut(Schema):
+    items: list[MemberOut]
+    total: int
+    page: int
+    pages: int
+
+
+class RefundIn(Input):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RefundOut(Schema):
+    refund_id: int
+    out_refund_no: str
+    amount_fen: int
+    status: str
+
+
+class ShopperMembershipOut(Schema):
+    membership: MembershipOut
+    plans: list[PlanOut]
+
+
+def _plan_out(plan: Any) -> dict[str, Any]:
+    fields = ("code", "name", "price_fen", "period_days", "points_multiplier_percent", "member_price_percent",
+              "free_shipping", "coupon_template_id", "coupons_per_month", "refund_policy", "sale_ends_at",
+              "is_active")
+    return {"id": plan.pk, **{f: getattr(plan, f) for f in fields}}
+
+
+def _purchase_out(row: Any) -> dict[str, Any]:
+    return {"id": row.pk, "plan_id": row.plan_id, "plan_name": row.plan.name, "order_id": row.order_id,
+            "price_fen": row.price_fen, "period_days": row.period_days, "status": row.status,
+            "starts_at": row.starts_at, "ends_at": row.ends_at, "paid_at": row.paid_at, "refunded_at": row.refunded_at}
+
+
+def _membership_out(view: queries.MembershipView) -> dict[str, Any]:
+    return {"status": view.status, "plan": _plan_out(view.plan) if view.plan else None,
+            "started_at": view.started_at, "ends_at": view.ends_at, "days_left": view.days_left,
+            "coupons_issued": view.coupons_issued, "purchases": [_purchase_out(p) for p in view.purchases]}
+
+
+def _plan_input(payload: PlanIO) -> services.PlanInput:
+    return services.PlanInput(**payload.model_dump())
+
+
+@router.get("/membership/plans", response={200: list[PlanOut], **ERRORS}, summary="HQ: the paid membership plans")
+def list_plans(request: HttpRequest) -> Any:
+    return [_plan_out(p) for p in queries.membership_plans(scope_of(request))[:200]]
+
+
+@router.post("/membership/plans", response={201: PlanOut, **WRITE_ERRORS},
+             summary="HQ: add a paid plan (price, period, benefits, refund policy; audited)")
+def create_plan(request: HttpRequest, payload: PlanIO) -> Status[Any]:
+    plan = services.save_plan(scope=scope_of(request), data=_plan_input(payload), actor=actor_of(request))
+    return Status(201, _plan_out(plan))
+
+
+@router.put("/membership/plans/{plan_id}", response={200: PlanOut, **WRITE_ERRORS},
+            summary="HQ: change a paid plan (is_active false takes it off sale; members keep what they paid for)")
+def update_plan(request: HttpRequest, plan_id: int, payload: PlanIO) -> Any:
+    plan = services.save_plan(scope=scope_of(request), data=_plan_input(payload), plan_id=plan_id,
+                              actor=actor_of(request))
+    return _plan_out(plan)
+
+
+@router.get("/members", response={200: MemberPageOut, **ERRORS},
+            summary="Paid members among the customers the caller may see (?status=active|expired), soonest end first")
+def list_members(request: HttpRequest, page: int = 1, status: str = "") -> Any:
+    found = queries.members(scope_of(request), page=page, status=status)
+    return {"items": [{"customer_id": m.customer_id, "customer_name": m.customer.name, "plan_id": m.plan_id,
+                       "plan_name": m.plan.name, "status": m.status, "started_at": m.started_at,
+                       "ends_at": m.ends_at} for m in found.items],
+            "total": found.total, "page": found.page, "pages": found.pages}
+
+
+@router.get("/customers/{customer_id}/membership", response={200: MembershipOut, **ERRORS},
+            summary="A customer's paid membership and purchases, scoped like the customer")
+def customer_membership(request: HttpRequest, customer_id: int) -> Any:
+    return _membership_out(queries.customer_membership(scope_of(request), customer_id))
+
+
+@router.post("/membership/purchases/{purchase_id}/refund", response={201: RefundOut, **WRITE_ERRORS},
+             summary="HQ finance: refund a paid period under its plan's policy (pro rata: the unused share)")
+def refund_purchase(request: HttpRequest, purchase_id: int, payload: RefundIn) -> Status[Any]:
+    refund = services.refund_membership(scope=scope_of(request), purchase_id=purchase_id, reason=payload.reason,
+                                        actor=actor_of(request))
+    return Status(201, {"refund_id": refund.pk, "out_refund_no": refund.out_refund_no,
+                        "amount_fen": refund.amount_fen, "status": refund.status})
+
+
+class BuyIn(Input):
+    idempotency_key: str = Field(default="", max_length=64)
+
+
+@storefront_router.get("/membership", auth=CUSTOMER, response={200: ShopperMembershipOut, **ERRORS},
+                       summary="My paid membership (status, end, benefits) and the plans on sale")
+def shopper_membership(request: HttpRequest) -> Any:
+    shopper = shopper_of(request)
+    view = queries.membership_of(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id)
+    return {"membership": _membership_out(view),
+            "plans": [_plan_out(p) for p in queries.plans_on_sale(shopper.enterprise_id)]}
+
+
+@storefront_router.post("/membership/plans/{plan_id}/buy", auth=CUSTOMER, response={201: PurchaseOut, **WRITE_ERRORS},
+                        openapi_extra=KEY_HEADER_DOC,
+                        summary="Buy a period of a plan: answers the purchase and its unpaid order, then pay it with "
+                                "POST /api/storefront/orders/{order_id}/pay. 409 plan_unavailable / plan_expired")
+def shopper_buy_membership(request: HttpRequest, plan_id: int, payload: BuyIn) -> Status[Any]:
+    shopper = shopper_of(request)
+    owner = f"e{shopper.enterprise_id}:c{shopper.customer_id}"
+
+    def create(key: str) -> int:
+        return services.buy_membership(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                       plan_id=plan_id, key=f"{owner}:{key}").pk
+
+    return create_once(request, action="storefront.buy_membership", owner=owner, payload=payload, create=create,
+                       render=lambda pk: _purchase_out(queries.get_purchase(shopper.enterprise_id, pk)),
+                       path={"plan_id": plan_id})

@@ -17,7 +17,9 @@ class LoyaltyConfig(AppConfig):
         from siyu.orders import hooks
 
         hooks.register_paid("loyalty.earn", services.earn_for_order)
+        hooks.register_paid("loyalty.membership", services.activate_membership)
         hooks.register_refunded("loyalty.reverse", services.reverse_for_refund)
+        hooks.register_refunded("loyalty.membership", services.end_membership_for_refund)
         hooks.register_refunded("loyalty.checkout_return", services.return_for_refund)
         hooks.register_cancelled("loyalty.checkout_return", services.return_for_cancelled)
         hooks.register_checkout_points(
@@ -34,3 +36,5 @@ class LoyaltyConfig(AppConfig):
         register_periodic("loyalty.expire_points", tasks.expire_points_task, every_s=3600)
         register_periodic("loyalty.evaluate_tiers", tasks.evaluate_tiers_task, every_s=3600)
         register_periodic("loyalty.grant_interactions", tasks.grant_interactions_task, every_s=600)
+        register_periodic("loyalty.expire_memberships", tasks.expire_memberships_task, every_s=600)
+        register_periodic("loyalty.grant_member_coupons", tasks.grant_member_coupons_task, every_s=600)

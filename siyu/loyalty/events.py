@@ -1,6 +1,7 @@
 """Event types loyalty writes to the customer's log (registered on app start).
 
-Keys: `tier-change:<tier change id>` (one event per row of a customer's tier history).
+Keys: `tier-change:<tier change id>` (one event per row of a customer's tier history), `membership-purchase:<purchase
+id>` (a paid period added).
 """
 
 from __future__ import annotations
@@ -18,3 +19,13 @@ class TierChanged(EventProperties):
 
 
 register("tier_changed", TierChanged)
+
+
+class MembershipPurchased(EventProperties):
+    plan: str = Field(max_length=32)
+    renewal: bool
+    price_fen: int = Field(ge=0, le=10**12)
+    ends_at: str = Field(max_length=40)
+
+
+register("membership_purchased", MembershipPurchased)

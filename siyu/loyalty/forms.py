@@ -104,3 +104,37 @@ class RewardForm(forms.Form):
         return services.RewardInput(kind=data["kind"], name=data["name"], points=data["points"],
                                     sku_id=data.get("sku_id"), coupon_template_id=data.get("coupon_template_id"),
                                     is_active=bool(data.get("is_active")))
+
+
+class PlanForm(forms.Form):
+    """A paid membership plan; the coupon choices are set by the view."""
+
+    code = forms.RegexField(label=_("Code"), regex=r"^[a-z0-9_-]{1,32}$", max_length=32)
+    name = forms.CharField(label=_("Name"), max_length=100)
+    price_fen = forms.IntegerField(label=_("Price (fen)"), min_value=1, max_value=services.MAX_PLAN_PRICE_FEN)
+    period_days = forms.IntegerField(label=_("Period (days)"), min_value=1, max_value=services.MAX_PERIOD_DAYS)
+    points_multiplier_percent = forms.IntegerField(label=_("Points multiplier (100 = ×1)"), min_value=100,
+                                                   max_value=1000, initial=100)
+    member_price_percent = forms.IntegerField(label=_("Member price (% of list)"), min_value=1, max_value=100,
+                                              initial=100)
+    free_shipping = forms.BooleanField(label=_("Free shipping"), required=False)
+    coupon_template_id = forms.TypedChoiceField(label=_("Coupon given each month"), coerce=int, required=False,
+                                                empty_value=None)
+    coupons_per_month = forms.IntegerField(label=_("Coupons per month"), min_value=0,
+                                           max_value=services.MAX_MONTHLY_COUPONS, initial=0)
+    refund_policy = forms.ChoiceField(label=_("Refund policy"), choices=[("pro_rata", _("Pro rata (the unused days)")),
+                                                                         ("none", _("No refund"))])
+    is_active = forms.BooleanField(label=_("On sale"), required=False, initial=True)
+
+    def __init__(self, *args: Any, templates: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "coupon_template_id", [("", "—"), *(templates or [])])
+
+    def to_input(self) -> services.PlanInput:
+        data = self.cleaned_data
+        return services.PlanInput(
+            code=data["code"], name=data["name"], price_fen=data["price_fen"], period_days=data["period_days"],
+            points_multiplier_percent=data["points_multiplier_percent"],
+            member_price_percent=data["member_price_percent"], free_shipping=bool(data.get("free_shipping")),
+            coupon_template_id=data.get("coupon_template_id"), coupons_per_month=data["coupons_per_month"],
+            refund_policy=data["refund_policy"], is_active=bool(data.get("is_active")))

@@ -443,3 +443,123 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reward_id} × {self.quantity}: {self.points}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paid membership (付费会员)
+
+
+class RefundPolicy(models.TextChoices):
+    PRO_RATA = "pro_rata", _("Pro rata (the unused days)")
+    NONE = "none", _("No refund")
+
+
+class MembershipPlan(models.Model):
+    """A paid plan (like JD Plus): its price for `period_days`, and the benefits a member has while it runs."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(_("code"), max_length=32)
+    name = models.CharField(_("name"), max_length=100)
+    price_fen = models.BigIntegerField(_("price (fen)"))
+    currency = models.CharField(max_length=3, default=settings.SIYU_CURRENCY)
+    period_days = models.PositiveIntegerField(_("period (days)"))
+    points_multiplier_percent = models.PositiveIntegerField(_("points multiplier (%)"), default=100)
+    member_price_percent = models.PositiveIntegerField(_("member price (% of list)"), default=100)
+    free_shipping = models.BooleanField(_("free shipping"), default=False)
+    coupon_template_id = models.BigIntegerField(null=True, blank=True)
+    coupons_per_month = models.PositiveIntegerField(_("coupons per month"), default=0)
+    refund_policy = models.CharField(_("refund policy"), max_length=10, choices=RefundPolicy.choices,
+                                     default=RefundPolicy.PRO_RATA)
+    sale_ends_at = models.DateTimeField(_("on sale until"), null=True, blank=True)
+    is_active = models.BooleanField(_("on sale"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enterprise", "code"], name="uniq_membership_plan_code"),
+            models.CheckConstraint(condition=Q(price_fen__gte=1), name="membership_plan_price_positive"),
+            models.CheckConstraint(condition=Q(period_days__gte=1), name="membership_plan_period_positive"),
+        ]
+        ordering = ["price_fen", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.price_fen})"
+
+
+class MembershipStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+
+
+class Membership(models.Model):
+    """A customer's paid membership: one row per customer, its end extended by each paid period (a renewal starts
+    where the current one ends). The worker moves it to expired once `ends_at` has passed."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(MembershipPlan, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=MembershipStatus.choices, default=MembershipStatus.ACTIVE)
+    started_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    expired_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "ends_at"]), models.Index(fields=["enterprise", "status"])]
+        ordering = ["-ends_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.plan_id} until {self.ends_at}"
+
+
+class PurchaseStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for payment")
+    PAID = "paid", _("Paid")
+    REFUNDED = "refunded", _("Refunded")
+
+
+class MembershipPurchase(models.Model):
+    """One period bought: the order it is paid through (WeChat Pay, the one payment path), then the window it added
+    (`starts_at`-`ends_at`, set once when the order is paid, so a replayed notify adds nothing)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    plan = models.ForeignKey(MembershipPlan, on_delete=models.PROTECT, related_name="purchases")
+    key = models.CharField(max_length=128)
+    order_id = models.BigIntegerField(unique=True)
+    price_fen = models.BigIntegerField()
+    period_days = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=PurchaseStatus.choices, default=PurchaseStatus.PENDING)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    next_coupon_at = models.DateTimeField(null=True, blank=True, help_text="when the next month's coupons are due")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_membership_purchase_key")]
+        indexes = [models.Index(fields=["customer", "created_at"]), models.Index(fields=["enterprise", "status"]),
+                   models.Index(fields=["status", "next_coupon_at"])]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.plan_id} {self.status}"
+
+
+class MembershipCoupon(models.Model):
+    """A benefit coupon issued for one month of a paid period (`member-coupon:<purchase>:<month>`), once."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    purchase = models.ForeignKey(MembershipPurchase, on_delete=models.CASCADE, related_name="coupons")
+    month = models.PositiveIntegerField()
+    coupon_ids = models.JSONField(default=list)
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["purchase", "month"], name="uniq_membership_coupon_month")]
+
+    def __str__(self) -> str:
+        return f"{self.purchase_id} month {self.month}"

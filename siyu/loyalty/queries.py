@@ -22,6 +22,11 @@ from siyu.loyalty.models import (
     CustomerTier,
     LotSource,
     LotStatus,
+    Membership,
+    MembershipCoupon,
+    MembershipPlan,
+    MembershipPurchase,
+    MembershipStatus,
     OperationKind,
     PointsLot,
     PointsOperation,
@@ -369,3 +374,68 @@ def shopper_points(*, enterprise_id: int, customer_id: int, now: datetime | None
         expiring_soon=_sum(mine.filter(status=LotStatus.AVAILABLE, expires_at__gt=moment, expires_at__lte=soon)),
         expiring_before=soon, checkout_points_per_yuan=row.checkout_points_per_yuan if row else 0,
         checkout_max_percent=row.checkout_max_percent if row else 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paid membership
+
+
+def membership_plans(scope: Scope) -> QuerySet[MembershipPlan]:
+    """Every plan, on sale or not (HQ: the plans page)."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may manage the paid membership plans"))
+    return MembershipPlan.objects.filter(enterprise_id=scope.enterprise_id).order_by("-is_active", "price_fen", "id")
+
+
+def plans_on_sale(enterprise_id: int, *, now: datetime | None = None) -> list[MembershipPlan]:
+    moment = now or timezone.now()
+    return list(MembershipPlan.objects.filter(enterprise_id=enterprise_id, is_active=True).filter(
+        Q(sale_ends_at__isnull=True) | Q(sale_ends_at__gt=moment)).order_by("price_fen", "id"))
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    status: str  # none / active / expired
+    plan: MembershipPlan | None
+    started_at: datetime | None
+    ends_at: datetime | None
+    days_left: int
+    coupons_issued: int
+    purchases: list[MembershipPurchase]
+
+
+def membership_of(*, enterprise_id: int, customer_id: int, now: datetime | None = None,
+                  limit: int = 20) -> MembershipView:
+    """A customer's paid membership as it stands (expired as soon as its end has passed, before the worker runs)."""
+    moment = now or timezone.now()
+    row = Membership.objects.select_related("plan").filter(enterprise_id=enterprise_id,
+                                                           customer_id=customer_id).first()
+    purchases = list(MembershipPurchase.objects.select_related("plan").filter(
+        enterprise_id=enterprise_id, customer_id=customer_id).order_by("-created_at", "-id")[:limit])
+    coupons = sum(len(ids) for ids in MembershipCoupon.objects.filter(
+        enterprise_id=enterprise_id, customer_id=customer_id).values_list("coupon_ids", flat=True))
+    if row is None or row.started_at == row.ends_at:
+        return MembershipView("none", None, None, None, 0, coupons, purchases)
+    active = row.status == MembershipStatus.ACTIVE and row.ends_at > moment
+    left = (row.ends_at - moment).days + (1 if (row.ends_at - moment).seconds else 0) if active else 0
+    return MembershipView("active" if active else "expired", row.plan, row.started_at, row.ends_at, left, coupons,
+                          purchases)
+
+
+def customer_membership(scope: Scope, customer_id: int, *, now: datetime | None = None) -> MembershipView:
+    require_customer(scope, customer_id)  # the gate: a customer out of scope is a 404
+    return membership_of(enterprise_id=scope.enterprise_id, customer_id=customer_id, now=now)
+
+
+def members(scope: Scope, *, page: int = 1, page_size: int = 20, status: str = "") -> Page[Membership]:
+    """Paid members of the customers the caller may see, soonest end first (status: active / expired / all)."""
+    qs = Membership.objects.filter(enterprise_id=scope.enterprise_id,
+                                   customer_id__in=customer_queries.visible_customer_ids(scope)).exclude(
+        started_at=F("ends_at"))
+    if status in MembershipStatus.values:
+        qs = qs.filter(status=status)
+    return paginate(qs.select_related("plan", "customer").order_by("ends_at", "id"), page=page, page_size=page_size)
+
+
+def get_purchase(enterprise_id: int, purchase_id: int) -> MembershipPurchase:
+    return MembershipPurchase.objects.select_related("plan").get(enterprise_id=enterprise_id, pk=purchase_id)

@@ -53,13 +53,20 @@ from siyu.loyalty.models import (
     InteractionCursor,
     LotSource,
     LotStatus,
+    Membership,
+    MembershipCoupon,
+    MembershipPlan,
+    MembershipPurchase,
+    MembershipStatus,
     OperationKind,
     PointsAllocation,
     PointsLot,
     PointsOperation,
     PointsProgram,
     PointsRun,
+    PurchaseStatus,
     Redemption,
+    RefundPolicy,
     Reward,
     RewardKind,
     Tier,
@@ -71,7 +78,7 @@ from siyu.loyalty.models import (
 )
 from siyu.orders import queries as order_queries
 from siyu.orders.models import OrderStatus
-from siyu.orders.services import gifts
+from siyu.orders.services import gifts, virtual
 from siyu.orders.services.placement import CheckoutInput
 from siyu.org.scope import Scope
 from siyu.promotions import queries as promotion_queries
@@ -208,8 +215,10 @@ def earn_for_order(enterprise_id: int, order_id: int, at: datetime) -> PointsLot
     order = order_queries.orders(Scope.hq(enterprise_id)).filter(pk=order_id).first()
     if order is None or order.customer_id is None or order.status != OrderStatus.PAID:
         return None
+    if order.breakdown.get("virtual"):
+        return None  # a paid-membership fee earns no points
     lines = list(order.lines.values_list("pk", "payable_fen", "category_id"))
-    per_line = line_points(enterprise_id, program, lines, multiplier_percent(enterprise_id, order.customer_id))
+    per_line = line_points(enterprise_id, program, lines, multiplier_percent(enterprise_id, order.customer_id, at))
     total = sum(per_line.values())
     growth = sum(max(paid, 0) for _line, paid, _category in lines) // 100
     if total <= 0:
@@ -685,6 +694,7 @@ def merge_customer_points(absorbed_id: int, survivor_id: int) -> int:
     PointsOperation.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
     merge_customer_tiers(absorbed_id, survivor_id)
     merge_customer_check_ins(absorbed_id, survivor_id)
+    merge_customer_membership(absorbed_id, survivor_id)
     return moved
 
 
@@ -789,11 +799,14 @@ def qualified_tier(enterprise_id: int, value: int) -> Tier | None:
         "-rank").first()
 
 
-def multiplier_percent(enterprise_id: int, customer_id: int) -> int:
-    """The earn multiplier of the customer's tier now (100: ×1, no tier)."""
+def multiplier_percent(enterprise_id: int, customer_id: int, at: datetime | None = None) -> int:
+    """The earn multiplier of the customer's tier now (100: ×1, no tier), times a running paid plan's."""
     row = CustomerTier.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
                                       tier__is_active=True).values_list("tier__multiplier_percent", flat=True).first()
-    return int(row or 100)
+    member = Membership.objects.filter(
+        enterprise_id=enterprise_id, customer_id=customer_id, status=MembershipStatus.ACTIVE,
+        ends_at__gt=at or timezone.now()).values_list("plan__points_multiplier_percent", flat=True).first()
+    return int(row or 100) * int(member or 100) // 100
 
 
 def upgrade_if_qualified(enterprise_id: int, customer_id: int, at: datetime) -> TierChange | None:
@@ -1260,3 +1273,289 @@ def redeem_reward(*, enterprise_id: int, customer_id: int, reward_id: int, key: 
         if found is None:
             raise
         return _same_redemption(found, customer_id, reward_id, quantity)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paid membership (付费会员): plans (HQ), bought through the payment path, renewed, expired, refunded
+
+MAX_PLAN_PRICE_FEN = 10**8
+MAX_PERIOD_DAYS = 3660
+MAX_MONTHLY_COUPONS = 10
+COUPON_MONTH = timedelta(days=30)
+MEMBER_COUPON_BATCH = 500
+_PLAN_CODE = re.compile(r"^[a-z0-9_-]{1,32}$")
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    code: str
+    name: str
+    price_fen: int
+    period_days: int
+    points_multiplier_percent: int = 100
+    member_price_percent: int = 100
+    free_shipping: bool = False
+    coupon_template_id: int | None = None
+    coupons_per_month: int = 0
+    refund_policy: str = RefundPolicy.PRO_RATA
+    sale_ends_at: datetime | None = None
+    is_active: bool = True
+
+
+def _check_plan(scope: Scope, data: PlanInput) -> dict[str, Any]:
+    if not _PLAN_CODE.match(data.code or ""):
+        raise ValidationFailed(_("a code of 1-32 lower-case letters, digits, - or _"), field="code",
+                               code="invalid_code")
+    name = (data.name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed(_("a name of 1-100 characters"), field="name", code="required")
+    _check_int(data.price_fen, "price_fen", 1, MAX_PLAN_PRICE_FEN)
+    _check_int(data.period_days, "period_days", 1, MAX_PERIOD_DAYS)
+    _check_int(data.points_multiplier_percent, "points_multiplier_percent", 100, 1000)
+    _check_int(data.member_price_percent, "member_price_percent", 1, 100)
+    _check_int(data.coupons_per_month, "coupons_per_month", 0, MAX_MONTHLY_COUPONS)
+    if data.refund_policy not in RefundPolicy.values:
+        raise ValidationFailed(_("pro rata or no refund"), field="refund_policy", code="invalid")
+    template = data.coupon_template_id
+    if data.coupons_per_month > 0 and (template is None or not promotion_queries.coupon_templates(scope).filter(
+            pk=template).exists()):
+        raise ValidationFailed(_("choose the coupon given each month"), field="coupon_template_id",
+                               code="unknown_template")
+    if data.sale_ends_at is not None and data.sale_ends_at.tzinfo is None:
+        raise ValidationFailed(_("a time with its time zone"), field="sale_ends_at", code="naive_datetime")
+    return {"code": data.code, "name": name, "price_fen": data.price_fen, "period_days": data.period_days,
+            "points_multiplier_percent": data.points_multiplier_percent,
+            "member_price_percent": data.member_price_percent, "free_shipping": data.free_shipping,
+            "coupon_template_id": template if data.coupons_per_month > 0 else None,
+            "coupons_per_month": data.coupons_per_month, "refund_policy": data.refund_policy,
+            "sale_ends_at": data.sale_ends_at, "is_active": data.is_active}
+
+
+def save_plan(*, scope: Scope, data: PlanInput, plan_id: int | None = None, actor: Actor = None) -> MembershipPlan:
+    """Add or change a paid plan (HQ; audited `membership.plan`). A price or period changed applies to purchases
+    from then on (each purchase keeps what it was bought at); off sale, members keep what they paid for."""
+    _require_hq(scope, _("only HQ may set the paid membership plans"))
+    values = _check_plan(scope, data)
+    try:
+        with transaction.atomic():
+            if plan_id is None:
+                plan = MembershipPlan.objects.create(enterprise_id=scope.enterprise_id, **values)
+            else:
+                found = MembershipPlan.objects.select_for_update().filter(enterprise_id=scope.enterprise_id,
+                                                                          pk=plan_id).first()
+                if found is None:
+                    raise NotFound(_("no such plan"), field="plan_id", code="plan_not_found")
+                for field_name, value in values.items():
+                    setattr(found, field_name, value)
+                found.save()
+                plan = found
+            audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="membership.plan",
+                         target_type="membership_plan", target_id=plan.pk,
+                         summary=audit.text(N_("%(name)s: %(price)s fen for %(days)s days"), name=values["name"],
+                                            price=data.price_fen, days=data.period_days),
+                         changes={**values, "sale_ends_at": data.sale_ends_at.isoformat() if data.sale_ends_at
+                                  else None})
+    except IntegrityError:
+        raise Conflict(_("another plan has this code"), field="code", code="plan_code_taken") from None
+    return plan
+
+
+def _same_purchase(found: MembershipPurchase, customer_id: int, plan_id: int) -> MembershipPurchase:
+    if (found.customer_id, found.plan_id) != (customer_id, plan_id):
+        raise Conflict(_("this idempotency key was used for another purchase"), field="idempotency_key",
+                       code="key_reused")
+    return found
+
+
+def buy_membership(*, enterprise_id: int, customer_id: int, plan_id: int, key: str,
+                   now: datetime | None = None) -> MembershipPurchase:
+    """The shopper buys a period of a plan: the purchase row and its unpaid order (one virtual line at the plan's
+    price) in one transaction; the order is then paid through WeChat Pay like any other (finance's
+    `start_payment`), and its paid hook (`activate_membership`) adds the period. A plan off sale is
+    `409 plan_unavailable`, past its sale end `409 plan_expired`: nothing is written. The same key again returns
+    the first purchase."""
+    if not key or len(key) > 100:
+        raise ValidationFailed(_("an idempotency key of 1-100 characters"), field="idempotency_key", code="required")
+    full_key = f"membership:{key}"
+    found = MembershipPurchase.objects.filter(enterprise_id=enterprise_id, key=full_key).first()
+    if found is not None:
+        return _same_purchase(found, customer_id, plan_id)
+    moment = now or timezone.now()
+    plan = MembershipPlan.objects.filter(enterprise_id=enterprise_id, pk=plan_id).first()
+    if plan is None:
+        raise NotFound(_("no such plan"), field="plan_id", code="plan_not_found")
+    if not plan.is_active:
+        raise Conflict(_("this plan is not on sale"), field="plan_id", code="plan_unavailable")
+    if plan.sale_ends_at is not None and plan.sale_ends_at <= moment:
+        raise Conflict(_("this plan is no longer sold"), field="plan_id", code="plan_expired")
+    try:
+        with transaction.atomic():
+            order = virtual.place_virtual_order(
+                enterprise_id=enterprise_id, customer_id=customer_id, kind="membership", name=plan.name,
+                price_fen=plan.price_fen, currency=plan.currency, now=moment,
+                details={"membership_plan_id": plan.pk, "period_days": plan.period_days})
+            return MembershipPurchase.objects.create(
+                enterprise_id=enterprise_id, customer_id=customer_id, plan=plan, key=full_key, order_id=order.pk,
+                price_fen=plan.price_fen, period_days=plan.period_days, created_at=moment)
+    except IntegrityError:  # the same key bought meanwhile by a concurrent request
+        found = MembershipPurchase.objects.filter(enterprise_id=enterprise_id, key=full_key).first()
+        if found is None:
+            raise
+        return _same_purchase(found, customer_id, plan_id)
+
+
+def _locked_membership(enterprise_id: int, customer_id: int, plan_id: int, at: datetime) -> tuple[Membership, bool]:
+    """The customer's membership row, locked (made expired-at-`at` when it is the first); (row, made now)."""
+    row = Membership.objects.select_for_update().filter(customer_id=customer_id).first()
+    if row is not None:
+        return row, False
+    try:
+        with transaction.atomic():
+            Membership.objects.create(enterprise_id=enterprise_id, customer_id=customer_id, plan_id=plan_id,
+                                      status=MembershipStatus.EXPIRED, started_at=at, ends_at=at)
+    except IntegrityError:
+        pass  # made by a concurrent first purchase: lock that one
+    return Membership.objects.select_for_update().get(customer_id=customer_id), True
+
+
+def activate_membership(enterprise_id: int, order_id: int, at: datetime) -> MembershipPurchase | None:
+    """A membership order was paid (orders' paid hook, inside the payment's transaction): the purchase's period is
+    added, starting now or, for a member still running, where the membership ends (a renewal). Once per purchase:
+    the purchase moves from pending to paid under its row lock, so a replayed notify adds nothing."""
+    purchase = MembershipPurchase.objects.select_for_update().filter(
+        enterprise_id=enterprise_id, order_id=order_id).first()
+    if purchase is None or purchase.status != PurchaseStatus.PENDING:
+        return None
+    membership, _made = _locked_membership(enterprise_id, purchase.customer_id, purchase.plan_id, at)
+    running = membership.status == MembershipStatus.ACTIVE and membership.ends_at > at
+    starts = membership.ends_at if running else at
+    ends = starts + timedelta(days=purchase.period_days)
+    gives_coupons = purchase.plan.coupons_per_month > 0 and purchase.plan.coupon_template_id is not None
+    MembershipPurchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.PAID, starts_at=starts,
+                                                            ends_at=ends, paid_at=at,
+                                                            next_coupon_at=starts if gives_coupons else None)
+    Membership.objects.filter(pk=membership.pk).update(
+        plan_id=purchase.plan_id, status=MembershipStatus.ACTIVE, ends_at=ends, expired_at=None,
+        started_at=membership.started_at if running else at)
+    customer_services.append_event(
+        enterprise_id=enterprise_id, customer_id=purchase.customer_id, name="membership_purchased",
+        idempotency_key=f"membership-purchase:{purchase.pk}", occurred_at=at,
+        properties={"plan": purchase.plan.code, "renewal": running, "price_fen": purchase.price_fen,
+                    "ends_at": ends.isoformat()})
+    purchase.refresh_from_db()
+    return purchase
+
+
+def expire_memberships(*, now: datetime | None = None) -> int:
+    """Memberships whose end has passed become expired (the worker; one conditional UPDATE, safe to run twice)."""
+    moment = now or timezone.now()
+    return Membership.objects.filter(status=MembershipStatus.ACTIVE, ends_at__lte=moment).update(
+        status=MembershipStatus.EXPIRED, expired_at=moment)
+
+
+def grant_member_coupons(*, now: datetime | None = None, limit: int = MEMBER_COUPON_BATCH) -> int:
+    """Each running paid period's benefit coupons for its current 30-day month, once (a `MembershipCoupon` row per
+    purchase and month, unique, and coupon keys `member-coupon:<purchase>:<month>:<n>`). What is due is one indexed
+    query (`next_coupon_at` passed); the coupons are issued through promotions' `issue_coupon` (its stock and limit
+    rules), at most `limit` periods a run (the rest on the next tick). A coupon sold out is tried again next run."""
+    moment = now or timezone.now()
+    rows = list(MembershipPurchase.objects.filter(
+        status=PurchaseStatus.PAID, next_coupon_at__lte=moment, ends_at__gt=moment).select_related("plan")
+        .order_by("next_coupon_at", "pk")[:limit])
+    return sum(1 for purchase in rows if _issue_member_coupons(purchase, moment))
+
+
+def _issue_member_coupons(purchase: MembershipPurchase, at: datetime) -> bool:
+    plan = purchase.plan
+    assert purchase.starts_at is not None
+    month = (at - purchase.starts_at) // COUPON_MONTH
+    if plan.coupon_template_id is None or plan.coupons_per_month <= 0:
+        MembershipPurchase.objects.filter(pk=purchase.pk).update(next_coupon_at=None)
+        return False
+    try:
+        with transaction.atomic():
+            ids = [promotion_services.issue_coupon(
+                enterprise_id=purchase.enterprise_id, template_id=plan.coupon_template_id,
+                customer_id=purchase.customer_id, idempotency_key=f"member-coupon:{purchase.pk}:{month}:{n}",
+                now=at).pk for n in range(plan.coupons_per_month)]
+            MembershipCoupon.objects.create(enterprise_id=purchase.enterprise_id, customer_id=purchase.customer_id,
+                                            purchase=purchase, month=month, coupon_ids=ids, issued_at=at)
+            MembershipPurchase.objects.filter(pk=purchase.pk).update(
+                next_coupon_at=purchase.starts_at + COUPON_MONTH * (month + 1))
+    except (Conflict, IntegrityError):
+        return False
+    return True
+
+
+def refund_amount(purchase: MembershipPurchase, at: datetime) -> int:
+    """What a refund now gives back under the plan's policy: the whole price before the period starts (a renewal
+    not begun), else the unused share, floor(price × unused time / period); nothing under `none`."""
+    if purchase.plan.refund_policy == RefundPolicy.NONE or purchase.starts_at is None or purchase.ends_at is None:
+        return 0
+    if at <= purchase.starts_at:
+        return purchase.price_fen
+    if at >= purchase.ends_at:
+        return 0
+    unit = timedelta(microseconds=1)
+    return purchase.price_fen * ((purchase.ends_at - at) // unit) // ((purchase.ends_at - purchase.starts_at) // unit)
+
+
+def refund_membership(*, scope: Scope, purchase_id: int, reason: str, actor: Actor = None,
+                      now: datetime | None = None) -> Any:
+    """HQ finance refunds a paid period under its plan's policy (finance's `refund_lines`: an approved after-sale,
+    paid back through WeChat Pay; the refund's completion ends the period, `end_membership_for_refund`). A plan
+    without refunds is `409 membership_not_refundable`, a period already over `409 nothing_to_refund`."""
+    ledger.require_finance(scope)  # the gate first: region and store roles are refused before any look-up
+    moment = now or timezone.now()
+    purchase = MembershipPurchase.objects.select_related("plan").filter(enterprise_id=scope.enterprise_id,
+                                                                        pk=purchase_id).first()
+    if purchase is None or not customer_queries.visible_customer_ids(scope).filter(pk=purchase.customer_id).exists():
+        raise NotFound(_("no such purchase"), field="purchase_id", code="purchase_not_found")
+    if purchase.status != PurchaseStatus.PAID:
+        raise Conflict(_("only a paid period can be refunded"), field="purchase_id", code="purchase_not_paid")
+    if purchase.plan.refund_policy == RefundPolicy.NONE:
+        raise Conflict(_("this plan gives no refunds"), field="purchase_id", code="membership_not_refundable")
+    amount = refund_amount(purchase, moment)
+    if amount <= 0:
+        raise Conflict(_("this period is over: nothing to refund"), field="purchase_id", code="nothing_to_refund")
+    from siyu.finance import services as finance_services  # finance's refund path (it never imports loyalty)
+
+    line_id = order_queries.orders(Scope.hq(scope.enterprise_id)).get(pk=purchase.order_id).lines.get().pk
+    return finance_services.refund_lines(
+        scope=scope, order_id=purchase.order_id, reason=reason, actor=actor, now=moment,
+        lines=[finance_services.LineRefund(line_id=line_id, quantity=0, amount_fen=amount)])
+
+
+def end_membership_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at: datetime) -> int:
+    """A membership order's refund completed (orders' refunded hook, in the refund's transaction): the period ends
+    now (or is removed, when it had not started), the membership's end and any later period move earlier by what
+    was cut; a membership left with no time is expired. Once per purchase (it moves from paid to refunded)."""
+    purchase = MembershipPurchase.objects.select_for_update().filter(enterprise_id=enterprise_id,
+                                                                     order_id=order_id).first()
+    if purchase is None or purchase.status != PurchaseStatus.PAID:
+        return 0
+    assert purchase.starts_at is not None and purchase.ends_at is not None
+    membership = Membership.objects.select_for_update().get(customer_id=purchase.customer_id)
+    cut_from = max(purchase.starts_at, min(at, purchase.ends_at))
+    cut = purchase.ends_at - cut_from
+    MembershipPurchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.REFUNDED, refunded_at=at,
+                                                            ends_at=cut_from, next_coupon_at=None)
+    if cut > timedelta(0):
+        MembershipPurchase.objects.filter(customer_id=purchase.customer_id, status=PurchaseStatus.PAID,
+                                          starts_at__gte=purchase.ends_at).update(
+            starts_at=F("starts_at") - cut, ends_at=F("ends_at") - cut, next_coupon_at=F("next_coupon_at") - cut)
+    ends = membership.ends_at - cut
+    over = ends <= at
+    Membership.objects.filter(pk=membership.pk).update(
+        ends_at=ends, status=MembershipStatus.EXPIRED if over else membership.status,
+        expired_at=at if over else membership.expired_at)
+    return 1
+
+
+def merge_customer_membership(absorbed_id: int, survivor_id: int) -> None:
+    """Merging customers: purchases follow the survivor; the survivor keeps its membership row, or takes the
+    absorbed one's when it has none."""
+    MembershipPurchase.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    MembershipCoupon.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    if not Membership.objects.filter(customer_id=survivor_id).exists():
+        Membership.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)

@@ -29,3 +29,15 @@ def evaluate_tiers_task() -> int:
 def grant_interactions_task() -> int:
     """Interaction rewards (follow the OA, add staff, complete the profile) for what is new since the last run."""
     return services.grant_all_interactions()
+
+
+@task()
+def expire_memberships_task() -> int:
+    """Paid memberships whose end has passed become expired (one conditional UPDATE)."""
+    return services.expire_memberships()
+
+
+@task()
+def grant_member_coupons_task() -> int:
+    """Each running paid period's coupons for its current month, once."""
+    return services.grant_member_coupons()

@@ -34,6 +34,7 @@ HISTORY_ROWS = 20
 def profile_points(request: HttpRequest, scope: Scope, customer_id: int) -> SafeString | str:
     summary = queries.points_summary(scope, customer_id, limit=HISTORY_ROWS)
     context = {"points": summary, "tier": queries.tier_status(scope, customer_id, limit=5),
+               "membership": queries.customer_membership(scope, customer_id),
                "customer_id": customer_id, "can_adjust": scope.is_hq,
                "form_key": secrets.token_hex(12)}
     return render_to_string("loyalty/_profile_points.html", context, request=request)
@@ -229,3 +230,47 @@ def rewards(request: HttpRequest) -> HttpResponse:
     return render(request, "loyalty/rewards.html", {
         "form": form, "editing": editing, "rewards": list(catalogue[:500]), "page": page},
         status=400 if request.method == "POST" else 200)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paid membership (HQ): the plans and the members
+
+
+def _plan_form(scope: Scope, data: Any = None, plan: Any = None) -> forms.PlanForm:
+    templates = list(promotion_queries.coupon_templates(scope).order_by("name").values_list("pk", "name")[:500])
+    fields = ("code", "name", "price_fen", "period_days", "points_multiplier_percent", "member_price_percent",
+              "free_shipping", "coupon_template_id", "coupons_per_month", "refund_policy", "is_active")
+    initial = {"is_active": True, "points_multiplier_percent": 100, "member_price_percent": 100,
+               "coupons_per_month": 0} if plan is None else {f: getattr(plan, f) for f in fields}
+    return forms.PlanForm(data, initial=initial, templates=templates)
+
+
+@console_view
+def membership(request: HttpRequest) -> HttpResponse:
+    """HQ's paid plans (add one, or change the one picked with ?edit=<id>) and the members, soonest end first,
+    paginated (?status=active|expired). Saves go through the service (validated, audited)."""
+    scope = scope_of(request)
+    plans = queries.membership_plans(scope)  # HQ only: PermissionDenied otherwise
+    raw = request.POST.get("plan_id") if request.method == "POST" else request.GET.get("edit")
+    plan_id = _int(raw or "")
+    editing = plans.filter(pk=plan_id).first() if plan_id else None
+    form = _plan_form(scope, request.POST if request.method == "POST" else None, editing)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.save_plan(scope=scope, data=form.to_input(), plan_id=editing.pk if editing else None,
+                               actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, _("Plan saved."))
+            return redirect("loyalty:membership")
+    if request.method == "POST":
+        messages.error(request, _("The plan was not saved: check the fields marked below."))
+    status = request.GET.get("status", "")
+    page = queries.members(scope, page=page_param(request.GET.get("page")), status=status)
+    return render(request, "loyalty/membership.html", {
+        "form": form, "editing": editing, "plans": list(plans[:200]), "page": page, "status": status},
+        status=400 if request.method == "POST" else 200)
+

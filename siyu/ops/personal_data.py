@@ -21,7 +21,16 @@ from siyu.channels.official_account.models import Follower, OAuthState, SendStat
 from siyu.channels.wecom.models import GroupMembership, MassSendRecipient, TransferItem
 from siyu.content.models import ContentUse, Submission
 from siyu.customers.personal_data import register_eraser, register_section, rows
-from siyu.loyalty.models import CheckIn, CustomerTier, PointsLot, PointsOperation, Redemption, TierChange
+from siyu.loyalty.models import (
+    CheckIn,
+    CustomerTier,
+    Membership,
+    MembershipPurchase,
+    PointsLot,
+    PointsOperation,
+    Redemption,
+    TierChange,
+)
 from siyu.orders.models import AfterSale, CartItem, Order, OrderLine, PlatformImportRow, StorefrontSession
 from siyu.promotions.models import (
     Coupon,
@@ -37,6 +46,7 @@ DERIVED = {
     "promotions.FlashPurchase": "units bought in a flash sale: the orders are exported",
     "promotions.GroupBuyTeam": "a team led: the group-buy memberships are exported",
     "loyalty.TierScore": "a nightly score run's working row: the tier and its changes are exported",
+    "loyalty.MembershipCoupon": "which month's benefit coupons were issued: the coupons are exported",
     "orders.CartItem": "removed on erasure; a cart is not a record worth exporting",
     "official_account.OAuthState": "a login's single-use state; removed on erasure",
     "orders.StorefrontSession": "a mini-program session; removed on erasure",
@@ -95,6 +105,14 @@ def _tier(customer_id: int) -> list[dict[str, Any]]:
     changes = rows(TierChange, ["from_tier__name", "to_tier__name", "direction", "value", "at"],
                    customer_id=customer_id)
     return [*({"current": True, **row} for row in current), *({"current": False, **row} for row in changes)]
+
+
+def _membership(customer_id: int) -> list[dict[str, Any]]:
+    current = rows(Membership, ["plan__name", "status", "started_at", "ends_at", "expired_at"],
+                   customer_id=customer_id)
+    bought = rows(MembershipPurchase, ["plan__name", "price_fen", "period_days", "status", "starts_at", "ends_at",
+                                       "paid_at", "refunded_at", "order_id", "created_at"], customer_id=customer_id)
+    return [*({"current": True, **row} for row in current), *({"current": False, **row} for row in bought)]
 
 
 def _check_ins(customer_id: int) -> list[dict[str, Any]]:
@@ -202,6 +220,7 @@ register_section("points_operations", _("Points operations"), _points_operations
 register_section("redemptions", _("Rewards redeemed"), _redemptions)
 register_section("tier", _("Membership tier"), _tier)
 register_section("check_ins", _("Check-ins"), _check_ins)
+register_section("membership", _("Paid membership"), _membership)
 register_section("followers", _("Official Account"), _followers)
 register_section("template_sends", _("Official Account messages"), _template_sends)
 register_section("group_memberships", _("Customer groups"), _group_memberships)
@@ -220,6 +239,7 @@ COVERED = {
     "orders.Order", "storefront.MallAddress", "orders.AfterSale", "promotions.Coupon", "promotions.GroupBuyMember",
     "loyalty.PointsLot",
     "loyalty.PointsOperation", "loyalty.Redemption", "loyalty.CustomerTier", "loyalty.TierChange", "loyalty.CheckIn",
+    "loyalty.Membership", "loyalty.MembershipPurchase",
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
 }

@@ -391,6 +391,14 @@ GET    /api/loyalty/rewards                                      ok    403   403
 POST   /api/loyalty/rewards                                      ok    403   403   403   401   422   401
 PUT    /api/loyalty/rewards/{reward}                             ok    403   403   403   401   404   401
 GET    /api/loyalty/redemptions                                  ok    ok    ok    ok    401   ok    401
+GET    /api/loyalty/membership/plans                             ok    403   403   403   401   ok    401
+POST   /api/loyalty/membership/plans                             ok    403   403   403   401   ok    401
+PUT    /api/loyalty/membership/plans/{membership_plan}           ok    403   403   403   401   404   401
+GET    /api/loyalty/members                                      ok    ok    ok    ok    401   ok    401
+GET    /api/loyalty/customers/{customer}/membership              ok    ok    ok    ok    401   404   401
+POST   /api/loyalty/membership/purchases/{membership_purchase}/refund 409   403   403   403   401   404   401
+GET    /api/storefront/membership                                401   401   401   401   401   401   ok
+POST   /api/storefront/membership/plans/{membership_plan}/buy    401   401   401   401   401   401   ok
 GET    /api/storefront/points                                    401   401   401   401   401   401   ok
 GET    /api/storefront/rewards                                   401   401   401   401   401   401   ok
 POST   /api/storefront/rewards/{reward}/redeem                   401   401   401   401   401   401   409
@@ -599,6 +607,12 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PUT /api/loyalty/program": lambda w: {"points_per_yuan": 1, "fen_per_point": 1, "return_window_days": 7,
                                            "expiry_days": 365},
     "POST /api/loyalty/rewards": lambda w: {"kind": "gift", "name": "matrix", "points": 10, "sku_id": w["sku2"]},
+    "POST /api/loyalty/membership/plans": lambda w: {"code": "matrix", "name": "矩阵卡", "price_fen": 990,
+                                                     "period_days": 30},
+    "PUT /api/loyalty/membership/plans/{membership_plan}": lambda w: {"code": "plus", "name": "PLUS 年卡",
+                                                                      "price_fen": 19900, "period_days": 365},
+    "POST /api/loyalty/membership/purchases/{membership_purchase}/refund": lambda w: {"reason": "matrix"},
+    "POST /api/storefront/membership/plans/{membership_plan}/buy": lambda w: {},
     "PUT /api/loyalty/rewards/{reward}": lambda w: {"kind": "gift", "name": "matrix", "points": 10,
                                                     "sku_id": w["sku2"]},
     "POST /api/storefront/rewards/{reward}/redeem": lambda w: {"address": {"name": "张三", "phone": "13800138000",
@@ -884,6 +898,8 @@ POST   /loyalty/customers/{customer}/points/redeem/              ok    ok    ok 
 POST   /loyalty/customers/{customer}/points/adjust/              ok    403   403   403   login 404   login
 GET    /loyalty/rules/                                           ok    403   403   403   login ok    login
 GET    /loyalty/rewards/                                         ok    403   403   403   login ok    login
+GET    /loyalty/membership/                                      ok    403   403   403   login ok    login
+POST   /loyalty/membership/                                      ok    403   403   403   login ok    login
 POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
 GET    /tags/                                                    ok    ok    ok    ok    login ok    login
 POST   /tags/                                                    ok    403   403   403   login ok    login
@@ -982,6 +998,10 @@ GET    /l/{material}                                             404   404   404
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
 # its errors, or a redirect); these few need a field to reach their check.
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "POST /loyalty/membership/": lambda w: {"code": "matrixc", "name": "矩阵月卡", "price_fen": "990",
+                                            "period_days": "30", "points_multiplier_percent": "100",
+                                            "member_price_percent": "100", "coupons_per_month": "0",
+                                            "refund_policy": "pro_rata", "is_active": "on"},
     "POST /tags/": lambda w: {"action": "create_group", "name": "新分组"},
     "POST /exports/start/": lambda w: {"kind": "customers", "format": "csv", "query": ""},
     "POST /channels/wecom/group-codes/{group_code}/groups/": lambda w: {"groups": [w["free_group"]]},

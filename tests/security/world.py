@@ -190,6 +190,9 @@ def _catalog(world: World) -> None:
 
     world.ids["reward"] = loyalty.save_reward(scope=hq, data=loyalty.RewardInput(
         kind="gift", name="积分换锅", points=100, sku_id=world["sku2"])).pk
+    plan = loyalty.save_plan(scope=hq, data=loyalty.PlanInput(code="plus", name="PLUS 年卡", price_fen=29900,
+                                                             period_days=365))
+    world.ids["membership_plan"] = plan.pk
     assert Product.objects.count() >= 2 and Bundle.objects.filter(pk=bundle.pk).exists()
 
 
@@ -280,6 +283,10 @@ def _orders(world: World) -> None:
         expires_at=now + timedelta(days=1))
     world.ids["cart_item"] = cart.add_to_cart(enterprise_id=ent, customer_id=customer,
                                                 line=cart.LineInput(quantity=1, sku_id=world["sku"])).pk
+    from siyu.loyalty import services as loyalty
+
+    world.ids["membership_purchase"] = loyalty.buy_membership(  # unpaid: a refund of it is 409 for HQ
+        enterprise_id=ent, customer_id=customer, plan_id=world["membership_plan"], key="matrix").pk
     assert AfterSale.objects.count() == 3 and Presale.objects.count() == 1 and PlatformImport.objects.count() == 1
 
 

@@ -209,6 +209,9 @@ def _promotions(brand: Brand, tissue: Sku, pan: Sku, buyer: Customer) -> None:
         {"type": "coupon_strip", "template_ids": [template.pk]}]})
     design.publish(scope=hq, page_id=page.pk)
     brand.ids.update(page_id=page.pk)
+    plan = loyalty_services.save_plan(scope=hq, data=loyalty_services.PlanInput(
+        code="plus", name=f"{mark} Plus", price_fen=29900, period_days=365))
+    brand.ids.update(membership_plan_id=plan.pk)
 
 
 def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
@@ -224,6 +227,9 @@ def _orders(brand: Brand, tissue: Sku, buyer: Customer, store: Store) -> None:
     after_sale = orders_after_sale.request_refund(enterprise_id=ent, customer_id=buyer.pk, order_id=refunded.pk,
                                        kind="refund_only", reason=f"{mark} reason")
     Order.objects.filter(pk__in=[order.pk, refunded.pk]).update(store=store)
+    bought = loyalty_services.buy_membership(enterprise_id=ent, customer_id=buyer.pk,
+                                             plan_id=brand.ids["membership_plan_id"], key=f"{mark}-plus")
+    states.mark_paid(order_id=bought.order_id, paid_at=now, payment_ref=f"{mark}-plus")  # a paid member
     presale = orders_presale.create_presale(scope=brand.hq_scope, data=orders_presale.PresaleInput(
         name=f"{mark} Presale", sku_id=tissue.pk, price_fen=1500, deposit_fen=500,
         deposit_starts_at=now - timedelta(days=1), deposit_ends_at=now + timedelta(days=1),
