@@ -17,7 +17,7 @@ class LoyaltyConfig(AppConfig):
         from siyu.orders import hooks
 
         hooks.register_paid("loyalty.earn", services.earn_for_order)
-        hooks.register_paid("loyalty.membership", services.activate_membership)
+        hooks.register_paid("loyalty.membership", services.activate_membership, virtual=services.MEMBERSHIP_ORDER_KIND)
         hooks.register_refunded("loyalty.reverse", services.reverse_for_refund)
         hooks.register_refunded("loyalty.membership", services.end_membership_for_refund)
         hooks.register_refunded("loyalty.checkout_return", services.return_for_refund)

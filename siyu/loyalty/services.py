@@ -1367,6 +1367,10 @@ def _same_purchase(found: MembershipPurchase, customer_id: int, plan_id: int) ->
     return found
 
 
+# the virtual-order kind a membership purchase is placed as (its paid hook runs only for these orders)
+MEMBERSHIP_ORDER_KIND = "membership"
+
+
 def buy_membership(*, enterprise_id: int, customer_id: int, plan_id: int, key: str,
                    now: datetime | None = None) -> MembershipPurchase:
     """The shopper buys a period of a plan: the purchase row and its unpaid order (one virtual line at the plan's
@@ -1391,7 +1395,7 @@ def buy_membership(*, enterprise_id: int, customer_id: int, plan_id: int, key: s
     try:
         with transaction.atomic():
             order = virtual.place_virtual_order(
-                enterprise_id=enterprise_id, customer_id=customer_id, kind="membership", name=plan.name,
+                enterprise_id=enterprise_id, customer_id=customer_id, kind=MEMBERSHIP_ORDER_KIND, name=plan.name,
                 price_fen=plan.price_fen, currency=plan.currency, now=moment,
                 details={"membership_plan_id": plan.pk, "period_days": plan.period_days})
             return MembershipPurchase.objects.create(

@@ -16,7 +16,7 @@ PaidHook = Callable[[int, int, datetime], Any]  # (enterprise_id, order_id, paid
 RefundedHook = Callable[[int, int, int, datetime], Any]  # (enterprise_id, order_id, after_sale_id, refunded_at)
 CancelledHook = Callable[[int, list[int], datetime], Any]  # (enterprise_id, unpaid order ids, cancelled_at)
 
-_PAID: dict[str, PaidHook] = {}
+_PAID: dict[str, tuple[PaidHook, str | None]] = {}
 _REFUNDED: dict[str, RefundedHook] = {}
 _CANCELLED: dict[str, CancelledHook] = {}
 
@@ -26,8 +26,10 @@ PointsSpendHook = Callable[[int, int, int, str, int, datetime], Any]  # (enterpr
 _POINTS: dict[str, tuple[PointsOfferHook, PointsSpendHook]] = {}
 
 
-def register_paid(name: str, hook: PaidHook) -> None:
-    _PAID[name] = hook
+def register_paid(name: str, hook: PaidHook, *, virtual: str | None = None) -> None:
+    """`virtual` names the one virtual-order kind (`place_virtual_order`'s `kind`, e.g. `membership`) the hook is
+    for: it is not called for other orders, so a hook that only cares about its own kind costs them nothing."""
+    _PAID[name] = (hook, virtual)
 
 
 def register_refunded(name: str, hook: RefundedHook) -> None:
@@ -62,9 +64,11 @@ def spend_checkout_points(enterprise_id: int, customer_id: int, order_id: int, o
         spend(enterprise_id, customer_id, order_id, order_no, points, at)
 
 
-def order_paid(enterprise_id: int, order_id: int, paid_at: datetime) -> None:
-    for hook in _PAID.values():
-        hook(enterprise_id, order_id, paid_at)
+def order_paid(enterprise_id: int, order_id: int, paid_at: datetime, *, virtual: str = "") -> None:
+    """`virtual` is the paid order's virtual kind (its breakdown's `virtual`), empty for goods."""
+    for hook, only in _PAID.values():
+        if only is None or only == virtual:
+            hook(enterprise_id, order_id, paid_at)
 
 
 def refund_completed(enterprise_id: int, order_id: int, after_sale_id: int, refunded_at: datetime) -> None:

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.django_db
 
 # 32 for the payment, the order, the ledger, the accruals and the events, plus 1 for loyalty's hook (the enterprise's
 # points programme is looked up; with none, no points are earned) and 1 for content's (the buyer's tracked-link
-# clicks before payment, the buyer a subquery; with none, no conversion is written)
+# clicks before payment, the buyer a subquery; with none, no conversion is written). Loyalty's membership hook is for
+# membership orders only and costs a goods order nothing.
 MAX_STATEMENTS = 34
 
 

@@ -94,7 +94,8 @@ def mark_paid(*, order_id: int, paid_at: datetime, payment_ref: str, enterprise_
         _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
                {"amount_fen": order.amount_fen, "currency": order.currency, "stage": "full", "payment_ref": ref})
         _seat_group_buy(order, paid_at)
-        hooks.order_paid(order.enterprise_id, order.pk, paid_at)  # points (loyalty), in this transaction
+        hooks.order_paid(order.enterprise_id, order.pk, paid_at,  # points (loyalty), in this transaction
+                         virtual=str((order.breakdown or {}).get("virtual", "")))
     return order
 
 
@@ -118,7 +119,7 @@ def _pay_presale(order_id: int, enterprise_id: int | None, paid_at: datetime, re
     _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
            {"amount_fen": order.amount_fen - order.deposit_fen, "currency": order.currency, "stage": "balance",
             "payment_ref": ref})
-    hooks.order_paid(order.enterprise_id, order.pk, paid_at)
+    hooks.order_paid(order.enterprise_id, order.pk, paid_at, virtual=str((order.breakdown or {}).get("virtual", "")))
     return order
 
 
