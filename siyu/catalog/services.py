@@ -509,7 +509,7 @@ def add_sku(*, scope: Scope, product_id: int, sku: SkuInput, actor: Actor = None
     if product is None:
         raise NotFound(_("product %(product_id)s not found") % {"product_id": product_id}, field="product_id")
     if sku.id is not None:
-        raise ValidationFailed(_("a new SKU has no id"), field="id", code="new_sku_no_id")
+        raise ValidationFailed(_("a new SKU has no id"), field="id", code="id_not_allowed")
     data, rows = _current_input(product)
     update_product(scope=scope, product_id=product.pk, data=replace(data, skus=[*rows, sku]), actor=actor)
     return Sku.objects.get(product=product, code=sku.code.strip())

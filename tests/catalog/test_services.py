@@ -189,6 +189,10 @@ def test_add_and_update_one_sku(hq: Scope) -> None:
     with pytest.raises(ValidationFailed) as info:
         services.add_sku(scope=hq, product_id=p.pk, sku=sku("T-G2", 5900, 颜色="绿"))
     assert info.value.code == "duplicate_specs"
+    with pytest.raises(ValidationFailed) as carried:  # an id would point at an existing SKU: add takes new ones only
+        services.add_sku(scope=hq, product_id=p.pk, sku=replace(sku("T-B", 5900, 颜色="蓝"), id=new.pk))
+    assert (carried.value.code, carried.value.field) == ("id_not_allowed", "id")
+    assert Sku.objects.filter(product=p).count() == 2
     changed = services.update_sku(scope=hq, sku_id=new.pk, price=Money(5500))
     assert (changed.price_fen, changed.member_price_fen) == (5500, 4900)
     with pytest.raises(ValidationFailed) as info2:  # the member price 4900 would be above the new price 4500

@@ -123,6 +123,8 @@ def test_delete_removes_it_on_wecom_and_its_bindings(wecom: Wecom) -> None:
         ({"text": "欢" * 1001}, "too_long", "text"),  # 3003 bytes
         ({"text": "", "attachment": None}, "empty", "text"),
         ({"attachment": {"msgtype": "video", "video": {"media_id": "x"}}}, "unknown_msgtype", "attachment.msgtype"),
+        ({"attachment": {"msgtype": "link", "link": "https://x"}}, "attachment_fields_required", "attachment.link"),
+        ({"attachment": {"msgtype": "image"}}, "attachment_fields_required", "attachment.image"),
         ({"attachment": {"msgtype": "image", "image": {"media_id": "a", "pic_url": "https://x/y.png"}}},
          "image_source", "attachment"),
         ({"attachment": {"msgtype": "link", "link": {"title": "标" * 43, "url": "https://x"}}},
