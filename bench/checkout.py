@@ -31,8 +31,8 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -46,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, fresh_database, report, setup_django  # noqa: E402
+from bench.common import fresh_database, report, setup_django, start_granian  # noqa: E402
 
 ADDRESS = {"name": "测试", "phone": "13800138000", "detail": "上海市静安区南京西路1号"}
 SHOPPERS = 20
@@ -338,30 +338,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(port: int) -> subprocess.Popen[bytes]:
-    granian = str(Path(sys.executable).parent / "granian")
-    server = subprocess.Popen(  # noqa: S603
-        [granian, "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--log-level", "warning", "siyu.wsgi:application"],
-        # Persistent database connections, as a deployment runs: a new PostgreSQL connection per request would cost
-        # more than the checkout itself.
-        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DB_CONN_MAX_AGE": "300"},
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("the API server exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/health")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the API server did not answer within 30 s")
-
-
 def _count_orders(prefix: str = "") -> int:
     from siyu.orders.models import Order
 
@@ -407,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     port = _free_port()
     with SimulatorServer(port=0, mounts={"/mp": miniprogram.make_app(current().miniprogram)}) as sim:
         _mall_account(enterprise_id, sim.base_url)
-        server = _start_server(port)
+        server = start_granian(port, seconds=30, what="the API server")
         try:
             customer_ids, tokens = _login(port, sim.base_url, SHOPPERS)
             world = World(enterprise_id=enterprise_id, store_id=store_id, sku_ids=sku_ids,
@@ -416,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
             world.coupons.update(_coupons(scope, _coupons_wanted(carts, COUNTED)))
             seconds = _measure(world, carts, port, args.clients)
         finally:
-            server.terminate()
+            os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
     n = args.orders
     rate = {m: n / seconds[m] for m in ("baseline", "service", "api", "service_concurrent", "api_concurrent")}

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import resource
+import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -104,3 +106,34 @@ def report(bench: str, rows: list[tuple[str, str]], figures: dict[str, float], r
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
     }))
     sys.stdout.flush()
+
+
+def start_granian(port: int, *, workers: int = 1, interface: str = "wsgi", seconds: int = 60,
+                  what: str = "the server") -> subprocess.Popen[bytes]:
+    """granian serving Siyu on 127.0.0.1:`port` as `siyu serve` runs it (persistent database connections: a new
+    PostgreSQL connection per request would cost more than most requests), in a session of its own so that
+    `os.killpg` stops its workers too; returns once `/api/health` answers, or exits naming `what` did not start."""
+    import http.client
+
+    granian = str(Path(sys.executable).parent / "granian")
+    kind, target = ("asginl", "siyu.asgi:application") if interface == "asgi" else ("wsgi", "siyu.wsgi:application")
+    server = subprocess.Popen(  # noqa: S603
+        [granian, "--interface", kind, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+         "--log-level", "warning", target],
+        cwd=ROOT, start_new_session=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DB_CONN_MAX_AGE": "300"},
+    )
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"{what} exited during start-up")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(server.pid, 15)
+    server.wait(timeout=20)
+    raise SystemExit(f"{what} did not answer within {seconds} s")

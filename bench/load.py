@@ -41,7 +41,7 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.checkout import SHOPPERS, _catalog, _free_port, _login  # noqa: E402
-from bench.common import BENCH_DIR, ROOT, fresh_database, report, setup_django  # noqa: E402
+from bench.common import BENCH_DIR, ROOT, fresh_database, report, setup_django, start_granian  # noqa: E402
 
 TARGETS = {  # locust user class → what the report calls it
     "Baseline": "baseline",
@@ -161,33 +161,6 @@ def _point_mall_at(enterprise_id: int, sim_url: str) -> None:
 # The server and the load generator
 
 
-def start_server(port: int, workers: int, interface: str) -> subprocess.Popen[bytes]:
-    """granian as `siyu serve` starts it (without collectstatic: no page here loads its assets)."""
-    import http.client
-
-    granian = str(Path(sys.executable).parent / "granian")
-    kind, target = ("asginl", "siyu.asgi:application") if interface == "asgi" else ("wsgi", "siyu.wsgi:application")
-    server = subprocess.Popen(  # noqa: S603
-        [granian, "--interface", kind, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning", target],
-        cwd=ROOT, start_new_session=True,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DB_CONN_MAX_AGE": "300"},
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("the server exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/health")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    stop_server(server)
-    raise SystemExit("the server did not answer within 60 s")
-
-
 def stop_server(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
         os.killpg(server.pid, signal.SIGTERM)
@@ -280,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     callbacks_built = 0
     with SimulatorServer(port=0, mounts={"/mp": miniprogram.make_app(current().miniprogram)}) as sim:
         _point_mall_at(world["enterprise_id"], sim.base_url)
-        server = start_server(port, args.server_workers, args.interface)
+        server = start_granian(port, workers=args.server_workers, interface=args.interface)
         try:
             _ids, tokens = _login(port, sim.base_url, SHOPPERS)
             callbacks_file.unlink(missing_ok=True)
