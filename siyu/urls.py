@@ -5,6 +5,7 @@ from siyu.api.main import api
 from siyu.console.views import limit_admin_sign_in
 from siyu.content.views import tracked_link
 from siyu.finance.mall_views import mall_pay
+from siyu.loyalty.mall_views import mall_buy_plan, mall_check_in, member_centre
 from siyu.ops.metrics import metrics_view
 
 limit_admin_sign_in(admin.site)
@@ -25,8 +26,12 @@ urlpatterns = [
     path("content/", include("siyu.content.urls")),
     path("l/<str:token>", tracked_link, name="tracked_link"),  # content's tracked links: short, outside the console
     path("loyalty/", include("siyu.loyalty.urls")),
-    # The H5 mall (siyu.storefront) and its pay page (finance's: the payment path is finance's)
+    # The H5 mall (siyu.storefront), its pay page (finance's: the payment path is finance's) and its member centre
+    # (loyalty's: the storefront sits below loyalty and never imports it)
     path("m/<slug:enterprise>/orders/<int:order_id>/pay/", mall_pay, name="mall_pay"),
+    path("m/<slug:enterprise>/me/", member_centre, name="mall_member"),
+    path("m/<slug:enterprise>/me/check-in/", mall_check_in, name="mall_check_in"),
+    path("m/<slug:enterprise>/me/plans/<int:plan_id>/buy/", mall_buy_plan, name="mall_buy_plan"),
     path("m/", include("siyu.storefront.urls")),
     path("store-design/", include("siyu.storefront.design_urls")),  # the mall's page designer (console)
     path("setup/", include("siyu.setup.urls")),

@@ -228,23 +228,31 @@ def tier_status(scope: Scope, customer_id: int, *, now: datetime | None = None, 
     """A customer's tier, value over the window, the next tier and what it takes, the grace, and the history;
     scoped like the customer (out of scope: 404)."""
     customer = customer_queries.get_customer(scope, customer_id)
-    moment = now or timezone.now()
-    policy = TierPolicy.objects.filter(enterprise_id=scope.enterprise_id).first()
+    return _tier_status(scope.enterprise_id, customer.pk, now or timezone.now(), limit)
+
+
+def shopper_tier(*, enterprise_id: int, customer_id: int, now: datetime | None = None) -> TierStatus:
+    """The shopper's own tier (the mall's session names the customer: no scope to check), without the history."""
+    return _tier_status(enterprise_id, customer_id, now or timezone.now(), 0)
+
+
+def _tier_status(enterprise_id: int, customer_id: int, moment: datetime, limit: int) -> TierStatus:
+    policy = TierPolicy.objects.filter(enterprise_id=enterprise_id).first()
     if policy is None:
-        return TierStatus(customer.pk, False, TierBasis.GROWTH, 0, None, None, None, 0, None, None)
-    value = tier_value(policy, customer.pk, moment)
-    held = CustomerTier.objects.filter(customer_id=customer.pk, enterprise_id=scope.enterprise_id).select_related(
+        return TierStatus(customer_id, False, TierBasis.GROWTH, 0, None, None, None, 0, None, None)
+    value = tier_value(policy, customer_id, moment)
+    held = CustomerTier.objects.filter(customer_id=customer_id, enterprise_id=enterprise_id).select_related(
         "tier").first()
     tier = held.tier if held is not None and held.tier is not None and held.tier.is_active else None
-    next_tier = Tier.objects.filter(enterprise_id=scope.enterprise_id, is_active=True,
+    next_tier = Tier.objects.filter(enterprise_id=enterprise_id, is_active=True,
                                     rank__gt=tier.rank if tier else 0).order_by("rank").first()
     below = held.below_since if held is not None and tier is not None else None
     history = [TierChangeRow(c.at, c.direction, c.from_tier.name if c.from_tier else "",
                              c.to_tier.name if c.to_tier else "", c.value)
-               for c in TierChange.objects.filter(enterprise_id=scope.enterprise_id, customer_id=customer.pk)
-               .select_related("from_tier", "to_tier").order_by("-at", "-id")[:limit]]
+               for c in TierChange.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
+               .select_related("from_tier", "to_tier").order_by("-at", "-id")[:limit]] if limit else []
     return TierStatus(
-        customer_id=customer.pk, configured=True, basis=policy.basis, value=value,
+        customer_id=customer_id, configured=True, basis=policy.basis, value=value,
         window_start=window_start(policy, moment), tier=tier, next_tier=next_tier,
         to_next=max(next_tier.threshold - value, 0) if next_tier else 0, below_since=below,
         downgrade_on=below + timedelta(days=policy.grace_days) if below else None, history=history)
@@ -360,6 +368,15 @@ class ShopperPoints:
     expiring_before: datetime
     checkout_points_per_yuan: int
     checkout_max_percent: int
+
+
+def expiring_lots(*, enterprise_id: int, customer_id: int, now: datetime | None = None,
+                  limit: int = 5) -> list[PointsLot]:
+    """The shopper's available lots that still hold points, soonest expiry first (what to spend first)."""
+    moment = now or timezone.now()
+    return list(PointsLot.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id,
+                                         status=LotStatus.AVAILABLE, remaining__gt=0, expires_at__gt=moment)
+                .order_by("expires_at", "id")[:limit])
 
 
 def shopper_points(*, enterprise_id: int, customer_id: int, now: datetime | None = None) -> ShopperPoints:
