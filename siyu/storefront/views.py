@@ -22,6 +22,7 @@ from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import DomainError, GateError, NotFound, ValidationFailed
 from siyu.core.http import client_ip
 from siyu.core.pagination import paginate
+from siyu.orders import hooks
 from siyu.orders.services import after_sale, states
 from siyu.org.scope import scope_for_user
 from siyu.promotions import queries as promotion_queries
@@ -240,6 +241,20 @@ def _coupon_id(data: Any) -> int | None:
     return _optional_int(data.get("coupon_id"))
 
 
+def _points_offer(mall: Mall) -> Any:
+    """What points may pay here (loyalty's offer through the orders hook; None without a points app), or None when
+    the brand takes no points at checkout or the customer holds none."""
+    me = shopper(mall)
+    offer = hooks.checkout_points_offer(mall.enterprise_id, me.customer_id, 0, timezone.now())
+    return offer if offer is not None and offer.points_per_yuan > 0 and offer.balance > 0 else None
+
+
+def _points(data: Any, offer: Any) -> int:
+    """The points asked for: the whole balance when the box is ticked (the engine uses the fewest that pay its capped
+    share); never a number from the form, so a forged figure asks for nothing more than the customer holds."""
+    return offer.balance if offer is not None and data.get("use_points") == "1" else 0
+
+
 @mall_page(login=True)
 def checkout_page(request: HttpRequest, mall: Mall) -> HttpResponse:
     """GET: the breakdown for the cart with the chosen coupon (the form re-submits to itself to recompute); POST:
@@ -247,9 +262,12 @@ def checkout_page(request: HttpRequest, mall: Mall) -> HttpResponse:
     me = shopper(mall)
     data = request.POST if request.method == "POST" else request.GET
     coupon_id = _coupon_id(data)
+    offer = _points_offer(mall)
+    points = _points(data, offer)
     book = queries.addresses(enterprise_id=mall.enterprise_id, customer_id=me.customer_id)
     context: dict[str, Any] = {
         "addresses": book, "coupon_id": coupon_id, "form_key": data.get("form_key") or uuid.uuid4().hex,
+        "offer": offer, "use_points": points > 0,
         "coupons": promotion_queries.customer_coupons(enterprise_id=mall.enterprise_id, customer_id=me.customer_id,
                                                       usable_at=timezone.now()),
         "chosen_address_id": _optional_int(data.get("address_id")) or (book[0].pk if book else None),
@@ -262,11 +280,11 @@ def checkout_page(request: HttpRequest, mall: Mall) -> HttpResponse:
             return redirect(mall.url("order", placed))
     try:
         preview = checkout.preview_checkout(enterprise_id=mall.enterprise_id, customer_id=me.customer_id,
-                                            data=checkout.CheckoutInput(coupon_id=coupon_id))
+                                            data=checkout.CheckoutInput(coupon_id=coupon_id, points=points))
         context["breakdown"] = preview
         context["saving"] = preview.list_total_fen - preview.subtotal_fen
         if request.method == "POST":
-            return _place(request, mall, data, coupon_id)
+            return _place(request, mall, data, coupon_id, points)
     except DomainError as exc:
         if "breakdown" not in context:
             return mall_auth.error_page(request, mall, exc)
@@ -275,7 +293,7 @@ def checkout_page(request: HttpRequest, mall: Mall) -> HttpResponse:
     return _page(request, mall, "checkout.html", context)
 
 
-def _place(request: HttpRequest, mall: Mall, data: Any, coupon_id: int | None) -> HttpResponse:
+def _place(request: HttpRequest, mall: Mall, data: Any, coupon_id: int | None, points: int) -> HttpResponse:
     me = shopper(mall)
     key = _form_key(data.get("form_key"))
     address = _chosen_address(request, mall, data)
@@ -283,7 +301,7 @@ def _place(request: HttpRequest, mall: Mall, data: Any, coupon_id: int | None) -
         raise ValidationFailed(_("choose or enter a delivery address"), field="address", code="address_required")
     order = checkout.place_order(
         enterprise_id=mall.enterprise_id, customer_id=me.customer_id, idempotency_key=f"h5:{key}",
-        data=checkout.CheckoutInput(coupon_id=coupon_id, address=address,
+        data=checkout.CheckoutInput(coupon_id=coupon_id, address=address, points=points,
                                     buyer_note=data.get("buyer_note", "")[:200],
                                     attribution=mall_auth.attribution(request, mall.enterprise_id)))
     addresses.remember_address(enterprise_id=mall.enterprise_id, customer_id=me.customer_id, fields=address)

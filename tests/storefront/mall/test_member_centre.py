@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from siyu.core.timeutil import local_day
 from siyu.customers.models import Customer
-from siyu.loyalty import services
+from siyu.loyalty import queries, services
 from siyu.loyalty.models import CheckIn, MembershipPlan, MembershipPurchase
 from siyu.orders.models import Order
 from siyu.orders.services import states
@@ -142,3 +142,33 @@ def test_check_in_closed_is_said_not_offered(client: Client, org: Org, mall_shop
     assert "签到暂未开放" in html and "会员等级暂未开放" in html and 'id="check-in"' not in html
     closed = client.post(f"{base(org)}/me/check-in/")
     assert closed.status_code == 409 and not CheckIn.objects.exists()
+
+
+def test_points_pay_part_of_a_checkout_by_a_tick_never_by_a_figure_from_the_form(
+    client: Client, org: Org, mall_shop: Shop, platforms: Platforms,
+) -> None:
+    """500 points held, 100 points a yuan, at most 50 % of the goods. One tissue ¥19.90 (shipping ¥10 under ¥99):
+    the cap is 995 fen, 500 points pay 500 fen, so 500 are used and ¥19.90 − ¥5.00 + ¥10.00 = ¥24.90 is paid."""
+    services.configure_program(scope=mall_shop.hq, data=services.ProgramInput(
+        points_per_yuan=1, fen_per_point=1, return_window_days=7, expiry_days=365, checkout_points_per_yuan=100,
+        checkout_max_percent=50))
+    me = _signed_in(client, org, platforms)
+    services.adjust(scope=mall_shop.hq, customer_id=me.pk, points=500, reason="开卡礼", key="gift")
+    client.post(f"{base(org)}/products/{mall_shop.tissue.product_id}/", {"sku_id": mall_shop.tissue.pk,
+                                                                         "quantity": 1, "then": "cart"})
+    plain = client.get(f"{base(org)}/checkout/").content.decode()
+    assert re.search(r'id="points-held">500<', plain) and 'id="points-off"' not in plain
+    assert re.search(r'id="payable">¥29.90<', plain)
+    ticked = client.get(f"{base(org)}/checkout/", {"use_points": "1"}).content.decode()
+    assert re.search(r"积分抵扣（500 积分）</dt><dd id=\"points-off\">−¥5.00<", ticked)
+    assert re.search(r'id="payable">¥24.90<', ticked)
+
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', ticked).group(1)  # type: ignore[union-attr]
+    address = {"name": "张三", "phone": "13800138000", "region": "上海市 静安区", "detail": "南京西路1号"}
+    placed = client.post(f"{base(org)}/checkout/", {"form_key": key, "use_points": "1", "points": "99999",
+                                                    **address})
+    assert placed.status_code == 302
+    order = Order.objects.get(customer=me)
+    assert (order.amount_fen, order.breakdown["points_used"]) == (2_490, 500)
+    assert queries.balance(org.enterprise.pk, me.pk) == 0  # all 500 used; the form's points=99999 never read
+    assert "积分抵扣（500 积分）" in client.get(f"{base(org)}/orders/{order.pk}/").content.decode()
