@@ -27,7 +27,7 @@ from simulator.server import SimulatorServer
 from simulator.state import current
 from siyu.core.timeutil import local_day
 from siyu.finance import commissions
-from siyu.finance.models import PayMerchant, Refund
+from siyu.finance.models import PayMerchant, PayNotify, Refund
 from siyu.orders.models import Order, StorefrontSession
 from tests.channels.wechatpay.conftest import new_credentials
 from tests.conftest import Org
@@ -108,6 +108,10 @@ def test_pay_refund_a_line_then_ledger_reconciliation_and_commission_update(
     form.locator('button[data-action="finance_refund"]').click()
     page.wait_for_url(f"{base}/orders/{order_id}/")
     _until(lambda: Refund.objects.filter(status="succeeded", amount_fen=1990).exists(), "the refund notify")
+    # the notify's log row is written after its whole transaction (refund, after-sale, order, ledger, commission):
+    # on SQLite the live server's threads share one connection, so the refund row alone can be seen mid-way
+    _until(lambda: PayNotify.objects.filter(event_type="REFUND.SUCCESS", outcome="applied").exists(),
+           "the refund notify applied")
     page.reload()
     expect(page.locator("#order-totals")).to_contain_text("¥19.90")
     expect(page.locator("#after-sales tbody tr").first).to_contain_text("¥19.90")
