@@ -12,7 +12,7 @@ class LoyaltyConfig(AppConfig):
         from siyu.core.periodic import register_periodic
         from siyu.customers.sections import register_profile_section
         from siyu.customers.services import register_merge_step
-        from siyu.loyalty import events, queries, services, tasks  # noqa: F401  (events registers its event types)
+        from siyu.loyalty import demo, events, queries, services, tasks  # noqa: F401  (events registers its event types)
         from siyu.loyalty.views import profile_points
         from siyu.orders import hooks
 
@@ -28,6 +28,7 @@ class LoyaltyConfig(AppConfig):
             lambda e, c, order_id, order_no, points, at: services.spend_at_checkout(
                 enterprise_id=e, customer_id=c, order_id=order_id, order_no=order_no, points=points, at=at))
         register_merge_step("loyalty", services.merge_customer_points)
+        demo.install()  # the demo's points, check-in, tiers and paid plan (a seed step, after finance's)
         register_ugc_reward("loyalty.points", services.reward_ugc)
         register_profile_section("points", profile_points)
         register_panel("points", lambda scope, customer_id: queries.points_summary(scope, customer_id, limit=5))
