@@ -159,6 +159,7 @@ def test_points_pay_part_of_a_checkout_by_a_tick_never_by_a_figure_from_the_form
     plain = client.get(f"{base(org)}/checkout/").content.decode()
     assert re.search(r'id="points-held">500<', plain) and 'id="points-off"' not in plain
     assert re.search(r'id="payable">¥29.90<', plain)
+    assert "再买 ¥79.10 包邮" in plain and "threshold_not_met" not in plain  # free over ¥99: 9,900 − 1,990
     ticked = client.get(f"{base(org)}/checkout/", {"use_points": "1"}).content.decode()
     assert re.search(r"积分抵扣（500 积分）</dt><dd id=\"points-off\">−¥5.00<", ticked)
     assert re.search(r'id="payable">¥24.90<', ticked)
