@@ -110,9 +110,12 @@ def report(bench: str, rows: list[tuple[str, str]], figures: dict[str, float], r
 
 def start_granian(port: int, *, workers: int = 1, interface: str = "wsgi", seconds: int = 60,
                   what: str = "the server") -> subprocess.Popen[bytes]:
-    """granian serving Siyu on 127.0.0.1:`port` as `siyu serve` runs it (persistent database connections: a new
-    PostgreSQL connection per request would cost more than most requests), in a session of its own so that
-    `os.killpg` stops its workers too; returns once `/api/health` answers, or exits naming `what` did not start."""
+    """granian serving Siyu on 127.0.0.1:`port` as `siyu serve` runs it, in a session of its own so that
+    `os.killpg` stops its workers too; returns once `/api/health` answers, or exits naming `what` did not start.
+    Under WSGI the database connections persist (a new PostgreSQL connection per request would cost more than most
+    requests; WSGI threads are reused). Under ASGI they do not: Django runs each request's sync code in a thread of
+    its own, so a persistent connection is left behind per request, and PostgreSQL refuses new clients within
+    seconds of load ("too many clients", measured here at 16 users); `siyu serve` keeps the default 0 too."""
     import http.client
 
     granian = str(Path(sys.executable).parent / "granian")
@@ -121,7 +124,8 @@ def start_granian(port: int, *, workers: int = 1, interface: str = "wsgi", secon
         [granian, "--interface", kind, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
          "--log-level", "warning", target],
         cwd=ROOT, start_new_session=True,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings", "SIYU_DB_CONN_MAX_AGE": "300"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "siyu.settings",
+             "SIYU_DB_CONN_MAX_AGE": "300" if interface == "wsgi" else "0"},
     )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
