@@ -48,8 +48,8 @@ def add(customer: Customer, staff: Staff, state: str, at: datetime) -> None:
     customer_services.add_relationship(customer=customer, staff=staff, added_at=at, channel=Channel.WECOM,
                                        state=state)
     customer_services.record_event(customer=customer, name="wecom_contact_added",
-                                   idempotency_key=f"t-add:{next(_keys)}", occurred_at=at, channel=Channel.WECOM, staff_id=staff.pk,
-                                   campaign=state, properties={"state": state})
+                                   idempotency_key=f"t-add:{next(_keys)}", occurred_at=at, channel=Channel.WECOM,
+                                   staff_id=staff.pk, campaign=state, properties={"state": state})
 
 
 def delete(customer: Customer, staff: Staff, at: datetime) -> None:
