@@ -25,6 +25,7 @@ urlpatterns = [
     path("content/", include("siyu.content.urls")),
     path("l/<str:token>", tracked_link, name="tracked_link"),  # content's tracked links: short, outside the console
     path("loyalty/", include("siyu.loyalty.urls")),
+    path("referrals/", include("siyu.referrals.urls")),
     # The H5 mall (siyu.storefront) and its pay page (finance's: the payment path is finance's)
     path("m/<slug:enterprise>/orders/<int:order_id>/pay/", mall_pay, name="mall_pay"),
     path("m/", include("siyu.storefront.urls")),

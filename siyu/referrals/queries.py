@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from siyu.channels.wecom import queries as wecom_queries
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.core.pagination import Page, paginate
 from siyu.org.scope import Scope
@@ -167,3 +168,12 @@ def invitations_of(*, enterprise_id: int, customer_id: int, campaign_id: int) ->
 
 def participant_by_token(token: str) -> Participant | None:
     return Participant.objects.select_related("campaign").filter(token=token).first()
+
+
+def contact_way_config(participant: Participant) -> str:
+    """The WeCom config id of the participant's contact way, once WeCom has made it (else empty)."""
+    if participant.channel_code_id is None:
+        return ""
+    found = (wecom_queries.codes(Scope.hq(participant.campaign.enterprise_id)).filter(pk=participant.channel_code_id)
+             .values_list("config_id", flat=True).first())
+    return str(found or "")
