@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "siyu.audiences",
     "siyu.finance",
     "siyu.loyalty",
+    "siyu.referrals",
     "siyu.content",
     "siyu.setup",
     "siyu.exports",

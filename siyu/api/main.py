@@ -128,6 +128,8 @@ def _mount() -> None:
     api.add_router("/loyalty", "siyu.loyalty.api.router", tags=["loyalty"])
     api.add_router("/storefront", "siyu.content.api.storefront_router", tags=["storefront"])
     api.add_router("/storefront", "siyu.loyalty.api.storefront_router", tags=["storefront"])
+    api.add_router("/referrals", "siyu.referrals.api.router", tags=["referrals"])
+    api.add_router("/storefront", "siyu.referrals.api.storefront_router", tags=["storefront"])
     api.add_router("/storefront", "siyu.storefront.privacy_api.router", tags=["storefront"])
     api.add_router("/setup", "siyu.setup.api.router", tags=["setup"])
     api.add_router("/exports", "siyu.exports.api.router", tags=["exports"])

@@ -274,6 +274,47 @@ def reward_ugc(enterprise_id: int, customer_id: int, reward_key: str) -> None:
         upgrade_if_qualified(enterprise_id, customer_id, moment)
 
 
+def grant_referral_points(*, enterprise_id: int, customer_id: int, points: int, key: str, reason: str,
+                          at: datetime) -> PointsLot | None:
+    """A referral reward (referrals' services, inside their transaction): a lot available at once, keyed by the
+    reward's business fact (`referral:<key>`), so a second call with the key grants nothing more. Needs an active
+    program (the value of a point); None without one."""
+    program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
+    if program is None or points <= 0:
+        return None
+    lot_key = f"referral:{key}"
+    existing = PointsLot.objects.filter(enterprise_id=enterprise_id, key=lot_key).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        lot = PointsLot.objects.create(
+            enterprise_id=enterprise_id, customer_id=customer_id, source=LotSource.REWARD, key=lot_key,
+            points=points, remaining=points, fen_per_point=program.fen_per_point, status=LotStatus.PENDING,
+            earned_at=at, available_at=at, expires_at=_expiry(at, program.expiry_days), reason=reason[:200])
+        _post_available_lot(lot, at)
+        upgrade_if_qualified(enterprise_id, customer_id, at)
+    return lot
+
+
+def take_back_referral_points(*, enterprise_id: int, key: str, reason: str, at: datetime) -> PointsOperation | None:
+    """A referral reward reversed (its qualifying order refunded): its points are taken back once, from its own lot
+    first, then the customer's other points; what was already spent is the shortfall, as for a refund."""
+    lot = PointsLot.objects.filter(enterprise_id=enterprise_id, key=f"referral:{key}").first()
+    if lot is None:
+        return None
+    with transaction.atomic():
+        operation, first = _operation(enterprise_id=enterprise_id, customer_id=lot.customer_id,
+                                      kind=OperationKind.REVERSE, key=f"referral-reverse:{key}", at=at,
+                                      reason=reason)
+        if not first:
+            return operation
+        locked = _locked_lots(enterprise_id, lot.customer_id, at, first_lot_id=lot.pk)
+        taken = _take(operation, locked, lot.points)
+        operation.shortfall = lot.points - taken.points
+        _post_taken(operation, taken, Account.POINTS_EXPENSE, at)
+    return operation
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Taking points from lots (redemption, reversal, negative adjustment)
 

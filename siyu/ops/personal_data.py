@@ -36,6 +36,7 @@ from siyu.promotions.models import (
     Coupon,
     GroupBuyMember,
 )
+from siyu.referrals.models import Invitation, Participant
 from siyu.storefront.models import MallAddress
 
 # Models that reference a customer and hold nothing about them but that reference and business figures already in an
@@ -98,6 +99,15 @@ def _points_operations(customer_id: int) -> list[dict[str, Any]]:
 def _redemptions(customer_id: int) -> list[dict[str, Any]]:
     return rows(Redemption, ["reward__name", "quantity", "points", "order_id", "coupon_id", "created_at"],
                 customer_id=customer_id)
+
+
+def _referrals(customer_id: int) -> list[dict[str, Any]]:
+    """The campaigns they took part in (their share token, who brought them) and the invitations that name them as
+    the invitee; the people they invited are those people's data, so only counted here."""
+    joined = rows(Participant, ["campaign__name", "token", "generation", "joined_at", "completed_at"],
+                  customer_id=customer_id)
+    invited = rows(Invitation, ["campaign__name", "status", "reason", "occurred_at"], invitee_id=customer_id)
+    return [*joined, *invited]
 
 
 def _tier(customer_id: int) -> list[dict[str, Any]]:
@@ -221,6 +231,7 @@ register_section("redemptions", _("Rewards redeemed"), _redemptions)
 register_section("tier", _("Membership tier"), _tier)
 register_section("check_ins", _("Check-ins"), _check_ins)
 register_section("membership", _("Paid membership"), _membership)
+register_section("referrals", _("Referral campaigns"), _referrals)
 register_section("followers", _("Official Account"), _followers)
 register_section("template_sends", _("Official Account messages"), _template_sends)
 register_section("group_memberships", _("Customer groups"), _group_memberships)
@@ -242,4 +253,5 @@ COVERED = {
     "loyalty.Membership", "loyalty.MembershipPurchase",
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
+    "referrals.Participant", "referrals.Invitation",
 }

@@ -399,6 +399,15 @@ GET    /api/loyalty/customers/{customer}/membership              ok    ok    ok 
 POST   /api/loyalty/membership/purchases/{membership_purchase}/refund 409   403   403   403   401   404   401
 GET    /api/storefront/membership                                401   401   401   401   401   401   ok
 POST   /api/storefront/membership/plans/{membership_plan}/buy    401   401   401   401   401   401   ok
+GET    /api/referrals/campaigns                                  ok    403   403   403   401   ok    401
+POST   /api/referrals/campaigns                                  ok    403   403   403   401   ok    401
+PUT    /api/referrals/campaigns/{referral_campaign}              ok    403   403   403   401   404   401
+GET    /api/referrals/campaigns/{referral_campaign}/results      ok    403   403   403   401   404   401
+GET    /api/referrals/campaigns/{referral_campaign}/tree         ok    403   403   403   401   404   401
+GET    /api/storefront/referrals                                 401   401   401   401   401   401   ok
+POST   /api/storefront/referrals/{referral_campaign}/join        401   401   401   401   401   401   ok
+GET    /api/storefront/referrals/{referral_campaign}/invitations 401   401   401   401   401   401   ok
+POST   /api/storefront/referrals/claim                           401   401   401   401   401   401   409
 GET    /api/storefront/points                                    401   401   401   401   401   401   ok
 GET    /api/storefront/rewards                                   401   401   401   401   401   401   ok
 POST   /api/storefront/rewards/{reward}/redeem                   401   401   401   401   401   401   409
@@ -443,6 +452,12 @@ def _order_line(w: World) -> int:
 
 
 # The body each unsafe operation sends: valid for this world, so an allowed role gets a 2xx.
+def _campaign_body(**overrides: Any) -> dict[str, Any]:
+    body = {"kind": "task", "name": "矩阵任务宝", "starts_at": _later(-1), "ends_at": _later(30), "reward_points": 100,
+            "target_count": 3, "window_days": 7}
+    return {**body, **overrides}
+
+
 BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/org/tokens": lambda w: {"staff_id": w["staff"], "name": "集成"},
     "POST /api/org/regions": lambda w: {"name": "华东", "code": "matrix-east"},
@@ -613,6 +628,10 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                                       "price_fen": 19900, "period_days": 365},
     "POST /api/loyalty/membership/purchases/{membership_purchase}/refund": lambda w: {"reason": "matrix"},
     "POST /api/storefront/membership/plans/{membership_plan}/buy": lambda w: {},
+    "POST /api/referrals/campaigns": lambda w: _campaign_body(),
+    "PUT /api/referrals/campaigns/{referral_campaign}": lambda w: _campaign_body(name="矩阵任务宝（改）"),
+    # the shopper's own link: a self-invite (409), after the gates
+    "POST /api/storefront/referrals/claim": lambda w: {"token": w.words["referral_token"]},
     "PUT /api/loyalty/rewards/{reward}": lambda w: {"kind": "gift", "name": "matrix", "points": 10,
                                                     "sku_id": w["sku2"]},
     "POST /api/storefront/rewards/{reward}/redeem": lambda w: {"address": {"name": "张三", "phone": "13800138000",
@@ -900,6 +919,11 @@ GET    /loyalty/rules/                                           ok    403   403
 GET    /loyalty/rewards/                                         ok    403   403   403   login ok    login
 GET    /loyalty/membership/                                      ok    403   403   403   login ok    login
 POST   /loyalty/membership/                                      ok    403   403   403   login ok    login
+GET    /referrals/                                               ok    403   403   403   login ok    login
+POST   /referrals/                                               ok    403   403   403   login ok    login
+GET    /referrals/{referral_campaign}/                           ok    403   403   403   login 404   login
+GET    /referrals/r/{referral_token}/                            ok    ok    ok    ok    ok    ok    ok
+GET    /referrals/r/{referral_token}/poster.png                  ok    ok    ok    ok    ok    ok    ok
 POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
 GET    /tags/                                                    ok    ok    ok    ok    login ok    login
 POST   /tags/                                                    ok    403   403   403   login ok    login
@@ -998,6 +1022,9 @@ GET    /l/{material}                                             404   404   404
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
 # its errors, or a redirect); these few need a field to reach their check.
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "POST /referrals/": lambda w: {"kind": "task", "name": "矩阵任务宝", "starts_at": "2026-01-01T00:00",
+                                   "ends_at": "2030-01-01T00:00", "conversion": "add_staff", "reward_kind": "points",
+                                   "reward_points": "100", "target_count": "3", "window_days": "7", "is_active": "on"},
     "POST /loyalty/membership/": lambda w: {"code": "matrixc", "name": "矩阵月卡", "price_fen": "990",
                                             "period_days": "30", "points_multiplier_percent": "100",
                                             "member_price_percent": "100", "coupons_per_month": "0",

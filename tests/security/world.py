@@ -290,6 +290,20 @@ def _orders(world: World) -> None:
     assert AfterSale.objects.count() == 3 and Presale.objects.count() == 1 and PlatformImport.objects.count() == 1
 
 
+def _referrals(world: World) -> None:
+    """A running task fission campaign the shopper has joined (their share token names the public pages)."""
+    from siyu.referrals import services as referrals
+
+    now = timezone.now()
+    campaign = referrals.save_campaign(scope=world.hq, data=referrals.CampaignInput(
+        kind="task", name="矩阵任务宝", starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=30),
+        reward_points=100, target_count=3, window_days=7))
+    joined = referrals.join_campaign(enterprise_id=world.org.enterprise.pk, campaign_id=campaign.pk,
+                                     customer_id=world["customer"])
+    world.ids["referral_campaign"] = campaign.pk
+    world.words["referral_token"] = joined.token
+
+
 def _audiences(world: World) -> None:
     """A dynamic and a static segment of store n1 (so n1's managers may change them and its staff read them)."""
     from siyu.audiences import services as audiences
@@ -440,6 +454,7 @@ def build_world(org: Org) -> World:
     _promotions(world)
     _channels(world)
     _orders(world)
+    _referrals(world)
     _audiences(world)
     _finance(world)
     _reconciliation(world)

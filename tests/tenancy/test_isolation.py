@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db
 
 # Routes that belong to the platforms or to anonymous visitors, not to a signed-in brand's staff.
 CONSOLE_SKIP = ("admin/", "i18n/", "api/", "login/", "logout/", "callback/", "oauth/", "channels/wecom/qr/",
-                "channels/wecom/gq/")
+                "channels/wecom/gq/",
+                # a participant's share link and poster: public, the token names one participant of one brand
+                "referrals/r/")
 ACTION_VALUES = {"action": "refresh", "kind": "sms", "which": "file", "account_kind": "wecom", "picker": "staff"}
 # The first-run wizard is for an install with no enterprise yet (anonymous, then closed for good: 404 here).
 CONSOLE_SKIP_EXACT = ("setup/",
@@ -47,7 +49,8 @@ OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "
                   "/finance/reconciliation/",
                   "/api/content/scripts", "/api/content/ugc", "/api/finance/commission-rules",
                   "/finance/commissions/rules/", "/setup/accounts/", "/api/setup/accounts",
-                  "/api/setup/pay-merchants", "/channels/wecom/directory/", "/org/stores/")
+                  "/api/setup/pay-merchants", "/channels/wecom/directory/", "/org/stores/",
+                  "/referrals/", "/api/referrals/campaigns")
 
 
 def _key(path: str, name: str, ids: dict[str, int]) -> str:

@@ -452,6 +452,18 @@ def _org_setup(brand: Brand) -> None:
     brand.ids.update(sheet_id=sheet.pk, link_id=link.pk)
 
 
+def _referrals(brand: Brand, buyer: Customer) -> None:
+    """A running task fission with the brand's marker, joined by the shopper."""
+    from siyu.referrals import services as referrals
+
+    now = timezone.now()
+    campaign = referrals.save_campaign(scope=brand.hq_scope, data=referrals.CampaignInput(
+        kind="task", name=f"{brand.mark} Fission", starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=9),
+        reward_points=100, target_count=3, window_days=7))
+    referrals.join_campaign(enterprise_id=brand.enterprise.pk, campaign_id=campaign.pk, customer_id=buyer.pk)
+    brand.ids["campaign_id"] = campaign.pk
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -461,6 +473,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     tissue, pan = _catalog(brand, store)
     _promotions(brand, tissue, pan, who[0])
     _orders(brand, tissue, who[0], store)
+    _referrals(brand, who[0])
     _wecom(brand, who, store)
     _official_account(brand, who[0])
     _audiences(brand, store)
