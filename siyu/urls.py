@@ -7,6 +7,7 @@ from siyu.content.views import tracked_link
 from siyu.finance.mall_views import mall_pay
 from siyu.loyalty.mall_views import mall_buy_plan, mall_check_in, member_centre
 from siyu.ops.metrics import metrics_view
+from siyu.referrals import mall_views as referral_pages
 
 limit_admin_sign_in(admin.site)
 
@@ -33,6 +34,8 @@ urlpatterns = [
     path("m/<slug:enterprise>/me/", member_centre, name="mall_member"),
     path("m/<slug:enterprise>/me/check-in/", mall_check_in, name="mall_check_in"),
     path("m/<slug:enterprise>/me/plans/<int:plan_id>/buy/", mall_buy_plan, name="mall_buy_plan"),
+    path("m/<slug:enterprise>/me/invite/", referral_pages.invitations, name="mall_invitations"),
+    path("m/<slug:enterprise>/me/invite/<int:campaign_id>/join/", referral_pages.join, name="mall_join"),
     path("m/", include("siyu.storefront.urls")),
     path("store-design/", include("siyu.storefront.design_urls")),  # the mall's page designer (console)
     path("setup/", include("siyu.setup.urls")),
