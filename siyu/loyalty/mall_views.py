@@ -45,14 +45,12 @@ def _month_grid(first: date, checked: set[date], today: date) -> list[list[dict[
 
 
 def benefits(plan: Any) -> list[str]:
-    """A plan's benefits as the mall says them (the mall is in Chinese): 9.5折 for 95 % of list, and so on."""
+    """A plan's benefits as the mall says them (the mall is in Chinese): 积分 1.5 倍, coupons a month. Only what is
+    honoured today: the plan's member price and free shipping are not applied by the pricing engine yet
+    (docs/loyalty.md), so the page does not promise them to a customer who would pay for them."""
     said = []
-    if plan.member_price_percent < 100:
-        said.append(f"会员价 {Decimal(plan.member_price_percent) / Decimal(10)} 折")
     if plan.points_multiplier_percent > 100:
         said.append(f"积分 {Decimal(plan.points_multiplier_percent) / Decimal(100)} 倍")
-    if plan.free_shipping:
-        said.append("包邮")
     if plan.coupons_per_month and plan.coupon_template_id:
         said.append(f"每月 {plan.coupons_per_month} 张会员券")
     return said

@@ -4,7 +4,8 @@ Hand-made figures: a points programme whose lots last 365 days; HQ adjusts 200 p
 5 days, inside the 30-day warning) and 100 today. Check-in gives 5 a day and 10 more on the second day running.
 Tiers count points earned from orders and rewards (not adjustments) over 365 days: 银卡 from 5, 金卡 from 100.
 Checked in yesterday (5) and today (5 + 10): balance 200 + 100 + 5 + 15 = 320, tier value 20, so 银卡, 80 to 金卡 (20%).
-The plan: PLUS 年卡 ¥299 for 365 days, 95 % of list (9.5 折), points ×1.5, free shipping."""
+The plan: PLUS 年卡 ¥299 for 365 days, points ×1.5 (also 95 % of list and free shipping, which checkout does not
+apply yet, so the page does not promise them)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_a_plan_is_bought_once_per_form_paid_like_an_order_and_then_shown(
     page = client.get(f"{base(org)}/me/")
     html = page.content.decode()
     assert "还不是付费会员" in html
-    assert "会员价 9.5 折 · 积分 1.5 倍 · 包邮" in html and "开通 ¥299.00" in html
+    # only what is honoured: the member price and free shipping are not applied at checkout yet, so not promised
+    assert "积分 1.5 倍" in html and "折" not in html and "包邮" not in html and "开通 ¥299.00" in html
     plan_id = int(re.search(r"/me/plans/(\d+)/buy/", html).group(1))  # type: ignore[union-attr]
     key = re.search(r'name="form_key" value="([0-9a-f]{32})"', html).group(1)  # type: ignore[union-attr]
 
