@@ -29,7 +29,7 @@ def seed_loyalty(enterprise_id: int, rng: Any, progress: Any) -> None:
             services.TierInput(code="diamond", name="钻石会员", threshold=8000, multiplier_percent=150,
                                benefits="积分 1.5 倍，专属客服，生日礼盒"))))
     services.save_plan(scope=scope, data=services.PlanInput(
-        code="plus-year", name="PLUS 年卡", price_fen=19_900, period_days=365, points_multiplier_percent=150,
+        code="plus_year", name="PLUS 年卡", price_fen=19_900, period_days=365, points_multiplier_percent=150,
         member_price_percent=95, free_shipping=True))
     note = getattr(progress, "note", None)
     if callable(note):
