@@ -94,8 +94,7 @@ def mark_paid(*, order_id: int, paid_at: datetime, payment_ref: str, enterprise_
         _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
                {"amount_fen": order.amount_fen, "currency": order.currency, "stage": "full", "payment_ref": ref})
         _seat_group_buy(order, paid_at)
-        hooks.order_paid(order.enterprise_id, order.pk, paid_at,  # points (loyalty), in this transaction
-                         virtual=str((order.breakdown or {}).get("virtual", "")))
+        _paid_hooks(order, paid_at)  # points (loyalty), in this transaction
     return order
 
 
@@ -119,8 +118,13 @@ def _pay_presale(order_id: int, enterprise_id: int | None, paid_at: datetime, re
     _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
            {"amount_fen": order.amount_fen - order.deposit_fen, "currency": order.currency, "stage": "balance",
             "payment_ref": ref})
-    hooks.order_paid(order.enterprise_id, order.pk, paid_at, virtual=str((order.breakdown or {}).get("virtual", "")))
+    _paid_hooks(order, paid_at)
     return order
+
+
+def _paid_hooks(order: Order, paid_at: datetime) -> None:
+    """The other apps' paid hooks, told the order's virtual kind (its breakdown's `virtual`, empty for goods)."""
+    hooks.order_paid(order.enterprise_id, order.pk, paid_at, virtual=str((order.breakdown or {}).get("virtual", "")))
 
 
 def _seat_group_buy(order: Order, moment: datetime) -> None:

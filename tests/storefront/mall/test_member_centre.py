@@ -44,6 +44,12 @@ def _loyalty(shop: Shop) -> None:
         member_price_percent=95, free_shipping=True))
 
 
+def _first(pattern: str, html: str) -> str:
+    found = re.search(pattern, html)
+    assert found, f"{pattern} not on the page"
+    return found.group(1)
+
+
 def _signed_in(client: Client, org: Org, platforms: Platforms) -> Customer:
     assert sms_sign_in(client, org, platforms, PHONE).status_code == 302
     return Customer.objects.get(enterprise=org.enterprise, phone=PHONE)
@@ -101,8 +107,8 @@ def test_a_plan_is_bought_once_per_form_paid_like_an_order_and_then_shown(
     assert "还不是付费会员" in html
     # only what is honoured: the member price and free shipping are not applied at checkout yet, so not promised
     assert "积分 1.5 倍" in html and "折" not in html and "包邮" not in html and "开通 ¥299.00" in html
-    plan_id = int(re.search(r"/me/plans/(\d+)/buy/", html).group(1))  # type: ignore[union-attr]
-    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', html).group(1)  # type: ignore[union-attr]
+    plan_id = int(_first(r"/me/plans/(\d+)/buy/", html))
+    key = _first(r'name="form_key" value="([0-9a-f]{32})"', html)
 
     answers = [client.post(f"{base(org)}/me/plans/{plan_id}/buy/", {"form_key": key}) for _ in range(2)]
     order = Order.objects.get(customer=me)
@@ -166,7 +172,7 @@ def test_points_pay_part_of_a_checkout_by_a_tick_never_by_a_figure_from_the_form
     assert re.search(r"积分抵扣（500 积分）</dt><dd id=\"points-off\">−¥5.00<", ticked)
     assert re.search(r'id="payable">¥24.90<', ticked)
 
-    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', ticked).group(1)  # type: ignore[union-attr]
+    key = _first(r'name="form_key" value="([0-9a-f]{32})"', ticked)
     address = {"name": "张三", "phone": "13800138000", "region": "上海市 静安区", "detail": "南京西路1号"}
     placed = client.post(f"{base(org)}/checkout/", {"form_key": key, "use_points": "1", "points": "99999",
                                                     **address})
