@@ -27,6 +27,9 @@ class LoyaltyConfig(AppConfig):
             lambda e, c, asked, now: queries.checkout_offer(enterprise_id=e, customer_id=c, requested=asked, now=now),
             lambda e, c, order_id, order_no, points, at: services.spend_at_checkout(
                 enterprise_id=e, customer_id=c, order_id=order_id, order_no=order_no, points=points, at=at))
+        hooks.register_checkout_member(
+            "loyalty.membership",
+            lambda e, c, now: queries.checkout_member_offer(enterprise_id=e, customer_id=c, now=now))
         register_merge_step("loyalty", services.merge_customer_points)
         demo.install()  # the demo's points, check-in, tiers and paid plan (a seed step, after finance's)
         register_ugc_reward("loyalty.points", services.reward_ugc)

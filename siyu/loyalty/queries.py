@@ -38,8 +38,10 @@ from siyu.loyalty.models import (
     TierChange,
     TierPolicy,
 )
+from siyu.orders import queries as order_queries
+from siyu.orders.queries import MemberSavings
 from siyu.org.scope import Scope
-from siyu.promotions.pricing import PointsOffer
+from siyu.promotions.pricing import MemberOffer, PointsOffer
 
 EXPIRING_SOON_DAYS = 30
 
@@ -437,6 +439,26 @@ def membership_of(*, enterprise_id: int, customer_id: int, now: datetime | None 
     left = (row.ends_at - moment).days + (1 if (row.ends_at - moment).seconds else 0) if active else 0
     return MembershipView("active" if active else "expired", row.plan, row.started_at, row.ends_at, left, coupons,
                           purchases)
+
+
+def checkout_member_offer(*, enterprise_id: int, customer_id: int, now: datetime) -> MemberOffer | None:
+    """The paid plan's benefits the pricing engine applies to this customer's order now (member prices, the plan's
+    share of the list price, free shipping), or None when they hold no running membership."""
+    row = Membership.objects.select_related("plan").filter(
+        enterprise_id=enterprise_id, customer_id=customer_id, status=MembershipStatus.ACTIVE, ends_at__gt=now,
+    ).exclude(started_at=F("ends_at")).first()
+    if row is None:
+        return None
+    return MemberOffer(plan=row.plan.name, price_percent=row.plan.member_price_percent,
+                       free_shipping=row.plan.free_shipping)
+
+
+def membership_savings(*, enterprise_id: int, customer_id: int, membership: MembershipView) -> MemberSavings | None:
+    """What the membership has saved the customer since it started (None without one): the reason they renew."""
+    if membership.started_at is None:
+        return None
+    return order_queries.member_savings(enterprise_id=enterprise_id, customer_id=customer_id,
+                                        since=membership.started_at)
 
 
 def customer_membership(scope: Scope, customer_id: int, *, now: datetime | None = None) -> MembershipView:

@@ -24,6 +24,9 @@ _CANCELLED: dict[str, CancelledHook] = {}
 PointsOfferHook = Callable[[int, int, int, datetime], Any]  # (enterprise, customer, points asked, now) -> PointsOffer
 PointsSpendHook = Callable[[int, int, int, str, int, datetime], Any]  # (enterprise, customer, order, no, points, at)
 _POINTS: dict[str, tuple[PointsOfferHook, PointsSpendHook]] = {}
+# A paid plan's checkout benefits (loyalty registers it): (enterprise, customer, now) -> pricing MemberOffer or None
+MemberOfferHook = Callable[[int, int, datetime], Any]
+_MEMBER: dict[str, MemberOfferHook] = {}
 
 
 def register_paid(name: str, hook: PaidHook, *, virtual: str | None = None) -> None:
@@ -54,6 +57,17 @@ def checkout_points_offer(enterprise_id: int, customer_id: int, requested: int, 
     """What points may pay for this customer's order (a pricing PointsOffer), or None without a points app."""
     for offer, _spend in _POINTS.values():
         return offer(enterprise_id, customer_id, requested, now)
+    return None
+
+
+def register_checkout_member(name: str, offer: MemberOfferHook) -> None:
+    _MEMBER[name] = offer
+
+
+def checkout_member_offer(enterprise_id: int, customer_id: int, now: datetime) -> Any:
+    """The customer's paid-plan benefits at checkout (a pricing MemberOffer), or None: not a member, or no loyalty."""
+    for offer in _MEMBER.values():
+        return offer(enterprise_id, customer_id, now)
     return None
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -187,6 +187,32 @@ def customer_order_totals(scope: Scope, customer_id: int) -> dict[str, int]:
                                 status__in=["paid", "shipped", "picked_up", "completed"])
     totals = paid.aggregate(n=Count("id"), spent=Sum("paid_fen"), refunded=Sum("refunded_fen"))
     return {"orders": totals["n"] or 0, "spent_fen": (totals["spent"] or 0) - (totals["refunded"] or 0)}
+
+
+@dataclass(frozen=True)
+class MemberSavings:
+    orders: int  # paid orders since the date that had a member benefit
+    price_fen: int  # list price minus what the member paid, on member-priced lines
+    shipping_fen: int  # shipping fees the paid plan waived
+
+
+def member_savings(*, enterprise_id: int, customer_id: int, since: datetime) -> MemberSavings:
+    """What a customer's membership has saved them on orders paid since `since` (the reason a member renews): the
+    member-priced lines' list price minus their price, and the shipping the plan waived (the breakdown's
+    `member_shipping`). One customer's orders, so the shipping part is read from their breakdowns."""
+    paid = Order.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id, paid_at__gte=since,
+                                status__in=["paid", "shipped", "picked_up", "completed"])
+    member_lines = OrderLine.objects.filter(order__in=paid, price_source="member")
+    saved = member_lines.aggregate(fen=Sum((F("unit_list_price_fen") - F("unit_price_fen")) * F("quantity")))["fen"]
+    benefited = set(member_lines.values_list("order_id", flat=True))
+    shipping = 0
+    for order_id, promotions in paid.values_list("id", "breakdown__promotions"):
+        waived = sum(int(p.get("amount_fen") or 0) for p in promotions or ()
+                     if isinstance(p, dict) and p.get("kind") == "member_shipping" and p.get("applied"))
+        if waived:
+            shipping += waived
+            benefited.add(order_id)
+    return MemberSavings(orders=len(benefited), price_fen=int(saved or 0), shipping_fen=shipping)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ promotions, the coupon and the customer's member status into a frozen `PricingIn
 placement call the same function on the same kind of input, so they cannot disagree. The stacking rules are in
 docs/pricing.md; in short, in this order:
 
-1. Unit price per line. A plain SKU line costs the list price, or the member price for a member. A flash-sale line
+1. Unit price per line. A plain SKU line costs the list price, or the member price for a member: the lower of the
+   SKU's own member price and the paid plan's share of the list price (`MemberOffer.price_percent`). A flash-sale line
    (the line names `flash_item_id`) or a group-buy line (`group_buy_id`) costs the lower of that promotion's price
    and what the customer would pay anyway (member or list) — never both. A bundle line costs the bundle price.
 2. Full-reduction (满减/满折): at most one rule per order, the one giving the largest discount. It counts only
@@ -13,7 +14,8 @@ docs/pricing.md; in short, in this order:
    flash and group-buy lines never count.
 3. Coupon: one per order, on the same kind of lines as 2 within its own scope; its threshold is checked on those
    lines' amount after the full-reduction.
-4. Shipping: free when the goods payable (after 2 and 3) reaches the threshold, else a flat fee; pickup is free.
+4. Shipping: free when the goods payable (after 2 and 3) reaches the threshold or the customer's paid plan ships for
+   free, else a flat fee; pickup is free.
 5. Points (积分抵现): the customer may pay part of the goods payable with points, at the programme's rate (points per
    yuan) and up to its share of the goods payable; never the shipping. Points are a way of paying, not a discount:
    they do not change 2-4, but they do lower each line's payable (what cash pays, what refunds and points earned
@@ -185,6 +187,16 @@ class PointsOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberOffer:
+    """What the customer's paid plan (loyalty's membership) gives at checkout today: `price_percent` of the list price
+    on plain SKU lines (100: no plan discount), and free shipping. `plan` is its name, shown beside the saving."""
+
+    plan: str
+    price_percent: int = 100
+    free_shipping: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ShippingRule:
     free_over_fen: int | None = DEFAULT_FREE_SHIPPING_OVER_FEN  # None: never free
     fee_fen: int = DEFAULT_SHIPPING_FEE_FEN
@@ -207,6 +219,7 @@ class PricingInput:
     shipping: ShippingRule = ShippingRule()
     currency: str = DEFAULT_CURRENCY
     points: PointsOffer | None = None
+    member: MemberOffer | None = None  # a paid plan's benefits; is_member is implied by it
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -287,7 +300,8 @@ class PromotionResult:
     """One promotion considered for this cart. A rejected one says why (`reason`) and, for a threshold not met,
     how far off the cart is (`shortfall_fen` or `shortfall_pieces`), so the shop can say "add ¥12 more"."""
 
-    kind: str  # member_price / flash_sale / group_buy / bundle / full_reduction / coupon / free_shipping
+    kind: str  # member_price / flash_sale / group_buy / bundle / full_reduction / coupon / free_shipping /
+    # member_shipping (the paid plan's free shipping) / points
     promotion_id: int | None
     name: str
     applied: bool
@@ -566,6 +580,19 @@ def _apply_group(cart: PricingInput, work: _Line, sku: SkuInfo, group_buy_id: in
     work.source, work.unit, work.promotion_id = SOURCE_GROUP, min(offer.price_fen, work.unit), group_buy_id
 
 
+def _member_unit(cart: PricingInput, sku: SkuInfo) -> int:
+    """What a member pays for one piece: the lowest of the list price, the SKU's member price and the paid plan's
+    share of the list price (rounded down to the fen in the customer's favour)."""
+    unit = sku.price_fen
+    if not (cart.is_member or cart.member is not None):
+        return unit
+    if sku.member_price_fen is not None:
+        unit = min(unit, sku.member_price_fen)
+    if cart.member is not None and 0 < cart.member.price_percent < 100:
+        unit = min(unit, sku.price_fen * cart.member.price_percent // 100)
+    return unit
+
+
 def _price_sku_line(cart: PricingInput, work: _Line, line: CartLine) -> None:
     assert line.sku_id is not None
     sku = _sellable_sku(cart, work.index, line.sku_id)
@@ -573,8 +600,9 @@ def _price_sku_line(cart: PricingInput, work: _Line, line: CartLine) -> None:
     work.category_id, work.parent_category_id = sku.category_id, sku.parent_category_id
     work.unit_list = work.unit = sku.price_fen
     work.components = ((sku.sku_id, line.quantity),)
-    if cart.is_member and sku.member_price_fen is not None and sku.member_price_fen < sku.price_fen:
-        work.source, work.unit = SOURCE_MEMBER, sku.member_price_fen
+    member_unit = _member_unit(cart, sku)
+    if member_unit < sku.price_fen:
+        work.source, work.unit = SOURCE_MEMBER, member_unit
     if line.flash_item_id is not None:
         _apply_flash(cart, work, sku, line.flash_item_id)
     elif line.group_buy_id is not None:
@@ -829,6 +857,10 @@ def _apply_coupon(cart: PricingInput, lines: list[_Line], promos: list[Promotion
 def _shipping(cart: PricingInput, goods_payable: int, promos: list[PromotionResult]) -> int:
     rule = cart.shipping
     if cart.fulfillment == FULFILLMENT_PICKUP or rule.fee_fen == 0:
+        return 0
+    if cart.member is not None and cart.member.free_shipping:
+        promos.append(PromotionResult(kind="member_shipping", promotion_id=None, name=cart.member.plan, applied=True,
+                                      amount_fen=rule.fee_fen, currency=cart.currency))
         return 0
     if rule.free_over_fen is not None and goods_payable >= rule.free_over_fen:
         promos.append(PromotionResult(kind="free_shipping", promotion_id=None, name="free shipping", applied=True,

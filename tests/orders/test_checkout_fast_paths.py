@@ -100,12 +100,13 @@ def test_a_short_sku_gives_back_what_the_statement_took_and_the_transaction_goes
 
 
 def test_a_checkout_takes_a_bounded_number_of_queries(shop: Shop, django_assert_max_num_queries: Any) -> None:
-    # Reads: the SKUs; the running rules with the shipping rule. Writes: the order, its lines, the stock (one
-    # statement for both SKUs), order_created; and the transaction's two (a savepoint here, inside the test's).
-    with django_assert_max_num_queries(8):
+    # Reads: the SKUs; the running rules with the shipping rule; the customer's running paid plan (member prices and
+    # free shipping). Writes: the order, its lines, the stock (one statement for both SKUs), order_created; and the
+    # transaction's two (a savepoint here, inside the test's).
+    with django_assert_max_num_queries(9):
         shop.order(line(shop.tissue, 2), line(shop.pan))
     coupon = shop.coupon()
     # A coupon adds its read, its conditional UPDATE and coupon_used.
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         shop.order(line(shop.tissue, 3), coupon=coupon)
     assert Order.objects.count() == 2

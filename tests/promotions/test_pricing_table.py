@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from siyu.promotions.pricing import PricingInput, ShippingRule, price
+from siyu.promotions.pricing import MemberOffer, PricingInput, ShippingRule, price
 from tests.promotions.carts import K1, K2, K3, K4, R1, R2, bundle, cart, line
 
 
@@ -206,3 +206,36 @@ def test_breakdown_totals_and_line_fields() -> None:
     body = result.as_dict()
     assert body["payable_fen"] == 12900
     assert body["lines"][1]["unit_price_fen"] == 4500
+
+
+PLUS = MemberOffer(plan="PLUS 年卡", price_percent=95, free_shipping=True)
+PLAIN = MemberOffer(plan="会员月卡")
+
+
+def test_a_paid_plan_takes_the_lower_of_its_share_and_the_member_price_and_ships_free() -> None:
+    # PLUS: 95 % of list and free shipping. A 5000: 95 % = 4750, own member price 4500 → 4500.
+    # B 3000, no member price: 95 % = 2850. G 1001: 95 % = 950.95 → 950 (down, in the customer's favour).
+    # Subtotal 4500 + 2850 + 950 = 8300 < 9900, but the plan ships free: payable 8300.
+    result = price(cart(line(1), line(2), line(7), member=PLUS))
+    assert [ln.unit_price_fen for ln in result.lines] == [4500, 2850, 950]
+    assert [ln.price_source for ln in result.lines] == ["member", "member", "member"]
+    assert (result.subtotal_fen, result.shipping_fen, result.payable_fen) == (8300, 0, 8300)
+    (waived,) = [p for p in result.promotions if p.kind == "member_shipping"]
+    assert (waived.applied, waived.amount_fen, waived.name) == (True, 1000, "PLUS 年卡")
+    assert not [p for p in result.promotions if p.kind == "free_shipping"]
+    # Pickup has no fee to waive: nothing is credited to the plan.
+    pickup = price(cart(line(2), member=PLUS, fulfillment="pickup"))
+    assert pickup.shipping_fen == 0 and not [p for p in pickup.promotions if p.kind == "member_shipping"]
+
+
+def test_a_plan_without_a_discount_still_gives_member_prices_and_flash_keeps_the_lower() -> None:
+    # 会员月卡 (100 %, no free shipping): A at its member price 4500, B at list 3000; 7500 + 1000 shipping.
+    result = price(cart(line(1), line(2), member=PLAIN))
+    assert [ln.unit_price_fen for ln in result.lines] == [4500, 3000]
+    assert (result.shipping_fen, result.payable_fen) == (1000, 8500)
+    # Flash D at 1900 vs PLUS: 95 % of 1990 = 1890.5 → 1890, member price 1890: the lower (1890) wins, still flash.
+    flash = price(cart(line(4, 2, flash=502), member=PLUS))
+    assert [(ln.unit_price_fen, ln.price_source) for ln in flash.lines] == [(1890, "flash_sale")]
+    # Bundles keep their own price: A+2B 9900, shipping waived.
+    packed = price(cart(bundle(1), member=PLUS))
+    assert (packed.subtotal_fen, packed.shipping_fen) == (9900, 0)

@@ -78,6 +78,9 @@ def _quote(*, enterprise_id: int, customer_id: int, data: CheckoutInput, now: da
         lines=[CartLine(quantity=x.quantity, sku_id=x.sku_id, bundle_id=x.bundle_id, flash_item_id=x.flash_item_id,
                         group_buy_id=x.group_buy_id) for x in lines],
     )
+    member = hooks.checkout_member_offer(enterprise_id, customer_id, now)
+    if member is not None:  # a running paid plan: member prices, its share of the list price, free shipping
+        cart_input = replace(cart_input, member=member)
     if data.points:  # no points app: an empty offer, so the engine refuses (points_not_accepted)
         offer = hooks.checkout_points_offer(enterprise_id, customer_id, data.points, now)
         cart_input = replace(cart_input, points=offer or pricing.PointsOffer(

@@ -4,8 +4,9 @@ Hand-made figures: a points programme whose lots last 365 days; HQ adjusts 200 p
 5 days, inside the 30-day warning) and 100 today. Check-in gives 5 a day and 10 more on the second day running.
 Tiers count points earned from orders and rewards (not adjustments) over 365 days: 银卡 from 5, 金卡 from 100.
 Checked in yesterday (5) and today (5 + 10): balance 200 + 100 + 5 + 15 = 320, tier value 20, so 银卡, 80 to 金卡 (20%).
-The plan: PLUS 年卡 ¥299 for 365 days, points ×1.5 (also 95 % of list and free shipping, which checkout does not
-apply yet, so the page does not promise them)."""
+The plan: PLUS 年卡 ¥299 for 365 days, points ×1.5, 95 % of list and free shipping: a member's tissue (¥19.90, no
+member price of its own) costs 1,990 × 95 % = 1,890.5 → ¥18.90 and ships free (¥10.00 otherwise), so one order
+saves ¥1.00 + ¥10.00 = ¥11.00."""
 
 from __future__ import annotations
 
@@ -105,8 +106,7 @@ def test_a_plan_is_bought_once_per_form_paid_like_an_order_and_then_shown(
     page = client.get(f"{base(org)}/me/")
     html = page.content.decode()
     assert "还不是付费会员" in html
-    # only what is honoured: the member price and free shipping are not applied at checkout yet, so not promised
-    assert "积分 1.5 倍" in html and "折" not in html and "包邮" not in html and "开通 ¥299.00" in html
+    assert "会员价 · 全场 9.5 折起 · 下单包邮 · 积分 1.5 倍" in html and "开通 ¥299.00" in html
     plan_id = int(_first(r"/me/plans/(\d+)/buy/", html))
     key = _first(r'name="form_key" value="([0-9a-f]{32})"', html)
 
@@ -126,6 +126,21 @@ def test_a_plan_is_bought_once_per_form_paid_like_an_order_and_then_shown(
     assert "续费 ¥299.00" in shown
     paid_page = client.get(f"{base(org)}/orders/{order.pk}/").content.decode()
     assert "查看会员权益" in paid_page and "申请售后" not in paid_page
+    assert 'id="plus-savings"' not in shown  # nothing bought as a member yet
+
+    # the benefits are the checkout's: 95 % of the tissue's list price, no shipping fee
+    client.post(f"{base(org)}/products/{mall_shop.tissue.product_id}/", {"sku_id": mall_shop.tissue.pk,
+                                                                         "quantity": 1, "then": "cart"})
+    checkout = client.get(f"{base(org)}/checkout/").content.decode()
+    assert re.search(r'id="payable">¥18.90<', checkout) and "再买" not in checkout
+    key = _first(r'name="form_key" value="([0-9a-f]{32})"', checkout)
+    address = {"name": "张三", "phone": "13800138000", "region": "上海市 静安区", "detail": "南京西路1号"}
+    assert client.post(f"{base(org)}/checkout/", {"form_key": key, **address}).status_code == 302
+    goods = Order.objects.filter(customer=me).exclude(pk=order.pk).get()
+    assert (goods.amount_fen, goods.shipping_fen) == (1_890, 0)
+    states.mark_paid(order_id=goods.pk, paid_at=timezone.now(), payment_ref="wx-goods-1")
+    saved = client.get(f"{base(org)}/me/").content.decode()
+    assert "开通以来已省 <strong>¥11.00</strong>（会员价省 ¥1.00，免运费 ¥10.00，1 单）" in saved
 
 
 def test_bad_input_and_strangers_write_nothing(client: Client, org: Org, mall_shop: Shop,
