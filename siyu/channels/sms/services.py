@@ -231,7 +231,10 @@ def _apply_reply(reply: wire.Reply) -> tuple[str, str, int | None]:
         return SmsCallbackStatus.IGNORED, "no message was sent to this number", None
     enterprise_id = target.enterprise_id
     opt_out = is_opt_out(reply.text)
-    at = min(reply.received_at, timezone.now())
+    # Providers report whole seconds: the withdrawal takes effect when it reaches us, so a grant recorded earlier in
+    # that same second cannot outrank it; the provider's time is kept as evidence and on the timeline event.
+    now = timezone.now()
+    at = min(reply.received_at, now)
     scope = Scope.hq(enterprise_id)
     customer_ids = list(customer_queries.customers(scope).filter(phone=reply.phone, erased_at__isnull=True)
                         .order_by("pk").values_list("pk", flat=True))
@@ -250,8 +253,9 @@ def _apply_reply(reply: wire.Reply) -> tuple[str, str, int | None]:
             if opt_out:
                 consent.record(
                     scope=scope, customer_id=customer_id, channel="sms", granted=False, method="sms_reply",
-                    text=reply.text, evidence={"message_id": reply.message_id, "reply_to": target.provider_message_id},
-                    recorded_at=at, idempotency_key=f"sms-reply:{reply.message_id}:{customer_id}")
+                    text=reply.text, evidence={"message_id": reply.message_id, "reply_to": target.provider_message_id,
+                                               "received_at": reply.received_at.isoformat()},
+                    recorded_at=now, idempotency_key=f"sms-reply:{reply.message_id}:{customer_id}")
     note = f"opt-out of {len(customer_ids)} customer(s)" if opt_out else f"reply for {len(customer_ids)} customer(s)"
     return SmsCallbackStatus.PROCESSED, note, enterprise_id
 
