@@ -158,9 +158,11 @@ def _customer_phone(customer_id: int) -> tuple[int, str]:
 
 def _sms(customer_id: int) -> list[dict[str, Any]]:
     """The texts sent to the customer, and what their number answered (replies are tied to the number)."""
-    sent = rows(SmsMessage, ["phone", "text", "purpose", "status", "error", "created_at", "sent_at", "reported_at"],
-                customer_id=customer_id)
     enterprise_id, phone = _customer_phone(customer_id)
+    fields = ["phone", "text", "purpose", "status", "error", "created_at", "sent_at", "reported_at"]
+    sent = rows(SmsMessage, fields, customer_id=customer_id)
+    if phone:  # texts to the number before it was linked to a customer
+        sent += rows(SmsMessage, fields, enterprise_id=enterprise_id, phone=phone, customer__isnull=True)
     answered = rows(SmsReply, ["phone", "text", "opt_out", "received_at"], enterprise_id=enterprise_id,
                     phone=phone) if phone else []
     return [*({"sent": True, **row} for row in sent), *({"sent": False, **row} for row in answered)]
