@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 
 PROVIDER_KEY_PREFIX = "siyu-sms:"
 MAX_BODY_BYTES = wire.MAX_BODY_BYTES
-# What a reply must read, once trimmed, width-folded (NFKC) and lower-cased, to withdraw SMS marketing consent.
-OPT_OUT_WORDS = frozenset({"td", "t", "n", "退订", "取消", "unsubscribe", "stop"})
+# What a reply must read, once trimmed, width-folded (NFKC) and lower-cased, to withdraw SMS marketing consent. "R" is
+# the opt-out both big providers' marketing templates end with (拒收请回复R; ../shared/protocol/sms.md §5, §11).
+OPT_OUT_WORDS = frozenset({"td", "t", "n", "r", "退订", "取消", "unsubscribe", "stop"})
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_a_td_reply_over_http_withdraws_sms_consent_for_every_customer_with_that
 
 @pytest.mark.django_db
 def test_opt_out_words(org: Org) -> None:
-    for text in ("TD", "td", " t ", "N", "退订", "取消", "Unsubscribe", "STOP", "ｓｔｏｐ", "ＴＤ\n"):
+    for text in ("TD", "td", " t ", "N", "退订", "取消", "Unsubscribe", "STOP", "ｓｔｏｐ", "ＴＤ\n", "R"):
         assert services.is_opt_out(text), text
     for text in ("", "TD please", "谢谢", "no", "退订了吗"):
         assert not services.is_opt_out(text), text
