@@ -41,16 +41,16 @@ def provider(settings: Any) -> Iterator[sms_sim.SmsState]:
 
 def signed(body: dict[str, Any] | bytes, *, secret: str = SECRET, ts: int | None = None,
            nonce: str = "n0nce") -> tuple[bytes, dict[str, str]]:
-    """A callback signed by hand (HMAC-SHA256 over "<ts>\\n<nonce>\\n" + body), as the Django test client's extras."""
+    """A callback signed by hand (HMAC-SHA256 over "<ts>\\n<nonce>\\n" + body): (body, headers)."""
     raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
     stamp = str(int(time.time()) if ts is None else ts)
     mac = hmac.new(secret.encode(), stamp.encode() + b"\n" + nonce.encode() + b"\n" + raw, hashlib.sha256)
-    return raw, {"HTTP_X_SMS_TIMESTAMP": stamp, "HTTP_X_SMS_NONCE": nonce, "HTTP_X_SMS_SIGNATURE": mac.hexdigest()}
+    return raw, {"X-Sms-Timestamp": stamp, "X-Sms-Nonce": nonce, "X-Sms-Signature": mac.hexdigest()}
 
 
 def post(client: Client, body: dict[str, Any] | bytes, **kw: Any) -> Any:
-    raw, extra = signed(body, **kw)
-    return client.post(URL, data=raw, content_type="application/json", **extra)
+    raw, headers = signed(body, **kw)
+    return client.post(URL, data=raw, content_type="application/json", headers=headers)
 
 
 def customer(enterprise: Any, phone: str, *, granted: bool = True, **kw: Any) -> Customer:

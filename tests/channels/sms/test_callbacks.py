@@ -40,8 +40,8 @@ def test_forged_stale_unsigned_and_oversized_callbacks_are_refused_with_a_reason
     unsigned = client.post(URL, data=b'{"type": "receipt"}', content_type="application/json")
     assert (unsigned.status_code, unsigned.json()["code"]) == (401, "unsigned")
     big = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
-    raw, extra = signed(big)
-    too_large = client.post(URL, data=raw, content_type="application/json", **extra)
+    raw, headers = signed(big)
+    too_large = client.post(URL, data=raw, content_type="application/json", headers=headers)
     assert (too_large.status_code, too_large.json()["code"]) == (413, "too_large")
     assert client.get(URL).status_code == 405
     queued.refresh_from_db()

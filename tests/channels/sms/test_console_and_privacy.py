@@ -9,6 +9,7 @@ from django.test import Client
 
 from siyu.channels.sms.models import SmsCallback, SmsMessage, SmsPurpose, SmsReply, SmsStatus
 from siyu.customers import personal_data
+from siyu.customers.models import Customer
 from siyu.org.scope import Scope
 from tests.channels.sms.conftest import customer
 from tests.conftest import Org
@@ -24,7 +25,7 @@ def texts(org: Org) -> dict[str, SmsMessage]:
     theirs = customer(org.enterprise, "13800002222", granted=False, name="Bo")
     RelationshipFactory.create(customer=theirs, staff=org.s1_staff)
 
-    def text(key: str, phone: str, cust: object, status: str) -> SmsMessage:
+    def text(key: str, phone: str, cust: Customer | None, status: str) -> SmsMessage:
         return SmsMessage.objects.create(enterprise=org.enterprise, key=key, customer=cust, phone=phone,
                                          text=f"text {key}", purpose=SmsPurpose.MARKETING, status=status)
 

@@ -50,7 +50,8 @@ def test_a_td_reply_over_http_withdraws_sms_consent_for_every_customer_with_that
     provider.callback_url = f"{live_server.url}/channels/sms/callback/"
     phone = "13800000003"
     first, second = customer(org.enterprise, phone), customer(org.enterprise, phone)
-    elsewhere = customer(EnterpriseFactory.create(code="other-brand", name="Other", wecom_corp_id="wwother"), phone)  # another brand's customer: not theirs to withdraw
+    other_brand = EnterpriseFactory.create(code="other-brand", name="Other", wecom_corp_id="wwother")
+    elsewhere = customer(other_brand, phone)  # another brand's customer: not theirs to withdraw
     other = customer(org.enterprise, "13800000004")
     _send(org, phone, "c2:1", first.pk, purpose="marketing")
     message_id, status = provider.reply(phone, " ＴＤ ")  # full-width, padded: still TD
