@@ -175,8 +175,8 @@ def send_sms(
     now = timezone.now()
     _move(message, SmsStatus.SENT, at=now, sent_at=now, attempts=message.attempts + 1)
     # A receipt may have come first (it names the row by key): the provider's id is recorded either way.
-    SmsMessage.objects.filter(pk=message.pk, provider_message_id="").update(
-        provider_message_id=answer.message_id[:64], sent_at=now)
+    SmsMessage.objects.filter(pk=message.pk, provider_message_id="").update(provider_message_id=answer.message_id[:64])
+    SmsMessage.objects.filter(pk=message.pk, sent_at__isnull=True).update(sent_at=now)
     message.refresh_from_db()
     return message
 
