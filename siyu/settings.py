@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "siyu.channels",
     "siyu.channels.wecom",
     "siyu.channels.official_account",
+    "siyu.channels.sms",
     "siyu.catalog",
     "siyu.promotions",
     "siyu.orders",
@@ -196,6 +197,10 @@ SIYU_LOGIN_WINDOW_S = int(os.environ.get("SIYU_LOGIN_WINDOW_S", "900"))
 # The SMS provider the H5 mall's phone sign-in sends its codes through (siyu.channels.sms.client); the demo points
 # it at the simulator's /sms. Unset, phone sign-in answers that codes cannot be sent.
 SIYU_SMS_BASE_URL = os.environ.get("SIYU_SMS_BASE_URL", "")
+# The secret the SMS provider signs its delivery receipts and inbound replies with (siyu.channels.sms.wire). One
+# provider account per deployment: a setting, not a ChannelAccount row. The default is the demo simulator's secret
+# (siyu.channels.demo_accounts.SMS_CALLBACK_SECRET); a real deployment sets its own.
+SIYU_SMS_CALLBACK_SECRET = os.environ.get("SIYU_SMS_CALLBACK_SECRET", "siyu-demo-sms-callback-secret-0001")
 SIYU_CLIENT_IP_HEADER = os.environ.get("SIYU_CLIENT_IP_HEADER", "")
 
 # The analytics engine (siyu/analytics/engine; docs/analytics.md): "auto" queries the `siyu analytics` process when

@@ -124,3 +124,8 @@ PAY_MERCHANT = DemoPayMerchant(
         "-----END PRIVATE KEY-----\n"
     ),
 )
+
+
+# The demo SMS provider's callback secret (receipts and replies are signed with it; siyu.channels.sms.wire). Siyu reads
+# SIYU_SMS_CALLBACK_SECRET, whose default is this value.
+SMS_CALLBACK_SECRET = "siyu-demo-sms-callback-secret-0001"  # noqa: S105

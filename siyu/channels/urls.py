@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("callbacks/", views.callbacks, name="callbacks"),
     path("wecom/", include("siyu.channels.wecom.urls")),
+    path("sms/", include("siyu.channels.sms.urls")),
 ]

@@ -12,12 +12,13 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import CharField, F, Value
+from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext_lazy as _
 
 from siyu.audiences.models import CustomerScore, SegmentMembership
 from siyu.channels.official_account.models import Follower, OAuthState, SendStatus, TemplateSend
+from siyu.channels.sms.models import SmsCallback, SmsMessage, SmsReply
 from siyu.channels.wecom.models import GroupMembership, MassSendRecipient, TransferItem
 from siyu.content.models import ContentUse, Submission
 from siyu.customers.personal_data import register_eraser, register_section, rows
@@ -148,6 +149,37 @@ def _mass_sends(customer_id: int) -> list[dict[str, Any]]:
                 customer_id=customer_id)
 
 
+def _customer_phone(customer_id: int) -> tuple[int, str]:
+    from siyu.customers.models import Customer  # noqa: PLC0415 - only the erasure's own customer row
+
+    row = Customer.objects.filter(pk=customer_id).values_list("enterprise_id", "phone").first()
+    return row if row is not None else (0, "")
+
+
+def _sms(customer_id: int) -> list[dict[str, Any]]:
+    """The texts sent to the customer, and what their number answered (replies are tied to the number)."""
+    enterprise_id, phone = _customer_phone(customer_id)
+    fields = ["phone", "text", "purpose", "status", "error", "created_at", "sent_at", "reported_at"]
+    sent = rows(SmsMessage, fields, customer_id=customer_id)
+    if phone:  # texts to the number before it was linked to a customer
+        sent += rows(SmsMessage, fields, enterprise_id=enterprise_id, phone=phone, customer__isnull=True)
+    answered = rows(SmsReply, ["phone", "text", "opt_out", "received_at"], enterprise_id=enterprise_id,
+                    phone=phone) if phone else []
+    return [*({"sent": True, **row} for row in sent), *({"sent": False, **row} for row in answered)]
+
+
+def _erase_sms(enterprise_id: int, customer_id: int) -> int:
+    """Texts and numbers go; the status (delivered, failed) stays for the campaign figures. Rows to the customer's
+    number without a customer reference, the number's replies and the raw callbacks naming it go too."""
+    _, phone = _customer_phone(customer_id)
+    mine = Q(customer_id=customer_id) | (Q(phone=phone) if phone else Q(pk__in=[]))
+    total = SmsMessage.objects.filter(mine, enterprise_id=enterprise_id).update(phone="", text="")
+    if phone:
+        total += SmsReply.objects.filter(enterprise_id=enterprise_id, phone=phone).update(phone="", text="")
+        total += SmsCallback.objects.filter(enterprise_id=enterprise_id, body__contains=f'"{phone}"').update(body="")
+    return total
+
+
 def _content(customer_id: int) -> list[dict[str, Any]]:
     return rows(ContentUse, ["material__title", "script__title", "kind", "staff__name", "created_at"],
                 customer_id=customer_id)
@@ -236,6 +268,7 @@ register_section("followers", _("Official Account"), _followers)
 register_section("template_sends", _("Official Account messages"), _template_sends)
 register_section("group_memberships", _("Customer groups"), _group_memberships)
 register_section("mass_sends", _("WeCom mass messages"), _mass_sends)
+register_section("sms", _("SMS"), _sms)
 register_section("content", _("Content sent and clicked"), _content)
 register_section("submissions", _("Submissions"), _submissions)
 register_section("segments", _("Segments"), _segments)
@@ -243,6 +276,7 @@ register_section("scores", _("RFM and lifecycle"), _scores)
 register_eraser("orders", _erase_orders)
 register_eraser("official_account", _erase_official_account)
 register_eraser("wecom", _erase_wecom)
+register_eraser("sms", _erase_sms)
 register_eraser("content", _erase_content)
 
 # Which models each section and eraser covers, for the inventory test.
@@ -253,5 +287,5 @@ COVERED = {
     "loyalty.Membership", "loyalty.MembershipPurchase",
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
-    "referrals.Participant", "referrals.Invitation",
+    "referrals.Participant", "referrals.Invitation", "sms.SmsMessage",
 }

@@ -6,6 +6,8 @@ The tables below are written by hand from the product's rules (docs/security.md)
   customers, merge them, or change anything shared (tags, catalog, promotions, channel settings, Official Account).
 - The callback log, the outbox, API tokens, WeCom account settings and syncs, the Official Account, the catalog,
   promotions, presales, order imports and recording payments or refunds by hand are HQ's.
+- SMS messages are listed for every role within its scope (HQ all); the SMS provider's callback answers an unsigned
+  request 401 whoever sends it.
 - An anonymous caller gets 401 from the API and is sent to the login page by the console (shown as "login").
 - "other" is the HQ admin of another enterprise: its lists hold only its own rows (tested in the tenancy test), and
   every object of this enterprise is a 404 to it, never a 403 that would confirm the object exists.
@@ -712,6 +714,8 @@ GET    /metrics                                                  404   404   404
 GET    /channels/                                                ok    ok    ok    ok    login ok    login
 GET    /channels/callbacks/                                      ok    403   403   403   login ok    login
 GET    /channels/wecom/callback/{wecom_account}/                 403   403   403   403   403   403   403
+GET    /channels/sms/                                            ok    ok    ok    ok    login ok    login
+POST   /channels/sms/callback/                                   401   401   401   401   401   401   401
 GET    /channels/wecom/qr/{config_id}/                           ok    ok    ok    ok    ok    ok    ok
 GET    /channels/wecom/codes/                                    ok    ok    ok    ok    login ok    login
 GET    /channels/wecom/codes/new/                                ok    ok    ok    403   login ok    login

@@ -49,6 +49,9 @@ class Command(BaseCommand):
             mch_id=pay.mch_id, app_id=pay.app_id, apiv3_key=pay.apiv3_key, merchant_serial=pay.merchant_serial_no,
             merchant_private_pem=pay.merchant_private_key, platform_private_pem=pay.platform_private_key,
             platform_key_id=pay.platform_key_id)
+        # The SMS provider posts delivery receipts and replies to Siyu's SMS callback, signed with the demo secret.
+        self.simulator.sms.callback_url = f"{options['siyu_url'].rstrip('/')}/channels/sms/callback/"
+        self.simulator.sms.auto_deliver = True
         server = SimulatorServer(port=options["port"], simulator=self.simulator).start()
         self.stdout.write(self.style.SUCCESS(f"Simulator on {server.base_url} (/wecom, /oa, /mp, /pay)"))
         rng = random.Random(options["seed"])  # noqa: S311 - simulated behaviour
