@@ -143,3 +143,64 @@ def test_retention_monthly_by_first_order(brand: data.Brand, engine: CopyEngine)
                                                                              "period": "month"}, engine=engine)
     # first paid order in March: c2 only (c1's first was in February; c5's in April)
     assert {row[0]: row[1:] for row in table(board, "purchase").rows} == {"2026-03-01": [1, 1.0]}
+
+
+def test_event_funnel_reports_open_windows_apart(db: None) -> None:
+    """page_viewed -> product_viewed within 24 h -> check_in within 2 h, over March, in an enterprise of its own."""
+    shop = data.EnterpriseFactory(code="funnel", name="Funnel")
+    people = {n: data.customer(shop, created=data.sh(2, 1), store=None, source="wecom")
+              for n in ("f1", "f2", "f3", "f4", "f5")}
+    ev = data.event
+    ev(people["f1"], "page_viewed", data.sh(3, 10, 10))
+    ev(people["f1"], "product_viewed", data.sh(3, 10, 20))  # +10 h
+    ev(people["f1"], "check_in", data.sh(3, 10, 21))  # +1 h: completes
+    ev(people["f2"], "page_viewed", data.sh(3, 12, 10))
+    ev(people["f2"], "product_viewed", data.sh(3, 14, 10))  # +48 h: too late, dropped at step 2
+    ev(people["f3"], "page_viewed", data.sh(3, 31, 20))
+    ev(people["f3"], "product_viewed", data.sh(4, 1, 0, 10))  # after the range: its window is still open
+    ev(people["f4"], "page_viewed", data.sh(3, 20, 10))
+    ev(people["f4"], "product_viewed", data.sh(3, 20, 11))  # +1 h; no check-in: dropped at step 3
+    ev(people["f5"], "page_viewed", data.sh(3, 31, 23))
+    ev(people["f5"], "product_viewed", data.sh(3, 31, 23, 30))  # +0.5 h; check-in window open past the end
+    built = ColumnarCopy(None, capture_changes=False, threads=1)
+    built.build(bulk=False)
+    try:
+        board = queries.dashboard(Scope.hq(shop.pk), "conversion",
+                                  {**MARCH, "steps": "page_viewed,product_viewed,check_in", "windows": "24,2"},
+                                  engine=CopyEngine(built))
+    finally:
+        built.close()
+    rows = {row[1]: row for row in table(board, "funnel").rows}
+    # columns: n, event, window, reached, still in window, dropped, rate, settled rate, median hours
+    assert rows["page_viewed"][3] == 5
+    assert rows["product_viewed"][2:6] == [24, 3, 1, 1]  # f1 f4 f5 reached; f3 open; f2 dropped
+    assert rows["product_viewed"][6] == pytest.approx(3 / 5)
+    assert rows["product_viewed"][7] == pytest.approx(3 / 4)
+    assert rows["product_viewed"][8] == 1.0  # median of 10, 1, 0.5 hours
+    assert rows["check_in"][2:6] == [2, 1, 1, 1]  # f1 reached; f5 open; f4 dropped
+    assert rows["check_in"][8] == 1.0
+
+
+def test_bad_filters_name_the_field(brand: data.Brand, engine: CopyEngine) -> None:
+    hq = Scope.hq(brand.enterprise.pk)
+    cases = [({"start": "2026-13-01"}, "start"), ({"start": "2026-03-05", "end": "2026-03-01"}, "start"),
+             ({"channel": "fax"}, "channel"), ({"steps": "page_viewed,nope"}, "steps"),
+             ({"steps": "page_viewed,check_in", "windows": "0"}, "windows"), ({"cohort": "x"}, "cohort"),
+             ({"store": "12a"}, "store"), ({"start": "2020-01-01", "end": "2026-01-01"}, "start")]
+    for params, field in cases:
+        with pytest.raises(queries.ValidationFailed) as caught:
+            queries.dashboard(hq, "conversion", params, engine=engine)
+        assert caught.value.field == field, params
+    with pytest.raises(queries.NotFound):
+        queries.dashboard(hq, "nope", MARCH, engine=engine)
+
+
+def test_answers_are_cached_per_query_and_params(brand: data.Brand, engine: CopyEngine, settings: Any) -> None:
+    settings.SIYU_DASHBOARD_CACHE_TTL = 60
+    hq = Scope.hq(brand.enterprise.pk)
+    first = queries.dashboard(hq, "overview", MARCH, engine=engine)
+    again = queries.dashboard(hq, "overview", MARCH, engine=engine)
+    other = queries.dashboard(scope_for_staff(brand.staff_a), "overview", MARCH, engine=engine)
+    assert first.cached == 0 and again.cached == again.queries > 0
+    assert other.cached == 0  # another scope is another key
+    assert again.as_of == first.as_of is not None
