@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Query, Router
 
 from siyu.analytics import queries
-from siyu.analytics.schemas import DashboardOut
+from siyu.analytics.schemas import DashboardOut, DashboardQuery
 from siyu.api.auth import scope_of
 from siyu.org.schemas import ErrorOut
 
@@ -28,6 +28,6 @@ def list_dashboards(request: HttpRequest) -> list[str]:
 
 @router.get("/dashboards/{name}", response={200: DashboardOut, **ERRORS},
             summary="A dashboard's figures and tables over the caller's customers")
-def get_dashboard(request: HttpRequest, name: str) -> dict[str, Any]:
+def get_dashboard(request: HttpRequest, name: str, filters: Query[DashboardQuery]) -> dict[str, Any]:
     scope = scope_of(request)
-    return queries.dashboard_json(scope, name, request.GET)
+    return queries.dashboard_json(scope, name, filters.dict(exclude_none=True))
