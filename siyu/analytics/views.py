@@ -93,7 +93,8 @@ def dashboard_page(request: HttpRequest, name: str = "overview") -> HttpResponse
         status = 503
     if "filters" not in context:
         queries.dashboard_exists(name)
-    partial = request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+    headers = request.headers
+    partial = headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
     template = "analytics/_board.html" if partial else "analytics/dashboard.html"
     return render(request, template, context, status=status)
 

@@ -69,17 +69,17 @@ def referral(inviter: Customer, invitee: Customer, at: datetime, status: str = "
 
 
 def staff(enterprise: Enterprise, role: str, store: Store | None) -> Staff:
-    return StaffFactory(enterprise=enterprise, role=role, store=store,
+    return StaffFactory.create(enterprise=enterprise, role=role, store=store,
                         region=store.region if store is not None else None,
-                        user=UserFactory())
+                        user=UserFactory.create())
 
 
 def brand() -> Brand:
-    enterprise = EnterpriseFactory(code="brand", name="Brand")
-    region = RegionFactory(enterprise=enterprise)
-    s1 = StoreFactory(region=region)
-    s2 = StoreFactory(region=region)
-    other = EnterpriseFactory(code="other", name="Other")
+    enterprise = EnterpriseFactory.create(code="brand", name="Brand")
+    region = RegionFactory.create(enterprise=enterprise)
+    s1 = StoreFactory.create(region=region)
+    s2 = StoreFactory.create(region=region)
+    other = EnterpriseFactory.create(code="other", name="Other")
     b = Brand(enterprise, s1, s2, staff(enterprise, Role.HQ_ADMIN, None), staff(enterprise, Role.STORE_MANAGER, s1),
               staff(enterprise, Role.STORE_STAFF, s1), staff(enterprise, Role.STORE_STAFF, s1), other)
     c = b.c

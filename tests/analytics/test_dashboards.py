@@ -147,7 +147,7 @@ def test_retention_monthly_by_first_order(brand: data.Brand, engine: CopyEngine)
 
 def test_event_funnel_reports_open_windows_apart(db: None) -> None:
     """page_viewed -> product_viewed within 24 h -> check_in within 2 h, over March, in an enterprise of its own."""
-    shop = data.EnterpriseFactory(code="funnel", name="Funnel")
+    shop = data.EnterpriseFactory.create(code="funnel", name="Funnel")
     people = {n: data.customer(shop, created=data.sh(2, 1), store=None, source="wecom")
               for n in ("f1", "f2", "f3", "f4", "f5")}
     ev = data.event

@@ -66,6 +66,7 @@ def test_api_bad_input_and_other_enterprise(brand: data.Brand, api_as: Any) -> N
 
 def _console(staff: Staff) -> Client:
     client = Client()
+    assert staff.user is not None
     client.force_login(staff.user)
     return client
 

@@ -158,17 +158,17 @@ def _funnel_sql(filters: Filters, spec: FunnelSpec) -> tuple[str, list[Any]]:
     params: list[Any] = [spec.steps[0], lo, cutoff, *scope_params]
     for k in range(2, len(spec.steps) + 1):
         seconds = int(spec.windows_h[k - 2]) * 3600  # a validated integer, written into the text
-        ctes.append(f"s{k} AS (SELECT p.id, MIN(e.occurred_at) AS t FROM s{k - 1} p JOIN events e "
+        ctes.append(f"s{k} AS (SELECT p.id, MIN(e.occurred_at) AS t FROM s{k - 1} p JOIN events e "  # noqa: S608
                     f"ON e.customer_id = p.id WHERE e.name = ? AND e.occurred_at > p.t "
                     f"AND e.occurred_at <= p.t + INTERVAL {seconds} SECOND AND e.occurred_at < ? GROUP BY p.id)")
         params += [spec.steps[k - 1], cutoff]
     columns = ["(SELECT count(*) FROM s1)"]
     for k in range(2, len(spec.steps) + 1):
         seconds = int(spec.windows_h[k - 2]) * 3600
-        columns.append(f"(SELECT count(*) FROM s{k})")
-        columns.append(f"(SELECT count(*) FROM s{k - 1} p WHERE p.id NOT IN (SELECT id FROM s{k}) "
+        columns.append(f"(SELECT count(*) FROM s{k})")  # noqa: S608
+        columns.append(f"(SELECT count(*) FROM s{k - 1} p WHERE p.id NOT IN (SELECT id FROM s{k}) "  # noqa: S608
                        f"AND p.t + INTERVAL {seconds} SECOND >= ?)")
-        columns.append(f"(SELECT MEDIAN(date_diff('second', p.t, q.t)) FROM s{k - 1} p JOIN s{k} q ON q.id = p.id)")
+        columns.append(f"(SELECT MEDIAN(date_diff('second', p.t, q.t)) FROM s{k - 1} p JOIN s{k} q ON q.id = p.id)")  # noqa: S608
         params.append(cutoff)
     return f"WITH {', '.join(ctes)} SELECT {', '.join(columns)}", params
 

@@ -84,7 +84,7 @@ def customer_where(filters: Filters, alias: str = "c") -> tuple[str, list[Any]]:
         where += f" AND {alias}.home_store_id = ?"
         params.append(filters.store_id)
     if filters.region_id is not None:
-        where += f" AND {alias}.home_store_id IN (SELECT id FROM stores WHERE region_id = ?)"
+        where += f" AND {alias}.home_store_id IN (SELECT id FROM stores WHERE region_id = ?)"  # noqa: S608
         params.append(filters.region_id)
     return where, params
 

@@ -50,10 +50,10 @@ def _cohort_sql(filters: Filters, cohort: str, period: str) -> tuple[str, list[A
 
 def _measure_sql(measure: str, period: str) -> tuple[str, list[Any]]:
     if measure == "activity":
-        return (f"SELECT DISTINCT e.customer_id AS id, {_trunc(period, 'e.occurred_at')} AS ap FROM events e "
+        return (f"SELECT DISTINCT e.customer_id AS id, {_trunc(period, 'e.occurred_at')} AS ap FROM events e "  # noqa: S608
                 f"WHERE e.name IN ({marks(ACTIVITY_EVENTS)}) AND e.occurred_at >= ? AND e.occurred_at < ? "
                 "AND e.customer_id IN (SELECT id FROM cohort)"), list(ACTIVITY_EVENTS)
-    return (f"SELECT DISTINCT o.customer_id AS id, {_trunc(period, 'o.paid_at')} AS ap FROM orders o "
+    return (f"SELECT DISTINCT o.customer_id AS id, {_trunc(period, 'o.paid_at')} AS ap FROM orders o "  # noqa: S608
             f"WHERE o.status IN ({marks(PAID_STATUSES)}) AND o.paid_at >= ? AND o.paid_at < ? "
             "AND o.customer_id IN (SELECT id FROM cohort)"), list(PAID_STATUSES)
 
@@ -63,7 +63,7 @@ def _retention_sql(filters: Filters, cohort: str, period: str, measure: str) -> 
     measure_sql, measure_params = _measure_sql(measure, period)
     lo, hi = filters.bounds()
     lo = lo - timedelta(days=31)  # a cohort's week or month may begin before the range
-    sql = (f"WITH cohort AS ({cohort_sql}), acts AS ({measure_sql}) "
+    sql = (f"WITH cohort AS ({cohort_sql}), acts AS ({measure_sql}) "  # noqa: S608
            "SELECT k.cp, NULL AS ap, count(*) FROM cohort k GROUP BY k.cp "
            "UNION ALL SELECT k.cp, a.ap, count(*) FROM cohort k JOIN acts a ON a.id = k.id AND a.ap >= k.cp "
            "GROUP BY k.cp, a.ap")
