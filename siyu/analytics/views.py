@@ -17,6 +17,7 @@ from siyu.analytics import queries
 from siyu.analytics.dashboards.framework import Board, Column, board_dict
 from siyu.analytics.engine import EngineUnavailable
 from siyu.console.access import scope_of
+from siyu.console.labels import event_label
 from siyu.console.views import console_view
 from siyu.core.errors import ValidationFailed
 from siyu.core.money import Money
@@ -40,6 +41,15 @@ def show(value: Any, unit: str) -> str:
     return str(value)
 
 
+def _label(value: Any, column: Column, channels: dict[str, str]) -> Any:
+    """Event names and channel values as the operator reads them (the API keeps the codes)."""
+    if column.key == "event" and isinstance(value, str):
+        return event_label(value)
+    if column.key == "source" and isinstance(value, str):
+        return channels.get(value, value)
+    return value
+
+
 def _change(value: float | None) -> str:
     if value is None:
         return ""
@@ -47,6 +57,7 @@ def _change(value: float | None) -> str:
 
 
 def _board_context(board: Board) -> dict[str, Any]:
+    channels = dict(queries.channel_choices())
     return {
         "board": board,
         "figures": [{"key": f.key, "label": f.label, "value": show(f.value, f.unit),
@@ -54,12 +65,21 @@ def _board_context(board: Board) -> dict[str, Any]:
                      "down": f.change is not None and f.change < 0} for f in board.figures],
         "tables": [{"key": t.key, "title": t.title, "note": t.note, "chart": t.chart is not None,
                     "columns": t.columns,
-                    "rows": [[show(v, c.unit) for v, c in zip(row, t.columns, strict=True)] for row in t.rows]}
+                    "rows": [[show(_label(v, c, channels), c.unit) for v, c in zip(row, t.columns, strict=True)]
+                             for row in t.rows]}
                    for t in board.tables],
         "as_of": board.as_of.replace(tzinfo=SHANGHAI if board.as_of.tzinfo is None else board.as_of.tzinfo)
         .astimezone(SHANGHAI) if board.as_of else None,
-        "data": board_dict(board),
+        "data": _chart_data(board, channels),
     }
+
+
+def _chart_data(board: Board, channels: dict[str, str]) -> dict[str, Any]:
+    data = board_dict(board)
+    for shown, table in zip(data["tables"], board.tables, strict=True):
+        shown["rows"] = [[_label(v, c, channels) for v, c in zip(row, table.columns, strict=True)]
+                         for row in shown["rows"]]
+    return data
 
 
 def _choices(scope: Scope) -> dict[str, Any]:

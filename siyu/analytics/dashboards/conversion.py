@@ -191,8 +191,7 @@ def _funnel(filters: Filters, runner: Runner) -> Table:
                Column("rate", _("Conversion from the step before"), "ratio"),
                Column("settled_rate", _("Conversion among closed windows"), "ratio"),
                Column("cycle", _("Hours from the step before (median)"), "hours"))
-    return Table("funnel", _("Event funnel"), columns, rows, Chart("funnel", "event", ("reached",)),
-                 note=" → ".join(spec.steps))
+    return Table("funnel", _("Event funnel"), columns, rows, Chart("funnel", "event", ("reached",)))
 
 
 def build(filters: Filters, runner: Runner) -> Board:

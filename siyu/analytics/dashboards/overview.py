@@ -24,6 +24,7 @@ from siyu.analytics.dashboards.framework import (
     marks,
     ratio,
 )
+from siyu.customers.models import Channel
 
 LOST_STATUSES = ("deleted_by_customer", "deleted_by_staff")
 
@@ -120,7 +121,9 @@ def _pool_table(rows: list[tuple[Any, ...]], filters: Filters) -> tuple[Table, i
         for ch in channels:
             running[ch] = running.get(ch, 0) + added.get((day, ch), 0)
         out.append([day.isoformat(), *(running.get(ch, 0) for ch in channels), sum(running.values())])
-    columns = (Column("day", _("Day"), "date"), *(Column(f"ch_{ch or 'none'}", ch or _("none")) for ch in channels),
+    names = {str(value): str(label) for value, label in Channel.choices}
+    columns = (Column("day", _("Day"), "date"),
+               *(Column(f"ch_{ch or 'none'}", names.get(ch, ch) if ch else _("none")) for ch in channels),
                Column("total", _("Total")))
     table = Table("pool", _("Pool size by channel"), columns, out,
                   Chart("line", "day", tuple(c.key for c in columns[1:-1]), stack=True))
