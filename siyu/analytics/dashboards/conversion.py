@@ -145,7 +145,8 @@ def funnel_spec(filters: Filters) -> FunnelSpec:
 
 
 def _cutoff(hi: datetime) -> datetime:
-    return min(hi, naive_utc(timezone.now()))
+    """The end of the range, or now (to the minute, so the answer can be cached) when the range reaches today."""
+    return min(hi, naive_utc(timezone.now()).replace(second=0, microsecond=0))
 
 
 def _funnel_sql(filters: Filters, spec: FunnelSpec) -> tuple[str, list[Any]]:
