@@ -2,13 +2,15 @@
 OLTP database in the same run.
 
     siyu bench dashboards --customers 1000000 --events 20000000
-    python bench/dashboards.py --customers 20000 --events 400000 [--database-url postgres://.../siyu_bench_dashboards]
+    python bench/dashboards.py --customers 20000 --events 400000 \
+        [--database-url postgres://.../siyu_bench_dashboards]
     python bench/dashboards.py --reuse   # keep the database the last run seeded (var/bench/dashboards.sqlite3)
 
-Figures: dashboard_<name>_cold_s (its first run after the copy is built, the answers cache empty), dashboard_<name>_warm_s (best of
---repeat, the answers cache off), dashboard_<name>_cached_s (answered from the dashboards' cache), copy_build_s,
-peak_mb. Ratios: dashboard_<name>_vs_oltp (the same queries translated by sqlglot and run on the OLTP database /
-warm engine time: higher is better, target >= 100). The dashboards' SQL is DuckDB's dialect, which sqlglot
+Figures: dashboard_<name>_cold_s (its first run after the copy is built, the answers cache empty),
+dashboard_<name>_warm_s (best of --repeat, the answers cache off), dashboard_<name>_cached_s (answered from the
+dashboards' cache), copy_build_s, peak_mb.
+Ratios: dashboard_<name>_vs_oltp (the same queries translated by sqlglot and run on the OLTP database / warm engine
+time: higher is better, target >= 100). The dashboards' SQL is DuckDB's dialect, which sqlglot
 translates to PostgreSQL (and ClickHouse) but not to SQLite (no INTERVAL arithmetic, no percentile aggregate), so the
 OLTP baseline runs on PostgreSQL only; on SQLite the ratio is left out and the table says so.
 Targets (TARGETS.md): each dashboard < 300 ms warm at tier A, < 2 s at tier B.
