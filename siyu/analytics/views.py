@@ -65,7 +65,8 @@ def _board_context(board: Board) -> dict[str, Any]:
                      "down": f.change is not None and f.change < 0} for f in board.figures],
         "tables": [{"key": t.key, "title": t.title, "note": t.note, "chart": t.chart is not None,
                     "columns": t.columns,
-                    "rows": [[show(_label(v, c, channels), c.unit) for v, c in zip(row, t.columns, strict=True)]
+                    "rows": [[(show(_label(v, c, channels), c.unit), c.unit not in ("text", "date"))
+                              for v, c in zip(row, t.columns, strict=True)]
                              for row in t.rows]}
                    for t in board.tables],
         "as_of": board.as_of.replace(tzinfo=SHANGHAI if board.as_of.tzinfo is None else board.as_of.tzinfo)
