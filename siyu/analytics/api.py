@@ -1,7 +1,7 @@
-"""Dashboards over REST: `GET /api/analytics/dashboards/{name}` with the console's filters as the query string
-(start, end, channel, store, region; the funnel's steps and windows; retention's cohort and period). The caller's
-scope decides what is counted, exactly as on the console pages; money is integer fen; `fresh_as_of` says how fresh
-the answer is."""
+"""Dashboards over REST: `GET /api/analytics/dashboards/<name>` (overview, conversion, retention) with the
+console's filters as the query string (start, end, channel, store, region; the funnel's steps and windows;
+retention's cohort and period). The caller's scope decides what is counted, exactly as on the console pages; money
+is integer fen; `fresh_as_of` says how fresh the answer is."""
 
 from __future__ import annotations
 
@@ -26,8 +26,20 @@ def list_dashboards(request: HttpRequest) -> list[str]:
     return queries.names()
 
 
-@router.get("/dashboards/{name}", response={200: DashboardOut, **ERRORS},
-            summary="A dashboard's figures and tables over the caller's customers")
-def get_dashboard(request: HttpRequest, name: str, filters: Query[DashboardQuery]) -> dict[str, Any]:
-    scope = scope_of(request)
-    return queries.dashboard_json(scope, name, filters.dict(exclude_none=True))
+# One operation per dashboard, so `{name}` is never a path parameter that could be mistaken for a row id.
+@router.get("/dashboards/overview", response={200: DashboardOut, **ERRORS},
+            summary="Overview: pool, contacts, active customers, GMV, orders, AOV, conversion, repurchase")
+def overview(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
+    return queries.dashboard_json(scope_of(request), "overview", filters.dict(exclude_none=True))
+
+
+@router.get("/dashboards/conversion", response={200: DashboardOut, **ERRORS},
+            summary="Conversion: the AARRR funnel and cycle by cohort and source; the N-step event funnel")
+def conversion(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
+    return queries.dashboard_json(scope_of(request), "conversion", filters.dict(exclude_none=True))
+
+
+@router.get("/dashboards/retention", response={200: DashboardOut, **ERRORS},
+            summary="Retention: weekly or monthly cohorts, activity and purchase")
+def retention(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
+    return queries.dashboard_json(scope_of(request), "retention", filters.dict(exclude_none=True))

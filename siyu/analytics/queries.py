@@ -134,8 +134,3 @@ def channel_choices() -> list[tuple[str, str]]:
 def dashboard_json(scope: Scope, name: str, data: Mapping[str, str], *, engine: Engine | None = None
                    ) -> dict[str, Any]:
     return board_dict(dashboard(scope, name, data, engine=engine))
-
-
-def dashboard_exists(name: str) -> None:
-    if name not in DASHBOARDS:
-        raise NotFound(_("no such dashboard"), field="name")

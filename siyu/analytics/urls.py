@@ -4,7 +4,11 @@ from siyu.analytics import views
 
 app_name = "analytics"
 urlpatterns = [
-    path("", views.dashboard_page, name="index"),
-    path("<slug:name>/", views.dashboard_page, name="dashboard"),
-    path("<slug:name>/export.xlsx", views.dashboard_export, name="export"),
+    path("", views.overview, name="index"),
+    path("overview/", views.overview, name="overview"),
+    path("conversion/", views.conversion, name="conversion"),
+    path("retention/", views.retention, name="retention"),
+    path("overview/export.xlsx", views.overview_export, name="overview_export"),
+    path("conversion/export.xlsx", views.conversion_export, name="conversion_export"),
+    path("retention/export.xlsx", views.retention_export, name="retention_export"),
 ]

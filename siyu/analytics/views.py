@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
@@ -92,15 +93,16 @@ def _choices(scope: Scope) -> dict[str, Any]:
     }
 
 
-def _tabs() -> list[tuple[str, str]]:
-    return [("overview", _("Overview")), ("conversion", _("Conversion")), ("retention", _("Retention"))]
+def _tabs() -> list[tuple[str, str, str]]:
+    return [(key, label, reverse(f"analytics:{key}")) for key, label in
+            (("overview", _("Overview")), ("conversion", _("Conversion")), ("retention", _("Retention")))]
 
 
-@console_view
-def dashboard_page(request: HttpRequest, name: str = "overview") -> HttpResponse:
+def dashboard_page(request: HttpRequest, name: str) -> HttpResponse:
     scope = scope_of(request)
     context: dict[str, Any] = {"name": name, "tabs": _tabs(), "q": request.GET, **_choices(scope),
-                               "query": request.GET.urlencode()}
+                               "query": request.GET.urlencode(), "page_url": reverse(f"analytics:{name}"),
+                               "export_url": reverse(f"analytics:{name}_export")}
     status = 200
     try:
         board = queries.dashboard(scope, name, request.GET)
@@ -112,8 +114,6 @@ def dashboard_page(request: HttpRequest, name: str = "overview") -> HttpResponse
     except EngineUnavailable as exc:
         context["error"] = str(exc)
         status = 503
-    if "filters" not in context:
-        queries.dashboard_exists(name)
     headers = request.headers
     partial = headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
     template = "analytics/_board.html" if partial else "analytics/dashboard.html"
@@ -128,7 +128,6 @@ def _cell(value: Any, column: Column) -> Any:
     return value
 
 
-@console_view
 def dashboard_export(request: HttpRequest, name: str) -> HttpResponse:
     """Every table of the dashboard as one sheet each (money in yuan, ratios as fractions)."""
     scope = scope_of(request)
@@ -146,3 +145,34 @@ def dashboard_export(request: HttpRequest, name: str) -> HttpResponse:
                             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     response["Content-Disposition"] = f'attachment; filename="{name}-{f.start:%Y%m%d}-{f.end:%Y%m%d}.xlsx"'
     return response
+
+
+# One route per dashboard (no name in the path's parameters: a dashboard is not a row of an enterprise).
+@console_view
+def overview(request: HttpRequest) -> HttpResponse:
+    return dashboard_page(request, "overview")
+
+
+@console_view
+def conversion(request: HttpRequest) -> HttpResponse:
+    return dashboard_page(request, "conversion")
+
+
+@console_view
+def retention(request: HttpRequest) -> HttpResponse:
+    return dashboard_page(request, "retention")
+
+
+@console_view
+def overview_export(request: HttpRequest) -> HttpResponse:
+    return dashboard_export(request, "overview")
+
+
+@console_view
+def conversion_export(request: HttpRequest) -> HttpResponse:
+    return dashboard_export(request, "conversion")
+
+
+@console_view
+def retention_export(request: HttpRequest) -> HttpResponse:
+    return dashboard_export(request, "retention")

@@ -87,4 +87,4 @@ def test_console_pages_partial_and_export(brand: data.Brand) -> None:
     sales = book.worksheets[1]
     rows = {r[0]: r for r in sales.iter_rows(min_row=2, values_only=True)}
     assert rows["2026-03-03"][1:3] == (1, 200)  # one order, ¥200.00 (20000 fen) in the manager's store
-    assert client.get("/analytics/nope/").status_code == 404
+    assert client.get("/analytics/nope/").status_code == 404  # no such page

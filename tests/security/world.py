@@ -85,8 +85,7 @@ class World:
     ids: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     words: dict[str, str] = field(default_factory=lambda: {"config_id": "cfg-matrix-1", "invitation_kind": "teams",
-                                                                    "group_config_id": "gcfg-matrix-1",
-                                                                    "dashboard": "overview"})
+                                                                    "group_config_id": "gcfg-matrix-1"})
 
     def __getitem__(self, name: str) -> int:
         return self.ids[name]
