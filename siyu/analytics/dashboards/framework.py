@@ -68,11 +68,6 @@ class Filters:
     def option(self, key: str, default: str = "") -> str:
         return dict(self.options).get(key, default)
 
-    def key(self) -> tuple[Any, ...]:
-        s = self.scope
-        return (s.enterprise_id, s.role, s.staff_id, tuple(sorted(s.store_ids)), tuple(sorted(s.region_ids)),
-                self.start, self.end, self.channel, self.store_id, self.region_id, self.options)
-
 
 def customer_where(filters: Filters, alias: str = "c") -> tuple[str, list[Any]]:
     """The viewer's customers (siyu.analytics.engine.scope) cut by the filters, as a predicate over `customers`."""
