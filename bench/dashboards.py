@@ -95,11 +95,10 @@ def _database(args: argparse.Namespace) -> str:
         if not url:
             check_disk(args.customers, args.events, copy=True, force=args.force)
         return fresh_database("dashboards", url)
-    if not url:
-        import os
+    import os
 
-        url = f"sqlite:///{BENCH_DIR / 'dashboards.sqlite3'}"
-        os.environ["SIYU_DATABASE_URL"] = url
+    url = url or f"sqlite:///{BENCH_DIR / 'dashboards.sqlite3'}"
+    os.environ["SIYU_DATABASE_URL"] = url  # the database the last run seeded, never the worktree's own
     return url
 
 
