@@ -23,6 +23,7 @@ urlpatterns = [
     path("orders/", include("siyu.orders.urls")),
     path("member-imports/", include("siyu.console.member_import_urls")),
     path("audiences/", include("siyu.audiences.urls")),
+    path("analytics/", include("siyu.analytics.urls")),
     path("finance/", include("siyu.finance.urls")),
     path("content/", include("siyu.content.urls")),
     path("l/<str:token>", tracked_link, name="tracked_link"),  # content's tracked links: short, outside the console

@@ -120,6 +120,7 @@ def _mount() -> None:
     api.add_router("/storefront-admin", "siyu.storefront.api.design_router", tags=["store design"])
     api.add_router("/", orders_router, tags=["orders"])
     api.add_router("/audiences", "siyu.audiences.api.router", tags=["audiences"])
+    api.add_router("/analytics", "siyu.analytics.api.router", tags=["analytics"])
     api.add_router("/finance", "siyu.finance.api.router", tags=["finance"])
     api.add_router("/finance", "siyu.finance.commission_api.router", tags=["finance"])
     api.add_router("/", "siyu.finance.api.storefront_router", tags=["finance"])

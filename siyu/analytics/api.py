@@ -1,0 +1,45 @@
+"""Dashboards over REST: `GET /api/analytics/dashboards/<name>` (overview, conversion, retention) with the
+console's filters as the query string (start, end, channel, store, region; the funnel's steps and windows;
+retention's cohort and period). The caller's scope decides what is counted, exactly as on the console pages; money
+is integer fen; `fresh_as_of` says how fresh the answer is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from siyu.analytics import queries
+from siyu.analytics.schemas import DashboardOut, DashboardQuery
+from siyu.api.auth import scope_of
+from siyu.org.schemas import ErrorOut
+
+router = Router()
+
+ERRORS: dict[int, type[ErrorOut]] = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut, 503: ErrorOut}
+
+
+@router.get("/dashboards", response={200: list[str], **ERRORS}, summary="The dashboards' names")
+def list_dashboards(request: HttpRequest) -> list[str]:
+    scope_of(request)
+    return queries.names()
+
+
+# One operation per dashboard, so `{name}` is never a path parameter that could be mistaken for a row id.
+@router.get("/dashboards/overview", response={200: DashboardOut, **ERRORS},
+            summary="Overview: pool, contacts, active customers, GMV, orders, AOV, conversion, repurchase")
+def overview(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
+    return queries.dashboard_json(scope_of(request), "overview", filters.dict(exclude_none=True))
+
+
+@router.get("/dashboards/conversion", response={200: DashboardOut, **ERRORS},
+            summary="Conversion: the AARRR funnel and cycle by cohort and source; the N-step event funnel")
+def conversion(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
+    return queries.dashboard_json(scope_of(request), "conversion", filters.dict(exclude_none=True))
+
+
+@router.get("/dashboards/retention", response={200: DashboardOut, **ERRORS},
+            summary="Retention: weekly or monthly cohorts, activity and purchase")
+def retention(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
+    return queries.dashboard_json(scope_of(request), "retention", filters.dict(exclude_none=True))

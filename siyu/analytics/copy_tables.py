@@ -1,0 +1,21 @@
+"""Tables the dashboards read beyond the engine's own: referral participants and invitations (the AARRR funnel's
+"referred" step: a customer who brought a counted invitee). Registered by label, so the engine imports no app."""
+
+from __future__ import annotations
+
+from siyu.analytics.engine.tables import Col, TableSpec, register_table
+
+
+def install() -> None:
+    register_table(TableSpec(
+        "referral_participants", "referrals.Participant",
+        (Col("id", "BIGINT", nullable=False), Col("campaign_id", "BIGINT", nullable=False),
+         Col("customer_id", "BIGINT", nullable=False), Col("joined_at", "TIMESTAMP")),
+    ))
+    register_table(TableSpec(
+        "referral_invitations", "referrals.Invitation",
+        (Col("id", "BIGINT", nullable=False), Col("campaign_id", "BIGINT", nullable=False),
+         Col("inviter_id", "BIGINT", nullable=False), Col("invitee_id", "BIGINT", nullable=False),
+         Col("status", "VARCHAR"), Col("occurred_at", "TIMESTAMP")),
+        customer="invitee_id",
+    ))

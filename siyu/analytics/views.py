@@ -1,0 +1,178 @@
+"""Console pages of the dashboards: one page per dashboard (figures, a chart with its table for each table, the
+definitions), filtered through htmx (the board re-renders in place and its charts are drawn again), and an Excel
+export of its tables. Everything is read through siyu.analytics.queries, cut to the viewer's scope."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from io import BytesIO
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from openpyxl import Workbook
+
+from siyu.analytics import queries
+from siyu.analytics.dashboards.framework import Board, Column, board_dict
+from siyu.analytics.engine import EngineUnavailable
+from siyu.console.access import scope_of
+from siyu.console.labels import event_label
+from siyu.console.views import console_view
+from siyu.core.errors import ValidationFailed
+from siyu.core.money import Money
+from siyu.core.timeutil import SHANGHAI
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+
+def show(value: Any, unit: str) -> str:
+    """A cell as the page shows it: fen as yuan, ratios as percentages, hours with one decimal."""
+    if value is None:
+        return "–"
+    if unit == "fen":
+        return Money(int(value)).display()
+    if unit == "ratio":
+        return f"{float(value) * 100:.1f}%"
+    if unit == "hours":
+        return f"{float(value):.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _label(value: Any, column: Column, channels: dict[str, str]) -> Any:
+    """Event names and channel values as the operator reads them (the API keeps the codes)."""
+    if column.key == "event" and isinstance(value, str):
+        return event_label(value)
+    if column.key == "source" and isinstance(value, str):
+        return channels.get(value, value)
+    return value
+
+
+def _change(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value * 100:+.1f}%"
+
+
+def _board_context(board: Board) -> dict[str, Any]:
+    channels = dict(queries.channel_choices())
+    return {
+        "board": board,
+        "figures": [{"key": f.key, "label": f.label, "value": show(f.value, f.unit),
+                     "previous": show(f.previous, f.unit), "change": _change(f.change),
+                     "down": f.change is not None and f.change < 0} for f in board.figures],
+        "tables": [{"key": t.key, "title": t.title, "note": t.note, "chart": t.chart is not None,
+                    "columns": t.columns,
+                    "rows": [[(show(_label(v, c, channels), c.unit), c.unit not in ("text", "date"))
+                              for v, c in zip(row, t.columns, strict=True)]
+                             for row in t.rows]}
+                   for t in board.tables],
+        "as_of": board.as_of.replace(tzinfo=SHANGHAI if board.as_of.tzinfo is None else board.as_of.tzinfo)
+        .astimezone(SHANGHAI) if board.as_of else None,
+        "data": _chart_data(board, channels),
+    }
+
+
+def _chart_data(board: Board, channels: dict[str, str]) -> dict[str, Any]:
+    data = board_dict(board)
+    for shown, table in zip(data["tables"], board.tables, strict=True):
+        shown["rows"] = [[_label(v, c, channels) for v, c in zip(row, table.columns, strict=True)]
+                         for row in shown["rows"]]
+    return data
+
+
+def _choices(scope: Scope) -> dict[str, Any]:
+    return {
+        "channels": queries.channel_choices(),
+        "stores": list(org_queries.stores(scope).order_by("code").values_list("pk", "name")[:500]),
+        "regions": (list(org_queries.regions(scope).order_by("code").values_list("pk", "name")[:200])
+                    if scope.is_hq else []),
+    }
+
+
+def _tabs() -> list[tuple[str, str, str]]:
+    return [(key, label, reverse(f"analytics:{key}")) for key, label in
+            (("overview", _("Overview")), ("conversion", _("Conversion")), ("retention", _("Retention")))]
+
+
+def dashboard_page(request: HttpRequest, name: str) -> HttpResponse:
+    scope = scope_of(request)
+    context: dict[str, Any] = {"name": name, "tabs": _tabs(), "q": request.GET, **_choices(scope),
+                               "query": request.GET.urlencode(), "page_url": reverse(f"analytics:{name}"),
+                               "export_url": reverse(f"analytics:{name}_export")}
+    status = 200
+    try:
+        board = queries.dashboard(scope, name, request.GET)
+        context.update(_board_context(board))
+        context["filters"] = board.filters
+    except ValidationFailed as exc:
+        context["error"] = str(exc)
+        status = 422
+    except EngineUnavailable as exc:
+        context["error"] = str(exc)
+        status = 503
+    headers = request.headers
+    partial = headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
+    template = "analytics/_board.html" if partial else "analytics/dashboard.html"
+    return render(request, template, context, status=status)
+
+
+def _cell(value: Any, column: Column) -> Any:
+    if value is None:
+        return None
+    if column.unit == "fen":
+        return Decimal(int(value)) / 100
+    return value
+
+
+def dashboard_export(request: HttpRequest, name: str) -> HttpResponse:
+    """Every table of the dashboard as one sheet each (money in yuan, ratios as fractions)."""
+    scope = scope_of(request)
+    board = queries.dashboard(scope, name, request.GET)
+    book = Workbook(write_only=True)
+    for table in board.tables:
+        sheet = book.create_sheet(title=str(table.title)[:31].replace("/", "-"))
+        sheet.append([str(c.label) + (" (¥)" if c.unit == "fen" else "") for c in table.columns])
+        for row in table.rows:
+            sheet.append([_cell(v, c) for v, c in zip(row, table.columns, strict=True)])
+    out = BytesIO()
+    book.save(out)
+    f = board.filters
+    response = HttpResponse(out.getvalue(),
+                            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{f.start:%Y%m%d}-{f.end:%Y%m%d}.xlsx"'
+    return response
+
+
+# One route per dashboard (no name in the path's parameters: a dashboard is not a row of an enterprise).
+@console_view
+def overview(request: HttpRequest) -> HttpResponse:
+    return dashboard_page(request, "overview")
+
+
+@console_view
+def conversion(request: HttpRequest) -> HttpResponse:
+    return dashboard_page(request, "conversion")
+
+
+@console_view
+def retention(request: HttpRequest) -> HttpResponse:
+    return dashboard_page(request, "retention")
+
+
+@console_view
+def overview_export(request: HttpRequest) -> HttpResponse:
+    return dashboard_export(request, "overview")
+
+
+@console_view
+def conversion_export(request: HttpRequest) -> HttpResponse:
+    return dashboard_export(request, "conversion")
+
+
+@console_view
+def retention_export(request: HttpRequest) -> HttpResponse:
+    return dashboard_export(request, "retention")
