@@ -69,9 +69,9 @@ def counts(scope: Scope, journey_id: int) -> JourneyCounts:
         outcomes.setdefault(node, {})[outcome] = n
     nodes: list[NodeCount] = []
     if journey.current_version is not None:
-        for node in graph.parse(journey.current_version.definition).nodes:
-            seen = outcomes.get(node.id, {})
-            nodes.append(NodeCount(node=node.id, kind=node.kind, inside=inside.get(node.id, 0),
+        for item in graph.parse(journey.current_version.definition).nodes:
+            seen = outcomes.get(item.id, {})
+            nodes.append(NodeCount(node=item.id, kind=item.kind, inside=inside.get(item.id, 0),
                                    passed=sum(seen.values()), outcomes=seen))
     return JourneyCounts(entered=sum(status.values()), inside=status.get(EnrollmentStatus.ACTIVE, 0),
                          completed=status.get(EnrollmentStatus.COMPLETED, 0),
@@ -89,7 +89,7 @@ def customer_steps(scope: Scope, customer_id: int) -> QuerySet[Step]:
 def tasks(scope: Scope, *, open_only: bool = False) -> QuerySet[StaffTask]:
     qs = StaffTask.objects.filter(enterprise_id=scope.enterprise_id)
     if scope.role == Role.STORE_STAFF:
-        qs = qs.filter(staff_id=scope.staff_id)
+        qs = qs.filter(staff_id=scope.staff_id or 0)
     elif scope.role == Role.STORE_MANAGER:
         qs = qs.filter(store_id__in=scope.store_ids)
     elif scope.role == Role.REGION_MANAGER:

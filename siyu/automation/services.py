@@ -87,7 +87,7 @@ def _check_refs(enterprise_id: int, parsed: graph.Definition) -> None:
     from siyu.customers.models import Tag  # noqa: PLC0415 - read only
     from siyu.promotions import queries as promotion_queries  # noqa: PLC0415
 
-    tag_ids = {n.tag_id for n in parsed.nodes if getattr(n, "tag_id", None)}
+    tag_ids: set[int] = {int(getattr(n, "tag_id", 0) or 0) for n in parsed.nodes} - {0}
     if isinstance(parsed.entry, graph.TagEntry):
         tag_ids.add(parsed.entry.tag_id)
     known = set(Tag.objects.filter(group__enterprise_id=enterprise_id, pk__in=tag_ids).values_list("pk", flat=True))
@@ -269,11 +269,13 @@ def _enter_from_events(version: JourneyVersion, after: int, top: int, now: datet
               f"{' GROUP BY e2.customer_id' if exclusive else ''}")
     guards, guard_params = "", []
     if exclusive:
-        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s AND x.customer_id = e.customer_id"
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s "  # noqa: S608 - model names
+                   f"AND x.customer_id = e.customer_id"
                    f" AND x.status = 'active' AND x.exclusive = %s)")
         guard_params += [version.journey_id, True]
     if version.reentry == "every_n_days":
-        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} y WHERE y.journey_id = %s AND y.customer_id = e.customer_id"
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} y WHERE y.journey_id = %s "  # noqa: S608 - model names
+                   f"AND y.customer_id = e.customer_id"
                    f" AND y.entered_at > %s)")
         guard_params += [version.journey_id, _db(now - timedelta(days=version.reentry_days))]
     statement = (
@@ -551,7 +553,7 @@ class Runner:
 
     def branch(self, node: graph.BranchNode) -> str:
         if node.condition == "has_tag":
-            yes = CustomerTag.objects.filter(customer_id=self.en.customer_id, tag_id=node.tag_id).exists()
+            yes = CustomerTag.objects.filter(customer_id=self.en.customer_id, tag_id=int(node.tag_id or 0)).exists()
         elif node.condition == "event_since_entry":
             yes = self.since_entry(node.event).exists()
         else:

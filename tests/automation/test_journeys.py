@@ -38,6 +38,7 @@ T0 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 @pytest.fixture
 def clock() -> Iterator[FrozenDateTimeFactory]:
     with freeze_time(T0 - timedelta(minutes=5)) as frozen:
+        assert isinstance(frozen, FrozenDateTimeFactory)
         yield frozen
 
 
