@@ -312,8 +312,8 @@ def _start_timers(journey_ids: list[int], after_enrollment: int, now: datetime) 
     enr, tim = _table(Enrollment), _table(Timer)
     marks = ", ".join(["%s"] * len(journey_ids))
     return _sql(
-        f"INSERT INTO {tim} (enrollment_id, node, attempt, kind, due_at, status, claimed_by, claimed_at) "  # noqa: S608
-        f"SELECT id, current_node, 2, 'entry', %s, 'pending', '', NULL FROM {enr} "
+        f"INSERT INTO {tim} (enrollment_id, node, attempt, kind, due_at, status, claimed_by) "  # noqa: S608
+        f"SELECT id, current_node, 2, 'entry', %s, 'pending', '' FROM {enr} "
         f"WHERE journey_id IN ({marks}) AND id > %s AND status = 'active' ON CONFLICT DO NOTHING",
         [_db(now), *journey_ids, after_enrollment])
 
@@ -343,8 +343,8 @@ def _awaited(enterprise_id: int, after: int, top: int, now: datetime) -> int:
     enr, ev, tim = _table(Enrollment), _table(Event), _table(Timer)
     matched = _json_text("e.properties", "en.waiting_property")
     return _sql(
-        f"INSERT INTO {tim} (enrollment_id, node, attempt, kind, due_at, status, claimed_by, claimed_at) "  # noqa: S608
-        f"SELECT DISTINCT en.id, en.current_node, 1, 'event', %s, 'pending', '', NULL FROM {ev} e "
+        f"INSERT INTO {tim} (enrollment_id, node, attempt, kind, due_at, status, claimed_by) "  # noqa: S608
+        f"SELECT DISTINCT en.id, en.current_node, 1, 'event', %s, 'pending', '' FROM {ev} e "
         f"JOIN {enr} en ON en.customer_id = e.customer_id AND en.status = 'active' AND en.waiting_event = e.name "
         f"WHERE e.enterprise_id = %s AND e.id > %s AND e.id <= %s AND e.id > COALESCE(en.entry_event_id, 0) "
         f"AND (en.waiting_property = '' OR {matched} = en.waiting_value) ON CONFLICT DO NOTHING",
