@@ -652,3 +652,50 @@ def complete_task(*, scope: Scope, task_id: int, actor: Actor = None, now: datet
                      target_type="staff_task", target_id=task.pk, summary=task.title)
     task.refresh_from_db()
     return task
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Standard SOPs: a draft to start from
+
+
+def _welcome_sop() -> dict[str, Any]:
+    """New-contact welcome series: a staff task on day 0, 1, 3 and 7 after the add."""
+    nodes: list[dict[str, Any]] = []
+    for day, wait_days, title in ((0, 0, _("Welcome the new contact")), (1, 1, _("Day 1: share the brand story")),
+                                  (3, 2, _("Day 3: recommend a best seller")), (7, 4, _("Day 7: invite to a group"))):
+        if wait_days:
+            nodes.append({"id": f"wait{day}", "kind": "wait", "minutes": wait_days * 1440})
+        nodes.append({"id": f"day{day}", "kind": "action", "action": "create_task", "title": str(title)})
+    return {"entry": {"kind": "event", "event": "wecom_contact_added"}, "goal": {"event": "order_paid"},
+            "nodes": nodes}
+
+
+def _cart_sop(enterprise_id: int) -> dict[str, Any]:
+    """Abandoned cart: wait two hours for the same cart to be paid; if it is not, a coupon (the newest template) or,
+    with none, a task for the owning staff."""
+    from siyu.promotions import queries as promotion_queries  # noqa: PLC0415
+
+    template = promotion_queries.coupon_templates(Scope.hq(enterprise_id)).order_by("-id").first()
+    nudge: dict[str, Any] = (
+        {"id": "nudge", "kind": "action", "action": "issue_coupon", "coupon_template_id": template.pk}
+        if template is not None else
+        {"id": "nudge", "kind": "action", "action": "create_task", "title": str(_("Remind about the cart"))})
+    return {"entry": {"kind": "event", "event": "cart_abandoned"}, "reentry": {"mode": "always"},
+            "nodes": [{"id": "wait_pay", "kind": "wait_event", "event": "order_paid", "timeout_minutes": 120,
+                       "match": {"property": "cart_id", "entry_property": "cart_id"}, "on_timeout": "nudge"},
+                      {"id": "paid", "kind": "exit"}, nudge]}
+
+
+SOPS = ("welcome", "abandoned_cart")
+
+
+def create_from_sop(*, scope: Scope, sop: str, actor: Actor = None) -> Journey:
+    """A draft journey from a standard SOP, named after it, to be edited and activated."""
+    _require_hq(scope)
+    if sop == "welcome":
+        return create_journey(scope=scope, name=str(_("New-contact welcome series")), definition=_welcome_sop(),
+                              actor=actor)
+    if sop == "abandoned_cart":
+        return create_journey(scope=scope, name=str(_("Abandoned cart")), definition=_cart_sop(scope.enterprise_id),
+                              actor=actor)
+    raise ValidationFailed(_("unknown template"), field="sop", code="unknown_sop")

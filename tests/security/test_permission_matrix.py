@@ -935,6 +935,10 @@ GET    /loyalty/rules/                                           ok    403   403
 GET    /loyalty/rewards/                                         ok    403   403   403   login ok    login
 GET    /loyalty/membership/                                      ok    403   403   403   login ok    login
 POST   /loyalty/membership/                                      ok    403   403   403   login ok    login
+GET    /journeys/                                                ok    ok    ok    403   login ok    login
+POST   /journeys/                                                ok    403   403   403   login ok    login
+GET    /journeys/{journey}/                                      ok    ok    ok    403   login 404   login
+POST   /journeys/{journey}/status/                               ok    403   403   403   login 404   login
 GET    /referrals/                                               ok    403   403   403   login ok    login
 POST   /referrals/                                               ok    403   403   403   login ok    login
 GET    /referrals/{referral_campaign}/                           ok    403   403   403   login 404   login
@@ -1038,6 +1042,8 @@ GET    /l/{material}                                             404   404   404
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
 # its errors, or a redirect); these few need a field to reach their check.
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "POST /journeys/": lambda w: {"sop": "welcome"},
+    "POST /journeys/{journey}/status/": lambda w: {"status": "live"},
     "POST /referrals/": lambda w: {"kind": "task", "name": "矩阵任务宝", "starts_at": "2026-01-01T00:00",
                                    "ends_at": "2030-01-01T00:00", "conversion": "add_staff", "reward_kind": "points",
                                    "reward_points": "100", "target_count": "3", "window_days": "7", "is_active": "on"},
