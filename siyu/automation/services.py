@@ -699,3 +699,13 @@ def create_from_sop(*, scope: Scope, sop: str, actor: Actor = None) -> Journey:
         return create_journey(scope=scope, name=str(_("Abandoned cart")), definition=_cart_sop(scope.enterprise_id),
                               actor=actor)
     raise ValidationFailed(_("unknown template"), field="sop", code="unknown_sop")
+
+
+def merge_customer_journeys(absorbed_id: int, survivor_id: int) -> int:
+    """A customers merge step: the absorbed customer leaves the journeys they are inside (their history stays with
+    them); their staff tasks follow the survivor."""
+    inside = Enrollment.objects.filter(customer_id=absorbed_id, status=EnrollmentStatus.ACTIVE)
+    Timer.objects.filter(enrollment__in=inside, status=TimerStatus.PENDING).update(status=TimerStatus.DONE)
+    exited = inside.update(status=EnrollmentStatus.EXITED, ended_at=timezone.now(), waiting_event="")
+    StaffTask.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    return int(exited)

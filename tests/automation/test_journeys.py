@@ -191,3 +191,17 @@ def test_a_branch_on_a_tag_and_a_task_without_owner_is_skipped(world: World, clo
     assert steps(plain) == [("vip", "no"), ("bye", "done")]
     assert steps(orphan) == [("vip", "yes"), ("task", "skipped"), ("bye", "done")]
     assert tasks(vip) == ["VIP 回访"] and tasks(orphan) == []
+
+
+def test_a_merged_away_customer_leaves_and_their_tasks_follow_the_survivor(world: World,
+                                                                          clock: FrozenDateTimeFactory) -> None:
+    from siyu.customers import services as customer_services  # noqa: PLC0415
+
+    live(world, "欢迎", welcome(world))
+    second, survivor = customer(world, "小号", T0), customer(world, "本人", T0)
+    added(second, T0)
+    at(clock, T0 + timedelta(seconds=1))
+    customer_services.merge_customers(survivor=survivor, absorbed=second, reason="same phone")
+    at(clock, T0 + timedelta(days=2))
+    assert list(Enrollment.objects.values_list("status", flat=True)) == ["exited"]
+    assert tasks(survivor) == ["打个招呼"] and tag_names(survivor) == {"D0"}  # no day-1 tag: they had left
