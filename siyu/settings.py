@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "siyu.finance",
     "siyu.loyalty",
     "siyu.referrals",
+    "siyu.automation",
     "siyu.content",
     "siyu.setup",
     "siyu.exports",

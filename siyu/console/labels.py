@@ -50,6 +50,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "group_buy_joined": _("Joined a group buy"),
     "group_buy_completed": _("Group buy succeeded"),
     "group_buy_failed": _("Group buy failed"),
+    "cart_abandoned": _("Left a cart unpaid"),
     "segment_entered": _("Entered a segment"),
     "segment_left": _("Left a segment"),
     "lifecycle_changed": _("Lifecycle stage changed"),

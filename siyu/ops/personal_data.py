@@ -17,6 +17,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext_lazy as _
 
 from siyu.audiences.models import CustomerScore, SegmentMembership
+from siyu.automation.models import Enrollment, StaffTask, Step
 from siyu.channels.official_account.models import Follower, OAuthState, SendStatus, TemplateSend
 from siyu.channels.sms.models import SmsCallback, SmsMessage, SmsReply
 from siyu.channels.wecom.models import GroupMembership, MassSendRecipient, TransferItem
@@ -109,6 +110,16 @@ def _referrals(customer_id: int) -> list[dict[str, Any]]:
                   customer_id=customer_id)
     invited = rows(Invitation, ["campaign__name", "status", "reason", "occurred_at"], invitee_id=customer_id)
     return [*joined, *invited]
+
+
+def _journeys(customer_id: int) -> list[dict[str, Any]]:
+    """The journeys they entered, every step they went through, and the staff tasks about them."""
+    entered = rows(Enrollment, ["journey__name", "version__number", "status", "entered_at", "ended_at"],
+                   customer_id=customer_id)
+    steps = rows(Step, ["enrollment__journey__name", "node", "kind", "outcome", "code", "at"],
+                 enrollment__customer_id=customer_id)
+    tasks = rows(StaffTask, ["title", "status", "due_at", "done_at"], customer_id=customer_id)
+    return [*entered, *steps, *tasks]
 
 
 def _tier(customer_id: int) -> list[dict[str, Any]]:
@@ -264,6 +275,7 @@ register_section("tier", _("Membership tier"), _tier)
 register_section("check_ins", _("Check-ins"), _check_ins)
 register_section("membership", _("Paid membership"), _membership)
 register_section("referrals", _("Referral campaigns"), _referrals)
+register_section("journeys", _("Journeys"), _journeys)
 register_section("followers", _("Official Account"), _followers)
 register_section("template_sends", _("Official Account messages"), _template_sends)
 register_section("group_memberships", _("Customer groups"), _group_memberships)
@@ -288,4 +300,5 @@ COVERED = {
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
     "referrals.Participant", "referrals.Invitation", "sms.SmsMessage",
+    "automation.Enrollment", "automation.Step", "automation.StaffTask",
 }

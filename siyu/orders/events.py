@@ -31,6 +31,7 @@ class OrderPaid(EventProperties):
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     stage: str = Field(default="full", pattern="^(full|deposit|balance)$")
     payment_ref: str = Field(default="", max_length=64)
+    cart_id: str = Field(default="", max_length=64)  # the storefront cart paid, for keyed waits (journeys)
 
 
 class OrderShipped(EventProperties):

@@ -410,6 +410,14 @@ POST   /api/referrals/campaigns                                  ok    403   403
 PUT    /api/referrals/campaigns/{referral_campaign}              ok    403   403   403   401   404   401
 GET    /api/referrals/campaigns/{referral_campaign}/results      ok    403   403   403   401   404   401
 GET    /api/referrals/campaigns/{referral_campaign}/tree         ok    403   403   403   401   404   401
+GET    /api/journeys                                             ok    ok    ok    403   401   ok    401
+POST   /api/journeys                                             ok    403   403   403   401   ok    401
+PUT    /api/journeys/{journey}                                   ok    403   403   403   401   404   401
+POST   /api/journeys/{journey}/status                            ok    403   403   403   401   404   401
+GET    /api/journeys/{journey}                                   ok    ok    ok    403   401   404   401
+GET    /api/journeys/customers/{customer}/steps                  ok    ok    ok    ok    401   404   401
+GET    /api/journeys/tasks/mine                                  ok    ok    ok    ok    401   ok    401
+POST   /api/journeys/tasks/{staff_task}/done                     ok    ok    ok    ok    401   404   401
 GET    /api/storefront/referrals                                 401   401   401   401   401   401   ok
 POST   /api/storefront/referrals/{referral_campaign}/join        401   401   401   401   401   401   ok
 GET    /api/storefront/referrals/{referral_campaign}/invitations 401   401   401   401   401   401   ok
@@ -458,6 +466,11 @@ def _order_line(w: World) -> int:
 
 
 # The body each unsafe operation sends: valid for this world, so an allowed role gets a 2xx.
+def _journey_body(name: str = "矩阵旅程") -> dict[str, Any]:
+    return {"name": name, "definition": {"entry": {"kind": "event", "event": "order_paid"},
+                                         "nodes": [{"id": "bye", "kind": "exit"}]}}
+
+
 def _campaign_body(**overrides: Any) -> dict[str, Any]:
     body = {"kind": "task", "name": "矩阵任务宝", "starts_at": _later(-1), "ends_at": _later(30), "reward_points": 100,
             "target_count": 3, "window_days": 7}
@@ -634,6 +647,9 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                                       "price_fen": 19900, "period_days": 365},
     "POST /api/loyalty/membership/purchases/{membership_purchase}/refund": lambda w: {"reason": "matrix"},
     "POST /api/storefront/membership/plans/{membership_plan}/buy": lambda w: {},
+    "POST /api/journeys": lambda w: _journey_body(),
+    "PUT /api/journeys/{journey}": lambda w: _journey_body(name="矩阵旅程（改）"),
+    "POST /api/journeys/{journey}/status": lambda w: {"status": "live"},
     "POST /api/referrals/campaigns": lambda w: _campaign_body(),
     "PUT /api/referrals/campaigns/{referral_campaign}": lambda w: _campaign_body(name="矩阵任务宝（改）"),
     # the shopper's own link: a self-invite (409), after the gates
@@ -927,6 +943,10 @@ GET    /loyalty/rules/                                           ok    403   403
 GET    /loyalty/rewards/                                         ok    403   403   403   login ok    login
 GET    /loyalty/membership/                                      ok    403   403   403   login ok    login
 POST   /loyalty/membership/                                      ok    403   403   403   login ok    login
+GET    /journeys/                                                ok    ok    ok    403   login ok    login
+POST   /journeys/                                                ok    403   403   403   login ok    login
+GET    /journeys/{journey}/                                      ok    ok    ok    403   login 404   login
+POST   /journeys/{journey}/status/                               ok    403   403   403   login 404   login
 GET    /referrals/                                               ok    403   403   403   login ok    login
 POST   /referrals/                                               ok    403   403   403   login ok    login
 GET    /referrals/{referral_campaign}/                           ok    403   403   403   login 404   login
@@ -1037,6 +1057,8 @@ GET    /l/{material}                                             404   404   404
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
 # its errors, or a redirect); these few need a field to reach their check.
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
+    "POST /journeys/": lambda w: {"sop": "welcome"},
+    "POST /journeys/{journey}/status/": lambda w: {"status": "live"},
     "POST /referrals/": lambda w: {"kind": "task", "name": "矩阵任务宝", "starts_at": "2026-01-01T00:00",
                                    "ends_at": "2030-01-01T00:00", "conversion": "add_staff", "reward_kind": "points",
                                    "reward_points": "100", "target_count": "3", "window_days": "7", "is_active": "on"},

@@ -304,6 +304,22 @@ def _referrals(world: World) -> None:
     world.words["referral_token"] = joined.token
 
 
+def _journeys(world: World) -> None:
+    """A draft journey (HQ's) and a staff task about the customer for n1's staff (a journey action made it)."""
+    from siyu.automation import services as automation
+
+    journey = automation.create_journey(scope=world.hq, name="矩阵旅程", definition={
+        "entry": {"kind": "event", "event": "wecom_contact_added"},
+        "nodes": [{"id": "hello", "kind": "action", "action": "create_task", "title": "打个招呼"}]})
+    now = timezone.now()
+    automation.create_task(enterprise_id=world.org.enterprise.pk, customer_id=world["customer"], title="打个招呼",
+                           key="matrix-task", due_at=now + timedelta(days=1), now=now)
+    from siyu.automation.queries import tasks
+
+    world.ids["journey"] = journey.pk
+    world.ids["staff_task"] = tasks(world.hq).get().pk
+
+
 def _audiences(world: World) -> None:
     """A dynamic and a static segment of store n1 (so n1's managers may change them and its staff read them)."""
     from siyu.audiences import services as audiences
@@ -455,6 +471,7 @@ def build_world(org: Org) -> World:
     _channels(world)
     _orders(world)
     _referrals(world)
+    _journeys(world)
     _audiences(world)
     _finance(world)
     _reconciliation(world)

@@ -464,6 +464,15 @@ def _referrals(brand: Brand, buyer: Customer) -> None:
     brand.ids["campaign_id"] = campaign.pk
 
 
+def _journeys(brand: Brand) -> None:
+    """A draft journey with the brand's marker."""
+    from siyu.automation import services as automation
+
+    journey = automation.create_journey(scope=brand.hq_scope, name=f"{brand.mark} Journey", definition={
+        "entry": {"kind": "event", "event": "order_paid"}, "nodes": [{"id": "bye", "kind": "exit"}]})
+    brand.ids["journey_id"] = journey.pk
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -474,6 +483,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _promotions(brand, tissue, pan, who[0])
     _orders(brand, tissue, who[0], store)
     _referrals(brand, who[0])
+    _journeys(brand)
     _wecom(brand, who, store)
     _official_account(brand, who[0])
     _audiences(brand, store)

@@ -27,7 +27,8 @@ def console_user(context: dict[str, Any]) -> dict[str, Any] | None:
     except PermissionDenied:
         return None
     role = org_queries.Roles(scope.role).label if scope.role in org_queries.Roles.values else scope.role
-    return {"name": scope.label or request.user.get_username(), "role": role, "is_hq": scope.is_hq}
+    return {"name": scope.label or request.user.get_username(), "role": role, "is_hq": scope.is_hq,
+            "is_manager": scope.is_manager}
 
 
 @register.simple_tag(takes_context=True)

@@ -1,0 +1,711 @@
+"""Journey writes: drafting and editing (each edit an immutable version), activating and pausing; the scan that
+enters customers, matches awaited events and goals from the event log; and the runner that works durable timers.
+
+The scan reads the event log by id watermark, per enterprise, under its cursor's row lock (workers take turns), and
+is set-based: one INSERT ... SELECT per live journey enters the customers whose new events match its entry (the
+re-entry rule is the enrollment's unique `entry_key` and the partial unique index on active enrollments), one
+statement finds goal events, one the awaited events. Every enrollment's first node is a timer due at once, so the
+same tick that entered a customer runs their first steps.
+
+The runner claims due timers with a conditional UPDATE (`select_for_update(skip_locked=True)` on PostgreSQL), then
+works each in one transaction under the enrollment's row lock: the timer is marked done, the nodes run until a wait,
+and each node writes its step row keyed `journey:<enrollment>:<node>`; the same key is the idempotency key of the
+points, coupon or task the node grants, so a worker killed mid-way (the transaction rolls back, the claim lapses and
+is taken again after LEASE) never grants twice and never loses a step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
+from pydantic import ValidationError
+
+from siyu.automation import graph
+from siyu.automation.models import (
+    Enrollment,
+    EnrollmentStatus,
+    Journey,
+    JourneyStatus,
+    JourneyVersion,
+    ScanCursor,
+    StaffTask,
+    Step,
+    TaskStatus,
+    Timer,
+    TimerKind,
+    TimerStatus,
+)
+from siyu.core import audit
+from siyu.core.audit import Actor
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.timeutil import SHANGHAI
+from siyu.customers import services as customer_services
+from siyu.customers.models import CustomerTag, Event, Relationship, RelationshipStatus, TagKind
+from siyu.loyalty import services as loyalty_services
+from siyu.org.scope import Scope
+from siyu.promotions import services as promotion_services
+
+LEASE = timedelta(seconds=60)
+CLAIM_BATCH = 200
+QUIET_START = time(21, 0)
+QUIET_END = time(8, 0)
+MAX_NAME = 64
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Drafting, editing, activating
+
+
+def _require_hq(scope: Scope) -> None:
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ may manage journeys"))
+
+
+def _check(name: str, definition: Any) -> tuple[str, graph.Definition]:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= MAX_NAME:
+        raise ValidationFailed(_("name is 1-64 characters"), field="name", code="name_length")
+    try:
+        parsed = graph.parse(definition)
+    except ValidationError as exc:
+        field, message = graph.first_error(exc)
+        raise ValidationFailed(message, field=f"definition.{field}", code="invalid_definition") from exc
+    return name, parsed
+
+
+def _check_refs(enterprise_id: int, parsed: graph.Definition) -> None:
+    """Tags and coupon templates a journey names are the enterprise's own (another's ids read as unknown)."""
+    from siyu.customers.models import Tag  # noqa: PLC0415 - read only
+    from siyu.promotions import queries as promotion_queries  # noqa: PLC0415
+
+    tag_ids: set[int] = {int(getattr(n, "tag_id", 0) or 0) for n in parsed.nodes} - {0}
+    if isinstance(parsed.entry, graph.TagEntry):
+        tag_ids.add(parsed.entry.tag_id)
+    known = set(Tag.objects.filter(group__enterprise_id=enterprise_id, pk__in=tag_ids).values_list("pk", flat=True))
+    for index, node in enumerate(parsed.nodes):
+        tag_id = getattr(node, "tag_id", None)
+        if tag_id and tag_id not in known:
+            raise ValidationFailed(_("unknown tag"), field=f"definition.nodes.{index}.tag_id", code="unknown_tag")
+        template_id = getattr(node, "coupon_template_id", None)
+        if template_id:
+            try:
+                promotion_queries.get_coupon_template(Scope.hq(enterprise_id), template_id)
+            except NotFound as exc:
+                raise ValidationFailed(_("unknown coupon template"), code="unknown_coupon_template",
+                                       field=f"definition.nodes.{index}.coupon_template_id") from exc
+    if isinstance(parsed.entry, graph.TagEntry) and parsed.entry.tag_id not in known:
+        raise ValidationFailed(_("unknown tag"), field="definition.entry.tag_id", code="unknown_tag")
+
+
+def _new_version(journey: Journey, parsed: graph.Definition, now: datetime) -> JourneyVersion:
+    number = (journey.versions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    entry = parsed.entry
+    version = JourneyVersion.objects.create(
+        journey=journey, number=number, definition=parsed.model_dump(mode="json"),
+        entry_event=entry.event if isinstance(entry, graph.EventEntry) else "",
+        entry_tag_id=entry.tag_id if isinstance(entry, graph.TagEntry) else None,
+        goal_event=parsed.goal.event if parsed.goal else "", reentry=parsed.reentry.mode,
+        reentry_days=parsed.reentry.days, created_at=now)
+    journey.current_version = version
+    journey.updated_at = now
+    journey.save(update_fields=["current_version", "updated_at"])
+    return version
+
+
+def create_journey(*, scope: Scope, name: str, definition: Any, actor: Actor = None,
+                   now: datetime | None = None) -> Journey:
+    """A draft journey with its first version (HQ; audited `automation.journey`)."""
+    _require_hq(scope)
+    clean, parsed = _check(name, definition)
+    _check_refs(scope.enterprise_id, parsed)
+    moment = now or timezone.now()
+    with transaction.atomic():
+        journey = Journey.objects.create(enterprise_id=scope.enterprise_id, name=clean, status=JourneyStatus.DRAFT,
+                                         created_by=audit.user_of(actor), created_at=moment, updated_at=moment)
+        _new_version(journey, parsed, moment)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="automation.journey",
+                     target_type="journey", target_id=journey.pk,
+                     summary=audit.text(N_("journey %(name)s drafted"), name=clean))
+    return journey
+
+
+def _locked(scope: Scope, journey_id: int) -> Journey:
+    found = Journey.objects.select_for_update().filter(pk=journey_id, enterprise_id=scope.enterprise_id).first()
+    if found is None:
+        raise NotFound(_("journey not found"), field="journey_id", code="journey_not_found")
+    return found
+
+
+def edit_journey(*, scope: Scope, journey_id: int, name: str, definition: Any, actor: Actor = None,
+                 now: datetime | None = None) -> Journey:
+    """A new version (the old one stays as it was: customers inside finish on the version they entered)."""
+    _require_hq(scope)
+    clean, parsed = _check(name, definition)
+    _check_refs(scope.enterprise_id, parsed)
+    moment = now or timezone.now()
+    with transaction.atomic():
+        journey = _locked(scope, journey_id)
+        if journey.status == JourneyStatus.ARCHIVED:
+            raise Conflict(_("an archived journey cannot be edited"), field="journey_id", code="journey_archived")
+        current = journey.current_version
+        if current is not None and current.definition == parsed.model_dump(mode="json") and journey.name == clean:
+            return journey  # a double submit of the same edit makes no second version
+        journey.name = clean
+        journey.save(update_fields=["name"])
+        version = _new_version(journey, parsed, moment)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="automation.journey",
+                     target_type="journey", target_id=journey.pk,
+                     summary=audit.text(N_("journey %(name)s edited (version %(number)s)"), name=clean,
+                                        number=version.number))
+    return journey
+
+
+_MOVES = {
+    JourneyStatus.LIVE: {JourneyStatus.DRAFT, JourneyStatus.PAUSED, JourneyStatus.LIVE},
+    JourneyStatus.PAUSED: {JourneyStatus.LIVE, JourneyStatus.PAUSED},
+    JourneyStatus.ARCHIVED: {JourneyStatus.DRAFT, JourneyStatus.PAUSED, JourneyStatus.LIVE, JourneyStatus.ARCHIVED},
+}
+
+
+def set_status(*, scope: Scope, journey_id: int, status: str, actor: Actor = None,
+               now: datetime | None = None) -> Journey:
+    """Activate (live: new events enter it), pause (no one enters; those inside go on) or archive (those inside
+    exit). Going live starts reading the event log from now, never from the journey's past."""
+    _require_hq(scope)
+    if status not in _MOVES:
+        raise ValidationFailed(_("unknown status"), field="status", code="unknown_status")
+    moment = now or timezone.now()
+    with transaction.atomic():
+        journey = _locked(scope, journey_id)
+        if journey.status not in _MOVES[JourneyStatus(status)]:
+            raise Conflict(_("a journey cannot go from %(old)s to %(new)s") % {"old": journey.status, "new": status},
+                           field="status", code="bad_transition")
+        if journey.status == status:
+            return journey
+        if status == JourneyStatus.LIVE:
+            _cursor(scope.enterprise_id)
+        old = journey.status
+        journey.status = status
+        journey.updated_at = moment
+        journey.save(update_fields=["status", "updated_at"])
+        if status == JourneyStatus.ARCHIVED:
+            ended = Enrollment.objects.filter(journey=journey, status=EnrollmentStatus.ACTIVE)
+            Timer.objects.filter(enrollment__in=ended, status=TimerStatus.PENDING).update(status=TimerStatus.DONE)
+            ended.update(status=EnrollmentStatus.EXITED, ended_at=moment, waiting_event="")
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="automation.journey_status",
+                     target_type="journey", target_id=journey.pk,
+                     summary=audit.text(N_("journey %(name)s: %(old)s → %(new)s"), name=journey.name,
+                                        old=audit.label(JourneyStatus(old).label),
+                                        new=audit.label(JourneyStatus(status).label)))
+    return journey
+
+
+def _cursor(enterprise_id: int) -> ScanCursor:
+    """The enterprise's cursor, created at the log's current end (a first journey does not replay history)."""
+    top = Event.objects.filter(enterprise_id=enterprise_id).order_by("-id").values_list("id", flat=True).first()
+    cursor, _created = ScanCursor.objects.get_or_create(enterprise_id=enterprise_id,
+                                                        defaults={"last_event_id": top or 0})
+    return cursor
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The scan
+
+
+def _table(model: Any) -> str:
+    return str(model._meta.db_table)
+
+
+def _sql(statement: str, params: Sequence[Any]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, list(params))
+        return max(cursor.rowcount, 0)
+
+
+def _rows(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, list(params))
+        return list(cursor.fetchall())
+
+
+def _json_text(column: str, key_sql: str) -> str:
+    """The text of a JSON property: `key_sql` is a quoted literal or a column holding the property name."""
+    if connection.vendor == "postgresql":
+        return f"({column} ->> {key_sql})"
+    return f"CAST(json_extract({column}, '$.' || {key_sql}) AS TEXT)"
+
+
+def _db(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _entry_key_sql(version: JourneyVersion) -> str:
+    if version.reentry == "once":
+        return "'once:' || CAST(e.customer_id AS TEXT)"
+    return "'e:' || CAST(e.id AS TEXT)"
+
+
+def _enter_from_events(version: JourneyVersion, after: int, top: int, now: datetime) -> int:
+    """One INSERT ... SELECT: the customers whose new events match the version's entry (first such event per customer
+    in the batch unless the rule is `always`), under the re-entry rule."""
+    definition = graph.parse(version.definition)
+    entry = definition.entry
+    assert isinstance(entry, graph.EventEntry)  # noqa: S101 - the caller picks event entries
+    enr, ev = _table(Enrollment), _table(Event)
+    filters = "".join(f" AND {_json_text('e2.properties', repr(str(k)))} = %s" for k in entry.filters)
+    values = [str(v) for v in entry.filters.values()]
+    exclusive = version.reentry != "always"
+    picked = (f"SELECT {'MIN(e2.id)' if exclusive else 'e2.id'} FROM {ev} e2 WHERE e2.enterprise_id = %s "  # noqa: S608
+              f"AND e2.name = %s AND e2.id > %s AND e2.id <= %s{filters}"
+              f"{' GROUP BY e2.customer_id' if exclusive else ''}")
+    guards, guard_params = "", []
+    if exclusive:
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s "  # noqa: S608 - model names
+                   f"AND x.customer_id = e.customer_id"
+                   f" AND x.status = 'active' AND x.exclusive = %s)")
+        guard_params += [version.journey_id, True]
+    if version.reentry == "every_n_days":
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} y WHERE y.journey_id = %s "  # noqa: S608 - model names
+                   f"AND y.customer_id = e.customer_id"
+                   f" AND y.entered_at > %s)")
+        guard_params += [version.journey_id, _db(now - timedelta(days=version.reentry_days))]
+    statement = (
+        f"INSERT INTO {enr} (enterprise_id, journey_id, version_id, customer_id, entry_key, exclusive, "  # noqa: S608
+        f"entry_event_id, current_node, waiting_event, waiting_property, waiting_value, status, entered_at, ended_at) "
+        f"SELECT e.enterprise_id, %s, %s, e.customer_id, {_entry_key_sql(version)}, %s, e.id, %s, '', '', '', "
+        f"'active', e.occurred_at, NULL FROM {ev} e WHERE e.id IN ({picked}){guards} ON CONFLICT DO NOTHING")
+    params = [version.journey_id, version.pk, exclusive, definition.nodes[0].id,
+              version.journey.enterprise_id, version.entry_event, after, top, *values, *guard_params]
+    return _sql(statement, params)
+
+
+def _enter_from_tag(version: JourneyVersion, now: datetime) -> int:
+    """A schedule over a tag: its customers enter once a Shanghai day (or once ever, by the rule)."""
+    definition = graph.parse(version.definition)
+    enr, ct = _table(Enrollment), _table(CustomerTag)
+    day = now.astimezone(SHANGHAI).date().isoformat()
+    key = ("'once:' || CAST(ct.customer_id AS TEXT)" if version.reentry == "once"
+           else f"'t{day}:' || CAST(ct.customer_id AS TEXT)")
+    statement = (
+        f"INSERT INTO {enr} (enterprise_id, journey_id, version_id, customer_id, entry_key, exclusive, "  # noqa: S608
+        f"entry_event_id, current_node, waiting_event, waiting_property, waiting_value, status, entered_at, ended_at) "
+        f"SELECT %s, %s, %s, ct.customer_id, {key}, %s, NULL, %s, '', '', '', 'active', %s, NULL "
+        f"FROM {ct} ct WHERE ct.tag_id = %s AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s "
+        f"AND x.customer_id = ct.customer_id AND x.status = 'active') ON CONFLICT DO NOTHING")
+    return _sql(statement, [version.journey.enterprise_id, version.journey_id, version.pk, True,
+                            definition.nodes[0].id, _db(now), version.entry_tag_id, version.journey_id])
+
+
+def _start_timers(journey_ids: list[int], after_enrollment: int, now: datetime) -> int:
+    """Each new enrollment's first node, due now."""
+    if not journey_ids:
+        return 0
+    enr, tim = _table(Enrollment), _table(Timer)
+    marks = ", ".join(["%s"] * len(journey_ids))
+    return _sql(
+        f"INSERT INTO {tim} (enrollment_id, node, attempt, kind, due_at, status, claimed_by) "  # noqa: S608
+        f"SELECT id, current_node, 2, 'entry', %s, 'pending', '' FROM {enr} "
+        f"WHERE journey_id IN ({marks}) AND id > %s AND status = 'active' ON CONFLICT DO NOTHING",
+        [_db(now), *journey_ids, after_enrollment])
+
+
+def _goals(enterprise_id: int, after: int, top: int, now: datetime) -> int:
+    """Active enrollments whose goal event arrived (after their entry): a `goal` step, the enrollment ends there,
+    its pending timers with it."""
+    enr, ev, ver = _table(Enrollment), _table(Event), _table(JourneyVersion)
+    found = _rows(
+        f"SELECT DISTINCT en.id, en.journey_id FROM {ev} e JOIN {enr} en ON en.customer_id = e.customer_id "  # noqa: S608
+        f"AND en.status = 'active' JOIN {ver} v ON v.id = en.version_id WHERE e.enterprise_id = %s AND e.id > %s "
+        f"AND e.id <= %s AND v.goal_event <> '' AND e.name = v.goal_event AND e.id > COALESCE(en.entry_event_id, 0)",
+        [enterprise_id, after, top])
+    if not found:
+        return 0
+    ids = [row[0] for row in found]
+    Step.objects.bulk_create([
+        Step(enterprise_id=enterprise_id, enrollment_id=eid, journey_id_copy=jid, node="goal", kind="goal",
+             outcome="goal", key=f"journey:{eid}:goal", at=now) for eid, jid in found], ignore_conflicts=True)
+    Timer.objects.filter(enrollment_id__in=ids, status=TimerStatus.PENDING).update(status=TimerStatus.DONE)
+    return Enrollment.objects.filter(pk__in=ids, status=EnrollmentStatus.ACTIVE).update(
+        status=EnrollmentStatus.GOAL, ended_at=now, waiting_event="")
+
+
+def _awaited(enterprise_id: int, after: int, top: int, now: datetime) -> int:
+    """Enrollments waiting for an event that arrived (with the key they wait for): an `event` timer, due now."""
+    enr, ev, tim = _table(Enrollment), _table(Event), _table(Timer)
+    matched = _json_text("e.properties", "en.waiting_property")
+    return _sql(
+        f"INSERT INTO {tim} (enrollment_id, node, attempt, kind, due_at, status, claimed_by) "  # noqa: S608
+        f"SELECT DISTINCT en.id, en.current_node, 1, 'event', %s, 'pending', '' FROM {ev} e "
+        f"JOIN {enr} en ON en.customer_id = e.customer_id AND en.status = 'active' AND en.waiting_event = e.name "
+        f"WHERE e.enterprise_id = %s AND e.id > %s AND e.id <= %s AND e.id > COALESCE(en.entry_event_id, 0) "
+        f"AND (en.waiting_property = '' OR {matched} = en.waiting_value) ON CONFLICT DO NOTHING",
+        [_db(now), enterprise_id, after, top])
+
+
+def scan(*, enterprise_id: int, now: datetime | None = None) -> int:
+    """Read the event log since the cursor: goals, awaited events, then entries. Returns the customers entered."""
+    moment = now or timezone.now()
+    entered = 0
+    with transaction.atomic():
+        _cursor(enterprise_id)
+        cursor = ScanCursor.objects.select_for_update().get(enterprise_id=enterprise_id)
+        top = Event.objects.filter(enterprise_id=enterprise_id).order_by("-id").values_list("id", flat=True).first()
+        live = list(JourneyVersion.objects.filter(
+            journey__enterprise_id=enterprise_id, journey__status=JourneyStatus.LIVE,
+            journey__current_version_id=F("id")).select_related("journey"))
+        before = Enrollment.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        if top is not None and top > cursor.last_event_id:
+            after = cursor.last_event_id
+            _goals(enterprise_id, after, top, moment)
+            _awaited(enterprise_id, after, top, moment)
+            for version in live:
+                if version.entry_event:
+                    entered += _enter_from_events(version, after, top, moment)
+            ScanCursor.objects.filter(pk=cursor.pk).update(last_event_id=top)
+        for version in live:
+            if version.entry_tag_id:
+                entered += _enter_from_tag(version, moment)
+        _start_timers([v.journey_id for v in live], before, moment)
+    return entered
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The runner
+
+
+def requeue_lapsed(*, now: datetime | None = None) -> int:
+    """Claims older than the lease (their worker died or hung) go back to pending."""
+    moment = now or timezone.now()
+    return Timer.objects.filter(status=TimerStatus.CLAIMED, claimed_at__lt=moment - LEASE).update(
+        status=TimerStatus.PENDING, claimed_by="", claimed_at=None)
+
+
+def claim_due(*, now: datetime, limit: int = CLAIM_BATCH) -> tuple[str, list[int]]:
+    """Claim up to `limit` due timers for this caller: (its claim token, the timer ids). Several workers claim
+    disjoint sets (skip-locked rows on PostgreSQL; the conditional UPDATE decides on both)."""
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        due = Timer.objects.filter(status=TimerStatus.PENDING, due_at__lte=now).order_by("due_at", "id")
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("id", flat=True)[:limit])
+        if ids:
+            Timer.objects.filter(pk__in=ids, status=TimerStatus.PENDING).update(
+                status=TimerStatus.CLAIMED, claimed_by=token, claimed_at=now)
+    return token, list(Timer.objects.filter(claimed_by=token).order_by("due_at", "id").values_list("id", flat=True))
+
+
+def process_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH, rounds: int = 50) -> int:
+    """Work the due timers (in claimed batches) until none is due or `rounds` batches ran. Returns timers worked."""
+    moment = now or timezone.now()
+    requeue_lapsed(now=moment)
+    worked = 0
+    for _round in range(rounds):
+        token, ids = claim_due(now=moment, limit=limit)
+        if not ids:
+            break
+        for timer_id in ids:
+            run_timer(timer_id=timer_id, token=token, now=moment)
+            worked += 1
+    return worked
+
+
+def run_timer(*, timer_id: int, token: str, now: datetime) -> bool:
+    """One timer, in one transaction: False when it was no longer this caller's or its enrollment moved on."""
+    with transaction.atomic():
+        timer = Timer.objects.filter(pk=timer_id).first()
+        if timer is None:
+            return False
+        enrollment = Enrollment.objects.select_for_update().select_related("version", "journey").get(
+            pk=timer.enrollment_id)
+        if not Timer.objects.filter(pk=timer_id, status=TimerStatus.CLAIMED, claimed_by=token).update(
+                status=TimerStatus.DONE):
+            return False
+        if enrollment.status != EnrollmentStatus.ACTIVE or enrollment.current_node != timer.node:
+            return False
+        Runner(enrollment, now).resume(timer)
+    return True
+
+
+def tick(*, now: datetime | None = None) -> int:
+    """The worker's periodic job: scan every enterprise with a live journey, then work the due timers."""
+    moment = now or timezone.now()
+    enterprises = (Journey.objects.filter(status=JourneyStatus.LIVE).order_by("enterprise_id")
+                   .values_list("enterprise_id", flat=True).distinct())
+    for enterprise_id in list(enterprises):
+        scan(enterprise_id=enterprise_id, now=moment)
+    return process_due(now=moment)
+
+
+class Runner:
+    """Moves one (locked) enrollment through its version's nodes until a wait or the end."""
+
+    def __init__(self, enrollment: Enrollment, now: datetime) -> None:
+        self.en = enrollment
+        self.now = now
+        self.definition = graph.parse(enrollment.version.definition)
+        self.ids = [n.id for n in self.definition.nodes]
+
+    def key(self, node_id: str) -> str:
+        return f"journey:{self.en.pk}:{node_id}"
+
+    def step(self, node: Any, outcome: str, code: str = "") -> bool:
+        """Record the node's step; False when it was recorded before (then its effect is not repeated)."""
+        try:
+            with transaction.atomic():
+                Step.objects.create(enterprise_id=self.en.enterprise_id, enrollment=self.en,
+                                    journey_id_copy=self.en.journey_id, node=node.id, kind=node.kind,
+                                    outcome=outcome, code=code[:64], key=self.key(node.id), at=self.now)
+        except IntegrityError:
+            return False
+        return True
+
+    def resume(self, timer: Timer) -> None:
+        node = self.definition.node(timer.node)
+        if timer.kind == TimerKind.ENTRY:
+            self.advance(node.id)  # the first node, due at entry
+            return
+        if node.kind == "wait_event":
+            arrived = timer.kind == TimerKind.EVENT
+            self.step(node, "event" if arrived else "timeout")
+            self.en.waiting_event = self.en.waiting_property = self.en.waiting_value = ""
+            self.advance(graph.following(node, self.ids) if arrived else node.on_timeout)
+            return
+        self.step(node, "done")
+        self.advance(graph.following(node, self.ids))
+
+    def advance(self, node_id: str | None) -> None:
+        while node_id is not None:
+            node = self.definition.node(node_id)
+            self.en.current_node = node.id
+            if node.kind == "wait":
+                self.wait(node)
+                return
+            if node.kind == "wait_event":
+                if self.wait_event(node):
+                    return
+                self.step(node, "event")
+                node_id = graph.following(node, self.ids)
+                continue
+            if node.kind == "exit":
+                self.step(node, "done")
+                self.finish(EnrollmentStatus.EXITED)
+                return
+            node_id = self.branch(node) if node.kind == "branch" else self.act(node)
+        self.finish(EnrollmentStatus.COMPLETED)
+
+    def save(self) -> None:
+        self.en.save(update_fields=["current_node", "waiting_event", "waiting_property", "waiting_value",
+                                    "status", "ended_at"])
+
+    def finish(self, status: str) -> None:
+        self.en.status = status
+        self.en.ended_at = self.now
+        self.en.waiting_event = ""
+        self.save()
+
+    def timer(self, node: Any, due: datetime, attempt: int, kind: str) -> None:
+        Timer.objects.bulk_create([Timer(enrollment=self.en, node=node.id, attempt=attempt, kind=kind, due_at=due)],
+                                  ignore_conflicts=True)
+
+    def wait(self, node: graph.WaitNode) -> None:
+        self.timer(node, wait_until(node, self.now), 0, TimerKind.STEP)
+        self.save()
+
+    def wait_event(self, node: graph.WaitEventNode) -> bool:
+        """Start waiting (True); False when the awaited event has already arrived since entry."""
+        prop = value = ""
+        if node.match is not None:
+            prop = node.match.property
+            value = self.entry_property(node.match.entry_property)
+        if self.arrived_since_entry(node.event, prop, value):
+            return False
+        self.en.waiting_event, self.en.waiting_property, self.en.waiting_value = node.event, prop, value
+        self.timer(node, self.now + timedelta(minutes=node.timeout_minutes), 0, TimerKind.TIMEOUT)
+        self.save()
+        return True
+
+    def entry_property(self, name: str) -> str:
+        if self.en.entry_event_id is None:
+            return ""
+        props = Event.objects.filter(pk=self.en.entry_event_id).values_list("properties", flat=True).first() or {}
+        value = props.get(name, "")
+        return "" if value is None else str(value)
+
+    def since_entry(self, event: str) -> Any:
+        return Event.objects.filter(enterprise_id=self.en.enterprise_id, customer_id=self.en.customer_id, name=event,
+                                    id__gt=self.en.entry_event_id or 0, occurred_at__gte=self.en.entered_at)
+
+    def arrived_since_entry(self, event: str, prop: str, value: str) -> bool:
+        for props in self.since_entry(event).values_list("properties", flat=True)[:1000]:
+            if not prop or str((props or {}).get(prop, "")) == value:
+                return True
+        return False
+
+    def branch(self, node: graph.BranchNode) -> str:
+        if node.condition == "has_tag":
+            yes = CustomerTag.objects.filter(customer_id=self.en.customer_id, tag_id=int(node.tag_id or 0)).exists()
+        elif node.condition == "event_since_entry":
+            yes = self.since_entry(node.event).exists()
+        else:
+            yes = bucket(self.en.journey_id, self.en.customer_id) < node.percent
+        self.step(node, "yes" if yes else "no")
+        return node.then if yes else node.otherwise
+
+    def act(self, node: graph.ActionNode) -> str | None:
+        if self.step(node, "done"):
+            try:
+                with transaction.atomic():
+                    skipped = perform(node, enterprise_id=self.en.enterprise_id, customer_id=self.en.customer_id,
+                                      key=self.key(node.id), reason=self.en.journey.name, now=self.now)
+                if skipped:
+                    Step.objects.filter(key=self.key(node.id), enterprise_id=self.en.enterprise_id).update(
+                        outcome="skipped", code=skipped)
+            except DomainError as refused:
+                Step.objects.filter(key=self.key(node.id), enterprise_id=self.en.enterprise_id).update(
+                    outcome="failed", code=refused.code[:64])
+        return graph.following(node, self.ids)
+
+
+def bucket(journey_id: int, customer_id: int) -> int:
+    """A stable 0-99 bucket per (journey, customer): a random split that never reshuffles."""
+    digest = hashlib.sha256(f"{journey_id}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100
+
+
+def _quiet(local: datetime) -> bool:
+    moment = local.time()
+    return moment >= QUIET_START or moment < QUIET_END
+
+
+def wait_until(node: graph.WaitNode, now: datetime) -> datetime:
+    """When a wait ends: `minutes` on, then the next `until` local time on an allowed weekday, then out of quiet
+    hours (21:00-08:00 Shanghai) when the node honours them."""
+    local = (now + timedelta(minutes=node.minutes)).astimezone(SHANGHAI)
+    if node.until:
+        hour, minute = (int(p) for p in node.until.split(":"))
+        candidate = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if candidate < local:
+            candidate += timedelta(days=1)
+        while node.weekdays and candidate.weekday() not in node.weekdays:
+            candidate += timedelta(days=1)
+        local = candidate
+    if node.quiet_hours and _quiet(local):
+        end = local.replace(hour=QUIET_END.hour, minute=QUIET_END.minute, second=0, microsecond=0)
+        local = end if local.time() < QUIET_END else end + timedelta(days=1)
+    return local.astimezone(now.tzinfo)
+
+
+def perform(node: graph.ActionNode, *, enterprise_id: int, customer_id: int, key: str, reason: str,
+            now: datetime) -> str:
+    """The action, through the owning app's service, keyed by the step. Returns a skip code ('' when done)."""
+    if node.action == "add_tag":
+        customer_services.tag_customers(enterprise_id=enterprise_id, customer_ids=[customer_id],
+                                        tag_ids=[int(node.tag_id or 0)], source=TagKind.EVENT)
+    elif node.action == "remove_tag":
+        customer_services.untag_customers(enterprise_id=enterprise_id, customer_ids=[customer_id],
+                                          tag_ids=[int(node.tag_id or 0)])
+    elif node.action == "grant_points":
+        loyalty_services.adjust(scope=Scope.hq(enterprise_id, label="journey"), customer_id=customer_id,
+                                points=node.points, reason=reason, key=key, now=now)
+    elif node.action == "issue_coupon":
+        promotion_services.issue_coupon(enterprise_id=enterprise_id, template_id=int(node.coupon_template_id or 0),
+                                        customer_id=customer_id, idempotency_key=key, now=now)
+    else:
+        return create_task(enterprise_id=enterprise_id, customer_id=customer_id, title=node.title, key=key,
+                           due_at=now + timedelta(hours=node.due_hours), now=now)
+    return ""
+
+
+def create_task(*, enterprise_id: int, customer_id: int, title: str, key: str, due_at: datetime,
+                now: datetime) -> str:
+    """A task for the customer's owning staff (their first active relationship); `no_owner` when there is none."""
+    owner = (Relationship.objects.filter(customer_id=customer_id, status=RelationshipStatus.ACTIVE,
+                                         staff__is_active=True)
+             .order_by("added_at", "id").values_list("staff_id", "staff__store_id").first())
+    if owner is None:
+        return "no_owner"
+    StaffTask.objects.bulk_create([StaffTask(
+        enterprise_id=enterprise_id, staff_id=owner[0], store_id=owner[1], customer_id=customer_id, title=title,
+        key=key, status=TaskStatus.OPEN, due_at=due_at, created_at=now)], ignore_conflicts=True)
+    return ""
+
+
+def complete_task(*, scope: Scope, task_id: int, actor: Actor = None, now: datetime | None = None) -> StaffTask:
+    """A staff member marks their task done (their own; a manager any in their scope). Done twice is done once."""
+    from siyu.automation import queries  # noqa: PLC0415
+
+    task = queries.get_task(scope, task_id)
+    moment = now or timezone.now()
+    with transaction.atomic():
+        StaffTask.objects.filter(pk=task.pk, status=TaskStatus.OPEN).update(status=TaskStatus.DONE, done_at=moment)
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="automation.task_done",
+                     target_type="staff_task", target_id=task.pk, summary=task.title)
+    task.refresh_from_db()
+    return task
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Standard SOPs: a draft to start from
+
+
+def _welcome_sop() -> dict[str, Any]:
+    """New-contact welcome series: a staff task on day 0, 1, 3 and 7 after the add."""
+    nodes: list[dict[str, Any]] = []
+    for day, wait_days, title in ((0, 0, _("Welcome the new contact")), (1, 1, _("Day 1: share the brand story")),
+                                  (3, 2, _("Day 3: recommend a best seller")), (7, 4, _("Day 7: invite to a group"))):
+        if wait_days:
+            nodes.append({"id": f"wait{day}", "kind": "wait", "minutes": wait_days * 1440})
+        nodes.append({"id": f"day{day}", "kind": "action", "action": "create_task", "title": str(title)})
+    return {"entry": {"kind": "event", "event": "wecom_contact_added"}, "goal": {"event": "order_paid"},
+            "nodes": nodes}
+
+
+def _cart_sop(enterprise_id: int) -> dict[str, Any]:
+    """Abandoned cart: wait two hours for the same cart to be paid; if it is not, a coupon (the newest template) or,
+    with none, a task for the owning staff."""
+    from siyu.promotions import queries as promotion_queries  # noqa: PLC0415
+
+    template = promotion_queries.coupon_templates(Scope.hq(enterprise_id)).order_by("-id").first()
+    nudge: dict[str, Any] = (
+        {"id": "nudge", "kind": "action", "action": "issue_coupon", "coupon_template_id": template.pk}
+        if template is not None else
+        {"id": "nudge", "kind": "action", "action": "create_task", "title": str(_("Remind about the cart"))})
+    return {"entry": {"kind": "event", "event": "cart_abandoned"}, "reentry": {"mode": "always"},
+            "nodes": [{"id": "wait_pay", "kind": "wait_event", "event": "order_paid", "timeout_minutes": 120,
+                       "match": {"property": "cart_id", "entry_property": "cart_id"}, "on_timeout": "nudge"},
+                      {"id": "paid", "kind": "exit"}, nudge]}
+
+
+SOPS = ("welcome", "abandoned_cart")
+
+
+def create_from_sop(*, scope: Scope, sop: str, actor: Actor = None) -> Journey:
+    """A draft journey from a standard SOP, named after it, to be edited and activated."""
+    _require_hq(scope)
+    if sop == "welcome":
+        return create_journey(scope=scope, name=str(_("New-contact welcome series")), definition=_welcome_sop(),
+                              actor=actor)
+    if sop == "abandoned_cart":
+        return create_journey(scope=scope, name=str(_("Abandoned cart")), definition=_cart_sop(scope.enterprise_id),
+                              actor=actor)
+    raise ValidationFailed(_("unknown template"), field="sop", code="unknown_sop")
+
+
+def merge_customer_journeys(absorbed_id: int, survivor_id: int) -> int:
+    """A customers merge step: the absorbed customer leaves the journeys they are inside (their history stays with
+    them); their staff tasks follow the survivor."""
+    inside = Enrollment.objects.filter(customer_id=absorbed_id, status=EnrollmentStatus.ACTIVE)
+    Timer.objects.filter(enrollment__in=inside, status=TimerStatus.PENDING).update(status=TimerStatus.DONE)
+    exited = inside.update(status=EnrollmentStatus.EXITED, ended_at=timezone.now(), waiting_event="")
+    StaffTask.objects.filter(customer_id=absorbed_id).update(customer_id=survivor_id)
+    return int(exited)
