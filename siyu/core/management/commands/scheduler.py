@@ -24,7 +24,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="enqueue every job whose period is unclaimed, and exit")
-        parser.add_argument("--tick", type=float, default=5.0)
+        parser.add_argument("--tick", type=float, default=None,
+                            help="seconds between looks (default: 5, or the shortest job period when shorter, so a "
+                                 "job every 2 s, like journeys' tick, is enqueued on time)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -32,6 +34,7 @@ class Command(BaseCommand):
         names = ", ".join(job.name for job in periodic_jobs())
         self.stdout.write(f"scheduler {owner}: {names or 'no jobs registered'}")
         pruned_at = 0.0
+        tick = options["tick"] or min([5.0, *(float(job.every_s) for job in periodic_jobs())])
         while True:
             wall = time.time()
             run_due(seen, wall, owner)
@@ -40,4 +43,4 @@ class Command(BaseCommand):
                 pruned_at = wall
             if options["once"]:
                 return
-            time.sleep(options["tick"])
+            time.sleep(tick)
