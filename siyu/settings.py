@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "siyu.finance",
     "siyu.loyalty",
     "siyu.referrals",
+    "siyu.messaging",
     "siyu.content",
     "siyu.setup",
     "siyu.exports",
