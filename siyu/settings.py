@@ -197,6 +197,8 @@ SIYU_LOGIN_WINDOW_S = int(os.environ.get("SIYU_LOGIN_WINDOW_S", "900"))
 # The SMS provider the H5 mall's phone sign-in sends its codes through (siyu.channels.sms.client); the demo points
 # it at the simulator's /sms. Unset, phone sign-in answers that codes cannot be sent.
 SIYU_SMS_BASE_URL = os.environ.get("SIYU_SMS_BASE_URL", "")
+# Campaign sends: how long a worker's claim on a batch of deliveries lasts before another worker may retake it.
+SIYU_CAMPAIGN_LEASE_S = int(os.environ.get("SIYU_CAMPAIGN_LEASE_S", "60"))
 SIYU_CLIENT_IP_HEADER = os.environ.get("SIYU_CLIENT_IP_HEADER", "")
 
 # The analytics engine (siyu/analytics/engine; docs/analytics.md): "auto" queries the `siyu analytics` process when

@@ -55,7 +55,7 @@ MAX_LIST = 100_000
 MAX_TEXT = 500
 MAX_VARIANTS = 5
 VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,16}")
-LEASE = timedelta(seconds=60)
+LEASE_S = 60  # a claim's lease; SIYU_CAMPAIGN_LEASE_S overrides it (the killed-worker test uses a short one)
 BATCH = 200
 MAX_ATTEMPTS = 5
 SENT_STATES = [DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.CONFIRMED]
@@ -356,6 +356,12 @@ def _due_rows(moment: datetime) -> Q:
     return due | lost
 
 
+def _lease() -> timedelta:
+    from django.conf import settings  # noqa: PLC0415
+
+    return timedelta(seconds=int(getattr(settings, "SIYU_CAMPAIGN_LEASE_S", LEASE_S)))
+
+
 def claim_batch(*, limit: int = BATCH, moment: datetime | None = None) -> str:
     """Claim up to `limit` due rows (and rows whose worker's lease ran out); returns the claim token. The UPDATE
     re-checks the rows' state, so two workers never both hold a row."""
@@ -365,7 +371,7 @@ def claim_batch(*, limit: int = BATCH, moment: datetime | None = None) -> str:
         ids = list(Delivery.objects.filter(_due_rows(moment)).order_by("id").values_list("id", flat=True)[:limit])
         if ids:
             Delivery.objects.filter(Q(pk__in=ids) & _due_rows(moment)).update(
-                status=DeliveryStatus.SENDING, claim=token, lease_until=moment + LEASE, attempts=F("attempts") + 1)
+                status=DeliveryStatus.SENDING, claim=token, lease_until=moment + _lease(), attempts=F("attempts") + 1)
             Campaign.objects.filter(status=CampaignStatus.SCHEDULED,
                                     pk__in=Delivery.objects.filter(claim=token).values("campaign_id")).update(
                 status=CampaignStatus.SENDING)
