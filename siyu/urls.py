@@ -28,6 +28,7 @@ urlpatterns = [
     path("l/<str:token>", tracked_link, name="tracked_link"),  # content's tracked links: short, outside the console
     path("loyalty/", include("siyu.loyalty.urls")),
     path("referrals/", include("siyu.referrals.urls")),
+    path("campaigns/", include("siyu.messaging.urls")),
     # The H5 mall (siyu.storefront), its pay page (finance's: the payment path is finance's) and its member centre
     # (loyalty's: the storefront sits below loyalty and never imports it)
     path("m/<slug:enterprise>/orders/<int:order_id>/pay/", mall_pay, name="mall_pay"),

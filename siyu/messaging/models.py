@@ -86,6 +86,7 @@ class Campaign(models.Model):
     oa_template_id = models.CharField(max_length=64, blank=True)
     sms_sign = models.CharField(max_length=20, blank=True)
     owner_store_id = models.BigIntegerField(null=True, blank=True, help_text="a store's own campaign; null: HQ")
+    owner_staff_id = models.BigIntegerField(null=True, blank=True, help_text="the manager who made it; null: HQ")
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="null: now")
     planned_at = models.DateTimeField(null=True, blank=True)
     plan = models.JSONField(default=dict, blank=True, help_text="the waterfall as planned")

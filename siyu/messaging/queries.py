@@ -23,7 +23,8 @@ def campaigns(scope: Scope) -> QuerySet[Campaign]:
     qs = Campaign.objects.filter(enterprise_id=scope.enterprise_id)
     if scope.is_hq:
         return qs
-    return qs.filter(owner_store_id__in=org_queries.stores(scope).values("pk"))
+    mine = Q(owner_staff_id=scope.staff_id) if scope.staff_id else Q(pk__in=[])
+    return qs.filter(Q(owner_store_id__in=org_queries.stores(scope).values("pk")) | mine)
 
 
 def get_campaign(scope: Scope, campaign_id: int) -> Campaign:
@@ -101,3 +102,38 @@ def attributed(scope: Scope, campaign_id: int) -> dict[str, dict[str, int]]:
     return out
 
 
+
+
+def list_customer_ids(scope: Scope, lines: str, *, limit: int = 100_000) -> list[int]:
+    """A pasted or uploaded list (phones or customer numbers, one a line) as the visible customers' ids, in order:
+    two queries, whatever its length."""
+    from siyu.customers import queries as customer_queries  # noqa: PLC0415
+
+    words = [w.strip() for w in lines.replace(",", "\n").splitlines() if w.strip()][:limit]
+    phones = [w for w in words if len(w) == 11 and w.isdigit()]
+    numbers = [int(w) for w in words if w.isdigit() and len(w) < 11]
+    visible = customer_queries.customers(scope)
+    by_phone = dict(visible.filter(phone__in=phones).values_list("phone", "pk")) if phones else {}
+    known = set(visible.filter(pk__in=numbers).values_list("pk", flat=True)) if numbers else set()
+    out = [by_phone[w] if w in by_phone else int(w) for w in words
+           if w in by_phone or (w.isdigit() and int(w) in known)]
+    return list(dict.fromkeys(out))
+
+
+def waterfall(campaign: Campaign) -> list[dict[str, Any]]:
+    """The plan as waterfall steps: the audience, minus each exclusion reason, minus the holdout, then what goes by
+    each channel (the chart and the table under it read the same rows)."""
+    from siyu.messaging.models import ExclusionReason, SendChannel  # noqa: PLC0415
+
+    plan = campaign.plan or {}
+    steps: list[dict[str, Any]] = [{"key": "audience", "label": str(_("Audience")), "n": plan.get("audience", 0),
+                                    "kind": "total"}]
+    labels = dict(ExclusionReason.choices)
+    for reason, n in sorted((plan.get("excluded") or {}).items(), key=lambda kv: -kv[1]):
+        steps.append({"key": reason, "label": str(labels.get(reason, reason)), "n": n, "kind": "minus"})
+    if plan.get("holdout"):
+        steps.append({"key": "holdout", "label": str(_("Holdout")), "n": plan["holdout"], "kind": "minus"})
+    channel_labels = dict(SendChannel.choices)
+    for channel, n in (plan.get("channels") or {}).items():
+        steps.append({"key": channel, "label": str(channel_labels.get(channel, channel)), "n": n, "kind": "send"})
+    return steps

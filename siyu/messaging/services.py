@@ -234,6 +234,7 @@ def create_campaign(*, scope: Scope, data: CampaignInput, actor: Actor = None) -
             cost_fen=data.cost_fen, scheduled_at=data.scheduled_at, wecom_account_id=data.wecom_account_id,
             oa_account_id=data.oa_account_id, oa_template_id=data.oa_template_id[:64], sms_sign=data.sms_sign[:20],
             owner_store_id=None if scope.is_hq else min(scope.store_ids, default=None),
+            owner_staff_id=None if scope.is_hq else scope.staff_id,
             created_by=audit.user_of(actor),
         )
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="messaging.campaign.create",

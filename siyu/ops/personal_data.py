@@ -31,6 +31,8 @@ from siyu.loyalty.models import (
     Redemption,
     TierChange,
 )
+from siyu.messaging.models import Conversion as CampaignConversion
+from siyu.messaging.models import Delivery, DoNotDisturb
 from siyu.orders.models import AfterSale, CartItem, Order, OrderLine, PlatformImportRow, StorefrontSession
 from siyu.promotions.models import (
     Coupon,
@@ -108,6 +110,23 @@ def _referrals(customer_id: int) -> list[dict[str, Any]]:
                   customer_id=customer_id)
     invited = rows(Invitation, ["campaign__name", "status", "reason", "occurred_at"], invitee_id=customer_id)
     return [*joined, *invited]
+
+
+def _campaigns(customer_id: int) -> list[dict[str, Any]]:
+    """Each campaign planned for them: the channel, what happened (or why they were left out), the variant; the
+    orders credited to a campaign; whether they are on the do-not-disturb list."""
+    planned = rows(Delivery, ["campaign__name", "channel", "status", "reason", "variant", "holdout", "sent_at"],
+                   customer_id=customer_id)
+    credited = rows(CampaignConversion, ["campaign__name", "order_id", "touch", "paid_at"],
+                    delivery__customer_id=customer_id)
+    dnd = rows(DoNotDisturb, ["reason", "created_at"], customer_id=customer_id)
+    return [*planned, *credited, *({"do_not_disturb": True, **row} for row in dnd)]
+
+
+def _erase_campaigns(enterprise_id: int, customer_id: int) -> int:
+    """Deliveries forget the phone / openid they went to; the do-not-disturb entry's free-text reason goes."""
+    total = Delivery.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).update(target="")
+    return total + DoNotDisturb.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).update(reason="")
 
 
 def _tier(customer_id: int) -> list[dict[str, Any]]:
@@ -232,6 +251,7 @@ register_section("tier", _("Membership tier"), _tier)
 register_section("check_ins", _("Check-ins"), _check_ins)
 register_section("membership", _("Paid membership"), _membership)
 register_section("referrals", _("Referral campaigns"), _referrals)
+register_section("campaigns", _("Marketing campaigns"), _campaigns)
 register_section("followers", _("Official Account"), _followers)
 register_section("template_sends", _("Official Account messages"), _template_sends)
 register_section("group_memberships", _("Customer groups"), _group_memberships)
@@ -244,6 +264,7 @@ register_eraser("orders", _erase_orders)
 register_eraser("official_account", _erase_official_account)
 register_eraser("wecom", _erase_wecom)
 register_eraser("content", _erase_content)
+register_eraser("campaigns", _erase_campaigns)
 
 # Which models each section and eraser covers, for the inventory test.
 COVERED = {
@@ -254,4 +275,5 @@ COVERED = {
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
     "referrals.Participant", "referrals.Invitation",
+    "messaging.Delivery", "messaging.Conversion", "messaging.DoNotDisturb",
 }
