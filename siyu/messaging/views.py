@@ -68,16 +68,11 @@ def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "can_market": scope.role != "store_staff"})
 
 
-@console_view
-@require_POST
-def act(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+def _act(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
     scope = scope_of(request)
     verbs = {"plan": services.plan_campaign, "launch": services.launch_campaign, "cancel": services.cancel_campaign}
-    verb = verbs.get(action)
-    if verb is None:
-        return HttpResponse(status=404)
     try:
-        verb(scope=scope, campaign_id=campaign_id, actor=request.user)
+        verbs[action](scope=scope, campaign_id=campaign_id, actor=request.user)
     except GateError:
         raise
     except DomainError as exc:
@@ -85,3 +80,21 @@ def act(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
     else:
         messages.success(request, {"plan": _("Planned."), "launch": _("Launched."), "cancel": _("Cancelled.")}[action])
     return redirect("messaging:campaign", campaign_id)
+
+
+@console_view
+@require_POST
+def plan(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    return _act(request, campaign_id, "plan")
+
+
+@console_view
+@require_POST
+def launch(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    return _act(request, campaign_id, "launch")
+
+
+@console_view
+@require_POST
+def cancel(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    return _act(request, campaign_id, "cancel")
