@@ -21,6 +21,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as N_
 
 from siyu.audiences import queries as audience_queries
 from siyu.channels.official_account import services as oa_services
@@ -96,7 +97,8 @@ def set_policy(*, scope: Scope, values: dict[str, Any], actor: Actor = None) -> 
                                if k in SendChannel.values}
     policy.save()
     audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="messaging.policy.update",
-                 target_type="contact_policy", target_id=policy.pk, summary="contact policy",
+                 target_type="contact_policy", target_id=policy.pk,
+                 summary=audit.text(N_("Contact budget changed")),
                  changes={k: values[k] for k in values if isinstance(values[k], int | bool | dict)})
     return policy
 
@@ -109,7 +111,8 @@ def add_do_not_disturb(*, scope: Scope, customer_id: int, reason: str = "", acto
                                                        defaults={"reason": reason[:200]})
     if created:
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="messaging.dnd.add",
-                     target_type="customer", target_id=customer_id, summary=reason[:200] or "do not disturb")
+                     target_type="customer", target_id=customer_id,
+                     summary=audit.text(N_("Added to the do-not-disturb list")))
     return created
 
 
