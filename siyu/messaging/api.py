@@ -108,35 +108,38 @@ def create_campaign(request: HttpRequest, payload: CampaignIn) -> Status[Any]:
     return Status(201, _out(campaign))
 
 
-@router.get("/{campaign_id}", response={200: CampaignOut, **ERRORS}, summary="One campaign")
-def get_campaign(request: HttpRequest, campaign_id: int) -> Any:
-    return _out(queries.get_campaign(scope_of(request), campaign_id))
+@router.get("/{messaging_campaign_id}", response={200: CampaignOut, **ERRORS}, summary="One campaign")
+def get_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(queries.get_campaign(scope_of(request), messaging_campaign_id))
 
 
-@router.post("/{campaign_id}/plan", response={200: CampaignOut, **WRITE_ERRORS},
+@router.post("/{messaging_campaign_id}/plan", response={200: CampaignOut, **WRITE_ERRORS},
              summary="Plan: a delivery row per customer; the waterfall (by channel, excluded by reason)")
-def plan_campaign(request: HttpRequest, campaign_id: int) -> Any:
-    return _out(services.plan_campaign(scope=scope_of(request), campaign_id=campaign_id, actor=actor_of(request)))
+def plan_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(services.plan_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                      actor=actor_of(request)))
 
 
-@router.post("/{campaign_id}/launch", response={200: CampaignOut, **WRITE_ERRORS},
+@router.post("/{messaging_campaign_id}/launch", response={200: CampaignOut, **WRITE_ERRORS},
              summary="Launch a planned campaign (a repeat answers the launched campaign)")
-def launch_campaign(request: HttpRequest, campaign_id: int) -> Any:
-    return _out(services.launch_campaign(scope=scope_of(request), campaign_id=campaign_id, actor=actor_of(request)))
+def launch_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(services.launch_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                      actor=actor_of(request)))
 
 
-@router.post("/{campaign_id}/cancel", response={200: CampaignOut, **WRITE_ERRORS},
+@router.post("/{messaging_campaign_id}/cancel", response={200: CampaignOut, **WRITE_ERRORS},
              summary="Cancel: deliveries not yet sent are cancelled")
-def cancel_campaign(request: HttpRequest, campaign_id: int) -> Any:
-    return _out(services.cancel_campaign(scope=scope_of(request), campaign_id=campaign_id, actor=actor_of(request)))
+def cancel_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(services.cancel_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                      actor=actor_of(request)))
 
 
-@router.get("/{campaign_id}/results", response={200: ResultsOut, **ERRORS},
+@router.get("/{messaging_campaign_id}/results", response={200: ResultsOut, **ERRORS},
             summary="Progress, per-variant recipients / conversions / revenue (with the holdout), touch credit")
-def campaign_results(request: HttpRequest, campaign_id: int) -> Any:
+def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
     scope = scope_of(request)
-    campaign = queries.get_campaign(scope, campaign_id)
-    inputs = queries.ab_test_inputs(scope, campaign_id)
-    return {"campaign": _out(campaign), "progress": queries.progress(scope, campaign_id),
-            "variants": inputs["groups"], "attributed": queries.attributed(scope, campaign_id),
+    campaign = queries.get_campaign(scope, messaging_campaign_id)
+    inputs = queries.ab_test_inputs(scope, messaging_campaign_id)
+    return {"campaign": _out(campaign), "progress": queries.progress(scope, messaging_campaign_id),
+            "variants": inputs["groups"], "attributed": queries.attributed(scope, messaging_campaign_id),
             "primary_metric": inputs["primary_metric"]}

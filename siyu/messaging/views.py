@@ -57,7 +57,8 @@ def campaigns(request: HttpRequest) -> HttpResponse:
 
 
 @console_view
-def campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
     scope = scope_of(request)
     found = queries.get_campaign(scope, campaign_id)
     steps = queries.waterfall(found)
@@ -84,17 +85,20 @@ def _act(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
 
 @console_view
 @require_POST
-def plan(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def plan(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
     return _act(request, campaign_id, "plan")
 
 
 @console_view
 @require_POST
-def launch(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def launch(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
     return _act(request, campaign_id, "launch")
 
 
 @console_view
 @require_POST
-def cancel(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def cancel(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
     return _act(request, campaign_id, "cancel")
