@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "siyu.loyalty",
     "siyu.referrals",
     "siyu.automation",
+    "siyu.messaging",
     "siyu.content",
     "siyu.setup",
     "siyu.exports",
@@ -202,6 +203,8 @@ SIYU_SMS_BASE_URL = os.environ.get("SIYU_SMS_BASE_URL", "")
 # provider account per deployment: a setting, not a ChannelAccount row. The default is the demo simulator's secret
 # (siyu.channels.demo_accounts.SMS_CALLBACK_SECRET); a real deployment sets its own.
 SIYU_SMS_CALLBACK_SECRET = os.environ.get("SIYU_SMS_CALLBACK_SECRET", "siyu-demo-sms-callback-secret-0001")
+# Campaign sends: how long a worker's claim on a batch of deliveries lasts before another worker may retake it.
+SIYU_CAMPAIGN_LEASE_S = int(os.environ.get("SIYU_CAMPAIGN_LEASE_S", "60"))
 SIYU_CLIENT_IP_HEADER = os.environ.get("SIYU_CLIENT_IP_HEADER", "")
 
 # The analytics engine (siyu/analytics/engine; docs/analytics.md): "auto" queries the `siyu analytics` process when

@@ -30,6 +30,7 @@ urlpatterns = [
     path("loyalty/", include("siyu.loyalty.urls")),
     path("referrals/", include("siyu.referrals.urls")),
     path("journeys/", include("siyu.automation.urls")),
+    path("campaigns/", include("siyu.messaging.urls")),
     # The H5 mall (siyu.storefront), its pay page (finance's: the payment path is finance's) and its member centre
     # (loyalty's: the storefront sits below loyalty and never imports it)
     path("m/<slug:enterprise>/orders/<int:order_id>/pay/", mall_pay, name="mall_pay"),

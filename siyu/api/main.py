@@ -131,6 +131,7 @@ def _mount() -> None:
     api.add_router("/storefront", "siyu.loyalty.api.storefront_router", tags=["storefront"])
     api.add_router("/referrals", "siyu.referrals.api.router", tags=["referrals"])
     api.add_router("/journeys", "siyu.automation.api.router", tags=["journeys"])
+    api.add_router("/campaigns", "siyu.messaging.api.router", tags=["campaigns"])
     api.add_router("/storefront", "siyu.referrals.api.storefront_router", tags=["storefront"])
     api.add_router("/storefront", "siyu.storefront.privacy_api.router", tags=["storefront"])
     api.add_router("/setup", "siyu.setup.api.router", tags=["setup"])

@@ -33,6 +33,8 @@ from siyu.loyalty.models import (
     Redemption,
     TierChange,
 )
+from siyu.messaging.models import Conversion as CampaignConversion
+from siyu.messaging.models import Delivery, DoNotDisturb
 from siyu.orders.models import AfterSale, CartItem, Order, OrderLine, PlatformImportRow, StorefrontSession
 from siyu.promotions.models import (
     Coupon,
@@ -120,6 +122,23 @@ def _journeys(customer_id: int) -> list[dict[str, Any]]:
                  enrollment__customer_id=customer_id)
     tasks = rows(StaffTask, ["title", "status", "due_at", "done_at"], customer_id=customer_id)
     return [*entered, *steps, *tasks]
+
+
+def _campaigns(customer_id: int) -> list[dict[str, Any]]:
+    """Each campaign planned for them: the channel, what happened (or why they were left out), the variant; the
+    orders credited to a campaign; whether they are on the do-not-disturb list."""
+    planned = rows(Delivery, ["campaign__name", "channel", "status", "reason", "variant", "holdout", "sent_at"],
+                   customer_id=customer_id)
+    credited = rows(CampaignConversion, ["campaign__name", "order_id", "touch", "paid_at"],
+                    delivery__customer_id=customer_id)
+    dnd = rows(DoNotDisturb, ["reason", "created_at"], customer_id=customer_id)
+    return [*planned, *credited, *({"do_not_disturb": True, **row} for row in dnd)]
+
+
+def _erase_campaigns(enterprise_id: int, customer_id: int) -> int:
+    """Deliveries forget the phone / openid they went to; the do-not-disturb entry's free-text reason goes."""
+    total = Delivery.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).update(target="")
+    return total + DoNotDisturb.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id).update(reason="")
 
 
 def _tier(customer_id: int) -> list[dict[str, Any]]:
@@ -276,6 +295,7 @@ register_section("check_ins", _("Check-ins"), _check_ins)
 register_section("membership", _("Paid membership"), _membership)
 register_section("referrals", _("Referral campaigns"), _referrals)
 register_section("journeys", _("Journeys"), _journeys)
+register_section("campaigns", _("Marketing campaigns"), _campaigns)
 register_section("followers", _("Official Account"), _followers)
 register_section("template_sends", _("Official Account messages"), _template_sends)
 register_section("group_memberships", _("Customer groups"), _group_memberships)
@@ -290,6 +310,7 @@ register_eraser("official_account", _erase_official_account)
 register_eraser("wecom", _erase_wecom)
 register_eraser("sms", _erase_sms)
 register_eraser("content", _erase_content)
+register_eraser("campaigns", _erase_campaigns)
 
 # Which models each section and eraser covers, for the inventory test.
 COVERED = {
@@ -301,4 +322,5 @@ COVERED = {
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
     "referrals.Participant", "referrals.Invitation", "sms.SmsMessage",
     "automation.Enrollment", "automation.Step", "automation.StaffTask",
+    "messaging.Delivery", "messaging.Conversion", "messaging.DoNotDisturb",
 }

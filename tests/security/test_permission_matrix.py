@@ -419,6 +419,13 @@ GET    /api/journeys/customers/{customer}/steps                  ok    ok    ok 
 GET    /api/journeys/tasks/mine                                  ok    ok    ok    ok    401   ok    401
 POST   /api/journeys/tasks/{staff_task}/done                     ok    ok    ok    ok    401   404   401
 GET    /api/storefront/referrals                                 401   401   401   401   401   401   ok
+GET    /api/campaigns                                            ok    ok    ok    ok    401   ok    401
+POST   /api/campaigns                                            ok    ok    ok    403   401   ok    401
+GET    /api/campaigns/{messaging_campaign}                       ok    404   404   404   401   404   401
+POST   /api/campaigns/{messaging_campaign}/plan                  ok    404   404   403   401   404   401
+POST   /api/campaigns/{messaging_campaign}/launch                409   404   404   403   401   404   401
+POST   /api/campaigns/{messaging_campaign}/cancel                ok    404   404   403   401   404   401
+GET    /api/campaigns/{messaging_campaign}/results               ok    404   404   404   401   404   401
 POST   /api/storefront/referrals/{referral_campaign}/join        401   401   401   401   401   401   ok
 GET    /api/storefront/referrals/{referral_campaign}/invitations 401   401   401   401   401   401   ok
 POST   /api/storefront/referrals/claim                           401   401   401   401   401   401   409
@@ -651,6 +658,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PUT /api/journeys/{journey}": lambda w: _journey_body(name="矩阵旅程（改）"),
     "POST /api/journeys/{journey}/status": lambda w: {"status": "live"},
     "POST /api/referrals/campaigns": lambda w: _campaign_body(),
+    "POST /api/campaigns": lambda w: {"name": "矩阵营销", "audience_kind": "list", "customer_ids": [w["customer"]],
+                                      "channels": ["sms"], "content": {"sms": "您好"}},
     "PUT /api/referrals/campaigns/{referral_campaign}": lambda w: _campaign_body(name="矩阵任务宝（改）"),
     # the shopper's own link: a self-invite (409), after the gates
     "POST /api/storefront/referrals/claim": lambda w: {"token": w.words["referral_token"]},
@@ -950,6 +959,12 @@ POST   /journeys/{journey}/status/                               ok    403   403
 GET    /referrals/                                               ok    403   403   403   login ok    login
 POST   /referrals/                                               ok    403   403   403   login ok    login
 GET    /referrals/{referral_campaign}/                           ok    403   403   403   login 404   login
+GET    /campaigns/                                               ok    ok    ok    ok    login ok    login
+POST   /campaigns/                                               ok    ok    ok    403   login 400   login
+GET    /campaigns/{messaging_campaign}/                          ok    404   404   404   login 404   login
+POST   /campaigns/{messaging_campaign}/plan/                     ok    404   404   403   login 404   login
+POST   /campaigns/{messaging_campaign}/launch/                   ok    404   404   403   login 404   login
+POST   /campaigns/{messaging_campaign}/cancel/                   ok    404   404   403   login 404   login
 GET    /referrals/r/{referral_token}/                            ok    ok    ok    ok    ok    ok    ok
 GET    /referrals/r/{referral_token}/poster.png                  ok    ok    ok    ok    ok    ok    ok
 POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
@@ -1059,6 +1074,10 @@ GET    /l/{material}                                             404   404   404
 CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /journeys/": lambda w: {"sop": "welcome"},
     "POST /journeys/{journey}/status/": lambda w: {"status": "live"},
+    # another enterprise's admin names a customer of this one: the list resolves to nobody (400, the form's error)
+    "POST /campaigns/": lambda w: {"name": "矩阵营销", "audience_kind": "list", "customer_list": str(w["customer"]),
+                                   "tag_match": "any", "channel_1": "sms", "text_sms": "您好", "holdout_pct": 0,
+                                   "attribution_days": 7},
     "POST /referrals/": lambda w: {"kind": "task", "name": "矩阵任务宝", "starts_at": "2026-01-01T00:00",
                                    "ends_at": "2030-01-01T00:00", "conversion": "add_staff", "reward_kind": "points",
                                    "reward_points": "100", "target_count": "3", "window_days": "7", "is_active": "on"},

@@ -320,6 +320,15 @@ def _journeys(world: World) -> None:
     world.ids["staff_task"] = tasks(world.hq).get().pk
 
 
+def _campaigns(world: World) -> None:
+    """An HQ draft campaign (SMS to the world's customer): store roles do not see HQ's campaigns."""
+    from siyu.messaging import services as messaging
+
+    world.ids["messaging_campaign"] = messaging.create_campaign(scope=world.hq, data=messaging.CampaignInput(
+        name="矩阵营销", audience_kind="list", customer_ids=[world["customer"]], channels=["sms"],
+        content={"sms": "您好"})).pk
+
+
 def _audiences(world: World) -> None:
     """A dynamic and a static segment of store n1 (so n1's managers may change them and its staff read them)."""
     from siyu.audiences import services as audiences
@@ -472,6 +481,7 @@ def build_world(org: Org) -> World:
     _orders(world)
     _referrals(world)
     _journeys(world)
+    _campaigns(world)
     _audiences(world)
     _finance(world)
     _reconciliation(world)

@@ -473,6 +473,15 @@ def _journeys(brand: Brand) -> None:
     brand.ids["journey_id"] = journey.pk
 
 
+def _campaigns(brand: Brand, buyer: Customer) -> None:
+    """A draft marketing campaign with the brand's marker, to the shopper."""
+    from siyu.messaging import services as messaging
+
+    brand.ids["messaging_campaign_id"] = messaging.create_campaign(scope=brand.hq_scope, data=messaging.CampaignInput(
+        name=f"{brand.mark} Push", audience_kind="list", customer_ids=[buyer.pk], channels=["sms"],
+        content={"sms": f"{brand.mark}"})).pk
+
+
 def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     """`phone_prefix` is 7 digits; the brand's own numbers are it plus 0001..0009."""
     ent, people, store, other_store = _org(mark, code)
@@ -484,6 +493,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _orders(brand, tissue, who[0], store)
     _referrals(brand, who[0])
     _journeys(brand)
+    _campaigns(brand, who[0])
     _wecom(brand, who, store)
     _official_account(brand, who[0])
     _audiences(brand, store)

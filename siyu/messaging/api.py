@@ -1,0 +1,145 @@
+"""Campaigns API, mounted at /api/campaigns: create, read, list (paginated), plan (the waterfall), launch, cancel,
+results (per variant with the holdout, first/last-touch credit). HQ and managers; store staff are refused (403)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from pydantic import ConfigDict
+
+from siyu.api.auth import actor_of, scope_of
+from siyu.messaging import queries, services
+from siyu.org.schemas import ErrorOut
+
+router = Router()
+ERRORS: dict[int, type[ErrorOut]] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+WRITE_ERRORS: dict[int, type[ErrorOut]] = {**ERRORS, 409: ErrorOut}
+CHANNEL = "^(wecom|official_account|sms)$"
+
+
+class Input(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariantIO(Input):
+    name: str = Field(pattern="^[A-Za-z0-9_-]{1,16}$")
+    content: dict[str, str] = Field(default_factory=dict, description="channel -> text overriding the campaign's")
+
+
+class CampaignIn(Input):
+    name: str = Field(min_length=1, max_length=64)
+    audience_kind: str = Field(pattern="^(segment|tags|list)$")
+    segment_id: int | None = Field(default=None, ge=1)
+    tag_ids: list[int] = Field(default_factory=list, max_length=50)
+    tag_match: str = Field(default="any", pattern="^(any|all)$")
+    customer_ids: list[int] = Field(default_factory=list, max_length=services.MAX_LIST)
+    channels: list[str] = Field(min_length=1, max_length=3, description="ordered preference")
+    content: dict[str, str] = Field(description="channel -> text with {name} {staff_name} {store}")
+    variants: list[VariantIO] = Field(default_factory=list, max_length=services.MAX_VARIANTS)
+    holdout_pct: int = Field(default=0, ge=0, le=50)
+    primary_metric: str = Field(default="conversion", pattern="^(conversion|revenue)$")
+    attribution_days: int = Field(default=7, ge=1, le=90)
+    cost_fen: int = Field(default=0, ge=0)
+    scheduled_at: datetime | None = None
+    wecom_account_id: int | None = Field(default=None, ge=1)
+    oa_account_id: int | None = Field(default=None, ge=1)
+    oa_template_id: str = Field(default="", max_length=64)
+    sms_sign: str = Field(default="", max_length=20)
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    status: str
+    audience_kind: str
+    channels: list[str]
+    content: dict[str, str]
+    variants: list[dict[str, Any]]
+    holdout_pct: int
+    attribution_days: int
+    cost_fen: int
+    scheduled_at: datetime | None
+    plan: dict[str, Any]
+    created_at: datetime
+
+
+class PageOut(Schema):
+    items: list[CampaignOut]
+    total: int
+    page: int
+    pages: int
+
+
+class VariantOut(Schema):
+    variant: str = Field(description="'holdout' for the holdout group")
+    recipients: int
+    conversions: int
+    revenue_fen: int
+
+
+class ResultsOut(Schema):
+    campaign: CampaignOut
+    progress: dict[str, int]
+    variants: list[VariantOut]
+    attributed: dict[str, dict[str, int]]
+    primary_metric: str
+
+
+def _out(c: Any) -> dict[str, Any]:
+    return {"id": c.pk, "name": c.name, "status": c.status, "audience_kind": c.audience_kind, "channels": c.channels,
+            "content": c.content, "variants": c.variants, "holdout_pct": c.holdout_pct,
+            "attribution_days": c.attribution_days, "cost_fen": c.cost_fen, "scheduled_at": c.scheduled_at,
+            "plan": c.plan, "created_at": c.created_at}
+
+
+@router.get("", response={200: PageOut, **ERRORS}, summary="Campaigns the caller may see, newest first")
+def list_campaigns(request: HttpRequest, page: int = 1) -> Any:
+    found = queries.campaign_page(scope_of(request), page=max(1, page))
+    return {"items": [_out(c) for c in found.items], "total": found.total, "page": found.page, "pages": found.pages}
+
+
+@router.post("", response={201: CampaignOut, **WRITE_ERRORS}, summary="Create a draft campaign (audited)")
+def create_campaign(request: HttpRequest, payload: CampaignIn) -> Status[Any]:
+    data = services.CampaignInput(**{**payload.model_dump(), "variants": [v.model_dump() for v in payload.variants]})
+    campaign = services.create_campaign(scope=scope_of(request), data=data, actor=actor_of(request))
+    return Status(201, _out(campaign))
+
+
+@router.get("/{messaging_campaign_id}", response={200: CampaignOut, **ERRORS}, summary="One campaign")
+def get_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(queries.get_campaign(scope_of(request), messaging_campaign_id))
+
+
+@router.post("/{messaging_campaign_id}/plan", response={200: CampaignOut, **WRITE_ERRORS},
+             summary="Plan: a delivery row per customer; the waterfall (by channel, excluded by reason)")
+def plan_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(services.plan_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                      actor=actor_of(request)))
+
+
+@router.post("/{messaging_campaign_id}/launch", response={200: CampaignOut, **WRITE_ERRORS},
+             summary="Launch a planned campaign (a repeat answers the launched campaign)")
+def launch_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(services.launch_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                      actor=actor_of(request)))
+
+
+@router.post("/{messaging_campaign_id}/cancel", response={200: CampaignOut, **WRITE_ERRORS},
+             summary="Cancel: deliveries not yet sent are cancelled")
+def cancel_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    return _out(services.cancel_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                      actor=actor_of(request)))
+
+
+@router.get("/{messaging_campaign_id}/results", response={200: ResultsOut, **ERRORS},
+            summary="Progress, per-variant recipients / conversions / revenue (with the holdout), touch credit")
+def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
+    scope = scope_of(request)
+    campaign = queries.get_campaign(scope, messaging_campaign_id)
+    inputs = queries.ab_test_inputs(scope, messaging_campaign_id)
+    return {"campaign": _out(campaign), "progress": queries.progress(scope, messaging_campaign_id),
+            "variants": inputs["groups"], "attributed": queries.attributed(scope, messaging_campaign_id),
+            "primary_metric": inputs["primary_metric"]}

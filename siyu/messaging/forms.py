@@ -1,0 +1,68 @@
+"""The console's campaign form (a phone-sized wizard in one page); the service validates again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from siyu.messaging import services
+
+AUDIENCE = [("segment", _("Segment")), ("tags", _("Tags")), ("list", _("Customer list"))]
+CHANNELS = [("", "—"), ("wecom", _("WeCom 1:1 (owning staff)")),
+            ("official_account", _("Official Account template message")), ("sms", _("SMS"))]
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=64)
+    audience_kind = forms.ChoiceField(label=_("Audience"), choices=AUDIENCE, initial="segment")
+    segment_id = forms.TypedChoiceField(label=_("Segment"), coerce=int, required=False, empty_value=None)
+    tag_ids = forms.TypedMultipleChoiceField(label=_("Tags"), coerce=int, required=False)
+    tag_match = forms.ChoiceField(label=_("Tags to match"), choices=[("any", _("Any")), ("all", _("All"))],
+                                  initial="any")
+    customer_list = forms.CharField(label=_("Customer list: phones or customer numbers, one a line"),
+                                    required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2_000_000)
+    channel_1 = forms.ChoiceField(label=_("First channel"), choices=CHANNELS, initial="wecom")
+    channel_2 = forms.ChoiceField(label=_("Then"), choices=CHANNELS, required=False, initial="official_account")
+    channel_3 = forms.ChoiceField(label=_("Then"), choices=CHANNELS, required=False, initial="sms")
+    text_wecom = forms.CharField(label=_("WeCom text"), required=False, max_length=services.MAX_TEXT,
+                                 widget=forms.Textarea(attrs={"rows": 2}))
+    text_official_account = forms.CharField(label=_("Official Account text"), required=False,
+                                            max_length=services.MAX_TEXT, widget=forms.Textarea(attrs={"rows": 2}))
+    text_sms = forms.CharField(label=_("SMS text"), required=False, max_length=services.MAX_TEXT,
+                               widget=forms.Textarea(attrs={"rows": 2}))
+    wecom_account_id = forms.TypedChoiceField(label=_("WeCom account"), coerce=int, required=False, empty_value=None)
+    oa_account_id = forms.TypedChoiceField(label=_("Official Account"), coerce=int, required=False,
+                                           empty_value=None)
+    oa_template_id = forms.CharField(label=_("Template ID"), max_length=64, required=False)
+    sms_sign = forms.CharField(label=_("SMS signature"), max_length=20, required=False)
+    scheduled_at = forms.DateTimeField(label=_("Send at (empty: now)"), required=False, widget=forms.DateTimeInput(
+        attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    variants = forms.CharField(label=_("Variants (names, comma separated; empty: one)"), required=False,
+                               max_length=90)
+    holdout_pct = forms.IntegerField(label=_("Holdout %"), min_value=0, max_value=50, initial=0)
+    attribution_days = forms.IntegerField(label=_("Attribution window (days)"), min_value=1, max_value=90, initial=7)
+    cost_fen = forms.IntegerField(label=_("Cost (fen)"), min_value=0, initial=0, required=False)
+
+    def __init__(self, *args: Any, segments: list[tuple[int, str]], tags: list[tuple[int, str]],
+                 wecom: list[tuple[int, str]], oa: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["segment_id"].choices = [("", "—"), *segments]  # type: ignore[attr-defined]
+        self.fields["tag_ids"].choices = tags  # type: ignore[attr-defined]
+        self.fields["wecom_account_id"].choices = [("", "—"), *wecom]  # type: ignore[attr-defined]
+        self.fields["oa_account_id"].choices = [("", "—"), *oa]  # type: ignore[attr-defined]
+
+    def to_input(self, customer_ids: list[int]) -> services.CampaignInput:
+        d = self.cleaned_data
+        channels = [c for c in (d["channel_1"], d.get("channel_2"), d.get("channel_3")) if c]
+        names = [n.strip() for n in (d.get("variants") or "").split(",") if n.strip()]
+        return services.CampaignInput(
+            name=d["name"], audience_kind=d["audience_kind"], segment_id=d.get("segment_id"),
+            tag_ids=list(d.get("tag_ids") or []), tag_match=d["tag_match"], customer_ids=customer_ids,
+            channels=channels, content={c: d.get(f"text_{c}") or "" for c in channels},
+            variants=[{"name": n} for n in names], holdout_pct=d["holdout_pct"],
+            attribution_days=d["attribution_days"], cost_fen=d.get("cost_fen") or 0,
+            scheduled_at=d.get("scheduled_at"), wecom_account_id=d.get("wecom_account_id"),
+            oa_account_id=d.get("oa_account_id"), oa_template_id=d.get("oa_template_id") or "",
+            sms_sign=d.get("sms_sign") or "")

@@ -1,0 +1,198 @@
+"""Campaigns (issue 28): one targeted push that reaches each customer once, on the first reachable channel of an
+ordered preference, inside the enterprise's contact budget.
+
+A campaign is planned into one Delivery row per (campaign, customer): the unique constraint is what makes "each
+person once" hold, and the row's key (`campaign:<id>:customer:<id>`) is the idempotency key every send carries, so a
+worker that dies between the provider's answer and our write sends nothing twice when the row is retaken. Excluded
+customers keep a row too (status excluded, with the reason): the plan's waterfall is a GROUP BY over the rows.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from siyu.customers.models import Customer
+from siyu.org.models import Enterprise, Staff
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    PLANNED = "planned", _("Planned")
+    SCHEDULED = "scheduled", _("Scheduled")
+    SENDING = "sending", _("Sending")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class AudienceKind(models.TextChoices):
+    SEGMENT = "segment", _("Segment")
+    TAGS = "tags", _("Tags")
+    LIST = "list", _("Customer list")
+
+
+class SendChannel(models.TextChoices):
+    WECOM = "wecom", _("WeCom 1:1 (owning staff)")
+    OFFICIAL_ACCOUNT = "official_account", _("Official Account template message")
+    SMS = "sms", _("SMS")
+
+
+class DeliveryStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    EXCLUDED = "excluded", _("Excluded")
+    HOLDOUT = "holdout", _("Holdout")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    CONFIRMED = "confirmed", _("Confirmed by staff")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class ExclusionReason(models.TextChoices):
+    NO_CHANNEL = "no_channel", _("No reachable channel")
+    OPTED_OUT = "opted_out", _("Opted out")
+    DND = "dnd", _("Do not disturb")
+    DAILY_CAP = "daily_cap", _("Daily cap reached")
+    WEEKLY_CAP = "weekly_cap", _("Weekly cap reached")
+    CHANNEL_CAP = "channel_cap", _("Channel cap reached")
+    WECOM_MONTHLY = "wecom_monthly_limit", _("WeCom monthly limit reached")
+    RECENT_PURCHASE = "recent_purchase", _("Purchased recently")
+    OPEN_AFTER_SALE = "open_after_sale", _("Open after-sale")
+
+
+class Campaign(models.Model):
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=64)
+    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    audience_kind = models.CharField(max_length=10, choices=AudienceKind.choices)
+    segment_id = models.BigIntegerField(null=True, blank=True)
+    tag_ids = models.JSONField(default=list, blank=True)
+    tag_match = models.CharField(max_length=3, default="any", help_text="any / all")
+    customer_ids = models.JSONField(default=list, blank=True, help_text="static list (from an uploaded sheet)")
+    channels = models.JSONField(default=list, help_text="ordered preference, e.g. [wecom, official_account, sms]")
+    content = models.JSONField(default=dict, help_text="channel -> text with {name} {staff_name} {store}")
+    variants = models.JSONField(default=list, blank=True,
+                                help_text="[{name, content: {channel: text}}]; empty: one variant A")
+    holdout_pct = models.PositiveSmallIntegerField(default=0)
+    primary_metric = models.CharField(max_length=12, default="conversion", help_text="conversion / revenue")
+    attribution_days = models.PositiveSmallIntegerField(default=7)
+    cost_fen = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, default=settings.SIYU_CURRENCY)
+    wecom_account_id = models.BigIntegerField(null=True, blank=True)
+    oa_account_id = models.BigIntegerField(null=True, blank=True)
+    oa_template_id = models.CharField(max_length=64, blank=True)
+    sms_sign = models.CharField(max_length=20, blank=True)
+    owner_store_id = models.BigIntegerField(null=True, blank=True, help_text="a store's own campaign; null: HQ")
+    owner_staff_id = models.BigIntegerField(null=True, blank=True, help_text="the manager who made it; null: HQ")
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="null: now")
+    planned_at = models.DateTimeField(null=True, blank=True)
+    plan = models.JSONField(default=dict, blank=True, help_text="the waterfall as planned")
+    launched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["enterprise", "-created_at"])]
+        constraints = [models.CheckConstraint(condition=Q(holdout_pct__lte=50), name="campaign_holdout_pct")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactPolicy(models.Model):
+    """The enterprise's contact budget; absent, the defaults below apply. A cap of 0 means no cap."""
+
+    enterprise = models.OneToOneField(Enterprise, on_delete=models.CASCADE, related_name="+")
+    max_per_day = models.PositiveSmallIntegerField(default=1)
+    max_per_week = models.PositiveSmallIntegerField(default=2, help_text="rolling 7 days")
+    channel_caps = models.JSONField(default=dict, blank=True, help_text="channel -> max per customer per day")
+    quiet_start_hour = models.PositiveSmallIntegerField(default=21, help_text="Asia/Shanghai")
+    quiet_end_hour = models.PositiveSmallIntegerField(default=9, help_text="Asia/Shanghai")
+    recent_purchase_days = models.PositiveSmallIntegerField(default=0, help_text="0: no suppression")
+    suppress_open_after_sale = models.BooleanField(default=True)
+    wecom_monthly_limit = models.PositiveSmallIntegerField(default=4, help_text="WeCom: per calendar month")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"policy {self.enterprise_id}"
+
+
+class DoNotDisturb(models.Model):
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "customer"], name="uniq_dnd_customer")]
+
+    def __str__(self) -> str:
+        return f"dnd {self.customer_id}"
+
+
+class Delivery(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=64, unique=True, help_text="campaign:<id>:customer:<id>")
+    channel = models.CharField(max_length=20, choices=SendChannel.choices, blank=True)
+    variant = models.CharField(max_length=16, blank=True)
+    holdout = models.BooleanField(default=False)
+    bucket = models.PositiveSmallIntegerField(default=0, help_text="0-99, stable per customer and campaign")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
+    reason = models.CharField(max_length=24, choices=ExclusionReason.choices, blank=True)
+    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              db_index=False, help_text="WeCom: the owning staff who sends")
+    target = models.CharField(max_length=128, blank=True, help_text="phone / openid / external_userid")
+    due_at = models.DateTimeField(help_text="when it may be sent (after quiet hours); counts toward caps")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True, help_text="the claiming worker's batch token")
+    provider_ref = models.CharField(max_length=64, blank=True)
+    mass_send_id = models.BigIntegerField(null=True, blank=True, help_text="WeCom: the staff's mass send")
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer"], name="uniq_delivery_per_customer")]
+        indexes = [
+            models.Index(fields=["customer", "due_at"], name="delivery_customer_due"),
+            models.Index(fields=["status", "due_at"], name="delivery_status_due"),
+            models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Touch(models.TextChoices):
+    FIRST = "first", _("First touch")
+    LAST = "last", _("Last touch")
+
+
+class Conversion(models.Model):
+    """An order paid within a delivery's attribution window, credited first-touch and last-touch (one row each)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="conversions")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    order_id = models.BigIntegerField()
+    touch = models.CharField(max_length=5, choices=Touch.choices)
+    revenue_fen = models.BigIntegerField()
+    paid_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order_id", "touch"], name="uniq_conversion_order_touch")]
+        indexes = [models.Index(fields=["campaign", "touch"], name="conversion_campaign_touch")]
+
+    def __str__(self) -> str:
+        return f"{self.touch}:{self.order_id}"

@@ -1,0 +1,139 @@
+"""Campaign reads, always scoped: HQ sees every campaign of the enterprise, a region or store role the campaigns of
+the stores it sees (HQ's own campaigns are HQ's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, DateTimeField, ExpressionWrapper, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from siyu.core.errors import NotFound
+from siyu.core.pagination import Page, paginate
+from siyu.messaging.models import Campaign, Delivery, DeliveryStatus
+from siyu.orders.models import Order
+from siyu.org import queries as org_queries
+from siyu.org.scope import Scope
+
+
+def campaigns(scope: Scope) -> QuerySet[Campaign]:
+    qs = Campaign.objects.filter(enterprise_id=scope.enterprise_id)
+    if scope.is_hq:
+        return qs
+    mine = Q(owner_staff_id=scope.staff_id) if scope.staff_id else Q(pk__in=[])
+    return qs.filter(Q(owner_store_id__in=org_queries.stores(scope).values("pk")) | mine)
+
+
+def get_campaign(scope: Scope, campaign_id: int) -> Campaign:
+    found = campaigns(scope).filter(pk=campaign_id).first()
+    if found is None:
+        raise NotFound(_("campaign not found"), field="id")
+    return found
+
+
+def campaign_page(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[Campaign]:
+    return paginate(campaigns(scope).order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def progress(scope: Scope, campaign_id: int) -> dict[str, int]:
+    """Deliveries by status now (the live progress)."""
+    campaign = get_campaign(scope, campaign_id)
+    rows = Delivery.objects.filter(campaign=campaign).values("status").annotate(n=Count("id"))
+    out = dict.fromkeys(DeliveryStatus.values, 0)
+    for row in rows:
+        out[row["status"]] = row["n"]
+    return out
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    variant: str  # "" is the holdout group
+    recipients: int
+    conversions: int
+    revenue_fen: int
+
+
+def variant_results(scope: Scope, campaign_id: int) -> list[VariantResult]:
+    """Per variant (and the holdout): recipients, recipients who paid an order within the attribution window after
+    their send (after the planned time, for the holdout, who were not sent anything), and that revenue. Set-based:
+    one GROUP BY over the deliveries with two correlated subqueries over the buyer's orders."""
+    campaign = get_campaign(scope, campaign_id)
+    start = Coalesce(OuterRef("sent_at"), OuterRef("due_at"), output_field=DateTimeField())
+    window = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__isnull=False, paid_at__gte=start,
+                                  paid_at__lte=ExpressionWrapper(start + timedelta(days=campaign.attribution_days),
+                                                                 output_field=DateTimeField()))
+    paid = window.order_by().values("customer_id")
+    rows = (Delivery.objects.filter(campaign=campaign).filter(
+        Q(status__in=[DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.CONFIRMED])
+        | Q(status=DeliveryStatus.HOLDOUT))
+        .annotate(
+            orders=Coalesce(Subquery(paid.annotate(n=Count("id")).values("n")[:1]), 0, output_field=IntegerField()),
+            revenue=Coalesce(Subquery(paid.annotate(s=Sum("amount_fen")).values("s")[:1]), 0,
+                             output_field=IntegerField()))
+        .values("variant")
+        .annotate(recipients=Count("id"), converted=Count("id", filter=Q(orders__gt=0)), revenue_fen=Sum("revenue"))
+        .order_by("variant"))
+    return [VariantResult(variant=r["variant"], recipients=r["recipients"], conversions=r["converted"],
+                          revenue_fen=int(r["revenue_fen"] or 0)) for r in rows]
+
+
+def ab_test_inputs(scope: Scope, campaign_id: int) -> dict[str, Any]:
+    """What a significance test needs (the integrator wires siyu.core.significance over it): per group the
+    recipients, conversions and revenue, and the pre-declared primary metric."""
+    campaign = get_campaign(scope, campaign_id)
+    groups = variant_results(scope, campaign_id)
+    return {"primary_metric": campaign.primary_metric,
+            "groups": [{"variant": g.variant or "holdout", "recipients": g.recipients,
+                        "conversions": g.conversions, "revenue_fen": g.revenue_fen} for g in groups]}
+
+
+def attributed(scope: Scope, campaign_id: int) -> dict[str, dict[str, int]]:
+    """Orders credited to the campaign, first-touch and last-touch: count and revenue."""
+    from siyu.messaging.models import Conversion  # noqa: PLC0415
+
+    campaign = get_campaign(scope, campaign_id)
+    out = {"first": {"orders": 0, "revenue_fen": 0}, "last": {"orders": 0, "revenue_fen": 0}}
+    for row in Conversion.objects.filter(campaign=campaign).values("touch").annotate(
+            orders=Count("id"), revenue=Sum("revenue_fen")):
+        out[row["touch"]] = {"orders": row["orders"], "revenue_fen": int(row["revenue"] or 0)}
+    return out
+
+
+
+
+def list_customer_ids(scope: Scope, lines: str, *, limit: int = 100_000) -> list[int]:
+    """A pasted or uploaded list (phones or customer numbers, one a line) as the visible customers' ids, in order:
+    two queries, whatever its length."""
+    from siyu.customers import queries as customer_queries  # noqa: PLC0415
+
+    words = [w.strip() for w in lines.replace(",", "\n").splitlines() if w.strip()][:limit]
+    phones = [w for w in words if len(w) == 11 and w.isdigit()]
+    numbers = [int(w) for w in words if w.isdigit() and len(w) < 11]
+    visible = customer_queries.customers(scope)
+    by_phone = dict(visible.filter(phone__in=phones).values_list("phone", "pk")) if phones else {}
+    known = set(visible.filter(pk__in=numbers).values_list("pk", flat=True)) if numbers else set()
+    out = [by_phone[w] if w in by_phone else int(w) for w in words
+           if w in by_phone or (w.isdigit() and int(w) in known)]
+    return list(dict.fromkeys(out))
+
+
+def waterfall(campaign: Campaign) -> list[dict[str, Any]]:
+    """The plan as waterfall steps: the audience, minus each exclusion reason, minus the holdout, then what goes by
+    each channel (the chart and the table under it read the same rows)."""
+    from siyu.messaging.models import ExclusionReason, SendChannel  # noqa: PLC0415
+
+    plan = campaign.plan or {}
+    steps: list[dict[str, Any]] = [{"key": "audience", "label": str(_("Audience")), "n": plan.get("audience", 0),
+                                    "kind": "total"}]
+    labels = dict(ExclusionReason.choices)
+    for reason, n in sorted((plan.get("excluded") or {}).items(), key=lambda kv: -kv[1]):
+        steps.append({"key": reason, "label": str(labels.get(reason, reason)), "n": n, "kind": "minus"})
+    if plan.get("holdout"):
+        steps.append({"key": "holdout", "label": str(_("Holdout")), "n": plan["holdout"], "kind": "minus"})
+    channel_labels = dict(SendChannel.choices)
+    for channel, n in (plan.get("channels") or {}).items():
+        steps.append({"key": channel, "label": str(channel_labels.get(channel, channel)), "n": n, "kind": "send"})
+    return steps

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from siyu.messaging import views
+
+app_name = "messaging"
+urlpatterns = [
+    path("", views.campaigns, name="campaigns"),
+    path("<int:messaging_campaign_id>/", views.campaign, name="campaign"),
+    path("<int:messaging_campaign_id>/plan/", views.plan, name="plan"),
+    path("<int:messaging_campaign_id>/launch/", views.launch, name="launch"),
+    path("<int:messaging_campaign_id>/cancel/", views.cancel, name="cancel"),
+]

@@ -1,0 +1,104 @@
+"""Console: campaigns (the list and the create form, usable at 375 px) and a campaign's page: the plan waterfall
+(ECharts, with the table under it), plan / launch / cancel, live progress (htmx polls the page's progress block while
+it sends) and the results per variant with the holdout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.audiences import queries as audience_queries
+from siyu.catalog.forms import apply_domain_error
+from siyu.channels import queries as channel_queries
+from siyu.console.access import scope_of
+from siyu.console.views import console_view
+from siyu.core.errors import DomainError, GateError
+from siyu.core.pagination import page_param
+from siyu.customers import queries as customer_queries
+from siyu.messaging import forms, queries, services
+from siyu.org.scope import Scope
+
+
+def _form(scope: Scope, data: Any = None) -> forms.CampaignForm:
+    tags = list(customer_queries.tags(scope).order_by("name").values_list("pk", "name")[:500])
+    wecom = list(channel_queries.accounts(scope, kind="wecom").values_list("pk", "name")[:50])
+    oa = list(channel_queries.accounts(scope, kind="official_account").values_list("pk", "name")[:50])
+    initial = {"wecom_account_id": wecom[0][0] if wecom else None, "oa_account_id": oa[0][0] if oa else None}
+    return forms.CampaignForm(data, initial=initial, segments=audience_queries.segment_choices(scope), tags=tags,
+                              wecom=wecom, oa=oa)
+
+
+@console_view
+def campaigns(request: HttpRequest) -> HttpResponse:
+    scope = scope_of(request)
+    page = queries.campaign_page(scope, page=page_param(request.GET.get("page")))
+    form = _form(scope, request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        services.check_can_market(scope)
+        if form.is_valid():
+            ids = queries.list_customer_ids(scope, form.cleaned_data.get("customer_list") or "")
+            try:
+                made = services.create_campaign(scope=scope, data=form.to_input(ids), actor=request.user)
+            except GateError:
+                raise
+            except DomainError as exc:
+                apply_domain_error(form, exc)
+            else:
+                messages.success(request, _("Campaign saved. Plan it to see who it reaches."))
+                return redirect("messaging:campaign", made.pk)
+        messages.error(request, _("The campaign was not saved: check the fields marked below."))
+    return render(request, "messaging/campaigns.html", {"form": form, "page": page},
+                  status=400 if request.method == "POST" else 200)
+
+
+@console_view
+def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
+    scope = scope_of(request)
+    found = queries.get_campaign(scope, campaign_id)
+    steps = queries.waterfall(found)
+    return render(request, "messaging/campaign.html", {
+        "c": found, "steps": steps, "progress": queries.progress(scope, campaign_id),
+        "results": queries.variant_results(scope, campaign_id), "attributed": queries.attributed(scope, campaign_id),
+        "chart": [{"label": s["label"], "n": s["n"], "kind": s["kind"]} for s in steps],
+        "can_market": scope.role != "store_staff"})
+
+
+def _act(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+    scope = scope_of(request)
+    verbs = {"plan": services.plan_campaign, "launch": services.launch_campaign, "cancel": services.cancel_campaign}
+    try:
+        verbs[action](scope=scope, campaign_id=campaign_id, actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, {"plan": _("Planned."), "launch": _("Launched."), "cancel": _("Cancelled.")}[action])
+    return redirect("messaging:campaign", campaign_id)
+
+
+@console_view
+@require_POST
+def plan(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
+    return _act(request, campaign_id, "plan")
+
+
+@console_view
+@require_POST
+def launch(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
+    return _act(request, campaign_id, "launch")
+
+
+@console_view
+@require_POST
+def cancel(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    campaign_id = messaging_campaign_id
+    return _act(request, campaign_id, "cancel")
