@@ -80,12 +80,25 @@ class VariantOut(Schema):
     revenue_fen: int
 
 
+class SignificanceOut(Schema):
+    variant: str
+    against: str
+    recipients: int
+    control_rate: float
+    variant_rate: float
+    lift: float
+    z: float
+    p_value: float
+    significant: bool
+
+
 class ResultsOut(Schema):
     campaign: CampaignOut
     progress: dict[str, int]
     variants: list[VariantOut]
     attributed: dict[str, dict[str, int]]
     primary_metric: str
+    significance: list[SignificanceOut]
 
 
 def _out(c: Any) -> dict[str, Any]:
@@ -142,4 +155,5 @@ def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
     inputs = queries.ab_test_inputs(scope, messaging_campaign_id)
     return {"campaign": _out(campaign), "progress": queries.progress(scope, messaging_campaign_id),
             "variants": inputs["groups"], "attributed": queries.attributed(scope, messaging_campaign_id),
-            "primary_metric": inputs["primary_metric"]}
+            "primary_metric": inputs["primary_metric"],
+            "significance": [vars(row) for row in queries.campaign_significance(scope, messaging_campaign_id)]}

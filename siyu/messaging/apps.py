@@ -7,9 +7,13 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
+        from siyu.channels.sms.services import register_receipt_hook
         from siyu.core.periodic import register_periodic
         from siyu.messaging import services, tasks
         from siyu.orders import hooks
 
         hooks.register_paid("messaging.conversions", services.credit_conversions)
+        register_receipt_hook(lambda update: services.apply_sms_receipt(
+            enterprise_id=update.enterprise_id, key=update.key, status=update.status, reported_at=update.reported_at,
+            error=update.error), name="messaging.deliveries")
         register_periodic("messaging.send_due", tasks.send_due_task, every_s=15)

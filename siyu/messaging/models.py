@@ -160,6 +160,7 @@ class Delivery(models.Model):
     error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="SMS: the provider's delivery receipt")
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -11,6 +11,7 @@ from django.db.models import Count, DateTimeField, ExpressionWrapper, IntegerFie
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from siyu.core import significance
 from siyu.core.errors import NotFound
 from siyu.core.pagination import Page, paginate
 from siyu.messaging.models import Campaign, Delivery, DeliveryStatus
@@ -88,6 +89,40 @@ def ab_test_inputs(scope: Scope, campaign_id: int) -> dict[str, Any]:
     return {"primary_metric": campaign.primary_metric,
             "groups": [{"variant": g.variant or "holdout", "recipients": g.recipients,
                         "conversions": g.conversions, "revenue_fen": g.revenue_fen} for g in groups]}
+
+
+@dataclass(frozen=True)
+class SignificanceRow:
+    variant: str
+    against: str  # the control: the holdout when there is one, else the first variant
+    recipients: int
+    control_rate: float
+    variant_rate: float
+    lift: float  # absolute, variant rate - control rate
+    z: float
+    p_value: float  # two-sided, pooled two-proportion z-test
+    significant: bool  # at alpha / k (Bonferroni over the k comparisons)
+
+
+def significance_of(groups: list[VariantResult], *, alpha: float = significance.ALPHA) -> list[SignificanceRow]:
+    """Conversion of each group against the control (the holdout, else the first variant): pooled two-proportion
+    z-tests judged at alpha / k, from siyu.core.significance. Groups without recipients are left out."""
+    live = [g for g in groups if g.recipients > 0]
+    control = next((g for g in live if not g.variant), live[0] if live else None)
+    if control is None:
+        return []
+    others = [g for g in live if g is not control]
+    tests = significance.compare_variants(
+        significance.Arm(control.conversions, control.recipients),
+        [significance.Arm(g.conversions, g.recipients) for g in others], alpha=alpha)
+    return [SignificanceRow(variant=g.variant or "holdout", against=control.variant or "holdout",
+                            recipients=g.recipients, control_rate=t.control_rate, variant_rate=t.variant_rate,
+                            lift=t.lift, z=t.z, p_value=t.p_value, significant=t.significant)
+            for g, t in zip(others, tests, strict=True)]
+
+
+def campaign_significance(scope: Scope, campaign_id: int) -> list[SignificanceRow]:
+    return significance_of(variant_results(scope, campaign_id))
 
 
 def attributed(scope: Scope, campaign_id: int) -> dict[str, dict[str, int]]:

@@ -446,12 +446,33 @@ def _failed(delivery: Delivery, token: str, error: str, *, retryable: bool) -> N
 
 def _send_sms(campaign: Campaign, delivery: Delivery, token: str) -> None:
     try:
-        receipt = senders.send_sms(phone=delivery.target, sign=campaign.sms_sign, text=_personal(campaign, delivery),
+        receipt = senders.send_sms(enterprise_id=campaign.enterprise_id, customer_id=delivery.customer_id,
+                                   phone=delivery.target, sign=campaign.sms_sign, text=_personal(campaign, delivery),
                                    key=delivery.key)
     except senders.SmsError as exc:
         _failed(delivery, token, str(exc), retryable=exc.retryable)
         return
-    _finish(delivery, token, status=DeliveryStatus.SENT, sent_at=utcnow(), provider_ref=receipt.message_id[:64])
+    now = utcnow()
+    if receipt.status == "delivered":  # the provider's receipt came back before the send returned
+        _finish(delivery, token, status=DeliveryStatus.DELIVERED, sent_at=now, delivered_at=now,
+                provider_ref=receipt.message_id[:64])
+        return
+    _finish(delivery, token, status=DeliveryStatus.SENT, sent_at=now, provider_ref=receipt.message_id[:64])
+
+
+def apply_sms_receipt(*, enterprise_id: int, key: str, status: str, reported_at: datetime, error: str = "") -> int:
+    """The SMS provider's delivery receipt for a campaign's message (the SMS app's receipt hook): a sent delivery
+    becomes delivered, or failed with the provider's error code. Keyed by the delivery's key; a delivery still being
+    sent (the receipt raced the send's answer) or already settled is left alone. Returns the rows moved (0 or 1)."""
+    if not key.startswith("campaign:"):
+        return 0
+    rows = Delivery.objects.filter(enterprise_id=enterprise_id, key=key, channel=SendChannel.SMS,
+                                   status=DeliveryStatus.SENT)
+    if status == "delivered":
+        return rows.update(status=DeliveryStatus.DELIVERED, delivered_at=reported_at)
+    if status == "failed":
+        return rows.update(status=DeliveryStatus.FAILED, error=(error or "undelivered")[:200])
+    return 0
 
 
 def _send_oa(campaign: Campaign, delivery: Delivery, token: str) -> None:

@@ -64,7 +64,9 @@ def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
     steps = queries.waterfall(found)
     return render(request, "messaging/campaign.html", {
         "c": found, "steps": steps, "progress": queries.progress(scope, campaign_id),
-        "results": queries.variant_results(scope, campaign_id), "attributed": queries.attributed(scope, campaign_id),
+        "results": queries.variant_results(scope, campaign_id),
+        "significance": queries.campaign_significance(scope, campaign_id),
+        "attributed": queries.attributed(scope, campaign_id),
         "chart": [{"label": s["label"], "n": s["n"], "kind": s["kind"]} for s in steps],
         "can_market": scope.role != "store_staff"})
 

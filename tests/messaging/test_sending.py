@@ -132,3 +132,38 @@ def test_results_per_variant_with_holdout_and_touch_credit(org: Org, hq: Scope, 
     inputs = queries.ab_test_inputs(hq, campaign.pk)
     assert inputs["primary_metric"] == "conversion"
     assert {g["variant"] for g in inputs["groups"]} == {"A", "B", "holdout"}
+
+
+def test_the_providers_receipts_move_sms_deliveries_to_delivered_or_failed(
+    org: Org, hq: Scope, accounts: Accounts, clock: Clock, sim: Simulator,
+) -> None:
+    """The SMS app's tracked send carries the campaign's key; the provider's signed receipts (DELIVRD for one
+    phone, UNDELIV with MK:0001 for the other, the first one twice) reach Siyu's callback and the receipt hook moves
+    each delivery once; the campaign's progress counts them."""
+    from siyu.channels.sms import services as sms_services
+    from siyu.channels.sms.models import SmsMessage
+    from siyu.channels.sms.wire import Headers
+    from tests.channels.sms.conftest import signed
+
+    a = make_customer(org, name="王芳", phone=True, sms_consent=True)
+    b = make_customer(org, name="李雷", phone=True, sms_consent=True)
+    campaign = _launch(hq, accounts, [a.pk, b.pk], ["sms"])
+    assert services.send_due() == 2
+    texts = {row.customer_id: row for row in SmsMessage.objects.all()}
+    assert {row.key for row in texts.values()} == {f"campaign:{campaign.pk}:customer:{c.pk}" for c in (a, b)}
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+    def receipt(customer_id: int, status: str, nonce: str, error: str = "") -> int:
+        row = texts[customer_id]
+        body = {"type": "receipt", "message_id": row.provider_message_id, "key": f"siyu-sms:{row.pk}",
+                "phone": row.phone, "status": status, "error_code": error, "reported_at": "2026-12-07T08:00:00Z"}
+        raw, head = signed(body, nonce=nonce)
+        return sms_services.receive_callback(body=raw, headers=Headers(
+            timestamp=head["X-Sms-Timestamp"], nonce=head["X-Sms-Nonce"], signature=head["X-Sms-Signature"])).status
+
+    assert [receipt(a.pk, "DELIVRD", "r1"), receipt(a.pk, "DELIVRD", "r2"),
+            receipt(b.pk, "UNDELIV", "r3", "MK:0001")] == [200, 200, 200]
+    got = {d.customer_id: d for d in Delivery.objects.all()}
+    assert (got[a.pk].status, got[a.pk].delivered_at is not None) == ("delivered", True)
+    assert (got[b.pk].status, got[b.pk].error) == ("failed", "MK:0001")
+    assert sim.sms.messages(a.phone) == ["【品牌】王芳，Beijing 1双旦上新"]  # nothing sent again
