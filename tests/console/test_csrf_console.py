@@ -21,6 +21,7 @@ CSRF_EXEMPT = {
     "siyu.channels.wecom.views.callback": "WeCom callbacks: signed by the platform (msg_signature)",
     "siyu.channels.official_account.views.callback": "Official Account callbacks: signed by the platform",
     "siyu.finance.views.wechatpay_notify": "WeChat Pay notifies: signed by the platform (Wechatpay-Signature)",
+    "siyu.channels.sms.views.callback": "SMS receipts and replies: signed by the provider (X-Sms-Signature HMAC)",
 }
 SAMPLE = {"int": "1", "str": "x", "slug": "x", "path": "x", "uuid": "00000000-0000-0000-0000-000000000000"}
 
