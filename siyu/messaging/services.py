@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
@@ -569,19 +569,19 @@ def credit_conversions(enterprise_id: int, order_id: int, paid_at: datetime) -> 
     buyer whose attribution window holds the payment. Keyed by (order, touch): safe to call twice."""
     from siyu.orders.models import Order  # noqa: PLC0415 - read only
 
-    order = Order.objects.filter(pk=order_id, enterprise_id=enterprise_id).values("customer_id", "amount_fen").first()
-    if order is None or order["customer_id"] is None:
-        return 0
+    order = Order.objects.filter(pk=order_id, enterprise_id=enterprise_id)
+    # One read whatever happens: the buyer's deliveries of the last 90 days, the order's amount beside each.
     touched = list(Delivery.objects.filter(
-        enterprise_id=enterprise_id, customer_id=order["customer_id"], status__in=SENT_STATES,
-        sent_at__lte=paid_at, sent_at__gte=paid_at - timedelta(days=90)).values(
-        "pk", "campaign_id", "sent_at", "campaign__attribution_days").order_by("sent_at", "pk"))
+        enterprise_id=enterprise_id, customer_id=Subquery(order.values("customer_id")[:1]), status__in=SENT_STATES,
+        sent_at__lte=paid_at, sent_at__gte=paid_at - timedelta(days=90)).annotate(
+        amount_fen=Subquery(order.values("amount_fen")[:1])).values(
+        "pk", "campaign_id", "sent_at", "campaign__attribution_days", "amount_fen").order_by("sent_at", "pk"))
     inside = [t for t in touched
               if t["sent_at"] is not None and t["sent_at"] >= paid_at - timedelta(days=t["campaign__attribution_days"])]
     if not inside:
         return 0
     rows = [Conversion(enterprise_id=enterprise_id, delivery_id=t["pk"], campaign_id=t["campaign_id"],
-                       order_id=order_id, touch=touch, revenue_fen=order["amount_fen"], paid_at=paid_at)
+                       order_id=order_id, touch=touch, revenue_fen=int(t["amount_fen"] or 0), paid_at=paid_at)
             for touch, t in ((Touch.FIRST, inside[0]), (Touch.LAST, inside[-1]))]
     Conversion.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
