@@ -25,6 +25,7 @@ from django.utils.translation import gettext_noop as N_
 
 from siyu.audiences import queries as audience_queries
 from siyu.channels.official_account import services as oa_services
+from siyu.channels.sms.models import SmsStatus
 from siyu.channels.wecom import mass_sends
 from siyu.channels.wecom.models import MassSendRecipient, RecipientStatus
 from siyu.core import audit
@@ -453,7 +454,7 @@ def _send_sms(campaign: Campaign, delivery: Delivery, token: str) -> None:
         _failed(delivery, token, str(exc), retryable=exc.retryable)
         return
     now = utcnow()
-    if receipt.status == "delivered":  # the provider's receipt came back before the send returned
+    if receipt.status == SmsStatus.DELIVERED:  # the provider's receipt came back before the send returned
         _finish(delivery, token, status=DeliveryStatus.DELIVERED, sent_at=now, delivered_at=now,
                 provider_ref=receipt.message_id[:64])
         return
@@ -468,9 +469,9 @@ def apply_sms_receipt(*, enterprise_id: int, key: str, status: str, reported_at:
         return 0
     rows = Delivery.objects.filter(enterprise_id=enterprise_id, key=key, channel=SendChannel.SMS,
                                    status=DeliveryStatus.SENT)
-    if status == "delivered":
+    if status == SmsStatus.DELIVERED:
         return rows.update(status=DeliveryStatus.DELIVERED, delivered_at=reported_at)
-    if status == "failed":
+    if status == SmsStatus.FAILED:
         return rows.update(status=DeliveryStatus.FAILED, error=(error or "undelivered")[:200])
     return 0
 
