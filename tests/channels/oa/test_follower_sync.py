@@ -2,21 +2,22 @@
 
 The dataset is built by hand so every figure below is counted here, not taken from the code:
 
-- 250 WeCom customers already in Siyu, customer k holding unionid `ou_w_<k>` (k = 0..249);
-- 2,500 followers on the platform, follower i with openid `o_sync_<i>`, subscribe time BASE + 60·i and, for i a
+- 25 WeCom customers already in Siyu, customer k holding unionid `ou_w_<k>` (k = 0..24);
+- 250 followers on the platform, follower i with openid `o_sync_<i>`, subscribe time BASE + 60·i and, for i a
   multiple of 4, the QR scene `poster`:
-  - i < 250 share WeCom customer i's unionid: 248 join that customer; i = 10 and 11 followed earlier while the
+  - i < 25 share WeCom customer i's unionid: 23 join that customer; i = 10 and 11 followed earlier while the
     account was not bound to an open platform, so Siyu already has an openid-only customer for each, which the sync
     merges into the WeCom customer (2 merges of existing customers);
-  - 250 <= i < 500 have no unionid (not bound): 250 new customers;
-  - 500 <= i < 2500 have a unionid of their own: new customers, except i = 600..603 (followed earlier through the
-    callback, already known) and i = 2000, whose unionid the platform sent blank (only spaces): the customers
-    service refuses it (fails); i = 2001 shares its unionid with a customer of another enterprise, which is no
+  - 25 <= i < 50 have no unionid (not bound): 25 new customers;
+  - 50 <= i < 250 have a unionid of their own: new customers, except i = 60..63 (followed earlier through the
+    callback, already known) and i = 200, whose unionid the platform sent blank (only spaces): the customers
+    service refuses it (fails); i = 201 shares its unionid with a customer of another enterprise, which is no
     obstacle (identities are per enterprise): a new customer here, the other brand's customer untouched;
 - 3 followers who followed earlier (callbacks) and left without Siyu hearing of it.
 
-So: listed 2,500; imported 2,500 - 4 - 2 - 1 = 2,493; new customers 2,493 - 248 = 2,245; merged 248 + 2 = 250;
-failed 1; marked unfollowed 3. With 1,000 openids a page: 3 pages.
+So: listed 250; imported 250 - 4 - 2 - 1 = 243; new customers 243 - 23 = 220; merged 23 + 2 = 25;
+failed 1; marked unfollowed 3. With 100 openids a page: 3 pages. (Ten times this world proves nothing more and cost
+minutes a pass.)
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ from tests.factories import EnterpriseFactory
 pytestmark = pytest.mark.django_db
 
 BASE = 1_700_000_000  # 2023-11-14T22:13:20Z
-FOLLOWERS = 2500
-WECOM_PEOPLE = 250
-KNOWN = (600, 601, 602, 603)
+FOLLOWERS = 250
+WECOM_PEOPLE = 25
+KNOWN = (60, 61, 62, 63)
 LATE_BOUND = (10, 11)
-CONFLICT = 2000
-OTHER_BRAND_PERSON = 2001
+CONFLICT = 200
+OTHER_BRAND_PERSON = 201
 GONE = ("o_gone_0", "o_gone_1", "o_gone_2")
 
 
@@ -61,7 +62,7 @@ def unionid(i: int) -> str:
         return "   "
     if i < WECOM_PEOPLE:
         return f"ou_w_{i}"
-    return "" if i < 500 else f"ou_oa_{i}"
+    return "" if i < 50 else f"ou_oa_{i}"
 
 
 def _follow(platform: Platform, oid: str) -> None:
@@ -98,7 +99,7 @@ def dataset(platform: Platform, org: Any) -> dict[int, int]:
         state.app(DEMO.app_id).followers[oid].subscribed = False  # they leave; Siyu misses the callback
     for i in LATE_BOUND:  # the account gets bound to the open platform: their unionid appears
         state.app(DEMO.app_id).followers[openid(i)].unionid = unionid(i)
-    state.app(DEMO.app_id).user_page_size = 1000
+    state.app(DEMO.app_id).user_page_size = 100
     return wecom
 
 
@@ -126,18 +127,18 @@ def test_full_sync_imports_every_follower_and_merges_by_unionid(
     platform: Platform, org: Any, dataset: dict[int, int], django_capture_on_commit_callbacks: Any
 ) -> None:
     run = _sync(platform, org, django_capture_on_commit_callbacks)
-    assert _figures(run) == {"status": "done", "total": 2500, "pages_done": 3, "seen": 2500, "imported": 2493,
-                             "created": 2245, "merged": 250, "failed": 1, "unfollowed": 3}
+    assert _figures(run) == {"status": "done", "total": 250, "pages_done": 3, "seen": 250, "imported": 243,
+                             "created": 220, "merged": 25, "failed": 1, "unfollowed": 3}
     enterprise_id = org.enterprise.pk
     live = Customer.objects.filter(enterprise_id=enterprise_id, merged_into__isnull=True)
-    assert live.count() == 250 + 4 + 3 + 2245
+    assert live.count() == 25 + 4 + 3 + 220
     # every WeCom person now carries the follower's openid (the two late-bound ones by merging)
     openid_owner = dict(Identity.objects.filter(kind="oa_openid", value__startswith="o_sync_").values_list(
         "value", "customer_id"))
     assert {k: openid_owner[openid(k)] for k in range(WECOM_PEOPLE)} == dataset
     assert Customer.objects.filter(enterprise_id=enterprise_id, merged_into__isnull=False).count() == 2
     assert openid(CONFLICT) not in openid_owner
-    assert len(openid_owner) == 2499
+    assert len(openid_owner) == 249
     theirs = Customer.objects.exclude(enterprise_id=enterprise_id).get()
     assert list(theirs.identities.values_list("kind", "value")) == [("unionid", unionid(OTHER_BRAND_PERSON))]
     shared = Customer.objects.get(pk=openid_owner[openid(OTHER_BRAND_PERSON)])
@@ -145,28 +146,28 @@ def test_full_sync_imports_every_follower_and_merges_by_unionid(
     assert set(shared.identities.values_list("kind", "value")) == {
         ("oa_openid", openid(OTHER_BRAND_PERSON)), ("unionid", unionid(OTHER_BRAND_PERSON))}
     # new customers carry both identities where there is a unionid, and were created at their follow time
-    newcomer = Customer.objects.get(identities__value=openid(1234))
-    assert set(newcomer.identities.values_list("kind", "value")) == {("oa_openid", openid(1234)),
-                                                                     ("unionid", "ou_oa_1234")}
-    assert newcomer.created_at == datetime.fromtimestamp(BASE + 60 * 1234, UTC)
+    newcomer = Customer.objects.get(identities__value=openid(123))
+    assert set(newcomer.identities.values_list("kind", "value")) == {("oa_openid", openid(123)),
+                                                                     ("unionid", "ou_oa_123")}
+    assert newcomer.created_at == datetime.fromtimestamp(BASE + 60 * 123, UTC)
     assert newcomer.created_source == "official_account"
-    unbound = Customer.objects.get(identities__value=openid(300))
+    unbound = Customer.objects.get(identities__value=openid(30))
     assert list(unbound.identities.values_list("kind", flat=True)) == ["oa_openid"]
 
     followers = Follower.objects.filter(account=platform.account)
-    assert followers.filter(subscribed=True).count() == 2499
+    assert followers.filter(subscribed=True).count() == 249
     gone = followers.filter(subscribed=False)
     assert sorted(gone.values_list("openid", flat=True)) == list(GONE)
     assert all(f.unfollowed_at is not None for f in gone)
-    sample = followers.get(openid=openid(600))  # known before, refreshed from the platform
+    sample = followers.get(openid=openid(60))  # known before, refreshed from the platform
     assert (sample.followed_at, sample.subscribe_scene, sample.qr_scene, sample.unionid) == (
-        datetime.fromtimestamp(BASE + 60 * 600, UTC), "ADD_SCENE_QR_CODE", "poster", "ou_oa_600")
+        datetime.fromtimestamp(BASE + 60 * 60, UTC), "ADD_SCENE_QR_CODE", "poster", "ou_oa_60")
     assert followers.get(openid=openid(7)).subscribe_scene == "ADD_SCENE_SEARCH"
     assert followers.get(openid=openid(7)).customer_id == dataset[7]
     assert followers.get(openid=openid(10)).customer_id == dataset[10]
 
     follows = Event.objects.filter(name="oa_followed", idempotency_key__startswith="oa_follow_sync:")
-    assert follows.count() == 2493
+    assert follows.count() == 243
     event = follows.get(customer_id=dataset[8])
     assert (event.occurred_at, event.properties, event.channel) == (
         datetime.fromtimestamp(BASE + 60 * 8, UTC), {"scene": "poster"}, "official_account")
@@ -178,7 +179,7 @@ def test_a_second_run_creates_nothing_new(
     _sync(platform, org, django_capture_on_commit_callbacks)
     before = _world(org.enterprise.pk)
     again = _sync(platform, org, django_capture_on_commit_callbacks)
-    assert _figures(again) == {"status": "done", "total": 2500, "pages_done": 3, "seen": 2500, "imported": 0,
+    assert _figures(again) == {"status": "done", "total": 250, "pages_done": 3, "seen": 250, "imported": 0,
                                "created": 0, "merged": 0, "failed": 1, "unfollowed": 0}
     assert _world(org.enterprise.pk) == before
     assert FollowerSync.objects.count() == 2
