@@ -4,17 +4,21 @@ a PostgreSQL cluster made by `initdb` in a temporary folder and a `redis-server 
 127.0.0.1 and stopped by the test; 2 web processes (`siyu serve`) and 2 workers (`siyu worker`) on the Redis queue
 (SIYU_TASK_BACKEND=rq); the mall's platforms played by the simulator in this process. While WeCom callbacks and
 storefront orders with their payments (place, pay, the WeChat Pay notify, and the notify delivered once more) are
-sent concurrently to both web processes:
+sent concurrently to both web processes, and two SMS campaigns (60 recipients each, the simulated provider taking
+150 ms a message) are sent by the workers:
 
-  1. a worker is killed with SIGKILL while it works (another is started, as a supervisor would);
+  1. a campaign is launched and a worker is killed with SIGKILL while it works (another is started, as a supervisor
+     would);
   2. Redis is stopped for ~12 s (its queue is lost with it: --save '') and started again;
-  3. PostgreSQL is stopped immediately (`pg_ctl restart -m immediate`, a crash) and comes back.
+  3. the second campaign is launched and PostgreSQL is stopped immediately (`pg_ctl restart -m immediate`, a crash)
+     and comes back.
 
 Clients retry as the platforms do: a callback until it is acknowledged, an order with the same Idempotency-Key
 until it answers 201, a notify until 204. Then the periodic sweep re-queues what the faults dropped and the workers
 finish. Counted against what was sent: every callback stored once and handled (one new contact each), every order
 once, every payment paid once with one ledger entry, one order_created and one order_paid event an order, the
-ledger's debits equal its credits, and `siyu consistency` finds nothing.
+ledger's debits equal its credits, every campaign recipient has exactly one message at the provider and every
+delivery is `sent`, and `siyu consistency` finds nothing.
 
 Marked slow and postgres; it runs in the PostgreSQL pass of the suite. Under CI=true a missing initdb or
 redis-server fails it (tests/proof.py).
@@ -283,11 +287,29 @@ def _login_shoppers(port: int, sim_url: str, count: int) -> list[str]:
     return tokens
 
 
+class CountingSms:
+    """The simulator's SMS provider, 150 ms a message, counting every POST (a repeat included)."""
+
+    def __init__(self) -> None:
+        from simulator.sms import SmsState, make_app
+
+        self.state = SmsState()
+        self.posts = 0
+        self._app = make_app(self.state)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == "/send":
+            self.posts += 1
+            time.sleep(0.15)
+        return self._app(environ, start_response)
+
+
 def _send_through_faults(traffic: Traffic, processes: Processes, workers: list[subprocess.Popen[bytes]],
                          worker_argv: list[str], env: dict[str, str], redis: PrivateRedis, postgres: PrivatePostgres,
-                         folder: Path) -> None:
+                         folder: Path, campaigns: list[int]) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        # 1. a worker killed mid-task (the callbacks of wave 1 are being processed), a new one started
+        # 1. a campaign sending and the callbacks of wave 1 being processed: a worker killed, a new one started
+        _child(env, "launch", str(campaigns[0]))
         running = [pool.submit(job) for job in traffic.wave(0)]
         time.sleep(2)
         processes.kill(workers[0])
@@ -302,7 +324,8 @@ def _send_through_faults(traffic: Traffic, processes: Processes, workers: list[s
         redis.start()
         for future in running:
             future.result()
-        # 3. PostgreSQL crashes and comes back while wave 3 arrives
+        # 3. PostgreSQL crashes and comes back while the second campaign sends and wave 3 arrives
+        _child(env, "launch", str(campaigns[1]))
         running = [pool.submit(job) for job in traffic.wave(2000)]
         time.sleep(1)
         postgres.restart_after_crash()
@@ -312,8 +335,9 @@ def _send_through_faults(traffic: Traffic, processes: Processes, workers: list[s
 
 def _settle(processes: Processes, workers: list[subprocess.Popen[bytes]], worker_argv: list[str],
             env: dict[str, str], enterprise_id: int, folder: Path) -> dict[str, Any]:
-    """What the periodic sweep (`siyu scheduler`) does for callbacks still `received`, until the workers have
-    handled every one; a worker that died of the outages is started again, as its supervisor would."""
+    """What the periodic sweep (`siyu scheduler`) does for callbacks still `received` and for campaign sends due or
+    left `sending` by a dead worker (after the 2 s lease), until the workers have handled every one; a worker that
+    died of the outages is started again, as its supervisor would."""
     deadline = time.monotonic() + 150
     restarted = 0
     while True:
@@ -323,7 +347,8 @@ def _settle(processes: Processes, workers: list[subprocess.Popen[bytes]], worker
                 restarted += 1
         _child(env, "sweep")
         seen = _child(env, "counts", str(enterprise_id))
-        if "received" not in seen["callbacks"] or time.monotonic() > deadline:
+        unsent = [d for d in seen["deliveries"] if d[1] != "sent"]
+        if ("received" not in seen["callbacks"] and not unsent) or time.monotonic() > deadline:
             return seen
         time.sleep(3)
 
@@ -344,6 +369,7 @@ def test_nothing_is_lost_or_doubled_through_a_killed_worker_a_redis_outage_and_a
     from siyu.channels.demo_accounts import PAY_MERCHANT
 
     folder = Path(tempfile.mkdtemp(prefix="siyu-faults-"))
+    sms = CountingSms()
     postgres, redis = PrivatePostgres(pg_bin, folder), PrivateRedis(redis_bin, folder)
     processes = Processes()
     current().wecom.add_corp(corp_id=child.CORP, secret=child.SECRET, token=child.TOKEN,
@@ -355,7 +381,7 @@ def test_nothing_is_lost_or_doubled_through_a_killed_worker_a_redis_outage_and_a
         platform_private_pem=PAY_MERCHANT.platform_private_key, platform_key_id=PAY_MERCHANT.platform_key_id)
     sim = SimulatorServer(port=0, mounts={"/mp": miniprogram.make_app(current().miniprogram),
                                           "/pay": pay_sim.make_app(current().wechatpay),
-                                          "/wecom": wecom_sim.make_app(current().wecom)})
+                                          "/wecom": wecom_sim.make_app(current().wecom), "/sms": sms})
     sim.start()
     try:
         postgres.init()
@@ -368,6 +394,7 @@ def test_nothing_is_lost_or_doubled_through_a_killed_worker_a_redis_outage_and_a
             "SIYU_DATABASE_URL": postgres.url, "SIYU_TASK_BACKEND": "rq",
             "SIYU_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "SIYU_SECRET_KEY": secrets.token_urlsafe(40),
             "SIYU_DB_CONN_MAX_AGE": "0", "SIYU_LOG_LEVEL": "WARNING",
+            "SIYU_SMS_BASE_URL": f"{sim.base_url}/sms", "SIYU_CAMPAIGN_LEASE_S": "2",
         }
         env.pop("SIYU_DEMO", None)
         subprocess.run([sys.executable, "-m", "siyu.manage", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True,
@@ -383,7 +410,8 @@ def test_nothing_is_lost_or_doubled_through_a_killed_worker_a_redis_outage_and_a
             assert _wait_port(port, 120), (folder / "web0.log").read_text(errors="replace")[-2000:]
         traffic = Traffic(ports, world, _login_shoppers(ports[0], sim.base_url, 4))
 
-        _send_through_faults(traffic, processes, workers, worker_argv, env, redis, postgres, folder)
+        _send_through_faults(traffic, processes, workers, worker_argv, env, redis, postgres, folder,
+                             world["campaign_ids"])
         seen = _settle(processes, workers, worker_argv, env, world["enterprise_id"], folder)
 
         sent_callbacks, orders = traffic.sent_callbacks, traffic.orders
@@ -399,6 +427,13 @@ def test_nothing_is_lost_or_doubled_through_a_killed_worker_a_redis_outage_and_a
         assert len(seen["payment_entries"]) == len(set(seen["payment_entries"])) == len(orders)
         assert seen["order_created_events"] == seen["order_paid_events"] == len(orders)
         assert sum(seen["debits"].values()) == sum(seen["credits"].values()) > 0
+        first, second = world["campaign_ids"]
+        assert seen["deliveries"] == [[first, "sent", child.CAMPAIGN_RECIPIENTS],
+                                      [second, "sent", child.CAMPAIGN_RECIPIENTS]], seen["deliveries"]
+        phones = sorted(sms.state.inbox)
+        assert phones == seen["delivery_phones"] and len(phones) == 2 * child.CAMPAIGN_RECIPIENTS
+        assert all(len(sms.state.messages(phone)) == 1 for phone in phones)
+        assert sms.posts >= 2 * child.CAMPAIGN_RECIPIENTS
         assert seen["findings"] == []
     except BaseException:
         for log in sorted(folder.glob("*.log")):
