@@ -19,3 +19,10 @@ def install() -> None:
          Col("status", "VARCHAR"), Col("occurred_at", "TIMESTAMP")),
         customer="invitee_id",
     ))
+    # Products' names and roles (the products dashboard's tables and role matrix).
+    register_table(TableSpec(
+        "products", "catalog.Product",
+        (Col("id", "BIGINT", nullable=False), Col("enterprise_id", "BIGINT", nullable=False),
+         Col("name", "VARCHAR"), Col("role", "VARCHAR")),
+        customer=None,
+    ))

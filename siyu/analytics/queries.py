@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from siyu.analytics.dashboards import conversion, overview, retention
+from siyu.analytics.dashboards import conversion, overview, products, retention
 from siyu.analytics.dashboards.framework import Board, Filters, Runner, board_dict
 from siyu.analytics.engine import Engine
 from siyu.core.errors import NotFound, ValidationFailed
@@ -30,11 +30,19 @@ DASHBOARDS: dict[str, Builder] = {
     "overview": overview.build,
     "conversion": conversion.build,
     "retention": retention.build,
+    "products": products.build,
 }
+TITLES = {"overview": _("Overview"), "conversion": _("Conversion"), "retention": _("Retention"),
+          "products": _("Products")}
 
 
 def names() -> list[str]:
     return list(DASHBOARDS)
+
+
+def titles() -> dict[str, Any]:
+    """The dashboards' tab labels, in menu order."""
+    return {name: TITLES[name] for name in DASHBOARDS}
 
 
 def _day(data: Mapping[str, str], key: str, default: date) -> date:

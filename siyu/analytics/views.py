@@ -11,7 +11,6 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from siyu.analytics import queries
@@ -94,8 +93,7 @@ def _choices(scope: Scope) -> dict[str, Any]:
 
 
 def _tabs() -> list[tuple[str, str, str]]:
-    return [(key, label, reverse(f"analytics:{key}")) for key, label in
-            (("overview", _("Overview")), ("conversion", _("Conversion")), ("retention", _("Retention")))]
+    return [(key, str(label), reverse(f"analytics:{key}")) for key, label in queries.titles().items()]
 
 
 def dashboard_page(request: HttpRequest, name: str) -> HttpResponse:
@@ -147,32 +145,13 @@ def dashboard_export(request: HttpRequest, name: str) -> HttpResponse:
     return response
 
 
-# One route per dashboard (no name in the path's parameters: a dashboard is not a row of an enterprise).
+# One view pair for every dashboard: the name comes from the route's own kwargs (`path(..., {"name": ...})`), never
+# from the URL, so it is not a parameter a caller (or the tenancy walk) could fill with a row id.
 @console_view
-def overview(request: HttpRequest) -> HttpResponse:
-    return dashboard_page(request, "overview")
-
-
-@console_view
-def conversion(request: HttpRequest) -> HttpResponse:
-    return dashboard_page(request, "conversion")
+def page(request: HttpRequest, name: str) -> HttpResponse:
+    return dashboard_page(request, name)
 
 
 @console_view
-def retention(request: HttpRequest) -> HttpResponse:
-    return dashboard_page(request, "retention")
-
-
-@console_view
-def overview_export(request: HttpRequest) -> HttpResponse:
-    return dashboard_export(request, "overview")
-
-
-@console_view
-def conversion_export(request: HttpRequest) -> HttpResponse:
-    return dashboard_export(request, "conversion")
-
-
-@console_view
-def retention_export(request: HttpRequest) -> HttpResponse:
-    return dashboard_export(request, "retention")
+def export(request: HttpRequest, name: str) -> HttpResponse:
+    return dashboard_export(request, name)
