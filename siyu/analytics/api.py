@@ -32,6 +32,7 @@ SUMMARIES = {
     "conversion": "Conversion: the AARRR funnel and cycle by cohort and source; the N-step event funnel",
     "retention": "Retention: weekly or monthly cohorts, activity and purchase",
     "products": "Products: sales trend with anomalies, repurchase, bought-together pairs, role matrix, buyer sources",
+    "users": "Users: RFM cells, lifecycle flow between the range's ends, tiers, super users",
 }
 
 

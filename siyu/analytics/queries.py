@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from siyu.analytics.dashboards import conversion, overview, products, retention
+from siyu.analytics.dashboards import conversion, overview, products, retention, users
 from siyu.analytics.dashboards.framework import Board, Filters, Runner, board_dict
 from siyu.analytics.engine import Engine
 from siyu.core.errors import NotFound, ValidationFailed
@@ -31,9 +31,10 @@ DASHBOARDS: dict[str, Builder] = {
     "conversion": conversion.build,
     "retention": retention.build,
     "products": products.build,
+    "users": users.build,
 }
 TITLES = {"overview": _("Overview"), "conversion": _("Conversion"), "retention": _("Retention"),
-          "products": _("Products")}
+          "products": _("Products"), "users": _("Users")}
 
 
 def names() -> list[str]:

@@ -49,7 +49,8 @@ def test_api_answers_in_the_callers_scope(brand: data.Brand, api_as: Any) -> Non
     assert body["fresh_as_of"] and body["previous"] == {"start": "2026-01-29", "end": "2026-02-28"}
     staff = api_as(brand.staff_a).get("/api/analytics/dashboards/overview", **MARCH).json()
     assert (_figures(staff)["gmv"], _figures(staff)["pool"]) == (26000, 2)  # c2 and c4 only, not HQ's figures
-    assert hq.get("/api/analytics/dashboards").json() [:4] == ["overview", "conversion", "retention", "products"]
+    listed = hq.get("/api/analytics/dashboards").json()
+    assert listed[:5] == ["overview", "conversion", "retention", "products", "users"]
 
 
 def test_api_bad_input_and_other_enterprise(brand: data.Brand, api_as: Any) -> None:
@@ -73,7 +74,7 @@ def _console(staff: Staff) -> Client:
 
 def test_console_pages_partial_and_export(brand: data.Brand) -> None:
     client = _console(brand.manager)
-    for name in ("overview", "conversion", "retention", "products"):
+    for name in ("overview", "conversion", "retention", "products", "users"):
         page = client.get(f"/analytics/{name}/", MARCH)
         assert page.status_code == 200
         assert b'id="dash-data"' in page.content and b"echarts.min.js" in page.content
