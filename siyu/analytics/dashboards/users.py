@@ -107,8 +107,8 @@ def _rank(order: tuple[str, ...], value: str) -> tuple[int, str]:
 
 def _flow_table(key: str, title: str, rows: list[tuple[Any, ...]], order: tuple[str, ...],
                 names: tuple[str, str]) -> Table:
-    out = sorted(([str(a), str(b), int(n)] for a, b, n in rows),
-                 key=lambda r: (_rank(order, r[0]), _rank(order, r[1])))
+    out: list[list[Any]] = sorted(([str(a), str(b), int(n)] for a, b, n in rows),
+                                  key=lambda r: (_rank(order, str(r[0])), _rank(order, str(r[1]))))
     columns = (Column("from", names[0], "text"), Column("to", names[1], "text"), Column("customers", _("Customers")))
     return Table(key, title, columns, out, Chart("sankey", "from", ("to", "customers")))
 
