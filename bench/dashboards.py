@@ -1,5 +1,5 @@
-"""The dashboards (overview, conversion, retention) on the columnar copy, cold and warm, against the same SQL on the
-OLTP database in the same run.
+"""The dashboards (all of siyu.analytics.queries.DASHBOARDS, or --only some) on the columnar copy, cold and warm,
+against the same SQL on the OLTP database in the same run.
 
     siyu bench dashboards --customers 1000000 --events 20000000
     python bench/dashboards.py --customers 20000 --events 400000 \
@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import BENCH_DIR, check_disk, fresh_database, peak_rss_mb, report, setup_django  # noqa: E402
 
 CODE = "dashbench"
-NAMES = ("overview", "conversion", "retention")
 
 
 class Recording:
@@ -112,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", default=None, help="default: a fresh var/bench/dashboards.sqlite3")
     parser.add_argument("--reuse", action="store_true", help="keep the database a previous run seeded")
     parser.add_argument("--force", action="store_true", help="start even when the disk looks too small")
+    parser.add_argument("--only", default="", help="comma-separated dashboard names (default: all)")
     args = parser.parse_args(argv)
     args.events = 20 * args.customers if args.events is None else args.events
     url = _database(args)
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
     from django.db import connection
 
+    from siyu.analytics import queries
     from siyu.analytics.dashboards.framework import clear_cache
     from siyu.analytics.engine import CopyEngine
     from siyu.analytics.engine.copy import ColumnarCopy
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
                                    ("copy build", f"{built.seconds:.1f} s")]
     figures: dict[str, float] = {"copy_build_s": built.seconds}
     ratios: dict[str, float] = {}
-    for name in NAMES:
+    names = [n for n in args.only.split(",") if n] or queries.names()
+    for name in names:
         settings.SIYU_DASHBOARD_CACHE_TTL = 0
         clear_cache()
         recording = Recording(CopyEngine(copy))

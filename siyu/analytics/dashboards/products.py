@@ -34,6 +34,7 @@ from siyu.analytics.dashboards.framework import (
     marks,
     ratio,
 )
+from siyu.customers.models import Channel
 
 TRAILING_DAYS = 14
 Z_LIMIT = 3.5
@@ -231,8 +232,9 @@ def _sources(rows: list[tuple[Any, ...]], names: dict[int, str]) -> Table:
     sources = sorted({str(r[1] or "") for r in rows})
     counts = {(int(r[0]), str(r[1] or "")): int(r[2]) for r in rows}
     out = [[names[p], *(counts.get((p, s), 0) for s in sources)] for p in top]
+    labels = {str(v): str(label) for v, label in Channel.choices}
     columns = (Column("product", _("Product"), "text"),
-               *(Column(f"src_{s or 'none'}", s or _("none")) for s in sources))
+               *(Column(f"src_{s or 'none'}", labels.get(s, s) if s else _("none")) for s in sources))
     return Table("buyer_sources", _("Where each product's buyers came from"), columns, out,
                  Chart("bar", "product", tuple(c.key for c in columns[1:]), stack=True))
 
