@@ -26,3 +26,11 @@ def install() -> None:
          Col("name", "VARCHAR"), Col("role", "VARCHAR")),
         customer=None,
     ))
+    # Staff tasks (the supervision dashboard: execution by region, store and staff).
+    register_table(TableSpec(
+        "staff_tasks", "automation.StaffTask",
+        (Col("id", "BIGINT", nullable=False), Col("enterprise_id", "BIGINT", nullable=False),
+         Col("staff_id", "BIGINT", nullable=False), Col("store_id", "BIGINT"),
+         Col("customer_id", "BIGINT", nullable=False), Col("status", "VARCHAR"), Col("due_at", "TIMESTAMP"),
+         Col("created_at", "TIMESTAMP"), Col("done_at", "TIMESTAMP")),
+    ))

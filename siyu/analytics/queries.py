@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from siyu.analytics.dashboards import conversion, overview, products, retention, traffic, users
+from siyu.analytics.dashboards import conversion, overview, products, retention, supervision, traffic, users
 from siyu.analytics.dashboards.framework import Board, Filters, Runner, board_dict
 from siyu.analytics.engine import Engine
 from siyu.analytics.models import AcquisitionCost
@@ -34,10 +34,11 @@ DASHBOARDS: dict[str, Builder] = {
     "products": products.build,
     "users": users.build,
     "traffic": traffic.build,
+    "supervision": supervision.build,
 }
 TITLES = {"overview": _("Overview"), "conversion": _("Conversion"), "retention": _("Retention"),
           "products": _("Products"), "users": _("Users"),
-          "traffic": _("Traffic")}
+          "traffic": _("Traffic"), "supervision": _("Supervision")}
 
 
 def names() -> list[str]:
