@@ -33,6 +33,8 @@ SUMMARIES = {
     "retention": "Retention: weekly or monthly cohorts, activity and purchase",
     "products": "Products: sales trend with anomalies, repurchase, bought-together pairs, role matrix, buyer sources",
     "users": "Users: RFM cells, lifecycle flow between the range's ends, tiers, super users",
+    "campaigns": "Campaigns and journeys: reach, sends, conversions, revenue by campaign, variant, channel, staff, "
+                 "store; peak hours; journey node funnels",
     "supervision": "Supervision: staff tasks by region, store and staff; staff leaderboard",
     "traffic": "Traffic: new customers by channel, code, scene, store and staff; natural vs paid; cost per customer",
 }

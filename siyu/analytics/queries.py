@@ -12,7 +12,16 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from siyu.analytics.dashboards import conversion, overview, products, retention, supervision, traffic, users
+from siyu.analytics.dashboards import (
+    campaigns,
+    conversion,
+    overview,
+    products,
+    retention,
+    supervision,
+    traffic,
+    users,
+)
 from siyu.analytics.dashboards.framework import Board, Filters, Runner, board_dict
 from siyu.analytics.engine import Engine
 from siyu.analytics.models import AcquisitionCost
@@ -34,11 +43,12 @@ DASHBOARDS: dict[str, Builder] = {
     "products": products.build,
     "users": users.build,
     "traffic": traffic.build,
+    "campaigns": campaigns.build,
     "supervision": supervision.build,
 }
 TITLES = {"overview": _("Overview"), "conversion": _("Conversion"), "retention": _("Retention"),
           "products": _("Products"), "users": _("Users"),
-          "traffic": _("Traffic"), "supervision": _("Supervision")}
+          "traffic": _("Traffic"), "campaigns": _("Campaigns"), "supervision": _("Supervision")}
 
 
 def names() -> list[str]:

@@ -19,9 +19,9 @@ from tests.factories import EnterpriseFactory
 VARIANTS = [("overview", {}), ("conversion", {"steps": "page_viewed,product_viewed,check_in", "windows": "24,2"}),
             ("retention", {"cohort": "add", "period": "week"}), ("retention", {"cohort": "order", "period": "month"}),
             ("products", {}), ("users", {}), ("traffic", {}),
-            ("supervision", {})]
-# queries per variant: overview 5, conversion 5, retention 2 + 2, products 6, users 4, traffic 5, supervision 4
-QUERIES = 5 + 5 + 2 + 2 + 6 + 4 + 5 + 4
+            ("supervision", {}), ("campaigns", {})]
+# per variant: overview 5, conversion 5, retention 2 + 2, products 6, users 4, traffic 5, supervision 4, campaigns 5
+QUERIES = 5 + 5 + 2 + 2 + 6 + 4 + 5 + 4 + 5
 
 
 class Recording:

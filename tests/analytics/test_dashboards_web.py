@@ -74,7 +74,7 @@ def _console(staff: Staff) -> Client:
 
 def test_console_pages_partial_and_export(brand: data.Brand) -> None:
     client = _console(brand.manager)
-    for name in ("overview", "conversion", "retention", "products", "users", "traffic", "supervision"):
+    for name in ("overview", "conversion", "retention", "products", "users", "traffic", "supervision", "campaigns"):
         page = client.get(f"/analytics/{name}/", MARCH)
         assert page.status_code == 200
         assert b'id="dash-data"' in page.content and b"echarts.min.js" in page.content
