@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         _seed(args)
     scope = Scope.hq(Enterprise.objects.get(code=CODE).pk)
     path = BENCH_DIR / "dashboards.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)  # a PostgreSQL run creates no SQLite file there first
     for suffix in ("", ".wal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     copy = ColumnarCopy(path, threads=2, capture_changes=False)
