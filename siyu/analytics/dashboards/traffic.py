@@ -30,7 +30,7 @@ from siyu.org import queries as org_queries
 
 LOST_STATUSES = ("deleted_by_customer", "deleted_by_staff")
 TOP = 20
-NOTHING = "\x00"  # stands in an empty IN list (no value equals it)
+NOTHING = "-" * 65  # stands in an empty IN list: longer than any channel or state column holds, so nothing equals it
 
 
 def costs(filters: Filters) -> dict[tuple[str, str], int]:
