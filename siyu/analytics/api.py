@@ -1,4 +1,4 @@
-"""Dashboards over REST: `GET /api/analytics/dashboards/<name>` (overview, conversion, retention) with the
+"""Dashboards over REST: `GET /api/analytics/dashboards/<name>` (see queries.DASHBOARDS) with the
 console's filters as the query string (start, end, channel, store, region; the funnel's steps and windows;
 retention's cohort and period). The caller's scope decides what is counted, exactly as on the console pages; money
 is integer fen; `fresh_as_of` says how fresh the answer is."""
@@ -27,19 +27,27 @@ def list_dashboards(request: HttpRequest) -> list[str]:
 
 
 # One operation per dashboard, so `{name}` is never a path parameter that could be mistaken for a row id.
-@router.get("/dashboards/overview", response={200: DashboardOut, **ERRORS},
-            summary="Overview: pool, contacts, active customers, GMV, orders, AOV, conversion, repurchase")
-def overview(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
-    return queries.dashboard_json(scope_of(request), "overview", filters.dict(exclude_none=True))
+SUMMARIES = {
+    "overview": "Overview: pool, contacts, active customers, GMV, orders, AOV, conversion, repurchase",
+    "conversion": "Conversion: the AARRR funnel and cycle by cohort and source; the N-step event funnel",
+    "retention": "Retention: weekly or monthly cohorts, activity and purchase",
+    "products": "Products: sales trend with anomalies, repurchase, bought-together pairs, role matrix, buyer sources",
+    "users": "Users: RFM cells, lifecycle flow between the range's ends, tiers, super users",
+    "campaigns": "Campaigns and journeys: reach, sends, conversions, revenue by campaign, variant, channel, staff, "
+                 "store; peak hours; journey node funnels",
+    "supervision": "Supervision: staff tasks by region, store and staff; staff leaderboard",
+    "traffic": "Traffic: new customers by channel, code, scene, store and staff; natural vs paid; cost per customer",
+}
 
 
-@router.get("/dashboards/conversion", response={200: DashboardOut, **ERRORS},
-            summary="Conversion: the AARRR funnel and cycle by cohort and source; the N-step event funnel")
-def conversion(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
-    return queries.dashboard_json(scope_of(request), "conversion", filters.dict(exclude_none=True))
+def _operation(name: str) -> None:
+    def answer(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
+        return queries.dashboard_json(scope_of(request), name, filters.dict(exclude_none=True))
+
+    answer.__name__ = f"dashboard_{name}"
+    router.get(f"/dashboards/{name}", response={200: DashboardOut, **ERRORS}, summary=SUMMARIES[name],
+               operation_id=f"analytics_dashboard_{name}")(answer)
 
 
-@router.get("/dashboards/retention", response={200: DashboardOut, **ERRORS},
-            summary="Retention: weekly or monthly cohorts, activity and purchase")
-def retention(request: HttpRequest, filters: Query[DashboardQuery]) -> dict[str, Any]:
-    return queries.dashboard_json(scope_of(request), "retention", filters.dict(exclude_none=True))
+for _name in queries.names():
+    _operation(_name)

@@ -12,10 +12,20 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from siyu.analytics.dashboards import conversion, overview, retention
+from siyu.analytics.dashboards import (
+    campaigns,
+    conversion,
+    overview,
+    products,
+    retention,
+    supervision,
+    traffic,
+    users,
+)
 from siyu.analytics.dashboards.framework import Board, Filters, Runner, board_dict
 from siyu.analytics.engine import Engine
-from siyu.core.errors import NotFound, ValidationFailed
+from siyu.analytics.models import AcquisitionCost
+from siyu.core.errors import NotFound, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import local_day, now
 from siyu.customers import events as event_types
 from siyu.customers.models import Channel
@@ -30,11 +40,24 @@ DASHBOARDS: dict[str, Builder] = {
     "overview": overview.build,
     "conversion": conversion.build,
     "retention": retention.build,
+    "products": products.build,
+    "users": users.build,
+    "traffic": traffic.build,
+    "campaigns": campaigns.build,
+    "supervision": supervision.build,
 }
+TITLES = {"overview": _("Overview"), "conversion": _("Conversion"), "retention": _("Retention"),
+          "products": _("Products"), "users": _("Users"),
+          "traffic": _("Traffic"), "campaigns": _("Campaigns"), "supervision": _("Supervision")}
 
 
 def names() -> list[str]:
     return list(DASHBOARDS)
+
+
+def titles() -> dict[str, Any]:
+    """The dashboards' tab labels, in menu order."""
+    return {name: TITLES[name] for name in DASHBOARDS}
 
 
 def _day(data: Mapping[str, str], key: str, default: date) -> date:
@@ -134,3 +157,10 @@ def channel_choices() -> list[tuple[str, str]]:
 def dashboard_json(scope: Scope, name: str, data: Mapping[str, str], *, engine: Engine | None = None
                    ) -> dict[str, Any]:
     return board_dict(dashboard(scope, name, data, engine=engine))
+
+
+def acquisition_costs(scope: Scope, *, limit: int = 200) -> list[AcquisitionCost]:
+    """The enterprise's latest cost entries (HQ only: spend is the enterprise's)."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("Only HQ sees acquisition costs."))
+    return list(AcquisitionCost.objects.filter(enterprise_id=scope.enterprise_id).order_by("-day", "-id")[:limit])

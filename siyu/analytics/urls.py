@@ -1,14 +1,11 @@
 from django.urls import path
 
-from siyu.analytics import views
+from siyu.analytics import queries, views
 
 app_name = "analytics"
 urlpatterns = [
-    path("", views.overview, name="index"),
-    path("overview/", views.overview, name="overview"),
-    path("conversion/", views.conversion, name="conversion"),
-    path("retention/", views.retention, name="retention"),
-    path("overview/export.xlsx", views.overview_export, name="overview_export"),
-    path("conversion/export.xlsx", views.conversion_export, name="conversion_export"),
-    path("retention/export.xlsx", views.retention_export, name="retention_export"),
+    path("", views.page, {"name": "overview"}, name="index"),
+    path("costs/", views.costs, name="costs"),
+    *(path(f"{name}/", views.page, {"name": name}, name=name) for name in queries.names()),
+    *(path(f"{name}/export.xlsx", views.export, {"name": name}, name=f"{name}_export") for name in queries.names()),
 ]

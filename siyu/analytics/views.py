@@ -4,24 +4,26 @@ export of its tables. Everything is read through siyu.analytics.queries, cut to 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from io import BytesIO
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
-from siyu.analytics import queries
+from siyu.analytics import queries, services
 from siyu.analytics.dashboards.framework import Board, Column, board_dict
 from siyu.analytics.engine import EngineUnavailable
 from siyu.console.access import scope_of
 from siyu.console.labels import event_label
 from siyu.console.views import console_view
 from siyu.core.errors import ValidationFailed
-from siyu.core.money import Money
+from siyu.core.money import Money, parse_yuan
 from siyu.core.timeutil import SHANGHAI
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -46,7 +48,7 @@ def _label(value: Any, column: Column, channels: dict[str, str]) -> Any:
     """Event names and channel values as the operator reads them (the API keeps the codes)."""
     if column.key == "event" and isinstance(value, str):
         return event_label(value)
-    if column.key == "source" and isinstance(value, str):
+    if column.key in ("source", "channel") and isinstance(value, str):
         return channels.get(value, value)
     return value
 
@@ -94,15 +96,14 @@ def _choices(scope: Scope) -> dict[str, Any]:
 
 
 def _tabs() -> list[tuple[str, str, str]]:
-    return [(key, label, reverse(f"analytics:{key}")) for key, label in
-            (("overview", _("Overview")), ("conversion", _("Conversion")), ("retention", _("Retention")))]
+    return [(key, str(label), reverse(f"analytics:{key}")) for key, label in queries.titles().items()]
 
 
 def dashboard_page(request: HttpRequest, name: str) -> HttpResponse:
     scope = scope_of(request)
     context: dict[str, Any] = {"name": name, "tabs": _tabs(), "q": request.GET, **_choices(scope),
                                "query": request.GET.urlencode(), "page_url": reverse(f"analytics:{name}"),
-                               "export_url": reverse(f"analytics:{name}_export")}
+                               "export_url": reverse(f"analytics:{name}_export"), "is_hq": scope.is_hq}
     status = 200
     try:
         board = queries.dashboard(scope, name, request.GET)
@@ -147,32 +148,55 @@ def dashboard_export(request: HttpRequest, name: str) -> HttpResponse:
     return response
 
 
-# One route per dashboard (no name in the path's parameters: a dashboard is not a row of an enterprise).
+# One view pair for every dashboard: the name comes from the route's own kwargs (`path(..., {"name": ...})`), never
+# from the URL, so it is not a parameter a caller (or the tenancy walk) could fill with a row id.
 @console_view
-def overview(request: HttpRequest) -> HttpResponse:
-    return dashboard_page(request, "overview")
-
-
-@console_view
-def conversion(request: HttpRequest) -> HttpResponse:
-    return dashboard_page(request, "conversion")
+def page(request: HttpRequest, name: str) -> HttpResponse:
+    return dashboard_page(request, name)
 
 
 @console_view
-def retention(request: HttpRequest) -> HttpResponse:
-    return dashboard_page(request, "retention")
+def export(request: HttpRequest, name: str) -> HttpResponse:
+    return dashboard_export(request, name)
+
+
+def _cost_form(request: HttpRequest) -> dict[str, Any]:
+    return {k: request.POST.get(k, "")[:200] for k in ("day", "channel", "code_state", "amount", "note")}
+
+
+def _record(request: HttpRequest, scope: Scope, form: dict[str, str]) -> None:
+    try:
+        day = date.fromisoformat(form["day"].strip())
+    except ValueError as exc:
+        raise ValidationFailed(_("Give the day as YYYY-MM-DD."), field="day", code="date_format") from exc
+    try:
+        amount = parse_yuan(form["amount"])
+    except ValueError as exc:
+        raise ValidationFailed(_("Give the amount in yuan, e.g. 1200.50."), field="amount", code="amount") from exc
+    services.record_cost(scope=scope, day=day, channel=form["channel"], code_state=form["code_state"],
+                         amount_fen=amount.fen, note=form["note"], actor=request.user)
 
 
 @console_view
-def overview_export(request: HttpRequest) -> HttpResponse:
-    return dashboard_export(request, "overview")
-
-
-@console_view
-def conversion_export(request: HttpRequest) -> HttpResponse:
-    return dashboard_export(request, "conversion")
-
-
-@console_view
-def retention_export(request: HttpRequest) -> HttpResponse:
-    return dashboard_export(request, "retention")
+def costs(request: HttpRequest) -> HttpResponse:
+    """HQ's acquisition costs: the latest entries and a form to add one (the traffic dashboard divides them by the
+    customers each source brought)."""
+    scope = scope_of(request)
+    rows = queries.acquisition_costs(scope)
+    form: dict[str, Any] = {}
+    error, status = "", 200
+    if request.method == "POST":
+        form = _cost_form(request)
+        try:
+            _record(request, scope, form)
+        except ValidationFailed as exc:
+            error, status = f"{exc.field}: {exc.message}" if exc.field else exc.message, 422
+        else:
+            messages.success(request, _("Cost saved."))
+            return redirect("analytics:costs")
+    names = dict(queries.channel_choices())
+    return render(request, "analytics/costs.html", {
+        "tabs": _tabs(), "name": "costs", "channels": queries.channel_choices(), "form": form, "error": error,
+        "rows": [{"day": c.day, "source": names.get(c.channel, c.channel) if c.channel else c.code_state,
+                  "kind": _("channel") if c.channel else _("channel code"), "amount": Money(c.amount_fen).display(),
+                  "note": c.note} for c in rows]}, status=status)

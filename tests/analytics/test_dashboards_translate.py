@@ -17,7 +17,11 @@ from siyu.org.scope import Scope
 from tests.factories import EnterpriseFactory
 
 VARIANTS = [("overview", {}), ("conversion", {"steps": "page_viewed,product_viewed,check_in", "windows": "24,2"}),
-            ("retention", {"cohort": "add", "period": "week"}), ("retention", {"cohort": "order", "period": "month"})]
+            ("retention", {"cohort": "add", "period": "week"}), ("retention", {"cohort": "order", "period": "month"}),
+            ("products", {}), ("users", {}), ("traffic", {}),
+            ("supervision", {}), ("campaigns", {})]
+# per variant: overview 5, conversion 5, retention 2 + 2, products 6, users 4, traffic 5, supervision 4, campaigns 5
+QUERIES = 5 + 5 + 2 + 2 + 6 + 4 + 5 + 4 + 5
 
 
 class Recording:
@@ -43,7 +47,7 @@ def test_every_dashboard_query_translates_to_clickhouse(settings: Any) -> None:
                               engine=engine)
     finally:
         built.close()
-    assert len(engine.sql) == 14  # overview 5, conversion 5, retention 2 for each of two variants
+    assert len(engine.sql) == QUERIES
     for sql in engine.sql:
         out = sqlglot.transpile(sql, read="duckdb", write="clickhouse", unsupported_level=ErrorLevel.RAISE)[0]
         assert "?" not in out or out.count("?") == sql.count("?")  # parameters survive as placeholders

@@ -49,7 +49,8 @@ def test_api_answers_in_the_callers_scope(brand: data.Brand, api_as: Any) -> Non
     assert body["fresh_as_of"] and body["previous"] == {"start": "2026-01-29", "end": "2026-02-28"}
     staff = api_as(brand.staff_a).get("/api/analytics/dashboards/overview", **MARCH).json()
     assert (_figures(staff)["gmv"], _figures(staff)["pool"]) == (26000, 2)  # c2 and c4 only, not HQ's figures
-    assert hq.get("/api/analytics/dashboards").json() == ["overview", "conversion", "retention"]
+    listed = hq.get("/api/analytics/dashboards").json()
+    assert listed[:6] == ["overview", "conversion", "retention", "products", "users", "traffic"]
 
 
 def test_api_bad_input_and_other_enterprise(brand: data.Brand, api_as: Any) -> None:
@@ -73,7 +74,7 @@ def _console(staff: Staff) -> Client:
 
 def test_console_pages_partial_and_export(brand: data.Brand) -> None:
     client = _console(brand.manager)
-    for name in ("overview", "conversion", "retention"):
+    for name in ("overview", "conversion", "retention", "products", "users", "traffic", "supervision", "campaigns"):
         page = client.get(f"/analytics/{name}/", MARCH)
         assert page.status_code == 200
         assert b'id="dash-data"' in page.content and b"echarts.min.js" in page.content
@@ -88,3 +89,18 @@ def test_console_pages_partial_and_export(brand: data.Brand) -> None:
     rows = {r[0]: r for r in sales.iter_rows(min_row=2, values_only=True)}
     assert rows["2026-03-03"][1:3] == (1, 200)  # one order, ¥200.00 (20000 fen) in the manager's store
     assert client.get("/analytics/nope/").status_code == 404  # no such page
+
+
+def test_console_costs_page_records_for_hq_only(brand: data.Brand) -> None:
+    from siyu.analytics.models import AcquisitionCost
+
+    hq = _console(brand.hq)
+    bad = hq.post("/analytics/costs/", {"day": "2026-03-01", "channel": "wecom", "amount": "12.345"})
+    assert bad.status_code == 422 and b'id="cost-error"' in bad.content and not AcquisitionCost.objects.exists()
+    ok = hq.post("/analytics/costs/", {"day": "2026-03-01", "channel": "wecom", "amount": "1,200.50", "note": "ads"})
+    assert ok.status_code == 302
+    cost = AcquisitionCost.objects.get()
+    assert (cost.amount_fen, cost.channel, cost.enterprise_id) == (120050, "wecom", brand.enterprise.pk)
+    assert _console(brand.manager).post("/analytics/costs/", {"day": "2026-03-01", "channel": "wecom",
+                                                               "amount": "1"}).status_code == 403
+    assert AcquisitionCost.objects.count() == 1

@@ -287,6 +287,11 @@ GET    /api/analytics/dashboards                                 ok    ok    ok 
 GET    /api/analytics/dashboards/overview                        ok    ok    ok    ok    401   ok    401
 GET    /api/analytics/dashboards/conversion                      ok    ok    ok    ok    401   ok    401
 GET    /api/analytics/dashboards/retention                       ok    ok    ok    ok    401   ok    401
+GET    /api/analytics/dashboards/products                        ok    ok    ok    ok    401   ok    401
+GET    /api/analytics/dashboards/users                           ok    ok    ok    ok    401   ok    401
+GET    /api/analytics/dashboards/traffic                         ok    ok    ok    ok    401   ok    401
+GET    /api/analytics/dashboards/campaigns                       ok    ok    ok    ok    401   ok    401
+GET    /api/analytics/dashboards/supervision                     ok    ok    ok    ok    401   ok    401
 GET    /api/audiences/schema                                     ok    ok    ok    ok    401   ok    401
 GET    /api/audiences/segments                                   ok    ok    ok    ok    401   ok    401
 POST   /api/audiences/segments                                   ok    ok    ok    403   401   ok    401
@@ -981,6 +986,18 @@ GET    /analytics/conversion/                                    ok    ok    ok 
 GET    /analytics/conversion/export.xlsx                         ok    ok    ok    ok    login ok    login
 GET    /analytics/retention/                                     ok    ok    ok    ok    login ok    login
 GET    /analytics/retention/export.xlsx                          ok    ok    ok    ok    login ok    login
+GET    /analytics/products/export.xlsx                           ok    ok    ok    ok    login ok    login
+GET    /analytics/products/                                      ok    ok    ok    ok    login ok    login
+GET    /analytics/users/                                         ok    ok    ok    ok    login ok    login
+GET    /analytics/users/export.xlsx                              ok    ok    ok    ok    login ok    login
+GET    /analytics/traffic/export.xlsx                            ok    ok    ok    ok    login ok    login
+GET    /analytics/traffic/                                       ok    ok    ok    ok    login ok    login
+GET    /analytics/campaigns/                                     ok    ok    ok    ok    login ok    login
+GET    /analytics/campaigns/export.xlsx                          ok    ok    ok    ok    login ok    login
+GET    /analytics/supervision/                                   ok    ok    ok    ok    login ok    login
+GET    /analytics/supervision/export.xlsx                        ok    ok    ok    ok    login ok    login
+GET    /analytics/costs/                                         ok    403   403   403   login ok    login
+POST   /analytics/costs/                                         ok    403   403   403   login ok    login
 GET    /audiences/                                               ok    ok    ok    ok    login ok    login
 GET    /audiences/new/                                           ok    ok    ok    403   login ok    login
 POST   /audiences/new/                                           ok    ok    ok    403   login ok    login
@@ -1136,8 +1153,9 @@ def _console_shape(template: str) -> str:
     path = PLACEHOLDER.sub("1", template)
     match = resolve(path)
     shaped = template
-    for value in match.kwargs.values():
-        if isinstance(value, str) and value != "1":
+    for key, value in match.kwargs.items():
+        in_path = f":{key}>" in match.route or f"<{key}>" in match.route  # not a route's fixed kwargs
+        if in_path and isinstance(value, str) and value != "1":
             shaped = re.sub(rf"/{re.escape(value)}(/|\.csv)", r"/{}\1", shaped)
     return _shape(shaped)
 

@@ -46,7 +46,7 @@ OWN_DATA_PAGES = ("/customers/", "/tags/", "/audit/", "/orders/", "/catalog/", "
                   "/channels/wecom/keyword-groups/", "/api/channels/wecom/keyword-groups",
                   "/channels/wecom/tag-built-groups/", "/api/channels/wecom/tag-built-groups",
                   "/content/scripts/", "/content/moments/", "/content/ugc/", "/api/content/materials",
-                  "/finance/reconciliation/",
+                  "/finance/reconciliation/", "/analytics/costs/",
                   "/api/content/scripts", "/api/content/ugc", "/api/finance/commission-rules",
                   "/finance/commissions/rules/", "/setup/accounts/", "/api/setup/accounts",
                   "/api/setup/pay-merchants", "/channels/wecom/directory/", "/org/stores/",

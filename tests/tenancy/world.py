@@ -473,6 +473,14 @@ def _journeys(brand: Brand) -> None:
     brand.ids["journey_id"] = journey.pk
 
 
+def _acquisition_costs(brand: Brand) -> None:
+    """An acquisition cost whose code state and note carry the brand's marker (shown on the costs page)."""
+    from siyu.analytics import services as analytics
+
+    analytics.record_cost(scope=brand.hq_scope, day=timezone.localdate(), code_state=f"{brand.mark}-ad"[:64],
+                          amount_fen=12300, note=f"{brand.mark} ads")
+
+
 def _campaigns(brand: Brand, buyer: Customer) -> None:
     """A draft marketing campaign with the brand's marker, to the shopper."""
     from siyu.messaging import services as messaging
@@ -493,6 +501,7 @@ def build_brand(mark: str, code: str, phone_prefix: str) -> Brand:
     _orders(brand, tissue, who[0], store)
     _referrals(brand, who[0])
     _journeys(brand)
+    _acquisition_costs(brand)
     _campaigns(brand, who[0])
     _wecom(brand, who, store)
     _official_account(brand, who[0])

@@ -24,6 +24,18 @@
         visualMap: {min: 0, max: 100, orient: "horizontal", left: "center", bottom: 0, calculable: false},
         series: [{type: "heatmap", data: data, label: {show: true}}]};
     }
+    if (chart.kind === "sankey") {
+      // rows: [from, to, count]; the two sides are named apart (a stage can be on both) so the graph has no cycle
+      var ti = columnIndex(table, chart.series[0]), ni = columnIndex(table, chart.series[1]);
+      var left = label(table, chart.x), right = label(table, chart.series[0]), names = {}, links = [];
+      table.rows.forEach(function (r) {
+        var a = left + ": " + r[xi], b = right + ": " + r[ti];
+        names[a] = true; names[b] = true;
+        if (r[ni]) links.push({source: a, target: b, value: r[ni]});
+      });
+      return {tooltip: {trigger: "item"}, series: [{type: "sankey", left: 8, right: 96, emphasis: {focus: "adjacency"},
+        data: Object.keys(names).map(function (n) { return {name: n}; }), links: links}]};
+    }
     if (chart.kind === "funnel") {
       var vi = columnIndex(table, chart.series[0]);
       return {tooltip: {}, series: [{type: "funnel", sort: "none", left: "10%", width: "80%",
