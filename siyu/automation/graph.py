@@ -109,9 +109,26 @@ class BranchNode(NodeBase):
         return self
 
 
+CHANNELS = ("wecom", "official_account", "sms")
+MAX_TEXT = 500
+
+
 class ActionNode(NodeBase):
+    """An action; `send` sends a message through the campaigns' delivery path: the first of `channels` (in order)
+    the customer can be reached on within the contact budget, the text of that channel from `content` (with
+    `{name}`, `{staff_name}`, `{store}`). A send the budget blocks (DND, caps, consent, no channel) records why and
+    goes on to `on_blocked` when given, else on as usual."""
+
     kind: Literal["action"]
-    action: Literal["add_tag", "remove_tag", "grant_points", "issue_coupon", "create_task"]
+    action: Literal["add_tag", "remove_tag", "grant_points", "issue_coupon", "create_task", "send"]
+    channels: list[Literal["wecom", "official_account", "sms"]] = Field(default_factory=list, max_length=3)
+    content: dict[Literal["wecom", "official_account", "sms"], Annotated[str, Field(max_length=MAX_TEXT)]] = Field(
+        default_factory=dict)
+    wecom_account_id: int | None = Field(default=None, ge=1)
+    oa_account_id: int | None = Field(default=None, ge=1)
+    oa_template_id: str = Field(default="", max_length=64)
+    sms_sign: str = Field(default="", max_length=20)
+    on_blocked: str | None = Field(default=None, pattern=NODE_ID)
     tag_id: int | None = Field(default=None, ge=1)
     points: int = Field(default=0, ge=0, le=1_000_000)
     coupon_template_id: int | None = Field(default=None, ge=1)
@@ -121,9 +138,17 @@ class ActionNode(NodeBase):
     @model_validator(mode="after")
     def _needs(self) -> ActionNode:
         needs = {"add_tag": self.tag_id, "remove_tag": self.tag_id, "grant_points": self.points or None,
-                 "issue_coupon": self.coupon_template_id, "create_task": self.title or None}
+                 "issue_coupon": self.coupon_template_id, "create_task": self.title or None,
+                 "send": self.channels or None}
         if needs[self.action] is None:
             raise ValueError(f"{self.action} needs its parameter")
+        if self.action == "send":
+            if len(set(self.channels)) != len(self.channels):
+                raise ValueError("each channel once")
+            if any(not (self.content.get(c) or "").strip() for c in self.channels):
+                raise ValueError("send needs the text of each of its channels")
+        elif self.on_blocked:
+            raise ValueError("on_blocked is for a send")
         return self
 
 
@@ -172,6 +197,8 @@ def targets(node: Any, ids: list[str]) -> list[str]:
     found = [t for t in [following(node, ids)] if t]
     if isinstance(node, WaitEventNode):
         found.append(node.on_timeout)
+    if isinstance(node, ActionNode) and node.on_blocked:
+        found.append(node.on_blocked)
     return found
 
 

@@ -51,6 +51,7 @@ from siyu.core.timeutil import SHANGHAI
 from siyu.customers import services as customer_services
 from siyu.customers.models import CustomerTag, Event, Relationship, RelationshipStatus, TagKind
 from siyu.loyalty import services as loyalty_services
+from siyu.messaging import services as messaging_services
 from siyu.org.scope import Scope
 from siyu.promotions import services as promotion_services
 
@@ -102,8 +103,23 @@ def _check_refs(enterprise_id: int, parsed: graph.Definition) -> None:
             except NotFound as exc:
                 raise ValidationFailed(_("unknown coupon template"), code="unknown_coupon_template",
                                        field=f"definition.nodes.{index}.coupon_template_id") from exc
+        if isinstance(node, graph.ActionNode) and node.action == "send":
+            messaging_services.check_journey_send(enterprise_id, _send_of(node),
+                                                  field_prefix=f"definition.nodes.{index}")
     if isinstance(parsed.entry, graph.TagEntry) and parsed.entry.tag_id not in known:
         raise ValidationFailed(_("unknown tag"), field="definition.entry.tag_id", code="unknown_tag")
+
+
+def _send_of(node: graph.ActionNode) -> messaging_services.JourneySend:
+    return messaging_services.JourneySend(
+        channels=list(node.channels), content={str(k): v for k, v in node.content.items()},
+        wecom_account_id=node.wecom_account_id, oa_account_id=node.oa_account_id, oa_template_id=node.oa_template_id,
+        sms_sign=node.sms_sign)
+
+
+def _send_campaign(journey: Journey, version_id: int, node: graph.ActionNode) -> int:
+    return messaging_services.journey_campaign(enterprise_id=journey.enterprise_id, version_id=version_id,
+                                               node=node.id, name=journey.name, send=_send_of(node))
 
 
 def _new_version(journey: Journey, parsed: graph.Definition, now: datetime) -> JourneyVersion:
@@ -118,6 +134,9 @@ def _new_version(journey: Journey, parsed: graph.Definition, now: datetime) -> J
     journey.current_version = version
     journey.updated_at = now
     journey.save(update_fields=["current_version", "updated_at"])
+    for node in parsed.nodes:
+        if isinstance(node, graph.ActionNode) and node.action == "send":
+            _send_campaign(journey, version.pk, node)
     return version
 
 
@@ -409,18 +428,22 @@ def process_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH, rounds
     moment = now or timezone.now()
     requeue_lapsed(now=moment)
     worked = 0
+    sends: list[str] = []
     for _round in range(rounds):
         token, ids = claim_due(now=moment, limit=limit)
         if not ids:
             break
         for timer_id in ids:
-            run_timer(timer_id=timer_id, token=token, now=moment)
+            run_timer(timer_id=timer_id, token=token, now=moment, sends=sends)
             worked += 1
+    if sends:
+        messaging_services.kick_sender()  # once for the lot; the sender's periodic run would find them too
     return worked
 
 
-def run_timer(*, timer_id: int, token: str, now: datetime) -> bool:
-    """One timer, in one transaction: False when it was no longer this caller's or its enrollment moved on."""
+def run_timer(*, timer_id: int, token: str, now: datetime, sends: list[str] | None = None) -> bool:
+    """One timer, in one transaction: False when it was no longer this caller's or its enrollment moved on. The
+    keys of the sends it planned are added to `sends`."""
     with transaction.atomic():
         timer = Timer.objects.filter(pk=timer_id).first()
         if timer is None:
@@ -432,7 +455,10 @@ def run_timer(*, timer_id: int, token: str, now: datetime) -> bool:
             return False
         if enrollment.status != EnrollmentStatus.ACTIVE or enrollment.current_node != timer.node:
             return False
-        Runner(enrollment, now).resume(timer)
+        runner = Runner(enrollment, now)
+        runner.resume(timer)
+    if sends is not None:
+        sends.extend(runner.sends)
     return True
 
 
@@ -454,6 +480,7 @@ class Runner:
         self.now = now
         self.definition = graph.parse(enrollment.version.definition)
         self.ids = [n.id for n in self.definition.nodes]
+        self.sends: list[str] = []
 
     def key(self, node_id: str) -> str:
         return f"journey:{self.en.pk}:{node_id}"
@@ -561,7 +588,32 @@ class Runner:
         self.step(node, "yes" if yes else "no")
         return node.then if yes else node.otherwise
 
+    def send(self, node: graph.ActionNode) -> str | None:
+        """Plan the message as a campaign's delivery keyed by the step; the sender worker sends it. Blocked by the
+        contact budget: the step is `skipped` with the reason, and the journey goes to `on_blocked` if given."""
+        key = self.key(node.id)
+        if not self.step(node, "done"):
+            outcome = Step.objects.filter(enterprise_id=self.en.enterprise_id, key=key).values_list(
+                "outcome", flat=True).first()
+            blocked = outcome == "skipped"
+        else:
+            campaign_id = _send_campaign(self.en.journey, self.en.version_id, node)
+            planned = messaging_services.plan_journey_send(
+                enterprise_id=self.en.enterprise_id, campaign_id=campaign_id, customer_id=self.en.customer_id,
+                key=key, now=self.now)
+            blocked = planned.status != "planned"
+            if blocked:
+                Step.objects.filter(key=key, enterprise_id=self.en.enterprise_id).update(
+                    outcome="skipped", code=planned.reason[:64])
+            else:
+                self.sends.append(key)
+        if blocked and node.on_blocked:
+            return node.on_blocked
+        return graph.following(node, self.ids)
+
     def act(self, node: graph.ActionNode) -> str | None:
+        if node.action == "send":
+            return self.send(node)
         if self.step(node, "done"):
             try:
                 with transaction.atomic():
