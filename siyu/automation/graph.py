@@ -37,6 +37,15 @@ class TagEntry(Strict):
     tag_id: int = Field(ge=1)
 
 
+class SegmentEntry(Strict):
+    """Customers newly in a segment (`entered`) or newly out of it (`left`) since the journey last looked: the set
+    difference between the segment's members now and the journey's snapshot of them (taken when it went live)."""
+
+    kind: Literal["segment"]
+    segment_id: int = Field(ge=1)
+    on: Literal["entered", "left"] = "entered"
+
+
 class Reentry(Strict):
     mode: Literal["once", "every_n_days", "not_while_inside", "always"] = "not_while_inside"
     days: int = Field(default=0, ge=0, le=3650)
@@ -160,7 +169,7 @@ Node = Annotated[WaitNode | WaitEventNode | BranchNode | ActionNode | ExitNode, 
 
 
 class Definition(Strict):
-    entry: Annotated[EventEntry | TagEntry, Field(discriminator="kind")]
+    entry: Annotated[EventEntry | TagEntry | SegmentEntry, Field(discriminator="kind")]
     reentry: Reentry = Field(default_factory=Reentry)
     goal: Goal | None = None
     nodes: list[Node] = Field(min_length=1, max_length=MAX_NODES)
@@ -232,4 +241,4 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
     return path or "definition", str(err["msg"])
 
 
-_KINDS = {"wait", "wait_event", "branch", "action", "exit", "event", "tag"}
+_KINDS = {"wait", "wait_event", "branch", "action", "exit", "event", "tag", "segment"}

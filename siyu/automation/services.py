@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 from pydantic import ValidationError
 
+from siyu.audiences import queries as audience_queries
 from siyu.automation import graph
 from siyu.automation.models import (
     Enrollment,
@@ -37,6 +38,7 @@ from siyu.automation.models import (
     JourneyStatus,
     JourneyVersion,
     ScanCursor,
+    SegmentSnapshot,
     StaffTask,
     Step,
     TaskStatus,
@@ -106,6 +108,12 @@ def _check_refs(enterprise_id: int, parsed: graph.Definition) -> None:
         if isinstance(node, graph.ActionNode) and node.action == "send":
             messaging_services.check_journey_send(enterprise_id, _send_of(node),
                                                   field_prefix=f"definition.nodes.{index}")
+    if isinstance(parsed.entry, graph.SegmentEntry):
+        try:
+            audience_queries.get_segment(Scope.hq(enterprise_id), parsed.entry.segment_id)
+        except NotFound as exc:
+            raise ValidationFailed(_("unknown segment"), field="definition.entry.segment_id",
+                                   code="unknown_segment") from exc
     if isinstance(parsed.entry, graph.TagEntry) and parsed.entry.tag_id not in known:
         raise ValidationFailed(_("unknown tag"), field="definition.entry.tag_id", code="unknown_tag")
 
@@ -129,6 +137,7 @@ def _new_version(journey: Journey, parsed: graph.Definition, now: datetime) -> J
         journey=journey, number=number, definition=parsed.model_dump(mode="json"),
         entry_event=entry.event if isinstance(entry, graph.EventEntry) else "",
         entry_tag_id=entry.tag_id if isinstance(entry, graph.TagEntry) else None,
+        entry_segment_id=entry.segment_id if isinstance(entry, graph.SegmentEntry) else None,
         goal_event=parsed.goal.event if parsed.goal else "", reentry=parsed.reentry.mode,
         reentry_days=parsed.reentry.days, created_at=now)
     journey.current_version = version
@@ -137,6 +146,8 @@ def _new_version(journey: Journey, parsed: graph.Definition, now: datetime) -> J
     for node in parsed.nodes:
         if isinstance(node, graph.ActionNode) and node.action == "send":
             _send_campaign(journey, version.pk, node)
+    if journey.status == JourneyStatus.LIVE:
+        _segment_baseline(version)
     return version
 
 
@@ -212,6 +223,8 @@ def set_status(*, scope: Scope, journey_id: int, status: str, actor: Actor = Non
             return journey
         if status == JourneyStatus.LIVE:
             _cursor(scope.enterprise_id)
+            if journey.current_version is not None:
+                _segment_baseline(journey.current_version)
         old = journey.status
         journey.status = status
         journey.updated_at = moment
@@ -273,6 +286,89 @@ def _entry_key_sql(version: JourneyVersion) -> str:
     return "'e:' || CAST(e.id AS TEXT)"
 
 
+def _guards(version: JourneyVersion, customer_sql: str, now: datetime) -> tuple[str, list[Any]]:
+    """The re-entry rule's conditions on a candidate customer (not while inside; not within N days)."""
+    enr = _table(Enrollment)
+    guards, params = "", []
+    if version.reentry != "always":
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s "  # noqa: S608 - model names
+                   f"AND x.customer_id = {customer_sql} AND x.status = 'active' AND x.exclusive = %s)")
+        params += [version.journey_id, True]
+    if version.reentry == "every_n_days":
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} y WHERE y.journey_id = %s "  # noqa: S608 - model names
+                   f"AND y.customer_id = {customer_sql} AND y.entered_at > %s)")
+        params += [version.journey_id, _db(now - timedelta(days=version.reentry_days))]
+    return guards, params
+
+
+def _members(version: JourneyVersion) -> tuple[str, list[Any]] | None:
+    """The segment's members now, as SQL (None while a changed rule's membership is being built)."""
+    try:
+        ids = audience_queries.segment_member_ids(Scope.hq(version.journey.enterprise_id),
+                                                  int(version.entry_segment_id or 0))
+    except (Conflict, NotFound):
+        return None
+    sql, params = ids.query.sql_with_params()
+    return str(sql), list(params)
+
+
+def _segment_baseline(version: JourneyVersion) -> int:
+    """The journey's snapshot of its segment as it is now (those already inside do not count as new)."""
+    if not version.entry_segment_id:
+        return 0
+    members = _members(version)
+    if members is None:
+        return 0
+    return _refresh_snapshot(version, members)
+
+
+def _refresh_snapshot(version: JourneyVersion, members: tuple[str, list[Any]]) -> int:
+    snap = _table(SegmentSnapshot)
+    sql, params = members
+    journey_id, segment_id = version.journey_id, int(version.entry_segment_id or 0)
+    gone = _sql(f"DELETE FROM {snap} WHERE journey_id = %s AND segment_id = %s "  # noqa: S608 - model names
+                f"AND customer_id NOT IN ({sql})", [journey_id, segment_id, *params])
+    new = _sql(f"INSERT INTO {snap} (journey_id, segment_id, customer_id) SELECT %s, %s, m.pk "  # noqa: S608
+               f"FROM ({sql}) m WHERE NOT EXISTS (SELECT 1 FROM {snap} s WHERE s.journey_id = %s "
+               f"AND s.segment_id = %s AND s.customer_id = m.pk)",
+               [journey_id, segment_id, *params, journey_id, segment_id])
+    return gone + new
+
+
+def _enter_from_segment(version: JourneyVersion, now: datetime) -> int:
+    """Customers newly in (or newly out of) the segment since the last look: the set difference between its members
+    and the journey's snapshot, in one INSERT ... SELECT; then the snapshot catches up (one DELETE, one INSERT)."""
+    definition = graph.parse(version.definition)
+    entry = definition.entry
+    assert isinstance(entry, graph.SegmentEntry)  # noqa: S101 - the caller picks segment entries
+    members = _members(version)
+    if members is None:
+        return 0
+    sql, params = members
+    enr, snap = _table(Enrollment), _table(SegmentSnapshot)
+    key = ("'once:' || CAST(c.cid AS TEXT)" if version.reentry == "once"
+           else f"'s{int(now.timestamp() * 1000)}:' || CAST(c.cid AS TEXT)")
+    if entry.on == "entered":
+        source = (f"(SELECT m.pk AS cid FROM ({sql}) m WHERE NOT EXISTS (SELECT 1 FROM {snap} s "  # noqa: S608
+                  f"WHERE s.journey_id = %s AND s.segment_id = %s AND s.customer_id = m.pk)) c")
+    else:
+        source = (f"(SELECT s.customer_id AS cid FROM {snap} s WHERE s.journey_id = %s "  # noqa: S608
+                  f"AND s.segment_id = %s AND s.customer_id NOT IN ({sql})) c")
+    source_params = ([*params, version.journey_id, entry.segment_id] if entry.on == "entered"
+                     else [version.journey_id, entry.segment_id, *params])
+    guards, guard_params = _guards(version, "c.cid", now)
+    statement = (
+        f"INSERT INTO {enr} (enterprise_id, journey_id, version_id, customer_id, entry_key, exclusive, "  # noqa: S608
+        f"entry_event_id, current_node, waiting_event, waiting_property, waiting_value, status, entered_at, ended_at) "
+        f"SELECT %s, %s, %s, c.cid, {key}, %s, NULL, %s, '', '', '', 'active', %s, NULL FROM {source} "
+        f"WHERE 1=1{guards} ON CONFLICT DO NOTHING")
+    entered = _sql(statement, [version.journey.enterprise_id, version.journey_id, version.pk,
+                               version.reentry != "always", definition.nodes[0].id, _db(now), *source_params,
+                               *guard_params])
+    _refresh_snapshot(version, members)
+    return entered
+
+
 def _enter_from_events(version: JourneyVersion, after: int, top: int, now: datetime) -> int:
     """One INSERT ... SELECT: the customers whose new events match the version's entry (first such event per customer
     in the batch unless the rule is `always`), under the re-entry rule."""
@@ -286,17 +382,7 @@ def _enter_from_events(version: JourneyVersion, after: int, top: int, now: datet
     picked = (f"SELECT {'MIN(e2.id)' if exclusive else 'e2.id'} FROM {ev} e2 WHERE e2.enterprise_id = %s "  # noqa: S608
               f"AND e2.name = %s AND e2.id > %s AND e2.id <= %s{filters}"
               f"{' GROUP BY e2.customer_id' if exclusive else ''}")
-    guards, guard_params = "", []
-    if exclusive:
-        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s "  # noqa: S608 - model names
-                   f"AND x.customer_id = e.customer_id"
-                   f" AND x.status = 'active' AND x.exclusive = %s)")
-        guard_params += [version.journey_id, True]
-    if version.reentry == "every_n_days":
-        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} y WHERE y.journey_id = %s "  # noqa: S608 - model names
-                   f"AND y.customer_id = e.customer_id"
-                   f" AND y.entered_at > %s)")
-        guard_params += [version.journey_id, _db(now - timedelta(days=version.reentry_days))]
+    guards, guard_params = _guards(version, "e.customer_id", now)
     statement = (
         f"INSERT INTO {enr} (enterprise_id, journey_id, version_id, customer_id, entry_key, exclusive, "  # noqa: S608
         f"entry_event_id, current_node, waiting_event, waiting_property, waiting_value, status, entered_at, ended_at) "
@@ -393,6 +479,8 @@ def scan(*, enterprise_id: int, now: datetime | None = None) -> int:
         for version in live:
             if version.entry_tag_id:
                 entered += _enter_from_tag(version, moment)
+            elif version.entry_segment_id:
+                entered += _enter_from_segment(version, moment)
         _start_timers([v.journey_id for v in live], before, moment)
     return entered
 
