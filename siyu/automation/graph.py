@@ -68,20 +68,26 @@ class NodeBase(Strict):
 
 class WaitNode(NodeBase):
     """Wait `minutes`, or until the next `until` local (Shanghai) time, on one of `weekdays` (0 = Monday) if given;
-    a due moment inside quiet hours moves to their end (the wait comes before a touch)."""
+    or until the next yearly date from the customer's data (`date_field`: birthday) moved by `offset_days`, at
+    `until` (10:00 when not given; a customer without the date leaves the journey there, step `skipped`/`no_date`).
+    A due moment inside quiet hours moves to their end (the wait comes before a touch)."""
 
     kind: Literal["wait"]
     minutes: int = Field(default=0, ge=0, le=MAX_WAIT_MINUTES)
     until: str = ""
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=list, max_length=7)
     quiet_hours: bool = True
+    date_field: Literal["", "birthday"] = ""
+    offset_days: int = Field(default=0, ge=-60, le=60)
 
     @model_validator(mode="after")
     def _shape(self) -> WaitNode:
         if self.until and not HHMM.match(self.until):
             raise ValueError("until is HH:MM")
-        if not self.minutes and not self.until:
-            raise ValueError("a wait needs minutes or until")
+        if not self.minutes and not self.until and not self.date_field:
+            raise ValueError("a wait needs minutes, until or date_field")
+        if self.date_field and (self.minutes or self.weekdays):
+            raise ValueError("a wait until a date takes until and offset_days only")
         return self
 
 

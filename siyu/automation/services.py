@@ -16,10 +16,11 @@ is taken again after LEASE) never grants twice and never loses a step.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -51,7 +52,7 @@ from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import SHANGHAI
 from siyu.customers import services as customer_services
-from siyu.customers.models import CustomerTag, Event, Relationship, RelationshipStatus, TagKind
+from siyu.customers.models import Customer, CustomerTag, Event, Relationship, RelationshipStatus, TagKind
 from siyu.loyalty import services as loyalty_services
 from siyu.messaging import services as messaging_services
 from siyu.org.scope import Scope
@@ -633,7 +634,15 @@ class Runner:
                                   ignore_conflicts=True)
 
     def wait(self, node: graph.WaitNode) -> None:
-        self.timer(node, wait_until(node, self.now), 0, TimerKind.STEP)
+        if node.date_field:
+            born = Customer.objects.filter(pk=self.en.customer_id).values_list("birthday", flat=True).first()
+            if born is None:
+                self.step(node, "skipped", "no_date")
+                self.finish(EnrollmentStatus.EXITED)
+                return
+            self.timer(node, until_date(node, born, self.now), 0, TimerKind.STEP)
+        else:
+            self.timer(node, wait_until(node, self.now), 0, TimerKind.STEP)
         self.save()
 
     def wait_event(self, node: graph.WaitEventNode) -> bool:
@@ -745,6 +754,23 @@ def wait_until(node: graph.WaitNode, now: datetime) -> datetime:
     return local.astimezone(now.tzinfo)
 
 
+def until_date(node: graph.WaitNode, born: date, now: datetime) -> datetime:
+    """The next yearly date (`born`'s month and day; 29 February is the 28th in other years) moved by
+    `offset_days`, at `until` (10:00) Shanghai, not before now; then out of quiet hours."""
+    hour, minute = (int(p) for p in (node.until or "10:00").split(":"))
+    today = now.astimezone(SHANGHAI)
+    for year in (today.year - 1, today.year, today.year + 1):
+        day = born.replace(year=year) if (born.month, born.day) != (2, 29) or calendar.isleap(year) else date(
+            year, 2, 28)
+        moment = datetime.combine(day + timedelta(days=node.offset_days), time(hour, minute), tzinfo=SHANGHAI)
+        if moment >= today:
+            break
+    if node.quiet_hours and _quiet(moment):
+        end = moment.replace(hour=QUIET_END.hour, minute=QUIET_END.minute)
+        moment = end if moment.time() < QUIET_END else end + timedelta(days=1)
+    return moment.astimezone(now.tzinfo)
+
+
 def perform(node: graph.ActionNode, *, enterprise_id: int, customer_id: int, key: str, reason: str,
             now: datetime) -> str:
     """The action, through the owning app's service, keyed by the step. Returns a skip code ('' when done)."""
@@ -826,19 +852,103 @@ def _cart_sop(enterprise_id: int) -> dict[str, Any]:
                       {"id": "paid", "kind": "exit"}, nudge]}
 
 
-SOPS = ("welcome", "abandoned_cart")
+def _nudge(enterprise_id: int, node_id: str, title: str) -> dict[str, Any]:
+    """A coupon (the newest template) or, with none, a task for the owning staff."""
+    from siyu.promotions import queries as promotion_queries  # noqa: PLC0415
+
+    template = promotion_queries.coupon_templates(Scope.hq(enterprise_id)).order_by("-id").first()
+    if template is not None:
+        return {"id": node_id, "kind": "action", "action": "issue_coupon", "coupon_template_id": template.pk}
+    return {"id": node_id, "kind": "action", "action": "create_task", "title": title}
+
+
+def _first_purchase_sop(enterprise_id: int) -> dict[str, Any]:
+    """First-purchase conversion: a day after the add a coupon, three days later a task to follow up; paying
+    an order is the goal (they leave the journey there)."""
+    return {"entry": {"kind": "event", "event": "wecom_contact_added"}, "reentry": {"mode": "once"},
+            "goal": {"event": "order_paid"},
+            "nodes": [{"id": "wait1", "kind": "wait", "minutes": 1440},
+                      _nudge(enterprise_id, "coupon", str(_("Offer a first-purchase discount"))),
+                      {"id": "wait3", "kind": "wait", "minutes": 3 * 1440},
+                      {"id": "follow", "kind": "action", "action": "create_task",
+                       "title": str(_("Follow up on the first-purchase coupon"))}]}
+
+
+def _repurchase_sop(days: int) -> dict[str, Any]:
+    """Repurchase reminder: `days` after an order (set it to the product's repurchase cycle), a reminder task; a new
+    order on the way is the goal, and each order starts the cycle again."""
+    return {"entry": {"kind": "event", "event": "order_paid"}, "reentry": {"mode": "always"},
+            "goal": {"event": "order_paid"},
+            "nodes": [{"id": "cycle", "kind": "wait", "minutes": days * 1440, "until": "10:00"},
+                      {"id": "remind", "kind": "action", "action": "create_task",
+                       "title": str(_("Remind about repurchasing"))}]}
+
+
+def _lifecycle_sop(enterprise_id: int, stage: str, title: str, follow: str) -> dict[str, Any]:
+    """A customer moving into `stage`: a coupon (or a task), then after three days a call task unless they ordered;
+    an order is the goal."""
+    return {"entry": {"kind": "event", "event": "lifecycle_changed", "filters": {"to_stage": stage}},
+            "reentry": {"mode": "every_n_days", "days": 30}, "goal": {"event": "order_paid"},
+            "nodes": [_nudge(enterprise_id, "nudge", title),
+                      {"id": "wait3", "kind": "wait", "minutes": 3 * 1440, "until": "10:00"},
+                      {"id": "call", "kind": "action", "action": "create_task", "title": follow}]}
+
+
+def _birthday_sop(enterprise_id: int) -> dict[str, Any]:
+    """Birthday: three days before the customer's birthday a coupon, on the day a greeting task; customers without
+    a birthday leave at the first wait."""
+    return {"entry": {"kind": "event", "event": "wecom_contact_added"}, "reentry": {"mode": "once"},
+            "nodes": [{"id": "before", "kind": "wait", "date_field": "birthday", "offset_days": -3, "until": "10:00"},
+                      _nudge(enterprise_id, "gift", str(_("Send a birthday gift"))),
+                      {"id": "on_day", "kind": "wait", "date_field": "birthday", "until": "09:30"},
+                      {"id": "greet", "kind": "action", "action": "create_task",
+                       "title": str(_("Wish the customer a happy birthday"))}]}
+
+
+def _group_sop(enterprise_id: int) -> dict[str, Any]:
+    """New group member: a welcome task at once, a coupon the next day, a check-in task on day 3."""
+    return {"entry": {"kind": "event", "event": "group_joined"}, "reentry": {"mode": "once"},
+            "nodes": [{"id": "welcome", "kind": "action", "action": "create_task",
+                       "title": str(_("Welcome the new group member"))},
+                      {"id": "wait1", "kind": "wait", "minutes": 1440, "until": "10:00"},
+                      _nudge(enterprise_id, "coupon", str(_("Share the group's welcome offer"))),
+                      {"id": "wait3", "kind": "wait", "minutes": 2 * 1440, "until": "10:00"},
+                      {"id": "check", "kind": "action", "action": "create_task",
+                       "title": str(_("Check in with the new group member"))}]}
+
+
+def sop_definition(sop: str, enterprise_id: int) -> tuple[str, dict[str, Any]]:
+    """A standard SOP's (name, definition) for the enterprise (its newest coupon template where it offers one)."""
+    if sop == "welcome":
+        return str(_("New-contact welcome series")), _welcome_sop()
+    if sop == "abandoned_cart":
+        return str(_("Abandoned cart")), _cart_sop(enterprise_id)
+    if sop == "first_purchase":
+        return str(_("First-purchase conversion")), _first_purchase_sop(enterprise_id)
+    if sop == "repurchase":
+        return str(_("Repurchase reminder")), _repurchase_sop(30)
+    if sop == "silent_wake_up":
+        return str(_("Silent-customer wake-up")), _lifecycle_sop(
+            enterprise_id, "silent", str(_("Wake up a silent customer")), str(_("Call the silent customer")))
+    if sop == "churned_win_back":
+        return str(_("Churned win-back")), _lifecycle_sop(
+            enterprise_id, "churned", str(_("Win back a churned customer")), str(_("Call the churned customer")))
+    if sop == "birthday":
+        return str(_("Birthday")), _birthday_sop(enterprise_id)
+    if sop == "group_onboarding":
+        return str(_("New group-member onboarding")), _group_sop(enterprise_id)
+    raise ValidationFailed(_("unknown template"), field="sop", code="unknown_sop")
+
+
+SOPS = ("welcome", "abandoned_cart", "first_purchase", "repurchase", "silent_wake_up", "churned_win_back", "birthday",
+        "group_onboarding")
 
 
 def create_from_sop(*, scope: Scope, sop: str, actor: Actor = None) -> Journey:
     """A draft journey from a standard SOP, named after it, to be edited and activated."""
     _require_hq(scope)
-    if sop == "welcome":
-        return create_journey(scope=scope, name=str(_("New-contact welcome series")), definition=_welcome_sop(),
-                              actor=actor)
-    if sop == "abandoned_cart":
-        return create_journey(scope=scope, name=str(_("Abandoned cart")), definition=_cart_sop(scope.enterprise_id),
-                              actor=actor)
-    raise ValidationFailed(_("unknown template"), field="sop", code="unknown_sop")
+    name, definition = sop_definition(sop, scope.enterprise_id)
+    return create_journey(scope=scope, name=name, definition=definition, actor=actor)
 
 
 def merge_customer_journeys(absorbed_id: int, survivor_id: int) -> int:
