@@ -561,13 +561,26 @@ def tick(*, now: datetime | None = None) -> int:
     return process_due(now=moment)
 
 
+_PARSED: dict[int, graph.Definition] = {}
+
+
+def _parsed(version: JourneyVersion) -> graph.Definition:
+    """A version's parsed definition (a version never changes: parsed once per process, not once per timer)."""
+    found = _PARSED.get(version.pk)
+    if found is None:
+        if len(_PARSED) > 1000:  # noqa: PLR2004 - a bound, not a tuning knob
+            _PARSED.clear()
+        found = _PARSED[version.pk] = graph.parse(version.definition)
+    return found
+
+
 class Runner:
     """Moves one (locked) enrollment through its version's nodes until a wait or the end."""
 
     def __init__(self, enrollment: Enrollment, now: datetime) -> None:
         self.en = enrollment
         self.now = now
-        self.definition = graph.parse(enrollment.version.definition)
+        self.definition = _parsed(enrollment.version)
         self.ids = [n.id for n in self.definition.nodes]
         self.sends: list[str] = []
 
