@@ -37,6 +37,15 @@ class TagEntry(Strict):
     tag_id: int = Field(ge=1)
 
 
+class SegmentEntry(Strict):
+    """Customers newly in a segment (`entered`) or newly out of it (`left`) since the journey last looked: the set
+    difference between the segment's members now and the journey's snapshot of them (taken when it went live)."""
+
+    kind: Literal["segment"]
+    segment_id: int = Field(ge=1)
+    on: Literal["entered", "left"] = "entered"
+
+
 class Reentry(Strict):
     mode: Literal["once", "every_n_days", "not_while_inside", "always"] = "not_while_inside"
     days: int = Field(default=0, ge=0, le=3650)
@@ -59,20 +68,26 @@ class NodeBase(Strict):
 
 class WaitNode(NodeBase):
     """Wait `minutes`, or until the next `until` local (Shanghai) time, on one of `weekdays` (0 = Monday) if given;
-    a due moment inside quiet hours moves to their end (the wait comes before a touch)."""
+    or until the next yearly date from the customer's data (`date_field`: birthday) moved by `offset_days`, at
+    `until` (10:00 when not given; a customer without the date leaves the journey there, step `skipped`/`no_date`).
+    A due moment inside quiet hours moves to their end (the wait comes before a touch)."""
 
     kind: Literal["wait"]
     minutes: int = Field(default=0, ge=0, le=MAX_WAIT_MINUTES)
     until: str = ""
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=list, max_length=7)
     quiet_hours: bool = True
+    date_field: Literal["", "birthday"] = ""
+    offset_days: int = Field(default=0, ge=-60, le=60)
 
     @model_validator(mode="after")
     def _shape(self) -> WaitNode:
         if self.until and not HHMM.match(self.until):
             raise ValueError("until is HH:MM")
-        if not self.minutes and not self.until:
-            raise ValueError("a wait needs minutes or until")
+        if not self.minutes and not self.until and not self.date_field:
+            raise ValueError("a wait needs minutes, until or date_field")
+        if self.date_field and (self.minutes or self.weekdays):
+            raise ValueError("a wait until a date takes until and offset_days only")
         return self
 
 
@@ -109,9 +124,26 @@ class BranchNode(NodeBase):
         return self
 
 
+CHANNELS = ("wecom", "official_account", "sms")
+MAX_TEXT = 500
+
+
 class ActionNode(NodeBase):
+    """An action; `send` sends a message through the campaigns' delivery path: the first of `channels` (in order)
+    the customer can be reached on within the contact budget, the text of that channel from `content` (with
+    `{name}`, `{staff_name}`, `{store}`). A send the budget blocks (DND, caps, consent, no channel) records why and
+    goes on to `on_blocked` when given, else on as usual."""
+
     kind: Literal["action"]
-    action: Literal["add_tag", "remove_tag", "grant_points", "issue_coupon", "create_task"]
+    action: Literal["add_tag", "remove_tag", "grant_points", "issue_coupon", "create_task", "send"]
+    channels: list[Literal["wecom", "official_account", "sms"]] = Field(default_factory=list, max_length=3)
+    content: dict[Literal["wecom", "official_account", "sms"], Annotated[str, Field(max_length=MAX_TEXT)]] = Field(
+        default_factory=dict)
+    wecom_account_id: int | None = Field(default=None, ge=1)
+    oa_account_id: int | None = Field(default=None, ge=1)
+    oa_template_id: str = Field(default="", max_length=64)
+    sms_sign: str = Field(default="", max_length=20)
+    on_blocked: str | None = Field(default=None, pattern=NODE_ID)
     tag_id: int | None = Field(default=None, ge=1)
     points: int = Field(default=0, ge=0, le=1_000_000)
     coupon_template_id: int | None = Field(default=None, ge=1)
@@ -121,9 +153,17 @@ class ActionNode(NodeBase):
     @model_validator(mode="after")
     def _needs(self) -> ActionNode:
         needs = {"add_tag": self.tag_id, "remove_tag": self.tag_id, "grant_points": self.points or None,
-                 "issue_coupon": self.coupon_template_id, "create_task": self.title or None}
+                 "issue_coupon": self.coupon_template_id, "create_task": self.title or None,
+                 "send": self.channels or None}
         if needs[self.action] is None:
             raise ValueError(f"{self.action} needs its parameter")
+        if self.action == "send":
+            if len(set(self.channels)) != len(self.channels):
+                raise ValueError("each channel once")
+            if any(not (self.content.get(c) or "").strip() for c in self.channels):
+                raise ValueError("send needs the text of each of its channels")
+        elif self.on_blocked:
+            raise ValueError("on_blocked is for a send")
         return self
 
 
@@ -135,7 +175,7 @@ Node = Annotated[WaitNode | WaitEventNode | BranchNode | ActionNode | ExitNode, 
 
 
 class Definition(Strict):
-    entry: Annotated[EventEntry | TagEntry, Field(discriminator="kind")]
+    entry: Annotated[EventEntry | TagEntry | SegmentEntry, Field(discriminator="kind")]
     reentry: Reentry = Field(default_factory=Reentry)
     goal: Goal | None = None
     nodes: list[Node] = Field(min_length=1, max_length=MAX_NODES)
@@ -172,6 +212,8 @@ def targets(node: Any, ids: list[str]) -> list[str]:
     found = [t for t in [following(node, ids)] if t]
     if isinstance(node, WaitEventNode):
         found.append(node.on_timeout)
+    if isinstance(node, ActionNode) and node.on_blocked:
+        found.append(node.on_blocked)
     return found
 
 
@@ -205,4 +247,4 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
     return path or "definition", str(err["msg"])
 
 
-_KINDS = {"wait", "wait_event", "branch", "action", "exit", "event", "tag"}
+_KINDS = {"wait", "wait_event", "branch", "action", "exit", "event", "tag", "segment"}

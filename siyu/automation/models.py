@@ -52,6 +52,7 @@ class JourneyVersion(models.Model):
     definition = models.JSONField()
     entry_event = models.CharField(max_length=64, blank=True)
     entry_tag_id = models.BigIntegerField(null=True, blank=True)
+    entry_segment_id = models.BigIntegerField(null=True, blank=True)
     goal_event = models.CharField(max_length=64, blank=True)
     reentry = models.CharField(max_length=16, default="not_while_inside")
     reentry_days = models.PositiveIntegerField(default=0)
@@ -165,6 +166,22 @@ class ScanCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enterprise_id}@{self.last_event_id}"
+
+
+class SegmentSnapshot(models.Model):
+    """The members of a segment as a journey with a segment entry last saw them: who is new (or gone) is the set
+    difference between the segment now and these rows."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+", db_index=False)
+    segment_id = models.BigIntegerField()
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["journey", "segment_id", "customer"],
+                                               name="uniq_journey_segment_snapshot")]
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}:{self.segment_id}:{self.customer_id}"
 
 
 class TaskStatus(models.TextChoices):

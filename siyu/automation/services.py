@@ -16,10 +16,11 @@ is taken again after LEASE) never grants twice and never loses a step.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -29,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 from pydantic import ValidationError
 
+from siyu.audiences import queries as audience_queries
 from siyu.automation import graph
 from siyu.automation.models import (
     Enrollment,
@@ -37,6 +39,7 @@ from siyu.automation.models import (
     JourneyStatus,
     JourneyVersion,
     ScanCursor,
+    SegmentSnapshot,
     StaffTask,
     Step,
     TaskStatus,
@@ -49,8 +52,9 @@ from siyu.core.audit import Actor
 from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from siyu.core.timeutil import SHANGHAI
 from siyu.customers import services as customer_services
-from siyu.customers.models import CustomerTag, Event, Relationship, RelationshipStatus, TagKind
+from siyu.customers.models import Customer, CustomerTag, Event, Relationship, RelationshipStatus, TagKind
 from siyu.loyalty import services as loyalty_services
+from siyu.messaging import services as messaging_services
 from siyu.org.scope import Scope
 from siyu.promotions import services as promotion_services
 
@@ -102,8 +106,29 @@ def _check_refs(enterprise_id: int, parsed: graph.Definition) -> None:
             except NotFound as exc:
                 raise ValidationFailed(_("unknown coupon template"), code="unknown_coupon_template",
                                        field=f"definition.nodes.{index}.coupon_template_id") from exc
+        if isinstance(node, graph.ActionNode) and node.action == "send":
+            messaging_services.check_journey_send(enterprise_id, _send_of(node),
+                                                  field_prefix=f"definition.nodes.{index}")
+    if isinstance(parsed.entry, graph.SegmentEntry):
+        try:
+            audience_queries.get_segment(Scope.hq(enterprise_id), parsed.entry.segment_id)
+        except NotFound as exc:
+            raise ValidationFailed(_("unknown segment"), field="definition.entry.segment_id",
+                                   code="unknown_segment") from exc
     if isinstance(parsed.entry, graph.TagEntry) and parsed.entry.tag_id not in known:
         raise ValidationFailed(_("unknown tag"), field="definition.entry.tag_id", code="unknown_tag")
+
+
+def _send_of(node: graph.ActionNode) -> messaging_services.JourneySend:
+    return messaging_services.JourneySend(
+        channels=list(node.channels), content={str(k): v for k, v in node.content.items()},
+        wecom_account_id=node.wecom_account_id, oa_account_id=node.oa_account_id, oa_template_id=node.oa_template_id,
+        sms_sign=node.sms_sign)
+
+
+def _send_campaign(journey: Journey, version_id: int, node: graph.ActionNode) -> int:
+    return messaging_services.journey_campaign(enterprise_id=journey.enterprise_id, version_id=version_id,
+                                               node=node.id, name=journey.name, send=_send_of(node))
 
 
 def _new_version(journey: Journey, parsed: graph.Definition, now: datetime) -> JourneyVersion:
@@ -113,11 +138,17 @@ def _new_version(journey: Journey, parsed: graph.Definition, now: datetime) -> J
         journey=journey, number=number, definition=parsed.model_dump(mode="json"),
         entry_event=entry.event if isinstance(entry, graph.EventEntry) else "",
         entry_tag_id=entry.tag_id if isinstance(entry, graph.TagEntry) else None,
+        entry_segment_id=entry.segment_id if isinstance(entry, graph.SegmentEntry) else None,
         goal_event=parsed.goal.event if parsed.goal else "", reentry=parsed.reentry.mode,
         reentry_days=parsed.reentry.days, created_at=now)
     journey.current_version = version
     journey.updated_at = now
     journey.save(update_fields=["current_version", "updated_at"])
+    for node in parsed.nodes:
+        if isinstance(node, graph.ActionNode) and node.action == "send":
+            _send_campaign(journey, version.pk, node)
+    if journey.status == JourneyStatus.LIVE:
+        _segment_baseline(version)
     return version
 
 
@@ -193,6 +224,8 @@ def set_status(*, scope: Scope, journey_id: int, status: str, actor: Actor = Non
             return journey
         if status == JourneyStatus.LIVE:
             _cursor(scope.enterprise_id)
+            if journey.current_version is not None:
+                _segment_baseline(journey.current_version)
         old = journey.status
         journey.status = status
         journey.updated_at = moment
@@ -254,6 +287,89 @@ def _entry_key_sql(version: JourneyVersion) -> str:
     return "'e:' || CAST(e.id AS TEXT)"
 
 
+def _guards(version: JourneyVersion, customer_sql: str, now: datetime) -> tuple[str, list[Any]]:
+    """The re-entry rule's conditions on a candidate customer (not while inside; not within N days)."""
+    enr = _table(Enrollment)
+    guards, params = "", []
+    if version.reentry != "always":
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s "  # noqa: S608 - model names
+                   f"AND x.customer_id = {customer_sql} AND x.status = 'active' AND x.exclusive = %s)")
+        params += [version.journey_id, True]
+    if version.reentry == "every_n_days":
+        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} y WHERE y.journey_id = %s "  # noqa: S608 - model names
+                   f"AND y.customer_id = {customer_sql} AND y.entered_at > %s)")
+        params += [version.journey_id, _db(now - timedelta(days=version.reentry_days))]
+    return guards, params
+
+
+def _members(version: JourneyVersion) -> tuple[str, list[Any]] | None:
+    """The segment's members now, as SQL (None while a changed rule's membership is being built)."""
+    try:
+        ids = audience_queries.segment_member_ids(Scope.hq(version.journey.enterprise_id),
+                                                  int(version.entry_segment_id or 0))
+    except (Conflict, NotFound):
+        return None
+    sql, params = ids.query.sql_with_params()
+    return str(sql), list(params)
+
+
+def _segment_baseline(version: JourneyVersion) -> int:
+    """The journey's snapshot of its segment as it is now (those already inside do not count as new)."""
+    if not version.entry_segment_id:
+        return 0
+    members = _members(version)
+    if members is None:
+        return 0
+    return _refresh_snapshot(version, members)
+
+
+def _refresh_snapshot(version: JourneyVersion, members: tuple[str, list[Any]]) -> int:
+    snap = _table(SegmentSnapshot)
+    sql, params = members
+    journey_id, segment_id = version.journey_id, int(version.entry_segment_id or 0)
+    gone = _sql(f"DELETE FROM {snap} WHERE journey_id = %s AND segment_id = %s "  # noqa: S608 - model names
+                f"AND customer_id NOT IN ({sql})", [journey_id, segment_id, *params])
+    new = _sql(f"INSERT INTO {snap} (journey_id, segment_id, customer_id) SELECT %s, %s, m.pk "  # noqa: S608
+               f"FROM ({sql}) m WHERE NOT EXISTS (SELECT 1 FROM {snap} s WHERE s.journey_id = %s "
+               f"AND s.segment_id = %s AND s.customer_id = m.pk)",
+               [journey_id, segment_id, *params, journey_id, segment_id])
+    return gone + new
+
+
+def _enter_from_segment(version: JourneyVersion, now: datetime) -> int:
+    """Customers newly in (or newly out of) the segment since the last look: the set difference between its members
+    and the journey's snapshot, in one INSERT ... SELECT; then the snapshot catches up (one DELETE, one INSERT)."""
+    definition = graph.parse(version.definition)
+    entry = definition.entry
+    assert isinstance(entry, graph.SegmentEntry)  # noqa: S101 - the caller picks segment entries
+    members = _members(version)
+    if members is None:
+        return 0
+    sql, params = members
+    enr, snap = _table(Enrollment), _table(SegmentSnapshot)
+    key = ("'once:' || CAST(c.cid AS TEXT)" if version.reentry == "once"
+           else f"'s{int(now.timestamp() * 1000)}:' || CAST(c.cid AS TEXT)")
+    if entry.on == "entered":
+        source = (f"(SELECT m.pk AS cid FROM ({sql}) m WHERE NOT EXISTS (SELECT 1 FROM {snap} s "  # noqa: S608
+                  f"WHERE s.journey_id = %s AND s.segment_id = %s AND s.customer_id = m.pk)) c")
+    else:
+        source = (f"(SELECT s.customer_id AS cid FROM {snap} s WHERE s.journey_id = %s "  # noqa: S608
+                  f"AND s.segment_id = %s AND s.customer_id NOT IN ({sql})) c")
+    source_params = ([*params, version.journey_id, entry.segment_id] if entry.on == "entered"
+                     else [version.journey_id, entry.segment_id, *params])
+    guards, guard_params = _guards(version, "c.cid", now)
+    statement = (
+        f"INSERT INTO {enr} (enterprise_id, journey_id, version_id, customer_id, entry_key, exclusive, "  # noqa: S608
+        f"entry_event_id, current_node, waiting_event, waiting_property, waiting_value, status, entered_at, ended_at) "
+        f"SELECT %s, %s, %s, c.cid, {key}, %s, NULL, %s, '', '', '', 'active', %s, NULL FROM {source} "
+        f"WHERE 1=1{guards} ON CONFLICT DO NOTHING")
+    entered = _sql(statement, [version.journey.enterprise_id, version.journey_id, version.pk,
+                               version.reentry != "always", definition.nodes[0].id, _db(now), *source_params,
+                               *guard_params])
+    _refresh_snapshot(version, members)
+    return entered
+
+
 def _enter_from_events(version: JourneyVersion, after: int, top: int, now: datetime) -> int:
     """One INSERT ... SELECT: the customers whose new events match the version's entry (first such event per customer
     in the batch unless the rule is `always`), under the re-entry rule."""
@@ -267,17 +383,7 @@ def _enter_from_events(version: JourneyVersion, after: int, top: int, now: datet
     picked = (f"SELECT {'MIN(e2.id)' if exclusive else 'e2.id'} FROM {ev} e2 WHERE e2.enterprise_id = %s "  # noqa: S608
               f"AND e2.name = %s AND e2.id > %s AND e2.id <= %s{filters}"
               f"{' GROUP BY e2.customer_id' if exclusive else ''}")
-    guards, guard_params = "", []
-    if exclusive:
-        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} x WHERE x.journey_id = %s "  # noqa: S608 - model names
-                   f"AND x.customer_id = e.customer_id"
-                   f" AND x.status = 'active' AND x.exclusive = %s)")
-        guard_params += [version.journey_id, True]
-    if version.reentry == "every_n_days":
-        guards += (f" AND NOT EXISTS (SELECT 1 FROM {enr} y WHERE y.journey_id = %s "  # noqa: S608 - model names
-                   f"AND y.customer_id = e.customer_id"
-                   f" AND y.entered_at > %s)")
-        guard_params += [version.journey_id, _db(now - timedelta(days=version.reentry_days))]
+    guards, guard_params = _guards(version, "e.customer_id", now)
     statement = (
         f"INSERT INTO {enr} (enterprise_id, journey_id, version_id, customer_id, entry_key, exclusive, "  # noqa: S608
         f"entry_event_id, current_node, waiting_event, waiting_property, waiting_value, status, entered_at, ended_at) "
@@ -374,6 +480,8 @@ def scan(*, enterprise_id: int, now: datetime | None = None) -> int:
         for version in live:
             if version.entry_tag_id:
                 entered += _enter_from_tag(version, moment)
+            elif version.entry_segment_id:
+                entered += _enter_from_segment(version, moment)
         _start_timers([v.journey_id for v in live], before, moment)
     return entered
 
@@ -409,18 +517,22 @@ def process_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH, rounds
     moment = now or timezone.now()
     requeue_lapsed(now=moment)
     worked = 0
+    sends: list[str] = []
     for _round in range(rounds):
         token, ids = claim_due(now=moment, limit=limit)
         if not ids:
             break
         for timer_id in ids:
-            run_timer(timer_id=timer_id, token=token, now=moment)
+            run_timer(timer_id=timer_id, token=token, now=moment, sends=sends)
             worked += 1
+    if sends:
+        messaging_services.kick_sender()  # once for the lot; the sender's periodic run would find them too
     return worked
 
 
-def run_timer(*, timer_id: int, token: str, now: datetime) -> bool:
-    """One timer, in one transaction: False when it was no longer this caller's or its enrollment moved on."""
+def run_timer(*, timer_id: int, token: str, now: datetime, sends: list[str] | None = None) -> bool:
+    """One timer, in one transaction: False when it was no longer this caller's or its enrollment moved on. The
+    keys of the sends it planned are added to `sends`."""
     with transaction.atomic():
         timer = Timer.objects.filter(pk=timer_id).first()
         if timer is None:
@@ -432,7 +544,10 @@ def run_timer(*, timer_id: int, token: str, now: datetime) -> bool:
             return False
         if enrollment.status != EnrollmentStatus.ACTIVE or enrollment.current_node != timer.node:
             return False
-        Runner(enrollment, now).resume(timer)
+        runner = Runner(enrollment, now)
+        runner.resume(timer)
+    if sends is not None:
+        sends.extend(runner.sends)
     return True
 
 
@@ -446,14 +561,28 @@ def tick(*, now: datetime | None = None) -> int:
     return process_due(now=moment)
 
 
+_PARSED: dict[int, graph.Definition] = {}
+
+
+def _parsed(version: JourneyVersion) -> graph.Definition:
+    """A version's parsed definition (a version never changes: parsed once per process, not once per timer)."""
+    found = _PARSED.get(version.pk)
+    if found is None:
+        if len(_PARSED) > 1000:  # noqa: PLR2004 - a bound, not a tuning knob
+            _PARSED.clear()
+        found = _PARSED[version.pk] = graph.parse(version.definition)
+    return found
+
+
 class Runner:
     """Moves one (locked) enrollment through its version's nodes until a wait or the end."""
 
     def __init__(self, enrollment: Enrollment, now: datetime) -> None:
         self.en = enrollment
         self.now = now
-        self.definition = graph.parse(enrollment.version.definition)
+        self.definition = _parsed(enrollment.version)
         self.ids = [n.id for n in self.definition.nodes]
+        self.sends: list[str] = []
 
     def key(self, node_id: str) -> str:
         return f"journey:{self.en.pk}:{node_id}"
@@ -518,7 +647,15 @@ class Runner:
                                   ignore_conflicts=True)
 
     def wait(self, node: graph.WaitNode) -> None:
-        self.timer(node, wait_until(node, self.now), 0, TimerKind.STEP)
+        if node.date_field:
+            born = Customer.objects.filter(pk=self.en.customer_id).values_list("birthday", flat=True).first()
+            if born is None:
+                self.step(node, "skipped", "no_date")
+                self.finish(EnrollmentStatus.EXITED)
+                return
+            self.timer(node, until_date(node, born, self.now), 0, TimerKind.STEP)
+        else:
+            self.timer(node, wait_until(node, self.now), 0, TimerKind.STEP)
         self.save()
 
     def wait_event(self, node: graph.WaitEventNode) -> bool:
@@ -561,7 +698,32 @@ class Runner:
         self.step(node, "yes" if yes else "no")
         return node.then if yes else node.otherwise
 
+    def send(self, node: graph.ActionNode) -> str | None:
+        """Plan the message as a campaign's delivery keyed by the step; the sender worker sends it. Blocked by the
+        contact budget: the step is `skipped` with the reason, and the journey goes to `on_blocked` if given."""
+        key = self.key(node.id)
+        if not self.step(node, "done"):
+            outcome = Step.objects.filter(enterprise_id=self.en.enterprise_id, key=key).values_list(
+                "outcome", flat=True).first()
+            blocked = outcome == "skipped"
+        else:
+            campaign_id = _send_campaign(self.en.journey, self.en.version_id, node)
+            planned = messaging_services.plan_journey_send(
+                enterprise_id=self.en.enterprise_id, campaign_id=campaign_id, customer_id=self.en.customer_id,
+                key=key, now=self.now)
+            blocked = planned.status != "planned"
+            if blocked:
+                Step.objects.filter(key=key, enterprise_id=self.en.enterprise_id).update(
+                    outcome="skipped", code=planned.reason[:64])
+            else:
+                self.sends.append(key)
+        if blocked and node.on_blocked:
+            return node.on_blocked
+        return graph.following(node, self.ids)
+
     def act(self, node: graph.ActionNode) -> str | None:
+        if node.action == "send":
+            return self.send(node)
         if self.step(node, "done"):
             try:
                 with transaction.atomic():
@@ -603,6 +765,23 @@ def wait_until(node: graph.WaitNode, now: datetime) -> datetime:
         end = local.replace(hour=QUIET_END.hour, minute=QUIET_END.minute, second=0, microsecond=0)
         local = end if local.time() < QUIET_END else end + timedelta(days=1)
     return local.astimezone(now.tzinfo)
+
+
+def until_date(node: graph.WaitNode, born: date, now: datetime) -> datetime:
+    """The next yearly date (`born`'s month and day; 29 February is the 28th in other years) moved by
+    `offset_days`, at `until` (10:00) Shanghai, not before now; then out of quiet hours."""
+    hour, minute = (int(p) for p in (node.until or "10:00").split(":"))
+    today = now.astimezone(SHANGHAI)
+    for year in (today.year - 1, today.year, today.year + 1):
+        day = born.replace(year=year) if (born.month, born.day) != (2, 29) or calendar.isleap(year) else date(
+            year, 2, 28)
+        moment = datetime.combine(day + timedelta(days=node.offset_days), time(hour, minute), tzinfo=SHANGHAI)
+        if moment >= today:
+            break
+    if node.quiet_hours and _quiet(moment):
+        end = moment.replace(hour=QUIET_END.hour, minute=QUIET_END.minute)
+        moment = end if moment.time() < QUIET_END else end + timedelta(days=1)
+    return moment.astimezone(now.tzinfo)
 
 
 def perform(node: graph.ActionNode, *, enterprise_id: int, customer_id: int, key: str, reason: str,
@@ -686,19 +865,103 @@ def _cart_sop(enterprise_id: int) -> dict[str, Any]:
                       {"id": "paid", "kind": "exit"}, nudge]}
 
 
-SOPS = ("welcome", "abandoned_cart")
+def _nudge(enterprise_id: int, node_id: str, title: str) -> dict[str, Any]:
+    """A coupon (the newest template) or, with none, a task for the owning staff."""
+    from siyu.promotions import queries as promotion_queries  # noqa: PLC0415
+
+    template = promotion_queries.coupon_templates(Scope.hq(enterprise_id)).order_by("-id").first()
+    if template is not None:
+        return {"id": node_id, "kind": "action", "action": "issue_coupon", "coupon_template_id": template.pk}
+    return {"id": node_id, "kind": "action", "action": "create_task", "title": title}
+
+
+def _first_purchase_sop(enterprise_id: int) -> dict[str, Any]:
+    """First-purchase conversion: a day after the add a coupon, three days later a task to follow up; paying
+    an order is the goal (they leave the journey there)."""
+    return {"entry": {"kind": "event", "event": "wecom_contact_added"}, "reentry": {"mode": "once"},
+            "goal": {"event": "order_paid"},
+            "nodes": [{"id": "wait1", "kind": "wait", "minutes": 1440},
+                      _nudge(enterprise_id, "coupon", str(_("Offer a first-purchase discount"))),
+                      {"id": "wait3", "kind": "wait", "minutes": 3 * 1440},
+                      {"id": "follow", "kind": "action", "action": "create_task",
+                       "title": str(_("Follow up on the first-purchase coupon"))}]}
+
+
+def _repurchase_sop(days: int) -> dict[str, Any]:
+    """Repurchase reminder: `days` after an order (set it to the product's repurchase cycle), a reminder task; a new
+    order on the way is the goal, and each order starts the cycle again."""
+    return {"entry": {"kind": "event", "event": "order_paid"}, "reentry": {"mode": "always"},
+            "goal": {"event": "order_paid"},
+            "nodes": [{"id": "cycle", "kind": "wait", "minutes": days * 1440, "until": "10:00"},
+                      {"id": "remind", "kind": "action", "action": "create_task",
+                       "title": str(_("Remind about repurchasing"))}]}
+
+
+def _lifecycle_sop(enterprise_id: int, stage: str, title: str, follow: str) -> dict[str, Any]:
+    """A customer moving into `stage`: a coupon (or a task), then after three days a call task unless they ordered;
+    an order is the goal."""
+    return {"entry": {"kind": "event", "event": "lifecycle_changed", "filters": {"to_stage": stage}},
+            "reentry": {"mode": "every_n_days", "days": 30}, "goal": {"event": "order_paid"},
+            "nodes": [_nudge(enterprise_id, "nudge", title),
+                      {"id": "wait3", "kind": "wait", "minutes": 3 * 1440, "until": "10:00"},
+                      {"id": "call", "kind": "action", "action": "create_task", "title": follow}]}
+
+
+def _birthday_sop(enterprise_id: int) -> dict[str, Any]:
+    """Birthday: three days before the customer's birthday a coupon, on the day a greeting task; customers without
+    a birthday leave at the first wait."""
+    return {"entry": {"kind": "event", "event": "wecom_contact_added"}, "reentry": {"mode": "once"},
+            "nodes": [{"id": "before", "kind": "wait", "date_field": "birthday", "offset_days": -3, "until": "10:00"},
+                      _nudge(enterprise_id, "gift", str(_("Send a birthday gift"))),
+                      {"id": "on_day", "kind": "wait", "date_field": "birthday", "until": "09:30"},
+                      {"id": "greet", "kind": "action", "action": "create_task",
+                       "title": str(_("Wish the customer a happy birthday"))}]}
+
+
+def _group_sop(enterprise_id: int) -> dict[str, Any]:
+    """New group member: a welcome task at once, a coupon the next day, a check-in task on day 3."""
+    return {"entry": {"kind": "event", "event": "group_joined"}, "reentry": {"mode": "once"},
+            "nodes": [{"id": "welcome", "kind": "action", "action": "create_task",
+                       "title": str(_("Welcome the new group member"))},
+                      {"id": "wait1", "kind": "wait", "minutes": 1440, "until": "10:00"},
+                      _nudge(enterprise_id, "coupon", str(_("Share the group's welcome offer"))),
+                      {"id": "wait3", "kind": "wait", "minutes": 2 * 1440, "until": "10:00"},
+                      {"id": "check", "kind": "action", "action": "create_task",
+                       "title": str(_("Check in with the new group member"))}]}
+
+
+def sop_definition(sop: str, enterprise_id: int) -> tuple[str, dict[str, Any]]:
+    """A standard SOP's (name, definition) for the enterprise (its newest coupon template where it offers one)."""
+    if sop == "welcome":
+        return str(_("New-contact welcome series")), _welcome_sop()
+    if sop == "abandoned_cart":
+        return str(_("Abandoned cart")), _cart_sop(enterprise_id)
+    if sop == "first_purchase":
+        return str(_("First-purchase conversion")), _first_purchase_sop(enterprise_id)
+    if sop == "repurchase":
+        return str(_("Repurchase reminder")), _repurchase_sop(30)
+    if sop == "silent_wake_up":
+        return str(_("Silent-customer wake-up")), _lifecycle_sop(
+            enterprise_id, "silent", str(_("Wake up a silent customer")), str(_("Call the silent customer")))
+    if sop == "churned_win_back":
+        return str(_("Churned win-back")), _lifecycle_sop(
+            enterprise_id, "churned", str(_("Win back a churned customer")), str(_("Call the churned customer")))
+    if sop == "birthday":
+        return str(_("Birthday")), _birthday_sop(enterprise_id)
+    if sop == "group_onboarding":
+        return str(_("New group-member onboarding")), _group_sop(enterprise_id)
+    raise ValidationFailed(_("unknown template"), field="sop", code="unknown_sop")
+
+
+SOPS = ("welcome", "abandoned_cart", "first_purchase", "repurchase", "silent_wake_up", "churned_win_back", "birthday",
+        "group_onboarding")
 
 
 def create_from_sop(*, scope: Scope, sop: str, actor: Actor = None) -> Journey:
     """A draft journey from a standard SOP, named after it, to be edited and activated."""
     _require_hq(scope)
-    if sop == "welcome":
-        return create_journey(scope=scope, name=str(_("New-contact welcome series")), definition=_welcome_sop(),
-                              actor=actor)
-    if sop == "abandoned_cart":
-        return create_journey(scope=scope, name=str(_("Abandoned cart")), definition=_cart_sop(scope.enterprise_id),
-                              actor=actor)
-    raise ValidationFailed(_("unknown template"), field="sop", code="unknown_sop")
+    name, definition = sop_definition(sop, scope.enterprise_id)
+    return create_journey(scope=scope, name=name, definition=definition, actor=actor)
 
 
 def merge_customer_journeys(absorbed_id: int, survivor_id: int) -> int:

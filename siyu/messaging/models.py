@@ -1,6 +1,9 @@
 """Campaigns (issue 28): one targeted push that reaches each customer once, on the first reachable channel of an
 ordered preference, inside the enterprise's contact budget.
 
+A journey's send step is a hidden campaign per (journey version, node) whose rows are keyed by the step
+(`journey:<enrollment>:<node>`): the same sender, caps and guarantees.
+
 A campaign is planned into one Delivery row per (campaign, customer): the unique constraint is what makes "each
 person once" hold, and the row's key (`campaign:<id>:customer:<id>`) is the idempotency key every send carries, so a
 worker that dies between the provider's answer and our write sends nothing twice when the row is retaken. Excluded
@@ -85,6 +88,9 @@ class Campaign(models.Model):
     oa_account_id = models.BigIntegerField(null=True, blank=True)
     oa_template_id = models.CharField(max_length=64, blank=True)
     sms_sign = models.CharField(max_length=20, blank=True)
+    journey_version_id = models.BigIntegerField(null=True, blank=True,
+                                                help_text="a journey's send step (hidden from campaign lists)")
+    journey_node = models.CharField(max_length=24, blank=True, help_text="the send step's node id")
     owner_store_id = models.BigIntegerField(null=True, blank=True, help_text="a store's own campaign; null: HQ")
     owner_staff_id = models.BigIntegerField(null=True, blank=True, help_text="the manager who made it; null: HQ")
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="null: now")
@@ -99,7 +105,10 @@ class Campaign(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["enterprise", "-created_at"])]
-        constraints = [models.CheckConstraint(condition=Q(holdout_pct__lte=50), name="campaign_holdout_pct")]
+        constraints = [models.CheckConstraint(condition=Q(holdout_pct__lte=50), name="campaign_holdout_pct"),
+                       models.UniqueConstraint(fields=["journey_version_id", "journey_node"],
+                                               condition=Q(journey_version_id__isnull=False),
+                                               name="uniq_campaign_journey_node")]
 
     def __str__(self) -> str:
         return self.name
@@ -164,7 +173,10 @@ class Delivery(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["campaign", "customer"], name="uniq_delivery_per_customer")]
+        # each person once per campaign; a journey's send step once per enrollment (its key, `journey:<e>:<node>`)
+        constraints = [models.UniqueConstraint(fields=["campaign", "customer"],
+                                               condition=Q(key__startswith="campaign:"),
+                                               name="uniq_delivery_per_customer")]
         indexes = [
             models.Index(fields=["customer", "due_at"], name="delivery_customer_due"),
             models.Index(fields=["status", "due_at"], name="delivery_status_due"),

@@ -99,7 +99,9 @@ def _flag(condition: Any) -> Case:
 
 def _contacts(campaign: Campaign, span: tuple[datetime, datetime], channel: str = "") -> Coalesce:
     rows = Delivery.objects.filter(customer_id=OuterRef("pk"), status__in=CONTACTS, due_at__gte=span[0],
-                                   due_at__lt=span[1]).exclude(campaign_id=campaign.pk)
+                                   due_at__lt=span[1])
+    if campaign.journey_version_id is None:  # a replan replaces its own rows; a journey's earlier sends count
+        rows = rows.exclude(campaign_id=campaign.pk)
     if channel:
         rows = rows.filter(channel=channel)
     counted = rows.order_by().values("customer_id").annotate(n=Count("id")).values("n")[:1]
@@ -204,9 +206,10 @@ def _variant(campaign: Campaign) -> str:
     return f"CASE (r.h / 100) %% {len(names)} {whens} END"
 
 
-def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], created_at: datetime
-               ) -> tuple[str, list[Any]]:
-    """The INSERT ... SELECT (variant names are validated [A-Za-z0-9_-]; channels come from SendChannel)."""
+def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], created_at: datetime,
+               *, key: str = "", due_at: datetime | None = None) -> tuple[str, list[Any]]:
+    """The INSERT ... SELECT (variant names are validated [A-Za-z0-9_-]; channels come from SendChannel). A
+    journey's send step gives its own `key` (one customer) and `due_at`."""
     inner_sql, inner_params = inner.query.sql_with_params()
     chosen = "CASE " + " ".join(f"WHEN s.id_{c} = 1 AND s.ok_{c} = 1 AND {_room(c, policy)} THEN '{c}'"
                                 for c in campaign.channels) + " ELSE '' END"
@@ -218,11 +221,11 @@ def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], 
     staff = "r.staff_wecom" if SendChannel.WECOM in campaign.channels else "CAST(NULL AS BIGINT)"
     holdout = int(campaign.holdout_pct)
     table = Delivery._meta.db_table
+    key_sql = "%s" if key else f"'campaign:{int(campaign.pk)}:customer:' || CAST(r.cid AS VARCHAR(20))"
     sql = (
         f"INSERT INTO {table} (campaign_id, enterprise_id, customer_id, \"key\", channel, variant, holdout, bucket, "  # noqa: S608
         "status, reason, staff_id, target, due_at, attempts, claim, provider_ref, error, created_at) "
-        f"SELECT {int(campaign.pk)}, {int(campaign.enterprise_id)}, r.cid, "
-        f"'campaign:{int(campaign.pk)}:customer:' || CAST(r.cid AS VARCHAR(20)), "
+        f"SELECT {int(campaign.pk)}, {int(campaign.enterprise_id)}, r.cid, {key_sql}, "
         "CASE WHEN r.reason = '' THEN r.ch ELSE '' END, "
         f"CASE WHEN r.reason = '' AND r.h %% 100 >= {holdout} THEN {_variant(campaign)} ELSE '' END, "
         f"(r.reason = '' AND r.h %% 100 < {holdout}), r.h %% 100, "
@@ -233,7 +236,8 @@ def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], 
         f"FROM ({reasoned}) r"
     )
     ops = connection.ops
-    return sql, [ops.adapt_datetimefield_value(campaign_due(campaign, created_at, policy)),
+    due = due_at or campaign_due(campaign, created_at, policy)
+    return sql, [*([key] if key else []), ops.adapt_datetimefield_value(due),
                  ops.adapt_datetimefield_value(created_at), *inner_params]
 
 

@@ -21,7 +21,7 @@ from siyu.org.scope import Scope
 
 
 def campaigns(scope: Scope) -> QuerySet[Campaign]:
-    qs = Campaign.objects.filter(enterprise_id=scope.enterprise_id)
+    qs = Campaign.objects.filter(enterprise_id=scope.enterprise_id, journey_version_id__isnull=True)
     if scope.is_hq:
         return qs
     mine = Q(owner_staff_id=scope.staff_id) if scope.staff_id else Q(pk__in=[])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
@@ -247,6 +247,98 @@ def create_campaign(*, scope: Scope, data: CampaignInput, actor: Actor = None) -
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# A journey's send step: a hidden campaign per (journey version, node), one keyed row per step
+
+
+@dataclass(frozen=True)
+class JourneySend:
+    channels: list[str]
+    content: dict[str, str]
+    wecom_account_id: int | None = None
+    oa_account_id: int | None = None
+    oa_template_id: str = ""
+    sms_sign: str = ""
+
+
+def check_journey_send(enterprise_id: int, send: JourneySend, *, field_prefix: str) -> None:
+    """The send step's channels and texts as a campaign's (and its accounts are the enterprise's own)."""
+    from siyu.channels.models import ChannelAccount  # noqa: PLC0415 - read only
+
+    data = CampaignInput(name="-", audience_kind=AudienceKind.LIST, channels=list(send.channels),
+                         content=dict(send.content), wecom_account_id=send.wecom_account_id,
+                         oa_account_id=send.oa_account_id, oa_template_id=send.oa_template_id)
+    try:
+        _clean_channels(data)
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, field=f"{field_prefix}.{exc.field}", code=exc.code) from exc
+    for name in ("wecom_account_id", "oa_account_id"):
+        account_id = getattr(send, name)
+        if account_id and not ChannelAccount.objects.filter(pk=account_id, enterprise_id=enterprise_id).exists():
+            raise ValidationFailed(_("unknown account"), field=f"{field_prefix}.{name}", code="unknown_account")
+
+
+def journey_campaign(*, enterprise_id: int, version_id: int, node: str, name: str, send: JourneySend) -> int:
+    """The hidden campaign that carries a journey version's send step (made once; the version never changes)."""
+    found = Campaign.objects.filter(enterprise_id=enterprise_id, journey_version_id=version_id,
+                                    journey_node=node).values_list("pk", flat=True).first()
+    if found is not None:
+        return int(found)
+    try:
+        with transaction.atomic():
+            campaign = Campaign.objects.create(
+                enterprise_id=enterprise_id, name=name[:64], status=CampaignStatus.SENDING,
+                audience_kind=AudienceKind.LIST, channels=list(send.channels),
+                content={c: send.content[c].strip() for c in send.channels}, wecom_account_id=send.wecom_account_id,
+                oa_account_id=send.oa_account_id, oa_template_id=send.oa_template_id[:64], sms_sign=send.sms_sign[:20],
+                journey_version_id=version_id, journey_node=node)
+    except IntegrityError:  # another worker made it a moment ago
+        return int(Campaign.objects.get(enterprise_id=enterprise_id, journey_version_id=version_id,
+                                        journey_node=node).pk)
+    return int(campaign.pk)
+
+
+@dataclass(frozen=True)
+class Planned:
+    status: str  # planned, or excluded with the reason
+    reason: str
+    channel: str
+    due_at: datetime | None
+
+
+def plan_journey_send(*, enterprise_id: int, campaign_id: int, customer_id: int, key: str,
+                      now: datetime) -> Planned:
+    """One customer's send step, planned as a campaign plans (the same SQL): the channel or why not (DND, caps,
+    the WeCom monthly limit, consent, no channel), due after quiet hours. Runs inside the caller's transaction and
+    locks the contact policy row, so two steps (or a step and a plan) never both spend the last of a budget. Keyed:
+    a second call with the same key finds the first row and writes nothing."""
+    existing = Delivery.objects.filter(enterprise_id=enterprise_id, key=key).values_list(
+        "status", "reason", "channel", "due_at").first()
+    if existing is None:
+        ContactPolicy.objects.get_or_create(enterprise_id=enterprise_id)
+        policy = ContactPolicy.objects.select_for_update().get(enterprise_id=enterprise_id)
+        campaign = Campaign.objects.get(pk=campaign_id, enterprise_id=enterprise_id)
+        from siyu.customers.models import Customer  # noqa: PLC0415 - one customer, unscoped by role: a journey's
+
+        due = planning.due_time(now, policy)
+        customers = Customer.objects.filter(pk=customer_id, enterprise_id=enterprise_id, erased_at__isnull=True)
+        inner = planning.flags(customers, campaign, policy, planning.windows(due))
+        sql, params = planning.insert_sql(campaign, policy, inner, now, key=key, due_at=due)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        existing = Delivery.objects.filter(enterprise_id=enterprise_id, key=key).values_list(
+            "status", "reason", "channel", "due_at").first()
+        if existing is None:
+            return Planned(status=DeliveryStatus.EXCLUDED, reason="no_customer", channel="", due_at=None)
+    status, reason, channel, due_at = existing
+    return Planned(status=str(status), reason=str(reason), channel=str(channel), due_at=due_at)
+
+
+def kick_sender() -> None:
+    """Ask the worker to send what is due now (after the caller's transaction commits)."""
+    transaction.on_commit(lambda: _kick(), robust=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Plan, launch, cancel
 
 
@@ -400,7 +492,7 @@ def _recheck(token: str, moment: datetime) -> None:
         start, end = planning.windows(moment).day
         sent_today = Delivery.objects.filter(customer_id=OuterRef("customer_id"), status__in=SENT_STATES,
                                              sent_at__gte=start, sent_at__lt=end).exclude(
-            campaign_id=OuterRef("campaign_id"))
+            campaign_id=OuterRef("campaign_id"), campaign__journey_version_id__isnull=True)
         from django.db.models import Count, IntegerField, Subquery  # noqa: PLC0415
         from django.db.models.functions import Coalesce  # noqa: PLC0415
 
@@ -534,7 +626,8 @@ def send_batch(token: str) -> int:
 def _settle_campaigns() -> None:
     open_rows = Delivery.objects.filter(campaign_id=OuterRef("pk"),
                                         status__in=[DeliveryStatus.PLANNED, DeliveryStatus.SENDING])
-    Campaign.objects.filter(status=CampaignStatus.SENDING).exclude(Exists(open_rows)).update(
+    Campaign.objects.filter(status=CampaignStatus.SENDING, journey_version_id__isnull=True).exclude(
+        Exists(open_rows)).update(
         status=CampaignStatus.DONE, finished_at=utcnow())
 
 

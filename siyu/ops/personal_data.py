@@ -57,6 +57,7 @@ DERIVED = {
     "orders.StorefrontSession": "a mini-program session; removed on erasure",
     "orders.PlatformImportRow": "a platform import's row report; its buyer fields are blanked on erasure",
     "wecom.TransferItem": "a handover job's item; its external_userid is replaced on erasure",
+    "automation.SegmentSnapshot": "a journey's view of a segment's members: the segment memberships are exported",
 }
 
 

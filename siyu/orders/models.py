@@ -130,6 +130,7 @@ class Order(models.Model):
     address = models.JSONField(default=dict, blank=True)
     buyer_note = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=64, blank=True)
+    cart_id = models.CharField(max_length=64, blank=True, help_text="the storefront cart it was checked out from")
     # Times
     created_at = models.DateTimeField(db_index=True)
     pay_deadline = models.DateTimeField(null=True, blank=True)
@@ -297,6 +298,8 @@ class CartItem(models.Model):
     flash_item_id = models.BigIntegerField(null=True, blank=True)
     group_buy_id = models.BigIntegerField(null=True, blank=True)
     quantity = models.PositiveIntegerField()
+    cart_id = models.CharField(max_length=64, blank=True,
+                               help_text="the cart's identity: the same on every line, new once it was emptied")
     added_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,3 +9,9 @@ class StorefrontConfig(AppConfig):
     name = "siyu.storefront"
     label = "storefront"
     verbose_name = "Storefront"
+
+    def ready(self) -> None:
+        from siyu.core.periodic import register_periodic
+        from siyu.storefront import tasks
+
+        register_periodic("storefront.abandoned_carts", tasks.abandoned_carts_task, every_s=60)

@@ -92,7 +92,8 @@ def mark_paid(*, order_id: int, paid_at: datetime, payment_ref: str, enterprise_
                       status=OrderStatus.PAID, paid_at=paid_at, payment_ref=ref, paid_fen=F("amount_fen"),
                       pay_deadline=None)
         _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
-               {"amount_fen": order.amount_fen, "currency": order.currency, "stage": "full", "payment_ref": ref})
+               {"amount_fen": order.amount_fen, "currency": order.currency, "stage": "full", "payment_ref": ref,
+                "cart_id": order.cart_id})
         _seat_group_buy(order, paid_at)
         _paid_hooks(order, paid_at)  # points (loyalty), in this transaction
     return order
@@ -117,7 +118,7 @@ def _pay_presale(order_id: int, enterprise_id: int | None, paid_at: datetime, re
                   pay_deadline=None)
     _event(order, "order_paid", f"order_paid:{order.pk}", paid_at,
            {"amount_fen": order.amount_fen - order.deposit_fen, "currency": order.currency, "stage": "balance",
-            "payment_ref": ref})
+            "payment_ref": ref, "cart_id": order.cart_id})
     _paid_hooks(order, paid_at)
     return order
 

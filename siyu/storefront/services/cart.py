@@ -3,14 +3,18 @@ is the orders app's placement type, named here as well."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, ExpressionWrapper, F, IntegerField, Max, Sum
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from siyu.catalog import queries as catalog_queries
 from siyu.core.errors import Conflict, NotFound, ValidationFailed
+from siyu.customers import services as customer_services
 from siyu.orders.models import (
     CartItem,
 )
@@ -76,6 +80,7 @@ def add_to_cart(*, enterprise_id: int, customer_id: int, line: LineInput, now: d
         )
     return CartItem.objects.create(
         enterprise_id=enterprise_id, customer_id=customer_id, line_key=key, sku_id=line.sku_id,
+        cart_id=cart_id_of(customer_id) or f"{customer_id}-{uuid.uuid4().hex[:16]}",
         bundle_id=line.bundle_id, flash_item_id=line.flash_item_id, group_buy_id=line.group_buy_id,
         quantity=line.quantity, added_at=_now(now),
     )
@@ -108,3 +113,51 @@ def cart_lines(*, customer_id: int) -> list[LineInput]:
         for s, b, f, g, q in CartItem.objects.filter(customer_id=customer_id).order_by("added_at", "id").values_list(
             "sku_id", "bundle_id", "flash_item_id", "group_buy_id", "quantity")
     ]
+
+
+def cart_id_of(customer_id: int) -> str:
+    """The cart's identity (every line carries it; a cart emptied by checkout or by hand starts a new one)."""
+    return str(CartItem.objects.filter(customer_id=customer_id).order_by("added_at", "id").values_list(
+        "cart_id", flat=True).first() or "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Abandoned carts
+
+
+ABANDON_MINUTES = 60
+LOOKBACK = timedelta(days=1)
+EMIT_BATCH = 1000
+
+
+def abandon_minutes() -> int:
+    return int(getattr(settings, "SIYU_CART_ABANDON_MINUTES", ABANDON_MINUTES))
+
+
+def emit_abandoned_carts(*, now: datetime | None = None, minutes: int | None = None) -> int:
+    """`cart_abandoned` for every cart whose lines were all left untouched for `minutes` (one grouped statement
+    finds them; a day back at most), once per cart version: the event's key is the cart and its last change, so a
+    cart touched again and left again is a new event, and a scan run twice writes nothing twice. The amount is the
+    lines at their list price. Returns the events written."""
+    moment = _now(now)
+    quiet_since = moment - timedelta(minutes=abandon_minutes() if minutes is None else minutes)
+    carts = (CartItem.objects.filter(customer__erased_at__isnull=True, customer__merged_into__isnull=True)
+             .exclude(cart_id="").order_by().values("enterprise_id", "customer_id", "cart_id")
+             .annotate(last=Max("updated_at"), lines=Count("id"),
+                       amount=Coalesce(Sum(ExpressionWrapper(F("quantity") * F("sku__price_fen"),
+                                                             output_field=IntegerField())), 0))
+             .filter(last__lte=quiet_since, last__gt=quiet_since - LOOKBACK))
+    written = 0
+    batches: dict[int, list[customer_services.EventInput]] = {}
+    for cart in carts.order_by("enterprise_id").iterator(chunk_size=EMIT_BATCH):
+        version = int(cart["last"].timestamp() * 1000)
+        batch = batches.setdefault(cart["enterprise_id"], [])
+        batch.append(customer_services.EventInput(
+            name="cart_abandoned", occurred_at=moment, customer_id=cart["customer_id"],
+            idempotency_key=f"cart_abandoned:{cart['cart_id']}:{version}",
+            properties={"cart_id": cart["cart_id"], "amount_fen": int(cart["amount"] or 0), "lines": cart["lines"]}))
+        if len(batch) >= EMIT_BATCH:
+            written += customer_services.append_events(enterprise_id=cart["enterprise_id"], batch=batch)
+            batch.clear()
+    return written + sum(customer_services.append_events(enterprise_id=enterprise_id, batch=batch)
+                         for enterprise_id, batch in batches.items() if batch)

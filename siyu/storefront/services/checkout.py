@@ -45,7 +45,7 @@ from siyu.promotions import pricing
 from siyu.promotions import queries as promotion_queries
 from siyu.promotions import services as promotion_services
 from siyu.promotions.pricing import CartLine, PricingBreakdown, PricingInput
-from siyu.storefront.services.cart import cart_lines
+from siyu.storefront.services.cart import cart_id_of, cart_lines
 
 # ---------------------------------------------------------------------------------------------------------------
 # Checkout: preview and placement share `_quote`, so they cannot disagree
@@ -152,7 +152,7 @@ def _write_order(
         shipping_fen=breakdown.shipping.fen, amount_fen=breakdown.payable.fen, coupon_id=breakdown.coupon_id,
         reduction_id=breakdown.reduction_id, group_team_id=data.group_team_id, breakdown=breakdown.as_dict(),
         address=address, buyer_note=data.buyer_note.strip(), idempotency_key=key, created_at=moment,
-        pay_deadline=moment + pay_timeout(),
+        pay_deadline=moment + pay_timeout(), cart_id=cart_id_of(customer_id) if quote.from_cart else "",
     )
     lines = OrderLine.objects.bulk_create(_line_rows(order, quote))
     _take_stock(order, lines)
