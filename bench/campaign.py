@@ -83,14 +83,15 @@ def _execute(sql: str, params: list[Any]) -> int:
 
 def _accounts(enterprise_id: int) -> tuple[int, int]:
     from siyu.channels.models import AccountKind, ChannelAccount
+    from siyu.seed.org import DEMO_OA_APP_ID, DEMO_WECOM_CORP_ID
 
     found = []
-    for kind in (AccountKind.WECOM, AccountKind.OFFICIAL_ACCOUNT):
+    for kind, app_id in ((AccountKind.WECOM, DEMO_WECOM_CORP_ID), (AccountKind.OFFICIAL_ACCOUNT, DEMO_OA_APP_ID)):
+        # the generator's identities name these app ids; the OA account row is made here when no step made it
         account = ChannelAccount.objects.filter(enterprise_id=enterprise_id, kind=kind).order_by("pk").first()
         if account is None:
-            account = ChannelAccount.objects.create(enterprise_id=enterprise_id, kind=kind, name=kind,
-                                                    app_id=f"bench{kind}", callback_token="t",
-                                                    base_url="http://127.0.0.1:1/")
+            account = ChannelAccount.objects.create(enterprise_id=enterprise_id, kind=kind, name=kind, app_id=app_id,
+                                                    callback_token="t", base_url="http://127.0.0.1:1/")  # noqa: S106
         found.append(account.pk)
     return found[0], found[1]
 
