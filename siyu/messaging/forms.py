@@ -66,3 +66,42 @@ class CampaignForm(forms.Form):
             scheduled_at=d.get("scheduled_at"), wecom_account_id=d.get("wecom_account_id"),
             oa_account_id=d.get("oa_account_id"), oa_template_id=d.get("oa_template_id") or "",
             sms_sign=d.get("sms_sign") or "")
+
+
+class PolicyForm(forms.Form):
+    """The contact budget (a cap of 0 is no cap); the service validates again."""
+
+    max_per_day = forms.IntegerField(label=_("At most per customer a day"), min_value=0, max_value=1000)
+    max_per_week = forms.IntegerField(label=_("At most per customer in 7 days"), min_value=0, max_value=1000)
+    cap_wecom = forms.IntegerField(label=_("WeCom: at most a day"), min_value=0, max_value=1000, required=False)
+    cap_official_account = forms.IntegerField(label=_("Official Account: at most a day"), min_value=0,
+                                              max_value=1000, required=False)
+    cap_sms = forms.IntegerField(label=_("SMS: at most a day"), min_value=0, max_value=1000, required=False)
+    wecom_monthly_limit = forms.IntegerField(label=_("WeCom mass messages per customer a month"), min_value=0,
+                                             max_value=1000)
+    quiet_start_hour = forms.IntegerField(label=_("Quiet hours from (hour, Beijing time)"), min_value=0, max_value=23)
+    quiet_end_hour = forms.IntegerField(label=_("Quiet hours until (hour)"), min_value=0, max_value=23)
+    recent_purchase_days = forms.IntegerField(label=_("Skip customers who bought in the last N days (0: never)"),
+                                              min_value=0, max_value=1000)
+    suppress_open_after_sale = forms.BooleanField(label=_("Skip customers with an open after-sale"), required=False)
+
+    CHANNELS = ("wecom", "official_account", "sms")
+
+    @classmethod
+    def initial_from(cls, policy: Any) -> dict[str, Any]:
+        caps = policy.channel_caps or {}
+        return {**{name: getattr(policy, name) for name in (
+            "max_per_day", "max_per_week", "wecom_monthly_limit", "quiet_start_hour", "quiet_end_hour",
+            "recent_purchase_days", "suppress_open_after_sale")},
+            **{f"cap_{c}": int(caps.get(c) or 0) for c in cls.CHANNELS}}
+
+    def values(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        out = {k: v for k, v in d.items() if not k.startswith("cap_")}
+        out["channel_caps"] = {c: int(d.get(f"cap_{c}") or 0) for c in self.CHANNELS if d.get(f"cap_{c}")}
+        return out
+
+
+class DndAddForm(forms.Form):
+    customer = forms.CharField(label=_("Phone or customer number"), max_length=32)
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from siyu.core import significance
 from siyu.core.errors import NotFound
 from siyu.core.pagination import Page, paginate
-from siyu.messaging.models import Campaign, Delivery, DeliveryStatus
+from siyu.messaging.models import Campaign, ContactPolicy, Delivery, DeliveryStatus, DoNotDisturb
 from siyu.orders.models import Order
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -172,3 +172,25 @@ def waterfall(campaign: Campaign) -> list[dict[str, Any]]:
     for channel, n in (plan.get("channels") or {}).items():
         steps.append({"key": channel, "label": str(channel_labels.get(channel, channel)), "n": n, "kind": "send"})
     return steps
+
+
+def contact_policy(scope: Scope) -> ContactPolicy:
+    """The enterprise's contact budget (the defaults when none was saved)."""
+    found = ContactPolicy.objects.filter(enterprise_id=scope.enterprise_id).first()
+    return found or ContactPolicy(enterprise_id=scope.enterprise_id)
+
+
+def do_not_disturb_page(scope: Scope, *, search: str = "", page: int = 1, page_size: int = 20) -> Page[DoNotDisturb]:
+    """The do-not-disturb list, newest first, of the customers the viewer sees; `search` matches a name, a phone
+    or a customer number."""
+    from siyu.customers import queries as customer_queries  # noqa: PLC0415
+
+    visible = customer_queries.customers(scope).values("pk")
+    qs = DoNotDisturb.objects.filter(enterprise_id=scope.enterprise_id, customer_id__in=visible)
+    word = search.strip()[:64]
+    if word:
+        match = Q(customer__name__icontains=word) | Q(customer__phone__startswith=word)
+        if word.isdigit() and len(word) < 19:
+            match |= Q(customer_id=int(word))
+        qs = qs.filter(match)
+    return paginate(qs.select_related("customer").order_by("-created_at", "-id"), page=page, page_size=page_size)

@@ -104,8 +104,15 @@ def set_policy(*, scope: Scope, values: dict[str, Any], actor: Actor = None) -> 
     return policy
 
 
+def _check_dnd(scope: Scope) -> None:
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ keeps the do-not-disturb list"), field="scope")
+
+
 @transaction.atomic
 def add_do_not_disturb(*, scope: Scope, customer_id: int, reason: str = "", actor: Actor = None) -> bool:
+    """Put a visible customer on the enterprise's do-not-disturb list (HQ). Returns False when already there."""
+    _check_dnd(scope)
     if not customer_queries.customers(scope).filter(pk=customer_id).exists():
         raise NotFound(_("customer not found"), field="customer_id")
     _row, created = DoNotDisturb.objects.get_or_create(enterprise_id=scope.enterprise_id, customer_id=customer_id,
@@ -115,6 +122,18 @@ def add_do_not_disturb(*, scope: Scope, customer_id: int, reason: str = "", acto
                      target_type="customer", target_id=customer_id,
                      summary=audit.text(N_("Added to the do-not-disturb list")))
     return created
+
+
+@transaction.atomic
+def remove_do_not_disturb(*, scope: Scope, customer_id: int, actor: Actor = None) -> None:
+    """Take a customer off the list (HQ); a customer not on it, or another enterprise's, is NotFound."""
+    _check_dnd(scope)
+    deleted, _rows = DoNotDisturb.objects.filter(enterprise_id=scope.enterprise_id, customer_id=customer_id).delete()
+    if not deleted:
+        raise NotFound(_("this customer is not on the do-not-disturb list"), field="customer_id")
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="messaging.dnd.remove",
+                 target_type="customer", target_id=customer_id,
+                 summary=audit.text(N_("Removed from the do-not-disturb list")))
 
 
 # ---------------------------------------------------------------------------------------------------------------
