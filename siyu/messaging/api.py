@@ -45,11 +45,21 @@ class CampaignIn(Input):
     primary_metric: str = Field(default="conversion", pattern="^(conversion|revenue)$")
     attribution_days: int = Field(default=7, ge=1, le=90)
     cost_fen: int = Field(default=0, ge=0)
+    baseline_bp: int = Field(default=500, ge=1, le=9998, description="A/B: expected conversion, 1/10000")
+    mde_bp: int = Field(default=100, ge=1, le=9998, description="A/B: minimum detectable absolute lift, 1/10000")
     scheduled_at: datetime | None = None
     wecom_account_id: int | None = Field(default=None, ge=1)
     oa_account_id: int | None = Field(default=None, ge=1)
     oa_template_id: str = Field(default="", max_length=64)
     sms_sign: str = Field(default="", max_length=20)
+
+
+class SampleSizeOut(Schema):
+    baseline: float
+    mde: float
+    per_arm: int = Field(description="recipients each arm needs (two-sided, alpha 0.05, power 0.8)")
+    arms: dict[str, int] = Field(description="recipients per arm in the plan ('holdout' for the holdout)")
+    short: list[str] = Field(description="arms smaller than per_arm: the test cannot detect the declared lift")
 
 
 class CampaignOut(Schema):
@@ -66,6 +76,9 @@ class CampaignOut(Schema):
     scheduled_at: datetime | None
     plan: dict[str, Any]
     created_at: datetime
+    baseline_bp: int
+    mde_bp: int
+    sample_size: SampleSizeOut | None = Field(default=None, description="the plan response: the A/B sample check")
 
 
 class PageOut(Schema):
@@ -107,7 +120,7 @@ def _out(c: Any) -> dict[str, Any]:
     return {"id": c.pk, "name": c.name, "status": c.status, "audience_kind": c.audience_kind, "channels": c.channels,
             "content": c.content, "variants": c.variants, "holdout_pct": c.holdout_pct,
             "attribution_days": c.attribution_days, "cost_fen": c.cost_fen, "scheduled_at": c.scheduled_at,
-            "plan": c.plan, "created_at": c.created_at}
+            "plan": c.plan, "created_at": c.created_at, "baseline_bp": c.baseline_bp, "mde_bp": c.mde_bp}
 
 
 class PolicyIO(Schema):
@@ -213,8 +226,10 @@ def get_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
 @router.post("/{messaging_campaign_id}/plan", response={200: CampaignOut, **WRITE_ERRORS},
              summary="Plan: a delivery row per customer; the waterfall (by channel, excluded by reason)")
 def plan_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
-    return _out(services.plan_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
-                                      actor=actor_of(request)))
+    scope = scope_of(request)
+    campaign = services.plan_campaign(scope=scope, campaign_id=messaging_campaign_id, actor=actor_of(request))
+    check = queries.sample_size(scope, campaign)
+    return {**_out(campaign), "sample_size": vars(check) if check else None}
 
 
 @router.post("/{messaging_campaign_id}/launch", response={200: CampaignOut, **WRITE_ERRORS},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -44,6 +45,12 @@ class CampaignForm(forms.Form):
     holdout_pct = forms.IntegerField(label=_("Holdout %"), min_value=0, max_value=50, initial=0)
     attribution_days = forms.IntegerField(label=_("Attribution window (days)"), min_value=1, max_value=90, initial=7)
     cost_fen = forms.IntegerField(label=_("Cost (fen)"), min_value=0, initial=0, required=False)
+    baseline_pct = forms.DecimalField(label=_("A/B: expected conversion %"), min_value=Decimal("0.01"),
+                                      max_value=Decimal("99.98"), decimal_places=2, initial=Decimal("5"),
+                                      required=False)
+    mde_pct = forms.DecimalField(label=_("A/B: smallest lift to detect (percentage points)"),
+                                 min_value=Decimal("0.01"), max_value=Decimal("99.98"), decimal_places=2,
+                                 initial=Decimal("1"), required=False)
 
     def __init__(self, *args: Any, segments: list[tuple[int, str]], tags: list[tuple[int, str]],
                  wecom: list[tuple[int, str]], oa: list[tuple[int, str]], **kwargs: Any) -> None:
@@ -63,6 +70,8 @@ class CampaignForm(forms.Form):
             channels=channels, content={c: d.get(f"text_{c}") or "" for c in channels},
             variants=[{"name": n} for n in names], holdout_pct=d["holdout_pct"],
             attribution_days=d["attribution_days"], cost_fen=d.get("cost_fen") or 0,
+            baseline_bp=int((d.get("baseline_pct") or Decimal(5)) * 100),
+            mde_bp=int((d.get("mde_pct") or Decimal(1)) * 100),
             scheduled_at=d.get("scheduled_at"), wecom_account_id=d.get("wecom_account_id"),
             oa_account_id=d.get("oa_account_id"), oa_template_id=d.get("oa_template_id") or "",
             sms_sign=d.get("sms_sign") or "")

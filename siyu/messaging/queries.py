@@ -194,3 +194,36 @@ def do_not_disturb_page(scope: Scope, *, search: str = "", page: int = 1, page_s
             match |= Q(customer_id=int(word))
         qs = qs.filter(match)
     return paginate(qs.select_related("customer").order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class SampleSize:
+    """Before launch: the recipients each arm of the A/B test needs to detect the declared lift over the declared
+    baseline (two-sided, alpha 5 %, power 80 %), against the arms the plan made; `short` names the arms below it."""
+
+    baseline: float
+    mde: float
+    per_arm: int
+    arms: dict[str, int]
+    short: list[str]
+
+
+def sample_size(scope: Scope, campaign: Campaign) -> SampleSize | None:
+    """None when the campaign tests nothing (one variant and no holdout)."""
+    if len(campaign.variants or []) < 2 and not campaign.holdout_pct:
+        return None
+    get_campaign(scope, campaign.pk)
+    baseline, mde = campaign.baseline_bp / 10_000, campaign.mde_bp / 10_000
+    per_arm = significance.sample_size_per_arm(baseline, mde)
+    arms = {str(v["name"]): 0 for v in campaign.variants} or {"A": 0}
+    if campaign.holdout_pct:
+        arms["holdout"] = 0
+    rows = (Delivery.objects.filter(campaign=campaign)
+            .exclude(status__in=[DeliveryStatus.EXCLUDED, DeliveryStatus.CANCELLED])
+            .values("variant", "holdout").annotate(n=Count("id")))
+    for row in rows:
+        name = "holdout" if row["holdout"] else row["variant"]
+        if name in arms:
+            arms[name] = row["n"]
+    short = [name for name, n in arms.items() if n < per_arm] if campaign.plan else []
+    return SampleSize(baseline=baseline, mde=mde, per_arm=per_arm, arms=arms, short=short)

@@ -67,6 +67,7 @@ def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
         "results": queries.variant_results(scope, campaign_id),
         "significance": queries.campaign_significance(scope, campaign_id),
         "attributed": queries.attributed(scope, campaign_id),
+        "sample": queries.sample_size(scope, found),
         "chart": [{"label": s["label"], "n": s["n"], "kind": s["kind"]} for s in steps],
         "can_market": scope.role != "store_staff"})
 
