@@ -60,7 +60,10 @@ def seed_campaign(enterprise_id: int, rng: Any, progress: Any) -> None:
     # The orders the recipients (and the holdout) paid in the week since: credited as the paid hook would have.
     paid = Order.objects.filter(enterprise_id=enterprise_id, customer_id__in=ids, paid_at__gte=sent_at,
                                 paid_at__lte=sent_at + timedelta(days=7)).values_list("pk", "paid_at")
-    credited = sum(services.credit_conversions(enterprise_id, order_id, paid_at) for order_id, paid_at in paid)
+    credited = 0
+    for order_id, paid_at in paid:
+        if paid_at is not None:
+            credited += services.credit_conversions(enterprise_id, order_id, paid_at)
     note = getattr(progress, "note", None)
     if callable(note):
         note(f"demo campaign: {len(ids)} customers planned, {credited} conversions credited")
