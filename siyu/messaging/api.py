@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from siyu.api.auth import actor_of, scope_of
+from siyu.core.errors import ValidationFailed
 from siyu.messaging import queries, services
 from siyu.org.schemas import ErrorOut
 
@@ -43,11 +45,21 @@ class CampaignIn(Input):
     primary_metric: str = Field(default="conversion", pattern="^(conversion|revenue)$")
     attribution_days: int = Field(default=7, ge=1, le=90)
     cost_fen: int = Field(default=0, ge=0)
+    baseline_bp: int = Field(default=500, ge=1, le=9998, description="A/B: expected conversion, 1/10000")
+    mde_bp: int = Field(default=100, ge=1, le=9998, description="A/B: minimum detectable absolute lift, 1/10000")
     scheduled_at: datetime | None = None
     wecom_account_id: int | None = Field(default=None, ge=1)
     oa_account_id: int | None = Field(default=None, ge=1)
     oa_template_id: str = Field(default="", max_length=64)
     sms_sign: str = Field(default="", max_length=20)
+
+
+class SampleSizeOut(Schema):
+    baseline: float
+    mde: float
+    per_arm: int = Field(description="recipients each arm needs (two-sided, alpha 0.05, power 0.8)")
+    arms: dict[str, int] = Field(description="recipients per arm in the plan ('holdout' for the holdout)")
+    short: list[str] = Field(description="arms smaller than per_arm: the test cannot detect the declared lift")
 
 
 class CampaignOut(Schema):
@@ -64,6 +76,9 @@ class CampaignOut(Schema):
     scheduled_at: datetime | None
     plan: dict[str, Any]
     created_at: datetime
+    baseline_bp: int
+    mde_bp: int
+    sample_size: SampleSizeOut | None = Field(default=None, description="the plan response: the A/B sample check")
 
 
 class PageOut(Schema):
@@ -105,7 +120,89 @@ def _out(c: Any) -> dict[str, Any]:
     return {"id": c.pk, "name": c.name, "status": c.status, "audience_kind": c.audience_kind, "channels": c.channels,
             "content": c.content, "variants": c.variants, "holdout_pct": c.holdout_pct,
             "attribution_days": c.attribution_days, "cost_fen": c.cost_fen, "scheduled_at": c.scheduled_at,
-            "plan": c.plan, "created_at": c.created_at}
+            "plan": c.plan, "created_at": c.created_at, "baseline_bp": c.baseline_bp, "mde_bp": c.mde_bp}
+
+
+class PolicyIO(Schema):
+    max_per_day: int = Field(ge=0, le=1000, description="per customer, all campaigns and channels; 0: no cap")
+    max_per_week: int = Field(ge=0, le=1000, description="per customer in a rolling 7 days; 0: no cap")
+    channel_caps: dict[str, int] = Field(default_factory=dict, description="channel -> at most a day")
+    quiet_start_hour: int = Field(ge=0, le=23, description="Asia/Shanghai")
+    quiet_end_hour: int = Field(ge=0, le=23, description="Asia/Shanghai")
+    recent_purchase_days: int = Field(ge=0, le=1000, description="0: no suppression")
+    suppress_open_after_sale: bool
+    wecom_monthly_limit: int = Field(ge=0, le=1000)
+
+
+class PolicyIn(PolicyIO):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DndIn(Input):
+    customer_id: int = Field(ge=1)
+    reason: str = Field(default="", max_length=200)
+
+
+class DndQuery(Input):
+    q: str = Field("", max_length=64, description="a name, a phone prefix or a customer number")
+    page: int = Field(1, ge=1)
+
+
+class DndOut(Schema):
+    customer_id: int
+    name: str
+    reason: str
+    created_at: datetime
+
+
+class DndPageOut(Schema):
+    items: list[DndOut]
+    total: int
+    page: int
+    pages: int
+
+
+def _policy_out(p: Any) -> dict[str, Any]:
+    return {name: getattr(p, name) for name in PolicyIO.model_fields} | {"channel_caps": dict(p.channel_caps or {})}
+
+
+@router.get("/policy", response={200: PolicyIO, **ERRORS}, summary="The contact budget (defaults until saved)")
+def get_policy(request: HttpRequest) -> Any:
+    return _policy_out(queries.contact_policy(scope_of(request)))
+
+
+@router.put("/policy", response={200: PolicyIO, **WRITE_ERRORS}, summary="Set the contact budget (HQ, audited)")
+def put_policy(request: HttpRequest, payload: PolicyIn) -> Any:
+    for channel, cap in payload.channel_caps.items():
+        if channel not in ("wecom", "official_account", "sms") or not 0 <= cap <= 1000:
+            raise ValidationFailed(_("a channel cap is a known channel and 0 to 1000"),
+                                   field=f"channel_caps.{channel[:20]}", code="invalid")
+    return _policy_out(services.set_policy(scope=scope_of(request), values=payload.model_dump(),
+                                           actor=actor_of(request)))
+
+
+@router.get("/dnd", response={200: DndPageOut, **ERRORS},
+            summary="The do-not-disturb list, newest first; q matches a name, phone prefix or customer number")
+def list_dnd(request: HttpRequest, params: Query[DndQuery]) -> Any:
+    found = queries.do_not_disturb_page(scope_of(request), search=params.q, page=params.page)
+    return {"items": [{"customer_id": r.customer_id, "name": r.customer.name, "reason": r.reason,
+                       "created_at": r.created_at} for r in found.items],
+            "total": found.total, "page": found.page, "pages": found.pages}
+
+
+@router.post("/dnd", response={200: dict[str, bool], 201: dict[str, bool], **WRITE_ERRORS},
+             summary="Put a customer on the do-not-disturb list (HQ, audited; a repeat answers 200)")
+def add_dnd(request: HttpRequest, payload: DndIn) -> Status[dict[str, bool]]:
+    added = services.add_do_not_disturb(scope=scope_of(request), customer_id=payload.customer_id,
+                                        reason=payload.reason, actor=actor_of(request))
+    return Status(201 if added else 200, {"added": added})
+
+
+@router.delete("/dnd/{int:customer_id}", response={204: None, **WRITE_ERRORS},
+               summary="Take a customer off the do-not-disturb list (HQ, audited)")
+def remove_dnd(request: HttpRequest, customer_id: int) -> Status[None]:
+    services.remove_do_not_disturb(scope=scope_of(request), customer_id=customer_id, actor=actor_of(request))
+    return Status(204, None)
 
 
 @router.get("", response={200: PageOut, **ERRORS}, summary="Campaigns the caller may see, newest first")
@@ -129,8 +226,10 @@ def get_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
 @router.post("/{messaging_campaign_id}/plan", response={200: CampaignOut, **WRITE_ERRORS},
              summary="Plan: a delivery row per customer; the waterfall (by channel, excluded by reason)")
 def plan_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
-    return _out(services.plan_campaign(scope=scope_of(request), campaign_id=messaging_campaign_id,
-                                      actor=actor_of(request)))
+    scope = scope_of(request)
+    campaign = services.plan_campaign(scope=scope, campaign_id=messaging_campaign_id, actor=actor_of(request))
+    check = queries.sample_size(scope, campaign)
+    return {**_out(campaign), "sample_size": vars(check) if check else None}
 
 
 @router.post("/{messaging_campaign_id}/launch", response={200: CampaignOut, **WRITE_ERRORS},

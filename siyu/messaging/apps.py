@@ -17,3 +17,6 @@ class MessagingConfig(AppConfig):
             enterprise_id=update.enterprise_id, key=update.key, status=update.status, reported_at=update.reported_at,
             error=update.error), name="messaging.deliveries")
         register_periodic("messaging.send_due", tasks.send_due_task, every_s=15)
+        from siyu.messaging import demo
+
+        demo.install()  # the demo's campaign (a seed step, after the orders it credits)

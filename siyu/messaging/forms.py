@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -44,6 +45,12 @@ class CampaignForm(forms.Form):
     holdout_pct = forms.IntegerField(label=_("Holdout %"), min_value=0, max_value=50, initial=0)
     attribution_days = forms.IntegerField(label=_("Attribution window (days)"), min_value=1, max_value=90, initial=7)
     cost_fen = forms.IntegerField(label=_("Cost (fen)"), min_value=0, initial=0, required=False)
+    baseline_pct = forms.DecimalField(label=_("A/B: expected conversion %"), min_value=Decimal("0.01"),
+                                      max_value=Decimal("99.98"), decimal_places=2, initial=Decimal("5"),
+                                      required=False)
+    mde_pct = forms.DecimalField(label=_("A/B: smallest lift to detect (percentage points)"),
+                                 min_value=Decimal("0.01"), max_value=Decimal("99.98"), decimal_places=2,
+                                 initial=Decimal("1"), required=False)
 
     def __init__(self, *args: Any, segments: list[tuple[int, str]], tags: list[tuple[int, str]],
                  wecom: list[tuple[int, str]], oa: list[tuple[int, str]], **kwargs: Any) -> None:
@@ -63,6 +70,47 @@ class CampaignForm(forms.Form):
             channels=channels, content={c: d.get(f"text_{c}") or "" for c in channels},
             variants=[{"name": n} for n in names], holdout_pct=d["holdout_pct"],
             attribution_days=d["attribution_days"], cost_fen=d.get("cost_fen") or 0,
+            baseline_bp=int((d.get("baseline_pct") or Decimal(5)) * 100),
+            mde_bp=int((d.get("mde_pct") or Decimal(1)) * 100),
             scheduled_at=d.get("scheduled_at"), wecom_account_id=d.get("wecom_account_id"),
             oa_account_id=d.get("oa_account_id"), oa_template_id=d.get("oa_template_id") or "",
             sms_sign=d.get("sms_sign") or "")
+
+
+class PolicyForm(forms.Form):
+    """The contact budget (a cap of 0 is no cap); the service validates again."""
+
+    max_per_day = forms.IntegerField(label=_("At most per customer a day"), min_value=0, max_value=1000)
+    max_per_week = forms.IntegerField(label=_("At most per customer in 7 days"), min_value=0, max_value=1000)
+    cap_wecom = forms.IntegerField(label=_("WeCom: at most a day"), min_value=0, max_value=1000, required=False)
+    cap_official_account = forms.IntegerField(label=_("Official Account: at most a day"), min_value=0,
+                                              max_value=1000, required=False)
+    cap_sms = forms.IntegerField(label=_("SMS: at most a day"), min_value=0, max_value=1000, required=False)
+    wecom_monthly_limit = forms.IntegerField(label=_("WeCom mass messages per customer a month"), min_value=0,
+                                             max_value=1000)
+    quiet_start_hour = forms.IntegerField(label=_("Quiet hours from (hour, Beijing time)"), min_value=0, max_value=23)
+    quiet_end_hour = forms.IntegerField(label=_("Quiet hours until (hour)"), min_value=0, max_value=23)
+    recent_purchase_days = forms.IntegerField(label=_("Skip customers who bought in the last N days (0: never)"),
+                                              min_value=0, max_value=1000)
+    suppress_open_after_sale = forms.BooleanField(label=_("Skip customers with an open after-sale"), required=False)
+
+    CHANNELS = ("wecom", "official_account", "sms")
+
+    @classmethod
+    def initial_from(cls, policy: Any) -> dict[str, Any]:
+        caps = policy.channel_caps or {}
+        return {**{name: getattr(policy, name) for name in (
+            "max_per_day", "max_per_week", "wecom_monthly_limit", "quiet_start_hour", "quiet_end_hour",
+            "recent_purchase_days", "suppress_open_after_sale")},
+            **{f"cap_{c}": int(caps.get(c) or 0) for c in cls.CHANNELS}}
+
+    def values(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        out = {k: v for k, v in d.items() if not k.startswith("cap_")}
+        out["channel_caps"] = {c: int(d.get(f"cap_{c}") or 0) for c in self.CHANNELS if d.get(f"cap_{c}")}
+        return out
+
+
+class DndAddForm(forms.Form):
+    customer = forms.CharField(label=_("Phone or customer number"), max_length=32)
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Customer
@@ -82,6 +82,10 @@ class Campaign(models.Model):
     holdout_pct = models.PositiveSmallIntegerField(default=0)
     primary_metric = models.CharField(max_length=12, default="conversion", help_text="conversion / revenue")
     attribution_days = models.PositiveSmallIntegerField(default=7)
+    # The A/B test's declared design, before launch: the control's expected conversion and the smallest absolute
+    # lift worth detecting, in basis points (1 bp = 0.01 %); the plan shows the sample each arm needs for them.
+    baseline_bp = models.PositiveIntegerField(default=500, help_text="expected conversion, 1/10000 (500: 5 %)")
+    mde_bp = models.PositiveIntegerField(default=100, help_text="minimum detectable absolute lift, 1/10000")
     cost_fen = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3, default=settings.SIYU_CURRENCY)
     wecom_account_id = models.BigIntegerField(null=True, blank=True)
@@ -105,10 +109,14 @@ class Campaign(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["enterprise", "-created_at"])]
-        constraints = [models.CheckConstraint(condition=Q(holdout_pct__lte=50), name="campaign_holdout_pct"),
-                       models.UniqueConstraint(fields=["journey_version_id", "journey_node"],
-                                               condition=Q(journey_version_id__isnull=False),
-                                               name="uniq_campaign_journey_node")]
+        constraints = [
+            models.CheckConstraint(condition=Q(holdout_pct__lte=50), name="campaign_holdout_pct"),
+            models.CheckConstraint(condition=Q(baseline_bp__gte=1, baseline_bp__lte=9999, mde_bp__gte=1)
+                                   & Q(baseline_bp__lt=10000 - F("mde_bp")), name="campaign_ab_design"),
+            models.UniqueConstraint(fields=["journey_version_id", "journey_node"],
+                                    condition=Q(journey_version_id__isnull=False),
+                                    name="uniq_campaign_journey_node"),
+        ]
 
     def __str__(self) -> str:
         return self.name

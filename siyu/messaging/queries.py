@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from siyu.core import significance
 from siyu.core.errors import NotFound
 from siyu.core.pagination import Page, paginate
-from siyu.messaging.models import Campaign, Delivery, DeliveryStatus
+from siyu.messaging.models import Campaign, ContactPolicy, Delivery, DeliveryStatus, DoNotDisturb
 from siyu.orders.models import Order
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
@@ -172,3 +172,58 @@ def waterfall(campaign: Campaign) -> list[dict[str, Any]]:
     for channel, n in (plan.get("channels") or {}).items():
         steps.append({"key": channel, "label": str(channel_labels.get(channel, channel)), "n": n, "kind": "send"})
     return steps
+
+
+def contact_policy(scope: Scope) -> ContactPolicy:
+    """The enterprise's contact budget (the defaults when none was saved)."""
+    found = ContactPolicy.objects.filter(enterprise_id=scope.enterprise_id).first()
+    return found or ContactPolicy(enterprise_id=scope.enterprise_id)
+
+
+def do_not_disturb_page(scope: Scope, *, search: str = "", page: int = 1, page_size: int = 20) -> Page[DoNotDisturb]:
+    """The do-not-disturb list, newest first, of the customers the viewer sees; `search` matches a name, a phone
+    or a customer number."""
+    from siyu.customers import queries as customer_queries  # noqa: PLC0415
+
+    visible = customer_queries.customers(scope).values("pk")
+    qs = DoNotDisturb.objects.filter(enterprise_id=scope.enterprise_id, customer_id__in=visible)
+    word = search.strip()[:64]
+    if word:
+        match = Q(customer__name__icontains=word) | Q(customer__phone__startswith=word)
+        if word.isdigit() and len(word) < 19:
+            match |= Q(customer_id=int(word))
+        qs = qs.filter(match)
+    return paginate(qs.select_related("customer").order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class SampleSize:
+    """Before launch: the recipients each arm of the A/B test needs to detect the declared lift over the declared
+    baseline (two-sided, alpha 5 %, power 80 %), against the arms the plan made; `short` names the arms below it."""
+
+    baseline: float
+    mde: float
+    per_arm: int
+    arms: dict[str, int]
+    short: list[str]
+
+
+def sample_size(scope: Scope, campaign: Campaign) -> SampleSize | None:
+    """None when the campaign tests nothing (one variant and no holdout)."""
+    if len(campaign.variants or []) < 2 and not campaign.holdout_pct:
+        return None
+    get_campaign(scope, campaign.pk)
+    baseline, mde = campaign.baseline_bp / 10_000, campaign.mde_bp / 10_000
+    per_arm = significance.sample_size_per_arm(baseline, mde)
+    arms = {str(v["name"]): 0 for v in campaign.variants} or {"A": 0}
+    if campaign.holdout_pct:
+        arms["holdout"] = 0
+    rows = (Delivery.objects.filter(campaign=campaign)
+            .exclude(status__in=[DeliveryStatus.EXCLUDED, DeliveryStatus.CANCELLED])
+            .values("variant", "holdout").annotate(n=Count("id")))
+    for row in rows:
+        name = "holdout" if row["holdout"] else row["variant"]
+        if name in arms:
+            arms[name] = row["n"]
+    short = [name for name, n in arms.items() if n < per_arm] if campaign.plan else []
+    return SampleSize(baseline=baseline, mde=mde, per_arm=per_arm, arms=arms, short=short)

@@ -104,8 +104,15 @@ def set_policy(*, scope: Scope, values: dict[str, Any], actor: Actor = None) -> 
     return policy
 
 
+def _check_dnd(scope: Scope) -> None:
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ keeps the do-not-disturb list"), field="scope")
+
+
 @transaction.atomic
 def add_do_not_disturb(*, scope: Scope, customer_id: int, reason: str = "", actor: Actor = None) -> bool:
+    """Put a visible customer on the enterprise's do-not-disturb list (HQ). Returns False when already there."""
+    _check_dnd(scope)
     if not customer_queries.customers(scope).filter(pk=customer_id).exists():
         raise NotFound(_("customer not found"), field="customer_id")
     _row, created = DoNotDisturb.objects.get_or_create(enterprise_id=scope.enterprise_id, customer_id=customer_id,
@@ -115,6 +122,18 @@ def add_do_not_disturb(*, scope: Scope, customer_id: int, reason: str = "", acto
                      target_type="customer", target_id=customer_id,
                      summary=audit.text(N_("Added to the do-not-disturb list")))
     return created
+
+
+@transaction.atomic
+def remove_do_not_disturb(*, scope: Scope, customer_id: int, actor: Actor = None) -> None:
+    """Take a customer off the list (HQ); a customer not on it, or another enterprise's, is NotFound."""
+    _check_dnd(scope)
+    deleted, _rows = DoNotDisturb.objects.filter(enterprise_id=scope.enterprise_id, customer_id=customer_id).delete()
+    if not deleted:
+        raise NotFound(_("this customer is not on the do-not-disturb list"), field="customer_id")
+    audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="messaging.dnd.remove",
+                 target_type="customer", target_id=customer_id,
+                 summary=audit.text(N_("Removed from the do-not-disturb list")))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -136,6 +155,8 @@ class CampaignInput:
     primary_metric: str = "conversion"
     attribution_days: int = 7
     cost_fen: int = 0
+    baseline_bp: int = 500
+    mde_bp: int = 100
     scheduled_at: datetime | None = None
     wecom_account_id: int | None = None
     oa_account_id: int | None = None
@@ -193,6 +214,12 @@ def _clean_numbers(data: CampaignInput) -> None:
     if data.primary_metric not in ("conversion", "revenue"):
         raise ValidationFailed(_("the primary metric is conversion or revenue"), field="primary_metric",
                                code="invalid_choice")
+    if not 1 <= data.baseline_bp <= 9_998:
+        raise ValidationFailed(_("the expected conversion is between 0.01 % and 99.98 %"), field="baseline_bp",
+                               code="out_of_range")
+    if not 1 <= data.mde_bp < 10_000 - data.baseline_bp:
+        raise ValidationFailed(_("the lift to detect is at least 0.01 % and keeps the rate under 100 %"),
+                               field="mde_bp", code="out_of_range")
     if data.scheduled_at is not None and data.scheduled_at.tzinfo is None:
         raise ValidationFailed(_("the time needs a timezone"), field="scheduled_at", code="invalid")
 
@@ -235,7 +262,8 @@ def create_campaign(*, scope: Scope, data: CampaignInput, actor: Actor = None) -
             customer_ids=list(dict.fromkeys(data.customer_ids)), channels=channels,
             content={c: data.content[c].strip() for c in channels}, variants=variants,
             holdout_pct=data.holdout_pct, primary_metric=data.primary_metric, attribution_days=data.attribution_days,
-            cost_fen=data.cost_fen, scheduled_at=data.scheduled_at, wecom_account_id=data.wecom_account_id,
+            cost_fen=data.cost_fen, baseline_bp=data.baseline_bp, mde_bp=data.mde_bp,
+            scheduled_at=data.scheduled_at, wecom_account_id=data.wecom_account_id,
             oa_account_id=data.oa_account_id, oa_template_id=data.oa_template_id[:64], sms_sign=data.sms_sign[:20],
             owner_store_id=None if scope.is_hq else min(scope.store_ids, default=None),
             owner_staff_id=None if scope.is_hq else scope.staff_id,

@@ -17,7 +17,7 @@ from siyu.catalog.forms import apply_domain_error
 from siyu.channels import queries as channel_queries
 from siyu.console.access import scope_of
 from siyu.console.views import console_view
-from siyu.core.errors import DomainError, GateError
+from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.pagination import page_param
 from siyu.customers import queries as customer_queries
 from siyu.messaging import forms, queries, services
@@ -52,7 +52,7 @@ def campaigns(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Campaign saved. Plan it to see who it reaches."))
                 return redirect("messaging:campaign", made.pk)
         messages.error(request, _("The campaign was not saved: check the fields marked below."))
-    return render(request, "messaging/campaigns.html", {"form": form, "page": page},
+    return render(request, "messaging/campaigns.html", {"form": form, "page": page, "is_hq": scope.is_hq},
                   status=400 if request.method == "POST" else 200)
 
 
@@ -67,6 +67,7 @@ def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
         "results": queries.variant_results(scope, campaign_id),
         "significance": queries.campaign_significance(scope, campaign_id),
         "attributed": queries.attributed(scope, campaign_id),
+        "sample": queries.sample_size(scope, found),
         "chart": [{"label": s["label"], "n": s["n"], "kind": s["kind"]} for s in steps],
         "can_market": scope.role != "store_staff"})
 
@@ -104,3 +105,68 @@ def launch(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
 def cancel(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
     campaign_id = messaging_campaign_id
     return _act(request, campaign_id, "cancel")
+
+
+def _policy_context(scope: Scope, request: HttpRequest, policy_form: forms.PolicyForm | None = None,
+                    dnd_form: forms.DndAddForm | None = None) -> dict[str, Any]:
+    search = request.GET.get("q", "")[:64]
+    policy = queries.contact_policy(scope)
+    return {
+        "policy_form": policy_form or forms.PolicyForm(initial=forms.PolicyForm.initial_from(policy)),
+        "dnd_form": dnd_form or forms.DndAddForm(),
+        "page": queries.do_not_disturb_page(scope, search=search, page=page_param(request.GET.get("page"))),
+        "q": search, "policy": policy, "scope": scope}
+
+
+def _save_policy(request: HttpRequest, scope: Scope) -> HttpResponse:
+    form = forms.PolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.set_policy(scope=scope, values=form.values(), actor=request.user)
+        except GateError:
+            raise
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, _("Contact budget saved; it applies to the next plan and every send."))
+            return redirect("messaging:policy")
+    return render(request, "messaging/policy.html", _policy_context(scope, request, policy_form=form), status=400)
+
+
+def _remove_dnd(request: HttpRequest, scope: Scope) -> HttpResponse:
+    raw = request.POST.get("customer_id", "")
+    services.remove_do_not_disturb(scope=scope, customer_id=int(raw) if raw.isdigit() else 0, actor=request.user)
+    messages.success(request, _("Removed from the do-not-disturb list."))
+    return redirect("messaging:policy")
+
+
+def _add_dnd(request: HttpRequest, scope: Scope) -> HttpResponse:
+    form = forms.DndAddForm(request.POST)
+    if form.is_valid():
+        ids = queries.list_customer_ids(scope, form.cleaned_data["customer"], limit=1)
+        if not ids:
+            form.add_error("customer", _("No customer has this phone or number."))
+        else:
+            added = services.add_do_not_disturb(scope=scope, customer_id=ids[0],
+                                                reason=form.cleaned_data.get("reason") or "", actor=request.user)
+            messages.success(request, _("Added to the do-not-disturb list.") if added
+                             else _("Already on the do-not-disturb list."))
+            return redirect("messaging:policy")
+    return render(request, "messaging/policy.html", _policy_context(scope, request, dnd_form=form), status=400)
+
+
+@console_view
+def policy(request: HttpRequest) -> HttpResponse:
+    """The contact budget and the do-not-disturb list (HQ): one page, three forms (the budget, add, remove). A
+    customer not on the list (or not the viewer's) is the 404 page, like every console page."""
+    scope = scope_of(request)
+    if not scope.is_hq:
+        raise PermissionDenied(_("The contact budget and the do-not-disturb list are HQ's."))
+    if request.method != "POST":
+        return render(request, "messaging/policy.html", _policy_context(scope, request))
+    action = request.POST.get("action", "")
+    if action == "policy":
+        return _save_policy(request, scope)
+    if action == "remove":
+        return _remove_dnd(request, scope)
+    return _add_dnd(request, scope)

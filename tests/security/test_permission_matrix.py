@@ -431,6 +431,11 @@ POST   /api/campaigns/{messaging_campaign}/plan                  ok    404   404
 POST   /api/campaigns/{messaging_campaign}/launch                409   404   404   403   401   404   401
 POST   /api/campaigns/{messaging_campaign}/cancel                ok    404   404   403   401   404   401
 GET    /api/campaigns/{messaging_campaign}/results               ok    404   404   404   401   404   401
+GET    /api/campaigns/policy                                     ok    ok    ok    ok    401   ok    401
+PUT    /api/campaigns/policy                                     ok    403   403   403   401   ok    401
+GET    /api/campaigns/dnd                                        ok    ok    ok    ok    401   ok    401
+POST   /api/campaigns/dnd                                        ok    403   403   403   401   404   401
+DELETE /api/campaigns/dnd/{customer}                             ok    403   403   403   401   404   401
 POST   /api/storefront/referrals/{referral_campaign}/join        401   401   401   401   401   401   ok
 GET    /api/storefront/referrals/{referral_campaign}/invitations 401   401   401   401   401   401   ok
 POST   /api/storefront/referrals/claim                           401   401   401   401   401   401   409
@@ -666,6 +671,10 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/campaigns": lambda w: {"name": "矩阵营销", "audience_kind": "list", "customer_ids": [w["customer"]],
                                       "channels": ["sms"], "content": {"sms": "您好"}},
     "PUT /api/referrals/campaigns/{referral_campaign}": lambda w: _campaign_body(name="矩阵任务宝（改）"),
+    "PUT /api/campaigns/policy": lambda w: {"max_per_day": 1, "max_per_week": 2, "channel_caps": {},
+                                            "quiet_start_hour": 21, "quiet_end_hour": 9, "recent_purchase_days": 0,
+                                            "suppress_open_after_sale": True, "wecom_monthly_limit": 4},
+    "POST /api/campaigns/dnd": lambda w: {"customer_id": w["customer"], "reason": "矩阵"},
     # the shopper's own link: a self-invite (409), after the gates
     "POST /api/storefront/referrals/claim": lambda w: {"token": w.words["referral_token"]},
     "PUT /api/loyalty/rewards/{reward}": lambda w: {"kind": "gift", "name": "matrix", "points": 10,
@@ -970,6 +979,8 @@ GET    /campaigns/{messaging_campaign}/                          ok    404   404
 POST   /campaigns/{messaging_campaign}/plan/                     ok    404   404   403   login 404   login
 POST   /campaigns/{messaging_campaign}/launch/                   ok    404   404   403   login 404   login
 POST   /campaigns/{messaging_campaign}/cancel/                   ok    404   404   403   login 404   login
+GET    /campaigns/policy/                                        ok    403   403   403   login ok    login
+POST   /campaigns/policy/                                        ok    403   403   403   login 400   login
 GET    /referrals/r/{referral_token}/                            ok    ok    ok    ok    ok    ok    ok
 GET    /referrals/r/{referral_token}/poster.png                  ok    ok    ok    ok    ok    ok    ok
 POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
@@ -1095,6 +1106,8 @@ CONSOLE_BODIES: dict[str, Callable[[World], dict[str, Any]]] = {
     "POST /campaigns/": lambda w: {"name": "矩阵营销", "audience_kind": "list", "customer_list": str(w["customer"]),
                                    "tag_match": "any", "channel_1": "sms", "text_sms": "您好", "holdout_pct": 0,
                                    "attribution_days": 7},
+    # the world's customer is on the list already (HQ: 302, "already there"); another enterprise's admin finds nobody
+    "POST /campaigns/policy/": lambda w: {"action": "add", "customer": str(w["customer"])},
     "POST /referrals/": lambda w: {"kind": "task", "name": "矩阵任务宝", "starts_at": "2026-01-01T00:00",
                                    "ends_at": "2030-01-01T00:00", "conversion": "add_staff", "reward_kind": "points",
                                    "reward_points": "100", "target_count": "3", "window_days": "7", "is_active": "on"},

@@ -327,6 +327,8 @@ def _campaigns(world: World) -> None:
     world.ids["messaging_campaign"] = messaging.create_campaign(scope=world.hq, data=messaging.CampaignInput(
         name="矩阵营销", audience_kind="list", customer_ids=[world["customer"]], channels=["sms"],
         content={"sms": "您好"})).pk
+    # the customer is on the do-not-disturb list, so taking them off it is a real removal for HQ
+    messaging.add_do_not_disturb(scope=world.hq, customer_id=world["customer"], reason="矩阵")
 
 
 def _audiences(world: World) -> None:
