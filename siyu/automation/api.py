@@ -232,7 +232,7 @@ def _assignment(a: Any) -> dict[str, Any]:
             "due_at": a.due_at, "task_count": a.task_count, "done": a.done, "mass_send_id": a.mass_send_id}
 
 
-@router.get("/supervision", response={200: list[ExecutionOut], **ERRORS},
+@router.get("/tasks/supervision", response={200: list[ExecutionOut], **ERRORS},
             summary="HQ and managers: task execution by region, store or staff in scope")
 def execution(request: HttpRequest, by: str = "store", days: int = 30, kind: str = "") -> Any:
     rows = supervision.execution(scope_of(request), by=by, now=timezone.now(), days=days, kind=kind)
@@ -240,7 +240,7 @@ def execution(request: HttpRequest, by: str = "store", days: int = 30, kind: str
              "overdue": r.overdue, "open": r.open, "rate": r.rate, "done_rate": r.done_rate} for r in rows]
 
 
-@router.post("/supervision/remind", response={200: RemindedOut, **WRITE_ERRORS},
+@router.post("/tasks/supervision/remind", response={200: RemindedOut, **WRITE_ERRORS},
              summary="HQ and managers: remind the staff of overdue tasks (once per task per day, WeCom app message)")
 def remind(request: HttpRequest, payload: RemindIn) -> Any:
     return vars(staff_tasks.remind_overdue(scope=scope_of(request), task_ids=payload.task_ids,
