@@ -17,9 +17,14 @@ from siyu.channels.wecom.models import ChannelCode, MassSendSender
 from siyu.customers import services as customer_services
 from siyu.customers.models import Customer, TagKind
 from siyu.org.scope import Scope
-from tests.channels.wecom.conftest import CORP_ID, Wecom, immediate_tasks, platform, sim_server, wecom  # noqa: F401 - fixtures
+from tests.channels.wecom import conftest as wecom_fixtures
+from tests.channels.wecom.conftest import CORP_ID, Wecom
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# the WeCom tests' fixtures (a simulator over HTTP, the account, immediate tasks)
+platform, sim_server = wecom_fixtures.platform, wecom_fixtures.sim_server
+immediate_tasks = wecom_fixtures.immediate_tasks
+wecom = wecom_fixtures.wecom
 
 
 def test_a_confirmed_mass_send_marks_the_send_task_done(wecom: Wecom) -> None:
