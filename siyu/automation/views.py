@@ -242,6 +242,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
         return redirect("automation:my_tasks")
     errors: dict[str, str] = {}
     if request.method == "POST":
+        if not scope.is_hq:
+            raise PermissionDenied(_("only HQ may assign tasks"))
         try:
             made = staff_tasks.create_assignment(scope=scope, data=_assignment_in(request.POST), actor=request.user)
         except GateError:
