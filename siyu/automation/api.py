@@ -199,10 +199,16 @@ def list_tasks(request: HttpRequest, open_only: bool = True) -> Any:
 
 
 @router.post("/tasks/{task_id}/done", response={200: TaskOut, **WRITE_ERRORS},
-             summary="Mark a staff task done, with an optional note (audited; done twice is done once)")
-def complete_task(request: HttpRequest, task_id: int, payload: DoneIn | None = None) -> Any:
-    return _task(staff_tasks.complete(scope=scope_of(request), task_id=task_id,
-                                      note=payload.note if payload else "", actor=actor_of(request)))
+             summary="Mark a staff task done (audited; done twice is done once)")
+def complete_task(request: HttpRequest, task_id: int) -> Any:
+    return _task(staff_tasks.complete(scope=scope_of(request), task_id=task_id, actor=actor_of(request)))
+
+
+@router.post("/tasks/{task_id}/complete", response={200: TaskOut, **WRITE_ERRORS},
+             summary="Mark a staff task done with a note (audited; done twice is done once, the first note stays)")
+def complete_task_with_note(request: HttpRequest, task_id: int, payload: DoneIn) -> Any:
+    return _task(staff_tasks.complete(scope=scope_of(request), task_id=task_id, note=payload.note,
+                                      actor=actor_of(request)))
 
 
 def _task(task: Any) -> dict[str, Any]:

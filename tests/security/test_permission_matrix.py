@@ -418,6 +418,7 @@ GET    /api/journeys/{journey}                                   ok    ok    ok 
 GET    /api/journeys/customers/{customer}/steps                  ok    ok    ok    ok    401   404   401
 GET    /api/journeys/tasks/mine                                  ok    ok    ok    ok    401   ok    401
 POST   /api/journeys/tasks/{staff_task}/done                     ok    ok    ok    ok    401   404   401
+POST   /api/journeys/tasks/{staff_task}/complete                 ok    ok    ok    ok    401   404   401
 POST   /api/journeys/tasks/assignments                           422   422   422   422   401   422   401
 GET    /api/journeys/tasks/assignments                           ok    403   403   403   401   ok    401
 GET    /api/journeys/tasks/supervision                           ok    ok    ok    403   401   ok    401
@@ -662,6 +663,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "PUT /api/journeys/{journey}": lambda w: _journey_body(name="矩阵旅程（改）"),
     "POST /api/journeys/{journey}/status": lambda w: {"status": "live"},
     "POST /api/journeys/tasks/supervision/remind": lambda w: {},
+    "POST /api/journeys/tasks/{staff_task}/complete": lambda w: {"note": "打过电话"},
     "POST /api/referrals/campaigns": lambda w: _campaign_body(),
     "POST /api/campaigns": lambda w: {"name": "矩阵营销", "audience_kind": "list", "customer_ids": [w["customer"]],
                                       "channels": ["sms"], "content": {"sms": "您好"}},
