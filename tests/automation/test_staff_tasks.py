@@ -158,11 +158,11 @@ def test_pages_api_and_export(org: Org) -> None:
     api = north_client.get("/api/journeys/tasks/supervision", {"by": "region"}).json()
     assert [(r["name"], r["total"], r["overdue"]) for r in api] == [("North", 7, 2)]
     assert north_client.get("/api/journeys/tasks/supervision", {"by": "nope"}).status_code == 422
-    c = StaffTask.objects.get(title="C")
-    noted = staff_client.post(f"/api/journeys/tasks/{c.pk}/complete", {"note": "已联系"},
+    task_c = StaffTask.objects.get(title="C")
+    noted = staff_client.post(f"/api/journeys/tasks/{task_c.pk}/complete", {"note": "已联系"},
                               content_type="application/json")
     assert noted.status_code == 200 and noted.json()["note"] == "已联系" and noted.json()["status"] == "done"
-    assert staff_client.post(f"/api/journeys/tasks/{c.pk}/complete", {"note": "x" * 501},
+    assert staff_client.post(f"/api/journeys/tasks/{task_c.pk}/complete", {"note": "x" * 501},
                              content_type="application/json").status_code == 422
     sheet = hq_client.get("/journeys/supervision/", {"format": "xlsx", "days": "30"})
     book = load_workbook(BytesIO(sheet.content))
