@@ -14,3 +14,4 @@ class AutomationConfig(AppConfig):
         register_merge_step("automation", services.merge_customer_journeys)
 
         register_periodic("automation.tick", tasks.tick_task, every_s=2)
+        register_periodic("automation.task_sends", tasks.sync_sends_task, every_s=5)

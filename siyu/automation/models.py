@@ -189,23 +189,89 @@ class TaskStatus(models.TextChoices):
     DONE = "done", _("Done")
 
 
+class TaskKind(models.TextChoices):
+    JOURNEY = "journey", _("Journey follow-up")
+    SEND_MATERIAL = "send_material", _("Send material to customers")
+    POST_MOMENT = "post_moment", _("Post a moment")
+    INVITE_GROUP = "invite_group", _("Invite customers to a group")
+    CALL = "call", _("Call customers")
+
+
+class AssignmentTarget(models.TextChoices):
+    REGION = "region", _("Regions")
+    STORE = "store", _("Stores")
+    STAFF = "staff", _("Staff")
+
+
+class TaskAssignment(models.Model):
+    """HQ's instruction to regions, stores or staff, with a deadline: fanned out into one StaffTask per active staff
+    member it reaches (key `assign:<assignment>:<staff>`). A `send_material` assignment with a WeCom account and a tag
+    also submits one mass send with those staff as senders (their own customers carrying the tag); each staff
+    member's confirmation in the WeCom client marks their task done."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=16, choices=TaskKind.choices)
+    title = models.CharField(_("title"), max_length=120)
+    instructions = models.TextField(_("instructions"), max_length=2000, blank=True)
+    target = models.CharField(_("assigned to"), max_length=8, choices=AssignmentTarget.choices)
+    target_ids = models.JSONField(default=list)
+    tag_id = models.BigIntegerField(null=True, blank=True, help_text="the customers: the staff's own with this tag")
+    account_id = models.BigIntegerField(null=True, blank=True, help_text="the WeCom account of the mass send")
+    mass_send_id = models.BigIntegerField(null=True, blank=True)
+    due_at = models.DateTimeField(_("deadline"))
+    task_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["enterprise", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class StaffTask(models.Model):
-    """Work for a staff member about one customer (a journey action creates one for the customer's owning staff)."""
+    """Work for a staff member: about one customer (a journey action creates one for the customer's owning staff) or
+    HQ's assignment (no customer). A task linked to a mass send (`mass_send_id`) is done when the staff member
+    confirms that send in WeCom."""
 
     enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
     staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="+")
     store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(TaskAssignment, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="tasks")
+    kind = models.CharField(_("kind"), max_length=16, choices=TaskKind.choices, default=TaskKind.JOURNEY)
     title = models.CharField(_("title"), max_length=120)
     key = models.CharField(max_length=80)
     status = models.CharField(max_length=6, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     due_at = models.DateTimeField()
     created_at = models.DateTimeField()
     done_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    mass_send_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_staff_task_key")]
-        indexes = [models.Index(fields=["staff", "status"]), models.Index(fields=["store", "status"])]
+        indexes = [models.Index(fields=["staff", "status"]), models.Index(fields=["store", "status"]),
+                   models.Index(fields=["status", "mass_send_id"])]
 
     def __str__(self) -> str:
         return self.title
+
+
+class TaskReminder(models.Model):
+    """A reminder sent to a task's staff member, at most one per task per Shanghai day (the unique key); the WeCom
+    app message that carries it is keyed by the reminders it announces."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
+    task = models.ForeignKey(StaffTask, on_delete=models.CASCADE, related_name="reminders")
+    day = models.DateField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "day"], name="uniq_task_reminder_day")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}@{self.day}"

@@ -11,7 +11,15 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from siyu.automation import graph
-from siyu.automation.models import Enrollment, EnrollmentStatus, Journey, StaffTask, Step, TaskStatus
+from siyu.automation.models import (
+    Enrollment,
+    EnrollmentStatus,
+    Journey,
+    StaffTask,
+    Step,
+    TaskAssignment,
+    TaskStatus,
+)
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.org.models import Role
@@ -113,3 +121,16 @@ def execution_by_store(scope: Scope) -> list[dict[str, Any]]:
     out = [{"store_id": r["store_id"], "store": r["store__name"] or "", "total": r["total"], "done": r["done"],
             "rate": round(r["done"] / r["total"], 4) if r["total"] else 0.0} for r in rows]
     return sorted(out, key=lambda r: (-r["rate"], r["store"]))
+
+
+def my_tasks(scope: Scope, *, open_only: bool = True) -> QuerySet[StaffTask]:
+    """The caller's own tasks (a staff member's phone page); HQ without a staff record sees none."""
+    return tasks(scope, open_only=open_only).filter(staff_id=scope.staff_id or 0)
+
+
+def assignments(scope: Scope) -> QuerySet[TaskAssignment]:
+    """HQ's assignments, newest first, with how many of their tasks are done."""
+    if not scope.is_hq:
+        raise PermissionDenied(_("assignments are HQ's"))
+    return (TaskAssignment.objects.filter(enterprise_id=scope.enterprise_id)
+            .annotate(done=Count("tasks", filter=Q(tasks__status=TaskStatus.DONE))).order_by("-created_at", "-id"))

@@ -423,6 +423,11 @@ GET    /api/journeys/{journey}                                   ok    ok    ok 
 GET    /api/journeys/customers/{customer}/steps                  ok    ok    ok    ok    401   404   401
 GET    /api/journeys/tasks/mine                                  ok    ok    ok    ok    401   ok    401
 POST   /api/journeys/tasks/{staff_task}/done                     ok    ok    ok    ok    401   404   401
+POST   /api/journeys/tasks/{staff_task}/complete                 ok    ok    ok    ok    401   404   401
+POST   /api/journeys/tasks/assignments                           422   422   422   422   401   422   401
+GET    /api/journeys/tasks/assignments                           ok    403   403   403   401   ok    401
+GET    /api/journeys/tasks/supervision                           ok    ok    ok    403   401   ok    401
+POST   /api/journeys/tasks/supervision/remind                    ok    ok    ok    403   401   ok    401
 GET    /api/storefront/referrals                                 401   401   401   401   401   401   ok
 GET    /api/campaigns                                            ok    ok    ok    ok    401   ok    401
 POST   /api/campaigns                                            ok    ok    ok    403   401   ok    401
@@ -667,6 +672,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/journeys": lambda w: _journey_body(),
     "PUT /api/journeys/{journey}": lambda w: _journey_body(name="矩阵旅程（改）"),
     "POST /api/journeys/{journey}/status": lambda w: {"status": "live"},
+    "POST /api/journeys/tasks/supervision/remind": lambda w: {},
+    "POST /api/journeys/tasks/{staff_task}/complete": lambda w: {"note": "打过电话"},
     "POST /api/referrals/campaigns": lambda w: _campaign_body(),
     "POST /api/campaigns": lambda w: {"name": "矩阵营销", "audience_kind": "list", "customer_ids": [w["customer"]],
                                       "channels": ["sms"], "content": {"sms": "您好"}},
@@ -970,6 +977,16 @@ GET    /journeys/                                                ok    ok    ok 
 POST   /journeys/                                                ok    403   403   403   login ok    login
 GET    /journeys/{journey}/                                      ok    ok    ok    403   login 404   login
 POST   /journeys/{journey}/status/                               ok    403   403   403   login 404   login
+GET    /journeys/new/                                            ok    403   403   403   login ok    login
+POST   /journeys/new/                                            ok    403   403   403   login ok    login
+GET    /journeys/{journey}/edit/                                 ok    403   403   403   login 404   login
+POST   /journeys/{journey}/edit/                                 ok    403   403   403   login 404   login
+GET    /journeys/tasks/                                          ok    ok    ok    ok    login ok    login
+POST   /journeys/tasks/                                          ok    ok    ok    ok    login ok    login
+GET    /journeys/tasks/all/                                      ok    ok    ok    ok    login ok    login
+POST   /journeys/tasks/all/                                      ok    403   403   ok    login ok    login
+GET    /journeys/supervision/                                    ok    ok    ok    403   login ok    login
+POST   /journeys/supervision/remind/                             ok    ok    ok    403   login ok    login
 GET    /referrals/                                               ok    403   403   403   login ok    login
 POST   /referrals/                                               ok    403   403   403   login ok    login
 GET    /referrals/{referral_campaign}/                           ok    403   403   403   login 404   login
