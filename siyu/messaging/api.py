@@ -48,6 +48,11 @@ class CampaignIn(Input):
     oa_account_id: int | None = Field(default=None, ge=1)
     oa_template_id: str = Field(default="", max_length=64)
     sms_sign: str = Field(default="", max_length=20)
+    coupon_template_id: int | None = Field(default=None, ge=1, description="a coupon each recipient gets once")
+    points: int = Field(default=0, ge=0, le=services.MAX_POINTS, description="points each recipient gets once")
+    best_hour: bool = Field(default=False, description="send at each customer's usual active hour")
+    test_pct: int = Field(default=0, ge=0, le=90, description="send the variants to this share first, then the winner")
+    evaluate_at: datetime | None = Field(default=None, description="pick the winner by itself at this time")
 
 
 class CampaignOut(Schema):
@@ -64,6 +69,13 @@ class CampaignOut(Schema):
     scheduled_at: datetime | None
     plan: dict[str, Any]
     created_at: datetime
+    coupon_template_id: int | None
+    points: int
+    best_hour: bool
+    test_pct: int
+    evaluate_at: datetime | None
+    winner: str
+    promotion: dict[str, Any]
 
 
 class PageOut(Schema):
@@ -92,6 +104,14 @@ class SignificanceOut(Schema):
     significant: bool
 
 
+class ClickOut(Schema):
+    variant: str
+    channel: str
+    recipients: int = Field(description="deliveries sent")
+    clicked: int = Field(description="recipients who opened one of their tracked links")
+    clicks: int = Field(description="opens counted (at most one per link every 10 s)")
+
+
 class ResultsOut(Schema):
     campaign: CampaignOut
     progress: dict[str, int]
@@ -99,13 +119,16 @@ class ResultsOut(Schema):
     attributed: dict[str, dict[str, int]]
     primary_metric: str
     significance: list[SignificanceOut]
+    clicks: list[ClickOut]
 
 
 def _out(c: Any) -> dict[str, Any]:
     return {"id": c.pk, "name": c.name, "status": c.status, "audience_kind": c.audience_kind, "channels": c.channels,
             "content": c.content, "variants": c.variants, "holdout_pct": c.holdout_pct,
             "attribution_days": c.attribution_days, "cost_fen": c.cost_fen, "scheduled_at": c.scheduled_at,
-            "plan": c.plan, "created_at": c.created_at}
+            "plan": c.plan, "created_at": c.created_at, "coupon_template_id": c.coupon_template_id, "points": c.points,
+            "best_hour": c.best_hour, "test_pct": c.test_pct, "evaluate_at": c.evaluate_at, "winner": c.winner,
+            "promotion": c.promotion}
 
 
 @router.get("", response={200: PageOut, **ERRORS}, summary="Campaigns the caller may see, newest first")
@@ -156,4 +179,5 @@ def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
     return {"campaign": _out(campaign), "progress": queries.progress(scope, messaging_campaign_id),
             "variants": inputs["groups"], "attributed": queries.attributed(scope, messaging_campaign_id),
             "primary_metric": inputs["primary_metric"],
-            "significance": [vars(row) for row in queries.campaign_significance(scope, messaging_campaign_id)]}
+            "significance": [vars(row) for row in queries.campaign_significance(scope, messaging_campaign_id)],
+            "clicks": [vars(row) for row in queries.click_results(scope, messaging_campaign_id)]}

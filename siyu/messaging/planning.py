@@ -220,7 +220,7 @@ def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], 
     table = Delivery._meta.db_table
     sql = (
         f"INSERT INTO {table} (campaign_id, enterprise_id, customer_id, \"key\", channel, variant, holdout, bucket, "  # noqa: S608
-        "status, reason, staff_id, target, due_at, attempts, claim, provider_ref, error, created_at) "
+        "status, reason, staff_id, target, due_at, attempts, claim, provider_ref, error, coupon_code, created_at) "
         f"SELECT {int(campaign.pk)}, {int(campaign.enterprise_id)}, r.cid, "
         f"'campaign:{int(campaign.pk)}:customer:' || CAST(r.cid AS VARCHAR(20)), "
         "CASE WHEN r.reason = '' THEN r.ch ELSE '' END, "
@@ -229,7 +229,7 @@ def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], 
         f"CASE WHEN r.reason <> '' THEN 'excluded' WHEN r.h %% 100 < {holdout} THEN 'holdout' ELSE 'planned' END, "
         f"r.reason, CASE WHEN r.reason = '' AND r.ch = 'wecom' THEN {staff} ELSE CAST(NULL AS BIGINT) END, "
         f"CASE WHEN r.reason <> '' THEN '' ELSE COALESCE(CASE r.ch {targets} END, '') END, "
-        "%s, 0, '', '', '', %s "
+        "%s, 0, '', '', '', '', %s "
         f"FROM ({reasoned}) r"
     )
     ops = connection.ops

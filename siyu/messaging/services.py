@@ -34,7 +34,8 @@ from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, 
 from siyu.core.timeutil import now as utcnow
 from siyu.customers import consent
 from siyu.customers import queries as customer_queries
-from siyu.messaging import planning, senders
+from siyu.loyalty import queries as loyalty_queries
+from siyu.messaging import links, planning, rewards, senders
 from siyu.messaging.models import (
     AudienceKind,
     Campaign,
@@ -50,6 +51,7 @@ from siyu.messaging.models import (
 )
 from siyu.org.models import Role
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ VARIANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,16}")
 LEASE_S = 60  # a claim's lease; SIYU_CAMPAIGN_LEASE_S overrides it (the killed-worker test uses a short one)
 BATCH = 200
 MAX_ATTEMPTS = 5
+MAX_POINTS = 100_000
 SENT_STATES = [DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.CONFIRMED]
 
 
@@ -141,6 +144,11 @@ class CampaignInput:
     oa_account_id: int | None = None
     oa_template_id: str = ""
     sms_sign: str = ""
+    coupon_template_id: int | None = None
+    points: int = 0
+    best_hour: bool = False
+    test_pct: int = 0
+    evaluate_at: datetime | None = None
 
 
 def _clean_channels(data: CampaignInput) -> list[str]:
@@ -158,6 +166,7 @@ def _clean_channels(data: CampaignInput) -> list[str]:
         if len(text) > MAX_TEXT:
             raise ValidationFailed(_("the text is at most 500 characters"), field=f"content.{channel}",
                                    code="too_long")
+        links.check(text, field=f"content.{channel}")
     if SendChannel.WECOM in data.channels and not data.wecom_account_id:
         raise ValidationFailed(_("pick the WeCom account"), field="wecom_account_id", code="required")
     if SendChannel.OFFICIAL_ACCOUNT in data.channels and not (data.oa_account_id and data.oa_template_id):
@@ -178,6 +187,8 @@ def _clean_variants(data: CampaignInput) -> list[dict[str, Any]]:
         seen.add(name)
         content = {str(k): str(v).strip()[:MAX_TEXT] for k, v in dict(variant.get("content") or {}).items()
                    if k in data.channels and str(v).strip()}
+        for channel, text in content.items():
+            links.check(text, field=f"variants.{index}.content.{channel}")
         out.append({"name": name, "content": content})
     return out
 
@@ -219,6 +230,34 @@ def _clean_audience(scope: Scope, data: CampaignInput) -> None:
                                code="invalid_choice")
 
 
+def _clean_rewards(scope: Scope, data: CampaignInput) -> None:
+    """A coupon template of the enterprise; points only from HQ, with the points program active."""
+    if data.coupon_template_id is not None:
+        try:
+            promotion_queries.get_coupon_template(scope, data.coupon_template_id)
+        except NotFound:
+            raise NotFound(_("coupon template not found"), field="coupon_template_id") from None
+    if not 0 <= data.points <= MAX_POINTS:
+        raise ValidationFailed(_("attach 0 to 100,000 points"), field="points", code="out_of_range")
+    if data.points:
+        if not scope.is_hq:
+            raise PermissionDenied(_("only HQ attaches points"), field="points")
+        if not loyalty_queries.program(scope).is_active:
+            raise ValidationFailed(_("turn the points program on before attaching points"), field="points",
+                                   code="no_points_program")
+
+
+def _clean_test(data: CampaignInput) -> None:
+    """A test fraction needs at least two variants to choose between."""
+    if not 0 <= data.test_pct <= 90:
+        raise ValidationFailed(_("the test share is 0 to 90 percent"), field="test_pct", code="out_of_range")
+    if data.test_pct and len(data.variants) < 2:
+        raise ValidationFailed(_("a test needs at least two variants"), field="test_pct", code="needs_variants")
+    if data.evaluate_at is not None and (not data.test_pct or data.evaluate_at.tzinfo is None):
+        raise ValidationFailed(_("an evaluation time needs a test share and a timezone"), field="evaluate_at",
+                               code="invalid")
+
+
 def create_campaign(*, scope: Scope, data: CampaignInput, actor: Actor = None) -> Campaign:
     check_can_market(scope)
     name = data.name.strip()
@@ -227,7 +266,9 @@ def create_campaign(*, scope: Scope, data: CampaignInput, actor: Actor = None) -
     channels = _clean_channels(data)
     variants = _clean_variants(data)
     _clean_numbers(data)
+    _clean_test(data)
     _clean_audience(scope, data)
+    _clean_rewards(scope, data)
     with transaction.atomic():
         campaign = Campaign.objects.create(
             enterprise_id=scope.enterprise_id, name=name, audience_kind=data.audience_kind,
@@ -237,6 +278,8 @@ def create_campaign(*, scope: Scope, data: CampaignInput, actor: Actor = None) -
             holdout_pct=data.holdout_pct, primary_metric=data.primary_metric, attribution_days=data.attribution_days,
             cost_fen=data.cost_fen, scheduled_at=data.scheduled_at, wecom_account_id=data.wecom_account_id,
             oa_account_id=data.oa_account_id, oa_template_id=data.oa_template_id[:64], sms_sign=data.sms_sign[:20],
+            coupon_template_id=data.coupon_template_id, points=data.points, best_hour=data.best_hour,
+            test_pct=data.test_pct, evaluate_at=data.evaluate_at,
             owner_store_id=None if scope.is_hq else min(scope.store_ids, default=None),
             owner_staff_id=None if scope.is_hq else scope.staff_id,
             created_by=audit.user_of(actor),
@@ -410,8 +453,9 @@ def _recheck(token: str, moment: datetime) -> None:
             status=DeliveryStatus.EXCLUDED, reason=ExclusionReason.DAILY_CAP)
 
 
-def render(text: str, *, name: str, staff_name: str, store: str) -> str:
-    return text.replace("{name}", name).replace("{staff_name}", staff_name).replace("{store}", store)
+def render(text: str, *, name: str, staff_name: str, store: str, coupon_code: str = "", points: str = "") -> str:
+    return (text.replace("{name}", name).replace("{staff_name}", staff_name).replace("{store}", store)
+            .replace("{coupon_code}", coupon_code).replace("{points}", points))
 
 
 def _text(campaign: Campaign, delivery: Delivery) -> str:
@@ -421,10 +465,13 @@ def _text(campaign: Campaign, delivery: Delivery) -> str:
     return str(campaign.content.get(delivery.channel, ""))
 
 
-def _personal(campaign: Campaign, delivery: Delivery) -> str:
+def _personal(campaign: Campaign, delivery: Delivery, tokens: dict[int, str] | None = None) -> str:
+    """The delivery's text: its links replaced by its own tracked links, then the variables filled in."""
     customer, staff = delivery.customer, delivery.staff
     store = customer.home_store.name if customer.home_store_id and customer.home_store else ""
-    return render(_text(campaign, delivery), name=customer.name, staff_name=staff.name if staff else "", store=store)
+    text = links.rewrite(_text(campaign, delivery), tokens or {})
+    return render(text, name=customer.name, staff_name=staff.name if staff else "", store=store,
+                  coupon_code=delivery.coupon_code, points=str(campaign.points or ""))
 
 
 def _finish(delivery: Delivery, token: str, **values: Any) -> int:
@@ -445,11 +492,11 @@ def _failed(delivery: Delivery, token: str, error: str, *, retryable: bool) -> N
         _finish(delivery, token, status=DeliveryStatus.FAILED, error=error[:200])
 
 
-def _send_sms(campaign: Campaign, delivery: Delivery, token: str) -> None:
+def _send_sms(campaign: Campaign, delivery: Delivery, token: str, tokens: dict[int, str] | None = None) -> None:
     try:
         receipt = senders.send_sms(enterprise_id=campaign.enterprise_id, customer_id=delivery.customer_id,
-                                   phone=delivery.target, sign=campaign.sms_sign, text=_personal(campaign, delivery),
-                                   key=delivery.key)
+                                   phone=delivery.target, sign=campaign.sms_sign,
+                                   text=_personal(campaign, delivery, tokens), key=delivery.key)
     except senders.SmsError as exc:
         _failed(delivery, token, str(exc), retryable=exc.retryable)
         return
@@ -476,11 +523,11 @@ def apply_sms_receipt(*, enterprise_id: int, key: str, status: str, reported_at:
     return 0
 
 
-def _send_oa(campaign: Campaign, delivery: Delivery, token: str) -> None:
+def _send_oa(campaign: Campaign, delivery: Delivery, token: str, tokens: dict[int, str] | None = None) -> None:
     """The Official Account's own keyed outbox row carries the send (and its retries and delivery report)."""
     request = oa_services.TemplateRequest(
         openid=delivery.target, template_id=campaign.oa_template_id, idempotency_key=delivery.key,
-        data={"first": {"value": _personal(campaign, delivery)}}, customer_id=delivery.customer_id)
+        data={"first": {"value": _personal(campaign, delivery, tokens)}}, customer_id=delivery.customer_id)
     try:
         row = oa_services.send_template_message(enterprise_id=campaign.enterprise_id,
                                                 account_id=int(campaign.oa_account_id or 0), request=request)
@@ -496,7 +543,8 @@ def _send_wecom(campaign: Campaign, staff_id: int, rows: Sequence[Delivery], tok
     first = rows[0]
     staff_name = first.staff.name if first.staff else ""
     store = first.staff.store.name if first.staff and first.staff.store_id and first.staff.store else ""
-    text = render(_text(campaign, first), name="", staff_name=staff_name, store=store)
+    text = render(_text(campaign, first), name="", staff_name=staff_name, store=store,
+                  points=str(campaign.points or ""))
     try:
         with transaction.atomic():
             mass_send = mass_sends.create_mass_send(
@@ -516,12 +564,20 @@ def send_batch(token: str) -> int:
     _recheck(token, utcnow())
     rows = list(Delivery.objects.filter(claim=token, status=DeliveryStatus.SENDING).select_related(
         "campaign", "customer", "customer__home_store", "staff", "staff__store").order_by("id"))
-    wecom: dict[tuple[int, int], list[Delivery]] = defaultdict(list)
+    # the attached coupon / points: issued once per delivery and recorded (committed) before any send
+    unrewarded = rewards.issue(rows, token, utcnow())
     for row in rows:
+        if row.pk in unrewarded:
+            _finish(row, token, status=DeliveryStatus.FAILED, error=unrewarded[row.pk][:200])
+    live = [r for r in rows if r.pk not in unrewarded]
+    # WeCom's mass send is one text for all of a staff member's customers: its links stay as written
+    tokens = links.prepare([(r, _text(r.campaign, r)) for r in live if r.channel != SendChannel.WECOM], now=utcnow())
+    wecom: dict[tuple[int, int], list[Delivery]] = defaultdict(list)
+    for row in live:
         if row.channel == SendChannel.SMS:
-            _send_sms(row.campaign, row, token)
+            _send_sms(row.campaign, row, token, tokens.get(row.pk))
         elif row.channel == SendChannel.OFFICIAL_ACCOUNT:
-            _send_oa(row.campaign, row, token)
+            _send_oa(row.campaign, row, token, tokens.get(row.pk))
         elif row.channel == SendChannel.WECOM and row.staff_id:
             wecom[(row.campaign_id, row.staff_id)].append(row)
         else:

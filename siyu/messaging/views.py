@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from siyu.audiences import queries as audience_queries
 from siyu.catalog.forms import apply_domain_error
@@ -20,8 +21,9 @@ from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError
 from siyu.core.pagination import page_param
 from siyu.customers import queries as customer_queries
-from siyu.messaging import forms, queries, services
+from siyu.messaging import forms, links, queries, services
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
 
 
 def _form(scope: Scope, data: Any = None) -> forms.CampaignForm:
@@ -29,8 +31,9 @@ def _form(scope: Scope, data: Any = None) -> forms.CampaignForm:
     wecom = list(channel_queries.accounts(scope, kind="wecom").values_list("pk", "name")[:50])
     oa = list(channel_queries.accounts(scope, kind="official_account").values_list("pk", "name")[:50])
     initial = {"wecom_account_id": wecom[0][0] if wecom else None, "oa_account_id": oa[0][0] if oa else None}
+    coupons = [(t.pk, t.name) for t in promotion_queries.issuable_templates(scope, limit=100)]
     return forms.CampaignForm(data, initial=initial, segments=audience_queries.segment_choices(scope), tags=tags,
-                              wecom=wecom, oa=oa)
+                              wecom=wecom, oa=oa, coupons=coupons)
 
 
 @console_view
@@ -67,6 +70,7 @@ def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
         "results": queries.variant_results(scope, campaign_id),
         "significance": queries.campaign_significance(scope, campaign_id),
         "attributed": queries.attributed(scope, campaign_id),
+        "clicks": queries.click_results(scope, campaign_id),
         "chart": [{"label": s["label"], "n": s["n"], "kind": s["kind"]} for s in steps],
         "can_market": scope.role != "store_staff"})
 
@@ -104,3 +108,17 @@ def launch(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
 def cancel(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
     campaign_id = messaging_campaign_id
     return _act(request, campaign_id, "cancel")
+
+
+@require_safe
+def campaign_link(request: HttpRequest, token: str) -> HttpResponse:
+    """`/c/<token>`: a campaign's tracked link, public (the customer opens it from the message). A person's GET is
+    counted on the delivery; HEAD, link previews and crawlers are sent on uncounted; an unknown token is a 404."""
+    counted = request.method == "GET" and not links.is_robot(request.headers.get("User-Agent", ""))
+    url = links.open_link(token, at=timezone.now(), count=counted)
+    if url is None:
+        raise Http404("no such link")
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

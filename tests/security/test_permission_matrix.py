@@ -1067,6 +1067,7 @@ POST   /content/sidebar/contact/{customer}/tags/                 404   404   404
 GET    /content/sidebar/replies/                                 ok    ok    ok    ok    login ok    login
 POST   /content/sidebar/media/{image_material}/                  502   502   502   502   login 404   login
 GET    /l/{material}                                             404   404   404   404   404   404   404
+GET    /c/{campaign_link}                                        ok    ok    ok    ok    ok    ok    ok
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with
