@@ -104,6 +104,24 @@ class SignificanceOut(Schema):
     significant: bool
 
 
+class RevenueOut(Schema):
+    variant: str
+    against: str
+    recipients: int
+    control_mean_fen: float
+    variant_mean_fen: float
+    difference_fen: float
+    t: float
+    df: float
+    p_value: float
+    significant: bool
+
+
+class PromoteIn(Input):
+    variant: str = Field(default="", pattern="^[A-Za-z0-9_-]{0,16}$", description="empty: the best by the metric")
+    force: bool = Field(default=False, description="promote even when it is not significantly better")
+
+
 class ClickOut(Schema):
     variant: str
     channel: str
@@ -119,6 +137,7 @@ class ResultsOut(Schema):
     attributed: dict[str, dict[str, int]]
     primary_metric: str
     significance: list[SignificanceOut]
+    revenue_significance: list[RevenueOut] = Field(description="revenue per recipient, Welch's t-test")
     clicks: list[ClickOut]
 
 
@@ -170,6 +189,13 @@ def cancel_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
                                       actor=actor_of(request)))
 
 
+@router.post("/{messaging_campaign_id}/promote", response={200: CampaignOut, **WRITE_ERRORS},
+             summary="Send the test's winner to the rest of the audience (409 test_running / not_significant)")
+def promote_winner(request: HttpRequest, messaging_campaign_id: int, payload: PromoteIn) -> Any:
+    return _out(services.promote_winner(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                        variant=payload.variant, force=payload.force, actor=actor_of(request)))
+
+
 @router.get("/{messaging_campaign_id}/results", response={200: ResultsOut, **ERRORS},
             summary="Progress, per-variant recipients / conversions / revenue (with the holdout), touch credit")
 def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
@@ -180,4 +206,6 @@ def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
             "variants": inputs["groups"], "attributed": queries.attributed(scope, messaging_campaign_id),
             "primary_metric": inputs["primary_metric"],
             "significance": [vars(row) for row in queries.campaign_significance(scope, messaging_campaign_id)],
+            "revenue_significance": [vars(row) for row in
+                                     queries.campaign_revenue_significance(scope, messaging_campaign_id)],
             "clicks": [vars(row) for row in queries.click_results(scope, messaging_campaign_id)]}

@@ -17,3 +17,4 @@ class MessagingConfig(AppConfig):
             enterprise_id=update.enterprise_id, key=update.key, status=update.status, reported_at=update.reported_at,
             error=update.error), name="messaging.deliveries")
         register_periodic("messaging.send_due", tasks.send_due_task, every_s=15)
+        register_periodic("messaging.evaluate_tests", tasks.evaluate_tests_task, every_s=60)

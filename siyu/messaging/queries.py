@@ -12,6 +12,7 @@ from django.db.models import (
     DateTimeField,
     Exists,
     ExpressionWrapper,
+    FloatField,
     IntegerField,
     OuterRef,
     Q,
@@ -19,7 +20,7 @@ from django.db.models import (
     Subquery,
     Sum,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from siyu.core import significance
@@ -68,6 +69,7 @@ class VariantResult:
     recipients: int
     conversions: int
     revenue_fen: int
+    revenue_sq: float = 0.0  # the sum over recipients of (revenue in fen) squared: Welch's t-test needs it
 
 
 def variant_results(scope: Scope, campaign_id: int) -> list[VariantResult]:
@@ -88,10 +90,12 @@ def variant_results(scope: Scope, campaign_id: int) -> list[VariantResult]:
             revenue=Coalesce(Subquery(paid.annotate(s=Sum("amount_fen")).values("s")[:1]), 0,
                              output_field=IntegerField()))
         .values("variant")
-        .annotate(recipients=Count("id"), converted=Count("id", filter=Q(orders__gt=0)), revenue_fen=Sum("revenue"))
+        .annotate(recipients=Count("id"), converted=Count("id", filter=Q(orders__gt=0)), revenue_fen=Sum("revenue"),
+                  revenue_sq=Sum(Cast("revenue", FloatField()) * Cast("revenue", FloatField())))
         .order_by("variant"))
     return [VariantResult(variant=r["variant"], recipients=r["recipients"], conversions=r["converted"],
-                          revenue_fen=int(r["revenue_fen"] or 0)) for r in rows]
+                          revenue_fen=int(r["revenue_fen"] or 0), revenue_sq=float(r["revenue_sq"] or 0))
+            for r in rows]
 
 
 def ab_test_inputs(scope: Scope, campaign_id: int) -> dict[str, Any]:
@@ -136,6 +140,44 @@ def significance_of(groups: list[VariantResult], *, alpha: float = significance.
 
 def campaign_significance(scope: Scope, campaign_id: int) -> list[SignificanceRow]:
     return significance_of(variant_results(scope, campaign_id))
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    variant: str
+    against: str  # the holdout when there is one, else the first variant
+    recipients: int
+    control_mean_fen: float  # revenue per recipient
+    variant_mean_fen: float
+    difference_fen: float
+    t: float
+    df: float
+    p_value: float  # two-sided Welch's t-test
+    significant: bool  # at alpha / k
+
+
+def revenue_significance_of(groups: list[VariantResult], *, alpha: float = significance.ALPHA) -> list[RevenueRow]:
+    """Revenue per recipient of each group against the control, Welch's t-test from each arm's COUNT, SUM and SUM of
+    squares (computed in SQL by variant_results); arms of fewer than two recipients are left out."""
+    live = [g for g in groups if g.recipients >= 2]
+    control = next((g for g in live if not g.variant), live[0] if live else None)
+    if control is None:
+        return []
+    others = [g for g in live if g is not control]
+    base = significance.RevenueArm(control.recipients, control.revenue_fen, control.revenue_sq)
+    out = []
+    for g in others:
+        test = significance.welch_t(base, significance.RevenueArm(g.recipients, g.revenue_fen, g.revenue_sq),
+                                    alpha=alpha / max(1, len(others)))
+        out.append(RevenueRow(variant=g.variant or "holdout", against=control.variant or "holdout",
+                              recipients=g.recipients, control_mean_fen=test.control_mean,
+                              variant_mean_fen=test.variant_mean, difference_fen=test.difference, t=test.t,
+                              df=test.df, p_value=test.p_value, significant=test.significant))
+    return out
+
+
+def campaign_revenue_significance(scope: Scope, campaign_id: int) -> list[RevenueRow]:
+    return revenue_significance_of(variant_results(scope, campaign_id))
 
 
 def attributed(scope: Scope, campaign_id: int) -> dict[str, dict[str, int]]:

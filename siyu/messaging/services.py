@@ -35,7 +35,7 @@ from siyu.core.timeutil import now as utcnow
 from siyu.customers import consent
 from siyu.customers import queries as customer_queries
 from siyu.loyalty import queries as loyalty_queries
-from siyu.messaging import links, planning, rewards, senders
+from siyu.messaging import links, planning, rewards, senders, winner
 from siyu.messaging.models import (
     AudienceKind,
     Campaign,
@@ -385,11 +385,85 @@ def cancel_campaign(*, scope: Scope, campaign_id: int, actor: Actor = None) -> C
         campaign.status = CampaignStatus.CANCELLED
         campaign.finished_at = utcnow()
         campaign.save(update_fields=["status", "finished_at", "updated_at"])
-        Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.PLANNED).update(
+        Delivery.objects.filter(campaign=campaign, status__in=[DeliveryStatus.PLANNED, DeliveryStatus.WAITING]).update(
             status=DeliveryStatus.CANCELLED)
         audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="messaging.campaign.cancel",
                      target_type="campaign", target_id=campaign.pk, summary=campaign.name)
     return campaign
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A test's winner promoted to the rest of the audience
+
+
+def _decision(scope: Scope, campaign: Campaign, chosen: str, force: bool) -> winner.Decision:
+    from siyu.messaging import queries  # noqa: PLC0415 - the scoped read; queries imports no services
+
+    if campaign.winner:
+        raise Conflict(_("the winner was already promoted"), field="winner", code="already_promoted")
+    if not campaign.test_pct or campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
+        raise Conflict(_("only a launched campaign with a test share has a winner to promote"), field="status",
+                       code="no_test")
+    running = Delivery.objects.filter(campaign=campaign, status__in=[DeliveryStatus.PLANNED, DeliveryStatus.SENDING])
+    if running.exists():
+        raise Conflict(_("the test is still being sent: wait until it has gone out"), field="status",
+                       code="test_running")
+    decision = winner.decide(queries.variant_results(scope, campaign.pk), campaign.primary_metric, chosen=chosen)
+    if decision is None:
+        raise ValidationFailed(_("pick a variant that was sent"), field="variant", code="invalid_choice")
+    if not decision.significant and not force:
+        raise Conflict(_("%(winner)s is not significantly better than %(against)s (p = %(p).3f): wait for more "
+                         "results, or force it") % {"winner": decision.winner, "against": decision.against,
+                                                    "p": decision.p_value}, field="variant", code="not_significant")
+    return decision
+
+
+def promote_winner(*, scope: Scope, campaign_id: int, variant: str = "", force: bool = False,
+                   actor: Actor = None) -> Campaign:
+    """The rest of the audience (deliveries waiting for the winner) is planned with the winner's content, due now
+    (after quiet hours). Refused while the test is being sent (`test_running`) and, unless forced, when the winner
+    is not significantly better than the runner-up by the primary metric (`not_significant`). Audited."""
+    check_can_market(scope)
+    moment = utcnow()
+    with transaction.atomic():
+        campaign = _locked(scope, campaign_id)
+        decision = _decision(scope, campaign, variant, force)
+        due = planning.due_time(moment, policy_for(campaign.enterprise_id))
+        moved = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.WAITING).update(
+            status=DeliveryStatus.PLANNED, variant=decision.winner, due_at=due)
+        campaign.winner = decision.winner
+        campaign.promotion = {"winner": decision.winner, "against": decision.against, "metric": decision.metric,
+                              "p_value": decision.p_value, "significant": decision.significant,
+                              "forced": bool(force and not decision.significant), "at": moment.isoformat(),
+                              "promoted": moved, "by": "schedule" if actor is None else "operator"}
+        campaign.status = CampaignStatus.SENDING
+        campaign.save(update_fields=["winner", "promotion", "status", "updated_at"])
+        audit.record(enterprise_id=scope.enterprise_id, actor=actor, action="messaging.campaign.promote",
+                     target_type="campaign", target_id=campaign.pk,
+                     summary=audit.text(N_("Winner %(variant)s sent to the rest (%(n)s)"), variant=decision.winner,
+                                        n=moved),
+                     changes=campaign.promotion)
+        transaction.on_commit(lambda: _kick(), robust=True)
+    return campaign
+
+
+def evaluate_due_tests(*, now: datetime | None = None) -> int:
+    """The scheduled evaluation: each campaign whose `evaluate_at` has come promotes its winner when it is
+    significant; when it is not, the outcome is recorded and the operator decides (a forced promotion). A test still
+    being sent is looked at again on the next run. Returns how many were promoted."""
+    moment = now or utcnow()
+    promoted = 0
+    due = Campaign.objects.filter(evaluate_at__lte=moment, test_pct__gt=0, winner="",
+                                  status=CampaignStatus.SENDING).exclude(promotion__has_key="outcome")
+    for campaign_id, enterprise_id in due.values_list("pk", "enterprise_id")[:100]:
+        try:
+            promote_winner(scope=Scope.hq(enterprise_id, label="schedule"), campaign_id=campaign_id)
+            promoted += 1
+        except Conflict as exc:
+            if exc.code == "not_significant":
+                Campaign.objects.filter(pk=campaign_id).update(promotion={
+                    "outcome": "not_significant", "message": exc.message, "at": moment.isoformat()})
+    return promoted
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -588,8 +662,8 @@ def send_batch(token: str) -> int:
 
 
 def _settle_campaigns() -> None:
-    open_rows = Delivery.objects.filter(campaign_id=OuterRef("pk"),
-                                        status__in=[DeliveryStatus.PLANNED, DeliveryStatus.SENDING])
+    open_rows = Delivery.objects.filter(campaign_id=OuterRef("pk"), status__in=[
+        DeliveryStatus.PLANNED, DeliveryStatus.SENDING, DeliveryStatus.WAITING])  # waiting: for the test's winner
     Campaign.objects.filter(status=CampaignStatus.SENDING).exclude(Exists(open_rows)).update(
         status=CampaignStatus.DONE, finished_at=utcnow())
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:messaging_campaign_id>/plan/", views.plan, name="plan"),
     path("<int:messaging_campaign_id>/launch/", views.launch, name="launch"),
     path("<int:messaging_campaign_id>/cancel/", views.cancel, name="cancel"),
+    path("<int:messaging_campaign_id>/promote/", views.promote, name="promote"),
 ]

@@ -71,6 +71,7 @@ def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
         "significance": queries.campaign_significance(scope, campaign_id),
         "attributed": queries.attributed(scope, campaign_id),
         "clicks": queries.click_results(scope, campaign_id),
+        "revenue_tests": queries.campaign_revenue_significance(scope, campaign_id),
         "chart": [{"label": s["label"], "n": s["n"], "kind": s["kind"]} for s in steps],
         "can_market": scope.role != "store_staff"})
 
@@ -122,3 +123,21 @@ def campaign_link(request: HttpRequest, token: str) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@console_view
+@require_POST
+def promote(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    """The test's winner to the rest of the audience: the best by the primary metric, or the variant picked."""
+    scope = scope_of(request)
+    variant = str(request.POST.get("variant", ""))[:16]
+    try:
+        services.promote_winner(scope=scope, campaign_id=messaging_campaign_id, variant=variant,
+                                force=request.POST.get("force") == "on", actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The winner goes to the rest of the audience."))
+    return redirect("messaging:campaign", messaging_campaign_id)

@@ -426,6 +426,7 @@ POST   /api/campaigns/{messaging_campaign}/plan                  ok    404   404
 POST   /api/campaigns/{messaging_campaign}/launch                409   404   404   403   401   404   401
 POST   /api/campaigns/{messaging_campaign}/cancel                ok    404   404   403   401   404   401
 GET    /api/campaigns/{messaging_campaign}/results               ok    404   404   404   401   404   401
+POST   /api/campaigns/{messaging_campaign}/promote               409   404   404   403   401   404   401
 POST   /api/storefront/referrals/{referral_campaign}/join        401   401   401   401   401   401   ok
 GET    /api/storefront/referrals/{referral_campaign}/invitations 401   401   401   401   401   401   ok
 POST   /api/storefront/referrals/claim                           401   401   401   401   401   401   409
@@ -654,6 +655,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                                       "price_fen": 19900, "period_days": 365},
     "POST /api/loyalty/membership/purchases/{membership_purchase}/refund": lambda w: {"reason": "matrix"},
     "POST /api/storefront/membership/plans/{membership_plan}/buy": lambda w: {},
+    "POST /api/campaigns/{messaging_campaign}/promote": lambda w: {},  # a draft has no test: 409 after the gates
     "POST /api/journeys": lambda w: _journey_body(),
     "PUT /api/journeys/{journey}": lambda w: _journey_body(name="矩阵旅程（改）"),
     "POST /api/journeys/{journey}/status": lambda w: {"status": "live"},
@@ -965,6 +967,7 @@ GET    /campaigns/{messaging_campaign}/                          ok    404   404
 POST   /campaigns/{messaging_campaign}/plan/                     ok    404   404   403   login 404   login
 POST   /campaigns/{messaging_campaign}/launch/                   ok    404   404   403   login 404   login
 POST   /campaigns/{messaging_campaign}/cancel/                   ok    404   404   403   login 404   login
+POST   /campaigns/{messaging_campaign}/promote/                  ok    404   404   403   login 404   login
 GET    /referrals/r/{referral_token}/                            ok    ok    ok    ok    ok    ok    ok
 GET    /referrals/r/{referral_token}/poster.png                  ok    ok    ok    ok    ok    ok    ok
 POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
