@@ -35,7 +35,7 @@ from siyu.core.timeutil import now as utcnow
 from siyu.customers import consent
 from siyu.customers import queries as customer_queries
 from siyu.loyalty import queries as loyalty_queries
-from siyu.messaging import links, planning, rewards, senders, winner
+from siyu.messaging import best_hour, links, planning, rewards, senders, winner
 from siyu.messaging.models import (
     AudienceKind,
     Campaign,
@@ -342,6 +342,8 @@ def plan_campaign(*, scope: Scope, campaign_id: int, actor: Actor = None) -> Cam
         sql, params = planning.insert_sql(campaign, policy, inner, moment)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+        if campaign.best_hour:
+            best_hour.apply(campaign, policy, due)
         campaign.plan = {**_waterfall(campaign), "due_at": due.isoformat()}
         campaign.status, campaign.planned_at = CampaignStatus.PLANNED, moment
         campaign.save(update_fields=["plan", "status", "planned_at", "updated_at"])
@@ -431,6 +433,8 @@ def promote_winner(*, scope: Scope, campaign_id: int, variant: str = "", force: 
         due = planning.due_time(moment, policy_for(campaign.enterprise_id))
         moved = Delivery.objects.filter(campaign=campaign, status=DeliveryStatus.WAITING).update(
             status=DeliveryStatus.PLANNED, variant=decision.winner, due_at=due)
+        if campaign.best_hour:
+            best_hour.apply(campaign, policy_for(campaign.enterprise_id), moment)
         campaign.winner = decision.winner
         campaign.promotion = {"winner": decision.winner, "against": decision.against, "metric": decision.metric,
                               "p_value": decision.p_value, "significant": decision.significant,
