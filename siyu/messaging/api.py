@@ -122,6 +122,17 @@ class PromoteIn(Input):
     force: bool = Field(default=False, description="promote even when it is not significantly better")
 
 
+class SendRatesIn(Input):
+    sms: int | None = Field(default=None, ge=1, le=services.MAX_RATE, description="a minute; null: the platform's")
+    wecom: int | None = Field(default=None, ge=1, le=services.MAX_RATE)
+    official_account: int | None = Field(default=None, ge=1, le=services.MAX_RATE)
+
+
+class SendRatesOut(Schema):
+    rates: dict[str, int] = Field(description="in force, a minute per channel")
+    custom: dict[str, int] = Field(description="the enterprise's own (the rest are the platforms' limits)")
+
+
 class ClickOut(Schema):
     variant: str
     channel: str
@@ -161,6 +172,19 @@ def create_campaign(request: HttpRequest, payload: CampaignIn) -> Status[Any]:
     data = services.CampaignInput(**{**payload.model_dump(), "variants": [v.model_dump() for v in payload.variants]})
     campaign = services.create_campaign(scope=scope_of(request), data=data, actor=actor_of(request))
     return Status(201, _out(campaign))
+
+
+@router.get("/send-rates", response={200: SendRatesOut, **ERRORS}, summary="Send rates per channel (HQ)")
+def get_send_rates(request: HttpRequest) -> Any:
+    return queries.send_rates(scope_of(request))
+
+
+@router.put("/send-rates", response={200: SendRatesOut, **WRITE_ERRORS},
+            summary="Set the send rates a minute per channel (HQ; audited); null is the platform's limit")
+def put_send_rates(request: HttpRequest, payload: SendRatesIn) -> Any:
+    scope = scope_of(request)
+    services.set_policy(scope=scope, values={"send_rates": payload.model_dump()}, actor=actor_of(request))
+    return queries.send_rates(scope)
 
 
 @router.get("/{messaging_campaign_id}", response={200: CampaignOut, **ERRORS}, summary="One campaign")

@@ -114,6 +114,12 @@ class Campaign(models.Model):
         return self.name
 
 
+# Sends per minute per channel when the enterprise set none: the platforms' published limits (../shared/protocol:
+# SMS 5,000 QPS per account; WeCom 10,000 calls a minute per corp and API; the Official Account publishes no number
+# for template messages, so WeCom's figure is used).
+DEFAULT_SEND_RATES: dict[str, int] = {"sms": 300_000, "wecom": 10_000, "official_account": 10_000}
+
+
 class ContactPolicy(models.Model):
     """The enterprise's contact budget; absent, the defaults below apply. A cap of 0 means no cap."""
 
@@ -132,6 +138,10 @@ class ContactPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"policy {self.enterprise_id}"
+
+    def send_rate(self, channel: str) -> int:
+        """Sends a minute on the channel: the enterprise's own rate, else the platform's."""
+        return int((self.send_rates or {}).get(channel) or DEFAULT_SEND_RATES.get(channel, 10_000))
 
 
 class DoNotDisturb(models.Model):

@@ -220,6 +220,18 @@ def click_results(scope: Scope, campaign_id: int) -> list[ClickRow]:
                      clicks=counted.get((r["variant"], r["channel"]), 0)) for r in sent]
 
 
+def send_rates(scope: Scope) -> dict[str, dict[str, int]]:
+    """The enterprise's send rates a minute per channel: in force (its own or the platform's) and its own. HQ's."""
+    from siyu.core.errors import PermissionDenied  # noqa: PLC0415
+    from siyu.messaging.models import ContactPolicy, SendChannel  # noqa: PLC0415
+
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ sets the send rates"), field="scope")
+    policy = ContactPolicy.objects.filter(enterprise_id=scope.enterprise_id).first() or ContactPolicy()
+    return {"rates": {c: policy.send_rate(c) for c in SendChannel.values},
+            "custom": {str(k): int(v) for k, v in (policy.send_rates or {}).items()}}
+
+
 def list_customer_ids(scope: Scope, lines: str, *, limit: int = 100_000) -> list[int]:
     """A pasted or uploaded list (phones or customer numbers, one a line) as the visible customers' ids, in order:
     two queries, whatever its length."""

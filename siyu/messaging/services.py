@@ -63,6 +63,7 @@ LEASE_S = 60  # a claim's lease; SIYU_CAMPAIGN_LEASE_S overrides it (the killed-
 BATCH = 200
 MAX_ATTEMPTS = 5
 MAX_POINTS = 100_000
+MAX_RATE = 1_000_000
 SENT_STATES = [DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.CONFIRMED]
 
 
@@ -82,6 +83,20 @@ def policy_for(enterprise_id: int) -> ContactPolicy:
     return found or ContactPolicy(enterprise_id=enterprise_id)
 
 
+def _clean_rates(given: Any) -> dict[str, int]:
+    rates = {}
+    for channel, value in dict(given or {}).items():
+        if channel not in SendChannel.values:
+            raise ValidationFailed(_("unknown channel"), field=f"send_rates.{channel}", code="invalid_choice")
+        if value in (None, ""):
+            continue  # the platform's default
+        if not 1 <= int(value) <= MAX_RATE:
+            raise ValidationFailed(_("a send rate is 1 to 1,000,000 a minute"), field=f"send_rates.{channel}",
+                                   code="out_of_range")
+        rates[channel] = int(value)
+    return rates
+
+
 @transaction.atomic
 def set_policy(*, scope: Scope, values: dict[str, Any], actor: Actor = None) -> ContactPolicy:
     if not scope.is_hq:
@@ -96,6 +111,8 @@ def set_policy(*, scope: Scope, values: dict[str, Any], actor: Actor = None) -> 
             setattr(policy, name, value)
     if "suppress_open_after_sale" in values:
         policy.suppress_open_after_sale = bool(values["suppress_open_after_sale"])
+    if "send_rates" in values:
+        policy.send_rates = _clean_rates(values["send_rates"])
     if "channel_caps" in values:
         policy.channel_caps = {str(k): int(v) for k, v in dict(values["channel_caps"]).items()
                                if k in SendChannel.values}
@@ -488,16 +505,43 @@ def _lease() -> timedelta:
     return timedelta(seconds=int(getattr(settings, "SIYU_CAMPAIGN_LEASE_S", LEASE_S)))
 
 
+def send_rate(policy: ContactPolicy, channel: str) -> int:
+    return policy.send_rate(channel)
+
+
+def _throttled_ids(moment: datetime, limit: int) -> list[int]:
+    """Due rows, at most each enterprise's channel rate per minute window: what was claimed since the window
+    began (claimed_at) counts, so two sender runs in one window share the allowance. The enterprise's policy row is
+    locked while it is counted (claims of one enterprise are serial on PostgreSQL; SQLite serialises writers)."""
+    window = moment.replace(second=0, microsecond=0)
+    due = Delivery.objects.filter(_due_rows(moment))
+    pairs = sorted(set(due.order_by().values_list("enterprise_id", "channel").distinct()))
+    ids: list[int] = []
+    for enterprise_id, channel in pairs:
+        if len(ids) >= limit:
+            break
+        policy = (ContactPolicy.objects.select_for_update().filter(enterprise_id=enterprise_id).first()
+                  or ContactPolicy(enterprise_id=enterprise_id))
+        used = Delivery.objects.filter(enterprise_id=enterprise_id, channel=channel, claimed_at__gte=window,
+                                       claimed_at__lte=moment).count()
+        room = min(send_rate(policy, channel) - used, limit - len(ids))
+        if room > 0:
+            ids += list(due.filter(enterprise_id=enterprise_id, channel=channel).order_by("id")
+                        .values_list("id", flat=True)[:room])
+    return ids
+
+
 def claim_batch(*, limit: int = BATCH, moment: datetime | None = None) -> str:
     """Claim up to `limit` due rows (and rows whose worker's lease ran out); returns the claim token. The UPDATE
     re-checks the rows' state, so two workers never both hold a row."""
     moment = moment or utcnow()
     token = uuid.uuid4().hex
     with transaction.atomic():
-        ids = list(Delivery.objects.filter(_due_rows(moment)).order_by("id").values_list("id", flat=True)[:limit])
+        ids = _throttled_ids(moment, limit)
         if ids:
             Delivery.objects.filter(Q(pk__in=ids) & _due_rows(moment)).update(
-                status=DeliveryStatus.SENDING, claim=token, lease_until=moment + _lease(), attempts=F("attempts") + 1)
+                status=DeliveryStatus.SENDING, claim=token, lease_until=moment + _lease(), attempts=F("attempts") + 1,
+                claimed_at=moment)
             Campaign.objects.filter(status=CampaignStatus.SCHEDULED,
                                     pk__in=Delivery.objects.filter(claim=token).values("campaign_id")).update(
                 status=CampaignStatus.SENDING)

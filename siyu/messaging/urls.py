@@ -5,6 +5,7 @@ from siyu.messaging import views
 app_name = "messaging"
 urlpatterns = [
     path("", views.campaigns, name="campaigns"),
+    path("send-rates/", views.send_rates, name="send_rates"),
     path("<int:messaging_campaign_id>/", views.campaign, name="campaign"),
     path("<int:messaging_campaign_id>/plan/", views.plan, name="plan"),
     path("<int:messaging_campaign_id>/launch/", views.launch, name="launch"),

@@ -55,7 +55,8 @@ def campaigns(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Campaign saved. Plan it to see who it reaches."))
                 return redirect("messaging:campaign", made.pk)
         messages.error(request, _("The campaign was not saved: check the fields marked below."))
-    return render(request, "messaging/campaigns.html", {"form": form, "page": page},
+    rates = queries.send_rates(scope) if scope.is_hq else None
+    return render(request, "messaging/campaigns.html", {"form": form, "page": page, "rates": rates},
                   status=400 if request.method == "POST" else 200)
 
 
@@ -141,3 +142,25 @@ def promote(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
     else:
         messages.success(request, _("The winner goes to the rest of the audience."))
     return redirect("messaging:campaign", messaging_campaign_id)
+
+
+@console_view
+@require_POST
+def send_rates(request: HttpRequest) -> HttpResponse:
+    """HQ sets the send rates a minute per channel (empty: the platform's limit)."""
+    scope = scope_of(request)
+    given = {c: str(request.POST.get(f"rate_{c}", "")).strip()[:9] for c in ("sms", "wecom", "official_account")}
+    try:
+        values = {c: int(v) if v else None for c, v in given.items()}
+    except ValueError:
+        messages.error(request, _("A send rate is a whole number a minute."))
+        return redirect("messaging:campaigns")
+    try:
+        services.set_policy(scope=scope, values={"send_rates": values}, actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Send rates saved."))
+    return redirect("messaging:campaigns")

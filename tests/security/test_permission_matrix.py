@@ -421,6 +421,8 @@ POST   /api/journeys/tasks/{staff_task}/done                     ok    ok    ok 
 GET    /api/storefront/referrals                                 401   401   401   401   401   401   ok
 GET    /api/campaigns                                            ok    ok    ok    ok    401   ok    401
 POST   /api/campaigns                                            ok    ok    ok    403   401   ok    401
+GET    /api/campaigns/send-rates                                 ok    403   403   403   401   ok    401
+PUT    /api/campaigns/send-rates                                 ok    403   403   403   401   ok    401
 GET    /api/campaigns/{messaging_campaign}                       ok    404   404   404   401   404   401
 POST   /api/campaigns/{messaging_campaign}/plan                  ok    404   404   403   401   404   401
 POST   /api/campaigns/{messaging_campaign}/launch                409   404   404   403   401   404   401
@@ -655,7 +657,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                                       "price_fen": 19900, "period_days": 365},
     "POST /api/loyalty/membership/purchases/{membership_purchase}/refund": lambda w: {"reason": "matrix"},
     "POST /api/storefront/membership/plans/{membership_plan}/buy": lambda w: {},
-    "POST /api/campaigns/{messaging_campaign}/promote": lambda w: {},  # a draft has no test: 409 after the gates
+    "POST /api/campaigns/{messaging_campaign}/promote": lambda w: {},
+    "PUT /api/campaigns/send-rates": lambda w: {"sms": 600},  # a draft has no test: 409 after the gates
     "POST /api/journeys": lambda w: _journey_body(),
     "PUT /api/journeys/{journey}": lambda w: _journey_body(name="矩阵旅程（改）"),
     "POST /api/journeys/{journey}/status": lambda w: {"status": "live"},
@@ -963,6 +966,7 @@ POST   /referrals/                                               ok    403   403
 GET    /referrals/{referral_campaign}/                           ok    403   403   403   login 404   login
 GET    /campaigns/                                               ok    ok    ok    ok    login ok    login
 POST   /campaigns/                                               ok    ok    ok    403   login 400   login
+POST   /campaigns/send-rates/                                    ok    403   403   403   login ok    login
 GET    /campaigns/{messaging_campaign}/                          ok    404   404   404   login 404   login
 POST   /campaigns/{messaging_campaign}/plan/                     ok    404   404   403   login 404   login
 POST   /campaigns/{messaging_campaign}/launch/                   ok    404   404   403   login 404   login
