@@ -6,6 +6,7 @@ from siyu.console.views import limit_admin_sign_in
 from siyu.content.views import tracked_link
 from siyu.finance.mall_views import mall_pay
 from siyu.loyalty.mall_views import mall_buy_plan, mall_check_in, member_centre
+from siyu.messaging.views import campaign_link
 from siyu.ops.metrics import metrics_view
 from siyu.referrals import mall_views as referral_pages
 
@@ -31,6 +32,7 @@ urlpatterns = [
     path("referrals/", include("siyu.referrals.urls")),
     path("journeys/", include("siyu.automation.urls")),
     path("campaigns/", include("siyu.messaging.urls")),
+    path("c/<str:token>", campaign_link, name="campaign_link"),  # campaigns' tracked links: public, short
     # The H5 mall (siyu.storefront), its pay page (finance's: the payment path is finance's) and its member centre
     # (loyalty's: the storefront sits below loyalty and never imports it)
     path("m/<slug:enterprise>/orders/<int:order_id>/pay/", mall_pay, name="mall_pay"),

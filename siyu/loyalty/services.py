@@ -279,10 +279,19 @@ def grant_referral_points(*, enterprise_id: int, customer_id: int, points: int, 
     """A referral reward (referrals' services, inside their transaction): a lot available at once, keyed by the
     reward's business fact (`referral:<key>`), so a second call with the key grants nothing more. Needs an active
     program (the value of a point); None without one."""
+    return grant_reward_points(enterprise_id=enterprise_id, customer_id=customer_id, points=points,
+                               key=f"referral:{key}", reason=reason, at=at)
+
+
+def grant_reward_points(*, enterprise_id: int, customer_id: int, points: int, key: str, reason: str,
+                        at: datetime) -> PointsLot | None:
+    """A reward (a referral, a campaign's attached points): a lot available at once, keyed by the business fact
+    (`key`, e.g. `campaign:<id>:customer:<id>:points`), so a second call with the key grants nothing more. Needs an
+    active program (the value of a point); None without one."""
     program = PointsProgram.objects.filter(enterprise_id=enterprise_id, is_active=True).first()
     if program is None or points <= 0:
         return None
-    lot_key = f"referral:{key}"
+    lot_key = key
     existing = PointsLot.objects.filter(enterprise_id=enterprise_id, key=lot_key).first()
     if existing is not None:
         return existing

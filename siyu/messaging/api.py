@@ -52,6 +52,11 @@ class CampaignIn(Input):
     oa_account_id: int | None = Field(default=None, ge=1)
     oa_template_id: str = Field(default="", max_length=64)
     sms_sign: str = Field(default="", max_length=20)
+    coupon_template_id: int | None = Field(default=None, ge=1, description="a coupon each recipient gets once")
+    points: int = Field(default=0, ge=0, le=services.MAX_POINTS, description="points each recipient gets once")
+    best_hour: bool = Field(default=False, description="send at each customer's usual active hour")
+    test_pct: int = Field(default=0, ge=0, le=90, description="send the variants to this share first, then the winner")
+    evaluate_at: datetime | None = Field(default=None, description="pick the winner by itself at this time")
 
 
 class SampleSizeOut(Schema):
@@ -79,6 +84,13 @@ class CampaignOut(Schema):
     baseline_bp: int
     mde_bp: int
     sample_size: SampleSizeOut | None = Field(default=None, description="the plan response: the A/B sample check")
+    coupon_template_id: int | None
+    points: int
+    best_hour: bool
+    test_pct: int
+    evaluate_at: datetime | None
+    winner: str
+    promotion: dict[str, Any]
 
 
 class PageOut(Schema):
@@ -107,6 +119,43 @@ class SignificanceOut(Schema):
     significant: bool
 
 
+class RevenueOut(Schema):
+    variant: str
+    against: str
+    recipients: int
+    control_mean_fen: float
+    variant_mean_fen: float
+    difference_fen: float
+    t: float
+    df: float
+    p_value: float
+    significant: bool
+
+
+class PromoteIn(Input):
+    variant: str = Field(default="", pattern="^[A-Za-z0-9_-]{0,16}$", description="empty: the best by the metric")
+    force: bool = Field(default=False, description="promote even when it is not significantly better")
+
+
+class SendRatesIn(Input):
+    sms: int | None = Field(default=None, ge=1, le=services.MAX_RATE, description="a minute; null: the platform's")
+    wecom: int | None = Field(default=None, ge=1, le=services.MAX_RATE)
+    official_account: int | None = Field(default=None, ge=1, le=services.MAX_RATE)
+
+
+class SendRatesOut(Schema):
+    rates: dict[str, int] = Field(description="in force, a minute per channel")
+    custom: dict[str, int] = Field(description="the enterprise's own (the rest are the platforms' limits)")
+
+
+class ClickOut(Schema):
+    variant: str
+    channel: str
+    recipients: int = Field(description="deliveries sent")
+    clicked: int = Field(description="recipients who opened one of their tracked links")
+    clicks: int = Field(description="opens counted (at most one per link every 10 s)")
+
+
 class ResultsOut(Schema):
     campaign: CampaignOut
     progress: dict[str, int]
@@ -114,13 +163,18 @@ class ResultsOut(Schema):
     attributed: dict[str, dict[str, int]]
     primary_metric: str
     significance: list[SignificanceOut]
+    revenue_significance: list[RevenueOut] = Field(description="revenue per recipient, Welch's t-test")
+    clicks: list[ClickOut]
 
 
 def _out(c: Any) -> dict[str, Any]:
     return {"id": c.pk, "name": c.name, "status": c.status, "audience_kind": c.audience_kind, "channels": c.channels,
             "content": c.content, "variants": c.variants, "holdout_pct": c.holdout_pct,
             "attribution_days": c.attribution_days, "cost_fen": c.cost_fen, "scheduled_at": c.scheduled_at,
-            "plan": c.plan, "created_at": c.created_at, "baseline_bp": c.baseline_bp, "mde_bp": c.mde_bp}
+            "plan": c.plan, "created_at": c.created_at, "baseline_bp": c.baseline_bp, "mde_bp": c.mde_bp,
+            "coupon_template_id": c.coupon_template_id, "points": c.points,
+            "best_hour": c.best_hour, "test_pct": c.test_pct, "evaluate_at": c.evaluate_at, "winner": c.winner,
+            "promotion": c.promotion}
 
 
 class PolicyIO(Schema):
@@ -218,6 +272,19 @@ def create_campaign(request: HttpRequest, payload: CampaignIn) -> Status[Any]:
     return Status(201, _out(campaign))
 
 
+@router.get("/send-rates", response={200: SendRatesOut, **ERRORS}, summary="Send rates per channel (HQ)")
+def get_send_rates(request: HttpRequest) -> Any:
+    return queries.send_rates(scope_of(request))
+
+
+@router.put("/send-rates", response={200: SendRatesOut, **WRITE_ERRORS},
+            summary="Set the send rates a minute per channel (HQ; audited); null is the platform's limit")
+def put_send_rates(request: HttpRequest, payload: SendRatesIn) -> Any:
+    scope = scope_of(request)
+    services.set_policy(scope=scope, values={"send_rates": payload.model_dump()}, actor=actor_of(request))
+    return queries.send_rates(scope)
+
+
 @router.get("/{messaging_campaign_id}", response={200: CampaignOut, **ERRORS}, summary="One campaign")
 def get_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
     return _out(queries.get_campaign(scope_of(request), messaging_campaign_id))
@@ -246,6 +313,13 @@ def cancel_campaign(request: HttpRequest, messaging_campaign_id: int) -> Any:
                                       actor=actor_of(request)))
 
 
+@router.post("/{messaging_campaign_id}/promote", response={200: CampaignOut, **WRITE_ERRORS},
+             summary="Send the test's winner to the rest of the audience (409 test_running / not_significant)")
+def promote_winner(request: HttpRequest, messaging_campaign_id: int, payload: PromoteIn) -> Any:
+    return _out(services.promote_winner(scope=scope_of(request), campaign_id=messaging_campaign_id,
+                                        variant=payload.variant, force=payload.force, actor=actor_of(request)))
+
+
 @router.get("/{messaging_campaign_id}/results", response={200: ResultsOut, **ERRORS},
             summary="Progress, per-variant recipients / conversions / revenue (with the holdout), touch credit")
 def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
@@ -255,4 +329,7 @@ def campaign_results(request: HttpRequest, messaging_campaign_id: int) -> Any:
     return {"campaign": _out(campaign), "progress": queries.progress(scope, messaging_campaign_id),
             "variants": inputs["groups"], "attributed": queries.attributed(scope, messaging_campaign_id),
             "primary_metric": inputs["primary_metric"],
-            "significance": [vars(row) for row in queries.campaign_significance(scope, messaging_campaign_id)]}
+            "significance": [vars(row) for row in queries.campaign_significance(scope, messaging_campaign_id)],
+            "revenue_significance": [vars(row) for row in
+                                     queries.campaign_revenue_significance(scope, messaging_campaign_id)],
+            "clicks": [vars(row) for row in queries.click_results(scope, messaging_campaign_id)]}

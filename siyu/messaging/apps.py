@@ -20,3 +20,4 @@ class MessagingConfig(AppConfig):
         from siyu.messaging import demo
 
         demo.install()  # the demo's campaign (a seed step, after the orders it credits)
+        register_periodic("messaging.evaluate_tests", tasks.evaluate_tests_task, every_s=60)

@@ -40,9 +40,22 @@ class CampaignForm(forms.Form):
     sms_sign = forms.CharField(label=_("SMS signature"), max_length=20, required=False)
     scheduled_at = forms.DateTimeField(label=_("Send at (empty: now)"), required=False, widget=forms.DateTimeInput(
         attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    best_hour = forms.BooleanField(label=_("At each customer's usual active hour (from their history)"),
+                                   required=False)
+    coupon_template_id = forms.TypedChoiceField(label=_("Attach a coupon (each recipient once; text: {coupon_code})"),
+                                                coerce=int, required=False, empty_value=None)
+    points = forms.IntegerField(label=_("Attach points (each recipient once; HQ)"), min_value=0,
+                                max_value=services.MAX_POINTS, initial=0, required=False)
     variants = forms.CharField(label=_("Variants (names, comma separated; empty: one)"), required=False,
                                max_length=90)
     holdout_pct = forms.IntegerField(label=_("Holdout %"), min_value=0, max_value=50, initial=0)
+    primary_metric = forms.ChoiceField(label=_("Primary metric"), initial="conversion", required=False, choices=[
+        ("conversion", _("Conversion")), ("revenue", _("Revenue per recipient"))])
+    test_pct = forms.IntegerField(label=_("Test share % (the variants go to it first, then the winner to the rest)"),
+                                  min_value=0, max_value=90, initial=0, required=False)
+    evaluate_at = forms.DateTimeField(label=_("Pick the winner at (empty: by hand)"), required=False,
+                                      widget=forms.DateTimeInput(attrs={"type": "datetime-local"},
+                                                                 format="%Y-%m-%dT%H:%M"))
     attribution_days = forms.IntegerField(label=_("Attribution window (days)"), min_value=1, max_value=90, initial=7)
     cost_fen = forms.IntegerField(label=_("Cost (fen)"), min_value=0, initial=0, required=False)
     baseline_pct = forms.DecimalField(label=_("A/B: expected conversion %"), min_value=Decimal("0.01"),
@@ -53,8 +66,10 @@ class CampaignForm(forms.Form):
                                  initial=Decimal("1"), required=False)
 
     def __init__(self, *args: Any, segments: list[tuple[int, str]], tags: list[tuple[int, str]],
-                 wecom: list[tuple[int, str]], oa: list[tuple[int, str]], **kwargs: Any) -> None:
+                 wecom: list[tuple[int, str]], oa: list[tuple[int, str]],
+                 coupons: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["coupon_template_id"].choices = [("", "—"), *(coupons or [])]  # type: ignore[attr-defined]
         self.fields["segment_id"].choices = [("", "—"), *segments]  # type: ignore[attr-defined]
         self.fields["tag_ids"].choices = tags  # type: ignore[attr-defined]
         self.fields["wecom_account_id"].choices = [("", "—"), *wecom]  # type: ignore[attr-defined]
@@ -69,6 +84,9 @@ class CampaignForm(forms.Form):
             tag_ids=list(d.get("tag_ids") or []), tag_match=d["tag_match"], customer_ids=customer_ids,
             channels=channels, content={c: d.get(f"text_{c}") or "" for c in channels},
             variants=[{"name": n} for n in names], holdout_pct=d["holdout_pct"],
+            primary_metric=d.get("primary_metric") or "conversion", test_pct=d.get("test_pct") or 0,
+            evaluate_at=d.get("evaluate_at"), best_hour=bool(d.get("best_hour")),
+            coupon_template_id=d.get("coupon_template_id"), points=d.get("points") or 0,
             attribution_days=d["attribution_days"], cost_fen=d.get("cost_fen") or 0,
             baseline_bp=int((d.get("baseline_pct") or Decimal(5)) * 100),
             mde_bp=int((d.get("mde_pct") or Decimal(1)) * 100),

@@ -52,6 +52,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
     CONFIRMED = "confirmed", _("Confirmed by staff")
     CANCELLED = "cancelled", _("Cancelled")
+    WAITING = "waiting", _("Waiting for the winner")
 
 
 class ExclusionReason(models.TextChoices):
@@ -98,6 +99,13 @@ class Campaign(models.Model):
     owner_store_id = models.BigIntegerField(null=True, blank=True, help_text="a store's own campaign; null: HQ")
     owner_staff_id = models.BigIntegerField(null=True, blank=True, help_text="the manager who made it; null: HQ")
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="null: now")
+    best_hour = models.BooleanField(default=False, help_text="each delivery at its customer's usual active hour")
+    coupon_template_id = models.BigIntegerField(null=True, blank=True, help_text="a coupon each recipient gets once")
+    points = models.PositiveIntegerField(default=0, help_text="points each recipient gets once; 0: none")
+    test_pct = models.PositiveSmallIntegerField(default=0, help_text="send the variants to this share first; 0: all")
+    evaluate_at = models.DateTimeField(null=True, blank=True, help_text="pick the winner by itself at this time")
+    winner = models.CharField(max_length=16, blank=True)
+    promotion = models.JSONField(default=dict, blank=True, help_text="the winner decision: who, when, p, forced")
     planned_at = models.DateTimeField(null=True, blank=True)
     plan = models.JSONField(default=dict, blank=True, help_text="the waterfall as planned")
     launched_at = models.DateTimeField(null=True, blank=True)
@@ -111,6 +119,7 @@ class Campaign(models.Model):
         indexes = [models.Index(fields=["enterprise", "-created_at"])]
         constraints = [
             models.CheckConstraint(condition=Q(holdout_pct__lte=50), name="campaign_holdout_pct"),
+            models.CheckConstraint(condition=Q(test_pct__lte=90), name="campaign_test_pct"),
             models.CheckConstraint(condition=Q(baseline_bp__gte=1, baseline_bp__lte=9999, mde_bp__gte=1)
                                    & Q(baseline_bp__lt=10000 - F("mde_bp")), name="campaign_ab_design"),
             models.UniqueConstraint(fields=["journey_version_id", "journey_node"],
@@ -120,6 +129,12 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Sends per minute per channel when the enterprise set none: the platforms' published limits (../shared/protocol:
+# SMS 5,000 QPS per account; WeCom 10,000 calls a minute per corp and API; the Official Account publishes no number
+# for template messages, so WeCom's figure is used).
+DEFAULT_SEND_RATES: dict[str, int] = {"sms": 300_000, "wecom": 10_000, "official_account": 10_000}
 
 
 class ContactPolicy(models.Model):
@@ -134,10 +149,16 @@ class ContactPolicy(models.Model):
     recent_purchase_days = models.PositiveSmallIntegerField(default=0, help_text="0: no suppression")
     suppress_open_after_sale = models.BooleanField(default=True)
     wecom_monthly_limit = models.PositiveSmallIntegerField(default=4, help_text="WeCom: per calendar month")
+    send_rates = models.JSONField(default=dict, blank=True,
+                                  help_text="channel -> sends per minute; absent: the platform's limit")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"policy {self.enterprise_id}"
+
+    def send_rate(self, channel: str) -> int:
+        """Sends a minute on the channel: the enterprise's own rate, else the platform's."""
+        return int((self.send_rates or {}).get(channel) or DEFAULT_SEND_RATES.get(channel, 10_000))
 
 
 class DoNotDisturb(models.Model):
@@ -171,6 +192,9 @@ class Delivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="the last claim (the send rate's window)")
+    coupon_code = models.CharField(max_length=32, blank=True, help_text="the attached coupon, issued before the send")
+    rewarded_at = models.DateTimeField(null=True, blank=True, help_text="coupon / points issued (before the send)")
     claim = models.CharField(max_length=32, blank=True, help_text="the claiming worker's batch token")
     provider_ref = models.CharField(max_length=64, blank=True)
     mass_send_id = models.BigIntegerField(null=True, blank=True, help_text="WeCom: the staff's mass send")
@@ -189,10 +213,34 @@ class Delivery(models.Model):
             models.Index(fields=["customer", "due_at"], name="delivery_customer_due"),
             models.Index(fields=["status", "due_at"], name="delivery_status_due"),
             models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
+            models.Index(fields=["enterprise", "channel", "claimed_at"], name="delivery_rate_window"),
         ]
 
     def __str__(self) -> str:
         return self.key
+
+
+class CampaignLink(models.Model):
+    """A link in a delivery's text, replaced at send by `/c/<token>`: unguessable, one per delivery and link. The
+    first click's time and a count (at most one per CLICK_GAP_S, so a refreshing page does not write each time)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="links", db_index=False)
+    position = models.PositiveSmallIntegerField(help_text="the link's place in the text, from 0")
+    url = models.CharField(max_length=500)
+    token = models.CharField(max_length=24, unique=True)
+    clicks = models.PositiveIntegerField(default=0)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
+    last_clicked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["delivery", "position"], name="uniq_campaign_link_position")]
+        indexes = [models.Index(fields=["campaign", "first_clicked_at"], name="campaign_link_clicked")]
+
+    def __str__(self) -> str:
+        return self.token
 
 
 class Touch(models.TextChoices):

@@ -35,7 +35,7 @@ from siyu.orders.models import OPEN_AFTER_SALE, AfterSale, Order
 
 # Rows that are or will be a contact: they count toward every cap (a holdout or an exclusion is no contact).
 CONTACTS = [DeliveryStatus.PLANNED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED,
-            DeliveryStatus.CONFIRMED]
+            DeliveryStatus.CONFIRMED, DeliveryStatus.WAITING]
 CONSENT_CHANNEL = {
     SendChannel.WECOM: MarketingChannel.WECOM,
     SendChannel.OFFICIAL_ACCOUNT: MarketingChannel.OFFICIAL_ACCOUNT,
@@ -224,20 +224,24 @@ def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], 
     targets = " ".join(f"WHEN '{c}' THEN r.t_{c}" for c in campaign.channels)
     staff = "r.staff_wecom" if SendChannel.WECOM in campaign.channels else "CAST(NULL AS BIGINT)"
     holdout = int(campaign.holdout_pct)
+    # a test share: the variants go to the customers whose second hash digit pair is under it, the rest wait for
+    # the winner (the digits are independent of the holdout's and the variant's)
+    in_test = f"(r.h / 10000) %% 100 < {int(campaign.test_pct)}" if campaign.test_pct else "1=1"
     table = Delivery._meta.db_table
     key_sql = "%s" if key else f"'campaign:{int(campaign.pk)}:customer:' || CAST(r.cid AS VARCHAR(20))"
     sql = (
         f"WITH s AS MATERIALIZED ({inner_sql}) "  # noqa: S608
         f"INSERT INTO {table} (campaign_id, enterprise_id, customer_id, \"key\", channel, variant, holdout, bucket, "
-        "status, reason, staff_id, target, due_at, attempts, claim, provider_ref, error, created_at) "
+        "status, reason, staff_id, target, due_at, attempts, claim, provider_ref, error, coupon_code, created_at) "
         f"SELECT {int(campaign.pk)}, {int(campaign.enterprise_id)}, r.cid, {key_sql}, "
         "CASE WHEN r.reason = '' THEN r.ch ELSE '' END, "
-        f"CASE WHEN r.reason = '' AND r.h %% 100 >= {holdout} THEN {_variant(campaign)} ELSE '' END, "
+        f"CASE WHEN r.reason = '' AND r.h %% 100 >= {holdout} AND {in_test} THEN {_variant(campaign)} ELSE '' END, "
         f"(r.reason = '' AND r.h %% 100 < {holdout}), r.h %% 100, "
-        f"CASE WHEN r.reason <> '' THEN 'excluded' WHEN r.h %% 100 < {holdout} THEN 'holdout' ELSE 'planned' END, "
+        f"CASE WHEN r.reason <> '' THEN 'excluded' WHEN r.h %% 100 < {holdout} THEN 'holdout' "
+        f"WHEN NOT ({in_test}) THEN 'waiting' ELSE 'planned' END, "
         f"r.reason, CASE WHEN r.reason = '' AND r.ch = 'wecom' THEN {staff} ELSE CAST(NULL AS BIGINT) END, "
         f"CASE WHEN r.reason <> '' THEN '' ELSE COALESCE(CASE r.ch {targets} END, '') END, "
-        "%s, 0, '', '', '', %s "
+        "%s, 0, '', '', '', '', %s "
         f"FROM ({reasoned}) r"
     )
     ops = connection.ops

@@ -7,8 +7,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, DateTimeField, ExpressionWrapper, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from siyu.core import significance
@@ -18,6 +30,8 @@ from siyu.messaging.models import Campaign, ContactPolicy, Delivery, DeliverySta
 from siyu.orders.models import Order
 from siyu.org import queries as org_queries
 from siyu.org.scope import Scope
+
+SENT = [DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.CONFIRMED]
 
 
 def campaigns(scope: Scope) -> QuerySet[Campaign]:
@@ -55,6 +69,7 @@ class VariantResult:
     recipients: int
     conversions: int
     revenue_fen: int
+    revenue_sq: float = 0.0  # the sum over recipients of (revenue in fen) squared: Welch's t-test needs it
 
 
 def variant_results(scope: Scope, campaign_id: int) -> list[VariantResult]:
@@ -75,10 +90,12 @@ def variant_results(scope: Scope, campaign_id: int) -> list[VariantResult]:
             revenue=Coalesce(Subquery(paid.annotate(s=Sum("amount_fen")).values("s")[:1]), 0,
                              output_field=IntegerField()))
         .values("variant")
-        .annotate(recipients=Count("id"), converted=Count("id", filter=Q(orders__gt=0)), revenue_fen=Sum("revenue"))
+        .annotate(recipients=Count("id"), converted=Count("id", filter=Q(orders__gt=0)), revenue_fen=Sum("revenue"),
+                  revenue_sq=Sum(Cast("revenue", FloatField()) * Cast("revenue", FloatField())))
         .order_by("variant"))
     return [VariantResult(variant=r["variant"], recipients=r["recipients"], conversions=r["converted"],
-                          revenue_fen=int(r["revenue_fen"] or 0)) for r in rows]
+                          revenue_fen=int(r["revenue_fen"] or 0), revenue_sq=float(r["revenue_sq"] or 0))
+            for r in rows]
 
 
 def ab_test_inputs(scope: Scope, campaign_id: int) -> dict[str, Any]:
@@ -125,6 +142,44 @@ def campaign_significance(scope: Scope, campaign_id: int) -> list[SignificanceRo
     return significance_of(variant_results(scope, campaign_id))
 
 
+@dataclass(frozen=True)
+class RevenueRow:
+    variant: str
+    against: str  # the holdout when there is one, else the first variant
+    recipients: int
+    control_mean_fen: float  # revenue per recipient
+    variant_mean_fen: float
+    difference_fen: float
+    t: float
+    df: float
+    p_value: float  # two-sided Welch's t-test
+    significant: bool  # at alpha / k
+
+
+def revenue_significance_of(groups: list[VariantResult], *, alpha: float = significance.ALPHA) -> list[RevenueRow]:
+    """Revenue per recipient of each group against the control, Welch's t-test from each arm's COUNT, SUM and SUM of
+    squares (computed in SQL by variant_results); arms of fewer than two recipients are left out."""
+    live = [g for g in groups if g.recipients >= 2]
+    control = next((g for g in live if not g.variant), live[0] if live else None)
+    if control is None:
+        return []
+    others = [g for g in live if g is not control]
+    base = significance.RevenueArm(control.recipients, control.revenue_fen, control.revenue_sq)
+    out = []
+    for g in others:
+        test = significance.welch_t(base, significance.RevenueArm(g.recipients, g.revenue_fen, g.revenue_sq),
+                                    alpha=alpha / max(1, len(others)))
+        out.append(RevenueRow(variant=g.variant or "holdout", against=control.variant or "holdout",
+                              recipients=g.recipients, control_mean_fen=test.control_mean,
+                              variant_mean_fen=test.variant_mean, difference_fen=test.difference, t=test.t,
+                              df=test.df, p_value=test.p_value, significant=test.significant))
+    return out
+
+
+def campaign_revenue_significance(scope: Scope, campaign_id: int) -> list[RevenueRow]:
+    return revenue_significance_of(variant_results(scope, campaign_id))
+
+
 def attributed(scope: Scope, campaign_id: int) -> dict[str, dict[str, int]]:
     """Orders credited to the campaign, first-touch and last-touch: count and revenue."""
     from siyu.messaging.models import Conversion  # noqa: PLC0415
@@ -137,6 +192,44 @@ def attributed(scope: Scope, campaign_id: int) -> dict[str, dict[str, int]]:
     return out
 
 
+
+
+@dataclass(frozen=True)
+class ClickRow:
+    variant: str
+    channel: str
+    recipients: int  # deliveries sent
+    clicked: int  # of them, those who opened one of their links at least once
+    clicks: int  # counted opens (at most one per link per links.CLICK_GAP_S)
+
+
+def click_results(scope: Scope, campaign_id: int) -> list[ClickRow]:
+    """Clicks on the campaign's tracked links per variant and channel: two GROUP BYs, whatever the audience."""
+    from siyu.messaging.models import CampaignLink  # noqa: PLC0415
+
+    campaign = get_campaign(scope, campaign_id)
+    opened = CampaignLink.objects.filter(delivery_id=OuterRef("pk"), first_clicked_at__isnull=False)
+    sent = (Delivery.objects.filter(campaign=campaign, status__in=SENT)
+            .annotate(opened=Exists(opened)).values("variant", "channel")
+            .annotate(recipients=Count("id"), clicked=Count("id", filter=Q(opened=True)))
+            .order_by("variant", "channel"))
+    counted = {(r["delivery__variant"], r["delivery__channel"]): int(r["n"] or 0) for r in
+               CampaignLink.objects.filter(campaign=campaign).values("delivery__variant", "delivery__channel")
+               .annotate(n=Sum("clicks"))}
+    return [ClickRow(variant=r["variant"], channel=r["channel"], recipients=r["recipients"], clicked=r["clicked"],
+                     clicks=counted.get((r["variant"], r["channel"]), 0)) for r in sent]
+
+
+def send_rates(scope: Scope) -> dict[str, dict[str, int]]:
+    """The enterprise's send rates a minute per channel: in force (its own or the platform's) and its own. HQ's."""
+    from siyu.core.errors import PermissionDenied  # noqa: PLC0415
+    from siyu.messaging.models import ContactPolicy, SendChannel  # noqa: PLC0415
+
+    if not scope.is_hq:
+        raise PermissionDenied(_("only HQ sets the send rates"), field="scope")
+    policy = ContactPolicy.objects.filter(enterprise_id=scope.enterprise_id).first() or ContactPolicy()
+    return {"rates": {c: policy.send_rate(c) for c in SendChannel.values},
+            "custom": {str(k): int(v) for k, v in (policy.send_rates or {}).items()}}
 
 
 def list_customer_ids(scope: Scope, lines: str, *, limit: int = 100_000) -> list[int]:

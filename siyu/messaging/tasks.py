@@ -13,3 +13,10 @@ from siyu.messaging import services
 def send_due_task() -> int:
     """Claim due deliveries in batches and send them; periodic, and enqueued when a campaign launches."""
     return services.send_due()
+
+
+@jobs.register("messaging.evaluate_tests")
+@task()
+def evaluate_tests_task() -> int:
+    """Campaigns whose test evaluation time has come: promote the significant winners."""
+    return services.evaluate_due_tests()

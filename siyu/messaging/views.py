@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from siyu.audiences import queries as audience_queries
 from siyu.catalog.forms import apply_domain_error
@@ -20,8 +21,9 @@ from siyu.console.views import console_view
 from siyu.core.errors import DomainError, GateError, PermissionDenied
 from siyu.core.pagination import page_param
 from siyu.customers import queries as customer_queries
-from siyu.messaging import forms, queries, services
+from siyu.messaging import forms, links, queries, services
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
 
 
 def _form(scope: Scope, data: Any = None) -> forms.CampaignForm:
@@ -29,8 +31,9 @@ def _form(scope: Scope, data: Any = None) -> forms.CampaignForm:
     wecom = list(channel_queries.accounts(scope, kind="wecom").values_list("pk", "name")[:50])
     oa = list(channel_queries.accounts(scope, kind="official_account").values_list("pk", "name")[:50])
     initial = {"wecom_account_id": wecom[0][0] if wecom else None, "oa_account_id": oa[0][0] if oa else None}
+    coupons = [(t.pk, t.name) for t in promotion_queries.issuable_templates(scope, limit=100)]
     return forms.CampaignForm(data, initial=initial, segments=audience_queries.segment_choices(scope), tags=tags,
-                              wecom=wecom, oa=oa)
+                              wecom=wecom, oa=oa, coupons=coupons)
 
 
 @console_view
@@ -52,7 +55,9 @@ def campaigns(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Campaign saved. Plan it to see who it reaches."))
                 return redirect("messaging:campaign", made.pk)
         messages.error(request, _("The campaign was not saved: check the fields marked below."))
-    return render(request, "messaging/campaigns.html", {"form": form, "page": page, "is_hq": scope.is_hq},
+    rates = queries.send_rates(scope) if scope.is_hq else None
+    return render(request, "messaging/campaigns.html", {"form": form, "page": page, "is_hq": scope.is_hq,
+                                                        "rates": rates},
                   status=400 if request.method == "POST" else 200)
 
 
@@ -68,6 +73,8 @@ def campaign(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
         "significance": queries.campaign_significance(scope, campaign_id),
         "attributed": queries.attributed(scope, campaign_id),
         "sample": queries.sample_size(scope, found),
+        "clicks": queries.click_results(scope, campaign_id),
+        "revenue_tests": queries.campaign_revenue_significance(scope, campaign_id),
         "chart": [{"label": s["label"], "n": s["n"], "kind": s["kind"]} for s in steps],
         "can_market": scope.role != "store_staff"})
 
@@ -170,3 +177,57 @@ def policy(request: HttpRequest) -> HttpResponse:
     if action == "remove":
         return _remove_dnd(request, scope)
     return _add_dnd(request, scope)
+
+
+@require_safe
+def campaign_link(request: HttpRequest, token: str) -> HttpResponse:
+    """`/c/<token>`: a campaign's tracked link, public (the customer opens it from the message). A person's GET is
+    counted on the delivery; HEAD, link previews and crawlers are sent on uncounted; an unknown token is a 404."""
+    counted = request.method == "GET" and not links.is_robot(request.headers.get("User-Agent", ""))
+    url = links.open_link(token, at=timezone.now(), count=counted)
+    if url is None:
+        raise Http404("no such link")
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@console_view
+@require_POST
+def promote(request: HttpRequest, messaging_campaign_id: int) -> HttpResponse:
+    """The test's winner to the rest of the audience: the best by the primary metric, or the variant picked."""
+    scope = scope_of(request)
+    variant = str(request.POST.get("variant", ""))[:16]
+    try:
+        services.promote_winner(scope=scope, campaign_id=messaging_campaign_id, variant=variant,
+                                force=request.POST.get("force") == "on", actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The winner goes to the rest of the audience."))
+    return redirect("messaging:campaign", messaging_campaign_id)
+
+
+@console_view
+@require_POST
+def send_rates(request: HttpRequest) -> HttpResponse:
+    """HQ sets the send rates a minute per channel (empty: the platform's limit)."""
+    scope = scope_of(request)
+    given = {c: str(request.POST.get(f"rate_{c}", "")).strip()[:9] for c in ("sms", "wecom", "official_account")}
+    try:
+        values = {c: int(v) if v else None for c, v in given.items()}
+    except ValueError:
+        messages.error(request, _("A send rate is a whole number a minute."))
+        return redirect("messaging:campaigns")
+    try:
+        services.set_policy(scope=scope, values={"send_rates": values}, actor=request.user)
+    except GateError:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Send rates saved."))
+    return redirect("messaging:campaigns")

@@ -33,8 +33,8 @@ from siyu.loyalty.models import (
     Redemption,
     TierChange,
 )
+from siyu.messaging.models import CampaignLink, Delivery, DoNotDisturb
 from siyu.messaging.models import Conversion as CampaignConversion
-from siyu.messaging.models import Delivery, DoNotDisturb
 from siyu.orders.models import AfterSale, CartItem, Order, OrderLine, PlatformImportRow, StorefrontSession
 from siyu.promotions.models import (
     Coupon,
@@ -127,13 +127,16 @@ def _journeys(customer_id: int) -> list[dict[str, Any]]:
 
 def _campaigns(customer_id: int) -> list[dict[str, Any]]:
     """Each campaign planned for them: the channel, what happened (or why they were left out), the variant; the
-    orders credited to a campaign; whether they are on the do-not-disturb list."""
+    orders credited to a campaign; whether they are on the do-not-disturb list; the tracked links they opened."""
     planned = rows(Delivery, ["campaign__name", "channel", "status", "reason", "variant", "holdout", "sent_at"],
                    customer_id=customer_id)
     credited = rows(CampaignConversion, ["campaign__name", "order_id", "touch", "paid_at"],
                     delivery__customer_id=customer_id)
     dnd = rows(DoNotDisturb, ["reason", "created_at"], customer_id=customer_id)
-    return [*planned, *credited, *({"do_not_disturb": True, **row} for row in dnd)]
+    clicked = rows(CampaignLink, ["campaign__name", "url", "clicks", "first_clicked_at"],
+                   delivery__customer_id=customer_id, first_clicked_at__isnull=False)
+    return [*planned, *credited, *({"do_not_disturb": True, **row} for row in dnd),
+            *({"link_clicked": True, **row} for row in clicked)]
 
 
 def _erase_campaigns(enterprise_id: int, customer_id: int) -> int:
@@ -323,5 +326,5 @@ COVERED = {
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
     "referrals.Participant", "referrals.Invitation", "sms.SmsMessage",
     "automation.Enrollment", "automation.Step", "automation.StaffTask",
-    "messaging.Delivery", "messaging.Conversion", "messaging.DoNotDisturb",
+    "messaging.Delivery", "messaging.Conversion", "messaging.DoNotDisturb", "messaging.CampaignLink",
 }

@@ -431,6 +431,8 @@ POST   /api/journeys/tasks/supervision/remind                    ok    ok    ok 
 GET    /api/storefront/referrals                                 401   401   401   401   401   401   ok
 GET    /api/campaigns                                            ok    ok    ok    ok    401   ok    401
 POST   /api/campaigns                                            ok    ok    ok    403   401   ok    401
+GET    /api/campaigns/send-rates                                 ok    403   403   403   401   ok    401
+PUT    /api/campaigns/send-rates                                 ok    403   403   403   401   ok    401
 GET    /api/campaigns/{messaging_campaign}                       ok    404   404   404   401   404   401
 POST   /api/campaigns/{messaging_campaign}/plan                  ok    404   404   403   401   404   401
 POST   /api/campaigns/{messaging_campaign}/launch                409   404   404   403   401   404   401
@@ -441,6 +443,7 @@ PUT    /api/campaigns/policy                                     ok    403   403
 GET    /api/campaigns/dnd                                        ok    ok    ok    ok    401   ok    401
 POST   /api/campaigns/dnd                                        ok    403   403   403   401   404   401
 DELETE /api/campaigns/dnd/{customer}                             ok    403   403   403   401   404   401
+POST   /api/campaigns/{messaging_campaign}/promote               409   404   404   403   401   404   401
 POST   /api/storefront/referrals/{referral_campaign}/join        401   401   401   401   401   401   ok
 GET    /api/storefront/referrals/{referral_campaign}/invitations 401   401   401   401   401   401   ok
 POST   /api/storefront/referrals/claim                           401   401   401   401   401   401   409
@@ -669,6 +672,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
                                                                       "price_fen": 19900, "period_days": 365},
     "POST /api/loyalty/membership/purchases/{membership_purchase}/refund": lambda w: {"reason": "matrix"},
     "POST /api/storefront/membership/plans/{membership_plan}/buy": lambda w: {},
+    "POST /api/campaigns/{messaging_campaign}/promote": lambda w: {},
+    "PUT /api/campaigns/send-rates": lambda w: {"sms": 600},  # a draft has no test: 409 after the gates
     "POST /api/journeys": lambda w: _journey_body(),
     "PUT /api/journeys/{journey}": lambda w: _journey_body(name="矩阵旅程（改）"),
     "POST /api/journeys/{journey}/status": lambda w: {"status": "live"},
@@ -992,12 +997,14 @@ POST   /referrals/                                               ok    403   403
 GET    /referrals/{referral_campaign}/                           ok    403   403   403   login 404   login
 GET    /campaigns/                                               ok    ok    ok    ok    login ok    login
 POST   /campaigns/                                               ok    ok    ok    403   login 400   login
+POST   /campaigns/send-rates/                                    ok    403   403   403   login ok    login
 GET    /campaigns/{messaging_campaign}/                          ok    404   404   404   login 404   login
 POST   /campaigns/{messaging_campaign}/plan/                     ok    404   404   403   login 404   login
 POST   /campaigns/{messaging_campaign}/launch/                   ok    404   404   403   login 404   login
 POST   /campaigns/{messaging_campaign}/cancel/                   ok    404   404   403   login 404   login
 GET    /campaigns/policy/                                        ok    403   403   403   login ok    login
 POST   /campaigns/policy/                                        ok    403   403   403   login 400   login
+POST   /campaigns/{messaging_campaign}/promote/                  ok    404   404   403   login 404   login
 GET    /referrals/r/{referral_token}/                            ok    ok    ok    ok    ok    ok    ok
 GET    /referrals/r/{referral_token}/poster.png                  ok    ok    ok    ok    ok    ok    ok
 POST   /loyalty/rules/                                           ok    403   403   403   login ok    login
@@ -1112,6 +1119,7 @@ POST   /content/sidebar/contact/{customer}/tags/                 404   404   404
 GET    /content/sidebar/replies/                                 ok    ok    ok    ok    login ok    login
 POST   /content/sidebar/media/{image_material}/                  502   502   502   502   login 404   login
 GET    /l/{material}                                             404   404   404   404   404   404   404
+GET    /c/{campaign_link}                                        ok    ok    ok    ok    ok    ok    ok
 """
 
 # Console form posts: an empty form is enough to pass or meet the gate (an allowed role gets the form back with

@@ -329,6 +329,22 @@ def _campaigns(world: World) -> None:
         content={"sms": "您好"})).pk
     # the customer is on the do-not-disturb list, so taking them off it is a real removal for HQ
     messaging.add_do_not_disturb(scope=world.hq, customer_id=world["customer"], reason="矩阵")
+    _campaign_link(world)
+
+
+def _campaign_link(world: World) -> None:
+    """A sent delivery's tracked link (public: whoever holds the token is sent on to the campaign's URL)."""
+    from siyu.messaging.models import CampaignLink, Delivery
+
+    now = timezone.now()
+    campaign_id, customer_id = world.ids["messaging_campaign"], world["customer"]
+    delivery = Delivery.objects.create(campaign_id=campaign_id, enterprise=world.org.enterprise,
+                                       customer_id=customer_id, key=f"campaign:{campaign_id}:customer:{customer_id}",
+                                       channel="sms", status="sent", due_at=now, sent_at=now, created_at=now)
+    link = CampaignLink.objects.create(enterprise=world.org.enterprise, campaign_id=campaign_id, delivery=delivery,
+                                       position=0, url="https://brand.example.com/sale", token="MatrixLinkToken0",
+                                       created_at=now)
+    world.words["campaign_link"] = link.token
 
 
 def _audiences(world: World) -> None:
