@@ -141,9 +141,9 @@ def _old_contacts(enterprise_id: int, due: datetime, now: datetime) -> None:
         _execute(
             f"INSERT INTO {Delivery._meta.db_table} (campaign_id, enterprise_id, customer_id, \"key\", channel, "  # noqa: S608
             "variant, holdout, bucket, status, reason, target, due_at, sent_at, attempts, claim, provider_ref, "
-            "error, created_at) "
+            "error, coupon_code, created_at) "
             f"SELECT {campaign_id}, enterprise_id, id, 'campaign:{campaign_id}:customer:' || CAST(id AS VARCHAR(20)), "
-            f"'sms', '', %s, 0, 'sent', '', '', {when}, {when}, 1, '', '', '', %s "
+            f"'sms', '', %s, 0, 'sent', '', '', {when}, {when}, 1, '', '', '', '', %s "
             f"FROM {Customer._meta.db_table} WHERE enterprise_id = %s AND {where}",
             [False, *params, *params, ops.adapt_datetimefield_value(now), enterprise_id])
 
@@ -215,9 +215,9 @@ def _bare_insert(enterprise_id: int, campaign_id: int, now: datetime) -> float:
         _execute(
             f"INSERT INTO {Delivery._meta.db_table} (campaign_id, enterprise_id, customer_id, \"key\", channel, "  # noqa: S608
             "variant, holdout, bucket, status, reason, target, due_at, attempts, claim, provider_ref, error, "
-            "created_at) "
+            "coupon_code, created_at) "
             f"SELECT {campaign_id}, enterprise_id, id, 'campaign:{campaign_id}:customer:' || CAST(id AS VARCHAR(20)), "
-            "'sms', 'A', %s, 0, 'planned', '', '', %s, 0, '', '', '', %s "
+            "'sms', 'A', %s, 0, 'planned', '', '', %s, 0, '', '', '', '', %s "
             f"FROM {Customer._meta.db_table} WHERE enterprise_id = %s",
             [False, at, at, enterprise_id])
         elapsed = time.perf_counter() - started

@@ -44,12 +44,23 @@ def show(value: Any, unit: str) -> str:
     return str(value)
 
 
+def _value_labels() -> dict[str, str]:
+    """Codes the dashboards put in their text columns: lifecycle stages (and the flow's two ends outside them),
+    product roles."""
+    return {"new": _("New"), "active": _("Active"), "silent": _("Silent"), "at_risk": _("At risk"),
+            "churned": _("Churned"), "won_back": _("Won back"),
+            "not_in_pool": _("Added during the range"), "none": _("None"),
+            "traffic": _("Traffic driver"), "profit": _("Profit maker"), "image": _("Image builder")}
+
+
 def _label(value: Any, column: Column, channels: dict[str, str]) -> Any:
-    """Event names and channel values as the operator reads them (the API keeps the codes)."""
+    """Event names, channel values, stages and roles as the operator reads them (the API keeps the codes)."""
     if column.key == "event" and isinstance(value, str):
         return event_label(value)
     if column.key in ("source", "channel") and isinstance(value, str):
         return channels.get(value, value)
+    if column.key in ("from", "to", "stage", "role") and isinstance(value, str):
+        return _value_labels().get(value, value)
     return value
 
 

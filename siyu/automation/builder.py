@@ -173,12 +173,14 @@ def to_definition(form: BuilderForm) -> dict[str, Any]:
     return out
 
 
-def _fresh_id(form: BuilderForm, kind: str) -> str:
+def _fresh_id(form: BuilderForm, kind: str) -> str:  # noqa: ARG001 - one id scheme for every kind
+    """The smallest free step number: a number reads the same in every language (a kind-named id such as
+    `wait_1` would put English on a Chinese page); the operator may rename it."""
     taken = set(form.ids)
     n = 1
-    while f"{kind}_{n}" in taken:
+    while str(n) in taken:
         n += 1
-    return f"{kind}_{n}"
+    return str(n)
 
 
 DEFAULTS: dict[str, dict[str, Any]] = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
@@ -561,16 +562,19 @@ def tick(*, now: datetime | None = None) -> int:
     return process_due(now=moment)
 
 
-_PARSED: dict[int, graph.Definition] = {}
+_PARSED: dict[tuple[int, str], graph.Definition] = {}
 
 
 def _parsed(version: JourneyVersion) -> graph.Definition:
-    """A version's parsed definition (a version never changes: parsed once per process, not once per timer)."""
-    found = _PARSED.get(version.pk)
+    """A version's parsed definition, parsed once per process, not once per timer. Keyed by the row and its text:
+    a version never changes, but a row id can come back with other content (a rolled-back transaction, a restored
+    backup), and a definition parsed for another journey must never run."""
+    key = (version.pk, json.dumps(version.definition, sort_keys=True, ensure_ascii=False))
+    found = _PARSED.get(key)
     if found is None:
         if len(_PARSED) > 1000:  # noqa: PLR2004 - a bound, not a tuning knob
             _PARSED.clear()
-        found = _PARSED[version.pk] = graph.parse(version.definition)
+        found = _PARSED[key] = graph.parse(version.definition)
     return found
 
 

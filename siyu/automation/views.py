@@ -104,8 +104,8 @@ def journey_status(request: HttpRequest, journey_id: int) -> HttpResponse:
 # JavaScript the same buttons post the whole page). Saving validates with the journey graph and writes a version.
 
 STARTER: dict[str, Any] = {"entry": {"kind": "event", "event": "wecom_contact_added"},
-                           "nodes": [{"id": "wait_1", "kind": "wait", "minutes": 60},
-                                     {"id": "action_1", "kind": "action", "action": "create_task",
+                           "nodes": [{"id": "1", "kind": "wait", "minutes": 60},
+                                     {"id": "2", "kind": "action", "action": "create_task",
                                       "title": "Say hello"}]}
 CONDITIONS = {"has_tag": gettext_lazy("Has a tag"), "event_since_entry": gettext_lazy("An event since entry"),
               "random": gettext_lazy("Random split (A/B)")}
@@ -209,7 +209,7 @@ def _assignment_in(post: Any) -> staff_tasks.AssignmentIn:
             try:
                 out.append(int(raw))
             except ValueError as exc:
-                raise ValidationFailed(_("not a number"), field=f"{name}.{index}", code="not_a_number") from exc
+                raise ValidationFailed(_("not a number"), field=f"{name}.{index}", code="invalid_number") from exc
         return out
 
     def one(name: str) -> int | None:
@@ -219,7 +219,7 @@ def _assignment_in(post: Any) -> staff_tasks.AssignmentIn:
         try:
             return int(raw)
         except ValueError as exc:
-            raise ValidationFailed(_("not a number"), field=name, code="not_a_number") from exc
+            raise ValidationFailed(_("not a number"), field=name, code="invalid_number") from exc
 
     target = post.get("target", "")
     raw_due = post.get("due_at", "")

@@ -41,7 +41,7 @@ def test_hq_builds_edits_and_sees_errors_inline(org: Org) -> None:
     assert form["count"] == "2" and form["n-0-kind"] == "wait" and form["n-1-kind"] == "action"
     added = hq.post("/journeys/new/", {**form, "op": "add:exit"}).content.decode()
     form = {**_fields(added), "name": "新客三步"}
-    assert form["count"] == "3" and form["n-2-kind"] == "exit" and form["n-2-id"] == "exit_1"
+    assert form["count"] == "3" and form["n-2-kind"] == "exit" and form["n-2-id"] == "3"
     moved = _fields(hq.post("/journeys/new/", {**form, "op": "up:1"}).content.decode())
     assert (moved["n-0-kind"], moved["n-1-kind"]) == ("action", "wait")
     bad = hq.post("/journeys/new/", {**form, "n-0-minutes": "-5", "op": "save"})
@@ -63,9 +63,9 @@ def test_hq_builds_edits_and_sees_errors_inline(org: Org) -> None:
     journey.refresh_from_db()
     assert journey.current_version is not None and journey.current_version.number == 2
     assert journey.current_version.definition["nodes"][0]["minutes"] == 30
-    loop = hq.post(f"/journeys/{journey.pk}/edit/", {**edit, "n-0-next": "wait_1", "n-2-kind": "action",
+    loop = hq.post(f"/journeys/{journey.pk}/edit/", {**edit, "n-0-next": "1", "n-2-kind": "action",
                                                       "n-2-action": "create_task", "n-2-title": "x",
-                                                      "n-2-next": "wait_1", "op": "save"})
+                                                      "n-2-next": "1", "op": "save"})
     assert loop.status_code == 422 and 'id="builder-error"' in loop.content.decode()
     north = Client()
     assert org.north_manager.user is not None

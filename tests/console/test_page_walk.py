@@ -43,6 +43,8 @@ ALLOWED = {
     "apiclient_key", "pub_key_id",
     # units, formats and the language menu (each language named in itself)
     "kb", "mb", "gb", "ms", "px", "kg", "ml", "g", "yyyy", "mm", "dd", "hh", "english", "r", "f", "m",
+    # statistical notation written as is in Chinese (z 分数, the median absolute deviation MAD)
+    "z", "mad",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]*[A-Za-z0-9]|[A-Za-z]")
 SKIP = {"script", "style", "code", "pre", "template", "noscript", "svg", "kbd", "samp"}
