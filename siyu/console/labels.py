@@ -194,6 +194,8 @@ AUDIT_TARGETS: dict[str, Promise] = {
     "keyword_group": _("Keyword group"), "journal_entry": _("Journal entry"), "invitation": _("Invitation"),
     "group_transfer": _("Group handover"), "enterprise": _("Enterprise"), "department": _("Department"),
     "coupon": _("Coupon"), "content_folder": _("Folder"), "group_sop": _("Group SOP"),
+    "journey": _("Journey"), "staff_task": _("Staff task"), "task_assignment": _("Task assignment"),
+    "campaign": _("Campaign"), "contact_policy": _("Contact budget"), "acquisition_cost": _("Acquisition cost"),
 }
 AUDIT_VERBS: dict[str, Promise] = {
     "create": _("created"), "update": _("edited"), "delete": _("deleted"), "export": _("exported"),

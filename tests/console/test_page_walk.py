@@ -138,7 +138,8 @@ PLACEHOLDER = re.compile(r"\{[a-z_]+\}")  # a variable an operator types as is (
 
 
 def findings(html: str, data: Data) -> list[str]:
-    text = PLACEHOLDER.sub(" ", visible_text(html))
+    # "A/B" (测试) is how Chinese operators name a split test; the letters alone are still findings
+    text = PLACEHOLDER.sub(" ", visible_text(html)).replace("A/B", " ")
     for value in data.values:
         if value in text:
             text = text.replace(value, " ")

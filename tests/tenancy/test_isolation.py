@@ -33,6 +33,9 @@ CONSOLE_SKIP_EXACT = ("setup/",
                       # content's tracked-link redirect: public, its token signs the enterprise with the material
                       # (tests/content/test_tracked_links.py: another enterprise's token for a material is a 404)
                       "l/<str:token>",
+                      # a campaign's tracked link: public, the token is unguessable and names one delivery of one
+                      # enterprise (tests/messaging/test_links.py: an unknown token is a 404, no open redirect)
+                      "c/<str:token>",
                       # Prometheus metrics: no enterprise's data, only counts, behind a scraper token (404 without
                       # one; tests/ops/test_observability.py)
                       "metrics")
