@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
 
+from siyu.analytics.dashboards.framework import Board, Table
 from siyu.core.timeutil import SHANGHAI
 from siyu.customers.models import Customer, Event, Relationship
 from siyu.orders.models import Order
@@ -115,3 +116,8 @@ def brand() -> Brand:
     event(x1, "page_viewed", sh(3, 3))
     order(x1, sh(3, 3), 123400)
     return b
+
+
+def table(board: Board, key: str) -> Table:
+    """A dashboard's table by its key."""
+    return next(t for t in board.tables if t.key == key)

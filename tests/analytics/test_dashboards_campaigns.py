@@ -3,7 +3,6 @@ Shanghai days (previous period 2026-01-29 .. 2026-02-28)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
@@ -12,15 +11,15 @@ from typing import Any
 import pytest
 
 from siyu.analytics import queries
-from siyu.analytics.dashboards.framework import Board, Table, clear_cache
+from siyu.analytics.dashboards.framework import Table
 from siyu.analytics.engine import CopyEngine
-from siyu.analytics.engine.copy import ColumnarCopy
 from siyu.automation.models import Enrollment, Journey, JourneyVersion, Step
 from siyu.customers.models import Customer
 from siyu.messaging.models import Campaign, Conversion, Delivery
 from siyu.org.models import Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from tests.analytics import dashboard_data as data
+from tests.analytics.dashboard_data import table
 from tests.factories import EnterpriseFactory, RegionFactory, StoreFactory
 
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
@@ -59,13 +58,7 @@ def _enroll(version: JourneyVersion, who: Customer, entered: datetime, nodes: li
         Step.objects.create(enterprise_id=who.enterprise_id, enrollment=enrollment, journey_id_copy=version.journey_id,
                             node=node, kind="send", outcome="done", key=f"s{next(_seq)}", at=at)
 
-
-@pytest.fixture(autouse=True)
-def _no_cache(settings: Any) -> Iterator[None]:
-    settings.SIYU_DASHBOARD_CACHE_TTL = 0
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("dashboards_uncached")
 
 
 @pytest.fixture
@@ -96,18 +89,6 @@ def shop(db: None) -> Shop:
     x = data.customer(other, created=sh(1, 1), store=None, source="wecom")
     _convert(_deliver(_campaign(other, "Alien", 1), x, sh(3, 10), "delivered", sent=sh(3, 10)), 77700, sh(3, 11))
     return Shop(enterprise, data.staff(enterprise, Role.STORE_MANAGER, s1), a)
-
-
-@pytest.fixture
-def engine(shop: Shop) -> Iterator[CopyEngine]:
-    built = ColumnarCopy(None, capture_changes=False, threads=1)
-    built.build(bulk=False)
-    yield CopyEngine(built)
-    built.close()
-
-
-def table(board: Board, key: str) -> Table:
-    return next(t for t in board.tables if t.key == key)
 
 
 def keyed(t: Table) -> dict[str, list[Any]]:

@@ -3,7 +3,6 @@ comments). Range: March 2026 in Shanghai days; k3's order at 00:10 on April 1 (1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
@@ -12,16 +11,16 @@ from typing import Any
 import pytest
 
 from siyu.analytics import queries
-from siyu.analytics.dashboards.framework import Board, Table, clear_cache
+from siyu.analytics.dashboards.framework import Table
 from siyu.analytics.dashboards.products import robust_z
 from siyu.analytics.engine import CopyEngine
-from siyu.analytics.engine.copy import ColumnarCopy
 from siyu.catalog.models import Category, Product
 from siyu.customers.models import Customer
 from siyu.orders.models import Order, OrderLine
 from siyu.org.models import Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from tests.analytics import dashboard_data as data
+from tests.analytics.dashboard_data import table
 from tests.factories import EnterpriseFactory, RegionFactory, StoreFactory
 
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
@@ -43,13 +42,7 @@ def _order(who: Customer, at: datetime, lines: list[tuple[Product, int, int]], s
         OrderLine.objects.create(order=order, index=i, product_id=product.pk, category_id=product.category_id,
                                  name=product.name, quantity=quantity, payable_fen=fen, amount_fen=fen)
 
-
-@pytest.fixture(autouse=True)
-def _no_cache(settings: Any) -> Iterator[None]:
-    settings.SIYU_DASHBOARD_CACHE_TTL = 0
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("dashboards_uncached")
 
 
 @pytest.fixture
@@ -77,18 +70,6 @@ def shop(db: None) -> Shop:
     alien = Product.objects.create(enterprise=other, category=other_cat, name="Alien", role="profit")
     _order(data.customer(other, created=sh(2, 1), store=None, source="wecom"), sh(3, 3), [(alien, 1, 77700)])
     return Shop(enterprise, data.staff(enterprise, Role.STORE_MANAGER, s1))
-
-
-@pytest.fixture
-def engine(shop: Shop) -> Iterator[CopyEngine]:
-    built = ColumnarCopy(None, capture_changes=False, threads=1)
-    built.build(bulk=False)
-    yield CopyEngine(built)
-    built.close()
-
-
-def table(board: Board, key: str) -> Table:
-    return next(t for t in board.tables if t.key == key)
 
 
 def keyed(t: Table) -> dict[str, dict[str, Any]]:

@@ -3,7 +3,6 @@ days (previous period 2026-01-29 .. 2026-02-28). Regions R1 (stores s1, s2) and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
@@ -12,14 +11,14 @@ from typing import Any
 import pytest
 
 from siyu.analytics import queries
-from siyu.analytics.dashboards.framework import Board, Table, clear_cache
+from siyu.analytics.dashboards.framework import Table
 from siyu.analytics.engine import CopyEngine
-from siyu.analytics.engine.copy import ColumnarCopy
 from siyu.automation.models import StaffTask
 from siyu.customers.models import Customer
 from siyu.org.models import Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from tests.analytics import dashboard_data as data
+from tests.analytics.dashboard_data import table
 from tests.factories import EnterpriseFactory, RegionFactory, StoreFactory
 
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
@@ -38,13 +37,7 @@ def _task(staff: Staff, who: Customer, due: datetime, done: datetime | None = No
                              title="follow up", key=f"k{next(_seq)}", status="done" if done else "open", due_at=due,
                              created_at=sh(1, 1), done_at=done)
 
-
-@pytest.fixture(autouse=True)
-def _no_cache(settings: Any) -> Iterator[None]:
-    settings.SIYU_DASHBOARD_CACHE_TTL = 0
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("dashboards_uncached")
 
 
 @pytest.fixture
@@ -83,18 +76,6 @@ def shop(db: None) -> Shop:
     data.follow(x, x_staff, sh(3, 2))
     _task(x_staff, x, sh(3, 6))
     return Shop(enterprise, data.staff(enterprise, Role.STORE_MANAGER, s1))
-
-
-@pytest.fixture
-def engine(shop: Shop) -> Iterator[CopyEngine]:
-    built = ColumnarCopy(None, capture_changes=False, threads=1)
-    built.build(bulk=False)
-    yield CopyEngine(built)
-    built.close()
-
-
-def table(board: Board, key: str) -> Table:
-    return next(t for t in board.tables if t.key == key)
 
 
 def keyed(t: Table) -> dict[str, list[Any]]:

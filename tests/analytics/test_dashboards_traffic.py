@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import count
@@ -12,9 +11,8 @@ from typing import Any
 import pytest
 
 from siyu.analytics import queries, services
-from siyu.analytics.dashboards.framework import Board, Table, clear_cache
+from siyu.analytics.dashboards.framework import Table
 from siyu.analytics.engine import CopyEngine
-from siyu.analytics.engine.copy import ColumnarCopy
 from siyu.analytics.models import AcquisitionCost
 from siyu.core.audit import AuditEntry
 from siyu.core.errors import PermissionDenied, ValidationFailed
@@ -22,6 +20,7 @@ from siyu.customers.models import Customer, Event, Relationship
 from siyu.org.models import Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from tests.analytics import dashboard_data as data
+from tests.analytics.dashboard_data import table
 from tests.factories import EnterpriseFactory, RegionFactory, StoreFactory
 
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
@@ -44,13 +43,7 @@ def _follow_oa(who: Customer, at: datetime, scene: str) -> None:
     Event.objects.create(enterprise_id=who.enterprise_id, customer=who, name="oa_followed", occurred_at=at,
                          idempotency_key=f"oa:{next(_seq)}", properties={"scene": scene})
 
-
-@pytest.fixture(autouse=True)
-def _no_cache(settings: Any) -> Iterator[None]:
-    settings.SIYU_DASHBOARD_CACHE_TTL = 0
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("dashboards_uncached")
 
 
 @pytest.fixture
@@ -81,18 +74,6 @@ def shop(db: None) -> Shop:
     data.customer(other, created=sh(3, 3), store=None, source="wecom")
     services.record_cost(scope=Scope.hq(other.pk), day=date(2026, 3, 3), channel="wecom", amount_fen=77700)
     return Shop(enterprise, data.staff(enterprise, Role.STORE_MANAGER, s1))
-
-
-@pytest.fixture
-def engine(shop: Shop) -> Iterator[CopyEngine]:
-    built = ColumnarCopy(None, capture_changes=False, threads=1)
-    built.build(bulk=False)
-    yield CopyEngine(built)
-    built.close()
-
-
-def table(board: Board, key: str) -> Table:
-    return next(t for t in board.tables if t.key == key)
 
 
 def keyed(t: Table) -> dict[str, list[Any]]:

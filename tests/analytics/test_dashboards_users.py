@@ -3,24 +3,22 @@ Range: March 2026 in Shanghai days; the start is 2026-03-01 00:00 and the end 20
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
-from typing import Any
 
 import pytest
 from django.utils import translation
 
 from siyu.analytics import queries
-from siyu.analytics.dashboards.framework import Board, Table, clear_cache
+from siyu.analytics.dashboards.framework import Board
 from siyu.analytics.engine import CopyEngine
-from siyu.analytics.engine.copy import ColumnarCopy
 from siyu.audiences.models import CustomerScore
 from siyu.customers.models import Customer, Event
 from siyu.org.models import Enterprise, Role, Staff
 from siyu.org.scope import Scope, scope_for_staff
 from tests.analytics import dashboard_data as data
+from tests.analytics.dashboard_data import table
 from tests.factories import EnterpriseFactory, RegionFactory, StoreFactory
 
 MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
@@ -49,13 +47,7 @@ def _score(who: Customer, cell: str, stage: str, score: float, orders: int, fen:
     CustomerScore.objects.create(customer=who, enterprise_id=who.enterprise_id, cell=cell, stage=stage,
                                  super_score=score, frequency=orders, monetary_fen=fen)
 
-
-@pytest.fixture(autouse=True)
-def _no_cache(settings: Any) -> Iterator[None]:
-    settings.SIYU_DASHBOARD_CACHE_TTL = 0
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("dashboards_uncached")
 
 
 @pytest.fixture
@@ -85,18 +77,6 @@ def shop(db: None) -> Shop:
     _stage(x, sh(3, 3), "active", "churned")
     _score(x, "important_value", "churned", 99, 9, 999999)
     return Shop(enterprise, data.staff(enterprise, Role.STORE_MANAGER, s1))
-
-
-@pytest.fixture
-def engine(shop: Shop) -> Iterator[CopyEngine]:
-    built = ColumnarCopy(None, capture_changes=False, threads=1)
-    built.build(bulk=False)
-    yield CopyEngine(built)
-    built.close()
-
-
-def table(board: Board, key: str) -> Table:
-    return next(t for t in board.tables if t.key == key)
 
 
 def flows(board: Board, key: str) -> dict[tuple[str, str], int]:
