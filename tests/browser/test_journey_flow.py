@@ -57,6 +57,8 @@ def test_hq_builds_a_journey_sees_its_counts_move_and_a_confirmed_send_lift_the_
     # the builder starts with a wait and a task: drop the wait, make the action "add a tag", add an exit (htmx swaps)
     page.fill("#b-name", "新客打标")
     expect(page.locator("#b-entry-event")).to_have_value("wecom_contact_added")
+    expect(page.locator("#b-head")).to_contain_text("进入条件")  # the journey's word, not finance's 凭证
+    expect(page.locator("input[name=n-1-title]")).to_have_value("打个招呼")  # the starter task speaks Chinese
     page.locator("#node-0 button[value='remove:0']").click()
     expect(page.locator("#node-1")).to_have_count(0)
     expect(page.locator("#node-0")).to_have_attribute("data-kind", "action")
@@ -84,6 +86,7 @@ def test_hq_builds_a_journey_sees_its_counts_move_and_a_confirmed_send_lift_the_
     expect(page.locator("#c-inside")).to_have_text("0")
     expect(_cell(page, "#step-rows tbody tr >> nth=0", 3)).to_have_text("2")  # step 1 (add the tag): passed by 2
     expect(_cell(page, "#step-rows tbody tr >> nth=0", 2)).to_have_text("0")  # nobody waits there
+    expect(_cell(page, "#step-rows tbody tr >> nth=0", 1)).to_have_text("操作 · 打标签")  # no leftover task title
     expect(_cell(page, "#step-rows tbody tr >> nth=1", 3)).to_have_text("2")  # step 2 (exit): passed by 2
     expect(page.locator("#funnel-chart canvas")).to_have_count(1)
     page.screenshot(path=str(SHOTS / "journey-counts-375.png"), full_page=True)
@@ -111,6 +114,7 @@ def test_hq_builds_a_journey_sees_its_counts_move_and_a_confirmed_send_lift_the_
     page.goto(f"{base}/journeys/supervision/")
     expect(page.locator(f"{staff_row} td.rate")).to_have_text("0%")
     expect(page.locator("#t-open")).to_have_text("1")
+    expect(page.locator("#sup-totals")).to_contain_text("待办")  # a task's "Open", not a store's 营业中
 
     # n1 confirms the mass send in the WeCom client; the poll learns it and the periodic sync marks the task done
     wecom.platform.confirm_mass_send(CORP_ID, sender.msgid)
