@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_POST
 from openpyxl import Workbook
 
@@ -63,8 +63,9 @@ def _steps(definition: dict[str, Any], counts: queries.JourneyCounts) -> list[di
     for index, node in enumerate(definition.get("nodes", []), start=1):
         seen = by_node.get(node["id"])
         detail = ACTIONS.get(node.get("action", ""), "") if node["kind"] == "action" else ""
+        title = node.get("title", "") if node.get("action") == "create_task" else ""  # only a task has a title
         out.append({"n": index, "kind": KINDS.get(node["kind"], node["kind"]), "detail": detail,
-                    "title": node.get("title", ""), "minutes": node.get("minutes") or node.get("timeout_minutes"),
+                    "title": title, "minutes": node.get("minutes") or node.get("timeout_minutes"),
                     "inside": seen.inside if seen else 0, "passed": seen.passed if seen else 0})
     return out
 
@@ -106,7 +107,7 @@ def journey_status(request: HttpRequest, journey_id: int) -> HttpResponse:
 STARTER: dict[str, Any] = {"entry": {"kind": "event", "event": "wecom_contact_added"},
                            "nodes": [{"id": "1", "kind": "wait", "minutes": 60},
                                      {"id": "2", "kind": "action", "action": "create_task",
-                                      "title": "Say hello"}]}
+                                      "title": gettext_lazy("Say hello")}]}
 CONDITIONS = {"has_tag": gettext_lazy("Has a tag"), "event_since_entry": gettext_lazy("An event since entry"),
               "random": gettext_lazy("Random split (A/B)")}
 REENTRY = {"not_while_inside": gettext_lazy("Not while inside"), "once": gettext_lazy("Once ever"),
@@ -280,7 +281,7 @@ def _days(request: HttpRequest) -> int:
 
 def _sheet(tables: dict[str, list[supervision_queries.Execution]], overdue: list[Any]) -> HttpResponse:
     book = Workbook(write_only=True)
-    head = [_("Name"), _("Tasks"), _("Done on time"), _("Done late"), _("Overdue"), _("Open"),
+    head = [_("Name"), _("Tasks"), _("Done on time"), _("Done late"), _("Overdue"), pgettext("task status", "Open"),
             _("Execution rate"), _("Completion rate")]
     for title, rows in tables.items():
         sheet = book.create_sheet(title[:31])
@@ -317,7 +318,7 @@ def supervision(request: HttpRequest) -> HttpResponse:
              "series": {"on_time": [r.on_time for r in stores[:30]], "late": [r.late for r in stores[:30]],
                         "overdue": [r.overdue for r in stores[:30]], "open": [r.open for r in stores[:30]]},
              "labels": {"on_time": str(_("Done on time")), "late": str(_("Done late")),
-                        "overdue": str(_("Overdue")), "open": str(_("Open"))}}
+                        "overdue": str(_("Overdue")), "open": pgettext("task status", "Open")}}
     staff_rows = tables[str(_("Staff"))]
     return render(request, "automation/supervision.html", {
         "tables": tables, "total": supervision_queries.totals(staff_rows), "overdue": overdue,
