@@ -53,7 +53,12 @@ def test_a_tiny_campaign_bench_prints_consistent_figures(tmp_path: Path) -> None
     # every customer of the generated enterprise has exactly one row in the plan
     assert figures["planned_rows"] == CUSTOMERS
     assert figures["plan_s"] > 0 and figures["bare_insert_s"] > 0 and figures["peak_mb"] > 0
-    assert ratios["plan_s_vs_bare_insert"] == pytest.approx(figures["plan_s"] / figures["bare_insert_s"], rel=0.02)
+    # the figures are printed to 3 decimals (bench.common.report) and the ratio from the unrounded seconds: at this size
+    # the bare INSERT takes a few milliseconds, so the ratio lies anywhere the rounding of the two figures allows
+    half = 0.0005
+    low = (figures["plan_s"] - half) / (figures["bare_insert_s"] + half)
+    high = (figures["plan_s"] + half) / max(figures["bare_insert_s"] - half, 1e-9)
+    assert low - 0.0005 <= ratios["plan_s_vs_bare_insert"] <= high + 0.0005
     # the waterfall in the table adds up to the audience, and every rule the bench arranged excluded someone
     # (at 400 customers: ids divisible by 97 are on the DND list, by 53 withdrew every channel, by 31 / 41 are capped)
     table = [line for line in lines if line.startswith("    ")]
