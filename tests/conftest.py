@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import freezegun
 import httpx
 import pytest
 
@@ -14,6 +15,10 @@ from simulator import state as simulator_state
 from siyu.org.models import Enterprise, Region, Role, Staff, Store
 from tests import proof
 from tests.factories import EnterpriseFactory, RegionFactory, StaffFactory, StoreFactory, UserFactory
+
+# pytest times each phase in _pytest.timing (newer pytest); freezegun only leaves _pytest.runner and .terminal on the
+# real clock, so a frozen test reported its clock's jumps as hours in --durations and hid the real slow tests.
+freezegun.configure(extend_ignore_list=["_pytest.timing"])
 
 
 def pytest_configure(config: pytest.Config) -> None:
