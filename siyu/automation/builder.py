@@ -173,7 +173,7 @@ def to_definition(form: BuilderForm) -> dict[str, Any]:
     return out
 
 
-def _fresh_id(form: BuilderForm, kind: str) -> str:  # noqa: ARG001 - one id scheme for every kind
+def _fresh_id(form: BuilderForm) -> str:
     """The smallest free step number: a number reads the same in every language (a kind-named id such as
     `wait_1` would put English on a Chinese page); the operator may rename it."""
     taken = set(form.ids)
@@ -198,7 +198,7 @@ def apply_op(form: BuilderForm, op: str) -> None:
     """The builder's edits, in place: `add:<kind>`, `remove:<i>`, `up:<i>`, `down:<i>` (unknown ops do nothing)."""
     verb, _sep, arg = op.partition(":")
     if verb == "add" and arg in NODE_KINDS and len(form.nodes) < MAX_NODES:
-        values = {"id": _fresh_id(form, arg), "next": "", **json.loads(json.dumps(DEFAULTS[arg]))}
+        values = {"id": _fresh_id(form), "next": "", **json.loads(json.dumps(DEFAULTS[arg]))}
         form.nodes.append(NodeForm(kind=arg, values=values))
         return
     try:
