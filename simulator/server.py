@@ -14,7 +14,9 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from simulator import faults as faults_module
 from simulator import state
+from simulator.faults import Faults
 from simulator.state import Simulator, WSGIApp
 
 
@@ -49,15 +51,17 @@ class SimulatorServer:
     """Start on 127.0.0.1 (port 0 picks a free one), use `.base_url`, stop with `.stop()` or a `with` block.
 
     It serves every platform of `simulator` (default: `simulator.state.current()`, read when the server is made),
-    or only the `mounts` given (a test serving one platform over a state of its own)."""
+    or only the `mounts` given (a test serving one platform over a state of its own). `faults` (simulator.faults)
+    stands in front of them all: empty, it lets every request through."""
 
     def __init__(
-        self, port: int = 0, mounts: dict[str, WSGIApp] | None = None, simulator: Simulator | None = None
+        self, port: int = 0, mounts: dict[str, WSGIApp] | None = None, simulator: Simulator | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.simulator = simulator or state.current()
-        self.httpd = make_server(
-            "127.0.0.1", port, dispatcher(mounts or self.simulator.mounts()), _ThreadingServer, _QuietHandler
-        )
+        self.faults = faults or Faults()
+        app = faults_module.wrap(dispatcher(mounts or self.simulator.mounts()), self.faults)
+        self.httpd = make_server("127.0.0.1", port, app, _ThreadingServer, _QuietHandler)
         self.port = self.httpd.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="siyu-simulator", daemon=True)

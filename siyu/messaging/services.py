@@ -19,12 +19,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Left, NullIf
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop as N_
 
 from siyu.audiences import queries as audience_queries
 from siyu.channels.official_account import services as oa_services
+from siyu.channels.official_account.models import SendStatus as OaSendStatus
+from siyu.channels.official_account.models import TemplateSend
 from siyu.channels.sms.models import SmsStatus
 from siyu.channels.wecom import mass_sends
 from siyu.channels.wecom.models import MassSendRecipient, RecipientStatus
@@ -846,6 +849,29 @@ def sync_wecom_confirmations() -> int:
         status=DeliveryStatus.CONFIRMED, confirmed_at=utcnow())
 
 
+def sync_channel_failures() -> int:
+    """What the platforms refused after the hand-off, made visible on the deliveries (set-based, one UPDATE per
+    channel). A WeCom delivery is handed to a mass send and an Official Account one to its keyed outbox row; either can
+    still fail there: the template refused (48009 API not authorised, a retryable error past its last try), the
+    customer no longer a friend or over WeCom's monthly limit, the follower gone (43004) or blocking the account (the
+    platform's delivery report). Those deliveries become failed with the platform's reason, never stay "sent"."""
+    failed_recipient = MassSendRecipient.objects.filter(
+        mass_send_id=OuterRef("mass_send_id"), customer_id=OuterRef("customer_id"),
+        status__in=[RecipientStatus.FAILED, RecipientStatus.OVER_LIMIT])
+    moved = Delivery.objects.filter(channel=SendChannel.WECOM, status=DeliveryStatus.SENT,
+                                    mass_send_id__isnull=False).filter(Exists(failed_recipient)).update(
+        status=DeliveryStatus.FAILED, error=Subquery(failed_recipient.values("reason")[:1]))
+    oa_rows = TemplateSend.objects.filter(idempotency_key=OuterRef("key"), account__enterprise_id=OuterRef(
+        "enterprise_id"))
+    oa_failed = oa_rows.filter(Q(status=OaSendStatus.FAILED) | Q(delivery__startswith="failed"))
+    moved += Delivery.objects.filter(channel=SendChannel.OFFICIAL_ACCOUNT, status=DeliveryStatus.SENT).filter(
+        Exists(oa_failed)).update(status=DeliveryStatus.FAILED, error=Subquery(oa_failed.annotate(
+            reason=Left(Coalesce(NullIf("error", Value("")), "delivery"), 200)).values("reason")[:1]))
+    moved += Delivery.objects.filter(channel=SendChannel.OFFICIAL_ACCOUNT, status=DeliveryStatus.SENT).filter(
+        Exists(oa_rows.filter(delivery="success"))).update(status=DeliveryStatus.DELIVERED, delivered_at=utcnow())
+    return moved
+
+
 def send_due(*, max_batches: int = 50, batch: int = BATCH) -> int:
     """The worker's loop: claim, send, settle, until nothing is due (or `max_batches`)."""
     settled = 0
@@ -856,6 +882,7 @@ def send_due(*, max_batches: int = 50, batch: int = BATCH) -> int:
         if done == 0:
             break
     sync_wecom_confirmations()
+    sync_channel_failures()
     _settle_campaigns()
     return settled
 

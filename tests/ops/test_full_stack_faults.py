@@ -9,7 +9,7 @@ sent concurrently to both web processes, and two SMS campaigns (60 recipients ea
 
   1. a campaign is launched and a worker is killed with SIGKILL while it works (another is started, as a supervisor
      would);
-  2. Redis is stopped for ~12 s (its queue is lost with it: --save '') and started again;
+  2. Redis is stopped for 30 s (its queue is lost with it: --save '') and started again;
   3. the second campaign is launched and PostgreSQL is stopped immediately (`pg_ctl restart -m immediate`, a crash)
      and comes back.
 
@@ -56,6 +56,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
 CALLBACKS_PER_WAVE = 40
 ORDERS_PER_WAVE = 8
+REDIS_DOWN_S = 30  # as the issue asks: long enough for every web hand-off and worker poll to meet it
 TIMEOUT = 60  # s; a busy machine answers slowly, and a client that gives up early only retries sooner
 ADDRESS = {"name": "测试", "phone": "13800138000", "detail": "上海市静安区南京西路1号"}
 
@@ -316,11 +317,11 @@ def _send_through_faults(traffic: Traffic, processes: Processes, workers: list[s
         workers.append(processes.start(worker_argv, env, folder / "worker2.log"))
         for future in running:
             future.result()
-        # 2. Redis down for ~12 s while wave 2 arrives: the web side commits, the hand-off to Redis is refused
+        # 2. Redis down for 30 s while wave 2 arrives: the web side commits, the hand-off to Redis is refused
         redis.stop()
         stopped = time.monotonic()
         running = [pool.submit(job) for job in traffic.wave(1000)]
-        time.sleep(max(0.0, 12 - (time.monotonic() - stopped)))
+        time.sleep(max(0.0, REDIS_DOWN_S - (time.monotonic() - stopped)))
         redis.start()
         for future in running:
             future.result()
