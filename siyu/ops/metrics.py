@@ -5,8 +5,9 @@ Two kinds:
   middleware below and the WeCom callback fast path, which runs ahead of Django). Under `siyu serve --workers N`
   the processes share them through prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `serve`).
 - read from the database when scraped, so every process answers the same: task queue depth and oldest age per
-  queue, callback intake (waiting, lag, by status over the last hour), mass-send deliveries by state, and the age of
-  the analytics copy.
+  queue, callback intake (waiting, lag, by status over the last hour), mass-send deliveries by state, campaign
+  deliveries still to send (by channel and state), failed in the last day and the most overdue one's lateness, and
+  the age of the analytics copy.
 
 Without SIYU_METRICS_TOKEN the endpoint answers 404: metrics name routes, queues and volumes, which is nobody's
 business but the operator's, and a loopback rule would let anyone in behind a reverse proxy on the same machine.
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -131,12 +132,35 @@ class DatabaseCollector(Collector):
 
     def _deliveries(self) -> Iterator[Metric]:
         from siyu.channels.wecom.models import MassSendSender
+        from siyu.messaging.models import Delivery, DeliveryStatus
 
         family = GaugeMetricFamily("siyu_deliveries", "Mass-send deliveries (one per sender and slice), by state",
                                    labels=["channel", "state"])
         for row in MassSendSender.objects.values("status").annotate(n=Count("id")).order_by("status"):
             family.add_metric(["wecom", row["status"]], row["n"])
         yield family
+        # Campaign and journey sends (messaging.Delivery), read through the (status, due_at) index: the open ones by
+        # channel, the failures of the last day, and how late the most overdue due send is (stuck sending alerts).
+        at = timezone.now()
+        open_states = [DeliveryStatus.PLANNED, DeliveryStatus.SENDING, DeliveryStatus.WAITING]
+        pending = GaugeMetricFamily("siyu_campaign_deliveries_open", "Campaign deliveries not yet sent, by channel "
+                                    "and state", labels=["channel", "state"])
+        for row in Delivery.objects.filter(status__in=open_states).values("channel", "status").annotate(
+                n=Count("id")).order_by("channel", "status"):
+            pending.add_metric([row["channel"], row["status"]], row["n"])
+        yield pending
+        failed = GaugeMetricFamily("siyu_campaign_deliveries_failed_last_day", "Campaign deliveries that failed, "
+                                   "due in the last 24 hours, by channel", labels=["channel"])
+        for row in Delivery.objects.filter(status=DeliveryStatus.FAILED, due_at__gte=at - timedelta(days=1)).values(
+                "channel").annotate(n=Count("id")).order_by("channel"):
+            failed.add_metric([row["channel"]], row["n"])
+        yield failed
+        oldest = Delivery.objects.filter(status=DeliveryStatus.PLANNED, due_at__lte=at).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)).aggregate(first=Min("due_at"))["first"]
+        overdue = GaugeMetricFamily("siyu_campaign_deliveries_overdue_seconds", "How long the most overdue campaign "
+                                    "delivery has been due (0 when none is waiting past its time)")
+        overdue.add_metric([], max(0.0, (at - oldest).total_seconds()) if oldest else 0.0)
+        yield overdue
 
     def _analytics(self) -> Iterator[Metric]:
         from siyu.analytics.engine import EngineUnavailable, RemoteEngine

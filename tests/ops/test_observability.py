@@ -21,9 +21,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from siyu.channels.models import AccountKind, CallbackStatus, InboundCallback
 from siyu.core import ready
+from siyu.customers.models import Customer
+from siyu.messaging.models import Campaign, Delivery
 from siyu.ops import requestid
 from siyu.ops.logs import SiyuJsonFormatter
 from siyu.ops.metrics import FAST_PATH, UNMATCHED, count_asgi
+from tests.conftest import Org
 
 pytestmark = pytest.mark.django_db
 TOKEN = "scrape-token-for-tests"
@@ -129,6 +132,33 @@ def test_queue_depth_and_callback_lag_are_read_from_the_database(client: Client)
     assert 120 <= samples[("siyu_callback_intake_lag_seconds", ())] < 220
     assert samples[("siyu_callbacks_last_hour", (("kind", "wecom"), ("status", "processed")))] == 1
     assert samples[("siyu_analytics_up", ())] in (0.0, 1.0)
+
+
+@override_settings(SIYU_METRICS_TOKEN=TOKEN)
+def test_campaign_deliveries_open_failed_and_overdue_are_read_from_the_database(client: Client, org: Org) -> None:
+    now = timezone.now()
+    campaign = Campaign.objects.create(enterprise=org.enterprise, name="m", audience_kind="list", channels=["sms"],
+                                       content={"sms": "x"}, status="sending")
+    rows = [  # (channel, status, due seconds ago, next attempt seconds from now)
+        ("sms", "planned", 400, None), ("sms", "planned", 50, 60),  # the second waits for its retry: not overdue
+        ("sms", "planned", -600, None), ("sms", "sending", 10, None), ("wecom", "planned", 100, None),
+        ("sms", "failed", 3600, None), ("sms", "failed", 3 * 86400, None), ("official_account", "failed", 60, None),
+        ("sms", "sent", 30, None),
+    ]
+    for n, (channel, status, ago, retry) in enumerate(rows):
+        customer = Customer.objects.create(enterprise=org.enterprise, name=f"m{n}", created_at=now)
+        Delivery.objects.create(campaign=campaign, enterprise=org.enterprise, customer=customer, channel=channel,
+                                key=f"campaign:{campaign.pk}:customer:{customer.pk}", status=status,
+                                due_at=now - timedelta(seconds=ago), created_at=now,
+                                next_attempt_at=None if retry is None else now + timedelta(seconds=retry))
+    samples = _scrape(client)
+    opened = {labels: v for (name, labels), v in samples.items() if name == "siyu_campaign_deliveries_open"}
+    assert opened == {(("channel", "sms"), ("state", "planned")): 3, (("channel", "sms"), ("state", "sending")): 1,
+                      (("channel", "wecom"), ("state", "planned")): 1}
+    failed = {labels: v for (name, labels), v in samples.items()
+              if name == "siyu_campaign_deliveries_failed_last_day"}
+    assert failed == {(("channel", "official_account"),): 1, (("channel", "sms"),): 1}
+    assert 400 <= samples[("siyu_campaign_deliveries_overdue_seconds", ())] < 500
 
 
 @override_settings(SIYU_METRICS_TOKEN=TOKEN)
