@@ -151,9 +151,9 @@ class DatabaseCollector(Collector):
         yield pending
         failed = GaugeMetricFamily("siyu_campaign_deliveries_failed_last_day", "Campaign deliveries that failed, "
                                    "due in the last 24 hours, by channel", labels=["channel"])
-        for row in Delivery.objects.filter(status=DeliveryStatus.FAILED, due_at__gte=at - timedelta(days=1)).values(
-                "channel").annotate(n=Count("id")).order_by("channel"):
-            failed.add_metric([row["channel"]], row["n"])
+        for channel, n in Delivery.objects.filter(status=DeliveryStatus.FAILED, due_at__gte=at - timedelta(
+                days=1)).values("channel").annotate(n=Count("id")).order_by("channel").values_list("channel", "n"):
+            failed.add_metric([channel], n)
         yield failed
         oldest = Delivery.objects.filter(status=DeliveryStatus.PLANNED, due_at__lte=at).filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=at)).aggregate(first=Min("due_at"))["first"]
