@@ -166,3 +166,5 @@ def test_the_console_form_takes_a_segment_and_shows_refusals_beside_it(wecom: We
     assert f'data-segment-id="{w.segment.pk}"' in page and "冬季老客" in page
     listing = wecom.client.get("/channels/wecom/tag-built-groups/").content.decode()
     assert f'data-segment-id="{w.segment.pk}"' in listing
+    details = wecom.client.get(f"/channels/wecom/mass-sends/{task.pk}/").content.decode()
+    assert f'data-segment-id="{w.segment.pk}"' in details
