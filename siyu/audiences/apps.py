@@ -23,7 +23,7 @@ class AudiencesConfig(AppConfig):
 
         register_profile_section("audiences", profile_scores)
 
-        from siyu.audiences.queries import segment_choices, segment_member_ids
+        from siyu.audiences.queries import segment_choices, segment_member_ids, segment_name
         from siyu.customers.queries import register_segment_members
 
-        register_segment_members(segment_member_ids, segment_choices)
+        register_segment_members(segment_member_ids, segment_choices, segment_name)

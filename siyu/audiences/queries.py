@@ -191,6 +191,11 @@ def segment_member_ids(scope: Scope, segment_id: int) -> QuerySet[Any]:
     return segment_customers(scope, get_segment(scope, segment_id)).values("pk")
 
 
+def segment_name(scope: Scope, segment_id: int) -> str:
+    """A segment's name (NotFound outside the viewer's scope): what a task made from it is labelled with."""
+    return get_segment(scope, segment_id).name
+
+
 def segment_choices(scope: Scope) -> list[tuple[int, str]]:
     """The segments the viewer may see, by name (the customer list's filter; the first 500)."""
     return list(segments(scope).order_by("name", "id").values_list("pk", "name")[:500])

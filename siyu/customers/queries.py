@@ -77,13 +77,30 @@ class CustomerFilter:
 # below audiences (and the console below it) and cannot import it.
 SegmentMembers = Callable[[Scope, int], QuerySet[Any]]
 SegmentChoices = Callable[[Scope], list[tuple[int, str]]]
+SegmentName = Callable[[Scope, int], str]
 _SEGMENT_MEMBERS: dict[str, SegmentMembers] = {}
 _SEGMENT_CHOICES: dict[str, SegmentChoices] = {}
+_SEGMENT_NAMES: dict[str, SegmentName] = {}
 
 
-def register_segment_members(members: SegmentMembers, choices: SegmentChoices) -> None:
+def register_segment_members(members: SegmentMembers, choices: SegmentChoices,
+                             name: SegmentName | None = None) -> None:
     _SEGMENT_MEMBERS["segments"] = members
     _SEGMENT_CHOICES["segments"] = choices
+    if name is not None:
+        _SEGMENT_NAMES["segments"] = name
+
+
+def segment_member_ids(scope: Scope, segment_id: int) -> QuerySet[Any]:
+    """The ids of segment N's members this viewer may see, as a subquery, for the apps below audiences (WeCom's
+    tag-built groups); NotFound (field segment_id) for a segment outside the viewer's scope or enterprise."""
+    return _segment_members(scope, segment_id)
+
+
+def segment_name(scope: Scope, segment_id: int) -> str:
+    """Segment N's name as this viewer may see it ("" when the audiences app gives no names)."""
+    name = _SEGMENT_NAMES.get("segments")
+    return name(scope, segment_id) if name is not None else ""
 
 
 def segment_choices(scope: Scope) -> list[tuple[int, str]]:

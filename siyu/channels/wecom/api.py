@@ -911,22 +911,23 @@ def _tag_group(scope: Scope, task_id: int) -> dict[str, Any]:
     task = queries.get_tag_group(scope, task_id)
     results = queries.tag_group_results(scope, task_id)
     return {"id": task.pk, "name": task.name, "group_code_id": task.group_code_id,
-            "tag_ids": sorted(t.pk for t in task.tags.all()), "match": task.tag_match, "status": task.status,
+            "tag_ids": sorted(t.pk for t in task.tags.all()), "match": task.tag_match,
+            "segment_id": task.segment_id, "segment_name": task.segment_name, "status": task.status,
             "staff_total": results.staff_total, "staff_sent": results.staff_sent, "invited": results.invited,
             "delivered": results.delivered, "joined": results.joined}
 
 
 @router.post("/tag-built-groups", response={201: TagGroupOut, **WRITE_ERRORS}, openapi_extra=KEY_HEADER_DOC,
-             summary="Tag-built group (标签建群): invite the customers with the tags into a group code's groups, "
-                     "through each following staff member's mass send. Needs an Idempotency-Key")
+             summary="Tag-built group (标签建群): invite the customers with the tags (or a segment's members) into a "
+                     "group code's groups, through each following staff member's mass send. Needs an Idempotency-Key")
 def create_tag_group(request: HttpRequest, payload: TagGroupIn) -> Status[Any]:
     scope = _manager(request)
     queries.get_group_code(scope, payload.group_code_id)
     return create_once(request, action="wecom.tag_group", owner=_owner(scope), payload=payload,
                        create=lambda _key: tag_groups.create_tag_group(
                            scope=scope, account_id=payload.account_id, group_code_id=payload.group_code_id,
-                           tag_ids=payload.tag_ids, match=payload.match, name=payload.name, text=payload.text,
-                           actor=actor_of(request)).pk,
+                           tag_ids=payload.tag_ids, match=payload.match, segment_id=payload.segment_id,
+                           name=payload.name, text=payload.text, actor=actor_of(request)).pk,
                        render=lambda task_id: _tag_group(scope, task_id))
 
 

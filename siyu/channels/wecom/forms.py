@@ -263,14 +263,19 @@ class TagGroupForm(OnceForm):
                            widget=forms.Textarea(attrs={"rows": 2}),
                            help_text=_("{group} is replaced by the group code's name; the join link is attached"))
 
-    field_order = ["form_key", "account", "group_code", "tags", "match", "name", "text"]
+    segment = forms.TypedChoiceField(label=_("Or a segment"), required=False, coerce=int, empty_value=None,
+                                     help_text=_("Its members now, instead of tags"))
 
-    def __init__(self, *args: Any, scope: Scope, accounts: list[tuple[Any, str]], **kwargs: Any) -> None:
+    field_order = ["form_key", "account", "group_code", "tags", "match", "segment", "name", "text"]
+
+    def __init__(self, *args: Any, scope: Scope, accounts: list[tuple[Any, str]],
+                 segments: Sequence[tuple[int, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         set_choices(self, "account", accounts)
+        set_choices(self, "segment", [("", "—"), *segments])
         self.fields["group_code"] = PickerField(scope=scope, kind="wecom_group_codes", multiple=False,
                                                 label=_("Invite into group code"))
-        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"))
+        self.fields["tags"] = PickerField(scope=scope, kind="tags", label=_("Tags"), required=False)
         self.order_fields(self.field_order)
 
 

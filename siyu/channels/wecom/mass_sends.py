@@ -205,10 +205,12 @@ def _draft_mass_send(
     attachments: Sequence[Mapping[str, Any]] = (),
     tag_match: str = "any",
     group_code_id: int | None = None,
+    segment: tuple[int, str] | None = None,
     actor: Actor = None,
 ) -> MassSend:
-    """A draft mass send. Customer sends target the listed customers plus those carrying any of the tags; group
-    sends target the listed groups, or every active group of each sender when none is listed."""
+    """A draft mass send. Customer sends target the listed customers plus those carrying any of the tags plus the
+    members of the segment (id, name: checked by the caller); group sends target the listed groups, or every active
+    group of each sender when none is listed."""
     account = wecom_account(account_id, enterprise_id=scope.enterprise_id)
     if kind not in MassSendKind.values:
         raise ValidationFailed(_("kind is one of %(join)s") % {"join": ', '.join(MassSendKind.values)}, field="kind",
@@ -228,11 +230,11 @@ def _draft_mass_send(
     if kind == MassSendKind.SINGLE:
         if group_ids:
             raise ValidationFailed(_("groups are for group sends"), field="group_ids", code="groups_in_customer_send")
-        if not customer_ids and not tag_ids:
+        if not customer_ids and not tag_ids and segment is None:
             raise ValidationFailed(_("pick customers or tags"), field="customer_ids", code="targets_required")
         customers, tags, groups = _customers(scope, customer_ids), _tags(scope, tag_ids), []
     else:
-        if customer_ids or tag_ids:
+        if customer_ids or tag_ids or segment is not None:
             raise ValidationFailed(_("group sends go to customer groups, not customers"), field="customer_ids",
                                    code="customers_in_group_send")
         customers, tags, groups = [], [], _groups(scope, account, group_ids)
@@ -246,6 +248,8 @@ def _draft_mass_send(
         customer_ids=customers,
         tag_match=tag_match,
         group_code_id=group_code_id,
+        segment_id=segment[0] if segment else None,
+        segment_name=(segment[1] if segment else "")[:80],
         created_by=audit.user_of(actor),
     )
     mass_send.tags.set(tags)
@@ -264,10 +268,19 @@ def _draft_mass_send(
     return mass_send
 
 
-def _single_targets(mass_send: MassSend, staff_id: int) -> QuerySet[Identity]:
+def _segment_members(scope: Scope, mass_send: MassSend) -> QuerySet[Any] | None:
+    """The task's segment members the scope may see, as a subquery (the audiences app answers through customers)."""
+    if mass_send.segment_id is None:
+        return None
+    return customer_queries.segment_member_ids(scope, mass_send.segment_id)
+
+
+def _single_targets(mass_send: MassSend, staff_id: int, segment: QuerySet[Any] | None = None) -> QuerySet[Identity]:
     """(customer id, external_userid) of the sender's active WeCom customers that the task names and that no
-    earlier sender of the task already has: one query."""
+    earlier sender of the task already has: one query (the segment's members are a subquery in it)."""
     conditions = []
+    if segment is not None:
+        conditions.append(Q(customer_id__in=segment))
     if mass_send.customer_ids:
         conditions.append(Q(customer_id__in=list(mass_send.customer_ids)))
     tag_ids = list(mass_send.tags.values_list("id", flat=True))
@@ -310,23 +323,26 @@ def _group_targets(mass_send: MassSend, staff_id: int) -> QuerySet[CustomerGroup
     return qs.exclude(chat_id__in=taken).order_by("id")
 
 
-def preview_counts(mass_send: MassSend) -> dict[int, int]:
+def preview_counts(scope: Scope, mass_send: MassSend) -> dict[int, int]:
     """Staff id -> how many recipients a submit would give that sender now (overlaps counted for each sender)."""
     out = {}
+    segment = _segment_members(scope, mass_send)
     for sender in mass_send.senders.filter(part=0):
         if mass_send.kind == MassSendKind.SINGLE:
-            out[sender.staff_id] = _single_targets(mass_send, sender.staff_id).values("customer_id").count()
+            out[sender.staff_id] = _single_targets(mass_send, sender.staff_id, segment).values(
+                "customer_id").count()
         else:
             out[sender.staff_id] = _group_targets(mass_send, sender.staff_id).count()
     return out
 
 
-def _resolve(mass_send: MassSend, sender: MassSendSender) -> list[MassSendSender]:
+def _resolve(mass_send: MassSend, sender: MassSendSender, segment: QuerySet[Any] | None) -> list[MassSendSender]:
     """Write the sender's recipients (one SELECT, batched INSERTs), split into parts of ≤10,000 / ≤2000."""
     if mass_send.kind == MassSendKind.SINGLE:
         rows: list[tuple[int | None, int | None, str]] = [
             (customer_id, None, value)
-            for customer_id, value in _single_targets(mass_send, sender.staff_id).values_list("customer_id", "value")
+            for customer_id, value in _single_targets(mass_send, sender.staff_id, segment).values_list(
+                "customer_id", "value")
         ]
     else:
         rows = [(None, gid, chat) for gid, chat in _group_targets(mass_send, sender.staff_id).values_list(
@@ -400,7 +416,8 @@ def submit_mass_send(*, scope: Scope, mass_send_id: int, actor: Actor = None) ->
     _staff_list(scope, [s.staff_id for s in senders], field="sender_ids")
     if mass_send.status != MassSendStatus.DRAFT:
         raise Conflict(_("only a draft can be submitted"), field="status", code="not_draft")
-    parts = [part for sender in senders for part in _resolve(mass_send, sender)]
+    segment = _segment_members(scope, mass_send)
+    parts = [part for sender in senders for part in _resolve(mass_send, sender, segment)]
     if not mass_send.recipients.exists():
         raise ValidationFailed(
             _("none of the chosen targets is reachable by the senders (no active WeCom relationship or group)"),
@@ -662,16 +679,19 @@ def create_mass_send(
     submit: bool = False,
     tag_match: str = "any",
     group_code_id: int | None = None,
+    segment: tuple[int, str] | None = None,
     actor: Actor = None,
 ) -> MassSend:
-    """A draft mass send; with submit=True it is submitted in the same transaction (all or nothing)."""
+    """A draft mass send; with submit=True it is submitted in the same transaction (all or nothing). `segment` is
+    (id, name) of a segment the caller has checked the scope may see; its members are resolved at the submit."""
     if tag_match not in ("any", "all"):
         raise ValidationFailed(_("tag_match is any or all"), field="tag_match", code="unknown_tag_match")
     with transaction.atomic():
         mass_send = _draft_mass_send(
             scope=scope, account_id=account_id, kind=kind, sender_ids=sender_ids, name=name,
             customer_ids=customer_ids or [], tag_ids=tag_ids or [], group_ids=group_ids or [], text=text,
-            attachments=attachments or [], tag_match=tag_match, group_code_id=group_code_id, actor=actor,
+            attachments=attachments or [], tag_match=tag_match, group_code_id=group_code_id, segment=segment,
+            actor=actor,
         )
         if submit:
             mass_send = submit_mass_send(scope=scope, mass_send_id=mass_send.pk, actor=actor)

@@ -468,7 +468,8 @@ class MassSendStatus(models.TextChoices):
 class MassSend(models.Model):
     """A mass message (群发): one WeCom add_msg_template per sender, which the sender confirms in the client.
 
-    Targets are an explicit customer list and/or a tag filter (customer sends) or customer groups (group sends);
+    Targets are an explicit customer list and/or a tag filter and/or a segment's members (customer sends) or customer
+    groups (group sends);
     they are resolved to each sender's active relationships when the task is submitted."""
 
     enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
@@ -482,6 +483,10 @@ class MassSend(models.Model):
     # "any": customers with one of the tags; "all": customers with every one of them (tag-built groups use both).
     tag_match = models.CharField(max_length=3, choices=[("any", "any"), ("all", "all")], default="any")
     groups = models.ManyToManyField(CustomerGroup, blank=True, related_name="+")
+    # A segment (人群包) as the audience (tag-built groups by segment). Only its id: the audiences app sits above
+    # WeCom, which reaches the members through siyu.customers.queries.segment_member_ids; the name is kept as it was.
+    segment_id = models.PositiveIntegerField(null=True, blank=True)
+    segment_name = models.CharField(max_length=80, blank=True)
     # Set for a tag-built group (标签建群): the send invites its customers into this group code's groups.
     group_code = models.ForeignKey("GroupCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=MassSendStatus.choices, default=MassSendStatus.DRAFT)

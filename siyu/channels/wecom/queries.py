@@ -529,7 +529,7 @@ def mass_send_recipient_counts(scope: Scope, mass_send_id: int) -> dict[str, int
 
 def mass_send_preview(scope: Scope, mass_send_id: int) -> dict[int, int]:
     """For a draft: staff id -> how many recipients a submit would give that sender now."""
-    return preview_counts(get_mass_send(scope, mass_send_id))
+    return preview_counts(scope, get_mass_send(scope, mass_send_id))
 
 
 def moments(scope: Scope) -> QuerySet[MomentTask]:
@@ -851,6 +851,11 @@ def get_keyword_group(scope: Scope, keyword_group_id: int) -> KeywordGroup:
 def tag_group_list(scope: Scope, *, page: int = 1, page_size: int = 20) -> Page[MassSend]:
     qs = mass_sends(scope).filter(group_code__isnull=False).select_related("group_code", "created_by")
     return paginate(qs.prefetch_related("tags").order_by("-created_at", "-id"), page=page, page_size=page_size)
+
+
+def segment_choices(scope: Scope) -> list[tuple[int, str]]:
+    """The segments the operator may pick customers by (through the customers app's hook; none without audiences)."""
+    return customer_queries.segment_choices(scope)
 
 
 def get_tag_group(scope: Scope, mass_send_id: int) -> MassSend:

@@ -652,8 +652,10 @@ class TagGroupIn(Schema):
 
     account_id: int
     group_code_id: int
-    tag_ids: list[int] = Field(min_length=1, max_length=20)
+    # Customers by tags, or by a segment (人群包) of the enterprise: one of the two.
+    tag_ids: list[int] = Field(default_factory=list, max_length=20)
     match: Literal["all", "any"] = "all"
+    segment_id: int | None = None
     name: str = Field(default="", max_length=64)
     text: str = Field(default="", max_length=1000)
 
@@ -664,6 +666,8 @@ class TagGroupOut(Schema):
     group_code_id: int
     tag_ids: list[int]
     match: str
+    segment_id: int | None
+    segment_name: str
     status: str
     staff_total: int
     staff_sent: int

@@ -909,7 +909,8 @@ def keyword_group_delete(request: HttpRequest, keyword_group_id: int) -> HttpRes
 # Tag-built groups (标签建群)
 
 _TAG_GROUP_FIELDS = {"group_code_id": "group_code", "tag_ids": "tags", "account_id": "account", "match": "match",
-                     "text": "text", "name": "name", "sender_ids": "tags"}
+                     "text": "text", "name": "name", "sender_ids": "tags", "segment_id": "segment",
+                     "segment": "segment"}
 
 
 @console_view
@@ -919,7 +920,8 @@ def tag_group_list(request: HttpRequest) -> HttpResponse:
     form = None
     if scope.is_manager:
         form = TagGroupForm(request.POST or None, scope=scope,
-                            accounts=[(a.pk, a.name) for a in queries.accounts(scope)])
+                            accounts=[(a.pk, a.name) for a in queries.accounts(scope)],
+                            segments=queries.segment_choices(scope))
     elif request.method == "POST":
         raise PermissionDenied(_("managers and HQ build groups from tags"))
     if form is not None and request.method == "POST" and form.is_valid():
@@ -928,7 +930,8 @@ def tag_group_list(request: HttpRequest) -> HttpResponse:
             task_id = create_once(request, form, action="wecom.tag_group",
                                   create=lambda: tag_groups.create_tag_group(
                                       scope=scope, account_id=data["account"], group_code_id=data["group_code"],
-                                      tag_ids=data["tags"], match=data["match"], name=data["name"],
+                                      tag_ids=data["tags"] or [], match=data["match"],
+                                      segment_id=data["segment"], name=data["name"],
                                       text=data["text"], actor=request.user).pk)
         except GateError:
             raise

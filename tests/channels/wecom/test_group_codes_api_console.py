@@ -8,10 +8,13 @@ import re
 
 import pytest
 
+from siyu.channels import services as channel_services
+from siyu.channels.models import AccountKind
 from siyu.channels.wecom.models import CustomerGroup, GroupCode, GroupCodeSlot
 from siyu.core.models import AuditEntry
 from tests.channels.wecom.conftest import CORP_ID, Wecom
 from tests.channels.wecom.test_api import Api
+from tests.factories import EnterpriseFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,6 +66,39 @@ def test_api_create_refusals_scope_and_stats(wecom: Wecom) -> None:
     assert Api(wecom.org.s1_staff).get(f"{path}/{code['id']}").status_code == 404
     assert Api(wecom.org.s1_staff).get(path).json()["total"] == 0
     assert AuditEntry.objects.filter(action="wecom.group_code.create", target_id=str(code["id"])).count() == 1
+
+
+def test_api_refuses_groups_of_another_corp_or_enterprise_with_the_row(wecom: Wecom) -> None:
+    """Issue 29's bad input: a code over groups of another corp is 422 group_of_other_corp on the row (index), on
+    create and on adding groups; a group of another enterprise is not found; nothing is written."""
+    ours = _groups(wecom, 2)
+    other_corp = channel_services.ensure_account(
+        enterprise_id=wecom.org.enterprise.pk, kind=AccountKind.WECOM, name="Other corp", app_id="wwothercorp",
+        agent_id="1000003", secret="s", token="t", encoding_aes_key="b" * 43, base_url=wecom.account.base_url)
+    foreign = CustomerGroup.objects.create(account=other_corp, chat_id="wr_other_corp", name="别的企业微信的群")
+    brand = EnterpriseFactory.create(name="Other", code="other-brand", wecom_corp_id="wwother")
+    theirs_account = channel_services.ensure_account(
+        enterprise_id=brand.pk, kind=AccountKind.WECOM, name="Theirs", app_id="wwtheirs", agent_id="1000004",
+        secret="s", token="t", encoding_aes_key="c" * 43, base_url=wecom.account.base_url)
+    theirs = CustomerGroup.objects.create(account=theirs_account, chat_id="wr_theirs", name="别家品牌的群")
+    hq = Api(wecom.org.hq)
+    path = "/api/channels/wecom/group-codes"
+    body = {"account_id": wecom.account.pk, "name": "跨企业", "cap": 100, "state": "cross"}
+
+    mixed = hq.post(path, {**body, "group_ids": [ours[0].pk, foreign.pk]})
+    assert mixed.status_code == 422, mixed.content
+    assert (mixed.json()["code"], mixed.json()["field"], mixed.json()["index"]) == (
+        "group_of_other_corp", "group_ids", 1)
+    other_brand = hq.post(path, {**body, "group_ids": [theirs.pk]})
+    assert other_brand.status_code == 404 and other_brand.json()["field"] == "group_ids", other_brand.content
+    assert "别家品牌的群" not in other_brand.content.decode()
+    assert not GroupCode.objects.exists() and not GroupCodeSlot.objects.exists()
+
+    made = hq.post(path, {**body, "group_ids": [ours[0].pk]})
+    assert made.status_code == 201, made.content
+    added = hq.post(f"{path}/{made.json()['id']}/groups", {"group_ids": [ours[1].pk, foreign.pk]})
+    assert added.status_code == 422 and (added.json()["code"], added.json()["index"]) == ("group_of_other_corp", 1)
+    assert list(GroupCodeSlot.objects.values_list("group_id", flat=True)) == [ours[0].pk]
 
 
 def test_console_create_shows_field_errors_then_the_stats_page(wecom: Wecom) -> None:
