@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.storefront import views
+from siyu.storefront import deal_views, views
 
 app_name = "mall"
 
@@ -19,6 +19,10 @@ urlpatterns = [
     path("<slug:enterprise>/orders/<int:order_id>/after-sale/", views.after_sale_page, name="after_sale"),
     path("<slug:enterprise>/coupons/", views.coupon_centre, name="coupons"),
     path("<slug:enterprise>/coupons/<int:template_id>/claim/", views.coupon_claim, name="coupon_claim"),
+    path("<slug:enterprise>/presales/", deal_views.presale_list, name="presales"),
+    path("<slug:enterprise>/presales/<int:presale_id>/", deal_views.presale_detail, name="presale"),
+    path("<slug:enterprise>/group-buys/", deal_views.group_buy_list, name="group_buys"),
+    path("<slug:enterprise>/group-buys/<int:group_buy_id>/", deal_views.group_buy_detail, name="group_buy"),
     path("<slug:enterprise>/login/", views.login, name="login"),
     path("<slug:enterprise>/login/wechat/", views.login_wechat, name="login_wechat"),
     path("<slug:enterprise>/login/wechat/done/", views.login_wechat_done, name="login_wechat_done"),

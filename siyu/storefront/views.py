@@ -375,7 +375,10 @@ def order_detail(request: HttpRequest, mall: Mall, order_id: int) -> HttpRespons
         if order.status != "pending_payment":
             response["HX-Refresh"] = "true"
         return response
-    return _page(request, mall, "order.html", {"order": order, "waiting": request.GET.get("paid") == "1"})
+    team = promotion_queries.team_of_order(enterprise_id=mall.enterprise_id, order_id=order.pk)
+    return _page(request, mall, "order.html", {
+        "order": order, "waiting": request.GET.get("paid") == "1", "balance_fen": order.amount_fen - order.deposit_fen,
+        "team": team, "team_label": promotion_queries.team_status_label(team.status) if team else ""})
 
 
 @require_POST
