@@ -55,8 +55,9 @@ def mall_enterprise(code: str) -> Enterprise:
 
 
 def addresses(*, enterprise_id: int, customer_id: int, limit: int = 20) -> list[MallAddress]:
+    """The book, the default first, then the newest."""
     return list(MallAddress.objects.filter(enterprise_id=enterprise_id, customer_id=customer_id)
-                .order_by("-created_at", "-id")[:limit])
+                .order_by("-is_default", "-created_at", "-id")[:limit])
 
 
 def address(*, enterprise_id: int, customer_id: int, address_id: int) -> MallAddress:
