@@ -27,7 +27,7 @@ from siyu.orders.services import after_sale, states
 from siyu.org.scope import Scope, scope_for_user
 from siyu.promotions import queries as promotion_queries
 from siyu.promotions import services as promotion_services
-from siyu.storefront import mall_auth, queries
+from siyu.storefront import mall_auth, product_sections, queries
 from siyu.storefront.mall_auth import Mall, mall_page, shopper
 from siyu.storefront.services import addresses, cart, checkout, mall_login, shopper_login
 
@@ -224,6 +224,7 @@ def product_detail(request: HttpRequest, mall: Mall, product_id: int) -> HttpRes
         shopper_login.record_product_view(shopper=mall.shopper, product_id=product.pk)
     return _page(request, mall, "product.html", {
         "product": product, "skus": skus, "coupons": _claimable(mall)[:3], "form_key": uuid.uuid4().hex,
+        "sections": product_sections.sections(enterprise_id=mall.enterprise_id, product_id=product.pk),
         **_product_offers(mall, {s.pk for s in skus}),
     })
 
