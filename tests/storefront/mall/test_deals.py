@@ -40,7 +40,8 @@ def _form_key(html: str) -> str:
 def _presale(shop: Shop) -> Any:
     now = timezone.now()
     return presale.create_presale(scope=shop.hq, data=presale.PresaleInput(
-        name="新款锅预售", sku_id=shop.pan.pk, price_fen=25900, deposit_fen=5000, deposit_starts_at=now - timedelta(hours=1),
+        name="新款锅预售", sku_id=shop.pan.pk, price_fen=25900, deposit_fen=5000,
+        deposit_starts_at=now - timedelta(hours=1),
         deposit_ends_at=now + timedelta(days=2), balance_starts_at=now + timedelta(days=2),
         balance_ends_at=now + timedelta(days=4), per_customer_limit=2))
 

@@ -29,6 +29,7 @@ API = "/api/storefront-admin"
 
 def _hq(org: Org) -> Client:
     client = Client()
+    assert org.hq.user is not None
     client.force_login(org.hq.user)
     return client
 
@@ -63,7 +64,8 @@ def _paid_order(shop: Shop, target: Any, quantity: int, *, days_ago: int) -> Non
 
 
 def test_best_sellers_count_units_paid_in_the_last_30_days(org: Org, mall_shop: Shop) -> None:
-    kettle = product(mall_shop.hq, "电水壶", sku("KETTLE", 15900, stock=100), category=leaf(mall_shop.hq, "家电", "厨电"))
+    kettle = product(mall_shop.hq, "电水壶", sku("KETTLE", 15900, stock=100),
+                     category=leaf(mall_shop.hq, "家电", "厨电"))
     kettle_sku = kettle.skus.get()
     _paid_order(mall_shop, mall_shop.tissue, 3, days_ago=2)   # tissue: 3 units this month
     _paid_order(mall_shop, mall_shop.pan, 1, days_ago=29)     # pan: 1 unit, just inside the window
@@ -78,7 +80,8 @@ def test_best_sellers_count_units_paid_in_the_last_30_days(org: Org, mall_shop: 
 
 def test_category_nav_shows_the_chosen_categories_in_order(org: Org, mall_shop: Shop) -> None:
     pans, paper = mall_shop.pan.product.category_id, mall_shop.tissue.product.category_id
-    assert _publish(org, [{"type": "category_nav", "title": "逛分类", "category_ids": [pans, paper]}]).status_code == 200
+    published = _publish(org, [{"type": "category_nav", "title": "逛分类", "category_ids": [pans, paper]}])
+    assert published.status_code == 200
     nav = _section(_home(org), "category_nav")
     assert re.findall(r"category=(\d+)\">([^<]+)<", nav) == [(str(pans), "厨具"), (str(paper), "纸品清洁")]
 
