@@ -30,6 +30,7 @@ from siyu.content.models import (
     StaffPersona,
     Stage,
     Submission,
+    SubmissionKind,
     SubmissionStatus,
     UseKind,
 )
@@ -466,3 +467,22 @@ def persona_checklist(scope: Scope) -> list[StoreChecklist]:
 def persona_of(scope: Scope, staff_id: int) -> PersonaRow:
     staff = org_queries.get_staff(scope, staff_id)
     return PersonaRow(staff=staff, persona=StaffPersona.objects.filter(staff_id=staff.pk).first())
+
+
+def mask_name(name: str) -> str:
+    """A reviewer as other shoppers see them: the first character and two stars (张** ), never the full name."""
+    name = (name or "").strip()
+    return f"{name[0]}**" if name else "匿名用户"
+
+
+def product_reviews(*, enterprise_id: int, product_id: int, limit: int = 10) -> dict[str, Any] | None:
+    """The mall product page's reviews: approved review submissions about this product, newest first, with the
+    reviewer's name masked (None when there are none)."""
+    qs = Submission.objects.filter(enterprise_id=enterprise_id, product_id=product_id, kind=SubmissionKind.REVIEW,
+                                   status=SubmissionStatus.APPROVED)
+    rows = list(qs.select_related("customer").order_by("-reviewed_at", "-id")[:limit])
+    if not rows:
+        return None
+    return {"review_count": qs.count(), "reviews": [
+        {"who": mask_name(r.customer.name), "text": r.text, "at": r.reviewed_at}
+        for r in rows]}

@@ -34,6 +34,11 @@ TYPE_LABELS = {
     "image_link": _("Image with link"),
     "spacer": _("Spacer"),
     "rich_text": _("Text"),
+    "category_nav": _("Category navigation"),
+    "flash_sale": _("Flash-sale countdown"),
+    "group_buy": _("Group-buy block"),
+    "hotzone": _("Image hot-zones"),
+    "store_selector": _("Store selector"),
 }
 # The plain fields of each component type (pickers and slides are handled on their own).
 TEXT_FIELDS = {
@@ -44,8 +49,16 @@ TEXT_FIELDS = {
     "image_link": ("image_url", "link", "alt"),
     "spacer": ("height",),
     "rich_text": ("heading", "text"),
+    "category_nav": ("title",),
+    "flash_sale": ("title", "flash_sale_id", "limit"),
+    "group_buy": ("title",),
+    "hotzone": ("image_url", "alt"),
+    "store_selector": ("title",),
 }
-NUMBER_FIELDS = {"category_id", "limit", "height"}
+NUMBER_FIELDS = {"category_id", "limit", "height", "flash_sale_id"}
+LISTED = {"category_nav": "category_ids", "group_buy": "group_buy_ids"}  # plain multiple selects
+MAX_ZONES = 8
+ZONE_FIELDS = ("x", "y", "w", "h", "link", "label")
 PICKED = {"product_grid": ("product_ids", "products"), "coupon_strip": ("template_ids", "coupon_templates")}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "banner": {"slides": []},
@@ -55,6 +68,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "image_link": {"image_url": "", "link": "", "alt": ""},
     "spacer": {"height": 16},
     "rich_text": {"heading": "", "text": ""},
+    "category_nav": {"title": "", "category_ids": []},
+    "flash_sale": {"title": "", "flash_sale_id": None, "limit": 4},
+    "group_buy": {"title": "", "group_buy_ids": []},
+    "hotzone": {"image_url": "", "alt": "", "zones": []},
+    "store_selector": {"title": ""},
 }
 _PATH = re.compile(r"^components\[(?P<i>\d+)\](?:\.(?P<field>\w+)(?:\[(?P<j>\d+)\](?:\.(?P<sub>\w+))?)?)?$")
 
@@ -79,6 +97,23 @@ def _slides(data: Any, i: int) -> list[dict[str, str]]:
     return slides
 
 
+def _percent(text: str) -> float | str:
+    text = text.strip()
+    try:
+        return float(text) if len(text) <= 8 else text
+    except ValueError:
+        return text  # not a number: the schema names the field
+
+
+def _zones(data: Any, i: int) -> list[dict[str, Any]]:
+    zones = []
+    for j in range(MAX_ZONES + 1):
+        row: dict[str, Any] = {name: data.get(f"c{i}-zone{j}-{name}", "") for name in ZONE_FIELDS}
+        if any(str(v).strip() for v in row.values()):
+            zones.append({k: (_percent(v) if k in ("x", "y", "w", "h") else v) for k, v in row.items()})
+    return zones
+
+
 def component_from_post(data: Any, i: int) -> dict[str, Any]:
     kind = data.get(f"c{i}-type", "")
     part: dict[str, Any] = {"type": kind}
@@ -89,6 +124,10 @@ def component_from_post(data: Any, i: int) -> dict[str, Any]:
             part.pop(name)  # the schema's default
     if kind == "banner":
         part["slides"] = _slides(data, i)
+    if kind == "hotzone":
+        part["zones"] = _zones(data, i)
+    if kind in LISTED:
+        part[LISTED[kind]] = _ids(data.getlist(f"c{i}-{LISTED[kind]}"))
     if kind in PICKED:
         name = PICKED[kind][0]
         part[name] = _ids(data.getlist(f"c{i}-{name}"))
@@ -118,6 +157,7 @@ class Editor:
     label: str
     errors: dict[str, list[str]] = field(default_factory=dict)
     slides: list[dict[str, Any]] = field(default_factory=list)
+    zones: list[dict[str, Any]] = field(default_factory=list)
     picker: str = ""
 
 
@@ -134,8 +174,8 @@ def editors(scope: Any, document: dict[str, Any], problems: Sequence[Problem] = 
             general.append(f"{problem.path}: {problem.message}")
             continue
         name = match["field"] or "type"
-        if name == "slides" and match["j"] is not None:
-            name = f"slide{match['j']}-{match['sub'] or 'image_url'}"
+        if name in ("slides", "zones") and match["j"] is not None:
+            name = f"{name[:-1]}{match['j']}-{match['sub'] or ('image_url' if name == 'slides' else 'link')}"
         rows[int(match["i"])].errors.setdefault(name, []).append(problem.message)
     for row in rows:
         kind = row.part.get("type")
@@ -143,6 +183,10 @@ def editors(scope: Any, document: dict[str, Any], problems: Sequence[Problem] = 
             slides = list(row.part.get("slides", []))
             row.slides = [{"j": j, **s} for j, s in enumerate(slides + [{}] * (MAX_SLIDES - len(slides)))][
                 :max(len(slides) + 1, 2)]
+        if kind == "hotzone":
+            zones = list(row.part.get("zones", []))
+            row.zones = [{"j": j, **z} for j, z in enumerate(zones + [{}] * (MAX_ZONES - len(zones)))][
+                :max(len(zones) + 1, 2)]
         if kind in PICKED:
             name, picker_kind = PICKED[kind]
             widget = pickers.PickerWidget(kind=picker_kind, multiple=True, labeller=functools.partial(

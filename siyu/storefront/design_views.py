@@ -21,6 +21,7 @@ from siyu.console import pickers
 from siyu.core.errors import DomainError, GateError
 from siyu.core.pagination import paginate
 from siyu.org.scope import Scope
+from siyu.promotions import queries as promotion_queries
 from siyu.storefront import design_forms, queries
 from siyu.storefront.services import design
 from siyu.storefront.services.design import PageInvalid
@@ -64,6 +65,8 @@ def _context(request: HttpRequest, page: Any, document: dict[str, Any], problems
         "page": page, "document": document, "rows": rows, "general": general, "base_revision": base_revision,
         "types": [(k, str(v)) for k, v in design_forms.TYPE_LABELS.items()],
         "categories": list(catalog_queries.categories(scope).order_by("sort", "id")[:200]),
+        "flash_sales": list(promotion_queries.flash_sales(scope).order_by("-ends_at", "-id")[:50]),
+        "group_buys": list(promotion_queries.group_buys(scope).order_by("-ends_at", "-id")[:50]),
         "versions": list(queries.page_versions(page)[:30]), "mall_url": reverse(
             "mall:home", args=[queries.mall_code(page.enterprise_id)]),
     }

@@ -43,12 +43,15 @@ class MallAddress(models.Model):
     phone = models.CharField(max_length=16)
     region = models.CharField(max_length=100, blank=True)
     detail = models.CharField(max_length=200)
+    is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 
     class Meta:
         indexes = [models.Index(fields=["customer", "-created_at"], name="sf_address_customer")]
         constraints = [
             models.UniqueConstraint(fields=["customer", "name", "phone", "region", "detail"], name="sf_address_once"),
+            models.UniqueConstraint(fields=["customer"], condition=models.Q(is_default=True),
+                                    name="sf_address_one_default"),
         ]
 
     def __str__(self) -> str:

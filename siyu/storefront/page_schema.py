@@ -20,12 +20,15 @@ from typing import Annotated, Any, Literal
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 MAX_COMPONENTS = 30
 MAX_DOCUMENT_BYTES = 64 * 1024
-COMPONENT_TYPES = ("banner", "product_grid", "coupon_strip", "notice", "image_link", "spacer", "rich_text")
+COMPONENT_TYPES = ("banner", "product_grid", "coupon_strip", "notice", "image_link", "spacer", "rich_text",
+                   "category_nav", "flash_sale", "group_buy", "hotzone", "store_selector")
+MAX_ZONES = 8
 
 # An image or a link is a path on this site or an https address: never javascript:, data: or a protocol-relative URL.
 _URL = re.compile(r"^(?:/(?!/)[^\s\\]*|https://[^\s/\\]+(?:/[^\s\\]*)?)$")
@@ -35,6 +38,17 @@ def _check_url(value: str) -> str:
     value = value.strip()
     if value and not _URL.fullmatch(value):
         raise ValueError("bad_url")
+    return value
+
+
+# A hot-zone leads only to the mall's own pages (/m/<brand>/…; the design service checks the brand's code).
+_MALL_PATH = re.compile(r"^/m/[A-Za-z0-9_-]+/[^\s\\]*$")
+
+
+def _check_mall_path(value: str) -> str:
+    value = value.strip()
+    if not _MALL_PATH.fullmatch(value) or "//" in value or "/../" in value:
+        raise ValueError("not_mall_path")
     return value
 
 
@@ -58,7 +72,7 @@ class Banner(_Part):
 class ProductGrid(_Part):
     type: Literal["product_grid"]
     title: str = Field("", max_length=40)
-    source: Literal["products", "category"] = "products"
+    source: Literal["products", "category", "best_sellers"] = "products"
     product_ids: list[int] = Field(default_factory=list, max_length=20)
     category_id: int | None = None
     limit: int = Field(6, ge=1, le=20)
@@ -100,8 +114,68 @@ class RichText(_Part):
     text: str = Field(min_length=1, max_length=2000)
 
 
-Component = Annotated[Banner | ProductGrid | CouponStrip | Notice | ImageLink | Spacer | RichText,
-                      Field(discriminator="type")]
+class CategoryNav(_Part):
+    """Category shortcuts: the chosen categories in the chosen order, or (none chosen) the brand's top categories."""
+
+    type: Literal["category_nav"]
+    title: str = Field("", max_length=40)
+    category_ids: list[int] = Field(default_factory=list, max_length=12)
+
+
+class FlashSaleBlock(_Part):
+    """A flash sale's items with a countdown to its end: the end is the sale's own, so the block names the sale."""
+
+    type: Literal["flash_sale"]
+    title: str = Field("", max_length=40)
+    flash_sale_id: int
+    limit: int = Field(4, ge=1, le=12)
+
+
+class GroupBuyBlock(_Part):
+    type: Literal["group_buy"]
+    title: str = Field("", max_length=40)
+    group_buy_ids: list[int] = Field(min_length=1, max_length=6)
+
+
+class Zone(_Part):
+    """A rectangle on the image in percent of its width and height (left, top, width, height), and where it leads."""
+
+    x: float = Field(ge=0, le=100)
+    y: float = Field(ge=0, le=100)
+    w: float = Field(gt=0, le=100)
+    h: float = Field(gt=0, le=100)
+    link: str = Field(min_length=1, max_length=500)
+    label: str = Field("", max_length=30)
+
+    _link = field_validator("link")(_check_mall_path)
+
+    @model_validator(mode="after")
+    def _inside(self) -> Zone:
+        if self.x + self.w > 100:
+            raise PydanticCustomError("zone_outside", "zone_outside", {"field": "w"})
+        if self.y + self.h > 100:
+            raise PydanticCustomError("zone_outside", "zone_outside", {"field": "h"})
+        return self
+
+
+class HotZone(_Part):
+    type: Literal["hotzone"]
+    image_url: str = Field(min_length=1, max_length=500)
+    alt: str = Field("", max_length=60)
+    zones: list[Zone] = Field(min_length=1, max_length=MAX_ZONES)
+
+    _urls = field_validator("image_url")(_check_url)
+
+
+class StoreSelector(_Part):
+    """A chooser of the brand's open stores: picking one shows that store's home page (?store=<code>)."""
+
+    type: Literal["store_selector"]
+    title: str = Field("", max_length=40)
+
+
+Component = Annotated[Banner | ProductGrid | CouponStrip | Notice | ImageLink | Spacer | RichText | CategoryNav
+                      | FlashSaleBlock | GroupBuyBlock | HotZone | StoreSelector, Field(discriminator="type")]
 
 
 class PageDocument(_Part):
@@ -116,6 +190,7 @@ class PageDocument(_Part):
 class Problem:
     path: str
     message: str
+    code: str = "invalid"
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
@@ -146,6 +221,7 @@ _WITH_LIMIT = {
     "string_too_long": (gettext_lazy("at most %(n)s characters"), "max_length"),
     "too_long": (gettext_lazy("at most %(n)s items"), "max_length"),
     "greater_than_equal": (gettext_lazy("must be at least %(n)s"), "ge"),
+    "greater_than": (gettext_lazy("must be more than %(n)s"), "gt"),
     "less_than_equal": (gettext_lazy("must be at most %(n)s"), "le"),
 }
 
@@ -154,6 +230,10 @@ def _message(error: Any) -> str:
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
     if kind == "value_error" and "bad_url" in str(error.get("msg", "")):
         return _("use a path on this site (/m/…) or an https:// address")
+    if kind == "value_error" and "not_mall_path" in str(error.get("msg", "")):
+        return _("a hot zone links only to this mall's own pages (/m/…)")
+    if kind == "zone_outside":
+        return _("the zone must stay inside the image (left + width and top + height at most 100)")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return _("unknown component type; use one of: %(types)s") % {"types": ", ".join(COMPONENT_TYPES)}
     if kind in _PLAIN:
@@ -171,7 +251,24 @@ def parse(document: Any) -> tuple[PageDocument | None, list[Problem]]:
     try:
         return PageDocument.model_validate(document), []
     except ValidationError as exc:
-        return None, [Problem(json_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+        return None, [Problem(_path_of(e), _message(e), _code(e)) for e in exc.errors()]
+
+
+def _code(error: Any) -> str:
+    """A name for the problem: the validator's own (bad_url, not_mall_path, zone_outside) or pydantic's type."""
+    kind = str(error.get("type", "invalid"))
+    if kind == "value_error":
+        msg = str(error.get("msg", ""))
+        return next((c for c in ("bad_url", "not_mall_path") if c in msg), "invalid")
+    return {"missing": "required"}.get(kind, kind)
+
+
+def _path_of(error: Any) -> str:
+    """The JSON path; a zone outside its image names the field that overflows (…zones[0].w)."""
+    loc = tuple(error["loc"])
+    if error.get("type") == "zone_outside":
+        loc = (*loc, (error.get("ctx") or {}).get("field", "w"))
+    return json_path(loc)
 
 
 def dump(page: PageDocument) -> dict[str, Any]:

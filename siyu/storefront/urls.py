@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.storefront import views
+from siyu.storefront import address_views, deal_views, views
 
 app_name = "mall"
 
@@ -19,6 +19,16 @@ urlpatterns = [
     path("<slug:enterprise>/orders/<int:order_id>/after-sale/", views.after_sale_page, name="after_sale"),
     path("<slug:enterprise>/coupons/", views.coupon_centre, name="coupons"),
     path("<slug:enterprise>/coupons/<int:template_id>/claim/", views.coupon_claim, name="coupon_claim"),
+    path("<slug:enterprise>/presales/", deal_views.presale_list, name="presales"),
+    path("<slug:enterprise>/presales/<int:presale_id>/", deal_views.presale_detail, name="presale"),
+    path("<slug:enterprise>/group-buys/", deal_views.group_buy_list, name="group_buys"),
+    path("<slug:enterprise>/group-buys/<int:group_buy_id>/", deal_views.group_buy_detail, name="group_buy"),
+    path("<slug:enterprise>/me/addresses/", address_views.address_book, name="addresses"),
+    path("<slug:enterprise>/me/addresses/<int:address_id>/", address_views.address_edit, name="address"),
+    path("<slug:enterprise>/me/addresses/<int:address_id>/default/", address_views.address_default,
+         name="address_default"),
+    path("<slug:enterprise>/me/addresses/<int:address_id>/delete/", address_views.address_delete,
+         name="address_delete"),
     path("<slug:enterprise>/login/", views.login, name="login"),
     path("<slug:enterprise>/login/wechat/", views.login_wechat, name="login_wechat"),
     path("<slug:enterprise>/login/wechat/done/", views.login_wechat_done, name="login_wechat_done"),

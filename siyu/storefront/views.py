@@ -24,10 +24,10 @@ from siyu.core.http import client_ip
 from siyu.core.pagination import paginate
 from siyu.orders import hooks
 from siyu.orders.services import after_sale, states
-from siyu.org.scope import scope_for_user
+from siyu.org.scope import Scope, scope_for_user
 from siyu.promotions import queries as promotion_queries
 from siyu.promotions import services as promotion_services
-from siyu.storefront import mall_auth, queries
+from siyu.storefront import mall_auth, product_sections, queries
 from siyu.storefront.mall_auth import Mall, mall_page, shopper
 from siyu.storefront.services import addresses, cart, checkout, mall_login, shopper_login
 
@@ -81,20 +81,62 @@ def _grid_products(mall: Mall, part: dict[str, Any]) -> list[Any]:
     if part.get("source") == "category":
         return list(catalog_queries.on_sale_products(enterprise_id=mall.enterprise_id,
                                                      category_id=part.get("category_id"))[:limit])
-    ids = [int(i) for i in part.get("product_ids", [])][:limit]
+    if part.get("source") == "best_sellers":
+        ids = queries.best_seller_ids(enterprise_id=mall.enterprise_id, limit=limit)
+    else:
+        ids = [int(i) for i in part.get("product_ids", [])][:limit]
     found = {p.pk: p for p in catalog_queries.on_sale_products(enterprise_id=mall.enterprise_id).filter(pk__in=ids)}
-    return [found[i] for i in ids if i in found]  # the designer's order; one taken off sale is left out
+    return [found[i] for i in ids if i in found]  # the designer's (or the sales') order; one off sale is left out
+
+
+def _category_links(mall: Mall, part: dict[str, Any]) -> list[Any]:
+    """The chosen categories in the chosen order, or the top categories when none is chosen."""
+    tops = [node.category for node in catalog_queries.storefront_categories(enterprise_id=mall.enterprise_id)]
+    chosen = [int(i) for i in part.get("category_ids", [])]
+    if not chosen:
+        return tops[:12]
+    by_id = {c.pk: c for c in catalog_queries.categories(
+        Scope.hq(mall.enterprise_id, label="mall")).filter(pk__in=chosen)}
+    return [by_id[i] for i in chosen if i in by_id]
+
+
+def _flash_block(mall: Mall, part: dict[str, Any]) -> dict[str, Any]:
+    """A running sale's items and its end (the countdown's); an ended or not yet started sale shows nothing."""
+    items = [i for i in promotion_queries.active_flash_items(enterprise_id=mall.enterprise_id)
+             if i.flash_sale_id == part.get("flash_sale_id")][:int(part.get("limit") or 4)]
+    ends_at = items[0].flash_sale.ends_at if items else None
+    left = int((ends_at - timezone.now()).total_seconds()) if ends_at else 0
+    return {"items": items, "ends_at": ends_at, "seconds_left": max(left, 0)}
+
+
+def _group_block(mall: Mall, part: dict[str, Any]) -> dict[str, Any]:
+    running = {g.pk: g for g in promotion_queries.running_group_buys(enterprise_id=mall.enterprise_id)}
+    return {"group_buys": [running[i] for i in part.get("group_buy_ids", []) if i in running]}
+
+
+def _resolved(mall: Mall, part: dict[str, Any]) -> dict[str, Any]:
+    kind = part["type"]
+    if kind == "product_grid":
+        return {"products": _grid_products(mall, part)}
+    if kind == "category_nav":
+        return {"categories": _category_links(mall, part)}
+    if kind == "flash_sale":
+        return _flash_block(mall, part)
+    if kind == "group_buy":
+        return _group_block(mall, part)
+    if kind == "store_selector":
+        return {"stores": queries.mall_stores(enterprise_id=mall.enterprise_id)}
+    return {}
 
 
 def _blocks(mall: Mall, document: dict[str, Any]) -> list[dict[str, Any]]:
-    """A designed page's components with what they show resolved (on-sale products, claimable coupons)."""
+    """A designed page's components with what they show resolved (on-sale products, claimable coupons, running
+    flash sales and group buys, the brand's stores)."""
     claimable: list[dict[str, Any]] | None = None
     blocks = []
     for part in document.get("components", []):
-        block = dict(part)
-        if part["type"] == "product_grid":
-            block["products"] = _grid_products(mall, part)
-        elif part["type"] == "coupon_strip":
+        block = {**part, **_resolved(mall, part)}
+        if part["type"] == "coupon_strip":
             claimable = _claimable(mall) if claimable is None else claimable
             by_id = {c["template"].pk: c for c in claimable}
             block["coupons"] = [by_id[i] for i in part.get("template_ids", []) if i in by_id]
@@ -116,9 +158,10 @@ def _store_of_link(request: HttpRequest, mall: Mall) -> int | None:
 @mall_page()
 def home(request: HttpRequest, mall: Mall) -> HttpResponse:
     """HQ's designed home page (or the linked store's own), as last published; the plain home when none is."""
-    live = queries.live_page(enterprise_id=mall.enterprise_id, store_id=_store_of_link(request, mall))
+    store_id = _store_of_link(request, mall)
+    live = queries.live_page(enterprise_id=mall.enterprise_id, store_id=store_id)
     if live is not None:
-        return _page(request, mall, "home.html", {"blocks": _blocks(mall, live.document),
+        return _page(request, mall, "home.html", {"blocks": _blocks(mall, live.document), "mall_store_id": store_id,
                                                   "page_title": live.document.get("title", ""),
                                                   "form_key": uuid.uuid4().hex, "version": live.number})
     products = catalog_queries.on_sale_products(enterprise_id=mall.enterprise_id)[:PAGE_SIZE]
@@ -181,6 +224,7 @@ def product_detail(request: HttpRequest, mall: Mall, product_id: int) -> HttpRes
         shopper_login.record_product_view(shopper=mall.shopper, product_id=product.pk)
     return _page(request, mall, "product.html", {
         "product": product, "skus": skus, "coupons": _claimable(mall)[:3], "form_key": uuid.uuid4().hex,
+        "sections": product_sections.sections(enterprise_id=mall.enterprise_id, product_id=product.pk),
         **_product_offers(mall, {s.pk for s in skus}),
     })
 
@@ -332,7 +376,10 @@ def order_detail(request: HttpRequest, mall: Mall, order_id: int) -> HttpRespons
         if order.status != "pending_payment":
             response["HX-Refresh"] = "true"
         return response
-    return _page(request, mall, "order.html", {"order": order, "waiting": request.GET.get("paid") == "1"})
+    team = promotion_queries.team_of_order(enterprise_id=mall.enterprise_id, order_id=order.pk)
+    return _page(request, mall, "order.html", {
+        "order": order, "waiting": request.GET.get("paid") == "1", "balance_fen": order.amount_fen - order.deposit_fen,
+        "team": team, "team_label": promotion_queries.team_status_label(team.status) if team else ""})
 
 
 @require_POST

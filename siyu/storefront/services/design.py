@@ -9,6 +9,7 @@ audited."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -26,6 +27,7 @@ from siyu.org.models import Role
 from siyu.org.scope import Scope
 from siyu.promotions import queries as promotion_queries
 from siyu.storefront import page_schema
+from siyu.storefront import queries as storefront_queries
 from siyu.storefront.models import StorePage, StorePageVersion
 from siyu.storefront.page_schema import Problem
 
@@ -42,7 +44,7 @@ class PageInvalid(ValidationFailed):
 
     def as_dict(self) -> dict[str, Any]:
         body = super().as_dict()
-        body["errors"] = [{"path": p.path, "message": p.message} for p in self.problems]
+        body["errors"] = [{"path": p.path, "message": p.message, "code": p.code} for p in self.problems]
         return body
 
 
@@ -58,30 +60,90 @@ def require_designer(scope: Scope, store_id: int | None) -> None:
                                code="forbidden")
 
 
-def _reference_problems(enterprise_id: int, page: page_schema.PageDocument) -> list[Problem]:
-    """The ids a valid document names, checked against the brand's rows (three queries, whatever the page holds)."""
+@dataclass(frozen=True)
+class _Known:
+    """The brand's ids among those a document names (one query per kind, whatever the page holds)."""
+
+    products: set[int]
+    categories: set[int]
+    templates: set[int]
+    flash_sales: set[int]
+    group_buys: set[int]
+    mall_prefix: str
+
+
+def _named(page: page_schema.PageDocument, kind: str, attr: str) -> set[int]:
+    found: set[int] = set()
+    for c in page.components:
+        if c.type == kind:
+            value = getattr(c, attr)
+            found |= set(value) if isinstance(value, list) else ({value} if value is not None else set())
+    return found
+
+
+def _known(enterprise_id: int, page: page_schema.PageDocument) -> _Known:
     hq = Scope.hq(enterprise_id, label="store design")
-    product_ids = {i for c in page.components if c.type == "product_grid" for i in c.product_ids}
-    category_ids = {c.category_id for c in page.components if c.type == "product_grid" and c.category_id}
-    template_ids = {i for c in page.components if c.type == "coupon_strip" for i in c.template_ids}
-    products = set(catalog_queries.products(hq).filter(pk__in=product_ids).values_list("pk", flat=True))
-    categories = set(catalog_queries.categories(hq).filter(pk__in=category_ids).values_list("pk", flat=True))
-    templates = set(promotion_queries.coupon_templates(hq).filter(pk__in=template_ids).values_list("pk", flat=True))
+    categories = _named(page, "product_grid", "category_id") | _named(page, "category_nav", "category_ids")
+
+    def ids(qs: Any, wanted: set[int]) -> set[int]:
+        return set(qs.filter(pk__in=wanted).values_list("pk", flat=True)) if wanted else set()
+
+    return _Known(
+        products=ids(catalog_queries.products(hq), _named(page, "product_grid", "product_ids")),
+        categories=ids(catalog_queries.categories(hq), categories),
+        templates=ids(promotion_queries.coupon_templates(hq), _named(page, "coupon_strip", "template_ids")),
+        flash_sales=ids(promotion_queries.flash_sales(hq), _named(page, "flash_sale", "flash_sale_id")),
+        group_buys=ids(promotion_queries.group_buys(hq), _named(page, "group_buy", "group_buy_ids")),
+        mall_prefix=f"/m/{storefront_queries.mall_code(enterprise_id)}/" if _named_zones(page) else "",
+    )
+
+
+def _named_zones(page: page_schema.PageDocument) -> bool:
+    return any(c.type == "hotzone" for c in page.components)
+
+
+def _unknown(at: str, field: str, ids: list[int], known: set[int], message: str, code: str) -> list[Problem]:
+    return [Problem(f"{at}.{field}[{i}]", message, code) for i, v in enumerate(ids) if v not in known]
+
+
+def _grid_problems(at: str, c: Any, known: _Known) -> list[Problem]:
+    problems: list[Problem] = []
+    if c.source == "products" and not c.product_ids:
+        problems.append(Problem(f"{at}.product_ids", str(_("choose at least one product")), "required"))
+    if c.source == "category" and c.category_id is None:
+        problems.append(Problem(f"{at}.category_id", str(_("choose a category")), "required"))
+    if c.source == "category" and c.category_id is not None and c.category_id not in known.categories:
+        problems.append(Problem(f"{at}.category_id", str(_("no such category")), "unknown_category"))
+    return problems + _unknown(at, "product_ids", c.product_ids, known.products, str(_("no such product")),
+                               "unknown_product")
+
+
+def _component_problems(at: str, c: Any, known: _Known) -> list[Problem]:
+    if c.type == "product_grid":
+        return _grid_problems(at, c, known)
+    if c.type == "coupon_strip":
+        return _unknown(at, "template_ids", c.template_ids, known.templates, str(_("no such coupon")),
+                        "unknown_coupon")
+    if c.type == "category_nav":
+        return _unknown(at, "category_ids", c.category_ids, known.categories, str(_("no such category")),
+                        "unknown_category")
+    if c.type == "group_buy":
+        return _unknown(at, "group_buy_ids", c.group_buy_ids, known.group_buys, str(_("no such group buy")),
+                        "unknown_group_buy")
+    if c.type == "flash_sale" and c.flash_sale_id not in known.flash_sales:
+        return [Problem(f"{at}.flash_sale_id", str(_("no such flash sale")), "unknown_flash_sale")]
+    if c.type == "hotzone":
+        return [Problem(f"{at}.zones[{j}].link", str(_("a hot zone links only to this mall's own pages (/m/…)")),
+                        "not_mall_path") for j, z in enumerate(c.zones) if not z.link.startswith(known.mall_prefix)]
+    return []
+
+
+def _reference_problems(enterprise_id: int, page: page_schema.PageDocument) -> list[Problem]:
+    """The ids a valid document names, checked against the brand's rows; hot-zone links against its mall."""
+    known = _known(enterprise_id, page)
     problems: list[Problem] = []
     for n, c in enumerate(page.components):
-        at = f"components[{n}]"
-        if c.type == "product_grid":
-            if c.source == "products" and not c.product_ids:
-                problems.append(Problem(f"{at}.product_ids", str(_("choose at least one product"))))
-            if c.source == "category" and c.category_id is None:
-                problems.append(Problem(f"{at}.category_id", str(_("choose a category"))))
-            if c.source == "category" and c.category_id is not None and c.category_id not in categories:
-                problems.append(Problem(f"{at}.category_id", str(_("no such category"))))
-            problems += [Problem(f"{at}.product_ids[{i}]", str(_("no such product")))
-                         for i, pid in enumerate(c.product_ids) if pid not in products]
-        elif c.type == "coupon_strip":
-            problems += [Problem(f"{at}.template_ids[{i}]", str(_("no such coupon")))
-                         for i, tid in enumerate(c.template_ids) if tid not in templates]
+        problems += _component_problems(f"components[{n}]", c, known)
     return problems
 
 

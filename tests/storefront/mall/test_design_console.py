@@ -5,12 +5,16 @@ component's field; publishing and rolling back change what the mall's home page 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from siyu.core.models import AuditEntry
+from siyu.core.money import Money
+from siyu.promotions import services as promotions
 from siyu.promotions.models import CouponTemplate
 from siyu.storefront.models import StorePage, StorePageVersion
 from tests.conftest import Org
@@ -90,3 +94,38 @@ def test_only_designers_reach_the_editor(org: Org, mall_shop: Shop) -> None:
     assert _client(org.n1_manager).get(f"/store-design/pages/{page_id}/").status_code == 404  # HQ's page
     assert _client(org.n1_manager).post(f"/store-design/pages/{page_id}/", _fields(mall_shop)).status_code == 404
     assert Client().get("/store-design/").status_code == 302
+
+
+def test_the_editor_builds_the_new_components_and_puts_a_bad_zone_on_its_field(org: Org, mall_shop: Shop) -> None:
+    hq = _client(org.hq)
+    page_id = _open(hq)
+    url = f"/store-design/pages/{page_id}/"
+    for kind in ("category_nav", "flash_sale", "group_buy", "hotzone", "store_selector"):
+        added = hq.post(url, {"base_revision": "0", "count": "0", "action": f"add:{kind}"}).content.decode()
+        assert f'data-component="{kind}"' in added
+    mine = f"{base(org)}/products/"
+    fields = {"base_revision": "0", "count": "3", "action": "save",
+              "c0-type": "hotzone", "c0-image_url": "/static/a.jpg",
+              "c0-zone0-x": "0", "c0-zone0-y": "0", "c0-zone0-w": "50", "c0-zone0-h": "50", "c0-zone0-link": mine,
+              "c0-zone1-x": "60", "c0-zone1-y": "0", "c0-zone1-w": "20", "c0-zone1-h": "50",
+              "c0-zone1-link": "https://evil.example/",
+              "c1-type": "flash_sale", "c1-title": "秒杀", "c1-flash_sale_id": "",
+              "c2-type": "category_nav", "c2-category_ids": [str(mall_shop.pan.product.category_id)]}
+    refused = hq.post(url, fields)
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert 'data-field="zone1-link"' in html and 'data-field="flash_sale_id"' in html
+    assert StorePage.objects.get(pk=page_id).draft_revision == 0  # nothing saved
+
+    now = timezone.now()
+    sale = promotions.create_flash_sale(scope=mall_shop.hq, data=promotions.FlashSaleInput(
+        name="秒杀场", starts_at=now, ends_at=now + timedelta(hours=1), items=[
+            promotions.FlashItemInput(sku_id=mall_shop.tissue.pk, flash_price=Money(990), flash_stock=5)]))
+    fields |= {"c0-zone1-link": f"{base(org)}/coupons/", "c1-flash_sale_id": str(sale.pk)}
+    saved = hq.post(url, fields)
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    draft = StorePage.objects.get(pk=page_id).draft
+    assert draft["components"][0]["zones"][1] == {"x": 60.0, "y": 0.0, "w": 20.0, "h": 50.0,
+                                                  "link": f"{base(org)}/coupons/", "label": ""}
+    assert draft["components"][1]["flash_sale_id"] == sale.pk
+    assert draft["components"][2]["category_ids"] == [mall_shop.pan.product.category_id]
