@@ -60,7 +60,7 @@ from siyu.org.scope import Scope
 from siyu.promotions import services as promotion_services
 
 LEASE = timedelta(seconds=60)
-CLAIM_BATCH = 200
+CLAIM_BATCH = 1000  # timers per claim; the batch runner's transactions are at most batch.GROUP_MAX
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
 MAX_NAME = 64
@@ -510,11 +510,17 @@ def claim_due(*, now: datetime, limit: int = CLAIM_BATCH) -> tuple[str, list[int
         if ids:
             Timer.objects.filter(pk__in=ids, status=TimerStatus.PENDING).update(
                 status=TimerStatus.CLAIMED, claimed_by=token, claimed_at=now)
-    return token, list(Timer.objects.filter(claimed_by=token).order_by("due_at", "id").values_list("id", flat=True))
+    if not ids:
+        return token, []
+    return token, list(Timer.objects.filter(pk__in=ids, claimed_by=token).order_by("due_at", "id")
+                       .values_list("id", flat=True))
 
 
 def process_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH, rounds: int = 50) -> int:
-    """Work the due timers (in claimed batches) until none is due or `rounds` batches ran. Returns timers worked."""
+    """Work the due timers (in claimed batches, each grouped by version and node and moved together by the batch
+    runner, `siyu.automation.batch`) until none is due or `rounds` batches ran. Returns timers worked."""
+    from siyu.automation import batch  # noqa: PLC0415 - it builds on this module
+
     moment = now or timezone.now()
     requeue_lapsed(now=moment)
     worked = 0
@@ -523,9 +529,7 @@ def process_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH, rounds
         token, ids = claim_due(now=moment, limit=limit)
         if not ids:
             break
-        for timer_id in ids:
-            run_timer(timer_id=timer_id, token=token, now=moment, sends=sends)
-            worked += 1
+        worked += batch.run_claimed(token=token, timer_ids=ids, now=moment, sends=sends)
     if sends:
         messaging_services.kick_sender()  # once for the lot; the sender's periodic run would find them too
     return worked
@@ -533,7 +537,7 @@ def process_due(*, now: datetime | None = None, limit: int = CLAIM_BATCH, rounds
 
 def run_timer(*, timer_id: int, token: str, now: datetime, sends: list[str] | None = None) -> bool:
     """One timer, in one transaction: False when it was no longer this caller's or its enrollment moved on. The
-    keys of the sends it planned are added to `sends`."""
+    keys of the sends it planned are added to `sends`. The per-customer reference of the batch runner."""
     with transaction.atomic():
         timer = Timer.objects.filter(pk=timer_id).first()
         if timer is None:
@@ -581,10 +585,10 @@ def _parsed(version: JourneyVersion) -> graph.Definition:
 class Runner:
     """Moves one (locked) enrollment through its version's nodes until a wait or the end."""
 
-    def __init__(self, enrollment: Enrollment, now: datetime) -> None:
+    def __init__(self, enrollment: Enrollment, now: datetime, definition: graph.Definition | None = None) -> None:
         self.en = enrollment
         self.now = now
-        self.definition = _parsed(enrollment.version)
+        self.definition = definition or _parsed(enrollment.version)
         self.ids = [n.id for n in self.definition.nodes]
         self.sends: list[str] = []
 
@@ -604,8 +608,8 @@ class Runner:
 
     def resume(self, timer: Timer) -> None:
         node = self.definition.node(timer.node)
-        if timer.kind == TimerKind.ENTRY:
-            self.advance(node.id)  # the first node, due at entry
+        if timer.kind in (TimerKind.ENTRY, TimerKind.NEXT):
+            self.advance(node.id)  # the first node, due at entry; or the node the batch runner parked it before
             return
         if node.kind == "wait_event":
             arrived = timer.kind == TimerKind.EVENT
