@@ -123,10 +123,24 @@ def _topological(definition: graph.Definition) -> dict[str, int]:
     return {node_id: index for index, node_id in enumerate(reversed(done))}
 
 
-def _executemany(statement: str, rows: list[tuple[Any, ...]]) -> None:
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(statement, rows)
+def _insert(table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """Rows in one go, a repeat (the unique key) skipped: SQLite runs one prepared INSERT by executemany (in C);
+    PostgreSQL takes multi-row VALUES (per-row statements there cost a round trip each)."""
+    if not rows:
+        return
+    marks = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES {marks} ON CONFLICT DO NOTHING", rows)  # noqa: S608
+            return
+        for at in range(0, len(rows), 1000):
+            part = rows[at:at + 1000]
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([marks] * len(part))} "  # noqa: S608
+                           f"ON CONFLICT DO NOTHING", [value for row in part for value in row])
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
 
 
 class _Walk:
@@ -138,6 +152,7 @@ class _Walk:
         self.ids = [n.id for n in definition.nodes]
         self.order = _topological(definition)
         self.now = now
+        self.at = services._db(now)  # noqa: SLF001
         self.enterprise_id = version.journey.enterprise_id
         self.pending: dict[str, list[Enrollment]] = {}
         self.members: list[Enrollment] = []
@@ -154,10 +169,12 @@ class _Walk:
         if connection.vendor == "postgresql":
             locked = locked.select_for_update()
         found = {en.pk: en for en in locked}
-        Timer.objects.filter(pk__in=timer_ids, status=TimerStatus.CLAIMED, claimed_by=token).update(
-            status=TimerStatus.DONE)
-        mine = set(Timer.objects.filter(pk__in=timer_ids, status=TimerStatus.DONE, claimed_by=token)
-                   .values_list("enrollment_id", flat=True))
+        table, marks = Timer._meta.db_table, _marks(timer_ids)
+        services._sql(f"UPDATE {table} SET status = 'done' WHERE id IN ({marks}) AND status = 'claimed' "  # noqa: S608, SLF001
+                      f"AND claimed_by = %s", [*timer_ids, token])
+        mine = {row[0] for row in services._rows(  # noqa: SLF001
+            f"SELECT enrollment_id FROM {table} WHERE id IN ({marks}) AND status = 'done' "  # noqa: S608
+            f"AND claimed_by = %s", [*timer_ids, token])}
         for eid in wanted:
             en = found.get(eid)
             if en is None or eid not in mine or en.status != EnrollmentStatus.ACTIVE or en.current_node != node_id:
@@ -226,25 +243,25 @@ class _Walk:
 
     def steps(self, node: Any, rows: list[tuple[Enrollment, str, str]]) -> None:
         """The step rows of a node, one statement; a row already there (a repeat) stays as it was."""
-        _executemany(
-            f"INSERT INTO {Step._meta.db_table} (enterprise_id, enrollment_id, journey_id_copy, node, kind, "  # noqa: S608
-            f"outcome, code, key, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        _insert(
+            Step._meta.db_table, "enterprise_id, enrollment_id, journey_id_copy, node, kind, outcome, code, key, at",
             [(self.enterprise_id, en.pk, en.journey_id, node.id, node.kind, outcome, code[:64],
-              self.key(en, node.id), services._db(self.now)) for en, outcome, code in rows])  # noqa: SLF001
+              self.key(en, node.id), self.at) for en, outcome, code in rows])
 
     def fresh(self, node: Any, members: list[Enrollment]) -> list[Enrollment]:
         """The members without a step at the node yet (its effect has not happened)."""
-        keys = [self.key(en, node.id) for en in members]
-        seen = set(Step.objects.filter(enterprise_id=self.enterprise_id, key__in=keys).values_list("key", flat=True))
-        return [en for en in members if self.key(en, node.id) not in seen]
+        ids = [en.pk for en in members]
+        seen = {row[0] for row in services._rows(  # noqa: SLF001
+            f"SELECT enrollment_id FROM {Step._meta.db_table} WHERE enrollment_id IN ({_marks(ids)}) "  # noqa: S608
+            f"AND node = %s", [*ids, node.id])}
+        return [en for en in members if en.pk not in seen]
 
     def timer(self, en: Enrollment, node: Any, due: datetime, attempt: int, kind: str) -> None:
-        self.timers.append((en.pk, node.id, attempt, str(kind), services._db(due)))  # noqa: SLF001
+        when = self.at if due == self.now else services._db(due)  # noqa: SLF001
+        self.timers.append((en.pk, node.id, attempt, str(kind), when, "pending", ""))
 
     def flush(self) -> None:
-        _executemany(
-            f"INSERT INTO {Timer._meta.db_table} (enrollment_id, node, attempt, kind, due_at, status, "  # noqa: S608
-            f"claimed_by) VALUES (%s, %s, %s, %s, %s, 'pending', '') ON CONFLICT DO NOTHING", self.timers)
+        _insert(Timer._meta.db_table, "enrollment_id, node, attempt, kind, due_at, status, claimed_by", self.timers)
         states: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for en in self.members:
             states[tuple(getattr(en, f) for f in _STATE)].append(en.pk)
