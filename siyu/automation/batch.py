@@ -153,6 +153,7 @@ class _Walk:
         self.order = _topological(definition)
         self.now = now
         self.at = services._db(now)  # noqa: SLF001
+        self.dues: dict[datetime, Any] = {now: self.at}
         self.enterprise_id = version.journey.enterprise_id
         self.pending: dict[str, list[Enrollment]] = {}
         self.members: list[Enrollment] = []
@@ -257,7 +258,9 @@ class _Walk:
         return [en for en in members if en.pk not in seen]
 
     def timer(self, en: Enrollment, node: Any, due: datetime, attempt: int, kind: str) -> None:
-        when = self.at if due == self.now else services._db(due)  # noqa: SLF001
+        when = self.dues.get(due)
+        if when is None:
+            when = self.dues[due] = services._db(due)  # noqa: SLF001
         self.timers.append((en.pk, node.id, attempt, str(kind), when, "pending", ""))
 
     def flush(self) -> None:
