@@ -908,11 +908,24 @@ def untag_customers(
 
 
 def _fast_insert(model: Any, fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Rows without the ORM's per-object compiling (the journeys runner tags a thousand customers at a time):
-    the member import's writer, a repeat of a unique key skipped."""
-    from siyu.customers import member_import  # noqa: PLC0415 - it builds on this module
-
-    member_import._insert(model, fields, rows, "ON CONFLICT DO NOTHING")  # noqa: SLF001
+    """Rows without the ORM's per-object compiling (the journeys runner tags a thousand customers at a time), a
+    repeat of a unique key skipped: SQLite runs one prepared INSERT by executemany (in C); PostgreSQL takes
+    multi-row VALUES. Values come in adapted (`_db_when`, JSON as text)."""
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    meta = model._meta
+    columns = ", ".join(qn(meta.get_field(name).column) for name in fields)
+    marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    head = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES "  # noqa: S608 - names from the model
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(f"{head}{marks} ON CONFLICT DO NOTHING", list(rows))
+            return
+        for at in range(0, len(rows), 1000):
+            part = rows[at:at + 1000]
+            cursor.execute(f"{head}{', '.join([marks] * len(part))} ON CONFLICT DO NOTHING",
+                           [value for row in part for value in row])
 
 
 def _db_when(moment: datetime) -> Any:

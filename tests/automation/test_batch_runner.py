@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from siyu.automation import batch, services
+from siyu.automation import services
 from siyu.automation.models import Enrollment, Journey, Step, Timer
 from siyu.customers import services as customer_services
 from siyu.customers.models import Customer, CustomerTag
@@ -104,8 +104,8 @@ def test_a_batched_run_gives_the_steps_and_tags_of_the_per_customer_run(org: Org
     for name, tags in holding.items():
         customer_services.tag_customers(enterprise_id=world.enterprise_id, customer_ids=[people[name].pk],
                                         tag_ids=[t.pk for t in tags])
-    monkeypatch.setattr(batch, "GROUP_MAX", 3)
-    monkeypatch.setattr(batch, "EFFECT_MAX", 2)
+    monkeypatch.setattr(services, "GROUP_MAX", 3)
+    monkeypatch.setattr(services, "EFFECT_MAX", 2)
     batched = _run(world, people, _batched)
     reference = _run(world, people, _reference)
     assert batched == reference
