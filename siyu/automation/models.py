@@ -114,11 +114,14 @@ class TimerKind(models.TextChoices):
     STEP = "step", _("Wait over")
     EVENT = "event", _("Event arrived")
     TIMEOUT = "timeout", _("Timed out")
+    NEXT = "next", _("Next step")
 
 
 class Timer(models.Model):
     """Durable work: run `node` of the enrollment at `due_at`. Claimed by a conditional UPDATE (several workers take
-    disjoint timers); a claim older than the lease is taken back, so a worker killed mid-way loses nothing."""
+    disjoint timers); a claim older than the lease is taken back, so a worker killed mid-way loses nothing.
+    `attempt` keeps the kinds apart: 0 a wait's end or a timeout, 1 an awaited event, 2 the entry, 3 `next` (the
+    batch runner parked the enrollment before a per-customer action, to run it in its own transaction)."""
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="timers")
     node = models.CharField(max_length=24)
