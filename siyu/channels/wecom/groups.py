@@ -94,6 +94,7 @@ def _open(
             idempotency_key=f"group_joined:{group.pk}:{member.userid}:{int(at.timestamp())}",
             occurred_at=at,
             channel=Channel.WECOM,
+            campaign=member.state,  # a join way's state (a referral participant's token, for group fission)
             properties={"chat_id": group.chat_id},
         )
     return stint
@@ -153,6 +154,8 @@ def _needs_detail(account: ChannelAccount, event: WecomEvent) -> bool:
     if event.change_type == "dismiss" or not event.get("ChatId"):
         return False
     if event.change_type == "update" and event.get("UpdateDetail") in ("add_member", "del_member"):
+        if event.get("UpdateDetail") == "add_member" and event.get("JoinScene") == str(group_codes.JOIN_SCENE_QR):
+            return True  # a QR join: the join way's state (group fission's attribution) is only in the detail
         return _list_incomplete(event) or not CustomerGroup.objects.filter(
             account=account, chat_id=event.get("ChatId"), synced_at__isnull=False
         ).exists()
