@@ -68,6 +68,11 @@ SETTLE_BATCH = 500
 NOTICE_BATCH = 1000
 
 
+CAMPAIGN_FIELDS = ("kind", "name", "starts_at", "ends_at", "conversion", "reward_kind", "reward_points",
+                   "coupon_template_id", "per_inviter_cap", "target_count", "window_days", "channel_code_id",
+                   "group_code_id", "window_hours", "helpers_must_be_new", "is_active")
+
+
 @dataclass(frozen=True)
 class CampaignInput:
     kind: str
