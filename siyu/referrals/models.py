@@ -131,6 +131,7 @@ class RewardStatus(models.TextChoices):
     GRANTED = "granted", _("Granted")
     REVERSED = "reversed", _("Reversed")
     FAILED = "failed", _("Could not be granted")
+    UNRECOVERABLE = "unrecoverable", _("Refunded, coupon already used: not recoverable")
 
 
 class Reward(models.Model):
@@ -147,7 +148,7 @@ class Reward(models.Model):
     points = models.PositiveIntegerField(default=0)
     coupon_id = models.BigIntegerField(null=True, blank=True)
     cost_fen = models.BigIntegerField(default=0, help_text="what the reward is worth: points × value, or the coupon")
-    status = models.CharField(max_length=10, choices=RewardStatus.choices, default=RewardStatus.GRANTED)
+    status = models.CharField(max_length=16, choices=RewardStatus.choices, default=RewardStatus.GRANTED)
     error = models.CharField(max_length=64, blank=True)
     granted_at = models.DateTimeField()
     reversed_at = models.DateTimeField(null=True, blank=True)

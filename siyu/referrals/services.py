@@ -557,8 +557,8 @@ def scan_all(*, now: datetime | None = None) -> int:
 
 def reverse_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at: datetime) -> int:
     """A refund of an invitation's qualifying order completed (orders' refund hook, inside its transaction): the
-    invitation is reversed (not yet counted: rejected) and its points reward taken back once. A coupon already
-    given is not taken back (docs/referrals.md)."""
+    invitation is reversed (not yet counted: rejected) and its points reward taken back once; a coupon reward is
+    voided while unused, else the reward is recorded `unrecoverable` (docs/referrals.md)."""
     found = list(Invitation.objects.filter(order_id=order_id, campaign__enterprise_id=enterprise_id,
                                            status__in=[InvitationStatus.PENDING, InvitationStatus.COUNTED]))
     for invitation in found:
@@ -568,10 +568,14 @@ def reverse_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at
         reward = Reward.objects.filter(invitation=invitation, status=RewardStatus.GRANTED).first()
         if reward is None:
             continue
+        status = RewardStatus.REVERSED
         if reward.kind == RewardKind.POINTS:
             loyalty_services.take_back_referral_points(enterprise_id=enterprise_id, key=reward.key,
                                                        reason=f"refund {after_sale_id}", at=at)
-        Reward.objects.filter(pk=reward.pk).update(status=RewardStatus.REVERSED, reversed_at=at)
+        elif reward.coupon_id is not None and not promotion_services.void_coupon(
+                enterprise_id=enterprise_id, coupon_id=reward.coupon_id, reason=f"refund {after_sale_id}", at=at):
+            status = RewardStatus.UNRECOVERABLE  # used already: recorded, not taken back
+        Reward.objects.filter(pk=reward.pk).update(status=status, reversed_at=at)
     return len(found)
 
 
