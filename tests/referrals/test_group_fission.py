@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from simulator.wecom import Contact
 from siyu.channels.wecom import group_codes
 from siyu.channels.wecom.models import CustomerGroup, GroupCode
 from siyu.core.errors import NotFound, ValidationFailed
@@ -17,9 +18,7 @@ from siyu.customers.services import IdentityInput, resolve_customer
 from siyu.org.scope import Scope
 from siyu.referrals import services
 from siyu.referrals.models import Invitation, Participant, Reward
-from simulator.wecom import Contact
 from tests.channels.wecom.conftest import CORP_ID, Wecom
-from tests.channels.wecom.conftest import immediate_tasks, platform, sim_server, wecom  # noqa: F401
 from tests.loyalty.helpers import setup_program
 from tests.orders.helpers import Shop, build_shop
 from tests.referrals.helpers import referral_points

@@ -146,6 +146,11 @@ def test_a_claim_of_ones_own_link_or_by_a_known_customer_is_refused(shop: Shop) 
     assert not Invitation.objects.exists()
 
 
+def _coupon_of(reward: Reward) -> int:
+    assert reward.coupon_id is not None
+    return reward.coupon_id
+
+
 def _coupon_reward(shop: Shop) -> tuple[Reward, Order]:
     c = campaign(shop, conversion="first_order", reward_kind="coupon", coupon_template_id=shop.template.pk,
                  reward_points=0)
@@ -164,14 +169,14 @@ def test_an_unused_coupon_reward_is_voided_when_the_order_is_refunded(shop: Shop
     refund(shop, order, {next(iter(order.lines.all())).pk: 1}, "rf-c1")
     reward.refresh_from_db()
     assert reward.status == "reversed"
-    assert Coupon.objects.get(pk=reward.coupon_id).status == "voided"
+    assert Coupon.objects.get(pk=_coupon_of(reward)).status == "voided"
     assert Event.objects.filter(name="coupon_voided", customer=shop.customer).count() == 1
 
 
 def test_a_used_coupon_reward_is_recorded_as_not_recoverable(shop: Shop) -> None:
     reward, order = _coupon_reward(shop)
-    Coupon.objects.filter(pk=reward.coupon_id).update(status="used")  # the inviter spent it meanwhile
+    Coupon.objects.filter(pk=_coupon_of(reward)).update(status="used")  # the inviter spent it meanwhile
     refund(shop, order, {next(iter(order.lines.all())).pk: 1}, "rf-c2")
     reward.refresh_from_db()
-    assert (reward.status, Coupon.objects.get(pk=reward.coupon_id).status) == ("unrecoverable", "used")
+    assert (reward.status, Coupon.objects.get(pk=_coupon_of(reward)).status) == ("unrecoverable", "used")
     assert not Event.objects.filter(name="coupon_voided").exists()

@@ -21,8 +21,8 @@ from siyu.orders.models import StorefrontSession
 from siyu.referrals.models import Campaign, Invitation, Participant
 from siyu.referrals.poster import qr_image
 from tests.conftest import Org
-from tests.orders.helpers import build_shop
 from tests.factories import CustomerFactory
+from tests.orders.helpers import build_shop
 from tests.referrals.helpers import bring, points_shop, referral_points, scan
 
 pytestmark = pytest.mark.django_db
