@@ -41,6 +41,8 @@ urlpatterns = [
     path("m/<slug:enterprise>/me/plans/<int:plan_id>/buy/", mall_buy_plan, name="mall_buy_plan"),
     path("m/<slug:enterprise>/me/invite/", referral_pages.invitations, name="mall_invitations"),
     path("m/<slug:enterprise>/me/invite/<int:campaign_id>/join/", referral_pages.join, name="mall_join"),
+    path("m/<slug:enterprise>/assist/<str:token>/", referral_pages.assist, name="mall_assist"),
+    path("m/<slug:enterprise>/assist/<str:token>/help/", referral_pages.help_friend, name="mall_help"),
     path("m/", include("siyu.storefront.urls")),
     path("store-design/", include("siyu.storefront.design_urls")),  # the mall's page designer (console)
     path("setup/", include("siyu.setup.urls")),

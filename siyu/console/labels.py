@@ -46,6 +46,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "coupon_used": _("Used a coupon"),
     "coupon_returned": _("Coupon returned"),
     "coupon_expired": _("Coupon expired"),
+    "coupon_voided": _("Coupon voided"),
     "group_buy_opened": _("Started a group buy"),
     "group_buy_joined": _("Joined a group buy"),
     "group_buy_completed": _("Group buy succeeded"),

@@ -78,6 +78,7 @@ class CouponStatus(models.TextChoices):
     AVAILABLE = "available", _("Available")
     USED = "used", _("Used")
     EXPIRED = "expired", _("Expired")
+    VOIDED = "voided", _("Voided")
 
 
 class CouponSource(models.TextChoices):

@@ -546,6 +546,22 @@ def _expired_events(coupon_ids: list[int], now: datetime) -> None:
         ingest_events(enterprise_id=enterprise_id, batch=events)
 
 
+def void_coupon(*, enterprise_id: int, coupon_id: int, reason: str, at: datetime | None = None) -> bool:
+    """Take back a coupon that was given (a referral reward whose qualifying order was refunded): voided only while
+    still available, in one conditional UPDATE (a checkout using it at the same moment wins or loses cleanly).
+    Returns False when it was used, expired or voided already: then there is nothing to take back."""
+    moment = _now(at)
+    voided = Coupon.objects.filter(pk=coupon_id, enterprise_id=enterprise_id, status=CouponStatus.AVAILABLE).update(
+        status=CouponStatus.VOIDED)
+    if voided:
+        row = Coupon.objects.filter(pk=coupon_id).values_list("customer_id", "template_id").first()
+        if row is not None:
+            append_event(enterprise_id=enterprise_id, customer_id=row[0], name="coupon_voided",
+                         idempotency_key=f"coupon_voided:{coupon_id}", occurred_at=_event_time(moment),
+                         properties={"coupon_id": coupon_id, "template_id": row[1], "reason": reason[:20]})
+    return bool(voided)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Full-reductions
 

@@ -28,19 +28,28 @@ class Input(Schema):
 
 
 class CampaignIO(Input):
-    kind: str = Field(pattern="^(invite|task)$", description="invite: 邀请有礼; task: 任务宝")
+    kind: str = Field(pattern="^(invite|task|group|assist)$",
+                      description="invite: 邀请有礼; task: 任务宝; group: 群裂变; assist: 助力")
     name: str = Field(min_length=1, max_length=64)
     starts_at: datetime
     ends_at: datetime
-    conversion: str = Field(default="add_staff", pattern="^(add_staff|first_order)$")
+    conversion: str = Field(default="add_staff", pattern="^(add_staff|first_order|join_group|help)$",
+                            description="invite: add_staff or first_order; task: add_staff; group: join_group; "
+                                        "assist: help")
     reward_kind: str = Field(default="points", pattern="^(points|coupon)$")
     reward_points: int = Field(default=0, ge=0, le=services.MAX_REWARD_POINTS)
     coupon_template_id: int | None = Field(default=None, ge=1)
     per_inviter_cap: int = Field(default=0, ge=0, le=services.MAX_CAP, description="0: no cap")
-    target_count: int = Field(default=0, ge=0, le=services.MAX_TARGET, description="task: people to bring (N)")
-    window_days: int = Field(default=0, ge=0, le=services.MAX_WINDOW_DAYS, description="task: within days (T)")
+    target_count: int = Field(default=0, ge=0, le=services.MAX_TARGET,
+                              description="task / group: people to bring (N); assist: friends who help (N)")
+    window_days: int = Field(default=0, ge=0, le=services.MAX_WINDOW_DAYS,
+                             description="task / group: within days (T)")
     channel_code_id: int | None = Field(default=None, ge=1,
                                         description="each participant's contact way copies this code's staff")
+    group_code_id: int | None = Field(default=None, ge=1,
+                                      description="group: each participant's join way lists this code's groups")
+    window_hours: int = Field(default=0, ge=0, le=services.MAX_WINDOW_HOURS, description="assist: within hours (T)")
+    helpers_must_be_new: bool = Field(default=True, description="assist: a helper must be new to the brand")
     is_active: bool = True
 
 
@@ -66,6 +75,8 @@ class ResultsOut(Schema):
     rewards: int
     reward_cost_fen: int
     completed: int
+    helps: int
+    notices: dict[str, int]
     generations: list[GenerationOut]
 
 
@@ -86,8 +97,7 @@ class TreePageOut(Schema):
     pages: int
 
 
-FIELDS = ("kind", "name", "starts_at", "ends_at", "conversion", "reward_kind", "reward_points", "coupon_template_id",
-          "per_inviter_cap", "target_count", "window_days", "channel_code_id", "is_active")
+FIELDS = services.CAMPAIGN_FIELDS
 
 
 def _campaign_out(campaign: Any) -> dict[str, Any]:
@@ -161,6 +171,32 @@ class ProgressOut(Schema):
     target: int
     completed: bool
     rewards: int
+    helped: int = Field(description="assist: friends who helped")
+    deadline_at: datetime | None = Field(description="task / group / assist: when the window closes")
+    join_qr: str = Field(description="group: the QR of my own join way (empty until WeCom made it)")
+
+
+class HelpIn(Input):
+    token: str = Field(min_length=3, max_length=30, pattern="^[a-z0-9]+$")
+
+
+class HelpOut(Schema):
+    campaign_id: int
+    helped: int
+    target: int
+    completed: bool
+
+
+class AssistanceOut(Schema):
+    campaign_id: int
+    name: str
+    starter: str = Field(description="who started it, name masked")
+    helped: int
+    target: int
+    deadline_at: datetime | None
+    expired: bool
+    completed: bool
+    helped_by_me: bool
 
 
 class InvitationOut(Schema):
@@ -190,7 +226,8 @@ def _progress_out(request: HttpRequest, row: queries.Progress) -> dict[str, Any]
             "share_url": share_url(request, p.token) if p else "",
             "poster_url": share_url(request, p.token, poster=True) if p else "",
             "counted": row.counted, "pending": row.pending, "target": row.target, "completed": row.completed,
-            "rewards": row.rewards}
+            "rewards": row.rewards, "helped": row.helped, "deadline_at": p.deadline_at if p else None,
+            "join_qr": p.join_qr if p else ""}
 
 
 @storefront_router.get("/referrals", auth=CUSTOMER, response={200: list[ProgressOut], **ERRORS},
@@ -231,3 +268,22 @@ def shopper_claim(request: HttpRequest, payload: ClaimIn) -> Status[Any]:
     invitation = services.claim(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
                                 token=payload.token)
     return Status(201, {"campaign_id": invitation.campaign_id, "status": invitation.status})
+
+
+@storefront_router.get("/referrals/assist/{token}", auth=CUSTOMER, response={200: AssistanceOut, **ERRORS},
+                       summary="An assistance (助力) a friend shared: who started it, help so far, the deadline")
+def shopper_assistance(request: HttpRequest, token: str) -> Any:
+    shopper = shopper_of(request)
+    found = queries.assistance(enterprise_id=shopper.enterprise_id, token=token, customer_id=shopper.customer_id)
+    return {**vars(found), "starter": _mask(found.starter)}
+
+
+@storefront_router.post("/referrals/help", auth=CUSTOMER, response={201: HelpOut, **WRITE_ERRORS},
+                        summary="Help a friend's assistance (once; a second call answers the first). 409 "
+                                "assistance_expired / assistance_complete / self_help / helper_not_new")
+def shopper_help(request: HttpRequest, payload: HelpIn) -> Status[Any]:
+    shopper = shopper_of(request)
+    done = services.help_assistance(enterprise_id=shopper.enterprise_id, customer_id=shopper.customer_id,
+                                    token=payload.token)
+    return Status(201, {"campaign_id": done.help.campaign_id, "helped": done.helped, "target": done.target,
+                        "completed": done.completed})

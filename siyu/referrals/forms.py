@@ -35,11 +35,19 @@ class CampaignForm(forms.Form):
                                      initial=0, required=False)
     channel_code_id = forms.TypedChoiceField(label=_("Channel code the posters lead to"), coerce=int, required=False,
                                              empty_value=None)
+    group_code_id = forms.TypedChoiceField(label=_("Group fission: group code whose groups people join"), coerce=int,
+                                           required=False, empty_value=None)
+    window_hours = forms.IntegerField(label=_("Assistance: within hours"), min_value=0,
+                                      max_value=services.MAX_WINDOW_HOURS, initial=0, required=False)
+    helpers_must_be_new = forms.BooleanField(label=_("Assistance: helpers must be new to the brand"),
+                                             required=False, initial=True)
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
 
     def __init__(self, *args: Any, templates: list[tuple[int, str]] | None = None,
-                 codes: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
+                 codes: list[tuple[int, str]] | None = None, group_codes: list[tuple[int, str]] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        set_choices(self, "group_code_id", [("", "—"), *(group_codes or [])])
         set_choices(self, "coupon_template_id", [("", "—"), *(templates or [])])
         set_choices(self, "channel_code_id", [("", "—"), *(codes or [])])
 
@@ -50,4 +58,6 @@ class CampaignForm(forms.Form):
             conversion=data["conversion"], reward_kind=data["reward_kind"], reward_points=data["reward_points"] or 0,
             coupon_template_id=data.get("coupon_template_id"), per_inviter_cap=data["per_inviter_cap"] or 0,
             target_count=data["target_count"] or 0, window_days=data["window_days"] or 0,
-            channel_code_id=data.get("channel_code_id"), is_active=bool(data.get("is_active")))
+            channel_code_id=data.get("channel_code_id"), group_code_id=data.get("group_code_id"),
+            window_hours=data["window_hours"] or 0, helpers_must_be_new=bool(data.get("helpers_must_be_new")),
+            is_active=bool(data.get("is_active")))

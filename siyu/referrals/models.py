@@ -20,11 +20,15 @@ from siyu.org.models import Enterprise
 class CampaignKind(models.TextChoices):
     INVITE = "invite", _("Invite rewards")
     TASK = "task", _("Task fission")
+    GROUP = "group", _("Group fission")
+    ASSIST = "assist", _("Assistance")
 
 
 class Conversion(models.TextChoices):
     ADD_STAFF = "add_staff", _("Adds a staff member")
     FIRST_ORDER = "first_order", _("Pays a first order")
+    JOIN_GROUP = "join_group", _("Joins a customer group")
+    HELP = "help", _("Taps help")
 
 
 class RewardKind(models.TextChoices):
@@ -48,6 +52,11 @@ class Campaign(models.Model):
     window_days = models.PositiveIntegerField(_("within days"), default=0, help_text="task fission: T")
     channel_code_id = models.BigIntegerField(null=True, blank=True,
                                              help_text="the code whose staff each participant's contact way leads to")
+    group_code_id = models.BigIntegerField(null=True, blank=True,
+                                           help_text="group fission: the group code whose groups invitees join")
+    window_hours = models.PositiveIntegerField(_("within hours"), default=0, help_text="assistance: T hours")
+    helpers_must_be_new = models.BooleanField(_("helpers must be new"), default=True,
+                                              help_text="assistance: a helper must be new to the pool")
     is_active = models.BooleanField(_("active"), default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -74,6 +83,8 @@ class Participant(models.Model):
     joined_at = models.DateTimeField()
     deadline_at = models.DateTimeField(null=True, blank=True, help_text="task fission: joined + T days")
     completed_at = models.DateTimeField(null=True, blank=True, help_text="task fission: the target was reached")
+    join_config_id = models.CharField(max_length=64, blank=True, help_text="group fission: their own join way")
+    join_qr = models.CharField(max_length=500, blank=True, help_text="group fission: their join way's QR")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "customer"], name="uniq_referral_participant")]
@@ -120,6 +131,7 @@ class RewardStatus(models.TextChoices):
     GRANTED = "granted", _("Granted")
     REVERSED = "reversed", _("Reversed")
     FAILED = "failed", _("Could not be granted")
+    UNRECOVERABLE = "unrecoverable", _("Refunded, coupon already used: not recoverable")
 
 
 class Reward(models.Model):
@@ -136,7 +148,7 @@ class Reward(models.Model):
     points = models.PositiveIntegerField(default=0)
     coupon_id = models.BigIntegerField(null=True, blank=True)
     cost_fen = models.BigIntegerField(default=0, help_text="what the reward is worth: points × value, or the coupon")
-    status = models.CharField(max_length=10, choices=RewardStatus.choices, default=RewardStatus.GRANTED)
+    status = models.CharField(max_length=16, choices=RewardStatus.choices, default=RewardStatus.GRANTED)
     error = models.CharField(max_length=64, blank=True)
     granted_at = models.DateTimeField()
     reversed_at = models.DateTimeField(null=True, blank=True)
@@ -156,3 +168,48 @@ class ScanCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enterprise_id}@{self.last_event_id}"
+
+
+class Help(models.Model):
+    """One friend's help (助力) to one participant's assistance: once per (assistance, helper) by constraint."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="helps")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="helps")
+    helper = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    helped_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "helper"], name="uniq_referral_help")]
+
+    def __str__(self) -> str:
+        return f"{self.helper_id}→{self.participant_id}"
+
+
+class NoticeStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class ProgressNotice(models.Model):
+    """A progress message owed to a participant (someone they brought counted, or their task completed), recorded
+    by its key `referral-progress:<campaign>:<participant>:<count>` before the worker sends it (outside any
+    transaction) through the SMS sender with that key."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="notices")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="notices")
+    key = models.CharField(max_length=100)
+    count = models.PositiveIntegerField()
+    target = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.PENDING)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "key"], name="uniq_referral_notice_key")]
+        indexes = [models.Index(fields=["status", "id"])]
+
+    def __str__(self) -> str:
+        return self.key

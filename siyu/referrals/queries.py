@@ -17,9 +17,11 @@ from siyu.org.scope import Scope
 from siyu.referrals.models import (
     Campaign,
     CampaignKind,
+    Help,
     Invitation,
     InvitationStatus,
     Participant,
+    ProgressNotice,
     RewardStatus,
 )
 
@@ -59,6 +61,8 @@ class Results:
     rewards: int
     reward_cost_fen: int
     completed: int
+    helps: int
+    notices: dict[str, int]  # progress notices by status (pending / sent / failed)
     generations: list[Generation]
 
 
@@ -87,6 +91,9 @@ def results(scope: Scope, campaign_id: int) -> Results:
         rejected=rejected, reversed=by_status.get(InvitationStatus.REVERSED, 0), rewards=granted["n"] or 0,
         reward_cost_fen=granted["cost"] or 0,
         completed=campaign.participants.filter(completed_at__isnull=False).count(),
+        helps=Help.objects.filter(campaign=campaign).count(),
+        notices=dict(ProgressNotice.objects.filter(campaign=campaign).values("status").annotate(n=Count("id"))
+                     .values_list("status", "n")),
         generations=k_factors(campaign.pk))
 
 
@@ -127,6 +134,7 @@ class Progress:
     target: int
     completed: bool
     rewards: int
+    helped: int = 0
 
 
 def running(enterprise_id: int, at: datetime | None = None) -> QuerySet[Campaign]:
@@ -145,16 +153,18 @@ def progress_of(*, enterprise_id: int, customer_id: int) -> list[Progress]:
     for campaign in found:
         participant = mine.get(campaign.pk)
         counts: dict[str, int] = {}
-        rewards = 0
+        rewards = helped = 0
         if participant is not None:
+            helped = participant.helps.count() if campaign.kind == CampaignKind.ASSIST else 0
             counts = dict(participant.invitations.values("status").annotate(n=Count("id"))
                           .values_list("status", "n"))
             rewards = participant.rewards.filter(status=RewardStatus.GRANTED).count()
         out.append(Progress(
             campaign=campaign, participant=participant, counted=counts.get(InvitationStatus.COUNTED, 0),
             pending=counts.get(InvitationStatus.PENDING, 0) + counts.get(InvitationStatus.CLAIMED, 0),
-            target=campaign.target_count if campaign.kind == CampaignKind.TASK else 0,
-            completed=participant is not None and participant.completed_at is not None, rewards=rewards))
+            target=campaign.target_count if campaign.kind != CampaignKind.INVITE else 0,
+            completed=participant is not None and participant.completed_at is not None, rewards=rewards,
+            helped=helped))
     return out
 
 
@@ -177,3 +187,40 @@ def contact_way_config(participant: Participant) -> str:
     found = (wecom_queries.codes(Scope.hq(participant.campaign.enterprise_id)).filter(pk=participant.channel_code_id)
              .values_list("config_id", flat=True).first())
     return str(found or "")
+
+
+@dataclass(frozen=True)
+class Assistance:
+    campaign_id: int
+    name: str
+    starter: str
+    helped: int
+    target: int
+    deadline_at: datetime | None
+    expired: bool
+    completed: bool
+    helped_by_me: bool
+    token: str
+
+
+def assistance(*, enterprise_id: int, token: str, customer_id: int | None = None,
+               at: datetime | None = None) -> Assistance:
+    """An assistance someone shared, as a friend sees it (the brand's own only: another brand's token is 404)."""
+    found = (Participant.objects.select_related("campaign", "customer")
+             .filter(token=token, campaign__enterprise_id=enterprise_id, campaign__kind=CampaignKind.ASSIST).first())
+    if found is None:
+        raise NotFound(_("this assistance link is not known"), field="token")
+    moment = at or timezone.now()
+    helps = Help.objects.filter(participant=found)
+    return Assistance(
+        campaign_id=found.campaign_id, name=found.campaign.name, starter=found.customer.name,
+        helped=helps.count(), target=found.campaign.target_count, deadline_at=found.deadline_at,
+        expired=found.deadline_at is not None and moment >= found.deadline_at,
+        completed=found.completed_at is not None,
+        helped_by_me=customer_id is not None and helps.filter(helper_id=customer_id).exists(), token=token)
+
+
+def mall_code(participant: Participant) -> str:
+    """The brand's mall code (the /m/<code>/ path) a participant's campaign belongs to."""
+    return str(Campaign.objects.filter(pk=participant.campaign_id).values_list("enterprise__code", flat=True)
+               .first() or "")

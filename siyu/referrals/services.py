@@ -21,16 +21,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
-from django.utils import timezone
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from siyu.channels.wecom import channel_codes
+from siyu.channels.sms import services as sms_services
+from siyu.channels.sms.models import SmsPurpose, SmsStatus
+from siyu.channels.wecom import channel_codes, group_codes
 from siyu.channels.wecom import queries as wecom_queries
 from siyu.core import audit
 from siyu.core.audit import Actor
-from siyu.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from siyu.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from siyu.customers.consent import allowed_filter
 from siyu.customers.models import Customer, Event, Relationship
 from siyu.loyalty import services as loyalty_services
 from siyu.org.scope import Scope
@@ -40,9 +45,12 @@ from siyu.referrals.models import (
     Campaign,
     CampaignKind,
     Conversion,
+    Help,
     Invitation,
     InvitationStatus,
+    NoticeStatus,
     Participant,
+    ProgressNotice,
     Reward,
     RewardKind,
     RewardStatus,
@@ -53,9 +61,16 @@ MAX_REWARD_POINTS = 1_000_000
 MAX_CAP = 10_000
 MAX_TARGET = 100
 MAX_WINDOW_DAYS = 90
+MAX_WINDOW_HOURS = 720
 COUNT_AFTER = timedelta(hours=24)
 NEW_CUSTOMER_SLACK = timedelta(days=1)
 SETTLE_BATCH = 500
+NOTICE_BATCH = 1000
+
+
+CAMPAIGN_FIELDS = ("kind", "name", "starts_at", "ends_at", "conversion", "reward_kind", "reward_points",
+                   "coupon_template_id", "per_inviter_cap", "target_count", "window_days", "channel_code_id",
+                   "group_code_id", "window_hours", "helpers_must_be_new", "is_active")
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,9 @@ class CampaignInput:
     target_count: int = 0
     window_days: int = 0
     channel_code_id: int | None = None
+    group_code_id: int | None = None
+    window_hours: int = 0
+    helpers_must_be_new: bool = True
     is_active: bool = True
 
 
@@ -109,12 +127,38 @@ def _check_kind(data: CampaignInput) -> None:
         raise ValidationFailed(_("unknown campaign kind"), field="kind", code="unknown_campaign_kind")
     if data.conversion not in Conversion.values:
         raise ValidationFailed(_("unknown conversion"), field="conversion", code="unknown_conversion")
-    if data.kind == CampaignKind.TASK:
-        if data.conversion != Conversion.ADD_STAFF:
-            raise ValidationFailed(_("a task fission counts people who add staff"), field="conversion",
-                                   code="task_needs_add_staff")
+    if data.conversion != KIND_CONVERSION.get(data.kind, data.conversion) or (
+            data.kind == CampaignKind.INVITE and data.conversion not in INVITE_CONVERSIONS):
+        raise ValidationFailed(_("this kind of campaign counts something else"), field="conversion",
+                               code=f"{data.kind}_needs_{KIND_CONVERSION.get(data.kind, 'add_staff')}")
+    if data.kind in (CampaignKind.TASK, CampaignKind.GROUP):
         _check_range(data.target_count, "target_count", 1, MAX_TARGET)
         _check_range(data.window_days, "window_days", 1, MAX_WINDOW_DAYS)
+    if data.kind == CampaignKind.ASSIST:
+        _check_range(data.target_count, "target_count", 1, MAX_TARGET)
+        _check_range(data.window_hours, "window_hours", 1, MAX_WINDOW_HOURS)
+
+
+# What each kind counts: a task fission people who add staff, a group fission people who join a group through
+# the participant's join way, an assistance friends who tap help; an invite campaign an add or a first order.
+KIND_CONVERSION = {CampaignKind.TASK.value: Conversion.ADD_STAFF.value,
+                   CampaignKind.GROUP.value: Conversion.JOIN_GROUP.value,
+                   CampaignKind.ASSIST.value: Conversion.HELP.value}
+INVITE_CONVERSIONS = (Conversion.ADD_STAFF.value, Conversion.FIRST_ORDER.value)
+FISSION_KINDS = (CampaignKind.TASK.value, CampaignKind.GROUP.value)
+
+
+def _check_codes(scope: Scope, data: CampaignInput) -> None:
+    if data.channel_code_id is not None:
+        wecom_queries.get_code(scope, data.channel_code_id)
+    if data.kind == CampaignKind.GROUP:
+        if data.group_code_id is None:
+            raise ValidationFailed(_("pick the group code whose groups people join"), field="group_code_id",
+                                   code="group_code_required")
+        try:
+            wecom_queries.get_group_code(scope, data.group_code_id)
+        except NotFound as exc:
+            raise NotFound(exc.message, field="group_code_id") from exc
 
 
 def _check_campaign(scope: Scope, data: CampaignInput) -> str:
@@ -125,8 +169,7 @@ def _check_campaign(scope: Scope, data: CampaignInput) -> str:
     _check_window(data)
     _check_reward(scope, data)
     _check_range(data.per_inviter_cap, "per_inviter_cap", 0, MAX_CAP)
-    if data.channel_code_id is not None:
-        wecom_queries.get_code(scope, data.channel_code_id)
+    _check_codes(scope, data)
     return name
 
 
@@ -142,9 +185,13 @@ def save_campaign(*, scope: Scope, data: CampaignInput, campaign_id: int | None 
         "reward_points": data.reward_points if data.reward_kind == RewardKind.POINTS else 0,
         "coupon_template_id": data.coupon_template_id if data.reward_kind == RewardKind.COUPON else None,
         "per_inviter_cap": data.per_inviter_cap,
-        "target_count": data.target_count if data.kind == CampaignKind.TASK else 0,
-        "window_days": data.window_days if data.kind == CampaignKind.TASK else 0,
-        "channel_code_id": data.channel_code_id, "is_active": data.is_active,
+        "target_count": data.target_count if data.kind != CampaignKind.INVITE else 0,
+        "window_days": data.window_days if data.kind in FISSION_KINDS else 0,
+        "window_hours": data.window_hours if data.kind == CampaignKind.ASSIST else 0,
+        "helpers_must_be_new": data.helpers_must_be_new,
+        "group_code_id": data.group_code_id if data.kind == CampaignKind.GROUP else None,
+        "channel_code_id": data.channel_code_id if data.kind in (CampaignKind.INVITE, CampaignKind.TASK) else None,
+        "is_active": data.is_active,
     }
     with transaction.atomic():
         if campaign_id is None:
@@ -187,8 +234,15 @@ def _live_campaign(enterprise_id: int, campaign_id: int, at: datetime) -> Campai
 
 
 def _open_contact_way(campaign: Campaign, participant: Participant) -> int | None:
-    """The participant's own contact way: the campaign's code copied (its staff, tags and welcome) with the token as
-    its `state`. Written through the channel's outbox (a row now, the WeCom call by the worker after commit)."""
+    """A group fission's participant gets their own join way over the campaign's group code instead (its state is
+    the token: group_codes.open_share_way; `share_way_seen` keeps its config id and QR when WeCom answers).
+
+    Otherwise the participant's own contact way: the campaign's code copied (its staff, tags and welcome) with the
+    token as its `state`. Written through the channel's outbox (a row now, the WeCom call after commit)."""
+    if campaign.kind == CampaignKind.GROUP and campaign.group_code_id is not None:
+        group_codes.open_share_way(scope=Scope.hq(campaign.enterprise_id), group_code_id=campaign.group_code_id,
+                                   state=participant.token)
+        return None
     if campaign.channel_code_id is None:
         return None
     scope = Scope.hq(campaign.enterprise_id)
@@ -199,6 +253,23 @@ def _open_contact_way(campaign: Campaign, participant: Participant) -> int | Non
         welcome_text=base.welcome_text, welcome_attachments=base.welcome_attachments, state=participant.token,
         skip_verify=base.skip_verify)
     return code.pk
+
+
+def _deadline(campaign: Campaign, joined: datetime) -> datetime | None:
+    if campaign.kind in FISSION_KINDS:
+        return joined + timedelta(days=campaign.window_days)
+    if campaign.kind == CampaignKind.ASSIST:
+        return joined + timedelta(hours=campaign.window_hours)
+    return None
+
+
+def share_way_seen(state: str, config_id: str, qr_code: str) -> None:
+    """group_codes' listener: WeCom made (or described) a participant's join way; keep its config id and QR."""
+    fields = {"join_config_id": config_id[:64]} if config_id else {}
+    if qr_code:
+        fields["join_qr"] = qr_code[:500]
+    if fields:
+        Participant.objects.filter(token=state).update(**fields)
 
 
 def join_campaign(*, enterprise_id: int, campaign_id: int, customer_id: int, now: datetime | None = None
@@ -218,8 +289,7 @@ def join_campaign(*, enterprise_id: int, campaign_id: int, customer_id: int, now
             participant = Participant.objects.create(
                 campaign=campaign, customer_id=customer_id, token=_new_token(), invited_by=parent,
                 generation=parent.generation + 1 if parent is not None else 0, joined_at=moment,
-                deadline_at=moment + timedelta(days=campaign.window_days) if campaign.kind == CampaignKind.TASK
-                else None)
+                deadline_at=_deadline(campaign, moment))
             code_id = _open_contact_way(campaign, participant)
             if code_id is not None:
                 Participant.objects.filter(pk=participant.pk).update(channel_code_id=code_id)
@@ -301,9 +371,10 @@ def _json_int(column: str, key: str) -> str:
     return f"CAST(json_extract({column}, '$.{key}') AS INTEGER)"
 
 
-def _added_sql() -> str:
-    """INSERT the invitations new add-staff events bring (the first add per campaign and invitee), each decided at
-    once: rejected as a self-invite or an invitee known before, else pending for 24 hours."""
+def _added_sql(event_name: str) -> str:
+    """INSERT the invitations new add-staff (or group join) events bring (the first per campaign and invitee), each
+    decided at once: rejected as a self-invite or an invitee known before, else pending for 24 hours. The event's
+    `campaign` column holds the state of the contact way (or join way) it came through: a participant's token."""
     inv, ev, par, cam = _table(Invitation), _table(Event), _table(Participant), _table(Campaign)
     rel, cus = _table(Relationship), _table(Customer)
     self_invite = "e.customer_id = p.customer_id"
@@ -312,7 +383,7 @@ def _added_sql() -> str:
              f"AND x.occurred_at < e.occurred_at) OR EXISTS (SELECT 1 FROM {rel} r WHERE r.customer_id = "
              f"e.customer_id AND r.added_at < e.occurred_at))")
     first = (f"SELECT MIN(e2.id) FROM {ev} e2 JOIN {par} p2 ON p2.token = e2.campaign "  # noqa: S608 - names from models
-             f"WHERE e2.enterprise_id = %s AND e2.name = 'wecom_contact_added' AND e2.id > %s AND e2.id <= %s "
+             f"WHERE e2.enterprise_id = %s AND e2.name = '{event_name}' AND e2.id > %s AND e2.id <= %s "
              f"GROUP BY p2.campaign_id, e2.customer_id")
     return (f"INSERT INTO {inv} (campaign_id, inviter_id, invitee_id, status, reason, staff_id, occurred_at, "  # noqa: S608
             f"converted_at, order_id, counted_at, rewarded) "
@@ -340,16 +411,23 @@ def _paid_sql() -> str:
             f"(SELECT id FROM {cam} WHERE enterprise_id = %s)")
 
 
-def _settle_sql() -> tuple[str, str]:
-    """Pending invitations due (24 hours after the add; a paid first order at once): rejected when the invitee
-    deleted the staff within those 24 hours, counted otherwise."""
+# What undoes each conversion within its first 24 hours: (the conversion, the event, the reason recorded).
+UNDONE_WITHIN_24H = (("add_staff", "wecom_contact_deleted", "deleted_within_24h"),
+                     ("join_group", "group_left", "left_group_within_24h"))
+ADDED_EVENTS = (("wecom_contact_added", "add_staff"), ("group_joined", "join_group"))
+
+
+def _settle_sql(event_name: str, reason: str) -> tuple[str, str]:
+    """Pending invitations due (24 hours after the add or join; a paid first order at once): rejected when the
+    invitee deleted the staff (left the group) within those 24 hours, counted otherwise."""
     inv, ev, cam = _table(Invitation), _table(Event), _table(Campaign)
     due = (f"status = %s AND campaign_id IN (SELECT id FROM {cam} WHERE enterprise_id = %s) "  # noqa: S608
            f"AND (occurred_at <= %s OR order_id IS NOT NULL)")
     deleted = (f"EXISTS (SELECT 1 FROM {ev} d WHERE d.customer_id = {inv}.invitee_id "  # noqa: S608
-               f"AND d.name = 'wecom_contact_deleted' AND d.occurred_at >= {inv}.occurred_at "
+               f"AND d.name = '{event_name}' AND d.occurred_at >= {inv}.occurred_at "
                f"AND d.occurred_at <= %s AND {inv}.order_id IS NULL)")
-    reject = f"UPDATE {inv} SET status = %s, reason = 'deleted_within_24h' WHERE {due} AND {deleted}"  # noqa: S608
+    reject = (f"UPDATE {inv} SET status = %s, reason = '{reason}' WHERE {due} AND {deleted} "  # noqa: S608
+              f"AND campaign_id IN (SELECT id FROM {cam} WHERE conversion = %s)")
     count = f"UPDATE {inv} SET status = %s, counted_at = %s WHERE {due}"  # noqa: S608
     return reject, count
 
@@ -365,9 +443,10 @@ def scan(*, enterprise_id: int, now: datetime | None = None) -> int:
         found = 0
         if top is not None and top > cursor.last_event_id:
             after = cursor.last_event_id
-            found += _sql(_added_sql(), [
-                InvitationStatus.REJECTED.value, InvitationStatus.PENDING.value,
-                False, enterprise_id, after, top, enterprise_id, Conversion.ADD_STAFF.value, True])
+            for event_name, conversion in ADDED_EVENTS:
+                found += _sql(_added_sql(event_name), [
+                    InvitationStatus.REJECTED.value, InvitationStatus.PENDING.value,
+                    False, enterprise_id, after, top, enterprise_id, conversion, True])
             paid = [enterprise_id, after, top]
             found += _sql(_paid_sql(), [InvitationStatus.PENDING.value, *paid, *paid,
                                         InvitationStatus.CLAIMED.value, *paid, enterprise_id])
@@ -381,12 +460,15 @@ def settle(*, enterprise_id: int, now: datetime) -> int:
     task's reward to each participant who reached the target within the window)."""
     at = connection.ops.adapt_datetimefield_value
     cutoff = at(now - COUNT_AFTER)
-    reject, count = _settle_sql()
     due = [InvitationStatus.PENDING.value, enterprise_id, cutoff]
-    _sql(reject, [InvitationStatus.REJECTED.value, *due, cutoff])
+    count = ""
+    for conversion, event_name, reason in UNDONE_WITHIN_24H:
+        reject, count = _settle_sql(event_name, reason)
+        _sql(reject, [InvitationStatus.REJECTED.value, *due, cutoff, conversion])
     counted = _sql(count, [InvitationStatus.COUNTED.value, at(now), *due])
     granted = _grant_invite_rewards(enterprise_id, now)
     granted += _grant_task_rewards(enterprise_id, now)
+    record_progress_notices(enterprise_id=enterprise_id, now=now)
     return counted + granted
 
 
@@ -417,7 +499,7 @@ def _grant_task_rewards(enterprise_id: int, now: datetime) -> int:
     """Participants of a task fission who brought the target within their window and have no reward yet."""
     inside = Q(invitations__status=InvitationStatus.COUNTED, invitations__occurred_at__lte=F("deadline_at"))
     done = list(Participant.objects.filter(
-        campaign__enterprise_id=enterprise_id, campaign__kind=CampaignKind.TASK, completed_at__isnull=True)
+        campaign__enterprise_id=enterprise_id, campaign__kind__in=FISSION_KINDS, completed_at__isnull=True)
         .annotate(brought=Count("invitations", filter=inside)).filter(brought__gte=F("campaign__target_count"))
         .select_related("campaign").order_by("id")[:SETTLE_BATCH])
     for participant in done:
@@ -475,8 +557,8 @@ def scan_all(*, now: datetime | None = None) -> int:
 
 def reverse_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at: datetime) -> int:
     """A refund of an invitation's qualifying order completed (orders' refund hook, inside its transaction): the
-    invitation is reversed (not yet counted: rejected) and its points reward taken back once. A coupon already
-    given is not taken back (docs/referrals.md)."""
+    invitation is reversed (not yet counted: rejected) and its points reward taken back once; a coupon reward is
+    voided while unused, else the reward is recorded `unrecoverable` (docs/referrals.md)."""
     found = list(Invitation.objects.filter(order_id=order_id, campaign__enterprise_id=enterprise_id,
                                            status__in=[InvitationStatus.PENDING, InvitationStatus.COUNTED]))
     for invitation in found:
@@ -486,10 +568,14 @@ def reverse_for_refund(enterprise_id: int, order_id: int, after_sale_id: int, at
         reward = Reward.objects.filter(invitation=invitation, status=RewardStatus.GRANTED).first()
         if reward is None:
             continue
+        status = RewardStatus.REVERSED
         if reward.kind == RewardKind.POINTS:
             loyalty_services.take_back_referral_points(enterprise_id=enterprise_id, key=reward.key,
                                                        reason=f"refund {after_sale_id}", at=at)
-        Reward.objects.filter(pk=reward.pk).update(status=RewardStatus.REVERSED, reversed_at=at)
+        elif reward.coupon_id is not None and not promotion_services.void_coupon(
+                enterprise_id=enterprise_id, coupon_id=reward.coupon_id, reason=f"refund {after_sale_id}", at=at):
+            status = RewardStatus.UNRECOVERABLE  # used already: recorded, not taken back
+        Reward.objects.filter(pk=reward.pk).update(status=status, reversed_at=at)
     return len(found)
 
 
@@ -506,3 +592,135 @@ def merge_customer_referrals(absorbed_id: int, survivor_id: int) -> int:
         customer_id=survivor_id)
     return int(moved)
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Assistance (助力): N friends help within T hours
+
+
+@dataclass(frozen=True)
+class HelpResult:
+    help: Help
+    helped: int
+    target: int
+    completed: bool
+
+
+def _check_helper(campaign: Campaign, participant: Participant, helper: int, moment: datetime) -> None:
+    if not campaign.is_active or not campaign.starts_at <= moment < campaign.ends_at:
+        raise Conflict(_("this campaign is not running"), field="token", code="campaign_not_running")
+    if participant.deadline_at is not None and moment >= participant.deadline_at:
+        raise Conflict(_("this assistance has expired"), field="token", code="assistance_expired")
+    if participant.completed_at is not None:
+        raise Conflict(_("this assistance already has all the help it needs"), field="token",
+                       code="assistance_complete")
+    if helper == _root(participant.customer_id):
+        raise Conflict(_("you cannot help yourself"), field="token", code="self_help")
+    if campaign.helpers_must_be_new and _is_known_before(helper, moment):
+        raise Conflict(_("only customers new to the brand can help"), field="token", code="helper_not_new")
+
+
+def help_assistance(*, enterprise_id: int, customer_id: int, token: str, now: datetime | None = None) -> HelpResult:
+    """A friend signed in to the mall taps help on a participant's assistance: once per (assistance, helper) — a
+    second tap answers the first. The participant's row is locked, so helps to one assistance take turns: the help
+    that reaches N completes it and grants the reward once (keyed `assist:<campaign>:<participant>`), however many
+    friends tap at once. Refused with nothing written: expired, complete, self-help, a helper known before."""
+    moment = now or timezone.now()
+    found = Participant.objects.filter(token=token, campaign__enterprise_id=enterprise_id,
+                                       campaign__kind=CampaignKind.ASSIST).values_list("pk", flat=True).first()
+    if found is None:
+        raise NotFound(_("this assistance link is not known"), field="token")
+    helper = _root(customer_id)
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().select_related("campaign").get(pk=found)
+        campaign = participant.campaign
+        existing = Help.objects.filter(participant=participant, helper_id=helper).first()
+        if existing is None:
+            _check_helper(campaign, participant, helper, moment)
+            existing = Help.objects.create(campaign=campaign, participant=participant, helper_id=helper,
+                                           helped_at=moment)
+            helped = Help.objects.filter(participant=participant).count()
+            _notice(participant, helped, campaign.target_count, moment)
+            if helped >= campaign.target_count:
+                Participant.objects.filter(pk=participant.pk).update(completed_at=moment)
+                participant.completed_at = moment
+                _grant(campaign, participant, key=f"assist:{campaign.pk}:{participant.pk}", invitation=None,
+                       now=moment)
+        helped = Help.objects.filter(participant=participant).count()
+    return HelpResult(help=existing, helped=helped, target=campaign.target_count,
+                      completed=participant.completed_at is not None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Progress pushed to participants: a notice row per (campaign, participant, count), recorded with the business
+# change, sent by the worker (outside any transaction) through the SMS sender with the same key.
+
+
+def _notice_key(campaign_id: int, participant_id: int, count: int) -> str:
+    return f"referral-progress:{campaign_id}:{participant_id}:{count}"
+
+
+def _notice(participant: Participant, count: int, target: int, at: datetime) -> None:
+    allowed = Participant.objects.filter(pk=participant.pk).filter(allowed_filter("sms")).exclude(
+        customer__phone="").exists()
+    if allowed:
+        ProgressNotice.objects.bulk_create([ProgressNotice(
+            enterprise_id=participant.campaign.enterprise_id, campaign_id=participant.campaign_id,
+            participant=participant, key=_notice_key(participant.campaign_id, participant.pk, count), count=count,
+            target=target, created_at=at)], ignore_conflicts=True)
+
+
+def record_progress_notices(*, enterprise_id: int, now: datetime) -> int:
+    """One statement reads every participant whose counted invitees (inside the window, for a fission) now number
+    more than their last notice says, among those whose SMS consent allows it and who have a phone; their notices
+    are inserted in one batch (a key seen before is skipped)."""
+    counted = Q(invitations__status=InvitationStatus.COUNTED) & (
+        Q(deadline_at__isnull=True) | Q(invitations__occurred_at__lte=F("deadline_at")))
+    notified = ProgressNotice.objects.filter(participant_id=OuterRef("pk")).order_by("-count").values("count")[:1]
+    rows = list(Participant.objects.filter(campaign__enterprise_id=enterprise_id,
+                                           campaign__kind__in=[CampaignKind.INVITE, *FISSION_KINDS])
+                .filter(allowed_filter("sms")).exclude(customer__phone="")
+                .annotate(n=Count("invitations", filter=counted), last=Coalesce(Subquery(notified), 0))
+                .filter(n__gt=F("last")).values("pk", "campaign_id", "n", "campaign__target_count")[:NOTICE_BATCH])
+    made = ProgressNotice.objects.bulk_create([ProgressNotice(
+        enterprise_id=enterprise_id, campaign_id=r["campaign_id"], participant_id=r["pk"],
+        key=_notice_key(r["campaign_id"], r["pk"], r["n"]), count=r["n"], target=r["campaign__target_count"],
+        created_at=now) for r in rows], ignore_conflicts=True)
+    return len(made)
+
+
+def _notice_text(notice: ProgressNotice) -> str:
+    name = notice.campaign.name
+    if notice.target and notice.count >= notice.target:
+        return str(_("【%(name)s】You have brought %(count)s of %(target)s: your reward is unlocked.")
+                   % {"name": name, "count": notice.count, "target": notice.target})
+    if notice.target:
+        return str(_("【%(name)s】%(count)s of %(target)s done, %(left)s to go.")
+                   % {"name": name, "count": notice.count, "target": notice.target,
+                      "left": notice.target - notice.count})
+    return str(_("【%(name)s】%(count)s friends you invited have counted.") % {"name": name, "count": notice.count})
+
+
+def send_progress_notices(*, limit: int = NOTICE_BATCH) -> int:
+    """The worker: each pending notice is sent through the SMS sender with the notice's key (a repeat after a lost
+    answer finds the same SMS row: one message), outside any transaction; a provider out of reach leaves it
+    pending for the next run, a refusal (consent withdrawn since, a bad number) fails it."""
+    sent = 0
+    for notice in ProgressNotice.objects.filter(status=NoticeStatus.PENDING).select_related(
+            "campaign", "participant__customer").order_by("id")[:limit]:
+        customer = notice.participant.customer
+        try:
+            with translation.override(settings.LANGUAGE_CODE):
+                text = _notice_text(notice)
+            row = sms_services.send_sms(enterprise_id=notice.enterprise_id, customer_id=customer.pk,
+                                        phone=customer.phone, text=text, key=notice.key,
+                                        purpose=SmsPurpose.MARKETING)
+        except DomainError as exc:
+            ProgressNotice.objects.filter(pk=notice.pk).update(status=NoticeStatus.FAILED, error=exc.code[:200])
+            continue
+        if row.status == SmsStatus.FAILED:
+            ProgressNotice.objects.filter(pk=notice.pk).update(status=NoticeStatus.FAILED, error=row.error[:200])
+        elif row.status != SmsStatus.QUEUED:
+            ProgressNotice.objects.filter(pk=notice.pk).update(status=NoticeStatus.SENT, sent_at=timezone.now())
+            sent += 1
+    return sent

@@ -11,3 +11,9 @@ from siyu.referrals import services
 def scan_task() -> int:
     """New adds and paid first orders since the last run become invitations; those due are settled and rewarded."""
     return services.scan_all()
+
+
+@task()
+def send_progress_task() -> int:
+    """Progress notices recorded by the scan or a help, sent through the SMS sender (keyed, outside transactions)."""
+    return services.send_progress_notices()

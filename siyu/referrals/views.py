@@ -22,16 +22,17 @@ from siyu.promotions import queries as promotion_queries
 from siyu.referrals import forms, queries, services
 from siyu.referrals.poster import render_poster
 
-FIELDS = ("kind", "name", "starts_at", "ends_at", "conversion", "reward_kind", "reward_points", "coupon_template_id",
-          "per_inviter_cap", "target_count", "window_days", "channel_code_id", "is_active")
+FIELDS = services.CAMPAIGN_FIELDS
 
 
 def _form(scope: Scope, data: Any = None, campaign: Any = None) -> forms.CampaignForm:
     templates = list(promotion_queries.coupon_templates(scope).order_by("name").values_list("pk", "name")[:500])
     codes = list(wecom_queries.codes(scope).order_by("-id").values_list("pk", "name")[:500])
-    initial = ({"is_active": True, "kind": "task", "reward_points": 100, "target_count": 3, "window_days": 7}
+    groups = list(wecom_queries.group_codes(scope).order_by("-id").values_list("pk", "name")[:500])
+    initial = ({"is_active": True, "kind": "task", "reward_points": 100, "target_count": 3, "window_days": 7,
+                "helpers_must_be_new": True}
                if campaign is None else {f: getattr(campaign, f) for f in FIELDS})
-    return forms.CampaignForm(data, initial=initial, templates=templates, codes=codes)
+    return forms.CampaignForm(data, initial=initial, templates=templates, codes=codes, group_codes=groups)
 
 
 def _int(raw: str) -> int | None:
@@ -80,10 +81,24 @@ def share(request: HttpRequest, token: str) -> HttpResponse:
     participant = queries.participant_by_token(token)
     if participant is None:
         raise Http404
+    if participant.campaign.kind == "assist":  # friends help in the brand's mall, signed in
+        return redirect(reverse("mall_assist", args=[queries.mall_code(participant), token]))
     config_id = queries.contact_way_config(participant)
     if config_id:
         return redirect(reverse("wecom_landing", args=[config_id]))
     return render(request, "referrals/share.html", {"p": participant, "c": participant.campaign})
+
+
+def _poster_line(campaign: Any) -> str:
+    if campaign.kind == "task":
+        return _("Bring %(n)s friends within %(days)s days") % {"n": campaign.target_count,
+                                                                 "days": campaign.window_days}
+    if campaign.kind == "group":
+        return _("Scan to join the group")
+    if campaign.kind == "assist":
+        return _("Scan to help me: %(n)s friends within %(hours)s hours") % {"n": campaign.target_count,
+                                                                             "hours": campaign.window_hours}
+    return _("Scan to add us")
 
 
 def poster_png(request: HttpRequest, token: str) -> HttpResponse:
@@ -93,9 +108,7 @@ def poster_png(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404
     campaign = participant.campaign
     url = request.build_absolute_uri(reverse("referrals:share", args=[token]))
-    subtitle = (_("Bring %(n)s friends within %(days)s days") % {"n": campaign.target_count,
-                                                                  "days": campaign.window_days}
-                if campaign.kind == "task" else _("Scan to add us"))
+    subtitle = _poster_line(campaign)
     png = render_poster(title=campaign.name, subtitle=subtitle, url=url)
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"

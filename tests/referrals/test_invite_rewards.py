@@ -10,6 +10,9 @@ import pytest
 
 from siyu.core.errors import Conflict
 from siyu.customers import services as customer_services
+from siyu.customers.models import Event
+from siyu.orders.models import Order
+from siyu.promotions.models import Coupon
 from siyu.referrals import services
 from siyu.referrals.models import Invitation, Reward
 from tests.conftest import Org
@@ -141,3 +144,39 @@ def test_a_claim_of_ones_own_link_or_by_a_known_customer_is_refused(shop: Shop) 
         services.claim(enterprise_id=shop.enterprise_id, customer_id=old.pk, token=inviter.token, now=DAY1)
     assert (own.value.code, known.value.code) == ("self_invite", "invitee_not_new")
     assert not Invitation.objects.exists()
+
+
+def _coupon_of(reward: Reward) -> int:
+    assert reward.coupon_id is not None
+    return reward.coupon_id
+
+
+def _coupon_reward(shop: Shop) -> tuple[Reward, Order]:
+    c = campaign(shop, conversion="first_order", reward_kind="coupon", coupon_template_id=shop.template.pk,
+                 reward_points=0)
+    inviter = join(c, shop.customer)
+    invitee = new_customer(shop, "新客", DAY1)
+    services.claim(enterprise_id=shop.enterprise_id, customer_id=invitee.pk, token=inviter.token, now=DAY1)
+    order = shop.order(line(shop.tissue, 3), customer=invitee, now=DAY1)
+    pay(order)
+    scan(shop, DAY1 + timedelta(days=1))
+    return Reward.objects.get(), order
+
+
+def test_an_unused_coupon_reward_is_voided_when_the_order_is_refunded(shop: Shop) -> None:
+    reward, order = _coupon_reward(shop)
+    assert reward.status == "granted" and reward.cost_fen == 1000  # the template's 10 yuan off
+    refund(shop, order, {next(iter(order.lines.all())).pk: 1}, "rf-c1")
+    reward.refresh_from_db()
+    assert reward.status == "reversed"
+    assert Coupon.objects.get(pk=_coupon_of(reward)).status == "voided"
+    assert Event.objects.filter(name="coupon_voided", customer=shop.customer).count() == 1
+
+
+def test_a_used_coupon_reward_is_recorded_as_not_recoverable(shop: Shop) -> None:
+    reward, order = _coupon_reward(shop)
+    Coupon.objects.filter(pk=_coupon_of(reward)).update(status="used")  # the inviter spent it meanwhile
+    refund(shop, order, {next(iter(order.lines.all())).pk: 1}, "rf-c2")
+    reward.refresh_from_db()
+    assert (reward.status, Coupon.objects.get(pk=_coupon_of(reward)).status) == ("unrecoverable", "used")
+    assert not Event.objects.filter(name="coupon_voided").exists()

@@ -21,8 +21,9 @@ from siyu.orders.models import StorefrontSession
 from siyu.referrals.models import Campaign, Invitation, Participant
 from siyu.referrals.poster import qr_image
 from tests.conftest import Org
+from tests.factories import CustomerFactory
 from tests.orders.helpers import build_shop
-from tests.referrals.helpers import bring, points_shop, scan
+from tests.referrals.helpers import bring, points_shop, referral_points, scan
 
 pytestmark = pytest.mark.django_db
 TOKEN = "sf_referrals-token-0001"
@@ -153,3 +154,44 @@ def test_the_campaign_pages_read_in_chinese(org: Org) -> None:
                   HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert bad.status_code == 400 and Campaign.objects.count() == 1
     assert _staff(org, "store").get("/referrals/").status_code == 403
+
+
+def test_assistance_over_http_start_help_once_and_refusals_as_codes(org: Org) -> None:
+    shop = points_shop(build_shop(org))
+    made = _staff(org).post("/api/referrals/campaigns", _body(kind="assist", conversion="help", name="好友助力",
+                                                               target_count=1, window_hours=12, window_days=0),
+                            content_type="application/json")
+    assert made.status_code == 201, made.content
+    campaign_id = made.json()["id"]
+    starter = _shopper(shop.enterprise_id, shop.customer.pk)
+    started = starter.post(f"/api/storefront/referrals/{campaign_id}/join")
+    assert started.status_code == 201 and started.json()["target"] == 1 and started.json()["deadline_at"]
+    token = Participant.objects.get().token
+    own = starter.post("/api/storefront/referrals/help", {"token": token}, content_type="application/json")
+    assert own.status_code == 409 and own.json()["code"] == "self_help" and own.json()["field"] == "token"
+    StorefrontSession.objects.all().delete()
+    friend = CustomerFactory.create(enterprise=org.enterprise, name="好友")
+    helper = _shopper(shop.enterprise_id, friend.pk)
+    seen = helper.get(f"/api/storefront/referrals/assist/{token}").json()
+    assert (seen["starter"], seen["helped"], seen["helped_by_me"], seen["expired"]) == ("顾**", 0, False, False)
+    helped = [helper.post("/api/storefront/referrals/help", {"token": token}, content_type="application/json")
+              for _ in range(2)]
+    assert [h.status_code for h in helped] == [201, 201]
+    assert helped[1].json() == {"campaign_id": campaign_id, "helped": 1, "target": 1, "completed": True}
+    assert referral_points(shop.customer) == 300
+    bad = helper.post("/api/storefront/referrals/help", {"token": "rfunknown"}, content_type="application/json")
+    assert bad.status_code == 404 and bad.json()["field"] == "token"
+    results = _staff(org).get(f"/api/referrals/campaigns/{campaign_id}/results").json()
+    assert (results["helps"], results["completed"], results["rewards"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(("change", "field", "code"), [
+    ({"kind": "group", "conversion": "join_group"}, "group_code_id", "group_code_required"),
+    ({"kind": "assist", "conversion": "help", "window_hours": 0}, "window_hours", "out_of_range"),
+    ({"kind": "assist", "conversion": "add_staff", "window_hours": 5}, "conversion", "assist_needs_help"),
+])
+def test_group_and_assistance_bad_input_is_a_422_naming_its_field(org: Org, change: dict[str, Any], field: str,
+                                                                  code: str) -> None:
+    answer = _staff(org).post("/api/referrals/campaigns", _body(**change), content_type="application/json")
+    assert answer.status_code == 422 and (answer.json()["field"], answer.json()["code"]) == (field, code)
+    assert not Campaign.objects.exists()

@@ -241,6 +241,7 @@ class GroupChatMember:
     invitor: str = ""
     group_nickname: str = ""
     name: str = ""
+    state: str = ""  # the join way's state, when the member joined through one that set it
 
 
 @dataclass(frozen=True)
@@ -364,6 +365,7 @@ def _group_chat(raw: Mapping[str, Any]) -> GroupChat:
             invitor=str((m.get("invitor") or {}).get("userid", "")),
             group_nickname=str(m.get("group_nickname", "") or ""),
             name=str(m.get("name", "") or ""),
+            state=str(m.get("state", "") or "")[:64],
         )
         for m in raw.get("member_list") or ()
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -202,10 +202,57 @@ def create_group_code(
     return code
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Share ways: a join way of its own over a code's open groups, with a caller's state (a referral participant's
+# token), so a join through it carries that state into the group_joined event. A higher layer (referrals) registers
+# a listener that keeps the way's config id and QR; this package never imports it.
+
+ShareWayListener = Callable[[str, str, str], None]  # (state, config_id, qr_code)
+_SHARE_LISTENERS: list[ShareWayListener] = []
+
+
+def register_share_way_listener(listener: ShareWayListener) -> None:
+    if listener not in _SHARE_LISTENERS:
+        _SHARE_LISTENERS.append(listener)
+
+
+def open_share_way(*, scope: Scope, group_code_id: int, state: str) -> None:
+    """Through the outbox (a row now, the WeCom call after commit, once per state): a join way over the code's
+    groups open now, with `state`. It lists the open groups of this moment; WeCom moves joiners on at its limit."""
+    code = GroupCode.objects.select_related("account").filter(pk=group_code_id,
+                                                               enterprise_id=scope.enterprise_id).first()
+    if code is None:
+        raise NotFound(_("group code %(code_id)s not found") % {"code_id": group_code_id}, field="group_code_id")
+    if not STATE_RE.match(state):
+        raise ValidationFailed(_("state is 1-30 letters, digits, _ or -"), field="state", code="state_format")
+    chat_ids = list(code.active_chat_ids) or [s.group.chat_id for s in code.slots.select_related("group")][:1]
+    if not chat_ids:
+        raise Conflict(_("the group code has no group"), field="group_code_id", code="group_code_empty")
+    enqueue_call(account=code.account, method="add_join_way",
+                 payload={"chat_ids": chat_ids[:JOIN_WAY_CHATS_MAX], "state": state, "remark": state[:30],
+                          REF: {"share_state": state}},
+                 key=f"add_join_way:share:{code.account_id}:{state}")
+
+
+def _share_way_seen(call: OutboundCall, config_id: str, qr_code: str) -> bool:
+    state = str(call.payload.get(REF, {}).get("share_state", ""))
+    if not state:
+        return False
+    for listener in _SHARE_LISTENERS:
+        listener(state, config_id, qr_code)
+    if config_id and not qr_code:
+        enqueue_call(account=call.account, method="get_join_way",
+                     payload={"config_id": config_id, REF: {"share_state": state}},
+                     key=f"get_join_way:share:{call.account_id}:{state}")
+    return True
+
+
 @on_success("add_join_way")
 def _join_way_created(call: OutboundCall, result: dict[str, Any]) -> None:
-    code_id = call.payload.get(REF, {}).get("group_code_id")
     config_id = str(result.get("config_id", ""))
+    if _share_way_seen(call, config_id, ""):
+        return
+    code_id = call.payload.get(REF, {}).get("group_code_id")
     GroupCode.objects.filter(pk=code_id).update(config_id=config_id, status=GroupCodeStatus.ACTIVE)
     code = GroupCode.objects.filter(pk=code_id).select_related("account").first()
     if code is None or not config_id:
@@ -225,6 +272,9 @@ def _join_way_failed(call: OutboundCall, exc: WecomError) -> None:
 
 @on_success("get_join_way")
 def _join_way_read(call: OutboundCall, result: dict[str, Any]) -> None:
+    if _share_way_seen(call, str(result.get("config_id", "") or call.payload.get("config_id", "")),
+                       str(result.get("qr_code", ""))[:500]):
+        return
     GroupCode.objects.filter(pk=call.payload.get(REF, {}).get("group_code_id")).update(
         qr_code=str(result.get("qr_code", ""))[:500]
     )

@@ -94,6 +94,7 @@ def _open(
             idempotency_key=f"group_joined:{group.pk}:{member.userid}:{int(at.timestamp())}",
             occurred_at=at,
             channel=Channel.WECOM,
+            campaign=member.state,  # a join way's state (a referral participant's token, for group fission)
             properties={"chat_id": group.chat_id},
         )
     return stint
@@ -153,6 +154,8 @@ def _needs_detail(account: ChannelAccount, event: WecomEvent) -> bool:
     if event.change_type == "dismiss" or not event.get("ChatId"):
         return False
     if event.change_type == "update" and event.get("UpdateDetail") in ("add_member", "del_member"):
+        if event.get("UpdateDetail") == "add_member" and event.get("JoinScene") == str(group_codes.JOIN_SCENE_QR):
+            return True  # a QR join: the join way's state (group fission's attribution) is only in the detail
         return _list_incomplete(event) or not CustomerGroup.objects.filter(
             account=account, chat_id=event.get("ChatId"), synced_at__isnull=False
         ).exists()
@@ -194,9 +197,12 @@ def _membership_change(
     account: ChannelAccount, event: WecomEvent, chat_id: str, at: datetime, detail: GroupChat | None
 ) -> str:
     group = _group(account, chat_id)
-    if detail is not None:  # never seen before this event was fetched: the whole group from the platform
+    complete_qr_join = bool(group.synced_at) and not _list_incomplete(event) and \
+        event.get("UpdateDetail") == "add_member"
+    if detail is not None and not complete_qr_join:  # never seen before, or the list is short: the whole group
         reconcile(account, detail)
         return "synced"
+    states = {m.userid: m.state for m in detail.members} if detail is not None else {}
     if not group.synced_at:
         return "ignored: group not yet synced"
     scene_field = "JoinScene" if event.get("UpdateDetail") == "add_member" else "QuitScene"
@@ -210,7 +216,8 @@ def _membership_change(
         )
         for member_id in event.members:
             kind = MemberType.STAFF if member_id in staff_ids else MemberType.EXTERNAL
-            _open(account, group, GroupChatMember(userid=member_id, type=kind), at=at, scene=scene)
+            _open(account, group, GroupChatMember(userid=member_id, type=kind, state=states.get(member_id, "")),
+                  at=at, scene=scene)  # a QR join's detail was read for its join-way state only
         done = f"{len(event.members)} joined"
     else:
         done = f"{_close(group, event.members, at=at, scene=scene)} left"

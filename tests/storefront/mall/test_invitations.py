@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from siyu.customers.models import Customer
+from siyu.loyalty.models import PointsLot
 from siyu.referrals.models import Participant
 from tests.conftest import Org
 from tests.orders.helpers import Shop
@@ -58,3 +59,32 @@ def test_join_once_see_the_poster_and_the_progress(client: Client, org: Org, mal
     assert "已获奖励 1 次" in done
     assert client.get(f"{base(org)}/me/invite/{task.pk}/join/").status_code == 405
     assert client.post(f"{base(org)}/me/invite/{task.pk + 999}/join/").status_code == 404
+
+
+def test_an_assistance_is_started_shared_and_helped_once_in_the_mall(client: Client, org: Org, mall_shop: Shop,
+                                                                       platforms: Platforms) -> None:
+    points_shop(mall_shop)
+    assist = campaign(mall_shop, kind="assist", conversion="help", name="好友助力领积分", target_count=1,
+                      window_hours=24, reward_points=80, starts_at=timezone.now() - timedelta(days=1))
+    assert sms_sign_in(client, org, platforms, PHONE).status_code == 302
+    offer = client.get(f"{base(org)}/me/invite/").content.decode()
+    assert "24 小时内邀请 1 位好友助力即得奖励" in offer and "发起助力" in offer
+    client.post(f"{base(org)}/me/invite/{assist.pk}/join/")
+    token = Participant.objects.get().token
+    page = f"{base(org)}/assist/{token}/"
+    assert re.search(rf'value="http://testserver{re.escape(page)}"', client.get(f"{base(org)}/me/invite/")
+                     .content.decode())
+    assert client.get(f"/referrals/r/{token}/")["Location"] == page  # the poster's QR lands on the help page
+    own = client.post(f"{page}help/")
+    assert "不能给自己助力" in client.get(own["Location"]).content.decode()
+
+    friend = Client()
+    assert sms_sign_in(friend, org, platforms, "13700005555").status_code == 302
+    before = friend.get(page).content.decode()
+    assert re.search(r'class="helped">0</strong> / 1', before) and "为好友助力" in before
+    helped = friend.post(f"{page}help/")
+    after = friend.get(helped["Location"]).content.decode()
+    assert "助力成功" in after and "助力已完成" in after and re.search(r'class="helped">1</strong> / 1', after)
+    again = friend.get(friend.post(f"{page}help/")["Location"]).content.decode()
+    assert "助力已完成" in again
+    assert PointsLot.objects.get(key__startswith="referral:assist:").points == 80
