@@ -1,12 +1,16 @@
 """Planning a campaign, set-based: one INSERT ... SELECT writes a Delivery row per audience member with the channel it
 will go by, or the reason it will not go, its variant and its holdout bucket.
 
-The SELECT is built in three layers over one Django queryset of the audience (so scoping and consent come from the
-apps that own them): the queryset gives per customer flags and counts (identity on each channel, consent, contacts
-already planned or sent by other campaigns in the day / the rolling week / the WeCom month, DND, recent purchase,
-open after-sale); the layer above picks the first reachable channel in the campaign's order and a stable hash; the
-top one writes the reason and the status. Every integer spliced into the SQL comes from the database or a validated
-choice, every user string is a parameter.
+The statement is built in layers. Its inputs are common table expressions, each read once for the whole plan: the
+audience (one Django queryset, so scoping comes from the app that owns it), the contacts other campaigns planned or
+made in the day / the rolling week / the WeCom month (one range scan of the deliveries, grouped by customer), the
+do-not-disturb list, open after-sales, recent purchases, the latest consent per channel (a window over the consent
+records), the first identity per channel and the sending staff member (a window over the follows). They are joined
+to the audience by customer id into `s` (hash joins on PostgreSQL, automatic indexes on SQLite), never a correlated
+subquery per customer. The layer above picks the first reachable channel in the campaign's order and a stable hash;
+the top one writes the reason and the status. Every integer spliced into the SQL comes from the database or a
+validated choice, every other value is a parameter. A small audience (a journey's one-customer step, a short list)
+restricts each input to its members through the customer indexes instead of reading the enterprise's rows.
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, QuerySet
 
 from siyu.channels.models import ChannelAccount
 from siyu.core.timeutil import SHANGHAI, day_bounds, local_day
 from siyu.customers import consent
 from siyu.customers.models import (
+    Consent,
     CustomerTag,
     Identity,
     IdentityKind,
@@ -32,6 +36,7 @@ from siyu.customers.models import (
 )
 from siyu.messaging.models import Campaign, ContactPolicy, Delivery, DeliveryStatus, DoNotDisturb, SendChannel
 from siyu.orders.models import OPEN_AFTER_SALE, AfterSale, Order
+from siyu.org.models import Staff
 
 # Rows that are or will be a contact: they count toward every cap (a holdout or an exclusion is no contact).
 CONTACTS = [DeliveryStatus.PLANNED, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED,
@@ -44,6 +49,9 @@ CONSENT_CHANNEL = {
 HASH_MULTIPLIER = 1103515245
 HASH_MODULUS = 2147483648
 HASH_SALT = 7919
+# Up to this many customers, a plan reads each input through the customer indexes for the audience's members only;
+# above it, once for the enterprise (a range scan or a grouped pass), joined to the audience.
+NARROW_MAX = 2000
 
 
 def stable_hash(customer_id: int, campaign_id: int) -> int:
@@ -93,21 +101,6 @@ def windows(due_at: datetime) -> Windows:
     )
 
 
-def _flag(condition: Any) -> Case:
-    return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
-
-
-def _contacts(campaign: Campaign, span: tuple[datetime, datetime], channel: str = "") -> Coalesce:
-    rows = Delivery.objects.filter(customer_id=OuterRef("pk"), status__in=CONTACTS, due_at__gte=span[0],
-                                   due_at__lt=span[1])
-    if campaign.journey_version_id is None:  # a replan replaces its own rows; a journey's earlier sends count
-        rows = rows.exclude(campaign_id=campaign.pk)
-    if channel:
-        rows = rows.filter(channel=channel)
-    counted = rows.order_by().values("customer_id").annotate(n=Count("id")).values("n")[:1]
-    return Coalesce(Subquery(counted), Value(0), output_field=IntegerField())
-
-
 def audience(base: QuerySet[Any], campaign: Campaign, segment_ids: QuerySet[Any] | None) -> QuerySet[Any]:
     """The campaign's customers inside `base` (the planner's visible customers)."""
     qs = base.filter(erased_at__isnull=True)
@@ -123,53 +116,202 @@ def audience(base: QuerySet[Any], campaign: Campaign, segment_ids: QuerySet[Any]
     return qs.filter(pk__in=[int(c) for c in campaign.customer_ids])
 
 
-def _account_filter(account_id: int | None) -> Q:
+def _account_app_id(account_id: int | None) -> str:
+    """The app id an identity must name (or leave empty) to count for the campaign's account; "" when any will do."""
     if not account_id:
-        return Q()
-    app_id = ChannelAccount.objects.filter(pk=account_id).values_list("app_id", flat=True).first()
-    return Q(account=app_id) | Q(account="") if app_id else Q()
+        return ""
+    return str(ChannelAccount.objects.filter(pk=account_id).values_list("app_id", flat=True).first() or "")
 
 
-def _channel_columns(campaign: Campaign, policy: ContactPolicy, w: Windows) -> dict[str, Any]:
-    """Per channel: has an identity (id_), consent allows (ok_), today's contacts there (n_), the target (t_)."""
-    cols: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Flags:
+    """The planner's inputs as common table expressions (`WITH` list without the keyword) ending in `s`, one row per
+    audience member with the columns the layers above read; `params` in the order of their placeholders."""
+
+    sql: str
+    params: list[Any]
+    narrow: bool
+
+
+class _Sql:
+    """Raw SQL with its parameters, built in order (every value a placeholder, every name from the models)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, text: str, *params: Any) -> None:
+        self.parts.append(text)
+        self.params.extend(params)
+
+    def values(self, items: list[Any] | tuple[Any, ...]) -> str:
+        self.params.extend(items)
+        return "(" + ", ".join(["%s"] * len(items)) + ")"
+
+
+def _at(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _is_narrow(customers: QuerySet[Any]) -> bool:
+    """A small audience (at most NARROW_MAX) reads each member's rows through the customer indexes; a larger one
+    reads each input once for the enterprise. Counting stops at NARROW_MAX + 1 rows, so this costs little."""
+    return customers.order_by().values("pk")[: NARROW_MAX + 1].count() <= NARROW_MAX
+
+
+def _rows(q: _Sql, narrow: bool, table: str, enterprise_id: int, *, staff_join: bool = False) -> str:
+    """`FROM ... WHERE ...` of an input (alias t): the audience's rows (narrow; CROSS JOIN keeps the audience the
+    outer loop on SQLite, so each member's rows come through the customer index) or the enterprise's (wide)."""
+    join = f" INNER JOIN {Staff._meta.db_table} st ON st.id = t.staff_id" if staff_join else ""
+    if narrow:
+        return f"FROM aud n CROSS JOIN {table} t{join} WHERE t.customer_id = n.cid"
+    q.params.append(enterprise_id)
+    return f"FROM {table} t{join} WHERE {'st' if staff_join else 't'}.enterprise_id = %s"
+
+
+def _deliveries(q: _Sql, campaign: Campaign, w: Windows, narrow: bool) -> None:
+    """Contacts (planned or sent by other campaigns, or by this journey before) per customer in the cap windows: one
+    range scan of the deliveries due in the union of the windows, grouped by customer."""
+    low, high = min(w.week[0], w.month[0], w.day[0]), max(w.week[1], w.month[1], w.day[1])
+
+    def within(span: tuple[datetime, datetime], channel: str = "") -> str:
+        test = "t.due_at >= %s AND t.due_at < %s"
+        q.params.extend([_at(span[0]), _at(span[1])])
+        if channel:
+            test += " AND t.channel = %s"
+            q.params.append(channel)
+        return f"SUM(CASE WHEN {test} THEN 1 ELSE 0 END)"
+
+    cols = [f"{within(w.day)} AS n_day", f"{within(w.week)} AS n_week"]
+    cols += [f"{within(w.day, c)} AS n_{c}" for c in campaign.channels]
+    if SendChannel.WECOM in campaign.channels:
+        cols.append(f"{within(w.month, SendChannel.WECOM)} AS n_month")
+    q.add("dl AS MATERIALIZED (SELECT t.customer_id AS cid, " + ", ".join(cols) + " ")
+    q.add(_rows(q, narrow, Delivery._meta.db_table, campaign.enterprise_id))
+    q.add(" AND t.due_at >= %s AND t.due_at < %s", _at(low), _at(high))
+    q.add(f" AND t.status IN {q.values(CONTACTS)}")
+    if campaign.journey_version_id is None:  # a replan replaces its own rows; a journey's earlier sends count
+        q.add(" AND t.campaign_id <> %s", campaign.pk)
+    q.add(" GROUP BY t.customer_id), ")
+
+
+def _suppressions(q: _Sql, campaign: Campaign, policy: ContactPolicy, w: Windows, narrow: bool) -> list[str]:
+    """Do-not-disturb, open after-sales and recent purchases: each the set of customer ids it holds."""
+    made = ["dnd"]
+    q.add("dnd AS MATERIALIZED (SELECT t.customer_id AS cid ")
+    q.add(_rows(q, narrow, DoNotDisturb._meta.db_table, campaign.enterprise_id))
+    q.add(" AND t.enterprise_id = %s), " if narrow else "), ", *([campaign.enterprise_id] if narrow else []))
+    if policy.suppress_open_after_sale:
+        made.append("aft")
+        q.add("aft AS MATERIALIZED (SELECT DISTINCT t.customer_id AS cid ")
+        q.add(_rows(q, narrow, AfterSale._meta.db_table, campaign.enterprise_id))
+        q.add(f" AND t.status IN {q.values(list(OPEN_AFTER_SALE))}), ")
+    if policy.recent_purchase_days:
+        made.append("buy")
+        q.add("buy AS MATERIALIZED (SELECT DISTINCT t.customer_id AS cid ")
+        q.add(_rows(q, narrow, Order._meta.db_table, campaign.enterprise_id))
+        q.add(" AND t.paid_at >= %s AND t.paid_at <= %s), ",
+              _at(w.due_at - timedelta(days=policy.recent_purchase_days)), _at(w.due_at))
+    return made
+
+
+def _consents(q: _Sql, campaign: Campaign, narrow: bool) -> None:
+    """Each customer's latest consent record per channel (by recorded_at, then id), pivoted to one row."""
+    marketing = [CONSENT_CHANNEL[c] for c in campaign.channels]
+    pivot = ", ".join(f"MAX(CASE WHEN channel = %s THEN g END) AS g_{c}" for c in campaign.channels)
+    q.params.extend(marketing)
+    q.add(f"con AS MATERIALIZED (SELECT cid, {pivot} FROM (SELECT t.customer_id AS cid, t.channel, "  # noqa: S608
+          "CASE WHEN t.granted THEN 1 ELSE 0 END AS g, ROW_NUMBER() OVER (PARTITION BY t.customer_id, t.channel "
+          "ORDER BY t.recorded_at DESC, t.id DESC) AS rn ")
+    q.add(_rows(q, narrow, Consent._meta.db_table, campaign.enterprise_id))
+    q.add(f" AND t.channel IN {q.values(marketing)}) x WHERE rn = 1 GROUP BY cid), ")
+
+
+def _identities(q: _Sql, campaign: Campaign, narrow: bool) -> None:
+    """Per customer the first (lowest id) WeCom external userid and Official Account openid of the campaign's
+    accounts (or of no account): the address a send goes to."""
+    kinds = []
+    if SendChannel.WECOM in campaign.channels:
+        wecom_app = _account_app_id(campaign.wecom_account_id)
+        kinds.append((SendChannel.WECOM, IdentityKind.WECOM_EXTERNAL_USERID, wecom_app))
+    if SendChannel.OFFICIAL_ACCOUNT in campaign.channels:
+        kinds.append((SendChannel.OFFICIAL_ACCOUNT, IdentityKind.OA_OPENID, _account_app_id(campaign.oa_account_id)))
+    if not kinds:
+        return
+    cols = ", ".join(f"MIN(CASE WHEN t.kind = %s THEN t.id END) AS i_{c}" for c, _k, _a in kinds)
+    q.params.extend(k for _c, k, _a in kinds)
+    q.add(f"idn AS MATERIALIZED (SELECT t.customer_id AS cid, {cols} ")
+    q.add(_rows(q, narrow, Identity._meta.db_table, campaign.enterprise_id) + " AND (")
+    tests = []
+    for _c, kind, app_id in kinds:
+        if app_id:
+            q.params.extend([kind, app_id])
+            tests.append("(t.kind = %s AND (t.account = %s OR t.account = ''))")
+        else:
+            q.params.append(kind)
+            tests.append("t.kind = %s")
+    q.add(" OR ".join(tests) + ") GROUP BY t.customer_id), ")
+
+
+def _follows(q: _Sql, campaign: Campaign, narrow: bool) -> None:
+    """Per customer the staff member who sends a WeCom 1:1 message: the earliest active follow (added_at, then id)
+    by an active staff member with a WeCom userid."""
+    # grouped again by customer (one row each already) so that SQLite joins it through an automatic index
+    q.add("rel AS MATERIALIZED (SELECT cid, MIN(staff_id) AS staff_id FROM (SELECT t.customer_id AS cid, t.staff_id, "
+          "ROW_NUMBER() OVER (PARTITION BY t.customer_id ORDER BY t.added_at, t.id) AS rn ")
+    q.add(_rows(q, narrow, Relationship._meta.db_table, campaign.enterprise_id, staff_join=True))
+    q.add(" AND t.status = %s AND st.is_active AND st.wecom_userid <> '') x WHERE rn = 1 GROUP BY cid), ",
+          RelationshipStatus.ACTIVE)
+
+
+def _joined(q: _Sql, campaign: Campaign, made: list[str]) -> None:
+    """`s`: the audience with every input joined by customer id (absent is 0, or the consent default)."""
+    identity = Identity._meta.db_table
+    cols = ["a.cid", "COALESCE(dl.n_day, 0) AS n_day", "COALESCE(dl.n_week, 0) AS n_week"]
+    cols += [f"CASE WHEN {name}.cid IS NULL THEN 0 ELSE 1 END AS {column}"
+             for name, column in (("dnd", "dnd"), ("aft", "after_sale"), ("buy", "purchase")) if name in made]
+    cols += [f"0 AS {column}" for name, column in (("aft", "after_sale"), ("buy", "purchase")) if name not in made]
+    joins = ["LEFT JOIN dl ON dl.cid = a.cid", "LEFT JOIN con ON con.cid = a.cid"]
+    joins += [f"LEFT JOIN {name} ON {name}.cid = a.cid" for name in made]
     for channel in campaign.channels:
-        cols[f"ok_{channel}"] = _flag(consent.allowed_filter(CONSENT_CHANNEL[channel], customer_ref="pk"))
-        cols[f"n_{channel}"] = _contacts(campaign, w.day, channel)
+        default = 1 if consent.DEFAULTS[CONSENT_CHANNEL[channel]] else 0
+        cols += [f"COALESCE(con.g_{channel}, {default}) AS ok_{channel}", f"COALESCE(dl.n_{channel}, 0) AS n_{channel}"]
         if channel == SendChannel.SMS:
-            cols["id_sms"] = _flag(~Q(phone=""))
-            cols["t_sms"] = F("phone")
+            cols += ["CASE WHEN a.phone <> '' THEN 1 ELSE 0 END AS id_sms", "a.phone AS t_sms"]
             continue
-        kind = IdentityKind.WECOM_EXTERNAL_USERID if channel == SendChannel.WECOM else IdentityKind.OA_OPENID
-        account = campaign.wecom_account_id if channel == SendChannel.WECOM else campaign.oa_account_id
-        ids = Identity.objects.filter(customer_id=OuterRef("pk"), kind=kind).filter(_account_filter(account))
-        cols[f"t_{channel}"] = Subquery(ids.order_by("id").values("value")[:1])
+        joins.append(f"LEFT JOIN {identity} i_{channel} ON i_{channel}.id = idn.i_{channel}")
+        cols.append(f"i_{channel}.value AS t_{channel}")
         if channel == SendChannel.OFFICIAL_ACCOUNT:
-            cols["id_official_account"] = _flag(Exists(ids))
+            cols.append("CASE WHEN idn.i_official_account IS NULL THEN 0 ELSE 1 END AS id_official_account")
             continue
-        follows = Relationship.objects.filter(customer_id=OuterRef("pk"), status=RelationshipStatus.ACTIVE,
-                                              staff__is_active=True).exclude(staff__wecom_userid="")
-        cols["id_wecom"] = _flag(Exists(ids) & Exists(follows))
-        cols["staff_wecom"] = Subquery(follows.order_by("added_at", "id").values("staff_id")[:1])
-        cols["n_month"] = _contacts(campaign, w.month, SendChannel.WECOM)
-    return cols
+        cols += ["CASE WHEN idn.i_wecom IS NOT NULL AND rel.staff_id IS NOT NULL THEN 1 ELSE 0 END AS id_wecom",
+                 "rel.staff_id AS staff_wecom", "COALESCE(dl.n_month, 0) AS n_month"]
+    if SendChannel.WECOM in campaign.channels or SendChannel.OFFICIAL_ACCOUNT in campaign.channels:
+        joins.insert(2, "LEFT JOIN idn ON idn.cid = a.cid")
+    if SendChannel.WECOM in campaign.channels:
+        joins.append("LEFT JOIN rel ON rel.cid = a.cid")
+    q.add("s AS MATERIALIZED (SELECT " + ", ".join(cols) + " FROM aud a " + " ".join(joins) + ")")  # noqa: S608
 
 
-def flags(customers: QuerySet[Any], campaign: Campaign, policy: ContactPolicy, w: Windows) -> QuerySet[Any]:
-    cols: dict[str, Any] = {
-        "cid": F("pk"),
-        "dnd": _flag(Exists(DoNotDisturb.objects.filter(enterprise_id=campaign.enterprise_id,
-                                                        customer_id=OuterRef("pk")))),
-        "after_sale": _flag(Exists(AfterSale.objects.filter(customer_id=OuterRef("pk"), status__in=OPEN_AFTER_SALE)))
-        if policy.suppress_open_after_sale else Value(0, output_field=IntegerField()),
-        "purchase": _flag(Exists(Order.objects.filter(
-            customer_id=OuterRef("pk"), paid_at__gte=w.due_at - timedelta(days=policy.recent_purchase_days),
-            paid_at__lte=w.due_at))) if policy.recent_purchase_days else Value(0, output_field=IntegerField()),
-        "n_day": _contacts(campaign, w.day),
-        "n_week": _contacts(campaign, w.week),
-    }
-    cols.update(_channel_columns(campaign, policy, w))
-    return customers.order_by().annotate(**cols).values(*cols)
+def flags(customers: QuerySet[Any], campaign: Campaign, policy: ContactPolicy, w: Windows, *,
+          narrow: bool | None = None) -> Flags:
+    """The planner's per-customer inputs, set-based: each input (contacts in the cap windows, do-not-disturb, open
+    after-sales, recent purchases, latest consent per channel, identities, the sending staff) is read once for the
+    plan with one GROUP BY (or window) and joined to the audience by customer id, instead of a correlated subquery
+    per customer and input. `narrow` (by default: the audience has at most NARROW_MAX members) restricts each input
+    to the audience through the customer indexes, so a journey's one-customer step reads a handful of rows."""
+    narrow = _is_narrow(customers) if narrow is None else narrow
+    aud_sql, aud_params = customers.order_by().annotate(cid=F("pk")).values("cid", "phone").query.sql_with_params()
+    q = _Sql()
+    q.add(f"aud AS MATERIALIZED ({aud_sql}), ", *aud_params)
+    _deliveries(q, campaign, w, narrow)
+    made = _suppressions(q, campaign, policy, w, narrow)
+    _consents(q, campaign, narrow)
+    _identities(q, campaign, narrow)
+    if SendChannel.WECOM in campaign.channels:
+        _follows(q, campaign, narrow)
+    _joined(q, campaign, made)
+    return Flags(sql="".join(q.parts), params=q.params, narrow=narrow)
 
 
 def _room(channel: str, policy: ContactPolicy) -> str:
@@ -206,18 +348,16 @@ def _variant(campaign: Campaign) -> str:
     return f"CASE (r.h / 100) %% {len(names)} {whens} END"
 
 
-def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], created_at: datetime,
+def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: Flags, created_at: datetime,
                *, key: str = "", due_at: datetime | None = None) -> tuple[str, list[Any]]:
     """The INSERT ... SELECT (variant names are validated [A-Za-z0-9_-]; channels come from SendChannel). A
     journey's send step gives its own `key` (one customer) and `due_at`."""
-    inner_sql, inner_params = inner.query.sql_with_params()
     chosen = "CASE " + " ".join(f"WHEN s.id_{c} = 1 AND s.ok_{c} = 1 AND {_room(c, policy)} THEN '{c}'"
                                 for c in campaign.channels) + " ELSE '' END"
     salt = int(campaign.pk) * HASH_SALT
-    # The flags layer is a MATERIALIZED common table expression: computed once per customer. As a plain derived
-    # table both SQLite and PostgreSQL pull it up into the layers above and run each correlated subquery again at
-    # every reference to its column (the CASEs below name most of them several times): 80x a bare INSERT of the
-    # rows at 20k customers on SQLite, measured by bench/campaign.py; materialized, see docs/campaigns.md.
+    # The flags layer `s` is a MATERIALIZED common table expression, computed once per customer: the CASEs below
+    # name its columns several times (as a derived table pulled up into them, an expression would be evaluated at
+    # every reference; see docs/campaigns.md).
     middle = (f"SELECT s.*, {chosen} AS ch, ((s.cid * {HASH_MULTIPLIER} + {salt}) %% {HASH_MODULUS}) AS h "  # noqa: S608
               "FROM s")
     reasoned = f"SELECT m.*, {_reason(campaign, policy)} AS reason FROM ({middle}) m"  # noqa: S608
@@ -230,7 +370,7 @@ def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], 
     table = Delivery._meta.db_table
     key_sql = "%s" if key else f"'campaign:{int(campaign.pk)}:customer:' || CAST(r.cid AS VARCHAR(20))"
     sql = (
-        f"WITH s AS MATERIALIZED ({inner_sql}) "  # noqa: S608
+        f"WITH {inner.sql} "  # noqa: S608
         f"INSERT INTO {table} (campaign_id, enterprise_id, customer_id, \"key\", channel, variant, holdout, bucket, "
         "status, reason, staff_id, target, due_at, attempts, claim, provider_ref, error, coupon_code, created_at) "
         f"SELECT {int(campaign.pk)}, {int(campaign.enterprise_id)}, r.cid, {key_sql}, "
@@ -246,7 +386,7 @@ def insert_sql(campaign: Campaign, policy: ContactPolicy, inner: QuerySet[Any], 
     )
     ops = connection.ops
     due = due_at or campaign_due(campaign, created_at, policy)
-    return sql, [*inner_params, *([key] if key else []), ops.adapt_datetimefield_value(due),
+    return sql, [*inner.params, *([key] if key else []), ops.adapt_datetimefield_value(due),
                  ops.adapt_datetimefield_value(created_at)]
 
 

@@ -412,7 +412,7 @@ def plan_journey_send(*, enterprise_id: int, campaign_id: int, customer_id: int,
 
         due = planning.due_time(now, policy)
         customers = Customer.objects.filter(pk=customer_id, enterprise_id=enterprise_id, erased_at__isnull=True)
-        inner = planning.flags(customers, campaign, policy, planning.windows(due))
+        inner = planning.flags(customers, campaign, policy, planning.windows(due), narrow=True)
         sql, params = planning.insert_sql(campaign, policy, inner, now, key=key, due_at=due)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
