@@ -27,6 +27,7 @@ from siyu.core.timeutil import SHANGHAI, day_bounds, local_day
 from siyu.customers import consent
 from siyu.customers.models import (
     Consent,
+    Customer,
     CustomerTag,
     Identity,
     IdentityKind,
@@ -151,6 +152,30 @@ class _Sql:
 
 def _at(moment: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(moment)
+
+
+STALE_SHARE = 0.2  # of a table's rows changed since it was last analyzed
+
+
+def fresh_statistics() -> list[str]:
+    """PostgreSQL: ANALYZE the tables a wide plan reads whose statistics are missing or stale (never analyzed, or more
+    than a fifth of their rows changed since), and return their names. The grouped inputs are joined by hash only
+    when the planner knows their sizes: with no statistics (a database just bulk-loaded, autovacuum off or behind) it
+    chose nested loops, and a 100k plan took 433 s instead of 7 s (bench/campaign.py, 2026-12-08). ANALYZE reads a
+    fixed sample, a second or so per table whatever its size. A no-op on SQLite."""
+    if connection.vendor != "postgresql":
+        return []
+    models = (Customer, Identity, Relationship, Consent, Delivery, DoNotDisturb, Order, AfterSale, Staff)
+    tables = [m._meta.db_table for m in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s) AND ("
+            "(last_analyze IS NULL AND last_autoanalyze IS NULL) "
+            "OR n_mod_since_analyze > %s * GREATEST(n_live_tup, 1000))", [tables, STALE_SHARE])
+        stale = sorted(str(row[0]) for row in cursor.fetchall())
+        for table in stale:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+    return stale
 
 
 def _is_narrow(customers: QuerySet[Any]) -> bool:

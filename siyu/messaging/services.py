@@ -466,6 +466,7 @@ def plan_campaign(*, scope: Scope, campaign_id: int, actor: Actor = None) -> Cam
     planned together still see each other's contacts."""
     check_can_market(scope)
     moment = utcnow()
+    planning.fresh_statistics()  # before the lock: PostgreSQL's plan for the grouped inputs needs table sizes
     with transaction.atomic():
         ContactPolicy.objects.get_or_create(enterprise_id=scope.enterprise_id)
         policy = ContactPolicy.objects.select_for_update().get(enterprise_id=scope.enterprise_id)
