@@ -1,5 +1,6 @@
-"""A wide plan on PostgreSQL first refreshes missing or stale statistics of the tables it reads (planning.fresh_statistics):
-without them the planner joined the grouped inputs by nested loops (433 s for a 100k plan instead of 7 s)."""
+"""A wide plan on PostgreSQL first refreshes missing or stale statistics of the tables it reads
+(planning.fresh_statistics): without them the planner joined the grouped inputs by nested loops (433 s for a
+100k plan instead of 7 s)."""
 
 from __future__ import annotations
 
