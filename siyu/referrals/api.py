@@ -270,11 +270,12 @@ def shopper_claim(request: HttpRequest, payload: ClaimIn) -> Status[Any]:
     return Status(201, {"campaign_id": invitation.campaign_id, "status": invitation.status})
 
 
-@storefront_router.get("/referrals/assist/{token}", auth=CUSTOMER, response={200: AssistanceOut, **ERRORS},
+@storefront_router.get("/referrals/assist/{assist_token}", auth=CUSTOMER, response={200: AssistanceOut, **ERRORS},
                        summary="An assistance (助力) a friend shared: who started it, help so far, the deadline")
-def shopper_assistance(request: HttpRequest, token: str) -> Any:
+def shopper_assistance(request: HttpRequest, assist_token: str) -> Any:
     shopper = shopper_of(request)
-    found = queries.assistance(enterprise_id=shopper.enterprise_id, token=token, customer_id=shopper.customer_id)
+    found = queries.assistance(enterprise_id=shopper.enterprise_id, token=assist_token,
+                               customer_id=shopper.customer_id)
     return {**vars(found), "starter": _mask(found.starter)}
 
 

@@ -447,6 +447,8 @@ POST   /api/campaigns/{messaging_campaign}/promote               409   404   404
 POST   /api/storefront/referrals/{referral_campaign}/join        401   401   401   401   401   401   ok
 GET    /api/storefront/referrals/{referral_campaign}/invitations 401   401   401   401   401   401   ok
 POST   /api/storefront/referrals/claim                           401   401   401   401   401   401   409
+GET    /api/storefront/referrals/assist/{assist_token}           401   401   401   401   401   401   ok
+POST   /api/storefront/referrals/help                            401   401   401   401   401   401   409
 GET    /api/storefront/points                                    401   401   401   401   401   401   ok
 GET    /api/storefront/rewards                                   401   401   401   401   401   401   ok
 POST   /api/storefront/rewards/{reward}/redeem                   401   401   401   401   401   401   409
@@ -689,6 +691,8 @@ BODIES: dict[str, Callable[[World], Any]] = {
     "POST /api/campaigns/dnd": lambda w: {"customer_id": w["customer"], "reason": "矩阵"},
     # the shopper's own link: a self-invite (409), after the gates
     "POST /api/storefront/referrals/claim": lambda w: {"token": w.words["referral_token"]},
+    # the shopper's own assistance: self-help (409), after the gates
+    "POST /api/storefront/referrals/help": lambda w: {"token": w.words["assist_token"]},
     "PUT /api/loyalty/rewards/{reward}": lambda w: {"kind": "gift", "name": "matrix", "points": 10,
                                                     "sku_id": w["sku2"]},
     "POST /api/storefront/rewards/{reward}/redeem": lambda w: {"address": {"name": "张三", "phone": "13800138000",

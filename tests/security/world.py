@@ -302,6 +302,13 @@ def _referrals(world: World) -> None:
                                      customer_id=world["customer"])
     world.ids["referral_campaign"] = campaign.pk
     world.words["referral_token"] = joined.token
+    assist = referrals.save_campaign(scope=world.hq, data=referrals.CampaignInput(
+        kind="assist", name="矩阵助力", conversion="help", starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=30),
+        reward_points=50, target_count=3, window_hours=24))
+    started = referrals.join_campaign(enterprise_id=world.org.enterprise.pk, campaign_id=assist.pk,
+                                      customer_id=world["customer"])
+    world.words["assist_token"] = started.token
 
 
 def _journeys(world: World) -> None:

@@ -67,6 +67,8 @@ def _fill(path: str, names: list[str], brand: Brand) -> str:
     for name in names:
         if name in ACTION_VALUES:
             value = ACTION_VALUES[name]
+        elif name in brand.words:
+            value = brand.words[name]
         else:
             key = _key(path, name, brand.ids)
             assert key in brand.ids, f"the world has no row for {name} in {path}"

@@ -89,6 +89,7 @@ class Brand:
     staff: dict[str, Staff]  # role -> a staff member of that role (all in the first store / region)
     phones: list[str]  # this brand's own full phone numbers (never used by the other brand)
     ids: dict[str, int]  # path parameter name (or "<prefix>:<name>") -> one of this brand's rows
+    words: dict[str, str] = field(default_factory=dict)  # path parameters that are not row ids (share tokens)
     shopper_token: str = ""
     tokens: dict[str, str] = field(default_factory=dict)  # role -> API token secret
 
@@ -462,6 +463,12 @@ def _referrals(brand: Brand, buyer: Customer) -> None:
         reward_points=100, target_count=3, window_days=7))
     referrals.join_campaign(enterprise_id=brand.enterprise.pk, campaign_id=campaign.pk, customer_id=buyer.pk)
     brand.ids["campaign_id"] = campaign.pk
+    assist = referrals.save_campaign(scope=brand.hq_scope, data=referrals.CampaignInput(
+        kind="assist", name=f"{brand.mark} Assist", conversion="help", starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=9),
+        reward_points=50, target_count=3, window_hours=24))
+    started = referrals.join_campaign(enterprise_id=brand.enterprise.pk, campaign_id=assist.pk, customer_id=buyer.pk)
+    brand.words["assist_token"] = started.token
 
 
 def _journeys(brand: Brand) -> None:
