@@ -40,7 +40,7 @@ from siyu.promotions.models import (
     Coupon,
     GroupBuyMember,
 )
-from siyu.referrals.models import Invitation, Participant
+from siyu.referrals.models import Help, Invitation, Participant
 from siyu.storefront.models import MallAddress
 
 # Models that reference a customer and hold nothing about them but that reference and business figures already in an
@@ -107,12 +107,14 @@ def _redemptions(customer_id: int) -> list[dict[str, Any]]:
 
 
 def _referrals(customer_id: int) -> list[dict[str, Any]]:
-    """The campaigns they took part in (their share token, who brought them) and the invitations that name them as
-    the invitee; the people they invited are those people's data, so only counted here."""
+    """The campaigns they took part in (their share token, who brought them), the invitations that name them as the
+    invitee and the friends' assistances they helped; the people they invited or who helped them are those people's
+    data, so not listed here."""
     joined = rows(Participant, ["campaign__name", "token", "generation", "joined_at", "completed_at"],
                   customer_id=customer_id)
     invited = rows(Invitation, ["campaign__name", "status", "reason", "occurred_at"], invitee_id=customer_id)
-    return [*joined, *invited]
+    helped = rows(Help, ["campaign__name", "helped_at"], helper_id=customer_id)
+    return [*joined, *invited, *helped]
 
 
 def _journeys(customer_id: int) -> list[dict[str, Any]]:
@@ -324,7 +326,7 @@ COVERED = {
     "loyalty.Membership", "loyalty.MembershipPurchase",
     "official_account.Follower", "official_account.TemplateSend", "wecom.GroupMembership", "wecom.MassSendRecipient",
     "content.ContentUse", "content.Submission", "audiences.SegmentMembership", "audiences.CustomerScore",
-    "referrals.Participant", "referrals.Invitation", "sms.SmsMessage",
+    "referrals.Participant", "referrals.Invitation", "referrals.Help", "sms.SmsMessage",
     "automation.Enrollment", "automation.Step", "automation.StaffTask",
     "messaging.Delivery", "messaging.Conversion", "messaging.DoNotDisturb", "messaging.CampaignLink",
 }
